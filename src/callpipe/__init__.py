@@ -1,0 +1,1 @@
+"""callpipe: real-time voice-AI phone bots."""

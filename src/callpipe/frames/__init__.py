@@ -1,0 +1,1 @@
+"""Frames: the vocabulary of the pipeline. See :mod:`callpipe.frames.frames`."""

@@ -1,0 +1,486 @@
+"""The frame vocabulary: small dataclasses that flow through a pipeline.
+
+Three kinds, and the kind decides how a processor treats a frame:
+
+- ``SystemFrame``: handled at once, ahead of queued work, never dropped by an interruption
+  (start, cancel, inbound audio, speaking events, urgent messages, DTMF in).
+- ``DataFrame``: queued and handled in order; dropped from queues by an interruption
+  (bot audio, text, transcriptions, messages in order with audio).
+- ``ControlFrame``: queued in order with data (end, TTS/LLM response boundaries); dropped by an
+  interruption unless the class says ``UNINTERRUPTIBLE`` (``EndFrame``, ``StopFrame``).
+
+Frames carry no behaviour. Names and fields mirror the Pipecat API so spec code runs unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+from abc import ABC
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+_ids = itertools.count(1)
+
+
+def _next_id() -> int:
+    return next(_ids)
+
+
+@dataclass(slots=True)
+class Frame:
+    """Base of every frame: a process-unique ``id``, a readable ``name`` and optional ``pts``."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = False
+
+    id: int = field(init=False, default_factory=_next_id, compare=False)
+    pts: int | None = field(default=None, kw_only=True, compare=False)
+    metadata: dict[str, Any] = field(default_factory=dict, kw_only=True, compare=False)
+    transport_source: str | None = field(default=None, kw_only=True, compare=False)
+    transport_destination: str | None = field(default=None, kw_only=True, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{type(self).__name__}#{self.id}"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(slots=True)
+class SystemFrame(Frame):
+    """Handled immediately; overtakes queued frames; survives interruptions."""
+
+
+@dataclass(slots=True)
+class DataFrame(Frame):
+    """Handled in order; dropped by interruptions."""
+
+
+@dataclass(slots=True)
+class ControlFrame(Frame):
+    """Handled in order with data frames."""
+
+
+# --------------------------------------------------------------------------- audio
+
+
+class AudioRawFrame(ABC):
+    """Virtual base of every PCM16 audio frame, for ``isinstance`` checks.
+
+    Audio frames are ``InputAudioRawFrame`` (system) or ``OutputAudioRawFrame`` (data) and its
+    subclasses; they share the fields ``audio``, ``sample_rate``, ``num_channels``.
+    """
+
+    audio: bytes
+    sample_rate: int
+    num_channels: int
+
+
+def _check_audio(audio: bytes, sample_rate: int, num_channels: int) -> None:
+    if num_channels < 1:
+        raise ValueError(f"num_channels must be >= 1, got {num_channels}")
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be > 0, got {sample_rate}")
+    if len(audio) % (2 * num_channels):
+        raise ValueError(
+            f"audio length {len(audio)} is not a whole number of 16-bit "
+            f"{num_channels}-channel sample frames"
+        )
+
+
+@dataclass(slots=True)
+class InputAudioRawFrame(SystemFrame):
+    """Audio received from the caller (PCM16 at the pipeline's input rate)."""
+
+    audio: bytes
+    sample_rate: int
+    num_channels: int = 1
+
+    def __post_init__(self) -> None:
+        _check_audio(self.audio, self.sample_rate, self.num_channels)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.audio) // (2 * self.num_channels)
+
+
+@dataclass(slots=True)
+class OutputAudioRawFrame(DataFrame):
+    """Audio for the caller; the output transport resamples, chunks and paces it."""
+
+    audio: bytes
+    sample_rate: int
+    num_channels: int = 1
+
+    def __post_init__(self) -> None:
+        _check_audio(self.audio, self.sample_rate, self.num_channels)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.audio) // (2 * self.num_channels)
+
+
+@dataclass(slots=True)
+class TTSAudioRawFrame(OutputAudioRawFrame):
+    """Audio produced by a TTS service; counts as bot speech."""
+
+    context_id: str | None = None
+
+
+@dataclass(slots=True)
+class SpeechOutputAudioRawFrame(OutputAudioRawFrame):
+    """Bot speech audio that did not come from a TTS service (e.g. an echo of the caller)."""
+
+
+AudioRawFrame.register(InputAudioRawFrame)
+AudioRawFrame.register(OutputAudioRawFrame)
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@dataclass(slots=True)
+class StartFrame(SystemFrame):
+    """First frame through every processor; carries the pipeline-wide settings."""
+
+    audio_in_sample_rate: int = 16000
+    audio_out_sample_rate: int = 16000
+    allow_interruptions: bool = True
+    enable_metrics: bool = False
+    enable_usage_metrics: bool = False
+    report_only_initial_ttfb: bool = False
+
+
+@dataclass(slots=True)
+class CancelFrame(SystemFrame):
+    """Stop now: processors drop queued work and shut down."""
+
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class ErrorFrame(SystemFrame):
+    """An error report travelling upstream to the task; ``fatal`` ends the task."""
+
+    error: str
+    fatal: bool = False
+    processor: Any = field(default=None, compare=False)
+
+
+@dataclass(slots=True)
+class FatalErrorFrame(ErrorFrame):
+    """An error after which the pipeline cannot continue."""
+
+    fatal: bool = True
+
+
+@dataclass(slots=True)
+class EndFrame(ControlFrame):
+    """Graceful end: everything queued before it is processed (and played), then stop."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class StopFrame(ControlFrame):
+    """Stop processing but keep processors alive."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class EndTaskFrame(SystemFrame):
+    """Pushed upstream by a processor to ask the task to end gracefully (queues an EndFrame)."""
+
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class CancelTaskFrame(SystemFrame):
+    """Pushed upstream by a processor to ask the task to cancel."""
+
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class HeartbeatFrame(SystemFrame):
+    """Liveness probe sent through the pipeline."""
+
+    timestamp: float = 0.0
+
+
+@dataclass(slots=True)
+class MetricsFrame(SystemFrame):
+    """Metrics data (TTFB, processing time, latency) when metrics are enabled."""
+
+    data: list[Any] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- interruptions
+
+
+@dataclass(slots=True)
+class InterruptionFrame(SystemFrame):
+    """The user barged in: drop queued bot output and tell the provider to clear its buffer."""
+
+
+StartInterruptionFrame = InterruptionFrame
+"""Legacy name (the spec's API) for :class:`InterruptionFrame`."""
+
+
+@dataclass(slots=True)
+class StopInterruptionFrame(SystemFrame):
+    """The user stopped speaking after an interruption (legacy, informational)."""
+
+
+@dataclass(slots=True)
+class BotInterruptionFrame(SystemFrame):
+    """Pushed upstream to ask the input transport to interrupt the bot."""
+
+
+# --------------------------------------------------------------------------- speaking state
+
+
+@dataclass(slots=True)
+class UserStartedSpeakingFrame(SystemFrame):
+    emulated: bool = False
+
+
+@dataclass(slots=True)
+class UserStoppedSpeakingFrame(SystemFrame):
+    emulated: bool = False
+
+
+@dataclass(slots=True)
+class UserSpeakingFrame(SystemFrame):
+    """Periodic while the user speaks."""
+
+
+@dataclass(slots=True)
+class VADUserStartedSpeakingFrame(SystemFrame):
+    start_secs: float = 0.0
+    timestamp: float = 0.0
+
+
+@dataclass(slots=True)
+class VADUserStoppedSpeakingFrame(SystemFrame):
+    stop_secs: float = 0.0
+    timestamp: float = 0.0
+
+
+@dataclass(slots=True)
+class EmulateUserStartedSpeakingFrame(SystemFrame):
+    pass
+
+
+@dataclass(slots=True)
+class EmulateUserStoppedSpeakingFrame(SystemFrame):
+    pass
+
+
+@dataclass(slots=True)
+class BotStartedSpeakingFrame(SystemFrame):
+    pass
+
+
+@dataclass(slots=True)
+class BotStoppedSpeakingFrame(SystemFrame):
+    """The bot's audio finished. With playback tracking: the caller has heard all of it."""
+
+
+@dataclass(slots=True)
+class BotSpeakingFrame(SystemFrame):
+    """Periodic while bot audio is being played."""
+
+
+@dataclass(slots=True)
+class BotInterruptedFrame(SystemFrame):
+    """Report of an interrupted bot reply: how much the caller actually heard.
+
+    ``heard_secs`` is the playback position of the interrupted reply; ``heard_text`` is the
+    text spoken so far when word timing is known (TTS word timestamps), else ``None``.
+    """
+
+    heard_secs: float = 0.0
+    heard_text: str | None = None
+
+
+# --------------------------------------------------------------------------- transport io
+
+
+@dataclass(slots=True)
+class ClientConnectedFrame(SystemFrame):
+    """The input transport started on a connected client."""
+
+
+@dataclass(slots=True)
+class OutputTransportReadyFrame(ControlFrame):
+    """The output transport is ready to send."""
+
+
+@dataclass(slots=True)
+class TransportMessageFrame(DataFrame):
+    """An application message for the client, sent in order after preceding audio."""
+
+    message: Any
+
+
+OutputTransportMessageFrame = TransportMessageFrame
+
+
+@dataclass(slots=True)
+class TransportMessageUrgentFrame(SystemFrame):
+    """An application message for the client, sent at once."""
+
+    message: Any
+
+
+OutputTransportMessageUrgentFrame = TransportMessageUrgentFrame
+
+
+@dataclass(slots=True)
+class InputTransportMessageFrame(SystemFrame):
+    """An application message received from the client."""
+
+    message: Any
+
+
+class KeypadEntry(StrEnum):
+    """A telephone keypad button."""
+
+    ZERO = "0"
+    ONE = "1"
+    TWO = "2"
+    THREE = "3"
+    FOUR = "4"
+    FIVE = "5"
+    SIX = "6"
+    SEVEN = "7"
+    EIGHT = "8"
+    NINE = "9"
+    POUND = "#"
+    STAR = "*"
+
+
+@dataclass(slots=True)
+class InputDTMFFrame(SystemFrame):
+    """A key the caller pressed."""
+
+    button: KeypadEntry
+
+
+@dataclass(slots=True)
+class OutputDTMFFrame(DataFrame):
+    """Keys to press on the call (in order with audio)."""
+
+    button: KeypadEntry
+
+
+@dataclass(slots=True)
+class OutputDTMFUrgentFrame(SystemFrame):
+    """Keys to press on the call, at once."""
+
+    button: KeypadEntry
+
+
+@dataclass(slots=True)
+class TransferCallFrame(ControlFrame):
+    """Transfer the call to a phone number or SIP URI (provider call control)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    target: str
+
+
+@dataclass(slots=True)
+class PlaybackMarkFrame(SystemFrame):
+    """The provider acknowledged a mark: audio sent before the mark has been played."""
+
+    mark: str
+
+
+@dataclass(slots=True)
+class StreamStoppedFrame(SystemFrame):
+    """The provider said the media stream stopped (the call ended on its side)."""
+
+    reason: str | None = None
+
+
+# --------------------------------------------------------------------------- text, LLM, TTS
+
+
+@dataclass(slots=True)
+class TextFrame(DataFrame):
+    text: str
+
+
+@dataclass(slots=True)
+class LLMTextFrame(TextFrame):
+    """A chunk of text streamed from an LLM."""
+
+
+@dataclass(slots=True)
+class TTSTextFrame(TextFrame):
+    """Text the TTS has spoken (aligned with its audio when word timing is known)."""
+
+
+@dataclass(slots=True)
+class TranscriptionFrame(TextFrame):
+    user_id: str = ""
+    timestamp: str = ""
+    language: str | None = None
+
+
+@dataclass(slots=True)
+class InterimTranscriptionFrame(TextFrame):
+    user_id: str = ""
+    timestamp: str = ""
+    language: str | None = None
+
+
+@dataclass(slots=True)
+class TTSSpeakFrame(DataFrame):
+    """Ask the TTS to say this text."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class LLMMessagesFrame(DataFrame):
+    """Replace the LLM context messages and run the LLM."""
+
+    messages: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class LLMMessagesAppendFrame(DataFrame):
+    """Append messages to the LLM context (and optionally run it)."""
+
+    messages: list[dict[str, Any]]
+    run_llm: bool = False
+
+
+@dataclass(slots=True)
+class LLMRunFrame(DataFrame):
+    """Run the LLM on the current context."""
+
+
+@dataclass(slots=True)
+class TTSStartedFrame(ControlFrame):
+    context_id: str | None = None
+
+
+@dataclass(slots=True)
+class TTSStoppedFrame(ControlFrame):
+    context_id: str | None = None
+
+
+@dataclass(slots=True)
+class LLMFullResponseStartFrame(ControlFrame):
+    pass
+
+
+@dataclass(slots=True)
+class LLMFullResponseEndFrame(ControlFrame):
+    pass

@@ -1,0 +1,1 @@
+"""The pipeline engine: Pipeline, ParallelPipeline, PipelineTask, PipelineRunner."""

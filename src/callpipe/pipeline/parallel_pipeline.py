@@ -1,0 +1,92 @@
+"""ParallelPipeline: the same frames through several branches, merged at the end."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from callpipe.frames.frames import CancelFrame, EndFrame, Frame, StartFrame, StopFrame
+from callpipe.pipeline.pipeline import Pipeline, PipelineSink, PipelineSource
+from callpipe.processors.frame_processor import (
+    FrameDirection,
+    FrameProcessor,
+    FrameProcessorSetup,
+)
+
+_SEEN_LIMIT = 4096
+_SYNC_FRAMES = (StartFrame, EndFrame, CancelFrame, StopFrame)
+
+
+class ParallelPipeline(FrameProcessor):
+    """Runs each argument (a list of processors) as a branch.
+
+    A frame that passes through several branches unchanged leaves once. Lifecycle frames
+    (start, end, cancel, stop) leave only after every branch has passed them, so an EndFrame
+    means all branches are done.
+    """
+
+    direct = True
+
+    def __init__(self, *branches: Sequence[FrameProcessor], name: str | None = None) -> None:
+        super().__init__(name=name)
+        if not branches:
+            raise ValueError("ParallelPipeline needs at least one branch")
+        self._branches: list[Pipeline] = []
+        self._entries: list[tuple[PipelineSource, PipelineSink]] = []
+        for index, branch in enumerate(branches):
+            pipeline = Pipeline(list(branch), name=f"{self.name}::branch{index}")
+            source = PipelineSource(self._leave_upstream, name=f"{pipeline.name}::In")
+            sink = PipelineSink(self._leave_downstream, name=f"{pipeline.name}::Out")
+            source.link(pipeline)
+            pipeline.link(sink)
+            self._branches.append(pipeline)
+            self._entries.append((source, sink))
+        self._seen: dict[FrameDirection, OrderedDict[int, int]] = {
+            FrameDirection.DOWNSTREAM: OrderedDict(),
+            FrameDirection.UPSTREAM: OrderedDict(),
+        }
+
+    def processors_with_children(self) -> list[FrameProcessor]:
+        result: list[FrameProcessor] = [self]
+        for branch in self._branches:
+            result.extend(branch.processors_with_children())
+        return result
+
+    async def setup(self, setup: FrameProcessorSetup) -> None:
+        await super().setup(setup)
+        for (source, sink), branch in zip(self._entries, self._branches, strict=True):
+            await source.setup(setup)
+            await branch.setup(setup)
+            await sink.setup(setup)
+
+    async def cleanup(self) -> None:
+        for branch in self._branches:
+            await branch.cleanup()
+        await super().cleanup()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        for source, sink in self._entries:
+            if direction is FrameDirection.DOWNSTREAM:
+                await source.queue_frame(frame, direction)
+            else:
+                await sink.queue_frame(frame, direction)
+
+    async def _leave_downstream(self, frame: Frame, direction: FrameDirection) -> None:
+        await self._leave(frame, FrameDirection.DOWNSTREAM)
+
+    async def _leave_upstream(self, frame: Frame, direction: FrameDirection) -> None:
+        await self._leave(frame, FrameDirection.UPSTREAM)
+
+    async def _leave(self, frame: Frame, direction: FrameDirection) -> None:
+        seen = self._seen[direction]
+        count = seen.get(frame.id, 0) + 1
+        seen[frame.id] = count
+        seen.move_to_end(frame.id)
+        if len(seen) > _SEEN_LIMIT:
+            seen.popitem(last=False)
+        if isinstance(frame, _SYNC_FRAMES):
+            if count == len(self._branches):
+                del seen[frame.id]
+                await self.push_frame(frame, direction)
+        elif count == 1:
+            await self.push_frame(frame, direction)

@@ -1,0 +1,1 @@
+"""Frame processors: the base class and reusable processors."""
