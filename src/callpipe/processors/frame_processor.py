@@ -28,12 +28,10 @@ from typing import Any, ClassVar, Protocol
 from callpipe.clock import DEFAULT_CLOCK, Clock
 from callpipe.frames.frames import (
     CancelFrame,
-    EndFrame,
     ErrorFrame,
     Frame,
     InterruptionFrame,
     StartFrame,
-    StopFrame,
     SystemFrame,
 )
 from callpipe.processors.base_object import BaseObject, cancel_and_wait, create_logged_task
@@ -228,9 +226,6 @@ class FrameProcessor(BaseObject):
                 await self._process_safely(frame, direction)
             finally:
                 self._current = None
-            if isinstance(frame, EndFrame | StopFrame) and direction is FrameDirection.DOWNSTREAM:
-                if isinstance(frame, EndFrame):
-                    return
 
     async def _handle_interruption(self) -> None:
         """Drop queued interruptible frames; cancel the one in progress if it is interruptible."""

@@ -1,0 +1,7 @@
+"""Shared pytest configuration."""
+
+from __future__ import annotations
+
+import logging
+
+logging.getLogger("callpipe").setLevel(logging.DEBUG)
