@@ -1,0 +1,1 @@
+"""Provider REST call control (hang-up, transfer, DTMF), one module per provider."""
