@@ -158,6 +158,12 @@ class FrameProcessor(BaseObject):
         if self.direct or isinstance(frame, SystemFrame):
             await self._process_safely(frame, direction)
             return
+        self.enqueue_frame(frame, direction)
+
+    def enqueue_frame(
+        self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM
+    ) -> None:
+        """Append a data/control frame to this processor's ordered queue (no await needed)."""
         self._queue.append((frame, direction))
         if self._wakeup is not None:
             self._wakeup.set()

@@ -1,0 +1,153 @@
+"""BaseInputTransport: caller audio in, VAD, user turns and barge-in.
+
+Received audio is handled inline in the receive path (no queue, no thread pool): VAD scores it,
+speaking transitions become ``UserStartedSpeakingFrame``/``UserStoppedSpeakingFrame`` (pushed
+before the audio that triggered them), and a user start interrupts the bot when the pipeline
+allows interruptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from callpipe.frames.frames import (
+    BotInterruptionFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    EmulateUserStartedSpeakingFrame,
+    EmulateUserStoppedSpeakingFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    StartFrame,
+    StopInterruptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+from callpipe.transports.base_transport import TransportParams
+
+logger = logging.getLogger(__name__)
+
+_QUIET = 1
+_SPEAKING = 3
+
+
+def _state_value(state: Any) -> int:
+    return int(getattr(state, "value", state))
+
+
+class BaseInputTransport(FrameProcessor):
+    """Input half of a transport. Subclasses feed received audio to :meth:`push_audio_frame`."""
+
+    def __init__(self, params: TransportParams, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._params = params
+        self._sample_rate = 0
+        self._vad = params.vad_analyzer
+        self._vad_state = _QUIET
+        self._user_speaking = False
+        self._bot_speaking = False
+        self._input_stopped = False
+
+    @property
+    def sample_rate(self) -> int:
+        return self._sample_rate
+
+    @property
+    def vad_analyzer(self) -> Any:
+        return self._vad
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, frame: StartFrame) -> None:
+        self._sample_rate = self._params.audio_in_sample_rate or frame.audio_in_sample_rate
+        if self._vad is not None:
+            self._vad.set_sample_rate(self._sample_rate)
+
+    async def stop(self, frame: EndFrame) -> None:
+        """Graceful end: stop pushing caller audio (subclasses may keep reading control data)."""
+        self._input_stopped = True
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        self._input_stopped = True
+
+    # ------------------------------------------------------------------ frames
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            await self.start(frame)
+        elif isinstance(frame, CancelFrame):
+            await self.cancel(frame)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, EndFrame):
+            await self.push_frame(frame, direction)
+            await self.stop(frame)
+        elif isinstance(frame, BotInterruptionFrame):
+            await self._interrupt()
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            self._bot_speaking = True
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._bot_speaking = False
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, EmulateUserStartedSpeakingFrame):
+            await self._user_started(emulated=True)
+        elif isinstance(frame, EmulateUserStoppedSpeakingFrame):
+            await self._user_stopped(emulated=True)
+        elif isinstance(frame, InputAudioRawFrame) and direction is FrameDirection.UPSTREAM:
+            await self.push_audio_frame(frame)
+        else:
+            await self.push_frame(frame, direction)
+
+    # ------------------------------------------------------------------ audio
+
+    async def push_audio_frame(self, frame: InputAudioRawFrame) -> None:
+        """Run VAD on received audio and pass it downstream."""
+        if not self._params.audio_in_enabled or self._input_stopped:
+            return
+        if self._vad is not None:
+            await self._run_vad(frame.audio)
+        if self._params.audio_in_passthrough:
+            await self.push_frame(frame)
+
+    async def _run_vad(self, audio: bytes) -> None:
+        state = _state_value(await self._vad.analyze_audio(audio))
+        if state == self._vad_state:
+            return
+        previous, self._vad_state = self._vad_state, state
+        if state == _SPEAKING and previous != _SPEAKING and not self._user_speaking:
+            params = self._vad.params
+            await self.push_frame(VADUserStartedSpeakingFrame(start_secs=params.start_secs))
+            await self._user_started(emulated=False)
+        elif state == _QUIET and self._user_speaking:
+            params = self._vad.params
+            await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=params.stop_secs))
+            await self._user_stopped(emulated=False)
+
+    async def _user_started(self, *, emulated: bool) -> None:
+        self._user_speaking = True
+        logger.debug("%s: user started speaking", self)
+        await self.push_frame(UserStartedSpeakingFrame(emulated=emulated))
+        await self.push_frame(UserStartedSpeakingFrame(emulated=emulated), FrameDirection.UPSTREAM)
+        if self.interruptions_allowed:
+            await self._interrupt()
+
+    async def _user_stopped(self, *, emulated: bool) -> None:
+        self._user_speaking = False
+        logger.debug("%s: user stopped speaking", self)
+        await self.push_frame(UserStoppedSpeakingFrame(emulated=emulated))
+        await self.push_frame(UserStoppedSpeakingFrame(emulated=emulated), FrameDirection.UPSTREAM)
+        if self.interruptions_allowed:
+            await self.push_frame(StopInterruptionFrame())
+
+    async def _interrupt(self) -> None:
+        """Barge-in: everything downstream drops queued bot output; the output sends a clear."""
+        await self.push_frame(InterruptionFrame())

@@ -1,0 +1,453 @@
+"""BaseOutputTransport: bot audio out, paced like a real audio device, with playback tracking.
+
+Bot audio (``OutputAudioRawFrame``) is resampled once to the output rate, cut into chunks of
+``audio_out_10ms_chunks`` × 10 ms and written on a schedule anchored at the stream's start:
+chunk *n* is due at ``start + n × chunk`` and is sent ``audio_out_send_ahead_ms`` early, so a
+late wake-up neither shifts later packets nor reaches the caller as a gap. If we fall so far
+behind that the provider must have run dry, the schedule is re-anchored (that gap was audible
+anyway; bursting would only hide it from our own clock).
+
+Audio, messages and other data frames share the processor's ordered queue, so a
+``TransportMessageFrame`` or ``TTSTextFrame`` goes out after the audio queued before it. An
+interruption (a system frame, handled at once) cancels the chunk being paced, drops queued
+audio, reports how much of the reply the caller heard, and sends the provider's clear message.
+
+Playback tracking: where the serializer has provider marks, marks go out with the audio and
+their acknowledgements tell what was played; otherwise a time estimate is used. "Bot stopped
+speaking", the release of ``TTSTextFrame``s downstream and the hang-up after a goodbye all wait
+for playback, not for the last byte to leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from callpipe.frames.frames import (
+    BotInterruptedFrame,
+    BotSpeakingFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    ControlFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputDTMFFrame,
+    OutputDTMFUrgentFrame,
+    StartFrame,
+    SystemFrame,
+    TextFrame,
+    TransferCallFrame,
+    TransportMessageFrame,
+    TransportMessageUrgentFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+)
+from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+from callpipe.transports.base_transport import TransportParams
+from callpipe.transports.playback import PlaybackTracker
+
+logger = logging.getLogger(__name__)
+
+_MARK_EVERY_SECS = 0.5
+
+
+class _FlushAudioFrame(ControlFrame):
+    """Internal: send the partial chunk left in the buffer (no more audio came in time)."""
+
+
+class BaseOutputTransport(FrameProcessor):
+    """Output half of a transport. Subclasses implement the ``write_*``/``send_*`` methods."""
+
+    def __init__(self, params: TransportParams, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._params = params
+        self._sample_rate = 0
+        self._chunk_bytes = 0
+        self._chunk_secs = 0.0
+        self._send_ahead = params.audio_out_send_ahead_ms / 1000.0
+        self._buffer = bytearray()
+        self._resampler: Any = None
+        self._resampler_rate = 0
+        self._tracker = PlaybackTracker()
+        self._bot_speaking = False
+        self._last_speaking_report = 0.0
+        self._last_mark_at = 0.0
+        self._ending = False
+        self._wake = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+
+    # ------------------------------------------------------------------ subclass hooks
+
+    @property
+    def wire_sample_rate(self) -> int | None:
+        """The rate the far end wants, if known (avoids resampling twice)."""
+        return None
+
+    @property
+    def supports_marks(self) -> bool:
+        return False
+
+    async def write_audio_chunk(self, chunk: bytes) -> bool:
+        """Send one chunk of PCM16 at :attr:`sample_rate`; return False if it did not go out."""
+        raise NotImplementedError
+
+    async def send_message(
+        self, frame: TransportMessageFrame | TransportMessageUrgentFrame
+    ) -> None:
+        """Send an application message."""
+
+    async def send_clear(self) -> None:
+        """Tell the far end to drop audio it has buffered."""
+
+    async def send_mark(self, name: str) -> bool:
+        """Send a playback mark; return False if unsupported."""
+        return False
+
+    async def write_dtmf(self, digits: str) -> bool:
+        """Press keys through the provider API; return False to fall back to in-band tones."""
+        return False
+
+    async def transfer_call(self, target: str) -> None:
+        logger.warning("%s: call transfer is not supported by this transport", self)
+
+    async def finish_call(self, frame: EndFrame | CancelFrame) -> None:
+        """After playback on EndFrame, or at once on CancelFrame: hang up and close."""
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def sample_rate(self) -> int:
+        return self._sample_rate
+
+    @property
+    def chunk_bytes(self) -> int:
+        return self._chunk_bytes
+
+    @property
+    def bot_speaking(self) -> bool:
+        return self._bot_speaking
+
+    @property
+    def tracker(self) -> PlaybackTracker:
+        return self._tracker
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, frame: StartFrame) -> None:
+        p = self._params
+        self._sample_rate = (
+            p.audio_out_sample_rate or self.wire_sample_rate or (frame.audio_out_sample_rate)
+        )
+        self._chunk_bytes = self._sample_rate // 100 * 2 * p.audio_out_channels
+        self._chunk_bytes *= p.audio_out_10ms_chunks
+        self._chunk_secs = p.audio_out_10ms_chunks * 0.01
+        self._tracker.uses_marks = p.playback_tracking and self.supports_marks
+        self._watcher = self.create_task(self._watch_playback(), "playback")
+
+    async def _end(self, frame: EndFrame) -> None:
+        """Play out everything, then let the subclass hang up and close."""
+        self._ending = True
+        await self._flush_partial()
+        if self._params.audio_out_end_silence_secs > 0 and self._sample_rate:
+            silence = bytes(int(self._params.audio_out_end_silence_secs * self._sample_rate) * 2)
+            await self._write_pcm(silence, pad=True)
+        await self._wait_played_out()
+        await self.finish_call(frame)
+
+    async def _cancel(self, frame: CancelFrame) -> None:
+        self._ending = True
+        self._cancel_flush()
+        await self.finish_call(frame)
+
+    async def cleanup(self) -> None:
+        self._cancel_flush()
+        await super().cleanup()
+
+    # ------------------------------------------------------------------ frame routing
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            await self.start(frame)
+        elif isinstance(frame, CancelFrame):
+            await self._cancel(frame)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, InterruptionFrame):
+            await self._interrupt()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, TransportMessageUrgentFrame):
+            await self.send_message(frame)
+        elif isinstance(frame, OutputDTMFUrgentFrame):
+            await self._dtmf(frame.button.value)
+        elif direction is FrameDirection.UPSTREAM or isinstance(frame, SystemFrame):
+            await self.push_frame(frame, direction)
+        else:
+            await self._process_ordered(frame)
+
+    async def _process_ordered(self, frame: Frame) -> None:
+        """Data and control frames, in order with the audio before them."""
+        if isinstance(frame, OutputAudioRawFrame):
+            await self._handle_audio(frame)
+        elif isinstance(frame, _FlushAudioFrame):
+            await self._flush_partial()
+        elif isinstance(frame, TTSStoppedFrame):
+            await self._flush_partial()
+            await self._maybe_mark(force=True)
+            await self.push_frame(frame)
+        elif isinstance(frame, TTSTextFrame):
+            await self._hold_text(frame)
+        elif isinstance(frame, TransportMessageFrame):
+            await self.send_message(frame)
+        elif isinstance(frame, OutputDTMFFrame):
+            await self._dtmf(frame.button.value)
+        elif isinstance(frame, TransferCallFrame):
+            await self._flush_partial()
+            await self._wait_played_out()
+            await self.transfer_call(frame.target)
+            await self.push_frame(frame)
+        elif isinstance(frame, EndFrame):
+            await self._end(frame)
+            await self.push_frame(frame)
+        else:
+            await self.push_frame(frame)
+
+    # ------------------------------------------------------------------ audio path
+
+    async def _handle_audio(self, frame: OutputAudioRawFrame) -> None:
+        if not self._params.audio_out_enabled or not self._chunk_bytes:
+            return
+        audio = frame.audio
+        if frame.sample_rate != self._sample_rate:
+            audio = self._resample(audio, frame.sample_rate)
+        await self._write_pcm(audio, pad=False)
+        self._schedule_flush()
+
+    def _resample(self, audio: bytes, rate: int) -> bytes:
+        if self._resampler is None or self._resampler_rate != rate:
+            from callpipe.audio.resample import StreamResampler
+
+            self._resampler = StreamResampler(rate, self._sample_rate)
+            self._resampler_rate = rate
+        return bytes(self._resampler.resample(audio))
+
+    async def _write_pcm(self, audio: bytes, *, pad: bool) -> None:
+        buffer = self._buffer
+        buffer += audio
+        size = self._chunk_bytes
+        offset = 0
+        while len(buffer) - offset >= size:
+            await self._send_chunk(bytes(buffer[offset : offset + size]))
+            offset += size
+        del buffer[:offset]
+        if pad and buffer:
+            chunk = bytes(buffer) + bytes(size - len(buffer))
+            buffer.clear()
+            await self._send_chunk(chunk)
+
+    async def _flush_partial(self) -> None:
+        self._cancel_flush()
+        if self._resampler is not None:
+            tail = self._resampler.flush()
+            if tail:
+                self._buffer += tail
+        if self._buffer:
+            await self._write_pcm(b"", pad=True)
+
+    async def _send_chunk(self, chunk: bytes) -> None:
+        """Wait for the chunk's slot on the schedule, send it, and keep the books."""
+        clock = self.clock
+        tracker = self._tracker
+        now = clock.now()
+        if not tracker.active:
+            tracker.begin(now)
+            self._last_mark_at = 0.0
+            self._wake.set()
+        elif now > tracker.end_time():
+            tracker.reanchor(now)  # the far end ran dry: playback resumes now
+        due = tracker.end_time() - self._send_ahead
+        if due > now:
+            await clock.sleep_until(due)
+        if not await self._write_with_timeout(chunk):
+            return
+        tracker.sent += self._chunk_secs
+        if not self._bot_speaking:
+            await self._bot_started()
+        now = clock.now()
+        if now - self._last_speaking_report >= self._params.bot_speaking_period_secs:
+            self._last_speaking_report = now
+            await self._broadcast(BotSpeakingFrame)
+        if tracker.sent - self._last_mark_at >= _MARK_EVERY_SECS:
+            await self._maybe_mark(force=True)
+
+    async def _write_with_timeout(self, chunk: bytes) -> bool:
+        try:
+            return await asyncio.wait_for(
+                self.write_audio_chunk(chunk), self._params.audio_out_write_timeout
+            )
+        except TimeoutError:
+            await self.on_write_timeout()
+            return False
+
+    async def on_write_timeout(self) -> None:
+        """A write blocked too long (the peer stopped reading). Subclasses end the call."""
+        logger.error("%s: audio write timed out", self)
+
+    def _schedule_flush(self) -> None:
+        """If no more audio arrives before the partial chunk is due, send it padded."""
+        self._cancel_flush()
+        if not self._buffer or self._queue or not self._tracker.active:
+            return
+        delay = self._tracker.end_time() - self._send_ahead - self.clock.now()
+        loop = asyncio.get_running_loop()
+        self._flush_handle = loop.call_later(max(delay, 0.0), self._enqueue_flush)
+
+    def _enqueue_flush(self) -> None:
+        self._flush_handle = None
+        self.enqueue_frame(_FlushAudioFrame())
+
+    def _cancel_flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+
+    # ------------------------------------------------------------------ speaking state
+
+    async def _broadcast(self, cls: type[SystemFrame]) -> None:
+        await self.push_frame(cls())
+        await self.push_frame(cls(), FrameDirection.UPSTREAM)
+
+    async def _bot_started(self) -> None:
+        self._bot_speaking = True
+        self._last_speaking_report = self.clock.now()
+        await self._broadcast(BotStartedSpeakingFrame)
+
+    async def _bot_stopped(self) -> None:
+        if self._bot_speaking:
+            self._bot_speaking = False
+            await self._broadcast(BotStoppedSpeakingFrame)
+
+    async def _maybe_mark(self, *, force: bool = False) -> None:
+        tracker = self._tracker
+        if not tracker.uses_marks or not tracker.active:
+            return
+        if not force and tracker.sent - self._last_mark_at < _MARK_EVERY_SECS:
+            return
+        if tracker.sent <= tracker.last_mark_position and not tracker.all_marks_acknowledged:
+            return
+        self._last_mark_at = tracker.sent
+        name = tracker.new_mark()
+        if not await self.send_mark(name):
+            tracker.uses_marks = False
+
+    def on_mark(self, name: str) -> None:
+        """The far end acknowledged a mark (called by the input side)."""
+        if self._tracker.acknowledge(name):
+            self._wake.set()
+
+    async def _hold_text(self, frame: TextFrame) -> None:
+        """Bot text goes downstream once the audio before it has been played."""
+        if self._tracker.active:
+            self._tracker.hold_text(frame)
+            self._wake.set()
+        else:
+            await self.push_frame(frame)
+
+    # ------------------------------------------------------------------ playback watcher
+
+    def _played_out(self, now: float) -> bool:
+        tracker = self._tracker
+        if not tracker.active:
+            return True
+        if self._buffer or self._queue_has_audio():
+            return False
+        if now < tracker.end_time():
+            return False
+        if not tracker.uses_marks:
+            return True
+        if tracker.all_marks_acknowledged and tracker.last_mark_position >= tracker.sent - 1e-6:
+            return True
+        return now >= tracker.end_time() + self._params.playback_ack_grace_secs
+
+    def _queue_has_audio(self) -> bool:
+        return any(isinstance(item[0], OutputAudioRawFrame) for item in self._queue)
+
+    async def _watch_playback(self) -> None:
+        """Release heard text, notice the end of playback, report the bot stopped."""
+        clock = self.clock
+        while True:
+            self._wake.clear()
+            tracker = self._tracker
+            now = clock.now()
+            for text in tracker.release_texts(now):
+                await self.push_frame(text)
+            if tracker.active and self._played_out(now):
+                for text in tracker.release_texts(now, everything=True):
+                    await self.push_frame(text)
+                tracker.finish()
+                await self._bot_stopped()
+                continue
+            if tracker.active and now >= tracker.end_time() and not self._buffer:
+                await self._maybe_mark(force=True)
+            await self._sleep_until_next_event(now)
+
+    async def _sleep_until_next_event(self, now: float) -> None:
+        tracker = self._tracker
+        deadline: float | None = None
+        if tracker.active:
+            deadline = tracker.end_time()
+            if now >= deadline:
+                deadline = deadline + self._params.playback_ack_grace_secs
+            text_pos = tracker.next_text_position()
+            if text_pos is not None and not tracker.uses_marks and tracker.start is not None:
+                deadline = min(deadline, tracker.start + text_pos)
+        if deadline is None or deadline <= now:
+            if deadline is not None:
+                await asyncio.sleep(0.01)
+                return
+            await self._wake.wait()
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), deadline - now)
+        except TimeoutError:
+            pass
+
+    async def _wait_played_out(self) -> None:
+        """Wait until everything sent so far has been played (bounded by the grace period)."""
+        while self._tracker.active and not self._played_out(self.clock.now()):
+            self._wake.set()
+            await asyncio.sleep(0.02)
+
+    # ------------------------------------------------------------------ interruption, dtmf
+
+    async def _interrupt(self) -> None:
+        if self._ending:
+            return  # the goodbye of an ending call is played out, not cut
+        self._cancel_flush()
+        self._buffer.clear()
+        if self._resampler is not None:
+            self._resampler.reset()
+        tracker = self._tracker
+        if tracker.active:
+            heard_secs, heard_text = tracker.interrupt(self.clock.now())
+            await self.send_clear()
+            await self.push_frame(BotInterruptedFrame(heard_secs=heard_secs, heard_text=heard_text))
+            await self.push_frame(
+                BotInterruptedFrame(heard_secs=heard_secs, heard_text=heard_text),
+                FrameDirection.UPSTREAM,
+            )
+        await self._bot_stopped()
+        self._wake.set()
+
+    async def _dtmf(self, digits: str) -> None:
+        if await self.write_dtmf(digits):
+            return
+        from callpipe.audio.dtmf import dtmf_tones
+
+        await self._flush_partial()
+        await self._write_pcm(dtmf_tones(digits, self._sample_rate), pad=True)

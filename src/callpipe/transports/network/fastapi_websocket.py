@@ -1,0 +1,454 @@
+"""FastAPIWebsocketTransport: a phone call over an accepted FastAPI/Starlette WebSocket.
+
+The application accepts the socket (and usually reads the provider's handshake, e.g. with
+``parse_telephony_websocket``) and then builds this transport. ``input()`` reads provider
+messages and turns them into frames through the serializer; ``output()`` sends bot audio paced
+like a real audio device. Call control (hang-up) goes through the serializer's ``call_control``,
+outside the hot path, bounded by ``hang_up_timeout``.
+
+Events (handlers are called as ``handler(transport, websocket)``, each in its own task, so a slow
+handler never blocks audio):
+
+- ``on_client_connected``: the pipeline started on this connection (once).
+- ``on_client_disconnected``: the remote side closed or the connection failed (once); not when
+  the bot ended the call. With no handler registered, the transport cancels the pipeline itself.
+- ``on_session_timeout``: ``session_timeout`` seconds after start, if the call is still up (once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import Field
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from callpipe.frames.frames import (
+    CancelFrame,
+    CancelTaskFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    PlaybackMarkFrame,
+    StartFrame,
+    StreamStoppedFrame,
+    TransportMessageFrame,
+    TransportMessageUrgentFrame,
+)
+from callpipe.processors.frame_processor import FrameDirection
+from callpipe.transports.base_input import BaseInputTransport
+from callpipe.transports.base_output import BaseOutputTransport
+from callpipe.transports.base_transport import BaseTransport, TransportParams
+from callpipe.transports.call_stats import CallStats
+
+logger = logging.getLogger(__name__)
+
+
+class FastAPIWebsocketParams(TransportParams):
+    """Transport options. Unknown options raise a validation error."""
+
+    add_wav_header: bool = False
+    serializer: Any = None
+    session_timeout: float | None = None
+    fixed_audio_packet_size: int | None = Field(default=None, gt=0)
+    ws_close_timeout: float = Field(default=1.0, gt=0)
+    hang_up_timeout: float = Field(default=5.0, gt=0)
+    max_message_size: int = Field(default=1_000_000, gt=0)
+
+
+class _Client:
+    """The one WebSocket shared by input and output: send, receive, close (bounded, once)."""
+
+    def __init__(self, websocket: WebSocket, close_timeout: float) -> None:
+        self.websocket = websocket
+        self.close_timeout = close_timeout
+        self.closing = False
+        self.remote_closed = False
+        self._close_lock = asyncio.Lock()
+
+    @property
+    def can_send(self) -> bool:
+        ws = self.websocket
+        return (
+            not self.closing
+            and not self.remote_closed
+            and ws.client_state == WebSocketState.CONNECTED
+            and ws.application_state == WebSocketState.CONNECTED
+        )
+
+    async def messages(self) -> AsyncIterator[str | bytes]:
+        receive = self.websocket.receive
+        while True:
+            try:
+                message = await receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
+            if data is None:
+                return
+            yield data
+
+    async def send(self, payload: str | bytes) -> bool:
+        if not self.can_send:
+            return False
+        try:
+            if isinstance(payload, bytes):
+                await self.websocket.send_bytes(payload)
+            else:
+                await self.websocket.send_text(payload)
+        except Exception as exc:  # a peer can vanish between any two sends
+            logger.debug("websocket send failed: %r", exc)
+            self.remote_closed = True
+            return False
+        return True
+
+    async def close(self, code: int = 1000) -> None:
+        async with self._close_lock:
+            if self.closing:
+                return
+            self.closing = True
+            ws = self.websocket
+            if ws.application_state != WebSocketState.CONNECTED or self.remote_closed:
+                return
+            task = asyncio.get_running_loop().create_task(ws.close(code=code))
+            done, _ = await asyncio.wait({task}, timeout=self.close_timeout)
+            if not done:
+                logger.debug("websocket close exceeded %.1fs", self.close_timeout)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            elif task.exception() is not None:
+                logger.debug("websocket close failed: %r", task.exception())
+
+
+class _StreamStopped(Exception):
+    pass
+
+
+class FastAPIWebsocketInputTransport(BaseInputTransport):
+    """Reads provider messages, deserializes them, and feeds audio/VAD/DTMF into the pipeline."""
+
+    def __init__(
+        self,
+        transport: FastAPIWebsocketTransport,
+        client: _Client,
+        params: FastAPIWebsocketParams,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(params, **kwargs)
+        self._transport = transport
+        self._client = client
+        self._ws_params = params
+        self._receive_task: asyncio.Task[None] | None = None
+        self._session_task: asyncio.Task[None] | None = None
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        await self._transport._setup_serializer(frame)
+        self._transport.stats.begin(self.clock.now())
+        if self._ws_params.session_timeout:
+            self._session_task = self.create_task(self._session_timer(), "session-timeout")
+        await self._transport._fire("on_client_connected")
+        if self._receive_task is None:
+            self._receive_task = self.create_task(self._receive_loop(), "receive")
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        await super().cancel(frame)
+        self._client.closing = True
+        await self.cancel_task(self._session_task)
+        await self.cancel_task(self._receive_task)
+
+    async def cleanup(self) -> None:
+        self._client.closing = True
+        await super().cleanup()
+        await self._client.close()
+
+    async def _session_timer(self) -> None:
+        timeout = self._ws_params.session_timeout
+        assert timeout
+        await self.clock.sleep(timeout)
+        if self._client.can_send:
+            logger.info("%s: session timeout after %.0fs", self._transport, timeout)
+            await self._transport._fire("on_session_timeout")
+
+    async def _receive_loop(self) -> None:
+        serializer = self._ws_params.serializer
+        limit = self._ws_params.max_message_size
+        stats = self._transport.stats
+        reason = "remote closed"
+        try:
+            async for message in self._client.messages():
+                stats.messages_in += 1
+                if serializer is None:
+                    continue
+                if len(message) > limit:
+                    stats.note_malformed(f"message of {len(message)} bytes over the limit")
+                    continue
+                try:
+                    result = await serializer.deserialize(message)
+                except Exception as exc:
+                    stats.note_malformed(f"serializer raised {type(exc).__name__}")
+                    continue
+                if result is None:
+                    continue
+                if isinstance(result, list):
+                    for frame in result:
+                        await self._dispatch(frame)
+                else:
+                    await self._dispatch(result)
+        except _StreamStopped:
+            reason = "provider stopped the stream"
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%s: receive loop failed", self._transport)
+            reason = "receive error"
+        if not self._client.closing:
+            self._client.remote_closed = True
+            await self._transport._on_remote_closed(reason)
+
+    async def _dispatch(self, frame: Frame) -> None:
+        if isinstance(frame, InputAudioRawFrame):
+            self._transport.stats.packets_in += 1
+            await self.push_audio_frame(frame)
+        elif isinstance(frame, PlaybackMarkFrame):
+            self._transport.output().on_mark(frame.mark)
+        elif isinstance(frame, StreamStoppedFrame):
+            raise _StreamStopped
+        else:
+            await self.push_frame(frame)
+
+    async def _interrupt(self) -> None:
+        self._transport.stats.interruptions += 1
+        await super()._interrupt()
+
+
+class FastAPIWebsocketOutputTransport(BaseOutputTransport):
+    """Serializes paced audio chunks, clears, marks and messages onto the WebSocket."""
+
+    def __init__(
+        self,
+        transport: FastAPIWebsocketTransport,
+        client: _Client,
+        params: FastAPIWebsocketParams,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(params, **kwargs)
+        self._transport = transport
+        self._client = client
+        self._ws_params = params
+        self._packet_buffer = bytearray()
+        self._hung_up = False
+
+    @property
+    def _serializer(self) -> Any:
+        return self._ws_params.serializer
+
+    @property
+    def wire_sample_rate(self) -> int | None:
+        rate = getattr(self._serializer, "wire_sample_rate", None)
+        return rate if isinstance(rate, int) else None
+
+    @property
+    def supports_marks(self) -> bool:
+        serialize_mark = getattr(self._serializer, "serialize_mark", None)
+        return serialize_mark is not None and serialize_mark("probe") is not None
+
+    async def start(self, frame: StartFrame) -> None:
+        await self._transport._setup_serializer(frame)
+        await super().start(frame)
+
+    async def write_audio_chunk(self, chunk: bytes) -> bool:
+        serializer = self._serializer
+        if serializer is None or not self._client.can_send:
+            return False
+        if self._ws_params.add_wav_header:
+            from callpipe.audio.wav import pcm_to_wav
+
+            chunk = pcm_to_wav(chunk, self.sample_rate, self._params.audio_out_channels)
+        frame = OutputAudioRawFrame(chunk, self.sample_rate, self._params.audio_out_channels)
+        payload = await serializer.serialize(frame)
+        if payload is None:
+            return True
+        sent = await self._send(payload)
+        if sent:
+            self._transport.stats.packets_out += 1
+        elif self._client.remote_closed and not self._client.closing:
+            await self._transport._on_remote_closed("send failed")
+        return sent
+
+    async def _send(self, payload: str | bytes) -> bool:
+        size = self._ws_params.fixed_audio_packet_size
+        if size is None or not isinstance(payload, bytes):
+            return await self._client.send(payload)
+        buffer = self._packet_buffer
+        buffer += payload
+        ok = True
+        while len(buffer) >= size and ok:
+            ok = await self._client.send(bytes(buffer[:size]))
+            del buffer[:size]
+        return ok
+
+    async def _serialize_and_send(self, frame: Frame) -> None:
+        serializer = self._serializer
+        if serializer is None or not self._client.can_send:
+            return
+        payload = await serializer.serialize(frame)
+        if payload is not None:
+            await self._client.send(payload)
+
+    async def send_message(
+        self, frame: TransportMessageFrame | TransportMessageUrgentFrame
+    ) -> None:
+        await self._serialize_and_send(frame)
+
+    async def send_clear(self) -> None:
+        self._packet_buffer.clear()
+        await self._serialize_and_send(InterruptionFrame())
+
+    async def send_mark(self, name: str) -> bool:
+        serialize_mark = getattr(self._serializer, "serialize_mark", None)
+        payload = serialize_mark(name) if serialize_mark is not None else None
+        if payload is None:
+            return False
+        return await self._client.send(payload)
+
+    async def write_dtmf(self, digits: str) -> bool:
+        control = getattr(self._serializer, "call_control", None)
+        if control is None:
+            return False
+        try:
+            return bool(
+                await asyncio.wait_for(control.send_dtmf(digits), self._ws_params.hang_up_timeout)
+            )
+        except Exception:
+            logger.exception("%s: DTMF through the provider API failed", self._transport)
+            return False
+
+    async def transfer_call(self, target: str) -> None:
+        control = getattr(self._serializer, "call_control", None)
+        if control is None:
+            logger.error("%s: cannot transfer: no call control configured", self._transport)
+            return
+        try:
+            await asyncio.wait_for(control.transfer(target), self._ws_params.hang_up_timeout)
+        except Exception:
+            logger.exception("%s: call transfer failed", self._transport)
+
+    async def on_write_timeout(self) -> None:
+        logger.error("%s: the peer stopped reading; ending the call", self._transport)
+        self._client.remote_closed = True
+        await self._transport._on_remote_closed("write timeout")
+
+    async def finish_call(self, frame: EndFrame | CancelFrame) -> None:
+        """Hang up (once, bounded; skipped if the caller already hung up) and close 1000."""
+        self._transport.stats.end_reason = self._transport.stats.end_reason or (
+            "bot ended" if isinstance(frame, EndFrame) else "cancelled"
+        )
+        if not self._client.remote_closed or isinstance(frame, EndFrame):
+            await self._hang_up()
+        await self._client.close()
+
+    async def _hang_up(self) -> None:
+        serializer = self._serializer
+        if self._hung_up or serializer is None or not getattr(serializer, "auto_hang_up", False):
+            return
+        control = getattr(serializer, "call_control", None)
+        if control is None:
+            return
+        self._hung_up = True
+        try:
+            await asyncio.wait_for(control.hang_up(), self._ws_params.hang_up_timeout)
+        except TimeoutError:
+            logger.error(
+                "%s: hang-up timed out after %.1fs",
+                self._transport,
+                self._ws_params.hang_up_timeout,
+            )
+        except Exception:
+            logger.exception("%s: hang-up failed", self._transport)
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self._client.close()
+        self._transport.log_call_end()
+
+
+class FastAPIWebsocketTransport(BaseTransport):
+    """A telephony (or any) WebSocket call served by FastAPI; see the module docstring."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        params: FastAPIWebsocketParams,
+        input_name: str | None = None,
+        output_name: str | None = None,
+    ) -> None:
+        super().__init__(input_name=input_name, output_name=output_name)
+        self._websocket = websocket
+        self._params = params
+        self._client = _Client(websocket, params.ws_close_timeout)
+        self.stats = CallStats(call_id=_call_id(params.serializer))
+        self._input = FastAPIWebsocketInputTransport(self, self._client, params, name=input_name)
+        self._output = FastAPIWebsocketOutputTransport(self, self._client, params, name=output_name)
+        self._disconnected = False
+        self._logged_end = False
+        self._serializer_ready = False
+        for event in ("on_client_connected", "on_client_disconnected", "on_session_timeout"):
+            self._register_event_handler(event, background=True)
+
+    @property
+    def websocket(self) -> WebSocket:
+        return self._websocket
+
+    @property
+    def params(self) -> FastAPIWebsocketParams:
+        return self._params
+
+    def input(self) -> FastAPIWebsocketInputTransport:
+        return self._input
+
+    def output(self) -> FastAPIWebsocketOutputTransport:
+        return self._output
+
+    async def _setup_serializer(self, frame: StartFrame) -> None:
+        if self._serializer_ready or self._params.serializer is None:
+            return
+        self._serializer_ready = True
+        await self._params.serializer.setup(frame)
+
+    async def _fire(self, event: str) -> None:
+        await self._call_event_handler(event, self._websocket)
+
+    async def _on_remote_closed(self, reason: str) -> None:
+        """The far end went away: tell the app once; end the pipeline if nobody listens."""
+        if self._disconnected:
+            return
+        self._disconnected = True
+        self.stats.end_reason = self.stats.end_reason or f"caller hung up ({reason})"
+        logger.info("%s: client disconnected: %s", self, reason)
+        if self.has_event_handlers("on_client_disconnected"):
+            await self._fire("on_client_disconnected")
+        else:
+            await self._input.push_frame(CancelTaskFrame(reason=reason), FrameDirection.UPSTREAM)
+
+    def log_call_end(self) -> None:
+        if self._logged_end:
+            return
+        self._logged_end = True
+        self.stats.log_end(self._input.clock.now(), self._params.serializer)
+
+
+def _call_id(serializer: Any) -> str | None:
+    for attr in ("call_id", "call_sid", "call_control_id", "stream_sid", "stream_id"):
+        value = getattr(serializer, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
