@@ -1,0 +1,1 @@
+"""WebSocket transports (the newer Pipecat module layout)."""
