@@ -1,0 +1,45 @@
+"""Loudness of a PCM chunk as a number in [0, 1], the scale of ``VADParams.min_volume``.
+
+The value is the RMS level in dBFS mapped linearly from [−110, −10] dBFS to [0, 1] and clamped,
+so ``min_volume=0.6`` means −50 dBFS RMS — the same point on the scale Pipecat's ``min_volume``
+uses (≈ −50 LUFS / dBFS), so tuned values carry over. Plain RMS is used instead of BS.1770
+loudness: K-weighting costs a filter per window and gating needs 400 ms of history, which would
+keep VAD from ever starting in the first 400 ms of a call. Typical phone speech is −35…−15 dBFS
+(0.75–0.95); line noise and comfort noise sit below −55 dBFS (< 0.55).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["calculate_volume", "rms_dbfs"]
+
+_FLOOR_DB = -110.0
+_CEIL_DB = -10.0
+_FULL_SCALE_SQ = 32768.0 * 32768.0
+
+
+def rms_dbfs(pcm: bytes) -> float:
+    """RMS level of 16-bit PCM in dB relative to full scale (−inf for silence or empty input)."""
+    count = len(pcm) // 2
+    if count == 0:
+        return -math.inf
+    samples = np.frombuffer(pcm, dtype="<i2", count=count).astype(np.float32)
+    mean_square = float(np.dot(samples, samples)) / count
+    if mean_square <= 0.0:
+        return -math.inf
+    return 10.0 * math.log10(mean_square / _FULL_SCALE_SQ)
+
+
+def calculate_volume(pcm: bytes, sample_rate: int) -> float:
+    """Normalised loudness in [0, 1] (see the module docstring for the scale).
+
+    ``sample_rate`` is accepted for API compatibility; an RMS level does not depend on it.
+    """
+    del sample_rate
+    level = rms_dbfs(pcm)
+    if level == -math.inf:
+        return 0.0
+    return min(1.0, max(0.0, (level - _FLOOR_DB) / (_CEIL_DB - _FLOOR_DB)))
