@@ -287,9 +287,9 @@ class BaseOutputTransport(FrameProcessor):
 
     async def _write_with_timeout(self, chunk: bytes) -> bool:
         try:
-            return await asyncio.wait_for(
-                self.write_audio_chunk(chunk), self._params.audio_out_write_timeout
-            )
+            # asyncio.timeout, not wait_for: no extra task per 20 ms packet on Python 3.11.
+            async with asyncio.timeout(self._params.audio_out_write_timeout):
+                return await self.write_audio_chunk(chunk)
         except TimeoutError:
             await self.on_write_timeout()
             return False
