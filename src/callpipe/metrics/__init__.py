@@ -1,0 +1,1 @@
+"""Metrics: the data carried by ``MetricsFrame`` and a process-wide registry for ``/metrics``."""

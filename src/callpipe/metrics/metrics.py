@@ -1,0 +1,64 @@
+"""What a ``MetricsFrame`` carries: one small dataclass per kind of measurement.
+
+Services push ``MetricsFrame(data=[TTFBMetricsData(...)])`` when the pipeline runs with
+``enable_metrics=True``; the same values always go to :mod:`callpipe.metrics.registry`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class MetricsData:
+    """Base: which processor measured it and (for services) which model."""
+
+    processor: str
+    model: str | None = None
+
+
+@dataclass(slots=True)
+class TTFBMetricsData(MetricsData):
+    """Time to first byte in seconds: request sent → first useful output from the provider."""
+
+    value: float = 0.0
+
+
+@dataclass(slots=True)
+class ProcessingMetricsData(MetricsData):
+    """Total processing time of one request in seconds."""
+
+    value: float = 0.0
+
+
+@dataclass(slots=True)
+class LLMTokenUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(slots=True)
+class LLMUsageMetricsData(MetricsData):
+    """Token usage of one completion (reported by the provider)."""
+
+    value: LLMTokenUsage | None = None
+
+
+@dataclass(slots=True)
+class TTSUsageMetricsData(MetricsData):
+    """Characters sent to a TTS provider for one utterance."""
+
+    value: int = 0
+
+
+@dataclass(slots=True)
+class TurnLatencyMetricsData(MetricsData):
+    """End-to-end latency of one turn: the caller stopped speaking → first bot audio sent.
+
+    ``value`` counts from when the caller actually went quiet, i.e. it includes the VAD's
+    ``stop_secs`` when the VAD reported it; ``vad_stop_secs`` says how much of it that was.
+    """
+
+    value: float = 0.0
+    vad_stop_secs: float = 0.0

@@ -1,0 +1,1 @@
+"""Aggregators: turn streams of frames (transcripts, spoken text) into LLM context messages."""

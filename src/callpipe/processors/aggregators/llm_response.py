@@ -1,0 +1,362 @@
+"""The context aggregators: what the caller said in, what the caller heard out.
+
+``context_aggregator.user()`` sits after the STT. It collects final transcripts during the
+caller's turn and, at the end of the turn (VAD stop + final transcript), appends one user
+message to the shared context and pushes an ``OpenAILLMContextFrame`` to run the LLM.
+
+``context_aggregator.assistant()`` sits after ``transport.output()``. The output transport lets
+``TTSTextFrame``\\ s through only after the audio before them was played, so this side records
+what the caller actually heard; when the bot is interrupted it commits that much, marked
+``"interrupted": True`` (a private key the LLM service strips before sending).
+
+The pair also measures the turn latency: caller stopped speaking → first bot audio sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from callpipe.frames.frames import (
+    BotInterruptedFrame,
+    BotStartedSpeakingFrame,
+    Frame,
+    InterimTranscriptionFrame,
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMMessagesAppendFrame,
+    LLMMessagesFrame,
+    LLMRunFrame,
+    MetricsFrame,
+    TextFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from callpipe.metrics.metrics import TurnLatencyMetricsData
+from callpipe.metrics.registry import TURN_LATENCY
+from callpipe.processors.aggregators.openai_llm_context import (
+    OpenAILLMContext,
+    OpenAILLMContextFrame,
+)
+from callpipe.processors.base_object import cancel_and_wait
+from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+
+logger = logging.getLogger(__name__)
+
+_SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
+
+
+@dataclass
+class LLMUserAggregatorParams:
+    """``aggregation_timeout``: after the caller stopped, how long to wait for a final
+    transcript that is still due (an interim was seen, or none has arrived yet)."""
+
+    aggregation_timeout: float = 0.5
+
+
+@dataclass
+class LLMAssistantAggregatorParams:
+    """``expect_stripped_words``: TTS text arrives as words without spaces; join with spaces."""
+
+    expect_stripped_words: bool = True
+
+
+class TurnLatencyTracker:
+    """Shared by the pair: user stop time (user side) → first bot audio (assistant side)."""
+
+    def __init__(self) -> None:
+        self.stopped_at: float | None = None
+        self.vad_stop_secs = 0.0
+        self.armed = False
+
+    def user_started(self) -> None:
+        self.stopped_at = None
+        self.armed = False
+
+    def user_stopped(self, now: float) -> None:
+        self.stopped_at = now
+
+    def turn_pushed(self) -> None:
+        self.armed = self.stopped_at is not None
+
+    def bot_started(self, now: float) -> tuple[float, float] | None:
+        if not self.armed or self.stopped_at is None:
+            return None
+        self.armed = False
+        latency = now - self.stopped_at + self.vad_stop_secs
+        self.stopped_at = None
+        return latency, self.vad_stop_secs
+
+
+def _join(parts: list[str], *, with_spaces: bool) -> str:
+    if not with_spaces:
+        return "".join(parts).strip()
+    text = _SPACES.sub(" ", " ".join(p.strip() for p in parts)).strip()
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+
+
+class LLMUserContextAggregator(FrameProcessor):
+    """Turns the caller's transcripts into user messages at the end of the turn."""
+
+    def __init__(
+        self,
+        context: OpenAILLMContext,
+        *,
+        params: LLMUserAggregatorParams | None = None,
+        latency: TurnLatencyTracker | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._context = context
+        self._params = params or LLMUserAggregatorParams()
+        self._latency = latency or TurnLatencyTracker()
+        self._parts: list[str] = []
+        self._interim: str | None = None
+        self._speaking = False
+        self._turn_ended = False
+        self._vad_seen = False
+        self._timer: asyncio.Task[None] | None = None
+
+    @property
+    def context(self) -> OpenAILLMContext:
+        return self._context
+
+    def get_context_frame(self) -> OpenAILLMContextFrame:
+        """A frame that runs the LLM on the context (queue it to make the bot speak first)."""
+        return OpenAILLMContextFrame(context=self._context)
+
+    async def push_context_frame(self) -> None:
+        await self.push_frame(self.get_context_frame())
+
+    async def reset(self) -> None:
+        self._parts.clear()
+        self._interim = None
+        await self._cancel_timer()
+
+    # ------------------------------------------------------------------ frames
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, UserStartedSpeakingFrame):
+            self._vad_seen = True
+            self._speaking = True
+            self._turn_ended = False
+            self._latency.user_started()
+            await self._cancel_timer()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._vad_seen = True
+            self._speaking = False
+            self._turn_ended = True
+            self._latency.user_stopped(self.clock.now())
+            await self._cancel_timer()
+            await self.push_frame(frame, direction)
+            if self._parts and self._interim is None and not self._transcripts_queued():
+                await self._push_aggregation()
+            else:
+                self._start_timer()
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._latency.vad_stop_secs = max(0.0, frame.stop_secs)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, TranscriptionFrame):
+            await self._on_transcription(frame.text)
+        elif isinstance(frame, InterimTranscriptionFrame):
+            if frame.text.strip():
+                self._interim = frame.text.strip()
+        elif isinstance(frame, LLMMessagesAppendFrame):
+            self._context.add_messages(frame.messages)
+            if frame.run_llm:
+                await self.push_context_frame()
+        elif isinstance(frame, LLMMessagesFrame):
+            self._context.set_messages(frame.messages)
+            await self.push_context_frame()
+        elif isinstance(frame, LLMRunFrame):
+            await self.push_context_frame()
+        else:
+            await self.push_frame(frame, direction)
+
+    async def _on_transcription(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        self._parts.append(text)
+        self._interim = None
+        if self._turn_ended and not self._speaking:
+            if not self._transcripts_queued():
+                await self._push_aggregation()
+        elif not self._vad_seen:
+            # No VAD in this pipeline: the turn ends when transcripts pause.
+            self._start_timer()
+
+    def _transcripts_queued(self) -> bool:
+        """More of the caller's words already wait in this processor's queue."""
+        return any(
+            isinstance(frame, TranscriptionFrame | InterimTranscriptionFrame)
+            for frame, _ in self._queue
+        )
+
+    def _start_timer(self) -> None:
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+        self._timer = self.create_task(self._timeout(), "aggregation-timeout")
+
+    async def _cancel_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None and timer is not asyncio.current_task():
+            await cancel_and_wait(timer)
+
+    async def _timeout(self) -> None:
+        await self.clock.sleep(self._params.aggregation_timeout)
+        if self._speaking:
+            return
+        self._timer = None
+        if not self._parts and self._interim:
+            # The final never came (e.g. the STT socket dropped): the interim is all we have.
+            self._parts.append(self._interim)
+        if not self._vad_seen:
+            self._latency.user_stopped(self.clock.now())
+        await self._push_aggregation()
+
+    async def _push_aggregation(self) -> None:
+        text = _join(self._parts, with_spaces=True)
+        self._parts.clear()
+        self._interim = None
+        await self._cancel_timer()
+        if not text:
+            return
+        logger.debug("%s: user turn of %d characters", self, len(text))
+        self._context.add_message({"role": "user", "content": text})
+        self._latency.turn_pushed()
+        await self.push_frame(OpenAILLMContextFrame(context=self._context))
+
+    async def _handle_interruption(self) -> None:
+        # The caller's own words must survive an interruption: keep queued transcripts.
+        survivors = [
+            item
+            for item in self._queue
+            if isinstance(item[0], TranscriptionFrame | InterimTranscriptionFrame)
+        ]
+        await super()._handle_interruption()
+        if survivors:
+            self._queue.extendleft(reversed(survivors))
+            if self._wakeup is not None:
+                self._wakeup.set()
+
+
+class LLMAssistantContextAggregator(FrameProcessor):
+    """Records what the bot said (as heard by the caller) as assistant messages."""
+
+    def __init__(
+        self,
+        context: OpenAILLMContext,
+        *,
+        params: LLMAssistantAggregatorParams | None = None,
+        latency: TurnLatencyTracker | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._context = context
+        self._params = params or LLMAssistantAggregatorParams()
+        self._latency = latency or TurnLatencyTracker()
+        self._parts: list[str] = []
+        self._spoken_in_reply = False
+
+    @property
+    def context(self) -> OpenAILLMContext:
+        return self._context
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMFullResponseStartFrame):
+            self._spoken_in_reply = False
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, LLMFullResponseEndFrame):
+            self._commit(interrupted=False)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, TextFrame) and not isinstance(
+            frame, TranscriptionFrame | InterimTranscriptionFrame
+        ):
+            self._parts.append(frame.text)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, InterruptionFrame):
+            self._commit(interrupted=True)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, BotInterruptedFrame):
+            if not self._parts and not self._spoken_in_reply and frame.heard_text:
+                self._parts.append(frame.heard_text)
+            self._commit(interrupted=True)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            await self._on_bot_started()
+            await self.push_frame(frame, direction)
+        else:
+            await self.push_frame(frame, direction)
+
+    def _commit(self, *, interrupted: bool) -> None:
+        text = _join(self._parts, with_spaces=self._params.expect_stripped_words)
+        self._parts.clear()
+        if not text:
+            return
+        self._spoken_in_reply = True
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if interrupted:
+            message["interrupted"] = True
+        self._context.add_message(message)
+
+    async def _on_bot_started(self) -> None:
+        measured = self._latency.bot_started(self.clock.now())
+        if measured is None:
+            return
+        latency, vad_stop = measured
+        TURN_LATENCY.observe(latency)
+        logger.debug("%s: turn latency %.3fs (VAD stop %.3fs)", self, latency, vad_stop)
+        if self.metrics_enabled:
+            data = TurnLatencyMetricsData(
+                processor=self.name, value=latency, vad_stop_secs=vad_stop
+            )
+            await self.push_frame(MetricsFrame(data=[data]))
+
+    async def _handle_interruption(self) -> None:
+        # Text already let through by the output transport was heard: keep it before dropping.
+        for frame, _direction in list(self._queue):
+            if isinstance(frame, TextFrame) and not isinstance(
+                frame, TranscriptionFrame | InterimTranscriptionFrame
+            ):
+                self._parts.append(frame.text)
+        await super()._handle_interruption()
+
+
+class LLMContextAggregatorPair:
+    """``.user()`` and ``.assistant()`` sharing one context (``llm.create_context_aggregator``)."""
+
+    def __init__(
+        self,
+        context: OpenAILLMContext,
+        *,
+        user_params: LLMUserAggregatorParams | None = None,
+        assistant_params: LLMAssistantAggregatorParams | None = None,
+    ) -> None:
+        latency = TurnLatencyTracker()
+        self._user = LLMUserContextAggregator(context, params=user_params, latency=latency)
+        self._assistant = LLMAssistantContextAggregator(
+            context, params=assistant_params, latency=latency
+        )
+
+    def user(self) -> LLMUserContextAggregator:
+        return self._user
+
+    def assistant(self) -> LLMAssistantContextAggregator:
+        return self._assistant
+
+
+# Pipecat 0.0.8x names.
+OpenAIUserContextAggregator = LLMUserContextAggregator
+OpenAIAssistantContextAggregator = LLMAssistantContextAggregator
+OpenAIContextAggregatorPair = LLMContextAggregatorPair

@@ -1,0 +1,204 @@
+"""AIService: what every speech/language service shares.
+
+- **Fast start.** On ``StartFrame`` a service pushes the frame on at once and connects in a
+  background task, so all services connect in parallel while the transport is already reading
+  the caller's audio. Work that needs the connection waits for it (bounded).
+- **Clear failures.** Missing credentials raise :class:`~callpipe.errors.ConfigurationError` at
+  construction; a rejected key at start is reported as a fatal ``ErrorFrame`` naming the
+  service and the variable to fix.
+- **Metrics.** Time to first byte per request goes to the process registry always, and into a
+  ``MetricsFrame`` when the pipeline runs with ``enable_metrics=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from callpipe.errors import ConfigurationError
+from callpipe.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    ErrorFrame,
+    FatalErrorFrame,
+    Frame,
+    MetricsFrame,
+    StartFrame,
+)
+from callpipe.metrics.metrics import MetricsData, TTFBMetricsData
+from callpipe.metrics.registry import SERVICE_ERRORS, SERVICE_TTFB
+from callpipe.processors.base_object import cancel_and_wait
+from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_api_key(service: str, api_key: str | None, env_var: str) -> str:
+    """The key from the argument or ``env_var``; a clear ConfigurationError when neither is set."""
+    key = api_key or os.environ.get(env_var)
+    if not key:
+        raise ConfigurationError(
+            f"{service}: no API key. Pass api_key=... or set the {env_var} environment variable."
+        )
+    return key
+
+
+class ServiceAuthError(Exception):
+    """The provider rejected the credentials (HTTP 401/403): retrying cannot help."""
+
+
+class AIService(FrameProcessor):
+    """Base of STT, LLM and TTS services (see the module docstring)."""
+
+    kind = "service"
+    """``stt``, ``llm`` or ``tts``: a label for metrics and error messages."""
+
+    start_timeout_secs = 10.0
+    """How long work waits for the connection started at pipeline start."""
+
+    def __init__(self, *, model: str | None = None, name: str | None = None, **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self._model_name = model
+        self._start_task: asyncio.Task[Any] | None = None
+        self._ready: asyncio.Event | None = None
+        self._start_error: str | None = None
+        self._in_sample_rate = 16000
+        self._out_sample_rate = 16000
+        self._report_only_initial_ttfb = False
+        self._ttfb_reported = False
+        self._ttfb_start: float | None = None
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def model_name(self) -> str | None:
+        return self._model_name
+
+    def set_model_name(self, model: str) -> None:
+        self._model_name = model
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate this service produces (TTS) or consumes (STT) audio at."""
+        return self._out_sample_rate
+
+    # ------------------------------------------------------------------ lifecycle hooks
+
+    async def start(self, frame: StartFrame) -> None:
+        """Connect/prepare. Runs in a background task right after the StartFrame was pushed."""
+
+    async def stop(self, frame: EndFrame) -> None:
+        """Disconnect gracefully (after everything before the EndFrame was handled)."""
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        """Disconnect now."""
+
+    async def _start_service(self, frame: StartFrame) -> None:
+        self._in_sample_rate = frame.audio_in_sample_rate
+        self._out_sample_rate = frame.audio_out_sample_rate
+        self._report_only_initial_ttfb = frame.report_only_initial_ttfb
+        self._ready = asyncio.Event()
+        self._start_task = self.create_task(self._run_start(frame), "start")
+
+    async def _run_start(self, frame: StartFrame) -> None:
+        try:
+            await self.start(frame)
+        except asyncio.CancelledError:
+            raise
+        except ServiceAuthError as exc:
+            self._start_error = str(exc)
+            await self.report_error(str(exc), fatal=True, reason="auth")
+        except Exception as exc:
+            self._start_error = f"{self}: could not start: {type(exc).__name__}: {exc}"
+            await self.report_error(self._start_error, reason="start")
+        finally:
+            if self._ready is not None:
+                self._ready.set()
+
+    async def wait_ready(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Wait until ``start()`` finished (or failed); False on timeout or before StartFrame."""
+        if self._ready is None:
+            return False
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout or self.start_timeout_secs)
+        except TimeoutError:
+            return False
+        return self._start_error is None
+
+    async def _stop_service(self, frame: EndFrame) -> None:
+        await cancel_and_wait(self._start_task)
+        try:
+            await asyncio.wait_for(self.stop(frame), 5.0)
+        except TimeoutError:
+            logger.warning("%s: stop timed out", self)
+        except Exception:
+            logger.exception("%s: stop failed", self)
+
+    async def _cancel_service(self, frame: CancelFrame) -> None:
+        await cancel_and_wait(self._start_task)
+        try:
+            await asyncio.wait_for(self.cancel(frame), 2.0)
+        except TimeoutError:
+            logger.warning("%s: cancel timed out", self)
+        except Exception:
+            logger.exception("%s: cancel failed", self)
+
+    async def handle_lifecycle(self, frame: Frame, direction: FrameDirection) -> bool:
+        """Start/End/Cancel handling shared by all services. True if ``frame`` was handled."""
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            await self._start_service(frame)
+            return True
+        if isinstance(frame, EndFrame):
+            await self._stop_service(frame)
+            await self.push_frame(frame, direction)
+            return True
+        if isinstance(frame, CancelFrame):
+            await self._cancel_service(frame)
+            await self.push_frame(frame, direction)
+            return True
+        return False
+
+    # ------------------------------------------------------------------ errors
+
+    async def report_error(
+        self, message: str, *, fatal: bool = False, reason: str = "error"
+    ) -> None:
+        """Log once, count, and send an ErrorFrame upstream (fatal ones end the call)."""
+        logger.error("%s", message)
+        SERVICE_ERRORS.inc(service=type(self).__name__, kind=self.kind, reason=reason)
+        error: ErrorFrame = FatalErrorFrame(error=message) if fatal else ErrorFrame(error=message)
+        await self.push_error(error)
+
+    # ------------------------------------------------------------------ metrics
+
+    def start_ttfb_metrics(self) -> None:
+        """Mark the moment a request left (only the first mark counts until it is stopped)."""
+        if self._ttfb_start is None:
+            self._ttfb_start = self.clock.now()
+
+    def reset_ttfb_metrics(self) -> None:
+        self._ttfb_start = None
+
+    async def stop_ttfb_metrics(self) -> float | None:
+        """Record the time since :meth:`start_ttfb_metrics`; returns it (None if not started)."""
+        if self._ttfb_start is None:
+            return None
+        value = self.clock.now() - self._ttfb_start
+        self._ttfb_start = None
+        SERVICE_TTFB.observe(
+            value, service=type(self).__name__, kind=self.kind, model=self._model_name or ""
+        )
+        if self._report_only_initial_ttfb and self._ttfb_reported:
+            return value
+        self._ttfb_reported = True
+        await self.push_metrics(
+            TTFBMetricsData(processor=self.name, model=self._model_name, value=value)
+        )
+        return value
+
+    async def push_metrics(self, *data: MetricsData) -> None:
+        if self.metrics_enabled:
+            await self.push_frame(MetricsFrame(data=list(data)))

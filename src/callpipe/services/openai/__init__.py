@@ -1,0 +1,1 @@
+"""OpenAI (and OpenAI-compatible) services: chat completions LLM, speech, transcription."""

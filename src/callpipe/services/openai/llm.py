@@ -1,0 +1,283 @@
+"""OpenAILLMService: streaming Chat Completions over httpx.
+
+Works with any server speaking the OpenAI Chat Completions API with ``stream=true``
+(OpenAI, Groq, Together, Fireworks, vLLM, Ollama, llama.cpp server): pass ``base_url``.
+
+Wire format: POST ``{base_url}/chat/completions``; the response is Server-Sent Events, one
+``data: {json}`` line per chunk (``choices[0].delta.content`` text, ``delta.tool_calls[]`` with an
+``index`` and pieces of ``function.arguments``), ending with ``data: [DONE]``.
+
+Start-up warms the connection pool with ``GET {base_url}/models``: the first completion then
+skips TCP/TLS set-up, and a rejected key is reported at start, not at the first turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from callpipe.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    StartFrame,
+)
+from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
+from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
+from callpipe.services._http import error_message, is_retryable, retry_after_secs
+from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
+from callpipe.services.llm_service import LLMService, ToolCall
+
+logger = logging.getLogger(__name__)
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class _StreamError(Exception):
+    def __init__(self, status: int, message: str, retry_in: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_in = retry_in
+
+
+class OpenAILLMService(LLMService):
+    """Chat Completions LLM (see the module docstring)."""
+
+    class InputParams(BaseModel):
+        """Sampling options sent with every request (``None`` = provider default)."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        temperature: float | None = None
+        top_p: float | None = None
+        max_tokens: int | None = None
+        max_completion_tokens: int | None = None
+        frequency_penalty: float | None = None
+        presence_penalty: float | None = None
+        seed: int | None = None
+        extra: dict[str, Any] = Field(default_factory=dict)
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        model: str = "gpt-4o-mini",
+        base_url: str | None = None,
+        params: InputParams | None = None,
+        organization: str | None = None,
+        request_timeout_secs: float = 30.0,
+        max_retries: int = 1,
+        warmup: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model=model, **kwargs)
+        if base_url is None or base_url.rstrip("/") == OPENAI_BASE_URL:
+            self._api_key: str | None = resolve_api_key(
+                type(self).__name__, api_key, "OPENAI_API_KEY"
+            )
+        else:
+            # Local OpenAI-compatible servers (Ollama, vLLM, llama.cpp) often need no key.
+            self._api_key = api_key
+        self._base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
+        self._params = params or OpenAILLMService.InputParams()
+        self._organization = organization
+        self._timeout = request_timeout_secs
+        self._max_retries = max_retries
+        self._warmup = warmup
+        self._client: httpx.AsyncClient | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _make_client(self) -> httpx.AsyncClient:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        if self._organization:
+            headers["OpenAI-Organization"] = self._organization
+        timeout = httpx.Timeout(self._timeout, connect=5.0)
+        return httpx.AsyncClient(base_url=self._base_url, headers=headers, timeout=timeout)
+
+    async def start(self, frame: StartFrame) -> None:
+        self._client = self._make_client()
+        if not self._warmup:
+            return
+        try:
+            response = await self._client.get("/models", timeout=5.0)
+        except httpx.HTTPError as exc:
+            logger.debug("%s: warm-up request failed: %s", self, exc)
+            return
+        if response.status_code in (401, 403):
+            raise ServiceAuthError(
+                f"{self}: {self._base_url} rejected the API key (HTTP {response.status_code}): "
+                f"{error_message(response.status_code, response.content)}. "
+                "Check api_key / OPENAI_API_KEY."
+            )
+
+    async def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def stop(self, frame: EndFrame) -> None:
+        await self._close()
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        await self._close()
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self._close()
+
+    # ------------------------------------------------------------------ completion
+
+    def build_request(self, context: OpenAILLMContext) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": context.messages_for_api(),
+            "stream": True,
+        }
+        if context.tools:
+            body["tools"] = context.tools
+            if context.tool_choice is not None:
+                body["tool_choice"] = context.tool_choice
+        if self._enable_usage_metrics:
+            body["stream_options"] = {"include_usage": True}
+        params = self._params.model_dump(exclude_none=True, exclude={"extra"})
+        body.update(params)
+        body.update(self._params.extra)
+        return body
+
+    @property
+    def _enable_usage_metrics(self) -> bool:
+        return self.metrics_enabled
+
+    async def run_completion(self, context: OpenAILLMContext) -> list[ToolCall]:
+        await self.wait_ready()
+        if self._client is None:
+            self._client = self._make_client()
+        body = self.build_request(context)
+        await self.push_frame(LLMFullResponseStartFrame())
+        try:
+            return await self._stream_with_retry(body)
+        finally:
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                await self.push_frame(LLMFullResponseEndFrame())
+
+    async def _stream_with_retry(self, body: dict[str, Any]) -> list[ToolCall]:
+        attempt = 0
+        while True:
+            produced = [False]
+            try:
+                return await self._stream_once(body, produced)
+            except _StreamError as exc:
+                retry = exc.retry_in is not None and attempt < self._max_retries and not produced[0]
+                if retry:
+                    attempt += 1
+                    logger.warning("%s: %s; retrying in %.2fs", self, exc, exc.retry_in or 0.0)
+                    await asyncio.sleep(exc.retry_in or 0.0)
+                    continue
+                fatal = exc.status in (401, 403)
+                reason = "auth" if fatal else ("rate_limit" if exc.status == 429 else "http")
+                await self.report_error(f"{self}: {exc}", fatal=fatal, reason=reason)
+                return []
+            except httpx.HTTPError as exc:
+                if attempt < self._max_retries and not produced[0]:
+                    attempt += 1
+                    logger.warning("%s: %s: %s; retrying", self, type(exc).__name__, exc)
+                    await asyncio.sleep(0.2)
+                    continue
+                await self.report_error(
+                    f"{self}: request to {self._base_url} failed: {type(exc).__name__}: {exc}",
+                    reason="network",
+                )
+                return []
+            finally:
+                self.reset_ttfb_metrics()
+
+    async def _stream_once(self, body: dict[str, Any], produced: list[bool]) -> list[ToolCall]:
+        assert self._client is not None
+        calls: dict[int, ToolCall] = {}
+        self.reset_ttfb_metrics()
+        self.start_ttfb_metrics()
+        async with self._client.stream("POST", "/chat/completions", json=body) as response:
+            if response.status_code != 200:
+                content = await response.aread()
+                message = error_message(response.status_code, content)
+                retry_in = (
+                    retry_after_secs(response, 0.5, 2.0)
+                    if is_retryable(response.status_code)
+                    else None
+                )
+                raise _StreamError(
+                    response.status_code,
+                    f"HTTP {response.status_code} from {self._base_url}: {message}",
+                    retry_in,
+                )
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    logger.warning("%s: skipping a malformed stream line", self)
+                    continue
+                if not isinstance(chunk, dict):
+                    continue
+                if "error" in chunk:
+                    raise _StreamError(500, f"error in stream: {error_message(500, data.encode())}")
+                await self._handle_chunk(chunk, calls, produced)
+        result = [calls[i] for i in sorted(calls) if calls[i].name]
+        for n, call in enumerate(result):
+            call.id = call.id or f"call_{n}"
+        return result
+
+    async def _handle_chunk(
+        self, chunk: dict[str, Any], calls: dict[int, ToolCall], produced: list[bool]
+    ) -> None:
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and self.metrics_enabled:
+            await self.push_metrics(
+                LLMUsageMetricsData(
+                    processor=self.name,
+                    model=self.model_name,
+                    value=LLMTokenUsage(
+                        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                        completion_tokens=int(usage.get("completion_tokens") or 0),
+                        total_tokens=int(usage.get("total_tokens") or 0),
+                    ),
+                )
+            )
+        choices = chunk.get("choices") or []
+        if not choices:
+            return
+        delta = choices[0].get("delta") or {}
+        content = delta.get("content")
+        tool_deltas = delta.get("tool_calls")
+        if (content or tool_deltas) and not produced[0]:
+            produced[0] = True
+            await self.stop_ttfb_metrics()
+        for tool_delta in tool_deltas or ():
+            index = int(tool_delta.get("index", len(calls)))
+            call = calls.get(index)
+            if call is None:
+                call = calls[index] = ToolCall(id="", name="")
+            if tool_delta.get("id"):
+                call.id = tool_delta["id"]
+            function = tool_delta.get("function") or {}
+            if function.get("name") and not call.name:
+                call.name = function["name"]
+            if function.get("arguments"):
+                call.arguments += function["arguments"]
+        if content:
+            await self.push_frame(LLMTextFrame(content))

@@ -1,0 +1,32 @@
+"""Local fakes of the speech/language providers, for testing bots without the network.
+
+Each fake listens on 127.0.0.1 (a free port), speaks the provider's documented request and
+streaming response shapes, is scripted from the test, and records what it received:
+
+- :class:`~callpipe.testing.fakes.openai.FakeOpenAIServer` (chat, speech, transcriptions)
+- :class:`~callpipe.testing.fakes.deepgram.FakeDeepgramServer` (live transcription WebSocket)
+- :class:`~callpipe.testing.fakes.cartesia.FakeCartesiaServer` (TTS WebSocket with contexts)
+- :class:`~callpipe.testing.fakes.elevenlabs.FakeElevenLabsServer` (multi-context TTS WebSocket)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "ChatReply": "callpipe.testing.fakes.openai",
+    "FakeOpenAIServer": "callpipe.testing.fakes.openai",
+    "FakeDeepgramServer": "callpipe.testing.fakes.deepgram",
+    "FakeCartesiaServer": "callpipe.testing.fakes.cartesia",
+    "FakeElevenLabsServer": "callpipe.testing.fakes.elevenlabs",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

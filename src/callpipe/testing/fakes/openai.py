@@ -1,0 +1,299 @@
+"""FakeOpenAIServer: the OpenAI HTTP API shapes callpipe uses, on 127.0.0.1.
+
+- ``POST /v1/chat/completions`` with ``stream=true``: Server-Sent Events (``data: {chunk}`` lines,
+  text in ``choices[0].delta.content``, tool calls as ``delta.tool_calls`` pieces, final
+  ``finish_reason``, optional ``usage`` chunk, then ``data: [DONE]``).
+- ``POST /v1/audio/speech`` with ``response_format=pcm``: a streamed body of 24 kHz 16-bit mono PCM.
+- ``POST /v1/audio/transcriptions`` (multipart ``file`` + ``model``): ``{"text": ...}``.
+- ``GET /v1/models``: a model list (used for connection warm-up and key checks).
+
+Replies are scripted (:meth:`add_chat_reply`, ``transcripts``); without a script the chat
+endpoint answers ``"You said: <last user message>"``. Every request is recorded, and streams the
+client abandoned are counted in ``cancelled_streams``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.parser
+import email.policy
+import json
+import math
+import struct
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from callpipe.testing.fakes._server import LocalASGIServer
+
+
+@dataclass
+class ChatReply:
+    """One scripted chat completion.
+
+    ``text`` is streamed word by word (``chunk_delay`` apart); ``tool_calls`` entries are
+    ``{"name": str, "arguments": dict | str, "id": str (optional)}``. A non-200 ``status``
+    answers with an OpenAI-shaped error; ``drop_after_chunks`` closes the stream early.
+    """
+
+    text: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    error_message: str = "fake error"
+    retry_after: float | None = None
+    chunk_delay: float = 0.0
+    first_chunk_delay: float = 0.0
+    drop_after_chunks: int | None = None
+
+
+def tone_pcm(secs: float, sample_rate: int, freq: float = 440.0, amplitude: int = 8000) -> bytes:
+    """A sine tone as 16-bit LE mono PCM (the fakes' stand-in for speech)."""
+    n = int(secs * sample_rate)
+    step = 2 * math.pi * freq / sample_rate
+    return struct.pack(f"<{n}h", *(int(amplitude * math.sin(step * i)) for i in range(n)))
+
+
+class FakeOpenAIServer:
+    """See the module docstring. Use as ``async with FakeOpenAIServer() as server:``."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        speech_secs_per_word: float = 0.1,
+        speech_chunk_secs: float = 0.05,
+    ) -> None:
+        self.api_key = api_key
+        self.speech_secs_per_word = speech_secs_per_word
+        self.speech_chunk_secs = speech_chunk_secs
+        self.chat_replies: deque[ChatReply] = deque()
+        self.transcripts: deque[str] = deque()
+        self.speech_replies: deque[int] = deque()
+        self.chat_requests: list[dict[str, Any]] = []
+        self.speech_requests: list[dict[str, Any]] = []
+        self.transcription_requests: list[dict[str, Any]] = []
+        self.cancelled_streams = 0
+        self.completed_streams = 0
+        self.stream_started = asyncio.Event()
+        self._server = LocalASGIServer(
+            Starlette(
+                routes=[
+                    Route("/v1/models", self._models, methods=["GET"]),
+                    Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                    Route("/v1/audio/speech", self._speech, methods=["POST"]),
+                    Route("/v1/audio/transcriptions", self._transcriptions, methods=["POST"]),
+                ]
+            )
+        )
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.port}/v1"
+
+    def add_chat_reply(self, text: str = "", **kwargs: Any) -> ChatReply:
+        reply = ChatReply(text=text, **kwargs)
+        self.chat_replies.append(reply)
+        return reply
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self) -> None:
+        await self._server.stop()
+
+    async def __aenter__(self) -> FakeOpenAIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _unauthorized(self, request: Request) -> Response | None:
+        if self.api_key is None:
+            return None
+        if request.headers.get("authorization") == f"Bearer {self.api_key}":
+            return None
+        return _error(401, "Incorrect API key provided.", "invalid_api_key")
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def _models(self, request: Request) -> Response:
+        return self._unauthorized(request) or JSONResponse(
+            {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
+        )
+
+    async def _chat(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        body = await request.json()
+        self.chat_requests.append(body)
+        reply = self.chat_replies.popleft() if self.chat_replies else self._echo(body)
+        if reply.status != 200:
+            headers = {}
+            if reply.retry_after is not None:
+                headers["retry-after"] = str(reply.retry_after)
+            return _error(reply.status, reply.error_message, None, headers)
+        if not body.get("stream"):
+            return _error(400, "this fake only streams", None)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return StreamingResponse(
+            self._chat_events(reply, body.get("model", ""), include_usage),
+            media_type="text/event-stream",
+        )
+
+    def _echo(self, body: dict[str, Any]) -> ChatReply:
+        users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+        if not users:
+            return ChatReply(text="Hello! How can I help you today?")
+        return ChatReply(text=f"You said: {users[-1].get('content', '')}")
+
+    async def _chat_events(
+        self, reply: ChatReply, model: str, include_usage: bool
+    ) -> AsyncIterator[str]:
+        finished = False
+        try:
+            self.stream_started.set()
+            if reply.first_chunk_delay:
+                await asyncio.sleep(reply.first_chunk_delay)
+            chunks = list(_chat_chunks(reply, model))
+            for n, chunk in enumerate(chunks):
+                if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
+                    raise ConnectionAbortedError("scripted drop")
+                if n and reply.chunk_delay:
+                    await asyncio.sleep(reply.chunk_delay)
+                yield f"data: {json.dumps(chunk)}\n\n"
+            if include_usage:
+                usage = {
+                    "prompt_tokens": 10,
+                    "completion_tokens": len(chunks),
+                    "total_tokens": 10 + len(chunks),
+                }
+                final = {"id": "chatcmpl-fake", "choices": [], "usage": usage}
+                yield f"data: {json.dumps(final)}\n\n"
+            yield "data: [DONE]\n\n"
+            finished = True
+        finally:
+            if finished:
+                self.completed_streams += 1
+            else:
+                self.cancelled_streams += 1
+
+    async def _speech(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        body = await request.json()
+        self.speech_requests.append(body)
+        status = self.speech_replies.popleft() if self.speech_replies else 200
+        if status != 200:
+            return _error(status, "scripted speech error", None)
+        if body.get("response_format") != "pcm":
+            return _error(400, "this fake only produces pcm", None)
+        words = max(1, len(str(body.get("input", "")).split()))
+        pcm = tone_pcm(words * self.speech_secs_per_word, 24000)
+        step = int(self.speech_chunk_secs * 24000) * 2
+
+        async def chunks() -> AsyncIterator[bytes]:
+            finished = False
+            try:
+                for i in range(0, len(pcm), step):
+                    yield pcm[i : i + step]
+                    await asyncio.sleep(0)
+                finished = True
+            finally:
+                if finished:
+                    self.completed_streams += 1
+                else:
+                    self.cancelled_streams += 1
+
+        return StreamingResponse(chunks(), media_type="audio/pcm")
+
+    async def _transcriptions(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return _error(400, "expected multipart/form-data", None)
+        fields = _parse_multipart(content_type, await request.body())
+        self.transcription_requests.append(fields)
+        if "file" not in fields or "model" not in fields:
+            return _error(400, "file and model are required", None)
+        text = self.transcripts.popleft() if self.transcripts else "hello"
+        return JSONResponse({"text": text})
+
+
+def _chat_chunks(reply: ChatReply, model: str) -> list[dict[str, Any]]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    words = reply.text.split(" ") if reply.text else []
+    for i, word in enumerate(words):
+        chunks.append(chunk({"content": word if i == 0 else " " + word}))
+    for index, call in enumerate(reply.tool_calls):
+        arguments = call.get("arguments", {})
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments)
+        head = {
+            "index": index,
+            "id": call.get("id", f"call_fake_{index}"),
+            "type": "function",
+            "function": {"name": call["name"], "arguments": ""},
+        }
+        chunks.append(chunk({"tool_calls": [head]}))
+        half = len(arguments) // 2
+        for piece in (arguments[:half], arguments[half:]):
+            chunks.append(
+                chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+            )
+    chunks.append(chunk({}, "tool_calls" if reply.tool_calls else "stop"))
+    return chunks
+
+
+def _error(
+    status: int, message: str, code: str | None, headers: dict[str, str] | None = None
+) -> Response:
+    kind = {401: "invalid_request_error", 429: "rate_limit_exceeded"}.get(status, "server_error")
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "param": None, "code": code}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """Form fields of a multipart/form-data body: text fields as str, files as bytes."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, Any] = {}
+    if not message.is_multipart():
+        return fields
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        if part.get_filename():
+            fields[name] = data
+            fields[f"{name}.filename"] = part.get_filename()
+        else:
+            fields[name] = data.decode("utf-8", "replace")
+    return fields

@@ -1,0 +1,252 @@
+"""OpenAILLMService against FakeOpenAIServer: streaming, tools, errors, interruption."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callpipe.errors import ConfigurationError
+from callpipe.frames.frames import (
+    EndFrame,
+    ErrorFrame,
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMMessagesFrame,
+    LLMTextFrame,
+    MetricsFrame,
+)
+from callpipe.metrics.metrics import LLMUsageMetricsData, TTFBMetricsData
+from callpipe.pipeline.task import PipelineParams
+from callpipe.processors.aggregators.openai_llm_context import (
+    OpenAILLMContext,
+    OpenAILLMContextFrame,
+)
+from callpipe.services.llm_service import FunctionCallParams
+from callpipe.services.openai.llm import OpenAILLMService
+from callpipe.testing import run_test
+from callpipe.testing.fakes.openai import FakeOpenAIServer
+from callpipe.testing.pipeline import SleepFrame
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeOpenAIServer]:
+    async with FakeOpenAIServer() as fake:
+        yield fake
+
+
+def make_llm(server: FakeOpenAIServer, **kwargs: object) -> OpenAILLMService:
+    return OpenAILLMService(
+        api_key="test-key", base_url=server.base_url, model="fake-model", **kwargs
+    )  # type: ignore[arg-type]
+
+
+def texts(frames: list[object]) -> str:
+    return "".join(f.text for f in frames if isinstance(f, LLMTextFrame))
+
+
+async def test_streams_text_between_response_frames(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply("Hello there, caller.")
+    context = OpenAILLMContext([{"role": "system", "content": "Be brief."}])
+    context.add_message({"role": "user", "content": "hi", "interrupted": True})
+    down, up = await run_test(make_llm(server), [OpenAILLMContextFrame(context=context)])
+
+    kinds = [type(f) for f in down]
+    assert kinds[0] is LLMFullResponseStartFrame
+    assert kinds[-2] is LLMFullResponseEndFrame and kinds[-1] is EndFrame
+    assert texts(down) == "Hello there, caller."
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    request = server.chat_requests[0]
+    assert request["model"] == "fake-model" and request["stream"] is True
+    # callpipe's private bookkeeping never reaches the provider.
+    assert request["messages"][1] == {"role": "user", "content": "hi"}
+
+
+async def test_llm_messages_frame_and_params(server: FakeOpenAIServer) -> None:
+    params = OpenAILLMService.InputParams(temperature=0.2, max_tokens=50, extra={"user": "u1"})
+    down, _ = await run_test(
+        make_llm(server, params=params), [LLMMessagesFrame([{"role": "user", "content": "ping"}])]
+    )
+    assert texts(down) == "You said: ping"
+    body = server.chat_requests[0]
+    assert body["temperature"] == 0.2 and body["max_tokens"] == 50 and body["user"] == "u1"
+    assert "top_p" not in body
+
+
+async def test_tool_call_runs_handler_and_feeds_result_back(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
+    server.add_chat_reply("It is sunny in Paris.")
+    calls: list[FunctionCallParams] = []
+
+    async def get_weather(params: FunctionCallParams) -> None:
+        calls.append(params)
+        await params.result_callback({"forecast": "sunny"})
+
+    llm = make_llm(server)
+    llm.register_function("get_weather", get_weather)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    context = OpenAILLMContext([{"role": "user", "content": "weather?"}], tools=tools)
+    down, _ = await run_test(llm, [OpenAILLMContextFrame(context=context)])
+
+    assert [c.arguments for c in calls] == [{"city": "Paris"}]
+    assert calls[0].function_name == "get_weather" and calls[0].context is context
+    assert len(server.chat_requests) == 2
+    assert server.chat_requests[0]["tools"] == tools
+    second = server.chat_requests[1]["messages"]
+    assert second[1]["role"] == "assistant"
+    assert second[1]["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": json.dumps({"city": "Paris"}),
+    }
+    assert second[2] == {
+        "role": "tool",
+        "tool_call_id": "call_fake_0",
+        "content": json.dumps({"forecast": "sunny"}),
+    }
+    assert texts(down) == "It is sunny in Paris."
+    # One start/end pair per completion.
+    assert sum(isinstance(f, LLMFullResponseStartFrame) for f in down) == 2
+    assert sum(isinstance(f, LLMFullResponseEndFrame) for f in down) == 2
+
+
+async def test_parallel_tool_calls_returned_values_and_failures(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(
+        tool_calls=[
+            {"name": "add", "arguments": {"a": 1, "b": 2}},
+            {"name": "boom", "arguments": {}},
+            {"name": "nope", "arguments": {}},
+        ]
+    )
+    server.add_chat_reply("Done.")
+
+    async def add(params: FunctionCallParams) -> int:
+        return int(params.arguments["a"]) + int(params.arguments["b"])
+
+    async def boom(params: FunctionCallParams) -> None:
+        raise RuntimeError("broken tool")
+
+    llm = make_llm(server)
+    llm.register_function("add", add)
+    llm.register_function("boom", boom)
+    context = OpenAILLMContext([{"role": "user", "content": "go"}])
+    await run_test(llm, [OpenAILLMContextFrame(context=context)])
+
+    tool_messages = [m for m in context.messages if m["role"] == "tool"]
+    assert tool_messages[0]["content"] == "3"
+    assert "broken tool" in tool_messages[1]["content"]
+    assert "unknown function" in tool_messages[2]["content"]
+
+
+async def test_missing_key_fails_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        OpenAILLMService(model="gpt-4o-mini")
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env")
+    assert OpenAILLMService()._api_key == "from-env"
+
+
+async def test_rejected_key_is_a_fatal_error_at_start(server: FakeOpenAIServer) -> None:
+    llm = OpenAILLMService(api_key="wrong", base_url=server.base_url)
+    _, up = await run_test(llm, [SleepFrame(0.3)])
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and errors[0].fatal
+    assert "401" in errors[0].error and "OPENAI_API_KEY" in errors[0].error
+
+
+async def test_rate_limit_is_retried_once(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(status=429, error_message="slow down", retry_after=0)
+    server.add_chat_reply("Second try.")
+    down, up = await run_test(
+        make_llm(server), [LLMMessagesFrame([{"role": "user", "content": "x"}])]
+    )
+    assert texts(down) == "Second try."
+    assert len(server.chat_requests) == 2
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+
+
+@pytest.mark.parametrize("status", [500, 429])
+async def test_persistent_errors_are_reported_not_fatal(
+    server: FakeOpenAIServer, status: int
+) -> None:
+    server.add_chat_reply(status=status, error_message="server trouble", retry_after=0)
+    server.add_chat_reply(status=status, error_message="server trouble", retry_after=0)
+    down, up = await run_test(
+        make_llm(server), [LLMMessagesFrame([{"role": "user", "content": "x"}])]
+    )
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and not errors[0].fatal
+    assert str(status) in errors[0].error and "server trouble" in errors[0].error
+    # The response is still closed so downstream aggregators are not left hanging.
+    assert isinstance(down[-2], LLMFullResponseEndFrame)
+
+
+async def test_unauthorized_completion_is_fatal(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(status=401, error_message="Incorrect API key provided.")
+    _, up = await run_test(
+        make_llm(server, warmup=False), [LLMMessagesFrame([{"role": "user", "content": "x"}])]
+    )
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and errors[0].fatal and "Incorrect API key" in errors[0].error
+
+
+async def test_dropped_stream_is_reported(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply("one two three four five six", drop_after_chunks=3)
+    down, up = await run_test(
+        make_llm(server), [LLMMessagesFrame([{"role": "user", "content": "x"}])]
+    )
+    assert texts(down) == "one two"
+    assert [f for f in up if isinstance(f, ErrorFrame)]
+    assert isinstance(down[-2], LLMFullResponseEndFrame)
+
+
+async def test_interruption_cancels_the_request(server: FakeOpenAIServer) -> None:
+    words = " ".join(f"w{i}" for i in range(60))
+    server.add_chat_reply(words, chunk_delay=0.02)
+    frames = [
+        LLMMessagesFrame([{"role": "user", "content": "talk"}]),
+        SleepFrame(0.2),
+        InterruptionFrame(),
+        SleepFrame(0.3),
+    ]
+    down, _ = await run_test(make_llm(server), frames)
+    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    before = texts(down[:cut])
+    assert before and before != words
+    assert not [f for f in down[cut:] if isinstance(f, LLMTextFrame | LLMFullResponseEndFrame)]
+    for _ in range(100):
+        if server.cancelled_streams:
+            break
+        await asyncio.sleep(0.02)
+    assert server.cancelled_streams == 1 and server.completed_streams == 0
+
+
+async def test_next_turn_after_interruption_works(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(" ".join(["slow"] * 50), chunk_delay=0.02)
+    server.add_chat_reply("Fresh answer.")
+    frames = [
+        LLMMessagesFrame([{"role": "user", "content": "a"}]),
+        SleepFrame(0.1),
+        InterruptionFrame(),
+        LLMMessagesFrame([{"role": "user", "content": "b"}]),
+    ]
+    down, _ = await run_test(make_llm(server), frames)
+    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    assert texts(down[cut:]) == "Fresh answer."
+
+
+async def test_metrics_frames_when_enabled(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply("Measured.")
+    down, _ = await run_test(
+        make_llm(server),
+        [LLMMessagesFrame([{"role": "user", "content": "x"}])],
+        params=PipelineParams(enable_metrics=True),
+    )
+    data = [d for f in down if isinstance(f, MetricsFrame) for d in f.data]
+    ttfb = [d for d in data if isinstance(d, TTFBMetricsData)]
+    usage = [d for d in data if isinstance(d, LLMUsageMetricsData)]
+    assert len(ttfb) == 1 and ttfb[0].value >= 0 and ttfb[0].model == "fake-model"
+    assert usage and usage[0].value is not None and usage[0].value.prompt_tokens == 10
+    assert server.chat_requests[0]["stream_options"] == {"include_usage": True}
