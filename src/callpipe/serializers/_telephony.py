@@ -47,9 +47,20 @@ class TelephonySerializer(FrameSerializer):
     #: base64 payload. It must only match valid JSON whose slow-path result would be the same.
     _fast_media: Callable[[str], re.Match[str] | None] | None = None
 
-    def __init__(self, params: InputParams, encoding: Encoding, provider_rate: int) -> None:
+    #: True for dialects whose binary WebSocket frames are raw audio (Vonage, generic).
+    _binary_audio = False
+
+    def __init__(
+        self,
+        params: InputParams,
+        encoding: Encoding,
+        provider_rate: int,
+        out_encoding: Encoding | None = None,
+    ) -> None:
         super().__init__(params)
-        self._audio = PhoneAudio(encoding, provider_rate, params.resampler_clear_after_secs)
+        self._audio = PhoneAudio(
+            encoding, provider_rate, params.resampler_clear_after_secs, out_encoding
+        )
 
     async def setup(self, frame: StartFrame) -> None:
         self._audio.set_pipeline_rate(self._params.sample_rate or frame.audio_in_sample_rate)
@@ -96,6 +107,12 @@ class TelephonySerializer(FrameSerializer):
 
     async def deserialize(self, data: str | bytes) -> Frame | list[Frame] | None:
         try:
+            if self._binary_audio and not isinstance(data, str):
+                if len(data) > self.MAX_PAYLOAD_BYTES:
+                    raise Malformed("payload_too_large", f"{len(data)} bytes")
+                if not data:
+                    raise Malformed("missing_payload")
+                return self._audio_frame(bytes(data))
             fast = self._fast_media
             if fast is not None and type(data) is str:
                 match = fast(data)

@@ -92,7 +92,7 @@ def downmix(pcm: bytes, channels: int) -> bytes:
 
 
 class PhoneAudio:
-    """Provider audio ⇄ pipeline PCM16 for one call."""
+    """Provider audio ⇄ pipeline PCM16 for one call (``out_encoding`` if sending differs)."""
 
     __slots__ = (
         "_clear_after",
@@ -107,14 +107,18 @@ class PhoneAudio:
     )
 
     def __init__(
-        self, encoding: Encoding, provider_rate: int, clear_after_secs: float | None
+        self,
+        encoding: Encoding,
+        provider_rate: int,
+        clear_after_secs: float | None,
+        out_encoding: Encoding | None = None,
     ) -> None:
         self.encoding = encoding
         self.provider_rate = provider_rate
         self.pipeline_rate = provider_rate
         self._clear_after = clear_after_secs
         self._decode = _DECODERS[encoding]
-        self._encode = _ENCODERS[encoding]
+        self._encode = _ENCODERS[out_encoding or encoding]
         self._in_resampler: StreamResampler | None = None
         self._out_resampler: StreamResampler | None = None
         self._out_rate = 0

@@ -19,6 +19,8 @@ def fixture(provider: str, name: str) -> str:
 def handshake(provider: str) -> list[str | bytes]:
     out: list[str | bytes] = []
     for path in sorted((FIXTURES / provider).iterdir()):
+        if path.is_dir():
+            continue
         out.append(path.read_bytes() if path.suffix == ".bin" else path.read_text().strip())
     return out
 
