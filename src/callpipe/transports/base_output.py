@@ -275,6 +275,9 @@ class BaseOutputTransport(FrameProcessor):
             await clock.sleep_until(due)
         if not await self._write_with_timeout(chunk):
             return
+        now = clock.now()
+        if now > tracker.end_time():
+            tracker.reanchor(now)  # it arrived after the far end ran dry: it plays from now
         tracker.sent += self._chunk_secs
         if not self._bot_speaking:
             await self._bot_started()
@@ -387,10 +390,7 @@ class BaseOutputTransport(FrameProcessor):
             for text in tracker.release_texts(now):
                 await self.push_frame(text)
             if tracker.active and self._played_out(now):
-                for text in tracker.release_texts(now, everything=True):
-                    await self.push_frame(text)
-                tracker.finish()
-                await self._bot_stopped()
+                await self._playback_finished()
                 continue
             if tracker.active and now >= tracker.end_time() and not self._buffer:
                 await self._maybe_mark(force=True)
@@ -417,11 +417,20 @@ class BaseOutputTransport(FrameProcessor):
         except TimeoutError:
             pass
 
+    async def _playback_finished(self) -> None:
+        tracker = self._tracker
+        for text in tracker.release_texts(self.clock.now(), everything=True):
+            await self.push_frame(text)
+        tracker.finish()
+        await self._bot_stopped()
+
     async def _wait_played_out(self) -> None:
         """Wait until everything sent so far has been played (bounded by the grace period)."""
         while self._tracker.active and not self._played_out(self.clock.now()):
             self._wake.set()
             await asyncio.sleep(0.02)
+        if self._tracker.active:
+            await self._playback_finished()
 
     # ------------------------------------------------------------------ interruption, dtmf
 

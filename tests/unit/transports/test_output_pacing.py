@@ -1,0 +1,286 @@
+"""BaseOutputTransport pacing, interruption and playback tracking on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from callpipe.frames.frames import (
+    BotInterruptedFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    StartFrame,
+    TTSAudioRawFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+)
+from callpipe.processors.frame_processor import FrameDirection, FrameProcessorSetup
+from callpipe.testing.pipeline import FrameCollector
+from callpipe.testing.virtual_clock import run_virtual
+from callpipe.transports.base_output import BaseOutputTransport
+from callpipe.transports.base_transport import TransportParams
+
+RATE = 8000
+CHUNK = 320  # 20 ms of PCM16 at 8 kHz
+
+
+class FakeOutput(BaseOutputTransport):
+    def __init__(self, *, marks: bool = False, **params: Any) -> None:
+        super().__init__(
+            TransportParams(audio_out_enabled=True, audio_out_sample_rate=RATE, **params)
+        )
+        self.marks = marks
+        self.sent: list[tuple[float, str, Any]] = []
+        self.stall_at: int | None = None
+        self.stall_secs = 0.3
+
+    @property
+    def supports_marks(self) -> bool:
+        return self.marks
+
+    async def write_audio_chunk(self, chunk: bytes) -> bool:
+        loop = asyncio.get_running_loop()
+        if self.stall_at is not None and len(self.audio_times()) == self.stall_at:
+            await asyncio.sleep(self.stall_secs)  # the event loop was busy elsewhere
+        self.sent.append((loop.time(), "audio", chunk))
+        return True
+
+    async def send_clear(self) -> None:
+        self.sent.append((asyncio.get_running_loop().time(), "clear", None))
+
+    async def send_mark(self, name: str) -> bool:
+        self.sent.append((asyncio.get_running_loop().time(), "mark", name))
+        return self.marks
+
+    def audio_times(self) -> list[float]:
+        return [t for t, kind, _ in self.sent if kind == "audio"]
+
+
+class TimedCollector(FrameCollector):
+    def __init__(self) -> None:
+        super().__init__(FrameDirection.DOWNSTREAM)
+        self.timed: list[tuple[float, Frame]] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        self.timed.append((asyncio.get_running_loop().time(), frame))
+        await super().process_frame(frame, direction)
+
+
+async def started(out: FakeOutput) -> TimedCollector:
+    down = TimedCollector()
+    out.link(down)
+    await out.setup(FrameProcessorSetup())
+    await down.setup(FrameProcessorSetup())
+    await out.queue_frame(StartFrame(audio_out_sample_rate=16000))
+    await down.queue_frame(StartFrame())
+    return down
+
+
+def speech(seconds: float) -> TTSAudioRawFrame:
+    return TTSAudioRawFrame(b"\x10\x00" * int(seconds * RATE), RATE)
+
+
+def test_chunks_follow_the_schedule_without_drift() -> None:
+    async def scenario() -> list[float]:
+        out = FakeOutput(audio_out_send_ahead_ms=40)
+        await started(out)
+        t0 = asyncio.get_running_loop().time()
+        await out.queue_frame(speech(1.0))
+        await out.queue_frame(TTSStoppedFrame())
+        await asyncio.sleep(2.0)
+        await out.cleanup()
+        return [t - t0 for t in out.audio_times()]
+
+    times = run_virtual(scenario())
+    assert len(times) == 50
+    for n, t in enumerate(times):
+        assert t == pytest.approx(max(0.0, n * 0.02 - 0.04), abs=1e-6)
+
+
+def test_a_late_wake_up_does_not_shift_later_packets() -> None:
+    async def scenario() -> list[float]:
+        out = FakeOutput(audio_out_send_ahead_ms=100)
+        out.stall_at = 10
+        out.stall_secs = 0.05
+        await started(out)
+        t0 = asyncio.get_running_loop().time()
+        await out.queue_frame(speech(1.0))
+        await asyncio.sleep(2.0)
+        await out.cleanup()
+        return [t - t0 for t in out.audio_times()]
+
+    times = run_virtual(scenario())
+    # Packet 10 was due at 0.1 s but the loop stalled until 0.15 s. The far end still had
+    # audio buffered (the send-ahead), so later packets keep their slots: no drift.
+    assert times[10] == pytest.approx(0.15, abs=1e-6)
+    assert times[30] == pytest.approx(30 * 0.02 - 0.1, abs=1e-6)
+
+
+def test_falling_behind_the_far_end_reanchors_the_schedule() -> None:
+    async def scenario() -> list[float]:
+        out = FakeOutput(audio_out_send_ahead_ms=20)
+        out.stall_at = 5
+        await started(out)
+        t0 = asyncio.get_running_loop().time()
+        await out.queue_frame(speech(0.4))
+        await asyncio.sleep(2.0)
+        await out.cleanup()
+        return [t - t0 for t in out.audio_times()]
+
+    times = run_virtual(scenario())
+    # 5 chunks (0.1 s) were sent by 0.08 s; a 0.3 s stall means the far end ran dry at 0.1 s.
+    # Playback restarts when packet 5 arrives (0.38 s), so packet 6 is due 20 ms later.
+    assert times[5] == pytest.approx(0.38, abs=1e-6)
+    assert times[6] - times[5] == pytest.approx(0.0, abs=1e-6)  # 20 ms send-ahead
+    assert times[7] - times[6] == pytest.approx(0.02, abs=1e-6)
+
+
+def test_interruption_clears_and_reports_what_was_heard() -> None:
+    async def scenario() -> tuple[FakeOutput, TimedCollector, float]:
+        out = FakeOutput(audio_out_send_ahead_ms=40)
+        down = await started(out)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await out.queue_frame(speech(0.5))
+        await out.queue_frame(TTSTextFrame("first"))
+        await out.queue_frame(speech(1.0))
+        await out.queue_frame(TTSTextFrame("second"))
+        await asyncio.sleep(0.8)
+        await out.queue_frame(InterruptionFrame())
+        interrupted_at = loop.time() - t0
+        await asyncio.sleep(2.0)
+        await out.cleanup()
+        return out, down, interrupted_at
+
+    out, down, interrupted_at = run_virtual(scenario())
+    kinds = [kind for _, kind, _ in out.sent]
+    assert kinds.count("clear") == 1
+    assert "audio" not in kinds[kinds.index("clear") :]  # nothing after the clear
+    (report,) = [f for f in down.frames if isinstance(f, BotInterruptedFrame)]
+    assert report.heard_secs == pytest.approx(interrupted_at, abs=0.021)
+    assert report.heard_text == "first"
+    texts = [f.text for f in down.frames if isinstance(f, TTSTextFrame)]
+    assert texts == ["first"]  # "second" was never heard, so never released
+    assert sum(isinstance(f, BotStartedSpeakingFrame) for f in down.frames) == 1
+    assert sum(isinstance(f, BotStoppedSpeakingFrame) for f in down.frames) == 1
+
+
+def test_bot_stops_speaking_only_when_the_last_mark_comes_back() -> None:
+    async def scenario() -> tuple[FakeOutput, TimedCollector, float, float]:
+        out = FakeOutput(marks=True, audio_out_send_ahead_ms=40)
+        down = await started(out)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await out.queue_frame(speech(0.6))
+        await out.queue_frame(TTSStoppedFrame())
+        await asyncio.sleep(1.2)  # audio ends at 0.6 s; the ack is late
+        ack_at = loop.time() - t0
+        for _, kind, name in list(out.sent):
+            if kind == "mark":
+                out.on_mark(name)
+        await asyncio.sleep(0.1)
+        stopped = [t for t, f in zip_times(down) if isinstance(f, BotStoppedSpeakingFrame)]
+        await out.cleanup()
+        return out, down, ack_at, stopped[0] - t0 if stopped else -1.0
+
+    out, down, ack_at, stopped_at = run_virtual(scenario())
+    assert any(kind == "mark" for _, kind, _ in out.sent)
+    # Audio played out at 0.6 s by the clock, but the far end confirmed it only at 1.2 s:
+    # the bot is speaking until then.
+    assert ack_at == pytest.approx(1.2)
+    assert stopped_at == pytest.approx(1.2, abs=0.02)
+
+
+def test_lost_acks_fall_back_to_the_grace_period() -> None:
+    async def scenario() -> float:
+        out = FakeOutput(marks=True, audio_out_send_ahead_ms=40, playback_ack_grace_secs=0.5)
+        down = await started(out)
+        t0 = asyncio.get_running_loop().time()
+        await out.queue_frame(speech(0.6))
+        await out.queue_frame(TTSStoppedFrame())
+        await asyncio.sleep(3.0)
+        await out.cleanup()
+        stops = [t for t, f in down.timed if isinstance(f, BotStoppedSpeakingFrame)]
+        return stops[0] - t0
+
+    assert run_virtual(scenario()) == pytest.approx(1.1, abs=0.05)  # 0.6 s + 0.5 s grace
+
+
+def zip_times(down: TimedCollector) -> list[tuple[float, Frame]]:
+    return down.timed
+
+
+def test_prompt_ack_ends_speaking_at_playout_end() -> None:
+    async def scenario() -> float:
+        out = FakeOutput(marks=True, audio_out_send_ahead_ms=40)
+        down = TimedCollector()
+        out.link(down)
+        await out.setup(FrameProcessorSetup())
+        await out.queue_frame(StartFrame())
+        await down.queue_frame(StartFrame())
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+
+        async def acker() -> None:
+            acked: set[str] = set()
+            while True:
+                await asyncio.sleep(0.01)
+                for t, kind, name in list(out.sent):
+                    # the far end acks a mark when the audio before it has played
+                    if kind == "mark" and name not in acked and loop.time() >= t + 0.05:
+                        acked.add(name)
+                        out.on_mark(name)
+
+        ack_task = asyncio.create_task(acker())
+        await out.queue_frame(speech(0.6))
+        await out.queue_frame(TTSStoppedFrame())
+        await asyncio.sleep(1.5)
+        ack_task.cancel()
+        await out.cleanup()
+        stops = [t for t, f in down.timed if isinstance(f, BotStoppedSpeakingFrame)]
+        return stops[0] - t0
+
+    stopped_at = run_virtual(scenario())
+    assert 0.6 <= stopped_at <= 0.75
+
+
+def test_end_frame_waits_for_playout() -> None:
+    async def scenario() -> tuple[float, list[Frame]]:
+        out = FakeOutput(audio_out_send_ahead_ms=40)
+        finished: list[float] = []
+
+        async def finish(frame: Any) -> None:
+            finished.append(asyncio.get_running_loop().time())
+
+        out.finish_call = finish  # type: ignore[method-assign]
+        down = await started(out)
+        t0 = asyncio.get_running_loop().time()
+        await out.queue_frame(speech(0.5))
+        await out.queue_frame(EndFrame())
+        await asyncio.sleep(1.0)
+        await out.cleanup()
+        return finished[0] - t0, down.frames
+
+    finished_at, frames = run_virtual(scenario())
+    assert finished_at >= 0.5  # not when the last byte left (0.46 s), when it played
+    assert isinstance(frames[-1], EndFrame)
+
+
+def test_plain_output_audio_at_another_rate_is_resampled_once() -> None:
+    async def scenario() -> int:
+        out = FakeOutput()
+        await started(out)
+        await out.queue_frame(OutputAudioRawFrame(b"\x00\x01" * 16000, 16000))
+        await out.queue_frame(TTSStoppedFrame())
+        await asyncio.sleep(1.5)
+        await out.cleanup()
+        return sum(len(c) for _, kind, c in out.sent if kind == "audio")
+
+    total = run_virtual(scenario())
+    assert abs(total - 16000) <= CHUNK  # 1 s at 8 kHz, at most one padded chunk more
