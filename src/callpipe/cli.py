@@ -1,0 +1,65 @@
+"""The ``callpipe`` console script: ``run`` a bot file, plus ``demo`` and ``call`` when installed.
+
+Kept tiny on purpose: each subcommand is owned by its module (``callpipe.runner.run``,
+``callpipe.demo``, ``callpipe.testing.cli``), which parses its own flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+_USAGE = """usage: callpipe <command> [options]
+
+commands:
+  run BOT.py [runner flags]   serve a bot file (flags as for `python BOT.py`)
+  demo [flags]                run the built-in demo bot
+  call [flags]                place a simulated phone call against a running bot
+"""
+
+_OPTIONAL = {"demo": "callpipe.demo", "call": "callpipe.testing.cli"}
+
+
+def _run(argv: Sequence[str]) -> int:
+    from callpipe.runner import run
+
+    if not argv or argv[0].startswith("-"):
+        print("usage: callpipe run BOT.py [runner flags]", file=sys.stderr)
+        return 2
+    bot_file = os.path.abspath(argv[0])
+    if not os.path.exists(bot_file):
+        print(f"callpipe run: no such file: {argv[0]}", file=sys.stderr)
+        return 2
+    sys.path.insert(0, os.path.dirname(bot_file))
+    parser = argparse.ArgumentParser(prog=f"callpipe run {argv[0]}")
+    parser.set_defaults(bot_file=bot_file)
+    run.main(parser, list(argv[1:]))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command == "run":
+        return _run(rest)
+    module_name = _OPTIONAL.get(command)
+    if module_name is None:
+        print(f"callpipe: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
+        return 2
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        print(f"callpipe {command}: not available ({exc})", file=sys.stderr)
+        return 2
+    result = module.main(rest)
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,400 @@
+"""The runner's FastAPI app: provider webhooks, the media WebSocket, health, readiness, metrics.
+
+Routes: ``GET|POST /`` answer webhook (``-t`` provider, or detected from the request),
+``WS /ws`` and ``/ws/{token}`` media stream → ``bot(WebSocketRunnerArguments)``, ``POST /start``
+(plain WebSocket clients: URL + token), ``GET /health`` (liveness), ``GET /ready`` (readiness:
+503 while draining or at capacity), ``GET /metrics`` (Prometheus text), ``GET /status``.
+
+WebSocket close codes: 4003 bad/missing/used token, 1013 at capacity or draining ("try again
+later"), 1002 no usable provider handshake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.websockets import WebSocketState
+
+from callpipe.errors import ProtocolError
+from callpipe.metrics.registry import REGISTRY, render_prometheus_text
+from callpipe.runner.answer import answer_document, busy_document
+from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
+from callpipe.runner.security import (
+    StreamTokens,
+    TelnyxVerifier,
+    TokenError,
+    public_url,
+    stream_secret_from_env,
+    verify_plivo_v3,
+    verify_twilio,
+)
+from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
+from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
+
+logger = logging.getLogger(__name__)
+
+BotFunc = Callable[[Any], Awaitable[Any]]
+
+TOKEN_PARAM = "callpipe_token"
+"""Name of the token when carried as a stream parameter or query parameter."""
+
+
+@dataclass
+class RunnerConfig:
+    """Everything the app needs; built by ``main()`` from the CLI, or directly in tests."""
+
+    transport: str | None = None
+    proxy: str | None = None
+    host: str = "localhost"
+    port: int = 7860
+    insecure: bool = False
+    max_calls: int | None = None
+    drain_timeout: float = 30.0
+    end_grace: float = 10.0
+    handshake_timeout: float = HANDSHAKE_TIMEOUT_SECS
+    token_ttl: float = 30.0
+    body: dict[str, Any] = field(default_factory=dict)
+    cli_args: argparse.Namespace | None = None
+
+
+@dataclass
+class Credentials:
+    """Provider secrets for webhook signatures (from the environment by default)."""
+
+    twilio_auth_token: str | None = None
+    telnyx_public_key: str | None = None
+    plivo_auth_token: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Credentials:
+        import os
+
+        return cls(
+            twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or None,
+            telnyx_public_key=os.environ.get("TELNYX_PUBLIC_KEY") or None,
+            plivo_auth_token=os.environ.get("PLIVO_AUTH_TOKEN") or None,
+        )
+
+
+class RunnerState:
+    """Per-process state: tokens, verifiers, the call registry. Kept on ``app.state.runner``."""
+
+    def __init__(
+        self,
+        bot: BotFunc,
+        config: RunnerConfig,
+        credentials: Credentials,
+        secret: bytes | None,
+    ) -> None:
+        self.bot = bot
+        self.config = config
+        self.credentials = credentials
+        self.calls = CallRegistry(max_calls=config.max_calls)
+        self.tokens = StreamTokens(secret or stream_secret_from_env() or b"", ttl=config.token_ttl)
+        self.telnyx = (
+            TelnyxVerifier(credentials.telnyx_public_key)
+            if credentials.telnyx_public_key and not config.insecure
+            else None
+        )
+
+    @property
+    def secure(self) -> bool:
+        return not self.config.insecure
+
+
+def create_app(
+    bot: BotFunc,
+    config: RunnerConfig | None = None,
+    *,
+    credentials: Credentials | None = None,
+    secret: bytes | None = None,
+    app: FastAPI | None = None,
+) -> FastAPI:
+    """Add the runner's routes to ``app`` (a new FastAPI app by default) serving ``bot``.
+
+    ``secret`` signs stream tokens; by default ``CALLPIPE_STREAM_SECRET`` or a random per-process
+    secret (fine for one process; a fleet must share the variable).
+    """
+    config = config or RunnerConfig()
+    app = app or FastAPI(title="callpipe runner")
+    state = RunnerState(bot, config, credentials or Credentials.from_env(), secret)
+    app.state.runner = state
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        reason = state.calls.refusal_reason()
+        content: dict[str, Any] = {"ready": reason is None, "active_calls": state.calls.active}
+        if reason is not None:
+            content["reason"] = reason
+        return JSONResponse(content, status_code=200 if reason is None else 503)
+
+    @app.get("/status")
+    async def status() -> dict[str, Any]:
+        transports = [config.transport] if config.transport else list(TELEPHONY_PROVIDERS)
+        return {"status": "ready", "transports": transports}
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        gauges = (
+            "# HELP callpipe_runner_active_calls Calls in progress on this process.\n"
+            "# TYPE callpipe_runner_active_calls gauge\n"
+            f"callpipe_runner_active_calls {state.calls.active}\n"
+            "# HELP callpipe_runner_draining 1 while this process drains.\n"
+            "# TYPE callpipe_runner_draining gauge\n"
+            f"callpipe_runner_draining {int(state.calls.draining)}\n"
+        )
+        return PlainTextResponse(
+            gauges + render_prometheus_text(REGISTRY),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
+    @app.api_route("/", methods=["GET", "POST"])
+    async def answer(request: Request) -> Response:
+        return await _answer(state, request)
+
+    @app.post("/start")
+    async def start(request: Request) -> JSONResponse:
+        """Plain WebSocket clients: where to connect, and a one-time token."""
+        host = config.proxy or f"{config.host}:{config.port}"
+        scheme = "ws" if config.proxy is None else "wss"
+        token = state.tokens.issue(provider="websocket")
+        body: dict[str, Any] = {"wsUrl": f"{scheme}://{host}/ws"}
+        if state.secure:
+            body["token"] = token
+            body["wsUrl"] = f"{scheme}://{host}/ws/{token}"
+        return JSONResponse(body)
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await _serve_stream(state, websocket, None)
+
+    @app.websocket("/ws/{token}")
+    async def ws_token(websocket: WebSocket, token: str) -> None:
+        await _serve_stream(state, websocket, token)
+
+    return app
+
+
+# ----------------------------------------------------------------------------- webhook
+
+
+async def _request_params(request: Request, body: bytes) -> list[tuple[str, str]]:
+    """Form fields of a POST (or JSON object fields), else the query parameters."""
+    if request.method == "POST" and body:
+        ctype = request.headers.get("content-type", "")
+        if "json" in ctype:
+            import json
+
+            try:
+                data = json.loads(body)
+            except ValueError:
+                return []
+            if isinstance(data, dict):
+                return [(str(k), str(v)) for k, v in data.items() if not isinstance(v, dict)]
+            return []
+        return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return list(request.query_params.multi_items())
+
+
+def _detect_webhook(request: Request, params: dict[str, str]) -> str | None:
+    headers = request.headers
+    if "x-twilio-signature" in headers:
+        return "twilio"
+    if "telnyx-signature-ed25519" in headers:
+        return "telnyx"
+    if "x-plivo-signature-v3" in headers or "CallUUID" in params:
+        return "plivo"
+    if "CallFrom" in params:
+        return "exotel"
+    if "conversation_uuid" in params:
+        return "vonage"
+    if "CallSid" in params:
+        return "twilio"
+    return None
+
+
+def _verify_webhook(
+    state: RunnerState, provider: str, request: Request, body: bytes, params: list[tuple[str, str]]
+) -> bool:
+    """True when the signature is valid, or when no credentials are configured for it."""
+    creds = state.credentials
+    url = public_url(state.config.proxy, request.url.path, request.url.query, str(request.url))
+    post_params = params if request.method == "POST" else []
+    if provider == "twilio" and creds.twilio_auth_token:
+        return verify_twilio(
+            creds.twilio_auth_token, url, post_params, request.headers.get("x-twilio-signature")
+        )
+    if provider == "telnyx" and state.telnyx is not None:
+        return state.telnyx.verify(
+            body,
+            request.headers.get("telnyx-signature-ed25519"),
+            request.headers.get("telnyx-timestamp"),
+        )
+    if provider == "plivo" and creds.plivo_auth_token:
+        grouped: dict[str, str | list[str]] = {}
+        for k, v in post_params:
+            prev = grouped.get(k)
+            grouped[k] = v if prev is None else [*(prev if isinstance(prev, list) else [prev]), v]
+        return verify_plivo_v3(
+            creds.plivo_auth_token,
+            request.method,
+            url,
+            grouped,
+            request.headers.get("x-plivo-signature-v3-nonce"),
+            request.headers.get("x-plivo-signature-v3"),
+        )
+    return True
+
+
+async def _answer(state: RunnerState, request: Request) -> Response:
+    config = state.config
+    body = await request.body()
+    params = await _request_params(request, body)
+    fields = dict(params)
+    provider = config.transport if config.transport in TELEPHONY_PROVIDERS else None
+    provider = provider or _detect_webhook(request, fields)
+    if provider is None:
+        return JSONResponse(
+            {"error": "unknown provider: start the runner with -t twilio|telnyx|plivo|exotel"},
+            status_code=400,
+        )
+    if state.secure and not _verify_webhook(state, provider, request, body, params):
+        CALLS_REFUSED.inc(stage="webhook", reason="bad signature")
+        logger.warning("%s webhook: bad or missing signature, refused (403)", provider)
+        return JSONResponse({"error": "invalid signature"}, status_code=403)
+    reason = state.calls.refusal_reason()
+    if reason is not None:
+        CALLS_REFUSED.inc(stage="webhook", reason=reason)
+        logger.info("%s webhook: refusing a call (%s)", provider, reason)
+        doc = busy_document(provider, reason)
+        return Response(doc.body, status_code=doc.status_code, media_type=doc.media_type)
+    call_id = _webhook_call_id(provider, fields)
+    token = None
+    if state.secure:
+        # Bind the token to the call where the provider echoes the same id in its start message.
+        bound = call_id if provider in ("twilio", "plivo", "vonage") else ""
+        token = state.tokens.issue(provider=provider, call_id=bound)
+    proxy = config.proxy or request.headers.get("host") or f"{config.host}:{config.port}"
+    doc = answer_document(
+        provider,
+        proxy,
+        token=token,
+        from_number=fields.get("From") or fields.get("CallFrom") or fields.get("from") or "",
+        to_number=fields.get("To") or fields.get("CallTo") or fields.get("to") or "",
+        call_id=call_id,
+    )
+    return Response(doc.body, status_code=doc.status_code, media_type=doc.media_type)
+
+
+def _webhook_call_id(provider: str, fields: dict[str, str]) -> str:
+    if provider == "plivo":
+        return fields.get("CallUUID", "")
+    if provider == "vonage":
+        return fields.get("uuid", "")
+    return fields.get("CallSid", "")
+
+
+# ----------------------------------------------------------------------------- media stream
+
+
+def _token_from(websocket: WebSocket, path_token: str | None, body: dict[str, Any]) -> str | None:
+    if path_token:
+        return path_token
+    query = websocket.query_params.get("token") or websocket.query_params.get(TOKEN_PARAM)
+    if query:
+        return query
+    auth = websocket.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    value = body.get(TOKEN_PARAM)
+    return str(value) if value else None
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    if websocket.client_state == WebSocketState.CONNECTING:
+        await websocket.accept()
+    if websocket.client_state == WebSocketState.CONNECTED:
+        try:
+            await websocket.close(code=code, reason=reason)
+        except RuntimeError:
+            pass
+
+
+async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: str | None) -> None:
+    calls = state.calls
+    config = state.config
+    if not calls.reserve():
+        reason = calls.refusal_reason() or "unavailable"
+        CALLS_REFUSED.inc(stage="stream", reason=reason)
+        await _refuse(websocket, 1013, reason)
+        return
+    outcome = "ok"
+    call: ActiveCall | None = None
+    try:
+        await websocket.accept()
+        args = WebSocketRunnerArguments(websocket, session_id=str(uuid.uuid4()))
+        args.body = dict(config.body)
+        args.cli_args = config.cli_args
+        if config.transport == "websocket":
+            provider = "websocket"
+            args.transport_type = "websocket"
+            body: dict[str, Any] = {}
+        else:
+            started = time.monotonic()
+            try:
+                provider, call_data = await parse_telephony_websocket(
+                    websocket, timeout=config.handshake_timeout
+                )
+            except ProtocolError as exc:
+                CALLS_REFUSED.inc(stage="stream", reason="handshake")
+                logger.warning("refusing stream: %s", exc)
+                outcome = "refused"
+                await _refuse(websocket, 1002, "no telephony handshake")
+                return
+            HANDSHAKE_SECONDS.observe(time.monotonic() - started, provider=provider)
+            args.transport_type = provider
+            args.call_data = call_data
+            body = dict(call_data.body)
+            if provider == "exotel":
+                body.update(call_data.get("custom_parameters", {}))
+        if state.secure:
+            token = _token_from(websocket, path_token, body)
+            call_id = args.call_data.call_id if args.call_data is not None else None
+            try:
+                state.tokens.redeem(token, provider=provider, call_id=call_id)
+            except TokenError as exc:
+                CALLS_REFUSED.inc(stage="stream", reason="token")
+                logger.warning("refusing %s stream: %s", provider, exc)
+                outcome = "refused"
+                await _refuse(websocket, 4003, "unauthorized")
+                return
+        call = ActiveCall(args, provider)
+        calls.register(call)
+        logger.info("call started (%s, session %s)", provider, args.session_id)
+        await state.bot(args)
+    except Exception:
+        outcome = "error"
+        logger.exception("bot() failed")
+    finally:
+        if call is not None:
+            calls.unregister(call, outcome)
+            logger.info("call ended (%s, %s)", call.provider, outcome)
+        calls.release()
+        if websocket.client_state == WebSocketState.CONNECTED:
+            try:
+                await websocket.close()
+            except RuntimeError:
+                pass

@@ -1,0 +1,210 @@
+"""``main()``: the development runner's CLI (``python bot.py -t twilio -x my.domain``).
+
+A bot file defines ``async def bot(runner_args)`` and ends with
+``from callpipe.runner.run import main; main()``. ``main`` finds ``bot`` in ``__main__`` (or in
+``bot.py`` of the working directory; it never executes other files), builds the app, logs the
+webhook URL to configure at the provider, and serves until drained.
+
+Unlike the reference runner, importing this module has no side effects: ``.env`` is loaded (when
+python-dotenv is installed) and logging configured only inside ``main()``. A module-level ``app``
+is provided for bots that add their own routes before calling ``main()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import multiprocessing
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from fastapi import FastAPI
+
+from callpipe.runner.app import BotFunc, RunnerConfig, create_app
+from callpipe.runner.security import STREAM_SECRET_ENV
+from callpipe.runner.types import TELEPHONY_PROVIDERS
+
+logger = logging.getLogger(__name__)
+
+app = FastAPI(title="callpipe runner")
+"""Add your own routes here before calling ``main()``; the runner's routes are added to it."""
+
+TRANSPORTS = (*TELEPHONY_PROVIDERS, "websocket")
+
+_loading_bot = False
+"""True while the runner imports a bot file, so that file's own ``main()`` call does nothing."""
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(description="callpipe development runner")
+    add = parser.add_argument
+    add("-t", "--transport", choices=TRANSPORTS, default=None, help="provider (default: detect)")
+    add("-x", "--proxy", default=None, help="public host name the provider reaches (no scheme)")
+    add("--host", default="localhost", help="bind address (default localhost)")
+    add("--port", type=int, default=7860, help="port (default 7860)")
+    add("-v", "--verbose", action="count", default=0, help="debug logging")
+    add("--workers", type=int, default=1, help="worker processes sharing the port")
+    add(
+        "--insecure",
+        action="store_true",
+        help="local experiments only: no webhook signature check, no stream tokens",
+    )
+    add("--max-calls", type=int, default=None, help="concurrent calls per process")
+    add("--drain-timeout", type=float, default=30.0, help="seconds calls may run after SIGTERM")
+    add("--handshake-timeout", type=float, default=10.0, help="seconds to wait for 'start'")
+    add("--token-ttl", type=float, default=30.0, help="stream token lifetime in seconds")
+    add("--runner-body", default=None, help="JSON file passed as runner_args.body")
+    return parser
+
+
+def _normalise_proxy(proxy: str | None) -> str | None:
+    if not proxy:
+        return None
+    for prefix in ("https://", "http://", "wss://", "ws://"):
+        if proxy.startswith(prefix):
+            logger.warning("-x/--proxy takes a host name; dropping %r", prefix)
+            proxy = proxy[len(prefix) :]
+    return proxy.rstrip("/") or None
+
+
+def configure_logging(verbose: int) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _load_dotenv() -> None:
+    try:
+        from dotenv import load_dotenv
+    except ImportError:
+        return
+    load_dotenv(override=False)
+
+
+def load_bot_file(path: str) -> ModuleType:
+    """Import a bot file by path without letting its own ``main()`` call start a server."""
+    global _loading_bot
+    spec = importlib.util.spec_from_file_location("callpipe_user_bot", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["callpipe_user_bot"] = module
+    _loading_bot = True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        _loading_bot = False
+    return module
+
+
+def find_bot(bot_path: str | None = None) -> tuple[BotFunc, str | None]:
+    """``bot`` from ``__main__`` (or ``__mp_main__`` in a worker), else from ``bot.py``."""
+    if bot_path:
+        loaded = sys.modules.get("callpipe_user_bot") or load_bot_file(bot_path)
+        func = getattr(loaded, "bot", None)
+        if callable(func):
+            return func, bot_path
+        raise ImportError(f"{bot_path} defines no 'bot' function")
+    for name in ("__main__", "__mp_main__"):
+        module = sys.modules.get(name)
+        func = getattr(module, "bot", None)
+        if callable(func):
+            return func, getattr(module, "__file__", None)
+    candidate = os.path.join(os.getcwd(), "bot.py")
+    if os.path.exists(candidate):
+        return find_bot(candidate)
+    raise ImportError(
+        "Could not find a 'bot' function: define `async def bot(runner_args)` in the file "
+        "that calls main(), or in bot.py"
+    )
+
+
+def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
+    body: dict[str, Any] = {}
+    if args.runner_body:
+        import json
+
+        with open(args.runner_body, encoding="utf-8") as fh:
+            body = json.load(fh)
+    return RunnerConfig(
+        transport=args.transport,
+        proxy=_normalise_proxy(args.proxy),
+        host=args.host,
+        port=args.port,
+        insecure=args.insecure,
+        max_calls=args.max_calls,
+        drain_timeout=args.drain_timeout,
+        handshake_timeout=args.handshake_timeout,
+        token_ttl=args.token_ttl,
+        body=body,
+        cli_args=args,
+    )
+
+
+def build_app_from_spec(spec: dict[str, Any]) -> FastAPI:
+    """Rebuild the app inside a worker process (``spec`` is what ``main`` passed)."""
+    bot, _ = find_bot(spec.get("bot_path"))
+    config = _config_from_args(spec["args"])
+    return create_app(bot, config)
+
+
+def _log_instructions(config: RunnerConfig) -> None:
+    local = f"http://{config.host}:{config.port}"
+    if config.transport in TELEPHONY_PROVIDERS:
+        host = config.proxy or "<your public host: pass -x>"
+        where = {
+            "twilio": "Twilio number > Voice > 'A call comes in' webhook (HTTP POST)",
+            "telnyx": "Telnyx TeXML application > Voice URL (POST)",
+            "plivo": "Plivo application > Answer URL (POST)",
+            "exotel": "Exotel Voicebot applet > URL (dynamic endpoint)",
+            "vonage": "Vonage application > Answer URL",
+        }[config.transport or "twilio"]
+        logger.info("configure %s: https://%s/", where, host)
+    elif config.transport == "websocket":
+        logger.info("WebSocket clients: POST %s/start for a URL and token", local)
+    else:
+        logger.info("no -t given: POST / detects the provider from the request")
+    logger.info("serving on %s (health /health, readiness /ready, metrics /metrics)", local)
+    if config.insecure:
+        logger.warning(
+            "--insecure: webhook signatures are NOT verified and /ws accepts any connection; "
+            "use only for local experiments"
+        )
+
+
+def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | None = None) -> None:
+    """Parse the CLI and serve the bot found in ``__main__`` (or ``bot.py``) until drained."""
+    if _loading_bot or multiprocessing.parent_process() is not None:
+        return  # imported by the runner itself or by a worker: never start a second server
+    args = build_parser(parser).parse_args(argv)
+    configure_logging(args.verbose)
+    _load_dotenv()
+    bot_path = getattr(args, "bot_file", None)
+    bot, found_path = find_bot(bot_path)
+    config = _config_from_args(args)
+    _log_instructions(config)
+    if args.workers > 1:
+        from callpipe.runner.server import serve_workers
+
+        if not os.environ.get(STREAM_SECRET_ENV):
+            # Every worker must validate tokens issued by any other: share one secret.
+            import secrets
+
+            os.environ[STREAM_SECRET_ENV] = secrets.token_hex(32)
+        spec = {
+            "args": args,
+            "bot_path": bot_path or found_path,
+            "host": config.host,
+            "port": config.port,
+            "verbose": args.verbose,
+        }
+        raise SystemExit(serve_workers(spec, args.workers))
+    from callpipe.runner.server import serve
+
+    create_app(bot, config, app=app)
+    serve(app, config.host, config.port, args.verbose)

@@ -1,0 +1,137 @@
+"""Serving the runner app with uvicorn: graceful drain on SIGTERM, and several worker processes.
+
+uvicorn's own SIGTERM handling closes the listening socket at once, so a draining process could
+no longer answer ``/ready`` (a load balancer must see it go unready) nor let calls finish on their
+own terms. :class:`DrainingServer` keeps serving during the drain: the first SIGTERM/SIGINT starts
+``CallRegistry.drain`` and the server exits (code 0) when it completes; a second signal exits at
+once. ``serve_workers`` is a small supervisor (uvicorn's cannot run a custom server class): it
+binds the socket once, starts N spawned workers that each run a ``DrainingServer`` on it, and
+forwards SIGTERM/SIGINT to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from callpipe.runner.app import RunnerState
+
+logger = logging.getLogger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server whose first SIGTERM/SIGINT drains calls before exiting."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._drain_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets=sockets)
+
+    def _runner_state(self) -> RunnerState | None:
+        app: Any = self.config.loaded_app if self.config.loaded else None
+        while app is not None and not hasattr(app, "state"):
+            app = getattr(app, "app", None)
+        return getattr(getattr(app, "state", None), "runner", None) if app is not None else None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        state = self._runner_state()
+        if self._drain_task is not None or state is None or self._loop is None:
+            # Second signal (or nothing to drain): stop now.
+            if self._drain_task is not None:
+                logger.warning("second signal: stopping without waiting for calls")
+            self.should_exit = True
+            if self._drain_task is not None and sig == signal.SIGINT:
+                self.force_exit = True
+            return
+        logger.info(
+            "received %s: draining (readiness false, %d active call(s))",
+            signal.Signals(sig).name,
+            state.calls.active,
+        )
+        self._drain_task = self._loop.create_task(self._drain(state))
+
+    async def _drain(self, state: RunnerState) -> None:
+        try:
+            await state.calls.drain(state.config.drain_timeout, state.config.end_grace)
+        except Exception:
+            logger.exception("drain failed")
+        finally:
+            self.should_exit = True
+
+
+def uvicorn_config(app: Any, host: str, port: int, verbose: int, **kwargs: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="debug" if verbose else "info",
+        lifespan="off",
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=5,
+        **kwargs,
+    )
+
+
+def serve(app: Any, host: str, port: int, verbose: int = 0) -> None:
+    """Run one process until drained."""
+    DrainingServer(uvicorn_config(app, host, port, verbose)).run()
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def _worker_main(spec: dict[str, Any], fd_socket: socket.socket) -> None:
+    """Entry point of a spawned worker: rebuild the app from ``spec`` and serve ``fd_socket``."""
+    from callpipe.runner.run import build_app_from_spec, configure_logging
+
+    configure_logging(int(spec.get("verbose", 0)))
+    app = build_app_from_spec(spec)
+    config = uvicorn_config(app, spec["host"], spec["port"], int(spec.get("verbose", 0)))
+    server = DrainingServer(config)
+    server.run(sockets=[fd_socket])
+
+
+def serve_workers(spec: dict[str, Any], workers: int) -> int:
+    """Start ``workers`` processes sharing one listening socket; return the exit code."""
+    config = uvicorn.Config("callpipe.runner.app:create_app", host=spec["host"], port=spec["port"])
+    sock = config.bind_socket()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker_main, args=(spec, sock), name=f"callpipe-worker-{i}")
+        for i in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    logger.info("started %d workers: %s", workers, ", ".join(str(p.pid) for p in procs))
+
+    def forward(sig: int, _frame: FrameType | None) -> None:
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, sig)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for proc in procs:
+        proc.join()
+    sock.close()
+    codes = [p.exitcode for p in procs]
+    logger.info("workers exited: %s", codes)
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+if sys.platform == "win32":  # pragma: no cover
+    raise ImportError("callpipe.runner.server needs POSIX signals")
