@@ -1,0 +1,1 @@
+"""Voice activity detection: the analyzer state machine and the Silero model."""

