@@ -130,20 +130,25 @@ class CallResult:
         target.write_bytes(self.stereo_wav())
         return target
 
-    def timeline(self) -> str:
-        """Human-readable: who spoke when, control events, and per-turn latency."""
+    def timeline(self, *, show_marks: bool = False) -> str:
+        """Human-readable: who spoke when, control events, and per-turn latency.
+
+        Marks (the bot's playback checkpoints) are summarised unless ``show_marks``."""
         rows: list[tuple[float, str]] = []
         for s, e in self.caller_regions():
             rows.append((s, f"caller speaks   {s:7.2f} – {e:7.2f}  ({e - s:4.2f}s)"))
-        for s, e in self.bot_regions():
+        for s, e in self.bot_regions(merge_gap_secs=0.6):
             rows.append((s, f"bot speaks      {s:7.2f} – {e:7.2f}  ({e - s:4.2f}s)"))
         for ev in self.events:
-            if ev.kind in ("mark", "mark_ack") and len(self.events) > 200:
+            if ev.kind in ("mark", "mark_ack") and not show_marks:
                 continue
             rows.append((ev.t, f"{ev.kind:<15} {ev.t:7.2f}  {ev.detail}".rstrip()))
         rows.sort(key=lambda r: r[0])
         lines = [f"call via {self.provider} — {self.duration:.2f}s, ended by {self.ended_by}"]
         lines += ["  " + text for _, text in rows]
+        marks, acks = len(self.events_of("mark")), len(self.events_of("mark_ack"))
+        if marks and not show_marks:
+            lines.append(f"  marks: {marks} received, {acks} acknowledged after playout")
         turns = self.turns()
         if turns:
             lines.append("turns (caller stops → first bot audio):")

@@ -1,0 +1,7 @@
+"""``python -m callpipe.demo``: same as ``callpipe demo``."""
+
+import sys
+
+from callpipe.demo.main import main
+
+sys.exit(main())
