@@ -68,10 +68,12 @@ class FakeOpenAIServer:
         api_key: str | None = "test-key",
         speech_secs_per_word: float = 0.1,
         speech_chunk_secs: float = 0.05,
+        speech_chunk_delay: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.speech_secs_per_word = speech_secs_per_word
         self.speech_chunk_secs = speech_chunk_secs
+        self.speech_chunk_delay = speech_chunk_delay
         self.chat_replies: deque[ChatReply] = deque()
         self.transcripts: deque[str] = deque()
         self.speech_replies: deque[int] = deque()
@@ -209,7 +211,7 @@ class FakeOpenAIServer:
             try:
                 for i in range(0, len(pcm), step):
                     yield pcm[i : i + step]
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(self.speech_chunk_delay)
                 finished = True
             finally:
                 if finished:

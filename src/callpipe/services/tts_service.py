@@ -1,0 +1,360 @@
+"""TTSService: text in, bot speech out, in order, interruptible.
+
+How a reply flows:
+
+- Text between ``LLMFullResponseStartFrame`` and ``LLMFullResponseEndFrame`` is cut into
+  sentences; each sentence is sent to the provider as soon as it is complete, so speech starts
+  after the first sentence. Text outside a reply (``TextFrame``, ``TTSSpeakFrame``) is spoken
+  as one utterance at once.
+- Each reply gets a **context** (an id the providers echo back). Audio arriving for it is put
+  in the context's queue, preceded by ``TTSStartedFrame`` and followed by ``TTSStoppedFrame``.
+  One output task plays contexts and other downstream frames strictly in order, so
+  ``LLMFullResponseEndFrame`` and everything after a reply leave after its audio.
+- ``TTSTextFrame``\\ s follow the audio they belong to: per word when the provider gives word
+  timestamps (released once the audio up to the word's end was pushed), else per sentence
+  after the sentence's audio. The output transport passes them on only once that audio was
+  played, which is how the assistant aggregator learns what the caller heard.
+- An ``InterruptionFrame`` drops every open context (the provider is told to cancel it), the
+  output queue and the sentence buffer; audio that still arrives for a dropped context id is
+  discarded, so nothing of the old reply is spoken afterwards.
+
+Providers implement :meth:`run_tts` (send text or stream audio for one sentence) and, for
+streaming sockets, :meth:`flush_context`/:meth:`cancel_context`; their receive loops call
+:meth:`append_audio`, :meth:`add_word_timestamps` and :meth:`finish_context`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from callpipe.audio.resample import StreamResampler
+from callpipe.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InterimTranscriptionFrame,
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    StartFrame,
+    SystemFrame,
+    TextFrame,
+    TranscriptionFrame,
+    TTSAudioRawFrame,
+    TTSSpeakFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+)
+from callpipe.metrics.metrics import TTSUsageMetricsData
+from callpipe.processors.base_object import cancel_and_wait
+from callpipe.processors.frame_processor import FrameDirection
+from callpipe.services.ai_service import AIService
+from callpipe.utils.string import SentenceAggregator
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TTSContext:
+    """One reply being synthesized: its id, its ordered output and its word timing."""
+
+    id: str
+    queue: asyncio.Queue[Frame | None] = field(default_factory=asyncio.Queue)
+    audio_secs: float = 0.0
+    words: deque[tuple[str, float]] = field(default_factory=deque)
+    text_sent_at: float | None = None
+    got_audio: bool = False
+    closed_at: float | None = None
+    last_activity: float = 0.0
+    finished: bool = False
+    resampler: StreamResampler | None = None
+    odd_byte: bytes = b""
+
+
+class TTSService(AIService):
+    """Base of TTS services (see the module docstring)."""
+
+    kind = "tts"
+
+    emits_word_timestamps = False
+    """True when the provider reports word timing (then TTSTextFrames are per word)."""
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int | None = None,
+        aggregate_sentences: bool = True,
+        context_timeout_secs: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._init_sample_rate = sample_rate
+        self._aggregate_sentences = aggregate_sentences
+        self._context_timeout = context_timeout_secs
+        self._aggregator = SentenceAggregator()
+        self._in_reply = False
+        self._reply_ctx: TTSContext | None = None
+        self._contexts: dict[str, TTSContext] = {}
+        self._out: asyncio.Queue[TTSContext | tuple[Frame, FrameDirection]] = asyncio.Queue()
+        self._output_task: asyncio.Task[None] | None = None
+        self._end_pushed: asyncio.Event | None = None
+
+    @property
+    def sample_rate(self) -> int:
+        return self._init_sample_rate or self._out_sample_rate
+
+    # ------------------------------------------------------------------ provider API
+
+    async def run_tts(self, text: str, context_id: str) -> None:
+        """Synthesize ``text`` as part of context ``context_id``.
+
+        Streaming-socket providers send the text and return; their receive loop delivers the
+        audio. HTTP providers stream the audio here (calling :meth:`append_audio`).
+        """
+        raise NotImplementedError
+
+    async def flush_context(self, context_id: str) -> None:
+        """No more text for this context. Default (blocking ``run_tts``): it is complete."""
+        await self.finish_context(context_id)
+
+    async def cancel_context(self, context_id: str) -> None:
+        """Tell the provider to stop generating this context (interruption)."""
+
+    def has_context(self, context_id: str | None) -> bool:
+        return context_id is not None and context_id in self._contexts
+
+    async def append_audio(
+        self, context_id: str | None, pcm: bytes, sample_rate: int | None = None
+    ) -> None:
+        """Queue PCM16 mono audio for a context (dropped if the context was interrupted)."""
+        ctx = self._contexts.get(context_id) if context_id is not None else None
+        if ctx is None or ctx.finished or not pcm:
+            return
+        now = self.clock.now()
+        ctx.last_activity = now
+        if not ctx.got_audio:
+            ctx.got_audio = True
+            if ctx.text_sent_at is not None:
+                self._ttfb_start = ctx.text_sent_at
+                await self.stop_ttfb_metrics()
+        if ctx.odd_byte:
+            pcm = ctx.odd_byte + pcm
+        # Providers may split a sample across messages: keep the odd byte for the next one.
+        if len(pcm) % 2:
+            ctx.odd_byte, pcm = pcm[-1:], pcm[:-1]
+        else:
+            ctx.odd_byte = b""
+        rate = sample_rate or self.sample_rate
+        if rate != self.sample_rate:
+            if ctx.resampler is None:
+                ctx.resampler = StreamResampler(rate, self.sample_rate, clear_after_secs=None)
+            pcm = ctx.resampler.resample(pcm)
+        self._queue_audio(ctx, pcm)
+
+    def _queue_audio(self, ctx: TTSContext, pcm: bytes) -> None:
+        if not pcm:
+            return
+        ctx.queue.put_nowait(TTSAudioRawFrame(pcm, self.sample_rate, 1, context_id=ctx.id))
+        ctx.audio_secs += len(pcm) / (2 * self.sample_rate)
+        self._release_words(ctx, ctx.audio_secs)
+
+    async def add_word_timestamps(
+        self, context_id: str | None, words: list[tuple[str, float, float]]
+    ) -> None:
+        """Word timing for a context: ``(word, start_secs, end_secs)`` from the context start."""
+        ctx = self._contexts.get(context_id) if context_id is not None else None
+        if ctx is None or ctx.finished:
+            return
+        for word, _start, end in words:
+            if word.strip():
+                ctx.words.append((word.strip(), end))
+        self._release_words(ctx, ctx.audio_secs)
+
+    def _release_words(self, ctx: TTSContext, played_secs: float) -> None:
+        while ctx.words and ctx.words[0][1] <= played_secs + 1e-6:
+            word, _ = ctx.words.popleft()
+            ctx.queue.put_nowait(TTSTextFrame(word))
+
+    async def add_text_after_audio(self, context_id: str, text: str) -> None:
+        """No word timing: ``text`` was fully synthesized, so it follows its audio."""
+        ctx = self._contexts.get(context_id)
+        if ctx is not None and not ctx.finished and text.strip():
+            ctx.queue.put_nowait(TTSTextFrame(text.strip()))
+
+    async def finish_context(self, context_id: str | None) -> None:
+        """The provider is done with this context: close it after its last audio."""
+        ctx = self._contexts.pop(context_id, None) if context_id is not None else None
+        if ctx is None or ctx.finished:
+            return
+        ctx.finished = True
+        if ctx.resampler is not None:
+            self._queue_audio_final(ctx, ctx.resampler.flush())
+        self._release_words(ctx, float("inf"))
+        ctx.queue.put_nowait(TTSStoppedFrame(context_id=ctx.id))
+        ctx.queue.put_nowait(None)
+
+    def _queue_audio_final(self, ctx: TTSContext, pcm: bytes) -> None:
+        if pcm:
+            ctx.queue.put_nowait(TTSAudioRawFrame(pcm, self.sample_rate, 1, context_id=ctx.id))
+
+    # ------------------------------------------------------------------ frames
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            await self._start_service(frame)
+            self._start_output()
+        elif isinstance(frame, EndFrame):
+            await self._end(frame, direction)
+        elif isinstance(frame, CancelFrame):
+            await cancel_and_wait(self._output_task)
+            await self._cancel_service(frame)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, InterruptionFrame):
+            await self._interrupt()
+            await self.push_frame(frame, direction)
+        elif direction is FrameDirection.UPSTREAM or isinstance(frame, SystemFrame):
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, LLMFullResponseStartFrame):
+            self._in_reply = True
+            self._enqueue(frame, direction)
+        elif isinstance(frame, LLMFullResponseEndFrame):
+            await self._end_reply()
+            self._enqueue(frame, direction)
+        elif isinstance(frame, TTSSpeakFrame):
+            await self._end_reply()
+            await self._say(frame.text)
+            await self._close_current()
+        elif isinstance(frame, TextFrame) and not isinstance(
+            frame, TranscriptionFrame | InterimTranscriptionFrame
+        ):
+            await self._on_text(frame.text)
+        else:
+            self._enqueue(frame, direction)
+
+    async def _on_text(self, text: str) -> None:
+        if not self._in_reply:
+            await self._say(text)
+            await self._close_current()
+        elif not self._aggregate_sentences:
+            await self._say(text)
+        else:
+            for sentence in self._aggregator.push(text):
+                await self._say(sentence)
+
+    async def _end_reply(self) -> None:
+        rest = self._aggregator.flush()
+        if rest:
+            await self._say(rest)
+        await self._close_current()
+        self._in_reply = False
+
+    async def _say(self, text: str) -> None:
+        if not text.strip():
+            return
+        ctx = self._reply_ctx
+        if ctx is None:
+            ctx = self._reply_ctx = TTSContext(id=uuid.uuid4().hex, last_activity=self.clock.now())
+            self._contexts[ctx.id] = ctx
+            ctx.queue.put_nowait(TTSStartedFrame(context_id=ctx.id))
+            self._out.put_nowait(ctx)
+        if ctx.text_sent_at is None:
+            ctx.text_sent_at = self.clock.now()
+        await self.wait_ready()
+        await self.push_metrics(
+            TTSUsageMetricsData(processor=self.name, model=self.model_name, value=len(text))
+        )
+        await self.run_tts(text, ctx.id)
+        ctx.last_activity = self.clock.now()
+        if not self.emits_word_timestamps:
+            await self.add_text_after_audio(ctx.id, text)
+
+    async def _close_current(self) -> None:
+        ctx, self._reply_ctx = self._reply_ctx, None
+        if ctx is None:
+            return
+        ctx.closed_at = self.clock.now()
+        await self.flush_context(ctx.id)
+
+    # ------------------------------------------------------------------ ordered output
+
+    def _enqueue(self, frame: Frame, direction: FrameDirection) -> None:
+        self._out.put_nowait((frame, direction))
+
+    def _start_output(self) -> None:
+        if self._output_task is None or self._output_task.done():
+            self._output_task = self.create_task(self._output_loop(), "output")
+
+    async def _output_loop(self) -> None:
+        while True:
+            item = await self._out.get()
+            if isinstance(item, TTSContext):
+                await self._play(item)
+                continue
+            frame, direction = item
+            await self.push_frame(frame, direction)
+            if isinstance(frame, EndFrame) and self._end_pushed is not None:
+                self._end_pushed.set()
+
+    async def _play(self, ctx: TTSContext) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(0.25):
+                    item = await ctx.queue.get()
+            except TimeoutError:
+                now = self.clock.now()
+                idle_since = max(ctx.closed_at or now, ctx.last_activity)
+                if ctx.closed_at is not None and now - idle_since > self._context_timeout:
+                    logger.warning("%s: no end of audio from the provider; closing the reply", self)
+                    await self.finish_context(ctx.id)
+                continue
+            if item is None:
+                return
+            await self.push_frame(item)
+
+    async def _interrupt(self) -> None:
+        contexts = list(self._contexts.values())
+        self._contexts.clear()
+        self._reply_ctx = None
+        self._aggregator.reset()
+        self._in_reply = False
+        await cancel_and_wait(self._output_task)
+        kept: list[TTSContext | tuple[Frame, FrameDirection]] = []
+        while not self._out.empty():
+            item = self._out.get_nowait()
+            if isinstance(item, tuple) and item[0].UNINTERRUPTIBLE:
+                kept.append(item)
+        for item in kept:
+            self._out.put_nowait(item)
+        if self._started:
+            self._start_output()
+        for ctx in contexts:
+            ctx.finished = True
+            try:
+                await self.cancel_context(ctx.id)
+            except Exception:
+                logger.exception("%s: cancelling context failed", self)
+
+    async def _end(self, frame: EndFrame, direction: FrameDirection) -> None:
+        await self._end_reply()
+        self._end_pushed = asyncio.Event()
+        self._enqueue(frame, direction)
+        self._start_output()
+        try:
+            await asyncio.wait_for(self._end_pushed.wait(), self._context_timeout + 5.0)
+        except TimeoutError:
+            logger.warning("%s: audio still pending at EndFrame; ending anyway", self)
+            await cancel_and_wait(self._output_task)
+            await self.push_frame(frame, direction)
+        await self._stop_service(frame)
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await cancel_and_wait(self._output_task)

@@ -1,0 +1,1 @@
+"""Small leaf helpers with no callpipe imports."""

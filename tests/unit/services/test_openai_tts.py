@@ -1,0 +1,142 @@
+"""TTSService base behaviour through OpenAITTSService against FakeOpenAIServer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callpipe.frames.frames import (
+    ErrorFrame,
+    Frame,
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    TextFrame,
+    TTSAudioRawFrame,
+    TTSSpeakFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+)
+from callpipe.pipeline.task import PipelineParams
+from callpipe.services.openai.tts import OpenAITTSService
+from callpipe.testing import run_test
+from callpipe.testing.fakes.openai import FakeOpenAIServer
+from callpipe.testing.pipeline import SleepFrame
+
+PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeOpenAIServer]:
+    async with FakeOpenAIServer(speech_secs_per_word=0.1) as fake:
+        yield fake
+
+
+def make_tts(server: FakeOpenAIServer) -> OpenAITTSService:
+    return OpenAITTSService(api_key="test-key", base_url=server.base_url, voice="nova")
+
+
+def llm_reply(*chunks: str) -> list[Frame]:
+    return [
+        LLMFullResponseStartFrame(),
+        *(LLMTextFrame(c) for c in chunks),
+        LLMFullResponseEndFrame(),
+    ]
+
+
+def audio_secs(frames: list[Frame]) -> float:
+    return sum(len(f.audio) / 2 / f.sample_rate for f in frames if isinstance(f, TTSAudioRawFrame))
+
+
+async def test_reply_is_spoken_sentence_by_sentence_in_order(server: FakeOpenAIServer) -> None:
+    frames = llm_reply("Hello", " there.", " How can", " I help", " you today?")
+    down, up = await run_test(make_tts(server), frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    # One request per sentence, asking for raw PCM.
+    assert [r["input"] for r in server.speech_requests] == [
+        "Hello there.",
+        "How can I help you today?",
+    ]
+    assert all(
+        r["response_format"] == "pcm" and r["voice"] == "nova" for r in server.speech_requests
+    )
+
+    kinds = [type(f) for f in down]
+    assert kinds[0] is LLMFullResponseStartFrame
+    assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame)
+    stop = kinds.index(TTSStoppedFrame)
+    assert stop < kinds.index(LLMFullResponseEndFrame)
+    # Sentence text follows its audio; the second sentence's audio follows the first text.
+    texts = [i for i, f in enumerate(down) if isinstance(f, TTSTextFrame)]
+    assert [down[i].text for i in texts] == ["Hello there.", "How can I help you today?"]  # type: ignore[attr-defined]
+    assert isinstance(down[texts[0] - 1], TTSAudioRawFrame)
+    assert any(isinstance(f, TTSAudioRawFrame) for f in down[texts[0] : texts[1]])
+    # Audio is delivered at the pipeline rate: 24 kHz resampled to 8 kHz, nothing lost.
+    audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
+    assert {f.sample_rate for f in audio} == {8000}
+    assert all(len(f.audio) % 2 == 0 for f in audio)
+    expected = (2 + 6) * 0.1  # words x the fake's 0.1 s per word
+    assert abs(audio_secs(down) - expected) < 0.01
+    assert len({f.context_id for f in audio}) == 1
+
+
+async def test_text_outside_a_reply_and_speak_frames(server: FakeOpenAIServer) -> None:
+    frames = [TextFrame("Hello! How can I help you today?"), TTSSpeakFrame("Goodbye.")]
+    down, _ = await run_test(make_tts(server), frames, params=PARAMS)
+    assert [r["input"] for r in server.speech_requests] == [
+        "Hello! How can I help you today?",
+        "Goodbye.",
+    ]
+    assert sum(isinstance(f, TTSStartedFrame) for f in down) == 2
+    assert sum(isinstance(f, TTSStoppedFrame) for f in down) == 2
+
+
+async def test_interruption_drops_the_old_reply(server: FakeOpenAIServer) -> None:
+    server.speech_secs_per_word = 0.5
+    server.speech_chunk_secs = 0.02
+    server.speech_chunk_delay = 0.005  # generation pace: faster than real time, not instant
+    long = " ".join(["word"] * 40) + "."
+    frames: list[Frame] = [
+        LLMFullResponseStartFrame(),
+        LLMTextFrame("First sentence here."),
+        LLMTextFrame(" " + long),
+        SleepFrame(0.15),
+        InterruptionFrame(),
+        SleepFrame(0.2),
+        *llm_reply("New reply."),
+    ]
+    down, _ = await run_test(make_tts(server), frames, params=PARAMS)
+    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    before = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
+    after = [f for f in down[cut:] if isinstance(f, TTSAudioRawFrame)]
+    assert before and after
+    assert not before & {f.context_id for f in after}
+    assert [f.text for f in down[cut:] if isinstance(f, TTSTextFrame)] == ["New reply."]
+    assert abs(audio_secs(down[cut:]) - 2 * 0.5) < 0.01
+    for _ in range(50):
+        if server.cancelled_streams:
+            break
+        await asyncio.sleep(0.02)
+    assert server.cancelled_streams >= 1
+
+
+async def test_http_errors_are_reported_and_the_reply_still_closes(
+    server: FakeOpenAIServer,
+) -> None:
+    server.speech_replies.extend([500])
+    down, up = await run_test(make_tts(server), llm_reply("Broken."), params=PARAMS)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and "500" in errors[0].error and not errors[0].fatal
+    assert any(isinstance(f, TTSStoppedFrame) for f in down)
+    assert isinstance(down[-2], LLMFullResponseEndFrame)
+
+
+async def test_rejected_key_is_fatal_at_start(server: FakeOpenAIServer) -> None:
+    tts = OpenAITTSService(api_key="bad", base_url=server.base_url)
+    _, up = await run_test(tts, [SleepFrame(0.2)], params=PARAMS)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and errors[0].fatal and "OPENAI_API_KEY" in errors[0].error
