@@ -1,9 +1,10 @@
 """Test bot for the runner's subprocess tests: the spec's recommended shape.
 
-On connect it speaks a "reply": REPLY_SECS of a 440 Hz tone at 8 kHz whose last 200 ms are a
-louder 880 Hz tone (the "end of the reply", which a drained call must still hear). It reports
-what it saw (transport type, call data, drain) as JSON lines to $CALLPIPE_TEST_REPORT, and can
-send its hang-up to a fake provider API at $CALLPIPE_TEST_API.
+On connect it speaks a "reply" (then hangs up, unless END_AFTER_REPLY=0): REPLY_SECS of a
+440 Hz tone at 8 kHz whose last 200 ms are a louder 880 Hz tone (the "end of the reply", which a
+drained call must still hear). It reports what it saw (transport type, call data, drain) as JSON
+lines to $CALLPIPE_TEST_REPORT, and can send its hang-up to a fake provider API at
+$CALLPIPE_TEST_API.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import os
 import struct
 
-from callpipe.frames.frames import OutputAudioRawFrame
+from callpipe.frames.frames import EndFrame, Frame, OutputAudioRawFrame
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.runner import PipelineRunner
 from callpipe.pipeline.task import PipelineParams, PipelineTask
@@ -89,7 +90,10 @@ async def bot(runner_args: RunnerArguments) -> None:
     @transport.event_handler("on_client_connected")
     async def on_connected(transport, websocket):  # type: ignore[no-untyped-def]
         audio = _tone(440, max(0.0, reply_secs - 0.2), 0.3) + _tone(880, 0.2, 0.9)
-        await task.queue_frames([OutputAudioRawFrame(audio, RATE, 1)])
+        frames: list[Frame] = [OutputAudioRawFrame(audio, RATE, 1)]
+        if os.environ.get("END_AFTER_REPLY", "1") == "1":
+            frames.append(EndFrame(reason="reply done"))
+        await task.queue_frames(frames)
 
     @transport.event_handler("on_client_disconnected")
     async def on_disconnected(transport, websocket):  # type: ignore[no-untyped-def]

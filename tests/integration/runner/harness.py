@@ -1,0 +1,190 @@
+"""Helpers for runner tests: a provider-like WebSocket client and a runner subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from callpipe.audio.g711 import ulaw_to_pcm
+from unit.runner.fixtures import handshake
+
+HERE = Path(__file__).parent
+REPLY_BOT = HERE / "reply_bot.py"
+ROOT = HERE.parent.parent.parent
+
+
+@dataclass
+class CallResult:
+    close_code: int | None = None
+    close_reason: str = ""
+    pcm: bytearray = field(default_factory=bytearray)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def peak_of_last(self, samples: int = 800) -> float:
+        """Peak amplitude (0..1) of the last ``samples`` non-silent samples heard."""
+        import numpy as np
+
+        audio = np.frombuffer(bytes(self.pcm), dtype="<i2")
+        loud = np.nonzero(np.abs(audio) > 300)[0]
+        if loud.size == 0:
+            return 0.0
+        tail = audio[max(0, loud[-1] - samples) : loud[-1] + 1]
+        return float(np.abs(tail).max()) / 32767.0
+
+    @property
+    def heard_secs(self) -> float:
+        return len(self.pcm) / 2 / 8000
+
+
+def _decode_audio(provider: str, message: dict[str, Any]) -> bytes:
+    media = message.get("media") or {}
+    payload = media.get("payload")
+    if not payload:
+        return b""
+    raw = base64.b64decode(payload)
+    return raw if provider == "exotel" else ulaw_to_pcm(raw)
+
+
+def _mark_ack(provider: str, message: dict[str, Any]) -> str | None:
+    event = message.get("event")
+    if provider == "twilio" and event == "mark":
+        return json.dumps(
+            {"event": "mark", "streamSid": message.get("streamSid"), "mark": message["mark"]}
+        )
+    if provider == "plivo" and event == "checkpoint":
+        return json.dumps(
+            {"event": "playedStream", "streamId": message.get("streamId"), "name": message["name"]}
+        )
+    return None
+
+
+async def fake_call(
+    url: str,
+    provider: str,
+    *,
+    call_id: str = "CA1",
+    stream_id: str = "MZ1",
+    hang_up_after: float | None = None,
+    max_secs: float = 15.0,
+    **handshake_extra: Any,
+) -> CallResult:
+    """Open ``url`` like ``provider`` would, collect the bot's audio until the server closes."""
+    result = CallResult()
+    async with connect(url, open_timeout=5, close_timeout=2) as ws:
+        for message in handshake(provider, stream_id=stream_id, call_id=call_id, **handshake_extra):
+            await ws.send(message)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (hang_up_after if hang_up_after is not None else max_secs)
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), remaining)
+                except TimeoutError:
+                    break
+                if isinstance(raw, bytes):
+                    result.pcm += raw
+                    continue
+                message = json.loads(raw)
+                result.messages.append(message)
+                result.pcm += _decode_audio(provider, message)
+                ack = _mark_ack(provider, message)
+                if ack:
+                    await ws.send(ack)
+        except ConnectionClosed:
+            pass
+        if ws.close_code is None:
+            await ws.close()
+        else:
+            result.close_code = ws.close_code
+            result.close_reason = ws.close_reason or ""
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunnerProcess:
+    proc: subprocess.Popen[bytes]
+    port: int
+    report: Path
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def reports(self, event: str | None = None) -> list[dict[str, Any]]:
+        if not self.report.exists():
+            return []
+        lines = [json.loads(line) for line in self.report.read_text().splitlines() if line]
+        return [r for r in lines if event is None or r.get("event") == event]
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"runner exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/health", timeout=0.5).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise TimeoutError("runner did not become healthy")
+
+
+@contextlib.contextmanager
+def run_bot_process(
+    tmp_path: Path, args: list[str], env: dict[str, str] | None = None, bot: Path = REPLY_BOT
+) -> Iterator[RunnerProcess]:
+    """``python bot.py ARGS --port FREE`` in a subprocess; always killed at the end."""
+    port = free_port()
+    report = tmp_path / f"report-{port}.jsonl"
+    log = tmp_path / f"runner-{port}.log"
+    full_env = {
+        **os.environ,
+        "CALLPIPE_TEST_REPORT": str(report),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        **(env or {}),
+    }
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, str(bot), *args, "--host", "127.0.0.1", "--port", str(port)],
+            env=full_env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=str(bot.parent),
+        )
+    runner = RunnerProcess(proc, port, report, log)
+    try:
+        wait_ready(runner.base, proc)
+        yield runner
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
