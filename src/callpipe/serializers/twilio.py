@@ -14,23 +14,35 @@ from __future__ import annotations
 import json
 import logging
 import re
+from binascii import Error as BinasciiError
+from binascii import a2b_base64
 from typing import Any
 
 from callpipe.errors import ConfigurationError
-from callpipe.frames.frames import Frame, StreamStoppedFrame
+from callpipe.frames.frames import (
+    Frame,
+    InputAudioRawFrame,
+    OutputAudioRawFrame,
+    StartFrame,
+    StreamStoppedFrame,
+)
 from callpipe.serializers._telephony import TelephonySerializer
-from callpipe.serializers._wire import b64encode
+from callpipe.serializers._wire import b64encode, lin2ulaw, ulaw2lin
 from callpipe.telephony.twilio import TwilioCallControl, twilio_api_root, twilio_credentials
 
 logger = logging.getLogger(__name__)
 
-# Twilio's own (compact) media message. Only valid JSON can match: every value is a digit run,
-# a literal, or base64 / SID characters that need no escaping.
-_FAST_MEDIA = re.compile(
+_AUDIO_FRAMES = (OutputAudioRawFrame, InputAudioRawFrame)
+_MAX_PAYLOAD = TelephonySerializer.MAX_PAYLOAD_BYTES
+
+# The head of Twilio's own (compact) media message, up to the payload's opening quote. The fast
+# path accepts a message only if it is this head, then characters that strict base64 decoding
+# accepts (so no quote or escape), then exactly ``"},"streamSid":"<our stream>"}``: that is valid
+# JSON with the same meaning the ``json.loads`` path would find. Anything else takes that path.
+_MEDIA_HEAD = re.compile(
     r'\{"event":"media","sequenceNumber":"\d{1,12}","media":\{"track":"inbound",'
-    r'"chunk":"\d{1,12}","timestamp":"\d{1,15}","payload":"([A-Za-z0-9+/]+={0,2})"\},'
-    r'"streamSid":"[A-Za-z0-9]{1,64}"\}'
-).fullmatch
+    r'"chunk":"\d{1,12}","timestamp":"\d{1,15}","payload":"'
+).match
 
 
 class TwilioFrameSerializer(TelephonySerializer):
@@ -45,7 +57,6 @@ class TwilioFrameSerializer(TelephonySerializer):
         auto_hang_up: bool = True
 
     _params: InputParams
-    _fast_media = _FAST_MEDIA
 
     def __init__(
         self,
@@ -66,6 +77,7 @@ class TwilioFrameSerializer(TelephonySerializer):
         self.stream_sid = stream_sid
         self.call_sid = call_sid
         self.auto_hang_up = p.auto_hang_up
+        self._plain_in = True
 
         twilio_api_root(region, edge, base_url)  # validates region/edge early
         creds = twilio_credentials(account_sid, auth_token, api_key_sid, api_key_secret)
@@ -98,6 +110,9 @@ class TwilioFrameSerializer(TelephonySerializer):
             )
 
         sid = json.dumps(stream_sid)
+        self._media_tail = '"},"streamSid":' + json.dumps(stream_sid, separators=(",", ":")) + "}"
+        self._tail_len = len(self._media_tail)
+        self._wire_rate = p.twilio_sample_rate
         self._media_prefix = '{"event": "media", "streamSid": ' + sid + ', "media": {"payload": "'
         self._clear_message = '{"event": "clear", "streamSid": ' + sid + "}"
         self._mark_prefix = '{"event": "mark", "streamSid": ' + sid + ', "mark": {"name": '
@@ -105,6 +120,36 @@ class TwilioFrameSerializer(TelephonySerializer):
     @property
     def call_id(self) -> str:
         return self.call_sid or self.stream_sid
+
+    async def setup(self, frame: StartFrame) -> None:
+        await super().setup(frame)
+        self._plain_in = self._audio.pipeline_rate == self._wire_rate
+
+    async def serialize(self, frame: Frame) -> str | bytes | None:
+        # Hot path: mono audio already at Twilio's rate (what the transport normally sends).
+        if (
+            isinstance(frame, _AUDIO_FRAMES)
+            and frame.sample_rate == self._wire_rate
+            and frame.num_channels == 1
+            and frame.audio
+        ):
+            return self._media_prefix + b64encode(lin2ulaw(frame.audio, 2)) + '"}}'
+        return await super().serialize(frame)
+
+    async def deserialize(self, data: str | bytes) -> Frame | list[Frame] | None:
+        # Hot path: Twilio's compact media message for this stream (see ``_MEDIA_HEAD``).
+        if type(data) is str and data.endswith(self._media_tail):
+            head = _MEDIA_HEAD(data)
+            if head is not None:
+                try:
+                    ulaw = a2b_base64(data[head.end() : -self._tail_len], strict_mode=True)
+                except (BinasciiError, ValueError):
+                    ulaw = b""  # escapes or garbage: let the JSON path decide
+                if ulaw and len(ulaw) <= _MAX_PAYLOAD:
+                    if self._plain_in:
+                        return InputAudioRawFrame(ulaw2lin(ulaw, 2), self._wire_rate)
+                    return self._audio_frame(ulaw)
+        return await super().deserialize(data)
 
     def _media(self, payload: bytes) -> str:
         return self._media_prefix + b64encode(payload) + '"}}'

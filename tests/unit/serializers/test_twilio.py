@@ -304,3 +304,27 @@ def test_api_key_credentials() -> None:
         TwilioFrameSerializer(MZ, "CA1", "AC1", "tok", api_key_sid="SK1", api_key_secret="s")
     with pytest.raises(ValueError, match="together"):
         TwilioFrameSerializer(MZ, "CA1", "AC1", api_key_sid="SK1")
+
+
+async def test_json_escapes_in_payload_take_the_json_path() -> None:
+    """``\\/`` is valid JSON for ``/``: the fast path must defer, not count it as bad base64."""
+    compact = fixture("twilio", "media")
+    payload = json.loads(compact)["media"]["payload"]
+    assert "/" in payload or "+" in payload
+    escaped = compact.replace("/", "\\/")
+    plain = await (await make()).deserialize(compact)
+    ser = await make()
+    frame = await ser.deserialize(escaped)
+    assert isinstance(frame, InputAudioRawFrame) and isinstance(plain, InputAudioRawFrame)
+    assert frame.audio == plain.audio and ser.malformed_counts == {}
+
+
+async def test_fast_path_needs_this_stream_and_exact_tail() -> None:
+    compact = fixture("twilio", "media")
+    other = TwilioFrameSerializer("MZother", params=NO_HANGUP)
+    await other.setup(StartFrame(audio_in_sample_rate=8000))
+    assert isinstance(await other.deserialize(compact), InputAudioRawFrame)  # via JSON
+    ser = await make()
+    assert await ser.deserialize(compact[:-1]) is None  # truncated: invalid JSON
+    assert await ser.deserialize(compact + "}") is None
+    assert ser.malformed_counts == {"invalid_json": 2}
