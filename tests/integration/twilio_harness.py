@@ -28,16 +28,17 @@ ACCOUNT_SID = "AC00000000000000000000000000000001"
 
 
 class FrameLog(FrameProcessor):
-    """Records (time, frame) for every frame passing in ``direction``."""
+    """Records (time, frame) for every frame passing in ``direction`` (None: both)."""
 
-    def __init__(self, direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:
+    def __init__(self, direction: FrameDirection | None = FrameDirection.DOWNSTREAM) -> None:
         super().__init__()
         self.direction = direction
         self.frames: list[tuple[float, Frame]] = []
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if direction is self.direction and not isinstance(frame, StartFrame):
+        wanted = self.direction is None or direction is self.direction
+        if wanted and not isinstance(frame, StartFrame):
             self.frames.append((time.monotonic(), frame))
         await self.push_frame(frame, direction)
 
