@@ -1,0 +1,129 @@
+"""The benchmark echo bot on callpipe: Twilio media stream, Silero VAD, barge-in.
+
+Caller audio between "user started" and "user stopped speaking" is buffered and played back;
+when the caller starts speaking while the echo plays, the input transport interrupts it (the
+output sends Twilio's ``clear``). All calls of the process share one batched Silero engine.
+
+    python benchmarks/bots/echo_callpipe.py --port 8765 [--workers 2]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from fastapi import FastAPI, WebSocket
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    SAMPLE_RATE,
+    VAD_CONFIDENCE,
+    VAD_MIN_VOLUME,
+    VAD_START_SECS,
+    VAD_STOP_SECS,
+    echo_audio,
+    serve,
+)
+
+from callpipe.audio.vad.silero import SileroVADAnalyzer
+from callpipe.audio.vad.vad_analyzer import VADParams
+from callpipe.frames.frames import (
+    Frame,
+    InputAudioRawFrame,
+    TTSAudioRawFrame,
+    TTSStoppedFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from callpipe.pipeline.pipeline import Pipeline
+from callpipe.pipeline.runner import PipelineRunner
+from callpipe.pipeline.task import PipelineParams, PipelineTask
+from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+from callpipe.serializers.twilio import TwilioFrameSerializer
+from callpipe.transports.network.fastapi_websocket import (
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
+
+logging.basicConfig(level=logging.WARNING)
+
+VAD_PARAMS = VADParams(
+    confidence=VAD_CONFIDENCE,
+    start_secs=VAD_START_SECS,
+    stop_secs=VAD_STOP_SECS,
+    min_volume=VAD_MIN_VOLUME,
+)
+
+
+class Echo(FrameProcessor):
+    """Buffers one user turn and plays it back when the turn ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buffer = bytearray()
+        self._recording = False
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            if self._recording:
+                self._buffer += frame.audio
+            return  # caller audio stops here
+        if isinstance(frame, UserStartedSpeakingFrame) and direction is FrameDirection.DOWNSTREAM:
+            self._recording = True
+            self._buffer.clear()
+        elif isinstance(frame, UserStoppedSpeakingFrame) and direction is FrameDirection.DOWNSTREAM:
+            self._recording = False
+            audio = echo_audio(self._buffer)
+            self._buffer.clear()
+            if audio:
+                await self.push_frame(TTSAudioRawFrame(audio, SAMPLE_RATE, 1))
+                await self.push_frame(TTSStoppedFrame())
+        await self.push_frame(frame, direction)
+
+
+app = FastAPI()
+
+
+@app.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    await websocket.accept()
+    messages = websocket.iter_text()
+    await messages.__anext__()  # "connected"
+    start = json.loads(await messages.__anext__())["start"]
+    serializer = TwilioFrameSerializer(
+        stream_sid=start["streamSid"],
+        call_sid=start["callSid"],
+        params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
+    )
+    transport = FastAPIWebsocketTransport(
+        websocket,
+        FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            vad_analyzer=SileroVADAnalyzer(params=VAD_PARAMS, shared=True),
+            serializer=serializer,
+        ),
+    )
+    task = PipelineTask(
+        Pipeline([transport.input(), Echo(), transport.output()]),
+        params=PipelineParams(
+            audio_in_sample_rate=SAMPLE_RATE,
+            audio_out_sample_rate=SAMPLE_RATE,
+            allow_interruptions=True,
+        ),
+        idle_timeout_secs=None,
+    )
+
+    @transport.event_handler("on_client_disconnected")
+    async def on_client_disconnected(transport: FastAPIWebsocketTransport, ws: WebSocket) -> None:
+        await task.cancel()
+
+    await PipelineRunner(handle_sigint=False).run(task)
+
+
+if __name__ == "__main__":
+    serve("echo_callpipe:app", str(Path(__file__).resolve().parent))

@@ -1,0 +1,345 @@
+"""Side-by-side telephony benchmark: callpipe vs pipecat-ai, same echo bot, same callers.
+
+For each N and each stack: start the echo bot in its own uvicorn process, warm it up with one
+short call, then run the load generator (``loadgen.py``, one process per 100 calls) for
+``--duration`` seconds of audio per call while sampling the server's CPU time and RSS (process
+tree, from /proc via psutil). Results go to ``benchmarks/results/<run>/`` as JSON;
+``report.py`` turns them into BENCHMARKS.md and a plot.
+
+    .venv/bin/python benchmarks/run.py                     # full sweep, both stacks
+    .venv/bin/python benchmarks/run.py --quick             # smoke: N=1,10, 8 s
+    .venv/bin/python benchmarks/run.py --stacks callpipe --calls 100,200 --workers 2
+
+Pipecat runs from its own venv (never a callpipe dependency): ``--pipecat-python``, else
+``$CALLPIPE_BENCH_PIPECAT_PYTHON``, else /opt/pipecat-venv, else benchmarks/.pipecat-venv
+(created on first use with ``pip install "pipecat-ai[websocket,silero]==1.14.0"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BOTS = HERE / "bots"
+PIPECAT_SPEC = "pipecat-ai[websocket,silero]==1.14.0"
+TRANSPORT_MODULES = {
+    "callpipe": "callpipe.transports.network.fastapi_websocket",
+    "pipecat": "pipecat.transports.websocket.fastapi",
+}
+CALLS_PER_GENERATOR = 100
+
+
+def pipecat_python(explicit: str | None) -> str:
+    """The interpreter of a venv with pipecat-ai 1.14.0 (created if there is none)."""
+    for candidate in (
+        explicit,
+        os.environ.get("CALLPIPE_BENCH_PIPECAT_PYTHON"),
+        "/opt/pipecat-venv/bin/python",
+        str(HERE / ".pipecat-venv/bin/python"),
+    ):
+        if candidate and Path(candidate).exists():
+            return candidate
+    venv = HERE / ".pipecat-venv"
+    print(f"creating {venv} with {PIPECAT_SPEC} ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin/python"), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, PIPECAT_SPEC, "uvicorn[standard]"], check=True)
+    return str(venv / "bin/python")
+
+
+def ensure_uvicorn(python: str) -> None:
+    probe = subprocess.run([python, "-c", "import uvicorn"], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", "uvicorn[standard]"], check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def import_time(python: str, module: str, repeats: int = 5) -> float:
+    """Best-of-N wall time to import ``module`` in a fresh interpreter (warm file cache)."""
+    code = (
+        "import time; t = time.perf_counter(); import "
+        + module
+        + "; print(time.perf_counter() - t)"
+    )
+    times = []
+    for _ in range(repeats + 1):
+        out = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, check=True, cwd=str(HERE)
+        )
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return min(times[1:])
+
+
+class Server:
+    """One echo bot process (plus uvicorn workers) and its resource usage."""
+
+    def __init__(self, stack: str, python: str, workers: int, log: Path) -> None:
+        self.port = free_port()
+        script = BOTS / f"echo_{stack}.py"
+        cmd = [python, str(script), "--port", str(self.port), "--workers", str(workers)]
+        self.log = log.open("w")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=str(HERE)
+        )
+        self.workers = workers
+        self.url = f"ws://127.0.0.1:{self.port}/ws"
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    if self.workers == 1 or len(self._procs()) > self.workers:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def _procs(self) -> list[Any]:
+        import psutil
+
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu(self) -> float:
+        total = 0.0
+        for p in self._procs():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except Exception:
+                pass
+        return total
+
+    def rss(self) -> int:
+        total = 0
+        for p in self._procs():
+            try:
+                total += p.memory_info().rss
+            except Exception:
+                pass
+        return total
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(8)
+            except subprocess.TimeoutExpired:
+                for p in reversed(self._procs()):
+                    try:
+                        p.kill()
+                    except Exception:
+                        pass
+                self.proc.wait(5)
+        self.log.close()
+
+
+def run_generators(
+    url: str, calls: int, duration: float, seed: int, out_dir: Path, tag: str, server: Server
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run the load generator processes; sample the server meanwhile."""
+    groups = max(1, -(-calls // CALLS_PER_GENERATOR))
+    procs = []
+    outs = []
+    first = 1
+    for g in range(groups):
+        n = calls // groups + (1 if g < calls % groups else 0)
+        out = out_dir / f"{tag}.gen{g}.json"
+        outs.append(out)
+        cmd = [
+            sys.executable,
+            str(HERE / "loadgen.py"),
+            "--url",
+            url,
+            "--calls",
+            str(n),
+            "--first-call",
+            str(first),
+            "--duration",
+            str(duration),
+            "--ramp",
+            str(min(2.0, 0.5 + calls * 0.01)),
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+        ]
+        first += n
+        procs.append(subprocess.Popen(cmd))
+    rss_base = server.rss()
+    cpu0 = server.cpu()
+    t0 = time.monotonic()
+    rss_peak = rss_base
+    samples = []
+    while any(p.poll() is None for p in procs):
+        time.sleep(0.25)
+        rss = server.rss()
+        rss_peak = max(rss_peak, rss)
+        samples.append((round(time.monotonic() - t0, 2), round(server.cpu() - cpu0, 3), rss))
+    wall = time.monotonic() - t0
+    cpu1 = server.cpu()
+    docs = []
+    for p, out in zip(procs, outs, strict=True):
+        if p.returncode == 0 and out.exists():
+            docs.append(json.loads(out.read_text()))
+    server_info = {
+        "server_cpu_secs": cpu1 - cpu0,
+        "server_wall_secs": wall,
+        "rss_base": rss_base,
+        "rss_peak": rss_peak,
+        "samples": samples,
+        "generators": groups,
+    }
+    return docs, server_info
+
+
+def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for doc in docs:
+        for key, value in doc.items():
+            if key not in merged:
+                merged[key] = value
+            elif isinstance(value, list):
+                merged[key] = merged[key] + value
+            elif key in ("tick_lateness_p99", "tick_lateness_max", "run_secs", "connect_secs"):
+                merged[key] = max(merged[key], value)
+            elif isinstance(value, int | float):
+                merged[key] = merged[key] + value
+    return merged
+
+
+def bench_one(
+    stack: str, python: str, calls: int, args: argparse.Namespace, out_dir: Path
+) -> dict[str, Any]:
+    tag = f"{stack}-w{args.workers}-n{calls}"
+    server = Server(stack, python, args.workers, out_dir / f"{tag}.server.log")
+    try:
+        server.wait_ready()
+        # Warm-up: load the model, import lazily imported modules, fill caches.
+        warm = [
+            sys.executable,
+            str(HERE / "loadgen.py"),
+            "--url",
+            server.url,
+            "--calls",
+            str(max(1, args.workers)),
+            "--duration",
+            "4",
+            "--out",
+            str(out_dir / f"{tag}.warmup.json"),
+        ]
+        subprocess.run(warm, check=False, capture_output=True)
+        time.sleep(0.5)
+        docs, info = run_generators(
+            server.url, calls, args.duration, args.seed, out_dir, tag, server
+        )
+    finally:
+        server.stop()
+    result = {"stack": stack, "workers": args.workers, "calls": calls, **info, **merge(docs)}
+    (out_dir / f"{tag}.json").write_text(json.dumps(result))
+    return result
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import psutil
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stacks", default="callpipe,pipecat")
+    parser.add_argument("--calls", default="1,10,25,50,100,200")
+    parser.add_argument("--duration", type=float, default=25.0, help="seconds of audio per call")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (callpipe)")
+    parser.add_argument("--pipecat-max-calls", type=int, default=200)
+    parser.add_argument("--pipecat-python", default=None)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="smoke run: N=1,10 for 8 s")
+    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    parser.add_argument("--no-report", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.calls, args.duration = "1,10", 8.0
+    stacks = [s.strip() for s in args.stacks.split(",") if s.strip()]
+    counts = [int(n) for n in args.calls.split(",")]
+    out_dir = args.out or HERE / "results" / time.strftime("%Y%m%d-%H%M%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pythons = {"callpipe": sys.executable}
+    if "pipecat" in stacks:
+        pythons["pipecat"] = pipecat_python(args.pipecat_python)
+        ensure_uvicorn(pythons["pipecat"])
+    meta = {
+        "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "duration": args.duration,
+        "workers": args.workers,
+        "import_secs": {s: import_time(pythons[s], TRANSPORT_MODULES[s]) for s in stacks},
+    }
+    (out_dir / f"meta-w{args.workers}.json").write_text(json.dumps(meta, indent=1))
+    print(f"results in {out_dir}", flush=True)
+    for calls in counts:
+        for stack in stacks:
+            if stack == "pipecat" and calls > args.pipecat_max_calls:
+                continue
+            t = time.monotonic()
+            result = bench_one(stack, pythons[stack], calls, args, out_dir)
+            from report import summarize
+
+            s = summarize(result)
+            print(
+                f"{stack:8s} N={calls:3d} cpu/call-s={s['cpu_per_call_sec']:.4f} "
+                f"rss/call={s['rss_per_call_mib']:.2f}MiB gap p99={s['gap_p99_ms']:.0f}ms "
+                f"lat p50={s['latency_p50_ms']:.0f}ms intr p95={s['interrupt_p95_ms']:.0f}ms "
+                f"noreply={s['no_reply']} drop={s['dropouts']} ({time.monotonic() - t:.0f}s)",
+                flush=True,
+            )
+    if not args.no_report:
+        from report import write_report
+
+        write_report([out_dir])
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    main()
