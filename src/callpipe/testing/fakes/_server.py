@@ -48,3 +48,67 @@ class LocalASGIServer:
                 await task
         self._server = None
         self._task = None
+
+
+class LocalWebsocketServer:
+    """A ``websockets`` server on ``127.0.0.1:port`` with an optional header-based key check."""
+
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        api_key: str | None,
+        key_header: str,
+        key_query: str | None = None,
+        bearer: bool = False,
+    ) -> None:
+        self._handler = handler
+        self.api_key = api_key
+        self._key_header = key_header
+        self._key_query = key_query
+        self._bearer = bearer
+        self._server: Any = None
+        self.port = 0
+        self.paths: list[str] = []
+        self.rejected = 0
+
+    def _authorized(self, request: Any) -> bool:
+        if self.api_key is None:
+            return True
+        value = request.headers.get(self._key_header)
+        if value is not None:
+            if self._bearer:
+                return bool(value == f"Bearer {self.api_key}" or value == f"Token {self.api_key}")
+            return bool(value == self.api_key)
+        if self._key_query:
+            from urllib.parse import parse_qs, urlsplit
+
+            query = parse_qs(urlsplit(request.path).query)
+            return bool(query.get(self._key_query, [""])[0] == self.api_key)
+        return False
+
+    async def _process_request(self, connection: Any, request: Any) -> Any:
+        from http import HTTPStatus
+
+        self.paths.append(request.path)
+        if not self._authorized(request):
+            self.rejected += 1
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid credentials\n")
+        return None
+
+    async def start(self) -> None:
+        from websockets.asyncio.server import serve
+
+        self._server = await serve(
+            self._handler, "127.0.0.1", 0, process_request=self._process_request, max_size=None
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            try:
+                await asyncio.wait_for(server.wait_closed(), 3.0)
+            except TimeoutError:
+                pass

@@ -1,0 +1,1 @@
+"""Cartesia text-to-speech over its WebSocket API."""

@@ -1,0 +1,177 @@
+"""CartesiaTTSService against FakeCartesiaServer: contexts, word timing, cancel, errors, drops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callpipe.errors import ConfigurationError
+from callpipe.frames.frames import (
+    ErrorFrame,
+    Frame,
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+    UserStartedSpeakingFrame,
+)
+from callpipe.pipeline.pipeline import Pipeline
+from callpipe.pipeline.task import PipelineParams
+from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+from callpipe.services.cartesia.tts import CartesiaTTSService
+from callpipe.testing import run_test
+from callpipe.testing.fakes.cartesia import FakeCartesiaServer
+from callpipe.testing.pipeline import SleepFrame
+
+PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeCartesiaServer]:
+    async with FakeCartesiaServer(secs_per_word=0.1, chunk_secs=0.04) as fake:
+        yield fake
+
+
+def make_tts(server: FakeCartesiaServer, **kwargs: object) -> CartesiaTTSService:
+    return CartesiaTTSService(api_key="test-key", voice_id="voice-1", url=server.url, **kwargs)  # type: ignore[arg-type]
+
+
+def reply(*chunks: str) -> list[Frame]:
+    return [
+        LLMFullResponseStartFrame(),
+        *(LLMTextFrame(c) for c in chunks),
+        LLMFullResponseEndFrame(),
+    ]
+
+
+def audio_secs(frames: list[Frame]) -> float:
+    return sum(len(f.audio) / 2 / f.sample_rate for f in frames if isinstance(f, TTSAudioRawFrame))
+
+
+async def test_reply_uses_one_context_with_continuations(server: FakeCartesiaServer) -> None:
+    down, up = await run_test(
+        make_tts(server), reply("Hi there.", " How are", " you?"), params=PARAMS
+    )
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    inputs = [m for m in server.messages if "transcript" in m]
+    assert [m["transcript"] for m in inputs] == ["Hi there. ", "How are you? ", ""]
+    assert [m["continue"] for m in inputs] == [True, True, False]
+    assert len({m["context_id"] for m in inputs}) == 1
+    assert inputs[0]["output_format"] == {
+        "container": "raw",
+        "encoding": "pcm_s16le",
+        "sample_rate": 8000,
+    }
+    assert inputs[0]["voice"] == {"mode": "id", "id": "voice-1"}
+
+    kinds = [type(f) for f in down]
+    assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame)
+    assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
+    assert abs(audio_secs(down) - 5 * 0.1) < 1e-6
+    assert {f.sample_rate for f in down if isinstance(f, TTSAudioRawFrame)} == {8000}
+
+
+async def test_words_follow_their_audio(server: FakeCartesiaServer) -> None:
+    down, _ = await run_test(make_tts(server), reply("One two three four."), params=PARAMS)
+    words = [f.text for f in down if isinstance(f, TTSTextFrame)]
+    assert words == ["One", "two", "three", "four."]
+    # Every word is preceded by at least the audio up to its end (the fake sends timestamps first).
+    for i, frame in enumerate(down):
+        if isinstance(frame, TTSTextFrame):
+            n = words.index(frame.text) + 1
+            assert audio_secs(down[:i]) >= n * 0.1 - 1e-6
+
+
+async def test_interruption_cancels_the_context(server: FakeCartesiaServer) -> None:
+    server.chunk_delay = 0.02
+    long = " ".join(["word"] * 60) + "."
+    frames: list[Frame] = [
+        LLMFullResponseStartFrame(),
+        LLMTextFrame(long),
+        LLMTextFrame(" More text."),
+        SleepFrame(0.2),
+        InterruptionFrame(),
+        SleepFrame(0.2),
+        *reply("Fresh start."),
+    ]
+    down, _ = await run_test(make_tts(server), frames, params=PARAMS)
+    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
+    assert len(old) == 1
+    assert server.cancelled == list(old)
+    after = down[cut:]
+    assert not [f for f in after if isinstance(f, TTSAudioRawFrame) and f.context_id in old]
+    assert [f.text for f in after if isinstance(f, TTSTextFrame)] == ["Fresh", "start."]
+    assert abs(audio_secs(after) - 0.2) < 1e-6
+
+
+async def test_provider_error_is_reported_and_reply_closes(server: FakeCartesiaServer) -> None:
+    server.error_next = "Invalid voice"
+    down, up = await run_test(make_tts(server), reply("Hello."), params=PARAMS)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and "Invalid voice" in errors[0].error
+    assert any(isinstance(f, TTSStoppedFrame) for f in down)
+    assert isinstance(down[-2], LLMFullResponseEndFrame)
+
+
+async def test_rejected_key_is_fatal_at_start(server: FakeCartesiaServer) -> None:
+    tts = CartesiaTTSService(api_key="wrong", voice_id="v", url=server.url)
+    _, up = await run_test(tts, [SleepFrame(0.2)], params=PARAMS)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and errors[0].fatal
+    assert "401" in errors[0].error and "CARTESIA_API_KEY" in errors[0].error
+
+
+async def test_missing_key_fails_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CARTESIA_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="CARTESIA_API_KEY"):
+        CartesiaTTSService(voice_id="v")
+
+
+async def test_dropped_socket_reconnects_once(server: FakeCartesiaServer) -> None:
+    server.drop_after_chunks = 2
+    frames: list[Frame] = [
+        *reply("One two three four five six."),
+        SleepFrame(0.3),
+        *reply("After drop."),
+    ]
+    down, up = await run_test(make_tts(server), frames, params=PARAMS)
+    assert server.connections == 2
+    # The reply cut by the drop is closed, and the next reply is spoken on the new socket.
+    assert sum(isinstance(f, TTSStoppedFrame) for f in down) == 2
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)][-2:] == ["After", "drop."]
+    assert not [f for f in up if isinstance(f, ErrorFrame) and f.fatal]
+
+
+async def test_a_slow_provider_never_delays_the_pipeline() -> None:
+    """A provider that accepts TCP but never answers the handshake must not hold frames back."""
+
+    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(10)
+
+    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        tts = CartesiaTTSService(api_key="k", voice_id="v", url=f"ws://127.0.0.1:{port}")
+        seen_while_connecting: list[bool] = []
+
+        class Probe(FrameProcessor):
+            async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+                await super().process_frame(frame, direction)
+                if isinstance(frame, UserStartedSpeakingFrame):
+                    assert tts._ready is not None
+                    seen_while_connecting.append(not tts._ready.is_set())
+                await self.push_frame(frame, direction)
+
+        await run_test(
+            Pipeline([tts, Probe()]), [UserStartedSpeakingFrame(), SleepFrame(0.05)], params=PARAMS
+        )
+        assert seen_while_connecting == [True]
+    finally:
+        server.close()
