@@ -3,10 +3,14 @@
 Routes: ``GET|POST /`` answer webhook (``-t`` provider, or detected from the request),
 ``WS /ws`` and ``/ws/{token}`` media stream → ``bot(WebSocketRunnerArguments)``, ``POST /start``
 (plain WebSocket clients: URL + token), ``GET /health`` (liveness), ``GET /ready`` (readiness:
-503 while draining or at capacity), ``GET /metrics`` (Prometheus text), ``GET /status``.
+503 while draining or at capacity), ``GET /metrics`` (Prometheus text), ``GET /status``,
+``GET /phone`` (the softphone page: a browser playing the provider's part).
 
-WebSocket close codes: 4003 bad/missing/used token, 1013 at capacity or draining ("try again
-later"), 1002 no usable provider handshake.
+Refusals: a stream beyond ``--max-calls`` or during drain is denied before the upgrade with HTTP
+503 + ``Retry-After`` (a load balancer retries another instance); after accept, close 4003 means
+bad/missing/used token and 1002 no usable provider handshake. ``POST /`` answers the provider's
+busy document at capacity (200) and while draining (503, so a balancer or the provider's fallback
+URL can place the call elsewhere).
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocketState
 
 from callpipe.errors import ProtocolError
@@ -43,6 +48,9 @@ from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websoc
 logger = logging.getLogger(__name__)
 
 BotFunc = Callable[[Any], Awaitable[Any]]
+
+_PHONE_PAGE = Path(__file__).with_name("static") / "phone.html"
+"""Served at ``GET /phone`` (see callpipe.demo)."""
 
 TOKEN_PARAM = "callpipe_token"
 """Name of the token when carried as a stream parameter or query parameter."""
@@ -145,6 +153,11 @@ def create_app(
     async def status() -> dict[str, Any]:
         transports = [config.transport] if config.transport else list(TELEPHONY_PROVIDERS)
         return {"status": "ready", "transports": transports}
+
+    @app.get("/phone")
+    async def phone() -> HTMLResponse:
+        """The softphone page: talk to the bot from a browser (speaks Twilio's protocol)."""
+        return HTMLResponse(_PHONE_PAGE.read_text(encoding="utf-8"))
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
@@ -280,6 +293,11 @@ async def _answer(state: RunnerState, request: Request) -> Response:
         CALLS_REFUSED.inc(stage="webhook", reason=reason)
         logger.info("%s webhook: refusing a call (%s)", provider, reason)
         doc = busy_document(provider, reason)
+        if reason == "draining":
+            # This instance is going away: 503 lets a load balancer (or the provider's fallback
+            # URL) send the call elsewhere; the body still rejects it if nobody retries.
+            headers = {"Retry-After": "1"}
+            return Response(doc.body, status_code=503, media_type=doc.media_type, headers=headers)
         return Response(doc.body, status_code=doc.status_code, media_type=doc.media_type)
     call_id = _webhook_call_id(provider, fields)
     token = None
@@ -323,6 +341,16 @@ def _token_from(websocket: WebSocket, path_token: str | None, body: dict[str, An
     return str(value) if value else None
 
 
+async def _deny_busy(websocket: WebSocket, reason: str) -> None:
+    """Refuse the upgrade with HTTP 503 + Retry-After, so a load balancer tries another
+    instance; servers without the denial-response extension get a 1013 close instead."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        response = PlainTextResponse(reason, status_code=503, headers={"Retry-After": "1"})
+        await websocket.send_denial_response(response)
+        return
+    await _refuse(websocket, 1013, reason)
+
+
 async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.client_state == WebSocketState.CONNECTING:
         await websocket.accept()
@@ -339,7 +367,7 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
     if not calls.reserve():
         reason = calls.refusal_reason() or "unavailable"
         CALLS_REFUSED.inc(stage="stream", reason=reason)
-        await _refuse(websocket, 1013, reason)
+        await _deny_busy(websocket, reason)
         return
     outcome = "ok"
     call: ActiveCall | None = None
