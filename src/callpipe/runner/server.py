@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from types import FrameType
 from typing import Any
 
@@ -27,6 +28,10 @@ from callpipe.runner.app import RunnerState
 
 logger = logging.getLogger(__name__)
 
+SIGNAL_DEDUPE_SECS = 1.0
+"""A signal within this long of the first is the same request: Ctrl-C or ``timeout`` signal the
+whole process group, so a worker gets it both directly and forwarded by the supervisor."""
+
 
 class DrainingServer(uvicorn.Server):
     """A uvicorn server whose first SIGTERM/SIGINT drains calls before exiting."""
@@ -35,6 +40,7 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self._drain_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._first_signal_at = 0.0
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
@@ -48,6 +54,9 @@ class DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         state = self._runner_state()
+        now = time.monotonic()
+        if self._drain_task is not None and now - self._first_signal_at < SIGNAL_DEDUPE_SECS:
+            return  # the same request delivered twice (terminal group + supervisor)
         if self._drain_task is not None or state is None or self._loop is None:
             # Second signal (or nothing to drain): stop now.
             if self._drain_task is not None:
@@ -61,6 +70,7 @@ class DrainingServer(uvicorn.Server):
             signal.Signals(sig).name,
             state.calls.active,
         )
+        self._first_signal_at = now
         self._drain_task = self._loop.create_task(self._drain(state))
 
     async def _drain(self, state: RunnerState) -> None:

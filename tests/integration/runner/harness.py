@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from callpipe.audio.g711 import ulaw_to_pcm
 from unit.runner.fixtures import handshake
@@ -32,6 +32,8 @@ ROOT = HERE.parent.parent.parent
 @dataclass
 class CallResult:
     close_code: int | None = None
+    http_status: int | None = None
+    """Set when the upgrade itself was refused (e.g. 503 while draining or at capacity)."""
     close_reason: str = ""
     pcm: bytearray = field(default_factory=bytearray)
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -86,7 +88,12 @@ async def fake_call(
 ) -> CallResult:
     """Open ``url`` like ``provider`` would, collect the bot's audio until the server closes."""
     result = CallResult()
-    async with connect(url, open_timeout=5, close_timeout=2) as ws:
+    try:
+        ws = await connect(url, open_timeout=5, close_timeout=2)
+    except InvalidStatus as exc:
+        result.http_status = exc.response.status_code
+        return result
+    async with ws:
         for message in handshake(provider, stream_id=stream_id, call_id=call_id, **handshake_extra):
             await ws.send(message)
         loop = asyncio.get_running_loop()

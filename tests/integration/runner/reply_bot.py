@@ -69,6 +69,7 @@ async def bot(runner_args: RunnerArguments) -> None:
         call_data=call_data.model_dump(by_alias=True),
         idempotent=again == (transport_type, call_data),
         extra_flag=getattr(cli, "extra_flag", None),
+        pid=os.getpid(),
     )
     transport = FastAPIWebsocketTransport(
         websocket=runner_args.websocket,

@@ -198,7 +198,7 @@ async def test_max_calls_and_insecure_mode(tmp_path: Path) -> None:
             busy = await http.post("/", data={"CallSid": "CA2", "From": FROM, "To": TO})
             assert "<Reject" in busy.text and 'reason="busy"' in busy.text
             second = await fake_call(url, "twilio", call_id="CA2", max_secs=3)
-            assert second.close_code == 1013
+            assert second.http_status == 503
             assert (await first).close_code == 1000
             assert (await http.get("/ready")).status_code == 200
             metrics = (await http.get("/metrics")).text
@@ -252,7 +252,9 @@ async def test_sigterm_drains_active_call(tmp_path: Path) -> None:
                 ready = await http.get("/ready")
                 assert ready.status_code == 503 and ready.json()["reason"] == "draining"
                 busy = await http.post("/", data={"CallSid": "CA2", "From": FROM})
-                assert "<Reject" in busy.text
+                assert busy.status_code == 503 and "<Reject" in busy.text
+                late = await fake_call(url.replace(token, "x.y"), "twilio", call_id="CA3")
+                assert late.http_status == 503
             result = await call
             closed_at = time.monotonic()
             code = await asyncio.to_thread(runner.proc.wait, 15)
