@@ -17,13 +17,17 @@ depend on the chunk size) with soxr 1.1:
 in \\ out   8 kHz     16 kHz    24 kHz    44.1 kHz  48 kHz
 ==========  ========  ========  ========  ========  ========
 8 kHz       —         30 ms     30 ms     30 ms     30 ms
-16 kHz      15 ms     —         15 ms     15 ms     15 ms
-24 kHz      25 ms     10 ms     —         10 ms     10 ms
-44.1 kHz    30 ms     13.6 ms   5.5 ms    —         5.4 ms
-48 kHz      27.5 ms   12.5 ms   5 ms      5 ms      —
+16 kHz      15.2 ms   —         15 ms     15 ms     15 ms
+24 kHz      25.2 ms   10.1 ms   —         10 ms     10 ms
+44.1 kHz    30.2 ms   13.8 ms   5.5 ms    —         5.4 ms
+48 kHz      27.8 ms   12.6 ms   5.1 ms    5.1 ms    —
 ==========  ========  ========  ========  ========  ========
 
-``benchmarks/audio_bench.py`` prints the live table.
+Pipecat's VHQ stream, for comparison, returns nothing for ~100 ms and then 95–137 ms bursts.
+The price is CPU: the variable-rate engine costs ~0.6–1.7 ms per second of audio per stream
+(2–5× soxr's block mode). When downsampling it is also not exactly linear-phase (group delay
+rises by ~1 output sample toward 3.4 kHz at 8 kHz, ~150 µs, inaudible); levels are flat.
+``benchmarks/audio_bench.py`` measures hold-back, bursts and CPU against Pipecat.
 """
 
 from __future__ import annotations
