@@ -200,39 +200,69 @@ def test_unknown_provider_is_rejected() -> None:
 # ---- and what they send, the simulator understands.
 
 
-async def test_twilio_serializer_understands_the_simulator_and_vice_versa() -> None:
-    twilio = pytest.importorskip("callpipe.serializers.twilio")
-    dialect = make_dialect("twilio")
-    start = json.loads(dialect.handshake()[1])
-    serializer = twilio.TwilioFrameSerializer(
-        start["start"]["streamSid"],
-        params=twilio.TwilioFrameSerializer.InputParams(auto_hang_up=False),
-    )
-    await serializer.setup(StartFrame(audio_in_sample_rate=8000, audio_out_sample_rate=8000))
+def _serializer(provider: str, stream_id: str) -> Any:
+    if provider == "twilio":
+        from callpipe.serializers.twilio import TwilioFrameSerializer as Twilio
 
-    frame = await serializer.deserialize(dialect.media(TONE, 0))
-    assert isinstance(frame, InputAudioRawFrame) and frame.audio == _ulaw_roundtrip(TONE)
-    dtmf = await serializer.deserialize(dialect.dtmf("#"))
-    assert isinstance(dtmf, InputDTMFFrame) and dtmf.button is KeypadEntry.POUND
-    ack = await serializer.deserialize(dialect.mark_ack(ServerEvent("mark", name="m1")) or "")
-    assert isinstance(ack, PlaybackMarkFrame) and ack.mark == "m1"
-    assert isinstance(await serializer.deserialize(dialect.stop() or ""), StreamStoppedFrame)
+        return Twilio(stream_id, params=Twilio.InputParams(auto_hang_up=False))
+    if provider == "telnyx":
+        from callpipe.serializers.telnyx import TelnyxFrameSerializer as Telnyx
 
-    media = await serializer.serialize(OutputAudioRawFrame(TONE, 8000))
-    assert media is not None
-    parsed = dialect.parse(media)
-    assert parsed.kind == "audio" and parsed.pcm == _ulaw_roundtrip(TONE)
-    clear = await serializer.serialize(InterruptionFrame())
-    assert clear is not None and dialect.parse(clear).kind == "clear"
-    mark = serializer.serialize_mark("m2")
-    assert mark is not None
-    assert (dialect.parse(mark).kind, dialect.parse(mark).name) == ("mark", "m2")
+        return Telnyx(stream_id, "PCMU", "PCMU", params=Telnyx.InputParams(auto_hang_up=False))
+    if provider == "plivo":
+        from callpipe.serializers.plivo import PlivoFrameSerializer as Plivo
+
+        return Plivo(stream_id, params=Plivo.InputParams(auto_hang_up=False))
+    if provider == "exotel":
+        from callpipe.serializers.exotel import ExotelFrameSerializer
+
+        return ExotelFrameSerializer(stream_id)
+    from callpipe.serializers.vonage import VonageFrameSerializer
+
+    return VonageFrameSerializer()
 
 
-def _ulaw_roundtrip(pcm: bytes) -> bytes:
+def _codec_roundtrip(provider: str, pcm: bytes) -> bytes:
     from callpipe.audio import g711
 
+    if provider in ("exotel", "vonage"):
+        return pcm
     return g711.ulaw_to_pcm(g711.pcm_to_ulaw(pcm))
+
+
+@pytest.mark.parametrize("provider", ["twilio", "telnyx", "plivo", "exotel", "vonage"])
+async def test_callpipe_serializers_and_the_simulator_understand_each_other(
+    provider: str,
+) -> None:
+    dialect = make_dialect(provider)
+    rate = dialect.sample_rate
+    tone = TONE if rate == 8000 else (FIXTURES / "vonage" / "02_media.bin").read_bytes()
+    serializer = _serializer(provider, dialect.identity.stream_id)
+    await serializer.setup(StartFrame(audio_in_sample_rate=rate, audio_out_sample_rate=rate))
+
+    # provider → bot
+    frame = await serializer.deserialize(dialect.media(tone, 0))
+    assert isinstance(frame, InputAudioRawFrame)
+    assert frame.audio == _codec_roundtrip(provider, tone)
+    dtmf = await serializer.deserialize(dialect.dtmf("#"))
+    assert isinstance(dtmf, InputDTMFFrame) and dtmf.button is KeypadEntry.POUND
+    mark = serializer.serialize_mark("m1")
+    assert mark is not None
+    parsed = dialect.parse(mark)
+    assert (parsed.kind, parsed.name) == ("mark", "m1")
+    ack = await serializer.deserialize(dialect.mark_ack(parsed) or "")
+    assert isinstance(ack, PlaybackMarkFrame) and ack.mark == "m1"
+    stop = dialect.stop()
+    if stop is not None:
+        assert isinstance(await serializer.deserialize(stop), StreamStoppedFrame)
+
+    # bot → provider
+    media = await serializer.serialize(OutputAudioRawFrame(tone, rate))
+    assert media is not None
+    heard = dialect.parse(media)
+    assert heard.kind == "audio" and heard.pcm == _codec_roundtrip(provider, tone)
+    clear = await serializer.serialize(InterruptionFrame())
+    assert clear is not None and dialect.parse(clear).kind == "clear"
 
 
 def test_fixture_payload_decodes_to_the_tone() -> None:
