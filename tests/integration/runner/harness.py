@@ -167,9 +167,15 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) 
 
 @contextlib.contextmanager
 def run_bot_process(
-    tmp_path: Path, args: list[str], env: dict[str, str] | None = None, bot: Path = REPLY_BOT
+    tmp_path: Path,
+    args: list[str],
+    env: dict[str, str] | None = None,
+    bot: Path = REPLY_BOT,
+    *,
+    via_cli: bool = False,
 ) -> Iterator[RunnerProcess]:
-    """``python bot.py ARGS --port FREE`` in a subprocess; always killed at the end."""
+    """``python bot.py ARGS --port FREE`` (or ``callpipe run bot.py ...``) in a subprocess;
+    always killed at the end."""
     port = free_port()
     report = tmp_path / f"report-{port}.jsonl"
     log = tmp_path / f"runner-{port}.log"
@@ -181,7 +187,12 @@ def run_bot_process(
     }
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, str(bot), *args, "--host", "127.0.0.1", "--port", str(port)],
+            [
+                *([sys.executable, "-m", "callpipe.cli", "run"] if via_cli else [sys.executable]),
+                str(bot),
+                *args,
+                *("--host", "127.0.0.1", "--port", str(port)),
+            ],
             env=full_env,
             stdout=fh,
             stderr=subprocess.STDOUT,

@@ -267,3 +267,17 @@ async def test_sigterm_drains_active_call(tmp_path: Path) -> None:
         events = [r["event"] for r in runner.reports()]
         assert events == ["bot", "drain_requested", "bot_done"]
         assert "draining" in runner.output()
+
+
+async def test_callpipe_run_console_command(tmp_path: Path) -> None:
+    args = ["-t", "plivo", "-x", "example.test"]
+    env = {**NO_PROVIDER_CREDS}
+    with run_bot_process(tmp_path, args, env, via_cli=True) as runner:
+        async with httpx.AsyncClient(base_url=runner.base, timeout=5) as http:
+            resp = await http.post("/", data={"CallUUID": "u1", "From": "1555", "To": "1666"})
+        token = TOKEN_RE.search(resp.text).group(1)  # type: ignore[union-attr]
+        call = await fake_call(f"ws://127.0.0.1:{runner.port}/ws/{token}", "plivo", call_id="u1")
+        assert call.close_code == 1000, runner.output()
+        report = runner.reports("bot")[0]
+        assert report["transport_type"] == "plivo"
+        assert report["call_data"]["from"] == "15551112222"
