@@ -95,6 +95,7 @@ def test_chunks_follow_the_schedule_without_drift() -> None:
         await out.queue_frame(TTSStoppedFrame())
         await asyncio.sleep(2.0)
         await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
         return [t - t0 for t in out.audio_times()]
 
     times = run_virtual(scenario())
@@ -113,6 +114,7 @@ def test_a_late_wake_up_does_not_shift_later_packets() -> None:
         await out.queue_frame(speech(1.0))
         await asyncio.sleep(2.0)
         await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
         return [t - t0 for t in out.audio_times()]
 
     times = run_virtual(scenario())
@@ -131,6 +133,7 @@ def test_falling_behind_the_far_end_reanchors_the_schedule() -> None:
         await out.queue_frame(speech(0.4))
         await asyncio.sleep(2.0)
         await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
         return [t - t0 for t in out.audio_times()]
 
     times = run_virtual(scenario())
@@ -156,6 +159,7 @@ def test_interruption_clears_and_reports_what_was_heard() -> None:
         interrupted_at = loop.time() - t0
         await asyncio.sleep(2.0)
         await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
         return out, down, interrupted_at
 
     out, down, interrupted_at = run_virtual(scenario())
@@ -187,6 +191,7 @@ def test_bot_stops_speaking_only_when_the_last_mark_comes_back() -> None:
         await asyncio.sleep(0.1)
         stopped = [t for t, f in zip_times(down) if isinstance(f, BotStoppedSpeakingFrame)]
         await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
         return out, down, ack_at, stopped[0] - t0 if stopped else -1.0
 
     out, down, ack_at, stopped_at = run_virtual(scenario())
@@ -206,6 +211,7 @@ def test_lost_acks_fall_back_to_the_grace_period() -> None:
         await out.queue_frame(TTSStoppedFrame())
         await asyncio.sleep(3.0)
         await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
         stops = [t for t, f in down.timed if isinstance(f, BotStoppedSpeakingFrame)]
         return stops[0] - t0
 
@@ -243,6 +249,7 @@ def test_prompt_ack_ends_speaking_at_playout_end() -> None:
         await asyncio.sleep(1.5)
         ack_task.cancel()
         await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
         stops = [t for t, f in down.timed if isinstance(f, BotStoppedSpeakingFrame)]
         return stops[0] - t0
 
@@ -265,6 +272,7 @@ def test_end_frame_waits_for_playout() -> None:
         await out.queue_frame(EndFrame())
         await asyncio.sleep(1.0)
         await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
         return finished[0] - t0, down.frames
 
     finished_at, frames = run_virtual(scenario())
@@ -280,6 +288,7 @@ def test_plain_output_audio_at_another_rate_is_resampled_once() -> None:
         await out.queue_frame(TTSStoppedFrame())
         await asyncio.sleep(1.5)
         await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
         return sum(len(c) for _, kind, c in out.sent if kind == "audio")
 
     total = run_virtual(scenario())

@@ -29,6 +29,7 @@ from callpipe.frames.frames import (
     CancelFrame,
     CancelTaskFrame,
     EndFrame,
+    ErrorFrame,
     Frame,
     InputAudioRawFrame,
     InterruptionFrame,
@@ -43,7 +44,7 @@ from callpipe.processors.frame_processor import FrameDirection
 from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
 from callpipe.transports.base_transport import BaseTransport, TransportParams
-from callpipe.transports.call_stats import CallStats
+from callpipe.transports.call_stats import CallStats, provider_name
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class _Client:
         self.close_timeout = close_timeout
         self.closing = False
         self.remote_closed = False
+        self._closed = False
         self._close_lock = asyncio.Lock()
 
     @property
@@ -112,8 +114,11 @@ class _Client:
 
     async def close(self, code: int = 1000) -> None:
         async with self._close_lock:
-            if self.closing:
+            # Not ``closing``: the input sets that on cancel (so its receive loop does not
+            # report a remote close), and the close frame must still be sent after it.
+            if self._closed:
                 return
+            self._closed = True
             self.closing = True
             ws = self.websocket
             if ws.application_state != WebSocketState.CONNECTED or self.remote_closed:
@@ -189,12 +194,12 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
                 if serializer is None:
                     continue
                 if len(message) > limit:
-                    stats.note_malformed(f"message of {len(message)} bytes over the limit")
+                    stats.note_malformed("message_too_large", f"{len(message)} > {limit}")
                     continue
                 try:
                     result = await serializer.deserialize(message)
                 except Exception as exc:
-                    stats.note_malformed(f"serializer raised {type(exc).__name__}")
+                    stats.note_malformed("serializer_error", type(exc).__name__)
                     continue
                 if result is None:
                     continue
@@ -214,6 +219,12 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
             self._client.remote_closed = True
             await self._transport._on_remote_closed(reason)
 
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, ErrorFrame) and frame.fatal:
+            stats = self._transport.stats
+            stats.end_reason = stats.end_reason or "error"
+        await super().process_frame(frame, direction)
+
     async def _dispatch(self, frame: Frame) -> None:
         if isinstance(frame, InputAudioRawFrame):
             self._transport.stats.packets_in += 1
@@ -226,7 +237,8 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
             await self.push_frame(frame)
 
     async def _interrupt(self) -> None:
-        self._transport.stats.interruptions += 1
+        if self._transport.output().bot_speaking:
+            self._transport.stats.interruptions += 1  # a real barge-in, not just a user turn
         await super()._interrupt()
 
 
@@ -246,6 +258,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         self._ws_params = params
         self._packet_buffer = bytearray()
         self._hung_up = False
+        self._peer_stalled = False
 
     @property
     def _serializer(self) -> Any:
@@ -302,7 +315,20 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
             return
         payload = await serializer.serialize(frame)
         if payload is not None:
-            await self._client.send(payload)
+            await self._send_bounded(payload)
+
+    async def _send_bounded(self, payload: str | bytes) -> bool:
+        """Send a non-audio message (clear, mark, app message) under the audio write timeout.
+
+        A peer that stops reading blocks every send, not only audio ones: unbounded, a mark or
+        a clear (sent from the receive path on barge-in) would hold the call open forever.
+        """
+        try:
+            async with asyncio.timeout(self._params.audio_out_write_timeout):
+                return await self._client.send(payload)
+        except TimeoutError:
+            await self.on_write_timeout()
+            return False
 
     async def send_message(
         self, frame: TransportMessageFrame | TransportMessageUrgentFrame
@@ -318,7 +344,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         payload = serialize_mark(name) if serialize_mark is not None else None
         if payload is None:
             return False
-        return await self._client.send(payload)
+        return await self._send_bounded(payload)
 
     async def write_dtmf(self, digits: str) -> bool:
         control = getattr(self._serializer, "call_control", None)
@@ -343,16 +369,20 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
             logger.exception("%s: call transfer failed", self._transport)
 
     async def on_write_timeout(self) -> None:
+        if self._client.remote_closed:
+            return
         logger.error("%s: the peer stopped reading; ending the call", self._transport)
         self._client.remote_closed = True
+        self._peer_stalled = True  # the carrier's call may still be up: hang it up
+        stats = self._transport.stats
+        stats.end_reason = stats.end_reason or "timeout (peer stopped reading)"
         await self._transport._on_remote_closed("write timeout")
 
     async def finish_call(self, frame: EndFrame | CancelFrame) -> None:
         """Hang up (once, bounded; skipped if the caller already hung up) and close 1000."""
-        self._transport.stats.end_reason = self._transport.stats.end_reason or (
-            "bot ended" if isinstance(frame, EndFrame) else "cancelled"
-        )
-        if not self._client.remote_closed or isinstance(frame, EndFrame):
+        stats = self._transport.stats
+        stats.end_reason = stats.end_reason or _end_reason(frame)
+        if not self._client.remote_closed or self._peer_stalled or isinstance(frame, EndFrame):
             await self._hang_up()
         await self._client.close()
 
@@ -395,7 +425,9 @@ class FastAPIWebsocketTransport(BaseTransport):
         self._websocket = websocket
         self._params = params
         self._client = _Client(websocket, params.ws_close_timeout)
-        self.stats = CallStats(call_id=_call_id(params.serializer))
+        self.stats = CallStats(
+            call_id=_call_id(params.serializer), provider=provider_name(params.serializer)
+        )
         self._input = FastAPIWebsocketInputTransport(self, self._client, params, name=input_name)
         self._output = FastAPIWebsocketOutputTransport(self, self._client, params, name=output_name)
         self._disconnected = False
@@ -444,6 +476,15 @@ class FastAPIWebsocketTransport(BaseTransport):
             return
         self._logged_end = True
         self.stats.log_end(self._input.clock.now(), self._params.serializer)
+
+
+def _end_reason(frame: EndFrame | CancelFrame) -> str:
+    """The call-end reason when the pipeline, not the network, ended the call."""
+    if isinstance(frame, EndFrame):
+        return "bot ended"
+    if frame.reason == "idle":
+        return "timeout (idle)"
+    return "cancelled"
 
 
 def _call_id(serializer: Any) -> str | None:
