@@ -121,8 +121,11 @@ class AIService(FrameProcessor):
         """Wait until ``start()`` finished (or failed); False on timeout or before StartFrame."""
         if self._ready is None:
             return False
+        if self._ready.is_set():
+            return self._start_error is None
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout or self.start_timeout_secs)
+            async with asyncio.timeout(timeout or self.start_timeout_secs):
+                await self._ready.wait()
         except TimeoutError:
             return False
         return self._start_error is None
@@ -130,7 +133,8 @@ class AIService(FrameProcessor):
     async def _stop_service(self, frame: EndFrame) -> None:
         await cancel_and_wait(self._start_task)
         try:
-            await asyncio.wait_for(self.stop(frame), 5.0)
+            async with asyncio.timeout(5.0):
+                await self.stop(frame)
         except TimeoutError:
             logger.warning("%s: stop timed out", self)
         except Exception:
@@ -139,7 +143,8 @@ class AIService(FrameProcessor):
     async def _cancel_service(self, frame: CancelFrame) -> None:
         await cancel_and_wait(self._start_task)
         try:
-            await asyncio.wait_for(self.cancel(frame), 2.0)
+            async with asyncio.timeout(2.0):
+                await self.cancel(frame)
         except TimeoutError:
             logger.warning("%s: cancel timed out", self)
         except Exception:

@@ -348,7 +348,8 @@ class TTSService(AIService):
         self._enqueue(frame, direction)
         self._start_output()
         try:
-            await asyncio.wait_for(self._end_pushed.wait(), self._context_timeout + 5.0)
+            async with asyncio.timeout(self._context_timeout + 5.0):
+                await self._end_pushed.wait()
         except TimeoutError:
             logger.warning("%s: audio still pending at EndFrame; ending anyway", self)
             await cancel_and_wait(self._output_task)

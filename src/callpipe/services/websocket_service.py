@@ -96,7 +96,8 @@ class ProviderWebsocket:
         """Send if connected (waiting up to ``wait_secs`` for a reconnect); False if not sent."""
         if not self._connected.is_set() and not self._closing:
             try:
-                await asyncio.wait_for(self._connected.wait(), wait_secs)
+                async with asyncio.timeout(wait_secs):
+                    await self._connected.wait()
             except TimeoutError:
                 return False
         ws = self._ws
@@ -117,11 +118,13 @@ class ProviderWebsocket:
         if ws is not None:
             if final_message is not None:
                 try:
-                    await asyncio.wait_for(ws.send(final_message), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await ws.send(final_message)
                 except (ConnectionClosed, TimeoutError):
                     pass
             try:
-                await asyncio.wait_for(ws.close(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await ws.close()
             except TimeoutError:
                 pass
         await cancel_and_wait(self._receiver)

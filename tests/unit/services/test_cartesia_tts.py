@@ -29,6 +29,8 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import run_then
+
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
 
@@ -91,16 +93,23 @@ async def test_words_follow_their_audio(server: FakeCartesiaServer) -> None:
 async def test_interruption_cancels_the_context(server: FakeCartesiaServer) -> None:
     server.chunk_delay = 0.02
     long = " ".join(["word"] * 60) + "."
-    frames: list[Frame] = [
+    before: list[Frame] = [
         LLMFullResponseStartFrame(),
         LLMTextFrame(long),
         LLMTextFrame(" More text."),
-        SleepFrame(0.2),
+    ]
+    after: list[Frame] = [
         InterruptionFrame(),
         SleepFrame(0.2),
         *reply("Fresh start."),
     ]
-    down, _ = await run_test(make_tts(server), frames, params=PARAMS)
+    down = await run_then(
+        make_tts(server),
+        before,
+        after,
+        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        params=PARAMS,
+    )
     cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
     old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
     assert len(old) == 1

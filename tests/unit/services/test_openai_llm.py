@@ -12,6 +12,7 @@ from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     EndFrame,
     ErrorFrame,
+    Frame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -31,6 +32,8 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import run_then
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeOpenAIServer]:
@@ -42,6 +45,15 @@ def make_llm(server: FakeOpenAIServer, **kwargs: object) -> OpenAILLMService:
     return OpenAILLMService(
         api_key="test-key", base_url=server.base_url, model="fake-model", **kwargs
     )  # type: ignore[arg-type]
+
+
+async def run_interrupted(
+    llm: OpenAILLMService, server: FakeOpenAIServer, before: list[Frame], after: list[Frame]
+) -> list[Frame]:
+    """Send ``before``; once some text of the streamed reply came out, send ``after``."""
+    return await run_then(
+        llm, before, after, when=lambda out: any(isinstance(f, LLMTextFrame) for f in out)
+    )
 
 
 def texts(frames: list[object]) -> str:
@@ -205,16 +217,13 @@ async def test_dropped_stream_is_reported(server: FakeOpenAIServer) -> None:
 async def test_interruption_cancels_the_request(server: FakeOpenAIServer) -> None:
     words = " ".join(f"w{i}" for i in range(60))
     server.add_chat_reply(words, chunk_delay=0.02)
-    frames = [
-        LLMMessagesFrame([{"role": "user", "content": "talk"}]),
-        SleepFrame(0.2),
-        InterruptionFrame(),
-        SleepFrame(0.3),
-    ]
-    down, _ = await run_test(make_llm(server), frames)
+    before: list[Frame] = [LLMMessagesFrame([{"role": "user", "content": "talk"}])]
+    down = await run_interrupted(
+        make_llm(server), server, before, [InterruptionFrame(), SleepFrame(0.3)]
+    )
     cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
-    before = texts(down[:cut])
-    assert before and before != words
+    spoken = texts(down[:cut])
+    assert spoken and spoken != words
     assert not [f for f in down[cut:] if isinstance(f, LLMTextFrame | LLMFullResponseEndFrame)]
     for _ in range(100):
         if server.cancelled_streams:
@@ -226,13 +235,9 @@ async def test_interruption_cancels_the_request(server: FakeOpenAIServer) -> Non
 async def test_next_turn_after_interruption_works(server: FakeOpenAIServer) -> None:
     server.add_chat_reply(" ".join(["slow"] * 50), chunk_delay=0.02)
     server.add_chat_reply("Fresh answer.")
-    frames = [
-        LLMMessagesFrame([{"role": "user", "content": "a"}]),
-        SleepFrame(0.1),
-        InterruptionFrame(),
-        LLMMessagesFrame([{"role": "user", "content": "b"}]),
-    ]
-    down, _ = await run_test(make_llm(server), frames)
+    before: list[Frame] = [LLMMessagesFrame([{"role": "user", "content": "a"}])]
+    after: list[Frame] = [InterruptionFrame(), LLMMessagesFrame([{"role": "user", "content": "b"}])]
+    down = await run_interrupted(make_llm(server), server, before, after)
     cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
     assert texts(down[cut:]) == "Fresh answer."
 

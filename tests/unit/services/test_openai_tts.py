@@ -27,6 +27,8 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import run_then
+
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
 
@@ -100,16 +102,23 @@ async def test_interruption_drops_the_old_reply(server: FakeOpenAIServer) -> Non
     server.speech_chunk_secs = 0.02
     server.speech_chunk_delay = 0.005  # generation pace: faster than real time, not instant
     long = " ".join(["word"] * 40) + "."
-    frames: list[Frame] = [
+    before: list[Frame] = [
         LLMFullResponseStartFrame(),
         LLMTextFrame("First sentence here."),
         LLMTextFrame(" " + long),
-        SleepFrame(0.15),
+    ]
+    after: list[Frame] = [
         InterruptionFrame(),
         SleepFrame(0.2),
         *llm_reply("New reply."),
     ]
-    down, _ = await run_test(make_tts(server), frames, params=PARAMS)
+    down = await run_then(
+        make_tts(server),
+        before,
+        after,
+        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        params=PARAMS,
+    )
     cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
     before = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
     after = [f for f in down[cut:] if isinstance(f, TTSAudioRawFrame)]
