@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from callpipe.clock import DEFAULT_CLOCK, Clock
 from callpipe.frames.frames import (
     BotSpeakingFrame,
+    BotStoppedSpeakingFrame,
     CancelFrame,
     CancelTaskFrame,
     EndFrame,
@@ -57,6 +58,7 @@ class PipelineParams(BaseModel):
 
 DEFAULT_IDLE_FRAMES: tuple[type[Frame], ...] = (
     BotSpeakingFrame,
+    BotStoppedSpeakingFrame,
     InterimTranscriptionFrame,
     LLMFullResponseEndFrame,
     TranscriptionFrame,

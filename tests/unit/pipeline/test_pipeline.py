@@ -250,3 +250,21 @@ def test_pipeline_params_reject_unknown_options() -> None:
     with pytest.raises(ValueError, match="allow_interuptions"):
         PipelineParams(allow_interuptions=True)  # type: ignore[call-arg]
     assert PipelineParams().audio_in_sample_rate == 16000
+
+
+async def test_runner_cancels_the_task_on_sigint() -> None:
+    import os
+    import signal
+
+    slow = Slow(delay=60.0)
+    task = PipelineTask(Pipeline([slow]), idle_timeout_secs=None)
+    await task.queue_frame(TextFrame("forever"))
+    runner = PipelineRunner(handle_sigint=True)
+    run = asyncio.create_task(runner.run(task))
+    await slow.gate.wait()
+    os.kill(os.getpid(), signal.SIGINT)
+    await asyncio.wait_for(run, 5.0)
+    assert isinstance(task.end_frame, CancelFrame)
+    assert slow.finished == []
+    # The handler is removed again: the default SIGINT behaviour is back.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
