@@ -1,0 +1,1 @@
+"""ElevenLabs text-to-speech over its multi-context WebSocket API."""

@@ -1,0 +1,215 @@
+"""ElevenLabsTTSService: ElevenLabs' multi-context streaming WebSocket.
+
+One socket (``/v1/text-to-speech/{voice_id}/multi-stream-input``), opened at pipeline start,
+asking for ``pcm_<rate>`` at the pipeline's output rate. Each bot reply is a context: every
+sentence is sent with ``flush: true`` (generate now, do not wait for more text), the end of
+the reply sends ``close_context`` and the server's ``isFinal`` closes it after the last audio.
+Character alignment is turned into words, each ``TTSTextFrame`` following its audio. An
+interruption closes the context; audio still arriving for it is dropped by id.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from callpipe.frames.frames import CancelFrame, EndFrame, StartFrame
+from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.tts_service import TTSService
+from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
+
+logger = logging.getLogger(__name__)
+
+ELEVENLABS_URL = "wss://api.elevenlabs.io"
+SUPPORTED_RATES = (8000, 16000, 22050, 24000, 44100)
+
+
+class ElevenLabsTTSService(TTSService):
+    """ElevenLabs text-to-speech over WebSocket (see the module docstring)."""
+
+    emits_word_timestamps = True
+
+    class InputParams(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        language: str | None = None
+        stability: float | None = None
+        similarity_boost: float | None = None
+        style: float | None = None
+        use_speaker_boost: bool | None = None
+        speed: float | None = None
+        inactivity_timeout: int = 180
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        voice_id: str,
+        model: str = "eleven_flash_v2_5",
+        url: str = ELEVENLABS_URL,
+        sample_rate: int | None = None,
+        params: InputParams | None = None,
+        keepalive_secs: float = 15.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model=model, sample_rate=sample_rate, **kwargs)
+        self._api_key = resolve_api_key(type(self).__name__, api_key, "ELEVENLABS_API_KEY")
+        self._voice_id = voice_id
+        self._url = url.rstrip("/")
+        self._params = params or ElevenLabsTTSService.InputParams()
+        self._keepalive_secs = keepalive_secs
+        self._ws: ProviderWebsocket | None = None
+        self._initialized: set[str] = set()
+        self._partial: dict[str, tuple[str, float, float]] = {}
+
+    # ------------------------------------------------------------------ connection
+
+    def _voice_settings(self) -> dict[str, Any]:
+        fields = ("stability", "similarity_boost", "style", "use_speaker_boost", "speed")
+        values = {name: getattr(self._params, name) for name in fields}
+        return {k: v for k, v in values.items() if v is not None}
+
+    async def start(self, frame: StartFrame) -> None:
+        if self.sample_rate not in SUPPORTED_RATES:
+            raise ValueError(f"ElevenLabs cannot produce {self.sample_rate} Hz PCM")
+        query: dict[str, Any] = {
+            "model_id": self.model_name,
+            "output_format": f"pcm_{self.sample_rate}",
+            "inactivity_timeout": self._params.inactivity_timeout,
+            "language_code": self._params.language,
+        }
+        self._ws = ProviderWebsocket(
+            owner=str(self),
+            url=ws_url(self._url, f"/v1/text-to-speech/{self._voice_id}/multi-stream-input", query),
+            headers={"xi-api-key": self._api_key},
+            on_message=self._on_message,
+            on_reconnected=self._drop_open_contexts,
+            on_failed=self._on_socket_failed,
+            keepalive_secs=self._keepalive_secs,
+            keepalive_message=lambda: json.dumps({"text": ""}),
+            auth_hint="Check api_key / ELEVENLABS_API_KEY.",
+        )
+        await self._ws.connect()
+
+    async def _close(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await ws.close(final_message=json.dumps({"close_socket": True}))
+
+    async def stop(self, frame: EndFrame) -> None:
+        await self._close()
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        await self._close()
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self._close()
+
+    async def _drop_open_contexts(self) -> None:
+        self._initialized.clear()
+        for context_id in list(self._contexts):
+            await self._finish(context_id)
+
+    async def _on_socket_failed(self, message: str) -> None:
+        await self.report_error(message, reason="disconnected")
+        await self._drop_open_contexts()
+
+    # ------------------------------------------------------------------ requests
+
+    async def _send(self, context_id: str, payload: dict[str, Any]) -> bool:
+        if self._ws is None or not await self._ws.send(json.dumps(payload)):
+            await self.report_error(
+                f"{self}: not connected; dropping speech", reason="disconnected"
+            )
+            await self._finish(context_id)
+            return False
+        return True
+
+    async def run_tts(self, text: str, context_id: str) -> None:
+        payload: dict[str, Any] = {
+            "text": text.strip() + " ",
+            "context_id": context_id,
+            "flush": True,
+        }
+        if context_id not in self._initialized:
+            self._initialized.add(context_id)
+            settings = self._voice_settings()
+            if settings:
+                payload["voice_settings"] = settings
+        await self._send(context_id, payload)
+
+    async def flush_context(self, context_id: str) -> None:
+        if self.has_context(context_id):
+            await self._send(context_id, {"context_id": context_id, "close_context": True})
+
+    async def cancel_context(self, context_id: str) -> None:
+        self._initialized.discard(context_id)
+        self._partial.pop(context_id, None)
+        if self._ws is not None and self._ws.connected:
+            payload = json.dumps({"context_id": context_id, "close_context": True})
+            await self._ws.send(payload, wait_secs=0)
+
+    async def _finish(self, context_id: str | None) -> None:
+        if context_id is None:
+            return
+        partial = self._partial.pop(context_id, None)
+        if partial is not None:
+            await self.add_word_timestamps(context_id, [partial])
+        self._initialized.discard(context_id)
+        await self.finish_context(context_id)
+
+    # ------------------------------------------------------------------ responses
+
+    async def _on_message(self, raw: Message) -> None:
+        message = json.loads(raw)
+        if not isinstance(message, dict):
+            return
+        context_id = message.get("contextId") or message.get("context_id")
+        if message.get("error") or (message.get("message") and not message.get("audio")):
+            error = message.get("error") or message.get("message")
+            await self.report_error(f"{self}: ElevenLabs error: {error}", reason="provider")
+            if context_id:
+                await self._finish(context_id)
+            return
+        if not self.has_context(context_id):
+            return  # an interrupted reply: drop its audio
+        assert context_id is not None
+        offset = self._contexts[context_id].audio_secs
+        alignment = message.get("alignment") or message.get("normalizedAlignment")
+        audio = message.get("audio")
+        if audio:
+            await self.append_audio(context_id, base64.b64decode(audio))
+        if isinstance(alignment, dict):
+            await self.add_word_timestamps(context_id, self._words(context_id, alignment, offset))
+        if message.get("isFinal"):
+            await self._finish(context_id)
+
+    def _words(
+        self, context_id: str, alignment: dict[str, Any], offset: float
+    ) -> list[tuple[str, float, float]]:
+        """Complete words from character timing (times restart at 0 in every message)."""
+        chars = alignment.get("chars") or []
+        starts = alignment.get("charStartTimesMs") or []
+        durations = alignment.get("charDurationsMs") or []
+        words: list[tuple[str, float, float]] = []
+        word, start, end = self._partial.pop(context_id, ("", 0.0, 0.0))
+        for char, start_ms, duration_ms in zip(chars, starts, durations, strict=False):
+            char_start = offset + float(start_ms) / 1000
+            char_end = char_start + float(duration_ms) / 1000
+            if char.isspace():
+                if word:
+                    words.append((word, start, end))
+                word = ""
+                continue
+            if not word:
+                start = char_start
+            word += char
+            end = char_end
+        if word:
+            self._partial[context_id] = (word, start, end)
+        return words
