@@ -361,57 +361,79 @@ async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
             pass
 
 
-async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: str | None) -> None:
-    calls = state.calls
+async def _admit(
+    state: RunnerState, websocket: WebSocket, path_token: str | None
+) -> WebSocketRunnerArguments | None:
+    """Accept, read the provider's handshake, check the token; None if refused (and closed)."""
     config = state.config
-    if not calls.reserve():
-        reason = calls.refusal_reason() or "unavailable"
+    await websocket.accept()
+    args = WebSocketRunnerArguments(websocket, session_id=str(uuid.uuid4()))
+    args.body = dict(config.body)
+    args.cli_args = config.cli_args
+    body: dict[str, Any] = {}
+    if config.transport == "websocket":
+        args.transport_type = "websocket"
+    else:
+        started = time.monotonic()
+        try:
+            provider, call_data = await parse_telephony_websocket(
+                websocket, timeout=config.handshake_timeout
+            )
+        except ProtocolError as exc:
+            CALLS_REFUSED.inc(stage="stream", reason="handshake")
+            logger.warning("refusing stream: %s", exc)
+            await _refuse(websocket, 1002, "no telephony handshake")
+            return None
+        HANDSHAKE_SECONDS.observe(time.monotonic() - started, provider=provider)
+        args.transport_type = provider
+        args.call_data = call_data
+        body = dict(call_data.body)
+        if provider == "exotel":
+            body.update(call_data.get("custom_parameters", {}))
+    if state.secure:
+        token = _token_from(websocket, path_token, body)
+        call_id = args.call_data.call_id if args.call_data is not None else None
+        try:
+            state.tokens.redeem(token, provider=args.transport_type, call_id=call_id)
+        except TokenError as exc:
+            CALLS_REFUSED.inc(stage="stream", reason="token")
+            logger.warning("refusing %s stream: %s", args.transport_type, exc)
+            await _refuse(websocket, 4003, "unauthorized")
+            return None
+    return args
+
+
+async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: str | None) -> None:
+    """Admit the stream, take a call slot, run ``bot()`` for the lifetime of the connection.
+
+    Unauthenticated connections never hold a call slot: they only count against a separate,
+    bounded number of pending handshakes, so silent peers cannot exhaust ``--max-calls``.
+    """
+    calls = state.calls
+    reason = calls.refusal_reason() or (None if calls.begin_handshake() else "busy handshaking")
+    if reason is not None:
         CALLS_REFUSED.inc(stage="stream", reason=reason)
         await _deny_busy(websocket, reason)
         return
-    outcome = "ok"
     call: ActiveCall | None = None
+    reserved = False
+    outcome = "ok"
     try:
-        await websocket.accept()
-        args = WebSocketRunnerArguments(websocket, session_id=str(uuid.uuid4()))
-        args.body = dict(config.body)
-        args.cli_args = config.cli_args
-        if config.transport == "websocket":
-            provider = "websocket"
-            args.transport_type = "websocket"
-            body: dict[str, Any] = {}
-        else:
-            started = time.monotonic()
-            try:
-                provider, call_data = await parse_telephony_websocket(
-                    websocket, timeout=config.handshake_timeout
-                )
-            except ProtocolError as exc:
-                CALLS_REFUSED.inc(stage="stream", reason="handshake")
-                logger.warning("refusing stream: %s", exc)
-                outcome = "refused"
-                await _refuse(websocket, 1002, "no telephony handshake")
-                return
-            HANDSHAKE_SECONDS.observe(time.monotonic() - started, provider=provider)
-            args.transport_type = provider
-            args.call_data = call_data
-            body = dict(call_data.body)
-            if provider == "exotel":
-                body.update(call_data.get("custom_parameters", {}))
-        if state.secure:
-            token = _token_from(websocket, path_token, body)
-            call_id = args.call_data.call_id if args.call_data is not None else None
-            try:
-                state.tokens.redeem(token, provider=provider, call_id=call_id)
-            except TokenError as exc:
-                CALLS_REFUSED.inc(stage="stream", reason="token")
-                logger.warning("refusing %s stream: %s", provider, exc)
-                outcome = "refused"
-                await _refuse(websocket, 4003, "unauthorized")
-                return
-        call = ActiveCall(args, provider)
+        try:
+            args = await _admit(state, websocket, path_token)
+        finally:
+            calls.end_handshake()
+        if args is None:
+            return
+        if not calls.reserve():
+            reason = calls.refusal_reason() or "unavailable"
+            CALLS_REFUSED.inc(stage="stream", reason=reason)
+            await _refuse(websocket, 1013, reason)
+            return
+        reserved = True
+        call = ActiveCall(args, args.transport_type or "websocket")
         calls.register(call)
-        logger.info("call started (%s, session %s)", provider, args.session_id)
+        logger.info("call started (%s, session %s)", call.provider, args.session_id)
         await state.bot(args)
     except Exception:
         outcome = "error"
@@ -420,7 +442,8 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         if call is not None:
             calls.unregister(call, outcome)
             logger.info("call ended (%s, %s)", call.provider, outcome)
-        calls.release()
+        if reserved:
+            calls.release()
         if websocket.client_state == WebSocketState.CONNECTED:
             try:
                 await websocket.close()

@@ -57,8 +57,10 @@ class ActiveCall:
 class CallRegistry:
     """Slots for concurrent calls (``max_calls``), and the drain state machine."""
 
-    def __init__(self, *, max_calls: int | None = None) -> None:
+    def __init__(self, *, max_calls: int | None = None, max_pending: int | None = None) -> None:
         self.max_calls = max_calls
+        self.max_pending = max_pending or (max(16, 2 * max_calls) if max_calls else 256)
+        self._pending = 0
         self._reserved = 0
         self._calls: dict[int, ActiveCall] = {}
         self.draining = False
@@ -80,6 +82,16 @@ class CallRegistry:
         if self.at_capacity:
             return "at capacity"
         return None
+
+    def begin_handshake(self) -> bool:
+        """Count a connection that is not yet a call; False beyond ``max_pending``."""
+        if self._pending >= self.max_pending:
+            return False
+        self._pending += 1
+        return True
+
+    def end_handshake(self) -> None:
+        self._pending = max(0, self._pending - 1)
 
     def reserve(self) -> bool:
         """Take a slot synchronously (no await between check and take)."""

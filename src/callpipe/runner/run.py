@@ -153,7 +153,7 @@ def build_app_from_spec(spec: dict[str, Any]) -> FastAPI:
     return create_app(bot, config)
 
 
-def _log_instructions(config: RunnerConfig) -> None:
+def _log_instructions(config: RunnerConfig, workers: int) -> None:
     local = f"http://{config.host}:{config.port}"
     if config.transport in TELEPHONY_PROVIDERS:
         host = config.proxy or "<your public host: pass -x>"
@@ -170,6 +170,24 @@ def _log_instructions(config: RunnerConfig) -> None:
     else:
         logger.info("no -t given: POST / detects the provider from the request")
     logger.info("serving on %s (health /health, readiness /ready, metrics /metrics)", local)
+    if not config.insecure:
+        secrets_for = {
+            "twilio": "TWILIO_AUTH_TOKEN",
+            "telnyx": "TELNYX_PUBLIC_KEY",
+            "plivo": "PLIVO_AUTH_TOKEN",
+        }
+        env_name = secrets_for.get(config.transport or "")
+        if env_name and not os.environ.get(env_name):
+            logger.warning(
+                "%s is not set: webhook signatures are not verified "
+                "(stream tokens still protect /ws)",
+                env_name,
+            )
+        if not os.environ.get(STREAM_SECRET_ENV) and workers == 1:
+            logger.info(
+                "stream tokens use a per-process secret; set %s to share it across instances",
+                STREAM_SECRET_ENV,
+            )
     if config.insecure:
         logger.warning(
             "--insecure: webhook signatures are NOT verified and /ws accepts any connection; "
@@ -187,7 +205,7 @@ def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | No
     bot_path = getattr(args, "bot_file", None)
     bot, found_path = find_bot(bot_path)
     config = _config_from_args(args)
-    _log_instructions(config)
+    _log_instructions(config, args.workers)
     if args.workers > 1:
         from callpipe.runner.server import serve_workers
 

@@ -199,3 +199,25 @@ async def test_stream_token_in_twilio_custom_parameters_and_silent_peer() -> Non
     assert after == {"token": before["token"] + 1, "handshake": before["handshake"] + 1}
     line = f'callpipe_runner_calls_refused_total{{reason="token",stage="stream"}} {after["token"]}'
     assert line in metrics
+
+
+async def test_silent_peers_hold_no_call_slot_and_pending_is_bounded() -> None:
+    started: list[str | None] = []
+
+    async def bot(args: WebSocketRunnerArguments) -> None:
+        started.append(args.transport_type)
+
+    config = RunnerConfig(transport="twilio", insecure=True, max_calls=1, handshake_timeout=3)
+    app = create_app(bot, config, credentials=Credentials(), secret=b"k" * 32)
+    app.state.runner.calls.max_pending = 2
+    async with running_server(app) as host:
+        async with connect(f"ws://{host}/ws"), connect(f"ws://{host}/ws"):
+            await asyncio.sleep(0.1)  # two silent peers: the pending budget is used up
+            third = await fake_call(f"ws://{host}/ws", "twilio", max_secs=2)
+            assert third.http_status == 503
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(f"http://{host}/ready")).status_code == 200
+        await asyncio.sleep(0.1)
+        real = await fake_call(f"ws://{host}/ws", "twilio", max_secs=2)
+        assert real.close_code == 1000
+    assert started == ["twilio"]
