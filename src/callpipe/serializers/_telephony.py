@@ -62,6 +62,11 @@ class TelephonySerializer(FrameSerializer):
             encoding, provider_rate, params.resampler_clear_after_secs, out_encoding
         )
 
+    @property
+    def wire_sample_rate(self) -> int:
+        """The provider's audio rate; the output transport resamples bot audio straight to it."""
+        return self._audio.provider_rate
+
     async def setup(self, frame: StartFrame) -> None:
         self._audio.set_pipeline_rate(self._params.sample_rate or frame.audio_in_sample_rate)
 

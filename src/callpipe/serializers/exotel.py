@@ -29,6 +29,10 @@ class ExotelFrameSerializer(TelephonySerializer):
 
     _params: InputParams
     _fast_media = _FAST_MEDIA
+    #: Exotel asks for outbound media in chunks of at least 3.2 kB (200 ms of 8 kHz PCM16) in
+    #: multiples of 320 B; smaller chunks can sound distorted. The transport uses this packet size
+    #: unless the application set ``audio_out_10ms_chunks`` itself.
+    preferred_10ms_chunks = 20
 
     def __init__(
         self, stream_sid: str, call_sid: str | None = None, params: InputParams | None = None

@@ -92,6 +92,11 @@ class BaseOutputTransport(FrameProcessor):
     def supports_marks(self) -> bool:
         return False
 
+    @property
+    def preferred_10ms_chunks(self) -> int | None:
+        """The far end's preferred packet size in 10 ms units, if it has one."""
+        return None
+
     async def write_audio_chunk(self, chunk: bytes) -> bool:
         """Send one chunk of PCM16 at :attr:`sample_rate`; return False if it did not go out."""
         raise NotImplementedError
@@ -143,9 +148,11 @@ class BaseOutputTransport(FrameProcessor):
         self._sample_rate = (
             p.audio_out_sample_rate or self.wire_sample_rate or (frame.audio_out_sample_rate)
         )
-        self._chunk_bytes = self._sample_rate // 100 * 2 * p.audio_out_channels
-        self._chunk_bytes *= p.audio_out_10ms_chunks
-        self._chunk_secs = p.audio_out_10ms_chunks * 0.01
+        chunks = p.audio_out_10ms_chunks
+        if "audio_out_10ms_chunks" not in p.model_fields_set and self.preferred_10ms_chunks:
+            chunks = self.preferred_10ms_chunks  # the far end's own packet size wins the default
+        self._chunk_bytes = self._sample_rate // 100 * 2 * p.audio_out_channels * chunks
+        self._chunk_secs = chunks * 0.01
         self._tracker.uses_marks = p.playback_tracking and self.supports_marks
         self._watcher = self.create_task(self._watch_playback(), "playback")
 

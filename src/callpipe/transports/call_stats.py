@@ -8,7 +8,12 @@ from typing import Any
 
 logger = logging.getLogger("callpipe.calls")
 
-_MALFORMED_LOG_LIMIT = 5
+
+def provider_name(serializer: Any) -> str:
+    """``TwilioFrameSerializer`` → ``twilio`` (``none`` without a serializer)."""
+    if serializer is None:
+        return "none"
+    return type(serializer).__name__.replace("FrameSerializer", "").lower() or "none"
 
 
 def mask(value: str | None) -> str | None:
@@ -25,6 +30,7 @@ class CallStats:
     """Counters kept by the transport; cheap integer increments on the hot path."""
 
     call_id: str | None = None
+    provider: str = "none"
     started_at: float | None = None
     messages_in: int = 0
     packets_in: int = 0
@@ -37,19 +43,29 @@ class CallStats:
     def begin(self, now: float) -> None:
         self.started_at = now
 
-    def note_malformed(self, kind: str) -> None:
-        """Count a skipped message; log the first few of each kind (never the payload)."""
+    def note_malformed(self, kind: str, detail: str = "") -> None:
+        """Count a skipped message; log the first of each kind (never the payload).
+
+        ``kind`` must be a fixed label (a flood of varied messages must not become a flood of
+        log lines); the variable part goes in ``detail``.
+        """
         self.malformed += 1
         count = self.malformed_kinds.get(kind, 0) + 1
         self.malformed_kinds[kind] = count
-        if count <= _MALFORMED_LOG_LIMIT:
-            logger.warning("call %s: skipped bad message: %s", mask(self.call_id), kind)
+        if count == 1:
+            logger.warning(
+                "call %s (%s): skipped bad message (%s) %s; further ones are counted",
+                mask(self.call_id),
+                self.provider,
+                kind,
+                detail,
+            )
 
     def log_end(self, now: float, serializer: Any = None) -> None:
         duration = now - self.started_at if self.started_at is not None else 0.0
         counts = getattr(serializer, "malformed_counts", None) or {}
         malformed = self.malformed + sum(counts.values())
-        provider = type(serializer).__name__.replace("FrameSerializer", "").lower() or "none"
+        provider = self.provider
         logger.info(
             "call ended: id=%s provider=%s duration=%.1fs reason=%s packets_in=%d "
             "packets_out=%d malformed=%d interruptions=%d",

@@ -293,3 +293,23 @@ def test_plain_output_audio_at_another_rate_is_resampled_once() -> None:
 
     total = run_virtual(scenario())
     assert abs(total - 16000) <= CHUNK  # 1 s at 8 kHz, at most one padded chunk more
+
+
+class PreferringOutput(FakeOutput):
+    @property
+    def preferred_10ms_chunks(self) -> int | None:
+        return 20
+
+
+def test_far_end_packet_size_is_used_unless_the_app_chose_one() -> None:
+    async def scenario(**params: Any) -> list[int]:
+        out = PreferringOutput(**params)
+        await started(out)
+        await out.queue_frame(speech(0.4))
+        await asyncio.sleep(1.0)
+        await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
+        return [len(c) for _, kind, c in out.sent if kind == "audio"]
+
+    assert run_virtual(scenario()) == [3200, 3200]  # 200 ms packets, as Exotel asks
+    assert run_virtual(scenario(audio_out_10ms_chunks=2)) == [320] * 20

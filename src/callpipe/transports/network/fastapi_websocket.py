@@ -270,6 +270,11 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         return rate if isinstance(rate, int) else None
 
     @property
+    def preferred_10ms_chunks(self) -> int | None:
+        chunks = getattr(self._serializer, "preferred_10ms_chunks", None)
+        return chunks if isinstance(chunks, int) and chunks > 0 else None
+
+    @property
     def supports_marks(self) -> bool:
         serialize_mark = getattr(self._serializer, "serialize_mark", None)
         return serialize_mark is not None and serialize_mark("probe") is not None
