@@ -210,7 +210,13 @@ class FrameProcessor(BaseObject):
         except Exception as exc:
             logger.exception("%s: error processing %s", self, frame)
             if not isinstance(frame, ErrorFrame):
-                await self.push_error(ErrorFrame(error=f"{self}: {type(exc).__name__}: {exc}"))
+                # A processor that cannot start leaves a pipeline that can never work: fatal.
+                await self.push_error(
+                    ErrorFrame(
+                        error=f"{self}: {type(exc).__name__}: {exc}",
+                        fatal=isinstance(frame, StartFrame),
+                    )
+                )
 
     def _start_worker(self) -> None:
         if self.direct or self._worker is not None:
