@@ -1,0 +1,1 @@
+"""Deepgram speech-to-text over its live WebSocket API."""

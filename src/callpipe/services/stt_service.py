@@ -1,0 +1,234 @@
+"""STTService and SegmentedSTTService: the caller's audio in, transcripts out.
+
+The caller's audio arrives as system frames, processed inline on the transport's read path, so
+a speech service must never block there: streaming services put the audio on a bounded queue
+that a sender task drains into the provider socket (audio read before the socket is up is sent
+as soon as it connects). Audio frames are passed on unchanged.
+
+``SegmentedSTTService`` is for request/response providers: it keeps a short pre-roll, records
+the utterance between ``UserStartedSpeakingFrame`` and ``UserStoppedSpeakingFrame`` and
+transcribes it as one WAV file when the caller stops.
+
+Time to first byte of an STT is measured from the end of the caller's speech (VAD stop) to
+the first final transcript after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from callpipe.audio.wav import pcm_to_wav
+from callpipe.frames.frames import (
+    Frame,
+    InputAudioRawFrame,
+    InterimTranscriptionFrame,
+    StartFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from callpipe.processors.base_object import cancel_and_wait
+from callpipe.processors.frame_processor import FrameDirection
+from callpipe.services.ai_service import AIService
+
+logger = logging.getLogger(__name__)
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class STTService(AIService):
+    """Base of speech-to-text services."""
+
+    kind = "stt"
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int | None = None,
+        audio_passthrough: bool = True,
+        language: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._init_sample_rate = sample_rate
+        self._audio_passthrough = audio_passthrough
+        self._language = language
+        self._user_speaking = False
+
+    @property
+    def sample_rate(self) -> int:
+        return self._init_sample_rate or self._in_sample_rate
+
+    # ------------------------------------------------------------------ provider API
+
+    async def process_audio(self, audio: bytes) -> None:
+        """Take 16-bit PCM at :attr:`sample_rate`. Must not block (called inline)."""
+        raise NotImplementedError
+
+    async def on_user_started_speaking(self) -> None:
+        """VAD: the caller started speaking."""
+
+    async def on_user_stopped_speaking(self) -> None:
+        """VAD: the caller stopped speaking (e.g. ask the provider to finalize now)."""
+
+    async def push_transcript(self, text: str, *, final: bool, language: str | None = None) -> None:
+        """Push a transcript downstream (finals end the STT's time-to-first-byte measurement)."""
+        text = text.strip()
+        if not text:
+            return
+        lang = language or self._language
+        if final:
+            await self.stop_ttfb_metrics()
+            await self.push_frame(TranscriptionFrame(text, "", iso_now(), lang))
+        else:
+            await self.push_frame(InterimTranscriptionFrame(text, "", iso_now(), lang))
+
+    # ------------------------------------------------------------------ frames
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if await self.handle_lifecycle(frame, direction):
+            return
+        if isinstance(frame, InputAudioRawFrame):
+            await self.process_audio(frame.audio)
+            if self._audio_passthrough:
+                await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, UserStartedSpeakingFrame):
+            self._user_speaking = True
+            self.reset_ttfb_metrics()
+            await self.on_user_started_speaking()
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._user_speaking = False
+            self.reset_ttfb_metrics()
+            self.start_ttfb_metrics()
+            await self.on_user_stopped_speaking()
+        await self.push_frame(frame, direction)
+
+
+class StreamingSTTService(STTService):
+    """An STT fed through a bounded audio queue and a sender task (see the module docstring)."""
+
+    max_buffer_secs = 5.0
+    """Audio kept while the provider is not connected; older audio is dropped first."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._audio: deque[bytes] = deque()
+        self._audio_bytes = 0
+        self._audio_ready: asyncio.Event | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self.dropped_audio_bytes = 0
+
+    async def send_audio(self, audio: bytes) -> bool:
+        """Send one chunk to the provider; False if it could not be sent."""
+        raise NotImplementedError
+
+    async def _start_service(self, frame: StartFrame) -> None:
+        await super()._start_service(frame)
+        self._audio_ready = asyncio.Event()
+        self._sender = self.create_task(self._send_loop(), "stt-sender")
+
+    async def process_audio(self, audio: bytes) -> None:
+        self._audio.append(audio)
+        self._audio_bytes += len(audio)
+        limit = int(self.max_buffer_secs * self.sample_rate * 2)
+        while self._audio_bytes > limit and len(self._audio) > 1:
+            dropped = self._audio.popleft()
+            self._audio_bytes -= len(dropped)
+            self.dropped_audio_bytes += len(dropped)
+        if self._audio_ready is not None:
+            self._audio_ready.set()
+
+    async def _send_loop(self) -> None:
+        assert self._audio_ready is not None
+        if not await self.wait_ready(timeout=30.0):
+            return
+        while True:
+            while not self._audio:
+                self._audio_ready.clear()
+                await self._audio_ready.wait()
+            chunk = self._audio[0]
+            if not await self.send_audio(chunk):
+                await asyncio.sleep(0.05)
+                continue
+            if self._audio and self._audio[0] is chunk:
+                self._audio.popleft()
+                self._audio_bytes -= len(chunk)
+
+    async def stop_sending(self) -> None:
+        await cancel_and_wait(self._sender)
+        self._sender = None
+
+
+class SegmentedSTTService(STTService):
+    """Transcribes each VAD-bounded utterance as one WAV request (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        preroll_secs: float = 0.5,
+        max_utterance_secs: float = 30.0,
+        min_utterance_secs: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._preroll_secs = preroll_secs
+        self._max_secs = max_utterance_secs
+        self._min_secs = min_utterance_secs
+        self._preroll: deque[bytes] = deque()
+        self._preroll_bytes = 0
+        self._utterance = bytearray()
+        self._segments: asyncio.Queue[bytes] = asyncio.Queue()
+        self._transcriber: asyncio.Task[None] | None = None
+
+    async def run_stt(self, wav: bytes) -> str | None:
+        """Transcribe one WAV file; return the text (None/empty: nothing heard)."""
+        raise NotImplementedError
+
+    async def _start_service(self, frame: StartFrame) -> None:
+        await super()._start_service(frame)
+        self._transcriber = self.create_task(self._transcribe_loop(), "transcriber")
+
+    async def process_audio(self, audio: bytes) -> None:
+        if self._user_speaking:
+            if len(self._utterance) < self._max_secs * self.sample_rate * 2:
+                self._utterance += audio
+            return
+        self._preroll.append(audio)
+        self._preroll_bytes += len(audio)
+        limit = int(self._preroll_secs * self.sample_rate * 2)
+        while self._preroll_bytes > limit and len(self._preroll) > 1:
+            self._preroll_bytes -= len(self._preroll.popleft())
+
+    async def on_user_started_speaking(self) -> None:
+        # VAD reports speech only after it has lasted start_secs: keep what came before.
+        self._utterance = bytearray(b"".join(self._preroll))
+        self._preroll.clear()
+        self._preroll_bytes = 0
+
+    async def on_user_stopped_speaking(self) -> None:
+        pcm = bytes(self._utterance)
+        self._utterance = bytearray()
+        if len(pcm) < self._min_secs * self.sample_rate * 2:
+            return
+        self._segments.put_nowait(pcm_to_wav(pcm, self.sample_rate))
+
+    async def _transcribe_loop(self) -> None:
+        while True:
+            wav = await self._segments.get()
+            try:
+                text = await self.run_stt(wav)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self.report_error(f"{self}: transcription failed: {exc}", reason="provider")
+                continue
+            if text:
+                await self.push_transcript(text, final=True)

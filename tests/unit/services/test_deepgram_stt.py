@@ -1,0 +1,149 @@
+"""DeepgramSTTService against FakeDeepgramServer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callpipe.errors import ConfigurationError
+from callpipe.frames.frames import (
+    ErrorFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterimTranscriptionFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from callpipe.pipeline.task import PipelineParams
+from callpipe.services.deepgram.stt import DeepgramSTTService, LiveOptions
+from callpipe.testing import run_test
+from callpipe.testing.fakes.deepgram import FakeDeepgramServer
+from callpipe.testing.fakes.openai import tone_pcm
+from callpipe.testing.pipeline import SleepFrame
+
+RATE = 8000
+PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeDeepgramServer]:
+    async with FakeDeepgramServer() as fake:
+        yield fake
+
+
+def make_stt(server: FakeDeepgramServer, **kwargs: object) -> DeepgramSTTService:
+    return DeepgramSTTService(api_key="test-key", url=server.url, **kwargs)  # type: ignore[arg-type]
+
+
+def audio(secs: float, *, loud: bool) -> list[Frame]:
+    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
+    step = RATE // 50 * 2  # 20 ms packets, like a phone stream
+    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
+
+
+def finals(frames: list[Frame]) -> list[str]:
+    return [f.text for f in frames if isinstance(f, TranscriptionFrame)]
+
+
+async def test_streams_audio_and_returns_interim_and_final(server: FakeDeepgramServer) -> None:
+    server.transcripts.append("I would like to book a table")
+    frames = [*audio(1.0, loud=True), *audio(0.5, loud=False), SleepFrame(0.2)]
+    down, up = await run_test(make_stt(server), frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert finals(down) == ["I would like to book a table"]
+    interims = [f.text for f in down if isinstance(f, InterimTranscriptionFrame)]
+    assert interims and "I would like to book a table".startswith(interims[0])
+    query = server.queries[0]
+    assert query["encoding"] == "linear16" and query["sample_rate"] == "8000"
+    assert query["model"] == "nova-3" and query["interim_results"] == "true"
+    assert query["channels"] == "1"
+    # All audio reached the provider (1.5 s of 16-bit PCM), and was passed on downstream.
+    assert server.audio_bytes == int(1.5 * RATE) * 2
+    assert sum(isinstance(f, InputAudioRawFrame) for f in down) == 75
+    # Graceful close: CloseStream at the end.
+    for _ in range(50):
+        if server.close_streams:
+            break
+        await asyncio.sleep(0.01)
+    assert server.close_streams == 1
+
+
+async def test_mulaw_halves_the_bytes_sent(server: FakeDeepgramServer) -> None:
+    server.transcripts.append("yes")
+    frames = [*audio(0.6, loud=True), *audio(0.4, loud=False), SleepFrame(0.2)]
+    down, _ = await run_test(make_stt(server, encoding="mulaw"), frames, params=PARAMS)
+    assert server.queries[0]["encoding"] == "mulaw"
+    assert server.audio_bytes == int(1.0 * RATE)
+    assert finals(down) == ["yes"]
+
+
+async def test_vad_stop_finalizes_at_once(server: FakeDeepgramServer) -> None:
+    server.transcripts.append("stop right there")
+    options = LiveOptions(endpointing=5000, interim_results=False)
+    frames = [
+        UserStartedSpeakingFrame(),
+        *audio(0.8, loud=True),
+        SleepFrame(0.1),
+        UserStoppedSpeakingFrame(),
+        SleepFrame(0.2),
+    ]
+    down, _ = await run_test(make_stt(server, live_options=options), frames, params=PARAMS)
+    assert server.finalizes == 1
+    assert finals(down) == ["stop right there"]
+    assert server.results[-1]["from_finalize"] is True
+
+
+async def test_keepalive_is_sent_while_idle(server: FakeDeepgramServer) -> None:
+    await run_test(make_stt(server, keepalive_secs=0.05), [SleepFrame(0.3)], params=PARAMS)
+    assert server.keepalives >= 2
+
+
+async def test_rejected_and_missing_keys(
+    server: FakeDeepgramServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stt = DeepgramSTTService(api_key="wrong", url=server.url)
+    _, up = await run_test(stt, [SleepFrame(0.2)], params=PARAMS)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and errors[0].fatal and "DEEPGRAM_API_KEY" in errors[0].error
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="DEEPGRAM_API_KEY"):
+        DeepgramSTTService()
+
+
+async def test_dropped_socket_reconnects_once_and_keeps_transcribing(
+    server: FakeDeepgramServer,
+) -> None:
+    server.transcripts.extend(["first", "second", "third"])
+    server.drop_after_results = 1  # the socket dies when the second result would be sent
+    utterance = [*audio(0.3, loud=True), *audio(0.5, loud=False), SleepFrame(0.3)]
+    down, up = await run_test(
+        make_stt(server, live_options=LiveOptions(interim_results=False)),
+        utterance * 3,
+        params=PARAMS,
+    )
+    assert server.connections == 2
+    assert finals(down) == ["first", "third"]
+    assert not [f for f in up if isinstance(f, ErrorFrame) and f.fatal]
+
+
+async def test_socket_that_cannot_come_back_is_reported(server: FakeDeepgramServer) -> None:
+    server.drop_after_results = 0
+    server.transcripts.append("lost")
+    stt = make_stt(server, live_options=LiveOptions(interim_results=False))
+
+    async def refuse_reconnects() -> None:
+        for _ in range(500):
+            if server.connections:
+                break
+            await asyncio.sleep(0.01)
+        server._server.api_key = "rotated"  # the reconnect is rejected
+
+    refuser = asyncio.get_running_loop().create_task(refuse_reconnects())
+    frames = [*audio(0.3, loud=True), *audio(0.5, loud=False), SleepFrame(0.4)]
+    _, up = await run_test(stt, frames, params=PARAMS)
+    await refuser
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and "reconnecting failed" in errors[0].error

@@ -1,0 +1,94 @@
+"""OpenAISTTService (segmented) against FakeOpenAIServer."""
+
+from __future__ import annotations
+
+import io
+import wave
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callpipe.frames.frames import (
+    ErrorFrame,
+    Frame,
+    InputAudioRawFrame,
+    MetricsFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from callpipe.metrics.metrics import TTFBMetricsData
+from callpipe.pipeline.task import PipelineParams
+from callpipe.services.openai.stt import OpenAISTTService
+from callpipe.testing import run_test
+from callpipe.testing.fakes.openai import FakeOpenAIServer, tone_pcm
+from callpipe.testing.pipeline import SleepFrame
+
+RATE = 8000
+PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE, enable_metrics=True)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeOpenAIServer]:
+    async with FakeOpenAIServer() as fake:
+        yield fake
+
+
+def packets(secs: float, *, loud: bool = True) -> list[Frame]:
+    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
+    step = RATE // 50 * 2
+    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
+
+
+def make_stt(server: FakeOpenAIServer, **kwargs: object) -> OpenAISTTService:
+    return OpenAISTTService(api_key="test-key", base_url=server.base_url, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_utterance_is_sent_as_wav_when_the_caller_stops(server: FakeOpenAIServer) -> None:
+    server.transcripts.append("What time is it?")
+    frames = [
+        *packets(1.0, loud=False),
+        UserStartedSpeakingFrame(),
+        *packets(0.6),
+        UserStoppedSpeakingFrame(),
+        SleepFrame(0.3),
+    ]
+    stt = make_stt(server, model="whisper-1", language="de", prompt="clinic", preroll_secs=0.2)
+    down, up = await run_test(stt, frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert [f.text for f in down if isinstance(f, TranscriptionFrame)] == ["What time is it?"]
+    [request] = server.transcription_requests
+    assert request["model"] == "whisper-1" and request["language"] == "de"
+    assert request["prompt"] == "clinic"
+    with wave.open(io.BytesIO(request["file"])) as wav:
+        assert wav.getframerate() == RATE and wav.getnchannels() == 1
+        # 0.2 s pre-roll + 0.6 s of speech.
+        assert wav.getnframes() == int(0.8 * RATE)
+    # The transcript follows the stop; audio passes through; TTFB is reported.
+    kinds = [type(f) for f in down]
+    assert kinds.index(UserStoppedSpeakingFrame) < kinds.index(TranscriptionFrame)
+    assert sum(k is InputAudioRawFrame for k in kinds) == 80
+    ttfb = [
+        d
+        for f in down
+        if isinstance(f, MetricsFrame)
+        for d in f.data
+        if isinstance(d, TTFBMetricsData)
+    ]
+    assert len(ttfb) == 1
+
+
+async def test_no_request_without_speech_and_errors_are_reported(server: FakeOpenAIServer) -> None:
+    frames = [UserStartedSpeakingFrame(), UserStoppedSpeakingFrame(), SleepFrame(0.1)]
+    down, _ = await run_test(make_stt(server), frames, params=PARAMS)
+    assert server.transcription_requests == []
+    stt = OpenAISTTService(api_key="bad", base_url=server.base_url)
+    frames = [
+        UserStartedSpeakingFrame(),
+        *packets(0.3),
+        UserStoppedSpeakingFrame(),
+        SleepFrame(0.3),
+    ]
+    _, up = await run_test(stt, frames, params=PARAMS)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and errors[0].fatal and "401" in errors[0].error
