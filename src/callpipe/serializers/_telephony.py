@@ -139,7 +139,10 @@ class TelephonySerializer(FrameSerializer):
 
     def _media_event(self, message: dict[str, Any]) -> InputAudioRawFrame | None:
         media = _wire.get_object(message, "media")
-        if media.get("track", "inbound") not in _INBOUND_TRACKS:
+        track = media.get("track", "inbound")
+        if not isinstance(track, str):
+            raise Malformed("bad_track", type(track).__name__)
+        if track not in _INBOUND_TRACKS:
             return None  # the bot's own audio on a both-tracks stream
         return self._audio_frame(_wire.b64decode(media.get("payload"), self.MAX_PAYLOAD_BYTES))
 

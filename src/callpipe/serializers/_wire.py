@@ -10,8 +10,6 @@ from __future__ import annotations
 import binascii
 import json
 import time
-import warnings
-from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -173,44 +171,10 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-def _with_width(codec: Callable[[bytes], bytes]) -> Callable[[bytes, int], bytes]:
-    def call(data: bytes, width: int) -> bytes:
-        return codec(data)
-
-    return call
-
-
-# G.711 per 20 ms packet is dominated by call overhead, not arithmetic: the C ``audioop`` codec
-# (stdlib up to 3.12, the ``audioop-lts`` package from 3.13) is ~10x faster than a numpy table
-# lookup for 160 samples and bit-identical to callpipe.audio.g711, which is the fallback.
-ulaw2lin: Callable[[bytes, int], bytes]
-lin2ulaw: Callable[[bytes, int], bytes]
-try:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import audioop
-except ImportError:  # pragma: no cover - audioop-lts is a core dependency on 3.13+
-    ulaw2lin = _with_width(g711.ulaw_to_pcm)
-    lin2ulaw = _with_width(g711.pcm_to_ulaw)
-    ulaw_to_pcm: Callable[[bytes], bytes] = g711.ulaw_to_pcm
-    pcm_to_ulaw: Callable[[bytes], bytes] = g711.pcm_to_ulaw
-    alaw_to_pcm: Callable[[bytes], bytes] = g711.alaw_to_pcm
-    pcm_to_alaw: Callable[[bytes], bytes] = g711.pcm_to_alaw
-else:
-    ulaw2lin = audioop.ulaw2lin  # (data, width), for the Twilio hot path
-    lin2ulaw = audioop.lin2ulaw
-
-    def ulaw_to_pcm(data: bytes) -> bytes:
-        return audioop.ulaw2lin(data, 2)
-
-    def pcm_to_ulaw(pcm: bytes) -> bytes:
-        return audioop.lin2ulaw(pcm, 2)
-
-    def alaw_to_pcm(data: bytes) -> bytes:
-        return audioop.alaw2lin(data, 2)
-
-    def pcm_to_alaw(pcm: bytes) -> bytes:
-        return audioop.lin2alaw(pcm, 2)
+ulaw_to_pcm = g711.ulaw_to_pcm
+pcm_to_ulaw = g711.pcm_to_ulaw
+alaw_to_pcm = g711.alaw_to_pcm
+pcm_to_alaw = g711.pcm_to_alaw
 
 
 _DECODERS = {"ulaw": ulaw_to_pcm, "alaw": alaw_to_pcm, "pcm16": _identity}

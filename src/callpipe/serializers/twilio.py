@@ -18,6 +18,7 @@ from binascii import Error as BinasciiError
 from binascii import a2b_base64
 from typing import Any
 
+from callpipe.audio.g711 import pcm_to_ulaw, ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     Frame,
@@ -27,7 +28,7 @@ from callpipe.frames.frames import (
     StreamStoppedFrame,
 )
 from callpipe.serializers._telephony import TelephonySerializer
-from callpipe.serializers._wire import b64encode, lin2ulaw, ulaw2lin
+from callpipe.serializers._wire import b64encode
 from callpipe.telephony.twilio import TwilioCallControl, twilio_api_root, twilio_credentials
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class TwilioFrameSerializer(TelephonySerializer):
             and frame.num_channels == 1
             and frame.audio
         ):
-            return self._media_prefix + b64encode(lin2ulaw(frame.audio, 2)) + '"}}'
+            return self._media_prefix + b64encode(pcm_to_ulaw(frame.audio)) + '"}}'
         return await super().serialize(frame)
 
     async def deserialize(self, data: str | bytes) -> Frame | list[Frame] | None:
@@ -147,7 +148,7 @@ class TwilioFrameSerializer(TelephonySerializer):
                     ulaw = b""  # escapes or garbage: let the JSON path decide
                 if ulaw and len(ulaw) <= _MAX_PAYLOAD:
                     if self._plain_in:
-                        return InputAudioRawFrame(ulaw2lin(ulaw, 2), self._wire_rate)
+                        return InputAudioRawFrame(ulaw_to_pcm(ulaw), self._wire_rate)
                     return self._audio_frame(ulaw)
         return await super().deserialize(data)
 
