@@ -77,48 +77,50 @@ class AudioRawFrame(ABC):
     num_channels: int
 
 
-def _check_audio(audio: bytes, sample_rate: int, num_channels: int) -> None:
-    if num_channels < 1:
-        raise ValueError(f"num_channels must be >= 1, got {num_channels}")
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be > 0, got {sample_rate}")
-    if len(audio) % (2 * num_channels):
-        raise ValueError(
-            f"audio length {len(audio)} is not a whole number of 16-bit "
-            f"{num_channels}-channel sample frames"
-        )
+class _PCM:
+    """Shared behaviour of the audio frames: validation and ``num_frames`` (no fields, no slots).
+
+    The fields are declared by each dataclass, so the mixin stays compatible with ``slots=True``.
+    """
+
+    __slots__ = ()
+    audio: bytes
+    sample_rate: int
+    num_channels: int
+
+    def __post_init__(self) -> None:
+        channels = self.num_channels
+        if channels < 1:
+            raise ValueError(f"num_channels must be >= 1, got {channels}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be > 0, got {self.sample_rate}")
+        if len(self.audio) % (2 * channels):
+            raise ValueError(
+                f"audio length {len(self.audio)} is not a whole number of 16-bit "
+                f"{channels}-channel sample frames"
+            )
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.audio) // (2 * self.num_channels)
 
 
 @dataclass(slots=True)
-class InputAudioRawFrame(SystemFrame):
+class InputAudioRawFrame(_PCM, SystemFrame):
     """Audio received from the caller (PCM16 at the pipeline's input rate)."""
 
     audio: bytes
     sample_rate: int
     num_channels: int = 1
 
-    def __post_init__(self) -> None:
-        _check_audio(self.audio, self.sample_rate, self.num_channels)
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.audio) // (2 * self.num_channels)
-
 
 @dataclass(slots=True)
-class OutputAudioRawFrame(DataFrame):
+class OutputAudioRawFrame(_PCM, DataFrame):
     """Audio for the caller; the output transport resamples, chunks and paces it."""
 
     audio: bytes
     sample_rate: int
     num_channels: int = 1
-
-    def __post_init__(self) -> None:
-        _check_audio(self.audio, self.sample_rate, self.num_channels)
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.audio) // (2 * self.num_channels)
 
 
 @dataclass(slots=True)
