@@ -71,6 +71,9 @@ class LocalWebsocketServer:
         self.port = 0
         self.paths: list[str] = []
         self.rejected = 0
+        self.accepted = 0
+        self.max_connections: int | None = None
+        """Refuse handshakes (HTTP 503) once this many were accepted: a provider outage."""
 
     def _authorized(self, request: Any) -> bool:
         if self.api_key is None:
@@ -94,6 +97,10 @@ class LocalWebsocketServer:
         if not self._authorized(request):
             self.rejected += 1
             return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid credentials\n")
+        if self.max_connections is not None and self.accepted >= self.max_connections:
+            self.rejected += 1
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable\n")
+        self.accepted += 1
         return None
 
     async def start(self) -> None:

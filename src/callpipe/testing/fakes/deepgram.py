@@ -63,6 +63,15 @@ class FakeDeepgramServer:
         )
 
     @property
+    def max_connections(self) -> int | None:
+        """Refuse handshakes (HTTP 503) once this many were accepted (simulates an outage)."""
+        return self._server.max_connections
+
+    @max_connections.setter
+    def max_connections(self, value: int | None) -> None:
+        self._server.max_connections = value
+
+    @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self._server.port}"
 
