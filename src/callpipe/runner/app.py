@@ -437,7 +437,7 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         await state.bot(args)
     except Exception:
         outcome = "error"
-        logger.exception("bot() failed")
+        logger.exception("stream failed" if call is None else "bot() failed")
     finally:
         if call is not None:
             calls.unregister(call, outcome)

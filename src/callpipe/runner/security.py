@@ -73,7 +73,9 @@ class StreamTokens:
 
     def __init__(self, secret: bytes, *, ttl: float = DEFAULT_TOKEN_TTL_SECS) -> None:
         if len(secret) < 16:
-            raise ValueError("stream token secret must be at least 16 bytes")
+            raise ValueError(
+                f"stream token secret must be at least 16 bytes (check {STREAM_SECRET_ENV})"
+            )
         self._secret = secret
         self.ttl = ttl
         self._used: dict[str, float] = {}
