@@ -102,8 +102,8 @@ class BaseInputTransport(FrameProcessor):
             await self._user_started(emulated=True)
         elif isinstance(frame, EmulateUserStoppedSpeakingFrame):
             await self._user_stopped(emulated=True)
-        elif isinstance(frame, InputAudioRawFrame) and direction is FrameDirection.UPSTREAM:
-            await self.push_audio_frame(frame)
+        elif isinstance(frame, InputAudioRawFrame):
+            await self.push_audio_frame(frame)  # injected audio takes the caller's path (VAD)
         else:
             await self.push_frame(frame, direction)
 
