@@ -33,6 +33,7 @@ from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
     OpenAILLMContextFrame,
 )
+from callpipe.processors.frame_processor import FrameDirection
 from callpipe.testing import run_test
 from callpipe.testing.pipeline import SleepFrame
 
@@ -235,3 +236,22 @@ async def test_pair_measures_turn_latency() -> None:
     assert latencies[0].value >= 0.8 + 0.1
     assert sum(s.count for s in TURN_LATENCY.samples()) == before + 1
     assert context.messages == [{"role": "user", "content": "hello"}]
+
+
+async def test_queued_heard_text_and_the_cut_report_make_one_message() -> None:
+    """The transport's cut report overtakes released text still queued: still one message."""
+    context = OpenAILLMContext()
+    aggregator = LLMAssistantContextAggregator(context)
+    aggregator._queue.extend(
+        [
+            (TTSTextFrame("Your"), FrameDirection.DOWNSTREAM),
+            (TTSTextFrame("balance"), FrameDirection.DOWNSTREAM),
+        ]
+    )
+    await aggregator.process_frame(
+        BotInterruptedFrame(heard_secs=0.5, heard_text="Your balance"), FrameDirection.DOWNSTREAM
+    )
+    await aggregator.process_frame(InterruptionFrame(), FrameDirection.DOWNSTREAM)
+    assert context.messages == [
+        {"role": "assistant", "content": "Your balance", "interrupted": True}
+    ]

@@ -289,6 +289,7 @@ class LLMAssistantContextAggregator(FrameProcessor):
             self._commit(interrupted=True)
             await self.push_frame(frame, direction)
         elif isinstance(frame, BotInterruptedFrame):
+            self._take_queued_text()
             if not self._parts and not self._spoken_in_reply and frame.heard_text:
                 self._parts.append(frame.heard_text)
             self._commit(interrupted=True)
@@ -323,13 +324,24 @@ class LLMAssistantContextAggregator(FrameProcessor):
             )
             await self.push_frame(MetricsFrame(data=[data]))
 
-    async def _handle_interruption(self) -> None:
-        # Text already let through by the output transport was heard: keep it before dropping.
-        for frame, _direction in list(self._queue):
+    def _take_queued_text(self) -> None:
+        """Text already let through by the output transport was heard: take it from the queue
+        now (an interruption would drop it, and the report of the cut arrives before it)."""
+        kept = []
+        for item in self._queue:
+            frame = item[0]
             if isinstance(frame, TextFrame) and not isinstance(
                 frame, TranscriptionFrame | InterimTranscriptionFrame
             ):
                 self._parts.append(frame.text)
+            else:
+                kept.append(item)
+        if len(kept) != len(self._queue):
+            self._queue.clear()
+            self._queue.extend(kept)
+
+    async def _handle_interruption(self) -> None:
+        self._take_queued_text()
         await super()._handle_interruption()
 
 
