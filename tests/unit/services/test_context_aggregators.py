@@ -5,6 +5,7 @@ from __future__ import annotations
 from callpipe.frames.frames import (
     BotInterruptedFrame,
     BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     InterimTranscriptionFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
@@ -255,3 +256,56 @@ async def test_queued_heard_text_and_the_cut_report_make_one_message() -> None:
     assert context.messages == [
         {"role": "assistant", "content": "Your balance", "interrupted": True}
     ]
+
+
+async def test_words_played_after_the_reply_end_join_the_same_message() -> None:
+    """The transport passes the reply's end on before its last words were played."""
+    context = OpenAILLMContext()
+    frames = [
+        LLMFullResponseStartFrame(),
+        TTSTextFrame("Hello!"),
+        LLMFullResponseEndFrame(),
+        TTSTextFrame("How"),
+        TTSTextFrame("are"),
+        TTSTextFrame("you?"),
+        UserStartedSpeakingFrame(),
+        LLMFullResponseStartFrame(),
+        TTSTextFrame("Next."),
+        LLMFullResponseEndFrame(),
+    ]
+    await run_test(LLMAssistantContextAggregator(context), frames)
+    assert context.messages == [
+        {"role": "assistant", "content": "Hello! How are you?"},
+        {"role": "assistant", "content": "Next."},
+    ]
+
+
+async def test_cut_after_the_reply_end_marks_the_message_interrupted() -> None:
+    context = OpenAILLMContext()
+    frames = [
+        LLMFullResponseStartFrame(),
+        TTSTextFrame("One"),
+        LLMFullResponseEndFrame(),
+        TTSTextFrame("two"),
+        SleepFrame(0.05),
+        BotInterruptedFrame(heard_secs=1.0, heard_text="One two"),
+        InterruptionFrame(),
+    ]
+    await run_test(LLMAssistantContextAggregator(context), frames)
+    assert context.messages == [{"role": "assistant", "content": "One two", "interrupted": True}]
+
+
+async def test_caller_speaking_after_a_played_reply_is_not_a_cut() -> None:
+    context = OpenAILLMContext()
+    frames = [
+        LLMFullResponseStartFrame(),
+        BotStartedSpeakingFrame(),
+        TTSTextFrame("All"),
+        TTSTextFrame("done."),
+        LLMFullResponseEndFrame(),
+        SleepFrame(0.05),
+        BotStoppedSpeakingFrame(),
+        InterruptionFrame(),
+    ]
+    await run_test(LLMAssistantContextAggregator(context), frames)
+    assert context.messages == [{"role": "assistant", "content": "All done."}]

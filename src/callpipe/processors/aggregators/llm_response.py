@@ -23,6 +23,7 @@ from typing import Any
 from callpipe.frames.frames import (
     BotInterruptedFrame,
     BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     Frame,
     InterimTranscriptionFrame,
     InterruptionFrame,
@@ -267,6 +268,9 @@ class LLMAssistantContextAggregator(FrameProcessor):
         self._latency = latency or TurnLatencyTracker()
         self._parts: list[str] = []
         self._spoken_in_reply = False
+        self._reply_ended = False
+        self._bot_speaking = False
+        self._message: dict[str, Any] | None = None
 
     @property
     def context(self) -> OpenAILLMContext:
@@ -275,41 +279,68 @@ class LLMAssistantContextAggregator(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMFullResponseStartFrame):
+            self._commit(interrupted=False)
             self._spoken_in_reply = False
+            self._reply_ended = False
+            self._message = None
             await self.push_frame(frame, direction)
         elif isinstance(frame, LLMFullResponseEndFrame):
+            self._reply_ended = True
             self._commit(interrupted=False)
             await self.push_frame(frame, direction)
         elif isinstance(frame, TextFrame) and not isinstance(
             frame, TranscriptionFrame | InterimTranscriptionFrame
         ):
             self._parts.append(frame.text)
+            if self._reply_ended:
+                # The end of the reply passed the transport before its last words were played:
+                # add them as the caller hears them.
+                self._commit(interrupted=False)
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
-            self._commit(interrupted=True)
+            # The caller started speaking: the reply was cut only if it was still playing (or
+            # still being generated); a reply that had been played out stays whole.
+            self._commit(interrupted=self._bot_speaking or not self._reply_ended)
+            self._message = None
             await self.push_frame(frame, direction)
         elif isinstance(frame, BotInterruptedFrame):
             self._take_queued_text()
             if not self._parts and not self._spoken_in_reply and frame.heard_text:
                 self._parts.append(frame.heard_text)
             self._commit(interrupted=True)
+            self._message = None
             await self.push_frame(frame, direction)
         elif isinstance(frame, BotStartedSpeakingFrame):
+            self._bot_speaking = True
             await self._on_bot_started()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._bot_speaking = False
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
 
     def _commit(self, *, interrupted: bool) -> None:
+        """Add the heard text to the reply's message (created on first use)."""
+        message = self._message
+        if message is not None and interrupted:
+            message["interrupted"] = True
+        if not self._parts:
+            return
         text = _join(self._parts, with_spaces=self._params.expect_stripped_words)
-        self._parts.clear()
+        self._parts = []
         if not text:
             return
-        self._spoken_in_reply = True
-        message: dict[str, Any] = {"role": "assistant", "content": text}
+        messages = self._context.messages
+        if message is not None and messages and messages[-1] is message:
+            text = _join([str(message["content"]), text], with_spaces=True)
+        else:
+            message = self._message = {"role": "assistant", "content": ""}
+            self._context.add_message(message)
+        message["content"] = text
         if interrupted:
             message["interrupted"] = True
-        self._context.add_message(message)
+        self._spoken_in_reply = True
 
     async def _on_bot_started(self) -> None:
         measured = self._latency.bot_started(self.clock.now())
