@@ -59,6 +59,11 @@ class FastAPIWebsocketParams(TransportParams):
     ws_close_timeout: float = Field(default=1.0, gt=0)
     hang_up_timeout: float = Field(default=5.0, gt=0)
     max_message_size: int = Field(default=1_000_000, gt=0)
+    # Flood guard: a carrier sends ~50 messages/s (20 ms media + marks + DTMF). A peer that keeps
+    # sending far more is cut off after a generous burst, because every message costs the shared
+    # event loop time in the WebSocket parser before we can even look at it.
+    max_messages_per_sec: float | None = Field(default=1000.0, gt=0)
+    max_message_burst: int = Field(default=20_000, gt=0)
 
 
 class _Client:
@@ -112,6 +117,16 @@ class _Client:
             return False
         return True
 
+    def abandon(self) -> None:
+        """Stop using the socket without a closing handshake.
+
+        For a hostile peer: the server (uvicorn) keeps reading and parsing until the peer
+        answers a close frame (up to 10 s), but closes the TCP connection at once when the
+        application returns without one; meanwhile reading stays paused since we stop receiving.
+        """
+        self.closing = True
+        self._closed = True
+
     async def close(self, code: int = 1000) -> None:
         async with self._close_lock:
             # Not ``closing``: the input sets that on cancel (so its receive loop does not
@@ -135,6 +150,15 @@ class _Client:
 
 class _StreamStopped(Exception):
     pass
+
+
+class _Flood(Exception):
+    pass
+
+
+_YIELD_EVERY = 16
+"""Messages handled back to back before the receive loop yields to other calls' tasks (a burst
+that arrived in one socket read would otherwise run without a break)."""
 
 
 class FastAPIWebsocketInputTransport(BaseInputTransport):
@@ -187,10 +211,21 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
         serializer = self._ws_params.serializer
         limit = self._ws_params.max_message_size
         stats = self._transport.stats
+        rate = self._ws_params.max_messages_per_sec
+        burst = float(self._ws_params.max_message_burst)
+        tokens, last = burst, self.clock.now()
         reason = "remote closed"
         try:
             async for message in self._client.messages():
                 stats.messages_in += 1
+                if stats.messages_in % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                    if rate is not None:
+                        now = self.clock.now()
+                        tokens = min(burst, tokens + (now - last) * rate) - _YIELD_EVERY
+                        last = now
+                        if tokens < 0:
+                            raise _Flood
                 if serializer is None:
                     continue
                 if len(message) > limit:
@@ -210,6 +245,9 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
                     await self._dispatch(result)
         except _StreamStopped:
             reason = "provider stopped the stream"
+        except _Flood:
+            await self._end_flood()
+            return
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -218,6 +256,20 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
         if not self._client.closing:
             self._client.remote_closed = True
             await self._transport._on_remote_closed(reason)
+
+    async def _end_flood(self) -> None:
+        """Too many messages for too long: not a carrier; drop the connection, end this call."""
+        logger.error(
+            "%s: more than %d messages in a burst (over %.0f/s): ending the call",
+            self._transport,
+            self._ws_params.max_message_burst,
+            self._ws_params.max_messages_per_sec or 0,
+        )
+        stats = self._transport.stats
+        stats.end_reason = stats.end_reason or "error (message flood)"
+        self._transport.output()._peer_stalled = True  # the carrier leg may be up: hang it up
+        self._client.abandon()
+        await self._transport._on_remote_closed("message flood")
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, ErrorFrame) and frame.fatal:

@@ -1,0 +1,37 @@
+"""Isolation: a garbage flood on one call does not hurt its neighbour (see ``isolation.py``).
+
+The strict comparison (the issue's 10% bound, median of several rounds) is the script
+``tests/reliability/isolation.py``; here one round each, with bounds that hold on a loaded
+2-core CI machine but still catch a loop-starving flood (which costs the neighbour hundreds of
+milliseconds, see the commit that added the flood guard).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .isolation import measure
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_steady_garbage_flood_does_not_disturb_the_neighbour() -> None:
+    quiet = await measure(flood_rate=None)
+    flooded = await measure(flood_rate=900.0)  # under the flood guard: the call goes on
+    print(f"\nquiet: {quiet}\nflood: {flooded}")
+    assert flooded.flood_messages > 2000
+    assert "caller hung up" in flooded.flood_end  # the flooding call was not cut off
+    assert flooded.gap_p99_ms <= max(quiet.gap_p99_ms * 1.5, quiet.gap_p99_ms + 15.0)
+    assert flooded.interrupt_ms <= quiet.interrupt_ms + 40.0
+
+
+async def test_a_flat_out_flood_is_cut_off_and_the_neighbour_keeps_its_timing() -> None:
+    quiet = await measure(flood_rate=None)
+    flooded = await measure(flood_rate=0)
+    print(f"\nquiet: {quiet}\nflood: {flooded}")
+    assert "error (message flood)" in flooded.flood_end
+    assert "ConnectionClosed" in flooded.flood_end
+    # One parser burst may delay a packet, but never past the 80 ms the transport sends ahead
+    # (the caller hears no gap); and barge-in is as fast as in the quiet run.
+    assert flooded.gap_p99_ms < 80.0
+    assert flooded.interrupt_ms <= quiet.interrupt_ms + 40.0
