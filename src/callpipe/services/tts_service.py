@@ -75,6 +75,8 @@ class TTSContext:
     finished: bool = False
     resampler: StreamResampler | None = None
     odd_byte: bytes = b""
+    texts: list[str] = field(default_factory=list)
+    words_seen: bool = False
 
 
 class TTSService(AIService):
@@ -173,6 +175,7 @@ class TTSService(AIService):
             return
         for word, _start, end in words:
             if word.strip():
+                ctx.words_seen = True
                 ctx.words.append((word.strip(), end))
         self._release_words(ctx, ctx.audio_secs)
 
@@ -196,6 +199,9 @@ class TTSService(AIService):
         if ctx.resampler is not None:
             self._queue_audio_final(ctx, ctx.resampler.flush())
         self._release_words(ctx, float("inf"))
+        if self.emits_word_timestamps and not ctx.words_seen and ctx.texts:
+            # The provider sent no timing for this reply: its text follows all of its audio.
+            ctx.queue.put_nowait(TTSTextFrame(" ".join(ctx.texts)))
         ctx.queue.put_nowait(TTSStoppedFrame(context_id=ctx.id))
         ctx.queue.put_nowait(None)
 
@@ -267,6 +273,7 @@ class TTSService(AIService):
             self._out.put_nowait(ctx)
         if ctx.text_sent_at is None:
             ctx.text_sent_at = self.clock.now()
+        ctx.texts.append(text.strip())
         await self.wait_ready()
         await self.push_metrics(
             TTSUsageMetricsData(processor=self.name, model=self.model_name, value=len(text))

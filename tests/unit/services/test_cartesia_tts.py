@@ -184,3 +184,22 @@ async def test_a_slow_provider_never_delays_the_pipeline() -> None:
         assert seen_while_connecting == [True]
     finally:
         server.close()
+
+
+async def test_reply_text_follows_the_audio_when_timestamps_are_missing(
+    server: FakeCartesiaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tts = make_tts(server)
+    original = tts._request
+
+    def no_timestamps(context_id: str, transcript: str, *, more: bool) -> dict[str, object]:
+        request = original(context_id, transcript, more=more)
+        request["add_timestamps"] = False
+        return request
+
+    monkeypatch.setattr(tts, "_request", no_timestamps)
+    down, _ = await run_test(tts, reply("No timing here.", " Still spoken."), params=PARAMS)
+    texts = [i for i, f in enumerate(down) if isinstance(f, TTSTextFrame)]
+    assert [down[i].text for i in texts] == ["No timing here. Still spoken."]  # type: ignore[attr-defined]
+    last_audio = max(i for i, f in enumerate(down) if isinstance(f, TTSAudioRawFrame))
+    assert texts[0] > last_audio
