@@ -67,6 +67,7 @@ class AIService(FrameProcessor):
         self._in_sample_rate = 16000
         self._out_sample_rate = 16000
         self._report_only_initial_ttfb = False
+        self._usage_metrics = False
         self._ttfb_reported = False
         self._ttfb_start: float | None = None
 
@@ -78,6 +79,11 @@ class AIService(FrameProcessor):
 
     def set_model_name(self, model: str) -> None:
         self._model_name = model
+
+    @property
+    def usage_metrics_enabled(self) -> bool:
+        """``enable_metrics`` and ``enable_usage_metrics``: report tokens/characters used."""
+        return self._usage_metrics
 
     @property
     def sample_rate(self) -> int:
@@ -99,6 +105,7 @@ class AIService(FrameProcessor):
         self._in_sample_rate = frame.audio_in_sample_rate
         self._out_sample_rate = frame.audio_out_sample_rate
         self._report_only_initial_ttfb = frame.report_only_initial_ttfb
+        self._usage_metrics = frame.enable_metrics and frame.enable_usage_metrics
         self._ready = asyncio.Event()
         self._start_task = self.create_task(self._run_start(frame), "start")
 

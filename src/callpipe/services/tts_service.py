@@ -275,9 +275,10 @@ class TTSService(AIService):
             ctx.text_sent_at = self.clock.now()
         ctx.texts.append(text.strip())
         await self.wait_ready()
-        await self.push_metrics(
-            TTSUsageMetricsData(processor=self.name, model=self.model_name, value=len(text))
-        )
+        if self.usage_metrics_enabled:
+            await self.push_metrics(
+                TTSUsageMetricsData(processor=self.name, model=self.model_name, value=len(text))
+            )
         await self.run_tts(text, ctx.id)
         ctx.last_activity = self.clock.now()
         if not self.emits_word_timestamps:

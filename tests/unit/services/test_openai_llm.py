@@ -73,6 +73,7 @@ async def test_streams_text_between_response_frames(server: FakeOpenAIServer) ->
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     request = server.chat_requests[0]
     assert request["model"] == "fake-model" and request["stream"] is True
+    assert "stream_options" not in request  # usage is only asked for when reported
     # callpipe's private bookkeeping never reaches the provider.
     assert request["messages"][1] == {"role": "user", "content": "hi"}
 
@@ -247,7 +248,7 @@ async def test_metrics_frames_when_enabled(server: FakeOpenAIServer) -> None:
     down, _ = await run_test(
         make_llm(server),
         [LLMMessagesFrame([{"role": "user", "content": "x"}])],
-        params=PipelineParams(enable_metrics=True),
+        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
     )
     data = [d for f in down if isinstance(f, MetricsFrame) for d in f.data]
     ttfb = [d for d in data if isinstance(d, TTFBMetricsData)]

@@ -147,16 +147,12 @@ class OpenAILLMService(LLMService):
             body["tools"] = context.tools
             if context.tool_choice is not None:
                 body["tool_choice"] = context.tool_choice
-        if self._enable_usage_metrics:
+        if self.usage_metrics_enabled:
             body["stream_options"] = {"include_usage": True}
         params = self._params.model_dump(exclude_none=True, exclude={"extra"})
         body.update(params)
         body.update(self._params.extra)
         return body
-
-    @property
-    def _enable_usage_metrics(self) -> bool:
-        return self.metrics_enabled
 
     async def run_completion(self, context: OpenAILLMContext) -> list[ToolCall]:
         await self.wait_ready()
@@ -246,7 +242,7 @@ class OpenAILLMService(LLMService):
         self, chunk: dict[str, Any], calls: dict[int, ToolCall], produced: list[bool]
     ) -> None:
         usage = chunk.get("usage")
-        if isinstance(usage, dict) and self.metrics_enabled:
+        if isinstance(usage, dict) and self.usage_metrics_enabled:
             await self.push_metrics(
                 LLMUsageMetricsData(
                     processor=self.name,
