@@ -33,6 +33,7 @@ from callpipe.errors import ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.runner.answer import answer_document, busy_document
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
+from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
     StreamTokens,
     TelnyxVerifier,
@@ -134,6 +135,7 @@ def create_app(
     """
     config = config or RunnerConfig()
     app = app or FastAPI(title="callpipe runner")
+    install_token_redaction()  # uvicorn logs /ws/<token> request lines at INFO
     state = RunnerState(bot, config, credentials or Credentials.from_env(), secret)
     app.state.runner = state
 
@@ -156,7 +158,18 @@ def create_app(
 
     @app.get("/phone")
     async def phone() -> HTMLResponse:
-        """The softphone page: talk to the bot from a browser (speaks Twilio's protocol)."""
+        """The softphone page: talk to the bot from a browser (speaks Twilio's protocol).
+
+        Only in local (insecure) mode: with security on, /ws admits only streams the provider
+        opened with a token from a signed webhook, and a page anyone can load must not mint those.
+        """
+        if state.secure:
+            return HTMLResponse(
+                "<p>The softphone page is available in local mode only "
+                "(<code>callpipe demo</code> without <code>-x</code>, or <code>--insecure</code>)."
+                "</p>",
+                status_code=404,
+            )
         return HTMLResponse(_PHONE_PAGE.read_text(encoding="utf-8"))
 
     @app.get("/metrics")

@@ -221,3 +221,17 @@ async def test_silent_peers_hold_no_call_slot_and_pending_is_bounded() -> None:
         real = await fake_call(f"ws://{host}/ws", "twilio", max_secs=2)
         assert real.close_code == 1000
     assert started == ["twilio"]
+
+
+async def test_softphone_page_only_in_local_mode() -> None:
+    async def bot(args: WebSocketRunnerArguments) -> None:
+        return None
+
+    for insecure, status in ((True, 200), (False, 404)):
+        app = create_app(
+            bot, RunnerConfig(insecure=insecure), credentials=Credentials(), secret=b"k" * 32
+        )
+        async with running_server(app) as host, httpx.AsyncClient() as http:
+            page = await http.get(f"http://{host}/phone")
+        assert page.status_code == status
+        assert ("<script" in page.text) is insecure
