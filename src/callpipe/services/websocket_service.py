@@ -84,9 +84,17 @@ class ProviderWebsocket:
             raise ConnectionError(f"{self._owner}: handshake failed with HTTP {status}") from None
 
     async def connect(self) -> None:
-        """Open the socket and start receiving. Raises on failure (auth: ServiceAuthError)."""
+        """Open the socket and start receiving; a failed handshake (other than a rejected key)
+        is retried once. Raises on failure (rejected key: ServiceAuthError)."""
         self._closing = False
-        self._ws = await self._open()
+        try:
+            self._ws = await self._open()
+        except ServiceAuthError:
+            raise
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            logger.warning("%s: connecting failed (%s); retrying once", self._owner, exc)
+            await asyncio.sleep(0.25)
+            self._ws = await self._open()
         self._connected.set()
         self._receiver = create_logged_task(self._receive(), f"{self._owner}:ws-receive")
         if self._keepalive_secs and self._keepalive_message is not None:

@@ -74,6 +74,8 @@ class LocalWebsocketServer:
         self.accepted = 0
         self.max_connections: int | None = None
         """Refuse handshakes (HTTP 503) once this many were accepted: a provider outage."""
+        self.fail_handshakes: list[int] = []
+        """HTTP statuses to answer the next handshakes with (e.g. ``[429]``), one per attempt."""
 
     def _authorized(self, request: Any) -> bool:
         if self.api_key is None:
@@ -97,6 +99,10 @@ class LocalWebsocketServer:
         if not self._authorized(request):
             self.rejected += 1
             return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid credentials\n")
+        if self.fail_handshakes:
+            self.rejected += 1
+            status = HTTPStatus(self.fail_handshakes.pop(0))
+            return connection.respond(status, f"{status.phrase}\n")
         if self.max_connections is not None and self.accepted >= self.max_connections:
             self.rejected += 1
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable\n")

@@ -58,6 +58,8 @@ class FakeCartesiaServer:
         self.error_next: str | None = None
         self._chunks_sent = 0
         self._server = LocalWebsocketServer(self._handle, api_key=api_key, key_header="X-API-Key")
+        self.fail_handshakes: list[int] = self._server.fail_handshakes
+        """Statuses for the next handshakes (``fake.fail_handshakes.append(429)``)."""
 
     @property
     def url(self) -> str:

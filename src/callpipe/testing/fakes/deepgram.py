@@ -61,6 +61,8 @@ class FakeDeepgramServer:
         self._server = LocalWebsocketServer(
             self._handle, api_key=api_key, key_header="Authorization", bearer=True
         )
+        self.fail_handshakes: list[int] = self._server.fail_handshakes
+        """Statuses for the next handshakes (``fake.fail_handshakes.append(429)``)."""
 
     @property
     def max_connections(self) -> int | None:
