@@ -124,6 +124,8 @@ class Results:
     call_secs: float = 0.0
     failed_calls: int = 0
     errors: list[str] = field(default_factory=list)
+    long_gaps: list[tuple[float, float]] = field(default_factory=list)  # (offset, gap) > 100 ms
+    run_start: float = 0.0
 
 
 class Call:
@@ -323,7 +325,10 @@ class Call:
             self.play_end = now + PLAYOUT_BUFFER + secs
             self.last_arrival = now
             return
-        results.gaps.append(now - self.last_arrival)
+        gap = now - self.last_arrival
+        results.gaps.append(gap)
+        if gap > 0.1 and len(results.long_gaps) < 200:
+            results.long_gaps.append((round(now - results.run_start, 3), round(gap, 3)))
         self.last_arrival = now
         if now > self.play_end:
             results.dropouts += 1
@@ -420,7 +425,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     lateness: list[float] = []
     slot = CHUNK_SECS / PHASES
     t0 = loop.time() + 0.05
-    run_start = clock() + 0.05
+    run_start = results.run_start = clock() + 0.05
     tick = 0
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     while not all(c.done for c in calls):

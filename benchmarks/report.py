@@ -49,6 +49,7 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
         "stack": r["stack"],
         "workers": r["workers"],
         "calls": calls,
+        "duration": round(r.get("duration", 0)),
         "cpu_per_call_sec": r["server_cpu_secs"] / call_secs,
         "server_cores": r["server_cpu_secs"] / r["server_wall_secs"],
         "rss_per_call_mib": (r["rss_peak"] - r["rss_base"]) / calls / MIB,
@@ -87,8 +88,11 @@ def load(dirs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             if ".gen" in path.name or ".warmup" in path.name:
                 continue
             s = summarize(json.loads(path.read_text()))
-            rows[(s["stack"], s["workers"], s["calls"])] = s  # later dirs win
-    return sorted(rows.values(), key=lambda s: (s["workers"], s["calls"], s["stack"])), meta
+            rows[(s["stack"], s["workers"], s["calls"], s["duration"])] = s  # later dirs win
+    ordered = sorted(
+        rows.values(), key=lambda s: (s["duration"], s["workers"], s["calls"], s["stack"])
+    )
+    return ordered, meta
 
 
 def _f(value: float, digits: int = 0) -> str:
@@ -99,16 +103,17 @@ def _f(value: float, digits: int = 0) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| stack | workers | N | CPU s / call-s | RSS MiB / call | packet ms "
+        "| stack | workers | N | s | CPU s / call-s | RSS MiB / call | packet ms "
         "| gap p50 / p99 / max ms | dropouts (/min) | latency p50 / p95 ms | latency drift ms "
         "| interrupt p50 / p95 ms "
         "| missed clears | no reply / utterances | failed calls | generator CPU s / call-s |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for s in rows:
         lines.append(
-            f"| {s['stack']} | {s['workers']} | {s['calls']} | {_f(s['cpu_per_call_sec'], 4)} "
+            f"| {s['stack']} | {s['workers']} | {s['calls']} | {s['duration']} "
+            f"| {_f(s['cpu_per_call_sec'], 4)} "
             f"| {_f(s['rss_per_call_mib'], 2)} | {_f(s['packet_ms'])} "
             f"| {_f(s['gap_p50_ms'])} / {_f(s['gap_p99_ms'])} / {_f(s['gap_max_ms'])} "
             f"| {s['dropouts']} ({_f(s['dropouts_per_min'], 1)}) "
@@ -123,14 +128,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def ratios(rows: list[dict[str, Any]]) -> str:
-    by = {(s["stack"], s["workers"], s["calls"]): s for s in rows}
+    by = {(s["stack"], s["workers"], s["calls"], s["duration"]): s for s in rows}
     out = [
         "| N | CPU / call-s (pipecat ÷ callpipe) | RSS / call (pipecat ÷ callpipe) "
         "| latency p50 (pipecat − callpipe) ms | interrupt p95 (pipecat − callpipe) ms |",
         "|---|---|---|---|---|",
     ]
-    for (stack, workers, n), cp in sorted(by.items(), key=lambda kv: kv[0][2]):
-        pc = by.get(("pipecat", 1, n))
+    for (stack, workers, n, secs), cp in sorted(by.items(), key=lambda kv: kv[0][2]):
+        pc = by.get(("pipecat", 1, n, secs))
         if stack != "callpipe" or workers != 1 or pc is None:
             continue
         out.append(
@@ -150,18 +155,29 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     series: dict[str, list[dict[str, Any]]] = {}
+    durations = {s["duration"] for s in rows}
+    main = min(durations, key=lambda d: -sum(1 for s in rows if s["duration"] == d))
     for s in rows:
-        series.setdefault(f"{s['stack']} ({s['workers']} proc)", []).append(s)
-    for label, points in series.items():
+        if s["duration"] == main:
+            series.setdefault(f"{s['stack']} ({s['workers']} proc)", []).append(s)
+    for i, (label, points) in enumerate(series.items()):
+        color = f"C{i}"
         points.sort(key=lambda s: s["calls"])
         n = [p["calls"] for p in points]
-        ax1.plot(n, [p["cpu_per_call_sec"] for p in points], marker="o", label=label)
-        ax2.plot(n, [p["latency_p50_ms"] for p in points], marker="o", label=f"{label} reply p50")
+        ax1.plot(n, [p["cpu_per_call_sec"] for p in points], marker="o", color=color, label=label)
+        ax2.plot(
+            n,
+            [p["latency_p50_ms"] for p in points],
+            marker="o",
+            color=color,
+            label=f"{label} reply p50",
+        )
         ax2.plot(
             n,
             [p["interrupt_p95_ms"] for p in points],
             marker="x",
             linestyle="--",
+            color=color,
             label=f"{label} interrupt p95",
         )
     ax1.set_xscale("log")

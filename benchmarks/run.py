@@ -236,7 +236,7 @@ def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
 def bench_one(
     stack: str, python: str, calls: int, args: argparse.Namespace, out_dir: Path
 ) -> dict[str, Any]:
-    tag = f"{stack}-w{args.workers}-n{calls}"
+    tag = f"{stack}-w{args.workers}-n{calls}-d{args.duration:.0f}"
     server = Server(stack, python, args.workers, out_dir / f"{tag}.server.log")
     try:
         server.wait_ready()
@@ -260,7 +260,14 @@ def bench_one(
         )
     finally:
         server.stop()
-    result = {"stack": stack, "workers": args.workers, "calls": calls, **info, **merge(docs)}
+    result = {
+        "stack": stack,
+        "workers": args.workers,
+        "calls": calls,
+        "duration": args.duration,
+        **info,
+        **merge(docs),
+    }
     (out_dir / f"{tag}.json").write_text(json.dumps(result))
     return result
 

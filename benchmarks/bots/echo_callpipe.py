@@ -83,6 +83,9 @@ class Echo(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
+# Load the Silero model now, not inside the first call (it would stall the loop ~0.2 s).
+SileroVADAnalyzer(shared=True)
+
 app = FastAPI()
 
 
