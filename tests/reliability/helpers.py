@@ -373,7 +373,11 @@ def fake_twilio_rest(log: RestLog) -> FastAPI:
 
 @contextlib.asynccontextmanager
 async def serve(
-    app: Any, *, ws_max_size: int = 16 * 1024 * 1024, sndbuf: int | None = None
+    app: Any,
+    *,
+    ws_max_size: int = 16 * 1024 * 1024,
+    sndbuf: int | None = None,
+    log_level: str = "warning",
 ) -> AsyncIterator[str]:
     """Like ``callpipe.testing.server.running_server``, on a socket we bind ourselves.
 
@@ -390,7 +394,7 @@ async def serve(
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        log_level="warning",
+        log_level=log_level,
         lifespan="off",
         ws_max_size=ws_max_size,
         timeout_graceful_shutdown=3,

@@ -70,13 +70,15 @@ class Measure:
     gap_p99_ms: float
     gap_max_ms: float
     interrupt_ms: float
+    late_gaps: int = 0  # gaps over 60 ms: a caller-side jitter buffer may run dry
     flood_messages: int = 0
     flood_end: str = ""
 
     def __str__(self) -> str:
         return (
             f"gap p50 {self.gap_p50_ms:.1f} ms, p99 {self.gap_p99_ms:.1f} ms, "
-            f"max {self.gap_max_ms:.1f} ms, interruption {self.interrupt_ms:.0f} ms"
+            f"max {self.gap_max_ms:.1f} ms, {self.late_gaps} over 60 ms, "
+            f"interruption {self.interrupt_ms:.0f} ms"
             + (
                 f", flood {self.flood_messages} msgs ({self.flood_end})"
                 if self.flood_messages
@@ -120,6 +122,7 @@ async def _neighbour_call(addr: str, server: BotServer, go: Any) -> Measure:
         gap_p50_ms=statistics.median(gaps),
         gap_p99_ms=_percentile(gaps, 0.99),
         gap_max_ms=max(gaps),
+        late_gaps=sum(1 for g in gaps if g > 60.0),
         interrupt_ms=(clears[0].t - speech_sent[0]) * 1000,
     )
 

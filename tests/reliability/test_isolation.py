@@ -31,7 +31,9 @@ async def test_a_flat_out_flood_is_cut_off_and_the_neighbour_keeps_its_timing() 
     print(f"\nquiet: {quiet}\nflood: {flooded}")
     assert "error (message flood)" in flooded.flood_end
     assert "ConnectionClosed" in flooded.flood_end
-    # One parser burst may delay a packet, but never past the 80 ms the transport sends ahead
-    # (the caller hears no gap); and barge-in is as fast as in the quiet run.
-    assert flooded.gap_p99_ms < 80.0
+    # While the burst allowance lasts (~0.3 s), uvicorn parses the flood in large socket reads
+    # that can delay a packet or two; after the cut-off the timing is the quiet run's. Without
+    # the guard, packets arrive in bursts for the whole flood (median gap near 0, dozens late).
+    assert flooded.late_gaps <= 3
+    assert 17.0 <= flooded.gap_p50_ms <= 23.0
     assert flooded.interrupt_ms <= quiet.interrupt_ms + 40.0

@@ -102,17 +102,24 @@ class FrameSerializer(ABC):
         return False
 
     def _skip(self, kind: str, detail: Any = "") -> None:
-        """Count a malformed inbound message; log the first of each kind per call."""
+        """Count a malformed inbound message; log the first of each kind per call.
+
+        The warning names only the kind: ``detail`` can echo values from the wire (a "digit"
+        that is really a phone number), so it goes to DEBUG, which may carry call data.
+        """
         count = self.malformed_counts.get(kind, 0) + 1
         self.malformed_counts[kind] = count
         if count == 1:
             logger.warning(
-                "%s call %s: skipping malformed message (%s) %s; further ones are counted",
+                "%s call %s: skipping malformed message (%s); further ones are counted",
                 type(self).__name__,
                 self.call_id,
                 kind,
-                _short(detail),
             )
+            if detail:
+                logger.debug(
+                    "%s call %s: %s: %s", type(self).__name__, self.call_id, kind, _short(detail)
+                )
 
 
 def _short(detail: Any, limit: int = 120) -> str:
