@@ -124,6 +124,7 @@ class LLMUserContextAggregator(FrameProcessor):
         self._turn_ended = False
         self._vad_seen = False
         self._timer: asyncio.Task[None] | None = None
+        self._timer_handle: asyncio.TimerHandle | None = None
 
     @property
     def context(self) -> OpenAILLMContext:
@@ -204,20 +205,28 @@ class LLMUserContextAggregator(FrameProcessor):
         )
 
     def _start_timer(self) -> None:
-        if self._timer is not None and not self._timer.done():
-            self._timer.cancel()
+        """(Re)arm the aggregation timeout; a loop timer, so re-arming costs no task."""
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+        loop = asyncio.get_running_loop()
+        self._timer_handle = loop.call_later(self._params.aggregation_timeout, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer_handle = None
         self._timer = self.create_task(self._timeout(), "aggregation-timeout")
 
     async def _cancel_timer(self) -> None:
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+            self._timer_handle = None
         timer, self._timer = self._timer, None
         if timer is not None and timer is not asyncio.current_task():
             await cancel_and_wait(timer)
 
     async def _timeout(self) -> None:
-        await self.clock.sleep(self._params.aggregation_timeout)
+        self._timer = None
         if self._speaking:
             return
-        self._timer = None
         if not self._parts and self._interim:
             # The final never came (e.g. the STT socket dropped): the interim is all we have.
             self._parts.append(self._interim)
