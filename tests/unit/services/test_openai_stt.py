@@ -92,3 +92,18 @@ async def test_no_request_without_speech_and_errors_are_reported(server: FakeOpe
     _, up = await run_test(stt, frames, params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and errors[0].fatal and "401" in errors[0].error
+
+
+async def test_rate_limited_transcription_is_retried(server: FakeOpenAIServer) -> None:
+    server.transcription_statuses.append(429)
+    server.transcripts.append("second time lucky")
+    frames = [
+        UserStartedSpeakingFrame(),
+        *packets(0.3),
+        UserStoppedSpeakingFrame(),
+        SleepFrame(0.5),
+    ]
+    down, up = await run_test(make_stt(server), frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(server.transcription_requests) == 2
+    assert [f.text for f in down if isinstance(f, TranscriptionFrame)] == ["second time lucky"]

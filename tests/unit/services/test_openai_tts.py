@@ -133,10 +133,18 @@ async def test_interruption_drops_the_old_reply(server: FakeOpenAIServer) -> Non
     assert server.cancelled_streams >= 1
 
 
+async def test_rate_limit_is_retried_once(server: FakeOpenAIServer) -> None:
+    server.speech_replies.extend([429])
+    down, up = await run_test(make_tts(server), llm_reply("Try again."), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(server.speech_requests) == 2
+    assert abs(audio_secs(down) - 0.2) < 0.01
+
+
 async def test_http_errors_are_reported_and_the_reply_still_closes(
     server: FakeOpenAIServer,
 ) -> None:
-    server.speech_replies.extend([500])
+    server.speech_replies.extend([500, 500])
     down, up = await run_test(make_tts(server), llm_reply("Broken."), params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and "500" in errors[0].error and not errors[0].fatal

@@ -8,13 +8,14 @@ worker, which closes the HTTP stream.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import httpx
 
 from callpipe.frames.frames import CancelFrame, EndFrame, StartFrame
-from callpipe.services._http import error_message
+from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.openai.llm import OPENAI_BASE_URL
 from callpipe.services.tts_service import TTSService
@@ -53,6 +54,7 @@ class OpenAITTSService(TTSService):
         self._speed = speed
         self._warmup = warmup
         self._client: httpx.AsyncClient | None = None
+        self._audio_since_request = False
 
     def _make_client(self) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -103,20 +105,39 @@ class OpenAITTSService(TTSService):
             body["instructions"] = self._instructions
         if self._speed is not None:
             body["speed"] = self._speed
-        try:
-            async with self._client.stream("POST", "/audio/speech", json=body) as response:
-                if response.status_code != 200:
-                    message = error_message(response.status_code, await response.aread())
-                    fatal = response.status_code in (401, 403)
-                    await self.report_error(
-                        f"{self}: HTTP {response.status_code} from {self._base_url}: {message}",
-                        fatal=fatal,
-                        reason="auth" if fatal else "http",
-                    )
+        for attempt in range(2):
+            try:
+                if await self._stream_speech(body, context_id, retry=attempt == 0):
                     return
-                async for chunk in response.aiter_bytes():
-                    await self.append_audio(context_id, chunk, OPENAI_TTS_SAMPLE_RATE)
-        except httpx.HTTPError as exc:
-            await self.report_error(
-                f"{self}: speech request failed: {type(exc).__name__}: {exc}", reason="network"
-            )
+            except httpx.HTTPError as exc:
+                if attempt == 0 and not self._audio_since_request:
+                    continue
+                await self.report_error(
+                    f"{self}: speech request failed: {type(exc).__name__}: {exc}",
+                    reason="network",
+                )
+                return
+
+    async def _stream_speech(self, body: dict[str, Any], context_id: str, *, retry: bool) -> bool:
+        """One request; False if it should be retried (429/5xx before any audio)."""
+        assert self._client is not None
+        self._audio_since_request = False
+        async with self._client.stream("POST", "/audio/speech", json=body) as response:
+            if response.status_code != 200:
+                status = response.status_code
+                message = error_message(status, await response.aread())
+                if retry and is_retryable(status):
+                    logger.warning("%s: HTTP %d (%s); retrying once", self, status, message)
+                    await asyncio.sleep(retry_after_secs(response, 0.25, 1.0))
+                    return False
+                fatal = status in (401, 403)
+                await self.report_error(
+                    f"{self}: HTTP {status} from {self._base_url}: {message}",
+                    fatal=fatal,
+                    reason="auth" if fatal else "http",
+                )
+                return True
+            async for chunk in response.aiter_bytes():
+                self._audio_since_request = True
+                await self.append_audio(context_id, chunk, OPENAI_TTS_SAMPLE_RATE)
+        return True

@@ -77,6 +77,9 @@ class FakeOpenAIServer:
         self.chat_replies: deque[ChatReply] = deque()
         self.transcripts: deque[str] = deque()
         self.speech_replies: deque[int] = deque()
+        """HTTP statuses for the next speech requests (200 = speak)."""
+        self.transcription_statuses: deque[int] = deque()
+        """HTTP statuses for the next transcription requests (200 = answer)."""
         self.chat_requests: list[dict[str, Any]] = []
         self.speech_requests: list[dict[str, Any]] = []
         self.transcription_requests: list[dict[str, Any]] = []
@@ -230,6 +233,9 @@ class FakeOpenAIServer:
             return _error(400, "expected multipart/form-data", None)
         fields = _parse_multipart(content_type, await request.body())
         self.transcription_requests.append(fields)
+        status = self.transcription_statuses.popleft() if self.transcription_statuses else 200
+        if status != 200:
+            return _error(status, "scripted transcription error", None)
         if "file" not in fields or "model" not in fields:
             return _error(400, "file and model are required", None)
         text = self.transcripts.popleft() if self.transcripts else "hello"
