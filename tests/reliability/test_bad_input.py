@@ -54,6 +54,18 @@ BAD_MESSAGES: list[tuple[str | bytes, str]] = [
     ('{"event": "mark"}', "missing_mark"),
     (b"\x00\x01\x02 binary where text is expected", "invalid_json"),
     (b"\xff\xfe\xfd", "invalid_json"),
+    (  # a repeated start announcing audio this stream's decoder would garble
+        json.dumps(
+            {
+                "event": "start",
+                "start": {
+                    "streamSid": SID,
+                    "mediaFormat": {"encoding": "audio/x-alaw", "sampleRate": 16000},
+                },
+            }
+        ),
+        "unsupported_media_format",
+    ),
 ]
 
 

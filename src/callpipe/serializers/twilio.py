@@ -28,7 +28,7 @@ from callpipe.frames.frames import (
     StreamStoppedFrame,
 )
 from callpipe.serializers._telephony import TelephonySerializer
-from callpipe.serializers._wire import b64encode
+from callpipe.serializers._wire import Malformed, b64encode
 from callpipe.telephony.twilio import TwilioCallControl, twilio_api_root, twilio_credentials
 
 logger = logging.getLogger(__name__)
@@ -173,6 +173,22 @@ class TwilioFrameSerializer(TelephonySerializer):
             return self._mark_event(message)
         if event == "stop":
             return StreamStoppedFrame()
-        if event in ("connected", "start"):
+        if event == "start":
+            self._check_media_format(message)
+            return None
+        if event == "connected":
             return None
         raise self._unknown(event)
+
+    def _check_media_format(self, message: dict[str, Any]) -> None:
+        """A (repeated) ``start`` announcing audio we would decode wrongly: say so, once."""
+        start = message.get("start")
+        fmt = start.get("mediaFormat") if isinstance(start, dict) else None
+        if not isinstance(fmt, dict):
+            return
+        encoding, rate = (
+            fmt.get("encoding", "audio/x-mulaw"),
+            fmt.get("sampleRate", self._wire_rate),
+        )
+        if encoding != "audio/x-mulaw" or rate != self._wire_rate:
+            raise Malformed("unsupported_media_format", f"{str(encoding)[:30]} at {str(rate)[:8]}")
