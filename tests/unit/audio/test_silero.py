@@ -226,3 +226,23 @@ def test_missing_model_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         monkeypatch.undo()
         silero._session.cache_clear()
+
+
+async def test_batching_window_collects_staggered_calls() -> None:
+    engine = SileroBatchEngine.for_running_loop()
+    engine.max_wait_secs = 0.05
+    vads = [SileroVADAnalyzer(shared=True) for _ in range(5)]
+    for vad in vads:
+        vad.set_sample_rate(8000)
+
+    async def staggered(k: int) -> None:
+        await asyncio.sleep(k * 0.005)  # arrivals spread over 20 ms, like calls at random phases
+        await vads[k].analyze_audio(b"\x00\x00" * 256)
+
+    before_batches, before_rows = engine.batches_run, engine.rows_scored
+    await asyncio.gather(*(staggered(k) for k in range(5)))
+    assert engine.rows_scored - before_rows == 5
+    assert engine.batches_run - before_batches == 1  # one inference for all five
+    engine.max_wait_secs = 0.0
+    await asyncio.gather(*(staggered(k) for k in range(5)))
+    assert engine.batches_run - before_batches == 6  # no window: one inference each
