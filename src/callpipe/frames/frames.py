@@ -429,6 +429,10 @@ class TTSTextFrame(TextFrame):
 
 @dataclass(slots=True)
 class TranscriptionFrame(TextFrame):
+    """What the caller said. Never dropped by an interruption: barge-in cancels *bot* output,
+    and a transcript still in a queue when the caller starts again is part of their turn."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
     user_id: str = ""
     timestamp: str = ""
     language: str | None = None
@@ -436,6 +440,7 @@ class TranscriptionFrame(TextFrame):
 
 @dataclass(slots=True)
 class InterimTranscriptionFrame(TextFrame):
+    UNINTERRUPTIBLE: ClassVar[bool] = True
     user_id: str = ""
     timestamp: str = ""
     language: str | None = None

@@ -148,4 +148,9 @@ def create_logged_task(
             logger.exception("task %s failed", name)
             return None
 
-    return asyncio.get_running_loop().create_task(runner(), name=name)
+    task = asyncio.get_running_loop().create_task(runner(), name=name)
+    if inspect.iscoroutine(coro):
+        # Cancelled before it ever ran: close the inner coroutine so it is not reported as
+        # "never awaited" (closing a finished coroutine is a no-op).
+        task.add_done_callback(lambda _: coro.close())
+    return task

@@ -12,7 +12,13 @@ from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 
 
 class FrameCollector(FrameProcessor):
-    """Records every frame it sees (one direction), passing everything on."""
+    """Records every frame it sees (one direction), passing everything on.
+
+    ``direct``: frames are recorded as they arrive, never queued, so an interruption cannot
+    drop a frame the collector has not looked at yet.
+    """
+
+    direct = True
 
     def __init__(self, direction: FrameDirection, *, name: str | None = None) -> None:
         super().__init__(name=name)

@@ -148,8 +148,7 @@ async def test_transcripts_survive_an_interruption() -> None:
         UserStoppedSpeakingFrame(),
         SleepFrame(0.05),
     ]
-    # The aggregator first in line: run_test's upstream collector has a queue of its own, which
-    # the interruption would empty before the aggregator could keep anything.
+    # Transcripts are uninterruptible frames: the caller's own words survive a barge-in.
     await run_then(LLMUserContextAggregator(context), frames, [], when=lambda out: True)
     assert context.messages == [{"role": "user", "content": "Stop please"}]
 

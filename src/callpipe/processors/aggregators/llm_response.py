@@ -246,19 +246,6 @@ class LLMUserContextAggregator(FrameProcessor):
         self._latency.turn_pushed()
         await self.push_frame(OpenAILLMContextFrame(context=self._context))
 
-    async def _handle_interruption(self) -> None:
-        # The caller's own words must survive an interruption: keep queued transcripts.
-        survivors = [
-            item
-            for item in self._queue
-            if isinstance(item[0], TranscriptionFrame | InterimTranscriptionFrame)
-        ]
-        await super()._handle_interruption()
-        if survivors:
-            self._queue.extendleft(reversed(survivors))
-            if self._wakeup is not None:
-                self._wakeup.set()
-
 
 class LLMAssistantContextAggregator(FrameProcessor):
     """Records what the bot said (as heard by the caller) as assistant messages."""
