@@ -8,14 +8,15 @@ behind that the provider must have run dry, the schedule is re-anchored (that ga
 anyway; bursting would only hide it from our own clock).
 
 Audio, messages and other data frames share the processor's ordered queue, so a
-``TransportMessageFrame`` or ``TTSTextFrame`` goes out after the audio queued before it. An
+``TransportMessageFrame`` goes out after the audio queued before it. An
 interruption (a system frame, handled at once) cancels the chunk being paced, drops queued
 audio, reports how much of the reply the caller heard, and sends the provider's clear message.
 
 Playback tracking: where the serializer has provider marks, marks go out with the audio and
 their acknowledgements tell what was played; otherwise a time estimate is used. "Bot stopped
-speaking", the release of ``TTSTextFrame``s downstream and the hang-up after a goodbye all wait
-for playback, not for the last byte to leave.
+speaking", the passing on of frames that followed bot audio (``TTSTextFrame``, the end of a
+response, the audio frames themselves) and the hang-up after a goodbye all wait for playback,
+not for the last byte to leave.
 """
 
 from __future__ import annotations
@@ -39,12 +40,10 @@ from callpipe.frames.frames import (
     OutputDTMFUrgentFrame,
     StartFrame,
     SystemFrame,
-    TextFrame,
     TransferCallFrame,
     TransportMessageFrame,
     TransportMessageUrgentFrame,
     TTSStoppedFrame,
-    TTSTextFrame,
 )
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.transports.base_transport import TransportParams
@@ -201,14 +200,13 @@ class BaseOutputTransport(FrameProcessor):
         """Data and control frames, in order with the audio before them."""
         if isinstance(frame, OutputAudioRawFrame):
             await self._handle_audio(frame)
+            await self._pass_after_playback(frame)  # e.g. a recorder after the output
         elif isinstance(frame, _FlushAudioFrame):
             await self._flush_partial()
         elif isinstance(frame, TTSStoppedFrame):
             await self._flush_partial()
             await self._maybe_mark(force=True)
-            await self.push_frame(frame)
-        elif isinstance(frame, TTSTextFrame):
-            await self._hold_text(frame)
+            await self._pass_after_playback(frame)
         elif isinstance(frame, TransportMessageFrame):
             await self.send_message(frame)
         elif isinstance(frame, OutputDTMFFrame):
@@ -222,7 +220,7 @@ class BaseOutputTransport(FrameProcessor):
             await self._end(frame)
             await self.push_frame(frame)
         else:
-            await self.push_frame(frame)
+            await self._pass_after_playback(frame)  # bot text, response boundaries, ...
 
     # ------------------------------------------------------------------ audio path
 
@@ -360,10 +358,11 @@ class BaseOutputTransport(FrameProcessor):
         if self._tracker.acknowledge(name):
             self._wake.set()
 
-    async def _hold_text(self, frame: TextFrame) -> None:
-        """Bot text goes downstream once the audio before it has been played."""
+    async def _pass_after_playback(self, frame: Frame) -> None:
+        """Frames behind bot audio go downstream once that audio has been played, so what
+        follows the output (the assistant context, a recorder) sees what the caller heard."""
         if self._tracker.active:
-            self._tracker.hold_text(frame)
+            self._tracker.hold(frame)
             self._wake.set()
         else:
             await self.push_frame(frame)
@@ -394,8 +393,8 @@ class BaseOutputTransport(FrameProcessor):
             self._wake.clear()
             tracker = self._tracker
             now = clock.now()
-            for text in tracker.release_texts(now):
-                await self.push_frame(text)
+            for held in tracker.release(now):
+                await self.push_frame(held)
             if tracker.active and self._played_out(now):
                 await self._playback_finished()
                 continue
@@ -410,7 +409,7 @@ class BaseOutputTransport(FrameProcessor):
             deadline = tracker.end_time()
             if now >= deadline:
                 deadline = deadline + self._params.playback_ack_grace_secs
-            text_pos = tracker.next_text_position()
+            text_pos = tracker.next_held_position()
             if text_pos is not None and not tracker.uses_marks and tracker.start is not None:
                 deadline = min(deadline, tracker.start + text_pos)
         if deadline is None or deadline <= now:
@@ -426,8 +425,8 @@ class BaseOutputTransport(FrameProcessor):
 
     async def _playback_finished(self) -> None:
         tracker = self._tracker
-        for text in tracker.release_texts(self.clock.now(), everything=True):
-            await self.push_frame(text)
+        for held in tracker.release(self.clock.now(), everything=True):
+            await self.push_frame(held)
         tracker.finish()
         await self._bot_stopped()
 

@@ -5,7 +5,9 @@ object keeps the position (in seconds of audio, per bot *stream*) of what was se
 and acknowledged, and of bot text tied to audio positions, so the transport can tell
 
 - when playback really finished (the last mark came back), for "bot stopped speaking";
-- how much of an interrupted reply was heard, and which words.
+- how much of an interrupted reply was heard, and which words;
+- when a frame that followed some audio (bot text, the end of a response, the audio frame
+  itself) may go on downstream: only once that audio has been played.
 
 Without provider marks it falls back to a time estimate: a provider plays audio in real time from
 the first packet of a stream. Pure logic: no I/O, time is passed in.
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from callpipe.frames.frames import TextFrame
+from callpipe.frames.frames import Frame, TTSTextFrame
 
 
 @dataclass(slots=True)
@@ -26,9 +28,9 @@ class _Mark:
 
 
 @dataclass(slots=True)
-class _HeldText:
+class _Held:
     position: float
-    frame: TextFrame
+    frame: Frame
 
 
 @dataclass
@@ -44,7 +46,7 @@ class PlaybackTracker:
     generation: int = 0
     _seq: int = 0
     _marks: deque[_Mark] = field(default_factory=deque)
-    _held: deque[_HeldText] = field(default_factory=deque)
+    _held: deque[_Held] = field(default_factory=deque)
     _heard_texts: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ stream
@@ -109,25 +111,31 @@ class PlaybackTracker:
 
     # ------------------------------------------------------------------ text
 
-    def hold_text(self, frame: TextFrame) -> None:
-        self._held.append(_HeldText(self.sent, frame))
+    def hold(self, frame: Frame) -> None:
+        """Keep ``frame`` until the audio sent before it has been played."""
+        self._held.append(_Held(self.sent, frame))
 
-    def release_texts(self, now: float, *, everything: bool = False) -> list[TextFrame]:
-        """Texts whose preceding audio has been played."""
+    def release(self, now: float, *, everything: bool = False) -> list[Frame]:
+        """Held frames whose preceding audio has been played, in order."""
         played = self.played(now)
-        out: list[TextFrame] = []
+        out: list[Frame] = []
         while self._held and (everything or self._held[0].position <= played + 1e-6):
             frame = self._held.popleft().frame
-            self._heard_texts.append(frame.text)
+            if isinstance(frame, TTSTextFrame):  # what the TTS actually spoke
+                self._heard_texts.append(frame.text)
             out.append(frame)
         return out
 
-    def next_text_position(self) -> float | None:
+    def next_held_position(self) -> float | None:
         return self._held[0].position if self._held else None
 
     def interrupt(self, now: float) -> tuple[float, str | None]:
-        """Cut the stream: return (seconds heard, text heard) and forget unplayed audio/text."""
-        self.release_texts(now)
+        """Cut the stream: return (seconds heard, text heard) and forget everything unplayed.
+
+        Frames released by this call are dropped with the rest: the output pushes an
+        interruption report instead, and unplayed bot output is exactly what barge-in cancels.
+        """
+        self.release(now)
         heard = self.played(now)
         text = " ".join(t.strip() for t in self._heard_texts if t.strip()) or None
         self._held.clear()

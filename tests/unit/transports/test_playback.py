@@ -51,21 +51,21 @@ def test_texts_are_released_when_their_audio_has_played() -> None:
     t = PlaybackTracker()
     t.begin(0.0)
     t.sent = 0.6
-    t.hold_text(TTSTextFrame("hello"))
+    t.hold(TTSTextFrame("hello"))
     t.sent = 1.0
-    t.hold_text(TTSTextFrame("world"))
-    assert t.release_texts(0.5) == []
-    assert [f.text for f in t.release_texts(0.7)] == ["hello"]
-    assert t.next_text_position() == 1.0
+    t.hold(TTSTextFrame("world"))
+    assert t.release(0.5) == []
+    assert [f.text for f in t.release(0.7)] == ["hello"]  # type: ignore[attr-defined]
+    assert t.next_held_position() == 1.0
 
 
 def test_interrupt_reports_heard_seconds_and_words() -> None:
     t = PlaybackTracker()
     t.begin(0.0)
     t.sent = 0.5
-    t.hold_text(TTSTextFrame("Hello "))
+    t.hold(TTSTextFrame("Hello "))
     t.sent = 1.2
-    t.hold_text(TTSTextFrame("there"))
+    t.hold(TTSTextFrame("there"))
     t.sent = 2.0
     heard, text = t.interrupt(0.9)
     assert heard == pytest.approx(0.9)
