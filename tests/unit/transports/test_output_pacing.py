@@ -313,3 +313,23 @@ def test_far_end_packet_size_is_used_unless_the_app_chose_one() -> None:
 
     assert run_virtual(scenario()) == [3200, 3200]  # 200 ms packets, as Exotel asks
     assert run_virtual(scenario(audio_out_10ms_chunks=2)) == [320] * 20
+
+
+def test_frames_behind_audio_pass_on_once_it_was_played() -> None:
+    from callpipe.frames.frames import LLMFullResponseEndFrame
+
+    async def scenario() -> list[tuple[float, str]]:
+        out = FakeOutput(audio_out_send_ahead_ms=40)
+        down = await started(out)
+        t0 = asyncio.get_running_loop().time()
+        await out.queue_frame(speech(0.5))
+        await out.queue_frame(LLMFullResponseEndFrame())
+        await asyncio.sleep(1.0)
+        await out.cleanup()
+        await down.cleanup()
+        return [(t - t0, type(f).__name__) for t, f in down.timed]
+
+    timed = dict((name, t) for t, name in run_virtual(scenario()))
+    assert timed["TTSAudioRawFrame"] == pytest.approx(0.5, abs=0.03)  # a recorder sees it played
+    assert timed["LLMFullResponseEndFrame"] == pytest.approx(0.5, abs=0.03)
+    assert timed["LLMFullResponseEndFrame"] >= timed["TTSAudioRawFrame"]
