@@ -135,10 +135,11 @@ class Probe(FrameProcessor):
     bot say something (a second turn).
     """
 
-    def __init__(self, record: CallRecord, *, echo: bool) -> None:
+    def __init__(self, record: CallRecord, *, echo: bool, digit_actions: bool = True) -> None:
         super().__init__()
         self.record = record
         self.echo = echo
+        self.digit_actions = digit_actions
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -152,21 +153,23 @@ class Probe(FrameProcessor):
         if isinstance(frame, InputDTMFFrame):
             digit = frame.button.value
             rec.digits.append(digit)
-            if digit == "7":
+            if not self.digit_actions:
+                pass
+            elif digit == "7":
                 raise Fault("injected processor failure")
-            if digit == "0":
+            elif digit == "0":
                 await self.push_frame(TTSAudioRawFrame(tone(0.2), RATE))
                 await self.push_frame(TTSStoppedFrame())
                 await self.push_frame(EndFrame())
                 return
-            if digit == "6":  # an error the bot cannot continue after
+            elif digit == "6":  # an error the bot cannot continue after
                 await self.push_error(FatalErrorFrame(error="injected fatal error"))
                 return
-            if digit == "8":  # a large app message, sent at once from the receive path
+            elif digit == "8":  # a large app message, sent at once from the receive path
                 blob = {"event": "app", "blob": "x" * 300_000}
                 await self.push_frame(TransportMessageUrgentFrame(message=blob))
                 return
-            if digit == "9":
+            elif digit == "9":
                 await self.push_frame(TTSAudioRawFrame(tone(0.3), RATE))
                 await self.push_frame(TTSStoppedFrame())
                 return
@@ -180,6 +183,7 @@ class BotConfig:
     """How the bot behaves; one config serves every call of a server."""
 
     echo: bool = True
+    digit_actions: bool = True  # False: keys are only recorded (for fuzzing)
     greeting_secs: float = 0.0
     vad: bool = False
     rest_url: str | None = None
@@ -278,7 +282,10 @@ class BotServer:
         processors: list[FrameProcessor] = [transport.input()]
         if cfg.fail == "in_start":
             processors.append(_FailOnStart())
-        processors += [Probe(record, echo=cfg.echo), transport.output()]
+        processors += [
+            Probe(record, echo=cfg.echo, digit_actions=cfg.digit_actions),
+            transport.output(),
+        ]
         task = PipelineTask(
             Pipeline(processors),
             params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),

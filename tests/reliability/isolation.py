@@ -39,7 +39,7 @@ import json, sys, time
 from websockets.sync.client import connect
 url, secs, rate = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 sid = "MZ" + "9" * 32
-with connect(url, compression=None, max_size=None) as ws:
+with connect(url, compression=None, max_size=None, close_timeout=0.5) as ws:
     ws.send(json.dumps({"event": "connected"}))
     ws.send(json.dumps({"event": "start", "start": {"streamSid": sid, "callSid": "CA" + "9" * 32,
         "accountSid": "AC1", "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}}))

@@ -11,7 +11,15 @@ import time
 
 import pytest
 
-from .helpers import BotConfig, BotServer, Caller, assert_call_alive, call_sid, serve
+from .helpers import (
+    BotConfig,
+    BotServer,
+    Caller,
+    assert_call_alive,
+    call_sid,
+    capture_logs,
+    serve,
+)
 from .runner_helpers import RunnerBot, runner_app
 
 pytestmark = pytest.mark.integration
@@ -103,17 +111,21 @@ async def test_a_bot_raising_under_the_runner_is_logged_and_costs_only_its_call(
     server = BotServer(BotConfig(fail="before_pipeline"))
     bot = RunnerBot(server)
     app = runner_app(bot, insecure=True)
-    async with serve(app) as addr:
-        async with Caller(f"ws://{addr}/ws", 1) as victim:
-            await asyncio.wait_for(victim.closed.wait(), 5)
-        assert type(bot.calls[0].error).__name__ == "Fault"
-        server.config.fail = None
-        async with Caller(f"ws://{addr}/ws", 2) as neighbour:
-            await asyncio.sleep(0.1)
-            await assert_call_alive(neighbour, bot.calls[1])
-        registry = app.state.runner.calls
-        for _ in range(100):  # both calls' slots are given back
-            if registry.active == 0:
-                break
-            await asyncio.sleep(0.02)
-        assert registry.active == 0
+    with capture_logs() as logs:
+        async with serve(app) as addr:
+            async with Caller(f"ws://{addr}/ws", 1) as victim:
+                await asyncio.wait_for(victim.closed.wait(), 5)
+            assert type(bot.calls[0].error).__name__ == "Fault"
+            server.config.fail = None
+            async with Caller(f"ws://{addr}/ws", 2) as neighbour:
+                await asyncio.sleep(0.1)
+                await assert_call_alive(neighbour, bot.calls[1])
+            registry = app.state.runner.calls
+            for _ in range(100):  # both calls' slots are given back
+                if registry.active == 0:
+                    break
+                await asyncio.sleep(0.02)
+            assert registry.active == 0
+    failures = [r for r in logs.records if r.exc_info and "Fault" in repr(r.exc_info[1])]
+    assert len(failures) == 1  # logged once, with the (masked) call id
+    assert "bot() failed (twilio call CA00…01)" in failures[0].getMessage()

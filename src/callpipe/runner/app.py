@@ -45,6 +45,7 @@ from callpipe.runner.security import (
 )
 from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
 from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
+from callpipe.transports.call_stats import mask
 
 logger = logging.getLogger(__name__)
 
@@ -416,6 +417,12 @@ async def _admit(
     return args
 
 
+def _masked_call_id(args: WebSocketRunnerArguments | None) -> str:
+    """The provider's call id as the transport logs it (masked), to join the two log lines."""
+    call_data = args.call_data if args is not None else None
+    return mask(call_data.call_id if call_data is not None else None) or "-"
+
+
 async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: str | None) -> None:
     """Admit the stream, take a call slot, run ``bot()`` for the lifetime of the connection.
 
@@ -446,15 +453,25 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         reserved = True
         call = ActiveCall(args, args.transport_type or "websocket")
         calls.register(call)
-        logger.info("call started (%s, session %s)", call.provider, args.session_id)
+        logger.info(
+            "call started (%s call %s, session %s)",
+            call.provider,
+            _masked_call_id(args),
+            args.session_id,
+        )
         await state.bot(args)
     except Exception:
         outcome = "error"
-        logger.exception("stream failed" if call is None else "bot() failed")
+        if call is None:
+            logger.exception("stream failed")
+        else:
+            logger.exception("bot() failed (%s call %s)", call.provider, _masked_call_id(args))
     finally:
         if call is not None:
             calls.unregister(call, outcome)
-            logger.info("call ended (%s, %s)", call.provider, outcome)
+            logger.info(
+                "call ended (%s call %s, %s)", call.provider, _masked_call_id(args), outcome
+            )
         if reserved:
             calls.release()
         if websocket.client_state == WebSocketState.CONNECTED:

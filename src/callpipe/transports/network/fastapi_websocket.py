@@ -44,7 +44,7 @@ from callpipe.processors.frame_processor import FrameDirection
 from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
 from callpipe.transports.base_transport import BaseTransport, TransportParams
-from callpipe.transports.call_stats import CallStats, provider_name
+from callpipe.transports.call_stats import CallStats, mask, provider_name
 
 logger = logging.getLogger(__name__)
 
@@ -492,6 +492,10 @@ class FastAPIWebsocketTransport(BaseTransport):
         self._serializer_ready = False
         for event in ("on_client_connected", "on_client_disconnected", "on_session_timeout"):
             self._register_event_handler(event, background=True)
+
+    def __str__(self) -> str:
+        # Every line the transport logs names the (masked) call, like the call-end line does.
+        return f"{self.name}[{mask(self.stats.call_id) or '-'}]"
 
     @property
     def websocket(self) -> WebSocket:
