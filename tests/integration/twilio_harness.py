@@ -118,7 +118,8 @@ class TwilioClient:
         self._ack_tasks: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> TwilioClient:
-        self._ws = await websockets.connect(self.url, max_size=None)
+        # Twilio does not compress; neither does its impersonation (compression hides backpressure).
+        self._ws = await websockets.connect(self.url, max_size=None, compression=None)
         await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self.send(
             {
