@@ -97,9 +97,18 @@ class AIService(FrameProcessor):
 
     async def stop(self, frame: EndFrame) -> None:
         """Disconnect gracefully (after everything before the EndFrame was handled)."""
+        await self.disconnect()
 
     async def cancel(self, frame: CancelFrame) -> None:
         """Disconnect now."""
+        await self.disconnect()
+
+    async def disconnect(self) -> None:
+        """Release the provider connection; idempotent (runs on end, cancel and cleanup)."""
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self.disconnect()
 
     async def _start_service(self, frame: StartFrame) -> None:
         self._in_sample_rate = frame.audio_in_sample_rate

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from callpipe.frames.frames import CancelFrame, EndFrame, StartFrame
+from callpipe.frames.frames import StartFrame
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket
@@ -78,20 +78,10 @@ class CartesiaTTSService(TTSService):
         )
         await self._ws.connect()
 
-    async def _close(self) -> None:
+    async def disconnect(self) -> None:
         ws, self._ws = self._ws, None
         if ws is not None:
             await ws.close()
-
-    async def stop(self, frame: EndFrame) -> None:
-        await self._close()
-
-    async def cancel(self, frame: CancelFrame) -> None:
-        await self._close()
-
-    async def cleanup(self) -> None:
-        await super().cleanup()
-        await self._close()
 
     async def _drop_open_contexts(self) -> None:
         # A new socket knows nothing of the old contexts: close them rather than wait forever.

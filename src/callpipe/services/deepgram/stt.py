@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import pcm_to_ulaw
-from callpipe.frames.frames import CancelFrame, EndFrame, StartFrame
+from callpipe.frames.frames import StartFrame
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.stt_service import StreamingSTTService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
@@ -93,21 +93,11 @@ class DeepgramSTTService(StreamingSTTService):
         )
         await self._ws.connect()
 
-    async def _close(self) -> None:
+    async def disconnect(self) -> None:
         await self.stop_sending()
         ws, self._ws = self._ws, None
         if ws is not None:
             await ws.close(final_message=json.dumps({"type": "CloseStream"}))
-
-    async def stop(self, frame: EndFrame) -> None:
-        await self._close()
-
-    async def cancel(self, frame: CancelFrame) -> None:
-        await self._close()
-
-    async def cleanup(self) -> None:
-        await super().cleanup()
-        await self._close()
 
     async def _on_socket_failed(self, message: str) -> None:
         await self.report_error(message, reason="disconnected")

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from callpipe.frames.frames import CancelFrame, EndFrame, StartFrame
+from callpipe.frames.frames import StartFrame
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
@@ -95,20 +95,10 @@ class ElevenLabsTTSService(TTSService):
         )
         await self._ws.connect()
 
-    async def _close(self) -> None:
+    async def disconnect(self) -> None:
         ws, self._ws = self._ws, None
         if ws is not None:
             await ws.close(final_message=json.dumps({"close_socket": True}))
-
-    async def stop(self, frame: EndFrame) -> None:
-        await self._close()
-
-    async def cancel(self, frame: CancelFrame) -> None:
-        await self._close()
-
-    async def cleanup(self) -> None:
-        await super().cleanup()
-        await self._close()
 
     async def _drop_open_contexts(self) -> None:
         self._initialized.clear()

@@ -22,8 +22,6 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from callpipe.frames.frames import (
-    CancelFrame,
-    EndFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
@@ -120,20 +118,10 @@ class OpenAILLMService(LLMService):
                 "Check api_key / OPENAI_API_KEY."
             )
 
-    async def _close(self) -> None:
+    async def disconnect(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
-
-    async def stop(self, frame: EndFrame) -> None:
-        await self._close()
-
-    async def cancel(self, frame: CancelFrame) -> None:
-        await self._close()
-
-    async def cleanup(self) -> None:
-        await super().cleanup()
-        await self._close()
 
     # ------------------------------------------------------------------ completion
 

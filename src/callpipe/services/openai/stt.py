@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from callpipe.frames.frames import CancelFrame, EndFrame, StartFrame
+from callpipe.frames.frames import StartFrame
 from callpipe.services._http import error_message, is_retryable
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OPENAI_BASE_URL
@@ -57,20 +57,10 @@ class OpenAISTTService(SegmentedSTTService):
     async def start(self, frame: StartFrame) -> None:
         self._client = self._make_client()
 
-    async def _close(self) -> None:
+    async def disconnect(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
-
-    async def stop(self, frame: EndFrame) -> None:
-        await self._close()
-
-    async def cancel(self, frame: CancelFrame) -> None:
-        await self._close()
-
-    async def cleanup(self) -> None:
-        await super().cleanup()
-        await self._close()
 
     async def run_stt(self, wav: bytes) -> str | None:
         if self._client is None:
