@@ -1,14 +1,14 @@
 """Real speech for the load generator: eSpeak NG utterances at 8 kHz, cached as WAV files.
 
-Synthesized once with the ``espeakng-loader`` library through ctypes (benchmark-local on purpose:
-it only has to make a handful of WAVs) and kept under ``benchmarks/.cache/``. Leading and
+Synthesized once with callpipe's own eSpeak NG binding (``callpipe.audio.espeak``; a second
+ctypes binding of the same library in one process would replace its synthesis callback) and
+kept under ``benchmarks/.cache/``. Leading and
 trailing silence is trimmed so an utterance's first and last 20 ms chunks carry speech: the load
 generator takes "caller starts/stops speaking" from when those chunks are sent.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import wave
 from pathlib import Path
@@ -31,62 +31,6 @@ UTTERANCES: tuple[str, ...] = (
     "What are your opening hours on Saturday and Sunday?",
 )
 
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_ESPEAK_CHARS_UTF8 = 1
-_ESPEAK_RATE = 1
-_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
-
-
-def _synthesize_raw(texts: tuple[str, ...]) -> tuple[int, list[np.ndarray]]:
-    import espeakng_loader
-
-    lib = ctypes.CDLL(str(espeakng_loader.get_library_path()))
-    lib.espeak_Initialize.restype = ctypes.c_int
-    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    rate = lib.espeak_Initialize(
-        _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(espeakng_loader.get_data_path()).encode(), 0
-    )
-    if rate <= 0:
-        raise RuntimeError("eSpeak NG failed to initialise")
-    lib.espeak_SetVoiceByName(b"en-us")
-    lib.espeak_SetParameter(_ESPEAK_RATE, 165, 0)
-    chunks: list[np.ndarray] = []
-
-    def collect(wav: ctypes._Pointer[ctypes.c_short], n: int, events: int) -> int:
-        if n > 0:
-            chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-        return 0
-
-    callback = _CALLBACK(collect)
-    lib.espeak_SetSynthCallback(callback)
-    lib.espeak_Synth.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-        ctypes.c_uint,
-        ctypes.c_int,
-        ctypes.c_uint,
-        ctypes.c_uint,
-        ctypes.c_void_p,
-        ctypes.c_void_p,
-    ]
-    out: list[np.ndarray] = []
-    for text in texts:
-        chunks.clear()
-        data = text.encode()
-        lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
-        lib.espeak_Synchronize()
-        out.append(np.concatenate(chunks) if chunks else np.zeros(0, np.int16))
-    return rate, out
-
-
-def _to_8k(samples: np.ndarray, rate: int) -> np.ndarray:
-    import soxr
-
-    pcm = soxr.resample(samples.astype(np.float32) / 32768.0, rate, RATE, quality="HQ")
-    return np.clip(np.round(pcm * 32767.0), -32768, 32767).astype(np.int16)
-
 
 def _trim(samples: np.ndarray, threshold: int = 300) -> np.ndarray:
     loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
@@ -105,9 +49,11 @@ def load_utterances() -> list[bytes]:
     paths = [_cache_path(i, t) for i, t in enumerate(UTTERANCES)]
     if not all(p.exists() for p in paths):
         CACHE.mkdir(parents=True, exist_ok=True)
-        rate, raw = _synthesize_raw(UTTERANCES)
-        for path, samples in zip(paths, raw, strict=True):
-            pcm = _trim(_to_8k(samples, rate))
+        from callpipe.audio.espeak import synthesize
+
+        for path, text in zip(paths, UTTERANCES, strict=True):
+            samples = np.frombuffer(synthesize(text, RATE, rate_wpm=165), dtype="<i2")
+            pcm = _trim(samples)
             with wave.open(str(path), "wb") as w:
                 w.setnchannels(1)
                 w.setsampwidth(2)
@@ -121,13 +67,10 @@ def load_utterances() -> list[bytes]:
 
 
 def pcm_to_ulaw(pcm: bytes) -> bytes:
-    """G.711 µ-law of PCM16 (vectorised; the generator encodes everything once up front)."""
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
-    sign = np.where(x < 0, 0x80, 0)
-    mag = np.minimum(np.abs(x), 32635) + 0x84
-    exponent = np.floor(np.log2(mag)).astype(np.int32) - 7
-    mantissa = (mag >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+    """G.711 µ-law of PCM16 (the generator encodes everything once up front)."""
+    from callpipe.audio.g711 import pcm_to_ulaw as encode
+
+    return encode(pcm)
 
 
 if __name__ == "__main__":

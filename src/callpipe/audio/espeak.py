@@ -64,6 +64,9 @@ class _Engine:
             self.wpm = rate_wpm
         data = text.encode("utf-8")
         self.chunks = []
+        # The library has one global callback: set ours again in case another binding of the
+        # same library in this process replaced it (a dangling callback would crash).
+        self.lib.espeak_SetSynthCallback(self._callback)
         self.lib.espeak_Synth(
             ctypes.c_char_p(data),
             ctypes.c_size_t(len(data) + 1),
