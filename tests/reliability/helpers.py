@@ -21,12 +21,11 @@ import math
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import uvicorn
 from fastapi import FastAPI, Request, WebSocket
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -50,6 +49,7 @@ from callpipe.pipeline.runner import PipelineRunner
 from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.serializers.twilio import TwilioFrameSerializer
+from callpipe.testing.server import running_server
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -378,50 +378,7 @@ def fake_twilio_rest(log: RestLog) -> FastAPI:
     return app
 
 
-@contextlib.asynccontextmanager
-async def serve(
-    app: Any,
-    *,
-    ws_max_size: int = 16 * 1024 * 1024,
-    sndbuf: int | None = None,
-    log_level: str = "warning",
-) -> AsyncIterator[str]:
-    """Like ``callpipe.testing.server.running_server``, on a socket we bind ourselves.
-
-    Binding the listening socket here (instead of picking a free port and letting uvicorn bind
-    it later) avoids the port race when many tests run back to back. ``sndbuf`` fixes the
-    kernel send buffer of accepted sockets (Linux: inherited from the listener), so a peer that
-    stops reading blocks the server's sends after kilobytes instead of megabytes.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if sndbuf is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_level=log_level,
-        lifespan="off",
-        ws_max_size=ws_max_size,
-        timeout_graceful_shutdown=3,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server._serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        try:
-            await asyncio.wait_for(task, 8.0)
-        except TimeoutError:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        sock.close()
+serve = running_server  # binds its own socket; ``sndbuf`` makes stalled peers block quickly
 
 
 # ---------------------------------------------------------------------------------------- client

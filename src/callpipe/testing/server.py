@@ -18,20 +18,36 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def running_server(app: Any, *, ws_max_size: int = 16 * 1024 * 1024) -> AsyncIterator[str]:
-    """Run ``app`` on a free loopback port; yields ``"127.0.0.1:PORT"``; stops it on exit."""
-    port = free_port()
+async def running_server(
+    app: Any,
+    *,
+    ws_max_size: int = 16 * 1024 * 1024,
+    sndbuf: int | None = None,
+    log_level: str = "warning",
+) -> AsyncIterator[str]:
+    """Run ``app`` on a free loopback port; yields ``"127.0.0.1:PORT"``; stops it on exit.
+
+    The listening socket is bound here and handed to uvicorn, so there is no window in which
+    another test could take the port. ``sndbuf`` fixes the kernel send buffer of accepted
+    sockets (Linux: inherited from the listener), so a peer that stops reading blocks the
+    server's sends after kilobytes instead of megabytes.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if sndbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
+        log_level=log_level,
         lifespan="off",
         ws_max_size=ws_max_size,
+        timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)
     # _serve() skips uvicorn's signal capture: the host process (a test run) owns its signals.
-    task = asyncio.get_running_loop().create_task(server._serve())
+    task = asyncio.get_running_loop().create_task(server._serve(sockets=[sock]))
     try:
         while not server.started:
             if task.done():
@@ -41,7 +57,8 @@ async def running_server(app: Any, *, ws_max_size: int = 16 * 1024 * 1024) -> As
     finally:
         server.should_exit = True
         try:
-            await asyncio.wait_for(task, 5.0)
+            await asyncio.wait_for(task, 8.0)
         except TimeoutError:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        sock.close()
