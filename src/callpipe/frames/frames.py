@@ -163,11 +163,16 @@ class CancelFrame(SystemFrame):
 
 @dataclass(slots=True)
 class ErrorFrame(SystemFrame):
-    """An error report travelling upstream to the task; ``fatal`` ends the task."""
+    """An error report travelling upstream to the task; ``fatal`` ends the task.
+
+    ``unhandled``: an exception escaped a processor (a bug, not a reported provider hiccup); by
+    default the task then ends the call gracefully.
+    """
 
     error: str
     fatal: bool = False
     processor: Any = field(default=None, compare=False)
+    unhandled: bool = False
 
 
 @dataclass(slots=True)

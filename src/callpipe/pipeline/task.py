@@ -27,6 +27,7 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
+from callpipe.log import call_tag
 from callpipe.pipeline.pipeline import PipelineSink, PipelineSource
 from callpipe.processors.base_object import BaseObject, cancel_and_wait
 from callpipe.processors.frame_processor import (
@@ -75,6 +76,10 @@ class PipelineTask(BaseObject):
     Events: ``on_pipeline_started(task, frame)``, ``on_pipeline_finished(task, frame)`` (the
     EndFrame, StopFrame or CancelFrame that ended it), ``on_pipeline_ended``,
     ``on_pipeline_cancelled``, ``on_pipeline_error(task, error_frame)``, ``on_idle_timeout``.
+
+    Errors: a fatal ``ErrorFrame`` cancels the task; an exception that escaped a processor (a
+    bug) ends it gracefully (``EndFrame``: queued audio plays out, the call is hung up) unless
+    ``end_on_exception=False``; errors a service reports itself (a failed request) do not.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class PipelineTask(BaseObject):
         idle_timeout_frames: tuple[type[Frame], ...] = DEFAULT_IDLE_FRAMES,
         cancel_on_idle_timeout: bool = True,
         cancel_timeout_secs: float = 20.0,
+        end_on_exception: bool = True,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
@@ -98,6 +104,8 @@ class PipelineTask(BaseObject):
         self._idle_frames = idle_timeout_frames
         self._cancel_on_idle_timeout = cancel_on_idle_timeout
         self._cancel_timeout_secs = cancel_timeout_secs
+        self._end_on_exception = end_on_exception
+        self._ending_on_error = False
         self._pipeline = pipeline
         self._source = PipelineSource(self._from_upstream, name=f"{self.name}::Source")
         self._sink = PipelineSink(self._from_downstream, name=f"{self.name}::Sink")
@@ -273,10 +281,17 @@ class PipelineTask(BaseObject):
         if isinstance(frame, self._idle_frames):
             self._last_activity = self._clock.now()
         if isinstance(frame, ErrorFrame):
-            logger.error("%s: error reported: %s", self, frame.error)
+            if frame.unhandled:  # already logged with its traceback where it happened
+                logger.debug("%s: error reported: %s", self, frame.error)
+            else:  # reported on purpose (a service, the app): this is its one log line
+                logger.error("%s%s: %s", call_tag(), self, frame.error)
             await self._call_event_handler("on_pipeline_error", frame)
             if frame.fatal:
                 self._inbox.put_nowait((CancelFrame(reason=frame.error), FrameDirection.DOWNSTREAM))
+            elif frame.unhandled and self._end_on_exception and not self._ending_on_error:
+                self._ending_on_error = True
+                logger.warning("%s%s: ending the call after an unhandled error", call_tag(), self)
+                self._inbox.put_nowait((EndFrame(reason="error"), FrameDirection.DOWNSTREAM))
         elif isinstance(frame, EndTaskFrame):
             self._inbox.put_nowait((EndFrame(reason=frame.reason), FrameDirection.DOWNSTREAM))
         elif isinstance(frame, CancelTaskFrame):

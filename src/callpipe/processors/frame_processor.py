@@ -28,12 +28,14 @@ from typing import Any, ClassVar, Protocol
 from callpipe.clock import DEFAULT_CLOCK, Clock
 from callpipe.frames.frames import (
     CancelFrame,
+    EndFrame,
     ErrorFrame,
     Frame,
     InterruptionFrame,
     StartFrame,
     SystemFrame,
 )
+from callpipe.log import call_tag
 from callpipe.processors.base_object import BaseObject, cancel_and_wait, create_logged_task
 
 logger = logging.getLogger(__name__)
@@ -208,15 +210,18 @@ class FrameProcessor(BaseObject):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            logger.exception("%s: error processing %s", self, frame)
+            logger.exception("%s%s: error processing %s", call_tag(), self, frame)
             if not isinstance(frame, ErrorFrame):
                 # A processor that cannot start leaves a pipeline that can never work: fatal.
                 await self.push_error(
                     ErrorFrame(
                         error=f"{self}: {type(exc).__name__}: {exc}",
                         fatal=isinstance(frame, StartFrame),
+                        unhandled=True,
                     )
                 )
+            if isinstance(frame, EndFrame | CancelFrame):
+                await self.push_frame(frame, direction)  # shutdown must still get through
 
     def _start_worker(self) -> None:
         if self.direct or self._worker is not None:

@@ -187,8 +187,8 @@ class AIService(FrameProcessor):
     async def report_error(
         self, message: str, *, fatal: bool = False, reason: str = "error"
     ) -> None:
-        """Log once, count, and send an ErrorFrame upstream (fatal ones end the call)."""
-        logger.error("%s", message)
+        """Count, and send an ErrorFrame upstream (the task logs it once; fatal ones end the
+        call)."""
         SERVICE_ERRORS.inc(service=type(self).__name__, kind=self.kind, reason=reason)
         error: ErrorFrame = FatalErrorFrame(error=message) if fatal else ErrorFrame(error=message)
         await self.push_error(error)

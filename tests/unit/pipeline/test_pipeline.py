@@ -268,3 +268,46 @@ async def test_runner_cancels_the_task_on_sigint() -> None:
     assert slow.finished == []
     # The handler is removed again: the default SIGINT behaviour is back.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class RaisesOn(FrameProcessor):
+    def __init__(self, trigger: type[Frame] | str) -> None:
+        super().__init__()
+        self.trigger = trigger
+        self.texts: list[str] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(self.trigger, str) and isinstance(frame, TextFrame):
+            if frame.text == self.trigger:
+                raise RuntimeError("bug")
+            self.texts.append(frame.text)
+        elif not isinstance(self.trigger, str) and isinstance(frame, self.trigger):
+            raise RuntimeError("bug in shutdown")
+        await self.push_frame(frame, direction)
+
+
+async def test_an_unhandled_exception_ends_the_task_gracefully() -> None:
+    proc = RaisesOn("bad")
+    task = PipelineTask(Pipeline([proc]), idle_timeout_secs=None)
+    await task.queue_frames([TextFrame("ok"), TextFrame("bad")])
+    await asyncio.wait_for(task.run(), 5.0)
+    assert isinstance(task.end_frame, EndFrame)
+    assert task.end_frame.reason == "error"
+    assert proc.texts == ["ok"]
+
+
+async def test_end_on_exception_can_be_turned_off() -> None:
+    proc = RaisesOn("bad")
+    task = PipelineTask(Pipeline([proc]), idle_timeout_secs=None, end_on_exception=False)
+    await task.queue_frames([TextFrame("bad"), TextFrame("after"), EndFrame(reason="done")])
+    await asyncio.wait_for(task.run(), 5.0)
+    assert task.end_frame.reason == "done"  # type: ignore[union-attr]
+    assert proc.texts == ["after"]
+
+
+async def test_a_processor_failing_on_end_frame_does_not_block_shutdown() -> None:
+    task = PipelineTask(Pipeline([RaisesOn(EndFrame), Recorder()]), idle_timeout_secs=None)
+    await task.queue_frame(EndFrame())
+    await asyncio.wait_for(task.run(), 5.0)
+    assert task.has_finished()

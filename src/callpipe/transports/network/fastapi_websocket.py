@@ -40,6 +40,7 @@ from callpipe.frames.frames import (
     TransportMessageFrame,
     TransportMessageUrgentFrame,
 )
+from callpipe.log import CALL_TAG
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
@@ -272,7 +273,7 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
         await self._transport._on_remote_closed("message flood")
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        if isinstance(frame, ErrorFrame) and frame.fatal:
+        if isinstance(frame, ErrorFrame) and (frame.fatal or frame.unhandled):
             stats = self._transport.stats
             stats.end_reason = stats.end_reason or "error"
         await super().process_frame(frame, direction)
@@ -485,6 +486,8 @@ class FastAPIWebsocketTransport(BaseTransport):
         self.stats = CallStats(
             call_id=_call_id(params.serializer), provider=provider_name(params.serializer)
         )
+        # Log lines of this call's tasks (processors, the task) can now name the call.
+        CALL_TAG.set(mask(self.stats.call_id) or "")
         self._input = FastAPIWebsocketInputTransport(self, self._client, params, name=input_name)
         self._output = FastAPIWebsocketOutputTransport(self, self._client, params, name=output_name)
         self._disconnected = False
