@@ -231,6 +231,8 @@ def test_missing_model_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_batching_window_collects_staggered_calls() -> None:
     engine = SileroBatchEngine.for_running_loop()
     engine.max_wait_secs = 0.05
+    engine._rows_per_sec = 1000.0  # busy: many calls' windows arrive every second
+    engine._bucket_start = asyncio.get_running_loop().time()
     vads = [SileroVADAnalyzer(shared=True) for _ in range(5)]
     for vad in vads:
         vad.set_sample_rate(8000)
@@ -246,3 +248,15 @@ async def test_batching_window_collects_staggered_calls() -> None:
     engine.max_wait_secs = 0.0
     await asyncio.gather(*(staggered(k) for k in range(5)))
     assert engine.batches_run - before_batches == 6  # no window: one inference each
+
+
+async def test_no_waiting_when_few_calls_share_the_engine() -> None:
+    engine = SileroBatchEngine.for_running_loop()
+    engine.max_wait_secs = 0.05
+    vad = SileroVADAnalyzer(shared=True)
+    vad.set_sample_rate(8000)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for _ in range(10):
+        await vad.analyze_audio(b"\x00\x00" * 256)
+    assert loop.time() - start < 0.05  # one call alone is never held back 50 ms per window

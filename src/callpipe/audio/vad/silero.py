@@ -12,12 +12,14 @@ scored < 0.1 — so a reset never cuts into speech. Timing depends only on the a
 wall clock.
 
 Many calls in one process: with ``shared=True`` windows from many calls are scored in one
-batched ``session.run`` (each row keeps its own state). The engine collects windows for at most
-``max_wait_secs`` (default 4 ms) after the first one of a batch, or until ``max_batch`` are
+batched ``session.run`` (each row keeps its own state). When windows arrive fast enough that at
+least two would land within ``max_wait_secs`` (default 4 ms; about 16 calls or more), the engine
+collects windows for up to that long after the first one of a batch, or until ``max_batch`` are
 waiting: calls arrive at random phases, so scoring only what lands in the same event-loop
 iteration gives batches of 1–3 rows, while a few milliseconds of patience fills them (one row
-costs about 100 µs, a row in a batch of 16 about 40 µs). Set ``max_wait_secs=0`` for no added
-latency. Rows are independent in the model, so
+costs about 100 µs, a row in a batch of 16 about 40 µs). With few calls there is nobody to wait
+for, and windows are scored in the same loop iteration. ``max_wait_secs=0`` never waits.
+Rows are independent in the model, so
 decisions are identical to the per-call path (checked in the tests). The ONNX session itself is
 loaded once per process and shared by every analyzer in both modes (it is stateless; all state
 is passed in), which also makes constructing an analyzer cheap.
@@ -128,6 +130,9 @@ class SileroBatchEngine:
         self.max_wait_secs = max_wait_secs
         self._pending: list[tuple[_ModelStream, Float32Array, bool, asyncio.Future[float]]] = []
         self._scheduled: asyncio.Handle | None = None
+        self._bucket_start = 0.0
+        self._bucket_rows = 0
+        self._rows_per_sec = 0.0
         self.batches_run = 0
         self.rows_scored = 0
 
@@ -149,15 +154,25 @@ class SileroBatchEngine:
                 self._scheduled.cancel()
             self._scheduled = loop.call_soon(self._run_pending)
         elif self._scheduled is None:
-            if self.max_wait_secs > 0:
+            if self.max_wait_secs > 0 and self._rows_per_sec * self.max_wait_secs >= 2.0:
                 self._scheduled = loop.call_later(self.max_wait_secs, self._run_pending)
             else:
                 self._scheduled = loop.call_soon(self._run_pending)
         return await future
 
+    def _count_arrivals(self, rows: int) -> None:
+        """Windows per second over the last whole second: is waiting for a batch worth it?"""
+        now = asyncio.get_running_loop().time()
+        if now - self._bucket_start >= 1.0:
+            elapsed = now - self._bucket_start
+            self._rows_per_sec = self._bucket_rows / elapsed if elapsed < 2.0 else 0.0
+            self._bucket_start, self._bucket_rows = now, 0
+        self._bucket_rows += rows
+
     def _run_pending(self) -> None:
         self._scheduled = None
         pending, self._pending = self._pending, []
+        self._count_arrivals(len(pending))
         by_rate: dict[int, list[tuple[_ModelStream, Float32Array, bool, asyncio.Future[float]]]]
         by_rate = {}
         for item in pending:
