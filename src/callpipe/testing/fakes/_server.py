@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -125,3 +125,33 @@ class LocalWebsocketServer:
                 await asyncio.wait_for(server.wait_closed(), 3.0)
             except TimeoutError:
                 pass
+
+
+class ServedFake:
+    """``start``/``stop`` and ``async with`` for a fake provider wrapping one local server.
+
+    The ``ws://`` fakes also get ``url``.
+    """
+
+    _server: LocalASGIServer | LocalWebsocketServer
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self) -> None:
+        await self._server.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+class ServedWebsocketFake(ServedFake):
+    _server: LocalWebsocketServer
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self._server.port}"

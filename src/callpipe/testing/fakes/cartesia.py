@@ -24,7 +24,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.testing.fakes._server import LocalWebsocketServer
+from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
 from callpipe.testing.fakes.openai import tone_pcm
 
 
@@ -36,7 +36,7 @@ class _Context:
     task: asyncio.Task[None] | None = None
 
 
-class FakeCartesiaServer:
+class FakeCartesiaServer(ServedWebsocketFake):
     """See the module docstring. ``async with FakeCartesiaServer() as server: server.url``."""
 
     def __init__(
@@ -62,25 +62,8 @@ class FakeCartesiaServer:
         """Statuses for the next handshakes (``fake.fail_handshakes.append(429)``)."""
 
     @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self._server.port}"
-
-    @property
     def rejected(self) -> int:
         return self._server.rejected
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self) -> None:
-        await self._server.stop()
-
-    async def __aenter__(self) -> FakeCartesiaServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ protocol
 

@@ -32,10 +32,10 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import ulaw_to_pcm
-from callpipe.testing.fakes._server import LocalWebsocketServer
+from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
 
 
-class FakeDeepgramServer:
+class FakeDeepgramServer(ServedWebsocketFake):
     """See the module docstring."""
 
     def __init__(
@@ -72,23 +72,6 @@ class FakeDeepgramServer:
     @max_connections.setter
     def max_connections(self, value: int | None) -> None:
         self._server.max_connections = value
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self._server.port}"
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self) -> None:
-        await self._server.stop()
-
-    async def __aenter__(self) -> FakeDeepgramServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1

@@ -24,11 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.testing.fakes._server import LocalWebsocketServer
+from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
 from callpipe.testing.fakes.openai import tone_pcm
 
 
-class FakeElevenLabsServer:
+class FakeElevenLabsServer(ServedWebsocketFake):
     """See the module docstring."""
 
     def __init__(
@@ -51,23 +51,6 @@ class FakeElevenLabsServer:
         self._server = LocalWebsocketServer(self._handle, api_key=api_key, key_header="xi-api-key")
         self.fail_handshakes: list[int] = self._server.fail_handshakes
         """Statuses for the next handshakes (``fake.fail_handshakes.append(429)``)."""
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self._server.port}"
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self) -> None:
-        await self._server.stop()
-
-    async def __aenter__(self) -> FakeElevenLabsServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from callpipe.testing.fakes._server import LocalASGIServer
+from callpipe.testing.fakes._server import LocalASGIServer, ServedFake
 
 
 @dataclass
@@ -59,7 +59,7 @@ def tone_pcm(secs: float, sample_rate: int, freq: float = 440.0, amplitude: int 
     return struct.pack(f"<{n}h", *(int(amplitude * math.sin(step * i)) for i in range(n)))
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(ServedFake):
     """See the module docstring. Use as ``async with FakeOpenAIServer() as server:``."""
 
     def __init__(
@@ -107,19 +107,6 @@ class FakeOpenAIServer:
         reply = ChatReply(text=text, **kwargs)
         self.chat_replies.append(reply)
         return reply
-
-    async def start(self) -> None:
-        await self._server.start()
-
-    async def stop(self) -> None:
-        await self._server.stop()
-
-    async def __aenter__(self) -> FakeOpenAIServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ helpers
 
