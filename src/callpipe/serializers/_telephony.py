@@ -72,12 +72,25 @@ class TelephonySerializer(FrameSerializer):
 
     # ------------------------------------------------------------------ outbound
 
+    # JSON dialects set these message templates once per call (precomputed: the media message
+    # is built per 20 ms packet); binary dialects override the three methods below instead.
+    _media_prefix: str = ""
+    _media_suffix: str = '"}}'
+    _clear_message: str = ""
+    _mark_prefix: str | None = None
+    _mark_suffix: str = "}}"
+
     def _media(self, payload: bytes) -> str | bytes:
         """The provider media message carrying ``payload`` (provider codec and rate)."""
-        raise NotImplementedError
+        return self._media_prefix + _wire.b64encode(payload) + self._media_suffix
 
     def _clear(self) -> str | bytes:
-        raise NotImplementedError
+        return self._clear_message
+
+    def serialize_mark(self, name: str) -> str | bytes | None:
+        if self._mark_prefix is None:
+            return None
+        return self._mark_prefix + json.dumps(name) + self._mark_suffix
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, OutputAudioRawFrame | InputAudioRawFrame):

@@ -13,7 +13,6 @@ from typing import Any
 
 from callpipe.frames.frames import Frame, StreamStoppedFrame
 from callpipe.serializers._telephony import TelephonySerializer
-from callpipe.serializers._wire import b64encode
 
 _FAST_MEDIA = re.compile(
     r'\{"event":"media","sequence_number":"\d{1,12}","stream_sid":"[A-Za-z0-9_-]{1,64}",'
@@ -49,15 +48,6 @@ class ExotelFrameSerializer(TelephonySerializer):
     @property
     def call_id(self) -> str:
         return self.call_sid or self.stream_sid
-
-    def _media(self, payload: bytes) -> str:
-        return self._media_prefix + b64encode(payload) + '"}}'
-
-    def _clear(self) -> str:
-        return self._clear_message
-
-    def serialize_mark(self, name: str) -> str:
-        return self._mark_prefix + json.dumps(name) + "}}"
 
     def _dispatch(self, message: dict[str, Any]) -> Frame | None:
         event = message.get("event")

@@ -14,7 +14,6 @@ from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import Frame, PlaybackMarkFrame, StreamStoppedFrame
 from callpipe.serializers import _wire
 from callpipe.serializers._telephony import TelephonySerializer
-from callpipe.serializers._wire import b64encode
 from callpipe.telephony.plivo import PlivoCallControl
 
 
@@ -74,20 +73,12 @@ class PlivoFrameSerializer(TelephonySerializer):
         )
         self._media_suffix = '"}, "streamId": ' + sid + "}"
         self._clear_message = '{"event": "clearAudio", "streamId": ' + sid + "}"
-        self._checkpoint_prefix = '{"event": "checkpoint", "streamId": ' + sid + ', "name": '
+        self._mark_suffix = "}"  # Plivo's checkpoint: the name is a top-level field
+        self._mark_prefix = '{"event": "checkpoint", "streamId": ' + sid + ', "name": '
 
     @property
     def call_id(self) -> str:
         return self.plivo_call_id or self.stream_id
-
-    def _media(self, payload: bytes) -> str:
-        return self._media_prefix + b64encode(payload) + self._media_suffix
-
-    def _clear(self) -> str:
-        return self._clear_message
-
-    def serialize_mark(self, name: str) -> str:
-        return self._checkpoint_prefix + json.dumps(name) + "}"
 
     def _dispatch(self, message: dict[str, Any]) -> Frame | None:
         event = message.get("event")

@@ -11,7 +11,6 @@ message): each media message is counted as ``unsupported_encoding`` and skipped.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import Frame, InputAudioRawFrame, StreamStoppedFrame
 from callpipe.serializers._telephony import TelephonySerializer
-from callpipe.serializers._wire import Encoding, Malformed, b64encode
+from callpipe.serializers._wire import Encoding, Malformed
 from callpipe.telephony.telnyx import TelnyxCallControl
 
 logger = logging.getLogger(__name__)
@@ -101,14 +100,9 @@ class TelnyxFrameSerializer(TelephonySerializer):
 
     # ------------------------------------------------------------------ outbound
 
-    def _media(self, payload: bytes) -> str:
-        return '{"event": "media", "media": {"payload": "' + b64encode(payload) + '"}}'
-
-    def _clear(self) -> str:
-        return '{"event": "clear"}'
-
-    def serialize_mark(self, name: str) -> str:
-        return '{"event": "mark", "mark": {"name": ' + json.dumps(name) + "}}"
+    _media_prefix = '{"event": "media", "media": {"payload": "'
+    _clear_message = '{"event": "clear"}'
+    _mark_prefix = '{"event": "mark", "mark": {"name": '
 
     # ------------------------------------------------------------------ inbound
 

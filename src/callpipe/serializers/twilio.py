@@ -152,15 +152,6 @@ class TwilioFrameSerializer(TelephonySerializer):
                     return self._audio_frame(ulaw)
         return await super().deserialize(data)
 
-    def _media(self, payload: bytes) -> str:
-        return self._media_prefix + b64encode(payload) + '"}}'
-
-    def _clear(self) -> str:
-        return self._clear_message
-
-    def serialize_mark(self, name: str) -> str:
-        return self._mark_prefix + json.dumps(name) + "}}"
-
     # ------------------------------------------------------------------ inbound
 
     def _dispatch(self, message: dict[str, Any]) -> Frame | None:
