@@ -159,3 +159,14 @@ else:
     def pcm_to_alaw(pcm: bytes) -> bytes:
         """Encode 16-bit PCM to A-law (one byte per sample)."""
         return audioop.lin2alaw(pcm[:-1] if len(pcm) & 1 else pcm, 2)
+
+
+def ulaw_decoder() -> Callable[[bytes, int], bytes]:
+    """The raw ``(data, width) -> pcm`` μ-law decoder behind :func:`ulaw_to_pcm`.
+
+    For per-packet hot paths that want to skip one Python call: ``audioop.ulaw2lin`` itself,
+    or the table decoder with the same signature when ``audioop`` is missing. Width must be 2.
+    """
+    if ulaw_to_pcm is table_ulaw_to_pcm:  # pragma: no cover - audioop-lts is a dependency
+        return lambda data, width: table_ulaw_to_pcm(data)
+    return audioop.ulaw2lin

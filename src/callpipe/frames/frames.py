@@ -20,11 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
-_ids = itertools.count(1)
-
-
-def _next_id() -> int:
-    return next(_ids)
+# The counter's own C ``__next__`` as the id factory: no Python frame per frame created.
+_next_id = itertools.count(1).__next__
 
 
 @dataclass(slots=True)
@@ -35,9 +32,20 @@ class Frame:
 
     id: int = field(init=False, default_factory=_next_id, compare=False)
     pts: int | None = field(default=None, kw_only=True, compare=False)
-    metadata: dict[str, Any] = field(default_factory=dict, kw_only=True, compare=False)
     transport_source: str | None = field(default=None, kw_only=True, compare=False)
     transport_destination: str | None = field(default=None, kw_only=True, compare=False)
+    _metadata: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Free-form annotations; the dict is made on first use (most frames never need one)."""
+        if self._metadata is None:
+            self._metadata = {}
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._metadata = value
 
     @property
     def name(self) -> str:
@@ -89,6 +97,9 @@ class _PCM:
     num_channels: int
 
     def __post_init__(self) -> None:
+        # One comparison chain for the usual mono case (one per 20 ms packet per call).
+        if self.num_channels == 1 and self.sample_rate > 0 and not len(self.audio) & 1:
+            return
         channels = self.num_channels
         if channels < 1:
             raise ValueError(f"num_channels must be >= 1, got {channels}")

@@ -18,7 +18,7 @@ from binascii import Error as BinasciiError
 from binascii import a2b_base64
 from typing import Any
 
-from callpipe.audio.g711 import pcm_to_ulaw, ulaw_to_pcm
+from callpipe.audio.g711 import pcm_to_ulaw, ulaw_decoder
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     Frame,
@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 _AUDIO_FRAMES = (OutputAudioRawFrame, InputAudioRawFrame)
 _MAX_PAYLOAD = TelephonySerializer.MAX_PAYLOAD_BYTES
+_ulaw2lin = ulaw_decoder()  # the codec's own (data, width) function: no wrapper per packet
 
 # The head of Twilio's own (compact) media message, up to the payload's opening quote. The fast
 # path accepts a message only if it is this head, then characters that strict base64 decoding
@@ -112,7 +113,7 @@ class TwilioFrameSerializer(TelephonySerializer):
 
         sid = json.dumps(stream_sid)
         self._media_tail = '"},"streamSid":' + json.dumps(stream_sid, separators=(",", ":")) + "}"
-        self._tail_len = len(self._media_tail)
+        self._payload_stop = -len(self._media_tail)
         self._wire_rate = p.twilio_sample_rate
         self._media_prefix = '{"event": "media", "streamSid": ' + sid + ', "media": {"payload": "'
         self._clear_message = '{"event": "clear", "streamSid": ' + sid + "}"
@@ -143,12 +144,12 @@ class TwilioFrameSerializer(TelephonySerializer):
             head = _MEDIA_HEAD(data)
             if head is not None:
                 try:
-                    ulaw = a2b_base64(data[head.end() : -self._tail_len], strict_mode=True)
+                    ulaw = a2b_base64(data[head.end() : self._payload_stop], strict_mode=True)
                 except (BinasciiError, ValueError):
                     ulaw = b""  # escapes or garbage: let the JSON path decide
-                if ulaw and len(ulaw) <= _MAX_PAYLOAD:
+                if 0 < len(ulaw) <= _MAX_PAYLOAD:
                     if self._plain_in:
-                        return InputAudioRawFrame(ulaw_to_pcm(ulaw), self._wire_rate)
+                        return InputAudioRawFrame(_ulaw2lin(ulaw, 2), self._wire_rate)
                     return self._audio_frame(ulaw)
         return await super().deserialize(data)
 
