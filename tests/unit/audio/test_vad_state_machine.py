@@ -53,12 +53,41 @@ async def test_starts_after_start_secs_of_voice() -> None:
     assert await vad.analyze_audio(windows((1, LOUD))) == VADState.SPEAKING
 
 
-async def test_short_blip_returns_to_quiet() -> None:
-    vad = make(start_secs=0.2)
+async def test_short_blip_returns_to_quiet_without_dip_tolerance() -> None:
+    vad = make(start_secs=0.2, start_dip_secs=0.0)  # Pipecat's rule: any dip restarts
     states = await states_per_window(vad, windows((5, LOUD), (1, SILENT), (5, LOUD)))
     assert VADState.SPEAKING not in states
     assert states[2] == VADState.STARTING
+    assert states[5] == VADState.QUIET
     assert vad.state == VADState.STARTING  # the second run restarted the count
+
+
+async def test_dips_inside_a_start_run_are_tolerated_but_not_counted() -> None:
+    vad = make(start_secs=0.2, start_dip_secs=0.04)  # 10 voice windows, 2 dip windows
+    states = await states_per_window(vad, windows((4, LOUD), (1, SILENT), (3, LOUD), (1, SILENT)))
+    assert VADState.QUIET not in states[:9]
+    assert vad.state == VADState.STARTING
+    states = await states_per_window(vad, windows((2, LOUD)))
+    assert states == [VADState.STARTING, VADState.STARTING]  # 9 voice windows so far
+    assert await vad.analyze_audio(windows((1, LOUD))) == VADState.SPEAKING
+
+
+async def test_more_dips_than_tolerated_in_one_start_run_return_to_quiet() -> None:
+    vad = make(start_secs=0.2, start_dip_secs=0.04)
+    # Spread-out dips count together: alternating noise must not add up to a start.
+    states = await states_per_window(
+        vad, windows((2, LOUD), (1, SILENT), (2, LOUD), (1, SILENT), (2, LOUD), (1, SILENT))
+    )
+    assert states[-1] == VADState.QUIET
+    assert VADState.SPEAKING not in states
+    # The next voice starts a fresh run with a fresh allowance.
+    states = await states_per_window(vad, windows((5, LOUD), (2, SILENT), (5, LOUD)))
+    assert VADState.SPEAKING in states
+
+
+def test_dip_tolerance_is_validated() -> None:
+    with pytest.raises(ValidationError):
+        VADParams(start_dip_secs=-0.1)
 
 
 async def test_stops_after_stop_secs_and_resumes_on_voice() -> None:

@@ -9,7 +9,12 @@ turns those per-window scores into the four states a transport acts on::
     QUIET ◀──stop_secs without voice── STOPPING ◀─────────┘  (voice again → SPEAKING)
 
 A window counts as voice when the model's confidence reaches ``params.confidence`` *and* the
-smoothed volume reaches ``params.min_volume``. ``start_secs``/``stop_secs`` become window counts
+smoothed volume reaches ``params.min_volume``. While STARTING, up to ``start_dip_secs`` of
+windows without voice (one Silero window by default, counted over the whole run) neither count
+nor restart the run: Silero's confidence often dips for a single window at a consonant just after
+speech begins, and restarting there delayed barge-in by 100–180 ms on real speech (Silero's own
+reference iterator uses hysteresis for the same reason). ``start_dip_secs=0`` restores the strict
+rule, where any dip returns to QUIET. ``start_secs``/``stop_secs`` become window counts
 (rounded), and transitions are checked after every window, so event timing is accurate to one
 window however the caller chunks its audio.
 
@@ -52,6 +57,9 @@ class VADParams(BaseModel):
     start_secs: float = Field(default=0.2, ge=0.0)
     stop_secs: float = Field(default=0.8, ge=0.0)
     min_volume: float = Field(default=0.6, ge=0.0, le=1.0)
+    #: Windows without voice tolerated in all of a start run (rounded like ``start_secs``; the
+    #: default is one 32 ms Silero window). 0 restarts the run at any dip, as Pipecat does.
+    start_dip_secs: float = Field(default=0.04, ge=0.0)
 
 
 class VADAnalyzer(ABC):
@@ -72,6 +80,8 @@ class VADAnalyzer(ABC):
         self._stop_windows = 1
         self._state = VADState.QUIET
         self._voice_run = 0  # windows of voice while STARTING
+        self._start_dips = 0  # windows without voice while STARTING
+        self._dip_windows = 0
         self._silence_run = 0  # windows without voice while STOPPING
         self._volume = 0.0
         self._volume_primed = False
@@ -114,7 +124,7 @@ class VADAnalyzer(ABC):
         self._params = params
         self._buffer.clear()
         self._state = VADState.QUIET
-        self._voice_run = self._silence_run = 0
+        self._voice_run = self._silence_run = self._start_dips = 0
         if not self._sample_rate:
             return
         frames, rate = self._analysis_window()
@@ -122,6 +132,7 @@ class VADAnalyzer(ABC):
         window_secs = frames / rate
         self._start_windows = max(1, round(params.start_secs / window_secs))
         self._stop_windows = max(1, round(params.stop_secs / window_secs))
+        self._dip_windows = round(params.start_dip_secs / window_secs)
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
         """Add audio and return the state after the last complete window."""
@@ -165,15 +176,16 @@ class VADAnalyzer(ABC):
         if voice:
             self._silence_run = 0
             if state == VADState.QUIET:
-                self._state, self._voice_run = VADState.STARTING, 1
+                self._state, self._voice_run, self._start_dips = VADState.STARTING, 1, 0
             elif state == VADState.STARTING:
                 self._voice_run += 1
             elif state == VADState.STOPPING:
                 self._state = VADState.SPEAKING
         else:
-            self._voice_run = 0
             if state == VADState.STARTING:
-                self._state = VADState.QUIET
+                self._start_dips += 1
+                if self._start_dips > self._dip_windows:
+                    self._state, self._voice_run = VADState.QUIET, 0
             elif state == VADState.SPEAKING:
                 self._state, self._silence_run = VADState.STOPPING, 1
             elif state == VADState.STOPPING:
