@@ -4,7 +4,7 @@ Event timing: the state machine needs ``start_secs``/``stop_secs`` of voice/sile
 itself reacts within about two 32 ms windows (confidence rises over the first windows of a word
 and decays over the windows after it). Events must land no earlier than the configured delay
 minus one window and no later than that delay plus three windows (one window of the issue's
-tolerance plus the model's reaction time).
+tolerance plus the model's reaction time) plus one 20 ms chunk (events are observed per chunk).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from callpipe.errors import ConfigurationError, MissingDependencyError
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "audio"
 NAMES = ["calling_about_order", "can_you_hear_me", "thank_you_goodbye"]
 WINDOW_SECS = 0.032
+CHUNK_SECS = 0.02
 LEAD_SECS, GAP_SECS = 1.0, 1.5
+LOUD_ENOUGH = VADParams(min_volume=0.0)  # every window is scored (digital silence included)
 
 
 def _load(name: str) -> npt.NDArray[np.int16]:
@@ -89,12 +91,9 @@ def assert_events_match_speech(
     for (start, end), (_, started), (_, stopped) in zip(
         call.speech, events[::2], events[1::2], strict=True
     ):
-        assert (
-            params.start_secs - WINDOW_SECS
-            <= started - start
-            <= params.start_secs + 3 * WINDOW_SECS
-        )
-        assert params.stop_secs - WINDOW_SECS <= stopped - end <= params.stop_secs + 3 * WINDOW_SECS
+        late = 3 * WINDOW_SECS + CHUNK_SECS  # events are seen at the end of a 20 ms chunk
+        assert params.start_secs - WINDOW_SECS <= started - start <= params.start_secs + late
+        assert params.stop_secs - WINDOW_SECS <= stopped - end <= params.stop_secs + late
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
@@ -175,7 +174,7 @@ async def test_batched_and_per_call_agree(rate: int) -> None:
 async def test_batch_size_is_bounded() -> None:
     engine = SileroBatchEngine.for_running_loop()
     engine.max_batch = 4
-    vads = [SileroVADAnalyzer(shared=True) for _ in range(10)]
+    vads = [SileroVADAnalyzer(shared=True, params=LOUD_ENOUGH) for _ in range(10)]
     for vad in vads:
         vad.set_sample_rate(8000)
     before = engine.batches_run
@@ -184,7 +183,8 @@ async def test_batch_size_is_bounded() -> None:
 
 
 async def test_model_state_resets_only_in_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
-    vad = SileroVADAnalyzer(params=VADParams(stop_secs=0.3))
+    # Volume gate off: quiet windows are scored, so the reset rule is what is tested.
+    vad = SileroVADAnalyzer(params=VADParams(stop_secs=0.3, min_volume=0.0))
     vad.set_sample_rate(8000)
     resets: list[VADState] = []
     original = silero._ModelStream.reset
@@ -233,7 +233,7 @@ async def test_batching_window_collects_staggered_calls() -> None:
     engine.max_wait_secs = 0.05
     engine._rows_per_sec = 1000.0  # busy: many calls' windows arrive every second
     engine._bucket_start = asyncio.get_running_loop().time()
-    vads = [SileroVADAnalyzer(shared=True) for _ in range(5)]
+    vads = [SileroVADAnalyzer(shared=True, params=LOUD_ENOUGH) for _ in range(5)]
     for vad in vads:
         vad.set_sample_rate(8000)
 
@@ -253,10 +253,53 @@ async def test_batching_window_collects_staggered_calls() -> None:
 async def test_no_waiting_when_few_calls_share_the_engine() -> None:
     engine = SileroBatchEngine.for_running_loop()
     engine.max_wait_secs = 0.05
-    vad = SileroVADAnalyzer(shared=True)
+    vad = SileroVADAnalyzer(shared=True, params=LOUD_ENOUGH)
     vad.set_sample_rate(8000)
     loop = asyncio.get_running_loop()
-    start = loop.time()
+    start, rows = loop.time(), engine.rows_scored
     for _ in range(10):
         await vad.analyze_audio(b"\x00\x00" * 256)
+    assert engine.rows_scored - rows == 10
     assert loop.time() - start < 0.05  # one call alone is never held back 50 ms per window
+
+
+@pytest.mark.parametrize("shared", [False, True])
+async def test_quiet_windows_are_not_scored_while_quiet(shared: bool) -> None:
+    engine = SileroBatchEngine.for_running_loop()
+    scored: list[int] = []
+    vad = SileroVADAnalyzer(shared=shared)
+    vad.set_sample_rate(8000)
+    original = vad._score_window
+
+    async def counting(window: bytes) -> float:
+        scored.append(len(window))
+        return await original(window)
+
+    vad._score_window = counting  # type: ignore[method-assign]
+    call = make_call(8000, NAMES[:1])  # 1 s of −70 dBFS noise, speech, 1.5 s of noise
+    rows_before = engine.rows_scored
+    events = await run_events(vad, call)
+    assert [kind for kind, _ in events] == ["started", "stopped"]
+    windows = len(call.pcm) // 512
+    speech_windows = (call.speech[0][1] - call.speech[0][0]) / WINDOW_SECS
+    # Speech and the stop_secs tail are scored; the noise before and after is not.
+    assert speech_windows <= len(scored) <= speech_windows + (0.8 + 0.3) / WINDOW_SECS
+    assert len(scored) < windows - (LEAD_SECS + 0.5) / WINDOW_SECS
+    assert engine.rows_scored - rows_before == (len(scored) if shared else 0)
+
+
+async def test_scoring_resumes_from_a_fresh_state_with_the_true_context() -> None:
+    vad = SileroVADAnalyzer()
+    vad.set_sample_rate(8000)
+    loud = np.rint(np.sin(np.arange(256) * 0.3) * 8000).astype("<i2").tobytes()
+    await vad.analyze_audio(loud * 3)  # scored: the state moves away from zeros
+    stream = vad._stream
+    assert stream is not None and np.any(stream.state != 0)
+    quiet = (np.arange(256, dtype="<i2") % 7).astype("<i2").tobytes()  # ≈ −78 dBFS
+    for _ in range(40):  # the smoothed volume falls below min_volume; QUIET again, then skipped
+        await vad.analyze_audio(quiet)
+    assert vad.state == VADState.QUIET and vad.last_confidence == 0.0
+    row = stream.input_row(loud)
+    assert np.all(stream.state == 0)
+    expected_context = np.frombuffer(quiet, dtype="<i2")[-32:].astype(np.float32) / 32768.0
+    assert np.array_equal(row[:32], expected_context)

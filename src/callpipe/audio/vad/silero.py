@@ -6,10 +6,18 @@ the window it takes a ``state`` tensor [2, batch, 128] and, glued in front of th
 :class:`_ModelStream`. Telephone audio is scored natively at 8 kHz: no upsampling, no added delay.
 Other input rates are resampled to 16 kHz (≤ 15 ms added); rates below 8 kHz are rejected.
 
-The recurrent state slowly accumulates; it is reset only during clear silence — after ≥ 2 s of
-audio scored since the last reset, while the analyzer is QUIET and after ≥ 5 windows in a row
-scored < 0.1 — so a reset never cuts into speech. Timing depends only on the audio, never on the
-wall clock.
+Quiet windows are not scored at all: while the analyzer is QUIET, a window whose smoothed volume
+is below ``min_volume`` cannot start speech whatever the model says (a window is voice only when
+both thresholds are met), so the model is skipped — on a phone call the caller is quiet for much
+of the time the bot talks, and inference is most of the VAD's cost. The first window scored after
+such a stretch starts from a fresh state (as at the start of a stream) with the true preceding
+samples as context, so every utterance after quiet begins from the same model state. Inside a
+turn (STARTING, SPEAKING, STOPPING) every window is scored, so stop timing is the model's own.
+
+The recurrent state slowly accumulates; it is also reset during clear silence that is loud enough
+to be scored — after ≥ 2 s of audio scored since the last reset, while the analyzer is QUIET and
+after ≥ 5 windows in a row scored < 0.1 — so a reset never cuts into speech. Timing depends only
+on the audio, never on the wall clock.
 
 Many calls in one process: with ``shared=True`` windows from many calls are scored in one
 batched ``session.run`` (each row keeps its own state). When windows arrive fast enough that at
@@ -79,7 +87,16 @@ def _session() -> Any:
 class _ModelStream:
     """The model's memory for one call: recurrent state, context samples and reset counters."""
 
-    __slots__ = ("_low_run", "_reset_windows", "_scored", "context", "rate", "sr", "state")
+    __slots__ = (
+        "_low_run",
+        "_reset_windows",
+        "_scored",
+        "_skipped_tail",
+        "context",
+        "rate",
+        "sr",
+        "state",
+    )
 
     def __init__(self, rate: int) -> None:
         window, context = _NATIVE_RATES[rate]
@@ -89,13 +106,25 @@ class _ModelStream:
         self.context: Float32Array = np.zeros(context, dtype=np.float32)
         self.state: Float32Array = np.zeros(_STATE_SHAPE, dtype=np.float32)
         self._scored = self._low_run = 0
+        self._skipped_tail: bytes | None = None
 
     def reset(self) -> None:
         self.context = np.zeros_like(self.context)
         self.state = np.zeros(_STATE_SHAPE, dtype=np.float32)
         self._scored = self._low_run = 0
+        self._skipped_tail = None
+
+    def skip(self, window: bytes) -> None:
+        """A quiet window went unscored while the VAD was QUIET (see the module docstring)."""
+        self._skipped_tail = window[-2 * len(self.context) :]
 
     def input_row(self, window: bytes) -> Float32Array:
+        if self._skipped_tail is not None:
+            # Back from a skipped stretch: start fresh, as at the start of a stream, with the
+            # true preceding samples as context.
+            tail = self._skipped_tail
+            self.reset()
+            self.context = np.frombuffer(tail, dtype="<i2").astype(np.float32) / 32768.0
         samples = np.frombuffer(window, dtype="<i2").astype(np.float32)
         samples *= 1.0 / 32768.0
         return np.concatenate((self.context, samples))
@@ -272,6 +301,10 @@ class SileroVADAnalyzer(VADAnalyzer):
             return 0.0
         stream.accept(row, state, prob, self._state == VADState.QUIET)
         return prob
+
+    def _skip_window(self, window: bytes) -> None:
+        if self._stream is not None:
+            self._stream.skip(window)
 
     async def _score_window(self, window: bytes) -> float:
         if not self.shared:

@@ -142,11 +142,18 @@ class VADAnalyzer(ABC):
             self.set_params(self._params)
         self._buffer += self._convert(buffer)
         size = self._window_bytes
+        min_volume = self._params.min_volume
         while len(self._buffer) >= size:
             window = bytes(self._buffer[:size])
             del self._buffer[:size]
-            self.last_confidence = confidence = await self._score_window(window)
             self.last_volume = volume = self._smoothed_volume(window)
+            if volume < min_volume and self._state == VADState.QUIET:
+                # Too quiet to start speech whatever the model says: don't run it. (Inside a
+                # turn the model keeps scoring, so its view of a trailing sound stays exact.)
+                self._skip_window(window)
+                self.last_confidence = confidence = 0.0
+            else:
+                self.last_confidence = confidence = await self._score_window(window)
             self._advance(confidence, volume)
         return self._state
 
@@ -161,6 +168,10 @@ class VADAnalyzer(ABC):
     async def _score_window(self, window: bytes) -> float:
         """Confidence for one window; the default scores it inline."""
         return self.voice_confidence(window)
+
+    def _skip_window(self, window: bytes) -> None:
+        """A window below ``min_volume`` went by unscored (a recurrent model may note the gap)."""
+        del window  # stateless analyzers have nothing to note
 
     def _smoothed_volume(self, window: bytes) -> float:
         volume = calculate_volume(window, self._sample_rate)  # RMS: rate-independent
