@@ -54,7 +54,9 @@ def _to_pcm(samples: npt.NDArray[np.float32]) -> bytes:
     if samples.size == 0:
         return b""
     out: npt.NDArray[np.float32] = np.rint(samples)
-    np.clip(out, -32768.0, 32767.0, out=out)
+    # minimum/maximum in place: np.clip's dispatch costs ~1 µs more on a 20 ms chunk.
+    np.minimum(out, 32767.0, out=out)
+    np.maximum(out, -32768.0, out=out)
     return bytes(out.astype("<i2").tobytes())
 
 

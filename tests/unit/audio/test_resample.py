@@ -178,3 +178,21 @@ def test_resample_once() -> None:
 def test_bad_rates_rejected() -> None:
     with pytest.raises(ConfigurationError):
         StreamResampler(0, 8000)
+
+
+@pytest.mark.parametrize(("in_rate", "out_rate"), [(8000, 16000), (16000, 8000)])
+def test_full_scale_square_wave_saturates_instead_of_wrapping(in_rate: int, out_rate: int) -> None:
+    # A full-scale square wave overshoots after filtering (Gibbs); the overshoot must clamp at
+    # the int16 limits, never wrap around to the opposite sign.
+    square = np.where(np.arange(in_rate) % 40 < 20, 32767, -32768).astype("<i2")
+    stream = StreamResampler(in_rate, out_rate)
+    step = in_rate // 50 * 2
+    raw = square.tobytes()
+    out = b"".join(stream.resample(raw[i : i + step]) for i in range(0, len(raw), step))
+    samples = np.frombuffer(out, dtype="<i2").astype(np.int32)
+    assert samples.max() == 32767 and samples.min() == -32768
+    # Wrapping would put near-full-scale values of opposite sign next to each other; the
+    # filtered edges pass through intermediate values.
+    big = np.abs(samples) > 30000
+    flips = big[1:] & big[:-1] & (np.sign(samples[1:]) != np.sign(samples[:-1]))
+    assert not flips.any()
