@@ -251,7 +251,9 @@ def write_report(dirs: list[Path], notes: str = "") -> None:
         "(includes start_secs = 0.2 s); drift: median latency of the last third of utterances "
         "minus the first third.",
         "- Both bots: VADParams(confidence=0.7, start_secs=0.2, stop_secs=0.4, min_volume=0.6), "
-        "8 kHz pipeline in and out. Pipecat: VADProcessor + SileroVADAnalyzer per call, "
+        "8 kHz pipeline in and out. callpipe: its defaults on top of those (start_dip_secs = "
+        "0.04, i.e. one 32 ms dip tolerated in a start run; quiet windows not scored while "
+        "QUIET; shared batched Silero engine). Pipecat: VADProcessor + SileroVADAnalyzer per call, "
         "interruption via broadcast_interruption(), RTVI and turn tracking off, loguru at WARNING.",
         "",
     ]
