@@ -22,6 +22,7 @@ bit between chunkings and flip a rounding).
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,16 +75,18 @@ class HalfbandStream:
         """Delay in output samples (what ``StreamResampler`` drops at the start)."""
         return 2 * _K if self._up else _K
 
-    def resample_chunk(self, samples: npt.NDArray[np.floating], last: bool = False) -> Float64Array:
-        """Convert the next chunk; ``last`` is accepted for soxr compatibility (nothing is held
-        back beyond the filter's history, which ``StreamResampler.flush`` pushes out with zeros).
+    def resample_chunk(self, samples: npt.NDArray[Any], last: bool = False) -> Float64Array:
+        """Convert the next chunk (any real dtype: int16 or float32 samples on the int16 scale).
+
+        ``last`` is accepted for soxr compatibility: nothing is held back beyond the filter's
+        history, which ``StreamResampler.flush`` pushes out with zeros.
         """
         del last
         if self._up:
             return self._upsample(samples)
         return self._downsample(samples)
 
-    def _upsample(self, samples: npt.NDArray[np.floating]) -> Float64Array:
+    def _upsample(self, samples: npt.NDArray[Any]) -> Float64Array:
         n = len(samples)
         if n == 0:
             return np.zeros(0)
@@ -95,7 +98,7 @@ class HalfbandStream:
         self._history = buf[n:]
         return out
 
-    def _downsample(self, samples: npt.NDArray[np.floating]) -> Float64Array:
+    def _downsample(self, samples: npt.NDArray[Any]) -> Float64Array:
         if len(self._leftover):
             samples = np.concatenate((self._leftover, samples), dtype=np.float64)
         pairs = len(samples) // 2

@@ -130,6 +130,7 @@ class StreamResampler:
         self.out_rate = out_rate
         self.clear_after_secs = clear_after_secs
         self._passthrough = in_rate == out_rate
+        self._halfband = is_halfband_pair(in_rate, out_rate)
         self._stream: _Stream | None = None
         self._odd_byte = b""
         self._last_time: float | None = None
@@ -168,7 +169,8 @@ class StreamResampler:
             self._stream = _new_stream(self.in_rate, self.out_rate)
             self._to_skip = self._lead_in
             self._samples_in = self._samples_out = 0
-        samples = _to_float(pcm)
+        # The half-band stream converts int16 straight into its float64 buffer; soxr wants float32.
+        samples = np.frombuffer(pcm, "<i2") if self._halfband else _to_float(pcm)
         self._samples_in += len(samples)
         return self._emit(self._stream.resample_chunk(samples))
 
