@@ -200,6 +200,12 @@ async def test_max_calls_and_insecure_mode(tmp_path: Path) -> None:
             second = await fake_call(url, "twilio", call_id="CA2", max_secs=3)
             assert second.http_status == 503
             assert (await first).close_code == 1000
+            # The slot frees when the call's handler has finished its teardown, which can be a
+            # moment after the caller sees the close frame.
+            for _ in range(100):
+                if (await http.get("/ready")).status_code == 200:
+                    break
+                await asyncio.sleep(0.02)
             assert (await http.get("/ready")).status_code == 200
             metrics = (await http.get("/metrics")).text
         assert 'callpipe_runner_calls_refused_total{reason="at capacity",stage="stream"} 1' in (
