@@ -30,12 +30,10 @@ from callpipe.frames.frames import (
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
-from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.llm_service import LLMService, ToolCall
+from callpipe.services.openai._client import OpenAIHTTPMixin
 
 logger = logging.getLogger(__name__)
-
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 class _StreamError(Exception):
@@ -45,7 +43,7 @@ class _StreamError(Exception):
         self.retry_in = retry_in
 
 
-class OpenAILLMService(LLMService):
+class OpenAILLMService(OpenAIHTTPMixin, LLMService):
     """Chat Completions LLM (see the module docstring)."""
 
     class InputParams(BaseModel):
@@ -76,52 +74,18 @@ class OpenAILLMService(LLMService):
         **kwargs: Any,
     ) -> None:
         super().__init__(model=model, **kwargs)
-        if base_url is None or base_url.rstrip("/") == OPENAI_BASE_URL:
-            self._api_key: str | None = resolve_api_key(
-                type(self).__name__, api_key, "OPENAI_API_KEY"
-            )
-        else:
-            # Local OpenAI-compatible servers (Ollama, vLLM, llama.cpp) often need no key.
-            self._api_key = api_key
-        self._base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
+        self._init_http(
+            api_key,
+            base_url,
+            organization=organization,
+            timeout_secs=request_timeout_secs,
+            warmup=warmup,
+        )
         self._params = params or OpenAILLMService.InputParams()
-        self._organization = organization
-        self._timeout = request_timeout_secs
         self._max_retries = max_retries
-        self._warmup = warmup
-        self._client: httpx.AsyncClient | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def _make_client(self) -> httpx.AsyncClient:
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        if self._organization:
-            headers["OpenAI-Organization"] = self._organization
-        timeout = httpx.Timeout(self._timeout, connect=5.0)
-        return httpx.AsyncClient(base_url=self._base_url, headers=headers, timeout=timeout)
 
     async def start(self, frame: StartFrame) -> None:
-        self._client = self._make_client()
-        if not self._warmup:
-            return
-        try:
-            response = await self._client.get("/models", timeout=5.0)
-        except httpx.HTTPError as exc:
-            logger.debug("%s: warm-up request failed: %s", self, exc)
-            return
-        if response.status_code in (401, 403):
-            raise ServiceAuthError(
-                f"{self}: {self._base_url} rejected the API key (HTTP {response.status_code}): "
-                f"{error_message(response.status_code, response.content)}. "
-                "Check api_key / OPENAI_API_KEY."
-            )
-
-    async def disconnect(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._open_http()
 
     # ------------------------------------------------------------------ completion
 
@@ -144,8 +108,7 @@ class OpenAILLMService(LLMService):
 
     async def run_completion(self, context: OpenAILLMContext) -> list[ToolCall]:
         await self.wait_ready()
-        if self._client is None:
-            self._client = self._make_client()
+        self._http()
         body = self.build_request(context)
         await self.push_frame(LLMFullResponseStartFrame())
         try:

@@ -15,14 +15,13 @@ import httpx
 
 from callpipe.frames.frames import StartFrame
 from callpipe.services._http import error_message, is_retryable
-from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.openai.llm import OPENAI_BASE_URL
+from callpipe.services.openai._client import OpenAIHTTPMixin
 from callpipe.services.stt_service import SegmentedSTTService
 
 logger = logging.getLogger(__name__)
 
 
-class OpenAISTTService(SegmentedSTTService):
+class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
     """Segmented OpenAI transcription (see the module docstring)."""
 
     def __init__(
@@ -37,34 +36,15 @@ class OpenAISTTService(SegmentedSTTService):
         **kwargs: Any,
     ) -> None:
         super().__init__(model=model, language=language, **kwargs)
-        if base_url is None or base_url.rstrip("/") == OPENAI_BASE_URL:
-            self._api_key: str | None = resolve_api_key(
-                type(self).__name__, api_key, "OPENAI_API_KEY"
-            )
-        else:
-            self._api_key = api_key
-        self._base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
+        self._init_http(api_key, base_url)
         self._prompt = prompt
         self._temperature = temperature
-        self._client: httpx.AsyncClient | None = None
-
-    def _make_client(self) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        return httpx.AsyncClient(
-            base_url=self._base_url, headers=headers, timeout=httpx.Timeout(30.0, connect=5.0)
-        )
 
     async def start(self, frame: StartFrame) -> None:
-        self._client = self._make_client()
-
-    async def disconnect(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._open_http()
 
     async def run_stt(self, wav: bytes) -> str | None:
-        if self._client is None:
-            self._client = self._make_client()
+        client = self._http()
         data: dict[str, str] = {"model": self.model_name or "", "response_format": "json"}
         if self._language:
             data["language"] = self._language
@@ -74,7 +54,7 @@ class OpenAISTTService(SegmentedSTTService):
             data["temperature"] = str(self._temperature)
         for attempt in range(2):
             try:
-                response = await self._client.post(
+                response = await client.post(
                     "/audio/transcriptions",
                     data=data,
                     files={"file": ("utterance.wav", wav, "audio/wav")},

@@ -16,8 +16,7 @@ import httpx
 
 from callpipe.frames.frames import StartFrame
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
-from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
-from callpipe.services.openai.llm import OPENAI_BASE_URL
+from callpipe.services.openai._client import OpenAIHTTPMixin
 from callpipe.services.tts_service import TTSService
 
 logger = logging.getLogger(__name__)
@@ -25,7 +24,7 @@ logger = logging.getLogger(__name__)
 OPENAI_TTS_SAMPLE_RATE = 24000
 
 
-class OpenAITTSService(TTSService):
+class OpenAITTSService(OpenAIHTTPMixin, TTSService):
     """OpenAI text-to-speech over HTTP streaming (see the module docstring)."""
 
     def __init__(
@@ -42,49 +41,17 @@ class OpenAITTSService(TTSService):
         **kwargs: Any,
     ) -> None:
         super().__init__(model=model, sample_rate=sample_rate, **kwargs)
-        if base_url is None or base_url.rstrip("/") == OPENAI_BASE_URL:
-            self._api_key: str | None = resolve_api_key(
-                type(self).__name__, api_key, "OPENAI_API_KEY"
-            )
-        else:
-            self._api_key = api_key
-        self._base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
+        self._init_http(api_key, base_url, warmup=warmup)
         self._voice = voice
         self._instructions = instructions
         self._speed = speed
-        self._warmup = warmup
-        self._client: httpx.AsyncClient | None = None
         self._audio_since_request = False
 
-    def _make_client(self) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        return httpx.AsyncClient(
-            base_url=self._base_url, headers=headers, timeout=httpx.Timeout(30.0, connect=5.0)
-        )
-
     async def start(self, frame: StartFrame) -> None:
-        self._client = self._make_client()
-        if not self._warmup:
-            return
-        try:
-            response = await self._client.get("/models", timeout=5.0)
-        except httpx.HTTPError as exc:
-            logger.debug("%s: warm-up request failed: %s", self, exc)
-            return
-        if response.status_code in (401, 403):
-            raise ServiceAuthError(
-                f"{self}: {self._base_url} rejected the API key (HTTP {response.status_code}). "
-                "Check api_key / OPENAI_API_KEY."
-            )
-
-    async def disconnect(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._open_http()
 
     async def run_tts(self, text: str, context_id: str) -> None:
-        if self._client is None:
-            self._client = self._make_client()
+        self._http()
         body: dict[str, Any] = {
             "model": self.model_name,
             "input": text,
@@ -110,9 +77,8 @@ class OpenAITTSService(TTSService):
 
     async def _stream_speech(self, body: dict[str, Any], context_id: str, *, retry: bool) -> bool:
         """One request; False if it should be retried (429/5xx before any audio)."""
-        assert self._client is not None
         self._audio_since_request = False
-        async with self._client.stream("POST", "/audio/speech", json=body) as response:
+        async with self._http().stream("POST", "/audio/speech", json=body) as response:
             if response.status_code != 200:
                 status = response.status_code
                 message = error_message(status, await response.aread())

@@ -1,0 +1,87 @@
+"""The HTTP plumbing the OpenAI services share: API key, base URL and one pooled httpx client.
+
+A mixin rather than a base class because the services already derive from different service
+bases (LLM, TTS, segmented STT). ``_open_http`` is what a service's ``start`` calls: it makes the
+client and, when ``warmup`` is set, sends ``GET {base_url}/models`` so the first real request
+skips TCP/TLS set-up and a rejected key is reported at start, not at the first turn.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from callpipe.services._http import error_message
+from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
+
+logger = logging.getLogger(__name__)
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAIHTTPMixin:
+    """Key, base URL and client of one OpenAI(-compatible) service."""
+
+    _api_key: str | None
+    _base_url: str
+    _organization: str | None
+    _timeout: float
+    _warmup: bool
+    _client: httpx.AsyncClient | None
+
+    def _init_http(
+        self,
+        api_key: str | None,
+        base_url: str | None,
+        *,
+        organization: str | None = None,
+        timeout_secs: float = 30.0,
+        warmup: bool = False,
+    ) -> None:
+        if base_url is None or base_url.rstrip("/") == OPENAI_BASE_URL:
+            self._api_key = resolve_api_key(type(self).__name__, api_key, "OPENAI_API_KEY")
+        else:
+            # Local OpenAI-compatible servers (Ollama, vLLM, llama.cpp) often need no key.
+            self._api_key = api_key
+        self._base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
+        self._organization = organization
+        self._timeout = timeout_secs
+        self._warmup = warmup
+        self._client = None
+
+    def _make_client(self) -> httpx.AsyncClient:
+        headers: dict[str, str] = {}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        if self._organization:
+            headers["OpenAI-Organization"] = self._organization
+        timeout = httpx.Timeout(self._timeout, connect=5.0)
+        return httpx.AsyncClient(base_url=self._base_url, headers=headers, timeout=timeout)
+
+    def _http(self) -> httpx.AsyncClient:
+        """The client, made on first use when the service is driven without ``start``."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    async def _open_http(self) -> None:
+        self._client = self._make_client()
+        if not self._warmup:
+            return
+        try:
+            response = await self._client.get("/models", timeout=5.0)
+        except httpx.HTTPError as exc:
+            logger.debug("%s: warm-up request failed: %s", self, exc)
+            return
+        if response.status_code in (401, 403):
+            raise ServiceAuthError(
+                f"{self}: {self._base_url} rejected the API key (HTTP {response.status_code}): "
+                f"{error_message(response.status_code, response.content)}. "
+                "Check api_key / OPENAI_API_KEY."
+            )
+
+    async def disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
