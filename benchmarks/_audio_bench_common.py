@@ -36,15 +36,22 @@ def best_rate(fn: Callable[[], Any], seconds: float) -> float:
 
 
 async def best_rate_async(fn: Callable[[], Awaitable[Any]], seconds: float) -> float:
+    return await best_rate_each(lambda _: fn(), [None] * 32, seconds)
+
+
+async def best_rate_each(
+    fn: Callable[[Any], Awaitable[Any]], args: list[Any], seconds: float
+) -> float:
+    """Calls per second of ``await fn(arg)`` over ``args`` in turn, best of 5 runs."""
     best = 0.0
     for _ in range(5):
         n = 0
         start = time.perf_counter()
         deadline = start + seconds / 5
         while True:
-            for _ in range(32):
-                await fn()
-            n += 32
+            for a in args:
+                await fn(a)
+            n += len(args)
             now = time.perf_counter()
             if now >= deadline:
                 break

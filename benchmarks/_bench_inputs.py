@@ -1,4 +1,5 @@
-"""Inputs shared by both sides of serializer_bench.py (stdlib only, runs in either venv)."""
+"""Inputs and the timing loop shared by both sides of serializer_bench.py (stdlib only, runs in
+either venv), so both stacks are measured with the very same loop."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import base64
 import json
 import math
 import struct
+
+from _audio_bench_common import best_rate_each as rate  # the one timing loop of both sides
+
+__all__ = ["STREAM_SID", "media_message", "pcm_chunk", "rate"]
 
 STREAM_SID = "MZ0123456789abcdef0123456789abcdef"
 

@@ -11,9 +11,7 @@ import asyncio
 import json
 import logging
 import sys
-import time
 from types import SimpleNamespace
-from typing import Any
 
 from loguru import logger
 
@@ -24,48 +22,29 @@ from pipecat.frames.frames import OutputAudioRawFrame  # noqa: E402
 from pipecat.serializers.twilio import TwilioFrameSerializer  # noqa: E402
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from _bench_inputs import media_message, pcm_chunk  # noqa: E402
-
-
-async def _rate(fn: Any, arg_factory: Any, seconds: float) -> float:
-    """Best of 5 runs of ``seconds / 5`` each, like the callpipe side."""
-    args = [arg_factory() for _ in range(64)]
-    best = 0.0
-    for _ in range(5):
-        n = 0
-        start = time.perf_counter()
-        deadline = start + seconds / 5
-        while True:
-            for a in args:
-                await fn(a)
-            n += len(args)
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-        best = max(best, n / (now - start))
-    return best
+from _bench_inputs import media_message, pcm_chunk, rate  # noqa: E402
 
 
 async def main(seconds: float) -> None:
     results: dict[str, float] = {}
-    for rate in (8000, 16000):
+    for sample_rate in (8000, 16000):
         ser = TwilioFrameSerializer(
             "MZ0123456789abcdef0123456789abcdef",
             params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
         )
-        await ser.setup(SimpleNamespace(audio_in_sample_rate=rate, audio_out_sample_rate=rate))
+        await ser.setup(
+            SimpleNamespace(audio_in_sample_rate=sample_rate, audio_out_sample_rate=sample_rate)
+        )
         msg = media_message()
-        results[f"deserialize_media_pipeline_{rate}"] = await _rate(
-            ser.deserialize, lambda msg=msg: msg, seconds
+        results[f"deserialize_media_pipeline_{sample_rate}"] = await rate(
+            ser.deserialize, [msg] * 64, seconds
         )
-        pcm = pcm_chunk(rate)
-        results[f"serialize_media_from_{rate}"] = await _rate(
-            ser.serialize,
-            lambda pcm=pcm, rate=rate: OutputAudioRawFrame(
-                audio=pcm, sample_rate=rate, num_channels=1
-            ),
-            seconds,
-        )
+        pcm = pcm_chunk(sample_rate)
+        frames = [
+            OutputAudioRawFrame(audio=pcm, sample_rate=sample_rate, num_channels=1)
+            for _ in range(64)
+        ]
+        results[f"serialize_media_from_{sample_rate}"] = await rate(ser.serialize, frames, seconds)
     print(json.dumps(results))
 
 

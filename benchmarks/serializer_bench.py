@@ -17,54 +17,35 @@ import json
 import logging
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _bench_inputs import STREAM_SID, media_message, pcm_chunk  # noqa: E402
+from _bench_inputs import STREAM_SID, media_message, pcm_chunk, rate  # noqa: E402
 from callpipe.frames.frames import OutputAudioRawFrame, StartFrame  # noqa: E402
 from callpipe.serializers.twilio import TwilioFrameSerializer  # noqa: E402
 
 PIPECAT_PYTHON = "/opt/pipecat-venv/bin/python"
 
 
-async def _rate(fn: Callable[[Any], Awaitable[Any]], args: list[Any], seconds: float) -> float:
-    """Best of 5 runs of ``seconds / 5`` each (the machine may be shared; take the quiet run)."""
-    best = 0.0
-    for _ in range(5):
-        n = 0
-        start = time.perf_counter()
-        deadline = start + seconds / 5
-        while True:
-            for a in args:
-                await fn(a)
-            n += len(args)
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-        best = max(best, n / (now - start))
-    return best
-
-
 async def callpipe_rates(seconds: float) -> dict[str, float]:
     results: dict[str, float] = {}
-    for rate in (8000, 16000):
+    for sample_rate in (8000, 16000):
         ser = TwilioFrameSerializer(
             STREAM_SID, params=TwilioFrameSerializer.InputParams(auto_hang_up=False)
         )
-        await ser.setup(StartFrame(audio_in_sample_rate=rate, audio_out_sample_rate=rate))
+        await ser.setup(
+            StartFrame(audio_in_sample_rate=sample_rate, audio_out_sample_rate=sample_rate)
+        )
         msg = media_message()
-        assert await ser.deserialize(msg) is not None or rate != 8000
-        results[f"deserialize_media_pipeline_{rate}"] = await _rate(
+        assert await ser.deserialize(msg) is not None or sample_rate != 8000
+        results[f"deserialize_media_pipeline_{sample_rate}"] = await rate(
             ser.deserialize, [msg] * 64, seconds
         )
-        pcm = pcm_chunk(rate)
-        frames = [OutputAudioRawFrame(audio=pcm, sample_rate=rate) for _ in range(64)]
-        results[f"serialize_media_from_{rate}"] = await _rate(ser.serialize, frames, seconds)
+        pcm = pcm_chunk(sample_rate)
+        frames = [OutputAudioRawFrame(audio=pcm, sample_rate=sample_rate) for _ in range(64)]
+        results[f"serialize_media_from_{sample_rate}"] = await rate(ser.serialize, frames, seconds)
         assert not ser.malformed_counts
     return results
 
