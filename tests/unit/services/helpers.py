@@ -1,11 +1,19 @@
-"""Test helpers for services: interrupt at a known point instead of after a guessed sleep."""
+"""Test helpers for services: LLM replies, TTS audio length, and interrupting at a known point
+instead of after a guessed sleep."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
 
-from callpipe.frames.frames import EndFrame, Frame
+from callpipe.frames.frames import (
+    EndFrame,
+    Frame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    TTSAudioRawFrame,
+)
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
@@ -49,3 +57,17 @@ async def run_then(
     await task.run()
     await feeder
     return down.frames
+
+
+def reply(*chunks: str) -> list[Frame]:
+    """An LLM response as the TTS services receive it: start, text chunks, end."""
+    return [
+        LLMFullResponseStartFrame(),
+        *(LLMTextFrame(c) for c in chunks),
+        LLMFullResponseEndFrame(),
+    ]
+
+
+def audio_secs(frames: Sequence[Frame]) -> float:
+    """Seconds of TTS audio among ``frames``."""
+    return sum(len(f.audio) / 2 / f.sample_rate for f in frames if isinstance(f, TTSAudioRawFrame))

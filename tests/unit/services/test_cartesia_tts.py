@@ -29,7 +29,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import run_then
+from .helpers import audio_secs, reply, run_then
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
@@ -42,18 +42,6 @@ async def server() -> AsyncIterator[FakeCartesiaServer]:
 
 def make_tts(server: FakeCartesiaServer, **kwargs: object) -> CartesiaTTSService:
     return CartesiaTTSService(api_key="test-key", voice_id="voice-1", url=server.url, **kwargs)  # type: ignore[arg-type]
-
-
-def reply(*chunks: str) -> list[Frame]:
-    return [
-        LLMFullResponseStartFrame(),
-        *(LLMTextFrame(c) for c in chunks),
-        LLMFullResponseEndFrame(),
-    ]
-
-
-def audio_secs(frames: list[Frame]) -> float:
-    return sum(len(f.audio) / 2 / f.sample_rate for f in frames if isinstance(f, TTSAudioRawFrame))
 
 
 async def test_reply_uses_one_context_with_continuations(server: FakeCartesiaServer) -> None:

@@ -25,7 +25,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import run_then
+from .helpers import audio_secs, reply, run_then
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
@@ -38,18 +38,6 @@ async def server() -> AsyncIterator[FakeElevenLabsServer]:
 
 def make_tts(server: FakeElevenLabsServer, **kwargs: object) -> ElevenLabsTTSService:
     return ElevenLabsTTSService(api_key="test-key", voice_id="voice-9", url=server.url, **kwargs)  # type: ignore[arg-type]
-
-
-def reply(*chunks: str) -> list[Frame]:
-    return [
-        LLMFullResponseStartFrame(),
-        *(LLMTextFrame(c) for c in chunks),
-        LLMFullResponseEndFrame(),
-    ]
-
-
-def audio_secs(frames: list[Frame]) -> float:
-    return sum(len(f.audio) / 2 / f.sample_rate for f in frames if isinstance(f, TTSAudioRawFrame))
 
 
 async def test_reply_streams_with_aligned_words(server: FakeElevenLabsServer) -> None:

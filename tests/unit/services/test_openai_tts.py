@@ -27,7 +27,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import run_then
+from .helpers import audio_secs, run_then
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
@@ -48,10 +48,6 @@ def llm_reply(*chunks: str) -> list[Frame]:
         *(LLMTextFrame(c) for c in chunks),
         LLMFullResponseEndFrame(),
     ]
-
-
-def audio_secs(frames: list[Frame]) -> float:
-    return sum(len(f.audio) / 2 / f.sample_rate for f in frames if isinstance(f, TTSAudioRawFrame))
 
 
 async def test_reply_is_spoken_sentence_by_sentence_in_order(server: FakeOpenAIServer) -> None:
