@@ -91,7 +91,7 @@ class _ModelStream:
         "_low_run",
         "_reset_windows",
         "_scored",
-        "_skipped_tail",
+        "_last_skipped",
         "context",
         "rate",
         "sr",
@@ -106,23 +106,23 @@ class _ModelStream:
         self.context: Float32Array = np.zeros(context, dtype=np.float32)
         self.state: Float32Array = np.zeros(_STATE_SHAPE, dtype=np.float32)
         self._scored = self._low_run = 0
-        self._skipped_tail: bytes | None = None
+        self._last_skipped: bytes | None = None
 
     def reset(self) -> None:
         self.context = np.zeros_like(self.context)
         self.state = np.zeros(_STATE_SHAPE, dtype=np.float32)
         self._scored = self._low_run = 0
-        self._skipped_tail = None
+        self._last_skipped = None
 
     def skip(self, window: bytes) -> None:
         """A quiet window went unscored while the VAD was QUIET (see the module docstring)."""
-        self._skipped_tail = window[-2 * len(self.context) :]
+        self._last_skipped = window  # only its end is used, and only if scoring resumes
 
     def input_row(self, window: bytes) -> Float32Array:
-        if self._skipped_tail is not None:
+        if self._last_skipped is not None:
             # Back from a skipped stretch: start fresh, as at the start of a stream, with the
             # true preceding samples as context.
-            tail = self._skipped_tail
+            tail = self._last_skipped[-2 * len(self.context) :]
             self.reset()
             self.context = np.frombuffer(tail, dtype="<i2").astype(np.float32) / 32768.0
         samples = np.frombuffer(window, dtype="<i2").astype(np.float32)
