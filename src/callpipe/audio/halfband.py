@@ -5,7 +5,8 @@ variable-rate engine, see ``resample.py``) costs ~11 µs per 20 ms chunk at 8 �
 back 30 ms; its ordinary mode is cheaper but releases audio in ~100 ms bursts. A half-band filter
 needs only half its taps (every other one is zero, the centre one is ½), and one polyphase branch
 of it is a plain delay, so the whole conversion is one short correlation per chunk:
-~3–4 µs per 20 ms chunk including the int16 conversions, output exactly ``2 n`` (or ``n / 2``)
+~8 µs per 20 ms chunk through ``StreamResampler`` including the int16 conversions (soxr's steady
+mode: ~14 µs), output exactly ``2 n`` (or ``n / 2``)
 samples for ``n`` in, and a fixed delay of 2.5 ms at the lower rate. ``StreamResampler`` uses it
 for every exact 2:1 pair and soxr for everything else.
 
@@ -69,11 +70,6 @@ class HalfbandStream:
         # Upsampling needs 2K − 1 past samples for the first window, downsampling 4K − 1.
         self._history: Float64Array = np.zeros(2 * _K - 1 if up else 4 * _K - 1)
         self._leftover: Float64Array = _NONE
-
-    @property
-    def delay(self) -> int:
-        """Delay in output samples (what ``StreamResampler`` drops at the start)."""
-        return 2 * _K if self._up else _K
 
     def resample_chunk(self, samples: npt.NDArray[Any], last: bool = False) -> Float64Array:
         """Convert the next chunk (any real dtype: int16 or float32 samples on the int16 scale).

@@ -67,8 +67,10 @@ def _to_pcm(samples: npt.NDArray[np.floating[Any]]) -> bytes:
 
 
 class _Stream(Protocol):
+    """soxr's stream (float32 in) or the half-band stream (int16 or float32 in)."""
+
     def resample_chunk(
-        self, samples: npt.NDArray[np.float32], last: bool = False
+        self, samples: npt.NDArray[Any], last: bool = False
     ) -> npt.NDArray[np.floating[Any]]: ...
 
 
