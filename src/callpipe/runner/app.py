@@ -33,6 +33,7 @@ from callpipe.errors import ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.runner.answer import answer_document, busy_document
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
+from callpipe.runner.preload import preload_models
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
     StreamTokens,
@@ -137,6 +138,7 @@ def create_app(
     config = config or RunnerConfig()
     app = app or FastAPI(title="callpipe runner")
     install_token_redaction()  # uvicorn logs /ws/<token> request lines at INFO
+    preload_models()  # e.g. the Silero model, so the first call does not stall the loop
     state = RunnerState(bot, config, credentials or Credentials.from_env(), secret)
     app.state.runner = state
 

@@ -152,8 +152,8 @@ async def _confidences(vads: list[SileroVADAnalyzer], calls: list[Call]) -> list
 @pytest.mark.parametrize("rate", [8000, 16000])
 async def test_batched_and_per_call_agree(rate: int) -> None:
     calls = [make_call(rate, NAMES[k:] + NAMES[:k], seed=k) for k in range(3)]
-    per_call = [SileroVADAnalyzer() for _ in calls]
-    shared = [SileroVADAnalyzer(shared=True) for _ in calls]
+    per_call = [SileroVADAnalyzer(shared=False) for _ in calls]
+    shared = [SileroVADAnalyzer() for _ in calls]  # the default
     for vad in per_call + shared:
         vad.set_sample_rate(rate)
     engine = SileroBatchEngine.for_running_loop()
@@ -165,7 +165,7 @@ async def test_batched_and_per_call_agree(rate: int) -> None:
     assert [v.state for v in per_call] == [v.state for v in shared]
     # The same decisions, not only the same scores.
     for k, call in enumerate(calls):
-        fresh_a, fresh_b = SileroVADAnalyzer(), SileroVADAnalyzer(shared=True)
+        fresh_a, fresh_b = SileroVADAnalyzer(shared=False), SileroVADAnalyzer()
         fresh_a.set_sample_rate(rate)
         fresh_b.set_sample_rate(rate)
         assert await run_events(fresh_a, call) == await run_events(fresh_b, call), k
@@ -303,3 +303,32 @@ async def test_scoring_resumes_from_a_fresh_state_with_the_true_context() -> Non
     assert np.all(stream.state == 0)
     expected_context = np.frombuffer(quiet, dtype="<i2")[-32:].astype(np.float32) / 32768.0
     assert np.array_equal(row[:32], expected_context)
+
+
+async def test_the_default_analyzer_scores_through_the_shared_engine() -> None:
+    engine = SileroBatchEngine.for_running_loop()
+    vads = [SileroVADAnalyzer(params=LOUD_ENOUGH) for _ in range(3)]
+    assert all(vad.shared for vad in vads)
+    for vad in vads:
+        vad.set_sample_rate(8000)
+    rows, batches = engine.rows_scored, engine.batches_run
+    await asyncio.gather(*(vad.analyze_audio(b"\x00\x00" * 256) for vad in vads))
+    assert engine.rows_scored - rows == 3
+    assert engine.batches_run - batches == 1  # three calls, one inference
+
+
+def test_importing_the_module_loads_the_model_off_the_caller() -> None:
+    thread = silero._preload_thread
+    assert thread is not None and thread.name == "silero-preload" and thread.daemon
+    thread.join()
+    assert silero.model_loaded()
+    silero._session.cache_clear()
+    silero._preload_thread = None
+    try:
+        assert silero.preload(background=True)
+        thread = silero._preload_thread
+        assert thread is not None
+        thread.join(30)
+        assert silero.model_loaded()
+    finally:
+        silero.preload()

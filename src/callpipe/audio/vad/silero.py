@@ -19,8 +19,8 @@ to be scored — after ≥ 2 s of audio scored since the last reset, while the a
 after ≥ 5 windows in a row scored < 0.1 — so a reset never cuts into speech. Timing depends only
 on the audio, never on the wall clock.
 
-Many calls in one process: with ``shared=True`` windows from many calls are scored in one
-batched ``session.run`` (each row keeps its own state). When windows arrive fast enough that at
+Many calls in one process (the default, ``shared=True``): windows from many calls are scored in
+one batched ``session.run`` (each row keeps its own state). When windows arrive fast enough that at
 least two would land within ``max_wait_secs`` (default 4 ms; about 16 calls or more), the engine
 collects windows for up to that long after the first one of a batch, or until ``max_batch`` are
 waiting: calls arrive at random phases, so scoring only what lands in the same event-loop
@@ -28,18 +28,24 @@ iteration gives batches of 1–3 rows, while a few milliseconds of patience fill
 costs about 100 µs, a row in a batch of 16 about 40 µs). With few calls there is nobody to wait
 for, and windows are scored in the same loop iteration. ``max_wait_secs=0`` never waits.
 Rows are independent in the model, so
-decisions are identical to the per-call path (checked in the tests). The ONNX session itself is
-loaded once per process and shared by every analyzer in both modes (it is stateless; all state
-is passed in), which also makes constructing an analyzer cheap.
+decisions are identical to the per-call path (checked in the tests); ``shared=False`` scores
+inline, one window per ``session.run``.
+
+The ONNX session is loaded once per process and shared by every analyzer in both modes (it is
+stateless; all state is passed in). Building it takes about 0.2 s of CPU, which inside the first
+call would stall every call on the event loop, so importing this module starts loading it on a
+background thread: code written as the spec shows (import at the top, construct the analyzer per
+call) finds the model ready. The runner also calls :func:`preload` before serving, and an
+analyzer's constructor waits for the load (and raises if the ``silero`` extra is missing).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib.resources
 import logging
 import math
+import threading
 import weakref
 from typing import Any
 
@@ -50,7 +56,7 @@ from callpipe.audio.resample import StreamResampler
 from callpipe.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 from callpipe.errors import ConfigurationError, MissingDependencyError
 
-__all__ = ["SileroBatchEngine", "SileroVADAnalyzer"]
+__all__ = ["SileroBatchEngine", "SileroVADAnalyzer", "preload"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +69,36 @@ _STATE_SHAPE = (2, 1, 128)
 Float32Array = npt.NDArray[np.float32]
 
 
-@functools.lru_cache(maxsize=1)
-def _session() -> Any:
-    """The process-wide ONNX session: CPU only, one thread (calls are the parallelism)."""
+class _SharedSession:
+    """The process-wide ONNX session, built once (by whichever thread asks first)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._session: Any = None
+
+    def __call__(self) -> Any:
+        session = self._session
+        if session is None:
+            with self._lock:  # a caller racing the background load waits for it
+                if self._session is None:
+                    self._session = _build_session()
+                session = self._session
+        return session
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def cache_clear(self) -> None:
+        """Forget the session (tests)."""
+        with self._lock:
+            self._session = None
+
+
+_session = _SharedSession()
+
+
+def _build_session() -> Any:
     try:
         import onnxruntime
     except ImportError as exc:
@@ -82,6 +115,43 @@ def _session() -> Any:
     return onnxruntime.InferenceSession(
         model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
     )
+
+
+_preload_lock = threading.Lock()
+_preload_thread: threading.Thread | None = None
+
+
+def preload(*, background: bool = False) -> bool:
+    """Load the shared ONNX session now (once per process); False if the extra is missing.
+
+    ``background=True`` starts the load on a daemon thread and returns at once (True).
+    """
+    global _preload_thread
+    if background:
+        with _preload_lock:
+            if _preload_thread is None and not _session.loaded:
+                _preload_thread = threading.Thread(
+                    target=_load_quietly, name="silero-preload", daemon=True
+                )
+                _preload_thread.start()
+        return True
+    try:
+        _session()
+    except MissingDependencyError:
+        return False
+    return True
+
+
+def model_loaded() -> bool:
+    """Whether the shared session exists (for the runner's readiness and the tests)."""
+    return _session.loaded
+
+
+def _load_quietly() -> None:
+    try:
+        _session()
+    except Exception:  # reported when an analyzer is constructed, where it is actionable
+        logger.debug("Silero VAD: background model load failed", exc_info=True)
 
 
 class _ModelStream:
@@ -241,8 +311,9 @@ class SileroVADAnalyzer(VADAnalyzer):
     """Silero VAD for one call.
 
     ``sample_rate``: force the input rate (otherwise the pipeline's, via ``set_sample_rate``).
-    ``shared``: score through the event loop's :class:`SileroBatchEngine` (batched across calls;
-    same decisions, less CPU per call when many calls run in one process).
+    ``shared`` (default True): score through the event loop's :class:`SileroBatchEngine`
+    (batched across calls; same decisions as ``shared=False``, less CPU per call when many calls
+    run in one process, and no wait when only one does).
     """
 
     def __init__(
@@ -250,7 +321,7 @@ class SileroVADAnalyzer(VADAnalyzer):
         *,
         sample_rate: int | None = None,
         params: VADParams | None = None,
-        shared: bool = False,
+        shared: bool = True,
     ) -> None:
         super().__init__(sample_rate=sample_rate, params=params)
         _session()  # fail at construction when the extra is missing
@@ -338,3 +409,7 @@ def _model_rate(rate: int) -> int:
     raise ConfigurationError(
         f"Silero VAD needs audio at 8 kHz or more (8000 and 16000 natively), got {rate} Hz"
     )
+
+
+# Start building the model now, off the event loop: the first call must not pay for it.
+preload(background=True)
