@@ -125,14 +125,20 @@ class Results:
     failed_calls: int = 0
     errors: list[str] = field(default_factory=list)
     long_gaps: list[tuple[float, float]] = field(default_factory=list)  # (offset, gap) > 100 ms
+    #: (call sid, last chunk sent, first reply packet) of answered utterances, CLOCK_MONOTONIC
+    #: seconds (shared by the processes of one host): joined with the bots' probe records.
+    turns: list[tuple[str, float, float]] = field(default_factory=list)
     run_start: float = 0.0
 
 
 class Call:
     """One caller: sends its script on the shared ticker's schedule and models playout."""
 
-    def __init__(self, number: int, url: str, script: Script, start_frame: int) -> None:
+    def __init__(
+        self, number: int, url: str, script: Script, start_frame: int, reply_secs: float | None
+    ) -> None:
         self.number = number
+        self.reply_secs = reply_secs
         self.url = url
         self.script = script
         self.start_frame = start_frame
@@ -256,7 +262,8 @@ class Call:
         prev = self.last_ended
         if prev is None or prev.reply_at is None or self.stream_cleared:
             return False
-        expected_end = prev.reply_at + PLAYOUT_BUFFER + max(prev.secs - 0.3, 0.0)
+        length = self.reply_secs if self.reply_secs is not None else max(prev.secs - 0.3, 0.0)
+        expected_end = prev.reply_at + PLAYOUT_BUFFER + length
         return self.stream_of is prev and expected_end - now >= 0.4
 
     async def _ack_marks(self, now: float, results: Results, everything: bool = False) -> None:
@@ -362,6 +369,7 @@ class Call:
             if utt.reply_at is not None:
                 results.answered += 1
                 results.latencies.append((utt.end - run_start, utt.reply_at - utt.end))
+                results.turns.append((self.call_sid, utt.end, utt.reply_at))
             if utt.barge_in:
                 if utt.clear_at is not None:
                     results.interruptions.append(utt.clear_at - utt.start)
@@ -407,7 +415,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             rng, speech, args.duration, args.stop_secs, args.barge_ratio, args.utterances
         )
         start = (i * ramp_frames) // max(args.calls, 1)
-        calls.append(Call(number, args.url, script, start))
+        calls.append(Call(number, args.url, script, start, args.reply_secs))
 
     sem = asyncio.Semaphore(args.connect_concurrency)
 
@@ -470,6 +478,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ramp", type=float, default=1.0, help="spread call starts over this")
     parser.add_argument("--stop-secs", type=float, default=0.4, help="the bots' VAD stop_secs")
     parser.add_argument("--barge-ratio", type=float, default=0.3)
+    parser.add_argument(
+        "--reply-secs",
+        type=float,
+        default=None,
+        help="length of the bot's replies (default: an echo, as long as the utterance)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--utterances",

@@ -45,7 +45,17 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
         last = statistics.median(x[1] for x in ordered[-third:])
         drift = (last - first) * 1000
     utterances = r.get("utterances", 0)
+    share = [x * 1000 for x in r.get("framework_share", [])]
+    fakes_cpu = r.get("fakes_cpu_secs")
     return {
+        "bot": r.get("bot", "echo"),
+        "framework_p50_ms": pct(share, 0.5) if share else None,
+        "framework_p95_ms": pct(share, 0.95) if share else None,
+        "framework_turns": len(share),
+        "framework_unmatched": r.get("framework_unmatched", 0),
+        "vad_stop_p50_ms": pct([x * 1000 for x in r.get("vad_stop_delay", [])], 0.5),
+        "fakes_ttfb_p50_ms": pct([x * 1000 for x in r.get("fakes_ttfb", [])], 0.5),
+        "fakes_cpu_per_call_sec": fakes_cpu / call_secs if fakes_cpu is not None else None,
         "stack": r["stack"],
         "workers": r["workers"],
         "calls": calls,
@@ -81,14 +91,14 @@ def load(dirs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     rows: dict[tuple[str, int, int], dict[str, Any]] = {}
     meta: dict[str, Any] = {}
     for d in dirs:
-        for path in sorted(d.glob("meta-w*.json")):
+        for path in sorted(d.glob("meta-*w*.json")):
             m = json.loads(path.read_text())
             meta.setdefault("runs", []).append(m)
         for path in sorted(d.glob("*-w*-n*.json")):
             if ".gen" in path.name or ".warmup" in path.name:
                 continue
             s = summarize(json.loads(path.read_text()))
-            rows[(s["stack"], s["workers"], s["calls"], s["duration"])] = s  # later dirs win
+            rows[(s["bot"], s["stack"], s["workers"], s["calls"], s["duration"])] = s
     ordered = sorted(
         rows.values(), key=lambda s: (s["duration"], s["workers"], s["calls"], s["stack"])
     )

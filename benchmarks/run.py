@@ -9,10 +9,20 @@ tree, from /proc via psutil). Results go to ``benchmarks/results/<run>/`` as JSO
     .venv/bin/python benchmarks/run.py                     # full sweep, both stacks
     .venv/bin/python benchmarks/run.py --quick             # smoke: N=1,10, 8 s
     .venv/bin/python benchmarks/run.py --stacks callpipe --calls 100,200 --workers 2
+    .venv/bin/python benchmarks/run.py --bot cartesia --calls 1,10,25   # full pipeline
+
+Bots (``--bot``): ``echo`` (stacks ``callpipe``: the tuned bot, ``callpipe-spec``: the analyzer
+exactly as the spec writes it, ``pipecat``), and the full pipeline ``cartesia`` / ``elevenlabs``
+(Deepgram STT → OpenAI LLM → that TTS; stacks ``callpipe``, ``pipecat``), whose services talk to
+the provider fakes (``fakes_server.py``) in a separate process: its CPU is measured and reported,
+not counted as the bot's. The full-pipeline bots also write per-call probe records (VAD stop,
+LLM/TTS time to first byte) that are joined with the callers' turns for the framework's share
+of the turn latency.
 
 Pipecat runs from its own venv (never a callpipe dependency): ``--pipecat-python``, else
 ``$CALLPIPE_BENCH_PIPECAT_PYTHON``, else /opt/pipecat-venv, else benchmarks/.pipecat-venv
-(created on first use with ``pip install "pipecat-ai[websocket,silero]==1.14.0"``).
+(created on first use with ``pip install "pipecat-ai[websocket,silero,deepgram,cartesia,
+elevenlabs,openai]==1.14.0"``; missing extras are installed into an existing one).
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BOTS = HERE / "bots"
-PIPECAT_SPEC = "pipecat-ai[websocket,silero]==1.14.0"
+PIPECAT_SPEC = "pipecat-ai[websocket,silero,deepgram,cartesia,elevenlabs,openai]==1.14.0"
 TRANSPORT_MODULES = {
     "callpipe": "callpipe.transports.network.fastapi_websocket",
     "pipecat": "pipecat.transports.websocket.fastapi",
@@ -60,9 +70,14 @@ def pipecat_python(explicit: str | None) -> str:
 
 
 def ensure_uvicorn(python: str) -> None:
+    """uvicorn, and the extras the bots need (a venv made for the echo bot lacks some)."""
     probe = subprocess.run([python, "-c", "import uvicorn"], capture_output=True)
     if probe.returncode != 0:
         subprocess.run([python, "-m", "pip", "install", "-q", "uvicorn[standard]"], check=True)
+    modules = "fastapi, onnxruntime, deepgram, websockets, openai"
+    probe = subprocess.run([python, "-c", f"import {modules}"], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", PIPECAT_SPEC], check=True)
 
 
 def free_port() -> int:
@@ -87,15 +102,77 @@ def import_time(python: str, module: str, repeats: int = 5) -> float:
     return min(times[1:])
 
 
-class Server:
-    """One echo bot process (plus uvicorn workers) and its resource usage."""
+FULL_PIPELINE_BOTS = ("cartesia", "elevenlabs")
 
-    def __init__(self, stack: str, python: str, workers: int, log: Path) -> None:
+
+def bot_script(bot: str, stack: str) -> Path:
+    base = stack.split("-")[0]  # callpipe-spec runs the callpipe echo bot, as the spec writes it
+    return BOTS / (f"convo_{base}.py" if bot in FULL_PIPELINE_BOTS else f"echo_{base}.py")
+
+
+class Fakes:
+    """The provider fakes in their own process (full-pipeline bots)."""
+
+    def __init__(self, log: Path) -> None:
+        self.urls_path = log.with_suffix(".urls.json")
+        self.urls_path.unlink(missing_ok=True)
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "fakes_server.py"), "--urls", str(self.urls_path)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=str(HERE),
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fakes exited with {self.proc.returncode}")
+            if self.urls_path.exists():
+                return self.urls_path.read_text()
+            time.sleep(0.1)
+        raise RuntimeError("fakes did not start")
+
+    def cpu(self) -> float:
+        import psutil
+
+        try:
+            t = psutil.Process(self.proc.pid).cpu_times()
+        except psutil.NoSuchProcess:
+            return 0.0
+        return float(t.user + t.system)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(8)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+class Server:
+    """One bot process (plus uvicorn workers) and its resource usage."""
+
+    def __init__(
+        self,
+        stack: str,
+        python: str,
+        workers: int,
+        log: Path,
+        bot: str = "echo",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
-        script = BOTS / f"echo_{stack}.py"
+        script = bot_script(bot, stack)
         cmd = [python, str(script), "--port", str(self.port), "--workers", str(workers)]
         self.log = log.open("w")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
+        if stack == "callpipe-spec":
+            env["BENCH_AS_SPEC"] = "1"
         self.proc = subprocess.Popen(
             cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=str(HERE)
         )
@@ -160,7 +237,15 @@ class Server:
 
 
 def run_generators(
-    url: str, calls: int, duration: float, seed: int, out_dir: Path, tag: str, server: Server
+    url: str,
+    calls: int,
+    duration: float,
+    seed: int,
+    out_dir: Path,
+    tag: str,
+    server: Server,
+    fakes: Fakes | None = None,
+    extra_args: list[str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run the load generator processes; sample the server meanwhile."""
     groups = max(1, -(-calls // CALLS_PER_GENERATOR))
@@ -188,10 +273,12 @@ def run_generators(
             str(seed),
             "--out",
             str(out),
+            *(extra_args or []),
         ]
         first += n
         procs.append(subprocess.Popen(cmd))
     rss_base = server.rss()
+    fakes_cpu0 = fakes.cpu() if fakes is not None else 0.0
     cpu0 = server.cpu()
     t0 = time.monotonic()
     rss_peak = rss_base
@@ -203,6 +290,7 @@ def run_generators(
         samples.append((round(time.monotonic() - t0, 2), round(server.cpu() - cpu0, 3), rss))
     wall = time.monotonic() - t0
     cpu1 = server.cpu()
+    fakes_cpu = (fakes.cpu() - fakes_cpu0) if fakes is not None else None
     docs = []
     for p, out in zip(procs, outs, strict=True):
         if p.returncode == 0 and out.exists():
@@ -214,6 +302,7 @@ def run_generators(
         "rss_peak": rss_peak,
         "samples": samples,
         "generators": groups,
+        "fakes_cpu_secs": fakes_cpu,
     }
     return docs, server_info
 
@@ -233,11 +322,67 @@ def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def framework_share(turns: list[list[Any]], probe_dir: Path) -> dict[str, Any]:
+    """Per answered turn: first reply packet − VAD stop − LLM TTFB − TTS TTFB (seconds).
+
+    The callers record when they sent an utterance's last chunk and got its first reply packet,
+    the bot when it saw the VAD's stop and the services' TTFB metrics; all on CLOCK_MONOTONIC.
+    A turn counts when the bot saw a VAD stop between the two and both TTFBs after that stop.
+    """
+    probes: dict[str, dict[str, Any]] = {}
+    for path in probe_dir.glob("probe-*.jsonl"):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            probes[record["call"]] = record
+    shares, vad_delays, ttfbs = [], [], []
+    unmatched = 0
+    for call, end, reply_at in turns:
+        record = probes.get(call)
+        stops = [v for v in (record or {}).get("vad_stops", []) if end <= v <= reply_at]
+        if not stops:
+            unmatched += 1
+            continue
+        stop = stops[-1]
+        found: dict[str, float] = {}
+        for kind, seen, secs in (record or {}).get("ttfbs", []):
+            if stop < seen <= reply_at + 1.0 and kind not in found:
+                found[kind] = secs
+        if "llm" not in found or "tts" not in found:
+            unmatched += 1
+            continue
+        fakes_ttfb = found["llm"] + found["tts"]
+        shares.append(reply_at - stop - fakes_ttfb)
+        vad_delays.append(stop - end)
+        ttfbs.append(fakes_ttfb)
+    return {
+        "framework_share": shares,
+        "vad_stop_delay": vad_delays,
+        "fakes_ttfb": ttfbs,
+        "framework_unmatched": unmatched,
+    }
+
+
 def bench_one(
     stack: str, python: str, calls: int, args: argparse.Namespace, out_dir: Path
 ) -> dict[str, Any]:
-    tag = f"{stack}-w{args.workers}-n{calls}-d{args.duration:.0f}"
-    server = Server(stack, python, args.workers, out_dir / f"{tag}.server.log")
+    bot = args.bot
+    prefix = "" if bot == "echo" else f"{bot}-"
+    tag = f"{prefix}{stack}-w{args.workers}-n{calls}-d{args.duration:.0f}"
+    fakes: Fakes | None = None
+    extra_env: dict[str, str] = {}
+    loadgen_args: list[str] = []
+    probe_dir = out_dir / f"{tag}.probe"
+    if bot in FULL_PIPELINE_BOTS:
+        fakes = Fakes(out_dir / f"{tag}.fakes.log")
+        extra_env["BENCH_FAKES"] = fakes.wait_ready()
+        extra_env["BENCH_TTS"] = bot
+        extra_env["BENCH_PROBE_DIR"] = str(probe_dir)
+        probe_dir.mkdir(exist_ok=True)
+        sys.path.insert(0, str(BOTS))
+        from _common import REPLY_SECS
+
+        loadgen_args = ["--reply-secs", str(REPLY_SECS)]
+    server = Server(stack, python, args.workers, out_dir / f"{tag}.server.log", bot, extra_env)
     try:
         server.wait_ready()
         # Warm-up: load the model, import lazily imported modules, fill caches.
@@ -250,17 +395,31 @@ def bench_one(
             str(max(1, args.workers)),
             "--duration",
             "4",
+            "--first-call",
+            "900000",  # call ids apart from the measured calls' (probe records)
             "--out",
             str(out_dir / f"{tag}.warmup.json"),
+            *loadgen_args,
         ]
         subprocess.run(warm, check=False, capture_output=True)
         time.sleep(0.5)
         docs, info = run_generators(
-            server.url, calls, args.duration, args.seed, out_dir, tag, server
+            server.url,
+            calls,
+            args.duration,
+            args.seed,
+            out_dir,
+            tag,
+            server,
+            fakes,
+            loadgen_args,
         )
     finally:
         server.stop()
+        if fakes is not None:
+            fakes.stop()
     result = {
+        "bot": bot,
         "stack": stack,
         "workers": args.workers,
         "calls": calls,
@@ -268,6 +427,8 @@ def bench_one(
         **info,
         **merge(docs),
     }
+    if fakes is not None:
+        result.update(framework_share(result.get("turns", []), probe_dir))
     (out_dir / f"{tag}.json").write_text(json.dumps(result))
     return result
 
@@ -294,7 +455,10 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--stacks", default="callpipe,pipecat")
+    parser.add_argument(
+        "--bot", default="echo", choices=["echo", *FULL_PIPELINE_BOTS], help="see above"
+    )
+    parser.add_argument("--stacks", default="callpipe,pipecat", help="callpipe-spec: echo only")
     parser.add_argument("--calls", default="1,10,25,50,100,200")
     parser.add_argument("--duration", type=float, default=25.0, help="seconds of audio per call")
     parser.add_argument("--workers", type=int, default=1, help="server processes (callpipe)")
@@ -311,7 +475,7 @@ def main() -> None:
     counts = [int(n) for n in args.calls.split(",")]
     out_dir = args.out or HERE / "results" / time.strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
-    pythons = {"callpipe": sys.executable}
+    pythons = {"callpipe": sys.executable, "callpipe-spec": sys.executable}
     if "pipecat" in stacks:
         pythons["pipecat"] = pipecat_python(args.pipecat_python)
         ensure_uvicorn(pythons["pipecat"])
@@ -321,9 +485,14 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "duration": args.duration,
         "workers": args.workers,
-        "import_secs": {s: import_time(pythons[s], TRANSPORT_MODULES[s]) for s in stacks},
+        "bot": args.bot,
+        "import_secs": {
+            s: import_time(pythons[s], TRANSPORT_MODULES[s])
+            for s in stacks
+            if s in TRANSPORT_MODULES
+        },
     }
-    (out_dir / f"meta-w{args.workers}.json").write_text(json.dumps(meta, indent=1))
+    (out_dir / f"meta-{args.bot}-w{args.workers}.json").write_text(json.dumps(meta, indent=1))
     print(f"results in {out_dir}", flush=True)
     for calls in counts:
         for stack in stacks:
@@ -334,11 +503,18 @@ def main() -> None:
             from report import summarize
 
             s = summarize(result)
+            extra = ""
+            if s.get("framework_p95_ms") is not None:
+                extra = (
+                    f" fw p95={s['framework_p95_ms']:.0f}ms"
+                    f" fakes cpu/call-s={s['fakes_cpu_per_call_sec']:.4f}"
+                )
             print(
-                f"{stack:8s} N={calls:3d} cpu/call-s={s['cpu_per_call_sec']:.4f} "
+                f"{args.bot}/{stack:8s} N={calls:3d} cpu/call-s={s['cpu_per_call_sec']:.4f} "
                 f"rss/call={s['rss_per_call_mib']:.2f}MiB gap p99={s['gap_p99_ms']:.0f}ms "
                 f"lat p50={s['latency_p50_ms']:.0f}ms intr p95={s['interrupt_p95_ms']:.0f}ms "
-                f"noreply={s['no_reply']} drop={s['dropouts']} ({time.monotonic() - t:.0f}s)",
+                f"noreply={s['no_reply']}/{s['utterances']} drop={s['dropouts']} "
+                f"failed={s['failed_calls']}{extra} ({time.monotonic() - t:.0f}s)",
                 flush=True,
             )
     if not args.no_report:

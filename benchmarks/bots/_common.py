@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import time
 
 #: VAD thresholds used by both bots (and told to the load generator).
 VAD_CONFIDENCE = 0.7
@@ -41,3 +43,52 @@ def serve(app_path: str, app_dir: str) -> None:
         access_log=False,
         backlog=2048,
     )
+
+
+# --------------------------------------------------------------------- full-pipeline bots
+
+#: The LLM's reply to every user turn: three sentences (TTS gets them one by one), 18 words.
+REPLY = "Sure, I can help with that. We have a table for two at seven tonight. Shall I book it?"
+#: Speech per word of the fake Cartesia (18 words: 4.5 s of reply, so callers barge in).
+CARTESIA_SECS_PER_WORD = 0.25
+#: Speech per character of the fake ElevenLabs, chosen so its replies are as long.
+ELEVENLABS_SECS_PER_CHAR = round(CARTESIA_SECS_PER_WORD * len(REPLY.split()) / len(REPLY), 4)
+REPLY_SECS = CARTESIA_SECS_PER_WORD * len(REPLY.split())
+#: Between streamed LLM tokens (one per word): none, so the time to the first sentence is the
+#: fake's time to first byte and nothing of it is counted as the framework's.
+LLM_CHUNK_DELAY = 0.0
+SYSTEM_PROMPT = "You are a friendly restaurant booking line. Keep answers short."
+
+
+def fake_urls() -> dict[str, str]:
+    """Where the fakes listen (``run.py`` starts them and passes their URLs)."""
+    return dict(json.loads(os.environ["BENCH_FAKES"]))
+
+
+class Probe:
+    """Per-call timing records for the framework's share of turn latency.
+
+    ``vad_stop()`` when the bot sees the VAD's "user stopped speaking"; ``ttfb(kind, secs)``
+    for the LLM's and TTS's time to first byte as the services measure it. Times are
+    ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, comparable across processes); one JSON
+    line per call goes to ``$BENCH_PROBE_DIR/probe-<pid>.jsonl`` when the call ends.
+    """
+
+    def __init__(self, call_sid: str) -> None:
+        self.call_sid = call_sid
+        self.vad_stops: list[float] = []
+        self.ttfbs: list[tuple[str, float, float]] = []
+
+    def vad_stop(self) -> None:
+        self.vad_stops.append(time.perf_counter())
+
+    def ttfb(self, kind: str, secs: float) -> None:
+        self.ttfbs.append((kind, time.perf_counter(), secs))
+
+    def write(self) -> None:
+        folder = os.environ.get("BENCH_PROBE_DIR")
+        if not folder:
+            return
+        record = {"call": self.call_sid, "vad_stops": self.vad_stops, "ttfbs": self.ttfbs}
+        with open(os.path.join(folder, f"probe-{os.getpid()}.jsonl"), "a") as out:
+            out.write(json.dumps(record) + "\n")

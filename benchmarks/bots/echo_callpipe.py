@@ -4,6 +4,10 @@ Caller audio between "user started" and "user stopped speaking" is buffered and 
 when the caller starts speaking while the echo plays, the input transport interrupts it (the
 output sends Twilio's ``clear``). All calls of the process share one batched Silero engine.
 
+``BENCH_AS_SPEC=1`` (``run.py``'s stack ``callpipe-spec``): the analyzer exactly as the spec
+writes it, ``SileroVADAnalyzer(params=...)`` per call, and no model loading in the bot; otherwise
+the tuned form (``shared=True`` spelled out, model loaded at import).
+
     python benchmarks/bots/echo_callpipe.py --port 8765 [--workers 2]
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -83,8 +88,17 @@ class Echo(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-# Load the Silero model now, not inside the first call (it would stall the loop ~0.2 s).
-SileroVADAnalyzer(shared=True)
+AS_SPEC = os.environ.get("BENCH_AS_SPEC") == "1"
+if not AS_SPEC:
+    # Load the Silero model now, not inside the first call (it would stall the loop ~0.2 s).
+    SileroVADAnalyzer(shared=True)
+
+
+def make_vad() -> SileroVADAnalyzer:
+    if AS_SPEC:
+        return SileroVADAnalyzer(params=VAD_PARAMS)
+    return SileroVADAnalyzer(params=VAD_PARAMS, shared=True)
+
 
 app = FastAPI()
 
@@ -105,7 +119,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         FastAPIWebsocketParams(
             audio_in_enabled=True,
             audio_out_enabled=True,
-            vad_analyzer=SileroVADAnalyzer(params=VAD_PARAMS, shared=True),
+            vad_analyzer=make_vad(),
             serializer=serializer,
         ),
     )
