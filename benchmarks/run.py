@@ -246,6 +246,7 @@ def run_generators(
     server: Server,
     fakes: Fakes | None = None,
     extra_args: list[str] | None = None,
+    profile: Path | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run the load generator processes; sample the server meanwhile."""
     groups = max(1, -(-calls // CALLS_PER_GENERATOR))
@@ -277,6 +278,27 @@ def run_generators(
         ]
         first += n
         procs.append(subprocess.Popen(cmd))
+    spy = None
+    if profile is not None:  # sample the bot's process while the callers talk
+        spy = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "--pid",
+                str(server.proc.pid),
+                "--subprocesses",
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--duration",
+                str(int(duration)),
+                "--output",
+                str(profile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     rss_base = server.rss()
     fakes_cpu0 = fakes.cpu() if fakes is not None else 0.0
     cpu0 = server.cpu()
@@ -291,6 +313,8 @@ def run_generators(
     wall = time.monotonic() - t0
     cpu1 = server.cpu()
     fakes_cpu = (fakes.cpu() - fakes_cpu0) if fakes is not None else None
+    if spy is not None:
+        spy.wait(30)
     docs = []
     for p, out in zip(procs, outs, strict=True):
         if p.returncode == 0 and out.exists():
@@ -413,6 +437,7 @@ def bench_one(
             server,
             fakes,
             loadgen_args,
+            out_dir / f"{tag}.pyspy.txt" if args.profile else None,
         )
     finally:
         server.stop()
@@ -468,6 +493,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: N=1,10 for 8 s")
     parser.add_argument("--out", type=Path, default=None, help="results directory")
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the bot during the load (<tag>.pyspy.txt)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.calls, args.duration = "1,10", 8.0

@@ -60,3 +60,45 @@ async def test_one_call_is_echoed_and_measured() -> None:
     assert math.isfinite(summary["latency_p50_ms"])
     assert math.isfinite(summary["gap_p99_ms"])
     assert summary["no_reply"] == 0
+
+
+async def test_full_pipeline_call_is_answered_and_its_framework_share_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeOpenAIServer
+
+    common = _bench_module("_common")
+    run = _bench_module("run")
+    loadgen = _bench_module("loadgen")
+    async with (
+        FakeDeepgramServer() as deepgram,
+        FakeOpenAIServer() as openai,
+        FakeCartesiaServer(secs_per_word=common.CARTESIA_SECS_PER_WORD) as cartesia,
+    ):
+        openai.add_chat_reply(common.REPLY)
+        urls = {"deepgram": deepgram.url, "openai": openai.base_url, "cartesia": cartesia.url}
+        monkeypatch.setenv("BENCH_FAKES", json.dumps({**urls, "elevenlabs": "ws://unused"}))
+        monkeypatch.setenv("BENCH_PROBE_DIR", str(tmp_path))
+        sys.modules.pop("convo_callpipe", None)
+        bot = _bench_module("convo_callpipe")
+        async with running_server(bot.app) as addr:
+            args = loadgen.build_parser().parse_args(
+                ["--url", f"ws://{addr}/ws", "--calls", "1", "--duration", "3"]
+                + ["--utterances", "4", "--reply-secs", str(common.REPLY_SECS)]
+            )
+            doc = await loadgen.run(args)
+    assert doc["failed_calls"] == 0, doc["errors"]
+    assert doc["answered"] == doc["utterances"] == 1
+    assert len(openai.chat_requests) == 1  # the transcript reached the LLM once
+    [probe] = tmp_path.glob("probe-*.jsonl")
+    assert json.loads(probe.read_text())["vad_stops"]
+    share = run.framework_share(doc["turns"], tmp_path)
+    assert share["framework_unmatched"] == 0
+    [framework] = share["framework_share"]
+    [vad_stop] = share["vad_stop_delay"]
+    # The parts add up to the turn latency the caller measured (no timing bound asserted).
+    [(_, latency)] = doc["latencies"]
+    assert math.isclose(framework + vad_stop + share["fakes_ttfb"][0], latency, abs_tol=1e-6)
+    assert vad_stop > 0

@@ -280,13 +280,12 @@ class BaseOutputTransport(FrameProcessor):
             await clock.sleep_until(due)
         if not await self._write_with_timeout(chunk):
             return
-        now = clock.now()
+        now = clock.now()  # one read after the write serves the rest (the clock is a syscall)
         if now > tracker.end_time():
             tracker.reanchor(now)  # it arrived after the far end ran dry: it plays from now
         tracker.sent += self._chunk_secs
         if not self._bot_speaking:
             await self._bot_started()
-        now = clock.now()
         if now - self._last_speaking_report >= self._params.bot_speaking_period_secs:
             self._last_speaking_report = now
             await self._broadcast(BotSpeakingFrame)

@@ -328,6 +328,7 @@ class SileroVADAnalyzer(VADAnalyzer):
         if sample_rate is not None:
             _model_rate(sample_rate)
         self.shared = shared
+        self._engine: SileroBatchEngine | None = None
         self._stream: _ModelStream | None = None
         self._resampler: StreamResampler | None = None
 
@@ -384,7 +385,9 @@ class SileroVADAnalyzer(VADAnalyzer):
         assert stream is not None
         try:
             row = self._checked_row(stream, window)
-            engine = SileroBatchEngine.for_running_loop()
+            engine = self._engine
+            if engine is None:  # one per loop; an analyzer lives on one loop (its call's)
+                engine = self._engine = SileroBatchEngine.for_running_loop()
             return await engine.score(stream, row, self._state == VADState.QUIET)
         except asyncio.CancelledError:
             raise
