@@ -62,6 +62,13 @@ async def test_one_call_is_echoed_and_measured() -> None:
     assert summary["no_reply"] == 0
 
 
+def _probe_records(folder: Path) -> list[dict[str, Any]]:
+    import json
+
+    [probe] = folder.glob("probe-*.jsonl")
+    return [json.loads(line) for line in probe.read_text().splitlines()]
+
+
 async def test_full_pipeline_call_is_answered_and_its_framework_share_measured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,8 +99,7 @@ async def test_full_pipeline_call_is_answered_and_its_framework_share_measured(
     assert doc["failed_calls"] == 0, doc["errors"]
     assert doc["answered"] == doc["utterances"] == 1
     assert len(openai.chat_requests) == 1  # the transcript reached the LLM once
-    [probe] = tmp_path.glob("probe-*.jsonl")
-    assert json.loads(probe.read_text())["vad_stops"]
+    assert _probe_records(tmp_path)[0]["vad_stops"]
     share = run.framework_share(doc["turns"], tmp_path)
     assert share["framework_unmatched"] == 0
     [framework] = share["framework_share"]
