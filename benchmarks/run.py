@@ -391,7 +391,7 @@ def bench_one(
 ) -> dict[str, Any]:
     bot = args.bot
     prefix = "" if bot == "echo" else f"{bot}-"
-    tag = f"{prefix}{stack}-w{args.workers}-n{calls}-d{args.duration:.0f}"
+    tag = f"{prefix}{stack}{args.label}-w{args.workers}-n{calls}-d{args.duration:.0f}"
     fakes: Fakes | None = None
     extra_env: dict[str, str] = {}
     loadgen_args: list[str] = []
@@ -445,7 +445,7 @@ def bench_one(
             fakes.stop()
     result = {
         "bot": bot,
-        "stack": stack,
+        "stack": stack + args.label,
         "workers": args.workers,
         "calls": calls,
         "duration": args.duration,
@@ -494,6 +494,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="results directory")
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument(
+        "--label",
+        default="",
+        help="appended to the stack names in the results (e.g. '@before' for a run of an older "
+        "callpipe put first on PYTHONPATH)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="py-spy the bot during the load (<tag>.pyspy.txt)"
     )
     args = parser.parse_args()
@@ -520,7 +526,9 @@ def main() -> None:
             if s in TRANSPORT_MODULES
         },
     }
-    (out_dir / f"meta-{args.bot}-w{args.workers}.json").write_text(json.dumps(meta, indent=1))
+    (out_dir / f"meta-{args.bot}{args.label}-w{args.workers}.json").write_text(
+        json.dumps(meta, indent=1)
+    )
     print(f"results in {out_dir}", flush=True)
     for calls in counts:
         for stack in stacks:
