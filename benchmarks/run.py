@@ -402,6 +402,8 @@ def bench_one(
         extra_env["BENCH_TTS"] = bot
         extra_env["BENCH_PROBE_DIR"] = str(probe_dir)
         probe_dir.mkdir(exist_ok=True)
+        for stale in probe_dir.glob("probe-*.jsonl"):  # a rerun into the same directory
+            stale.unlink()
         sys.path.insert(0, str(BOTS))
         from _common import REPLY_SECS
 
