@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from callpipe.errors import ConfigurationError
+
 # The counter's own C ``__next__`` as the id factory: no Python frame per frame created.
 _next_id = itertools.count(1).__next__
 
@@ -102,11 +104,11 @@ class _PCM:
             return
         channels = self.num_channels
         if channels < 1:
-            raise ValueError(f"num_channels must be >= 1, got {channels}")
+            raise ConfigurationError(f"num_channels must be >= 1, got {channels}")
         if self.sample_rate <= 0:
-            raise ValueError(f"sample_rate must be > 0, got {self.sample_rate}")
+            raise ConfigurationError(f"sample_rate must be > 0, got {self.sample_rate}")
         if len(self.audio) % (2 * channels):
-            raise ValueError(
+            raise ConfigurationError(
                 f"audio length {len(self.audio)} is not a whole number of 16-bit "
                 f"{channels}-channel sample frames"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import CancelFrame, EndFrame, Frame, StartFrame, StopFrame
 from callpipe.pipeline.pipeline import Pipeline, PipelineSink, PipelineSource
 from callpipe.processors.frame_processor import (
@@ -30,7 +31,7 @@ class ParallelPipeline(FrameProcessor):
     def __init__(self, *branches: Sequence[FrameProcessor], name: str | None = None) -> None:
         super().__init__(name=name)
         if not branches:
-            raise ValueError("ParallelPipeline needs at least one branch")
+            raise ConfigurationError("ParallelPipeline needs at least one branch")
         self._branches: list[Pipeline] = []
         self._entries: list[tuple[PipelineSource, PipelineSink]] = []
         for index, branch in enumerate(branches):

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from callpipe.errors import MissingDependencyError
+from callpipe.errors import ConfigurationError, MissingDependencyError, StreamTokenError
 
 STREAM_SECRET_ENV = "CALLPIPE_STREAM_SECRET"
 DEFAULT_TOKEN_TTL_SECS = 30.0
@@ -50,8 +50,8 @@ def _unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class TokenError(Exception):
-    """Why a stream token was refused (safe to log: never contains the token)."""
+TokenError = StreamTokenError
+"""Why a stream token was refused (kept under its old name; see :mod:`callpipe.errors`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ class StreamTokens:
 
     def __init__(self, secret: bytes, *, ttl: float = DEFAULT_TOKEN_TTL_SECS) -> None:
         if len(secret) < 16:
-            raise ValueError(
+            raise ConfigurationError(
                 f"stream token secret must be at least 16 bytes (check {STREAM_SECRET_ENV})"
             )
         self._secret = secret
@@ -257,9 +257,9 @@ class TelnyxVerifier:
         try:
             key = base64.b64decode(public_key_b64, validate=True)
         except binascii.Error as exc:
-            raise ValueError("TELNYX_PUBLIC_KEY is not valid base64") from exc
+            raise ConfigurationError("TELNYX_PUBLIC_KEY is not valid base64") from exc
         if len(key) != 32:
-            raise ValueError("TELNYX_PUBLIC_KEY must be a 32-byte Ed25519 key in base64")
+            raise ConfigurationError("TELNYX_PUBLIC_KEY must be a 32-byte Ed25519 key in base64")
         self._key = VerifyKey(key)
         self._tolerance = tolerance
 

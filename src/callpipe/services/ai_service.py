@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from callpipe.errors import ConfigurationError
+from callpipe.errors import ServiceAuthError as ServiceAuthError  # re-exported: its old home
 from callpipe.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -43,10 +44,6 @@ def resolve_api_key(service: str, api_key: str | None, env_var: str) -> str:
             f"{service}: no API key. Pass api_key=... or set the {env_var} environment variable."
         )
     return key
-
-
-class ServiceAuthError(Exception):
-    """The provider rejected the credentials (HTTP 401/403): retrying cannot help."""
 
 
 class AIService(FrameProcessor):

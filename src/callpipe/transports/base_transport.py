@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from callpipe.errors import ConfigurationError
 from callpipe.processors.base_object import BaseObject
 from callpipe.processors.frame_processor import FrameProcessor
 
@@ -43,7 +44,9 @@ class TransportParams(BaseModel):
     @model_validator(mode="after")
     def _legacy_flags(self) -> TransportParams:
         if self.vad_enabled and self.vad_analyzer is None:
-            raise ValueError("vad_enabled=True needs vad_analyzer=... (e.g. SileroVADAnalyzer())")
+            raise ConfigurationError(
+                "vad_enabled=True needs vad_analyzer=... (e.g. SileroVADAnalyzer())"
+            )
         if self.vad_audio_passthrough is not None:
             self.audio_in_passthrough = self.vad_audio_passthrough
         return self

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.tts_service import TTSService
@@ -66,7 +67,7 @@ class CartesiaTTSService(TTSService):
 
     async def start(self, frame: StartFrame) -> None:
         if self.sample_rate not in SUPPORTED_RATES:
-            raise ValueError(f"Cartesia cannot produce {self.sample_rate} Hz audio")
+            raise ConfigurationError(f"Cartesia cannot produce {self.sample_rate} Hz audio")
         self._ws = ProviderWebsocket(
             owner=str(self),
             url=f"{self._url}/tts/websocket",

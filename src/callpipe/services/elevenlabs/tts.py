@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.tts_service import TTSService
@@ -75,7 +76,7 @@ class ElevenLabsTTSService(TTSService):
 
     async def start(self, frame: StartFrame) -> None:
         if self.sample_rate not in SUPPORTED_RATES:
-            raise ValueError(f"ElevenLabs cannot produce {self.sample_rate} Hz PCM")
+            raise ConfigurationError(f"ElevenLabs cannot produce {self.sample_rate} Hz PCM")
         query: dict[str, Any] = {
             "model_id": self.model_name,
             "output_format": f"pcm_{self.sample_rate}",

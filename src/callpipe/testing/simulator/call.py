@@ -31,6 +31,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from callpipe.errors import CallEnded as CallEnded  # re-exported: its old home
+from callpipe.errors import ConfigurationError
 from callpipe.testing.simulator.dialects import CallIdentity, Dialect, ServerEvent, make_dialect
 from callpipe.testing.simulator.recording import BotPlayout, Track
 from callpipe.testing.simulator.result import CallEvent, CallResult
@@ -62,10 +64,6 @@ class NetworkFaults:
             return None
         end = self.stall_at + self.stall_secs
         return end if self.stall_at <= t < end else None
-
-
-class CallEnded(Exception):
-    """Raised by actions on a call that has already ended."""
 
 
 class SimulatedCall:
@@ -214,7 +212,7 @@ class SimulatedCall:
         """Press keys (``0-9``, ``*``, ``#``), ``gap`` seconds apart."""
         for i, digit in enumerate(digits):
             if digit not in "0123456789*#":
-                raise ValueError(f"not a keypad key: {digit!r}")
+                raise ConfigurationError(f"not a keypad key: {digit!r}")
             if i:
                 await asyncio.sleep(gap)
             if self.ended:

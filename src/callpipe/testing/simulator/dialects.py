@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from callpipe.audio import g711
+from callpipe.errors import ConfigurationError
 
 EventKind = Literal["audio", "clear", "mark", "other", "invalid"]
 
@@ -247,7 +248,7 @@ class TelnyxDialect(Dialect):
 
     def __init__(self, identity: CallIdentity | None = None, encoding: str = "PCMU") -> None:
         if encoding not in ("PCMU", "PCMA"):
-            raise ValueError(f"Telnyx encoding must be PCMU or PCMA, got {encoding!r}")
+            raise ConfigurationError(f"Telnyx encoding must be PCMU or PCMA, got {encoding!r}")
         self.encoding = encoding
         super().__init__(identity)
 
@@ -629,7 +630,7 @@ def make_dialect(provider: str, identity: CallIdentity | None = None) -> Dialect
     try:
         cls = DIALECTS[provider.lower()]
     except KeyError:
-        raise ValueError(
+        raise ConfigurationError(
             f"unknown provider {provider!r}; choose one of {', '.join(DIALECTS)}"
         ) from None
     return cls(identity)
