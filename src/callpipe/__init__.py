@@ -1,6 +1,6 @@
 """callpipe: real-time voice-AI phone bots.
 
-The flat API below is the curated entry point (pinned by ``tests/unit/test_public_api.py``).
+The flat API below is the curated entry point: the names most bots need, kept stable.
 The Pipecat-compatible module paths (``callpipe.frames.frames``, ``callpipe.pipeline.task``,
 ``callpipe.transports.network.fastapi_websocket`` ...) are the drop-in contract.
 Importing callpipe has no side effects; heavy parts (the FastAPI transport) load on first use.

@@ -9,7 +9,7 @@ Three kinds, and the kind decides how a processor treats a frame:
 - ``ControlFrame``: queued in order with data (end, TTS/LLM response boundaries); dropped by an
   interruption unless the class says ``UNINTERRUPTIBLE`` (``EndFrame``, ``StopFrame``).
 
-Frames carry no behaviour. Names and fields mirror the Pipecat API so spec code runs unchanged.
+Frames carry no behaviour. Names and fields mirror the Pipecat API so Pipecat code runs unchanged.
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ class InterruptionFrame(SystemFrame):
 
 
 StartInterruptionFrame = InterruptionFrame
-"""Legacy name (the spec's API) for :class:`InterruptionFrame`."""
+"""Legacy name (older Pipecat API) for :class:`InterruptionFrame`."""
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ A bot file defines ``async def bot(runner_args)`` and ends with
 ``bot.py`` of the working directory; it never executes other files), builds the app, logs the
 webhook URL to configure at the provider, and serves until drained.
 
-Unlike the reference runner, importing this module has no side effects: ``.env`` is loaded (when
+Unlike Pipecat's runner, importing this module has no side effects: ``.env`` is loaded (when
 python-dotenv is installed) and logging configured only inside ``main()``. A module-level ``app``
 is provided for bots that add their own routes before calling ``main()``.
 """

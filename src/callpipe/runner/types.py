@@ -4,7 +4,7 @@
 stop (SIGTERM), ``drain_requested`` is set on every active call. A bot may react itself (say
 goodbye, then end), and a bot that calls ``runner_args.attach(task)`` lets the runner queue an
 ``EndFrame`` on its ``PipelineTask`` once ``--drain-timeout`` has passed, so the call is played
-out and hung up rather than dropped. See notes/CONTRACTS.md § runner.
+out and hung up rather than dropped. See docs/architecture.md (Runner ↔ bot).
 """
 
 from __future__ import annotations

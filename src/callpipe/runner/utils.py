@@ -1,6 +1,6 @@
 """Reading a provider's WebSocket handshake, and building the matching transport.
 
-``parse_telephony_websocket`` improves on the reference in the ways its users hit: it has a read
+``parse_telephony_websocket`` improves on Pipecat's in the ways its users hit: it has a read
 timeout (a silent peer cannot hold a handler forever), reads text *and* binary frames, stops
 reading as soon as a ``start`` is recognised (so no media message is swallowed for providers
 that send ``start`` first), refuses garbage and unknown dialects with a clear
