@@ -80,10 +80,12 @@ def configure_logging(verbose: int) -> None:
 
 def _load_dotenv() -> None:
     try:
-        from dotenv import load_dotenv
+        from dotenv import find_dotenv, load_dotenv
     except ImportError:
         return
-    load_dotenv(override=False)
+    # usecwd: search from the working directory; by default python-dotenv would start from
+    # this file's folder (inside site-packages) and never see the user's .env.
+    load_dotenv(find_dotenv(usecwd=True), override=False)
 
 
 def load_bot_file(path: str) -> ModuleType:
