@@ -44,27 +44,74 @@ from callpipe.log import CALL_TAG
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
-from callpipe.transports.base_transport import BaseTransport, TransportParams
+from callpipe.transports.base_transport import BaseTransport, TransportParams, document_fields
 from callpipe.transports.call_stats import CallStats, mask, provider_name
 
 logger = logging.getLogger(__name__)
 
 
 class FastAPIWebsocketParams(TransportParams):
-    """Transport options. Unknown options raise a validation error."""
+    """Options of :class:`FastAPIWebsocketTransport`: the audio and VAD settings of
+    :class:`~callpipe.transports.base_transport.TransportParams` plus the WebSocket's own.
 
-    add_wav_header: bool = False
-    serializer: Any = None
-    session_timeout: float | None = None
-    fixed_audio_packet_size: int | None = Field(default=None, gt=0)
-    ws_close_timeout: float = Field(default=1.0, gt=0)
-    hang_up_timeout: float = Field(default=5.0, gt=0)
-    max_message_size: int = Field(default=1_000_000, gt=0)
+    All are keyword arguments and optional; unknown names raise a validation error. A phone bot
+    sets at least ``audio_in_enabled=True``, ``audio_out_enabled=True``, ``serializer=`` and
+    usually ``vad_analyzer=``. Each field's description is listed below (and in ``help()``).
+    """
+
+    add_wav_header: bool = Field(
+        default=False,
+        description="Wrap each outgoing audio chunk in a complete WAV file (for plain "
+        "WebSocket clients; the runner turns it off for telephony providers).",
+    )
+    serializer: Any = Field(
+        default=None,
+        description="The provider's wire protocol, e.g. TwilioFrameSerializer(...) from "
+        "callpipe.serializers. It also carries the credentials for the hang-up.",
+    )
+    session_timeout: float | None = Field(
+        default=None,
+        description="Seconds after the start at which on_session_timeout fires (once), if the "
+        "call is still up. None: never.",
+    )
+    fixed_audio_packet_size: int | None = Field(
+        default=None,
+        gt=0,
+        description="Re-cut outgoing binary payloads into packets of exactly this many bytes "
+        "(for clients that need fixed frames). None: send them as produced.",
+    )
+    ws_close_timeout: float = Field(
+        default=1.0, gt=0, description="Bound, in seconds, on the WebSocket close handshake."
+    )
+    hang_up_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Bound, in seconds, on the provider REST hang-up at the end of a call.",
+    )
+    max_message_size: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="Inbound messages larger than this many bytes are skipped and counted.",
+    )
     # Flood guard: a carrier sends ~50 messages/s (20 ms media + marks + DTMF). A peer that keeps
     # sending far more is cut off after a generous burst, because every message costs the shared
     # event loop time in the WebSocket parser before we can even look at it.
-    max_messages_per_sec: float | None = Field(default=1000.0, gt=0)
-    max_message_burst: int = Field(default=20_000, gt=0)
+    max_messages_per_sec: float | None = Field(
+        default=1000.0,
+        gt=0,
+        description="Flood guard: a peer that sends faster than this (carriers send about 50 "
+        "messages/s) for more than max_message_burst extra messages is cut off, so it cannot "
+        "starve the other calls. None turns the guard off.",
+    )
+    max_message_burst: int = Field(
+        default=20_000,
+        gt=0,
+        description="Messages above the max_messages_per_sec rate tolerated before the flood "
+        "guard cuts the peer off.",
+    )
+
+
+document_fields(FastAPIWebsocketParams)
 
 
 class _Client:
