@@ -36,6 +36,7 @@ from callpipe.processors.frame_processor import (
     FrameProcessor,
     FrameProcessorSetup,
 )
+from callpipe.utils.pydantic_docs import document_fields
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +51,42 @@ class PipelineParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    allow_interruptions: bool = True
-    audio_in_sample_rate: int = 16000
-    audio_out_sample_rate: int = 16000
-    enable_metrics: bool = False
-    enable_usage_metrics: bool = False
-    report_only_initial_ttfb: bool = False
-    observers: list[Any] = Field(default_factory=list)
+    allow_interruptions: bool = Field(
+        default=True,
+        description="Let the caller barge in: when the VAD hears them start, an "
+        "InterruptionFrame cuts the bot off. False: the bot always finishes what it says.",
+    )
+    audio_in_sample_rate: int = Field(
+        default=16000,
+        description="Rate of the caller's audio inside the pipeline (InputAudioRawFrame). "
+        "8000 for a phone bot keeps the 8 kHz line audio as it is.",
+    )
+    audio_out_sample_rate: int = Field(
+        default=16000,
+        description="Rate at which TTS services produce the bot's audio; the output transport "
+        "resamples it once to the provider's wire rate. 8000 for a phone bot.",
+    )
+    enable_metrics: bool = Field(
+        default=False,
+        description="Push MetricsFrames (time to first byte per service, turn latency) down the "
+        "pipeline. The process-wide registry behind /metrics records them either way.",
+    )
+    enable_usage_metrics: bool = Field(
+        default=False,
+        description="With enable_metrics, also report LLM tokens and TTS characters used.",
+    )
+    report_only_initial_ttfb: bool = Field(
+        default=False,
+        description="Report each service's time to first byte only for its first request.",
+    )
+    observers: list[Any] = Field(
+        default_factory=list,
+        description="FrameObservers that see every frame pushed between processors (tracing, "
+        "tests); added to the task's own observers.",
+    )
+
+
+document_fields(PipelineParams)
 
 
 DEFAULT_IDLE_FRAMES: tuple[type[Frame], ...] = (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import textwrap
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from callpipe.errors import ConfigurationError
 from callpipe.processors.base_object import BaseObject
 from callpipe.processors.frame_processor import FrameProcessor
+from callpipe.utils.pydantic_docs import document_fields
 
 
 class TransportParams(BaseModel):
@@ -120,24 +119,6 @@ class TransportParams(BaseModel):
         if self.vad_audio_passthrough is not None:
             self.audio_in_passthrough = self.vad_audio_passthrough
         return self
-
-
-def document_fields(cls: type[BaseModel]) -> None:
-    """Append each field, its default and its description to ``cls.__doc__``.
-
-    ``help()`` on a pydantic model shows only the class docstring and pydantic's own methods,
-    so the field descriptions (the one place the options are described) are listed there too.
-    """
-    lines = [inspect.cleandoc(cls.__doc__ or cls.__name__), "", "Fields:", ""]
-    for name, field in cls.model_fields.items():
-        default = field.get_default(call_default_factory=False)
-        lines.append(f"{name} = {default!r}")
-        lines.append(
-            textwrap.fill(
-                field.description or "", 96, initial_indent="    ", subsequent_indent="    "
-            )
-        )
-    cls.__doc__ = "\n".join(lines)
 
 
 document_fields(TransportParams)

@@ -44,8 +44,9 @@ from callpipe.log import CALL_TAG
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
-from callpipe.transports.base_transport import BaseTransport, TransportParams, document_fields
+from callpipe.transports.base_transport import BaseTransport, TransportParams
 from callpipe.transports.call_stats import CallStats, mask, provider_name
+from callpipe.utils.pydantic_docs import document_fields
 
 logger = logging.getLogger(__name__)
 
