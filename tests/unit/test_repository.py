@@ -32,3 +32,53 @@ def test_coverage_floor_is_set() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["coverage"]
     assert config["run"]["source"] == ["callpipe"]
     assert 50 < config["report"]["fail_under"] < 100
+
+
+SHIPPED = ["README.md", "docs", "src", "examples", "Dockerfile", "mkdocs.yml"]
+INTERNAL = ["notes/", "CONTRACTS.md", "HOUSE_RULES", "shared/spec", "the spec's", "/work/"]
+
+
+def _shipped_files() -> list[Path]:
+    files: list[Path] = []
+    for entry in SHIPPED:
+        path = ROOT / entry
+        if path.is_file():
+            files.append(path)
+        else:
+            files.extend(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix in (".py", ".md", ".yaml", ".yml", ".html", ".conf")
+            )
+    return files
+
+
+def test_no_internal_team_material_ships() -> None:
+    assert not (ROOT / "notes").exists()
+    leaks = [
+        f"{path.relative_to(ROOT)}: {marker}"
+        for path in _shipped_files()
+        for marker in INTERNAL
+        if marker in path.read_text(encoding="utf-8", errors="replace")
+    ]
+    assert leaks == []
+
+
+def test_package_docstring_cites_no_test_file() -> None:
+    import callpipe
+
+    assert "tests/" not in (callpipe.__doc__ or "")
+
+
+def test_relative_links_in_the_docs_point_at_files_that_exist() -> None:
+    link = re.compile(r"\]\(([^)#\s]+)(?:#[^)\s]*)?\)")
+    pages = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "examples").rglob("*.md")]
+    broken = [
+        f"{page.relative_to(ROOT)} -> {target}"
+        for page in pages
+        for target in link.findall(page.read_text(encoding="utf-8"))
+        if "://" not in target
+        and not target.startswith("mailto:")
+        and not (page.parent / target).exists()
+    ]
+    assert broken == []
