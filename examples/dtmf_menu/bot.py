@@ -27,7 +27,10 @@ from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.runner.types import TELEPHONY_PROVIDERS, RunnerArguments
 from callpipe.runner.utils import create_transport
-from callpipe.transports.network.fastapi_websocket import FastAPIWebsocketParams
+from callpipe.transports.network.fastapi_websocket import (
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,12 +111,11 @@ class KeypadMenu(FrameProcessor):
 def make_tts() -> FrameProcessor:
     """Cartesia with a key (CALLPIPE_CARTESIA_URL overrides its address), else eSpeak NG."""
     if os.getenv("CARTESIA_API_KEY"):
-        from callpipe.services.cartesia.tts import CartesiaTTSService
+        from callpipe.services.cartesia.tts import CARTESIA_URL, CartesiaTTSService
 
-        url = os.getenv("CALLPIPE_CARTESIA_URL")
         return CartesiaTTSService(
             voice_id=os.getenv("CARTESIA_VOICE_ID", "79a125e8-cd45-4c13-8a67-188112f4dd22"),
-            **({"url": url} if url else {}),
+            url=os.getenv("CALLPIPE_CARTESIA_URL") or CARTESIA_URL,
         )
     from callpipe.services.espeak import ESpeakTTSService
 
@@ -130,7 +132,7 @@ def _params() -> FastAPIWebsocketParams:
 async def bot(runner_args: RunnerArguments) -> None:
     # create_transport reads the provider's handshake and builds its serializer, with the
     # provider's credentials from the environment when they are set.
-    transport = await create_transport(
+    transport: FastAPIWebsocketTransport = await create_transport(
         runner_args, {name: _params for name in (*TELEPHONY_PROVIDERS, "websocket")}
     )
     menu = KeypadMenu()

@@ -27,8 +27,8 @@ from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
 from callpipe.runner.utils import parse_telephony_websocket
 from callpipe.serializers.twilio import TwilioFrameSerializer
-from callpipe.services.cartesia.tts import CartesiaTTSService
-from callpipe.services.deepgram.stt import DeepgramSTTService
+from callpipe.services.cartesia.tts import CARTESIA_URL, CartesiaTTSService
+from callpipe.services.deepgram.stt import DEEPGRAM_URL, DeepgramSTTService
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
@@ -41,6 +41,10 @@ SYSTEM_PROMPT = (
     "You are a friendly phone assistant. Greet the caller in one short sentence, then answer "
     "in one or two short sentences without lists or emojis: everything you write is spoken."
 )
+
+# Load the Silero model when the server imports this file, not inside the first call (where
+# building the ONNX session would stall every call on the event loop for a moment).
+SileroVADAnalyzer()
 
 app = FastAPI()
 
@@ -72,11 +76,6 @@ async def media_stream(websocket: WebSocket) -> None:
     await run_bot(websocket, call_data["stream_id"], call_data["call_id"])
 
 
-def _optional(env_var: str, keyword: str) -> dict[str, str]:
-    value = os.getenv(env_var)
-    return {keyword: value} if value else {}
-
-
 async def run_bot(websocket: WebSocket, stream_sid: str, call_sid: str) -> None:
     account_sid = os.getenv("TWILIO_ACCOUNT_SID")
     auth_token = os.getenv("TWILIO_AUTH_TOKEN")
@@ -97,15 +96,17 @@ async def run_bot(websocket: WebSocket, stream_sid: str, call_sid: str) -> None:
             session_timeout=5 * 60,
         ),
     )
-    stt = DeepgramSTTService(encoding="mulaw", **_optional("CALLPIPE_DEEPGRAM_URL", "url"))
+    stt = DeepgramSTTService(
+        encoding="mulaw", url=os.getenv("CALLPIPE_DEEPGRAM_URL") or DEEPGRAM_URL
+    )
     llm = OpenAILLMService(
         api_key=os.getenv("OPENAI_API_KEY"),
         model=os.getenv("OPENAI_MODEL", "gpt-4o-mini"),
-        **_optional("OPENAI_BASE_URL", "base_url"),
+        base_url=os.getenv("OPENAI_BASE_URL") or None,  # None: api.openai.com
     )
     tts = CartesiaTTSService(
         voice_id=os.getenv("CARTESIA_VOICE_ID", "79a125e8-cd45-4c13-8a67-188112f4dd22"),
-        **_optional("CALLPIPE_CARTESIA_URL", "url"),
+        url=os.getenv("CALLPIPE_CARTESIA_URL") or CARTESIA_URL,
     )
     context = OpenAILLMContext([{"role": "system", "content": SYSTEM_PROMPT}])
     context_aggregator = llm.create_context_aggregator(context)

@@ -22,8 +22,8 @@ from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.runner.types import RunnerArguments
-from callpipe.services.cartesia.tts import CartesiaTTSService
-from callpipe.services.deepgram.stt import DeepgramSTTService
+from callpipe.services.cartesia.tts import CARTESIA_URL, CartesiaTTSService
+from callpipe.services.deepgram.stt import DEEPGRAM_URL, DeepgramSTTService
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.transports.network.fastapi_websocket import FastAPIWebsocketTransport
@@ -67,23 +67,19 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 
-def _optional(env_var: str, keyword: str) -> dict[str, str]:
-    """``{keyword: value}`` when ``env_var`` is set, so unset variables keep the defaults."""
-    value = os.getenv(env_var)
-    return {keyword: value} if value else {}
-
-
 def make_services() -> tuple[DeepgramSTTService, OpenAILLMService, CartesiaTTSService]:
     """The three services, keys from DEEPGRAM_API_KEY, OPENAI_API_KEY and CARTESIA_API_KEY."""
-    stt = DeepgramSTTService(encoding="mulaw", **_optional("CALLPIPE_DEEPGRAM_URL", "url"))
+    stt = DeepgramSTTService(
+        encoding="mulaw", url=os.getenv("CALLPIPE_DEEPGRAM_URL") or DEEPGRAM_URL
+    )
     llm = OpenAILLMService(
         api_key=os.getenv("OPENAI_API_KEY"),  # read explicitly: also sent to OPENAI_BASE_URL
         model=os.getenv("OPENAI_MODEL", "gpt-4o-mini"),
-        **_optional("OPENAI_BASE_URL", "base_url"),
+        base_url=os.getenv("OPENAI_BASE_URL") or None,  # None: api.openai.com
     )
     tts = CartesiaTTSService(
         voice_id=os.getenv("CARTESIA_VOICE_ID", "79a125e8-cd45-4c13-8a67-188112f4dd22"),
-        **_optional("CALLPIPE_CARTESIA_URL", "url"),
+        url=os.getenv("CALLPIPE_CARTESIA_URL") or CARTESIA_URL,
     )
     return stt, llm, tts
 

@@ -13,7 +13,7 @@ import os
 from agent import run_agent
 
 from callpipe.audio.vad.silero import SileroVADAnalyzer
-from callpipe.runner.types import RunnerArguments
+from callpipe.runner.types import WebSocketRunnerArguments
 from callpipe.runner.utils import parse_telephony_websocket
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.transports.network.fastapi_websocket import (
@@ -21,8 +21,12 @@ from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketTransport,
 )
 
+# Load the Silero model when the server imports this file, not inside the first call (where
+# building the ONNX session would stall every call on the event loop for a moment).
+SileroVADAnalyzer()
 
-async def bot(runner_args: RunnerArguments) -> None:
+
+async def bot(runner_args: WebSocketRunnerArguments) -> None:
     transport_type, call_data = await parse_telephony_websocket(runner_args.websocket)
     account_sid = os.getenv("TWILIO_ACCOUNT_SID")
     auth_token = os.getenv("TWILIO_AUTH_TOKEN")
