@@ -22,7 +22,8 @@ RUN python -m venv /opt/venv \
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
-RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin bot
+RUN groupadd --gid 10001 bot \
+    && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin bot
 COPY --from=build /opt/venv /opt/venv
 # Load the Silero model once at build: the build fails if it is missing or onnxruntime cannot
 # run here, instead of the first call failing in production.
@@ -31,7 +32,7 @@ RUN python -c "from callpipe.audio.vad.silero import SileroVADAnalyzer; SileroVA
 ARG BOT_DIR=examples/phone_agent
 WORKDIR /app
 COPY ${BOT_DIR}/ ./
-USER 10001
+USER 10001:10001
 EXPOSE 7860
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/health', timeout=2)"]

@@ -114,7 +114,9 @@ def test_kubernetes_runs_the_image_as_built(final_stage: list[Instruction]) -> N
     )
     assert container["args"][0] == "python"
     assert (ROOT / bot_dir / container["args"][1]).is_file()
-    assert str(pod["securityContext"]["runAsUser"]) == _one(final_stage, "USER").args
+    uid, _, gid = _one(final_stage, "USER").args.partition(":")
+    assert str(pod["securityContext"]["runAsUser"]) == uid
+    assert str(pod["securityContext"]["runAsGroup"]) == gid
     assert container["ports"][0]["containerPort"] == int(_one(final_stage, "EXPOSE").args)
 
 
