@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from callpipe.audio.resample import resample_once
-from callpipe.errors import ConfigurationError
+from callpipe.errors import ConfigurationError, MissingDependencyError
 
 AudioSource = bytes | Path | str
 """PCM16 mono bytes at the call's rate, a WAV file path, or text to speak (eSpeak NG)."""
@@ -45,5 +45,5 @@ def speak(text: str, sample_rate: int, voice: str = "en-us") -> bytes:
     try:
         from callpipe.audio.espeak import synthesize
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ImportError("speaking text needs eSpeak NG: pip install 'callpipe[espeak]'") from exc
+        raise MissingDependencyError("eSpeak NG (speaking text)", "espeak") from exc
     return bytes(synthesize(text, sample_rate, voice=voice))
