@@ -16,6 +16,7 @@ URL can place the call elsewhere).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
 import uuid
@@ -29,10 +30,11 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocketState
 
-from callpipe.errors import ProtocolError
+from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.runner.answer import answer_document, busy_document
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
+from callpipe.runner.local import root_advice
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
     StreamTokens,
@@ -53,6 +55,21 @@ BotFunc = Callable[[Any], Awaitable[Any]]
 
 _PHONE_PAGE = Path(__file__).with_name("static") / "phone.html"
 """Served at ``GET /phone`` (see callpipe.demo)."""
+
+BOT_FAILED_CODE = 1011
+"""Close code when ``bot()`` raised: the caller's side sees it with :func:`bot_failure_reason`."""
+
+
+def bot_failure_reason(exc: BaseException) -> str:
+    """The close reason for a failed ``bot()`` (at most 123 bytes, as WebSocket allows).
+
+    Our own configuration errors carry their message (it names the missing parameter, never a
+    value); any other exception only its type, since its text may hold anything.
+    """
+    detail = f": {exc}" if isinstance(exc, ConfigurationError) else ""
+    reason = f"bot failed: {type(exc).__name__}{detail}"
+    return reason.encode()[:123].decode("utf-8", "ignore")
+
 
 TOKEN_PARAM = "callpipe_token"
 """Name of the token when carried as a stream parameter or query parameter."""
@@ -294,9 +311,9 @@ async def _answer(state: RunnerState, request: Request) -> Response:
     provider = config.transport if config.transport in TELEPHONY_PROVIDERS else None
     provider = provider or _detect_webhook(request, fields)
     if provider is None:
+        local = config.insecure and config.proxy is None
         return JSONResponse(
-            {"error": "unknown provider: start the runner with -t twilio|telnyx|plivo|exotel"},
-            status_code=400,
+            root_advice(local=local, host=config.host, port=config.port), status_code=400
         )
     if state.secure and not _verify_webhook(state, provider, request, body, params):
         CALLS_REFUSED.inc(stage="webhook", reason="bad signature")
@@ -412,7 +429,7 @@ async def _admit(
         except TokenError as exc:
             CALLS_REFUSED.inc(stage="stream", reason="token")
             logger.warning("refusing %s stream: %s", args.transport_type, exc)
-            await _refuse(websocket, 4003, "unauthorized")
+            await _refuse(websocket, 4003, "unauthorized: missing or invalid stream token")
             return None
     return args
 
@@ -460,12 +477,19 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
             args.session_id,
         )
         await state.bot(args)
-    except Exception:
+    except Exception as exc:
         outcome = "error"
         if call is None:
             logger.exception("stream failed")
+        elif isinstance(exc, ConfigurationError):
+            # The bot's own setup is wrong (e.g. missing credentials): the message says how to
+            # fix it, a traceback adds nothing. One line, and the caller's side learns why.
+            logger.error("bot() failed (%s call %s): %s", call.provider, _masked_call_id(args), exc)
         else:
             logger.exception("bot() failed (%s call %s)", call.provider, _masked_call_id(args))
+        if call is not None:
+            with contextlib.suppress(Exception):  # best effort: the peer may be gone already
+                await _refuse(websocket, BOT_FAILED_CODE, bot_failure_reason(exc))
     finally:
         if call is not None:
             calls.unregister(call, outcome)
