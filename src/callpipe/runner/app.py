@@ -32,6 +32,7 @@ from starlette.websockets import WebSocketState
 
 from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
+from callpipe.pipeline.turn_log import TURN_EVENTS
 from callpipe.runner.answer import answer_document, busy_document
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
 from callpipe.runner.local import root_advice
@@ -45,6 +46,7 @@ from callpipe.runner.security import (
     verify_plivo_v3,
     verify_twilio,
 )
+from callpipe.runner.softphone import PhoneEvents, add_phone_events
 from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
 from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
 from callpipe.transports.call_stats import mask
@@ -127,6 +129,7 @@ class RunnerState:
         self.credentials = credentials
         self.calls = CallRegistry(max_calls=config.max_calls)
         self.tokens = StreamTokens(secret or stream_secret_from_env() or b"", ttl=config.token_ttl)
+        self.phone_events = PhoneEvents()
         self.telnyx = (
             TelnyxVerifier(credentials.telnyx_public_key)
             if credentials.telnyx_public_key and not config.insecure
@@ -189,6 +192,9 @@ def create_app(
                 status_code=404,
             )
         return HTMLResponse(_PHONE_PAGE.read_text(encoding="utf-8"))
+
+    if not state.secure:
+        add_phone_events(app, state.phone_events)  # the softphone's transcript (local only)
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
@@ -476,7 +482,13 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
             _masked_call_id(args),
             args.session_id,
         )
-        await state.bot(args)
+        sink = state.phone_events.sink(args.call_data.call_id if args.call_data else None)
+        events = TURN_EVENTS.set(sink) if sink is not None else None
+        try:
+            await state.bot(args)
+        finally:
+            if events is not None:
+                TURN_EVENTS.reset(events)
     except Exception as exc:
         outcome = "error"
         if call is None:

@@ -79,3 +79,23 @@ def test_task_adds_the_observer_only_when_turn_logging_is_on() -> None:
     observers: Any = (quiet._observers, verbose._observers)
     assert not any(isinstance(o, TurnLogObserver) for o in observers[0])
     assert any(isinstance(o, TurnLogObserver) for o in observers[1])
+
+
+def test_events_for_the_softphone_are_unmasked_and_need_no_logging() -> None:
+    events: list[dict[str, Any]] = []
+    clock = Clock()
+    observer = TurnLogObserver(clock, emit=events.append, log=False)
+    a = cast(FrameProcessor, object())
+    for frame in (
+        VADUserStoppedSpeakingFrame(stop_secs=0.5),
+        TranscriptionFrame("call 07700 900123", "u", "t"),
+        BotStartedSpeakingFrame(),
+        TTSTextFrame("Sure."),
+        BotStoppedSpeakingFrame(),
+    ):
+        observer.on_push_frame(a, a, frame, FrameDirection.DOWNSTREAM)
+    assert events == [
+        {"type": "caller", "text": "call 07700 900123"},  # the caller's own words, on their page
+        {"type": "latency", "secs": 0.5, "vad_wait": 0.5, "first_byte": {}},
+        {"type": "bot", "text": "Sure."},
+    ]
