@@ -106,10 +106,12 @@ def configure_logging(verbose: int, wire_debug: bool = False) -> None:
 
 def _load_dotenv() -> None:
     try:
-        from dotenv import load_dotenv
+        from dotenv import find_dotenv, load_dotenv
     except ImportError:
         return
-    load_dotenv(override=False)
+    # From the working directory (where the user runs `python bot.py`): by default python-dotenv
+    # searches upward from the calling module, i.e. from callpipe's own install directory.
+    load_dotenv(find_dotenv(usecwd=True), override=False)
 
 
 def load_bot_file(path: str) -> ModuleType:

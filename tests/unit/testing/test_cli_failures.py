@@ -61,3 +61,17 @@ async def test_normal_bot_hang_up_is_success() -> None:
     async with refusing_server(1000, "bye") as url:
         result = await run_script(url, CallScript(wait_for_greeting=False, linger_secs=0.1))
     assert not result.failed and cli._report([result], None) == 0
+
+
+async def test_bot_closing_mid_utterance_ends_the_script_at_once() -> None:
+    """The caller was still talking when the bot failed the call: the script must stop there,
+    not wait for its max_duration (it used to hang for two minutes)."""
+    import asyncio
+
+    from .fake_bot import tone
+
+    script = CallScript(utterances=[tone(3.0)], wait_for_greeting=False, max_duration=30)
+    async with refusing_server(1011, "bot failed: KeyError") as url:
+        result = await asyncio.wait_for(run_script(url, script), 5)
+    assert result.close_code == 1011 and result.failed
+    assert not result.events_of("fault")  # no "script hit max_duration"

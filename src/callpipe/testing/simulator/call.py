@@ -340,6 +340,14 @@ class SimulatedCall:
         self._end_time = self.now()
         self._ended.set()
         self._changed.set()
+        # Nothing more will be sent: whoever waits on an utterance learns the call is over
+        # (a bot closing the stream mid-utterance must not leave the script waiting forever).
+        for _, fut in self._speech:
+            if not fut.done():
+                fut.set_exception(CallEnded())
+                fut.exception()  # mark retrieved: nobody may be waiting
+        self._speech.clear()
+        self._speech_offset = 0
 
     def _log_sent(self, message: str | bytes) -> None:
         if self._keep:
