@@ -52,6 +52,8 @@ async def test_fakes_serve_what_the_printed_environment_points_at(tmp_path: Path
         "We open at nine.",
         "--env-file",
         str(env_file),
+        "--api-key",
+        "k-123",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -59,6 +61,7 @@ async def test_fakes_serve_what_the_printed_environment_points_at(tmp_path: Path
         env = await _read_env(proc)
         assert all("127.0.0.1" in env[n] for n in EXPECTED if n.endswith("URL"))
         key = env["OPENAI_API_KEY"]
+        assert key == "k-123"
 
         body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
         async with httpx.AsyncClient() as http:
@@ -93,6 +96,29 @@ async def test_fakes_serve_what_the_printed_environment_points_at(tmp_path: Path
                     pass
         written = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
         assert written == env
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 10)
+    assert proc.returncode == 0
+
+
+async def test_by_default_any_key_is_accepted() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "callpipe.cli",
+        "fakes",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        env = await _read_env(proc)
+        assert env["OPENAI_API_KEY"] == "fake-key"  # printed for services that require one
+        async with httpx.AsyncClient() as http:
+            models = await http.get(f"{env['OPENAI_BASE_URL']}/models")  # no key at all
+        assert models.status_code == 200
+        async with connect(f"{env['CALLPIPE_CARTESIA_URL']}/tts/websocket"):
+            pass
     finally:
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.wait(), 10)

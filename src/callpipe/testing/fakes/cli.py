@@ -5,7 +5,8 @@ Starts :class:`FakeDeepgramServer`, :class:`FakeOpenAIServer`, :class:`FakeCarte
 at them (export it, or pass ``--env-file .env`` for the runner to load). The LLM answers the
 scripted ``--reply`` texts in order, then echoes the caller ("You said: …"); the speech-to-text
 fakes transcribe any speech as the next ``--transcript`` (default "hello"); the TTS fakes speak
-a tone whose length follows the text.
+a tone whose length follows the text. The fakes accept any API key unless ``--api-key`` is
+given (an OpenAI-compatible client with a custom base URL may send none).
 
 Environment printed (the services read these when no ``url=``/``base_url=`` is passed):
 ``OPENAI_BASE_URL`` (as the OpenAI SDK), ``CALLPIPE_DEEPGRAM_URL``, ``CALLPIPE_CARTESIA_URL``,
@@ -52,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help='what the STT fakes hear; repeatable (default "hello")',
     )
-    p.add_argument("--api-key", default=DEFAULT_KEY, help="the key every fake expects")
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help=f"make every fake require this key (default: accept any; {DEFAULT_KEY!r} is printed)",
+    )
     p.add_argument("--env-file", metavar="PATH", help="also write the environment to PATH")
     return p
 
@@ -60,12 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
 class Fakes:
     """The four fakes, scripted from the command line."""
 
-    def __init__(self, api_key: str, replies: Sequence[str], transcripts: Sequence[str]) -> None:
+    def __init__(
+        self, api_key: str | None, replies: Sequence[str], transcripts: Sequence[str]
+    ) -> None:
         self.deepgram = FakeDeepgramServer(api_key=api_key)
         self.openai = FakeOpenAIServer(api_key=api_key)
         self.cartesia = FakeCartesiaServer(api_key=api_key)
         self.elevenlabs = FakeElevenLabsServer(api_key=api_key)
-        self.api_key = api_key
+        self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
         self.deepgram.transcripts.extend(transcripts)
