@@ -8,7 +8,8 @@ Routes: ``GET|POST /`` answer webhook (``-t`` provider, or detected from the req
 
 Refusals: a stream beyond ``--max-calls`` or during drain is denied before the upgrade with HTTP
 503 + ``Retry-After`` (a load balancer retries another instance); after accept, close 4003 means
-bad/missing/used token and 1002 no usable provider handshake. ``POST /`` answers the provider's
+bad/missing/used token and 1002 no usable provider handshake; 1011 means ``bot()`` raised (the
+reason says what, see :func:`bot_failure_reason`). ``POST /`` answers the provider's
 busy document at capacity (200) and while draining (503, so a balancer or the provider's fallback
 URL can place the call elsewhere).
 """

@@ -75,3 +75,12 @@ async def test_bot_closing_mid_utterance_ends_the_script_at_once() -> None:
         result = await asyncio.wait_for(run_script(url, script), 5)
     assert result.close_code == 1011 and result.failed
     assert not result.events_of("fault")  # no "script hit max_duration"
+
+
+def test_nothing_listening_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    from callpipe.testing.server import free_port
+
+    url = f"ws://127.0.0.1:{free_port()}/ws"
+    assert cli.main([url, "--no-greeting", "--linger", "0.1"]) == 1
+    err = capsys.readouterr().err
+    assert "connect failed" in err and "is the bot running there?" in err

@@ -22,7 +22,10 @@ def explain_failure(result: CallResult) -> str | None:
         return None
     if result.ended_by == "error":
         detail = next((e.detail for e in result.events if e.kind == "error"), "")
-        return f"call failed: {detail or 'could not connect'}"
+        return (
+            f"call failed: {detail or 'could not connect'}\n"
+            "  is the bot running there? (`callpipe demo`, or `python bot.py` without -x)"
+        )
     if result.ended_by == "network":
         return "call failed: the connection dropped without a WebSocket close"
     if result.ended_by == "open":
