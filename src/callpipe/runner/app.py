@@ -187,9 +187,9 @@ def create_app(
         """
         if state.secure:
             return HTMLResponse(
-                "<p>The softphone page is available in local mode only "
-                "(<code>callpipe demo</code> without <code>-x</code>, or <code>--insecure</code>)."
-                "</p>",
+                "<p>The softphone page is available in local mode only: start "
+                "<code>callpipe demo</code> or <code>python bot.py</code> without "
+                "<code>-x</code> (or with <code>--insecure</code>).</p>",
                 status_code=404,
             )
         return HTMLResponse(_PHONE_PAGE.read_text(encoding="utf-8"))
