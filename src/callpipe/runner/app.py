@@ -194,8 +194,9 @@ def create_app(
             )
         return HTMLResponse(_PHONE_PAGE.read_text(encoding="utf-8"))
 
-    if not state.secure:
-        add_phone_events(app, state.phone_events)  # the softphone's transcript (local only)
+    if not state.secure and config.proxy is None:
+        # The softphone's transcript: local mode only, never on a public host (even --insecure).
+        add_phone_events(app, state.phone_events)
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

@@ -43,11 +43,13 @@ async def test_events_go_to_the_page_watching_the_call() -> None:
     assert sinks == [True, False]  # an unwatched call gets no sink (and no observer)
 
 
-async def test_no_side_channel_with_security_on() -> None:
+@pytest.mark.parametrize("insecure", [False, True])
+async def test_no_side_channel_on_a_public_host(insecure: bool) -> None:
     async def bot(runner_args: RunnerArguments) -> None:
         return None
 
-    app = create_app(bot, RunnerConfig(proxy="bot.example"), credentials=Credentials())
+    config = RunnerConfig(proxy="bot.example", insecure=insecure)
+    app = create_app(bot, config, credentials=Credentials())
     async with running_server(app) as host:
         with pytest.raises(InvalidStatus):
             async with connect(f"ws://{host}/phone/events?call=CA1"):
