@@ -189,6 +189,8 @@ async def test_live_transcript_latency_and_hang_up_releases_the_microphone(
             stats = await page.wait(lambda s: s.get("state") == "in call", timeout=20)
             assert stats["buttons"] == [True, False], stats
             assert await page.eval("window.softphone.micLive()") is True
+            keys = "[...document.querySelectorAll('#keys button')].every(b => !b.disabled)"
+            assert await page.eval(keys) is True  # the keypad works during the call
             # The greeting's text arrives on the side channel once it has played; the echo
             # of the fake microphone's sentence gives a turn with a latency.
             stats = await page.wait(lambda s: len(s.get("latencies", [])) >= 1, timeout=25)
@@ -204,6 +206,8 @@ async def test_live_transcript_latency_and_hang_up_releases_the_microphone(
             assert stats["status"] == "Call ended. You hung up."
             assert stats["buttons"] == [False, True]
             assert await page.eval("window.softphone.micLive()") is False  # tracks stopped
+            idle_keys = "[...document.querySelectorAll('#keys button')].every(b => b.disabled)"
+            assert await page.eval(idle_keys) is True
 
 
 async def test_failed_bot_shows_a_readable_reason(tmp_path: Path) -> None:
@@ -224,3 +228,32 @@ async def test_failed_bot_shows_a_readable_reason(tmp_path: Path) -> None:
     assert stats["status"].startswith("The bot failed during the call (bot failed: Configuration")
     assert "missing auth_token" in stats["status"]
     assert stats["buttons"] == [False, True] and stats["micLive"] is False
+
+
+async def test_unreachable_and_refused_calls_read_as_such(tmp_path: Path) -> None:
+    from callpipe.testing.server import free_port
+
+    mic = tmp_path / "mic.wav"
+    write_mic_wav(mic)
+
+    async def bot(runner_args: RunnerArguments) -> None:
+        return None
+
+    local = create_app(bot, RunnerConfig(insecure=True), credentials=Credentials())
+    secure = create_app(bot, RunnerConfig(proxy="bot.example"), credentials=Credentials())
+    async with running_server(local) as addr, running_server(secure) as secure_addr:
+        targets = {
+            "unreachable": f"ws://127.0.0.1:{free_port()}/ws",
+            "refused": f"ws://{secure_addr}/ws",  # production mode: needs a stream token
+        }
+        seen: dict[str, dict[str, Any]] = {}
+        for name, ws_url in targets.items():
+            url = f"http://{addr}/phone?autostart=1&ws={ws_url}"
+            async with browser(url, tmp_path / name, fake_mic(mic)) as page:
+                seen[name] = await page.wait(lambda s: s.get("state") == "error", timeout=15)
+                await page.screenshot(name)
+    assert seen["unreachable"]["status"].startswith("Could not reach the bot at ws://127.0.0.1:")
+    assert seen["refused"]["closeCode"] == 4003
+    assert "Restart the bot without -x" in seen["refused"]["status"]
+    for stats in seen.values():
+        assert stats["buttons"] == [False, True] and stats["micLive"] is False
