@@ -9,7 +9,7 @@ import pytest
 from callpipe import __version__
 from callpipe.cli import main
 from callpipe.runner.local import banner, is_loopback
-from callpipe.runner.run import _local_mode, build_parser, configure_logging
+from callpipe.runner.run import WIRE_LOGGERS, _local_mode, build_parser, configure_logging
 from callpipe.runner.server import uvicorn_config
 
 
@@ -66,4 +66,5 @@ def test_verbose_is_not_the_wire_dump() -> None:
         assert not logging.getLogger("uvicorn.error").isEnabledFor(logging.DEBUG)
     finally:
         turns.setLevel(before)
-        logging.getLogger("uvicorn.error").setLevel(logging.NOTSET)
+        for name in WIRE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
