@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="say goodbye and hang up after this many seconds (default 120; 0 = never)",
     )
     parser.add_argument("--greeting", default=None, help="what the bot says when a call starts")
-    parser.set_defaults(bot_file=str(BOT_FILE))
+    parser.set_defaults(bot_file=str(BOT_FILE), banner_title=TITLE)
     return parser
 
 
@@ -42,26 +42,14 @@ def _option(argv: Sequence[str], *names: str, default: str) -> str:
     return default
 
 
+TITLE = "callpipe demo bot — offline: eSpeak NG voice, Silero VAD, echo, DTMF, barge-in"
+
+
 def banner(host: str, port: int, proxy: str | None) -> str:
-    shown = "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host
-    local = f"{shown}:{port}"
-    lines = [
-        "",
-        "callpipe demo bot — offline: eSpeak NG voice, Silero VAD, echo, DTMF, barge-in",
-        f"  talk to it in a browser:  http://{local}/phone",
-        f'  or call it from a shell:  callpipe call ws://{local}/ws --say "hello"',
-        f'                            callpipe call ws://{local}/ws --say "hi" --dtmf "5@6,#@9"',
-    ]
-    if proxy:
-        lines.append(f"  point your provider at:   https://{proxy}/   (answer webhook, POST)")
-    else:
-        lines.append(
-            "  real phone number: expose this port (e.g. a tunnel) and run "
-            "`callpipe demo -x <public host>`, then set your Twilio/Telnyx/Plivo number's "
-            "voice webhook to https://<public host>/"
-        )
-    lines.append("")
-    return "\n".join(lines)
+    """The runner prints this at startup (the same lines as for any bot in local mode)."""
+    from callpipe.runner.local import banner as runner_banner
+
+    return runner_banner(TITLE, host, port, proxy)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,8 +63,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     proxy = _option(args, "-x", "--proxy", default="") or None
     if proxy is None and "--insecure" not in args:
         args.append("--insecure")  # local mode: nothing to verify without provider accounts
-    host = _option(args, "--host", default="localhost")
-    port = int(_option(args, "--port", default="7860"))
-    print(banner(host, port, proxy), flush=True)
     run.main(build_parser(), args)
     return 0

@@ -8,7 +8,8 @@ Routes: ``GET|POST /`` answer webhook (``-t`` provider, or detected from the req
 
 Refusals: a stream beyond ``--max-calls`` or during drain is denied before the upgrade with HTTP
 503 + ``Retry-After`` (a load balancer retries another instance); after accept, close 4003 means
-bad/missing/used token and 1002 no usable provider handshake. ``POST /`` answers the provider's
+bad/missing/used token and 1002 no usable provider handshake; 1011 means ``bot()`` raised (the
+reason says what, see :func:`bot_failure_reason`). ``POST /`` answers the provider's
 busy document at capacity (200) and while draining (503, so a balancer or the provider's fallback
 URL can place the call elsewhere).
 """
@@ -16,6 +17,7 @@ URL can place the call elsewhere).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
 import uuid
@@ -29,10 +31,12 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocketState
 
-from callpipe.errors import ProtocolError
+from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
+from callpipe.pipeline.turn_log import TURN_EVENTS
 from callpipe.runner.answer import answer_document, busy_document
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
+from callpipe.runner.local import root_advice
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
     StreamTokens,
@@ -43,6 +47,7 @@ from callpipe.runner.security import (
     verify_plivo_v3,
     verify_twilio,
 )
+from callpipe.runner.softphone import PhoneEvents, add_phone_events
 from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
 from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
 from callpipe.transports.call_stats import mask
@@ -53,6 +58,21 @@ BotFunc = Callable[[Any], Awaitable[Any]]
 
 _PHONE_PAGE = Path(__file__).with_name("static") / "phone.html"
 """Served at ``GET /phone`` (see callpipe.demo)."""
+
+BOT_FAILED_CODE = 1011
+"""Close code when ``bot()`` raised: the caller's side sees it with :func:`bot_failure_reason`."""
+
+
+def bot_failure_reason(exc: BaseException) -> str:
+    """The close reason for a failed ``bot()`` (at most 123 bytes, as WebSocket allows).
+
+    Our own configuration errors carry their message (it names the missing parameter, never a
+    value); any other exception only its type, since its text may hold anything.
+    """
+    detail = f": {exc}" if isinstance(exc, ConfigurationError) else ""
+    reason = f"bot failed: {type(exc).__name__}{detail}"
+    return reason.encode()[:123].decode("utf-8", "ignore")
+
 
 TOKEN_PARAM = "callpipe_token"
 """Name of the token when carried as a stream parameter or query parameter."""
@@ -110,6 +130,7 @@ class RunnerState:
         self.credentials = credentials
         self.calls = CallRegistry(max_calls=config.max_calls)
         self.tokens = StreamTokens(secret or stream_secret_from_env() or b"", ttl=config.token_ttl)
+        self.phone_events = PhoneEvents()
         self.telnyx = (
             TelnyxVerifier(credentials.telnyx_public_key)
             if credentials.telnyx_public_key and not config.insecure
@@ -166,12 +187,16 @@ def create_app(
         """
         if state.secure:
             return HTMLResponse(
-                "<p>The softphone page is available in local mode only "
-                "(<code>callpipe demo</code> without <code>-x</code>, or <code>--insecure</code>)."
-                "</p>",
+                "<p>The softphone page is available in local mode only: start "
+                "<code>callpipe demo</code> or <code>python bot.py</code> without "
+                "<code>-x</code> (or with <code>--insecure</code>).</p>",
                 status_code=404,
             )
         return HTMLResponse(_PHONE_PAGE.read_text(encoding="utf-8"))
+
+    if not state.secure and config.proxy is None:
+        # The softphone's transcript: local mode only, never on a public host (even --insecure).
+        add_phone_events(app, state.phone_events)
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
@@ -294,9 +319,9 @@ async def _answer(state: RunnerState, request: Request) -> Response:
     provider = config.transport if config.transport in TELEPHONY_PROVIDERS else None
     provider = provider or _detect_webhook(request, fields)
     if provider is None:
+        local = config.insecure and config.proxy is None
         return JSONResponse(
-            {"error": "unknown provider: start the runner with -t twilio|telnyx|plivo|exotel"},
-            status_code=400,
+            root_advice(local=local, host=config.host, port=config.port), status_code=400
         )
     if state.secure and not _verify_webhook(state, provider, request, body, params):
         CALLS_REFUSED.inc(stage="webhook", reason="bad signature")
@@ -412,7 +437,7 @@ async def _admit(
         except TokenError as exc:
             CALLS_REFUSED.inc(stage="stream", reason="token")
             logger.warning("refusing %s stream: %s", args.transport_type, exc)
-            await _refuse(websocket, 4003, "unauthorized")
+            await _refuse(websocket, 4003, "unauthorized: missing or invalid stream token")
             return None
     return args
 
@@ -459,13 +484,26 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
             _masked_call_id(args),
             args.session_id,
         )
-        await state.bot(args)
-    except Exception:
+        sink = state.phone_events.sink(args.call_data.call_id if args.call_data else None)
+        events = TURN_EVENTS.set(sink) if sink is not None else None
+        try:
+            await state.bot(args)
+        finally:
+            if events is not None:
+                TURN_EVENTS.reset(events)
+    except Exception as exc:
         outcome = "error"
         if call is None:
             logger.exception("stream failed")
+        elif isinstance(exc, ConfigurationError):
+            # The bot's own setup is wrong (e.g. missing credentials): the message says how to
+            # fix it, a traceback adds nothing. One line, and the caller's side learns why.
+            logger.error("bot() failed (%s call %s): %s", call.provider, _masked_call_id(args), exc)
         else:
             logger.exception("bot() failed (%s call %s)", call.provider, _masked_call_id(args))
+        if call is not None:
+            with contextlib.suppress(Exception):  # best effort: the peer may be gone already
+                await _refuse(websocket, BOT_FAILED_CODE, bot_failure_reason(exc))
     finally:
         if call is not None:
             calls.unregister(call, outcome)

@@ -24,7 +24,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from callpipe.pipeline.turn_log import TURN_LOGGER
 from callpipe.runner.app import BotFunc, RunnerConfig, create_app
+from callpipe.runner.local import banner, is_loopback
 from callpipe.runner.security import STREAM_SECRET_ENV
 from callpipe.runner.types import TELEPHONY_PROVIDERS
 
@@ -34,6 +36,9 @@ app = FastAPI(title="callpipe runner")
 """Add your own routes here before calling ``main()``; the runner's routes are added to it."""
 
 TRANSPORTS = (*TELEPHONY_PROVIDERS, "websocket")
+
+WIRE_LOGGERS = ("uvicorn.error", "websockets", "websockets.server", "websockets.protocol")
+"""Loggers that dump every WebSocket frame at DEBUG; silenced unless ``--wire-debug``."""
 
 _loading_bot = False
 """True while the runner imports a bot file, so that file's own ``main()`` call does nothing."""
@@ -46,7 +51,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("-x", "--proxy", default=None, help="public host name the provider reaches (no scheme)")
     add("--host", default="localhost", help="bind address (default localhost)")
     add("--port", type=int, default=7860, help="port (default 7860)")
-    add("-v", "--verbose", action="count", default=0, help="debug logging")
+    add(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="per-turn lines: caller said / bot said / latency (-vv: debug logging)",
+    )
+    add(
+        "--wire-debug",
+        action="store_true",
+        help="also log every WebSocket frame on the wire (very noisy)",
+    )
     add("--workers", type=int, default=1, help="worker processes sharing the port")
     add(
         "--insecure",
@@ -71,11 +87,21 @@ def _normalise_proxy(proxy: str | None) -> str | None:
     return proxy.rstrip("/") or None
 
 
-def configure_logging(verbose: int) -> None:
+def configure_logging(verbose: int, wire_debug: bool = False) -> None:
+    """INFO by default; ``-v`` adds the per-turn lines, ``-vv`` debug logging of callpipe.
+
+    uvicorn's per-frame dumps (its ``websockets`` protocol logs at DEBUG/TRACE) appear only with
+    ``--wire-debug``: a 20 s call is thousands of them.
+    """
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose > 1 else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if verbose:
+        logging.getLogger(TURN_LOGGER).setLevel(logging.DEBUG)
+    wire_level = logging.DEBUG if wire_debug else logging.INFO
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(wire_level)
 
 
 def _load_dotenv() -> None:
@@ -157,7 +183,9 @@ def build_app_from_spec(spec: dict[str, Any]) -> FastAPI:
 
 def _log_instructions(config: RunnerConfig, workers: int) -> None:
     local = f"http://{config.host}:{config.port}"
-    if config.transport in TELEPHONY_PROVIDERS:
+    if config.insecure and config.proxy is None:
+        pass  # local mode: the banner says where to go
+    elif config.transport in TELEPHONY_PROVIDERS:
         host = config.proxy or "<your public host: pass -x>"
         where = {
             "twilio": "Twilio number > Voice > 'A call comes in' webhook (HTTP POST)",
@@ -190,11 +218,34 @@ def _log_instructions(config: RunnerConfig, workers: int) -> None:
                 "stream tokens use a per-process secret; set %s to share it across instances",
                 STREAM_SECRET_ENV,
             )
-    if config.insecure:
+    if config.insecure and config.proxy is None and is_loopback(config.host):
+        logger.info(
+            "local mode (no -x): loopback only, /ws takes any provider stream without tokens"
+        )
+    elif config.insecure:
         logger.warning(
             "--insecure: webhook signatures are NOT verified and /ws accepts any connection; "
             "use only for local experiments"
         )
+
+
+def _local_mode(args: argparse.Namespace) -> bool:
+    """No ``-x`` on a loopback address: local mode (turns ``insecure`` on; see runner.local).
+
+    On any other address without ``-x`` the runner stays secure: it may be behind a load
+    balancer, and anyone who can reach the port could otherwise open calls.
+    """
+    if args.proxy or not (args.insecure or is_loopback(args.host)):
+        return False
+    args.insecure = True
+    return True
+
+
+def _default_title(bot_path: str | None, local: bool) -> str:
+    name = os.path.basename(bot_path) if bot_path else "your bot"
+    if local:
+        return f"callpipe: {name} in local mode (loopback only, no stream tokens)"
+    return f"callpipe: {name}"
 
 
 def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | None = None) -> None:
@@ -202,12 +253,16 @@ def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | No
     if _loading_bot or multiprocessing.parent_process() is not None:
         return  # imported by the runner itself or by a worker: never start a second server
     args = build_parser(parser).parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args.verbose, args.wire_debug)
     _load_dotenv()
     bot_path = getattr(args, "bot_file", None)
     bot, found_path = find_bot(bot_path)
+    local = _local_mode(args)
     config = _config_from_args(args)
     _log_instructions(config, args.workers)
+    if local or config.proxy:
+        title = getattr(args, "banner_title", None) or _default_title(found_path, local)
+        print(banner(title, config.host, config.port, config.proxy), flush=True)
     if args.workers > 1:
         from callpipe.runner.server import serve_workers
 
@@ -222,9 +277,10 @@ def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | No
             "host": config.host,
             "port": config.port,
             "verbose": args.verbose,
+            "wire_debug": args.wire_debug,
         }
         raise SystemExit(serve_workers(spec, args.workers))
     from callpipe.runner.server import serve
 
     create_app(bot, config, app=app)
-    serve(app, config.host, config.port, args.verbose)
+    serve(app, config.host, config.port, args.verbose, wire_debug=args.wire_debug)

@@ -82,12 +82,17 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
-def uvicorn_config(app: Any, host: str, port: int, verbose: int, **kwargs: Any) -> uvicorn.Config:
+def uvicorn_config(
+    app: Any, host: str, port: int, verbose: int, *, wire_debug: bool = False, **kwargs: Any
+) -> uvicorn.Config:
+    """uvicorn at DEBUG dumps every WebSocket frame, so only ``--wire-debug`` asks for it
+    (``-v`` is for callpipe's own per-turn lines)."""
+    del verbose  # kept for callers; the wire dump is a separate choice
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        log_level="debug" if verbose else "info",
+        log_level="debug" if wire_debug else "info",
         lifespan="off",
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
@@ -96,9 +101,9 @@ def uvicorn_config(app: Any, host: str, port: int, verbose: int, **kwargs: Any) 
     )
 
 
-def serve(app: Any, host: str, port: int, verbose: int = 0) -> None:
+def serve(app: Any, host: str, port: int, verbose: int = 0, *, wire_debug: bool = False) -> None:
     """Run one process until drained."""
-    DrainingServer(uvicorn_config(app, host, port, verbose)).run()
+    DrainingServer(uvicorn_config(app, host, port, verbose, wire_debug=wire_debug)).run()
 
 
 # ----------------------------------------------------------------------------- workers
@@ -108,9 +113,12 @@ def _worker_main(spec: dict[str, Any], fd_socket: socket.socket) -> None:
     """Entry point of a spawned worker: rebuild the app from ``spec`` and serve ``fd_socket``."""
     from callpipe.runner.run import build_app_from_spec, configure_logging
 
-    configure_logging(int(spec.get("verbose", 0)))
+    wire_debug = bool(spec.get("wire_debug", False))
+    configure_logging(int(spec.get("verbose", 0)), wire_debug)
     app = build_app_from_spec(spec)
-    config = uvicorn_config(app, spec["host"], spec["port"], int(spec.get("verbose", 0)))
+    config = uvicorn_config(
+        app, spec["host"], spec["port"], int(spec.get("verbose", 0)), wire_debug=wire_debug
+    )
     server = DrainingServer(config)
     server.run(sockets=[fd_socket])
 

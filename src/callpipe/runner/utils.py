@@ -290,12 +290,19 @@ def build_serializer(transport_type: str, call_data: CallData) -> Any:
     raise ConfigurationError(f"Unsupported telephony provider: {transport_type!r}")
 
 
+_WARNED_MISSING: set[str] = set()
+"""Credential variables already warned about: once per process, not on every (local) call."""
+
+
 def _no_hang_up(serializer_cls: Any, has_credentials: bool, env_names: str) -> Any:
     """Default params, with auto hang-up off (and a warning) when credentials are missing."""
     if has_credentials:
         return None
-    logger.warning(
-        "%s not set: the call will not be hung up through the provider's API at the end "
+    first = env_names not in _WARNED_MISSING
+    _WARNED_MISSING.add(env_names)
+    logger.log(
+        logging.WARNING if first else logging.DEBUG,
+        "%s not set: calls will not be hung up through the provider's API at the end "
         "(the WebSocket is still closed)",
         env_names,
     )

@@ -14,14 +14,16 @@ import argparse
 import asyncio
 import logging
 import sys
+import wave
 from collections.abc import Sequence
 from pathlib import Path
 
 from callpipe.testing.simulator.call import NetworkFaults
+from callpipe.testing.simulator.diagnosis import explain_failure
 from callpipe.testing.simulator.dialects import DIALECTS
 from callpipe.testing.simulator.result import CallResult, summarize_latencies
 from callpipe.testing.simulator.script import CallScript, parse_dtmf_schedule, run_calls
-from callpipe.testing.simulator.sources import AudioSource
+from callpipe.testing.simulator.sources import AudioSource, read_wav
 
 
 class _Utterance(argparse.Action):
@@ -94,9 +96,15 @@ def _report(results: list[CallResult], record: str | None) -> int:
         print(result.timeline())
         if record:
             print(f"recording: {result.save_wav(record)} (caller left, bot right)")
-        return 0 if result.ended_by in ("bot", "caller") else 1
-    ok = sum(r.ended_by in ("bot", "caller") for r in results)
+        why = explain_failure(result)
+        if why:
+            print(why, file=sys.stderr)
+        return 1 if why else 0
+    ok = sum(not r.failed for r in results)
     print(f"{len(results)} calls: {ok} completed, {len(results) - ok} failed")
+    first_failure = next((explain_failure(r) for r in results if r.failed), None)
+    if first_failure:
+        print(f"first failure: {first_failure}", file=sys.stderr)
     for key, value in summarize_latencies(results).items():
         print(f"  {key:>6}: {value * 1000:.0f} ms" if key != "turns" else f"  turns: {value:.0f}")
     if record:
@@ -107,12 +115,26 @@ def _report(results: list[CallResult], record: str | None) -> int:
     return 0 if ok == len(results) else 1
 
 
+def _check_wavs(utterances: Sequence[AudioSource]) -> None:
+    """Read every --wav file before dialling, so a typo is an error message, not a traceback
+    from the middle of a call."""
+    for source in utterances:
+        if isinstance(source, Path):
+            if not source.is_file():
+                raise ValueError(f"no such WAV file: {source}")
+            try:
+                read_wav(source, 8000)
+            except (wave.Error, EOFError) as exc:
+                raise ValueError(f"{source}: not a readable 16-bit PCM WAV file ({exc})") from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         script = script_from_args(args)
-    except ValueError as exc:
+        _check_wavs(script.utterances)
+    except (ValueError, OSError, EOFError, wave.Error) as exc:
         print(f"callpipe call: {exc}", file=sys.stderr)
         return 2
     headers = dict(h.split(":", 1) for h in args.header if ":" in h)

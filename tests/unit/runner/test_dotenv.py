@@ -1,4 +1,4 @@
-"""The runner loads ``.env`` from the directory it is started in, without overriding the shell."""
+"""``.env`` is read from the directory the user runs the bot in."""
 
 from __future__ import annotations
 
@@ -7,19 +7,27 @@ from pathlib import Path
 
 import pytest
 
-from callpipe.runner import run
+from callpipe.runner.run import _load_dotenv
+
+pytest.importorskip("dotenv")
 
 
-def test_env_file_in_the_working_directory_is_loaded(
+def test_dotenv_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("CALLPIPE_TEST_DOTENV=from-cwd\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CALLPIPE_TEST_DOTENV", raising=False)
+    _load_dotenv()
+    try:
+        assert os.environ.get("CALLPIPE_TEST_DOTENV") == "from-cwd"
+    finally:
+        os.environ.pop("CALLPIPE_TEST_DOTENV", None)
+
+
+def test_dotenv_never_overrides_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / ".env").write_text("CALLPIPE_TEST_FROM_DOTENV=yes\nCALLPIPE_TEST_KEPT=file\n")
+    (tmp_path / ".env").write_text("CALLPIPE_TEST_DOTENV=from-file\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CALLPIPE_TEST_FROM_DOTENV", raising=False)
-    monkeypatch.setenv("CALLPIPE_TEST_KEPT", "shell")
-    try:
-        run._load_dotenv()
-        assert os.environ.get("CALLPIPE_TEST_FROM_DOTENV") == "yes"
-        assert os.environ["CALLPIPE_TEST_KEPT"] == "shell"  # the shell wins
-    finally:
-        os.environ.pop("CALLPIPE_TEST_FROM_DOTENV", None)
+    monkeypatch.setenv("CALLPIPE_TEST_DOTENV", "from-shell")
+    _load_dotenv()
+    assert os.environ["CALLPIPE_TEST_DOTENV"] == "from-shell"

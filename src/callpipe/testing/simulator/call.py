@@ -111,6 +111,9 @@ class SimulatedCall:
         self._ended = asyncio.Event()
         self._ended_by = ""
         self._close_code: int | None = None
+        self._close_reason = ""
+        self._held: list[tuple[str | bytes, float]] = []
+        self._release: asyncio.TimerHandle | None = None
         self._end_time: float | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -310,9 +313,12 @@ class SimulatedCall:
             bot=self.playout.track.samples(max(length, len(self.playout.track))),
             events=list(self.events),
             voiced_arrivals=list(self.playout.voiced_arrivals),
+            voiced_wire_times=list(self.playout.voiced_wire_times),
+            stall=self._stall_window(),
             duration=end,
             ended_by=self._ended_by or "open",
             close_code=self._close_code,
+            close_reason=self._close_reason,
             messages_sent=list(self.sent),
             messages_received=list(self.received),
         )
@@ -332,6 +338,14 @@ class SimulatedCall:
         self._end_time = self.now()
         self._ended.set()
         self._changed.set()
+        # Nothing more will be sent: whoever waits on an utterance learns the call is over
+        # (a bot closing the stream mid-utterance must not leave the script waiting forever).
+        for _, fut in self._speech:
+            if not fut.done():
+                fut.set_exception(CallEnded())
+                fut.exception()  # mark retrieved: nobody may be waiting
+        self._speech.clear()
+        self._speech_offset = 0
 
     def _log_sent(self, message: str | bytes) -> None:
         if self._keep:
@@ -403,17 +417,41 @@ class SimulatedCall:
         except ConnectionClosed:
             pass
 
+    def _stall_window(self) -> tuple[float, float] | None:
+        faults = self.faults
+        if faults.stall_at is None or faults.stall_secs <= 0:
+            return None
+        return (faults.stall_at, faults.stall_at + faults.stall_secs)
+
+    def _deliver(self, message: str | bytes, wire: float) -> None:
+        if self._keep:
+            self.received.append(message)
+        self._handle(self.dialect.parse(message), wire)
+
+    def _flush_held(self) -> None:
+        """The stall is over: everything the bot sent during it arrives at once."""
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
+        held, self._held = self._held, []
+        for message, wire in held:
+            self._deliver(message, wire)
+
     async def _receive(self) -> None:
-        assert self._ws is not None
+        assert self._ws is not None and self._loop is not None
         ws = self._ws
         try:
             async for message in ws:
-                stall_end = self.faults.stall_end(self.now())
+                wire = self.now()
+                stall_end = self.faults.stall_end(wire)
                 if stall_end is not None:
-                    await asyncio.sleep(stall_end - self.now())
-                if self._keep:
-                    self.received.append(message)
-                self._handle(self.dialect.parse(message))
+                    # Held back, but stamped with when it really left the bot.
+                    self._held.append((message, wire))
+                    if self._release is None:
+                        self._release = self._loop.call_at(self._t0 + stall_end, self._flush_held)
+                    continue
+                self._flush_held()
+                self._deliver(message, wire)
         except ConnectionClosed:
             pass
         except Exception as exc:  # a bug here must not hang a test: end the call visibly
@@ -421,20 +459,26 @@ class SimulatedCall:
             self._event("error", f"{type(exc).__name__}: {exc}")
             self._finish("error")
             return
+        window = self._stall_window()
+        if self._held and window is not None and not self._ended.is_set():
+            await asyncio.sleep(max(0.0, window[1] - self.now()))  # the close is stalled too
+            self._flush_held()
         if not self._ended.is_set():
             code = ws.close_code
             if code is None or code == 1006:
                 self._event("hangup", f"connection lost (code {code})")
                 self._finish("network", code)
             else:
-                self._event("hangup", f"bot closed the stream (code {code})")
+                self._close_reason = ws.close_reason or ""
+                reason = f": {self._close_reason}" if self._close_reason else ""
+                self._event("hangup", f"bot closed the stream (code {code}{reason})")
                 self._finish("bot", code)
 
-    def _handle(self, event: ServerEvent) -> None:
+    def _handle(self, event: ServerEvent, wire: float | None = None) -> None:
         now = self.now()
         if event.kind == "audio":
             if event.pcm:
-                self.playout.add_audio(event.pcm, now)
+                self.playout.add_audio(event.pcm, now, wire)
         elif event.kind == "clear":
             dropped, pending = self.playout.clear(now)
             self._event("clear", f"dropped {dropped:.2f}s unplayed")
