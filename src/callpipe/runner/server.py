@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 
 from callpipe.runner.app import RunnerState
+from callpipe.runner.limits import ConnectionLimits, raise_nofile_limit, uvicorn_ws_options
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,19 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
-def uvicorn_config(app: Any, host: str, port: int, verbose: int, **kwargs: Any) -> uvicorn.Config:
+def uvicorn_config(
+    app: Any,
+    host: str,
+    port: int,
+    verbose: int,
+    *,
+    limits: ConnectionLimits | None = None,
+    **kwargs: Any,
+) -> uvicorn.Config:
+    """The runner's uvicorn settings: no permessage-deflate, messages capped at what providers
+    send, request headers timed out, connections capped below the open-file limit (see
+    :mod:`callpipe.runner.limits`). Raises the soft ``RLIMIT_NOFILE`` of this process."""
+    options = {**uvicorn_ws_options(limits, nofile=raise_nofile_limit()), **kwargs}
     return uvicorn.Config(
         app,
         host=host,
@@ -92,7 +105,7 @@ def uvicorn_config(app: Any, host: str, port: int, verbose: int, **kwargs: Any) 
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         timeout_graceful_shutdown=5,
-        **kwargs,
+        **options,
     )
 
 
