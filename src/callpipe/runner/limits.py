@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -40,6 +42,7 @@ from uvicorn.protocols.utils import get_remote_addr
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
 
+from callpipe.errors import ConfigurationError
 from callpipe.metrics.registry import REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,10 @@ CONNECTIONS_REFUSED = REGISTRY.counter(
     "callpipe_runner_connections_refused_total",
     "Connections cut below the app (labels: reason).",
 )
+
+_ENV_TOTAL = "CALLPIPE_MAX_CONNECTIONS"
+_ENV_PER_ADDRESS = "CALLPIPE_MAX_CONNECTIONS_PER_ADDRESS"
+_ENV_HEADER_TIMEOUT = "CALLPIPE_HEADER_TIMEOUT"
 
 _FD_RESERVE = 64
 """File descriptors kept free for logs, the provider REST clients and the listening socket."""
@@ -76,6 +83,21 @@ class ConnectionLimits:
     control_frame_burst: int = 50
     max_unread_bytes: int = 256 * 1024
     """Output a peer may leave unread while we answer its pings (a flood that never reads)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ConnectionLimits:
+        """Defaults, overridden by ``CALLPIPE_MAX_CONNECTIONS``,
+        ``CALLPIPE_MAX_CONNECTIONS_PER_ADDRESS`` and ``CALLPIPE_HEADER_TIMEOUT`` (seconds)."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        try:
+            return cls(
+                max_connections=int(env.get(_ENV_TOTAL) or base.max_connections),
+                max_per_address=int(env.get(_ENV_PER_ADDRESS) or base.max_per_address),
+                header_timeout=float(env.get(_ENV_HEADER_TIMEOUT) or base.header_timeout),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"connection limits from the environment: {exc}") from exc
 
 
 def raise_nofile_limit() -> int:
@@ -298,7 +320,7 @@ def uvicorn_ws_options(
     ``nofile`` is the open-file limit the total connection cap must stay below (see
     :func:`raise_nofile_limit`).
     """
-    tracker = ConnectionTracker(limits or ConnectionLimits(), nofile=nofile)
+    tracker = ConnectionTracker(limits or ConnectionLimits.from_env(), nofile=nofile)
     http = type("RunnerHttpProtocol", (GuardedHttpProtocol,), {"tracker": tracker})
     ws = type("RunnerWebSocketProtocol", (GuardedWebSocketProtocol,), {"tracker": tracker})
     return {
