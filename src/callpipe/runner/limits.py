@@ -61,6 +61,9 @@ _ENV_TOTAL = "CALLPIPE_MAX_CONNECTIONS"
 _ENV_PER_ADDRESS = "CALLPIPE_MAX_CONNECTIONS_PER_ADDRESS"
 _ENV_HEADER_TIMEOUT = "CALLPIPE_HEADER_TIMEOUT"
 
+_SLICE_BYTES = 16 * 1024
+"""A WebSocket read is parsed this much at a time, so a control-frame flood is cut early."""
+
 _FD_RESERVE = 64
 """File descriptors kept free for logs, the provider REST clients and the listening socket."""
 
@@ -192,6 +195,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._cut:
             return
         super().data_received(data)
+        if self._header_timer is not None:  # still inside a request's head after this chunk
+            self._header_bytes += len(data)
+            if self._header_bytes > self.tracker.limits.max_header_bytes:
+                self._cut_off(431, "request headers too large")
 
     def _start_header_timer(self) -> None:
         if self._header_timer is None:
@@ -219,29 +226,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.write(head.encode())
             self.transport.close()
 
-    def _count_header_bytes(self, n: int) -> bool:
-        self._header_bytes += n
-        if self._header_bytes > self.tracker.limits.max_header_bytes:
-            self._cut_off(431, "request headers too large")
-        return not self._cut
-
-    # Parser callbacks: a new request (re)starts the deadline, complete headers stop it.
+    # Parser callbacks: a new request (re)starts the deadline and the byte count of its head
+    # (counted in data_received: httptools buffers a header until it is complete, so counting
+    # parsed headers would come too late); complete headers stop both.
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._header_bytes = 0
         if not self._cut:
             self._start_header_timer()
 
-    def on_url(self, url: bytes) -> None:
-        if self._count_header_bytes(len(url)):
-            super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self._count_header_bytes(len(name) + len(value) + 4):
-            super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
         self._stop_header_timer()
+        self._header_bytes = 0
         if not self._cut:
             super().on_headers_complete()
 
@@ -272,6 +267,18 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.tracker.release(self.transport)
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn parses a whole read (up to 256 KiB: thousands of tiny frames) before handling
+        # any event; in slices, a flood is cut after one slice instead of after the whole read.
+        if len(data) <= _SLICE_BYTES:  # the common case (media packets): no copy
+            super().data_received(data)
+            return
+        view = memoryview(data)
+        for start in range(0, len(data), _SLICE_BYTES):
+            if self.transport.is_closing():
+                return
+            super().data_received(bytes(view[start : start + _SLICE_BYTES]))
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
