@@ -6,8 +6,8 @@ is an HTTP 403 with no WebSocket work (no handshake, no frames parsed, no timer)
 - **Origin (local mode).** Telephony providers send no ``Origin``; browsers always do. In local
   mode the bot runs with the developer's API keys and no token, so a page on another site must
   not be able to drive it: a request with an ``Origin`` is accepted only from the same origin as
-  the server (the softphone page ``/phone``), on a loopback or configured host (so a DNS-rebound
-  name cannot pass as same-origin).
+  the server (the softphone page ``/phone``), on ``localhost``, an IP address or a configured
+  host (so a DNS-rebound name cannot pass as same-origin).
 - **Token shape.** A presented token must look like one (printable ASCII, bounded length) before
   any HMAC or JSON work.
 - **One connection per token.** A valid token admits one upgrade per process (its id is claimed
@@ -35,20 +35,24 @@ def bearer_token(authorization: str) -> str | None:
     return None
 
 
-def _is_loopback(hostname: str) -> bool:
+def _not_rebindable(hostname: str) -> bool:
+    """``localhost`` or an IP literal: names DNS rebinding cannot use (a rebinding attack needs
+    the browser to think it is on the attacker's domain name, which then shows in ``Host``)."""
     if hostname == "localhost" or hostname.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(hostname).is_loopback
+        ipaddress.ip_address(hostname.strip("[]"))
     except ValueError:
         return False
+    return True
 
 
 def origin_allowed(origin: str | None, host: str | None, trusted_hosts: tuple[str, ...]) -> bool:
     """True for no ``Origin`` (a provider, ``callpipe call``) or a same-origin browser page.
 
-    Same origin means the ``Origin`` authority equals the ``Host`` header, and that host is a
-    loopback name/address or one of ``trusted_hosts`` (the bind host, the ``-x`` host).
+    Same origin means the ``Origin`` authority equals the ``Host`` header, and that host is
+    ``localhost``, an IP address (e.g. the softphone opened from the LAN) or one of
+    ``trusted_hosts`` (the bind host, the ``-x`` host).
     """
     if origin is None:
         return True
@@ -70,7 +74,7 @@ def origin_allowed(origin: str | None, host: str | None, trusted_hosts: tuple[st
         return False
     if netloc.lower() != host_netloc.lower():
         return False
-    return _is_loopback(host_name) or host_name.lower() in {h.lower() for h in trusted_hosts}
+    return _not_rebindable(host_name) or host_name.lower() in {h.lower() for h in trusted_hosts}
 
 
 class TokenClaims:
