@@ -72,5 +72,6 @@ def test_pending_pools_keep_room_for_valid_tokens() -> None:
     assert [calls.begin_handshake(authenticated=True) for _ in range(64)] == [None] * 64
     assert calls.begin_handshake(authenticated=True) == "busy handshaking"
     calls.end_handshake("10.0.0.0")
+    calls.end_handshake("10.0.0.1")
     assert calls.begin_handshake("10.0.0.0") is None
     assert calls.begin_handshake("10.0.0.0") == "too many handshakes from one address"
