@@ -150,6 +150,62 @@ async def hostile_input(runner: RunnerProcess) -> str:
     return f"deep JSON, int ids -> close {codes}"
 
 
+async def _cpu_per(runner: RunnerProcess, n: int, one: Callable[[int], Awaitable[None]]) -> str:
+    """Server CPU per call of ``one`` (the live call's own CPU over the same time subtracted)."""
+    pid = runner.proc.pid
+    cpu0, t0 = cpu_secs(pid), time.monotonic()
+    await asyncio.sleep(1.0)
+    idle_rate = (cpu_secs(pid) - cpu0) / (time.monotonic() - t0)
+    cpu0, t0 = cpu_secs(pid), time.monotonic()
+    for i in range(n):
+        await one(i)
+    wall = time.monotonic() - t0
+    cost = (cpu_secs(pid) - cpu0 - idle_rate * wall) / n
+    return f"{max(cost, 0.0) * 1e6:.0f} us"
+
+
+async def refusal_costs(runner: RunnerProcess) -> str:
+    port = runner.port
+
+    async def forged(i: int) -> None:
+        _, _, _, writer = await raw_upgrade(port, f"/ws/eyJq{i}.c2ln")
+        close_quietly(writer)
+
+    held = []
+    for _ in range(8):  # fill this address's share of the tokenless pool
+        held.append((await raw_upgrade(port, "/ws", source="127.0.0.9"))[3])
+
+    async def pool_full(i: int) -> None:
+        _, _, _, writer = await raw_upgrade(port, "/ws", source="127.0.0.9")
+        close_quietly(writer)
+
+    async def oversize(i: int) -> None:
+        _, _, reader, writer = await raw_upgrade(port, "/ws", source="127.0.0.10")
+        header = bytes([0x82, 0xFF]) + (1 << 20).to_bytes(8, "big") + os.urandom(4)
+        writer.write(header + b"\0" * 4096)
+        await reader.read()  # until the server closes
+        close_quietly(writer)
+
+    async def flood(i: int) -> None:
+        _, _, reader, writer = await raw_upgrade(port, "/ws", source="127.0.0.11")
+        writer.write(client_frame(0x9, b"x" * 125) * 200)
+        with contextlib.suppress(ConnectionError):
+            await reader.read()
+        close_quietly(writer)
+
+    costs = {
+        "403 forged token": await _cpu_per(runner, 200, forged),
+        "503 pool full": await _cpu_per(runner, 200, pool_full),
+        "1009 oversize message": await _cpu_per(runner, 100, oversize),
+        "ping flood cut": await _cpu_per(runner, 100, flood),
+    }
+    for writer in held:
+        close_quietly(writer)
+    return "server CPU per refusal (incl. TCP accept + HTTP parse): " + ", ".join(
+        f"{k} {v}" for k, v in costs.items()
+    )
+
+
 ATTACKS: dict[str, tuple[Callable[[RunnerProcess], Awaitable[str]], list[str], bool]] = {
     "idle sockets (High 2)": (idle_sockets, [*SECURE_ARGS, "--max-calls", "2"], True),
     "compression bomb (High 3)": (compression_bomb, SECURE_ARGS, True),
@@ -157,12 +213,14 @@ ATTACKS: dict[str, tuple[Callable[[RunnerProcess], Awaitable[str]], list[str], b
     "ping flood (Medium 9)": (ping_flood, SECURE_ARGS, True),
     "slowloris, soft nofile 512 (Medium 10)": (slowloris, SECURE_ARGS, True),
     "hostile handshakes (Low)": (hostile_input, SECURE_ARGS, True),
+    "refusal costs": (refusal_costs, SECURE_ARGS, True),
 }
 
 
 async def measure(name: str, src: str, tmp: Path) -> None:
     attack, args, secure = ATTACKS[name]
-    env = {**SECURE_ENV, "REPLY_SECS": "6", "PYTHONPATH": src}
+    reply = "12" if name == "refusal costs" else "6"
+    env = {**SECURE_ENV, "REPLY_SECS": reply, "PYTHONPATH": src}
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if "slowloris" in name:
         resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
