@@ -124,11 +124,6 @@ class RunnerState:
     def secure(self) -> bool:
         return not self.config.insecure
 
-    @property
-    def local(self) -> bool:
-        """Local mode (``--insecure``, or no public host): browsers only from the same origin."""
-        return self.config.insecure or self.config.proxy is None
-
 
 def create_app(
     bot: BotFunc,
@@ -382,7 +377,7 @@ def _client_address(websocket: WebSocket) -> str:
 def _check_upgrade(state: RunnerState, websocket: WebSocket, token: str | None) -> str | None:
     """Why the upgrade must be refused with 403 (before any WebSocket work), or None."""
     config = state.config
-    if state.local:
+    if config.insecure or config.proxy is None:  # local mode: browsers only from our own pages
         trusted = tuple(h for h in (config.host, config.proxy) if h)
         origin = websocket.headers.get("origin")
         if not origin_allowed(origin, websocket.headers.get("host"), trusted):
