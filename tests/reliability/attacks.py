@@ -42,13 +42,14 @@ MAX_GROWTH_MB = 50.0
 _STREAM_URL = re.compile(r'url="wss://example\.test(/ws/[^"]+)"')
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of process ``pid`` in MB (Linux ``/proc``)."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of process ``pid`` in MB (Linux ``/proc``); ``field="VmHWM"`` gives
+    its peak since start."""
     with open(f"/proc/{pid}/status", encoding="ascii") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def nofile_limits(pid: int) -> tuple[int, int]:

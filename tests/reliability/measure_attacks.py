@@ -71,11 +71,9 @@ async def idle_sockets(runner: RunnerProcess) -> str:
     return f"64 silent sockets -> {codes}; /ready {ready}; a genuine call while held: {admitted}"
 
 
-async def compression_bomb(runner: RunnerProcess) -> str:
+async def _bomb(port: int) -> str:
     async def one() -> str:
-        async with connect(
-            f"ws://127.0.0.1:{runner.port}/ws", compression="deflate", max_size=None
-        ) as ws:
+        async with connect(f"ws://127.0.0.1:{port}/ws", compression="deflate", max_size=None) as ws:
             deflate = bool(ws.protocol.extensions)
             with contextlib.suppress(ConnectionClosed, TimeoutError):
                 for _ in range(2):  # 12 MiB of zeros: ~12 KB on the wire when deflated
@@ -85,6 +83,16 @@ async def compression_bomb(runner: RunnerProcess) -> str:
 
     outcome = await asyncio.gather(*(one() for _ in range(4)))
     return "4 sockets x 2 x 12 MiB of zeros: " + ", ".join(sorted(set(outcome)))
+
+
+async def compression_bomb(runner: RunnerProcess) -> str:
+    """In a separate process: compressing and masking 96 MiB would stall this process's loop,
+    which also times the live call."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--bomb", str(runner.port), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    return out.decode().strip()
 
 
 async def ping_flood(runner: RunnerProcess) -> str:
@@ -243,7 +251,7 @@ async def measure(name: str, src: str, tmp: Path) -> None:
         except Exception as exc:  # the "before" server may fail in ways the attack didn't plan
             outcome = f"attack client error: {type(exc).__name__}: {exc}"
         cpu, wall = cpu_secs(runner.proc.pid) - cpu0, time.monotonic() - t0
-        rss_peak = rss_mb(runner.proc.pid)
+        rss_peak = rss_mb(runner.proc.pid, "VmHWM")
         await asyncio.wait_for(task, 30)
         errors = len(server_errors(runner.output()))
     finally:
@@ -252,7 +260,7 @@ async def measure(name: str, src: str, tmp: Path) -> None:
     print(f"## {name}\n  {outcome}")
     print(
         f"  live call: gap max {gap:.0f} ms, heard {call.heard_secs:.1f}s, close {call.close_code}"
-        f" | server RSS +{rss_peak - rss0:.1f} MB | server CPU {cpu:.2f}s over {wall:.1f}s"
+        f" | server peak RSS +{rss_peak - rss0:.1f} MB | server CPU {cpu:.2f}s over {wall:.1f}s"
         f" | ERROR/traceback lines in log: {errors}",
         flush=True,
     )
@@ -260,9 +268,13 @@ async def measure(name: str, src: str, tmp: Path) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--src", required=True, help="callpipe src/ the runner imports")
+    parser.add_argument("--src", default="src", help="callpipe src/ the runner imports")
     parser.add_argument("--only", default=None, help="substring of one attack name")
+    parser.add_argument("--bomb", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bomb is not None:
+        print(await _bomb(args.bomb))
+        return
     src = os.path.abspath(args.src)  # noqa: ASYNC240 (once, at start)
     with tempfile.TemporaryDirectory() as tmp:
         for name in ATTACKS:

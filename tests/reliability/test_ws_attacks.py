@@ -71,7 +71,7 @@ async def genuine_call_through(
 
 
 def _check_server(runner: RunnerProcess, rss_before: float) -> float:
-    growth = rss_mb(runner.proc.pid) - rss_before
+    growth = rss_mb(runner.proc.pid, "VmHWM") - rss_before  # the peak, not what is left
     assert growth < MAX_GROWTH_MB, f"server grew {growth:.1f} MB"
     assert server_errors(runner.output()) == []
     return growth
