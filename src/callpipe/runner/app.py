@@ -7,9 +7,11 @@ Routes: ``GET|POST /`` answer webhook (``-t`` provider, or detected from the req
 ``GET /phone`` (the softphone page: a browser playing the provider's part).
 
 Refusals: a stream beyond ``--max-calls`` or during drain is denied before the upgrade with HTTP
-503 + ``Retry-After`` (a load balancer retries another instance); after accept, close 4003 means
-bad/missing/used token and 1002 no usable provider handshake; 1011 means ``bot()`` raised (the
-reason says what, see :func:`bot_failure_reason`). ``POST /`` answers the provider's
+503 + ``Retry-After`` (a load balancer retries another instance); a forged, expired or reused
+token in the URL (or a foreign ``Origin`` in local mode) with HTTP 403 before the upgrade (see
+``callpipe.runner.admission``); after accept, close 4003 means bad/missing/used token, 1002
+no usable provider handshake and 1011 that ``bot()`` raised (the reason says what, see
+:func:`bot_failure_reason`). ``POST /`` answers the provider's
 busy document at capacity (200) and while draining (503, so a balancer or the provider's fallback
 URL can place the call elsewhere).
 """
@@ -29,11 +31,12 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.websockets import WebSocketState
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.pipeline.turn_log import TURN_EVENTS
+from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.answer import answer_document, busy_document
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
 from callpipe.runner.local import root_advice
@@ -129,6 +132,7 @@ class RunnerState:
         self.config = config
         self.credentials = credentials
         self.calls = CallRegistry(max_calls=config.max_calls)
+        self.claims = TokenClaims()
         self.tokens = StreamTokens(secret or stream_secret_from_env() or b"", ttl=config.token_ttl)
         self.phone_events = PhoneEvents()
         self.telnyx = (
@@ -367,41 +371,84 @@ def _webhook_call_id(provider: str, fields: dict[str, str]) -> str:
 # ----------------------------------------------------------------------------- media stream
 
 
-def _token_from(websocket: WebSocket, path_token: str | None, body: dict[str, Any]) -> str | None:
+_DISCONNECTED = (WebSocketDisconnect, OSError, RuntimeError)
+"""What closing or refusing a socket whose peer is already gone raises (starlette turns uvicorn's
+``ClientDisconnected`` into ``WebSocketDisconnect``; a second close is a ``RuntimeError``)."""
+
+
+def _upgrade_token(websocket: WebSocket, path_token: str | None) -> str | None:
+    """The token as far as it is known before the upgrade: URL path, query, or bearer header."""
     if path_token:
         return path_token
     query = websocket.query_params.get("token") or websocket.query_params.get(TOKEN_PARAM)
     if query:
         return query
-    auth = websocket.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
+    return bearer_token(websocket.headers.get("authorization", ""))
+
+
+def _token_from(websocket: WebSocket, path_token: str | None, body: dict[str, Any]) -> str | None:
+    token = _upgrade_token(websocket, path_token)
+    if token:
+        return token
     value = body.get(TOKEN_PARAM)
-    return str(value) if value else None
+    return value if isinstance(value, str) and value else None
 
 
-async def _deny_busy(websocket: WebSocket, reason: str) -> None:
-    """Refuse the upgrade with HTTP 503 + Retry-After, so a load balancer tries another
-    instance; servers without the denial-response extension get a 1013 close instead."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        response = PlainTextResponse(reason, status_code=503, headers={"Retry-After": "1"})
-        await websocket.send_denial_response(response)
-        return
-    await _refuse(websocket, 1013, reason)
+def _client_address(websocket: WebSocket) -> str:
+    client = websocket.scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def _check_upgrade(state: RunnerState, websocket: WebSocket, token: str | None) -> str | None:
+    """Why the upgrade must be refused with 403 (before any WebSocket work), or None."""
+    config = state.config
+    if config.insecure or config.proxy is None:  # local mode: browsers only from our own pages
+        trusted = tuple(h for h in (config.host, config.proxy) if h)
+        origin = websocket.headers.get("origin")
+        if not origin_allowed(origin, websocket.headers.get("host"), trusted):
+            return "cross-origin browser request (local mode accepts only its own pages)"
+    if not state.secure or token is None:
+        return None
+    if not plausible_token(token):
+        return "malformed token"
+    try:
+        claims = state.tokens.verify(token)
+    except (TokenError, ValueError, TypeError) as exc:
+        return str(exc) if isinstance(exc, TokenError) else "malformed token"
+    if not state.claims.claim(claims.jti, claims.exp):
+        return "token already used"
+    return None
+
+
+async def _deny(websocket: WebSocket, status: int, reason: str) -> None:
+    """Refuse the upgrade with an HTTP ``status``. 403 is a close before accept (every ASGI
+    server answers it with 403, without logging an error); 503 carries ``Retry-After`` so a load
+    balancer tries another instance (servers without the denial-response extension get a 1013
+    close instead). A peer already gone is not an error."""
+    try:
+        if status == 403:
+            await websocket.close(code=1008)
+        elif "websocket.http.response" in websocket.scope.get("extensions", {}):
+            response = PlainTextResponse(reason, status_code=status, headers={"Retry-After": "1"})
+            await websocket.send_denial_response(response)
+        else:
+            await _refuse(websocket, 1013, reason)
+    except _DISCONNECTED:
+        pass
 
 
 async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
-    if websocket.client_state == WebSocketState.CONNECTING:
-        await websocket.accept()
-    if websocket.client_state == WebSocketState.CONNECTED:
-        try:
+    try:
+        if websocket.client_state == WebSocketState.CONNECTING:
+            await websocket.accept()
+        if websocket.client_state == WebSocketState.CONNECTED:
             await websocket.close(code=code, reason=reason)
-        except RuntimeError:
-            pass
+    except _DISCONNECTED:
+        pass
 
 
 async def _admit(
-    state: RunnerState, websocket: WebSocket, path_token: str | None
+    state: RunnerState, websocket: WebSocket, token: str | None
 ) -> WebSocketRunnerArguments | None:
     """Accept, read the provider's handshake, check the token; None if refused (and closed)."""
     config = state.config
@@ -418,9 +465,11 @@ async def _admit(
             provider, call_data = await parse_telephony_websocket(
                 websocket, timeout=config.handshake_timeout
             )
-        except ProtocolError as exc:
+        except (ProtocolError, ValueError, TypeError, RecursionError) as exc:
+            # Hostile input (deep JSON, wrong types) is refused like garbage: counted, one line.
             CALLS_REFUSED.inc(stage="stream", reason="handshake")
-            logger.warning("refusing stream: %s", exc)
+            detail = str(exc) if isinstance(exc, ProtocolError) else type(exc).__name__
+            logger.warning("refusing stream: %s", detail)
             await _refuse(websocket, 1002, "no telephony handshake")
             return None
         HANDSHAKE_SECONDS.observe(time.monotonic() - started, provider=provider)
@@ -428,15 +477,20 @@ async def _admit(
         args.call_data = call_data
         body = dict(call_data.body)
         if provider == "exotel":
-            body.update(call_data.get("custom_parameters", {}))
+            custom = call_data.get("custom_parameters", {})
+            body.update(custom if isinstance(custom, dict) else {})
     if state.secure:
-        token = _token_from(websocket, path_token, body)
         call_id = args.call_data.call_id if args.call_data is not None else None
         try:
-            state.tokens.redeem(token, provider=args.transport_type, call_id=call_id)
-        except TokenError as exc:
+            state.tokens.redeem(
+                token or _token_from(websocket, None, body),
+                provider=args.transport_type,
+                call_id=call_id,
+            )
+        except (TokenError, ValueError, TypeError) as exc:
             CALLS_REFUSED.inc(stage="stream", reason="token")
-            logger.warning("refusing %s stream: %s", args.transport_type, exc)
+            why = str(exc) if isinstance(exc, TokenError) else "malformed token"
+            logger.warning("refusing %s stream: %s", args.transport_type, why)
             await _refuse(websocket, 4003, "unauthorized: missing or invalid stream token")
             return None
     return args
@@ -449,25 +503,44 @@ def _masked_call_id(args: WebSocketRunnerArguments | None) -> str:
 
 
 async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: str | None) -> None:
-    """Admit the stream, take a call slot, run ``bot()`` for the lifetime of the connection.
+    """Check the upgrade, admit the stream, take a call slot, run ``bot()`` for the connection.
 
-    Unauthenticated connections never hold a call slot: they only count against a separate,
-    bounded number of pending handshakes, so silent peers cannot exhaust ``--max-calls``.
+    Nothing that presented a bad token or a foreign origin gets past the upgrade. Connections
+    whose token was valid before the upgrade wait for their handshake in their own pool;
+    the rest (local mode, or a token carried in the start message) share a bounded pool with a
+    per-address cap. None of them holds a call slot, so silent peers cannot exhaust
+    ``--max-calls`` nor the room genuine calls need to start.
     """
     calls = state.calls
-    reason = calls.refusal_reason() or (None if calls.begin_handshake() else "busy handshaking")
-    if reason is not None:
+    draining_or_full = calls.refusal_reason()
+    if draining_or_full is not None:  # first: cheapest, and a balancer retries elsewhere
+        CALLS_REFUSED.inc(stage="stream", reason=draining_or_full)
+        await _deny(websocket, 503, draining_or_full)
+        return
+    token = _upgrade_token(websocket, path_token)
+    denied = _check_upgrade(state, websocket, token)
+    if denied is not None:
+        reason = "origin" if denied.startswith("cross-origin") else "token"
         CALLS_REFUSED.inc(stage="stream", reason=reason)
-        await _deny_busy(websocket, reason)
+        logger.warning("refusing /ws upgrade (403): %s", denied)
+        await _deny(websocket, 403, "forbidden")
+        return
+    authenticated = state.secure and token is not None
+    address = _client_address(websocket) if state.secure and not authenticated else None
+    busy = calls.begin_handshake(address, authenticated=authenticated)
+    if busy is not None:
+        CALLS_REFUSED.inc(stage="stream", reason=busy)
+        await _deny(websocket, 503, busy)
         return
     call: ActiveCall | None = None
+    args: WebSocketRunnerArguments | None = None
     reserved = False
     outcome = "ok"
     try:
         try:
-            args = await _admit(state, websocket, path_token)
+            args = await _admit(state, websocket, token)
         finally:
-            calls.end_handshake()
+            calls.end_handshake(address, authenticated=authenticated)
         if args is None:
             return
         if not calls.reserve():
@@ -491,6 +564,10 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         finally:
             if events is not None:
                 TURN_EVENTS.reset(events)
+    except WebSocketDisconnect:
+        # The peer hung up while the bot (or the handshake) was still talking to it: the normal
+        # end of a phone call, reported by the "call ended" line below, never as an error.
+        outcome = "hangup"
     except Exception as exc:
         outcome = "error"
         if call is None:
@@ -515,5 +592,5 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         if websocket.client_state == WebSocketState.CONNECTED:
             try:
                 await websocket.close()
-            except RuntimeError:
+            except _DISCONNECTED:
                 pass

@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 
 from callpipe.runner.app import RunnerState
+from callpipe.runner.limits import ConnectionLimits, raise_nofile_limit, uvicorn_ws_options
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +84,23 @@ class DrainingServer(uvicorn.Server):
 
 
 def uvicorn_config(
-    app: Any, host: str, port: int, verbose: int, *, wire_debug: bool = False, **kwargs: Any
+    app: Any,
+    host: str,
+    port: int,
+    verbose: int,
+    *,
+    wire_debug: bool = False,
+    limits: ConnectionLimits | None = None,
+    **kwargs: Any,
 ) -> uvicorn.Config:
-    """uvicorn at DEBUG dumps every WebSocket frame, so only ``--wire-debug`` asks for it
+    """The runner's uvicorn settings: no permessage-deflate, messages capped at what providers
+    send, request headers timed out, connections capped below the open-file limit (see
+    :mod:`callpipe.runner.limits`). Raises the soft ``RLIMIT_NOFILE`` of this process.
+
+    uvicorn at DEBUG dumps every WebSocket frame, so only ``--wire-debug`` asks for it
     (``-v`` is for callpipe's own per-turn lines)."""
     del verbose  # kept for callers; the wire dump is a separate choice
+    options = {**uvicorn_ws_options(limits, nofile=raise_nofile_limit()), **kwargs}
     return uvicorn.Config(
         app,
         host=host,
@@ -97,7 +110,7 @@ def uvicorn_config(
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         timeout_graceful_shutdown=5,
-        **kwargs,
+        **options,
     )
 
 
