@@ -18,9 +18,14 @@ commands:
   run BOT.py [runner flags]   serve a bot file (flags as for `python BOT.py`)
   demo [flags]                run the built-in demo bot
   call [flags]                place a simulated phone call against a running bot
+  test FILE.yaml [flags]      run conversation scenarios against a running bot
 """
 
-_OPTIONAL = {"demo": "callpipe.demo", "call": "callpipe.testing.cli"}
+_OPTIONAL = {
+    "demo": "callpipe.demo",
+    "call": "callpipe.testing.cli",
+    "test": "callpipe.testing.scenarios",
+}
 
 
 def _run(argv: Sequence[str]) -> int:

@@ -68,7 +68,11 @@ class WhisperRecognizer:
             audio = np.asarray(soxr.resample(audio, sample_rate, 16000), dtype=np.float32)
         # Whisper likes a little silence around speech, as a VAD-cut utterance has.
         pad = np.zeros(4800, np.float32)
-        return self._engine.transcribe_sync(np.concatenate([pad, audio, pad]), language="en").text
+        # The region is voiced by construction: keep what Whisper rates as unlikely speech
+        # (eSpeak's robotic voice often is), rather than dropping it.
+        return self._engine.transcribe_sync(
+            np.concatenate([pad, audio, pad]), language="en", no_speech_prob=1.01
+        ).text
 
 
 _default: WhisperRecognizer | None = None
