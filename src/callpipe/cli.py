@@ -19,6 +19,7 @@ commands:
   demo [flags]                run the built-in demo bot
   call [flags]                place a simulated phone call against a running bot
   fakes [flags]               serve local fakes of Deepgram/OpenAI/Cartesia/ElevenLabs
+  test FILE.yaml [flags]      run conversation scenarios against a running bot
 
 `callpipe COMMAND --help` describes a command; `callpipe --version` prints the version.
 """
@@ -27,6 +28,7 @@ _OPTIONAL = {
     "demo": "callpipe.demo",
     "call": "callpipe.testing.cli",
     "fakes": "callpipe.testing.fakes.cli",
+    "test": "callpipe.testing.scenarios",
 }
 
 

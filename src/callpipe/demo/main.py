@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="say goodbye and hang up after this many seconds (default 120; 0 = never)",
     )
     parser.add_argument("--greeting", default=None, help="what the bot says when a call starts")
+    parser.add_argument(
+        "--echo",
+        action="store_true",
+        default=None,
+        help="echo mode: play back what the caller said instead of understanding it",
+    )
     parser.set_defaults(bot_file=str(BOT_FILE), banner_title=TITLE)
     return parser
 
@@ -42,7 +48,7 @@ def _option(argv: Sequence[str], *names: str, default: str) -> str:
     return default
 
 
-TITLE = "callpipe demo bot — offline: eSpeak NG voice, Silero VAD, echo, DTMF, barge-in"
+TITLE = "callpipe demo bot — offline: Whisper, eSpeak NG voice, Silero VAD, DTMF, barge-in"
 
 
 def banner(host: str, port: int, proxy: str | None) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,9 +35,16 @@ from websockets.exceptions import ConnectionClosed
 from callpipe.errors import CallEnded as CallEnded  # re-exported: its old home
 from callpipe.errors import ConfigurationError
 from callpipe.testing.simulator.dialects import CallIdentity, Dialect, ServerEvent, make_dialect
-from callpipe.testing.simulator.recording import BotPlayout, Track
+from callpipe.testing.simulator.recording import BotPlayout, Track, speech_regions
 from callpipe.testing.simulator.result import CallEvent, CallResult
 from callpipe.testing.simulator.sources import AudioSource, load_audio
+from callpipe.testing.simulator.words import (
+    REGION_GAP_SECS,
+    HeardText,
+    Recognizer,
+    compile_pattern,
+    default_recognizer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +123,10 @@ class SimulatedCall:
         self._held: list[tuple[str | bytes, float]] = []
         self._release: asyncio.TimerHandle | None = None
         self._end_time: float | None = None
+        self._heard: HeardText | None = None
+        self._said_after = -1.0
+        self.bot_heard: list[str] = []
+        """What the last ``wait_for_bot_to_say`` heard since the previous match (diagnostics)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -299,6 +311,49 @@ class SimulatedCall:
         except TimeoutError:
             return False
         return self._ended_by == "bot"
+
+    async def wait_for_bot_to_say(
+        self,
+        pattern: str | re.Pattern[str],
+        timeout: float = 10.0,  # noqa: ASYNC109
+        *,
+        recognizer: Recognizer | None = None,
+    ) -> str | None:
+        """Until the caller has *heard* the bot say something matching ``pattern`` (a regular
+        expression, searched case-insensitively in the transcribed words).
+
+        Only bot speech after the previous match counts, so expectations can follow each
+        other. Returns the matching words, or None on timeout or when the call ends without
+        them. Transcription is local Whisper (``callpipe[whisper-model]``) in a thread.
+        """
+        assert self._loop is not None, "call not connected"
+        search = compile_pattern(pattern)
+        if recognizer is None and self._heard is None:
+            recognizer = await asyncio.to_thread(default_recognizer)
+        if recognizer is not None:
+            self._heard = HeardText(recognizer)
+        assert self._heard is not None
+        heard = self._heard
+        deadline = self._loop.time() + timeout
+        while True:
+            ended = self.ended
+            now = self._end_time if ended and self._end_time is not None else self.now()
+            samples = self.playout.track.samples(int(now * self.rate))
+            regions = [
+                r
+                for r in speech_regions(samples, self.rate, merge_gap_secs=REGION_GAP_SECS)
+                if r[0] > self._said_after
+            ]
+            lines = await asyncio.to_thread(heard.text_of, samples, self.rate, regions, now, ended)
+            self.bot_heard = [text for _, _, text in lines if text]
+            for i in range(len(lines)):
+                said = " ".join(text for _, _, text in lines[: i + 1] if text)
+                if search(said):
+                    self._said_after = lines[i][0]
+                    return said
+            if ended or self._loop.time() >= deadline:
+                return None
+            await asyncio.sleep(0.2)
 
     # ------------------------------------------------------------------ result
 

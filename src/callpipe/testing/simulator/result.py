@@ -10,6 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from callpipe.testing.simulator.recording import speech_regions, stereo_wav
+from callpipe.testing.simulator.words import (
+    REGION_GAP_SECS,
+    Recognizer,
+    TranscriptLine,
+    default_recognizer,
+    transcribe_regions,
+)
 
 RECORDING_RATE = 8000
 
@@ -193,6 +200,33 @@ class CallResult:
                     f"  {n:2d}. {turn.caller_start:7.2f}–{turn.caller_end:7.2f}  {lat}{extra}"
                 )
         return "\n".join(lines)
+
+    def transcript(self, recognizer: Recognizer | None = None) -> list[TranscriptLine]:
+        """Who said what, when, in words (local Whisper on both recorded tracks), in time
+        order; a bot line that answers the caller carries that turn's latency."""
+        rec = recognizer or default_recognizer()
+        callers = self.caller_regions(merge_gap_secs=REGION_GAP_SECS)
+        bots = self.bot_regions(merge_gap_secs=REGION_GAP_SECS)
+        answer_at = {t.bot_start: t.latency for t in self.turns() if t.bot_start is not None}
+        lines = [
+            TranscriptLine("caller", s, e, text)
+            for (s, e), text in zip(
+                callers,
+                transcribe_regions(self.caller, self.sample_rate, callers, rec),
+                strict=True,
+            )
+        ]
+        for (s, e), text in zip(
+            bots, transcribe_regions(self.bot, self.sample_rate, bots, rec), strict=True
+        ):
+            # The answer's first packet arrives at most one packet before it plays.
+            latency = next((lat for at, lat in answer_at.items() if abs(at - s) <= 0.1), None)
+            lines.append(TranscriptLine("bot", s, e, text, latency))
+        return sorted(lines, key=lambda line: line.start)
+
+    def transcript_text(self, recognizer: Recognizer | None = None) -> str:
+        """:meth:`transcript` as printable lines."""
+        return "\n".join(str(line) for line in self.transcript(recognizer))
 
 
 def _downsample(samples: np.ndarray, rate: int) -> np.ndarray:
