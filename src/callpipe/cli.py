@@ -34,7 +34,7 @@ def _run(argv: Sequence[str]) -> int:
         print(f"callpipe run: no such file: {argv[0]}", file=sys.stderr)
         return 2
     sys.path.insert(0, os.path.dirname(bot_file))
-    parser = argparse.ArgumentParser(prog=f"callpipe run {argv[0]}")
+    parser = argparse.ArgumentParser(prog=f"callpipe run {argv[0]}", allow_abbrev=False)
     parser.set_defaults(bot_file=bot_file)
     run.main(parser, list(argv[1:]))
     return 0

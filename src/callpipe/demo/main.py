@@ -19,6 +19,7 @@ BOT_FILE = Path(__file__).with_name("bot.py")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="callpipe demo",
+        allow_abbrev=False,
         description="Run the built-in offline demo bot (echo, DTMF read-out, barge-in).",
     )
     parser.add_argument(
@@ -30,16 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--greeting", default=None, help="what the bot says when a call starts")
     parser.set_defaults(bot_file=str(BOT_FILE))
     return parser
-
-
-def _option(argv: Sequence[str], *names: str, default: str) -> str:
-    for i, arg in enumerate(argv):
-        for name in names:
-            if arg == name and i + 1 < len(argv):
-                return argv[i + 1]
-            if arg.startswith(name + "="):
-                return arg.split("=", 1)[1]
-    return default
 
 
 def banner(host: str, port: int, proxy: str | None) -> str:
@@ -72,11 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in args):
         run.build_parser(build_parser()).print_help()
         return 0
-    proxy = _option(args, "-x", "--proxy", default="") or None
-    if proxy is None and "--insecure" not in args:
+    # Parse with the real parser (no abbreviations): `-xHOST` or `--proxy=HOST` is public mode,
+    # and a typo is an error, never a silent switch to the unverified local mode.
+    parsed = run.build_parser(build_parser()).parse_args(args)
+    proxy = run._normalise_proxy(parsed.proxy)
+    if proxy is None and not parsed.insecure:
         args.append("--insecure")  # local mode: nothing to verify without provider accounts
-    host = _option(args, "--host", default="localhost")
-    port = int(_option(args, "--port", default="7860"))
+    host, port = parsed.host, parsed.port
     print(banner(host, port, proxy), flush=True)
     run.main(build_parser(), args)
     return 0

@@ -22,7 +22,9 @@ def mask(value: str | None) -> str | None:
         return value
     if len(value) <= 6:
         return "***"
-    return f"{value[:4]}…{value[-2:]}"
+    shown = f"{value[:4]}…{value[-2:]}"
+    # Ids come from the network: escape control characters so none can forge a log line.
+    return shown if shown.isprintable() else shown.encode("unicode_escape").decode("ascii")
 
 
 @dataclass
