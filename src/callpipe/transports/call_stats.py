@@ -24,7 +24,9 @@ def mask(value: str | None) -> str | None:
         return "***"
     shown = f"{value[:4]}…{value[-2:]}"
     # Ids come from the network: escape control characters so none can forge a log line.
-    return shown if shown.isprintable() else shown.encode("unicode_escape").decode("ascii")
+    if shown.isprintable():
+        return shown
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in shown)
 
 
 @dataclass
