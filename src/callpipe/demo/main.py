@@ -2,8 +2,9 @@
 
 Local by default: binds ``localhost:7860``, accepts every provider dialect on ``/ws`` without
 stream tokens (there are no provider credentials to check on a laptop). With ``-x HOST`` (a
-public host name, e.g. a tunnel) the runner's normal security is on: answer webhooks issue
-one-time stream tokens and signatures are verified when the provider's secret is set.
+public host name, e.g. a tunnel) the runner's normal security is on: it starts only with a
+provider's webhook secret set (e.g. ``TWILIO_AUTH_TOKEN``), accepts only that provider's signed
+webhooks, and answers them with one-time stream tokens.
 """
 
 from __future__ import annotations

@@ -215,7 +215,7 @@ def create_app(
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
-    @app.api_route("/", methods=["GET", "POST"])
+    @app.api_route("/", methods=["GET", "POST"], include_in_schema=False)
     async def answer(request: Request) -> Response:
         return await handle_answer(state, request)
 

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from callpipe.runner.answer import answer_document, busy_document
 from callpipe.runner.calls import CALLS_REFUSED
@@ -246,6 +247,10 @@ async def handle_answer(state: RunnerState, request: Request) -> Response:
         body = await _read_body(request, MAX_WEBHOOK_BODY)
     except _TooLarge:
         return _refuse(413, "body too large", "too large", "body over %d bytes", MAX_WEBHOOK_BODY)
+    except ClientDisconnect:  # gone mid-body: nobody to answer, nothing to log above DEBUG
+        CALLS_REFUSED.inc(stage="webhook", reason="disconnect")
+        logger.debug("webhook: client disconnected while sending its body")
+        return Response(status_code=400)
     params = _params(request, body)
     fields = dict(params)
     if state.secure:

@@ -49,6 +49,14 @@ def token_of(doc: str) -> str | None:
     return doc.split("/ws/", 1)[1].split('"', 1)[0].split("<", 1)[0]
 
 
+def cpu_secs(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -60,6 +68,7 @@ def rss_bytes(pid: int) -> int:
 class Outcome:
     statuses: list[int | str] = field(default_factory=list)
     refuse_secs: float = 0.0
+    server_cpu: float = 0.0
     rss_growth: int = 0
     max_gap: float = 0.0
     packets: int = 0
@@ -71,6 +80,7 @@ class Outcome:
         ms = self.refuse_secs * 1000
         return (
             f"{name:<22} statuses={','.join(kinds):<12} refused in {ms:7.1f} ms"
+            f"  server cpu {self.server_cpu * 1000:6.0f} ms"
             f"  rss +{self.rss_growth / 1e6:6.1f} MB  max audio gap {self.max_gap * 1000:5.0f} ms"
             f"  packets={self.packets} alive={self.call_alive} {self.notes or ''}"
         )
@@ -120,6 +130,7 @@ async def under_attack(
     try:
         await asyncio.sleep(0.3)
         baseline = rss_bytes(pid)
+        cpu0 = cpu_secs(pid)
         t0 = call.now()
         started = time.monotonic()
         with rss_sampler(pid) as samples:
@@ -130,6 +141,7 @@ async def under_attack(
             outcome.refuse_secs = time.monotonic() - started
             await asyncio.sleep(0.1)
         t1 = call.now()
+        outcome.server_cpu = cpu_secs(pid) - cpu0  # includes the genuine call's own work
         outcome.rss_growth = max(samples) - baseline
         arrivals = call.playout.voiced_arrivals
         window = [t for t in arrivals if t0 <= t <= t1]

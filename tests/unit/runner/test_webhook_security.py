@@ -271,3 +271,27 @@ def test_call_ids_are_logged_escaped(caplog: pytest.LogCaptureFixture) -> None:
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("callpipe")]
     assert lines and all("\n" not in line and "\r" not in line for line in lines)
     assert any("answering call CA12" in line for line in lines)
+
+
+async def test_disconnect_mid_body_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    creds = Credentials(twilio_auth_token="authtok")
+    app = create_app(_bot, RunnerConfig(proxy=HOST), credentials=creds, secret=b"k" * 32)
+    signature = _twilio({"CallSid": "CA1"})["headers"]["X-Twilio-Signature"]
+    server_log = logging.getLogger("uvicorn.error")  # uvicorn's loggers do not propagate to root
+    with caplog.at_level(logging.DEBUG):
+        async with running_server(app) as addr:
+            server_log.addHandler(caplog.handler)  # after uvicorn configured its logging
+            host, port = addr.split(":")
+            for _ in range(3):
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(
+                    b"POST / HTTP/1.1\r\nHost: bot.example\r\nContent-Length: 5000\r\n"
+                    b"X-Twilio-Signature: " + signature.encode() + b"\r\n\r\nCallSid=CA"
+                )
+                await writer.drain()
+                await asyncio.sleep(0.05)
+                writer.close()
+            await asyncio.sleep(0.2)
+    server_log.removeHandler(caplog.handler)
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bad, [r.getMessage() for r in bad]
