@@ -276,6 +276,10 @@ async def handle_answer(state: RunnerState, request: Request) -> Response:
     call_id = _call_id(provider, fields)
     token = None
     if state.secure:
+        if not call_id:  # every provider sends one; without it "one stream per call" cannot hold
+            return _refuse(
+                400, "no call id", "no call id", "signed %s webhook without a call id", provider
+            )
         try:
             token = await state.tokens.issue_for_call(
                 provider=provider, call_id=call_id, bind=provider in BOUND_PROVIDERS

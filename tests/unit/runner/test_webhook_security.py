@@ -207,6 +207,8 @@ def test_replayed_webhook_gets_the_same_token_not_a_fresh_one() -> None:
     assert other != first
     payload = base64.urlsafe_b64decode(first.split(".")[0] + "==")
     assert b"CA77" not in payload  # the call binding is an HMAC tag, not the id
+    # A signed webhook without a call id could mint a token per replay: refused.
+    assert client.post("/", **_twilio({"From": "+1555"})).status_code == 400
 
 
 # -------------------------------------------------------------- /start, /metrics, /status
