@@ -175,8 +175,10 @@ def _log_instructions(config: RunnerConfig, workers: int) -> None:
         logger.info("configure %s: https://%s/", where, host)
     elif config.transport == "websocket":
         logger.info("WebSocket clients: POST %s/start for a URL and token", local)
-    else:
+    elif config.insecure:
         logger.info("no -t given: POST / detects the provider from the request")
+    else:
+        logger.info("no -t given: POST / takes the provider from the request's signature")
     logger.info("serving on %s (health /health, readiness /ready, metrics /metrics)", local)
     for level, message in security_notes(config, dict(os.environ), workers):
         logger.log(level, "%s", message)
