@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,7 +40,7 @@ from callpipe.runner.security import (
     TokenError,
     stream_secret_from_env,
 )
-from callpipe.runner.token_store import token_store_from_url
+from callpipe.runner.token_store import REDIS_URL_ENV, token_store_from_url
 from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
 from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
 from callpipe.runner.webhook import handle_answer
@@ -120,7 +121,7 @@ class RunnerState:
         self.tokens = StreamTokens(
             secret or stream_secret_from_env() or b"",
             ttl=config.token_ttl,
-            store=token_store_from_url(config.redis_url),
+            store=token_store_from_url(config.redis_url or os.environ.get(REDIS_URL_ENV)),
         )
         self.telnyx = (
             TelnyxVerifier(credentials.telnyx_public_key)

@@ -155,7 +155,10 @@ def _verify(
 ) -> bool:
     creds = state.credentials
     proxy = state.config.proxy or ""
-    url = public_url(proxy, request.url.path, request.url.query, "")
+    # The path as sent (still percent-encoded): what the provider signed.
+    raw_path = request.scope.get("raw_path") or b""
+    path = raw_path.decode("latin-1") if raw_path else request.url.path
+    url = public_url(proxy, path, request.url.query, "")
     form = params if request.method == "POST" and _is_form(request, body) else []
     headers = request.headers
     if provider == "twilio":
