@@ -263,10 +263,9 @@ def security_notes(
     if config.transport == "websocket" or config.transport is None:
         if env.get(API_KEY_ENV):
             notes.append((logging.INFO, f"POST /start requires the {API_KEY_ENV} bearer key"))
-        elif config.transport == "websocket":
-            notes.append(
-                (logging.WARNING, f"{API_KEY_ENV} is not set: POST /start refuses every client")
-            )
+        else:
+            level = logging.WARNING if config.transport == "websocket" else logging.INFO
+            notes.append((level, f"{API_KEY_ENV} is not set: POST /start refuses every client"))
     if not env.get(STREAM_SECRET_ENV) and workers == 1:
         notes.append(
             (
