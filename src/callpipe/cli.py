@@ -35,6 +35,7 @@ _OPTIONAL = {
 def _run_parser(bot: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         prog=f"callpipe run {bot}",
+        allow_abbrev=False,
         description=(
             "Serve a bot file: its `async def bot(runner_args)` gets every call. Without -x the "
             "runner is in local mode (loopback only: the softphone at /phone and `callpipe call` "

@@ -2,8 +2,9 @@
 
 Local by default: binds ``localhost:7860``, accepts every provider dialect on ``/ws`` without
 stream tokens (there are no provider credentials to check on a laptop). With ``-x HOST`` (a
-public host name, e.g. a tunnel) the runner's normal security is on: answer webhooks issue
-one-time stream tokens and signatures are verified when the provider's secret is set.
+public host name, e.g. a tunnel) the runner's normal security is on: it starts only with a
+provider's webhook secret set (e.g. ``TWILIO_AUTH_TOKEN``), accepts only that provider's signed
+webhooks, and answers them with one-time stream tokens.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ BOT_FILE = Path(__file__).with_name("bot.py")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="callpipe demo",
-        description="Run the built-in offline demo bot (echo, DTMF read-out, barge-in).",
+        allow_abbrev=False,
+        description="Run the built-in offline demo bot (a small phone script; --echo echoes).",
     )
     parser.add_argument(
         "--session-timeout",
@@ -36,16 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.set_defaults(bot_file=str(BOT_FILE), banner_title=TITLE)
     return parser
-
-
-def _option(argv: Sequence[str], *names: str, default: str) -> str:
-    for i, arg in enumerate(argv):
-        for name in names:
-            if arg == name and i + 1 < len(argv):
-                return argv[i + 1]
-            if arg.startswith(name + "="):
-                return arg.split("=", 1)[1]
-    return default
 
 
 TITLE = "callpipe demo bot — offline: Whisper, eSpeak NG voice, Silero VAD, DTMF, barge-in"
@@ -66,8 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in args):
         run.build_parser(build_parser()).print_help()
         return 0
-    proxy = _option(args, "-x", "--proxy", default="") or None
-    if proxy is None and "--insecure" not in args:
+    # Parse with the real parser (no abbreviations): `-xHOST` or `--proxy=HOST` is public mode,
+    # and a typo is an error, never a silent switch to the unverified local mode.
+    parsed = run.build_parser(build_parser()).parse_args(args)
+    proxy = run._normalise_proxy(parsed.proxy)
+    if proxy is None and not parsed.insecure:
         args.append("--insecure")  # local mode: nothing to verify without provider accounts
     run.main(build_parser(), args)
     return 0

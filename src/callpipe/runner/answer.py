@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -80,7 +80,7 @@ def answer_document(
         body = (
             f"{XML_DECL}<Response>\n"
             '  <Stream bidirectional="true" keepCallAlive="true" '
-            f'contentType="audio/x-mulaw;rate=8000"{extra}>{url}</Stream>\n'
+            f'contentType="audio/x-mulaw;rate=8000"{extra}>{escape(url)}</Stream>\n'
             "</Response>"
         )
         return Answer(body, "application/xml")

@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -37,22 +37,20 @@ from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.pipeline.turn_log import TURN_EVENTS
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
-from callpipe.runner.answer import answer_document, busy_document
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
-from callpipe.runner.local import root_advice
+from callpipe.runner.http_guard import API_KEY_ENV, api_key_refusal, remove_api_docs
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
     StreamTokens,
     TelnyxVerifier,
     TokenError,
-    public_url,
     stream_secret_from_env,
-    verify_plivo_v3,
-    verify_twilio,
 )
 from callpipe.runner.softphone import PhoneEvents, add_phone_events
+from callpipe.runner.token_store import REDIS_URL_ENV, token_store_from_url
 from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
 from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
+from callpipe.runner.webhook import handle_answer
 from callpipe.transports.call_stats import mask
 
 logger = logging.getLogger(__name__)
@@ -95,6 +93,8 @@ class RunnerConfig:
     end_grace: float = 10.0
     handshake_timeout: float = HANDSHAKE_TIMEOUT_SECS
     token_ttl: float = 30.0
+    redis_url: str | None = None
+    """Fleet-wide token records (``CALLPIPE_REDIS_URL``); None: per process."""
     body: dict[str, Any] = field(default_factory=dict)
     cli_args: argparse.Namespace | None = None
 
@@ -106,15 +106,23 @@ class Credentials:
     twilio_auth_token: str | None = None
     telnyx_public_key: str | None = None
     plivo_auth_token: str | None = None
+    twilio_shared_keys: tuple[str, ...] = ()
+    """Twilio webhook SharedKey secrets (``TWILIO_WEBHOOK_SHARED_KEY``, comma-separated to
+    rotate): used when a webhook carries ``X-Twilio-Webhooks-Signature-Settings``."""
+    api_key: str | None = None
+    """``CALLPIPE_API_KEY``: bearer key for ``POST /start`` (and ``/metrics``/``/status``)."""
 
     @classmethod
     def from_env(cls) -> Credentials:
         import os
 
+        shared = os.environ.get("TWILIO_WEBHOOK_SHARED_KEY") or ""
         return cls(
             twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or None,
             telnyx_public_key=os.environ.get("TELNYX_PUBLIC_KEY") or None,
             plivo_auth_token=os.environ.get("PLIVO_AUTH_TOKEN") or None,
+            twilio_shared_keys=tuple(k.strip() for k in shared.split(",") if k.strip()),
+            api_key=os.environ.get(API_KEY_ENV) or None,
         )
 
 
@@ -133,7 +141,11 @@ class RunnerState:
         self.credentials = credentials
         self.calls = CallRegistry(max_calls=config.max_calls)
         self.claims = TokenClaims()
-        self.tokens = StreamTokens(secret or stream_secret_from_env() or b"", ttl=config.token_ttl)
+        self.tokens = StreamTokens(
+            secret or stream_secret_from_env() or b"",
+            ttl=config.token_ttl,
+            store=token_store_from_url(config.redis_url or os.environ.get(REDIS_URL_ENV)),
+        )
         self.phone_events = PhoneEvents()
         self.telnyx = (
             TelnyxVerifier(credentials.telnyx_public_key)
@@ -144,6 +156,11 @@ class RunnerState:
     @property
     def secure(self) -> bool:
         return not self.config.insecure
+
+    @property
+    def local(self) -> bool:
+        """Local mode: nothing verified, API docs served, ``/start`` without an API key."""
+        return not self.secure
 
 
 def create_app(
@@ -164,6 +181,8 @@ def create_app(
     install_token_redaction()  # uvicorn logs /ws/<token> request lines at INFO
     state = RunnerState(bot, config, credentials or Credentials.from_env(), secret)
     app.state.runner = state
+    if not state.local:
+        remove_api_docs(app)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -177,8 +196,12 @@ def create_app(
             content["reason"] = reason
         return JSONResponse(content, status_code=200 if reason is None else 503)
 
-    @app.get("/status")
-    async def status() -> dict[str, Any]:
+    @app.get("/status", response_model=None)
+    async def status(request: Request) -> dict[str, Any] | JSONResponse:
+        if state.credentials.api_key:
+            refusal = api_key_refusal(request, state.credentials.api_key, route="/status")
+            if refusal is not None:
+                return refusal
         transports = [config.transport] if config.transport else list(TELEPHONY_PROVIDERS)
         return {"status": "ready", "transports": transports}
 
@@ -202,8 +225,12 @@ def create_app(
         # The softphone's transcript: local mode only, never on a public host (even --insecure).
         add_phone_events(app, state.phone_events)
 
-    @app.get("/metrics")
-    async def metrics() -> PlainTextResponse:
+    @app.get("/metrics", response_model=None)
+    async def metrics(request: Request) -> PlainTextResponse | JSONResponse:
+        if state.credentials.api_key:
+            refusal = api_key_refusal(request, state.credentials.api_key, route="/metrics")
+            if refusal is not None:
+                return refusal
         gauges = (
             "# HELP callpipe_runner_active_calls Calls in progress on this process.\n"
             "# TYPE callpipe_runner_active_calls gauge\n"
@@ -217,13 +244,23 @@ def create_app(
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
-    @app.api_route("/", methods=["GET", "POST"])
+    @app.api_route("/", methods=["GET", "POST"], include_in_schema=False)
     async def answer(request: Request) -> Response:
-        return await _answer(state, request)
+        return await handle_answer(state, request)
 
     @app.post("/start")
     async def start(request: Request) -> JSONResponse:
-        """Plain WebSocket clients: where to connect, and a one-time token."""
+        """Plain WebSocket clients: where to connect, and a one-time token.
+
+        Outside local mode a token is a bot session (STT/LLM/TTS spend): only for holders of
+        ``CALLPIPE_API_KEY``.
+        """
+        if not state.local:
+            refusal = api_key_refusal(request, state.credentials.api_key, route="POST /start")
+            if refusal is not None:
+                CALLS_REFUSED.inc(stage="start", reason="api key")
+                logger.warning("POST /start refused (%d): no valid API key", refusal.status_code)
+                return refusal
         host = config.proxy or f"{config.host}:{config.port}"
         scheme = "ws" if config.proxy is None else "wss"
         token = state.tokens.issue(provider="websocket")
@@ -242,130 +279,6 @@ def create_app(
         await _serve_stream(state, websocket, token)
 
     return app
-
-
-# ----------------------------------------------------------------------------- webhook
-
-
-async def _request_params(request: Request, body: bytes) -> list[tuple[str, str]]:
-    """Form fields of a POST (or JSON object fields), else the query parameters."""
-    if request.method == "POST" and body:
-        ctype = request.headers.get("content-type", "")
-        if "json" in ctype:
-            import json
-
-            try:
-                data = json.loads(body)
-            except ValueError:
-                return []
-            if isinstance(data, dict):
-                return [(str(k), str(v)) for k, v in data.items() if not isinstance(v, dict)]
-            return []
-        return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return list(request.query_params.multi_items())
-
-
-def _detect_webhook(request: Request, params: dict[str, str]) -> str | None:
-    headers = request.headers
-    if "x-twilio-signature" in headers:
-        return "twilio"
-    if "telnyx-signature-ed25519" in headers:
-        return "telnyx"
-    if "x-plivo-signature-v3" in headers or "CallUUID" in params:
-        return "plivo"
-    if "CallFrom" in params:
-        return "exotel"
-    if "conversation_uuid" in params:
-        return "vonage"
-    if "CallSid" in params:
-        return "twilio"
-    return None
-
-
-def _verify_webhook(
-    state: RunnerState, provider: str, request: Request, body: bytes, params: list[tuple[str, str]]
-) -> bool:
-    """True when the signature is valid, or when no credentials are configured for it."""
-    creds = state.credentials
-    url = public_url(state.config.proxy, request.url.path, request.url.query, str(request.url))
-    post_params = params if request.method == "POST" else []
-    if provider == "twilio" and creds.twilio_auth_token:
-        return verify_twilio(
-            creds.twilio_auth_token, url, post_params, request.headers.get("x-twilio-signature")
-        )
-    if provider == "telnyx" and state.telnyx is not None:
-        return state.telnyx.verify(
-            body,
-            request.headers.get("telnyx-signature-ed25519"),
-            request.headers.get("telnyx-timestamp"),
-        )
-    if provider == "plivo" and creds.plivo_auth_token:
-        grouped: dict[str, str | list[str]] = {}
-        for k, v in post_params:
-            prev = grouped.get(k)
-            grouped[k] = v if prev is None else [*(prev if isinstance(prev, list) else [prev]), v]
-        return verify_plivo_v3(
-            creds.plivo_auth_token,
-            request.method,
-            url,
-            grouped,
-            request.headers.get("x-plivo-signature-v3-nonce"),
-            request.headers.get("x-plivo-signature-v3"),
-        )
-    return True
-
-
-async def _answer(state: RunnerState, request: Request) -> Response:
-    config = state.config
-    body = await request.body()
-    params = await _request_params(request, body)
-    fields = dict(params)
-    provider = config.transport if config.transport in TELEPHONY_PROVIDERS else None
-    provider = provider or _detect_webhook(request, fields)
-    if provider is None:
-        local = config.insecure and config.proxy is None
-        return JSONResponse(
-            root_advice(local=local, host=config.host, port=config.port), status_code=400
-        )
-    if state.secure and not _verify_webhook(state, provider, request, body, params):
-        CALLS_REFUSED.inc(stage="webhook", reason="bad signature")
-        logger.warning("%s webhook: bad or missing signature, refused (403)", provider)
-        return JSONResponse({"error": "invalid signature"}, status_code=403)
-    reason = state.calls.refusal_reason()
-    if reason is not None:
-        CALLS_REFUSED.inc(stage="webhook", reason=reason)
-        logger.info("%s webhook: refusing a call (%s)", provider, reason)
-        doc = busy_document(provider, reason)
-        if reason == "draining":
-            # This instance is going away: 503 lets a load balancer (or the provider's fallback
-            # URL) send the call elsewhere; the body still rejects it if nobody retries.
-            headers = {"Retry-After": "1"}
-            return Response(doc.body, status_code=503, media_type=doc.media_type, headers=headers)
-        return Response(doc.body, status_code=doc.status_code, media_type=doc.media_type)
-    call_id = _webhook_call_id(provider, fields)
-    token = None
-    if state.secure:
-        # Bind the token to the call where the provider echoes the same id in its start message.
-        bound = call_id if provider in ("twilio", "plivo", "vonage") else ""
-        token = state.tokens.issue(provider=provider, call_id=bound)
-    proxy = config.proxy or request.headers.get("host") or f"{config.host}:{config.port}"
-    doc = answer_document(
-        provider,
-        proxy,
-        token=token,
-        from_number=fields.get("From") or fields.get("CallFrom") or fields.get("from") or "",
-        to_number=fields.get("To") or fields.get("CallTo") or fields.get("to") or "",
-        call_id=call_id,
-    )
-    return Response(doc.body, status_code=doc.status_code, media_type=doc.media_type)
-
-
-def _webhook_call_id(provider: str, fields: dict[str, str]) -> str:
-    if provider == "plivo":
-        return fields.get("CallUUID", "")
-    if provider == "vonage":
-        return fields.get("uuid", "")
-    return fields.get("CallSid", "")
 
 
 # ----------------------------------------------------------------------------- media stream
@@ -482,7 +395,7 @@ async def _admit(
     if state.secure:
         call_id = args.call_data.call_id if args.call_data is not None else None
         try:
-            state.tokens.redeem(
+            await state.tokens.redeem_async(
                 token or _token_from(websocket, None, body),
                 provider=args.transport_type,
                 call_id=call_id,

@@ -26,8 +26,10 @@ from fastapi import FastAPI
 
 from callpipe.pipeline.turn_log import TURN_LOGGER
 from callpipe.runner.app import BotFunc, RunnerConfig, create_app
+from callpipe.runner.http_guard import API_KEY_ENV
 from callpipe.runner.local import banner, is_loopback
 from callpipe.runner.security import STREAM_SECRET_ENV
+from callpipe.runner.token_store import REDIS_URL_ENV
 from callpipe.runner.types import TELEPHONY_PROVIDERS
 
 logger = logging.getLogger(__name__)
@@ -45,7 +47,12 @@ _loading_bot = False
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(description="callpipe development runner")
+    parser = parser or argparse.ArgumentParser(
+        description="callpipe development runner", allow_abbrev=False
+    )
+    # No prefix matching, also on a bot's own parser: `--prox HOST` or `--insec` must be an
+    # error, never a silently different (or less secure) server.
+    parser.allow_abbrev = False
     add = parser.add_argument
     add("-t", "--transport", choices=TRANSPORTS, default=None, help="provider (default: detect)")
     add("-x", "--proxy", default=None, help="public host name the provider reaches (no scheme)")
@@ -169,6 +176,7 @@ def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
         drain_timeout=args.drain_timeout,
         handshake_timeout=args.handshake_timeout,
         token_ttl=args.token_ttl,
+        redis_url=os.environ.get(REDIS_URL_ENV) or None,
         body=body,
         cli_args=args,
     )
@@ -197,36 +205,113 @@ def _log_instructions(config: RunnerConfig, workers: int) -> None:
         logger.info("configure %s: https://%s/", where, host)
     elif config.transport == "websocket":
         logger.info("WebSocket clients: POST %s/start for a URL and token", local)
-    else:
+    elif config.insecure:
         logger.info("no -t given: POST / detects the provider from the request")
+    else:
+        logger.info("no -t given: POST / takes the provider from the request's signature")
     logger.info("serving on %s (health /health, readiness /ready, metrics /metrics)", local)
-    if not config.insecure:
-        secrets_for = {
-            "twilio": "TWILIO_AUTH_TOKEN",
-            "telnyx": "TELNYX_PUBLIC_KEY",
-            "plivo": "PLIVO_AUTH_TOKEN",
-        }
-        env_name = secrets_for.get(config.transport or "")
-        if env_name and not os.environ.get(env_name):
-            logger.warning(
-                "%s is not set: webhook signatures are not verified "
-                "(stream tokens still protect /ws)",
-                env_name,
-            )
-        if not os.environ.get(STREAM_SECRET_ENV) and workers == 1:
-            logger.info(
-                "stream tokens use a per-process secret; set %s to share it across instances",
-                STREAM_SECRET_ENV,
-            )
     if config.insecure and config.proxy is None and is_loopback(config.host):
         logger.info(
             "local mode (no -x): loopback only, /ws takes any provider stream without tokens"
         )
-    elif config.insecure:
-        logger.warning(
-            "--insecure: webhook signatures are NOT verified and /ws accepts any connection; "
-            "use only for local experiments"
+        return
+    for level, message in security_notes(config, dict(os.environ), workers):
+        logger.log(level, "%s", message)
+
+
+WEBHOOK_SECRETS: dict[str, tuple[str, ...]] = {
+    "twilio": ("TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"),
+    "telnyx": ("TELNYX_PUBLIC_KEY",),
+    "plivo": ("PLIVO_AUTH_TOKEN",),
+}
+"""The environment variables that configure each provider's webhook verification."""
+
+
+def _verified_providers(env: dict[str, str]) -> list[str]:
+    return [p for p, names in WEBHOOK_SECRETS.items() if any(env.get(n) for n in names)]
+
+
+def startup_refusal(config: RunnerConfig, env: dict[str, str]) -> str | None:
+    """Why a public (``-x``) secure runner must not start, or None.
+
+    With ``-x`` the server is reachable by anyone: without a webhook secret every request would
+    be refused (or, before, accepted unchecked). Start only when the provider's verification is
+    configured, or when the operator explicitly chose ``--insecure``.
+    """
+    if config.insecure or not config.proxy:
+        return None
+    verified = _verified_providers(env)
+    transport = config.transport
+    if transport == "websocket":
+        if env.get(API_KEY_ENV):
+            return None
+        return f"-t websocket with -x needs {API_KEY_ENV} (clients send it to POST /start)"
+    if transport in WEBHOOK_SECRETS:
+        if transport in verified:
+            return None
+        names = " or ".join(WEBHOOK_SECRETS[transport])
+        return f"-x needs {names} so {transport} webhooks can be verified"
+    if transport in TELEPHONY_PROVIDERS:
+        return (
+            f"callpipe cannot verify {transport} webhooks; with -x run it only with --insecure "
+            "(and an IP allow-list in front of the bot)"
         )
+    if verified:
+        return None
+    names = ", ".join(n for group in WEBHOOK_SECRETS.values() for n in group)
+    return f"-x needs a webhook secret ({names}) so provider webhooks can be verified"
+
+
+def security_notes(
+    config: RunnerConfig, env: dict[str, str], workers: int
+) -> list[tuple[int, str]]:
+    """The start-up lines about security: each one states what this server actually does."""
+    notes: list[tuple[int, str]] = []
+    if config.insecure:
+        notes.append(
+            (
+                logging.WARNING,
+                "--insecure: webhook signatures are NOT verified and /ws accepts any connection "
+                "without a stream token; use only for local experiments",
+            )
+        )
+        return notes
+    verified = _verified_providers(env)
+    if not config.proxy:
+        notes.append(
+            (
+                logging.WARNING,
+                "no -x: provider webhooks are refused (403) because the public URL they are "
+                "signed for is unknown; pass -x HOST to take calls",
+            )
+        )
+    elif config.transport in (None, *WEBHOOK_SECRETS):
+        accepted = [config.transport] if config.transport else verified
+        refused = [p for p in TELEPHONY_PROVIDERS if p not in accepted]
+        notes.append(
+            (
+                logging.INFO,
+                f"webhooks: accepted only when signed by {', '.join(accepted)}; "
+                f"{', '.join(refused)} requests are refused (403)",
+            )
+        )
+    if config.transport == "websocket" or config.transport is None:
+        if env.get(API_KEY_ENV):
+            notes.append((logging.INFO, f"POST /start requires the {API_KEY_ENV} bearer key"))
+        else:
+            level = logging.WARNING if config.transport == "websocket" else logging.INFO
+            notes.append((level, f"{API_KEY_ENV} is not set: POST /start refuses every client"))
+    if not env.get(STREAM_SECRET_ENV) and workers == 1:
+        notes.append(
+            (
+                logging.INFO,
+                f"stream tokens use a per-process secret; set {STREAM_SECRET_ENV} to share it "
+                "across instances",
+            )
+        )
+    if env.get(REDIS_URL_ENV):
+        notes.append((logging.INFO, "stream tokens: used-token records are fleet-wide (Redis)"))
+    return notes
 
 
 def _local_mode(args: argparse.Namespace) -> bool:
@@ -259,6 +344,10 @@ def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | No
     bot, found_path = find_bot(bot_path)
     local = _local_mode(args)
     config = _config_from_args(args)
+    refusal = startup_refusal(config, dict(os.environ))
+    if refusal is not None:
+        logger.error("not starting: %s (or pass --insecure for local experiments)", refusal)
+        raise SystemExit(2)
     _log_instructions(config, args.workers)
     if local or config.proxy:
         title = getattr(args, "banner_title", None) or _default_title(found_path, local)

@@ -44,6 +44,7 @@ class _Utterance(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="callpipe call",
+        allow_abbrev=False,
         description="Call a bot's media WebSocket as Twilio/Telnyx/Plivo/Exotel/Vonage would.",
     )
     p.add_argument("url", help="the bot's WebSocket URL, e.g. ws://localhost:7860/ws")

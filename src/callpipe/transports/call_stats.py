@@ -22,7 +22,11 @@ def mask(value: str | None) -> str | None:
         return value
     if len(value) <= 6:
         return "***"
-    return f"{value[:4]}…{value[-2:]}"
+    shown = f"{value[:4]}…{value[-2:]}"
+    # Ids come from the network: escape control characters so none can forge a log line.
+    if shown.isprintable():
+        return shown
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in shown)
 
 
 @dataclass

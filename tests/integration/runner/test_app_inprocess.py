@@ -150,14 +150,21 @@ async def test_plain_websocket_clients_need_a_start_token() -> None:
         await args.websocket.send_text("hello")
 
     app = create_app(
-        bot, RunnerConfig(transport="websocket"), credentials=Credentials(), secret=b"k" * 32
+        bot,
+        RunnerConfig(transport="websocket"),
+        credentials=Credentials(api_key="api-key-0123"),
+        secret=b"k" * 32,
     )
     async with running_server(app) as host:
         async with connect(f"ws://{host}/ws") as ws:
             await ws.wait_closed()
             assert ws.close_code == 4003
         async with httpx.AsyncClient() as http:
-            start = (await http.post(f"http://{host}/start")).json()
+            assert (await http.post(f"http://{host}/start")).status_code == 401
+            wrong = {"Authorization": "Bearer api-key-0124"}
+            assert (await http.post(f"http://{host}/start", headers=wrong)).status_code == 401
+            key = {"Authorization": "Bearer api-key-0123"}
+            start = (await http.post(f"http://{host}/start", headers=key)).json()
         assert start["wsUrl"] == f"ws://localhost:7860/ws/{start['token']}"
         path = urllib.parse.urlsplit(start["wsUrl"]).path
         async with connect(f"ws://{host}{path}") as ws:
