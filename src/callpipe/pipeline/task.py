@@ -29,6 +29,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.log import call_tag
 from callpipe.pipeline.pipeline import PipelineSink, PipelineSource
+from callpipe.pipeline.task_observers import TASK_OBSERVERS
 from callpipe.pipeline.turn_log import turn_observer
 from callpipe.processors.base_object import BaseObject, cancel_and_wait
 from callpipe.processors.frame_processor import (
@@ -133,6 +134,7 @@ class PipelineTask(BaseObject):
         turns = turn_observer()  # -v lines / softphone display: caller said, bot said, latency
         if turns is not None:
             self._observers.append(turns)
+        self._observers.extend(TASK_OBSERVERS.get())  # e.g. the runner's call record
         self._clock = clock or DEFAULT_CLOCK
         self._idle_timeout_secs = idle_timeout_secs
         self._idle_frames = idle_timeout_frames

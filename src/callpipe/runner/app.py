@@ -39,6 +39,7 @@ from callpipe.pipeline.turn_log import TURN_EVENTS
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
 from callpipe.runner.http_guard import API_KEY_ENV, api_key_refusal, remove_api_docs
+from callpipe.runner.records import RecordsConfig, RecordStore
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
     StreamTokens,
@@ -97,6 +98,12 @@ class RunnerConfig:
     """Fleet-wide token records (``CALLPIPE_REDIS_URL``); None: per process."""
     body: dict[str, Any] = field(default_factory=dict)
     cli_args: argparse.Namespace | None = None
+    records_dir: str | None = None
+    """Where call records (and recordings) are written (``--records``, ``CALLPIPE_RECORDS_DIR``)."""
+    records: bool | None = None
+    """Keep call records; None: on in local mode or with a records directory."""
+    recording: bool | None = None
+    """Also record each call's audio (``--recording``, ``CALLPIPE_RECORDING=1``)."""
 
 
 @dataclass
@@ -147,6 +154,14 @@ class RunnerState:
             store=token_store_from_url(config.redis_url or os.environ.get(REDIS_URL_ENV)),
         )
         self.phone_events = PhoneEvents()
+        self.records = RecordStore(
+            RecordsConfig.resolve(
+                local=config.insecure,
+                directory=config.records_dir,
+                enabled=config.records,
+                recording=config.recording,
+            )
+        )
         self.telnyx = (
             TelnyxVerifier(credentials.telnyx_public_key)
             if credentials.telnyx_public_key and not config.insecure
@@ -447,6 +462,7 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         return
     call: ActiveCall | None = None
     args: WebSocketRunnerArguments | None = None
+    record_id: str | None = None
     reserved = False
     outcome = "ok"
     try:
@@ -472,8 +488,10 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         )
         sink = state.phone_events.sink(args.call_data.call_id if args.call_data else None)
         events = TURN_EVENTS.set(sink) if sink is not None else None
+        record_id = state.records.begin_call(call.provider, args)
         try:
-            await state.bot(args)
+            with state.records.serving(record_id):
+                await state.bot(args)
         finally:
             if events is not None:
                 TURN_EVENTS.reset(events)
@@ -495,6 +513,7 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
             with contextlib.suppress(Exception):  # best effort: the peer may be gone already
                 await _refuse(websocket, BOT_FAILED_CODE, bot_failure_reason(exc))
     finally:
+        state.records.end(record_id, outcome)
         if call is not None:
             calls.unregister(call, outcome)
             logger.info(

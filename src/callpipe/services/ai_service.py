@@ -32,6 +32,7 @@ from callpipe.metrics.metrics import MetricsData, TTFBMetricsData
 from callpipe.metrics.registry import SERVICE_ERRORS, SERVICE_TTFB
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+from callpipe.transports.record_hooks import note_service_ttfb
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ class AIService(FrameProcessor):
             return None
         value = self.clock.now() - self._ttfb_start
         self._ttfb_start = None
+        note_service_ttfb(self.kind, value, self._model_name)
         SERVICE_TTFB.observe(
             value, service=type(self).__name__, kind=self.kind, model=self._model_name or ""
         )

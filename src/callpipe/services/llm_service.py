@@ -27,6 +27,7 @@ from callpipe.processors.aggregators.openai_llm_context import (
 )
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService
+from callpipe.transports.record_hooks import note_function_call
 
 if TYPE_CHECKING:
     from callpipe.processors.aggregators.llm_response import (
@@ -79,6 +80,14 @@ class _Registration:
 
 
 _NO_RESULT = object()
+
+
+def _json_or_text(value: str) -> Any:
+    """For the call record: a JSON argument/result string parsed, anything else as it is."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 @dataclass
@@ -167,6 +176,7 @@ class LLMService(AIService):
         )
         for call, result in zip(calls, results, strict=True):
             context.add_message({"role": "tool", "tool_call_id": call.id, "content": result})
+            note_function_call(call.name, _json_or_text(call.arguments), _json_or_text(result))
 
     async def _call_one(self, context: OpenAILLMContext, call: ToolCall) -> str:
         registration = self._functions.get(call.name) or self._functions.get(None)

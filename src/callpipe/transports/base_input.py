@@ -31,6 +31,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.transports.base_transport import TransportParams
+from callpipe.transports.record_hooks import current_recorder
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class BaseInputTransport(FrameProcessor):
         self._user_speaking = False
         self._bot_speaking = False
         self._input_stopped = False
+        recorder = current_recorder()  # a call recording, when one is kept
+        self._recording = recorder.recording if recorder is not None else None
 
     @property
     def sample_rate(self) -> int:
@@ -113,6 +116,8 @@ class BaseInputTransport(FrameProcessor):
         """Run VAD on received audio and pass it downstream."""
         if not self._params.audio_in_enabled or self._input_stopped:
             return
+        if self._recording is not None:
+            self._recording.caller_audio(frame.audio, frame.sample_rate, self.clock.now())
         if self._vad is not None:
             await self._run_vad(frame.audio)
         if self._params.audio_in_passthrough:

@@ -48,6 +48,7 @@ from callpipe.frames.frames import (
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.transports.base_transport import TransportParams
 from callpipe.transports.playback import PlaybackTracker
+from callpipe.transports.record_hooks import current_recorder
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class BaseOutputTransport(FrameProcessor):
         self._wake = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._recorder = current_recorder()  # the call record, when one is kept
+        self._recording = self._recorder.recording if self._recorder is not None else None
 
     # ------------------------------------------------------------------ subclass hooks
 
@@ -283,6 +286,8 @@ class BaseOutputTransport(FrameProcessor):
         now = clock.now()
         if now > tracker.end_time():
             tracker.reanchor(now)  # it arrived after the far end ran dry: it plays from now
+        if self._recording is not None:
+            self._recording.bot_audio(chunk, self._sample_rate, tracker.end_time(), now)
         tracker.sent += self._chunk_secs
         if not self._bot_speaking:
             await self._bot_started()
@@ -357,6 +362,8 @@ class BaseOutputTransport(FrameProcessor):
         """The far end acknowledged a mark (called by the input side)."""
         if self._tracker.acknowledge(name):
             self._wake.set()
+            if self._recorder is not None:
+                self._recorder.mark_acked(self.clock.now(), self._tracker.confirmed)
 
     async def _pass_after_playback(self, frame: Frame) -> None:
         """Frames behind bot audio go downstream once that audio has been played, so what
@@ -448,6 +455,8 @@ class BaseOutputTransport(FrameProcessor):
         if self._resampler is not None:
             self._resampler.reset()
         tracker = self._tracker
+        if self._recording is not None:
+            self._recording.bot_cut(self.clock.now())
         if tracker.active:
             heard_secs, heard_text = tracker.interrupt(self.clock.now())
             await self.send_clear()

@@ -46,6 +46,7 @@ from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
 from callpipe.transports.base_transport import BaseTransport, TransportParams
 from callpipe.transports.call_stats import CallStats, mask, provider_name
+from callpipe.transports.record_hooks import current_recorder
 from callpipe.utils.pydantic_docs import document_fields
 
 logger = logging.getLogger(__name__)
@@ -536,6 +537,9 @@ class FastAPIWebsocketTransport(BaseTransport):
         )
         # Log lines of this call's tasks (processors, the task) can now name the call.
         CALL_TAG.set(mask(self.stats.call_id) or "")
+        self._recorder = current_recorder()
+        if self._recorder is not None:
+            self._recorder.identify(self.stats.call_id, self.stats.provider)
         self._input = FastAPIWebsocketInputTransport(self, self._client, params, name=input_name)
         self._output = FastAPIWebsocketOutputTransport(self, self._client, params, name=output_name)
         self._disconnected = False
@@ -588,6 +592,10 @@ class FastAPIWebsocketTransport(BaseTransport):
             return
         self._logged_end = True
         self.stats.log_end(self._input.clock.now(), self._params.serializer)
+        if self._recorder is not None:
+            stats = self.stats
+            counts = {"packets_in": stats.packets_in, "packets_out": stats.packets_out}
+            self._recorder.note_end(stats.end_reason, counts)
 
 
 def _end_reason(frame: EndFrame | CancelFrame) -> str:
