@@ -81,6 +81,19 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("--handshake-timeout", type=float, default=10.0, help="seconds to wait for 'start'")
     add("--token-ttl", type=float, default=30.0, help="stream token lifetime in seconds")
     add("--runner-body", default=None, help="JSON file passed as runner_args.body")
+    add(
+        "--records",
+        metavar="DIR",
+        default=None,
+        help="write a JSON record of every call to DIR (records are kept in memory for /calls "
+        "in local mode anyway; env CALLPIPE_RECORDS_DIR)",
+    )
+    add("--no-records", action="store_true", help="keep no call records, not even in local mode")
+    add(
+        "--recording",
+        action="store_true",
+        help="also record each call's audio (stereo WAV; env CALLPIPE_RECORDING=1)",
+    )
     return parser
 
 
@@ -179,6 +192,9 @@ def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
         redis_url=os.environ.get(REDIS_URL_ENV) or None,
         body=body,
         cli_args=args,
+        records_dir=args.records,
+        records=False if args.no_records else None,
+        recording=True if args.recording else None,
     )
 
 

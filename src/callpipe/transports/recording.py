@@ -85,10 +85,12 @@ def _wav_header(data_bytes: int, rate: int) -> bytes:
 
 
 class _Channel:
-    """One channel's pending samples from ``base`` (absolute sample index) onward."""
+    """One channel's pending samples from ``base`` (absolute sample index) onward: the first
+    ``length`` samples of a buffer that grows by doubling (no copy per packet)."""
 
     def __init__(self) -> None:
-        self.samples: npt.NDArray[np.int16] = np.zeros(0, dtype=np.int16)
+        self.buffer: npt.NDArray[np.int16] = np.zeros(4 * RECORDING_RATE, dtype=np.int16)
+        self.length = 0
         self.resampler: StreamResampler | None = None
         self.rate = 0
 
@@ -99,6 +101,27 @@ class _Channel:
             self.resampler = StreamResampler(rate, RECORDING_RATE)
             self.rate = rate
         return bytes(self.resampler.resample(pcm))
+
+    def put(self, offset: int, samples: npt.NDArray[np.int16]) -> None:
+        end = offset + len(samples)
+        if end > len(self.buffer):
+            grown = np.zeros(max(end, 2 * len(self.buffer)), dtype=np.int16)
+            grown[: self.length] = self.buffer[: self.length]
+            self.buffer = grown
+        if offset > self.length:
+            self.buffer[self.length : offset] = 0
+        self.buffer[offset:end] = samples
+        self.length = max(self.length, end)
+
+    def take(self, count: int) -> npt.NDArray[np.int16]:
+        """The first ``count`` samples (zero-padded), dropped from the buffer."""
+        out = np.zeros(count, dtype=np.int16)
+        have = min(count, self.length)
+        out[:have] = self.buffer[:have]
+        rest = self.length - have
+        self.buffer[:rest] = self.buffer[have : self.length]
+        self.length = rest
+        return out
 
 
 class CallRecording:
@@ -155,8 +178,8 @@ class CallRecording:
         if self.closed:
             return
         keep = self._index(now) - self._base
-        if 0 <= keep < len(self._bot.samples):
-            self._bot.samples = self._bot.samples[:keep].copy()
+        if 0 <= keep < self._bot.length:
+            self._bot.length = keep
         if self._bot.resampler is not None:
             self._bot.resampler.reset()
 
@@ -168,7 +191,7 @@ class CallRecording:
             return
         self.closed = True
         try:
-            end = max(len(self._caller.samples), len(self._bot.samples))
+            end = max(self._caller.length, self._bot.length)
             self._write(self._base + end)
             if self._file is not None:
                 self._file.seek(0)
@@ -193,7 +216,7 @@ class CallRecording:
     @property
     def pending_samples(self) -> int:
         """Samples held in memory (stays around FLUSH_SECS × rate however long the call)."""
-        return max(len(self._caller.samples), len(self._bot.samples))
+        return max(self._caller.length, self._bot.length)
 
     # ------------------------------------------------------------------ internals
 
@@ -203,19 +226,13 @@ class CallRecording:
         return max(0, round((t - self._t0) * self.rate))
 
     def _place(self, channel: _Channel, index: int, data: bytes) -> None:
-        samples = np.frombuffer(data, dtype="<i2").astype(np.int16)
+        samples = np.frombuffer(data, dtype=np.int16)
         offset = index - self._base
         if offset < 0:  # already written: keep only the part still pending
             samples = samples[-offset:]
             offset = 0
-        if not len(samples):
-            return
-        end = offset + len(samples)
-        if end > len(channel.samples):
-            grown = np.zeros(end, dtype=np.int16)
-            grown[: len(channel.samples)] = channel.samples
-            channel.samples = grown
-        channel.samples[offset:end] = samples
+        if len(samples):
+            channel.put(offset, samples)
 
     def _maybe_flush(self, now: float) -> None:
         upto = self._index(now) - round(FLUSH_SECS * self.rate)
@@ -226,11 +243,9 @@ class CallRecording:
         count = upto - self._base
         if count <= 0 or self._file is None:
             return
-        frames = np.zeros((count, 2), dtype="<i2")
-        for col, channel in ((0, self._caller), (1, self._bot)):
-            have = min(count, len(channel.samples))
-            frames[:have, col] = channel.samples[:have]
-            channel.samples = channel.samples[have:].copy()
+        frames = np.empty((count, 2), dtype="<i2")
+        frames[:, 0] = self._caller.take(count)
+        frames[:, 1] = self._bot.take(count)
         try:
             self._file.write(frames.tobytes())
         except OSError as exc:
