@@ -39,6 +39,7 @@ from callpipe.pipeline.turn_log import TURN_EVENTS
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
 from callpipe.runner.http_guard import API_KEY_ENV, api_key_refusal, remove_api_docs
+from callpipe.runner.inspector import add_call_inspector
 from callpipe.runner.records import RecordsConfig, RecordStore
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
@@ -239,6 +240,11 @@ def create_app(
     if not state.secure and config.proxy is None:
         # The softphone's transcript: local mode only, never on a public host (even --insecure).
         add_phone_events(app, state.phone_events)
+
+    if state.records.enabled:  # the call inspector: open only in local mode on this machine
+        open_access = not state.secure and config.proxy is None
+        api_key = state.credentials.api_key
+        add_call_inspector(app, state.records, open_access=open_access, api_key=api_key)
 
     @app.get("/metrics", response_model=None)
     async def metrics(request: Request) -> PlainTextResponse | JSONResponse:
