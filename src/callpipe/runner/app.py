@@ -40,6 +40,7 @@ from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed,
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
 from callpipe.runner.http_guard import API_KEY_ENV, api_key_refusal, remove_api_docs
 from callpipe.runner.inspector import add_call_inspector
+from callpipe.runner.record_webhook import RecordWebhook
 from callpipe.runner.records import RecordsConfig, RecordStore
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
@@ -155,14 +156,15 @@ class RunnerState:
             store=token_store_from_url(config.redis_url or os.environ.get(REDIS_URL_ENV)),
         )
         self.phone_events = PhoneEvents()
-        self.records = RecordStore(
-            RecordsConfig.resolve(
-                local=config.insecure,
-                directory=config.records_dir,
-                enabled=config.records,
-                recording=config.recording,
-            )
+        records = RecordsConfig.resolve(
+            local=config.insecure,
+            directory=config.records_dir,
+            enabled=config.records,
+            recording=config.recording,
         )
+        self.record_webhook = RecordWebhook.from_env() if records.enabled else None
+        hook = self.record_webhook.send if self.record_webhook is not None else None
+        self.records = RecordStore(records, on_record=hook)
         self.telnyx = (
             TelnyxVerifier(credentials.telnyx_public_key)
             if credentials.telnyx_public_key and not config.insecure
