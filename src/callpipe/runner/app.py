@@ -4,7 +4,8 @@ Routes: ``GET|POST /`` answer webhook (``-t`` provider, or detected from the req
 ``WS /ws`` and ``/ws/{token}`` media stream → ``bot(WebSocketRunnerArguments)``, ``POST /start``
 (plain WebSocket clients: URL + token), ``GET /health`` (liveness), ``GET /ready`` (readiness:
 503 while draining or at capacity), ``GET /metrics`` (Prometheus text), ``GET /status``,
-``GET /phone`` (the softphone page: a browser playing the provider's part).
+``GET /phone`` (the softphone page: a browser playing the provider's part), ``GET /calls`` (the
+call inspector, with records on: see ``callpipe.runner.inspector``).
 
 Refusals: a stream beyond ``--max-calls`` or during drain is denied before the upgrade with HTTP
 503 + ``Retry-After`` (a load balancer retries another instance); a forged, expired or reused
