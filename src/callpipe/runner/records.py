@@ -158,7 +158,11 @@ class RecordStore:
         recorder = self.live.pop(record_id, None)
         if recorder is None:
             return None
-        record = recorder.finish(outcome)
+        try:
+            record = recorder.finish(outcome)
+        except Exception:  # a record must never break the runner's teardown of a call
+            logger.exception("call record %s could not be finished", record_id)
+            return None
         record["record_id"] = record_id
         self.recent[record_id] = record
         while len(self.recent) > self.config.ring_size:

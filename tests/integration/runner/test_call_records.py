@@ -227,3 +227,36 @@ async def test_record_matches_the_simulated_call(tmp_path: Path) -> None:
     assert cut_at is not None
     after_cut = frames[int((cut_at + 0.1) * 8000) : int((barge["caller"]["end"]) * 8000), 1]
     assert np.abs(after_cut.astype(np.int32)).mean() < 50
+
+
+async def test_a_crashing_bot_still_leaves_a_record_and_a_finished_recording(
+    tmp_path: Path,
+) -> None:
+    async def bot(runner_args: Any) -> None:
+        transport = await create_transport(
+            runner_args,
+            {"twilio": lambda: FastAPIWebsocketParams(audio_in_enabled=True)},
+        )
+        task = PipelineTask(
+            Pipeline([transport.input(), transport.output()]),
+            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+        )
+        runner = asyncio.create_task(PipelineRunner(handle_sigint=False).run(task))
+        await asyncio.sleep(1.0)  # caller audio flows into the recording
+        runner.cancel()
+        raise RuntimeError("the bot crashed")
+
+    config = RunnerConfig(insecure=True, records_dir=str(tmp_path), recording=True)
+    app = create_app(bot, config, credentials=Credentials())
+    store = app.state.runner.records
+    async with running_server(app) as host:
+        async with SimulatedCall(f"ws://{host}/ws", "twilio") as call:
+            await call.say("hello there", wait=False)
+            assert await call.wait_for_hangup(timeout=10)
+        await store.flush()
+    [record] = store.recent.values()
+    assert record["end"]["outcome"] == "error" and record["end"]["by"] == "error"
+    assert record["recording"]["complete"]
+    shape, frames = read_wav(tmp_path / record["recording"]["name"])
+    assert shape == (2, 2, 8000) and len(frames) / 8000 > 0.8
+    assert np.abs(frames[:, 0].astype(np.int32)).max() > 1000  # the caller's speech is in it
