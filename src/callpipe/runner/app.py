@@ -52,6 +52,7 @@ from callpipe.runner.security import (
 )
 from callpipe.runner.softphone import PhoneEvents, add_phone_events
 from callpipe.runner.token_store import REDIS_URL_ENV, token_store_from_url
+from callpipe.runner.tracing import enabled_by_env, trace_exporter
 from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
 from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
 from callpipe.runner.webhook import handle_answer
@@ -157,15 +158,22 @@ class RunnerState:
             store=token_store_from_url(config.redis_url or os.environ.get(REDIS_URL_ENV)),
         )
         self.phone_events = PhoneEvents()
+        tracing = enabled_by_env()  # CALLPIPE_OTEL=1: each call's record as a trace
         records = RecordsConfig.resolve(
             local=config.insecure,
             directory=config.records_dir,
             enabled=config.records,
             recording=config.recording,
+            tracing=tracing,
         )
         self.record_webhook = RecordWebhook.from_env() if records.enabled else None
-        hook = self.record_webhook.send if self.record_webhook is not None else None
-        self.records = RecordStore(records, on_record=hook)
+        hooks: list[Callable[[dict[str, Any]], None]] = []
+        if self.record_webhook is not None:
+            hooks.append(self.record_webhook.send)
+        exporter = trace_exporter() if tracing and records.enabled else None
+        if exporter is not None:
+            hooks.append(exporter)
+        self.records = RecordStore(records, on_record=hooks)
         self.telnyx = (
             TelnyxVerifier(credentials.telnyx_public_key)
             if credentials.telnyx_public_key and not config.insecure

@@ -20,7 +20,7 @@ import os
 import secrets
 import tempfile
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,13 +64,15 @@ class RecordsConfig:
         directory: str | None = None,
         enabled: bool | None = None,
         recording: bool | None = None,
+        tracing: bool = False,
     ) -> RecordsConfig:
-        """Flags win over the environment; local mode turns records on unless told not to."""
+        """Flags win over the environment; local mode (or tracing) turns records on unless
+        told not to."""
         directory = directory or os.environ.get(RECORDS_DIR_ENV) or None
         if enabled is None:
             enabled = _flag(os.environ.get(RECORDS_ENV))
         if enabled is None:
-            enabled = local or directory is not None
+            enabled = local or directory is not None or tracing
         if recording is None:
             recording = bool(_flag(os.environ.get(RECORDING_ENV)))
         path = Path(directory) if directory else None
@@ -85,12 +87,12 @@ class RecordStore:
         config: RecordsConfig,
         *,
         storage: RecordingStorage | None = None,
-        on_record: Callable[[dict[str, Any]], None] | None = None,
+        on_record: Sequence[Callable[[dict[str, Any]], None]] = (),
     ) -> None:
         self.config = config
         self.live: dict[str, CallRecorder] = {}
         self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._on_record = on_record
+        self._on_record = tuple(on_record)
         self._writes: set[asyncio.Task[None]] = set()
         self._order: deque[str] = deque()
         if storage is None and config.recording:
@@ -171,9 +173,9 @@ class RecordStore:
             task = asyncio.get_running_loop().create_task(self._write(record_id, record))
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
-        if self._on_record is not None:
+        for hook in self._on_record:  # webhook, trace export: each schedules its own work
             try:
-                self._on_record(record)
+                hook(record)
             except Exception:
                 logger.exception("call record hook failed")
         return record

@@ -207,7 +207,7 @@ class AIService(FrameProcessor):
             return None
         value = self.clock.now() - self._ttfb_start
         self._ttfb_start = None
-        note_service_ttfb(self.kind, value, self._model_name)
+        note_service_ttfb(self.kind, value, self._model_name, type(self).__name__)
         SERVICE_TTFB.observe(
             value, service=type(self).__name__, kind=self.kind, model=self._model_name or ""
         )

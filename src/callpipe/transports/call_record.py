@@ -35,17 +35,21 @@ from callpipe.frames.frames import (
     BotStoppedSpeakingFrame,
     Frame,
     InputDTMFFrame,
+    LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    MetricsFrame,
     OutputDTMFFrame,
     OutputDTMFUrgentFrame,
     TranscriptionFrame,
+    TTSStoppedFrame,
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
+from callpipe.metrics.metrics import LLMUsageMetricsData
 from callpipe.pipeline.task_observers import TASK_OBSERVERS
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.transports.base_output import BaseOutputTransport
@@ -83,6 +87,31 @@ def _r(value: float | None) -> float | None:
 
 
 @dataclass
+class _Request:
+    """One service request: from sending it to its first byte (TTFB) and, when known, its end
+    (LLM response end, TTS stopped, STT final transcript)."""
+
+    kind: str
+    service: str | None
+    model: str | None
+    start: float
+    first_byte: float
+    end: float | None = None
+    usage: dict[str, int] | None = None
+
+    def as_dict(self, t0: float) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "service": self.service,
+            "model": self.model,
+            "start": round(self.start - t0, 3),
+            "ttfb_secs": round(self.first_byte - self.start, 3),
+            "end": None if self.end is None else round(self.end - t0, 3),
+            "usage": self.usage,
+        }
+
+
+@dataclass
 class _Turn:
     """One exchange: what the caller said (if anything) and the bot's answer (if any)."""
 
@@ -108,6 +137,13 @@ class _Turn:
     llm_first_text: float | None = None
     function_calls: list[dict[str, Any]] = field(default_factory=list)
     dtmf: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[_Request] = field(default_factory=list)
+
+    def open_request(self, kind: str) -> _Request | None:
+        for request in reversed(self.requests):
+            if request.kind == kind and request.end is None:
+                return request
+        return None
 
     @property
     def bot_open(self) -> bool:
@@ -154,6 +190,7 @@ class _Turn:
             "bot": bot,
             "function_calls": self.function_calls,
             "dtmf": self.dtmf,
+            "requests": [r.as_dict(t0) for r in self.requests],
             "latency": self._latency(),
         }
 
@@ -244,9 +281,22 @@ class CallRecorder:
 
     # ------------------------------------------------------------------ hooks
 
-    def service_ttfb(self, kind: str, secs: float, model: str | None = None) -> None:
-        self._turn().ttfb.setdefault(kind, secs)
+    def service_ttfb(
+        self, kind: str, secs: float, model: str | None = None, service: str | None = None
+    ) -> None:
+        turn = self._turn() if kind == "stt" else self._bot_turn()
+        turn.ttfb.setdefault(kind, secs)
+        now = self._clock.now()
+        turn.requests.append(_Request(kind, service, model, now - secs, now))
         self._event("ttfb", service=kind, secs=round(secs, 3))
+
+    def _close_request(self, kind: str) -> _Request | None:
+        for turn in reversed(self._turns[-2:]):
+            request = turn.open_request(kind)
+            if request is not None:
+                request.end = self._clock.now()
+                return request
+        return None
 
     def function_call(self, name: str, arguments: Any, result: Any) -> None:
         entry = {"t": self._rel(), "name": name, "arguments": arguments, "result": result}
@@ -322,6 +372,7 @@ class CallRecorder:
         if frame.timestamp:
             entry["timestamp"] = frame.timestamp
         turn.transcripts.append(entry)
+        self._close_request("stt")
         self._event("transcript", chars=len(text))
 
     def _bot_turn(self) -> _Turn:
@@ -543,6 +594,34 @@ def _on_tts_text(
         r._bot_turn().spoken.append(f.text)  # on its way to be spoken
 
 
+def _on_llm_end(
+    r: CallRecorder, src: FrameProcessor, dst: FrameProcessor, f: Frame, d: FrameDirection
+) -> None:
+    r._close_request("llm")
+
+
+def _on_tts_stopped(
+    r: CallRecorder, src: FrameProcessor, dst: FrameProcessor, f: Frame, d: FrameDirection
+) -> None:
+    r._close_request("tts")
+
+
+def _on_metrics(
+    r: CallRecorder, src: FrameProcessor, dst: FrameProcessor, f: Frame, d: FrameDirection
+) -> None:
+    assert isinstance(f, MetricsFrame)
+    for data in f.data:
+        if isinstance(data, LLMUsageMetricsData) and data.value is not None:
+            for turn in reversed(r._turns[-2:]):
+                llm = [q for q in turn.requests if q.kind == "llm"]
+                if llm:
+                    llm[-1].usage = {
+                        "input_tokens": data.value.prompt_tokens,
+                        "output_tokens": data.value.completion_tokens,
+                    }
+                    break
+
+
 def _on_bot_start(
     r: CallRecorder, src: FrameProcessor, dst: FrameProcessor, f: Frame, d: FrameDirection
 ) -> None:
@@ -585,6 +664,9 @@ _HANDLERS: tuple[tuple[type[Frame], _Handler], ...] = (
     (TranscriptionFrame, _on_transcript),
     (LLMFullResponseStartFrame, _on_llm_start),
     (LLMTextFrame, _on_llm_text),
+    (LLMFullResponseEndFrame, _on_llm_end),
+    (TTSStoppedFrame, _on_tts_stopped),
+    (MetricsFrame, _on_metrics),
     (TTSTextFrame, _on_tts_text),
     (BotStartedSpeakingFrame, _on_bot_start),
     (BotStoppedSpeakingFrame, _on_bot_stop),

@@ -23,11 +23,13 @@ def current_recorder() -> CallRecorder | None:
     return CALL_RECORDER.get()
 
 
-def note_service_ttfb(kind: str, secs: float, model: str | None = None) -> None:
+def note_service_ttfb(
+    kind: str, secs: float, model: str | None = None, service: str | None = None
+) -> None:
     """A service (``stt``/``llm``/``tts``) measured its time to first byte for one request."""
     recorder = CALL_RECORDER.get()
     if recorder is not None:
-        recorder.service_ttfb(kind, secs, model)
+        recorder.service_ttfb(kind, secs, model, service)
 
 
 def note_function_call(name: str, arguments: Any, result: Any) -> None:
