@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 RECORDS_DIR_ENV = "CALLPIPE_RECORDS_DIR"
 RECORDS_ENV = "CALLPIPE_RECORDS"
 RECORDING_ENV = "CALLPIPE_RECORDING"
+RECORDINGS_S3_ENV = "CALLPIPE_RECORDINGS_S3"
 
 RECORDS_WRITTEN = REGISTRY.counter(
     "callpipe_records_written_total", "Call records stored (labels: outcome=ok|failed)."
@@ -55,6 +56,8 @@ class RecordsConfig:
     directory: Path | None = None
     recording: bool = False
     ring_size: int = 100
+    s3_url: str | None = None
+    """``s3://bucket/prefix``: recordings go to an S3-compatible bucket (AWS_* settings)."""
 
     @classmethod
     def resolve(
@@ -76,7 +79,8 @@ class RecordsConfig:
         if recording is None:
             recording = bool(_flag(os.environ.get(RECORDING_ENV)))
         path = Path(directory) if directory else None
-        return cls(enabled=enabled, directory=path, recording=recording and enabled)
+        s3_url = os.environ.get(RECORDINGS_S3_ENV) or None
+        return cls(enabled=enabled, directory=path, recording=recording and enabled, s3_url=s3_url)
 
 
 class RecordStore:
@@ -96,8 +100,13 @@ class RecordStore:
         self._writes: set[asyncio.Task[None]] = set()
         self._order: deque[str] = deque()
         if storage is None and config.recording:
-            directory = config.directory or Path(tempfile.gettempdir()) / "callpipe-recordings"
-            storage = LocalDirectoryStorage(directory)
+            if config.s3_url:
+                from callpipe.runner.s3_storage import S3Storage
+
+                storage = S3Storage.from_url(config.s3_url)
+            else:
+                temp = Path(tempfile.gettempdir()) / "callpipe-recordings"
+                storage = LocalDirectoryStorage(config.directory or temp)
         self.storage = storage
 
     @property
@@ -169,16 +178,29 @@ class RecordStore:
         self.recent[record_id] = record
         while len(self.recent) > self.config.ring_size:
             self.recent.popitem(last=False)
+        task = asyncio.get_running_loop().create_task(self._store(record_id, record))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return record
+
+    async def _store(self, record_id: str, record: dict[str, Any]) -> None:
+        """After the call: store the recording, write the record, then tell the hooks."""
+        recording = record.get("recording")
+        if recording is not None and self.storage is not None:
+            try:
+                await asyncio.to_thread(self.storage.finish, str(recording["name"]))
+            except Exception as exc:
+                recording["stored"] = False
+                logger.warning("recording of call record %s not stored: %s", record_id, exc)
+            else:
+                recording["stored"] = True
         if self.config.directory is not None:
-            task = asyncio.get_running_loop().create_task(self._write(record_id, record))
-            self._writes.add(task)
-            task.add_done_callback(self._writes.discard)
+            await self._write(record_id, record)
         for hook in self._on_record:  # webhook, trace export: each schedules its own work
             try:
                 hook(record)
             except Exception:
                 logger.exception("call record hook failed")
-        return record
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         recorder = self.live.get(record_id)

@@ -12,7 +12,8 @@ the call. :meth:`CallRecording.close` writes what is left and fixes up the WAV h
 runner calls it on every ending of the call, including a crash of the bot.
 
 Where the file goes is behind :class:`RecordingStorage`; :class:`LocalDirectoryStorage` is the
-one implementation here.
+one implementation here; ``callpipe.runner.s3_storage.S3Storage`` spools to a local file and
+uploads it to an S3-compatible bucket when the call ends.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class RecordingStorage(Protocol):
         """The file on this machine, if there is one (the inspector serves it)."""
         ...
 
+    def finish(self, name: str) -> None:
+        """The recording is complete (closed): store it for good. Called in a worker thread,
+        never on the event loop (an upload may take a while)."""
+        ...
+
 
 class LocalDirectoryStorage:
     """Recordings as files in one directory (created when needed)."""
@@ -56,16 +62,19 @@ class LocalDirectoryStorage:
 
     def open(self, name: str) -> BinaryIO:
         self.directory.mkdir(parents=True, exist_ok=True)
-        return open(self.directory / _safe_name(name), "w+b")
+        return open(self.directory / safe_name(name), "w+b")
 
     def uri(self, name: str) -> str:
-        return (self.directory / _safe_name(name)).resolve().as_uri()
+        return (self.directory / safe_name(name)).resolve().as_uri()
 
     def local_path(self, name: str) -> Path | None:
-        return self.directory / _safe_name(name)
+        return self.directory / safe_name(name)
+
+    def finish(self, name: str) -> None:
+        """Nothing to do: the file is already where it belongs."""
 
 
-def _safe_name(name: str) -> str:
+def safe_name(name: str) -> str:
     cleaned = "".join(ch for ch in name if ch.isalnum() or ch in "._-")
     if not cleaned or cleaned.startswith("."):
         raise ValueError(f"bad recording name {name!r}")
