@@ -30,8 +30,9 @@ def _shown(host: str) -> str:
     return "localhost" if host in ("0.0.0.0", "::", "127.0.0.1", "::1") else host
 
 
-def banner(title: str, host: str, port: int, proxy: str | None) -> str:
-    """The lines printed at startup: softphone, ``callpipe call``, and the way to a real number."""
+def banner(title: str, host: str, port: int, proxy: str | None, *, calls: bool = False) -> str:
+    """The lines printed at startup: softphone, ``callpipe call``, and the way to a real number
+    (and the call inspector, ``calls``, when records are kept)."""
     local = f"{_shown(host)}:{port}"
     lines = ["", title]
     if proxy:
@@ -45,6 +46,7 @@ def banner(title: str, host: str, port: int, proxy: str | None) -> str:
             f"  talk to it in a browser:  http://{local}/phone",
             f'  or call it from a shell:  callpipe call ws://{local}/ws --say "hello"',
             " " * 28 + f'callpipe call ws://{local}/ws --say "hi" --dtmf "5@6,#@9"',
+            *([f"  look at its calls:        http://{local}/calls"] if calls else []),
             "  real phone number: expose this port (e.g. a tunnel) and restart with "
             "`-x <public host>`, then set your Twilio/Telnyx/Plivo/Exotel/Vonage number's "
             "voice webhook to https://<public host>/",

@@ -367,7 +367,8 @@ def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | No
     _log_instructions(config, args.workers)
     if local or config.proxy:
         title = getattr(args, "banner_title", None) or _default_title(found_path, local)
-        print(banner(title, config.host, config.port, config.proxy), flush=True)
+        calls = local and config.records is not False  # the call inspector, /calls
+        print(banner(title, config.host, config.port, config.proxy, calls=calls), flush=True)
     if args.workers > 1:
         from callpipe.runner.server import serve_workers
 

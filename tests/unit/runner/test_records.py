@@ -160,3 +160,10 @@ def test_recorder_with_a_recording_closes_it_on_finish(tmp_path: Path) -> None:
     assert recording.closed and record["recording"]["complete"]
     assert record["end"]["by"] == "error" and record["state"] == "ended"
     assert recorder.finish("ok") is record  # idempotent
+
+
+def test_local_banner_points_at_the_inspector() -> None:
+    from callpipe.runner.local import banner
+
+    assert "http://localhost:7860/calls" in banner("bot", "127.0.0.1", 7860, None, calls=True)
+    assert "/calls" not in banner("bot", "127.0.0.1", 7860, None)
