@@ -255,6 +255,7 @@ class CallRecorder:
         self._handlers: dict[type, _Handler | None] = {}
         self._caller_speaking = False
         self._bot_speaking = False
+        self._detail: tuple[float | None, list[dict[str, Any]]] | None = None
 
     # ------------------------------------------------------------------ identity, end
 
@@ -297,6 +298,10 @@ class CallRecorder:
                 request.end = self._clock.now()
                 return request
         return None
+
+    def transcript_detail(self, confidence: float | None, words: list[dict[str, Any]]) -> None:
+        """Confidence and word timings of the final transcript the STT pushes next."""
+        self._detail = (confidence, words)
 
     def function_call(self, name: str, arguments: Any, result: Any) -> None:
         entry = {"t": self._rel(), "name": name, "arguments": arguments, "result": result}
@@ -371,6 +376,13 @@ class CallRecorder:
             entry["language"] = frame.language
         if frame.timestamp:
             entry["timestamp"] = frame.timestamp
+        if self._detail is not None:
+            confidence, words = self._detail
+            self._detail = None
+            if confidence is not None:
+                entry["confidence"] = round(confidence, 4)
+            if words:
+                entry["words"] = words
         turn.transcripts.append(entry)
         self._close_request("stt")
         self._event("transcript", chars=len(text))

@@ -32,6 +32,14 @@ def note_service_ttfb(
         recorder.service_ttfb(kind, secs, model, service)
 
 
+def note_transcript_detail(confidence: float | None, words: list[dict[str, Any]]) -> None:
+    """An STT's final result is about to be pushed: its confidence and word timings (seconds
+    into the STT's audio stream), attached to that transcript in the record."""
+    recorder = CALL_RECORDER.get()
+    if recorder is not None:
+        recorder.transcript_detail(confidence, words)
+
+
 def note_function_call(name: str, arguments: Any, result: Any) -> None:
     """The LLM called a function: its name, parsed arguments and the result it got."""
     recorder = CALL_RECORDER.get()

@@ -171,6 +171,7 @@ async def test_record_matches_the_simulated_call(tmp_path: Path) -> None:
     assert greeting["bot"]["heard"] == GREETING and not greeting["bot"]["interrupted"]
     assert greeting["bot"]["played_start"] >= greeting["bot"]["start"]  # from the first mark
     assert request["caller"]["text"] == REQUEST
+    assert request["caller"]["transcripts"][0]["confidence"] == 0.98  # as Deepgram sent it
     assert function_args == [{"party": 2}]
     [fc] = request["function_calls"]
     assert fc["name"] == "check_table" and fc["arguments"] == {"party": 2}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from callpipe.runner.records import RecordsConfig, RecordStore, write_atomically
-from callpipe.transports.call_record import CallRecorder, ended_by
+from callpipe.transports.call_record import CallRecorder, ended_by, recording_calls
 from callpipe.transports.recording import CallRecording, LocalDirectoryStorage
 
 
@@ -167,3 +167,33 @@ def test_local_banner_points_at_the_inspector() -> None:
 
     assert "http://localhost:7860/calls" in banner("bot", "127.0.0.1", 7860, None, calls=True)
     assert "/calls" not in banner("bot", "127.0.0.1", 7860, None)
+
+
+def test_deepgram_confidence_and_words_reach_the_transcript() -> None:
+    from callpipe.frames.frames import TranscriptionFrame
+    from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+    from callpipe.services.deepgram.stt import _words
+    from callpipe.transports.record_hooks import note_transcript_detail
+
+    alternative = {
+        "transcript": "two people",
+        "confidence": 0.91,
+        "words": [
+            {"word": "two", "start": 1.25, "end": 1.5, "confidence": 0.93},
+            {"word": "people", "punctuated_word": "people.", "start": 1.5, "end": 1.9},
+            "junk",
+        ],
+    }
+    recorder = CallRecorder(clock=FakeClock())
+    with recording_calls(recorder):
+        note_transcript_detail(0.91, _words(alternative))
+    recorder.on_push_frame(
+        FrameProcessor(), FrameProcessor(), TranscriptionFrame("two people"), FrameDirection(1)
+    )
+    [turn] = recorder.finish("ok")["turns"]
+    [entry] = turn["caller"]["transcripts"]
+    assert entry["confidence"] == 0.91
+    assert entry["words"] == [
+        {"word": "two", "start": 1.25, "end": 1.5, "confidence": 0.93},
+        {"word": "people.", "start": 1.5, "end": 1.9, "confidence": None},
+    ]

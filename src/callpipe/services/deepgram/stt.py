@@ -23,6 +23,7 @@ from callpipe.frames.frames import StartFrame
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.stt_service import StreamingSTTService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
+from callpipe.transports.record_hooks import note_transcript_detail
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ class DeepgramSTTService(StreamingSTTService):
             best = alternatives[0]
             languages = best.get("languages") or []
             language = languages[0] if languages else None
+            if message.get("is_final") and best.get("transcript"):
+                note_transcript_detail(_number(best.get("confidence")), _words(best))
             await self.push_transcript(
                 str(best.get("transcript") or ""),
                 final=bool(message.get("is_final")),
@@ -139,3 +142,26 @@ class DeepgramSTTService(StreamingSTTService):
         elif kind == "Error" or "err_code" in message:
             description = message.get("description") or message.get("err_msg") or message
             await self.report_error(f"{self}: Deepgram error: {description}", reason="provider")
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _words(alternative: dict[str, Any]) -> list[dict[str, Any]]:
+    """Deepgram's word timings (seconds into the audio sent), for the call record."""
+    words = alternative.get("words")
+    if not isinstance(words, list):
+        return []
+    out = []
+    for word in words:
+        if isinstance(word, dict) and isinstance(word.get("word"), str):
+            out.append(
+                {
+                    "word": word.get("punctuated_word") or word["word"],
+                    "start": _number(word.get("start")),
+                    "end": _number(word.get("end")),
+                    "confidence": _number(word.get("confidence")),
+                }
+            )
+    return out
