@@ -81,6 +81,9 @@ def safe_name(name: str) -> str:
     return cleaned
 
 
+_UNKNOWN_LENGTH = 0xFFFFFFFF - 36
+
+
 def _wav_header(data_bytes: int, rate: int) -> bytes:
     channels, width = 2, 2
     return (
@@ -143,7 +146,9 @@ class CallRecording:
         self.name = name
         self.rate = rate
         self._file: BinaryIO | None = storage.open(name)
-        self._file.write(_wav_header(0, rate))
+        # Until close() fixes it up, the header claims the longest possible data chunk (the
+        # streaming-WAV convention): a file left by a killed process still plays.
+        self._file.write(_wav_header(_UNKNOWN_LENGTH, rate))
         self._t0: float | None = None
         self._base = 0  # absolute index of the first pending sample; everything before is written
         self._caller = _Channel()

@@ -197,3 +197,15 @@ def test_deepgram_confidence_and_words_reach_the_transcript() -> None:
         {"word": "two", "start": 1.25, "end": 1.5, "confidence": 0.93},
         {"word": "people.", "start": 1.5, "end": 1.9, "confidence": None},
     ]
+
+
+def test_an_unfinished_recording_still_plays(tmp_path: Path) -> None:
+    """A process killed mid-call leaves a WAV whose header claims "as long as it gets"."""
+    recording = CallRecording(LocalDirectoryStorage(tmp_path), "killed.wav")
+    recording.start(0.0)
+    for i in range(200):  # 4 s: three of them flushed to the file
+        recording.caller_audio(_tone(0.02), 8000, (i + 1) * 0.02)
+    recording._file.flush()  # type: ignore[union-attr]  # what the OS has when we are killed
+    with wave.open(str(tmp_path / "killed.wav")) as w:
+        frames = w.readframes(10**9)
+    assert len(frames) // 4 >= 2 * 8000
