@@ -27,6 +27,7 @@ RANKS = {
     "pipeline": 5,
     "transports": 6,
     "services": 7,
+    "providers": 7,
     "runner": 8,
     "testing": 9,
     "demo": 10,

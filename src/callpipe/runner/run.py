@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from callpipe.pipeline.turn_log import TURN_LOGGER
+from callpipe.providers import registry
 from callpipe.runner.app import BotFunc, RunnerConfig, create_app
 from callpipe.runner.http_guard import API_KEY_ENV
 from callpipe.runner.local import banner, is_loopback
@@ -193,15 +194,9 @@ def _log_instructions(config: RunnerConfig, workers: int) -> None:
     local = f"http://{config.host}:{config.port}"
     if config.insecure and config.proxy is None:
         pass  # local mode: the banner says where to go
-    elif config.transport in TELEPHONY_PROVIDERS:
+    elif (provider := registry.get(config.transport)) is not None:
         host = config.proxy or "<your public host: pass -x>"
-        where = {
-            "twilio": "Twilio number > Voice > 'A call comes in' webhook (HTTP POST)",
-            "telnyx": "Telnyx TeXML application > Voice URL (POST)",
-            "plivo": "Plivo application > Answer URL (POST)",
-            "exotel": "Exotel Voicebot applet > URL (dynamic endpoint)",
-            "vonage": "Vonage application > Answer URL",
-        }[config.transport or "twilio"]
+        where = provider.setup_hint
         logger.info("configure %s: https://%s/", where, host)
     elif config.transport == "websocket":
         logger.info("WebSocket clients: POST %s/start for a URL and token", local)
@@ -219,11 +214,7 @@ def _log_instructions(config: RunnerConfig, workers: int) -> None:
         logger.log(level, "%s", message)
 
 
-WEBHOOK_SECRETS: dict[str, tuple[str, ...]] = {
-    "twilio": ("TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"),
-    "telnyx": ("TELNYX_PUBLIC_KEY",),
-    "plivo": ("PLIVO_AUTH_TOKEN",),
-}
+WEBHOOK_SECRETS: dict[str, tuple[str, ...]] = registry.webhook_secrets()
 """The environment variables that configure each provider's webhook verification."""
 
 
