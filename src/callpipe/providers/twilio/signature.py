@@ -56,7 +56,7 @@ def twilio_signature_algorithm(settings_header: str | None) -> str:
     return TWILIO_HMAC_SHA1
 
 
-def _twilio_url_variants(url: str) -> list[str]:
+def url_port_variants(url: str) -> list[str]:
     """Twilio signs the URL as configured: with or without the default port (both tried)."""
     parts = urlparse(url)
     try:
@@ -93,6 +93,6 @@ def verify_twilio(
             return False
         params = []
     ok = False
-    for variant in _twilio_url_variants(url):
+    for variant in url_port_variants(url):
         ok |= safe_equal(twilio_signature(auth_token, variant, params, algorithm), signature)
     return ok
