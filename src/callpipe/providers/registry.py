@@ -13,11 +13,12 @@ from typing import Any
 from callpipe.providers.base import CallData, Provider
 from callpipe.providers.exotel import EXOTEL
 from callpipe.providers.plivo import PLIVO
+from callpipe.providers.signalwire import SIGNALWIRE
 from callpipe.providers.telnyx import TELNYX
 from callpipe.providers.twilio import TWILIO
 from callpipe.providers.vonage import VONAGE
 
-PROVIDERS: tuple[Provider, ...] = (TWILIO, TELNYX, PLIVO, EXOTEL, VONAGE)
+PROVIDERS: tuple[Provider, ...] = (TWILIO, TELNYX, PLIVO, EXOTEL, VONAGE, SIGNALWIRE)
 """In the order the CLI and messages list them."""
 
 _BY_NAME: dict[str, Provider] = {p.name: p for p in PROVIDERS}
