@@ -119,16 +119,19 @@ class BaseInputTransport(FrameProcessor):
             await self.push_frame(frame)
 
     async def _run_vad(self, audio: bytes) -> None:
-        state = _state_value(await self._vad.analyze_audio(audio))
+        vad = self._vad
+        if vad is None:
+            return
+        state = _state_value(await vad.analyze_audio(audio))
         if state == self._vad_state:
             return
         previous, self._vad_state = self._vad_state, state
         if state == _SPEAKING and previous != _SPEAKING and not self._user_speaking:
-            params = self._vad.params
+            params = vad.params
             await self.push_frame(VADUserStartedSpeakingFrame(start_secs=params.start_secs))
             await self._user_started(emulated=False)
         elif state == _QUIET and self._user_speaking:
-            params = self._vad.params
+            params = vad.params
             await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=params.stop_secs))
             await self._user_stopped(emulated=False)
 

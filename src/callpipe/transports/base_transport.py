@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
 
 from callpipe.errors import ConfigurationError
 from callpipe.processors.base_object import BaseObject
 from callpipe.processors.frame_processor import FrameProcessor
+from callpipe.transports.seams import VADAnalyzerLike
 from callpipe.utils.pydantic_docs import document_fields
 
 
@@ -78,7 +77,7 @@ class TransportParams(BaseModel):
         "0 sends none.",
     )
 
-    vad_analyzer: Any = Field(
+    vad_analyzer: SkipValidation[VADAnalyzerLike | None] = Field(
         default=None,
         description="Voice activity detector run on the caller's audio in the input transport "
         "(e.g. SileroVADAnalyzer()): it finds the caller's turns and barge-ins. None: no VAD.",

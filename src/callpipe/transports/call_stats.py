@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from callpipe.transports.seams import TransportSerializer
 
 logger = logging.getLogger("callpipe.calls")
 
@@ -65,9 +68,9 @@ class CallStats:
                 detail,
             )
 
-    def log_end(self, now: float, serializer: Any = None) -> None:
+    def log_end(self, now: float, serializer: TransportSerializer | None = None) -> None:
         duration = now - self.started_at if self.started_at is not None else 0.0
-        counts = getattr(serializer, "malformed_counts", None) or {}
+        counts = serializer.malformed_counts if serializer is not None else {}
         malformed = self.malformed + sum(counts.values())
         provider = self.provider
         logger.info(

@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, SkipValidation
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from callpipe.frames.frames import (
@@ -46,7 +46,11 @@ from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
 from callpipe.transports.base_transport import BaseTransport, TransportParams
 from callpipe.transports.call_stats import CallStats, mask, provider_name
+from callpipe.transports.seams import TransportSerializer
 from callpipe.utils.pydantic_docs import document_fields
+
+if TYPE_CHECKING:
+    from callpipe.telephony.base import CallControl
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ class FastAPIWebsocketParams(TransportParams):
         description="Wrap each outgoing audio chunk in a complete WAV file (for plain "
         "WebSocket clients; the runner turns it off for telephony providers).",
     )
-    serializer: Any = Field(
+    serializer: SkipValidation[TransportSerializer | None] = Field(
         default=None,
         description="The provider's wire protocol, e.g. TwilioFrameSerializer(...) from "
         "callpipe.serializers. It also carries the credentials for the hang-up.",
@@ -362,23 +366,25 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         self._peer_stalled = False
 
     @property
-    def _serializer(self) -> Any:
+    def _serializer(self) -> TransportSerializer | None:
         return self._ws_params.serializer
 
     @property
+    def _call_control(self) -> CallControl | None:
+        return self._serializer.call_control if self._serializer is not None else None
+
+    @property
     def wire_sample_rate(self) -> int | None:
-        rate = getattr(self._serializer, "wire_sample_rate", None)
-        return rate if isinstance(rate, int) else None
+        return self._serializer.wire_sample_rate if self._serializer is not None else None
 
     @property
     def preferred_10ms_chunks(self) -> int | None:
-        chunks = getattr(self._serializer, "preferred_10ms_chunks", None)
-        return chunks if isinstance(chunks, int) and chunks > 0 else None
+        chunks = self._serializer.preferred_10ms_chunks if self._serializer is not None else None
+        return chunks if chunks is not None and chunks > 0 else None
 
     @property
     def supports_marks(self) -> bool:
-        serialize_mark = getattr(self._serializer, "serialize_mark", None)
-        return serialize_mark is not None and serialize_mark("probe") is not None
+        return self._serializer is not None and self._serializer.supports_marks
 
     async def start(self, frame: StartFrame) -> None:
         await self._transport._setup_serializer(frame)
@@ -446,14 +452,14 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         await self._serialize_and_send(InterruptionFrame())
 
     async def send_mark(self, name: str) -> bool:
-        serialize_mark = getattr(self._serializer, "serialize_mark", None)
-        payload = serialize_mark(name) if serialize_mark is not None else None
+        serializer = self._serializer
+        payload = serializer.serialize_mark(name) if serializer is not None else None
         if payload is None:
             return False
         return await self._send_bounded(payload)
 
     async def write_dtmf(self, digits: str) -> bool:
-        control = getattr(self._serializer, "call_control", None)
+        control = self._call_control
         if control is None:
             return False
         try:
@@ -465,7 +471,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
             return False
 
     async def transfer_call(self, target: str) -> None:
-        control = getattr(self._serializer, "call_control", None)
+        control = self._call_control
         if control is None:
             logger.error("%s: cannot transfer: no call control configured", self._transport)
             return
@@ -494,9 +500,9 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
 
     async def _hang_up(self) -> None:
         serializer = self._serializer
-        if self._hung_up or serializer is None or not getattr(serializer, "auto_hang_up", False):
+        if self._hung_up or serializer is None or not serializer.auto_hang_up:
             return
-        control = getattr(serializer, "call_control", None)
+        control = serializer.call_control
         if control is None:
             return
         self._hung_up = True
@@ -599,9 +605,5 @@ def _end_reason(frame: EndFrame | CancelFrame) -> str:
     return "cancelled"
 
 
-def _call_id(serializer: Any) -> str | None:
-    for attr in ("call_id", "call_sid", "call_control_id", "stream_sid", "stream_id"):
-        value = getattr(serializer, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return None
+def _call_id(serializer: TransportSerializer | None) -> str | None:
+    return (serializer.call_id or None) if serializer is not None else None
