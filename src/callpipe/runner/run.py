@@ -19,8 +19,9 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -32,6 +33,9 @@ from callpipe.runner.local import banner, is_loopback
 from callpipe.runner.security import STREAM_SECRET_ENV
 from callpipe.runner.token_store import REDIS_URL_ENV
 from callpipe.runner.types import TELEPHONY_PROVIDERS
+
+if TYPE_CHECKING:
+    from callpipe.runner.server import WorkerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -183,10 +187,10 @@ def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
     )
 
 
-def build_app_from_spec(spec: dict[str, Any]) -> FastAPI:
+def build_app_from_spec(spec: WorkerSpec) -> FastAPI:
     """Rebuild the app inside a worker process (``spec`` is what ``main`` passed)."""
-    bot, _ = find_bot(spec.get("bot_path"))
-    config = _config_from_args(spec["args"])
+    bot, _ = find_bot(spec.bot_path)
+    config = replace(spec.config, cli_args=argparse.Namespace(**spec.cli_args))
     return create_app(bot, config)
 
 
@@ -344,21 +348,24 @@ def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | No
         title = getattr(args, "banner_title", None) or _default_title(found_path, local)
         print(banner(title, config.host, config.port, config.proxy), flush=True)
     if args.workers > 1:
-        from callpipe.runner.server import serve_workers
+        from callpipe.runner.server import WorkerSpec, serve_workers
 
         if not os.environ.get(STREAM_SECRET_ENV):
             # Every worker must validate tokens issued by any other: share one secret.
             import secrets
 
             os.environ[STREAM_SECRET_ENV] = secrets.token_hex(32)
-        spec = {
-            "args": args,
-            "bot_path": bot_path or found_path,
-            "host": config.host,
-            "port": config.port,
-            "verbose": args.verbose,
-            "wire_debug": args.wire_debug,
-        }
+        spec = WorkerSpec(
+            host=config.host,
+            port=config.port,
+            build_app=build_app_from_spec,
+            setup_logging=configure_logging,
+            config=replace(config, cli_args=None),
+            bot_path=bot_path or found_path,
+            cli_args=dict(vars(args)),
+            verbose=args.verbose,
+            wire_debug=args.wire_debug,
+        )
         raise SystemExit(serve_workers(spec, args.workers))
     from callpipe.runner.server import serve
 
