@@ -168,6 +168,11 @@ class Provider(Protocol):
         ...
 
     @property
+    def subprotocols(self) -> tuple[str, ...]:
+        """WebSocket subprotocols its media stream asks for (the runner accepts with one)."""
+        ...
+
+    @property
     def dialect(self) -> type[Dialect]:
         """The call simulator's side of its media WebSocket."""
         ...
@@ -216,6 +221,7 @@ class BaseProvider:
     binds_call_id: ClassVar[bool] = False
     detect_rank: ClassVar[int] = 0
     setup_hint: ClassVar[str] = ""
+    subprotocols: ClassVar[tuple[str, ...]] = ()
 
     def webhook_verifier(self, secrets: Mapping[str, str]) -> WebhookVerifier | None:
         return None

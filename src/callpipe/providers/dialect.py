@@ -73,6 +73,8 @@ class Dialect(ABC):
     name: ClassVar[str]
     sample_rate: ClassVar[int] = 8000
     """Wire sample rate of the audio in both directions."""
+    subprotocols: ClassVar[tuple[str, ...]] = ()
+    """WebSocket subprotocols the provider asks for when it connects."""
     acks_marks_on_clear: ClassVar[bool] = True
     """On clear, pending marks are acknowledged at once (their audio will never play)."""
 

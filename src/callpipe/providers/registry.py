@@ -7,18 +7,19 @@ provider names (``tests/unit/test_provider_names.py`` keeps it so).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from callpipe.providers.base import CallData, Provider
 from callpipe.providers.exotel import EXOTEL
+from callpipe.providers.jambonz import JAMBONZ
 from callpipe.providers.plivo import PLIVO
 from callpipe.providers.signalwire import SIGNALWIRE
 from callpipe.providers.telnyx import TELNYX
 from callpipe.providers.twilio import TWILIO
 from callpipe.providers.vonage import VONAGE
 
-PROVIDERS: tuple[Provider, ...] = (TWILIO, TELNYX, PLIVO, EXOTEL, VONAGE, SIGNALWIRE)
+PROVIDERS: tuple[Provider, ...] = (TWILIO, TELNYX, PLIVO, EXOTEL, VONAGE, SIGNALWIRE, JAMBONZ)
 """In the order the CLI and messages list them."""
 
 _BY_NAME: dict[str, Provider] = {p.name: p for p in PROVIDERS}
@@ -69,3 +70,13 @@ def detect_webhook(headers: Mapping[str, str], fields: Mapping[str, str]) -> Pro
 def webhook_secrets() -> dict[str, tuple[str, ...]]:
     """Provider name -> the environment variables that configure its webhook verification."""
     return {p.name: p.webhook_secret_env for p in PROVIDERS if p.webhook_secret_env}
+
+
+def subprotocol_for(requested: Iterable[str]) -> str | None:
+    """The first WebSocket subprotocol a client asked for that a provider speaks, or None."""
+    offered = list(requested)
+    for provider in PROVIDERS:
+        for name in provider.subprotocols:
+            if name in offered:
+                return name
+    return None

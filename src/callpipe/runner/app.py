@@ -394,7 +394,9 @@ async def _admit(
 ) -> WebSocketRunnerArguments | None:
     """Accept, read the provider's handshake, check the token; None if refused (and closed)."""
     config = state.config
-    await websocket.accept()
+    # A provider that asks for a subprotocol drops a socket accepted without one of its own.
+    requested = websocket.scope.get("subprotocols", ())
+    await websocket.accept(subprotocol=registry.subprotocol_for(requested))
     args = WebSocketRunnerArguments(websocket, session_id=str(uuid.uuid4()))
     args.body = dict(config.body)
     args.cli_args = config.cli_args

@@ -31,6 +31,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from callpipe.errors import CallEnded as CallEnded  # re-exported: its old home
 from callpipe.errors import ConfigurationError
@@ -143,6 +144,7 @@ class SimulatedCall:
         self._ws = await connect(
             self.url,
             additional_headers=self._headers or None,
+            subprotocols=[Subprotocol(p) for p in self.dialect.subprotocols] or None,
             compression=None,
             open_timeout=self._connect_timeout,
             ping_interval=None,

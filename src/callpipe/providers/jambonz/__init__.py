@@ -1,0 +1,109 @@
+"""jambonz: a JSON application answering with the ``listen`` verb (bidirectional streaming).
+
+jambonz posts its call webhook as JSON (``call_sid``, ``from``, ``to``, ``account_sid``,
+``application_sid``, ...). The runner answers ``listen`` to ``wss://HOST/ws/<token>`` with
+``bidirectionalAudio`` streaming at 8 kHz, ``passDtmf``, mono, followed by ``hangup`` so the call
+ends when the bot closes the stream. jambonz connects with subprotocol ``audio.jambonz.org`` and
+sends the call's ``callSid`` in its first frame, so the stream token is bound to the call.
+callpipe does not verify jambonz webhook signatures (run it with ``--insecure`` behind an
+allow-list) and has no jambonz REST call control: closing the stream ends the call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from callpipe.providers.base import (
+    Answer,
+    AnswerRequest,
+    BaseProvider,
+    CallData,
+    NoHangUp,
+    numbers,
+)
+from callpipe.providers.jambonz.dialect import JambonzDialect
+
+if TYPE_CHECKING:
+    from callpipe.serializers.base_serializer import FrameSerializer
+
+SAMPLE_RATE = 8000
+_PREAMBLE_KEYS = ("sampleRate", "mixType", "callSid")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class JambonzCallData(CallData):
+    """jambonz adds the stream's sample rate and mix type from its first frame."""
+
+    sample_rate: int = SAMPLE_RATE
+    mix_type: str = "mono"
+
+
+class JambonzProvider(BaseProvider):
+    name = "jambonz"
+    binds_call_id = True
+    setup_hint = "jambonz application > Calling webhook (POST)"
+    dialect = JambonzDialect
+    subprotocols = JambonzDialect.subprotocols
+
+    def matches_webhook(self, fields: Mapping[str, str]) -> bool:
+        return "call_sid" in fields and "application_sid" in fields
+
+    def webhook_call_id(self, fields: Mapping[str, str]) -> str:
+        return fields.get("call_sid", "")
+
+    def answer(self, request: AnswerRequest) -> Answer:
+        listen: dict[str, Any] = {
+            "verb": "listen",
+            "url": request.url,
+            "sampleRate": SAMPLE_RATE,
+            "mixType": "mono",
+            "passDtmf": True,
+            "bidirectionalAudio": {
+                "enabled": True,
+                "streaming": True,
+                "sampleRate": SAMPLE_RATE,
+            },
+        }
+        metadata = {"from_number": request.from_number, "to_number": request.to_number}
+        metadata = {k: v for k, v in metadata.items() if v}
+        if metadata:
+            listen["metadata"] = metadata
+        return Answer(json.dumps([listen, {"verb": "hangup"}]), "application/json")
+
+    def busy(self, reason: str) -> Answer:
+        decline = {"verb": "sip:decline", "status": 486, "reason": "Busy Here"}
+        return Answer(json.dumps([decline]), "application/json")
+
+    def detect_stream(self, message: Mapping[str, Any]) -> CallData | None:
+        if not all(k in message for k in _PREAMBLE_KEYS) or "event" in message:
+            return None
+        call_sid = message.get("callSid")
+        if not isinstance(call_sid, str) or not call_sid:
+            return None
+        rate = message.get("sampleRate")
+        extras = {k: v for k, v in message.items() if k not in _PREAMBLE_KEYS}
+        return JambonzCallData(
+            stream_id=call_sid,
+            call_id=call_sid,
+            sample_rate=rate if isinstance(rate, int) else SAMPLE_RATE,
+            mix_type=str(message.get("mixType") or "mono"),
+            body=extras,
+            **numbers(_text(message.get("from")), _text(message.get("to"))),
+        )
+
+    def serializer(
+        self, call_data: CallData, env: Mapping[str, str], no_hang_up: NoHangUp
+    ) -> FrameSerializer:
+        from callpipe.serializers.jambonz import JambonzFrameSerializer
+
+        rate = call_data.get("sample_rate", SAMPLE_RATE)
+        params = JambonzFrameSerializer.InputParams(jambonz_sample_rate=int(rate))
+        return JambonzFrameSerializer(call_data.call_id, params=params)
+
+
+JAMBONZ = JambonzProvider()
