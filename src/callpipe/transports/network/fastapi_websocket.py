@@ -46,7 +46,7 @@ from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
 from callpipe.transports.base_transport import BaseTransport, TransportParams
 from callpipe.transports.call_stats import CallStats, mask, provider_name
-from callpipe.transports.seams import TransportSerializer
+from callpipe.transports.seams import CallSession, TransportSerializer
 from callpipe.utils.pydantic_docs import document_fields
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
 
     def __init__(
         self,
-        transport: FastAPIWebsocketTransport,
+        transport: CallSession,
         client: _Client,
         params: FastAPIWebsocketParams,
         **kwargs: Any,
@@ -233,11 +233,11 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
-        await self._transport._setup_serializer(frame)
+        await self._transport.setup_serializer(frame)
         self._transport.stats.begin(self.clock.now())
         if self._ws_params.session_timeout:
             self._session_task = self.create_task(self._session_timer(), "session-timeout")
-        await self._transport._fire("on_client_connected")
+        await self._transport.fire("on_client_connected")
         if self._receive_task is None:
             self._receive_task = self.create_task(self._receive_loop(), "receive")
 
@@ -258,7 +258,7 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
         await self.clock.sleep(timeout)
         if self._client.can_send:
             logger.info("%s: session timeout after %.0fs", self._transport, timeout)
-            await self._transport._fire("on_session_timeout")
+            await self._transport.fire("on_session_timeout")
 
     async def _receive_loop(self) -> None:
         serializer = self._ws_params.serializer
@@ -308,7 +308,7 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
             reason = "receive error"
         if not self._client.closing:
             self._client.remote_closed = True
-            await self._transport._on_remote_closed(reason)
+            await self._transport.on_remote_closed(reason)
 
     async def _end_flood(self) -> None:
         """Too many messages for too long: not a carrier; drop the connection, end this call."""
@@ -320,9 +320,9 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
         )
         stats = self._transport.stats
         stats.end_reason = stats.end_reason or "error (message flood)"
-        self._transport.output()._peer_stalled = True  # the carrier leg may be up: hang it up
+        self._transport.peer_stalled()  # the carrier leg may be up: hang it up
         self._client.abandon()
-        await self._transport._on_remote_closed("message flood")
+        await self._transport.on_remote_closed("message flood")
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, ErrorFrame) and (frame.fatal or frame.unhandled):
@@ -335,14 +335,14 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
             self._transport.stats.packets_in += 1
             await self.push_audio_frame(frame)
         elif isinstance(frame, PlaybackMarkFrame):
-            self._transport.output().on_mark(frame.mark)
+            self._transport.mark_played(frame.mark)
         elif isinstance(frame, StreamStoppedFrame):
             raise _StreamStopped
         else:
             await self.push_frame(frame)
 
     async def _interrupt(self) -> None:
-        if self._transport.output().bot_speaking:
+        if self._transport.bot_speaking:
             self._transport.stats.interruptions += 1  # a real barge-in, not just a user turn
         await super()._interrupt()
 
@@ -352,7 +352,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
 
     def __init__(
         self,
-        transport: FastAPIWebsocketTransport,
+        transport: CallSession,
         client: _Client,
         params: FastAPIWebsocketParams,
         **kwargs: Any,
@@ -387,7 +387,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         return self._serializer is not None and self._serializer.supports_marks
 
     async def start(self, frame: StartFrame) -> None:
-        await self._transport._setup_serializer(frame)
+        await self._transport.setup_serializer(frame)
         await super().start(frame)
 
     async def write_audio_chunk(self, chunk: bytes) -> bool:
@@ -406,7 +406,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         if sent:
             self._transport.stats.packets_out += 1
         elif self._client.remote_closed and not self._client.closing:
-            await self._transport._on_remote_closed("send failed")
+            await self._transport.on_remote_closed("send failed")
         return sent
 
     async def _send(self, payload: str | bytes) -> bool:
@@ -480,6 +480,10 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         except Exception:
             logger.exception("%s: call transfer failed", self._transport)
 
+    def hang_up_at_end(self) -> None:
+        """The carrier's leg may still be up although the socket is gone: hang it up."""
+        self._peer_stalled = True
+
     async def on_write_timeout(self) -> None:
         if self._client.remote_closed:
             return
@@ -488,7 +492,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         self._peer_stalled = True  # the carrier's call may still be up: hang it up
         stats = self._transport.stats
         stats.end_reason = stats.end_reason or "timeout (peer stopped reading)"
-        await self._transport._on_remote_closed("write timeout")
+        await self._transport.on_remote_closed("write timeout")
 
     async def finish_call(self, frame: EndFrame | CancelFrame) -> None:
         """Hang up (once, bounded; skipped if the caller already hung up) and close 1000."""
@@ -568,16 +572,16 @@ class FastAPIWebsocketTransport(BaseTransport):
     def output(self) -> FastAPIWebsocketOutputTransport:
         return self._output
 
-    async def _setup_serializer(self, frame: StartFrame) -> None:
+    async def setup_serializer(self, frame: StartFrame) -> None:
         if self._serializer_ready or self._params.serializer is None:
             return
         self._serializer_ready = True
         await self._params.serializer.setup(frame)
 
-    async def _fire(self, event: str) -> None:
+    async def fire(self, event: str) -> None:
         await self._call_event_handler(event, self._websocket)
 
-    async def _on_remote_closed(self, reason: str) -> None:
+    async def on_remote_closed(self, reason: str) -> None:
         """The far end went away: tell the app once; end the pipeline if nobody listens."""
         if self._disconnected:
             return
@@ -585,9 +589,19 @@ class FastAPIWebsocketTransport(BaseTransport):
         self.stats.end_reason = self.stats.end_reason or f"caller hung up ({reason})"
         logger.info("%s: client disconnected: %s", self, reason)
         if self.has_event_handlers("on_client_disconnected"):
-            await self._fire("on_client_disconnected")
+            await self.fire("on_client_disconnected")
         else:
             await self._input.push_frame(CancelTaskFrame(reason=reason), FrameDirection.UPSTREAM)
+
+    @property
+    def bot_speaking(self) -> bool:
+        return self._output.bot_speaking
+
+    def mark_played(self, name: str) -> None:
+        self._output.on_mark(name)
+
+    def peer_stalled(self) -> None:
+        self._output.hang_up_at_end()
 
     def log_call_end(self) -> None:
         if self._logged_end:
