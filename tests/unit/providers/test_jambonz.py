@@ -185,3 +185,61 @@ def test_serializer_takes_the_streams_rate() -> None:
     serializer = build_serializer("jambonz", detected[1])
     assert isinstance(serializer, JambonzFrameSerializer)
     assert serializer.wire_sample_rate == 16000 and serializer.call_control is None
+
+
+# ---------------------------------------------------------------------------- signatures
+
+SECRET = "wh_secret_0123456789"
+
+
+def _sign(body: bytes, timestamp: int, secret: str = SECRET) -> str:
+    """Signed as jambonz documents it, computed here independently of callpipe's code."""
+    import hashlib
+    import hmac
+
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def _verify(header: str | None, body: bytes, now: float) -> bool:
+    from callpipe.providers.base import SignedWebhook
+    from callpipe.providers.jambonz.signature import JambonzVerifier
+
+    headers = Headers({"Jambonz-Signature": header} if header is not None else {})
+    request = SignedWebhook("POST", "https://bot.example/", headers, body, [], is_form=False)
+    return JambonzVerifier(SECRET, clock=lambda: now).verify(request)
+
+
+def test_signature_checks() -> None:
+    body = json.dumps(WEBHOOK).encode()
+    now = 1_764_000_000
+    assert _verify(_sign(body, now), body, now + 10)
+    assert _verify(f"t={now},v1=deadbeef," + _sign(body, now).split(",")[1], body, now)  # rotation
+    assert not _verify(_sign(body, now), body, now + 301)  # replayed later
+    assert not _verify(_sign(body, now, "other"), body, now)
+    assert not _verify(_sign(body, now), body + b" ", now)
+    for header in (None, "", "t=,v1=", "v1=abc", f"t={now}", "t=x,v1=y", "t=1e9,v1=ab", "\x00"):
+        assert not _verify(header, body, now)
+
+
+def test_runner_verifies_jambonz_webhooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("JAMBONZ_WEBHOOK_SECRET", SECRET)
+    credentials = Credentials.from_env()
+    assert credentials.secrets()["JAMBONZ_WEBHOOK_SECRET"] == SECRET
+
+    async def bot(args: Any) -> None:
+        return None
+
+    config = RunnerConfig(proxy="bot.example")
+    client = TestClient(create_app(bot, config, credentials=credentials, secret=b"k" * 32))
+    body = json.dumps(WEBHOOK).encode()
+    headers = {"Content-Type": "application/json"}
+    signed = {**headers, "Jambonz-Signature": _sign(body, int(time.time()))}
+    ok = client.post("/", content=body, headers=signed)
+    assert ok.status_code == 200, ok.text
+    assert json.loads(ok.text)[0]["url"].startswith("wss://bot.example/ws/")
+    forged = {**headers, "Jambonz-Signature": _sign(body, int(time.time()), "guess")}
+    assert client.post("/", content=body, headers=forged).status_code == 403
+    assert client.post("/", content=body, headers=headers).status_code == 403

@@ -5,8 +5,9 @@ jambonz posts its call webhook as JSON (``call_sid``, ``from``, ``to``, ``accoun
 ``bidirectionalAudio`` streaming at 8 kHz, ``passDtmf``, mono, followed by ``hangup`` so the call
 ends when the bot closes the stream. jambonz connects with subprotocol ``audio.jambonz.org`` and
 sends the call's ``callSid`` in its first frame, so the stream token is bound to the call.
-callpipe does not verify jambonz webhook signatures (run it with ``--insecure`` behind an
-allow-list) and has no jambonz REST call control: closing the stream ends the call.
+Webhooks are verified with ``Jambonz-Signature`` (HMAC-SHA256 with the account's webhook secret,
+``JAMBONZ_WEBHOOK_SECRET``). There is no jambonz REST call control here: closing the stream
+ends the call.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from callpipe.providers.base import (
     numbers,
 )
 from callpipe.providers.jambonz.dialect import JambonzDialect
+from callpipe.providers.jambonz.signature import SIGNATURE_HEADER, JambonzVerifier
 
 if TYPE_CHECKING:
     from callpipe.serializers.base_serializer import FrameSerializer
@@ -45,10 +47,16 @@ class JambonzCallData(CallData):
 
 class JambonzProvider(BaseProvider):
     name = "jambonz"
+    signature_headers = (SIGNATURE_HEADER,)
+    webhook_secret_env = ("JAMBONZ_WEBHOOK_SECRET",)
     binds_call_id = True
     setup_hint = "jambonz application > Calling webhook (POST)"
     dialect = JambonzDialect
     subprotocols = JambonzDialect.subprotocols
+
+    def webhook_verifier(self, secrets: Mapping[str, str]) -> JambonzVerifier | None:
+        secret = secrets.get("JAMBONZ_WEBHOOK_SECRET")
+        return JambonzVerifier(secret) if secret else None
 
     def matches_webhook(self, fields: Mapping[str, str]) -> bool:
         return "call_sid" in fields and "application_sid" in fields
