@@ -16,11 +16,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import Frame, InputDTMFFrame
 from callpipe.serializers import _wire
 from callpipe.serializers._telephony import TelephonySerializer
 from callpipe.serializers._wire import PhoneAudio
 from callpipe.serializers.base_serializer import FrameSerializerType
+from callpipe.telephony.jambonz import JambonzCallControl
 
 logger = logging.getLogger(__name__)
 
@@ -33,15 +35,48 @@ class JambonzFrameSerializer(TelephonySerializer):
     """Serializer for one jambonz ``listen`` stream of one call."""
 
     class InputParams(TelephonySerializer.InputParams):
+        """``auto_hang_up`` ends the call through jambonz's REST API when the pipeline ends
+        (needs ``account_sid`` and ``api_key``)."""
+
         jambonz_sample_rate: int = 8000
+        auto_hang_up: bool = True
 
     _params: InputParams
     _binary_audio = True
 
-    def __init__(self, call_sid: str | None = None, params: InputParams | None = None) -> None:
+    def __init__(
+        self,
+        call_sid: str | None = None,
+        params: InputParams | None = None,
+        *,
+        account_sid: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+    ) -> None:
         p = params if params is not None else self.InputParams()
         super().__init__(p, "pcm16", p.jambonz_sample_rate)
         self.call_sid = call_sid
+        self.auto_hang_up = p.auto_hang_up
+        if p.auto_hang_up:
+            missing = [
+                name
+                for name, value in (
+                    ("call_sid", call_sid),
+                    ("account_sid", account_sid),
+                    ("api_key", api_key),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigurationError(
+                    "JambonzFrameSerializer: auto_hang_up is enabled but missing required "
+                    f"parameters: {', '.join(missing)}. Pass them, or disable hang-up with "
+                    "params=JambonzFrameSerializer.InputParams(auto_hang_up=False)"
+                )
+        if call_sid and account_sid and api_key:
+            self.call_control = JambonzCallControl(
+                account_sid=account_sid, call_sid=call_sid, api_key=api_key, base_url=base_url
+            )
 
     @property
     def type(self) -> FrameSerializerType:

@@ -58,7 +58,9 @@ WEBHOOK = {
 
 
 async def _serializer(rate: int = 16000) -> JambonzFrameSerializer:
-    serializer = JambonzFrameSerializer()
+    serializer = JambonzFrameSerializer(
+        params=JambonzFrameSerializer.InputParams(auto_hang_up=False)
+    )
     await serializer.setup(StartFrame(audio_in_sample_rate=rate, audio_out_sample_rate=rate))
     return serializer
 
@@ -179,12 +181,28 @@ def test_json_webhook_detected_in_local_mode() -> None:
     assert json.loads(response.text)[0]["url"] == "wss://bot.example/ws"
 
 
-def test_serializer_takes_the_streams_rate() -> None:
+def test_serializer_takes_the_streams_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JAMBONZ_API_KEY", raising=False)
     detected = registry.detect_stream({**PREAMBLE, "sampleRate": 16000})
     assert detected is not None
     serializer = build_serializer("jambonz", detected[1])
     assert isinstance(serializer, JambonzFrameSerializer)
-    assert serializer.wire_sample_rate == 16000 and serializer.call_control is None
+    assert serializer.wire_sample_rate == 16000
+    assert serializer.call_control is None and serializer.auto_hang_up is False
+
+
+def test_serializer_hangs_up_through_the_api_with_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from callpipe.telephony.jambonz import JambonzCallControl
+
+    monkeypatch.setenv("JAMBONZ_API_KEY", "key-1")
+    monkeypatch.setenv("JAMBONZ_API_URL", "https://jambonz.example.com/api")
+    detected = registry.detect_stream(PREAMBLE)
+    assert detected is not None and detected[1].get("account_sid") == PREAMBLE["accountSid"]
+    serializer = build_serializer("jambonz", detected[1])
+    assert serializer.auto_hang_up is True
+    control = serializer.call_control
+    assert isinstance(control, JambonzCallControl)
+    assert control.base_url == "https://jambonz.example.com/api" and control.call_id == CALL
 
 
 # ---------------------------------------------------------------------------- signatures

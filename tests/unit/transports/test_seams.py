@@ -11,6 +11,7 @@ from callpipe.frames.frames import Frame
 from callpipe.serializers.base_serializer import FrameSerializer
 from callpipe.serializers.exotel import ExotelFrameSerializer
 from callpipe.serializers.generic import GenericFrameSerializer
+from callpipe.serializers.jambonz import JambonzFrameSerializer
 from callpipe.serializers.plivo import PlivoFrameSerializer
 from callpipe.serializers.signalwire import SignalWireFrameSerializer
 from callpipe.serializers.telnyx import TelnyxFrameSerializer
@@ -33,6 +34,7 @@ SERIALIZERS: list[FrameSerializer] = [
     ExotelFrameSerializer("se", "ce"),
     VonageFrameSerializer(),
     GenericFrameSerializer(),
+    JambonzFrameSerializer(params=JambonzFrameSerializer.InputParams(auto_hang_up=False)),
 ]
 
 

@@ -6,8 +6,8 @@ jambonz posts its call webhook as JSON (``call_sid``, ``from``, ``to``, ``accoun
 ends when the bot closes the stream. jambonz connects with subprotocol ``audio.jambonz.org`` and
 sends the call's ``callSid`` in its first frame, so the stream token is bound to the call.
 Webhooks are verified with ``Jambonz-Signature`` (HMAC-SHA256 with the account's webhook secret,
-``JAMBONZ_WEBHOOK_SECRET``). There is no jambonz REST call control here: closing the stream
-ends the call.
+``JAMBONZ_WEBHOOK_SECRET``). Closing the stream ends the call; with ``JAMBONZ_API_KEY`` (and
+``JAMBONZ_API_URL`` when self-hosted) the transport also ends it through jambonz's REST API.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from callpipe.providers.base import (
     BaseProvider,
     CallData,
     NoHangUp,
+    env_value,
     numbers,
 )
 from callpipe.providers.jambonz.dialect import JambonzDialect
@@ -43,6 +44,7 @@ class JambonzCallData(CallData):
 
     sample_rate: int = SAMPLE_RATE
     mix_type: str = "mono"
+    account_sid: str | None = None
 
 
 class JambonzProvider(BaseProvider):
@@ -100,6 +102,7 @@ class JambonzProvider(BaseProvider):
             call_id=call_sid,
             sample_rate=rate if isinstance(rate, int) else SAMPLE_RATE,
             mix_type=str(message.get("mixType") or "mono"),
+            account_sid=_text(message.get("accountSid")),
             body=extras,
             **numbers(_text(message.get("from")), _text(message.get("to"))),
         )
@@ -109,9 +112,23 @@ class JambonzProvider(BaseProvider):
     ) -> FrameSerializer:
         from callpipe.serializers.jambonz import JambonzFrameSerializer
 
-        rate = call_data.get("sample_rate", SAMPLE_RATE)
-        params = JambonzFrameSerializer.InputParams(jambonz_sample_rate=int(rate))
-        return JambonzFrameSerializer(call_data.call_id, params=params)
+        rate = int(call_data.get("sample_rate", SAMPLE_RATE))
+        account = call_data.get("account_sid") or env_value(env, "JAMBONZ_ACCOUNT_SID")
+        api_key = env_value(env, "JAMBONZ_API_KEY")
+        has_creds = bool(call_data.call_id and account and api_key)
+        hang_up = no_hang_up(JambonzFrameSerializer, has_creds, "JAMBONZ_API_KEY")
+        params = JambonzFrameSerializer.InputParams(jambonz_sample_rate=rate)
+        if hang_up is not None:
+            params = JambonzFrameSerializer.InputParams(
+                jambonz_sample_rate=rate, auto_hang_up=False
+            )
+        return JambonzFrameSerializer(
+            call_data.call_id,
+            params=params,
+            account_sid=account,
+            api_key=api_key,
+            base_url=env_value(env, "JAMBONZ_API_URL"),
+        )
 
 
 JAMBONZ = JambonzProvider()
