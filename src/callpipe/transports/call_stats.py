@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from callpipe.transports.seams import TransportSerializer
+
+class _Counted(Protocol):
+    """What the call-end line reads from a serializer (see ``transports.seams``)."""
+
+    malformed_counts: dict[str, int]
+
 
 logger = logging.getLogger("callpipe.calls")
 
@@ -68,7 +72,7 @@ class CallStats:
                 detail,
             )
 
-    def log_end(self, now: float, serializer: TransportSerializer | None = None) -> None:
+    def log_end(self, now: float, serializer: _Counted | None = None) -> None:
         duration = now - self.started_at if self.started_at is not None else 0.0
         counts = serializer.malformed_counts if serializer is not None else {}
         malformed = self.malformed + sum(counts.values())
