@@ -134,7 +134,9 @@ async def test_socket_that_cannot_come_back_is_reported(server: FakeDeepgramServ
     server.transcripts.append("lost")
     server.max_connections = 1  # the reconnect is refused
     stt = make_stt(server, live_options=LiveOptions(interim_results=False))
-    frames = [*audio(0.3, loud=True), *audio(0.5, loud=False), SleepFrame(0.4)]
+    frames = [*audio(0.3, loud=True), *audio(0.5, loud=False), SleepFrame(2.2)]
     _, up = await run_test(stt, frames, params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
-    assert errors and "reconnecting failed" in errors[0].error
+    assert errors and "reconnecting failed" in errors[0].error and not errors[0].fatal
+    # Three attempts with backoff, then one report (not a reconnect storm).
+    assert server.rejected == 3

@@ -20,6 +20,7 @@ import email.policy
 import json
 import math
 import struct
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -158,7 +159,8 @@ class FakeOpenAIServer(ServedFake):
             self.stream_started.set()
             if reply.first_chunk_delay:
                 await asyncio.sleep(reply.first_chunk_delay)
-            chunks = list(_chat_chunks(reply, model))
+            created = int(time.time())
+            chunks = list(_chat_chunks(reply, model, created))
             for n, chunk in enumerate(chunks):
                 if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
                     raise ConnectionAbortedError("scripted drop")
@@ -171,7 +173,14 @@ class FakeOpenAIServer(ServedFake):
                     "completion_tokens": len(chunks),
                     "total_tokens": 10 + len(chunks),
                 }
-                final = {"id": "chatcmpl-fake", "choices": [], "usage": usage}
+                final = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
                 yield f"data: {json.dumps(final)}\n\n"
             yield "data: [DONE]\n\n"
             finished = True
@@ -229,11 +238,12 @@ class FakeOpenAIServer(ServedFake):
         return JSONResponse({"text": text})
 
 
-def _chat_chunks(reply: ChatReply, model: str) -> list[dict[str, Any]]:
+def _chat_chunks(reply: ChatReply, model: str, created: int) -> list[dict[str, Any]]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion.chunk",
+            "created": created,
             "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
