@@ -273,7 +273,7 @@ class ProviderWebsocket:
         for attempt in range(self._reconnect_attempts):
             # Back off before every attempt, growing with repeated drops: a provider that
             # keeps closing is not hammered.
-            await asyncio.sleep(self._backoff * (2 ** (attempt + len(self._drops) - 1)))
+            await asyncio.sleep(min(4.0, self._backoff * 2 ** (attempt + len(self._drops) - 1)))
             if self._closing:
                 return False
             try:

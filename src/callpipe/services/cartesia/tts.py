@@ -84,7 +84,7 @@ class CartesiaTTSService(TTSService):
         sample_rate: int | None = None,
         params: InputParams | None = None,
         encoding: Encoding = "auto",
-        max_buffer_delay_ms: int | None = 0,
+        max_buffer_delay_ms: int | None = None,
         context_expiry_secs: float = 0.8,
         **kwargs: Any,
     ) -> None:
@@ -95,6 +95,9 @@ class CartesiaTTSService(TTSService):
         self._version = cartesia_version
         self._params = params or CartesiaTTSService.InputParams()
         self._encoding = encoding
+        if max_buffer_delay_ms is None and self._aggregate_sentences:
+            # Whole sentences: generate at once (Cartesia's default holds text 3 s).
+            max_buffer_delay_ms = 0
         self._max_buffer_delay_ms = max_buffer_delay_ms
         self._expiry_secs = context_expiry_secs
         self._ws: ProviderWebsocket | None = None

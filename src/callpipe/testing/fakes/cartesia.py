@@ -46,7 +46,7 @@ from callpipe.testing.fakes.openai import tone_pcm
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
 RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 REQUIRED = ("context_id", "model_id", "transcript", "voice", "output_format")
-SENTENCE_END = (".", "!", "?", ";", ":")
+SENTENCE_END = (".", "!", "?", "…")
 
 
 def _validate(request: Any) -> Refusal | None:
@@ -223,7 +223,7 @@ class FakeCartesiaServer(ServedWebsocketFake):
             delay > 0
             and message.get("continue", False)
             and text.strip()
-            and not text.rstrip().endswith(SENTENCE_END)
+            and not text.rstrip().rstrip("\"')]”’").endswith(SENTENCE_END)
         ):
             left = delay - (time.monotonic() - started)
             if left <= 0:

@@ -82,6 +82,8 @@ class FakeOpenAIServer(ServedFake):
         self.transcription_statuses: deque[int] = deque()
         """HTTP statuses for the next transcription requests (200 = answer)."""
         self.chat_requests: list[dict[str, Any]] = []
+        self.request_headers: list[dict[str, str]] = []
+        """Headers of every authorized request (organization/project checks)."""
         self.speech_requests: list[dict[str, Any]] = []
         self.transcription_requests: list[dict[str, Any]] = []
         self.cancelled_streams = 0
@@ -112,6 +114,7 @@ class FakeOpenAIServer(ServedFake):
     # ------------------------------------------------------------------ helpers
 
     def _unauthorized(self, request: Request) -> Response | None:
+        self.request_headers.append(dict(request.headers))
         if self.api_key is None:
             return None
         if request.headers.get("authorization") == f"Bearer {self.api_key}":
