@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import uuid
 from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -59,6 +61,8 @@ ENCODINGS = (
 
 KEYTERM_MODELS = ("nova-3",)
 """Keyterm prompting is documented for Nova-3 models only."""
+
+MODEL_UUID = "00000000-0000-4000-8000-00000000fa4e"
 
 
 def _refusal(status: int, err_code: str, message: str) -> Refusal:
@@ -176,8 +180,20 @@ class FakeDeepgramServer(ServedWebsocketFake):
                         json.dumps(
                             {
                                 "type": "Metadata",
+                                "transaction_key": "deprecated",
                                 "request_id": session.request_id,
-                                "duration": session.t,
+                                "sha256": hashlib.sha256(session.request_id.encode()).hexdigest(),
+                                "created": datetime.now(UTC).isoformat(),
+                                "duration": round(session.t, 3),
+                                "channels": 1,
+                                "models": [MODEL_UUID],
+                                "model_info": {
+                                    MODEL_UUID: {
+                                        "name": "general-nova-3",
+                                        "version": "fake",
+                                        "arch": "nova-3",
+                                    }
+                                },
                             }
                         )
                     )
@@ -286,7 +302,11 @@ class _Session:
             "speech_final": final and not from_finalize,
             "from_finalize": from_finalize,
             "channel": {"alternatives": [{"transcript": text, "confidence": 0.98, "words": words}]},
-            "metadata": {"request_id": self.request_id, "model_info": {"name": "fake"}},
+            "metadata": {
+                "request_id": self.request_id,
+                "model_info": {"name": "general-nova-3", "version": "fake", "arch": "nova-3"},
+                "model_uuid": MODEL_UUID,
+            },
         }
         fake.results.append(result)
         self.sent += 1
