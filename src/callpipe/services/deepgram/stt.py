@@ -1,9 +1,14 @@
 """DeepgramSTTService: Deepgram's live transcription WebSocket (``/v1/listen``).
 
 The socket is opened when the pipeline starts; the caller's audio is streamed as binary
-messages, either ``linear16`` at the pipeline rate or ``mulaw`` (8-bit G.711, half the bytes:
-what the phone network carries anyway). Deepgram answers with ``Results`` messages:
-``is_final`` ones become ``TranscriptionFrame``\\ s, the others ``InterimTranscriptionFrame``\\ s.
+messages, ``mulaw`` on an 8 kHz call (8-bit G.711, half the bytes: what the phone network
+carries), else ``linear16`` at the pipeline rate. The caller's μ-law was decoded by the
+serializer; encoding it again gives back exactly the caller's original bytes (G.711 decoding
+and re-encoding is lossless, ~0.6 μs per 20 ms packet), so Deepgram hears what the phone
+network delivered without the frame having to carry a second copy.
+
+Deepgram answers with ``Results`` messages: ``is_final`` ones become ``TranscriptionFrame``\\ s,
+the others ``InterimTranscriptionFrame``\\ s.
 When the VAD says the caller stopped, a ``Finalize`` message makes Deepgram return the final
 transcript at once instead of after its own endpointing delay. ``KeepAlive`` is sent every
 few seconds so a silent stretch does not close the socket; ``CloseStream`` ends it.
@@ -44,7 +49,8 @@ class LiveOptions(BaseModel):
 
     model: str = "nova-3"
     language: str | None = "en"
-    encoding: Literal["linear16", "mulaw"] = "linear16"
+    encoding: Literal["linear16", "mulaw"] | None = None
+    """None: ``mulaw`` at 8 kHz (what the phone line carries), else ``linear16``."""
     interim_results: bool = True
     punctuate: bool = True
     smart_format: bool = True
@@ -89,8 +95,16 @@ class DeepgramSTTService(StreamingSTTService):
         self._register_event_handler("on_speech_started")
         self._register_event_handler("on_utterance_end")
 
+    @property
+    def encoding(self) -> Literal["linear16", "mulaw"]:
+        """The encoding streamed to Deepgram."""
+        if self._options.encoding is not None:
+            return self._options.encoding
+        return "mulaw" if self.sample_rate == 8000 else "linear16"
+
     def _query(self) -> dict[str, Any]:
         query = self._options.model_dump(exclude_none=True)
+        query["encoding"] = self.encoding
         query["sample_rate"] = self.sample_rate
         query["channels"] = 1
         return query
@@ -123,7 +137,7 @@ class DeepgramSTTService(StreamingSTTService):
         ws = self._ws
         if ws is None:
             return False
-        payload = pcm_to_ulaw(audio) if self._options.encoding == "mulaw" else audio
+        payload = pcm_to_ulaw(audio) if self.encoding == "mulaw" else audio
         return await ws.send(payload)
 
     async def on_user_stopped_speaking(self) -> None:

@@ -110,6 +110,8 @@ class FakeDeepgramServer(ServedWebsocketFake):
         self.idle_timeout_secs = idle_timeout_secs
         self._close_next: tuple[int, str] | None = None
         self.audio_bytes = 0
+        self.audio = bytearray()
+        """Every audio byte received (as sent: μ-law bytes for ``encoding=mulaw``)."""
         self.keepalives = 0
         self.finalizes = 0
         self.close_streams = 0
@@ -161,6 +163,7 @@ class FakeDeepgramServer(ServedWebsocketFake):
                     return
                 if isinstance(message, bytes):
                     self.audio_bytes += len(message)
+                    self.audio += message
                     await session.audio(message)
                     continue
                 try:
