@@ -85,6 +85,7 @@ class GoogleLLMService(LLMService):
         tools: list[dict[str, Any]] | None = None,
         tool_config: dict[str, Any] | None = None,
         base_url: str | None = None,
+        api_version: str = "v1beta",
         request_timeout_secs: float = 30.0,
         max_retries: int = 1,
         warmup: bool = True,
@@ -94,6 +95,7 @@ class GoogleLLMService(LLMService):
         key = api_key or os.environ.get("GEMINI_API_KEY") or None
         self._api_key: str = resolve_api_key(type(self).__name__, key, "GOOGLE_API_KEY")
         self._base_url = _base(base_url)
+        self._api_version = api_version
         self._params = params or GoogleLLMService.InputParams()
         self._system_instruction = system_instruction
         self._tools = tools
@@ -120,7 +122,9 @@ class GoogleLLMService(LLMService):
         if not self._warmup:
             return
         try:
-            response = await self._client.get(f"/v1beta/models/{self.model_name}", timeout=5.0)
+            response = await self._client.get(
+                f"/{self._api_version}/models/{self.model_name}", timeout=5.0
+            )
         except httpx.HTTPError as exc:
             logger.debug("%s: warm-up request failed: %s", self, exc)
             return
@@ -232,7 +236,7 @@ class GoogleLLMService(LLMService):
         calls: list[ToolCall] = []
         self.reset_ttfb_metrics()
         self.start_ttfb_metrics()
-        path = f"/v1beta/models/{self.model_name}:streamGenerateContent"
+        path = f"/{self._api_version}/models/{self.model_name}:streamGenerateContent"
         async with self._client.stream("POST", path, params={"alt": "sse"}, json=body) as response:
             if response.status_code != 200:
                 content = await response.aread()

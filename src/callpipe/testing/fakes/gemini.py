@@ -3,7 +3,8 @@
 The documented contract (https://ai.google.dev/api/generate-content and the official
 ``google-genai`` SDK's models):
 
-- ``POST /v1beta/models/{model}:streamGenerateContent?alt=sse`` → Server-Sent Events, one
+- ``POST /v1beta/models/{model}:streamGenerateContent?alt=sse`` (and under ``/v1``, the
+  version the current SDK uses) → Server-Sent Events, one
   ``GenerateContentResponse`` per ``data:`` line (``candidates[0].content.parts`` with ``text``
   or ``functionCall {name, args, id}`` + ``thoughtSignature``; ``finishReason`` and
   ``usageMetadata`` on the last); without ``alt=sse`` the same responses as one JSON array.
@@ -121,8 +122,16 @@ class FakeGeminiServer(ServedFake):
         self._server = LocalASGIServer(
             Starlette(
                 routes=[
-                    Route("/v1beta/models", self._list, methods=["GET"]),
-                    Route("/v1beta/models/{target:path}", self._models, methods=["GET", "POST"]),
+                    route
+                    for version in ("v1beta", "v1")
+                    for route in (
+                        Route(f"/{version}/models", self._list, methods=["GET"]),
+                        Route(
+                            f"/{version}/models/{{target:path}}",
+                            self._models,
+                            methods=["GET", "POST"],
+                        ),
+                    )
                 ]
             )
         )
