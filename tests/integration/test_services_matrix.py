@@ -32,6 +32,7 @@ from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.deepgram.stt import DeepgramSTTService, LiveOptions
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
+from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.services.openai.stt import OpenAISTTService
@@ -40,6 +41,7 @@ from callpipe.testing.fakes import (
     FakeCartesiaServer,
     FakeDeepgramServer,
     FakeElevenLabsServer,
+    FakeGeminiServer,
     FakeOpenAIServer,
 )
 from callpipe.testing.server import running_server
@@ -61,6 +63,7 @@ TOOLS = [
         },
     }
 ]
+TTS = ("cartesia", "elevenlabs", "openai")
 REQUEST = "I would like a table for two"
 ANSWER = (
     "Three tables are free. One is by the window and two are in the garden. "
@@ -74,6 +77,7 @@ class Fakes:
     deepgram: FakeDeepgramServer
     cartesia: FakeCartesiaServer
     elevenlabs: FakeElevenLabsServer
+    gemini: FakeGeminiServer
     contexts: list[OpenAILLMContext] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -94,7 +98,13 @@ def make_tts(kind: str, fakes: Fakes) -> Any:
     return OpenAITTSService(api_key="test-key", base_url=fakes.openai.base_url, warmup=False)
 
 
-async def run_bot(kinds: tuple[str, str], fakes: Fakes, websocket: WebSocket, start: Any) -> None:
+def make_llm(kind: str, fakes: Fakes) -> Any:
+    if kind == "gemini":
+        return GoogleLLMService(api_key="test-key", base_url=fakes.gemini.base_url)
+    return OpenAILLMService(api_key="test-key", base_url=fakes.openai.base_url, model="fake-model")
+
+
+async def run_bot(kinds: tuple[str, ...], fakes: Fakes, websocket: WebSocket, start: Any) -> None:
     serializer = TwilioFrameSerializer(
         stream_sid=start["streamSid"],
         call_sid=start["callSid"],
@@ -109,7 +119,7 @@ async def run_bot(kinds: tuple[str, str], fakes: Fakes, websocket: WebSocket, st
             serializer=serializer,
         ),
     )
-    llm = OpenAILLMService(api_key="test-key", base_url=fakes.openai.base_url, model="fake-model")
+    llm = make_llm(kinds[2], fakes)
 
     async def free_tables(params: FunctionCallParams) -> None:
         fakes.tool_calls.append(params.arguments)
@@ -142,7 +152,7 @@ async def run_bot(kinds: tuple[str, str], fakes: Fakes, websocket: WebSocket, st
 
 
 @asynccontextmanager
-async def served(kinds: tuple[str, str]) -> AsyncIterator[tuple[str, Fakes]]:
+async def served(kinds: tuple[str, ...]) -> AsyncIterator[tuple[str, Fakes]]:
     async with AsyncExitStack() as stack:
         fakes = Fakes(
             openai=await stack.enter_async_context(
@@ -155,6 +165,7 @@ async def served(kinds: tuple[str, str]) -> AsyncIterator[tuple[str, Fakes]]:
             elevenlabs=await stack.enter_async_context(
                 FakeElevenLabsServer(secs_per_char=0.06, chunk_delay=0.02)
             ),
+            gemini=await stack.enter_async_context(FakeGeminiServer()),
         )
         app = FastAPI()
 
@@ -173,13 +184,25 @@ async def served(kinds: tuple[str, str]) -> AsyncIterator[tuple[str, Fakes]]:
         yield f"ws://{addr}/ws", fakes
 
 
-@pytest.mark.parametrize("tts", ["cartesia", "elevenlabs", "openai"])
-@pytest.mark.parametrize("stt", ["deepgram", "openai"])
-async def test_tool_call_answer_and_barge_in(stt: str, tts: str) -> None:
-    async with served((stt, tts)) as (url, fakes):
-        fakes.openai.add_chat_reply(tool_calls=[{"name": "free_tables", "arguments": {"party": 2}}])
-        fakes.openai.add_chat_reply(ANSWER)
-        fakes.openai.add_chat_reply("Sure.")
+@pytest.mark.parametrize(
+    ("stt", "tts", "llm"),
+    [
+        *((stt, tts, "openai") for stt in ("deepgram", "openai") for tts in TTS),
+        ("deepgram", "cartesia", "gemini"),
+    ],
+)
+async def test_tool_call_answer_and_barge_in(stt: str, tts: str, llm: str) -> None:
+    async with served((stt, tts, llm)) as (url, fakes):
+        if llm == "gemini":
+            fakes.gemini.add_reply(function_calls=[{"name": "free_tables", "args": {"party": 2}}])
+            fakes.gemini.add_reply(ANSWER)
+            fakes.gemini.add_reply("Sure.")
+        else:
+            fakes.openai.add_chat_reply(
+                tool_calls=[{"name": "free_tables", "arguments": {"party": 2}}]
+            )
+            fakes.openai.add_chat_reply(ANSWER)
+            fakes.openai.add_chat_reply("Sure.")
         fakes.deepgram.transcripts.extend([REQUEST, "stop please"])
         fakes.openai.transcripts.extend([REQUEST, "stop please"])
         async with SimulatedCall(url, "twilio") as call:

@@ -281,3 +281,21 @@ async def test_elevenlabs_reads_is_final_too(caplog: pytest.LogCaptureFixture) -
             down, _ = await run_test(tts, reply("Hello there."), params=PARAMS)
     assert sum(isinstance(f, TTSStoppedFrame) for f in down) == 1
     assert not [r for r in caplog.records if "no end of audio" in r.getMessage()]
+
+
+# ---------------------------------------------------------------------- zero retention
+
+
+async def test_zero_retention_flags_reach_the_providers() -> None:
+    async with FakeDeepgramServer() as deepgram, FakeElevenLabsServer() as elevenlabs:
+        stt = DeepgramSTTService(
+            api_key="test-key", url=deepgram.url, live_options=LiveOptions(mip_opt_out=True)
+        )
+        await run_test(stt, [SleepFrame(0.3)], params=PARAMS)
+        params = ElevenLabsTTSService.InputParams(enable_logging=False)
+        tts = ElevenLabsTTSService(
+            api_key="test-key", voice_id="v", url=elevenlabs.url, params=params
+        )
+        await run_test(tts, [SleepFrame(0.3)], params=PARAMS)
+    assert deepgram.queries[0]["mip_opt_out"] == "true"
+    assert elevenlabs.queries[0]["enable_logging"] == ["false"]
