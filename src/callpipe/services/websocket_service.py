@@ -7,11 +7,13 @@ Used by the Deepgram, Cartesia and ElevenLabs services.
   raises :class:`HandshakeError` carrying the provider's own reason (Deepgram's ``dg-error``
   header, the response body). Only transient refusals (429, 5xx, network errors) are retried.
 - **Close frames.** Providers report stream errors in the close frame (Deepgram ``DATA-0000``,
-  ``NET-0001``; ElevenLabs policy closes). A drop is logged once, with the code, the reason and
-  the call. Transient closes (no close frame, 1000/1001 from the server, 1011-1014, ``NET-*``)
-  are reconnected with backoff, a bounded number of times per drop and per minute; policy,
-  data and auth closes (1002/1003/1007-1010, 3000-4999, ``DATA-*``) are not retried: the owner
-  is told through ``on_failed`` and surfaces an ``ErrorFrame`` the bot can handle.
+  ``NET-0001``; ElevenLabs policy closes). A drop is reported once, with the code, the reason
+  and the call: a WARNING when it is reconnected, else the owner's ``ErrorFrame`` (which the
+  pipeline task logs as its one ERROR line). Transient closes (no close frame, 1000/1001 from
+  the server, 1011-1014, ``NET-*``) are reconnected with backoff, a bounded number of times per
+  drop and per minute; policy, data and auth closes (1002/1003/1007-1010, 3000-4999,
+  ``DATA-*``) are not retried: the owner is told through ``on_failed`` and surfaces an
+  ``ErrorFrame`` the bot can handle.
 """
 
 from __future__ import annotations
@@ -238,19 +240,15 @@ class ProviderWebsocket:
             reason = ws.close_reason or ""
             self.last_close = (code, reason)
             closed = f"provider closed the socket: {describe_close(code, reason)}"
+            # Not retried: the owner's ErrorFrame is the one log line (the task logs it).
             if not is_transient_close(code, reason):
-                logger.error("%s%s: %s; not reconnecting", call_tag(), self._owner, closed)
-                await self._give_up(f"{self._owner}: {closed}")
+                await self._give_up(f"{self._owner}: {closed}; not reconnecting")
                 return
             if not self._drop_allowed():
-                logger.error(
-                    "%s%s: %s; %d drops within a minute, not reconnecting",
-                    call_tag(),
-                    self._owner,
-                    closed,
-                    len(self._drops),
+                await self._give_up(
+                    f"{self._owner}: {closed}; dropping repeatedly "
+                    f"({len(self._drops)} drops within a minute), not reconnecting"
                 )
-                await self._give_up(f"{self._owner}: {closed} (dropping repeatedly)")
                 return
             logger.warning("%s%s: %s; reconnecting", call_tag(), self._owner, closed)
             if not await self._reconnect(closed):

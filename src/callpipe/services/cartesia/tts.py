@@ -314,8 +314,12 @@ class CartesiaTTSService(TTSService):
             if cid is None:
                 await self.report_error(f"{self}: Cartesia error: {text}", reason="provider")
             return
+        if cid != reply.ids[-1]:
+            # About a context this reply already left behind (e.g. it expired): not our problem.
+            logger.debug("%s: Cartesia error for retired context %s: %s", self, cid, text)
+            return
         expired = "expire" in text.lower() or "context has closed" in text.lower()
-        if expired and reply.last_text and cid == reply.ids[-1]:
+        if expired and reply.last_text:
             # The context timed out before our next sentence: speak it on a fresh context.
             logger.info("%s: Cartesia context %s expired; continuing on a new one", self, cid)
             new = self._new_cartesia_context(context_id, reply)
