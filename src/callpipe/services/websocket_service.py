@@ -58,7 +58,9 @@ def is_transient_close(code: int | None, reason: str) -> bool:
     upper = reason.upper()
     if upper.startswith("DATA-") or "UNAUTHORI" in upper:
         return False
-    if upper.startswith("NET-"):
+    if upper.startswith("NET-") or "TIMEOUT" in upper or "TIMED OUT" in upper:
+        # An idle timeout (Deepgram NET-0001, ElevenLabs' input timeout, sent as 1008) is not a
+        # request the provider refuses: a new socket is fine.
         return True
     return code is None or code in TRANSIENT_CLOSE_CODES
 

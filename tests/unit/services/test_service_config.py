@@ -86,3 +86,24 @@ async def test_a_provider_that_keeps_closing_is_not_hammered() -> None:
         await socket.close()
     assert len(failures) == 1 and "dropping repeatedly" in failures[0]
     assert fake.connections == 4  # the first connection and three reconnects
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "transient"),
+    [
+        (None, "", True),
+        (1000, "", True),
+        (1011, "NET-0000", True),
+        (1011, "NET-0001", True),
+        (1008, "Have not received a new text input within the timeout of 20 seconds", True),
+        (1008, "DATA-0000", False),
+        (1008, "max_active_conversations", False),
+        (1007, "", False),
+        (4001, "unauthorized", False),
+        (1011, "DATA-0000", False),
+    ],
+)
+def test_which_closes_are_reconnected(code: int | None, reason: str, transient: bool) -> None:
+    from callpipe.services.websocket_service import is_transient_close
+
+    assert is_transient_close(code, reason) is transient
