@@ -31,20 +31,25 @@ def reply(*chunks: str) -> list[Frame]:
 
 
 class ReplayServer:
-    def __init__(self, script: Script) -> None:
+    def __init__(
+        self, script: Script | None = None, *, on_connect: list[Any] | None = None
+    ) -> None:
         self._script = script
+        self._on_connect = on_connect or []
         self._server: Any = None
         self.received: list[dict[str, Any]] = []
         self.url = ""
 
     async def _handle(self, ws: ServerConnection) -> None:
         try:
+            for message in self._on_connect:
+                await ws.send(json.dumps(message))
             async for raw in ws:
                 if isinstance(raw, bytes):
                     continue
                 message = json.loads(raw)
                 self.received.append(message)
-                for answer in await self._script(message):
+                for answer in await self._script(message) if self._script else []:
                     await ws.send(json.dumps(answer))
         except ConnectionClosed:
             pass

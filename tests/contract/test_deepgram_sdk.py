@@ -110,10 +110,41 @@ async def test_our_query_is_the_one_the_sdk_builds() -> None:
     assert ours == theirs
 
 
-def test_recorded_results_from_the_docs_replay_through_our_client() -> None:
-    """The Results example of Deepgram's live-streaming reference, through the SDK model."""
+async def test_recorded_results_from_the_docs_replay_through_our_client() -> None:
+    """Deepgram's documented messages: valid for the SDK, and turned into the right frames."""
     from pathlib import Path
 
+    from callpipe.frames.frames import InterimTranscriptionFrame, TranscriptionFrame
+
+    from .replay import ReplayServer
+
     fixture = Path(__file__).parent / "fixtures" / "deepgram_results.json"
-    for message in json.loads(fixture.read_text())["messages"]:
+    messages = json.loads(fixture.read_text())["messages"]
+    for message in messages:
         validate(message)
+    async with ReplayServer(on_connect=messages) as server:
+        options = LiveOptions(vad_events=True, utterance_end_ms=1000)
+        stt = DeepgramSTTService(api_key="k", url=server.url, live_options=options)
+        events: list[str] = []
+
+        @stt.event_handler("on_speech_started")
+        async def started(service: Any, message: dict[str, Any]) -> None:
+            events.append(message["type"])
+
+        @stt.event_handler("on_utterance_end")
+        async def ended(service: Any, message: dict[str, Any]) -> None:
+            events.append(message["type"])
+
+        down, _ = await run_test(
+            stt,
+            [SleepFrame(0.4)],
+            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+        )
+    interim = [f for f in down if isinstance(f, InterimTranscriptionFrame)]
+    final = [f for f in down if isinstance(f, TranscriptionFrame)]
+    assert [f.text for f in interim] == ["I would like"]
+    assert [f.text for f in final] == ["I would like a refund."]
+    assert final[0].finalized
+    words = final[0].result["channel"]["alternatives"][0]["words"]
+    assert [w["punctuated_word"] for w in words][-1] == "refund."
+    assert events == ["SpeechStarted", "UtteranceEnd"]
