@@ -175,10 +175,11 @@ class GoogleLLMService(LLMService):
         body: dict[str, Any] = {"contents": contents}
         if system is not None:
             body["systemInstruction"] = system
-        tools = convert_tools(context.tools or self._tools)
+        context_tools, tool_choice = _tools_of(context)
+        tools = convert_tools(context_tools or self._tools)
         if tools:
             body["tools"] = tools
-            tool_config = convert_tool_choice(context.tool_choice) or self._tool_config
+            tool_config = convert_tool_choice(tool_choice) or self._tool_config
             if tool_config:
                 body["toolConfig"] = tool_config
         config = self._generation_config()
@@ -304,6 +305,15 @@ class GoogleLLMService(LLMService):
                 )
             elif text:
                 await self.push_frame(LLMTextFrame(text))
+
+
+def _tools_of(context: OpenAILLMContext) -> tuple[list[dict[str, Any]] | None, Any]:
+    """The context's tools (Chat Completions format) and tool choice.
+
+    The one place that reads tools off the context: with the 1.14 ``LLMContext`` this becomes
+    ``context.tools_for_api(), context.tool_choice_for_api()``.
+    """
+    return context.tools, context.tool_choice
 
 
 def _base(explicit: str | None) -> str:
