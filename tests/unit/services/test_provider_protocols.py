@@ -299,3 +299,16 @@ async def test_zero_retention_flags_reach_the_providers() -> None:
         await run_test(tts, [SleepFrame(0.3)], params=PARAMS)
     assert deepgram.queries[0]["mip_opt_out"] == "true"
     assert elevenlabs.queries[0]["enable_logging"] == ["false"]
+
+
+async def test_elevenlabs_idle_socket_close_is_reconnected() -> None:
+    """ElevenLabs closes an idle socket with 1008 and a timeout reason: reconnect, no error."""
+    async with FakeElevenLabsServer() as fake:
+        params = ElevenLabsTTSService.InputParams(inactivity_timeout=1)
+        tts = ElevenLabsTTSService(
+            api_key="test-key", voice_id="v", url=fake.url, params=params, keepalive_secs=30
+        )
+        down, up = await run_test(tts, [SleepFrame(1.6), *reply("Still here.")], params=PARAMS)
+    assert fake.close_codes and fake.close_codes[0][0] == 1008
+    assert fake.connections == 2 and not errors(up)
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)] == ["Still", "here."]

@@ -16,8 +16,10 @@ and the official ``elevenlabs`` SDK's ``WebsocketTtsClientMessageMulti`` /
   message) and, once a closed context's audio is sent, ``{"isFinal": true, "contextId"}``.
 - **Limits**: at most ``max_contexts`` (5) open contexts per socket (the socket is closed with
   1008 ``max_active_conversations`` otherwise); a context with no message for
-  ``inactivity_timeout`` seconds (default 20) is closed; without ``auto_mode`` text waits in the
-  buffer until ``chunk_threshold`` characters or a flush.
+  ``inactivity_timeout`` seconds (default 20) is closed, and the socket is closed (1008, "Have
+  not received a new text input within the timeout…") when no message at all came for that
+  long; without ``auto_mode`` text waits in the buffer until ``chunk_threshold`` characters or
+  a flush.
 
 The fake speaks ``secs_per_char`` of tone per character and can be told to drop the socket.
 """
@@ -140,11 +142,13 @@ class FakeElevenLabsServer(ServedWebsocketFake):
         auto_mode = query.get("auto_mode", ["false"])[-1] == "true"
         timeout = int(query.get("inactivity_timeout", ["20"])[-1])
         contexts: dict[str, _Context] = {}
-        watchdog = asyncio.get_running_loop().create_task(self._watch(ws, contexts, timeout))
+        heard = [time.monotonic()]
+        watchdog = asyncio.get_running_loop().create_task(self._watch(ws, contexts, timeout, heard))
         try:
             async for raw in ws:
                 message = json.loads(raw)
                 self.messages.append(message)
+                heard[0] = time.monotonic()
                 if message.get("close_socket"):
                     break
                 context_id = message.get("context_id")
@@ -196,13 +200,26 @@ class FakeElevenLabsServer(ServedWebsocketFake):
             ctx.buffer = ""
 
     async def _watch(
-        self, ws: ServerConnection, contexts: dict[str, _Context], idle_secs: float
+        self,
+        ws: ServerConnection,
+        contexts: dict[str, _Context],
+        idle_secs: float,
+        heard: list[float],
     ) -> None:
-        """Close contexts that got no message for ``inactivity_timeout`` seconds."""
+        """Close contexts that got no message for ``inactivity_timeout`` seconds, and the
+        socket (1008, as ElevenLabs does) when nothing at all came for that long."""
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await asyncio.sleep(min(0.05, idle_secs / 4))
                 now = time.monotonic()
+                if now - heard[0] > idle_secs:
+                    await self._close(
+                        ws,
+                        1008,
+                        f"Have not received a new text input within the timeout of "
+                        f"{idle_secs:g} seconds. Streaming input will be closed.",
+                    )
+                    return
                 for ctx in list(contexts.values()):
                     if not ctx.closed and now - ctx.last_message_at > idle_secs:
                         self.timed_out_contexts.append(ctx.id)
