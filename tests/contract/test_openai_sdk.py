@@ -15,21 +15,31 @@ import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI
-from openai.types.audio import speech_create_params
+from openai.types.audio import speech_create_params, transcription_create_params
 from openai.types.chat import ChatCompletionChunk, completion_create_params
 from pydantic import TypeAdapter
 
 from callpipe.audio.wav import pcm_to_wav
-from callpipe.frames.frames import LLMMessagesFrame, TTSSpeakFrame
+from callpipe.frames.frames import (
+    InputAudioRawFrame,
+    LLMMessagesFrame,
+    TTSSpeakFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
 from callpipe.pipeline.task import PipelineParams
 from callpipe.services.openai.llm import OpenAILLMService
+from callpipe.services.openai.stt import OpenAISTTService
 from callpipe.services.openai.tts import OpenAITTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes import FakeOpenAIServer
 from callpipe.testing.fakes.openai import tone_pcm
+from callpipe.testing.pipeline import SleepFrame
 
 CHAT_PARAMS = TypeAdapter(completion_create_params.CompletionCreateParamsStreaming)
 SPEECH_PARAMS = TypeAdapter(speech_create_params.SpeechCreateParams)
+# The file field's type (IO[bytes] | ...) has no pydantic schema: check the fields by name.
+TRANSCRIPTION_FIELDS = transcription_create_params.TranscriptionCreateParamsNonStreaming
 
 
 def sdk(fake: FakeOpenAIServer, key: str = "test-key") -> AsyncOpenAI:
@@ -128,8 +138,26 @@ async def test_our_requests_validate_as_sdk_params() -> None:
         params = PipelineParams(enable_metrics=True, enable_usage_metrics=True)
         await run_test(llm, [LLMMessagesFrame([{"role": "user", "content": "hi"}])], params=params)
         await run_test(tts, [TTSSpeakFrame("Hello there.")])
-    assert fake.chat_requests and fake.speech_requests
+        stt = OpenAISTTService(api_key="test-key", base_url=fake.base_url, prompt="menu")
+        pcm = tone_pcm(0.4, 16000)
+        await run_test(
+            stt,
+            [
+                UserStartedSpeakingFrame(),
+                *(InputAudioRawFrame(pcm[i : i + 640], 16000) for i in range(0, len(pcm), 640)),
+                UserStoppedSpeakingFrame(),
+                SleepFrame(0.3),
+            ],
+        )
+    assert fake.chat_requests and fake.speech_requests and fake.transcription_requests
     for body in fake.chat_requests:
         CHAT_PARAMS.validate_python(body)
     for body in fake.speech_requests:
         SPEECH_PARAMS.validate_python(body)
+    for fields in fake.transcription_requests:
+        form = {k for k in fields if not k.endswith(".filename")}
+        assert TRANSCRIPTION_FIELDS.__required_keys__ <= form
+        assert (
+            form <= TRANSCRIPTION_FIELDS.__required_keys__ | TRANSCRIPTION_FIELDS.__optional_keys__
+        )
+        assert fields["file.filename"].endswith(".wav")
