@@ -161,3 +161,11 @@ async def test_our_requests_validate_as_sdk_params() -> None:
             form <= TRANSCRIPTION_FIELDS.__required_keys__ | TRANSCRIPTION_FIELDS.__optional_keys__
         )
         assert fields["file.filename"].endswith(".wav")
+
+
+async def test_a_wrong_path_gets_openais_not_found() -> None:
+    async with FakeOpenAIServer() as fake:
+        client = AsyncOpenAI(api_key="test-key", base_url=fake.base_url + "/v2", max_retries=0)
+        with pytest.raises(openai.NotFoundError) as caught:
+            await client.models.list()
+    assert "Invalid URL (GET /v1/v2/models)" in str(caught.value)

@@ -96,6 +96,11 @@ class FakeOpenAIServer(ServedFake):
                     Route("/v1/chat/completions", self._chat, methods=["POST"]),
                     Route("/v1/audio/speech", self._speech, methods=["POST"]),
                     Route("/v1/audio/transcriptions", self._transcriptions, methods=["POST"]),
+                    Route(
+                        "/{path:path}",
+                        self._unknown,
+                        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                    ),
                 ]
             )
         )
@@ -122,6 +127,15 @@ class FakeOpenAIServer(ServedFake):
         return _error(401, "Incorrect API key provided.", "invalid_api_key")
 
     # ------------------------------------------------------------------ endpoints
+
+    async def _unknown(self, request: Request) -> Response:
+        """OpenAI's answer to a wrong path (a client with a bad base URL sees this)."""
+        return _error(
+            404,
+            f"Invalid URL ({request.method} {request.url.path})",
+            None,
+            kind="invalid_request_error",
+        )
 
     async def _models(self, request: Request) -> Response:
         return self._unauthorized(request) or JSONResponse(
@@ -276,9 +290,16 @@ def _chat_chunks(reply: ChatReply, model: str, created: int) -> list[dict[str, A
 
 
 def _error(
-    status: int, message: str, code: str | None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    code: str | None,
+    headers: dict[str, str] | None = None,
+    *,
+    kind: str | None = None,
 ) -> Response:
-    kind = {401: "invalid_request_error", 429: "rate_limit_exceeded"}.get(status, "server_error")
+    kind = kind or {401: "invalid_request_error", 429: "rate_limit_exceeded"}.get(
+        status, "server_error"
+    )
     return JSONResponse(
         {"error": {"message": message, "type": kind, "param": None, "code": code}},
         status_code=status,
