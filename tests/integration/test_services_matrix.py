@@ -209,10 +209,18 @@ async def test_tool_call_answer_and_barge_in(stt: str, tts: str, llm: str) -> No
             await call.pause(0.5)
             await call.say(REQUEST)
             assert await call.wait_for_bot_speech(timeout=15), "no answer"
-            await call.pause(1.5)  # the answer is playing
+            await call.pause(2.5)  # the answer is playing (its first sentence is 1.2 s)
             await call.say("Stop please", wait=False)
             clear = await call.wait_for_event("clear", timeout=5)
             assert clear is not None, "barge-in produced no clear"
+            # The short reply to "stop please" comes after the caller's turn was transcribed
+            # (a segmented STT transcribes only after the VAD stop): wait for its request.
+            requests = fakes.gemini.requests if llm == "gemini" else fakes.openai.chat_requests
+            for _ in range(150):
+                if len(requests) >= 3:
+                    break
+                await asyncio.sleep(0.1)
+            assert len(requests) == 3, "the caller's barge-in never reached the LLM"
             assert await call.wait_for_bot_turn(timeout=15, quiet_secs=0.6)
             await call.hang_up()
             result = call.result()
@@ -221,7 +229,8 @@ async def test_tool_call_answer_and_barge_in(stt: str, tts: str, llm: str) -> No
     assert fakes.tool_calls == [{"party": 2}]
     [context] = fakes.contexts
     roles = [m["role"] for m in context.messages]
-    assert roles == ["system", "user", "assistant", "tool", "assistant", "user", "assistant"]
+    expected = ["system", "user", "assistant", "tool", "assistant", "user", "assistant"]
+    assert roles == expected, context.messages
     assert context.messages[1]["content"] == REQUEST
     assert json.loads(context.messages[3]["content"]) == {"window": 1, "garden": 2}
     cut = context.messages[4]
