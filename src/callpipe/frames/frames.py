@@ -454,6 +454,10 @@ class TranscriptionFrame(TextFrame):
     user_id: str = ""
     timestamp: str = ""
     language: str | None = None
+    result: Any = None
+    """The STT provider's own result (e.g. Deepgram's ``Results`` with word timings)."""
+    finalized: bool = False
+    """The provider marked the end of the utterance (Deepgram ``speech_final``/finalize)."""
 
 
 @dataclass(slots=True)
@@ -462,6 +466,7 @@ class InterimTranscriptionFrame(TextFrame):
     user_id: str = ""
     timestamp: str = ""
     language: str | None = None
+    result: Any = None
 
 
 @dataclass(slots=True)

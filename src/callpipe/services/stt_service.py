@@ -77,17 +77,32 @@ class STTService(AIService):
     async def on_user_stopped_speaking(self) -> None:
         """VAD: the caller stopped speaking (e.g. ask the provider to finalize now)."""
 
-    async def push_transcript(self, text: str, *, final: bool, language: str | None = None) -> None:
-        """Push a transcript downstream (finals end the STT's time-to-first-byte measurement)."""
+    async def push_transcript(
+        self,
+        text: str,
+        *,
+        final: bool,
+        language: str | None = None,
+        result: Any = None,
+        finalized: bool = False,
+    ) -> None:
+        """Push a transcript downstream (finals end the STT's time-to-first-byte measurement).
+
+        ``result`` is the provider's own message (word timings etc.), carried on the frame.
+        """
         text = text.strip()
         if not text:
             return
         lang = language or self._language
         if final:
             await self.stop_ttfb_metrics()
-            await self.push_frame(TranscriptionFrame(text, "", iso_now(), lang))
+            await self.push_frame(
+                TranscriptionFrame(text, "", iso_now(), lang, result=result, finalized=finalized)
+            )
         else:
-            await self.push_frame(InterimTranscriptionFrame(text, "", iso_now(), lang))
+            await self.push_frame(
+                InterimTranscriptionFrame(text, "", iso_now(), lang, result=result)
+            )
 
     # ------------------------------------------------------------------ frames
 

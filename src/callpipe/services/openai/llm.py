@@ -68,6 +68,7 @@ class OpenAILLMService(OpenAIHTTPMixin, LLMService):
         base_url: str | None = None,
         params: InputParams | None = None,
         organization: str | None = None,
+        project: str | None = None,
         request_timeout_secs: float = 30.0,
         max_retries: int = 1,
         warmup: bool = True,
@@ -78,6 +79,7 @@ class OpenAILLMService(OpenAIHTTPMixin, LLMService):
             api_key,
             base_url,
             organization=organization,
+            project=project,
             timeout_secs=request_timeout_secs,
             warmup=warmup,
         )
