@@ -24,17 +24,37 @@ from typing import Any, ClassVar
 _next_id = itertools.count(1).__next__
 
 
+class UninterruptibleFrame:
+    """Mixin (Pipecat 1.x): frames of a class that also derives from this survive interruptions.
+
+    ``class MyFrame(DataFrame, UninterruptibleFrame)`` is the same as setting
+    ``UNINTERRUPTIBLE = True`` on the class; :class:`Frame` applies it when the class is made.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(slots=True)
 class Frame:
     """Base of every frame: a process-unique ``id``, a readable ``name`` and optional ``pts``."""
 
     UNINTERRUPTIBLE: ClassVar[bool] = False
+    LIFECYCLE: ClassVar[bool] = False
+    """True for the few classes ``FrameProcessor.process_frame`` itself acts on (start, cancel,
+    interruption, pause/resume): one attribute test per frame instead of a chain of isinstance."""
+
+    def __init_subclass__(cls) -> None:
+        # No super() here: slots=True rebuilds the class, which breaks zero-argument super.
+        if issubclass(cls, UninterruptibleFrame):
+            cls.UNINTERRUPTIBLE = True
 
     id: int = field(init=False, default_factory=_next_id, compare=False)
     pts: int | None = field(default=None, kw_only=True, compare=False)
     transport_source: str | None = field(default=None, kw_only=True, compare=False)
     transport_destination: str | None = field(default=None, kw_only=True, compare=False)
     _metadata: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    broadcast_sibling_id: int | None = field(default=None, init=False, repr=False, compare=False)
+    """Id of the twin frame sent the other way by ``FrameProcessor.broadcast_frame``."""
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -50,6 +70,11 @@ class Frame:
     @property
     def name(self) -> str:
         return f"{type(self).__name__}#{self.id}"
+
+    @property
+    def interruptible(self) -> bool:
+        """Pipecat 1.x spelling of ``not UNINTERRUPTIBLE``."""
+        return not self.UNINTERRUPTIBLE
 
     def __str__(self) -> str:
         return self.name
@@ -89,6 +114,11 @@ class _PCM:
     """Shared behaviour of the audio frames: validation and ``num_frames`` (no fields, no slots).
 
     The fields are declared by each dataclass, so the mixin stays compatible with ``slots=True``.
+
+    A length that is not a whole number of sample frames (an odd byte count for mono) is
+    accepted, as Pipecat does, but the dangling partial sample is dropped here: it carries no
+    sound, and every consumer (VAD, resampler, mixer, G.711) can then rely on whole samples,
+    so one malformed packet can never raise further down and end a call.
     """
 
     __slots__ = ()
@@ -105,11 +135,9 @@ class _PCM:
             raise ValueError(f"num_channels must be >= 1, got {channels}")
         if self.sample_rate <= 0:
             raise ValueError(f"sample_rate must be > 0, got {self.sample_rate}")
-        if len(self.audio) % (2 * channels):
-            raise ValueError(
-                f"audio length {len(self.audio)} is not a whole number of 16-bit "
-                f"{channels}-channel sample frames"
-            )
+        extra = len(self.audio) % (2 * channels)
+        if extra:
+            self.audio = bytes(self.audio[:-extra])  # type: ignore[misc]  # field of the dataclass
 
     @property
     def num_frames(self) -> int:
@@ -157,6 +185,8 @@ AudioRawFrame.register(OutputAudioRawFrame)
 class StartFrame(SystemFrame):
     """First frame through every processor; carries the pipeline-wide settings."""
 
+    LIFECYCLE: ClassVar[bool] = True
+
     audio_in_sample_rate: int = 16000
     audio_out_sample_rate: int = 16000
     allow_interruptions: bool = True
@@ -168,6 +198,8 @@ class StartFrame(SystemFrame):
 @dataclass(slots=True)
 class CancelFrame(SystemFrame):
     """Stop now: processors drop queued work and shut down."""
+
+    LIFECYCLE: ClassVar[bool] = True
 
     reason: str | None = None
 
@@ -209,17 +241,96 @@ class StopFrame(ControlFrame):
 
 
 @dataclass(slots=True)
-class EndTaskFrame(SystemFrame):
-    """Pushed upstream by a processor to ask the task to end gracefully (queues an EndFrame)."""
-
-    reason: str | None = None
+class WorkerFrame(ControlFrame):
+    """A request to the pipeline worker, in order with data (push it either way)."""
 
 
 @dataclass(slots=True)
-class CancelTaskFrame(SystemFrame):
-    """Pushed upstream by a processor to ask the task to cancel."""
+class WorkerSystemFrame(SystemFrame):
+    """A request to the pipeline worker, handled at once (push it either way)."""
 
-    reason: str | None = None
+
+@dataclass(slots=True)
+class EndWorkerFrame(WorkerFrame):
+    """Ask the worker to end gracefully: it queues an ``EndFrame`` (what came first plays out)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    reason: Any = None
+
+
+@dataclass(slots=True)
+class StopWorkerFrame(WorkerFrame):
+    """Ask the worker to stop (``StopFrame``) once what came first is processed."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class CancelWorkerFrame(WorkerSystemFrame):
+    """Ask the worker to cancel now (``CancelFrame``)."""
+
+    reason: Any = None
+
+
+@dataclass(slots=True)
+class InterruptionWorkerFrame(WorkerSystemFrame):
+    """Ask the worker to interrupt the pipeline (it sends an ``InterruptionFrame`` down)."""
+
+
+TaskFrame = WorkerFrame
+"""Pipecat's pre-1.4 name for :class:`WorkerFrame`."""
+TaskSystemFrame = WorkerSystemFrame
+"""Pipecat's pre-1.4 name for :class:`WorkerSystemFrame`."""
+
+
+@dataclass(slots=True)
+class EndTaskFrame(EndWorkerFrame):
+    """The spec's name for :class:`EndWorkerFrame` (pushed upstream to end the call gracefully)."""
+
+
+@dataclass(slots=True)
+class StopTaskFrame(StopWorkerFrame):
+    """The older name for :class:`StopWorkerFrame`."""
+
+
+@dataclass(slots=True)
+class CancelTaskFrame(CancelWorkerFrame):
+    """The spec's name for :class:`CancelWorkerFrame`."""
+
+
+@dataclass(slots=True)
+class InterruptionTaskFrame(InterruptionWorkerFrame):
+    """The older name for :class:`InterruptionWorkerFrame`."""
+
+
+@dataclass(slots=True)
+class FrameProcessorPauseFrame(ControlFrame):
+    """Pause ``processor``'s queue (in order): queued frames wait until resumed."""
+
+    LIFECYCLE: ClassVar[bool] = True
+
+    processor: Any
+
+
+@dataclass(slots=True)
+class FrameProcessorPauseUrgentFrame(SystemFrame):
+    """Pause ``processor``'s queue at once."""
+
+    LIFECYCLE: ClassVar[bool] = True
+
+    processor: Any
+
+
+@dataclass(slots=True)
+class FrameProcessorResumeFrame(SystemFrame):
+    """Resume ``processor``'s queue (a system frame, so it cannot get stuck behind the pause)."""
+
+    LIFECYCLE: ClassVar[bool] = True
+
+    processor: Any
+
+
+FrameProcessorResumeUrgentFrame = FrameProcessorResumeFrame
 
 
 @dataclass(slots=True)
@@ -242,6 +353,8 @@ class MetricsFrame(SystemFrame):
 @dataclass(slots=True)
 class InterruptionFrame(SystemFrame):
     """The user barged in: drop queued bot output and tell the provider to clear its buffer."""
+
+    LIFECYCLE: ClassVar[bool] = True
 
 
 StartInterruptionFrame = InterruptionFrame

@@ -70,9 +70,14 @@ class CallData(BaseModel):
 
 
 class TelnyxCallData(CallData):
-    """Telnyx adds the codec Telnyx sends us (its ``media_format.encoding``)."""
+    """Telnyx adds the codec Telnyx sends us (its ``media_format.encoding``).
+
+    ``call_id`` is Telnyx's ``call_control_id`` (Pipecat 1.x normalises it so); the key
+    ``call_control_id`` is kept too, because bots written for earlier releases read it.
+    """
 
     outbound_encoding: str = "PCMU"
+    call_control_id: str | None = None
 
 
 class ExotelCallData(CallData):
