@@ -525,6 +525,66 @@ class TransferCallFrame(ControlFrame):
 
 
 @dataclass(slots=True)
+class InputTransportStartAudioStreamingFrame(ControlFrame):
+    """Start taking the caller's audio (with ``audio_in_stream_on_start=False``).
+
+    Queue it on the worker (it reaches ``transport.input()`` first) or push it upstream.
+    """
+
+
+@dataclass(slots=True)
+class MixerControlFrame(ControlFrame):
+    """Base of the frames the output transport hands to its ``audio_out_mixer`` (in order)."""
+
+
+@dataclass(slots=True)
+class MixerUpdateSettingsFrame(MixerControlFrame):
+    """Change mixer settings, e.g. ``{"sound": "hold", "volume": 0.3, "loop": True}``."""
+
+    settings: dict[str, Any]
+
+
+@dataclass(slots=True)
+class MixerEnableFrame(MixerControlFrame):
+    """Turn the mixer's own audio on or off (off: idle time is silence again)."""
+
+    enable: bool
+
+
+@dataclass(slots=True)
+class FilterControlFrame(ControlFrame):
+    """Base of the frames a transport hands to its audio filters."""
+
+
+@dataclass(slots=True)
+class FilterUpdateSettingsFrame(FilterControlFrame):
+    settings: dict[str, Any]
+
+
+@dataclass(slots=True)
+class FilterEnableFrame(FilterControlFrame):
+    """Turn filtering on or off (off: audio passes unchanged)."""
+
+    enable: bool
+
+
+@dataclass(slots=True)
+class VolumeFrame(ControlFrame):
+    """Set the output volume (a multiplier on the bot's samples), in order with its audio."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    volume: float
+
+
+@dataclass(slots=True)
+class VolumeGainFrame(ControlFrame):
+    """Set a gain on top of the volume for the audio that follows (reset it with 1.0)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    gain: float
+
+
+@dataclass(slots=True)
 class PlaybackMarkFrame(SystemFrame):
     """The provider acknowledged a mark: audio sent before the mark has been played."""
 
