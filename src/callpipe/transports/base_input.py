@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from callpipe.audio.vad.vad_controller import SpeechChange, VADController
 from callpipe.frames.frames import (
     BotInterruptionFrame,
     BotStartedSpeakingFrame,
@@ -36,13 +37,6 @@ from callpipe.transports.base_transport import TransportParams
 
 logger = logging.getLogger(__name__)
 
-_QUIET = 1
-_SPEAKING = 3
-
-
-def _state_value(state: Any) -> int:
-    return int(getattr(state, "value", state))
-
 
 class BaseInputTransport(FrameProcessor):
     """Input half of a transport. Subclasses feed received audio to :meth:`push_audio_frame`."""
@@ -52,7 +46,7 @@ class BaseInputTransport(FrameProcessor):
         self._params = params
         self._sample_rate = 0
         self._vad = params.vad_analyzer
-        self._vad_state = _QUIET
+        self._vad_controller = VADController(self._vad) if self._vad is not None else None
         self._user_speaking = False
         self._bot_speaking = False
         self._input_stopped = False
@@ -141,7 +135,7 @@ class BaseInputTransport(FrameProcessor):
             frame = await self._filtered(frame)
             if not frame.audio:
                 return
-        if self._vad is not None:
+        if self._vad_controller is not None:
             await self._run_vad(frame.audio)
         if self._params.audio_in_passthrough:
             await self.push_frame(frame)
@@ -157,15 +151,13 @@ class BaseInputTransport(FrameProcessor):
         return InputAudioRawFrame(audio, frame.sample_rate, frame.num_channels)
 
     async def _run_vad(self, audio: bytes) -> None:
-        state = _state_value(await self._vad.analyze_audio(audio))
-        if state == self._vad_state:
-            return
-        previous, self._vad_state = self._vad_state, state
-        if state == _SPEAKING and previous != _SPEAKING and not self._user_speaking:
+        assert self._vad_controller is not None
+        change = await self._vad_controller.process_audio(audio)
+        if change is SpeechChange.STARTED and not self._user_speaking:
             params = self._vad.params
             await self.push_frame(VADUserStartedSpeakingFrame(start_secs=params.start_secs))
             await self._user_started(emulated=False)
-        elif state == _QUIET and self._user_speaking:
+        elif change is SpeechChange.STOPPED and self._user_speaking:
             params = self._vad.params
             await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=params.stop_secs))
             await self._user_stopped(emulated=False)
