@@ -109,6 +109,7 @@ _EVENTS = (
     "on_heartbeat_timeout",
     "on_frame_reached_upstream",
     "on_frame_reached_downstream",
+    "on_setup_timeout",
 )
 
 
@@ -119,7 +120,9 @@ class PipelineWorker(BaseObject):
     EndFrame, StopFrame or CancelFrame that ended it), ``on_pipeline_ended``,
     ``on_pipeline_cancelled``, ``on_pipeline_error(worker, error_frame)``,
     ``on_pipeline_timeout(worker, frame)`` (a CancelFrame did not get through in
-    ``cancel_timeout_secs``), ``on_idle_timeout``, ``on_heartbeat_timeout``,
+    ``cancel_timeout_secs``, or the StartFrame in ``start_timeout_secs``),
+    ``on_setup_timeout`` (processors not set up in ``setup_timeout_secs``),
+    ``on_idle_timeout``, ``on_heartbeat_timeout``,
     ``on_frame_reached_upstream/downstream(worker, frame)`` (only for the types given to
     ``set_reached_*_filter``).
 
@@ -149,6 +152,8 @@ class PipelineWorker(BaseObject):
         idle_timeout_frames: tuple[type[Frame], ...] = DEFAULT_IDLE_FRAMES,
         cancel_on_idle_timeout: bool = True,
         cancel_timeout_secs: float = 20.0,
+        setup_timeout_secs: float = 20.0,
+        start_timeout_secs: float = 20.0,
         end_on_exception: bool = True,
         name: str | None = None,
         conversation_id: str | None = None,
@@ -169,6 +174,8 @@ class PipelineWorker(BaseObject):
         self._idle_frames = idle_timeout_frames
         self._cancel_on_idle_timeout = cancel_on_idle_timeout
         self._cancel_timeout_secs = cancel_timeout_secs
+        self._setup_timeout_secs = setup_timeout_secs
+        self._start_timeout_secs = start_timeout_secs
         self._end_on_exception = end_on_exception
         self._conversation_id = conversation_id
         self._app_resources = app_resources
@@ -325,13 +332,15 @@ class PipelineWorker(BaseObject):
         try:
             self._worker_observer.start()
             start: Frame = self._start_frame()
-            if not await self._setup_processors(setup):
+            if not await self._setup_within_timeout(setup):
                 start = CancelFrame(reason="setup failed")
                 self._cancelled = True
             self._last_activity = self._last_heartbeat = self._clock.now()
             self._feed_task = loop.create_task(self._feed(start), name=f"{self}:feed")
             if self._idle_timeout_secs:
                 helpers.append(loop.create_task(self._watch_idle(), name=f"{self}:idle"))
+            if isinstance(start, StartFrame):
+                helpers.append(loop.create_task(self._watch_start(start), name=f"{self}:start"))
             if self._params.enable_heartbeats:
                 helpers.append(loop.create_task(self._heartbeats(), name=f"{self}:heartbeat"))
             feed = self._feed_task
@@ -359,6 +368,37 @@ class PipelineWorker(BaseObject):
             await self._worker_observer.stop()
             await self.wait_for_event_handlers(timeout=1.0)
             self._running = False
+
+    async def _setup_within_timeout(self, setup: FrameProcessorSetup) -> bool:
+        """Set processors up; one that blocks (connecting forever) must not hold the call."""
+        try:
+            async with asyncio.timeout(self._setup_timeout_secs):
+                return await self._setup_processors(setup)
+        except TimeoutError:
+            logger.error(
+                "%s%s: processors not set up in %.1fs (one blocked while connecting?)",
+                call_tag(),
+                self,
+                self._setup_timeout_secs,
+            )
+            await self._call_event_handler("on_setup_timeout")
+            return False
+
+    async def _watch_start(self, frame: StartFrame) -> None:
+        """Give up on a pipeline whose StartFrame does not get through in time."""
+        await asyncio.sleep(self._start_timeout_secs)
+        if self._started or self._finished.is_set():
+            return
+        logger.error(
+            "%s%s: %s did not reach the end of the pipeline in %.1fs (blocked somewhere?)",
+            call_tag(),
+            self,
+            frame,
+            self._start_timeout_secs,
+        )
+        self._timed_out = True
+        await self._call_event_handler("on_pipeline_timeout", frame)
+        await self._finish(CancelFrame(reason="start timeout"))
 
     async def _setup_processors(self, setup: FrameProcessorSetup) -> bool:
         """Set every processor up; a failure is reported as a fatal error (never raised)."""

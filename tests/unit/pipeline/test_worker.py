@@ -299,3 +299,41 @@ async def test_setup_exception_becomes_a_reported_error_not_an_escape() -> None:
     assert len(errors) == 1 and errors[0].fatal and "no credentials" in errors[0].error
     assert isinstance(worker.end_frame, CancelFrame)
     assert not any(isinstance(f, TextFrame) for f in rec.seen)
+
+
+async def test_a_setup_that_never_finishes_times_out() -> None:
+    class Hangs(Recorder):
+        async def setup(self, setup: FrameProcessorSetup) -> None:
+            await super().setup(setup)
+            await asyncio.Event().wait()
+
+    worker = PipelineWorker(Pipeline([Hangs()]), idle_timeout_secs=None, setup_timeout_secs=0.1)
+    fired: list[str] = []
+
+    @worker.event_handler("on_setup_timeout")
+    async def on_setup_timeout(w: PipelineWorker) -> None:
+        fired.append("setup")
+
+    await asyncio.wait_for(worker.run(), 3)
+    assert fired == ["setup"] and isinstance(worker.end_frame, CancelFrame)
+
+
+async def test_a_start_frame_that_never_gets_through_times_out() -> None:
+    class BlocksStart(Recorder):
+        async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+            if isinstance(frame, StartFrame):
+                await asyncio.Event().wait()
+            await super().process_frame(frame, direction)
+
+    worker = PipelineWorker(
+        Pipeline([BlocksStart()]), idle_timeout_secs=None, start_timeout_secs=0.1
+    )
+    timeouts: list[Frame] = []
+
+    @worker.event_handler("on_pipeline_timeout")
+    async def on_timeout(w: PipelineWorker, frame: Frame) -> None:
+        timeouts.append(frame)
+
+    await asyncio.wait_for(worker.run(), 3)
+    assert [type(f) for f in timeouts] == [StartFrame]
+    assert worker.has_finished()
