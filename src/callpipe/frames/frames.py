@@ -174,6 +174,13 @@ class SpeechOutputAudioRawFrame(OutputAudioRawFrame):
     """Bot speech audio that did not come from a TTS service (e.g. an echo of the caller)."""
 
 
+@dataclass(slots=True)
+class UserAudioRawFrame(InputAudioRawFrame):
+    """Caller audio tagged with who said it (Pipecat's multi-user input frame)."""
+
+    user_id: str = ""
+
+
 AudioRawFrame.register(InputAudioRawFrame)
 AudioRawFrame.register(OutputAudioRawFrame)
 
@@ -522,6 +529,21 @@ class TransferCallFrame(ControlFrame):
 
     UNINTERRUPTIBLE: ClassVar[bool] = True
     target: str
+
+
+@dataclass(slots=True)
+class VADParamsUpdateFrame(ControlFrame):
+    """Change the VAD parameters of whoever runs VAD (the input transport or a VADProcessor)."""
+
+    params: Any
+
+
+@dataclass(slots=True)
+class SpeechControlParamsFrame(SystemFrame):
+    """The VAD (and turn) parameters in force, announced to processors that need them."""
+
+    vad_params: Any = None
+    turn_params: Any = None
 
 
 @dataclass(slots=True)

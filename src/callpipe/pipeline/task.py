@@ -12,9 +12,17 @@ from callpipe.pipeline.worker import (
     PipelineParams,
     PipelineTaskParams,
     PipelineWorker,
+    ProcessorUnusablePolicy,
 )
 
-__all__ = ["DEFAULT_IDLE_FRAMES", "PipelineParams", "PipelineTask", "PipelineTaskParams"]
+__all__ = [
+    "DEFAULT_IDLE_FRAMES",
+    "PipelineParams",
+    "PipelineTask",
+    "PipelineTaskParams",
+    "PipelineWorker",
+    "ProcessorUnusablePolicy",
+]
 
 
 class PipelineTask(PipelineWorker):

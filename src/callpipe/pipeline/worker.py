@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +56,19 @@ _FEED_BATCH = 64  # frames fed from a non-empty inbox between two yields to the 
 
 HEARTBEAT_SECS = 1.0
 HEARTBEAT_MONITOR_SECS = 10.0
+
+
+class ProcessorUnusablePolicy(Enum):
+    """What the worker does when a processor reports it can no longer work.
+
+    A processor says so with ``push_error(..., force_treat_as_permanent=True)`` (a rejected API
+    key, say). CONTINUE: report it (``on_pipeline_error``) and carry on; END: end the call
+    gracefully; CANCEL: cancel it now.
+    """
+
+    CONTINUE = "continue"
+    END = "end"
+    CANCEL = "cancel"
 
 
 class PipelineParams(BaseModel):
@@ -162,6 +176,7 @@ class PipelineWorker(BaseObject):
         enable_turn_tracking: bool = True,
         enable_tracing: bool = False,
         check_dangling_tasks: bool = True,
+        processor_unusable_policy: ProcessorUnusablePolicy = ProcessorUnusablePolicy.CONTINUE,
     ) -> None:
         super().__init__(name=name)
         self._params = params or PipelineParams()
@@ -180,6 +195,8 @@ class PipelineWorker(BaseObject):
         self._conversation_id = conversation_id
         self._app_resources = app_resources
         self._ending_on_error = False
+        self._unusable_policy = processor_unusable_policy
+        self._unusable: set[int] = set()
         self._pipeline = pipeline
         self._source = PipelineSource(self._from_upstream, name=f"{self.name}::Source")
         self._sink = PipelineSink(self._from_downstream, name=f"{self.name}::Sink")
@@ -553,6 +570,8 @@ class PipelineWorker(BaseObject):
             await self._call_event_handler("on_pipeline_error", frame)
             if frame.fatal:
                 self._inbox.put_nowait((CancelFrame(reason=frame.error), FrameDirection.DOWNSTREAM))
+            elif isinstance(frame.processor, FrameProcessor) and not frame.processor.is_usable:
+                self._apply_unusable_policy(frame.processor)
             elif frame.unhandled and self._end_on_exception and not self._ending_on_error:
                 self._ending_on_error = True
                 logger.warning("%s%s: ending the call after an unhandled error", call_tag(), self)
@@ -561,6 +580,20 @@ class PipelineWorker(BaseObject):
             await self._worker_request(frame)
         elif isinstance(frame, InterruptionWorkerFrame):
             await self._source.queue_frame(InterruptionFrame())
+
+    def _apply_unusable_policy(self, processor: FrameProcessor) -> None:
+        if id(processor) in self._unusable:
+            return  # acted on once, not on every error that follows
+        self._unusable.add(id(processor))
+        policy = self._unusable_policy
+        logger.error("%s%s: %s can no longer work (%s)", call_tag(), self, processor, policy.value)
+        if policy is ProcessorUnusablePolicy.END:
+            self._inbox.put_nowait(
+                (EndFrame(reason="processor unusable"), FrameDirection.DOWNSTREAM)
+            )
+        elif policy is ProcessorUnusablePolicy.CANCEL:
+            reason = f"{processor} unusable"
+            self._inbox.put_nowait((CancelFrame(reason=reason), FrameDirection.DOWNSTREAM))
 
     async def _worker_request(self, frame: Frame) -> None:
         if isinstance(frame, EndWorkerFrame):

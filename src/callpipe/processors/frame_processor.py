@@ -120,6 +120,7 @@ class FrameProcessor(BaseObject):
         self._cancelling = False
         self._allow_interruptions = True
         self._enable_metrics = False
+        self._usable = True
         for event in (*_PROCESS_EVENTS, *_PUSH_EVENTS):
             self._register_event_handler(event)
 
@@ -140,6 +141,11 @@ class FrameProcessor(BaseObject):
     @property
     def interruptions_allowed(self) -> bool:
         return self._allow_interruptions
+
+    @property
+    def is_usable(self) -> bool:
+        """False once the processor reported an error it cannot recover from."""
+        return self._usable
 
     @property
     def metrics_enabled(self) -> bool:
@@ -335,21 +341,28 @@ class FrameProcessor(BaseObject):
         error: ErrorFrame | str,
         exception: BaseException | None = None,
         fatal: bool = False,
+        force_treat_as_permanent: bool = False,
         **kwargs: Any,
     ) -> None:
         """Report an error upstream to the task.
 
         Takes an ``ErrorFrame`` (the spec's API) or, as Pipecat 1.x, a message with the optional
-        ``exception`` and ``fatal`` flag.
+        ``exception`` and ``fatal`` flag. ``force_treat_as_permanent``: this processor cannot
+        work any more (``is_usable`` becomes False; the worker's ``processor_unusable_policy``
+        decides what happens to the call).
         """
+        if force_treat_as_permanent:
+            self._usable = False
         if isinstance(error, str):
             text = f"{error}: {exception}" if exception is not None else error
             error = ErrorFrame(error=text, fatal=fatal)
         error.processor = self
         await self.push_frame(error, FrameDirection.UPSTREAM)
 
-    async def push_error_frame(self, error: ErrorFrame, **kwargs: Any) -> None:
-        await self.push_error(error)
+    async def push_error_frame(
+        self, error: ErrorFrame, force_treat_as_permanent: bool = False, **kwargs: Any
+    ) -> None:
+        await self.push_error(error, force_treat_as_permanent=force_treat_as_permanent)
 
     # ------------------------------------------------------------------ broadcasting
 

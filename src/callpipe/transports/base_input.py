@@ -25,10 +25,12 @@ from callpipe.frames.frames import (
     InputAudioRawFrame,
     InputTransportStartAudioStreamingFrame,
     InterruptionFrame,
+    SpeechControlParamsFrame,
     StartFrame,
     StopInterruptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADParamsUpdateFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -122,6 +124,9 @@ class BaseInputTransport(FrameProcessor):
             await self.start_audio_in_streaming()
         elif isinstance(frame, FilterControlFrame) and self._filter is not None:
             await self._filter.process_frame(frame)
+        elif isinstance(frame, VADParamsUpdateFrame) and self._vad is not None:
+            self._vad.set_params(frame.params)
+            await self.push_frame(SpeechControlParamsFrame(vad_params=frame.params))
         else:
             await self.push_frame(frame, direction)
 

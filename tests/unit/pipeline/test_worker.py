@@ -27,7 +27,7 @@ from callpipe.observers.base_observer import BaseObserver, FrameProcessed, Frame
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.runner import PipelineRunner
 from callpipe.pipeline.task import PipelineTask
-from callpipe.pipeline.worker import PipelineParams, PipelineWorker
+from callpipe.pipeline.worker import PipelineParams, PipelineWorker, ProcessorUnusablePolicy
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 from callpipe.workers.runner import WorkerRunner
 
@@ -337,3 +337,48 @@ async def test_a_start_frame_that_never_gets_through_times_out() -> None:
     await asyncio.wait_for(worker.run(), 3)
     assert [type(f) for f in timeouts] == [StartFrame]
     assert worker.has_finished()
+
+
+class FailsForGood(Recorder):
+    """On TextFrame('go') reports an error it cannot recover from (a rejected API key)."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, TextFrame) and frame.text == "go":
+            await self.push_error("invalid API key", force_treat_as_permanent=True)
+            await self.push_error("invalid API key", force_treat_as_permanent=True)
+            return
+        await super().process_frame(frame, direction)
+
+
+@pytest.mark.parametrize(
+    ("policy", "ends_with"),
+    [
+        (ProcessorUnusablePolicy.END, EndFrame),
+        (ProcessorUnusablePolicy.CANCEL, CancelFrame),
+        (ProcessorUnusablePolicy.CONTINUE, None),
+    ],
+)
+async def test_processor_unusable_policy(
+    policy: ProcessorUnusablePolicy, ends_with: type[Frame] | None
+) -> None:
+    failing = FailsForGood()
+    worker = PipelineWorker(
+        Pipeline([failing]), idle_timeout_secs=None, processor_unusable_policy=policy
+    )
+    errors: list[ErrorFrame] = []
+
+    @worker.event_handler("on_pipeline_error")
+    async def on_error(w: PipelineWorker, frame: ErrorFrame) -> None:
+        errors.append(frame)
+
+    run = asyncio.create_task(worker.run())
+    await worker.queue_frame(TextFrame("go"))
+    await asyncio.sleep(0.1)
+    assert not failing.is_usable and len(errors) == 2
+    assert errors[0].processor is failing and "invalid API key" in errors[0].error
+    if ends_with is None:
+        assert not worker.has_finished()
+        await worker.cancel()
+    await asyncio.wait_for(run, 5)
+    if ends_with is not None:
+        assert type(worker.end_frame) is ends_with

@@ -321,3 +321,23 @@ def test_odd_length_pcm_is_accepted_and_trimmed_to_whole_samples() -> None:
     assert len(stereo.audio) == 4 and stereo.num_frames == 1
     with pytest.raises(ValueError):
         InputAudioRawFrame(audio=b"\0\0", sample_rate=0)
+
+
+def test_time_helpers_and_user_audio() -> None:
+    from datetime import datetime
+
+    from callpipe.frames.frames import UserAudioRawFrame
+    from callpipe.utils.time import (
+        nanoseconds_to_seconds,
+        nanoseconds_to_str,
+        seconds_to_nanoseconds,
+        time_now_iso8601,
+    )
+
+    assert datetime.fromisoformat(time_now_iso8601()).tzinfo is not None
+    assert seconds_to_nanoseconds(1.5) == 1_500_000_000
+    assert nanoseconds_to_seconds(250_000_000) == 0.25
+    assert nanoseconds_to_str(3_723_500_000_000) == "1:02:03.500000"
+    frame = UserAudioRawFrame(audio=b"\0\0\0", sample_rate=8000, user_id="caller")
+    assert isinstance(frame, InputAudioRawFrame) and frame.user_id == "caller"
+    assert len(frame.audio) == 2

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from callpipe.audio.vad.vad_analyzer import VADState
+from callpipe.audio.vad.vad_analyzer import VADParams, VADState
 from callpipe.audio.vad.vad_controller import SpeechChange, VADController
-from callpipe.frames.frames import EndFrame, Frame, InputAudioRawFrame, UserSpeakingFrame
+from callpipe.frames.frames import (
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    SpeechControlParamsFrame,
+    UserSpeakingFrame,
+    VADParamsUpdateFrame,
+)
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.task import PipelineParams
 from callpipe.pipeline.worker import PipelineWorker
@@ -113,3 +120,25 @@ async def test_controller_events_and_decisions() -> None:
     ]
     assert events == ["started", "stopped"]
     assert isinstance(InputAudioRawFrame(bytes(2), 8000), InputAudioRawFrame)
+
+
+class RecordingVAD(ScriptedVAD):
+    def __init__(self) -> None:
+        super().__init__([])
+        self.updates: list[VADParams] = []
+
+    def set_params(self, params: VADParams) -> None:
+        self.updates.append(params)
+
+
+async def test_vad_params_update_reaches_the_analyzer_both_ways() -> None:
+    new = VADParams(stop_secs=0.3)
+    for make in (
+        lambda vad: VADProcessor(vad_analyzer=vad),
+        lambda vad: BaseInputTransport(TransportParams(audio_in_enabled=True, vad_analyzer=vad)),
+    ):
+        vad = RecordingVAD()
+        down, _ = await run_test(make(vad), [VADParamsUpdateFrame(params=new)])
+        assert vad.updates == [new]
+        [announced] = [f for f in down if isinstance(f, SpeechControlParamsFrame)]
+        assert announced.vad_params == new

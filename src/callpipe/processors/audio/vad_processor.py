@@ -26,11 +26,13 @@ from callpipe.frames.frames import (
     Frame,
     InputAudioRawFrame,
     InterruptionFrame,
+    SpeechControlParamsFrame,
     StartFrame,
     StopInterruptionFrame,
     UserSpeakingFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADParamsUpdateFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -68,6 +70,10 @@ class VADProcessor(FrameProcessor):
         if isinstance(frame, InputAudioRawFrame):
             await self._analyze(frame)
             await self.push_frame(frame, direction)  # after any turn frames, as the transport
+            return
+        if isinstance(frame, VADParamsUpdateFrame):
+            self._controller.vad_analyzer.set_params(frame.params)
+            await self.broadcast_frame(SpeechControlParamsFrame, vad_params=frame.params)
             return
         await self.push_frame(frame, direction)
         if isinstance(frame, StartFrame):
