@@ -54,6 +54,16 @@ logger = logging.getLogger(__name__)
 
 _FEED_BATCH = 64  # frames fed from a non-empty inbox between two yields to the event loop
 
+# What the worker does with a frame leaving the pipeline (bit flags, see PipelineWorker._kind).
+_IDLE = 1
+_REACHED = 2
+_START = 4
+_END = 8
+_HEARTBEAT = 16
+_WORKER_REQUEST = 32
+_INTERRUPT_REQUEST = 64
+_ERROR = 128
+
 HEARTBEAT_SECS = 1.0
 HEARTBEAT_MONITOR_SECS = 10.0
 
@@ -217,6 +227,10 @@ class PipelineWorker(BaseObject):
         self._timed_out = False
         self._reached_up: tuple[type[Frame], ...] = ()
         self._reached_down: tuple[type[Frame], ...] = ()
+        self._kinds: dict[FrameDirection, dict[type[Frame], int]] = {
+            FrameDirection.DOWNSTREAM: {},
+            FrameDirection.UPSTREAM: {},
+        }
         for event in _EVENTS:
             self._register_event_handler(event)
 
@@ -257,15 +271,17 @@ class PipelineWorker(BaseObject):
 
     def set_reached_upstream_filter(self, types: tuple[type[Frame], ...]) -> None:
         self._reached_up = tuple(types)
+        self._kinds[FrameDirection.UPSTREAM].clear()
 
     def set_reached_downstream_filter(self, types: tuple[type[Frame], ...]) -> None:
         self._reached_down = tuple(types)
+        self._kinds[FrameDirection.DOWNSTREAM].clear()
 
     def add_reached_upstream_filter(self, types: tuple[type[Frame], ...]) -> None:
-        self._reached_up = (*self._reached_up, *types)
+        self.set_reached_upstream_filter((*self._reached_up, *types))
 
     def add_reached_downstream_filter(self, types: tuple[type[Frame], ...]) -> None:
-        self._reached_down = (*self._reached_down, *types)
+        self.set_reached_downstream_filter((*self._reached_down, *types))
 
     def _attach_observer(self, observer: FrameObserver | BaseObserver) -> None:
         if isinstance(observer, BaseObserver):
@@ -478,7 +494,10 @@ class PipelineWorker(BaseObject):
                     fed += 1
                     if fed % _FEED_BATCH == 0:
                         await asyncio.sleep(0)
-                await self._deliver(frame, direction)
+                if frame.LIFECYCLE or direction is FrameDirection.UPSTREAM:
+                    await self._deliver(frame, direction)  # a CancelFrame starts its watchdog
+                else:
+                    await self._source.queue_frame(frame, direction)
         finally:
             await cancel_and_wait(finished)
 
@@ -538,48 +557,90 @@ class PipelineWorker(BaseObject):
 
     # ------------------------------------------------------------------ frames leaving
 
+    def _kind(self, cls: type[Frame], direction: FrameDirection) -> int:
+        """What the worker does with frames of ``cls`` leaving the pipeline (cached per type).
+
+        One dict lookup per frame instead of a chain of isinstance tests: the ends of the
+        pipeline see every frame, and almost all of them need nothing.
+        """
+        cache = self._kinds[direction]
+        kind = cache.get(cls)
+        if kind is None:
+            downstream = direction is FrameDirection.DOWNSTREAM
+            reached = self._reached_down if downstream else self._reached_up
+            kind = (_IDLE if issubclass(cls, self._idle_frames) else 0) | (
+                _REACHED if reached and issubclass(cls, reached) else 0
+            )
+            if issubclass(cls, EndWorkerFrame | StopWorkerFrame | CancelWorkerFrame):
+                kind |= _WORKER_REQUEST
+            elif issubclass(cls, InterruptionWorkerFrame):
+                kind |= _INTERRUPT_REQUEST
+            elif downstream and issubclass(cls, StartFrame):
+                kind |= _START
+            elif downstream and issubclass(cls, EndFrame | StopFrame | CancelFrame):
+                kind |= _END
+            elif downstream and issubclass(cls, HeartbeatFrame):
+                kind |= _HEARTBEAT
+            elif not downstream and issubclass(cls, ErrorFrame):
+                kind |= _ERROR
+            cache[cls] = kind
+        return kind
+
     async def _from_downstream(self, frame: Frame, direction: FrameDirection) -> None:
-        if isinstance(frame, self._idle_frames):
+        kind = self._kinds[direction].get(type(frame))
+        if kind is None:
+            kind = self._kind(type(frame), direction)
+        if not kind:
+            return
+        if kind & _IDLE:
             self._last_activity = self._clock.now()
-        if self._reached_down and isinstance(frame, self._reached_down):
+        if kind & _REACHED:
             await self._call_event_handler("on_frame_reached_downstream", frame)
-        if isinstance(frame, StartFrame):
+        if kind & _START:
             self._started = True
             await self._call_event_handler("on_pipeline_started", frame)
             if self._worker_observer:
                 self._worker_observer.pipeline_started()
-        elif isinstance(frame, EndFrame | StopFrame | CancelFrame):
+        elif kind & _END:
             await self._finish(frame)
-        elif isinstance(frame, HeartbeatFrame):
+        elif kind & _HEARTBEAT:
             self._last_heartbeat = self._clock.now()
-        elif isinstance(frame, EndWorkerFrame | StopWorkerFrame | CancelWorkerFrame):
+        elif kind & _WORKER_REQUEST:
             await self._worker_request(frame)
-        elif isinstance(frame, InterruptionWorkerFrame):
+        elif kind & _INTERRUPT_REQUEST:
             await self._source.queue_frame(InterruptionFrame())
 
     async def _from_upstream(self, frame: Frame, direction: FrameDirection) -> None:
-        if isinstance(frame, self._idle_frames):
+        kind = self._kinds[direction].get(type(frame))
+        if kind is None:
+            kind = self._kind(type(frame), direction)
+        if not kind:
+            return
+        if kind & _IDLE:
             self._last_activity = self._clock.now()
-        if self._reached_up and isinstance(frame, self._reached_up):
+        if kind & _REACHED:
             await self._call_event_handler("on_frame_reached_upstream", frame)
-        if isinstance(frame, ErrorFrame):
-            if frame.unhandled:  # already logged with its traceback where it happened
-                logger.debug("%s: error reported: %s", self, frame.error)
-            else:  # reported on purpose (a service, the app): this is its one log line
-                logger.error("%s%s: %s", call_tag(), self, frame.error)
-            await self._call_event_handler("on_pipeline_error", frame)
-            if frame.fatal:
-                self._inbox.put_nowait((CancelFrame(reason=frame.error), FrameDirection.DOWNSTREAM))
-            elif isinstance(frame.processor, FrameProcessor) and not frame.processor.is_usable:
-                self._apply_unusable_policy(frame.processor)
-            elif frame.unhandled and self._end_on_exception and not self._ending_on_error:
-                self._ending_on_error = True
-                logger.warning("%s%s: ending the call after an unhandled error", call_tag(), self)
-                self._inbox.put_nowait((EndFrame(reason="error"), FrameDirection.DOWNSTREAM))
-        elif isinstance(frame, EndWorkerFrame | StopWorkerFrame | CancelWorkerFrame):
+        if kind & _ERROR and isinstance(frame, ErrorFrame):
+            await self._on_error(frame)
+        elif kind & _WORKER_REQUEST:
             await self._worker_request(frame)
-        elif isinstance(frame, InterruptionWorkerFrame):
+        elif kind & _INTERRUPT_REQUEST:
             await self._source.queue_frame(InterruptionFrame())
+
+    async def _on_error(self, frame: ErrorFrame) -> None:
+        if frame.unhandled:  # already logged with its traceback where it happened
+            logger.debug("%s: error reported: %s", self, frame.error)
+        else:  # reported on purpose (a service, the app): this is its one log line
+            logger.error("%s%s: %s", call_tag(), self, frame.error)
+        await self._call_event_handler("on_pipeline_error", frame)
+        if frame.fatal:
+            self._inbox.put_nowait((CancelFrame(reason=frame.error), FrameDirection.DOWNSTREAM))
+        elif isinstance(frame.processor, FrameProcessor) and not frame.processor.is_usable:
+            self._apply_unusable_policy(frame.processor)
+        elif frame.unhandled and self._end_on_exception and not self._ending_on_error:
+            self._ending_on_error = True
+            logger.warning("%s%s: ending the call after an unhandled error", call_tag(), self)
+            self._inbox.put_nowait((EndFrame(reason="error"), FrameDirection.DOWNSTREAM))
 
     def _apply_unusable_policy(self, processor: FrameProcessor) -> None:
         if id(processor) in self._unusable:
