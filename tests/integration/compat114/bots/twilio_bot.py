@@ -46,7 +46,7 @@ class TurnCounter(BaseObserver):
             self.turns += 1
 
 
-async def run_bot(transport: FastAPIWebsocketTransport, handle_sigint: bool) -> None:
+async def run_bot(transport: FastAPIWebsocketTransport, runner_args: RunnerArguments) -> None:
     counter = TurnCounter()
     pipeline = Pipeline(
         [
@@ -65,6 +65,8 @@ async def run_bot(transport: FastAPIWebsocketTransport, handle_sigint: bool) -> 
         observers=[counter],
     )
 
+    runner_args.attach(worker)  # the server can end this call gracefully when it drains
+
     @transport.event_handler("on_client_connected")
     async def on_client_connected(transport, client):  # type: ignore[no-untyped-def]
         await worker.queue_frames([TTSSpeakFrame("Hello from a Pipecat one fourteen bot.")])
@@ -77,7 +79,7 @@ async def run_bot(transport: FastAPIWebsocketTransport, handle_sigint: bool) -> 
     async def on_pipeline_finished(worker, frame):  # type: ignore[no-untyped-def]
         report(event="finished", frame=type(frame).__name__, turns=counter.turns)
 
-    runner = WorkerRunner(handle_sigint=handle_sigint)
+    runner = WorkerRunner(handle_sigint=runner_args.handle_sigint)
     await runner.add_workers(worker)
     await runner.run()
 
@@ -102,7 +104,7 @@ async def bot(runner_args: RunnerArguments) -> None:
             serializer=serializer,
         ),
     )
-    await run_bot(transport, runner_args.handle_sigint)
+    await run_bot(transport, runner_args)
 
 
 if __name__ == "__main__":
