@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from callpipe.clock import DEFAULT_CLOCK, Clock
 from callpipe.frames.frames import (
@@ -94,10 +94,16 @@ class FrameProcessor(BaseObject):
                 await self.push_frame(frame, direction)
     """
 
-    direct: ClassVar[bool] = False
+    direct: bool = False
+    """Process every frame inline (no queue, no worker task); per class, or per instance with
+    Pipecat's ``enable_direct_mode=True``."""
 
-    def __init__(self, *, name: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, name: str | None = None, enable_direct_mode: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(name=name)
+        if enable_direct_mode:
+            self.direct = True
         self._prev: FrameProcessor | None = None
         self._next: FrameProcessor | None = None
         self._clock: Clock = DEFAULT_CLOCK

@@ -341,3 +341,13 @@ def test_time_helpers_and_user_audio() -> None:
     frame = UserAudioRawFrame(audio=b"\0\0\0", sample_rate=8000, user_id="caller")
     assert isinstance(frame, InputAudioRawFrame) and frame.user_id == "caller"
     assert len(frame.audio) == 2
+
+
+async def test_enable_direct_mode_processes_inline_in_order() -> None:
+    plain = Recorder()
+    inline = FrameProcessor(enable_direct_mode=True)
+    assert inline.direct and not plain.direct
+    down, _ = await run_test(
+        IdentityFilter(enable_direct_mode=True), [TextFrame("a"), TextFrame("b")]
+    )
+    assert texts(down) == ["a", "b"]
