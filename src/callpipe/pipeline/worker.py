@@ -291,9 +291,9 @@ class PipelineWorker(BaseObject):
 
     def _observer_lists(self) -> tuple[tuple[FrameObserver, ...], tuple[ProcessObserver, ...]]:
         proxy = self._worker_observer
-        if proxy:
-            return (*self._sync_observers, proxy), (proxy,)
-        return tuple(self._sync_observers), ()
+        pushes = (proxy,) if proxy.wants_pushes else ()
+        processing = (proxy,) if proxy.wants_processing else ()
+        return (*self._sync_observers, *pushes), processing
 
     def _push_observers(self) -> None:
         push, process = self._observer_lists()

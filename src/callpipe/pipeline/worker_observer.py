@@ -36,9 +36,21 @@ class WorkerObserver:
         self._pushed: OrderedDict[int, None] = OrderedDict()
         self._start = 0.0
         self._running = False
+        self._push_wanted: set[BaseObserver] = set()
+        self._process_wanted: set[BaseObserver] = set()
 
     def __bool__(self) -> bool:
         return bool(self._observers)
+
+    @property
+    def wants_pushes(self) -> bool:
+        """Some observer overrides ``on_push_frame`` (else processors need not report pushes)."""
+        return any(_overrides(o, "on_push_frame") for o in self._observers)
+
+    @property
+    def wants_processing(self) -> bool:
+        """Some observer overrides ``on_process_frame``."""
+        return any(_overrides(o, "on_process_frame") for o in self._observers)
 
     @property
     def observers(self) -> list[BaseObserver]:
@@ -91,15 +103,16 @@ class WorkerObserver:
                 pushed.popitem(last=False)
         event = FramePushed(src, dst, frame, direction, self._timestamp(), first)
         for observer, queue in self._queues.items():
-            if first or observer.observe_every_push:
+            if (first or observer.observe_every_push) and observer in self._push_wanted:
                 queue.put_nowait(event)
 
     def on_process_frame(
         self, processor: FrameProcessor, frame: Frame, direction: FrameDirection
     ) -> None:
         event = FrameProcessed(processor, frame, direction, self._timestamp())
-        for queue in self._queues.values():
-            queue.put_nowait(event)
+        for observer, queue in self._queues.items():
+            if observer in self._process_wanted:
+                queue.put_nowait(event)
 
     def pipeline_started(self) -> None:
         for queue in self._queues.values():
@@ -111,6 +124,10 @@ class WorkerObserver:
         return int((self._clock.now() - self._start) * 1_000_000_000)
 
     def _start_one(self, observer: BaseObserver) -> None:
+        if _overrides(observer, "on_push_frame"):
+            self._push_wanted.add(observer)
+        if _overrides(observer, "on_process_frame"):
+            self._process_wanted.add(observer)
         queue: asyncio.Queue[_Event] = asyncio.Queue()
         self._queues[observer] = queue
         self._tasks[observer] = asyncio.get_running_loop().create_task(
@@ -133,3 +150,8 @@ class WorkerObserver:
                 logger.exception("observer %s failed on %s", observer, event)
             finally:
                 queue.task_done()
+
+
+def _overrides(observer: BaseObserver, hook: str) -> bool:
+    """Whether ``observer``'s class replaces ``BaseObserver``'s no-op ``hook``."""
+    return getattr(type(observer), hook) is not getattr(BaseObserver, hook)

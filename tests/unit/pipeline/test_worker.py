@@ -382,3 +382,29 @@ async def test_processor_unusable_policy(
     await asyncio.wait_for(run, 5)
     if ends_with is not None:
         assert type(worker.end_frame) is ends_with
+
+
+async def test_observers_cost_only_the_hooks_they_override() -> None:
+    class PushesOnly(BaseObserver):
+        async def on_push_frame(self, data: FramePushed) -> None:
+            pass
+
+    class StartOnly(BaseObserver):
+        def __init__(self) -> None:
+            super().__init__()
+            self.started = False
+
+        async def on_pipeline_started(self) -> None:
+            self.started = True
+
+    rec = Recorder()
+    start_only = StartOnly()
+    worker = PipelineWorker(
+        Pipeline([rec]), observers=[PushesOnly(), start_only], idle_timeout_secs=None
+    )
+    run = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.05)
+    assert len(rec._observers) == 1 and rec._process_observers == ()
+    await worker.queue_frame(EndFrame())
+    await asyncio.wait_for(run, 5)
+    assert start_only.started
