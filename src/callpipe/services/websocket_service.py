@@ -28,6 +28,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from callpipe.errors import ProtocolError
 from callpipe.log import call_tag
 from callpipe.processors.base_object import cancel_and_wait, create_logged_task
 from callpipe.services.ai_service import ServiceAuthError
@@ -43,7 +44,7 @@ REASON_HEADERS = ("dg-error", "x-error", "x-error-message", "error")
 """Response headers providers put their handshake refusal reason in (Deepgram: ``dg-error``)."""
 
 
-class HandshakeError(ConnectionError):
+class HandshakeError(ProtocolError, ConnectionError):
     """The provider refused the WebSocket upgrade; ``reason`` is its own explanation."""
 
     def __init__(self, message: str, *, status: int, reason: str, retryable: bool) -> None:
