@@ -192,12 +192,16 @@ class LLMService(AIService):
 
     def create_context_aggregator(
         self,
-        context: OpenAILLMContext,
+        context: ChatContext,
         *,
         user_params: LLMUserAggregatorParams | None = None,
         assistant_params: LLMAssistantAggregatorParams | None = None,
     ) -> LLMContextAggregatorPair:
-        """The user/assistant aggregator pair sharing ``context``: ``.user()``, ``.assistant()``."""
+        """The user/assistant aggregator pair sharing ``context``: ``.user()``, ``.assistant()``.
+
+        The older API; with an ``LLMContext`` build ``LLMContextAggregatorPair`` from
+        ``llm_response_universal`` instead (1.14 style) to get its params and events.
+        """
         from callpipe.processors.aggregators.llm_response import LLMContextAggregatorPair
 
         return LLMContextAggregatorPair(
