@@ -149,3 +149,25 @@ def store_from(defaults: _S, settings: _S | None) -> _S:
     if settings is not None:
         defaults.apply_update(settings)
     return defaults
+
+
+def require_voice(service: str, voice_id: str | None, settings: TTSSettings | None) -> str:
+    """The voice from ``voice_id`` or ``settings.voice`` (1.14 bots pass either)."""
+    voice = settings.voice if settings is not None else None
+    if isinstance(voice, str) and voice:
+        return voice
+    if voice_id:
+        return voice_id
+    from callpipe.errors import ConfigurationError
+
+    raise ConfigurationError(
+        f"{service}: no voice. Pass voice_id=... or settings={service}.Settings(voice=...)."
+    )
+
+
+def copy_given(delta: ServiceSettings, target: Any, names: tuple[str, ...]) -> None:
+    """Copy the given fields ``names`` of ``delta`` onto attributes of ``target`` (params)."""
+    for name in names:
+        value = getattr(delta, name, NOT_GIVEN)
+        if is_given(value):
+            setattr(target, name, value)

@@ -14,14 +14,17 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from callpipe.frames.frames import StartFrame
 from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.settings import TTSSettings, copy_given, require_voice
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket
+from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +33,28 @@ CARTESIA_VERSION = "2025-04-16"
 SUPPORTED_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 
 
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class CartesiaTTSSettings(TTSSettings):
+    """``CartesiaTTSService.Settings``: voice, model, language, plus Cartesia's extras."""
+
+    generation_config: Any = field(default_factory=_unset)
+    pronunciation_dict_id: Any = field(default_factory=_unset)
+
+
 class CartesiaTTSService(TTSService):
-    """Cartesia Sonic over WebSocket (see the module docstring)."""
+    """Cartesia Sonic over WebSocket (see the module docstring).
+
+    1.14 style: ``CartesiaTTSService(api_key=..., settings=CartesiaTTSService.Settings(
+    voice="...", model="sonic-2"))``; voice, model and language updates
+    (``TTSUpdateSettingsFrame``) apply from the next sentence, as each one is a request.
+    """
 
     emits_word_timestamps = True
+    Settings = CartesiaTTSSettings
 
     class InputParams(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -46,21 +67,36 @@ class CartesiaTTSService(TTSService):
         self,
         *,
         api_key: str | None = None,
-        voice_id: str,
-        model: str = "sonic-2",
+        voice_id: str | None = None,
+        model: str | None = None,
         url: str = CARTESIA_URL,
         cartesia_version: str = CARTESIA_VERSION,
         sample_rate: int | None = None,
         params: InputParams | None = None,
+        settings: CartesiaTTSSettings | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, sample_rate=sample_rate, **kwargs)
+        if settings is not None and isinstance(settings.model, str) and model is None:
+            model = settings.model
+        super().__init__(model=model or "sonic-2", sample_rate=sample_rate, **kwargs)
         self._api_key = resolve_api_key(type(self).__name__, api_key, "CARTESIA_API_KEY")
-        self._voice_id = voice_id
+        self._voice_id = require_voice(type(self).__name__, voice_id, settings)
         self._url = url.rstrip("/")
         self._version = cartesia_version
         self._params = params or CartesiaTTSService.InputParams()
         self._ws: ProviderWebsocket | None = None
+        if settings is not None:
+            copy_given(settings, self._params, ("language",))
+        self._settings.apply_update(
+            CartesiaTTSSettings(voice=self._voice_id, language=self._params.language)
+        )
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        voice = self._settings.voice
+        if isinstance(voice, str) and voice:
+            self._voice_id = voice
+        language = self._settings.language
+        self._params.language = language if isinstance(language, str) else None
 
     # ------------------------------------------------------------------ connection
 
