@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
+from callpipe.audio.vad.vad_analyzer import VADAnalyzer, VADParams
 from callpipe.frames.frames import (
     BotInterruptedFrame,
     BotInterruptionFrame,
@@ -14,6 +15,7 @@ from callpipe.frames.frames import (
     FunctionCallFromLLM,
     FunctionCallResultFrame,
     FunctionCallsStartedFrame,
+    InputAudioRawFrame,
     InterruptionFrame,
     LLMContextFrame,
     LLMFullResponseEndFrame,
@@ -28,6 +30,7 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
+from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.llm_response_universal import (
     AssistantTurnStoppedMessage,
@@ -42,6 +45,8 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.turns.user_mute import FirstSpeechUserMuteStrategy, FunctionCallUserMuteStrategy
 from callpipe.turns.user_start import MinWordsUserTurnStartStrategy
 from callpipe.turns.user_turn_strategies import UserTurnStrategies
+
+PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
 
 def said(text: str) -> TranscriptionFrame:
@@ -219,3 +224,42 @@ async def test_idle_fires_after_bot_stopped_not_before() -> None:
     await run_test(user, frames)
     assert len(fired) == 1
     assert fired[0] - t0 >= 0.6
+
+
+class ScriptedVAD(VADAnalyzer):
+    """Loud audio (first sample != 0) is speech; the real state machine does the rest."""
+
+    def num_frames_required(self) -> int:
+        return 160
+
+    def voice_confidence(self, buffer: bytes) -> float:
+        return 1.0 if buffer[:2] != b"\x00\x00" else 0.0
+
+
+def audio(loud: bool, secs: float) -> list[InputAudioRawFrame]:
+    chunk = (b"\x10\x27" if loud else b"\x00\x00") * 160  # 20 ms at 8 kHz
+    return [InputAudioRawFrame(chunk, 8000, 1) for _ in range(int(secs / 0.02))]
+
+
+async def test_vad_in_the_aggregator_starts_turns_and_asks_for_barge_in() -> None:
+    context = LLMContext()
+    vad = ScriptedVAD(params=VADParams(start_secs=0.1, stop_secs=0.2, min_volume=0.0))
+    user = LLMUserAggregator(context, params=LLMUserAggregatorParams(vad_analyzer=vad))
+    frames: list[Any] = [
+        BotStartedSpeakingFrame(),
+        *audio(False, 0.2),
+        *audio(True, 0.4),
+        said("hello there"),
+        *audio(False, 0.5),
+    ]
+    down, up = await run_test(user, frames, params=PARAMS)
+    assert [
+        type(f) for f in up if isinstance(f, UserStartedSpeakingFrame | BotInterruptionFrame)
+    ] == [
+        UserStartedSpeakingFrame,
+        BotInterruptionFrame,
+    ]
+    assert any(isinstance(f, UserStoppedSpeakingFrame) for f in up)
+    assert any(isinstance(f, UserStartedSpeakingFrame) for f in down)
+    assert context.messages == [{"role": "user", "content": "hello there"}]
+    assert len([f for f in down if isinstance(f, LLMContextFrame)]) == 1

@@ -450,5 +450,5 @@ class LLMContextAggregatorPair:
     def assistant(self) -> LLMAssistantAggregator:
         return self._assistant
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[LLMUserAggregator | LLMAssistantAggregator]:
         return iter((self._user, self._assistant))
