@@ -139,6 +139,10 @@ class LLMService(AIService):
         self._function_call_timeout_secs = function_call_timeout_secs
         self._settings: LLMSettings = self.Settings(model=self.model_name)
         self._background_calls: set[asyncio.Task[Any]] = set()
+        # Pipecat 1.14 events: (service, [FunctionCallFromLLM]) / (service) after a timeout.
+        self._register_event_handler("on_function_calls_started")
+        self._register_event_handler("on_function_calls_cancelled")
+        self._register_event_handler("on_completion_timeout")
 
     # ------------------------------------------------------------------ settings
 
@@ -253,6 +257,7 @@ class LLMService(AIService):
             FunctionCallFromLLM(call.name, call.id, _loads_or_raw(call.arguments), context)
             for call in calls
         ]
+        await self._call_event_handler("on_function_calls_started", list(started))
         await self._broadcast(lambda: FunctionCallsStartedFrame(function_calls=list(started)))
         tasks: list[asyncio.Task[_Outcome]] = []
         for call, info in zip(calls, started, strict=True):
@@ -314,11 +319,14 @@ class LLMService(AIService):
     ) -> None:
         """Cancel what may be cancelled; let the rest finish and record them afterwards."""
         keep = False
+        cancelled: list[FunctionCallFromLLM] = []
         for call, task in zip(calls, tasks, strict=True):
             registration = self._registration(context, call.name)
             if registration is None or registration.cancel_on_interruption:
                 task.cancel()
                 if not task.done():
+                    arguments = _loads_or_raw(call.arguments)
+                    cancelled.append(FunctionCallFromLLM(call.name, call.id, arguments, context))
                     await self._broadcast(
                         partial(
                             FunctionCallCancelFrame, function_name=call.name, tool_call_id=call.id
@@ -326,6 +334,8 @@ class LLMService(AIService):
                     )
             else:
                 keep = True
+        if cancelled:
+            await self._call_event_handler("on_function_calls_cancelled", cancelled)
         if not keep:
             return
 

@@ -160,6 +160,12 @@ async def test_interruption_cancels_the_call_and_leaves_no_dangling_tool_call(
             raise
 
     llm.register_function("get_weather", forever)
+    events: list[str] = []
+    llm.add_event_handler("on_function_calls_started", lambda s, calls: events.append("started"))
+    llm.add_event_handler(
+        "on_function_calls_cancelled",
+        lambda s, calls: events.append(f"cancelled {calls[0].function_name}"),
+    )
     context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
     down = await run_then(
         llm,
@@ -168,6 +174,7 @@ async def test_interruption_cancels_the_call_and_leaves_no_dangling_tool_call(
         when=lambda out: started.is_set(),
     )
     assert cancelled.is_set()
+    assert events == ["started", "cancelled get_weather"]
     assert of(FunctionCallCancelFrame, down)
     assert not of(FunctionCallResultFrame, down)
     assert [m.get("role") for m in context.messages] == ["user"]  # type: ignore[union-attr]

@@ -189,6 +189,8 @@ class OpenAILLMService(OpenAIHTTPMixin, LLMService):
                 await self.report_error(f"{self}: {exc}", fatal=fatal, reason=reason)
                 return []
             except httpx.HTTPError as exc:
+                if isinstance(exc, httpx.TimeoutException):
+                    await self._call_event_handler("on_completion_timeout")
                 if attempt < self._max_retries and not produced[0]:
                     attempt += 1
                     logger.warning("%s: %s: %s; retrying", self, type(exc).__name__, exc)
