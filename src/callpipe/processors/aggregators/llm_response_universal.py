@@ -10,7 +10,7 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
   ``user_idle_timeout`` (``on_user_turn_idle``, counted from the end of playback),
   ``vad_analyzer`` (VAD run here instead of in the transport, as 1.14 bots configure it).
 - Muting: while a mute strategy says so, the caller's speech, transcripts and barge-in are
-  dropped here. callpipe's transport raises the interruption, but it reaches the output only
+  dropped here (the caller's audio still flows on, unanalysed, for a recorder further down). callpipe's transport raises the interruption, but it reaches the output only
   through this aggregator, so holding it back here keeps the bot talking.
 - Events: ``on_user_turn_started``, ``on_user_turn_stopped`` (with ``UserTurnStoppedMessage``),
   ``on_user_turn_message_added``, ``on_user_turn_stop_timeout``, ``on_user_turn_idle``,
@@ -215,6 +215,9 @@ class LLMUserAggregator(LLMUserContextAggregator):
             await super().process_frame(frame, direction)
             return
         if await self._mute_drops(frame):
+            if isinstance(frame, InputAudioRawFrame):
+                # Not analysed, but passed on: a recorder after the output keeps the caller whole.
+                await self.push_frame(frame, direction)
             return
         self._idle.process_frame(frame)
         if isinstance(frame, BotStartedSpeakingFrame):
@@ -323,6 +326,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
         if state == VADState.SPEAKING and previous != VADState.SPEAKING:
             await self.push_frame(VADUserStartedSpeakingFrame(start_secs=params.start_secs))
             started = UserStartedSpeakingFrame()
+            self._idle.process_frame(started)
             await self._on_user_started(started, FrameDirection.DOWNSTREAM)
             await self.push_frame(UserStartedSpeakingFrame(), FrameDirection.UPSTREAM)
             if self.interruptions_allowed and self._strategies.interruptions_enabled:
