@@ -10,8 +10,12 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
   ``user_idle_timeout`` (``on_user_turn_idle``, counted from the end of playback),
   ``vad_analyzer`` (VAD run here instead of in the transport, as 1.14 bots configure it).
 - Muting: while a mute strategy says so, the caller's speech, transcripts and barge-in are
-  dropped here (the caller's audio still flows on, unanalysed, for a recorder further down). callpipe's transport raises the interruption, but it reaches the output only
-  through this aggregator, so holding it back here keeps the bot talking.
+  dropped here (the caller's audio still flows on, unanalysed, for a recorder further down).
+  callpipe's transport raises the interruption, but it reaches the output only through this
+  aggregator, so holding it back here keeps the bot talking.
+- Accepted but not acted on: ``user_turn_stop_timeout``, ``audio_idle_timeout``,
+  ``empty_user_turn``, ``filter_incomplete_user_turns``, ``add_tool_change_messages``,
+  ``realtime_service_mode`` and the summarization options (see the report of issue 17).
 - Events: ``on_user_turn_started``, ``on_user_turn_stopped`` (with ``UserTurnStoppedMessage``),
   ``on_user_turn_message_added``, ``on_user_turn_stop_timeout``, ``on_user_turn_idle``,
   ``on_user_mute_started``/``stopped``; ``on_assistant_turn_started``,
@@ -38,9 +42,6 @@ from callpipe.frames.frames import (
     CancelFrame,
     EndFrame,
     Frame,
-    FunctionCallCancelFrame,
-    FunctionCallResultFrame,
-    FunctionCallsStartedFrame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
     InterruptionFrame,
@@ -404,10 +405,6 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
                 await self._finish_turn(interrupted=False)
             else:
                 await super().process_frame(frame, direction)
-        elif isinstance(frame, FunctionCallsStartedFrame | FunctionCallResultFrame):
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, FunctionCallCancelFrame):
-            await self.push_frame(frame, direction)
         else:
             await super().process_frame(frame, direction)
 
