@@ -9,10 +9,11 @@ Placement on one timeline (samples since recording started):
 
 - the caller track is written contiguously; a gap in arrivals longer than ``_GAP_SECS`` (a
   network stall) is kept as silence;
-- the bot track starts each stretch of speech at ``BotStartedSpeakingFrame`` (sent when the first
-  chunk goes out, i.e. when playback starts) and continues contiguously after that, because
-  frames are released in batches when playback confirmations come back; a release more than
-  ``_GAP_SECS`` behind the track (the provider ran dry) is kept as silence too.
+- bot audio frames carry ``pts``: callpipe's output stamps each one, as it passes it on, with
+  the clock time its last sample played (its playback schedule, re-anchored when the provider
+  ran dry), so each frame lands where it was heard, underrun gaps included. Without a stamp
+  (another transport) the track starts each stretch of speech at ``BotStartedSpeakingFrame``
+  and continues contiguously, keeping release gaps longer than ``_GAP_SECS`` as silence.
 
 ``buffer_size`` (bytes per track) bounds memory: whenever a track reaches it, the aligned part
 of both tracks is handed to ``on_audio_data`` / ``on_track_audio_data`` and dropped, so a
@@ -55,6 +56,9 @@ logger = logging.getLogger(__name__)
 
 _GAP_SECS = 0.25
 """A track more than this far behind the timeline is padded with silence (real gap)."""
+
+_PTS_SLACK_SAMPLES = 16
+"""Bot audio stamped with its play time: closer than this (2 ms at 8 kHz) stays contiguous."""
 
 
 @dataclass
@@ -241,9 +245,17 @@ class AudioBufferProcessor(FrameProcessor):
             await self._turn_audio_user(pcm)
         elif isinstance(frame, OutputAudioRawFrame):
             pcm = self._pcm("bot", frame.audio, frame.sample_rate)
-            start = self._position() - len(pcm) // 2
-            if start > self._bot.end + gap:
-                self._bot.pad_to(start)
+            if frame.pts is not None:
+                # The output stamped when the frame's last sample played: exact placement,
+                # including the gap of an underrun.
+                end = round((frame.pts / 1e9 - self._t0) * self._sample_rate)
+                start = end - len(pcm) // 2
+                if start > self._bot.end + _PTS_SLACK_SAMPLES:
+                    self._bot.pad_to(start)
+            else:
+                start = self._position() - len(pcm) // 2
+                if start > self._bot.end + gap:
+                    self._bot.pad_to(start)
             self._bot.buf += pcm
             if self._enable_turn_audio:
                 self._bot_turn += pcm
