@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from callpipe.adapters.llm.schemas.direct_function import options_of
 from callpipe.frames.frames import (
     Frame,
     FunctionCallCancelFrame,
@@ -189,7 +190,12 @@ class LLMService(AIService):
             return found
         for schema in context.function_schemas():
             if schema.name == name and schema.handler is not None:
-                return _Registration(schema.handler)
+                options = options_of(schema.handler)
+                if options is None:
+                    return _Registration(schema.handler)
+                return _Registration(
+                    schema.handler, options.cancel_on_interruption, options.timeout_secs
+                )
         return self._functions.get(None)
 
     # ------------------------------------------------------------------ aggregators

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from callpipe.adapters.llm.schemas.direct_function import tool_options
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.frames.frames import (
@@ -228,3 +229,32 @@ async def test_settings_update_frame_changes_the_next_request(server: FakeOpenAI
     assert server.chat_requests[1]["temperature"] == 0.3
     assert server.chat_requests[1]["model"] == "other-model"
     assert of(TTSUpdateSettingsFrame, down)  # not ours: passed on
+
+
+async def test_direct_function_with_tool_options(server: FakeOpenAIServer) -> None:
+    seen: list[tuple[str, int]] = []
+
+    @tool_options(cancel_on_interruption=False)
+    async def book_table(params: FunctionCallParams, name: str, guests: int) -> dict[str, bool]:
+        """Book a table.
+
+        Args:
+            name: Name for the booking.
+            guests: Number of guests.
+        """
+        seen.append((name, guests))
+        return {"booked": True}
+
+    server.add_chat_reply(
+        tool_calls=[{"name": "book_table", "arguments": {"name": "Ana", "guests": 3}}]
+    )
+    server.add_chat_reply("Booked.")
+    llm = make_llm(server)
+    context = LLMContext([{"role": "user", "content": "book"}], tools=ToolsSchema([book_table]))
+    await run_test(llm, [LLMContextFrame(context=context)])
+    assert seen == [("Ana", 3)]
+    function = server.chat_requests[0]["tools"][0]["function"]
+    assert function["parameters"]["required"] == ["name", "guests"]
+    assert function["parameters"]["properties"]["guests"]["type"] == "integer"
+    registration = llm._registration(context, "book_table")
+    assert registration is not None and registration.cancel_on_interruption is False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
@@ -51,7 +53,9 @@ def test_tools_schema_to_openai_with_custom_tools() -> None:
 
 def test_tools_schema_refuses_other_tool_types() -> None:
     with pytest.raises(TypeError, match="FunctionSchema"):
-        ToolsSchema([lambda: None])  # type: ignore[list-item]
+        ToolsSchema(["not a tool"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="async def"):
+        ToolsSchema([lambda params: None])
 
 
 def test_context_messages_tools_and_choice() -> None:
@@ -114,3 +118,36 @@ def test_openai_settings_override_constructor_arguments() -> None:
     body = llm.build_request(LLMContext([{"role": "user", "content": "hi"}]))
     assert body["temperature"] == 0.9 and body["seed"] == 3 and body["model"] == "gpt-x"
     assert "tools" not in body
+
+
+async def get_weather(params: object, city: str, unit: Literal["c", "f"] = "c") -> dict[str, str]:
+    """Weather in a city.
+
+    Args:
+        city: The city, as the caller
+            said it.
+        unit: Temperature unit.
+
+    Returns:
+        The forecast.
+    """
+    return {"city": city, "unit": unit}
+
+
+def test_direct_function_schema_from_signature_and_docstring() -> None:
+    tools = ToolsSchema([get_weather])
+    [schema] = tools.standard_tools
+    assert schema.name == "get_weather" and schema.description == "Weather in a city."
+    assert schema.required == ["city"]
+    assert schema.properties == {
+        "city": {"type": "string", "description": "The city, as the caller said it."},
+        "unit": {"type": "string", "enum": ["c", "f"], "description": "Temperature unit."},
+    }
+    assert len(tools.direct_functions) == 1
+
+
+def test_direct_function_must_take_params_first() -> None:
+    async def bad(city: str) -> None: ...
+
+    with pytest.raises(TypeError, match="params"):
+        ToolsSchema([bad])

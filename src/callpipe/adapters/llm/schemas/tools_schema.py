@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
+from callpipe.adapters.llm.schemas.direct_function import DirectFunction, DirectFunctionWrapper
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 
 
@@ -25,23 +26,34 @@ class ToolsSchema:
 
     def __init__(
         self,
-        standard_tools: Sequence[FunctionSchema],
+        standard_tools: Sequence[FunctionSchema | DirectFunction],
         custom_tools: dict[AdapterType, list[dict[str, Any]]] | None = None,
     ) -> None:
-        tools = list(standard_tools)
-        for tool in tools:
-            if not isinstance(tool, FunctionSchema):
-                # Pipecat also accepts "direct functions" (schema read from a signature);
-                # callpipe does not, and says so rather than guessing.
+        schemas: list[FunctionSchema] = []
+        direct: list[DirectFunctionWrapper] = []
+        for tool in standard_tools:
+            if isinstance(tool, FunctionSchema):
+                schemas.append(tool)
+            elif callable(tool):
+                wrapper = DirectFunctionWrapper(tool)
+                direct.append(wrapper)
+                schemas.append(wrapper.to_function_schema())
+            else:
                 raise TypeError(
-                    f"ToolsSchema takes FunctionSchema objects, not {type(tool).__name__}"
+                    f"ToolsSchema takes FunctionSchema objects or async functions, "
+                    f"not {type(tool).__name__}"
                 )
-        self._standard_tools = tools
+        self._standard_tools = schemas
+        self._direct_functions = direct
         self._custom_tools = custom_tools
 
     @property
     def standard_tools(self) -> list[FunctionSchema]:
         return self._standard_tools
+
+    @property
+    def direct_functions(self) -> list[DirectFunctionWrapper]:
+        return self._direct_functions
 
     @property
     def custom_tools(self) -> dict[AdapterType, list[dict[str, Any]]] | None:
