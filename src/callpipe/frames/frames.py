@@ -676,3 +676,17 @@ class TTSUpdateSettingsFrame(ServiceUpdateSettingsFrame):
 @dataclass(slots=True)
 class STTUpdateSettingsFrame(ServiceUpdateSettingsFrame):
     """Settings update for STT services."""
+
+
+@dataclass(slots=True)
+class AudioBufferStartRecordingFrame(ControlFrame):
+    """Tell an ``AudioBufferProcessor`` to start recording (in order with the audio)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class AudioBufferStopRecordingFrame(ControlFrame):
+    """Tell an ``AudioBufferProcessor`` to hand out what it holds and stop recording."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True

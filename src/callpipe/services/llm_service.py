@@ -75,6 +75,11 @@ class FunctionCallParams:
     llm: LLMService
     context: ChatContext
     result_callback: Callable[..., Awaitable[None]]
+    pipeline_worker: Any = None
+    """1.14's worker running the pipeline; None until callpipe's worker sets it."""
+    app_resources: Any = None
+    """1.14's ``PipelineWorker(app_resources=...)``; None until callpipe's worker sets it."""
+    worker_runner: Any = None
 
 
 FunctionHandler = Callable[[FunctionCallParams], Awaitable[Any]]

@@ -98,3 +98,27 @@ async def test_turn_audio_events() -> None:
     assert samples[-1] == 2 and samples[0] == 1
     [bot] = bot_turns
     assert len(bot.audio) == 2 * 2400
+
+
+async def test_start_and_stop_frames() -> None:
+    from callpipe.frames.frames import AudioBufferStartRecordingFrame, AudioBufferStopRecordingFrame
+
+    recorder = AudioBufferProcessor()
+    events: list[str] = []
+    got: list[bytes] = []
+    recorder.add_event_handler("on_recording_started", lambda p: events.append("started"))
+    recorder.add_event_handler("on_recording_stopped", lambda p: events.append("stopped"))
+    recorder.add_event_handler("on_track_audio_data", lambda p, u, b, r, c: got.append(u))
+    frames = [
+        InputAudioRawFrame(pcm(7, 0.1), 8000, 1),  # not recording yet
+        AudioBufferStartRecordingFrame(),
+        SleepFrame(0.01),
+        InputAudioRawFrame(pcm(8, 0.1), 8000, 1),
+        SleepFrame(0.01),
+        AudioBufferStopRecordingFrame(),
+        SleepFrame(0.01),
+        InputAudioRawFrame(pcm(9, 0.1), 8000, 1),  # stopped again
+    ]
+    await run_test(recorder, frames, params=PARAMS)
+    assert events == ["started", "stopped"]
+    assert set(np.frombuffer(b"".join(got), dtype=np.int16).tolist()) == {8}

@@ -26,7 +26,9 @@ user_audio, bot_audio, sample_rate, num_channels)``, and with ``enable_turn_audi
 ``on_user_turn_audio_data`` / ``on_bot_turn_audio_data(processor, audio, sample_rate,
 num_channels)`` and ``on_user_turn_audio`` / ``on_bot_turn_audio(processor, TurnAudioData)``
 at the end of each caller turn (with up to one second of audio before it) and bot turn;
-``on_recording_started`` / ``on_recording_stopped``.
+``on_recording_started`` / ``on_recording_stopped``. Start and stop with :meth:`start_recording`
+/ :meth:`stop_recording`, ``auto_start_recording=True``, or ``AudioBufferStartRecordingFrame`` /
+``AudioBufferStopRecordingFrame`` (in order with the audio ahead of them).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ import numpy as np
 
 from callpipe.audio.resample import StreamResampler
 from callpipe.frames.frames import (
+    AudioBufferStartRecordingFrame,
+    AudioBufferStopRecordingFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     CancelFrame,
@@ -218,6 +222,10 @@ class AudioBufferProcessor(FrameProcessor):
             await self.stop_recording()
             await self.push_frame(frame, direction)
             return
+        if isinstance(frame, AudioBufferStartRecordingFrame):
+            await self.start_recording()
+        elif isinstance(frame, AudioBufferStopRecordingFrame):
+            await self.stop_recording()
         if self._recording and direction is FrameDirection.DOWNSTREAM:
             await self._record(frame)
         await self.push_frame(frame, direction)
