@@ -17,7 +17,9 @@ from callpipe.frames.frames import (
     FunctionCallsStartedFrame,
     InputAudioRawFrame,
     InterruptionFrame,
+    LLMContextAssistantTurnFrame,
     LLMContextFrame,
+    LLMContextUserTurnFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMMessagesUpdateFrame,
@@ -74,7 +76,10 @@ async def test_pair_unpacks_and_user_turn_events_fire() -> None:
     ) -> None:
         stopped.append(message)
 
-    down, _ = await run_test(user, turn("Hello there."))
+    down, up = await run_test(user, turn("Hello there."))
+    for frames in (down, up):
+        [turn_frame] = [f for f in frames if isinstance(f, LLMContextUserTurnFrame)]
+        assert turn_frame.text == "Hello there."
     assert len(started) == 1
     assert [m.content for m in stopped] == ["Hello there."]
     frames = [f for f in down if isinstance(f, LLMContextFrame)]
@@ -191,7 +196,9 @@ async def test_assistant_turn_stopped_reports_heard_part_when_interrupted() -> N
         SleepFrame(0.05),
         BotStoppedSpeakingFrame(),
     ]
-    await run_test(assistant, frames)
+    down, _ = await run_test(assistant, frames)
+    texts = [f.text for f in down if isinstance(f, LLMContextAssistantTurnFrame)]
+    assert texts == ["The opening", "Sure."]
     assert [(r.content, r.interrupted) for r in reports] == [
         ("The opening", True),
         ("Sure.", False),

@@ -21,6 +21,8 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
   ``on_user_mute_started``/``stopped``; ``on_assistant_turn_started``,
   ``on_assistant_turn_stopped`` (with ``AssistantTurnStoppedMessage``, ``interrupted`` set when the
   caller cut the bot off).
+- ``LLMContextUserTurnFrame`` / ``LLMContextAssistantTurnFrame`` broadcast (both directions)
+  with the text written to the context, as 1.14 does.
 - The context frames: ``LLMMessagesUpdateFrame``, ``LLMMessagesTransformFrame``,
   ``LLMSetToolsFrame``, ``LLMSetToolChoiceFrame`` (besides append/run handled by the base).
 """
@@ -45,6 +47,8 @@ from callpipe.frames.frames import (
     InputAudioRawFrame,
     InterimTranscriptionFrame,
     InterruptionFrame,
+    LLMContextAssistantTurnFrame,
+    LLMContextUserTurnFrame,
     LLMFullResponseStartFrame,
     LLMMessagesTransformFrame,
     LLMMessagesUpdateFrame,
@@ -345,6 +349,10 @@ class LLMUserAggregator(LLMUserContextAggregator):
 
     async def _on_turn_added(self, text: str) -> None:
         timestamp = self._turn_started_at or _now_iso()
+        await self.push_frame(LLMContextUserTurnFrame(text=text, timestamp=timestamp))
+        await self.push_frame(
+            LLMContextUserTurnFrame(text=text, timestamp=timestamp), FrameDirection.UPSTREAM
+        )
         stop = self._strategies.stop[0] if self._strategies.stop else None
         await self._call_event_handler(
             "on_user_turn_stopped", stop, UserTurnStoppedMessage(content=text, timestamp=timestamp)
@@ -419,6 +427,13 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
         self._turn_open = False
         message, self._turn_message = self._turn_message, None
         content = str(message.get("content") or "") if message is not None else ""
+        if content:
+            started = self._turn_started_at
+            await self.push_frame(LLMContextAssistantTurnFrame(text=content, timestamp=started))
+            await self.push_frame(
+                LLMContextAssistantTurnFrame(text=content, timestamp=started),
+                FrameDirection.UPSTREAM,
+            )
         await self._call_event_handler(
             "on_assistant_turn_stopped",
             AssistantTurnStoppedMessage(
