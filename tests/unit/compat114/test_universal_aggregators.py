@@ -270,3 +270,18 @@ async def test_vad_in_the_aggregator_starts_turns_and_asks_for_barge_in() -> Non
     assert any(isinstance(f, UserStartedSpeakingFrame) for f in down)
     assert context.messages == [{"role": "user", "content": "hello there"}]
     assert len([f for f in down if isinstance(f, LLMContextFrame)]) == 1
+
+
+async def test_older_context_works_with_the_new_pair() -> None:
+    from callpipe.processors.aggregators.openai_llm_context import (
+        OpenAILLMContext,
+        OpenAILLMContextFrame,
+    )
+
+    context = OpenAILLMContext([{"role": "system", "content": "sys"}])
+    user, _ = LLMContextAggregatorPair(context)
+    schema = FunctionSchema("f", "d", {}, [])
+    down, _ = await run_test(user, [LLMSetToolsFrame(tools=[schema]), *turn("hi")])
+    assert context.function_schemas() == [schema]
+    assert context.messages[-1] == {"role": "user", "content": "hi"}
+    assert len([f for f in down if isinstance(f, OpenAILLMContextFrame)]) == 1

@@ -64,7 +64,7 @@ from callpipe.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from callpipe.processors.aggregators.llm_context import LLMContext
+from callpipe.processors.aggregators.llm_context import LLMContext, normalize_tools
 from callpipe.processors.aggregators.llm_response import (
     LLMAssistantAggregatorParams as _LegacyAssistantParams,
 )
@@ -76,6 +76,7 @@ from callpipe.processors.aggregators.llm_response import (
 from callpipe.processors.aggregators.llm_response import (
     LLMUserAggregatorParams as _LegacyUserParams,
 )
+from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.turns.user_idle_controller import UserIdleController
 from callpipe.turns.user_mute.strategies import BaseUserMuteStrategy
@@ -219,20 +220,23 @@ class LLMUserAggregator(LLMUserContextAggregator):
             self._idle.close()
             await super().process_frame(frame, direction)
             return
+        if isinstance(frame, InputAudioRawFrame):
+            # The per-packet path: 50 frames a second per call, kept short. Muted audio is not
+            # analysed but still passed on (a recorder after the output keeps the caller whole).
+            if self._mutes:
+                await self._mute_drops(frame)
+            if self._vad is not None and not self._muted:
+                await self._run_vad(frame)
+            await self.push_frame(frame, direction)
+            return
         if await self._mute_drops(frame):
-            if isinstance(frame, InputAudioRawFrame):
-                # Not analysed, but passed on: a recorder after the output keeps the caller whole.
-                await self.push_frame(frame, direction)
             return
         self._idle.process_frame(frame)
         if isinstance(frame, BotStartedSpeakingFrame):
             self._bot_is_speaking = True
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_is_speaking = False
-        if isinstance(frame, InputAudioRawFrame) and self._vad is not None:
-            await self._run_vad(frame)
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, InterruptionFrame):
+        if isinstance(frame, InterruptionFrame):
             if self._interruption_allowed():
                 await super().process_frame(frame, direction)
             else:
@@ -252,11 +256,14 @@ class LLMUserAggregator(LLMUserContextAggregator):
             if frame.run_llm:
                 await self.push_context_frame()
         elif isinstance(frame, LLMSetToolsFrame):
+            tools = normalize_tools(frame.tools)
             if isinstance(self._context, LLMContext):
-                self._context.set_tools(frame.tools)
+                self._context.set_tools(tools)
+            elif isinstance(self._context, OpenAILLMContext):
+                self._context.set_tools(tools or None)
             await self.push_frame(frame, direction)
         elif isinstance(frame, LLMSetToolChoiceFrame):
-            if isinstance(self._context, LLMContext):
+            if isinstance(self._context, LLMContext | OpenAILLMContext):
                 self._context.set_tool_choice(frame.tool_choice)
         elif isinstance(frame, UserIdleTimeoutUpdateFrame):
             pass  # consumed: the idle controller has applied it
