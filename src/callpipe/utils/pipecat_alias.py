@@ -39,9 +39,7 @@ class _PipecatAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None
         target_name = _TARGET + fullname[len(_SOURCE) :]
         real = importlib.import_module(target_name)
-        return importlib.machinery.ModuleSpec(
-            fullname, self, is_package=hasattr(real, "__path__")
-        )
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=hasattr(real, "__path__"))
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         return importlib.import_module(_TARGET + spec.name[len(_SOURCE) :])
