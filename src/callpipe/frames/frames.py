@@ -709,3 +709,186 @@ class LLMFullResponseStartFrame(ControlFrame):
 @dataclass(slots=True)
 class LLMFullResponseEndFrame(ControlFrame):
     pass
+
+
+# ------------------------------------------------------------------ Pipecat 1.14 conversation
+# (LLMContext, tools, function calls, settings updates, mute and idle; see issue 17)
+
+
+@dataclass(slots=True)
+class LLMContextFrame(Frame):
+    """Run the LLM on this ``LLMContext`` (pushed by the user aggregator at the end of a turn).
+
+    ``context`` is typed loosely here because frames sit below the processors that define
+    ``LLMContext``; it is an ``LLMContext`` (or the older ``OpenAILLMContext``).
+    """
+
+    context: Any = None
+
+
+@dataclass(slots=True)
+class LLMMessagesUpdateFrame(DataFrame):
+    """Replace the context's messages (and run the LLM when ``run_llm``)."""
+
+    messages: list[Any]
+    run_llm: bool | None = None
+
+
+@dataclass(slots=True)
+class LLMMessagesTransformFrame(DataFrame):
+    """Replace the context's messages with ``transform(messages)``."""
+
+    transform: Any
+    run_llm: bool | None = None
+
+
+@dataclass(slots=True)
+class LLMSetToolsFrame(DataFrame):
+    """Change the tools advertised to the model (a ``ToolsSchema``, a list, or ``NOT_GIVEN``)."""
+
+    tools: Any
+
+
+@dataclass(slots=True)
+class LLMSetToolChoiceFrame(DataFrame):
+    """Change the tool choice: ``"none"``, ``"auto"``, ``"required"`` or a specific tool."""
+
+    tool_choice: Any
+
+
+@dataclass(slots=True)
+class LLMContextUserTurnFrame(DataFrame):
+    """The text of a user turn as written to the context (broadcast by the user aggregator)."""
+
+    text: str
+    timestamp: str
+
+
+@dataclass(slots=True)
+class LLMContextAssistantTurnFrame(DataFrame):
+    """The text of a finished assistant turn, as heard by the caller."""
+
+    text: str
+    timestamp: str
+
+
+@dataclass(slots=True)
+class FunctionCallResultProperties:
+    """How a function result is used: ``run_llm`` (None = run when the last call of the batch
+    finishes), ``on_context_updated`` (awaited after the result is in the context)."""
+
+    run_llm: bool | None = None
+    on_context_updated: Any = None
+    is_final: bool = True
+
+
+@dataclass(slots=True)
+class FunctionCallFromLLM:
+    """One function call the model asked for."""
+
+    function_name: str
+    tool_call_id: str
+    arguments: Any
+    context: Any
+
+
+@dataclass(slots=True)
+class FunctionCallsStartedFrame(SystemFrame):
+    """The LLM service is about to run these calls (broadcast both ways)."""
+
+    function_calls: list[FunctionCallFromLLM] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FunctionCallInProgressFrame(ControlFrame):
+    """A function call is running (broadcast both ways)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    function_name: str = ""
+    tool_call_id: str = ""
+    arguments: Any = None
+    cancel_on_interruption: bool = False
+    group_id: str | None = None
+
+
+@dataclass(slots=True)
+class FunctionCallResultFrame(DataFrame):
+    """A function call finished with ``result`` (broadcast both ways)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    function_name: str = ""
+    tool_call_id: str = ""
+    arguments: Any = None
+    result: Any = None
+    run_llm: bool | None = None
+    properties: FunctionCallResultProperties | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class FunctionCallCancelFrame(SystemFrame):
+    """A function call was cancelled (by an interruption)."""
+
+    function_name: str = ""
+    tool_call_id: str = ""
+    run_llm: bool = False
+
+
+@dataclass(slots=True)
+class UserMuteStartedFrame(SystemFrame):
+    """The user aggregator started ignoring the caller (a mute strategy is active)."""
+
+
+@dataclass(slots=True)
+class UserMuteStoppedFrame(SystemFrame):
+    """The user aggregator listens to the caller again."""
+
+
+@dataclass(slots=True)
+class UserIdleTimeoutUpdateFrame(SystemFrame):
+    """Change the user-idle timeout at runtime (0 disables idle detection)."""
+
+    timeout: float = 0.0
+
+
+@dataclass(slots=True)
+class ServiceUpdateSettingsFrame(ControlFrame):
+    """Change a service's settings at runtime.
+
+    ``delta`` is a ``Settings`` object of the service (only the fields that were given change);
+    ``settings`` is the older dict form. ``service`` limits the update to one service.
+    """
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    settings: dict[str, Any] = field(default_factory=dict)
+    delta: Any = None
+    service: Any = None
+
+
+@dataclass(slots=True)
+class LLMUpdateSettingsFrame(ServiceUpdateSettingsFrame):
+    """Settings update for LLM services."""
+
+
+@dataclass(slots=True)
+class TTSUpdateSettingsFrame(ServiceUpdateSettingsFrame):
+    """Settings update for TTS services."""
+
+
+@dataclass(slots=True)
+class STTUpdateSettingsFrame(ServiceUpdateSettingsFrame):
+    """Settings update for STT services."""
+
+
+@dataclass(slots=True)
+class AudioBufferStartRecordingFrame(ControlFrame):
+    """Tell an ``AudioBufferProcessor`` to start recording (in order with the audio)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class AudioBufferStopRecordingFrame(ControlFrame):
+    """Tell an ``AudioBufferProcessor`` to hand out what it holds and stop recording."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True

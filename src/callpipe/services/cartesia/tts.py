@@ -35,8 +35,10 @@ from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import CARTESIA_URL_ENV, base_url
 from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.settings import TTSSettings, copy_given, require_voice
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket
+from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +62,28 @@ class _Reply:
     flushed: bool = False
 
 
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class CartesiaTTSSettings(TTSSettings):
+    """``CartesiaTTSService.Settings``: voice, model, language, plus Cartesia's extras."""
+
+    generation_config: Any = field(default_factory=_unset)
+    pronunciation_dict_id: Any = field(default_factory=_unset)
+
+
 class CartesiaTTSService(TTSService):
-    """Cartesia Sonic over WebSocket (see the module docstring)."""
+    """Cartesia Sonic over WebSocket (see the module docstring).
+
+    1.14 style: ``CartesiaTTSService(api_key=..., settings=CartesiaTTSService.Settings(
+    voice="...", model="sonic-2"))``; voice, model and language updates
+    (``TTSUpdateSettingsFrame``) apply from the next sentence, as each one is a request.
+    """
 
     emits_word_timestamps = True
+    Settings = CartesiaTTSSettings
 
     class InputParams(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -78,8 +98,8 @@ class CartesiaTTSService(TTSService):
         self,
         *,
         api_key: str | None = None,
-        voice_id: str,
-        model: str = "sonic-2",
+        voice_id: str | None = None,
+        model: str | None = None,
         url: str | None = None,
         cartesia_version: str = CARTESIA_VERSION,
         sample_rate: int | None = None,
@@ -87,11 +107,14 @@ class CartesiaTTSService(TTSService):
         encoding: Encoding = "auto",
         max_buffer_delay_ms: int | None = None,
         context_expiry_secs: float = 0.8,
+        settings: CartesiaTTSSettings | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, sample_rate=sample_rate, **kwargs)
+        if settings is not None and isinstance(settings.model, str) and model is None:
+            model = settings.model
+        super().__init__(model=model or "sonic-2", sample_rate=sample_rate, **kwargs)
         self._api_key = resolve_api_key(type(self).__name__, api_key, "CARTESIA_API_KEY")
-        self._voice_id = voice_id
+        self._voice_id = require_voice(type(self).__name__, voice_id, settings)
         self._url = base_url(url, CARTESIA_URL_ENV, CARTESIA_URL)
         self._version = cartesia_version
         self._params = params or CartesiaTTSService.InputParams()
@@ -105,6 +128,11 @@ class CartesiaTTSService(TTSService):
         self._replies: dict[str, _Reply] = {}
         self._owner: dict[str, str] = {}
         """Cartesia context id -> our reply context id."""
+        if settings is not None:
+            copy_given(settings, self._params, ("language",))
+        self._settings.apply_update(
+            CartesiaTTSSettings(voice=self._voice_id, language=self._params.language)
+        )
 
     @property
     def wire_encoding(self) -> str:
@@ -112,6 +140,13 @@ class CartesiaTTSService(TTSService):
         if self._encoding == "auto":
             return "pcm_mulaw" if self.sample_rate == 8000 else "pcm_s16le"
         return self._encoding
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        voice = self._settings.voice
+        if isinstance(voice, str) and voice:
+            self._voice_id = voice
+        language = self._settings.language
+        self._params.language = language if isinstance(language, str) else None
 
     # ------------------------------------------------------------------ connection
 

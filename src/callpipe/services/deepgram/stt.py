@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -34,8 +35,10 @@ from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import DEEPGRAM_URL_ENV, base_url
 from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.settings import STTSettings
 from callpipe.services.stt_service import StreamingSTTService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
+from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +70,37 @@ class LiveOptions(BaseModel):
     """Opt out of Deepgram's Model Improvement Program (no audio kept for training)."""
 
 
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class DeepgramSTTSettings(STTSettings):
+    """``DeepgramSTTService.Settings``: model, language and the live options bots set most.
+
+    Other live-endpoint options go in ``extra`` (they become query parameters as given).
+    """
+
+    interim_results: Any = field(default_factory=_unset)
+    punctuate: Any = field(default_factory=_unset)
+    smart_format: Any = field(default_factory=_unset)
+    endpointing: Any = field(default_factory=_unset)
+    profanity_filter: Any = field(default_factory=_unset)
+    keyterm: Any = field(default_factory=_unset)
+    utterance_end_ms: Any = field(default_factory=_unset)
+    numerals: Any = field(default_factory=_unset)
+    diarize: Any = field(default_factory=_unset)
+
+
 class DeepgramSTTService(StreamingSTTService):
-    """Deepgram streaming speech-to-text (see the module docstring)."""
+    """Deepgram streaming speech-to-text (see the module docstring).
+
+    1.14 style: ``settings=DeepgramSTTService.Settings(model="nova-3", language="en")``. The
+    options are query parameters of the socket, so an ``STTUpdateSettingsFrame`` applies when
+    the socket is next opened.
+    """
+
+    Settings = DeepgramSTTSettings
 
     def __init__(
         self,
@@ -79,9 +111,12 @@ class DeepgramSTTService(StreamingSTTService):
         encoding: Literal["linear16", "mulaw"] | None = None,
         sample_rate: int | None = None,
         keepalive_secs: float = 5.0,
+        settings: DeepgramSTTSettings | None = None,
         **kwargs: Any,
     ) -> None:
         options = (live_options or LiveOptions()).model_copy()
+        if settings is not None:
+            options = options.model_copy(update=settings.given_fields())
         if encoding is not None:
             options.encoding = encoding
         super().__init__(
@@ -101,6 +136,13 @@ class DeepgramSTTService(StreamingSTTService):
         if self._options.encoding is not None:
             return self._options.encoding
         return "mulaw" if self.sample_rate == 8000 else "linear16"
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        given = self._settings.given_fields()
+        self._options = self._options.model_copy(
+            update={k: given[k] for k in changed if k in given}
+        )
+        logger.debug("%s: live options changed; they apply when the socket is next opened", self)
 
     def _query(self) -> dict[str, Any]:
         query = self._options.model_dump(exclude_none=True)

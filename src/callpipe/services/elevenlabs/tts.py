@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -28,8 +29,10 @@ from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import ELEVENLABS_URL_ENV, base_url
 from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.settings import TTSSettings, copy_given, require_voice
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
+from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +42,35 @@ MAX_CONTEXTS = 5
 """Open contexts ElevenLabs allows on one multi-context socket."""
 
 
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+_VOICE_FIELDS = ("stability", "similarity_boost", "style", "use_speaker_boost", "speed")
+
+
+@dataclass
+class ElevenLabsTTSSettings(TTSSettings):
+    """``ElevenLabsTTSService.Settings``: voice, model, language and the voice settings."""
+
+    stability: Any = field(default_factory=_unset)
+    similarity_boost: Any = field(default_factory=_unset)
+    style: Any = field(default_factory=_unset)
+    use_speaker_boost: Any = field(default_factory=_unset)
+    speed: Any = field(default_factory=_unset)
+    apply_text_normalization: Any = field(default_factory=_unset)
+
+
 class ElevenLabsTTSService(TTSService):
-    """ElevenLabs text-to-speech over WebSocket (see the module docstring)."""
+    """ElevenLabs text-to-speech over WebSocket (see the module docstring).
+
+    1.14 style: ``settings=ElevenLabsTTSService.Settings(voice=..., stability=...)``. Runtime
+    updates of the voice settings apply from the next reply; voice, model and language are
+    part of the socket URL and apply when the socket is next opened.
+    """
 
     emits_word_timestamps = True
+    Settings = ElevenLabsTTSSettings
 
     class InputParams(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -62,20 +90,28 @@ class ElevenLabsTTSService(TTSService):
         self,
         *,
         api_key: str | None = None,
-        voice_id: str,
-        model: str = "eleven_flash_v2_5",
+        voice_id: str | None = None,
+        model: str | None = None,
         url: str | None = None,
         sample_rate: int | None = None,
         params: InputParams | None = None,
         keepalive_secs: float = 15.0,
         encoding: Literal["auto", "pcm", "ulaw"] = "auto",
+        settings: ElevenLabsTTSSettings | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, sample_rate=sample_rate, **kwargs)
+        if settings is not None and isinstance(settings.model, str) and model is None:
+            model = settings.model
+        super().__init__(model=model or "eleven_flash_v2_5", sample_rate=sample_rate, **kwargs)
         self._api_key = resolve_api_key(type(self).__name__, api_key, "ELEVENLABS_API_KEY")
-        self._voice_id = voice_id
+        self._voice_id = require_voice(type(self).__name__, voice_id, settings)
         self._url = base_url(url, ELEVENLABS_URL_ENV, ELEVENLABS_URL)
         self._params = params or ElevenLabsTTSService.InputParams()
+        if settings is not None:
+            copy_given(settings, self._params, ("language", *_VOICE_FIELDS))
+        self._settings.apply_update(
+            ElevenLabsTTSSettings(voice=self._voice_id, language=self._params.language)
+        )
         self._keepalive_secs = keepalive_secs
         self._encoding = encoding
         self._ws: ProviderWebsocket | None = None
@@ -89,6 +125,15 @@ class ElevenLabsTTSService(TTSService):
         """The ``output_format`` asked for."""
         ulaw = self._encoding == "ulaw" or (self._encoding == "auto" and self.sample_rate == 8000)
         return "ulaw_8000" if ulaw else f"pcm_{self.sample_rate}"
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        delta = ElevenLabsTTSSettings(**{k: getattr(self._settings, k) for k in _VOICE_FIELDS})
+        copy_given(delta, self._params, _VOICE_FIELDS)
+        voice = self._settings.voice
+        if isinstance(voice, str) and voice:
+            self._voice_id = voice  # used when the socket is next opened
+        language = self._settings.language
+        self._params.language = language if isinstance(language, str) else None
 
     # ------------------------------------------------------------------ connection
 

@@ -31,7 +31,7 @@ from callpipe.frames.frames import (
     StartFrame,
 )
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
-from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
+from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._env import base_url
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
@@ -163,7 +163,7 @@ class GoogleLLMService(LLMService):
         config.update(p.extra)
         return config
 
-    def build_request(self, context: OpenAILLMContext) -> dict[str, Any]:
+    def build_request(self, context: ChatContext) -> dict[str, Any]:
         """The ``generateContent`` body for ``context`` (public for tests and debugging)."""
         messages = context.messages_for_api()
         if self._system_instruction:
@@ -189,7 +189,7 @@ class GoogleLLMService(LLMService):
 
     # ------------------------------------------------------------------ completion
 
-    async def run_completion(self, context: OpenAILLMContext) -> list[ToolCall]:
+    async def run_completion(self, context: ChatContext) -> list[ToolCall]:
         await self.wait_ready()
         if self._client is None:
             self._client = self._make_client()
@@ -307,13 +307,10 @@ class GoogleLLMService(LLMService):
                 await self.push_frame(LLMTextFrame(text))
 
 
-def _tools_of(context: OpenAILLMContext) -> tuple[list[dict[str, Any]] | None, Any]:
-    """The context's tools (Chat Completions format) and tool choice.
-
-    The one place that reads tools off the context: with the 1.14 ``LLMContext`` this becomes
-    ``context.tools_for_api(), context.tool_choice_for_api()``.
-    """
-    return context.tools, context.tool_choice
+def _tools_of(context: ChatContext) -> tuple[list[dict[str, Any]] | None, Any]:
+    """The context's tools (Chat Completions format) and tool choice, from either kind of
+    context (the older ``OpenAILLMContext`` or 1.14's ``LLMContext``)."""
+    return context.tools_for_api(), context.tool_choice_for_api()
 
 
 def _base(explicit: str | None) -> str:
