@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from callpipe.errors import ConfigurationError, StreamTokenError
+from callpipe.errors import ConfigurationError, StreamTokenError, TokenStoreError
 from callpipe.providers.base import safe_equal
 from callpipe.providers.plivo.signature import plivo_v3_signature, verify_plivo_v3
 from callpipe.providers.telnyx.signature import TELNYX_TOLERANCE_SECS, TelnyxVerifier
@@ -48,7 +48,7 @@ from callpipe.providers.twilio.signature import (
     twilio_signature_algorithm,
     verify_twilio,
 )
-from callpipe.runner.token_store import MemoryTokenStore, TokenStore, TokenStoreError
+from callpipe.runner.token_store import MemoryTokenStore, TokenStore
 
 STREAM_SECRET_ENV = "CALLPIPE_STREAM_SECRET"
 DEFAULT_TOKEN_TTL_SECS = 30.0

@@ -28,6 +28,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from callpipe.errors import TokenStoreError
 from callpipe.providers import registry
 from callpipe.providers.base import Provider, SignedWebhook
 from callpipe.runner.answer import answer_document, busy_document
@@ -35,7 +36,6 @@ from callpipe.runner.calls import CALLS_REFUSED
 from callpipe.runner.http_guard import log_safe
 from callpipe.runner.local import root_advice
 from callpipe.runner.security import public_url
-from callpipe.runner.token_store import TokenStoreError
 from callpipe.runner.types import TELEPHONY_PROVIDERS
 from callpipe.transports.call_stats import mask
 
