@@ -38,7 +38,9 @@ from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.pipeline.turn_log import TURN_EVENTS
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
+from callpipe.runner.dials import DialBook
 from callpipe.runner.http_guard import API_KEY_ENV, api_key_refusal, remove_api_docs
+from callpipe.runner.outbound import add_outbound_routes
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
     StreamTokens,
@@ -147,6 +149,8 @@ class RunnerState:
             store=token_store_from_url(config.redis_url or os.environ.get(REDIS_URL_ENV)),
         )
         self.phone_events = PhoneEvents()
+        self.dials = DialBook()
+        """Calls this process dialed (``POST /calls``): their metadata reaches ``bot()``."""
         self.telnyx = (
             TelnyxVerifier(credentials.telnyx_public_key)
             if credentials.telnyx_public_key and not config.insecure
@@ -269,6 +273,8 @@ def create_app(
             body["token"] = token
             body["wsUrl"] = f"{scheme}://{host}/ws/{token}"
         return JSONResponse(body)
+
+    add_outbound_routes(app, state)
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
@@ -406,6 +412,10 @@ async def _admit(
             logger.warning("refusing %s stream: %s", args.transport_type, why)
             await _refuse(websocket, 4003, "unauthorized: missing or invalid stream token")
             return None
+    if args.transport_type != "websocket":
+        state.dials.attach(
+            args, args.transport_type or "", token or _token_from(websocket, None, body)
+        )
     return args
 
 
