@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,14 +144,18 @@ class Campaign:
             status: dict[str, Any] | None = None
             if dial_id:  # resumed: follow the call still in flight, if the runner knows it
                 status = await self._follow(dial_id)
+                if status is None:  # interrupted before the runner placed it: not an attempt
+                    entry["attempts"] = max(0, entry["attempts"] - 1)
             if status is None:
-                dial_id = await self._place(number, metadata)
-                if dial_id is None:
-                    self._finish(number, "failed", None)
-                    return
+                # The id is chosen and saved before the request: if we are interrupted while
+                # it is in flight, the resumed campaign finds the call instead of redialing.
+                dial_id = uuid.uuid4().hex
                 entry["attempts"] += 1
                 entry["dial_id"] = dial_id
                 self.state.save()
+                if not await self._place(number, metadata, dial_id):
+                    self._finish(number, "failed", None)
+                    return
                 status = await self._follow(dial_id)
             result = status["status"] if status else "failed"
             if result in RETRYABLE and entry["attempts"] <= s.retries:
@@ -162,9 +167,10 @@ class Campaign:
             self._finish(number, result, status.get("answered_by") if status else None)
             return
 
-    async def _place(self, number: str, metadata: dict[str, str]) -> str | None:
+    async def _place(self, number: str, metadata: dict[str, str], dial_id: str) -> bool:
         s = self.settings
         body = {
+            "dial_id": dial_id,
             "to": number,
             "from": s.from_,
             "provider": s.provider,
@@ -174,15 +180,14 @@ class Campaign:
         for _ in range(1000):
             await self._limiter.wait()
             response = await self.http.post("/calls", json=body)
-            if response.status_code == 201:
-                dial_id = response.json().get("dial_id")
-                return dial_id if isinstance(dial_id, str) else None
+            if response.status_code in (200, 201):
+                return True
             if response.status_code == 503:  # the runner is full: wait for a free line
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
                 continue
             self._progress(f"{mask_number(number)} refused: HTTP {response.status_code}")
-            return None
-        return None
+            return False
+        return False
 
     async def _follow(self, dial_id: str) -> dict[str, Any] | None:
         """Poll until the dial ends; None if the runner does not know it (any more)."""

@@ -5,6 +5,9 @@ callee meets the bot, with ``metadata`` handed to ``bot()`` in ``runner_args.bod
 ``CALLPIPE_API_KEY`` as a bearer credential, always (a dial spends money and rings a person),
 and ``-x`` (the provider must reach us). It refuses with 503 at capacity or while draining.
 
+A client may choose the ``dial_id``: the request is then idempotent (the same id never places a
+second call), which lets a campaign interrupted mid-request resume without ringing anyone twice.
+
 ``POST /calls/status`` takes the providers' progress and AMD callbacks. They are checked exactly
 like the answer webhook (same signatures, same public URL rule, same body cap); in local mode
 (``--insecure``) nothing is verified. Vonage and Exotel callbacks cannot be verified by the
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATUS_PATH = "/calls/status"
+_DIAL_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _MACHINE_DETECTION = ("off", "enable", "detect_end")
 
 
@@ -70,6 +75,7 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
     """Add the dial and callback routes; ``state.dials`` is the :class:`DialBook`."""
     outbound = OutboundConfig()
     app.state.outbound = outbound
+    pending: set[str] = set()
 
     @app.post("/calls")
     async def create_call(request: Request) -> JSONResponse:
@@ -94,7 +100,15 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
         if isinstance(req, str):
             return _bad(req)
         provider, dial_req = req
-        dial_id = uuid.uuid4().hex
+        dial_id = payload.get("dial_id") or uuid.uuid4().hex
+        if not isinstance(dial_id, str) or not _DIAL_ID.match(dial_id):
+            return _bad("dial_id must be 8-64 letters, digits, '-' or '_'")
+        existing = state.dials.get(dial_id)
+        if existing is not None or dial_id in pending:
+            # Idempotent: a client retrying (or resuming) with the same id never rings twice.
+            body = existing.as_dict() if existing else {"dial_id": dial_id, "status": "initiated"}
+            return JSONResponse(body, status_code=200)
+        pending.add(dial_id)
         try:
             handle = await place_call(
                 outbound.account(provider),
@@ -110,6 +124,8 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
             DIALS_PLACED.inc(provider=provider, outcome="refused")
             logger.warning("dial to %s failed: %s", mask_number(dial_req.to), exc)
             return _bad(str(exc), 502)
+        finally:
+            pending.discard(dial_id)
         DIALS_PLACED.inc(provider=provider, outcome="placed")
         state.dials.add(handle)
         return JSONResponse(handle.as_dict(), status_code=201)
