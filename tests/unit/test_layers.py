@@ -25,6 +25,7 @@ RANKS = {
     "serializers": 4,
     "processors": 5,
     "pipeline": 5,
+    "extensions": 5,
     "transports": 6,
     "services": 7,
     "runner": 8,
