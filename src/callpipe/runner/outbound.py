@@ -10,14 +10,16 @@ second call), which lets a campaign interrupted mid-request resume without ringi
 
 ``POST /calls/status`` takes the providers' progress and AMD callbacks. They are checked exactly
 like the answer webhook (same signatures, same public URL rule, same body cap); in local mode
-(``--insecure``) nothing is verified. Vonage and Exotel callbacks cannot be verified by the
-runner yet and are accepted in local mode only.
+(``--insecure``) nothing is verified. Vonage's are verified when ``VONAGE_SIGNATURE_SECRET`` is
+set (signed webhooks: :mod:`callpipe.runner.vonage_signature`). Exotel callbacks carry no
+signature the runner could check, so they are accepted in local mode only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from callpipe.errors import CallControlError, ConfigurationError
 from callpipe.runner.calls import CALLS_REFUSED
 from callpipe.runner.dials import DIALS_PLACED, DialBook
 from callpipe.runner.http_guard import api_key_refusal
+from callpipe.runner.vonage_signature import verify_vonage_jwt
 from callpipe.runner.webhook import (
     MAX_WEBHOOK_BODY,
     _announced_too_large,
@@ -43,7 +46,7 @@ from callpipe.runner.webhook import (
 )
 from callpipe.telephony.dial.client import mask_number, place_call
 from callpipe.telephony.dial.providers import DIAL_PROVIDERS, ProviderAccount
-from callpipe.telephony.dial.types import DialRequest
+from callpipe.telephony.dial.types import DialRequest, call_id_of
 
 if TYPE_CHECKING:
     from callpipe.runner.app import RunnerState
@@ -60,6 +63,10 @@ class OutboundConfig:
     """Where dials go: provider credentials (environment by default) and REST roots (tests)."""
 
     accounts: dict[str, ProviderAccount] = field(default_factory=dict)
+    vonage_signature_secret: str | None = field(
+        default_factory=lambda: os.environ.get("VONAGE_SIGNATURE_SECRET") or None
+    )
+    """Verifies Vonage's signed callbacks (see :mod:`callpipe.runner.vonage_signature`)."""
     base_urls: dict[str, str] = field(default_factory=dict)
     transport: httpx.AsyncBaseTransport | None = None
 
@@ -142,7 +149,7 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
 
     @app.post(STATUS_PATH)
     async def status_callback(request: Request) -> Response:
-        return await _handle_callback(state, state.dials, request)
+        return await _handle_callback(state, outbound, request)
 
 
 def _dial_request(payload: Any, state: RunnerState) -> tuple[str, DialRequest] | str:
@@ -175,10 +182,16 @@ def _dial_request(payload: Any, state: RunnerState) -> tuple[str, DialRequest] |
     )
 
 
-async def _handle_callback(state: RunnerState, book: DialBook, request: Request) -> Response:
+async def _handle_callback(
+    state: RunnerState, outbound: OutboundConfig, request: Request
+) -> Response:
     """Verify a status/AMD callback like the answer webhook, then apply it to its dial."""
+    book: DialBook = state.dials
     if _announced_too_large(request, MAX_WEBHOOK_BODY):
         return _bad("body too large", 413)
+    vonage_secret = outbound.vonage_signature_secret
+    if state.secure and vonage_secret and "authorization" in request.headers:
+        return await _vonage_callback(book, vonage_secret, request)
     candidates: list[str] = []
     if state.secure:
         if not state.config.proxy:
@@ -201,12 +214,25 @@ async def _handle_callback(state: RunnerState, book: DialBook, request: Request)
             logger.warning("status callback refused (403): bad %s signature", "/".join(candidates))
             return _bad("invalid signature", 403)
     else:
-        provider = state.config.transport or detect_provider(request, fields)
-        if provider is None and "uuid" in fields:
-            provider = "vonage"
-        if provider is None and "Status" in fields:
-            provider = "exotel"
+        # Unverified: the provider is whichever one we dialed this call id with.
+        provider = next(
+            (p for p in DIAL_PROVIDERS if book.find(p, call_id_of(p, fields)) is not None),
+            None,
+        ) or detect_provider(request, fields)
         if provider is None:
             return _bad("unrecognised callback")
     book.on_callback(provider, fields)
+    return Response(status_code=204)
+
+
+async def _vonage_callback(book: DialBook, secret: str, request: Request) -> Response:
+    try:
+        body = await _read_body(request, MAX_WEBHOOK_BODY)
+    except _TooLarge:
+        return _bad("body too large", 413)
+    if not verify_vonage_jwt(secret, request.headers.get("authorization"), body):
+        CALLS_REFUSED.inc(stage="callback", reason="bad signature")
+        logger.warning("status callback refused (403): bad vonage signature")
+        return _bad("invalid signature", 403)
+    book.on_callback("vonage", dict(_params(request, body)))
     return Response(status_code=204)
