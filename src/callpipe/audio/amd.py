@@ -33,10 +33,17 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from callpipe.metrics.registry import REGISTRY
+
 AmdResult = Literal[
     "human", "machine_start", "machine_end_beep", "machine_end_silence", "fax", "unknown"
 ]
 """Who answered: one vocabulary for provider-native AMD and the local detector."""
+
+AMD_LOCAL_RESULTS = REGISTRY.counter(
+    "callpipe_amd_local_results_total",
+    "Verdicts of the local answering-machine detector (label: result).",
+)
 
 FRAME_MS = 20
 TONE_BANK_HZ = tuple(range(350, 2101, 25))
@@ -163,6 +170,7 @@ class AnsweringMachineDetector:
 
     def _emit(self, result: AmdResult) -> None:
         self.verdicts.append(AmdVerdict(result, round(self._t, 3)))
+        AMD_LOCAL_RESULTS.inc(result=result)
         if result in ("human", "fax", "unknown") or result.startswith("machine_end"):
             self._ended = True
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from callpipe.audio.amd import AmdResult as AmdResult
+
 DialStatus = Literal[
     "initiated", "ringing", "answered", "busy", "no-answer", "failed", "canceled", "completed"
 ]
@@ -20,10 +22,6 @@ TERMINAL_STATUSES: frozenset[str] = frozenset(
     {"busy", "no-answer", "failed", "canceled", "completed"}
 )
 
-AmdResult = Literal[
-    "human", "machine_start", "machine_end_beep", "machine_end_silence", "fax", "unknown"
-]
-"""Who answered: one vocabulary for provider-native AMD and the local detector."""
 
 AMD_RESULTS: frozenset[str] = frozenset(
     {"human", "machine_start", "machine_end_beep", "machine_end_silence", "fax", "unknown"}
