@@ -109,7 +109,7 @@ def tone_analysis(
 
 
 class AnsweringMachineDetector:
-    """Feed the callee's PCM16 audio; collect :class:`AmdVerdict`\\ s as they are reached.
+    """Feed the callee's PCM16 audio; collect the verdicts (:class:`AmdVerdict`) as reached.
 
     Sans-I/O and incremental: ``feed`` takes any chunk size and returns the verdicts reached
     within it. The first of ``human``/``machine_start``/``fax``/``unknown`` is the
