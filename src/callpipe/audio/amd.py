@@ -45,6 +45,12 @@ AMD_LOCAL_RESULTS = REGISTRY.counter(
     "Verdicts of the local answering-machine detector (label: result).",
 )
 
+AMD_DECISION_SECONDS = REGISTRY.histogram(
+    "callpipe_amd_local_decision_seconds",
+    "Seconds of callee audio before the local detector classified the call (label: result).",
+    buckets=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0),
+)
+
 FRAME_MS = 20
 TONE_BANK_HZ = tuple(range(350, 2101, 25))
 """Beeps are anywhere from ~400 Hz to ~2 kHz; 25 Hz steps keep any tone near a bin."""
@@ -171,6 +177,8 @@ class AnsweringMachineDetector:
     def _emit(self, result: AmdResult) -> None:
         self.verdicts.append(AmdVerdict(result, round(self._t, 3)))
         AMD_LOCAL_RESULTS.inc(result=result)
+        if not result.startswith("machine_end"):
+            AMD_DECISION_SECONDS.observe(self._t, result=result)
         if result in ("human", "fax", "unknown") or result.startswith("machine_end"):
             self._ended = True
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any, Literal
 
 from callpipe.audio.amd import AmdResult, AmdSettings, AnsweringMachineDetector
@@ -83,7 +84,10 @@ class VoicemailDetector(FrameProcessor):
 
     ``timeout``: seconds after the first audio before the held speech is released anyway.
     ``voicemail_response_delay``: extra quiet to wait after a greeting ends in silence (a beep
-    needs none: the recording has started).
+    needs none: the recording has started). ``decision_timeout``: the silence after a short
+    answer that makes it a person (Pipecat's name; ``AmdSettings.human_silence``).
+    Pipecat's ``classifier``/``llm``/``custom_system_prompt`` are accepted for drop-in
+    compatibility and not used: the decision comes from the audio.
     """
 
     def __init__(
@@ -93,9 +97,17 @@ class VoicemailDetector(FrameProcessor):
         voicemail_message: str | None = None,
         voicemail_response_delay: float = 0.0,
         amd_settings: AmdSettings | None = None,
+        decision_timeout: float | None = None,
+        classifier: object | None = None,
+        llm: object | None = None,
+        custom_system_prompt: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if classifier is not None or llm is not None or custom_system_prompt is not None:
+            logger.info("VoicemailDetector decides from the audio; the classifier/llm is unused")
+        if decision_timeout is not None:
+            amd_settings = replace(amd_settings or AmdSettings(), human_silence=decision_timeout)
         self._timeout = timeout
         self._message = voicemail_message
         self._delay = voicemail_response_delay
