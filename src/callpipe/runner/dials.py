@@ -71,6 +71,7 @@ class DialBook:
         self._by_token: dict[str, str] = {}
         self._listeners: list[DialListener] = []
         self._done: dict[str, asyncio.Event] = {}
+        self._connected: set[str] = set()
 
     # ------------------------------------------------------------------ records
 
@@ -83,6 +84,15 @@ class DialBook:
         entry = self._by_dial.get(dial_id)
         return entry[1] if entry else None
 
+    @property
+    def outstanding(self) -> int:
+        """Dials still ringing or being answered: calls that will want a slot (not yet in one)."""
+        return sum(
+            1
+            for dial_id, (_, h) in self._by_dial.items()
+            if not h.done and dial_id not in self._connected
+        )
+
     def find(self, provider: str, call_id: str) -> CallHandle | None:
         dial_id = self._by_call.get((provider, call_id))
         return self.get(dial_id) if dial_id else None
@@ -94,6 +104,7 @@ class DialBook:
             _, handle = self._by_dial.pop(dial_id)
             self._by_call.pop((handle.provider, handle.call_id), None)
             self._done.pop(dial_id, None)
+            self._connected.discard(dial_id)
         if old:
             gone = set(old)
             self._by_call = {k: v for k, v in self._by_call.items() if v not in gone}
@@ -129,6 +140,7 @@ class DialBook:
         handle = self.for_stream(provider, token, call_id)
         if handle is None:
             return
+        self._connected.add(handle.dial_id)
         args.body.update(handle.metadata)
         args.body["dial"] = handle.as_dict()
         logger.info("%s stream matched dial %s", provider, handle.dial_id)

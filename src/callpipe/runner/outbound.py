@@ -93,10 +93,6 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
             return refusal
         if not state.config.proxy:
             return _bad("dialing needs the runner's public host: start it with -x HOST")
-        reason = state.calls.refusal_reason()
-        if reason is not None:
-            CALLS_REFUSED.inc(stage="dial", reason=reason)
-            return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": "1"})
         if _announced_too_large(request, MAX_WEBHOOK_BODY):
             return _bad("body too large", 413)
         try:
@@ -115,6 +111,15 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
             # Idempotent: a client retrying (or resuming) with the same id never rings twice.
             body = existing.as_dict() if existing else {"dial_id": dial_id, "status": "initiated"}
             return JSONResponse(body, status_code=200)
+        reason = state.calls.refusal_reason()
+        limit = state.calls.max_calls
+        if reason is None and limit is not None:
+            # Dials still ringing will each want a call slot when answered: count them too.
+            if state.calls.active + state.dials.outstanding + len(pending) >= limit:
+                reason = "at capacity"
+        if reason is not None:
+            CALLS_REFUSED.inc(stage="dial", reason=reason)
+            return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": "1"})
         pending.add(dial_id)
         try:
             handle = await place_call(

@@ -91,13 +91,13 @@ class FakeTwilio:
                 )
 
 
-def runner_app(fake_url: str) -> FastAPI:
+def runner_app(fake_url: str, max_calls: int | None = None) -> FastAPI:
     async def bot(args: Any) -> None:
         return None
 
     app = create_app(
         bot,
-        RunnerConfig(proxy=HOST, transport="twilio"),
+        RunnerConfig(proxy=HOST, transport="twilio", max_calls=max_calls),
         credentials=Credentials(twilio_auth_token=TOKEN, api_key=KEY),
         secret=b"s" * 32,
     )
@@ -205,3 +205,63 @@ async def test_cli_dial_one_number(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and '"provider": "twilio"' in out.out
     assert bad == 1 and "HTTP 401" in out.err
     assert fake.dialed == ["+15551234567"]
+
+
+async def test_runner_capacity_bounds_the_campaign(tmp_path: Path) -> None:
+    rows = read_numbers(numbers_csv(tmp_path / "numbers.csv"))[:8]
+    fake = FakeTwilio()
+    async with running_server(fake.app) as fake_addr:
+        app = runner_app(f"http://{fake_addr}", max_calls=3)
+        async with running_server(app) as addr:
+            fake.runner = addr
+            headers = {"Authorization": f"Bearer {KEY}"}
+            async with httpx.AsyncClient(base_url=f"http://{addr}", headers=headers) as http:
+                campaign = Campaign(http, settings(), CampaignState(None))
+                numbers = await campaign.run(rows)
+            await asyncio.sleep(0.3)
+    assert fake.max_in_flight <= 3  # concurrency 5, but the runner has 3 lines
+    assert all(e["result"] in ("completed", "no-answer") for e in numbers.values())
+
+
+async def test_cli_campaign_writes_state_and_results(tmp_path: Path) -> None:
+    path = tmp_path / "few.csv"
+    path.write_text("number,name\n+15550000001,A\n+15550000003,B\n+15550000007,C\n")
+    fake = FakeTwilio()
+    async with running_server(fake.app) as fake_addr:
+        app = runner_app(f"http://{fake_addr}")
+        async with running_server(app) as addr:
+            fake.runner = addr
+            argv = [
+                "--csv",
+                str(path),
+                "--provider",
+                "twilio",
+                "--from",
+                "+15557654321",
+                "-x",
+                addr,
+                "--scheme",
+                "http",
+                "--api-key",
+                KEY,
+                "--retry-delay",
+                "0.05",
+                "--poll",
+                "0.05",
+                "--rate",
+                "100",
+            ]
+            code = await asyncio.to_thread(dial_main, argv)
+            await asyncio.sleep(0.3)
+    assert code == 0
+    results = {
+        r["number"]: r
+        for r in csv.DictReader((tmp_path / "few.csv.results.csv").read_text().splitlines())
+    }
+    assert {n: r["result"] for n, r in results.items()} == {
+        "+15550000001": "completed",
+        "+15550000003": "completed",  # busy once, retried
+        "+15550000007": "no-answer",
+    }
+    assert results["+15550000003"]["attempts"] == "2"
+    assert (tmp_path / "few.csv.state.json").exists()
