@@ -148,6 +148,11 @@ class AnsweringMachineDetector:
         return next((v for v in self.verdicts if not v.result.startswith("machine_end")), None)
 
     @property
+    def seconds(self) -> float:
+        """Seconds of audio analysed so far."""
+        return self._t
+
+    @property
     def done(self) -> bool:
         """Nothing more will be decided (a final verdict was reached)."""
         return self._ended

@@ -14,6 +14,7 @@ count in the metrics. Records are per process and forgotten after ``ttl`` second
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -60,6 +61,23 @@ class DialEvent:
 
 DialListener = Callable[[DialEvent], None]
 
+_CURRENT: contextvars.ContextVar[tuple[DialBook, CallHandle] | None] = contextvars.ContextVar(
+    "callpipe_current_dial", default=None
+)
+
+
+def current_dial_events() -> asyncio.Queue[DialEvent] | None:
+    """Inside ``bot()`` of a dialed call: a queue of that call's later status/AMD events.
+
+    None for calls the runner did not dial. Feed provider-native AMD into the pipeline with
+    ``VoicemailDetector.provider_verdict(event.value)`` for ``event.kind == "amd"``.
+    """
+    current = _CURRENT.get()
+    if current is None:
+        return None
+    book, handle = current
+    return book.subscribe(handle.dial_id)
+
 
 class DialBook:
     """Dials placed by this process, indexed by dial id, provider call id and stream token."""
@@ -72,6 +90,7 @@ class DialBook:
         self._listeners: list[DialListener] = []
         self._done: dict[str, asyncio.Event] = {}
         self._connected: set[str] = set()
+        self._queues: dict[str, list[asyncio.Queue[DialEvent]]] = {}
 
     # ------------------------------------------------------------------ records
 
@@ -105,6 +124,7 @@ class DialBook:
             self._by_call.pop((handle.provider, handle.call_id), None)
             self._done.pop(dial_id, None)
             self._connected.discard(dial_id)
+            self._queues.pop(dial_id, None)
         if old:
             gone = set(old)
             self._by_call = {k: v for k, v in self._by_call.items() if v not in gone}
@@ -141,6 +161,7 @@ class DialBook:
         if handle is None:
             return
         self._connected.add(handle.dial_id)
+        _CURRENT.set((self, handle))  # _admit runs in bot()'s task: visible to bot()
         args.body.update(handle.metadata)
         args.body["dial"] = handle.as_dict()
         logger.info("%s stream matched dial %s", provider, handle.dial_id)
@@ -149,6 +170,12 @@ class DialBook:
 
     def add_listener(self, listener: DialListener) -> None:
         self._listeners.append(listener)
+
+    def subscribe(self, dial_id: str) -> asyncio.Queue[DialEvent]:
+        """A queue receiving this dial's events from now on (for the bot of that call)."""
+        queue: asyncio.Queue[DialEvent] = asyncio.Queue(maxsize=64)
+        self._queues.setdefault(dial_id, []).append(queue)
+        return queue
 
     def on_callback(self, provider: str, fields: Mapping[str, Any]) -> CallHandle | None:
         """A verified status/AMD callback: update the handle, count it, fire the events."""
@@ -183,6 +210,9 @@ class DialBook:
         self._emit(DialEvent(handle.dial_id, handle.provider, "amd", result))
 
     def _emit(self, event: DialEvent) -> None:
+        for queue in self._queues.get(event.dial_id, ()):
+            if not queue.full():
+                queue.put_nowait(event)
         for listener in list(self._listeners):
             try:
                 listener(event)

@@ -7,6 +7,7 @@ runner's answer and status URLs, the answer webhook's stream token brings the di
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from callpipe.runner.app import Credentials, RunnerConfig, create_app
-from callpipe.runner.dials import AMD_RESULTS, DIAL_STATUS, DialEvent
+from callpipe.runner.dials import AMD_RESULTS, DIAL_STATUS, DialEvent, current_dial_events
 from callpipe.runner.security import twilio_signature
 from callpipe.telephony.dial import ProviderAccount
 from callpipe.testing.server import running_server
@@ -53,9 +54,11 @@ def signed(path: str, fields: dict[str, str]) -> dict[str, Any]:
 
 async def test_dial_answer_stream_and_callbacks(provider: ProviderServer) -> None:
     seen: list[dict[str, Any]] = []
+    queues: list[asyncio.Queue[DialEvent] | None] = []
 
     async def bot(args: Any) -> None:
         seen.append(dict(args.body))
+        queues.append(current_dial_events())
 
     app = create_app(
         bot,
@@ -128,6 +131,16 @@ async def test_dial_answer_stream_and_callbacks(provider: ProviderServer) -> Non
             ("status", "completed"),
         ]
     assert [(e.kind, e.value) for e in events][-1] == ("status", "completed")
+    # The bot of the dialed call got its own queue of the call's later events.
+    (queue,) = queues
+    assert queue is not None
+    later = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert [(e.kind, e.value) for e in later] == [
+        ("status", "ringing"),
+        ("status", "answered"),
+        ("amd", "human"),
+        ("status", "completed"),
+    ]
     assert DIAL_STATUS.value(provider="twilio", status="completed") == busy_before + 1
     assert AMD_RESULTS.value(provider="twilio", source="provider", result="human") == amd_before + 1
 

@@ -86,3 +86,18 @@ async def test_gate_drop_discards_what_was_held() -> None:
     down, _ = await run_test(gate, frames)
     await task
     assert [f.text for f in down if isinstance(f, TextFrame)] == ["message"]
+
+
+async def test_provider_verdict_classifies_before_the_audio_does() -> None:
+    detector = VoicemailDetector(voicemail_message="Please call back.", timeout=60.0)
+
+    async def provider_says_beep() -> None:
+        await asyncio.sleep(0.05)
+        await detector.provider_verdict("machine_end_beep")
+
+    task = asyncio.create_task(provider_says_beep())
+    down, up = await run_test(detector, [SleepFrame(0.2)])
+    await task
+    assert detector.results == [("machine_end_beep", 0.0)]
+    assert [f.text for f in down if isinstance(f, TTSSpeakFrame)] == ["Please call back."]
+    assert any(isinstance(f, EndTaskFrame) for f in up)

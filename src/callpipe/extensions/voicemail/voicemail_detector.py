@@ -154,6 +154,14 @@ class VoicemailDetector(FrameProcessor):
         for verdict in self._amd.feed(frame.audio):
             await self._on_verdict(verdict.result, verdict.at)
 
+    async def provider_verdict(self, result: AmdResult) -> None:
+        """A verdict from the provider's own AMD (e.g. a Twilio ``AnsweredBy`` callback).
+
+        Treated like the local detector's: whichever comes first classifies the call, and a
+        provider ``machine_end_*`` ends a greeting the local detector called a machine.
+        """
+        await self._on_verdict(result, self._amd.seconds if self._amd is not None else 0.0)
+
     async def _release_after_timeout(self) -> None:
         await asyncio.sleep(self._timeout)
         if self.result is None:
