@@ -29,7 +29,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from callpipe.errors import CallControlError, ConfigurationError
+from callpipe.errors import CallControlError, ConfigurationError, MissingDependencyError
 from callpipe.runner.calls import CALLS_REFUSED
 from callpipe.runner.dials import DIALS_PLACED, DialBook
 from callpipe.runner.http_guard import api_key_refusal
@@ -129,7 +129,7 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
                 transport=outbound.transport,
                 dial_id=dial_id,
             )
-        except ConfigurationError as exc:
+        except (ConfigurationError, MissingDependencyError) as exc:
             DIALS_PLACED.inc(provider=provider, outcome="config")
             return _bad(str(exc), 500)
         except CallControlError as exc:

@@ -216,3 +216,20 @@ def test_callback_vocabulary() -> None:
     assert normalize_amd("vonage", {"sub_state": "beep_start"}) == "machine_end_beep"
     assert call_id_of("plivo", {"RequestUUID": "r", "CallUUID": "c"}) == "r"
     assert json.dumps(status_of("twilio", {})) == "null"
+
+
+async def test_provider_errors_are_reported_without_the_full_number(
+    server: ProviderServer,
+) -> None:
+    server.script(Reply(400, {"code": 21211, "message": "Invalid 'To' Phone Number: +15551234567"}))
+    with pytest.raises(CallControlError) as info:
+        await dial(
+            "+15551234567",
+            "+15557654321",
+            provider="twilio",
+            answer_url="https://bot.example/",
+            account=account("twilio", ACCOUNT_SID="AC1", AUTH_TOKEN="tok"),
+            base_url=server.url,
+        )
+    assert "+15551234567" not in str(info.value) and "…4567" in str(info.value)
+    assert "21211" in str(info.value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +34,14 @@ CONNECT_RETRIES = 2
 def mask_number(number: str) -> str:
     """A phone number fit for logs: the last 4 digits only."""
     return "…" + number[-4:] if len(number) > 4 else "…"
+
+
+_NUMBER_LIKE = re.compile(r"\+?\d[\d \-]{5,}\d")
+
+
+def redact_numbers(text: str) -> str:
+    """``text`` (e.g. a provider's error, which may quote the number) with numbers masked."""
+    return _NUMBER_LIKE.sub(lambda m: mask_number(m.group().replace(" ", "")), text)
 
 
 async def place_call(
@@ -73,7 +82,8 @@ async def place_call(
     assert response is not None
     if not response.is_success:
         raise CallControlError(
-            f"{account.provider} dial refused: HTTP {response.status_code} {response.text[:200]}"
+            f"{account.provider} dial refused: HTTP {response.status_code} "
+            f"{redact_numbers(response.text[:200])}"
         )
     try:
         body: Any = response.json()
