@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("number", nargs="?", help="the number to call (E.164, e.g. +15551234567)")
     parser.add_argument("--csv", help="a campaign: CSV with a 'number' column (+ metadata columns)")
     parser.add_argument("--provider", choices=DIAL_PROVIDERS, required=True)
-    parser.add_argument("--from", dest="from_", required=True, help="your caller id")
+    parser.add_argument(
+        "--from", dest="from_", metavar="NUMBER", required=True, help="your caller id"
+    )
     parser.add_argument("-x", "--host", required=True, help="the runner's public host")
     parser.add_argument(
         "--scheme", default="https", choices=("https", "http"), help="http for a local runner"
