@@ -39,8 +39,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlparse, urlsplit, urlunsplit
 
-from callpipe.errors import ConfigurationError, MissingDependencyError, StreamTokenError
-from callpipe.runner.token_store import MemoryTokenStore, TokenStore, TokenStoreError
+from callpipe.errors import (
+    ConfigurationError,
+    MissingDependencyError,
+    StreamTokenError,
+    TokenStoreError,
+)
+from callpipe.runner.token_store import MemoryTokenStore, TokenStore
 
 STREAM_SECRET_ENV = "CALLPIPE_STREAM_SECRET"
 DEFAULT_TOKEN_TTL_SECS = 30.0

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from fastapi import WebSocket
 
-    from callpipe.pipeline.task import PipelineTask
+    from callpipe.pipeline.worker import PipelineWorker
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +70,14 @@ class CallData(BaseModel):
 
 
 class TelnyxCallData(CallData):
-    """Telnyx adds the codec Telnyx sends us (its ``media_format.encoding``)."""
+    """Telnyx adds the codec Telnyx sends us (its ``media_format.encoding``).
+
+    ``call_id`` is Telnyx's ``call_control_id`` (Pipecat 1.x normalises it so); the key
+    ``call_control_id`` is kept too, because bots written for earlier releases read it.
+    """
 
     outbound_encoding: str = "PCMU"
+    call_control_id: str | None = None
 
 
 class ExotelCallData(CallData):
@@ -105,15 +110,17 @@ class RunnerArguments:
     cli_args: argparse.Namespace | None = field(init=False, default=None)
     file_storage: Any = None
     drain_requested: asyncio.Event = field(init=False, default_factory=asyncio.Event)
-    _task: PipelineTask | None = field(init=False, default=None, repr=False)
+    _task: PipelineWorker | None = field(init=False, default=None, repr=False)
     _serializer: Any = field(init=False, default=None, repr=False)
 
-    def attach(self, task: PipelineTask) -> None:
-        """Let the runner end this call gracefully (``EndFrame``) when the server drains."""
+    def attach(self, task: PipelineWorker) -> None:
+        """Let the runner end this call gracefully (``EndFrame``) when the server drains.
+
+        Takes a ``PipelineTask`` or a Pipecat 1.x ``PipelineWorker`` (the same class)."""
         self._task = task
 
     @property
-    def task(self) -> PipelineTask | None:
+    def task(self) -> PipelineWorker | None:
         return self._task
 
     @property

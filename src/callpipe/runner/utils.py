@@ -41,6 +41,13 @@ MAX_HANDSHAKE_MESSAGES = 3
 _CACHE_ATTR = "_callpipe_parsed_telephony"
 
 
+class TelephonyHandshakeError(ProtocolError, ValueError):
+    """The peer's first messages were not a telephony handshake.
+
+    A ``ValueError`` too, because that is what Pipecat raises here and what its bots catch.
+    """
+
+
 def _detect(message: Mapping[str, Any]) -> tuple[str, CallData] | None:
     """Recognise one message as a provider's stream start; None if it is not one."""
     start = message.get("start")
@@ -62,6 +69,7 @@ def _detect(message: Mapping[str, Any]) -> tuple[str, CallData] | None:
         return "telnyx", TelnyxCallData(
             stream_id=message["stream_id"],
             call_id=start["call_control_id"],
+            call_control_id=start["call_control_id"],
             outbound_encoding=str(media_format.get("encoding") or "PCMU"),
             **_numbers(str(start.get("from") or ""), str(start.get("to") or "")),
             body=dict(params) if isinstance(params, Mapping) else {},
@@ -146,9 +154,10 @@ async def parse_telephony_websocket(
     """Detect the provider from its first messages; return ``(transport_type, call_data)``.
 
     The socket must be accepted. Reads at most :data:`MAX_HANDSHAKE_MESSAGES` messages, all within
-    ``timeout`` seconds. Raises :class:`~callpipe.errors.ProtocolError` for a peer that sends
-    nothing (timeout or disconnect), sends only garbage, or speaks an unknown dialect. Idempotent:
-    a second call on the same socket returns the first result without reading.
+    ``timeout`` seconds. Raises :class:`TelephonyHandshakeError` (a ``ProtocolError`` and a
+    ``ValueError``) for a peer that sends nothing (timeout or disconnect), sends only garbage,
+    or speaks an unknown dialect. Idempotent: a second call on the same socket returns the
+    first result without reading.
     """
     cached = getattr(websocket, _CACHE_ATTR, None)
     if cached is not None:
@@ -163,11 +172,11 @@ async def parse_telephony_websocket(
                 raise TimeoutError
             raw = await asyncio.wait_for(_receive(websocket), remaining)
         except TimeoutError:
-            raise ProtocolError(
+            raise TelephonyHandshakeError(
                 f"no telephony handshake within {timeout:g}s (received: {_describe(seen)})"
             ) from None
         if raw is None:
-            raise ProtocolError(
+            raise TelephonyHandshakeError(
                 "WebSocket closed before the telephony handshake completed "
                 f"(received: {_describe(seen)})"
             )
@@ -181,7 +190,7 @@ async def parse_telephony_websocket(
             logger.debug("telephony handshake: %s stream %s", detected[0], detected[1].stream_id)
             return detected
         seen.append(f"event={message.get('event')!r}")
-    raise ProtocolError(f"unknown telephony dialect (received: {_describe(seen)})")
+    raise TelephonyHandshakeError(f"unknown telephony dialect (received: {_describe(seen)})")
 
 
 def _describe(seen: list[str]) -> str:

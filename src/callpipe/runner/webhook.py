@@ -28,6 +28,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from callpipe.errors import TokenStoreError
 from callpipe.runner.answer import answer_document, busy_document
 from callpipe.runner.calls import CALLS_REFUSED
 from callpipe.runner.http_guard import log_safe
@@ -38,7 +39,6 @@ from callpipe.runner.security import (
     verify_plivo_v3,
     verify_twilio,
 )
-from callpipe.runner.token_store import TokenStoreError
 from callpipe.runner.types import TELEPHONY_PROVIDERS
 from callpipe.transports.call_stats import mask
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from callpipe.errors import CallpipeError
 from callpipe.testing.scenarios import Scenario, load_scenarios, run_scenario
 
 SUFFIX = ".callpipe.yaml"
@@ -41,7 +42,7 @@ class ScenarioFile(pytest.File):
             yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
 
 
-class ScenarioFailed(AssertionError):
+class ScenarioFailed(CallpipeError, AssertionError):
     """A scenario's expectation did not hold."""
 
 

@@ -110,6 +110,35 @@ class TransportParams(BaseModel):
         "acknowledgement before counting the audio as played.",
     )
 
+    # Pipecat 1.x audio processing options (see docs/transport.md, "Audio processing").
+    audio_in_filter: Any = Field(
+        default=None,
+        description="A BaseAudioFilter run on the caller's audio before VAD and before it is "
+        "pushed on (e.g. RNNoiseFilter()). FilterControlFrames reach it.",
+    )
+    audio_in_stream_on_start: bool = Field(
+        default=True,
+        description="Take the caller's audio from the start. False: caller audio is dropped "
+        "(no VAD, no STT) until an InputTransportStartAudioStreamingFrame is pushed.",
+    )
+    audio_out_filter: Any = Field(
+        default=None,
+        description="A BaseAudioFilter run on the bot's audio (at the output rate) before "
+        "volume and mixer.",
+    )
+    audio_out_volume: float = Field(
+        default=1.0,
+        ge=0,
+        description="Multiplier on the bot's samples (before the mixer); VolumeFrame changes "
+        "it and VolumeGainFrame scales it, in order with the audio.",
+    )
+    audio_out_mixer: Any = Field(
+        default=None,
+        description="A BaseAudioMixer (e.g. SoundfileMixer for hold music) mixed into every "
+        "packet at the wire rate; while the bot is silent the transport keeps sending "
+        "mix(silence), paced like bot audio. A mapping {None: mixer} is accepted too.",
+    )
+
     @model_validator(mode="after")
     def _legacy_flags(self) -> TransportParams:
         if self.vad_enabled and self.vad_analyzer is None:
