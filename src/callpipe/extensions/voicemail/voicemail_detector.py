@@ -113,7 +113,7 @@ class VoicemailDetector(FrameProcessor):
         self._delay = voicemail_response_delay
         self._settings = amd_settings
         self._amd: AnsweringMachineDetector | None = None
-        self._gate = TTSGate(name=f"{self.name}::gate")
+        self._tts_gate = TTSGate(name=f"{self.name}::gate")
         self._voicemail = False
         self._finished = False
         self._timer: asyncio.Task[None] | None = None
@@ -129,7 +129,7 @@ class VoicemailDetector(FrameProcessor):
 
     def gate(self) -> TTSGate:
         """The processor to place right before ``transport.output()``."""
-        return self._gate
+        return self._tts_gate
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -177,11 +177,11 @@ class VoicemailDetector(FrameProcessor):
             self.result = result
             if result in ("human", "unknown"):
                 self._finished = True
-                await self._gate.release()
+                await self._tts_gate.release()
                 await self._call_event_handler("on_conversation_detected")
                 return
             self._voicemail = True
-            self._gate.drop()
+            self._tts_gate.drop()
             if result == "fax":
                 self._finished = True
                 await self.push_frame(EndTaskFrame(reason="fax"), FrameDirection.UPSTREAM)
