@@ -26,6 +26,7 @@ RANKS = {
     "serializers": 4,
     "processors": 5,
     "pipeline": 5,
+    "extensions": 5,
     "observers": 5,
     "workers": 5,
     "transcriptions": 1,

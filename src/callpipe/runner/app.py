@@ -40,7 +40,9 @@ from callpipe.providers import registry
 from callpipe.providers.base import WebhookVerifier
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
+from callpipe.runner.dials import DialBook
 from callpipe.runner.http_guard import API_KEY_ENV, api_key_refusal, remove_api_docs
+from callpipe.runner.outbound import add_outbound_routes
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
     StreamTokens,
@@ -181,6 +183,8 @@ class RunnerState:
                 verifier = provider.webhook_verifier(secrets)
                 if verifier is not None:
                     self.verifiers[provider.name] = verifier
+        self.dials = DialBook()
+        """Calls this process dialed (``POST /calls``): their metadata reaches ``bot()``."""
 
     @property
     def secure(self) -> bool:
@@ -298,6 +302,8 @@ def create_app(
             body["token"] = token
             body["wsUrl"] = f"{scheme}://{host}/ws/{token}"
         return JSONResponse(body)
+
+    add_outbound_routes(app, state)
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
@@ -434,6 +440,10 @@ async def _admit(
             logger.warning("refusing %s stream: %s", args.transport_type, why)
             await _refuse(websocket, 4003, "unauthorized: missing or invalid stream token")
             return None
+    if args.transport_type != "websocket":
+        state.dials.attach(
+            args, args.transport_type or "", token or _token_from(websocket, None, body)
+        )
     return args
 
 

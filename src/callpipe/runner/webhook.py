@@ -246,6 +246,7 @@ async def handle_answer(state: RunnerState, request: Request) -> Response:
             logger.warning("%s webhook: %s; refusing the call", provider, exc)
             return _busy(provider, "token store unavailable", status=503)
     logger.info("%s webhook: answering call %s", provider, log_safe(mask(call_id) or "-"))
+    state.dials.on_answer(provider, fields, call_id, token)
     doc = answer_document(
         provider,
         _stream_host(state, request),
