@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from callpipe.providers.dialect import Dialect
     from callpipe.serializers.base_serializer import FrameSerializer
+    from callpipe.telephony.dial.types import Dialer
 
 XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -177,6 +178,12 @@ class Provider(Protocol):
         """The call simulator's side of its media WebSocket."""
         ...
 
+    @property
+    def dialer(self) -> Dialer | None:
+        """Its outbound dialing (create-call request, callback words); None if callpipe cannot
+        dial through it."""
+        ...
+
     def webhook_verifier(self, secrets: Mapping[str, str]) -> WebhookVerifier | None:
         """Its verifier from the configured secrets (env names -> values); None if unset."""
         ...
@@ -213,7 +220,8 @@ class Provider(Protocol):
 
 
 class BaseProvider:
-    """Defaults for a :class:`Provider`: unsigned webhooks, JSON busy answer, no call binding."""
+    """Defaults for a :class:`Provider`: unsigned webhooks, JSON busy answer, no call binding,
+    no outbound dialing."""
 
     name: ClassVar[str]
     signature_headers: ClassVar[tuple[str, ...]] = ()
@@ -222,6 +230,7 @@ class BaseProvider:
     detect_rank: ClassVar[int] = 0
     setup_hint: ClassVar[str] = ""
     subprotocols: ClassVar[tuple[str, ...]] = ()
+    dialer: ClassVar[Dialer | None] = None
 
     def webhook_verifier(self, secrets: Mapping[str, str]) -> WebhookVerifier | None:
         return None

@@ -18,12 +18,17 @@ from callpipe.providers.signalwire import SIGNALWIRE
 from callpipe.providers.telnyx import TELNYX
 from callpipe.providers.twilio import TWILIO
 from callpipe.providers.vonage import VONAGE
+from callpipe.telephony.dial.types import Dialer, register_dialer
 
 PROVIDERS: tuple[Provider, ...] = (TWILIO, TELNYX, PLIVO, EXOTEL, VONAGE, SIGNALWIRE, JAMBONZ)
 """In the order the CLI and messages list them."""
 
 _BY_NAME: dict[str, Provider] = {p.name: p for p in PROVIDERS}
 _DETECTION_ORDER: tuple[Provider, ...] = tuple(sorted(PROVIDERS, key=lambda p: p.detect_rank))
+_DIALERS: tuple[Dialer, ...] = tuple(p.dialer for p in PROVIDERS if p.dialer is not None)
+for _dialer in _DIALERS:
+    # So ``callpipe.telephony.dial.dial(provider="name")`` finds it (telephony cannot import us).
+    register_dialer(_dialer)
 
 
 def names() -> tuple[str, ...]:
@@ -42,6 +47,17 @@ def require(name: str) -> Provider:
     if provider is None:
         raise KeyError(f"unknown provider {name!r}; choose one of {', '.join(_BY_NAME)}")
     return provider
+
+
+def dialers() -> tuple[Dialer, ...]:
+    """The dialers of the providers callpipe can place outbound calls through."""
+    return _DIALERS
+
+
+def dialer(name: str | None) -> Dialer | None:
+    """The dialer of the provider called ``name``; None if unknown or it cannot dial."""
+    provider = get(name)
+    return provider.dialer if provider is not None else None
 
 
 def detect_stream(message: Mapping[str, Any]) -> tuple[Provider, CallData] | None:

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
+from callpipe.providers import registry
 from callpipe.runner.http_guard import API_KEY_ENV
-from callpipe.telephony.dial.providers import DIAL_PROVIDERS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("number", nargs="?", help="the number to call (E.164, e.g. +15551234567)")
     parser.add_argument("--csv", help="a campaign: CSV with a 'number' column (+ metadata columns)")
-    parser.add_argument("--provider", choices=DIAL_PROVIDERS, required=True)
+    parser.add_argument("--provider", choices=[d.name for d in registry.dialers()], required=True)
     parser.add_argument(
         "--from", dest="from_", metavar="NUMBER", required=True, help="your caller id"
     )

@@ -22,15 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from callpipe.metrics.registry import REGISTRY
+from callpipe.providers import registry
 from callpipe.runner.types import RunnerArguments
-from callpipe.telephony.dial.types import (
-    AmdResult,
-    CallHandle,
-    DialStatus,
-    call_id_of,
-    normalize_amd,
-    status_of,
-)
+from callpipe.telephony.dial.types import AmdResult, CallHandle, DialStatus
 from callpipe.transports.call_stats import mask
 
 logger = logging.getLogger(__name__)
@@ -136,7 +130,10 @@ class DialBook:
         self, provider: str, fields: Mapping[str, str], webhook_call_id: str, token: str | None
     ) -> CallHandle | None:
         """The answer webhook of a call we dialed: remember its token and webhook call id."""
-        handle = self.find(provider, call_id_of(provider, fields))
+        dialer = registry.dialer(provider)
+        if dialer is None:
+            return None  # we never dial through it
+        handle = self.find(provider, dialer.callback_call_id(fields))
         if handle is None:
             return None
         if webhook_call_id:  # Plivo: the webhook's CallUUID is what its stream names
@@ -179,14 +176,14 @@ class DialBook:
 
     def on_callback(self, provider: str, fields: Mapping[str, Any]) -> CallHandle | None:
         """A verified status/AMD callback: update the handle, count it, fire the events."""
-        handle = self.find(provider, call_id_of(provider, fields))
-        status = status_of(provider, fields)
-        amd = normalize_amd(provider, fields)
-        if handle is None:
-            logger.info(
-                "%s callback for unknown call %s", provider, mask(call_id_of(provider, fields))
-            )
+        dialer = registry.dialer(provider)
+        call_id = dialer.callback_call_id(fields) if dialer is not None else ""
+        handle = self.find(provider, call_id)
+        if dialer is None or handle is None:
+            logger.info("%s callback for unknown call %s", provider, mask(call_id))
             return None
+        status = dialer.callback_status(fields)
+        amd = dialer.callback_amd(fields)
         if status is not None:
             self.set_status(handle, status)
         if amd is not None:

@@ -30,6 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from callpipe.errors import CallControlError, ConfigurationError, MissingDependencyError
+from callpipe.providers import registry
 from callpipe.runner.calls import CALLS_REFUSED
 from callpipe.runner.dials import DIALS_PLACED, DialBook
 from callpipe.runner.http_guard import api_key_refusal
@@ -45,8 +46,7 @@ from callpipe.runner.webhook import (
     detect_provider,
 )
 from callpipe.telephony.dial.client import mask_number, place_call
-from callpipe.telephony.dial.providers import DIAL_PROVIDERS, ProviderAccount
-from callpipe.telephony.dial.types import DialRequest, call_id_of
+from callpipe.telephony.dial.types import Dialer, DialRequest, ProviderAccount
 
 if TYPE_CHECKING:
     from callpipe.runner.app import RunnerState
@@ -102,7 +102,8 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
         req = _dial_request(payload, state)
         if isinstance(req, str):
             return _bad(req)
-        provider, dial_req = req
+        dialer, dial_req = req
+        provider = dialer.name
         dial_id = payload.get("dial_id") or uuid.uuid4().hex
         if not isinstance(dial_id, str) or not _DIAL_ID.match(dial_id):
             return _bad("dial_id must be 8-64 letters, digits, '-' or '_'")
@@ -125,6 +126,7 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
             handle = await place_call(
                 outbound.account(provider),
                 dial_req,
+                dialer=dialer,
                 base_url=outbound.base_urls.get(provider),
                 transport=outbound.transport,
                 dial_id=dial_id,
@@ -157,14 +159,15 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
         return await _handle_callback(state, outbound, request)
 
 
-def _dial_request(payload: Any, state: RunnerState) -> tuple[str, DialRequest] | str:
-    """The validated dial, or why the request is refused."""
+def _dial_request(payload: Any, state: RunnerState) -> tuple[Dialer, DialRequest] | str:
+    """The validated dial (with the provider's dialer), or why the request is refused."""
     if not isinstance(payload, dict):
         return "expected a JSON object with to, from and provider"
     provider = payload.get("provider") or state.config.transport
     to, from_ = payload.get("to"), payload.get("from")
-    if provider not in DIAL_PROVIDERS:
-        return f"provider must be one of {', '.join(DIAL_PROVIDERS)}"
+    dialer = registry.dialer(provider) if isinstance(provider, str) else None
+    if dialer is None:
+        return f"provider must be one of {', '.join(d.name for d in registry.dialers())}"
     if not (isinstance(to, str) and to and isinstance(from_, str) and from_):
         return "to and from are required strings"
     metadata = payload.get("metadata") or {}
@@ -174,10 +177,12 @@ def _dial_request(payload: Any, state: RunnerState) -> tuple[str, DialRequest] |
     if amd not in _MACHINE_DETECTION:
         return f"machine_detection must be one of {', '.join(_MACHINE_DETECTION)}"
     base = f"https://{state.config.proxy}"
-    answer_url = payload.get("answer_url") if provider == "exotel" else f"{base}/"
+    # Most providers fetch the runner itself; some only a call flow of theirs that leads here.
+    hint = dialer.flow_url_hint
+    answer_url = payload.get("answer_url") if hint is not None else f"{base}/"
     if not isinstance(answer_url, str) or not answer_url:
-        return "exotel dials need answer_url: the call flow URL whose Voicebot applet is us"
-    return provider, DialRequest(
+        return hint or "answer_url must be a URL"
+    return dialer, DialRequest(
         to=to,
         from_=from_,
         answer_url=answer_url,
@@ -221,7 +226,11 @@ async def _handle_callback(
     else:
         # Unverified: the provider is whichever one we dialed this call id with.
         provider = next(
-            (p for p in DIAL_PROVIDERS if book.find(p, call_id_of(p, fields)) is not None),
+            (
+                d.name
+                for d in registry.dialers()
+                if book.find(d.name, d.callback_call_id(fields)) is not None
+            ),
             None,
         ) or detect_provider(request, fields)
         if provider is None:

@@ -10,8 +10,9 @@ from urllib.parse import parse_qs, parse_qsl
 import pytest
 
 from callpipe.errors import CallControlError, ConfigurationError
+from callpipe.providers import registry  # registers each provider's dialer by name
 from callpipe.telephony.dial import ProviderAccount, dial
-from callpipe.telephony.dial.types import call_id_of, normalize_amd, status_of
+from callpipe.telephony.dial.types import call_id_of, dialer_for, normalize_amd, status_of
 
 from ._server import ProviderServer, Reply, start_server
 
@@ -216,6 +217,22 @@ def test_callback_vocabulary() -> None:
     assert normalize_amd("vonage", {"sub_state": "beep_start"}) == "machine_end_beep"
     assert call_id_of("plivo", {"RequestUUID": "r", "CallUUID": "c"}) == "r"
     assert json.dumps(status_of("twilio", {})) == "null"
+
+
+def test_each_dialing_provider_exposes_its_dialer_through_the_registry() -> None:
+    names = [d.name for d in registry.dialers()]
+    assert names == ["twilio", "telnyx", "plivo", "exotel", "vonage"]
+    for name in names:
+        dialer = registry.require(name).dialer
+        assert dialer is not None and dialer_for(name) is dialer
+        assert dialer.host.startswith("https://")
+    # Providers that cannot dial have none, and a name without a dialer is refused clearly.
+    assert registry.require("jambonz").dialer is None and registry.dialer("jambonz") is None
+    with pytest.raises(ConfigurationError, match="unknown dial provider 'jambonz'"):
+        dialer_for("jambonz")
+    # Only Exotel needs the dial to name its own call flow instead of the runner.
+    hinted = [n for n in names if dialer_for(n).flow_url_hint is not None]
+    assert hinted == ["exotel"]
 
 
 async def test_provider_errors_are_reported_without_the_full_number(

@@ -7,8 +7,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from callpipe.providers.telnyx.warm_transfer import telnyx_warm_transfer
+from callpipe.providers.twilio.warm_transfer import twilio_warm_transfer
 from callpipe.telephony.dial import ProviderAccount
-from callpipe.telephony.dial.warm_transfer import telnyx_warm_transfer, twilio_warm_transfer
 
 from ._server import ProviderServer, Reply, start_server
 

@@ -22,6 +22,7 @@ from callpipe.providers.base import (
     as_dict,
     numbers,
 )
+from callpipe.providers.exotel.dial import EXOTEL_DIALER
 from callpipe.providers.exotel.dialect import ExotelDialect
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class ExotelProvider(BaseProvider):
     name = "exotel"
     setup_hint = "Exotel Voicebot applet > URL (dynamic endpoint)"
     dialect = ExotelDialect
+    dialer = EXOTEL_DIALER
 
     def matches_webhook(self, fields: Mapping[str, str]) -> bool:
         return "CallFrom" in fields

@@ -24,6 +24,7 @@ from callpipe.providers.base import (
     env_value,
     numbers,
 )
+from callpipe.providers.plivo.dial import PLIVO_DIALER
 from callpipe.providers.plivo.dialect import PlivoDialect
 from callpipe.providers.plivo.signature import verify_plivo_v3
 
@@ -80,6 +81,7 @@ class PlivoProvider(BaseProvider):
     binds_call_id = True
     setup_hint = "Plivo application > Answer URL (POST)"
     dialect = PlivoDialect
+    dialer = PLIVO_DIALER
 
     def webhook_verifier(self, secrets: Mapping[str, str]) -> PlivoVerifier | None:
         token = secrets.get("PLIVO_AUTH_TOKEN")

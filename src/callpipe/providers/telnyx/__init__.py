@@ -21,6 +21,7 @@ from callpipe.providers.base import (
     env_value,
     numbers,
 )
+from callpipe.providers.telnyx.dial import TELNYX_DIALER
 from callpipe.providers.telnyx.dialect import TelnyxDialect
 from callpipe.providers.telnyx.signature import TelnyxVerifier
 from callpipe.providers.twilio import connect_stream, reject_busy
@@ -62,6 +63,7 @@ class TelnyxProvider(BaseProvider):
     webhook_secret_env = ("TELNYX_PUBLIC_KEY",)
     setup_hint = "Telnyx TeXML application > Voice URL (POST)"
     dialect = TelnyxDialect
+    dialer = TELNYX_DIALER
 
     def webhook_verifier(self, secrets: Mapping[str, str]) -> TelnyxWebhookVerifier | None:
         key = secrets.get("TELNYX_PUBLIC_KEY")

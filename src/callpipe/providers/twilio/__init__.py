@@ -23,6 +23,7 @@ from callpipe.providers.base import (
     env_value,
     numbers,
 )
+from callpipe.providers.twilio.dial import TWILIO_DIALER
 from callpipe.providers.twilio.dialect import TwilioDialect
 from callpipe.providers.twilio.signature import twilio_signature_algorithm, verify_twilio
 
@@ -104,6 +105,7 @@ class TwilioProvider(BaseProvider):
     detect_rank = 1  # Twilio-compatible providers (SignalWire) are recognised first
     setup_hint = "Twilio number > Voice > 'A call comes in' webhook (HTTP POST)"
     dialect = TwilioDialect
+    dialer = TWILIO_DIALER
 
     def webhook_verifier(self, secrets: Mapping[str, str]) -> TwilioVerifier | None:
         shared = secrets.get("TWILIO_WEBHOOK_SHARED_KEY") or ""

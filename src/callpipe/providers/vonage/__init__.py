@@ -19,6 +19,7 @@ from callpipe.providers.base import (
     NoHangUp,
     numbers,
 )
+from callpipe.providers.vonage.dial import VONAGE_DIALER
 from callpipe.providers.vonage.dialect import VonageDialect
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class VonageProvider(BaseProvider):
     binds_call_id = True
     setup_hint = "Vonage application > Answer URL"
     dialect = VonageDialect
+    dialer = VONAGE_DIALER
 
     def matches_webhook(self, fields: Mapping[str, str]) -> bool:
         return "conversation_uuid" in fields

@@ -18,13 +18,15 @@ from typing import Any
 import httpx
 
 from callpipe.errors import CallControlError
-from callpipe.telephony.dial.providers import (
-    DEFAULT_HOSTS,
+from callpipe.telephony.dial.types import (
+    CallHandle,
+    CreateCall,
+    Dialer,
+    DialRequest,
+    MachineDetection,
     ProviderAccount,
-    build_create_call,
-    parse_call_id,
+    dialer_for,
 )
-from callpipe.telephony.dial.types import CallHandle, DialRequest, MachineDetection
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +46,31 @@ def redact_numbers(text: str) -> str:
     return _NUMBER_LIKE.sub(lambda m: mask_number(m.group().replace(" ", "")), text)
 
 
+def build_create_call(
+    account: ProviderAccount, req: DialRequest, dialer: Dialer | None = None
+) -> CreateCall:
+    """The provider's create-call request for ``req`` (raises ``ConfigurationError``)."""
+    return (dialer or dialer_for(account.provider)).create_call(account, req)
+
+
 async def place_call(
     account: ProviderAccount,
     req: DialRequest,
     *,
+    dialer: Dialer | None = None,
     base_url: str | None = None,
     request_timeout: float = 10.0,
     transport: httpx.AsyncBaseTransport | None = None,
     dial_id: str | None = None,
 ) -> CallHandle:
-    """Send ``req`` with ``account``; a :class:`CallHandle` or ``CallControlError``."""
-    spec = build_create_call(account, req)
-    root = (base_url or DEFAULT_HOSTS[account.provider]).rstrip("/")
+    """Send ``req`` with ``account``; a :class:`CallHandle` or ``CallControlError``.
+
+    ``dialer`` is the provider's :class:`Dialer` (``Provider.dialer``); by default the one
+    registered under ``account.provider``.
+    """
+    dialer = dialer or dialer_for(account.provider)
+    spec = dialer.create_call(account, req)
+    root = (base_url or dialer.host).rstrip("/")
     async with httpx.AsyncClient(
         base_url=root,
         auth=spec.auth,
@@ -89,7 +104,7 @@ async def place_call(
         body: Any = response.json()
     except ValueError:
         body = None
-    call_id = parse_call_id(account.provider, body)
+    call_id = dialer.answer_call_id(body)
     if not call_id:
         raise CallControlError(f"{account.provider} dial: no call id in the answer")
     logger.info("%s dial to %s placed", account.provider, mask_number(req.to))
@@ -106,7 +121,7 @@ async def dial(
     to: str,
     from_: str,
     *,
-    provider: str,
+    provider: str | Dialer,
     answer_url: str | None = None,
     twiml: str | None = None,
     status_url: str | None = None,
@@ -118,6 +133,9 @@ async def dial(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> CallHandle:
     """Place a call to ``to`` from ``from_`` (credentials from the environment by default).
+
+    ``provider`` is a provider's :class:`Dialer` (``registry.require(name).dialer``) or its
+    name, looked up among the dialers :mod:`callpipe.providers.registry` registers on import.
 
     Point ``answer_url`` at the runner (``https://HOST/``) so the callee is connected to the
     bot; to have ``metadata`` reach the bot's ``runner_args``, dial through the runner's
@@ -133,5 +151,6 @@ async def dial(
         machine_detection=machine_detection,
         metadata=dict(metadata or {}),
     )
-    account = account or ProviderAccount.from_env(provider)
-    return await place_call(account, req, base_url=base_url, transport=transport)
+    dialer = dialer_for(provider)
+    account = account or ProviderAccount.from_env(dialer.name)
+    return await place_call(account, req, dialer=dialer, base_url=base_url, transport=transport)

@@ -1,17 +1,20 @@
 """What a dial asks for and what it returns, and the one vocabulary of call outcomes.
 
-Each provider reports progress and answering-machine verdicts in its own words; the mapping to
-one small vocabulary lives here (sans-I/O) so the runner's callback route, the campaign runner and
-the tests share it.
+Each provider reports progress and answering-machine verdicts in its own words; its
+:class:`Dialer` (in its provider package) maps them to the one small vocabulary here (sans-I/O),
+which the runner's callback route, the campaign runner and the tests share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+from urllib.parse import urlencode
 
 from callpipe.audio.amd import AmdResult as AmdResult
+from callpipe.errors import ConfigurationError
 
 DialStatus = Literal[
     "initiated", "ringing", "answered", "busy", "no-answer", "failed", "canceled", "completed"
@@ -107,8 +110,7 @@ def normalize_status(value: str) -> DialStatus | None:
     return _STATUS_WORDS.get(value.strip().lower())
 
 
-_AMD_WORDS: dict[str, AmdResult] = {
-    # Twilio and Telnyx TeXML AnsweredBy.
+ANSWERED_BY: dict[str, AmdResult] = {
     "human": "human",
     "machine_start": "machine_start",
     "machine_end_beep": "machine_end_beep",
@@ -116,49 +118,149 @@ _AMD_WORDS: dict[str, AmdResult] = {
     "machine_end_other": "machine_end_silence",
     "fax": "fax",
     "unknown": "unknown",
-    # Vonage event status / advanced machine detection sub_state.
-    "machine": "machine_start",
-    "beep_start": "machine_end_beep",
-    "beep_timeout": "machine_end_silence",
 }
+"""The ``AnsweredBy`` words of Twilio-style AMD callbacks (the verdict names callpipe uses)."""
 
 
-def normalize_amd(provider: str, fields: Mapping[str, Any]) -> AmdResult | None:
-    """The AMD verdict a provider callback carries, if any."""
-    if provider == "plivo":
-        machine = str(fields.get("Machine", "")).lower()
-        if machine in ("true", "false"):
-            return "machine_start" if machine == "true" else "human"
-        return None
-    if provider == "vonage":
-        sub = str(fields.get("sub_state", "")).lower()
-        if sub in _AMD_WORDS:
-            return _AMD_WORDS[sub]
-        status = str(fields.get("status", "")).lower()
-        return _AMD_WORDS.get(status) if status in ("human", "machine") else None
-    answered_by = fields.get("AnsweredBy")
-    if isinstance(answered_by, str) and answered_by:
-        return _AMD_WORDS.get(answered_by.strip().lower(), "unknown")
+@dataclass(frozen=True, slots=True)
+class CreateCall:
+    """One HTTP request: method, path under the provider's host, httpx keyword arguments."""
+
+    method: str
+    path: str
+    kwargs: dict[str, Any]
+    auth: tuple[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def form_body(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """httpx keyword arguments for a form body with repeated keys (``data=`` takes a dict)."""
+    return {
+        "content": urlencode(pairs).encode("ascii"),
+        "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderAccount:
+    """The credentials one provider's dial needs (see :meth:`from_env` for the variable names)."""
+
+    provider: str
+    values: Mapping[str, str]
+    bearer: Callable[[], str] | None = None
+    """A fresh bearer token per request, for providers that sign one (Vonage's JWT); a dialer
+    that needs one builds it from ``values`` when this is None."""
+
+    def need(self, name: str) -> str:
+        value = self.values.get(name)
+        if not value:
+            raise ConfigurationError(f"dialing with {self.provider} needs {name}")
+        return value
+
+    @classmethod
+    def from_env(cls, provider: str, env: Mapping[str, str] | None = None) -> ProviderAccount:
+        """Read ``provider``'s credentials: every ``<PROVIDER>_*`` variable, prefix dropped.
+
+        Twilio ``TWILIO_ACCOUNT_SID`` + ``TWILIO_AUTH_TOKEN`` (or ``TWILIO_API_KEY_SID`` +
+        ``TWILIO_API_KEY_SECRET``); Telnyx ``TELNYX_API_KEY``, ``TELNYX_ACCOUNT_SID``,
+        ``TELNYX_APPLICATION_SID``; Plivo ``PLIVO_AUTH_ID`` + ``PLIVO_AUTH_TOKEN``; Vonage
+        ``VONAGE_APPLICATION_ID`` + ``VONAGE_PRIVATE_KEY`` (PEM text or a file path); Exotel
+        ``EXOTEL_API_KEY``, ``EXOTEL_API_TOKEN``, ``EXOTEL_ACCOUNT_SID``.
+        """
+        env = os.environ if env is None else env
+        prefix = provider.upper() + "_"
+        values = {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix) and v}
+        return cls(provider, values)
+
+
+class Dialer(Protocol):
+    """One provider's outbound dialing: its create-call request and its callbacks' words.
+
+    Each provider package implements one (``callpipe.providers.<name>.dial``) and exposes it as
+    ``Provider.dialer``; the client and the runner use it and never compare provider names.
+    Sans-I/O: building the request and reading answers and callbacks do no I/O.
+    """
+
+    @property
+    def name(self) -> str:
+        """The provider's name (``CallHandle.provider``, the metrics label)."""
+        ...
+
+    @property
+    def host(self) -> str:
+        """The REST root create-call requests go to (tests pass a local one instead)."""
+        ...
+
+    @property
+    def flow_url_hint(self) -> str | None:
+        """None: the answer URL is the runner. Otherwise the dial must name the provider's own
+        call flow as ``answer_url`` (it cannot fetch the runner directly), and this says so."""
+        ...
+
+    def create_call(self, account: ProviderAccount, req: DialRequest) -> CreateCall:
+        """The create-call request for ``req`` (raises ``ConfigurationError``)."""
+        ...
+
+    def answer_call_id(self, body: Any) -> str:
+        """The created call's id in the create-call JSON answer ("" if absent)."""
+        ...
+
+    def callback_call_id(self, fields: Mapping[str, Any]) -> str:
+        """The call id in a status/AMD callback or the answer webhook ("" if absent)."""
+        ...
+
+    def callback_status(self, fields: Mapping[str, Any]) -> DialStatus | None:
+        """The call status a callback carries, if any."""
+        ...
+
+    def callback_amd(self, fields: Mapping[str, Any]) -> AmdResult | None:
+        """The answering-machine verdict a callback carries, if any."""
+        ...
+
+
+def answered_by(fields: Mapping[str, Any]) -> AmdResult | None:
+    """A Twilio-style ``AnsweredBy`` verdict (unknown words read as ``unknown``)."""
+    value = fields.get("AnsweredBy")
+    if isinstance(value, str) and value:
+        return ANSWERED_BY.get(value.strip().lower(), "unknown")
     return None
 
 
-def status_of(provider: str, fields: Mapping[str, Any]) -> DialStatus | None:
-    """The call status a provider callback carries, if any."""
-    if provider == "vonage":
-        word = fields.get("status")
-        if str(word).lower() in ("human", "machine"):
-            return None
-    elif provider == "exotel":
-        word = fields.get("Status")
-    else:
-        word = fields.get("CallStatus")
+def field_status(fields: Mapping[str, Any], name: str) -> DialStatus | None:
+    """The status word in ``fields[name]`` in the shared vocabulary."""
+    word = fields.get(name)
     return normalize_status(word) if isinstance(word, str) else None
 
 
-def call_id_of(provider: str, fields: Mapping[str, Any]) -> str:
+_DIALERS: dict[str, Dialer] = {}
+
+
+def register_dialer(dialer: Dialer) -> None:
+    """Make ``dialer`` reachable by name (``callpipe.providers.registry`` registers each one)."""
+    _DIALERS[dialer.name] = dialer
+
+
+def dialer_for(provider: str | Dialer) -> Dialer:
+    """The dialer itself, or the registered one called ``provider`` (``ConfigurationError``)."""
+    if not isinstance(provider, str):
+        return provider
+    dialer = _DIALERS.get(provider)
+    if dialer is None:
+        known = ", ".join(_DIALERS) or "none registered: import callpipe.providers.registry"
+        raise ConfigurationError(f"unknown dial provider {provider!r}: use one of {known}")
+    return dialer
+
+
+def normalize_amd(provider: str | Dialer, fields: Mapping[str, Any]) -> AmdResult | None:
+    """The AMD verdict a provider callback carries, if any."""
+    return dialer_for(provider).callback_amd(fields)
+
+
+def status_of(provider: str | Dialer, fields: Mapping[str, Any]) -> DialStatus | None:
+    """The call status a provider callback carries, if any."""
+    return dialer_for(provider).callback_status(fields)
+
+
+def call_id_of(provider: str | Dialer, fields: Mapping[str, Any]) -> str:
     """The provider call id in a callback or answer webhook (what ``CallHandle.call_id`` holds)."""
-    if provider == "plivo":
-        return str(fields.get("RequestUUID") or fields.get("CallUUID") or "")
-    if provider == "vonage":
-        return str(fields.get("uuid") or "")
-    return str(fields.get("CallSid") or "")
+    return dialer_for(provider).callback_call_id(fields)
