@@ -246,7 +246,12 @@ def dialer_for(provider: str | Dialer) -> Dialer:
         return provider
     dialer = _DIALERS.get(provider)
     if dialer is None:
-        known = ", ".join(_DIALERS) or "none registered: import callpipe.providers.registry"
+        if not _DIALERS:
+            raise ConfigurationError(
+                f"unknown dial provider {provider!r}: no dialer registered yet "
+                "(import callpipe.providers.registry, or pass registry.require(name).dialer)"
+            )
+        known = ", ".join(_DIALERS)
         raise ConfigurationError(f"unknown dial provider {provider!r}: use one of {known}")
     return dialer
 
