@@ -30,7 +30,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
-from ..services.helpers import run_then
+from .helpers import run_then
 
 WEATHER = FunctionSchema(
     name="get_weather",
