@@ -1,3 +1,5 @@
+# Its imports are `pipecat` (untyped to mypy here), so its decorators are untyped too:
+# mypy: disable-error-code="untyped-decorator"
 """One file, two frameworks: a Pipecat 1.14 phone bot that also runs on callpipe unchanged.
 
 The imports are Pipecat's. With callpipe installed, the import hook at the top answers them with
