@@ -40,8 +40,9 @@ from callpipe.frames.frames import (
 )
 from callpipe.pipeline.parallel_pipeline import ParallelPipeline
 from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.runner import PipelineRunner
+from callpipe.pipeline.runner import PipelineRunner, WorkerRunner
 from callpipe.pipeline.task import PipelineParams, PipelineTask
+from callpipe.pipeline.worker import PipelineWorker
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 
 __version__ = "0.1.0"
@@ -77,6 +78,8 @@ __all__ = [
     "PipelineParams",
     "PipelineRunner",
     "PipelineTask",
+    "PipelineWorker",
+    "WorkerRunner",
     "ProtocolError",
     "StartFrame",
     "TTSSpeakFrame",

@@ -20,6 +20,7 @@ commands:
   call [flags]                place a simulated phone call against a running bot
   fakes [flags]               serve local fakes of Deepgram/OpenAI/Cartesia/ElevenLabs
   test FILE.yaml [flags]      run conversation scenarios against a running bot
+  dial NUMBER|--csv F [flags] place outbound calls through a running runner
 
 `callpipe COMMAND --help` describes a command; `callpipe --version` prints the version.
 """
@@ -29,6 +30,7 @@ _OPTIONAL = {
     "call": "callpipe.testing.cli",
     "fakes": "callpipe.testing.fakes.cli",
     "test": "callpipe.testing.scenarios",
+    "dial": "callpipe.runner.dial_cli",
 }
 
 

@@ -8,6 +8,7 @@
     ├── ProtocolError (also ValueError)           the remote peer sent something we cannot use
     ├── ServiceAuthError                          a speech/LLM provider rejected the credentials
     ├── StreamTokenError                          a media stream's token was refused (runner)
+    ├── TokenStoreError                           the fleet's token store (Redis) is unreachable
     ├── InvalidStateError                         an API was used in the wrong state
     │   └── CallEnded                             an action on a simulated call that has ended
     └── CallControlError                          a provider REST request failed for good
@@ -52,6 +53,10 @@ class ServiceAuthError(CallpipeError):
 
 class StreamTokenError(CallpipeError):
     """Why a stream token was refused (safe to log: never contains the token)."""
+
+
+class TokenStoreError(CallpipeError):
+    """The shared token store could not be reached: refuse rather than admit unchecked."""
 
 
 class InvalidStateError(CallpipeError):

@@ -103,3 +103,18 @@ async def test_pytest_plugin_runs_callpipe_yaml_files(tmp_path: Path) -> None:
     assert rc == 1, out
     assert "expects the wrong words" in out and "expected: /bananas/" in out
     assert "1 failed" in out
+
+
+async def test_callpipe_call_words_shows_what_each_side_said() -> None:
+    async with echo_demo() as url:
+        rc, out = await run(
+            "-m", "callpipe.cli", "call", url, "--say", "What time is it?", "--dtmf", "#@9",
+            "--words",
+        )  # fmt: skip
+    assert rc == 0, out
+    words = out[out.index("words (as the caller heard them):") :]
+    caller = [line for line in words.splitlines() if " caller " in line]
+    bot = [line for line in words.splitlines() if " bot " in line]
+    assert any("time" in line.lower() for line in caller), words
+    assert any("hello" in line.lower() for line in bot), words
+    assert any(" ms)" in line for line in bot), words  # the answer's latency

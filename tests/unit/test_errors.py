@@ -80,8 +80,8 @@ def test_bad_arguments_raise_configuration_error() -> None:
 
     with pytest.raises(ConfigurationError, match="at least one branch"):
         ParallelPipeline()
-    with pytest.raises(ConfigurationError, match="whole number"):
-        InputAudioRawFrame(b"\x00", 8000, 1)
+    # Odd-length PCM is not an error (as in Pipecat): the dangling half sample is dropped.
+    assert InputAudioRawFrame(b"\x00\x01\x02", 8000, 1).audio == b"\x00\x01"
     with pytest.raises(ConfigurationError, match="16 bytes"):
         StreamTokens(b"short")
     with pytest.raises(ConfigurationError, match="not 0-9"):

@@ -109,7 +109,8 @@ class DemoScript:
                 return self._say("Sorry, we are closed at the weekend. " + ASK_DAY)
         if _has(text, "time", "clock"):
             now = self.clock or datetime.now()
-            return self._say(f"The time is {now.strftime('%H:%M')}.")
+            period = ("night", "morning", "afternoon", "evening")[now.hour // 6]
+            return self._say(f"The time is {now.strftime('%H:%M')}, in the {period}.")
         if _has(text, "order", "package", "delivery", "parcel"):
             self.expecting, self.keys = "order", ""
             return self._say(ASK_ORDER)

@@ -65,7 +65,10 @@ TURN_EVENTS: ContextVar[Callable[[TurnEvent], None] | None] = ContextVar(
 
 
 def turn_logging_enabled() -> bool:
-    return logger.isEnabledFor(logging.DEBUG)
+    """True when the turn logger itself is set to DEBUG (``-v`` does it). A DEBUG level inherited
+    from ``callpipe`` does not count: the observer watches every frame hop of every call, so it
+    is switched on by name, not as a side effect of general debug logging."""
+    return logging.NOTSET < logger.level <= logging.DEBUG
 
 
 def turn_observer() -> TurnLogObserver | None:

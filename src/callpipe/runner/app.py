@@ -37,16 +37,19 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.pipeline.turn_log import TURN_EVENTS
+from callpipe.providers import registry
+from callpipe.providers.base import WebhookVerifier
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
+from callpipe.runner.dials import DialBook
 from callpipe.runner.http_guard import API_KEY_ENV, api_key_refusal, remove_api_docs
 from callpipe.runner.inspector import add_call_inspector
+from callpipe.runner.outbound import add_outbound_routes
 from callpipe.runner.record_webhook import RecordWebhook
 from callpipe.runner.records import RecordsConfig, RecordStore
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
     StreamTokens,
-    TelnyxVerifier,
     TokenError,
     stream_secret_from_env,
 )
@@ -110,6 +113,11 @@ class RunnerConfig:
     """Also record each call's audio (``--recording``, ``CALLPIPE_RECORDING=1``)."""
 
 
+_NAMED_SECRETS = frozenset(
+    ("TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY", "TELNYX_PUBLIC_KEY", "PLIVO_AUTH_TOKEN")
+)
+
+
 @dataclass
 class Credentials:
     """Provider secrets for webhook signatures (from the environment by default)."""
@@ -122,6 +130,9 @@ class Credentials:
     rotate): used when a webhook carries ``X-Twilio-Webhooks-Signature-Settings``."""
     api_key: str | None = None
     """``CALLPIPE_API_KEY``: bearer key for ``POST /start`` (and ``/metrics``/``/status``)."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Other providers' webhook secrets by environment variable name (e.g. a new provider's
+    signing key): providers added later need no field here."""
 
     @classmethod
     def from_env(cls) -> Credentials:
@@ -134,7 +145,23 @@ class Credentials:
             plivo_auth_token=os.environ.get("PLIVO_AUTH_TOKEN") or None,
             twilio_shared_keys=tuple(k.strip() for k in shared.split(",") if k.strip()),
             api_key=os.environ.get(API_KEY_ENV) or None,
+            extra={
+                name: os.environ[name]
+                for names in registry.webhook_secrets().values()
+                for name in names
+                if name not in _NAMED_SECRETS and os.environ.get(name)
+            },
         )
+
+    def secrets(self) -> dict[str, str]:
+        """Every configured webhook secret by its environment variable name (for the providers)."""
+        named = {
+            "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+            "TWILIO_WEBHOOK_SHARED_KEY": ",".join(self.twilio_shared_keys),
+            "TELNYX_PUBLIC_KEY": self.telnyx_public_key,
+            "PLIVO_AUTH_TOKEN": self.plivo_auth_token,
+        }
+        return {**{k: v for k, v in named.items() if v}, **self.extra}
 
 
 class RunnerState:
@@ -174,11 +201,17 @@ class RunnerState:
         if exporter is not None:
             hooks.append(exporter)
         self.records = RecordStore(records, on_record=hooks)
-        self.telnyx = (
-            TelnyxVerifier(credentials.telnyx_public_key)
-            if credentials.telnyx_public_key and not config.insecure
-            else None
-        )
+        self.verifiers: dict[str, WebhookVerifier] = {}
+        """Configured webhook checks by provider (none in local mode: nothing is verified, and
+        a verifier's optional dependency, e.g. PyNaCl, is then not needed)."""
+        if not config.insecure:
+            secrets = credentials.secrets()
+            for provider in registry.PROVIDERS:
+                verifier = provider.webhook_verifier(secrets)
+                if verifier is not None:
+                    self.verifiers[provider.name] = verifier
+        self.dials = DialBook()
+        """Calls this process dialed (``POST /calls``): their metadata reaches ``bot()``."""
 
     @property
     def secure(self) -> bool:
@@ -302,6 +335,8 @@ def create_app(
             body["wsUrl"] = f"{scheme}://{host}/ws/{token}"
         return JSONResponse(body)
 
+    add_outbound_routes(app, state)
+
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
         await _serve_stream(state, websocket, None)
@@ -397,7 +432,9 @@ async def _admit(
 ) -> WebSocketRunnerArguments | None:
     """Accept, read the provider's handshake, check the token; None if refused (and closed)."""
     config = state.config
-    await websocket.accept()
+    # A provider that asks for a subprotocol drops a socket accepted without one of its own.
+    requested = websocket.scope.get("subprotocols", ())
+    await websocket.accept(subprotocol=registry.subprotocol_for(requested))
     args = WebSocketRunnerArguments(websocket, session_id=str(uuid.uuid4()))
     args.body = dict(config.body)
     args.cli_args = config.cli_args
@@ -420,10 +457,7 @@ async def _admit(
         HANDSHAKE_SECONDS.observe(time.monotonic() - started, provider=provider)
         args.transport_type = provider
         args.call_data = call_data
-        body = dict(call_data.body)
-        if provider == "exotel":
-            custom = call_data.get("custom_parameters", {})
-            body.update(custom if isinstance(custom, dict) else {})
+        body = registry.require(provider).stream_parameters(call_data)
     if state.secure:
         call_id = args.call_data.call_id if args.call_data is not None else None
         try:
@@ -438,6 +472,10 @@ async def _admit(
             logger.warning("refusing %s stream: %s", args.transport_type, why)
             await _refuse(websocket, 4003, "unauthorized: missing or invalid stream token")
             return None
+    if args.transport_type != "websocket":
+        state.dials.attach(
+            args, args.transport_type or "", token or _token_from(websocket, None, body)
+        )
     return args
 
 

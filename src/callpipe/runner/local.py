@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 
+from callpipe.providers import registry
+
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
-PROVIDER_FLAGS = "twilio|telnyx|plivo|exotel|vonage"
+PROVIDER_FLAGS = "|".join(registry.names())
+"""Every ``-t`` provider name, from the registry."""
 
 
 def is_loopback(host: str) -> bool:

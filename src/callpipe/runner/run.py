@@ -19,18 +19,23 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
 from callpipe.pipeline.turn_log import TURN_LOGGER
+from callpipe.providers import registry
 from callpipe.runner.app import BotFunc, RunnerConfig, create_app
 from callpipe.runner.http_guard import API_KEY_ENV
 from callpipe.runner.local import banner, is_loopback
 from callpipe.runner.security import STREAM_SECRET_ENV
 from callpipe.runner.token_store import REDIS_URL_ENV
 from callpipe.runner.types import TELEPHONY_PROVIDERS
+
+if TYPE_CHECKING:
+    from callpipe.runner.server import WorkerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -198,10 +203,10 @@ def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
     )
 
 
-def build_app_from_spec(spec: dict[str, Any]) -> FastAPI:
+def build_app_from_spec(spec: WorkerSpec) -> FastAPI:
     """Rebuild the app inside a worker process (``spec`` is what ``main`` passed)."""
-    bot, _ = find_bot(spec.get("bot_path"))
-    config = _config_from_args(spec["args"])
+    bot, _ = find_bot(spec.bot_path)
+    config = replace(spec.config, cli_args=argparse.Namespace(**spec.cli_args))
     return create_app(bot, config)
 
 
@@ -209,15 +214,9 @@ def _log_instructions(config: RunnerConfig, workers: int) -> None:
     local = f"http://{config.host}:{config.port}"
     if config.insecure and config.proxy is None:
         pass  # local mode: the banner says where to go
-    elif config.transport in TELEPHONY_PROVIDERS:
+    elif (provider := registry.get(config.transport)) is not None:
         host = config.proxy or "<your public host: pass -x>"
-        where = {
-            "twilio": "Twilio number > Voice > 'A call comes in' webhook (HTTP POST)",
-            "telnyx": "Telnyx TeXML application > Voice URL (POST)",
-            "plivo": "Plivo application > Answer URL (POST)",
-            "exotel": "Exotel Voicebot applet > URL (dynamic endpoint)",
-            "vonage": "Vonage application > Answer URL",
-        }[config.transport or "twilio"]
+        where = provider.setup_hint
         logger.info("configure %s: https://%s/", where, host)
     elif config.transport == "websocket":
         logger.info("WebSocket clients: POST %s/start for a URL and token", local)
@@ -235,11 +234,7 @@ def _log_instructions(config: RunnerConfig, workers: int) -> None:
         logger.log(level, "%s", message)
 
 
-WEBHOOK_SECRETS: dict[str, tuple[str, ...]] = {
-    "twilio": ("TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"),
-    "telnyx": ("TELNYX_PUBLIC_KEY",),
-    "plivo": ("PLIVO_AUTH_TOKEN",),
-}
+WEBHOOK_SECRETS: dict[str, tuple[str, ...]] = registry.webhook_secrets()
 """The environment variables that configure each provider's webhook verification."""
 
 
@@ -370,21 +365,24 @@ def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | No
         calls = local and config.records is not False  # the call inspector, /calls
         print(banner(title, config.host, config.port, config.proxy, calls=calls), flush=True)
     if args.workers > 1:
-        from callpipe.runner.server import serve_workers
+        from callpipe.runner.server import WorkerSpec, serve_workers
 
         if not os.environ.get(STREAM_SECRET_ENV):
             # Every worker must validate tokens issued by any other: share one secret.
             import secrets
 
             os.environ[STREAM_SECRET_ENV] = secrets.token_hex(32)
-        spec = {
-            "args": args,
-            "bot_path": bot_path or found_path,
-            "host": config.host,
-            "port": config.port,
-            "verbose": args.verbose,
-            "wire_debug": args.wire_debug,
-        }
+        spec = WorkerSpec(
+            host=config.host,
+            port=config.port,
+            build_app=build_app_from_spec,
+            setup_logging=configure_logging,
+            config=replace(config, cli_args=None),
+            bot_path=bot_path or found_path,
+            cli_args=dict(vars(args)),
+            verbose=args.verbose,
+            wire_debug=args.wire_debug,
+        )
         raise SystemExit(serve_workers(spec, args.workers))
     from callpipe.runner.server import serve
 

@@ -34,13 +34,21 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlparse, urlsplit, urlunsplit
 
-from callpipe.errors import ConfigurationError, MissingDependencyError, StreamTokenError
-from callpipe.runner.token_store import MemoryTokenStore, TokenStore, TokenStoreError
+from callpipe.errors import ConfigurationError, StreamTokenError, TokenStoreError
+from callpipe.providers.base import safe_equal
+from callpipe.providers.plivo.signature import plivo_v3_signature, verify_plivo_v3
+from callpipe.providers.telnyx.signature import TELNYX_TOLERANCE_SECS, TelnyxVerifier
+from callpipe.providers.twilio.signature import (
+    TWILIO_HMAC_SHA1,
+    TWILIO_HMAC_SHA256,
+    twilio_signature,
+    twilio_signature_algorithm,
+    verify_twilio,
+)
+from callpipe.runner.token_store import MemoryTokenStore, TokenStore
 
 STREAM_SECRET_ENV = "CALLPIPE_STREAM_SECRET"
 DEFAULT_TOKEN_TTL_SECS = 30.0
@@ -50,7 +58,6 @@ sign no timestamp, so a captured webhook stays valid; calls rarely last longer).
 MAX_TOKEN_CHARS = 512
 BINDING_TAG_CHARS = 22
 """128 bits of HMAC-SHA256: the call binding inside a token."""
-TELNYX_TOLERANCE_SECS = 300
 
 
 def _b64url(data: bytes) -> str:
@@ -252,191 +259,19 @@ def public_url(proxy: str | None, path: str, query: str, fallback: str) -> str:
     return f"{url}?{query}" if query else url
 
 
-TWILIO_HMAC_SHA1 = "HMAC_SHA1"
-TWILIO_HMAC_SHA256 = "HMAC_SHA256"
-_TWILIO_HASHES = {TWILIO_HMAC_SHA1: hashlib.sha1, TWILIO_HMAC_SHA256: hashlib.sha256}
-
-
-def safe_equal(a: str, b: str) -> bool:
-    """Constant-time comparison of two strings of any characters (never raises)."""
-    return hmac.compare_digest(
-        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
-    )
-
-
-def twilio_signature(
-    auth_token: str,
-    url: str,
-    params: Iterable[tuple[str, str]],
-    algorithm: str = TWILIO_HMAC_SHA1,
-) -> str:
-    """Twilio: base64 HMAC of the URL followed by ``name + value`` for each parameter.
-
-    As Twilio's SDK does: names sorted and de-duplicated, each name's values sorted and
-    de-duplicated. ``algorithm`` is ``HMAC_SHA1`` (Auth Token) or ``HMAC_SHA256`` (a webhook
-    SharedKey, named by the ``X-Twilio-Webhooks-Signature-Settings`` header).
-    """
-    hash_function = _TWILIO_HASHES.get(algorithm.upper())
-    if hash_function is None:
-        raise ValueError(f"unsupported Twilio signature algorithm: {algorithm}")
-    grouped: dict[str, set[str]] = {}
-    for name, value in params:
-        grouped.setdefault(name, set()).add(value)
-    data = url + "".join(
-        name + value for name in sorted(grouped) for value in sorted(grouped[name])
-    )
-    key = auth_token.encode("utf-8", "surrogatepass")
-    digest = hmac.new(key, data.encode("utf-8", "surrogatepass"), hash_function).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def twilio_signature_algorithm(settings_header: str | None) -> str:
-    """The algorithm named by ``X-Twilio-Webhooks-Signature-Settings`` (absent: HMAC_SHA1)."""
-    for part in (settings_header or "").split(","):
-        name, sep, value = part.partition("=")
-        if sep and name.strip() == "algorithm" and value.strip():
-            return value.strip()
-    return TWILIO_HMAC_SHA1
-
-
-def _twilio_url_variants(url: str) -> list[str]:
-    """Twilio signs the URL as configured: with or without the default port (both tried)."""
-    parts = urlparse(url)
-    try:
-        port = parts.port
-    except ValueError:  # not a number: nothing to add or remove
-        return [url]
-    if port:
-        return [parts._replace(netloc=parts.netloc.split(":")[0]).geturl(), parts.geturl()]
-    default = 443 if parts.scheme == "https" else 80
-    return [parts.geturl(), parts._replace(netloc=f"{parts.netloc}:{default}").geturl()]
-
-
-def verify_twilio(
-    auth_token: str,
-    url: str,
-    params: list[tuple[str, str]],
-    signature: str | None,
-    *,
-    algorithm: str = TWILIO_HMAC_SHA1,
-    body: bytes | None = None,
-) -> bool:
-    """Twilio's ``RequestValidator.validate``, byte for byte, for a form or a JSON webhook.
-
-    ``params`` are the form fields of a form POST (empty for GET). ``body`` is the raw body of a
-    request that is *not* form-encoded (Twilio's JSON webhooks): Twilio then signs the URL
-    carrying ``bodySHA256`` (hex SHA-256 of the body), so the hash must be in the URL and
-    match; a signature over a URL without it does not cover the body and is refused.
-    """
-    if not signature or algorithm.upper() not in _TWILIO_HASHES:
-        return False
-    if body is not None:
-        declared = parse_qs(urlparse(url).query).get("bodySHA256")
-        if not declared or not safe_equal(hashlib.sha256(body).hexdigest(), declared[0]):
-            return False
-        params = []
-    ok = False
-    for variant in _twilio_url_variants(url):
-        ok |= safe_equal(twilio_signature(auth_token, variant, params, algorithm), signature)
-    return ok
-
-
-def plivo_v3_signature(
-    auth_token: str, method: str, url: str, params: Mapping[str, str | list[str]], nonce: str
-) -> str:
-    """Plivo V3: base64 HMAC-SHA256 of ``base + "." + nonce``.
-
-    For GET the base is the URL with query and parameters merged as a sorted query string; for
-    POST it is the URL (query sorted, then ``?``) followed by the sorted ``key + value`` of the
-    form parameters, with a ``.`` between a non-empty query and the parameters.
-    """
-    parts = urlsplit(url)
-    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-    query: dict[str, list[str]] = {}
-    for k, v in parse_qsl(parts.query, keep_blank_values=True):
-        query.setdefault(k, []).append(v)
-
-    def sorted_query(items: Mapping[str, str | list[str]]) -> str:
-        out = []
-        for key in sorted(items):
-            value = items[key]
-            values = sorted(value) if isinstance(value, list) else [value]
-            out.append("&".join(f"{key}={v}" for v in values))
-        return "&".join(out)
-
-    if method.upper() == "GET":
-        merged: dict[str, str | list[str]] = {**params, **query}
-        q = sorted_query(merged)
-        data = f"{base}?{q}" if q else base
-    else:
-        q = sorted_query(query)
-        data = base
-        if q or params:
-            data += "?" + q
-        if q and params:
-            data += "."
-        for key in sorted(params):
-            value = params[key]
-            values = sorted(value) if isinstance(value, list) else [value]
-            data += "".join(f"{key}{v}" for v in values)
-    message = f"{data}.{nonce}".encode("utf-8", "surrogatepass")
-    secret = auth_token.encode("utf-8", "surrogatepass")
-    digest = hmac.new(secret, message, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def verify_plivo_v3(
-    auth_token: str,
-    method: str,
-    url: str,
-    params: Mapping[str, str | list[str]],
-    nonce: str | None,
-    signature_header: str | None,
-) -> bool:
-    if not nonce or not signature_header:
-        return False
-    expected = plivo_v3_signature(auth_token, method, url, params, nonce)
-    return any(safe_equal(expected, s.strip()) for s in signature_header.split(",")[:8])
-
-
-class TelnyxVerifier:
-    """Ed25519 verification of Telnyx webhooks with a timestamp tolerance."""
-
-    def __init__(self, public_key_b64: str, *, tolerance: float = TELNYX_TOLERANCE_SECS) -> None:
-        try:
-            from nacl.signing import VerifyKey
-        except ImportError as exc:
-            raise MissingDependencyError("PyNaCl (Telnyx webhook verification)", "telnyx") from exc
-        try:
-            key = base64.b64decode(public_key_b64, validate=True)
-        except binascii.Error as exc:
-            raise ConfigurationError("TELNYX_PUBLIC_KEY is not valid base64") from exc
-        if len(key) != 32:
-            raise ConfigurationError("TELNYX_PUBLIC_KEY must be a 32-byte Ed25519 key in base64")
-        self._key = VerifyKey(key)
-        self._tolerance = tolerance
-
-    def verify(
-        self,
-        body: bytes,
-        signature_b64: str | None,
-        timestamp: str | None,
-        *,
-        now: float | None = None,
-    ) -> bool:
-        from nacl.exceptions import BadSignatureError
-
-        if not signature_b64 or not timestamp:
-            return False
-        now = time.time() if now is None else now
-        try:
-            if not timestamp.isascii() or abs(now - int(timestamp)) > self._tolerance:
-                return False
-            signature = base64.b64decode(signature_b64, validate=True)
-        except (ValueError, binascii.Error):
-            return False
-        try:
-            self._key.verify(timestamp.encode() + b"|" + body, signature)
-        except (BadSignatureError, ValueError):
-            return False
-        return True
+__all__ = [
+    "TELNYX_TOLERANCE_SECS",
+    "TWILIO_HMAC_SHA1",
+    "TWILIO_HMAC_SHA256",
+    "StreamTokens",
+    "TelnyxVerifier",
+    "plivo_v3_signature",
+    "public_url",
+    "safe_equal",
+    "twilio_signature",
+    "twilio_signature_algorithm",
+    "verify_plivo_v3",
+    "verify_twilio",
+]
+"""The provider signature functions live with their providers (``callpipe.providers.*``); they
+are re-exported here, where the runner's security documentation and older imports find them."""

@@ -19,12 +19,14 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 import uvicorn
 
-from callpipe.runner.app import RunnerState
+from callpipe.runner.app import RunnerConfig, RunnerState
 from callpipe.runner.limits import ConnectionLimits, raise_nofile_limit, uvicorn_ws_options
 
 logger = logging.getLogger(__name__)
@@ -122,23 +124,39 @@ def serve(app: Any, host: str, port: int, verbose: int = 0, *, wire_debug: bool 
 # ----------------------------------------------------------------------------- workers
 
 
-def _worker_main(spec: dict[str, Any], fd_socket: socket.socket) -> None:
-    """Entry point of a spawned worker: rebuild the app from ``spec`` and serve ``fd_socket``."""
-    from callpipe.runner.run import build_app_from_spec, configure_logging
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a spawned worker needs to rebuild the app: typed, and picklable by reference.
 
-    wire_debug = bool(spec.get("wire_debug", False))
-    configure_logging(int(spec.get("verbose", 0)), wire_debug)
-    app = build_app_from_spec(spec)
-    config = uvicorn_config(
-        app, spec["host"], spec["port"], int(spec.get("verbose", 0)), wire_debug=wire_debug
-    )
+    ``build_app`` and ``setup_logging`` are module-level functions (the runner's own), pickled
+    by name, so this module never imports the CLI module that starts it.
+    """
+
+    host: str
+    port: int
+    build_app: Callable[[WorkerSpec], Any]
+    setup_logging: Callable[[int, bool], None]
+    config: RunnerConfig
+    """The runner's settings (without ``cli_args``, which travel as plain values below)."""
+    bot_path: str | None = None
+    cli_args: dict[str, Any] = field(default_factory=dict)
+    """The parsed command line as plain values; the worker rebuilds ``runner_args.cli_args``."""
+    verbose: int = 0
+    wire_debug: bool = False
+
+
+def _worker_main(spec: WorkerSpec, fd_socket: socket.socket) -> None:
+    """Entry point of a spawned worker: rebuild the app from ``spec`` and serve ``fd_socket``."""
+    spec.setup_logging(spec.verbose, spec.wire_debug)
+    app = spec.build_app(spec)
+    config = uvicorn_config(app, spec.host, spec.port, spec.verbose, wire_debug=spec.wire_debug)
     server = DrainingServer(config)
     server.run(sockets=[fd_socket])
 
 
-def serve_workers(spec: dict[str, Any], workers: int) -> int:
+def serve_workers(spec: WorkerSpec, workers: int) -> int:
     """Start ``workers`` processes sharing one listening socket; return the exit code."""
-    config = uvicorn.Config("callpipe.runner.app:create_app", host=spec["host"], port=spec["port"])
+    config = uvicorn.Config("callpipe.runner.app:create_app", host=spec.host, port=spec.port)
     sock = config.bind_socket()
     ctx = multiprocessing.get_context("spawn")
     procs = [

@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any, Protocol
 
-from callpipe.errors import MissingDependencyError
+from callpipe.errors import MissingDependencyError, TokenStoreError
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +31,6 @@ REDIS_URL_ENV = "CALLPIPE_REDIS_URL"
 KEY_PREFIX = "callpipe:"
 MEMORY_MAX_ENTRIES = 200_000
 """Bound of the in-process store (~60 MB at most); the oldest records go first when full."""
-
-
-class TokenStoreError(Exception):
-    """The shared store could not be reached: refuse rather than admit unchecked."""
 
 
 class TokenStore(Protocol):

@@ -28,17 +28,14 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from callpipe.errors import TokenStoreError
+from callpipe.providers import registry
+from callpipe.providers.base import Provider, SignedWebhook
 from callpipe.runner.answer import answer_document, busy_document
 from callpipe.runner.calls import CALLS_REFUSED
 from callpipe.runner.http_guard import log_safe
 from callpipe.runner.local import root_advice
-from callpipe.runner.security import (
-    public_url,
-    twilio_signature_algorithm,
-    verify_plivo_v3,
-    verify_twilio,
-)
-from callpipe.runner.token_store import TokenStoreError
+from callpipe.runner.security import public_url
 from callpipe.runner.types import TELEPHONY_PROVIDERS
 from callpipe.transports.call_stats import mask
 
@@ -51,14 +48,11 @@ MAX_WEBHOOK_BODY = 64 * 1024
 """Provider answer webhooks are 1-3 KB of form fields; 64 KiB leaves room and bounds parsing."""
 
 SIGNATURE_HEADERS: dict[str, str] = {
-    "twilio": "x-twilio-signature",
-    "telnyx": "telnyx-signature-ed25519",
-    "plivo": "x-plivo-signature-v3",
+    p.name: p.signature_headers[0] for p in registry.PROVIDERS if p.signature_headers
 }
 """The header each verifiable provider signs with (in the order detection tries them)."""
 
-TWILIO_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
-BOUND_PROVIDERS = ("twilio", "plivo", "vonage")
+BOUND_PROVIDERS = tuple(p.name for p in registry.PROVIDERS if p.binds_call_id)
 """Providers that echo the webhook's call id in their stream ``start`` (the token binds it)."""
 
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$")
@@ -120,28 +114,26 @@ def _params(request: Request, body: bytes) -> list[tuple[str, str]]:
 
 def configured_providers(state: RunnerState) -> list[str]:
     """Providers whose webhook verification is configured (the only ones accepted when secure)."""
-    creds = state.credentials
-    configured = {
-        "twilio": bool(creds.twilio_auth_token or creds.twilio_shared_keys),
-        "telnyx": state.telnyx is not None,
-        "plivo": bool(creds.plivo_auth_token),
-    }
-    return [p for p, ok in configured.items() if ok]
+    return list(state.verifiers)
+
+
+def _signed_by(provider: Provider, request: Request) -> bool:
+    return any(h in request.headers for h in provider.signature_headers)
 
 
 def _candidates(state: RunnerState, request: Request) -> tuple[list[str], str]:
     """Providers this request may be verified as, from its headers alone (before the body)."""
     configured = configured_providers(state)
-    forced = state.config.transport
-    if forced in TELEPHONY_PROVIDERS:
-        if forced not in configured:
-            return [], f"no webhook verification is configured for {forced}"
-        wanted = [forced]
+    forced = registry.get(state.config.transport)
+    if forced is not None:
+        if forced.name not in configured:
+            return [], f"no webhook verification is configured for {forced.name}"
+        wanted = [forced.name]
     else:
         if not configured:
             return [], "no provider webhook secret is configured"
         wanted = configured
-    present = [p for p in wanted if SIGNATURE_HEADERS[p] in request.headers]
+    present = [name for name in wanted if _signed_by(registry.require(name), request)]
     if not present:
         return [], f"unsigned (expected a {'/'.join(wanted)} signature)"
     return present, ""
@@ -154,69 +146,34 @@ def _verify(
     body: bytes,
     params: list[tuple[str, str]],
 ) -> bool:
-    creds = state.credentials
+    verifier = state.verifiers.get(provider)
+    if verifier is None:
+        return False
     proxy = state.config.proxy or ""
     # The path as sent (still percent-encoded): what the provider signed.
     raw_path = request.scope.get("raw_path") or b""
     path = raw_path.decode("latin-1") if raw_path else request.url.path
-    url = public_url(proxy, path, request.url.query, "")
-    form = params if request.method == "POST" and _is_form(request, body) else []
-    headers = request.headers
-    if provider == "twilio":
-        settings = headers.get(TWILIO_SETTINGS_HEADER)
-        # A SharedKey-signed webhook names its algorithm; the Auth Token signs with HMAC-SHA1.
-        secrets = list(creds.twilio_shared_keys) if settings else [creds.twilio_auth_token or ""]
-        algorithm = twilio_signature_algorithm(settings)
-        raw = body if request.method == "POST" and not _is_form(request, body) else None
-        signature = headers.get(SIGNATURE_HEADERS["twilio"])
-        return any(
-            verify_twilio(secret, url, form, signature, algorithm=algorithm, body=raw)
-            for secret in secrets
-            if secret
-        )
-    if provider == "telnyx" and state.telnyx is not None:
-        return state.telnyx.verify(
-            body, headers.get(SIGNATURE_HEADERS["telnyx"]), headers.get("telnyx-timestamp")
-        )
-    if provider == "plivo" and creds.plivo_auth_token:
-        grouped: dict[str, str | list[str]] = {}
-        for k, v in form:
-            prev = grouped.get(k)
-            grouped[k] = v if prev is None else [*(prev if isinstance(prev, list) else [prev]), v]
-        return verify_plivo_v3(
-            creds.plivo_auth_token,
-            request.method,
-            url,
-            grouped,
-            headers.get("x-plivo-signature-v3-nonce"),
-            headers.get(SIGNATURE_HEADERS["plivo"]),
-        )
-    return False
+    is_form = _is_form(request, body)
+    signed = SignedWebhook(
+        method=request.method,
+        url=public_url(proxy, path, request.url.query, ""),
+        headers=request.headers,
+        body=body,
+        form=params if request.method == "POST" and is_form else [],
+        is_form=is_form,
+    )
+    return verifier.verify(signed)
 
 
 def detect_provider(request: Request, fields: dict[str, str]) -> str | None:
     """Local mode only: guess the provider from the request's shape (nothing is verified)."""
-    headers = request.headers
-    for provider, header in SIGNATURE_HEADERS.items():
-        if header in headers:
-            return provider
-    if "CallUUID" in fields:
-        return "plivo"
-    if "CallFrom" in fields:
-        return "exotel"
-    if "conversation_uuid" in fields:
-        return "vonage"
-    if "CallSid" in fields:
-        return "twilio"
-    return None
+    provider = registry.detect_webhook(request.headers, fields)
+    return provider.name if provider is not None else None
 
 
 def _call_id(provider: str, fields: dict[str, str]) -> str:
-    if provider == "plivo":
-        return fields.get("CallUUID", "")
-    if provider == "vonage":
-        return fields.get("uuid", "")
-    return fields.get("CallSid", "")
+    found = registry.get(provider)
+    return found.webhook_call_id(fields) if found is not None else ""
 
 
 def _stream_host(state: RunnerState, request: Request) -> str:
@@ -289,6 +246,7 @@ async def handle_answer(state: RunnerState, request: Request) -> Response:
             logger.warning("%s webhook: %s; refusing the call", provider, exc)
             return _busy(provider, "token store unavailable", status=503)
     logger.info("%s webhook: answering call %s", provider, log_safe(mask(call_id) or "-"))
+    state.dials.on_answer(provider, fields, call_id, token)
     doc = answer_document(
         provider,
         _stream_host(state, request),

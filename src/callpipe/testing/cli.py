@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linger", type=float, default=2.0, help="quiet time before hanging up (s)")
     p.add_argument("--max-duration", type=float, default=120.0, help="hang up after this (s)")
     p.add_argument("--record", metavar="WAV", help="save a stereo WAV (caller left, bot right)")
+    p.add_argument(
+        "--words",
+        action="store_true",
+        help="also print what each side said (local Whisper; needs callpipe[whisper-model])",
+    )
     p.add_argument("--calls", type=int, default=1, help="place N calls at once (load)")
     p.add_argument("--jitter", type=float, default=0.0, metavar="MS", help="random send delay")
     p.add_argument("--stall", metavar="AT:SECS", help="freeze the network at AT for SECS")
@@ -91,10 +96,21 @@ def script_from_args(args: argparse.Namespace) -> CallScript:
     )
 
 
-def _report(results: list[CallResult], record: str | None) -> int:
+def _words(result: CallResult) -> str:
+    """The transcript block of the timeline (who said what; latency on answers)."""
+    try:
+        lines = result.transcript()
+    except ImportError as exc:
+        return f"words: not available ({exc})"
+    return "\n".join(["words (as the caller heard them):", *(f"  {line}" for line in lines)])
+
+
+def _report(results: list[CallResult], record: str | None, words: bool = False) -> int:
     if len(results) == 1:
         result = results[0]
         print(result.timeline())
+        if words:
+            print(_words(result))
         if record:
             print(f"recording: {result.save_wav(record)} (caller left, bot right)")
         why = explain_failure(result)
@@ -142,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = asyncio.run(
         run_calls(args.url, script, max(1, args.calls), args.provider, headers=headers or None)
     )
-    return _report(results, args.record)
+    return _report(results, args.record, args.words)
 
 
 if __name__ == "__main__":

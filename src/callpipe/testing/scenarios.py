@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from callpipe.errors import ConfigurationError
+from callpipe.errors import CallpipeError, ConfigurationError
 from callpipe.testing.simulator.call import SimulatedCall
 from callpipe.testing.simulator.dialects import DIALECTS
 
@@ -50,6 +50,10 @@ STEP_KINDS = (
     "say", "play", "press", "wait", "wait_for_silence", "expect_say", "expect_hangup",
     "latency", "hang_up",
 )  # fmt: skip
+
+
+class ScenarioFailed(CallpipeError, AssertionError):
+    """A scenario's expectation did not hold (the message is the readable report)."""
 
 
 @dataclass(slots=True)

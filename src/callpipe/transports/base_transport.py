@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
 
 from callpipe.errors import ConfigurationError
 from callpipe.processors.base_object import BaseObject
 from callpipe.processors.frame_processor import FrameProcessor
+from callpipe.transports.seams import VADAnalyzerLike
 from callpipe.utils.pydantic_docs import document_fields
 
 
@@ -78,7 +79,7 @@ class TransportParams(BaseModel):
         "0 sends none.",
     )
 
-    vad_analyzer: Any = Field(
+    vad_analyzer: SkipValidation[VADAnalyzerLike | None] = Field(
         default=None,
         description="Voice activity detector run on the caller's audio in the input transport "
         "(e.g. SileroVADAnalyzer()): it finds the caller's turns and barge-ins. None: no VAD.",
@@ -108,6 +109,35 @@ class TransportParams(BaseModel):
         default=1.0,
         description="How long past the expected end of playback to wait for a lost mark "
         "acknowledgement before counting the audio as played.",
+    )
+
+    # Pipecat 1.x audio processing options (see docs/transport.md, "Audio processing").
+    audio_in_filter: Any = Field(
+        default=None,
+        description="A BaseAudioFilter run on the caller's audio before VAD and before it is "
+        "pushed on (e.g. RNNoiseFilter()). FilterControlFrames reach it.",
+    )
+    audio_in_stream_on_start: bool = Field(
+        default=True,
+        description="Take the caller's audio from the start. False: caller audio is dropped "
+        "(no VAD, no STT) until an InputTransportStartAudioStreamingFrame is pushed.",
+    )
+    audio_out_filter: Any = Field(
+        default=None,
+        description="A BaseAudioFilter run on the bot's audio (at the output rate) before "
+        "volume and mixer.",
+    )
+    audio_out_volume: float = Field(
+        default=1.0,
+        ge=0,
+        description="Multiplier on the bot's samples (before the mixer); VolumeFrame changes "
+        "it and VolumeGainFrame scales it, in order with the audio.",
+    )
+    audio_out_mixer: Any = Field(
+        default=None,
+        description="A BaseAudioMixer (e.g. SoundfileMixer for hold music) mixed into every "
+        "packet at the wire rate; while the bot is silent the transport keeps sending "
+        "mix(silence), paced like bot audio. A mapping {None: mixer} is accepted too.",
     )
 
     @model_validator(mode="after")

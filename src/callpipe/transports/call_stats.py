@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+
+class _Counted(Protocol):
+    """What the call-end line reads from a serializer (see ``transports.seams``)."""
+
+    malformed_counts: dict[str, int]
+
 
 logger = logging.getLogger("callpipe.calls")
 
@@ -65,9 +72,9 @@ class CallStats:
                 detail,
             )
 
-    def log_end(self, now: float, serializer: Any = None) -> None:
+    def log_end(self, now: float, serializer: _Counted | None = None) -> None:
         duration = now - self.started_at if self.started_at is not None else 0.0
-        counts = getattr(serializer, "malformed_counts", None) or {}
+        counts = serializer.malformed_counts if serializer is not None else {}
         malformed = self.malformed + sum(counts.values())
         provider = self.provider
         logger.info(

@@ -62,7 +62,9 @@ async def test_own_bot_without_x_runs_in_local_mode(tmp_path: Path) -> None:
 
 async def test_production_mode_refusal_is_explained(tmp_path: Path) -> None:
     args = ["-t", "twilio", "-x", "bot.example", "--wire-debug"]
-    with run_bot_process(tmp_path, args, NO_PROVIDER_CREDS) as runner:
+    # A public runner starts only with its webhook secret (no hang-up credentials needed).
+    env = {**NO_PROVIDER_CREDS, "TWILIO_AUTH_TOKEN": "t" * 32}
+    with run_bot_process(tmp_path, args, env) as runner:
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"{runner.base}/phone")).status_code == 404
         code, out, err = await callpipe_call(f"ws://127.0.0.1:{runner.port}/ws")

@@ -24,8 +24,8 @@ def test_spoken_and_written_digits() -> None:
 
 def test_time_repeat_transfer_and_menu() -> None:
     script = DemoScript(clock=datetime(2026, 1, 2, 14, 5))
-    assert script.on_words("What time is it?").text == "The time is 14:05."  # type: ignore[union-attr]
-    assert script.on_words("Could you repeat that?").text == "The time is 14:05."  # type: ignore[union-attr]
+    assert script.on_words("What time is it?").text == "The time is 14:05, in the afternoon."  # type: ignore[union-attr]
+    assert script.on_words("Could you repeat that?").text == "The time is 14:05, in the afternoon."  # type: ignore[union-attr]
     assert script.on_words("Let me talk to a real person").text == TRANSFER  # type: ignore[union-attr]
     assert script.on_words("Bananas are yellow").text == MENU  # type: ignore[union-attr]
     assert script.on_words("   ") is None

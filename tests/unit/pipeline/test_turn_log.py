@@ -76,7 +76,7 @@ def test_task_adds_the_observer_only_when_turn_logging_is_on() -> None:
         verbose = PipelineTask(Pipeline([]))
     finally:
         logger.setLevel(before)
-    observers: Any = (quiet._observers, verbose._observers)
+    observers: Any = (quiet._sync_observers, verbose._sync_observers)
     assert not any(isinstance(o, TurnLogObserver) for o in observers[0])
     assert any(isinstance(o, TurnLogObserver) for o in observers[1])
 

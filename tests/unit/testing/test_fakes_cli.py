@@ -36,6 +36,10 @@ async def _read_env(proc: asyncio.subprocess.Process) -> dict[str, str]:
     return env
 
 
+# Cartesia's API (and its fake) require a version on every connection.
+CARTESIA_VERSION = "cartesia_version=2025-04-16"
+
+
 def _streamed_text(sse: str) -> str:
     chunks = [json.loads(line[6:]) for line in sse.splitlines() if line.startswith("data: {")]
     return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
@@ -81,9 +85,9 @@ async def test_fakes_serve_what_the_printed_environment_points_at(tmp_path: Path
 
         sockets = [
             (f"{env['CALLPIPE_DEEPGRAM_URL']}/v1/listen", "Authorization", f"Token {key}"),
-            (f"{env['CALLPIPE_CARTESIA_URL']}/tts/websocket", "X-API-Key", key),
+            (f"{env['CALLPIPE_CARTESIA_URL']}/tts/websocket?{CARTESIA_VERSION}", "X-API-Key", key),
             (
-                f"{env['CALLPIPE_ELEVENLABS_URL']}/v1/text-to-speech/v/multi-stream-input",
+                f"{env['CALLPIPE_ELEVENLABS_URL']}/v1/text-to-speech/v/multi-stream-input?output_format=pcm_8000",
                 "xi-api-key",
                 key,
             ),
@@ -117,7 +121,7 @@ async def test_by_default_any_key_is_accepted() -> None:
         async with httpx.AsyncClient() as http:
             models = await http.get(f"{env['OPENAI_BASE_URL']}/models")  # no key at all
         assert models.status_code == 200
-        async with connect(f"{env['CALLPIPE_CARTESIA_URL']}/tts/websocket"):
+        async with connect(f"{env['CALLPIPE_CARTESIA_URL']}/tts/websocket?{CARTESIA_VERSION}"):
             pass
     finally:
         proc.send_signal(signal.SIGINT)

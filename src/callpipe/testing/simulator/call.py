@@ -31,6 +31,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from callpipe.errors import CallEnded as CallEnded  # re-exported: its old home
 from callpipe.errors import ConfigurationError
@@ -143,6 +144,7 @@ class SimulatedCall:
         self._ws = await connect(
             self.url,
             additional_headers=self._headers or None,
+            subprotocols=[Subprotocol(p) for p in self.dialect.subprotocols] or None,
             compression=None,
             open_timeout=self._connect_timeout,
             ping_interval=None,
@@ -317,14 +319,17 @@ class SimulatedCall:
         pattern: str | re.Pattern[str],
         timeout: float = 10.0,  # noqa: ASYNC109
         *,
+        since: float | None = None,
         recognizer: Recognizer | None = None,
     ) -> str | None:
         """Until the caller has *heard* the bot say something matching ``pattern`` (a regular
         expression, searched case-insensitively in the transcribed words).
 
         Only bot speech after the previous match counts, so expectations can follow each
-        other. Returns the matching words, or None on timeout or when the call ends without
-        them. Transcription is local Whisper (``callpipe[whisper-model]``) in a thread.
+        other; ``since`` (seconds on :meth:`now`'s clock, e.g. taken before ``say()``) also
+        skips speech that started earlier. Returns the matching words, or None on timeout or
+        when the call ends without them. Transcription is local Whisper
+        (``callpipe[whisper-model]``) in a thread.
         """
         assert self._loop is not None, "call not connected"
         search = compile_pattern(pattern)
@@ -339,6 +344,8 @@ class SimulatedCall:
             ended = self.ended
             now = self._end_time if ended and self._end_time is not None else self.now()
             samples = self.playout.track.samples(int(now * self.rate))
+            if since is not None:
+                samples[: int(since * self.rate)] = 0  # speech before `since` is not heard
             regions = [
                 r
                 for r in speech_regions(samples, self.rate, merge_gap_secs=REGION_GAP_SECS)

@@ -38,7 +38,7 @@ from callpipe.processors.frame_processor import FrameDirection
 from callpipe.testing import run_test
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import run_then
+from ..services.helpers import run_then
 
 
 def context_frames(frames: list[object]) -> list[OpenAILLMContextFrame]:
