@@ -15,7 +15,6 @@ at start. For phone latency, 2.5 Flash models default to no thinking (``thinking
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -25,8 +24,6 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from callpipe.frames.frames import (
-    LLMFullResponseEndFrame,
-    LLMFullResponseStartFrame,
     LLMTextFrame,
     StartFrame,
 )
@@ -34,6 +31,7 @@ from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._env import base_url
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
+from callpipe.services._llm_stream import StreamingHTTPLLMService, _StreamError
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.google._gemini import (
     GENERATED_ID_PREFIX,
@@ -41,7 +39,7 @@ from callpipe.services.google._gemini import (
     convert_tool_choice,
     convert_tools,
 )
-from callpipe.services.llm_service import LLMService, ToolCall
+from callpipe.services.llm_service import ToolCall
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +49,7 @@ NO_THINKING_MODELS = ("gemini-2.5-flash",)
 """Models where thinking can be switched off (``thinkingBudget: 0``) for latency."""
 
 
-class _StreamError(Exception):
-    def __init__(self, status: int, message: str, retry_in: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_in = retry_in
-
-
-class GoogleLLMService(LLMService):
+class GoogleLLMService(StreamingHTTPLLMService):
     """Gemini chat over REST with streaming and function calling (see the module docstring)."""
 
     class InputParams(BaseModel):
@@ -189,48 +180,13 @@ class GoogleLLMService(LLMService):
 
     # ------------------------------------------------------------------ completion
 
-    async def run_completion(self, context: ChatContext) -> list[ToolCall]:
-        await self.wait_ready()
+    def _ensure_client(self) -> None:
         if self._client is None:
             self._client = self._make_client()
-        body = self.build_request(context)
-        await self.push_frame(LLMFullResponseStartFrame())
-        try:
-            return await self._stream_with_retry(body)
-        finally:
-            task = asyncio.current_task()
-            if task is None or not task.cancelling():
-                await self.push_frame(LLMFullResponseEndFrame())
 
-    async def _stream_with_retry(self, body: dict[str, Any]) -> list[ToolCall]:
-        attempt = 0
-        while True:
-            produced = [False]
-            try:
-                return await self._stream_once(body, produced)
-            except _StreamError as exc:
-                if exc.retry_in is not None and attempt < self._max_retries and not produced[0]:
-                    attempt += 1
-                    logger.warning("%s: %s; retrying in %.2fs", self, exc, exc.retry_in)
-                    await asyncio.sleep(exc.retry_in)
-                    continue
-                fatal = exc.status in (401, 403) or "API key not valid" in str(exc)
-                reason = "auth" if fatal else ("rate_limit" if exc.status == 429 else "http")
-                await self.report_error(f"{self}: {exc}", fatal=fatal, reason=reason)
-                return []
-            except httpx.HTTPError as exc:
-                if attempt < self._max_retries and not produced[0]:
-                    attempt += 1
-                    logger.warning("%s: %s: %s; retrying", self, type(exc).__name__, exc)
-                    await asyncio.sleep(0.2)
-                    continue
-                await self.report_error(
-                    f"{self}: request to {self._base_url} failed: {type(exc).__name__}: {exc}",
-                    reason="network",
-                )
-                return []
-            finally:
-                self.reset_ttfb_metrics()
+    def _is_auth_error(self, exc: _StreamError) -> bool:
+        # Gemini answers a bad key with 400 INVALID_ARGUMENT, "API key not valid".
+        return super()._is_auth_error(exc) or "API key not valid" in str(exc)
 
     async def _stream_once(self, body: dict[str, Any], produced: list[bool]) -> list[ToolCall]:
         assert self._client is not None

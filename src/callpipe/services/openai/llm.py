@@ -13,37 +13,27 @@ skips TCP/TLS set-up, and a rejected key is reported at start, not at the first 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from callpipe.frames.frames import (
-    LLMFullResponseEndFrame,
-    LLMFullResponseStartFrame,
     LLMTextFrame,
     StartFrame,
 )
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
-from callpipe.services.llm_service import LLMService, ToolCall
+from callpipe.services._llm_stream import StreamingHTTPLLMService, _StreamError
+from callpipe.services.llm_service import ToolCall
 from callpipe.services.openai._client import OpenAIHTTPMixin
 from callpipe.services.settings import LLMSettings, store_from
 from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
-
-
-class _StreamError(Exception):
-    def __init__(self, status: int, message: str, retry_in: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_in = retry_in
 
 
 def _unset() -> Any:
@@ -68,7 +58,7 @@ _SAMPLING_FIELDS = (
 )
 
 
-class OpenAILLMService(OpenAIHTTPMixin, LLMService):
+class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
     """Chat Completions LLM (see the module docstring).
 
     Configure with ``settings=OpenAILLMService.Settings(model=..., temperature=...)`` (Pipecat
@@ -161,50 +151,8 @@ class OpenAILLMService(OpenAIHTTPMixin, LLMService):
         body.update(settings.extra)
         return body
 
-    async def run_completion(self, context: ChatContext) -> list[ToolCall]:
-        await self.wait_ready()
+    def _ensure_client(self) -> None:
         self._http()
-        body = self.build_request(context)
-        await self.push_frame(LLMFullResponseStartFrame())
-        try:
-            return await self._stream_with_retry(body)
-        finally:
-            task = asyncio.current_task()
-            if task is None or not task.cancelling():
-                await self.push_frame(LLMFullResponseEndFrame())
-
-    async def _stream_with_retry(self, body: dict[str, Any]) -> list[ToolCall]:
-        attempt = 0
-        while True:
-            produced = [False]
-            try:
-                return await self._stream_once(body, produced)
-            except _StreamError as exc:
-                retry = exc.retry_in is not None and attempt < self._max_retries and not produced[0]
-                if retry:
-                    attempt += 1
-                    logger.warning("%s: %s; retrying in %.2fs", self, exc, exc.retry_in or 0.0)
-                    await asyncio.sleep(exc.retry_in or 0.0)
-                    continue
-                fatal = exc.status in (401, 403)
-                reason = "auth" if fatal else ("rate_limit" if exc.status == 429 else "http")
-                await self.report_error(f"{self}: {exc}", fatal=fatal, reason=reason)
-                return []
-            except httpx.HTTPError as exc:
-                if isinstance(exc, httpx.TimeoutException):
-                    await self._call_event_handler("on_completion_timeout")
-                if attempt < self._max_retries and not produced[0]:
-                    attempt += 1
-                    logger.warning("%s: %s: %s; retrying", self, type(exc).__name__, exc)
-                    await asyncio.sleep(0.2)
-                    continue
-                await self.report_error(
-                    f"{self}: request to {self._base_url} failed: {type(exc).__name__}: {exc}",
-                    reason="network",
-                )
-                return []
-            finally:
-                self.reset_ttfb_metrics()
 
     async def _stream_once(self, body: dict[str, Any], produced: list[bool]) -> list[ToolCall]:
         assert self._client is not None
