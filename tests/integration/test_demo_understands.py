@@ -86,11 +86,12 @@ async def test_the_demo_uses_an_openai_compatible_llm_when_configured(
         async with demo_server() as url, SimulatedCall(url, "telnyx") as call:
             assert await call.wait_for_bot_turn(timeout=20, quiet_secs=0.6)  # the greeting
             t = call.now()
-            await call.say("When is my appointment?")
+            await call.say("I would like to book an appointment.")
             assert await call.wait_for_bot_to_say(r"friday|noon", 15, since=t), call.bot_heard
         # One request per caller turn (a pause can split the question into two turns).
         assert llm.chat_requests
         messages = llm.chat_requests[-1]["messages"]
         assert messages[0]["role"] == "system" and "phone" in messages[0]["content"]
         said = " ".join(str(m["content"]) for m in messages if m["role"] == "user").lower()
-        assert "appointment" in said
+        # What Whisper made of the caller's words reached the model (tiny.en may mishear one).
+        assert "appointment" in said or "book" in said, said
