@@ -9,10 +9,15 @@ writes it, ``SileroVADAnalyzer(params=...)`` per call, and no model loading in t
 the tuned form (``shared=True`` spelled out, model loaded at import).
 
     python benchmarks/bots/echo_callpipe.py --port 8765 [--workers 2]
+
+``CALLPIPE_BENCH_RECORDS=records`` keeps a call record per call as the runner does (into
+``CALLPIPE_BENCH_RECORDS_DIR`` when set), ``=recording`` also records the audio: to measure
+their overhead with ``run.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -47,6 +52,7 @@ from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.runner import PipelineRunner
 from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+from callpipe.runner.records import RecordsConfig, RecordStore
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
@@ -100,6 +106,20 @@ def make_vad() -> SileroVADAnalyzer:
     return SileroVADAnalyzer(params=VAD_PARAMS, shared=True)
 
 
+_RECORDS = os.environ.get("CALLPIPE_BENCH_RECORDS", "")
+_DIR = os.environ.get("CALLPIPE_BENCH_RECORDS_DIR")
+STORE = (
+    RecordStore(
+        RecordsConfig(
+            enabled=True,
+            directory=Path(_DIR) if _DIR else None,
+            recording=_RECORDS == "recording",
+        )
+    )
+    if _RECORDS
+    else None
+)
+
 app = FastAPI()
 
 
@@ -109,6 +129,18 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     messages = websocket.iter_text()
     await messages.__anext__()  # "connected"
     start = json.loads(await messages.__anext__())["start"]
+    record_id = None
+    if STORE is not None:
+        record_id, _ = STORE.begin(provider="twilio", call_id=start["callSid"])
+    try:
+        with STORE.serving(record_id) if STORE is not None else contextlib.nullcontext():
+            await run_call(websocket, start)
+    finally:
+        if STORE is not None:
+            STORE.end(record_id, "ok")
+
+
+async def run_call(websocket: WebSocket, start: dict[str, str]) -> None:
     serializer = TwilioFrameSerializer(
         stream_sid=start["streamSid"],
         call_sid=start["callSid"],

@@ -1,6 +1,6 @@
 """callpipe: real-time voice-AI phone bots.
 
-The flat API below is the curated entry point (pinned by ``tests/unit/test_public_api.py``).
+The flat API below is the curated entry point: the names most bots need, kept stable.
 The Pipecat-compatible module paths (``callpipe.frames.frames``, ``callpipe.pipeline.task``,
 ``callpipe.transports.network.fastapi_websocket`` ...) are the drop-in contract.
 Importing callpipe has no side effects; heavy parts (the FastAPI transport) load on first use.
@@ -40,8 +40,9 @@ from callpipe.frames.frames import (
 )
 from callpipe.pipeline.parallel_pipeline import ParallelPipeline
 from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.runner import PipelineRunner
+from callpipe.pipeline.runner import PipelineRunner, WorkerRunner
 from callpipe.pipeline.task import PipelineParams, PipelineTask
+from callpipe.pipeline.worker import PipelineWorker
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 
 __version__ = "0.1.0"
@@ -77,6 +78,8 @@ __all__ = [
     "PipelineParams",
     "PipelineRunner",
     "PipelineTask",
+    "PipelineWorker",
+    "WorkerRunner",
     "ProtocolError",
     "StartFrame",
     "TTSSpeakFrame",

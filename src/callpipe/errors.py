@@ -3,14 +3,23 @@
 ::
 
     CallpipeError
-    ├── ConfigurationError (also ValueError)   bad arguments, raised at construction
+    ├── ConfigurationError (also ValueError)      bad arguments or settings, raised where given
     ├── MissingDependencyError (also ImportError)  an optional extra is not installed
-    ├── ProtocolError                          the remote peer sent something we cannot use
-    ├── InvalidStateError                      an API was used in the wrong state
-    └── CallControlError                       a provider REST request failed for good
+    ├── ProtocolError (also ValueError)           the remote peer sent something we cannot use
+    ├── ServiceAuthError                          a speech/LLM provider rejected the credentials
+    ├── StreamTokenError                          a media stream's token was refused (runner)
+    ├── TokenStoreError                           the fleet's token store (Redis) is unreachable
+    ├── InvalidStateError                         an API was used in the wrong state
+    │   └── CallEnded                             an action on a simulated call that has ended
+    └── CallControlError                          a provider REST request failed for good
+
+Every exception callpipe raises on purpose is one of these, so ``except CallpipeError`` catches
+them all. ``ConfigurationError`` and ``ProtocolError`` are also ``ValueError`` because code
+written for Pipecat catches ``ValueError`` (for example around ``parse_telephony_websocket``).
 
 Bad input from the network is never raised out of a receive loop: serializers count and skip it.
-``ProtocolError`` exists for code that wants to signal such a problem explicitly.
+``ProtocolError`` is for code that must report such a problem to its caller (the handshake
+reader, a provider that answers nonsense).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ class CallpipeError(Exception):
 
 
 class ConfigurationError(CallpipeError, ValueError):
-    """A constructor or setting was given values that cannot work."""
+    """A constructor, setting or argument was given values that cannot work."""
 
 
 class MissingDependencyError(CallpipeError, ImportError):
@@ -34,12 +43,28 @@ class MissingDependencyError(CallpipeError, ImportError):
         self.extra = extra
 
 
-class ProtocolError(CallpipeError):
+class ProtocolError(CallpipeError, ValueError):
     """The remote peer broke its protocol."""
+
+
+class ServiceAuthError(CallpipeError):
+    """The provider rejected the credentials (HTTP 401/403): retrying cannot help."""
+
+
+class StreamTokenError(CallpipeError):
+    """Why a stream token was refused (safe to log: never contains the token)."""
+
+
+class TokenStoreError(CallpipeError):
+    """The shared token store could not be reached: refuse rather than admit unchecked."""
 
 
 class InvalidStateError(CallpipeError):
     """An operation was attempted in a state where it is not allowed."""
+
+
+class CallEnded(InvalidStateError):
+    """Raised by actions on a simulated call (``callpipe.testing``) that has already ended."""
 
 
 class CallControlError(CallpipeError):

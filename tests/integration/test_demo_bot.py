@@ -30,7 +30,7 @@ GREETING = "Hello! This is the demo."
 
 @asynccontextmanager
 async def demo_server(session_timeout: float = 0.0) -> AsyncIterator[str]:
-    cli_args = argparse.Namespace(greeting=GREETING, session_timeout=session_timeout)
+    cli_args = argparse.Namespace(greeting=GREETING, session_timeout=session_timeout, echo=True)
     app = create_app(bot, RunnerConfig(insecure=True, cli_args=cli_args))
     async with running_server(app) as addr:
         yield f"ws://{addr}/ws"

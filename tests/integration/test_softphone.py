@@ -147,7 +147,7 @@ class Page:
 async def test_softphone_page_talks_to_the_demo_bot(tmp_path: Path) -> None:
     mic = tmp_path / "mic.wav"
     speech_secs = write_mic_wav(mic)
-    cli_args = argparse.Namespace(greeting=GREETING, session_timeout=0)
+    cli_args = argparse.Namespace(greeting=GREETING, session_timeout=0, echo=True)
     app = create_app(bot, RunnerConfig(insecure=True, cli_args=cli_args))
     async with running_server(app) as addr:
         async with httpx.AsyncClient() as client:

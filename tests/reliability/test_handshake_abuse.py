@@ -10,6 +10,7 @@ import asyncio
 import time
 
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from .helpers import (
     BotConfig,
@@ -82,7 +83,12 @@ async def test_stream_tokens_are_one_time_bound_to_the_call_and_unforgeable() ->
         async with Caller(f"ws://{addr}/ws/{good}", 1) as caller:
             await asyncio.sleep(0.1)
             await assert_call_alive(caller, bot.calls[0])
-        for path in (f"/ws/{good}", f"/ws/{forged}", f"/ws/{other_call}", "/ws", "/ws/x.y"):
+        for path in (f"/ws/{good}", f"/ws/{forged}", "/ws/x.y", "/ws/%C3%A9t%C3%A9.x"):
+            # Used, forged, malformed or non-ASCII: HTTP 403 before the upgrade.
+            with pytest.raises(InvalidStatus) as refused:
+                await Caller(f"ws://{addr}{path}", 1).connect()
+            assert refused.value.response.status_code == 403
+        for path in (f"/ws/{other_call}", "/ws"):  # bound to another call / carried nowhere
             attacker = Caller(f"ws://{addr}{path}", 1)
             await attacker.connect()
             await _refused(attacker, 4003, 0.5)

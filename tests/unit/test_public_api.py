@@ -33,6 +33,8 @@ EXPECTED = {
     "PipelineParams",
     "PipelineRunner",
     "PipelineTask",
+    "PipelineWorker",
+    "WorkerRunner",
     "ProtocolError",
     "StartFrame",
     "TTSSpeakFrame",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from callpipe.audio.resample import resample_once
+from callpipe.errors import ConfigurationError, MissingDependencyError
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
@@ -32,9 +33,7 @@ class _Engine:
         try:
             import espeakng_loader
         except ImportError as exc:
-            raise ImportError(
-                "offline TTS needs eSpeak NG: pip install 'callpipe[espeak]'"
-            ) from exc
+            raise MissingDependencyError("eSpeak NG (offline text-to-speech)", "espeak") from exc
         self.lib: Any = ctypes.CDLL(espeakng_loader.get_library_path())
         data_dir = str(Path(espeakng_loader.get_data_path()).parent)
         self.lib.espeak_Initialize.restype = ctypes.c_int
@@ -57,7 +56,7 @@ class _Engine:
     def synthesize(self, text: str, voice: str, rate_wpm: int) -> bytes:
         if voice != self.voice:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise ValueError(f"eSpeak NG has no voice {voice!r}")
+                raise ConfigurationError(f"eSpeak NG has no voice {voice!r}")
             self.voice = voice
         if rate_wpm != self.wpm:
             self.lib.espeak_SetParameter(_ESPEAK_RATE, int(rate_wpm), 0)

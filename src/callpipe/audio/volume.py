@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-__all__ = ["calculate_volume", "rms_dbfs"]
+__all__ = ["AudioVolumeTracker", "calculate_volume", "rms_dbfs"]
 
 _FLOOR_DB = -110.0
 _CEIL_DB = -10.0
@@ -43,3 +43,43 @@ def calculate_volume(pcm: bytes, sample_rate: int) -> float:
     if level == -math.inf:
         return 0.0
     return min(1.0, max(0.0, (level - _FLOOR_DB) / (_CEIL_DB - _FLOOR_DB)))
+
+
+VOLUME_WINDOW_SECS = 0.4
+
+
+class AudioVolumeTracker:
+    """Loudness of the last :data:`VOLUME_WINDOW_SECS` of a stream, fed in chunks of any size.
+
+    ``volume`` is measured when read and cached until more audio arrives (most callers read
+    less often than they feed); it reads 0 until the window is full. A change of sample rate
+    starts a new window.
+    """
+
+    def __init__(self) -> None:
+        self._sample_rate = 0
+        self._window_bytes = 0
+        self._buffer = bytearray()
+        self._volume: float | None = 0.0
+
+    @property
+    def volume(self) -> float:
+        if self._volume is None:
+            full = len(self._buffer) >= self._window_bytes > 0
+            self._volume = calculate_volume(bytes(self._buffer), self._sample_rate) if full else 0.0
+        return self._volume
+
+    def update(self, audio: bytes, sample_rate: int) -> None:
+        if sample_rate != self._sample_rate:
+            self._sample_rate = sample_rate
+            self._window_bytes = int(VOLUME_WINDOW_SECS * sample_rate) * 2
+            self._buffer.clear()
+        self._buffer += audio[: len(audio) & ~1]
+        excess = len(self._buffer) - self._window_bytes
+        if excess > 0:
+            del self._buffer[:excess]
+        self._volume = None
+
+    def reset(self) -> None:
+        self._buffer.clear()
+        self._volume = 0.0

@@ -2,8 +2,9 @@
 
 Local by default: binds ``localhost:7860``, accepts every provider dialect on ``/ws`` without
 stream tokens (there are no provider credentials to check on a laptop). With ``-x HOST`` (a
-public host name, e.g. a tunnel) the runner's normal security is on: answer webhooks issue
-one-time stream tokens and signatures are verified when the provider's secret is set.
+public host name, e.g. a tunnel) the runner's normal security is on: it starts only with a
+provider's webhook secret set (e.g. ``TWILIO_AUTH_TOKEN``), accepts only that provider's signed
+webhooks, and answers them with one-time stream tokens.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ BOT_FILE = Path(__file__).with_name("bot.py")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="callpipe demo",
-        description="Run the built-in offline demo bot (echo, DTMF read-out, barge-in).",
+        allow_abbrev=False,
+        description="Run the built-in offline demo bot (a small phone script; --echo echoes).",
     )
     parser.add_argument(
         "--session-timeout",
@@ -28,40 +30,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="say goodbye and hang up after this many seconds (default 120; 0 = never)",
     )
     parser.add_argument("--greeting", default=None, help="what the bot says when a call starts")
-    parser.set_defaults(bot_file=str(BOT_FILE))
+    parser.add_argument(
+        "--echo",
+        action="store_true",
+        default=None,
+        help="echo mode: play back what the caller said instead of understanding it",
+    )
+    parser.set_defaults(bot_file=str(BOT_FILE), banner_title=TITLE)
     return parser
 
 
-def _option(argv: Sequence[str], *names: str, default: str) -> str:
-    for i, arg in enumerate(argv):
-        for name in names:
-            if arg == name and i + 1 < len(argv):
-                return argv[i + 1]
-            if arg.startswith(name + "="):
-                return arg.split("=", 1)[1]
-    return default
+TITLE = "callpipe demo bot — offline: Whisper, eSpeak NG voice, Silero VAD, DTMF, barge-in"
 
 
 def banner(host: str, port: int, proxy: str | None) -> str:
-    shown = "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host
-    local = f"{shown}:{port}"
-    lines = [
-        "",
-        "callpipe demo bot — offline: eSpeak NG voice, Silero VAD, echo, DTMF, barge-in",
-        f"  talk to it in a browser:  http://{local}/phone",
-        f'  or call it from a shell:  callpipe call ws://{local}/ws --say "hello"',
-        f'                            callpipe call ws://{local}/ws --say "hi" --dtmf "5@6,#@9"',
-    ]
-    if proxy:
-        lines.append(f"  point your provider at:   https://{proxy}/   (answer webhook, POST)")
-    else:
-        lines.append(
-            "  real phone number: expose this port (e.g. a tunnel) and run "
-            "`callpipe demo -x <public host>`, then set your Twilio/Telnyx/Plivo number's "
-            "voice webhook to https://<public host>/"
-        )
-    lines.append("")
-    return "\n".join(lines)
+    """The runner prints this at startup (the same lines as for any bot in local mode)."""
+    from callpipe.runner.local import banner as runner_banner
+
+    return runner_banner(TITLE, host, port, proxy)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,11 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in args):
         run.build_parser(build_parser()).print_help()
         return 0
-    proxy = _option(args, "-x", "--proxy", default="") or None
-    if proxy is None and "--insecure" not in args:
+    # Parse with the real parser (no abbreviations): `-xHOST` or `--proxy=HOST` is public mode,
+    # and a typo is an error, never a silent switch to the unverified local mode.
+    parsed = run.build_parser(build_parser()).parse_args(args)
+    proxy = run._normalise_proxy(parsed.proxy)
+    if proxy is None and not parsed.insecure:
         args.append("--insecure")  # local mode: nothing to verify without provider accounts
-    host = _option(args, "--host", default="localhost")
-    port = int(_option(args, "--port", default="7860"))
-    print(banner(host, port, proxy), flush=True)
     run.main(build_parser(), args)
     return 0

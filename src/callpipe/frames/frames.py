@@ -9,7 +9,7 @@ Three kinds, and the kind decides how a processor treats a frame:
 - ``ControlFrame``: queued in order with data (end, TTS/LLM response boundaries); dropped by an
   interruption unless the class says ``UNINTERRUPTIBLE`` (``EndFrame``, ``StopFrame``).
 
-Frames carry no behaviour. Names and fields mirror the Pipecat API so spec code runs unchanged.
+Frames carry no behaviour. Names and fields mirror the Pipecat API so Pipecat code runs unchanged.
 """
 
 from __future__ import annotations
@@ -20,8 +20,20 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from callpipe.errors import ConfigurationError
+
 # The counter's own C ``__next__`` as the id factory: no Python frame per frame created.
 _next_id = itertools.count(1).__next__
+
+
+class UninterruptibleFrame:
+    """Mixin (Pipecat 1.x): frames of a class that also derives from this survive interruptions.
+
+    ``class MyFrame(DataFrame, UninterruptibleFrame)`` is the same as setting
+    ``UNINTERRUPTIBLE = True`` on the class; :class:`Frame` applies it when the class is made.
+    """
+
+    __slots__ = ()
 
 
 @dataclass(slots=True)
@@ -29,12 +41,22 @@ class Frame:
     """Base of every frame: a process-unique ``id``, a readable ``name`` and optional ``pts``."""
 
     UNINTERRUPTIBLE: ClassVar[bool] = False
+    LIFECYCLE: ClassVar[bool] = False
+    """True for the few classes ``FrameProcessor.process_frame`` itself acts on (start, cancel,
+    interruption, pause/resume): one attribute test per frame instead of a chain of isinstance."""
+
+    def __init_subclass__(cls) -> None:
+        # No super() here: slots=True rebuilds the class, which breaks zero-argument super.
+        if issubclass(cls, UninterruptibleFrame):
+            cls.UNINTERRUPTIBLE = True
 
     id: int = field(init=False, default_factory=_next_id, compare=False)
     pts: int | None = field(default=None, kw_only=True, compare=False)
     transport_source: str | None = field(default=None, kw_only=True, compare=False)
     transport_destination: str | None = field(default=None, kw_only=True, compare=False)
     _metadata: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    broadcast_sibling_id: int | None = field(default=None, init=False, repr=False, compare=False)
+    """Id of the twin frame sent the other way by ``FrameProcessor.broadcast_frame``."""
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -50,6 +72,11 @@ class Frame:
     @property
     def name(self) -> str:
         return f"{type(self).__name__}#{self.id}"
+
+    @property
+    def interruptible(self) -> bool:
+        """Pipecat 1.x spelling of ``not UNINTERRUPTIBLE``."""
+        return not self.UNINTERRUPTIBLE
 
     def __str__(self) -> str:
         return self.name
@@ -89,6 +116,11 @@ class _PCM:
     """Shared behaviour of the audio frames: validation and ``num_frames`` (no fields, no slots).
 
     The fields are declared by each dataclass, so the mixin stays compatible with ``slots=True``.
+
+    A length that is not a whole number of sample frames (an odd byte count for mono) is
+    accepted, as Pipecat does, but the dangling partial sample is dropped here: it carries no
+    sound, and every consumer (VAD, resampler, mixer, G.711) can then rely on whole samples,
+    so one malformed packet can never raise further down and end a call.
     """
 
     __slots__ = ()
@@ -102,14 +134,12 @@ class _PCM:
             return
         channels = self.num_channels
         if channels < 1:
-            raise ValueError(f"num_channels must be >= 1, got {channels}")
+            raise ConfigurationError(f"num_channels must be >= 1, got {channels}")
         if self.sample_rate <= 0:
-            raise ValueError(f"sample_rate must be > 0, got {self.sample_rate}")
-        if len(self.audio) % (2 * channels):
-            raise ValueError(
-                f"audio length {len(self.audio)} is not a whole number of 16-bit "
-                f"{channels}-channel sample frames"
-            )
+            raise ConfigurationError(f"sample_rate must be > 0, got {self.sample_rate}")
+        extra = len(self.audio) % (2 * channels)
+        if extra:
+            self.audio = bytes(self.audio[:-extra])  # type: ignore[misc]  # field of the dataclass
 
     @property
     def num_frames(self) -> int:
@@ -146,6 +176,13 @@ class SpeechOutputAudioRawFrame(OutputAudioRawFrame):
     """Bot speech audio that did not come from a TTS service (e.g. an echo of the caller)."""
 
 
+@dataclass(slots=True)
+class UserAudioRawFrame(InputAudioRawFrame):
+    """Caller audio tagged with who said it (Pipecat's multi-user input frame)."""
+
+    user_id: str = ""
+
+
 AudioRawFrame.register(InputAudioRawFrame)
 AudioRawFrame.register(OutputAudioRawFrame)
 
@@ -156,6 +193,8 @@ AudioRawFrame.register(OutputAudioRawFrame)
 @dataclass(slots=True)
 class StartFrame(SystemFrame):
     """First frame through every processor; carries the pipeline-wide settings."""
+
+    LIFECYCLE: ClassVar[bool] = True
 
     audio_in_sample_rate: int = 16000
     audio_out_sample_rate: int = 16000
@@ -168,6 +207,8 @@ class StartFrame(SystemFrame):
 @dataclass(slots=True)
 class CancelFrame(SystemFrame):
     """Stop now: processors drop queued work and shut down."""
+
+    LIFECYCLE: ClassVar[bool] = True
 
     reason: str | None = None
 
@@ -209,17 +250,96 @@ class StopFrame(ControlFrame):
 
 
 @dataclass(slots=True)
-class EndTaskFrame(SystemFrame):
-    """Pushed upstream by a processor to ask the task to end gracefully (queues an EndFrame)."""
-
-    reason: str | None = None
+class WorkerFrame(ControlFrame):
+    """A request to the pipeline worker, in order with data (push it either way)."""
 
 
 @dataclass(slots=True)
-class CancelTaskFrame(SystemFrame):
-    """Pushed upstream by a processor to ask the task to cancel."""
+class WorkerSystemFrame(SystemFrame):
+    """A request to the pipeline worker, handled at once (push it either way)."""
 
-    reason: str | None = None
+
+@dataclass(slots=True)
+class EndWorkerFrame(WorkerFrame):
+    """Ask the worker to end gracefully: it queues an ``EndFrame`` (what came first plays out)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    reason: Any = None
+
+
+@dataclass(slots=True)
+class StopWorkerFrame(WorkerFrame):
+    """Ask the worker to stop (``StopFrame``) once what came first is processed."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class CancelWorkerFrame(WorkerSystemFrame):
+    """Ask the worker to cancel now (``CancelFrame``)."""
+
+    reason: Any = None
+
+
+@dataclass(slots=True)
+class InterruptionWorkerFrame(WorkerSystemFrame):
+    """Ask the worker to interrupt the pipeline (it sends an ``InterruptionFrame`` down)."""
+
+
+TaskFrame = WorkerFrame
+"""Pipecat's pre-1.4 name for :class:`WorkerFrame`."""
+TaskSystemFrame = WorkerSystemFrame
+"""Pipecat's pre-1.4 name for :class:`WorkerSystemFrame`."""
+
+
+@dataclass(slots=True)
+class EndTaskFrame(EndWorkerFrame):
+    """The spec's name for :class:`EndWorkerFrame` (pushed upstream to end the call gracefully)."""
+
+
+@dataclass(slots=True)
+class StopTaskFrame(StopWorkerFrame):
+    """The older name for :class:`StopWorkerFrame`."""
+
+
+@dataclass(slots=True)
+class CancelTaskFrame(CancelWorkerFrame):
+    """The spec's name for :class:`CancelWorkerFrame`."""
+
+
+@dataclass(slots=True)
+class InterruptionTaskFrame(InterruptionWorkerFrame):
+    """The older name for :class:`InterruptionWorkerFrame`."""
+
+
+@dataclass(slots=True)
+class FrameProcessorPauseFrame(ControlFrame):
+    """Pause ``processor``'s queue (in order): queued frames wait until resumed."""
+
+    LIFECYCLE: ClassVar[bool] = True
+
+    processor: Any
+
+
+@dataclass(slots=True)
+class FrameProcessorPauseUrgentFrame(SystemFrame):
+    """Pause ``processor``'s queue at once."""
+
+    LIFECYCLE: ClassVar[bool] = True
+
+    processor: Any
+
+
+@dataclass(slots=True)
+class FrameProcessorResumeFrame(SystemFrame):
+    """Resume ``processor``'s queue (a system frame, so it cannot get stuck behind the pause)."""
+
+    LIFECYCLE: ClassVar[bool] = True
+
+    processor: Any
+
+
+FrameProcessorResumeUrgentFrame = FrameProcessorResumeFrame
 
 
 @dataclass(slots=True)
@@ -243,9 +363,11 @@ class MetricsFrame(SystemFrame):
 class InterruptionFrame(SystemFrame):
     """The user barged in: drop queued bot output and tell the provider to clear its buffer."""
 
+    LIFECYCLE: ClassVar[bool] = True
+
 
 StartInterruptionFrame = InterruptionFrame
-"""Legacy name (the spec's API) for :class:`InterruptionFrame`."""
+"""Legacy name (older Pipecat API) for :class:`InterruptionFrame`."""
 
 
 @dataclass(slots=True)
@@ -412,6 +534,81 @@ class TransferCallFrame(ControlFrame):
 
 
 @dataclass(slots=True)
+class VADParamsUpdateFrame(ControlFrame):
+    """Change the VAD parameters of whoever runs VAD (the input transport or a VADProcessor)."""
+
+    params: Any
+
+
+@dataclass(slots=True)
+class SpeechControlParamsFrame(SystemFrame):
+    """The VAD (and turn) parameters in force, announced to processors that need them."""
+
+    vad_params: Any = None
+    turn_params: Any = None
+
+
+@dataclass(slots=True)
+class InputTransportStartAudioStreamingFrame(ControlFrame):
+    """Start taking the caller's audio (with ``audio_in_stream_on_start=False``).
+
+    Queue it on the worker (it reaches ``transport.input()`` first) or push it upstream.
+    """
+
+
+@dataclass(slots=True)
+class MixerControlFrame(ControlFrame):
+    """Base of the frames the output transport hands to its ``audio_out_mixer`` (in order)."""
+
+
+@dataclass(slots=True)
+class MixerUpdateSettingsFrame(MixerControlFrame):
+    """Change mixer settings, e.g. ``{"sound": "hold", "volume": 0.3, "loop": True}``."""
+
+    settings: dict[str, Any]
+
+
+@dataclass(slots=True)
+class MixerEnableFrame(MixerControlFrame):
+    """Turn the mixer's own audio on or off (off: idle time is silence again)."""
+
+    enable: bool
+
+
+@dataclass(slots=True)
+class FilterControlFrame(ControlFrame):
+    """Base of the frames a transport hands to its audio filters."""
+
+
+@dataclass(slots=True)
+class FilterUpdateSettingsFrame(FilterControlFrame):
+    settings: dict[str, Any]
+
+
+@dataclass(slots=True)
+class FilterEnableFrame(FilterControlFrame):
+    """Turn filtering on or off (off: audio passes unchanged)."""
+
+    enable: bool
+
+
+@dataclass(slots=True)
+class VolumeFrame(ControlFrame):
+    """Set the output volume (a multiplier on the bot's samples), in order with its audio."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    volume: float
+
+
+@dataclass(slots=True)
+class VolumeGainFrame(ControlFrame):
+    """Set a gain on top of the volume for the audio that follows (reset it with 1.0)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    gain: float
+
+
+@dataclass(slots=True)
 class PlaybackMarkFrame(SystemFrame):
     """The provider acknowledged a mark: audio sent before the mark has been played."""
 
@@ -452,6 +649,10 @@ class TranscriptionFrame(TextFrame):
     user_id: str = ""
     timestamp: str = ""
     language: str | None = None
+    result: Any = None
+    """The STT provider's own result (e.g. Deepgram's ``Results`` with word timings)."""
+    finalized: bool = False
+    """The provider marked the end of the utterance (Deepgram ``speech_final``/finalize)."""
 
 
 @dataclass(slots=True)
@@ -460,6 +661,7 @@ class InterimTranscriptionFrame(TextFrame):
     user_id: str = ""
     timestamp: str = ""
     language: str | None = None
+    result: Any = None
 
 
 @dataclass(slots=True)
@@ -507,3 +709,186 @@ class LLMFullResponseStartFrame(ControlFrame):
 @dataclass(slots=True)
 class LLMFullResponseEndFrame(ControlFrame):
     pass
+
+
+# ------------------------------------------------------------------ Pipecat 1.14 conversation
+# (LLMContext, tools, function calls, settings updates, mute and idle; see issue 17)
+
+
+@dataclass(slots=True)
+class LLMContextFrame(Frame):
+    """Run the LLM on this ``LLMContext`` (pushed by the user aggregator at the end of a turn).
+
+    ``context`` is typed loosely here because frames sit below the processors that define
+    ``LLMContext``; it is an ``LLMContext`` (or the older ``OpenAILLMContext``).
+    """
+
+    context: Any = None
+
+
+@dataclass(slots=True)
+class LLMMessagesUpdateFrame(DataFrame):
+    """Replace the context's messages (and run the LLM when ``run_llm``)."""
+
+    messages: list[Any]
+    run_llm: bool | None = None
+
+
+@dataclass(slots=True)
+class LLMMessagesTransformFrame(DataFrame):
+    """Replace the context's messages with ``transform(messages)``."""
+
+    transform: Any
+    run_llm: bool | None = None
+
+
+@dataclass(slots=True)
+class LLMSetToolsFrame(DataFrame):
+    """Change the tools advertised to the model (a ``ToolsSchema``, a list, or ``NOT_GIVEN``)."""
+
+    tools: Any
+
+
+@dataclass(slots=True)
+class LLMSetToolChoiceFrame(DataFrame):
+    """Change the tool choice: ``"none"``, ``"auto"``, ``"required"`` or a specific tool."""
+
+    tool_choice: Any
+
+
+@dataclass(slots=True)
+class LLMContextUserTurnFrame(DataFrame):
+    """The text of a user turn as written to the context (broadcast by the user aggregator)."""
+
+    text: str
+    timestamp: str
+
+
+@dataclass(slots=True)
+class LLMContextAssistantTurnFrame(DataFrame):
+    """The text of a finished assistant turn, as heard by the caller."""
+
+    text: str
+    timestamp: str
+
+
+@dataclass(slots=True)
+class FunctionCallResultProperties:
+    """How a function result is used: ``run_llm`` (None = run when the last call of the batch
+    finishes), ``on_context_updated`` (awaited after the result is in the context)."""
+
+    run_llm: bool | None = None
+    on_context_updated: Any = None
+    is_final: bool = True
+
+
+@dataclass(slots=True)
+class FunctionCallFromLLM:
+    """One function call the model asked for."""
+
+    function_name: str
+    tool_call_id: str
+    arguments: Any
+    context: Any
+
+
+@dataclass(slots=True)
+class FunctionCallsStartedFrame(SystemFrame):
+    """The LLM service is about to run these calls (broadcast both ways)."""
+
+    function_calls: list[FunctionCallFromLLM] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FunctionCallInProgressFrame(ControlFrame):
+    """A function call is running (broadcast both ways)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    function_name: str = ""
+    tool_call_id: str = ""
+    arguments: Any = None
+    cancel_on_interruption: bool = False
+    group_id: str | None = None
+
+
+@dataclass(slots=True)
+class FunctionCallResultFrame(DataFrame):
+    """A function call finished with ``result`` (broadcast both ways)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    function_name: str = ""
+    tool_call_id: str = ""
+    arguments: Any = None
+    result: Any = None
+    run_llm: bool | None = None
+    properties: FunctionCallResultProperties | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class FunctionCallCancelFrame(SystemFrame):
+    """A function call was cancelled (by an interruption)."""
+
+    function_name: str = ""
+    tool_call_id: str = ""
+    run_llm: bool = False
+
+
+@dataclass(slots=True)
+class UserMuteStartedFrame(SystemFrame):
+    """The user aggregator started ignoring the caller (a mute strategy is active)."""
+
+
+@dataclass(slots=True)
+class UserMuteStoppedFrame(SystemFrame):
+    """The user aggregator listens to the caller again."""
+
+
+@dataclass(slots=True)
+class UserIdleTimeoutUpdateFrame(SystemFrame):
+    """Change the user-idle timeout at runtime (0 disables idle detection)."""
+
+    timeout: float = 0.0
+
+
+@dataclass(slots=True)
+class ServiceUpdateSettingsFrame(ControlFrame):
+    """Change a service's settings at runtime.
+
+    ``delta`` is a ``Settings`` object of the service (only the fields that were given change);
+    ``settings`` is the older dict form. ``service`` limits the update to one service.
+    """
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    settings: dict[str, Any] = field(default_factory=dict)
+    delta: Any = None
+    service: Any = None
+
+
+@dataclass(slots=True)
+class LLMUpdateSettingsFrame(ServiceUpdateSettingsFrame):
+    """Settings update for LLM services."""
+
+
+@dataclass(slots=True)
+class TTSUpdateSettingsFrame(ServiceUpdateSettingsFrame):
+    """Settings update for TTS services."""
+
+
+@dataclass(slots=True)
+class STTUpdateSettingsFrame(ServiceUpdateSettingsFrame):
+    """Settings update for STT services."""
+
+
+@dataclass(slots=True)
+class AudioBufferStartRecordingFrame(ControlFrame):
+    """Tell an ``AudioBufferProcessor`` to start recording (in order with the audio)."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class AudioBufferStopRecordingFrame(ControlFrame):
+    """Tell an ``AudioBufferProcessor`` to hand out what it holds and stop recording."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True

@@ -1,8 +1,8 @@
 """A tiny process-wide metrics registry (histograms and counters) with no dependencies.
 
 Why not ``prometheus_client`` directly: it is an optional extra, and services must record
-latencies whether or not anything exports them. The runner reads :data:`REGISTRY` (see
-``notes/CONTRACTS.md`` § metrics) and renders it, e.g. with :func:`render_prometheus_text`.
+latencies whether or not anything exports them. The runner reads :data:`REGISTRY` and renders
+it for ``/metrics`` with :func:`render_prometheus_text`.
 
 Everything here runs on the event loop thread; a lock keeps it safe for exporters that read
 from another thread.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import CancelFrame, EndFrame, Frame, StartFrame, StopFrame
 from callpipe.pipeline.pipeline import Pipeline, PipelineSink, PipelineSource
 from callpipe.processors.frame_processor import (
@@ -22,7 +23,9 @@ class ParallelPipeline(FrameProcessor):
 
     A frame that passes through several branches unchanged leaves once. Lifecycle frames
     (start, end, cancel, stop) leave only after every branch has passed them, so an EndFrame
-    means all branches are done.
+    means all branches are done. Frames a branch pushes downstream while the StartFrame is
+    still held (a greeting pushed on start) wait and leave right after it: nothing after the
+    ParallelPipeline ever sees a frame before its StartFrame.
     """
 
     direct = True
@@ -30,7 +33,7 @@ class ParallelPipeline(FrameProcessor):
     def __init__(self, *branches: Sequence[FrameProcessor], name: str | None = None) -> None:
         super().__init__(name=name)
         if not branches:
-            raise ValueError("ParallelPipeline needs at least one branch")
+            raise ConfigurationError("ParallelPipeline needs at least one branch")
         self._branches: list[Pipeline] = []
         self._entries: list[tuple[PipelineSource, PipelineSink]] = []
         for index, branch in enumerate(branches):
@@ -41,6 +44,8 @@ class ParallelPipeline(FrameProcessor):
             pipeline.link(sink)
             self._branches.append(pipeline)
             self._entries.append((source, sink))
+        self._starting = False
+        self._held: list[Frame] = []
         self._seen: dict[FrameDirection, OrderedDict[int, int]] = {
             FrameDirection.DOWNSTREAM: OrderedDict(),
             FrameDirection.UPSTREAM: OrderedDict(),
@@ -65,6 +70,8 @@ class ParallelPipeline(FrameProcessor):
         await super().cleanup()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, StartFrame) and direction is FrameDirection.DOWNSTREAM:
+            self._starting = True
         for source, sink in self._entries:
             if direction is FrameDirection.DOWNSTREAM:
                 await source.queue_frame(frame, direction)
@@ -78,6 +85,19 @@ class ParallelPipeline(FrameProcessor):
         await self._leave(frame, FrameDirection.UPSTREAM)
 
     async def _leave(self, frame: Frame, direction: FrameDirection) -> None:
+        if self._starting and direction is FrameDirection.DOWNSTREAM:
+            if not isinstance(frame, StartFrame):
+                if not isinstance(frame, _SYNC_FRAMES):
+                    self._held.append(frame)
+                    return
+            elif self._seen[direction].get(frame.id, 0) + 1 == len(self._branches):
+                self._seen[direction].pop(frame.id, None)
+                self._starting = False
+                await self.push_frame(frame, direction)
+                held, self._held = self._held, []
+                for each in held:
+                    await self._leave(each, direction)
+                return
         seen = self._seen[direction]
         count = seen.get(frame.id, 0) + 1
         seen[frame.id] = count

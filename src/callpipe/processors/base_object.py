@@ -9,6 +9,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from callpipe.errors import ConfigurationError
+
 logger = logging.getLogger(__name__)
 
 _counters: dict[str, itertools.count[int]] = {}
@@ -62,7 +64,9 @@ class BaseObject:
     def add_event_handler(self, event_name: str, handler: EventHandler) -> None:
         if event_name not in self._event_handlers:
             known = ", ".join(sorted(self._event_handlers)) or "none"
-            raise ValueError(f"{self}: unknown event '{event_name}' (known events: {known})")
+            raise ConfigurationError(
+                f"{self}: unknown event '{event_name}' (known events: {known})"
+            )
         self._event_handlers[event_name].append(handler)
 
     def has_event_handlers(self, event_name: str) -> bool:

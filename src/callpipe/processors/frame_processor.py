@@ -10,6 +10,8 @@ How frames move (the whole scheduling model, kept small on purpose):
   is interruptible; ``EndFrame`` and other uninterruptible frames survive.
 - An exception in ``process_frame`` is logged once and reported upstream as an ``ErrorFrame``;
   the processor keeps running.
+- Observers and the ``on_before/after_process/push_frame`` events cost one attribute test per
+  frame when nobody uses them: the extra work sits behind a flag set when one is attached.
 
 Pass-through containers (pipelines, sources, sinks) set ``direct = True``: every frame is
 processed inline, so nesting pipelines adds no queues.
@@ -18,12 +20,13 @@ processed inline, so nesting pipelines adds no queues.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from callpipe.clock import DEFAULT_CLOCK, Clock
 from callpipe.frames.frames import (
@@ -31,6 +34,9 @@ from callpipe.frames.frames import (
     EndFrame,
     ErrorFrame,
     Frame,
+    FrameProcessorPauseFrame,
+    FrameProcessorPauseUrgentFrame,
+    FrameProcessorResumeFrame,
     InterruptionFrame,
     StartFrame,
     SystemFrame,
@@ -39,6 +45,10 @@ from callpipe.log import call_tag
 from callpipe.processors.base_object import BaseObject, cancel_and_wait, create_logged_task
 
 logger = logging.getLogger(__name__)
+
+PAUSE_UNTIL_READY_TIMEOUT_SECS = 10.0
+_PROCESS_EVENTS = ("on_before_process_frame", "on_after_process_frame")
+_PUSH_EVENTS = ("on_before_push_frame", "on_after_push_frame")
 
 
 class FrameDirection(IntEnum):
@@ -54,12 +64,21 @@ class FrameObserver(Protocol):
     ) -> None: ...
 
 
+class ProcessObserver(Protocol):
+    """Watches frames as processors are about to process them."""
+
+    def on_process_frame(
+        self, processor: FrameProcessor, frame: Frame, direction: FrameDirection
+    ) -> None: ...
+
+
 @dataclass
 class FrameProcessorSetup:
     """What the task hands every processor before the StartFrame: the clock and observers."""
 
     clock: Clock = DEFAULT_CLOCK
     observers: Sequence[FrameObserver] = field(default_factory=tuple)
+    process_observers: Sequence[ProcessObserver] = field(default_factory=tuple)
 
 
 class FrameProcessor(BaseObject):
@@ -75,14 +94,29 @@ class FrameProcessor(BaseObject):
                 await self.push_frame(frame, direction)
     """
 
-    direct: ClassVar[bool] = False
+    direct: bool = False
+    """Process every frame inline (no queue, no worker task); per class, or per instance with
+    Pipecat's ``enable_direct_mode=True``."""
 
-    def __init__(self, *, name: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, name: str | None = None, enable_direct_mode: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(name=name)
+        if enable_direct_mode:
+            self.direct = True
         self._prev: FrameProcessor | None = None
         self._next: FrameProcessor | None = None
         self._clock: Clock = DEFAULT_CLOCK
         self._observers: Sequence[FrameObserver] = ()
+        self._process_observers: Sequence[ProcessObserver] = ()
+        # Slow-path flags: False unless an observer/handler is attached or a pause is on.
+        self._push_hooks = False
+        self._process_hooks = False
+        self._gate = False  # cancelling or system frames paused: queue_frame takes the slow path
+        self._system_paused = False
+        self._held_system: deque[tuple[Frame, FrameDirection]] = deque()
+        self._paused = False
+        self._pause_watcher: asyncio.Task[None] | None = None
         self._queue: deque[tuple[Frame, FrameDirection]] = deque()
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -92,6 +126,9 @@ class FrameProcessor(BaseObject):
         self._cancelling = False
         self._allow_interruptions = True
         self._enable_metrics = False
+        self._usable = True
+        for event in (*_PROCESS_EVENTS, *_PUSH_EVENTS):
+            self._register_event_handler(event)
 
     # ------------------------------------------------------------------ wiring
 
@@ -112,6 +149,11 @@ class FrameProcessor(BaseObject):
         return self._allow_interruptions
 
     @property
+    def is_usable(self) -> bool:
+        """False once the processor reported an error it cannot recover from."""
+        return self._usable
+
+    @property
     def metrics_enabled(self) -> bool:
         return self._enable_metrics
 
@@ -125,7 +167,25 @@ class FrameProcessor(BaseObject):
 
     async def setup(self, setup: FrameProcessorSetup) -> None:
         self._clock = setup.clock
-        self._observers = setup.observers
+        self.set_observers(setup.observers, setup.process_observers)
+
+    def set_observers(
+        self, observers: Sequence[FrameObserver], process_observers: Sequence[ProcessObserver] = ()
+    ) -> None:
+        """Replace the observers (the worker calls this when one is added while running)."""
+        self._observers = tuple(observers)
+        self._process_observers = tuple(process_observers)
+        self._update_hooks()
+
+    def add_event_handler(self, event_name: str, handler: Callable[..., Any]) -> None:
+        super().add_event_handler(event_name, handler)
+        self._update_hooks()
+
+    def _update_hooks(self) -> None:
+        self._push_hooks = any(self.has_event_handlers(e) for e in _PUSH_EVENTS)
+        self._process_hooks = bool(self._process_observers) or any(
+            self.has_event_handlers(e) for e in _PROCESS_EVENTS
+        )
 
     async def cleanup(self) -> None:
         """Stop the worker and every task this processor created."""
@@ -155,8 +215,16 @@ class FrameProcessor(BaseObject):
         self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM
     ) -> None:
         """Deliver a frame to this processor (system frames are processed right here)."""
-        if self._cancelling and not isinstance(frame, CancelFrame):
-            return
+        if self._gate:
+            if self._cancelling and not isinstance(frame, CancelFrame):
+                return
+            if (
+                self._system_paused
+                and isinstance(frame, SystemFrame)
+                and not isinstance(frame, CancelFrame | FrameProcessorResumeFrame)
+            ):
+                self._held_system.append((frame, direction))
+                return
         if self.direct or isinstance(frame, SystemFrame):
             await self._process_safely(frame, direction)
             return
@@ -172,6 +240,8 @@ class FrameProcessor(BaseObject):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Base handling of lifecycle frames; subclasses call this first."""
+        if not frame.LIFECYCLE:
+            return
         if isinstance(frame, StartFrame):
             self._started = True
             self._allow_interruptions = frame.allow_interruptions
@@ -181,15 +251,80 @@ class FrameProcessor(BaseObject):
             await self._handle_interruption()
         elif isinstance(frame, CancelFrame):
             self._cancelling = True
+            self._gate = True
             self._queue.clear()
+            self._held_system.clear()
+            await cancel_and_wait(self._pause_watcher)
             if self._worker is not asyncio.current_task():
                 await cancel_and_wait(self._worker)
                 self._worker = None
+        elif isinstance(frame, FrameProcessorPauseFrame | FrameProcessorPauseUrgentFrame):
+            if frame.processor is self or getattr(frame.processor, "name", None) == self.name:
+                await self.pause_processing_frames()
+        elif isinstance(frame, FrameProcessorResumeFrame):
+            if frame.processor is self or getattr(frame.processor, "name", None) == self.name:
+                await self.resume_processing_frames()
+
+    # ------------------------------------------------------------------ pausing
+
+    async def pause_processing_frames(self) -> None:
+        """Hold queued (data/control) frames until :meth:`resume_processing_frames`."""
+        self._paused = True
+
+    async def resume_processing_frames(self) -> None:
+        self._paused = False
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    async def pause_processing_system_frames(self) -> None:
+        """Hold system frames too (except ``CancelFrame``, which always gets through)."""
+        self._system_paused = True
+        self._gate = True
+
+    async def resume_processing_system_frames(self) -> None:
+        self._system_paused = False
+        self._gate = self._cancelling
+        while self._held_system and not self._system_paused:
+            frame, direction = self._held_system.popleft()
+            await self.queue_frame(frame, direction)
+
+    async def pause_processing_all_frames_until(
+        self,
+        ready: Callable[[], Awaitable[Any]],
+        *,
+        timeout: float = PAUSE_UNTIL_READY_TIMEOUT_SECS,  # noqa: ASYNC109
+    ) -> None:
+        """Hold every frame arriving here until ``ready()`` resolves (or ``timeout`` passes).
+
+        For a processor that cannot act before something happens in the background (a
+        connection): frames wait in order instead of being lost. The pause is always lifted,
+        at the latest after ``timeout`` or at cancellation, so shutdown frames get through.
+        """
+        if self.direct:
+            logger.warning("%s: a pass-through processor cannot hold frames", self)
+            return
+        await cancel_and_wait(self._pause_watcher)
+        await self.pause_processing_system_frames()
+        await self.pause_processing_frames()
+        self._pause_watcher = self.create_task(self._lift_pause(ready, timeout), "pause")
+
+    async def _lift_pause(self, ready: Callable[[], Awaitable[Any]], limit: float) -> None:
+        try:
+            await asyncio.wait_for(ready(), limit)
+        except TimeoutError:
+            logger.warning("%s: not ready after %.1fs, processing frames anyway", self, limit)
+        finally:
+            self._pause_watcher = None
+            await self.resume_processing_system_frames()
+            await self.resume_processing_frames()
 
     async def push_frame(
         self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM
     ) -> None:
         """Pass ``frame`` to the next processor (downstream) or the previous one (upstream)."""
+        if self._push_hooks:
+            await self._push_with_events(frame, direction)
+            return
         target = self._next if direction is FrameDirection.DOWNSTREAM else self._prev
         if target is None:
             return
@@ -198,30 +333,111 @@ class FrameProcessor(BaseObject):
                 observer.on_push_frame(self, target, frame, direction)
         await target.queue_frame(frame, direction)
 
-    async def push_error(self, error: ErrorFrame) -> None:
+    async def _push_with_events(self, frame: Frame, direction: FrameDirection) -> None:
+        await self._call_event_handler("on_before_push_frame", frame)
+        target = self._next if direction is FrameDirection.DOWNSTREAM else self._prev
+        if target is not None:
+            for observer in self._observers:
+                observer.on_push_frame(self, target, frame, direction)
+            await target.queue_frame(frame, direction)
+        await self._call_event_handler("on_after_push_frame", frame)
+
+    async def push_error(
+        self,
+        error: ErrorFrame | str,
+        exception: BaseException | None = None,
+        fatal: bool = False,
+        force_treat_as_permanent: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Report an error upstream to the task.
+
+        Takes an ``ErrorFrame`` (the older API) or, as Pipecat 1.x, a message with the optional
+        ``exception`` and ``fatal`` flag. ``force_treat_as_permanent``: this processor cannot
+        work any more (``is_usable`` becomes False; the worker's ``processor_unusable_policy``
+        decides what happens to the call).
+        """
+        if force_treat_as_permanent:
+            self._usable = False
+        if isinstance(error, str):
+            text = f"{error}: {exception}" if exception is not None else error
+            error = ErrorFrame(error=text, fatal=fatal)
         error.processor = self
         await self.push_frame(error, FrameDirection.UPSTREAM)
+
+    async def push_error_frame(
+        self, error: ErrorFrame, force_treat_as_permanent: bool = False, **kwargs: Any
+    ) -> None:
+        await self.push_error(error, force_treat_as_permanent=force_treat_as_permanent)
+
+    # ------------------------------------------------------------------ broadcasting
+
+    async def broadcast_frame(self, frame_cls: type[Frame], **kwargs: Any) -> None:
+        """Push one new ``frame_cls(**kwargs)`` downstream and a twin upstream."""
+        down = frame_cls(**kwargs)
+        up = frame_cls(**kwargs)
+        await self._push_twins(down, up)
+
+    async def broadcast_frame_instance(self, frame: Frame) -> None:
+        """Broadcast copies of a frame someone else made (each copy gets its own id)."""
+        down = _copy_frame(frame)
+        up = _copy_frame(frame)
+        await self._push_twins(down, up)
+
+    async def broadcast_interruption(self) -> None:
+        """Drop this processor's queued interruptible work and interrupt both neighbours."""
+        if self._queue:
+            kept = [item for item in self._queue if item[0].UNINTERRUPTIBLE]
+            self._queue.clear()
+            self._queue.extend(kept)
+        await self.broadcast_frame(InterruptionFrame)
+
+    async def _push_twins(self, down: Frame, up: Frame) -> None:
+        down.broadcast_sibling_id = up.id
+        up.broadcast_sibling_id = down.id
+        await self.push_frame(down, FrameDirection.DOWNSTREAM)
+        await self.push_frame(up, FrameDirection.UPSTREAM)
 
     # ------------------------------------------------------------------ internals
 
     async def _process_safely(self, frame: Frame, direction: FrameDirection) -> None:
+        if self._process_hooks:
+            await self._process_with_events(frame, direction)
+            return
         try:
             await self.process_frame(frame, direction)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            logger.exception("%s%s: error processing %s", call_tag(), self, frame)
-            if not isinstance(frame, ErrorFrame):
-                # A processor that cannot start leaves a pipeline that can never work: fatal.
-                await self.push_error(
-                    ErrorFrame(
-                        error=f"{self}: {type(exc).__name__}: {exc}",
-                        fatal=isinstance(frame, StartFrame),
-                        unhandled=True,
-                    )
+            await self._report_exception(frame, direction, exc)
+
+    async def _process_with_events(self, frame: Frame, direction: FrameDirection) -> None:
+        for observer in self._process_observers:
+            observer.on_process_frame(self, frame, direction)
+        await self._call_event_handler("on_before_process_frame", frame)
+        try:
+            await self.process_frame(frame, direction)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._report_exception(frame, direction, exc)
+        await self._call_event_handler("on_after_process_frame", frame)
+
+    async def _report_exception(
+        self, frame: Frame, direction: FrameDirection, exc: Exception
+    ) -> None:
+        logger.exception("%s%s: error processing %s", call_tag(), self, frame)
+        if not isinstance(frame, ErrorFrame):
+            # A processor that cannot start leaves a pipeline that can never work: fatal.
+            await self.push_error(
+                ErrorFrame(
+                    error=f"{self}: {type(exc).__name__}: {exc}",
+                    fatal=isinstance(frame, StartFrame),
+                    unhandled=True,
                 )
-            if isinstance(frame, EndFrame | CancelFrame):
-                await self.push_frame(frame, direction)  # shutdown must still get through
+            )
+        if isinstance(frame, EndFrame | CancelFrame):
+            await self.push_frame(frame, direction)  # shutdown must still get through
 
     def _start_worker(self) -> None:
         if self.direct or self._worker is not None:
@@ -234,7 +450,7 @@ class FrameProcessor(BaseObject):
         wakeup = self._wakeup
         assert wakeup is not None
         while True:
-            while not queue:
+            while not queue or self._paused:
                 wakeup.clear()
                 await wakeup.wait()
             frame, direction = queue.popleft()
@@ -265,3 +481,12 @@ class FrameProcessor(BaseObject):
                 if task is not None and task.cancelling():
                     raise
         self._start_worker()
+
+
+def _copy_frame(frame: Frame) -> Frame:
+    """A shallow copy of ``frame`` with a fresh id (the dataclass fields that take arguments)."""
+    values = {f.name: getattr(frame, f.name) for f in dataclasses.fields(frame) if f.init}
+    copy = type(frame)(**values)
+    if frame._metadata:
+        copy.metadata = dict(frame._metadata)
+    return copy

@@ -4,11 +4,15 @@ Routes: ``GET|POST /`` answer webhook (``-t`` provider, or detected from the req
 ``WS /ws`` and ``/ws/{token}`` media stream → ``bot(WebSocketRunnerArguments)``, ``POST /start``
 (plain WebSocket clients: URL + token), ``GET /health`` (liveness), ``GET /ready`` (readiness:
 503 while draining or at capacity), ``GET /metrics`` (Prometheus text), ``GET /status``,
-``GET /phone`` (the softphone page: a browser playing the provider's part).
+``GET /phone`` (the softphone page: a browser playing the provider's part), ``GET /calls`` (the
+call inspector, with records on: see ``callpipe.runner.inspector``).
 
 Refusals: a stream beyond ``--max-calls`` or during drain is denied before the upgrade with HTTP
-503 + ``Retry-After`` (a load balancer retries another instance); after accept, close 4003 means
-bad/missing/used token and 1002 no usable provider handshake. ``POST /`` answers the provider's
+503 + ``Retry-After`` (a load balancer retries another instance); a forged, expired or reused
+token in the URL (or a foreign ``Origin`` in local mode) with HTTP 403 before the upgrade (see
+``callpipe.runner.admission``); after accept, close 4003 means bad/missing/used token, 1002
+no usable provider handshake and 1011 that ``bot()`` raised (the reason says what, see
+:func:`bot_failure_reason`). ``POST /`` answers the provider's
 busy document at capacity (200) and while draining (503, so a balancer or the provider's fallback
 URL can place the call elsewhere).
 """
@@ -16,36 +20,46 @@ URL can place the call elsewhere).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.websockets import WebSocketState
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from callpipe.errors import ProtocolError
+from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
-from callpipe.runner.answer import answer_document, busy_document
+from callpipe.pipeline.turn_log import TURN_EVENTS
+from callpipe.providers import registry
+from callpipe.providers.base import WebhookVerifier
+from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
+from callpipe.runner.dials import DialBook
+from callpipe.runner.http_guard import API_KEY_ENV, api_key_refusal, remove_api_docs
+from callpipe.runner.inspector import add_call_inspector
+from callpipe.runner.outbound import add_outbound_routes
 from callpipe.runner.preload import preload_models
+from callpipe.runner.record_webhook import RecordWebhook
+from callpipe.runner.records import RecordsConfig, RecordStore
 from callpipe.runner.redaction import install_token_redaction
 from callpipe.runner.security import (
     StreamTokens,
-    TelnyxVerifier,
     TokenError,
-    public_url,
     stream_secret_from_env,
-    verify_plivo_v3,
-    verify_twilio,
 )
+from callpipe.runner.softphone import PhoneEvents, add_phone_events
+from callpipe.runner.token_store import REDIS_URL_ENV, token_store_from_url
+from callpipe.runner.tracing import enabled_by_env, trace_exporter
 from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
 from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
+from callpipe.runner.webhook import handle_answer
 from callpipe.transports.call_stats import mask
 
 logger = logging.getLogger(__name__)
@@ -54,6 +68,21 @@ BotFunc = Callable[[Any], Awaitable[Any]]
 
 _PHONE_PAGE = Path(__file__).with_name("static") / "phone.html"
 """Served at ``GET /phone`` (see callpipe.demo)."""
+
+BOT_FAILED_CODE = 1011
+"""Close code when ``bot()`` raised: the caller's side sees it with :func:`bot_failure_reason`."""
+
+
+def bot_failure_reason(exc: BaseException) -> str:
+    """The close reason for a failed ``bot()`` (at most 123 bytes, as WebSocket allows).
+
+    Our own configuration errors carry their message (it names the missing parameter, never a
+    value); any other exception only its type, since its text may hold anything.
+    """
+    detail = f": {exc}" if isinstance(exc, ConfigurationError) else ""
+    reason = f"bot failed: {type(exc).__name__}{detail}"
+    return reason.encode()[:123].decode("utf-8", "ignore")
+
 
 TOKEN_PARAM = "callpipe_token"
 """Name of the token when carried as a stream parameter or query parameter."""
@@ -73,8 +102,21 @@ class RunnerConfig:
     end_grace: float = 10.0
     handshake_timeout: float = HANDSHAKE_TIMEOUT_SECS
     token_ttl: float = 30.0
+    redis_url: str | None = None
+    """Fleet-wide token records (``CALLPIPE_REDIS_URL``); None: per process."""
     body: dict[str, Any] = field(default_factory=dict)
     cli_args: argparse.Namespace | None = None
+    records_dir: str | None = None
+    """Where call records (and recordings) are written (``--records``, ``CALLPIPE_RECORDS_DIR``)."""
+    records: bool | None = None
+    """Keep call records; None: on in local mode or with a records directory."""
+    recording: bool | None = None
+    """Also record each call's audio (``--recording``, ``CALLPIPE_RECORDING=1``)."""
+
+
+_NAMED_SECRETS = frozenset(
+    ("TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY", "TELNYX_PUBLIC_KEY", "PLIVO_AUTH_TOKEN")
+)
 
 
 @dataclass
@@ -84,16 +126,43 @@ class Credentials:
     twilio_auth_token: str | None = None
     telnyx_public_key: str | None = None
     plivo_auth_token: str | None = None
+    twilio_shared_keys: tuple[str, ...] = ()
+    """Twilio webhook SharedKey secrets (``TWILIO_WEBHOOK_SHARED_KEY``, comma-separated to
+    rotate): used when a webhook carries ``X-Twilio-Webhooks-Signature-Settings``."""
+    api_key: str | None = None
+    """``CALLPIPE_API_KEY``: bearer key for ``POST /start`` (and ``/metrics``/``/status``)."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Other providers' webhook secrets by environment variable name (e.g. a new provider's
+    signing key): providers added later need no field here."""
 
     @classmethod
     def from_env(cls) -> Credentials:
         import os
 
+        shared = os.environ.get("TWILIO_WEBHOOK_SHARED_KEY") or ""
         return cls(
             twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or None,
             telnyx_public_key=os.environ.get("TELNYX_PUBLIC_KEY") or None,
             plivo_auth_token=os.environ.get("PLIVO_AUTH_TOKEN") or None,
+            twilio_shared_keys=tuple(k.strip() for k in shared.split(",") if k.strip()),
+            api_key=os.environ.get(API_KEY_ENV) or None,
+            extra={
+                name: os.environ[name]
+                for names in registry.webhook_secrets().values()
+                for name in names
+                if name not in _NAMED_SECRETS and os.environ.get(name)
+            },
         )
+
+    def secrets(self) -> dict[str, str]:
+        """Every configured webhook secret by its environment variable name (for the providers)."""
+        named = {
+            "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+            "TWILIO_WEBHOOK_SHARED_KEY": ",".join(self.twilio_shared_keys),
+            "TELNYX_PUBLIC_KEY": self.telnyx_public_key,
+            "PLIVO_AUTH_TOKEN": self.plivo_auth_token,
+        }
+        return {**{k: v for k, v in named.items() if v}, **self.extra}
 
 
 class RunnerState:
@@ -110,16 +179,49 @@ class RunnerState:
         self.config = config
         self.credentials = credentials
         self.calls = CallRegistry(max_calls=config.max_calls)
-        self.tokens = StreamTokens(secret or stream_secret_from_env() or b"", ttl=config.token_ttl)
-        self.telnyx = (
-            TelnyxVerifier(credentials.telnyx_public_key)
-            if credentials.telnyx_public_key and not config.insecure
-            else None
+        self.claims = TokenClaims()
+        self.tokens = StreamTokens(
+            secret or stream_secret_from_env() or b"",
+            ttl=config.token_ttl,
+            store=token_store_from_url(config.redis_url or os.environ.get(REDIS_URL_ENV)),
         )
+        self.phone_events = PhoneEvents()
+        tracing = enabled_by_env()  # CALLPIPE_OTEL=1: each call's record as a trace
+        records = RecordsConfig.resolve(
+            local=config.insecure,
+            directory=config.records_dir,
+            enabled=config.records,
+            recording=config.recording,
+            tracing=tracing,
+        )
+        self.record_webhook = RecordWebhook.from_env() if records.enabled else None
+        hooks: list[Callable[[dict[str, Any]], None]] = []
+        if self.record_webhook is not None:
+            hooks.append(self.record_webhook.send)
+        exporter = trace_exporter() if tracing and records.enabled else None
+        if exporter is not None:
+            hooks.append(exporter)
+        self.records = RecordStore(records, on_record=hooks)
+        self.verifiers: dict[str, WebhookVerifier] = {}
+        """Configured webhook checks by provider (none in local mode: nothing is verified, and
+        a verifier's optional dependency, e.g. PyNaCl, is then not needed)."""
+        if not config.insecure:
+            secrets = credentials.secrets()
+            for provider in registry.PROVIDERS:
+                verifier = provider.webhook_verifier(secrets)
+                if verifier is not None:
+                    self.verifiers[provider.name] = verifier
+        self.dials = DialBook()
+        """Calls this process dialed (``POST /calls``): their metadata reaches ``bot()``."""
 
     @property
     def secure(self) -> bool:
         return not self.config.insecure
+
+    @property
+    def local(self) -> bool:
+        """Local mode: nothing verified, API docs served, ``/start`` without an API key."""
+        return not self.secure
 
 
 def create_app(
@@ -141,6 +243,8 @@ def create_app(
     preload_models()  # e.g. the Silero model, so the first call does not stall the loop
     state = RunnerState(bot, config, credentials or Credentials.from_env(), secret)
     app.state.runner = state
+    if not state.local:
+        remove_api_docs(app)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -154,8 +258,12 @@ def create_app(
             content["reason"] = reason
         return JSONResponse(content, status_code=200 if reason is None else 503)
 
-    @app.get("/status")
-    async def status() -> dict[str, Any]:
+    @app.get("/status", response_model=None)
+    async def status(request: Request) -> dict[str, Any] | JSONResponse:
+        if state.credentials.api_key:
+            refusal = api_key_refusal(request, state.credentials.api_key, route="/status")
+            if refusal is not None:
+                return refusal
         transports = [config.transport] if config.transport else list(TELEPHONY_PROVIDERS)
         return {"status": "ready", "transports": transports}
 
@@ -168,15 +276,28 @@ def create_app(
         """
         if state.secure:
             return HTMLResponse(
-                "<p>The softphone page is available in local mode only "
-                "(<code>callpipe demo</code> without <code>-x</code>, or <code>--insecure</code>)."
-                "</p>",
+                "<p>The softphone page is available in local mode only: start "
+                "<code>callpipe demo</code> or <code>python bot.py</code> without "
+                "<code>-x</code> (or with <code>--insecure</code>).</p>",
                 status_code=404,
             )
         return HTMLResponse(_PHONE_PAGE.read_text(encoding="utf-8"))
 
-    @app.get("/metrics")
-    async def metrics() -> PlainTextResponse:
+    if not state.secure and config.proxy is None:
+        # The softphone's transcript: local mode only, never on a public host (even --insecure).
+        add_phone_events(app, state.phone_events)
+
+    if state.records.enabled:  # the call inspector: open only in local mode on this machine
+        open_access = not state.secure and config.proxy is None
+        api_key = state.credentials.api_key
+        add_call_inspector(app, state.records, open_access=open_access, api_key=api_key)
+
+    @app.get("/metrics", response_model=None)
+    async def metrics(request: Request) -> PlainTextResponse | JSONResponse:
+        if state.credentials.api_key:
+            refusal = api_key_refusal(request, state.credentials.api_key, route="/metrics")
+            if refusal is not None:
+                return refusal
         gauges = (
             "# HELP callpipe_runner_active_calls Calls in progress on this process.\n"
             "# TYPE callpipe_runner_active_calls gauge\n"
@@ -190,13 +311,23 @@ def create_app(
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
-    @app.api_route("/", methods=["GET", "POST"])
+    @app.api_route("/", methods=["GET", "POST"], include_in_schema=False)
     async def answer(request: Request) -> Response:
-        return await _answer(state, request)
+        return await handle_answer(state, request)
 
     @app.post("/start")
     async def start(request: Request) -> JSONResponse:
-        """Plain WebSocket clients: where to connect, and a one-time token."""
+        """Plain WebSocket clients: where to connect, and a one-time token.
+
+        Outside local mode a token is a bot session (STT/LLM/TTS spend): only for holders of
+        ``CALLPIPE_API_KEY``.
+        """
+        if not state.local:
+            refusal = api_key_refusal(request, state.credentials.api_key, route="POST /start")
+            if refusal is not None:
+                CALLS_REFUSED.inc(stage="start", reason="api key")
+                logger.warning("POST /start refused (%d): no valid API key", refusal.status_code)
+                return refusal
         host = config.proxy or f"{config.host}:{config.port}"
         scheme = "ws" if config.proxy is None else "wss"
         token = state.tokens.issue(provider="websocket")
@@ -205,6 +336,8 @@ def create_app(
             body["token"] = token
             body["wsUrl"] = f"{scheme}://{host}/ws/{token}"
         return JSONResponse(body)
+
+    add_outbound_routes(app, state)
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
@@ -217,172 +350,93 @@ def create_app(
     return app
 
 
-# ----------------------------------------------------------------------------- webhook
-
-
-async def _request_params(request: Request, body: bytes) -> list[tuple[str, str]]:
-    """Form fields of a POST (or JSON object fields), else the query parameters."""
-    if request.method == "POST" and body:
-        ctype = request.headers.get("content-type", "")
-        if "json" in ctype:
-            import json
-
-            try:
-                data = json.loads(body)
-            except ValueError:
-                return []
-            if isinstance(data, dict):
-                return [(str(k), str(v)) for k, v in data.items() if not isinstance(v, dict)]
-            return []
-        return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return list(request.query_params.multi_items())
-
-
-def _detect_webhook(request: Request, params: dict[str, str]) -> str | None:
-    headers = request.headers
-    if "x-twilio-signature" in headers:
-        return "twilio"
-    if "telnyx-signature-ed25519" in headers:
-        return "telnyx"
-    if "x-plivo-signature-v3" in headers or "CallUUID" in params:
-        return "plivo"
-    if "CallFrom" in params:
-        return "exotel"
-    if "conversation_uuid" in params:
-        return "vonage"
-    if "CallSid" in params:
-        return "twilio"
-    return None
-
-
-def _verify_webhook(
-    state: RunnerState, provider: str, request: Request, body: bytes, params: list[tuple[str, str]]
-) -> bool:
-    """True when the signature is valid, or when no credentials are configured for it."""
-    creds = state.credentials
-    url = public_url(state.config.proxy, request.url.path, request.url.query, str(request.url))
-    post_params = params if request.method == "POST" else []
-    if provider == "twilio" and creds.twilio_auth_token:
-        return verify_twilio(
-            creds.twilio_auth_token, url, post_params, request.headers.get("x-twilio-signature")
-        )
-    if provider == "telnyx" and state.telnyx is not None:
-        return state.telnyx.verify(
-            body,
-            request.headers.get("telnyx-signature-ed25519"),
-            request.headers.get("telnyx-timestamp"),
-        )
-    if provider == "plivo" and creds.plivo_auth_token:
-        grouped: dict[str, str | list[str]] = {}
-        for k, v in post_params:
-            prev = grouped.get(k)
-            grouped[k] = v if prev is None else [*(prev if isinstance(prev, list) else [prev]), v]
-        return verify_plivo_v3(
-            creds.plivo_auth_token,
-            request.method,
-            url,
-            grouped,
-            request.headers.get("x-plivo-signature-v3-nonce"),
-            request.headers.get("x-plivo-signature-v3"),
-        )
-    return True
-
-
-async def _answer(state: RunnerState, request: Request) -> Response:
-    config = state.config
-    body = await request.body()
-    params = await _request_params(request, body)
-    fields = dict(params)
-    provider = config.transport if config.transport in TELEPHONY_PROVIDERS else None
-    provider = provider or _detect_webhook(request, fields)
-    if provider is None:
-        return JSONResponse(
-            {"error": "unknown provider: start the runner with -t twilio|telnyx|plivo|exotel"},
-            status_code=400,
-        )
-    if state.secure and not _verify_webhook(state, provider, request, body, params):
-        CALLS_REFUSED.inc(stage="webhook", reason="bad signature")
-        logger.warning("%s webhook: bad or missing signature, refused (403)", provider)
-        return JSONResponse({"error": "invalid signature"}, status_code=403)
-    reason = state.calls.refusal_reason()
-    if reason is not None:
-        CALLS_REFUSED.inc(stage="webhook", reason=reason)
-        logger.info("%s webhook: refusing a call (%s)", provider, reason)
-        doc = busy_document(provider, reason)
-        if reason == "draining":
-            # This instance is going away: 503 lets a load balancer (or the provider's fallback
-            # URL) send the call elsewhere; the body still rejects it if nobody retries.
-            headers = {"Retry-After": "1"}
-            return Response(doc.body, status_code=503, media_type=doc.media_type, headers=headers)
-        return Response(doc.body, status_code=doc.status_code, media_type=doc.media_type)
-    call_id = _webhook_call_id(provider, fields)
-    token = None
-    if state.secure:
-        # Bind the token to the call where the provider echoes the same id in its start message.
-        bound = call_id if provider in ("twilio", "plivo", "vonage") else ""
-        token = state.tokens.issue(provider=provider, call_id=bound)
-    proxy = config.proxy or request.headers.get("host") or f"{config.host}:{config.port}"
-    doc = answer_document(
-        provider,
-        proxy,
-        token=token,
-        from_number=fields.get("From") or fields.get("CallFrom") or fields.get("from") or "",
-        to_number=fields.get("To") or fields.get("CallTo") or fields.get("to") or "",
-        call_id=call_id,
-    )
-    return Response(doc.body, status_code=doc.status_code, media_type=doc.media_type)
-
-
-def _webhook_call_id(provider: str, fields: dict[str, str]) -> str:
-    if provider == "plivo":
-        return fields.get("CallUUID", "")
-    if provider == "vonage":
-        return fields.get("uuid", "")
-    return fields.get("CallSid", "")
-
-
 # ----------------------------------------------------------------------------- media stream
 
 
-def _token_from(websocket: WebSocket, path_token: str | None, body: dict[str, Any]) -> str | None:
+_DISCONNECTED = (WebSocketDisconnect, OSError, RuntimeError)
+"""What closing or refusing a socket whose peer is already gone raises (starlette turns uvicorn's
+``ClientDisconnected`` into ``WebSocketDisconnect``; a second close is a ``RuntimeError``)."""
+
+
+def _upgrade_token(websocket: WebSocket, path_token: str | None) -> str | None:
+    """The token as far as it is known before the upgrade: URL path, query, or bearer header."""
     if path_token:
         return path_token
     query = websocket.query_params.get("token") or websocket.query_params.get(TOKEN_PARAM)
     if query:
         return query
-    auth = websocket.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
+    return bearer_token(websocket.headers.get("authorization", ""))
+
+
+def _token_from(websocket: WebSocket, path_token: str | None, body: dict[str, Any]) -> str | None:
+    token = _upgrade_token(websocket, path_token)
+    if token:
+        return token
     value = body.get(TOKEN_PARAM)
-    return str(value) if value else None
+    return value if isinstance(value, str) and value else None
 
 
-async def _deny_busy(websocket: WebSocket, reason: str) -> None:
-    """Refuse the upgrade with HTTP 503 + Retry-After, so a load balancer tries another
-    instance; servers without the denial-response extension get a 1013 close instead."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        response = PlainTextResponse(reason, status_code=503, headers={"Retry-After": "1"})
-        await websocket.send_denial_response(response)
-        return
-    await _refuse(websocket, 1013, reason)
+def _client_address(websocket: WebSocket) -> str:
+    client = websocket.scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def _check_upgrade(state: RunnerState, websocket: WebSocket, token: str | None) -> str | None:
+    """Why the upgrade must be refused with 403 (before any WebSocket work), or None."""
+    config = state.config
+    if config.insecure or config.proxy is None:  # local mode: browsers only from our own pages
+        trusted = tuple(h for h in (config.host, config.proxy) if h)
+        origin = websocket.headers.get("origin")
+        if not origin_allowed(origin, websocket.headers.get("host"), trusted):
+            return "cross-origin browser request (local mode accepts only its own pages)"
+    if not state.secure or token is None:
+        return None
+    if not plausible_token(token):
+        return "malformed token"
+    try:
+        claims = state.tokens.verify(token)
+    except (TokenError, ValueError, TypeError) as exc:
+        return str(exc) if isinstance(exc, TokenError) else "malformed token"
+    if not state.claims.claim(claims.jti, claims.exp):
+        return "token already used"
+    return None
+
+
+async def _deny(websocket: WebSocket, status: int, reason: str) -> None:
+    """Refuse the upgrade with an HTTP ``status``. 403 is a close before accept (every ASGI
+    server answers it with 403, without logging an error); 503 carries ``Retry-After`` so a load
+    balancer tries another instance (servers without the denial-response extension get a 1013
+    close instead). A peer already gone is not an error."""
+    try:
+        if status == 403:
+            await websocket.close(code=1008)
+        elif "websocket.http.response" in websocket.scope.get("extensions", {}):
+            response = PlainTextResponse(reason, status_code=status, headers={"Retry-After": "1"})
+            await websocket.send_denial_response(response)
+        else:
+            await _refuse(websocket, 1013, reason)
+    except _DISCONNECTED:
+        pass
 
 
 async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
-    if websocket.client_state == WebSocketState.CONNECTING:
-        await websocket.accept()
-    if websocket.client_state == WebSocketState.CONNECTED:
-        try:
+    try:
+        if websocket.client_state == WebSocketState.CONNECTING:
+            await websocket.accept()
+        if websocket.client_state == WebSocketState.CONNECTED:
             await websocket.close(code=code, reason=reason)
-        except RuntimeError:
-            pass
+    except _DISCONNECTED:
+        pass
 
 
 async def _admit(
-    state: RunnerState, websocket: WebSocket, path_token: str | None
+    state: RunnerState, websocket: WebSocket, token: str | None
 ) -> WebSocketRunnerArguments | None:
     """Accept, read the provider's handshake, check the token; None if refused (and closed)."""
     config = state.config
-    await websocket.accept()
+    # A provider that asks for a subprotocol drops a socket accepted without one of its own.
+    requested = websocket.scope.get("subprotocols", ())
+    await websocket.accept(subprotocol=registry.subprotocol_for(requested))
     args = WebSocketRunnerArguments(websocket, session_id=str(uuid.uuid4()))
     args.body = dict(config.body)
     args.cli_args = config.cli_args
@@ -395,27 +449,35 @@ async def _admit(
             provider, call_data = await parse_telephony_websocket(
                 websocket, timeout=config.handshake_timeout
             )
-        except ProtocolError as exc:
+        except (ProtocolError, ValueError, TypeError, RecursionError) as exc:
+            # Hostile input (deep JSON, wrong types) is refused like garbage: counted, one line.
             CALLS_REFUSED.inc(stage="stream", reason="handshake")
-            logger.warning("refusing stream: %s", exc)
+            detail = str(exc) if isinstance(exc, ProtocolError) else type(exc).__name__
+            logger.warning("refusing stream: %s", detail)
             await _refuse(websocket, 1002, "no telephony handshake")
             return None
         HANDSHAKE_SECONDS.observe(time.monotonic() - started, provider=provider)
         args.transport_type = provider
         args.call_data = call_data
-        body = dict(call_data.body)
-        if provider == "exotel":
-            body.update(call_data.get("custom_parameters", {}))
+        body = registry.require(provider).stream_parameters(call_data)
     if state.secure:
-        token = _token_from(websocket, path_token, body)
         call_id = args.call_data.call_id if args.call_data is not None else None
         try:
-            state.tokens.redeem(token, provider=args.transport_type, call_id=call_id)
-        except TokenError as exc:
+            await state.tokens.redeem_async(
+                token or _token_from(websocket, None, body),
+                provider=args.transport_type,
+                call_id=call_id,
+            )
+        except (TokenError, ValueError, TypeError) as exc:
             CALLS_REFUSED.inc(stage="stream", reason="token")
-            logger.warning("refusing %s stream: %s", args.transport_type, exc)
-            await _refuse(websocket, 4003, "unauthorized")
+            why = str(exc) if isinstance(exc, TokenError) else "malformed token"
+            logger.warning("refusing %s stream: %s", args.transport_type, why)
+            await _refuse(websocket, 4003, "unauthorized: missing or invalid stream token")
             return None
+    if args.transport_type != "websocket":
+        state.dials.attach(
+            args, args.transport_type or "", token or _token_from(websocket, None, body)
+        )
     return args
 
 
@@ -426,25 +488,45 @@ def _masked_call_id(args: WebSocketRunnerArguments | None) -> str:
 
 
 async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: str | None) -> None:
-    """Admit the stream, take a call slot, run ``bot()`` for the lifetime of the connection.
+    """Check the upgrade, admit the stream, take a call slot, run ``bot()`` for the connection.
 
-    Unauthenticated connections never hold a call slot: they only count against a separate,
-    bounded number of pending handshakes, so silent peers cannot exhaust ``--max-calls``.
+    Nothing that presented a bad token or a foreign origin gets past the upgrade. Connections
+    whose token was valid before the upgrade wait for their handshake in their own pool;
+    the rest (local mode, or a token carried in the start message) share a bounded pool with a
+    per-address cap. None of them holds a call slot, so silent peers cannot exhaust
+    ``--max-calls`` nor the room genuine calls need to start.
     """
     calls = state.calls
-    reason = calls.refusal_reason() or (None if calls.begin_handshake() else "busy handshaking")
-    if reason is not None:
+    draining_or_full = calls.refusal_reason()
+    if draining_or_full is not None:  # first: cheapest, and a balancer retries elsewhere
+        CALLS_REFUSED.inc(stage="stream", reason=draining_or_full)
+        await _deny(websocket, 503, draining_or_full)
+        return
+    token = _upgrade_token(websocket, path_token)
+    denied = _check_upgrade(state, websocket, token)
+    if denied is not None:
+        reason = "origin" if denied.startswith("cross-origin") else "token"
         CALLS_REFUSED.inc(stage="stream", reason=reason)
-        await _deny_busy(websocket, reason)
+        logger.warning("refusing /ws upgrade (403): %s", denied)
+        await _deny(websocket, 403, "forbidden")
+        return
+    authenticated = state.secure and token is not None
+    address = _client_address(websocket) if state.secure and not authenticated else None
+    busy = calls.begin_handshake(address, authenticated=authenticated)
+    if busy is not None:
+        CALLS_REFUSED.inc(stage="stream", reason=busy)
+        await _deny(websocket, 503, busy)
         return
     call: ActiveCall | None = None
+    args: WebSocketRunnerArguments | None = None
+    record_id: str | None = None
     reserved = False
     outcome = "ok"
     try:
         try:
-            args = await _admit(state, websocket, path_token)
+            args = await _admit(state, websocket, token)
         finally:
-            calls.end_handshake()
+            calls.end_handshake(address, authenticated=authenticated)
         if args is None:
             return
         if not calls.reserve():
@@ -461,14 +543,34 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
             _masked_call_id(args),
             args.session_id,
         )
-        await state.bot(args)
-    except Exception:
+        sink = state.phone_events.sink(args.call_data.call_id if args.call_data else None)
+        events = TURN_EVENTS.set(sink) if sink is not None else None
+        record_id = state.records.begin_call(call.provider, args)
+        try:
+            with state.records.serving(record_id):
+                await state.bot(args)
+        finally:
+            if events is not None:
+                TURN_EVENTS.reset(events)
+    except WebSocketDisconnect:
+        # The peer hung up while the bot (or the handshake) was still talking to it: the normal
+        # end of a phone call, reported by the "call ended" line below, never as an error.
+        outcome = "hangup"
+    except Exception as exc:
         outcome = "error"
         if call is None:
             logger.exception("stream failed")
+        elif isinstance(exc, ConfigurationError):
+            # The bot's own setup is wrong (e.g. missing credentials): the message says how to
+            # fix it, a traceback adds nothing. One line, and the caller's side learns why.
+            logger.error("bot() failed (%s call %s): %s", call.provider, _masked_call_id(args), exc)
         else:
             logger.exception("bot() failed (%s call %s)", call.provider, _masked_call_id(args))
+        if call is not None:
+            with contextlib.suppress(Exception):  # best effort: the peer may be gone already
+                await _refuse(websocket, BOT_FAILED_CODE, bot_failure_reason(exc))
     finally:
+        state.records.end(record_id, outcome)
         if call is not None:
             calls.unregister(call, outcome)
             logger.info(
@@ -479,5 +581,5 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         if websocket.client_state == WebSocketState.CONNECTED:
             try:
                 await websocket.close()
-            except RuntimeError:
+            except _DISCONNECTED:
                 pass

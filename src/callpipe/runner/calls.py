@@ -57,10 +57,27 @@ class ActiveCall:
 class CallRegistry:
     """Slots for concurrent calls (``max_calls``), and the drain state machine."""
 
-    def __init__(self, *, max_calls: int | None = None, max_pending: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_calls: int | None = None,
+        max_pending: int | None = None,
+        max_pending_per_address: int = 8,
+        max_pending_authenticated: int | None = None,
+    ) -> None:
         self.max_calls = max_calls
         self.max_pending = max_pending or (max(16, 2 * max_calls) if max_calls else 256)
+        """Handshakes of connections that presented no token before the upgrade."""
+        self.max_pending_per_address = max_pending_per_address
+        """Of those, from one client address (when the caller passes one)."""
+        self.max_pending_authenticated = max_pending_authenticated or (
+            max(64, 4 * max_calls) if max_calls else 1024
+        )
+        """Handshakes of connections whose token was valid before the upgrade: a separate pool,
+        so unauthenticated peers cannot take the room genuine calls need."""
         self._pending = 0
+        self._pending_authenticated = 0
+        self._pending_by_address: dict[str, int] = {}
         self._reserved = 0
         self._calls: dict[int, ActiveCall] = {}
         self.draining = False
@@ -83,15 +100,40 @@ class CallRegistry:
             return "at capacity"
         return None
 
-    def begin_handshake(self) -> bool:
-        """Count a connection that is not yet a call; False beyond ``max_pending``."""
-        if self._pending >= self.max_pending:
-            return False
-        self._pending += 1
-        return True
+    def begin_handshake(
+        self, address: str | None = None, *, authenticated: bool = False
+    ) -> str | None:
+        """Count a connection that is not yet a call; the reason to refuse it, or None.
 
-    def end_handshake(self) -> None:
+        ``address`` (the client's, for unauthenticated connections) applies the per-address cap.
+        Every successful call must be paired with ``end_handshake`` with the same arguments.
+        """
+        if authenticated:
+            if self._pending_authenticated >= self.max_pending_authenticated:
+                return "busy handshaking"
+            self._pending_authenticated += 1
+            return None
+        if self._pending >= self.max_pending:
+            return "busy handshaking"
+        if address is not None:
+            count = self._pending_by_address.get(address, 0)
+            if count >= self.max_pending_per_address:
+                return "too many handshakes from one address"
+            self._pending_by_address[address] = count + 1
+        self._pending += 1
+        return None
+
+    def end_handshake(self, address: str | None = None, *, authenticated: bool = False) -> None:
+        if authenticated:
+            self._pending_authenticated = max(0, self._pending_authenticated - 1)
+            return
         self._pending = max(0, self._pending - 1)
+        if address is not None:
+            left = self._pending_by_address.get(address, 0) - 1
+            if left > 0:
+                self._pending_by_address[address] = left
+            else:
+                self._pending_by_address.pop(address, None)
 
     def reserve(self) -> bool:
         """Take a slot synchronously (no await between check and take)."""

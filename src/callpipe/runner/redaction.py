@@ -1,9 +1,11 @@
-"""Keep stream tokens out of the server's logs.
+"""Keep stream tokens and bearer credentials out of the server's logs.
 
 The runner carries each call's one-time stream token in the WebSocket path (``/ws/<token>``;
-Twilio forbids query strings there) or in a ``?token=`` query, and uvicorn logs every WebSocket
-request line at INFO. A token is a credential until it expires, so the path is redacted in
-uvicorn's records before any handler sees them.
+Twilio forbids query strings there), in a ``?token=`` query or a ``callpipe_token`` stream
+parameter, and uvicorn logs every WebSocket request line at INFO. With ``-v`` the WebSocket
+library also logs every request header (``Authorization: Bearer ...``) and frame. A token is a
+credential until it expires and an API key for good, so both are redacted in the server's
+records before any handler sees them.
 """
 
 from __future__ import annotations
@@ -12,14 +14,26 @@ import logging
 import re
 from typing import Any
 
-_TOKEN = re.compile(r"(/ws/)[^/?#\s\"']+|([?&](?:token|callpipe_token)=)[^&#\s\"']+")
+_TOKEN = re.compile(
+    r"(/ws/)[^/?#\s\"']+"
+    r"|([?&](?:token|callpipe_token)=)[^&#\s\"']+"
+    r"|(\bBearer\s+|\bBasic\s+)[^\s\"',]+"
+    r"|(\\?\"callpipe_token\\?\"\s*:\s*\\?\")[^\"\\]+",
+    re.IGNORECASE,
+)
 
-_SERVER_LOGGERS = ("uvicorn.error", "uvicorn.access")
+_SERVER_LOGGERS = (
+    "uvicorn.error",
+    "uvicorn.access",
+    "websockets.server",
+    "websockets.protocol",
+    "websockets.client",
+)
 
 
 def redact_tokens(text: str) -> str:
-    """``/ws/abc.def?token=xyz`` → ``/ws/<token>?token=<token>``."""
-    return _TOKEN.sub(lambda m: (m[1] or m[2]) + "<token>", text)
+    """``/ws/a.b?token=xyz`` → ``/ws/<token>?token=<token>``; ``Bearer k`` → ``Bearer <token>``."""
+    return _TOKEN.sub(lambda m: (m[1] or m[2] or m[3] or m[4]) + "<token>", text)
 
 
 class StreamTokenFilter(logging.Filter):

@@ -5,7 +5,7 @@ A bot file defines ``async def bot(runner_args)`` and ends with
 ``bot.py`` of the working directory; it never executes other files), builds the app, logs the
 webhook URL to configure at the provider, and serves until drained.
 
-Unlike the reference runner, importing this module has no side effects: ``.env`` is loaded (when
+Unlike Pipecat's runner, importing this module has no side effects: ``.env`` is loaded (when
 python-dotenv is installed) and logging configured only inside ``main()``. A module-level ``app``
 is provided for bots that add their own routes before calling ``main()``.
 """
@@ -19,14 +19,23 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from callpipe.pipeline.turn_log import TURN_LOGGER
+from callpipe.providers import registry
 from callpipe.runner.app import BotFunc, RunnerConfig, create_app
+from callpipe.runner.http_guard import API_KEY_ENV
+from callpipe.runner.local import banner, is_loopback
 from callpipe.runner.security import STREAM_SECRET_ENV
+from callpipe.runner.token_store import REDIS_URL_ENV
 from callpipe.runner.types import TELEPHONY_PROVIDERS
+
+if TYPE_CHECKING:
+    from callpipe.runner.server import WorkerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -35,18 +44,37 @@ app = FastAPI(title="callpipe runner")
 
 TRANSPORTS = (*TELEPHONY_PROVIDERS, "websocket")
 
+WIRE_LOGGERS = ("uvicorn.error", "websockets", "websockets.server", "websockets.protocol")
+"""Loggers that dump every WebSocket frame at DEBUG; silenced unless ``--wire-debug``."""
+
 _loading_bot = False
 """True while the runner imports a bot file, so that file's own ``main()`` call does nothing."""
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(description="callpipe development runner")
+    parser = parser or argparse.ArgumentParser(
+        description="callpipe development runner", allow_abbrev=False
+    )
+    # No prefix matching, also on a bot's own parser: `--prox HOST` or `--insec` must be an
+    # error, never a silently different (or less secure) server.
+    parser.allow_abbrev = False
     add = parser.add_argument
     add("-t", "--transport", choices=TRANSPORTS, default=None, help="provider (default: detect)")
     add("-x", "--proxy", default=None, help="public host name the provider reaches (no scheme)")
     add("--host", default="localhost", help="bind address (default localhost)")
     add("--port", type=int, default=7860, help="port (default 7860)")
-    add("-v", "--verbose", action="count", default=0, help="debug logging")
+    add(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="per-turn lines: caller said / bot said / latency (-vv: debug logging)",
+    )
+    add(
+        "--wire-debug",
+        action="store_true",
+        help="also log every WebSocket frame on the wire (very noisy)",
+    )
     add("--workers", type=int, default=1, help="worker processes sharing the port")
     add(
         "--insecure",
@@ -58,6 +86,19 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("--handshake-timeout", type=float, default=10.0, help="seconds to wait for 'start'")
     add("--token-ttl", type=float, default=30.0, help="stream token lifetime in seconds")
     add("--runner-body", default=None, help="JSON file passed as runner_args.body")
+    add(
+        "--records",
+        metavar="DIR",
+        default=None,
+        help="write a JSON record of every call to DIR (records are kept in memory for /calls "
+        "in local mode anyway; env CALLPIPE_RECORDS_DIR)",
+    )
+    add("--no-records", action="store_true", help="keep no call records, not even in local mode")
+    add(
+        "--recording",
+        action="store_true",
+        help="also record each call's audio (stereo WAV; env CALLPIPE_RECORDING=1)",
+    )
     return parser
 
 
@@ -71,19 +112,31 @@ def _normalise_proxy(proxy: str | None) -> str | None:
     return proxy.rstrip("/") or None
 
 
-def configure_logging(verbose: int) -> None:
+def configure_logging(verbose: int, wire_debug: bool = False) -> None:
+    """INFO by default; ``-v`` adds the per-turn lines, ``-vv`` debug logging of callpipe.
+
+    uvicorn's per-frame dumps (its ``websockets`` protocol logs at DEBUG/TRACE) appear only with
+    ``--wire-debug``: a 20 s call is thousands of them.
+    """
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose > 1 else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if verbose:
+        logging.getLogger(TURN_LOGGER).setLevel(logging.DEBUG)
+    wire_level = logging.DEBUG if wire_debug else logging.INFO
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(wire_level)
 
 
 def _load_dotenv() -> None:
     try:
-        from dotenv import load_dotenv
+        from dotenv import find_dotenv, load_dotenv
     except ImportError:
         return
-    load_dotenv(override=False)
+    # usecwd: search from the working directory; by default python-dotenv would start from
+    # this file's folder (inside site-packages) and never see the user's .env.
+    load_dotenv(find_dotenv(usecwd=True), override=False)
 
 
 def load_bot_file(path: str) -> ModuleType:
@@ -141,58 +194,154 @@ def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
         drain_timeout=args.drain_timeout,
         handshake_timeout=args.handshake_timeout,
         token_ttl=args.token_ttl,
+        redis_url=os.environ.get(REDIS_URL_ENV) or None,
         body=body,
         cli_args=args,
+        records_dir=args.records,
+        records=False if args.no_records else None,
+        recording=True if args.recording else None,
     )
 
 
-def build_app_from_spec(spec: dict[str, Any]) -> FastAPI:
+def build_app_from_spec(spec: WorkerSpec) -> FastAPI:
     """Rebuild the app inside a worker process (``spec`` is what ``main`` passed)."""
-    bot, _ = find_bot(spec.get("bot_path"))
-    config = _config_from_args(spec["args"])
+    bot, _ = find_bot(spec.bot_path)
+    config = replace(spec.config, cli_args=argparse.Namespace(**spec.cli_args))
     return create_app(bot, config)
 
 
 def _log_instructions(config: RunnerConfig, workers: int) -> None:
     local = f"http://{config.host}:{config.port}"
-    if config.transport in TELEPHONY_PROVIDERS:
+    if config.insecure and config.proxy is None:
+        pass  # local mode: the banner says where to go
+    elif (provider := registry.get(config.transport)) is not None:
         host = config.proxy or "<your public host: pass -x>"
-        where = {
-            "twilio": "Twilio number > Voice > 'A call comes in' webhook (HTTP POST)",
-            "telnyx": "Telnyx TeXML application > Voice URL (POST)",
-            "plivo": "Plivo application > Answer URL (POST)",
-            "exotel": "Exotel Voicebot applet > URL (dynamic endpoint)",
-            "vonage": "Vonage application > Answer URL",
-        }[config.transport or "twilio"]
+        where = provider.setup_hint
         logger.info("configure %s: https://%s/", where, host)
     elif config.transport == "websocket":
         logger.info("WebSocket clients: POST %s/start for a URL and token", local)
-    else:
+    elif config.insecure:
         logger.info("no -t given: POST / detects the provider from the request")
+    else:
+        logger.info("no -t given: POST / takes the provider from the request's signature")
     logger.info("serving on %s (health /health, readiness /ready, metrics /metrics)", local)
-    if not config.insecure:
-        secrets_for = {
-            "twilio": "TWILIO_AUTH_TOKEN",
-            "telnyx": "TELNYX_PUBLIC_KEY",
-            "plivo": "PLIVO_AUTH_TOKEN",
-        }
-        env_name = secrets_for.get(config.transport or "")
-        if env_name and not os.environ.get(env_name):
-            logger.warning(
-                "%s is not set: webhook signatures are not verified "
-                "(stream tokens still protect /ws)",
-                env_name,
-            )
-        if not os.environ.get(STREAM_SECRET_ENV) and workers == 1:
-            logger.info(
-                "stream tokens use a per-process secret; set %s to share it across instances",
-                STREAM_SECRET_ENV,
-            )
-    if config.insecure:
-        logger.warning(
-            "--insecure: webhook signatures are NOT verified and /ws accepts any connection; "
-            "use only for local experiments"
+    if config.insecure and config.proxy is None and is_loopback(config.host):
+        logger.info(
+            "local mode (no -x): loopback only, /ws takes any provider stream without tokens"
         )
+        return
+    for level, message in security_notes(config, dict(os.environ), workers):
+        logger.log(level, "%s", message)
+
+
+WEBHOOK_SECRETS: dict[str, tuple[str, ...]] = registry.webhook_secrets()
+"""The environment variables that configure each provider's webhook verification."""
+
+
+def _verified_providers(env: dict[str, str]) -> list[str]:
+    return [p for p, names in WEBHOOK_SECRETS.items() if any(env.get(n) for n in names)]
+
+
+def startup_refusal(config: RunnerConfig, env: dict[str, str]) -> str | None:
+    """Why a public (``-x``) secure runner must not start, or None.
+
+    With ``-x`` the server is reachable by anyone: without a webhook secret every request would
+    be refused (or, before, accepted unchecked). Start only when the provider's verification is
+    configured, or when the operator explicitly chose ``--insecure``.
+    """
+    if config.insecure or not config.proxy:
+        return None
+    verified = _verified_providers(env)
+    transport = config.transport
+    if transport == "websocket":
+        if env.get(API_KEY_ENV):
+            return None
+        return f"-t websocket with -x needs {API_KEY_ENV} (clients send it to POST /start)"
+    if transport in WEBHOOK_SECRETS:
+        if transport in verified:
+            return None
+        names = " or ".join(WEBHOOK_SECRETS[transport])
+        return f"-x needs {names} so {transport} webhooks can be verified"
+    if transport in TELEPHONY_PROVIDERS:
+        return (
+            f"callpipe cannot verify {transport} webhooks; with -x run it only with --insecure "
+            "(and an IP allow-list in front of the bot)"
+        )
+    if verified:
+        return None
+    names = ", ".join(n for group in WEBHOOK_SECRETS.values() for n in group)
+    return f"-x needs a webhook secret ({names}) so provider webhooks can be verified"
+
+
+def security_notes(
+    config: RunnerConfig, env: dict[str, str], workers: int
+) -> list[tuple[int, str]]:
+    """The start-up lines about security: each one states what this server actually does."""
+    notes: list[tuple[int, str]] = []
+    if config.insecure:
+        notes.append(
+            (
+                logging.WARNING,
+                "--insecure: webhook signatures are NOT verified and /ws accepts any connection "
+                "without a stream token; use only for local experiments",
+            )
+        )
+        return notes
+    verified = _verified_providers(env)
+    if not config.proxy:
+        notes.append(
+            (
+                logging.WARNING,
+                "no -x: provider webhooks are refused (403) because the public URL they are "
+                "signed for is unknown; pass -x HOST to take calls",
+            )
+        )
+    elif config.transport in (None, *WEBHOOK_SECRETS):
+        accepted = [config.transport] if config.transport else verified
+        refused = [p for p in TELEPHONY_PROVIDERS if p not in accepted]
+        notes.append(
+            (
+                logging.INFO,
+                f"webhooks: accepted only when signed by {', '.join(accepted)}; "
+                f"{', '.join(refused)} requests are refused (403)",
+            )
+        )
+    if config.transport == "websocket" or config.transport is None:
+        if env.get(API_KEY_ENV):
+            notes.append((logging.INFO, f"POST /start requires the {API_KEY_ENV} bearer key"))
+        else:
+            level = logging.WARNING if config.transport == "websocket" else logging.INFO
+            notes.append((level, f"{API_KEY_ENV} is not set: POST /start refuses every client"))
+    if not env.get(STREAM_SECRET_ENV) and workers == 1:
+        notes.append(
+            (
+                logging.INFO,
+                f"stream tokens use a per-process secret; set {STREAM_SECRET_ENV} to share it "
+                "across instances",
+            )
+        )
+    if env.get(REDIS_URL_ENV):
+        notes.append((logging.INFO, "stream tokens: used-token records are fleet-wide (Redis)"))
+    return notes
+
+
+def _local_mode(args: argparse.Namespace) -> bool:
+    """No ``-x`` on a loopback address: local mode (turns ``insecure`` on; see runner.local).
+
+    On any other address without ``-x`` the runner stays secure: it may be behind a load
+    balancer, and anyone who can reach the port could otherwise open calls.
+    """
+    if args.proxy or not (args.insecure or is_loopback(args.host)):
+        return False
+    args.insecure = True
+    return True
+
+
+def _default_title(bot_path: str | None, local: bool) -> str:
+    name = os.path.basename(bot_path) if bot_path else "your bot"
+    if local:
+        return f"callpipe: {name} in local mode (loopback only, no stream tokens)"
+    return f"callpipe: {name}"
 
 
 def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | None = None) -> None:
@@ -200,29 +349,42 @@ def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | No
     if _loading_bot or multiprocessing.parent_process() is not None:
         return  # imported by the runner itself or by a worker: never start a second server
     args = build_parser(parser).parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args.verbose, args.wire_debug)
     _load_dotenv()
     bot_path = getattr(args, "bot_file", None)
     bot, found_path = find_bot(bot_path)
+    local = _local_mode(args)
     config = _config_from_args(args)
+    refusal = startup_refusal(config, dict(os.environ))
+    if refusal is not None:
+        logger.error("not starting: %s (or pass --insecure for local experiments)", refusal)
+        raise SystemExit(2)
     _log_instructions(config, args.workers)
+    if local or config.proxy:
+        title = getattr(args, "banner_title", None) or _default_title(found_path, local)
+        calls = local and config.records is not False  # the call inspector, /calls
+        print(banner(title, config.host, config.port, config.proxy, calls=calls), flush=True)
     if args.workers > 1:
-        from callpipe.runner.server import serve_workers
+        from callpipe.runner.server import WorkerSpec, serve_workers
 
         if not os.environ.get(STREAM_SECRET_ENV):
             # Every worker must validate tokens issued by any other: share one secret.
             import secrets
 
             os.environ[STREAM_SECRET_ENV] = secrets.token_hex(32)
-        spec = {
-            "args": args,
-            "bot_path": bot_path or found_path,
-            "host": config.host,
-            "port": config.port,
-            "verbose": args.verbose,
-        }
+        spec = WorkerSpec(
+            host=config.host,
+            port=config.port,
+            build_app=build_app_from_spec,
+            setup_logging=configure_logging,
+            config=replace(config, cli_args=None),
+            bot_path=bot_path or found_path,
+            cli_args=dict(vars(args)),
+            verbose=args.verbose,
+            wire_debug=args.wire_debug,
+        )
         raise SystemExit(serve_workers(spec, args.workers))
     from callpipe.runner.server import serve
 
     create_app(bot, config, app=app)
-    serve(app, config.host, config.port, args.verbose)
+    serve(app, config.host, config.port, args.verbose, wire_debug=args.wire_debug)

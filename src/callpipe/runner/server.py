@@ -19,12 +19,15 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 import uvicorn
 
-from callpipe.runner.app import RunnerState
+from callpipe.runner.app import RunnerConfig, RunnerState
+from callpipe.runner.limits import ConnectionLimits, raise_nofile_limit, uvicorn_ws_options
 
 logger = logging.getLogger(__name__)
 
@@ -82,42 +85,78 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
-def uvicorn_config(app: Any, host: str, port: int, verbose: int, **kwargs: Any) -> uvicorn.Config:
+def uvicorn_config(
+    app: Any,
+    host: str,
+    port: int,
+    verbose: int,
+    *,
+    wire_debug: bool = False,
+    limits: ConnectionLimits | None = None,
+    **kwargs: Any,
+) -> uvicorn.Config:
+    """The runner's uvicorn settings: no permessage-deflate, messages capped at what providers
+    send, request headers timed out, connections capped below the open-file limit (see
+    :mod:`callpipe.runner.limits`). Raises the soft ``RLIMIT_NOFILE`` of this process.
+
+    uvicorn at DEBUG dumps every WebSocket frame, so only ``--wire-debug`` asks for it
+    (``-v`` is for callpipe's own per-turn lines)."""
+    del verbose  # kept for callers; the wire dump is a separate choice
+    options = {**uvicorn_ws_options(limits, nofile=raise_nofile_limit()), **kwargs}
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        log_level="debug" if verbose else "info",
+        log_level="debug" if wire_debug else "info",
         lifespan="off",
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         timeout_graceful_shutdown=5,
-        **kwargs,
+        **options,
     )
 
 
-def serve(app: Any, host: str, port: int, verbose: int = 0) -> None:
+def serve(app: Any, host: str, port: int, verbose: int = 0, *, wire_debug: bool = False) -> None:
     """Run one process until drained."""
-    DrainingServer(uvicorn_config(app, host, port, verbose)).run()
+    DrainingServer(uvicorn_config(app, host, port, verbose, wire_debug=wire_debug)).run()
 
 
 # ----------------------------------------------------------------------------- workers
 
 
-def _worker_main(spec: dict[str, Any], fd_socket: socket.socket) -> None:
-    """Entry point of a spawned worker: rebuild the app from ``spec`` and serve ``fd_socket``."""
-    from callpipe.runner.run import build_app_from_spec, configure_logging
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a spawned worker needs to rebuild the app: typed, and picklable by reference.
 
-    configure_logging(int(spec.get("verbose", 0)))
-    app = build_app_from_spec(spec)
-    config = uvicorn_config(app, spec["host"], spec["port"], int(spec.get("verbose", 0)))
+    ``build_app`` and ``setup_logging`` are module-level functions (the runner's own), pickled
+    by name, so this module never imports the CLI module that starts it.
+    """
+
+    host: str
+    port: int
+    build_app: Callable[[WorkerSpec], Any]
+    setup_logging: Callable[[int, bool], None]
+    config: RunnerConfig
+    """The runner's settings (without ``cli_args``, which travel as plain values below)."""
+    bot_path: str | None = None
+    cli_args: dict[str, Any] = field(default_factory=dict)
+    """The parsed command line as plain values; the worker rebuilds ``runner_args.cli_args``."""
+    verbose: int = 0
+    wire_debug: bool = False
+
+
+def _worker_main(spec: WorkerSpec, fd_socket: socket.socket) -> None:
+    """Entry point of a spawned worker: rebuild the app from ``spec`` and serve ``fd_socket``."""
+    spec.setup_logging(spec.verbose, spec.wire_debug)
+    app = spec.build_app(spec)
+    config = uvicorn_config(app, spec.host, spec.port, spec.verbose, wire_debug=spec.wire_debug)
     server = DrainingServer(config)
     server.run(sockets=[fd_socket])
 
 
-def serve_workers(spec: dict[str, Any], workers: int) -> int:
+def serve_workers(spec: WorkerSpec, workers: int) -> int:
     """Start ``workers`` processes sharing one listening socket; return the exit code."""
-    config = uvicorn.Config("callpipe.runner.app:create_app", host=spec["host"], port=spec["port"])
+    config = uvicorn.Config("callpipe.runner.app:create_app", host=spec.host, port=spec.port)
     sock = config.bind_socket()
     ctx = multiprocessing.get_context("spawn")
     procs = [

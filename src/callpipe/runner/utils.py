@@ -1,6 +1,6 @@
 """Reading a provider's WebSocket handshake, and building the matching transport.
 
-``parse_telephony_websocket`` improves on the reference in the ways its users hit: it has a read
+``parse_telephony_websocket`` improves on Pipecat's in the ways its users hit: it has a read
 timeout (a silent peer cannot hold a handler forever), reads text *and* binary frames, stops
 reading as soon as a ``start`` is recognised (so no media message is swallowed for providers
 that send ``start`` first), refuses garbage and unknown dialects with a clear
@@ -18,14 +18,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from callpipe.errors import ConfigurationError, ProtocolError
-from callpipe.runner.types import (
-    CallData,
-    ExotelCallData,
-    RunnerArguments,
-    TelnyxCallData,
-    VonageCallData,
-    WebSocketRunnerArguments,
-)
+from callpipe.providers import registry
+from callpipe.runner.types import CallData, RunnerArguments, WebSocketRunnerArguments
 
 if TYPE_CHECKING:
     from fastapi import WebSocket
@@ -41,80 +35,17 @@ MAX_HANDSHAKE_MESSAGES = 3
 _CACHE_ATTR = "_callpipe_parsed_telephony"
 
 
+class TelephonyHandshakeError(ProtocolError, ValueError):
+    """The peer's first messages were not a telephony handshake.
+
+    A ``ValueError`` too, because that is what Pipecat raises here and what its bots catch.
+    """
+
+
 def _detect(message: Mapping[str, Any]) -> tuple[str, CallData] | None:
     """Recognise one message as a provider's stream start; None if it is not one."""
-    start = message.get("start")
-    start = start if isinstance(start, Mapping) else {}
-    event = message.get("event")
-    if event == "start" and start.get("streamSid") and start.get("callSid"):
-        params = start.get("customParameters")
-        params = dict(params) if isinstance(params, Mapping) else {}
-        return "twilio", CallData(
-            stream_id=start["streamSid"],
-            call_id=start["callSid"],
-            body=params,
-            **_numbers(params.get("from_number"), params.get("to_number")),
-        )
-    if message.get("stream_id") and start.get("call_control_id"):
-        media_format = start.get("media_format")
-        media_format = media_format if isinstance(media_format, Mapping) else {}
-        params = start.get("custom_parameters")
-        return "telnyx", TelnyxCallData(
-            stream_id=message["stream_id"],
-            call_id=start["call_control_id"],
-            outbound_encoding=str(media_format.get("encoding") or "PCMU"),
-            **_numbers(str(start.get("from") or ""), str(start.get("to") or "")),
-            body=dict(params) if isinstance(params, Mapping) else {},
-        )
-    if event in (None, "start") and start.get("streamId") and start.get("callId"):
-        headers = _parse_plivo_headers(message.get("extra_headers"))
-        return "plivo", CallData(
-            stream_id=start["streamId"],
-            call_id=start["callId"],
-            body=headers,
-            **_numbers(headers.get("from"), headers.get("to")),
-        )
-    if event == "start" and start.get("stream_sid") and start.get("call_sid"):
-        custom = start.get("custom_parameters")
-        return "exotel", ExotelCallData(
-            stream_id=start["stream_sid"],
-            call_id=start["call_sid"],
-            account_sid=str(start.get("account_sid") or ""),
-            **_numbers(str(start.get("from") or ""), str(start.get("to") or "")),
-            custom_parameters=dict(custom) if isinstance(custom, Mapping) else {},
-        )
-    if event == "websocket:connected":
-        # Vonage Voice API: the NCCO's websocket "headers" are echoed at the top level.
-        extras = {
-            k: v for k, v in message.items() if k not in ("event", "content-type") and k != "start"
-        }
-        return "vonage", VonageCallData(
-            stream_id=str(extras.get("stream_id") or extras.get("uuid") or ""),
-            call_id=str(extras.get("call_id") or extras.get("uuid") or ""),
-            **_numbers(extras.get("from"), extras.get("to")),
-            content_type=str(message.get("content-type") or ""),
-            body=extras,
-        )
-    return None
-
-
-def _numbers(from_number: Any, to_number: Any) -> dict[str, Any]:
-    """``from``/``to`` by their wire names (the model's aliases)."""
-    return {"from": from_number, "to": to_number}
-
-
-def _parse_plivo_headers(raw: Any) -> dict[str, Any]:
-    """Plivo echoes ``extraHeaders`` as ``"k=v,k2=v2"`` (some accounts use ``;``)."""
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    if not isinstance(raw, str) or not raw:
-        return {}
-    out: dict[str, Any] = {}
-    for part in raw.replace(";", ",").split(","):
-        key, sep, value = part.partition("=")
-        if sep and key.strip():
-            out[key.strip()] = value.strip()
-    return out
+    detected = registry.detect_stream(message)
+    return None if detected is None else (detected[0].name, detected[1])
 
 
 def _decode(raw: str | bytes) -> Mapping[str, Any] | None:
@@ -146,9 +77,10 @@ async def parse_telephony_websocket(
     """Detect the provider from its first messages; return ``(transport_type, call_data)``.
 
     The socket must be accepted. Reads at most :data:`MAX_HANDSHAKE_MESSAGES` messages, all within
-    ``timeout`` seconds. Raises :class:`~callpipe.errors.ProtocolError` for a peer that sends
-    nothing (timeout or disconnect), sends only garbage, or speaks an unknown dialect. Idempotent:
-    a second call on the same socket returns the first result without reading.
+    ``timeout`` seconds. Raises :class:`TelephonyHandshakeError` (a ``ProtocolError`` and a
+    ``ValueError``) for a peer that sends nothing (timeout or disconnect), sends only garbage,
+    or speaks an unknown dialect. Idempotent: a second call on the same socket returns the
+    first result without reading.
     """
     cached = getattr(websocket, _CACHE_ATTR, None)
     if cached is not None:
@@ -163,11 +95,11 @@ async def parse_telephony_websocket(
                 raise TimeoutError
             raw = await asyncio.wait_for(_receive(websocket), remaining)
         except TimeoutError:
-            raise ProtocolError(
+            raise TelephonyHandshakeError(
                 f"no telephony handshake within {timeout:g}s (received: {_describe(seen)})"
             ) from None
         if raw is None:
-            raise ProtocolError(
+            raise TelephonyHandshakeError(
                 "WebSocket closed before the telephony handshake completed "
                 f"(received: {_describe(seen)})"
             )
@@ -181,15 +113,11 @@ async def parse_telephony_websocket(
             logger.debug("telephony handshake: %s stream %s", detected[0], detected[1].stream_id)
             return detected
         seen.append(f"event={message.get('event')!r}")
-    raise ProtocolError(f"unknown telephony dialect (received: {_describe(seen)})")
+    raise TelephonyHandshakeError(f"unknown telephony dialect (received: {_describe(seen)})")
 
 
 def _describe(seen: list[str]) -> str:
     return ", ".join(seen) if seen else "nothing"
-
-
-def _env(name: str) -> str | None:
-    return os.environ.get(name) or None
 
 
 async def create_transport(
@@ -235,67 +163,25 @@ def _params_for(transport_params: Mapping[str, Callable[[], Any]], name: str) ->
 
 def build_serializer(transport_type: str, call_data: CallData) -> Any:
     """The provider's serializer for this call, credentials from the environment."""
-    stream_id = call_data.stream_id or ""
-    call_id = call_data.call_id
-    if transport_type == "twilio":
-        from callpipe.serializers.twilio import TwilioFrameSerializer
+    provider = registry.get(transport_type)
+    if provider is None:
+        raise ConfigurationError(f"Unsupported telephony provider: {transport_type!r}")
+    return provider.serializer(call_data, os.environ, _no_hang_up)
 
-        account, token = _env("TWILIO_ACCOUNT_SID"), _env("TWILIO_AUTH_TOKEN")
-        key, secret = _env("TWILIO_API_KEY"), _env("TWILIO_API_SECRET")
-        has_creds = bool(account and (token or (key and secret)))
-        return TwilioFrameSerializer(
-            stream_id,
-            call_id,
-            account_sid=account,
-            auth_token=token,
-            region=_env("TWILIO_REGION"),
-            edge=_env("TWILIO_EDGE"),
-            params=_no_hang_up(TwilioFrameSerializer, has_creds, "TWILIO_ACCOUNT_SID/AUTH_TOKEN"),
-            api_key_sid=key,
-            api_key_secret=secret,
-        )
-    if transport_type == "telnyx":
-        from callpipe.serializers.telnyx import TelnyxFrameSerializer
 
-        api_key = _env("TELNYX_API_KEY")
-        return TelnyxFrameSerializer(
-            stream_id,
-            outbound_encoding=str(call_data.get("outbound_encoding", "PCMU")),
-            inbound_encoding="PCMU",
-            call_control_id=call_id,
-            api_key=api_key,
-            params=_no_hang_up(TelnyxFrameSerializer, bool(api_key), "TELNYX_API_KEY"),
-        )
-    if transport_type == "plivo":
-        from callpipe.serializers.plivo import PlivoFrameSerializer
-
-        auth_id, auth_token = _env("PLIVO_AUTH_ID"), _env("PLIVO_AUTH_TOKEN")
-        return PlivoFrameSerializer(
-            stream_id,
-            call_id,
-            auth_id=auth_id,
-            auth_token=auth_token,
-            params=_no_hang_up(
-                PlivoFrameSerializer, bool(auth_id and auth_token), "PLIVO_AUTH_ID/AUTH_TOKEN"
-            ),
-        )
-    if transport_type == "exotel":
-        from callpipe.serializers.exotel import ExotelFrameSerializer
-
-        return ExotelFrameSerializer(stream_id, call_id)
-    if transport_type == "vonage":
-        from callpipe.serializers.vonage import VonageFrameSerializer
-
-        return VonageFrameSerializer()
-    raise ConfigurationError(f"Unsupported telephony provider: {transport_type!r}")
+_WARNED_MISSING: set[str] = set()
+"""Credential variables already warned about: once per process, not on every (local) call."""
 
 
 def _no_hang_up(serializer_cls: Any, has_credentials: bool, env_names: str) -> Any:
     """Default params, with auto hang-up off (and a warning) when credentials are missing."""
     if has_credentials:
         return None
-    logger.warning(
-        "%s not set: the call will not be hung up through the provider's API at the end "
+    first = env_names not in _WARNED_MISSING
+    _WARNED_MISSING.add(env_names)
+    logger.log(
+        logging.WARNING if first else logging.DEBUG,
+        "%s not set: calls will not be hung up through the provider's API at the end "
         "(the WebSocket is still closed)",
         env_names,
     )

@@ -87,6 +87,11 @@ class TelephonySerializer(FrameSerializer):
     def _clear(self) -> str | bytes:
         return self._clear_message
 
+    @property
+    def supports_marks(self) -> bool:
+        overridden = type(self).serialize_mark is not TelephonySerializer.serialize_mark
+        return overridden or self._mark_prefix is not None
+
     def serialize_mark(self, name: str) -> str | bytes | None:
         if self._mark_prefix is None:
             return None

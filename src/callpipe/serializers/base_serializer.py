@@ -74,6 +74,19 @@ class FrameSerializer(ABC):
         """An id for logs (stream or call id); never a phone number."""
         return "-"
 
+    #: Packet size the provider wants, in 10 ms units; None: the transport's default.
+    preferred_10ms_chunks: int | None = None
+
+    @property
+    def wire_sample_rate(self) -> int | None:
+        """The provider's audio rate; None: this serializer takes the pipeline's rate."""
+        return None
+
+    @property
+    def supports_marks(self) -> bool:
+        """True when :meth:`serialize_mark` returns messages: a subclass that overrides it."""
+        return type(self).serialize_mark is not FrameSerializer.serialize_mark
+
     async def setup(self, frame: StartFrame) -> None:  # noqa: B027 - optional hook
         """Read pipeline settings (sample rates) before the first message."""
 

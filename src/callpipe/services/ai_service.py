@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from callpipe.errors import ConfigurationError
+from callpipe.errors import ServiceAuthError as ServiceAuthError  # re-exported: its old home
 from callpipe.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -31,6 +32,7 @@ from callpipe.metrics.metrics import MetricsData, TTFBMetricsData
 from callpipe.metrics.registry import SERVICE_ERRORS, SERVICE_TTFB
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+from callpipe.transports.record_hooks import note_service_ttfb
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +45,6 @@ def resolve_api_key(service: str, api_key: str | None, env_var: str) -> str:
             f"{service}: no API key. Pass api_key=... or set the {env_var} environment variable."
         )
     return key
-
-
-class ServiceAuthError(Exception):
-    """The provider rejected the credentials (HTTP 401/403): retrying cannot help."""
 
 
 class AIService(FrameProcessor):
@@ -209,6 +207,7 @@ class AIService(FrameProcessor):
             return None
         value = self.clock.now() - self._ttfb_start
         self._ttfb_start = None
+        note_service_ttfb(self.kind, value, self._model_name, type(self).__name__)
         SERVICE_TTFB.observe(
             value, service=type(self).__name__, kind=self.kind, model=self._model_name or ""
         )

@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from callpipe.audio.espeak import synthesize
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     Frame,
     InterimTranscriptionFrame,
@@ -63,7 +64,7 @@ class ESpeakTTSService(AIService):
     ) -> None:
         super().__init__(model=f"espeak-ng:{voice}", name=name, **kwargs)
         if chunk_ms <= 0:
-            raise ValueError("chunk_ms must be > 0")
+            raise ConfigurationError("chunk_ms must be > 0")
         self.voice = voice
         self.rate_wpm = rate_wpm
         self._chunk_ms = chunk_ms

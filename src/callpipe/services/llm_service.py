@@ -1,14 +1,21 @@
 """LLMService: runs a chat model on the conversation context, with function calling.
 
-Frames in: ``OpenAILLMContextFrame`` (from the user aggregator), ``LLMMessagesFrame``.
+Frames in: ``LLMContextFrame`` (Pipecat 1.14) or ``OpenAILLMContextFrame`` (older API) from the
+user aggregator, ``LLMMessagesFrame``, ``LLMUpdateSettingsFrame``.
 Frames out: ``LLMFullResponseStartFrame``, ``LLMTextFrame``…, ``LLMFullResponseEndFrame`` per
-completion. When the model asks for tools, the registered async handlers run (concurrently),
-the assistant ``tool_calls`` message and the ``tool`` results are appended to the context and
-the model runs again, until it answers in text (bounded by ``max_tool_rounds``).
+completion. When the model asks for tools, the handlers run concurrently (registered with
+:meth:`LLMService.register_function`, or carried by the context's ``FunctionSchema``), the
+assistant ``tool_calls`` message and the ``tool`` results are appended to the context and the
+model runs again, until it answers in text (bounded by ``max_tool_rounds``). The function-call
+frames bots and mute strategies watch (``FunctionCallsStartedFrame``,
+``FunctionCallInProgressFrame``, ``FunctionCallResultFrame``, ``FunctionCallCancelFrame``) are
+broadcast both ways; the context itself is updated here, in one place.
 
 A completion runs inside the processor's worker, so an ``InterruptionFrame`` cancels it: the
-HTTP stream is closed, handlers marked ``cancel_on_interruption`` are cancelled, and nothing
-of the old reply is pushed afterwards.
+HTTP stream is closed, handlers registered with ``cancel_on_interruption=True`` (the default)
+are cancelled and announced with ``FunctionCallCancelFrame``; the others finish in the
+background and their call + result are still written to the context (without a new reply),
+so the model knows the side effect happened.
 """
 
 from __future__ import annotations
@@ -18,15 +25,31 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from callpipe.frames.frames import Frame, LLMMessagesFrame
+from callpipe.adapters.llm.schemas.direct_function import options_of
+from callpipe.frames.frames import (
+    Frame,
+    FunctionCallCancelFrame,
+    FunctionCallFromLLM,
+    FunctionCallInProgressFrame,
+    FunctionCallResultFrame,
+    FunctionCallResultProperties,
+    FunctionCallsStartedFrame,
+    LLMContextFrame,
+    LLMMessagesFrame,
+    LLMUpdateSettingsFrame,
+)
+from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
     OpenAILLMContextFrame,
 )
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService
+from callpipe.services.settings import LLMSettings, delta_from_frame
+from callpipe.transports.record_hooks import note_function_call
 
 if TYPE_CHECKING:
     from callpipe.processors.aggregators.llm_response import (
@@ -42,15 +65,22 @@ logger = logging.getLogger(__name__)
 class FunctionCallParams:
     """What a function handler receives; call ``await params.result_callback(result)``.
 
-    A handler may instead simply ``return`` its result.
+    A handler may instead simply ``return`` its result. ``result_callback`` also takes
+    ``properties=FunctionCallResultProperties(run_llm=False)`` to keep the model quiet after
+    the result.
     """
 
     function_name: str
     tool_call_id: str
     arguments: dict[str, Any]
     llm: LLMService
-    context: OpenAILLMContext
-    result_callback: Callable[[Any], Awaitable[None]]
+    context: ChatContext
+    result_callback: Callable[..., Awaitable[None]]
+    pipeline_worker: Any = None
+    """1.14's worker running the pipeline; None until callpipe's worker sets it."""
+    app_resources: Any = None
+    """1.14's ``PipelineWorker(app_resources=...)``; None until callpipe's worker sets it."""
+    worker_runner: Any = None
 
 
 FunctionHandler = Callable[[FunctionCallParams], Awaitable[Any]]
@@ -76,25 +106,74 @@ class ToolCall:
 class _Registration:
     handler: FunctionHandler
     cancel_on_interruption: bool = True
+    timeout_secs: float | None = None
 
 
 _NO_RESULT = object()
 
 
+def _json_or_text(value: str) -> Any:
+    """For the call record: a JSON argument/result string parsed, anything else as it is."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 @dataclass
 class _ResultBox:
     value: Any = field(default=_NO_RESULT)
+    properties: FunctionCallResultProperties | None = None
+
+
+@dataclass
+class _Outcome:
+    """A finished call: the text for the ``tool`` message and how it wants to be used."""
+
+    content: str
+    properties: FunctionCallResultProperties | None = None
+    error: str | None = None
 
 
 class LLMService(AIService):
-    """Base of LLM services: function registry, context frames, the tool loop."""
+    """Base of LLM services: function registry, context frames, the tool loop, settings."""
 
     kind = "llm"
+    Settings: type[LLMSettings] = LLMSettings
 
-    def __init__(self, *, max_tool_rounds: int = 8, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_tool_rounds: int = 8,
+        function_call_timeout_secs: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._functions: dict[str | None, _Registration] = {}
         self._max_tool_rounds = max_tool_rounds
+        self._function_call_timeout_secs = function_call_timeout_secs
+        self._settings: LLMSettings = self.Settings(model=self.model_name)
+        self._background_calls: set[asyncio.Task[Any]] = set()
+        # Pipecat 1.14 events: (service, [FunctionCallFromLLM]) / (service) after a timeout.
+        self._register_event_handler("on_function_calls_started")
+        self._register_event_handler("on_function_calls_cancelled")
+        self._register_event_handler("on_completion_timeout")
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def settings(self) -> LLMSettings:
+        """The current settings (store object; change it with an ``LLMUpdateSettingsFrame``)."""
+        return self._settings
+
+    async def update_settings(self, delta: LLMSettings) -> dict[str, Any]:
+        """Merge ``delta``; the next completion uses it. Returns what changed (old values)."""
+        changed = self._settings.apply_update(delta)
+        if "model" in changed and isinstance(self._settings.model, str):
+            self.set_model_name(self._settings.model)
+        if changed:
+            logger.debug("%s: settings changed: %s", self, sorted(changed))
+        return changed
 
     # ------------------------------------------------------------------ functions
 
@@ -103,10 +182,15 @@ class LLMService(AIService):
         function_name: str | None,
         handler: FunctionHandler,
         *,
-        cancel_on_interruption: bool = True,
+        cancel_on_interruption: bool | None = None,
+        timeout_secs: float | None = None,
     ) -> None:
         """Run ``handler`` when the model calls ``function_name`` (``None``: any function)."""
-        self._functions[function_name] = _Registration(handler, cancel_on_interruption)
+        self._functions[function_name] = _Registration(
+            handler,
+            True if cancel_on_interruption is None else cancel_on_interruption,
+            timeout_secs,
+        )
 
     def unregister_function(self, function_name: str | None) -> None:
         self._functions.pop(function_name, None)
@@ -114,16 +198,34 @@ class LLMService(AIService):
     def has_function(self, function_name: str) -> bool:
         return function_name in self._functions or None in self._functions
 
+    def _registration(self, context: ChatContext, name: str) -> _Registration | None:
+        found = self._functions.get(name)
+        if found is not None:
+            return found
+        for schema in context.function_schemas():
+            if schema.name == name and schema.handler is not None:
+                options = options_of(schema.handler)
+                if options is None:
+                    return _Registration(schema.handler)
+                return _Registration(
+                    schema.handler, options.cancel_on_interruption, options.timeout_secs
+                )
+        return self._functions.get(None)
+
     # ------------------------------------------------------------------ aggregators
 
     def create_context_aggregator(
         self,
-        context: OpenAILLMContext,
+        context: ChatContext,
         *,
         user_params: LLMUserAggregatorParams | None = None,
         assistant_params: LLMAssistantAggregatorParams | None = None,
     ) -> LLMContextAggregatorPair:
-        """The user/assistant aggregator pair sharing ``context``: ``.user()``, ``.assistant()``."""
+        """The user/assistant aggregator pair sharing ``context``: ``.user()``, ``.assistant()``.
+
+        The older API; with an ``LLMContext`` build ``LLMContextAggregatorPair`` from
+        ``llm_response_universal`` instead (1.14 style) to get its params and events.
+        """
         from callpipe.processors.aggregators.llm_response import LLMContextAggregatorPair
 
         return LLMContextAggregatorPair(
@@ -136,28 +238,90 @@ class LLMService(AIService):
         await super().process_frame(frame, direction)
         if await self.handle_lifecycle(frame, direction):
             return
-        if isinstance(frame, OpenAILLMContextFrame):
+        if isinstance(frame, LLMContextFrame | OpenAILLMContextFrame):
             await self._run_context(frame.context)
         elif isinstance(frame, LLMMessagesFrame):
             await self._run_context(OpenAILLMContext(frame.messages))
+        elif isinstance(frame, LLMUpdateSettingsFrame):
+            delta = delta_from_frame(frame, self.Settings, self)
+            if delta is None:
+                await self.push_frame(frame, direction)
+            else:
+                await self.update_settings(delta)
         else:
             await self.push_frame(frame, direction)
 
-    async def _run_context(self, context: OpenAILLMContext) -> None:
+    async def _run_context(self, context: ChatContext) -> None:
         for _ in range(self._max_tool_rounds + 1):
             calls = await self.run_completion(context)
             if not calls:
                 return
-            await self.run_function_calls(context, calls)
+            if not await self.run_function_calls(context, calls):
+                return
         logger.warning("%s: stopped after %d tool rounds", self, self._max_tool_rounds)
 
-    async def run_completion(self, context: OpenAILLMContext) -> list[ToolCall]:
+    async def run_completion(self, context: Any) -> list[ToolCall]:
         """Stream one completion (pushing its frames); return the tool calls it asked for."""
         raise NotImplementedError
 
-    async def run_function_calls(self, context: OpenAILLMContext, calls: list[ToolCall]) -> None:
-        """Run the handlers, then append the tool_calls message and the results to ``context``."""
-        results = await asyncio.gather(*(self._call_one(context, call) for call in calls))
+    async def _broadcast(self, frame_factory: Callable[[], Frame]) -> None:
+        await self.push_frame(frame_factory(), FrameDirection.DOWNSTREAM)
+        await self.push_frame(frame_factory(), FrameDirection.UPSTREAM)
+
+    async def run_function_calls(self, context: ChatContext, calls: list[ToolCall]) -> bool:
+        """Run the handlers, append the tool_calls message and the results to ``context``.
+
+        Returns whether the model should run again on the results.
+        """
+        started = [
+            FunctionCallFromLLM(call.name, call.id, _loads_or_raw(call.arguments), context)
+            for call in calls
+        ]
+        await self._call_event_handler("on_function_calls_started", list(started))
+        await self._broadcast(lambda: FunctionCallsStartedFrame(function_calls=list(started)))
+        tasks: list[asyncio.Task[_Outcome]] = []
+        for call, info in zip(calls, started, strict=True):
+            registration = self._registration(context, call.name)
+            cancel = registration is None or registration.cancel_on_interruption
+            await self._broadcast(
+                partial(
+                    FunctionCallInProgressFrame,
+                    function_name=call.name,
+                    tool_call_id=call.id,
+                    arguments=info.arguments,
+                    cancel_on_interruption=cancel,
+                )
+            )
+            tasks.append(asyncio.ensure_future(self._call_one(context, call, registration)))
+        try:
+            outcomes = await asyncio.gather(*(asyncio.shield(t) for t in tasks))
+        except asyncio.CancelledError:
+            await self._on_calls_interrupted(context, calls, tasks)
+            raise
+        self._append_calls(context, calls, outcomes)
+        for call, info, outcome in zip(calls, started, outcomes, strict=True):
+            await self._broadcast(
+                partial(
+                    FunctionCallResultFrame,
+                    function_name=call.name,
+                    tool_call_id=call.id,
+                    arguments=info.arguments,
+                    result=outcome.content,
+                    run_llm=outcome.properties.run_llm if outcome.properties else None,
+                    properties=outcome.properties,
+                    error=outcome.error,
+                )
+            )
+        for outcome in outcomes:
+            if outcome.properties is not None and outcome.properties.on_context_updated:
+                await outcome.properties.on_context_updated()
+        # The model answers unless every result asked it not to.
+        return any(o.properties is None or o.properties.run_llm is not False for o in outcomes)
+
+    @staticmethod
+    def _append_calls(
+        context: ChatContext, calls: list[ToolCall], outcomes: list[_Outcome]
+    ) -> None:
         context.add_message(
             {
                 "role": "assistant",
@@ -165,40 +329,98 @@ class LLMService(AIService):
                 "tool_calls": [call.as_message_entry() for call in calls],
             }
         )
-        for call, result in zip(calls, results, strict=True):
-            context.add_message({"role": "tool", "tool_call_id": call.id, "content": result})
+        for call, outcome in zip(calls, outcomes, strict=True):
+            context.add_message(
+                {"role": "tool", "tool_call_id": call.id, "content": outcome.content}
+            )
+            note_function_call(
+                call.name, _json_or_text(call.arguments), _json_or_text(outcome.content)
+            )
 
-    async def _call_one(self, context: OpenAILLMContext, call: ToolCall) -> str:
-        registration = self._functions.get(call.name) or self._functions.get(None)
+    async def _on_calls_interrupted(
+        self, context: ChatContext, calls: list[ToolCall], tasks: list[asyncio.Task[_Outcome]]
+    ) -> None:
+        """Cancel what may be cancelled; let the rest finish and record them afterwards."""
+        keep = False
+        cancelled: list[FunctionCallFromLLM] = []
+        for call, task in zip(calls, tasks, strict=True):
+            registration = self._registration(context, call.name)
+            if registration is None or registration.cancel_on_interruption:
+                task.cancel()
+                if not task.done():
+                    arguments = _loads_or_raw(call.arguments)
+                    cancelled.append(FunctionCallFromLLM(call.name, call.id, arguments, context))
+                    await self._broadcast(
+                        partial(
+                            FunctionCallCancelFrame, function_name=call.name, tool_call_id=call.id
+                        )
+                    )
+            else:
+                keep = True
+        if cancelled:
+            await self._call_event_handler("on_function_calls_cancelled", cancelled)
+        if not keep:
+            return
+
+        async def record_later() -> None:
+            outcomes: list[_Outcome] = []
+            for task in tasks:
+                try:
+                    outcomes.append(await task)
+                except asyncio.CancelledError:
+                    outcomes.append(_Outcome(json.dumps({"error": "cancelled by interruption"})))
+            self._append_calls(context, calls, outcomes)
+            logger.debug("%s: recorded %d calls that outlived an interruption", self, len(calls))
+
+        background = asyncio.ensure_future(record_later())
+        self._background_calls.add(background)
+        background.add_done_callback(self._background_calls.discard)
+
+    async def _call_one(
+        self, context: ChatContext, call: ToolCall, registration: _Registration | None
+    ) -> _Outcome:
         if registration is None:
             logger.warning("%s: the model called unknown function %r", self, call.name)
-            return json.dumps({"error": f"unknown function {call.name}"})
+            return _Outcome(json.dumps({"error": f"unknown function {call.name}"}))
         try:
             arguments = json.loads(call.arguments) if call.arguments.strip() else {}
             if not isinstance(arguments, dict):
                 raise ValueError("arguments are not a JSON object")
         except ValueError as exc:
             logger.warning("%s: bad arguments for %s: %s", self, call.name, exc)
-            return json.dumps({"error": f"invalid arguments: {exc}"})
+            return _Outcome(json.dumps({"error": f"invalid arguments: {exc}"}), error=str(exc))
         box = _ResultBox()
 
-        async def result_callback(result: Any) -> None:
+        async def result_callback(
+            result: Any, *, properties: FunctionCallResultProperties | None = None
+        ) -> None:
             box.value = result
+            box.properties = properties
 
         params = FunctionCallParams(call.name, call.id, arguments, self, context, result_callback)
         logger.debug("%s: calling function %s", self, call.name)
+        timeout = registration.timeout_secs or self._function_call_timeout_secs
         try:
-            if registration.cancel_on_interruption:
-                returned = await registration.handler(params)
-            else:
-                # Shielded: an interruption cancels the turn, not this side effect.
-                returned = await asyncio.shield(registration.handler(params))
-        except asyncio.CancelledError:
-            raise
+            returned = await asyncio.wait_for(registration.handler(params), timeout)
+        except TimeoutError:
+            logger.warning("%s: function %s timed out after %.1fs", self, call.name, timeout)
+            return _Outcome(json.dumps({"error": "timed out"}), error="timeout")
         except Exception as exc:
             logger.exception("%s: function %s failed", self, call.name)
-            return json.dumps({"error": f"{type(exc).__name__}: {exc}"})
+            message = f"{type(exc).__name__}: {exc}"
+            return _Outcome(json.dumps({"error": message}), error=message)
         value = box.value if box.value is not _NO_RESULT else returned
-        if isinstance(value, str):
-            return value
-        return json.dumps(value, default=str)
+        content = value if isinstance(value, str) else json.dumps(value, default=str)
+        return _Outcome(content, box.properties)
+
+    async def cleanup(self) -> None:
+        for task in list(self._background_calls):
+            task.cancel()
+        await super().cleanup()
+
+
+def _loads_or_raw(arguments: str) -> Any:
+    try:
+        return json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return arguments

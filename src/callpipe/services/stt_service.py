@@ -27,6 +27,7 @@ from callpipe.frames.frames import (
     InputAudioRawFrame,
     InterimTranscriptionFrame,
     StartFrame,
+    STTUpdateSettingsFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -34,6 +35,7 @@ from callpipe.frames.frames import (
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService
+from callpipe.services.settings import STTSettings, delta_from_frame
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,31 @@ class STTService(AIService):
         self._audio_passthrough = audio_passthrough
         self._language = language
         self._user_speaking = False
+        self._settings: STTSettings = self.Settings(model=self.model_name, language=language)
+
+    # ------------------------------------------------------------------ settings (1.14)
+
+    Settings: type[STTSettings] = STTSettings
+
+    @property
+    def settings(self) -> STTSettings:
+        """Current settings; change them with ``STTUpdateSettingsFrame(delta=...)``."""
+        return self._settings
+
+    async def update_settings(self, delta: STTSettings) -> dict[str, Any]:
+        """Merge ``delta`` and let the service act on what changed (old values returned)."""
+        changed = self._settings.apply_update(delta)
+        if "model" in changed and isinstance(self._settings.model, str):
+            self.set_model_name(self._settings.model)
+        if "language" in changed:
+            language = self._settings.language
+            self._language = language if isinstance(language, str) else None
+        if changed:
+            await self.apply_settings(changed)
+        return changed
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        """Hook: act on changed settings (``self.settings`` holds the new values)."""
 
     @property
     def sample_rate(self) -> int:
@@ -77,17 +104,32 @@ class STTService(AIService):
     async def on_user_stopped_speaking(self) -> None:
         """VAD: the caller stopped speaking (e.g. ask the provider to finalize now)."""
 
-    async def push_transcript(self, text: str, *, final: bool, language: str | None = None) -> None:
-        """Push a transcript downstream (finals end the STT's time-to-first-byte measurement)."""
+    async def push_transcript(
+        self,
+        text: str,
+        *,
+        final: bool,
+        language: str | None = None,
+        result: Any = None,
+        finalized: bool = False,
+    ) -> None:
+        """Push a transcript downstream (finals end the STT's time-to-first-byte measurement).
+
+        ``result`` is the provider's own message (word timings etc.), carried on the frame.
+        """
         text = text.strip()
         if not text:
             return
         lang = language or self._language
         if final:
             await self.stop_ttfb_metrics()
-            await self.push_frame(TranscriptionFrame(text, "", iso_now(), lang))
+            await self.push_frame(
+                TranscriptionFrame(text, "", iso_now(), lang, result=result, finalized=finalized)
+            )
         else:
-            await self.push_frame(InterimTranscriptionFrame(text, "", iso_now(), lang))
+            await self.push_frame(
+                InterimTranscriptionFrame(text, "", iso_now(), lang, result=result)
+            )
 
     # ------------------------------------------------------------------ frames
 
@@ -95,6 +137,11 @@ class STTService(AIService):
         await super().process_frame(frame, direction)
         if await self.handle_lifecycle(frame, direction):
             return
+        if isinstance(frame, STTUpdateSettingsFrame):
+            delta = delta_from_frame(frame, self.Settings, self)
+            if delta is not None:
+                await self.update_settings(delta)
+                return
         if isinstance(frame, InputAudioRawFrame):
             await self.process_audio(frame.audio)
             if self._audio_passthrough:

@@ -50,11 +50,13 @@ from callpipe.frames.frames import (
     TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
+    TTSUpdateSettingsFrame,
 )
 from callpipe.metrics.metrics import TTSUsageMetricsData
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService
+from callpipe.services.settings import TTSSettings, delta_from_frame
 from callpipe.utils.string import SentenceAggregator
 
 logger = logging.getLogger(__name__)
@@ -93,9 +95,16 @@ class TTSService(AIService):
         sample_rate: int | None = None,
         aggregate_sentences: bool = True,
         context_timeout_secs: float = 5.0,
+        push_silence_after_stop: bool = False,
+        silence_time_s: float = 2.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._push_silence_after_stop = push_silence_after_stop
+        self._silence_time_s = silence_time_s
+        self._settings: TTSSettings = self.Settings(
+            model=self.model_name, voice=None, language=None
+        )
         self._init_sample_rate = sample_rate
         self._aggregate_sentences = aggregate_sentences
         self._context_timeout = context_timeout_secs
@@ -110,6 +119,34 @@ class TTSService(AIService):
     @property
     def sample_rate(self) -> int:
         return self._init_sample_rate or self._out_sample_rate
+
+    # ------------------------------------------------------------------ settings (1.14)
+
+    Settings: type[TTSSettings] = TTSSettings
+
+    @property
+    def settings(self) -> TTSSettings:
+        """Current settings; change them with ``TTSUpdateSettingsFrame(delta=...)``."""
+        return self._settings
+
+    async def update_settings(self, delta: TTSSettings) -> dict[str, Any]:
+        """Merge ``delta`` and let the service act on what changed (old values returned)."""
+        changed = self._settings.apply_update(delta)
+        if "model" in changed and isinstance(self._settings.model, str):
+            self.set_model_name(self._settings.model)
+        if changed:
+            await self.apply_settings(changed)
+        return changed
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        """Hook: act on changed settings (``self.settings`` holds the new values)."""
+
+    async def _settings_frame(self, frame: TTSUpdateSettingsFrame) -> bool:
+        delta = delta_from_frame(frame, self.Settings, self)
+        if delta is None:
+            return False
+        await self.update_settings(delta)
+        return True
 
     # ------------------------------------------------------------------ provider API
 
@@ -203,6 +240,9 @@ class TTSService(AIService):
             # The provider sent no timing for this reply: its text follows all of its audio.
             ctx.queue.put_nowait(TTSTextFrame(" ".join(ctx.texts)))
         ctx.queue.put_nowait(TTSStoppedFrame(context_id=ctx.id))
+        if self._push_silence_after_stop:
+            silence = b"\x00\x00" * int(self._silence_time_s * self.sample_rate)
+            ctx.queue.put_nowait(TTSAudioRawFrame(silence, self.sample_rate, 1, context_id=ctx.id))
         ctx.queue.put_nowait(None)
 
     def _queue_audio_final(self, ctx: TTSContext, pcm: bytes) -> None:
@@ -226,6 +266,8 @@ class TTSService(AIService):
         elif isinstance(frame, InterruptionFrame):
             await self._interrupt()
             await self.push_frame(frame, direction)
+        elif isinstance(frame, TTSUpdateSettingsFrame) and await self._settings_frame(frame):
+            pass  # applied here (an update for another service passes on below)
         elif direction is FrameDirection.UPSTREAM or isinstance(frame, SystemFrame):
             await self.push_frame(frame, direction)
         elif isinstance(frame, LLMFullResponseStartFrame):

@@ -1,27 +1,86 @@
-"""ProviderWebsocket: a provider's streaming socket with one reconnect per drop and keep-alive.
+"""ProviderWebsocket: a provider's streaming socket with a reconnect policy and keep-alive.
 
-Used by the Deepgram, Cartesia and ElevenLabs services. A rejected handshake (401/403) raises
-:class:`~callpipe.services.ai_service.ServiceAuthError` from :meth:`connect`, so the service
-reports a clear fatal error at start. A socket that drops mid-call is re-opened once; if that
-fails the owner is told through ``on_failed`` and the call carries on without the service.
+Used by the Deepgram, Cartesia and ElevenLabs services.
+
+- **Handshake.** A rejected key (HTTP 401/403) raises
+  :class:`~callpipe.services.ai_service.ServiceAuthError` from :meth:`connect`; any other refusal
+  raises :class:`HandshakeError` carrying the provider's own reason (Deepgram's ``dg-error``
+  header, the response body). Only transient refusals (429, 5xx, network errors) are retried.
+- **Close frames.** Providers report stream errors in the close frame (Deepgram ``DATA-0000``,
+  ``NET-0001``; ElevenLabs policy closes). A drop is reported once, with the code, the reason
+  and the call: a WARNING when it is reconnected, else the owner's ``ErrorFrame`` (which the
+  pipeline task logs as its one ERROR line). Transient closes (no close frame, 1000/1001 from
+  the server, 1011-1014, ``NET-*``) are reconnected with backoff, a bounded number of times per
+  drop and per minute; policy, data and auth closes (1002/1003/1007-1010, 3000-4999,
+  ``DATA-*``) are not retried: the owner is told through ``on_failed`` and surfaces an
+  ``ErrorFrame`` the bot can handle.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from callpipe.errors import ProtocolError
+from callpipe.log import call_tag
 from callpipe.processors.base_object import cancel_and_wait, create_logged_task
 from callpipe.services.ai_service import ServiceAuthError
 
 logger = logging.getLogger(__name__)
 
 Message = str | bytes
+
+TRANSIENT_CLOSE_CODES = frozenset({1000, 1001, 1005, 1006, 1011, 1012, 1013, 1014})
+"""Closes worth a reconnect: normal/going away, no close frame, server error, restart, overload."""
+
+REASON_HEADERS = ("dg-error", "x-error", "x-error-message", "error")
+"""Response headers providers put their handshake refusal reason in (Deepgram: ``dg-error``)."""
+
+
+class HandshakeError(ProtocolError, ConnectionError):
+    """The provider refused the WebSocket upgrade; ``reason`` is its own explanation."""
+
+    def __init__(self, message: str, *, status: int, reason: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.retryable = retryable
+
+
+def is_transient_close(code: int | None, reason: str) -> bool:
+    """True when a provider close is worth a reconnect (see the module docstring)."""
+    upper = reason.upper()
+    if upper.startswith("DATA-") or "UNAUTHORI" in upper:
+        return False
+    if upper.startswith("NET-") or "TIMEOUT" in upper or "TIMED OUT" in upper:
+        # An idle timeout (Deepgram NET-0001, ElevenLabs' input timeout, sent as 1008) is not a
+        # request the provider refuses: a new socket is fine.
+        return True
+    return code is None or code in TRANSIENT_CLOSE_CODES
+
+
+def handshake_reason(exc: InvalidStatus) -> str:
+    """The provider's reason for refusing the upgrade: a reason header, else the body."""
+    response = exc.response
+    for name in REASON_HEADERS:
+        value = response.headers.get(name)
+        if value:
+            return str(value)[:300]
+    body = response.body or b""
+    from callpipe.services._http import error_message
+
+    return error_message(response.status_code, bytes(body)) if body.strip() else ""
+
+
+def describe_close(code: int | None, reason: str) -> str:
+    return f"code {code if code is not None else 1006}" + (f" ({reason})" if reason else "")
 
 
 class ProviderWebsocket:
@@ -37,9 +96,11 @@ class ProviderWebsocket:
         on_reconnected: Callable[[], Awaitable[None]] | None = None,
         on_failed: Callable[[str], Awaitable[None]] | None = None,
         keepalive_secs: float | None = None,
-        keepalive_message: Callable[[], Message] | None = None,
+        keepalive_message: Callable[[], Message | None] | None = None,
         open_timeout: float = 5.0,
-        reconnect_attempts: int = 1,
+        reconnect_attempts: int = 3,
+        reconnect_backoff_secs: float = 0.25,
+        max_drops_per_minute: int = 5,
         auth_hint: str = "",
     ) -> None:
         self._owner = owner
@@ -52,6 +113,9 @@ class ProviderWebsocket:
         self._keepalive_message = keepalive_message
         self._open_timeout = open_timeout
         self._reconnect_attempts = reconnect_attempts
+        self._backoff = reconnect_backoff_secs
+        self._max_drops = max_drops_per_minute
+        self._drops: deque[float] = deque()
         self._auth_hint = auth_hint
         self._ws: ClientConnection | None = None
         self._receiver: asyncio.Task[None] | None = None
@@ -59,6 +123,8 @@ class ProviderWebsocket:
         self._closing = False
         self._connected = asyncio.Event()
         self.reconnects = 0
+        self.last_close: tuple[int | None, str] | None = None
+        """Code and reason of the last close the provider sent (None: never dropped)."""
 
     @property
     def connected(self) -> bool:
@@ -76,24 +142,41 @@ class ProviderWebsocket:
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
+            reason = handshake_reason(exc)
+            said = f": {reason}" if reason else ""
             if status in (401, 403):
                 raise ServiceAuthError(
-                    f"{self._owner}: the provider rejected the credentials (HTTP {status}). "
+                    f"{self._owner}: the provider rejected the credentials (HTTP {status}{said}). "
                     f"{self._auth_hint}"
                 ) from None
-            raise ConnectionError(f"{self._owner}: handshake failed with HTTP {status}") from None
+            raise HandshakeError(
+                f"{self._owner}: handshake failed with HTTP {status}{said}",
+                status=status,
+                reason=reason,
+                retryable=status == 429 or status >= 500,
+            ) from None
+
+    @staticmethod
+    def _retryable(exc: Exception) -> bool:
+        if isinstance(exc, HandshakeError):
+            return exc.retryable
+        return isinstance(exc, OSError | TimeoutError)
 
     async def connect(self) -> None:
-        """Open the socket and start receiving; a failed handshake (other than a rejected key)
-        is retried once. Raises on failure (rejected key: ServiceAuthError)."""
+        """Open the socket and start receiving; a transient handshake failure is retried once.
+        Raises on failure (rejected key: ServiceAuthError; other refusals: HandshakeError)."""
         self._closing = False
         try:
             self._ws = await self._open()
         except ServiceAuthError:
             raise
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            logger.warning("%s: connecting failed (%s); retrying once", self._owner, exc)
-            await asyncio.sleep(0.25)
+        except (OSError, TimeoutError) as exc:
+            if not self._retryable(exc):
+                raise
+            logger.warning(
+                "%s%s: connecting failed (%s); retrying once", call_tag(), self._owner, exc
+            )
+            await asyncio.sleep(self._backoff)
             self._ws = await self._open()
         self._connected.set()
         self._receiver = create_logged_task(self._receive(), f"{self._owner}:ws-receive")
@@ -151,35 +234,66 @@ class ProviderWebsocket:
                         raise
                     except Exception:
                         logger.exception("%s: failed to handle a provider message", self._owner)
-            except ConnectionClosed as exc:
-                logger.debug("%s: socket closed: %s", self._owner, exc)
+            except ConnectionClosed:
+                pass
             if self._closing:
                 return
             self._connected.clear()
-            logger.warning("%s: provider socket dropped; reconnecting", self._owner)
-            if not await self._reconnect():
+            code = ws.close_code
+            reason = ws.close_reason or ""
+            self.last_close = (code, reason)
+            closed = f"provider closed the socket: {describe_close(code, reason)}"
+            # Not retried: the owner's ErrorFrame is the one log line (the task logs it).
+            if not is_transient_close(code, reason):
+                await self._give_up(f"{self._owner}: {closed}; not reconnecting")
+                return
+            if not self._drop_allowed():
+                await self._give_up(
+                    f"{self._owner}: {closed}; dropping repeatedly "
+                    f"({len(self._drops)} drops within a minute), not reconnecting"
+                )
+                return
+            logger.warning("%s%s: %s; reconnecting", call_tag(), self._owner, closed)
+            if not await self._reconnect(closed):
                 return
 
-    async def _reconnect(self) -> bool:
+    def _drop_allowed(self) -> bool:
+        now = time.monotonic()
+        self._drops.append(now)
+        while self._drops and now - self._drops[0] > 60.0:
+            self._drops.popleft()
+        return len(self._drops) <= self._max_drops
+
+    async def _give_up(self, message: str) -> None:
+        self._ws = None
+        if self._on_failed is not None:
+            await self._on_failed(message)
+
+    async def _reconnect(self, closed: str) -> bool:
         error = "unknown error"
         for attempt in range(self._reconnect_attempts):
+            # Back off before every attempt, growing with repeated drops: a provider that
+            # keeps closing is not hammered.
+            await asyncio.sleep(min(4.0, self._backoff * 2 ** (attempt + len(self._drops) - 1)))
+            if self._closing:
+                return False
             try:
-                if attempt:
-                    await asyncio.sleep(0.2)
                 self._ws = await self._open()
-            except (OSError, ConnectionError, ServiceAuthError, TimeoutError) as exc:
+            except ServiceAuthError as exc:
+                error = str(exc)
+                break
+            except (OSError, TimeoutError) as exc:
                 error = str(exc) or type(exc).__name__
+                if not self._retryable(exc):
+                    break
                 continue
             self.reconnects += 1
             self._connected.set()
-            logger.info("%s: reconnected", self._owner)
+            logger.info("%s%s: reconnected", call_tag(), self._owner)
             if self._on_reconnected is not None:
                 await self._on_reconnected()
             return True
-        self._ws = None
-        message = f"{self._owner}: provider socket dropped and reconnecting failed: {error}"
-        if self._on_failed is not None:
-            await self._on_failed(message)
+        await self._give_up(f"{self._owner}: {closed}, and reconnecting failed: {error}")
         return False
 
     async def _keep_alive(self) -> None:
@@ -187,14 +301,23 @@ class ProviderWebsocket:
         while True:
             await asyncio.sleep(self._keepalive_secs)
             if self.connected:
-                await self.send(self._keepalive_message(), wait_secs=0)
+                message = self._keepalive_message()
+                if message is not None:
+                    await self.send(message, wait_secs=0)
 
 
 def ws_url(base_url: str, path: str, params: dict[str, Any] | None = None) -> str:
-    """``base_url`` + ``path`` + a query string of the non-None ``params``."""
+    """``base_url`` + ``path`` + a query string of the non-None ``params``.
+
+    A list value repeats the key (``keyterm=a&keyterm=b``), as providers expect for multi-valued
+    options; booleans are written ``true``/``false``.
+    """
     from urllib.parse import urlencode
 
     url = base_url.rstrip("/") + path
-    query = {k: str(v).lower() if isinstance(v, bool) else v for k, v in (params or {}).items()}
-    query = {k: v for k, v in query.items() if v is not None}
-    return f"{url}?{urlencode(query)}" if query else url
+    pairs: list[tuple[str, Any]] = []
+    for key, value in (params or {}).items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is not None:
+                pairs.append((key, str(item).lower() if isinstance(item, bool) else item))
+    return f"{url}?{urlencode(pairs)}" if pairs else url

@@ -14,14 +14,16 @@ import argparse
 import asyncio
 import logging
 import sys
+import wave
 from collections.abc import Sequence
 from pathlib import Path
 
 from callpipe.testing.simulator.call import NetworkFaults
+from callpipe.testing.simulator.diagnosis import explain_failure
 from callpipe.testing.simulator.dialects import DIALECTS
 from callpipe.testing.simulator.result import CallResult, summarize_latencies
 from callpipe.testing.simulator.script import CallScript, parse_dtmf_schedule, run_calls
-from callpipe.testing.simulator.sources import AudioSource
+from callpipe.testing.simulator.sources import AudioSource, read_wav
 
 
 class _Utterance(argparse.Action):
@@ -42,6 +44,7 @@ class _Utterance(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="callpipe call",
+        allow_abbrev=False,
         description="Call a bot's media WebSocket as Twilio/Telnyx/Plivo/Exotel/Vonage would.",
     )
     p.add_argument("url", help="the bot's WebSocket URL, e.g. ws://localhost:7860/ws")
@@ -62,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linger", type=float, default=2.0, help="quiet time before hanging up (s)")
     p.add_argument("--max-duration", type=float, default=120.0, help="hang up after this (s)")
     p.add_argument("--record", metavar="WAV", help="save a stereo WAV (caller left, bot right)")
+    p.add_argument(
+        "--words",
+        action="store_true",
+        help="also print what each side said (local Whisper; needs callpipe[whisper-model])",
+    )
     p.add_argument("--calls", type=int, default=1, help="place N calls at once (load)")
     p.add_argument("--jitter", type=float, default=0.0, metavar="MS", help="random send delay")
     p.add_argument("--stall", metavar="AT:SECS", help="freeze the network at AT for SECS")
@@ -88,15 +96,32 @@ def script_from_args(args: argparse.Namespace) -> CallScript:
     )
 
 
-def _report(results: list[CallResult], record: str | None) -> int:
+def _words(result: CallResult) -> str:
+    """The transcript block of the timeline (who said what; latency on answers)."""
+    try:
+        lines = result.transcript()
+    except ImportError as exc:
+        return f"words: not available ({exc})"
+    return "\n".join(["words (as the caller heard them):", *(f"  {line}" for line in lines)])
+
+
+def _report(results: list[CallResult], record: str | None, words: bool = False) -> int:
     if len(results) == 1:
         result = results[0]
         print(result.timeline())
+        if words:
+            print(_words(result))
         if record:
             print(f"recording: {result.save_wav(record)} (caller left, bot right)")
-        return 0 if result.ended_by in ("bot", "caller") else 1
-    ok = sum(r.ended_by in ("bot", "caller") for r in results)
+        why = explain_failure(result)
+        if why:
+            print(why, file=sys.stderr)
+        return 1 if why else 0
+    ok = sum(not r.failed for r in results)
     print(f"{len(results)} calls: {ok} completed, {len(results) - ok} failed")
+    first_failure = next((explain_failure(r) for r in results if r.failed), None)
+    if first_failure:
+        print(f"first failure: {first_failure}", file=sys.stderr)
     for key, value in summarize_latencies(results).items():
         print(f"  {key:>6}: {value * 1000:.0f} ms" if key != "turns" else f"  turns: {value:.0f}")
     if record:
@@ -107,19 +132,33 @@ def _report(results: list[CallResult], record: str | None) -> int:
     return 0 if ok == len(results) else 1
 
 
+def _check_wavs(utterances: Sequence[AudioSource]) -> None:
+    """Read every --wav file before dialling, so a typo is an error message, not a traceback
+    from the middle of a call."""
+    for source in utterances:
+        if isinstance(source, Path):
+            if not source.is_file():
+                raise ValueError(f"no such WAV file: {source}")
+            try:
+                read_wav(source, 8000)
+            except (wave.Error, EOFError) as exc:
+                raise ValueError(f"{source}: not a readable 16-bit PCM WAV file ({exc})") from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         script = script_from_args(args)
-    except ValueError as exc:
+        _check_wavs(script.utterances)
+    except (ValueError, OSError, EOFError, wave.Error) as exc:
         print(f"callpipe call: {exc}", file=sys.stderr)
         return 2
     headers = dict(h.split(":", 1) for h in args.header if ":" in h)
     results = asyncio.run(
         run_calls(args.url, script, max(1, args.calls), args.provider, headers=headers or None)
     )
-    return _report(results, args.record)
+    return _report(results, args.record, args.words)
 
 
 if __name__ == "__main__":

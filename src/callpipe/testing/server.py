@@ -24,13 +24,16 @@ async def running_server(
     ws_max_size: int = 16 * 1024 * 1024,
     sndbuf: int | None = None,
     log_level: str = "warning",
+    options: dict[str, Any] | None = None,
 ) -> AsyncIterator[str]:
     """Run ``app`` on a free loopback port; yields ``"127.0.0.1:PORT"``; stops it on exit.
 
     The listening socket is bound here and handed to uvicorn, so there is no window in which
     another test could take the port. ``sndbuf`` fixes the kernel send buffer of accepted
     sockets (Linux: inherited from the listener), so a peer that stops reading blocks the
-    server's sends after kilobytes instead of megabytes.
+    server's sends after kilobytes instead of megabytes. ``options`` are more ``uvicorn.Config``
+    keyword arguments (e.g. ``callpipe.runner.limits.uvicorn_ws_options()``: the runner's
+    connection guards).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -40,10 +43,13 @@ async def running_server(
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        log_level=log_level,
-        lifespan="off",
-        ws_max_size=ws_max_size,
-        timeout_graceful_shutdown=3,
+        **{
+            "log_level": log_level,
+            "lifespan": "off",
+            "ws_max_size": ws_max_size,
+            "timeout_graceful_shutdown": 3,
+            **(options or {}),
+        },
     )
     server = uvicorn.Server(config)
     # _serve() skips uvicorn's signal capture: the host process (a test run) owns its signals.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from callpipe.audio.vad.vad_controller import SpeechChange, VADController
 from callpipe.frames.frames import (
     BotInterruptionFrame,
     BotStartedSpeakingFrame,
@@ -19,27 +20,25 @@ from callpipe.frames.frames import (
     EmulateUserStartedSpeakingFrame,
     EmulateUserStoppedSpeakingFrame,
     EndFrame,
+    FilterControlFrame,
     Frame,
     InputAudioRawFrame,
+    InputTransportStartAudioStreamingFrame,
     InterruptionFrame,
+    SpeechControlParamsFrame,
     StartFrame,
     StopInterruptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADParamsUpdateFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.transports.base_transport import TransportParams
+from callpipe.transports.record_hooks import current_recorder
 
 logger = logging.getLogger(__name__)
-
-_QUIET = 1
-_SPEAKING = 3
-
-
-def _state_value(state: Any) -> int:
-    return int(getattr(state, "value", state))
 
 
 class BaseInputTransport(FrameProcessor):
@@ -50,10 +49,14 @@ class BaseInputTransport(FrameProcessor):
         self._params = params
         self._sample_rate = 0
         self._vad = params.vad_analyzer
-        self._vad_state = _QUIET
+        self._vad_controller = VADController(self._vad) if self._vad is not None else None
         self._user_speaking = False
         self._bot_speaking = False
         self._input_stopped = False
+        recorder = current_recorder()  # a call recording, when one is kept
+        self._recording = recorder.recording if recorder is not None else None
+        self._filter = params.audio_in_filter
+        self._streaming = params.audio_in_stream_on_start
 
     @property
     def sample_rate(self) -> int:
@@ -69,13 +72,29 @@ class BaseInputTransport(FrameProcessor):
         self._sample_rate = self._params.audio_in_sample_rate or frame.audio_in_sample_rate
         if self._vad is not None:
             self._vad.set_sample_rate(self._sample_rate)
+        if self._filter is not None:
+            await self._filter.start(self._sample_rate)
 
     async def stop(self, frame: EndFrame) -> None:
         """Graceful end: stop pushing caller audio (subclasses may keep reading control data)."""
         self._input_stopped = True
+        await self._stop_filter()
 
     async def cancel(self, frame: CancelFrame) -> None:
         self._input_stopped = True
+        await self._stop_filter()
+
+    async def _stop_filter(self) -> None:
+        audio_filter, self._filter = self._filter, None
+        if audio_filter is not None:
+            try:
+                await audio_filter.stop()
+            except Exception:
+                logger.exception("%s: audio_in_filter failed to stop", self)
+
+    async def start_audio_in_streaming(self) -> None:
+        """Start taking the caller's audio (for ``audio_in_stream_on_start=False``)."""
+        self._streaming = True
 
     # ------------------------------------------------------------------ frames
 
@@ -104,6 +123,13 @@ class BaseInputTransport(FrameProcessor):
             await self._user_stopped(emulated=True)
         elif isinstance(frame, InputAudioRawFrame):
             await self.push_audio_frame(frame)  # injected audio takes the caller's path (VAD)
+        elif isinstance(frame, InputTransportStartAudioStreamingFrame):
+            await self.start_audio_in_streaming()
+        elif isinstance(frame, FilterControlFrame) and self._filter is not None:
+            await self._filter.process_frame(frame)
+        elif isinstance(frame, VADParamsUpdateFrame) and self._vad is not None:
+            self._vad.set_params(frame.params)
+            await self.push_frame(SpeechControlParamsFrame(vad_params=frame.params))
         else:
             await self.push_frame(frame, direction)
 
@@ -111,23 +137,37 @@ class BaseInputTransport(FrameProcessor):
 
     async def push_audio_frame(self, frame: InputAudioRawFrame) -> None:
         """Run VAD on received audio and pass it downstream."""
-        if not self._params.audio_in_enabled or self._input_stopped:
+        if not self._params.audio_in_enabled or self._input_stopped or not self._streaming:
             return
-        if self._vad is not None:
+        if self._recording is not None:
+            self._recording.caller_audio(frame.audio, frame.sample_rate, self.clock.now())
+        if self._filter is not None:
+            frame = await self._filtered(frame)
+            if not frame.audio:
+                return
+        if self._vad_controller is not None:
             await self._run_vad(frame.audio)
         if self._params.audio_in_passthrough:
             await self.push_frame(frame)
 
+    async def _filtered(self, frame: InputAudioRawFrame) -> InputAudioRawFrame:
+        """The frame with filtered audio; a failing filter is bypassed (logged once)."""
+        try:
+            audio = await self._filter.filter(frame.audio)
+        except Exception:
+            logger.exception("%s: audio_in_filter failed; passing audio unfiltered", self)
+            self._filter = None
+            return frame
+        return InputAudioRawFrame(audio, frame.sample_rate, frame.num_channels)
+
     async def _run_vad(self, audio: bytes) -> None:
-        state = _state_value(await self._vad.analyze_audio(audio))
-        if state == self._vad_state:
-            return
-        previous, self._vad_state = self._vad_state, state
-        if state == _SPEAKING and previous != _SPEAKING and not self._user_speaking:
+        assert self._vad_controller is not None and self._vad is not None
+        change = await self._vad_controller.process_audio(audio)
+        if change is SpeechChange.STARTED and not self._user_speaking:
             params = self._vad.params
             await self.push_frame(VADUserStartedSpeakingFrame(start_secs=params.start_secs))
             await self._user_started(emulated=False)
-        elif state == _QUIET and self._user_speaking:
+        elif change is SpeechChange.STOPPED and self._user_speaking:
             params = self._vad.params
             await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=params.stop_secs))
             await self._user_stopped(emulated=False)

@@ -12,6 +12,12 @@ Audio, messages and other data frames share the processor's ordered queue, so a
 interruption (a system frame, handled at once) cancels the chunk being paced, drops queued
 audio, reports how much of the reply the caller heard, and sends the provider's clear message.
 
+Audio processing (Pipecat 1.x options): bot audio goes through ``audio_out_filter``, then the
+volume (``audio_out_volume``, ``VolumeFrame``, ``VolumeGainFrame``), then ``audio_out_mixer``.
+With a mixer the wire never goes quiet: while no bot audio is being played, a background task
+sends ``mixer.mix(silence)`` every packet time on its own schedule, and stops the moment bot
+audio starts (whose packets are mixed on the bot's schedule).
+
 Playback tracking: where the serializer has provider marks, marks go out with the audio and
 their acknowledgements tell what was played; otherwise a time estimate is used. "Bot stopped
 speaking", the passing on of frames that followed bot audio (``TTSTextFrame``, the end of a
@@ -23,8 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
+from callpipe.audio.utils import scale_audio
 from callpipe.frames.frames import (
     BotInterruptedFrame,
     BotSpeakingFrame,
@@ -33,8 +41,10 @@ from callpipe.frames.frames import (
     CancelFrame,
     ControlFrame,
     EndFrame,
+    FilterControlFrame,
     Frame,
     InterruptionFrame,
+    MixerControlFrame,
     OutputAudioRawFrame,
     OutputDTMFFrame,
     OutputDTMFUrgentFrame,
@@ -44,10 +54,13 @@ from callpipe.frames.frames import (
     TransportMessageFrame,
     TransportMessageUrgentFrame,
     TTSStoppedFrame,
+    VolumeFrame,
+    VolumeGainFrame,
 )
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.transports.base_transport import TransportParams
 from callpipe.transports.playback import PlaybackTracker
+from callpipe.transports.record_hooks import current_recorder
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +92,14 @@ class BaseOutputTransport(FrameProcessor):
         self._wake = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._recorder = current_recorder()  # the call record, when one is kept
+        self._recording = self._recorder.recording if self._recorder is not None else None
+        self._out_filter = params.audio_out_filter
+        self._volume = params.audio_out_volume
+        self._gain = 1.0
+        mixer = params.audio_out_mixer
+        self._mixer = mixer.get(None) if isinstance(mixer, Mapping) else mixer
+        self._mixer_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ subclass hooks
 
@@ -154,6 +175,11 @@ class BaseOutputTransport(FrameProcessor):
         self._chunk_secs = chunks * 0.01
         self._tracker.uses_marks = p.playback_tracking and self.supports_marks
         self._watcher = self.create_task(self._watch_playback(), "playback")
+        if self._out_filter is not None:
+            await self._out_filter.start(self._sample_rate)
+        if self._mixer is not None:
+            await self._mixer.start(self._sample_rate)
+            self._mixer_task = self.create_task(self._mix_while_idle(), "mixer")
 
     async def _end(self, frame: EndFrame) -> None:
         """Play out everything, then let the subclass hang up and close."""
@@ -168,11 +194,27 @@ class BaseOutputTransport(FrameProcessor):
     async def _cancel(self, frame: CancelFrame) -> None:
         self._ending = True
         self._cancel_flush()
+        await self._stop_audio_processing()
         await self.finish_call(frame)
 
     async def cleanup(self) -> None:
         self._cancel_flush()
+        await self._stop_audio_processing()
         await super().cleanup()
+
+    async def _stop_audio_processing(self) -> None:
+        """Stop the idle mixer feed, then the mixer and the filter (each once)."""
+        await self.cancel_task(self._mixer_task)
+        self._mixer_task = None
+        mixer, self._mixer = self._mixer, None
+        out_filter, self._out_filter = self._out_filter, None
+        for part in (mixer, out_filter):
+            if part is None:
+                continue
+            try:
+                await part.stop()
+            except Exception:
+                logger.exception("%s: failed to stop %s", self, type(part).__name__)
 
     # ------------------------------------------------------------------ frame routing
 
@@ -218,7 +260,18 @@ class BaseOutputTransport(FrameProcessor):
             await self.push_frame(frame)
         elif isinstance(frame, EndFrame):
             await self._end(frame)
+            await self._stop_audio_processing()
             await self.push_frame(frame)
+        elif isinstance(frame, VolumeFrame):
+            self._volume = frame.volume
+        elif isinstance(frame, VolumeGainFrame):
+            self._gain = frame.gain
+        elif isinstance(frame, MixerControlFrame):
+            if self._mixer is not None:
+                await self._mixer.process_frame(frame)
+        elif isinstance(frame, FilterControlFrame):
+            if self._out_filter is not None:
+                await self._out_filter.process_frame(frame)
         else:
             await self._pass_after_playback(frame)  # bot text, response boundaries, ...
 
@@ -230,6 +283,11 @@ class BaseOutputTransport(FrameProcessor):
         audio = frame.audio
         if frame.sample_rate != self._sample_rate:
             audio = self._resample(audio, frame.sample_rate)
+        if self._out_filter is not None:
+            audio = await self._out_filter.filter(audio)
+        volume = self._volume * self._gain
+        if volume != 1.0:
+            audio = scale_audio(audio, volume)
         await self._write_pcm(audio, pad=False)
         self._schedule_flush()
 
@@ -278,11 +336,15 @@ class BaseOutputTransport(FrameProcessor):
         due = tracker.end_time() - self._send_ahead
         if due > now:
             await clock.sleep_until(due)
+        if self._mixer is not None:
+            chunk = await self._mixer.mix(chunk)
         if not await self._write_with_timeout(chunk):
             return
         now = clock.now()  # one read after the write serves the rest (the clock is a syscall)
         if now > tracker.end_time():
             tracker.reanchor(now)  # it arrived after the far end ran dry: it plays from now
+        if self._recording is not None:
+            self._recording.bot_audio(chunk, self._sample_rate, tracker.end_time(), now)
         tracker.sent += self._chunk_secs
         if not self._bot_speaking:
             await self._bot_started()
@@ -291,6 +353,33 @@ class BaseOutputTransport(FrameProcessor):
             await self._broadcast(BotSpeakingFrame)
         if tracker.sent - self._last_mark_at >= _MARK_EVERY_SECS:
             await self._maybe_mark(force=True)
+
+    async def _mix_while_idle(self) -> None:
+        """Send ``mixer.mix(silence)`` every packet time while no bot audio is playing.
+
+        Its own schedule (``anchor + n × packet``, re-anchored after bot audio or a stall) keeps
+        the background steady; bot audio takes over the wire as soon as it starts.
+        """
+        clock = self.clock
+        silence = bytes(self._chunk_bytes)
+        due: float | None = None
+        while not self._ending:
+            mixer = self._mixer
+            if mixer is None:
+                return
+            now = clock.now()
+            if self._tracker.active or self._buffer or self._queue_has_audio():
+                due = None  # the bot owns the wire; resume on a fresh anchor afterwards
+                await clock.sleep(self._chunk_secs)
+                continue
+            if due is None or now - due > 5 * self._chunk_secs:
+                due = now
+            if due > now:
+                await clock.sleep_until(due)
+                continue
+            if not await self._write_with_timeout(await mixer.mix(silence)):
+                await clock.sleep(self._chunk_secs)  # not connected (yet, or any more)
+            due += self._chunk_secs
 
     async def _write_with_timeout(self, chunk: bytes) -> bool:
         try:
@@ -356,6 +445,8 @@ class BaseOutputTransport(FrameProcessor):
         """The far end acknowledged a mark (called by the input side)."""
         if self._tracker.acknowledge(name):
             self._wake.set()
+            if self._recorder is not None:
+                self._recorder.mark_acked(self.clock.now(), self._tracker.confirmed)
 
     async def _pass_after_playback(self, frame: Frame) -> None:
         """Frames behind bot audio go downstream once that audio has been played, so what
@@ -447,6 +538,8 @@ class BaseOutputTransport(FrameProcessor):
         if self._resampler is not None:
             self._resampler.reset()
         tracker = self._tracker
+        if self._recording is not None:
+            self._recording.bot_cut(self.clock.now())
         if tracker.active:
             heard_secs, heard_text = tracker.interrupt(self.clock.now())
             await self.send_clear()

@@ -4,49 +4,154 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
 
+from callpipe.errors import ConfigurationError
 from callpipe.processors.base_object import BaseObject
 from callpipe.processors.frame_processor import FrameProcessor
+from callpipe.transports.seams import VADAnalyzerLike
+from callpipe.utils.pydantic_docs import document_fields
 
 
 class TransportParams(BaseModel):
-    """Audio and VAD settings of a transport.
+    """Audio and VAD settings of a transport (all keyword arguments, all optional).
 
     Unknown options are rejected (``extra="forbid"``): a misspelt ``vad_analyser`` must fail at
-    construction, not silently run a call without barge-in.
+    construction, not silently run a call without barge-in. Each field's description is listed
+    below (and in ``help()``).
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    audio_in_enabled: bool = False
-    audio_in_sample_rate: int | None = None
-    audio_in_channels: int = 1
-    audio_in_passthrough: bool = True
+    audio_in_enabled: bool = Field(
+        default=False, description="Receive the caller's audio. True for a phone bot."
+    )
+    audio_in_sample_rate: int | None = Field(
+        default=None,
+        description="Rate of the InputAudioRawFrames pushed into the pipeline (the serializer "
+        "converts from the wire rate). None: PipelineParams.audio_in_sample_rate.",
+    )
+    audio_in_channels: int = Field(
+        default=1, description="Channels of caller audio. Telephony audio is mono (1)."
+    )
+    audio_in_passthrough: bool = Field(
+        default=True,
+        description="Push the caller's audio downstream, as an STT service needs. False keeps "
+        "it inside the input transport (VAD only).",
+    )
 
-    audio_out_enabled: bool = False
-    audio_out_sample_rate: int | None = None
-    audio_out_channels: int = 1
-    audio_out_10ms_chunks: int = Field(default=2, ge=1, le=20)
-    audio_out_send_ahead_ms: int = Field(default=80, ge=0, le=1000)
-    audio_out_write_timeout: float = Field(default=5.0, gt=0)
-    audio_out_end_silence_secs: float = Field(default=0.0, ge=0)
+    audio_out_enabled: bool = Field(
+        default=False, description="Send the bot's audio. True for a phone bot."
+    )
+    audio_out_sample_rate: int | None = Field(
+        default=None,
+        description="Rate the output sends at. None: the serializer's wire rate, else "
+        "PipelineParams.audio_out_sample_rate. Bot audio is resampled once, straight to it.",
+    )
+    audio_out_channels: int = Field(
+        default=1, description="Channels of bot audio. Telephony audio is mono (1)."
+    )
+    audio_out_10ms_chunks: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description="Packet size in 10 ms units: 2 sends 20 ms packets, one telephony packet.",
+    )
+    audio_out_send_ahead_ms: int = Field(
+        default=80,
+        ge=0,
+        le=1000,
+        description="How far ahead of real time audio is sent, so event-loop hiccups never "
+        "reach the caller as gaps. It is also at most what is still queued at the provider "
+        "when a barge-in clears it.",
+    )
+    audio_out_write_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds one send may block (a peer that stopped reading) before the call "
+        "is ended, instead of buffering without bound.",
+    )
+    audio_out_end_silence_secs: float = Field(
+        default=0.0,
+        ge=0,
+        description="Silence sent after the last bot audio when the call ends with an "
+        "EndFrame, before the hang-up: a margin for carriers that clip the last syllable. "
+        "0 sends none.",
+    )
 
-    vad_analyzer: Any = None
-    vad_enabled: bool | None = None
-    vad_audio_passthrough: bool | None = None
+    vad_analyzer: SkipValidation[VADAnalyzerLike | None] = Field(
+        default=None,
+        description="Voice activity detector run on the caller's audio in the input transport "
+        "(e.g. SileroVADAnalyzer()): it finds the caller's turns and barge-ins. None: no VAD.",
+    )
+    vad_enabled: bool | None = Field(
+        default=None,
+        description="Older Pipecat flag, kept for compatibility. VAD runs whenever "
+        "vad_analyzer is set; True without a vad_analyzer is an error, and False does not "
+        "turn a given analyzer off (leave vad_analyzer unset for that).",
+    )
+    vad_audio_passthrough: bool | None = Field(
+        default=None,
+        description="Older Pipecat name of audio_in_passthrough; when set, it overrides it.",
+    )
 
-    playback_tracking: bool = True
-    bot_speaking_period_secs: float = 0.2
-    playback_ack_grace_secs: float = 1.0
+    playback_tracking: bool = Field(
+        default=True,
+        description="Use provider marks (Twilio, Telnyx, Plivo) to learn what the caller has "
+        "heard; False, or a provider without marks: estimate it from the clock.",
+    )
+    bot_speaking_period_secs: float = Field(
+        default=0.2,
+        description="How often a BotSpeakingFrame is broadcast while bot audio is being sent "
+        "(what idle timers and turn logic watch).",
+    )
+    playback_ack_grace_secs: float = Field(
+        default=1.0,
+        description="How long past the expected end of playback to wait for a lost mark "
+        "acknowledgement before counting the audio as played.",
+    )
+
+    # Pipecat 1.x audio processing options (see docs/transport.md, "Audio processing").
+    audio_in_filter: Any = Field(
+        default=None,
+        description="A BaseAudioFilter run on the caller's audio before VAD and before it is "
+        "pushed on (e.g. RNNoiseFilter()). FilterControlFrames reach it.",
+    )
+    audio_in_stream_on_start: bool = Field(
+        default=True,
+        description="Take the caller's audio from the start. False: caller audio is dropped "
+        "(no VAD, no STT) until an InputTransportStartAudioStreamingFrame is pushed.",
+    )
+    audio_out_filter: Any = Field(
+        default=None,
+        description="A BaseAudioFilter run on the bot's audio (at the output rate) before "
+        "volume and mixer.",
+    )
+    audio_out_volume: float = Field(
+        default=1.0,
+        ge=0,
+        description="Multiplier on the bot's samples (before the mixer); VolumeFrame changes "
+        "it and VolumeGainFrame scales it, in order with the audio.",
+    )
+    audio_out_mixer: Any = Field(
+        default=None,
+        description="A BaseAudioMixer (e.g. SoundfileMixer for hold music) mixed into every "
+        "packet at the wire rate; while the bot is silent the transport keeps sending "
+        "mix(silence), paced like bot audio. A mapping {None: mixer} is accepted too.",
+    )
 
     @model_validator(mode="after")
     def _legacy_flags(self) -> TransportParams:
         if self.vad_enabled and self.vad_analyzer is None:
-            raise ValueError("vad_enabled=True needs vad_analyzer=... (e.g. SileroVADAnalyzer())")
+            raise ConfigurationError(
+                "vad_enabled=True needs vad_analyzer=... (e.g. SileroVADAnalyzer())"
+            )
         if self.vad_audio_passthrough is not None:
             self.audio_in_passthrough = self.vad_audio_passthrough
         return self
+
+
+document_fields(TransportParams)
 
 
 class BaseTransport(BaseObject):

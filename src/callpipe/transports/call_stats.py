@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+
+class _Counted(Protocol):
+    """What the call-end line reads from a serializer (see ``transports.seams``)."""
+
+    malformed_counts: dict[str, int]
+
 
 logger = logging.getLogger("callpipe.calls")
 
@@ -22,7 +29,11 @@ def mask(value: str | None) -> str | None:
         return value
     if len(value) <= 6:
         return "***"
-    return f"{value[:4]}…{value[-2:]}"
+    shown = f"{value[:4]}…{value[-2:]}"
+    # Ids come from the network: escape control characters so none can forge a log line.
+    if shown.isprintable():
+        return shown
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in shown)
 
 
 @dataclass
@@ -61,9 +72,9 @@ class CallStats:
                 detail,
             )
 
-    def log_end(self, now: float, serializer: Any = None) -> None:
+    def log_end(self, now: float, serializer: _Counted | None = None) -> None:
         duration = now - self.started_at if self.started_at is not None else 0.0
-        counts = getattr(serializer, "malformed_counts", None) or {}
+        counts = serializer.malformed_counts if serializer is not None else {}
         malformed = self.malformed + sum(counts.values())
         provider = self.provider
         logger.info(

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from callpipe.frames.frames import Frame, TTSTextFrame
+from callpipe.frames.frames import Frame, OutputAudioRawFrame, TTSTextFrame
 
 
 @dataclass(slots=True)
@@ -120,9 +120,13 @@ class PlaybackTracker:
         played = self.played(now)
         out: list[Frame] = []
         while self._held and (everything or self._held[0].position <= played + 1e-6):
-            frame = self._held.popleft().frame
+            held = self._held.popleft()
+            frame = held.frame
             if isinstance(frame, TTSTextFrame):  # what the TTS actually spoke
                 self._heard_texts.append(frame.text)
+            elif isinstance(frame, OutputAudioRawFrame) and self.start is not None:
+                # When its last sample plays (clock time, ns): lets a recorder place it exactly.
+                frame.pts = round((self.start + held.position) * 1e9)
             out.append(frame)
         return out
 

@@ -173,9 +173,10 @@ def run_bot_process(
     bot: Path = REPLY_BOT,
     *,
     via_cli: bool = False,
+    command: list[str] | None = None,
 ) -> Iterator[RunnerProcess]:
-    """``python bot.py ARGS --port FREE`` (or ``callpipe run bot.py ...``) in a subprocess;
-    always killed at the end."""
+    """``python bot.py ARGS --port FREE`` (or ``callpipe run bot.py ...``, or ``command`` instead
+    of ``python bot.py``) in a subprocess; always killed at the end."""
     port = free_port()
     report = tmp_path / f"report-{port}.jsonl"
     log = tmp_path / f"runner-{port}.log"
@@ -188,8 +189,17 @@ def run_bot_process(
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             [
-                *([sys.executable, "-m", "callpipe.cli", "run"] if via_cli else [sys.executable]),
-                str(bot),
+                *(
+                    command
+                    or [
+                        *(
+                            [sys.executable, "-m", "callpipe.cli", "run"]
+                            if via_cli
+                            else [sys.executable]
+                        ),
+                        str(bot),
+                    ]
+                ),
                 *args,
                 *("--host", "127.0.0.1", "--port", str(port)),
             ],

@@ -80,10 +80,13 @@ async def bot(runner_args: RunnerArguments) -> None:
             serializer=_serializer(transport_type, call_data),
         ),
     )
+    # A call may ask for its own ending (tests of how calls end): customParameters test_end =
+    # "stay" (the bot never hangs up) or "idle" (no hang-up; the pipeline's idle timeout ends it).
+    test_end = call_data.body.get("test_end") if isinstance(call_data.body, dict) else None
     task = PipelineTask(
         Pipeline([transport.input(), transport.output()]),
         PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
-        idle_timeout_secs=None,
+        idle_timeout_secs=0.8 if test_end == "idle" else None,
     )
     runner_args.attach(task)
     reply_secs = float(os.environ.get("REPLY_SECS", "0.6"))
@@ -92,7 +95,7 @@ async def bot(runner_args: RunnerArguments) -> None:
     async def on_connected(transport, websocket):  # type: ignore[no-untyped-def]
         audio = _tone(440, max(0.0, reply_secs - 0.2), 0.3) + _tone(880, 0.2, 0.9)
         frames: list[Frame] = [OutputAudioRawFrame(audio, RATE, 1)]
-        if os.environ.get("END_AFTER_REPLY", "1") == "1":
+        if os.environ.get("END_AFTER_REPLY", "1") == "1" and test_end is None:
             frames.append(EndFrame(reason="reply done"))
         await task.queue_frames(frames)
 

@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.responses import HTMLResponse
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from callpipe.frames.frames import EndFrame, OutputAudioRawFrame
 from callpipe.pipeline.pipeline import Pipeline
@@ -149,23 +150,30 @@ async def test_plain_websocket_clients_need_a_start_token() -> None:
         await args.websocket.send_text("hello")
 
     app = create_app(
-        bot, RunnerConfig(transport="websocket"), credentials=Credentials(), secret=b"k" * 32
+        bot,
+        RunnerConfig(transport="websocket"),
+        credentials=Credentials(api_key="api-key-0123"),
+        secret=b"k" * 32,
     )
     async with running_server(app) as host:
         async with connect(f"ws://{host}/ws") as ws:
             await ws.wait_closed()
             assert ws.close_code == 4003
         async with httpx.AsyncClient() as http:
-            start = (await http.post(f"http://{host}/start")).json()
+            assert (await http.post(f"http://{host}/start")).status_code == 401
+            wrong = {"Authorization": "Bearer api-key-0124"}
+            assert (await http.post(f"http://{host}/start", headers=wrong)).status_code == 401
+            key = {"Authorization": "Bearer api-key-0123"}
+            start = (await http.post(f"http://{host}/start", headers=key)).json()
         assert start["wsUrl"] == f"ws://localhost:7860/ws/{start['token']}"
         path = urllib.parse.urlsplit(start["wsUrl"]).path
         async with connect(f"ws://{host}{path}") as ws:
             assert await ws.recv() == "hello"
-        async with connect(
-            f"ws://{host}/ws", additional_headers={"Authorization": f"Bearer {start['token']}"}
-        ) as ws:
-            await ws.wait_closed()
-            assert ws.close_code == 4003  # already used
+        with pytest.raises(InvalidStatus) as refused:  # already used: refused before the upgrade
+            await connect(
+                f"ws://{host}/ws", additional_headers={"Authorization": f"Bearer {start['token']}"}
+            )
+        assert refused.value.response.status_code == 403
     assert seen == ["websocket"]
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from .harness import fake_call, free_port, run_bot_process
-from .test_runner_process import NO_PROVIDER_CREDS, TOKEN_RE
+from .test_runner_process import NO_PROVIDER_CREDS, PROVIDER_ENV, TOKEN_RE, _signed_webhook
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +86,7 @@ def stop_nginx(nginx: subprocess.Popen[bytes]) -> None:
 
 async def _call_via(base: str, ws_base: str, call_id: str, **kw: object):  # type: ignore[no-untyped-def]
     async with httpx.AsyncClient(timeout=5) as http:
-        resp = await http.post(f"{base}/", data={"CallSid": call_id, "From": "+15551112222"})
+        resp = await http.request(url=f"{base}/", **_signed_webhook("twilio", call_id))
     assert resp.status_code == 200, resp.text
     token = TOKEN_RE.search(resp.text).group(1)  # type: ignore[union-attr]
     return await fake_call(f"{ws_base}/ws/{token}", "twilio", call_id=call_id, **kw)  # type: ignore[arg-type]
@@ -94,7 +94,7 @@ async def _call_via(base: str, ws_base: str, call_id: str, **kw: object):  # typ
 
 async def test_workers_share_tokens_and_drain(tmp_path: Path) -> None:
     args = ["-t", "twilio", "-x", "example.test", "--workers", "2"]
-    env = {**NO_PROVIDER_CREDS, "REPLY_SECS": "0.3"}
+    env = {**NO_PROVIDER_CREDS, **PROVIDER_ENV["twilio"], "REPLY_SECS": "0.3"}
     with run_bot_process(tmp_path, args, env) as runner:
         ws_base = f"ws://127.0.0.1:{runner.port}"
         results = await asyncio.gather(
@@ -112,7 +112,7 @@ async def test_workers_share_tokens_and_drain(tmp_path: Path) -> None:
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
 async def test_two_instances_behind_nginx(tmp_path: Path) -> None:
     secret = {"CALLPIPE_STREAM_SECRET": "fleet-shared-secret-0123456789"}
-    env = {**NO_PROVIDER_CREDS, **secret, "REPLY_SECS": "2.5"}
+    env = {**NO_PROVIDER_CREDS, **PROVIDER_ENV["twilio"], **secret, "REPLY_SECS": "2.5"}
     args = ["-t", "twilio", "-x", "example.test", "--drain-timeout", "10"]
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -13,6 +13,7 @@ from callpipe.runner.security import (
     TokenError,
     plivo_v3_signature,
     twilio_signature,
+    twilio_signature_algorithm,
     verify_plivo_v3,
     verify_twilio,
 )
@@ -169,3 +170,122 @@ def test_telnyx_ed25519_agrees_with_sdk() -> None:
 def test_telnyx_bad_public_key() -> None:
     with pytest.raises(ValueError):
         TelnyxVerifier(base64.b64encode(b"short").decode())
+
+
+# ----------------------------------------------- Twilio: the SDK's exact rules (issue 14)
+
+
+def _multidict(pairs: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+    from starlette.datastructures import ImmutableMultiDict
+
+    return ImmutableMultiDict(pairs)  # the SDK reads repeated fields with getlist()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        [("CallSid", "CA1"), ("From", "+1555")],
+        [("A", "2"), ("A", "1"), ("B", "x")],  # a repeated parameter, values out of order
+        [("A", "1"), ("A", "1"), ("a", "1")],  # exact duplicates collapse, names are case-sensitive
+        [("Empty", ""), ("Ünïcode", "välue ✓")],
+        [],
+    ],
+    ids=["plain", "repeated", "duplicates", "unicode", "none"],
+)
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA1", "HMAC_SHA256"])
+def test_twilio_signature_identical_to_the_sdk(
+    params: list[tuple[str, str]], algorithm: str
+) -> None:
+    from twilio.request_validator import RequestValidator
+
+    url = "https://bot.example/answer?x=1"
+    sdk = RequestValidator("authtok").compute_signature(url, _multidict(params), algorithm)
+    assert twilio_signature("authtok", url, params, algorithm) == sdk
+    assert verify_twilio("authtok", url, params, sdk, algorithm=algorithm)
+    assert RequestValidator("authtok").validate(url, _multidict(params), sdk, algorithm)
+
+
+def test_twilio_shared_key_sha256_header_algorithm() -> None:
+    from twilio.request_validator import RequestValidator, get_signature_algorithm
+
+    header = "key=webhooks_sharedkey_01ABC,algorithm=HMAC_SHA256"
+    assert twilio_signature_algorithm(header) == get_signature_algorithm(header) == "HMAC_SHA256"
+    assert twilio_signature_algorithm(None) == get_signature_algorithm(None) == "HMAC_SHA1"
+    url, form = "https://bot.example/", [("CallSid", "CA1")]
+    sig = RequestValidator("shared-secret").compute_signature(url, dict(form), "HMAC_SHA256")
+    assert verify_twilio("shared-secret", url, form, sig, algorithm="HMAC_SHA256")
+    assert not verify_twilio("shared-secret", url, form, sig)  # SHA1 is another signature
+    assert not verify_twilio("shared-secret", url, form, sig, algorithm="HMAC_MD5")
+
+
+def test_twilio_json_webhook_needs_body_sha256() -> None:
+    import hashlib
+
+    from twilio.request_validator import RequestValidator
+
+    body = b'{"CallSid":"CA1","From":"+1555"}'
+    url = f"https://bot.example/?bodySHA256={hashlib.sha256(body).hexdigest()}"
+    validator = RequestValidator("authtok")
+    sig = validator.compute_signature(url, {})
+    assert validator.validate(url, body.decode(), sig)  # the SDK's genuine JSON case
+    assert verify_twilio("authtok", url, [], sig, body=body)
+    assert not verify_twilio("authtok", url, [], sig, body=body.replace(b"1555", b"9999"))
+    # A signature over a URL without bodySHA256 says nothing about the body: refused.
+    bare = "https://bot.example/"
+    assert not verify_twilio("authtok", bare, [], validator.compute_signature(bare, {}), body=body)
+
+
+@pytest.mark.parametrize("signature", ["ünïcode", "\x00" * 28, "A" * 10_000, ""])
+def test_hostile_signatures_fail_without_raising(signature: str) -> None:
+    url, form = "https://bot.example/", [("CallSid", "CA1")]
+    assert not verify_twilio("authtok", url, form, signature)
+    assert not verify_plivo_v3("tok", "POST", url, dict(form), "nonce", signature)
+
+
+# ------------------------------------------- tokens: hidden binding, mint once, hostile input
+
+
+def test_token_hides_the_call_id_and_binds_it() -> None:
+    tokens = StreamTokens(SECRET)
+    token = tokens.issue(provider="twilio", call_id="CA0123456789abcdef")
+    payload = base64.urlsafe_b64decode(token.split(".")[0] + "==")
+    assert b"CA0123456789abcdef" not in payload and b'"b":' in payload
+    assert tokens.verify(token).call_id == ""  # before the start message: signature + expiry only
+    with pytest.raises(TokenError, match="another call"):
+        tokens.redeem(token, provider="twilio", call_id="CA0123456789abcdeX")
+    assert tokens.redeem(token, provider="twilio", call_id="CA0123456789abcdef").call_id
+
+
+@pytest.mark.parametrize(
+    "token", ["ü.ü", "x" * 5000, "\x00.\x00", "W10.sig", "a.b.c", ".", "bnVsbA.x"]
+)
+def test_hostile_tokens_raise_only_token_error(token: str) -> None:
+    tokens = StreamTokens(SECRET)
+    with pytest.raises(TokenError):
+        tokens.verify(token)
+    with pytest.raises(TokenError):
+        tokens.redeem(token, provider="twilio", call_id="CA1")
+
+
+async def test_one_token_per_call_id_and_async_redeem_is_single_use() -> None:
+    tokens = StreamTokens(SECRET)
+    first = await tokens.issue_for_call(provider="twilio", call_id="CA1", bind=True)
+    again = await tokens.issue_for_call(provider="twilio", call_id="CA1", bind=True)
+    other = await tokens.issue_for_call(provider="twilio", call_id="CA2", bind=True)
+    assert first == again != other  # a replayed webhook gets the same (single-use) token
+    await tokens.redeem_async(first, provider="twilio", call_id="CA1")
+    with pytest.raises(TokenError, match="already used"):
+        await tokens.redeem_async(again, provider="twilio", call_id="CA1")
+
+
+def test_memory_store_is_bounded_and_expires() -> None:
+    from callpipe.runner.token_store import MemoryTokenStore
+
+    store = MemoryTokenStore(max_entries=100)
+    for i in range(1000):
+        assert store.add_if_absent_sync(f"k{i}", "v", 60) is None
+    assert len(store) <= 100
+    assert store.add_if_absent_sync("k999", "w", 60) == "v"
+    assert store.add_if_absent_sync("short", "v", 0.001) is None
+    time.sleep(0.01)
+    assert store.add_if_absent_sync("short", "w", 60) is None  # expired: free again

@@ -53,12 +53,15 @@ async def test_reply_uses_one_context_with_continuations(server: FakeCartesiaSer
     assert [m["transcript"] for m in inputs] == ["Hi there. ", "How are you? ", ""]
     assert [m["continue"] for m in inputs] == [True, True, False]
     assert len({m["context_id"] for m in inputs}) == 1
+    # Phone rate: native 8 kHz u-law from Cartesia, nothing resampled.
     assert inputs[0]["output_format"] == {
         "container": "raw",
-        "encoding": "pcm_s16le",
+        "encoding": "pcm_mulaw",
         "sample_rate": 8000,
     }
     assert inputs[0]["voice"] == {"mode": "id", "id": "voice-1"}
+    # Whole sentences: no server-side buffering (the documented default holds text 3 s).
+    assert all(m["max_buffer_delay_ms"] == 0 for m in inputs)
 
     kinds = [type(f) for f in down]
     assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from callpipe.audio.g711 import pcm_to_ulaw, ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     ErrorFrame,
@@ -57,11 +58,11 @@ async def test_streams_audio_and_returns_interim_and_final(server: FakeDeepgramS
     interims = [f.text for f in down if isinstance(f, InterimTranscriptionFrame)]
     assert interims and "I would like to book a table".startswith(interims[0])
     query = server.queries[0]
-    assert query["encoding"] == "linear16" and query["sample_rate"] == "8000"
+    assert query["encoding"] == "mulaw" and query["sample_rate"] == "8000"  # a phone call
     assert query["model"] == "nova-3" and query["interim_results"] == "true"
     assert query["channels"] == "1"
-    # All audio reached the provider (1.5 s of 16-bit PCM), and was passed on downstream.
-    assert server.audio_bytes == int(1.5 * RATE) * 2
+    # All audio reached the provider (1.5 s of 8-bit μ-law), and was passed on downstream.
+    assert server.audio_bytes == int(1.5 * RATE)
     assert sum(isinstance(f, InputAudioRawFrame) for f in down) == 75
     # Graceful close: CloseStream at the end.
     for _ in range(50):
@@ -78,6 +79,27 @@ async def test_mulaw_halves_the_bytes_sent(server: FakeDeepgramServer) -> None:
     assert server.queries[0]["encoding"] == "mulaw"
     assert server.audio_bytes == int(1.0 * RATE)
     assert finals(down) == ["yes"]
+
+
+async def test_deepgram_hears_the_callers_own_mulaw_bytes(server: FakeDeepgramServer) -> None:
+    """The serializer decoded the caller's μ-law; Deepgram gets those very bytes back."""
+    caller = pcm_to_ulaw(tone_pcm(0.4, RATE, freq=310.0, amplitude=12000))
+    frames: list[Frame] = [
+        InputAudioRawFrame(ulaw_to_pcm(caller[i : i + 160]), RATE)
+        for i in range(0, len(caller), 160)
+    ]
+    await run_test(make_stt(server), [*frames, SleepFrame(0.2)], params=PARAMS)
+    assert bytes(server.audio) == caller
+
+
+async def test_linear16_at_wideband_rates(server: FakeDeepgramServer) -> None:
+    params = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
+    pcm = tone_pcm(0.2, 16000)
+    await run_test(
+        make_stt(server), [InputAudioRawFrame(pcm, 16000), SleepFrame(0.2)], params=params
+    )
+    assert server.queries[0]["encoding"] == "linear16"
+    assert bytes(server.audio) == pcm
 
 
 async def test_vad_stop_finalizes_at_once(server: FakeDeepgramServer) -> None:
@@ -134,7 +156,9 @@ async def test_socket_that_cannot_come_back_is_reported(server: FakeDeepgramServ
     server.transcripts.append("lost")
     server.max_connections = 1  # the reconnect is refused
     stt = make_stt(server, live_options=LiveOptions(interim_results=False))
-    frames = [*audio(0.3, loud=True), *audio(0.5, loud=False), SleepFrame(0.4)]
+    frames = [*audio(0.3, loud=True), *audio(0.5, loud=False), SleepFrame(2.2)]
     _, up = await run_test(stt, frames, params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
-    assert errors and "reconnecting failed" in errors[0].error
+    assert errors and "reconnecting failed" in errors[0].error and not errors[0].fatal
+    # Three attempts with backoff, then one report (not a reconnect storm).
+    assert server.rejected == 3

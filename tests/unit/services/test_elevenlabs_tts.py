@@ -49,13 +49,19 @@ async def test_reply_streams_with_aligned_words(server: FakeElevenLabsServer) ->
     )
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     query = server.queries[0]
-    assert query["output_format"] == ["pcm_8000"] and query["model_id"] == ["eleven_flash_v2_5"]
+    # Phone rate: native 8 kHz u-law; whole sentences, so auto_mode generates each at once.
+    assert query["output_format"] == ["ulaw_8000"] and query["model_id"] == ["eleven_flash_v2_5"]
+    assert query["auto_mode"] == ["true"]
+    init = server.messages[0]
+    assert init == {
+        "text": " ",
+        "context_id": init["context_id"],
+        "voice_settings": {"stability": 0.5, "speed": 1.1},
+    }
     texts = [m for m in server.messages if m.get("text", "").strip()]
     assert [m["text"] for m in texts] == ["Hello there, caller. ", "Bye now! "]
-    assert all(m["flush"] for m in texts)
-    assert texts[0]["voice_settings"] == {"stability": 0.5, "speed": 1.1}
-    assert "voice_settings" not in texts[1]
-    assert server.closed_contexts == [texts[0]["context_id"]]
+    assert not any("flush" in m or "voice_settings" in m for m in texts)
+    assert server.closed_contexts == [init["context_id"]]
 
     words = [f.text for f in down if isinstance(f, TTSTextFrame)]
     assert words == ["Hello", "there,", "caller.", "Bye", "now!"]

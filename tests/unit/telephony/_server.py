@@ -70,7 +70,7 @@ def start_server() -> tuple[ProviderServer, ThreadingHTTPServer]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_DELETE = _handle
+        do_GET = do_POST = do_DELETE = do_PUT = _handle
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -412,7 +412,9 @@ class SileroVADAnalyzer(VADAnalyzer):
     def _checked_row(stream: _ModelStream, window: bytes) -> Float32Array:
         expected = _NATIVE_RATES[stream.rate][0] * 2
         if len(window) != expected:
-            raise ValueError(f"a {stream.rate} Hz window is {expected} bytes, got {len(window)}")
+            raise ConfigurationError(
+                f"a {stream.rate} Hz window is {expected} bytes, got {len(window)}"
+            )
         return stream.input_row(window)
 
 

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callpipe.audio.volume import calculate_volume
 from callpipe.errors import InvalidStateError
+from callpipe.utils.pydantic_docs import document_fields
 
 __all__ = ["VADAnalyzer", "VADParams", "VADState"]
 
@@ -53,13 +54,42 @@ class VADParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    confidence: float = Field(default=0.7, ge=0.0, le=1.0)
-    start_secs: float = Field(default=0.2, ge=0.0)
-    stop_secs: float = Field(default=0.8, ge=0.0)
-    min_volume: float = Field(default=0.6, ge=0.0, le=1.0)
+    confidence: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="Model confidence from which a window counts as voice.",
+    )
+    start_secs: float = Field(
+        default=0.2,
+        ge=0.0,
+        description="Seconds of voice before the caller counts as speaking (and a barge-in "
+        "cuts the bot off). Shorter reacts faster; longer ignores coughs and clicks.",
+    )
+    stop_secs: float = Field(
+        default=0.8,
+        ge=0.0,
+        description="Seconds of silence before the caller's turn counts as over. Most of the "
+        "gap before the bot answers: shorter answers sooner but cuts in on callers who pause.",
+    )
+    min_volume: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Smoothed volume (0 to 1) a window needs to count as voice; quieter "
+        "windows are not even scored while the caller is quiet. 0 scores every window.",
+    )
     #: Windows without voice tolerated in all of a start run (rounded like ``start_secs``; the
     #: default is one 32 ms Silero window). 0 restarts the run at any dip, as Pipecat does.
-    start_dip_secs: float = Field(default=0.04, ge=0.0)
+    start_dip_secs: float = Field(
+        default=0.04,
+        ge=0.0,
+        description="Silence tolerated once while start_secs of voice is being counted, so a "
+        "one-window dip at a consonant does not restart the count. 0: Pipecat's strict rule.",
+    )
+
+
+document_fields(VADParams)
 
 
 class VADAnalyzer(ABC):

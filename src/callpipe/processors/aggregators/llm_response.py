@@ -27,6 +27,7 @@ from callpipe.frames.frames import (
     Frame,
     InterimTranscriptionFrame,
     InterruptionFrame,
+    LLMContextFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMMessagesAppendFrame,
@@ -41,6 +42,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.metrics.metrics import TurnLatencyMetricsData
 from callpipe.metrics.registry import TURN_LATENCY
+from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
     OpenAILLMContextFrame,
@@ -108,7 +110,7 @@ class LLMUserContextAggregator(FrameProcessor):
 
     def __init__(
         self,
-        context: OpenAILLMContext,
+        context: ChatContext,
         *,
         params: LLMUserAggregatorParams | None = None,
         latency: TurnLatencyTracker | None = None,
@@ -127,12 +129,14 @@ class LLMUserContextAggregator(FrameProcessor):
         self._timer_handle: asyncio.TimerHandle | None = None
 
     @property
-    def context(self) -> OpenAILLMContext:
+    def context(self) -> ChatContext:
         return self._context
 
-    def get_context_frame(self) -> OpenAILLMContextFrame:
+    def get_context_frame(self) -> OpenAILLMContextFrame | LLMContextFrame:
         """A frame that runs the LLM on the context (queue it to make the bot speak first)."""
-        return OpenAILLMContextFrame(context=self._context)
+        if isinstance(self._context, OpenAILLMContext):
+            return OpenAILLMContextFrame(context=self._context)
+        return LLMContextFrame(context=self._context)
 
     async def push_context_frame(self) -> None:
         await self.push_frame(self.get_context_frame())
@@ -232,6 +236,8 @@ class LLMUserContextAggregator(FrameProcessor):
             self._parts.append(self._interim)
         if not self._vad_seen:
             self._latency.user_stopped(self.clock.now())
+        if not self._parts:
+            await self._on_empty_turn()
         await self._push_aggregation()
 
     async def _push_aggregation(self) -> None:
@@ -244,7 +250,14 @@ class LLMUserContextAggregator(FrameProcessor):
         logger.debug("%s: user turn of %d characters", self, len(text))
         self._context.add_message({"role": "user", "content": text})
         self._latency.turn_pushed()
-        await self.push_frame(OpenAILLMContextFrame(context=self._context))
+        await self._on_turn_added(text)
+        await self.push_frame(self.get_context_frame())
+
+    async def _on_turn_added(self, text: str) -> None:
+        """Hook: a user message was added to the context (the 1.14 aggregator fires events)."""
+
+    async def _on_empty_turn(self) -> None:
+        """Hook: the caller's turn ended with no transcript at all."""
 
 
 class LLMAssistantContextAggregator(FrameProcessor):
@@ -252,7 +265,7 @@ class LLMAssistantContextAggregator(FrameProcessor):
 
     def __init__(
         self,
-        context: OpenAILLMContext,
+        context: ChatContext,
         *,
         params: LLMAssistantAggregatorParams | None = None,
         latency: TurnLatencyTracker | None = None,
@@ -269,7 +282,7 @@ class LLMAssistantContextAggregator(FrameProcessor):
         self._message: dict[str, Any] | None = None
 
     @property
-    def context(self) -> OpenAILLMContext:
+    def context(self) -> ChatContext:
         return self._context
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -377,7 +390,7 @@ class LLMContextAggregatorPair:
 
     def __init__(
         self,
-        context: OpenAILLMContext,
+        context: ChatContext,
         *,
         user_params: LLMUserAggregatorParams | None = None,
         assistant_params: LLMAssistantAggregatorParams | None = None,

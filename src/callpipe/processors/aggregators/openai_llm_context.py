@@ -12,6 +12,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
+from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.frames.frames import DataFrame
 
 Message = dict[str, Any]
@@ -26,11 +28,11 @@ class OpenAILLMContext:
     def __init__(
         self,
         messages: list[Message] | None = None,
-        tools: list[dict[str, Any]] | None = None,
+        tools: list[dict[str, Any]] | ToolsSchema | None = None,
         tool_choice: str | dict[str, Any] | None = None,
     ) -> None:
         self._messages: list[Message] = list(messages or [])
-        self.tools: list[dict[str, Any]] | None = list(tools) if tools else None
+        self.tools: list[dict[str, Any]] | ToolsSchema | None = _tools(tools)
         self.tool_choice = tool_choice
 
     # ------------------------------------------------------------------ messages
@@ -51,8 +53,8 @@ class OpenAILLMContext:
     def set_messages(self, messages: list[Message]) -> None:
         self._messages[:] = list(messages)
 
-    def set_tools(self, tools: list[dict[str, Any]] | None) -> None:
-        self.tools = list(tools) if tools else None
+    def set_tools(self, tools: list[dict[str, Any]] | ToolsSchema | None) -> None:
+        self.tools = _tools(tools)
 
     def set_tool_choice(self, tool_choice: str | dict[str, Any] | None) -> None:
         self.tool_choice = tool_choice
@@ -66,15 +68,35 @@ class OpenAILLMContext:
             for m in self._messages
         ]
 
+    def tools_for_api(self) -> list[dict[str, Any]] | None:
+        if isinstance(self.tools, ToolsSchema):
+            return self.tools.to_openai() or None
+        return self.tools
+
+    def tool_choice_for_api(self) -> Any:
+        return self.tool_choice
+
+    def function_schemas(self) -> list[FunctionSchema]:
+        return self.tools.standard_tools if isinstance(self.tools, ToolsSchema) else []
+
     def copy(self) -> OpenAILLMContext:
         return OpenAILLMContext(copy.deepcopy(self._messages), self.tools, self.tool_choice)
 
     def __repr__(self) -> str:
-        return f"OpenAILLMContext({len(self._messages)} messages, {len(self.tools or [])} tools)"
+        tools = len(self.tools_for_api() or [])
+        return f"OpenAILLMContext({len(self._messages)} messages, {tools} tools)"
 
     @staticmethod
     def from_messages(messages: list[Message]) -> OpenAILLMContext:
         return OpenAILLMContext(messages)
+
+
+def _tools(
+    tools: list[dict[str, Any]] | ToolsSchema | None,
+) -> list[dict[str, Any]] | ToolsSchema | None:
+    if isinstance(tools, ToolsSchema):
+        return tools
+    return list(tools) if tools else None
 
 
 @dataclass(slots=True)

@@ -2,8 +2,8 @@
 
 A stand-in for STT → LLM → TTS that needs no service: it keeps the caller's audio from a little
 before VAD declared speech (VAD starts only after ``start_secs`` of voice) until the user stopped
-speaking, then pushes it out as bot speech. Used by the demo bot, the spec-example tests and the
-benchmarks.
+speaking, then pushes it out as bot speech. Used by the demo bot, the Pipecat-recipe tests and
+the benchmarks.
 """
 
 from __future__ import annotations

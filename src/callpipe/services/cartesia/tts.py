@@ -1,12 +1,23 @@
 """CartesiaTTSService: Cartesia's TTS WebSocket with contexts, continuations and word timestamps.
 
-One socket, opened when the pipeline starts. Each bot reply is one Cartesia context: every
-sentence is sent as an input with ``continue: true`` (prosody carries across sentences), the
-end of the reply sends an empty ``continue: false`` input, and the server's ``done`` closes the
-context. Audio is requested as raw ``pcm_s16le`` at the pipeline's output rate (8 kHz for
-phone calls), so nothing is resampled. Word timestamps put each ``TTSTextFrame`` right after
-the audio of its word. An interruption sends ``{"context_id", "cancel": true}``; audio still in
-flight for that context is dropped by id.
+One socket, opened when the pipeline starts, authenticated the way Cartesia's docs and official
+SDK do (``Authorization: Bearer <key>`` and a ``Cartesia-Version`` header). Each bot reply is one
+Cartesia context: every sentence is sent as an input with ``continue: true`` (prosody carries
+across sentences) and ``max_buffer_delay_ms: 0`` (we send whole sentences: without it Cartesia
+buffers text lacking end punctuation for up to 3 s), the end of the reply sends an empty
+``continue: false`` input, and the server's ``done`` closes the context.
+
+A Cartesia context expires about a second after its last audio. When the next sentence of a
+reply comes later than that (a slow LLM, a tool call), it is sent on a fresh Cartesia context
+that continues the same reply; an "expired" error for a context resends its last sentence on a
+fresh one. Nothing of the reply is lost either way.
+
+Audio is requested at the pipeline's output rate, so nothing is resampled; at 8 kHz it comes as
+``pcm_mulaw`` (half the bytes on the wire; G.711 decoding is exact for what the phone line
+carries). Word timestamps put each ``TTSTextFrame`` right after the audio of its word. Speed and
+emotion go in ``generation_config`` for sonic-3 models and in the voice's
+``__experimental_controls`` for older ones. An interruption sends ``{"context_id", "cancel":
+true}``; audio still in flight for a cancelled context is dropped by id.
 """
 
 from __future__ import annotations
@@ -14,26 +25,65 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from callpipe.audio.g711 import ulaw_to_pcm
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
+from callpipe.services._env import CARTESIA_URL_ENV, base_url
 from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.settings import TTSSettings, copy_given, require_voice
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket
+from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
 
 CARTESIA_URL = "wss://api.cartesia.ai"
-CARTESIA_VERSION = "2025-04-16"
+CARTESIA_VERSION = "2026-03-01"
 SUPPORTED_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+SONIC3_SPEEDS = {"slowest": 0.6, "slow": 0.8, "normal": 1.0, "fast": 1.2, "fastest": 1.5}
+
+Encoding = Literal["auto", "pcm_s16le", "pcm_mulaw"]
+
+
+@dataclass
+class _Reply:
+    """The Cartesia contexts one reply was spoken on (a new one after an expiry)."""
+
+    ids: list[str] = field(default_factory=list)
+    offsets: dict[str, float] = field(default_factory=dict)
+    last_text: str = ""
+    last_audio_at: float | None = None
+    awaiting_audio: bool = False
+    flushed: bool = False
+
+
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class CartesiaTTSSettings(TTSSettings):
+    """``CartesiaTTSService.Settings``: voice, model, language, plus Cartesia's extras."""
+
+    generation_config: Any = field(default_factory=_unset)
+    pronunciation_dict_id: Any = field(default_factory=_unset)
 
 
 class CartesiaTTSService(TTSService):
-    """Cartesia Sonic over WebSocket (see the module docstring)."""
+    """Cartesia Sonic over WebSocket (see the module docstring).
+
+    1.14 style: ``CartesiaTTSService(api_key=..., settings=CartesiaTTSService.Settings(
+    voice="...", model="sonic-2"))``; voice, model and language updates
+    (``TTSUpdateSettingsFrame``) apply from the next sentence, as each one is a request.
+    """
 
     emits_word_timestamps = True
+    Settings = CartesiaTTSSettings
 
     class InputParams(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -41,36 +91,72 @@ class CartesiaTTSService(TTSService):
         language: str | None = "en"
         speed: str | float | None = None
         emotion: list[str] | None = None
+        volume: float | None = None
+        """sonic-3 only: 0.5 to 2.0."""
 
     def __init__(
         self,
         *,
         api_key: str | None = None,
-        voice_id: str,
-        model: str = "sonic-2",
-        url: str = CARTESIA_URL,
+        voice_id: str | None = None,
+        model: str | None = None,
+        url: str | None = None,
         cartesia_version: str = CARTESIA_VERSION,
         sample_rate: int | None = None,
         params: InputParams | None = None,
+        encoding: Encoding = "auto",
+        max_buffer_delay_ms: int | None = None,
+        context_expiry_secs: float = 0.8,
+        settings: CartesiaTTSSettings | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, sample_rate=sample_rate, **kwargs)
+        if settings is not None and isinstance(settings.model, str) and model is None:
+            model = settings.model
+        super().__init__(model=model or "sonic-2", sample_rate=sample_rate, **kwargs)
         self._api_key = resolve_api_key(type(self).__name__, api_key, "CARTESIA_API_KEY")
-        self._voice_id = voice_id
-        self._url = url.rstrip("/")
+        self._voice_id = require_voice(type(self).__name__, voice_id, settings)
+        self._url = base_url(url, CARTESIA_URL_ENV, CARTESIA_URL)
         self._version = cartesia_version
         self._params = params or CartesiaTTSService.InputParams()
+        self._encoding = encoding
+        if max_buffer_delay_ms is None and self._aggregate_sentences:
+            # Whole sentences: generate at once (Cartesia's default holds text 3 s).
+            max_buffer_delay_ms = 0
+        self._max_buffer_delay_ms = max_buffer_delay_ms
+        self._expiry_secs = context_expiry_secs
         self._ws: ProviderWebsocket | None = None
+        self._replies: dict[str, _Reply] = {}
+        self._owner: dict[str, str] = {}
+        """Cartesia context id -> our reply context id."""
+        if settings is not None:
+            copy_given(settings, self._params, ("language",))
+        self._settings.apply_update(
+            CartesiaTTSSettings(voice=self._voice_id, language=self._params.language)
+        )
+
+    @property
+    def wire_encoding(self) -> str:
+        """The ``output_format.encoding`` requested."""
+        if self._encoding == "auto":
+            return "pcm_mulaw" if self.sample_rate == 8000 else "pcm_s16le"
+        return self._encoding
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        voice = self._settings.voice
+        if isinstance(voice, str) and voice:
+            self._voice_id = voice
+        language = self._settings.language
+        self._params.language = language if isinstance(language, str) else None
 
     # ------------------------------------------------------------------ connection
 
     async def start(self, frame: StartFrame) -> None:
         if self.sample_rate not in SUPPORTED_RATES:
-            raise ValueError(f"Cartesia cannot produce {self.sample_rate} Hz audio")
+            raise ConfigurationError(f"Cartesia cannot produce {self.sample_rate} Hz audio")
         self._ws = ProviderWebsocket(
             owner=str(self),
             url=f"{self._url}/tts/websocket",
-            headers={"X-API-Key": self._api_key, "Cartesia-Version": self._version},
+            headers={"Authorization": f"Bearer {self._api_key}", "Cartesia-Version": self._version},
             on_message=self._on_message,
             on_reconnected=self._drop_open_contexts,
             on_failed=self._on_socket_failed,
@@ -86,37 +172,65 @@ class CartesiaTTSService(TTSService):
     async def _drop_open_contexts(self) -> None:
         # A new socket knows nothing of the old contexts: close them rather than wait forever.
         for context_id in list(self._contexts):
-            await self.finish_context(context_id)
+            await self._finish(context_id)
 
     async def _on_socket_failed(self, message: str) -> None:
         await self.report_error(message, reason="disconnected")
         await self._drop_open_contexts()
 
+    async def _finish(self, context_id: str) -> None:
+        reply = self._replies.pop(context_id, None)
+        for cid in reply.ids if reply is not None else ():
+            self._owner.pop(cid, None)
+        await self.finish_context(context_id)
+
     # ------------------------------------------------------------------ requests
 
+    def _controls(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(generation_config, __experimental_controls)`` for the model in use."""
+        speed, emotion = self._params.speed, self._params.emotion
+        if (self.model_name or "").startswith("sonic-3"):
+            config: dict[str, Any] = {}
+            if isinstance(speed, str):
+                speed = SONIC3_SPEEDS.get(speed)
+            if speed is not None:
+                config["speed"] = float(speed)
+            if emotion:
+                config["emotion"] = emotion[0].split(":")[0]
+            if self._params.volume is not None:
+                config["volume"] = self._params.volume
+            return config, {}
+        controls: dict[str, Any] = {}
+        if speed is not None:
+            controls["speed"] = speed
+        if emotion:
+            controls["emotion"] = emotion
+        return {}, controls
+
     def _request(self, context_id: str, transcript: str, *, more: bool) -> dict[str, Any]:
+        config, controls = self._controls()
+        voice: dict[str, Any] = {"mode": "id", "id": self._voice_id}
+        if controls:
+            voice["__experimental_controls"] = controls
         request: dict[str, Any] = {
             "model_id": self.model_name,
             "transcript": transcript,
-            "voice": {"mode": "id", "id": self._voice_id},
+            "voice": voice,
             "context_id": context_id,
             "output_format": {
                 "container": "raw",
-                "encoding": "pcm_s16le",
+                "encoding": self.wire_encoding,
                 "sample_rate": self.sample_rate,
             },
             "add_timestamps": True,
             "continue": more,
         }
+        if self._max_buffer_delay_ms is not None:
+            request["max_buffer_delay_ms"] = self._max_buffer_delay_ms
+        if config:
+            request["generation_config"] = config
         if self._params.language:
             request["language"] = self._params.language
-        controls: dict[str, Any] = {}
-        if self._params.speed is not None:
-            controls["speed"] = self._params.speed
-        if self._params.emotion:
-            controls["emotion"] = self._params.emotion
-        if controls:
-            request["voice"]["__experimental_controls"] = controls
         return request
 
     async def _send(self, context_id: str, payload: dict[str, Any]) -> None:
@@ -124,50 +238,130 @@ class CartesiaTTSService(TTSService):
             await self.report_error(
                 f"{self}: not connected; dropping speech", reason="disconnected"
             )
-            await self.finish_context(context_id)
+            await self._finish(context_id)
+
+    def _new_cartesia_context(self, context_id: str, reply: _Reply) -> str:
+        cid = context_id if not reply.ids else f"{context_id}-{len(reply.ids)}"
+        reply.ids.append(cid)
+        reply.offsets[cid] = self._contexts[context_id].audio_secs
+        reply.last_audio_at = None
+        self._owner[cid] = context_id
+        return cid
+
+    def _expired(self, reply: _Reply) -> bool:
+        """True when the current Cartesia context may have expired (idle since its audio)."""
+        if reply.awaiting_audio or reply.last_audio_at is None:
+            return False
+        return self.clock.now() - reply.last_audio_at > self._expiry_secs
 
     async def run_tts(self, text: str, context_id: str) -> None:
+        reply = self._replies.setdefault(context_id, _Reply())
+        if not reply.ids:
+            cid = self._new_cartesia_context(context_id, reply)
+        elif self._expired(reply):
+            old = reply.ids[-1]
+            cid = self._new_cartesia_context(context_id, reply)
+            logger.debug("%s: context %s idle past expiry; continuing on %s", self, old, cid)
+        else:
+            cid = reply.ids[-1]
         # Inputs of a context are concatenated verbatim: keep a space between sentences.
-        await self._send(context_id, self._request(context_id, text.strip() + " ", more=True))
+        reply.last_text = text.strip() + " "
+        reply.awaiting_audio = True
+        await self._send(context_id, self._request(cid, reply.last_text, more=True))
 
     async def flush_context(self, context_id: str) -> None:
-        if not self.has_context(context_id):
+        reply = self._replies.get(context_id)
+        if not self.has_context(context_id) or reply is None or not reply.ids:
+            await self.finish_context(context_id)
             return
-        await self._send(context_id, self._request(context_id, "", more=False))
+        reply.flushed = True
+        if self._expired(reply):
+            # Its audio is all here and the context is gone: the reply is complete.
+            await self._finish(context_id)
+            return
+        await self._send(context_id, self._request(reply.ids[-1], "", more=False))
 
     async def cancel_context(self, context_id: str) -> None:
-        if self._ws is not None and self._ws.connected:
-            await self._ws.send(json.dumps({"context_id": context_id, "cancel": True}), wait_secs=0)
+        reply = self._replies.pop(context_id, None)
+        if reply is None:
+            return
+        for cid in reply.ids:
+            self._owner.pop(cid, None)
+            if self._ws is not None and self._ws.connected:
+                await self._ws.send(json.dumps({"context_id": cid, "cancel": True}), wait_secs=0)
 
     # ------------------------------------------------------------------ responses
+
+    def _decode(self, data: str) -> bytes:
+        raw = base64.b64decode(data)
+        return ulaw_to_pcm(raw) if self.wire_encoding == "pcm_mulaw" else raw
 
     async def _on_message(self, raw: Message) -> None:
         message = json.loads(raw)
         if not isinstance(message, dict):
             return
-        context_id = message.get("context_id")
+        cid = message.get("context_id")
+        context_id = self._owner.get(cid) if isinstance(cid, str) else None
+        reply = self._replies.get(context_id) if context_id is not None else None
         kind = message.get("type")
+        if kind == "error":
+            await self._on_error(message, context_id, reply, cid)
+            return
+        if context_id is None or reply is None:
+            return  # a cancelled or finished reply
+        current = bool(reply.ids) and cid == reply.ids[-1]
         if kind == "chunk":
             data = message.get("data")
             if data:
-                await self.append_audio(context_id, base64.b64decode(data))
+                if current:
+                    reply.last_audio_at = self.clock.now()
+                    reply.awaiting_audio = False
+                await self.append_audio(context_id, self._decode(data))
         elif kind == "timestamps":
             timing = message.get("word_timestamps") or {}
-            words = list(
-                zip(
-                    timing.get("words", []),
-                    timing.get("start", []),
-                    timing.get("end", []),
-                    strict=False,
-                )
+            offset = reply.offsets.get(str(cid), 0.0)
+            words = zip(
+                timing.get("words", []),
+                timing.get("start", []),
+                timing.get("end", []),
+                strict=False,
             )
             await self.add_word_timestamps(
-                context_id, [(w, float(s), float(e)) for w, s, e in words]
+                context_id, [(w, offset + float(s), offset + float(e)) for w, s, e in words]
             )
-        elif kind == "done":
-            await self.finish_context(context_id)
-        elif kind == "error":
-            error = message.get("error") or message.get("message") or message.get("title")
-            if self.has_context(context_id) or context_id is None:
-                await self.report_error(f"{self}: Cartesia error: {error}", reason="provider")
-                await self.finish_context(context_id)
+        elif kind == "flush_done":
+            if current:
+                reply.awaiting_audio = False
+        elif kind == "done" and current:
+            if reply.flushed:
+                await self._finish(context_id)
+            else:
+                # Cartesia ended the context early (e.g. expired): the reply goes on a new one.
+                reply.awaiting_audio = False
+                reply.last_audio_at = self.clock.now() - self._expiry_secs - 1.0
+
+    async def _on_error(
+        self, message: dict[str, Any], context_id: str | None, reply: _Reply | None, cid: Any
+    ) -> None:
+        title = message.get("title") or message.get("error_code") or "error"
+        detail = message.get("message") or message.get("error") or ""
+        text = f"{title}: {detail}" if detail else str(title)
+        if context_id is None or reply is None:
+            if cid is None:
+                await self.report_error(f"{self}: Cartesia error: {text}", reason="provider")
+            return
+        if cid != reply.ids[-1]:
+            # About a context this reply already left behind (e.g. it expired): not our problem.
+            logger.debug("%s: Cartesia error for retired context %s: %s", self, cid, text)
+            return
+        expired = "expire" in text.lower() or "context has closed" in text.lower()
+        if expired and reply.last_text:
+            # The context timed out before our next sentence: speak it on a fresh context.
+            logger.info("%s: Cartesia context %s expired; continuing on a new one", self, cid)
+            new = self._new_cartesia_context(context_id, reply)
+            await self._send(context_id, self._request(new, reply.last_text, more=True))
+            if reply.flushed:
+                await self._send(context_id, self._request(new, "", more=False))
+            return
+        await self.report_error(f"{self}: Cartesia error: {text}", reason="provider")
+        await self._finish(context_id)

@@ -1,28 +1,45 @@
 """DeepgramSTTService: Deepgram's live transcription WebSocket (``/v1/listen``).
 
 The socket is opened when the pipeline starts; the caller's audio is streamed as binary
-messages, either ``linear16`` at the pipeline rate or ``mulaw`` (8-bit G.711, half the bytes:
-what the phone network carries anyway). Deepgram answers with ``Results`` messages:
-``is_final`` ones become ``TranscriptionFrame``\\ s, the others ``InterimTranscriptionFrame``\\ s.
+messages, ``mulaw`` on an 8 kHz call (8-bit G.711, half the bytes: what the phone network
+carries), else ``linear16`` at the pipeline rate. The caller's μ-law was decoded by the
+serializer; encoding it again gives back exactly the caller's original bytes (G.711 decoding
+and re-encoding is lossless, ~0.6 μs per 20 ms packet), so Deepgram hears what the phone
+network delivered without the frame having to carry a second copy.
+
+Deepgram answers with ``Results`` messages: ``is_final`` ones become ``TranscriptionFrame``\\ s,
+the others ``InterimTranscriptionFrame``\\ s.
 When the VAD says the caller stopped, a ``Finalize`` message makes Deepgram return the final
 transcript at once instead of after its own endpointing delay. ``KeepAlive`` is sent every
-few seconds so a silent stretch does not close the socket; ``CloseStream`` ends it. A socket
-that drops is re-opened once.
+few seconds so a silent stretch does not close the socket; ``CloseStream`` ends it.
+
+Multi-valued options (``keyterm``) repeat the query key, as Deepgram expects. Each transcript
+frame carries Deepgram's message as ``result`` (word timings, confidence) and ``finalized`` when
+Deepgram marked the end of speech (``speech_final``) or answered a ``Finalize``. When asked for
+(``vad_events=True``, ``utterance_end_ms``), ``SpeechStarted`` and ``UtteranceEnd`` messages call
+the ``on_speech_started`` / ``on_utterance_end`` event handlers. Close frames (``DATA-0000``,
+``NET-0001``) follow the reconnect policy of
+:class:`~callpipe.services.websocket_service.ProviderWebsocket`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.frames.frames import StartFrame
+from callpipe.services._env import DEEPGRAM_URL_ENV, base_url
 from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.settings import STTSettings
 from callpipe.services.stt_service import StreamingSTTService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
+from callpipe.transports.record_hooks import note_transcript_detail
+from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
 
@@ -36,48 +53,103 @@ class LiveOptions(BaseModel):
 
     model: str = "nova-3"
     language: str | None = "en"
-    encoding: Literal["linear16", "mulaw"] = "linear16"
+    encoding: Literal["linear16", "mulaw"] | None = None
+    """None: ``mulaw`` at 8 kHz (what the phone line carries), else ``linear16``."""
     interim_results: bool = True
     punctuate: bool = True
     smart_format: bool = True
     endpointing: int | bool | None = 300
     profanity_filter: bool | None = None
     keyterm: list[str] | None = None
+    """Words or phrases to boost (nova-3); each is sent as its own ``keyterm`` parameter."""
+    keywords: list[str] | None = None
+    vad_events: bool | None = None
+    """Ask for ``SpeechStarted`` messages (``on_speech_started`` event)."""
+    utterance_end_ms: int | None = None
+    """Ask for ``UtteranceEnd`` messages after this much silence (needs interim_results)."""
+    mip_opt_out: bool | None = None
+    """Opt out of Deepgram's Model Improvement Program (no audio kept for training)."""
+
+
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class DeepgramSTTSettings(STTSettings):
+    """``DeepgramSTTService.Settings``: model, language and the live options bots set most.
+
+    Other live-endpoint options go in ``extra`` (they become query parameters as given).
+    """
+
+    interim_results: Any = field(default_factory=_unset)
+    punctuate: Any = field(default_factory=_unset)
+    smart_format: Any = field(default_factory=_unset)
+    endpointing: Any = field(default_factory=_unset)
+    profanity_filter: Any = field(default_factory=_unset)
+    keyterm: Any = field(default_factory=_unset)
+    utterance_end_ms: Any = field(default_factory=_unset)
+    numerals: Any = field(default_factory=_unset)
+    diarize: Any = field(default_factory=_unset)
 
 
 class DeepgramSTTService(StreamingSTTService):
-    """Deepgram streaming speech-to-text (see the module docstring)."""
+    """Deepgram streaming speech-to-text (see the module docstring).
+
+    1.14 style: ``settings=DeepgramSTTService.Settings(model="nova-3", language="en")``. The
+    options are query parameters of the socket, so an ``STTUpdateSettingsFrame`` applies when
+    the socket is next opened.
+    """
+
+    Settings = DeepgramSTTSettings
 
     def __init__(
         self,
         *,
         api_key: str | None = None,
-        url: str = DEEPGRAM_URL,
+        url: str | None = None,
         live_options: LiveOptions | None = None,
         encoding: Literal["linear16", "mulaw"] | None = None,
         sample_rate: int | None = None,
         keepalive_secs: float = 5.0,
+        settings: DeepgramSTTSettings | None = None,
         **kwargs: Any,
     ) -> None:
         options = (live_options or LiveOptions()).model_copy()
+        if settings is not None:
+            options = options.model_copy(update=settings.given_fields())
         if encoding is not None:
             options.encoding = encoding
         super().__init__(
             model=options.model, sample_rate=sample_rate, language=options.language, **kwargs
         )
         self._api_key = resolve_api_key(type(self).__name__, api_key, "DEEPGRAM_API_KEY")
-        self._url = url.rstrip("/")
+        self._url = base_url(url, DEEPGRAM_URL_ENV, DEEPGRAM_URL)
         self._options = options
         self._keepalive_secs = keepalive_secs
         self._ws: ProviderWebsocket | None = None
+        self._register_event_handler("on_speech_started")
+        self._register_event_handler("on_utterance_end")
+
+    @property
+    def encoding(self) -> Literal["linear16", "mulaw"]:
+        """The encoding streamed to Deepgram."""
+        if self._options.encoding is not None:
+            return self._options.encoding
+        return "mulaw" if self.sample_rate == 8000 else "linear16"
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        given = self._settings.given_fields()
+        self._options = self._options.model_copy(
+            update={k: given[k] for k in changed if k in given}
+        )
+        logger.debug("%s: live options changed; they apply when the socket is next opened", self)
 
     def _query(self) -> dict[str, Any]:
         query = self._options.model_dump(exclude_none=True)
-        keyterms = query.pop("keyterm", None)
+        query["encoding"] = self.encoding
         query["sample_rate"] = self.sample_rate
         query["channels"] = 1
-        if keyterms:
-            query["keyterm"] = " ".join(keyterms)
         return query
 
     async def start(self, frame: StartFrame) -> None:
@@ -108,7 +180,7 @@ class DeepgramSTTService(StreamingSTTService):
         ws = self._ws
         if ws is None:
             return False
-        payload = pcm_to_ulaw(audio) if self._options.encoding == "mulaw" else audio
+        payload = pcm_to_ulaw(audio) if self.encoding == "mulaw" else audio
         return await ws.send(payload)
 
     async def on_user_stopped_speaking(self) -> None:
@@ -131,11 +203,42 @@ class DeepgramSTTService(StreamingSTTService):
             best = alternatives[0]
             languages = best.get("languages") or []
             language = languages[0] if languages else None
+            if message.get("is_final") and best.get("transcript"):
+                note_transcript_detail(_number(best.get("confidence")), _words(best))
             await self.push_transcript(
                 str(best.get("transcript") or ""),
                 final=bool(message.get("is_final")),
                 language=language,
+                result=message,
+                finalized=bool(message.get("speech_final") or message.get("from_finalize")),
             )
+        elif kind == "SpeechStarted":
+            await self._call_event_handler("on_speech_started", message)
+        elif kind == "UtteranceEnd":
+            await self._call_event_handler("on_utterance_end", message)
         elif kind == "Error" or "err_code" in message:
             description = message.get("description") or message.get("err_msg") or message
             await self.report_error(f"{self}: Deepgram error: {description}", reason="provider")
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _words(alternative: dict[str, Any]) -> list[dict[str, Any]]:
+    """Deepgram's word timings (seconds into the audio sent), for the call record."""
+    words = alternative.get("words")
+    if not isinstance(words, list):
+        return []
+    out = []
+    for word in words:
+        if isinstance(word, dict) and isinstance(word.get("word"), str):
+            out.append(
+                {
+                    "word": word.get("punctuated_word") or word["word"],
+                    "start": _number(word.get("start")),
+                    "end": _number(word.get("end")),
+                    "confidence": _number(word.get("confidence")),
+                }
+            )
+    return out

@@ -1,11 +1,17 @@
 """ElevenLabsTTSService: ElevenLabs' multi-context streaming WebSocket.
 
 One socket (``/v1/text-to-speech/{voice_id}/multi-stream-input``), opened at pipeline start,
-asking for ``pcm_<rate>`` at the pipeline's output rate. Each bot reply is a context: every
-sentence is sent with ``flush: true`` (generate now, do not wait for more text), the end of
-the reply sends ``close_context`` and the server's ``isFinal`` closes it after the last audio.
-Character alignment is turned into words, each ``TTSTextFrame`` following its audio. An
-interruption closes the context; audio still arriving for it is dropped by id.
+asking for audio at the pipeline's output rate: ``ulaw_8000`` on an 8 kHz phone call (half the
+bytes; G.711 decoding is exact for what the line carries), else ``pcm_<rate>``. ``auto_mode`` is
+on because whole sentences are sent: ElevenLabs then generates each as soon as it arrives
+instead of waiting for its chunk schedule. Each bot reply is a context, opened with ``{"text":
+" ", "context_id", "voice_settings"}``; the end of the reply sends a flush and ``close_context``,
+and the server's final message (``isFinal``, or ``is_final`` as the SDK's model also allows)
+closes it after the last audio. The keep-alive names the open context (a context-less one keeps
+no context alive). ElevenLabs allows five open contexts per socket: older ones are closed
+before a new one would exceed that. Character alignment is turned into words, each
+``TTSTextFrame`` following its audio. An interruption closes the context; audio still arriving
+for it is dropped by id.
 """
 
 from __future__ import annotations
@@ -13,25 +19,58 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from callpipe.audio.g711 import ulaw_to_pcm
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
+from callpipe.services._env import ELEVENLABS_URL_ENV, base_url
 from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.settings import TTSSettings, copy_given, require_voice
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
+from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
 
 ELEVENLABS_URL = "wss://api.elevenlabs.io"
 SUPPORTED_RATES = (8000, 16000, 22050, 24000, 44100)
+MAX_CONTEXTS = 5
+"""Open contexts ElevenLabs allows on one multi-context socket."""
+
+
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+_VOICE_FIELDS = ("stability", "similarity_boost", "style", "use_speaker_boost", "speed")
+
+
+@dataclass
+class ElevenLabsTTSSettings(TTSSettings):
+    """``ElevenLabsTTSService.Settings``: voice, model, language and the voice settings."""
+
+    stability: Any = field(default_factory=_unset)
+    similarity_boost: Any = field(default_factory=_unset)
+    style: Any = field(default_factory=_unset)
+    use_speaker_boost: Any = field(default_factory=_unset)
+    speed: Any = field(default_factory=_unset)
+    apply_text_normalization: Any = field(default_factory=_unset)
 
 
 class ElevenLabsTTSService(TTSService):
-    """ElevenLabs text-to-speech over WebSocket (see the module docstring)."""
+    """ElevenLabs text-to-speech over WebSocket (see the module docstring).
+
+    1.14 style: ``settings=ElevenLabsTTSService.Settings(voice=..., stability=...)``. Runtime
+    updates of the voice settings apply from the next reply; voice, model and language are
+    part of the socket URL and apply when the socket is next opened.
+    """
 
     emits_word_timestamps = True
+    Settings = ElevenLabsTTSSettings
 
     class InputParams(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -43,28 +82,58 @@ class ElevenLabsTTSService(TTSService):
         use_speaker_boost: bool | None = None
         speed: float | None = None
         inactivity_timeout: int = 180
+        auto_mode: bool = True
+        enable_logging: bool | None = None
+        """False: zero retention mode (enterprise accounts): ElevenLabs keeps no history."""
 
     def __init__(
         self,
         *,
         api_key: str | None = None,
-        voice_id: str,
-        model: str = "eleven_flash_v2_5",
-        url: str = ELEVENLABS_URL,
+        voice_id: str | None = None,
+        model: str | None = None,
+        url: str | None = None,
         sample_rate: int | None = None,
         params: InputParams | None = None,
         keepalive_secs: float = 15.0,
+        encoding: Literal["auto", "pcm", "ulaw"] = "auto",
+        settings: ElevenLabsTTSSettings | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, sample_rate=sample_rate, **kwargs)
+        if settings is not None and isinstance(settings.model, str) and model is None:
+            model = settings.model
+        super().__init__(model=model or "eleven_flash_v2_5", sample_rate=sample_rate, **kwargs)
         self._api_key = resolve_api_key(type(self).__name__, api_key, "ELEVENLABS_API_KEY")
-        self._voice_id = voice_id
-        self._url = url.rstrip("/")
+        self._voice_id = require_voice(type(self).__name__, voice_id, settings)
+        self._url = base_url(url, ELEVENLABS_URL_ENV, ELEVENLABS_URL)
         self._params = params or ElevenLabsTTSService.InputParams()
+        if settings is not None:
+            copy_given(settings, self._params, ("language", *_VOICE_FIELDS))
+        self._settings.apply_update(
+            ElevenLabsTTSSettings(voice=self._voice_id, language=self._params.language)
+        )
         self._keepalive_secs = keepalive_secs
+        self._encoding = encoding
         self._ws: ProviderWebsocket | None = None
         self._initialized: set[str] = set()
+        self._open: list[str] = []
+        """Contexts opened on the socket and not closed by us yet, oldest first."""
         self._partial: dict[str, tuple[str, float, float]] = {}
+
+    @property
+    def output_format(self) -> str:
+        """The ``output_format`` asked for."""
+        ulaw = self._encoding == "ulaw" or (self._encoding == "auto" and self.sample_rate == 8000)
+        return "ulaw_8000" if ulaw else f"pcm_{self.sample_rate}"
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        delta = ElevenLabsTTSSettings(**{k: getattr(self._settings, k) for k in _VOICE_FIELDS})
+        copy_given(delta, self._params, _VOICE_FIELDS)
+        voice = self._settings.voice
+        if isinstance(voice, str) and voice:
+            self._voice_id = voice  # used when the socket is next opened
+        language = self._settings.language
+        self._params.language = language if isinstance(language, str) else None
 
     # ------------------------------------------------------------------ connection
 
@@ -75,12 +144,16 @@ class ElevenLabsTTSService(TTSService):
 
     async def start(self, frame: StartFrame) -> None:
         if self.sample_rate not in SUPPORTED_RATES:
-            raise ValueError(f"ElevenLabs cannot produce {self.sample_rate} Hz PCM")
+            raise ConfigurationError(f"ElevenLabs cannot produce {self.sample_rate} Hz PCM")
+        if self.output_format.startswith("ulaw") and self.sample_rate != 8000:
+            raise ConfigurationError("ElevenLabs produces u-law at 8000 Hz only")
         query: dict[str, Any] = {
             "model_id": self.model_name,
-            "output_format": f"pcm_{self.sample_rate}",
+            "output_format": self.output_format,
             "inactivity_timeout": self._params.inactivity_timeout,
+            "auto_mode": self._params.auto_mode,
             "language_code": self._params.language,
+            "enable_logging": self._params.enable_logging,
         }
         self._ws = ProviderWebsocket(
             owner=str(self),
@@ -90,10 +163,17 @@ class ElevenLabsTTSService(TTSService):
             on_reconnected=self._drop_open_contexts,
             on_failed=self._on_socket_failed,
             keepalive_secs=self._keepalive_secs,
-            keepalive_message=lambda: json.dumps({"text": ""}),
+            keepalive_message=self._keepalive,
             auth_hint="Check api_key / ELEVENLABS_API_KEY.",
         )
         await self._ws.connect()
+
+    def _keepalive(self) -> str:
+        """Keep the newest open context alive (its inactivity timer is per context)."""
+        live = [c for c in self._open if c in self._initialized]
+        if live:
+            return json.dumps({"text": "", "context_id": live[-1]})
+        return json.dumps({"text": ""})
 
     async def disconnect(self) -> None:
         ws, self._ws = self._ws, None
@@ -102,6 +182,7 @@ class ElevenLabsTTSService(TTSService):
 
     async def _drop_open_contexts(self) -> None:
         self._initialized.clear()
+        self._open.clear()
         for context_id in list(self._contexts):
             await self._finish(context_id)
 
@@ -120,29 +201,53 @@ class ElevenLabsTTSService(TTSService):
             return False
         return True
 
+    async def _close_on_socket(self, context_id: str) -> None:
+        if context_id in self._open:
+            self._open.remove(context_id)
+        if self._ws is not None and self._ws.connected:
+            payload = json.dumps({"context_id": context_id, "close_context": True})
+            await self._ws.send(payload, wait_secs=0)
+
+    async def _open_context(self, context_id: str) -> bool:
+        # Stay under ElevenLabs' limit: the oldest open contexts are closed (they belong to
+        # replies that were interrupted or abandoned; their audio is dropped by id).
+        while len(self._open) >= MAX_CONTEXTS - 1:
+            oldest = self._open[0]
+            logger.info("%s: closing context %s to stay within %d", self, oldest, MAX_CONTEXTS)
+            await self._close_on_socket(oldest)
+            if self.has_context(oldest) and oldest != context_id:
+                await self._finish(oldest)
+        self._initialized.add(context_id)
+        self._open.append(context_id)
+        init: dict[str, Any] = {"text": " ", "context_id": context_id}
+        settings = self._voice_settings()
+        if settings:
+            init["voice_settings"] = settings
+        return await self._send(context_id, init)
+
     async def run_tts(self, text: str, context_id: str) -> None:
-        payload: dict[str, Any] = {
-            "text": text.strip() + " ",
-            "context_id": context_id,
-            "flush": True,
-        }
-        if context_id not in self._initialized:
-            self._initialized.add(context_id)
-            settings = self._voice_settings()
-            if settings:
-                payload["voice_settings"] = settings
+        if context_id not in self._initialized and not await self._open_context(context_id):
+            return
+        payload: dict[str, Any] = {"text": text.strip() + " ", "context_id": context_id}
+        if not self._params.auto_mode:
+            payload["flush"] = True
         await self._send(context_id, payload)
 
     async def flush_context(self, context_id: str) -> None:
-        if self.has_context(context_id):
+        if not self.has_context(context_id):
+            return
+        if context_id not in self._initialized:
+            await self._finish(context_id)
+            return
+        if await self._send(context_id, {"context_id": context_id, "flush": True}):
+            if context_id in self._open:
+                self._open.remove(context_id)
             await self._send(context_id, {"context_id": context_id, "close_context": True})
 
     async def cancel_context(self, context_id: str) -> None:
         self._initialized.discard(context_id)
         self._partial.pop(context_id, None)
-        if self._ws is not None and self._ws.connected:
-            payload = json.dumps({"context_id": context_id, "close_context": True})
-            await self._ws.send(payload, wait_secs=0)
+        await self._close_on_socket(context_id)
 
     async def _finish(self, context_id: str | None) -> None:
         if context_id is None:
@@ -151,6 +256,8 @@ class ElevenLabsTTSService(TTSService):
         if partial is not None:
             await self.add_word_timestamps(context_id, [partial])
         self._initialized.discard(context_id)
+        if context_id in self._open:
+            self._open.remove(context_id)
         await self.finish_context(context_id)
 
     # ------------------------------------------------------------------ responses
@@ -173,10 +280,13 @@ class ElevenLabsTTSService(TTSService):
         alignment = message.get("alignment") or message.get("normalizedAlignment")
         audio = message.get("audio")
         if audio:
-            await self.append_audio(context_id, base64.b64decode(audio))
+            data = base64.b64decode(audio)
+            await self.append_audio(
+                context_id, ulaw_to_pcm(data) if self.output_format.startswith("ulaw") else data
+            )
         if isinstance(alignment, dict):
             await self.add_word_timestamps(context_id, self._words(context_id, alignment, offset))
-        if message.get("isFinal"):
+        if message.get("isFinal") or message.get("is_final"):
             await self._finish(context_id)
 
     def _words(

@@ -1,5 +1,9 @@
 """The HTTP plumbing the OpenAI services share: API key, base URL and one pooled httpx client.
 
+Like the OpenAI SDK, the base URL comes from ``base_url=``, else ``OPENAI_BASE_URL``, and the
+``OpenAI-Organization`` / ``OpenAI-Project`` headers from ``organization=`` / ``project=``, else
+``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``.
+
 A mixin rather than a base class because the services already derive from different service
 bases (LLM, TTS, segmented STT). ``_open_http`` is what a service's ``start`` calls: it makes the
 client and, when ``warmup`` is set, sends ``GET {base_url}/models`` so the first real request
@@ -9,9 +13,11 @@ skips TCP/TLS set-up and a rejected key is reported at start, not at the first t
 from __future__ import annotations
 
 import logging
+import os
 
 import httpx
 
+from callpipe.services._env import OPENAI_BASE_URL_ENV
 from callpipe.services._http import error_message
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 
@@ -26,6 +32,7 @@ class OpenAIHTTPMixin:
     _api_key: str | None
     _base_url: str
     _organization: str | None
+    _project: str | None
     _timeout: float
     _warmup: bool
     _client: httpx.AsyncClient | None
@@ -36,16 +43,19 @@ class OpenAIHTTPMixin:
         base_url: str | None,
         *,
         organization: str | None = None,
+        project: str | None = None,
         timeout_secs: float = 30.0,
         warmup: bool = False,
     ) -> None:
+        base_url = base_url or os.environ.get(OPENAI_BASE_URL_ENV, "").strip() or None
         if base_url is None or base_url.rstrip("/") == OPENAI_BASE_URL:
             self._api_key = resolve_api_key(type(self).__name__, api_key, "OPENAI_API_KEY")
         else:
             # Local OpenAI-compatible servers (Ollama, vLLM, llama.cpp) often need no key.
             self._api_key = api_key
         self._base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
-        self._organization = organization
+        self._organization = organization or os.environ.get("OPENAI_ORG_ID") or None
+        self._project = project or os.environ.get("OPENAI_PROJECT_ID") or None
         self._timeout = timeout_secs
         self._warmup = warmup
         self._client = None
@@ -56,6 +66,8 @@ class OpenAIHTTPMixin:
             headers["Authorization"] = f"Bearer {self._api_key}"
         if self._organization:
             headers["OpenAI-Organization"] = self._organization
+        if self._project:
+            headers["OpenAI-Project"] = self._project
         timeout = httpx.Timeout(self._timeout, connect=5.0)
         return httpx.AsyncClient(base_url=self._base_url, headers=headers, timeout=timeout)
 

@@ -13,38 +13,61 @@ skips TCP/TLS set-up, and a rejected key is reported at start, not at the first 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from callpipe.frames.frames import (
-    LLMFullResponseEndFrame,
-    LLMFullResponseStartFrame,
     LLMTextFrame,
     StartFrame,
 )
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
-from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
+from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
-from callpipe.services.llm_service import LLMService, ToolCall
+from callpipe.services._llm_stream import StreamingHTTPLLMService, _StreamError
+from callpipe.services.llm_service import ToolCall
 from callpipe.services.openai._client import OpenAIHTTPMixin
+from callpipe.services.settings import LLMSettings, store_from
+from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
 
-class _StreamError(Exception):
-    def __init__(self, status: int, message: str, retry_in: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_in = retry_in
+def _unset() -> Any:
+    return NotGiven()
 
 
-class OpenAILLMService(OpenAIHTTPMixin, LLMService):
-    """Chat Completions LLM (see the module docstring)."""
+@dataclass
+class OpenAILLMSettings(LLMSettings):
+    """``OpenAILLMService.Settings``: the common LLM settings plus ``max_completion_tokens``."""
+
+    max_completion_tokens: int | None | NotGiven = field(default_factory=_unset)
+
+
+_SAMPLING_FIELDS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+)
+
+
+class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
+    """Chat Completions LLM (see the module docstring).
+
+    Configure with ``settings=OpenAILLMService.Settings(model=..., temperature=...)`` (Pipecat
+    1.14) or the older ``model=`` / ``params=InputParams(...)``; ``settings`` wins where both
+    set a field. ``LLMUpdateSettingsFrame(delta=OpenAILLMService.Settings(...))`` changes them
+    for the next completion.
+    """
+
+    Settings = OpenAILLMSettings
 
     class InputParams(BaseModel):
         """Sampling options sent with every request (``None`` = provider default)."""
@@ -64,90 +87,72 @@ class OpenAILLMService(OpenAIHTTPMixin, LLMService):
         self,
         *,
         api_key: str | None = None,
-        model: str = "gpt-4o-mini",
+        model: str | None = None,
         base_url: str | None = None,
         params: InputParams | None = None,
+        settings: OpenAILLMSettings | None = None,
         organization: str | None = None,
+        project: str | None = None,
         request_timeout_secs: float = 30.0,
         max_retries: int = 1,
         warmup: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, **kwargs)
+        if settings is not None and isinstance(settings.model, str) and model is None:
+            model = settings.model
+        super().__init__(model=model or "gpt-4o-mini", **kwargs)
         self._init_http(
             api_key,
             base_url,
             organization=organization,
+            project=project,
             timeout_secs=request_timeout_secs,
             warmup=warmup,
         )
         self._params = params or OpenAILLMService.InputParams()
         self._max_retries = max_retries
+        defaults = OpenAILLMSettings(
+            model=self.model_name,
+            system_instruction=None,
+            top_k=None,
+            **{name: getattr(self._params, name) for name in _SAMPLING_FIELDS},
+            extra=dict(self._params.extra),
+        )
+        self._settings = store_from(defaults, settings)
 
     async def start(self, frame: StartFrame) -> None:
         await self._open_http()
 
     # ------------------------------------------------------------------ completion
 
-    def build_request(self, context: OpenAILLMContext) -> dict[str, Any]:
+    def build_request(self, context: ChatContext) -> dict[str, Any]:
+        settings = self._settings
+        messages = context.messages_for_api()
+        instruction = settings.system_instruction
+        if isinstance(instruction, str) and instruction:
+            messages.insert(0, {"role": "system", "content": instruction})
         body: dict[str, Any] = {
             "model": self.model_name,
-            "messages": context.messages_for_api(),
+            "messages": messages,
             "stream": True,
         }
-        if context.tools:
-            body["tools"] = context.tools
-            if context.tool_choice is not None:
-                body["tool_choice"] = context.tool_choice
+        tools = context.tools_for_api()
+        if tools:
+            body["tools"] = tools
+            tool_choice = context.tool_choice_for_api()
+            if tool_choice is not None:
+                body["tool_choice"] = tool_choice
         if self.usage_metrics_enabled:
             body["stream_options"] = {"include_usage": True}
-        params = self._params.model_dump(exclude_none=True, exclude={"extra"})
-        body.update(params)
-        body.update(self._params.extra)
+        for name in _SAMPLING_FIELDS:
+            value = getattr(settings, name)
+            if is_given(value) and value is not None:
+                body[name] = value
+        body.update(settings.extra)
         return body
 
-    async def run_completion(self, context: OpenAILLMContext) -> list[ToolCall]:
-        await self.wait_ready()
+    def _ensure_client(self) -> None:
         self._http()
-        body = self.build_request(context)
-        await self.push_frame(LLMFullResponseStartFrame())
-        try:
-            return await self._stream_with_retry(body)
-        finally:
-            task = asyncio.current_task()
-            if task is None or not task.cancelling():
-                await self.push_frame(LLMFullResponseEndFrame())
-
-    async def _stream_with_retry(self, body: dict[str, Any]) -> list[ToolCall]:
-        attempt = 0
-        while True:
-            produced = [False]
-            try:
-                return await self._stream_once(body, produced)
-            except _StreamError as exc:
-                retry = exc.retry_in is not None and attempt < self._max_retries and not produced[0]
-                if retry:
-                    attempt += 1
-                    logger.warning("%s: %s; retrying in %.2fs", self, exc, exc.retry_in or 0.0)
-                    await asyncio.sleep(exc.retry_in or 0.0)
-                    continue
-                fatal = exc.status in (401, 403)
-                reason = "auth" if fatal else ("rate_limit" if exc.status == 429 else "http")
-                await self.report_error(f"{self}: {exc}", fatal=fatal, reason=reason)
-                return []
-            except httpx.HTTPError as exc:
-                if attempt < self._max_retries and not produced[0]:
-                    attempt += 1
-                    logger.warning("%s: %s: %s; retrying", self, type(exc).__name__, exc)
-                    await asyncio.sleep(0.2)
-                    continue
-                await self.report_error(
-                    f"{self}: request to {self._base_url} failed: {type(exc).__name__}: {exc}",
-                    reason="network",
-                )
-                return []
-            finally:
-                self.reset_ttfb_metrics()
 
     async def _stream_once(self, body: dict[str, Any], produced: list[bool]) -> list[ToolCall]:
         assert self._client is not None

@@ -33,10 +33,12 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
         language: str | None = "en",
         prompt: str | None = None,
         temperature: float | None = None,
+        organization: str | None = None,
+        project: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(model=model, language=language, **kwargs)
-        self._init_http(api_key, base_url)
+        self._init_http(api_key, base_url, organization=organization, project=project)
         self._prompt = prompt
         self._temperature = temperature
 

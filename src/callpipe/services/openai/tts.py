@@ -38,10 +38,14 @@ class OpenAITTSService(OpenAIHTTPMixin, TTSService):
         speed: float | None = None,
         sample_rate: int | None = None,
         warmup: bool = True,
+        organization: str | None = None,
+        project: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(model=model, sample_rate=sample_rate, **kwargs)
-        self._init_http(api_key, base_url, warmup=warmup)
+        self._init_http(
+            api_key, base_url, organization=organization, project=project, warmup=warmup
+        )
         self._voice = voice
         self._instructions = instructions
         self._speed = speed

@@ -7,6 +7,7 @@ streaming response shapes, is scripted from the test, and records what it receiv
 - :class:`~callpipe.testing.fakes.deepgram.FakeDeepgramServer` (live transcription WebSocket)
 - :class:`~callpipe.testing.fakes.cartesia.FakeCartesiaServer` (TTS WebSocket with contexts)
 - :class:`~callpipe.testing.fakes.elevenlabs.FakeElevenLabsServer` (multi-context TTS WebSocket)
+- :class:`~callpipe.testing.fakes.gemini.FakeGeminiServer` (Gemini REST, streamed generateContent)
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ _LAZY = {
     "FakeDeepgramServer": "callpipe.testing.fakes.deepgram",
     "FakeCartesiaServer": "callpipe.testing.fakes.cartesia",
     "FakeElevenLabsServer": "callpipe.testing.fakes.elevenlabs",
+    "FakeGeminiServer": "callpipe.testing.fakes.gemini",
+    "GeminiReply": "callpipe.testing.fakes.gemini",
 }
 
 __all__ = sorted(_LAZY)

@@ -50,26 +50,45 @@ class LocalASGIServer:
         self._task = None
 
 
+class Refusal:
+    """A handshake refusal as a provider sends it: status, headers (e.g. ``dg-error``), body."""
+
+    def __init__(self, status: int, body: str = "", headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
 class LocalWebsocketServer:
-    """A ``websockets`` server on ``127.0.0.1:port`` with an optional header-based key check."""
+    """A ``websockets`` server on ``127.0.0.1:port`` checking the key the way a provider does.
+
+    ``auth`` lists the accepted ways to present the key: ``("header", name, prefix)`` (e.g.
+    ``("header", "Authorization", "Bearer ")``) or ``("query", name, "")``. ``path`` is the
+    endpoint's path (other paths get 404); ``validate(request)`` may refuse a handshake with a
+    :class:`Refusal` (bad options), and ``unauthorized`` shapes the 401 a provider answers.
+    """
 
     def __init__(
         self,
         handler: Any,
         *,
         api_key: str | None,
-        key_header: str,
-        key_query: str | None = None,
-        bearer: bool = False,
+        auth: list[tuple[str, str, str]],
+        path: str | None = None,
+        validate: Any = None,
+        unauthorized: Refusal | None = None,
     ) -> None:
         self._handler = handler
         self.api_key = api_key
-        self._key_header = key_header
-        self._key_query = key_query
-        self._bearer = bearer
+        self._auth = auth
+        self._path = path
+        self._validate = validate
+        self._unauthorized = unauthorized or Refusal(401, "invalid credentials\n")
         self._server: Any = None
         self.port = 0
         self.paths: list[str] = []
+        self.auth_used: list[str] = []
+        """How each accepted handshake presented the key (``"header:Authorization"``, ...)."""
         self.rejected = 0
         self.accepted = 0
         self.max_connections: int | None = None
@@ -77,28 +96,48 @@ class LocalWebsocketServer:
         self.fail_handshakes: list[int] = []
         """HTTP statuses to answer the next handshakes with (e.g. ``[429]``), one per attempt."""
 
-    def _authorized(self, request: Any) -> bool:
-        if self.api_key is None:
-            return True
-        value = request.headers.get(self._key_header)
-        if value is not None:
-            if self._bearer:
-                return bool(value == f"Bearer {self.api_key}" or value == f"Token {self.api_key}")
-            return bool(value == self.api_key)
-        if self._key_query:
-            from urllib.parse import parse_qs, urlsplit
+    def _authorized(self, request: Any) -> str | None:
+        """How the request presented the right key (None: it did not)."""
+        from urllib.parse import parse_qs, urlsplit
 
-            query = parse_qs(urlsplit(request.path).query)
-            return bool(query.get(self._key_query, [""])[0] == self.api_key)
-        return False
+        if self.api_key is None:
+            return "none"
+        query = parse_qs(urlsplit(request.path).query)
+        for where, name, prefix in self._auth:
+            if where == "header":
+                values = request.headers.get_all(name)
+            else:
+                values = query.get(name, [])
+            if any(value == f"{prefix}{self.api_key}" for value in values):
+                return f"{where}:{name}"
+        return None
+
+    @staticmethod
+    def _respond(connection: Any, refusal: Refusal) -> Any:
+        from http import HTTPStatus
+
+        response = connection.respond(HTTPStatus(refusal.status), refusal.body)
+        for name, value in refusal.headers.items():
+            response.headers[name] = value
+        return response
 
     async def _process_request(self, connection: Any, request: Any) -> Any:
         from http import HTTPStatus
+        from urllib.parse import urlsplit
 
         self.paths.append(request.path)
-        if not self._authorized(request):
+        if self._path is not None and urlsplit(request.path).path != self._path:
             self.rejected += 1
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid credentials\n")
+            return self._respond(connection, Refusal(404, "Not Found\n"))
+        how = self._authorized(request)
+        if how is None:
+            self.rejected += 1
+            return self._respond(connection, self._unauthorized)
+        if self._validate is not None:
+            refusal = self._validate(request)
+            if refusal is not None:
+                self.rejected += 1
+                return self._respond(connection, refusal)
         if self.fail_handshakes:
             self.rejected += 1
             status = HTTPStatus(self.fail_handshakes.pop(0))
@@ -107,6 +146,7 @@ class LocalWebsocketServer:
             self.rejected += 1
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable\n")
         self.accepted += 1
+        self.auth_used.append(how)
         return None
 
     async def start(self) -> None:
@@ -155,3 +195,18 @@ class ServedWebsocketFake(ServedFake):
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self._server.port}"
+
+    @property
+    def rejected(self) -> int:
+        """Handshakes refused (bad key, bad options, scripted failures)."""
+        return self._server.rejected
+
+    @property
+    def auth_used(self) -> list[str]:
+        """How each accepted handshake presented the key, e.g. ``"header:Authorization"``."""
+        return self._server.auth_used
+
+    @property
+    def paths(self) -> list[str]:
+        """Request paths (with query) of every handshake."""
+        return self._server.paths

@@ -1,12 +1,24 @@
 """FakeCartesiaServer: Cartesia's TTS WebSocket (``/tts/websocket``) on 127.0.0.1.
 
-Protocol (as documented): the client sends generation requests ``{"model_id", "transcript",
-"voice", "context_id", "output_format": {"container": "raw", "encoding": "pcm_s16le",
-"sample_rate"}, "add_timestamps", "continue"}`` — inputs with the same ``context_id`` continue
-one utterance, ``continue: false`` ends it — and ``{"context_id", "cancel": true}``. The server
-answers per context with ``{"type": "chunk", "data": <base64 audio>}``, ``{"type":
-"timestamps", "word_timestamps": {"words", "start", "end"}}`` (seconds from the context start),
-and ``{"type": "done"}``; errors are ``{"type": "error", "done": true, "error", "status_code"}``.
+The documented contract (https://docs.cartesia.ai/api-reference/tts/websocket and the official
+``cartesia`` SDK's models):
+
+- **Auth.** ``Authorization: Bearer <key>`` (current docs and SDK), ``X-API-Key`` (accepted by
+  the server), or the older ``?api_key=`` / ``?access_token=`` query parameters; a
+  ``Cartesia-Version`` header or ``?cartesia_version=`` is required.
+- **Requests.** ``{"model_id", "transcript", "voice": {"mode": "id", "id"}, "context_id",
+  "output_format": {"container": "raw", "encoding": pcm_s16le|pcm_f32le|pcm_mulaw|pcm_alaw,
+  "sample_rate"}, "add_timestamps", "continue", "max_buffer_delay_ms", "generation_config",
+  "language"}``; inputs with the same ``context_id`` continue one utterance, ``continue: false``
+  ends it; ``{"context_id", "cancel": true}`` cancels.
+- **Buffering.** ``max_buffer_delay_ms`` (default 3000) holds text that does not end a sentence
+  until more text arrives or the delay passes; 0 generates at once.
+- **Expiry.** A context expires ``context_expiry_secs`` after its last audio; a later input gets
+  an error ``"Context has expired"`` for it.
+- **Responses** per context: ``{"type": "chunk", "data", "done", "status_code", "step_time",
+  "context_id"}``, ``{"type": "timestamps", "word_timestamps": {"words", "start", "end"}}``
+  (seconds from the context start), ``{"type": "done"}``; errors ``{"type": "error", "done":
+  true, "status_code", "title", "message", "error_code", "request_id", "context_id"}``.
 
 The fake speaks a tone of ``secs_per_word`` per word, sends each input's word timestamps before
 its audio (the order a client must cope with), and can be told to drop the socket.
@@ -18,14 +30,63 @@ import asyncio
 import base64
 import contextlib
 import json
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
+from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
+from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
 from callpipe.testing.fakes.openai import tone_pcm
+
+ENCODINGS = ("pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
+RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+REQUIRED = ("context_id", "model_id", "transcript", "voice", "output_format")
+SENTENCE_END = (".", "!", "?", "…")
+
+
+def _validate(request: Any) -> Refusal | None:
+    query = parse_qs(urlsplit(request.path).query)
+    if not request.headers.get("Cartesia-Version") and "cartesia_version" not in query:
+        return Refusal(400, json.dumps({"error": "Cartesia-Version header is required"}))
+    return None
+
+
+def _encode(pcm: bytes, encoding: str) -> bytes:
+    if encoding == "pcm_mulaw":
+        return pcm_to_ulaw(pcm)
+    if encoding == "pcm_alaw":
+        return pcm_to_alaw(pcm)
+    if encoding == "pcm_f32le":
+        import numpy as np
+
+        return (np.frombuffer(pcm, dtype="<i2").astype("<f4") / 32768.0).tobytes()
+    return pcm
+
+
+def request_problem(message: dict[str, Any]) -> str | None:
+    """Why a generation request is invalid (None: it is valid)."""
+    missing = [name for name in REQUIRED if name not in message]
+    if missing:
+        return f"missing required field(s): {', '.join(missing)}"
+    fmt = message["output_format"]
+    if not isinstance(fmt, dict) or fmt.get("container") != "raw":
+        return "output_format.container must be raw"
+    if fmt.get("encoding") not in ENCODINGS:
+        return f"output_format.encoding must be one of {', '.join(ENCODINGS)}"
+    if fmt.get("sample_rate") not in RATES:
+        return "output_format.sample_rate is not supported"
+    voice = message["voice"]
+    if not isinstance(voice, dict) or voice.get("mode") != "id" or not voice.get("id"):
+        return "voice must be {mode: id, id}"
+    delay = message.get("max_buffer_delay_ms")
+    if delay is not None and not (isinstance(delay, int) and 0 <= delay <= 5000):
+        return "max_buffer_delay_ms must be between 0 and 5000"
+    return None
 
 
 @dataclass
@@ -34,6 +95,9 @@ class _Context:
     inputs: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
     offset_secs: float = 0.0
     task: asyncio.Task[None] | None = None
+    last_audio_at: float | None = None
+    busy: bool = False
+    finished: bool = False
 
 
 class FakeCartesiaServer(ServedWebsocketFake):
@@ -46,29 +110,66 @@ class FakeCartesiaServer(ServedWebsocketFake):
         secs_per_word: float = 0.1,
         chunk_secs: float = 0.04,
         chunk_delay: float = 0.0,
+        context_expiry_secs: float = 1.0,
     ) -> None:
         self.secs_per_word = secs_per_word
         self.chunk_secs = chunk_secs
         self.chunk_delay = chunk_delay
+        self.context_expiry_secs = context_expiry_secs
         self.messages: list[dict[str, Any]] = []
         self.cancelled: list[str] = []
         self.done: list[str] = []
+        self.expired: list[str] = []
+        """Contexts an input arrived for after they had expired."""
+        self.errors: list[dict[str, Any]] = []
+        self.buffered_secs: list[float] = []
+        """How long each input waited in the server's text buffer."""
+        self.versions: list[str] = []
         self.connections = 0
         self.drop_after_chunks: int | None = None
         self.error_next: str | None = None
         self._chunks_sent = 0
-        self._server = LocalWebsocketServer(self._handle, api_key=api_key, key_header="X-API-Key")
+        self._server = LocalWebsocketServer(
+            self._handle,
+            api_key=api_key,
+            auth=[
+                ("header", "Authorization", "Bearer "),
+                ("header", "X-API-Key", ""),
+                ("query", "api_key", ""),
+                ("query", "access_token", ""),
+            ],
+            path="/tts/websocket",
+            validate=_validate,
+            unauthorized=Refusal(401, json.dumps({"error": "Invalid API key"})),
+        )
         self.fail_handshakes: list[int] = self._server.fail_handshakes
         """Statuses for the next handshakes (``fake.fail_handshakes.append(429)``)."""
 
-    @property
-    def rejected(self) -> int:
-        return self._server.rejected
-
     # ------------------------------------------------------------------ protocol
+
+    async def _error(
+        self, ws: ServerConnection, context_id: str | None, title: str, message: str, code: str
+    ) -> None:
+        error = {
+            "type": "error",
+            "done": True,
+            "status_code": 400,
+            "title": title,
+            "message": message,
+            "error_code": code,
+            "request_id": uuid.uuid4().hex,
+            "context_id": context_id,
+        }
+        self.errors.append(error)
+        await ws.send(json.dumps(error))
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1
+        assert ws.request is not None
+        self.versions.append(
+            ws.request.headers.get("Cartesia-Version")
+            or parse_qs(urlsplit(ws.request.path).query).get("cartesia_version", [""])[0]
+        )
         contexts: dict[str, _Context] = {}
         try:
             async for raw in ws:
@@ -83,20 +184,21 @@ class FakeCartesiaServer(ServedWebsocketFake):
                     continue
                 if self.error_next is not None:
                     error, self.error_next = self.error_next, None
-                    await ws.send(
-                        json.dumps(
-                            {
-                                "type": "error",
-                                "done": True,
-                                "error": error,
-                                "status_code": 400,
-                                "context_id": context_id,
-                            }
-                        )
-                    )
+                    await self._error(ws, context_id, "Invalid request", error, "invalid_request")
+                    continue
+                problem = request_problem(message)
+                if problem is not None:
+                    await self._error(ws, context_id, "Invalid request", problem, "invalid_request")
                     continue
                 ctx = contexts.get(context_id)
-                if ctx is None:
+                if ctx is not None and self._is_expired(ctx):
+                    self.expired.append(context_id)
+                    contexts.pop(context_id, None)
+                    await self._error(
+                        ws, context_id, "Context expired", "Context has expired", "context_expired"
+                    )
+                    continue
+                if ctx is None or ctx.finished:
                     ctx = contexts[context_id] = _Context(context_id)
                     ctx.task = asyncio.get_running_loop().create_task(self._generate(ws, ctx))
                 ctx.inputs.put_nowait(message)
@@ -107,13 +209,46 @@ class FakeCartesiaServer(ServedWebsocketFake):
                 if ctx.task is not None:
                     ctx.task.cancel()
 
+    def _is_expired(self, ctx: _Context) -> bool:
+        if ctx.busy or ctx.last_audio_at is None or not ctx.inputs.empty():
+            return False
+        return time.monotonic() - ctx.last_audio_at > self.context_expiry_secs
+
+    async def _buffer(self, ctx: _Context, message: dict[str, Any]) -> dict[str, Any]:
+        """Hold text that does not end a sentence until more comes or the delay passes."""
+        delay = message.get("max_buffer_delay_ms", 3000) / 1000
+        text = str(message.get("transcript", ""))
+        started = time.monotonic()
+        while (
+            delay > 0
+            and message.get("continue", False)
+            and text.strip()
+            and not text.rstrip().rstrip("\"')]”’").endswith(SENTENCE_END)
+        ):
+            left = delay - (time.monotonic() - started)
+            if left <= 0:
+                break
+            try:
+                following = await asyncio.wait_for(ctx.inputs.get(), left)
+            except TimeoutError:
+                break
+            if following is None:
+                break
+            text += str(following.get("transcript", ""))
+            message = {**following, "transcript": text}
+        self.buffered_secs.append(time.monotonic() - started)
+        return message
+
     async def _generate(self, ws: ServerConnection, ctx: _Context) -> None:
         with contextlib.suppress(ConnectionClosed):
             while True:
                 message = await ctx.inputs.get()
                 if message is None:
                     return
-                rate = int(message.get("output_format", {}).get("sample_rate", 16000))
+                message = await self._buffer(ctx, message)
+                ctx.busy = True
+                fmt = message.get("output_format", {})
+                rate = int(fmt.get("sample_rate", 16000))
                 words = str(message.get("transcript", "")).split()
                 if words and message.get("add_timestamps"):
                     starts = [ctx.offset_secs + i * self.secs_per_word for i in range(len(words))]
@@ -143,21 +278,27 @@ class FakeCartesiaServer(ServedWebsocketFake):
                         self.drop_after_chunks = None
                         ws.transport.abort()
                         return
+                    audio = _encode(pcm[i : i + step], str(fmt.get("encoding")))
                     await ws.send(
                         json.dumps(
                             {
                                 "type": "chunk",
-                                "data": base64.b64encode(pcm[i : i + step]).decode(),
+                                "data": base64.b64encode(audio).decode(),
                                 "done": False,
                                 "status_code": 206,
-                                "step_time": 1,
+                                "step_time": 1.0,
                                 "context_id": ctx.id,
                             }
                         )
                     )
+                    ctx.last_audio_at = time.monotonic()
                     self._chunks_sent += 1
                     await asyncio.sleep(self.chunk_delay)
+                ctx.busy = False
+                if pcm:
+                    ctx.last_audio_at = time.monotonic()
                 if not message.get("continue", False):
+                    ctx.finished = True
                     self.done.append(ctx.id)
                     await ws.send(
                         json.dumps(

@@ -1,7 +1,13 @@
 """FakeDeepgramServer: Deepgram's live transcription WebSocket (``/v1/listen``) on 127.0.0.1.
 
 Query options as documented (``encoding=linear16|mulaw``, ``sample_rate``, ``channels``,
-``interim_results``, ``endpointing`` in ms, …); the key in ``Authorization: Token <key>``.
+``interim_results``, ``endpointing`` in ms, repeated ``keyterm=…`` parameters, ``vad_events``,
+``utterance_end_ms``, …); the key in ``Authorization: Token <key>`` (or ``Bearer`` for temporary
+tokens). Refusals are as Deepgram sends them: HTTP 400/401 with the reason in the ``dg-error``
+header and a JSON body ``{"err_code", "err_msg", "request_id"}``; unknown paths get 404.
+Stream errors arrive as close frames: ``1008 DATA-0000`` (audio that cannot be decoded),
+``1011 NET-0001`` (no audio or message within ``idle_timeout_secs``); :meth:`close_next` scripts
+any close.
 The client streams binary audio and may send ``{"type": "KeepAlive"}``, ``{"type":
 "Finalize"}`` and ``{"type": "CloseStream"}``. The server sends ``Results`` messages::
 
@@ -9,7 +15,9 @@ The client streams binary audio and may send ``{"type": "KeepAlive"}``, ``{"type
      "speech_final", "from_finalize", "channel": {"alternatives": [{"transcript", "confidence",
      "words": []}]}, "metadata": {"request_id", "model_info": {}}}
 
-and a ``Metadata`` message on ``CloseStream``.
+(each ``words`` entry ``{"word", "start", "end", "confidence", "punctuated_word"}``), and
+``SpeechStarted`` / ``UtteranceEnd`` messages when asked for, and a ``Metadata`` message on
+``CloseStream``.
 
 The fake "hears" speech by energy: loud audio opens an utterance, interim results follow every
 ``interim_secs`` of speech (the first words of the next scripted transcript), and
@@ -20,10 +28,13 @@ audio, not wall-clock time, so results are deterministic.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
 import json
 import uuid
 from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,7 +43,45 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import ulaw_to_pcm
-from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
+from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+
+ENCODINGS = (
+    "linear16",
+    "linear32",
+    "flac",
+    "alaw",
+    "mulaw",
+    "amr-nb",
+    "amr-wb",
+    "opus",
+    "speex",
+    "g729",
+)
+"""Encodings the live endpoint documents (raw ones need ``sample_rate``)."""
+
+KEYTERM_MODELS = ("nova-3",)
+"""Keyterm prompting is documented for Nova-3 models only."""
+
+MODEL_UUID = "00000000-0000-4000-8000-00000000fa4e"
+
+
+def _refusal(status: int, err_code: str, message: str) -> Refusal:
+    body = {"err_code": err_code, "err_msg": message, "request_id": uuid.uuid4().hex}
+    return Refusal(status, json.dumps(body), {"dg-error": message})
+
+
+def _validate(request: Any) -> Refusal | None:
+    """Refuse options the live endpoint refuses, the way it does (HTTP 400 + ``dg-error``)."""
+    query = parse_qs(urlsplit(request.path).query)
+    encoding = query.get("encoding", [None])[-1]
+    if encoding is not None and encoding not in ENCODINGS:
+        return _refusal(400, "Bad Request", f"Invalid query string. Unknown encoding: {encoding}")
+    if encoding in ("linear16", "mulaw", "alaw") and "sample_rate" not in query:
+        return _refusal(400, "Bad Request", "sample_rate is required with a raw encoding")
+    model = query.get("model", ["base"])[-1]
+    if query.get("keyterm") and not model.startswith(KEYTERM_MODELS):
+        return _refusal(400, "Bad Request", "Keyterm Prompting is only available for Nova-3")
+    return None
 
 
 class FakeDeepgramServer(ServedWebsocketFake):
@@ -45,21 +94,36 @@ class FakeDeepgramServer(ServedWebsocketFake):
         energy_threshold: float = 300.0,
         interim_secs: float = 0.25,
         secs_per_word: float = 0.3,
+        idle_timeout_secs: float = 10.0,
     ) -> None:
         self.energy_threshold = energy_threshold
         self.interim_secs = interim_secs
         self.secs_per_word = secs_per_word
         self.transcripts: deque[str] = deque()
         self.results: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        """``SpeechStarted`` / ``UtteranceEnd`` messages sent."""
         self.queries: list[dict[str, str]] = []
+        """Each connection's query, the last value of each key (see ``query_lists``)."""
+        self.query_lists: list[dict[str, list[str]]] = []
+        """Each connection's query with every value of repeated keys (``keyterm``)."""
+        self.idle_timeout_secs = idle_timeout_secs
+        self._close_next: tuple[int, str] | None = None
         self.audio_bytes = 0
+        self.audio = bytearray()
+        """Every audio byte received (as sent: μ-law bytes for ``encoding=mulaw``)."""
         self.keepalives = 0
         self.finalizes = 0
         self.close_streams = 0
         self.connections = 0
         self.drop_after_results: int | None = None
         self._server = LocalWebsocketServer(
-            self._handle, api_key=api_key, key_header="Authorization", bearer=True
+            self._handle,
+            api_key=api_key,
+            auth=[("header", "Authorization", "Token "), ("header", "Authorization", "Bearer ")],
+            path="/v1/listen",
+            validate=_validate,
+            unauthorized=_refusal(401, "INVALID_AUTH", "Invalid credentials."),
         )
         self.fail_handshakes: list[int] = self._server.fail_handshakes
         """Statuses for the next handshakes (``fake.fail_handshakes.append(429)``)."""
@@ -73,19 +137,40 @@ class FakeDeepgramServer(ServedWebsocketFake):
     def max_connections(self, value: int | None) -> None:
         self._server.max_connections = value
 
+    def close_next(self, code: int, reason: str) -> None:
+        """Close the socket with this code and reason on the next message (a stream error)."""
+        self._close_next = (code, reason)
+
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1
         assert ws.request is not None
-        query = {k: v[0] for k, v in parse_qs(urlsplit(ws.request.path).query).items()}
+        lists = parse_qs(urlsplit(ws.request.path).query)
+        self.query_lists.append(lists)
+        query = {k: v[-1] for k, v in lists.items()}
         self.queries.append(query)
         session = _Session(self, ws, query)
         with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
+            while True:
+                try:
+                    message = await asyncio.wait_for(ws.recv(), self.idle_timeout_secs)
+                except TimeoutError:
+                    await ws.close(1011, "NET-0001")
+                    return
+                if self._close_next is not None:
+                    code, reason = self._close_next
+                    self._close_next = None
+                    await ws.close(code, reason)
+                    return
                 if isinstance(message, bytes):
                     self.audio_bytes += len(message)
+                    self.audio += message
                     await session.audio(message)
                     continue
-                kind = json.loads(message).get("type")
+                try:
+                    kind = json.loads(message).get("type")
+                except (ValueError, AttributeError):
+                    await ws.close(1008, "DATA-0000")
+                    return
                 if kind == "KeepAlive":
                     self.keepalives += 1
                 elif kind == "Finalize":
@@ -98,8 +183,20 @@ class FakeDeepgramServer(ServedWebsocketFake):
                         json.dumps(
                             {
                                 "type": "Metadata",
+                                "transaction_key": "deprecated",
                                 "request_id": session.request_id,
-                                "duration": session.t,
+                                "sha256": hashlib.sha256(session.request_id.encode()).hexdigest(),
+                                "created": datetime.now(UTC).isoformat(),
+                                "duration": round(session.t, 3),
+                                "channels": 1,
+                                "models": [MODEL_UUID],
+                                "model_info": {
+                                    MODEL_UUID: {
+                                        "name": "general-nova-3",
+                                        "version": "fake",
+                                        "arch": "nova-3",
+                                    }
+                                },
                             }
                         )
                     )
@@ -116,6 +213,10 @@ class _Session:
         self.encoding = query.get("encoding", "linear16")
         self.rate = int(query.get("sample_rate", "16000"))
         self.interim = query.get("interim_results", "false") == "true"
+        self.vad_events = query.get("vad_events", "false") == "true"
+        utterance_end = query.get("utterance_end_ms")
+        self.utterance_end = int(utterance_end) / 1000 if utterance_end else None
+        self.last_word_end: float | None = None
         endpointing = query.get("endpointing", "10")
         self.endpointing = 0.01 if endpointing in ("true", "false") else int(endpointing) / 1000
         self.request_id = uuid.uuid4().hex
@@ -129,7 +230,10 @@ class _Session:
         return self.fake.transcripts[0] if self.fake.transcripts else "hello"
 
     async def audio(self, data: bytes) -> None:
-        pcm = ulaw_to_pcm(data) if self.encoding == "mulaw" else data[: len(data) // 2 * 2]
+        if self.encoding == "linear16" and len(data) % 2:
+            await self.ws.close(1008, "DATA-0000")
+            return
+        pcm = ulaw_to_pcm(data) if self.encoding == "mulaw" else data
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
         duration = len(samples) / self.rate
         rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
@@ -138,6 +242,10 @@ class _Session:
             if self.start is None:
                 self.start = self.t - duration
                 self.last_interim = self.t
+                if self.vad_events:
+                    await self._event(
+                        {"type": "SpeechStarted", "channel": [0], "timestamp": round(self.start, 3)}
+                    )
             self.last_voice = self.t
             if self.interim and self.t - self.last_interim >= self.fake.interim_secs:
                 self.last_interim = self.t
@@ -146,6 +254,19 @@ class _Session:
                 await self._send(" ".join(words[:count]), final=False, from_finalize=False)
         elif self.start is not None and self.t - self.last_voice >= self.endpointing:
             await self.finalize(from_finalize=False)
+        elif (
+            self.utterance_end is not None
+            and self.last_word_end is not None
+            and self.t - self.last_word_end >= self.utterance_end
+        ):
+            end, self.last_word_end = self.last_word_end, None
+            await self._event(
+                {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(end, 3)}
+            )
+
+    async def _event(self, message: dict[str, Any]) -> None:
+        self.fake.events.append(message)
+        await self.ws.send(json.dumps(message))
 
     async def finalize(self, *, from_finalize: bool) -> None:
         if self.start is None:
@@ -161,6 +282,20 @@ class _Session:
             self.ws.transport.abort()
             return
         start = self.start or 0.0
+        tokens = text.split()
+        step = (self.t - start) / max(1, len(tokens))
+        words = [
+            {
+                "word": token.strip(".,?!").lower(),
+                "start": round(start + i * step, 3),
+                "end": round(start + (i + 1) * step, 3),
+                "confidence": 0.98,
+                "punctuated_word": token,
+            }
+            for i, token in enumerate(tokens)
+        ]
+        if final:
+            self.last_word_end = self.t
         result = {
             "type": "Results",
             "channel_index": [0, 1],
@@ -169,8 +304,12 @@ class _Session:
             "is_final": final,
             "speech_final": final and not from_finalize,
             "from_finalize": from_finalize,
-            "channel": {"alternatives": [{"transcript": text, "confidence": 0.98, "words": []}]},
-            "metadata": {"request_id": self.request_id, "model_info": {"name": "fake"}},
+            "channel": {"alternatives": [{"transcript": text, "confidence": 0.98, "words": words}]},
+            "metadata": {
+                "request_id": self.request_id,
+                "model_info": {"name": "general-nova-3", "version": "fake", "arch": "nova-3"},
+                "model_uuid": MODEL_UUID,
+            },
         }
         fake.results.append(result)
         self.sent += 1

@@ -20,6 +20,7 @@ import email.policy
 import json
 import math
 import struct
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ class FakeOpenAIServer(ServedFake):
         self.transcription_statuses: deque[int] = deque()
         """HTTP statuses for the next transcription requests (200 = answer)."""
         self.chat_requests: list[dict[str, Any]] = []
+        self.request_headers: list[dict[str, str]] = []
+        """Headers of every authorized request (organization/project checks)."""
         self.speech_requests: list[dict[str, Any]] = []
         self.transcription_requests: list[dict[str, Any]] = []
         self.cancelled_streams = 0
@@ -93,6 +96,11 @@ class FakeOpenAIServer(ServedFake):
                     Route("/v1/chat/completions", self._chat, methods=["POST"]),
                     Route("/v1/audio/speech", self._speech, methods=["POST"]),
                     Route("/v1/audio/transcriptions", self._transcriptions, methods=["POST"]),
+                    Route(
+                        "/{path:path}",
+                        self._unknown,
+                        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                    ),
                 ]
             )
         )
@@ -111,6 +119,7 @@ class FakeOpenAIServer(ServedFake):
     # ------------------------------------------------------------------ helpers
 
     def _unauthorized(self, request: Request) -> Response | None:
+        self.request_headers.append(dict(request.headers))
         if self.api_key is None:
             return None
         if request.headers.get("authorization") == f"Bearer {self.api_key}":
@@ -118,6 +127,15 @@ class FakeOpenAIServer(ServedFake):
         return _error(401, "Incorrect API key provided.", "invalid_api_key")
 
     # ------------------------------------------------------------------ endpoints
+
+    async def _unknown(self, request: Request) -> Response:
+        """OpenAI's answer to a wrong path (a client with a bad base URL sees this)."""
+        return _error(
+            404,
+            f"Invalid URL ({request.method} {request.url.path})",
+            None,
+            kind="invalid_request_error",
+        )
 
     async def _models(self, request: Request) -> Response:
         return self._unauthorized(request) or JSONResponse(
@@ -158,7 +176,8 @@ class FakeOpenAIServer(ServedFake):
             self.stream_started.set()
             if reply.first_chunk_delay:
                 await asyncio.sleep(reply.first_chunk_delay)
-            chunks = list(_chat_chunks(reply, model))
+            created = int(time.time())
+            chunks = list(_chat_chunks(reply, model, created))
             for n, chunk in enumerate(chunks):
                 if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
                     raise ConnectionAbortedError("scripted drop")
@@ -171,7 +190,14 @@ class FakeOpenAIServer(ServedFake):
                     "completion_tokens": len(chunks),
                     "total_tokens": 10 + len(chunks),
                 }
-                final = {"id": "chatcmpl-fake", "choices": [], "usage": usage}
+                final = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
                 yield f"data: {json.dumps(final)}\n\n"
             yield "data: [DONE]\n\n"
             finished = True
@@ -229,11 +255,12 @@ class FakeOpenAIServer(ServedFake):
         return JSONResponse({"text": text})
 
 
-def _chat_chunks(reply: ChatReply, model: str) -> list[dict[str, Any]]:
+def _chat_chunks(reply: ChatReply, model: str, created: int) -> list[dict[str, Any]]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion.chunk",
+            "created": created,
             "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
@@ -263,9 +290,16 @@ def _chat_chunks(reply: ChatReply, model: str) -> list[dict[str, Any]]:
 
 
 def _error(
-    status: int, message: str, code: str | None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    code: str | None,
+    headers: dict[str, str] | None = None,
+    *,
+    kind: str | None = None,
 ) -> Response:
-    kind = {401: "invalid_request_error", 429: "rate_limit_exceeded"}.get(status, "server_error")
+    kind = kind or {401: "invalid_request_error", 429: "rate_limit_exceeded"}.get(
+        status, "server_error"
+    )
     return JSONResponse(
         {"error": {"message": message, "type": kind, "param": None, "code": code}},
         status_code=status,

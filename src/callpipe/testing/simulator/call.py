@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,11 +31,21 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
+from callpipe.errors import CallEnded as CallEnded  # re-exported: its old home
+from callpipe.errors import ConfigurationError
 from callpipe.testing.simulator.dialects import CallIdentity, Dialect, ServerEvent, make_dialect
-from callpipe.testing.simulator.recording import BotPlayout, Track
+from callpipe.testing.simulator.recording import BotPlayout, Track, speech_regions
 from callpipe.testing.simulator.result import CallEvent, CallResult
 from callpipe.testing.simulator.sources import AudioSource, load_audio
+from callpipe.testing.simulator.words import (
+    REGION_GAP_SECS,
+    HeardText,
+    Recognizer,
+    compile_pattern,
+    default_recognizer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +73,6 @@ class NetworkFaults:
             return None
         end = self.stall_at + self.stall_secs
         return end if self.stall_at <= t < end else None
-
-
-class CallEnded(Exception):
-    """Raised by actions on a call that has already ended."""
 
 
 class SimulatedCall:
@@ -113,7 +120,14 @@ class SimulatedCall:
         self._ended = asyncio.Event()
         self._ended_by = ""
         self._close_code: int | None = None
+        self._close_reason = ""
+        self._held: list[tuple[str | bytes, float]] = []
+        self._release: asyncio.TimerHandle | None = None
         self._end_time: float | None = None
+        self._heard: HeardText | None = None
+        self._said_after = -1.0
+        self.bot_heard: list[str] = []
+        """What the last ``wait_for_bot_to_say`` heard since the previous match (diagnostics)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -130,6 +144,7 @@ class SimulatedCall:
         self._ws = await connect(
             self.url,
             additional_headers=self._headers or None,
+            subprotocols=[Subprotocol(p) for p in self.dialect.subprotocols] or None,
             compression=None,
             open_timeout=self._connect_timeout,
             ping_interval=None,
@@ -214,7 +229,7 @@ class SimulatedCall:
         """Press keys (``0-9``, ``*``, ``#``), ``gap`` seconds apart."""
         for i, digit in enumerate(digits):
             if digit not in "0123456789*#":
-                raise ValueError(f"not a keypad key: {digit!r}")
+                raise ConfigurationError(f"not a keypad key: {digit!r}")
             if i:
                 await asyncio.sleep(gap)
             if self.ended:
@@ -299,6 +314,54 @@ class SimulatedCall:
             return False
         return self._ended_by == "bot"
 
+    async def wait_for_bot_to_say(
+        self,
+        pattern: str | re.Pattern[str],
+        timeout: float = 10.0,  # noqa: ASYNC109
+        *,
+        since: float | None = None,
+        recognizer: Recognizer | None = None,
+    ) -> str | None:
+        """Until the caller has *heard* the bot say something matching ``pattern`` (a regular
+        expression, searched case-insensitively in the transcribed words).
+
+        Only bot speech after the previous match counts, so expectations can follow each
+        other; ``since`` (seconds on :meth:`now`'s clock, e.g. taken before ``say()``) also
+        skips speech that started earlier. Returns the matching words, or None on timeout or
+        when the call ends without them. Transcription is local Whisper
+        (``callpipe[whisper-model]``) in a thread.
+        """
+        assert self._loop is not None, "call not connected"
+        search = compile_pattern(pattern)
+        if recognizer is None and self._heard is None:
+            recognizer = await asyncio.to_thread(default_recognizer)
+        if recognizer is not None:
+            self._heard = HeardText(recognizer)
+        assert self._heard is not None
+        heard = self._heard
+        deadline = self._loop.time() + timeout
+        while True:
+            ended = self.ended
+            now = self._end_time if ended and self._end_time is not None else self.now()
+            samples = self.playout.track.samples(int(now * self.rate))
+            if since is not None:
+                samples[: int(since * self.rate)] = 0  # speech before `since` is not heard
+            regions = [
+                r
+                for r in speech_regions(samples, self.rate, merge_gap_secs=REGION_GAP_SECS)
+                if r[0] > self._said_after
+            ]
+            lines = await asyncio.to_thread(heard.text_of, samples, self.rate, regions, now, ended)
+            self.bot_heard = [text for _, _, text in lines if text]
+            for i in range(len(lines)):
+                said = " ".join(text for _, _, text in lines[: i + 1] if text)
+                if search(said):
+                    self._said_after = lines[i][0]
+                    return said
+            if ended or self._loop.time() >= deadline:
+                return None
+            await asyncio.sleep(0.2)
+
     # ------------------------------------------------------------------ result
 
     def result(self) -> CallResult:
@@ -312,9 +375,12 @@ class SimulatedCall:
             bot=self.playout.track.samples(max(length, len(self.playout.track))),
             events=list(self.events),
             voiced_arrivals=list(self.playout.voiced_arrivals),
+            voiced_wire_times=list(self.playout.voiced_wire_times),
+            stall=self._stall_window(),
             duration=end,
             ended_by=self._ended_by or "open",
             close_code=self._close_code,
+            close_reason=self._close_reason,
             messages_sent=list(self.sent),
             messages_received=list(self.received),
         )
@@ -334,6 +400,14 @@ class SimulatedCall:
         self._end_time = self.now()
         self._ended.set()
         self._changed.set()
+        # Nothing more will be sent: whoever waits on an utterance learns the call is over
+        # (a bot closing the stream mid-utterance must not leave the script waiting forever).
+        for _, fut in self._speech:
+            if not fut.done():
+                fut.set_exception(CallEnded())
+                fut.exception()  # mark retrieved: nobody may be waiting
+        self._speech.clear()
+        self._speech_offset = 0
 
     def _log_sent(self, message: str | bytes) -> None:
         if self._keep:
@@ -405,17 +479,41 @@ class SimulatedCall:
         except ConnectionClosed:
             pass
 
+    def _stall_window(self) -> tuple[float, float] | None:
+        faults = self.faults
+        if faults.stall_at is None or faults.stall_secs <= 0:
+            return None
+        return (faults.stall_at, faults.stall_at + faults.stall_secs)
+
+    def _deliver(self, message: str | bytes, wire: float) -> None:
+        if self._keep:
+            self.received.append(message)
+        self._handle(self.dialect.parse(message), wire)
+
+    def _flush_held(self) -> None:
+        """The stall is over: everything the bot sent during it arrives at once."""
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
+        held, self._held = self._held, []
+        for message, wire in held:
+            self._deliver(message, wire)
+
     async def _receive(self) -> None:
-        assert self._ws is not None
+        assert self._ws is not None and self._loop is not None
         ws = self._ws
         try:
             async for message in ws:
-                stall_end = self.faults.stall_end(self.now())
+                wire = self.now()
+                stall_end = self.faults.stall_end(wire)
                 if stall_end is not None:
-                    await asyncio.sleep(stall_end - self.now())
-                if self._keep:
-                    self.received.append(message)
-                self._handle(self.dialect.parse(message))
+                    # Held back, but stamped with when it really left the bot.
+                    self._held.append((message, wire))
+                    if self._release is None:
+                        self._release = self._loop.call_at(self._t0 + stall_end, self._flush_held)
+                    continue
+                self._flush_held()
+                self._deliver(message, wire)
         except ConnectionClosed:
             pass
         except Exception as exc:  # a bug here must not hang a test: end the call visibly
@@ -423,20 +521,26 @@ class SimulatedCall:
             self._event("error", f"{type(exc).__name__}: {exc}")
             self._finish("error")
             return
+        window = self._stall_window()
+        if self._held and window is not None and not self._ended.is_set():
+            await asyncio.sleep(max(0.0, window[1] - self.now()))  # the close is stalled too
+            self._flush_held()
         if not self._ended.is_set():
             code = ws.close_code
             if code is None or code == 1006:
                 self._event("hangup", f"connection lost (code {code})")
                 self._finish("network", code)
             else:
-                self._event("hangup", f"bot closed the stream (code {code})")
+                self._close_reason = ws.close_reason or ""
+                reason = f": {self._close_reason}" if self._close_reason else ""
+                self._event("hangup", f"bot closed the stream (code {code}{reason})")
                 self._finish("bot", code)
 
-    def _handle(self, event: ServerEvent) -> None:
+    def _handle(self, event: ServerEvent, wire: float | None = None) -> None:
         now = self.now()
         if event.kind == "audio":
             if event.pcm:
-                self.playout.add_audio(event.pcm, now)
+                self.playout.add_audio(event.pcm, now, wire)
         elif event.kind == "clear":
             dropped, pending = self.playout.clear(now)
             self._event("clear", f"dropped {dropped:.2f}s unplayed")

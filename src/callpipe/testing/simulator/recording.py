@@ -75,9 +75,13 @@ class BotPlayout:
         """Play position where the latest non-silent bot packet ends (-1: never)."""
         self.voiced_arrivals: list[float] = []
         """Arrival times (s since call start) of each non-silent bot packet."""
+        self.voiced_wire_times: list[float] = []
+        """When each of those packets came off the socket: earlier than its arrival when a
+        simulated network stall held it back."""
 
-    def add_audio(self, pcm: bytes, now: float) -> tuple[int, bool]:
-        """Queue a packet that arrived at ``now``; returns (play start sample, voiced)."""
+    def add_audio(self, pcm: bytes, now: float, wire: float | None = None) -> tuple[int, bool]:
+        """Queue a packet that arrived at ``now`` (read from the socket at ``wire``, default
+        ``now``); returns (play start sample, voiced)."""
         arrival = int(round(now * self.sample_rate))
         start = max(arrival, self.end)
         self.track.write(start, pcm)
@@ -86,6 +90,7 @@ class BotPlayout:
         if voiced:
             self.last_voiced_end = self.end
             self.voiced_arrivals.append(now)
+            self.voiced_wire_times.append(now if wire is None else wire)
         return start, voiced
 
     def add_mark(self, name: str, ack: object = None) -> None:

@@ -10,8 +10,18 @@ from pathlib import Path
 import numpy as np
 
 from callpipe.testing.simulator.recording import speech_regions, stereo_wav
+from callpipe.testing.simulator.words import (
+    REGION_GAP_SECS,
+    Recognizer,
+    TranscriptLine,
+    default_recognizer,
+    transcribe_regions,
+)
 
 RECORDING_RATE = 8000
+
+NORMAL_CLOSE_CODES = frozenset({None, 1000, 1001, 1005})
+"""A bot hanging up normally: normal closure, going away, or a close frame without a code."""
 
 
 @dataclass(slots=True)
@@ -64,6 +74,14 @@ class CallResult:
     """``bot`` (the bot closed the socket), ``caller`` (we hung up), ``network`` (abrupt close),
     ``error`` (could not connect or protocol failure)."""
     close_code: int | None = None
+    close_reason: str = ""
+    voiced_wire_times: list[float] = field(default_factory=list)
+    """When each voiced bot packet left the bot (read off the socket), parallel to
+    ``voiced_arrivals``; differs from it only for packets a simulated stall held back."""
+    stall: tuple[float, float] | None = None
+    """The simulated network stall (start, end), if any: nothing the caller said in it
+    reached the bot before its end."""
+    """The reason text of the bot's close frame (e.g. why it refused or failed the call)."""
     messages_sent: list[str | bytes] = field(default_factory=list)
     messages_received: list[str | bytes] = field(default_factory=list)
 
@@ -84,6 +102,13 @@ class CallResult:
     def hung_up_by_bot(self) -> bool:
         return self.ended_by == "bot"
 
+    @property
+    def failed(self) -> bool:
+        """The call did not complete normally: refused, failed by the bot, cut or never up."""
+        if self.ended_by == "bot":
+            return self.close_code not in NORMAL_CLOSE_CODES
+        return self.ended_by not in ("caller",)
+
     def caller_regions(self, merge_gap_secs: float = 0.6) -> list[tuple[float, float]]:
         return speech_regions(self.caller, self.sample_rate, merge_gap_secs=merge_gap_secs)
 
@@ -102,15 +127,29 @@ class CallResult:
         regions = self.caller_regions()
         clears = self.clears
         turns: list[Turn] = []
+        arrivals = self.voiced_arrivals
+        wire = self.voiced_wire_times if len(self.voiced_wire_times) == len(arrivals) else arrivals
         for i, (start, end) in enumerate(regions):
             limit = regions[i + 1][0] if i + 1 < len(regions) else self.duration + 1.0
-            k = bisect.bisect_right(self.voiced_arrivals, end)
+            heard = self._heard_by_bot(end)
             bot_start = None
-            if k < len(self.voiced_arrivals) and self.voiced_arrivals[k] < limit:
-                bot_start = self.voiced_arrivals[k]
+            # The answer is the first bot audio that left the bot after it could have heard
+            # the caller stop; audio it sent earlier but a stall held back is not an answer.
+            for k in range(bisect.bisect_right(arrivals, end), len(arrivals)):
+                if arrivals[k] >= limit:
+                    break
+                if wire[k] >= heard:
+                    bot_start = arrivals[k]
+                    break
             clear_at = next((c for c in clears if start <= c <= end + 0.5), None)
             turns.append(Turn(start, end, bot_start, clear_at))
         return turns
+
+    def _heard_by_bot(self, t: float) -> float:
+        """When caller audio sent at ``t`` reached the bot (held to the stall's end)."""
+        if self.stall is not None and self.stall[0] <= t < self.stall[1]:
+            return self.stall[1]
+        return t
 
     def latencies(self) -> list[float]:
         return [t.latency for t in self.turns() if t.latency is not None]
@@ -161,6 +200,33 @@ class CallResult:
                     f"  {n:2d}. {turn.caller_start:7.2f}–{turn.caller_end:7.2f}  {lat}{extra}"
                 )
         return "\n".join(lines)
+
+    def transcript(self, recognizer: Recognizer | None = None) -> list[TranscriptLine]:
+        """Who said what, when, in words (local Whisper on both recorded tracks), in time
+        order; a bot line that answers the caller carries that turn's latency."""
+        rec = recognizer or default_recognizer()
+        callers = self.caller_regions(merge_gap_secs=REGION_GAP_SECS)
+        bots = self.bot_regions(merge_gap_secs=REGION_GAP_SECS)
+        answer_at = {t.bot_start: t.latency for t in self.turns() if t.bot_start is not None}
+        lines = [
+            TranscriptLine("caller", s, e, text)
+            for (s, e), text in zip(
+                callers,
+                transcribe_regions(self.caller, self.sample_rate, callers, rec),
+                strict=True,
+            )
+        ]
+        for (s, e), text in zip(
+            bots, transcribe_regions(self.bot, self.sample_rate, bots, rec), strict=True
+        ):
+            # The answer's first packet arrives at most one packet before it plays.
+            latency = next((lat for at, lat in answer_at.items() if abs(at - s) <= 0.1), None)
+            lines.append(TranscriptLine("bot", s, e, text, latency))
+        return sorted(lines, key=lambda line: line.start)
+
+    def transcript_text(self, recognizer: Recognizer | None = None) -> str:
+        """:meth:`transcript` as printable lines."""
+        return "\n".join(str(line) for line in self.transcript(recognizer))
 
 
 def _downsample(samples: np.ndarray, rate: int) -> np.ndarray:

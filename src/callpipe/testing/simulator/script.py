@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from callpipe.errors import ConfigurationError
 from callpipe.testing.simulator.call import CallEnded, NetworkFaults, SimulatedCall
 from callpipe.testing.simulator.dialects import CallIdentity
 from callpipe.testing.simulator.result import CallEvent, CallResult
@@ -46,9 +47,9 @@ def parse_dtmf_schedule(text: str) -> list[tuple[str, float]]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         keys, sep, at = item.partition("@")
         if not sep or not keys:
-            raise ValueError(f"DTMF item {item!r} is not KEYS@SECONDS")
+            raise ConfigurationError(f"DTMF item {item!r} is not KEYS@SECONDS")
         if any(k not in "0123456789*#" for k in keys):
-            raise ValueError(f"DTMF item {item!r} has a key that is not 0-9, * or #")
+            raise ConfigurationError(f"DTMF item {item!r} has a key that is not 0-9, * or #")
         schedule.append((keys, float(at)))
     return sorted(schedule, key=lambda entry: entry[1])
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from callpipe.audio.resample import resample_once
+from callpipe.errors import ConfigurationError, MissingDependencyError
 
 AudioSource = bytes | Path | str
 """PCM16 mono bytes at the call's rate, a WAV file path, or text to speak (eSpeak NG)."""
@@ -28,7 +29,7 @@ def read_wav(path: str | Path, sample_rate: int) -> bytes:
     """A 16-bit PCM WAV file as mono PCM16 at ``sample_rate`` (channels averaged)."""
     with wave.open(str(path), "rb") as w:
         if w.getsampwidth() != 2:
-            raise ValueError(f"{path}: only 16-bit PCM WAV files are supported")
+            raise ConfigurationError(f"{path}: only 16-bit PCM WAV files are supported")
         channels = w.getnchannels()
         rate = w.getframerate()
         frames = w.readframes(w.getnframes())
@@ -44,5 +45,5 @@ def speak(text: str, sample_rate: int, voice: str = "en-us") -> bytes:
     try:
         from callpipe.audio.espeak import synthesize
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ImportError("speaking text needs eSpeak NG: pip install 'callpipe[espeak]'") from exc
+        raise MissingDependencyError("eSpeak NG (speaking text)", "espeak") from exc
     return bytes(synthesize(text, sample_rate, voice=voice))

@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, SkipValidation
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from callpipe.frames.frames import (
@@ -46,25 +46,78 @@ from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
 from callpipe.transports.base_transport import BaseTransport, TransportParams
 from callpipe.transports.call_stats import CallStats, mask, provider_name
+from callpipe.transports.record_hooks import current_recorder
+from callpipe.transports.seams import CallSession, TransportSerializer
+from callpipe.utils.pydantic_docs import document_fields
+
+if TYPE_CHECKING:
+    from callpipe.telephony.base import CallControl
 
 logger = logging.getLogger(__name__)
 
 
 class FastAPIWebsocketParams(TransportParams):
-    """Transport options. Unknown options raise a validation error."""
+    """Options of :class:`FastAPIWebsocketTransport`: the audio and VAD settings of
+    :class:`~callpipe.transports.base_transport.TransportParams` plus the WebSocket's own.
 
-    add_wav_header: bool = False
-    serializer: Any = None
-    session_timeout: float | None = None
-    fixed_audio_packet_size: int | None = Field(default=None, gt=0)
-    ws_close_timeout: float = Field(default=1.0, gt=0)
-    hang_up_timeout: float = Field(default=5.0, gt=0)
-    max_message_size: int = Field(default=1_000_000, gt=0)
+    All are keyword arguments and optional; unknown names raise a validation error. A phone bot
+    sets at least ``audio_in_enabled=True``, ``audio_out_enabled=True``, ``serializer=`` and
+    usually ``vad_analyzer=``. Each field's description is listed below (and in ``help()``).
+    """
+
+    add_wav_header: bool = Field(
+        default=False,
+        description="Wrap each outgoing audio chunk in a complete WAV file (for plain "
+        "WebSocket clients; the runner turns it off for telephony providers).",
+    )
+    serializer: SkipValidation[TransportSerializer | None] = Field(
+        default=None,
+        description="The provider's wire protocol, e.g. TwilioFrameSerializer(...) from "
+        "callpipe.serializers. It also carries the credentials for the hang-up.",
+    )
+    session_timeout: float | None = Field(
+        default=None,
+        description="Seconds after the start at which on_session_timeout fires (once), if the "
+        "call is still up. None: never.",
+    )
+    fixed_audio_packet_size: int | None = Field(
+        default=None,
+        gt=0,
+        description="Re-cut outgoing binary payloads into packets of exactly this many bytes "
+        "(for clients that need fixed frames). None: send them as produced.",
+    )
+    ws_close_timeout: float = Field(
+        default=1.0, gt=0, description="Bound, in seconds, on the WebSocket close handshake."
+    )
+    hang_up_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Bound, in seconds, on the provider REST hang-up at the end of a call.",
+    )
+    max_message_size: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="Inbound messages larger than this many bytes are skipped and counted.",
+    )
     # Flood guard: a carrier sends ~50 messages/s (20 ms media + marks + DTMF). A peer that keeps
     # sending far more is cut off after a generous burst, because every message costs the shared
     # event loop time in the WebSocket parser before we can even look at it.
-    max_messages_per_sec: float | None = Field(default=1000.0, gt=0)
-    max_message_burst: int = Field(default=20_000, gt=0)
+    max_messages_per_sec: float | None = Field(
+        default=1000.0,
+        gt=0,
+        description="Flood guard: a peer that sends faster than this (carriers send about 50 "
+        "messages/s) for more than max_message_burst extra messages is cut off, so it cannot "
+        "starve the other calls. None turns the guard off.",
+    )
+    max_message_burst: int = Field(
+        default=20_000,
+        gt=0,
+        description="Messages above the max_messages_per_sec rate tolerated before the flood "
+        "guard cuts the peer off.",
+    )
+
+
+document_fields(FastAPIWebsocketParams)
 
 
 class _Client:
@@ -167,7 +220,7 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
 
     def __init__(
         self,
-        transport: FastAPIWebsocketTransport,
+        transport: CallSession,
         client: _Client,
         params: FastAPIWebsocketParams,
         **kwargs: Any,
@@ -181,11 +234,11 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
-        await self._transport._setup_serializer(frame)
+        await self._transport.setup_serializer(frame)
         self._transport.stats.begin(self.clock.now())
         if self._ws_params.session_timeout:
             self._session_task = self.create_task(self._session_timer(), "session-timeout")
-        await self._transport._fire("on_client_connected")
+        await self._transport.fire("on_client_connected")
         if self._receive_task is None:
             self._receive_task = self.create_task(self._receive_loop(), "receive")
 
@@ -206,7 +259,7 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
         await self.clock.sleep(timeout)
         if self._client.can_send:
             logger.info("%s: session timeout after %.0fs", self._transport, timeout)
-            await self._transport._fire("on_session_timeout")
+            await self._transport.fire("on_session_timeout")
 
     async def _receive_loop(self) -> None:
         serializer = self._ws_params.serializer
@@ -256,7 +309,7 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
             reason = "receive error"
         if not self._client.closing:
             self._client.remote_closed = True
-            await self._transport._on_remote_closed(reason)
+            await self._transport.on_remote_closed(reason)
 
     async def _end_flood(self) -> None:
         """Too many messages for too long: not a carrier; drop the connection, end this call."""
@@ -268,9 +321,9 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
         )
         stats = self._transport.stats
         stats.end_reason = stats.end_reason or "error (message flood)"
-        self._transport.output()._peer_stalled = True  # the carrier leg may be up: hang it up
+        self._transport.peer_stalled()  # the carrier leg may be up: hang it up
         self._client.abandon()
-        await self._transport._on_remote_closed("message flood")
+        await self._transport.on_remote_closed("message flood")
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, ErrorFrame) and (frame.fatal or frame.unhandled):
@@ -283,14 +336,14 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
             self._transport.stats.packets_in += 1
             await self.push_audio_frame(frame)
         elif isinstance(frame, PlaybackMarkFrame):
-            self._transport.output().on_mark(frame.mark)
+            self._transport.mark_played(frame.mark)
         elif isinstance(frame, StreamStoppedFrame):
             raise _StreamStopped
         else:
             await self.push_frame(frame)
 
     async def _interrupt(self) -> None:
-        if self._transport.output().bot_speaking:
+        if self._transport.bot_speaking:
             self._transport.stats.interruptions += 1  # a real barge-in, not just a user turn
         await super()._interrupt()
 
@@ -300,7 +353,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
 
     def __init__(
         self,
-        transport: FastAPIWebsocketTransport,
+        transport: CallSession,
         client: _Client,
         params: FastAPIWebsocketParams,
         **kwargs: Any,
@@ -314,26 +367,28 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         self._peer_stalled = False
 
     @property
-    def _serializer(self) -> Any:
+    def _serializer(self) -> TransportSerializer | None:
         return self._ws_params.serializer
 
     @property
+    def _call_control(self) -> CallControl | None:
+        return self._serializer.call_control if self._serializer is not None else None
+
+    @property
     def wire_sample_rate(self) -> int | None:
-        rate = getattr(self._serializer, "wire_sample_rate", None)
-        return rate if isinstance(rate, int) else None
+        return self._serializer.wire_sample_rate if self._serializer is not None else None
 
     @property
     def preferred_10ms_chunks(self) -> int | None:
-        chunks = getattr(self._serializer, "preferred_10ms_chunks", None)
-        return chunks if isinstance(chunks, int) and chunks > 0 else None
+        chunks = self._serializer.preferred_10ms_chunks if self._serializer is not None else None
+        return chunks if chunks is not None and chunks > 0 else None
 
     @property
     def supports_marks(self) -> bool:
-        serialize_mark = getattr(self._serializer, "serialize_mark", None)
-        return serialize_mark is not None and serialize_mark("probe") is not None
+        return self._serializer is not None and self._serializer.supports_marks
 
     async def start(self, frame: StartFrame) -> None:
-        await self._transport._setup_serializer(frame)
+        await self._transport.setup_serializer(frame)
         await super().start(frame)
 
     async def write_audio_chunk(self, chunk: bytes) -> bool:
@@ -352,7 +407,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         if sent:
             self._transport.stats.packets_out += 1
         elif self._client.remote_closed and not self._client.closing:
-            await self._transport._on_remote_closed("send failed")
+            await self._transport.on_remote_closed("send failed")
         return sent
 
     async def _send(self, payload: str | bytes) -> bool:
@@ -398,14 +453,14 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         await self._serialize_and_send(InterruptionFrame())
 
     async def send_mark(self, name: str) -> bool:
-        serialize_mark = getattr(self._serializer, "serialize_mark", None)
-        payload = serialize_mark(name) if serialize_mark is not None else None
+        serializer = self._serializer
+        payload = serializer.serialize_mark(name) if serializer is not None else None
         if payload is None:
             return False
         return await self._send_bounded(payload)
 
     async def write_dtmf(self, digits: str) -> bool:
-        control = getattr(self._serializer, "call_control", None)
+        control = self._call_control
         if control is None:
             return False
         try:
@@ -417,7 +472,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
             return False
 
     async def transfer_call(self, target: str) -> None:
-        control = getattr(self._serializer, "call_control", None)
+        control = self._call_control
         if control is None:
             logger.error("%s: cannot transfer: no call control configured", self._transport)
             return
@@ -425,6 +480,10 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
             await asyncio.wait_for(control.transfer(target), self._ws_params.hang_up_timeout)
         except Exception:
             logger.exception("%s: call transfer failed", self._transport)
+
+    def hang_up_at_end(self) -> None:
+        """The carrier's leg may still be up although the socket is gone: hang it up."""
+        self._peer_stalled = True
 
     async def on_write_timeout(self) -> None:
         if self._client.remote_closed:
@@ -434,7 +493,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         self._peer_stalled = True  # the carrier's call may still be up: hang it up
         stats = self._transport.stats
         stats.end_reason = stats.end_reason or "timeout (peer stopped reading)"
-        await self._transport._on_remote_closed("write timeout")
+        await self._transport.on_remote_closed("write timeout")
 
     async def finish_call(self, frame: EndFrame | CancelFrame) -> None:
         """Hang up (once, bounded; skipped if the caller already hung up) and close 1000."""
@@ -446,9 +505,9 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
 
     async def _hang_up(self) -> None:
         serializer = self._serializer
-        if self._hung_up or serializer is None or not getattr(serializer, "auto_hang_up", False):
+        if self._hung_up or serializer is None or not serializer.auto_hang_up:
             return
-        control = getattr(serializer, "call_control", None)
+        control = serializer.call_control
         if control is None:
             return
         self._hung_up = True
@@ -488,6 +547,9 @@ class FastAPIWebsocketTransport(BaseTransport):
         )
         # Log lines of this call's tasks (processors, the task) can now name the call.
         CALL_TAG.set(mask(self.stats.call_id) or "")
+        self._recorder = current_recorder()
+        if self._recorder is not None:
+            self._recorder.identify(self.stats.call_id, self.stats.provider)
         self._input = FastAPIWebsocketInputTransport(self, self._client, params, name=input_name)
         self._output = FastAPIWebsocketOutputTransport(self, self._client, params, name=output_name)
         self._disconnected = False
@@ -514,16 +576,16 @@ class FastAPIWebsocketTransport(BaseTransport):
     def output(self) -> FastAPIWebsocketOutputTransport:
         return self._output
 
-    async def _setup_serializer(self, frame: StartFrame) -> None:
+    async def setup_serializer(self, frame: StartFrame) -> None:
         if self._serializer_ready or self._params.serializer is None:
             return
         self._serializer_ready = True
         await self._params.serializer.setup(frame)
 
-    async def _fire(self, event: str) -> None:
+    async def fire(self, event: str) -> None:
         await self._call_event_handler(event, self._websocket)
 
-    async def _on_remote_closed(self, reason: str) -> None:
+    async def on_remote_closed(self, reason: str) -> None:
         """The far end went away: tell the app once; end the pipeline if nobody listens."""
         if self._disconnected:
             return
@@ -531,15 +593,29 @@ class FastAPIWebsocketTransport(BaseTransport):
         self.stats.end_reason = self.stats.end_reason or f"caller hung up ({reason})"
         logger.info("%s: client disconnected: %s", self, reason)
         if self.has_event_handlers("on_client_disconnected"):
-            await self._fire("on_client_disconnected")
+            await self.fire("on_client_disconnected")
         else:
             await self._input.push_frame(CancelTaskFrame(reason=reason), FrameDirection.UPSTREAM)
+
+    @property
+    def bot_speaking(self) -> bool:
+        return self._output.bot_speaking
+
+    def mark_played(self, name: str) -> None:
+        self._output.on_mark(name)
+
+    def peer_stalled(self) -> None:
+        self._output.hang_up_at_end()
 
     def log_call_end(self) -> None:
         if self._logged_end:
             return
         self._logged_end = True
         self.stats.log_end(self._input.clock.now(), self._params.serializer)
+        if self._recorder is not None:
+            stats = self.stats
+            counts = {"packets_in": stats.packets_in, "packets_out": stats.packets_out}
+            self._recorder.note_end(stats.end_reason, counts)
 
 
 def _end_reason(frame: EndFrame | CancelFrame) -> str:
@@ -551,9 +627,5 @@ def _end_reason(frame: EndFrame | CancelFrame) -> str:
     return "cancelled"
 
 
-def _call_id(serializer: Any) -> str | None:
-    for attr in ("call_id", "call_sid", "call_control_id", "stream_sid", "stream_id"):
-        value = getattr(serializer, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return None
+def _call_id(serializer: TransportSerializer | None) -> str | None:
+    return (serializer.call_id or None) if serializer is not None else None

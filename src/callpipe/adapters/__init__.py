@@ -1,0 +1,1 @@
+"""Provider-neutral tool descriptions (Pipecat's ``pipecat.adapters`` paths)."""

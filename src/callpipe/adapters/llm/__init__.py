@@ -1,0 +1,1 @@
+"""LLM adapters: provider-neutral schemas and their translation to provider wire formats."""

@@ -1,0 +1,1 @@
+"""Older Pipecat path of the tool schemas (``pipecat.adapters.schemas``); same classes."""

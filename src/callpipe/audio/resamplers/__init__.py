@@ -1,0 +1,1 @@
+"""Pipecat's resampler classes over callpipe's resampling (:mod:`callpipe.audio.resample`)."""

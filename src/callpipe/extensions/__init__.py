@@ -1,0 +1,1 @@
+"""Optional building blocks on top of the processors (mirrors ``pipecat.extensions``)."""

@@ -1,0 +1,1 @@
+"""Observers: watch frames move through a pipeline without being part of it."""

@@ -1,0 +1,1 @@
+"""Filters: processors that let some frames through and drop the rest."""

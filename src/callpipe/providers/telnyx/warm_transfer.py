@@ -1,0 +1,85 @@
+"""Telnyx warm transfer (Call Control; the caller's call must be a Call Control call, and the
+agent's progress comes from your webhooks through ``wait_for``).
+
+1. ``POST /v2/calls`` to the agent (``connection_id``, ``to``, ``from``).
+2. ``wait_for(agent_id, "call.answered")``, then ``POST /v2/calls/{agent}/actions/speak`` with
+   the summary and ``wait_for(agent_id, "call.speak.ended")``.
+3. ``POST /v2/calls/{caller}/actions/streaming_stop`` (the bot leaves), then
+   ``POST /v2/calls/{caller}/actions/bridge`` with the agent's ``call_control_id``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from callpipe.errors import CallControlError
+from callpipe.telephony.base import RetryPolicy, validate_transfer_target
+from callpipe.telephony.dial.warm_transfer import WaitFor, WarmTransferResult
+from callpipe.telephony.telnyx import DEFAULT_BASE_URL, TelnyxCallControl
+
+
+async def telnyx_warm_transfer(
+    *,
+    api_key: str,
+    connection_id: str,
+    caller_call_control_id: str,
+    agent: str,
+    from_: str,
+    summary: str,
+    wait_for: WaitFor,
+    voice: str = "female",
+    language: str = "en-US",
+    base_url: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> WarmTransferResult:
+    """Dial ``agent``, speak ``summary`` to them, stop the caller's stream and bridge the two."""
+    agent = validate_transfer_target(agent)
+    root = base_url or DEFAULT_BASE_URL
+    caller = TelnyxCallControl(
+        call_control_id=caller_call_control_id,
+        api_key=api_key,
+        base_url=root,
+        retry=RetryPolicy(timeout=10.0),
+        transport=transport,
+    )
+    # Creating a call is not retried (it could ring the agent twice): one attempt.
+    creator = TelnyxCallControl(
+        call_control_id="",
+        api_key=api_key,
+        base_url=root,
+        retry=RetryPolicy(timeout=10.0, retries=0),
+        transport=transport,
+    )
+    actions = f"/v2/calls/{caller_call_control_id}/actions"
+    try:
+        created = await creator.request(
+            "POST",
+            "/v2/calls",
+            json={"connection_id": connection_id, "to": agent, "from": from_},
+        )
+        body: Any = created.json() if created.is_success else None
+        data = body.get("data") if isinstance(body, dict) else None
+        agent_id = data.get("call_control_id") if isinstance(data, dict) else None
+        if not isinstance(agent_id, str) or not agent_id:
+            raise CallControlError(f"telnyx dial of the agent failed: HTTP {created.status_code}")
+        if not await wait_for(agent_id, "call.answered"):
+            return WarmTransferResult("agent-unavailable", agent_id, agent_status="no-answer")
+        speak = {
+            "payload": summary,
+            "voice": voice,
+            "language": language,
+            "command_id": str(uuid.uuid4()),
+        }
+        await caller.request_ok("POST", f"/v2/calls/{agent_id}/actions/speak", json=speak)
+        await wait_for(agent_id, "call.speak.ended")
+        stop = {"command_id": str(uuid.uuid4())}
+        await caller.request_ok("POST", f"{actions}/streaming_stop", json=stop)
+        bridge = {"call_control_id": agent_id, "command_id": str(uuid.uuid4())}
+        await caller.request_ok("POST", f"{actions}/bridge", json=bridge)
+    finally:
+        await creator.aclose()
+        await caller.aclose()
+    return WarmTransferResult("bridged", agent_id, agent_status="answered")

@@ -1,0 +1,252 @@
+"""Outbound routes: ``POST /calls`` (dial), ``GET /calls/{dial_id}``, ``POST /calls/status``.
+
+``POST /calls`` places a call whose answer webhook is this runner (``https://{-x}/``), so the
+callee meets the bot, with ``metadata`` handed to ``bot()`` in ``runner_args.body``. It needs
+``CALLPIPE_API_KEY`` as a bearer credential, always (a dial spends money and rings a person),
+and ``-x`` (the provider must reach us). It refuses with 503 at capacity or while draining.
+
+A client may choose the ``dial_id``: the request is then idempotent (the same id never places a
+second call), which lets a campaign interrupted mid-request resume without ringing anyone twice.
+
+``POST /calls/status`` takes the providers' progress and AMD callbacks. They are checked exactly
+like the answer webhook (same signatures, same public URL rule, same body cap); in local mode
+(``--insecure``) nothing is verified. Vonage's are verified when ``VONAGE_SIGNATURE_SECRET`` is
+set (signed webhooks: :mod:`callpipe.runner.vonage_signature`). Exotel callbacks carry no
+signature the runner could check, so they are accepted in local mode only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from callpipe.errors import CallControlError, ConfigurationError, MissingDependencyError
+from callpipe.providers import registry
+from callpipe.runner.calls import CALLS_REFUSED
+from callpipe.runner.dials import DIALS_PLACED, DialBook
+from callpipe.runner.http_guard import api_key_refusal
+from callpipe.runner.vonage_signature import verify_vonage_jwt
+from callpipe.runner.webhook import (
+    MAX_WEBHOOK_BODY,
+    _announced_too_large,
+    _candidates,
+    _params,
+    _read_body,
+    _TooLarge,
+    _verify,
+    detect_provider,
+)
+from callpipe.telephony.dial.client import mask_number, place_call
+from callpipe.telephony.dial.types import Dialer, DialRequest, ProviderAccount
+
+if TYPE_CHECKING:
+    from callpipe.runner.app import RunnerState
+
+logger = logging.getLogger(__name__)
+
+STATUS_PATH = "/calls/status"
+_DIAL_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_MACHINE_DETECTION = ("off", "enable", "detect_end")
+
+
+@dataclass
+class OutboundConfig:
+    """Where dials go: provider credentials (environment by default) and REST roots (tests)."""
+
+    accounts: dict[str, ProviderAccount] = field(default_factory=dict)
+    vonage_signature_secret: str | None = field(
+        default_factory=lambda: os.environ.get("VONAGE_SIGNATURE_SECRET") or None
+    )
+    """Verifies Vonage's signed callbacks (see :mod:`callpipe.runner.vonage_signature`)."""
+    base_urls: dict[str, str] = field(default_factory=dict)
+    transport: httpx.AsyncBaseTransport | None = None
+
+    def account(self, provider: str) -> ProviderAccount:
+        return self.accounts.get(provider) or ProviderAccount.from_env(provider)
+
+
+def _bad(error: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
+    """Add the dial and callback routes; ``state.dials`` is the :class:`DialBook`."""
+    outbound = OutboundConfig()
+    app.state.outbound = outbound
+    pending: set[str] = set()
+
+    @app.post("/calls")
+    async def create_call(request: Request) -> JSONResponse:
+        refusal = api_key_refusal(request, state.credentials.api_key, route="POST /calls")
+        if refusal is not None:
+            CALLS_REFUSED.inc(stage="dial", reason="api key")
+            logger.warning("POST /calls refused (%d): no valid API key", refusal.status_code)
+            return refusal
+        if not state.config.proxy:
+            return _bad("dialing needs the runner's public host: start it with -x HOST")
+        if _announced_too_large(request, MAX_WEBHOOK_BODY):
+            return _bad("body too large", 413)
+        try:
+            payload = json.loads(await _read_body(request, MAX_WEBHOOK_BODY) or b"{}")
+        except (_TooLarge, ValueError, RecursionError):
+            return _bad("expected a JSON object with to, from and provider")
+        req = _dial_request(payload, state)
+        if isinstance(req, str):
+            return _bad(req)
+        dialer, dial_req = req
+        provider = dialer.name
+        dial_id = payload.get("dial_id") or uuid.uuid4().hex
+        if not isinstance(dial_id, str) or not _DIAL_ID.match(dial_id):
+            return _bad("dial_id must be 8-64 letters, digits, '-' or '_'")
+        existing = state.dials.get(dial_id)
+        if existing is not None or dial_id in pending:
+            # Idempotent: a client retrying (or resuming) with the same id never rings twice.
+            body = existing.as_dict() if existing else {"dial_id": dial_id, "status": "initiated"}
+            return JSONResponse(body, status_code=200)
+        reason = state.calls.refusal_reason()
+        limit = state.calls.max_calls
+        if reason is None and limit is not None:
+            # Dials still ringing will each want a call slot when answered: count them too.
+            if state.calls.active + state.dials.outstanding + len(pending) >= limit:
+                reason = "at capacity"
+        if reason is not None:
+            CALLS_REFUSED.inc(stage="dial", reason=reason)
+            return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": "1"})
+        pending.add(dial_id)
+        try:
+            handle = await place_call(
+                outbound.account(provider),
+                dial_req,
+                dialer=dialer,
+                base_url=outbound.base_urls.get(provider),
+                transport=outbound.transport,
+                dial_id=dial_id,
+            )
+        except (ConfigurationError, MissingDependencyError) as exc:
+            DIALS_PLACED.inc(provider=provider, outcome="config")
+            return _bad(str(exc), 500)
+        except CallControlError as exc:
+            DIALS_PLACED.inc(provider=provider, outcome="refused")
+            logger.warning("dial to %s failed: %s", mask_number(dial_req.to), exc)
+            return _bad(str(exc), 502)
+        finally:
+            pending.discard(dial_id)
+        DIALS_PLACED.inc(provider=provider, outcome="placed")
+        state.dials.add(handle)
+        return JSONResponse(handle.as_dict(), status_code=201)
+
+    @app.get("/calls/{dial_id}")
+    async def get_call(request: Request, dial_id: str) -> JSONResponse:
+        refusal = api_key_refusal(request, state.credentials.api_key, route="GET /calls")
+        if refusal is not None:
+            return refusal
+        handle = state.dials.get(dial_id)
+        if handle is None:
+            return _bad("no such dial", 404)
+        return JSONResponse({**handle.as_dict(), "history": handle.history})
+
+    @app.post(STATUS_PATH)
+    async def status_callback(request: Request) -> Response:
+        return await _handle_callback(state, outbound, request)
+
+
+def _dial_request(payload: Any, state: RunnerState) -> tuple[Dialer, DialRequest] | str:
+    """The validated dial (with the provider's dialer), or why the request is refused."""
+    if not isinstance(payload, dict):
+        return "expected a JSON object with to, from and provider"
+    provider = payload.get("provider") or state.config.transport
+    to, from_ = payload.get("to"), payload.get("from")
+    dialer = registry.dialer(provider) if isinstance(provider, str) else None
+    if dialer is None:
+        return f"provider must be one of {', '.join(d.name for d in registry.dialers())}"
+    if not (isinstance(to, str) and to and isinstance(from_, str) and from_):
+        return "to and from are required strings"
+    metadata = payload.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        return "metadata must be a JSON object"
+    amd = payload.get("machine_detection", "off")
+    if amd not in _MACHINE_DETECTION:
+        return f"machine_detection must be one of {', '.join(_MACHINE_DETECTION)}"
+    base = f"https://{state.config.proxy}"
+    # Most providers fetch the runner itself; some only a call flow of theirs that leads here.
+    hint = dialer.flow_url_hint
+    answer_url = payload.get("answer_url") if hint is not None else f"{base}/"
+    if not isinstance(answer_url, str) or not answer_url:
+        return hint or "answer_url must be a URL"
+    return dialer, DialRequest(
+        to=to,
+        from_=from_,
+        answer_url=answer_url,
+        status_url=base + STATUS_PATH,
+        machine_detection=amd,
+        metadata=metadata,
+    )
+
+
+async def _handle_callback(
+    state: RunnerState, outbound: OutboundConfig, request: Request
+) -> Response:
+    """Verify a status/AMD callback like the answer webhook, then apply it to its dial."""
+    book: DialBook = state.dials
+    if _announced_too_large(request, MAX_WEBHOOK_BODY):
+        return _bad("body too large", 413)
+    vonage_secret = outbound.vonage_signature_secret
+    if state.secure and vonage_secret and "authorization" in request.headers:
+        return await _vonage_callback(book, vonage_secret, request)
+    candidates: list[str] = []
+    if state.secure:
+        if not state.config.proxy:
+            return _bad("callbacks need the public host: start the runner with -x HOST", 403)
+        candidates, why = _candidates(state, request)
+        if not candidates:
+            CALLS_REFUSED.inc(stage="callback", reason="unsigned")
+            logger.warning("status callback refused (403): %s", why)
+            return _bad("invalid signature", 403)
+    try:
+        body = await _read_body(request, MAX_WEBHOOK_BODY)
+    except _TooLarge:
+        return _bad("body too large", 413)
+    params = _params(request, body)
+    fields = dict(params)
+    if state.secure:
+        provider = next((p for p in candidates if _verify(state, p, request, body, params)), None)
+        if provider is None:
+            CALLS_REFUSED.inc(stage="callback", reason="bad signature")
+            logger.warning("status callback refused (403): bad %s signature", "/".join(candidates))
+            return _bad("invalid signature", 403)
+    else:
+        # Unverified: the provider is whichever one we dialed this call id with.
+        provider = next(
+            (
+                d.name
+                for d in registry.dialers()
+                if book.find(d.name, d.callback_call_id(fields)) is not None
+            ),
+            None,
+        ) or detect_provider(request, fields)
+        if provider is None:
+            return _bad("unrecognised callback")
+    book.on_callback(provider, fields)
+    return Response(status_code=204)
+
+
+async def _vonage_callback(book: DialBook, secret: str, request: Request) -> Response:
+    try:
+        body = await _read_body(request, MAX_WEBHOOK_BODY)
+    except _TooLarge:
+        return _bad("body too large", 413)
+    if not verify_vonage_jwt(secret, request.headers.get("authorization"), body):
+        CALLS_REFUSED.inc(stage="callback", reason="bad signature")
+        logger.warning("status callback refused (403): bad vonage signature")
+        return _bad("invalid signature", 403)
+    book.on_callback("vonage", dict(_params(request, body)))
+    return Response(status_code=204)

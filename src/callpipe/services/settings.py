@@ -1,0 +1,173 @@
+"""Runtime-updatable service settings (Pipecat 1.14's ``Settings`` objects).
+
+A service keeps one *store* object (every field set) built from its constructor arguments and
+an optional ``settings=``; an update is a sparse *delta* object of the same class in which only
+the fields to change are set (the rest stay ``NOT_GIVEN``). ``*UpdateSettingsFrame(delta=...)``
+(or the older ``settings={...}`` dict) carries a delta to the service, which merges it with
+:meth:`ServiceSettings.apply_update` and acts on the fields that changed.
+
+Shared by every service: each one declares ``Settings`` as a nested subclass of the matching
+base here and applies updates with :func:`delta_from_frame`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from callpipe.frames.frames import ServiceUpdateSettingsFrame
+from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+
+logger = logging.getLogger(__name__)
+
+_S = TypeVar("_S", bound="ServiceSettings")
+
+
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class ServiceSettings:
+    """Base of all service settings: ``model`` and an ``extra`` dict for other keys."""
+
+    model: str | None | NotGiven = field(default_factory=_unset)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _aliases: ClassVar[dict[str, str]] = {}
+    """Alternative key names accepted by :meth:`from_mapping` (e.g. ``voice_id`` → ``voice``)."""
+
+    def given_fields(self) -> dict[str, Any]:
+        """The fields that are set (``extra`` entries merged in at the top level)."""
+        result = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "extra" and is_given(getattr(self, f.name))
+        }
+        result.update(self.extra)
+        return result
+
+    def apply_update(self: _S, delta: _S) -> dict[str, Any]:
+        """Merge the set fields of ``delta``; return ``{name: old value}`` of what changed."""
+        changed: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            new = getattr(delta, f.name, NOT_GIVEN)
+            if not is_given(new):
+                continue
+            old = getattr(self, f.name)
+            if old != new:
+                setattr(self, f.name, new)
+                changed[f.name] = old
+        for key, new in delta.extra.items():
+            old = self.extra.get(key, NOT_GIVEN)
+            if old != new:
+                self.extra[key] = new
+                changed[key] = old
+        return changed
+
+    @classmethod
+    def from_mapping(cls: type[_S], settings: Mapping[str, Any]) -> _S:
+        """A delta from a plain dict (the pre-1.0 ``settings={...}`` form)."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in settings.items():
+            name = cls._aliases.get(key, key)
+            if name in names:
+                known[name] = value
+            else:
+                extra[key] = value
+        return cls(**known, extra=extra)
+
+    def copy(self: _S) -> _S:
+        return copy.deepcopy(self)
+
+
+@dataclass
+class LLMSettings(ServiceSettings):
+    """Sampling settings common to LLM services (``None``: the provider's default)."""
+
+    system_instruction: str | None | NotGiven = field(default_factory=_unset)
+    temperature: float | None | NotGiven = field(default_factory=_unset)
+    max_tokens: int | None | NotGiven = field(default_factory=_unset)
+    top_p: float | None | NotGiven = field(default_factory=_unset)
+    top_k: int | None | NotGiven = field(default_factory=_unset)
+    frequency_penalty: float | None | NotGiven = field(default_factory=_unset)
+    presence_penalty: float | None | NotGiven = field(default_factory=_unset)
+    seed: int | None | NotGiven = field(default_factory=_unset)
+
+
+@dataclass
+class TTSSettings(ServiceSettings):
+    """Voice and language of a TTS service."""
+
+    voice: str | None | NotGiven = field(default_factory=_unset)
+    language: str | None | NotGiven = field(default_factory=_unset)
+
+    _aliases: ClassVar[dict[str, str]] = {"voice_id": "voice"}
+
+
+@dataclass
+class STTSettings(ServiceSettings):
+    """Language of an STT service."""
+
+    language: str | None | NotGiven = field(default_factory=_unset)
+
+
+def delta_from_frame(
+    frame: ServiceUpdateSettingsFrame, cls: type[_S], service: object
+) -> _S | None:
+    """The delta an update frame carries for ``service``, or None if it is not for it.
+
+    ``frame.delta`` wins over the dict form; a delta of another settings class is refused with
+    a warning (a TTS update reaching an LLM is a bug in the bot, not a reason to crash).
+    """
+    if frame.service is not None and frame.service is not service:
+        return None
+    delta = frame.delta
+    if delta is None:
+        return cls.from_mapping(frame.settings) if frame.settings else None
+    if not isinstance(delta, cls):
+        logger.warning(
+            "%s: ignoring a settings update of type %s (expected %s)",
+            service,
+            type(delta).__name__,
+            cls.__name__,
+        )
+        return None
+    return delta
+
+
+def store_from(defaults: _S, settings: _S | None) -> _S:
+    """The store object: ``defaults`` (from constructor arguments) updated by ``settings=``."""
+    if settings is not None:
+        defaults.apply_update(settings)
+    return defaults
+
+
+def require_voice(service: str, voice_id: str | None, settings: TTSSettings | None) -> str:
+    """The voice from ``voice_id`` or ``settings.voice`` (1.14 bots pass either)."""
+    voice = settings.voice if settings is not None else None
+    if isinstance(voice, str) and voice:
+        return voice
+    if voice_id:
+        return voice_id
+    from callpipe.errors import ConfigurationError
+
+    raise ConfigurationError(
+        f"{service}: no voice. Pass voice_id=... or settings={service}.Settings(voice=...)."
+    )
+
+
+def copy_given(delta: ServiceSettings, target: Any, names: tuple[str, ...]) -> None:
+    """Copy the given fields ``names`` of ``delta`` onto attributes of ``target`` (params)."""
+    for name in names:
+        value = getattr(delta, name, NOT_GIVEN)
+        if is_given(value):
+            setattr(target, name, value)

@@ -1,0 +1,1 @@
+"""Local Whisper speech-to-text (faster-whisper; ``pip install 'callpipe[whisper]'``)."""

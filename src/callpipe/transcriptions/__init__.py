@@ -1,0 +1,1 @@
+"""Pipecat path for language tags (``callpipe.transcriptions.language.Language``)."""

@@ -1,0 +1,1 @@
+"""Small synchronisation helpers shared by processors (Pipecat's ``utils.sync``)."""

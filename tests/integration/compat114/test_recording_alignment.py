@@ -1,0 +1,159 @@
+"""AudioBufferProcessor on a real call: its two tracks line up with what the caller heard.
+
+The call simulator records what a phone would have played (bot) and what it sent (caller). The
+bot here plays two tones at known times and the caller plays one in between; the recorder after
+``transport.output()`` must place each onset and end where the simulator heard it, within 20 ms
+(both recordings start at different instants, so onsets are compared relative to each other).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi import FastAPI, WebSocket
+
+from callpipe.frames.frames import TTSAudioRawFrame, TTSStartedFrame, TTSStoppedFrame
+from callpipe.pipeline.pipeline import Pipeline
+from callpipe.pipeline.runner import PipelineRunner
+from callpipe.pipeline.task import PipelineParams, PipelineTask
+from callpipe.processors.audio.audio_buffer_processor import AudioBufferProcessor
+from callpipe.serializers.twilio import TwilioFrameSerializer
+from callpipe.testing.fakes.openai import tone_pcm
+from callpipe.testing.server import running_server
+from callpipe.testing.simulator import SimulatedCall
+from callpipe.transports.network.fastapi_websocket import (
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
+
+pytestmark = pytest.mark.integration
+
+RATE = 8000
+TOLERANCE = 0.020
+
+
+def regions(
+    samples: np.ndarray, threshold: int = 1500, gap: float = 0.1
+) -> list[tuple[float, float]]:
+    """(start, end) seconds of stretches above ``threshold``, merging gaps shorter than ``gap``."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
+    if loud.size == 0:
+        return []
+    out: list[list[int]] = [[int(loud[0]), int(loud[0])]]
+    for i in loud[1:]:
+        if i - out[-1][1] > gap * RATE:
+            out.append([int(i), int(i)])
+        else:
+            out[-1][1] = int(i)
+    return [(s / RATE, e / RATE) for s, e in out]
+
+
+def make_app(recorded: dict[str, bytes], done: asyncio.Event, *, underrun: bool = False) -> FastAPI:
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        messages = websocket.iter_text()
+        await messages.__anext__()
+        start = json.loads(await messages.__anext__())["start"]
+        serializer = TwilioFrameSerializer(
+            stream_sid=start["streamSid"],
+            call_sid=start["callSid"],
+            params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
+        )
+        transport = FastAPIWebsocketTransport(
+            websocket=websocket,
+            params=FastAPIWebsocketParams(
+                audio_in_enabled=True, audio_out_enabled=True, serializer=serializer
+            ),
+        )
+        recorder = AudioBufferProcessor(num_channels=2, auto_start_recording=True)
+
+        @recorder.event_handler("on_track_audio_data")
+        async def on_tracks(p: Any, user: bytes, bot: bytes, rate: int, ch: int) -> None:
+            recorded["user"] = recorded.get("user", b"") + user
+            recorded["bot"] = recorded.get("bot", b"") + bot
+
+        pipeline = Pipeline([transport.input(), transport.output(), recorder])
+        task = PipelineTask(
+            pipeline, params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
+        )
+
+        async def speak(secs: float, freq: float) -> None:
+            await task.queue_frames(
+                [
+                    TTSStartedFrame(),
+                    TTSAudioRawFrame(tone_pcm(secs, RATE, freq), RATE, 1),
+                    TTSStoppedFrame(),
+                ]
+            )
+
+        async def script() -> None:
+            if underrun:
+                # One reply whose second half comes 0.3 s late: the phone runs dry in between.
+                await task.queue_frames(
+                    [TTSStartedFrame(), TTSAudioRawFrame(tone_pcm(0.4, RATE, 440), RATE, 1)]
+                )
+                await asyncio.sleep(0.7)
+                await task.queue_frames(
+                    [TTSAudioRawFrame(tone_pcm(0.4, RATE, 440), RATE, 1), TTSStoppedFrame()]
+                )
+            else:
+                await speak(0.6, 440)
+            await asyncio.sleep(2.2)
+            await speak(0.5, 660)
+
+        scripts: list[asyncio.Task[None]] = []
+
+        @transport.event_handler("on_client_connected")
+        async def on_connected(transport: Any, client: Any) -> None:
+            scripts.append(asyncio.get_running_loop().create_task(script()))
+
+        @transport.event_handler("on_client_disconnected")
+        async def on_disconnected(transport: Any, client: Any) -> None:
+            await task.cancel()
+
+        try:
+            await PipelineRunner(handle_sigint=False).run(task)
+        finally:
+            done.set()
+
+    return app
+
+
+@pytest.mark.parametrize("underrun", [False, True])
+async def test_recorder_tracks_line_up_with_the_simulator_recording(underrun: bool) -> None:
+    recorded: dict[str, bytes] = {}
+    done = asyncio.Event()
+    async with running_server(make_app(recorded, done, underrun=underrun)) as addr:
+        async with SimulatedCall(f"ws://{addr}/ws", "twilio") as call:
+            assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.3)
+            await call.pause(0.3)
+            await call.say(tone_pcm(0.4, RATE, 1000, amplitude=6000))
+            assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.3)
+            await call.hang_up()
+            result = call.result()
+        await asyncio.wait_for(done.wait(), 10)
+
+    sim_bot, sim_caller = regions(result.bot), regions(result.caller)
+    our_bot = regions(np.frombuffer(recorded["bot"], dtype=np.int16))
+    our_caller = regions(np.frombuffer(recorded["user"], dtype=np.int16))
+    expected_bot = 3 if underrun else 2
+    assert len(sim_bot) == len(our_bot) == expected_bot, (sim_bot, our_bot)
+    assert len(sim_caller) == len(our_caller) == 1, (sim_caller, our_caller)
+
+    def relative(bot: list[tuple[float, float]], caller: list[tuple[float, float]]) -> list[float]:
+        origin = bot[0][0]
+        edges = [t for region in bot for t in region][1:]
+        return [t - origin for t in edges] + [caller[0][0] - origin, caller[0][1] - origin]
+
+    sim = relative(sim_bot, sim_caller)
+    ours = relative(our_bot, our_caller)
+    errors = [abs(a - b) for a, b in zip(sim, ours, strict=True)]
+    print(f"alignment errors (s): {[round(e, 4) for e in errors]}")
+    assert max(errors) <= TOLERANCE, (sim, ours)

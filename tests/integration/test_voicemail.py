@@ -1,0 +1,166 @@
+"""VoicemailDetector on a real uvicorn server, called by the simulator's callee personas.
+
+The bot wants to greet at once; the detector holds that until it knows who answered. A person
+hears the greeting after their "Hello?"; a voicemail hears nothing during its greeting, then the
+message after the beep, then the bot hangs up; a fax machine is hung up on; a silent line gets
+the greeting once the detector gives up waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
+
+from fastapi import FastAPI, WebSocket
+
+from callpipe.extensions.voicemail import VoicemailDetector
+from callpipe.frames.frames import TTSSpeakFrame
+from callpipe.pipeline.pipeline import Pipeline
+from callpipe.pipeline.runner import PipelineRunner
+from callpipe.pipeline.task import PipelineParams, PipelineTask
+from callpipe.serializers.twilio import TwilioFrameSerializer
+from callpipe.services.espeak import ESpeakTTSService
+from callpipe.testing.server import running_server
+from callpipe.testing.simulator import SimulatedCall
+from callpipe.testing.simulator.personas import PERSONAS
+from callpipe.transports.network.fastapi_websocket import (
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
+
+pytestmark = pytest.mark.integration
+
+GREETING = "Hi Ada, this is the clinic calling about your appointment tomorrow."
+MESSAGE = "Hi Ada, the clinic here. Please call us back to confirm tomorrow. Goodbye."
+
+
+@dataclass
+class Seen:
+    results: list[tuple[str, float]] = field(default_factory=list)
+    voicemail_events: int = 0
+    conversation_events: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def run_bot(websocket: WebSocket, stream_sid: str, call_sid: str, seen: Seen) -> None:
+    transport = FastAPIWebsocketTransport(
+        websocket=websocket,
+        params=FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            serializer=TwilioFrameSerializer(
+                stream_sid=stream_sid,
+                call_sid=call_sid,
+                params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
+            ),
+        ),
+    )
+    detector = VoicemailDetector(timeout=6.0, voicemail_message=MESSAGE)
+    task = PipelineTask(
+        Pipeline(
+            [
+                transport.input(),
+                detector.detector(),
+                ESpeakTTSService(),
+                detector.gate(),
+                transport.output(),
+            ]
+        ),
+        params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+    )
+
+    @detector.event_handler("on_amd_result")
+    async def on_result(_: Any, result: str, at: float) -> None:
+        seen.results.append((result, at))
+
+    @detector.event_handler("on_voicemail_detected")
+    async def on_voicemail(_: Any) -> None:
+        seen.voicemail_events += 1
+
+    @detector.event_handler("on_conversation_detected")
+    async def on_conversation(_: Any) -> None:
+        seen.conversation_events += 1
+
+    @transport.event_handler("on_client_connected")
+    async def on_client_connected(transport: Any, client: Any) -> None:
+        await task.queue_frames([TTSSpeakFrame(GREETING)])  # held by the gate until decided
+
+    @transport.event_handler("on_client_disconnected")
+    async def on_client_disconnected(transport: Any, client: Any) -> None:
+        await task.cancel()
+
+    await PipelineRunner(handle_sigint=False).run(task)
+
+
+def make_app(seen: Seen) -> FastAPI:
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        messages = websocket.iter_text()
+        await messages.__anext__()
+        start = json.loads(await messages.__anext__())["start"]
+        try:
+            await run_bot(websocket, start["streamSid"], start["callSid"], seen)
+        finally:
+            seen.done.set()
+
+    return app
+
+
+async def place(persona: str, listen_secs: float) -> tuple[Seen, Any, float | None]:
+    seen = Seen()
+    async with running_server(make_app(seen)) as addr:
+        async with SimulatedCall(f"ws://{addr}/ws", "twilio") as call:
+            callee = asyncio.create_task(PERSONAS[persona].answer(call))
+            await call.wait_for_hangup(timeout=listen_secs)
+            if not call.ended:
+                await call.hang_up()
+            callee.cancel()
+            result = call.result()
+        await asyncio.wait_for(seen.done.wait(), 10)
+    return seen, result, await PERSONAS[persona].beep_end(8000)
+
+
+async def test_voicemail_gets_the_message_after_the_beep_then_hang_up() -> None:
+    seen, result, beep_end = await place("voicemail", listen_secs=20.0)
+    assert [r for r, _ in seen.results] == ["machine_start", "machine_end_beep"]
+    assert seen.voicemail_events == 1 and seen.conversation_events == 0
+    assert beep_end is not None
+    # Nothing during the greeting (the held greeting was dropped), the message after the beep.
+    assert result.bot_speech_secs(0.0, beep_end) < 0.05
+    assert result.bot_speech_secs(beep_end, result.duration) > 2.0
+    assert result.hung_up_by_bot
+    first_word = result.bot_regions()[0][0]
+    assert beep_end - 0.02 < first_word < beep_end + 1.5
+
+
+async def test_human_hears_the_greeting_after_hello() -> None:
+    seen, result, _ = await place("human", listen_secs=5.0)
+    assert seen.results[0][0] == "human" and seen.conversation_events == 1
+    hello_end = result.caller_regions()[0][1]
+    first_word = result.bot_regions()[0][0]
+    assert hello_end < first_word < hello_end + 2.0
+    assert result.bot_speech_secs(first_word, result.duration) > 2.0
+    assert not result.hung_up_by_bot
+
+
+async def test_fax_is_hung_up_on_without_a_word() -> None:
+    seen, result, _ = await place("fax", listen_secs=6.0)
+    assert [r for r, _ in seen.results] == ["fax"]
+    assert result.hung_up_by_bot
+    assert result.bot_speech_secs() < 0.05
+
+
+async def test_silent_line_is_greeted_after_the_detector_gives_up() -> None:
+    seen, result, _ = await place("silent", listen_secs=7.5)
+    assert seen.results[0][0] == "unknown" and seen.conversation_events == 1
+    first_word = result.bot_regions()[0][0]
+    assert 4.5 < first_word < 7.5

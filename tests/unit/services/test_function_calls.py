@@ -1,0 +1,260 @@
+"""Function calling with the 1.14 API: LLMContext + FunctionSchema, frames, interruption."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callpipe.adapters.llm.schemas.direct_function import tool_options
+from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
+from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
+from callpipe.frames.frames import (
+    Frame,
+    FunctionCallCancelFrame,
+    FunctionCallInProgressFrame,
+    FunctionCallResultFrame,
+    FunctionCallResultProperties,
+    FunctionCallsStartedFrame,
+    InterruptionFrame,
+    LLMContextFrame,
+    LLMTextFrame,
+    LLMUpdateSettingsFrame,
+    TTSUpdateSettingsFrame,
+)
+from callpipe.processors.aggregators.llm_context import LLMContext
+from callpipe.services.llm_service import FunctionCallParams
+from callpipe.services.openai.llm import OpenAILLMService
+from callpipe.testing import run_test
+from callpipe.testing.fakes.openai import FakeOpenAIServer
+from callpipe.testing.pipeline import SleepFrame
+
+from .helpers import run_then
+
+WEATHER = FunctionSchema(
+    name="get_weather",
+    description="Weather in a city",
+    properties={"city": {"type": "string"}},
+    required=["city"],
+)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeOpenAIServer]:
+    async with FakeOpenAIServer() as fake:
+        yield fake
+
+
+def make_llm(server: FakeOpenAIServer) -> OpenAILLMService:
+    return OpenAILLMService(api_key="test-key", base_url=server.base_url, model="fake-model")
+
+
+def of(kind: type[Frame], frames: list[Frame]) -> list[Frame]:
+    return [f for f in frames if isinstance(f, kind)]
+
+
+async def test_tool_turn_with_llm_context(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
+    server.add_chat_reply("It is sunny in Paris.")
+    llm = make_llm(server)
+    seen: list[FunctionCallParams] = []
+
+    async def get_weather(params: FunctionCallParams) -> None:
+        seen.append(params)
+        await params.result_callback({"conditions": "sunny"})
+
+    llm.register_function("get_weather", get_weather)
+    context = LLMContext([{"role": "user", "content": "weather?"}], tools=ToolsSchema([WEATHER]))
+    down, up = await run_test(llm, [LLMContextFrame(context=context)])
+
+    assert seen[0].arguments == {"city": "Paris"} and seen[0].context is context
+    assert server.chat_requests[0]["tools"][0]["function"]["name"] == "get_weather"
+    second = server.chat_requests[1]["messages"]
+    assert second[-1]["role"] == "tool" and '"sunny"' in second[-1]["content"]
+    assert "".join(f.text for f in of(LLMTextFrame, down)) == "It is sunny in Paris."  # type: ignore[attr-defined]
+    # The frames bots and mute strategies watch go both ways.
+    for frames in (down, up):
+        assert of(FunctionCallsStartedFrame, frames)
+        assert of(FunctionCallInProgressFrame, frames)
+        result = of(FunctionCallResultFrame, frames)
+        assert result and result[0].function_name == "get_weather"  # type: ignore[attr-defined]
+
+
+async def test_schema_handler_runs_without_registration(server: FakeOpenAIServer) -> None:
+    calls: list[str] = []
+
+    async def handler(params: FunctionCallParams) -> dict[str, str]:
+        calls.append(params.arguments["city"])
+        return {"ok": "yes"}
+
+    schema = FunctionSchema("get_weather", "w", {"city": {"type": "string"}}, ["city"], handler)
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+    server.add_chat_reply("Done.")
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[schema])
+    await run_test(make_llm(server), [LLMContextFrame(context=context)])
+    assert calls == ["Oslo"]
+    assert context.messages[-1]["content"] == '{"ok": "yes"}'  # type: ignore[index]
+
+
+async def test_run_llm_false_keeps_the_model_quiet(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Rome"}}])
+    llm = make_llm(server)
+
+    async def quiet(params: FunctionCallParams) -> None:
+        await params.result_callback(
+            "noted", properties=FunctionCallResultProperties(run_llm=False)
+        )
+
+    llm.register_function("get_weather", quiet)
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
+    await run_test(llm, [LLMContextFrame(context=context)])
+    assert len(server.chat_requests) == 1
+    assert context.messages[-1] == {
+        "role": "tool",
+        "tool_call_id": "call_fake_0",
+        "content": "noted",
+    }
+
+
+async def test_parallel_calls_run_concurrently(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(
+        tool_calls=[
+            {"name": "get_weather", "arguments": {"city": "A"}},
+            {"name": "get_weather", "arguments": {"city": "B"}},
+        ]
+    )
+    server.add_chat_reply("Both.")
+    llm = make_llm(server)
+    running = 0
+    peak = 0
+
+    async def slow(params: FunctionCallParams) -> str:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.1)
+        running -= 1
+        return params.arguments["city"]
+
+    llm.register_function("get_weather", slow)
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
+    await run_test(llm, [LLMContextFrame(context=context)])
+    assert peak == 2
+    assert [m["content"] for m in context.messages if m.get("role") == "tool"] == ["A", "B"]  # type: ignore[union-attr]
+
+
+async def test_interruption_cancels_the_call_and_leaves_no_dangling_tool_call(
+    server: FakeOpenAIServer,
+) -> None:
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "X"}}])
+    llm = make_llm(server)
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def forever(params: FunctionCallParams) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    llm.register_function("get_weather", forever)
+    events: list[str] = []
+    llm.add_event_handler("on_function_calls_started", lambda s, calls: events.append("started"))
+    llm.add_event_handler(
+        "on_function_calls_cancelled",
+        lambda s, calls: events.append(f"cancelled {calls[0].function_name}"),
+    )
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
+    down = await run_then(
+        llm,
+        [LLMContextFrame(context=context)],
+        [InterruptionFrame(), SleepFrame(0.1)],
+        when=lambda out: started.is_set(),
+    )
+    assert cancelled.is_set()
+    assert events == ["started", "cancelled get_weather"]
+    assert of(FunctionCallCancelFrame, down)
+    assert not of(FunctionCallResultFrame, down)
+    assert [m.get("role") for m in context.messages] == ["user"]  # type: ignore[union-attr]
+    assert len(server.chat_requests) == 1
+
+
+async def test_non_cancellable_call_outlives_the_interruption(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "X"}}])
+    llm = make_llm(server)
+    started = asyncio.Event()
+
+    async def booking(params: FunctionCallParams) -> str:
+        started.set()
+        await asyncio.sleep(0.2)
+        return "booked"
+
+    llm.register_function("get_weather", booking, cancel_on_interruption=False)
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
+    await run_then(
+        llm,
+        [LLMContextFrame(context=context)],
+        [InterruptionFrame(), SleepFrame(0.4)],
+        when=lambda out: started.is_set(),
+    )
+    # The side effect happened, so the model will know about it; no reply was asked for.
+    assert context.messages[-1] == {
+        "role": "tool",
+        "tool_call_id": "call_fake_0",
+        "content": "booked",
+    }
+    assert len(server.chat_requests) == 1
+
+
+async def test_settings_update_frame_changes_the_next_request(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply("one")
+    server.add_chat_reply("two")
+    llm = make_llm(server)
+    context = LLMContext([{"role": "user", "content": "?"}])
+    down, _ = await run_test(
+        llm,
+        [
+            LLMContextFrame(context=context),
+            LLMUpdateSettingsFrame(
+                delta=OpenAILLMService.Settings(temperature=0.3, model="other-model")
+            ),
+            TTSUpdateSettingsFrame(settings={"voice": "v"}),
+            LLMContextFrame(context=context),
+        ],
+    )
+    assert "temperature" not in server.chat_requests[0]
+    assert server.chat_requests[1]["temperature"] == 0.3
+    assert server.chat_requests[1]["model"] == "other-model"
+    assert of(TTSUpdateSettingsFrame, down)  # not ours: passed on
+
+
+async def test_direct_function_with_tool_options(server: FakeOpenAIServer) -> None:
+    seen: list[tuple[str, int]] = []
+
+    @tool_options(cancel_on_interruption=False)
+    async def book_table(params: FunctionCallParams, name: str, guests: int) -> dict[str, bool]:
+        """Book a table.
+
+        Args:
+            name: Name for the booking.
+            guests: Number of guests.
+        """
+        seen.append((name, guests))
+        return {"booked": True}
+
+    server.add_chat_reply(
+        tool_calls=[{"name": "book_table", "arguments": {"name": "Ana", "guests": 3}}]
+    )
+    server.add_chat_reply("Booked.")
+    llm = make_llm(server)
+    context = LLMContext([{"role": "user", "content": "book"}], tools=ToolsSchema([book_table]))
+    await run_test(llm, [LLMContextFrame(context=context)])
+    assert seen == [("Ana", 3)]
+    function = server.chat_requests[0]["tools"][0]["function"]
+    assert function["parameters"]["required"] == ["name", "guests"]
+    assert function["parameters"]["properties"]["guests"]["type"] == "integer"
+    registration = llm._registration(context, "book_table")
+    assert registration is not None and registration.cancel_on_interruption is False

@@ -1,0 +1,175 @@
+"""GoogleLLMService against FakeGeminiServer: streaming, tools, thought signatures, errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callpipe.errors import ConfigurationError
+from callpipe.frames.frames import (
+    ErrorFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMMessagesFrame,
+    LLMTextFrame,
+    MetricsFrame,
+)
+from callpipe.metrics.metrics import LLMUsageMetricsData
+from callpipe.pipeline.task import PipelineParams
+from callpipe.processors.aggregators.openai_llm_context import (
+    OpenAILLMContext,
+    OpenAILLMContextFrame,
+)
+from callpipe.services.google.llm import GoogleLLMService
+from callpipe.services.llm_service import FunctionCallParams
+from callpipe.testing import run_test
+from callpipe.testing.fakes import FakeGeminiServer
+from callpipe.testing.pipeline import SleepFrame
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+                "additionalProperties": False,
+            },
+        },
+    }
+]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeGeminiServer]:
+    async with FakeGeminiServer() as server:
+        yield server
+
+
+def make_llm(fake: FakeGeminiServer, **kwargs: object) -> GoogleLLMService:
+    return GoogleLLMService(api_key="test-key", base_url=fake.base_url, **kwargs)  # type: ignore[arg-type]
+
+
+def text(frames: list[object]) -> str:
+    return "".join(f.text for f in frames if isinstance(f, LLMTextFrame))
+
+
+async def test_streams_text_with_system_instruction(fake: FakeGeminiServer) -> None:
+    fake.add_reply("Hello there, how can I help?")
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+    ]
+    params = PipelineParams(enable_metrics=True, enable_usage_metrics=True)
+    down, up = await run_test(make_llm(fake), [LLMMessagesFrame(messages)], params=params)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert text(down) == "Hello there, how can I help?"
+    kinds = [type(f) for f in down]
+    assert kinds.index(LLMFullResponseStartFrame) < kinds.index(LLMTextFrame)
+    assert kinds.index(LLMFullResponseEndFrame) > max(
+        i for i, k in enumerate(kinds) if k is LLMTextFrame
+    )
+    body = fake.requests[-1]
+    assert body["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    assert body["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]}]
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 0}
+    assert fake.paths[-1].endswith(":streamGenerateContent?alt=sse")
+    usage = [
+        d
+        for f in down
+        if isinstance(f, MetricsFrame)
+        for d in f.data
+        if isinstance(d, LLMUsageMetricsData)
+    ]
+    assert usage and usage[0].value.prompt_tokens == 12
+
+
+async def test_greets_when_the_context_has_only_instructions(fake: FakeGeminiServer) -> None:
+    context = OpenAILLMContext([{"role": "system", "content": "Greet the caller."}])
+    down, up = await run_test(make_llm(fake), [OpenAILLMContextFrame(context)])
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert text(down) == "You said: Greet the caller."
+    assert "systemInstruction" not in fake.requests[-1]
+
+
+async def test_tool_call_round_trip_keeps_the_thought_signature(fake: FakeGeminiServer) -> None:
+    fake.add_reply(function_calls=[{"name": "get_weather", "args": {"city": "Paris"}}])
+    fake.add_reply("It is sunny in Paris.")
+    llm = make_llm(fake)
+    seen: list[dict[str, object]] = []
+
+    async def get_weather(params: FunctionCallParams) -> None:
+        seen.append(params.arguments)
+        await params.result_callback({"forecast": "sunny"})
+
+    llm.register_function("get_weather", get_weather)
+    context = OpenAILLMContext([{"role": "user", "content": "Weather?"}], tools=TOOLS)
+    down, up = await run_test(llm, [OpenAILLMContextFrame(context)])
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert seen == [{"city": "Paris"}]
+    assert text(down) == "It is sunny in Paris."
+    first, second = fake.requests
+    declaration = first["tools"][0]["functionDeclarations"][0]
+    assert declaration["name"] == "get_weather"
+    assert "additionalProperties" not in declaration["parameters"]
+    call_turn, result_turn = second["contents"][1], second["contents"][2]
+    assert call_turn["role"] == "model"
+    assert call_turn["parts"][0]["functionCall"] == {
+        "name": "get_weather",
+        "args": {"city": "Paris"},
+    }
+    assert call_turn["parts"][0]["thoughtSignature"] in fake.signatures
+    assert result_turn == {
+        "role": "user",
+        "parts": [{"functionResponse": {"name": "get_weather", "response": {"forecast": "sunny"}}}],
+    }
+    # The call and its result are in the context (the answer is added by the aggregator).
+    assert [m["role"] for m in context.messages] == ["user", "assistant", "tool"]
+
+
+async def test_tool_choice_maps_to_function_calling_config(fake: FakeGeminiServer) -> None:
+    context = OpenAILLMContext(
+        [{"role": "user", "content": "x"}],
+        tools=TOOLS,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    await run_test(make_llm(fake), [OpenAILLMContextFrame(context)])
+    assert fake.requests[-1]["toolConfig"] == {
+        "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}
+    }
+
+
+async def test_bad_key_is_fatal_at_start(fake: FakeGeminiServer) -> None:
+    llm = GoogleLLMService(api_key="wrong", base_url=fake.base_url)
+    _, up = await run_test(llm, [SleepFrame(0.2)])
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and errors[0].fatal and "GOOGLE_API_KEY" in errors[0].error
+    assert "API key not valid" in errors[0].error
+
+
+async def test_server_error_is_retried_once_then_reported(fake: FakeGeminiServer) -> None:
+    fake.add_reply(status=503, error_message="overloaded")
+    fake.add_reply(status=503, error_message="overloaded")
+    down, up = await run_test(
+        make_llm(fake), [LLMMessagesFrame([{"role": "user", "content": "x"}])]
+    )
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(fake.requests) == 2
+    assert errors and not errors[0].fatal and "overloaded" in errors[0].error
+    assert any(isinstance(f, LLMFullResponseEndFrame) for f in down)
+
+
+async def test_missing_key_fails_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="GOOGLE_API_KEY"):
+        GoogleLLMService()
+
+
+def test_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLPIPE_GEMINI_URL", "http://127.0.0.1:5/")
+    assert GoogleLLMService(api_key="k")._base_url == "http://127.0.0.1:5"

@@ -1,0 +1,103 @@
+"""1.14 service settings on the STT/TTS services: settings=, optional voice_id, updates."""
+
+from __future__ import annotations
+
+import pytest
+
+from callpipe.errors import ConfigurationError
+from callpipe.frames.frames import (
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    STTUpdateSettingsFrame,
+    TTSAudioRawFrame,
+    TTSStoppedFrame,
+    TTSUpdateSettingsFrame,
+)
+from callpipe.pipeline.task import PipelineParams
+from callpipe.services.cartesia.tts import CartesiaTTSService
+from callpipe.services.deepgram.stt import DeepgramSTTService
+from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
+from callpipe.testing import run_test
+from callpipe.testing.fakes.cartesia import FakeCartesiaServer
+from callpipe.testing.fakes.deepgram import FakeDeepgramServer
+from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
+
+PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
+
+
+def reply(text: str) -> list[object]:
+    return [LLMFullResponseStartFrame(), LLMTextFrame(text), LLMFullResponseEndFrame()]
+
+
+async def test_cartesia_settings_and_runtime_voice_change() -> None:
+    async with FakeCartesiaServer(secs_per_word=0.05, chunk_secs=0.04) as server:
+        tts = CartesiaTTSService(
+            api_key="test-key",
+            url=server.url,
+            settings=CartesiaTTSService.Settings(voice="voice-a", model="sonic-3", language="fr"),
+        )
+        assert tts.model_name == "sonic-3" and tts.settings.voice == "voice-a"
+        frames = [
+            *reply("One."),
+            TTSUpdateSettingsFrame(delta=CartesiaTTSService.Settings(voice="voice-b")),
+            *reply("Two."),
+        ]
+        await run_test(tts, frames, params=PARAMS)  # type: ignore[arg-type]
+    inputs = [m for m in server.messages if m.get("transcript")]
+    assert [m["voice"]["id"] for m in inputs] == ["voice-a", "voice-b"]
+    assert inputs[0]["model_id"] == "sonic-3" and inputs[0]["language"] == "fr"
+
+
+def test_voice_is_required_from_one_place_or_the_other() -> None:
+    with pytest.raises(ConfigurationError, match="voice"):
+        CartesiaTTSService(api_key="test-key")
+    tts = ElevenLabsTTSService(
+        api_key="test-key", settings=ElevenLabsTTSService.Settings(voice="v9")
+    )
+    assert tts.settings.voice == "v9" and tts.model_name == "eleven_flash_v2_5"
+
+
+async def test_push_silence_after_stop_is_honoured() -> None:
+    async with FakeCartesiaServer(secs_per_word=0.05, chunk_secs=0.04) as server:
+        tts = CartesiaTTSService(
+            api_key="test-key",
+            voice_id="v",
+            url=server.url,
+            push_silence_after_stop=True,
+            silence_time_s=0.5,
+        )
+        down, _ = await run_test(tts, reply("Hello."), params=PARAMS)  # type: ignore[arg-type]
+    stop = next(i for i, f in enumerate(down) if isinstance(f, TTSStoppedFrame))
+    after = [f for f in down[stop:] if isinstance(f, TTSAudioRawFrame)]
+    assert len(after) == 1 and after[0].audio == b"\x00" * 8000  # 0.5 s at 8 kHz, 16-bit
+
+
+async def test_elevenlabs_voice_settings_from_settings_object() -> None:
+    async with FakeElevenLabsServer() as server:
+        tts = ElevenLabsTTSService(
+            api_key="test-key",
+            url=server.url,
+            settings=ElevenLabsTTSService.Settings(voice="v1", stability=0.3, speed=1.1),
+        )
+        await run_test(tts, reply("Hi."), params=PARAMS)  # type: ignore[arg-type]
+    assert tts._voice_id == "v1"
+    init = next(m for m in server.messages if "voice_settings" in m)
+    assert init["voice_settings"] == {"stability": 0.3, "speed": 1.1}
+
+
+async def test_deepgram_settings_become_query_options() -> None:
+    async with FakeDeepgramServer() as server:
+        stt = DeepgramSTTService(
+            api_key="test-key",
+            url=server.url,
+            settings=DeepgramSTTService.Settings(model="nova-2", language="es", smart_format=False),
+        )
+        assert stt.model_name == "nova-2"
+        query = stt._query()
+        assert query["model"] == "nova-2" and query["language"] == "es"
+        assert query["smart_format"] is False
+        frames = [STTUpdateSettingsFrame(delta=DeepgramSTTService.Settings(language="de"))]
+        await run_test(stt, frames, params=PARAMS)
+        assert stt.settings.language == "de"
+        assert stt._query()["language"] == "de"  # used when the socket is next opened

@@ -1,0 +1,88 @@
+"""One exception tree: every public exception callpipe defines derives from CallpipeError."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+
+import callpipe
+from callpipe.errors import (
+    CallEnded,
+    CallpipeError,
+    ConfigurationError,
+    InvalidStateError,
+    ProtocolError,
+    ServiceAuthError,
+    StreamTokenError,
+)
+
+
+def _public_modules() -> list[str]:
+    names = []
+    for info in pkgutil.walk_packages(callpipe.__path__, "callpipe."):
+        parts = info.name.split(".")
+        if any(p.startswith("_") for p in parts[1:]):
+            continue  # private modules and __main__ entry points
+        names.append(info.name)
+    return names
+
+
+def test_every_public_exception_class_is_in_the_tree() -> None:
+    outside = []
+    for name in _public_modules():
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # an optional extra that is not installed
+            continue
+        for attr, value in vars(module).items():
+            if attr.startswith("_") or not inspect.isclass(value):
+                continue
+            home = value.__module__.split(".")
+            if home[0] != "callpipe" or any(p.startswith("_") for p in home[1:]):
+                continue  # not ours, or internal to a private module (never escapes it)
+            if issubclass(value, BaseException) and not issubclass(value, CallpipeError):
+                outside.append(f"{value.__module__}.{attr}")
+    assert outside == []
+
+
+def test_old_homes_still_export_the_same_classes() -> None:
+    from callpipe.runner.security import TokenError
+    from callpipe.services.ai_service import ServiceAuthError as FromServices
+    from callpipe.testing.simulator import CallEnded as FromSimulator
+
+    assert TokenError is StreamTokenError
+    assert FromServices is ServiceAuthError
+    assert FromSimulator is CallEnded and issubclass(CallEnded, InvalidStateError)
+
+
+async def test_handshake_errors_are_value_errors_for_pipecat_style_callers() -> None:
+    """Pipecat's parse_telephony_websocket raises ValueError; code catching that keeps working."""
+    assert issubclass(ProtocolError, ValueError)
+
+    from callpipe.runner.utils import parse_telephony_websocket
+
+    class Closed:
+        async def receive(self) -> dict[str, str]:
+            return {"type": "websocket.disconnect"}
+
+    with pytest.raises(ValueError, match="closed before the telephony handshake"):
+        await parse_telephony_websocket(Closed())  # type: ignore[arg-type]
+
+
+def test_bad_arguments_raise_configuration_error() -> None:
+    from callpipe.frames.frames import InputAudioRawFrame
+    from callpipe.pipeline.parallel_pipeline import ParallelPipeline
+    from callpipe.runner.security import StreamTokens
+    from callpipe.testing.simulator.script import parse_dtmf_schedule
+
+    with pytest.raises(ConfigurationError, match="at least one branch"):
+        ParallelPipeline()
+    # Odd-length PCM is not an error (as in Pipecat): the dangling half sample is dropped.
+    assert InputAudioRawFrame(b"\x00\x01\x02", 8000, 1).audio == b"\x00\x01"
+    with pytest.raises(ConfigurationError, match="16 bytes"):
+        StreamTokens(b"short")
+    with pytest.raises(ConfigurationError, match="not 0-9"):
+        parse_dtmf_schedule("x@1")
