@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections import deque
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from callpipe.audio.wav import pcm_to_wav
@@ -160,18 +161,30 @@ class STTService(AIService):
 
 
 class StreamingSTTService(STTService):
-    """An STT fed through a bounded audio queue and a sender task (see the module docstring)."""
+    """An STT fed through a bounded audio queue and a sender task (see the module docstring).
+
+    Audio goes to the provider in batches of ``send_batch_secs`` (80 ms by default) rather than
+    one 20 ms packet per message: a quarter of the messages, so a quarter of the per-message
+    cost on both ends, for at most 60 ms more delay on interim results. When the caller stops
+    speaking, :meth:`flush_audio` sends what is queued at once, before the provider is asked to
+    finalize, so the turn's end waits for nothing.
+    """
 
     max_buffer_secs = 5.0
     """Audio kept while the provider is not connected; older audio is dropped first."""
+
+    send_batch_secs = 0.08
+    """Audio collected into one provider message (0: send every packet on its own)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._audio: deque[bytes] = deque()
         self._audio_bytes = 0
         self._audio_ready: asyncio.Event | None = None
+        self._sending = asyncio.Lock()
         self._sender: asyncio.Task[None] | None = None
         self.dropped_audio_bytes = 0
+        self.messages_sent = 0
 
     async def send_audio(self, audio: bytes) -> bool:
         """Send one chunk to the provider; False if it could not be sent."""
@@ -182,6 +195,9 @@ class StreamingSTTService(STTService):
         self._audio_ready = asyncio.Event()
         self._sender = self.create_task(self._send_loop(), "stt-sender")
 
+    def _batch_bytes(self) -> int:
+        return int(self.send_batch_secs * self.sample_rate) * 2
+
     async def process_audio(self, audio: bytes) -> None:
         self._audio.append(audio)
         self._audio_bytes += len(audio)
@@ -190,24 +206,48 @@ class StreamingSTTService(STTService):
             dropped = self._audio.popleft()
             self._audio_bytes -= len(dropped)
             self.dropped_audio_bytes += len(dropped)
-        if self._audio_ready is not None:
+        if self._audio_ready is not None and self._audio_bytes >= self._batch_bytes():
             self._audio_ready.set()
+
+    async def _send_batch(self) -> bool:
+        """Send the oldest ``send_batch_secs`` of queued audio as one message (a backlog, e.g.
+        from before the socket was up, goes out as several such messages, in order); False if
+        it could not be sent (it stays queued)."""
+        async with self._sending:
+            if not self._audio:
+                return True
+            want = self._batch_bytes()
+            count, size = 0, 0
+            for part in self._audio:
+                count += 1
+                size += len(part)
+                if size >= want:
+                    break
+            chunk = self._audio[0] if count == 1 else b"".join(islice(self._audio, count))
+            if not await self.send_audio(chunk):
+                return False
+            self.messages_sent += 1
+            for _ in range(min(count, len(self._audio))):
+                self._audio_bytes -= len(self._audio.popleft())
+            return True
+
+    async def flush_audio(self) -> None:
+        """Send the queued audio now (at the end of the caller's turn, before finalizing)."""
+        while self._sender is not None and self._audio:
+            if not await self._send_batch():
+                logger.debug("%s: could not flush %d queued bytes", self, self._audio_bytes)
+                return
 
     async def _send_loop(self) -> None:
         assert self._audio_ready is not None
         if not await self.wait_ready(timeout=30.0):
             return
         while True:
-            while not self._audio:
+            while self._audio_bytes < max(1, self._batch_bytes()):
                 self._audio_ready.clear()
                 await self._audio_ready.wait()
-            chunk = self._audio[0]
-            if not await self.send_audio(chunk):
+            if not await self._send_batch():
                 await asyncio.sleep(0.05)
-                continue
-            if self._audio and self._audio[0] is chunk:
-                self._audio.popleft()
-                self._audio_bytes -= len(chunk)
 
     async def stop_sending(self) -> None:
         await cancel_and_wait(self._sender)

@@ -136,6 +136,9 @@ class ProviderWebsocket:
                 self.url,
                 additional_headers=self._headers,
                 open_timeout=self._open_timeout,
+                # No permessage-deflate: compressing 20-100 ms of audio per message costs CPU on
+                # every call and saves nothing (PCM and mu-law barely compress).
+                compression=None,
                 max_size=None,
                 ping_interval=20,
                 ping_timeout=20,

@@ -162,3 +162,23 @@ async def test_socket_that_cannot_come_back_is_reported(server: FakeDeepgramServ
     assert errors and "reconnecting failed" in errors[0].error and not errors[0].fatal
     # Three attempts with backoff, then one report (not a reconnect storm).
     assert server.rejected == 3
+
+
+async def test_audio_goes_out_in_80_ms_batches_and_is_flushed_before_finalize(
+    server: FakeDeepgramServer,
+) -> None:
+    server.transcripts.append("one two three")
+    stt = make_stt(server, encoding="mulaw")
+    speech = audio(1.0, loud=True)  # 50 packets of 20 ms
+    frames: list[Frame] = [SleepFrame(0.3), UserStartedSpeakingFrame()]
+    for packet in speech:
+        frames += [packet, SleepFrame(0.004)]
+    frames += [*audio(0.03, loud=False), UserStoppedSpeakingFrame(), SleepFrame(0.3)]
+    down, _ = await run_test(stt, frames, params=PARAMS)
+    sent = int(1.03 * RATE)  # mu-law: a byte per sample
+    # Everything the caller said reached Deepgram before it was asked to finalize the turn,
+    # although 30 ms of it had not filled a batch yet.
+    assert server.audio_at_finalize and server.audio_at_finalize[0] == sent
+    # 1.03 s in 80 ms messages: 13, not 52 packets' worth of messages.
+    assert stt.messages_sent == 13
+    assert finals(down) == ["one two three"]

@@ -166,6 +166,7 @@ class DeepgramSTTService(StreamingSTTService):
         await self._ws.connect()
 
     async def disconnect(self) -> None:
+        await self.flush_audio()
         await self.stop_sending()
         ws, self._ws = self._ws, None
         if ws is not None:
@@ -185,6 +186,7 @@ class DeepgramSTTService(StreamingSTTService):
 
     async def on_user_stopped_speaking(self) -> None:
         if self._ws is not None and self._ws.connected:
+            await self.flush_audio()  # the whole turn reaches Deepgram before Finalize
             await self._ws.send(json.dumps({"type": "Finalize"}), wait_secs=0)
 
     # ------------------------------------------------------------------ results in

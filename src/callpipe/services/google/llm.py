@@ -30,7 +30,12 @@ from callpipe.frames.frames import (
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._env import base_url
-from callpipe.services._http import error_message, is_retryable, retry_after_secs
+from callpipe.services._http import (
+    error_message,
+    is_retryable,
+    retry_after_secs,
+    shared_ssl_context,
+)
 from callpipe.services._llm_stream import StreamingHTTPLLMService, _StreamError
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.google._gemini import (
@@ -106,6 +111,7 @@ class GoogleLLMService(StreamingHTTPLLMService):
             base_url=self._base_url,
             headers={"x-goog-api-key": self._api_key},
             timeout=httpx.Timeout(self._timeout, connect=5.0),
+            verify=shared_ssl_context(),
         )
 
     async def start(self, frame: StartFrame) -> None:

@@ -18,7 +18,7 @@ import os
 import httpx
 
 from callpipe.services._env import OPENAI_BASE_URL_ENV
-from callpipe.services._http import error_message
+from callpipe.services._http import error_message, shared_ssl_context
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,9 @@ class OpenAIHTTPMixin:
         if self._project:
             headers["OpenAI-Project"] = self._project
         timeout = httpx.Timeout(self._timeout, connect=5.0)
-        return httpx.AsyncClient(base_url=self._base_url, headers=headers, timeout=timeout)
+        return httpx.AsyncClient(
+            base_url=self._base_url, headers=headers, timeout=timeout, verify=shared_ssl_context()
+        )
 
     def _http(self) -> httpx.AsyncClient:
         """The client, made on first use when the service is driven without ``start``."""

@@ -114,6 +114,8 @@ class FakeDeepgramServer(ServedWebsocketFake):
         """Every audio byte received (as sent: μ-law bytes for ``encoding=mulaw``)."""
         self.keepalives = 0
         self.finalizes = 0
+        self.audio_at_finalize: list[int] = []
+        """Audio bytes received when each ``Finalize`` arrived."""
         self.close_streams = 0
         self.connections = 0
         self.drop_after_results: int | None = None
@@ -175,6 +177,7 @@ class FakeDeepgramServer(ServedWebsocketFake):
                     self.keepalives += 1
                 elif kind == "Finalize":
                     self.finalizes += 1
+                    self.audio_at_finalize.append(self.audio_bytes)
                     await session.finalize(from_finalize=True)
                 elif kind == "CloseStream":
                     self.close_streams += 1
