@@ -190,12 +190,13 @@ async def test_record_matches_the_simulated_call(tmp_path: Path) -> None:
     assert record["counters"]["interruptions"] == 1
 
     # Latency: the record's "caller quiet → first audio sent" is the simulator's "caller
-    # stopped → first bot audio arrived" (loopback adds little; VAD and energy edges differ a bit).
+    # stopped → first bot audio arrived" (loopback adds little; VAD and energy edges differ a bit,
+    # and on a CPU-starved machine the caller's reading lags the server's: 0.42 s seen in CI).
     sim_turns = [t for t in result.turns() if t.latency is not None]
     for rec_turn, sim_turn in zip([request, barge], sim_turns[-2:], strict=True):
         lat = rec_turn["latency"]
         assert sim_turn.latency is not None
-        assert abs(lat["first_audio_sent_secs"] - sim_turn.latency) < 0.3, (lat, sim_turn)
+        assert abs(lat["first_audio_sent_secs"] - sim_turn.latency) < 0.6, (lat, sim_turn)
         assert lat["vad_stop_secs"] and lat["vad_stop_secs"] > 0
         assert 0 < lat["stt_final_secs"] < lat["first_audio_sent_secs"]
         assert lat["llm_ttft_secs"] is not None and lat["llm_ttft_secs"] >= 0
