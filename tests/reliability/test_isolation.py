@@ -34,6 +34,7 @@ async def test_a_flat_out_flood_is_cut_off_and_the_neighbour_keeps_its_timing() 
     # While the burst allowance lasts (~0.3 s), uvicorn parses the flood in large socket reads
     # that can delay a packet or two; after the cut-off the timing is the quiet run's. Without
     # the guard, packets arrive in bursts for the whole flood (median gap near 0, dozens late).
-    assert flooded.late_gaps <= 3
+    # Full-suite runs on the 2-core CI machine see 4-5 late packets during that burst.
+    assert flooded.late_gaps <= 6
     assert 17.0 <= flooded.gap_p50_ms <= 23.0
     assert flooded.interrupt_ms <= quiet.interrupt_ms + 40.0

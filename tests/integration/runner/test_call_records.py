@@ -207,7 +207,9 @@ async def test_record_matches_the_simulated_call(tmp_path: Path) -> None:
     # the bot's speech line up once shifted by one constant.
     offset = request["caller"]["start"] - sim_turns[-2].caller_start
     assert -0.5 < offset < 0.3
-    assert abs(barge["caller"]["start"] - offset - sim_turns[-1].caller_start) < 0.3
+    # A barge-in's start is when the VAD declared speech over the bot (start_secs plus Silero's
+    # window lag), the simulator's is the first loud packet: 0.42 s apart in full-suite runs.
+    assert abs(barge["caller"]["start"] - offset - sim_turns[-1].caller_start) < 0.6
 
     # The recording: stereo 8 kHz, as long as the call, speech on each side where it happened.
     rec = record["recording"]
