@@ -11,9 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import shutil
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from callpipe.demo.bot import bot
 from callpipe.runner.app import RunnerConfig, create_app
 from callpipe.testing.server import running_server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from .browser import CHROMIUM, devtools_page
 
 pytestmark = [
     pytest.mark.integration,
@@ -53,56 +51,18 @@ def write_mic_wav(path: Path) -> float:
     return len(speech) / (2 * rate)
 
 
-@contextlib.asynccontextmanager
-async def chromium(url: str, tmp: Path, mic_wav: Path) -> AsyncIterator[str]:
-    """Start headless Chromium on ``url``; yield the page's DevTools WebSocket URL."""
-    assert CHROMIUM is not None
-    proc = await asyncio.create_subprocess_exec(
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp / 'profile'}",
+def chromium(url: str, tmp: Path, mic_wav: Path) -> contextlib.AbstractAsyncContextManager[str]:
+    """Headless Chromium on ``url`` with ``mic_wav`` as its microphone; yields the page's
+    DevTools WebSocket URL."""
+    return devtools_page(url, tmp, page_path="/phone", extra=fake_microphone(mic_wav))
+
+
+def fake_microphone(wav: Path) -> list[str]:
+    return [
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={mic_wav}",
-        "--autoplay-policy=no-user-gesture-required",
-        "--remote-debugging-port=0",
-        url,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stderr is not None
-        browser_ws = ""
-        async with asyncio.timeout(30):
-            while not browser_ws:
-                line = (await proc.stderr.readline()).decode(errors="replace")
-                if not line:
-                    raise RuntimeError("Chromium exited before DevTools started")
-                if "DevTools listening on " in line:
-                    browser_ws = line.split("DevTools listening on ", 1)[1].strip()
-        port = browser_ws.split(":")[2].split("/")[0]
-        async with httpx.AsyncClient() as client:
-            page_ws = ""
-            for _ in range(100):
-                targets = (await client.get(f"http://127.0.0.1:{port}/json/list")).json()
-                pages = [t for t in targets if t.get("type") == "page" and "/phone" in t["url"]]
-                if pages:
-                    page_ws = pages[0]["webSocketDebuggerUrl"]
-                    break
-                await asyncio.sleep(0.1)
-        assert page_ws, "the softphone page did not open"
-        yield page_ws
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
+        f"--use-file-for-fake-audio-capture={wav}",
+    ]
 
 
 class Page:

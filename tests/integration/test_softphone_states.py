@@ -13,12 +13,10 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.asyncio.client import connect
 
@@ -31,9 +29,9 @@ from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.runner.types import RunnerArguments
 from callpipe.testing.server import running_server
 
+from .browser import CHROMIUM, devtools_page
+from .test_softphone import fake_microphone as fake_mic
 from .test_softphone import write_mic_wav
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = [
     pytest.mark.integration,
@@ -46,52 +44,11 @@ pytestmark = [
 @contextlib.asynccontextmanager
 async def browser(url: str, tmp: Path, extra: Sequence[str]) -> AsyncIterator[Page]:
     """Headless Chromium on ``url`` (with ``extra`` flags); yields the page's CDP client."""
-    assert CHROMIUM is not None
-    proc = await asyncio.create_subprocess_exec(
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=520,760",
-        f"--user-data-dir={tmp / 'profile'}",
-        "--autoplay-policy=no-user-gesture-required",
-        "--remote-debugging-port=0",
-        *extra,
-        url,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stderr is not None
-        devtools = ""
-        async with asyncio.timeout(30):
-            while not devtools:
-                line = (await proc.stderr.readline()).decode(errors="replace")
-                if not line:
-                    raise RuntimeError("Chromium exited before DevTools started")
-                if "DevTools listening on " in line:
-                    devtools = line.split("DevTools listening on ", 1)[1].strip()
-        port = devtools.split(":")[2].split("/")[0]
-        page_ws = ""
-        async with httpx.AsyncClient() as client:
-            for _ in range(100):
-                targets = (await client.get(f"http://127.0.0.1:{port}/json/list")).json()
-                pages = [t for t in targets if t.get("type") == "page" and "/phone" in t["url"]]
-                if pages:
-                    page_ws = pages[0]["webSocketDebuggerUrl"]
-                    break
-                await asyncio.sleep(0.1)
-        assert page_ws, "the softphone page did not open"
+    async with devtools_page(
+        url, tmp, page_path="/phone", window="520,760", extra=extra
+    ) as page_ws:
         async with connect(page_ws, max_size=2**24) as ws:
             yield Page(ws, tmp)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
 
 
 class Page:
@@ -142,14 +99,6 @@ class Page:
 
 
 FAKE_UI = "--use-fake-ui-for-media-stream"  # grant the permission prompt
-
-
-def fake_mic(wav: Path) -> list[str]:
-    return [
-        FAKE_UI,
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-    ]
 
 
 async def test_no_microphone_says_so_and_recovers(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.runner.types import RunnerArguments
 from callpipe.testing.server import running_server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from ..browser import CHROMIUM, devtools_page
 
 pytestmark = pytest.mark.integration
 
@@ -72,51 +71,10 @@ class Page:
 
 @contextlib.asynccontextmanager
 async def chromium(url: str, tmp: Path) -> AsyncIterator[Page]:
-    assert CHROMIUM is not None
-    proc = await asyncio.create_subprocess_exec(
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-        f"--user-data-dir={tmp / 'profile'}",
-        "--remote-debugging-port=0",
-        url,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stderr is not None
-        devtools = ""
-        async with asyncio.timeout(30):
-            while not devtools:
-                line = (await proc.stderr.readline()).decode(errors="replace")
-                if not line:
-                    raise RuntimeError("Chromium exited before DevTools started")
-                if "DevTools listening on " in line:
-                    devtools = line.split("DevTools listening on ", 1)[1].strip()
-        port = devtools.split(":")[2].split("/")[0]
-        page_ws = ""
-        async with httpx.AsyncClient() as client:
-            for _ in range(100):
-                targets = (await client.get(f"http://127.0.0.1:{port}/json/list")).json()
-                pages = [t for t in targets if t.get("type") == "page" and "/calls" in t["url"]]
-                if pages:
-                    page_ws = pages[0]["webSocketDebuggerUrl"]
-                    break
-                await asyncio.sleep(0.1)
-        assert page_ws, "the inspector page did not open"
-        shots = Path(os.environ.get("CALLPIPE_SCREENSHOTS") or tmp)
+    shots = Path(os.environ.get("CALLPIPE_SCREENSHOTS") or tmp)
+    async with devtools_page(url, tmp, page_path="/calls", window="1400,1000") as page_ws:
         async with connect(page_ws, max_size=2**25) as ws:
             yield Page(ws, shots)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
 
 
 def count(selector: str) -> str:
