@@ -272,6 +272,54 @@ async def test_slowloris_is_timed_out_capped_and_health_keeps_answering(tmp_path
     assert counts[timeouts] == 16 and counts[per_address] == 8
 
 
+async def test_slow_request_bodies_are_timed_out_quietly(tmp_path: Path) -> None:
+    """A body trickled after complete headers is cut at the body deadline: 408 when the route was
+    still reading it, a plain close when the route had answered already; never an ERROR."""
+    outcome: dict[str, str] = {}
+
+    async def attack(runner: RunnerProcess) -> None:
+        heads = {
+            # Signed-looking, so the webhook reads the body before it can check the signature.
+            "webhook": b"POST / HTTP/1.1\r\nHost: x\r\nX-Twilio-Signature: forged\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n\r\n",
+            # No API key: refused (403) before its body is read; the connection is then closed.
+            "dial": b"POST /calls HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5000\r\n\r\n",
+        }
+        started = time.monotonic()
+        for name, head in heads.items():
+            reader, writer = await open_raw(runner.port, "127.0.0.4")
+            writer.write(head + b"a")
+
+            async def trickle(writer: asyncio.StreamWriter = writer) -> None:
+                with contextlib.suppress(ConnectionError):
+                    for _ in range(40):  # one byte per 0.2 s: 8 s, never the whole body
+                        await asyncio.sleep(0.2)
+                        writer.write(b"a")
+                        await writer.drain()
+
+            sender = asyncio.create_task(trickle())
+            status = await _answer(reader)
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await asyncio.wait_for(reader.read(), 5)  # returns at EOF: the server closed
+                outcome[f"{name} closed"] = "yes"
+            outcome[name] = status
+            sender.cancel()
+            close_quietly(writer)
+        outcome["elapsed"] = f"{time.monotonic() - started:.1f}"
+        counts = await refused_counts(runner.base)
+        outcome["counted"] = str(
+            counts.get('callpipe_runner_connections_refused_total{reason="request body timeout"}')
+        )
+
+    await _under_attack(tmp_path, attack, env={"CALLPIPE_BODY_TIMEOUT": "1.0"})
+    assert outcome["webhook"] == "408"
+    assert outcome["dial"] == "403"
+    assert outcome.get("webhook closed") == outcome.get("dial closed") == "yes"
+    assert float(outcome["elapsed"]) < 7  # both cut near the 1 s deadline, not after 8 s
+    assert outcome["counted"] == "2.0"
+
+
 async def _answer(reader: asyncio.StreamReader) -> str:
     """The status code the server answered, or "reset" when it cut the connection."""
     try:

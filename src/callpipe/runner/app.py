@@ -32,6 +32,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.requests import ClientDisconnect
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from callpipe.errors import ConfigurationError, ProtocolError
@@ -42,7 +43,12 @@ from callpipe.providers.base import WebhookVerifier
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
 from callpipe.runner.dials import DialBook
-from callpipe.runner.http_guard import API_KEY_ENV, api_key_refusal, remove_api_docs
+from callpipe.runner.http_guard import (
+    API_KEY_ENV,
+    api_key_refusal,
+    client_gone,
+    remove_api_docs,
+)
 from callpipe.runner.inspector import add_call_inspector
 from callpipe.runner.outbound import add_outbound_routes
 from callpipe.runner.preload import preload_models
@@ -245,6 +251,7 @@ def create_app(
     app.state.runner = state
     if not state.local:
         remove_api_docs(app)
+    app.add_exception_handler(ClientDisconnect, client_gone)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -8,10 +8,14 @@ scraper on a private network works without configuration).
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from callpipe.runner.security import safe_equal
+
+logger = logging.getLogger(__name__)
 
 API_KEY_ENV = "CALLPIPE_API_KEY"
 MAX_LOGGED_CHARS = 80
@@ -64,3 +68,10 @@ def log_safe(value: object, limit: int = MAX_LOGGED_CHARS) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """A route read a body its client stopped sending (it hung up, or the body deadline in
+    :mod:`callpipe.runner.limits` cut it off): nobody is left to answer, and it is no error."""
+    logger.debug("%s %s: client gone while sending its body", request.method, request.url.path)
+    return Response(status_code=400)

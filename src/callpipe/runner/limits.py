@@ -6,10 +6,11 @@ real. uvicorn leaves four doors open by default, closed here:
 - **Compression bombs.** permessage-deflate is negotiated by default and a message may be 16 MiB,
   so a few KB on the wire inflate to MiBs on the loop. No telephony provider compresses, so
   :func:`uvicorn_ws_options` turns it off and caps a message at :data:`WS_MAX_SIZE`.
-- **Slowloris.** An HTTP request whose headers never complete is never timed out, and nothing
-  caps connections, so a peer can hold every file descriptor. :class:`GuardedHttpProtocol` times
-  out incomplete headers (408), caps their size (431) and counts open connections, in total and
-  per client address (a refused connection is reset at once, before any parsing).
+- **Slowloris.** An HTTP request whose headers or body never complete is never timed out, and
+  nothing caps connections, so a peer can hold every file descriptor. :class:`GuardedHttpProtocol`
+  times out incomplete headers and bodies (408), caps the header size (431) and counts open
+  connections, in total and per client address (a refused connection is reset at once, before
+  any parsing).
 - **Control-frame floods.** uvicorn answers every ping with a pong, even for a peer that never
   reads, and control frames bypass every application-level flood guard.
   :class:`GuardedWebSocketProtocol` counts pings and pongs in a token bucket and cuts the peer off
@@ -60,6 +61,7 @@ CONNECTIONS_REFUSED = REGISTRY.counter(
 _ENV_TOTAL = "CALLPIPE_MAX_CONNECTIONS"
 _ENV_PER_ADDRESS = "CALLPIPE_MAX_CONNECTIONS_PER_ADDRESS"
 _ENV_HEADER_TIMEOUT = "CALLPIPE_HEADER_TIMEOUT"
+_ENV_BODY_TIMEOUT = "CALLPIPE_BODY_TIMEOUT"
 
 _SLICE_BYTES = 16 * 1024
 """A WebSocket read is parsed this much at a time, so a control-frame flood is cut early."""
@@ -81,6 +83,9 @@ class ConnectionLimits:
     """Seconds a request may take to send its complete headers (slowloris)."""
     max_header_bytes: int = 32 * 1024
     """Request line plus headers; providers send a few KB."""
+    body_timeout: float = 10.0
+    """Seconds a request may take to send its body once its headers are in (slow POST). Webhook
+    bodies are capped at 64 KiB, which any genuine sender delivers in well under a second."""
     control_frames_per_sec: float = 10.0
     """Sustained ping/pong rate a WebSocket peer may send (carriers send a ping every few s)."""
     control_frame_burst: int = 50
@@ -90,7 +95,8 @@ class ConnectionLimits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConnectionLimits:
         """Defaults, overridden by ``CALLPIPE_MAX_CONNECTIONS``,
-        ``CALLPIPE_MAX_CONNECTIONS_PER_ADDRESS`` and ``CALLPIPE_HEADER_TIMEOUT`` (seconds)."""
+        ``CALLPIPE_MAX_CONNECTIONS_PER_ADDRESS``, ``CALLPIPE_HEADER_TIMEOUT`` and
+        ``CALLPIPE_BODY_TIMEOUT`` (seconds)."""
         env = os.environ if environ is None else environ
         base = cls()
         try:
@@ -98,6 +104,7 @@ class ConnectionLimits:
                 max_connections=int(env.get(_ENV_TOTAL) or base.max_connections),
                 max_per_address=int(env.get(_ENV_PER_ADDRESS) or base.max_per_address),
                 header_timeout=float(env.get(_ENV_HEADER_TIMEOUT) or base.header_timeout),
+                body_timeout=float(env.get(_ENV_BODY_TIMEOUT) or base.body_timeout),
             )
         except ValueError as exc:
             raise ConfigurationError(f"connection limits from the environment: {exc}") from exc
@@ -168,11 +175,13 @@ def _refuse(reason: str) -> None:
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a connection cap, a header deadline and a header cap."""
+    """uvicorn's httptools protocol with a connection cap, header and body deadlines and a header
+    cap."""
 
     tracker: ClassVar[ConnectionTracker]
 
     _header_timer: asyncio.TimerHandle | None = None
+    _body_timer: asyncio.TimerHandle | None = None
     _header_bytes = 0
     _cut = False
 
@@ -188,6 +197,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
+        self._stop_body_timer()
         self.tracker.release(self.transport)
         super().connection_lost(exc)
 
@@ -214,6 +224,29 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._header_timer = None
         self._cut_off(408, "request header timeout")
 
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_deadline(self) -> None:
+        """The body did not complete in time: 408 if nothing was answered yet, else just close.
+
+        (A route may answer before reading the body, e.g. a webhook refused for its missing
+        signature; writing a second status line then would corrupt the connection.) The route
+        still reading sees a client disconnect, which the app answers quietly.
+        """
+        self._body_timer = None
+        cycle = self.cycle
+        if cycle is None or not cycle.response_started:
+            self._cut_off(408, "request body timeout")
+            return
+        if not self._cut:
+            self._cut = True
+            _refuse("request body timeout")
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.close()
+
     def _cut_off(self, status: int, reason: str) -> None:
         """Answer ``status`` (no body) and close; later parser callbacks become no-ops."""
         if self._cut:
@@ -239,12 +272,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         if not self._cut:
             super().on_headers_complete()
+            if not self.parser.should_upgrade():  # a WebSocket upgrade has no body to wait for
+                timeout = self.tracker.limits.body_timeout
+                self._body_timer = self.loop.call_later(timeout, self._body_deadline)
 
     def on_body(self, body: bytes) -> None:
         if not self._cut:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._stop_body_timer()
         if not self._cut:
             super().on_message_complete()
 

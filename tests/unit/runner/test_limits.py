@@ -62,9 +62,11 @@ def test_limits_from_the_environment() -> None:
             "CALLPIPE_MAX_CONNECTIONS": "300",
             "CALLPIPE_MAX_CONNECTIONS_PER_ADDRESS": "20",
             "CALLPIPE_HEADER_TIMEOUT": "2.5",
+            "CALLPIPE_BODY_TIMEOUT": "4",
         }
     )
     assert (limits.max_connections, limits.max_per_address, limits.header_timeout) == (300, 20, 2.5)
+    assert limits.body_timeout == 4.0
     assert ConnectionLimits.from_env({}) == ConnectionLimits()
     with pytest.raises(ConfigurationError):
         ConnectionLimits.from_env({"CALLPIPE_HEADER_TIMEOUT": "soon"})
