@@ -61,6 +61,9 @@ __all__ = ["AudioHookChannel", "AudioHookMediaFormat", "GenesysAudioHookSerializ
 
 logger = logging.getLogger(__name__)
 
+NULL_UUID = "00000000-0000-0000-0000-000000000000"
+"""The conversation id of the connection probe Genesys sends when an integration is set up."""
+
 
 class GenesysAudioHookSerializer(TelephonySerializer):
     """Serializer for one Genesys AudioHook session (see the module docstring)."""
@@ -113,6 +116,7 @@ class GenesysAudioHookSerializer(TelephonySerializer):
         self._language: str | None = None
         self._output_variables: dict[str, Any] | None = None
         self._wants_languages = False
+        self._probe = False
 
     # ------------------------------------------------------------------ state
 
@@ -139,6 +143,11 @@ class GenesysAudioHookSerializer(TelephonySerializer):
     @property
     def is_paused(self) -> bool:
         return self._paused
+
+    @property
+    def is_probe(self) -> bool:
+        """Genesys's connection test (conversation id all zeros): answered, but sent no audio."""
+        return self._probe
 
     @property
     def position(self) -> timedelta:
@@ -266,7 +275,7 @@ class GenesysAudioHookSerializer(TelephonySerializer):
         if self._state != "open":
             return None  # no audio or events before opened or after the end
         if isinstance(frame, OutputAudioRawFrame | InputAudioRawFrame) and (
-            self._paused or not self._params.send_audio
+            self._paused or self._probe or not self._params.send_audio
         ):
             return None
         return await super().serialize(frame)
@@ -342,6 +351,7 @@ class GenesysAudioHookSerializer(TelephonySerializer):
         if self._state != "new":
             raise Malformed("duplicate_open")
         self._conversation_id = _text(params.get("conversationId"))
+        self._probe = self._conversation_id == NULL_UUID
         self._organization_id = _text(params.get("organizationId"))
         self._participant = _object(params.get("participant"))
         self._input_variables = _object(params.get("inputVariables"))
