@@ -4,21 +4,33 @@ admits AudioHook upgrades only on the integration's API key and request signatur
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from callpipe.frames.frames import InputDTMFFrame
+from callpipe.pipeline.pipeline import Pipeline
+from callpipe.pipeline.runner import PipelineRunner
+from callpipe.pipeline.task import PipelineTask
 from callpipe.providers.genesys.dialect import GenesysDialect
 from callpipe.providers.genesys.signature import hmac_sha256, parse_signature_input, signature_base
 from callpipe.runner.app import Credentials, RunnerConfig, create_app
+from callpipe.serializers.genesys import GenesysAudioHookSerializer
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import CallIdentity, SimulatedCall
+from callpipe.transports.network.fastapi_websocket import (
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
 
 from .test_demo_bot import demo_server
+from .twilio_harness import FrameLog
 
 API_KEY = "integration-api-key"
 SECRET = base64.b64encode(b"integration client secret!").decode()
@@ -104,3 +116,38 @@ async def test_public_runner_admits_genesys_only_when_signed() -> None:
                     await ws.send(GenesysDialect().handshake()[0])
             assert refused.value.response.status_code == 403
     assert len(seen) == 1
+
+
+async def test_a_bot_built_like_pipecats_answers_open_itself_and_closes_on_close() -> None:
+    """No runner: the app accepts the socket and hands it to the transport; the serializer sees
+    ``open`` itself and answers through the transport's reply path, then the caller hangs up."""
+    log = FrameLog()
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        params = FastAPIWebsocketParams(
+            audio_in_enabled=True, audio_out_enabled=True, serializer=GenesysAudioHookSerializer()
+        )
+        transport = FastAPIWebsocketTransport(websocket=websocket, params=params)
+        task = PipelineTask(Pipeline([transport.input(), log, transport.output()]))
+
+        @transport.event_handler("on_client_disconnected")
+        async def gone(transport: FastAPIWebsocketTransport, ws: WebSocket) -> None:
+            await task.cancel()
+
+        await PipelineRunner(handle_sigint=False).run(task)
+
+    async with running_server(app) as addr:
+        call = SimulatedCall(f"ws://{addr}/ws", "genesys", keep_messages=True)
+        async with call:
+            assert await call.wait_for(lambda: call.dialect.media_flowing, timeout=5)
+            await call.press("7")
+            assert await call.wait_for(lambda: bool(log.of(InputDTMFFrame)), timeout=5)
+            await call.pause(0.3)
+        await asyncio.sleep(0.3)  # the bot answers the caller's close
+    received = [json.loads(m) for m in call.result().messages_received if isinstance(m, str)]
+    assert [m["type"] for m in received][:1] == ["opened"]
+    assert [f.button.value for f in log.of(InputDTMFFrame)] == ["7"]  # type: ignore[attr-defined]
+    assert call.result().events_of("invalid") == []
