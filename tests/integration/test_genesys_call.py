@@ -99,9 +99,10 @@ async def test_public_runner_admits_genesys_only_when_signed() -> None:
     creds = Credentials(extra={"GENESYS_API_KEY": API_KEY, "GENESYS_CLIENT_SECRET": SECRET})
     app = create_app(bot, RunnerConfig(proxy="bot.example"), credentials=creds, secret=b"k" * 32)
     async with running_server(app) as addr:
-        url = f"ws://{addr}/ws"
+        # Genesys appends the Architect action's connector id to the Base Connection URI.
+        url = f"ws://{addr}/ws/support-bot"
         identity = CallIdentity(stream_id="30b0e395-84d3-4570-ac13-9a62d8f514c0")
-        signed = _signed_headers("/ws", addr, nonce="bm9uY2Utb25lLWZvci10ZXN0aW5n")
+        signed = _signed_headers("/ws/support-bot", addr, nonce="bm9uY2Utb25lLWZvci10ZXN0aW5n")
         del signed["host"]  # the client sends its own Host (the same value)
         async with SimulatedCall(url, "genesys", identity=identity, headers=signed) as call:
             await call.wait_for_hangup(timeout=5)

@@ -534,8 +534,10 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         CALLS_REFUSED.inc(stage="stream", reason=draining_or_full)
         await _deny(websocket, 503, draining_or_full)
         return
-    token = _upgrade_token(websocket, path_token)
-    signed_by, denied = _signed_upgrade(state, websocket) if token is None else (None, None)
+    # A provider that authenticates its own upgrade (Genesys) carries no token; what follows
+    # /ws/ in its URL is its own (Genesys appends the Architect action's connector id).
+    signed_by, denied = _signed_upgrade(state, websocket)
+    token = None if signed_by is not None else _upgrade_token(websocket, path_token)
     if denied is None:
         denied = _check_upgrade(state, websocket, token)
     if denied is not None:
