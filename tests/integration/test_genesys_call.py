@@ -102,8 +102,11 @@ async def test_public_runner_admits_genesys_only_when_signed() -> None:
         # Genesys appends the Architect action's connector id to the Base Connection URI.
         url = f"ws://{addr}/ws/support-bot"
         identity = CallIdentity(stream_id="30b0e395-84d3-4570-ac13-9a62d8f514c0")
-        signed = _signed_headers("/ws/support-bot", addr, nonce="bm9uY2Utb25lLWZvci10ZXN0aW5n")
-        del signed["host"]  # the client sends its own Host (the same value)
+        # Signed for the public host (-x): the Host header the runner sees is the local one.
+        signed = _signed_headers(
+            "/ws/support-bot", "bot.example", nonce="bm9uY2Utb25lLWZvci10ZXN0aW5n"
+        )
+        del signed["host"]
         async with SimulatedCall(url, "genesys", identity=identity, headers=signed) as call:
             await call.wait_for_hangup(timeout=5)
         assert len(seen) == 1 and seen[0][0] == "genesys"
@@ -152,3 +155,19 @@ async def test_a_bot_built_like_pipecats_answers_open_itself_and_closes_on_close
     assert [m["type"] for m in received][:1] == ["opened"]
     assert [f.button.value for f in log.of(InputDTMFFrame)] == ["7"]  # type: ignore[attr-defined]
     assert call.result().events_of("invalid") == []
+
+
+async def test_without_credentials_a_public_runner_refuses_genesys_upgrades() -> None:
+    async def bot(args: Any) -> None:  # pragma: no cover - must never run
+        raise AssertionError("admitted")
+
+    app = create_app(
+        bot, RunnerConfig(proxy="bot.example"), credentials=Credentials(), secret=b"k" * 32
+    )
+    headers = _signed_headers("/ws", "bot.example", nonce="bm9uY2UtdHdvLWZvci10ZXN0aW5n")
+    del headers["host"]
+    async with running_server(app) as addr:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"ws://{addr}/ws", additional_headers=headers):
+                pass
+    assert refused.value.response.status_code == 403

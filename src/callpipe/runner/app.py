@@ -421,7 +421,8 @@ def _signed_upgrade(state: RunnerState, websocket: WebSocket) -> tuple[str | Non
     scope = websocket.scope
     target = (scope.get("raw_path") or scope.get("path", "").encode()).decode("latin-1")
     query = scope.get("query_string", b"").decode("latin-1")
-    host = websocket.headers.get("host", "")
+    # Signed for the public host (-x), as webhooks are; Host only where -x is not known.
+    host = state.config.proxy or websocket.headers.get("host", "")
     request = SignedUpgrade(websocket.headers, f"{target}?{query}" if query else target, host)
     refusal = verifier.refusal(request)
     return provider.name, (f"{provider.name}: {refusal}" if refusal is not None else None)
