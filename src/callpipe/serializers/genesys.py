@@ -340,6 +340,9 @@ class GenesysAudioHookSerializer(TelephonySerializer):
         if seq != self._client_seq + 1:
             self._skip("seq_gap", f"{self._client_seq} -> {seq}")  # counted, still answered
         self._client_seq = seq
+        serverseq = message.get("serverseq")
+        if isinstance(serverseq, int) and serverseq > self._seq:
+            self._skip("serverseq_ahead", f"{serverseq} > {self._seq}")  # counted, still handled
         position = parse_duration(message.get("position"))
         if position is not None:
             self._position = position

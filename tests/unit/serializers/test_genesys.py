@@ -314,6 +314,9 @@ async def test_sequence_numbers_and_position_over_a_stream() -> None:
     pong = wire(await serializer.deserialize(client("ping", seq + 2)))
     assert (pong["seq"], pong["clientseq"]) == (seq + 1, seq + 2)
     assert serializer.malformed_counts == {"seq_gap": 1}
+    # Genesys cannot have seen a server message we never sent.
+    await serializer.deserialize(client("ping", seq + 3, serverseq=99))
+    assert serializer.malformed_counts == {"seq_gap": 1, "serverseq_ahead": 1}
 
 
 async def test_adopted_open_is_answered_once_through_pending_replies() -> None:
