@@ -48,7 +48,7 @@ def client(type_: str, seq: int, parameters: dict[str, Any] | None = None, **ext
         "id": SESSION,
         "type": type_,
         "seq": seq,
-        "serverseq": extra.pop("serverseq", seq - 1),
+        "serverseq": extra.pop("serverseq", 1),  # the opened
         "position": extra.pop("position", "PT0S"),
         "parameters": parameters if parameters is not None else {},
     }
