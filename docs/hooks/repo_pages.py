@@ -22,6 +22,7 @@ PAGES = {
     "examples/phone_agent/README.md": "examples/phone_agent.md",
     "examples/dtmf_menu/README.md": "examples/dtmf_menu.md",
     "examples/manual_fastapi/README.md": "examples/manual_fastapi.md",
+    "examples/outbound_reminder/README.md": "examples/outbound_reminder.md",
     "benchmarks/BENCHMARKS.md": "benchmarks/index.md",
 }
 ASSETS = {"benchmarks/benchmarks.png": "benchmarks/benchmarks.png"}

@@ -130,6 +130,27 @@ class WebhookVerifier(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SignedUpgrade:
+    """A media WebSocket's upgrade request, for providers that authenticate the stream itself
+    (no answer webhook, so no stream token): headers look up case-insensitively; ``target`` is
+    the request target (path and ``?query``), ``authority`` the ``Host``."""
+
+    headers: Mapping[str, str]
+    target: str
+    authority: str
+
+
+@runtime_checkable
+class StreamVerifier(Protocol):
+    """One provider's configured check of its media WebSocket upgrades."""
+
+    def refusal(self, request: SignedUpgrade) -> str | None:
+        """Why the upgrade is refused (short, no secrets), or None if it is genuine; never
+        raises on hostile input."""
+        ...
+
+
 NoHangUp = Callable[[type[Any], bool, str], Any]
 """The runner's policy for missing REST credentials: ``(serializer class, has credentials,
 env names) -> InputParams or None`` (None: the serializer's defaults, hang-up on)."""
@@ -151,6 +172,12 @@ class Provider(Protocol):
     @property
     def webhook_secret_env(self) -> tuple[str, ...]:
         """Environment variables that configure its webhook verification (empty: it signs none)."""
+        ...
+
+    @property
+    def stream_secret_env(self) -> tuple[str, ...]:
+        """Environment variables that configure its stream-upgrade check (a provider without
+        webhooks, e.g. Genesys; empty otherwise)."""
         ...
 
     @property
@@ -188,6 +215,20 @@ class Provider(Protocol):
         """Its verifier from the configured secrets (env names -> values); None if unset."""
         ...
 
+    def claims_upgrade(self, headers: Mapping[str, str]) -> bool:
+        """Is this WebSocket upgrade its media stream, authenticated by its own headers (a
+        provider that connects without an answer webhook, hence without a stream token)?"""
+        ...
+
+    def stream_verifier(self, secrets: Mapping[str, str]) -> StreamVerifier | None:
+        """Its upgrade check from the configured secrets; None if unset (then its claimed
+        upgrades are refused outside local mode)."""
+        ...
+
+    def setup_url(self, host: str) -> str:
+        """The URL to configure in its console (the answer webhook, or the stream itself)."""
+        ...
+
     def matches_webhook(self, fields: Mapping[str, str]) -> bool:
         """Local mode only: does this unsigned webhook look like one of its webhooks?"""
         ...
@@ -221,11 +262,12 @@ class Provider(Protocol):
 
 class BaseProvider:
     """Defaults for a :class:`Provider`: unsigned webhooks, JSON busy answer, no call binding,
-    no outbound dialing."""
+    no outbound dialing, streams admitted by the runner's token (none claimed by headers)."""
 
     name: ClassVar[str]
     signature_headers: ClassVar[tuple[str, ...]] = ()
     webhook_secret_env: ClassVar[tuple[str, ...]] = ()
+    stream_secret_env: ClassVar[tuple[str, ...]] = ()
     binds_call_id: ClassVar[bool] = False
     detect_rank: ClassVar[int] = 0
     setup_hint: ClassVar[str] = ""
@@ -234,6 +276,15 @@ class BaseProvider:
 
     def webhook_verifier(self, secrets: Mapping[str, str]) -> WebhookVerifier | None:
         return None
+
+    def claims_upgrade(self, headers: Mapping[str, str]) -> bool:
+        return False
+
+    def stream_verifier(self, secrets: Mapping[str, str]) -> StreamVerifier | None:
+        return None
+
+    def setup_url(self, host: str) -> str:
+        return f"https://{host}/"
 
     def matches_webhook(self, fields: Mapping[str, str]) -> bool:
         return False

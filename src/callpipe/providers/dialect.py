@@ -32,6 +32,10 @@ class ServerEvent:
     ack: Any = None
     """Provider-specific data echoed in the acknowledgement (Vonage notify payload)."""
     raw: Any = None
+    reply: str | None = None
+    """What the provider answers at once (Genesys: ``close`` to a ``disconnect``)."""
+    close: bool = False
+    """The provider closes the socket now (Genesys, after ``closed``)."""
 
 
 @dataclass(slots=True)
@@ -107,6 +111,11 @@ class Dialect(ABC):
     def clear_ack(self) -> str | None:
         """The acknowledgement for a clear, if the provider sends one."""
         return None
+
+    @property
+    def media_flowing(self) -> bool:
+        """The provider streams caller audio now (Genesys waits for ``opened``)."""
+        return True
 
     def stop(self) -> str | None:
         """The message sent when the caller hangs up (None: the socket just closes)."""

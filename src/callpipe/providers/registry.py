@@ -12,6 +12,7 @@ from typing import Any
 
 from callpipe.providers.base import CallData, Provider
 from callpipe.providers.exotel import EXOTEL
+from callpipe.providers.genesys import GENESYS
 from callpipe.providers.jambonz import JAMBONZ
 from callpipe.providers.plivo import PLIVO
 from callpipe.providers.signalwire import SIGNALWIRE
@@ -20,7 +21,16 @@ from callpipe.providers.twilio import TWILIO
 from callpipe.providers.vonage import VONAGE
 from callpipe.telephony.dial.types import Dialer, register_dialer
 
-PROVIDERS: tuple[Provider, ...] = (TWILIO, TELNYX, PLIVO, EXOTEL, VONAGE, SIGNALWIRE, JAMBONZ)
+PROVIDERS: tuple[Provider, ...] = (
+    TWILIO,
+    TELNYX,
+    PLIVO,
+    EXOTEL,
+    VONAGE,
+    SIGNALWIRE,
+    JAMBONZ,
+    GENESYS,
+)
 """In the order the CLI and messages list them."""
 
 _BY_NAME: dict[str, Provider] = {p.name: p for p in PROVIDERS}
@@ -83,9 +93,19 @@ def detect_webhook(headers: Mapping[str, str], fields: Mapping[str, str]) -> Pro
     return None
 
 
+def claimed_upgrade(headers: Mapping[str, str]) -> Provider | None:
+    """The provider whose own headers authenticate this WebSocket upgrade (no stream token)."""
+    for provider in _DETECTION_ORDER:
+        if provider.claims_upgrade(headers):
+            return provider
+    return None
+
+
 def webhook_secrets() -> dict[str, tuple[str, ...]]:
-    """Provider name -> the environment variables that configure its webhook verification."""
-    return {p.name: p.webhook_secret_env for p in PROVIDERS if p.webhook_secret_env}
+    """Provider name -> the environment variables that configure its verification: webhook
+    signatures, or stream upgrades for a provider that has no webhooks (Genesys)."""
+    found = {p.name: p.webhook_secret_env + p.stream_secret_env for p in PROVIDERS}
+    return {name: env for name, env in found.items() if env}
 
 
 def subprotocol_for(requested: Iterable[str]) -> str | None:

@@ -39,7 +39,7 @@ from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.pipeline.turn_log import TURN_EVENTS
 from callpipe.providers import registry
-from callpipe.providers.base import WebhookVerifier
+from callpipe.providers.base import SignedUpgrade, StreamVerifier, WebhookVerifier
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
 from callpipe.runner.dials import DialBook
@@ -211,12 +211,17 @@ class RunnerState:
         self.verifiers: dict[str, WebhookVerifier] = {}
         """Configured webhook checks by provider (none in local mode: nothing is verified, and
         a verifier's optional dependency, e.g. PyNaCl, is then not needed)."""
+        self.stream_verifiers: dict[str, StreamVerifier] = {}
+        """Upgrade checks of providers that connect without a webhook (Genesys), by name."""
         if not config.insecure:
             secrets = credentials.secrets()
             for provider in registry.PROVIDERS:
                 verifier = provider.webhook_verifier(secrets)
                 if verifier is not None:
                     self.verifiers[provider.name] = verifier
+                stream_verifier = provider.stream_verifier(secrets)
+                if stream_verifier is not None:
+                    self.stream_verifiers[provider.name] = stream_verifier
         self.dials = DialBook()
         """Calls this process dialed (``POST /calls``): their metadata reaches ``bot()``."""
 
@@ -409,6 +414,27 @@ def _check_upgrade(state: RunnerState, websocket: WebSocket, token: str | None) 
     return None
 
 
+def _signed_upgrade(state: RunnerState, websocket: WebSocket) -> tuple[str | None, str | None]:
+    """``(provider, refusal)`` for an upgrade a provider authenticates with its own headers
+    (Genesys); ``(None, None)`` when no provider claims it (the stream token decides)."""
+    provider = registry.claimed_upgrade(websocket.headers)
+    if provider is None:
+        return None, None
+    if not state.secure:
+        return provider.name, None
+    verifier = state.stream_verifiers.get(provider.name)
+    if verifier is None:
+        return provider.name, f"{provider.name} upgrade, but its credentials are not configured"
+    scope = websocket.scope
+    target = (scope.get("raw_path") or scope.get("path", "").encode()).decode("latin-1")
+    query = scope.get("query_string", b"").decode("latin-1")
+    # Signed for the public host (-x), as webhooks are; Host only where -x is not known.
+    host = state.config.proxy or websocket.headers.get("host", "")
+    request = SignedUpgrade(websocket.headers, f"{target}?{query}" if query else target, host)
+    refusal = verifier.refusal(request)
+    return provider.name, (f"{provider.name}: {refusal}" if refusal is not None else None)
+
+
 async def _deny(websocket: WebSocket, status: int, reason: str) -> None:
     """Refuse the upgrade with an HTTP ``status``. 403 is a close before accept (every ASGI
     server answers it with 403, without logging an error); 503 carries ``Retry-After`` so a load
@@ -437,9 +463,10 @@ async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
 
 
 async def _admit(
-    state: RunnerState, websocket: WebSocket, token: str | None
+    state: RunnerState, websocket: WebSocket, token: str | None, signed_by: str | None = None
 ) -> WebSocketRunnerArguments | None:
-    """Accept, read the provider's handshake, check the token; None if refused (and closed)."""
+    """Accept, read the provider's handshake, check the token (or that a provider-signed
+    upgrade speaks that provider); None if refused (and closed)."""
     config = state.config
     # A provider that asks for a subprotocol drops a socket accepted without one of its own.
     requested = websocket.scope.get("subprotocols", ())
@@ -467,7 +494,13 @@ async def _admit(
         args.transport_type = provider
         args.call_data = call_data
         body = registry.require(provider).stream_parameters(call_data)
-    if state.secure:
+    if state.secure and signed_by is not None:
+        if args.transport_type != signed_by:
+            CALLS_REFUSED.inc(stage="stream", reason="handshake")
+            logger.warning("refusing stream: %s upgrade sent another handshake", signed_by)
+            await _refuse(websocket, 4003, "unauthorized: handshake does not match the upgrade")
+            return None
+    elif state.secure:
         call_id = args.call_data.call_id if args.call_data is not None else None
         try:
             await state.tokens.redeem_async(
@@ -509,15 +542,19 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         CALLS_REFUSED.inc(stage="stream", reason=draining_or_full)
         await _deny(websocket, 503, draining_or_full)
         return
-    token = _upgrade_token(websocket, path_token)
-    denied = _check_upgrade(state, websocket, token)
+    # A provider that authenticates its own upgrade (Genesys) carries no token; what follows
+    # /ws/ in its URL is its own (Genesys appends the Architect action's connector id).
+    signed_by, denied = _signed_upgrade(state, websocket)
+    token = None if signed_by is not None else _upgrade_token(websocket, path_token)
+    if denied is None:
+        denied = _check_upgrade(state, websocket, token)
     if denied is not None:
         reason = "origin" if denied.startswith("cross-origin") else "token"
         CALLS_REFUSED.inc(stage="stream", reason=reason)
         logger.warning("refusing /ws upgrade (403): %s", denied)
         await _deny(websocket, 403, "forbidden")
         return
-    authenticated = state.secure and token is not None
+    authenticated = state.secure and (token is not None or signed_by is not None)
     address = _client_address(websocket) if state.secure and not authenticated else None
     busy = calls.begin_handshake(address, authenticated=authenticated)
     if busy is not None:
@@ -531,7 +568,7 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
     outcome = "ok"
     try:
         try:
-            args = await _admit(state, websocket, token)
+            args = await _admit(state, websocket, token, signed_by)
         finally:
             calls.end_handshake(address, authenticated=authenticated)
         if args is None:

@@ -217,7 +217,7 @@ def _log_instructions(config: RunnerConfig, workers: int) -> None:
     elif (provider := registry.get(config.transport)) is not None:
         host = config.proxy or "<your public host: pass -x>"
         where = provider.setup_hint
-        logger.info("configure %s: https://%s/", where, host)
+        logger.info("configure %s: %s", where, provider.setup_url(host))
     elif config.transport == "websocket":
         logger.info("WebSocket clients: POST %s/start for a URL and token", local)
     elif config.insecure:

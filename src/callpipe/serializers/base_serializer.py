@@ -98,6 +98,17 @@ class FrameSerializer(ABC):
     async def deserialize(self, data: str | bytes) -> Frame | list[Frame] | None:
         """The frame(s) a wire message stands for, or None (nothing to do, or malformed)."""
 
+    def pending_replies(self) -> list[str | bytes]:
+        """Messages owed to the peer before it sends anything more; the input transport sends
+        them once, when it starts. For a handshake someone else already read (the runner reads
+        Genesys's ``open`` to detect the provider; its ``opened`` is owed). Default: none.
+
+        Replies to later messages need no hook: ``deserialize`` returns them as an
+        ``OutputTransportMessageUrgentFrame``, which the input transport serializes and sends
+        straight back instead of pushing it into the pipeline.
+        """
+        return []
+
     def serialize_mark(self, name: str) -> str | bytes | None:
         """The provider's mark/checkpoint message, acknowledged after preceding audio played.
 

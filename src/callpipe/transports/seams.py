@@ -55,6 +55,12 @@ class TransportSerializer(Protocol):
 
     def serialize_mark(self, name: str) -> str | bytes | None: ...
 
+    def pending_replies(self) -> list[str | bytes]:
+        """Replies owed to a handshake read before the transport existed (sent once at start).
+        A ``TransportMessageUrgentFrame`` returned by :meth:`deserialize` is a reply too: the
+        input transport sends it straight back to the peer."""
+        ...
+
 
 class VADAnalyzerLike(Protocol):
     """A voice activity detector as the input transport uses it (see ``VADAnalyzer``)."""

@@ -444,7 +444,8 @@ class SimulatedCall:
                 await asyncio.sleep(delay)
             pcm = self._next_speech(nbytes)
             self.caller.write(n * self._packet_samples, pcm)
-            self._send(self.dialect.media(pcm, int(n * self._packet_secs * 1000)))
+            if self.dialect.media_flowing:
+                self._send(self.dialect.media(pcm, int(n * self._packet_secs * 1000)))
             now = self.now()
             for mark in self.playout.due_marks(now):
                 self._ack_mark(mark.name, mark.ack)
@@ -557,6 +558,10 @@ class SimulatedCall:
             self._event("invalid", str(event.raw)[:120])
         else:
             self._event("message", str(event.raw)[:120])
+        if event.reply is not None:
+            self._send(event.reply)
+        if event.close and self._ws is not None and self._loop is not None:
+            self._tasks.append(self._loop.create_task(self._ws.close(), name="sim-close"))
         self._changed.set()
 
     async def _cut_at(self, at: float) -> None:

@@ -18,6 +18,7 @@ handler never blocks audio):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -128,6 +129,10 @@ class _Client:
         self.close_timeout = close_timeout
         self.closing = False
         self.remote_closed = False
+        self.said_goodbye = False
+        """The bot's protocol-level goodbye went out: the peer closing now is its answer."""
+        self.gone = asyncio.Event()
+        """Set when the receive loop has ended (the peer closed, or we stopped reading)."""
         self._closed = False
         self._close_lock = asyncio.Lock()
 
@@ -235,6 +240,10 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
         await self._transport.setup_serializer(frame)
+        serializer = self._ws_params.serializer
+        if serializer is not None:
+            for reply in serializer.pending_replies():  # a handshake the runner already read
+                await self._send_reply(reply)
         self._transport.stats.begin(self.clock.now())
         if self._ws_params.session_timeout:
             self._session_task = self.create_task(self._session_timer(), "session-timeout")
@@ -307,9 +316,12 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
         except Exception:
             logger.exception("%s: receive loop failed", self._transport)
             reason = "receive error"
+        finally:
+            self._client.gone.set()
         if not self._client.closing:
             self._client.remote_closed = True
-            await self._transport.on_remote_closed(reason)
+            if not self._client.said_goodbye:
+                await self._transport.on_remote_closed(reason)
 
     async def _end_flood(self) -> None:
         """Too many messages for too long: not a carrier; drop the connection, end this call."""
@@ -339,8 +351,24 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
             self._transport.mark_played(frame.mark)
         elif isinstance(frame, StreamStoppedFrame):
             raise _StreamStopped
+        elif isinstance(frame, TransportMessageUrgentFrame):
+            await self._reply(frame)  # the serializer answers the peer itself (ping -> pong)
         else:
             await self.push_frame(frame)
+
+    async def _reply(self, frame: TransportMessageUrgentFrame) -> None:
+        serializer = self._ws_params.serializer
+        payload = await serializer.serialize(frame) if serializer is not None else None
+        if payload is not None:
+            await self._send_reply(payload)
+
+    async def _send_reply(self, payload: str | bytes) -> None:
+        """Straight onto the socket, not through the pipeline; bounded like any non-audio send."""
+        try:
+            async with asyncio.timeout(self._params.audio_out_write_timeout):
+                await self._client.send(payload)
+        except TimeoutError:
+            logger.warning("%s: the peer did not take a protocol reply in time", self._transport)
 
     async def _interrupt(self) -> None:
         if self._transport.bot_speaking:
@@ -501,7 +529,24 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         stats.end_reason = stats.end_reason or _end_reason(frame)
         if not self._client.remote_closed or self._peer_stalled or isinstance(frame, EndFrame):
             await self._hang_up()
+        await self._say_goodbye(frame)
         await self._client.close()
+
+    async def _say_goodbye(self, frame: EndFrame | CancelFrame) -> None:
+        """A protocol that ends with a message (Genesys's ``disconnect``) gets it, and the peer's
+        own close is awaited, bounded, before the socket closes. Other serializers return None."""
+        serializer = self._serializer
+        if serializer is None or not self._client.can_send:
+            return
+        payload = await serializer.serialize(frame)
+        if payload is None:
+            return
+        self._client.said_goodbye = True
+        if await self._send_bounded(payload):
+            p = self._ws_params
+            wait = p.hang_up_timeout if isinstance(frame, EndFrame) else p.ws_close_timeout
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._client.gone.wait(), wait)
 
     async def _hang_up(self) -> None:
         serializer = self._serializer
