@@ -38,7 +38,7 @@ from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.pipeline.turn_log import TURN_EVENTS
 from callpipe.providers import registry
-from callpipe.providers.base import WebhookVerifier
+from callpipe.providers.base import SignedWebhook, WebhookVerifier
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
 from callpipe.runner.dials import DialBook
@@ -429,8 +429,22 @@ async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
         pass
 
 
+def _stream_credentials(state: RunnerState, websocket: WebSocket) -> str | None:
+    """Secure mode: the provider whose credentials the upgrade carries (HTTP auth that its
+    webhook verifier accepts, for providers that authenticate streams so: Asterisk); "" when
+    it carries an ``Authorization`` header no such provider accepts; None when none applies."""
+    if not state.secure or "authorization" not in websocket.headers:
+        return None
+    request = SignedWebhook("GET", "", websocket.headers, b"", is_form=False)
+    for provider in registry.PROVIDERS:
+        verifier = state.verifiers.get(provider.name) if provider.stream_auth else None
+        if verifier is not None and verifier.verify(request):
+            return provider.name
+    return None if bearer_token(websocket.headers["authorization"]) else ""
+
+
 async def _admit(
-    state: RunnerState, websocket: WebSocket, token: str | None
+    state: RunnerState, websocket: WebSocket, token: str | None, signed_by: str | None = None
 ) -> WebSocketRunnerArguments | None:
     """Accept, read the provider's handshake, check the token; None if refused (and closed)."""
     config = state.config
@@ -460,7 +474,12 @@ async def _admit(
         args.transport_type = provider
         args.call_data = call_data
         body = registry.require(provider).stream_parameters(call_data)
-    if state.secure:
+    if state.secure and signed_by is not None and signed_by != args.transport_type:
+        CALLS_REFUSED.inc(stage="stream", reason="token")
+        logger.warning("refusing %s stream: credentials of %s", args.transport_type, signed_by)
+        await _refuse(websocket, 4003, "unauthorized: credentials of another provider")
+        return None
+    if state.secure and signed_by is None:
         call_id = args.call_data.call_id if args.call_data is not None else None
         try:
             await state.tokens.redeem_async(
@@ -503,14 +522,15 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         await _deny(websocket, 503, draining_or_full)
         return
     token = _upgrade_token(websocket, path_token)
-    denied = _check_upgrade(state, websocket, token)
+    signed_by = _stream_credentials(state, websocket)
+    denied = "wrong credentials" if signed_by == "" else _check_upgrade(state, websocket, token)
     if denied is not None:
         reason = "origin" if denied.startswith("cross-origin") else "token"
         CALLS_REFUSED.inc(stage="stream", reason=reason)
         logger.warning("refusing /ws upgrade (403): %s", denied)
         await _deny(websocket, 403, "forbidden")
         return
-    authenticated = state.secure and token is not None
+    authenticated = state.secure and (token is not None or bool(signed_by))
     address = _client_address(websocket) if state.secure and not authenticated else None
     busy = calls.begin_handshake(address, authenticated=authenticated)
     if busy is not None:
@@ -524,7 +544,7 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
     outcome = "ok"
     try:
         try:
-            args = await _admit(state, websocket, token)
+            args = await _admit(state, websocket, token, signed_by or None)
         finally:
             calls.end_handshake(address, authenticated=authenticated)
         if args is None:

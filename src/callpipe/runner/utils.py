@@ -49,11 +49,12 @@ def _detect(message: Mapping[str, Any]) -> tuple[str, CallData] | None:
 
 
 def _decode(raw: str | bytes) -> Mapping[str, Any] | None:
-    """A JSON object from a text or binary frame; None for anything else."""
+    """A JSON object from a text or binary frame, or a provider's own text handshake syntax
+    (Asterisk's plain-text ``MEDIA_START``); None for anything else."""
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return None
+        return registry.parse_text(raw) if isinstance(raw, str) else None
     return value if isinstance(value, dict) else None
 
 
