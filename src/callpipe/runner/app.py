@@ -112,6 +112,10 @@ class RunnerConfig:
     """Keep call records; None: on in local mode or with a records directory."""
     recording: bool | None = None
     """Also record each call's audio (``--recording``, ``CALLPIPE_RECORDING=1``)."""
+    audiosocket_port: int | None = None
+    """Take Asterisk AudioSocket calls on this TCP port (``--audiosocket-port``); None: off."""
+    audiosocket_host: str = "127.0.0.1"
+    """Bind address of the AudioSocket listener: it has no authentication, keep it private."""
 
 
 _NAMED_SECRETS = frozenset(

@@ -95,6 +95,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     add("--no-records", action="store_true", help="keep no call records, not even in local mode")
     add(
+        "--audiosocket-port",
+        type=int,
+        default=None,
+        help="also take Asterisk AudioSocket calls on this TCP port (no authentication)",
+    )
+    add(
+        "--audiosocket-host",
+        default="127.0.0.1",
+        help="bind address of the AudioSocket listener (default 127.0.0.1; keep it private)",
+    )
+    add(
         "--recording",
         action="store_true",
         help="also record each call's audio (stereo WAV; env CALLPIPE_RECORDING=1)",
@@ -200,6 +211,8 @@ def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
         records_dir=args.records,
         records=False if args.no_records else None,
         recording=True if args.recording else None,
+        audiosocket_port=args.audiosocket_port,
+        audiosocket_host=args.audiosocket_host,
     )
 
 

@@ -117,6 +117,12 @@ async def parse_telephony_websocket(
     raise TelephonyHandshakeError(f"unknown telephony dialect (received: {_describe(seen)})")
 
 
+def remember_handshake(websocket: WebSocket, transport_type: str, call_data: CallData) -> None:
+    """Record a handshake read some other way (an AudioSocket UUID message), so that
+    :func:`parse_telephony_websocket` and ``create_transport`` return it without reading."""
+    setattr(websocket, _CACHE_ATTR, (transport_type, call_data))
+
+
 def _describe(seen: list[str]) -> str:
     return ", ".join(seen) if seen else "nothing"
 

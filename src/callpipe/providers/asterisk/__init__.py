@@ -49,6 +49,8 @@ class AsteriskCallData(CallData):
     control_format: str = "plain-text"
     """The control message format Asterisk used (``plain-text`` or ``json``): we answer in it."""
     channel_variables: dict[str, str] = {}
+    media: str = "websocket"
+    """``websocket`` (chan_websocket) or ``audiosocket`` (a call on the AudioSocket listener)."""
 
 
 class AsteriskProvider(BaseProvider):
@@ -121,7 +123,10 @@ class AsteriskProvider(BaseProvider):
         self, call_data: CallData, env: Mapping[str, str], no_hang_up: NoHangUp
     ) -> FrameSerializer:
         from callpipe.serializers.asterisk import AsteriskFrameSerializer
+        from callpipe.serializers.audiosocket import AudioSocketFrameSerializer
 
+        if call_data.get("media") == "audiosocket":
+            return AudioSocketFrameSerializer(call_data.call_id)
         fmt = str(call_data.get("format", "ulaw"))
         control: ControlFormat = (
             "json" if call_data.get("control_format") == "json" else "plain-text"
