@@ -8,9 +8,12 @@ with the ``websocket_client.conf`` credentials and refuses it without them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from callpipe.providers.asterisk.auth import basic_header
 from callpipe.providers.asterisk.dialect import AsteriskDialect, AsteriskJsonDialect
@@ -74,3 +77,19 @@ async def test_production_admits_asterisk_by_its_credentials_only() -> None:
             async with SimulatedCall(url, "asterisk", headers={"Authorization": "Basic eDp5"}):
                 pass
     assert seen == [("asterisk", dialect.identity.call_id)]
+
+
+async def test_media_xoff_pauses_the_bots_audio_until_media_xon() -> None:
+    async with demo_server() as url, connect(url) as ws:
+        await ws.send(AsteriskDialect().handshake()[0])
+        await ws.send("MEDIA_XOFF")  # Asterisk's queue is full before the greeting starts
+        held: list[str | bytes] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.8):
+                while True:
+                    held.append(await ws.recv())
+        assert not any(isinstance(m, bytes) for m in held), "audio sent during MEDIA_XOFF"
+        await ws.send("MEDIA_XON")
+        async with asyncio.timeout(3):
+            while not isinstance(await ws.recv(), bytes):
+                pass  # the greeting flows again

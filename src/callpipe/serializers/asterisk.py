@@ -183,6 +183,7 @@ class AsteriskFrameSerializer(TelephonySerializer):
         """Asterisk's ``optimal_frame_size``: one ``ptime`` of audio in the channel's format."""
         self._xon = asyncio.Event()
         self._xon.set()
+        self._flushes = 0
         self.xoff_count = 0
         """How often Asterisk said ``MEDIA_XOFF`` on this call."""
 
@@ -219,6 +220,7 @@ class AsteriskFrameSerializer(TelephonySerializer):
         return payload
 
     def _clear(self) -> str:
+        self._flushes += 1
         self._xon.set()  # FLUSH_MEDIA empties Asterisk's queue: room again
         return self.command("FLUSH_MEDIA")
 
@@ -227,7 +229,10 @@ class AsteriskFrameSerializer(TelephonySerializer):
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, OutputAudioRawFrame) and not self._xon.is_set():
+            flushes = self._flushes
             await self._xon.wait()  # MEDIA_XOFF: Asterisk would drop it; wait for MEDIA_XON
+            if flushes != self._flushes:
+                return None  # a barge-in flushed while this waited: the chunk is stale
         if isinstance(frame, TTSStoppedFrame):
             # Asterisk drops a trailing part-frame: pad the resampler's tail to a whole one.
             tail = self._audio.flush_out()

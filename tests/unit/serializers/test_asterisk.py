@@ -288,11 +288,16 @@ async def test_xoff_pauses_audio_until_xon() -> None:
     assert not serializer.paused
 
 
-async def test_flush_releases_a_paused_output() -> None:
+async def test_flush_releases_a_paused_output_and_drops_the_stale_chunk() -> None:
     serializer = await _serializer()
     await serializer.deserialize("MEDIA_XOFF")
+    stale = asyncio.ensure_future(
+        serializer.serialize(OutputAudioRawFrame(audio=b"\x00\x00" * 160, sample_rate=8000))
+    )
+    await asyncio.sleep(0.02)
     assert await serializer.serialize(InterruptionFrame()) == "FLUSH_MEDIA"
     assert not serializer.paused  # Asterisk's queue is empty after a flush
+    assert await asyncio.wait_for(stale, 1) is None  # cut by the barge-in, never sent
 
 
 # ----------------------------------------------------------------------------- bad input
