@@ -433,10 +433,11 @@ async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
         pass
 
 
-def _stream_credentials(state: RunnerState, websocket: WebSocket) -> str | None:
+def _stream_credentials(state: RunnerState, websocket: WebSocket, token: str | None) -> str | None:
     """Secure mode: the provider whose credentials the upgrade carries (HTTP auth that its
     webhook verifier accepts, for providers that authenticate streams so: Asterisk); "" when
-    it carries an ``Authorization`` header no such provider accepts; None when none applies."""
+    it carries, instead of a token, an ``Authorization`` header no such provider accepts; None
+    when none applies (the token, if any, decides)."""
     if not state.secure or "authorization" not in websocket.headers:
         return None
     request = SignedWebhook("GET", "", websocket.headers, b"", is_form=False)
@@ -444,7 +445,7 @@ def _stream_credentials(state: RunnerState, websocket: WebSocket) -> str | None:
         verifier = state.verifiers.get(provider.name) if provider.stream_auth else None
         if verifier is not None and verifier.verify(request):
             return provider.name
-    return None if bearer_token(websocket.headers["authorization"]) else ""
+    return None if token is not None else ""
 
 
 async def _admit(
@@ -526,7 +527,7 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         await _deny(websocket, 503, draining_or_full)
         return
     token = _upgrade_token(websocket, path_token)
-    signed_by = _stream_credentials(state, websocket)
+    signed_by = _stream_credentials(state, websocket, token)
     denied = "wrong credentials" if signed_by == "" else _check_upgrade(state, websocket, token)
     if denied is not None:
         reason = "origin" if denied.startswith("cross-origin") else "token"

@@ -237,3 +237,16 @@ def test_local_mode_takes_a_plain_text_stream_without_credentials() -> None:
     with TestClient(app).websocket_connect("/ws") as ws:
         ws.send_text(PLAIN_START)
         assert json.loads(ws.receive_text()) == ["asterisk", "pbx1-123456789.999"]
+
+
+def test_a_token_decides_when_the_basic_header_is_not_asterisks() -> None:
+    """A stream URL with user:pass (some carriers send it as Basic auth) still rides its token."""
+    config = RunnerConfig(transport="asterisk", proxy="bot.example")
+    creds = Credentials(extra={"ASTERISK_WS_AUTH": AUTH})
+    client = TestClient(create_app(_bot, config, credentials=creds, secret=b"k" * 32))
+    auth = {"Authorization": basic_header("asterisk-pbx1", "s3cret:with:colons")}
+    token = client.post("/", data={"channel_id": "1.2"}, headers=auth).json()["token"]
+    other = {"Authorization": basic_header("user", "url-credentials")}
+    with client.websocket_connect(f"/ws/{token}", headers=other) as ws:
+        ws.send_text(PLAIN_START)
+        assert json.loads(ws.receive_text())[0] == "asterisk"
