@@ -25,6 +25,7 @@ from typing import Any
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
+from callpipe.errors import ProtocolError
 from callpipe.serializers.audiosocket import HANGUP_MESSAGE, HEADER_BYTES, parse_header
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class AudioSocketLimits:
     """Seconds for the first message (the UUID) after the connection opens."""
 
 
-class ProtocolViolation(Exception):
+class ProtocolViolation(ProtocolError):
     """The peer broke the framing (oversized payload): the connection is dropped."""
 
 
