@@ -6,6 +6,8 @@ payload. Asterisk's ``AudioSocket(uuid,host:port)`` dialplan application (or ARI
 
 - ``0x01`` UUID: 16 bytes, once, first (the call's id);
 - ``0x10`` audio: signed linear 16-bit, 8 kHz, mono, little-endian (320 bytes per 20 ms);
+  newer Asterisk headers also define ``0x11``, the same at 16 kHz (once the peer sends it, the
+  bot answers in it too);
 - ``0x03`` DTMF: one ASCII digit;
 - ``0x00`` hang-up (closing the socket means the same);
 - ``0xff`` error: an optional code (``0x01`` the caller hung up, ``0x02`` frame forwarding,
@@ -36,7 +38,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.serializers import _wire
 from callpipe.serializers._telephony import TelephonySerializer
-from callpipe.serializers._wire import Malformed
+from callpipe.serializers._wire import Malformed, PhoneAudio
 from callpipe.serializers.base_serializer import FrameSerializerType
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ KIND_HANGUP: Final = 0x00
 KIND_UUID: Final = 0x01
 KIND_DTMF: Final = 0x03
 KIND_AUDIO: Final = 0x10
+KIND_AUDIO_SLIN16: Final = 0x11
+"""16 kHz signed linear audio (``AST_AUDIOSOCKET_KIND_AUDIO_SLIN16`` in newer Asterisk headers)."""
 KIND_ERROR: Final = 0xFF
 HEADER_BYTES: Final = 3
 MAX_PAYLOAD: Final = 0xFFFF
@@ -87,6 +91,7 @@ class AudioSocketFrameSerializer(TelephonySerializer):
         p = params if params is not None else self.InputParams()
         super().__init__(p, "pcm16", SAMPLE_RATE)
         self.call_uuid = call_uuid
+        self._out_kind = KIND_AUDIO
 
     @property
     def type(self) -> FrameSerializerType:
@@ -100,7 +105,7 @@ class AudioSocketFrameSerializer(TelephonySerializer):
     """20 ms packets (320 bytes): what Asterisk sends and plays."""
 
     def _media(self, payload: bytes) -> bytes:
-        return encode(KIND_AUDIO, payload)
+        return encode(self._out_kind, payload)
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, InterruptionFrame):
@@ -127,9 +132,11 @@ class AudioSocketFrameSerializer(TelephonySerializer):
         return None
 
     def _inbound(self, kind: int, payload: bytes) -> Frame | None:
-        if kind == KIND_AUDIO:
+        if kind == KIND_AUDIO or kind == KIND_AUDIO_SLIN16:
             if not payload:
                 raise Malformed("missing_payload")
+            if kind != self._out_kind:
+                self._switch_rate(kind)
             return self._audio_frame(payload)
         if kind == KIND_DTMF:
             if len(payload) != 1:
@@ -151,3 +158,12 @@ class AudioSocketFrameSerializer(TelephonySerializer):
                 self.call_uuid = parse_uuid(payload)
             return None
         raise Malformed("unknown_kind", f"{kind:#04x}")
+
+    def _switch_rate(self, kind: int) -> None:
+        """The peer's audio kind sets the rate both ways (8 kHz ``0x10``, 16 kHz ``0x11``)."""
+        rate = 16000 if kind == KIND_AUDIO_SLIN16 else SAMPLE_RATE
+        logger.info("audiosocket call %s: audio is %d Hz", self.call_id, rate)
+        pipeline_rate = self._audio.pipeline_rate
+        self._audio = PhoneAudio("pcm16", rate, self._params.resampler_clear_after_secs)
+        self._audio.set_pipeline_rate(pipeline_rate)
+        self._out_kind = kind

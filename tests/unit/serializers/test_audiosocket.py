@@ -97,3 +97,13 @@ async def test_bad_input_never_raises(data: str | bytes) -> None:
     serializer = await _serializer()
     assert await serializer.deserialize(data) is None
     assert serializer.malformed_counts or (isinstance(data, bytes) and data[:1] == b"\x01")
+
+
+async def test_slin16_kind_switches_both_directions_to_16_khz() -> None:
+    serializer = await _serializer(16000)
+    wide = (1000).to_bytes(2, "little", signed=True) * 320  # 20 ms at 16 kHz
+    frame = await serializer.deserialize(encode(0x11, wide))
+    assert isinstance(frame, InputAudioRawFrame) and frame.audio == wide
+    assert frame.sample_rate == 16000
+    out = await serializer.serialize(OutputAudioRawFrame(audio=wide, sample_rate=16000))
+    assert out == encode(0x11, wide)  # answered in the peer's kind and rate, not resampled
