@@ -250,3 +250,11 @@ def test_a_token_decides_when_the_basic_header_is_not_asterisks() -> None:
     with client.websocket_connect(f"/ws/{token}", headers=other) as ws:
         ws.send_text(PLAIN_START)
         assert json.loads(ws.receive_text())[0] == "asterisk"
+
+
+def test_a_public_runner_starts_only_with_asterisk_credentials() -> None:
+    from callpipe.runner.run import startup_refusal
+
+    config = RunnerConfig(transport="asterisk", proxy="bot.example")
+    assert "ASTERISK_WS_AUTH" in (startup_refusal(config, {}) or "")
+    assert startup_refusal(config, {"ASTERISK_WS_AUTH": "pbx1:s3cret"}) is None
