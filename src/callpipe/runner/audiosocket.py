@@ -24,6 +24,9 @@ import logging
 import time
 import uuid
 
+from starlette.websockets import WebSocketDisconnect
+
+from callpipe.errors import ConfigurationError
 from callpipe.providers.asterisk import ASTERISK, AsteriskCallData
 from callpipe.runner.app import RunnerState, bot_failure_reason
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall
@@ -202,6 +205,11 @@ class AudioSocketServer:
         try:
             with state.records.serving(record_id):
                 await state.bot(args)
+        except WebSocketDisconnect:
+            outcome = "hangup"  # Asterisk hung up while the bot was still talking to it
+        except ConfigurationError as exc:
+            outcome = "error"  # the bot's own setup: the message says what to fix
+            logger.error("bot() failed (asterisk AudioSocket call %s): %s", masked, exc)
         except Exception as exc:
             outcome = "error"
             logger.exception(

@@ -41,3 +41,34 @@ async def test_the_draining_server_starts_and_stops_the_listener() -> None:
     await listener.close()
     off = DrainingServer(uvicorn_config(create_app(_bot, RunnerConfig(insecure=True)), "x", 0, 0))
     assert await off._start_audiosocket() is None
+
+
+async def test_a_failing_bot_frees_its_slot_and_logs_one_line(caplog: Any) -> None:
+    import logging
+    import uuid
+
+    from callpipe.errors import ConfigurationError
+    from callpipe.runner.audiosocket import AudioSocketServer
+    from callpipe.serializers.audiosocket import encode
+
+    async def broken(args: Any) -> None:
+        assert args.transport_type == "asterisk" and args.call_data.media == "audiosocket"
+        raise ConfigurationError("missing OPENAI_API_KEY")
+
+    app = create_app(broken, RunnerConfig(insecure=True, max_calls=1), secret=b"k" * 32)
+    state = app.state.runner
+    server = AudioSocketServer(state)
+    host, port = await server.start("127.0.0.1", 0)
+    call_id = uuid.uuid4()
+    with caplog.at_level(logging.INFO, logger="callpipe.runner.audiosocket"):
+        for _ in range(2):  # the slot is free again for the next call
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(encode(0x01, call_id.bytes))
+            assert await asyncio.wait_for(reader.read(), 3) == b""
+            writer.close()
+    await server.close()
+    assert state.calls.active == 0
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2 and all(r.exc_info is None for r in errors)
+    assert "missing OPENAI_API_KEY" in errors[0].getMessage()
+    assert str(call_id) not in caplog.text  # the call id is masked
