@@ -72,3 +72,18 @@ async def test_a_failing_bot_frees_its_slot_and_logs_one_line(caplog: Any) -> No
     assert len(errors) == 2 and all(r.exc_info is None for r in errors)
     assert "missing OPENAI_API_KEY" in errors[0].getMessage()
     assert str(call_id) not in caplog.text  # the call id is masked
+
+
+def test_a_secure_runner_refuses_a_public_audiosocket_address() -> None:
+    from callpipe.runner.run import startup_refusal
+
+    public = RunnerConfig(audiosocket_port=9092, audiosocket_host="0.0.0.0")
+    assert "no authentication" in (startup_refusal(public, {}) or "")
+    private = RunnerConfig(audiosocket_port=9092, audiosocket_host="10.1.2.3")
+    assert startup_refusal(private, {}) is None
+    assert (
+        startup_refusal(
+            RunnerConfig(audiosocket_port=9092, audiosocket_host="0.0.0.0", insecure=True), {}
+        )
+        is None
+    )
