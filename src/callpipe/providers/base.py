@@ -201,6 +201,12 @@ class Provider(Protocol):
         ...
 
     @property
+    def stream_auth(self) -> bool:
+        """Its media stream may authenticate with its webhook credentials (HTTP auth on the
+        upgrade, checked by its webhook verifier) instead of a stream token."""
+        ...
+
+    @property
     def dialect(self) -> type[Dialect]:
         """The call simulator's side of its media WebSocket."""
         ...
@@ -249,6 +255,11 @@ class Provider(Protocol):
         """Its stream start as call data, or None when ``message`` is not one."""
         ...
 
+    def parse_text(self, text: str) -> Mapping[str, Any] | None:
+        """A non-JSON text handshake message in its own syntax, as a mapping for
+        :meth:`detect_stream`; None when ``text`` is not one (JSON-only providers)."""
+        ...
+
     def stream_parameters(self, call_data: CallData) -> dict[str, Any]:
         """Parameters the answer document asked it to echo (where the stream token may ride)."""
         ...
@@ -272,6 +283,7 @@ class BaseProvider:
     detect_rank: ClassVar[int] = 0
     setup_hint: ClassVar[str] = ""
     subprotocols: ClassVar[tuple[str, ...]] = ()
+    stream_auth: ClassVar[bool] = False
     dialer: ClassVar[Dialer | None] = None
 
     def webhook_verifier(self, secrets: Mapping[str, str]) -> WebhookVerifier | None:
@@ -297,6 +309,9 @@ class BaseProvider:
 
     def stream_parameters(self, call_data: CallData) -> dict[str, Any]:
         return dict(call_data.body)
+
+    def parse_text(self, text: str) -> Mapping[str, Any] | None:
+        return None
 
     def __repr__(self) -> str:
         return f"<provider {self.name}>"

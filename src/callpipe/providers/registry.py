@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from callpipe.providers.asterisk import ASTERISK
 from callpipe.providers.base import CallData, Provider
 from callpipe.providers.exotel import EXOTEL
 from callpipe.providers.genesys import GENESYS
@@ -30,6 +31,7 @@ PROVIDERS: tuple[Provider, ...] = (
     SIGNALWIRE,
     JAMBONZ,
     GENESYS,
+    ASTERISK,
 )
 """In the order the CLI and messages list them."""
 
@@ -76,6 +78,15 @@ def detect_stream(message: Mapping[str, Any]) -> tuple[Provider, CallData] | Non
         call_data = provider.detect_stream(message)
         if call_data is not None:
             return provider, call_data
+    return None
+
+
+def parse_text(text: str) -> Mapping[str, Any] | None:
+    """A non-JSON text handshake message, parsed by the provider whose syntax it is; or None."""
+    for provider in _DETECTION_ORDER:
+        message = provider.parse_text(text)
+        if message is not None:
+            return message
     return None
 
 

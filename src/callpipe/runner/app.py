@@ -39,7 +39,7 @@ from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.pipeline.turn_log import TURN_EVENTS
 from callpipe.providers import registry
-from callpipe.providers.base import SignedUpgrade, StreamVerifier, WebhookVerifier
+from callpipe.providers.base import SignedUpgrade, SignedWebhook, StreamVerifier, WebhookVerifier
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
 from callpipe.runner.dials import DialBook
@@ -118,6 +118,10 @@ class RunnerConfig:
     """Keep call records; None: on in local mode or with a records directory."""
     recording: bool | None = None
     """Also record each call's audio (``--recording``, ``CALLPIPE_RECORDING=1``)."""
+    audiosocket_port: int | None = None
+    """Take Asterisk AudioSocket calls on this TCP port (``--audiosocket-port``); None: off."""
+    audiosocket_host: str = "127.0.0.1"
+    """Bind address of the AudioSocket listener: it has no authentication, keep it private."""
 
 
 _NAMED_SECRETS = frozenset(
@@ -462,6 +466,21 @@ async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
         pass
 
 
+def _stream_credentials(state: RunnerState, websocket: WebSocket, token: str | None) -> str | None:
+    """Secure mode: the provider whose credentials the upgrade carries (HTTP auth that its
+    webhook verifier accepts, for providers that authenticate streams so: Asterisk); "" when
+    it carries, instead of a token, an ``Authorization`` header no such provider accepts; None
+    when none applies (the token, if any, decides)."""
+    if not state.secure or "authorization" not in websocket.headers:
+        return None
+    request = SignedWebhook("GET", "", websocket.headers, b"", is_form=False)
+    for provider in registry.PROVIDERS:
+        verifier = state.verifiers.get(provider.name) if provider.stream_auth else None
+        if verifier is not None and verifier.verify(request):
+            return provider.name
+    return None if token is not None else ""
+
+
 async def _admit(
     state: RunnerState, websocket: WebSocket, token: str | None, signed_by: str | None = None
 ) -> WebSocketRunnerArguments | None:
@@ -546,6 +565,13 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
     # /ws/ in its URL is its own (Genesys appends the Architect action's connector id).
     signed_by, denied = _signed_upgrade(state, websocket)
     token = None if signed_by is not None else _upgrade_token(websocket, path_token)
+    if signed_by is None and denied is None:
+        # Providers that send HTTP credentials on the upgrade instead of a token (Asterisk).
+        credentials_of = _stream_credentials(state, websocket, token)
+        if credentials_of == "":
+            denied = "wrong credentials"
+        else:
+            signed_by = credentials_of
     if denied is None:
         denied = _check_upgrade(state, websocket, token)
     if denied is not None:
@@ -554,7 +580,7 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         logger.warning("refusing /ws upgrade (403): %s", denied)
         await _deny(websocket, 403, "forbidden")
         return
-    authenticated = state.secure and (token is not None or signed_by is not None)
+    authenticated = state.secure and (token is not None or bool(signed_by))
     address = _client_address(websocket) if state.secure and not authenticated else None
     busy = calls.begin_handshake(address, authenticated=authenticated)
     if busy is not None:
@@ -568,7 +594,7 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
     outcome = "ok"
     try:
         try:
-            args = await _admit(state, websocket, token, signed_by)
+            args = await _admit(state, websocket, token, signed_by or None)
         finally:
             calls.end_handshake(address, authenticated=authenticated)
         if args is None:

@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from callpipe.pipeline.turn_log import TURN_LOGGER
 from callpipe.providers import registry
 from callpipe.runner.app import BotFunc, RunnerConfig, create_app
+from callpipe.runner.audiosocket import is_private_host
 from callpipe.runner.http_guard import API_KEY_ENV
 from callpipe.runner.local import banner, is_loopback
 from callpipe.runner.security import STREAM_SECRET_ENV
@@ -94,6 +95,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "in local mode anyway; env CALLPIPE_RECORDS_DIR)",
     )
     add("--no-records", action="store_true", help="keep no call records, not even in local mode")
+    add(
+        "--audiosocket-port",
+        type=int,
+        default=None,
+        help="also take Asterisk AudioSocket calls on this TCP port (no authentication)",
+    )
+    add(
+        "--audiosocket-host",
+        default="127.0.0.1",
+        help="bind address of the AudioSocket listener (default 127.0.0.1; keep it private)",
+    )
     add(
         "--recording",
         action="store_true",
@@ -200,6 +212,8 @@ def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
         records_dir=args.records,
         records=False if args.no_records else None,
         recording=True if args.recording else None,
+        audiosocket_port=args.audiosocket_port,
+        audiosocket_host=args.audiosocket_host,
     )
 
 
@@ -247,9 +261,17 @@ def startup_refusal(config: RunnerConfig, env: dict[str, str]) -> str | None:
 
     With ``-x`` the server is reachable by anyone: without a webhook secret every request would
     be refused (or, before, accepted unchecked). Start only when the provider's verification is
-    configured, or when the operator explicitly chose ``--insecure``.
+    configured, or when the operator explicitly chose ``--insecure``. AudioSocket cannot
+    authenticate at all, so a secure runner listens for it on private addresses only.
     """
-    if config.insecure or not config.proxy:
+    if config.insecure:
+        return None
+    if config.audiosocket_port is not None and not is_private_host(config.audiosocket_host):
+        return (
+            f"AudioSocket has no authentication: --audiosocket-host {config.audiosocket_host} "
+            "is not a loopback or private address"
+        )
+    if not config.proxy:
         return None
     verified = _verified_providers(env)
     transport = config.transport

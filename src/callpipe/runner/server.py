@@ -27,6 +27,7 @@ from typing import Any
 import uvicorn
 
 from callpipe.runner.app import RunnerConfig, RunnerState
+from callpipe.runner.audiosocket import AudioSocketServer
 from callpipe.runner.limits import ConnectionLimits, raise_nofile_limit, uvicorn_ws_options
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,23 @@ class DrainingServer(uvicorn.Server):
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
-        await super().serve(sockets=sockets)
+        audiosocket = await self._start_audiosocket()
+        try:
+            await super().serve(sockets=sockets)
+        finally:
+            if audiosocket is not None:
+                await audiosocket.close()
+
+    async def _start_audiosocket(self) -> AudioSocketServer | None:
+        """The AudioSocket listener beside HTTP, when the runner was asked for one."""
+        if not self.config.loaded:
+            self.config.load()
+        state = self._runner_state()
+        if state is None or state.config.audiosocket_port is None:
+            return None
+        server = AudioSocketServer(state)
+        await server.start(state.config.audiosocket_host, state.config.audiosocket_port)
+        return server
 
     def _runner_state(self) -> RunnerState | None:
         app: Any = self.config.loaded_app if self.config.loaded else None

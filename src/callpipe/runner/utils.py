@@ -49,11 +49,12 @@ def _detect(message: Mapping[str, Any]) -> tuple[str, CallData] | None:
 
 
 def _decode(raw: str | bytes) -> Mapping[str, Any] | None:
-    """A JSON object from a text or binary frame; None for anything else."""
+    """A JSON object from a text or binary frame, or a provider's own text handshake syntax
+    (Asterisk's plain-text ``MEDIA_START``); None for anything else."""
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return None
+        return registry.parse_text(raw) if isinstance(raw, str) else None
     return value if isinstance(value, dict) else None
 
 
@@ -114,6 +115,12 @@ async def parse_telephony_websocket(
             return detected
         seen.append(f"event={message.get('event')!r}")
     raise TelephonyHandshakeError(f"unknown telephony dialect (received: {_describe(seen)})")
+
+
+def remember_handshake(websocket: WebSocket, transport_type: str, call_data: CallData) -> None:
+    """Record a handshake read some other way (an AudioSocket UUID message), so that
+    :func:`parse_telephony_websocket` and ``create_transport`` return it without reading."""
+    setattr(websocket, _CACHE_ATTR, (transport_type, call_data))
 
 
 def _describe(seen: list[str]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
@@ -21,11 +23,22 @@ def test_names_are_unique_and_shared_by_runner_and_simulator() -> None:
     assert set(DIALECTS) == set(names)
 
 
+def _decode(message: str) -> Mapping[str, Any]:
+    """JSON, or a provider's own text syntax (Asterisk's plain-text MEDIA_START), as the runner."""
+    try:
+        decoded: Mapping[str, Any] = json.loads(message)
+    except ValueError:
+        parsed = registry.parse_text(message)
+        assert parsed is not None, message
+        return parsed
+    return decoded
+
+
 @pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.name)
 def test_its_simulated_handshake_is_detected_as_itself(provider: Provider) -> None:
     dialect = provider.dialect()
     assert dialect.name == provider.name
-    found = [registry.detect_stream(json.loads(m)) for m in dialect.handshake()]
+    found = [registry.detect_stream(_decode(m)) for m in dialect.handshake()]
     detected = [d for d in found if d is not None]
     assert len(detected) == 1, "exactly one handshake message starts the stream"
     assert detected[0][0] is provider
