@@ -164,3 +164,26 @@ async def test_telnyx_agent_dial_is_not_retried_on_5xx(server: ProviderServer) -
             base_url=server.url,
         )
     assert len(server.requests) == 1
+
+
+async def test_telnyx_refuses_a_summary_speak_would_refuse_before_dialing(
+    server: ProviderServer,
+) -> None:
+    from callpipe.errors import ConfigurationError
+
+    async def answered(call_id: str, event: str) -> bool:
+        return True
+
+    for summary in ("", "x" * 3001):
+        with pytest.raises(ConfigurationError, match="3000"):
+            await telnyx_warm_transfer(
+                api_key="KEY",
+                connection_id="conn-1",
+                caller_call_control_id="caller-1",
+                agent="+15550001111",
+                from_="+15557654321",
+                summary=summary,
+                wait_for=answered,
+                base_url=server.url,
+            )
+    assert server.requests == []  # nobody's phone rang

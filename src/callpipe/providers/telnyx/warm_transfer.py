@@ -6,6 +6,11 @@ agent's progress comes from your webhooks through ``wait_for``).
    the summary and ``wait_for(agent_id, "call.speak.ended")``.
 3. ``POST /v2/calls/{caller}/actions/streaming_stop`` (the bot leaves), then
    ``POST /v2/calls/{caller}/actions/bridge`` with the agent's ``call_control_id``.
+
+The bodies are the ones the official ``telnyx`` SDK sends for ``calls.dial``,
+``calls.actions.speak``, ``stop_streaming`` and ``bridge`` (tests/unit/telephony/
+test_sdk_conformance.py). ``voice="female"`` with ``language`` is Telnyx's basic TTS; any voice
+Telnyx names (``AWS.Polly.Joanna-Neural``, ``Telnyx.NaturalHD.astra``, ...) works too.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from typing import Any
 
 import httpx
 
-from callpipe.errors import CallControlError
+from callpipe.errors import CallControlError, ConfigurationError
 from callpipe.telephony.base import RetryPolicy, validate_transfer_target
 from callpipe.telephony.dial.warm_transfer import WaitFor, WarmTransferResult
 from callpipe.telephony.telnyx import DEFAULT_BASE_URL, TelnyxCallControl
+
+SPEAK_MAX_CHARS = 3000  # Call Control speak: "There is a 3,000 character limit" on payload
 
 
 async def telnyx_warm_transfer(
@@ -37,6 +44,9 @@ async def telnyx_warm_transfer(
 ) -> WarmTransferResult:
     """Dial ``agent``, speak ``summary`` to them, stop the caller's stream and bridge the two."""
     agent = validate_transfer_target(agent)
+    if not summary.strip() or len(summary) > SPEAK_MAX_CHARS:
+        # Checked before the agent's phone rings: speak refuses it only once they answered.
+        raise ConfigurationError(f"summary must be 1-{SPEAK_MAX_CHARS} characters for speak")
     root = base_url or DEFAULT_BASE_URL
     caller = TelnyxCallControl(
         call_control_id=caller_call_control_id,
