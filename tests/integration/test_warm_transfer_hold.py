@@ -81,7 +81,9 @@ class FakeTwilio:
                 return _json(200, {"sid": "CAagent", "status": self.agent_status})
             if request.method == "POST" and rest.startswith("Calls/CAcaller"):
                 if "Twiml" in body:
+                    # Twilio stops the stream as it runs the new TwiML, before its answer here.
                     self.bridged.set()
+                    await asyncio.sleep(0.3)
                 return _json(200, {"sid": "CAcaller", "status": "in-progress"})
             return _json(404, {"code": 20404})
 
@@ -209,7 +211,6 @@ async def place(fake: FakeTwilio, after_decision_secs: float) -> tuple[Bot, Any,
                 if fake.agent_status == "in-progress":
                     await asyncio.wait_for(fake.bridged.wait(), 5)
                     decided_at = call.now()
-                    await asyncio.sleep(0.3)  # Twilio answers the update, then stops the stream
                     await call.hang_up()
                 else:
                     await asyncio.sleep(after_decision_secs)

@@ -90,10 +90,10 @@ async def test_telnyx_warm_transfer_matches_the_sdk(server: ProviderServer) -> N
             language="en-US",
             command_id=cmd[1],
         )
-        await client.calls.actions.stop_streaming("caller-1", command_id=cmd[2])
         await client.calls.actions.bridge(
-            "caller-1", call_control_id_to_bridge_with="agent-1", command_id=cmd[3]
+            "caller-1", call_control_id_to_bridge_with="agent-1", command_id=cmd[2]
         )
+        await client.calls.actions.stop_streaming("caller-1", command_id=cmd[3])
     finally:
         await client.close()
     sdk = list(server.requests)

@@ -11,6 +11,8 @@ hangs up. This processor wraps it:
    ``audio_out_mixer=HoldMusicMixer()``, or any mixer that obeys that frame);
 3. bridged: the music stops (``on_transfer_bridged``). The provider ends the caller's media
    stream (new TwiML, or Telnyx ``streaming_stop``), so the pipeline ends from the far side.
+   The sequence runs on its own, not as a task of this pipeline: the pipeline's end (which its
+   last request causes) does not cancel it, and the sequence is bounded by its own timeouts.
    Do not push an ``EndFrame`` yourself then: the transport would hang up the caller's call,
    which is now the agent's call too;
 4. the agent did not answer, or the REST sequence failed: the music stops and the bot says
@@ -38,6 +40,16 @@ from callpipe.telephony.dial.warm_transfer import WarmTransferResult
 logger = logging.getLogger(__name__)
 
 StartTransfer = Callable[[], Awaitable[WarmTransferResult]]
+
+_RUNNING: set[asyncio.Task[WarmTransferResult]] = set()
+"""Sequences in flight (a strong reference, so none is collected before it ends)."""
+
+
+def _settled(task: asyncio.Task[WarmTransferResult]) -> None:
+    _RUNNING.discard(task)
+    if not task.cancelled():
+        task.exception()  # already logged; retrieved so asyncio does not report it again
+
 
 HOLD_PROMPT = "Please hold while I connect you."
 RESUME_MESSAGE = "I'm sorry, I couldn't reach anyone just now. I'm still here with you."
@@ -88,11 +100,23 @@ class WarmTransferProcessor(FrameProcessor):
         finally:
             self._busy = False
 
-    async def _transfer(self, start: StartTransfer) -> WarmTransferResult | None:
-        async def run() -> WarmTransferResult:
-            return await start()
+    async def _run_rest(self, start: StartTransfer) -> WarmTransferResult:
+        try:
+            result = await start()
+        except Exception as exc:
+            logger.warning("%s: warm transfer failed: %s", self, exc)
+            raise
+        logger.info("%s: warm transfer %s (agent %s)", self, result.outcome, result.agent_status)
+        return result
 
-        rest = self.create_task(run(), "warm-transfer")
+    async def _transfer(self, start: StartTransfer) -> WarmTransferResult | None:
+        # Not a task of this processor: the provider's last request ends the caller's stream,
+        # and with it this pipeline, whose teardown must not cut the sequence short.
+        rest = asyncio.get_running_loop().create_task(
+            self._run_rest(start), name=f"{self}:warm-transfer"
+        )
+        _RUNNING.add(rest)
+        rest.add_done_callback(_settled)
         if self._hold_prompt:
             self._bot_stopped.clear()
             await self.push_frame(TTSSpeakFrame(self._hold_prompt))
@@ -106,9 +130,8 @@ class WarmTransferProcessor(FrameProcessor):
             await self.push_frame(MixerEnableFrame(enable=True))
         result: WarmTransferResult | None
         try:
-            result = await rest
-        except Exception as exc:
-            logger.warning("%s: warm transfer failed: %s", self, exc)
+            result = await asyncio.shield(rest)
+        except Exception:  # logged by _run_rest
             result = None
         if music:
             await self.push_frame(MixerEnableFrame(enable=False))
