@@ -101,24 +101,26 @@ async def test_telnyx_warm_transfer_matches_the_sdk(server: ProviderServer) -> N
     assert {r.headers["authorization"] for r in ours + sdk} == {"Bearer KEY"}
 
 
-async def test_telnyx_send_dtmf_matches_the_sdk(server: ProviderServer) -> None:
+async def test_telnyx_send_dtmf_and_hangup_match_the_sdk(server: ProviderServer) -> None:
     telnyx = pytest.importorskip("telnyx")
-    server.script(Reply(200, OK), Reply(200, OK))
+    server.script(*[Reply(200, OK)] * 4)
     cc = TelnyxCallControl(call_control_id="v3:cc-1", api_key="KEY", base_url=server.url)
     assert await cc.send_dtmf("12*#") is True
+    assert await cc.hang_up() is True
     await cc.aclose()
-    command_id = server.requests[0].json()["command_id"]
+    ids = [r.json()["command_id"] for r in server.requests]
     client = telnyx.AsyncTelnyx(api_key="KEY", base_url=server.url + "/v2", max_retries=0)
     try:
         await client.calls.actions.send_dtmf(
-            "v3:cc-1", digits="12*#", duration_millis=250, command_id=command_id
+            "v3:cc-1", digits="12*#", duration_millis=250, command_id=ids[0]
         )
+        await client.calls.actions.hangup("v3:cc-1", command_id=ids[1])
     finally:
         await client.close()
-    ours, sdk = server.requests
-    assert shape(ours) == shape(sdk)
-    assert ours.path == "/v2/calls/v3:cc-1/actions/send_dtmf"
-    assert ours.headers["authorization"] == sdk.headers["authorization"] == "Bearer KEY"
+    ours, sdk = server.requests[:2], server.requests[2:]
+    assert [shape(r) for r in ours] == [shape(r) for r in sdk]
+    assert ours[0].path == "/v2/calls/v3:cc-1/actions/send_dtmf"
+    assert {r.headers["authorization"] for r in ours + sdk} == {"Bearer KEY"}
 
 
 # ---------------------------------------------------------------------------- Plivo
@@ -245,3 +247,67 @@ async def test_vonage_transfer_with_a_caller_id_of_yours(server: ProviderServer)
             },
         },
     )
+
+
+# ---------------------------------------------------------------------------- Twilio
+
+
+async def test_twilio_warm_transfer_matches_the_sdk(server: ProviderServer) -> None:
+    """Dial with TwiML, fetch, move the caller, and (caller gone) end the agent's call."""
+    from urllib.parse import parse_qs
+
+    pytest.importorskip("twilio")
+    from twilio.http import HttpClient
+    from twilio.http.response import Response
+    from twilio.rest import Client
+
+    from callpipe.errors import CallControlError
+    from callpipe.providers.twilio.warm_transfer import twilio_warm_transfer
+    from callpipe.telephony.dial import ProviderAccount
+
+    server.script(
+        Reply(201, {"sid": "CAagent", "status": "queued"}),
+        Reply(200, {"sid": "CAagent", "status": "in-progress"}),
+        Reply(400, {"code": 21220, "message": "Call is not in-progress"}),
+        Reply(200, {"sid": "CAagent", "status": "completed"}),
+    )
+    account = ProviderAccount.from_env(
+        "twilio", {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok"}
+    )
+    with pytest.raises(CallControlError):
+        await twilio_warm_transfer(
+            account,
+            "CAcaller",
+            "+15550001111",
+            from_="+15557654321",
+            summary="Ada wants Friday.",
+            room="room-1",
+            ring_timeout=20,
+            poll=0.01,
+            base_url=server.url,
+        )
+    ours = [
+        (r.method, r.path, {k: v[0] for k, v in parse_qs(r.body.decode()).items()})
+        for r in server.requests
+    ]
+    assert {r.headers["authorization"] for r in server.requests} == {
+        httpx.BasicAuth("AC1", "tok")._auth_header
+    }
+
+    seen: list[tuple[str, str, dict[str, str], tuple[str, str] | None]] = []
+
+    class Recorder(HttpClient):
+        def request(self, method: str, uri: str, *args: Any, **kwargs: Any) -> Response:
+            data = {k: str(v) for k, v in (kwargs.get("data") or {}).items()}
+            seen.append((method, "/" + uri.split("/", 3)[3], data, kwargs.get("auth")))
+            return Response(200, '{"sid": "CAagent", "status": "in-progress"}')
+
+    client = Client("AC1", "tok", http_client=Recorder(logger=None, is_async=False))
+    client.calls.create(
+        to="+15550001111", from_="+15557654321", twiml=ours[0][2]["Twiml"], timeout=20
+    )
+    client.calls("CAagent").fetch()
+    client.calls("CAcaller").update(twiml=ours[2][2]["Twiml"])
+    client.calls("CAagent").update(status="completed")
+    assert [(m, p, d) for m, p, d, _ in seen] == ours
+    assert {a for *_, a in seen} == {("AC1", "tok")}
