@@ -8,18 +8,15 @@ bound to the webhook's ``uuid``. Vonage signs its webhooks with JWTs, not checke
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from callpipe.errors import MissingDependencyError
 from callpipe.providers.base import (
     Answer,
     AnswerRequest,
     BaseProvider,
     CallData,
     NoHangUp,
-    env_value,
     numbers,
 )
 from callpipe.providers.vonage.dial import VONAGE_DIALER
@@ -27,9 +24,6 @@ from callpipe.providers.vonage.dialect import VonageDialect
 
 if TYPE_CHECKING:
     from callpipe.serializers.base_serializer import FrameSerializer
-    from callpipe.telephony.base import CallControl
-
-logger = logging.getLogger(__name__)
 
 
 class VonageCallData(CallData):
@@ -87,28 +81,12 @@ class VonageProvider(BaseProvider):
     def serializer(
         self, call_data: CallData, env: Mapping[str, str], no_hang_up: NoHangUp
     ) -> FrameSerializer:
+        from callpipe.providers.vonage.call_control import vonage_call_control
         from callpipe.serializers.vonage import VonageFrameSerializer
 
         serializer = VonageFrameSerializer()
         serializer.call_control = vonage_call_control(call_data.call_id, env)
         return serializer
-
-
-def vonage_call_control(call_uuid: str | None, env: Mapping[str, str]) -> CallControl | None:
-    """REST control of the caller's leg (DTMF, transfer) when the application's JWT credentials
-    are set; hang-up stays with the socket (the serializer's ``auto_hang_up`` is off)."""
-    app_id, key = env_value(env, "VONAGE_APPLICATION_ID"), env_value(env, "VONAGE_PRIVATE_KEY")
-    if not (app_id and key and call_uuid):
-        return None
-    from callpipe.providers.vonage.jwt import VonageJwt
-    from callpipe.telephony.vonage import VonageCallControl
-
-    try:
-        bearer = VonageJwt(app_id, key)
-    except MissingDependencyError as exc:
-        logger.warning("vonage call control off: %s", exc)
-        return None
-    return VonageCallControl(call_uuid=call_uuid, bearer=bearer)
 
 
 VONAGE = VonageProvider()
