@@ -100,6 +100,8 @@ class BaseOutputTransport(FrameProcessor):
         mixer = params.audio_out_mixer
         self._mixer = mixer.get(None) if isinstance(mixer, Mapping) else mixer
         self._mixer_task: asyncio.Task[None] | None = None
+        self._ordered_lock = asyncio.Lock()
+        self._urgent_dtmf_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ subclass hooks
 
@@ -232,11 +234,12 @@ class BaseOutputTransport(FrameProcessor):
         elif isinstance(frame, TransportMessageUrgentFrame):
             await self.send_message(frame)
         elif isinstance(frame, OutputDTMFUrgentFrame):
-            await self._dtmf(frame.button.value)
+            self.create_task(self._dtmf_urgent(frame.button.value), "dtmf")
         elif direction is FrameDirection.UPSTREAM or isinstance(frame, SystemFrame):
             await self.push_frame(frame, direction)
         else:
-            await self._process_ordered(frame)
+            async with self._ordered_lock:  # urgent in-band tones go between frames, not into one
+                await self._process_ordered(frame)
 
     async def _process_ordered(self, frame: Frame) -> None:
         """Data and control frames, in order with the audio before them."""
@@ -550,6 +553,15 @@ class BaseOutputTransport(FrameProcessor):
             )
         await self._bot_stopped()
         self._wake.set()
+
+    async def _dtmf_urgent(self, digits: str) -> None:
+        """At once through the provider API; in-band tones right after the frame being played
+        (written into the middle of its packets, the two would garble each other)."""
+        async with self._urgent_dtmf_lock:  # presses stay in order
+            if await self.write_dtmf(digits):
+                return
+            async with self._ordered_lock:
+                await self._dtmf(digits)
 
     async def _dtmf(self, digits: str) -> None:
         if await self.write_dtmf(digits):

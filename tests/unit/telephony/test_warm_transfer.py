@@ -108,8 +108,8 @@ async def test_telnyx_dial_speak_stop_stream_bridge(server: ProviderServer) -> N
     assert [(r.method, r.path) for r in server.requests] == [
         ("POST", "/v2/calls"),
         ("POST", "/v2/calls/agent-1/actions/speak"),
-        ("POST", "/v2/calls/caller-1/actions/streaming_stop"),
         ("POST", "/v2/calls/caller-1/actions/bridge"),
+        ("POST", "/v2/calls/caller-1/actions/streaming_stop"),
     ]
     assert all(r.headers["authorization"] == "Bearer KEY" for r in server.requests)
     assert server.requests[0].json() == {
@@ -118,7 +118,7 @@ async def test_telnyx_dial_speak_stop_stream_bridge(server: ProviderServer) -> N
         "from": "+15557654321",
     }
     assert server.requests[1].json()["payload"] == "Ada wants Friday."
-    assert server.requests[3].json()["call_control_id"] == "agent-1"
+    assert server.requests[2].json()["call_control_id"] == "agent-1"
     assert waited == [("agent-1", "call.answered"), ("agent-1", "call.speak.ended")]
 
 
@@ -141,7 +141,8 @@ async def test_telnyx_unanswered_agent_stops_before_touching_the_caller(
         base_url=server.url,
     )
     assert result.outcome == "agent-unavailable"
-    assert [r.path for r in server.requests] == ["/v2/calls"]
+    # The agent's leg, maybe still ringing, is hung up; the caller is not touched.
+    assert [r.path for r in server.requests] == ["/v2/calls", "/v2/calls/agent-1/actions/hangup"]
 
 
 async def test_telnyx_agent_dial_is_not_retried_on_5xx(server: ProviderServer) -> None:
@@ -164,3 +165,83 @@ async def test_telnyx_agent_dial_is_not_retried_on_5xx(server: ProviderServer) -
             base_url=server.url,
         )
     assert len(server.requests) == 1
+
+
+async def test_telnyx_refuses_a_summary_speak_would_refuse_before_dialing(
+    server: ProviderServer,
+) -> None:
+    from callpipe.errors import ConfigurationError
+
+    async def answered(call_id: str, event: str) -> bool:
+        return True
+
+    for summary in ("", "x" * 3001):
+        with pytest.raises(ConfigurationError, match="3000"):
+            await telnyx_warm_transfer(
+                api_key="KEY",
+                connection_id="conn-1",
+                caller_call_control_id="caller-1",
+                agent="+15550001111",
+                from_="+15557654321",
+                summary=summary,
+                wait_for=answered,
+                base_url=server.url,
+            )
+    assert server.requests == []  # nobody's phone rang
+
+
+async def test_twilio_caller_gone_before_the_move_hangs_up_the_agent(
+    server: ProviderServer,
+) -> None:
+    from callpipe.errors import CallControlError
+
+    server.script(
+        Reply(201, {"sid": "CAagent"}),
+        Reply(200, {"status": "in-progress"}),
+        Reply(400, {"code": 21220, "message": "Call is not in-progress"}),
+        Reply(200, {"sid": "CAagent", "status": "completed"}),
+    )
+    with pytest.raises(CallControlError):
+        await twilio_warm_transfer(
+            ACCOUNT,
+            "CAcaller",
+            "+15550001111",
+            from_="+15557654321",
+            summary="x",
+            poll=0.01,
+            base_url=server.url,
+        )
+    last = server.requests[-1]
+    assert (last.method, last.path) == ("POST", "/2010-04-01/Accounts/AC1/Calls/CAagent.json")
+    assert form(last.body) == {"Status": "completed"}
+
+
+async def test_telnyx_refused_bridge_keeps_the_bot_and_hangs_up_the_agent(
+    server: ProviderServer,
+) -> None:
+    from callpipe.errors import CallControlError
+
+    server.script(
+        Reply(200, {"data": {"call_control_id": "agent-1"}}),
+        Reply(200, {"data": {"result": "ok"}}),
+        Reply(422, {"errors": [{"code": "90018", "title": "Call has already ended"}]}),
+        Reply(200, {"data": {"result": "ok"}}),
+    )
+
+    async def yes(call_id: str, event: str) -> bool:
+        return True
+
+    with pytest.raises(CallControlError):
+        await telnyx_warm_transfer(
+            api_key="KEY",
+            connection_id="conn-1",
+            caller_call_control_id="caller-1",
+            agent="+15550001111",
+            from_="+15557654321",
+            summary="x",
+            wait_for=yes,
+            base_url=server.url,
+        )
+    paths = [r.path for r in server.requests]
+    assert paths[-2:] == ["/v2/calls/caller-1/actions/bridge", "/v2/calls/agent-1/actions/hangup"]
+    assert not any(p.endswith("streaming_stop") for p in paths)  # the bot stays

@@ -6,7 +6,9 @@
    failure ends the attempt and the bot keeps the caller.
 3. ``POST .../Calls/{caller}.json`` with TwiML putting the caller in the same room
    (``startConferenceOnEnter="false"``, hold music from ``waitUrl`` until the agent has heard
-   the summary and joins). New TwiML ends the caller's media stream: the bot leaves.
+   the summary and joins). New TwiML ends the caller's media stream: the bot leaves. If that
+   update is refused (the caller hung up meanwhile), the agent's call is ended
+   (``POST .../Calls/{agent}.json`` ``Status=completed``) instead of left in an empty room.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import httpx
 
+from callpipe.errors import CallControlError
 from callpipe.providers.twilio.dial import TWILIO_DIALER
 from callpipe.telephony.base import validate_transfer_target
 from callpipe.telephony.dial.client import place_call
@@ -87,7 +90,13 @@ async def twilio_warm_transfer(
             return WarmTransferResult("agent-unavailable", handle.call_id, room, status)
         caller_twiml = f"<Response>{_conference(room, starts=False, wait_url=wait_url)}</Response>"
         caller_path = f"/2010-04-01/Accounts/{sid}/Calls/{caller_call_sid}.json"
-        await caller.request_ok("POST", caller_path, data={"Twiml": caller_twiml})
+        try:
+            await caller.request_ok("POST", caller_path, data={"Twiml": caller_twiml})
+        except CallControlError:
+            # The caller could not be moved (e.g. they hung up on hold): the agent would wait
+            # in an empty room. End their call (POST Status=completed) and report the error.
+            await _hang_up(account, handle.call_id, root, transport)
+            raise
     finally:
         await caller.aclose()
     return WarmTransferResult("bridged", handle.call_id, room, "answered")
@@ -107,3 +116,22 @@ async def _wait_answered(cc: TwilioCallControl, path: str, deadline: float, poll
                 await asyncio.sleep(poll)
     except TimeoutError:
         return "no-answer"
+
+
+async def _hang_up(
+    account: ProviderAccount, call_sid: str, root: str, transport: httpx.AsyncBaseTransport | None
+) -> None:
+    """Best effort (``hang_up`` never raises)."""
+    cc = TwilioCallControl(
+        account_sid=account.need("ACCOUNT_SID"),
+        call_sid=call_sid,
+        auth_token=account.values.get("AUTH_TOKEN"),
+        api_key_sid=account.values.get("API_KEY_SID"),
+        api_key_secret=account.values.get("API_KEY_SECRET"),
+        base_url=root,
+        transport=transport,
+    )
+    try:
+        await cc.hang_up()
+    finally:
+        await cc.aclose()

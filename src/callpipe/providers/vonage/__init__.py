@@ -81,9 +81,12 @@ class VonageProvider(BaseProvider):
     def serializer(
         self, call_data: CallData, env: Mapping[str, str], no_hang_up: NoHangUp
     ) -> FrameSerializer:
+        from callpipe.providers.vonage.call_control import vonage_call_control
         from callpipe.serializers.vonage import VonageFrameSerializer
 
-        return VonageFrameSerializer()
+        serializer = VonageFrameSerializer()
+        serializer.call_control = vonage_call_control(call_data.call_id, env)
+        return serializer
 
 
 VONAGE = VonageProvider()

@@ -4,8 +4,9 @@ Each provider that supports it implements it in its own package
 (:mod:`callpipe.providers.twilio.warm_transfer`, :mod:`callpipe.providers.telnyx.warm_transfer`);
 this module holds what they share: the result and the ``wait_for`` callback type.
 
-While the agent is dialed the caller stays with the bot, which should say so (callpipe has no
-audio mixer for hold music under speech yet; Twilio's ``waitUrl`` music covers step 3).
+While the agent is dialed the caller stays with the bot:
+:class:`callpipe.extensions.warm_transfer.WarmTransferProcessor` runs a sequence with a hold
+prompt and hold music (the output transport's mixer), and brings the bot back if it fails.
 """
 
 from __future__ import annotations
