@@ -8,13 +8,13 @@ analyzer (``VADAnalyzer``) provides them with defaults, so nothing is guessed at
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from callpipe.audio.vad.vad_analyzer import VADParams, VADState
     from callpipe.frames.frames import Frame, StartFrame
     from callpipe.telephony.base import CallControl
-    from callpipe.transports.call_stats import CallStats
 
 
 class TransportSerializer(Protocol):
@@ -69,40 +69,29 @@ class VADAnalyzerLike(Protocol):
     async def analyze_audio(self, buffer: bytes) -> VADState: ...
 
 
-class CallSession(Protocol):
-    """The per-call state the input and output halves share, and all they may ask of it.
+class Connection(Protocol):
+    """The call's socket as both halves of a transport use it (held by the ``CallSession``)."""
 
-    The WebSocket transport implements it; its input and output hold it typed as this, so
-    neither reaches into the transport's (or the other half's) private members.
-    """
-
-    stats: CallStats
-
-    async def setup_serializer(self, frame: StartFrame) -> None:
-        """Set the serializer up once per call (whichever half starts first)."""
-        ...
-
-    async def fire(self, event: str) -> None:
-        """Call the app's handlers of a transport event (``on_client_connected``, ...)."""
-        ...
-
-    async def on_remote_closed(self, reason: str) -> None:
-        """The far end went away: tell the app once (or end the pipeline)."""
-        ...
-
-    def log_call_end(self) -> None:
-        """The one call-end line (idempotent)."""
-        ...
+    closing: bool
+    """We are closing it: a receive loop ending now is not the far end leaving."""
+    remote_closed: bool
+    """The far end went away (or a send failed): nothing more can be sent."""
 
     @property
-    def bot_speaking(self) -> bool:
-        """The bot's audio is playing to the caller now (a user turn then is a barge-in)."""
+    def can_send(self) -> bool: ...
+
+    def messages(self) -> AsyncIterator[str | bytes]:
+        """The far end's messages until it closes."""
         ...
 
-    def mark_played(self, name: str) -> None:
-        """The provider acknowledged a playback mark."""
+    async def send(self, payload: str | bytes) -> bool:
+        """Send one message; False if it did not go out."""
         ...
 
-    def peer_stalled(self) -> None:
-        """The peer cannot be trusted to end the carrier leg: hang up through its API."""
+    def abandon(self) -> None:
+        """Stop using the socket without a closing handshake (a hostile peer)."""
+        ...
+
+    async def close(self, code: int = 1000) -> None:
+        """Close once, bounded."""
         ...
