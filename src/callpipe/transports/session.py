@@ -22,7 +22,6 @@ from callpipe.transports.record_hooks import current_recorder
 
 if TYPE_CHECKING:
     from callpipe.frames.frames import StartFrame
-    from callpipe.transports.call_record import CallRecorder
     from callpipe.transports.seams import Connection, TransportSerializer
 
 logger = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ class CallSession:
         """The call's one socket: both halves send, receive and close through it."""
         self.stats = stats
         """The call's counters (incremented on the hot path) and its end reason."""
-        self.recorder: CallRecorder | None = current_recorder()
+        self.recorder = current_recorder()
         """The call's record, when one is kept."""
         self.bot_speaking = False
         """The bot's audio is playing to the caller now (the output keeps it up to date), so a
