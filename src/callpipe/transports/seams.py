@@ -8,7 +8,6 @@ analyzer (``VADAnalyzer``) provides them with defaults, so nothing is guessed at
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -67,31 +66,3 @@ class VADAnalyzerLike(Protocol):
     def set_params(self, params: VADParams) -> None: ...
 
     async def analyze_audio(self, buffer: bytes) -> VADState: ...
-
-
-class Connection(Protocol):
-    """The call's socket as both halves of a transport use it (held by the ``CallSession``)."""
-
-    closing: bool
-    """We are closing it: a receive loop ending now is not the far end leaving."""
-    remote_closed: bool
-    """The far end went away (or a send failed): nothing more can be sent."""
-
-    @property
-    def can_send(self) -> bool: ...
-
-    def messages(self) -> AsyncIterator[str | bytes]:
-        """The far end's messages until it closes."""
-        ...
-
-    async def send(self, payload: str | bytes) -> bool:
-        """Send one message; False if it did not go out."""
-        ...
-
-    def abandon(self) -> None:
-        """Stop using the socket without a closing handshake (a hostile peer)."""
-        ...
-
-    async def close(self, code: int = 1000) -> None:
-        """Close once, bounded."""
-        ...

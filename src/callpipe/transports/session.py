@@ -15,19 +15,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from callpipe.transports.call_stats import CallStats, mask
 from callpipe.transports.record_hooks import current_recorder
 
 if TYPE_CHECKING:
     from callpipe.frames.frames import StartFrame
-    from callpipe.transports.seams import Connection, TransportSerializer
+    from callpipe.transports.seams import TransportSerializer
 
 logger = logging.getLogger(__name__)
 
+ClientT = TypeVar("ClientT")
+"""The transport's socket wrapper (the WebSocket transport's ``_Client``): the session only
+holds it for the halves, which see its full type."""
 
-class CallSession:
+
+class CallSession(Generic[ClientT]):
     """The state of one call that both halves of its transport use.
 
     ``fire`` calls the app's handlers of a transport event, ``listens`` says whether an event
@@ -58,7 +62,7 @@ class CallSession:
         self,
         name: str,
         serializer: TransportSerializer | None,
-        client: Connection,
+        client: ClientT,
         stats: CallStats,
         *,
         fire: Callable[[str], Awaitable[None]],

@@ -220,7 +220,7 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
 
     def __init__(
         self,
-        session: CallSession,
+        session: CallSession[_Client],
         params: FastAPIWebsocketParams,
         **kwargs: Any,
     ) -> None:
@@ -351,7 +351,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
 
     def __init__(
         self,
-        session: CallSession,
+        session: CallSession[_Client],
         params: FastAPIWebsocketParams,
         **kwargs: Any,
     ) -> None:
