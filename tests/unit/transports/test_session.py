@@ -318,9 +318,11 @@ def test_marks_read_by_the_input_reach_the_outputs_playback() -> None:
     transport = make(socket)
     tracker = transport.output().tracker
     acknowledged: list[tuple[str, bool]] = []
+    speaking: list[bool] = []
     acknowledge = tracker.acknowledge
 
     def spy(name: str) -> bool:
+        speaking.append(session_of(transport).bot_speaking)
         acknowledged.append((name, acknowledge(name)))
         return acknowledged[-1][1]
 
@@ -330,6 +332,8 @@ def test_marks_read_by_the_input_reach_the_outputs_playback() -> None:
     assert len(sent_marks) >= 2, "the output sent playback marks"
     # Every acknowledgement the input read off the socket reached the output's tracker.
     assert acknowledged == [(name, True) for name in sent_marks]
+    # Marks come back while the echo plays: the session saw the bot speaking then, not after.
+    assert speaking[0] is True and session_of(transport).bot_speaking is False
 
 
 def test_bot_speaking_is_shared_so_the_input_counts_barge_ins() -> None:
