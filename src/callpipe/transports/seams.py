@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from callpipe.audio.vad.vad_analyzer import VADParams, VADState
     from callpipe.frames.frames import Frame, StartFrame
     from callpipe.telephony.base import CallControl
-    from callpipe.transports.call_stats import CallStats
 
 
 class TransportSerializer(Protocol):
@@ -73,42 +72,3 @@ class VADAnalyzerLike(Protocol):
     def set_params(self, params: VADParams) -> None: ...
 
     async def analyze_audio(self, buffer: bytes) -> VADState: ...
-
-
-class CallSession(Protocol):
-    """The per-call state the input and output halves share, and all they may ask of it.
-
-    The WebSocket transport implements it; its input and output hold it typed as this, so
-    neither reaches into the transport's (or the other half's) private members.
-    """
-
-    stats: CallStats
-
-    async def setup_serializer(self, frame: StartFrame) -> None:
-        """Set the serializer up once per call (whichever half starts first)."""
-        ...
-
-    async def fire(self, event: str) -> None:
-        """Call the app's handlers of a transport event (``on_client_connected``, ...)."""
-        ...
-
-    async def on_remote_closed(self, reason: str) -> None:
-        """The far end went away: tell the app once (or end the pipeline)."""
-        ...
-
-    def log_call_end(self) -> None:
-        """The one call-end line (idempotent)."""
-        ...
-
-    @property
-    def bot_speaking(self) -> bool:
-        """The bot's audio is playing to the caller now (a user turn then is a barge-in)."""
-        ...
-
-    def mark_played(self, name: str) -> None:
-        """The provider acknowledged a playback mark."""
-        ...
-
-    def peer_stalled(self) -> None:
-        """The peer cannot be trusted to end the carrier leg: hang up through its API."""
-        ...

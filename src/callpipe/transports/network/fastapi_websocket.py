@@ -47,8 +47,8 @@ from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
 from callpipe.transports.base_transport import BaseTransport, TransportParams
 from callpipe.transports.call_stats import CallStats, mask, provider_name
-from callpipe.transports.record_hooks import current_recorder
-from callpipe.transports.seams import CallSession, TransportSerializer
+from callpipe.transports.seams import TransportSerializer
+from callpipe.transports.session import CallSession
 from callpipe.utils.pydantic_docs import document_fields
 
 if TYPE_CHECKING:
@@ -225,61 +225,59 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
 
     def __init__(
         self,
-        transport: CallSession,
-        client: _Client,
+        session: CallSession[_Client],
         params: FastAPIWebsocketParams,
         **kwargs: Any,
     ) -> None:
         super().__init__(params, **kwargs)
-        self._transport = transport
-        self._client = client
+        self._session = session
         self._ws_params = params
         self._receive_task: asyncio.Task[None] | None = None
         self._session_task: asyncio.Task[None] | None = None
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
-        await self._transport.setup_serializer(frame)
+        await self._session.setup_serializer(frame)
         serializer = self._ws_params.serializer
         if serializer is not None:
             for reply in serializer.pending_replies():  # a handshake the runner already read
                 await self._send_reply(reply)
-        self._transport.stats.begin(self.clock.now())
+        self._session.stats.begin(self.clock.now())
         if self._ws_params.session_timeout:
             self._session_task = self.create_task(self._session_timer(), "session-timeout")
-        await self._transport.fire("on_client_connected")
+        await self._session.fire("on_client_connected")
         if self._receive_task is None:
             self._receive_task = self.create_task(self._receive_loop(), "receive")
 
     async def cancel(self, frame: CancelFrame) -> None:
         await super().cancel(frame)
-        self._client.closing = True
+        self._session.client.closing = True
         await self.cancel_task(self._session_task)
         await self.cancel_task(self._receive_task)
 
     async def cleanup(self) -> None:
-        self._client.closing = True
+        self._session.client.closing = True
         await super().cleanup()
-        await self._client.close()
+        await self._session.client.close()
 
     async def _session_timer(self) -> None:
         timeout = self._ws_params.session_timeout
         assert timeout
         await self.clock.sleep(timeout)
-        if self._client.can_send:
-            logger.info("%s: session timeout after %.0fs", self._transport, timeout)
-            await self._transport.fire("on_session_timeout")
+        if self._session.client.can_send:
+            logger.info("%s: session timeout after %.0fs", self._session, timeout)
+            await self._session.fire("on_session_timeout")
 
     async def _receive_loop(self) -> None:
         serializer = self._ws_params.serializer
         limit = self._ws_params.max_message_size
-        stats = self._transport.stats
+        stats = self._session.stats
         rate = self._ws_params.max_messages_per_sec
         burst = float(self._ws_params.max_message_burst)
         tokens, last = burst, self.clock.now()
         reason = "remote closed"
         try:
-            async for message in self._client.messages():
+            async for message in self._session.client.messages():
                 stats.messages_in += 1
                 if stats.messages_in % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
@@ -314,41 +312,41 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.exception("%s: receive loop failed", self._transport)
+            logger.exception("%s: receive loop failed", self._session)
             reason = "receive error"
         finally:
-            self._client.gone.set()
-        if not self._client.closing:
-            self._client.remote_closed = True
-            if not self._client.said_goodbye:
-                await self._transport.on_remote_closed(reason)
+            self._session.client.gone.set()
+        if not self._session.client.closing:
+            self._session.client.remote_closed = True
+            if not self._session.client.said_goodbye:
+                await self._session.on_remote_closed(reason)
 
     async def _end_flood(self) -> None:
         """Too many messages for too long: not a carrier; drop the connection, end this call."""
         logger.error(
             "%s: more than %d messages in a burst (over %.0f/s): ending the call",
-            self._transport,
+            self._session,
             self._ws_params.max_message_burst,
             self._ws_params.max_messages_per_sec or 0,
         )
-        stats = self._transport.stats
+        stats = self._session.stats
         stats.end_reason = stats.end_reason or "error (message flood)"
-        self._transport.peer_stalled()  # the carrier leg may be up: hang it up
-        self._client.abandon()
-        await self._transport.on_remote_closed("message flood")
+        self._session.peer_stalled()  # the carrier leg may be up: hang it up
+        self._session.client.abandon()
+        await self._session.on_remote_closed("message flood")
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, ErrorFrame) and (frame.fatal or frame.unhandled):
-            stats = self._transport.stats
+            stats = self._session.stats
             stats.end_reason = stats.end_reason or "error"
         await super().process_frame(frame, direction)
 
     async def _dispatch(self, frame: Frame) -> None:
         if isinstance(frame, InputAudioRawFrame):
-            self._transport.stats.packets_in += 1
+            self._session.stats.packets_in += 1
             await self.push_audio_frame(frame)
         elif isinstance(frame, PlaybackMarkFrame):
-            self._transport.mark_played(frame.mark)
+            self._session.mark_played(frame.mark)
         elif isinstance(frame, StreamStoppedFrame):
             raise _StreamStopped
         elif isinstance(frame, TransportMessageUrgentFrame):
@@ -366,13 +364,13 @@ class FastAPIWebsocketInputTransport(BaseInputTransport):
         """Straight onto the socket, not through the pipeline; bounded like any non-audio send."""
         try:
             async with asyncio.timeout(self._params.audio_out_write_timeout):
-                await self._client.send(payload)
+                await self._session.client.send(payload)
         except TimeoutError:
-            logger.warning("%s: the peer did not take a protocol reply in time", self._transport)
+            logger.warning("%s: the peer did not take a protocol reply in time", self._session)
 
     async def _interrupt(self) -> None:
-        if self._transport.bot_speaking:
-            self._transport.stats.interruptions += 1  # a real barge-in, not just a user turn
+        if self._session.bot_speaking:
+            self._session.stats.interruptions += 1  # a real barge-in, not just a user turn
         await super()._interrupt()
 
 
@@ -381,22 +379,20 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
 
     def __init__(
         self,
-        transport: CallSession,
-        client: _Client,
+        session: CallSession[_Client],
         params: FastAPIWebsocketParams,
         **kwargs: Any,
     ) -> None:
         super().__init__(params, **kwargs)
-        self._transport = transport
-        self._client = client
+        self._session = session
         self._ws_params = params
         self._packet_buffer = bytearray()
         self._hung_up = False
-        self._peer_stalled = False
+        session.on_mark(self.on_mark)
 
     @property
     def _serializer(self) -> TransportSerializer | None:
-        return self._ws_params.serializer
+        return self._session.serializer
 
     @property
     def _call_control(self) -> CallControl | None:
@@ -416,12 +412,20 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         return self._serializer is not None and self._serializer.supports_marks
 
     async def start(self, frame: StartFrame) -> None:
-        await self._transport.setup_serializer(frame)
+        await self._session.setup_serializer(frame)
         await super().start(frame)
+
+    async def _bot_started(self) -> None:
+        self._session.bot_speaking = True  # for the input: a user turn now is a barge-in
+        await super()._bot_started()
+
+    async def _bot_stopped(self) -> None:
+        self._session.bot_speaking = False
+        await super()._bot_stopped()
 
     async def write_audio_chunk(self, chunk: bytes) -> bool:
         serializer = self._serializer
-        if serializer is None or not self._client.can_send:
+        if serializer is None or not self._session.client.can_send:
             return False
         if self._ws_params.add_wav_header:
             from callpipe.audio.wav import pcm_to_wav
@@ -433,26 +437,26 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
             return True
         sent = await self._send(payload)
         if sent:
-            self._transport.stats.packets_out += 1
-        elif self._client.remote_closed and not self._client.closing:
-            await self._transport.on_remote_closed("send failed")
+            self._session.stats.packets_out += 1
+        elif self._session.client.remote_closed and not self._session.client.closing:
+            await self._session.on_remote_closed("send failed")
         return sent
 
     async def _send(self, payload: str | bytes) -> bool:
         size = self._ws_params.fixed_audio_packet_size
         if size is None or not isinstance(payload, bytes):
-            return await self._client.send(payload)
+            return await self._session.client.send(payload)
         buffer = self._packet_buffer
         buffer += payload
         ok = True
         while len(buffer) >= size and ok:
-            ok = await self._client.send(bytes(buffer[:size]))
+            ok = await self._session.client.send(bytes(buffer[:size]))
             del buffer[:size]
         return ok
 
     async def _serialize_and_send(self, frame: Frame) -> None:
         serializer = self._serializer
-        if serializer is None or not self._client.can_send:
+        if serializer is None or not self._session.client.can_send:
             return
         payload = await serializer.serialize(frame)
         if payload is not None:
@@ -466,7 +470,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         """
         try:
             async with asyncio.timeout(self._params.audio_out_write_timeout):
-                return await self._client.send(payload)
+                return await self._session.client.send(payload)
         except TimeoutError:
             await self.on_write_timeout()
             return False
@@ -496,57 +500,58 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
                 await asyncio.wait_for(control.send_dtmf(digits), self._ws_params.hang_up_timeout)
             )
         except Exception:
-            logger.exception("%s: DTMF through the provider API failed", self._transport)
+            logger.exception("%s: DTMF through the provider API failed", self._session)
             return False
 
     async def transfer_call(self, target: str) -> None:
         control = self._call_control
         if control is None:
-            logger.error("%s: cannot transfer: no call control configured", self._transport)
+            logger.error("%s: cannot transfer: no call control configured", self._session)
             return
         try:
             await asyncio.wait_for(control.transfer(target), self._ws_params.hang_up_timeout)
         except Exception:
-            logger.exception("%s: call transfer failed", self._transport)
-
-    def hang_up_at_end(self) -> None:
-        """The carrier's leg may still be up although the socket is gone: hang it up."""
-        self._peer_stalled = True
+            logger.exception("%s: call transfer failed", self._session)
 
     async def on_write_timeout(self) -> None:
-        if self._client.remote_closed:
+        if self._session.client.remote_closed:
             return
-        logger.error("%s: the peer stopped reading; ending the call", self._transport)
-        self._client.remote_closed = True
-        self._peer_stalled = True  # the carrier's call may still be up: hang it up
-        stats = self._transport.stats
+        logger.error("%s: the peer stopped reading; ending the call", self._session)
+        self._session.client.remote_closed = True
+        self._session.peer_stalled()  # the carrier's call may still be up: hang it up
+        stats = self._session.stats
         stats.end_reason = stats.end_reason or "timeout (peer stopped reading)"
-        await self._transport.on_remote_closed("write timeout")
+        await self._session.on_remote_closed("write timeout")
 
     async def finish_call(self, frame: EndFrame | CancelFrame) -> None:
         """Hang up (once, bounded; skipped if the caller already hung up) and close 1000."""
-        stats = self._transport.stats
+        stats = self._session.stats
         stats.end_reason = stats.end_reason or _end_reason(frame)
-        if not self._client.remote_closed or self._peer_stalled or isinstance(frame, EndFrame):
+        session = self._session
+        if (
+            not session.client.remote_closed
+            or session.hang_up_at_end
+            or isinstance(frame, EndFrame)
+        ):
             await self._hang_up()
         await self._say_goodbye(frame)
-        await self._client.close()
+        await self._session.client.close()
 
     async def _say_goodbye(self, frame: EndFrame | CancelFrame) -> None:
         """A protocol that ends with a message (Genesys's ``disconnect``) gets it, and the peer's
         own close is awaited, bounded, before the socket closes. Other serializers return None."""
         serializer = self._serializer
-        if serializer is None or not self._client.can_send:
+        if serializer is None or not self._session.client.can_send:
             return
         payload = await serializer.serialize(frame)
         if payload is None:
             return
-        self._client.said_goodbye = True
+        self._session.client.said_goodbye = True
         if await self._send_bounded(payload):
             p = self._ws_params
             wait = p.hang_up_timeout if isinstance(frame, EndFrame) else p.ws_close_timeout
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._client.gone.wait(), wait)
+                await asyncio.wait_for(self._session.client.gone.wait(), wait)
 
     async def _hang_up(self) -> None:
         serializer = self._serializer
@@ -561,16 +566,16 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         except TimeoutError:
             logger.error(
                 "%s: hang-up timed out after %.1fs",
-                self._transport,
+                self._session,
                 self._ws_params.hang_up_timeout,
             )
         except Exception:
-            logger.exception("%s: hang-up failed", self._transport)
+            logger.exception("%s: hang-up failed", self._session)
 
     async def cleanup(self) -> None:
         await super().cleanup()
-        await self._client.close()
-        self._transport.log_call_end()
+        await self._session.client.close()
+        self._session.log_call_end(self.clock.now())
 
 
 class FastAPIWebsocketTransport(BaseTransport):
@@ -586,26 +591,28 @@ class FastAPIWebsocketTransport(BaseTransport):
         super().__init__(input_name=input_name, output_name=output_name)
         self._websocket = websocket
         self._params = params
-        self._client = _Client(websocket, params.ws_close_timeout)
-        self.stats = CallStats(
+        stats = CallStats(
             call_id=_call_id(params.serializer), provider=provider_name(params.serializer)
         )
+        self._session = CallSession(
+            self.name,
+            params.serializer,
+            _Client(websocket, params.ws_close_timeout),
+            stats,
+            fire=self._fire,
+            listens=self.has_event_handlers,
+            cancel=self._cancel_pipeline,
+        )
+        self.stats = stats
         # Log lines of this call's tasks (processors, the task) can now name the call.
-        CALL_TAG.set(mask(self.stats.call_id) or "")
-        self._recorder = current_recorder()
-        if self._recorder is not None:
-            self._recorder.identify(self.stats.call_id, self.stats.provider)
-        self._input = FastAPIWebsocketInputTransport(self, self._client, params, name=input_name)
-        self._output = FastAPIWebsocketOutputTransport(self, self._client, params, name=output_name)
-        self._disconnected = False
-        self._logged_end = False
-        self._serializer_ready = False
+        CALL_TAG.set(mask(stats.call_id) or "")
+        self._input = FastAPIWebsocketInputTransport(self._session, params, name=input_name)
+        self._output = FastAPIWebsocketOutputTransport(self._session, params, name=output_name)
         for event in ("on_client_connected", "on_client_disconnected", "on_session_timeout"):
             self._register_event_handler(event, background=True)
 
     def __str__(self) -> str:
-        # Every line the transport logs names the (masked) call, like the call-end line does.
-        return f"{self.name}[{mask(self.stats.call_id) or '-'}]"
+        return str(self._session)
 
     @property
     def websocket(self) -> WebSocket:
@@ -621,46 +628,12 @@ class FastAPIWebsocketTransport(BaseTransport):
     def output(self) -> FastAPIWebsocketOutputTransport:
         return self._output
 
-    async def setup_serializer(self, frame: StartFrame) -> None:
-        if self._serializer_ready or self._params.serializer is None:
-            return
-        self._serializer_ready = True
-        await self._params.serializer.setup(frame)
-
-    async def fire(self, event: str) -> None:
+    async def _fire(self, event: str) -> None:
         await self._call_event_handler(event, self._websocket)
 
-    async def on_remote_closed(self, reason: str) -> None:
-        """The far end went away: tell the app once; end the pipeline if nobody listens."""
-        if self._disconnected:
-            return
-        self._disconnected = True
-        self.stats.end_reason = self.stats.end_reason or f"caller hung up ({reason})"
-        logger.info("%s: client disconnected: %s", self, reason)
-        if self.has_event_handlers("on_client_disconnected"):
-            await self.fire("on_client_disconnected")
-        else:
-            await self._input.push_frame(CancelTaskFrame(reason=reason), FrameDirection.UPSTREAM)
-
-    @property
-    def bot_speaking(self) -> bool:
-        return self._output.bot_speaking
-
-    def mark_played(self, name: str) -> None:
-        self._output.on_mark(name)
-
-    def peer_stalled(self) -> None:
-        self._output.hang_up_at_end()
-
-    def log_call_end(self) -> None:
-        if self._logged_end:
-            return
-        self._logged_end = True
-        self.stats.log_end(self._input.clock.now(), self._params.serializer)
-        if self._recorder is not None:
-            stats = self.stats
-            counts = {"packets_in": stats.packets_in, "packets_out": stats.packets_out}
-            self._recorder.note_end(stats.end_reason, counts)
+    async def _cancel_pipeline(self, reason: str) -> None:
+        """The far end left and the app does not listen: end the pipeline from its source."""
+        await self._input.push_frame(CancelTaskFrame(reason=reason), FrameDirection.UPSTREAM)
 
 
 def _end_reason(frame: EndFrame | CancelFrame) -> str:
