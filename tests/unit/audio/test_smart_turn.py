@@ -184,6 +184,20 @@ async def test_segment_is_pre_speech_plus_turn_and_bounded() -> None:
     assert len(analyzer.seen[-1]) == 2 * 8000
 
 
+async def test_only_200_ms_of_the_vads_quiet_is_shown() -> None:
+    analyzer = _Recorder(params=SmartTurnParams(pre_speech_ms=0))
+    analyzer.set_sample_rate(8000)
+    analyzer.update_vad_stop_secs(0.8)
+    for p in _packets(5, 1.0):
+        analyzer.append_audio(p, is_speech=True)
+    for p in _packets(0, 0.8):
+        analyzer.append_audio(p, is_speech=True)  # VAD still says speaking during stop_secs
+    await analyzer.analyze_end_of_turn()
+    seen = np.rint(analyzer.seen[-1] * 32768).astype(int)
+    assert len(seen) == round(1.2 * 8000)
+    assert (seen[:8000] == 5).all() and (seen[8000:] == 0).all()
+
+
 async def test_incomplete_keeps_the_turn_and_silence_completes_it() -> None:
     analyzer = _Recorder(complete=False, params=SmartTurnParams(stop_secs=1.0))
     analyzer.set_sample_rate(8000)
@@ -230,6 +244,19 @@ async def test_model_on_espeak_finished_vs_trailing_off(rate: int) -> None:
     trailing = await _analyze(analyzer, _speech("Can you tell me um", rate), rate)
     assert finished.is_complete and finished.probability > 0.5
     assert not trailing.is_complete and trailing.probability < 0.5
+
+
+async def test_long_vad_quiet_is_trimmed_for_the_model() -> None:
+    # With 0.8 s of trailing quiet (callpipe's VAD default) the raw model calls this trailing-off
+    # phrase complete (0.94 measured); trimmed to 0.2 s it is clearly incomplete again.
+    analyzer = LocalSmartTurnAnalyzerV3(smart_turn_model_path=smart_turn_model())
+    pcm = synthesize("Can you tell me um", 8000) + b"\0\0" * 6400
+    analyzer.update_vad_stop_secs(0.8)
+    trimmed = await _analyze(analyzer, pcm, 8000)
+    analyzer.update_vad_stop_secs(0.0)
+    untrimmed = await _analyze(analyzer, pcm, 8000)
+    assert not trimmed.is_complete
+    assert untrimmed.probability > trimmed.probability
 
 
 @pytest.mark.parametrize("rate", RATES)

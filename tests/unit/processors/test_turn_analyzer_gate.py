@@ -16,6 +16,7 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from callpipe.metrics.metrics import TurnMetricsData
 from callpipe.pipeline.task import PipelineParams
@@ -81,6 +82,7 @@ async def test_complete_ends_the_turn_and_audio_reaches_the_analyzer() -> None:
         UserStartedSpeakingFrame(),
         *audio(3),
         said("What time is it?"),
+        VADUserStoppedSpeakingFrame(stop_secs=0.8),
         UserStoppedSpeakingFrame(),
         *audio(2),
         SleepFrame(0.2),
@@ -91,6 +93,7 @@ async def test_complete_ends_the_turn_and_audio_reaches_the_analyzer() -> None:
     assert bot.analyzer.fed == [(320, True)] * 3 + [(320, False)] * 2
     assert bot.analyzer.sample_rate == 8000
     assert bot.analyzer.vad_start_secs == 0.2
+    assert bot.analyzer.vad_stop_secs == 0.8
 
 
 async def test_incomplete_holds_the_turn_and_the_caller_goes_on() -> None:

@@ -22,6 +22,7 @@ class ScriptedAnalyzer(BaseTurnAnalyzer):
         self.fed: list[tuple[int, bool]] = []
         self.cleared = 0
         self.vad_start_secs = 0.0
+        self.vad_stop_secs = 0.0
         self._params = params or SmartTurnParams(stop_secs=0.3)
         self.quiet_ends_turn = False
 
@@ -50,6 +51,9 @@ class ScriptedAnalyzer(BaseTurnAnalyzer):
 
     def update_vad_start_secs(self, vad_start_secs: float) -> None:
         self.vad_start_secs = vad_start_secs
+
+    def update_vad_stop_secs(self, vad_stop_secs: float) -> None:
+        self.vad_stop_secs = vad_stop_secs
 
     def clear(self) -> None:
         self.cleared += 1

@@ -64,6 +64,10 @@ class BaseTurnAnalyzer(ABC):
         """The VAD's ``start_secs``: speech began that long before it was reported."""
         return None
 
+    def update_vad_stop_secs(self, vad_stop_secs: float) -> None:
+        """The VAD's ``stop_secs``: the audio ends with that much quiet (a callpipe addition)."""
+        return None
+
     @abstractmethod
     def clear(self) -> None:
         """Forget the current turn."""

@@ -264,6 +264,9 @@ class LLMUserAggregator(LLMUserContextAggregator):
         elif isinstance(frame, VADUserStartedSpeakingFrame) and self._turn_gate is not None:
             self._turn_gate.vad_started(frame.start_secs)
             await super().process_frame(frame, direction)
+        elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._turn_gate is not None:
+            self._turn_gate.vad_stopped(frame.stop_secs)
+            await super().process_frame(frame, direction)
         elif isinstance(frame, TranscriptionFrame | InterimTranscriptionFrame):
             if await self._held_transcript(frame):
                 return
@@ -385,6 +388,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
                     await self.push_frame(BotInterruptionFrame(), FrameDirection.UPSTREAM)
         elif state == VADState.QUIET:
             vad_stop = VADUserStoppedSpeakingFrame(stop_secs=params.stop_secs)
+            if self._turn_gate is not None:
+                self._turn_gate.vad_stopped(params.stop_secs)
             await super().process_frame(vad_stop, FrameDirection.DOWNSTREAM)
             await self._on_user_stopped(UserStoppedSpeakingFrame(), FrameDirection.DOWNSTREAM)
             await self.push_frame(UserStoppedSpeakingFrame(), FrameDirection.UPSTREAM)

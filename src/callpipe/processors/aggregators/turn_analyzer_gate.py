@@ -64,6 +64,10 @@ class TurnAnalyzerGate:
         """The VAD's start delay: the analyzer keeps that much more audio before speech."""
         self._strategy.update_vad_start_secs(start_secs)
 
+    def vad_stopped(self, stop_secs: float) -> None:
+        """The VAD's stop delay: how much quiet ends the audio the model will see."""
+        self._strategy.update_vad_stop_secs(stop_secs)
+
     def user_started(self) -> bool:
         """The caller speaks. True when this continues the current turn (held or undecided)."""
         self._user_speaking = True

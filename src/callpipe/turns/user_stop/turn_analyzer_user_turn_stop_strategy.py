@@ -54,6 +54,9 @@ class TurnAnalyzerUserTurnStopStrategy(BaseUserTurnStopStrategy):
     def update_vad_start_secs(self, start_secs: float) -> None:
         self._turn_analyzer.update_vad_start_secs(start_secs)
 
+    def update_vad_stop_secs(self, stop_secs: float) -> None:
+        self._turn_analyzer.update_vad_stop_secs(stop_secs)
+
     def append_audio(self, audio: bytes, is_speech: bool) -> bool:
         """Per packet. True when the analyzer ended the turn by itself (quiet ran out)."""
         return self._turn_analyzer.append_audio(audio, is_speech) is EndOfTurnState.COMPLETE

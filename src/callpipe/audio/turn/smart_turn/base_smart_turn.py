@@ -11,6 +11,12 @@ turn (from ``pre_speech_ms`` + the VAD's ``start_secs`` before speech was report
 keep flowing. The worker pool is process-wide and small (one session serves every call; 100
 analyzers do not mean 100 threads).
 
+The model was trained on turns ending 200 ms after speech (Pipecat's VAD ``stop_secs``).
+callpipe's VAD waits 0.8 s by default, and that much trailing quiet makes the model call almost
+anything complete (measured: a trailing-off "Can you tell me um" scores 0.02 with 0.2 s of quiet,
+0.94 with 0.8 s). So the VAD's ``stop_secs`` is passed in (:meth:`update_vad_stop_secs`) and the
+model is shown only the first 200 ms of it.
+
 Fallback: after an INCOMPLETE verdict, ``append_audio`` answers COMPLETE once the caller has been
 quiet for ``stop_secs`` (3 s by default), so a turn always ends.
 """
@@ -38,6 +44,8 @@ PRE_SPEECH_MS = 500.0
 MAX_DURATION_SECONDS = 8.0
 _DEFAULT_RATE = 16000
 _POOL_THREADS = 2
+MODEL_TRAILING_QUIET_SECS = 0.2
+"""Quiet after speech the model expects at the end of its input (see the module docstring)."""
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -82,6 +90,7 @@ class BaseSmartTurn(BaseTurnAnalyzer):
         self._silence = 0
         self._speech_triggered = False
         self._vad_start_secs = 0.0
+        self._vad_stop_secs = 0.0
 
     @property
     def speech_triggered(self) -> bool:
@@ -136,7 +145,9 @@ class BaseSmartTurn(BaseTurnAnalyzer):
             start = max(start, self._speech_start - int(lead))
         size = len(self._ring)
         start = max(start, self._written - size)
-        count = self._written - start
+        excess_quiet = max(0.0, self._vad_stop_secs - MODEL_TRAILING_QUIET_SECS)
+        end = max(start, self._written - int(excess_quiet * self._ring_rate))
+        count = end - start
         if count <= 0:
             return np.zeros(0, dtype=np.int16)
         at = start % size
@@ -183,6 +194,9 @@ class BaseSmartTurn(BaseTurnAnalyzer):
 
     def update_vad_start_secs(self, vad_start_secs: float) -> None:
         self._vad_start_secs = max(0.0, vad_start_secs)
+
+    def update_vad_stop_secs(self, vad_stop_secs: float) -> None:
+        self._vad_stop_secs = max(0.0, vad_stop_secs)
 
     def clear(self) -> None:
         self._clear(EndOfTurnState.COMPLETE)
