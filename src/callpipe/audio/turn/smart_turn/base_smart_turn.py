@@ -33,9 +33,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
 from callpipe.audio.turn.base_turn_analyzer import BaseTurnAnalyzer, BaseTurnParams, EndOfTurnState
 from callpipe.metrics.metrics import MetricsData, TurnMetricsData
+from callpipe.utils.pydantic_docs import document_fields
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +63,29 @@ def model_pool() -> ThreadPoolExecutor:
 
 
 class SmartTurnParams(BaseTurnParams):
-    """``stop_secs``: quiet after which the turn ends whatever the model said.
-    ``pre_speech_ms``: audio kept from before speech was detected.
-    ``max_duration_secs``: the most audio the model is shown (the latest part)."""
+    """Timing of a smart-turn analyzer (Pipecat's names and defaults)."""
 
-    stop_secs: float = STOP_SECS
-    pre_speech_ms: float = PRE_SPEECH_MS
-    max_duration_secs: float = MAX_DURATION_SECONDS
+    stop_secs: float = Field(
+        default=STOP_SECS,
+        ge=0.0,
+        description="Quiet after the caller stopped that ends the turn even when the model said "
+        "INCOMPLETE: the longest a caller's pause can hold the turn open.",
+    )
+    pre_speech_ms: float = Field(
+        default=PRE_SPEECH_MS,
+        ge=0.0,
+        description="Audio from before the VAD reported speech (plus its start_secs) shown to "
+        "the model, so the first syllable is not cut.",
+    )
+    max_duration_secs: float = Field(
+        default=MAX_DURATION_SECONDS,
+        gt=0.0,
+        description="The most audio kept and shown to the model (the latest part of the turn). "
+        "Also the per-call buffer size: 8 s is 128 KB at 8 kHz.",
+    )
+
+
+document_fields(SmartTurnParams)
 
 
 class SmartTurnTimeoutException(Exception):
