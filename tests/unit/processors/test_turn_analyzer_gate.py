@@ -126,6 +126,9 @@ async def test_incomplete_ends_after_the_fallback_quiet() -> None:
     assert bot.user_messages() == ["Well, I think"]
     [(at, _)] = bot.stopped
     assert at - sent >= 0.3
+    # The turn latency still counts from when the caller went quiet, not from the release.
+    stopped_at = bot.user._latency.stopped_at
+    assert stopped_at is not None and at - stopped_at >= 0.3
 
 
 async def test_analyzer_silence_count_ends_a_held_turn() -> None:

@@ -350,8 +350,11 @@ class LLMUserAggregator(LLMUserContextAggregator):
         else:
             self._turn_gate.user_stopped(frame, direction)
 
-    async def _end_turn(self, frame: Frame, direction: FrameDirection) -> None:
+    async def _end_turn(self, frame: Frame, direction: FrameDirection, stopped_at: float) -> None:
+        """The end-of-turn model let the stop through: the turn latency still counts from
+        when the caller went quiet, not from the verdict."""
         await super().process_frame(frame, direction)
+        self._latency.user_stopped(stopped_at)
 
     async def _held_transcript(self, frame: TranscriptionFrame | InterimTranscriptionFrame) -> bool:
         """True when a transcript is dropped because a held turn has too few words."""

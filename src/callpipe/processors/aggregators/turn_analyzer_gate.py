@@ -27,7 +27,8 @@ from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
 
 logger = logging.getLogger(__name__)
 
-EndTurn = Callable[[Frame, FrameDirection], Awaitable[None]]
+EndTurn = Callable[[Frame, FrameDirection, float], Awaitable[None]]
+"""Ends the turn: the held stop frame, its direction, and when the caller went quiet (clock)."""
 
 
 class TurnAnalyzerGate:
@@ -44,7 +45,7 @@ class TurnAnalyzerGate:
         self._end_turn = end_turn
         self._user_speaking = False
         self._generation = 0  # bumped at every VAD start/stop: a verdict is for its own stop only
-        self._held: tuple[Frame, FrameDirection] | None = None
+        self._held: tuple[Frame, FrameDirection, float] | None = None
         self._undecided = False  # a stop was reported and the turn has not ended yet
         self._timer: asyncio.TimerHandle | None = None
 
@@ -84,10 +85,13 @@ class TurnAnalyzerGate:
         self._user_speaking = False
         self._generation += 1
         self._undecided = True
-        decide = self._decide(frame, direction, self._generation)
+        stopped_at = self._processor.clock.now()
+        decide = self._decide(frame, direction, stopped_at, self._generation)
         self._processor.create_task(decide, "end-of-turn-analysis")
 
-    async def _decide(self, frame: Frame, direction: FrameDirection, generation: int) -> None:
+    async def _decide(
+        self, frame: Frame, direction: FrameDirection, stopped_at: float, generation: int
+    ) -> None:
         complete, metrics = await self._strategy.analyze()
         if metrics is not None and self._processor.metrics_enabled:
             await self._processor.push_frame(MetricsFrame(data=[metrics]))
@@ -95,9 +99,9 @@ class TurnAnalyzerGate:
             return  # the caller spoke again while the model ran: the turn goes on
         if complete:
             self._undecided = False
-            await self._end_turn(frame, direction)
+            await self._end_turn(frame, direction, stopped_at)
             return
-        self._held = (frame, direction)
+        self._held = (frame, direction, stopped_at)
         self._cancel_timer()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._strategy.fallback_secs, self._on_timer)
