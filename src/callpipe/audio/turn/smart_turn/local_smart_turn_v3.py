@@ -5,7 +5,10 @@ The model takes Whisper log-mel features of the last 8 s of the turn at 16 kHz
 speaker finished; above 0.5 is COMPLETE. Telephone audio (8 kHz) is resampled to 16 kHz first.
 
 One ONNX session per (model file, ``cpu_count``) is shared by every analyzer in the process: the
-first analyzer loads it (about 0.1 s), the hundredth just takes it. Sessions are thread-safe.
+first analyzer loads it (about 70 ms of CPU, 0.2 s), the hundredth just takes it. Sessions are
+thread-safe. Loading inside the first call would stall every call on the event loop, so importing
+this module starts loading the default model (as resolved then, one CPU) on a background thread:
+a bot that imports at the top and constructs the analyzer per call finds it ready.
 Where the weights come from: :mod:`callpipe.audio.turn.smart_turn.model_file`.
 """
 
@@ -55,6 +58,16 @@ def load_session(path: Path, cpu_count: int = 1) -> Any:
             _sessions[key] = session
             logger.debug("smart-turn model loaded from %s", key[0])
         return session
+
+
+def _preload_default() -> None:
+    try:
+        load_session(resolve_model_path())
+    except Exception as exc:  # absent or unloadable: the constructor will say why, loudly
+        logger.debug("smart-turn model not preloaded: %s", exc)
+
+
+threading.Thread(target=_preload_default, name="smart-turn-preload", daemon=True).start()
 
 
 class LocalSmartTurnAnalyzerV3(BaseSmartTurn):
