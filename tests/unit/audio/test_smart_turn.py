@@ -275,3 +275,18 @@ async def test_analyzers_share_one_session_and_analyze_concurrently() -> None:
     pcm = _speech("Yes, that is correct.", 8000)
     results = await asyncio.gather(*(_analyze(a, pcm, 8000) for a in analyzers))
     assert len({round(r.probability, 5) for r in results}) == 1
+
+
+def test_fetch_command_keeps_a_verified_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from callpipe.audio.turn.smart_turn.fetch import main
+
+    dest = tmp_path / model_file.MODEL_NAME
+    dest.write_bytes(smart_turn_model().read_bytes())
+    before = dest.stat().st_mtime_ns
+    assert main(["fetch", "smart-turn", "--dest", str(dest)]) == 0  # verified: no download
+    assert capsys.readouterr().out.strip() == str(dest)
+    assert dest.stat().st_mtime_ns == before
+    with pytest.raises(SystemExit):
+        main(["fetch", "whisper"])
