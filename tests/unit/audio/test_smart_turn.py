@@ -290,3 +290,19 @@ def test_fetch_command_keeps_a_verified_copy(
     assert dest.stat().st_mtime_ns == before
     with pytest.raises(SystemExit):
         main(["fetch", "whisper"])
+
+
+async def test_speech_during_the_analysis_keeps_the_turn() -> None:
+    analyzer = _Recorder(params=SmartTurnParams(pre_speech_ms=0))
+    analyzer.set_sample_rate(8000)
+    for p in _packets(6, 0.5):
+        analyzer.append_audio(p, is_speech=True)
+    pending = asyncio.ensure_future(analyzer.analyze_end_of_turn())
+    await asyncio.sleep(0)  # the segment is taken; the model runs on its thread
+    for p in _packets(7, 0.5):
+        analyzer.append_audio(p, is_speech=True)
+    state, _ = await pending
+    assert state is EndOfTurnState.COMPLETE
+    assert analyzer.speech_triggered  # not cleared: the caller went on
+    await analyzer.analyze_end_of_turn()
+    assert len(analyzer.seen[-1]) == 8000  # both halves: the turn's start was kept

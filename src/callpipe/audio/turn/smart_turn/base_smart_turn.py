@@ -105,6 +105,7 @@ class BaseSmartTurn(BaseTurnAnalyzer):
         self._written = 0  # samples ever appended
         self._valid_from = 0  # first sample of the current turn's buffer
         self._speech_start: int | None = None
+        self._speech_end = 0  # position after the last packet heard as speech
         self._silence = 0
         self._speech_triggered = False
         self._vad_start_secs = 0.0
@@ -142,6 +143,7 @@ class BaseSmartTurn(BaseTurnAnalyzer):
         self._ring[: len(samples) - first] = samples[first:]
         self._written += len(samples)
         if is_speech:
+            self._speech_end = self._written
             self._silence = 0
             self._speech_triggered = True
             if self._speech_start is None:
@@ -177,10 +179,11 @@ class BaseSmartTurn(BaseTurnAnalyzer):
         segment = self._segment()
         if len(segment) == 0:
             return EndOfTurnState.INCOMPLETE, None
-        rate = self._ring_rate
+        rate, analysed_to = self._ring_rate, self._written
         loop = asyncio.get_running_loop()
         state, metrics = await loop.run_in_executor(model_pool(), self._decide, segment, rate)
-        if state is EndOfTurnState.COMPLETE:
+        # Speech that arrived while the model ran continues the turn: keep it all.
+        if state is EndOfTurnState.COMPLETE and self._speech_end <= analysed_to:
             self._clear(state)
         return state, metrics
 
