@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from callpipe.audio.turn.base_turn_analyzer import EndOfTurnState
 from callpipe.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 from callpipe.frames.frames import (
@@ -100,6 +102,7 @@ async def test_incomplete_holds_the_turn_and_the_caller_goes_on() -> None:
     bot = Bot(ScriptedAnalyzer([INCOMPLETE, COMPLETE]))
     frames = [
         UserStartedSpeakingFrame(),
+        *audio(1),
         said("I would like to book"),
         UserStoppedSpeakingFrame(),
         SleepFrame(0.15),  # the model said INCOMPLETE: no turn yet (fallback is 0.3 s)
@@ -118,6 +121,7 @@ async def test_incomplete_ends_after_the_fallback_quiet() -> None:
     bot = Bot(ScriptedAnalyzer([INCOMPLETE]))  # stop_secs=0.3
     frames: list[Any] = [
         UserStartedSpeakingFrame(),
+        *audio(1),
         said("Well, I think"),
         UserStoppedSpeakingFrame(),
     ]
@@ -134,7 +138,8 @@ async def test_incomplete_ends_after_the_fallback_quiet() -> None:
 async def test_analyzer_silence_count_ends_a_held_turn() -> None:
     analyzer = ScriptedAnalyzer([INCOMPLETE], SmartTurnParams(stop_secs=30))
     bot = Bot(analyzer)
-    frames: list[Any] = [UserStartedSpeakingFrame(), said("So"), UserStoppedSpeakingFrame()]
+    frames: list[Any] = [UserStartedSpeakingFrame(), *audio(1), said("So")]
+    frames.append(UserStoppedSpeakingFrame())
     frames += [SleepFrame(0.1)]
     await bot.run(frames)
     assert bot.user_messages() == []  # held (fallback 30 s), then the call ended
@@ -146,7 +151,8 @@ async def test_analyzer_silence_count_ends_a_held_turn() -> None:
 
 async def test_failing_analyzer_degrades_to_vad_and_metrics_are_pushed() -> None:
     bot = Bot(ScriptedAnalyzer([RuntimeError("boom")]))
-    frames = [UserStartedSpeakingFrame(), said("Hi."), UserStoppedSpeakingFrame(), SleepFrame(0.1)]
+    frames = [UserStartedSpeakingFrame(), *audio(1), said("Hi."), UserStoppedSpeakingFrame()]
+    frames.append(SleepFrame(0.1))
     await bot.run(frames)
     assert bot.user_messages() == ["Hi."]
     metered = Bot(ScriptedAnalyzer([COMPLETE]))
@@ -155,3 +161,13 @@ async def test_failing_analyzer_degrades_to_vad_and_metrics_are_pushed() -> None
     data = [d for f in down if isinstance(f, MetricsFrame) for d in f.data]
     turn = [d for d in data if isinstance(d, TurnMetricsData)]
     assert len(turn) == 1 and turn[0].is_complete and turn[0].probability == 0.9
+
+
+async def test_without_caller_audio_turns_end_at_vad_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bot = Bot(ScriptedAnalyzer([INCOMPLETE]))  # would hold every turn, had it audio to judge
+    frames = [UserStartedSpeakingFrame(), said("Hi."), UserStoppedSpeakingFrame(), SleepFrame(0.1)]
+    await bot.run(frames)
+    assert bot.user_messages() == ["Hi."]
+    assert "no caller audio" in caplog.text

@@ -47,6 +47,8 @@ class TurnAnalyzerGate:
         self._generation = 0  # bumped at every VAD start/stop: a verdict is for its own stop only
         self._held: tuple[Frame, FrameDirection, float] | None = None
         self._undecided = False  # a stop was reported and the turn has not ended yet
+        self._audio_seen = False
+        self._warned_no_audio = False
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -58,6 +60,7 @@ class TurnAnalyzerGate:
 
     def audio(self, audio: bytes) -> bool:
         """Per packet: buffer it. True when a held turn should now end (quiet ran out)."""
+        self._audio_seen = True
         done = self._strategy.append_audio(audio, self._user_speaking)
         return done and self._held is not None
 
@@ -92,7 +95,19 @@ class TurnAnalyzerGate:
     async def _decide(
         self, frame: Frame, direction: FrameDirection, stopped_at: float, generation: int
     ) -> None:
-        complete, metrics = await self._strategy.analyze()
+        if not self._audio_seen:
+            # No caller audio reaches the aggregator (e.g. an STT without audio passthrough):
+            # the model has nothing to judge, and holding every turn for the fallback would
+            # add seconds to each answer. End the turn as a plain VAD stop, and say why once.
+            if not self._warned_no_audio:
+                self._warned_no_audio = True
+                logger.warning(
+                    "%s: no caller audio reaches the user aggregator; turns end at VAD stop",
+                    self._strategy,
+                )
+            complete, metrics = True, None
+        else:
+            complete, metrics = await self._strategy.analyze()
         if metrics is not None and self._processor.metrics_enabled:
             await self._processor.push_frame(MetricsFrame(data=[metrics]))
         if generation != self._generation:
