@@ -21,6 +21,7 @@ commands:
   fakes [flags]               serve local fakes of Deepgram/OpenAI/Cartesia/ElevenLabs
   test FILE.yaml [flags]      run conversation scenarios against a running bot
   dial NUMBER|--csv F [flags] place outbound calls through a running runner
+  models fetch smart-turn      download the smart-turn model weights (not shipped)
 
 `callpipe COMMAND --help` describes a command; `callpipe --version` prints the version.
 """
@@ -31,6 +32,7 @@ _OPTIONAL = {
     "fakes": "callpipe.testing.fakes.cli",
     "test": "callpipe.testing.scenarios",
     "dial": "callpipe.runner.dial_cli",
+    "models": "callpipe.audio.turn.smart_turn.fetch",
 }
 
 

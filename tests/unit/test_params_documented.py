@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from callpipe.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 from callpipe.audio.vad.vad_analyzer import VADParams
 from callpipe.pipeline.task import PipelineParams
 from callpipe.transports.network.fastapi_websocket import FastAPIWebsocketParams
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "transport.md"
-MODELS = [FastAPIWebsocketParams, PipelineParams, VADParams]
+MODELS = [FastAPIWebsocketParams, PipelineParams, VADParams, SmartTurnParams]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

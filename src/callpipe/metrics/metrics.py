@@ -62,3 +62,12 @@ class TurnLatencyMetricsData(MetricsData):
 
     value: float = 0.0
     vad_stop_secs: float = 0.0
+
+
+@dataclass(slots=True)
+class TurnMetricsData(MetricsData):
+    """One end-of-turn model decision: complete or not, its probability, and what it cost."""
+
+    is_complete: bool = False
+    probability: float = 0.0
+    e2e_processing_time_ms: float = 0.0

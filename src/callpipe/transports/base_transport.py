@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
@@ -11,6 +12,8 @@ from callpipe.processors.base_object import BaseObject
 from callpipe.processors.frame_processor import FrameProcessor
 from callpipe.transports.seams import VADAnalyzerLike
 from callpipe.utils.pydantic_docs import document_fields
+
+logger = logging.getLogger(__name__)
 
 
 class TransportParams(BaseModel):
@@ -94,6 +97,12 @@ class TransportParams(BaseModel):
         default=None,
         description="Older Pipecat name of audio_in_passthrough; when set, it overrides it.",
     )
+    turn_analyzer: Any = Field(
+        default=None,
+        description="Older Pipecat place for an end-of-turn model; accepted and ignored, as "
+        "Pipecat 1.14 does (a warning says so). Pass it to the user aggregator instead: "
+        "UserTurnStrategies(stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=...)]).",
+    )
 
     playback_tracking: bool = Field(
         default=True,
@@ -148,6 +157,11 @@ class TransportParams(BaseModel):
             )
         if self.vad_audio_passthrough is not None:
             self.audio_in_passthrough = self.vad_audio_passthrough
+        if self.turn_analyzer is not None:
+            logger.warning(
+                "TransportParams(turn_analyzer=...) is ignored (as in Pipecat 1.14); use "
+                "UserTurnStrategies(stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=...)])"
+            )
         return self
 
 

@@ -11,7 +11,8 @@ is in. The strategies tune that model rather than replace it:
   more after the caller paused and the transcript is late.
 - External strategies: turns come only from frames another processor emits.
 
-Pipecat's smart-turn analyzer strategy is not provided (callpipe ships no turn model).
+The smart-turn model plugs in as :class:`~callpipe.turns.user_stop.TurnAnalyzerUserTurnStopStrategy`
+(its own module): the aggregator asks it at each VAD stop whether the turn is over.
 """
 
 from __future__ import annotations

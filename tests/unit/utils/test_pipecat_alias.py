@@ -40,3 +40,21 @@ def test_portable_bot_builds_on_callpipe() -> None:
     )
     assert out.stdout.strip().startswith("callpipe: pipeline built:")
     assert "LLMUserAggregator" in out.stdout and "OpenAILLMService" in out.stdout
+
+
+def test_smart_turn_imports_resolve_under_pipecat_names() -> None:
+    from callpipe.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+    from callpipe.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+
+    install_pipecat_alias()
+    try:
+        v3 = importlib.import_module("pipecat.audio.turn.smart_turn.local_smart_turn_v3")
+        assert v3.LocalSmartTurnAnalyzerV3 is LocalSmartTurnAnalyzerV3
+        params = importlib.import_module("pipecat.audio.turn.smart_turn.base_smart_turn")
+        assert params.SmartTurnParams().stop_secs == 3.0
+        stop = importlib.import_module(
+            "pipecat.turns.user_stop.turn_analyzer_user_turn_stop_strategy"
+        )
+        assert stop.TurnAnalyzerUserTurnStopStrategy is TurnAnalyzerUserTurnStopStrategy
+    finally:
+        uninstall_pipecat_alias()

@@ -77,9 +77,13 @@ from callpipe.processors.aggregators.llm_response import (
     LLMUserAggregatorParams as _LegacyUserParams,
 )
 from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
+from callpipe.processors.aggregators.turn_analyzer_gate import TurnAnalyzerGate
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.turns.user_idle_controller import UserIdleController
 from callpipe.turns.user_mute.strategies import BaseUserMuteStrategy
+from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
+    TurnAnalyzerUserTurnStopStrategy,
+)
 from callpipe.turns.user_turn_strategies import UserTurnStrategies
 
 logger = logging.getLogger(__name__)
@@ -193,6 +197,11 @@ class LLMUserAggregator(LLMUserContextAggregator):
         self._release_next_interruption = False
         self._turn_started_at = ""
         self._idle = UserIdleController(self._user_params.user_idle_timeout, self._on_idle)
+        stops = self._strategies.stop or ()
+        analyzers = [s for s in stops if isinstance(s, TurnAnalyzerUserTurnStopStrategy)]
+        self._turn_gate = (
+            TurnAnalyzerGate(analyzers[0], self, self._end_turn) if analyzers else None
+        )
         for event in (
             "on_user_turn_started",
             "on_user_turn_stopped",
@@ -212,12 +221,16 @@ class LLMUserAggregator(LLMUserContextAggregator):
         if isinstance(frame, StartFrame):
             if self._vad is not None:
                 self._vad.set_sample_rate(frame.audio_in_sample_rate)
+            if self._turn_gate is not None:
+                self._turn_gate.start(frame.audio_in_sample_rate)
             for strategy in self._mutes:
                 await strategy.setup(None)
             await super().process_frame(frame, direction)
             return
         if isinstance(frame, EndFrame | CancelFrame):
             self._idle.close()
+            if self._turn_gate is not None:
+                await self._turn_gate.close()
             await super().process_frame(frame, direction)
             return
         if isinstance(frame, InputAudioRawFrame):
@@ -225,6 +238,9 @@ class LLMUserAggregator(LLMUserContextAggregator):
             # analysed but still passed on (a recorder after the output keeps the caller whole).
             if self._mutes:
                 await self._mute_drops(frame)
+            gate = self._turn_gate
+            if gate is not None and not self._muted and gate.audio(frame.audio):
+                await gate.release()
             if self._vad is not None and not self._muted:
                 await self._run_vad(frame)
             await self.push_frame(frame, direction)
@@ -243,6 +259,14 @@ class LLMUserAggregator(LLMUserContextAggregator):
                 logger.debug("%s: holding back a barge-in (turn strategies)", self)
         elif isinstance(frame, UserStartedSpeakingFrame):
             await self._on_user_started(frame, direction)
+        elif isinstance(frame, UserStoppedSpeakingFrame) and direction == FrameDirection.DOWNSTREAM:
+            await self._on_user_stopped(frame, direction)
+        elif isinstance(frame, VADUserStartedSpeakingFrame) and self._turn_gate is not None:
+            self._turn_gate.vad_started(frame.start_secs)
+            await super().process_frame(frame, direction)
+        elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._turn_gate is not None:
+            self._turn_gate.vad_stopped(frame.stop_secs)
+            await super().process_frame(frame, direction)
         elif isinstance(frame, TranscriptionFrame | InterimTranscriptionFrame):
             if await self._held_transcript(frame):
                 return
@@ -308,11 +332,29 @@ class LLMUserAggregator(LLMUserContextAggregator):
     async def _on_user_started(self, frame: Frame, direction: FrameDirection) -> None:
         # While the bot speaks, a min-words strategy holds the barge-in (and the turn) until
         # enough words were transcribed.
+        resumed = self._turn_gate is not None and self._turn_gate.user_started()
+        if resumed:
+            # The end-of-turn model held the turn open and the caller went on: same turn.
+            await super().process_frame(frame, direction)
+            return
         self._held_turn = self._bot_is_speaking and self._strategies.min_words > 1
         self._turn_started_at = _now_iso()
         await super().process_frame(frame, direction)
         start = self._strategies.start[0] if self._strategies.start else None
         await self._call_event_handler("on_user_turn_started", start)
+
+    async def _on_user_stopped(self, frame: Frame, direction: FrameDirection) -> None:
+        """The caller went quiet: the turn ends, unless an end-of-turn model says otherwise."""
+        if self._turn_gate is None:
+            await super().process_frame(frame, direction)
+        else:
+            self._turn_gate.user_stopped(frame, direction)
+
+    async def _end_turn(self, frame: Frame, direction: FrameDirection, stopped_at: float) -> None:
+        """The end-of-turn model let the stop through: the turn latency still counts from
+        when the caller went quiet, not from the verdict."""
+        await super().process_frame(frame, direction)
+        self._latency.user_stopped(stopped_at)
 
     async def _held_transcript(self, frame: TranscriptionFrame | InterimTranscriptionFrame) -> bool:
         """True when a transcript is dropped because a held turn has too few words."""
@@ -337,6 +379,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
         params = self._vad.params
         if state == VADState.SPEAKING and previous != VADState.SPEAKING:
             await self.push_frame(VADUserStartedSpeakingFrame(start_secs=params.start_secs))
+            if self._turn_gate is not None:
+                self._turn_gate.vad_started(params.start_secs)
             started = UserStartedSpeakingFrame()
             self._idle.process_frame(started)
             await self._on_user_started(started, FrameDirection.DOWNSTREAM)
@@ -347,8 +391,10 @@ class LLMUserAggregator(LLMUserContextAggregator):
                     await self.push_frame(BotInterruptionFrame(), FrameDirection.UPSTREAM)
         elif state == VADState.QUIET:
             vad_stop = VADUserStoppedSpeakingFrame(stop_secs=params.stop_secs)
+            if self._turn_gate is not None:
+                self._turn_gate.vad_stopped(params.stop_secs)
             await super().process_frame(vad_stop, FrameDirection.DOWNSTREAM)
-            await super().process_frame(UserStoppedSpeakingFrame(), FrameDirection.DOWNSTREAM)
+            await self._on_user_stopped(UserStoppedSpeakingFrame(), FrameDirection.DOWNSTREAM)
             await self.push_frame(UserStoppedSpeakingFrame(), FrameDirection.UPSTREAM)
             self._idle.process_frame(UserStoppedSpeakingFrame())
 
@@ -378,6 +424,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
 
     async def cleanup(self) -> None:
         self._idle.close()
+        if self._turn_gate is not None:
+            await self._turn_gate.close()
         for strategy in self._mutes:
             await strategy.cleanup()
         await super().cleanup()

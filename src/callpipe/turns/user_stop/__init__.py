@@ -1,5 +1,8 @@
 """When a user turn ends (and the bot answers)."""
 
+from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
+    TurnAnalyzerUserTurnStopStrategy,
+)
 from callpipe.turns.user_turn_strategies import (
     BaseUserTurnStopStrategy,
     ExternalUserTurnStopStrategy,
@@ -10,4 +13,5 @@ __all__ = [
     "BaseUserTurnStopStrategy",
     "ExternalUserTurnStopStrategy",
     "SpeechTimeoutUserTurnStopStrategy",
+    "TurnAnalyzerUserTurnStopStrategy",
 ]

@@ -1,0 +1,1 @@
+"""End-of-turn analysis: deciding from the caller's audio whether they finished speaking."""
