@@ -4,14 +4,17 @@ Two runner instances (each its own app, DialBook and Redis connections; only Red
 a dial placed on one is answered, streamed and called back on the other, ``GET /calls/{id}``
 answers on both, a dial id is placed once however the retries spread over the fleet, statuses
 only move forward under concurrent callbacks, and a Redis outage refuses dials rather than
-ringing someone untracked.
+ringing someone untracked. Last, the same across real processes: this process dials, a runner
+subprocess (``--redis-url``) takes the webhook, the stream and the callback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,7 +28,7 @@ from callpipe.telephony.dial import ProviderAccount
 from callpipe.testing.server import running_server
 from unit.telephony._server import ProviderServer, Reply, start_server
 
-from .harness import fake_call
+from .harness import fake_call, run_bot_process
 from .test_redis_tokens import redis_server, requires_redis
 
 pytestmark = [pytest.mark.integration, requires_redis]
@@ -247,3 +250,43 @@ async def test_redis_outage_refuses_dials_and_lookups(provider: ProviderServer) 
     assert dial.status_code == 503 and provider.requests == []  # nobody rang
     assert look.status_code == 503 and cb.status_code == 503
     await close(app)
+
+
+async def test_a_runner_process_serves_a_dial_placed_by_another(
+    provider: ProviderServer, tmp_path: Path
+) -> None:
+    """Two processes: this one dials; a ``python bot.py --redis-url`` subprocess takes the
+    answer webhook, the stream (its bot gets the metadata) and a callback."""
+
+    async def bot(args: Any) -> None:
+        return None
+
+    provider.script(Reply(201, {"sid": "CA4242", "status": "queued"}))
+    async with redis_server() as url:
+        dialer = fleet_app(bot, url, provider)
+        env = {
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "CALLPIPE_API_KEY": KEY,
+            "CALLPIPE_STREAM_SECRET": SECRET.decode(),
+        }
+        args = ["-t", "twilio", "-x", HOST, "--redis-url", url]
+        with run_bot_process(tmp_path, args, env) as other:
+            async with running_server(dialer) as host_a, httpx.AsyncClient(timeout=10) as http:
+                placed = await http.post(f"http://{host_a}/calls", json=DIAL, headers=AUTH)
+                assert placed.status_code == 201, placed.text
+                dial_id = placed.json()["dial_id"]
+                answer = {"CallSid": "CA4242", "From": DIAL["from"], "To": DIAL["to"]}
+                twiml = await http.post(f"{other.base}/", **signed("/", answer))
+                match = re.search(r"/ws/([^\"]+)\"", twiml.text)
+                assert twiml.status_code == 200 and match is not None, other.output()
+                ws_url = f"ws://127.0.0.1:{other.port}/ws/{match.group(1)}"
+                await fake_call(ws_url, "twilio", call_id="CA4242", max_secs=5)
+                done = {"CallSid": "CA4242", "CallStatus": "completed"}
+                r = await http.post(f"{other.base}/calls/status", **signed("/calls/status", done))
+                assert r.status_code == 204
+                state = (await http.get(f"http://{host_a}/calls/{dial_id}", headers=AUTH)).json()
+            (report,) = other.reports("bot")
+        await close(dialer)
+    assert report["pid"] != os.getpid()
+    assert report["body"]["name"] == "Ada" and report["body"]["dial"]["dial_id"] == dial_id
+    assert state["status"] == "completed"
