@@ -13,6 +13,7 @@ Every command is bounded by ``timeout`` seconds; a failure raises
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -236,7 +237,8 @@ class RedisDialStore:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
-                await client.aclose()
+                with contextlib.suppress(Exception):  # a broken connection may not close
+                    await client.aclose()
 
     def _event(self, message: Any) -> DialEvent | None:
         if not isinstance(message, dict) or message.get("type") != "message":

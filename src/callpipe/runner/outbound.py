@@ -12,7 +12,8 @@ second call), which lets a campaign interrupted mid-request resume without ringi
 like the answer webhook (same signatures, same public URL rule, same body cap); in local mode
 (``--insecure``) nothing is verified. Vonage's signed webhooks are verified like the others
 when ``VONAGE_SIGNATURE_SECRET`` is set (:mod:`callpipe.providers.vonage.signature`). Exotel
-callbacks carry no signature the runner could check, so they are accepted in local mode only.
+signs nothing: its callbacks are checked for the Basic credentials of ``EXOTEL_WEBHOOK_AUTH``
+(:mod:`callpipe.providers.exotel.signature`), else accepted in local mode only.
 
 The dial records are the :class:`~callpipe.runner.dials.DialBook`'s: per process, or shared by
 a fleet through Redis, in which case any process may take any of these requests.
@@ -114,21 +115,23 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
             existing = await book.get(dial_id)
             if existing is not None:
                 return _idempotent(existing, await book.is_pending(dial_id))
-            reason = state.calls.refusal_reason()
-            limit = state.calls.max_calls
-            if reason is None and limit is not None:
-                # Dials still ringing will each want a call slot when answered: count them too.
-                if state.calls.active + await book.outstanding() >= limit:
-                    reason = "at capacity"
-            if reason is not None:
-                CALLS_REFUSED.inc(stage="dial", reason=reason)
-                return JSONResponse(
-                    {"error": reason}, status_code=503, headers={"Retry-After": "1"}
-                )
             if not await book.reserve(dial_id, provider, dial_req.to):
                 # Another request (on any process of the fleet) holds this id: never ring twice.
                 found = await book.get(dial_id)
                 return _idempotent(found, found is None or await book.is_pending(dial_id), dial_id)
+            reason = state.calls.refusal_reason()
+            limit = state.calls.max_calls
+            if reason is None and limit is not None:
+                # Dials still ringing will each want a call slot when answered: count them too
+                # (this one included: it is reserved already, so racing requests see it).
+                if state.calls.active + await book.outstanding() > limit:
+                    reason = "at capacity"
+            if reason is not None:
+                await book.release(dial_id)
+                CALLS_REFUSED.inc(stage="dial", reason=reason)
+                return JSONResponse(
+                    {"error": reason}, status_code=503, headers={"Retry-After": "1"}
+                )
         except TokenStoreError as exc:
             logger.warning("POST /calls refused (503): %s", exc)
             return JSONResponse(

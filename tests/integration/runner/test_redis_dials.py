@@ -290,3 +290,32 @@ async def test_a_runner_process_serves_a_dial_placed_by_another(
     assert report["pid"] != os.getpid()
     assert report["body"]["name"] == "Ada" and report["body"]["dial"]["dial_id"] == dial_id
     assert state["status"] == "completed"
+
+
+async def test_records_expire_and_waiters_hear_other_instances(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from callpipe.runner import dials
+    from callpipe.runner.dial_store_redis import RedisDialStore
+    from callpipe.runner.dials import DialBook
+    from callpipe.telephony.dial.types import CallHandle
+
+    monkeypatch.setattr(dials, "WAIT_POLL_SECS", 60.0)  # only the pushed event can wake it
+    async with redis_server() as url:
+        a = DialBook(store=RedisDialStore(url), ttl=30)
+        b = DialBook(store=RedisDialStore(url), ttl=30)
+        await a.add(CallHandle("twilio", "CA1", "d1", "+1555", metadata={"name": "Ada"}))
+        waiter = asyncio.create_task(b.wait_done("d1"))
+        await asyncio.sleep(0.1)
+        assert not waiter.done()
+        await a.on_callback("twilio", {"CallSid": "CA1", "CallStatus": "no-answer"})
+        done = await asyncio.wait_for(waiter, 10)  # pushed over pub/sub from a
+        assert done is not None and done.status == "no-answer" and done.metadata == {"name": "Ada"}
+
+        short = DialBook(store=RedisDialStore(url), ttl=0.3)
+        await short.add(CallHandle("twilio", "CA2", "d2", "+1555"))
+        assert await short.find("twilio", "CA2") is not None
+        await asyncio.sleep(0.5)
+        assert await short.get("d2") is None and await short.find("twilio", "CA2") is None
+        for book in (a, b, short):
+            await book.aclose()
