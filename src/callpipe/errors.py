@@ -8,7 +8,7 @@
     ├── ProtocolError (also ValueError)           the remote peer sent something we cannot use
     ├── ServiceAuthError                          a speech/LLM provider rejected the credentials
     ├── StreamTokenError                          a media stream's token was refused (runner)
-    ├── TokenStoreError                           the fleet's token store (Redis) is unreachable
+    ├── TokenStoreError                           the fleet's shared store (Redis) is unreachable
     ├── InvalidStateError                         an API was used in the wrong state
     │   └── CallEnded                             an action on a simulated call that has ended
     └── CallControlError                          a provider REST request failed for good
@@ -56,7 +56,8 @@ class StreamTokenError(CallpipeError):
 
 
 class TokenStoreError(CallpipeError):
-    """The shared token store could not be reached: refuse rather than admit unchecked."""
+    """The fleet's shared store (stream tokens, dial records) could not be reached: refuse
+    rather than admit unchecked."""
 
 
 class InvalidStateError(CallpipeError):

@@ -28,7 +28,7 @@ async def call_with(persona: str, monkeypatch: pytest.MonkeyPatch) -> tuple[list
     example = load_example("outbound_reminder/bot.py", monkeypatch)
     async with provider_fakes(monkeypatch) as fakes:
         app = create_app(example.bot, RunnerConfig(transport="twilio", insecure=True))
-        app.state.runner.dials.add(
+        await app.state.runner.dials.add(
             CallHandle(
                 "twilio",
                 "CAreminder",

@@ -14,10 +14,17 @@ Verdicts (the shared vocabulary, see :data:`AmdResult`), each at most once, in t
 
 - ``fax``: a tone within 40 Hz of 1100 Hz for ``fax_min`` seconds before anyone spoke.
 - ``human``: speech that stops within ``human_max_greeting`` seconds and is followed by
-  ``human_silence`` seconds of silence (the person waits for us).
+  ``human_silence`` seconds of silence (the person waits for us). Also a longer answer ("Good
+  afternoon, Morgan and Partners, Alex speaking.") that stays under ``machine_min_greeting``, is
+  one sentence (no pause of ``sentence_pause`` or more inside it) and is followed by
+  ``long_answer_silence`` seconds of silence without a beep: the person said their piece and
+  waits for a reply.
 - ``machine_start``: a greeting running ``machine_min_greeting`` seconds without a pause of
-  ``human_silence`` (pauses shorter than that are the cadence of one monologue).
-- ``machine_end_beep``: after a machine verdict (or a long greeting), a tone of at least
+  ``human_silence`` (pauses shorter than that are the cadence of one monologue); or made of
+  several sentences (recorded greetings are: "You have reached ... . Please leave ...") and
+  running ``sentence_greeting`` seconds, or over ``human_max_greeting`` when it stops; or any
+  speech followed by a beep.
+- ``machine_end_beep``: after speech (before or after a machine verdict), a tone of at least
   ``beep_min`` seconds has ended: the recording starts now.
 - ``machine_end_silence``: after a machine verdict, ``end_silence`` seconds of silence without a
   beep, or ``max_greeting`` seconds in total.
@@ -70,7 +77,14 @@ class AmdSettings:
 
     human_silence: float = 0.7
     human_max_greeting: float = 1.6
-    machine_min_greeting: float = 2.2
+    machine_min_greeting: float = 4.0
+    """Unbroken speech this long is a recorded greeting (people answer in under ~4 s)."""
+    sentence_greeting: float = 2.2
+    """A monologue this long that already has a sentence pause in it is a greeting."""
+    long_answer_silence: float = 1.0
+    """After a longer one-sentence answer: silence this long (and no beep) makes it a person."""
+    sentence_pause: float = 0.22
+    """A pause at least this long (and under ``human_silence``) separates two sentences."""
     end_silence: float = 2.5
     max_greeting: float = 25.0
     no_speech_timeout: float = 5.0
@@ -137,6 +151,7 @@ class AnsweringMachineDetector:
         self._in_speech = False
         self._silence = 0.0
         self._segment_start: float | None = None
+        self._sentence_breaks = 0
         self._tone = 0.0
         self._tone_hz = 0.0
         self._machine = False
@@ -210,9 +225,8 @@ class AnsweringMachineDetector:
             return
         if self._tone > 0.0:
             tone, self._tone = self._tone, 0.0
-            if tone >= s.beep_min and (
-                self._machine or self._speech_secs >= s.machine_min_greeting
-            ):
+            # A beep after speech: the greeting is over (people do not beep at callers).
+            if tone >= s.beep_min and self._first_speech is not None and not self._ended:
                 if not self._machine:
                     self._machine = self._classified = True
                     self._emit("machine_start")
@@ -225,6 +239,9 @@ class AnsweringMachineDetector:
                     self._first_speech = self._t
                 if self._segment_start is None or self._silence >= s.human_silence:
                     self._segment_start = self._t
+                    self._sentence_breaks = 0
+                elif self._silence >= s.sentence_pause:
+                    self._sentence_breaks += 1
             self._speech_secs += self._dt
             self._silence = 0.0
         else:
@@ -244,22 +261,32 @@ class AnsweringMachineDetector:
             return
         segment = (t - self._segment_start) if self._segment_start is not None else 0.0
         if not self._classified:
-            if self._in_speech and segment >= s.machine_min_greeting:
+            long_enough = segment >= s.machine_min_greeting or (
+                self._sentence_breaks > 0 and segment >= s.sentence_greeting
+            )
+            if self._in_speech and long_enough:
                 self._machine = self._classified = True
                 self._emit("machine_start")
-            elif (
-                not self._in_speech
-                and self._silence >= s.human_silence
-                and self._speech_secs <= s.human_max_greeting
-            ):
-                self._classified = True
-                self._emit("human")
             elif not self._in_speech and self._silence >= s.human_silence:
-                # Long speech broken by a real pause: a long-winded answer or a greeting.
-                self._machine = self._classified = True
-                self._emit("machine_start")
+                self._after_speech(segment)
             return
         if self._machine and (
             self._silence >= s.end_silence or t - self._first_speech >= s.max_greeting
         ):
             self._emit("machine_end_silence")
+
+    def _after_speech(self, segment: float) -> None:
+        """A real pause before any verdict: a short answer, a long one, or a greeting?"""
+        s = self.settings
+        monologue = segment - self._silence  # the speech up to the pause
+        if self._speech_secs <= s.human_max_greeting:
+            self._classified = True
+            self._emit("human")
+        elif self._sentence_breaks > 0 or monologue >= s.machine_min_greeting:
+            # Several sentences (or a very long one), then a pause: a recorded greeting.
+            self._machine = self._classified = True
+            self._emit("machine_start")
+        elif self._silence >= s.long_answer_silence:
+            # One longer sentence, then quiet with no beep: a person waiting for an answer.
+            self._classified = True
+            self._emit("human")

@@ -42,6 +42,7 @@ from callpipe.providers import registry
 from callpipe.providers.base import SignedUpgrade, SignedWebhook, StreamVerifier, WebhookVerifier
 from callpipe.runner.admission import TokenClaims, bearer_token, origin_allowed, plausible_token
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall, CallRegistry
+from callpipe.runner.dial_store import dial_store_from_url
 from callpipe.runner.dials import DialBook
 from callpipe.runner.http_guard import (
     API_KEY_ENV,
@@ -109,7 +110,8 @@ class RunnerConfig:
     handshake_timeout: float = HANDSHAKE_TIMEOUT_SECS
     token_ttl: float = 30.0
     redis_url: str | None = None
-    """Fleet-wide token records (``CALLPIPE_REDIS_URL``); None: per process."""
+    """Fleet-wide token and dial records (``--redis-url``, ``CALLPIPE_REDIS_URL``); None: per
+    process."""
     body: dict[str, Any] = field(default_factory=dict)
     cli_args: argparse.Namespace | None = None
     records_dir: str | None = None
@@ -226,8 +228,11 @@ class RunnerState:
                 stream_verifier = provider.stream_verifier(secrets)
                 if stream_verifier is not None:
                     self.stream_verifiers[provider.name] = stream_verifier
-        self.dials = DialBook()
-        """Calls this process dialed (``POST /calls``): their metadata reaches ``bot()``."""
+        self.dials = DialBook(
+            store=dial_store_from_url(config.redis_url or os.environ.get(REDIS_URL_ENV))
+        )
+        """Calls dialed through ``POST /calls`` (fleet-wide with Redis): their metadata reaches
+        ``bot()``."""
 
     @property
     def secure(self) -> bool:
@@ -534,7 +539,7 @@ async def _admit(
             await _refuse(websocket, 4003, "unauthorized: missing or invalid stream token")
             return None
     if args.transport_type != "websocket":
-        state.dials.attach(
+        await state.dials.attach(
             args, args.transport_type or "", token or _token_from(websocket, None, body)
         )
     return args

@@ -8,23 +8,30 @@ including those whose stream names the call differently than the webhook (Telnyx
 local mode (no tokens) the call id is used.
 
 Status and AMD callbacks update the :class:`CallHandle`, fire listeners (the "events") and
-count in the metrics. Records are per process and forgotten after ``ttl`` seconds.
+count in the metrics. The records live in a :mod:`~callpipe.runner.dial_store`: this process's
+(the default) or Redis shared by a fleet (``CALLPIPE_REDIS_URL``), where any process may get the
+webhook, a callback or the stream. Listeners and metrics fire in the process that applied the
+callback (once per event in the fleet); the bot's :func:`current_dial_events` queue gets the
+events of its call from whichever process applied them. Records are forgotten after ``ttl``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from callpipe.errors import TokenStoreError
 from callpipe.metrics.registry import REGISTRY
 from callpipe.providers import registry
+from callpipe.runner.dial_store import DialEvent, DialStore, MemoryDialStore
 from callpipe.runner.types import RunnerArguments
-from callpipe.telephony.dial.types import AmdResult, CallHandle, DialStatus
+from callpipe.telephony.dial.types import TERMINAL_STATUSES, AmdResult, CallHandle, DialStatus
 from callpipe.transports.call_stats import mask
 
 logger = logging.getLogger(__name__)
@@ -41,17 +48,20 @@ AMD_RESULTS = REGISTRY.counter(
 )
 
 DEFAULT_TTL_SECS = 4 * 3600.0
+TOKEN_LINK_SECS = 600.0
+"""How long a minted stream token stays matched to its dial (tokens live seconds)."""
+WAIT_POLL_SECS = 1.0
+"""``wait_done`` re-reads the record this often (an event lost with a Redis hiccup is caught)."""
 
-
-@dataclass(frozen=True, slots=True)
-class DialEvent:
-    """One thing that happened to a dialed call: ``kind`` is ``status`` or ``amd``."""
-
-    dial_id: str
-    provider: str
-    kind: str
-    value: str
-
+__all__ = [
+    "AMD_RESULTS",
+    "DIALS_PLACED",
+    "DIAL_STATUS",
+    "DialBook",
+    "DialEvent",
+    "DialListener",
+    "current_dial_events",
+]
 
 DialListener = Callable[[DialEvent], None]
 
@@ -73,91 +83,115 @@ def current_dial_events() -> asyncio.Queue[DialEvent] | None:
     return book.subscribe(handle.dial_id)
 
 
-class DialBook:
-    """Dials placed by this process, indexed by dial id, provider call id and stream token."""
+def _token_key(token: str) -> str:
+    """Index key of a stream token: a digest, so the store never holds a usable token."""
+    return "token:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
-    def __init__(self, *, ttl: float = DEFAULT_TTL_SECS) -> None:
+
+class DialBook:
+    """Dials placed through this runner, indexed by dial id, provider call id and stream token.
+
+    Every method touching records is async (the store may be Redis) and raises
+    :class:`~callpipe.errors.TokenStoreError` when a shared store is unreachable.
+    """
+
+    def __init__(self, *, ttl: float = DEFAULT_TTL_SECS, store: DialStore | None = None) -> None:
         self.ttl = ttl
-        self._by_dial: dict[str, tuple[float, CallHandle]] = {}
-        self._by_call: dict[tuple[str, str], str] = {}
-        self._by_token: dict[str, str] = {}
+        self.store: DialStore = store if store is not None else MemoryDialStore()
         self._listeners: list[DialListener] = []
         self._done: dict[str, asyncio.Event] = {}
-        self._connected: set[str] = set()
         self._queues: dict[str, list[asyncio.Queue[DialEvent]]] = {}
+        self._placed: dict[str, float] = {}
+        """Dials this process placed (or is placing), for its own capacity count."""
 
     # ------------------------------------------------------------------ records
 
-    def add(self, handle: CallHandle) -> None:
-        self._expire()
-        self._by_dial[handle.dial_id] = (time.monotonic(), handle)
-        self._by_call[(handle.provider, handle.call_id)] = handle.dial_id
+    async def reserve(self, dial_id: str, provider: str, to: str) -> bool:
+        """Claim ``dial_id`` before placing the call; False if any process has it already."""
+        if not await self.store.reserve(dial_id, provider, to, self.ttl):
+            return False
+        self._placed[dial_id] = time.monotonic()
+        return True
 
-    def get(self, dial_id: str) -> CallHandle | None:
-        entry = self._by_dial.get(dial_id)
-        return entry[1] if entry else None
+    async def release(self, dial_id: str) -> None:
+        """The call could not be placed: the id may be used again."""
+        self._placed.pop(dial_id, None)
+        await self.store.release(dial_id)
 
-    @property
-    def outstanding(self) -> int:
-        """Dials still ringing or being answered: calls that will want a slot (not yet in one)."""
-        return sum(
-            1
-            for dial_id, (_, h) in self._by_dial.items()
-            if not h.done and dial_id not in self._connected
-        )
+    async def add(self, handle: CallHandle) -> None:
+        """Record a placed call (replacing its reservation, if any)."""
+        await self.store.put(handle, self.ttl)
+        self._placed.setdefault(handle.dial_id, time.monotonic())
 
-    def find(self, provider: str, call_id: str) -> CallHandle | None:
-        dial_id = self._by_call.get((provider, call_id))
-        return self.get(dial_id) if dial_id else None
+    async def get(self, dial_id: str) -> CallHandle | None:
+        return await self.store.get(dial_id)
 
-    def _expire(self) -> None:
+    async def is_pending(self, dial_id: str) -> bool:
+        """Reserved by a request still placing the call."""
+        return await self.store.pending(dial_id)
+
+    async def outstanding(self) -> int:
+        """Dials of this process still ringing or being answered: calls that will want a slot
+        here (not yet in one). Counted against this process's ``--max-calls``."""
         cutoff = time.monotonic() - self.ttl
-        old = [d for d, (t, _) in self._by_dial.items() if t < cutoff]
-        for dial_id in old:
-            _, handle = self._by_dial.pop(dial_id)
-            self._by_call.pop((handle.provider, handle.call_id), None)
-            self._done.pop(dial_id, None)
-            self._connected.discard(dial_id)
-            self._queues.pop(dial_id, None)
-        if old:
-            gone = set(old)
-            self._by_call = {k: v for k, v in self._by_call.items() if v not in gone}
-            self._by_token = {k: v for k, v in self._by_token.items() if v not in gone}
+        self._placed = {d: t for d, t in self._placed.items() if t >= cutoff}
+        live = await self.store.outstanding(list(self._placed))
+        alive = set(live)
+        self._placed = {d: t for d, t in self._placed.items() if d in alive}
+        return len(live)
+
+    async def find(self, provider: str, call_id: str) -> CallHandle | None:
+        if not call_id:
+            return None
+        dial_id = await self.store.resolve(f"call:{provider}:{call_id}")
+        return await self.get(dial_id) if dial_id else None
 
     # ------------------------------------------------------------------ answer webhook, stream
 
-    def on_answer(
+    async def on_answer(
         self, provider: str, fields: Mapping[str, str], webhook_call_id: str, token: str | None
     ) -> CallHandle | None:
         """The answer webhook of a call we dialed: remember its token and webhook call id."""
         dialer = registry.dialer(provider)
         if dialer is None:
             return None  # we never dial through it
-        handle = self.find(provider, dialer.callback_call_id(fields))
+        handle = await self.find(provider, dialer.callback_call_id(fields))
         if handle is None:
             return None
-        if webhook_call_id:  # Plivo: the webhook's CallUUID is what its stream names
-            self._by_call[(provider, webhook_call_id)] = handle.dial_id
+        if webhook_call_id and webhook_call_id != handle.call_id:
+            # Plivo: the webhook's CallUUID is what its stream names.
+            await self.store.link(f"call:{provider}:{webhook_call_id}", handle.dial_id, self.ttl)
         if token:
-            self._by_token[token] = handle.dial_id
+            link_ttl = min(self.ttl, TOKEN_LINK_SECS)
+            await self.store.link(_token_key(token), handle.dial_id, link_ttl)
         return handle
 
-    def for_stream(
+    async def for_stream(
         self, provider: str, token: str | None, call_id: str | None
     ) -> CallHandle | None:
-        """The dial a connecting stream belongs to (by its token, else its call id)."""
-        dial_id = self._by_token.pop(token, None) if token else None
+        """The dial a connecting stream belongs to (by its token, once; else its call id)."""
+        dial_id = await self.store.resolve(_token_key(token), pop=True) if token else None
         if dial_id is None and call_id:
-            dial_id = self._by_call.get((provider, call_id))
-        return self.get(dial_id) if dial_id else None
+            dial_id = await self.store.resolve(f"call:{provider}:{call_id}")
+        return await self.get(dial_id) if dial_id else None
 
-    def attach(self, args: RunnerArguments, provider: str, token: str | None) -> None:
-        """Put a dialed call's metadata into ``args.body`` (``dial`` holds the dial's facts)."""
+    async def attach(self, args: RunnerArguments, provider: str, token: str | None) -> None:
+        """Put a dialed call's metadata into ``args.body`` (``dial`` holds the dial's facts).
+
+        A shared store that cannot be reached costs the metadata, not the call (the callee is
+        already on the line): one warning, and ``bot()`` runs without it.
+        """
         call_id = args.call_data.call_id if args.call_data is not None else None
-        handle = self.for_stream(provider, token, call_id)
-        if handle is None:
+        try:
+            handle = await self.for_stream(provider, token, call_id)
+            if handle is None:
+                return
+            await self.store.mark_connected(handle.dial_id)
+            await self.store.listen(self._deliver)  # its later events, from any process
+        except TokenStoreError as exc:
+            logger.warning("%s stream: dial records unreachable (%s)", provider, exc)
             return
-        self._connected.add(handle.dial_id)
+        self._placed.pop(handle.dial_id, None)
         _CURRENT.set((self, handle))  # _admit runs in bot()'s task: visible to bot()
         args.body.update(handle.metadata)
         args.body["dial"] = handle.as_dict()
@@ -166,6 +200,7 @@ class DialBook:
     # ------------------------------------------------------------------ callbacks and events
 
     def add_listener(self, listener: DialListener) -> None:
+        """``listener(event)`` for each status/AMD change this process applies."""
         self._listeners.append(listener)
 
     def subscribe(self, dial_id: str) -> asyncio.Queue[DialEvent]:
@@ -174,54 +209,71 @@ class DialBook:
         self._queues.setdefault(dial_id, []).append(queue)
         return queue
 
-    def on_callback(self, provider: str, fields: Mapping[str, Any]) -> CallHandle | None:
-        """A verified status/AMD callback: update the handle, count it, fire the events."""
+    async def on_callback(self, provider: str, fields: Mapping[str, Any]) -> CallHandle | None:
+        """A verified status/AMD callback: update the dial, count it, fire the events."""
         dialer = registry.dialer(provider)
         call_id = dialer.callback_call_id(fields) if dialer is not None else ""
-        handle = self.find(provider, call_id)
+        handle = await self.find(provider, call_id)
         if dialer is None or handle is None:
             logger.info("%s callback for unknown call %s", provider, mask(call_id))
             return None
         status = dialer.callback_status(fields)
         amd = dialer.callback_amd(fields)
         if status is not None:
-            self.set_status(handle, status)
+            await self.set_status(handle, status)
         if amd is not None:
-            self.set_amd(handle, amd, source="provider")
-        return handle
+            await self.set_amd(handle, amd, source="provider")
+        return await self.get(handle.dial_id) or handle
 
-    def set_status(self, handle: CallHandle, status: DialStatus) -> None:
-        if handle.done or status == handle.status:
+    async def set_status(self, handle: CallHandle, status: DialStatus) -> None:
+        """Apply ``status`` if it moves the call forward (atomic in the store)."""
+        if not await self.store.transition(handle.dial_id, "status", status, self.ttl):
             return
-        handle.status = status
-        handle.history.append(("status", status))
         DIAL_STATUS.inc(provider=handle.provider, status=status)
-        self._emit(DialEvent(handle.dial_id, handle.provider, "status", status))
-        if handle.done:
-            self._event(handle.dial_id).set()
+        await self._emit(DialEvent(handle.dial_id, handle.provider, "status", status))
 
-    def set_amd(self, handle: CallHandle, result: AmdResult, *, source: str) -> None:
-        handle.answered_by = result
-        handle.history.append(("amd", result))
+    async def set_amd(self, handle: CallHandle, result: AmdResult, *, source: str) -> None:
+        if not await self.store.transition(handle.dial_id, "amd", result, self.ttl):
+            return
         AMD_RESULTS.inc(provider=handle.provider, source=source, result=result)
-        self._emit(DialEvent(handle.dial_id, handle.provider, "amd", result))
+        await self._emit(DialEvent(handle.dial_id, handle.provider, "amd", result))
 
-    def _emit(self, event: DialEvent) -> None:
-        for queue in self._queues.get(event.dial_id, ()):
-            if not queue.full():
-                queue.put_nowait(event)
+    async def _emit(self, event: DialEvent) -> None:
+        self._deliver(event)
         for listener in list(self._listeners):
             try:
                 listener(event)
             except Exception:
                 logger.exception("dial event listener failed")
+        try:
+            await self.store.publish(event)
+        except TokenStoreError as exc:  # the change is stored; only remote queues miss it
+            logger.warning("dial event not published: %s", exc)
 
-    def _event(self, dial_id: str) -> asyncio.Event:
-        return self._done.setdefault(dial_id, asyncio.Event())
+    def _deliver(self, event: DialEvent) -> None:
+        """Into this process's queues (and waiters) of that dial; local or from the fleet."""
+        for queue in self._queues.get(event.dial_id, ()):
+            if not queue.full():
+                queue.put_nowait(event)
+        if event.kind == "status":
+            waiter = self._done.get(event.dial_id)
+            if waiter is not None:
+                waiter.set()
+            if event.value in TERMINAL_STATUSES:  # nothing follows: forget its queues
+                self._queues.pop(event.dial_id, None)
+                self._done.pop(event.dial_id, None)
 
     async def wait_done(self, dial_id: str) -> CallHandle | None:
         """Wait until the dial reached a terminal status (bound it with ``asyncio.timeout``)."""
-        handle = self.get(dial_id)
-        if handle is not None and not handle.done:
-            await self._event(dial_id).wait()
-        return self.get(dial_id)
+        await self.store.listen(self._deliver)
+        while True:
+            handle = await self.get(dial_id)
+            if handle is None or handle.done:
+                return handle
+            waiter = self._done.setdefault(dial_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), WAIT_POLL_SECS)
+            waiter.clear()
+
+    async def aclose(self) -> None:
+        await self.store.aclose()

@@ -10,16 +10,20 @@ second call), which lets a campaign interrupted mid-request resume without ringi
 
 ``POST /calls/status`` takes the providers' progress and AMD callbacks. They are checked exactly
 like the answer webhook (same signatures, same public URL rule, same body cap); in local mode
-(``--insecure``) nothing is verified. Vonage's are verified when ``VONAGE_SIGNATURE_SECRET`` is
-set (signed webhooks: :mod:`callpipe.runner.vonage_signature`). Exotel callbacks carry no
-signature the runner could check, so they are accepted in local mode only.
+(``--insecure``) nothing is verified. Vonage's signed webhooks are verified like the others
+when ``VONAGE_SIGNATURE_SECRET`` is set (:mod:`callpipe.providers.vonage.signature`). Exotel
+signs nothing: its callbacks are checked for the Basic credentials of ``EXOTEL_WEBHOOK_AUTH``
+(:mod:`callpipe.providers.exotel.signature`), else accepted in local mode only.
+
+The dial records are the :class:`~callpipe.runner.dials.DialBook`'s: per process, or shared by
+a fleet through Redis, in which case any process may take any of these requests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -29,12 +33,16 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from callpipe.errors import CallControlError, ConfigurationError, MissingDependencyError
+from callpipe.errors import (
+    CallControlError,
+    ConfigurationError,
+    MissingDependencyError,
+    TokenStoreError,
+)
 from callpipe.providers import registry
 from callpipe.runner.calls import CALLS_REFUSED
 from callpipe.runner.dials import DIALS_PLACED, DialBook
 from callpipe.runner.http_guard import api_key_refusal
-from callpipe.runner.vonage_signature import verify_vonage_jwt
 from callpipe.runner.webhook import (
     MAX_WEBHOOK_BODY,
     _announced_too_large,
@@ -46,7 +54,7 @@ from callpipe.runner.webhook import (
     detect_provider,
 )
 from callpipe.telephony.dial.client import mask_number, place_call
-from callpipe.telephony.dial.types import Dialer, DialRequest, ProviderAccount
+from callpipe.telephony.dial.types import CallHandle, Dialer, DialRequest, ProviderAccount
 
 if TYPE_CHECKING:
     from callpipe.runner.app import RunnerState
@@ -63,10 +71,6 @@ class OutboundConfig:
     """Where dials go: provider credentials (environment by default) and REST roots (tests)."""
 
     accounts: dict[str, ProviderAccount] = field(default_factory=dict)
-    vonage_signature_secret: str | None = field(
-        default_factory=lambda: os.environ.get("VONAGE_SIGNATURE_SECRET") or None
-    )
-    """Verifies Vonage's signed callbacks (see :mod:`callpipe.runner.vonage_signature`)."""
     base_urls: dict[str, str] = field(default_factory=dict)
     transport: httpx.AsyncBaseTransport | None = None
 
@@ -82,7 +86,6 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
     """Add the dial and callback routes; ``state.dials`` is the :class:`DialBook`."""
     outbound = OutboundConfig()
     app.state.outbound = outbound
-    pending: set[str] = set()
 
     @app.post("/calls")
     async def create_call(request: Request) -> JSONResponse:
@@ -107,21 +110,34 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
         dial_id = payload.get("dial_id") or uuid.uuid4().hex
         if not isinstance(dial_id, str) or not _DIAL_ID.match(dial_id):
             return _bad("dial_id must be 8-64 letters, digits, '-' or '_'")
-        existing = state.dials.get(dial_id)
-        if existing is not None or dial_id in pending:
-            # Idempotent: a client retrying (or resuming) with the same id never rings twice.
-            body = existing.as_dict() if existing else {"dial_id": dial_id, "status": "initiated"}
-            return JSONResponse(body, status_code=200)
-        reason = state.calls.refusal_reason()
-        limit = state.calls.max_calls
-        if reason is None and limit is not None:
-            # Dials still ringing will each want a call slot when answered: count them too.
-            if state.calls.active + state.dials.outstanding + len(pending) >= limit:
-                reason = "at capacity"
-        if reason is not None:
-            CALLS_REFUSED.inc(stage="dial", reason=reason)
-            return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": "1"})
-        pending.add(dial_id)
+        book = state.dials
+        try:
+            existing = await book.get(dial_id)
+            if existing is not None:
+                return _idempotent(existing, await book.is_pending(dial_id))
+            if not await book.reserve(dial_id, provider, dial_req.to):
+                # Another request (on any process of the fleet) holds this id: never ring twice.
+                found = await book.get(dial_id)
+                return _idempotent(found, found is None or await book.is_pending(dial_id), dial_id)
+            reason = state.calls.refusal_reason()
+            limit = state.calls.max_calls
+            if reason is None and limit is not None:
+                # Dials still ringing will each want a call slot when answered: count them too
+                # (this one included: it is reserved already, so racing requests see it).
+                if state.calls.active + await book.outstanding() > limit:
+                    reason = "at capacity"
+            if reason is not None:
+                await book.release(dial_id)
+                CALLS_REFUSED.inc(stage="dial", reason=reason)
+                return JSONResponse(
+                    {"error": reason}, status_code=503, headers={"Retry-After": "1"}
+                )
+        except TokenStoreError as exc:
+            logger.warning("POST /calls refused (503): %s", exc)
+            return JSONResponse(
+                {"error": "dial store unavailable"}, status_code=503, headers={"Retry-After": "1"}
+            )
+        placed = False
         try:
             handle = await place_call(
                 outbound.account(provider),
@@ -131,6 +147,7 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
                 transport=outbound.transport,
                 dial_id=dial_id,
             )
+            placed = True
         except (ConfigurationError, MissingDependencyError) as exc:
             DIALS_PLACED.inc(provider=provider, outcome="config")
             return _bad(str(exc), 500)
@@ -139,9 +156,15 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
             logger.warning("dial to %s failed: %s", mask_number(dial_req.to), exc)
             return _bad(str(exc), 502)
         finally:
-            pending.discard(dial_id)
+            if not placed:
+                with contextlib.suppress(TokenStoreError):
+                    await book.release(dial_id)
         DIALS_PLACED.inc(provider=provider, outcome="placed")
-        state.dials.add(handle)
+        try:
+            await book.add(handle)
+        except TokenStoreError as exc:
+            # The call is real and ringing: say so, but its callbacks and stream will not match.
+            logger.warning("dial %s placed but not recorded: %s", dial_id, exc)
         return JSONResponse(handle.as_dict(), status_code=201)
 
     @app.get("/calls/{dial_id}")
@@ -149,7 +172,11 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
         refusal = api_key_refusal(request, state.credentials.api_key, route="GET /calls")
         if refusal is not None:
             return refusal
-        handle = state.dials.get(dial_id)
+        try:
+            handle = await state.dials.get(dial_id)
+        except TokenStoreError as exc:
+            logger.warning("GET /calls: %s", exc)
+            return _bad("dial store unavailable", 503)
         if handle is None:
             return _bad("no such dial", 404)
         return JSONResponse({**handle.as_dict(), "history": handle.history})
@@ -157,6 +184,14 @@ def add_outbound_routes(app: FastAPI, state: RunnerState) -> None:
     @app.post(STATUS_PATH)
     async def status_callback(request: Request) -> Response:
         return await _handle_callback(state, outbound, request)
+
+
+def _idempotent(handle: CallHandle | None, pending: bool, dial_id: str = "") -> JSONResponse:
+    """The answer to a repeated dial id: the first dial (still being placed, or placed)."""
+    if handle is None or pending:
+        body = {"dial_id": handle.dial_id if handle else dial_id, "status": "initiated"}
+        return JSONResponse(body, status_code=200)
+    return JSONResponse(handle.as_dict(), status_code=200)
 
 
 def _dial_request(payload: Any, state: RunnerState) -> tuple[Dialer, DialRequest] | str:
@@ -199,9 +234,6 @@ async def _handle_callback(
     book: DialBook = state.dials
     if _announced_too_large(request, MAX_WEBHOOK_BODY):
         return _bad("body too large", 413)
-    vonage_secret = outbound.vonage_signature_secret
-    if state.secure and vonage_secret and "authorization" in request.headers:
-        return await _vonage_callback(book, vonage_secret, request)
     candidates: list[str] = []
     if state.secure:
         if not state.config.proxy:
@@ -217,36 +249,31 @@ async def _handle_callback(
         return _bad("body too large", 413)
     params = _params(request, body)
     fields = dict(params)
+    provider: str | None = None
     if state.secure:
         provider = next((p for p in candidates if _verify(state, p, request, body, params)), None)
         if provider is None:
             CALLS_REFUSED.inc(stage="callback", reason="bad signature")
             logger.warning("status callback refused (403): bad %s signature", "/".join(candidates))
             return _bad("invalid signature", 403)
-    else:
-        # Unverified: the provider is whichever one we dialed this call id with.
-        provider = next(
-            (
-                d.name
-                for d in registry.dialers()
-                if book.find(d.name, d.callback_call_id(fields)) is not None
-            ),
-            None,
-        ) or detect_provider(request, fields)
+    try:
+        if provider is None:  # local mode: nothing verified
+            provider = await _unverified_provider(book, request, fields)
         if provider is None:
             return _bad("unrecognised callback")
-    book.on_callback(provider, fields)
+        await book.on_callback(provider, fields)
+    except TokenStoreError as exc:
+        # 503: the provider may retry later; the dial record was not changed.
+        logger.warning("status callback deferred (503): %s", exc)
+        return _bad("dial store unavailable", 503)
     return Response(status_code=204)
 
 
-async def _vonage_callback(book: DialBook, secret: str, request: Request) -> Response:
-    try:
-        body = await _read_body(request, MAX_WEBHOOK_BODY)
-    except _TooLarge:
-        return _bad("body too large", 413)
-    if not verify_vonage_jwt(secret, request.headers.get("authorization"), body):
-        CALLS_REFUSED.inc(stage="callback", reason="bad signature")
-        logger.warning("status callback refused (403): bad vonage signature")
-        return _bad("invalid signature", 403)
-    book.on_callback("vonage", dict(_params(request, body)))
-    return Response(status_code=204)
+async def _unverified_provider(
+    book: DialBook, request: Request, fields: dict[str, str]
+) -> str | None:
+    """Local mode: the provider we dialed this call id with, else one guessed from the shape."""
+    for dialer in registry.dialers():
+        if await book.find(dialer.name, dialer.callback_call_id(fields)) is not None:
+            return dialer.name
+    return detect_provider(request, fields)

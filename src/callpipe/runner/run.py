@@ -88,6 +88,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     add("--token-ttl", type=float, default=30.0, help="stream token lifetime in seconds")
     add("--runner-body", default=None, help="JSON file passed as runner_args.body")
     add(
+        "--redis-url",
+        default=None,
+        help="share stream tokens and dial records with a fleet (env CALLPIPE_REDIS_URL)",
+    )
+    add(
         "--records",
         metavar="DIR",
         default=None,
@@ -206,7 +211,7 @@ def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
         drain_timeout=args.drain_timeout,
         handshake_timeout=args.handshake_timeout,
         token_ttl=args.token_ttl,
-        redis_url=os.environ.get(REDIS_URL_ENV) or None,
+        redis_url=args.redis_url or os.environ.get(REDIS_URL_ENV) or None,
         body=body,
         cli_args=args,
         records_dir=args.records,
@@ -342,8 +347,15 @@ def security_notes(
                 "across instances",
             )
         )
-    if env.get(REDIS_URL_ENV):
-        notes.append((logging.INFO, "stream tokens: used-token records are fleet-wide (Redis)"))
+    if env.get(REDIS_URL_ENV) or config.redis_url:
+        notes.append((logging.INFO, "stream tokens and dial records are fleet-wide (Redis)"))
+    elif workers > 1:
+        notes.append(
+            (
+                logging.INFO,
+                f"dial records (POST /calls) are per worker; set {REDIS_URL_ENV} to share them",
+            )
+        )
     return notes
 
 

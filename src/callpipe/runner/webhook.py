@@ -246,7 +246,11 @@ async def handle_answer(state: RunnerState, request: Request) -> Response:
             logger.warning("%s webhook: %s; refusing the call", provider, exc)
             return _busy(provider, "token store unavailable", status=503)
     logger.info("%s webhook: answering call %s", provider, log_safe(mask(call_id) or "-"))
-    state.dials.on_answer(provider, fields, call_id, token)
+    try:
+        await state.dials.on_answer(provider, fields, call_id, token)
+    except TokenStoreError as exc:  # a dialed call would meet the bot without its metadata
+        logger.warning("%s webhook: %s; refusing the call", provider, exc)
+        return _busy(provider, "dial store unavailable", status=503)
     doc = answer_document(
         provider,
         _stream_host(state, request),

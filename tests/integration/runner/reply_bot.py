@@ -70,6 +70,7 @@ async def bot(runner_args: RunnerArguments) -> None:
         idempotent=again == (transport_type, call_data),
         extra_flag=getattr(cli, "extra_flag", None),
         pid=os.getpid(),
+        body=runner_args.body,
     )
     transport = FastAPIWebsocketTransport(
         websocket=runner_args.websocket,

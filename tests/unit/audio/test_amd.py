@@ -7,7 +7,15 @@ import pytest
 
 from callpipe.audio.amd import AnsweringMachineDetector, tone_analysis
 from callpipe.audio.g711 import table_pcm_to_ulaw, table_ulaw_to_pcm
-from callpipe.testing.simulator.personas import PERSONAS, Persona, Silence, Speech, Tone, tone
+from callpipe.testing.simulator.personas import (
+    PERSONAS,
+    Persona,
+    Silence,
+    Speech,
+    Step,
+    Tone,
+    tone,
+)
 
 pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
 
@@ -91,3 +99,42 @@ def test_garbage_input_never_raises() -> None:
     assert detector.feed(b"") == []
     assert detector.feed(b"\x01") == []  # odd byte count
     detector.feed(bytes([255, 127]) * 8000)  # full-scale square-ish noise
+
+
+# ----------------------------------------------------------------- long answers vs greetings
+
+
+async def _say(text: str, after: tuple[Step, ...] = (Silence(4.0),)) -> bytes:
+    steps = (Silence(0.4), Speech(text), *after)
+    return await Persona("x", "x", steps).render(8000)
+
+
+async def test_a_long_one_sentence_answer_is_a_person_who_waits() -> None:
+    pcm = await _say("Good afternoon, Morgan and Partners, Alex speaking.")
+    verdicts = run(pcm, 8000, 320)
+    assert [r for r, _ in verdicts] == ["human"]
+    # Decided about a second after the answer ended (it ends ~3.5 s in), not before.
+    assert 3.9 < verdicts[0][1] < 5.5
+
+
+async def test_several_sentences_are_a_greeting_even_without_a_beep() -> None:
+    pcm = await _say("You have reached Alex. Please leave a message.")
+    assert [r for r, _ in run(pcm, 8000, 320)] == ["machine_start", "machine_end_silence"]
+
+
+async def test_a_beep_after_a_short_greeting_makes_it_a_machine() -> None:
+    # A one-phrase greeting a person could have said: the beep is what gives it away.
+    pcm = await _say("Leave a message for Sam.", (Silence(0.3), Tone(800.0, 0.4), Silence(3.0)))
+    verdicts = run(pcm, 8000, 320)
+    assert [r for r, _ in verdicts] == ["machine_start", "machine_end_beep"]
+
+
+async def test_unbroken_speech_past_the_limit_is_a_machine_while_it_talks() -> None:
+    from callpipe.audio.amd import AmdSettings
+
+    pcm = await _say("Hello, this is Bob Smith speaking, how can I help you today?")
+    quick = AnsweringMachineDetector(8000, AmdSettings(machine_min_greeting=2.0))
+    for i in range(0, len(pcm), 320):
+        quick.feed(pcm[i : i + 320])
+    first = quick.verdicts[0]
+    assert first.result == "machine_start" and first.at < 2.6  # before the sentence ended

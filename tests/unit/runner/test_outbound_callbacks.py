@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -14,7 +15,6 @@ from starlette.testclient import TestClient
 
 from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.runner.dials import DialBook
-from callpipe.runner.vonage_signature import verify_vonage_jwt
 from callpipe.telephony.dial.types import CallHandle
 
 HOST = "bot.example"
@@ -26,8 +26,9 @@ async def _bot(args: Any) -> None:
 
 
 def client(credentials: Credentials, *, vonage_secret: str | None = None) -> TestClient:
+    if vonage_secret:
+        credentials.extra["VONAGE_SIGNATURE_SECRET"] = vonage_secret
     app = create_app(_bot, RunnerConfig(proxy=HOST), credentials=credentials, secret=b"k" * 32)
-    app.state.outbound.vonage_signature_secret = vonage_secret
     return TestClient(app)
 
 
@@ -38,7 +39,7 @@ def book(c: TestClient) -> DialBook:
 
 def add(c: TestClient, provider: str, call_id: str) -> CallHandle:
     handle = CallHandle(provider=provider, call_id=call_id, dial_id=f"d-{call_id}", to="+1555")
-    book(c).add(handle)
+    asyncio.run(book(c).add(handle))  # the in-process store: the handle itself is updated
     return handle
 
 
@@ -133,19 +134,6 @@ def test_vonage_event_and_amd_callbacks_signed_jwt() -> None:
         ("status", "answered"),
         ("amd", "machine_end_beep"),
     ]
-
-
-def test_vonage_verifier_refuses_hostile_tokens() -> None:
-    pytest.importorskip("jwt")
-    secret = "s" * 32
-    body = b'{"uuid":"u"}'
-    good = _vonage_token(secret, body)
-    assert verify_vonage_jwt(secret, f"Bearer {good}", body)
-    assert not verify_vonage_jwt(secret, f"Basic {good}", body)
-    assert not verify_vonage_jwt(secret, "Bearer " + "x" * 5000, body)
-    assert not verify_vonage_jwt(secret, "Bearer \udcff.\x00.\x01", body)
-    old = _vonage_token(secret, body, iat=int(time.time()) - 3600)
-    assert not verify_vonage_jwt(secret, f"Bearer {old}", body)
 
 
 def test_exotel_and_unsigned_callbacks_are_refused_in_secure_mode() -> None:

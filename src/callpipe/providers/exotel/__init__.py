@@ -2,7 +2,9 @@
 
 Exotel does not POST a webhook to be answered: its applet can fetch the stream URL from an HTTPS
 endpoint, so ``GET``/``POST /`` answers JSON whose ``url`` carries the token in the path. Exotel
-signs nothing callpipe can verify, and its ``start`` carries the applet URL's custom parameters.
+signs nothing; with ``EXOTEL_WEBHOOK_AUTH`` the runner requires the HTTP Basic credentials that
+Exotel documents for the applet URL (:mod:`callpipe.providers.exotel.signature`). Its ``start``
+carries the applet URL's custom parameters.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from callpipe.providers.base import (
 )
 from callpipe.providers.exotel.dial import EXOTEL_DIALER
 from callpipe.providers.exotel.dialect import ExotelDialect
+from callpipe.providers.exotel.signature import SECRET_ENV, SIGNATURE_HEADER, ExotelVerifier
 
 if TYPE_CHECKING:
     from callpipe.serializers.base_serializer import FrameSerializer
@@ -38,9 +41,15 @@ class ExotelCallData(CallData):
 
 class ExotelProvider(BaseProvider):
     name = "exotel"
+    signature_headers = (SIGNATURE_HEADER,)
+    webhook_secret_env = (SECRET_ENV,)
     setup_hint = "Exotel Voicebot applet > URL (dynamic endpoint)"
     dialect = ExotelDialect
     dialer = EXOTEL_DIALER
+
+    def webhook_verifier(self, secrets: Mapping[str, str]) -> ExotelVerifier | None:
+        credentials = secrets.get(SECRET_ENV)
+        return ExotelVerifier(credentials) if credentials else None
 
     def matches_webhook(self, fields: Mapping[str, str]) -> bool:
         return "CallFrom" in fields

@@ -4,7 +4,8 @@ Basic auth (API key + token), form ``From`` (the number to call), ``CallerId`` (
 ``Url`` (the call-flow URL whose Voicebot applet points at the runner: Exotel cannot fetch the
 runner directly), ``StatusCallback`` + ``StatusCallbackEvents[0..1]``, ``CustomField``. Exotel has
 no answering-machine detection. The answer's ``Call.Sid`` is the call id; callbacks carry
-``CallSid`` and ``Status``.
+``CallSid`` and ``Status``. With ``EXOTEL_WEBHOOK_AUTH`` the status URL carries those Basic
+credentials (see :mod:`callpipe.providers.exotel.signature`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from callpipe.errors import ConfigurationError
+from callpipe.providers.exotel.signature import with_credentials
 from callpipe.telephony.dial.types import (
     AmdResult,
     CreateCall,
@@ -47,8 +49,12 @@ class ExotelDialer:
             ("TimeOut", str(req.ring_timeout)),
         ]
         if req.status_url:
+            status_url = req.status_url
+            auth_pair = account.values.get("WEBHOOK_AUTH")  # EXOTEL_WEBHOOK_AUTH
+            if auth_pair:
+                status_url = with_credentials(status_url, auth_pair)
             data += [
-                ("StatusCallback", req.status_url),
+                ("StatusCallback", status_url),
                 ("StatusCallbackEvents[0]", "answered"),
                 ("StatusCallbackEvents[1]", "terminal"),
                 ("StatusCallbackContentType", "application/json"),

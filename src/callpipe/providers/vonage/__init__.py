@@ -2,7 +2,9 @@
 
 The stream token rides in the URL path and ``from``/``to``/``call_id`` go as websocket
 ``headers``, which Vonage echoes at the top level of ``websocket:connected``; so the token is
-bound to the webhook's ``uuid``. Vonage signs its webhooks with JWTs, not checked by callpipe.
+bound to the webhook's ``uuid``. Vonage signs its webhooks (answer and event) with an HS256 JWT
+in ``Authorization``; with ``VONAGE_SIGNATURE_SECRET`` set the runner verifies them
+(:mod:`callpipe.providers.vonage.signature`), so Vonage needs no ``--insecure``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from callpipe.providers.base import (
 )
 from callpipe.providers.vonage.dial import VONAGE_DIALER
 from callpipe.providers.vonage.dialect import VonageDialect
+from callpipe.providers.vonage.signature import SECRET_ENV, SIGNATURE_HEADER, VonageVerifier
 
 if TYPE_CHECKING:
     from callpipe.serializers.base_serializer import FrameSerializer
@@ -34,10 +37,16 @@ class VonageCallData(CallData):
 
 class VonageProvider(BaseProvider):
     name = "vonage"
+    signature_headers = (SIGNATURE_HEADER,)
+    webhook_secret_env = (SECRET_ENV,)
     binds_call_id = True
     setup_hint = "Vonage application > Answer URL"
     dialect = VonageDialect
     dialer = VONAGE_DIALER
+
+    def webhook_verifier(self, secrets: Mapping[str, str]) -> VonageVerifier | None:
+        secret = secrets.get(SECRET_ENV)
+        return VonageVerifier(secret) if secret else None
 
     def matches_webhook(self, fields: Mapping[str, str]) -> bool:
         return "conversation_uuid" in fields
