@@ -36,6 +36,7 @@ import numpy.typing as npt
 from pydantic import Field
 
 from callpipe.audio.turn.base_turn_analyzer import BaseTurnAnalyzer, BaseTurnParams, EndOfTurnState
+from callpipe.errors import CallpipeError
 from callpipe.metrics.metrics import MetricsData, TurnMetricsData
 from callpipe.utils.pydantic_docs import document_fields
 
@@ -88,7 +89,7 @@ class SmartTurnParams(BaseTurnParams):
 document_fields(SmartTurnParams)
 
 
-class SmartTurnTimeoutException(Exception):
+class SmartTurnTimeoutException(CallpipeError, TimeoutError):
     """A model that gives up (e.g. a remote one timing out) raises this: the turn is COMPLETE."""
 
 
