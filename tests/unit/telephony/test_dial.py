@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Iterator
 from urllib.parse import parse_qs, parse_qsl
 
 import pytest
@@ -14,20 +12,7 @@ from callpipe.providers import registry  # registers each provider's dialer by n
 from callpipe.telephony.dial import ProviderAccount, dial
 from callpipe.telephony.dial.types import call_id_of, dialer_for, normalize_amd, status_of
 
-from ._server import ProviderServer, Reply, start_server
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    state, httpd = start_server()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+from ._server import ProviderServer, Reply, basic
 
 
 def account(provider: str, **values: str) -> ProviderAccount:
