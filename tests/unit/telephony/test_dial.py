@@ -12,6 +12,7 @@ from callpipe.providers import registry  # registers each provider's dialer by n
 from callpipe.telephony.dial import ProviderAccount, dial
 from callpipe.telephony.dial.types import call_id_of, dialer_for, normalize_amd, status_of
 
+from ._keys import rsa_private_pem
 from ._server import ProviderServer, Reply, basic
 
 
@@ -112,14 +113,8 @@ async def test_plivo_dial(server: ProviderServer) -> None:
 async def test_vonage_dial_signs_a_jwt(server: ProviderServer) -> None:
     jwt = pytest.importorskip("jwt")
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    pem = rsa_private_pem()
     server.script(Reply(201, {"uuid": "u-1", "status": "started", "conversation_uuid": "c"}))
     handle = await dial(
         "+15551234567",
@@ -135,7 +130,8 @@ async def test_vonage_dial_signs_a_jwt(server: ProviderServer) -> None:
     req = server.requests[0]
     assert (req.method, req.path) == ("POST", "/v1/calls")
     scheme, token = req.headers["authorization"].split(" ")
-    claims = jwt.decode(token, key.public_key(), algorithms=["RS256"])
+    public = serialization.load_pem_private_key(pem.encode(), None).public_key()
+    claims = jwt.decode(token, public, algorithms=["RS256"])
     assert scheme == "Bearer" and claims["application_id"] == "app-1" and claims["jti"]
     body = req.json()
     assert body["to"] == [{"type": "phone", "number": "15551234567"}]

@@ -17,6 +17,7 @@ from callpipe.telephony.plivo import PlivoCallControl
 from callpipe.telephony.telnyx import TelnyxCallControl
 from callpipe.telephony.vonage import VonageCallControl
 
+from ._keys import rsa_private_pem
 from ._server import ProviderServer, Reply, Request
 from ._warm_transfer import telnyx_transfer, twilio_transfer
 
@@ -133,15 +134,7 @@ async def test_plivo_send_digits_matches_the_sdk(server: ProviderServer) -> None
 
 @pytest.fixture(scope="module")
 def rsa_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    return rsa_private_pem()
 
 
 def vonage_sdk(server: ProviderServer, pem: str) -> Any:
