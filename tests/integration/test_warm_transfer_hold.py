@@ -12,6 +12,7 @@ import asyncio
 import base64
 import functools
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,6 +27,7 @@ from fastapi import FastAPI, Request, Response, WebSocket
 from callpipe.audio.mixers.hold_music import _CHORDS, HoldMusicMixer
 from callpipe.extensions.warm_transfer import WarmTransferProcessor
 from callpipe.providers.twilio.warm_transfer import twilio_warm_transfer
+from callpipe.serializers.base_serializer import FrameSerializer
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.services.espeak import ESpeakTTSService
 from callpipe.telephony.dial import ProviderAccount
@@ -95,19 +97,13 @@ class Bot:
 
 
 async def run_bot(websocket: WebSocket, start: dict[str, Any], bot: Bot) -> None:
-    transport = phone_transport(
-        websocket,
-        TwilioFrameSerializer(
-            stream_sid=start["start"]["streamSid"],
-            call_sid="CAcaller",
-            account_sid="AC1",
-            auth_token="tok",
-            base_url=bot.rest_url,  # a wrong hang-up would reach the fake
-        ),
-        audio_out_mixer=HoldMusicMixer(),
+    serializer = TwilioFrameSerializer(
+        stream_sid=start["start"]["streamSid"],
+        call_sid="CAcaller",
+        account_sid="AC1",
+        auth_token="tok",
+        base_url=bot.rest_url,  # a wrong hang-up would reach the fake
     )
-    hold = WarmTransferProcessor()
-    task = phone_task([transport.input(), hold, ESpeakTTSService(), transport.output()])
     account = ProviderAccount.from_env(
         "twilio", {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok"}
     )
@@ -121,17 +117,21 @@ async def run_bot(websocket: WebSocket, start: dict[str, Any], bot: Bot) -> None
         poll=0.2,
         base_url=bot.rest_url,
     )
-    record_outcomes(hold, bot.events)
-
-    @transport.event_handler("on_client_connected")
-    async def on_client_connected(transport: Any, client: Any) -> None:
-        bot.results.append(await hold.transfer(start_transfer))
-
-    await run_until_hangup(transport, task)
+    await hold_then_transfer(websocket, serializer, start_transfer, bot.events, bot.results)
 
 
-def record_outcomes(hold: WarmTransferProcessor, events: list[str]) -> None:
-    """Appends "bridged" or "failed" to ``events`` as the transfer ends."""
+async def hold_then_transfer(
+    websocket: WebSocket,
+    serializer: FrameSerializer,
+    start_transfer: Callable[[], Awaitable[WarmTransferResult]],
+    events: list[str],
+    results: list[WarmTransferResult | None],
+) -> None:
+    """The bot: once the caller is connected it holds them (prompt, then hold music) while
+    ``start_transfer`` runs; "bridged"/"failed" go to ``events``, the outcome to ``results``."""
+    transport = phone_transport(websocket, serializer, audio_out_mixer=HoldMusicMixer())
+    hold = WarmTransferProcessor()
+    task = phone_task([transport.input(), hold, ESpeakTTSService(), transport.output()])
 
     @hold.event_handler("on_transfer_bridged")
     async def bridged(_: Any, result: WarmTransferResult) -> None:
@@ -140,6 +140,12 @@ def record_outcomes(hold: WarmTransferProcessor, events: list[str]) -> None:
     @hold.event_handler("on_transfer_failed")
     async def failed(_: Any, result: WarmTransferResult | None) -> None:
         events.append("failed")
+
+    @transport.event_handler("on_client_connected")
+    async def on_client_connected(transport: Any, client: Any) -> None:
+        results.append(await hold.transfer(start_transfer))
+
+    await run_until_hangup(transport, task)
 
 
 # ---------------------------------------------------------------------------- audio checks

@@ -19,15 +19,13 @@ pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
 
 from fastapi import FastAPI, Request, Response, WebSocket
 
-from callpipe.audio.mixers.hold_music import HoldMusicMixer
-from callpipe.extensions.warm_transfer import WarmTransferProcessor
 from callpipe.providers.telnyx.warm_transfer import telnyx_warm_transfer
 from callpipe.serializers.telnyx import TelnyxFrameSerializer
-from callpipe.services.espeak import ESpeakTTSService
+from callpipe.telephony.dial.warm_transfer import WarmTransferResult
 from callpipe.testing.server import running_server
 
-from .call_bot import call_bot, phone_task, phone_transport, run_until_hangup
-from .test_warm_transfer_hold import music_share, quiet_windows, record_outcomes, rms, window
+from .call_bot import call_bot
+from .test_warm_transfer_hold import hold_then_transfer, music_share, quiet_windows, rms, window
 
 pytestmark = pytest.mark.integration
 
@@ -87,25 +85,20 @@ class Bot:
     rest_url: str
     fake: FakeTelnyx
     events: list[str] = field(default_factory=list)
+    results: list[WarmTransferResult | None] = field(default_factory=list)
     caller_id: str = ""
 
 
 async def run_bot(websocket: WebSocket, start: dict[str, Any], bot: Bot) -> None:
     bot.caller_id = start["start"]["call_control_id"]
-    transport = phone_transport(
-        websocket,
-        TelnyxFrameSerializer(
-            start["stream_id"],
-            outbound_encoding="PCMU",
-            inbound_encoding="PCMU",
-            call_control_id=bot.caller_id,
-            api_key="KEY",
-            base_url=bot.rest_url,  # a wrong hang-up would reach the fake
-        ),
-        audio_out_mixer=HoldMusicMixer(),
+    serializer = TelnyxFrameSerializer(
+        start["stream_id"],
+        outbound_encoding="PCMU",
+        inbound_encoding="PCMU",
+        call_control_id=bot.caller_id,
+        api_key="KEY",
+        base_url=bot.rest_url,  # a wrong hang-up would reach the fake
     )
-    hold = WarmTransferProcessor()
-    task = phone_task([transport.input(), hold, ESpeakTTSService(), transport.output()])
     begin = functools.partial(
         telnyx_warm_transfer,
         api_key="KEY",
@@ -117,13 +110,7 @@ async def run_bot(websocket: WebSocket, start: dict[str, Any], bot: Bot) -> None
         wait_for=bot.fake.wait_for,
         base_url=bot.rest_url,
     )
-    record_outcomes(hold, bot.events)
-
-    @transport.event_handler("on_client_connected")
-    async def on_client_connected(transport: Any, client: Any) -> None:
-        await hold.transfer(begin)
-
-    await run_until_hangup(transport, task)
+    await hold_then_transfer(websocket, serializer, begin, bot.events, bot.results)
 
 
 async def place(fake: FakeTelnyx) -> tuple[Bot, Any, float]:
