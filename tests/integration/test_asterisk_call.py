@@ -21,18 +21,12 @@ from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import SimulatedCall
 
-from .test_demo_bot import demo_server
+from .test_demo_bot import barge_in, demo_server, greeted_then_goodbye
 
 
 @pytest.mark.parametrize("dialect", [AsteriskDialect, AsteriskJsonDialect], ids=["plain", "json"])
 async def test_demo_bot_answers_a_simulated_asterisk_call(dialect: type[AsteriskDialect]) -> None:
-    async with demo_server() as url, SimulatedCall(url, dialect=dialect()) as call:
-        assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.5), "no greeting"
-        await call.press("#")
-        assert await call.wait_for_hangup(timeout=8)
-        result = call.result()
-    assert result.bot_speech_secs(0.0, 3.0) > 0.8
-    assert result.ended_by == "bot"
+    result = await greeted_then_goodbye(dialect=dialect())
     assert result.events_of("invalid") == []  # every command was in the call's format
     marks = [e.detail for e in result.events_of("mark")]
     acked = [e.detail for e in result.events_of("mark_ack")]
@@ -42,17 +36,7 @@ async def test_demo_bot_answers_a_simulated_asterisk_call(dialect: type[Asterisk
 
 async def test_barge_in_sends_flush_media() -> None:
     async with demo_server() as url, SimulatedCall(url, "asterisk") as call:
-        assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.6)
-        await call.say("This is a long sentence that the demo bot will say back to me, slowly.")
-        assert await call.wait_for_bot_speech(timeout=5)
-        await call.pause(1.2)  # the echo is playing
-        barge_at = call.now()
-        await call.say("Stop, please.", wait=False)
-        clear = await call.wait_for_event("clear", timeout=3)
-        assert clear is not None, "barge-in produced no FLUSH_MEDIA"
-        while call.caller_speaking:
-            await call.pause(0.05)
-        barge_end = call.now()
+        barge_at, clear, barge_end = await barge_in(call)  # FLUSH_MEDIA in Asterisk's words
         result = call.result()
     assert barge_at < clear.t < barge_at + 1.5
     assert result.bot_speech_secs(clear.t + 0.1, barge_end) < 0.1

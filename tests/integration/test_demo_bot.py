@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ pytest.importorskip("espeakng_loader", reason="the demo bot needs the espeak ext
 from callpipe.demo.bot import bot
 from callpipe.runner.app import RunnerConfig, create_app
 from callpipe.testing.server import running_server
-from callpipe.testing.simulator import CallResult, SimulatedCall
+from callpipe.testing.simulator import CallEvent, CallResult, SimulatedCall
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,35 @@ async def demo_server(session_timeout: float = 0.0) -> AsyncIterator[str]:
 
 def bot_speech(result: CallResult, start: float, end: float) -> float:
     return result.bot_speech_secs(start, end)
+
+
+async def greeted_then_goodbye(provider: str = "twilio", **call_args: Any) -> CallResult:
+    """One call to the demo bot in ``provider``'s dialect: it greets, the caller presses ``#``,
+    the bot says goodbye and hangs up (all asserted here)."""
+    async with demo_server() as url, SimulatedCall(url, provider, **call_args) as call:
+        assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.5), "no greeting"
+        await call.press("#")
+        assert await call.wait_for_hangup(timeout=8)
+        result = call.result()
+    assert result.bot_speech_secs(0.0, 3.0) > 0.8
+    assert result.ended_by == "bot"
+    return result
+
+
+async def barge_in(call: SimulatedCall) -> tuple[float, CallEvent, float]:
+    """The caller talks over the bot's echo of a long sentence: when they started, the clear
+    the bot sent (asserted), when they stopped."""
+    assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.6)
+    await call.say("This is a long sentence that the demo bot will say back to me, slowly.")
+    assert await call.wait_for_bot_speech(timeout=5)
+    await call.pause(1.2)  # the echo is playing
+    barge_at = call.now()
+    await call.say("Stop, please.", wait=False)
+    clear = await call.wait_for_event("clear", timeout=3)
+    assert clear is not None, "barge-in produced no clear"
+    while call.caller_speaking:
+        await call.pause(0.05)
+    return barge_at, clear, call.now()
 
 
 async def test_greeting_echo_dtmf_and_pound_hang_up() -> None:
@@ -86,17 +116,7 @@ async def test_greeting_echo_dtmf_and_pound_hang_up() -> None:
 
 async def test_barge_in_clears_and_stops_the_reply() -> None:
     async with demo_server() as url, SimulatedCall(url, "twilio") as call:
-        assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.6)
-        await call.say("This is a long sentence that the demo bot will say back to me, slowly.")
-        assert await call.wait_for_bot_speech(timeout=5)
-        await call.pause(1.2)  # the reply is playing
-        barge_at = call.now()
-        await call.say("Stop, please.", wait=False)
-        clear = await call.wait_for_event("clear", timeout=3)
-        assert clear is not None, "barge-in produced no clear"
-        while call.caller_speaking:
-            await call.pause(0.05)
-        barge_end = call.now()
+        barge_at, clear, barge_end = await barge_in(call)
         await call.wait_for_bot_turn(timeout=8, quiet_secs=0.6)
         result = call.result()
 
@@ -119,10 +139,4 @@ async def test_session_timeout_says_goodbye_and_hangs_up() -> None:
 
 @pytest.mark.parametrize("provider", ["telnyx", "plivo", "exotel", "vonage"])
 async def test_every_provider_dialect_is_answered(provider: str) -> None:
-    async with demo_server() as url, SimulatedCall(url, provider) as call:
-        assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.5), "no greeting"
-        await call.press("#")
-        assert await call.wait_for_hangup(timeout=8)
-        result = call.result()
-    assert result.bot_speech_secs(0.0, 3.0) > 0.8
-    assert result.ended_by == "bot"
+    await greeted_then_goodbye(provider)

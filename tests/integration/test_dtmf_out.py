@@ -6,6 +6,7 @@ end the bidirectional stream), on a real server with the call simulator and a RE
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -17,22 +18,15 @@ from fastapi import FastAPI, Request, Response, WebSocket
 
 from callpipe.audio.dtmf import DTMF_FREQUENCIES
 from callpipe.frames.frames import KeypadEntry, OutputDTMFFrame, OutputDTMFUrgentFrame
-from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.runner import PipelineRunner
-from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.serializers.base_serializer import FrameSerializer
 from callpipe.serializers.telnyx import TelnyxFrameSerializer
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.testing.server import running_server
-from callpipe.testing.simulator import SimulatedCall
-from callpipe.transports.network.fastapi_websocket import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
+
+from .call_bot import RATE, call_bot, phone_task, phone_transport, run_until_hangup
 
 pytestmark = pytest.mark.integration
 
-RATE = 8000
 KEYS = [KeypadEntry.ONE, KeypadEntry.NINE, KeypadEntry.POUND]
 
 
@@ -73,44 +67,18 @@ def serializer_for(provider: str, start: dict[str, Any], rest_url: str) -> Frame
     )
 
 
-def bot_app(provider: str, rest_url: str, done: asyncio.Event) -> FastAPI:
-    app = FastAPI()
+async def run_bot(
+    websocket: WebSocket, start: dict[str, Any], provider: str, rest_url: str
+) -> None:
+    transport = phone_transport(websocket, serializer_for(provider, start, rest_url))
+    task = phone_task([transport.input(), transport.output()])
 
-    @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        messages = websocket.iter_text()
-        start: dict[str, Any] = {}
-        while "start" not in start:
-            start = json.loads(await messages.__anext__())
-        transport = FastAPIWebsocketTransport(
-            websocket=websocket,
-            params=FastAPIWebsocketParams(
-                audio_in_enabled=True,
-                audio_out_enabled=True,
-                serializer=serializer_for(provider, start, rest_url),
-            ),
-        )
-        task = PipelineTask(
-            Pipeline([transport.input(), transport.output()]),
-            params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
-        )
+    @transport.event_handler("on_client_connected")
+    async def connected(transport: Any, client: Any) -> None:
+        await task.queue_frames([OutputDTMFFrame(button=k) for k in KEYS[:2]])
+        await task.queue_frame(OutputDTMFUrgentFrame(button=KEYS[2]))
 
-        @transport.event_handler("on_client_connected")
-        async def connected(transport: Any, client: Any) -> None:
-            await task.queue_frames([OutputDTMFFrame(button=k) for k in KEYS[:2]])
-            await task.queue_frame(OutputDTMFUrgentFrame(button=KEYS[2]))
-
-        @transport.event_handler("on_client_disconnected")
-        async def disconnected(transport: Any, client: Any) -> None:
-            await task.cancel()
-
-        try:
-            await PipelineRunner(handle_sigint=False).run(task)
-        finally:
-            done.set()
-
-    return app
+    await run_until_hangup(transport, task)
 
 
 def decode_tones(pcm: np.ndarray) -> str:
@@ -137,16 +105,13 @@ def decode_tones(pcm: np.ndarray) -> str:
 
 async def place(provider: str) -> tuple[Rest, Any, str]:
     rest = Rest()
-    done = asyncio.Event()
     async with running_server(rest.app()) as rest_addr:
-        app = bot_app(provider, f"http://{rest_addr}", done)
-        async with running_server(app) as addr:
-            async with SimulatedCall(f"ws://{addr}/ws", provider) as call:
-                await asyncio.sleep(1.5)
-                await call.hang_up()
-                result = call.result()
-                call_id = call.dialect.identity.call_id
-            await asyncio.wait_for(done.wait(), 10)
+        bot = functools.partial(run_bot, provider=provider, rest_url=f"http://{rest_addr}")
+        async with call_bot(bot, provider) as call:
+            await asyncio.sleep(1.5)
+            await call.hang_up()
+            result = call.result()
+            call_id = call.dialect.identity.call_id
     return rest, result, call_id
 
 

@@ -29,7 +29,7 @@ from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketTransport,
 )
 
-from .test_demo_bot import demo_server
+from .test_demo_bot import greeted_then_goodbye
 from .twilio_harness import FrameLog
 
 API_KEY = "integration-api-key"
@@ -37,13 +37,7 @@ SECRET = base64.b64encode(b"integration client secret!").decode()
 
 
 async def test_demo_bot_answers_a_simulated_genesys_call() -> None:
-    async with demo_server() as url, SimulatedCall(url, "genesys", keep_messages=True) as call:
-        assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.5), "no greeting"
-        await call.press("#")
-        assert await call.wait_for_hangup(timeout=8)
-        result = call.result()
-    assert result.bot_speech_secs(0.0, 3.0) > 0.8
-    assert result.ended_by == "bot"
+    result = await greeted_then_goodbye("genesys", keep_messages=True)
     assert result.events_of("invalid") == []  # every message the bot sent is valid AudioHook
     texts = [json.loads(m) for m in result.messages_received if isinstance(m, str)]
     types = [m["type"] for m in texts]

@@ -18,7 +18,7 @@ from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import CallIdentity, SimulatedCall
 
-from .test_demo_bot import demo_server
+from .test_demo_bot import demo_server, greeted_then_goodbye
 
 
 async def test_runner_accepts_with_the_jambonz_subprotocol() -> None:
@@ -33,13 +33,7 @@ async def test_runner_accepts_with_the_jambonz_subprotocol() -> None:
 
 
 async def test_demo_bot_answers_a_simulated_jambonz_call() -> None:
-    async with demo_server() as url, SimulatedCall(url, "jambonz") as call:
-        assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.5), "no greeting"
-        await call.press("#")
-        assert await call.wait_for_hangup(timeout=8)
-        result = call.result()
-    assert result.bot_speech_secs(0.0, 3.0) > 0.8
-    assert result.ended_by == "bot"
+    result = await greeted_then_goodbye("jambonz")
     assert result.events_of("invalid") == []  # every frame the bot sent is jambonz's
     assert [e.detail for e in result.events_of("dtmf")] == ["#"]
 

@@ -9,7 +9,7 @@ the greeting once the detector gives up waiting.
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,22 +17,14 @@ import pytest
 
 pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
 
-from fastapi import FastAPI, WebSocket
+from fastapi import WebSocket
 
 from callpipe.extensions.voicemail import VoicemailDetector
 from callpipe.frames.frames import TTSSpeakFrame
-from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.runner import PipelineRunner
-from callpipe.pipeline.task import PipelineParams, PipelineTask
-from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.services.espeak import ESpeakTTSService
-from callpipe.testing.server import running_server
-from callpipe.testing.simulator import SimulatedCall
 from callpipe.testing.simulator.personas import PERSONAS
-from callpipe.transports.network.fastapi_websocket import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
+
+from .call_bot import call_bot, phone_task, phone_transport, run_until_hangup, twilio_serializer
 
 pytestmark = pytest.mark.integration
 
@@ -45,34 +37,19 @@ class Seen:
     results: list[tuple[str, float]] = field(default_factory=list)
     voicemail_events: int = 0
     conversation_events: int = 0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def run_bot(websocket: WebSocket, stream_sid: str, call_sid: str, seen: Seen) -> None:
-    transport = FastAPIWebsocketTransport(
-        websocket=websocket,
-        params=FastAPIWebsocketParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            serializer=TwilioFrameSerializer(
-                stream_sid=stream_sid,
-                call_sid=call_sid,
-                params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
-            ),
-        ),
-    )
+async def run_bot(websocket: WebSocket, start: dict[str, Any], seen: Seen) -> None:
+    transport = phone_transport(websocket, twilio_serializer(start))
     detector = VoicemailDetector(timeout=6.0, voicemail_message=MESSAGE)
-    task = PipelineTask(
-        Pipeline(
-            [
-                transport.input(),
-                detector.detector(),
-                ESpeakTTSService(),
-                detector.gate(),
-                transport.output(),
-            ]
-        ),
-        params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+    task = phone_task(
+        [
+            transport.input(),
+            detector.detector(),
+            ESpeakTTSService(),
+            detector.gate(),
+            transport.output(),
+        ]
     )
 
     @detector.event_handler("on_amd_result")
@@ -91,41 +68,18 @@ async def run_bot(websocket: WebSocket, stream_sid: str, call_sid: str, seen: Se
     async def on_client_connected(transport: Any, client: Any) -> None:
         await task.queue_frames([TTSSpeakFrame(GREETING)])  # held by the gate until decided
 
-    @transport.event_handler("on_client_disconnected")
-    async def on_client_disconnected(transport: Any, client: Any) -> None:
-        await task.cancel()
-
-    await PipelineRunner(handle_sigint=False).run(task)
-
-
-def make_app(seen: Seen) -> FastAPI:
-    app = FastAPI()
-
-    @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        messages = websocket.iter_text()
-        await messages.__anext__()
-        start = json.loads(await messages.__anext__())["start"]
-        try:
-            await run_bot(websocket, start["streamSid"], start["callSid"], seen)
-        finally:
-            seen.done.set()
-
-    return app
+    await run_until_hangup(transport, task)
 
 
 async def place(persona: str, listen_secs: float) -> tuple[Seen, Any, float | None]:
     seen = Seen()
-    async with running_server(make_app(seen)) as addr:
-        async with SimulatedCall(f"ws://{addr}/ws", "twilio") as call:
-            callee = asyncio.create_task(PERSONAS[persona].answer(call))
-            await call.wait_for_hangup(timeout=listen_secs)
-            if not call.ended:
-                await call.hang_up()
-            callee.cancel()
-            result = call.result()
-        await asyncio.wait_for(seen.done.wait(), 10)
+    async with call_bot(functools.partial(run_bot, seen=seen)) as call:
+        callee = asyncio.create_task(PERSONAS[persona].answer(call))
+        await call.wait_for_hangup(timeout=listen_secs)
+        if not call.ended:
+            await call.hang_up()
+        callee.cancel()
+        result = call.result()
     return seen, result, await PERSONAS[persona].beep_end(8000)
 
 

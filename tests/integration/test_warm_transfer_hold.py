@@ -12,6 +12,7 @@ import asyncio
 import base64
 import functools
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,26 +26,20 @@ from fastapi import FastAPI, Request, Response, WebSocket
 
 from callpipe.audio.mixers.hold_music import _CHORDS, HoldMusicMixer
 from callpipe.extensions.warm_transfer import WarmTransferProcessor
-from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.runner import PipelineRunner
-from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.providers.twilio.warm_transfer import twilio_warm_transfer
+from callpipe.serializers.base_serializer import FrameSerializer
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.services.espeak import ESpeakTTSService
 from callpipe.telephony.dial import ProviderAccount
 from callpipe.telephony.dial.warm_transfer import WarmTransferResult
 from callpipe.testing.server import running_server
-from callpipe.testing.simulator import SimulatedCall
-from callpipe.transports.network.fastapi_websocket import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
+
+from .call_bot import RATE, call_bot, phone_task, phone_transport, run_until_hangup
 
 pytestmark = pytest.mark.integration
 
 AGENT = "+15550001111"
 AUTH = "Basic " + base64.b64encode(b"AC1:tok").decode()
-RATE = 8000
 
 
 @dataclass
@@ -99,34 +94,20 @@ class Bot:
     rest_url: str
     results: list[WarmTransferResult | None] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def run_bot(websocket: WebSocket, stream_sid: str, bot: Bot) -> None:
-    transport = FastAPIWebsocketTransport(
-        websocket=websocket,
-        params=FastAPIWebsocketParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            audio_out_mixer=HoldMusicMixer(),
-            serializer=TwilioFrameSerializer(
-                stream_sid=stream_sid,
-                call_sid="CAcaller",
-                account_sid="AC1",
-                auth_token="tok",
-                base_url=bot.rest_url,  # a wrong hang-up would reach the fake
-            ),
-        ),
-    )
-    hold = WarmTransferProcessor()
-    task = PipelineTask(
-        Pipeline([transport.input(), hold, ESpeakTTSService(), transport.output()]),
-        params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
+async def run_bot(websocket: WebSocket, start: dict[str, Any], bot: Bot) -> None:
+    serializer = TwilioFrameSerializer(
+        stream_sid=start["start"]["streamSid"],
+        call_sid="CAcaller",
+        account_sid="AC1",
+        auth_token="tok",
+        base_url=bot.rest_url,  # a wrong hang-up would reach the fake
     )
     account = ProviderAccount.from_env(
         "twilio", {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok"}
     )
-    start = functools.partial(
+    start_transfer = functools.partial(
         twilio_warm_transfer,
         account,
         "CAcaller",
@@ -136,41 +117,35 @@ async def run_bot(websocket: WebSocket, stream_sid: str, bot: Bot) -> None:
         poll=0.2,
         base_url=bot.rest_url,
     )
+    await hold_then_transfer(websocket, serializer, start_transfer, bot.events, bot.results)
+
+
+async def hold_then_transfer(
+    websocket: WebSocket,
+    serializer: FrameSerializer,
+    start_transfer: Callable[[], Awaitable[WarmTransferResult]],
+    events: list[str],
+    results: list[WarmTransferResult | None],
+) -> None:
+    """The bot: once the caller is connected it holds them (prompt, then hold music) while
+    ``start_transfer`` runs; "bridged"/"failed" go to ``events``, the outcome to ``results``."""
+    transport = phone_transport(websocket, serializer, audio_out_mixer=HoldMusicMixer())
+    hold = WarmTransferProcessor()
+    task = phone_task([transport.input(), hold, ESpeakTTSService(), transport.output()])
 
     @hold.event_handler("on_transfer_bridged")
     async def bridged(_: Any, result: WarmTransferResult) -> None:
-        bot.events.append("bridged")
+        events.append("bridged")
 
     @hold.event_handler("on_transfer_failed")
     async def failed(_: Any, result: WarmTransferResult | None) -> None:
-        bot.events.append("failed")
+        events.append("failed")
 
     @transport.event_handler("on_client_connected")
     async def on_client_connected(transport: Any, client: Any) -> None:
-        bot.results.append(await hold.transfer(start))
+        results.append(await hold.transfer(start_transfer))
 
-    @transport.event_handler("on_client_disconnected")
-    async def on_client_disconnected(transport: Any, client: Any) -> None:
-        await task.cancel()
-
-    await PipelineRunner(handle_sigint=False).run(task)
-
-
-def bot_app(bot: Bot) -> FastAPI:
-    app = FastAPI()
-
-    @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        messages = websocket.iter_text()
-        await messages.__anext__()
-        start = json.loads(await messages.__anext__())["start"]
-        try:
-            await run_bot(websocket, start["streamSid"], bot)
-        finally:
-            bot.done.set()
-
-    return app
+    await run_until_hangup(transport, task)
 
 
 # ---------------------------------------------------------------------------- audio checks
@@ -204,19 +179,17 @@ def quiet_windows(samples: np.ndarray, start: float, end: float, step: float = 0
 async def place(fake: FakeTwilio, after_decision_secs: float) -> tuple[Bot, Any, float]:
     async with running_server(fake.app()) as rest_addr:
         bot = Bot(rest_url=f"http://{rest_addr}")
-        async with running_server(bot_app(bot)) as addr:
-            async with SimulatedCall(f"ws://{addr}/ws", "twilio") as call:
-                await asyncio.wait_for(fake.decided.wait(), 20)
+        async with call_bot(functools.partial(run_bot, bot=bot)) as call:
+            await asyncio.wait_for(fake.decided.wait(), 20)
+            decided_at = call.now()
+            if fake.agent_status == "in-progress":
+                await asyncio.wait_for(fake.bridged.wait(), 5)
                 decided_at = call.now()
-                if fake.agent_status == "in-progress":
-                    await asyncio.wait_for(fake.bridged.wait(), 5)
-                    decided_at = call.now()
-                    await call.hang_up()
-                else:
-                    await asyncio.sleep(after_decision_secs)
-                    await call.hang_up()  # the caller, later
-                result = call.result()
-            await asyncio.wait_for(bot.done.wait(), 10)
+                await call.hang_up()
+            else:
+                await asyncio.sleep(after_decision_secs)
+                await call.hang_up()  # the caller, later
+            result = call.result()
     return bot, result, decided_at
 
 

@@ -19,23 +19,13 @@ pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
 
 from fastapi import FastAPI, Request, Response, WebSocket
 
-from callpipe.audio.mixers.hold_music import HoldMusicMixer
-from callpipe.extensions.warm_transfer import WarmTransferProcessor
-from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.runner import PipelineRunner
-from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.providers.telnyx.warm_transfer import telnyx_warm_transfer
 from callpipe.serializers.telnyx import TelnyxFrameSerializer
-from callpipe.services.espeak import ESpeakTTSService
 from callpipe.telephony.dial.warm_transfer import WarmTransferResult
 from callpipe.testing.server import running_server
-from callpipe.testing.simulator import SimulatedCall
-from callpipe.transports.network.fastapi_websocket import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
 
-from .test_warm_transfer_hold import RATE, music_share, quiet_windows, rms, window
+from .call_bot import call_bot
+from .test_warm_transfer_hold import hold_then_transfer, music_share, quiet_windows, rms, window
 
 pytestmark = pytest.mark.integration
 
@@ -95,32 +85,19 @@ class Bot:
     rest_url: str
     fake: FakeTelnyx
     events: list[str] = field(default_factory=list)
+    results: list[WarmTransferResult | None] = field(default_factory=list)
     caller_id: str = ""
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def run_bot(websocket: WebSocket, start: dict[str, Any], bot: Bot) -> None:
     bot.caller_id = start["start"]["call_control_id"]
-    transport = FastAPIWebsocketTransport(
-        websocket=websocket,
-        params=FastAPIWebsocketParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            audio_out_mixer=HoldMusicMixer(),
-            serializer=TelnyxFrameSerializer(
-                start["stream_id"],
-                outbound_encoding="PCMU",
-                inbound_encoding="PCMU",
-                call_control_id=bot.caller_id,
-                api_key="KEY",
-                base_url=bot.rest_url,  # a wrong hang-up would reach the fake
-            ),
-        ),
-    )
-    hold = WarmTransferProcessor()
-    task = PipelineTask(
-        Pipeline([transport.input(), hold, ESpeakTTSService(), transport.output()]),
-        params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
+    serializer = TelnyxFrameSerializer(
+        start["stream_id"],
+        outbound_encoding="PCMU",
+        inbound_encoding="PCMU",
+        call_control_id=bot.caller_id,
+        api_key="KEY",
+        base_url=bot.rest_url,  # a wrong hang-up would reach the fake
     )
     begin = functools.partial(
         telnyx_warm_transfer,
@@ -133,59 +110,22 @@ async def run_bot(websocket: WebSocket, start: dict[str, Any], bot: Bot) -> None
         wait_for=bot.fake.wait_for,
         base_url=bot.rest_url,
     )
-
-    @hold.event_handler("on_transfer_bridged")
-    async def bridged(_: Any, result: WarmTransferResult) -> None:
-        bot.events.append("bridged")
-
-    @hold.event_handler("on_transfer_failed")
-    async def failed(_: Any, result: WarmTransferResult | None) -> None:
-        bot.events.append("failed")
-
-    @transport.event_handler("on_client_connected")
-    async def on_client_connected(transport: Any, client: Any) -> None:
-        await hold.transfer(begin)
-
-    @transport.event_handler("on_client_disconnected")
-    async def on_client_disconnected(transport: Any, client: Any) -> None:
-        await task.cancel()
-
-    await PipelineRunner(handle_sigint=False).run(task)
-
-
-def bot_app(bot: Bot) -> FastAPI:
-    app = FastAPI()
-
-    @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        messages = websocket.iter_text()
-        start: dict[str, Any] = {}
-        while "start" not in start:
-            start = json.loads(await messages.__anext__())
-        try:
-            await run_bot(websocket, start, bot)
-        finally:
-            bot.done.set()
-
-    return app
+    await hold_then_transfer(websocket, serializer, begin, bot.events, bot.results)
 
 
 async def place(fake: FakeTelnyx) -> tuple[Bot, Any, float]:
     async with running_server(fake.app()) as rest_addr:
         bot = Bot(rest_url=f"http://{rest_addr}", fake=fake)
-        async with running_server(bot_app(bot)) as addr:
-            async with SimulatedCall(f"ws://{addr}/ws", "telnyx") as call:
-                await asyncio.wait_for(fake.decided.wait(), 20)
-                decided_at = call.now()
-                if fake.answers:
-                    await asyncio.wait_for(fake.stream_stopped.wait(), 5)
-                else:
-                    await asyncio.sleep(5.0)
-                await call.hang_up()  # Telnyx ends the stream / the caller, later
-                result = call.result()
-            await asyncio.wait_for(bot.done.wait(), 10)
-            await asyncio.sleep(0.2)  # a wrong hang-up would have been sent by now
+        async with call_bot(functools.partial(run_bot, bot=bot), "telnyx") as call:
+            await asyncio.wait_for(fake.decided.wait(), 20)
+            decided_at = call.now()
+            if fake.answers:
+                await asyncio.wait_for(fake.stream_stopped.wait(), 5)
+            else:
+                await asyncio.sleep(5.0)
+            await call.hang_up()  # Telnyx ends the stream / the caller, later
+            result = call.result()
+        await asyncio.sleep(0.2)  # a wrong hang-up would have been sent by now
     return bot, result, decided_at
 
 

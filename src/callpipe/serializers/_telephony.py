@@ -142,12 +142,17 @@ class TelephonySerializer(FrameSerializer):
                 if match is not None:
                     return self._audio_frame(_wire.b64decode(match[1], self.MAX_PAYLOAD_BYTES))
             return self._dispatch(_wire.load_object(data))
-        except Malformed as exc:
-            self._skip(exc.kind, exc.detail)
         except Exception as exc:  # never let one message end the call
-            self._skip("internal_error", repr(exc))
-            logger.debug("deserialize failed", exc_info=True)
+            self._refuse(exc)
         return None
+
+    def _refuse(self, exc: Exception) -> None:
+        """Count and log one inbound message that could not be read; the call goes on."""
+        if isinstance(exc, Malformed):
+            self._skip(exc.kind, exc.detail)
+        else:
+            self._skip("internal_error", repr(exc))
+            logger.debug("deserialize failed", exc_info=exc)
 
     def _audio_frame(self, payload: bytes) -> InputAudioRawFrame | None:
         pcm = self._audio.decode(payload)

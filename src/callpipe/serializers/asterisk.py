@@ -276,11 +276,8 @@ class AsteriskFrameSerializer(TelephonySerializer):
             if message is None:
                 raise Malformed("unknown_control", data[:40])
             return self._event(message)
-        except Malformed as exc:
-            self._skip(exc.kind, exc.detail)
         except Exception as exc:  # never let one message end the call
-            self._skip("internal_error", repr(exc))
-            logger.debug("deserialize failed", exc_info=True)
+            self._refuse(exc)
         return None
 
     def _event(self, message: dict[str, Any]) -> Frame | None:

@@ -124,11 +124,8 @@ class AudioSocketFrameSerializer(TelephonySerializer):
             if length != len(payload):
                 raise Malformed("bad_length", f"header {length}, payload {len(payload)}")
             return self._inbound(kind, payload)
-        except Malformed as exc:
-            self._skip(exc.kind, exc.detail)
         except Exception as exc:  # never let one message end the call
-            self._skip("internal_error", repr(exc))
-            logger.debug("deserialize failed", exc_info=True)
+            self._refuse(exc)
         return None
 
     def _inbound(self, kind: int, payload: bytes) -> Frame | None:

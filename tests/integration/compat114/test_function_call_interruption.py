@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,32 +21,24 @@ import pytest
 pytest.importorskip("onnxruntime", reason="needs the silero extra")
 pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
 
-from fastapi import FastAPI, WebSocket
+from fastapi import WebSocket
 
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.audio.vad.silero import SileroVADAnalyzer
 from callpipe.frames.frames import LLMRunFrame
-from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.runner import PipelineRunner
-from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.deepgram.stt import DeepgramSTTService
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeOpenAIServer
-from callpipe.testing.server import running_server
-from callpipe.testing.simulator import SimulatedCall
-from callpipe.transports.network.fastapi_websocket import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
 from callpipe.turns.user_mute import FunctionCallUserMuteStrategy
+
+from ..call_bot import call_bot, phone_task, phone_transport, run_until_hangup, twilio_serializer
 
 pytestmark = pytest.mark.integration
 
@@ -62,39 +55,11 @@ class State:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     outcome: list[str] = field(default_factory=list)
     contexts: list[LLMContext] = field(default_factory=list)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def make_app(state: State) -> FastAPI:
-    app = FastAPI()
-
-    @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        messages = websocket.iter_text()
-        await messages.__anext__()
-        start = json.loads(await messages.__anext__())["start"]
-        try:
-            await run_bot(state, websocket, start["streamSid"], start["callSid"])
-        finally:
-            state.done.set()
-
-    return app
-
-
-async def run_bot(state: State, websocket: WebSocket, stream_sid: str, call_sid: str) -> None:
-    transport = FastAPIWebsocketTransport(
-        websocket=websocket,
-        params=FastAPIWebsocketParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            vad_analyzer=SileroVADAnalyzer(),
-            serializer=TwilioFrameSerializer(
-                stream_sid=stream_sid,
-                call_sid=call_sid,
-                params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
-            ),
-        ),
+async def run_bot(websocket: WebSocket, start: dict[str, Any], state: State) -> None:
+    transport = phone_transport(
+        websocket, twilio_serializer(start), vad_analyzer=SileroVADAnalyzer()
     )
     stt = DeepgramSTTService(api_key="test-key", url=state.deepgram.url, encoding="mulaw")
     llm = OpenAILLMService(api_key="test-key", base_url=state.openai.base_url, model="m")
@@ -117,24 +82,17 @@ async def run_bot(state: State, websocket: WebSocket, stream_sid: str, call_sid:
     user, assistant = LLMContextAggregatorPair(
         context, user_params=LLMUserAggregatorParams(user_mute_strategies=mutes)
     )
-    task = PipelineTask(
-        Pipeline([transport.input(), stt, user, llm, tts, transport.output(), assistant]),
-        params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
-    )
+    task = phone_task([transport.input(), stt, user, llm, tts, transport.output(), assistant])
 
     @transport.event_handler("on_client_connected")
     async def on_connected(transport: Any, client: Any) -> None:
         await task.queue_frames([LLMRunFrame()])
 
-    @transport.event_handler("on_client_disconnected")
-    async def on_disconnected(transport: Any, client: Any) -> None:
-        await task.cancel()
-
-    await PipelineRunner(handle_sigint=False).run(task)
+    await run_until_hangup(transport, task)
 
 
 @asynccontextmanager
-async def serve(mute: bool) -> AsyncIterator[tuple[str, State]]:
+async def serve(mute: bool) -> AsyncIterator[State]:
     async with (
         FakeOpenAIServer() as openai,
         FakeDeepgramServer() as deepgram,
@@ -145,12 +103,11 @@ async def serve(mute: bool) -> AsyncIterator[tuple[str, State]]:
         state.openai.add_chat_reply(tool_calls=[{"name": "order_status", "arguments": {}}])
         state.openai.add_chat_reply("It has shipped.")
         state.deepgram.transcripts.extend(["Where is my order", "Never mind"])
-        async with running_server(make_app(state)) as addr:
-            yield f"ws://{addr}/ws", state
+        yield state
 
 
-async def call_and_barge_in(url: str, state: State) -> float:
-    async with SimulatedCall(url, "twilio") as call:
+async def call_and_barge_in(state: State) -> float:
+    async with call_bot(functools.partial(run_bot, state=state)) as call:
         assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.6)
         await call.say("Where is my order?")
         await asyncio.wait_for(state.started.wait(), 10)
@@ -160,13 +117,12 @@ async def call_and_barge_in(url: str, state: State) -> float:
         await call.wait_for_bot_silence(quiet_secs=0.6, timeout=10)
         await call.hang_up()
         result = call.result()
-    await asyncio.wait_for(state.done.wait(), 10)
     return result.bot_speech_secs(said_end, result.duration)
 
 
 async def test_barge_in_cancels_the_running_function() -> None:
-    async with serve(mute=False) as (url, state):
-        answered = await call_and_barge_in(url, state)
+    async with serve(mute=False) as state:
+        answered = await call_and_barge_in(state)
     assert state.outcome == ["cancelled"]
     requests = state.openai.chat_requests
     assert len(requests) == 3
@@ -179,8 +135,8 @@ async def test_barge_in_cancels_the_running_function() -> None:
 
 
 async def test_muted_caller_lets_the_function_finish() -> None:
-    async with serve(mute=True) as (url, state):
-        answered = await call_and_barge_in(url, state)
+    async with serve(mute=True) as state:
+        answered = await call_and_barge_in(state)
     assert state.outcome == ["finished"]
     requests = state.openai.chat_requests
     assert len(requests) == 3

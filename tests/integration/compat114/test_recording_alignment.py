@@ -9,30 +9,28 @@ bot here plays two tones at known times and the caller plays one in between; the
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 from typing import Any
 
 import numpy as np
 import pytest
-from fastapi import FastAPI, WebSocket
+from fastapi import WebSocket
 
 from callpipe.frames.frames import TTSAudioRawFrame, TTSStartedFrame, TTSStoppedFrame
-from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.runner import PipelineRunner
-from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.audio.audio_buffer_processor import AudioBufferProcessor
-from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.testing.fakes.openai import tone_pcm
-from callpipe.testing.server import running_server
-from callpipe.testing.simulator import SimulatedCall
-from callpipe.transports.network.fastapi_websocket import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
+
+from ..call_bot import (
+    RATE,
+    call_bot,
+    phone_task,
+    phone_transport,
+    run_until_hangup,
+    twilio_serializer,
 )
 
 pytestmark = pytest.mark.integration
 
-RATE = 8000
 TOLERANCE = 0.020
 
 
@@ -52,93 +50,63 @@ def regions(
     return [(s / RATE, e / RATE) for s, e in out]
 
 
-def make_app(recorded: dict[str, bytes], done: asyncio.Event, *, underrun: bool = False) -> FastAPI:
-    app = FastAPI()
+async def run_bot(
+    websocket: WebSocket, start: dict[str, Any], recorded: dict[str, bytes], underrun: bool
+) -> None:
+    transport = phone_transport(websocket, twilio_serializer(start))
+    recorder = AudioBufferProcessor(num_channels=2, auto_start_recording=True)
 
-    @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        messages = websocket.iter_text()
-        await messages.__anext__()
-        start = json.loads(await messages.__anext__())["start"]
-        serializer = TwilioFrameSerializer(
-            stream_sid=start["streamSid"],
-            call_sid=start["callSid"],
-            params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
-        )
-        transport = FastAPIWebsocketTransport(
-            websocket=websocket,
-            params=FastAPIWebsocketParams(
-                audio_in_enabled=True, audio_out_enabled=True, serializer=serializer
-            ),
-        )
-        recorder = AudioBufferProcessor(num_channels=2, auto_start_recording=True)
+    @recorder.event_handler("on_track_audio_data")
+    async def on_tracks(p: Any, user: bytes, bot: bytes, rate: int, ch: int) -> None:
+        recorded["user"] = recorded.get("user", b"") + user
+        recorded["bot"] = recorded.get("bot", b"") + bot
 
-        @recorder.event_handler("on_track_audio_data")
-        async def on_tracks(p: Any, user: bytes, bot: bytes, rate: int, ch: int) -> None:
-            recorded["user"] = recorded.get("user", b"") + user
-            recorded["bot"] = recorded.get("bot", b"") + bot
+    task = phone_task([transport.input(), transport.output(), recorder])
 
-        pipeline = Pipeline([transport.input(), transport.output(), recorder])
-        task = PipelineTask(
-            pipeline, params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
+    async def speak(secs: float, freq: float) -> None:
+        await task.queue_frames(
+            [
+                TTSStartedFrame(),
+                TTSAudioRawFrame(tone_pcm(secs, RATE, freq), RATE, 1),
+                TTSStoppedFrame(),
+            ]
         )
 
-        async def speak(secs: float, freq: float) -> None:
+    async def script() -> None:
+        if underrun:
+            # One reply whose second half comes 0.3 s late: the phone runs dry in between.
             await task.queue_frames(
-                [
-                    TTSStartedFrame(),
-                    TTSAudioRawFrame(tone_pcm(secs, RATE, freq), RATE, 1),
-                    TTSStoppedFrame(),
-                ]
+                [TTSStartedFrame(), TTSAudioRawFrame(tone_pcm(0.4, RATE, 440), RATE, 1)]
             )
+            await asyncio.sleep(0.7)
+            await task.queue_frames(
+                [TTSAudioRawFrame(tone_pcm(0.4, RATE, 440), RATE, 1), TTSStoppedFrame()]
+            )
+        else:
+            await speak(0.6, 440)
+        await asyncio.sleep(2.2)
+        await speak(0.5, 660)
 
-        async def script() -> None:
-            if underrun:
-                # One reply whose second half comes 0.3 s late: the phone runs dry in between.
-                await task.queue_frames(
-                    [TTSStartedFrame(), TTSAudioRawFrame(tone_pcm(0.4, RATE, 440), RATE, 1)]
-                )
-                await asyncio.sleep(0.7)
-                await task.queue_frames(
-                    [TTSAudioRawFrame(tone_pcm(0.4, RATE, 440), RATE, 1), TTSStoppedFrame()]
-                )
-            else:
-                await speak(0.6, 440)
-            await asyncio.sleep(2.2)
-            await speak(0.5, 660)
+    scripts: list[asyncio.Task[None]] = []
 
-        scripts: list[asyncio.Task[None]] = []
+    @transport.event_handler("on_client_connected")
+    async def on_connected(transport: Any, client: Any) -> None:
+        scripts.append(asyncio.get_running_loop().create_task(script()))
 
-        @transport.event_handler("on_client_connected")
-        async def on_connected(transport: Any, client: Any) -> None:
-            scripts.append(asyncio.get_running_loop().create_task(script()))
-
-        @transport.event_handler("on_client_disconnected")
-        async def on_disconnected(transport: Any, client: Any) -> None:
-            await task.cancel()
-
-        try:
-            await PipelineRunner(handle_sigint=False).run(task)
-        finally:
-            done.set()
-
-    return app
+    await run_until_hangup(transport, task)
 
 
 @pytest.mark.parametrize("underrun", [False, True])
 async def test_recorder_tracks_line_up_with_the_simulator_recording(underrun: bool) -> None:
     recorded: dict[str, bytes] = {}
-    done = asyncio.Event()
-    async with running_server(make_app(recorded, done, underrun=underrun)) as addr:
-        async with SimulatedCall(f"ws://{addr}/ws", "twilio") as call:
-            assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.3)
-            await call.pause(0.3)
-            await call.say(tone_pcm(0.4, RATE, 1000, amplitude=6000))
-            assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.3)
-            await call.hang_up()
-            result = call.result()
-        await asyncio.wait_for(done.wait(), 10)
+    bot = functools.partial(run_bot, recorded=recorded, underrun=underrun)
+    async with call_bot(bot) as call:
+        assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.3)
+        await call.pause(0.3)
+        await call.say(tone_pcm(0.4, RATE, 1000, amplitude=6000))
+        assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.3)
+        await call.hang_up()
+        result = call.result()
 
     sim_bot, sim_caller = regions(result.bot), regions(result.caller)
     our_bot = regions(np.frombuffer(recorded["bot"], dtype=np.int16))

@@ -17,11 +17,11 @@ import pytest
 pytest.importorskip("onnxruntime", reason="needs the silero extra")
 pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
 
-from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeOpenAIServer
 from callpipe.testing.simulator import SimulatedCall
 from unit.audio.smart_turn_model import smart_turn_model
 
 from ..runner.harness import run_bot_process
+from .test_example_agents import fakes
 
 pytestmark = pytest.mark.integration
 
@@ -30,25 +30,11 @@ BOT = Path(__file__).parent / "bots" / "smart_turn_bot.py"
 
 async def test_smart_turn_holds_a_trailing_off_turn(tmp_path: Path) -> None:
     model = smart_turn_model()
-    async with (
-        FakeOpenAIServer() as openai,
-        FakeDeepgramServer() as deepgram,
-        FakeCartesiaServer(secs_per_word=0.2) as cartesia,
-    ):
+    async with fakes() as (openai, deepgram, env):
         openai.add_chat_reply("Hello, the shop.")
         openai.add_chat_reply("We open at nine.")
         deepgram.transcripts.extend(["Can you tell me um", "how much it costs"])
-        env = {
-            "OPENAI_API_KEY": "test-key",
-            "OPENAI_BASE_URL": openai.base_url,
-            "DEEPGRAM_API_KEY": "test-key",
-            "DEEPGRAM_URL": deepgram.url,
-            "CARTESIA_API_KEY": "test-key",
-            "CARTESIA_URL": cartesia.url,
-            "CALLPIPE_SMART_TURN_MODEL": str(model),
-            "TWILIO_ACCOUNT_SID": "",
-            "TWILIO_AUTH_TOKEN": "",
-        }
+        env["CALLPIPE_SMART_TURN_MODEL"] = str(model)
         with run_bot_process(tmp_path, ["-t", "twilio", "--insecure"], env, bot=BOT) as runner:
             url = f"ws://127.0.0.1:{runner.port}/ws"
             async with SimulatedCall(url, "twilio") as call:

@@ -9,6 +9,8 @@ import pytest
 from callpipe.providers.vonage import VONAGE, VonageCallData
 from callpipe.telephony.vonage import VonageCallControl, vonage_dtmf_digits, vonage_endpoint
 
+from ..telephony._keys import rsa_private_pem
+
 pytest.importorskip("jwt", reason="needs the vonage extra")
 
 
@@ -16,21 +18,9 @@ def keep_defaults(cls: type[Any], has_creds: bool, names: str) -> None:
     return None
 
 
-def pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
 def test_credentials_give_the_callers_leg_rest_control_without_auto_hang_up() -> None:
     call = VonageCallData(stream_id="leg-1", call_id="leg-1")
-    env = {"VONAGE_APPLICATION_ID": "app-1", "VONAGE_PRIVATE_KEY": pem()}
+    env = {"VONAGE_APPLICATION_ID": "app-1", "VONAGE_PRIVATE_KEY": rsa_private_pem()}
     serializer = VONAGE.serializer(call, env, keep_defaults)
     assert isinstance(serializer.call_control, VonageCallControl)
     assert serializer.call_control.call_id == "leg-1"

@@ -7,12 +7,14 @@ client timeouts.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 
 @dataclass
@@ -31,6 +33,10 @@ class Request:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        """The form-encoded body, one value a field (what Twilio and Plivo clients send)."""
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
 
 
 @dataclass
@@ -80,3 +86,8 @@ def start_server() -> tuple[ProviderServer, ThreadingHTTPServer]:
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     return state, server
+
+
+def basic(user: str, password: str) -> str:
+    """The ``Authorization`` header value HTTP Basic auth sends for these credentials."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import socket
 import time
-from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import pytest
@@ -19,22 +17,9 @@ from callpipe.telephony.plivo import PlivoCallControl
 from callpipe.telephony.telnyx import TelnyxCallControl
 from callpipe.telephony.twilio import TwilioCallControl
 
-from ._server import ProviderServer, Reply, start_server
+from ._server import ProviderServer, Reply, basic
 
 FAST = RetryPolicy(timeout=3.0, retries=2, backoff=0.01)
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    state, httpd = start_server()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def twilio(server: ProviderServer, **kwargs: object) -> TwilioCallControl:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Iterator
 from urllib.parse import parse_qs, parse_qsl
 
 import pytest
@@ -14,20 +12,8 @@ from callpipe.providers import registry  # registers each provider's dialer by n
 from callpipe.telephony.dial import ProviderAccount, dial
 from callpipe.telephony.dial.types import call_id_of, dialer_for, normalize_amd, status_of
 
-from ._server import ProviderServer, Reply, start_server
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    state, httpd = start_server()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+from ._keys import rsa_private_pem
+from ._server import ProviderServer, Reply, basic
 
 
 def account(provider: str, **values: str) -> ProviderAccount:
@@ -127,14 +113,8 @@ async def test_plivo_dial(server: ProviderServer) -> None:
 async def test_vonage_dial_signs_a_jwt(server: ProviderServer) -> None:
     jwt = pytest.importorskip("jwt")
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    pem = rsa_private_pem()
     server.script(Reply(201, {"uuid": "u-1", "status": "started", "conversation_uuid": "c"}))
     handle = await dial(
         "+15551234567",
@@ -150,7 +130,8 @@ async def test_vonage_dial_signs_a_jwt(server: ProviderServer) -> None:
     req = server.requests[0]
     assert (req.method, req.path) == ("POST", "/v1/calls")
     scheme, token = req.headers["authorization"].split(" ")
-    claims = jwt.decode(token, key.public_key(), algorithms=["RS256"])
+    public = serialization.load_pem_private_key(pem.encode(), None).public_key()
+    claims = jwt.decode(token, public, algorithms=["RS256"])
     assert scheme == "Bearer" and claims["application_id"] == "app-1" and claims["jti"]
     body = req.json()
     assert body["to"] == [{"type": "phone", "number": "15551234567"}]

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from callpipe.errors import CallControlError
 from callpipe.telephony.base import RetryPolicy
 from callpipe.telephony.jambonz import JambonzCallControl
 
-from ._server import ProviderServer, Reply, start_server
+from ._server import ProviderServer, Reply
 
 FAST = RetryPolicy(timeout=3.0, retries=2, backoff=0.01)
 ACCOUNT = "9351f46a-678c-43f5-b8a6-d4eb58d131af"
 CALL = "0d5f3c4e-7a5b-4f0e-9a43-2b1de7d2c7a1"
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    state, httpd = start_server()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _control(server: ProviderServer) -> JambonzCallControl:

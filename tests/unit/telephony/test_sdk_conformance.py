@@ -8,30 +8,21 @@ other tests assert) against the provider's own code, not against our reading of 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from callpipe.providers.telnyx.warm_transfer import telnyx_warm_transfer
 from callpipe.telephony.plivo import PlivoCallControl
 from callpipe.telephony.telnyx import TelnyxCallControl
 from callpipe.telephony.vonage import VonageCallControl
 
-from ._server import ProviderServer, Reply, Request, start_server
+from ._keys import rsa_private_pem
+from ._server import ProviderServer, Reply, Request
+from ._warm_transfer import telnyx_transfer, twilio_transfer
 
 OK = {"data": {"result": "ok"}}
 AUTH_ID = "MA" + "Z" * 18  # the SDK checks the shape of a main-account id
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    state, httpd = start_server()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def shape(r: Request) -> tuple[str, str, Any]:
@@ -61,19 +52,7 @@ async def test_telnyx_warm_transfer_matches_the_sdk(server: ProviderServer) -> N
         *[Reply(200, OK)] * 3,
     )
 
-    async def answered(call_id: str, event: str) -> bool:
-        return True
-
-    await telnyx_warm_transfer(
-        api_key="KEY",
-        connection_id="conn-1",
-        caller_call_control_id="caller-1",
-        agent="+15550001111",
-        from_="+15557654321",
-        summary="Ada wants Friday.",
-        wait_for=answered,
-        base_url=server.url,
-    )
+    await telnyx_transfer(server, "Ada wants Friday.")
     ours = list(server.requests)
     cmd = [r.json().get("command_id") for r in ours]
     assert all(isinstance(c, str) and uuid.UUID(c) for c in cmd[1:])
@@ -155,15 +134,7 @@ async def test_plivo_send_digits_matches_the_sdk(server: ProviderServer) -> None
 
 @pytest.fixture(scope="module")
 def rsa_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    return rsa_private_pem()
 
 
 def vonage_sdk(server: ProviderServer, pem: str) -> Any:
@@ -254,7 +225,6 @@ async def test_vonage_transfer_with_a_caller_id_of_yours(server: ProviderServer)
 
 async def test_twilio_warm_transfer_matches_the_sdk(server: ProviderServer) -> None:
     """Dial with TwiML, fetch, move the caller, and (caller gone) end the agent's call."""
-    from urllib.parse import parse_qs
 
     pytest.importorskip("twilio")
     from twilio.http import HttpClient
@@ -262,8 +232,6 @@ async def test_twilio_warm_transfer_matches_the_sdk(server: ProviderServer) -> N
     from twilio.rest import Client
 
     from callpipe.errors import CallControlError
-    from callpipe.providers.twilio.warm_transfer import twilio_warm_transfer
-    from callpipe.telephony.dial import ProviderAccount
 
     server.script(
         Reply(201, {"sid": "CAagent", "status": "queued"}),
@@ -271,25 +239,9 @@ async def test_twilio_warm_transfer_matches_the_sdk(server: ProviderServer) -> N
         Reply(400, {"code": 21220, "message": "Call is not in-progress"}),
         Reply(200, {"sid": "CAagent", "status": "completed"}),
     )
-    account = ProviderAccount.from_env(
-        "twilio", {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok"}
-    )
     with pytest.raises(CallControlError):
-        await twilio_warm_transfer(
-            account,
-            "CAcaller",
-            "+15550001111",
-            from_="+15557654321",
-            summary="Ada wants Friday.",
-            room="room-1",
-            ring_timeout=20,
-            poll=0.01,
-            base_url=server.url,
-        )
-    ours = [
-        (r.method, r.path, {k: v[0] for k, v in parse_qs(r.body.decode()).items()})
-        for r in server.requests
-    ]
+        await twilio_transfer(server, "Ada wants Friday.", room="room-1", ring_timeout=20)
+    ours = [(r.method, r.path, r.form()) for r in server.requests]
     assert {r.headers["authorization"] for r in server.requests} == {
         httpx.BasicAuth("AC1", "tok")._auth_header
     }

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterator
-
 import pytest
 
 from callpipe.errors import ConfigurationError
@@ -12,20 +9,11 @@ from callpipe.serializers.signalwire import SignalWireFrameSerializer
 from callpipe.telephony.base import RetryPolicy
 from callpipe.telephony.signalwire import SignalWireCallControl, signalwire_api_root
 
-from ._server import ProviderServer, Reply, start_server
+from ._server import ProviderServer, Reply, basic
 
 FAST = RetryPolicy(timeout=3.0, retries=2, backoff=0.01)
 PROJECT = "6bfbbe86-a901-4197-8759-2a0de1fa319d"
 CALL = "a97d4e8a-6047-4e2b-be48-fb96b33b5642"
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    state, httpd = start_server()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _control(server: ProviderServer) -> SignalWireCallControl:
@@ -42,7 +30,7 @@ async def test_hang_up_request_shape_and_idempotence(server: ProviderServer) -> 
     assert len(server.requests) == 1
     req = server.requests[0]
     assert (req.method, req.path) == ("POST", f"/2010-04-01/Accounts/{PROJECT}/Calls/{CALL}.json")
-    auth = "Basic " + base64.b64encode(f"{PROJECT}:PT-tok".encode()).decode()
+    auth = basic(PROJECT, "PT-tok")
     assert req.headers["authorization"] == auth
     assert req.body == b"Status=completed"
 

@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from urllib.parse import parse_qs
-
 import pytest
 
-from callpipe.providers.telnyx.warm_transfer import telnyx_warm_transfer
-from callpipe.providers.twilio.warm_transfer import twilio_warm_transfer
-from callpipe.telephony.dial import ProviderAccount
-
-from ._server import ProviderServer, Reply, start_server
-
-ACCOUNT = ProviderAccount.from_env(
-    "twilio", {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok"}
-)
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    state, httpd = start_server()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def form(body: bytes) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(body.decode()).items()}
+from ._server import ProviderServer, Reply
+from ._warm_transfer import telnyx_transfer, twilio_transfer
 
 
 async def test_twilio_dials_briefs_then_moves_the_caller(server: ProviderServer) -> None:
@@ -38,16 +15,11 @@ async def test_twilio_dials_briefs_then_moves_the_caller(server: ProviderServer)
         Reply(200, {"sid": "CAagent", "status": "in-progress"}),
         Reply(200, {"sid": "CAcaller", "status": "in-progress"}),
     )
-    result = await twilio_warm_transfer(
-        ACCOUNT,
-        "CAcaller",
-        "+15550001111",
-        from_="+15557654321",
-        summary="Ada wants to move her appointment to Friday.",
+    result = await twilio_transfer(
+        server,
+        "Ada wants to move her appointment to Friday.",
         wait_url="https://bot.example/hold.xml",
         room="room-1",
-        poll=0.01,
-        base_url=server.url,
     )
     assert result.outcome == "bridged" and result.agent_call_id == "CAagent"
     calls = [(r.method, r.path) for r in server.requests]
@@ -57,26 +29,18 @@ async def test_twilio_dials_briefs_then_moves_the_caller(server: ProviderServer)
         ("GET", "/2010-04-01/Accounts/AC1/Calls/CAagent.json"),
         ("POST", "/2010-04-01/Accounts/AC1/Calls/CAcaller.json"),
     ]
-    agent = form(server.requests[0].body)
+    agent = server.requests[0].form()
     assert agent["To"] == "+15550001111"
     assert agent["Twiml"].startswith("<Response><Say>Ada wants to move")
     assert 'startConferenceOnEnter="true"' in agent["Twiml"] and ">room-1<" in agent["Twiml"]
-    caller = form(server.requests[3].body)["Twiml"]
+    caller = server.requests[3].form()["Twiml"]
     assert 'startConferenceOnEnter="false"' in caller and ">room-1<" in caller
     assert 'waitUrl="https://bot.example/hold.xml"' in caller
 
 
 async def test_twilio_busy_agent_leaves_the_caller_with_the_bot(server: ProviderServer) -> None:
     server.script(Reply(201, {"sid": "CAagent"}), Reply(200, {"status": "busy"}))
-    result = await twilio_warm_transfer(
-        ACCOUNT,
-        "CAcaller",
-        "+15550001111",
-        from_="+15557654321",
-        summary="x",
-        poll=0.01,
-        base_url=server.url,
-    )
+    result = await twilio_transfer(server)
     assert result.outcome == "agent-unavailable" and result.agent_status == "busy"
     assert [r.method for r in server.requests] == ["POST", "GET"]  # the caller was not moved
 
@@ -94,16 +58,7 @@ async def test_telnyx_dial_speak_stop_stream_bridge(server: ProviderServer) -> N
         waited.append((call_id, event))
         return True
 
-    result = await telnyx_warm_transfer(
-        api_key="KEY",
-        connection_id="conn-1",
-        caller_call_control_id="caller-1",
-        agent="+15550001111",
-        from_="+15557654321",
-        summary="Ada wants Friday.",
-        wait_for=wait_for,
-        base_url=server.url,
-    )
+    result = await telnyx_transfer(server, "Ada wants Friday.", wait_for)
     assert result.outcome == "bridged" and result.agent_call_id == "agent-1"
     assert [(r.method, r.path) for r in server.requests] == [
         ("POST", "/v2/calls"),
@@ -130,16 +85,7 @@ async def test_telnyx_unanswered_agent_stops_before_touching_the_caller(
     async def never(call_id: str, event: str) -> bool:
         return False
 
-    result = await telnyx_warm_transfer(
-        api_key="KEY",
-        connection_id="conn-1",
-        caller_call_control_id="caller-1",
-        agent="+15550001111",
-        from_="+15557654321",
-        summary="x",
-        wait_for=never,
-        base_url=server.url,
-    )
+    result = await telnyx_transfer(server, wait_for=never)
     assert result.outcome == "agent-unavailable"
     # The agent's leg, maybe still ringing, is hung up; the caller is not touched.
     assert [r.path for r in server.requests] == ["/v2/calls", "/v2/calls/agent-1/actions/hangup"]
@@ -150,20 +96,8 @@ async def test_telnyx_agent_dial_is_not_retried_on_5xx(server: ProviderServer) -
 
     server.script(Reply(503, {"errors": []}))
 
-    async def yes(call_id: str, event: str) -> bool:
-        return True
-
     with pytest.raises(CallControlError):
-        await telnyx_warm_transfer(
-            api_key="KEY",
-            connection_id="c",
-            caller_call_control_id="caller-1",
-            agent="+15550001111",
-            from_="+1",
-            summary="x",
-            wait_for=yes,
-            base_url=server.url,
-        )
+        await telnyx_transfer(server)
     assert len(server.requests) == 1
 
 
@@ -172,21 +106,9 @@ async def test_telnyx_refuses_a_summary_speak_would_refuse_before_dialing(
 ) -> None:
     from callpipe.errors import ConfigurationError
 
-    async def answered(call_id: str, event: str) -> bool:
-        return True
-
     for summary in ("", "x" * 3001):
         with pytest.raises(ConfigurationError, match="3000"):
-            await telnyx_warm_transfer(
-                api_key="KEY",
-                connection_id="conn-1",
-                caller_call_control_id="caller-1",
-                agent="+15550001111",
-                from_="+15557654321",
-                summary=summary,
-                wait_for=answered,
-                base_url=server.url,
-            )
+            await telnyx_transfer(server, summary)
     assert server.requests == []  # nobody's phone rang
 
 
@@ -202,18 +124,10 @@ async def test_twilio_caller_gone_before_the_move_hangs_up_the_agent(
         Reply(200, {"sid": "CAagent", "status": "completed"}),
     )
     with pytest.raises(CallControlError):
-        await twilio_warm_transfer(
-            ACCOUNT,
-            "CAcaller",
-            "+15550001111",
-            from_="+15557654321",
-            summary="x",
-            poll=0.01,
-            base_url=server.url,
-        )
+        await twilio_transfer(server)
     last = server.requests[-1]
     assert (last.method, last.path) == ("POST", "/2010-04-01/Accounts/AC1/Calls/CAagent.json")
-    assert form(last.body) == {"Status": "completed"}
+    assert last.form() == {"Status": "completed"}
 
 
 async def test_telnyx_refused_bridge_keeps_the_bot_and_hangs_up_the_agent(
@@ -228,20 +142,8 @@ async def test_telnyx_refused_bridge_keeps_the_bot_and_hangs_up_the_agent(
         Reply(200, {"data": {"result": "ok"}}),
     )
 
-    async def yes(call_id: str, event: str) -> bool:
-        return True
-
     with pytest.raises(CallControlError):
-        await telnyx_warm_transfer(
-            api_key="KEY",
-            connection_id="conn-1",
-            caller_call_control_id="caller-1",
-            agent="+15550001111",
-            from_="+15557654321",
-            summary="x",
-            wait_for=yes,
-            base_url=server.url,
-        )
+        await telnyx_transfer(server)
     paths = [r.path for r in server.requests]
     assert paths[-2:] == ["/v2/calls/caller-1/actions/bridge", "/v2/calls/agent-1/actions/hangup"]
     assert not any(p.endswith("streaming_stop") for p in paths)  # the bot stays

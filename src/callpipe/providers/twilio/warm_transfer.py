@@ -73,15 +73,7 @@ async def twilio_warm_transfer(
         transport=transport,
     )
     sid = account.need("ACCOUNT_SID")
-    caller = TwilioCallControl(
-        account_sid=sid,
-        call_sid=caller_call_sid,
-        auth_token=account.values.get("AUTH_TOKEN"),
-        api_key_sid=account.values.get("API_KEY_SID"),
-        api_key_secret=account.values.get("API_KEY_SECRET"),
-        base_url=root,
-        transport=transport,
-    )
+    caller = _call_control(account, caller_call_sid, root, transport)
     agent_path = f"/2010-04-01/Accounts/{sid}/Calls/{handle.call_id}.json"
     try:
         status = await _wait_answered(caller, agent_path, ring_timeout + 5.0, poll)
@@ -118,11 +110,11 @@ async def _wait_answered(cc: TwilioCallControl, path: str, deadline: float, poll
         return "no-answer"
 
 
-async def _hang_up(
+def _call_control(
     account: ProviderAccount, call_sid: str, root: str, transport: httpx.AsyncBaseTransport | None
-) -> None:
-    """Best effort (``hang_up`` never raises)."""
-    cc = TwilioCallControl(
+) -> TwilioCallControl:
+    """REST control of one call of ``account`` (auth token or API key, as configured)."""
+    return TwilioCallControl(
         account_sid=account.need("ACCOUNT_SID"),
         call_sid=call_sid,
         auth_token=account.values.get("AUTH_TOKEN"),
@@ -131,6 +123,13 @@ async def _hang_up(
         base_url=root,
         transport=transport,
     )
+
+
+async def _hang_up(
+    account: ProviderAccount, call_sid: str, root: str, transport: httpx.AsyncBaseTransport | None
+) -> None:
+    """Best effort (``hang_up`` never raises)."""
+    cc = _call_control(account, call_sid, root, transport)
     try:
         await cc.hang_up()
     finally:
