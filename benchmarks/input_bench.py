@@ -15,6 +15,9 @@ Twilio parse, µ-law, VAD, Silero, frames through the pipeline) plus this driver
 The result is process CPU time (user + system, so onnxruntime counts) per second of call audio,
 and per 20 ms packet. For an A/B of two source trees, run it with each on ``PYTHONPATH``
 alternately (``--label`` names the rows); the host's speed drifts, so compare within one round.
+``--virtual`` runs on a virtual-time loop: arrivals (hence Silero's batches) are exactly as
+scheduled even on a loaded host, while CPU time stays real; ``--uvloop`` runs in real time on
+uvloop, as uvicorn does.
 """
 
 from __future__ import annotations
