@@ -250,28 +250,6 @@ async def test_batching_window_collects_staggered_calls() -> None:
     assert engine.batches_run - before_batches == 6  # no window: one inference each
 
 
-@pytest.mark.parametrize(("rows_per_sec", "batches"), [(25.0, 1), (15.0, 2)])
-async def test_engine_waits_once_another_window_is_expected(
-    rows_per_sec: float, batches: int
-) -> None:
-    # 25 windows/s over a 50 ms wait: 1.25 others expected, worth waiting for; 15/s: 0.75, not.
-    engine = SileroBatchEngine.for_running_loop()
-    engine.max_wait_secs = 0.05
-    engine._rows_per_sec = rows_per_sec
-    engine._bucket_start = asyncio.get_running_loop().time()
-    vads = [SileroVADAnalyzer(shared=True, params=LOUD_ENOUGH) for _ in range(2)]
-    for vad in vads:
-        vad.set_sample_rate(8000)
-
-    async def staggered(k: int) -> None:
-        await asyncio.sleep(k * 0.01)
-        await vads[k].analyze_audio(b"\x00\x00" * 256)
-
-    before = engine.batches_run
-    await asyncio.gather(*(staggered(k) for k in range(2)))
-    assert engine.batches_run - before == batches
-
-
 async def test_no_waiting_when_few_calls_share_the_engine() -> None:
     engine = SileroBatchEngine.for_running_loop()
     engine.max_wait_secs = 0.05

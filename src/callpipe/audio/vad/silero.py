@@ -20,15 +20,13 @@ after ≥ 5 windows in a row scored < 0.1 — so a reset never cuts into speech.
 on the audio, never on the wall clock.
 
 Many calls in one process (the default, ``shared=True``): windows from many calls are scored in
-one batched ``session.run`` (each row keeps its own state). When windows arrive fast enough that
-at least one more would land within ``max_wait_secs`` of the first (default 4 ms: 250 scored
-windows a second, i.e. about 8 callers speaking at once, or 20 calls whose callers speak a third
-of the time), the engine collects windows for up to that long after the first one of a batch,
-or until ``max_batch`` are waiting: calls arrive at random phases, so scoring only what lands in
-the same event-loop iteration gives batches of about one row, while a few milliseconds of
-patience fills them (an inference costs about 55 µs plus 30 µs per row, so one row alone costs
-85 µs, and a row in a batch of two 58 µs). With few calls there is nobody to wait for, and
-windows are scored in the same loop iteration. ``max_wait_secs=0`` never waits.
+one batched ``session.run`` (each row keeps its own state). When windows arrive fast enough that at
+least two would land within ``max_wait_secs`` (default 4 ms; about 16 calls or more), the engine
+collects windows for up to that long after the first one of a batch, or until ``max_batch`` are
+waiting: calls arrive at random phases, so scoring only what lands in the same event-loop
+iteration gives batches of 1–3 rows, while a few milliseconds of patience fills them (one row
+costs about 100 µs, a row in a batch of 16 about 40 µs). With few calls there is nobody to wait
+for, and windows are scored in the same loop iteration. ``max_wait_secs=0`` never waits.
 Rows are independent in the model, so
 decisions are identical to the per-call path (checked in the tests); ``shared=False`` scores
 inline, one window per ``session.run``.
@@ -242,9 +240,6 @@ class SileroBatchEngine:
             raise ConfigurationError("max_wait_secs must not be negative")
         self.max_batch = max_batch
         self.max_wait_secs = max_wait_secs
-        self.min_expected_rows = 1.0
-        """Wait for a batch only when at least this many more windows are expected within
-        ``max_wait_secs`` (from the last second's arrival rate)."""
         self._pending: list[tuple[_ModelStream, Float32Array, bool, asyncio.Future[float]]] = []
         self._scheduled: asyncio.Handle | None = None
         self._bucket_start = 0.0
@@ -271,8 +266,7 @@ class SileroBatchEngine:
                 self._scheduled.cancel()
             self._scheduled = loop.call_soon(self._run_pending)
         elif self._scheduled is None:
-            expected = self._rows_per_sec * self.max_wait_secs
-            if self.max_wait_secs > 0 and expected >= self.min_expected_rows:
+            if self.max_wait_secs > 0 and self._rows_per_sec * self.max_wait_secs >= 2.0:
                 self._scheduled = loop.call_later(self.max_wait_secs, self._run_pending)
             else:
                 self._scheduled = loop.call_soon(self._run_pending)
