@@ -172,7 +172,6 @@ async def one_round(
     unpaced: bool = False,
     phases: int = 0,
     engine_wait: float | None = None,
-    engine_rows: float | None = None,
 ) -> dict[str, float]:
     phases = phases or calls
     built = [build_call(i, shape) for i in range(calls)]
@@ -185,8 +184,6 @@ async def one_round(
     engine = SileroBatchEngine.for_running_loop()
     if engine_wait is not None:
         engine.max_wait_secs = engine_wait
-    if engine_rows is not None:
-        engine.min_expected_rows = engine_rows
     rows0, batches0 = engine.rows_scored, engine.batches_run
     cpu0, start = time.process_time(), loop.time()
     late = 0
@@ -236,7 +233,6 @@ async def main_async(args: argparse.Namespace) -> None:
             args.unpaced,
             args.phases,
             args.engine_wait,
-            args.engine_rows,
         )
         results.append(res)
         print(
@@ -268,7 +264,6 @@ def main() -> None:
         help="short: input, tap and STT only; novad: no VAD analyzer",
     )
     parser.add_argument("--engine-wait", type=float, default=None, help="Silero max_wait_secs")
-    parser.add_argument("--engine-rows", type=float, default=None, help="Silero min_expected_rows")
     parser.add_argument(
         "--phases",
         type=int,
