@@ -19,12 +19,16 @@ __all__ = ["AudioVolumeTracker", "calculate_volume", "rms_dbfs"]
 _FLOOR_DB = -110.0
 _CEIL_DB = -10.0
 _FULL_SCALE_SQ = 32768.0 * 32768.0
+# Digital silence (µ-law 0xFF, what carriers send for a quiet or muted leg, and most of a
+# caller's audio while the bot talks) is recognised by one byte comparison against this
+# instead of the arithmetic below: the VAD measures every 32 ms window of every call.
+_ZEROS = bytes(4096)
 
 
 def rms_dbfs(pcm: bytes) -> float:
     """RMS level of 16-bit PCM in dB relative to full scale (−inf for silence or empty input)."""
     count = len(pcm) // 2
-    if count == 0:
+    if count == 0 or _ZEROS.startswith(pcm):
         return -math.inf
     samples = np.frombuffer(pcm, dtype="<i2", count=count).astype(np.float32)
     mean_square = float(np.dot(samples, samples)) / count

@@ -112,6 +112,8 @@ class FrameProcessor(BaseObject):
         # Slow-path flags: False unless an observer/handler is attached or a pause is on.
         self._push_hooks = False
         self._process_hooks = False
+        # push_frame may run this processor's process_frame itself (see _deliver_inline).
+        self._inline = type(self)._plain_delivery
         self._gate = False  # cancelling or system frames paused: queue_frame takes the slow path
         self._system_paused = False
         self._held_system: deque[tuple[Frame, FrameDirection]] = deque()
@@ -185,6 +187,18 @@ class FrameProcessor(BaseObject):
         self._push_hooks = any(self.has_event_handlers(e) for e in _PUSH_EVENTS)
         self._process_hooks = bool(self._process_observers) or any(
             self.has_event_handlers(e) for e in _PROCESS_EVENTS
+        )
+        self._inline = type(self)._plain_delivery and not self._process_hooks
+
+    _plain_delivery = True
+    """Whether this class delivers frames the base way (``queue_frame``/``_process_safely`` not
+    overridden); set per class by ``__init_subclass__``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain_delivery = (
+            cls.queue_frame is FrameProcessor.queue_frame
+            and cls._process_safely is FrameProcessor._process_safely
         )
 
     async def cleanup(self) -> None:
@@ -331,6 +345,17 @@ class FrameProcessor(BaseObject):
         if self._observers:
             for observer in self._observers:
                 observer.on_push_frame(self, target, frame, direction)
+        inline = target._inline and not target._gate
+        if inline and (target.direct or isinstance(frame, SystemFrame)):
+            # What queue_frame → _process_safely would do here, two coroutine calls fewer per
+            # hop: inbound audio crosses every processor of a call 50 times a second.
+            try:
+                await target.process_frame(frame, direction)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await target._report_exception(frame, direction, exc)
+            return
         await target.queue_frame(frame, direction)
 
     async def _push_with_events(self, frame: Frame, direction: FrameDirection) -> None:

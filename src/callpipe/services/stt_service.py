@@ -135,6 +135,13 @@ class STTService(AIService):
     # ------------------------------------------------------------------ frames
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if type(frame) is InputAudioRawFrame:
+            # The caller's audio, 50 times a second: neither a lifecycle nor a settings frame,
+            # so the base handling below would only test and return.
+            await self.process_audio(frame.audio)
+            if self._audio_passthrough:
+                await self.push_frame(frame, direction)
+            return
         await super().process_frame(frame, direction)
         if await self.handle_lifecycle(frame, direction):
             return
