@@ -121,6 +121,12 @@ class BaseOutputTransport(FrameProcessor):
         return False
 
     @property
+    def coalesces_packets(self) -> bool:
+        """Whether packets at hand may share a message (False: the far end frames each packet
+        itself, e.g. one WAV file per packet)."""
+        return True
+
+    @property
     def preferred_10ms_chunks(self) -> int | None:
         """The far end's preferred packet size in 10 ms units, if it has one."""
         return None
@@ -182,6 +188,8 @@ class BaseOutputTransport(FrameProcessor):
         self._chunk_bytes = self._sample_rate // 100 * 2 * p.audio_out_channels * chunks
         self._chunk_secs = chunks * 0.01
         per_message = max(1, p.audio_out_max_message_ms // (chunks * 10))
+        if not self.coalesces_packets:
+            per_message = 1
         self._message_bytes = self._chunk_bytes * per_message
         self._tracker.uses_marks = p.playback_tracking and self.supports_marks
         self._watcher = self.create_task(self._watch_playback(), "playback")
