@@ -150,7 +150,7 @@ class Bot:
 
 
 async def test_greeting_arrives_paced_like_an_audio_device() -> None:
-    bot = Bot()
+    bot = Bot(audio_out_max_message_ms=0)  # one message per 20 ms packet
     bot.on_connected = [TTSAudioRawFrame(tone(1.0, 16000), 16000), TTSStoppedFrame()]
     async with running_server(manual_twilio_app(bot)) as addr:
         async with TwilioClient(f"ws://{addr}/ws") as client:
@@ -171,6 +171,25 @@ async def test_greeting_arrives_paced_like_an_audio_device() -> None:
     assert len(bot.output_log.of(BotStartedSpeakingFrame)) == 1
     assert len(bot.output_log.of(BotStoppedSpeakingFrame)) == 1
     assert bot.leftover_tasks == []
+
+
+async def test_audio_at_hand_arrives_in_80_ms_messages_on_the_same_schedule() -> None:
+    bot = Bot()  # default audio_out_max_message_ms=80
+    bot.on_connected = [TTSAudioRawFrame(tone(1.0, 16000), 16000), TTSStoppedFrame()]
+    async with running_server(manual_twilio_app(bot)) as addr:
+        async with TwilioClient(f"ws://{addr}/ws") as client:
+            await client.send_silence(1.5)
+    media = client.events("media")
+    assert abs(len(client.audio()) / 8000 - 1.0) <= 0.05  # all of it
+    sizes = [len(base64.b64decode(r.msg["media"]["payload"])) for r in media]
+    assert max(sizes) == 640 and all(size % 160 == 0 for size in sizes)  # whole 20 ms packets
+    assert len(media) <= 16  # 1 s in 80 ms messages, not 50 packets
+    gaps = [b.t - a.t for a, b in zip(media, media[1:], strict=False)]
+    assert 0.07 <= statistics.median(gaps[2:]) <= 0.09
+    span = media[-1].t - media[0].t
+    assert 0.8 <= span <= 1.0, span  # still paced like the audio device, not a burst
+    await asyncio.wait_for(bot.done.wait(), 5)
+    assert len(bot.output_log.of(BotStoppedSpeakingFrame)) == 1
 
 
 async def test_dtmf_becomes_frames_and_bad_messages_are_skipped() -> None:

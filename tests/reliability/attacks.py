@@ -37,7 +37,9 @@ SECURE_ENV = {
     "PLIVO_AUTH_TOKEN": "",
 }
 SECURE_ARGS = ["-t", "twilio", "-x", PUBLIC_HOST]
-MAX_GAP_SECS = 0.150
+# 130 ms of stall beyond the message interval: messages carry up to 80 ms (4 packets) of audio
+# when the bot's audio is at hand (``audio_out_max_message_ms``), not 20 ms.
+MAX_GAP_SECS = 0.210
 MAX_GROWTH_MB = 50.0
 _STREAM_URL = re.compile(r'url="wss://example\.test(/ws/[^"]+)"')
 

@@ -584,6 +584,11 @@ class Caller:
     def media_times(self, since: float = 0.0) -> list[float]:
         return [r.t for r in self.events("media", since)]
 
+    def media_secs(self, since: float = 0.0) -> float:
+        """Seconds of bot audio received (a message may carry several 20 ms packets)."""
+        payloads = (r.msg.get("media", {}).get("payload", "") for r in self.events("media", since))
+        return sum(len(base64.b64decode(p)) for p in payloads) / 8000
+
 
 async def assert_call_alive(caller: Caller, record: CallRecord, secs: float = 0.3) -> None:
     """Audio still flows both ways: the bot hears new packets and the caller hears the echo."""
@@ -591,10 +596,10 @@ async def assert_call_alive(caller: Caller, record: CallRecord, secs: float = 0.
     await caller.send_silence(secs)
     await asyncio.sleep(0.15)
     heard = sum(1 for t in record.audio_in if t >= mark)
-    echoed = len(caller.media_times(mark))
+    echoed = caller.media_secs(mark)
     packets = int(secs / 0.02)
     assert heard >= packets - 1, f"bot heard {heard} of {packets} packets"
-    assert echoed >= packets // 2, f"caller got {echoed} echoed packets for {packets} sent"
+    assert echoed >= secs / 2, f"caller got {echoed:.2f} s echoed for {secs:.2f} s sent"
 
 
 # ---------------------------------------------------------------------------------------- logs

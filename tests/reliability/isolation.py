@@ -130,7 +130,15 @@ async def _neighbour_call(addr: str, server: BotServer, go: Any) -> Measure:
 async def measure(*, flood_rate: float | None) -> Measure:
     """One neighbour call; ``flood_rate`` garbage messages/s on another call (0: flat out;
     None: no flood)."""
-    server = BotServer(BotConfig(echo=False, vad=True, greeting_secs=GREETING_SECS))
+    server = BotServer(
+        BotConfig(
+            echo=False,
+            vad=True,
+            greeting_secs=GREETING_SECS,
+            # Gaps are judged per 20 ms packet here: one message per packet.
+            transport={"audio_out_max_message_ms": 0},
+        )
+    )
     async with serve(server.app) as addr:
         proc = None
         if flood_rate is not None:

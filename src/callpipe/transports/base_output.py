@@ -7,6 +7,13 @@ late wake-up neither shifts later packets nor reaches the caller as a gap. If we
 behind that the provider must have run dry, the schedule is re-anchored (that gap was audible
 anyway; bursting would only hide it from our own clock).
 
+Coalescing: when more audio is already at hand (the TTS runs ahead of real time; its frames wait
+in this processor's queue), up to ``audio_out_max_message_ms`` of whole packets go out as one
+message at the first packet's slot. The provider plays them back to back, so the caller hears the
+same thing; what costs CPU on a busy server is the number of messages (each one a socket write,
+a timer and a task wake-up), not their size. The first packet of a reply goes out as soon as it
+is there, never held back for more, and a barge-in's clear drops whatever the provider buffered.
+
 Audio, messages and other data frames share the processor's ordered queue, so a
 ``TransportMessageFrame`` goes out after the audio queued before it. An
 interruption (a system frame, handled at once) cancels the chunk being paced, drops queued
@@ -80,6 +87,7 @@ class BaseOutputTransport(FrameProcessor):
         self._sample_rate = 0
         self._chunk_bytes = 0
         self._chunk_secs = 0.0
+        self._message_bytes = 0
         self._send_ahead = params.audio_out_send_ahead_ms / 1000.0
         self._buffer = bytearray()
         self._resampler: Any = None
@@ -113,6 +121,12 @@ class BaseOutputTransport(FrameProcessor):
     @property
     def supports_marks(self) -> bool:
         return False
+
+    @property
+    def coalesces_packets(self) -> bool:
+        """Whether packets at hand may share a message (False: the far end frames each packet
+        itself, e.g. one WAV file per packet)."""
+        return True
 
     @property
     def preferred_10ms_chunks(self) -> int | None:
@@ -175,6 +189,10 @@ class BaseOutputTransport(FrameProcessor):
             chunks = self.preferred_10ms_chunks  # the far end's own packet size wins the default
         self._chunk_bytes = self._sample_rate // 100 * 2 * p.audio_out_channels * chunks
         self._chunk_secs = chunks * 0.01
+        per_message = max(1, p.audio_out_max_message_ms // (chunks * 10))
+        if not self.coalesces_packets:
+            per_message = 1
+        self._message_bytes = self._chunk_bytes * per_message
         self._tracker.uses_marks = p.playback_tracking and self.supports_marks
         self._watcher = self.create_task(self._watch_playback(), "playback")
         if self._out_filter is not None:
@@ -245,7 +263,6 @@ class BaseOutputTransport(FrameProcessor):
         """Data and control frames, in order with the audio before them."""
         if isinstance(frame, OutputAudioRawFrame):
             await self._handle_audio(frame)
-            await self._pass_after_playback(frame)  # e.g. a recorder after the output
         elif isinstance(frame, _FlushAudioFrame):
             await self._flush_partial()
         elif isinstance(frame, TTSStoppedFrame):
@@ -281,8 +298,20 @@ class BaseOutputTransport(FrameProcessor):
     # ------------------------------------------------------------------ audio path
 
     async def _handle_audio(self, frame: OutputAudioRawFrame) -> None:
+        """Send the frame's audio (with queued audio behind it, see "Coalescing"), then pass
+        each frame on once its audio has played (e.g. to a recorder after the output)."""
         if not self._params.audio_out_enabled or not self._chunk_bytes:
+            await self._pass_after_playback(frame)
             return
+        self._buffer += await self._prepare(frame)
+        passing: list[tuple[Frame, float]] = [(frame, self._position_after_buffer(0))]
+        await self._write_pcm(b"", pad=False, passing=passing)
+        for later, position in passing:
+            await self._pass_after_playback(later, position)
+        self._schedule_flush()
+
+    async def _prepare(self, frame: OutputAudioRawFrame) -> bytes:
+        """Bot audio at the output rate, filtered, at the current volume."""
         audio = frame.audio
         if frame.sample_rate != self._sample_rate:
             audio = self._resample(audio, frame.sample_rate)
@@ -291,8 +320,34 @@ class BaseOutputTransport(FrameProcessor):
         volume = self._volume * self._gain
         if volume != 1.0:
             audio = scale_audio(audio, volume)
-        await self._write_pcm(audio, pad=False)
-        self._schedule_flush()
+        return audio
+
+    def _position_after_buffer(self, offset: int) -> float:
+        """Stream position once the whole packets now in ``buffer[offset:]`` have been sent:
+        where a frame whose audio ends there is held until played."""
+        position = self._tracker.sent
+        for _ in range((len(self._buffer) - offset) // self._chunk_bytes):
+            position += self._chunk_secs  # summed as ``_send_chunk`` sums it: equal floats
+        return position
+
+    async def _take_queued_audio(self, offset: int, passing: list[tuple[Frame, float]]) -> None:
+        """Move bot audio frames waiting at the head of the queue into the buffer, until a
+        message's worth is at hand (their passing on is recorded in ``passing``).
+
+        Only plain downstream audio is taken, and only when no observer watches this
+        processor's frames one by one; anything else stops the scan and is handled in order.
+        """
+        queue = self._queue
+        want = self._message_bytes
+        while queue and len(self._buffer) - offset < want and not self._process_hooks:
+            frame, direction = queue[0]
+            if not isinstance(frame, OutputAudioRawFrame) or direction is not (
+                FrameDirection.DOWNSTREAM
+            ):
+                return
+            queue.popleft()
+            self._buffer += await self._prepare(frame)
+            passing.append((frame, self._position_after_buffer(offset)))
 
     def _resample(self, audio: bytes, rate: int) -> bytes:
         if self._resampler is None or self._resampler_rate != rate:
@@ -302,14 +357,22 @@ class BaseOutputTransport(FrameProcessor):
             self._resampler_rate = rate
         return bytes(self._resampler.resample(audio))
 
-    async def _write_pcm(self, audio: bytes, *, pad: bool) -> None:
+    async def _write_pcm(
+        self, audio: bytes, *, pad: bool, passing: list[tuple[Frame, float]] | None = None
+    ) -> None:
+        """Send the whole packets buffered (each message up to ``_message_bytes``); with
+        ``passing``, top the buffer up from the queue first (see :meth:`_take_queued_audio`)."""
         buffer = self._buffer
         buffer += audio
         size = self._chunk_bytes
+        most = self._message_bytes or size
         offset = 0
         while len(buffer) - offset >= size:
-            await self._send_chunk(bytes(buffer[offset : offset + size]))
-            offset += size
+            if passing is not None and most > size:
+                await self._take_queued_audio(offset, passing)
+            length = min(len(buffer) - offset, most) // size * size
+            await self._send_chunk(bytes(buffer[offset : offset + length]))
+            offset += length
         del buffer[:offset]
         if pad and buffer:
             chunk = bytes(buffer) + bytes(size - len(buffer))
@@ -348,7 +411,8 @@ class BaseOutputTransport(FrameProcessor):
             tracker.reanchor(now)  # it arrived after the far end ran dry: it plays from now
         if self._recording is not None:
             self._recording.bot_audio(chunk, self._sample_rate, tracker.end_time(), now)
-        tracker.sent += self._chunk_secs
+        for _ in range(len(chunk) // self._chunk_bytes):
+            tracker.sent += self._chunk_secs  # per packet, exactly as positions are computed
         if not self._bot_speaking:
             await self._bot_started()
         if now - self._last_speaking_report >= self._params.bot_speaking_period_secs:
@@ -451,11 +515,12 @@ class BaseOutputTransport(FrameProcessor):
             if self._recorder is not None:
                 self._recorder.mark_acked(self.clock.now(), self._tracker.confirmed)
 
-    async def _pass_after_playback(self, frame: Frame) -> None:
+    async def _pass_after_playback(self, frame: Frame, position: float | None = None) -> None:
         """Frames behind bot audio go downstream once that audio has been played, so what
-        follows the output (the assistant context, a recorder) sees what the caller heard."""
+        follows the output (the assistant context, a recorder) sees what the caller heard.
+        ``position``: where in the stream (default: everything sent so far)."""
         if self._tracker.active:
-            self._tracker.hold(frame)
+            self._tracker.hold(frame, position)
             self._wake.set()
         else:
             await self.push_frame(frame)

@@ -68,6 +68,16 @@ class TransportParams(BaseModel):
         "reach the caller as gaps. It is also at most what is still queued at the provider "
         "when a barge-in clears it.",
     )
+    audio_out_max_message_ms: int = Field(
+        default=80,
+        ge=0,
+        le=1000,
+        description="When bot audio is already buffered ahead of its schedule, up to this much "
+        "of it (whole packets) goes out in one message, at the first packet's send time; the "
+        "provider plays the packets back to back. Fewer messages cost less CPU per call; the "
+        "first packet of a reply is never held back for the next. 0 (or at most one packet) "
+        "sends every packet as its own message.",
+    )
     audio_out_write_timeout: float = Field(
         default=5.0,
         gt=0,

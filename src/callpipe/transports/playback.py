@@ -111,9 +111,9 @@ class PlaybackTracker:
 
     # ------------------------------------------------------------------ text
 
-    def hold(self, frame: Frame) -> None:
-        """Keep ``frame`` until the audio sent before it has been played."""
-        self._held.append(_Held(self.sent, frame))
+    def hold(self, frame: Frame, position: float | None = None) -> None:
+        """Keep ``frame`` until the audio sent before it (or up to ``position``) has played."""
+        self._held.append(_Held(self.sent if position is None else position, frame))
 
     def release(self, now: float, *, everything: bool = False) -> list[Frame]:
         """Held frames whose preceding audio has been played, in order."""

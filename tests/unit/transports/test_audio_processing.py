@@ -134,7 +134,7 @@ async def test_audio_in_stream_on_start_false_drops_audio_until_asked() -> None:
 
 def test_volume_and_gain_scale_bot_audio_in_order() -> None:
     async def scenario() -> list[int]:
-        out = FakeOutput(audio_out_volume=0.5)
+        out = FakeOutput(audio_out_volume=0.5, audio_out_max_message_ms=0)  # per packet
         await started(out)
         for frame in [bot(1000), VolumeGainFrame(gain=0.5), bot(1000), VolumeFrame(volume=2.0)]:
             await out.queue_frame(frame)
@@ -191,7 +191,9 @@ def test_mixer_keeps_the_wire_fed_while_idle_paced_in_real_time() -> None:
 
 def test_bot_audio_takes_over_from_the_idle_mixer_and_hands_back() -> None:
     async def scenario() -> tuple[list[tuple[float, int]], float]:
-        out = FakeOutput(audio_out_mixer=Hum(), audio_out_send_ahead_ms=0)
+        out = FakeOutput(
+            audio_out_mixer=Hum(), audio_out_send_ahead_ms=0, audio_out_max_message_ms=0
+        )
         await started(out)
         t0 = asyncio.get_running_loop().time()
         await asyncio.sleep(0.2)

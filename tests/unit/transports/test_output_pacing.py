@@ -88,7 +88,9 @@ def speech(seconds: float) -> TTSAudioRawFrame:
 
 def test_chunks_follow_the_schedule_without_drift() -> None:
     async def scenario() -> list[float]:
-        out = FakeOutput(audio_out_send_ahead_ms=40)
+        out = FakeOutput(
+            audio_out_send_ahead_ms=40, audio_out_max_message_ms=0
+        )  # one message per packet
         await started(out)
         t0 = asyncio.get_running_loop().time()
         await out.queue_frame(speech(1.0))
@@ -106,7 +108,9 @@ def test_chunks_follow_the_schedule_without_drift() -> None:
 
 def test_a_late_wake_up_does_not_shift_later_packets() -> None:
     async def scenario() -> list[float]:
-        out = FakeOutput(audio_out_send_ahead_ms=100)
+        out = FakeOutput(
+            audio_out_send_ahead_ms=100, audio_out_max_message_ms=0
+        )  # one message per packet
         out.stall_at = 10
         out.stall_secs = 0.05
         await started(out)
@@ -126,7 +130,9 @@ def test_a_late_wake_up_does_not_shift_later_packets() -> None:
 
 def test_falling_behind_the_far_end_reanchors_the_schedule() -> None:
     async def scenario() -> list[float]:
-        out = FakeOutput(audio_out_send_ahead_ms=20)
+        out = FakeOutput(
+            audio_out_send_ahead_ms=20, audio_out_max_message_ms=0
+        )  # one message per packet
         out.stall_at = 5
         await started(out)
         t0 = asyncio.get_running_loop().time()
@@ -312,7 +318,9 @@ def test_far_end_packet_size_is_used_unless_the_app_chose_one() -> None:
         return [len(c) for _, kind, c in out.sent if kind == "audio"]
 
     assert run_virtual(scenario()) == [3200, 3200]  # 200 ms packets, as Exotel asks
-    assert run_virtual(scenario(audio_out_10ms_chunks=2)) == [320] * 20
+    assert run_virtual(scenario(audio_out_10ms_chunks=2, audio_out_max_message_ms=0)) == (
+        [320] * 20
+    )
 
 
 def test_frames_behind_audio_pass_on_once_it_was_played() -> None:
@@ -333,3 +341,83 @@ def test_frames_behind_audio_pass_on_once_it_was_played() -> None:
     assert timed["TTSAudioRawFrame"] == pytest.approx(0.5, abs=0.03)  # a recorder sees it played
     assert timed["LLMFullResponseEndFrame"] == pytest.approx(0.5, abs=0.03)
     assert timed["LLMFullResponseEndFrame"] >= timed["TTSAudioRawFrame"]
+
+
+# ---------------------------------------------------------------------- coalescing
+
+
+def test_audio_at_hand_goes_out_in_messages_of_up_to_max_message_ms() -> None:
+    async def scenario() -> list[tuple[float, int]]:
+        out = FakeOutput(audio_out_send_ahead_ms=40)  # default: up to 80 ms per message
+        await started(out)
+        t0 = asyncio.get_running_loop().time()
+        await out.queue_frame(speech(1.0))
+        await out.queue_frame(TTSStoppedFrame())
+        await asyncio.sleep(2.0)
+        await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
+        return [(t - t0, len(c)) for t, kind, c in out.sent if kind == "audio"]
+
+    sent = run_virtual(scenario())
+    assert [size for _, size in sent] == [4 * CHUNK] * 12 + [2 * CHUNK]  # 1 s, nothing lost
+    for m, (t, _) in enumerate(sent):  # each at its first packet's slot, 40 ms ahead
+        assert t == pytest.approx(max(0.0, m * 0.08 - 0.04), abs=1e-6)
+
+
+def test_the_first_packet_of_a_reply_is_not_held_back_for_more() -> None:
+    async def scenario() -> list[tuple[float, int]]:
+        out = FakeOutput(audio_out_send_ahead_ms=40)
+        await started(out)
+        t0 = asyncio.get_running_loop().time()
+        await out.queue_frame(speech(0.02))
+        await asyncio.sleep(0.01)
+        await out.queue_frame(speech(0.2))
+        await asyncio.sleep(1.0)
+        await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
+        return [(t - t0, len(c)) for t, kind, c in out.sent if kind == "audio"]
+
+    sent = run_virtual(scenario())
+    assert sent[0] == (pytest.approx(0.0, abs=1e-6), CHUNK)  # at once, alone
+    assert sum(size for _, size in sent) == 11 * CHUNK
+    assert max(size for _, size in sent) == 4 * CHUNK
+
+
+def test_queued_audio_frames_are_coalesced_and_pass_on_in_order_once_played() -> None:
+    async def scenario() -> tuple[list[int], list[tuple[float, Frame]], float]:
+        out = FakeOutput(audio_out_send_ahead_ms=40)
+        down = await started(out)
+        frames = [TTSAudioRawFrame(bytes([n, 0]) * int(0.04 * RATE), RATE) for n in range(1, 6)]
+        t0 = asyncio.get_running_loop().time()
+        for frame in frames:  # the TTS ran ahead: five 40 ms frames wait in the queue
+            out.enqueue_frame(frame)
+        out.enqueue_frame(TTSStoppedFrame())
+        await asyncio.sleep(1.0)
+        await out.cleanup()
+        await down.cleanup()
+        sizes = [len(c) for _, kind, c in out.sent if kind == "audio"]
+        audio = b"".join(c for _, kind, c in out.sent if kind == "audio")
+        assert audio == b"".join(f.audio for f in frames)  # every sample, in order
+        return sizes, down.timed, t0
+
+    sizes, timed, t0 = run_virtual(scenario())
+    assert sizes == [4 * CHUNK, 4 * CHUNK, 2 * CHUNK]  # 3 messages instead of 10
+    passed = [(t - t0, f) for t, f in timed if isinstance(f, TTSAudioRawFrame)]
+    assert [f.audio[0] for _, f in passed] == [1, 2, 3, 4, 5]
+    for n, (t, _) in enumerate(passed, start=1):  # each once its own audio has played
+        assert t == pytest.approx(n * 0.04, abs=0.015)
+
+
+def test_max_message_of_one_packet_or_less_sends_every_packet_alone() -> None:
+    async def scenario(max_ms: int) -> list[int]:
+        out = FakeOutput(audio_out_max_message_ms=max_ms)
+        await started(out)
+        await out.queue_frame(speech(0.2))
+        await asyncio.sleep(1.0)
+        await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
+        return [len(c) for _, kind, c in out.sent if kind == "audio"]
+
+    assert run_virtual(scenario(0)) == [CHUNK] * 10
+    assert run_virtual(scenario(30)) == [CHUNK] * 10
+    assert run_virtual(scenario(40)) == [2 * CHUNK] * 5

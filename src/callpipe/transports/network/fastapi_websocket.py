@@ -411,6 +411,12 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
     def supports_marks(self) -> bool:
         return self._serializer is not None and self._serializer.supports_marks
 
+    @property
+    def coalesces_packets(self) -> bool:
+        # One WAV file per packet, or exact packet sizes: the far end wants each packet alone.
+        ws = self._ws_params
+        return not ws.add_wav_header and ws.fixed_audio_packet_size is None
+
     async def start(self, frame: StartFrame) -> None:
         await self._session.setup_serializer(frame)
         await super().start(frame)
