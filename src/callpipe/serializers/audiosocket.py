@@ -103,6 +103,9 @@ class AudioSocketFrameSerializer(TelephonySerializer):
 
     preferred_10ms_chunks = 2
     """20 ms packets (320 bytes): what Asterisk sends and plays."""
+    coalesce_packets = False
+    """One 20 ms packet per message: AudioSocket has no clear command, so nothing may be sent
+    ahead of its time, and every AudioSocket peer frames audio in 20 ms packets."""
 
     def _media(self, payload: bytes) -> bytes:
         return encode(self._out_kind, payload)

@@ -76,6 +76,9 @@ class FrameSerializer(ABC):
 
     #: Packet size the provider wants, in 10 ms units; None: the transport's default.
     preferred_10ms_chunks: int | None = None
+    coalesce_packets: bool = True
+    """The output may send several packets of audio already at hand in one message (fewer
+    socket writes, same schedule). False for a peer that plays each message as one packet."""
 
     @property
     def wire_sample_rate(self) -> int | None:

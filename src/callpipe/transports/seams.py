@@ -23,6 +23,8 @@ class TransportSerializer(Protocol):
     """REST call control (hang-up, transfer, DTMF), or None without credentials."""
     auto_hang_up: bool
     """End the call through ``call_control`` when the pipeline ends."""
+    coalesce_packets: bool
+    """The output may put several packets already at hand into one message."""
     malformed_counts: dict[str, int]
     """Malformed inbound messages skipped, by kind (logged once at the call's end)."""
 

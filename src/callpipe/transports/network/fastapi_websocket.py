@@ -415,7 +415,12 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
     def coalesces_packets(self) -> bool:
         # One WAV file per packet, or exact packet sizes: the far end wants each packet alone.
         ws = self._ws_params
-        return not ws.add_wav_header and ws.fixed_audio_packet_size is None
+        serializer = self._serializer
+        return (
+            not ws.add_wav_header
+            and ws.fixed_audio_packet_size is None
+            and (serializer is None or serializer.coalesce_packets)
+        )
 
     async def start(self, frame: StartFrame) -> None:
         await self._session.setup_serializer(frame)
