@@ -237,7 +237,9 @@ async def test_pair_measures_turn_latency() -> None:
     latencies = [d for d in data if isinstance(d, TurnLatencyMetricsData)]
     assert len(latencies) == 1  # the second BotStarted is not a new turn
     assert latencies[0].vad_stop_secs == 0.8
-    assert latencies[0].value >= 0.8 + 0.1
+    # VAD stop + the 0.1 s gap. The gap is read when each frame is processed, not queued, so a
+    # loaded machine can shorten it a little (processing of the stop lags its queuing).
+    assert 0.8 + 0.05 <= latencies[0].value < 0.8 + 0.1 + 0.5
     assert sum(s.count for s in TURN_LATENCY.samples()) == before + 1
     assert context.messages == [{"role": "user", "content": "hello"}]
 
