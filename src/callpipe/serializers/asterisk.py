@@ -26,9 +26,13 @@ Flow control: while Asterisk says ``MEDIA_XOFF``, :meth:`serialize` of audio wai
 full queue where Asterisk would drop it. Barge-in is ``FLUSH_MEDIA``, which empties Asterisk's
 queue (its marks included; the transport forgets its pending marks on an interruption).
 
-Hang-up: closing the WebSocket makes Asterisk hang the channel up, so no REST call control is
-needed (``call_control`` is None). A bot may send any other command (``ANSWER`` for a channel
-dialed with ``n``, ``GET_STATUS``, ``PAUSE_MEDIA``, ...) as a ``TransportMessageFrame`` whose
+Hang-up: closing the WebSocket makes Asterisk hang the channel up, so without ARI credentials
+there is no REST call control (``call_control`` is None). With them (``ari_url``, ``ari_user``,
+``ari_password``), ``call_control`` is ``AsteriskAriCallControl``: hang-up through ARI too, and
+transfer and DTMF when the caller's channel id is known.
+
+A bot may send any other command (``ANSWER`` for a channel dialed with ``n``, ``GET_STATUS``,
+``PAUSE_MEDIA``, ...) as a ``TransportMessageFrame`` whose
 message is ``{"command": "GET_STATUS"}``; it goes out in the call's control format.
 """
 
@@ -55,6 +59,7 @@ from callpipe.serializers import _wire
 from callpipe.serializers._telephony import TelephonySerializer
 from callpipe.serializers._wire import Encoding, Malformed
 from callpipe.serializers.base_serializer import FrameSerializerType
+from callpipe.telephony.asterisk import AsteriskAriCallControl, valid_channel_id
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +171,16 @@ class AsteriskFrameSerializer(TelephonySerializer):
     _params: InputParams
     _binary_audio = True
 
-    def __init__(self, channel_id: str | None = None, params: InputParams | None = None) -> None:
+    def __init__(
+        self,
+        channel_id: str | None = None,
+        params: InputParams | None = None,
+        *,
+        ari_url: str | None = None,
+        ari_user: str | None = None,
+        ari_password: str | None = None,
+        caller_channel_id: str | None = None,
+    ) -> None:
         p = params if params is not None else self.InputParams()
         wire = FORMATS.get(p.asterisk_format)
         if wire is None:
@@ -186,6 +200,24 @@ class AsteriskFrameSerializer(TelephonySerializer):
         self._flushes = 0
         self.xoff_count = 0
         """How often Asterisk said ``MEDIA_XOFF`` on this call."""
+        if ari_url:
+            if not (ari_user and ari_password):
+                raise ConfigurationError(
+                    "AsteriskFrameSerializer: ari_url needs ari_user and ari_password "
+                    "(ASTERISK_ARI_USER / ASTERISK_ARI_PASSWORD)"
+                )
+            if not valid_channel_id(channel_id):
+                logger.warning("asterisk call %s: no usable channel id, no ARI", self.call_id)
+                return
+            assert channel_id is not None
+            self.call_control = AsteriskAriCallControl(
+                base_url=ari_url,
+                channel_id=channel_id,
+                username=ari_user,
+                password=ari_password,
+                caller_channel_id=caller_channel_id,
+            )
+            self.auto_hang_up = True
 
     @property
     def type(self) -> FrameSerializerType:

@@ -16,6 +16,11 @@ two is required, as for every provider; local mode accepts any stream.
 
 Audio is whatever ``c(...)`` chose (µ-law, A-law or signed linear at 8-48 kHz); closing the
 socket hangs the channel up.
+
+Call control: with ``ASTERISK_ARI_URL`` (``http://pbx:8088/ari``), ``ASTERISK_ARI_USER`` and
+``ASTERISK_ARI_PASSWORD`` set, the serializer gets ARI call control (hang-up of the WebSocket
+channel; transfer and DTMF on the caller's channel named by the ``CALLPIPE_CALLER_CHANNEL``
+channel variable). Without them nothing changes.
 """
 
 from __future__ import annotations
@@ -26,13 +31,24 @@ from typing import TYPE_CHECKING, Any
 
 from callpipe.providers.asterisk.auth import AUTH_ENV, AUTH_HEADER, BasicAuthVerifier
 from callpipe.providers.asterisk.dialect import AsteriskDialect
-from callpipe.providers.base import Answer, AnswerRequest, BaseProvider, CallData, NoHangUp
+from callpipe.providers.base import (
+    Answer,
+    AnswerRequest,
+    BaseProvider,
+    CallData,
+    NoHangUp,
+    env_value,
+)
 from callpipe.serializers.asterisk import ControlFormat, parse_control
+from callpipe.telephony.asterisk import CALLER_CHANNEL_VARIABLE
 
 if TYPE_CHECKING:
     from callpipe.serializers.base_serializer import FrameSerializer
 
 MAX_VARIABLES = 64
+ARI_URL_ENV = "ASTERISK_ARI_URL"
+ARI_USER_ENV = "ASTERISK_ARI_USER"
+ARI_PASSWORD_ENV = "ASTERISK_ARI_PASSWORD"
 
 
 def _text(value: Any, limit: int = 128) -> str | None:
@@ -135,7 +151,15 @@ class AsteriskProvider(BaseProvider):
         params = AsteriskFrameSerializer.InputParams(
             asterisk_format=fmt, control_format=control, ptime=ptime
         )
-        return AsteriskFrameSerializer(call_data.call_id, params=params)
+        variables = call_data.get("channel_variables", {})
+        return AsteriskFrameSerializer(
+            call_data.call_id,
+            params=params,
+            ari_url=env_value(env, ARI_URL_ENV),
+            ari_user=env_value(env, ARI_USER_ENV),
+            ari_password=env_value(env, ARI_PASSWORD_ENV),
+            caller_channel_id=variables.get(CALLER_CHANNEL_VARIABLE),
+        )
 
 
 def _variables(value: Any) -> dict[str, str]:
