@@ -9,7 +9,9 @@ Requests go to an ARI base URL such as ``http://pbx:8088/ari`` with HTTP Basic a
   caller's channel, so hanging up after a transfer cannot cut the transferred caller off.
 - the **caller's channel**, known only when the dial plan or the ARI application says which it
   is (the ``CALLPIPE_CALLER_CHANNEL`` channel variable). Transfer redirects it
-  (``POST /channels/{id}/redirect?endpoint=PJSIP/agent``) and DTMF is played to it
+  (``POST /channels/{id}/redirect?endpoint=PJSIP/agent``), or with a ``dialplan:`` target
+  sends it back into the dial plan (``POST /channels/{id}/continue?context=&extension=
+  &priority=``); DTMF is played to it
   (``POST /channels/{id}/dtmf?dtmf=...``). Asterisk allows both only for a channel inside a
   Stasis application (an ARI application that bridged the caller with ``externalMedia``); for
   a caller in ``Dial()`` it answers 409, and DTMF then falls back to in-band tones.
@@ -44,7 +46,11 @@ technology must be the caller channel's own)."""
 DTMF_TIMING_MS = 100
 """Tone length and gap between tones, as ARI's ``duration``/``between`` (its defaults)."""
 
+DIALPLAN_PREFIX = "dialplan:"
+"""A transfer target ``dialplan:context,extension[,priority]`` continues in the dial plan."""
+
 _CHANNEL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_DIALPLAN_FIELD = re.compile(r"^[A-Za-z0-9_+*#.-]{1,80}$")
 _ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[^\s/<>\"']\S*$")
 
 
@@ -59,6 +65,21 @@ def redirect_endpoint(target: str) -> str:
     if _ENDPOINT.match(target):
         return target
     return f"{DEFAULT_TECH}/{validate_transfer_target(target)}"
+
+
+def dialplan_location(target: str) -> dict[str, str] | None:
+    """``continue``'s query for a ``dialplan:context,extension[,priority]`` target, else None."""
+    if not target.strip().lower().startswith(DIALPLAN_PREFIX):
+        return None
+    fields = [f.strip() for f in target.strip()[len(DIALPLAN_PREFIX) :].split(",")]
+    if len(fields) == 2:
+        fields.append("1")
+    ok = len(fields) == 3 and all(f and _DIALPLAN_FIELD.match(f) for f in fields[:2])
+    if not ok or not fields[2].isdigit():
+        raise ConfigurationError(
+            f"invalid dial plan target {target!r}: use dialplan:context,extension[,priority]"
+        )
+    return {"context": fields[0], "extension": fields[1], "priority": fields[2]}
 
 
 class AsteriskAriCallControl(HttpCallControl):
@@ -109,8 +130,15 @@ class AsteriskAriCallControl(HttpCallControl):
         return self.caller_channel_id
 
     async def transfer(self, target: str) -> None:
-        """Redirect the caller's channel to ``target`` (``PJSIP/agent``, a number, a SIP URI)."""
+        """Redirect the caller's channel to ``target`` (``PJSIP/agent``, a number, a SIP URI),
+        or continue it in the dial plan (``dialplan:context,extension[,priority]``)."""
         caller = self._caller("transfer")
+        location = dialplan_location(target)
+        if location is not None:
+            path = f"{self._channel_path(caller)}/continue"
+            await self.request_ok("POST", path, params=location)
+            logger.info("asterisk call %s: caller continues in the dial plan", self.call_id)
+            return
         endpoint = redirect_endpoint(target)
         path = f"{self._channel_path(caller)}/redirect"
         await self.request_ok("POST", path, params={"endpoint": endpoint})

@@ -80,6 +80,24 @@ async def test_transfer_redirects_the_caller_channel(server: ProviderServer) -> 
     assert req.headers["authorization"] == BASIC
 
 
+async def test_dialplan_target_continues_the_caller_in_the_dial_plan(
+    server: ProviderServer,
+) -> None:
+    server.script(Reply(204), Reply(204))
+    cc = _control(server)
+    await cc.transfer("dialplan:agents,2000,3")
+    await cc.transfer("dialplan:queues,sales")
+    with pytest.raises(ConfigurationError):
+        await cc.transfer("dialplan:agents")
+    await cc.aclose()
+    assert len(server.requests) == 2
+    path, query = _split(server.requests[0].path)
+    assert (server.requests[0].method, path) == ("POST", f"/ari/channels/{CALLER}/continue")
+    assert query == {"context": ["agents"], "extension": ["2000"], "priority": ["3"]}
+    _, query = _split(server.requests[1].path)
+    assert query == {"context": ["queues"], "extension": ["sales"], "priority": ["1"]}
+
+
 async def test_transfer_to_a_number_goes_through_pjsip(server: ProviderServer) -> None:
     server.script(Reply(204))
     cc = _control(server)
