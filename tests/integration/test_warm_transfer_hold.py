@@ -233,8 +233,10 @@ async def test_busy_agent_stops_the_music_and_the_bot_comes_back() -> None:
     bot_audio = result.bot
     hold = window(bot_audio, busy_at - 1.5, busy_at - 0.1)
     assert rms(hold) > 300.0 and music_share(hold) > 0.7
-    # The bot says it is back (speech, not music) ...
-    back = window(bot_audio, busy_at + 0.5, busy_at + 1.5)
-    assert rms(back) > 300.0 and music_share(back) < 0.5
+    # The bot says it is back (speech, not music) within 3 s of the busy answer (it learns of it
+    # at its next status poll; on a loaded machine its speech starts later) ...
+    starts = np.arange(busy_at + 0.3, busy_at + 2.0, 0.25)
+    back = [window(bot_audio, t, t + 1.0) for t in starts]
+    assert any(rms(w) > 300.0 and music_share(w) < 0.5 for w in back)
     # ... and the music stays off afterwards: the line is quiet at the end.
     assert rms(window(bot_audio, result.duration - 1.0, result.duration - 0.1)) < 100.0

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytest
 
 pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
@@ -162,6 +163,7 @@ async def test_unanswered_agent_is_hung_up_and_the_bot_comes_back() -> None:
     audio = result.bot
     hold = window(audio, gave_up_at - 1.5, gave_up_at - 0.1)
     assert rms(hold) > 300.0 and music_share(hold) > 0.7
-    back = window(audio, gave_up_at + 0.5, gave_up_at + 1.5)
-    assert rms(back) > 300.0 and music_share(back) < 0.5
+    # Speech (not music) soon after giving up; a loaded machine may start it a little later.
+    back = [window(audio, t, t + 1.0) for t in np.arange(gave_up_at + 0.3, gave_up_at + 2.0, 0.25)]
+    assert any(rms(w) > 300.0 and music_share(w) < 0.5 for w in back)
     assert rms(window(audio, result.duration - 1.0, result.duration - 0.1)) < 100.0
