@@ -82,16 +82,21 @@ async def test_tools_agent_runs_a_function_call_turn(tmp_path: Path) -> None:
                 await __import__("asyncio").sleep(0.1)
 
     requests = openai.chat_requests
-    assert len(requests) == 3, runner.output()
-    assert requests[1]["messages"][-1] == {
-        "role": "user",
-        "content": "A table for two at eight please",
-    }
-    assert requests[1]["tools"][0]["function"]["name"] == "check_availability"
-    tool_message = requests[2]["messages"][-1]
+    # Greeting, the caller's turn (a tool call), the answer after the tool result. On a loaded
+    # machine the caller may start before the greeting's end (a barge-in), which can add one.
+    assert len(requests) in (3, 4), runner.output()
+    asked = [
+        i
+        for i, r in enumerate(requests)
+        if r["messages"][-1] == {"role": "user", "content": "A table for two at eight please"}
+    ]
+    assert asked and asked[0] + 1 < len(requests), runner.output()
+    turn = asked[0]
+    assert requests[turn]["tools"][0]["function"]["name"] == "check_availability"
+    tool_message = requests[turn + 1]["messages"][-1]
     assert tool_message["role"] == "tool"
     assert json.loads(tool_message["content"]) == {"available": True, "table": 12}
-    assert roles(requests[2]["messages"])[-2:] == ["assistant", "tool"]
+    assert roles(requests[turn + 1]["messages"])[-2:] == ["assistant", "tool"]
     # The answer was spoken after the caller's turn ("Yes, table twelve is free at eight.").
     assert result.bot_speech_secs(asked_at + 1.0, result.duration) > 1.0
     assert recording.exists() and recording.stat().st_size > 44 + 8000 * 4  # > 1 s stereo
