@@ -118,9 +118,6 @@ class AsteriskAriCallControl(HttpCallControl):
     def _hang_up_request(self) -> tuple[str, str, dict[str, Any]]:
         return "DELETE", self._channel_path(self.call_id), {"params": {"reason": "normal"}}
 
-    def _already_ended(self, response: httpx.Response) -> bool:
-        return response.status_code == 404
-
     def _caller(self, action: str) -> str:
         if self.caller_channel_id is None:
             raise ConfigurationError(

@@ -115,9 +115,10 @@ class HttpCallControl(CallControl):
     def _hang_up_request(self) -> tuple[str, str, dict[str, Any]]:
         """(method, path, httpx request kwargs) of the hang-up request."""
 
-    @abstractmethod
     def _already_ended(self, response: httpx.Response) -> bool:
-        """True if a non-2xx answer means the call is already over."""
+        """True if a non-2xx answer means the call is already over: the call resource is
+        gone (404) for most providers; those with their own "call ended" answer override."""
+        return response.status_code == 404
 
     # ------------------------------------------------------------------ CallControl
 
