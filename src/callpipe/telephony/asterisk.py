@@ -30,6 +30,7 @@ from callpipe.errors import CallControlError, ConfigurationError
 from callpipe.telephony.base import (
     HttpCallControl,
     RetryPolicy,
+    http_reason,
     validate_dtmf_digits,
     validate_transfer_target,
 )
@@ -158,7 +159,6 @@ class AsteriskAriCallControl(HttpCallControl):
             )
             return False
         if not response.is_success:
-            raise CallControlError(
-                f"asterisk POST {path}: HTTP {response.status_code} {response.text[:200]}"
-            )
+            reason = http_reason(response)
+            raise CallControlError(f"asterisk POST {path}: {reason}", reason=reason)
         return True
