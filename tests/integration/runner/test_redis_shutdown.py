@@ -11,7 +11,7 @@ import pytest
 from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.runner.server import DrainingServer, uvicorn_config
 
-from .test_redis_tokens import redis_server, requires_redis
+from .harness import redis_server, requires_redis
 
 pytestmark = [pytest.mark.integration, requires_redis]
 
