@@ -31,7 +31,6 @@ import sys
 import time
 import wave
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "tests" / "fixtures" / "audio"
@@ -49,6 +48,7 @@ from callpipe.processors.frame_processor import FrameDirection, FrameProcessor  
 from callpipe.serializers.twilio import TwilioFrameSerializer  # noqa: E402
 from callpipe.services.openai.llm import OpenAILLMService  # noqa: E402
 from callpipe.services.stt_service import StreamingSTTService  # noqa: E402
+from callpipe.testing.memory_socket import MemoryWebSocket  # noqa: E402
 from callpipe.transports.network.fastapi_websocket import (  # noqa: E402
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -82,32 +82,6 @@ def media_messages(ulaw: bytes) -> list[str]:
     return out
 
 
-class FakeWebSocket:
-    """What the transport uses of Starlette's WebSocket, fed from a queue (as uvicorn does)."""
-
-    def __init__(self) -> None:
-        from starlette.websockets import WebSocketState
-
-        self.client_state = WebSocketState.CONNECTED
-        self.application_state = WebSocketState.CONNECTED
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.sent = 0
-
-    async def receive(self) -> dict[str, Any]:
-        return await self.queue.get()
-
-    async def send_text(self, data: str) -> None:
-        self.sent += 1
-
-    async def send_bytes(self, data: bytes) -> None:
-        self.sent += 1
-
-    async def close(self, code: int = 1000) -> None:
-        from starlette.websockets import WebSocketState
-
-        self.application_state = WebSocketState.DISCONNECTED
-
-
 class Pass(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -121,15 +95,15 @@ class QuietSTT(StreamingSTTService):
         return True
 
 
-def build_call(index: int, shape: str = "full") -> tuple[FakeWebSocket, PipelineTask]:
-    ws = FakeWebSocket()
+def build_call(index: int, shape: str = "full") -> tuple[MemoryWebSocket, PipelineTask]:
+    ws = MemoryWebSocket()
     serializer = TwilioFrameSerializer(
         STREAM_SID,
         call_sid=f"CA{index:032x}",
         params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
     )
     transport = FastAPIWebsocketTransport(
-        ws,  # type: ignore[arg-type]
+        ws.websocket,
         FastAPIWebsocketParams(
             audio_in_enabled=True,
             audio_out_enabled=False,
@@ -190,7 +164,7 @@ async def one_round(
     for tick in range(ticks):
         for phase in range(phases):
             if unpaced:
-                while not all(ws.queue.empty() for ws in sockets):  # noqa: ASYNC110
+                while any(ws.pending for ws in sockets):  # noqa: ASYNC110
                     await asyncio.sleep(0)
             else:
                 due = start + tick * 0.02 + phase * 0.02 / phases
@@ -201,12 +175,12 @@ async def one_round(
                     late += 1
             for i in range(phase, calls, phases):
                 text = messages[(tick + 37 * i) % len(messages)]
-                sockets[i].queue.put_nowait({"type": "websocket.receive", "text": text})
+                sockets[i].feed_text(text)
     await asyncio.sleep(0.05)
     cpu = time.process_time() - cpu0
     wall = loop.time() - start
     for ws in sockets:
-        ws.queue.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        ws.disconnect(1000)
     await asyncio.wait(runs, timeout=5)
     rows = engine.rows_scored - rows0
     batches = engine.batches_run - batches0

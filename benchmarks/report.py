@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -349,5 +349,17 @@ def write_report(dirs: list[Path], notes: str = "") -> None:
     print(f"wrote {REPORT} and {PLOT}")
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Rewrite BENCHMARKS.md and benchmarks.png from run.py result directories."
+    )
+    parser.add_argument("dirs", nargs="+", type=Path, metavar="RESULTS_DIR", help="run.py --out")
+    args = parser.parse_args(argv)
+    missing = [str(d) for d in args.dirs if not d.is_dir()]
+    if missing:
+        parser.error(f"not a results directory: {', '.join(missing)}")
+    write_report(list(args.dirs))
+
+
 if __name__ == "__main__":
-    write_report([Path(a) for a in sys.argv[1:]])
+    main()

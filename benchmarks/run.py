@@ -480,6 +480,12 @@ def machine() -> dict[str, Any]:
     }
 
 
+def results_dir(out: Path | None) -> Path:
+    """``--out`` as an absolute path (relative to the directory run.py was started in: the
+    generators and bots run in ``benchmarks/``), or a new timestamped one under ``results/``."""
+    return (out or HERE / "results" / time.strftime("%Y%m%d-%H%M%S")).resolve()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -509,7 +515,7 @@ def main() -> None:
         args.calls, args.duration = "1,10", 8.0
     stacks = [s.strip() for s in args.stacks.split(",") if s.strip()]
     counts = [int(n) for n in args.calls.split(",")]
-    out_dir = args.out or HERE / "results" / time.strftime("%Y%m%d-%H%M%S")
+    out_dir = results_dir(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     pythons = {"callpipe": sys.executable, "callpipe-spec": sys.executable}
     if "pipecat" in stacks:

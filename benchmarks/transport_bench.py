@@ -1,8 +1,9 @@
 """CPU time of the WebSocket transport's per-packet path, in and out, without a network.
 
 Run: ``.venv/bin/python benchmarks/transport_bench.py [--calls N] [--packets N]``. Each call is
-a ``FastAPIWebsocketTransport`` over an in-memory socket speaking Twilio's media stream: the
-socket delivers one 20 ms ``media`` message per 20 ms, an echo processor turns every received
+a ``FastAPIWebsocketTransport`` over an in-memory socket speaking Twilio's media stream
+(``callpipe.testing.TwilioCallerSocket``, so ``--compare`` needs trees that have it): the socket
+delivers one 20 ms ``media`` message per 20 ms, an echo processor turns every received
 packet into bot audio, and the output paces it back out (marks acknowledged by the socket). A
 virtual-time loop runs the clock, so the result is CPU seconds per call-second of audio,
 measured with ``time.process_time`` (no wall-clock sleeping, no socket, no VAD).
@@ -16,60 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-from typing import Any, cast
-
-from starlette.websockets import WebSocket, WebSocketState
 
 PACKET_SECS = 0.02
-_MEDIA = (
-    '{"event":"media","sequenceNumber":"%d","media":{"track":"inbound","chunk":"%d",'
-    '"timestamp":"%d","payload":"%s"},"streamSid":"MZ0"}'
-)
-
-
-class MemorySocket:
-    """The starlette WebSocket members the transport uses, in memory."""
-
-    def __init__(self, packets: int) -> None:
-        self.client_state = WebSocketState.CONNECTED
-        self.application_state = WebSocketState.CONNECTED
-        self._packets = packets
-        self._seq = 0
-        self._payload = base64.b64encode(b"\xff" * 160).decode()
-        self._acks: list[str] = []
-        self.sent = 0
-
-    async def receive(self) -> dict[str, Any]:
-        if self._acks:
-            mark = self._acks.pop()
-            text = json.dumps({"event": "mark", "streamSid": "MZ0", "mark": {"name": mark}})
-            return {"type": "websocket.receive", "text": text}
-        if self._seq >= self._packets:
-            await asyncio.sleep(0.5)  # let the last echo play out
-            return {"type": "websocket.disconnect", "code": 1000}
-        await asyncio.sleep(PACKET_SECS)
-        self._seq += 1
-        n = self._seq
-        text = _MEDIA % (n, n, n * 20, self._payload)
-        return {"type": "websocket.receive", "text": text}
-
-    async def send_text(self, text: str) -> None:
-        self.sent += 1
-        if '"event":"mark"' in text:
-            self._acks.append(json.loads(text)["mark"]["name"])
-
-    async def send_bytes(self, data: bytes) -> None:
-        self.sent += 1
-
-    async def close(self, code: int = 1000) -> None:
-        self.application_state = WebSocketState.DISCONNECTED
 
 
 async def one_call(packets: int) -> int:
@@ -79,6 +34,7 @@ async def one_call(packets: int) -> int:
     from callpipe.pipeline.task import PipelineParams, PipelineTask
     from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
     from callpipe.serializers.twilio import TwilioFrameSerializer
+    from callpipe.testing.memory_socket import TwilioCallerSocket
     from callpipe.transports.network.fastapi_websocket import (
         FastAPIWebsocketParams,
         FastAPIWebsocketTransport,
@@ -92,14 +48,14 @@ async def one_call(packets: int) -> int:
             else:
                 await self.push_frame(frame, direction)
 
-    socket = MemorySocket(packets)
+    socket = TwilioCallerSocket(packets)
     serializer = TwilioFrameSerializer(
         "MZ0", "CA0", params=TwilioFrameSerializer.InputParams(auto_hang_up=False)
     )
     params = FastAPIWebsocketParams(
         audio_in_enabled=True, audio_out_enabled=True, serializer=serializer
     )
-    transport = FastAPIWebsocketTransport(cast(WebSocket, socket), params)
+    transport = FastAPIWebsocketTransport(socket.websocket, params)
     task = PipelineTask(
         Pipeline([transport.input(), Echo(), transport.output()]),
         params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),

@@ -69,4 +69,13 @@ class CallEnded(InvalidStateError):
 
 
 class CallControlError(CallpipeError):
-    """A provider REST call-control request failed after its retries."""
+    """A provider REST call-control request failed after its retries.
+
+    ``reason`` is the provider's side of it (``HTTP 500 ...``, ``no answer within 5 s``) on one
+    line and without the request path, which names the call: the transport logs it next to the
+    masked call id. It defaults to the whole message.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message

@@ -86,3 +86,12 @@ def test_bad_arguments_raise_configuration_error() -> None:
         StreamTokens(b"short")
     with pytest.raises(ConfigurationError, match="not 0-9"):
         parse_dtmf_schedule("x@1")
+
+
+def test_call_control_error_reason_is_the_providers_side_only() -> None:
+    from callpipe.errors import CallControlError
+
+    message = "asterisk POST /channels/1.2/dtmf: HTTP 500 boom"
+    err = CallControlError(message, reason="HTTP 500 boom")
+    assert str(err).endswith("HTTP 500 boom") and err.reason == "HTTP 500 boom"
+    assert CallControlError("no detail").reason == "no detail"

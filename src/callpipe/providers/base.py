@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -128,6 +130,37 @@ class WebhookVerifier(Protocol):
     def verify(self, request: SignedWebhook) -> bool:
         """True only for a genuine webhook; never raises on hostile input."""
         ...
+
+
+class TimedSecretVerifier(ABC):
+    """A :class:`WebhookVerifier` keyed with one shared secret whose signatures carry a time.
+
+    Holds what every such check needs: the secret, how old a signature may be
+    (``default_tolerance`` unless given) and the clock (injectable, so tests can sign "now").
+    :meth:`from_secret` is the provider's ``webhook_verifier``: no secret configured, no check.
+    """
+
+    default_tolerance: ClassVar[float] = 300.0
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        tolerance: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._secret = secret
+        self._tolerance = self.default_tolerance if tolerance is None else tolerance
+        self._clock = clock
+
+    @classmethod
+    def from_secret(cls, secret: str | None) -> Self | None:
+        """The verifier for a configured (non-empty) secret, else None."""
+        return cls(secret) if secret else None
+
+    @abstractmethod
+    def verify(self, request: SignedWebhook) -> bool:
+        """True only for a genuine webhook signed within the tolerance; never raises."""
 
 
 @dataclass(frozen=True, slots=True)

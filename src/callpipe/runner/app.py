@@ -243,6 +243,11 @@ class RunnerState:
         """Local mode: nothing verified, API docs served, ``/start`` without an API key."""
         return not self.secure
 
+    async def aclose(self) -> None:
+        """Close the token and dial stores (their Redis connections) when the server stops."""
+        await self.dials.aclose()
+        await self.tokens.store.aclose()
+
 
 def create_app(
     bot: BotFunc,

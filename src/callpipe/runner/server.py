@@ -54,6 +54,9 @@ class DrainingServer(uvicorn.Server):
         finally:
             if audiosocket is not None:
                 await audiosocket.close()
+            state = self._runner_state()
+            if state is not None:
+                await state.aclose()  # the fleet's Redis connections, after the last call
 
     async def _start_audiosocket(self) -> AudioSocketServer | None:
         """The AudioSocket listener beside HTTP, when the runner was asked for one."""

@@ -30,6 +30,7 @@ from callpipe.errors import CallControlError, ConfigurationError
 from callpipe.telephony.base import (
     HttpCallControl,
     RetryPolicy,
+    http_reason,
     validate_dtmf_digits,
     validate_transfer_target,
 )
@@ -118,9 +119,6 @@ class AsteriskAriCallControl(HttpCallControl):
     def _hang_up_request(self) -> tuple[str, str, dict[str, Any]]:
         return "DELETE", self._channel_path(self.call_id), {"params": {"reason": "normal"}}
 
-    def _already_ended(self, response: httpx.Response) -> bool:
-        return response.status_code == 404
-
     def _caller(self, action: str) -> str:
         if self.caller_channel_id is None:
             raise ConfigurationError(
@@ -161,7 +159,6 @@ class AsteriskAriCallControl(HttpCallControl):
             )
             return False
         if not response.is_success:
-            raise CallControlError(
-                f"asterisk POST {path}: HTTP {response.status_code} {response.text[:200]}"
-            )
+            reason = http_reason(response)
+            raise CallControlError(f"asterisk POST {path}: {reason}", reason=reason)
         return True

@@ -33,6 +33,11 @@ def validate_dtmf_digits(digits: str) -> str:
     return digits
 
 
+def http_reason(response: httpx.Response) -> str:
+    """``HTTP <status> <start of the body>`` on one line, for logs and ``CallControlError``."""
+    return " ".join(f"HTTP {response.status_code} {response.text[:200]}".split())
+
+
 def is_sip_uri(target: str) -> bool:
     return target.lower().startswith(("sip:", "sips:"))
 
@@ -115,9 +120,10 @@ class HttpCallControl(CallControl):
     def _hang_up_request(self) -> tuple[str, str, dict[str, Any]]:
         """(method, path, httpx request kwargs) of the hang-up request."""
 
-    @abstractmethod
     def _already_ended(self, response: httpx.Response) -> bool:
-        """True if a non-2xx answer means the call is already over."""
+        """True if a non-2xx answer means the call is already over: the call resource is
+        gone (404) for most providers; those with their own "call ended" answer override."""
+        return response.status_code == 404
 
     # ------------------------------------------------------------------ CallControl
 
@@ -195,7 +201,7 @@ class HttpCallControl(CallControl):
                         continue
                     if response.status_code < 500:
                         return response
-                    last_error = f"HTTP {response.status_code} {response.text[:200]}"
+                    last_error = http_reason(response)
                     logger.debug(
                         "%s %s %s attempt %d: %s",
                         self.provider,
@@ -205,20 +211,17 @@ class HttpCallControl(CallControl):
                         last_error,
                     )
         except TimeoutError:
+            reason = f"no answer within {policy.timeout:g} s"
             raise CallControlError(
-                f"{self.provider} {method} {path}: no answer within {policy.timeout:g} s"
+                f"{self.provider} {method} {path}: {reason}", reason=reason
             ) from None
-        raise CallControlError(
-            f"{self.provider} {method} {path}: failed after {policy.retries + 1} attempts "
-            f"({last_error})"
-        )
+        reason = f"failed after {policy.retries + 1} attempts ({last_error})"
+        raise CallControlError(f"{self.provider} {method} {path}: {reason}", reason=reason)
 
     async def request_ok(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Like ``request`` but a non-2xx final answer is a ``CallControlError`` too."""
         response = await self.request(method, path, **kwargs)
         if not response.is_success:
-            raise CallControlError(
-                f"{self.provider} {method} {path}: HTTP {response.status_code} "
-                f"{response.text[:200]}"
-            )
+            reason = http_reason(response)
+            raise CallControlError(f"{self.provider} {method} {path}: {reason}", reason=reason)
         return response

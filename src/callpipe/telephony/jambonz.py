@@ -46,9 +46,6 @@ class JambonzCallControl(HttpCallControl):
     def _hang_up_request(self) -> tuple[str, str, dict[str, Any]]:
         return "PUT", self._call_path, {"json": {"call_status": "completed"}}
 
-    def _already_ended(self, response: httpx.Response) -> bool:
-        return response.status_code == 404
-
     async def transfer(self, target: str) -> None:
         raise CallControlError("jambonz call control here cannot transfer; use a dial verb")
 

@@ -53,9 +53,6 @@ class PlivoCallControl(HttpCallControl):
     def _hang_up_request(self) -> tuple[str, str, dict[str, Any]]:
         return "DELETE", self._call_path, {}
 
-    def _already_ended(self, response: httpx.Response) -> bool:
-        return response.status_code == 404
-
     def transfer_xml_url(self, target: str) -> str:
         """The ``aleg_url`` Plivo fetches for a transfer to ``target``."""
         if target.startswith(("https://", "http://")):

@@ -16,6 +16,7 @@ from callpipe.errors import CallControlError, ConfigurationError
 from callpipe.telephony.base import (
     HttpCallControl,
     RetryPolicy,
+    http_reason,
     is_sip_uri,
     validate_transfer_target,
 )
@@ -118,9 +119,9 @@ class TwilioCallControl(HttpCallControl):
         twiml = dial_twiml(target)
         response = await self.request("POST", self._call_path, data={"Twiml": twiml})
         if not response.is_success:
+            reason = http_reason(response)
             raise CallControlError(
-                f"twilio transfer of call {self.call_id} failed: HTTP {response.status_code} "
-                f"{response.text[:200]}"
+                f"twilio transfer of call {self.call_id} failed: {reason}", reason=reason
             )
 
     async def send_dtmf(self, digits: str) -> bool:

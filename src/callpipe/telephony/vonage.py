@@ -88,9 +88,6 @@ class VonageCallControl(HttpCallControl):
     def _hang_up_request(self) -> tuple[str, str, dict[str, Any]]:
         return "PUT", self._call_path, {"json": {"action": "hangup"}}
 
-    def _already_ended(self, response: httpx.Response) -> bool:
-        return response.status_code == 404
-
     async def transfer(self, target: str) -> None:
         ncco = [{"action": "connect", "endpoint": [vonage_endpoint(target)], **self._from}]
         body = {"action": "transfer", "destination": {"type": "ncco", "ncco": ncco}}

@@ -1,4 +1,5 @@
-"""Helpers for runner tests: a provider-like WebSocket client and a runner subprocess."""
+"""Helpers for runner tests: a provider-like WebSocket client, a runner subprocess, a throw-away
+redis-server and signed Twilio webhooks (the ``provider`` fixture is in ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,25 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from callpipe.audio.g711 import ulaw_to_pcm
+from callpipe.runner.security import twilio_signature
 from unit.runner.fixtures import handshake
 
 HERE = Path(__file__).parent
@@ -130,6 +135,56 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def twilio_signed(host: str, token: str, path: str, fields: dict[str, str]) -> dict[str, Any]:
+    """httpx keyword arguments of a form POST to ``https://{host}{path}`` signed as Twilio does."""
+    sig = twilio_signature(token, f"https://{host}{path}", fields.items())
+    return {
+        "content": urlencode(fields),
+        "headers": {
+            "X-Twilio-Signature": sig,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    }
+
+
+REDIS = shutil.which("redis-server")
+requires_redis = pytest.mark.skipif(
+    REDIS is None, reason="redis-server is not installed (apt-get install redis-server)"
+)
+
+
+@contextlib.asynccontextmanager
+async def redis_server() -> AsyncIterator[str]:
+    """A throw-away redis-server on a free loopback port; yields its URL."""
+    assert REDIS is not None
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *(REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.returncode is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                await asyncio.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 5)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 @dataclass

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
 from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.runner.dials import AMD_RESULTS, DIAL_STATUS, DialEvent, current_dial_events
-from callpipe.runner.security import twilio_signature
 from callpipe.telephony.dial import ProviderAccount
 from callpipe.testing.server import running_server
-from unit.telephony._server import ProviderServer, Reply, start_server
+from unit.telephony._server import ProviderServer, Reply
 
-from .harness import fake_call
+from .harness import fake_call, twilio_signed
 
 pytestmark = pytest.mark.integration
 
@@ -32,24 +30,8 @@ KEY = "k" * 32
 TOKEN = "twilio-auth-token"
 
 
-@pytest.fixture
-def provider() -> Iterator[ProviderServer]:
-    state, httpd = start_server()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-
-
 def signed(path: str, fields: dict[str, str]) -> dict[str, Any]:
-    sig = twilio_signature(TOKEN, f"https://{HOST}{path}", fields.items())
-    return {
-        "content": urlencode(fields),
-        "headers": {
-            "X-Twilio-Signature": sig,
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    }
+    return twilio_signed(HOST, TOKEN, path, fields)
 
 
 async def test_dial_answer_stream_and_callbacks(provider: ProviderServer) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,22 +36,13 @@ from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
 )
-from unit.telephony._server import ProviderServer, Reply, start_server
+from unit.telephony._server import ProviderServer, Reply
 
 pytestmark = pytest.mark.integration
 
 HOST = "bot.example.test"
 KEY = "k" * 32
 TOKEN = "twilio-auth-token"
-
-
-@pytest.fixture
-def provider() -> Iterator[ProviderServer]:
-    state, httpd = start_server()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
 
 
 async def test_dialed_voicemail_gets_the_personal_message(provider: ProviderServer) -> None:

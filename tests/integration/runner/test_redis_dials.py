@@ -13,23 +13,19 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 
 from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.runner.dials import DialEvent, current_dial_events
-from callpipe.runner.security import twilio_signature
 from callpipe.telephony.dial import ProviderAccount
 from callpipe.testing.server import running_server
-from unit.telephony._server import ProviderServer, Reply, start_server
+from unit.telephony._server import ProviderServer, Reply
 
-from .harness import fake_call, run_bot_process
-from .test_redis_tokens import redis_server, requires_redis
+from .harness import fake_call, redis_server, requires_redis, run_bot_process, twilio_signed
 
 pytestmark = [pytest.mark.integration, requires_redis]
 
@@ -40,24 +36,8 @@ SECRET = b"fleet-shared-secret-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
-@pytest.fixture
-def provider() -> Iterator[ProviderServer]:
-    state, httpd = start_server()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-
-
 def signed(path: str, fields: dict[str, str]) -> dict[str, Any]:
-    sig = twilio_signature(TOKEN, f"https://{HOST}{path}", fields.items())
-    return {
-        "content": urlencode(fields),
-        "headers": {
-            "X-Twilio-Signature": sig,
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    }
+    return twilio_signed(HOST, TOKEN, path, fields)
 
 
 def fleet_app(bot: Any, url: str, provider: ProviderServer) -> Any:

@@ -8,11 +8,7 @@ fails closed (the webhook gets 503, a stream is refused) instead of admitting ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import subprocess
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,47 +20,11 @@ from callpipe.runner.security import StreamTokens, TokenError
 from callpipe.runner.token_store import RedisTokenStore, TokenStoreError
 from callpipe.testing.server import running_server
 
-from .harness import fake_call, free_port
+from .harness import fake_call, redis_server, requires_redis
 
 pytestmark = pytest.mark.integration
 
-REDIS = shutil.which("redis-server")
 SECRET = b"fleet-shared-secret-0123456789"
-requires_redis = pytest.mark.skipif(
-    REDIS is None, reason="redis-server is not installed (apt-get install redis-server)"
-)
-
-
-@contextlib.asynccontextmanager
-async def redis_server() -> AsyncIterator[str]:
-    """A throw-away redis-server on a free loopback port; yields its URL."""
-    assert REDIS is not None
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        *(REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.returncode is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                await asyncio.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 5)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 @requires_redis

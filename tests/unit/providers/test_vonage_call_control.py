@@ -43,3 +43,23 @@ def test_digits_and_endpoints_in_vonage_terms() -> None:
         "type": "sip",
         "uri": "sip:agent@pbx.example",
     }
+
+
+@pytest.mark.parametrize(("status", "ended"), [(204, True), (404, True), (409, False)])
+async def test_hang_up_treats_a_gone_call_as_already_over(status: int, ended: bool) -> None:
+    import httpx
+
+    seen: list[tuple[str, str]] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path))
+        return httpx.Response(status, json={})
+
+    control = VonageCallControl(
+        call_uuid="leg-1", bearer=lambda: "jwt", transport=httpx.MockTransport(reply)
+    )
+    try:
+        assert await control.hang_up() is ended
+    finally:
+        await control.aclose()
+    assert seen == [("PUT", "/v1/calls/leg-1")]

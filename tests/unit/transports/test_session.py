@@ -1,20 +1,18 @@
 """The per-call CallSession: what the input and output halves share, each thing done once.
 
 Most tests drive a real ``FastAPIWebsocketTransport`` over an in-memory socket speaking
-Twilio's media stream, on a virtual clock, so what is checked is what a call does.
+Twilio's media stream (``callpipe.testing.memory_socket``), on a virtual clock, so what is
+checked is what a call does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import inspect
-import json
 import logging
-from typing import Any, cast, get_origin, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 import pytest
-from starlette.websockets import WebSocket, WebSocketState
 
 from callpipe.frames.frames import (
     CancelFrame,
@@ -29,6 +27,7 @@ from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.telephony.base import CallControl
+from callpipe.testing.memory_socket import TwilioCallerSocket
 from callpipe.testing.virtual_clock import run_virtual
 from callpipe.transports.call_stats import CallStats
 from callpipe.transports.network.fastapi_websocket import (
@@ -38,55 +37,6 @@ from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketTransport,
 )
 from callpipe.transports.session import CallSession
-
-_MEDIA = (
-    '{"event":"media","sequenceNumber":"%d","media":{"track":"inbound","chunk":"%d",'
-    '"timestamp":"%d","payload":"%s"},"streamSid":"MZ0"}'
-)
-_PAYLOAD = base64.b64encode(b"\xff" * 160).decode()
-
-
-class MemorySocket:
-    """The starlette WebSocket members the transport uses: ``packets`` media messages at
-    20 ms, then the caller hangs up (a disconnect). Marks sent are acknowledged."""
-
-    def __init__(self, packets: int, *, hang_up: bool = True) -> None:
-        self.client_state = WebSocketState.CONNECTED
-        self.application_state = WebSocketState.CONNECTED
-        self.packets = packets
-        self.hang_up = hang_up
-        self.seq = 0
-        self.acks: list[str] = []
-        self.texts: list[dict[str, Any]] = []
-        self.closed_with: int | None = None
-
-    async def receive(self) -> dict[str, Any]:
-        await asyncio.sleep(0.02)
-        if self.acks:
-            mark = self.acks.pop(0)
-            text = json.dumps({"event": "mark", "streamSid": "MZ0", "mark": {"name": mark}})
-            return {"type": "websocket.receive", "text": text}
-        if self.seq >= self.packets:
-            if not self.hang_up:
-                await asyncio.Event().wait()
-            await asyncio.sleep(0.5)  # the caller listens to the end, acknowledging marks
-            return await self.receive() if self.acks else {"type": "websocket.disconnect"}
-        self.seq += 1
-        n = self.seq
-        return {"type": "websocket.receive", "text": _MEDIA % (n, n, n * 20, _PAYLOAD)}
-
-    async def send_text(self, text: str) -> None:
-        message = json.loads(text)
-        self.texts.append(message)
-        if message.get("event") == "mark":
-            self.acks.append(message["mark"]["name"])
-
-    async def send_bytes(self, data: bytes) -> None:
-        pass
-
-    async def close(self, code: int = 1000) -> None:
-        self.closed_with = code
-        self.application_state = WebSocketState.DISCONNECTED
 
 
 class Control(CallControl):
@@ -132,7 +82,7 @@ class Echo(FrameProcessor):
 
 
 def make(
-    socket: MemorySocket, serializer: TwilioFrameSerializer | None = None
+    socket: TwilioCallerSocket, serializer: TwilioFrameSerializer | None = None
 ) -> FastAPIWebsocketTransport:
     serializer = serializer or TwilioFrameSerializer(
         "MZ0", "CA0123456789", params=TwilioFrameSerializer.InputParams(auto_hang_up=False)
@@ -140,7 +90,7 @@ def make(
     params = FastAPIWebsocketParams(
         audio_in_enabled=True, audio_out_enabled=True, serializer=serializer
     )
-    return FastAPIWebsocketTransport(cast(WebSocket, socket), params)
+    return FastAPIWebsocketTransport(socket.websocket, params)
 
 
 def pipeline_task(transport: FastAPIWebsocketTransport) -> PipelineTask:
@@ -174,7 +124,7 @@ def test_a_half_is_given_only_the_session_and_its_params(half: type[Any]) -> Non
 
 
 def test_the_halves_hold_no_reference_to_each_other_or_the_transport() -> None:
-    transport = make(MemorySocket(0))
+    transport = make(TwilioCallerSocket(0))
     inp, out = transport.input(), transport.output()
     session = session_of(transport)
     for half, other in ((inp, out), (out, inp)):
@@ -188,7 +138,7 @@ def test_the_halves_hold_no_reference_to_each_other_or_the_transport() -> None:
 
 
 def test_log_lines_name_the_call_as_before() -> None:
-    transport = make(MemorySocket(0))
+    transport = make(TwilioCallerSocket(0))
     assert str(transport) == str(session_of(transport)) == f"{transport.name}[CA01…89]"
 
 
@@ -197,7 +147,7 @@ def test_log_lines_name_the_call_as_before() -> None:
 
 def test_the_serializer_is_set_up_once_when_both_halves_start_together() -> None:
     serializer = SlowSetup("MZ0", "CA1", params=SlowSetup.InputParams(auto_hang_up=False))
-    transport = make(MemorySocket(0, hang_up=False), serializer)
+    transport = make(TwilioCallerSocket(0, hang_up=False), serializer)
     session = session_of(transport)
     returned: list[str] = []
 
@@ -216,7 +166,7 @@ def test_the_serializer_is_set_up_once_when_both_halves_start_together() -> None
 
 def test_a_whole_call_sets_up_once_and_logs_one_end_line(caplog: pytest.LogCaptureFixture) -> None:
     serializer = SlowSetup("MZ0", "CA1", params=SlowSetup.InputParams(auto_hang_up=False))
-    socket = MemorySocket(40)
+    socket = TwilioCallerSocket(40)
     transport = make(socket, serializer)
     caplog.set_level(logging.INFO)
     run_virtual(run_call(transport))
@@ -229,7 +179,7 @@ def test_a_whole_call_sets_up_once_and_logs_one_end_line(caplog: pytest.LogCaptu
 
 
 def test_call_end_line_is_written_once() -> None:
-    session = session_of(make(MemorySocket(0)))
+    session = session_of(make(TwilioCallerSocket(0)))
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
@@ -295,7 +245,7 @@ async def test_remote_close_is_reported_once(listens: bool) -> None:
 
 
 def test_the_app_hears_of_the_hang_up_once_per_call() -> None:
-    transport = make(MemorySocket(10))
+    transport = make(TwilioCallerSocket(10))
     task = pipeline_task(transport)
     disconnected: list[object] = []
 
@@ -314,7 +264,7 @@ def test_the_app_hears_of_the_hang_up_once_per_call() -> None:
 
 
 def test_marks_read_by_the_input_reach_the_outputs_playback() -> None:
-    socket = MemorySocket(60)
+    socket = TwilioCallerSocket(60)
     transport = make(socket)
     tracker = transport.output().tracker
     acknowledged: list[tuple[str, bool]] = []
@@ -328,7 +278,7 @@ def test_marks_read_by_the_input_reach_the_outputs_playback() -> None:
 
     tracker.acknowledge = spy  # type: ignore[method-assign]
     run_virtual(run_call(transport))
-    sent_marks = [m["mark"]["name"] for m in socket.texts if m.get("event") == "mark"]
+    sent_marks = [m["mark"]["name"] for m in socket.messages() if m.get("event") == "mark"]
     assert len(sent_marks) >= 2, "the output sent playback marks"
     # Every acknowledgement the input read off the socket reached the output's tracker.
     assert acknowledged == [(name, True) for name in sent_marks]
@@ -337,7 +287,7 @@ def test_marks_read_by_the_input_reach_the_outputs_playback() -> None:
 
 
 def test_bot_speaking_is_shared_so_the_input_counts_barge_ins() -> None:
-    transport = make(MemorySocket(0, hang_up=False))
+    transport = make(TwilioCallerSocket(0, hang_up=False))
     session = session_of(transport)
     out, inp = transport.output(), transport.input()
 
@@ -360,7 +310,7 @@ def test_a_peer_stall_seen_by_the_input_makes_the_output_hang_up() -> None:
     )
     control = Control()
     serializer.call_control, serializer.auto_hang_up = control, True
-    transport = make(MemorySocket(0), serializer)
+    transport = make(TwilioCallerSocket(0), serializer)
     session = session_of(transport)
 
     async def main() -> None:

@@ -57,8 +57,7 @@ class JambonzProvider(BaseProvider):
     subprotocols = JambonzDialect.subprotocols
 
     def webhook_verifier(self, secrets: Mapping[str, str]) -> JambonzVerifier | None:
-        secret = secrets.get("JAMBONZ_WEBHOOK_SECRET")
-        return JambonzVerifier(secret) if secret else None
+        return JambonzVerifier.from_secret(secrets.get("JAMBONZ_WEBHOOK_SECRET"))
 
     def matches_webhook(self, fields: Mapping[str, str]) -> bool:
         return "call_sid" in fields and "application_sid" in fields

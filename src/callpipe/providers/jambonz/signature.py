@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
-from collections.abc import Callable
 
-from callpipe.providers.base import SignedWebhook, safe_equal
+from callpipe.providers.base import SignedWebhook, TimedSecretVerifier, safe_equal
 
 SIGNATURE_HEADER = "jambonz-signature"
 TOLERANCE_SECS = 300
@@ -41,19 +39,10 @@ def parse_header(header: str) -> tuple[str, list[str]] | None:
     return (timestamp, signatures) if signatures else None
 
 
-class JambonzVerifier:
+class JambonzVerifier(TimedSecretVerifier):
     """Checks ``Jambonz-Signature`` against the webhook secret, within a time tolerance."""
 
-    def __init__(
-        self,
-        secret: str,
-        *,
-        tolerance: float = TOLERANCE_SECS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._secret = secret
-        self._tolerance = tolerance
-        self._clock = clock
+    default_tolerance = TOLERANCE_SECS
 
     def verify(self, request: SignedWebhook) -> bool:
         header = request.headers.get(SIGNATURE_HEADER)

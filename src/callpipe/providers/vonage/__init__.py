@@ -45,8 +45,7 @@ class VonageProvider(BaseProvider):
     dialer = VONAGE_DIALER
 
     def webhook_verifier(self, secrets: Mapping[str, str]) -> VonageVerifier | None:
-        secret = secrets.get(SECRET_ENV)
-        return VonageVerifier(secret) if secret else None
+        return VonageVerifier.from_secret(secrets.get(SECRET_ENV))
 
     def matches_webhook(self, fields: Mapping[str, str]) -> bool:
         return "conversation_uuid" in fields

@@ -18,10 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from callpipe.providers.base import SignedWebhook, safe_equal
+from callpipe.providers.base import SignedWebhook, TimedSecretVerifier, safe_equal
 
 SIGNATURE_HEADER = "authorization"
 SECRET_ENV = "VONAGE_SIGNATURE_SECRET"
@@ -98,19 +97,10 @@ def verify_vonage_jwt(
     return any(safe_equal(expected.lower(), digest) for digest in digests)
 
 
-class VonageVerifier:
+class VonageVerifier(TimedSecretVerifier):
     """Checks a Vonage webhook's JWT against the signature secret (see the module docstring)."""
 
-    def __init__(
-        self,
-        secret: str,
-        *,
-        tolerance: float = TOLERANCE_SECS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._secret = secret
-        self._tolerance = tolerance
-        self._clock = clock
+    default_tolerance = TOLERANCE_SECS
 
     def verify(self, request: SignedWebhook) -> bool:
         return verify_vonage_jwt(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, SkipValidation
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from callpipe.errors import CallControlError
 from callpipe.frames.frames import (
     CancelFrame,
     CancelTaskFrame,
@@ -510,6 +511,9 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
             return bool(
                 await asyncio.wait_for(control.send_dtmf(digits), self._ws_params.hang_up_timeout)
             )
+        except (CallControlError, TimeoutError) as exc:  # the provider's answer: expected
+            logger.warning("%s: DTMF through the provider API failed: %s", self._session, _why(exc))
+            return False
         except Exception:
             logger.exception("%s: DTMF through the provider API failed", self._session)
             return False
@@ -521,6 +525,8 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
             return
         try:
             await asyncio.wait_for(control.transfer(target), self._ws_params.hang_up_timeout)
+        except (CallControlError, TimeoutError) as exc:  # the provider's answer: expected
+            logger.warning("%s: call transfer failed: %s", self._session, _why(exc))
         except Exception:
             logger.exception("%s: call transfer failed", self._session)
 
@@ -645,6 +651,11 @@ class FastAPIWebsocketTransport(BaseTransport):
     async def _cancel_pipeline(self, reason: str) -> None:
         """The far end left and the app does not listen: end the pipeline from its source."""
         await self._input.push_frame(CancelTaskFrame(reason=reason), FrameDirection.UPSTREAM)
+
+
+def _why(exc: CallControlError | TimeoutError) -> str:
+    """A call-control failure in one line, without the request path (it names the call)."""
+    return exc.reason if isinstance(exc, CallControlError) else "no answer in time"
 
 
 def _end_reason(frame: EndFrame | CancelFrame) -> str:
