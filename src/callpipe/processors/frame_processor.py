@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from callpipe.clock import DEFAULT_CLOCK, Clock
 from callpipe.frames.frames import (
@@ -37,6 +37,7 @@ from callpipe.frames.frames import (
     FrameProcessorPauseFrame,
     FrameProcessorPauseUrgentFrame,
     FrameProcessorResumeFrame,
+    InputAudioRawFrame,
     InterruptionFrame,
     StartFrame,
     SystemFrame,
@@ -115,6 +116,8 @@ class FrameProcessor(BaseObject):
         # push_frame may run this processor's process_frame itself (see _deliver_inline).
         self._inline = type(self)._plain_delivery
         self._gate = False  # cancelling or system frames paused: queue_frame takes the slow path
+        # push_frame may step over this processor with the caller's audio (see passes_input_audio).
+        self._skip_input_audio = False
         self._system_paused = False
         self._held_system: deque[tuple[Frame, FrameDirection]] = deque()
         self._paused = False
@@ -189,6 +192,31 @@ class FrameProcessor(BaseObject):
             self.has_event_handlers(e) for e in _PROCESS_EVENTS
         )
         self._inline = type(self)._plain_delivery and not self._process_hooks
+        self._skip_input_audio = (
+            type(self)._input_audio_bypass
+            and self._inline
+            and not self._push_hooks
+            and not self._observers
+            and self.input_audio_unused()
+        )
+
+    def input_audio_unused(self) -> bool:
+        """Whether this instance, as configured, does nothing with the caller's audio but pass it
+        on (checked when observers are set, i.e. at setup). Only asked of a class that declares
+        :attr:`passes_input_audio`; override it where the answer depends on configuration."""
+        return True
+
+    passes_input_audio: ClassVar[bool] = False
+    """Declared (``True``) in the class body that defines ``process_frame`` when that method
+    does nothing with an ``InputAudioRawFrame`` going downstream but push it on unchanged. Then
+    ``push_frame`` hands the caller's audio straight to the next processor that wants it
+    (50 frames a second per call cross every processor of the pipeline otherwise). A subclass
+    that overrides ``process_frame`` loses the declaration unless it repeats it. Never taken
+    while this processor has observers, push or process hooks, a pause, or is cancelling."""
+
+    _input_audio_bypass: ClassVar[bool] = False
+    """Set per class by ``__init_subclass__``: the class's ``process_frame`` was defined in a
+    body that declared :attr:`passes_input_audio`."""
 
     _plain_delivery = True
     """Whether this class delivers frames the base way (``queue_frame``/``_process_safely`` not
@@ -199,6 +227,10 @@ class FrameProcessor(BaseObject):
         cls._plain_delivery = (
             cls.queue_frame is FrameProcessor.queue_frame
             and cls._process_safely is FrameProcessor._process_safely
+        )
+        owner = next(c for c in cls.__mro__ if "process_frame" in c.__dict__)
+        cls._input_audio_bypass = (
+            cls._plain_delivery and owner.__dict__.get("passes_input_audio") is True
         )
 
     async def cleanup(self) -> None:
@@ -345,6 +377,17 @@ class FrameProcessor(BaseObject):
         if self._observers:
             for observer in self._observers:
                 observer.on_push_frame(self, target, frame, direction)
+        if (
+            target._skip_input_audio
+            and frame.__class__ is InputAudioRawFrame
+            and direction is FrameDirection.DOWNSTREAM
+        ):
+            wanted: FrameProcessor | None = target
+            while wanted is not None and wanted._skip_input_audio and not wanted._gate:
+                wanted = wanted._next
+            if wanted is None:
+                return  # the last of them would have pushed it into nothing
+            target = wanted
         inline = target._inline and not target._gate
         if inline and (target.direct or isinstance(frame, SystemFrame)):
             # What queue_frame → _process_safely would do here, two coroutine calls fewer per

@@ -234,6 +234,8 @@ class LLMService(AIService):
 
     # ------------------------------------------------------------------ frames
 
+    passes_input_audio = True  # the caller's audio only passes through (see FrameProcessor)
+
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if await self.handle_lifecycle(frame, direction):

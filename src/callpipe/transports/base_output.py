@@ -238,6 +238,8 @@ class BaseOutputTransport(FrameProcessor):
 
     # ------------------------------------------------------------------ frame routing
 
+    passes_input_audio = True  # the caller's audio only passes through (see FrameProcessor)
+
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, StartFrame):

@@ -21,12 +21,15 @@ on the audio, never on the wall clock.
 
 Many calls in one process (the default, ``shared=True``): windows from many calls are scored in
 one batched ``session.run`` (each row keeps its own state). When windows arrive fast enough that at
-least two would land within ``max_wait_secs`` (default 4 ms; about 16 calls or more), the engine
+least two would land within ``max_wait_secs`` (default 8 ms; from about 8–15 calls on), the engine
 collects windows for up to that long after the first one of a batch, or until ``max_batch`` are
 waiting: calls arrive at random phases, so scoring only what lands in the same event-loop
 iteration gives batches of 1–3 rows, while a few milliseconds of patience fills them (one row
 costs about 100 µs, a row in a batch of 16 about 40 µs). With few calls there is nobody to wait
-for, and windows are scored in the same loop iteration. ``max_wait_secs=0`` never waits.
+for, and windows are scored in the same loop iteration. ``max_wait_secs=0`` never waits. The
+wait is a trade: 8 ms instead of 4 doubled the rows per batch of the full-pipeline benchmark at
+25 calls (2.1 → 4.4) and cut the bot's CPU (see ``benchmarks/NOTES.md``), for a VAD decision at
+most 8 ms later (about 4 ms on average), well inside one 20 ms packet of jitter.
 Rows are independent in the model, so
 decisions are identical to the per-call path (checked in the tests); ``shared=False`` scores
 inline, one window per ``session.run``.
@@ -233,7 +236,7 @@ class SileroBatchEngine:
         weakref.WeakKeyDictionary()
     )
 
-    def __init__(self, *, max_batch: int = 128, max_wait_secs: float = 0.004) -> None:
+    def __init__(self, *, max_batch: int = 128, max_wait_secs: float = 0.008) -> None:
         if max_batch < 1:
             raise ConfigurationError("max_batch must be at least 1")
         if max_wait_secs < 0:

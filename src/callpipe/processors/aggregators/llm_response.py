@@ -148,6 +148,8 @@ class LLMUserContextAggregator(FrameProcessor):
 
     # ------------------------------------------------------------------ frames
 
+    passes_input_audio = True  # the caller's audio only passes through (see FrameProcessor)
+
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, UserStartedSpeakingFrame):
@@ -284,6 +286,8 @@ class LLMAssistantContextAggregator(FrameProcessor):
     @property
     def context(self) -> ChatContext:
         return self._context
+
+    passes_input_audio = True  # the caller's audio only passes through (see FrameProcessor)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)

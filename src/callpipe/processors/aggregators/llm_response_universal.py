@@ -217,6 +217,12 @@ class LLMUserAggregator(LLMUserContextAggregator):
     def muted(self) -> bool:
         return self._muted
 
+    def input_audio_unused(self) -> bool:
+        # The caller's audio feeds the aggregator's own VAD, turn analyzer and mute strategies.
+        return self._vad is None and self._turn_gate is None and not self._mutes
+
+    passes_input_audio = True  # the caller's audio only passes through (see FrameProcessor)
+
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, StartFrame):
             if self._vad is not None:
@@ -449,6 +455,8 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
         self._turn_message: dict[str, Any] | None = None
         self._register_event_handler("on_assistant_turn_started")
         self._register_event_handler("on_assistant_turn_stopped")
+
+    passes_input_audio = True  # the caller's audio only passes through (see FrameProcessor)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, LLMFullResponseStartFrame) and not self._turn_open:
