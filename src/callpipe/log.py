@@ -2,7 +2,9 @@
 
 The transport sets :data:`CALL_TAG` (the call's masked id) in the task that serves the call;
 every task the pipeline starts afterwards inherits it, so any callpipe log line can name its
-call with :func:`call_tag` — one process carries many calls at once.
+call with :func:`call_tag` — one process carries many calls at once. :func:`mask` is how an
+identifier appears in a log line; it lives here, at the bottom of the layers, so that every
+layer (telephony's REST clients as much as the transport) masks ids the same way.
 """
 
 from __future__ import annotations
@@ -16,3 +18,16 @@ def call_tag() -> str:
     """``"[call CA12…34] "`` inside a call's tasks, else ``""``."""
     tag = CALL_TAG.get()
     return f"[call {tag}] " if tag else ""
+
+
+def mask(value: str | None) -> str | None:
+    """Keep identifiers recognisable in logs without printing them whole."""
+    if not value:
+        return value
+    if len(value) <= 6:
+        return "***"
+    shown = f"{value[:4]}…{value[-2:]}"
+    # Ids come from the network: escape control characters so none can forge a log line.
+    if shown.isprintable():
+        return shown
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in shown)
