@@ -580,8 +580,8 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         self._hung_up = True
         try:
             await asyncio.wait_for(control.hang_up(), self._ws_params.hang_up_timeout)
-        except TimeoutError:
-            logger.error(
+        except TimeoutError:  # the provider did not answer: expected, as a refusal is
+            logger.warning(
                 "%s: hang-up timed out after %.1fs",
                 self._session,
                 self._ws_params.hang_up_timeout,
