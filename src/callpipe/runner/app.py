@@ -25,6 +25,7 @@ import logging
 import os
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,7 +179,8 @@ class Credentials:
 
 
 class RunnerState:
-    """Per-process state: tokens, verifiers, the call registry. Kept on ``app.state.runner``."""
+    """Per-process state: tokens, verifiers, the call registry. Kept on ``app.state.runner``
+    for the routes; the server finds it with :func:`runner_state`."""
 
     def __init__(
         self,
@@ -249,6 +251,18 @@ class RunnerState:
         await self.tokens.store.aclose()
 
 
+_STATES: weakref.WeakKeyDictionary[FastAPI, RunnerState] = weakref.WeakKeyDictionary()
+
+
+def runner_state(app: object) -> RunnerState | None:
+    """The state :func:`create_app` gave ``app``; None for any other ASGI app (or import path).
+
+    A typed registry rather than attribute probing: the server that drains calls and closes the
+    stores asks for the state of exactly the app object it was given.
+    """
+    return _STATES.get(app) if isinstance(app, FastAPI) else None
+
+
 def create_app(
     bot: BotFunc,
     config: RunnerConfig | None = None,
@@ -268,6 +282,7 @@ def create_app(
     preload_models()  # e.g. the Silero model, so the first call does not stall the loop
     state = RunnerState(bot, config, credentials or Credentials.from_env(), secret)
     app.state.runner = state
+    _STATES[app] = state
     if not state.local:
         remove_api_docs(app)
     app.add_exception_handler(ClientDisconnect, client_gone)

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from callpipe.frames.frames import EndFrame
 from callpipe.metrics.registry import REGISTRY
@@ -198,7 +197,8 @@ async def _end_call(args: RunnerArguments) -> None:
     if task is not None and not task.has_finished():
         await task.queue_frame(EndFrame(reason="server draining"))
         return
-    control: Any = getattr(args._serializer, "call_control", None)
+    serializer = args._serializer
+    control = serializer.call_control if serializer is not None else None
     if control is not None:
         try:
             await asyncio.wait_for(control.hang_up(), 10.0)

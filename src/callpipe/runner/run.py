@@ -48,6 +48,10 @@ TRANSPORTS = (*TELEPHONY_PROVIDERS, "websocket")
 WIRE_LOGGERS = ("uvicorn.error", "websockets", "websockets.server", "websockets.protocol")
 """Loggers that dump every WebSocket frame at DEBUG; silenced unless ``--wire-debug``."""
 
+REST_LOGGERS = ("httpx", "httpcore")
+"""Loggers that print every REST request's URL at INFO: a provider's call-control URL names the
+call by its raw id (and the account), so they show only warnings unless ``--wire-debug``."""
+
 _loading_bot = False
 """True while the runner imports a bot file, so that file's own ``main()`` call does nothing."""
 
@@ -144,6 +148,8 @@ def configure_logging(verbose: int, wire_debug: bool = False) -> None:
     wire_level = logging.DEBUG if wire_debug else logging.INFO
     for name in WIRE_LOGGERS:
         logging.getLogger(name).setLevel(wire_level)
+    for name in REST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if wire_debug else logging.WARNING)
 
 
 def _load_dotenv() -> None:

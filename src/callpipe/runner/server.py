@@ -26,7 +26,7 @@ from typing import Any
 
 import uvicorn
 
-from callpipe.runner.app import RunnerConfig, RunnerState
+from callpipe.runner.app import RunnerConfig, RunnerState, runner_state
 from callpipe.runner.audiosocket import AudioSocketServer
 from callpipe.runner.limits import ConnectionLimits, raise_nofile_limit, uvicorn_ws_options
 
@@ -38,10 +38,16 @@ whole process group, so a worker gets it both directly and forwarded by the supe
 
 
 class DrainingServer(uvicorn.Server):
-    """A uvicorn server whose first SIGTERM/SIGINT drains calls before exiting."""
+    """A uvicorn server whose first SIGTERM/SIGINT drains calls before exiting.
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    ``runner`` is the state whose calls it drains and whose stores it closes on shutdown; by
+    default the one :func:`~callpipe.runner.app.create_app` gave ``config.app``. Pass it when
+    serving the runner app wrapped in other ASGI middleware or by import path.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, runner: RunnerState | None = None) -> None:
         super().__init__(config)
+        self._runner = runner if runner is not None else runner_state(config.app)
         self._drain_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._first_signal_at = 0.0
@@ -54,29 +60,20 @@ class DrainingServer(uvicorn.Server):
         finally:
             if audiosocket is not None:
                 await audiosocket.close()
-            state = self._runner_state()
-            if state is not None:
-                await state.aclose()  # the fleet's Redis connections, after the last call
+            if self._runner is not None:
+                await self._runner.aclose()  # the fleet's Redis connections, after the last call
 
     async def _start_audiosocket(self) -> AudioSocketServer | None:
         """The AudioSocket listener beside HTTP, when the runner was asked for one."""
-        if not self.config.loaded:
-            self.config.load()
-        state = self._runner_state()
+        state = self._runner
         if state is None or state.config.audiosocket_port is None:
             return None
         server = AudioSocketServer(state)
         await server.start(state.config.audiosocket_host, state.config.audiosocket_port)
         return server
 
-    def _runner_state(self) -> RunnerState | None:
-        app: Any = self.config.loaded_app if self.config.loaded else None
-        while app is not None and not hasattr(app, "state"):
-            app = getattr(app, "app", None)
-        return getattr(getattr(app, "state", None), "runner", None) if app is not None else None
-
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        state = self._runner_state()
+        state = self._runner
         now = time.monotonic()
         if self._drain_task is not None and now - self._first_signal_at < SIGNAL_DEDUPE_SECS:
             return  # the same request delivered twice (terminal group + supervisor)

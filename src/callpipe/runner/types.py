@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fastapi import WebSocket
 
     from callpipe.pipeline.worker import PipelineWorker
+    from callpipe.transports.seams import TransportSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class RunnerArguments:
     file_storage: Any = None
     drain_requested: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _task: PipelineWorker | None = field(init=False, default=None, repr=False)
-    _serializer: Any = field(init=False, default=None, repr=False)
+    _serializer: TransportSerializer | None = field(init=False, default=None, repr=False)
 
     def attach(self, task: PipelineWorker) -> None:
         """Let the runner end this call gracefully (``EndFrame``) when the server drains.

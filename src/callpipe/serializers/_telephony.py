@@ -26,6 +26,7 @@ from callpipe.frames.frames import (
     TransportMessageUrgentFrame,
     TTSStoppedFrame,
 )
+from callpipe.log import mask
 from callpipe.serializers import _wire
 from callpipe.serializers._wire import Encoding, Malformed, PhoneAudio
 from callpipe.serializers.base_serializer import FrameSerializer
@@ -120,7 +121,7 @@ class TelephonySerializer(FrameSerializer):
         try:
             return json.dumps(frame.message)
         except (TypeError, ValueError) as exc:
-            logger.warning("call %s: transport message is not JSON: %s", self.call_id, exc)
+            logger.warning("call %s: transport message is not JSON: %s", mask(self.call_id), exc)
             return None
 
     # ------------------------------------------------------------------ inbound

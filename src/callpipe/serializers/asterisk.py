@@ -55,6 +55,7 @@ from callpipe.frames.frames import (
     TransportMessageUrgentFrame,
     TTSStoppedFrame,
 )
+from callpipe.log import mask
 from callpipe.serializers import _wire
 from callpipe.serializers._telephony import TelephonySerializer
 from callpipe.serializers._wire import Encoding, Malformed
@@ -207,7 +208,7 @@ class AsteriskFrameSerializer(TelephonySerializer):
                     "(ASTERISK_ARI_USER / ASTERISK_ARI_PASSWORD)"
                 )
             if not valid_channel_id(channel_id):
-                logger.warning("asterisk call %s: no usable channel id, no ARI", self.call_id)
+                logger.warning("asterisk call %s: no usable channel id, no ARI", mask(self.call_id))
                 return
             assert channel_id is not None
             self.call_control = AsteriskAriCallControl(
@@ -284,7 +285,9 @@ class AsteriskFrameSerializer(TelephonySerializer):
         message = frame.message
         name = message.get("command") if isinstance(message, dict) else None
         if not isinstance(name, str) or not name.isascii() or not name.isupper():
-            logger.warning("call %s: transport message is not an Asterisk command", self.call_id)
+            logger.warning(
+                "call %s: transport message is not an Asterisk command", mask(self.call_id)
+            )
             return None
         if self.control_format == "json":
             text = json.dumps(message, separators=(",", ":"))
@@ -293,7 +296,7 @@ class AsteriskFrameSerializer(TelephonySerializer):
             text = " ".join([name, *args])
         if len(text.encode()) > MAX_COMMAND_BYTES:
             logger.warning(
-                "call %s: %s command over %d bytes", self.call_id, name, MAX_COMMAND_BYTES
+                "call %s: %s command over %d bytes", mask(self.call_id), name, MAX_COMMAND_BYTES
             )
             return None
         return text
@@ -324,13 +327,13 @@ class AsteriskFrameSerializer(TelephonySerializer):
         if event == "MEDIA_XOFF":
             self.xoff_count += 1
             if self._xon.is_set():
-                logger.info("asterisk call %s: MEDIA_XOFF, pausing audio", self.call_id)
+                logger.info("asterisk call %s: MEDIA_XOFF, pausing audio", mask(self.call_id))
             self._xon.clear()
         elif event == "MEDIA_XON":
             self._xon.set()
         elif event == "ERROR":
             text = str(message.get("error_text", ""))[:120]
-            logger.warning("asterisk call %s: Asterisk reported: %s", self.call_id, text)
+            logger.warning("asterisk call %s: Asterisk reported: %s", mask(self.call_id), text)
         elif event not in _EVENTS:
             raise Malformed("unknown_event", str(event)[:40])
         return None  # STATUS, QUEUE_DRAINED, MEDIA_BUFFERING_COMPLETED: nothing to do

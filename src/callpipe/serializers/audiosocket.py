@@ -36,6 +36,7 @@ from callpipe.frames.frames import (
     TransportMessageFrame,
     TransportMessageUrgentFrame,
 )
+from callpipe.log import mask
 from callpipe.serializers import _wire
 from callpipe.serializers._telephony import TelephonySerializer
 from callpipe.serializers._wire import Malformed, PhoneAudio
@@ -148,7 +149,7 @@ class AudioSocketFrameSerializer(TelephonySerializer):
             code = payload[0] if payload else 0
             logger.info(
                 "audiosocket call %s: Asterisk error %#04x (%s)",
-                self.call_id,
+                mask(self.call_id),
                 code,
                 ERRORS.get(code, "application-specific"),
             )
@@ -162,7 +163,7 @@ class AudioSocketFrameSerializer(TelephonySerializer):
     def _switch_rate(self, kind: int) -> None:
         """The peer's audio kind sets the rate both ways (8 kHz ``0x10``, 16 kHz ``0x11``)."""
         rate = 16000 if kind == KIND_AUDIO_SLIN16 else SAMPLE_RATE
-        logger.info("audiosocket call %s: audio is %d Hz", self.call_id, rate)
+        logger.info("audiosocket call %s: audio is %d Hz", mask(self.call_id), rate)
         pipeline_rate = self._audio.pipeline_rate
         self._audio = PhoneAudio("pcm16", rate, self._params.resampler_clear_after_secs)
         self._audio.set_pipeline_rate(pipeline_rate)

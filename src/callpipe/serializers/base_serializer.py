@@ -21,6 +21,7 @@ from callpipe.frames.frames import (
     TransportMessageFrame,
     TransportMessageUrgentFrame,
 )
+from callpipe.log import mask
 
 if TYPE_CHECKING:
     from callpipe.telephony.base import CallControl
@@ -140,12 +141,16 @@ class FrameSerializer(ABC):
             logger.warning(
                 "%s call %s: skipping malformed message (%s); further ones are counted",
                 type(self).__name__,
-                self.call_id,
+                mask(self.call_id),
                 kind,
             )
             if detail:
                 logger.debug(
-                    "%s call %s: %s: %s", type(self).__name__, self.call_id, kind, _short(detail)
+                    "%s call %s: %s: %s",
+                    type(self).__name__,
+                    mask(self.call_id),
+                    kind,
+                    _short(detail),
                 )
 
 

@@ -45,6 +45,7 @@ from callpipe.frames.frames import (
     TransportMessageFrame,
     TransportMessageUrgentFrame,
 )
+from callpipe.log import mask
 from callpipe.serializers import _audiohook, _wire
 from callpipe.serializers._audiohook import (
     PROTOCOL_VERSION,
@@ -366,7 +367,7 @@ class GenesysAudioHookSerializer(TelephonySerializer):
             media = select_media(params.get("media"), self._params.channel)
         if media is None:
             self._state = "closing"
-            logger.warning("genesys call %s: no supported media offered", self.call_id)
+            logger.warning("genesys call %s: no supported media offered", mask(self.call_id))
             info = "No supported media format offered (callpipe takes PCMU at 8000 Hz)"
             return self._reply(self.create_disconnect_message("error", info))
         self._select(media)
@@ -396,7 +397,9 @@ class GenesysAudioHookSerializer(TelephonySerializer):
     def _on_close(self, params: dict[str, Any]) -> list[Frame]:
         self._state = "closed"
         reason = _text(params.get("reason")) or "unknown"
-        logger.info("genesys call %s: Genesys closed the session (%s)", self.call_id, reason[:20])
+        logger.info(
+            "genesys call %s: Genesys closed the session (%s)", mask(self.call_id), reason[:20]
+        )
         return [self._reply(self.create_closed_response()), StreamStoppedFrame(reason=reason)]
 
     def _on_paused(self, params: dict[str, Any]) -> None:
@@ -414,13 +417,15 @@ class GenesysAudioHookSerializer(TelephonySerializer):
             self._participant = participant
 
     def _on_discarded(self, params: dict[str, Any]) -> None:
-        logger.debug("genesys call %s: audio discarded %s", self.call_id, params.get("discarded"))
+        logger.debug(
+            "genesys call %s: audio discarded %s", mask(self.call_id), params.get("discarded")
+        )
 
     def _on_error(self, params: dict[str, Any]) -> None:
         code = params.get("code")
         logger.warning(
             "genesys call %s: Genesys reported error %s",
-            self.call_id,
+            mask(self.call_id),
             code if isinstance(code, int) else "?",
         )
 

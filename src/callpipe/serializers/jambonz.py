@@ -18,6 +18,7 @@ from typing import Any
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import Frame, InputDTMFFrame
+from callpipe.log import mask
 from callpipe.serializers import _wire
 from callpipe.serializers._telephony import TelephonySerializer
 from callpipe.serializers._wire import PhoneAudio
@@ -109,10 +110,10 @@ class JambonzFrameSerializer(TelephonySerializer):
             self.call_sid = call_sid[:64]
         rate = message.get("sampleRate")
         if isinstance(rate, int) and rate in RATES and rate != self._audio.provider_rate:
-            logger.info("jambonz call %s: stream audio is %d Hz", self.call_id, rate)
+            logger.info("jambonz call %s: stream audio is %d Hz", mask(self.call_id), rate)
             pipeline_rate = self._audio.pipeline_rate
             self._audio = PhoneAudio("pcm16", rate, self._params.resampler_clear_after_secs)
             self._audio.set_pipeline_rate(pipeline_rate)
         mix = message.get("mixType")
         if mix not in (None, "mono"):
-            logger.warning("jambonz call %s: mixType %r is not mono", self.call_id, mix)
+            logger.warning("jambonz call %s: mixType %r is not mono", mask(self.call_id), mix)

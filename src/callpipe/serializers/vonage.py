@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from callpipe.frames.frames import Frame, InputDTMFFrame, PlaybackMarkFrame
+from callpipe.log import mask
 from callpipe.serializers import _wire
 from callpipe.serializers._telephony import TelephonySerializer
 from callpipe.serializers._wire import PhoneAudio
@@ -74,7 +75,7 @@ class VonageFrameSerializer(TelephonySerializer):
             return None
         if event in ("websocket:cleared", "websocket:error"):
             if event == "websocket:error":
-                logger.warning("Vonage call %s reported a WebSocket error", self.call_id)
+                logger.warning("Vonage call %s reported a WebSocket error", mask(self.call_id))
             return None
         raise self._unknown(event)
 
@@ -86,7 +87,7 @@ class VonageFrameSerializer(TelephonySerializer):
         match = _RATE.search(content_type) if isinstance(content_type, str) else None
         rate = int(match[1]) if match else None
         if rate in (8000, 16000, 24000) and rate != self._audio.provider_rate:
-            logger.info("Vonage call %s: stream audio is %d Hz", self.call_id, rate)
+            logger.info("Vonage call %s: stream audio is %d Hz", mask(self.call_id), rate)
             pipeline_rate = self._audio.pipeline_rate
             self._audio = PhoneAudio("pcm16", rate, self._params.resampler_clear_after_secs)
             self._audio.set_pipeline_rate(pipeline_rate)

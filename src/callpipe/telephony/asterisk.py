@@ -119,6 +119,10 @@ class AsteriskAriCallControl(HttpCallControl):
     def _hang_up_request(self) -> tuple[str, str, dict[str, Any]]:
         return "DELETE", self._channel_path(self.call_id), {"params": {"reason": "normal"}}
 
+    def _private_ids(self) -> tuple[str, ...]:
+        # The caller's channel is in the transfer and DTMF paths.
+        return (self.call_id, self.caller_channel_id or "")
+
     def _caller(self, action: str) -> str:
         if self.caller_channel_id is None:
             raise ConfigurationError(
@@ -135,12 +139,12 @@ class AsteriskAriCallControl(HttpCallControl):
         if location is not None:
             path = f"{self._channel_path(caller)}/continue"
             await self.request_ok("POST", path, params=location)
-            logger.info("asterisk call %s: caller continues in the dial plan", self.call_id)
+            logger.info("asterisk call %s: caller continues in the dial plan", self.log_id)
             return
         endpoint = redirect_endpoint(target)
         path = f"{self._channel_path(caller)}/redirect"
         await self.request_ok("POST", path, params={"endpoint": endpoint})
-        logger.info("asterisk call %s: caller redirected", self.call_id)
+        logger.info("asterisk call %s: caller redirected", self.log_id)
 
     async def send_dtmf(self, digits: str) -> bool:
         """Play DTMF to the caller's channel; False (in-band tones) when ARI cannot."""
@@ -155,10 +159,10 @@ class AsteriskAriCallControl(HttpCallControl):
             self._dtmf_refused = True
             logger.info(
                 "asterisk call %s: caller channel is not in a Stasis app; DTMF in-band",
-                self.call_id,
+                self.log_id,
             )
             return False
         if not response.is_success:
             reason = http_reason(response)
-            raise CallControlError(f"asterisk POST {path}: {reason}", reason=reason)
+            raise CallControlError(f"asterisk POST {self.redact(path)}: {reason}", reason=reason)
         return True

@@ -3,7 +3,8 @@
 Serializers are sans-I/O; anything that talks HTTP lives here. ``CallControl`` is the interface the
 transport and bots use; ``HttpCallControl`` is the shared plumbing: one lazily created
 ``httpx.AsyncClient`` per call, an overall deadline per operation, bounded retries on connection
-errors and 5xx answers, and an idempotent, single-flight ``hang_up``.
+errors and 5xx answers, and an idempotent, single-flight ``hang_up``. Log lines and error
+messages name the call by its masked id (request paths carry the raw one, so they are masked too).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from callpipe.errors import CallControlError, ConfigurationError
+from callpipe.log import mask
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +109,7 @@ class HttpCallControl(CallControl):
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.call_id = call_id
+        self.log_id = mask(call_id) or "-"
         self._auth = auth
         self._headers = dict(headers or {})
         self._retry = retry or RetryPolicy()
@@ -125,6 +129,18 @@ class HttpCallControl(CallControl):
         gone (404) for most providers; those with their own "call ended" answer override."""
         return response.status_code == 404
 
+    def _private_ids(self) -> tuple[str, ...]:
+        """Ids that appear in request paths and must not reach a log line unmasked."""
+        return (self.call_id,)
+
+    def redact(self, text: str) -> str:
+        """``text`` (a request path, an error message) with this call's ids masked."""
+        for value in self._private_ids():
+            if value:
+                masked = mask(value) or "-"
+                text = text.replace(value, masked).replace(quote(value, safe=""), masked)
+        return text
+
     # ------------------------------------------------------------------ CallControl
 
     async def hang_up(self) -> bool:
@@ -132,22 +148,25 @@ class HttpCallControl(CallControl):
             if self._hung_up:
                 return True
             method, path, kwargs = self._hang_up_request()
+            # A provider refusing or not answering a hang-up is an expected event: one WARNING
+            # with its reason, no traceback, and the call named by its masked id.
             try:
                 response = await self.request(method, path, **kwargs)
             except CallControlError as exc:
-                logger.error("%s hang-up of call %s failed: %s", self.provider, self.call_id, exc)
+                logger.warning(
+                    "%s hang-up of call %s failed: %s", self.provider, self.log_id, exc.reason
+                )
                 return False
             if response.is_success:
-                logger.info("%s call %s hung up", self.provider, self.call_id)
+                logger.info("%s call %s hung up", self.provider, self.log_id)
             elif self._already_ended(response):
-                logger.debug("%s call %s was already over", self.provider, self.call_id)
+                logger.debug("%s call %s was already over", self.provider, self.log_id)
             else:
-                logger.error(
-                    "%s hang-up of call %s failed: HTTP %d %s",
+                logger.warning(
+                    "%s hang-up of call %s refused: %s",
                     self.provider,
-                    self.call_id,
-                    response.status_code,
-                    response.text[:200],
+                    self.log_id,
+                    http_reason(response),
                 )
                 return False
             self._hung_up = True
@@ -181,6 +200,7 @@ class HttpCallControl(CallControl):
         client = self._get_client()
         policy = self._retry
         last_error = "no attempt made"
+        shown = self.redact(path)
         try:
             async with asyncio.timeout(policy.timeout):
                 for attempt in range(policy.retries + 1):
@@ -194,7 +214,7 @@ class HttpCallControl(CallControl):
                             "%s %s %s attempt %d: %s",
                             self.provider,
                             method,
-                            path,
+                            shown,
                             attempt + 1,
                             last_error,
                         )
@@ -206,22 +226,23 @@ class HttpCallControl(CallControl):
                         "%s %s %s attempt %d: %s",
                         self.provider,
                         method,
-                        path,
+                        shown,
                         attempt + 1,
                         last_error,
                     )
         except TimeoutError:
             reason = f"no answer within {policy.timeout:g} s"
             raise CallControlError(
-                f"{self.provider} {method} {path}: {reason}", reason=reason
+                f"{self.provider} {method} {shown}: {reason}", reason=reason
             ) from None
         reason = f"failed after {policy.retries + 1} attempts ({last_error})"
-        raise CallControlError(f"{self.provider} {method} {path}: {reason}", reason=reason)
+        raise CallControlError(f"{self.provider} {method} {shown}: {reason}", reason=reason)
 
     async def request_ok(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Like ``request`` but a non-2xx final answer is a ``CallControlError`` too."""
         response = await self.request(method, path, **kwargs)
         if not response.is_success:
             reason = http_reason(response)
-            raise CallControlError(f"{self.provider} {method} {path}: {reason}", reason=reason)
+            message = f"{self.provider} {method} {self.redact(path)}: {reason}"
+            raise CallControlError(message, reason=reason)
         return response

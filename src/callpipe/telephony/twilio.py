@@ -121,7 +121,7 @@ class TwilioCallControl(HttpCallControl):
         if not response.is_success:
             reason = http_reason(response)
             raise CallControlError(
-                f"twilio transfer of call {self.call_id} failed: {reason}", reason=reason
+                f"{self.provider} transfer of call {self.log_id} failed: {reason}", reason=reason
             )
 
     async def send_dtmf(self, digits: str) -> bool:

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from callpipe.log import mask as mask  # re-exported: the transport and runner import it here
+
 
 class _Counted(Protocol):
     """What the call-end line reads from a serializer (see ``transports.seams``)."""
@@ -21,19 +23,6 @@ def provider_name(serializer: Any) -> str:
     if serializer is None:
         return "none"
     return type(serializer).__name__.replace("FrameSerializer", "").lower() or "none"
-
-
-def mask(value: str | None) -> str | None:
-    """Keep identifiers recognisable in logs without printing them whole."""
-    if not value:
-        return value
-    if len(value) <= 6:
-        return "***"
-    shown = f"{value[:4]}…{value[-2:]}"
-    # Ids come from the network: escape control characters so none can forge a log line.
-    if shown.isprintable():
-        return shown
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in shown)
 
 
 @dataclass

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from callpipe.errors import CallControlError
+import pytest
+
+from callpipe.errors import CallControlError, ConfigurationError
 from callpipe.extensions.warm_transfer import WarmTransferProcessor
 from callpipe.frames.frames import Frame, MixerEnableFrame, TTSSpeakFrame
 from callpipe.telephony.dial.warm_transfer import WarmTransferResult
@@ -72,3 +75,31 @@ async def test_quick_bridge_plays_no_music_and_a_second_transfer_is_refused() ->
     assert asks(down) == ["Please hold while I connect you."]  # bridged before the music
     assert results[0] == WarmTransferResult("bridged", "CAagent", "room") and results[1] is None
     assert [r.outcome for r in bridged] == ["bridged"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        CallControlError(
+            "twilio GET /2010-04-01/Accounts/AC1/Calls/CA0123456789abcdef.json: HTTP 401 no",
+            reason="HTTP 401 no",
+        ),
+        ConfigurationError("invalid transfer target '+1555012345678901234567': expected ..."),
+    ],
+)
+async def test_failed_transfer_logs_one_warning_without_ids_or_numbers(
+    error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    proc = WarmTransferProcessor(prompt_timeout=0.1)
+
+    async def start() -> WarmTransferResult:
+        raise error
+
+    with caplog.at_level(logging.DEBUG, logger="callpipe"):
+        _, results = await drive(proc, start)
+    assert results == [None]
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.levelname for r in loud] == ["WARNING"] and loud[0].exc_info is None
+    line = loud[0].getMessage()
+    assert "warm transfer failed" in line and ("HTTP 401" in line or "…4567" in line)
+    assert "CA0123456789abcdef" not in caplog.text and "55501234567" not in caplog.text

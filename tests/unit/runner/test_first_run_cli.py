@@ -9,7 +9,13 @@ import pytest
 from callpipe import __version__
 from callpipe.cli import main
 from callpipe.runner.local import banner, is_loopback
-from callpipe.runner.run import WIRE_LOGGERS, _local_mode, build_parser, configure_logging
+from callpipe.runner.run import (
+    REST_LOGGERS,
+    WIRE_LOGGERS,
+    _local_mode,
+    build_parser,
+    configure_logging,
+)
 from callpipe.runner.server import uvicorn_config
 
 
@@ -67,4 +73,23 @@ def test_verbose_is_not_the_wire_dump() -> None:
     finally:
         turns.setLevel(before)
         for name in WIRE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_rest_request_urls_stay_out_of_the_log_unless_wire_debug() -> None:
+    """httpx logs each request's URL at INFO; call-control URLs carry the raw call id."""
+    httpx_log = logging.getLogger("httpx")
+    root = logging.getLogger()
+    before = root.level
+    try:
+        for verbose in (0, 2):
+            configure_logging(verbose)
+            root.setLevel(logging.DEBUG)  # as basicConfig sets it without pytest's handlers
+            assert not httpx_log.isEnabledFor(logging.INFO)
+            assert httpx_log.isEnabledFor(logging.WARNING)
+        configure_logging(0, wire_debug=True)
+        assert httpx_log.isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(before)
+        for name in (*WIRE_LOGGERS, *REST_LOGGERS):
             logging.getLogger(name).setLevel(logging.NOTSET)

@@ -247,7 +247,8 @@ async def test_malformed_input_is_counted_and_skipped(kind: str, data: str | byt
 async def test_malformed_logged_once_per_kind_with_call_id(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ser = TwilioFrameSerializer(MZ, call_sid="CA42", params=NO_HANGUP)
+    sid = "CA42" + "0" * 28 + "ab"
+    ser = TwilioFrameSerializer(MZ, call_sid=sid, params=NO_HANGUP)
     await ser.setup(StartFrame())
     with caplog.at_level(logging.WARNING, logger="callpipe.serializers"):
         for _ in range(5):
@@ -255,7 +256,8 @@ async def test_malformed_logged_once_per_kind_with_call_id(
             await ser.deserialize("{bad")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
-    assert all("CA42" in r.getMessage() for r in warnings)
+    assert all("CA42…ab" in r.getMessage() for r in warnings)  # the call id, masked
+    assert not any(sid in r.getMessage() for r in warnings)
     assert ser.malformed_counts == {"not_an_object": 5, "invalid_json": 5}
 
 

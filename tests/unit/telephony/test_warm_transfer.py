@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from ._server import ProviderServer, Reply
@@ -38,11 +40,17 @@ async def test_twilio_dials_briefs_then_moves_the_caller(server: ProviderServer)
     assert 'waitUrl="https://bot.example/hold.xml"' in caller
 
 
-async def test_twilio_busy_agent_leaves_the_caller_with_the_bot(server: ProviderServer) -> None:
-    server.script(Reply(201, {"sid": "CAagent"}), Reply(200, {"status": "busy"}))
-    result = await twilio_transfer(server)
+async def test_twilio_busy_agent_leaves_the_caller_with_the_bot(
+    server: ProviderServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.script(Reply(201, {"sid": "CAagent0123"}), Reply(200, {"status": "busy"}))
+    with caplog.at_level(logging.INFO, logger="callpipe"):
+        result = await twilio_transfer(server)
     assert result.outcome == "agent-unavailable" and result.agent_status == "busy"
     assert [r.method for r in server.requests] == ["POST", "GET"]  # the caller was not moved
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("callpipe")]
+    assert any("busy" in line and "CAag…23" in line for line in lines), lines
+    assert not any("CAagent0123" in line for line in lines)  # the agent's call id, masked
 
 
 async def test_telnyx_dial_speak_stop_stream_bridge(server: ProviderServer) -> None:

@@ -1,4 +1,4 @@
-"""A provider's refusal of DTMF or a transfer is an expected event: one WARNING, no traceback.
+"""A refused DTMF or transfer (provider refusal, bad target) is one WARNING, no traceback.
 
 The transport's ``write_dtmf`` and ``transfer_call`` over Asterisk ARI call control, with ARI
 answering through an in-memory HTTP transport.
@@ -27,7 +27,9 @@ CHANNEL = "1761245643.12"
 CALLER = "1761245643.11"
 
 
-def _output(status: int, body: dict[str, Any]) -> FastAPIWebsocketOutputTransport:
+def _output(
+    status: int, body: dict[str, Any], caller: str | None = CALLER
+) -> FastAPIWebsocketOutputTransport:
     def reply(request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, json=body)
 
@@ -39,7 +41,7 @@ def _output(status: int, body: dict[str, Any]) -> FastAPIWebsocketOutputTranspor
         channel_id=CHANNEL,
         username="u",
         password="p",
-        caller_channel_id=CALLER,
+        caller_channel_id=caller,
         retry=RetryPolicy(timeout=2.0, retries=0),
         transport=httpx.MockTransport(reply),
     )
@@ -74,3 +76,34 @@ async def test_transfer_refused_by_ari_warns_once(caplog: pytest.LogCaptureFixtu
         await output.transfer_call("PJSIP/agent")
     _assert_one_warning(caplog, "transfer", "HTTP 404 ")
     assert "Channel not found" in caplog.text
+
+
+@pytest.mark.parametrize("target", ["+1555012345678901234567", "sip:+15550123456 <x>", "tel:"])
+async def test_bad_transfer_target_warns_once_with_the_number_masked(
+    target: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    output = _output(204, {})
+    with caplog.at_level(logging.DEBUG):
+        await output.transfer_call(target)
+    _assert_one_warning(caplog, "transfer", "invalid")
+    line = caplog.records[-1].getMessage()
+    assert "5550123" not in caplog.text  # no full phone number anywhere
+    if target.startswith("+"):
+        assert "…4567" in line  # the last 4 digits say which one it was
+
+
+async def test_transfer_without_caller_channel_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    output = _output(204, {}, caller=None)  # ARI refuses locally: no caller channel
+    with caplog.at_level(logging.DEBUG):
+        await output.transfer_call("+15550123456")
+    _assert_one_warning(caplog, "transfer", "CALLPIPE_CALLER_CHANNEL")
+    assert "5550123" not in caplog.text
+
+
+async def test_bad_dtmf_digits_warn_once(caplog: pytest.LogCaptureFixture) -> None:
+    output = _output(204, {})
+    with caplog.at_level(logging.DEBUG):
+        assert await output.write_dtmf("12x") is False
+    _assert_one_warning(caplog, "DTMF", "invalid DTMF digits")

@@ -28,12 +28,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from callpipe.errors import CallControlError
 from callpipe.frames.frames import (
     BotStoppedSpeakingFrame,
     Frame,
     MixerEnableFrame,
     TTSSpeakFrame,
 )
+from callpipe.log import redact_numbers
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.telephony.dial.warm_transfer import WarmTransferResult
 
@@ -104,7 +106,10 @@ class WarmTransferProcessor(FrameProcessor):
         try:
             result = await start()
         except Exception as exc:
-            logger.warning("%s: warm transfer failed: %s", self, exc)
+            # A CallControlError's message names the request path (the calls' raw ids): log
+            # the provider's side only; any message may quote the agent's number: mask it.
+            why = exc.reason if isinstance(exc, CallControlError) else str(exc)
+            logger.warning("%s: warm transfer failed: %s", self, redact_numbers(why))
             raise
         logger.info("%s: warm transfer %s (agent %s)", self, result.outcome, result.agent_status)
         return result

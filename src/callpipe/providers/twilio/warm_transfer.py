@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 import httpx
 
 from callpipe.errors import CallControlError
+from callpipe.log import mask
 from callpipe.providers.twilio.dial import TWILIO_DIALER
 from callpipe.telephony.base import validate_transfer_target
 from callpipe.telephony.dial.client import place_call
@@ -78,7 +79,7 @@ async def twilio_warm_transfer(
     try:
         status = await _wait_answered(caller, agent_path, ring_timeout + 5.0, poll)
         if status != "answered":
-            logger.info("warm transfer: agent %s (%s); caller stays", status, handle.call_id)
+            logger.info("warm transfer: agent %s (%s); caller stays", status, mask(handle.call_id))
             return WarmTransferResult("agent-unavailable", handle.call_id, room, status)
         caller_twiml = f"<Response>{_conference(room, starts=False, wait_url=wait_url)}</Response>"
         caller_path = f"/2010-04-01/Accounts/{sid}/Calls/{caller_call_sid}.json"

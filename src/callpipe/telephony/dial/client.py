@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +17,8 @@ from typing import Any
 import httpx
 
 from callpipe.errors import CallControlError
+from callpipe.log import mask_number as mask_number  # re-exported (runner imports it here)
+from callpipe.log import redact_numbers as redact_numbers
 from callpipe.telephony.dial.types import (
     CallHandle,
     CreateCall,
@@ -31,19 +32,6 @@ from callpipe.telephony.dial.types import (
 logger = logging.getLogger(__name__)
 
 CONNECT_RETRIES = 2
-
-
-def mask_number(number: str) -> str:
-    """A phone number fit for logs: the last 4 digits only."""
-    return "…" + number[-4:] if len(number) > 4 else "…"
-
-
-_NUMBER_LIKE = re.compile(r"\+?\d[\d \-]{5,}\d")
-
-
-def redact_numbers(text: str) -> str:
-    """``text`` (e.g. a provider's error, which may quote the number) with numbers masked."""
-    return _NUMBER_LIKE.sub(lambda m: mask_number(m.group().replace(" ", "")), text)
 
 
 def build_create_call(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, SkipValidation
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from callpipe.errors import CallControlError
+from callpipe.errors import CallControlError, ConfigurationError
 from callpipe.frames.frames import (
     CancelFrame,
     CancelTaskFrame,
@@ -42,7 +42,7 @@ from callpipe.frames.frames import (
     TransportMessageFrame,
     TransportMessageUrgentFrame,
 )
-from callpipe.log import CALL_TAG
+from callpipe.log import CALL_TAG, redact_numbers
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
@@ -511,7 +511,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
             return bool(
                 await asyncio.wait_for(control.send_dtmf(digits), self._ws_params.hang_up_timeout)
             )
-        except (CallControlError, TimeoutError) as exc:  # the provider's answer: expected
+        except _EXPECTED as exc:  # the provider's answer, or a bad request: expected
             logger.warning("%s: DTMF through the provider API failed: %s", self._session, _why(exc))
             return False
         except Exception:
@@ -525,7 +525,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
             return
         try:
             await asyncio.wait_for(control.transfer(target), self._ws_params.hang_up_timeout)
-        except (CallControlError, TimeoutError) as exc:  # the provider's answer: expected
+        except _EXPECTED as exc:  # the provider's answer, or a bad target: expected
             logger.warning("%s: call transfer failed: %s", self._session, _why(exc))
         except Exception:
             logger.exception("%s: call transfer failed", self._session)
@@ -580,8 +580,8 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         self._hung_up = True
         try:
             await asyncio.wait_for(control.hang_up(), self._ws_params.hang_up_timeout)
-        except TimeoutError:
-            logger.error(
+        except TimeoutError:  # the provider did not answer: expected, as a refusal is
+            logger.warning(
                 "%s: hang-up timed out after %.1fs",
                 self._session,
                 self._ws_params.hang_up_timeout,
@@ -653,9 +653,17 @@ class FastAPIWebsocketTransport(BaseTransport):
         await self._input.push_frame(CancelTaskFrame(reason=reason), FrameDirection.UPSTREAM)
 
 
-def _why(exc: CallControlError | TimeoutError) -> str:
-    """A call-control failure in one line, without the request path (it names the call)."""
-    return exc.reason if isinstance(exc, CallControlError) else "no answer in time"
+_EXPECTED = (CallControlError, ConfigurationError, TimeoutError)
+"""Call-control failures that are events, not bugs: one WARNING line, no traceback."""
+
+
+def _why(exc: CallControlError | ConfigurationError | TimeoutError) -> str:
+    """A call-control failure in one line, without the request path (it names the call) and
+    with phone numbers masked (a refused transfer target is quoted in the message)."""
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    why = exc.reason if isinstance(exc, CallControlError) else str(exc)
+    return redact_numbers(" ".join(why.split()))
 
 
 def _end_reason(frame: EndFrame | CancelFrame) -> str:
