@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any, Self
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """A client that hangs up while sending a request body (a bot cancelling a request on
+    barge-in, a call ending) is normal traffic for a provider: no traceback in the log."""
+    del request, exc
+    return Response(status_code=499)
+
+
+def fake_app(routes: Sequence[BaseRoute]) -> Starlette:
+    """The Starlette app of an HTTP fake: its routes, and a quiet end for vanished clients."""
+    return Starlette(routes=list(routes), exception_handlers={ClientDisconnect: _client_gone})
 
 
 class LocalASGIServer:

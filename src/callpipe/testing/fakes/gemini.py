@@ -32,12 +32,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from callpipe.testing.fakes._server import LocalASGIServer, ServedFake
+from callpipe.testing.fakes._server import LocalASGIServer, ServedFake, fake_app
 
 DATA_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionResponse")
 
@@ -120,8 +119,8 @@ class FakeGeminiServer(ServedFake):
         self.completed_streams = 0
         self.cancelled_streams = 0
         self._server = LocalASGIServer(
-            Starlette(
-                routes=[
+            fake_app(
+                [
                     route
                     for version in ("v1beta", "v1")
                     for route in (

@@ -26,12 +26,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from callpipe.testing.fakes._server import LocalASGIServer, ServedFake
+from callpipe.testing.fakes._server import LocalASGIServer, ServedFake, fake_app
 
 
 @dataclass
@@ -90,8 +89,8 @@ class FakeOpenAIServer(ServedFake):
         self.completed_streams = 0
         self.stream_started = asyncio.Event()
         self._server = LocalASGIServer(
-            Starlette(
-                routes=[
+            fake_app(
+                [
                     Route("/v1/models", self._models, methods=["GET"]),
                     Route("/v1/chat/completions", self._chat, methods=["POST"]),
                     Route("/v1/audio/speech", self._speech, methods=["POST"]),
