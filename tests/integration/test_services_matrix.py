@@ -51,6 +51,7 @@ from callpipe.testing.fakes import (
 )
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -196,6 +197,7 @@ async def served(kinds: tuple[str, ...]) -> AsyncIterator[tuple[str, Fakes]]:
         ("deepgram", "openai", "openai"),
     ],
 )
+@virtual_time
 async def test_tool_call_answer_and_barge_in(stt: str, tts: str, llm: str) -> None:
     async with served((stt, tts, llm)) as (url, fakes):
         if llm == "gemini":

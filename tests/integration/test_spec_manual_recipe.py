@@ -34,6 +34,7 @@ from callpipe.processors.audio.utterance_echo import UtteranceEchoProcessor
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -183,6 +184,7 @@ async def test_spec_manual_recipe_echoes_speech_with_real_vad() -> None:
     assert bot.events == ["connected", "disconnected"]
 
 
+@virtual_time
 async def test_spec_manual_recipe_barge_in_clears_the_reply() -> None:
     long_utterance = speech_8k(
         "This is a rather long sentence that the bot will repeat back to me slowly."

@@ -37,6 +37,7 @@ from callpipe.processors.frame_processor import FrameDirection
 from callpipe.serializers.base_serializer import FrameSerializer
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -192,6 +193,7 @@ async def test_audio_at_hand_arrives_in_80_ms_messages_on_the_same_schedule() ->
     assert len(bot.output_log.of(BotStoppedSpeakingFrame)) == 1
 
 
+@virtual_time
 async def test_dtmf_becomes_frames_and_bad_messages_are_skipped() -> None:
     bot = Bot()
     bot.on_connected = [TTSAudioRawFrame(tone(0.6, 16000), 16000), TTSStoppedFrame()]
@@ -252,6 +254,7 @@ async def test_session_timeout_fires_once_then_goodbye_hang_up_and_close() -> No
     assert bot.leftover_tasks == []
 
 
+@virtual_time
 async def test_remote_stop_fires_disconnected_once_and_leaves_no_tasks() -> None:
     bot = Bot()
     async with running_server(manual_twilio_app(bot)) as addr:
