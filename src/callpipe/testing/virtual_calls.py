@@ -12,8 +12,8 @@ whole calls need:
 - Work handed to a thread with ``loop.run_in_executor`` (``asyncio.to_thread``: eSpeak, model
   loads) runs in real time: while any is in flight the loop blocks for real and its clock moves
   by the real time waited, so a timeout cannot fire just because the clock jumped past a thread.
-  Work finished through ``asyncio.wrap_future`` on a private pool is not seen; don't use this
-  loop for bots whose replies come from such a pool (local Whisper).
+  Work on a private pool awaited through ``asyncio.wrap_future`` (local Whisper) counts too:
+  :func:`run_virtual_call` wraps that function while the loop runs.
 - Timers fire strictly after their time and a busy loop moves the clock by 1 ns per idle poll,
   so code that waits for ``deadline - now`` (a float that can be one ULP above zero) cannot spin
   forever with the clock standing still.
@@ -25,6 +25,7 @@ whole calls need:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import selectors
 import time
@@ -89,10 +90,28 @@ class VirtualCallLoop(asyncio.SelectorEventLoop):
         self.threads_in_flight -= 1
 
 
+_wrap_future = asyncio.wrap_future
+
+
+def _tracked_wrap_future(
+    future: concurrent.futures.Future[T] | asyncio.Future[T],
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> asyncio.Future[T]:
+    """``asyncio.wrap_future`` that counts a pool's pending work as a thread in flight."""
+    wrapped = _wrap_future(future, loop=loop)
+    owner = wrapped.get_loop()
+    if isinstance(owner, VirtualCallLoop) and not wrapped.done():
+        owner.threads_in_flight += 1
+        wrapped.add_done_callback(owner._thread_done)
+    return wrapped
+
+
 def run_virtual_call(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion on a fresh :class:`VirtualCallLoop`, then close it."""
     loop = VirtualCallLoop()
     asyncio.set_event_loop(loop)
+    asyncio.wrap_future = _tracked_wrap_future
     try:
         return loop.run_until_complete(coro)
     finally:
@@ -100,6 +119,7 @@ def run_virtual_call(coro: Coroutine[Any, Any, T]) -> T:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
+            asyncio.wrap_future = _wrap_future
             asyncio.set_event_loop(None)
             loop.close()
 
