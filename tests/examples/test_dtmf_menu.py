@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from callpipe.testing.simulator import SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 
 from .helpers import load_example, provider_fakes, serve_bot
 
 pytestmark = pytest.mark.integration
 
 
+@virtual_time
 async def test_keypad_menu_over_a_simulated_call(monkeypatch: pytest.MonkeyPatch) -> None:
     example = load_example("dtmf_menu/bot.py", monkeypatch)
     async with provider_fakes(monkeypatch) as fakes:

@@ -12,12 +12,14 @@ pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
 
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 
 from .helpers import load_example, provider_fakes
 
 pytestmark = pytest.mark.integration
 
 
+@virtual_time
 async def test_webhook_answers_with_a_stream_to_this_host(monkeypatch: pytest.MonkeyPatch) -> None:
     example = load_example("manual_fastapi/server.py", monkeypatch)
     monkeypatch.setenv("PUBLIC_HOST", "bot.example.com")
@@ -29,6 +31,7 @@ async def test_webhook_answers_with_a_stream_to_this_host(monkeypatch: pytest.Mo
     assert '<Stream url="wss://bot.example.com/ws" />' in response.text
 
 
+@virtual_time
 async def test_a_call_is_answered_and_ends_cleanly_when_the_caller_hangs_up(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

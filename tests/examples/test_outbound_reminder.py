@@ -16,6 +16,7 @@ from callpipe.telephony.dial.types import CallHandle
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import CallIdentity, CallResult, SimulatedCall
 from callpipe.testing.simulator.personas import PERSONAS
+from callpipe.testing.virtual_calls import virtual_time
 
 from .helpers import load_example, provider_fakes
 
@@ -47,6 +48,7 @@ async def call_with(persona: str, monkeypatch: pytest.MonkeyPatch) -> tuple[list
         return fakes.spoken(), result
 
 
+@virtual_time
 async def test_a_person_hears_the_reminder_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     spoken, result = await call_with("human", monkeypatch)
     assert spoken == [
@@ -58,6 +60,7 @@ async def test_a_person_hears_the_reminder_by_name(monkeypatch: pytest.MonkeyPat
     assert result.hung_up_by_bot
 
 
+@virtual_time
 async def test_a_voicemail_gets_the_message_after_the_beep(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

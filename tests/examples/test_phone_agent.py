@@ -15,6 +15,7 @@ pytest.importorskip("onnxruntime", reason="needs the silero extra")
 pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
 
 from callpipe.testing.simulator import SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 
 from .helpers import load_example, provider_fakes, serve_bot
 
@@ -24,6 +25,7 @@ GREETING = "Hello, this is Luigi's. How can I help?"
 ANSWER = "Yes, a table for four at half past seven is free."
 
 
+@virtual_time
 async def test_twilio_agent_greets_uses_a_tool_and_says_goodbye_before_hanging_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -65,6 +67,7 @@ async def test_twilio_agent_greets_uses_a_tool_and_says_goodbye_before_hanging_u
 
 
 @pytest.mark.parametrize("provider", ["telnyx", "plivo"])
+@virtual_time
 async def test_the_same_agent_on_telnyx_and_plivo(
     provider: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,11 +20,13 @@ from callpipe.providers.asterisk.dialect import AsteriskDialect, AsteriskJsonDia
 from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 
 from .test_demo_bot import barge_in, demo_server, greeted_then_goodbye
 
 
 @pytest.mark.parametrize("dialect", [AsteriskDialect, AsteriskJsonDialect], ids=["plain", "json"])
+@virtual_time
 async def test_demo_bot_answers_a_simulated_asterisk_call(dialect: type[AsteriskDialect]) -> None:
     result = await greeted_then_goodbye(dialect=dialect())
     assert result.events_of("invalid") == []  # every command was in the call's format
@@ -34,6 +36,7 @@ async def test_demo_bot_answers_a_simulated_asterisk_call(dialect: type[Asterisk
     assert [e.detail for e in result.events_of("dtmf")] == ["#"]
 
 
+@virtual_time
 async def test_barge_in_sends_flush_media() -> None:
     async with demo_server() as url, SimulatedCall(url, "asterisk") as call:
         barge_at, clear, barge_end = await barge_in(call)  # FLUSH_MEDIA in Asterisk's words
@@ -42,6 +45,7 @@ async def test_barge_in_sends_flush_media() -> None:
     assert result.bot_speech_secs(clear.t + 0.1, barge_end) < 0.1
 
 
+@virtual_time
 async def test_production_admits_asterisk_by_its_credentials_only() -> None:
     seen: list[tuple[Any, Any]] = []
 
@@ -63,6 +67,7 @@ async def test_production_admits_asterisk_by_its_credentials_only() -> None:
     assert seen == [("asterisk", dialect.identity.call_id)]
 
 
+@virtual_time
 async def test_media_xoff_pauses_the_bots_audio_until_media_xon() -> None:
     async with demo_server() as url, connect(url) as ws:
         await ws.send(AsteriskDialect().handshake()[0])

@@ -17,6 +17,7 @@ from callpipe.demo.bot import bot
 from callpipe.runner.app import RunnerConfig, RunnerState, create_app
 from callpipe.runner.audiosocket import AudioSocketServer
 from callpipe.serializers.audiosocket import encode, parse_header
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.audiosocket import AudioSocketLimits
 
 from .test_demo_bot import GREETING
@@ -71,6 +72,7 @@ class AsteriskSide:
                     return
 
 
+@virtual_time
 async def test_demo_bot_answers_an_audiosocket_call_over_tcp() -> None:
     async with audiosocket_demo() as ((host, port), state):
         reader, writer = await asyncio.open_connection(host, port)
@@ -99,6 +101,7 @@ async def test_demo_bot_answers_an_audiosocket_call_over_tcp() -> None:
     assert state.calls.active == 0
 
 
+@virtual_time
 async def test_hostile_peers_are_cut_off_and_a_genuine_call_still_works() -> None:
     limits = AudioSocketLimits(handshake_timeout=1.0, read_timeout=0.5, max_payload=4096)
     async with audiosocket_demo(limits, max_pending_per_address=2) as ((host, port), state):

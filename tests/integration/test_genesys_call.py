@@ -24,6 +24,7 @@ from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.serializers.genesys import GenesysAudioHookSerializer
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import CallIdentity, SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -36,6 +37,7 @@ API_KEY = "integration-api-key"
 SECRET = base64.b64encode(b"integration client secret!").decode()
 
 
+@virtual_time
 async def test_demo_bot_answers_a_simulated_genesys_call() -> None:
     result = await greeted_then_goodbye("genesys", keep_messages=True)
     assert result.events_of("invalid") == []  # every message the bot sent is valid AudioHook
@@ -84,6 +86,7 @@ def _signed_headers(path: str, host: str, *, key: str = API_KEY, nonce: str) -> 
     return {**headers, "signature-input": value, "signature": f"sig1=:{signature}:"}
 
 
+@virtual_time
 async def test_public_runner_admits_genesys_only_when_signed() -> None:
     seen: list[Any] = []
 
@@ -116,6 +119,7 @@ async def test_public_runner_admits_genesys_only_when_signed() -> None:
     assert len(seen) == 1
 
 
+@virtual_time
 async def test_a_bot_built_like_pipecats_answers_open_itself_and_closes_on_close() -> None:
     """No runner: the app accepts the socket and hands it to the transport; the serializer sees
     ``open`` itself and answers through the transport's reply path, then the caller hangs up."""
@@ -151,6 +155,7 @@ async def test_a_bot_built_like_pipecats_answers_open_itself_and_closes_on_close
     assert call.result().events_of("invalid") == []
 
 
+@virtual_time
 async def test_without_credentials_a_public_runner_refuses_genesys_upgrades() -> None:
     async def bot(args: Any) -> None:  # pragma: no cover - must never run
         raise AssertionError("admitted")

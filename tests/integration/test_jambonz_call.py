@@ -17,10 +17,12 @@ from callpipe.providers.jambonz.dialect import JambonzDialect
 from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import CallIdentity, SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 
 from .test_demo_bot import demo_server, greeted_then_goodbye
 
 
+@virtual_time
 async def test_runner_accepts_with_the_jambonz_subprotocol() -> None:
     async with demo_server() as url:
         async with connect(url, subprotocols=[Subprotocol("audio.jambonz.org")]) as ws:
@@ -32,12 +34,14 @@ async def test_runner_accepts_with_the_jambonz_subprotocol() -> None:
             assert plain.subprotocol is None
 
 
+@virtual_time
 async def test_demo_bot_answers_a_simulated_jambonz_call() -> None:
     result = await greeted_then_goodbye("jambonz")
     assert result.events_of("invalid") == []  # every frame the bot sent is jambonz's
     assert [e.detail for e in result.events_of("dtmf")] == ["#"]
 
 
+@virtual_time
 async def test_signed_webhook_token_admits_that_calls_jambonz_stream() -> None:
     secret, call_sid = "wh_secret_integration", "5c1c7a8e-3f0b-4d8e-9d35-0f4f2b8f9a10"
     seen: list[tuple[Any, Any]] = []

@@ -37,6 +37,7 @@ from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeOpenAIServer
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -162,6 +163,7 @@ async def bot_with_fakes(tts_chunk_delay: float = 0.0) -> AsyncIterator[tuple[st
             yield f"ws://{addr}/ws", fakes
 
 
+@virtual_time
 async def test_caller_speaks_llm_answers_and_context_holds_both_turns() -> None:
     async with bot_with_fakes() as (url, fakes):
         fakes.openai.add_chat_reply(GREETING)
@@ -213,6 +215,7 @@ async def test_caller_speaks_llm_answers_and_context_holds_both_turns() -> None:
     assert turn.latency is not None and turn.latency > 0
 
 
+@virtual_time
 async def test_barge_in_cuts_the_reply_and_the_context_keeps_what_was_heard() -> None:
     long_answer = " ".join(
         [

@@ -4,7 +4,8 @@ transport.input() → STT → user aggregator → OpenAI LLM (with a tool) → T
 → assistant aggregator, served on uvicorn and called over Twilio's protocol by the simulator
 speaking eSpeak NG speech, turns found by Silero VAD. STT is Deepgram (streaming) or OpenAI
 (segmented); TTS is Cartesia, ElevenLabs or OpenAI. The caller asks, the model calls a tool,
-speaks the answer, and the caller barges in on it.
+speaks the answer, and the caller barges in on it. Each call runs on virtual time
+(``callpipe.testing.virtual_calls``), so the whole matrix costs about a second.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from callpipe.testing.fakes import (
 )
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -191,6 +193,7 @@ async def served(kinds: tuple[str, ...]) -> AsyncIterator[tuple[str, Fakes]]:
         ("deepgram", "cartesia", "gemini"),
     ],
 )
+@virtual_time
 async def test_tool_call_answer_and_barge_in(stt: str, tts: str, llm: str) -> None:
     async with served((stt, tts, llm)) as (url, fakes):
         if llm == "gemini":

@@ -11,6 +11,7 @@ from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.runner.types import WebSocketRunnerArguments
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import CallIdentity, SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 
 from .test_demo_bot import greeted_then_goodbye
 
@@ -29,6 +30,7 @@ FORM = {
 }
 
 
+@virtual_time
 async def test_demo_bot_answers_a_simulated_signalwire_call() -> None:
     await greeted_then_goodbye("signalwire")  # greeting, "#", goodbye, hang-up: asserted there
 
@@ -60,6 +62,7 @@ async def _secure_call(call_id: str) -> tuple[list[tuple[str | None, Any]], Any]
         return seen, call.result()
 
 
+@virtual_time
 async def test_signed_webhook_token_admits_that_calls_signalwire_stream() -> None:
     seen, _ = await _secure_call(CALL)
     assert len(seen) == 1
@@ -68,6 +71,7 @@ async def test_signed_webhook_token_admits_that_calls_signalwire_stream() -> Non
     assert call_data.call_id == CALL
 
 
+@virtual_time
 async def test_the_token_is_bound_to_the_webhooks_call() -> None:
     other = "11111111-2222-3333-4444-555555555555"
     seen, result = await _secure_call(other)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from typing import Any
 
 import pytest
@@ -34,6 +33,7 @@ from callpipe.processors.audio.utterance_echo import UtteranceEchoProcessor
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -154,15 +154,16 @@ def frames_at(log: FrameLog, cls: type[Frame]) -> list[float]:
     return log.times(cls)
 
 
+@virtual_time
 async def test_spec_manual_recipe_echoes_speech_with_real_vad() -> None:
     utterance = speech_8k("Hello, I would like to book a table for two.")
     bot = SpecBot()
     async with running_server(bot.app) as addr:
         async with TwilioClient(f"ws://{addr}/ws") as client:
             await client.send_silence(0.5)
-            speech_start = time.monotonic()
+            speech_start = asyncio.get_running_loop().time()
             await client.send_media(utterance.pcm)
-            speech_end = time.monotonic()
+            speech_end = asyncio.get_running_loop().time()
             await client.send_silence(1.5 + utterance.seconds)
         await asyncio.wait_for(bot.done.wait(), 5)
     starts = frames_at(bot.log, UserStartedSpeakingFrame)
@@ -183,6 +184,7 @@ async def test_spec_manual_recipe_echoes_speech_with_real_vad() -> None:
     assert bot.events == ["connected", "disconnected"]
 
 
+@virtual_time
 async def test_spec_manual_recipe_barge_in_clears_the_reply() -> None:
     long_utterance = speech_8k(
         "This is a rather long sentence that the bot will repeat back to me slowly."
@@ -195,7 +197,7 @@ async def test_spec_manual_recipe_barge_in_clears_the_reply() -> None:
             await client.send_media(long_utterance.pcm)
             await client.send_silence(1.0)  # VAD stop (0.8 s): the echo starts playing
             assert client.events("media"), "the echo did not start"
-            barge_in_at = time.monotonic()
+            barge_in_at = asyncio.get_running_loop().time()
             await client.send_media(interruption.pcm)
             await client.send_silence(1.0)
         await asyncio.wait_for(bot.done.wait(), 5)

@@ -12,7 +12,6 @@ import io
 import math
 import statistics
 import struct
-import time
 import wave
 from typing import Any
 
@@ -37,6 +36,7 @@ from callpipe.processors.frame_processor import FrameDirection
 from callpipe.serializers.base_serializer import FrameSerializer
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -118,19 +118,19 @@ class Bot:
 
         @transport.event_handler("on_client_connected")
         async def on_client_connected(transport: FastAPIWebsocketTransport, ws: WebSocket) -> None:
-            self.events.append(("connected", time.monotonic()))
+            self.events.append(("connected", asyncio.get_running_loop().time()))
             await task.queue_frames(self.on_connected)
 
         @transport.event_handler("on_client_disconnected")
         async def on_client_disconnected(
             transport: FastAPIWebsocketTransport, ws: WebSocket
         ) -> None:
-            self.events.append(("disconnected", time.monotonic()))
+            self.events.append(("disconnected", asyncio.get_running_loop().time()))
             await task.cancel()
 
         @transport.event_handler("on_session_timeout")
         async def on_session_timeout(transport: FastAPIWebsocketTransport, ws: WebSocket) -> None:
-            self.events.append(("timeout", time.monotonic()))
+            self.events.append(("timeout", asyncio.get_running_loop().time()))
             await task.queue_frames(self.on_timeout)
 
         try:
@@ -149,6 +149,7 @@ class Bot:
         return sum(1 for name, _ in self.events if name == event)
 
 
+@virtual_time
 async def test_greeting_arrives_paced_like_an_audio_device() -> None:
     bot = Bot(audio_out_max_message_ms=0)  # one message per 20 ms packet
     bot.on_connected = [TTSAudioRawFrame(tone(1.0, 16000), 16000), TTSStoppedFrame()]
@@ -173,6 +174,7 @@ async def test_greeting_arrives_paced_like_an_audio_device() -> None:
     assert bot.leftover_tasks == []
 
 
+@virtual_time
 async def test_audio_at_hand_arrives_in_80_ms_messages_on_the_same_schedule() -> None:
     bot = Bot()  # default audio_out_max_message_ms=80
     bot.on_connected = [TTSAudioRawFrame(tone(1.0, 16000), 16000), TTSStoppedFrame()]
@@ -192,6 +194,7 @@ async def test_audio_at_hand_arrives_in_80_ms_messages_on_the_same_schedule() ->
     assert len(bot.output_log.of(BotStoppedSpeakingFrame)) == 1
 
 
+@virtual_time
 async def test_dtmf_becomes_frames_and_bad_messages_are_skipped() -> None:
     bot = Bot()
     bot.on_connected = [TTSAudioRawFrame(tone(0.6, 16000), 16000), TTSStoppedFrame()]
@@ -222,6 +225,7 @@ async def test_dtmf_becomes_frames_and_bad_messages_are_skipped() -> None:
     assert skipped >= 7
 
 
+@virtual_time
 async def test_session_timeout_fires_once_then_goodbye_hang_up_and_close() -> None:
     rest = RestLog()
     bot = Bot(session_timeout=0.3)
@@ -252,6 +256,7 @@ async def test_session_timeout_fires_once_then_goodbye_hang_up_and_close() -> No
     assert bot.leftover_tasks == []
 
 
+@virtual_time
 async def test_remote_stop_fires_disconnected_once_and_leaves_no_tasks() -> None:
     bot = Bot()
     async with running_server(manual_twilio_app(bot)) as addr:
@@ -264,6 +269,7 @@ async def test_remote_stop_fires_disconnected_once_and_leaves_no_tasks() -> None
     assert bot.task is not None and bot.task.has_finished()
 
 
+@virtual_time
 async def test_marks_round_trip_and_drive_bot_stopped_speaking() -> None:
     bot = Bot()
     bot.on_connected = [

@@ -23,6 +23,7 @@ from callpipe.extensions.voicemail import VoicemailDetector
 from callpipe.frames.frames import TTSSpeakFrame
 from callpipe.services.espeak import ESpeakTTSService
 from callpipe.testing.simulator.personas import PERSONAS
+from callpipe.testing.virtual_calls import virtual_time
 
 from .call_bot import call_bot, phone_task, phone_transport, run_until_hangup, twilio_serializer
 
@@ -83,6 +84,7 @@ async def place(persona: str, listen_secs: float) -> tuple[Seen, Any, float | No
     return seen, result, await PERSONAS[persona].beep_end(8000)
 
 
+@virtual_time
 async def test_voicemail_gets_the_message_after_the_beep_then_hang_up() -> None:
     seen, result, beep_end = await place("voicemail", listen_secs=20.0)
     assert [r for r, _ in seen.results] == ["machine_start", "machine_end_beep"]
@@ -96,6 +98,7 @@ async def test_voicemail_gets_the_message_after_the_beep_then_hang_up() -> None:
     assert beep_end - 0.02 < first_word < beep_end + 1.5
 
 
+@virtual_time
 async def test_human_hears_the_greeting_after_hello() -> None:
     seen, result, _ = await place("human", listen_secs=5.0)
     assert seen.results[0][0] == "human" and seen.conversation_events == 1
@@ -106,6 +109,7 @@ async def test_human_hears_the_greeting_after_hello() -> None:
     assert not result.hung_up_by_bot
 
 
+@virtual_time
 async def test_fax_is_hung_up_on_without_a_word() -> None:
     seen, result, _ = await place("fax", listen_secs=6.0)
     assert [r for r, _ in seen.results] == ["fax"]
@@ -113,6 +117,7 @@ async def test_fax_is_hung_up_on_without_a_word() -> None:
     assert result.bot_speech_secs() < 0.05
 
 
+@virtual_time
 async def test_silent_line_is_greeted_after_the_detector_gives_up() -> None:
     seen, result, _ = await place("silent", listen_secs=7.5)
     assert seen.results[0][0] == "unknown" and seen.conversation_events == 1

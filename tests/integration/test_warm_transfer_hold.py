@@ -33,6 +33,7 @@ from callpipe.services.espeak import ESpeakTTSService
 from callpipe.telephony.dial import ProviderAccount
 from callpipe.telephony.dial.warm_transfer import WarmTransferResult
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 
 from .call_bot import RATE, call_bot, phone_task, phone_transport, run_until_hangup
 
@@ -193,6 +194,7 @@ async def place(fake: FakeTwilio, after_decision_secs: float) -> tuple[Bot, Any,
     return bot, result, decided_at
 
 
+@virtual_time
 async def test_caller_hears_prompt_then_music_until_the_bridge() -> None:
     fake = FakeTwilio(agent_status="in-progress", ring_secs=5.0)
     bot, result, bridged_at = await place(fake, 0.0)

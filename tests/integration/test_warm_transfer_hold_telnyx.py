@@ -24,6 +24,7 @@ from callpipe.providers.telnyx.warm_transfer import telnyx_warm_transfer
 from callpipe.serializers.telnyx import TelnyxFrameSerializer
 from callpipe.telephony.dial.warm_transfer import WarmTransferResult
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 
 from .call_bot import call_bot
 from .test_warm_transfer_hold import hold_then_transfer, music_share, quiet_windows, rms, window
@@ -130,6 +131,7 @@ async def place(fake: FakeTelnyx) -> tuple[Bot, Any, float]:
     return bot, result, decided_at
 
 
+@virtual_time
 async def test_caller_hears_prompt_then_music_until_the_bridge() -> None:
     fake = FakeTelnyx(answers=True, ring_secs=4.0)
     bot, result, bridged_at = await place(fake)
@@ -154,6 +156,7 @@ async def test_caller_hears_prompt_then_music_until_the_bridge() -> None:
     assert rms(hold) > 300.0 and music_share(hold) > 0.7
 
 
+@virtual_time
 async def test_unanswered_agent_is_hung_up_and_the_bot_comes_back() -> None:
     fake = FakeTelnyx(answers=False, ring_secs=4.0)
     bot, result, gave_up_at = await place(fake)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +38,7 @@ class FrameLog(FrameProcessor):
         await super().process_frame(frame, direction)
         wanted = self.direction is None or direction is self.direction
         if wanted and not isinstance(frame, StartFrame):
-            self.frames.append((time.monotonic(), frame))
+            self.frames.append((asyncio.get_running_loop().time(), frame))
         await self.push_frame(frame, direction)
 
     def of(self, cls: type[Frame]) -> list[Frame]:
@@ -81,7 +80,7 @@ def fake_twilio_rest(log: RestLog) -> FastAPI:
         body = (await request.body()).decode()
         log.requests.append(
             {
-                "time": time.monotonic(),
+                "time": asyncio.get_running_loop().time(),
                 "path": request.url.path,
                 "auth": request.headers.get("authorization"),
                 "content_type": request.headers.get("content-type"),
@@ -207,7 +206,7 @@ class TwilioClient:
     async def _read(self) -> None:
         try:
             async for raw in self._ws:
-                now = time.monotonic()
+                now = asyncio.get_running_loop().time()
                 msg = json.loads(raw)
                 self.received.append(Received(now, msg))
                 event = msg.get("event")

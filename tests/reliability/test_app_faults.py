@@ -15,6 +15,8 @@ import logging
 
 import pytest
 
+from callpipe.testing.virtual_calls import virtual_time
+
 from .helpers import (
     BotConfig,
     BotServer,
@@ -38,6 +40,7 @@ def _tracebacks(logs: object, text: str) -> list[logging.LogRecord]:
     ]
 
 
+@virtual_time
 async def test_a_processor_raising_mid_call_ends_only_that_call() -> None:
     server = BotServer()
     with capture_logs() as logs:
@@ -60,6 +63,7 @@ async def test_a_processor_raising_mid_call_ends_only_that_call() -> None:
     assert server.calls[0].leftover_tasks == []
 
 
+@virtual_time
 async def test_a_fatal_error_ends_only_that_call_and_hangs_it_up() -> None:
     rest = RestLog()
     with capture_logs() as logs:
@@ -87,6 +91,7 @@ async def test_a_fatal_error_ends_only_that_call_and_hangs_it_up() -> None:
     assert "error" in ends
 
 
+@virtual_time
 async def test_a_processor_failing_to_start_ends_that_call() -> None:
     """A pipeline that cannot start must not linger as a silent call that only buffers."""
     server = BotServer(BotConfig(fail="in_start"))
@@ -99,6 +104,7 @@ async def test_a_processor_failing_to_start_ends_that_call() -> None:
     assert len(_tracebacks(logs, "injected failure while starting")) == 1
 
 
+@virtual_time
 async def test_an_event_handler_raising_is_logged_once_and_the_call_goes_on() -> None:
     server = BotServer(BotConfig(fail="on_connected"))
     with capture_logs() as logs:
@@ -110,6 +116,7 @@ async def test_an_event_handler_raising_is_logged_once_and_the_call_goes_on() ->
 
 
 @pytest.mark.parametrize("when", ["before_pipeline", "after_pipeline"])
+@virtual_time
 async def test_a_bot_raising_costs_only_its_own_call(when: str) -> None:
     server = BotServer(BotConfig(fail=when))
     async with serve(server.app) as addr:

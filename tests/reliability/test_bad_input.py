@@ -13,6 +13,8 @@ import logging
 
 import pytest
 
+from callpipe.testing.virtual_calls import virtual_time
+
 from .helpers import BotServer, Caller, assert_call_alive, capture_logs, serve
 
 pytestmark = pytest.mark.integration
@@ -100,6 +102,7 @@ async def test_each_kind_of_bad_message_is_skipped_once_logged_and_the_call_surv
     assert end.malformed == sum(expected.values())  # type: ignore[attr-defined]
 
 
+@virtual_time
 async def test_odd_length_and_short_audio_is_accepted_not_dropped() -> None:
     server = BotServer()
     async with serve(server.app) as addr, Caller(f"ws://{addr}/ws") as caller:
@@ -113,6 +116,7 @@ async def test_odd_length_and_short_audio_is_accepted_not_dropped() -> None:
         await assert_call_alive(caller, record)
 
 
+@virtual_time
 async def test_a_10mb_message_is_skipped_and_counted() -> None:
     server = BotServer()
     with capture_logs() as logs:
@@ -130,6 +134,7 @@ async def test_a_10mb_message_is_skipped_and_counted() -> None:
     assert "twilio" in lines[0].lower()
 
 
+@virtual_time
 async def test_a_message_over_the_servers_hard_limit_ends_only_that_call() -> None:
     server = BotServer()
     async with serve(server.app, ws_max_size=2_000_000) as addr:
@@ -143,6 +148,7 @@ async def test_a_message_over_the_servers_hard_limit_ends_only_that_call() -> No
     assert "caller hung up" in (server.calls[0].stats.end_reason or "")
 
 
+@virtual_time
 async def test_a_flood_of_10000_tiny_messages_costs_one_log_line_per_kind() -> None:
     server = BotServer()
     with capture_logs() as logs:
@@ -169,6 +175,7 @@ async def test_a_flood_of_10000_tiny_messages_costs_one_log_line_per_kind() -> N
     "media_format",
     [{"encoding": "audio/x-mulaw", "sampleRate": 8000}, {"encoding": "audio/x-mulaw"}, {}],
 )
+@virtual_time
 async def test_a_repeated_start_with_the_expected_format_is_ignored_quietly(
     media_format: dict[str, object],
 ) -> None:

@@ -12,6 +12,8 @@ import logging
 
 import pytest
 
+from callpipe.testing.virtual_calls import virtual_time
+
 from .helpers import BotConfig, BotServer, Caller, LogCapture, capture_logs, serve, tone
 
 pytestmark = pytest.mark.integration
@@ -83,6 +85,7 @@ async def test_each_way_a_call_ends_is_logged_once_with_its_reason_and_counts() 
         assert "…" in record.call_id  # type: ignore[attr-defined]
 
 
+@virtual_time
 async def test_an_idle_call_ends_with_a_timeout_reason() -> None:
     server = BotServer(BotConfig(echo=False, idle_timeout_secs=0.4))
     with capture_logs() as logs:
@@ -93,6 +96,7 @@ async def test_an_idle_call_ends_with_a_timeout_reason() -> None:
     assert end.end_reason == "timeout (idle)"  # type: ignore[attr-defined]
 
 
+@virtual_time
 async def test_a_barge_in_is_counted_as_an_interruption() -> None:
     server = BotServer(BotConfig(echo=False, vad=True, greeting_secs=2.0))
     with capture_logs() as logs:

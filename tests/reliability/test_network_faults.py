@@ -14,6 +14,7 @@ import time
 import pytest
 
 from callpipe.testing.server import free_port
+from callpipe.testing.virtual_calls import virtual_time
 
 from .helpers import (
     BotConfig,
@@ -46,6 +47,7 @@ def _ended_cleanly(server: BotServer, index: int = 0) -> str:
     return str(rec.stats.end_reason)
 
 
+@virtual_time
 async def test_abrupt_close_before_start_leaves_nothing_behind() -> None:
     server = BotServer()
     async with serve(server.app) as addr:
@@ -63,6 +65,7 @@ async def test_abrupt_close_before_start_leaves_nothing_behind() -> None:
 
 
 @pytest.mark.parametrize("phase", ["mid_greeting", "mid_utterance", "right_after_start"])
+@virtual_time
 async def test_abrupt_close_mid_call_ends_the_call_promptly(phase: str) -> None:
     server = BotServer(BotConfig(greeting_secs=3.0 if phase == "mid_greeting" else 0.0))
     with capture_logs() as logs:
@@ -90,6 +93,7 @@ async def test_abrupt_close_mid_call_ends_the_call_promptly(phase: str) -> None:
     assert not [r for r in logs.records if r.levelno >= logging.ERROR]
 
 
+@virtual_time
 async def test_abrupt_close_during_hang_up_still_tears_down_within_bounds() -> None:
     rest = RestLog(mode="hang")
     async with serve(fake_twilio_rest(rest)) as rest_addr:
@@ -139,6 +143,7 @@ async def test_provider_api_down_or_hanging_does_not_stall_teardown(mode: str) -
     assert failures[0].levelno == logging.WARNING and failures[0].exc_info is None
 
 
+@virtual_time
 async def test_a_peer_that_stops_reading_is_ended_by_the_send_timeout() -> None:
     server = BotServer(BotConfig(greeting_secs=60.0, transport={"audio_out_write_timeout": 0.5}))
     with capture_logs() as logs:

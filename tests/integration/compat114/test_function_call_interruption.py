@@ -36,6 +36,7 @@ from callpipe.services.deepgram.stt import DeepgramSTTService
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeOpenAIServer
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.turns.user_mute import FunctionCallUserMuteStrategy
 
 from ..call_bot import call_bot, phone_task, phone_transport, run_until_hangup, twilio_serializer
@@ -120,6 +121,7 @@ async def call_and_barge_in(state: State) -> float:
     return result.bot_speech_secs(said_end, result.duration)
 
 
+@virtual_time
 async def test_barge_in_cancels_the_running_function() -> None:
     async with serve(mute=False) as state:
         answered = await call_and_barge_in(state)
@@ -134,6 +136,7 @@ async def test_barge_in_cancels_the_running_function() -> None:
     assert answered > 0.5
 
 
+@virtual_time
 async def test_muted_caller_lets_the_function_finish() -> None:
     async with serve(mute=True) as state:
         answered = await call_and_barge_in(state)

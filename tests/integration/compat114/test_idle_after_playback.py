@@ -29,6 +29,7 @@ from callpipe.processors.frame_processor import FrameProcessor
 from callpipe.processors.user_idle_processor import UserIdleProcessor
 from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.simulator import NetworkFaults
+from callpipe.testing.virtual_calls import virtual_time
 
 from ..call_bot import (
     RATE,
@@ -86,6 +87,7 @@ async def run_bot(websocket: WebSocket, start: dict[str, Any], kind: str) -> Non
 @pytest.mark.parametrize(
     ("kind", "stall"), [("aggregator", False), ("processor", False), ("aggregator", True)]
 )
+@virtual_time
 async def test_idle_prompt_counts_from_the_end_of_playback(kind: str, stall: bool) -> None:
     faults = NetworkFaults(stall_at=1.2, stall_secs=1.0) if stall else None
     async with call_bot(functools.partial(run_bot, kind=kind), faults=faults) as call:

@@ -19,6 +19,7 @@ from fastapi import WebSocket
 from callpipe.frames.frames import TTSAudioRawFrame, TTSStartedFrame, TTSStoppedFrame
 from callpipe.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from callpipe.testing.fakes.openai import tone_pcm
+from callpipe.testing.virtual_calls import virtual_time
 
 from ..call_bot import (
     RATE,
@@ -97,6 +98,7 @@ async def run_bot(
 
 
 @pytest.mark.parametrize("underrun", [False, True])
+@virtual_time
 async def test_recorder_tracks_line_up_with_the_simulator_recording(underrun: bool) -> None:
     recorded: dict[str, bytes] = {}
     bot = functools.partial(run_bot, recorded=recorded, underrun=underrun)

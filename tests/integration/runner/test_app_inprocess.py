@@ -27,6 +27,7 @@ from callpipe.runner.types import WebSocketRunnerArguments
 from callpipe.runner.utils import parse_telephony_websocket
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -126,6 +127,7 @@ def _manual_app(api: str) -> FastAPI:
     return app
 
 
+@virtual_time
 async def test_manual_fastapi_recipe_with_parse_telephony_websocket() -> None:
     api_app, hangups = _fake_twilio_api()
     async with running_server(api_app) as api, running_server(_manual_app(f"http://{api}")) as h:
@@ -177,6 +179,7 @@ async def test_plain_websocket_clients_need_a_start_token() -> None:
     assert seen == ["websocket"]
 
 
+@virtual_time
 async def test_stream_token_in_twilio_custom_parameters_and_silent_peer() -> None:
     calls: list[dict[str, Any]] = []
 
@@ -209,6 +212,7 @@ async def test_stream_token_in_twilio_custom_parameters_and_silent_peer() -> Non
     assert line in metrics
 
 
+@virtual_time
 async def test_silent_peers_hold_no_call_slot_and_pending_is_bounded() -> None:
     started: list[str | None] = []
 
@@ -231,6 +235,7 @@ async def test_silent_peers_hold_no_call_slot_and_pending_is_bounded() -> None:
     assert started == ["twilio"]
 
 
+@virtual_time
 async def test_softphone_page_only_in_local_mode() -> None:
     async def bot(args: WebSocketRunnerArguments) -> None:
         return None

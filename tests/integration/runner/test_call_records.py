@@ -36,6 +36,7 @@ from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeO
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import SimulatedCall
 from callpipe.testing.simulator.recording import speech_regions
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.network.fastapi_websocket import FastAPIWebsocketParams
 
 pytestmark = pytest.mark.integration
@@ -233,6 +234,7 @@ async def test_record_matches_the_simulated_call(tmp_path: Path) -> None:
     assert np.abs(after_cut.astype(np.int32)).mean() < 50
 
 
+@virtual_time
 async def test_a_crashing_bot_still_leaves_a_record_and_a_finished_recording(
     tmp_path: Path,
 ) -> None:

@@ -31,6 +31,7 @@ from callpipe.runner.dial_cli import main as dial_main
 from callpipe.runner.security import twilio_signature
 from callpipe.telephony.dial import ProviderAccount
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 
 pytestmark = pytest.mark.integration
 
@@ -185,6 +186,7 @@ async def test_campaign_of_20_interrupted_and_resumed(tmp_path: Path) -> None:
     assert len(table) == 20 and {r["result"] for r in table} == {"completed", "no-answer"}
 
 
+@virtual_time
 async def test_cli_dial_one_number(capsys: pytest.CaptureFixture[str]) -> None:
     fake = FakeTwilio()
     async with running_server(fake.app) as fake_addr:
@@ -229,6 +231,7 @@ async def test_runner_capacity_bounds_the_campaign(tmp_path: Path) -> None:
     assert all(e["result"] in ("completed", "no-answer") for e in numbers.values())
 
 
+@virtual_time
 async def test_cli_campaign_writes_state_and_results(tmp_path: Path) -> None:
     path = tmp_path / "few.csv"
     path.write_text("number,name\n+15550000001,A\n+15550000003,B\n+15550000007,C\n")

@@ -19,6 +19,7 @@ from callpipe.runner.app import Credentials, RunnerConfig, create_app
 from callpipe.runner.dials import AMD_RESULTS, DIAL_STATUS, DialEvent, current_dial_events
 from callpipe.telephony.dial import ProviderAccount
 from callpipe.testing.server import running_server
+from callpipe.testing.virtual_calls import virtual_time
 from unit.telephony._server import ProviderServer, Reply
 
 from .harness import fake_call, twilio_signed
@@ -127,6 +128,7 @@ async def test_dial_answer_stream_and_callbacks(provider: ProviderServer) -> Non
     assert AMD_RESULTS.value(provider="twilio", source="provider", result="human") == amd_before + 1
 
 
+@virtual_time
 async def test_dial_needs_configured_api_key() -> None:
     async def bot(args: Any) -> None:
         return None

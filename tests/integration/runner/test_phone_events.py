@@ -16,10 +16,12 @@ from callpipe.runner.types import RunnerArguments
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator.call import SimulatedCall
 from callpipe.testing.simulator.dialects import CallIdentity
+from callpipe.testing.virtual_calls import virtual_time
 
 pytestmark = pytest.mark.integration
 
 
+@virtual_time
 async def test_events_go_to_the_page_watching_the_call() -> None:
     sinks: list[bool] = []
 
@@ -44,6 +46,7 @@ async def test_events_go_to_the_page_watching_the_call() -> None:
 
 
 @pytest.mark.parametrize("insecure", [False, True])
+@virtual_time
 async def test_no_side_channel_on_a_public_host(insecure: bool) -> None:
     async def bot(runner_args: RunnerArguments) -> None:
         return None

@@ -23,6 +23,7 @@ from callpipe.runner.record_webhook import (
 from callpipe.runner.types import RunnerArguments
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +73,7 @@ async def test_retried_after_two_failures_and_signed() -> None:
     assert WEBHOOK_DELIVERIES.value(outcome="retried") == retried_before + 2
 
 
+@virtual_time
 async def test_failures_are_counted_and_4xx_is_final() -> None:
     failed_before = WEBHOOK_DELIVERIES.value(outcome="failed")
     receiver = Receiver([500, 500, 500])
@@ -95,6 +97,7 @@ def test_stale_or_malformed_signatures_are_refused() -> None:
     assert not verify_signature(SECRET, body, "garbage")
 
 
+@virtual_time
 async def test_runner_posts_each_record_without_holding_the_call(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

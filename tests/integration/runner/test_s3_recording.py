@@ -15,6 +15,7 @@ moto_server = pytest.importorskip("moto.server", reason="needs moto[server]")
 
 from callpipe.runner.records import RecordsConfig, RecordStore  # noqa: E402
 from callpipe.runner.s3_storage import S3Storage  # noqa: E402
+from callpipe.testing.virtual_calls import virtual_time  # noqa: E402
 from callpipe.transports.recording import CallRecording  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -73,6 +74,7 @@ def test_spooled_then_uploaded_when_finished(s3_endpoint: str, tmp_path: Path) -
     assert storage.uri("abc.wav") == f"s3://{BUCKET}/calls/abc.wav"
 
 
+@virtual_time
 async def test_record_store_puts_recordings_in_the_bucket(
     s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

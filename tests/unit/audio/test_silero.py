@@ -24,6 +24,7 @@ from callpipe.audio.vad import silero
 from callpipe.audio.vad.silero import SileroBatchEngine, SileroVADAnalyzer
 from callpipe.audio.vad.vad_analyzer import VADParams, VADState
 from callpipe.errors import ConfigurationError, MissingDependencyError
+from callpipe.testing.virtual_calls import virtual_time
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "audio"
 NAMES = ["calling_about_order", "can_you_hear_me", "thank_you_goodbye"]
@@ -228,6 +229,7 @@ def test_missing_model_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         silero._session.cache_clear()
 
 
+@virtual_time
 async def test_batching_window_collects_staggered_calls() -> None:
     engine = SileroBatchEngine.for_running_loop()
     engine.max_wait_secs = 0.05
@@ -252,6 +254,7 @@ async def test_batching_window_collects_staggered_calls() -> None:
     assert engine.batches_run - before_batches == 6  # no window: one inference each
 
 
+@virtual_time
 async def test_no_waiting_when_few_calls_share_the_engine() -> None:
     engine = SileroBatchEngine.for_running_loop()
     engine.max_wait_secs = 0.05

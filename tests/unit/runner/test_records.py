@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from callpipe.runner.records import RecordsConfig, RecordStore, write_atomically
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.transports.call_record import CallRecorder, ended_by, recording_calls
 from callpipe.transports.recording import CallRecording, LocalDirectoryStorage
 
@@ -63,6 +64,7 @@ def test_write_atomically_replaces_whole_files(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["abc.json"]
 
 
+@virtual_time
 async def test_ring_keeps_the_most_recent_records() -> None:
     store = RecordStore(RecordsConfig(enabled=True, ring_size=3))
     ids = []

@@ -28,6 +28,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeElevenLabsServer
 from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
+from callpipe.testing.virtual_calls import virtual_time
 
 from .helpers import audio_secs, reply
 
@@ -48,6 +49,7 @@ def speech(secs: float, *, loud: bool) -> list[Frame]:
 # ---------------------------------------------------------------------- Cartesia
 
 
+@virtual_time
 async def test_cartesia_authenticates_like_its_sdk() -> None:
     async with FakeCartesiaServer() as fake:
         tts = CartesiaTTSService(api_key="test-key", voice_id="v", url=fake.url)
@@ -57,6 +59,7 @@ async def test_cartesia_authenticates_like_its_sdk() -> None:
     assert fake.versions and fake.versions[0]
 
 
+@virtual_time
 async def test_cartesia_sentences_are_not_held_in_the_server_buffer() -> None:
     # A sentence too long for one chunk is cut at a comma; the rest comes a second later.
     first = "one, " * 60
@@ -75,6 +78,7 @@ async def test_cartesia_sentences_are_not_held_in_the_server_buffer() -> None:
     assert fake.buffered_secs and fake.buffered_secs[0] < 0.3
 
 
+@virtual_time
 async def test_cartesia_reply_survives_a_pause_longer_than_context_expiry() -> None:
     async with FakeCartesiaServer(secs_per_word=0.05, context_expiry_secs=0.5) as fake:
         tts = CartesiaTTSService(api_key="test-key", voice_id="v", url=fake.url)
@@ -125,6 +129,7 @@ async def test_cartesia_expired_error_resends_on_a_new_context() -> None:
         ("sonic-2", None, {"speed": "fast", "emotion": ["positivity:high"]}),
     ],
 )
+@virtual_time
 async def test_cartesia_speed_and_emotion_per_model(
     model: str, in_config: dict[str, object] | None, in_voice: dict[str, object] | None
 ) -> None:
@@ -141,6 +146,7 @@ async def test_cartesia_speed_and_emotion_per_model(
     assert request["voice"].get("__experimental_controls") == in_voice
 
 
+@virtual_time
 async def test_cartesia_error_message_uses_title_and_message() -> None:
     async with FakeCartesiaServer() as fake:
         fake.error_next = "Voice not found"
@@ -152,6 +158,7 @@ async def test_cartesia_error_message_uses_title_and_message() -> None:
 # ---------------------------------------------------------------------- Deepgram
 
 
+@virtual_time
 async def test_deepgram_keyterms_repeat_the_parameter() -> None:
     async with FakeDeepgramServer() as fake:
         options = LiveOptions(keyterm=["Acme Corp", "refund"])
@@ -161,6 +168,7 @@ async def test_deepgram_keyterms_repeat_the_parameter() -> None:
     assert fake.query_lists[0]["keyterm"] == ["Acme Corp", "refund"]
 
 
+@virtual_time
 async def test_deepgram_handshake_refusal_keeps_the_reason() -> None:
     async with FakeDeepgramServer() as fake:
         options = LiveOptions(model="nova-2", keyterm=["Acme"])
@@ -171,6 +179,7 @@ async def test_deepgram_handshake_refusal_keeps_the_reason() -> None:
     assert fake.rejected == 1  # a bad option is not retried
 
 
+@virtual_time
 async def test_deepgram_data_error_close_is_reported_once_and_not_retried(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -187,6 +196,7 @@ async def test_deepgram_data_error_close_is_reported_once_and_not_retried(
     assert [r.levelno for r in lines] == [logging.ERROR]
 
 
+@virtual_time
 async def test_deepgram_timeout_close_is_reconnected(caplog: pytest.LogCaptureFixture) -> None:
     async with FakeDeepgramServer() as fake:
         fake.transcripts.extend(["after the drop"])
@@ -208,6 +218,7 @@ async def test_deepgram_timeout_close_is_reconnected(caplog: pytest.LogCaptureFi
     assert "after the drop" in [f.text for f in down if type(f).__name__ == "TranscriptionFrame"]
 
 
+@virtual_time
 async def test_deepgram_results_carry_word_timings_and_speech_final() -> None:
     async with FakeDeepgramServer() as fake:
         fake.transcripts.append("Book a table.")
@@ -236,6 +247,7 @@ async def test_deepgram_results_carry_word_timings_and_speech_final() -> None:
 # ---------------------------------------------------------------------- ElevenLabs
 
 
+@virtual_time
 async def test_elevenlabs_keepalive_keeps_the_open_context_alive() -> None:
     async with FakeElevenLabsServer() as fake:
         params = ElevenLabsTTSService.InputParams(inactivity_timeout=1)
@@ -255,6 +267,7 @@ async def test_elevenlabs_keepalive_keeps_the_open_context_alive() -> None:
     assert [f.text for f in down if isinstance(f, TTSTextFrame)] == ["First.", "Second", "part."]
 
 
+@virtual_time
 async def test_elevenlabs_stays_within_five_open_contexts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -274,6 +287,7 @@ async def test_elevenlabs_stays_within_five_open_contexts(
     assert len(fake.closed_contexts) >= 3
 
 
+@virtual_time
 async def test_elevenlabs_reads_is_final_too(caplog: pytest.LogCaptureFixture) -> None:
     async with FakeElevenLabsServer(final_key="is_final") as fake:
         tts = ElevenLabsTTSService(api_key="test-key", voice_id="v", url=fake.url)
@@ -286,6 +300,7 @@ async def test_elevenlabs_reads_is_final_too(caplog: pytest.LogCaptureFixture) -
 # ---------------------------------------------------------------------- zero retention
 
 
+@virtual_time
 async def test_zero_retention_flags_reach_the_providers() -> None:
     async with FakeDeepgramServer() as deepgram, FakeElevenLabsServer() as elevenlabs:
         stt = DeepgramSTTService(

@@ -19,10 +19,12 @@ from callpipe.testing.simulator import (
     run_script,
 )
 from callpipe.testing.simulator.script import parse_dtmf_schedule
+from callpipe.testing.virtual_calls import virtual_time
 
 from .fake_bot import fake_bot, tone
 
 
+@virtual_time
 async def test_greeting_is_played_in_real_time_and_its_mark_acked_after_playout() -> None:
     async with fake_bot(greeting_secs=0.6) as bot, SimulatedCall(bot.url) as call:
         assert await call.wait_for_bot_turn(timeout=5, quiet_secs=0.3)
@@ -37,6 +39,7 @@ async def test_greeting_is_played_in_real_time_and_its_mark_acked_after_playout(
     assert bot.calls[0].acked_marks == ["m1"]
 
 
+@virtual_time
 async def test_echo_turn_latency_and_recording() -> None:
     async with fake_bot(greeting_secs=0.3) as bot, SimulatedCall(bot.url) as call:
         assert await call.wait_for_bot_turn(timeout=5, quiet_secs=0.3)
@@ -64,6 +67,7 @@ async def test_echo_turn_latency_and_recording() -> None:
     assert "turns (caller stops → first bot audio)" in result.timeline()
 
 
+@virtual_time
 async def test_barge_in_clear_drops_unplayed_audio_and_acks_pending_mark() -> None:
     async with fake_bot(greeting_secs=2.0) as bot, SimulatedCall(bot.url) as call:
         assert await call.wait_for_bot_speech(timeout=5)
@@ -84,6 +88,7 @@ async def test_barge_in_clear_drops_unplayed_audio_and_acks_pending_mark() -> No
     assert turn.interrupt_latency is not None and turn.interrupt_latency < 0.5
 
 
+@virtual_time
 async def test_dtmf_reaches_bot_and_pound_ends_call_by_bot() -> None:
     async with fake_bot(greeting_secs=0.2) as bot, SimulatedCall(bot.url) as call:
         await call.press("12")
@@ -99,6 +104,7 @@ async def test_dtmf_reaches_bot_and_pound_ends_call_by_bot() -> None:
         await call.press("x")
 
 
+@virtual_time
 async def test_caller_hang_up_sends_stop_then_closes() -> None:
     async with fake_bot() as bot:
         async with SimulatedCall(bot.url) as call:
@@ -115,6 +121,7 @@ async def test_caller_hang_up_sends_stop_then_closes() -> None:
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
 
+@virtual_time
 async def test_jitter_keeps_order_and_delivers_everything() -> None:
     faults = NetworkFaults(jitter_ms=60, seed=1)
     async with fake_bot() as bot:
@@ -129,6 +136,7 @@ async def test_jitter_keeps_order_and_delivers_everything() -> None:
     assert gaps.max() > 0.03  # bunched up by the jitter
 
 
+@virtual_time
 async def test_stall_holds_traffic_then_bursts() -> None:
     faults = NetworkFaults(stall_at=0.2, stall_secs=0.5)
     async with fake_bot() as bot:
@@ -142,6 +150,7 @@ async def test_stall_holds_traffic_then_bursts() -> None:
     assert len(times) >= 45  # the backlog still arrives
 
 
+@virtual_time
 async def test_abrupt_close_is_seen_as_network_loss() -> None:
     async with fake_bot() as bot:
         call = SimulatedCall(bot.url, faults=NetworkFaults(close_at=0.3))
@@ -155,6 +164,7 @@ async def test_abrupt_close_is_seen_as_network_loss() -> None:
     assert bot.calls[0].close_code == 1006
 
 
+@virtual_time
 async def test_scripted_calls_in_parallel() -> None:
     script = CallScript(
         utterances=[tone(0.4, freq=300)],
@@ -171,6 +181,7 @@ async def test_scripted_calls_in_parallel() -> None:
     assert len(sids) == 4
 
 
+@virtual_time
 async def test_script_barge_in_interrupts_the_greeting() -> None:
     script = CallScript(
         utterances=[tone(0.3, freq=300)],
@@ -185,12 +196,14 @@ async def test_script_barge_in_interrupts_the_greeting() -> None:
     assert result.clears and result.clears[0] < 1.0
 
 
+@virtual_time
 async def test_connect_failure_is_reported_not_raised() -> None:
     result = await run_script("ws://127.0.0.1:9/ws", CallScript(max_duration=1))
     assert result.ended_by == "error" and result.events_of("error")
 
 
 @pytest.mark.parametrize("provider", ["telnyx", "plivo", "exotel", "vonage"])
+@virtual_time
 async def test_every_dialect_streams_and_presses_keys(provider: str) -> None:
     """A recording server sees the dialect's handshake, paced media and DTMF."""
     seen: list[str | bytes] = []

@@ -10,6 +10,7 @@ import pytest
 
 from callpipe.testing import cli
 from callpipe.testing.simulator.script import parse_dtmf_schedule
+from callpipe.testing.virtual_calls import virtual_time
 
 from .fake_bot import fake_bot, tone
 
@@ -36,6 +37,7 @@ def test_arguments_build_the_script() -> None:
     assert cli.main(["ws://h/ws", "--dtmf", "nonsense"]) == 2
 
 
+@virtual_time
 async def test_one_call_prints_timeline_and_records(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -57,6 +59,7 @@ async def test_one_call_prints_timeline_and_records(
         assert w.getnframes() > 2 * 8000
 
 
+@virtual_time
 async def test_many_calls_print_a_latency_summary(capsys: pytest.CaptureFixture[str]) -> None:
     async with fake_bot(greeting_secs=0.2) as bot:
         argv = [bot.url, "--calls", "3", "--no-greeting", "--linger", "0.3", "--quiet", "0.3"]
@@ -66,6 +69,7 @@ async def test_many_calls_print_a_latency_summary(capsys: pytest.CaptureFixture[
     assert "3 calls: 3 completed, 0 failed" in out
 
 
+@virtual_time
 async def test_unreachable_bot_fails_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     rc = await asyncio.to_thread(cli.main, ["ws://127.0.0.1:9/ws", "--max-duration", "1"])
     assert rc == 1

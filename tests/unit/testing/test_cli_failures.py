@@ -11,6 +11,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from callpipe.testing import cli
 from callpipe.testing.simulator.script import CallScript, run_script
+from callpipe.testing.virtual_calls import virtual_time
 
 
 @asynccontextmanager
@@ -45,6 +46,7 @@ def test_missing_or_broken_wav_is_an_error_not_a_traceback(
         (1011, "bot failed: ConfigurationError: missing auth_token", "ConfigurationError"),
     ],
 )
+@virtual_time
 async def test_refused_or_failed_call_exits_non_zero_and_says_why(
     code: int, reason: str, expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -57,12 +59,14 @@ async def test_refused_or_failed_call_exits_non_zero_and_says_why(
     assert f"code {code}" in err and expected in err
 
 
+@virtual_time
 async def test_normal_bot_hang_up_is_success() -> None:
     async with refusing_server(1000, "bye") as url:
         result = await run_script(url, CallScript(wait_for_greeting=False, linger_secs=0.1))
     assert not result.failed and cli._report([result], None) == 0
 
 
+@virtual_time
 async def test_bot_closing_mid_utterance_ends_the_script_at_once() -> None:
     """The caller was still talking when the bot failed the call: the script must stop there,
     not wait for its max_duration (it used to hang for two minutes)."""

@@ -22,6 +22,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.testing.simulator import CallIdentity, ServerEvent, make_dialect
 from callpipe.testing.simulator.dialects import TelnyxDialect
+from callpipe.testing.virtual_calls import virtual_time
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "providers"
 TONE = (FIXTURES / "tone_440hz_20ms_8k.pcm").read_bytes()
@@ -231,6 +232,7 @@ def _codec_roundtrip(provider: str, pcm: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("provider", ["twilio", "telnyx", "plivo", "exotel", "vonage"])
+@virtual_time
 async def test_callpipe_serializers_and_the_simulator_understand_each_other(
     provider: str,
 ) -> None:

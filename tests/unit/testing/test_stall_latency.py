@@ -17,6 +17,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from callpipe.audio import g711
 from callpipe.testing.simulator.call import NetworkFaults, SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 
 from .fake_bot import tone
 
@@ -50,6 +51,7 @@ async def talking_bot() -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{port}/ws"
 
 
+@virtual_time
 async def test_stalled_stale_audio_is_not_a_reply() -> None:
     faults = NetworkFaults(stall_at=2.9, stall_secs=1.0)  # caller stops at ~3.0, inside it
     async with talking_bot() as url:
@@ -69,6 +71,7 @@ async def test_stalled_stale_audio_is_not_a_reply() -> None:
     assert result.latencies() == []
 
 
+@virtual_time
 async def test_audio_after_the_stall_still_counts() -> None:
     """Without a stall over the caller's end, audio after it is credited as before."""
     async with talking_bot() as url:
