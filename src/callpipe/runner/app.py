@@ -37,6 +37,7 @@ from starlette.requests import ClientDisconnect
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from callpipe.errors import ConfigurationError, ProtocolError
+from callpipe.log import mask
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.pipeline.turn_log import TURN_EVENTS
 from callpipe.providers import registry
@@ -68,7 +69,6 @@ from callpipe.runner.tracing import enabled_by_env, trace_exporter
 from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
 from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
 from callpipe.runner.webhook import handle_answer
-from callpipe.transports.call_stats import mask
 
 logger = logging.getLogger(__name__)
 

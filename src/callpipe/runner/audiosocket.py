@@ -27,13 +27,13 @@ import uuid
 from starlette.websockets import WebSocketDisconnect
 
 from callpipe.errors import ConfigurationError
+from callpipe.log import mask
 from callpipe.providers.asterisk import ASTERISK, AsteriskCallData
 from callpipe.runner.app import RunnerState, bot_failure_reason
 from callpipe.runner.calls import CALLS_REFUSED, HANDSHAKE_SECONDS, ActiveCall
 from callpipe.runner.types import WebSocketRunnerArguments
 from callpipe.runner.utils import remember_handshake
 from callpipe.serializers.audiosocket import KIND_UUID, parse_header, parse_uuid
-from callpipe.transports.call_stats import mask
 from callpipe.transports.network.audiosocket import (
     AudioSocketLimits,
     ProtocolViolation,

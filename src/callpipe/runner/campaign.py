@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from callpipe.telephony.dial.client import mask_number
+from callpipe.log import mask_number
 from callpipe.telephony.dial.types import TERMINAL_STATUSES
 
 logger = logging.getLogger(__name__)

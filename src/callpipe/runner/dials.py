@@ -27,12 +27,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from callpipe.errors import TokenStoreError
+from callpipe.log import mask
 from callpipe.metrics.registry import REGISTRY
 from callpipe.providers import registry
 from callpipe.runner.dial_store import DialEvent, DialStore, MemoryDialStore
 from callpipe.runner.types import RunnerArguments
 from callpipe.telephony.dial.types import TERMINAL_STATUSES, AmdResult, CallHandle, DialStatus
-from callpipe.transports.call_stats import mask
 
 logger = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ from callpipe.errors import (
     MissingDependencyError,
     TokenStoreError,
 )
+from callpipe.log import mask_number
 from callpipe.providers import registry
 from callpipe.runner.calls import CALLS_REFUSED
 from callpipe.runner.dials import DIALS_PLACED, DialBook
@@ -53,7 +54,7 @@ from callpipe.runner.webhook import (
     _verify,
     detect_provider,
 )
-from callpipe.telephony.dial.client import mask_number, place_call
+from callpipe.telephony.dial.client import place_call
 from callpipe.telephony.dial.types import CallHandle, Dialer, DialRequest, ProviderAccount
 
 if TYPE_CHECKING:

@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from callpipe.errors import TokenStoreError
+from callpipe.log import mask
 from callpipe.providers import registry
 from callpipe.providers.base import Provider, SignedWebhook
 from callpipe.runner.answer import answer_document, busy_document
@@ -37,7 +38,6 @@ from callpipe.runner.http_guard import log_safe
 from callpipe.runner.local import root_advice
 from callpipe.runner.security import public_url
 from callpipe.runner.types import TELEPHONY_PROVIDERS
-from callpipe.transports.call_stats import mask
 
 if TYPE_CHECKING:
     from callpipe.runner.app import RunnerState

@@ -49,11 +49,11 @@ from callpipe.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
+from callpipe.log import mask
 from callpipe.metrics.metrics import LLMUsageMetricsData
 from callpipe.pipeline.task_observers import TASK_OBSERVERS
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.transports.base_output import BaseOutputTransport
-from callpipe.transports.call_stats import mask
 from callpipe.transports.record_hooks import CALL_RECORDER
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from callpipe.log import mask as mask  # re-exported: the transport and runner import it here
+from callpipe.log import mask
 
 
 class _Counted(Protocol):

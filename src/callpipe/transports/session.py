@@ -17,7 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from callpipe.transports.call_stats import CallStats, mask
+from callpipe.log import mask
+from callpipe.transports.call_stats import CallStats
 from callpipe.transports.record_hooks import current_recorder
 
 if TYPE_CHECKING:

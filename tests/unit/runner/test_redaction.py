@@ -59,7 +59,7 @@ def test_bearer_credentials_and_start_parameters_are_redacted() -> None:
 
 
 def test_masked_ids_cannot_forge_log_lines() -> None:
-    from callpipe.transports.call_stats import mask
+    from callpipe.log import mask
 
     assert mask("CA\n\r12345678\x1b") == "CA\\n\\r…8\\x1b"
     assert mask("CA0123456789") == "CA01…89"

@@ -17,8 +17,7 @@ from typing import Any
 import httpx
 
 from callpipe.errors import CallControlError
-from callpipe.log import mask_number as mask_number  # re-exported (runner imports it here)
-from callpipe.log import redact_numbers as redact_numbers
+from callpipe.log import mask_number, redact_numbers
 from callpipe.telephony.dial.types import (
     CallHandle,
     CreateCall,

@@ -42,12 +42,12 @@ from callpipe.frames.frames import (
     TransportMessageFrame,
     TransportMessageUrgentFrame,
 )
-from callpipe.log import CALL_TAG, redact_numbers
+from callpipe.log import CALL_TAG, mask, redact_numbers
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.transports.base_input import BaseInputTransport
 from callpipe.transports.base_output import BaseOutputTransport
 from callpipe.transports.base_transport import BaseTransport, TransportParams
-from callpipe.transports.call_stats import CallStats, mask, provider_name
+from callpipe.transports.call_stats import CallStats, provider_name
 from callpipe.transports.seams import TransportSerializer
 from callpipe.transports.session import CallSession
 from callpipe.utils.pydantic_docs import document_fields
