@@ -58,6 +58,7 @@ class _Engine:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise ConfigurationError(f"eSpeak NG has no voice {voice!r}")
             self.voice = voice
+            self.wpm = -1  # a voice brings its own speed: set the rate again below
         if rate_wpm != self.wpm:
             self.lib.espeak_SetParameter(_ESPEAK_RATE, int(rate_wpm), 0)
             self.wpm = rate_wpm
