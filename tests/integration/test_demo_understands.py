@@ -23,6 +23,7 @@ from callpipe.runner.app import RunnerConfig, create_app
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.server import running_server
 from callpipe.testing.simulator import SimulatedCall
+from callpipe.testing.virtual_calls import virtual_time
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,7 @@ async def demo_server() -> AsyncIterator[str]:
         yield f"ws://{addr}/ws"
 
 
+@virtual_time
 async def test_the_demo_answers_by_intent_and_hangs_up_on_goodbye() -> None:
     async with demo_server() as url, SimulatedCall(url, "twilio") as call:
         assert await call.wait_for_bot_to_say(r"hello|appointment|goodbye|hang up", timeout=15), (
@@ -76,6 +78,7 @@ async def test_the_demo_answers_by_intent_and_hangs_up_on_goodbye() -> None:
     assert answers, "no bot line was matched to a caller turn"
 
 
+@virtual_time
 async def test_the_demo_uses_an_openai_compatible_llm_when_configured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

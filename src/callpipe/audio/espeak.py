@@ -4,11 +4,27 @@
 eSpeak NG keeps global state (one voice, one callback), so calls are serialised by a lock. It
 synthesises a sentence in a few milliseconds; callers on an event loop still run it in a
 thread (``asyncio.to_thread``) so a long text never blocks other calls.
+
+**Same input, same samples.** eSpeak NG's voices "flutter" (a small pitch wobble) from a
+counter that keeps running from one utterance to the next, so by default the same sentence
+comes out a little different each time, depending on everything the process said before. The
+simulated callers and the tests need reproducible speech, so a voice given without a variant
+gets the ``callpipe-steady`` variant (``flutter 0``, nothing else changed). eSpeak NG only reads
+variants from its data directory, and the wheel's may be read-only, so the engine starts on a
+copy of that directory made of symlinks (about 150 of them, made once in the user's cache
+directory). A voice given with its own variant (``"en-us+f3"``) keeps that variant's flutter.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,6 +36,15 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
 _ESPEAK_CHARS_UTF8 = 1
 _ESPEAK_RATE = 1
+
+STEADY_VARIANT = "callpipe-steady"
+"""The variant added to a voice named without one: eSpeak's default voice with no flutter."""
+
+_VOICE_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}(\+[A-Za-z0-9_-]{1,32})?")
+"""A language voice and an optional variant. eSpeak NG copies the name into fixed buffers, and a
+long name or one with a path in it crashes the process (checked with eSpeak NG 1.52)."""
+
+logger = logging.getLogger(__name__)
 
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
@@ -35,7 +60,13 @@ class _Engine:
         except ImportError as exc:
             raise MissingDependencyError("eSpeak NG (offline text-to-speech)", "espeak") from exc
         self.lib: Any = ctypes.CDLL(espeakng_loader.get_library_path())
-        data_dir = str(Path(espeakng_loader.get_data_path()).parent)
+        real_data = Path(espeakng_loader.get_data_path())
+        self.steady = True
+        try:
+            data_dir = _data_with_steady_variant(real_data)
+        except OSError as exc:
+            logger.warning("eSpeak NG speech will vary between calls: %s", exc)
+            data_dir, self.steady = str(real_data.parent), False
         self.lib.espeak_Initialize.restype = ctypes.c_int
         self.rate: int = self.lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, data_dir.encode(), 0
@@ -54,9 +85,12 @@ class _Engine:
         return 0
 
     def synthesize(self, text: str, voice: str, rate_wpm: int) -> bytes:
+        asked = voice
+        if self.steady and "+" not in voice:
+            voice = f"{voice}+{STEADY_VARIANT}"
         if voice != self.voice:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise ConfigurationError(f"eSpeak NG has no voice {voice!r}")
+                raise ConfigurationError(f"eSpeak NG has no voice {asked!r}")
             self.voice = voice
             self.wpm = -1  # a voice brings its own speed: set the rate again below
         if rate_wpm != self.wpm:
@@ -83,6 +117,60 @@ class _Engine:
         return pcm
 
 
+_STEADY_TEXT = f"language variant\nname {STEADY_VARIANT}\nflutter 0\n"
+
+
+def _data_with_steady_variant(real: Path) -> str:
+    """An ``espeak-ng-data`` made of symlinks to ``real`` plus the steady variant; returns the
+    directory to give ``espeak_Initialize`` (the one that holds ``espeak-ng-data``).
+
+    Kept in the user's cache directory and shared by every process of this installation (the
+    name hashes the real directory and its listing), so bots killed without cleanup leave nothing
+    behind; where that directory cannot be written, a temporary one removed at exit.
+    """
+    listing = [str(real), _STEADY_TEXT]
+    for folder in (real, real / "voices", real / "voices" / "!v"):
+        listing.extend(sorted(entry.name for entry in folder.iterdir()))
+    digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "callpipe"
+    target = cache / f"espeak-ng-{digest}"
+    if (target / "espeak-ng-data" / "voices" / "!v" / STEADY_VARIANT).is_file():
+        return str(target)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
+    except OSError:
+        building = Path(tempfile.mkdtemp(prefix="callpipe-espeak-"))
+        atexit.register(shutil.rmtree, building, ignore_errors=True)
+        _link_tree(real, building / "espeak-ng-data")
+        return str(building)
+    _link_tree(real, building / "espeak-ng-data")
+    try:
+        building.rename(target)  # atomic; another process may have won the race
+    except OSError:
+        shutil.rmtree(building, ignore_errors=True)
+        if not target.is_dir():
+            raise
+    return str(target)
+
+
+def _link_tree(real: Path, data: Path) -> None:
+    data.mkdir()
+    for entry in real.iterdir():
+        if entry.name != "voices":
+            (data / entry.name).symlink_to(entry)
+    voices = data / "voices"
+    voices.mkdir()
+    for entry in (real / "voices").iterdir():
+        if entry.name != "!v":
+            (voices / entry.name).symlink_to(entry)
+    variants = voices / "!v"
+    variants.mkdir()
+    for entry in (real / "voices" / "!v").iterdir():
+        (variants / entry.name).symlink_to(entry)
+    (variants / STEADY_VARIANT).write_text(_STEADY_TEXT)
+
+
 _lock = threading.Lock()
 _engine: _Engine | None = None
 
@@ -101,7 +189,13 @@ def _get_engine() -> _Engine:
 
 
 def synthesize(text: str, sample_rate: int, voice: str = "en-us", rate_wpm: int = 175) -> bytes:
-    """``text`` spoken by eSpeak NG as PCM16 mono at ``sample_rate`` (blocking; thread-safe)."""
+    """``text`` spoken by eSpeak NG as PCM16 mono at ``sample_rate`` (blocking; thread-safe).
+
+    ``voice`` is an eSpeak NG voice, optionally with a variant (``"en-us"``, ``"en-gb+f3"``);
+    anything else raises :class:`ConfigurationError` before it reaches the library.
+    """
+    if not _VOICE_NAME.fullmatch(voice):
+        raise ConfigurationError(f"not an eSpeak NG voice name: {voice[:40]!r}")
     if not text.strip():
         return b""
     with _lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 pytest.importorskip("espeakng_loader", reason="needs the espeak extra")
 
 from callpipe.audio.espeak import synthesize
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     InterruptionFrame,
     LLMFullResponseEndFrame,
@@ -44,6 +46,25 @@ def test_synthesize_speaks_at_the_requested_rate() -> None:
     assert synthesize("   ", 8000) == b""
     with pytest.raises(ValueError, match="no voice"):
         synthesize("hi", 8000, voice="xx-not-a-voice")
+
+
+def test_the_same_sentence_gives_the_same_samples_whatever_came_before() -> None:
+    # eSpeak NG's flutter counter runs on between utterances: without the steady variant the
+    # second and third renderings differ from the first (by ~190 samples in length, here).
+    sentence = "Please transfer me to a real person."
+    first = synthesize(sentence, 8000)
+    synthesize("Something else, said in between.", 8000)
+    assert synthesize(sentence, 8000) == first
+    assert synthesize(sentence, 8000) == first
+    # A variant the caller names is kept (it may flutter: no claim on its samples).
+    assert synthesize(sentence, 8000, voice="en-us+f3") != first
+
+
+@pytest.mark.parametrize("voice", ["en-us" * 60, "en-us+/tmp/variant", "../en-us", "en us"])
+def test_a_malformed_voice_name_is_refused_before_it_reaches_the_library(voice: str) -> None:
+    # A long name overflows a fixed buffer in eSpeak NG and aborts the process.
+    with pytest.raises(ConfigurationError, match="not an eSpeak NG voice name"):
+        synthesize("hi", 8000, voice=voice)
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
@@ -109,3 +130,29 @@ async def test_interruption_cancels_the_utterance_in_progress(
     stops = [f for f in down if isinstance(f, TTSStoppedFrame)]
     assert len(stops) == 1
     assert any(isinstance(f, InterruptionFrame) for f in down)
+
+
+def test_the_steady_data_directory_is_made_once_and_shared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import espeakng_loader
+
+    from callpipe.audio import espeak
+
+    real = Path(espeakng_loader.get_data_path())
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = espeak._data_with_steady_variant(real)
+    assert Path(first).parent == tmp_path / "callpipe"
+    variant = Path(first) / "espeak-ng-data" / "voices" / "!v" / espeak.STEADY_VARIANT
+    assert "flutter 0" in variant.read_text()
+    assert (Path(first) / "espeak-ng-data" / "phondata").resolve() == (real / "phondata")
+    assert espeak._data_with_steady_variant(real) == first  # reused, nothing new built
+    assert [p.name for p in (tmp_path / "callpipe").iterdir()] == [Path(first).name]
+
+    # No writable cache: a temporary directory (removed at exit) still gives steady speech.
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    fallback = espeak._data_with_steady_variant(real)
+    assert Path(fallback).name.startswith("callpipe-espeak-")
+    assert (Path(fallback) / "espeak-ng-data" / "voices" / "!v" / espeak.STEADY_VARIANT).is_file()

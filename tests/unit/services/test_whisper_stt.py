@@ -36,6 +36,7 @@ from callpipe.services.whisper.engine import (
 from callpipe.services.whisper.stt import WhisperSTTService
 from callpipe.testing import run_test
 from callpipe.testing.pipeline import SleepFrame
+from callpipe.testing.virtual_calls import virtual_time
 from callpipe.testing.wer import word_error_rate
 
 from .helpers import run_then
@@ -119,6 +120,7 @@ def test_word_error_rate_on_phone_band_speech() -> None:
     assert wer < 0.35
 
 
+@virtual_time
 async def test_the_utterance_is_transcribed_off_the_loop_when_the_caller_stops() -> None:
     threads: list[str] = []
     stt = WhisperSTTService(**MODEL)  # type: ignore[arg-type]
@@ -151,6 +153,7 @@ async def test_the_utterance_is_transcribed_off_the_loop_when_the_caller_stops()
     assert 0 < rtf < 5
 
 
+@virtual_time
 async def test_overload_skips_the_utterance_with_one_warning_and_a_metric(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -184,6 +187,7 @@ async def test_overload_skips_the_utterance_with_one_warning_and_a_metric(
     assert engine.pending == 0
 
 
+@virtual_time
 async def test_interim_transcripts_during_a_long_turn() -> None:
     stt = WhisperSTTService(interim_secs=1.0, **MODEL)  # type: ignore[arg-type]
     long_turn = speech(
@@ -205,6 +209,7 @@ async def test_interim_transcripts_during_a_long_turn() -> None:
     )
 
 
+@virtual_time
 async def test_a_language_the_model_cannot_transcribe_is_reported_at_start() -> None:
     stt = WhisperSTTService(**{**MODEL, "language": "de"})  # type: ignore[arg-type]
     _, up = await run_test(stt, [SleepFrame(0.2)], params=PARAMS)
