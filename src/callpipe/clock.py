@@ -27,12 +27,20 @@ class Clock(Protocol):
 
 
 class LoopClock:
-    """The default clock: the running event loop's monotonic time."""
+    """The default clock: the running event loop's monotonic time.
+
+    It looks the loop up on every read. On Python 3.11 that lookup costs a ``getpid`` system
+    call, so a pipeline binds it to its loop when it starts (:meth:`bound`).
+    """
 
     __slots__ = ()
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
+
+    def bound(self, loop: asyncio.AbstractEventLoop) -> Clock:
+        """The same clock with ``loop`` looked up once (for code that runs on ``loop`` only)."""
+        return BoundLoopClock(loop)
 
     async def sleep_until(self, deadline: float) -> None:
         delay = deadline - asyncio.get_running_loop().time()
@@ -42,4 +50,21 @@ class LoopClock:
         await asyncio.sleep(seconds if seconds > 0 else 0)
 
 
-DEFAULT_CLOCK: Clock = LoopClock()
+class BoundLoopClock:
+    """:class:`LoopClock` for one loop: ``now()`` is ``loop.time()`` with no lookup."""
+
+    __slots__ = ("loop", "now")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.now = loop.time
+
+    async def sleep_until(self, deadline: float) -> None:
+        delay = deadline - self.loop.time()
+        await asyncio.sleep(delay if delay > 0 else 0)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds if seconds > 0 else 0)
+
+
+DEFAULT_CLOCK: LoopClock = LoopClock()

@@ -410,6 +410,8 @@ class PipelineWorker(BaseObject):
             return
         self._running = True
         loop = asyncio.get_running_loop()
+        if self._clock is DEFAULT_CLOCK:
+            self._clock = DEFAULT_CLOCK.bound(loop)  # one loop lookup, not one per reading
         push, process = self._observer_lists()
         setup = FrameProcessorSetup(clock=self._clock, observers=push, process_observers=process)
         self._processors = [self._source, *self._pipeline.processors_with_children(), self._sink]

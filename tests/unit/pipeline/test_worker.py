@@ -408,3 +408,48 @@ async def test_observers_cost_only_the_hooks_they_override() -> None:
     await worker.queue_frame(EndFrame())
     await asyncio.wait_for(run, 5)
     assert start_only.started
+
+
+class ClockProbe(FrameProcessor):
+    """Reads its clock while the pipeline runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readings: list[tuple[object, float, asyncio.AbstractEventLoop]] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TextFrame):
+            self.readings.append((self.clock, self.clock.now(), asyncio.get_running_loop()))
+        await self.push_frame(frame, direction)
+
+
+async def test_processors_read_the_loop_clock_without_looking_the_loop_up() -> None:
+    from callpipe.clock import DEFAULT_CLOCK, BoundLoopClock
+
+    probe = ClockProbe()
+    worker = PipelineWorker(Pipeline([probe]), idle_timeout_secs=None)
+    await worker.queue_frames([TextFrame("t"), EndFrame()])
+    await asyncio.wait_for(worker.run(), 5)
+    [(clock, reading, loop)] = probe.readings
+    assert isinstance(clock, BoundLoopClock) and clock.loop is loop
+    assert abs(reading - loop.time()) < 1.0
+    assert DEFAULT_CLOCK.now() >= reading  # the shared default itself is unchanged
+
+
+async def test_a_clock_given_to_the_worker_is_kept() -> None:
+    class Fixed:
+        def now(self) -> float:
+            return 42.0
+
+        async def sleep_until(self, deadline: float) -> None:
+            await asyncio.sleep(0)
+
+        async def sleep(self, seconds: float) -> None:
+            await asyncio.sleep(0)
+
+    probe = ClockProbe()
+    worker = PipelineWorker(Pipeline([probe]), idle_timeout_secs=None, clock=Fixed())
+    await worker.queue_frames([TextFrame("t"), EndFrame()])
+    await asyncio.wait_for(worker.run(), 5)
+    assert [reading for _, reading, _ in probe.readings] == [42.0]
