@@ -421,3 +421,45 @@ def test_max_message_of_one_packet_or_less_sends_every_packet_alone() -> None:
     assert run_virtual(scenario(0)) == [CHUNK] * 10
     assert run_virtual(scenario(30)) == [CHUNK] * 10
     assert run_virtual(scenario(40)) == [2 * CHUNK] * 5
+
+
+class BlockingOutput(BaseOutputTransport):
+    """A peer that takes no audio: each write waits until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            TransportParams(
+                audio_out_enabled=True, audio_out_sample_rate=RATE, audio_out_write_timeout=0.05
+            )
+        )
+        self.release = asyncio.Event()
+        self.timeouts = 0
+
+    async def write_audio_chunk(self, chunk: bytes) -> bool:
+        await self.release.wait()
+        return True
+
+    async def on_write_timeout(self) -> None:
+        self.timeouts += 1
+
+
+async def test_a_blocked_write_times_out_and_the_writer_carries_on() -> None:
+    out = BlockingOutput()
+    assert await out._write_with_timeout(bytes(CHUNK)) is False
+    assert out.timeouts == 1
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0  # the timer's cancellation was taken back
+    await asyncio.sleep(0.01)  # and no stray cancellation arrives later
+    out.release.set()
+    assert await out._write_with_timeout(bytes(CHUNK)) is True
+    assert out.timeouts == 1
+
+
+async def test_a_write_cancelled_from_outside_is_cancelled_not_timed_out() -> None:
+    out = BlockingOutput()
+    writer = asyncio.ensure_future(out._write_with_timeout(bytes(CHUNK)))
+    await asyncio.sleep(0.01)
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    assert out.timeouts == 0
