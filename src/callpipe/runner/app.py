@@ -69,6 +69,7 @@ from callpipe.runner.tracing import enabled_by_env, trace_exporter
 from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
 from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
 from callpipe.runner.webhook import handle_answer
+from callpipe.utils.heap import freeze_startup_heap
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +281,7 @@ def create_app(
     app = app or FastAPI(title="callpipe runner")
     install_token_redaction()  # uvicorn logs /ws/<token> request lines at INFO
     preload_models()  # e.g. the Silero model, so the first call does not stall the loop
+    freeze_startup_heap()  # short full GC pauses with many calls (see callpipe.utils.heap)
     state = RunnerState(bot, config, credentials or Credentials.from_env(), secret)
     app.state.runner = state
     _STATES[app] = state

@@ -11,6 +11,7 @@ from callpipe.errors import ConfigurationError
 from callpipe.processors.base_object import BaseObject
 from callpipe.processors.frame_processor import FrameProcessor
 from callpipe.transports.seams import VADAnalyzerLike
+from callpipe.utils.heap import freeze_startup_heap
 from callpipe.utils.pydantic_docs import document_fields
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ class BaseTransport(BaseObject):
         output_name: str | None = None,
     ) -> None:
         super().__init__(name=name)
+        freeze_startup_heap()  # once per process, before the first call's objects pile up
         self._input_name = input_name
         self._output_name = output_name
 
