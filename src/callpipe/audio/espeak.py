@@ -132,11 +132,13 @@ def _data_with_steady_variant(real: Path) -> str:
     for folder in (real, real / "voices", real / "voices" / "!v"):
         listing.extend(sorted(entry.name for entry in folder.iterdir()))
     digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "callpipe"
-    target = cache / f"espeak-ng-{digest}"
-    if (target / "espeak-ng-data" / "voices" / "!v" / STEADY_VARIANT).is_file():
+    cache = _cache_dir()
+    target = cache / f"espeak-ng-{digest}" if cache is not None else None
+    if target is not None and (target / "espeak-ng-data/voices/!v" / STEADY_VARIANT).is_file():
         return str(target)
     try:
+        if cache is None:
+            raise NotADirectoryError("no home directory for a cache")
         cache.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
     except OSError:
@@ -145,6 +147,7 @@ def _data_with_steady_variant(real: Path) -> str:
         _link_tree(real, building / "espeak-ng-data")
         return str(building)
     _link_tree(real, building / "espeak-ng-data")
+    assert target is not None
     try:
         building.rename(target)  # atomic; another process may have won the race
     except OSError:
@@ -152,6 +155,18 @@ def _data_with_steady_variant(real: Path) -> str:
         if not target.is_dir():
             raise
     return str(target)
+
+
+def _cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/callpipe`` or ``~/.cache/callpipe``; None when there is no home (a
+    container user with no passwd entry and no ``HOME``)."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg) / "callpipe"
+    try:
+        return Path.home() / ".cache" / "callpipe"
+    except (RuntimeError, KeyError):
+        return None
 
 
 def _link_tree(real: Path, data: Path) -> None:

@@ -156,3 +156,20 @@ def test_the_steady_data_directory_is_made_once_and_shared(
     fallback = espeak._data_with_steady_variant(real)
     assert Path(fallback).name.startswith("callpipe-espeak-")
     assert (Path(fallback) / "espeak-ng-data" / "voices" / "!v" / espeak.STEADY_VARIANT).is_file()
+
+
+def test_no_home_directory_still_gives_steady_speech(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import espeakng_loader
+
+    from callpipe.audio import espeak
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    made = espeak._data_with_steady_variant(Path(espeakng_loader.get_data_path()))
+    assert Path(made).name.startswith("callpipe-espeak-")
+    assert (Path(made) / "espeak-ng-data" / "voices" / "!v" / espeak.STEADY_VARIANT).is_file()
