@@ -43,28 +43,23 @@ class LoopClock:
         return BoundLoopClock(loop)
 
     async def sleep_until(self, deadline: float) -> None:
-        delay = deadline - asyncio.get_running_loop().time()
+        delay = deadline - self.now()
         await asyncio.sleep(delay if delay > 0 else 0)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds if seconds > 0 else 0)
 
 
-class BoundLoopClock:
+class BoundLoopClock(LoopClock):
     """:class:`LoopClock` for one loop: ``now()`` is ``loop.time()`` with no lookup."""
 
-    __slots__ = ("loop", "now")
+    __slots__ = ("loop",)
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.now = loop.time
 
-    async def sleep_until(self, deadline: float) -> None:
-        delay = deadline - self.loop.time()
-        await asyncio.sleep(delay if delay > 0 else 0)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds if seconds > 0 else 0)
+    def now(self) -> float:
+        return self.loop.time()
 
 
 DEFAULT_CLOCK: LoopClock = LoopClock()

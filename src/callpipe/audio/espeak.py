@@ -133,22 +133,25 @@ def _data_with_steady_variant(real: Path) -> str:
         listing.extend(sorted(entry.name for entry in folder.iterdir()))
     digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:16]
     cache = _cache_dir()
-    target = cache / f"espeak-ng-{digest}" if cache is not None else None
-    if target is not None and (target / "espeak-ng-data/voices/!v" / STEADY_VARIANT).is_file():
+    if cache is not None:
+        try:
+            return _shared_copy(real, cache, cache / f"espeak-ng-{digest}")
+        except OSError:
+            pass  # an unwritable cache: a private copy instead
+    private = Path(tempfile.mkdtemp(prefix="callpipe-espeak-"))
+    atexit.register(shutil.rmtree, private, ignore_errors=True)
+    _link_tree(real, private / "espeak-ng-data")
+    return str(private)
+
+
+def _shared_copy(real: Path, cache: Path, target: Path) -> str:
+    """``target`` in the cache, built beside it and renamed into place unless it exists."""
+    if (target / "espeak-ng-data" / "voices" / "!v" / STEADY_VARIANT).is_file():
         return str(target)
+    cache.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
     try:
-        if cache is None:
-            raise NotADirectoryError("no home directory for a cache")
-        cache.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
-    except OSError:
-        building = Path(tempfile.mkdtemp(prefix="callpipe-espeak-"))
-        atexit.register(shutil.rmtree, building, ignore_errors=True)
         _link_tree(real, building / "espeak-ng-data")
-        return str(building)
-    _link_tree(real, building / "espeak-ng-data")
-    assert target is not None
-    try:
         building.rename(target)  # atomic; another process may have won the race
     except OSError:
         shutil.rmtree(building, ignore_errors=True)
