@@ -98,7 +98,7 @@ async def test_tools_agent_runs_a_function_call_turn(tmp_path: Path) -> None:
     assert json.loads(tool_message["content"]) == {"available": True, "table": 12}
     assert roles(requests[turn + 1]["messages"])[-2:] == ["assistant", "tool"]
     # The answer was spoken after the caller's turn ("Yes, table twelve is free at eight.").
-    assert result.bot_speech_secs(asked_at + 1.0, result.duration) > 1.0
+    assert result.bot_speech_secs(asked_at + 1.0, result.duration) > 1.0, runner.output()
     assert recording.exists() and recording.stat().st_size > 44 + 8000 * 4  # > 1 s stereo
 
 
