@@ -266,8 +266,12 @@ class TTSService(AIService):
             await self._cancel_service(frame)
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
-            await self._interrupt()
+            # The interruption goes on before any await here: what stops the caller hearing
+            # the old reply is the output transport's clear, and on a loaded loop every await
+            # before it (the output task's end, the provider's cancel) costs an iteration.
+            dropped, old_output = self._drop_replies()
             await self.push_frame(frame, direction)
+            await self._finish_interrupt(dropped, old_output)
         elif isinstance(frame, TTSUpdateSettingsFrame) and await self._settings_frame(frame):
             pass  # applied here (an update for another service passes on below)
         elif direction is FrameDirection.UPSTREAM or isinstance(frame, SystemFrame):
@@ -371,13 +375,20 @@ class TTSService(AIService):
                 return
             await self.push_frame(item)
 
-    async def _interrupt(self) -> None:
+    def _drop_replies(self) -> tuple[list[TTSContext], asyncio.Task[None] | None]:
+        """Interruption, the part that cannot wait: forget every open reply, stop the output
+        task (it raises at its next resumption, so it pushes nothing more) and empty the output
+        queue of all but uninterruptible frames. Returns the dropped contexts and the task."""
         contexts = list(self._contexts.values())
         self._contexts.clear()
         self._reply_ctx = None
         self._aggregator.reset()
         self._in_reply = False
-        await cancel_and_wait(self._output_task)
+        for ctx in contexts:
+            ctx.finished = True
+        task, self._output_task = self._output_task, None
+        if task is not None:
+            task.cancel()
         kept: list[TTSContext | tuple[Frame, FrameDirection]] = []
         while not self._out.empty():
             item = self._out.get_nowait()
@@ -385,10 +396,17 @@ class TTSService(AIService):
                 kept.append(item)
         for item in kept:
             self._out.put_nowait(item)
+        return contexts, task
+
+    async def _finish_interrupt(
+        self, contexts: list[TTSContext], old_output: asyncio.Task[None] | None
+    ) -> None:
+        """Interruption, the rest: wait for the old output task, start a new one, and tell the
+        provider to stop generating the dropped replies."""
+        await cancel_and_wait(old_output)
         if self._started:
             self._start_output()
         for ctx in contexts:
-            ctx.finished = True
             try:
                 await self.cancel_context(ctx.id)
             except Exception:
