@@ -530,6 +530,13 @@ class FrameProcessor(BaseObject):
 
     async def _handle_interruption(self) -> None:
         """Drop queued interruptible frames; cancel the one in progress if it is interruptible."""
+        await self._resume_after_interruption(self._stop_interrupted_work())
+
+    def _stop_interrupted_work(self) -> asyncio.Task[None] | None:
+        """The part of an interruption that needs no await: drop queued interruptible frames
+        and cancel the worker if the frame in progress is interruptible. Once cancelled the
+        worker does nothing more (it raises at its next resumption); the returned task is for
+        :meth:`_resume_after_interruption`."""
         if self._queue:
             kept = [item for item in self._queue if item[0].UNINTERRUPTIBLE]
             self._queue.clear()
@@ -537,10 +544,16 @@ class FrameProcessor(BaseObject):
         current = self._current
         worker = self._worker
         if worker is None or current is None or current.UNINTERRUPTIBLE:
-            return
+            return None
         self._worker = None
         self._current = None
         worker.cancel()
+        return worker
+
+    async def _resume_after_interruption(self, worker: asyncio.Task[None] | None) -> None:
+        """Wait for the cancelled worker to finish, then start a fresh one."""
+        if worker is None:
+            return
         if worker is not asyncio.current_task():
             try:
                 await worker

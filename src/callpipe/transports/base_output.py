@@ -241,15 +241,21 @@ class BaseOutputTransport(FrameProcessor):
     passes_input_audio = True  # the caller's audio only passes through (see FrameProcessor)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, InterruptionFrame):
+            # The clear goes out before waiting for the paced write in progress to unwind:
+            # cancelled, it cannot send again, and on a loaded loop each await costs the
+            # caller an iteration of hearing the old reply.
+            worker = self._stop_interrupted_work()
+            await self._interrupt()
+            await self._resume_after_interruption(worker)
+            await self.push_frame(frame, direction)
+            return
         await super().process_frame(frame, direction)
         if isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
             await self.start(frame)
         elif isinstance(frame, CancelFrame):
             await self._cancel(frame)
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, InterruptionFrame):
-            await self._interrupt()
             await self.push_frame(frame, direction)
         elif isinstance(frame, TransportMessageUrgentFrame):
             await self.send_message(frame)

@@ -463,3 +463,42 @@ async def test_a_write_cancelled_from_outside_is_cancelled_not_timed_out() -> No
     with pytest.raises(asyncio.CancelledError):
         await writer
     assert out.timeouts == 0
+
+
+class StuckWriteOutput(FakeOutput):
+    """The third packet's write blocks until cancelled (a peer that stopped reading)."""
+
+    def __init__(self) -> None:
+        super().__init__(audio_out_write_timeout=30.0)
+        self.writes = 0
+
+    async def write_audio_chunk(self, chunk: bytes) -> bool:
+        self.writes += 1
+        if self.writes == 3:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                self.sent.append((asyncio.get_running_loop().time(), "write unwound", None))
+        return await super().write_audio_chunk(chunk)
+
+
+def test_the_clear_does_not_wait_for_the_write_in_progress_to_unwind() -> None:
+    async def scenario() -> tuple[StuckWriteOutput, TimedCollector]:
+        out = StuckWriteOutput()
+        down = await started(out)
+        await out.queue_frame(speech(0.5))
+        await asyncio.sleep(0.3)  # the third write is stuck by now
+        assert out.writes == 3
+        await out.queue_frame(InterruptionFrame())
+        await asyncio.sleep(0.1)
+        await out.queue_frame(speech(0.1))  # a fresh reply plays: the worker came back
+        await asyncio.sleep(0.5)
+        await out.cleanup()
+        await out.next.cleanup()  # type: ignore[union-attr]
+        return out, down
+
+    out, down = run_virtual(scenario())
+    kinds = [kind for _, kind, _ in out.sent]
+    assert kinds[:4] == ["audio", "audio", "clear", "write unwound"]
+    assert kinds[4:] == ["audio"] * (len(kinds) - 4) and len(kinds) > 4
+    assert any(isinstance(f, InterruptionFrame) for f in down.frames)
