@@ -42,6 +42,7 @@ from callpipe.transports.session import CallSession
 class Control(CallControl):
     def __init__(self) -> None:
         self.hang_ups = 0
+        self.closed = 0
 
     async def hang_up(self) -> bool:
         self.hang_ups += 1
@@ -54,7 +55,7 @@ class Control(CallControl):
         return False
 
     async def aclose(self) -> None:
-        pass
+        self.closed += 1
 
 
 class SlowSetup(TwilioFrameSerializer):
@@ -322,3 +323,23 @@ def test_a_peer_stall_seen_by_the_input_makes_the_output_hang_up() -> None:
 
     run_virtual(main())
     assert control.hang_ups == 1 and session.hang_up_at_end
+
+
+def test_the_call_control_client_is_released_when_the_call_ends() -> None:
+    """The provider REST client holds a keep-alive connection per call: closed at cleanup,
+    after the hang-up, not left for the garbage collector."""
+    serializer = TwilioFrameSerializer(
+        "MZ0", "CA1", params=TwilioFrameSerializer.InputParams(auto_hang_up=False)
+    )
+    control = Control()
+    serializer.call_control, serializer.auto_hang_up = control, True
+    transport = make(TwilioCallerSocket(25), serializer)  # 0.5 s of audio, then a hang-up
+
+    async def main() -> None:
+        call = asyncio.ensure_future(run_call(transport))
+        await asyncio.sleep(0.2)
+        assert control.closed == 0  # not while the call is up
+        await call
+
+    run_virtual(main())
+    assert control.closed >= 1  # (idempotent: both halves may release it)

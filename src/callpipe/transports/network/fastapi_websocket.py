@@ -592,6 +592,16 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
     async def cleanup(self) -> None:
         await super().cleanup()
         await self._session.client.close()
+        control = self._call_control
+        if control is not None:
+            # The provider REST client (hang-up, DTMF, transfer) holds a keep-alive connection
+            # per call; released here, not whenever the garbage collector gets to it.
+            try:
+                await control.aclose()
+            except Exception:
+                logger.debug(
+                    "%s: closing the call-control client failed", self._session, exc_info=True
+                )
         self._session.log_call_end(self.clock.now())
 
 
