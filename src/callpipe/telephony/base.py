@@ -2,9 +2,11 @@
 
 Serializers are sans-I/O; anything that talks HTTP lives here. ``CallControl`` is the interface the
 transport and bots use; ``HttpCallControl`` is the shared plumbing: one lazily created
-``httpx.AsyncClient`` per call, an overall deadline per operation, bounded retries on connection
-errors and 5xx answers, and an idempotent, single-flight ``hang_up``. Log lines and error
-messages name the call by its masked id (request paths carry the raw one, so they are masked too).
+``httpx.AsyncClient`` per call (the WebSocket transport closes it with ``aclose()`` when the call
+is cleaned up; a later request opens a new one), an overall deadline per operation, bounded
+retries on connection errors and 5xx answers, and an idempotent, single-flight ``hang_up``. Log
+lines and error messages name the call by its masked id (request paths carry the raw one, so they
+are masked too).
 """
 
 from __future__ import annotations
