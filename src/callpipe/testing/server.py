@@ -35,7 +35,11 @@ async def running_server(
     keyword arguments (e.g. ``callpipe.runner.limits.uvicorn_ws_options()``: the runner's
     connection guards).
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, not 0: asyncio's own loop turns Nagle off (TCP_NODELAY) only on sockets
+    # that say they are TCP, and an accepted socket inherits the listener's proto. With Nagle on,
+    # a small write waits for the peer's delayed ACK (real milliseconds), which on a virtual
+    # clock is seconds of a call with nothing delivered.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if sndbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)

@@ -7,6 +7,8 @@ import concurrent.futures
 import time
 
 import pytest
+from fastapi import FastAPI, WebSocket
+from websockets.asyncio.client import connect
 
 from callpipe.testing.server import running_server
 from callpipe.testing.virtual_calls import VirtualCallLoop, run_virtual_call, virtual_time
@@ -89,3 +91,25 @@ async def test_a_real_server_answers_on_virtual_time() -> None:
         elapsed = loop.time() - start
     assert reply.json() == {"pong": "yes"}
     assert 5.0 <= elapsed < 6.0
+
+
+@virtual_time
+async def test_small_server_writes_in_a_row_arrive_without_waiting_for_an_ack() -> None:
+    """The server's sockets have Nagle off. With it on (asyncio's loop leaves it on for a
+    listening socket not created as IPPROTO_TCP), the second of two small writes waits in the
+    kernel for the peer's delayed ACK: real milliseconds, which this clock skips, so the
+    message would only arrive once the client happened to send something."""
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.receive_text()
+        for word in ("one", "two", "three"):
+            await websocket.send_text(word)
+        await asyncio.sleep(30.0)
+
+    async with running_server(app) as addr, connect(f"ws://{addr}/ws") as ws:
+        await ws.send("go")
+        got = [await asyncio.wait_for(ws.recv(), 5.0) for _ in range(3)]
+    assert got == ["one", "two", "three"]
