@@ -23,7 +23,8 @@ The classes subclass uvicorn's own ``httptools`` HTTP protocol and ``websockets`
 WebSocket protocol (uvicorn's defaults with ``uvicorn[standard]``): both expose the exact hooks
 needed (``connection_made``, parser callbacks, ``handle_ping``/``handle_pong``), so no byte
 handling is re-implemented. :func:`uvicorn_ws_options` binds them to one
-:class:`ConnectionTracker` and returns the ``uvicorn.Config`` keyword arguments.
+:class:`ConnectionTracker` and returns the ``uvicorn.Config`` keyword arguments. The HTTP
+protocol also turns Nagle off on each admitted TCP connection (see :func:`_disable_nagle`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import asyncio
 import logging
 import os
 import resource
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -174,6 +176,23 @@ def _refuse(reason: str) -> None:
     logger.debug("connection refused: %s", reason)
 
 
+def _disable_nagle(transport: asyncio.BaseTransport) -> None:
+    """Send small writes at once (``TCP_NODELAY``) on a TCP connection.
+
+    uvloop does this for every TCP connection, asyncio's own loop only when the listening socket
+    was created as ``IPPROTO_TCP``, which uvicorn's ``bind_socket`` (``--workers``, ``--fd``)
+    does not do. With Nagle on, a 20 ms audio message written while the previous one is not yet
+    acknowledged waits for the peer's delayed ACK (up to 40 ms on Linux).
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:  # not a TCP stream after all; nothing to tune
+        pass
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a connection cap, header and body deadlines and a header
     cap."""
@@ -193,6 +212,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._cut = True
             transport.abort()  # RST: no response, no parsing, the descriptor is freed now
             return
+        _disable_nagle(transport)
         self._start_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import pytest
+import uvicorn
+from fastapi import FastAPI, WebSocket
+from websockets.asyncio.client import connect
 
 from callpipe.errors import ConfigurationError
 from callpipe.runner.limits import (
@@ -16,6 +20,7 @@ from callpipe.runner.limits import (
     GuardedWebSocketProtocol,
     uvicorn_ws_options,
 )
+from callpipe.testing.virtual_calls import virtual_time
 
 
 class _Transport(asyncio.Transport):
@@ -81,3 +86,36 @@ def test_uvicorn_options_turn_compression_off_and_bind_one_tracker() -> None:
     assert http.tracker is ws.tracker and http.tracker.limits.max_per_address == 7
     other = uvicorn_ws_options()
     assert other["http"].tracker is not http.tracker  # one tracker per server
+
+
+@virtual_time
+async def test_guarded_connections_send_small_messages_without_nagle() -> None:
+    """A listening socket made as uvicorn's ``bind_socket`` makes it (``--workers``): proto 0,
+    so asyncio's loop leaves Nagle on. The guarded protocol turns it off; with it on, the second
+    of two small messages waits for the client's delayed ACK, which this virtual clock skips."""
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.receive_text()
+        for word in ("one", "two", "three"):
+            await websocket.send_text(word)
+        await websocket.receive()  # the client's close
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # proto 0, as uvicorn's
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", **uvicorn_ws_options())
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server._serve(sockets=[sock]))
+    try:
+        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
+            await asyncio.sleep(0.01)
+        async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            await ws.send("go")
+            got = [await asyncio.wait_for(ws.recv(), 5.0) for _ in range(3)]
+        assert got == ["one", "two", "three"]
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 5.0)
