@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from callpipe.metrics.registry import REGISTRY
+from callpipe.utils.tls import shared_ssl_context
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,9 @@ class RecordWebhook:
         body = json.dumps(record, ensure_ascii=False, default=str).encode()
         record_id = str(record.get("record_id", ""))
         last = ""
-        async with httpx.AsyncClient(timeout=self.timeout_secs) as client:
+        async with httpx.AsyncClient(
+            timeout=self.timeout_secs, verify=shared_ssl_context()
+        ) as client:
             for attempt in range(self.attempts):
                 if attempt:
                     WEBHOOK_DELIVERIES.inc(outcome="retried")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import ssl
 
 import httpx
 
@@ -38,17 +37,3 @@ def retry_after_secs(response: httpx.Response, default: float, cap: float) -> fl
 
 def is_retryable(status: int) -> bool:
     return status == 429 or status >= 500
-
-
-_SSL_CONTEXT: ssl.SSLContext | None = None
-
-
-def shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context per process for every HTTP client of every call.
-
-    httpx builds a new context (and loads the CA bundle) per client by default: about 25 ms on
-    the event loop and 0.9 MiB per call with one client per service per call."""
-    global _SSL_CONTEXT
-    if _SSL_CONTEXT is None:
-        _SSL_CONTEXT = httpx.create_ssl_context()
-    return _SSL_CONTEXT

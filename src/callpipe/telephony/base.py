@@ -24,6 +24,7 @@ import httpx
 
 from callpipe.errors import CallControlError, ConfigurationError
 from callpipe.log import mask
+from callpipe.utils.tls import shared_ssl_context
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ class HttpCallControl(CallControl):
                 headers=self._headers,
                 timeout=timeout,
                 transport=self._transport,
+                verify=shared_ssl_context(),
             )
         return self._client
 

@@ -30,12 +30,7 @@ from callpipe.frames.frames import (
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._env import base_url
-from callpipe.services._http import (
-    error_message,
-    is_retryable,
-    retry_after_secs,
-    shared_ssl_context,
-)
+from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services._llm_stream import StreamingHTTPLLMService, _StreamError
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.google._gemini import (
@@ -45,6 +40,7 @@ from callpipe.services.google._gemini import (
     convert_tools,
 )
 from callpipe.services.llm_service import ToolCall
+from callpipe.utils.tls import shared_ssl_context
 
 logger = logging.getLogger(__name__)
 

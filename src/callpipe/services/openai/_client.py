@@ -18,8 +18,9 @@ import os
 import httpx
 
 from callpipe.services._env import OPENAI_BASE_URL_ENV
-from callpipe.services._http import error_message, shared_ssl_context
+from callpipe.services._http import error_message
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
+from callpipe.utils.tls import shared_ssl_context
 
 logger = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from callpipe.telephony.dial.types import (
     ProviderAccount,
     dialer_for,
 )
+from callpipe.utils.tls import shared_ssl_context
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ async def place_call(
         headers=spec.headers,
         timeout=httpx.Timeout(request_timeout, connect=min(3.0, request_timeout)),
         transport=transport,
+        verify=shared_ssl_context(),
     ) as client:
         response: httpx.Response | None = None
         for attempt in range(CONNECT_RETRIES + 1):
