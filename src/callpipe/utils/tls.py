@@ -13,35 +13,23 @@ TTS service; :func:`shared_websocket_ssl_context` is that default, made once.
 
 from __future__ import annotations
 
+import functools
 import ssl
-import threading
 
 import httpx
 
 __all__ = ["shared_ssl_context", "shared_websocket_ssl_context"]
 
-_lock = threading.Lock()
-_context: ssl.SSLContext | None = None
-_ws_context: ssl.SSLContext | None = None
 
-
+@functools.cache
 def shared_ssl_context() -> ssl.SSLContext:
     """The process's TLS context (certificate checks on, httpx's defaults), made on first use."""
-    global _context
-    if _context is None:
-        with _lock:
-            if _context is None:
-                _context = httpx.create_ssl_context()
-    return _context
+    return httpx.create_ssl_context()
 
 
+@functools.cache
 def shared_websocket_ssl_context() -> ssl.SSLContext:
     """The process's TLS context for ``wss://`` provider sockets: what ``websockets`` would make
     for each connection (``ssl.create_default_context()``, the system's CA store), made once.
     Kept apart from :func:`shared_ssl_context`, whose ALPN list httpcore sets for HTTP."""
-    global _ws_context
-    if _ws_context is None:
-        with _lock:
-            if _ws_context is None:
-                _ws_context = ssl.create_default_context()
-    return _ws_context
+    return ssl.create_default_context()

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 import uvicorn
-from fastapi import FastAPI, WebSocket
-from websockets.asyncio.client import connect
 
 from callpipe.errors import ConfigurationError
 from callpipe.runner.limits import (
@@ -21,6 +19,7 @@ from callpipe.runner.limits import (
     uvicorn_ws_options,
 )
 from callpipe.testing.virtual_calls import virtual_time
+from unit.small_writes import WORDS, receive_words, small_writes_app
 
 
 class _Transport(asyncio.Transport):
@@ -93,29 +92,18 @@ async def test_guarded_connections_send_small_messages_without_nagle() -> None:
     """A listening socket made as uvicorn's ``bind_socket`` makes it (``--workers``): proto 0,
     so asyncio's loop leaves Nagle on. The guarded protocol turns it off; with it on, the second
     of two small messages waits for the client's delayed ACK, which this virtual clock skips."""
-    app = FastAPI()
-
-    @app.websocket("/ws")
-    async def endpoint(websocket: WebSocket) -> None:
-        await websocket.accept()
-        await websocket.receive_text()
-        for word in ("one", "two", "three"):
-            await websocket.send_text(word)
-        await websocket.receive()  # the client's close
-
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # proto 0, as uvicorn's
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", **uvicorn_ws_options())
+    config = uvicorn.Config(
+        small_writes_app(), log_level="warning", lifespan="off", **uvicorn_ws_options()
+    )
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server._serve(sockets=[sock]))
     try:
         while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
             await asyncio.sleep(0.01)
-        async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
-            await ws.send("go")
-            got = [await asyncio.wait_for(ws.recv(), 5.0) for _ in range(3)]
-        assert got == ["one", "two", "three"]
+        assert await receive_words(f"ws://127.0.0.1:{port}/ws") == WORDS
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 5.0)

@@ -7,11 +7,10 @@ import concurrent.futures
 import time
 
 import pytest
-from fastapi import FastAPI, WebSocket
-from websockets.asyncio.client import connect
 
 from callpipe.testing.server import running_server
 from callpipe.testing.virtual_calls import VirtualCallLoop, run_virtual_call, virtual_time
+from unit.small_writes import WORDS, receive_words, small_writes_app
 
 
 def test_a_long_sleep_takes_no_real_time() -> None:
@@ -99,17 +98,5 @@ async def test_small_server_writes_in_a_row_arrive_without_waiting_for_an_ack() 
     listening socket not created as IPPROTO_TCP), the second of two small writes waits in the
     kernel for the peer's delayed ACK: real milliseconds, which this clock skips, so the
     message would only arrive once the client happened to send something."""
-    app = FastAPI()
-
-    @app.websocket("/ws")
-    async def endpoint(websocket: WebSocket) -> None:
-        await websocket.accept()
-        await websocket.receive_text()
-        for word in ("one", "two", "three"):
-            await websocket.send_text(word)
-        await asyncio.sleep(30.0)
-
-    async with running_server(app) as addr, connect(f"ws://{addr}/ws") as ws:
-        await ws.send("go")
-        got = [await asyncio.wait_for(ws.recv(), 5.0) for _ in range(3)]
-    assert got == ["one", "two", "three"]
+    async with running_server(small_writes_app()) as addr:
+        assert await receive_words(f"ws://{addr}/ws") == WORDS
