@@ -25,6 +25,7 @@ async def running_server(
     sndbuf: int | None = None,
     log_level: str = "warning",
     options: dict[str, Any] | None = None,
+    listen_proto: int = socket.IPPROTO_TCP,
 ) -> AsyncIterator[str]:
     """Run ``app`` on a free loopback port; yields ``"127.0.0.1:PORT"``; stops it on exit.
 
@@ -34,12 +35,14 @@ async def running_server(
     server's sends after kilobytes instead of megabytes. ``options`` are more ``uvicorn.Config``
     keyword arguments (e.g. ``callpipe.runner.limits.uvicorn_ws_options()``: the runner's
     connection guards).
+
+    ``listen_proto`` is the listening socket's protocol number. ``IPPROTO_TCP``, not 0: asyncio's
+    own loop turns Nagle off (TCP_NODELAY) only on sockets that say they are TCP, and an accepted
+    socket inherits the listener's. With Nagle on, a small write waits for the peer's delayed ACK
+    (real milliseconds), which on a virtual clock is seconds of a call with nothing delivered.
+    0 makes the socket as uvicorn's ``bind_socket`` does (``--workers``).
     """
-    # proto=IPPROTO_TCP, not 0: asyncio's own loop turns Nagle off (TCP_NODELAY) only on sockets
-    # that say they are TCP, and an accepted socket inherits the listener's proto. With Nagle on,
-    # a small write waits for the peer's delayed ACK (real milliseconds), which on a virtual
-    # clock is seconds of a call with nothing delivered.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, listen_proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if sndbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 import pytest
-import uvicorn
 
 from callpipe.errors import ConfigurationError
 from callpipe.runner.limits import (
@@ -18,6 +16,7 @@ from callpipe.runner.limits import (
     GuardedWebSocketProtocol,
     uvicorn_ws_options,
 )
+from callpipe.testing.server import running_server
 from callpipe.testing.virtual_calls import virtual_time
 from unit.small_writes import WORDS, receive_words, small_writes_app
 
@@ -92,18 +91,6 @@ async def test_guarded_connections_send_small_messages_without_nagle() -> None:
     """A listening socket made as uvicorn's ``bind_socket`` makes it (``--workers``): proto 0,
     so asyncio's loop leaves Nagle on. The guarded protocol turns it off; with it on, the second
     of two small messages waits for the client's delayed ACK, which this virtual clock skips."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # proto 0, as uvicorn's
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        small_writes_app(), log_level="warning", lifespan="off", **uvicorn_ws_options()
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server._serve(sockets=[sock]))
-    try:
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
-            await asyncio.sleep(0.01)
-        assert await receive_words(f"ws://127.0.0.1:{port}/ws") == WORDS
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 5.0)
+    options = uvicorn_ws_options()
+    async with running_server(small_writes_app(), options=options, listen_proto=0) as addr:
+        assert await receive_words(f"ws://{addr}/ws") == WORDS
