@@ -80,7 +80,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         action="store_true",
         help="also log every WebSocket frame on the wire (very noisy)",
     )
-    add("--workers", type=int, default=1, help="worker processes sharing the port")
+    add("--workers", type=int, default=1, help="worker processes serving the port")
     add(
         "--insecure",
         action="store_true",

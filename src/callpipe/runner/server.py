@@ -5,8 +5,17 @@ no longer answer ``/ready`` (a load balancer must see it go unready) nor let cal
 own terms. :class:`DrainingServer` keeps serving during the drain: the first SIGTERM/SIGINT starts
 ``CallRegistry.drain`` and the server exits (code 0) when it completes; a second signal exits at
 once. ``serve_workers`` is a small supervisor (uvicorn's cannot run a custom server class): it
-binds the socket once, starts N spawned workers that each run a ``DrainingServer`` on it, and
-forwards SIGTERM/SIGINT to them.
+reserves the port, starts N spawned workers that each run a ``DrainingServer``, and forwards
+SIGTERM/SIGINT to them.
+
+On Linux each worker listens on a socket of its own, all bound to the port with
+``SO_REUSEPORT``, so the kernel spreads new connections evenly over the workers (by a hash of
+the connection's addresses). With one shared listening socket, as uvicorn's ``--workers`` does,
+whichever worker wakes first accepts every connection waiting, and calls arriving in bursts
+pile up on one worker: 200 benchmark calls split 83/119 run after run, and the busier worker
+fell behind while the other had room. Elsewhere (no balancing ``SO_REUSEPORT``) the workers
+share one socket as before. The cost of separate sockets: connections still in the accept
+queue of a worker that crashes are reset instead of going to another worker.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import Any
 
@@ -162,27 +171,78 @@ class WorkerSpec:
     wire_debug: bool = False
 
 
-def _worker_main(spec: WorkerSpec, fd_socket: socket.socket) -> None:
-    """Entry point of a spawned worker: rebuild the app from ``spec`` and serve ``fd_socket``."""
+def balanced_reuse_port() -> bool:
+    """Whether this platform's ``SO_REUSEPORT`` spreads connections over the listeners (Linux
+    does; on BSD and macOS the option exists but one listener gets them all)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def bind_tcp_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (IPv6 when the host has a colon), not yet listening.
+
+    Created as ``IPPROTO_TCP`` (so asyncio sets ``TCP_NODELAY`` on accepted connections) and
+    inheritable (so a spawned worker can be handed it). ``reuse_port``: join the port's
+    ``SO_REUSEPORT`` group, whose listeners the kernel balances new connections over.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker_main(spec: WorkerSpec, shared: socket.socket | None) -> None:
+    """Entry point of a spawned worker: rebuild the app from ``spec`` and serve it, on the
+    ``shared`` socket or (``None``) on a listener of its own in the port's reuse-port group."""
     spec.setup_logging(spec.verbose, spec.wire_debug)
+    sock = shared if shared is not None else bind_tcp_socket(spec.host, spec.port, reuse_port=True)
     app = spec.build_app(spec)
     config = uvicorn_config(app, spec.host, spec.port, spec.verbose, wire_debug=spec.wire_debug)
     server = DrainingServer(config)
-    server.run(sockets=[fd_socket])
+    server.run(sockets=[sock])
 
 
 def serve_workers(spec: WorkerSpec, workers: int) -> int:
-    """Start ``workers`` processes sharing one listening socket; return the exit code."""
-    config = uvicorn.Config("callpipe.runner.app:create_app", host=spec.host, port=spec.port)
-    sock = config.bind_socket()
+    """Start ``workers`` processes serving ``spec.host:spec.port``; return the exit code.
+
+    On Linux the supervisor binds the port in the reuse-port group without listening (the port
+    is taken, and a busy port fails here, before any worker starts) and each worker listens on
+    a socket of its own; elsewhere the workers share the supervisor's listening socket.
+    """
+    balanced = balanced_reuse_port()
+    try:
+        sock = bind_tcp_socket(spec.host, spec.port, reuse_port=balanced)
+    except OSError as exc:
+        logger.error("cannot listen on %s:%d: %s", spec.host, spec.port, exc)
+        return 1
+    port = sock.getsockname()[1]
+    spec = replace(spec, port=port)
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_worker_main, args=(spec, sock), name=f"callpipe-worker-{i}")
+        ctx.Process(
+            target=_worker_main,
+            args=(spec, None if balanced else sock),
+            name=f"callpipe-worker-{i}",
+        )
         for i in range(workers)
     ]
     for proc in procs:
         proc.start()
-    logger.info("started %d workers: %s", workers, ", ".join(str(p.pid) for p in procs))
+    logger.info(
+        "started %d workers on %s:%d (%s): %s",
+        workers,
+        spec.host,
+        port,
+        "a listener each, SO_REUSEPORT" if balanced else "one shared listener",
+        ", ".join(str(p.pid) for p in procs),
+    )
 
     def forward(sig: int, _frame: FrameType | None) -> None:
         for proc in procs:

@@ -97,12 +97,19 @@ async def test_workers_share_tokens_and_drain(tmp_path: Path) -> None:
     env = {**NO_PROVIDER_CREDS, **PROVIDER_ENV["twilio"], "REPLY_SECS": "0.3"}
     with run_bot_process(tmp_path, args, env) as runner:
         ws_base = f"ws://127.0.0.1:{runner.port}"
+        calls = 12
         results = await asyncio.gather(
-            *(_call_via(runner.base, ws_base, f"CA{i}") for i in range(6))
+            *(_call_via(runner.base, ws_base, f"CA{i:02}") for i in range(calls))
         )
-        assert [r.close_code for r in results] == [1000] * 6, runner.output()
+        assert [r.close_code for r in results] == [1000] * calls, runner.output()
         reports = runner.reports("bot")
-        assert sorted(r["call_data"]["call_id"] for r in reports) == [f"CA{i}" for i in range(6)]
+        ids = sorted(r["call_data"]["call_id"] for r in reports)
+        assert ids == [f"CA{i:02}" for i in range(calls)]
+        # Each worker listens on its own SO_REUSEPORT socket, so a burst of calls lands on both
+        # (all 12 on one worker: about once in 2000 runs). A shared socket gave whichever
+        # worker woke first the whole burst.
+        assert len({r["pid"] for r in reports}) == 2, runner.output()
+        assert "a listener each, SO_REUSEPORT" in runner.output()
         runner.proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(runner.proc.wait, 20)
     assert code == 0, runner.output()
