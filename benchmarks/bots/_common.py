@@ -22,7 +22,7 @@ def echo_audio(buffered: bytearray) -> bytes:
 
 
 def serve(app_path: str, app_dir: str) -> None:
-    """Run uvicorn (one process, or ``--workers N`` sharing the socket)."""
+    """Run uvicorn: one process, or ``--workers N`` processes (see :func:`serve_reuse_port`)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -31,18 +31,64 @@ def serve(app_path: str, app_dir: str) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     import uvicorn
 
+    if args.workers > 1:
+        serve_reuse_port(app_path, app_dir, args.host, args.port, args.workers)
+        return
     uvicorn.run(
         app_path,
         app_dir=app_dir,
         host=args.host,
         port=args.port,
-        workers=args.workers if args.workers > 1 else None,
-        log_level="warning",
-        ws_per_message_deflate=False,
-        ws_ping_interval=None,
-        access_log=False,
-        backlog=2048,
+        **UVICORN_OPTIONS,  # type: ignore[arg-type]
     )
+
+
+UVICORN_OPTIONS = {
+    "log_level": "warning",
+    "ws_per_message_deflate": False,
+    "ws_ping_interval": None,
+    "access_log": False,
+    "backlog": 2048,
+}
+
+
+def serve_reuse_port(app_path: str, app_dir: str, host: str, port: int, workers: int) -> None:
+    """``workers`` forked uvicorn processes, each listening on its own ``SO_REUSEPORT`` socket
+    (Linux spreads connections evenly over them), as ``callpipe run --workers N`` does.
+
+    Not uvicorn's ``--workers``: its processes share one listening socket and whichever wakes
+    first accepts the whole burst of waiting connections; 200 benchmark calls split about
+    83/119 run after run, and the loaded worker fell behind while the other had room. SIGINT or
+    SIGTERM here is passed on to the workers.
+    """
+    import multiprocessing
+    import signal
+    import socket
+    import sys
+
+    import uvicorn
+
+    def worker() -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sys.path.insert(0, app_dir)
+        uvicorn.Server(uvicorn.Config(app_path, **UVICORN_OPTIONS)).run(sockets=[sock])  # type: ignore[arg-type]
+
+    procs = [multiprocessing.get_context("fork").Process(target=worker) for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+
+    def forward(sig: int, _frame: object) -> None:
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, sig)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    for proc in procs:
+        proc.join()
 
 
 # --------------------------------------------------------------------- full-pipeline bots
