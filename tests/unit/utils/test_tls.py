@@ -9,10 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from callpipe.errors import CallControlError
+from callpipe.providers import registry  # noqa: F401  (registers the dialers by name)
 from callpipe.runner.record_webhook import RecordWebhook
 from callpipe.services import websocket_service
 from callpipe.services.websocket_service import ProviderWebsocket
 from callpipe.telephony.base import HttpCallControl
+from callpipe.telephony.dial import ProviderAccount, dial
 from callpipe.utils import tls
 from callpipe.utils.tls import shared_ssl_context, shared_websocket_ssl_context
 
@@ -55,6 +58,19 @@ async def test_per_call_http_clients_build_no_tls_context(monkeypatch: pytest.Mo
         await control.aclose()
     webhook = RecordWebhook("https://127.0.0.1:1/hook", attempts=1, timeout_secs=0.5)
     await webhook._deliver({"record_id": "r1"})  # nothing listens there; only the TLS setup counts
+    account = ProviderAccount.from_env(
+        "twilio", {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok"}
+    )
+    for _ in range(2):  # two outbound dials, over a real (TLS) httpx transport
+        with pytest.raises(CallControlError, match="cannot connect"):
+            await dial(
+                "+15551234567",
+                "+15557654321",
+                provider="twilio",
+                answer_url="https://bot.example/",
+                account=account,
+                base_url="https://127.0.0.1:1",
+            )
     assert built == []
 
 
