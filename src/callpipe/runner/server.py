@@ -213,12 +213,19 @@ def serve_workers(spec: WorkerSpec, workers: int) -> int:
     """Start ``workers`` processes serving ``spec.host:spec.port``; return the exit code.
 
     On Linux the supervisor binds the port in the reuse-port group without listening (the port
-    is taken, and a busy port fails here, before any worker starts) and each worker listens on
-    a socket of its own; elsewhere the workers share the supervisor's listening socket.
+    is taken, and a busy port fails here, before any worker starts: also one held by another
+    process's reuse-port group) and each worker listens on a socket of its own; elsewhere the
+    workers share the supervisor's listening socket.
     """
     balanced = balanced_reuse_port()
     try:
-        sock = bind_tcp_socket(spec.host, spec.port, reuse_port=balanced)
+        # First without SO_REUSEPORT: that bind fails on any listener there, including another
+        # runner's reuse-port group (which would otherwise quietly share our calls).
+        sock = bind_tcp_socket(spec.host, spec.port)
+        if balanced:
+            port = sock.getsockname()[1]
+            sock.close()
+            sock = bind_tcp_socket(spec.host, port, reuse_port=True)
     except OSError as exc:
         logger.error("cannot listen on %s:%d: %s", spec.host, spec.port, exc)
         return 1

@@ -9,7 +9,14 @@ import sys
 
 import pytest
 
-from callpipe.runner.server import balanced_reuse_port, bind_tcp_socket
+from callpipe.runner.app import RunnerConfig
+from callpipe.runner.run import build_app_from_spec, configure_logging
+from callpipe.runner.server import (
+    WorkerSpec,
+    balanced_reuse_port,
+    bind_tcp_socket,
+    serve_workers,
+)
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux SO_REUSEPORT")
 
@@ -65,3 +72,25 @@ def test_connections_spread_over_the_workers_listeners() -> None:
     finally:
         for sock in [*clients, *listeners, placeholder]:
             sock.close()
+
+
+@linux_only
+def test_workers_refuse_a_port_another_reuse_port_group_listens_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Another runner's worker (same user, SO_REUSEPORT) still on the port: joining its group
+    # would quietly split the calls between the two; the supervisor must refuse to start.
+    other = bind_tcp_socket("127.0.0.1", 0, reuse_port=True)
+    other.listen()
+    spec = WorkerSpec(
+        host="127.0.0.1",
+        port=other.getsockname()[1],
+        build_app=build_app_from_spec,
+        setup_logging=configure_logging,
+        config=RunnerConfig(transport="twilio", insecure=True),
+    )
+    try:
+        assert serve_workers(spec, 2) == 1
+    finally:
+        other.close()
+    assert "cannot listen on 127.0.0.1" in caplog.text
