@@ -92,11 +92,23 @@ async def _call_via(base: str, ws_base: str, call_id: str, **kw: object):  # typ
     return await fake_call(f"{ws_base}/ws/{token}", "twilio", call_id=call_id, **kw)  # type: ignore[arg-type]
 
 
+def _listeners(port: int) -> int:
+    """Sockets in LISTEN state on 127.0.0.1:``port`` (Linux: one per SO_REUSEPORT worker)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    local = f"0100007F:{port:04X}"
+    return sum(1 for row in rows if row.split()[1] == local and row.split()[3] == "0A")
+
+
 async def test_workers_share_tokens_and_drain(tmp_path: Path) -> None:
     args = ["-t", "twilio", "-x", "example.test", "--workers", "2"]
     env = {**NO_PROVIDER_CREDS, **PROVIDER_ENV["twilio"], "REPLY_SECS": "0.3"}
     with run_bot_process(tmp_path, args, env) as runner:
         ws_base = f"ws://127.0.0.1:{runner.port}"
+        # /health answers once one worker listens; the calls must find both listening.
+        deadline = asyncio.get_running_loop().time() + 30
+        while _listeners(runner.port) < 2:
+            assert asyncio.get_running_loop().time() < deadline, runner.output()
+            await asyncio.sleep(0.05)
         calls = 12
         results = await asyncio.gather(
             *(_call_via(runner.base, ws_base, f"CA{i:02}") for i in range(calls))
