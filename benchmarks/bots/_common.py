@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import time
+from typing import Any
 
 #: VAD thresholds used by both bots (and told to the load generator).
 VAD_CONFIDENCE = 0.7
@@ -39,11 +40,11 @@ def serve(app_path: str, app_dir: str) -> None:
         app_dir=app_dir,
         host=args.host,
         port=args.port,
-        **UVICORN_OPTIONS,  # type: ignore[arg-type]
+        **UVICORN_OPTIONS,
     )
 
 
-UVICORN_OPTIONS = {
+UVICORN_OPTIONS: dict[str, Any] = {
     "log_level": "warning",
     "ws_per_message_deflate": False,
     "ws_ping_interval": None,
@@ -74,7 +75,7 @@ def serve_reuse_port(app_path: str, app_dir: str, host: str, port: int, workers:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sys.path.insert(0, app_dir)
-        uvicorn.Server(uvicorn.Config(app_path, **UVICORN_OPTIONS)).run(sockets=[sock])  # type: ignore[arg-type]
+        uvicorn.Server(uvicorn.Config(app_path, **UVICORN_OPTIONS)).run(sockets=[sock])
 
     procs = [multiprocessing.get_context("fork").Process(target=worker) for _ in range(workers)]
     for proc in procs:

@@ -94,9 +94,9 @@ async def _call_via(base: str, ws_base: str, call_id: str, **kw: object):  # typ
 
 def _listeners(port: int) -> int:
     """Sockets in LISTEN state on 127.0.0.1:``port`` (Linux: one per SO_REUSEPORT worker)."""
-    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
     local = f"0100007F:{port:04X}"
-    return sum(1 for row in rows if row.split()[1] == local and row.split()[3] == "0A")
+    rows = [row.split() for row in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(1 for row in rows if row[1] == local and row[3] == "0A")  # 0A: LISTEN
 
 
 async def test_workers_share_tokens_and_drain(tmp_path: Path) -> None:
