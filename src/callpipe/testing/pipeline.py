@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from callpipe.frames.frames import EndFrame, Frame, StartFrame
 from callpipe.pipeline.pipeline import Pipeline
@@ -33,10 +34,26 @@ class FrameCollector(FrameProcessor):
 
 
 class SleepFrame(Frame):
-    """Not a real frame: tells :func:`run_test` to wait before sending the next frame."""
+    """Not a real frame: tells :func:`run_test` to wait before sending the next frame.
 
-    def __init__(self, seconds: float = 0.1) -> None:
+    With ``until``, the wait ends as soon as ``until()`` is true (checked every 10 ms), and
+    ``seconds`` is the most it waits: a test can wait for a remote fake to catch up without
+    betting on how fast a loaded machine is.
+    """
+
+    def __init__(self, seconds: float = 0.1, *, until: Callable[[], bool] | None = None) -> None:
         self.seconds = seconds
+        self.until = until
+
+    async def wait(self) -> None:
+        if self.until is None:
+            await asyncio.sleep(self.seconds)
+            return
+        deadline = time.monotonic() + self.seconds
+        while True:  # polled: the condition lives in another process or a fake's counters
+            if self.until() or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.01)
 
 
 async def run_test(
@@ -57,7 +74,7 @@ async def run_test(
     async def feed() -> None:
         for frame in frames_to_send:
             if isinstance(frame, SleepFrame):
-                await asyncio.sleep(frame.seconds)
+                await frame.wait()
             else:
                 await task.queue_frame(frame)
         if send_end_frame:

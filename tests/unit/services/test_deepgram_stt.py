@@ -45,13 +45,22 @@ def audio(secs: float, *, loud: bool) -> list[Frame]:
     return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
 
 
+def final_sent(server: FakeDeepgramServer) -> bool:
+    return any(result["is_final"] for result in server.results)
+
+
 def finals(frames: list[Frame]) -> list[str]:
     return [f.text for f in frames if isinstance(f, TranscriptionFrame)]
 
 
 async def test_streams_audio_and_returns_interim_and_final(server: FakeDeepgramServer) -> None:
     server.transcripts.append("I would like to book a table")
-    frames = [*audio(1.0, loud=True), *audio(0.5, loud=False), SleepFrame(0.2)]
+    frames = [
+        *audio(1.0, loud=True),
+        *audio(0.5, loud=False),
+        SleepFrame(5.0, until=lambda: final_sent(server) and server.audio_bytes >= 12000),
+        SleepFrame(0.1),
+    ]
     down, up = await run_test(make_stt(server), frames, params=PARAMS)
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     assert finals(down) == ["I would like to book a table"]
@@ -74,7 +83,12 @@ async def test_streams_audio_and_returns_interim_and_final(server: FakeDeepgramS
 
 async def test_mulaw_halves_the_bytes_sent(server: FakeDeepgramServer) -> None:
     server.transcripts.append("yes")
-    frames = [*audio(0.6, loud=True), *audio(0.4, loud=False), SleepFrame(0.2)]
+    frames = [
+        *audio(0.6, loud=True),
+        *audio(0.4, loud=False),
+        SleepFrame(5.0, until=lambda: final_sent(server) and server.audio_bytes >= 8000),
+        SleepFrame(0.1),
+    ]
     down, _ = await run_test(make_stt(server, encoding="mulaw"), frames, params=PARAMS)
     assert server.queries[0]["encoding"] == "mulaw"
     assert server.audio_bytes == int(1.0 * RATE)
