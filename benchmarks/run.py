@@ -19,6 +19,10 @@ not counted as the bot's. The full-pipeline bots also write per-call probe recor
 LLM/TTS time to first byte) that are joined with the callers' turns for the framework's share
 of the turn latency.
 
+Each result carries ``host_speed_secs``: the CPU time of a fixed Python loop before and after
+the run, because the VMs this runs on change speed within minutes. ``--pin`` puts the bot on
+CPUs of its own and the callers and fakes on the others (Linux; needs more CPUs than workers).
+
 Pipecat runs from its own venv (never a callpipe dependency): ``--pipecat-python``, else
 ``$CALLPIPE_BENCH_PIPECAT_PYTHON``, else /opt/pipecat-venv, else benchmarks/.pipecat-venv
 (created on first use with ``pip install "pipecat-ai[websocket,silero,deepgram,cartesia,
@@ -37,6 +41,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +107,30 @@ def import_time(python: str, module: str, repeats: int = 5) -> float:
     return min(times[1:])
 
 
+def host_speed() -> float:
+    """CPU seconds this machine takes for a fixed pure-Python loop (median of three), taken
+    between runs: the VMs these benchmarks run on change speed by up to 2x within minutes, so
+    each result carries the figure next to it (lower is faster; ~0.13-0.30 s seen here)."""
+    times = []
+    for _ in range(3):
+        start = time.process_time()
+        sum(range(10**7))
+        times.append(time.process_time() - start)
+    return sorted(times)[1]
+
+
 FULL_PIPELINE_BOTS = ("cartesia", "elevenlabs")
+
+PINNED: dict[str, set[int]] = {}
+"""``--pin``: CPUs for "bot" and for "harness" (callers and fakes); empty: the scheduler decides."""
+
+
+def pinned(role: str) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that keeps the child (and what it forks) on ``role``'s CPUs."""
+    cpus = PINNED.get(role)
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 def bot_script(bot: str, stack: str) -> Path:
@@ -122,6 +150,7 @@ class Fakes:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             cwd=str(HERE),
+            preexec_fn=pinned("harness"),
         )
 
     def wait_ready(self, timeout: float = 30.0) -> str:
@@ -174,7 +203,12 @@ class Server:
         if stack == "callpipe-spec":
             env["BENCH_AS_SPEC"] = "1"
         self.proc = subprocess.Popen(
-            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=str(HERE)
+            cmd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(HERE),
+            preexec_fn=pinned("bot"),
         )
         self.workers = workers
         self.url = f"ws://127.0.0.1:{self.port}/ws"
@@ -277,7 +311,7 @@ def run_generators(
             *(extra_args or []),
         ]
         first += n
-        procs.append(subprocess.Popen(cmd))
+        procs.append(subprocess.Popen(cmd, preexec_fn=pinned("harness")))
     spy = None
     if profile is not None:  # sample the bot's process while the callers talk
         spy = subprocess.Popen(
@@ -392,6 +426,7 @@ def bench_one(
     bot = args.bot
     prefix = "" if bot == "echo" else f"{bot}-"
     tag = f"{prefix}{stack}{args.label}-w{args.workers}-n{calls}-d{args.duration:.0f}"
+    speed_before = host_speed()
     fakes: Fakes | None = None
     extra_env: dict[str, str] = {}
     loadgen_args: list[str] = []
@@ -427,7 +462,7 @@ def bench_one(
             str(out_dir / f"{tag}.warmup.json"),
             *loadgen_args,
         ]
-        subprocess.run(warm, check=False, capture_output=True)
+        subprocess.run(warm, check=False, capture_output=True, preexec_fn=pinned("harness"))
         time.sleep(0.5)
         docs, info = run_generators(
             server.url,
@@ -449,6 +484,8 @@ def bench_one(
         "bot": bot,
         "stack": stack + args.label,
         "workers": args.workers,
+        "pinned": {role: sorted(cpus) for role, cpus in PINNED.items()},
+        "host_speed_secs": [round(speed_before, 3), round(host_speed(), 3)],
         "calls": calls,
         "duration": args.duration,
         **info,
@@ -510,7 +547,18 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the bot during the load (<tag>.pyspy.txt)"
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the bot's processes on CPUs 0..workers-1, the callers and fakes on the rest (as "
+        "if Twilio and the providers were other machines); needs more CPUs than workers",
+    )
     args = parser.parse_args()
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) <= args.workers:
+            parser.error(f"--pin needs more than {args.workers} CPUs; this process has {len(cpus)}")
+        PINNED["bot"], PINNED["harness"] = set(cpus[: args.workers]), set(cpus[args.workers :])
     if args.quick:
         args.calls, args.duration = "1,10", 8.0
     stacks = [s.strip() for s in args.stacks.split(",") if s.strip()]
@@ -527,6 +575,7 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "duration": args.duration,
         "workers": args.workers,
+        "pinned": {role: sorted(cpus) for role, cpus in PINNED.items()},
         "bot": args.bot,
         "import_secs": {
             s: import_time(pythons[s], TRANSPORT_MODULES[s])
@@ -558,7 +607,8 @@ def main() -> None:
                 f"rss/call={s['rss_per_call_mib']:.2f}MiB gap p99={s['gap_p99_ms']:.0f}ms "
                 f"lat p50={s['latency_p50_ms']:.0f}ms intr p95={s['interrupt_p95_ms']:.0f}ms "
                 f"noreply={s['no_reply']}/{s['utterances']} drop={s['dropouts']} "
-                f"failed={s['failed_calls']}{extra} ({time.monotonic() - t:.0f}s)",
+                f"failed={s['failed_calls']}{extra} ({time.monotonic() - t:.0f}s, host "
+                f"{'/'.join(f'{x:.2f}' for x in result['host_speed_secs'])}s)",
                 flush=True,
             )
     if not args.no_report:
