@@ -14,11 +14,11 @@ variants from its data directory, and the wheel's may be read-only, so the engin
 copy of that directory made of symlinks (about 150 of them, made once in the user's cache
 directory). A voice given with its own variant (``"en-us+f3"``) keeps that variant's flutter.
 
-One piece of state is left that no API resets (checked with eSpeak NG 1.52; neither
-``espeak_ng_SetRandSeed`` nor a fresh ``espeak_Initialize`` touches it): the read position in the
-noise sample mixed into voiced fricatives (the "th" of "that") runs on between utterances, so
-after such a sentence the next rendering of a text can differ from the one before it. The
-speech is right either way; a test that needs one exact rendering synthesises in a new process.
+Some synthesis state still carries over that no API resets (seen with eSpeak NG 1.52; neither
+``espeak_ng_SetRandSeed`` nor a fresh ``espeak_Initialize`` changes it, and its exact source in
+the library was not found): every text with "that" in it (a voiced "th") comes out in one of two
+renderings, alternately, and the text after it takes the state on. The speech is right either
+way; a test that needs one exact rendering synthesises it in a new process.
 """
 
 from __future__ import annotations

@@ -224,10 +224,10 @@ async def test_incomplete_keeps_the_turn_and_silence_completes_it() -> None:
 def _fresh_espeak(text: str) -> tuple[bytes, int]:
     """``text`` as eSpeak NG says it in a new process, at its own rate.
 
-    eSpeak NG keeps the read position of its voiced-fricative noise from one utterance to the
-    next (no API resets it), so in this process a sentence's samples depend on what the suite
-    synthesised before; the model's verdict on eSpeak audio swings with them (measured: 0.15 and
-    0.62 for one phrase). A new process starts from the library's initial state every time.
+    eSpeak NG carries some state from one utterance to the next that no API resets (see
+    :mod:`callpipe.audio.espeak`), so in this process a sentence's samples depend on what the
+    suite synthesised before; the model's verdict on eSpeak audio swings with them (measured:
+    0.15 and 0.62 for one phrase). A new process starts from the library's initial state.
     """
     script = (
         "import sys; from callpipe.audio import espeak as e; rate = e.native_sample_rate(); "
