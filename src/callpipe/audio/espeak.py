@@ -16,9 +16,10 @@ directory). A voice given with its own variant (``"en-us+f3"``) keeps that varia
 
 Some synthesis state still carries over that no API resets (seen with eSpeak NG 1.52; neither
 ``espeak_ng_SetRandSeed`` nor a fresh ``espeak_Initialize`` changes it, and its exact source in
-the library was not found): every text with "that" in it (a voiced "th") comes out in one of two
-renderings, alternately, and the text after it takes the state on. The speech is right either
-way; a test that needs one exact rendering synthesises it in a new process.
+the library was not found): some texts ("Yes, that is correct.", "zoo", "Hello world") come out
+in one of two renderings, alternately, while others ("the", "very") always come out the same,
+and the text after a toggling one can take the state on. The speech is right either way; a test
+that needs one exact rendering synthesises it in a new process.
 """
 
 from __future__ import annotations
