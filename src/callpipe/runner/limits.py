@@ -180,9 +180,9 @@ def _disable_nagle(transport: asyncio.BaseTransport) -> None:
     """Send small writes at once (``TCP_NODELAY``) on a TCP connection.
 
     uvloop does this for every TCP connection, asyncio's own loop only when the listening socket
-    was created as ``IPPROTO_TCP``, which uvicorn's ``bind_socket`` (``--workers``, ``--fd``)
-    does not do. With Nagle on, a 20 ms audio message written while the previous one is not yet
-    acknowledged waits for the peer's delayed ACK (up to 40 ms on Linux).
+    was created as ``IPPROTO_TCP``, which uvicorn's ``bind_socket`` (uvicorn's own ``--workers``
+    and ``--fd``) does not do. With Nagle on, a 20 ms audio message written while the previous
+    one is not yet acknowledged waits for the peer's delayed ACK (up to 40 ms on Linux).
     """
     sock = transport.get_extra_info("socket")
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):

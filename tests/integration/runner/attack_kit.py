@@ -135,10 +135,15 @@ def attack_in_child(
 
     process = context.Process(target=child, name="attacker", daemon=True)
     process.start()
+    sender.close()  # the child's copy is the only writer left: its death reads as EOF here
     try:
         if not receiver.poll(timeout):
             raise TimeoutError(f"the attack did not finish in {timeout:.0f} s")
-        error, statuses, notes = receiver.recv()
+        try:
+            error, statuses, notes = receiver.recv()
+        except EOFError:
+            process.join(5)
+            raise AssertionError(f"the attacker died (exit code {process.exitcode})") from None
     finally:
         process.join(5)
         if process.is_alive():
