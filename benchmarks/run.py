@@ -237,14 +237,19 @@ class Server:
             return []
 
     def cpu(self) -> float:
-        total = 0.0
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """User and system CPU seconds of the server's processes."""
+        user = system = 0.0
         for p in self._procs():
             try:
                 t = p.cpu_times()
-                total += t.user + t.system
+                user += t.user
+                system += t.system
             except Exception:
                 pass
-        return total
+        return user, system
 
     def rss(self) -> int:
         total = 0
@@ -335,7 +340,8 @@ def run_generators(
         )
     rss_base = server.rss()
     fakes_cpu0 = fakes.cpu() if fakes is not None else 0.0
-    cpu0 = server.cpu()
+    split0 = server.cpu_split()
+    cpu0 = sum(split0)
     t0 = time.monotonic()
     rss_peak = rss_base
     samples = []
@@ -345,7 +351,8 @@ def run_generators(
         rss_peak = max(rss_peak, rss)
         samples.append((round(time.monotonic() - t0, 2), round(server.cpu() - cpu0, 3), rss))
     wall = time.monotonic() - t0
-    cpu1 = server.cpu()
+    split1 = server.cpu_split()
+    cpu1 = sum(split1)
     fakes_cpu = (fakes.cpu() - fakes_cpu0) if fakes is not None else None
     if spy is not None:
         spy.wait(30)
@@ -355,6 +362,7 @@ def run_generators(
             docs.append(json.loads(out.read_text()))
     server_info = {
         "server_cpu_secs": cpu1 - cpu0,
+        "server_sys_secs": split1[1] - split0[1],
         "server_wall_secs": wall,
         "rss_base": rss_base,
         "rss_peak": rss_peak,
@@ -602,8 +610,10 @@ def main() -> None:
                     f" fw p95={s['framework_p95_ms']:.0f}ms"
                     f" fakes cpu/call-s={s['fakes_cpu_per_call_sec']:.4f}"
                 )
+            sys_share = result.get("server_sys_secs", 0.0) / max(result["server_cpu_secs"], 1e-9)
             print(
                 f"{args.bot}/{stack:8s} N={calls:3d} cpu/call-s={s['cpu_per_call_sec']:.4f} "
+                f"(sys {sys_share:.0%}) "
                 f"rss/call={s['rss_per_call_mib']:.2f}MiB gap p99={s['gap_p99_ms']:.0f}ms "
                 f"lat p50={s['latency_p50_ms']:.0f}ms intr p95={s['interrupt_p95_ms']:.0f}ms "
                 f"noreply={s['no_reply']}/{s['utterances']} drop={s['dropouts']} "
