@@ -11,9 +11,10 @@ whole calls need:
 
 - Work handed to a thread with ``loop.run_in_executor`` (``asyncio.to_thread``: eSpeak, model
   loads) runs in real time: while any is in flight the loop blocks for real and its clock moves
-  by the real time waited, so a timeout cannot fire just because the clock jumped past a thread.
-  Work on a private pool awaited through ``asyncio.wrap_future`` (local Whisper) counts too:
-  :func:`run_virtual_call` wraps that function while the loop runs.
+  by the real time waited, so a timeout cannot fire just because the clock jumped past a thread
+  (``VirtualTimeLoop`` only stops its clock meanwhile). Work on a private pool awaited through
+  ``asyncio.wrap_future`` (local Whisper) counts too: :func:`run_virtual_call` wraps that
+  function while the loop runs.
 - Timers fire strictly after their time and a busy loop moves the clock by 1 ns per idle poll,
   so code that waits for ``deadline - now`` (a float that can be one ULP above zero) cannot spin
   forever with the clock standing still.

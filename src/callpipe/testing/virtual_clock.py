@@ -3,13 +3,17 @@
 Pure-logic tests (timeouts, pacing, idle timers) run in milliseconds of real time. When the loop
 has nothing ready to run and would block until its next timer, it jumps its clock forward to that
 timer instead. Real I/O still works: sockets are polled without blocking before each jump.
+Work handed to a thread with ``run_in_executor`` (``asyncio.to_thread``, the Silero engine's
+model thread) runs in real time: while any is in flight the clock does not jump, so its result
+lands at the virtual instant it was asked for, as on a fast machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import selectors
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -21,6 +25,9 @@ class _JumpingSelector(selectors.DefaultSelector):
         self._virtual_loop = loop
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if self._virtual_loop.executor_jobs:
+            # A thread's result is due: wait for it (its wake-up is a socket event) in real time.
+            return super().select(0.05 if timeout is None else min(timeout, 0.05))
         events = super().select(0)
         if events or timeout is None or timeout <= 0:
             if not events and timeout is None:
@@ -35,7 +42,20 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def __init__(self) -> None:
         self._now = 0.0
+        self.executor_jobs = 0
+        """Calls handed to ``run_in_executor`` that have not landed yet."""
         super().__init__(selector=_JumpingSelector(self))
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: concurrent.futures.Executor | None, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        job = super().run_in_executor(executor, func, *args)
+        self.executor_jobs += 1
+        job.add_done_callback(self._job_landed)
+        return job
+
+    def _job_landed(self, _job: asyncio.Future[Any]) -> None:
+        self.executor_jobs -= 1
 
     def time(self) -> float:
         return self._now
