@@ -146,6 +146,7 @@ async def one_round(
     unpaced: bool = False,
     phases: int = 0,
     engine_wait: float | None = None,
+    silero_thread: str = "auto",
 ) -> dict[str, float]:
     phases = phases or calls
     built = [build_call(i, shape) for i in range(calls)]
@@ -158,6 +159,7 @@ async def one_round(
     engine = SileroBatchEngine.for_running_loop()
     if engine_wait is not None:
         engine.max_wait_secs = engine_wait
+    engine.offload = {"auto": None, "on": True, "off": False}[silero_thread]
     rows0, batches0 = engine.rows_scored, engine.batches_run
     cpu0, start = time.process_time(), loop.time()
     late = 0
@@ -195,6 +197,10 @@ async def one_round(
     }
 
 
+def engine_state() -> str:
+    return "on" if SileroBatchEngine.for_running_loop().offloading else "off"
+
+
 async def main_async(args: argparse.Namespace) -> None:
     messages = media_messages(call_ulaw())
     results = []
@@ -207,13 +213,15 @@ async def main_async(args: argparse.Namespace) -> None:
             args.unpaced,
             args.phases,
             args.engine_wait,
+            args.silero_thread,
         )
         results.append(res)
         print(
             f"{args.label} round {r + 1}: N={args.calls} "
             f"cpu/call-s={res['cpu_per_call_sec']:.5f} us/packet={res['us_per_packet']:.1f} "
             f"rows/batch={res['rows_per_batch']:.2f} rows/call-s={res['rows_per_call_sec']:.1f} "
-            f"late={res['late_ticks']}",
+            f"late={res['late_ticks']} wall/audio={res['wall_over_audio']:.3f} "
+            f"silero thread={engine_state()}",
             flush=True,
         )
     best = min(r["us_per_packet"] for r in results)
@@ -254,6 +262,12 @@ def main() -> None:
         action="store_true",
         help="virtual time: the schedule (and so Silero's batches) is exact however loaded the "
         "host is; CPU is still real",
+    )
+    parser.add_argument(
+        "--silero-thread",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="Silero inference on its own thread: when the loop is busy (auto), always, never",
     )
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (as uvicorn does)")
     args = parser.parse_args()

@@ -172,4 +172,6 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
+    # When Silero's inference moves off the event loop (or back) is part of the result.
+    logging.getLogger("callpipe.audio.vad.silero").setLevel(logging.INFO)
     serve("convo_callpipe:app", str(Path(__file__).resolve().parent))

@@ -10,6 +10,9 @@ tolerance plus the model's reaction time) plus one 20 ms chunk (events are obser
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,3 +340,165 @@ def test_importing_the_module_loads_the_model_off_the_caller() -> None:
         assert silero.model_loaded()
     finally:
         silero.preload()
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+async def test_the_model_thread_gives_the_same_scores(rate: int) -> None:
+    calls = [make_call(rate, NAMES[k:] + NAMES[:k], seed=k) for k in range(3)]
+    inline = [SileroVADAnalyzer(shared=False) for _ in calls]
+    threaded = [SileroVADAnalyzer() for _ in calls]
+    for vad in inline + threaded:
+        vad.set_sample_rate(rate)
+    engine = SileroBatchEngine.for_running_loop()
+    engine.offload = True
+    assert engine.offloading
+    expected = await _confidences(inline, calls)
+    batches = engine.batches_run
+    got = await _confidences(threaded, calls)
+    assert engine.batches_run > batches
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert [v.state for v in inline] == [v.state for v in threaded]
+
+
+async def test_windows_arriving_during_a_threaded_batch_make_the_next_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = SileroBatchEngine.for_running_loop()
+    engine.offload = True
+    engine.max_wait_secs = 0.0
+    threads: list[str] = []
+    original = silero._infer_all
+
+    def slow_infer(inputs: list[dict[str, object]]) -> list[object]:
+        threads.append(threading.current_thread().name)
+        time.sleep(0.05)  # long enough for the others to queue up behind it
+        return original(inputs)  # type: ignore[arg-type, return-value]
+
+    monkeypatch.setattr(silero, "_infer_all", slow_infer)
+    vads = [SileroVADAnalyzer(params=LOUD_ENOUGH) for _ in range(5)]
+    for vad in vads:
+        vad.set_sample_rate(8000)
+
+    async def later(k: int) -> None:
+        await asyncio.sleep(0.01 * bool(k))  # the first alone, the rest while it is scored
+        await vads[k].analyze_audio(b"\x00\x00" * 256)
+
+    batches, rows = engine.batches_run, engine.rows_scored
+    await asyncio.gather(*(later(k) for k in range(5)))
+    assert engine.rows_scored - rows == 5
+    assert engine.batches_run - batches == 2  # 1, then the 4 that waited
+    assert threads and all(name.startswith("silero") for name in threads)
+
+
+async def test_a_failing_threaded_batch_reads_as_silence(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = SileroBatchEngine.for_running_loop()
+    engine.offload = True
+
+    def broken(inputs: list[dict[str, object]]) -> list[object]:
+        raise RuntimeError("onnxruntime fell over")
+
+    monkeypatch.setattr(silero, "_infer_all", broken)
+    vad = SileroVADAnalyzer(params=LOUD_ENOUGH)
+    vad.set_sample_rate(8000)
+    loud = np.rint(np.sin(np.arange(256) * 0.3) * 8000).astype("<i2").tobytes()
+    assert await vad._score_window(loud) == 0.0
+    monkeypatch.undo()
+    assert await vad._score_window(loud) > 0.0  # the next batch runs again
+
+
+@pytest.mark.parametrize(
+    ("busy", "offloading", "budget", "idle", "expected"),
+    [
+        (0.70, False, 2.0, 1.1, True),  # a busy loop and a free CPU: off the loop
+        (0.55, False, 2.0, 1.1, False),  # not busy enough to switch on
+        (0.55, True, 2.0, 1.1, True),  # ... but enough to stay on (no flapping)
+        (0.40, True, 2.0, 1.1, False),  # calm again: back inline
+        (0.90, False, 1.0, 1.1, False),  # one CPU: a thread cannot run beside the loop
+        (0.90, False, 1.5, 1.1, False),  # a quota of 1.5 CPUs: not two to run on
+        (0.90, False, 2.0, 0.6, False),  # the machine is busy: no whole CPU free
+        (0.90, True, 2.0, 0.6, True),  # ... which an offloading engine keeps down to a half
+        (0.90, True, 2.0, 0.3, False),
+    ],
+)
+def test_when_inference_moves_off_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+    busy: float,
+    offloading: bool,
+    budget: float,
+    idle: float,
+    expected: bool,
+) -> None:
+    monkeypatch.setattr(silero, "_cpu_budget", lambda: budget)
+    assert silero._offload_verdict(busy, offloading, idle) is expected
+    # Without /proc/stat the load average stands in: load = budget - idle.
+    monkeypatch.setattr(silero.os, "getloadavg", lambda: (budget - idle,) * 3)
+    assert silero._offload_verdict(busy, offloading, None) is expected
+
+
+def test_idle_cpus_come_from_proc_stat(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = iter(
+        [
+            (1000, 4000, 2),  # idle + iowait ticks, all ticks, CPUs
+            (1150, 4200, 2),  # 150 of 200 ticks idle on 2 CPUs: 1.5 CPUs idle
+            None,  # unreadable: no measure
+        ]
+    )
+    monkeypatch.setattr(silero._IdleMeter, "_read", staticmethod(lambda: next(reads)))
+    meter = silero._IdleMeter()
+    assert meter.idle_cpus() == pytest.approx(1.5)
+    assert meter.idle_cpus() is None
+    monkeypatch.undo()
+    meter = silero._IdleMeter()  # the real /proc/stat, where there is one
+    time.sleep(0.1)
+    idle = meter.idle_cpus()
+    if Path("/proc/stat").exists():
+        assert idle is not None and 0.0 <= idle <= (os.cpu_count() or 1)
+
+
+async def test_a_busy_loop_moves_inference_to_the_model_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = SileroBatchEngine.for_running_loop()
+    assert engine.offload is None and not engine.offloading  # the default: decided by load
+    monkeypatch.setattr(silero, "_cpu_budget", lambda: 4.0)
+    monkeypatch.setattr(engine._idle, "idle_cpus", lambda: 2.0)
+    clock = {"wall": 100.0, "cpu": 10.0}
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "time", lambda: clock["wall"])
+    monkeypatch.setattr(silero.time, "thread_time", lambda: clock["cpu"])
+    engine._measure_loop()  # the first look only starts the measure
+    clock["wall"] += 1.0
+    clock["cpu"] += 0.8
+    engine._measure_loop()
+    assert engine.offloading
+    clock["wall"] += 1.0
+    clock["cpu"] += 0.3
+    engine._measure_loop()
+    assert engine.offloading  # calm for a second: too soon to switch back
+    clock["wall"] += 9.0
+    clock["cpu"] += 2.7
+    engine._measure_loop()
+    assert not engine.offloading  # calm for ten
+    engine.offload = False  # pinned: the measure no longer decides
+    clock["wall"] += 1.0
+    clock["cpu"] += 0.9
+    engine._measure_loop()
+    assert not engine.offloading
+
+
+def test_cpu_budget_is_capped_by_a_cgroup_quota(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real_path = silero.Path
+    cpu_max = tmp_path / "cpu.max"
+    monkeypatch.setattr(
+        silero, "Path", lambda p: cpu_max if p == "/sys/fs/cgroup/cpu.max" else real_path(p)
+    )
+    monkeypatch.setattr(silero.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    cpu_max.write_text("150000 100000\n")
+    assert silero._cpu_budget() == 1.5
+    cpu_max.write_text("max 100000\n")
+    assert silero._cpu_budget() == 4.0
+    cpu_max.unlink()
+    assert silero._cpu_budget() == 4.0
