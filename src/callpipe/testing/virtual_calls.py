@@ -31,12 +31,12 @@ import functools
 import selectors
 import time
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Executor
-from typing import Any, ParamSpec, TypeVar, TypeVarTuple
+from typing import Any, ParamSpec, TypeVar
+
+from callpipe.testing.virtual_clock import CountsThreadWork
 
 T = TypeVar("T")
 P = ParamSpec("P")
-Ts = TypeVarTuple("Ts")
 
 _TICK = 1e-9
 """How far an idle poll with work ready moves the clock (a real clock ticks between polls)."""
@@ -64,12 +64,11 @@ class _CallSelector(selectors.DefaultSelector):
         return []
 
 
-class VirtualCallLoop(asyncio.SelectorEventLoop):
+class VirtualCallLoop(CountsThreadWork):
     """An event loop whose clock is virtual, for whole simulated calls (see module docstring)."""
 
     def __init__(self) -> None:
         self._now = 0.0
-        self.threads_in_flight = 0
         super().__init__(selector=_CallSelector(self))
         self._clock_resolution = 0.0  # a timer is due only once the clock has passed it
 
@@ -78,17 +77,6 @@ class VirtualCallLoop(asyncio.SelectorEventLoop):
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
-
-    def run_in_executor(
-        self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
-    ) -> asyncio.Future[T]:
-        future = super().run_in_executor(executor, func, *args)
-        self.threads_in_flight += 1
-        future.add_done_callback(self._thread_done)
-        return future
-
-    def _thread_done(self, _: asyncio.Future[Any]) -> None:
-        self.threads_in_flight -= 1
 
 
 _wrap_future = asyncio.wrap_future

@@ -25,7 +25,7 @@ class _JumpingSelector(selectors.DefaultSelector):
         self._virtual_loop = loop
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if self._virtual_loop.executor_jobs:
+        if self._virtual_loop.threads_in_flight:
             # A thread's result is due: wait for it (its wake-up is a socket event) in real time.
             return super().select(0.05 if timeout is None else min(timeout, 0.05))
         events = super().select(0)
@@ -37,25 +37,30 @@ class _JumpingSelector(selectors.DefaultSelector):
         return []
 
 
-class VirtualTimeLoop(asyncio.SelectorEventLoop):
-    """An event loop whose ``time()`` is virtual and jumps to the next timer when idle."""
+class CountsThreadWork(asyncio.SelectorEventLoop):
+    """A selector loop that counts work handed to threads with ``run_in_executor``."""
 
-    def __init__(self) -> None:
-        self._now = 0.0
-        self.executor_jobs = 0
-        """Calls handed to ``run_in_executor`` that have not landed yet."""
-        super().__init__(selector=_JumpingSelector(self))
+    threads_in_flight = 0
+    """Calls handed to ``run_in_executor`` (or counted by the subclass) that have not landed."""
 
     def run_in_executor(  # type: ignore[override]
         self, executor: concurrent.futures.Executor | None, func: Callable[..., T], *args: Any
     ) -> asyncio.Future[T]:
         job = super().run_in_executor(executor, func, *args)
-        self.executor_jobs += 1
-        job.add_done_callback(self._job_landed)
+        self.threads_in_flight += 1
+        job.add_done_callback(self._thread_done)
         return job
 
-    def _job_landed(self, _job: asyncio.Future[Any]) -> None:
-        self.executor_jobs -= 1
+    def _thread_done(self, _job: asyncio.Future[Any]) -> None:
+        self.threads_in_flight -= 1
+
+
+class VirtualTimeLoop(CountsThreadWork):
+    """An event loop whose ``time()`` is virtual and jumps to the next timer when idle."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+        super().__init__(selector=_JumpingSelector(self))
 
     def time(self) -> float:
         return self._now
