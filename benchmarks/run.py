@@ -607,6 +607,7 @@ def main() -> None:
             extra = ""
             if s.get("framework_p95_ms") is not None:
                 extra = (
+                    f" vad stop p50={s['vad_stop_p50_ms']:.0f}ms"
                     f" fw p95={s['framework_p95_ms']:.0f}ms"
                     f" fakes cpu/call-s={s['fakes_cpu_per_call_sec']:.4f}"
                 )

@@ -410,10 +410,10 @@ async def test_a_failing_threaded_batch_reads_as_silence(monkeypatch: pytest.Mon
 @pytest.mark.parametrize(
     ("busy", "offloading", "budget", "idle", "expected"),
     [
-        (0.70, False, 2.0, 1.1, True),  # a busy loop and a free CPU: off the loop
-        (0.55, False, 2.0, 1.1, False),  # not busy enough to switch on
+        (0.80, False, 2.0, 1.1, True),  # a busy loop and a free CPU: off the loop
+        (0.65, False, 2.0, 1.1, False),  # not busy enough to switch on
         (0.55, True, 2.0, 1.1, True),  # ... but enough to stay on (no flapping)
-        (0.40, True, 2.0, 1.1, False),  # calm again: back inline
+        (0.45, True, 2.0, 1.1, False),  # calm again: back inline
         (0.90, False, 1.0, 1.1, False),  # one CPU: a thread cannot run beside the loop
         (0.90, False, 1.5, 1.1, False),  # a quota of 1.5 CPUs: not two to run on
         (0.90, False, 2.0, 0.6, False),  # the machine is busy: no whole CPU free

@@ -34,10 +34,10 @@ Rows are independent in the model, so
 decisions are identical to the per-call path (checked in the tests); ``shared=False`` scores
 inline, one window per ``session.run``.
 
-When the event loop's thread is busy (≥ 60 % of a CPU over the last second) and the machine has
+When the event loop's thread is busy (≥ 75 % of a CPU over the last second) and the machine has
 a whole CPU idle, the engine runs its batches on a thread of its own (onnxruntime releases the
 GIL), so the loop goes on with the calls' packets meanwhile; windows that arrive while a batch is
-on that thread make up the next one. Below 45 % it scores inline again: handing a batch to a
+on that thread make up the next one. Below 50 % it scores inline again: handing a batch to a
 thread and back costs two thread wake-ups, more CPU than a small batch itself. In
 ``benchmarks/input_bench.py`` at 150 calls (the input side alone, one process, the other core
 free) this took the loop from hundreds or thousands of late 20 ms ticks to none, for 10–20 % more
@@ -321,8 +321,8 @@ class SileroBatchEngine:
     def offloading(self) -> bool:
         """Whether batches run on the model thread now.
 
-        With ``offload=None``: from when the event loop's thread was at least 60 % busy over the
-        last second until it is below 45 %, and only while the machine has a CPU to spare (see
+        With ``offload=None``: from when the event loop's thread was at least 75 % busy over the
+        last second until it is below 50 %, and only while the machine has a CPU to spare (see
         ``_offload_verdict``); at most one switch per 10 s. A saturated loop then gets the
         inference (a fifth of a full-pipeline bot's CPU) off its thread, so its calls' packets
         are not held up behind it; a loop with time to spare keeps scoring inline, because
@@ -436,8 +436,8 @@ def _infer_all(inputs: list[dict[str, Any]]) -> list[_Result]:
     return results
 
 
-_OFFLOAD_FROM_BUSY = 0.60
-_OFFLOAD_UNTIL_BUSY = 0.45
+_OFFLOAD_FROM_BUSY = 0.75
+_OFFLOAD_UNTIL_BUSY = 0.50
 _OFFLOAD_DWELL_SECS = 10.0
 """At least this long between two switches (a load that swings does not flip it every second)."""
 
@@ -445,7 +445,7 @@ _OFFLOAD_DWELL_SECS = 10.0
 def _offload_verdict(busy: float, offloading: bool, idle: float | None) -> bool:
     """Run inference on the model thread? ``busy``: the loop thread's share of a CPU.
 
-    On from 60 % busy, off again below 45 % (a gap, so it does not flap), and only while a
+    On from 75 % busy, off again below 50 % (a gap, so it does not flap), and only while a
     CPU is there for the model thread: the process may use two or more (affinity, cgroup
     quota), and the machine left a whole CPU idle over the last second (``idle``, in CPUs) to
     switch on, and half of one to stay on. Without that measure (not Linux), the 1-minute
