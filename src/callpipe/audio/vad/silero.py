@@ -54,7 +54,6 @@ analyzer's constructor waits for the load (and raises if the ``silero`` extra is
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import importlib
 import importlib.resources
@@ -73,6 +72,7 @@ import numpy.typing as npt
 from callpipe.audio.resample import StreamResampler
 from callpipe.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 from callpipe.errors import ConfigurationError, MissingDependencyError
+from callpipe.utils.threads import model_threads
 
 __all__ = ["SileroBatchEngine", "SileroVADAnalyzer", "preload"]
 
@@ -268,7 +268,8 @@ class SileroBatchEngine:
         self._offload = offload
         self._offloading = bool(offload)
         self._in_flight = False
-        self._busy_wall = self._busy_cpu = 0.0
+        self._busy_wall: float | None = None  # when the loop was last measured
+        self._busy_cpu = 0.0
         self._switched_at = -math.inf
         self._idle = _IdleMeter()
         self._pending: list[_Item] = []
@@ -345,7 +346,7 @@ class SileroBatchEngine:
         # ``input_bench --virtual``) jumps its clock over idle time, so it never looks busy and
         # keeps scoring inline, exactly on its own schedule.
         wall, cpu = asyncio.get_running_loop().time(), time.thread_time()
-        if self.offload is None and self._busy_wall:
+        if self.offload is None and self._busy_wall is not None:
             busy = (cpu - self._busy_cpu) / max(wall - self._busy_wall, 1e-6)
             idle = self._idle.idle_cpus()
             verdict = _offload_verdict(busy, self._offloading, idle)
@@ -382,7 +383,9 @@ class SileroBatchEngine:
                 self._finish(items, result)
             return
         self._in_flight = True
-        job = asyncio.get_running_loop().run_in_executor(_model_thread(), _infer_all, inputs)
+        job = asyncio.get_running_loop().run_in_executor(
+            model_threads("silero", 1), _infer_all, inputs
+        )
         job.add_done_callback(functools.partial(self._landed, batches))
 
     def _landed(self, batches: list[list[_Item]], job: asyncio.Future[list[_Result]]) -> None:
@@ -503,21 +506,6 @@ def _cpu_budget() -> float:
     except (OSError, ValueError):
         pass
     return cpus
-
-
-_executor: concurrent.futures.ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def _model_thread() -> concurrent.futures.ThreadPoolExecutor:
-    """The process's one inference thread (onnxruntime releases the GIL while it runs)."""
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="silero"
-            )
-        return _executor
 
 
 class SileroVADAnalyzer(VADAnalyzer):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from abc import abstractmethod
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +38,7 @@ from callpipe.audio.turn.base_turn_analyzer import BaseTurnAnalyzer, BaseTurnPar
 from callpipe.errors import CallpipeError
 from callpipe.metrics.metrics import MetricsData, TurnMetricsData
 from callpipe.utils.pydantic_docs import document_fields
+from callpipe.utils.threads import model_threads
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +50,10 @@ _POOL_THREADS = 2
 MODEL_TRAILING_QUIET_SECS = 0.2
 """Quiet after speech the model expects at the end of its input (see the module docstring)."""
 
-_pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-
 
 def model_pool() -> ThreadPoolExecutor:
     """The process-wide threads that run end-of-turn models (started on first use)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=_POOL_THREADS, thread_name_prefix="smart-turn")
-        return _pool
+    return model_threads("smart-turn", _POOL_THREADS)
 
 
 class SmartTurnParams(BaseTurnParams):
