@@ -10,17 +10,30 @@ from __future__ import annotations
 
 import pytest
 
-from .isolation import measure
+from .isolation import Measure, measure
 
 pytestmark = pytest.mark.integration
 
 
+def _undisturbed(quiet: Measure, flooded: Measure) -> bool:
+    return (
+        flooded.gap_p99_ms <= max(quiet.gap_p99_ms * 1.5, quiet.gap_p99_ms + 15.0)
+        and flooded.interrupt_ms <= quiet.interrupt_ms + 40.0
+    )
+
+
 async def test_a_steady_garbage_flood_does_not_disturb_the_neighbour() -> None:
-    quiet = await measure(flood_rate=None)
-    flooded = await measure(flood_rate=900.0)  # under the flood guard: the call goes on
-    print(f"\nquiet: {quiet}\nflood: {flooded}")
-    assert flooded.flood_messages > 2000
-    assert "caller hung up" in flooded.flood_end  # the flooding call was not cut off
+    # About 150 gaps per round, so the p99 is nearly their maximum: one scheduler stall of the
+    # loaded CI machine in either round moves it. A disturbance the flood causes shows up in
+    # every round; a stall of the host does not repeat. Hence a second pair when the first fails.
+    for attempt in (1, 2):
+        quiet = await measure(flood_rate=None)
+        flooded = await measure(flood_rate=900.0)  # under the flood guard: the call goes on
+        print(f"\nround {attempt}\nquiet: {quiet}\nflood: {flooded}")
+        assert flooded.flood_messages > 2000
+        assert "caller hung up" in flooded.flood_end  # the flooding call was not cut off
+        if _undisturbed(quiet, flooded):
+            break
     assert flooded.gap_p99_ms <= max(quiet.gap_p99_ms * 1.5, quiet.gap_p99_ms + 15.0)
     assert flooded.interrupt_ms <= quiet.interrupt_ms + 40.0
 
