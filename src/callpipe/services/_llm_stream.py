@@ -3,7 +3,8 @@ framing, and the retry rule.
 
 A request is retried (at most ``max_retries`` times) only while nothing of its answer has been
 pushed yet: after the first token, a retry would make the bot say the start of its answer twice.
-A provider's "retry after" (429/503) is honoured; network errors wait 0.2 s. What cannot be
+A provider's "retry after" (429/503) is honoured; network errors wait 0.2 s, except a first
+failure that looks like a stale kept-alive connection, which is retried at once. What cannot be
 retried becomes one ``ErrorFrame`` (fatal for rejected credentials) and an empty completion.
 """
 
@@ -20,6 +21,9 @@ from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.llm_service import LLMService, ToolCall
 
 logger = logging.getLogger(__name__)
+
+_STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+"""What a request sent on a connection the server has just closed fails with."""
 
 
 class _StreamError(Exception):
@@ -90,8 +94,13 @@ class StreamingHTTPLLMService(LLMService):
                     await self._call_event_handler("on_completion_timeout")
                 if attempt < self._max_retries and not produced[0]:
                     attempt += 1
-                    logger.warning("%s: %s: %s; retrying", self, type(exc).__name__, exc)
-                    await asyncio.sleep(0.2)
+                    if attempt == 1 and isinstance(exc, _STALE_CONNECTION):
+                        # Most often a kept-alive connection the server closed just as the
+                        # request went out: normal, and a fresh connection is what cures it.
+                        logger.info("%s: %s: %s; retrying now", self, type(exc).__name__, exc)
+                    else:
+                        logger.warning("%s: %s: %s; retrying", self, type(exc).__name__, exc)
+                        await asyncio.sleep(0.2)
                     continue
                 await self.report_error(
                     f"{self}: request to {self._base_url} failed: {type(exc).__name__}: {exc}",

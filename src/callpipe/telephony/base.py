@@ -24,7 +24,7 @@ import httpx
 
 from callpipe.errors import CallControlError, ConfigurationError
 from callpipe.log import mask
-from callpipe.utils.tls import shared_ssl_context
+from callpipe.utils.http_pool import pooled_transport
 
 logger = logging.getLogger(__name__)
 
@@ -190,8 +190,7 @@ class HttpCallControl(CallControl):
                 auth=self._auth,
                 headers=self._headers,
                 timeout=timeout,
-                transport=self._transport,
-                verify=shared_ssl_context(),
+                transport=self._transport or pooled_transport(),
             )
         return self._client
 

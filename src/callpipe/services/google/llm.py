@@ -40,7 +40,7 @@ from callpipe.services.google._gemini import (
     convert_tools,
 )
 from callpipe.services.llm_service import ToolCall
-from callpipe.utils.tls import shared_ssl_context
+from callpipe.utils.http_pool import pooled_transport
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class GoogleLLMService(StreamingHTTPLLMService):
             base_url=self._base_url,
             headers={"x-goog-api-key": self._api_key},
             timeout=httpx.Timeout(self._timeout, connect=5.0),
-            verify=shared_ssl_context(),
+            transport=pooled_transport(),
         )
 
     async def start(self, frame: StartFrame) -> None:

@@ -5,7 +5,9 @@ Like the OpenAI SDK, the base URL comes from ``base_url=``, else ``OPENAI_BASE_U
 ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``.
 
 A mixin rather than a base class because the services already derive from different service
-bases (LLM, TTS, segmented STT). ``_open_http`` is what a service's ``start`` calls: it makes the
+bases (LLM, TTS, segmented STT). The client's connections come from the event loop's pool
+(:mod:`callpipe.utils.http_pool`), so a turn finds a connection another call left warm.
+``_open_http`` is what a service's ``start`` calls: it makes the
 client and, when ``warmup`` is set, sends ``GET {base_url}/models`` so the first real request
 skips TCP/TLS set-up and a rejected key is reported at start, not at the first turn.
 """
@@ -20,7 +22,7 @@ import httpx
 from callpipe.services._env import OPENAI_BASE_URL_ENV
 from callpipe.services._http import error_message
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
-from callpipe.utils.tls import shared_ssl_context
+from callpipe.utils.http_pool import pooled_transport
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ class OpenAIHTTPMixin:
             headers["OpenAI-Project"] = self._project
         timeout = httpx.Timeout(self._timeout, connect=5.0)
         return httpx.AsyncClient(
-            base_url=self._base_url, headers=headers, timeout=timeout, verify=shared_ssl_context()
+            base_url=self._base_url, headers=headers, timeout=timeout, transport=pooled_transport()
         )
 
     def _http(self) -> httpx.AsyncClient:

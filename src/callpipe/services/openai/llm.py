@@ -13,6 +13,7 @@ skips TCP/TLS set-up, and a rejected key is reported at start, not at the first 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ from callpipe.services.settings import LLMSettings, store_from
 from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
+
+_DRAIN_SECS = 0.5
+"""How long the rest of a response body may take after ``data: [DONE]``."""
 
 
 def _unset() -> Any:
@@ -173,22 +177,36 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
                     f"HTTP {response.status_code} from {self._base_url}: {message}",
                     retry_in,
                 )
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                try:
-                    chunk = json.loads(data)
-                except ValueError:
-                    logger.warning("%s: skipping a malformed stream line", self)
-                    continue
-                if not isinstance(chunk, dict):
-                    continue
-                if "error" in chunk:
-                    raise _StreamError(500, f"error in stream: {error_message(500, data.encode())}")
-                await self._handle_chunk(chunk, calls, produced)
+            done_at: float | None = None
+            try:
+                async with asyncio.timeout(None) as deadline:
+                    async for line in response.aiter_lines():
+                        if done_at is not None or not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            # Read on to the body's end (it is in the same packet), so the
+                            # connection goes back to the pool: leaving the stream early
+                            # closes it, and the next turn would set up TCP and TLS again.
+                            done_at = asyncio.get_running_loop().time()
+                            deadline.reschedule(done_at + _DRAIN_SECS)
+                            continue
+                        try:
+                            chunk = json.loads(data)
+                        except ValueError:
+                            logger.warning("%s: skipping a malformed stream line", self)
+                            continue
+                        if not isinstance(chunk, dict):
+                            continue
+                        if "error" in chunk:
+                            raise _StreamError(
+                                500, f"error in stream: {error_message(500, data.encode())}"
+                            )
+                        await self._handle_chunk(chunk, calls, produced)
+            except TimeoutError:
+                if done_at is None:
+                    raise
+                # A server that keeps the body open after [DONE]: the connection is dropped.
         result = [calls[i] for i in sorted(calls) if calls[i].name]
         for n, call in enumerate(result):
             call.id = call.id or f"call_{n}"
