@@ -4,9 +4,10 @@ Deepgram (live STT), OpenAI (chat), Cartesia and ElevenLabs (TTS) from
 ``callpipe.testing.fakes`` on 127.0.0.1, scripted with one multi-sentence reply per user turn
 (``bots/_common.py``: long enough that callers barge in). Their CPU is not the bot's: ``run.py``
 measures this process separately and reports it. Writes the URLs as JSON to ``--urls`` once
-listening; runs until SIGINT/SIGTERM.
+listening; runs until SIGINT/SIGTERM. ``--tls CERT KEY``: serve HTTPS and WSS, as the
+providers do (the bots then trust CERT through ``SSL_CERT_FILE``).
 
-    python benchmarks/fakes_server.py --urls /tmp/fakes.json
+    python benchmarks/fakes_server.py --urls /tmp/fakes.json [--tls cert.pem key.pem]
 """
 
 from __future__ import annotations
@@ -47,17 +48,22 @@ async def keep_scripted(openai: FakeOpenAIServer, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.05)
 
 
-async def main(urls_path: Path) -> None:
+async def main(urls_path: Path, tls: tuple[str, str] | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with (
-        FakeDeepgramServer() as deepgram,
-        FakeOpenAIServer() as openai,
-        FakeCartesiaServer(secs_per_word=CARTESIA_SECS_PER_WORD) as cartesia,
-        FakeElevenLabsServer(secs_per_char=ELEVENLABS_SECS_PER_CHAR) as elevenlabs,
-    ):
+    fakes = (
+        FakeDeepgramServer(),
+        FakeOpenAIServer(),
+        FakeCartesiaServer(secs_per_word=CARTESIA_SECS_PER_WORD),
+        FakeElevenLabsServer(secs_per_char=ELEVENLABS_SECS_PER_CHAR),
+    )
+    deepgram, openai, cartesia, elevenlabs = fakes
+    for fake in fakes:
+        if tls is not None:
+            fake.serve_tls(*tls)
+    async with deepgram, openai, cartesia, elevenlabs:
         refill = loop.create_task(keep_scripted(openai, stop))
         urls = {
             "deepgram": deepgram.url,
@@ -80,10 +86,12 @@ async def main(urls_path: Path) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--urls", type=Path, required=True)
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), default=None)
     args = parser.parse_args()
+    tls = (args.tls[0], args.tls[1]) if args.tls else None
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main(args.urls))
+        asyncio.run(main(args.urls, tls))
     else:
-        uvloop.run(main(args.urls))
+        uvloop.run(main(args.urls, tls))

@@ -141,12 +141,15 @@ def bot_script(bot: str, stack: str) -> Path:
 class Fakes:
     """The provider fakes in their own process (full-pipeline bots)."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, tls: tuple[Path, Path] | None = None) -> None:
         self.urls_path = log.with_suffix(".urls.json")
         self.urls_path.unlink(missing_ok=True)
         self.log = log.open("w")
+        cmd = [sys.executable, str(HERE / "fakes_server.py"), "--urls", str(self.urls_path)]
+        if tls is not None:
+            cmd += ["--tls", str(tls[0]), str(tls[1])]
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "fakes_server.py"), "--urls", str(self.urls_path)],
+            cmd,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             cwd=str(HERE),
@@ -433,15 +436,19 @@ def bench_one(
 ) -> dict[str, Any]:
     bot = args.bot
     prefix = "" if bot == "echo" else f"{bot}-"
-    tag = f"{prefix}{stack}{args.label}-w{args.workers}-n{calls}-d{args.duration:.0f}"
+    tls_tag = "-tls" if args.tls else ""
+    tag = f"{prefix}{stack}{args.label}{tls_tag}-w{args.workers}-n{calls}-d{args.duration:.0f}"
     speed_before = host_speed()
     fakes: Fakes | None = None
     extra_env: dict[str, str] = {}
     loadgen_args: list[str] = []
     probe_dir = out_dir / f"{tag}.probe"
     if bot in FULL_PIPELINE_BOTS:
-        fakes = Fakes(out_dir / f"{tag}.fakes.log")
+        tls = test_certificate(out_dir) if args.tls else None
+        fakes = Fakes(out_dir / f"{tag}.fakes.log", tls)
         extra_env["BENCH_FAKES"] = fakes.wait_ready()
+        if tls is not None:
+            extra_env["SSL_CERT_FILE"] = str(tls[0])  # httpx and OpenSSL's default paths
         extra_env["BENCH_TTS"] = bot
         extra_env["BENCH_PROBE_DIR"] = str(probe_dir)
         probe_dir.mkdir(exist_ok=True)
@@ -492,6 +499,7 @@ def bench_one(
         "bot": bot,
         "stack": stack + args.label,
         "workers": args.workers,
+        "tls": bool(args.tls),
         "pinned": {role: sorted(cpus) for role, cpus in PINNED.items()},
         "host_speed_secs": [round(speed_before, 3), round(host_speed(), 3)],
         "calls": calls,
@@ -503,6 +511,23 @@ def bench_one(
         result.update(framework_share(result.get("turns", []), probe_dir))
     (out_dir / f"{tag}.json").write_text(json.dumps(result))
     return result
+
+
+def test_certificate(out_dir: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (``openssl``), made once per results directory."""
+    cert, key = out_dir / "fakes-cert.pem", out_dir / "fakes-key.pem"
+    if not (cert.exists() and key.exists()):
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout", str(key), "-out", str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+    return cert, key
 
 
 def machine() -> dict[str, Any]:
@@ -561,6 +586,12 @@ def main() -> None:
         help="the bot's processes on CPUs 0..workers-1, the callers and fakes on the rest (as "
         "if Twilio and the providers were other machines); needs more CPUs than workers",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="full-pipeline bots: the fakes serve HTTPS/WSS as the providers do (a self-signed "
+        "certificate the bots trust through SSL_CERT_FILE; needs the openssl command)",
+    )
     args = parser.parse_args()
     if args.pin:
         cpus = sorted(os.sched_getaffinity(0))
@@ -613,7 +644,8 @@ def main() -> None:
                 )
             sys_share = result.get("server_sys_secs", 0.0) / max(result["server_cpu_secs"], 1e-9)
             print(
-                f"{args.bot}/{stack:8s} N={calls:3d} cpu/call-s={s['cpu_per_call_sec']:.4f} "
+                f"{args.bot}{'+tls' if args.tls else ''}/{stack:8s} N={calls:3d} "
+                f"cpu/call-s={s['cpu_per_call_sec']:.4f} "
                 f"(sys {sys_share:.0%}) "
                 f"rss/call={s['rss_per_call_mib']:.2f}MiB gap p99={s['gap_p99_ms']:.0f}ms "
                 f"lat p50={s['latency_p50_ms']:.0f}ms intr p95={s['interrupt_p95_ms']:.0f}ms "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -34,10 +35,20 @@ class LocalASGIServer:
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.port = 0
+        self.tls: tuple[str, str] | None = None
+        """(certificate file, key file): serve HTTPS instead of HTTP (set before ``start``)."""
 
     async def start(self) -> None:
+        certfile, keyfile = self.tls or (None, None)
         config = uvicorn.Config(
-            self._app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none"
+            self._app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
         )
         server = uvicorn.Server(config)
         # The fakes run inside a test's event loop: leave the process's signal handlers alone.
@@ -112,6 +123,8 @@ class LocalWebsocketServer:
         """Refuse handshakes (HTTP 503) once this many were accepted: a provider outage."""
         self.fail_handshakes: list[int] = []
         """HTTP statuses to answer the next handshakes with (e.g. ``[429]``), one per attempt."""
+        self.tls: tuple[str, str] | None = None
+        """(certificate file, key file): serve ``wss://``, not ``ws://`` (set before ``start``)."""
 
     def _authorized(self, request: Any) -> str | None:
         """How the request presented the right key (None: it did not)."""
@@ -169,8 +182,17 @@ class LocalWebsocketServer:
     async def start(self) -> None:
         from websockets.asyncio.server import serve
 
+        context: ssl.SSLContext | None = None
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
         self._server = await serve(
-            self._handler, "127.0.0.1", 0, process_request=self._process_request, max_size=None
+            self._handler,
+            "127.0.0.1",
+            0,
+            process_request=self._process_request,
+            max_size=None,
+            ssl=context,
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -187,10 +209,20 @@ class LocalWebsocketServer:
 class ServedFake:
     """``start``/``stop`` and ``async with`` for a fake provider wrapping one local server.
 
-    The ``ws://`` fakes also get ``url``.
+    The ``ws://`` fakes also get ``url``. :meth:`serve_tls` (before ``start``) makes a fake
+    serve over TLS, as the provider does, with a certificate the client must be told to trust
+    (e.g. ``SSL_CERT_FILE``): its URL is then ``https://`` / ``wss://``.
     """
 
     _server: LocalASGIServer | LocalWebsocketServer
+
+    def serve_tls(self, certfile: str, keyfile: str) -> None:
+        self._server.tls = (certfile, keyfile)
+
+    @property
+    def secure(self) -> bool:
+        """Served over TLS (:meth:`serve_tls`)."""
+        return self._server.tls is not None
 
     async def start(self) -> None:
         await self._server.start()
@@ -211,7 +243,7 @@ class ServedWebsocketFake(ServedFake):
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self._server.port}"
+        return f"{'wss' if self.secure else 'ws'}://127.0.0.1:{self._server.port}"
 
     @property
     def rejected(self) -> int:

@@ -137,7 +137,7 @@ class FakeGeminiServer(ServedFake):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}"
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
 
     def add_reply(self, text: str = "", **kwargs: Any) -> GeminiReply:
         reply = GeminiReply(text=text, **kwargs)

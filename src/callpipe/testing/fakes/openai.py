@@ -116,7 +116,7 @@ class FakeOpenAIServer(ServedFake):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}/v1"
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}/v1"
 
     def add_chat_reply(self, text: str = "", **kwargs: Any) -> ChatReply:
         reply = ChatReply(text=text, **kwargs)
