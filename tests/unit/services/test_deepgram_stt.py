@@ -196,3 +196,33 @@ async def test_audio_goes_out_in_80_ms_batches_and_is_flushed_before_finalize(
     # 1.03 s in 100 ms messages: 11, not 52 packets' worth of messages.
     assert stt.messages_sent == 11
     assert finals(down) == ["one two three"]
+
+
+@pytest.mark.parametrize("scheme", ["ws", "http"])
+async def test_pipecat_s_base_url_reaches_the_socket(
+    server: FakeDeepgramServer, scheme: str
+) -> None:
+    # Pipecat 1.14: ``base_url`` is a host with an optional scheme; ws:// or http:// mean an
+    # unencrypted socket (a private deployment), and the path is the service's.
+    server.transcripts.append("hello there")
+    host = server.url.split("://", 1)[1]
+    stt = DeepgramSTTService(api_key="test-key", base_url=f"{scheme}://{host}")
+    frames = [
+        *audio(1.0, loud=True),
+        *audio(0.5, loud=False),
+        SleepFrame(5.0, until=lambda: final_sent(server) and server.audio_bytes >= 12000),
+        SleepFrame(0.1),
+    ]
+    down, up = await run_test(stt, frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert finals(down) == ["hello there"]
+    assert server.paths[0].startswith("/v1/listen?")
+
+
+def test_a_bare_host_or_a_secure_scheme_means_wss() -> None:
+    from callpipe.services._env import websocket_origin
+
+    assert websocket_origin("api.deepgram.com") == "wss://api.deepgram.com"
+    assert websocket_origin("https://dg.example:8443/") == "wss://dg.example:8443"
+    assert websocket_origin("wss://dg.example") == "wss://dg.example"
+    assert websocket_origin("HTTP://10.0.0.5:8080") == "ws://10.0.0.5:8080"

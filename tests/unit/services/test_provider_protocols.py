@@ -17,6 +17,7 @@ from callpipe.frames.frames import (
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    TTSAudioRawFrame,
     TTSStoppedFrame,
     TTSTextFrame,
 )
@@ -57,6 +58,16 @@ async def test_cartesia_authenticates_like_its_sdk() -> None:
     assert not errors(up)
     assert fake.auth_used == ["header:Authorization"]  # Bearer, not X-API-Key
     assert fake.versions and fake.versions[0]
+
+
+async def test_cartesia_takes_the_socket_s_whole_url_as_pipecat_does() -> None:
+    # Pipecat 1.14's default is url="wss://api.cartesia.ai/tts/websocket": the path included.
+    async with FakeCartesiaServer() as fake:
+        tts = CartesiaTTSService(api_key="test-key", voice_id="v", url=f"{fake.url}/tts/websocket")
+        down, up = await run_test(tts, reply("Hello."), params=PARAMS)
+    assert not errors(up)
+    assert [p.split("?")[0] for p in fake.paths] == ["/tts/websocket"]
+    assert any(isinstance(f, TTSAudioRawFrame) for f in down)
 
 
 @virtual_time

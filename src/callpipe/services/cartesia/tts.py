@@ -43,6 +43,8 @@ from callpipe.utils.types import NOT_GIVEN
 logger = logging.getLogger(__name__)
 
 CARTESIA_URL = "wss://api.cartesia.ai"
+_WS_PATH = "/tts/websocket"
+"""Appended to ``url`` unless it ends with it (Pipecat 1.14 takes the socket's whole URL)."""
 CARTESIA_VERSION = "2026-03-01"
 SUPPORTED_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 SONIC3_SPEEDS = {"slowest": 0.6, "slow": 0.8, "normal": 1.0, "fast": 1.2, "fastest": 1.5}
@@ -80,6 +82,9 @@ class CartesiaTTSService(TTSService):
     1.14 style: ``CartesiaTTSService(api_key=..., settings=CartesiaTTSService.Settings(
     voice="...", model="sonic-2"))``; voice, model and language updates
     (``TTSUpdateSettingsFrame``) apply from the next sentence, as each one is a request.
+
+    ``url``: the socket's address, ``wss://api.cartesia.ai/tts/websocket`` as Pipecat takes it,
+    or just its origin (``/tts/websocket`` is then appended).
     """
 
     emits_word_timestamps = True
@@ -155,7 +160,7 @@ class CartesiaTTSService(TTSService):
             raise ConfigurationError(f"Cartesia cannot produce {self.sample_rate} Hz audio")
         self._ws = ProviderWebsocket(
             owner=str(self),
-            url=f"{self._url}/tts/websocket",
+            url=self._url if self._url.endswith(_WS_PATH) else self._url + _WS_PATH,
             headers={"Authorization": f"Bearer {self._api_key}", "Cartesia-Version": self._version},
             on_message=self._on_message,
             on_reconnected=self._drop_open_contexts,

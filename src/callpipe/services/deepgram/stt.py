@@ -33,7 +33,8 @@ from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.frames.frames import StartFrame
-from callpipe.services._env import DEEPGRAM_URL_ENV, base_url
+from callpipe.services._env import DEEPGRAM_URL_ENV, websocket_origin
+from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings
 from callpipe.services.stt_service import StreamingSTTService
@@ -99,6 +100,10 @@ class DeepgramSTTService(StreamingSTTService):
     1.14 style: ``settings=DeepgramSTTService.Settings(model="nova-3", language="en")``. The
     options are query parameters of the socket, so an ``STTUpdateSettingsFrame`` applies when
     the socket is next opened.
+
+    The address: ``url`` (``wss://host[:port]``; ``/v1/listen`` is appended), or Pipecat 1.14's
+    ``base_url``, a host with an optional scheme (``ws://``/``http://`` unencrypted, otherwise
+    ``wss://``), else ``$CALLPIPE_DEEPGRAM_URL``, else Deepgram's.
     """
 
     Settings = DeepgramSTTSettings
@@ -108,6 +113,7 @@ class DeepgramSTTService(StreamingSTTService):
         *,
         api_key: str | None = None,
         url: str | None = None,
+        base_url: str | None = None,
         live_options: LiveOptions | None = None,
         encoding: Literal["linear16", "mulaw"] | None = None,
         sample_rate: int | None = None,
@@ -124,7 +130,9 @@ class DeepgramSTTService(StreamingSTTService):
             model=options.model, sample_rate=sample_rate, language=options.language, **kwargs
         )
         self._api_key = resolve_api_key(type(self).__name__, api_key, "DEEPGRAM_API_KEY")
-        self._url = base_url(url, DEEPGRAM_URL_ENV, DEEPGRAM_URL)
+        if url is None and base_url:
+            url = websocket_origin(base_url)  # Pipecat 1.14's name and forms for the address
+        self._url = env_base_url(url, DEEPGRAM_URL_ENV, DEEPGRAM_URL)
         self._options = options
         self._keepalive_secs = keepalive_secs
         self._ws: ProviderWebsocket | None = None
