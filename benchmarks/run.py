@@ -13,7 +13,9 @@ tree, from /proc via psutil). Results go to ``benchmarks/results/<run>/`` as JSO
 
 Bots (``--bot``): ``echo`` (stacks ``callpipe``: the tuned bot, ``callpipe-spec``: the analyzer
 exactly as the spec writes it, ``pipecat``), and the full pipeline ``cartesia`` / ``elevenlabs``
-(Deepgram STT → OpenAI LLM → that TTS; stacks ``callpipe``, ``pipecat``), whose services talk to
+(Deepgram STT → OpenAI LLM → that TTS; stacks ``callpipe``, ``pipecat``, and ``callpipe-1.14``:
+Pipecat's bot file itself, run on callpipe after the one change a user makes, ``from pipecat.``
+→ ``from callpipe.``, i.e. Pipecat 1.14's current API), whose services talk to
 the provider fakes (``fakes_server.py``) in a separate process: its CPU is measured and reported,
 not counted as the bot's. The full-pipeline bots also write per-call probe records (VAD stop,
 LLM/TTS time to first byte) that are joined with the callers' turns for the framework's share
@@ -133,9 +135,33 @@ def pinned(role: str) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, cpus)
 
 
-def bot_script(bot: str, stack: str) -> Path:
+#: Pipecat's full-pipeline bot with its imports pointed at callpipe (``callpipe-1.14``).
+PIPECAT_BOT_ON_CALLPIPE = "convo_pipecat_on_callpipe"
+
+
+def bot_script(bot: str, stack: str, out_dir: Path) -> Path:
+    if stack == "callpipe-1.14":
+        if bot not in FULL_PIPELINE_BOTS:
+            raise SystemExit("callpipe-1.14 runs the full-pipeline bot (--bot cartesia|elevenlabs)")
+        return pipecat_bot_on_callpipe(out_dir)
     base = stack.split("-")[0]  # callpipe-spec runs the callpipe echo bot, as the spec writes it
     return BOTS / (f"convo_{base}.py" if bot in FULL_PIPELINE_BOTS else f"echo_{base}.py")
+
+
+def pipecat_bot_on_callpipe(out_dir: Path) -> Path:
+    """``bots/convo_pipecat.py`` with ``from pipecat.`` → ``from callpipe.`` (and the module name
+    uvicorn imports it by), written to ``out_dir``: nothing else of the bot changes."""
+    source = (BOTS / "convo_pipecat.py").read_text()
+    old, new = "from pipecat.", "from callpipe."
+    text = "".join(
+        new + line[len(old) :] if line.startswith(old) else line
+        for line in source.splitlines(keepends=True)
+    ).replace('"convo_pipecat:app"', f'"{PIPECAT_BOT_ON_CALLPIPE}:app"')
+    if "pipecat." in text.replace("convo_pipecat", ""):
+        raise RuntimeError("convo_pipecat.py imports pipecat in a way this rewrite misses")
+    path = out_dir / f"{PIPECAT_BOT_ON_CALLPIPE}.py"
+    path.write_text(text)
+    return path
 
 
 class Fakes:
@@ -199,12 +225,16 @@ class Server:
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
-        script = bot_script(bot, stack)
+        script = bot_script(bot, stack, log.parent)
         cmd = [python, str(script), "--port", str(self.port), "--workers", str(workers)]
         self.log = log.open("w")
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
         if stack == "callpipe-spec":
             env["BENCH_AS_SPEC"] = "1"
+        if script.parent != BOTS:  # a generated bot: ``_common`` stays in bots/
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (env.get("PYTHONPATH", ""), str(BOTS)) if p
+            )
         self.proc = subprocess.Popen(
             cmd,
             stdout=self.log,
@@ -604,7 +634,11 @@ def main() -> None:
     counts = [int(n) for n in args.calls.split(",")]
     out_dir = results_dir(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pythons = {"callpipe": sys.executable, "callpipe-spec": sys.executable}
+    pythons = {
+        "callpipe": sys.executable,
+        "callpipe-spec": sys.executable,
+        "callpipe-1.14": sys.executable,
+    }
     if "pipecat" in stacks:
         pythons["pipecat"] = pipecat_python(args.pipecat_python)
         ensure_uvicorn(pythons["pipecat"])

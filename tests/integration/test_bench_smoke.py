@@ -110,3 +110,54 @@ async def test_full_pipeline_call_is_answered_and_its_framework_share_measured(
     [(_, latency)] = doc["latencies"]
     assert math.isclose(framework + vad_stop + share["fakes_ttfb"][0], latency, abs_tol=1e-6)
     assert vad_stop > 0
+
+
+@virtual_time
+async def test_pipecat_s_own_bot_answers_on_callpipe_after_the_import_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run.py --stacks callpipe-1.14``: Pipecat 1.14's bot file, ``pipecat`` → ``callpipe``."""
+    import json
+
+    pytest.importorskip("loguru")  # the Pipecat bot logs through it, as Pipecat's examples do
+    from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeOpenAIServer
+
+    common = _bench_module("_common")
+    run = _bench_module("run")
+    loadgen = _bench_module("loadgen")
+    script = run.pipecat_bot_on_callpipe(tmp_path)
+    source = (BENCH / "bots" / "convo_pipecat.py").read_text()
+    changed = [
+        (a, b)
+        for a, b in zip(source.splitlines(), script.read_text().splitlines(), strict=True)
+        if a != b
+    ]
+    assert changed and all(
+        a.replace("from pipecat.", "from callpipe.") == b
+        for a, b in changed
+        if "convo_pipecat:app" not in a
+    )
+    async with (
+        FakeDeepgramServer() as deepgram,
+        FakeOpenAIServer() as openai,
+        FakeCartesiaServer(secs_per_word=common.CARTESIA_SECS_PER_WORD) as cartesia,
+    ):
+        openai.add_chat_reply(common.REPLY)
+        urls = {"deepgram": deepgram.url, "openai": openai.base_url, "cartesia": cartesia.url}
+        monkeypatch.setenv("BENCH_FAKES", json.dumps({**urls, "elevenlabs": "ws://unused"}))
+        monkeypatch.setenv("BENCH_PROBE_DIR", str(tmp_path))
+        monkeypatch.syspath_prepend(str(tmp_path))
+        sys.modules.pop(run.PIPECAT_BOT_ON_CALLPIPE, None)
+        bot = importlib.import_module(run.PIPECAT_BOT_ON_CALLPIPE)
+        async with running_server(bot.app) as addr:
+            args = loadgen.build_parser().parse_args(
+                ["--url", f"ws://{addr}/ws", "--calls", "1", "--duration", "3"]
+                + ["--utterances", "4", "--reply-secs", str(common.REPLY_SECS)]
+            )
+            doc = await loadgen.run(args)
+    assert doc["failed_calls"] == 0, doc["errors"]
+    assert doc["answered"] == doc["utterances"] == 1
+    assert len(openai.chat_requests) == 1
+    request = openai.chat_requests[0]
+    assert request["messages"][0] == {"role": "system", "content": common.SYSTEM_PROMPT}
+    assert _probe_records(tmp_path)[0]["vad_stops"]  # its VADTap saw the VAD's stop
