@@ -226,3 +226,63 @@ def test_a_bare_host_or_a_secure_scheme_means_wss() -> None:
     assert websocket_origin("https://dg.example:8443/") == "wss://dg.example:8443"
     assert websocket_origin("wss://dg.example") == "wss://dg.example"
     assert websocket_origin("HTTP://10.0.0.5:8080") == "ws://10.0.0.5:8080"
+
+
+async def handshake_query(
+    server: FakeDeepgramServer, stt: DeepgramSTTService
+) -> dict[str, list[str]]:
+    """Run ``stt`` briefly; the query (every value of each key) its socket was opened with."""
+    await run_test(stt, [*audio(0.1, loud=False), SleepFrame(0.1)], params=PARAMS)
+    assert server.query_lists, "the socket was not opened"
+    return server.query_lists[0]
+
+
+async def test_pipecat_s_connection_options_reach_the_query(server: FakeDeepgramServer) -> None:
+    # Pipecat 1.14 takes these as constructor arguments and sends them as query parameters.
+    stt = make_stt(
+        server,
+        live_options=LiveOptions(mip_opt_out=False, tag="from-live-options"),
+        callback="https://hooks.example/dg",
+        callback_method="POST",
+        tag=["team-a", "campaign-7"],
+        mip_opt_out=True,
+    )
+    query = await handshake_query(server, stt)
+    assert query["callback"] == ["https://hooks.example/dg"]
+    assert query["callback_method"] == ["POST"]
+    assert query["tag"] == ["team-a", "campaign-7"]  # a list repeats the key
+    assert query["mip_opt_out"] == ["true"]  # the argument wins over live_options
+    # A phone call is mono: one channel, not transcribed per channel.
+    assert query["channels"] == ["1"] and query["multichannel"] == ["false"]
+
+
+async def test_channels_and_multichannel_are_sent_as_given(server: FakeDeepgramServer) -> None:
+    query = await handshake_query(server, make_stt(server, channels=2, multichannel=True))
+    assert query["channels"] == ["2"] and query["multichannel"] == ["true"]
+    with pytest.raises(ConfigurationError, match="channels"):
+        make_stt(server, channels=0)
+
+
+async def test_addons_are_extra_query_parameters(server: FakeDeepgramServer) -> None:
+    stt = make_stt(
+        server,
+        addons={"diarize": True, "redact": ["pci", "ssn"], "extra": "call:42", "punctuate": False},
+    )
+    query = await handshake_query(server, stt)
+    assert query["diarize"] == ["true"]
+    assert query["redact"] == ["pci", "ssn"]
+    assert query["extra"] == ["call:42"]
+    assert query["punctuate"] == ["false"]  # an addon overrides the option, as in Pipecat
+    assert query["encoding"] == ["mulaw"]
+
+
+def test_addons_cannot_change_the_audio_format_sent(server: FakeDeepgramServer) -> None:
+    with pytest.raises(ConfigurationError, match="encoding"):
+        make_stt(server, addons={"encoding": "linear16"})
+    with pytest.raises(ConfigurationError, match="sample_rate"):
+        make_stt(server, addons={"sample_rate": 16000})
+
+
+def test_ttfs_p99_latency_is_accepted_and_kept(server: FakeDeepgramServer) -> None:
+    assert make_stt(server, ttfs_p99_latency=0.45).ttfs_p99_latency == 0.45
+    assert make_stt(server).ttfs_p99_latency == 0.35  # Pipecat 1.14's Deepgram default

@@ -13,7 +13,10 @@ When the VAD says the caller stopped, a ``Finalize`` message makes Deepgram retu
 transcript at once instead of after its own endpointing delay. ``KeepAlive`` is sent every
 few seconds so a silent stretch does not close the socket; ``CloseStream`` ends it.
 
-Multi-valued options (``keyterm``) repeat the query key, as Deepgram expects. Each transcript
+Multi-valued options (``keyterm``, ``tag``) repeat the query key, as Deepgram expects; booleans
+are sent ``true``/``false``. Pipecat 1.14's connection options (``channels``, ``multichannel``,
+``callback``, ``callback_method``, ``tag``, ``mip_opt_out``) and ``addons`` (any other query
+parameters) are query parameters of the socket too. Each transcript
 frame carries Deepgram's message as ``result`` (word timings, confidence) and ``finalized`` when
 Deepgram marked the end of speech (``speech_final``) or answered a ``Finalize``. When asked for
 (``vad_events=True``, ``utterance_end_ms``), ``SpeechStarted`` and ``UtteranceEnd`` messages call
@@ -26,12 +29,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import pcm_to_ulaw
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import DEEPGRAM_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
@@ -45,6 +50,10 @@ from callpipe.utils.types import NOT_GIVEN
 logger = logging.getLogger(__name__)
 
 DEEPGRAM_URL = "wss://api.deepgram.com"
+DEEPGRAM_TTFS_P99 = 0.35
+"""Pipecat 1.14's default ``ttfs_p99_latency`` for Deepgram (seconds)."""
+_AUDIO_FORMAT_PARAMS = frozenset({"encoding", "sample_rate"})
+"""Query parameters describing the audio this service sends: not settable through addons."""
 
 
 class LiveOptions(BaseModel):
@@ -70,6 +79,16 @@ class LiveOptions(BaseModel):
     """Ask for ``UtteranceEnd`` messages after this much silence (needs interim_results)."""
     mip_opt_out: bool | None = None
     """Opt out of Deepgram's Model Improvement Program (no audio kept for training)."""
+    channels: int | None = None
+    """Channels interleaved in the audio sent (None: 1; callpipe's phone audio is mono)."""
+    multichannel: bool | None = None
+    """Transcribe each channel on its own (None: false)."""
+    callback: str | None = None
+    """A URL Deepgram also posts the results to."""
+    callback_method: str | None = None
+    """The HTTP method of those callback requests (``POST``, ``PUT``, ...)."""
+    tag: str | list[str] | None = None
+    """Usage-reporting label(s); a list repeats the ``tag`` parameter."""
 
 
 def _unset() -> Any:
@@ -104,6 +123,13 @@ class DeepgramSTTService(StreamingSTTService):
     The address: ``url`` (``wss://host[:port]``; ``/v1/listen`` is appended), or Pipecat 1.14's
     ``base_url``, a host with an optional scheme (``ws://``/``http://`` unencrypted, otherwise
     ``wss://``), else ``$CALLPIPE_DEEPGRAM_URL``, else Deepgram's.
+
+    Connection options, as in Pipecat 1.14 (each overrides the same ``live_options`` field):
+    ``channels`` (1 by default; must match the pipeline's audio, mono on a phone call),
+    ``multichannel``, ``callback``, ``callback_method``, ``tag``, ``mip_opt_out``; ``addons``
+    adds any other query parameters (sent last, so they override options; ``encoding`` and
+    ``sample_rate`` are refused there, as they must describe the audio actually sent).
+    ``ttfs_p99_latency`` is accepted and kept but not used (see ``__init__``).
     """
 
     Settings = DeepgramSTTSettings
@@ -116,9 +142,17 @@ class DeepgramSTTService(StreamingSTTService):
         base_url: str | None = None,
         live_options: LiveOptions | None = None,
         encoding: Literal["linear16", "mulaw"] | None = None,
+        channels: int | None = None,
+        multichannel: bool | None = None,
         sample_rate: int | None = None,
+        callback: str | None = None,
+        callback_method: str | None = None,
+        tag: str | list[str] | None = None,
+        mip_opt_out: bool | None = None,
+        addons: Mapping[str, Any] | None = None,
         keepalive_secs: float = 5.0,
         settings: DeepgramSTTSettings | None = None,
+        ttfs_p99_latency: float | None = DEEPGRAM_TTFS_P99,
         **kwargs: Any,
     ) -> None:
         options = (live_options or LiveOptions()).model_copy()
@@ -126,6 +160,25 @@ class DeepgramSTTService(StreamingSTTService):
             options = options.model_copy(update=settings.given_fields())
         if encoding is not None:
             options.encoding = encoding
+        # Pipecat 1.14's connection options: given here, they win over live_options'.
+        given = {
+            "channels": channels,
+            "multichannel": multichannel,
+            "callback": callback,
+            "callback_method": callback_method,
+            "tag": tag,
+            "mip_opt_out": mip_opt_out,
+        }
+        options = options.model_copy(update={k: v for k, v in given.items() if v is not None})
+        if options.channels is not None and options.channels < 1:
+            raise ConfigurationError(f"channels must be at least 1, got {options.channels}")
+        self._addons = dict(addons or {})
+        fixed = sorted(_AUDIO_FORMAT_PARAMS & self._addons.keys())
+        if fixed:
+            raise ConfigurationError(
+                f"addons cannot set {', '.join(fixed)}: the service streams the audio in the "
+                "format it sends; use the encoding= / sample_rate= arguments"
+            )
         super().__init__(
             model=options.model, sample_rate=sample_rate, language=options.language, **kwargs
         )
@@ -135,6 +188,10 @@ class DeepgramSTTService(StreamingSTTService):
         self._url = env_base_url(url, DEEPGRAM_URL_ENV, DEEPGRAM_URL)
         self._options = options
         self._keepalive_secs = keepalive_secs
+        # Pipecat's user aggregator waits this long for a late final transcript (announced in an
+        # STTMetadataFrame). callpipe's aggregator waits a fixed window set by the turn
+        # strategy instead, so the value is only kept (``ttfs_p99_latency``), not acted on.
+        self._ttfs_p99_latency = ttfs_p99_latency
         self._ws: ProviderWebsocket | None = None
         self._register_event_handler("on_speech_started")
         self._register_event_handler("on_utterance_end")
@@ -146,6 +203,11 @@ class DeepgramSTTService(StreamingSTTService):
             return self._options.encoding
         return "mulaw" if self.sample_rate == 8000 else "linear16"
 
+    @property
+    def ttfs_p99_latency(self) -> float | None:
+        """P99 seconds from the end of speech to the final transcript, as given (not used)."""
+        return self._ttfs_p99_latency
+
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         given = self._settings.given_fields()
         self._options = self._options.model_copy(
@@ -155,9 +217,11 @@ class DeepgramSTTService(StreamingSTTService):
 
     def _query(self) -> dict[str, Any]:
         query = self._options.model_dump(exclude_none=True)
+        query["channels"] = self._options.channels or 1
+        query["multichannel"] = bool(self._options.multichannel)
+        query.update(self._addons)  # last, as Pipecat adds them: an addon overrides an option
         query["encoding"] = self.encoding
         query["sample_rate"] = self.sample_rate
-        query["channels"] = 1
         return query
 
     async def start(self, frame: StartFrame) -> None:
