@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -194,3 +195,52 @@ async def test_reply_text_follows_the_audio_when_timestamps_are_missing(
     assert [down[i].text for i in texts] == ["No timing here. Still spoken."]  # type: ignore[attr-defined]
     last_audio = max(i for i, f in enumerate(down) if isinstance(f, TTSAudioRawFrame))
     assert texts[0] > last_audio
+
+
+async def test_extra_headers_go_on_the_handshake(
+    server: FakeCartesiaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handshakes: list[dict[str, str]] = []
+    validate = server._server._validate
+
+    def record(request: Any) -> Any:
+        handshakes.append(dict(request.headers.raw_items()))
+        return validate(request)
+
+    monkeypatch.setattr(server._server, "_validate", record)
+    tts = make_tts(
+        server,
+        # Pipecat 1.14: extra handshake headers; one named like ours (any case) replaces it.
+        extra_headers={"X-Request-Tag": "call-42", "cartesia-version": "2025-04-16"},
+    )
+    _, up = await run_test(tts, reply("Hello."), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert handshakes and handshakes[0]["X-Request-Tag"] == "call-42"
+    assert server.versions == ["2025-04-16"]
+    assert [k for k in handshakes[0] if k.lower() == "cartesia-version"] == ["cartesia-version"]
+    assert handshakes[0]["Authorization"] == "Bearer test-key"
+
+
+async def test_only_the_raw_container_streams(server: FakeCartesiaServer) -> None:
+    for container in ("wav", "mp3"):
+        with pytest.raises(ConfigurationError, match="raw"):
+            make_tts(server, container=container)
+    _, up = await run_test(make_tts(server, container="raw"), reply("Hi."), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert server.messages[0]["output_format"]["container"] == "raw"
+
+
+async def test_without_sentence_aggregation_text_streams_verbatim(
+    server: FakeCartesiaServer,
+) -> None:
+    # TTSService's aggregate_sentences=False: each LLM chunk goes out at once, as it came, and
+    # Cartesia's own buffering is left on (no max_buffer_delay_ms), as Pipecat does.
+    tts = make_tts(server, aggregate_sentences=False)
+    down, up = await run_test(tts, reply("Hel", "lo the", "re, how", " are you?"), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    inputs = [m for m in server.messages if "transcript" in m]
+    assert [m["transcript"] for m in inputs] == ["Hel", "lo the", "re, how", " are you?", ""]
+    assert not [m for m in inputs if "max_buffer_delay_ms" in m]
+    # Cartesia joins the inputs as they are: whole words, not "Hel lo the re,".
+    words = [f.text for f in down if isinstance(f, TTSTextFrame)]
+    assert words == ["Hello", "there,", "how", "are", "you?"]

@@ -18,6 +18,11 @@ carries). Word timestamps put each ``TTSTextFrame`` right after the audio of its
 emotion go in ``generation_config`` for sonic-3 models and in the voice's
 ``__experimental_controls`` for older ones. An interruption sends ``{"context_id", "cancel":
 true}``; audio still in flight for a cancelled context is dropped by id.
+
+With ``aggregate_sentences=False`` the LLM's text is sent as it streams, verbatim (Cartesia
+joins a context's inputs as they are), and Cartesia's own buffering decides when to speak.
+``extra_headers`` are added to the handshake's (a header of the same name replaces ours, as in
+Pipecat). The WebSocket only streams ``raw`` audio, so ``container`` can only be ``raw``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -50,6 +56,8 @@ SUPPORTED_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 SONIC3_SPEEDS = {"slowest": 0.6, "slow": 0.8, "normal": 1.0, "fast": 1.2, "fastest": 1.5}
 
 Encoding = Literal["auto", "pcm_s16le", "pcm_mulaw"]
+STREAMING_CONTAINER = "raw"
+"""The WebSocket's only ``output_format.container`` (``wav``, ``mp3``: the /tts/bytes API)."""
 
 
 @dataclass
@@ -110,11 +118,18 @@ class CartesiaTTSService(TTSService):
         sample_rate: int | None = None,
         params: InputParams | None = None,
         encoding: Encoding = "auto",
+        container: str = STREAMING_CONTAINER,
         max_buffer_delay_ms: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         context_expiry_secs: float = 0.8,
         settings: CartesiaTTSSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        if container != STREAMING_CONTAINER:
+            raise ConfigurationError(
+                f"container={container!r}: Cartesia's WebSocket streams raw audio only (wav "
+                "and mp3 are containers of its /tts/bytes API); use container='raw'"
+            )
         if settings is not None and isinstance(settings.model, str) and model is None:
             model = settings.model
         super().__init__(model=model or "sonic-2", sample_rate=sample_rate, **kwargs)
@@ -122,6 +137,7 @@ class CartesiaTTSService(TTSService):
         self._voice_id = require_voice(type(self).__name__, voice_id, settings)
         self._url = base_url(url, CARTESIA_URL_ENV, CARTESIA_URL)
         self._version = cartesia_version
+        self._extra_headers = dict(extra_headers or {})
         self._params = params or CartesiaTTSService.InputParams()
         self._encoding = encoding
         if max_buffer_delay_ms is None and self._aggregate_sentences:
@@ -161,13 +177,20 @@ class CartesiaTTSService(TTSService):
         self._ws = ProviderWebsocket(
             owner=str(self),
             url=self._url if self._url.endswith(_WS_PATH) else self._url + _WS_PATH,
-            headers={"Authorization": f"Bearer {self._api_key}", "Cartesia-Version": self._version},
+            headers=self._handshake_headers(),
             on_message=self._on_message,
             on_reconnected=self._drop_open_contexts,
             on_failed=self._on_socket_failed,
             auth_hint="Check api_key / CARTESIA_API_KEY.",
         )
         await self._ws.connect()
+
+    def _handshake_headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self._api_key}", "Cartesia-Version": self._version}
+        replaced = {name.lower() for name in self._extra_headers}
+        # Header names are case-insensitive: an extra header replaces ours, never doubles it.
+        headers = {k: v for k, v in headers.items() if k.lower() not in replaced}
+        return headers | self._extra_headers
 
     async def disconnect(self) -> None:
         ws, self._ws = self._ws, None
@@ -223,7 +246,7 @@ class CartesiaTTSService(TTSService):
             "voice": voice,
             "context_id": context_id,
             "output_format": {
-                "container": "raw",
+                "container": STREAMING_CONTAINER,
                 "encoding": self.wire_encoding,
                 "sample_rate": self.sample_rate,
             },
@@ -269,8 +292,9 @@ class CartesiaTTSService(TTSService):
             logger.debug("%s: context %s idle past expiry; continuing on %s", self, old, cid)
         else:
             cid = reply.ids[-1]
-        # Inputs of a context are concatenated verbatim: keep a space between sentences.
-        reply.last_text = text.strip() + " "
+        # Inputs of a context are concatenated verbatim: keep a space between sentences, and
+        # send streamed text (no sentence aggregation) as it came, spaces and all.
+        reply.last_text = text.strip() + " " if self._aggregate_sentences else text
         reply.awaiting_audio = True
         await self._send(context_id, self._request(cid, reply.last_text, more=True))
 
