@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,7 +21,8 @@ from callpipe.frames.frames import (
     TTSTextFrame,
 )
 from callpipe.pipeline.task import PipelineParams
-from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
+from callpipe.services.elevenlabs.tts import ElevenLabsTTSService, PronunciationDictionaryLocator
+from callpipe.services.tts_service import TTSContext
 from callpipe.testing import run_test
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
 from callpipe.testing.pipeline import SleepFrame
@@ -120,3 +122,109 @@ async def test_dropped_socket_reconnects_once(server: FakeElevenLabsServer) -> N
     assert sum(isinstance(f, TTSStoppedFrame) for f in down) == 2
     assert [f.text for f in down if isinstance(f, TTSTextFrame)][-1] == "Again."
     assert not [f for f in up if isinstance(f, ErrorFrame) and f.fatal]
+
+
+async def test_pipecat_socket_options_reach_the_url_and_the_context(
+    server: FakeElevenLabsServer,
+) -> None:
+    dictionary = PronunciationDictionaryLocator(pronunciation_dictionary_id="d1", version_id="7")
+    tts = make_tts(
+        server,
+        auto_mode=False,
+        enable_ssml_parsing=True,
+        enable_logging=False,
+        pronunciation_dictionary_locators=[dictionary],
+    )
+    down, up = await run_test(tts, reply("Hello there.", " Bye now!"), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    query = server.queries[0]
+    assert query["auto_mode"] == ["false"]
+    assert query["enable_ssml_parsing"] == ["true"] and query["enable_logging"] == ["false"]
+    init = server.messages[0]
+    assert init["text"] == " "
+    assert init["pronunciation_dictionary_locators"] == [
+        {"pronunciation_dictionary_id": "d1", "version_id": "7"}
+    ]
+    # Without auto mode each whole sentence is flushed, so it is generated at once.
+    texts = [m for m in server.messages if m.get("text", "").strip()]
+    assert [m["text"] for m in texts] == ["Hello there. ", "Bye now! "]
+    assert all(m.get("flush") is True for m in texts)
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)] == [
+        "Hello",
+        "there.",
+        "Bye",
+        "now!",
+    ]
+
+
+async def test_options_in_params_and_arguments_winning_over_them(
+    server: FakeElevenLabsServer,
+) -> None:
+    params = ElevenLabsTTSService.InputParams(
+        auto_mode=False,
+        enable_ssml_parsing=True,
+        apply_text_normalization="off",
+        pronunciation_dictionary_locators=[
+            PronunciationDictionaryLocator(pronunciation_dictionary_id="p", version_id="1")
+        ],
+    )
+    tts = make_tts(
+        server,
+        params=params,
+        auto_mode=True,
+        pronunciation_dictionary_locators=[{"pronunciation_dictionary_id": "a", "version_id": "2"}],
+    )
+    _, up = await run_test(tts, reply("Hi."), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    query = server.queries[0]
+    assert query["auto_mode"] == ["true"] and query["enable_ssml_parsing"] == ["true"]
+    assert query["apply_text_normalization"] == ["off"]
+    assert "enable_logging" not in query  # not given: ElevenLabs' default
+    assert server.messages[0]["pronunciation_dictionary_locators"] == [
+        {"pronunciation_dictionary_id": "a", "version_id": "2"}
+    ]
+
+
+async def test_token_streaming_leaves_auto_mode_off_and_flushes_at_the_end(
+    server: FakeElevenLabsServer,
+) -> None:
+    tts = make_tts(server, aggregate_sentences=False)
+    down, up = await run_test(tts, reply("Hello", " there", " caller."), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert server.queries[0]["auto_mode"] == ["false"]
+    texts = [m for m in server.messages if m.get("text", "").strip()]
+    assert [m["text"] for m in texts] == ["Hello ", "there ", "caller. "]
+    assert not any("flush" in m for m in texts)
+    flushes = [m for m in server.messages if m.get("flush")]
+    assert len(flushes) == 1 and "text" not in flushes[0]
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)] == ["Hello", "there", "caller."]
+
+
+async def test_words_follow_the_normalized_alignment_with_dictionaries() -> None:
+    def message(context_id: str) -> str:
+        def alignment(text: str) -> dict[str, list[object]]:
+            return {
+                "chars": list(text),
+                "charStartTimesMs": [10 * i for i in range(len(text))],
+                "charDurationsMs": [10] * len(text),
+            }
+
+        return json.dumps(
+            {
+                "contextId": context_id,
+                "alignment": alignment("Dr Who "),
+                "normalizedAlignment": alignment("Doctor Who "),
+            }
+        )
+
+    plain = ElevenLabsTTSService(api_key="k", voice_id="v")
+    with_dictionary = ElevenLabsTTSService(
+        api_key="k",
+        voice_id="v",
+        pronunciation_dictionary_locators=[{"pronunciation_dictionary_id": "d", "version_id": "1"}],
+    )
+    for tts in (plain, with_dictionary):
+        tts._contexts["c"] = TTSContext(id="c")
+        await tts._on_message(message("c"))
+    assert [w for w, _ in plain._contexts["c"].words] == ["Dr", "Who"]
+    assert [w for w, _ in with_dictionary._contexts["c"].words] == ["Doctor", "Who"]

@@ -101,3 +101,21 @@ async def test_deepgram_settings_become_query_options() -> None:
         await run_test(stt, frames, params=PARAMS)
         assert stt.settings.language == "de"
         assert stt._query()["language"] == "de"  # used when the socket is next opened
+
+
+async def test_elevenlabs_text_normalization_setting_is_a_socket_option() -> None:
+    async with FakeElevenLabsServer() as server:
+        tts = ElevenLabsTTSService(
+            api_key="test-key",
+            url=server.url,
+            settings=ElevenLabsTTSService.Settings(voice="v1", apply_text_normalization="on"),
+        )
+        frames = [
+            *reply("Hi."),
+            TTSUpdateSettingsFrame(
+                delta=ElevenLabsTTSService.Settings(apply_text_normalization="off")
+            ),
+        ]
+        await run_test(tts, frames, params=PARAMS)  # type: ignore[arg-type]
+    assert server.queries[0]["apply_text_normalization"] == ["on"]
+    assert tts.settings.apply_text_normalization == "off"  # type: ignore[attr-defined]

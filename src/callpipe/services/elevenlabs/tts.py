@@ -3,9 +3,13 @@
 One socket (``/v1/text-to-speech/{voice_id}/multi-stream-input``), opened at pipeline start,
 asking for audio at the pipeline's output rate: ``ulaw_8000`` on an 8 kHz phone call (half the
 bytes; G.711 decoding is exact for what the line carries), else ``pcm_<rate>``. ``auto_mode`` is
-on because whole sentences are sent: ElevenLabs then generates each as soon as it arrives
-instead of waiting for its chunk schedule. Each bot reply is a context, opened with ``{"text":
-" ", "context_id", "voice_settings"}``; the end of the reply sends a flush and ``close_context``,
+on when whole sentences are sent (the default): ElevenLabs then generates each as soon as it
+arrives instead of waiting for its chunk schedule; with ``aggregate_sentences=False`` text goes
+out as it comes and the chunk schedule is needed, so it is off unless asked for. Other socket
+options are query parameters too: ``enable_ssml_parsing``, ``enable_logging``,
+``apply_text_normalization``, ``language_code``, ``inactivity_timeout``. Each bot reply is a
+context, opened with ``{"text": " ", "context_id", "voice_settings"?,
+"pronunciation_dictionary_locators"?}``; the end of the reply sends a flush and ``close_context``,
 and the server's final message (``isFinal``, or ``is_final`` as the SDK's model also allows)
 closes it after the last audio. The keep-alive names the open context (a context-less one keeps
 no context alive). ElevenLabs allows five open contexts per socket: older ones are closed
@@ -19,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,7 +37,7 @@ from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, copy_given, require_voice
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
-from callpipe.utils.types import NOT_GIVEN
+from callpipe.utils.types import NOT_GIVEN, is_given
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +52,35 @@ def _unset() -> Any:
 
 
 _VOICE_FIELDS = ("stability", "similarity_boost", "style", "use_speaker_boost", "speed")
+
+
+class PronunciationDictionaryLocator(BaseModel):
+    """A pronunciation dictionary (and its version) for ElevenLabs to apply to every context.
+
+    Pipecat 1.14 deprecates these in favour of client-side text replacement (a dictionary
+    substitution changes the spoken words, so word timing no longer matches the text sent);
+    they still work here, and word timing then follows ElevenLabs' normalized alignment.
+    """
+
+    pronunciation_dictionary_id: str
+    version_id: str
+
+
+def _locators(
+    values: Sequence[PronunciationDictionaryLocator | Mapping[str, Any]] | None,
+) -> list[PronunciationDictionaryLocator]:
+    """Locator objects from locators, dicts or objects with the same two attributes."""
+    result: list[PronunciationDictionaryLocator] = []
+    for value in values or ():
+        if isinstance(value, PronunciationDictionaryLocator):
+            result.append(value)
+        elif isinstance(value, Mapping):
+            result.append(PronunciationDictionaryLocator.model_validate(dict(value)))
+        else:
+            result.append(
+                PronunciationDictionaryLocator.model_validate(value, from_attributes=True)
+            )
+    return result
 
 
 @dataclass
@@ -65,12 +99,18 @@ class ElevenLabsTTSService(TTSService):
     """ElevenLabs text-to-speech over WebSocket (see the module docstring).
 
     1.14 style: ``settings=ElevenLabsTTSService.Settings(voice=..., stability=...)``. Runtime
-    updates of the voice settings apply from the next reply; voice, model and language are
-    part of the socket URL and apply when the socket is next opened.
+    updates of the voice settings apply from the next reply; voice, model, language and
+    ``apply_text_normalization`` are part of the socket URL and apply when the socket is next
+    opened.
+
+    The socket options ``auto_mode``, ``enable_ssml_parsing``, ``enable_logging`` and
+    ``pronunciation_dictionary_locators`` are taken as arguments (as in Pipecat 1.14) or in
+    ``params``; an argument wins over ``params``.
     """
 
     emits_word_timestamps = True
     Settings = ElevenLabsTTSSettings
+    _settings: ElevenLabsTTSSettings
 
     class InputParams(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -82,9 +122,13 @@ class ElevenLabsTTSService(TTSService):
         use_speaker_boost: bool | None = None
         speed: float | None = None
         inactivity_timeout: int = 180
-        auto_mode: bool = True
+        auto_mode: bool | None = None
+        """None: on when whole sentences are sent (``aggregate_sentences``, the default)."""
+        enable_ssml_parsing: bool | None = None
         enable_logging: bool | None = None
         """False: zero retention mode (enterprise accounts): ElevenLabs keeps no history."""
+        apply_text_normalization: Literal["auto", "on", "off"] | None = None
+        pronunciation_dictionary_locators: list[PronunciationDictionaryLocator] | None = None
 
     def __init__(
         self,
@@ -94,6 +138,12 @@ class ElevenLabsTTSService(TTSService):
         model: str | None = None,
         url: str | None = None,
         sample_rate: int | None = None,
+        auto_mode: bool | None = None,
+        enable_ssml_parsing: bool | None = None,
+        enable_logging: bool | None = None,
+        pronunciation_dictionary_locators: (
+            Sequence[PronunciationDictionaryLocator | Mapping[str, Any]] | None
+        ) = None,
         params: InputParams | None = None,
         keepalive_secs: float = 15.0,
         encoding: Literal["auto", "pcm", "ulaw"] = "auto",
@@ -109,8 +159,31 @@ class ElevenLabsTTSService(TTSService):
         self._params = params or ElevenLabsTTSService.InputParams()
         if settings is not None:
             copy_given(settings, self._params, ("language", *_VOICE_FIELDS))
+        normalization: Any = self._params.apply_text_normalization
+        if settings is not None and is_given(settings.apply_text_normalization):
+            normalization = settings.apply_text_normalization
         self._settings.apply_update(
-            ElevenLabsTTSSettings(voice=self._voice_id, language=self._params.language)
+            ElevenLabsTTSSettings(
+                voice=self._voice_id,
+                language=self._params.language,
+                apply_text_normalization=normalization,
+            )
+        )
+        if auto_mode is None:
+            auto_mode = self._params.auto_mode
+        # Without sentences (aggregate_sentences=False) the server's chunk schedule has to
+        # gather enough text for natural speech, so auto mode is off unless asked for.
+        self._auto_mode = self._aggregate_sentences if auto_mode is None else auto_mode
+        self._enable_ssml_parsing = (
+            self._params.enable_ssml_parsing if enable_ssml_parsing is None else enable_ssml_parsing
+        )
+        self._enable_logging = (
+            self._params.enable_logging if enable_logging is None else enable_logging
+        )
+        self._pronunciation_dictionaries = _locators(
+            self._params.pronunciation_dictionary_locators
+            if pronunciation_dictionary_locators is None
+            else pronunciation_dictionary_locators
         )
         self._keepalive_secs = keepalive_secs
         self._encoding = encoding
@@ -147,13 +220,16 @@ class ElevenLabsTTSService(TTSService):
             raise ConfigurationError(f"ElevenLabs cannot produce {self.sample_rate} Hz PCM")
         if self.output_format.startswith("ulaw") and self.sample_rate != 8000:
             raise ConfigurationError("ElevenLabs produces u-law at 8000 Hz only")
+        normalization = self._settings.apply_text_normalization
         query: dict[str, Any] = {
             "model_id": self.model_name,
             "output_format": self.output_format,
             "inactivity_timeout": self._params.inactivity_timeout,
-            "auto_mode": self._params.auto_mode,
+            "auto_mode": self._auto_mode,
             "language_code": self._params.language,
-            "enable_logging": self._params.enable_logging,
+            "enable_ssml_parsing": self._enable_ssml_parsing,
+            "enable_logging": self._enable_logging,
+            "apply_text_normalization": normalization if is_given(normalization) else None,
         }
         self._ws = ProviderWebsocket(
             owner=str(self),
@@ -223,14 +299,18 @@ class ElevenLabsTTSService(TTSService):
         settings = self._voice_settings()
         if settings:
             init["voice_settings"] = settings
+        if self._pronunciation_dictionaries:
+            init["pronunciation_dictionary_locators"] = [
+                locator.model_dump() for locator in self._pronunciation_dictionaries
+            ]
         return await self._send(context_id, init)
 
     async def run_tts(self, text: str, context_id: str) -> None:
         if context_id not in self._initialized and not await self._open_context(context_id):
             return
         payload: dict[str, Any] = {"text": text.strip() + " ", "context_id": context_id}
-        if not self._params.auto_mode:
-            payload["flush"] = True
+        if not self._auto_mode and self._aggregate_sentences:
+            payload["flush"] = True  # a whole sentence: generate it now, not on the schedule
         await self._send(context_id, payload)
 
     async def flush_context(self, context_id: str) -> None:
@@ -277,7 +357,12 @@ class ElevenLabsTTSService(TTSService):
             return  # an interrupted reply: drop its audio
         assert context_id is not None
         offset = self._contexts[context_id].audio_secs
-        alignment = message.get("alignment") or message.get("normalizedAlignment")
+        # With pronunciation dictionaries the original-text alignment restarts and overlaps
+        # where words were substituted; the normalized one follows what is spoken.
+        keys = ("alignment", "normalizedAlignment")
+        if self._pronunciation_dictionaries:
+            keys = keys[::-1]
+        alignment = message.get(keys[0]) or message.get(keys[1])
         audio = message.get("audio")
         if audio:
             data = base64.b64decode(audio)
