@@ -89,6 +89,17 @@ async def test_llm_messages_frame_and_params(server: FakeOpenAIServer) -> None:
     assert "top_p" not in body
 
 
+async def test_service_tier_is_sent_with_every_request(server: FakeOpenAIServer) -> None:
+    frames = [LLMMessagesFrame([{"role": "user", "content": "ping"}])]
+    await run_test(make_llm(server, service_tier="flex"), frames)
+    params = OpenAILLMService.InputParams(service_tier="priority")
+    await run_test(make_llm(server, params=params), frames)
+    await run_test(make_llm(server, params=params, service_tier="auto"), frames)
+    await run_test(make_llm(server), frames)
+    tiers = [body.get("service_tier") for body in server.chat_requests]
+    assert tiers == ["flex", "priority", "auto", None]
+
+
 async def test_tool_call_runs_handler_and_feeds_result_back(server: FakeOpenAIServer) -> None:
     server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
     server.add_chat_reply("It is sunny in Paris.")

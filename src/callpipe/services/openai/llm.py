@@ -68,7 +68,8 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
     Configure with ``settings=OpenAILLMService.Settings(model=..., temperature=...)`` (Pipecat
     1.14) or the older ``model=`` / ``params=InputParams(...)``; ``settings`` wins where both
     set a field. ``LLMUpdateSettingsFrame(delta=OpenAILLMService.Settings(...))`` changes them
-    for the next completion.
+    for the next completion. ``service_tier`` (``"auto"``, ``"flex"``, ``"priority"``...) is
+    sent with every request; the argument wins over ``params.service_tier``.
     """
 
     Settings = OpenAILLMSettings
@@ -85,6 +86,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         frequency_penalty: float | None = None
         presence_penalty: float | None = None
         seed: int | None = None
+        service_tier: str | None = None
         extra: dict[str, Any] = Field(default_factory=dict)
 
     def __init__(
@@ -93,6 +95,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         api_key: str | None = None,
         model: str | None = None,
         base_url: str | None = None,
+        service_tier: str | None = None,
         params: InputParams | None = None,
         settings: OpenAILLMSettings | None = None,
         organization: str | None = None,
@@ -114,6 +117,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
             warmup=warmup,
         )
         self._params = params or OpenAILLMService.InputParams()
+        self._service_tier = service_tier if service_tier is not None else self._params.service_tier
         self._max_retries = max_retries
         defaults = OpenAILLMSettings(
             model=self.model_name,
@@ -152,6 +156,8 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
             value = getattr(settings, name)
             if is_given(value) and value is not None:
                 body[name] = value
+        if self._service_tier is not None:
+            body["service_tier"] = self._service_tier
         body.update(settings.extra)
         return body
 
