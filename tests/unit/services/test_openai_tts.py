@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import httpx
+import openai
 import pytest
 
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     ErrorFrame,
     Frame,
@@ -153,3 +156,51 @@ async def test_rejected_key_is_fatal_at_start(server: FakeOpenAIServer) -> None:
     _, up = await run_test(tts, [SleepFrame(0.2)], params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and errors[0].fatal and "OPENAI_API_KEY" in errors[0].error
+
+
+async def test_params_instructions_and_speed_are_sent(server: FakeOpenAIServer) -> None:
+    params = OpenAITTSService.InputParams(instructions="Speak calmly.", speed=1.25)
+    tts = OpenAITTSService(api_key="test-key", base_url=server.base_url, params=params)
+    _, up = await run_test(tts, [TTSSpeakFrame("Hello.")], params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    [body] = server.speech_requests
+    assert body["instructions"] == "Speak calmly." and body["speed"] == 1.25
+    assert body["voice"] == "alloy" and body["model"] == "gpt-4o-mini-tts"
+
+
+async def test_requests_go_through_the_users_http_client(server: FakeOpenAIServer) -> None:
+    seen: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        seen.append(f"{request.method} {request.url.path}")
+
+    async with httpx.AsyncClient(event_hooks={"request": [record]}) as client:
+        tts = OpenAITTSService(api_key="test-key", base_url=server.base_url, http_client=client)
+        down, up = await run_test(tts, [TTSSpeakFrame("Hello there.")], params=PARAMS)
+        assert not client.is_closed  # the user's client: not closed at disconnect
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert seen == ["GET /v1/models", "POST /v1/audio/speech"]
+    assert server.request_headers[-1]["authorization"] == "Bearer test-key"
+    assert abs(audio_secs(down) - 0.2) < 0.01
+
+
+async def test_the_openai_sdks_own_client_family_works_too(server: FakeOpenAIServer) -> None:
+    # openai.DefaultAsyncHttpxClient is an httpx2 client in the installed SDK.
+    async with openai.DefaultAsyncHttpxClient() as client:
+        tts = OpenAITTSService(api_key="test-key", base_url=server.base_url, http_client=client)
+        down, up = await run_test(tts, [TTSSpeakFrame("Hello there.")], params=PARAMS)
+        assert not [f for f in up if isinstance(f, ErrorFrame)]
+        assert abs(audio_secs(down) - 0.2) < 0.01
+        # Its transport errors are reported as network errors, like httpx's.
+        dead = OpenAITTSService(
+            api_key="test-key", base_url="http://127.0.0.1:9/v1", http_client=client, warmup=False
+        )
+        _, up = await run_test(dead, [TTSSpeakFrame("Hello.")], params=PARAMS)
+        errors = [f for f in up if isinstance(f, ErrorFrame)]
+        assert errors and "speech request failed" in errors[0].error and not errors[0].fatal
+        assert not client.is_closed
+
+
+def test_a_sync_http_client_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="http_client"), httpx.Client() as client:
+        OpenAITTSService(api_key="test-key", http_client=client)

@@ -18,10 +18,12 @@ from callpipe.pipeline.task import PipelineParams
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.deepgram.stt import DeepgramSTTService
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
+from callpipe.services.openai.tts import OpenAITTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.fakes.deepgram import FakeDeepgramServer
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
+from callpipe.testing.fakes.openai import FakeOpenAIServer
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
@@ -119,3 +121,30 @@ async def test_elevenlabs_text_normalization_setting_is_a_socket_option() -> Non
         await run_test(tts, frames, params=PARAMS)  # type: ignore[arg-type]
     assert server.queries[0]["apply_text_normalization"] == ["on"]
     assert tts.settings.apply_text_normalization == "off"  # type: ignore[attr-defined]
+
+
+async def test_openai_tts_settings_and_runtime_update() -> None:
+    async with FakeOpenAIServer(speech_secs_per_word=0.05) as server:
+        tts = OpenAITTSService(
+            api_key="test-key",
+            base_url=server.base_url,
+            voice="alloy",
+            speed=2.0,
+            settings=OpenAITTSService.Settings(
+                voice="nova", model="tts-1", instructions="Be warm.", speed=1.2
+            ),
+        )
+        assert tts.model_name == "tts-1" and tts.settings.voice == "nova"
+        frames = [
+            *reply("One."),
+            TTSUpdateSettingsFrame(
+                delta=OpenAITTSService.Settings(voice="echo", model="gpt-4o-mini-tts", speed=0.9)
+            ),
+            *reply("Two."),
+        ]
+        await run_test(tts, frames, params=PARAMS)  # type: ignore[arg-type]
+    first, second = server.speech_requests
+    assert (first["voice"], first["model"], first["speed"]) == ("nova", "tts-1", 1.2)
+    assert first["instructions"] == "Be warm."
+    assert (second["voice"], second["model"], second["speed"]) == ("echo", "gpt-4o-mini-tts", 0.9)
+    assert second["instructions"] == "Be warm."

@@ -10,15 +10,24 @@ bases (LLM, TTS, segmented STT). The client's connections come from the event lo
 ``_open_http`` is what a service's ``start`` calls: it makes the
 client and, when ``warmup`` is set, sends ``GET {base_url}/models`` so the first real request
 skips TCP/TLS set-up and a rejected key is reported at start, not at the first turn.
+
+``http_client=`` (Pipecat's argument: the user's own async client, e.g. for a longer timeout or
+a proxy) replaces the pool: requests are sent through it with its timeouts and transport. It
+may be an ``httpx`` client or one of the ``httpx2`` family the newer OpenAI SDKs build
+(``openai.DefaultAsyncHttpxClient``). The user owns it: it is never closed here.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 
+from callpipe.errors import ConfigurationError
 from callpipe.services._env import OPENAI_BASE_URL_ENV
 from callpipe.services._http import error_message
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
@@ -27,6 +36,75 @@ from callpipe.utils.http_pool import pooled_transport
 logger = logging.getLogger(__name__)
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+def _in_family(exc: BaseException, name: str) -> bool:
+    return any(cls.__name__ == name for cls in type(exc).__mro__)
+
+
+def _as_httpx_error(exc: Exception, request: httpx.Request) -> Exception:
+    """An ``httpx`` error for one of another client family (e.g. ``httpx2``), so the services'
+    retry and error handling sees it; other exceptions are returned as they are."""
+    if isinstance(exc, httpx.HTTPError) or not _in_family(exc, "HTTPError"):
+        return exc
+    message = f"{type(exc).__name__}: {exc}"
+    if _in_family(exc, "TimeoutException"):
+        return httpx.TimeoutException(message, request=request)
+    return httpx.TransportError(message, request=request)
+
+
+class _UserClientStream(httpx.AsyncByteStream):
+    def __init__(self, response: Any, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.aiter_raw():
+                yield chunk
+        except Exception as exc:
+            raise _as_httpx_error(exc, self._request) from exc
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class _UserClientTransport(httpx.AsyncBaseTransport):
+    """Sends each request through a user's async client (anything with ``build_request`` and
+    an async ``send``); the response body is passed on undecoded, as a transport's is."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        own = self._client.build_request(
+            request.method, str(request.url), headers=request.headers.multi_items(), content=body
+        )
+        try:
+            response = await self._client.send(own, stream=True)
+        except Exception as exc:
+            raise _as_httpx_error(exc, request) from exc
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers.multi_items(),
+            stream=_UserClientStream(response, request),
+        )
+
+    async def aclose(self) -> None:
+        """The user's client stays open: its owner closes it."""
+
+
+def _check_user_client(service: str, client: Any) -> None:
+    if client is None:
+        return
+    if not callable(getattr(client, "build_request", None)) or not inspect.iscoroutinefunction(
+        getattr(client, "send", None)
+    ):
+        raise ConfigurationError(
+            f"{service}: http_client must be an async HTTP client (httpx.AsyncClient or "
+            f"openai.DefaultAsyncHttpxClient), not {type(client).__name__}"
+        )
 
 
 class OpenAIHTTPMixin:
@@ -39,6 +117,7 @@ class OpenAIHTTPMixin:
     _timeout: float
     _warmup: bool
     _client: httpx.AsyncClient | None
+    _user_client: Any
 
     def _init_http(
         self,
@@ -49,7 +128,9 @@ class OpenAIHTTPMixin:
         project: str | None = None,
         timeout_secs: float = 30.0,
         warmup: bool = False,
+        http_client: Any = None,
     ) -> None:
+        _check_user_client(type(self).__name__, http_client)
         base_url = base_url or os.environ.get(OPENAI_BASE_URL_ENV, "").strip() or None
         if base_url is None or base_url.rstrip("/") == OPENAI_BASE_URL:
             self._api_key = resolve_api_key(type(self).__name__, api_key, "OPENAI_API_KEY")
@@ -62,6 +143,7 @@ class OpenAIHTTPMixin:
         self._timeout = timeout_secs
         self._warmup = warmup
         self._client = None
+        self._user_client = http_client
 
     def _make_client(self) -> httpx.AsyncClient:
         headers: dict[str, str] = {}
@@ -71,6 +153,16 @@ class OpenAIHTTPMixin:
             headers["OpenAI-Organization"] = self._organization
         if self._project:
             headers["OpenAI-Project"] = self._project
+        if self._user_client is not None:
+            # The user's client brings its own timeouts, proxies and connections; ours only
+            # adds the base URL and headers (no proxies from the environment: that would
+            # route requests around the user's client).
+            return httpx.AsyncClient(
+                base_url=self._base_url,
+                headers=headers,
+                transport=_UserClientTransport(self._user_client),
+                trust_env=False,
+            )
         timeout = httpx.Timeout(self._timeout, connect=5.0)
         return httpx.AsyncClient(
             base_url=self._base_url, headers=headers, timeout=timeout, transport=pooled_transport()

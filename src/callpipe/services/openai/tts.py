@@ -4,51 +4,106 @@ The endpoint returns raw 24 kHz 16-bit mono PCM as the body streams; it is resam
 (steady, low-latency) to the pipeline's output rate. One request per sentence; each sentence's
 ``TTSTextFrame`` follows its audio (the API gives no word timing). An interruption cancels the
 worker, which closes the HTTP stream.
+
+Voice, model, ``instructions`` and ``speed`` come from ``settings=OpenAITTSService.Settings(...)``
+(Pipecat 1.14), else the older arguments or ``params=OpenAITTSService.InputParams(...)``; a
+``TTSUpdateSettingsFrame`` changes them from the next sentence (each sentence is a request).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from callpipe.frames.frames import StartFrame
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services.openai._client import OpenAIHTTPMixin
+from callpipe.services.settings import TTSSettings, store_from
 from callpipe.services.tts_service import TTSService
+from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
 OPENAI_TTS_SAMPLE_RATE = 24000
 
 
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class OpenAITTSSettings(TTSSettings):
+    """``OpenAITTSService.Settings``: voice and model, plus ``instructions`` (how to speak,
+    for the gpt-4o TTS models) and ``speed`` (0.25 to 4.0)."""
+
+    instructions: str | None | NotGiven = field(default_factory=_unset)
+    speed: float | None | NotGiven = field(default_factory=_unset)
+
+
 class OpenAITTSService(OpenAIHTTPMixin, TTSService):
-    """OpenAI text-to-speech over HTTP streaming (see the module docstring)."""
+    """OpenAI text-to-speech over HTTP streaming (see the module docstring).
+
+    ``http_client``: the user's own async HTTP client (kept open; see
+    :mod:`callpipe.services.openai._client`).
+    """
+
+    Settings = OpenAITTSSettings
+    _settings: OpenAITTSSettings
+
+    class InputParams(BaseModel):
+        """The older (pre-``Settings``) way to give ``instructions`` and ``speed``."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        instructions: str | None = None
+        speed: float | None = None
 
     def __init__(
         self,
         *,
         api_key: str | None = None,
-        voice: str = "alloy",
-        model: str = "gpt-4o-mini-tts",
+        voice: str | None = None,
+        model: str | None = None,
         base_url: str | None = None,
+        http_client: Any = None,
         instructions: str | None = None,
         speed: float | None = None,
         sample_rate: int | None = None,
+        params: InputParams | None = None,
+        settings: OpenAITTSSettings | None = None,
         warmup: bool = True,
         organization: str | None = None,
         project: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, sample_rate=sample_rate, **kwargs)
+        if settings is not None and isinstance(settings.model, str) and settings.model:
+            model = settings.model
+        super().__init__(model=model or "gpt-4o-mini-tts", sample_rate=sample_rate, **kwargs)
         self._init_http(
-            api_key, base_url, organization=organization, project=project, warmup=warmup
+            api_key,
+            base_url,
+            organization=organization,
+            project=project,
+            warmup=warmup,
+            http_client=http_client,
         )
-        self._voice = voice
-        self._instructions = instructions
-        self._speed = speed
+        # As in Pipecat: the arguments, then params where it sets a field, then settings.
+        if params is not None:
+            instructions = params.instructions if params.instructions is not None else instructions
+            speed = params.speed if params.speed is not None else speed
+        defaults = OpenAITTSSettings(
+            model=self.model_name,
+            voice=voice or "alloy",
+            language=None,
+            instructions=instructions,
+            speed=speed,
+        )
+        self._settings = store_from(defaults, settings)
         self._audio_since_request = False
 
     async def start(self, frame: StartFrame) -> None:
@@ -56,16 +111,17 @@ class OpenAITTSService(OpenAIHTTPMixin, TTSService):
 
     async def run_tts(self, text: str, context_id: str) -> None:
         self._http()
+        settings = self._settings
         body: dict[str, Any] = {
             "model": self.model_name,
             "input": text,
-            "voice": self._voice,
+            "voice": settings.voice if isinstance(settings.voice, str) else "alloy",
             "response_format": "pcm",
         }
-        if self._instructions:
-            body["instructions"] = self._instructions
-        if self._speed is not None:
-            body["speed"] = self._speed
+        if is_given(settings.instructions) and settings.instructions:
+            body["instructions"] = settings.instructions
+        if is_given(settings.speed) and settings.speed is not None:
+            body["speed"] = settings.speed
         for attempt in range(2):
             try:
                 if await self._stream_speech(body, context_id, retry=attempt == 0):
