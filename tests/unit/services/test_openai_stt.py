@@ -6,6 +6,7 @@ import io
 import wave
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from callpipe.frames.frames import (
@@ -107,3 +108,24 @@ async def test_rate_limited_transcription_is_retried(server: FakeOpenAIServer) -
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     assert len(server.transcription_requests) == 2
     assert [f.text for f in down if isinstance(f, TranscriptionFrame)] == ["second time lucky"]
+
+
+async def test_transcriptions_go_through_the_users_http_client(server: FakeOpenAIServer) -> None:
+    seen: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        seen.append(f"{request.method} {request.url.path}")
+
+    server.transcripts.append("through your client")
+    frames = [
+        UserStartedSpeakingFrame(),
+        *packets(0.3),
+        UserStoppedSpeakingFrame(),
+        SleepFrame(0.3),
+    ]
+    async with httpx.AsyncClient(event_hooks={"request": [record]}) as client:
+        down, up = await run_test(make_stt(server, http_client=client), frames, params=PARAMS)
+        assert not client.is_closed
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert seen == ["POST /v1/audio/transcriptions"]
+    assert [f.text for f in down if isinstance(f, TranscriptionFrame)] == ["through your client"]

@@ -6,6 +6,8 @@ import pytest
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
+    Frame,
+    InputAudioRawFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
@@ -13,17 +15,22 @@ from callpipe.frames.frames import (
     TTSAudioRawFrame,
     TTSStoppedFrame,
     TTSUpdateSettingsFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
 )
 from callpipe.pipeline.task import PipelineParams
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.deepgram.stt import DeepgramSTTService
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
+from callpipe.services.openai.stt import OpenAISTTService
 from callpipe.services.openai.tts import OpenAITTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.fakes.deepgram import FakeDeepgramServer
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
-from callpipe.testing.fakes.openai import FakeOpenAIServer
+from callpipe.testing.fakes.openai import FakeOpenAIServer, tone_pcm
+from callpipe.testing.pipeline import SleepFrame
+from callpipe.transcriptions.language import Language
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
@@ -148,3 +155,38 @@ async def test_openai_tts_settings_and_runtime_update() -> None:
     assert first["instructions"] == "Be warm."
     assert (second["voice"], second["model"], second["speed"]) == ("echo", "gpt-4o-mini-tts", 0.9)
     assert second["instructions"] == "Be warm."
+
+
+async def test_openai_stt_settings_and_runtime_update() -> None:
+    def utterance() -> list[Frame]:
+        pcm = tone_pcm(0.3, 8000)
+        audio = [InputAudioRawFrame(pcm[i : i + 320], 8000) for i in range(0, len(pcm), 320)]
+        return [UserStartedSpeakingFrame(), *audio, UserStoppedSpeakingFrame(), SleepFrame(0.3)]
+
+    async with FakeOpenAIServer() as server:
+        stt = OpenAISTTService(
+            api_key="test-key",
+            base_url=server.base_url,
+            prompt="ignored",
+            settings=OpenAISTTService.Settings(
+                model="whisper-1",
+                language=Language("pt-BR"),
+                prompt="A clinic.",
+                temperature=0.2,
+                keywords=["Acme"],
+            ),
+        )
+        assert stt.model_name == "whisper-1"
+        frames = [
+            *utterance(),
+            STTUpdateSettingsFrame(
+                delta=OpenAISTTService.Settings(model="gpt-4o-transcribe", prompt="A pharmacy.")
+            ),
+            *utterance(),
+        ]
+        await run_test(stt, frames, params=PARAMS)
+    first, second = server.transcription_requests
+    assert (first["model"], first["language"], first["prompt"]) == ("whisper-1", "pt", "A clinic.")
+    assert first["temperature"] == "0.2" and first["keywords[]"] == "Acme"
+    assert (second["model"], second["prompt"]) == ("gpt-4o-transcribe", "A pharmacy.")
+    assert second["language"] == "pt" and second["keywords[]"] == "Acme"

@@ -1,14 +1,20 @@
 """OpenAISTTService: ``POST /audio/transcriptions`` for each VAD-bounded utterance.
 
 When the caller stops speaking the utterance (with a short pre-roll) is sent as a WAV file in a
-multipart form (``file``, ``model``, optional ``language`` and ``prompt``); the JSON answer's
-``text`` becomes one ``TranscriptionFrame``. Works with OpenAI-compatible servers
-(e.g. Groq, a local whisper server) through ``base_url``.
+multipart form (``file``, ``model``, optional ``language``, ``prompt``, ``temperature`` and
+``keywords[]``); the JSON answer's ``text`` becomes one ``TranscriptionFrame``. Works with
+OpenAI-compatible servers (e.g. Groq, a local whisper server) through ``base_url``.
+
+Model, language, prompt, temperature and keywords come from
+``settings=OpenAISTTService.Settings(...)`` (Pipecat 1.14) or the older arguments; an
+``STTUpdateSettingsFrame`` changes them from the next utterance. The language is sent as its
+ISO 639-1 base code (``en-US`` -> ``en``), the form the API takes.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -16,44 +22,89 @@ import httpx
 from callpipe.frames.frames import StartFrame
 from callpipe.services._http import error_message, is_retryable
 from callpipe.services.openai._client import OpenAIHTTPMixin
+from callpipe.services.settings import STTSettings, store_from
 from callpipe.services.stt_service import SegmentedSTTService
+from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
 
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class OpenAISTTSettings(STTSettings):
+    """``OpenAISTTService.Settings``: model and language, plus ``prompt`` (style or context to
+    continue), ``temperature`` (0 to 1) and ``keywords`` (words and phrases to recognize, for
+    the models that take them)."""
+
+    prompt: str | None | NotGiven = field(default_factory=_unset)
+    temperature: float | None | NotGiven = field(default_factory=_unset)
+    keywords: list[str] | None | NotGiven = field(default_factory=_unset)
+
+
 class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
-    """Segmented OpenAI transcription (see the module docstring)."""
+    """Segmented OpenAI transcription (see the module docstring).
+
+    ``http_client``: the user's own async HTTP client (kept open; see
+    :mod:`callpipe.services.openai._client`).
+    """
+
+    Settings = OpenAISTTSettings
+    _settings: OpenAISTTSettings
 
     def __init__(
         self,
         *,
         api_key: str | None = None,
-        model: str = "gpt-4o-transcribe",
+        model: str | None = None,
         base_url: str | None = None,
+        http_client: Any = None,
         language: str | None = "en",
         prompt: str | None = None,
         temperature: float | None = None,
+        settings: OpenAISTTSettings | None = None,
         organization: str | None = None,
         project: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, language=language, **kwargs)
-        self._init_http(api_key, base_url, organization=organization, project=project)
-        self._prompt = prompt
-        self._temperature = temperature
+        if settings is not None:
+            if isinstance(settings.model, str) and settings.model:
+                model = settings.model
+            if is_given(settings.language):
+                language = settings.language
+        super().__init__(model=model or "gpt-4o-transcribe", language=language, **kwargs)
+        self._init_http(
+            api_key, base_url, organization=organization, project=project, http_client=http_client
+        )
+        defaults = OpenAISTTSettings(
+            model=self.model_name,
+            language=language,
+            prompt=prompt,
+            temperature=temperature,
+            keywords=None,
+        )
+        self._settings = store_from(defaults, settings)
 
     async def start(self, frame: StartFrame) -> None:
         await self._open_http()
 
     async def run_stt(self, wav: bytes) -> str | None:
         client = self._http()
-        data: dict[str, str] = {"model": self.model_name or "", "response_format": "json"}
+        settings = self._settings
+        data: dict[str, str | list[str]] = {
+            "model": self.model_name or "",
+            "response_format": "json",
+        }
         if self._language:
-            data["language"] = self._language
-        if self._prompt:
-            data["prompt"] = self._prompt
-        if self._temperature is not None:
-            data["temperature"] = str(self._temperature)
+            data["language"] = str(self._language).split("-", 1)[0]
+        if is_given(settings.prompt) and settings.prompt:
+            data["prompt"] = settings.prompt
+        if is_given(settings.temperature) and settings.temperature is not None:
+            data["temperature"] = str(settings.temperature)
+        if is_given(settings.keywords) and settings.keywords:
+            data["keywords[]"] = list(settings.keywords)  # a list field, as the SDK sends it
         for attempt in range(2):
             try:
                 response = await client.post(
