@@ -30,6 +30,7 @@ import logging
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from callpipe.audio.resample import StreamResampler
@@ -60,6 +61,18 @@ from callpipe.services.settings import TTSSettings, delta_from_frame
 from callpipe.utils.string import SentenceAggregator
 
 logger = logging.getLogger(__name__)
+
+
+class TextAggregationMode(StrEnum):
+    """What a TTS service is given of the LLM's text (Pipecat 1.14's ``text_aggregation_mode``).
+
+    ``SENTENCE`` (the default): whole sentences, each synthesised as it completes. ``TOKEN``:
+    the text as it streams, for providers that buffer it themselves (the older
+    ``aggregate_sentences=False``).
+    """
+
+    SENTENCE = "sentence"
+    TOKEN = "token"
 
 
 @dataclass
@@ -93,7 +106,8 @@ class TTSService(AIService):
         self,
         *,
         sample_rate: int | None = None,
-        aggregate_sentences: bool = True,
+        text_aggregation_mode: TextAggregationMode | str | None = None,
+        aggregate_sentences: bool | None = None,
         context_timeout_secs: float = 5.0,
         push_silence_after_stop: bool = False,
         silence_time_s: float = 2.0,
@@ -106,7 +120,12 @@ class TTSService(AIService):
             model=self.model_name, voice=None, language=None
         )
         self._init_sample_rate = sample_rate
-        self._aggregate_sentences = aggregate_sentences
+        if text_aggregation_mode is not None:
+            self._aggregate_sentences = (
+                TextAggregationMode(text_aggregation_mode) is TextAggregationMode.SENTENCE
+            )
+        else:  # Pipecat's older flag; neither given: whole sentences
+            self._aggregate_sentences = aggregate_sentences is not False
         self._context_timeout = context_timeout_secs
         self._aggregator = SentenceAggregator()
         self._in_reply = False

@@ -26,6 +26,7 @@ from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.services.cartesia.tts import CartesiaTTSService
+from callpipe.services.tts_service import TextAggregationMode
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.pipeline import SleepFrame
@@ -244,3 +245,32 @@ async def test_without_sentence_aggregation_text_streams_verbatim(
     # Cartesia joins the inputs as they are: whole words, not "Hel lo the re,".
     words = [f.text for f in down if isinstance(f, TTSTextFrame)]
     assert words == ["Hello", "there,", "how", "are", "you?"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "streamed"),
+    [
+        ({"text_aggregation_mode": TextAggregationMode.TOKEN}, True),
+        ({"text_aggregation_mode": "token"}, True),
+        ({"text_aggregation_mode": TextAggregationMode.SENTENCE}, False),
+        ({"text_aggregation_mode": "sentence", "aggregate_sentences": False}, False),
+        ({}, False),
+    ],
+)
+async def test_pipecat_s_text_aggregation_mode_picks_tokens_or_sentences(
+    server: FakeCartesiaServer, kwargs: dict[str, object], streamed: bool
+) -> None:
+    # Pipecat 1.14's TTSService argument; it wins over the older aggregate_sentences.
+    tts = make_tts(server, **kwargs)
+    _, up = await run_test(tts, reply("Hel", "lo there. How", " are you?"), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    sent = [m["transcript"] for m in server.messages if m.get("transcript")]
+    if streamed:
+        assert sent == ["Hel", "lo there. How", " are you?"]
+    else:
+        assert [t.strip() for t in sent] == ["Hello there.", "How are you?"]
+
+
+def test_an_unknown_text_aggregation_mode_is_refused(server: FakeCartesiaServer) -> None:
+    with pytest.raises(ValueError, match="paragraph"):
+        make_tts(server, text_aggregation_mode="paragraph")
