@@ -48,6 +48,21 @@ from callpipe.processors.base_object import BaseObject, cancel_and_wait, create_
 logger = logging.getLogger(__name__)
 
 PAUSE_UNTIL_READY_TIMEOUT_SECS = 10.0
+_warned_unused: set[tuple[type, str]] = set()
+
+
+def _warn_unused(cls: type, kwargs: dict[str, Any]) -> None:
+    """Keyword arguments no class of the processor took. Pipecat drops them silently; here a
+    Pipecat option callpipe does not support (or a misspelt one) is said once per class."""
+    names = sorted(name for name in kwargs if (cls, name) not in _warned_unused)
+    if not names:
+        return
+    _warned_unused.update((cls, name) for name in names)
+    logger.warning(
+        "%s: ignoring %s: no such option in callpipe", cls.__name__, ", ".join(map(repr, names))
+    )
+
+
 _PROCESS_EVENTS = ("on_before_process_frame", "on_after_process_frame")
 _PUSH_EVENTS = ("on_before_push_frame", "on_after_push_frame")
 
@@ -103,6 +118,8 @@ class FrameProcessor(BaseObject):
         self, *, name: str | None = None, enable_direct_mode: bool = False, **kwargs: Any
     ) -> None:
         super().__init__(name=name)
+        if kwargs:
+            _warn_unused(type(self), kwargs)
         if enable_direct_mode:
             self.direct = True
         self._prev: FrameProcessor | None = None

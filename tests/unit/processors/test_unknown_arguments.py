@@ -1,0 +1,85 @@
+"""Keyword arguments no class of a processor takes: Pipecat drops them silently; callpipe says so
+once per class, so a Pipecat option it lacks (or a typo) does not vanish unnoticed."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from callpipe.processors.frame_processor import FrameProcessor
+from callpipe.services.cartesia.tts import CartesiaTTSService
+from callpipe.services.deepgram.stt import DeepgramSTTService
+from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
+from callpipe.services.openai.llm import OpenAILLMService
+from callpipe.services.tts_service import TextAggregationMode
+
+LOGGER = "callpipe.processors.frame_processor"
+
+
+class _Mine(FrameProcessor):
+    pass
+
+
+def _ignored(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "no such option" in r.getMessage()]
+
+
+def test_an_unknown_argument_is_named_once_per_class(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        _Mine(colour="blue", size=3)
+        _Mine(colour="red")  # the same class and name: said already
+        _Mine(shape="round")
+        DeepgramSTTService(api_key="k", colour="blue")  # another class: said again
+    assert _ignored(caplog) == [
+        "_Mine: ignoring 'colour', 'size': no such option in callpipe",
+        "_Mine: ignoring 'shape': no such option in callpipe",
+        "DeepgramSTTService: ignoring 'colour': no such option in callpipe",
+    ]
+    assert all(r.levelno == logging.WARNING for r in caplog.records if "no such" in r.message)
+
+
+def test_pipecat_1_14_s_arguments_of_the_services_are_all_taken(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Every keyword Pipecat 1.14's constructors of these services take (names read from its
+    # published package), with plausible values: none may fall through to FrameProcessor.
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        DeepgramSTTService(
+            api_key="k",
+            base_url="api.deepgram.com",
+            sample_rate=8000,
+            channels=1,
+            multichannel=False,
+            callback="https://example.test/cb",
+            callback_method="post",
+            tag="calls",
+            mip_opt_out=True,
+            addons={"smart_format": True},
+            ttfs_p99_latency=0.3,
+        )
+        CartesiaTTSService(
+            api_key="k",
+            voice_id="v",
+            url="wss://api.cartesia.ai/tts/websocket",
+            sample_rate=8000,
+            container="raw",
+            extra_headers={"X-Team": "a"},
+            text_aggregation_mode=TextAggregationMode.SENTENCE,
+        )
+        CartesiaTTSService(api_key="k", voice_id="v", aggregate_sentences=True)
+        ElevenLabsTTSService(
+            api_key="k",
+            voice_id="v",
+            url="wss://api.elevenlabs.io",
+            sample_rate=8000,
+            auto_mode=True,
+            enable_ssml_parsing=False,
+            enable_logging=True,
+            pronunciation_dictionary_locators=[
+                {"pronunciation_dictionary_id": "d", "version_id": "1"}
+            ],
+            text_aggregation_mode="token",
+        )
+        OpenAILLMService(api_key="k", model="m", service_tier="flex")
+    assert _ignored(caplog) == []
