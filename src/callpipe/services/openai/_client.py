@@ -19,7 +19,6 @@ may be an ``httpx`` client or one of the ``httpx2`` family the newer OpenAI SDKs
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -38,17 +37,23 @@ logger = logging.getLogger(__name__)
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
-def _in_family(exc: BaseException, name: str) -> bool:
-    return any(cls.__name__ == name for cls in type(exc).__mro__)
+def _httpx2() -> Any:
+    """The ``httpx2`` module the newer OpenAI SDKs build their clients on, if installed."""
+    try:
+        import httpx2
+    except ImportError:
+        return None
+    return httpx2
 
 
 def _as_httpx_error(exc: Exception, request: httpx.Request) -> Exception:
-    """An ``httpx`` error for one of another client family (e.g. ``httpx2``), so the services'
-    retry and error handling sees it; other exceptions are returned as they are."""
-    if isinstance(exc, httpx.HTTPError) or not _in_family(exc, "HTTPError"):
+    """An ``httpx`` error for an ``httpx2`` one, so the services' retry and error handling sees
+    it; other exceptions are returned as they are."""
+    httpx2 = _httpx2()
+    if httpx2 is None or not isinstance(exc, httpx2.HTTPError):
         return exc
     message = f"{type(exc).__name__}: {exc}"
-    if _in_family(exc, "TimeoutException"):
+    if isinstance(exc, httpx2.TimeoutException):
         return httpx.TimeoutException(message, request=request)
     return httpx.TransportError(message, request=request)
 
@@ -70,8 +75,8 @@ class _UserClientStream(httpx.AsyncByteStream):
 
 
 class _UserClientTransport(httpx.AsyncBaseTransport):
-    """Sends each request through a user's async client (anything with ``build_request`` and
-    an async ``send``); the response body is passed on undecoded, as a transport's is."""
+    """Sends each request through a user's async client (``httpx`` or ``httpx2``, checked when
+    the service is made); the response body is passed on undecoded, as a transport's is."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -95,16 +100,16 @@ class _UserClientTransport(httpx.AsyncBaseTransport):
         """The user's client stays open: its owner closes it."""
 
 
-def _check_user_client(service: str, client: Any) -> None:
-    if client is None:
+def _check_user_client(service: str, client: object) -> None:
+    if client is None or isinstance(client, httpx.AsyncClient):
         return
-    if not callable(getattr(client, "build_request", None)) or not inspect.iscoroutinefunction(
-        getattr(client, "send", None)
-    ):
-        raise ConfigurationError(
-            f"{service}: http_client must be an async HTTP client (httpx.AsyncClient or "
-            f"openai.DefaultAsyncHttpxClient), not {type(client).__name__}"
-        )
+    httpx2 = _httpx2()
+    if httpx2 is not None and isinstance(client, httpx2.AsyncClient):
+        return
+    raise ConfigurationError(
+        f"{service}: http_client must be an async HTTP client (httpx.AsyncClient or "
+        f"openai.DefaultAsyncHttpxClient), not {type(client).__name__}"
+    )
 
 
 class OpenAIHTTPMixin:
