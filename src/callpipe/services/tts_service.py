@@ -128,6 +128,7 @@ class TTSService(AIService):
             self._aggregate_sentences = aggregate_sentences is not False
         self._context_timeout = context_timeout_secs
         self._aggregator = SentenceAggregator()
+        self._held_space = ""  # token mode: whitespace waiting for the next chunk
         self._in_reply = False
         self._reply_ctx: TTSContext | None = None
         self._contexts: dict[str, TTSContext] = {}
@@ -317,12 +318,19 @@ class TTSService(AIService):
             await self._say(text)
             await self._close_current()
         elif not self._aggregate_sentences:
+            if not text.strip():
+                # A chunk of only spaces or newlines would be dropped by _say, and the words on
+                # either side of it joined ("Hello" + " " + "there"): it goes with the next one.
+                self._held_space += text
+                return
+            text, self._held_space = self._held_space + text, ""
             await self._say(text)
         else:
             for sentence in self._aggregator.push(text):
                 await self._say(sentence)
 
     async def _end_reply(self) -> None:
+        self._held_space = ""
         rest = self._aggregator.flush()
         if rest:
             await self._say(rest)
@@ -402,6 +410,7 @@ class TTSService(AIService):
         self._contexts.clear()
         self._reply_ctx = None
         self._aggregator.reset()
+        self._held_space = ""
         self._in_reply = False
         for ctx in contexts:
             ctx.finished = True

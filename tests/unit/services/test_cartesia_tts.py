@@ -274,3 +274,14 @@ async def test_pipecat_s_text_aggregation_mode_picks_tokens_or_sentences(
 def test_an_unknown_text_aggregation_mode_is_refused(server: FakeCartesiaServer) -> None:
     with pytest.raises(ValueError, match="paragraph"):
         make_tts(server, text_aggregation_mode="paragraph")
+
+
+async def test_a_whitespace_chunk_between_tokens_keeps_the_words_apart(
+    server: FakeCartesiaServer,
+) -> None:
+    tts = make_tts(server, text_aggregation_mode="token")
+    _, up = await run_test(tts, reply("Hello", " ", "there.", "\n\n", "Bye."), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    sent = [m["transcript"] for m in server.messages if m.get("transcript")]
+    assert sent == ["Hello", " there.", "\n\nBye."]
+    assert "".join(sent) == "Hello there.\n\nBye."
