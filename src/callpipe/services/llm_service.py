@@ -146,9 +146,20 @@ class LLMService(AIService):
         *,
         max_tool_rounds: int = 8,
         function_call_timeout_secs: float | None = None,
+        run_in_parallel: bool = True,
+        group_parallel_tools: bool = True,
+        enable_async_tool_cancellation: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._run_in_parallel = run_in_parallel
+        if not group_parallel_tools:
+            logger.info(
+                "%s: group_parallel_tools=False has no effect: the results of one response's "
+                "function calls always go back to the model together, in one new completion",
+                self,
+            )
+        del enable_async_tool_cancellation  # Pipecat's, deprecated there since 1.8: no effect
         self._functions: dict[str | None, _Registration] = {}
         self._max_tool_rounds = max_tool_rounds
         self._function_call_timeout_secs = function_call_timeout_secs
@@ -294,7 +305,11 @@ class LLMService(AIService):
                     cancel_on_interruption=cancel,
                 )
             )
-            tasks.append(asyncio.ensure_future(self._call_one(context, call, registration)))
+            run = partial(self._call_one, context, call, registration)
+            if self._run_in_parallel or not tasks:
+                tasks.append(asyncio.ensure_future(run()))
+            else:  # run_in_parallel=False: each starts once the one before it has ended
+                tasks.append(asyncio.ensure_future(_after(tasks[-1], run)))
         try:
             outcomes = await asyncio.gather(*(asyncio.shield(t) for t in tasks))
         except asyncio.CancelledError:
@@ -419,6 +434,14 @@ class LLMService(AIService):
         for task in list(self._background_calls):
             task.cancel()
         await super().cleanup()
+
+
+async def _after(
+    previous: asyncio.Task[_Outcome], run: Callable[[], Awaitable[_Outcome]]
+) -> _Outcome:
+    """``run()`` once ``previous`` has ended, however it ended (sequential function calls)."""
+    await asyncio.wait([previous])
+    return await run()
 
 
 def _loads_or_raw(arguments: str) -> Any:

@@ -81,5 +81,11 @@ def test_pipecat_1_14_s_arguments_of_the_services_are_all_taken(
             ],
             text_aggregation_mode="token",
         )
-        OpenAILLMService(api_key="k", model="m", service_tier="flex")
+        OpenAILLMService(
+            api_key="k",
+            model="m",
+            service_tier="flex",
+            run_in_parallel=False,
+            group_parallel_tools=True,
+        )
     assert _ignored(caplog) == []

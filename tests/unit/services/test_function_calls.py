@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -46,8 +47,10 @@ async def server() -> AsyncIterator[FakeOpenAIServer]:
         yield fake
 
 
-def make_llm(server: FakeOpenAIServer) -> OpenAILLMService:
-    return OpenAILLMService(api_key="test-key", base_url=server.base_url, model="fake-model")
+def make_llm(server: FakeOpenAIServer, **kwargs: Any) -> OpenAILLMService:
+    return OpenAILLMService(
+        api_key="test-key", base_url=server.base_url, model="fake-model", **kwargs
+    )
 
 
 def of(kind: type[Frame], frames: list[Frame]) -> list[Frame]:
@@ -258,3 +261,67 @@ async def test_direct_function_with_tool_options(server: FakeOpenAIServer) -> No
     assert function["parameters"]["properties"]["guests"]["type"] == "integer"
     registration = llm._registration(context, "book_table")
     assert registration is not None and registration.cancel_on_interruption is False
+
+
+async def test_run_in_parallel_false_runs_the_calls_one_after_another(
+    server: FakeOpenAIServer,
+) -> None:
+    server.add_chat_reply(
+        tool_calls=[
+            {"name": "get_weather", "arguments": {"city": "A"}},
+            {"name": "get_weather", "arguments": {"city": "B"}},
+            {"name": "get_weather", "arguments": {"city": "C"}},
+        ]
+    )
+    server.add_chat_reply("All three.")
+    llm = make_llm(server, run_in_parallel=False)
+    running = 0
+    peak = 0
+    order: list[str] = []
+
+    async def slow(params: FunctionCallParams) -> str:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        order.append(params.arguments["city"])
+        await asyncio.sleep(0.05 if params.arguments["city"] == "A" else 0.01)
+        running -= 1
+        return params.arguments["city"]
+
+    llm.register_function("get_weather", slow)
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
+    await run_test(llm, [LLMContextFrame(context=context)])
+    assert peak == 1 and order == ["A", "B", "C"]
+    assert [m["content"] for m in context.messages if m.get("role") == "tool"] == ["A", "B", "C"]  # type: ignore[union-attr]
+    assert len(server.chat_requests) == 2  # the results went back together, once
+
+
+async def test_an_interruption_stops_sequential_calls_not_yet_started(
+    server: FakeOpenAIServer,
+) -> None:
+    server.add_chat_reply(
+        tool_calls=[
+            {"name": "get_weather", "arguments": {"city": "A"}},
+            {"name": "get_weather", "arguments": {"city": "B"}},
+        ]
+    )
+    llm = make_llm(server, run_in_parallel=False)
+    started: list[str] = []
+    first = asyncio.Event()
+
+    async def forever(params: FunctionCallParams) -> None:
+        started.append(params.arguments["city"])
+        first.set()
+        await asyncio.sleep(30)
+
+    llm.register_function("get_weather", forever)
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
+    down = await run_then(
+        llm,
+        [LLMContextFrame(context=context)],
+        [InterruptionFrame(), SleepFrame(0.1)],
+        when=lambda out: first.is_set(),
+    )
+    assert started == ["A"]  # B never ran
+    assert len(of(FunctionCallCancelFrame, down)) == 2
+    assert [m.get("role") for m in context.messages] == ["user"]  # type: ignore[union-attr]
