@@ -285,3 +285,60 @@ async def test_a_whitespace_chunk_between_tokens_keeps_the_words_apart(
     sent = [m["transcript"] for m in server.messages if m.get("transcript")]
     assert sent == ["Hello", " there.", "\n\nBye."]
     assert "".join(sent) == "Hello there.\n\nBye."
+
+
+async def test_generation_config_and_pronunciation_dictionary_reach_every_request(
+    server: FakeCartesiaServer,
+) -> None:
+    from callpipe.frames.frames import TTSUpdateSettingsFrame
+    from callpipe.services.cartesia.tts import GenerationConfig
+
+    settings = CartesiaTTSService.Settings(
+        model="sonic-3",
+        generation_config=GenerationConfig(speed=1.1, emotion="content"),
+        pronunciation_dict_id="dict-1",
+    )
+    update = CartesiaTTSService.Settings(
+        generation_config=GenerationConfig(volume=1.5), pronunciation_dict_id="dict-2"
+    )
+    frames = [*reply("One."), TTSUpdateSettingsFrame(delta=update), *reply("Two.")]
+    _, up = await run_test(make_tts(server, settings=settings), frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    inputs = [m for m in server.messages if "transcript" in m]
+    one = [m for m in inputs if m["context_id"] == inputs[0]["context_id"]]
+    two = [m for m in inputs if m["context_id"] != inputs[0]["context_id"]]
+    # Every input of a context carries them, the closing empty one too.
+    assert [m["generation_config"] for m in one] == [{"speed": 1.1, "emotion": "content"}] * 2
+    assert [m["pronunciation_dict_id"] for m in one] == ["dict-1"] * 2
+    assert [m["generation_config"] for m in two] == [{"volume": 1.5}] * 2
+    assert [m["pronunciation_dict_id"] for m in two] == ["dict-2"] * 2
+
+
+async def test_generation_config_from_params_and_a_dict_update_win_over_speed(
+    server: FakeCartesiaServer,
+) -> None:
+    from callpipe.frames.frames import TTSUpdateSettingsFrame
+    from callpipe.services.cartesia.tts import GenerationConfig
+
+    params = CartesiaTTSService.InputParams(
+        speed="fast",
+        volume=0.8,
+        generation_config=GenerationConfig(speed=0.9),
+        pronunciation_dict_id="dict-p",
+    )
+    tts = make_tts(server, model="sonic-3", params=params)
+    assert tts.settings.pronunciation_dict_id == "dict-p"  # type: ignore[attr-defined]
+    frames = [
+        *reply("One."),
+        # Pipecat's older dict form: the keys map onto the same settings.
+        TTSUpdateSettingsFrame(
+            settings={"generation_config": {"emotion": "calm"}, "pronunciation_dict_id": None}
+        ),
+        *reply("Two."),
+    ]
+    await run_test(tts, frames, params=PARAMS)
+    said = [m for m in server.messages if m.get("transcript")]
+    assert said[0]["generation_config"] == {"speed": 0.9, "volume": 0.8}
+    assert said[0]["pronunciation_dict_id"] == "dict-p"
+    assert said[1]["generation_config"] == {"speed": 1.2, "volume": 0.8, "emotion": "calm"}
+    assert "pronunciation_dict_id" not in said[1]

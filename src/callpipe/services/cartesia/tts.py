@@ -15,9 +15,13 @@ fresh one. Nothing of the reply is lost either way.
 Audio is requested at the pipeline's output rate, so nothing is resampled; at 8 kHz it comes as
 ``pcm_mulaw`` (half the bytes on the wire; G.711 decoding is exact for what the phone line
 carries). Word timestamps put each ``TTSTextFrame`` right after the audio of its word. Speed and
-emotion go in ``generation_config`` for sonic-3 models and in the voice's
-``__experimental_controls`` for older ones. An interruption sends ``{"context_id", "cancel":
-true}``; audio still in flight for a cancelled context is dropped by id.
+emotion of ``params`` go in ``generation_config`` for sonic-3 models and in the voice's
+``__experimental_controls`` for older ones. Pipecat 1.14's ``generation_config`` setting (a
+:class:`GenerationConfig` or a dict of ``volume``, ``speed``, ``emotion``) is sent as given in
+every request's ``generation_config``, its fields winning over those from ``params``; the
+``pronunciation_dict_id`` setting is sent as the request's ``pronunciation_dict_id`` (sonic-3).
+An interruption sends ``{"context_id", "cancel": true}``; audio still in flight for a cancelled
+context is dropped by id.
 
 With ``aggregate_sentences=False`` the LLM's text is sent as it streams, verbatim (Cartesia
 joins a context's inputs as they are), and Cartesia's own buffering decides when to speak.
@@ -44,7 +48,7 @@ from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, copy_given, require_voice
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket
-from callpipe.utils.types import NOT_GIVEN
+from callpipe.utils.types import NOT_GIVEN, NotGiven
 
 logger = logging.getLogger(__name__)
 
@@ -76,20 +80,45 @@ def _unset() -> Any:
     return NOT_GIVEN
 
 
+class GenerationConfig(BaseModel):
+    """A request's ``generation_config`` (sonic-3 models; ``None``: Cartesia's default).
+
+    ``volume`` 0.5 to 2.0 and ``speed`` 0.6 to 1.5 are multipliers of the voice's own;
+    ``emotion`` is one emotion name, e.g. ``"content"`` or ``"excited"``.
+    """
+
+    volume: float | None = None
+    speed: float | None = None
+    emotion: str | None = None
+
+
+def _config_fields(value: Any) -> dict[str, Any]:
+    """The fields set in a ``generation_config`` setting (a :class:`GenerationConfig` or dict)."""
+    if isinstance(value, GenerationConfig):
+        return value.model_dump(exclude_none=True)
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items() if v is not None}
+    return {}
+
+
 @dataclass
 class CartesiaTTSSettings(TTSSettings):
-    """``CartesiaTTSService.Settings``: voice, model, language, plus Cartesia's extras."""
+    """``CartesiaTTSService.Settings``: voice, model, language, plus Cartesia's
+    ``generation_config`` and ``pronunciation_dict_id`` (sent with every request)."""
 
-    generation_config: Any = field(default_factory=_unset)
-    pronunciation_dict_id: Any = field(default_factory=_unset)
+    generation_config: GenerationConfig | Mapping[str, Any] | None | NotGiven = field(
+        default_factory=_unset
+    )
+    pronunciation_dict_id: str | None | NotGiven = field(default_factory=_unset)
 
 
 class CartesiaTTSService(TTSService):
     """Cartesia Sonic over WebSocket (see the module docstring).
 
     1.14 style: ``CartesiaTTSService(api_key=..., settings=CartesiaTTSService.Settings(
-    voice="...", model="sonic-2"))``; voice, model and language updates
-    (``TTSUpdateSettingsFrame``) apply from the next sentence, as each one is a request.
+    voice="...", model="sonic-2"))``; updates of the voice, model, language,
+    ``generation_config`` and ``pronunciation_dict_id`` (``TTSUpdateSettingsFrame``) apply
+    from the next sentence, as each one is a request.
 
     ``url``: the socket's address, ``wss://api.cartesia.ai/tts/websocket`` as Pipecat takes it,
     or just its origin (``/tts/websocket`` is then appended).
@@ -97,6 +126,7 @@ class CartesiaTTSService(TTSService):
 
     emits_word_timestamps = True
     Settings = CartesiaTTSSettings
+    _settings: CartesiaTTSSettings
 
     class InputParams(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -106,6 +136,9 @@ class CartesiaTTSService(TTSService):
         emotion: list[str] | None = None
         volume: float | None = None
         """sonic-3 only: 0.5 to 2.0."""
+        generation_config: GenerationConfig | None = None
+        """Pipecat 1.14's form of the sonic-3 controls; its fields win over the ones above."""
+        pronunciation_dict_id: str | None = None
 
     def __init__(
         self,
@@ -152,8 +185,20 @@ class CartesiaTTSService(TTSService):
         if settings is not None:
             copy_given(settings, self._params, ("language",))
         self._settings.apply_update(
-            CartesiaTTSSettings(voice=self._voice_id, language=self._params.language)
+            CartesiaTTSSettings(
+                voice=self._voice_id,
+                language=self._params.language,
+                generation_config=self._params.generation_config,
+                pronunciation_dict_id=self._params.pronunciation_dict_id,
+            )
         )
+        if settings is not None:  # settings= wins over params, field by field
+            self._settings.apply_update(
+                CartesiaTTSSettings(
+                    generation_config=settings.generation_config,
+                    pronunciation_dict_id=settings.pronunciation_dict_id,
+                )
+            )
 
     @property
     def wire_encoding(self) -> str:
@@ -237,6 +282,7 @@ class CartesiaTTSService(TTSService):
 
     def _request(self, context_id: str, transcript: str, *, more: bool) -> dict[str, Any]:
         config, controls = self._controls()
+        config |= _config_fields(self._settings.generation_config)
         voice: dict[str, Any] = {"mode": "id", "id": self._voice_id}
         if controls:
             voice["__experimental_controls"] = controls
@@ -259,6 +305,9 @@ class CartesiaTTSService(TTSService):
             request["generation_config"] = config
         if self._params.language:
             request["language"] = self._params.language
+        dictionary = self._settings.pronunciation_dict_id
+        if isinstance(dictionary, str) and dictionary:
+            request["pronunciation_dict_id"] = dictionary
         return request
 
     async def _send(self, context_id: str, payload: dict[str, Any]) -> None:
