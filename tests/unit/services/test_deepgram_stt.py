@@ -286,3 +286,39 @@ def test_addons_cannot_change_the_audio_format_sent(server: FakeDeepgramServer) 
 def test_ttfs_p99_latency_is_accepted_and_kept(server: FakeDeepgramServer) -> None:
     assert make_stt(server, ttfs_p99_latency=0.45).ttfs_p99_latency == 0.45
     assert make_stt(server).ttfs_p99_latency == 0.35  # Pipecat 1.14's Deepgram default
+
+
+async def test_pipecat_s_other_settings_fields_reach_the_query(server: FakeDeepgramServer) -> None:
+    # Pipecat 1.14's DeepgramSTTService.Settings fields, each the query parameter of its name.
+    settings = DeepgramSTTService.Settings(
+        detect_entities=True,
+        dictation=True,
+        keywords=["Acme:2"],
+        redact=["pci", "ssn"],
+        replace=["acme:Acme"],
+        search=["refund", "cancel"],
+        version="2021-03-17.0",
+        numerals=True,
+        diarize=False,
+    )
+    query = await handshake_query(server, make_stt(server, settings=settings))
+    assert query["detect_entities"] == ["true"] and query["dictation"] == ["true"]
+    assert query["keywords"] == ["Acme:2"]
+    assert query["redact"] == ["pci", "ssn"]  # a list repeats the key
+    assert query["replace"] == ["acme:Acme"]
+    assert query["search"] == ["refund", "cancel"]
+    assert query["version"] == ["2021-03-17.0"]
+    assert query["numerals"] == ["true"] and query["diarize"] == ["false"]
+
+
+async def test_an_update_of_the_other_settings_fields_changes_the_query(
+    server: FakeDeepgramServer,
+) -> None:
+    from callpipe.frames.frames import STTUpdateSettingsFrame
+
+    stt = make_stt(server, settings=DeepgramSTTService.Settings(redact=["pci"]))
+    delta = DeepgramSTTService.Settings(redact=None, dictation=True, version="latest")
+    await run_test(stt, [STTUpdateSettingsFrame(delta=delta)], params=PARAMS)
+    query = stt._query()  # the query of the socket's next opening
+    assert "redact" not in query
+    assert query["dictation"] is True and query["version"] == "latest"

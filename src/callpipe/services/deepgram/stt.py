@@ -97,9 +97,10 @@ def _unset() -> Any:
 
 @dataclass
 class DeepgramSTTSettings(STTSettings):
-    """``DeepgramSTTService.Settings``: model, language and the live options bots set most.
+    """``DeepgramSTTService.Settings``: model, language and Pipecat 1.14's live options.
 
-    Other live-endpoint options go in ``extra`` (they become query parameters as given).
+    Each field is the query parameter of the same name (a list repeats it); other
+    live-endpoint options go in ``extra`` (they become query parameters as given).
     """
 
     interim_results: Any = field(default_factory=_unset)
@@ -111,6 +112,16 @@ class DeepgramSTTSettings(STTSettings):
     utterance_end_ms: Any = field(default_factory=_unset)
     numerals: Any = field(default_factory=_unset)
     diarize: Any = field(default_factory=_unset)
+    detect_entities: Any = field(default_factory=_unset)
+    dictation: Any = field(default_factory=_unset)
+    keywords: Any = field(default_factory=_unset)
+    redact: Any = field(default_factory=_unset)
+    """Redaction types (``pci``, ``ssn``, ...); a list repeats the parameter."""
+    replace: Any = field(default_factory=_unset)
+    """``find:replacement`` terms; a list repeats the parameter."""
+    search: Any = field(default_factory=_unset)
+    version: Any = field(default_factory=_unset)
+    """Model version, e.g. ``"2021-03-17.0"`` (None: Deepgram's ``latest``)."""
 
 
 class DeepgramSTTService(StreamingSTTService):
