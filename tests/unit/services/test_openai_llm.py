@@ -267,3 +267,15 @@ async def test_metrics_frames_when_enabled(server: FakeOpenAIServer) -> None:
     assert len(ttfb) == 1 and ttfb[0].value >= 0 and ttfb[0].model == "fake-model"
     assert usage and usage[0].value is not None and usage[0].value.prompt_tokens == 10
     assert server.chat_requests[0]["stream_options"] == {"include_usage": True}
+
+
+async def test_default_headers_go_with_every_request(server: FakeOpenAIServer) -> None:
+    headers = {"X-Team": "voice", "openai-project": "proj-override"}
+    llm = make_llm(server, project="proj-1", default_headers=headers)
+    await run_test(llm, [LLMMessagesFrame([{"role": "user", "content": "x"}])])
+    # The warm-up GET /models and the completion; a default header wins over callpipe's own.
+    assert len(server.request_headers) == 2
+    for sent in server.request_headers:
+        assert sent["x-team"] == "voice"
+        assert sent["openai-project"] == "proj-override"
+        assert sent["authorization"] == "Bearer test-key"

@@ -2,7 +2,8 @@
 
 Like the OpenAI SDK, the base URL comes from ``base_url=``, else ``OPENAI_BASE_URL``, and the
 ``OpenAI-Organization`` / ``OpenAI-Project`` headers from ``organization=`` / ``project=``, else
-``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``.
+``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``. ``default_headers=`` (the SDK's argument too) are
+sent with every request and win over any header set here, names compared without case.
 
 A mixin rather than a base class because the services already derive from different service
 bases (LLM, TTS, segmented STT). The client's connections come from the event loop's pool
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -119,6 +120,7 @@ class OpenAIHTTPMixin:
     _base_url: str
     _organization: str | None
     _project: str | None
+    _default_headers: dict[str, str]
     _timeout: float
     _warmup: bool
     _client: httpx.AsyncClient | None
@@ -131,6 +133,7 @@ class OpenAIHTTPMixin:
         *,
         organization: str | None = None,
         project: str | None = None,
+        default_headers: Mapping[str, str] | None = None,
         timeout_secs: float = 30.0,
         warmup: bool = False,
         http_client: Any = None,
@@ -145,19 +148,22 @@ class OpenAIHTTPMixin:
         self._base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
         self._organization = organization or os.environ.get("OPENAI_ORG_ID") or None
         self._project = project or os.environ.get("OPENAI_PROJECT_ID") or None
+        self._default_headers = dict(default_headers or {})
         self._timeout = timeout_secs
         self._warmup = warmup
         self._client = None
         self._user_client = http_client
 
     def _make_client(self) -> httpx.AsyncClient:
-        headers: dict[str, str] = {}
+        headers = httpx.Headers()
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         if self._organization:
             headers["OpenAI-Organization"] = self._organization
         if self._project:
             headers["OpenAI-Project"] = self._project
+        for name, value in self._default_headers.items():
+            headers[name] = value  # replaces a header of the same name in any case
         if self._user_client is not None:
             # The user's client brings its own timeouts, proxies and connections; ours only
             # adds the base URL and headers (no proxies from the environment: that would

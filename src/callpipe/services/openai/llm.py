@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,9 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
     set a field. ``LLMUpdateSettingsFrame(delta=OpenAILLMService.Settings(...))`` changes them
     for the next completion. ``service_tier`` (``"auto"``, ``"flex"``, ``"priority"``...) is
     sent with every request; the argument wins over ``params.service_tier``.
+
+    ``default_headers`` are added to every request (as the OpenAI SDK's), over the ones
+    callpipe sets.
     """
 
     Settings = OpenAILLMSettings
@@ -100,6 +104,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         settings: OpenAILLMSettings | None = None,
         organization: str | None = None,
         project: str | None = None,
+        default_headers: Mapping[str, str] | None = None,
         request_timeout_secs: float = 30.0,
         max_retries: int = 1,
         warmup: bool = True,
@@ -113,6 +118,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
             base_url,
             organization=organization,
             project=project,
+            default_headers=default_headers,
             timeout_secs=request_timeout_secs,
             warmup=warmup,
         )
