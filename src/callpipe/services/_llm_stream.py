@@ -6,6 +6,12 @@ pushed yet: after the first token, a retry would make the bot say the start of i
 A provider's "retry after" (429/503) is honoured; network errors wait 0.2 s, except a first
 failure that looks like a stale kept-alive connection, which is retried at once. What cannot be
 retried becomes one ``ErrorFrame`` (fatal for rejected credentials) and an empty completion.
+
+``retry_on_timeout`` (Pipecat's argument) adds one more case: a request that has pushed nothing
+``retry_timeout_secs`` after it was sent is abandoned and sent again at once, once per
+completion; the request sent again is watched no more, bounded only by the client's own
+timeout. The same rule makes it safe: before the first output nothing has reached the caller.
+This re-send is on top of ``max_retries``, which counts failed requests, not slow ones.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import LLMFullResponseEndFrame, LLMFullResponseStartFrame
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.llm_service import LLMService, ToolCall
@@ -43,6 +50,20 @@ class StreamingHTTPLLMService(LLMService):
 
     _max_retries: int = 1
     _base_url: str = ""
+    _retry_on_timeout: bool = False
+    _retry_timeout_secs: float | None = 5.0
+
+    def _init_retry_on_timeout(
+        self, retry_timeout_secs: float | None, retry_on_timeout: bool | None
+    ) -> None:
+        """Keep Pipecat's ``retry_timeout_secs`` / ``retry_on_timeout`` (module docstring)."""
+        if retry_timeout_secs is not None and retry_timeout_secs <= 0:
+            raise ConfigurationError(
+                f"{type(self).__name__}: retry_timeout_secs must be positive or None, "
+                f"not {retry_timeout_secs}"
+            )
+        self._retry_timeout_secs = retry_timeout_secs
+        self._retry_on_timeout = bool(retry_on_timeout)
 
     def build_request(self, context: ChatContext) -> dict[str, Any]:
         """The request body for ``context``."""
@@ -73,12 +94,44 @@ class StreamingHTTPLLMService(LLMService):
             if task is None or not task.cancelling():
                 await self.push_frame(LLMFullResponseEndFrame())
 
+    async def _stream_watched(
+        self, body: dict[str, Any], produced: list[bool], limit: float
+    ) -> list[ToolCall] | None:
+        """:meth:`_stream_once`, abandoned if it has pushed nothing after ``limit`` seconds
+        (then None). The watch only looks at ``produced``, so a slow answer that has begun is
+        never cut."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(None) as deadline:
+
+                def check() -> None:
+                    if not produced[0]:
+                        deadline.reschedule(loop.time())
+
+                watch = loop.call_later(limit, check)
+                try:
+                    return await self._stream_once(body, produced)
+                finally:
+                    watch.cancel()
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            return None
+
     async def _stream_with_retry(self, body: dict[str, Any]) -> list[ToolCall]:
         attempt = 0
+        watch = self._retry_timeout_secs if self._retry_on_timeout else None
         while True:
             produced = [False]
             try:
-                return await self._stream_once(body, produced)
+                if watch is None:
+                    return await self._stream_once(body, produced)
+                calls = await self._stream_watched(body, produced, watch)
+                if calls is not None:
+                    return calls
+                logger.info("%s: no output after %.2fs; sending the request again", self, watch)
+                watch = None
+                continue
             except _StreamError as exc:
                 if exc.retry_in is not None and attempt < self._max_retries and not produced[0]:
                     attempt += 1

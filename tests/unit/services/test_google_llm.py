@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -25,7 +27,9 @@ from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.testing import run_test
 from callpipe.testing.fakes import FakeGeminiServer
+from callpipe.testing.fakes.gemini import GeminiReply
 from callpipe.testing.pipeline import SleepFrame
+from callpipe.testing.virtual_calls import virtual_time
 
 TOOLS = [
     {
@@ -173,3 +177,30 @@ async def test_missing_key_fails_at_construction(monkeypatch: pytest.MonkeyPatch
 def test_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLPIPE_GEMINI_URL", "http://127.0.0.1:5/")
     assert GoogleLLMService(api_key="k")._base_url == "http://127.0.0.1:5"
+
+
+class _StallingGemini(FakeGeminiServer):
+    """Says nothing for 20 s before the first streamed answer, as a stuck request does."""
+
+    stalls = 1
+
+    async def _events(
+        self, responses: list[dict[str, Any]], reply: GeminiReply
+    ) -> AsyncIterator[str]:
+        if self.stalls:
+            self.stalls -= 1
+            await asyncio.sleep(20.0)
+        async for event in super()._events(responses, reply):
+            yield event
+
+
+@virtual_time
+async def test_retry_on_timeout_sends_a_silent_request_again_once() -> None:
+    async with _StallingGemini() as fake:
+        fake.add_reply("Too late.")
+        fake.add_reply("On time.")
+        llm = make_llm(fake, retry_on_timeout=True, retry_timeout_secs=2.0)
+        down, up = await run_test(llm, [LLMMessagesFrame([{"role": "user", "content": "x"}])])
+    assert text(down) == "On time."
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(fake.requests) == 2

@@ -31,6 +31,7 @@ from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
+from callpipe.testing.virtual_calls import virtual_time
 
 from .helpers import run_then
 
@@ -279,3 +280,26 @@ async def test_default_headers_go_with_every_request(server: FakeOpenAIServer) -
         assert sent["x-team"] == "voice"
         assert sent["openai-project"] == "proj-override"
         assert sent["authorization"] == "Bearer test-key"
+
+
+@virtual_time
+async def test_retry_on_timeout_sends_a_silent_request_again_once() -> None:
+    user = [LLMMessagesFrame([{"role": "user", "content": "x"}])]
+    async with FakeOpenAIServer() as server:
+        # An answer that has begun (at 1.5 s) is never cut, however slowly it goes on.
+        server.add_chat_reply("slow but started", chunk_delay=1.5)
+        # One that says nothing for 20 s is abandoned after 2 s and asked for again, even
+        # with max_retries=0 (that counts failures, not silences).
+        server.add_chat_reply("Too late.", first_chunk_delay=20.0)
+        server.add_chat_reply("On time.")
+        for expected in ("slow but started", "On time."):
+            llm = make_llm(server, retry_on_timeout=True, retry_timeout_secs=2.0, max_retries=0)
+            down, up = await run_test(llm, user)
+            assert texts(down) == expected
+            assert not [f for f in up if isinstance(f, ErrorFrame)]
+        assert len(server.chat_requests) == 3
+
+
+def test_retry_timeout_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match="retry_timeout_secs"):
+        OpenAILLMService(api_key="k", retry_on_timeout=True, retry_timeout_secs=0)

@@ -51,7 +51,12 @@ NO_THINKING_MODELS = ("gemini-2.5-flash",)
 
 
 class GoogleLLMService(StreamingHTTPLLMService):
-    """Gemini chat over REST with streaming and function calling (see the module docstring)."""
+    """Gemini chat over REST with streaming and function calling (see the module docstring).
+
+    With ``retry_on_timeout``, a request that has streamed no text or function call
+    ``retry_timeout_secs`` after it was sent is sent again once (see
+    :mod:`callpipe.services._llm_stream`).
+    """
 
     class InputParams(BaseModel):
         """``generationConfig`` options (``None`` = Gemini's default)."""
@@ -80,6 +85,8 @@ class GoogleLLMService(StreamingHTTPLLMService):
         api_version: str = "v1beta",
         request_timeout_secs: float = 30.0,
         max_retries: int = 1,
+        retry_timeout_secs: float | None = 5.0,
+        retry_on_timeout: bool | None = False,
         warmup: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -94,6 +101,7 @@ class GoogleLLMService(StreamingHTTPLLMService):
         self._tool_config = tool_config
         self._timeout = request_timeout_secs
         self._max_retries = max_retries
+        self._init_retry_on_timeout(retry_timeout_secs, retry_on_timeout)
         self._warmup = warmup
         self._client: httpx.AsyncClient | None = None
         self._signatures: dict[str, str] = {}

@@ -73,7 +73,9 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
     sent with every request; the argument wins over ``params.service_tier``.
 
     ``default_headers`` are added to every request (as the OpenAI SDK's), over the ones
-    callpipe sets.
+    callpipe sets. With ``retry_on_timeout``, a request that has streamed no text or tool call
+    ``retry_timeout_secs`` after it was sent is sent again once (see
+    :mod:`callpipe.services._llm_stream`); ``request_timeout_secs`` still bounds every request.
     """
 
     Settings = OpenAILLMSettings
@@ -107,6 +109,8 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         default_headers: Mapping[str, str] | None = None,
         request_timeout_secs: float = 30.0,
         max_retries: int = 1,
+        retry_timeout_secs: float | None = 5.0,
+        retry_on_timeout: bool | None = False,
         warmup: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -125,6 +129,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         self._params = params or OpenAILLMService.InputParams()
         self._service_tier = service_tier if service_tier is not None else self._params.service_tier
         self._max_retries = max_retries
+        self._init_retry_on_timeout(retry_timeout_secs, retry_on_timeout)
         defaults = OpenAILLMSettings(
             model=self.model_name,
             system_instruction=None,
