@@ -113,13 +113,15 @@ class STTService(AIService):
         language: str | None = None,
         result: Any = None,
         finalized: bool = False,
+        allow_empty: bool = False,
     ) -> None:
         """Push a transcript downstream (finals end the STT's time-to-first-byte measurement).
 
-        ``result`` is the provider's own message (word timings etc.), carried on the frame.
+        ``result`` is the provider's own message (word timings etc.), carried on the frame. An
+        empty transcript is dropped unless ``allow_empty`` (Pipecat's push_empty_transcripts).
         """
         text = text.strip()
-        if not text:
+        if not text and not allow_empty:
             return
         lang = language or self._language
         if final:
@@ -284,7 +286,8 @@ class SegmentedSTTService(STTService):
         self._transcriber: asyncio.Task[None] | None = None
 
     async def run_stt(self, wav: bytes) -> str | None:
-        """Transcribe one WAV file; return the text (None/empty: nothing heard)."""
+        """Transcribe one WAV file; return the text to push (None/empty: nothing to push,
+        because nothing was heard or the service pushed its own with :meth:`push_transcript`)."""
         raise NotImplementedError
 
     async def _start_service(self, frame: StartFrame) -> None:

@@ -129,3 +129,20 @@ async def test_transcriptions_go_through_the_users_http_client(server: FakeOpenA
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     assert seen == ["POST /v1/audio/transcriptions"]
     assert [f.text for f in down if isinstance(f, TranscriptionFrame)] == ["through your client"]
+
+
+def utterances(count: int = 1) -> list[Frame]:
+    one = [UserStartedSpeakingFrame(), *packets(0.3), UserStoppedSpeakingFrame(), SleepFrame(0.3)]
+    return one * count
+
+
+async def test_empty_transcriptions_are_pushed_only_when_asked(server: FakeOpenAIServer) -> None:
+    server.transcripts.extend(["", ""])
+    down, _ = await run_test(make_stt(server), utterances(), params=PARAMS)
+    assert not [f for f in down if isinstance(f, TranscriptionFrame)]
+    stt = make_stt(server, push_empty_transcripts=True)
+    down, up = await run_test(stt, utterances(), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    [frame] = [f for f in down if isinstance(f, TranscriptionFrame)]
+    assert frame.text == "" and frame.result == {"text": ""}
+    assert len(server.transcription_requests) == 2

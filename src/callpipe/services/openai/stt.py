@@ -9,6 +9,11 @@ Model, language, prompt, temperature and keywords come from
 ``settings=OpenAISTTService.Settings(...)`` (Pipecat 1.14) or the older arguments; an
 ``STTUpdateSettingsFrame`` changes them from the next utterance. The language is sent as its
 ISO 639-1 base code (``en-US`` -> ``en``), the form the API takes.
+
+The parsed JSON answer is the ``TranscriptionFrame``'s ``result`` (a dict, where Pipecat
+carries the SDK's ``Transcription`` object). An empty transcription is dropped unless
+``push_empty_transcripts``: then it is pushed as an empty ``TranscriptionFrame``, so a
+processor can tell that VAD heard speech the API did not.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
         settings: OpenAISTTSettings | None = None,
         organization: str | None = None,
         project: str | None = None,
+        push_empty_transcripts: bool = False,
         **kwargs: Any,
     ) -> None:
         if settings is not None:
@@ -86,6 +92,7 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
             keywords=None,
         )
         self._settings = store_from(defaults, settings)
+        self._push_empty_transcripts = push_empty_transcripts
 
     async def start(self, frame: StartFrame) -> None:
         await self._open_http()
@@ -121,8 +128,8 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
                 )
                 return None
             if response.status_code == 200:
-                text = response.json().get("text")
-                return str(text).strip() if text else None
+                await self._push_answer(response.json())
+                return None
             if is_retryable(response.status_code) and attempt == 0:
                 continue
             fatal = response.status_code in (401, 403)
@@ -135,3 +142,12 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
             )
             return None
         return None
+
+    async def _push_answer(self, answer: Any) -> None:
+        text = answer.get("text") if isinstance(answer, dict) else None
+        text = str(text).strip() if text else ""
+        if not text:
+            logger.debug("%s: empty transcription", self)
+            if not self._push_empty_transcripts:
+                return
+        await self.push_transcript(text, final=True, result=answer, allow_empty=True)
