@@ -14,6 +14,14 @@ How a reply flows:
   timestamps (released once the audio up to the word's end was pushed), else per sentence
   after the sentence's audio. The output transport passes them on only once that audio was
   played, which is how the assistant aggregator learns what the caller heard.
+- ``text_filters`` and then ``text_transforms`` (Pipecat 1.14's, e.g.
+  ``[("*", StripMarkdown())]``) rewrite each piece of text just before it goes to the provider,
+  so markdown is never read aloud. In SENTENCE mode a piece is a whole sentence (what the LLM
+  split across tokens is whole again); in TOKEN mode a piece is a streamed chunk, so a rule
+  needing both ends of a construct (a link, a struck-through phrase) only works when the
+  chunk holds both. The ``TTSTextFrame`` of a provider without word timing carries the text
+  as the LLM wrote it (as Pipecat: the context keeps the reply, markdown included); with word
+  timing the words are the provider's, i.e. the rewritten text.
 - An ``InterruptionFrame`` drops every open context (the provider is told to cancel it), the
   output queue and the sentence buffer; audio that still arrives for a dropped context id is
   discarded, so nothing of the old reply is spoken afterwards.
@@ -29,6 +37,7 @@ import asyncio
 import logging
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -59,8 +68,13 @@ from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService
 from callpipe.services.settings import TTSSettings, delta_from_frame
 from callpipe.utils.string import SentenceAggregator
+from callpipe.utils.text.base_text_aggregator import TextType
+from callpipe.utils.text.base_text_filter import BaseTextFilter
+from callpipe.utils.text.transforms.text_transform import TextTransform
 
 logger = logging.getLogger(__name__)
+
+_warned_text_filters = False
 
 
 class TextAggregationMode(StrEnum):
@@ -111,9 +125,20 @@ class TTSService(AIService):
         context_timeout_secs: float = 5.0,
         push_silence_after_stop: bool = False,
         silence_time_s: float = 2.0,
+        text_transforms: Sequence[tuple[TextType | str, TextTransform]] | None = None,
+        text_filters: Sequence[BaseTextFilter] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        global _warned_text_filters
+        if text_filters and not _warned_text_filters:
+            _warned_text_filters = True
+            logger.warning(
+                "text_filters is deprecated (Pipecat 1.14); use "
+                "text_transforms=[('*', StripMarkdown())] instead"
+            )
+        self._text_filters = list(text_filters or [])
+        self._text_transforms = list(text_transforms or [])
         self._push_silence_after_stop = push_silence_after_stop
         self._silence_time_s = silence_time_s
         self._settings: TTSSettings = self.Settings(
@@ -129,6 +154,7 @@ class TTSService(AIService):
         self._context_timeout = context_timeout_secs
         self._aggregator = SentenceAggregator()
         self._held_space = ""  # token mode: whitespace waiting for the next chunk
+        self._held_text = ""  # token mode: the LLM's text of chunks not yet sent
         self._in_reply = False
         self._reply_ctx: TTSContext | None = None
         self._contexts: dict[str, TTSContext] = {}
@@ -318,26 +344,54 @@ class TTSService(AIService):
             await self._say(text)
             await self._close_current()
         elif not self._aggregate_sentences:
-            if not text.strip():
-                # A chunk of only spaces or newlines would be dropped by _say, and the words on
-                # either side of it joined ("Hello" + " " + "there"): it goes with the next one.
-                self._held_space += text
+            spoken = await self._transform_text(text, TextType.TOKEN)
+            if spoken is None:
                 return
-            text, self._held_space = self._held_space + text, ""
-            await self._say(text)
+            self._held_text += text
+            if not spoken.strip():
+                # A chunk of only spaces or newlines (or markdown, once transformed) would be
+                # dropped by _speak, and the words on either side of it joined ("Hello" + " "
+                # + "there"): its whitespace goes with the next chunk.
+                self._held_space += spoken
+                return
+            spoken, self._held_space = self._held_space + spoken, ""
+            text, self._held_text = self._held_text, ""
+            await self._speak(spoken, text)
         else:
             for sentence in self._aggregator.push(text):
                 await self._say(sentence)
 
     async def _end_reply(self) -> None:
-        self._held_space = ""
+        self._held_space = self._held_text = ""
         rest = self._aggregator.flush()
         if rest:
             await self._say(rest)
         await self._close_current()
         self._in_reply = False
 
-    async def _say(self, text: str) -> None:
+    async def _say(self, text: str, text_type: TextType = TextType.SENTENCE) -> None:
+        spoken = await self._transform_text(text, text_type)
+        if spoken is not None:
+            await self._speak(spoken, text)
+
+    async def _transform_text(self, text: str, text_type: TextType) -> str | None:
+        """``text`` after the filters and the transforms registered for ``text_type``; None
+        when one failed (reported upstream; the piece is not spoken, since a transform may
+        exist to keep something out of the audio)."""
+        try:
+            for text_filter in self._text_filters:
+                await text_filter.reset_interruption()
+                text = await text_filter.filter(text)
+            for kind, transform in self._text_transforms:
+                if kind == "*" or kind == text_type:
+                    text = await transform(text, text_type)
+        except Exception as e:
+            await self.push_error(f"{self}: transforming text for TTS failed: {e}", exception=e)
+            return None
+        return text
+
+    async def _speak(self, text: str, original: str) -> None:
+        """Send ``text`` to the provider; ``original`` (the LLM's) is what the context gets."""
         if not text.strip():
             return
         ctx = self._reply_ctx
@@ -348,7 +402,7 @@ class TTSService(AIService):
             self._out.put_nowait(ctx)
         if ctx.text_sent_at is None:
             ctx.text_sent_at = self.clock.now()
-        ctx.texts.append(text.strip())
+        ctx.texts.append(original.strip())
         await self.wait_ready()
         if self.usage_metrics_enabled:
             await self.push_metrics(
@@ -357,14 +411,20 @@ class TTSService(AIService):
         await self.run_tts(text, ctx.id)
         ctx.last_activity = self.clock.now()
         if not self.emits_word_timestamps:
-            await self.add_text_after_audio(ctx.id, text)
+            await self.add_text_after_audio(ctx.id, original)
 
     async def _close_current(self) -> None:
+        await self._reset_filters()
         ctx, self._reply_ctx = self._reply_ctx, None
         if ctx is None:
             return
         ctx.closed_at = self.clock.now()
         await self.flush_context(ctx.id)
+
+    async def _reset_filters(self) -> None:
+        """A filter's state (an open code block) belongs to one reply."""
+        for text_filter in self._text_filters:
+            await text_filter.handle_interruption()
 
     # ------------------------------------------------------------------ ordered output
 
@@ -410,7 +470,7 @@ class TTSService(AIService):
         self._contexts.clear()
         self._reply_ctx = None
         self._aggregator.reset()
-        self._held_space = ""
+        self._held_space = self._held_text = ""
         self._in_reply = False
         for ctx in contexts:
             ctx.finished = True
@@ -434,6 +494,7 @@ class TTSService(AIService):
         await cancel_and_wait(old_output)
         if self._started:
             self._start_output()
+        await self._reset_filters()
         for ctx in contexts:
             try:
                 await self.cancel_context(ctx.id)
