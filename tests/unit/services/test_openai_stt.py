@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
+import logging
 import wave
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from callpipe.frames.frames import (
     ErrorFrame,
@@ -146,3 +150,54 @@ async def test_empty_transcriptions_are_pushed_only_when_asked(server: FakeOpenA
     [frame] = [f for f in down if isinstance(f, TranscriptionFrame)]
     assert frame.text == "" and frame.result == {"text": ""}
     assert len(server.transcription_requests) == 2
+
+
+async def test_include_prob_metrics_asks_each_model_family_its_way(
+    server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def fields(count: int = 1, **kwargs: object) -> list[dict[str, object]]:
+        server.transcription_requests.clear()
+        await run_test(make_stt(server, **kwargs), utterances(count), params=PARAMS)
+        return server.transcription_requests
+
+    [plain] = await fields()
+    assert "include[]" not in plain and plain["response_format"] == "json"
+    [gpt] = await fields(include_prob_metrics=True)
+    assert gpt["include[]"] == "logprobs" and gpt["response_format"] == "json"
+    [whisper] = await fields(include_prob_metrics=True, model="whisper-1")
+    assert "include[]" not in whisper and whisper["response_format"] == "verbose_json"
+    with caplog.at_level(logging.WARNING, logger="callpipe.services.openai.stt"):
+        diarize = await fields(2, include_prob_metrics=True, model="gpt-4o-transcribe-diarize")
+    assert len(diarize) == 2 and not any("include[]" in f for f in diarize)
+    assert len([r for r in caplog.records if "no probabilities" in r.getMessage()]) == 1
+
+
+class _LogprobServer(FakeOpenAIServer):
+    """Answers as the GPT transcription models do when asked for ``include[]=logprobs``."""
+
+    async def _transcriptions(self, request: Request) -> Response:
+        answered = await super()._transcriptions(request)
+        if answered.status_code != 200 or not self.transcription_requests[-1].get("include[]"):
+            return answered
+        answer = json.loads(bytes(answered.body))
+        answer["logprobs"] = [{"token": answer["text"], "logprob": -0.01, "bytes": [121]}]
+        return JSONResponse(answer)
+
+
+async def test_log_probabilities_come_with_the_transcription_frame() -> None:
+    async with _LogprobServer() as server:
+        server.transcripts.append("yes")
+        stt = make_stt(server, include_prob_metrics=True)
+        down, up = await run_test(stt, utterances(), params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    [frame] = [f for f in down if isinstance(f, TranscriptionFrame)]
+    assert frame.text == "yes"
+    assert frame.result == {
+        "text": "yes",
+        "logprobs": [{"token": "yes", "logprob": -0.01, "bytes": [121]}],
+    }
+
+
+def test_ttfs_p99_latency_is_kept() -> None:
+    assert OpenAISTTService(api_key="k").ttfs_p99_latency == 2.01
+    assert OpenAISTTService(api_key="k", ttfs_p99_latency=0.8).ttfs_p99_latency == 0.8

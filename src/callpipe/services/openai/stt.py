@@ -11,9 +11,12 @@ Model, language, prompt, temperature and keywords come from
 ISO 639-1 base code (``en-US`` -> ``en``), the form the API takes.
 
 The parsed JSON answer is the ``TranscriptionFrame``'s ``result`` (a dict, where Pipecat
-carries the SDK's ``Transcription`` object). An empty transcription is dropped unless
-``push_empty_transcripts``: then it is pushed as an empty ``TranscriptionFrame``, so a
-processor can tell that VAD heard speech the API did not.
+carries the SDK's ``Transcription`` object). With ``include_prob_metrics`` it holds the
+probabilities too, asked for as Pipecat asks: ``include[]=logprobs`` (per-token ``logprobs``)
+for the GPT transcription models, ``response_format=verbose_json`` (``avg_logprob`` per
+segment) for Whisper models; diarization models have none (a warning, once per model). An
+empty transcription is dropped unless ``push_empty_transcripts``: then it is pushed as an empty
+``TranscriptionFrame``, so a processor can tell that VAD heard speech the API did not.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from callpipe.services.stt_service import SegmentedSTTService
 from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 
 logger = logging.getLogger(__name__)
+
+OPENAI_TTFS_P99 = 2.01
+"""Pipecat 1.14's default ``ttfs_p99_latency`` for OpenAI transcription (seconds)."""
 
 
 def _unset() -> Any:
@@ -72,7 +78,9 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
         settings: OpenAISTTSettings | None = None,
         organization: str | None = None,
         project: str | None = None,
+        include_prob_metrics: bool = False,
         push_empty_transcripts: bool = False,
+        ttfs_p99_latency: float | None = OPENAI_TTFS_P99,
         **kwargs: Any,
     ) -> None:
         if settings is not None:
@@ -92,7 +100,19 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
             keywords=None,
         )
         self._settings = store_from(defaults, settings)
+        self._include_prob_metrics = include_prob_metrics
         self._push_empty_transcripts = push_empty_transcripts
+        self._no_prob_warned: str | None = None
+        """The model last warned about as having no probabilities (warned once per model)."""
+        # Pipecat's user aggregator waits this long for a late final transcript (announced in
+        # an STTMetadataFrame); callpipe's waits a window set by its turn strategy, so the
+        # value is only kept, not acted on.
+        self._ttfs_p99_latency = ttfs_p99_latency
+
+    @property
+    def ttfs_p99_latency(self) -> float | None:
+        """P99 seconds from the end of speech to the final transcript, as given (not used)."""
+        return self._ttfs_p99_latency
 
     async def start(self, frame: StartFrame) -> None:
         await self._open_http()
@@ -112,6 +132,8 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
             data["temperature"] = str(settings.temperature)
         if is_given(settings.keywords) and settings.keywords:
             data["keywords[]"] = list(settings.keywords)  # a list field, as the SDK sends it
+        if self._include_prob_metrics:
+            self._ask_for_probabilities(data)
         for attempt in range(2):
             try:
                 response = await client.post(
@@ -142,6 +164,21 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
             )
             return None
         return None
+
+    def _ask_for_probabilities(self, data: dict[str, str | list[str]]) -> None:
+        model = self.model_name or ""
+        if model.startswith("whisper"):
+            data["response_format"] = "verbose_json"
+        elif "diarize" in model:
+            if self._no_prob_warned != model:
+                self._no_prob_warned = model
+                logger.warning(
+                    "%s: %s reports no probabilities; include_prob_metrics has no effect",
+                    self,
+                    model,
+                )
+        else:
+            data["include[]"] = ["logprobs"]
 
     async def _push_answer(self, answer: Any) -> None:
         text = answer.get("text") if isinstance(answer, dict) else None
