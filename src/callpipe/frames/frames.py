@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from callpipe.errors import ConfigurationError
+from callpipe.utils.text.base_text_aggregator import TextType as TextType  # Pipecat imports it here
 
 # The counter's own C ``__next__`` as the id factory: no Python frame per frame created.
 _next_id = itertools.count(1).__next__
