@@ -70,16 +70,16 @@ def _probe_records(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in probe.read_text().splitlines()]
 
 
-@virtual_time
-async def test_full_pipeline_call_is_answered_and_its_framework_share_measured(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _one_full_pipeline_call(
+    load_bot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], Any]:
+    """One call with one utterance against the bot ``load_bot()`` imports, its services pointed
+    at the fakes (Cartesia TTS); returns the load generator's document and the OpenAI fake."""
     import json
 
     from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeOpenAIServer
 
     common = _bench_module("_common")
-    run = _bench_module("run")
     loadgen = _bench_module("loadgen")
     async with (
         FakeDeepgramServer() as deepgram,
@@ -90,14 +90,27 @@ async def test_full_pipeline_call_is_answered_and_its_framework_share_measured(
         urls = {"deepgram": deepgram.url, "openai": openai.base_url, "cartesia": cartesia.url}
         monkeypatch.setenv("BENCH_FAKES", json.dumps({**urls, "elevenlabs": "ws://unused"}))
         monkeypatch.setenv("BENCH_PROBE_DIR", str(tmp_path))
-        sys.modules.pop("convo_callpipe", None)
-        bot = _bench_module("convo_callpipe")
+        bot = load_bot()
         async with running_server(bot.app) as addr:
             args = loadgen.build_parser().parse_args(
                 ["--url", f"ws://{addr}/ws", "--calls", "1", "--duration", "3"]
                 + ["--utterances", "4", "--reply-secs", str(common.REPLY_SECS)]
             )
             doc = await loadgen.run(args)
+    return doc, openai
+
+
+@virtual_time
+async def test_full_pipeline_call_is_answered_and_its_framework_share_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _bench_module("run")
+
+    def load() -> Any:
+        sys.modules.pop("convo_callpipe", None)
+        return _bench_module("convo_callpipe")
+
+    doc, openai = await _one_full_pipeline_call(load, tmp_path, monkeypatch)
     assert doc["failed_calls"] == 0, doc["errors"]
     assert doc["answered"] == doc["utterances"] == 1
     assert len(openai.chat_requests) == 1  # the transcript reached the LLM once
@@ -117,14 +130,10 @@ async def test_pipecat_s_own_bot_answers_on_callpipe_after_the_import_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``run.py --stacks callpipe-1.14``: Pipecat 1.14's bot file, ``pipecat`` → ``callpipe``."""
-    import json
-
     pytest.importorskip("loguru")  # the Pipecat bot logs through it, as Pipecat's examples do
-    from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeOpenAIServer
 
     common = _bench_module("_common")
     run = _bench_module("run")
-    loadgen = _bench_module("loadgen")
     script = run.pipecat_bot_on_callpipe(tmp_path)
     source = (BENCH / "bots" / "convo_pipecat.py").read_text()
     changed = [
@@ -137,24 +146,13 @@ async def test_pipecat_s_own_bot_answers_on_callpipe_after_the_import_change(
         for a, b in changed
         if "convo_pipecat:app" not in a
     )
-    async with (
-        FakeDeepgramServer() as deepgram,
-        FakeOpenAIServer() as openai,
-        FakeCartesiaServer(secs_per_word=common.CARTESIA_SECS_PER_WORD) as cartesia,
-    ):
-        openai.add_chat_reply(common.REPLY)
-        urls = {"deepgram": deepgram.url, "openai": openai.base_url, "cartesia": cartesia.url}
-        monkeypatch.setenv("BENCH_FAKES", json.dumps({**urls, "elevenlabs": "ws://unused"}))
-        monkeypatch.setenv("BENCH_PROBE_DIR", str(tmp_path))
-        monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def load() -> Any:
         sys.modules.pop(run.PIPECAT_BOT_ON_CALLPIPE, None)
-        bot = importlib.import_module(run.PIPECAT_BOT_ON_CALLPIPE)
-        async with running_server(bot.app) as addr:
-            args = loadgen.build_parser().parse_args(
-                ["--url", f"ws://{addr}/ws", "--calls", "1", "--duration", "3"]
-                + ["--utterances", "4", "--reply-secs", str(common.REPLY_SECS)]
-            )
-            doc = await loadgen.run(args)
+        return importlib.import_module(run.PIPECAT_BOT_ON_CALLPIPE)
+
+    doc, openai = await _one_full_pipeline_call(load, tmp_path, monkeypatch)
     assert doc["failed_calls"] == 0, doc["errors"]
     assert doc["answered"] == doc["utterances"] == 1
     assert len(openai.chat_requests) == 1
