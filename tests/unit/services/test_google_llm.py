@@ -15,6 +15,7 @@ from callpipe.frames.frames import (
     LLMFullResponseStartFrame,
     LLMMessagesFrame,
     LLMTextFrame,
+    LLMUpdateSettingsFrame,
     MetricsFrame,
 )
 from callpipe.metrics.metrics import LLMUsageMetricsData
@@ -204,3 +205,139 @@ async def test_retry_on_timeout_sends_a_silent_request_again_once() -> None:
     assert text(down) == "On time."
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     assert len(fake.requests) == 2
+
+
+async def test_settings_at_construction_reach_the_request(fake: FakeGeminiServer) -> None:
+    llm = make_llm(
+        fake,
+        params=GoogleLLMService.InputParams(temperature=0.1, max_tokens=50),
+        settings=GoogleLLMService.Settings(
+            model="gemini-2.5-pro",
+            system_instruction="Speak like a pirate.",
+            temperature=0.4,
+            top_p=0.8,
+            top_k=30,
+            max_tokens=200,
+            seed=7,
+            extra={"stop_sequences": ["END"], "responseMimeType": "text/plain"},
+        ),
+    )
+    await run_test(llm, [LLMMessagesFrame([{"role": "user", "content": "Hi"}])])
+    body = fake.requests[-1]
+    assert fake.paths[-1].startswith("/v1beta/models/gemini-2.5-pro:")
+    assert body["systemInstruction"] == {"parts": [{"text": "Speak like a pirate."}]}
+    assert body["generationConfig"] == {
+        "temperature": 0.4,
+        "topP": 0.8,
+        "topK": 30,
+        "maxOutputTokens": 200,
+        "seed": 7,
+        "stopSequences": ["END"],
+        "responseMimeType": "text/plain",
+    }
+
+
+async def test_update_settings_frame_changes_the_next_request(fake: FakeGeminiServer) -> None:
+    llm = make_llm(fake, params=GoogleLLMService.InputParams(temperature=0.2))
+    turn = [{"role": "user", "content": "Hi"}]
+    await run_test(
+        llm,
+        [
+            LLMMessagesFrame(turn),
+            SleepFrame(0.2),
+            LLMUpdateSettingsFrame(
+                delta=GoogleLLMService.Settings(
+                    temperature=0.9,
+                    max_tokens=64,
+                    seed=3,
+                    system_instruction="Be terse.",
+                    thinking=GoogleLLMService.ThinkingConfig(thinking_budget=512),
+                    extra={"top_k": 5},
+                )
+            ),
+            LLMMessagesFrame(turn),
+            SleepFrame(0.2),
+            LLMUpdateSettingsFrame(
+                settings={"temperature": 0.5, "thinking": {"thinking_budget": 8}}
+            ),
+            LLMMessagesFrame(turn),
+        ],
+    )
+    first, second, third = fake.requests
+    assert first["generationConfig"] == {
+        "temperature": 0.2,
+        "maxOutputTokens": 4096,
+        "thinkingConfig": {"thinkingBudget": 0},
+    }
+    assert "systemInstruction" not in first
+    assert second["generationConfig"] == {
+        "temperature": 0.9,
+        "maxOutputTokens": 64,
+        "seed": 3,
+        "topK": 5,
+        "thinkingConfig": {"thinkingBudget": 512},
+    }
+    assert second["systemInstruction"] == {"parts": [{"text": "Be terse."}]}
+    assert third["generationConfig"]["temperature"] == 0.5
+    assert third["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 8}
+    assert llm.settings.temperature == 0.5
+
+
+async def test_safety_and_thinking_settings_use_gemini_wire_names(fake: FakeGeminiServer) -> None:
+    llm = make_llm(
+        fake,
+        settings=GoogleLLMService.Settings(
+            model="gemini-3-flash-preview",
+            thinking=GoogleLLMService.ThinkingConfig(thinking_level="low", include_thoughts=True),
+            safety_settings=[
+                {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "block_only_high"},
+                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "BLOCK_NONE"},
+            ],
+        ),
+    )
+    await run_test(llm, [LLMMessagesFrame([{"role": "user", "content": "Hi"}])])
+    body = fake.requests[-1]
+    assert body["safetySettings"] == [
+        {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"},
+        {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "BLOCK_NONE"},
+    ]
+    assert "safetySettings" not in body["generationConfig"]
+    assert body["generationConfig"]["thinkingConfig"] == {
+        "thinkingLevel": "LOW",
+        "includeThoughts": True,
+    }
+
+
+async def test_sdk_safety_and_thinking_objects_are_accepted(fake: FakeGeminiServer) -> None:
+    types = pytest.importorskip("google.genai.types")
+    llm = make_llm(
+        fake,
+        settings=GoogleLLMService.Settings(
+            thinking=types.ThinkingConfig(thinking_budget=256),
+            safety_settings=[
+                types.SafetySetting(
+                    category=types.HarmCategory.HARM_CATEGORY_HATE_SPEECH,
+                    threshold=types.HarmBlockThreshold.BLOCK_LOW_AND_ABOVE,
+                )
+            ],
+        ),
+    )
+    await run_test(llm, [LLMMessagesFrame([{"role": "user", "content": "Hi"}])])
+    body = fake.requests[-1]
+    assert body["safetySettings"] == [
+        {"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_LOW_AND_ABOVE"}
+    ]
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 256}
+    types.GenerationConfig.model_validate(body["generationConfig"])
+    for entry in body["safetySettings"]:
+        types.SafetySetting.model_validate(entry)
+
+
+async def test_extra_thinking_config_wins_over_the_low_latency_default(
+    fake: FakeGeminiServer,
+) -> None:
+    llm = make_llm(
+        fake, settings=GoogleLLMService.Settings(extra={"thinking_config": {"thinking_budget": -1}})
+    )
+    await run_test(llm, [LLMMessagesFrame([{"role": "user", "content": "Hi"}])])
+    assert fake.requests[-1]["generationConfig"]["thinkingConfig"] == {"thinkingBudget": -1}

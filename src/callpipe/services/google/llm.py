@@ -11,6 +11,15 @@ arrive (parts marked ``thought`` are skipped), ``functionCall`` parts become too
 back with the call, as thinking models require), ``usageMetadata`` becomes usage metrics.
 Start-up warms the connection with ``GET /v1beta/models/{model}`` so a rejected key is reported
 at start. For phone latency, 2.5 Flash models default to no thinking (``thinkingBudget: 0``).
+
+Sampling, thinking, safety filters and the system instruction live in
+``GoogleLLMService.Settings`` (Pipecat 1.14's ``GoogleLLMSettings``) and are read when each
+request is built, so an ``LLMUpdateSettingsFrame`` changes the next request. They go on the
+wire as Gemini's REST names: ``generationConfig`` (``temperature``, ``topP``, ``topK``,
+``maxOutputTokens``, ``seed``, ``thinkingConfig``), ``safetySettings`` and ``systemInstruction``.
+``extra`` is applied last, as Pipecat applies it to its ``GenerateContentConfig``: its keys may be
+that config's snake_case names or Gemini's camelCase ones; request-level keys
+(``safety_settings``, ``cached_content``...) go on the body, the rest into ``generationConfig``.
 """
 
 from __future__ import annotations
@@ -18,6 +27,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import httpx
@@ -40,7 +52,9 @@ from callpipe.services.google._gemini import (
     convert_tools,
 )
 from callpipe.services.llm_service import ToolCall
+from callpipe.services.settings import LLMSettings, store_from
 from callpipe.utils.http_pool import pooled_transport
+from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
@@ -49,17 +63,82 @@ GEMINI_URL_ENV = "CALLPIPE_GEMINI_URL"
 NO_THINKING_MODELS = ("gemini-2.5-flash",)
 """Models where thinking can be switched off (``thinkingBudget: 0``) for latency."""
 
+_REQUEST_KEYS = frozenset(
+    {
+        "systemInstruction",
+        "safetySettings",
+        "tools",
+        "toolConfig",
+        "cachedContent",
+        "labels",
+        "serviceTier",
+        "store",
+    }
+)
+"""``extra`` keys that belong on the request body, not in ``generationConfig`` (as the SDK
+routes its ``GenerateContentConfig``)."""
+
+
+class GoogleThinkingConfig(BaseModel):
+    """How much the model thinks before answering (``thinkingConfig``).
+
+    Gemini 2.5 models take ``thinking_budget`` (0: off, -1: the model decides); Gemini 3 and
+    later take ``thinking_level`` (``"minimal"``, ``"low"``, ``"medium"``, ``"high"``).
+    """
+
+    thinking_budget: int | None = None
+    thinking_level: str | None = None
+    include_thoughts: bool | None = None
+
+
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class GoogleLLMSettings(LLMSettings):
+    """``GoogleLLMService.Settings``: the common LLM settings plus Gemini's own.
+
+    ``thinking``: a :class:`GoogleThinkingConfig` (or the SDK's ``ThinkingConfig``, or a dict);
+    None sends no ``thinkingConfig`` (2.5 Flash models then get ``thinkingBudget: 0``).
+    ``safety_settings``: a list of ``{"category": ..., "threshold": ...}`` dicts or the SDK's
+    ``SafetySetting`` objects; None keeps Gemini's default filters.
+    ``frequency_penalty`` / ``presence_penalty`` are not sent (as in Pipecat; use ``extra``).
+    """
+
+    thinking: GoogleThinkingConfig | None | NotGiven = field(default_factory=_unset)
+    safety_settings: list[Any] | None | NotGiven = field(default_factory=_unset)
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> GoogleLLMSettings:
+        """A delta from a plain dict; a ``thinking`` dict becomes a ``GoogleThinkingConfig``."""
+        delta = super().from_mapping(settings)
+        if isinstance(delta.thinking, Mapping):
+            delta.thinking = GoogleThinkingConfig(**delta.thinking)
+        return delta
+
 
 class GoogleLLMService(StreamingHTTPLLMService):
     """Gemini chat over REST with streaming and function calling (see the module docstring).
+
+    Configure with ``settings=GoogleLLMService.Settings(model=..., temperature=...,
+    thinking=..., safety_settings=...)`` (Pipecat 1.14) or the older ``model=`` /
+    ``system_instruction=`` / ``params=InputParams(...)``; ``settings`` wins where both set a
+    field. ``LLMUpdateSettingsFrame(delta=GoogleLLMService.Settings(...))`` changes them for the
+    next request.
 
     With ``retry_on_timeout``, a request that has streamed no text or function call
     ``retry_timeout_secs`` after it was sent is sent again once (see
     :mod:`callpipe.services._llm_stream`).
     """
 
+    Settings = GoogleLLMSettings
+    _settings: GoogleLLMSettings
+    ThinkingConfig = GoogleThinkingConfig
+
     class InputParams(BaseModel):
-        """``generationConfig`` options (``None`` = Gemini's default)."""
+        """``generationConfig`` options (``None`` = Gemini's default); the older form of
+        ``settings=``."""
 
         model_config = ConfigDict(extra="forbid")
 
@@ -67,17 +146,21 @@ class GoogleLLMService(StreamingHTTPLLMService):
         temperature: float | None = Field(default=None, ge=0.0, le=2.0)
         top_k: int | None = Field(default=None, ge=0)
         top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+        thinking: GoogleThinkingConfig | None = None
         thinking_budget: int | None = None
-        """None: 0 on 2.5 Flash models (no thinking delay on a call), else the model's default."""
-        extra: dict[str, Any] = Field(default_factory=dict)
-        """Extra ``generationConfig`` fields, in Gemini's camelCase."""
+        """Shorthand for ``thinking=ThinkingConfig(thinking_budget=...)`` (``thinking`` wins).
+        Neither set: 0 on 2.5 Flash models (no thinking delay on a call), else the model's
+        default."""
+        extra: dict[str, Any] | None = Field(default_factory=dict)
+        """Extra ``GenerateContentConfig`` fields (snake_case or Gemini's camelCase)."""
 
     def __init__(
         self,
         *,
         api_key: str | None = None,
-        model: str = "gemini-2.5-flash",
+        model: str | None = None,
         params: InputParams | None = None,
+        settings: GoogleLLMSettings | None = None,
         system_instruction: str | None = None,
         tools: list[dict[str, Any]] | None = None,
         tool_config: dict[str, Any] | None = None,
@@ -90,13 +173,32 @@ class GoogleLLMService(StreamingHTTPLLMService):
         warmup: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(model=model, **kwargs)
+        if settings is not None and isinstance(settings.model, str) and settings.model:
+            model = settings.model
+        super().__init__(model=model or "gemini-2.5-flash", **kwargs)
         key = api_key or os.environ.get("GEMINI_API_KEY") or None
         self._api_key: str = resolve_api_key(type(self).__name__, key, "GOOGLE_API_KEY")
         self._base_url = _base(base_url)
         self._api_version = api_version
-        self._params = params or GoogleLLMService.InputParams()
-        self._system_instruction = system_instruction
+        p = params or GoogleLLMService.InputParams()
+        thinking = p.thinking
+        if thinking is None and p.thinking_budget is not None:
+            thinking = GoogleThinkingConfig(thinking_budget=p.thinking_budget)
+        defaults = GoogleLLMSettings(
+            model=self.model_name,
+            system_instruction=system_instruction,
+            temperature=p.temperature,
+            max_tokens=p.max_tokens,
+            top_p=p.top_p,
+            top_k=p.top_k,
+            frequency_penalty=None,
+            presence_penalty=None,
+            seed=None,
+            thinking=thinking,
+            safety_settings=None,
+            extra=dict(p.extra or {}),
+        )
+        self._settings = store_from(defaults, settings)
         self._tools = tools
         self._tool_config = tool_config
         self._timeout = request_timeout_secs
@@ -146,29 +248,36 @@ class GoogleLLMService(StreamingHTTPLLMService):
     # ------------------------------------------------------------------ request
 
     def _generation_config(self) -> dict[str, Any]:
-        p = self._params
+        settings = self._settings
         config: dict[str, Any] = {}
-        if p.max_tokens is not None:
-            config["maxOutputTokens"] = p.max_tokens
-        if p.temperature is not None:
-            config["temperature"] = p.temperature
-        if p.top_k is not None:
-            config["topK"] = p.top_k
-        if p.top_p is not None:
-            config["topP"] = p.top_p
-        budget = p.thinking_budget
-        if budget is None and (self.model_name or "").startswith(NO_THINKING_MODELS):
-            budget = 0
-        if budget is not None:
-            config["thinkingConfig"] = {"thinkingBudget": budget}
-        config.update(p.extra)
+        for name, wire in (
+            ("temperature", "temperature"),
+            ("top_p", "topP"),
+            ("top_k", "topK"),
+            ("max_tokens", "maxOutputTokens"),
+            ("seed", "seed"),
+        ):
+            value = getattr(settings, name)
+            if is_given(value) and value is not None:
+                config[wire] = value
+        thinking = settings.thinking
+        if is_given(thinking) and thinking is not None:
+            config["thinkingConfig"] = _thinking_wire(thinking)
         return config
+
+    def _thinking_default(self) -> dict[str, Any] | None:
+        """The ``thinkingConfig`` sent when none is configured (in settings or ``extra``)."""
+        if (self.model_name or "").startswith(NO_THINKING_MODELS):
+            return {"thinkingBudget": 0}
+        return None
 
     def build_request(self, context: ChatContext) -> dict[str, Any]:
         """The ``generateContent`` body for ``context`` (public for tests and debugging)."""
+        settings = self._settings
         messages = context.messages_for_api()
-        if self._system_instruction:
-            messages = [{"role": "system", "content": self._system_instruction}, *messages]
+        instruction = settings.system_instruction
+        if isinstance(instruction, str) and instruction:
+            messages = [{"role": "system", "content": instruction}, *messages]
         system, contents = convert_messages(messages, self._signatures)
         if not contents and system is not None:
             # Only instructions so far (the bot speaks first): Gemini needs a turn to answer.
@@ -183,7 +292,15 @@ class GoogleLLMService(StreamingHTTPLLMService):
             tool_config = convert_tool_choice(tool_choice) or self._tool_config
             if tool_config:
                 body["toolConfig"] = tool_config
+        safety = settings.safety_settings
+        if is_given(safety) and safety is not None:
+            body["safetySettings"] = [_safety_wire(entry) for entry in safety]
         config = self._generation_config()
+        _merge_extra(body, config, settings.extra)
+        if "thinkingConfig" not in config:
+            default = self._thinking_default()
+            if default is not None:
+                config["thinkingConfig"] = default
         if config:
             body["generationConfig"] = config
         return body
@@ -277,6 +394,64 @@ def _tools_of(context: ChatContext) -> tuple[list[dict[str, Any]] | None, Any]:
     """The context's tools (Chat Completions format) and tool choice, from either kind of
     context (the older ``OpenAILLMContext`` or 1.14's ``LLMContext``)."""
     return context.tools_for_api(), context.tool_choice_for_api()
+
+
+def _camel(key: str) -> str:
+    """``max_output_tokens`` → ``maxOutputTokens`` (camelCase keys are left as they are)."""
+    head, *rest = key.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    """A config object (dict, pydantic model, e.g. the SDK's types) as a dict of set fields."""
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items() if v is not None}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        dumped = dump(exclude_none=True)
+        if isinstance(dumped, dict):
+            return dumped
+    raise TypeError(f"expected a dict or a pydantic model, got {type(value).__name__}")
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def _thinking_wire(thinking: Any) -> dict[str, Any]:
+    """``thinkingConfig`` for a thinking config; levels are upper case on the wire."""
+    wire = {_camel(k): _enum_value(v) for k, v in _plain(thinking).items()}
+    level = wire.get("thinkingLevel")
+    if isinstance(level, str):
+        wire["thinkingLevel"] = level.upper()
+    return wire
+
+
+def _safety_wire(entry: Any) -> dict[str, Any]:
+    """One ``safetySettings`` entry; enum values (the SDK's) are sent as their names."""
+    wire = {_camel(k): _enum_value(v) for k, v in _plain(entry).items()}
+    for key in ("category", "threshold"):
+        if isinstance(wire.get(key), str):
+            wire[key] = wire[key].upper()
+    return wire
+
+
+def _merge_extra(body: dict[str, Any], config: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Apply ``extra`` over the built request, as Pipecat updates its generation params with
+    it: ``GenerateContentConfig`` keys (snake_case or camelCase) win over the settings."""
+    for key, value in extra.items():
+        wire = _camel(key)
+        if wire == "thinkingConfig" and value is not None:
+            value = _thinking_wire(value)
+        elif wire == "safetySettings" and value is not None:
+            value = [_safety_wire(entry) for entry in value]
+        elif wire == "systemInstruction" and isinstance(value, str):
+            value = {"parts": [{"text": value}]}
+        target = body if wire in _REQUEST_KEYS else config
+        if value is None:
+            target.pop(wire, None)
+        else:
+            target[wire] = value
 
 
 def _base(explicit: str | None) -> str:
