@@ -17,6 +17,7 @@ This re-send is on top of ``max_retries``, which counts failed requests, not slo
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -25,6 +26,7 @@ import httpx
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import LLMFullResponseEndFrame, LLMFullResponseStartFrame
 from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.services._http import error_message
 from callpipe.services.llm_service import LLMService, ToolCall
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,20 @@ class StreamingHTTPLLMService(LLMService):
 
     Subclasses build the request body and stream one attempt; this class runs the turn.
     """
+
+    def stream_event(self, data: str) -> dict[str, Any] | None:
+        """One server-sent event's data as a JSON object; None for one to skip (malformed, not
+        an object). An event carrying ``error`` raises :class:`_StreamError`."""
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            logger.warning("%s: skipping a malformed stream line", self)
+            return None
+        if not isinstance(chunk, dict):
+            return None
+        if "error" in chunk:
+            raise _StreamError(500, f"error in stream: {error_message(500, data.encode())}")
+        return chunk
 
     _max_retries: int = 1
     _base_url: str = ""

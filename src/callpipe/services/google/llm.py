@@ -332,15 +332,9 @@ class GoogleLLMService(StreamingHTTPLLMService):
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
                     continue
-                try:
-                    chunk = json.loads(line[5:].strip())
-                except ValueError:
-                    logger.warning("%s: skipping a malformed stream line", self)
+                chunk = self.stream_event(line[5:].strip())
+                if chunk is None:
                     continue
-                if not isinstance(chunk, dict):
-                    continue
-                if "error" in chunk:
-                    raise _StreamError(500, f"error in stream: {error_message(500, line.encode())}")
                 if isinstance(chunk.get("usageMetadata"), dict):
                     usage = chunk["usageMetadata"]
                 await self._handle_chunk(chunk, calls, produced)

@@ -14,7 +14,6 @@ skips TCP/TLS set-up, and a rejected key is reported at start, not at the first 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -208,18 +207,9 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
                             done_at = asyncio.get_running_loop().time()
                             deadline.reschedule(done_at + _DRAIN_SECS)
                             continue
-                        try:
-                            chunk = json.loads(data)
-                        except ValueError:
-                            logger.warning("%s: skipping a malformed stream line", self)
-                            continue
-                        if not isinstance(chunk, dict):
-                            continue
-                        if "error" in chunk:
-                            raise _StreamError(
-                                500, f"error in stream: {error_message(500, data.encode())}"
-                            )
-                        await self._handle_chunk(chunk, calls, produced)
+                        chunk = self.stream_event(data)
+                        if chunk is not None:
+                            await self._handle_chunk(chunk, calls, produced)
             except TimeoutError:
                 if done_at is None:
                     raise
