@@ -83,6 +83,11 @@ async def test_our_requests_validate_as_sdk_models() -> None:
             api_key="test-key",
             base_url=fake.base_url,
             params=GoogleLLMService.InputParams(temperature=0.3, top_p=0.9),
+            settings=GoogleLLMService.Settings(
+                safety_settings=[
+                    {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}
+                ]
+            ),
         )
 
         async def get_weather(params: FunctionCallParams) -> None:
@@ -102,10 +107,18 @@ async def test_our_requests_validate_as_sdk_models() -> None:
     assert len(fake.requests) == 2
     for body in fake.requests:
         check_body(body)
+        assert body["safetySettings"][0]["threshold"] == "BLOCK_ONLY_HIGH"
 
 
 def check_body(body: dict[str, Any]) -> None:
-    known = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
+    known = {
+        "contents",
+        "systemInstruction",
+        "tools",
+        "toolConfig",
+        "generationConfig",
+        "safetySettings",
+    }
     assert set(body) <= known
     for content in body["contents"]:
         types.Content.model_validate(content)
@@ -117,3 +130,5 @@ def check_body(body: dict[str, Any]) -> None:
         types.ToolConfig.model_validate(body["toolConfig"])
     if "generationConfig" in body:
         types.GenerationConfig.model_validate(body["generationConfig"])
+    for setting in body.get("safetySettings", []):
+        types.SafetySetting.model_validate(setting)
