@@ -50,6 +50,11 @@ class StreamingHTTPLLMService(LLMService):
     Subclasses build the request body and stream one attempt; this class runs the turn.
     """
 
+    _max_retries: int = 1
+    _base_url: str = ""
+    _retry_on_timeout: bool = False
+    _retry_timeout_secs: float | None = 5.0
+
     def stream_event(self, data: str) -> dict[str, Any] | None:
         """One server-sent event's data as a JSON object; None for one to skip (malformed, not
         an object). An event carrying ``error`` raises :class:`_StreamError`."""
@@ -63,11 +68,6 @@ class StreamingHTTPLLMService(LLMService):
         if "error" in chunk:
             raise _StreamError(500, f"error in stream: {error_message(500, data.encode())}")
         return chunk
-
-    _max_retries: int = 1
-    _base_url: str = ""
-    _retry_on_timeout: bool = False
-    _retry_timeout_secs: float | None = 5.0
 
     def _init_retry_on_timeout(
         self, retry_timeout_secs: float | None, retry_on_timeout: bool | None

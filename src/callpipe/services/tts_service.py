@@ -378,6 +378,8 @@ class TTSService(AIService):
         """``text`` after the filters and the transforms registered for ``text_type``; None
         when one failed (reported upstream; the piece is not spoken, since a transform may
         exist to keep something out of the audio)."""
+        if not self._text_filters and not self._text_transforms:
+            return text
         try:
             for text_filter in self._text_filters:
                 await text_filter.reset_interruption()

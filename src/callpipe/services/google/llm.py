@@ -400,11 +400,8 @@ def _plain(value: Any) -> dict[str, Any]:
     """A config object (dict, pydantic model, e.g. the SDK's types) as a dict of set fields."""
     if isinstance(value, Mapping):
         return {str(k): v for k, v in value.items() if v is not None}
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        dumped = dump(exclude_none=True)
-        if isinstance(dumped, dict):
-            return dumped
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_none=True)
     raise TypeError(f"expected a dict or a pydantic model, got {type(value).__name__}")
 
 
