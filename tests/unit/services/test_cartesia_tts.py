@@ -342,3 +342,63 @@ async def test_generation_config_from_params_and_a_dict_update_win_over_speed(
     assert said[0]["pronunciation_dict_id"] == "dict-p"
     assert said[1]["generation_config"] == {"speed": 1.2, "volume": 0.8, "emotion": "calm"}
     assert "pronunciation_dict_id" not in said[1]
+
+
+async def test_a_regional_language_is_sent_as_cartesia_s_code(
+    server: FakeCartesiaServer,
+) -> None:
+    from callpipe.frames.frames import TTSUpdateSettingsFrame
+    from callpipe.transcriptions.language import Language
+
+    settings = CartesiaTTSService.Settings(model="sonic-3", language=Language("es-MX"))
+    tts = make_tts(server, settings=settings)
+    assert tts.settings.language == Language("es-MX")  # the setting keeps the tag as given
+    frames = [
+        *reply("Hola."),
+        TTSUpdateSettingsFrame(delta=CartesiaTTSService.Settings(language=Language("nb-NO"))),
+        *reply("Hei."),
+        TTSUpdateSettingsFrame(settings={"language": "fil-PH"}),
+        *reply("Kumusta."),
+    ]
+    _, up = await run_test(tts, frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    said = [m for m in server.messages if m.get("transcript")]
+    # Cartesia documents ISO 639-1 codes only, and calls Norwegian "no" and Filipino "tl".
+    assert [m["language"] for m in said] == ["es", "no", "tl"]
+    assert all(type(m["language"]) is str for m in said)
+
+
+async def test_params_language_is_mapped_and_none_sends_no_language(
+    server: FakeCartesiaServer,
+) -> None:
+    from callpipe.transcriptions.language import Language
+
+    params = CartesiaTTSService.InputParams(language=Language("pt-BR"))
+    await run_test(make_tts(server, params=params), reply("Olá."), params=PARAMS)
+    await run_test(
+        make_tts(server, params=CartesiaTTSService.InputParams(language=None)),
+        reply("Hello."),
+        params=PARAMS,
+    )
+    said = [m for m in server.messages if m.get("transcript")]
+    assert said[0]["language"] == "pt"
+    assert "language" not in said[1]
+
+
+def test_an_unknown_language_warns_once_and_sends_its_base(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from callpipe.services.cartesia.tts import language_to_cartesia_language
+    from callpipe.transcriptions.language import Language
+
+    with caplog.at_level("WARNING"):
+        tts = CartesiaTTSService(
+            api_key="test-key",
+            voice_id="voice-1",
+            settings=CartesiaTTSService.Settings(language=Language("sw-KE")),
+        )
+        request = tts._request("ctx", "Habari.", more=True)
+    assert request["language"] == "sw"
+    assert len([r for r in caplog.records if "sw-KE" in r.getMessage()]) == 1
+    assert language_to_cartesia_language(Language("zh-TW")) == "zh"
+    assert language_to_cartesia_language("cmn-CN") == "zh"

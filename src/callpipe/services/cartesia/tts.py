@@ -27,6 +27,11 @@ With ``aggregate_sentences=False`` the LLM's text is sent as it streams, verbati
 joins a context's inputs as they are), and Cartesia's own buffering decides when to speak.
 ``extra_headers`` are added to the handshake's (a header of the same name replaces ours, as in
 Pipecat). The WebSocket only streams ``raw`` audio, so ``container`` can only be ``raw``.
+
+The ``language`` setting (a :class:`~callpipe.transcriptions.language.Language` or any BCP 47
+tag) is sent as the ISO 639-1 code Cartesia documents for its sonic-3 models (``es`` for
+``es-MX``, ``no`` for ``nb``, ``tl`` for ``fil``); a language Cartesia does not list is sent as
+its base code, with one warning when it is set.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, copy_given, require_voice
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket
+from callpipe.transcriptions.language import resolve_language
 from callpipe.utils.types import NOT_GIVEN, NotGiven
 
 logger = logging.getLogger(__name__)
@@ -58,6 +64,26 @@ _WS_PATH = "/tts/websocket"
 CARTESIA_VERSION = "2026-03-01"
 SUPPORTED_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 SONIC3_SPEEDS = {"slowest": 0.6, "slow": 0.8, "normal": 1.0, "fast": 1.2, "fastest": 1.5}
+
+CARTESIA_LANGUAGES = (
+    "en fr de es pt zh ja hi it ko nl pl ru sv tr tl bg ro ar cs el fi hr ms sk da ta uk hu no "
+    "vi bn th he ka id te gu kn ml mr pa"
+).split()
+"""The ``language`` codes Cartesia documents for sonic-3 (ISO 639-1; sonic-2 takes fewer)."""
+_LANGUAGE_MAP = {code: code for code in CARTESIA_LANGUAGES} | {
+    "nb": "no",  # Cartesia's Norwegian is "no"
+    "fil": "tl",  # and its Filipino/Tagalog "tl"
+    "cmn": "zh",
+}
+
+
+def language_to_cartesia_language(language: str) -> str:
+    """Cartesia's code for a language tag: ``Language.ES_MX`` -> ``"es"`` (a plain ``str``).
+
+    A language Cartesia does not list goes as its base code, logged once at WARNING.
+    """
+    return resolve_language(language, _LANGUAGE_MAP, use_base_code=True)
+
 
 Encoding = Literal["auto", "pcm_s16le", "pcm_mulaw"]
 STREAMING_CONTAINER = "raw"
@@ -178,6 +204,8 @@ class CartesiaTTSService(TTSService):
             max_buffer_delay_ms = 0
         self._max_buffer_delay_ms = max_buffer_delay_ms
         self._expiry_secs = context_expiry_secs
+        self._service_language: str | None = None
+        """The ``language`` code sent (Cartesia's form of the ``language`` setting)."""
         self._ws: ProviderWebsocket | None = None
         self._replies: dict[str, _Reply] = {}
         self._owner: dict[str, str] = {}
@@ -199,6 +227,11 @@ class CartesiaTTSService(TTSService):
                     pronunciation_dict_id=settings.pronunciation_dict_id,
                 )
             )
+        self._set_language(self._params.language)
+
+    def _set_language(self, language: str | None) -> None:
+        self._params.language = language
+        self._service_language = language_to_cartesia_language(language) if language else None
 
     @property
     def wire_encoding(self) -> str:
@@ -211,8 +244,9 @@ class CartesiaTTSService(TTSService):
         voice = self._settings.voice
         if isinstance(voice, str) and voice:
             self._voice_id = voice
-        language = self._settings.language
-        self._params.language = language if isinstance(language, str) else None
+        if "language" in changed:
+            language = self._settings.language
+            self._set_language(language if isinstance(language, str) else None)
 
     # ------------------------------------------------------------------ connection
 
@@ -303,8 +337,8 @@ class CartesiaTTSService(TTSService):
             request["max_buffer_delay_ms"] = self._max_buffer_delay_ms
         if config:
             request["generation_config"] = config
-        if self._params.language:
-            request["language"] = self._params.language
+        if self._service_language:
+            request["language"] = self._service_language
         dictionary = self._settings.pronunciation_dict_id
         if isinstance(dictionary, str) and dictionary:
             request["pronunciation_dict_id"] = dictionary
