@@ -201,3 +201,46 @@ async def test_log_probabilities_come_with_the_transcription_frame() -> None:
 def test_ttfs_p99_latency_is_kept() -> None:
     assert OpenAISTTService(api_key="k").ttfs_p99_latency == 2.01
     assert OpenAISTTService(api_key="k", ttfs_p99_latency=0.8).ttfs_p99_latency == 0.8
+
+
+def utterance() -> list[Frame]:
+    return [UserStartedSpeakingFrame(), *packets(0.3), UserStoppedSpeakingFrame(), SleepFrame(0.3)]
+
+
+async def test_the_language_goes_as_the_code_openai_documents(server: FakeOpenAIServer) -> None:
+    from callpipe.frames.frames import STTUpdateSettingsFrame
+    from callpipe.transcriptions.language import Language
+
+    server.transcripts.extend(["Hei.", "Kumusta.", "Olá."])
+    stt = make_stt(server, settings=OpenAISTTService.Settings(language=Language("nb-NO")))
+    frames = [
+        *utterance(),
+        STTUpdateSettingsFrame(delta=OpenAISTTService.Settings(language=Language("fil-PH"))),
+        *utterance(),
+        STTUpdateSettingsFrame(settings={"language": Language("pt-BR")}),
+        *utterance(),
+    ]
+    down, up = await run_test(stt, frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    # OpenAI's Norwegian is "no" and its Tagalog "tl"; a region goes as its base.
+    assert [r["language"] for r in server.transcription_requests] == ["no", "tl", "pt"]
+    # The transcripts carry the language as the bot gave it.
+    languages = [f.language for f in down if isinstance(f, TranscriptionFrame)]
+    assert languages == [Language("nb-NO"), Language("fil-PH"), Language("pt-BR")]
+
+
+async def test_an_unlisted_language_warns_once_and_sends_its_base(
+    server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.transcripts.extend(["One.", "Two."])
+    with caplog.at_level(logging.WARNING):
+        stt = make_stt(server, language="yo-NG")
+        await run_test(stt, [*utterance(), *utterance()], params=PARAMS)
+    assert [r["language"] for r in server.transcription_requests] == ["yo", "yo"]
+    assert len([r for r in caplog.records if "yo-NG" in r.getMessage()]) == 1
+
+
+async def test_no_language_lets_the_api_detect_it(server: FakeOpenAIServer) -> None:
+    server.transcripts.append("Bonjour.")
+    await run_test(make_stt(server, language=None), utterance(), params=PARAMS)
+    assert "language" not in server.transcription_requests[0]

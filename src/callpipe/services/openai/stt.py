@@ -7,8 +7,9 @@ OpenAI-compatible servers (e.g. Groq, a local whisper server) through ``base_url
 
 Model, language, prompt, temperature and keywords come from
 ``settings=OpenAISTTService.Settings(...)`` (Pipecat 1.14) or the older arguments; an
-``STTUpdateSettingsFrame`` changes them from the next utterance. The language is sent as its
-ISO 639-1 base code (``en-US`` -> ``en``), the form the API takes.
+``STTUpdateSettingsFrame`` changes them from the next utterance. The language is sent as the
+ISO 639-1 code the API takes (``en-US`` -> ``en``, ``nb`` -> ``no``, ``fil`` -> ``tl``); one
+OpenAI does not list as supported is sent as its base code, with one warning when it is set.
 
 The parsed JSON answer is the ``TranscriptionFrame``'s ``result`` (a dict, where Pipecat
 carries the SDK's ``Transcription`` object). With ``include_prob_metrics`` it holds the
@@ -32,12 +33,32 @@ from callpipe.services._http import error_message, is_retryable
 from callpipe.services.openai._client import OpenAIHTTPMixin
 from callpipe.services.settings import STTSettings, store_from
 from callpipe.services.stt_service import SegmentedSTTService
+from callpipe.transcriptions.language import resolve_language
 from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
 OPENAI_TTFS_P99 = 2.01
 """Pipecat 1.14's default ``ttfs_p99_latency`` for OpenAI transcription (seconds)."""
+
+OPENAI_STT_LANGUAGES = (
+    "af ar hy az be bs bg ca zh hr cs da nl en et fi fr gl de el he hi hu is id it ja kn kk ko "
+    "lv lt mk ms mr mi ne no fa pl pt ro ru sr sk sl es sw sv tl ta th tr uk ur vi cy"
+).split()
+"""The languages OpenAI's speech-to-text guide lists as supported (ISO 639-1 codes)."""
+_LANGUAGE_MAP = {code: code for code in OPENAI_STT_LANGUAGES} | {
+    "nb": "no",
+    "fil": "tl",
+    "cmn": "zh",
+}
+
+
+def language_to_openai_language(language: str) -> str:
+    """The ISO 639-1 code the transcription API takes: ``Language.PT_BR`` -> ``"pt"``.
+
+    A language OpenAI does not list goes as its base code, logged once at WARNING.
+    """
+    return resolve_language(language, _LANGUAGE_MAP, use_base_code=True)
 
 
 def _unset() -> Any:
@@ -100,6 +121,8 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
             keywords=None,
         )
         self._settings = store_from(defaults, settings)
+        self._service_language = self._to_service_language(self._settings.language)
+        """The ``language`` field sent (the API's form of the ``language`` setting)."""
         self._include_prob_metrics = include_prob_metrics
         self._push_empty_transcripts = push_empty_transcripts
         self._no_prob_warned: str | None = None
@@ -114,6 +137,16 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
         """P99 seconds from the end of speech to the final transcript, as given (not used)."""
         return self._ttfs_p99_latency
 
+    @staticmethod
+    def _to_service_language(language: object) -> str | None:
+        if not isinstance(language, str) or not language:
+            return None
+        return language_to_openai_language(language)
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        if "language" in changed:
+            self._service_language = self._to_service_language(self._settings.language)
+
     async def start(self, frame: StartFrame) -> None:
         await self._open_http()
 
@@ -124,8 +157,8 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
             "model": self.model_name or "",
             "response_format": "json",
         }
-        if self._language:
-            data["language"] = str(self._language).split("-", 1)[0]
+        if self._service_language:
+            data["language"] = self._service_language
         if is_given(settings.prompt) and settings.prompt:
             data["prompt"] = settings.prompt
         if is_given(settings.temperature) and settings.temperature is not None:
