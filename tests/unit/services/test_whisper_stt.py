@@ -215,3 +215,71 @@ async def test_a_language_the_model_cannot_transcribe_is_reported_at_start() -> 
     _, up = await run_test(stt, [SleepFrame(0.2)], params=PARAMS)
     errors = [f.error for f in up if isinstance(f, ErrorFrame)]
     assert len(errors) == 1 and "cannot transcribe 'de'" in errors[0]
+
+
+def test_language_tags_map_to_whisper_codes(caplog: pytest.LogCaptureFixture) -> None:
+    from callpipe.services.whisper.stt import language_to_whisper_language
+    from callpipe.transcriptions.language import Language
+
+    assert language_to_whisper_language(Language("pt-BR")) == "pt"
+    assert language_to_whisper_language(Language("jv-ID")) == "jw"  # Whisper's Javanese
+    assert language_to_whisper_language(Language("nb-NO")) == "no"
+    assert language_to_whisper_language(Language("yue-CN")) == "yue"
+    assert type(language_to_whisper_language(Language("en-US"))) is str
+    with caplog.at_level(logging.WARNING):
+        assert language_to_whisper_language("xx-YY") == "xx"
+    assert len([r for r in caplog.records if "xx-YY" in r.getMessage()]) == 1
+
+
+@virtual_time
+async def test_a_regional_language_reaches_whisper_as_its_code(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from callpipe.frames.frames import STTUpdateSettingsFrame
+    from callpipe.services.settings import STTSettings
+    from callpipe.transcriptions.language import Language
+
+    seen: list[str | None] = []
+    stt = WhisperSTTService(**{**MODEL, "language": Language("en-US")})  # type: ignore[arg-type]
+    engine = get_engine(EngineKey(**MODEL))  # type: ignore[arg-type]
+    original = engine.transcribe_sync
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs["language"])
+        return original(*args, **kwargs)
+
+    def turn(text: str) -> list[Frame]:
+        return [UserStartedSpeakingFrame(), *packets(speech(text)), UserStoppedSpeakingFrame()]
+
+    engine.transcribe_sync = spy  # type: ignore[method-assign]
+    try:
+        frames = [
+            *turn("Where is my package?"),
+            SleepFrame(2.0),
+            STTUpdateSettingsFrame(delta=STTSettings(language=Language("en-GB"))),
+            *turn("Thank you very much."),
+            SleepFrame(2.0),
+            # tiny.en cannot transcribe Portuguese: mid-call that is a warning, not an error.
+            STTUpdateSettingsFrame(delta=STTSettings(language=Language("pt-BR"))),
+            *turn("Yes, that is correct."),
+            SleepFrame(2.0),
+        ]
+        with caplog.at_level(logging.WARNING):
+            down, up = await run_test(stt, frames, params=PARAMS)
+    finally:
+        del engine.transcribe_sync
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert seen == ["en", "en", None]
+    assert len([r for r in caplog.records if "cannot transcribe 'pt'" in r.getMessage()]) == 1
+    finals = [f for f in down if isinstance(f, TranscriptionFrame)]
+    assert [f.language for f in finals] == [Language("en-US"), Language("en-GB"), Language("pt-BR")]
+
+
+@virtual_time
+async def test_a_regional_language_the_model_cannot_transcribe_is_named_by_its_code() -> None:
+    from callpipe.transcriptions.language import Language
+
+    stt = WhisperSTTService(**{**MODEL, "language": Language("pt-BR")})  # type: ignore[arg-type]
+    _, up = await run_test(stt, [SleepFrame(0.2)], params=PARAMS)
+    errors = [f.error for f in up if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and "cannot transcribe 'pt'" in errors[0]

@@ -13,6 +13,12 @@ an utterance is skipped with one warning and a counted metric, never queued with
 The model loads in a thread when the pipeline starts (or earlier, with :func:`preload`), so the
 first call does not stall the others.
 
+The ``language`` (a :class:`~callpipe.transcriptions.language.Language` or any BCP 47 tag) is
+given to Whisper as its own code: ISO 639-1 mostly (``pt`` for ``pt-BR``), ``jw`` for Javanese,
+``no`` for ``nb``, ``tl`` for ``fil``; None lets Whisper detect the language. A language the model
+cannot transcribe is a configuration error at start; set mid-call (``STTUpdateSettingsFrame``),
+it is logged and Whisper detects the language instead, so the call goes on.
+
 Metrics: time to transcript (VAD stop → final transcript) as the service's TTFB, and the
 real-time factor of every utterance as ``ProcessingMetricsData`` and in the process registry
 (``callpipe_stt_realtime_factor``).
@@ -42,11 +48,40 @@ from callpipe.services.whisper.engine import (
     default_num_workers,
     get_engine,
 )
+from callpipe.transcriptions.language import resolve_language
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
+
+WHISPER_LANGUAGES = (
+    "en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk el ms cs ro da hu ta no "
+    "th ur hr bg lt la mi ml cy sk te fa lv bn sr az sl kn et mk br eu is hy ne mn bs kk sq sw "
+    "gl mr pa si km sn yo so af oc ka be tg sd gu am yi lo uz fo ht ps tk nn mt sa lb my bo tl "
+    "mg as tt haw ln ha ba jw su yue"
+).split()
+"""The language codes of Whisper's multilingual models (English-only models take ``en``)."""
+_LANGUAGE_MAP = {code: code for code in WHISPER_LANGUAGES} | {
+    "jv": "jw",  # Whisper's code for Javanese
+    "nb": "no",
+    "fil": "tl",
+    "cmn": "zh",
+}
+
+
+def language_to_whisper_language(language: str) -> str:
+    """Whisper's code for a language tag: ``Language.PT_BR`` -> ``"pt"`` (a plain ``str``).
+
+    A language Whisper does not list goes as its base code, logged once at WARNING.
+    """
+    return resolve_language(language, _LANGUAGE_MAP, use_base_code=True)
+
+
+def _whisper_code(language: object) -> str | None:
+    return (
+        language_to_whisper_language(language) if isinstance(language, str) and language else None
+    )
 
 
 class Model(StrEnum):
@@ -118,7 +153,8 @@ class WhisperSTTService(SegmentedSTTService):
             compute_type: CTranslate2 compute type (``"int8"`` is fastest on a CPU).
             no_speech_prob: segments Whisper rates at least this likely to be non-speech
                 are dropped.
-            language: language code, or None to let Whisper detect it.
+            language: a language tag (``"en"``, ``Language.PT_BR``), or None to let Whisper
+                detect it.
             cpu_threads: threads per transcription.
             num_workers: parallel transcriptions per process (default: one per core).
             max_pending: utterances queued or running per process before new ones are
@@ -137,6 +173,8 @@ class WhisperSTTService(SegmentedSTTService):
         self._initial_prompt = initial_prompt
         self._hotwords = hotwords
         self._engine: WhisperEngine | None = None
+        self._service_language = _whisper_code(language)
+        """The language given to the model (Whisper's code; None: detect it)."""
         self._interim_task: asyncio.Task[None] | None = None
         self._interim_mark = 0
         self.skipped_utterances = 0
@@ -148,12 +186,31 @@ class WhisperSTTService(SegmentedSTTService):
 
     async def start(self, frame: StartFrame) -> None:
         self._engine = await asyncio.to_thread(get_engine, self._key, max_pending=self._max_pending)
-        language = self._language
+        language = self._service_language
         if language and language not in self._engine.supported_languages:
             raise ConfigurationError(
                 f"Whisper model {self._key.model!r} cannot transcribe {language!r}; "
                 "use a multilingual model (e.g. 'large-v3-turbo')"
             )
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        if "language" not in changed:
+            return
+        language = _whisper_code(self._settings.language)
+        engine = self._engine
+        if language and (
+            language not in WHISPER_LANGUAGES
+            or (engine is not None and language not in engine.supported_languages)
+        ):
+            # Mid-call: an error here would end the call, so let Whisper detect the language.
+            logger.warning(
+                "%s: model %r cannot transcribe %r; detecting the language instead",
+                self,
+                self._key.model,
+                language,
+            )
+            language = None
+        self._service_language = language
 
     # ------------------------------------------------------------------ transcription
 
@@ -176,7 +233,7 @@ class WhisperSTTService(SegmentedSTTService):
         try:
             return await self._engine.transcribe(
                 audio,
-                language=self._language,
+                language=self._service_language,
                 no_speech_prob=self._no_speech_prob,
                 initial_prompt=self._initial_prompt,
                 hotwords=self._hotwords,
