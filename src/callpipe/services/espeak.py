@@ -9,6 +9,12 @@ collected into sentences (spoken as each sentence completes, the rest at
 chunks at the pipeline's output rate, a ``TTSTextFrame`` with the text after its audio, and
 ``TTSStoppedFrame``. Transcriptions and the TTS's own text frames pass through unspoken. An
 interruption cancels the utterance in progress (the processor base cancels its worker).
+
+The voice is an eSpeak NG voice name, or it follows ``language`` (a
+:class:`~callpipe.transcriptions.language.Language` or any BCP 47 tag), mapped to eSpeak NG's
+own names: ``pt-BR`` -> ``pt-br``, ``es-MX`` -> ``es-419``, ``en-GB`` -> ``en``, ``zh-CN`` ->
+``cmn``; a language eSpeak NG has no voice for is tried as its base code, with one warning. A
+``TTSUpdateSettingsFrame`` (``voice`` or ``language``) changes the voice from the next utterance.
 """
 
 from __future__ import annotations
@@ -34,20 +40,57 @@ from callpipe.frames.frames import (
     TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
+    TTSUpdateSettingsFrame,
 )
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService
+from callpipe.services.settings import TTSSettings, delta_from_frame
+from callpipe.transcriptions.language import resolve_language
 
 logger = logging.getLogger(__name__)
 
 _SENTENCE_END = re.compile(r"[.!?;:…](?:[\"')\]]*)\s")
 
+DEFAULT_VOICE = "en-us"
+_BASE_VOICES = (
+    "af am ar as az ba be bg bn bs ca cs cy da de el en eo es et eu fa fi fr ga gd gu haw "
+    "he hi hr ht hu hy id is it ja ka kk kn ko kok ku ky la lb lt lv mi mk ml mr ms mt my nb "
+    "ne nl or pa pl pt ro ru sd si sk sl sq sr sv sw ta te th tk tr tt ug uk ur uz vi yue"
+).split()
+"""eSpeak NG voices named by their language code (the bundled ``espeak-ng-data``)."""
+_LATIN_AMERICA = "419 AR BO CL CO CR CU DO EC GT HN MX NI PA PE PR PY SV US UY VE".split()
+_VOICE_MAP = (
+    {code: code for code in _BASE_VOICES}
+    | {f"es-{region}": "es-419" for region in _LATIN_AMERICA}
+    | {
+        "en-US": "en-us",  # eSpeak NG's "en" is British English
+        "pt-BR": "pt-br",  # and its "pt" European Portuguese
+        "fr-BE": "fr-be",
+        "fr-CH": "fr-ch",
+        "no": "nb",
+        "zh": "cmn",
+        "zh-CN": "cmn",
+        "zh-TW": "cmn",
+        "cmn": "cmn",
+        "zh-HK": "yue",
+    }
+)
+
+
+def language_to_espeak_voice(language: str) -> str:
+    """The eSpeak NG voice for a language tag: ``Language.PT_BR`` -> ``"pt-br"``.
+
+    A language eSpeak NG has no voice for goes as its base code, logged once at WARNING.
+    """
+    return resolve_language(language, _VOICE_MAP, use_base_code=True)
+
 
 class ESpeakTTSService(AIService):
     """Offline TTS (see the module docstring).
 
-    ``voice`` is an eSpeak NG voice name (``en-us``, ``en-gb``, ``de``, ``fr``, …);
-    ``rate_wpm`` the speaking rate; ``chunk_ms`` the size of each audio frame pushed.
+    ``voice`` is an eSpeak NG voice name (``en-us``, ``en``, ``de``, ``fr``, …); without it,
+    ``language`` picks the voice (``"en-us"`` when neither is given). ``rate_wpm`` is the
+    speaking rate; ``chunk_ms`` the size of each audio frame pushed.
     """
 
     kind = "tts"
@@ -55,13 +98,15 @@ class ESpeakTTSService(AIService):
     def __init__(
         self,
         *,
-        voice: str = "en-us",
+        voice: str | None = None,
+        language: str | None = None,
         rate_wpm: int = 175,
         chunk_ms: int = 40,
         aggregate_sentences: bool = True,
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        voice = _voice(voice, language) or DEFAULT_VOICE
         super().__init__(model=f"espeak-ng:{voice}", name=name, **kwargs)
         if chunk_ms <= 0:
             raise ConfigurationError("chunk_ms must be > 0")
@@ -80,6 +125,8 @@ class ESpeakTTSService(AIService):
             await self.push_frame(frame, direction)
         elif direction is FrameDirection.UPSTREAM:
             await self.push_frame(frame, direction)
+        elif isinstance(frame, TTSUpdateSettingsFrame) and self._update_voice(frame):
+            pass  # applied here (an update for another service passes on below)
         elif isinstance(frame, TTSSpeakFrame):
             await self.speak(frame.text)
         elif isinstance(frame, LLMTextFrame) and self._aggregate:
@@ -95,6 +142,16 @@ class ESpeakTTSService(AIService):
             await self.push_frame(frame, direction)
         else:
             await self.speak(frame.text)
+
+    def _update_voice(self, frame: TTSUpdateSettingsFrame) -> bool:
+        delta = delta_from_frame(frame, TTSSettings, self)
+        if delta is None:
+            return False
+        voice = _voice(delta.voice, delta.language)
+        if voice and voice != self.voice:
+            self.voice = voice
+            self.set_model_name(f"espeak-ng:{voice}")
+        return True
 
     async def _speak_complete_sentences(self) -> None:
         while True:
@@ -128,3 +185,12 @@ class ESpeakTTSService(AIService):
             )
         await self.push_frame(TTSTextFrame(text))
         await self.push_frame(TTSStoppedFrame(context_id=context_id))
+
+
+def _voice(voice: object, language: object) -> str | None:
+    """The voice given, else the one for the language given (None: neither was)."""
+    if isinstance(voice, str) and voice:
+        return str(voice)
+    if isinstance(language, str) and language:
+        return language_to_espeak_voice(language)
+    return None

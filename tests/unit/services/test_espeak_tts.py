@@ -173,3 +173,49 @@ def test_no_home_directory_still_gives_steady_speech(
     made = espeak._data_with_steady_variant(Path(espeakng_loader.get_data_path()))
     assert Path(made).name.startswith("callpipe-espeak-")
     assert (Path(made) / "espeak-ng-data" / "voices" / "!v" / espeak.STEADY_VARIANT).is_file()
+
+
+async def test_language_picks_espeak_s_own_voice_at_start_and_mid_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from callpipe.frames.frames import ErrorFrame, TTSUpdateSettingsFrame
+    from callpipe.services.settings import TTSSettings
+    from callpipe.transcriptions.language import Language
+
+    voices: list[str] = []
+
+    def spy(text: str, rate: int, voice: str, rate_wpm: int) -> bytes:
+        voices.append(voice)
+        return synthesize(text, rate, voice, rate_wpm)
+
+    monkeypatch.setattr(espeak_service, "synthesize", spy)
+    tts = ESpeakTTSService(language=Language("es-MX"))
+    assert tts.voice == "es-419" and tts.model_name == "espeak-ng:es-419"
+    frames = [
+        TTSSpeakFrame("Hola."),
+        TTSUpdateSettingsFrame(delta=TTSSettings(language=Language("pt-BR"))),
+        TTSSpeakFrame("Olá."),
+        TTSUpdateSettingsFrame(settings={"language": "en-GB"}),
+        TTSSpeakFrame("Hello."),
+        TTSUpdateSettingsFrame(delta=TTSSettings(voice="de")),
+        TTSSpeakFrame("Hallo."),
+    ]
+    down, up = await run_test(tts, frames, params=params(8000))
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    # eSpeak NG's names: Latin American Spanish, Brazilian Portuguese, "en" (British English).
+    assert voices == ["es-419", "pt-br", "en", "de"]
+    assert all(type(v) is str for v in voices)
+    assert not [f for f in down if isinstance(f, TTSUpdateSettingsFrame)]
+
+
+def test_an_explicit_voice_wins_and_an_unknown_language_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from callpipe.transcriptions.language import Language
+
+    assert ESpeakTTSService().voice == "en-us"
+    assert ESpeakTTSService(voice="en-us+f3", language=Language("fr-FR")).voice == "en-us+f3"
+    assert ESpeakTTSService(language=Language("zh-CN")).voice == "cmn"
+    with caplog.at_level("WARNING"):
+        assert ESpeakTTSService(language="xx-YY").voice == "xx"
+    assert len([r for r in caplog.records if "xx-YY" in r.getMessage()]) == 1
