@@ -204,3 +204,25 @@ async def test_the_openai_sdks_own_client_family_works_too(server: FakeOpenAISer
 def test_a_sync_http_client_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="http_client"), httpx.Client() as client:
         OpenAITTSService(api_key="test-key", http_client=client)
+
+
+async def test_a_language_setting_is_kept_but_not_sent(server: FakeOpenAIServer) -> None:
+    from callpipe.frames.frames import TTSUpdateSettingsFrame
+    from callpipe.transcriptions.language import Language
+
+    # /audio/speech documents no language parameter: the text's language is what is spoken.
+    tts = OpenAITTSService(
+        api_key="test-key",
+        base_url=server.base_url,
+        settings=OpenAITTSService.Settings(language=Language("es-MX")),
+    )
+    frames = [
+        TTSSpeakFrame("Hola."),
+        TTSUpdateSettingsFrame(delta=OpenAITTSService.Settings(language=Language("pt-BR"))),
+        TTSSpeakFrame("Olá."),
+    ]
+    _, up = await run_test(tts, frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert tts.settings.language == Language("pt-BR")
+    assert [r["input"] for r in server.speech_requests] == ["Hola.", "Olá."]
+    assert not [r for r in server.speech_requests if "language" in r]

@@ -8,6 +8,8 @@ worker, which closes the HTTP stream.
 Voice, model, ``instructions`` and ``speed`` come from ``settings=OpenAITTSService.Settings(...)``
 (Pipecat 1.14), else the older arguments or ``params=OpenAITTSService.InputParams(...)``; a
 ``TTSUpdateSettingsFrame`` changes them from the next sentence (each sentence is a request).
+``/audio/speech`` has no language field (the model speaks the language of the text): a
+``language`` setting is kept in ``settings`` but never sent.
 """
 
 from __future__ import annotations
