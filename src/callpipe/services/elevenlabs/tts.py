@@ -16,27 +16,46 @@ no context alive). ElevenLabs allows five open contexts per socket: older ones a
 before a new one would exceed that. Character alignment is turned into words, each
 ``TTSTextFrame`` following its audio. An interruption closes the context; audio still arriving
 for it is dropped by id.
+
+``language_code`` is ISO 639-1 (``Language.PT_BR`` goes as ``pt``) and only some models take it
+(:data:`MODEL_LANGUAGES`): for another model, or a language the model does not list, it is left
+out (one WARNING) rather than have ElevenLabs refuse the socket.
+
+Runtime settings: voice settings (stability, speed, ...) go in each context's first message, so
+they apply from the next reply. Voice, model, language and ``apply_text_normalization`` are in
+the URL: when a change alters the URL the socket is replaced, *between replies*. A reply whose
+text already reached ElevenLabs finishes on the old socket in the old voice (its remaining
+sentences too, since a context cannot move to another socket); once no reply is generating on
+it, a new socket is opened in the background on the new URL and the old one closed with
+``close_socket``. A reply that starts while an earlier one is still generating waits for that
+(up to ``context_timeout_secs``; past it the reply goes on the old socket and the change
+follows after it). So the caller never hears a reply cut off or a voice change mid-reply, and
+the reconnect is usually done while the previous reply is still playing. If the new socket
+cannot be opened (an unknown voice, say) an ``ErrorFrame`` says so and the old one stays.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
+from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import ELEVENLABS_URL_ENV, base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, copy_given, require_voice
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
+from callpipe.transcriptions.language import resolve_language
 from callpipe.utils.types import NOT_GIVEN, is_given
 
 logger = logging.getLogger(__name__)
@@ -45,6 +64,42 @@ ELEVENLABS_URL = "wss://api.elevenlabs.io"
 SUPPORTED_RATES = (8000, 16000, 22050, 24000, 44100)
 MAX_CONTEXTS = 5
 """Open contexts ElevenLabs allows on one multi-context socket."""
+CLOSE_SOCKET = json.dumps({"close_socket": True})
+
+V2_5_LANGUAGES = frozenset(
+    "ar bg cs da de el en es fi fil fr hi hr hu id it ja ko ms nl no pl pt ro ru sk sv ta tr uk "
+    "vi zh".split()
+)
+"""``language_code`` values of the Flash and Turbo v2.5 models (ElevenLabs' 32 languages)."""
+V3_LANGUAGES = V2_5_LANGUAGES | frozenset(
+    "af as az be bn bs ca ceb cy et fa ga gl gu ha he hy is jv ka kk kn ky lb ln lt lv mk ml mr "
+    "ne ny pa ps sd sl so sr sw te th ur".split()
+)
+"""``language_code`` values of the Eleven v3 models (their 70+ languages)."""
+V4_LANGUAGES = V3_LANGUAGES | frozenset("ast mi mn mt my oc or tg uz yue".split())
+"""``language_code`` values of the Eleven v4 models (as Pipecat 1.14 lists them)."""
+MODEL_LANGUAGES: dict[str, frozenset[str]] = {
+    "eleven_flash_v2_5": V2_5_LANGUAGES,
+    "eleven_turbo_v2_5": V2_5_LANGUAGES,
+    "eleven_v3": V3_LANGUAGES,
+    "eleven_v3_conversational": V3_LANGUAGES,
+    "eleven_v4": V4_LANGUAGES,
+    "eleven_v4_turbo": V4_LANGUAGES,
+}
+"""Models that take a ``language_code`` and the codes each accepts. Others (e.g.
+``eleven_multilingual_v2``, which detects the language from the text) are sent none."""
+_LANGUAGE_MAP = {code: code for code in V4_LANGUAGES} | {
+    "nb": "no",  # Norwegian Bokmål: ElevenLabs' Norwegian
+    "cmn": "zh",
+    "tl": "fil",  # Tagalog: ElevenLabs' Filipino
+    "jw": "jv",  # the old code for Javanese
+}
+
+
+def language_to_elevenlabs_language(language: str) -> str:
+    """ElevenLabs' ISO 639-1 code for a language tag: ``Language.PT_BR`` -> ``"pt"`` (a plain
+    ``str``). A language ElevenLabs does not list goes as its base code, logged at WARNING."""
+    return resolve_language(language, _LANGUAGE_MAP, use_base_code=True)
 
 
 def _unset() -> Any:
@@ -94,14 +149,21 @@ class ElevenLabsTTSSettings(TTSSettings):
     speed: Any = field(default_factory=_unset)
     apply_text_normalization: Any = field(default_factory=_unset)
 
+    URL_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"voice", "model", "language", "apply_text_normalization"}
+    )
+    """In the socket URL: a change that alters the URL replaces the socket between replies."""
+    VOICE_SETTINGS_FIELDS: ClassVar[frozenset[str]] = frozenset(_VOICE_FIELDS)
+    """In each context's first message: a change applies from the next reply."""
+
 
 class ElevenLabsTTSService(TTSService):
     """ElevenLabs text-to-speech over WebSocket (see the module docstring).
 
     1.14 style: ``settings=ElevenLabsTTSService.Settings(voice=..., stability=...)``. Runtime
     updates of the voice settings apply from the next reply; voice, model, language and
-    ``apply_text_normalization`` are part of the socket URL and apply when the socket is next
-    opened.
+    ``apply_text_normalization`` are part of the socket URL, and changing them reconnects
+    between replies (see the module docstring).
 
     The socket options ``auto_mode``, ``enable_ssml_parsing``, ``enable_logging`` and
     ``pronunciation_dictionary_locators`` are taken as arguments (as in Pipecat 1.14) or in
@@ -192,6 +254,12 @@ class ElevenLabsTTSService(TTSService):
         self._open: list[str] = []
         """Contexts opened on the socket and not closed by us yet, oldest first."""
         self._partial: dict[str, tuple[str, float, float]] = {}
+        self._reconnect_pending = False
+        """A URL-level setting changed since the socket was opened (see ``_maybe_swap``)."""
+        self._swap_task: asyncio.Task[None] | None = None
+        self._swap_waiter: asyncio.Event | None = None
+        self._retired: ProviderWebsocket | None = None
+        self._language_warned: set[tuple[str, str]] = set()
 
     @property
     def output_format(self) -> str:
@@ -201,12 +269,19 @@ class ElevenLabsTTSService(TTSService):
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         delta = ElevenLabsTTSSettings(**{k: getattr(self._settings, k) for k in _VOICE_FIELDS})
-        copy_given(delta, self._params, _VOICE_FIELDS)
+        copy_given(delta, self._params, _VOICE_FIELDS)  # sent with the next context
         voice = self._settings.voice
         if isinstance(voice, str) and voice:
-            self._voice_id = voice  # used when the socket is next opened
+            self._voice_id = voice
         language = self._settings.language
         self._params.language = language if isinstance(language, str) else None
+        if self._ws is not None and changed.keys() & ElevenLabsTTSSettings.URL_FIELDS:
+            self._reconnect_pending = True
+            self._maybe_swap()
+
+    def language_to_service_language(self, language: str) -> str | None:
+        """ElevenLabs' code for ``language`` (see :func:`language_to_elevenlabs_language`)."""
+        return language_to_elevenlabs_language(language)
 
     # ------------------------------------------------------------------ connection
 
@@ -215,34 +290,152 @@ class ElevenLabsTTSService(TTSService):
         values = {name: getattr(self._params, name) for name in fields}
         return {k: v for k, v in values.items() if v is not None}
 
-    async def start(self, frame: StartFrame) -> None:
-        if self.sample_rate not in SUPPORTED_RATES:
-            raise ConfigurationError(f"ElevenLabs cannot produce {self.sample_rate} Hz PCM")
-        if self.output_format.startswith("ulaw") and self.sample_rate != 8000:
-            raise ConfigurationError("ElevenLabs produces u-law at 8000 Hz only")
+    def _language_code(self) -> str | None:
+        """The ``language_code`` to send: ISO 639-1, and only where the model takes it."""
+        language = self._params.language
+        if not language:
+            return None
+        code = language_to_elevenlabs_language(language)
+        model = self.model_name or ""
+        accepted = MODEL_LANGUAGES.get(model)
+        if accepted is not None and code in accepted:
+            return code
+        if (model, code) not in self._language_warned:
+            self._language_warned.add((model, code))
+            reason = "does not list it" if accepted is not None else "takes no language_code"
+            logger.warning("%s: language %s not sent: %s %s", self, code, model, reason)
+        return None
+
+    def _socket_url(self) -> str:
+        """The socket URL for the current settings."""
         normalization = self._settings.apply_text_normalization
         query: dict[str, Any] = {
             "model_id": self.model_name,
             "output_format": self.output_format,
             "inactivity_timeout": self._params.inactivity_timeout,
             "auto_mode": self._auto_mode,
-            "language_code": self._params.language,
+            "language_code": self._language_code(),
             "enable_ssml_parsing": self._enable_ssml_parsing,
             "enable_logging": self._enable_logging,
             "apply_text_normalization": normalization if is_given(normalization) else None,
         }
-        self._ws = ProviderWebsocket(
+        path = f"/v1/text-to-speech/{self._voice_id}/multi-stream-input"
+        return ws_url(self._url, path, query)
+
+    def _new_socket(self, url: str) -> ProviderWebsocket:
+        """A socket on ``url``; its drop and failure callbacks act only while it is the current
+        one (a retired socket's troubles are not the call's)."""
+        ws: ProviderWebsocket
+
+        async def reconnected() -> None:
+            if ws is self._ws:
+                await self._drop_open_contexts()
+
+        async def failed(message: str) -> None:
+            if ws is self._ws:
+                await self._on_socket_failed(message)
+
+        ws = ProviderWebsocket(
             owner=str(self),
-            url=ws_url(self._url, f"/v1/text-to-speech/{self._voice_id}/multi-stream-input", query),
+            url=url,
             headers={"xi-api-key": self._api_key},
             on_message=self._on_message,
-            on_reconnected=self._drop_open_contexts,
-            on_failed=self._on_socket_failed,
+            on_reconnected=reconnected,
+            on_failed=failed,
             keepalive_secs=self._keepalive_secs,
             keepalive_message=self._keepalive,
             auth_hint="Check api_key / ELEVENLABS_API_KEY.",
         )
+        return ws
+
+    async def start(self, frame: StartFrame) -> None:
+        if self.sample_rate not in SUPPORTED_RATES:
+            raise ConfigurationError(f"ElevenLabs cannot produce {self.sample_rate} Hz PCM")
+        if self.output_format.startswith("ulaw") and self.sample_rate != 8000:
+            raise ConfigurationError("ElevenLabs produces u-law at 8000 Hz only")
+        self._ws = self._new_socket(self._socket_url())
         await self._ws.connect()
+
+    # ------------------------------------------------------------------ settings reconnect
+
+    def _socket_busy(self) -> bool:
+        """A reply is still generating on the socket (its text was sent, its end not heard)."""
+        return any(context_id in self._contexts for context_id in self._initialized)
+
+    def _maybe_swap(self) -> None:
+        """Replace the socket if a URL-level setting changed and nothing is generating on it.
+
+        Called on the change, at the end of each context, after an interruption and before a
+        new context is opened; the swap runs in its own task (this may be the receive loop).
+        """
+        ws = self._ws
+        if not self._reconnect_pending or self._swap_task is not None or ws is None:
+            return
+        if self._socket_busy():
+            return
+        self._reconnect_pending = False
+        url = self._socket_url()
+        if url != ws.url:  # e.g. pt-BR -> pt-PT is "pt" both times: nothing to do
+            self._swap_task = self.create_task(self._swap_socket(url), "settings-reconnect")
+        if self._swap_waiter is not None:
+            self._swap_waiter.set()
+
+    async def _settle_socket(self) -> None:
+        """Before a new context: let a pending URL change take effect first."""
+        self._maybe_swap()
+        if self._reconnect_pending and self._swap_task is None:
+            # An earlier reply is still generating on the old socket: wait for its end.
+            waiter = self._swap_waiter = asyncio.Event()
+            try:
+                async with asyncio.timeout(self._context_timeout):
+                    await waiter.wait()
+            except TimeoutError:
+                logger.warning(
+                    "%s: an earlier reply is still generating; the new voice/model/language "
+                    "applies after this reply",
+                    self,
+                )
+                return
+            finally:
+                self._swap_waiter = None
+        task = self._swap_task
+        if task is not None:
+            # Shielded: an interruption cancels this reply, not the reconnect.
+            await asyncio.shield(task)
+
+    async def _swap_socket(self, url: str) -> None:
+        """Open a socket on ``url``, make it the current one and close the old one (idle)."""
+        done = False
+        try:
+            await self.wait_ready()  # a change during start(): let its socket open first
+            logger.info("%s: voice/model/language changed; reconnecting", self)
+            new = self._new_socket(url)
+            try:
+                await new.connect()
+            except asyncio.CancelledError:
+                await new.close()
+                raise
+            except Exception as exc:
+                await new.close()
+                await self.report_error(
+                    f"{self}: could not reconnect with the new settings ({exc}); "
+                    "the previous voice/model/language stay",
+                    reason="settings",
+                )
+                done = True
+                return
+            old, self._ws = self._ws, new
+            self._initialized.clear()  # only contexts that ended or were dropped are left
+            self._open.clear()
+            if old is not None:
+                self._retired = old
+                await old.close(final_message=CLOSE_SOCKET)
+                self._retired = None
+            done = True
+        finally:
+            self._swap_task = None
+            if done:
+                self._maybe_swap()  # another change came while this one was made
 
     def _keepalive(self) -> str:
         """Keep the newest open context alive (its inactivity timer is per context)."""
@@ -252,9 +445,16 @@ class ElevenLabsTTSService(TTSService):
         return json.dumps({"text": ""})
 
     async def disconnect(self) -> None:
+        self._reconnect_pending = False
+        if self._swap_waiter is not None:
+            self._swap_waiter.set()  # a reply waiting for the reconnect: there will be none
+        await cancel_and_wait(self._swap_task)
+        retired, self._retired = self._retired, None
+        if retired is not None:
+            await retired.close()
         ws, self._ws = self._ws, None
         if ws is not None:
-            await ws.close(final_message=json.dumps({"close_socket": True}))
+            await ws.close(final_message=CLOSE_SOCKET)
 
     async def _drop_open_contexts(self) -> None:
         self._initialized.clear()
@@ -285,6 +485,8 @@ class ElevenLabsTTSService(TTSService):
             await self._ws.send(payload, wait_secs=0)
 
     async def _open_context(self, context_id: str) -> bool:
+        if self._reconnect_pending or self._swap_task is not None:
+            await self._settle_socket()
         # Stay under ElevenLabs' limit: the oldest open contexts are closed (they belong to
         # replies that were interrupted or abandoned; their audio is dropped by id).
         while len(self._open) >= MAX_CONTEXTS - 1:
@@ -328,6 +530,8 @@ class ElevenLabsTTSService(TTSService):
         self._initialized.discard(context_id)
         self._partial.pop(context_id, None)
         await self._close_on_socket(context_id)
+        if self._reconnect_pending:
+            self._maybe_swap()
 
     async def _finish(self, context_id: str | None) -> None:
         if context_id is None:
@@ -339,6 +543,8 @@ class ElevenLabsTTSService(TTSService):
         if context_id in self._open:
             self._open.remove(context_id)
         await self.finish_context(context_id)
+        if self._reconnect_pending:
+            self._maybe_swap()
 
     # ------------------------------------------------------------------ responses
 
