@@ -402,3 +402,16 @@ def test_an_unknown_language_warns_once_and_sends_its_base(
     assert len([r for r in caplog.records if "sw-KE" in r.getMessage()]) == 1
     assert language_to_cartesia_language(Language("zh-TW")) == "zh"
     assert language_to_cartesia_language("cmn-CN") == "zh"
+
+
+async def test_the_default_model_is_sonic_3_with_its_generation_config(
+    server: FakeCartesiaServer,
+) -> None:
+    tts = make_tts(server, params=CartesiaTTSService.InputParams(speed="fast"))
+    assert tts.model_name == "sonic-3"
+    await run_test(tts, reply("Hello there."), params=PARAMS)
+    said = [m for m in server.messages if m.get("transcript")]
+    assert said and all(m["model_id"] == "sonic-3" for m in said)
+    # sonic-3 takes speed in generation_config, not in sonic-2's experimental controls.
+    assert said[0]["generation_config"] == {"speed": 1.2}
+    assert "__experimental_controls" not in said[0].get("voice", {})

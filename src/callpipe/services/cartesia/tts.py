@@ -62,6 +62,10 @@ CARTESIA_URL = "wss://api.cartesia.ai"
 _WS_PATH = "/tts/websocket"
 """Appended to ``url`` unless it ends with it (Pipecat 1.14 takes the socket's whole URL)."""
 CARTESIA_VERSION = "2026-03-01"
+DEFAULT_MODEL = "sonic-3"
+"""Cartesia's documented sonic-3 id. sonic-2 stopped serving Italian, Dutch, Polish, Russian,
+Swedish, Turkish and Hindi on 2026-06-01 (Cartesia's API changes page). Pipecat 1.14 defaults to
+an id Cartesia's docs do not list."""
 SUPPORTED_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 SONIC3_SPEEDS = {"slowest": 0.6, "slow": 0.8, "normal": 1.0, "fast": 1.2, "fastest": 1.5}
 
@@ -142,7 +146,7 @@ class CartesiaTTSService(TTSService):
     """Cartesia Sonic over WebSocket (see the module docstring).
 
     1.14 style: ``CartesiaTTSService(api_key=..., settings=CartesiaTTSService.Settings(
-    voice="...", model="sonic-2"))``; updates of the voice, model, language,
+    voice="...", model="sonic-3"))``; updates of the voice, model, language,
     ``generation_config`` and ``pronunciation_dict_id`` (``TTSUpdateSettingsFrame``) apply
     from the next sentence, as each one is a request.
 
@@ -191,7 +195,7 @@ class CartesiaTTSService(TTSService):
             )
         if settings is not None and isinstance(settings.model, str) and model is None:
             model = settings.model
-        super().__init__(model=model or "sonic-2", sample_rate=sample_rate, **kwargs)
+        super().__init__(model=model or DEFAULT_MODEL, sample_rate=sample_rate, **kwargs)
         self._api_key = resolve_api_key(type(self).__name__, api_key, "CARTESIA_API_KEY")
         self._voice_id = require_voice(type(self).__name__, voice_id, settings)
         self._url = base_url(url, CARTESIA_URL_ENV, CARTESIA_URL)
