@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from enum import Enum
 
 import pytest
 
@@ -14,6 +16,7 @@ from callpipe.frames.frames import (
     Frame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
+    STTUpdateSettingsFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -24,6 +27,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.deepgram import FakeDeepgramServer
 from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
+from callpipe.transcriptions.language import Language
 
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
@@ -314,11 +318,175 @@ async def test_pipecat_s_other_settings_fields_reach_the_query(server: FakeDeepg
 async def test_an_update_of_the_other_settings_fields_changes_the_query(
     server: FakeDeepgramServer,
 ) -> None:
-    from callpipe.frames.frames import STTUpdateSettingsFrame
-
     stt = make_stt(server, settings=DeepgramSTTService.Settings(redact=["pci"]))
     delta = DeepgramSTTService.Settings(redact=None, dictation=True, version="latest")
     await run_test(stt, [STTUpdateSettingsFrame(delta=delta)], params=PARAMS)
-    query = stt._query()  # the query of the socket's next opening
+    query = stt._query()  # the query of the current (or next) socket
     assert "redact" not in query
     assert query["dictation"] is True and query["version"] == "latest"
+
+
+# ---------------------------------------------------------------------- settings mid-call
+
+
+def update(**fields: object) -> STTUpdateSettingsFrame:
+    return STTUpdateSettingsFrame(delta=DeepgramSTTService.Settings(**fields))  # type: ignore[arg-type]
+
+
+def switched(server: FakeDeepgramServer) -> bool:
+    """A second socket is open and the first one was closed with CloseStream."""
+    return server.connections == 2 and server.close_streams == 1
+
+
+def utterance(server: FakeDeepgramServer, results: int) -> list[Frame]:
+    """0.3 s of speech and 0.5 s of quiet, then a wait for the ``results``-th final result."""
+    done = lambda: sum(r["is_final"] for r in server.results) >= results  # noqa: E731
+    return [*audio(0.3, loud=True), *audio(0.5, loud=False), SleepFrame(5.0, until=done)]
+
+
+def warnings_and_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_language_change_mid_call_reopens_the_socket_with_it(
+    server: FakeDeepgramServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.transcripts.extend(["good morning", "buenos dias"])
+    stt = make_stt(server, live_options=LiveOptions(interim_results=False))
+    frames = [
+        *utterance(server, 1),
+        update(language="es"),
+        SleepFrame(5.0, until=lambda: switched(server)),
+        *utterance(server, 2),
+    ]
+    with caplog.at_level(logging.INFO):
+        down, up = await run_test(stt, frames, params=PARAMS)
+    assert [q["language"] for q in server.queries] == ["en", "es"]
+    assert server.queries[1]["model"] == "nova-3"  # the rest of the query is as it was
+    transcripts = [f for f in down if isinstance(f, TranscriptionFrame)]
+    assert [(f.text, f.language) for f in transcripts] == [
+        ("good morning", "en"),
+        ("buenos dias", "es"),
+    ]
+    # The second transcript came from the second socket.
+    first, second = (r["metadata"]["request_id"] for r in server.results)
+    assert first != second
+    assert stt.settings.language == "es"
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert not warnings_and_errors(caplog)
+
+
+async def test_speech_across_a_switch_is_all_sent_and_transcribed(
+    server: FakeDeepgramServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The update lands mid-utterance, with audio arriving every 20 ms: the old socket is
+    # finalized by CloseStream (its half of the utterance comes back), the new socket gets
+    # the audio from the switch on, and no audio is lost on the way.
+    server.transcripts.extend(["before the switch", "after it"])
+    stt = make_stt(server, live_options=LiveOptions(interim_results=False))
+    speech = audio(1.2, loud=True)
+    frames: list[Frame] = []
+    for i, packet in enumerate(speech):
+        if i == 20:  # once the old socket has heard some of it
+            frames += [
+                SleepFrame(5.0, until=lambda: server.audio_bytes >= 1600),
+                update(model="nova-2"),
+            ]
+        frames += [packet, SleepFrame(0.01)]
+    frames += [*audio(0.5, loud=False), SleepFrame(5.0, until=lambda: len(server.results) >= 2)]
+    with caplog.at_level(logging.INFO):
+        down, up = await run_test(stt, frames, params=PARAMS)
+    assert [q["model"] for q in server.queries] == ["nova-3", "nova-2"]
+    assert finals(down) == ["before the switch", "after it"]
+    assert server.results[0]["from_finalize"] is True  # CloseStream's answer, not dropped
+    assert server.audio_bytes == int(1.7 * RATE)  # μ-law: every sample sent, once
+    assert stt.model_name == "nova-2"
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert not warnings_and_errors(caplog)
+
+
+async def test_an_update_that_leaves_the_query_as_it_was_keeps_the_socket(
+    server: FakeDeepgramServer,
+) -> None:
+    stt = make_stt(server, addons={"punctuate": False})
+    frames = [
+        SleepFrame(5.0, until=lambda: server.connections == 1),
+        update(punctuate=True),  # the addon overrides it: the query does not change
+        update(profanity_filter=None),  # None is not sent, as before
+        SleepFrame(0.3),
+    ]
+    await run_test(stt, frames, params=PARAMS)
+    assert server.connections == 1
+    assert stt.settings.punctuate is True  # type: ignore[attr-defined]
+    # An update that does change the query still opens a new socket.
+    server.queries.clear()
+    stt = make_stt(server, addons={"punctuate": False})
+    frames = [
+        SleepFrame(5.0, until=lambda: server.connections == 2),
+        update(punctuate=True, language="fr"),
+        SleepFrame(5.0, until=lambda: server.connections == 3),
+    ]
+    await run_test(stt, frames, params=PARAMS)
+    assert [q["language"] for q in server.queries] == ["en", "fr"]
+    assert server.queries[1]["punctuate"] == "false"
+
+
+class OldStyleLanguage(str, Enum):  # noqa: UP042 - the old style is the point
+    """A ``(str, Enum)`` class: its ``str()`` is ``OldStyleLanguage.EN_US``, not the tag."""
+
+    EN_US = "en-US"
+
+
+@pytest.mark.parametrize(
+    ("language", "sent"),
+    [
+        (Language.EN_US, "en-US"),
+        (OldStyleLanguage.EN_US, "en-US"),
+        (Language.ES_419, "es-419"),
+    ],
+)
+async def test_a_language_is_sent_as_its_tag(
+    server: FakeDeepgramServer, language: str, sent: str
+) -> None:
+    stt = make_stt(server, settings=DeepgramSTTService.Settings(language=language))
+    query = stt._query()
+    assert type(query["language"]) is str and query["language"] == sent
+    assert (await handshake_query(server, stt))["language"] == [sent]
+
+
+async def test_a_language_member_given_mid_call_is_sent_as_its_tag(
+    server: FakeDeepgramServer,
+) -> None:
+    # From Deepgram's multilingual mode ("multi", not a Language member) to one language.
+    stt = make_stt(server, settings=DeepgramSTTService.Settings(language="multi"))
+    frames = [
+        SleepFrame(5.0, until=lambda: server.connections == 1),
+        update(language=OldStyleLanguage.EN_US),
+        SleepFrame(5.0, until=lambda: switched(server)),
+    ]
+    await run_test(stt, frames, params=PARAMS)
+    assert [q["language"] for q in server.queries] == ["multi", "en-US"]
+
+
+async def test_a_refused_switch_keeps_the_old_socket_and_settings(
+    server: FakeDeepgramServer,
+) -> None:
+    # Deepgram refuses keyterm with a model other than Nova-3 (HTTP 400, reason in dg-error).
+    server.transcripts.append("still here")
+    options = LiveOptions(keyterm=["Acme"], interim_results=False)
+    stt = make_stt(server, live_options=options)
+    frames = [
+        SleepFrame(5.0, until=lambda: server.connections == 1),
+        update(model="nova-2"),
+        SleepFrame(5.0, until=lambda: server.rejected == 1),
+        SleepFrame(0.1),
+        *utterance(server, 1),
+    ]
+    down, up = await run_test(stt, frames, params=PARAMS)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and not errors[0].fatal
+    assert "Keyterm" in errors[0].error and "previous" in errors[0].error
+    assert server.connections == 1
+    assert finals(down) == ["still here"]  # the old socket carried on
+    assert stt.settings.model == "nova-3" and stt.model_name == "nova-3"
+    assert stt._query()["model"] == "nova-3"

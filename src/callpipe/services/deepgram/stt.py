@@ -23,14 +23,37 @@ Deepgram marked the end of speech (``speech_final``) or answered a ``Finalize``.
 the ``on_speech_started`` / ``on_utterance_end`` event handlers. Close frames (``DATA-0000``,
 ``NET-0001``) follow the reconnect policy of
 :class:`~callpipe.services.websocket_service.ProviderWebsocket`.
+
+Every option is a query parameter of the socket, so a settings update that changes the query
+(``language``, ``model``, ``keyterm``, ...) opens a new socket with it at once, as Pipecat 1.14
+does; an update that leaves the query as it was (e.g. an option an addon overrides) does not. The
+switch is make-before-break: until the new socket is open, the caller's audio keeps going to the old
+one, so none is held back or dropped for the switch (if the old socket is down, the audio waits in
+the service's queue as it always does then); then the audio goes to the new socket, and the old one
+gets ``CloseStream``, which makes Deepgram return the results of the audio it still holds, then a
+``Metadata`` message, before the socket is closed. A word cut in two by the switch is transcribed in
+two halves, but nothing the caller said is lost. If Deepgram refuses the new options (e.g.
+``keyterm`` with a model other than Nova-3), the old socket stays, the settings go back to what it
+was opened with, and the bot gets a non-fatal ``ErrorFrame``. Unlike Pipecat, the switch does not
+wait for the caller to stop speaking: the old socket finalizes what it heard.
+
+Languages are sent as BCP 47 tags, as Deepgram documents its ``language`` parameter (``en``,
+``en-US``, ``es-419``, ``zh-Hans``, ``multi``, ...); a ``Language`` member (or any enum member)
+is sent as its value, ``Language.EN_US`` as ``en-US``. Tags are not mapped to a list of their
+own: which tags Deepgram accepts depends on the model and grows, and it refuses the others at
+the handshake with its reason, which reaches the bot.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -38,6 +61,7 @@ from pydantic import BaseModel, ConfigDict
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
+from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import DEEPGRAM_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
@@ -54,6 +78,7 @@ DEEPGRAM_TTFS_P99 = 0.35
 """Pipecat 1.14's default ``ttfs_p99_latency`` for Deepgram (seconds)."""
 _AUDIO_FORMAT_PARAMS = frozenset({"encoding", "sample_rate"})
 """Query parameters describing the audio this service sends: not settable through addons."""
+_CLOSE_STREAM = json.dumps({"type": "CloseStream"})
 
 
 class LiveOptions(BaseModel):
@@ -124,12 +149,32 @@ class DeepgramSTTSettings(STTSettings):
     """Model version, e.g. ``"2021-03-17.0"`` (None: Deepgram's ``latest``)."""
 
 
+class _Socket:
+    """One ``/v1/listen`` socket and what it was opened with (see ``_switch_sockets``)."""
+
+    ws: ProviderWebsocket
+
+    def __init__(self, options: LiveOptions, settings: STTSettings) -> None:
+        self.options = options
+        language = _plain(options.language)
+        self.language = str(language) if language is not None else None
+        """The tag sent (transcripts without a language of their own are labelled with it)."""
+        self.settings = settings
+        """A copy of the service's settings when the socket was opened (restored on refusal)."""
+        self.retiring = False
+        """Replaced by a newer socket: waiting for its last results after ``CloseStream``."""
+        self.ended = asyncio.Event()
+        """Set when Deepgram answered ``CloseStream`` with its ``Metadata`` message."""
+
+
 class DeepgramSTTService(StreamingSTTService):
     """Deepgram streaming speech-to-text (see the module docstring).
 
     1.14 style: ``settings=DeepgramSTTService.Settings(model="nova-3", language="en")``. The
-    options are query parameters of the socket, so an ``STTUpdateSettingsFrame`` applies when
-    the socket is next opened.
+    options are query parameters of the socket, so an ``STTUpdateSettingsFrame`` that changes
+    the query opens a new socket at once; the caller's audio keeps going to the old socket until
+    the new one is open, and the old one returns its last results before it is closed (see the
+    module docstring).
 
     The address: ``url`` (``wss://host[:port]``; ``/v1/listen`` is appended), or Pipecat 1.14's
     ``base_url``, a host with an optional scheme (``ws://``/``http://`` unencrypted, otherwise
@@ -144,6 +189,9 @@ class DeepgramSTTService(StreamingSTTService):
     """
 
     Settings = DeepgramSTTSettings
+
+    retire_timeout_secs = 3.0
+    """How long a replaced socket may take to return its last results after ``CloseStream``."""
 
     def __init__(
         self,
@@ -204,6 +252,9 @@ class DeepgramSTTService(StreamingSTTService):
         # strategy instead, so the value is only kept (``ttfs_p99_latency``), not acted on.
         self._ttfs_p99_latency = ttfs_p99_latency
         self._ws: ProviderWebsocket | None = None
+        self._socket: _Socket | None = None
+        """The socket ``_ws`` belongs to (``_ws`` is kept on its own for the audio path)."""
+        self._switch_task: asyncio.Task[None] | None = None
         self._register_event_handler("on_speech_started")
         self._register_event_handler("on_utterance_end")
 
@@ -220,42 +271,131 @@ class DeepgramSTTService(StreamingSTTService):
         return self._ttfs_p99_latency
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
+        """Take the changed options; a change of the socket's query opens a new socket now."""
         given = self._settings.given_fields()
         self._options = self._options.model_copy(
             update={k: given[k] for k in changed if k in given}
         )
-        logger.debug("%s: live options changed; they apply when the socket is next opened", self)
+        if self._ws is None:
+            return  # not started (or ended): the next socket is opened with these options
+        if self._switch_task is None or self._switch_task.done():
+            # In a task: the frame queue is not held up by a handshake. A task already running
+            # compares the query again after every step, so it picks this change up too.
+            self._switch_task = self.create_task(self._switch_sockets(), "switch-socket")
 
-    def _query(self) -> dict[str, Any]:
-        query = self._options.model_dump(exclude_none=True)
-        query["channels"] = self._options.channels or 1
-        query["multichannel"] = bool(self._options.multichannel)
+    def _query(self, options: LiveOptions | None = None) -> dict[str, Any]:
+        options = options or self._options
+        query = options.model_dump(exclude_none=True)
+        query["channels"] = options.channels or 1
+        query["multichannel"] = bool(options.multichannel)
         query.update(self._addons)  # last, as Pipecat adds them: an addon overrides an option
         query["encoding"] = self.encoding
         query["sample_rate"] = self.sample_rate
-        return query
+        return {key: _plain(value) for key, value in query.items()}
 
-    async def start(self, frame: StartFrame) -> None:
-        self._ws = ProviderWebsocket(
+    def _socket_url(self, options: LiveOptions) -> str:
+        return ws_url(self._url, "/v1/listen", self._query(options))
+
+    def _new_socket(self) -> _Socket:
+        """A socket (not yet connected) for the current options."""
+        socket = _Socket(self._options, self._settings.copy())
+        socket.ws = ProviderWebsocket(
             owner=str(self),
-            url=ws_url(self._url, "/v1/listen", self._query()),
+            url=self._socket_url(socket.options),
             headers={"Authorization": f"Token {self._api_key}"},
-            on_message=self._on_message,
-            on_failed=self._on_socket_failed,
+            on_message=partial(self._on_message, socket=socket),
+            on_failed=partial(self._on_socket_failed, socket=socket),
             keepalive_secs=self._keepalive_secs,
             keepalive_message=lambda: json.dumps({"type": "KeepAlive"}),
             auth_hint="Check api_key / DEEPGRAM_API_KEY.",
         )
+        return socket
+
+    async def start(self, frame: StartFrame) -> None:
+        self._socket = self._new_socket()
+        self._ws = self._socket.ws
         await self._ws.connect()
 
     async def disconnect(self) -> None:
+        # A switch under way closes the sockets it opened or was retiring as it is cancelled.
+        await cancel_and_wait(self._switch_task)
+        self._switch_task = None
         await self.flush_audio()
         await self.stop_sending()
-        ws, self._ws = self._ws, None
+        ws, self._ws, self._socket = self._ws, None, None
         if ws is not None:
-            await ws.close(final_message=json.dumps({"type": "CloseStream"}))
+            await ws.close(final_message=_CLOSE_STREAM)
 
-    async def _on_socket_failed(self, message: str) -> None:
+    # ------------------------------------------------------------------ settings at runtime
+
+    async def _switch_sockets(self) -> None:
+        """Open a socket with the current query, swap it in, and retire the old one.
+
+        Loops until the live socket's query is the current one, so updates that arrive while a
+        switch is under way are applied too (only the last one needs a socket of its own).
+        """
+        if not await self.wait_ready():
+            return  # the first socket never opened: the start error was reported
+        while True:
+            old = self._socket
+            if old is None or self._socket_url(self._options) == old.ws.url:
+                return
+            new = self._new_socket()
+            try:
+                try:
+                    await new.ws.connect()
+                except Exception as exc:
+                    # Refused (e.g. an option the model does not take) or unreachable: the old
+                    # socket carries on, and the settings say again what it was opened with.
+                    self._restore(old)
+                    await self.report_error(
+                        f"{self}: could not open a socket with the new settings ({exc}); "
+                        "still transcribing with the previous ones",
+                        reason="settings",
+                    )
+                    continue
+                async with self._sending:  # no audio is on its way to the old socket now
+                    if self._socket is not old:
+                        return  # disconnected meanwhile (the finally below closes `new`)
+                    self._socket, self._ws = new, new.ws
+                logger.info("%s: reopened the socket with the new settings", self)
+            finally:
+                if self._socket is not new:
+                    await new.ws.close()
+            await self._retire(old)
+
+    async def _retire(self, socket: _Socket) -> None:
+        """Finalize a replaced socket: ``CloseStream`` makes Deepgram send the results of the
+        audio it still holds, then ``Metadata``, then close; the socket is closed after that
+        (or after ``retire_timeout_secs``, or at once if it was not connected)."""
+        socket.retiring = True
+        try:
+            if socket.ws.connected and await socket.ws.send(_CLOSE_STREAM, wait_secs=0):
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + self.retire_timeout_secs
+                # Polled: the socket may also close without a Metadata message.
+                while not socket.ended.is_set() and socket.ws.connected:
+                    if loop.time() >= deadline:
+                        logger.debug("%s: no answer to CloseStream; closing the socket", self)
+                        break
+                    await asyncio.sleep(0.02)
+        finally:
+            await socket.ws.close()
+
+    def _restore(self, socket: _Socket) -> None:
+        """Settings and options back to those ``socket`` was opened with."""
+        self._options = socket.options
+        saved = socket.settings.copy()
+        for f in dataclasses.fields(saved):
+            setattr(self._settings, f.name, getattr(saved, f.name))
+        if isinstance(self._settings.model, str):
+            self.set_model_name(self._settings.model)
+        language = self._settings.language
+        self._language = language if isinstance(language, str) else None
+
+    async def _on_socket_failed(self, message: str, *, socket: _Socket | None = None) -> None:
+        if socket is not None and socket.retiring:
+            return  # replaced already: the new socket carries the call
         await self.report_error(message, reason="disconnected")
 
     # ------------------------------------------------------------------ audio out
@@ -274,7 +414,7 @@ class DeepgramSTTService(StreamingSTTService):
 
     # ------------------------------------------------------------------ results in
 
-    async def _on_message(self, raw: Message) -> None:
+    async def _on_message(self, raw: Message, *, socket: _Socket | None = None) -> None:
         if isinstance(raw, bytes):
             return
         message = json.loads(raw)
@@ -287,7 +427,12 @@ class DeepgramSTTService(StreamingSTTService):
                 return
             best = alternatives[0]
             languages = best.get("languages") or []
-            language = languages[0] if languages else None
+            # Else the language the socket was opened with (a socket being replaced after a
+            # language change still returns results in its own language).
+            if languages:
+                language = languages[0]
+            else:
+                language = socket.language if socket is not None else None
             if message.get("is_final") and best.get("transcript"):
                 note_transcript_detail(_number(best.get("confidence")), _words(best))
             await self.push_transcript(
@@ -301,9 +446,25 @@ class DeepgramSTTService(StreamingSTTService):
             await self._call_event_handler("on_speech_started", message)
         elif kind == "UtteranceEnd":
             await self._call_event_handler("on_utterance_end", message)
+        elif kind == "Metadata" and socket is not None and socket.retiring:
+            # Deepgram's answer to CloseStream, its last message on a replaced socket: wait here
+            # until _retire closes it, so that the close that follows is not mistaken for a
+            # drop (which the socket would log and reconnect).
+            socket.ended.set()
+            await asyncio.get_running_loop().create_future()
         elif kind == "Error" or "err_code" in message:
             description = message.get("description") or message.get("err_msg") or message
             await self.report_error(f"{self}: Deepgram error: {description}", reason="provider")
+
+
+def _plain(value: Any) -> Any:
+    """A query value as Deepgram reads it: an enum member as its value (``Language.EN_US`` is
+    ``en-US``, also for ``(str, Enum)`` classes whose ``str()`` is ``Class.MEMBER``)."""
+    if isinstance(value, Enum):
+        return _plain(value.value)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _number(value: Any) -> float | None:
