@@ -109,7 +109,7 @@ async def test_deepgram_settings_become_query_options() -> None:
         frames = [STTUpdateSettingsFrame(delta=DeepgramSTTService.Settings(language="de"))]
         await run_test(stt, frames, params=PARAMS)
         assert stt.settings.language == "de"
-        assert stt._query()["language"] == "de"  # used when the socket is next opened
+        assert stt._query()["language"] == "de"  # a running call reopens with it
 
 
 async def test_elevenlabs_text_normalization_setting_is_a_socket_option() -> None:
