@@ -858,12 +858,15 @@ class ServiceUpdateSettingsFrame(ControlFrame):
 
     ``delta`` is a ``Settings`` object of the service (only the fields that were given change);
     ``settings`` is the older dict form. ``service`` limits the update to one service.
+    ``reach_inactive_services``: a ``ServiceSwitcher`` hands the update to every service it
+    holds, not only the active one (for provider-neutral settings that must survive a switch).
     """
 
     UNINTERRUPTIBLE: ClassVar[bool] = True
     settings: dict[str, Any] = field(default_factory=dict)
     delta: Any = None
     service: Any = None
+    reach_inactive_services: bool = False
 
 
 @dataclass(slots=True)
@@ -893,3 +896,30 @@ class AudioBufferStopRecordingFrame(ControlFrame):
     """Tell an ``AudioBufferProcessor`` to hand out what it holds and stop recording."""
 
     UNINTERRUPTIBLE: ClassVar[bool] = True
+
+
+# ------------------------------------------------------------------ Pipecat 1.14 service switchers
+# (callpipe.pipeline.service_switcher; ``service`` is the FrameProcessor concerned)
+
+
+@dataclass(slots=True)
+class ServiceSwitcherFrame(ControlFrame):
+    """Base of the frames that steer a ``ServiceSwitcher`` (in order with the data)."""
+
+
+@dataclass(slots=True)
+class ManuallySwitchServiceFrame(ServiceSwitcherFrame):
+    """Make ``service`` the active one of the switcher holding it (manual strategy).
+
+    A switcher that does not hold ``service`` passes the frame on, to the next switcher.
+    """
+
+    service: Any
+
+
+@dataclass(slots=True)
+class ServiceSwitcherRequestMetadataFrame(ControlFrame):
+    """Sent by a switcher to the service it just made active, asking it to announce itself
+    again; the switcher drops it when the service passes it on."""
+
+    service: Any
