@@ -358,7 +358,7 @@ class ServiceSwitcher(FrameProcessor, Generic[StrategyType]):
         if error.fatal:
             # callpipe's services say "rejected credentials" this way; Pipecat 1.14 marks the
             # service unusable for it. Same state as push_error(force_treat_as_permanent=True).
-            service._usable = False
+            await service.set_usable(False)
         if service is not self._strategy._active_service:
             return  # an idle service cannot stop the switcher working
         if await self._strategy.handle_error(error) is not None:

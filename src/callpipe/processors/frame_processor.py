@@ -151,6 +151,7 @@ class FrameProcessor(BaseObject):
         self._usable = True
         for event in (*_PROCESS_EVENTS, *_PUSH_EVENTS):
             self._register_event_handler(event)
+        self._register_event_handler("on_usable_changed")
 
     # ------------------------------------------------------------------ wiring
 
@@ -174,6 +175,18 @@ class FrameProcessor(BaseObject):
     def is_usable(self) -> bool:
         """False once the processor reported an error it cannot recover from."""
         return self._usable
+
+    async def set_usable(self, is_usable: bool) -> None:
+        """Mark the processor able (or unable) to be given work; fires ``on_usable_changed``.
+
+        An application brings a service back this way once whatever stopped it is dealt with
+        (new credentials, a provider up again); a service switcher can then switch to it.
+        """
+        if is_usable == self._usable:
+            return
+        self._usable = is_usable
+        logger.debug("%s: %s", self, "usable again" if is_usable else "no longer usable")
+        await self._call_event_handler("on_usable_changed", is_usable)
 
     @property
     def metrics_enabled(self) -> bool:
@@ -443,7 +456,7 @@ class FrameProcessor(BaseObject):
         decides what happens to the call).
         """
         if force_treat_as_permanent:
-            self._usable = False
+            await self.set_usable(False)
         if isinstance(error, str):
             text = f"{error}: {exception}" if exception is not None else error
             error = ErrorFrame(error=text, fatal=fatal)

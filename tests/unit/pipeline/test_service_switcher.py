@@ -193,6 +193,30 @@ async def test_failover_skips_services_that_cannot_work_and_wraps_round() -> Non
     assert texts(down) == ["a:1"]
 
 
+async def test_a_service_brought_back_with_set_usable_can_be_switched_to_again() -> None:
+    a, b = Service("a"), Service("b")
+    switcher = ServiceSwitcher(services=[a, b], strategy_type=ServiceSwitcherStrategyFailover)
+    switched = switched_to(switcher)
+    changes: list[bool] = []
+
+    @a.event_handler("on_usable_changed")
+    async def on_usable_changed(processor: FrameProcessor, usable: bool) -> None:
+        changes.append(usable)
+
+    frames: list[Frame] = [
+        TextFrame("fail"),
+        SleepFrame(1.0, until=lambda: bool(switched)),
+        ManuallySwitchServiceFrame(service=a),  # refused: a can no longer work
+        TextFrame("1"),
+    ]
+    down, _ = await run_test(switcher, frames)
+    assert texts(down) == ["b:1"] and changes == [False]
+    await a.set_usable(True)  # the application fixed what stopped it (a new key, say)
+    down, _ = await run_test(switcher, [ManuallySwitchServiceFrame(service=a), TextFrame("2")])
+    assert changes == [False, True]
+    assert texts(down) == ["a:2"] and switched[-1] is a
+
+
 async def test_an_error_the_service_carries_on_from_does_not_switch() -> None:
     a, b = Service("a"), Service("b")
     switcher = ServiceSwitcher(services=[a, b], strategy_type=ServiceSwitcherStrategyFailover)
