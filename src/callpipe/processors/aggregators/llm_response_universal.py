@@ -8,13 +8,23 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
 
 - ``LLMUserAggregatorParams``: ``user_turn_strategies``, ``user_mute_strategies``,
   ``user_idle_timeout`` (``on_user_turn_idle``, counted from the end of playback),
-  ``vad_analyzer`` (VAD run here instead of in the transport, as 1.14 bots configure it).
+  ``vad_analyzer`` (VAD run here instead of in the transport, as 1.14 bots configure it) with
+  ``audio_idle_timeout`` (a caller whose audio stops arriving mid-speech is taken as stopped).
+- ``user_turn_stop_timeout``: a turn that is still open this long after the caller went quiet
+  (the final transcript never came, or an end-of-turn model still holds it; transcripts restart
+  the count) is ended anyway and ``on_user_turn_stop_timeout`` fires. A turn with nothing
+  transcribed ends this way, as in 1.14: callpipe waits that long for a late final transcript.
+- ``empty_user_turn`` (:class:`~callpipe.turns.empty_user_turn.EmptyUserTurnConfig`): a turn
+  that ended with no transcript (``on_user_turn_stopped`` fires with empty content) and had cut
+  the bot off gets one LLM run with the config's prompt added as a ``system`` message (1.14
+  uses the ``developer`` role; callpipe's OpenAI-compatible and Gemini services send ``system``
+  everywhere). Not while a function call is pending (its result runs the LLM) or the caller is
+  muted; at most ``max_consecutive_recoveries`` in a row until a turn with words.
 - Muting: while a mute strategy says so, the caller's speech, transcripts and barge-in are
   dropped here (the caller's audio still flows on, unanalysed, for a recorder further down).
   callpipe's transport raises the interruption, but it reaches the output only through this
   aggregator, so holding it back here keeps the bot talking.
-- Accepted but not acted on: ``user_turn_stop_timeout``, ``audio_idle_timeout``,
-  ``empty_user_turn``, ``filter_incomplete_user_turns``, ``add_tool_change_messages``,
+- Accepted but not acted on: ``filter_incomplete_user_turns``, ``add_tool_change_messages``,
   ``realtime_service_mode`` and the summarization options (see the report of issue 17).
 - Events: ``on_user_turn_started``, ``on_user_turn_stopped`` (with ``UserTurnStoppedMessage``),
   ``on_user_turn_message_added``, ``on_user_turn_stop_timeout``, ``on_user_turn_idle``,
@@ -29,13 +39,16 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from callpipe.audio.vad.vad_analyzer import VADAnalyzer, VADState
+from callpipe.audio.vad.vad_analyzer import VADAnalyzer
+from callpipe.audio.vad.vad_controller import SpeechChange, VADController
 from callpipe.frames.frames import (
     BotInterruptedFrame,
     BotInterruptionFrame,
@@ -44,6 +57,9 @@ from callpipe.frames.frames import (
     CancelFrame,
     EndFrame,
     Frame,
+    FunctionCallCancelFrame,
+    FunctionCallResultFrame,
+    FunctionCallsStartedFrame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
     InterruptionFrame,
@@ -79,6 +95,7 @@ from callpipe.processors.aggregators.llm_response import (
 from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
 from callpipe.processors.aggregators.turn_analyzer_gate import TurnAnalyzerGate
 from callpipe.processors.frame_processor import FrameDirection
+from callpipe.turns.empty_user_turn import EmptyUserTurnConfig
 from callpipe.turns.user_idle_controller import UserIdleController
 from callpipe.turns.user_mute.strategies import BaseUserMuteStrategy
 from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
@@ -110,10 +127,13 @@ def _now_iso() -> str:
 
 @dataclass
 class LLMUserAggregatorParams:
-    """User-side options as in Pipecat 1.14 (fields callpipe does not act on are noted).
+    """User-side options as in Pipecat 1.14 (see the module docstring for what each does).
 
-    ``audio_idle_timeout``, ``empty_user_turn``, ``filter_incomplete_user_turns`` and
-    ``user_turn_completion_config`` are accepted for compatibility and not used.
+    ``filter_incomplete_user_turns`` and ``user_turn_completion_config`` are accepted for
+    compatibility and not used. ``audio_idle_timeout`` applies to ``vad_analyzer`` only; 0
+    disables it, as does 0 for ``user_turn_stop_timeout`` (an empty turn then ends when the
+    speech timeout finds no transcript, without the event). ``empty_user_turn=None`` leaves
+    every turn without a transcript unanswered.
     """
 
     add_tool_change_messages: bool = False
@@ -123,7 +143,7 @@ class LLMUserAggregatorParams:
     user_turn_stop_timeout: float = 5.0
     user_idle_timeout: float = 0
     vad_analyzer: VADAnalyzer | None = None
-    empty_user_turn: Any = None
+    empty_user_turn: EmptyUserTurnConfig | None = field(default_factory=EmptyUserTurnConfig)
     filter_incomplete_user_turns: bool = False
     user_turn_completion_config: Any = None
 
@@ -191,8 +211,22 @@ class LLMUserAggregator(LLMUserContextAggregator):
         self._mutes = list(self._user_params.user_mute_strategies)
         self._muted = False
         self._vad = self._user_params.vad_analyzer
-        self._vad_state = VADState.QUIET
+        self._vad_controller = (
+            VADController(self._vad, audio_idle_timeout=self._user_params.audio_idle_timeout)
+            if self._vad is not None
+            else None
+        )
+        self._audio_idle_check: asyncio.TimerHandle | None = None
         self._bot_is_speaking = False
+        self._function_calls = 0
+        # The turn as the 1.14 events see it: open from the caller's first words until written
+        # to the context or found empty (a new VAD start while it is open continues it).
+        self._turn_open = False
+        self._caller_speaking = False
+        self._turn_interrupted_bot = False
+        self._stop_timer: asyncio.TimerHandle | None = None
+        self._stop_timed_out = False
+        self._empty_recoveries = 0
         self._held_turn = False
         self._release_next_interruption = False
         self._turn_started_at = ""
@@ -225,8 +259,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, StartFrame):
-            if self._vad is not None:
-                self._vad.set_sample_rate(frame.audio_in_sample_rate)
+            if self._vad_controller is not None:
+                self._vad_controller.set_sample_rate(frame.audio_in_sample_rate)
             if self._turn_gate is not None:
                 self._turn_gate.start(frame.audio_in_sample_rate)
             for strategy in self._mutes:
@@ -235,6 +269,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
             return
         if isinstance(frame, EndFrame | CancelFrame):
             self._idle.close()
+            self._cancel_timers()
             if self._turn_gate is not None:
                 await self._turn_gate.close()
             await super().process_frame(frame, direction)
@@ -247,24 +282,29 @@ class LLMUserAggregator(LLMUserContextAggregator):
             gate = self._turn_gate
             if gate is not None and not self._muted and gate.audio(frame.audio):
                 await gate.release()
-            if self._vad is not None and not self._muted:
-                await self._run_vad(frame)
+            if self._vad_controller is not None and not self._muted:
+                await self._run_vad(self._vad_controller, frame)
             await self.push_frame(frame, direction)
             return
         if await self._mute_drops(frame):
             return
+        waiting = self._idle.waiting_for_user  # before this frame: did a turn start cut in?
         self._idle.process_frame(frame)
         if isinstance(frame, BotStartedSpeakingFrame):
             self._bot_is_speaking = True
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_is_speaking = False
+        elif isinstance(frame, FunctionCallsStartedFrame):
+            self._function_calls += len(frame.function_calls)
+        elif isinstance(frame, FunctionCallResultFrame | FunctionCallCancelFrame):
+            self._function_calls = max(0, self._function_calls - 1)
         if isinstance(frame, InterruptionFrame):
             if self._interruption_allowed():
                 await super().process_frame(frame, direction)
             else:
                 logger.debug("%s: holding back a barge-in (turn strategies)", self)
         elif isinstance(frame, UserStartedSpeakingFrame):
-            await self._on_user_started(frame, direction)
+            await self._on_user_started(frame, direction, waiting)
         elif isinstance(frame, UserStoppedSpeakingFrame) and direction == FrameDirection.DOWNSTREAM:
             await self._on_user_stopped(frame, direction)
         elif isinstance(frame, VADUserStartedSpeakingFrame) and self._turn_gate is not None:
@@ -274,6 +314,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
             self._turn_gate.vad_stopped(frame.stop_secs)
             await super().process_frame(frame, direction)
         elif isinstance(frame, TranscriptionFrame | InterimTranscriptionFrame):
+            if self._stop_timer is not None:
+                self._arm_stop_timer()  # the STT is still at work: count from its last word
             if await self._held_transcript(frame):
                 return
             await super().process_frame(frame, direction)
@@ -335,15 +377,32 @@ class LLMUserAggregator(LLMUserContextAggregator):
             return False
         return not self._held_turn
 
-    async def _on_user_started(self, frame: Frame, direction: FrameDirection) -> None:
-        # While the bot speaks, a min-words strategy holds the barge-in (and the turn) until
-        # enough words were transcribed.
+    async def _on_user_started(
+        self, frame: Frame, direction: FrameDirection, waiting: bool
+    ) -> None:
+        """The caller speaks; ``waiting``: the bot was waiting for them (nothing to cut off)."""
+        self._caller_speaking = True
+        self._cancel_stop_timer()
         resumed = self._turn_gate is not None and self._turn_gate.user_started()
         if resumed:
             # The end-of-turn model held the turn open and the caller went on: same turn.
             await super().process_frame(frame, direction)
             return
+        # While the bot speaks, a min-words strategy holds the barge-in (and the turn) until
+        # enough words were transcribed.
         self._held_turn = self._bot_is_speaking and self._strategies.min_words > 1
+        if self._turn_open:
+            # Nothing transcribed of the caller's last words yet: the turn goes on, as in 1.14.
+            await super().process_frame(frame, direction)
+            return
+        self._turn_open = True
+        self._stop_timed_out = False
+        self._turn_interrupted_bot = (
+            not waiting
+            and not self._held_turn
+            and self._strategies.interruptions_enabled
+            and self.interruptions_allowed
+        )
         self._turn_started_at = _now_iso()
         await super().process_frame(frame, direction)
         start = self._strategies.start[0] if self._strategies.start else None
@@ -351,6 +410,9 @@ class LLMUserAggregator(LLMUserContextAggregator):
 
     async def _on_user_stopped(self, frame: Frame, direction: FrameDirection) -> None:
         """The caller went quiet: the turn ends, unless an end-of-turn model says otherwise."""
+        self._caller_speaking = False
+        if self._turn_open:
+            self._arm_stop_timer()
         if self._turn_gate is None:
             await super().process_frame(frame, direction)
         else:
@@ -376,37 +438,166 @@ class LLMUserAggregator(LLMUserContextAggregator):
 
     # ------------------------------------------------------------------ VAD in the aggregator
 
-    async def _run_vad(self, frame: InputAudioRawFrame) -> None:
-        assert self._vad is not None
-        state = await self._vad.analyze_audio(frame.audio)
-        if state == self._vad_state:
+    async def _run_vad(self, controller: VADController, frame: InputAudioRawFrame) -> None:
+        change = await controller.process_audio(frame.audio)
+        if change is SpeechChange.STARTED:
+            await self._vad_started(controller)
+        elif change is SpeechChange.STOPPED:
+            await self._vad_stopped(controller)
+
+    async def _vad_started(self, controller: VADController) -> None:
+        start_secs = controller.params.start_secs
+        await self.push_frame(VADUserStartedSpeakingFrame(start_secs=start_secs))
+        if self._turn_gate is not None:
+            self._turn_gate.vad_started(start_secs)
+        waiting = self._idle.waiting_for_user
+        started = UserStartedSpeakingFrame()
+        self._idle.process_frame(started)
+        await self._on_user_started(started, FrameDirection.DOWNSTREAM, waiting)
+        await self.push_frame(UserStartedSpeakingFrame(), FrameDirection.UPSTREAM)
+        if self.interruptions_allowed and self._strategies.interruptions_enabled:
+            if not self._held_turn:
+                self._release_next_interruption = True
+                await self.push_frame(BotInterruptionFrame(), FrameDirection.UPSTREAM)
+        if controller.audio_idle_timeout > 0:
+            self._arm_audio_idle_check(controller.audio_idle_timeout)
+
+    async def _vad_stopped(self, controller: VADController) -> None:
+        self._cancel_audio_idle_check()
+        stop_secs = controller.params.stop_secs
+        vad_stop = VADUserStoppedSpeakingFrame(stop_secs=stop_secs)
+        if self._turn_gate is not None:
+            self._turn_gate.vad_stopped(stop_secs)
+        await super().process_frame(vad_stop, FrameDirection.DOWNSTREAM)
+        await self._on_user_stopped(UserStoppedSpeakingFrame(), FrameDirection.DOWNSTREAM)
+        await self.push_frame(UserStoppedSpeakingFrame(), FrameDirection.UPSTREAM)
+        self._idle.process_frame(UserStoppedSpeakingFrame())
+
+    def _arm_audio_idle_check(self, delay: float) -> None:
+        """Look at the audio's arrival once per ``audio_idle_timeout`` while the caller speaks
+        (the audio path only stamps the time, in the VAD controller)."""
+        loop = asyncio.get_running_loop()
+        self._audio_idle_check = loop.call_later(delay, self._check_audio_idle)
+
+    def _cancel_audio_idle_check(self) -> None:
+        if self._audio_idle_check is not None:
+            self._audio_idle_check.cancel()
+            self._audio_idle_check = None
+
+    def _check_audio_idle(self) -> None:
+        self._audio_idle_check = None
+        controller = self._vad_controller
+        if controller is None or not controller.speaking:
             return
-        previous, self._vad_state = self._vad_state, state
-        params = self._vad.params
-        if state == VADState.SPEAKING and previous != VADState.SPEAKING:
-            await self.push_frame(VADUserStartedSpeakingFrame(start_secs=params.start_secs))
-            if self._turn_gate is not None:
-                self._turn_gate.vad_started(params.start_secs)
-            started = UserStartedSpeakingFrame()
-            self._idle.process_frame(started)
-            await self._on_user_started(started, FrameDirection.DOWNSTREAM)
-            await self.push_frame(UserStartedSpeakingFrame(), FrameDirection.UPSTREAM)
-            if self.interruptions_allowed and self._strategies.interruptions_enabled:
-                if not self._held_turn:
-                    self._release_next_interruption = True
-                    await self.push_frame(BotInterruptionFrame(), FrameDirection.UPSTREAM)
-        elif state == VADState.QUIET:
-            vad_stop = VADUserStoppedSpeakingFrame(stop_secs=params.stop_secs)
-            if self._turn_gate is not None:
-                self._turn_gate.vad_stopped(params.stop_secs)
-            await super().process_frame(vad_stop, FrameDirection.DOWNSTREAM)
-            await self._on_user_stopped(UserStoppedSpeakingFrame(), FrameDirection.DOWNSTREAM)
-            await self.push_frame(UserStoppedSpeakingFrame(), FrameDirection.UPSTREAM)
-            self._idle.process_frame(UserStoppedSpeakingFrame())
+        timeout = controller.audio_idle_timeout
+        idle = time.monotonic() - controller.last_audio_time
+        if self._muted:
+            self._arm_audio_idle_check(timeout)  # not analysed while muted, not idle
+        elif idle < timeout:
+            self._arm_audio_idle_check(timeout - idle)
+        else:
+            self.create_task(self._audio_went_idle(controller, idle), "vad-audio-idle")
+
+    async def _audio_went_idle(self, controller: VADController, idle: float) -> None:
+        if await controller.force_stop():
+            logger.debug("%s: no caller audio for %.1fs mid-speech; speech stopped", self, idle)
+            await self._vad_stopped(controller)
+
+    # ------------------------------------------------------------------ stop timeout, empty turns
+
+    def _arm_stop_timer(self) -> None:
+        timeout = self._user_params.user_turn_stop_timeout
+        if timeout <= 0:
+            return
+        self._cancel_stop_timer()
+        loop = asyncio.get_running_loop()
+        self._stop_timer = loop.call_later(timeout, self._on_stop_timer)
+
+    def _cancel_stop_timer(self) -> None:
+        if self._stop_timer is not None:
+            self._stop_timer.cancel()
+            self._stop_timer = None
+
+    def _cancel_timers(self) -> None:
+        self._cancel_stop_timer()
+        self._cancel_audio_idle_check()
+
+    def _on_stop_timer(self) -> None:
+        self._stop_timer = None
+        self.create_task(self._stop_timeout(), "user-turn-stop-timeout")
+
+    async def _stop_timeout(self) -> None:
+        """No stop ended the turn in time after the caller went quiet: end it now."""
+        gate = self._turn_gate
+        held = gate is not None and gate.held
+        if not self._turn_open or self._caller_speaking:
+            return
+        if not held and not self._turn_ended:
+            return  # the end-of-turn model is still deciding; its verdict ends the turn
+        logger.debug("%s: user turn still open after the stop timeout; ending it", self)
+        self._stop_timed_out = True
+        await self._call_event_handler("on_user_turn_stop_timeout")
+        if not self._turn_open or self._caller_speaking:
+            return
+        if gate is not None and gate.held:
+            await gate.release()  # the turn ends as if the model had said so
+        elif self._turn_ended and not self._speaking:
+            await self._cancel_timer()
+            await super()._timeout()  # the interim if there is one, else an empty turn
+
+    async def _timeout(self) -> None:
+        if self._stop_timer is not None and not self._parts and not self._interim:
+            # Nothing transcribed yet: a late final may still come; the stop timeout decides.
+            self._timer = None
+            return
+        await super()._timeout()
+
+    def _close_turn(self) -> None:
+        self._turn_open = False
+        self._cancel_stop_timer()
+
+    async def _on_empty_turn(self) -> None:
+        if not self._turn_open:
+            self._idle.wait_for_user()
+            return
+        interrupted = self._turn_interrupted_bot
+        self._close_turn()
+        stop = (
+            None if self._stop_timed_out or not self._strategies.stop else self._strategies.stop[0]
+        )
+        message = UserTurnStoppedMessage(content="", timestamp=self._turn_started_at)
+        await self._call_event_handler("on_user_turn_stopped", stop, message)
+        if not await self._answer_empty_turn(interrupted):
+            self._idle.wait_for_user()
+
+    async def _answer_empty_turn(self, interrupted: bool) -> bool:
+        """Run the LLM with the configured prompt for a turn without words; True if it ran."""
+        config = self._user_params.empty_user_turn
+        if config is None:
+            return False
+        prompt = config.interrupted_prompt if interrupted else config.idle_prompt
+        if not prompt:
+            return False
+        if self._empty_recoveries >= config.max_consecutive_recoveries:
+            logger.debug("%s: empty user turn left unanswered (too many in a row)", self)
+            return False
+        if self._muted or self._function_calls > 0:
+            return False  # a pending function result runs the LLM itself
+        logger.debug(
+            "%s: empty user turn (%s); running the LLM",
+            self,
+            "interrupted" if interrupted else "idle",
+        )
+        self._empty_recoveries += 1
+        self._context.add_message({"role": "system", "content": prompt})
+        await self.push_context_frame()
+        return True
 
     # ------------------------------------------------------------------ hooks and events
 
     async def _on_turn_added(self, text: str) -> None:
+        self._close_turn()
+        self._empty_recoveries = 0
         timestamp = self._turn_started_at or _now_iso()
         await self.push_frame(LLMContextUserTurnFrame(text=text, timestamp=timestamp))
         await self.push_frame(
@@ -421,15 +612,12 @@ class LLMUserAggregator(LLMUserContextAggregator):
             UserTurnMessageAddedMessage(content=text, timestamp=timestamp),
         )
 
-    async def _on_empty_turn(self) -> None:
-        await self._call_event_handler("on_user_turn_stop_timeout")
-        self._idle.wait_for_user()
-
     async def _on_idle(self) -> None:
         await self._call_event_handler("on_user_turn_idle")
 
     async def cleanup(self) -> None:
         self._idle.close()
+        self._cancel_timers()
         if self._turn_gate is not None:
             await self._turn_gate.close()
         for strategy in self._mutes:
