@@ -81,7 +81,9 @@ async def test_each_way_a_call_ends_is_logged_once_with_its_reason_and_counts() 
         assert record.packets_in >= 9  # type: ignore[attr-defined]
         assert record.packets_out >= 5  # type: ignore[attr-defined]
         assert record.malformed == 1  # type: ignore[attr-defined]
-        assert 0.1 < record.duration_secs < 5  # type: ignore[attr-defined]
+        # Timed from the bot's start, which a loaded host can put most of the caller's 0.2 s
+        # of audio after the connect: measured (not 0), and not the whole test.
+        assert 0.0 < record.duration_secs < 5  # type: ignore[attr-defined]
         assert "…" in record.call_id  # type: ignore[attr-defined]
 
 
