@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from callpipe.errors import ConfigurationError
+from callpipe.utils.context.llm_context_summarization import LLMContextSummaryConfig
 from callpipe.utils.text.base_text_aggregator import TextType as TextType  # Pipecat imports it here
 
 # The counter's own C ``__next__`` as the id factory: no Python frame per frame created.
@@ -896,6 +897,62 @@ class AudioBufferStopRecordingFrame(ControlFrame):
     """Tell an ``AudioBufferProcessor`` to hand out what it holds and stop recording."""
 
     UNINTERRUPTIBLE: ClassVar[bool] = True
+
+
+# -------------------------------------------------------------- Pipecat 1.14 context summarization
+# (callpipe.processors.aggregators.llm_context_summarizer). The assistant aggregator asks the LLM
+# service upstream of it for a summary and the service answers downstream, so nothing needs a
+# reference to anything else. Request and result are system frames here (control frames in
+# Pipecat): the LLM service only starts a background task for a request, so it need not wait
+# behind a streaming turn, and a result must not be held behind bot audio in the output
+# transport, which drops what it holds when the caller barges in.
+
+
+@dataclass(slots=True)
+class LLMSummarizeContextFrame(ControlFrame):
+    """Summarize the context now (on demand), whatever the automatic thresholds say.
+
+    ``config`` overrides the assistant aggregator's summary settings for this one summary.
+    Ignored while a summary is being made.
+    """
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    config: LLMContextSummaryConfig | None = None
+
+
+@dataclass(slots=True)
+class LLMContextSummaryRequestFrame(SystemFrame):
+    """From the assistant aggregator to the LLM service (upstream): summarize ``context``.
+
+    The service picks the messages (all but the leading system message(s) and the last
+    ``min_messages_to_keep``, never splitting a tool call from its result), asks the model with
+    ``summarization_prompt`` and at most ``target_context_tokens`` output tokens, and answers
+    with an :class:`LLMContextSummaryResultFrame` carrying the same ``request_id``.
+    ``summarization_timeout`` None means 120 s.
+    """
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    request_id: str
+    context: Any
+    min_messages_to_keep: int
+    target_context_tokens: int
+    summarization_prompt: str
+    summarization_timeout: float | None = None
+
+
+@dataclass(slots=True)
+class LLMContextSummaryResultFrame(SystemFrame):
+    """The LLM service's answer to a summary request (broadcast both ways).
+
+    ``summary`` is the model's text; ``last_summarized_index`` the context index of the last
+    message it covers (-1 when there is none); ``error`` says why there is no summary.
+    """
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    request_id: str
+    summary: str
+    last_summarized_index: int
+    error: str | None = None
 
 
 # ------------------------------------------------------------------ Pipecat 1.14 service switchers

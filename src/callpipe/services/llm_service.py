@@ -16,6 +16,14 @@ HTTP stream is closed, handlers registered with ``cancel_on_interruption=True`` 
 are cancelled and announced with ``FunctionCallCancelFrame``; the others finish in the
 background and their call + result are still written to the context (without a new reply),
 so the model knows the side effect happened.
+
+Out of band: :meth:`LLMService.run_inference` is one completion on a given context, returned
+as text and never pushed into the pipeline (Pipecat 1.14's method). Context summarization uses
+it: an ``LLMContextSummaryRequestFrame`` from the assistant aggregator starts a background task
+(a streaming turn goes on undisturbed) whose result goes back as an
+``LLMContextSummaryResultFrame``, broadcast both ways (see
+:mod:`callpipe.processors.aggregators.llm_context_summarizer`). Summaries still being made when
+the call ends are cancelled.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from callpipe.adapters.llm.schemas.direct_function import options_of
 from callpipe.frames.frames import (
+    CancelFrame,
+    EndFrame,
     Frame,
     FunctionCallCancelFrame,
     FunctionCallFromLLM,
@@ -38,10 +48,12 @@ from callpipe.frames.frames import (
     FunctionCallResultProperties,
     FunctionCallsStartedFrame,
     LLMContextFrame,
+    LLMContextSummaryRequestFrame,
     LLMMessagesFrame,
     LLMUpdateSettingsFrame,
 )
 from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.processors.aggregators.llm_context_summarizer import summarize_context
 from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
     OpenAILLMContextFrame,
@@ -140,6 +152,8 @@ class LLMService(AIService):
 
     kind = "llm"
     Settings: type[LLMSettings] = LLMSettings
+    supports_response_schema: bool = False
+    """Whether :meth:`run_inference` can have the provider enforce a ``response_schema``."""
 
     def __init__(
         self,
@@ -165,6 +179,7 @@ class LLMService(AIService):
         self._function_call_timeout_secs = function_call_timeout_secs
         self._settings: LLMSettings = self.Settings(model=self.model_name)
         self._background_calls: set[asyncio.Task[Any]] = set()
+        self._summaries: set[asyncio.Task[Any]] = set()
         # Pipecat 1.14 events: (service, [FunctionCallFromLLM]) / (service) after a timeout.
         self._register_event_handler("on_function_calls_started")
         self._register_event_handler("on_function_calls_cancelled")
@@ -255,6 +270,8 @@ class LLMService(AIService):
             await self._run_context(frame.context)
         elif isinstance(frame, LLMMessagesFrame):
             await self._run_context(OpenAILLMContext(frame.messages))
+        elif isinstance(frame, LLMContextSummaryRequestFrame):
+            self._start_summary(frame)
         elif isinstance(frame, LLMUpdateSettingsFrame):
             delta = delta_from_frame(frame, self.Settings, self)
             if delta is None:
@@ -276,6 +293,58 @@ class LLMService(AIService):
     async def run_completion(self, context: Any) -> list[ToolCall]:
         """Stream one completion (pushing its frames); return the tool calls it asked for."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ out of band
+
+    async def run_inference(
+        self,
+        context: Any,
+        max_tokens: int | None = None,
+        system_instruction: str | None = None,
+        response_schema: dict[str, Any] | None = None,
+    ) -> str | None:
+        """One completion on ``context`` outside the pipeline: its text (None if it has none).
+
+        Nothing is pushed and the service's state is not touched, so it may run while a turn
+        streams. ``max_tokens`` replaces the configured output limit, ``system_instruction``
+        the service's instruction (messages in ``context`` are sent as they are), and
+        ``response_schema`` (a JSON schema) asks a provider that can for JSON matching it;
+        services that cannot ignore it with a warning. Tool calls in the answer are not run.
+        Provider errors raise.
+        """
+        raise NotImplementedError(f"run_inference() is not supported by {type(self).__name__}")
+
+    def _check_response_schema(
+        self, response_schema: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The schema to send, or None (with a warning when one was given but cannot be)."""
+        if response_schema is not None and not self.supports_response_schema:
+            logger.warning("%s: response_schema is not supported; ignored", self)
+            return None
+        return response_schema
+
+    def _start_summary(self, request: LLMContextSummaryRequestFrame) -> None:
+        """Write the requested summary in the background and broadcast the result."""
+
+        async def run() -> None:
+            result = await summarize_context(self, request)
+            await self.broadcast_frame_instance(result)
+
+        task = self.create_task(run(), "context-summary")
+        self._summaries.add(task)
+        task.add_done_callback(self._summaries.discard)
+
+    async def _cancel_summaries(self) -> None:
+        for task in list(self._summaries):
+            await self.cancel_task(task)
+
+    async def stop(self, frame: EndFrame) -> None:
+        await self._cancel_summaries()
+        await super().stop(frame)
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        await self._cancel_summaries()
+        await super().cancel(frame)
 
     async def _broadcast(self, frame_factory: Callable[[], Frame]) -> None:
         await self.push_frame(frame_factory(), FrameDirection.DOWNSTREAM)

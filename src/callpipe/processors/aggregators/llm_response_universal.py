@@ -24,13 +24,20 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
   dropped here (the caller's audio still flows on, unanalysed, for a recorder further down).
   callpipe's transport raises the interruption, but it reaches the output only through this
   aggregator, so holding it back here keeps the bot talking.
-- Accepted but not acted on: ``filter_incomplete_user_turns``, ``add_tool_change_messages``,
-  ``realtime_service_mode`` and the summarization options (see the report of issue 17).
+- Context summarization (assistant side): with ``enable_auto_context_summarization`` (or the
+  deprecated ``enable_context_summarization``), after each assistant turn the context is
+  checked against ``auto_context_summarization_config`` and, past a threshold, its older
+  messages are replaced by a summary the pipeline's LLM service writes in the background; an
+  ``LLMSummarizeContextFrame`` asks for one at any time. ``on_summary_applied`` reports each
+  summary. See :mod:`callpipe.processors.aggregators.llm_context_summarizer`.
+- Accepted but not acted on: ``filter_incomplete_user_turns``, ``add_tool_change_messages`` and
+  ``realtime_service_mode`` (see the report of issue 17).
 - Events: ``on_user_turn_started``, ``on_user_turn_stopped`` (with ``UserTurnStoppedMessage``),
   ``on_user_turn_message_added``, ``on_user_turn_stop_timeout``, ``on_user_turn_idle``,
   ``on_user_mute_started``/``stopped``; ``on_assistant_turn_started``,
   ``on_assistant_turn_stopped`` (with ``AssistantTurnStoppedMessage``, ``interrupted`` set when the
-  caller cut the bot off).
+  caller cut the bot off), ``on_summary_applied`` (with the summarizer and a
+  ``SummaryAppliedEvent``).
 - ``LLMContextUserTurnFrame`` / ``LLMContextAssistantTurnFrame`` broadcast (both directions)
   with the text written to the context, as 1.14 does.
 - The context frames: ``LLMMessagesUpdateFrame``, ``LLMMessagesTransformFrame``,
@@ -42,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,12 +72,15 @@ from callpipe.frames.frames import (
     InterimTranscriptionFrame,
     InterruptionFrame,
     LLMContextAssistantTurnFrame,
+    LLMContextSummaryRequestFrame,
+    LLMContextSummaryResultFrame,
     LLMContextUserTurnFrame,
     LLMFullResponseStartFrame,
     LLMMessagesTransformFrame,
     LLMMessagesUpdateFrame,
     LLMSetToolChoiceFrame,
     LLMSetToolsFrame,
+    LLMSummarizeContextFrame,
     StartFrame,
     TranscriptionFrame,
     UserIdleTimeoutUpdateFrame,
@@ -81,6 +92,12 @@ from callpipe.frames.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from callpipe.processors.aggregators.llm_context import LLMContext, normalize_tools
+from callpipe.processors.aggregators.llm_context_summarizer import (
+    LLMContextSummarizer,
+)
+from callpipe.processors.aggregators.llm_context_summarizer import (
+    SummaryAppliedEvent as SummaryAppliedEvent,
+)
 from callpipe.processors.aggregators.llm_response import (
     LLMAssistantAggregatorParams as _LegacyAssistantParams,
 )
@@ -102,6 +119,17 @@ from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
     TurnAnalyzerUserTurnStopStrategy,
 )
 from callpipe.turns.user_turn_strategies import UserTurnStrategies
+
+# Pipecat imports these config classes from this module too.
+from callpipe.utils.context.llm_context_summarization import (
+    LLMAutoContextSummarizationConfig as LLMAutoContextSummarizationConfig,
+)
+from callpipe.utils.context.llm_context_summarization import (
+    LLMContextSummarizationConfig as LLMContextSummarizationConfig,
+)
+from callpipe.utils.context.llm_context_summarization import (
+    LLMContextSummaryConfig as LLMContextSummaryConfig,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -150,13 +178,49 @@ class LLMUserAggregatorParams:
 
 @dataclass
 class LLMAssistantAggregatorParams:
-    """Assistant-side options as in Pipecat 1.14 (summarization is accepted, not performed)."""
+    """Assistant-side options as in Pipecat 1.14.
+
+    ``enable_auto_context_summarization``: summarize the context automatically when
+    ``auto_context_summarization_config`` (None: its defaults) says it has grown too large.
+    On-demand summaries (``LLMSummarizeContextFrame``) work either way.
+    ``enable_context_summarization`` / ``context_summarization_config`` are the deprecated
+    names: given, they are moved to the new fields with a ``DeprecationWarning``.
+    ``add_tool_change_messages`` is accepted and not used.
+    """
 
     enable_auto_context_summarization: bool = False
-    auto_context_summarization_config: Any = None
+    auto_context_summarization_config: LLMAutoContextSummarizationConfig | None = None
     add_tool_change_messages: bool = False
     enable_context_summarization: bool | None = None
-    context_summarization_config: Any = None
+    context_summarization_config: (
+        LLMContextSummarizationConfig | LLMAutoContextSummarizationConfig | None
+    ) = None
+
+    def __post_init__(self) -> None:
+        if self.enable_context_summarization is not None:
+            warnings.warn(
+                "`LLMAssistantAggregatorParams.enable_context_summarization` is deprecated "
+                "since 0.0.104 and will be removed in 2.0.0. Use "
+                "`enable_auto_context_summarization` instead.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            self.enable_auto_context_summarization = self.enable_context_summarization
+            self.enable_context_summarization = None
+        old = self.context_summarization_config
+        if old is not None:
+            warnings.warn(
+                "`LLMAssistantAggregatorParams.context_summarization_config` is deprecated "
+                "since 0.0.104 and will be removed in 2.0.0. Use "
+                "`auto_context_summarization_config` instead.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            if isinstance(old, LLMContextSummarizationConfig):
+                self.auto_context_summarization_config = old.to_auto_config()
+            else:
+                self.auto_context_summarization_config = old
+            self.context_summarization_config = None
 
 
 @dataclass
@@ -641,8 +705,25 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
         self._turn_open = False
         self._turn_started_at = ""
         self._turn_message: dict[str, Any] | None = None
+        # Always made, so an LLMSummarizeContextFrame works with automatic summaries off.
+        self._summarizer = LLMContextSummarizer(
+            context=context,
+            config=self._assistant_params.auto_context_summarization_config,
+            auto_trigger=self._assistant_params.enable_auto_context_summarization,
+        )
+        self._summarizer.add_event_handler(
+            "on_request_summarization", self._on_request_summarization
+        )
+        self._summarizer.add_event_handler("on_summary_applied", self._on_summary_applied)
         self._register_event_handler("on_assistant_turn_started")
         self._register_event_handler("on_assistant_turn_stopped")
+        self._register_event_handler("on_summary_applied")
+
+    @property
+    def summarizer(self) -> LLMContextSummarizer:
+        """The context summarizer (see :mod:`~callpipe.processors.aggregators.
+        llm_context_summarizer`)."""
+        return self._summarizer
 
     passes_input_audio = True  # the caller's audio only passes through (see FrameProcessor)
 
@@ -664,6 +745,12 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
                 await self._finish_turn(interrupted=False)
             else:
                 await super().process_frame(frame, direction)
+        elif isinstance(frame, LLMContextSummaryResultFrame | LLMSummarizeContextFrame):
+            await super().process_frame(frame, direction)
+            await self._summarizer.process_frame(frame)
+        elif isinstance(frame, EndFrame | CancelFrame):
+            await self._summarizer.cleanup()
+            await super().process_frame(frame, direction)
         else:
             await super().process_frame(frame, direction)
 
@@ -693,6 +780,22 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
                 timestamp=self._turn_started_at,
             ),
         )
+        await self._summarizer.maybe_summarize()
+
+    async def _on_request_summarization(
+        self, summarizer: LLMContextSummarizer, request: LLMContextSummaryRequestFrame
+    ) -> None:
+        """The LLM service sits upstream; it answers with a result frame coming back down."""
+        await self.push_frame(request, FrameDirection.UPSTREAM)
+
+    async def _on_summary_applied(
+        self, summarizer: LLMContextSummarizer, event: SummaryAppliedEvent
+    ) -> None:
+        await self._call_event_handler("on_summary_applied", summarizer, event)
+
+    async def cleanup(self) -> None:
+        await self._summarizer.cleanup()
+        await super().cleanup()
 
 
 class LLMContextAggregatorPair:

@@ -20,6 +20,11 @@ wire as Gemini's REST names: ``generationConfig`` (``temperature``, ``topP``, ``
 ``extra`` is applied last, as Pipecat applies it to its ``GenerateContentConfig``: its keys may be
 that config's snake_case names or Gemini's camelCase ones; request-level keys
 (``safety_settings``, ``cached_content``...) go on the body, the rest into ``generationConfig``.
+
+``run_inference`` (one completion outside the pipeline, e.g. a context summary) sends the
+same body as a turn to ``:generateContent``, unstreamed, through the same client and
+connection pool, and returns the text parts joined. It pushes nothing, so it can run beside a
+streaming turn.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from callpipe.errors import CallpipeError
 from callpipe.frames.frames import (
     LLMTextFrame,
     StartFrame,
@@ -43,7 +49,7 @@ from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._env import base_url
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
-from callpipe.services._llm_stream import StreamingHTTPLLMService, _StreamError
+from callpipe.services._llm_stream import _STALE_CONNECTION, StreamingHTTPLLMService, _StreamError
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.google._gemini import (
     GENERATED_ID_PREFIX,
@@ -133,6 +139,7 @@ class GoogleLLMService(StreamingHTTPLLMService):
     """
 
     Settings = GoogleLLMSettings
+    supports_response_schema = True
     _settings: GoogleLLMSettings
     ThinkingConfig = GoogleThinkingConfig
 
@@ -271,11 +278,14 @@ class GoogleLLMService(StreamingHTTPLLMService):
             return {"thinkingBudget": 0}
         return None
 
-    def build_request(self, context: ChatContext) -> dict[str, Any]:
-        """The ``generateContent`` body for ``context`` (public for tests and debugging)."""
+    def build_request(
+        self, context: ChatContext, *, system_instruction: str | None = None
+    ) -> dict[str, Any]:
+        """The ``generateContent`` body for ``context`` (public for tests and debugging);
+        ``system_instruction`` replaces the configured one (:meth:`run_inference`)."""
         settings = self._settings
         messages = context.messages_for_api()
-        instruction = settings.system_instruction
+        instruction = system_instruction or settings.system_instruction
         if isinstance(instruction, str) and instruction:
             messages = [{"role": "system", "content": instruction}, *messages]
         system, contents = convert_messages(messages, self._signatures)
@@ -310,6 +320,69 @@ class GoogleLLMService(StreamingHTTPLLMService):
     def _ensure_client(self) -> None:
         if self._client is None:
             self._client = self._make_client()
+
+    async def run_inference(
+        self,
+        context: Any,
+        max_tokens: int | None = None,
+        system_instruction: str | None = None,
+        response_schema: dict[str, Any] | None = None,
+    ) -> str | None:
+        """One completion outside the pipeline (see ``LLMService.run_inference``), unstreamed.
+
+        The tools sent are the context's own (not the service's ``tools=``); thought parts are
+        left out of the text. A kept-alive connection the server had just
+        closed is retried once. Raises ``ServiceAuthError`` for a rejected key and
+        ``CallpipeError`` for any other failure.
+        """
+        await self.wait_ready()
+        self._ensure_client()
+        assert self._client is not None
+        body = self.build_request(context, system_instruction=system_instruction)
+        if not _tools_of(context)[0]:
+            # Only the context's own tools: the service's default ``tools=`` are for turns, and
+            # a summary request answered with a function call would have no text.
+            body.pop("tools", None)
+            body.pop("toolConfig", None)
+        config: dict[str, Any] = dict(body.get("generationConfig") or {})
+        if max_tokens is not None:
+            config["maxOutputTokens"] = max_tokens
+        schema = self._check_response_schema(response_schema)
+        if schema is not None:
+            config["responseMimeType"] = "application/json"
+            config["responseJsonSchema"] = schema
+        if config:
+            body["generationConfig"] = config
+        path = f"/{self._api_version}/models/{self.model_name}:generateContent"
+        for attempt in range(2):
+            try:
+                response = await self._client.post(path, json=body)
+                break
+            except _STALE_CONNECTION as exc:
+                if attempt:
+                    raise CallpipeError(f"{self}: request failed: {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise CallpipeError(f"{self}: request failed: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            status = response.status_code
+            error = f"{self}: HTTP {status} from Gemini: {error_message(status, response.content)}"
+            if self._is_auth_error(_StreamError(status, error)):
+                raise ServiceAuthError(error)
+            raise CallpipeError(error)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise CallpipeError(f"{self}: Gemini answered with something that is not JSON") from exc
+        candidates = data.get("candidates") if isinstance(data, dict) else None
+        if not candidates:
+            return None
+        parts = (candidates[0].get("content") or {}).get("parts") or ()
+        text = "".join(
+            str(part.get("text") or "")
+            for part in parts
+            if isinstance(part, dict) and not part.get("thought")
+        )
+        return text or None
 
     def _is_auth_error(self, exc: _StreamError) -> bool:
         # Gemini answers a bad key with 400 INVALID_ARGUMENT, "API key not valid".

@@ -9,6 +9,11 @@ Wire format: POST ``{base_url}/chat/completions``; the response is Server-Sent E
 
 Start-up warms the connection pool with ``GET {base_url}/models``: the first completion then
 skips TCP/TLS set-up, and a rejected key is reported at start, not at the first turn.
+
+``run_inference`` (one completion outside the pipeline, e.g. a context summary) sends the same
+request as a turn, streamed too, and joins the text: every server the turns work with answers
+it the same way, and it shares the turn's client and connection pool. It pushes nothing, so it
+can run beside a streaming turn.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from callpipe.errors import CallpipeError
 from callpipe.frames.frames import (
     LLMTextFrame,
     StartFrame,
@@ -28,7 +35,8 @@ from callpipe.frames.frames import (
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
-from callpipe.services._llm_stream import StreamingHTTPLLMService, _StreamError
+from callpipe.services._llm_stream import _STALE_CONNECTION, StreamingHTTPLLMService, _StreamError
+from callpipe.services.ai_service import ServiceAuthError
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.openai._client import OpenAIHTTPMixin
 from callpipe.services.settings import LLMSettings, store_from
@@ -78,6 +86,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
     """
 
     Settings = OpenAILLMSettings
+    supports_response_schema = True
 
     class InputParams(BaseModel):
         """Sampling options sent with every request (``None`` = provider default)."""
@@ -143,10 +152,14 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
 
     # ------------------------------------------------------------------ completion
 
-    def build_request(self, context: ChatContext) -> dict[str, Any]:
+    def build_request(
+        self, context: ChatContext, *, system_instruction: str | None = None
+    ) -> dict[str, Any]:
+        """The request body for ``context``; ``system_instruction`` replaces the configured
+        instruction (:meth:`run_inference`)."""
         settings = self._settings
         messages = context.messages_for_api()
-        instruction = settings.system_instruction
+        instruction = system_instruction or settings.system_instruction
         if isinstance(instruction, str) and instruction:
             messages.insert(0, {"role": "system", "content": instruction})
         body: dict[str, Any] = {
@@ -173,6 +186,80 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
 
     def _ensure_client(self) -> None:
         self._http()
+
+    # ------------------------------------------------------------------ out of band
+
+    async def run_inference(
+        self,
+        context: Any,
+        max_tokens: int | None = None,
+        system_instruction: str | None = None,
+        response_schema: dict[str, Any] | None = None,
+    ) -> str | None:
+        """One completion outside the pipeline (see ``LLMService.run_inference``).
+
+        Streamed and joined, as the module docstring explains; a kept-alive connection the
+        server had just closed is retried once. Raises ``ServiceAuthError`` for a rejected
+        key and ``CallpipeError`` for any other failure.
+        """
+        await self.wait_ready()
+        client = self._http()
+        body = self.build_request(context, system_instruction=system_instruction)
+        body.pop("stream_options", None)  # no usage metrics for out-of-band completions
+        if max_tokens is not None:
+            key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+            body[key] = max_tokens
+        schema = self._check_response_schema(response_schema)
+        if schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": schema, "strict": True},
+            }
+        for attempt in range(2):
+            try:
+                return await self._joined_completion(client, body)
+            except _STALE_CONNECTION as exc:
+                if attempt:
+                    raise CallpipeError(f"{self}: request failed: {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise CallpipeError(f"{self}: request failed: {type(exc).__name__}: {exc}") from exc
+            except _StreamError as exc:
+                raise CallpipeError(str(exc)) from exc
+        return None  # not reached: the second attempt returns or raises
+
+    async def _joined_completion(
+        self, client: httpx.AsyncClient, body: dict[str, Any]
+    ) -> str | None:
+        parts: list[str] = []
+        async with client.stream("POST", "/chat/completions", json=body) as response:
+            if response.status_code != 200:
+                status = response.status_code
+                message = error_message(status, await response.aread())
+                error = f"{self}: HTTP {status} from {self._base_url}: {message}"
+                raise ServiceAuthError(error) if status in (401, 403) else CallpipeError(error)
+            done = False
+            try:
+                async with asyncio.timeout(None) as deadline:
+                    async for line in response.aiter_lines():
+                        if done or not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            # Read to the body's end, as a turn does, so the connection goes
+                            # back to the pool (bounded for a server that keeps it open).
+                            done = True
+                            deadline.reschedule(asyncio.get_running_loop().time() + _DRAIN_SECS)
+                            continue
+                        chunk = self.stream_event(data)
+                        choices = (chunk or {}).get("choices") or []
+                        if choices:
+                            content = (choices[0].get("delta") or {}).get("content")
+                            if content:
+                                parts.append(str(content))
+            except TimeoutError:
+                if not done:
+                    raise
+        return "".join(parts) or None
 
     async def _stream_once(self, body: dict[str, Any], produced: list[bool]) -> list[ToolCall]:
         assert self._client is not None
