@@ -4,8 +4,7 @@ Functions registered on the switcher are registered on every LLM it holds, so a 
 working after a switch. Tools listed in an ``LLMContext`` need nothing more: callpipe's LLM
 services look their handlers up in the context at each call.
 
-Pipecat's ``run_inference`` (a one-shot completion outside the pipeline) is not offered:
-callpipe's LLM services have no such method.
+``run_inference`` (a one-shot completion outside the pipeline) goes to the active LLM.
 """
 
 from __future__ import annotations
@@ -34,6 +33,14 @@ class _RegistersFunctions(Protocol):
         cancel_on_interruption: bool | None = None,
         timeout_secs: float | None = None,
     ) -> None: ...
+
+    async def run_inference(
+        self,
+        context: Any,
+        max_tokens: int | None = None,
+        system_instruction: str | None = None,
+        response_schema: dict[str, Any] | None = None,
+    ) -> str | None: ...
 
 
 class LLMSwitcher(ServiceSwitcher[StrategyType]):
@@ -66,6 +73,24 @@ class LLMSwitcher(ServiceSwitcher[StrategyType]):
     def active_llm(self) -> FrameProcessor:
         """The LLM service frames go to now."""
         return self.strategy.active_service
+
+    async def run_inference(
+        self,
+        context: Any,
+        max_tokens: int | None = None,
+        system_instruction: str | None = None,
+        response_schema: dict[str, Any] | None = None,
+    ) -> str | None:
+        """One completion on ``context`` by the active LLM, outside the pipeline (see
+        ``LLMService.run_inference``)."""
+        llm = self.active_llm
+        assert isinstance(llm, _RegistersFunctions)  # checked at construction
+        return await llm.run_inference(
+            context,
+            max_tokens=max_tokens,
+            system_instruction=system_instruction,
+            response_schema=response_schema,
+        )
 
     def register_function(
         self,

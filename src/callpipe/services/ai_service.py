@@ -144,8 +144,15 @@ class AIService(FrameProcessor):
             return False
         return self._start_error is None
 
-    async def _stop_service(self, frame: EndFrame) -> None:
+    async def _abandon_start(self) -> None:
+        """Stop a start still under way. A task cancelled before it ran never reaches its
+        ``finally``, so the ready event is set here: nothing waits on a start that is over."""
         await cancel_and_wait(self._start_task)
+        if self._ready is not None:
+            self._ready.set()
+
+    async def _stop_service(self, frame: EndFrame) -> None:
+        await self._abandon_start()
         try:
             async with asyncio.timeout(5.0):
                 await self.stop(frame)
@@ -155,7 +162,7 @@ class AIService(FrameProcessor):
             logger.exception("%s: stop failed", self)
 
     async def _cancel_service(self, frame: CancelFrame) -> None:
-        await cancel_and_wait(self._start_task)
+        await self._abandon_start()
         try:
             async with asyncio.timeout(2.0):
                 await self.cancel(frame)

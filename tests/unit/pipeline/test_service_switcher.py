@@ -460,3 +460,18 @@ async def test_caller_audio_steps_over_an_llm_switcher_but_reaches_other_service
     down, _ = await run_test(Pipeline([llms, ServiceSwitcher(services=[a, Service("b")])]), [audio])
     assert llms._skip_input_audio  # both LLMs only pass it on
     assert audio in a.seen and audio in down
+
+
+async def test_llm_switcher_run_inference_goes_to_the_active_llm(
+    server: FakeOpenAIServer, backup_server: FakeOpenAIServer
+) -> None:
+    server.add_chat_reply("From the primary.")
+    backup_server.add_chat_reply("From the backup.")
+    switcher = LLMSwitcher(
+        llms=[make_llm(server.base_url), make_llm(backup_server.base_url)],
+        strategy_type=ServiceSwitcherStrategyManual,
+    )
+    backup = switcher.llms[1]
+    await run_test(switcher, [ManuallySwitchServiceFrame(service=backup)])
+    context = LLMContext([{"role": "user", "content": "Summarize the call."}])
+    assert await switcher.run_inference(context, max_tokens=20) == "From the backup."

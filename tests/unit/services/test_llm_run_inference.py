@@ -24,6 +24,7 @@ from callpipe.services.ai_service import ServiceAuthError
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.llm_service import LLMService
 from callpipe.services.openai.llm import OpenAILLMService
+from callpipe.testing import run_test
 from callpipe.testing.fakes import FakeGeminiServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import FrameCollector
@@ -86,6 +87,18 @@ async def run_inference_during_a_turn(
 async def test_base_service_has_no_run_inference() -> None:
     with pytest.raises(NotImplementedError):
         await LLMService().run_inference(question())
+
+
+async def test_after_a_call_that_ended_before_the_service_started_it_answers_at_once(
+    openai: FakeOpenAIServer,
+) -> None:
+    """A post-call summary on a call that ended at once: the start never ran, and nothing must
+    wait for it (it used to wait out the service's 10 s start timeout)."""
+    openai.add_chat_reply("The call was too short to say anything.")
+    llm = openai_llm(openai)
+    await run_test(llm, [])  # StartFrame then EndFrame, before the start task ran
+    answer = await asyncio.wait_for(llm.run_inference(question()), timeout=3.0)
+    assert answer == "The call was too short to say anything."
 
 
 # ------------------------------------------------------------------ OpenAI
