@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SkipValidation, model_validator
 
 from callpipe.errors import ConfigurationError
 from callpipe.processors.base_object import BaseObject
@@ -82,8 +82,10 @@ class TransportParams(BaseModel):
     audio_out_write_timeout: float = Field(
         default=5.0,
         gt=0,
+        validation_alias=AliasChoices("audio_out_write_timeout", "audio_out_write_timeout_secs"),
         description="Seconds one send may block (a peer that stopped reading) before the call "
-        "is ended, instead of buffering without bound.",
+        "is ended, instead of buffering without bound. Pipecat 1.14's name, "
+        "audio_out_write_timeout_secs, is accepted too.",
     )
     audio_out_end_silence_secs: float = Field(
         default=0.0,
@@ -159,6 +161,11 @@ class TransportParams(BaseModel):
         "packet at the wire rate; while the bot is silent the transport keeps sending "
         "mix(silence), paced like bot audio. A mapping {None: mixer} is accepted too.",
     )
+
+    @property
+    def audio_out_write_timeout_secs(self) -> float:
+        """Pipecat 1.14's name for :attr:`audio_out_write_timeout`."""
+        return self.audio_out_write_timeout
 
     @model_validator(mode="after")
     def _legacy_flags(self) -> TransportParams:

@@ -426,11 +426,10 @@ def test_max_message_of_one_packet_or_less_sends_every_packet_alone() -> None:
 class BlockingOutput(BaseOutputTransport):
     """A peer that takes no audio: each write waits until ``release`` is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_option: str = "audio_out_write_timeout") -> None:
+        options: dict[str, Any] = {timeout_option: 0.05}
         super().__init__(
-            TransportParams(
-                audio_out_enabled=True, audio_out_sample_rate=RATE, audio_out_write_timeout=0.05
-            )
+            TransportParams(audio_out_enabled=True, audio_out_sample_rate=RATE, **options)
         )
         self.release = asyncio.Event()
         self.timeouts = 0
@@ -443,8 +442,13 @@ class BlockingOutput(BaseOutputTransport):
         self.timeouts += 1
 
 
-async def test_a_blocked_write_times_out_and_the_writer_carries_on() -> None:
-    out = BlockingOutput()
+@pytest.mark.parametrize(
+    "timeout_option",
+    ["audio_out_write_timeout", "audio_out_write_timeout_secs"],  # callpipe's, Pipecat 1.14's
+)
+async def test_a_blocked_write_times_out_and_the_writer_carries_on(timeout_option: str) -> None:
+    out = BlockingOutput(timeout_option)
+    assert out._params.audio_out_write_timeout_secs == 0.05
     assert await out._write_with_timeout(bytes(CHUNK)) is False
     assert out.timeouts == 1
     task = asyncio.current_task()
