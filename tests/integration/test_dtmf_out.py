@@ -69,15 +69,23 @@ def serializer_for(provider: str, start: dict[str, Any], rest_url: str) -> Frame
 
 
 async def run_bot(
-    websocket: WebSocket, start: dict[str, Any], provider: str, rest_url: str
+    websocket: WebSocket,
+    start: dict[str, Any],
+    provider: str,
+    rest_url: str,
+    one_frame: bool = False,
 ) -> None:
     transport = phone_transport(websocket, serializer_for(provider, start, rest_url))
     task = phone_task([transport.input(), transport.output()])
 
     @transport.event_handler("on_client_connected")
     async def connected(transport: Any, client: Any) -> None:
-        await task.queue_frames([OutputDTMFFrame(button=k) for k in KEYS[:2]])
-        await task.queue_frame(OutputDTMFUrgentFrame(button=KEYS[2]))
+        if one_frame:  # Pipecat 1.14's forms: several keys in one frame, a dial string
+            await task.queue_frame(OutputDTMFFrame(buttons=KEYS[:2]))
+            await task.queue_frame(OutputDTMFUrgentFrame.from_string(KEYS[2].value))
+        else:
+            await task.queue_frames([OutputDTMFFrame(button=k) for k in KEYS[:2]])
+            await task.queue_frame(OutputDTMFUrgentFrame(button=KEYS[2]))
 
     await run_until_hangup(transport, task)
 
@@ -104,10 +112,12 @@ def decode_tones(pcm: np.ndarray) -> str:
     return "".join(k for k, length in runs if k != "." and length >= 2)
 
 
-async def place(provider: str) -> tuple[Rest, Any, str]:
+async def place(provider: str, one_frame: bool = False) -> tuple[Rest, Any, str]:
     rest = Rest()
     async with running_server(rest.app()) as rest_addr:
-        bot = functools.partial(run_bot, provider=provider, rest_url=f"http://{rest_addr}")
+        bot = functools.partial(
+            run_bot, provider=provider, rest_url=f"http://{rest_addr}", one_frame=one_frame
+        )
         async with call_bot(bot, provider) as call:
             await asyncio.sleep(1.5)
             await call.hang_up()
@@ -123,6 +133,14 @@ async def test_twilio_presses_keys_in_band_and_never_touches_the_call() -> None:
     # the key being played, never into it.
     assert decode_tones(result.bot) in ("#19", "1#9")
     assert rest.requests == []  # no TwiML update: it would have ended the stream
+
+
+@virtual_time
+async def test_several_keys_in_one_frame_are_pressed_in_order() -> None:
+    rest, result, _ = await place("twilio", one_frame=True)
+    # The two keys of the ordered frame play in order; the urgent one before or after them.
+    assert decode_tones(result.bot) in ("#19", "19#")
+    assert rest.requests == []
 
 
 @virtual_time

@@ -18,7 +18,7 @@ import itertools
 from abc import ABC
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from callpipe.errors import ConfigurationError
 from callpipe.utils.context.llm_context_summarization import LLMContextSummaryConfig
@@ -227,6 +227,8 @@ class ErrorFrame(SystemFrame):
     fatal: bool = False
     processor: Any = field(default=None, compare=False)
     unhandled: bool = False
+    exception: BaseException | None = field(default=None, compare=False)
+    """The exception behind the error, when there was one (Pipecat 1.14's field)."""
 
 
 @dataclass(slots=True)
@@ -506,25 +508,69 @@ class KeypadEntry(StrEnum):
     STAR = "*"
 
 
+class DTMFFrame:
+    """Mixin marking every keypad frame, for ``isinstance(frame, DTMFFrame)`` (Pipecat 1.14)."""
+
+    __slots__ = ()
+
+
+def _keys(
+    frame: str, button: KeypadEntry | None, buttons: list[KeypadEntry] | None
+) -> tuple[KeypadEntry, list[KeypadEntry]]:
+    """``(button, buttons)`` of an output DTMF frame given either (``buttons`` wins)."""
+    if buttons is None and button is not None:
+        buttons = [button]
+    if not buttons:
+        raise ValueError(f"{frame} needs `button` or `buttons`")
+    return buttons[0], buttons
+
+
 @dataclass(slots=True)
-class InputDTMFFrame(SystemFrame):
+class InputDTMFFrame(SystemFrame, DTMFFrame):
     """A key the caller pressed."""
 
     button: KeypadEntry
 
 
 @dataclass(slots=True)
-class OutputDTMFFrame(DataFrame):
-    """Keys to press on the call (in order with audio)."""
+class OutputDTMFFrame(DataFrame, DTMFFrame):
+    """Keys to press on the call (in order with audio): ``OutputDTMFFrame(KeypadEntry.ONE)``,
+    ``OutputDTMFFrame(buttons=[...])`` or ``OutputDTMFFrame.from_string("123#")``."""
 
-    button: KeypadEntry
+    button: KeypadEntry | None = None
+    buttons: list[KeypadEntry] | None = None
+
+    def __post_init__(self) -> None:
+        self.button, self.buttons = _keys(type(self).__name__, self.button, self.buttons)
+
+    @classmethod
+    def from_string(cls, buttons: str, **kwargs: Any) -> Self:
+        """The frame for a dial string such as ``"123#"``."""
+        return cls(buttons=[KeypadEntry(c) for c in buttons], **kwargs)
+
+    def to_string(self) -> str:
+        """The keys as a dial string, ``"123#"``."""
+        return "".join(key.value for key in self.buttons or ())
 
 
 @dataclass(slots=True)
-class OutputDTMFUrgentFrame(SystemFrame):
-    """Keys to press on the call, at once."""
+class OutputDTMFUrgentFrame(SystemFrame, DTMFFrame):
+    """Keys to press on the call, at once (same arguments as :class:`OutputDTMFFrame`)."""
 
-    button: KeypadEntry
+    button: KeypadEntry | None = None
+    buttons: list[KeypadEntry] | None = None
+
+    def __post_init__(self) -> None:
+        self.button, self.buttons = _keys(type(self).__name__, self.button, self.buttons)
+
+    @classmethod
+    def from_string(cls, buttons: str, **kwargs: Any) -> Self:
+        """The frame for a dial string such as ``"123#"``."""
+        return cls(buttons=[KeypadEntry(c) for c in buttons], **kwargs)
+
+    def to_string(self) -> str:
+        """The keys as a dial string, ``"123#"``."""
+        return "".join(key.value for key in self.buttons or ())
 
 
 @dataclass(slots=True)

@@ -260,7 +260,7 @@ class BaseOutputTransport(FrameProcessor):
         elif isinstance(frame, TransportMessageUrgentFrame):
             await self.send_message(frame)
         elif isinstance(frame, OutputDTMFUrgentFrame):
-            self.create_task(self._dtmf_urgent(frame.button.value), "dtmf")
+            self.create_task(self._dtmf_urgent(frame.to_string()), "dtmf")
         elif direction is FrameDirection.UPSTREAM or isinstance(frame, SystemFrame):
             await self.push_frame(frame, direction)
         else:
@@ -280,7 +280,7 @@ class BaseOutputTransport(FrameProcessor):
         elif isinstance(frame, TransportMessageFrame):
             await self.send_message(frame)
         elif isinstance(frame, OutputDTMFFrame):
-            await self._dtmf(frame.button.value)
+            await self._dtmf(frame.to_string())
         elif isinstance(frame, TransferCallFrame):
             await self._flush_partial()
             await self._wait_played_out()

@@ -665,7 +665,7 @@ def _on_dtmf_out(
     r: CallRecorder, src: FrameProcessor, dst: FrameProcessor, f: Frame, d: FrameDirection
 ) -> None:
     assert isinstance(f, OutputDTMFFrame | OutputDTMFUrgentFrame)
-    r._dtmf(str(f.button.value), "out")
+    r._dtmf(f.to_string(), "out")
 
 
 _HANDLERS: tuple[tuple[type[Frame], _Handler], ...] = (
