@@ -501,6 +501,7 @@ class PipelineWorker(BaseObject):
                     fatal=True,
                     processor=processor,
                     unhandled=True,
+                    exception=exc,
                 )
                 await self._call_event_handler("on_pipeline_error", error)
                 return False

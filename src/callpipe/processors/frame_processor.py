@@ -459,7 +459,7 @@ class FrameProcessor(BaseObject):
             await self.set_usable(False)
         if isinstance(error, str):
             text = f"{error}: {exception}" if exception is not None else error
-            error = ErrorFrame(error=text, fatal=fatal)
+            error = ErrorFrame(error=text, fatal=fatal, exception=exception)
         error.processor = self
         await self.push_frame(error, FrameDirection.UPSTREAM)
 
@@ -532,6 +532,7 @@ class FrameProcessor(BaseObject):
                     error=f"{self}: {type(exc).__name__}: {exc}",
                     fatal=isinstance(frame, StartFrame),
                     unhandled=True,
+                    exception=exc,
                 )
             )
         if isinstance(frame, EndFrame | CancelFrame):

@@ -128,3 +128,14 @@ async def test_an_exception_is_reported_upstream_by_the_failing_processor() -> N
     assert len(errors) == 1
     assert errors[0].processor is failing and errors[0].unhandled
     assert "bad audio" in errors[0].error
+    # Pipecat 1.14's ErrorFrame.exception: the exception itself, for an error handler
+    assert isinstance(errors[0].exception, Exception) and "bad audio" in str(errors[0].exception)
+
+
+async def test_push_error_keeps_the_exception_it_was_given() -> None:
+    source, reporter = Seen(), Seen()
+    chain(source, reporter)
+    cause = TimeoutError("provider too slow")
+    await reporter.push_error("could not reach the provider", exception=cause)
+    errors = [f for f, d in source.seen if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and errors[0].exception is cause
