@@ -18,10 +18,11 @@ from callpipe.pipeline.service_switcher import (
     StrategyType,
 )
 from callpipe.processors.frame_processor import FrameProcessor
+from callpipe.utils.context.llm_context_summarization import SummaryLLM
 
 
 @runtime_checkable
-class _RegistersFunctions(Protocol):
+class _RegistersFunctions(SummaryLLM, Protocol):
     """What the switcher needs of an LLM service (``callpipe.services`` sits above this layer,
     so the class itself cannot be named here)."""
 
@@ -33,14 +34,6 @@ class _RegistersFunctions(Protocol):
         cancel_on_interruption: bool | None = None,
         timeout_secs: float | None = None,
     ) -> None: ...
-
-    async def run_inference(
-        self,
-        context: Any,
-        max_tokens: int | None = None,
-        system_instruction: str | None = None,
-        response_schema: dict[str, Any] | None = None,
-    ) -> str | None: ...
 
 
 class LLMSwitcher(ServiceSwitcher[StrategyType]):
