@@ -675,7 +675,18 @@ class StreamStoppedFrame(SystemFrame):
 
 @dataclass(slots=True)
 class TextFrame(DataFrame):
+    """A piece of text. Set after construction, as in Pipecat:
+
+    - ``skip_tts``: a TTS service passes the text on without speaking it (the assistant's
+      context still gets it). None means not set.
+    - ``append_to_context``: False keeps the text out of the assistant's context.
+    - ``includes_inter_frame_spaces``: the text carries its own spacing to its neighbours.
+    """
+
     text: str
+    skip_tts: bool | None = field(default=None, init=False, compare=False)
+    append_to_context: bool = field(default=True, init=False, compare=False)
+    includes_inter_frame_spaces: bool = field(default=False, init=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -714,9 +725,15 @@ class InterimTranscriptionFrame(TextFrame):
 
 @dataclass(slots=True)
 class TTSSpeakFrame(DataFrame):
-    """Ask the TTS to say this text."""
+    """Ask the TTS to say this text.
+
+    ``append_to_context=False``: the words are spoken but kept out of the assistant's context
+    (a hold message, a filler). ``text_type`` is what the TTS's text transforms see.
+    """
 
     text: str
+    append_to_context: bool = True
+    text_type: str = TextType.SENTENCE
 
 
 @dataclass(slots=True)
@@ -1026,3 +1043,175 @@ class ServiceSwitcherRequestMetadataFrame(ControlFrame):
     again; the switcher drops it when the service passes it on."""
 
     service: Any
+
+
+# ------------------------------------------------------------------ Pipecat 1.14: more frames
+# Each of these is acted on somewhere in callpipe (the class docstring says where); none is a
+# name kept only for imports.
+
+
+@dataclass(slots=True)
+class AggregatedTextFrame(TextFrame):
+    """Text already cut into a unit (a sentence, a ``<spell>`` block, a custom type).
+
+    Made by ``LLMTextProcessor`` from an LLM's tokens; a TTS service speaks it as one piece and
+    skips the text types it was told to skip. ``raw_text`` is the text with its pattern
+    delimiters when it came from a pattern match. ``will_be_spoken`` is set by the TTS service.
+    """
+
+    text_type: str = TextType.SENTENCE
+    context_id: str | None = None
+    raw_text: str | None = None
+    will_be_spoken: bool = field(default=False, init=False)
+
+    @property
+    def aggregated_by(self) -> str:
+        """Older name of :attr:`text_type`."""
+        return self.text_type
+
+    @aggregated_by.setter
+    def aggregated_by(self, value: str) -> None:
+        self.text_type = value
+
+
+@dataclass(slots=True)
+class TranslationFrame(TextFrame):
+    """A translation of what the caller said (from a translating STT); never spoken or
+    written to the context by callpipe's aggregators."""
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    user_id: str = ""
+    timestamp: str = ""
+    language: str | None = None
+
+
+@dataclass(slots=True)
+class EagerTranscriptionFrame(TextFrame):
+    """A transcript of a turn the STT predicts has ended, before it commits to it.
+
+    May be withdrawn (:class:`EagerEndOfTurnCancelFrame`); nothing made from it may reach the
+    caller or the context until the committed transcript confirms it.
+    """
+
+    UNINTERRUPTIBLE: ClassVar[bool] = True
+    user_id: str = ""
+    timestamp: str = ""
+    language: str | None = None
+    result: Any = None
+
+
+@dataclass(slots=True)
+class InputTextRawFrame(SystemFrame, TextFrame):
+    """Text the user typed or a program injected, taken by the user aggregator as user input
+    (as a transcript would be)."""
+
+
+@dataclass(slots=True)
+class STTMuteFrame(SystemFrame):
+    """Mute (``mute=True``) or unmute the STT service: while muted it sends no audio."""
+
+    mute: bool = True
+
+
+@dataclass(slots=True)
+class ServiceMetadataFrame(SystemFrame):
+    """Broadcast by a service when the pipeline starts, describing itself to the processors
+    after it.
+
+    ``user_turn_strategies``: the turn strategies the service recommends (a service that
+    detects end of turn itself); the user aggregator uses them unless the bot set its own.
+    """
+
+    service_name: str = ""
+    user_turn_strategies: Any = field(default=None, kw_only=True)
+
+
+@dataclass(slots=True)
+class STTMetadataFrame(ServiceMetadataFrame):
+    """An STT service's latency: ``ttfs_p99_latency`` is the p99 time, in seconds, from the end
+    of speech to its final transcript. Turn stop strategies wait that long for a transcript."""
+
+    ttfs_p99_latency: float = 0.0
+
+
+@dataclass(slots=True)
+class LLMServiceMetadataFrame(ServiceMetadataFrame):
+    """An LLM service's description; ``is_realtime_service`` for speech-to-speech models."""
+
+    is_realtime_service: bool = False
+
+
+@dataclass(slots=True)
+class LLMThoughtStartFrame(ControlFrame):
+    """An LLM begins a thought (reasoning text that is not to be spoken).
+
+    ``append_to_context``: the assistant aggregator keeps the thought in the context, as a
+    message specific to ``llm`` (which must then be given).
+    """
+
+    append_to_context: bool = False
+    llm: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.append_to_context and self.llm is None:
+            raise ConfigurationError("LLMThoughtStartFrame: append_to_context needs llm")
+
+
+@dataclass(slots=True)
+class LLMThoughtTextFrame(DataFrame):
+    """A chunk of an LLM thought. A data frame, not a text frame: a TTS never speaks it."""
+
+    text: str
+    includes_inter_frame_spaces: bool = field(default=True, init=False, compare=False)
+
+
+@dataclass(slots=True)
+class LLMThoughtEndFrame(ControlFrame):
+    """An LLM thought ends; ``signature`` is the provider's (when it signs thoughts)."""
+
+    signature: Any = None
+
+
+@dataclass(slots=True)
+class LLMConfigureOutputFrame(DataFrame):
+    """``skip_tts=True``: the LLM's following text goes to the context but is not spoken."""
+
+    skip_tts: bool = False
+
+
+@dataclass(slots=True)
+class BotConnectedFrame(SystemFrame):
+    """The bot joined a room (SFU transports); a phone call's transports do not send it."""
+
+
+@dataclass(slots=True)
+class ProposedUserStartedSpeakingFrame(SystemFrame):
+    """A service that detects speech itself proposes that the user's turn started; an external
+    turn start strategy turns it into ``UserStartedSpeakingFrame``."""
+
+
+@dataclass(slots=True)
+class ProposedUserStoppedSpeakingFrame(ControlFrame):
+    """A service that detects end of turn itself proposes that the user's turn ended (after
+    its final transcript, in order with it); an external stop strategy decides."""
+
+
+@dataclass(slots=True)
+class UserTurnInferenceCompletedFrame(SystemFrame):
+    """Something that judges turn completeness (an LLM, a classifier) says the user's turn is
+    complete."""
+
+
+@dataclass(slots=True)
+class EagerEndOfTurnCancelFrame(SystemFrame):
+    """An eager end of turn is withdrawn: the user went on speaking, or the committed
+    transcript differs."""
+
+
+@dataclass(slots=True)
+class LLMMarkerFrame(DataFrame):
+    """A short marker an LLM produced that belongs in the context but is not spoken (e.g. the
+    turn-completion markers of ``filter_incomplete_user_turns``)."""
+
+    marker: str = ""
+    append_to_context_immediately: bool = True
