@@ -57,8 +57,10 @@ class TelephonySerializer(FrameSerializer):
         encoding: Encoding,
         provider_rate: int,
         out_encoding: Encoding | None = None,
+        *,
+        name: str | None = None,
     ) -> None:
-        super().__init__(params)
+        super().__init__(params, name=name)
         self._audio = PhoneAudio(
             encoding, provider_rate, params.resampler_clear_after_secs, out_encoding
         )

@@ -55,8 +55,10 @@ class FrameSerializer(ABC):
     #: Largest accepted decoded audio payload per message (8 s of µ-law, 2 s of 16 kHz PCM16).
     MAX_PAYLOAD_BYTES = 64_000
 
-    def __init__(self, params: InputParams | None = None) -> None:
+    def __init__(self, params: InputParams | None = None, *, name: str | None = None) -> None:
         self._params = params if params is not None else self.InputParams()
+        self.name = name or type(self).__name__
+        """For logs (Pipecat's serializers take ``name=`` through their base object)."""
         self.call_control: CallControl | None = None
         self.auto_hang_up = False
         self.malformed_counts: dict[str, int] = {}

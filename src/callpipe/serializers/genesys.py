@@ -95,8 +95,7 @@ class GenesysAudioHookSerializer(TelephonySerializer):
 
     def __init__(self, params: InputParams | None = None, *, name: str | None = None) -> None:
         p = params if params is not None else self.InputParams()
-        super().__init__(p, "ulaw", SAMPLE_RATE)
-        self.name = name or type(self).__name__
+        super().__init__(p, "ulaw", SAMPLE_RATE, name=name)
         self._session_id = str(uuid.uuid4())
         self._seq = 0
         self._client_seq = 0
