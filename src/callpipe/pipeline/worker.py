@@ -39,6 +39,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.log import call_tag
 from callpipe.observers.base_observer import BaseObserver
+from callpipe.observers.turn_tracking_observer import TurnTrackingObserver
 from callpipe.pipeline.pipeline import PipelineSink, PipelineSource
 from callpipe.pipeline.task_observers import TASK_OBSERVERS
 from callpipe.pipeline.turn_log import turn_observer
@@ -207,9 +208,14 @@ class PipelineWorker(BaseObject):
     events through a queue each; plain ``FrameObserver`` s (callpipe's synchronous protocol) are
     called inline. With none attached, processors do no observer work.
 
+    Turn tracking: with ``enable_turn_tracking`` (the default), ``turn_tracking_observer`` gives
+    a :class:`TurnTrackingObserver`, made and attached the first time it is read, so a bot that
+    never reads it pays nothing per frame. Read it before ``run()`` for turn 1 to start with the
+    ``StartFrame``; read later, counting starts when the caller next speaks.
+
     Accepted and ignored (Pipecat 1.x options with nothing to do on a phone call here):
-    ``enable_rtvi`` (no RTVI client protocol), ``enable_turn_tracking``, ``enable_tracing``,
-    ``check_dangling_tasks``, ``conversation_id`` (stored), ``app_resources`` (stored).
+    ``enable_rtvi`` (no RTVI client protocol), ``enable_tracing``, ``check_dangling_tasks``,
+    ``conversation_id`` (stored), ``app_resources`` (stored).
     """
 
     def __init__(
@@ -256,6 +262,8 @@ class PipelineWorker(BaseObject):
         self._end_on_exception = end_on_exception
         self._conversation_id = conversation_id
         self._app_resources = app_resources
+        self._enable_turn_tracking = enable_turn_tracking
+        self._turn_tracking: TurnTrackingObserver | None = None
         self._ending_on_error = False
         self._unusable_policy = processor_unusable_policy
         self._unusable: set[int] = set()
@@ -304,6 +312,17 @@ class PipelineWorker(BaseObject):
 
     def has_finished(self) -> bool:
         return self._finished.is_set()
+
+    @property
+    def turn_tracking_observer(self) -> TurnTrackingObserver | None:
+        """The worker's turn tracker (None with ``enable_turn_tracking=False``).
+
+        Made and attached on first read: frames are only watched for bots that use it.
+        """
+        if self._turn_tracking is None and self._enable_turn_tracking:
+            self._turn_tracking = TurnTrackingObserver()
+            self.add_observer(self._turn_tracking)
+        return self._turn_tracking
 
     # ------------------------------------------------------------------ observers, filters
 
@@ -453,6 +472,8 @@ class PipelineWorker(BaseObject):
                 except Exception:
                     logger.exception("%s: cleanup of %s failed", self, processor)
             await self._worker_observer.stop()
+            if self._turn_tracking is not None:
+                await self._turn_tracking.cleanup()  # no end-of-turn timer outlives the run
             await self.wait_for_event_handlers(timeout=1.0)
             self._running = False
 
