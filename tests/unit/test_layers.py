@@ -16,6 +16,7 @@ ROOT = Path(callpipe.__file__).parent
 RANKS = {
     "errors": 0,
     "clock": 0,
+    "clocks": 0,
     "log": 0,
     "frames": 1,
     "metrics": 1,

@@ -1,0 +1,2 @@
+"""Pipecat's ``clocks`` package: :class:`~callpipe.clocks.base_clock.BaseClock` and
+:class:`~callpipe.clocks.system_clock.SystemClock`, over callpipe's own :mod:`callpipe.clock`."""
