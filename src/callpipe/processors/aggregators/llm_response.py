@@ -7,7 +7,11 @@ message to the shared context and pushes an ``OpenAILLMContextFrame`` to run the
 ``context_aggregator.assistant()`` sits after ``transport.output()``. The output transport lets
 ``TTSTextFrame``\\ s through only after the audio before them was played, so this side records
 what the caller actually heard; when the bot is interrupted it commits that much, marked
-``"interrupted": True`` (a private key the LLM service strips before sending).
+``"interrupted": True`` (a private key the LLM service strips before sending). Text frames with
+``append_to_context=False`` and the caller's own text (transcripts, translations, typed input)
+are left out; text the TTS passed on unspoken (``skip_tts``) is written. An LLM's thought is
+kept as an :class:`~callpipe.processors.aggregators.llm_context.LLMSpecificMessage` when its
+start frame asks for it (``LLMContext`` only), and ``LLMMarkerFrame`` markers are written too.
 
 The pair also measures the turn latency: caller stopped speaking → first bot audio sent.
 """
@@ -21,28 +25,40 @@ from dataclasses import dataclass
 from typing import Any
 
 from callpipe.frames.frames import (
+    AggregatedTextFrame,
     BotInterruptedFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
+    EagerTranscriptionFrame,
     Frame,
+    InputTextRawFrame,
     InterimTranscriptionFrame,
     InterruptionFrame,
     LLMContextFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
+    LLMMarkerFrame,
     LLMMessagesAppendFrame,
     LLMMessagesFrame,
     LLMRunFrame,
+    LLMThoughtEndFrame,
+    LLMThoughtStartFrame,
+    LLMThoughtTextFrame,
     MetricsFrame,
     TextFrame,
     TranscriptionFrame,
+    TranslationFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from callpipe.metrics.metrics import TurnLatencyMetricsData
 from callpipe.metrics.registry import TURN_LATENCY
-from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.processors.aggregators.llm_context import (
+    ChatContext,
+    LLMContext,
+    LLMSpecificMessage,
+)
 from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
     OpenAILLMContextFrame,
@@ -96,6 +112,25 @@ class TurnLatencyTracker:
         latency = now - self.stopped_at + self.vad_stop_secs
         self.stopped_at = None
         return latency, self.vad_stop_secs
+
+
+_NOT_ASSISTANT_TEXT = (
+    TranscriptionFrame,
+    InterimTranscriptionFrame,
+    EagerTranscriptionFrame,
+    TranslationFrame,
+    InputTextRawFrame,
+)
+"""Text frames that are the caller's, never the bot's."""
+
+
+def assistant_text(frame: TextFrame) -> str | None:
+    """The text ``frame`` adds to the assistant's message, None when it adds none."""
+    if not frame.append_to_context or isinstance(frame, _NOT_ASSISTANT_TEXT):
+        return None
+    if isinstance(frame, AggregatedTextFrame) and frame.raw_text:
+        return frame.raw_text
+    return frame.text or None
 
 
 def _join(parts: list[str], *, with_spaces: bool) -> str:
@@ -278,10 +313,14 @@ class LLMAssistantContextAggregator(FrameProcessor):
         self._params = params or LLMAssistantAggregatorParams()
         self._latency = latency or TurnLatencyTracker()
         self._parts: list[str] = []
-        self._spoken_in_reply = False
         self._reply_ended = False
         self._bot_speaking = False
+        self._heard_words = False
         self._message: dict[str, Any] | None = None
+        self._thought: list[str] | None = None
+        self._thought_spaced = True
+        self._thought_llm: str | None = None
+        self._markers: set[str] = set()
 
     @property
     def context(self) -> ChatContext:
@@ -293,7 +332,7 @@ class LLMAssistantContextAggregator(FrameProcessor):
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMFullResponseStartFrame):
             self._commit(interrupted=False)
-            self._spoken_in_reply = False
+            self._heard_words = False
             self._reply_ended = False
             self._message = None
             await self.push_frame(frame, direction)
@@ -301,15 +340,19 @@ class LLMAssistantContextAggregator(FrameProcessor):
             self._reply_ended = True
             self._commit(interrupted=False)
             await self.push_frame(frame, direction)
-        elif isinstance(frame, TextFrame) and not isinstance(
-            frame, TranscriptionFrame | InterimTranscriptionFrame
-        ):
-            self._parts.append(frame.text)
-            if self._reply_ended:
-                # The end of the reply passed the transport before its last words were played:
-                # add them as the caller hears them.
-                self._commit(interrupted=False)
+        elif isinstance(frame, TextFrame):
+            text = assistant_text(frame)
+            if text is not None:
+                self._add_text(frame, text)
+                if self._reply_ended:
+                    # The end of the reply passed the transport before its last words were
+                    # played: add them as the caller hears them.
+                    self._commit(interrupted=False)
             await self.push_frame(frame, direction)
+        elif isinstance(frame, LLMThoughtStartFrame | LLMThoughtTextFrame | LLMThoughtEndFrame):
+            await self._on_thought_frame(frame)
+        elif isinstance(frame, LLMMarkerFrame):
+            self._on_marker(frame)
         elif isinstance(frame, InterruptionFrame):
             # The caller started speaking: the reply was cut only if it was still playing (or
             # still being generated); a reply that had been played out stays whole.
@@ -318,8 +361,11 @@ class LLMAssistantContextAggregator(FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, BotInterruptedFrame):
             self._take_queued_text()
-            if not self._parts and not self._spoken_in_reply and frame.heard_text:
+            if not self._heard_words and frame.heard_text:
+                # No spoken words arrived (unspoken skip_tts text may have): the transport's
+                # report is all there is of what was heard.
                 self._parts.append(frame.heard_text)
+                self._heard_words = True
             self._commit(interrupted=True)
             self._message = None
             await self.push_frame(frame, direction)
@@ -332,6 +378,46 @@ class LLMAssistantContextAggregator(FrameProcessor):
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
+
+    def _add_text(self, frame: TextFrame, text: str) -> None:
+        self._parts.append(text)
+        if not frame.skip_tts:
+            self._heard_words = True
+
+    async def _on_thought_frame(
+        self, frame: LLMThoughtStartFrame | LLMThoughtTextFrame | LLMThoughtEndFrame
+    ) -> None:
+        """Collect a thought; at its end keep it in the context if its start asked for that.
+        Thought frames stop here (nothing after the assistant side uses them)."""
+        if isinstance(frame, LLMThoughtStartFrame):
+            self._thought = []
+            self._thought_llm = frame.llm if frame.append_to_context else None
+            self._thought_spaced = True
+        elif isinstance(frame, LLMThoughtTextFrame):
+            if self._thought is not None and frame.text:
+                self._thought.append(frame.text)
+                self._thought_spaced = frame.includes_inter_frame_spaces
+        elif self._thought is not None:
+            parts, self._thought = self._thought, None
+            text = _join(parts, with_spaces=not self._thought_spaced)
+            llm, self._thought_llm = self._thought_llm, None
+            if llm is not None and isinstance(self._context, LLMContext):
+                message = {"type": "thought", "text": text, "signature": frame.signature}
+                self._context.add_message(LLMSpecificMessage(llm=llm, message=message))
+            await self._on_thought(text)
+
+    async def _on_thought(self, text: str) -> None:
+        """Hook: an LLM thought ended (the 1.14 aggregator fires an event)."""
+
+    def _on_marker(self, frame: LLMMarkerFrame) -> None:
+        """Write an LLM marker: as a message of its own, or before the reply's words."""
+        if not frame.marker:
+            return
+        self._markers.add(frame.marker)
+        if frame.append_to_context_immediately:
+            self._context.add_message({"role": "assistant", "content": frame.marker})
+        else:
+            self._parts.append(frame.marker)
 
     def _commit(self, *, interrupted: bool) -> None:
         """Add the heard text to the reply's message (created on first use)."""
@@ -353,7 +439,6 @@ class LLMAssistantContextAggregator(FrameProcessor):
         message["content"] = text
         if interrupted:
             message["interrupted"] = True
-        self._spoken_in_reply = True
 
     async def _on_bot_started(self) -> None:
         measured = self._latency.bot_started(self.clock.now())
@@ -374,10 +459,10 @@ class LLMAssistantContextAggregator(FrameProcessor):
         kept = []
         for item in self._queue:
             frame = item[0]
-            if isinstance(frame, TextFrame) and not isinstance(
-                frame, TranscriptionFrame | InterimTranscriptionFrame
-            ):
-                self._parts.append(frame.text)
+            if isinstance(frame, TextFrame) and not isinstance(frame, _NOT_ASSISTANT_TEXT):
+                text = assistant_text(frame)
+                if text is not None:
+                    self._add_text(frame, text)
             else:
                 kept.append(item)
         if len(kept) != len(self._queue):

@@ -32,6 +32,12 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
   summary. See :mod:`callpipe.processors.aggregators.llm_context_summarizer`.
 - Accepted but not acted on: ``filter_incomplete_user_turns``, ``add_tool_change_messages`` and
   ``realtime_service_mode`` (see the report of issue 17).
+- Assistant text, thoughts and markers as in 1.14 (see
+  :mod:`callpipe.processors.aggregators.llm_response`): a reply whose text was all passed on
+  unspoken (``skip_tts``) ends its assistant turn at ``LLMFullResponseEndFrame``; a finished
+  thought fires ``on_assistant_thought`` (``AssistantThoughtMessage``); turn-completion
+  markers (``●``, ``◐``, ``○`` and any seen on ``LLMMarkerFrame``) stay in the context but are
+  stripped from the turn's reported text.
 - Events: ``on_user_turn_started``, ``on_user_turn_stopped`` (with ``UserTurnStoppedMessage``),
   ``on_user_turn_message_added``, ``on_user_turn_stop_timeout``, ``on_user_turn_idle``,
   ``on_user_mute_started``/``stopped``; ``on_assistant_turn_started``,
@@ -75,12 +81,14 @@ from callpipe.frames.frames import (
     LLMContextSummaryRequestFrame,
     LLMContextSummaryResultFrame,
     LLMContextUserTurnFrame,
+    LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMMessagesTransformFrame,
     LLMMessagesUpdateFrame,
     LLMSetToolChoiceFrame,
     LLMSetToolsFrame,
     LLMSummarizeContextFrame,
+    LLMThoughtStartFrame,
     StartFrame,
     TranscriptionFrame,
     UserIdleTimeoutUpdateFrame,
@@ -239,6 +247,18 @@ class UserTurnMessageAddedMessage:
     content: str
     timestamp: str
     user_id: str | None = None
+
+
+@dataclass
+class AssistantThoughtMessage:
+    """A thought the LLM finished; ``timestamp`` is when it started (ISO 8601)."""
+
+    content: str
+    timestamp: str
+
+
+_TURN_MARKERS = frozenset({"●", "◐", "○"})
+"""Pipecat's turn-completion markers, stripped from the reported text of an assistant turn."""
 
 
 @dataclass
@@ -705,6 +725,8 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
         self._turn_open = False
         self._turn_started_at = ""
         self._turn_message: dict[str, Any] | None = None
+        self._spoke_in_turn = False
+        self._thought_started_at = ""
         # Always made, so an LLMSummarizeContextFrame works with automatic summaries off.
         self._summarizer = LLMContextSummarizer(
             context=context,
@@ -717,6 +739,7 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
         self._summarizer.add_event_handler("on_summary_applied", self._on_summary_applied)
         self._register_event_handler("on_assistant_turn_started")
         self._register_event_handler("on_assistant_turn_stopped")
+        self._register_event_handler("on_assistant_thought")
         self._register_event_handler("on_summary_applied")
 
     @property
@@ -732,8 +755,22 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
             await super().process_frame(frame, direction)
             self._turn_open = True
             self._turn_message = None
+            self._spoke_in_turn = self._bot_speaking
             self._turn_started_at = _now_iso()
             await self._call_event_handler("on_assistant_turn_started")
+        elif isinstance(frame, LLMFullResponseEndFrame):
+            await super().process_frame(frame, direction)
+            unspoken = self._turn_message is not None and not self._heard_words
+            if unspoken and self._turn_open and not self._spoke_in_turn and not self._bot_speaking:
+                # The reply's text was all passed on unspoken (skip_tts): no bot speech will
+                # end the turn, so the reply's end does, as in 1.14.
+                await self._finish_turn(interrupted=False)
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            self._spoke_in_turn = True
+            await super().process_frame(frame, direction)
+        elif isinstance(frame, LLMThoughtStartFrame):
+            self._thought_started_at = _now_iso()
+            await super().process_frame(frame, direction)
         elif isinstance(frame, BotInterruptedFrame | InterruptionFrame):
             await super().process_frame(frame, direction)
             await self._finish_turn(interrupted=True)
@@ -765,6 +802,7 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
         self._turn_open = False
         message, self._turn_message = self._turn_message, None
         content = str(message.get("content") or "") if message is not None else ""
+        content = self._strip_markers(content)
         if content:
             started = self._turn_started_at
             await self.push_frame(LLMContextAssistantTurnFrame(text=content, timestamp=started))
@@ -781,6 +819,19 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
             ),
         )
         await self._summarizer.maybe_summarize()
+
+    def _strip_markers(self, text: str) -> str:
+        """The turn's text without turn-completion markers (they stay in the context)."""
+        found = False
+        for marker in _TURN_MARKERS | self._markers:
+            if marker in text:
+                text = text.replace(marker, "")
+                found = True
+        return text.strip() if found else text
+
+    async def _on_thought(self, text: str) -> None:
+        message = AssistantThoughtMessage(content=text, timestamp=self._thought_started_at)
+        await self._call_event_handler("on_assistant_thought", message)
 
     async def _on_request_summarization(
         self, summarizer: LLMContextSummarizer, request: LLMContextSummaryRequestFrame
