@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from callpipe.frames.frames import (
+    EagerTranscriptionFrame,
     EndFrame,
     Frame,
     InputAudioRawFrame,
@@ -135,6 +136,7 @@ async def test_sentence_aggregator_emits_whole_sentences_and_keeps_the_rest() ->
 async def test_sentence_aggregator_skips_interims_and_drops_interrupted_text() -> None:
     frames: list[Frame] = [
         InterimTranscriptionFrame("Hel"),
+        EagerTranscriptionFrame("Hello there."),
         TextFrame("I was about"),
         InterruptionFrame(),
         SleepFrame(0.05),

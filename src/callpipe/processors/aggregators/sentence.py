@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from callpipe.frames.frames import (
+    EagerTranscriptionFrame,
     EndFrame,
     Frame,
     InterimTranscriptionFrame,
@@ -22,7 +23,8 @@ class SentenceAggregator(FrameProcessor):
     ``TextFrame("Hello, world.")`` and keeps ``" How"`` for the next sentence. Sentence ends
     follow :func:`callpipe.utils.string.match_endofsentence` (an abbreviation such as ``Dr.``
     does not end one). What is left is pushed before the ``EndFrame``.
-    Interim transcriptions are dropped; an interruption drops the unfinished sentence.
+    Interim and eager (not yet committed) transcriptions are dropped; an interruption drops
+    the unfinished sentence.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -31,7 +33,7 @@ class SentenceAggregator(FrameProcessor):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, InterimTranscriptionFrame):
+        if isinstance(frame, InterimTranscriptionFrame | EagerTranscriptionFrame):
             return
         if isinstance(frame, TextFrame):
             self._aggregation += frame.text
