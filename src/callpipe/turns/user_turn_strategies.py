@@ -8,8 +8,16 @@ is in. The strategies tune that model rather than replace it:
 - :class:`MinWordsUserTurnStartStrategy`: while the bot is speaking, the caller interrupts only
   once ``min_words`` words were transcribed ("uh-huh" does not cut the bot off).
 - :class:`SpeechTimeoutUserTurnStopStrategy`: ``user_speech_timeout`` is how long to wait for
-  more after the caller paused and the transcript is late.
-- External strategies: turns come only from frames another processor emits.
+  more after the caller paused and the transcript is late; once an STT service reported its
+  p99 time to a final transcript (``STTMetadataFrame``), the wait is at least that time minus
+  the VAD's stop delay.
+- External strategies: turns come from frames another processor emits. A
+  ``ProposedUserStartedSpeakingFrame`` / ``ProposedUserStoppedSpeakingFrame`` (a service with
+  its own turn detection) is decided by the aggregator: it announces the turn and, if
+  ``enable_interruptions``, cuts the bot off. A ``UserStartedSpeakingFrame`` was already
+  announced and is simply followed.
+- :class:`~callpipe.turns.user_start.WakePhraseUserTurnStartStrategy`: the caller is ignored
+  until a final transcript contains a wake phrase.
 
 The smart-turn model plugs in as :class:`~callpipe.turns.user_stop.TurnAnalyzerUserTurnStopStrategy`
 (its own module): the aggregator asks it at each VAD stop whether the turn is over.
@@ -17,11 +25,42 @@ The smart-turn model plugs in as :class:`~callpipe.turns.user_stop.TurnAnalyzerU
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from callpipe.processors.base_object import BaseObject
 
-class BaseUserTurnStartStrategy:
+
+@dataclass
+class UserTurnStartedParams:
+    """How the aggregator handles a turn a strategy starts.
+
+    Parameters:
+        enable_interruptions: The turn cuts the bot off.
+        enable_user_speaking_frames: The aggregator announces the turn with a
+            ``UserStartedSpeakingFrame`` (False when another processor already did).
+    """
+
+    enable_interruptions: bool
+    enable_user_speaking_frames: bool
+
+
+@dataclass
+class UserTurnStoppedParams:
+    """How the aggregator handles a turn end a strategy decides.
+
+    Parameters:
+        enable_user_speaking_frames: The aggregator announces the end with a
+            ``UserStoppedSpeakingFrame`` (False when another processor already did).
+        confirms_speculation: The end confirms an answer prepared in advance (callpipe does
+            not prepare any, so it is always False here).
+    """
+
+    enable_user_speaking_frames: bool
+    confirms_speculation: bool = False
+
+
+class BaseUserTurnStartStrategy(BaseObject):
     """Base of start strategies: ``enable_interruptions`` says whether a turn cuts the bot off."""
 
     def __init__(
@@ -29,13 +68,40 @@ class BaseUserTurnStartStrategy:
         *,
         enable_interruptions: bool = True,
         enable_user_speaking_frames: bool | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        super().__init__(name=name)
         self.enable_interruptions = enable_interruptions
         self.enable_user_speaking_frames = enable_user_speaking_frames
 
-    def __str__(self) -> str:
-        return type(self).__name__
+    @property
+    def resolves_proposed_turn_start_frames(self) -> bool:
+        """Whether the aggregator decides ``ProposedUserStartedSpeakingFrame``s for it."""
+        return False
+
+    def turn_started_params(
+        self,
+        *,
+        enable_interruptions: bool | None = None,
+        enable_user_speaking_frames: bool | None = None,
+    ) -> UserTurnStartedParams:
+        """The params of a turn this strategy starts; arguments override its configuration."""
+        speaking = enable_user_speaking_frames
+        if speaking is None:
+            speaking = self.enable_user_speaking_frames is not False
+        return UserTurnStartedParams(
+            enable_interruptions=(
+                self.enable_interruptions if enable_interruptions is None else enable_interruptions
+            ),
+            enable_user_speaking_frames=speaking,
+        )
+
+    async def setup(self, setup: Any) -> None:
+        """Called once when the aggregator's pipeline is set up."""
+
+    async def cleanup(self) -> None:
+        """Called when the aggregator is cleaned up."""
 
 
 class VADUserTurnStartStrategy(BaseUserTurnStartStrategy):
@@ -60,17 +126,48 @@ class MinWordsUserTurnStartStrategy(BaseUserTurnStartStrategy):
 
 
 class ExternalUserTurnStartStrategy(BaseUserTurnStartStrategy):
-    """Turn starts come from ``UserStartedSpeakingFrame``s another processor pushes."""
+    """Turn starts come from another processor: a ``ProposedUserStartedSpeakingFrame`` is
+    decided (and announced) by the aggregator, a ``UserStartedSpeakingFrame`` is followed."""
+
+    @property
+    def resolves_proposed_turn_start_frames(self) -> bool:
+        return True
 
 
-class BaseUserTurnStopStrategy:
-    """Base of stop strategies."""
+class BaseUserTurnStopStrategy(BaseObject):
+    """Base of stop strategies.
 
-    def __init__(self, **kwargs: Any) -> None:
-        pass
+    ``stt_timeout`` is the STT service's p99 time from the end of speech to its final
+    transcript, set by the aggregator from ``STTMetadataFrame`` (0 until then).
+    """
 
-    def __str__(self) -> str:
-        return type(self).__name__
+    def __init__(self, *, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name=name)
+        self.stt_timeout = 0.0
+
+    @property
+    def resolves_proposed_turn_stop_frames(self) -> bool:
+        """Whether the aggregator decides ``ProposedUserStoppedSpeakingFrame``s for it."""
+        return False
+
+    def update_stt_timeout(self, ttfs_p99_latency: float) -> None:
+        self.stt_timeout = max(0.0, ttfs_p99_latency)
+
+    def transcript_wait(self, floor: float, vad_stop_secs: float) -> float:
+        """After the caller stopped, how long to wait for a final transcript still due."""
+        return floor
+
+    async def setup(self, setup: Any) -> None:
+        """Called once when the aggregator's pipeline is set up."""
+
+    async def cleanup(self) -> None:
+        """Called when the aggregator is cleaned up."""
+
+
+def wait_for_stt(floor: float, stt_timeout: float, vad_stop_secs: float) -> float:
+    """``floor``, stretched to the STT's p99 latency counted from the end of speech (the VAD
+    already waited ``vad_stop_secs`` of it)."""
+    return max(floor, stt_timeout - vad_stop_secs)
 
 
 class SpeechTimeoutUserTurnStopStrategy(BaseUserTurnStopStrategy):
@@ -83,9 +180,22 @@ class SpeechTimeoutUserTurnStopStrategy(BaseUserTurnStopStrategy):
         self.user_speech_timeout = user_speech_timeout
         self.wait_for_transcript = wait_for_transcript
 
+    def transcript_wait(self, floor: float, vad_stop_secs: float) -> float:
+        return wait_for_stt(floor, self.stt_timeout, vad_stop_secs)
+
 
 class ExternalUserTurnStopStrategy(BaseUserTurnStopStrategy):
-    """Turn ends come from ``UserStoppedSpeakingFrame``s another processor pushes."""
+    """Turn ends come from another processor: a ``ProposedUserStoppedSpeakingFrame`` is decided
+    (and announced) by the aggregator, a ``UserStoppedSpeakingFrame`` is followed. ``timeout``:
+    how long to wait after it for a final transcript still due."""
+
+    def __init__(self, *, timeout: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.timeout = timeout
+
+    @property
+    def resolves_proposed_turn_stop_frames(self) -> bool:
+        return True
 
 
 def default_user_turn_start_strategies() -> list[BaseUserTurnStartStrategy]:
@@ -126,20 +236,45 @@ class UserTurnStrategies:
         for s in self.stop or ():
             if isinstance(s, SpeechTimeoutUserTurnStopStrategy):
                 return s.user_speech_timeout
+            if isinstance(s, ExternalUserTurnStopStrategy):
+                return s.timeout
         return None
 
+    def proposed_start_resolver(self) -> BaseUserTurnStartStrategy | None:
+        """The start strategy that decides ``ProposedUserStartedSpeakingFrame``s, if any."""
+        for s in self.start or ():
+            if s.resolves_proposed_turn_start_frames:
+                return s
+        return None
 
-def _external_start() -> list[BaseUserTurnStartStrategy]:
-    return [ExternalUserTurnStartStrategy()]
+    def proposed_stop_resolver(self) -> BaseUserTurnStopStrategy | None:
+        """The stop strategy that decides ``ProposedUserStoppedSpeakingFrame``s, if any."""
+        for s in self.stop or ():
+            if s.resolves_proposed_turn_stop_frames:
+                return s
+        return None
 
+    def update_stt_timeout(self, ttfs_p99_latency: float) -> None:
+        for s in self.stop or ():
+            s.update_stt_timeout(ttfs_p99_latency)
 
-def _external_stop() -> list[BaseUserTurnStopStrategy]:
-    return [ExternalUserTurnStopStrategy()]
+    def transcript_wait(self, floor: float, vad_stop_secs: float) -> float:
+        """The longest wait any stop strategy asks for after the caller stopped."""
+        return max(
+            (s.transcript_wait(floor, vad_stop_secs) for s in self.stop or ()), default=floor
+        )
 
 
 @dataclass
 class ExternalUserTurnStrategies(UserTurnStrategies):
-    """Turns driven by another processor's speaking frames."""
+    """Turns driven by another processor (a service with its own turn detection).
 
-    start: list[BaseUserTurnStartStrategy] | None = field(default_factory=_external_start)
-    stop: list[BaseUserTurnStopStrategy] | None = field(default_factory=_external_stop)
+    ``enable_interruptions``: whether a turn the aggregator starts from a
+    ``ProposedUserStartedSpeakingFrame`` cuts the bot off.
+    """
+
+    enable_interruptions: bool = True
+
+    def __post_init__(self) -> None:
+        self.start = [ExternalUserTurnStartStrategy(enable_interruptions=self.enable_interruptions)]
+        self.stop = [ExternalUserTurnStopStrategy()]

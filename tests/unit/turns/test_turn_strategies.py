@@ -70,4 +70,4 @@ def test_turn_strategies_configuration() -> None:
     )
     assert not custom.interruptions_enabled
     assert custom.min_words == 3 and custom.speech_timeout == 1.2
-    assert ExternalUserTurnStrategies().speech_timeout is None
+    assert ExternalUserTurnStrategies().speech_timeout == 0.5  # its stop strategy's timeout

@@ -7,6 +7,7 @@ from callpipe.turns.user_turn_strategies import (
     BaseUserTurnStopStrategy,
     ExternalUserTurnStopStrategy,
     SpeechTimeoutUserTurnStopStrategy,
+    UserTurnStoppedParams,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "ExternalUserTurnStopStrategy",
     "SpeechTimeoutUserTurnStopStrategy",
     "TurnAnalyzerUserTurnStopStrategy",
+    "UserTurnStoppedParams",
 ]

@@ -23,7 +23,7 @@ from typing import Any
 from callpipe.audio.turn.base_turn_analyzer import BaseTurnAnalyzer, EndOfTurnState
 from callpipe.audio.turn.smart_turn.base_smart_turn import STOP_SECS, SmartTurnParams
 from callpipe.metrics.metrics import MetricsData
-from callpipe.turns.user_turn_strategies import BaseUserTurnStopStrategy
+from callpipe.turns.user_turn_strategies import BaseUserTurnStopStrategy, wait_for_stt
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ class TurnAnalyzerUserTurnStopStrategy(BaseUserTurnStopStrategy):
         """Quiet after an INCOMPLETE verdict that ends the turn anyway."""
         params = self._turn_analyzer.params
         return params.stop_secs if isinstance(params, SmartTurnParams) else STOP_SECS
+
+    def transcript_wait(self, floor: float, vad_stop_secs: float) -> float:
+        return wait_for_stt(floor, self.stt_timeout, vad_stop_secs)
 
     def set_sample_rate(self, sample_rate: int) -> None:
         self._turn_analyzer.set_sample_rate(sample_rate)

@@ -1,0 +1,21 @@
+"""Small shared types of the user-turn strategies (Pipecat 1.14 module path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class ProcessFrameResult(Enum):
+    """A strategy's answer to a frame: let the next strategy see it too, or stop there."""
+
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+@dataclass
+class UserTurnSpeculation:
+    """An answer being prepared for a turn that is not confirmed yet; ``text`` is what it
+    answers. (callpipe runs no speculative answers; the type is here for imports.)"""
+
+    text: str
