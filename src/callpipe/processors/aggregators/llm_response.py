@@ -213,6 +213,9 @@ class LLMUserContextAggregator(FrameProcessor):
         elif isinstance(frame, InterimTranscriptionFrame):
             if frame.text.strip():
                 self._interim = frame.text.strip()
+        elif isinstance(frame, InputTextRawFrame):
+            if frame.text.strip():
+                await self._on_typed_text(frame.text.strip())  # consumed: never spoken
         elif isinstance(frame, LLMMessagesAppendFrame):
             self._context.add_messages(frame.messages)
             if frame.run_llm:
@@ -224,6 +227,13 @@ class LLMUserContextAggregator(FrameProcessor):
             await self.push_context_frame()
         else:
             await self.push_frame(frame, direction)
+
+    async def _on_typed_text(self, text: str) -> None:
+        """Typed text is a user turn of its own: written to the context, then the LLM runs.
+        Words of a spoken turn not yet written go with it, before it."""
+        self._parts.append(text)
+        self._interim = None
+        await self._push_aggregation()
 
     async def _on_transcription(self, text: str) -> None:
         text = text.strip()
@@ -250,7 +260,12 @@ class LLMUserContextAggregator(FrameProcessor):
         if self._timer_handle is not None:
             self._timer_handle.cancel()
         loop = asyncio.get_running_loop()
-        self._timer_handle = loop.call_later(self._params.aggregation_timeout, self._on_timer)
+        self._timer_handle = loop.call_later(self._transcript_wait(), self._on_timer)
+
+    def _transcript_wait(self) -> float:
+        """Hook: how long the aggregation timeout waits (the 1.14 aggregator stretches it to
+        the STT's latency after the caller stopped)."""
+        return self._params.aggregation_timeout
 
     def _on_timer(self) -> None:
         self._timer_handle = None

@@ -20,6 +20,13 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
   uses the ``developer`` role; callpipe's OpenAI-compatible and Gemini services send ``system``
   everywhere). Not while a function call is pending (its result runs the LLM) or the caller is
   muted; at most ``max_consecutive_recoveries`` in a row until a turn with words.
+- Turn strategies (:mod:`callpipe.turns.user_turn_strategies`): with an external start/stop
+  strategy, ``ProposedUserStarted/StoppedSpeakingFrame`` from a service become turns here
+  (announced both ways, the bot cut off unless disabled); otherwise they pass on. Strategies a
+  service recommends in ``ServiceMetadataFrame.user_turn_strategies`` replace the defaults
+  (never the bot's own). ``STTMetadataFrame.ttfs_p99_latency`` stretches the wait for a late
+  final transcript. A wake-phrase start strategy keeps the caller unheard until the phrase.
+- ``InputTextRawFrame``: typed text, a user turn of its own (written, LLM run, never spoken).
 - Muting: while a mute strategy says so, the caller's speech, transcripts and barge-in are
   dropped here (the caller's audio still flows on, unanalysed, for a recorder further down).
   callpipe's transport raises the interruption, but it reaches the output only through this
@@ -89,7 +96,11 @@ from callpipe.frames.frames import (
     LLMSetToolsFrame,
     LLMSummarizeContextFrame,
     LLMThoughtStartFrame,
+    ProposedUserStartedSpeakingFrame,
+    ProposedUserStoppedSpeakingFrame,
+    ServiceMetadataFrame,
     StartFrame,
+    STTMetadataFrame,
     TranscriptionFrame,
     UserIdleTimeoutUpdateFrame,
     UserMuteStartedFrame,
@@ -123,10 +134,17 @@ from callpipe.processors.frame_processor import FrameDirection
 from callpipe.turns.empty_user_turn import EmptyUserTurnConfig
 from callpipe.turns.user_idle_controller import UserIdleController
 from callpipe.turns.user_mute.strategies import BaseUserMuteStrategy
+from callpipe.turns.user_start.wake_phrase_user_turn_start_strategy import (
+    WakePhraseUserTurnStartStrategy,
+)
 from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
     TurnAnalyzerUserTurnStopStrategy,
 )
-from callpipe.turns.user_turn_strategies import UserTurnStrategies
+from callpipe.turns.user_turn_strategies import (
+    BaseUserTurnStartStrategy,
+    UserTurnStartedParams,
+    UserTurnStrategies,
+)
 
 # Pipecat imports these config classes from this module too.
 from callpipe.utils.context.llm_context_summarization import (
@@ -153,6 +171,8 @@ _MUTABLE = (
     InputAudioRawFrame,
     InterimTranscriptionFrame,
     TranscriptionFrame,
+    ProposedUserStartedSpeakingFrame,
+    ProposedUserStoppedSpeakingFrame,
 )
 """The caller's frames a mute drops."""
 
@@ -282,16 +302,14 @@ class LLMUserAggregator(LLMUserContextAggregator):
         **kwargs: Any,
     ) -> None:
         self._user_params = params or LLMUserAggregatorParams()
-        self._strategies = self._user_params.user_turn_strategies or UserTurnStrategies()
-        timeout = self._strategies.speech_timeout
-        if self._user_params.user_turn_strategies is None or timeout is None:
-            timeout = _DEFAULT_SPEECH_TIMEOUT
-        super().__init__(
-            context,
-            params=_LegacyUserParams(aggregation_timeout=timeout),
-            latency=latency,
-            **kwargs,
-        )
+        super().__init__(context, params=_LegacyUserParams(), latency=latency, **kwargs)
+        self._strategies: UserTurnStrategies
+        self._turn_gate: TurnAnalyzerGate | None = None
+        self._wake: WakePhraseUserTurnStartStrategy | None = None
+        self._stt_latency = 0.0
+        self._sample_rate = 0
+        self._caller_heard_asleep = False
+        self._use_strategies(self._user_params.user_turn_strategies or UserTurnStrategies())
         self._mutes = list(self._user_params.user_mute_strategies)
         self._muted = False
         self._vad = self._user_params.vad_analyzer
@@ -315,11 +333,6 @@ class LLMUserAggregator(LLMUserContextAggregator):
         self._release_next_interruption = False
         self._turn_started_at = ""
         self._idle = UserIdleController(self._user_params.user_idle_timeout, self._on_idle)
-        stops = self._strategies.stop or ()
-        analyzers = [s for s in stops if isinstance(s, TurnAnalyzerUserTurnStopStrategy)]
-        self._turn_gate = (
-            TurnAnalyzerGate(analyzers[0], self, self._end_turn) if analyzers else None
-        )
         for event in (
             "on_user_turn_started",
             "on_user_turn_stopped",
@@ -330,6 +343,35 @@ class LLMUserAggregator(LLMUserContextAggregator):
             "on_user_mute_stopped",
         ):
             self._register_event_handler(event)
+
+    def _use_strategies(self, strategies: UserTurnStrategies) -> None:
+        """Apply turn strategies: at construction, or those a service recommends later."""
+        self._strategies = strategies
+        timeout = strategies.speech_timeout
+        if (
+            self._user_params.user_turn_strategies is None
+            and strategies.proposed_stop_resolver() is None
+        ):
+            timeout = None  # callpipe's own default wait, not 1.14's speech-timeout default
+        self._params.aggregation_timeout = _DEFAULT_SPEECH_TIMEOUT if timeout is None else timeout
+        if self._stt_latency > 0:
+            strategies.update_stt_timeout(self._stt_latency)
+        stops = strategies.stop or ()
+        analyzers = [s for s in stops if isinstance(s, TurnAnalyzerUserTurnStopStrategy)]
+        self._turn_gate = (
+            TurnAnalyzerGate(analyzers[0], self, self._end_turn) if analyzers else None
+        )
+        if self._turn_gate is not None and self._sample_rate:
+            self._turn_gate.start(self._sample_rate)
+        wakes = [
+            s for s in strategies.start or () if isinstance(s, WakePhraseUserTurnStartStrategy)
+        ]
+        self._wake = wakes[0] if wakes else None
+
+    @property
+    def user_turn_strategies(self) -> UserTurnStrategies:
+        """The turn strategies in use (the bot's, a service's recommendation, or the defaults)."""
+        return self._strategies
 
     @property
     def muted(self) -> bool:
@@ -343,6 +385,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, StartFrame):
+            self._sample_rate = frame.audio_in_sample_rate
             if self._vad_controller is not None:
                 self._vad_controller.set_sample_rate(frame.audio_in_sample_rate)
             if self._turn_gate is not None:
@@ -371,6 +414,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
             await self.push_frame(frame, direction)
             return
         if await self._mute_drops(frame):
+            return
+        if self._wake is not None and await self._asleep_drops(self._wake, frame, direction):
             return
         waiting = self._idle.waiting_for_user  # before this frame: did a turn start cut in?
         self._idle.process_frame(frame)
@@ -423,8 +468,107 @@ class LLMUserAggregator(LLMUserContextAggregator):
                 self._context.set_tool_choice(frame.tool_choice)
         elif isinstance(frame, UserIdleTimeoutUpdateFrame):
             pass  # consumed: the idle controller has applied it
+        elif isinstance(frame, ProposedUserStartedSpeakingFrame):
+            resolver = self._strategies.proposed_start_resolver()
+            if resolver is None:
+                await self.push_frame(frame, direction)  # for a resolver further down
+            else:
+                await self._proposed_start(resolver)
+        elif isinstance(frame, ProposedUserStoppedSpeakingFrame):
+            if self._strategies.proposed_stop_resolver() is None:
+                await self.push_frame(frame, direction)
+            else:
+                await self._stop_turn_here()
+        elif isinstance(frame, ServiceMetadataFrame):
+            await self._on_service_metadata(frame)
+            await self.push_frame(frame, direction)
         else:
             await super().process_frame(frame, direction)
+
+    # ------------------------------------------------------------------ service metadata
+
+    async def _on_service_metadata(self, frame: ServiceMetadataFrame) -> None:
+        if isinstance(frame, STTMetadataFrame) and frame.ttfs_p99_latency > 0:
+            self._stt_latency = frame.ttfs_p99_latency
+            self._strategies.update_stt_timeout(frame.ttfs_p99_latency)
+        recommended = frame.user_turn_strategies
+        if recommended is None:
+            return
+        if not isinstance(recommended, UserTurnStrategies):
+            logger.warning(
+                "%s: %s recommended turn strategies of type %s; ignored",
+                self,
+                frame.service_name,
+                type(recommended).__name__,
+            )
+            return
+        if self._user_params.user_turn_strategies is not None:
+            logger.debug(
+                "%s: keeping the bot's turn strategies over those of %s", self, frame.service_name
+            )
+            return
+        if recommended is self._strategies:
+            return
+        logger.debug("%s: using the turn strategies recommended by %s", self, frame.service_name)
+        old_gate = self._turn_gate
+        self._use_strategies(recommended)
+        if old_gate is not None and old_gate is not self._turn_gate:
+            await old_gate.close()
+        self._update_hooks()  # the caller's audio may now be needed (or no longer)
+
+    def _transcript_wait(self) -> float:
+        floor = self._params.aggregation_timeout
+        if not self._turn_ended or self._stt_latency <= 0:
+            return floor
+        return self._strategies.transcript_wait(floor, self._latency.vad_stop_secs)
+
+    # ------------------------------------------------------------------ typed input
+
+    async def _on_typed_text(self, text: str) -> None:
+        if not self._turn_open:
+            self._turn_open = True
+            self._stop_timed_out = False
+            self._turn_interrupted_bot = False
+            self._turn_started_at = _now_iso()
+            await self._call_event_handler("on_user_turn_started", None)
+        await super()._on_typed_text(text)
+
+    # ------------------------------------------------------------------ wake phrase
+
+    async def _asleep_drops(
+        self, wake: WakePhraseUserTurnStartStrategy, frame: Frame, direction: FrameDirection
+    ) -> bool:
+        """Whether ``frame`` is dropped because no wake phrase was heard yet; a transcript
+        holding one starts the turn."""
+        if wake.awake or self._turn_open:
+            if isinstance(
+                frame,
+                UserStartedSpeakingFrame
+                | TranscriptionFrame
+                | BotStartedSpeakingFrame
+                | BotStoppedSpeakingFrame,
+            ):
+                wake.activity()
+            return False
+        if isinstance(frame, UserStartedSpeakingFrame):
+            self._caller_heard_asleep = True
+            return True
+        if isinstance(frame, UserStoppedSpeakingFrame) and direction == FrameDirection.DOWNSTREAM:
+            self._caller_heard_asleep = False
+            return True
+        if isinstance(frame, TranscriptionFrame):
+            if not await wake.check_transcript(frame.text):
+                return True
+            started = UserStartedSpeakingFrame()
+            self._idle.process_frame(started)
+            await self._on_user_started(started, FrameDirection.DOWNSTREAM, True)
+            await super().process_frame(frame, direction)
+            if not self._caller_heard_asleep:
+                await self._stop_turn_here()
+            return True
+        return isinstance(
+            frame, InterruptionFrame | InterimTranscriptionFrame | ProposedUserStartedSpeakingFrame
+        )
 
     # ------------------------------------------------------------------ muting
 
@@ -534,17 +678,23 @@ class LLMUserAggregator(LLMUserContextAggregator):
         await self.push_frame(VADUserStartedSpeakingFrame(start_secs=start_secs))
         if self._turn_gate is not None:
             self._turn_gate.vad_started(start_secs)
-        waiting = self._idle.waiting_for_user
-        started = UserStartedSpeakingFrame()
-        self._idle.process_frame(started)
-        await self._on_user_started(started, FrameDirection.DOWNSTREAM, waiting)
-        await self.push_frame(UserStartedSpeakingFrame(), FrameDirection.UPSTREAM)
-        if self.interruptions_allowed and self._strategies.interruptions_enabled:
-            if not self._held_turn:
-                self._release_next_interruption = True
-                await self.push_frame(BotInterruptionFrame(), FrameDirection.UPSTREAM)
         if controller.audio_idle_timeout > 0:
             self._arm_audio_idle_check(controller.audio_idle_timeout)
+        wake = self._wake
+        if wake is not None and not (wake.awake or self._turn_open):
+            self._caller_heard_asleep = True  # no turn before the wake phrase
+        elif self._strategies.proposed_start_resolver() is None:
+            start = self._strategies.start[0] if self._strategies.start else None
+            params = (
+                start.turn_started_params(
+                    enable_interruptions=self._strategies.interruptions_enabled
+                )
+                if start is not None
+                else UserTurnStartedParams(
+                    enable_interruptions=False, enable_user_speaking_frames=True
+                )
+            )
+            await self._start_turn_here(params)
 
     async def _vad_stopped(self, controller: VADController) -> None:
         self._cancel_audio_idle_check()
@@ -553,6 +703,30 @@ class LLMUserAggregator(LLMUserContextAggregator):
         if self._turn_gate is not None:
             self._turn_gate.vad_stopped(stop_secs)
         await super().process_frame(vad_stop, FrameDirection.DOWNSTREAM)
+        wake = self._wake
+        if wake is not None and not (wake.awake or self._turn_open):
+            self._caller_heard_asleep = False
+        elif self._strategies.proposed_stop_resolver() is None:
+            await self._stop_turn_here()
+
+    async def _proposed_start(self, strategy: BaseUserTurnStartStrategy) -> None:
+        """A service proposed that the caller started a turn; the strategy's settings decide."""
+        await self._start_turn_here(strategy.turn_started_params())
+
+    async def _start_turn_here(self, params: UserTurnStartedParams) -> None:
+        """A turn decided in this aggregator (its VAD, or a proposal): announce it both ways
+        and, if ``params`` say so, cut the bot off."""
+        waiting = self._idle.waiting_for_user
+        started = UserStartedSpeakingFrame()
+        self._idle.process_frame(started)
+        await self._on_user_started(started, FrameDirection.DOWNSTREAM, waiting)
+        await self.push_frame(UserStartedSpeakingFrame(), FrameDirection.UPSTREAM)
+        if params.enable_interruptions and self.interruptions_allowed and not self._held_turn:
+            self._release_next_interruption = True
+            await self.push_frame(BotInterruptionFrame(), FrameDirection.UPSTREAM)
+
+    async def _stop_turn_here(self) -> None:
+        """The caller stopped, as decided in this aggregator: announce it both ways."""
         await self._on_user_stopped(UserStoppedSpeakingFrame(), FrameDirection.DOWNSTREAM)
         await self.push_frame(UserStoppedSpeakingFrame(), FrameDirection.UPSTREAM)
         self._idle.process_frame(UserStoppedSpeakingFrame())
@@ -646,6 +820,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
             return
         interrupted = self._turn_interrupted_bot
         self._close_turn()
+        if self._wake is not None:
+            self._wake.turn_ended()
         stop = (
             None if self._stop_timed_out or not self._strategies.stop else self._strategies.stop[0]
         )
@@ -681,6 +857,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
 
     async def _on_turn_added(self, text: str) -> None:
         self._close_turn()
+        if self._wake is not None:
+            self._wake.turn_ended()
         self._empty_recoveries = 0
         timestamp = self._turn_started_at or _now_iso()
         await self.push_frame(LLMContextUserTurnFrame(text=text, timestamp=timestamp))
