@@ -8,6 +8,10 @@
   service and the variable to fix.
 - **Metrics.** Time to first byte per request goes to the process registry always, and into a
   ``MetricsFrame`` when the pipeline runs with ``enable_metrics=True``.
+- **Metadata.** Right after the ``StartFrame`` has gone on, and again on a
+  ``ServiceSwitcherRequestMetadataFrame`` (a switcher made the service active), a service
+  broadcasts what :meth:`AIService.service_metadata_frame` returns (STT and LLM services say
+  who they are; see Pipecat 1.14's ``ServiceMetadataFrame``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from callpipe.frames.frames import (
     FatalErrorFrame,
     Frame,
     MetricsFrame,
+    ServiceMetadataFrame,
+    ServiceSwitcherRequestMetadataFrame,
     StartFrame,
 )
 from callpipe.metrics.metrics import MetricsData, TTFBMetricsData
@@ -87,6 +93,18 @@ class AIService(FrameProcessor):
     def sample_rate(self) -> int:
         """The rate this service produces (TTS) or consumes (STT) audio at."""
         return self._out_sample_rate
+
+    # ------------------------------------------------------------------ metadata
+
+    def service_metadata_frame(self) -> ServiceMetadataFrame | None:
+        """The frame describing this service to the processors after it (None: nothing)."""
+        return None
+
+    async def broadcast_service_metadata(self) -> None:
+        """Broadcast :meth:`service_metadata_frame` both ways, if there is one."""
+        frame = self.service_metadata_frame()
+        if frame is not None:
+            await self.broadcast_frame_instance(frame)
 
     # ------------------------------------------------------------------ lifecycle hooks
 
@@ -172,9 +190,13 @@ class AIService(FrameProcessor):
             logger.exception("%s: cancel failed", self)
 
     async def handle_lifecycle(self, frame: Frame, direction: FrameDirection) -> bool:
-        """Start/End/Cancel handling shared by all services. True if ``frame`` was handled."""
+        """Start/End/Cancel handling shared by all services. True if ``frame`` was handled.
+
+        A ``ServiceSwitcherRequestMetadataFrame`` is answered here but not consumed (False):
+        the service passes it on, and its switcher drops it."""
         if isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
+            await self.broadcast_service_metadata()
             await self._start_service(frame)
             return True
         if isinstance(frame, EndFrame):
@@ -185,6 +207,8 @@ class AIService(FrameProcessor):
             await self._cancel_service(frame)
             await self.push_frame(frame, direction)
             return True
+        if isinstance(frame, ServiceSwitcherRequestMetadataFrame) and frame.service is self:
+            await self.broadcast_service_metadata()
         return False
 
     # ------------------------------------------------------------------ errors

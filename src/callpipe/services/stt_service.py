@@ -11,6 +11,14 @@ transcribes it as one WAV file when the caller stops.
 
 Time to first byte of an STT is measured from the end of the caller's speech (VAD stop) to
 the first final transcript after it.
+
+Pipecat 1.14's service frames: an ``STTMuteFrame(mute=True)`` stops the caller's audio reaching
+the provider (it still passes on downstream) until ``STTMuteFrame(mute=False)``. At start, and
+again when a ``ServiceSwitcher`` makes it active, each STT service broadcasts an
+``STTMetadataFrame`` with its ``ttfs_p99_latency``: the 99th percentile of the time from the end
+of speech to the final transcript, in seconds. Each service has a default (the figure Pipecat
+1.14 publishes for the provider, :data:`DEFAULT_TTFS_P99` where it has none); pass
+``ttfs_p99_latency=`` to use one measured for your own deployment.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from callpipe.frames.frames import (
     InputAudioRawFrame,
     InterimTranscriptionFrame,
     StartFrame,
+    STTMetadataFrame,
+    STTMuteFrame,
     STTUpdateSettingsFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
@@ -39,6 +49,9 @@ from callpipe.services.ai_service import AIService
 from callpipe.services.settings import STTSettings, delta_from_frame
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_TTFS_P99 = 1.0
+"""The ``ttfs_p99_latency`` of a service with no measured figure (Pipecat 1.14's fallback)."""
 
 
 def iso_now() -> str:
@@ -56,6 +69,7 @@ class STTService(AIService):
         sample_rate: int | None = None,
         audio_passthrough: bool = True,
         language: str | None = None,
+        ttfs_p99_latency: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -63,6 +77,8 @@ class STTService(AIService):
         self._audio_passthrough = audio_passthrough
         self._language = language
         self._user_speaking = False
+        self._muted = False
+        self._ttfs_p99_latency = ttfs_p99_latency
         self._settings: STTSettings = self.Settings(model=self.model_name, language=language)
 
     # ------------------------------------------------------------------ settings (1.14)
@@ -92,6 +108,24 @@ class STTService(AIService):
     @property
     def sample_rate(self) -> int:
         return self._init_sample_rate or self._in_sample_rate
+
+    # ------------------------------------------------------------------ mute and metadata
+
+    @property
+    def is_muted(self) -> bool:
+        """True while an ``STTMuteFrame(mute=True)`` holds the caller's audio back."""
+        return self._muted
+
+    @property
+    def ttfs_p99_latency(self) -> float:
+        """P99 seconds from the end of speech to the final transcript (see the module
+        docstring), as announced in the ``STTMetadataFrame``."""
+        if self._ttfs_p99_latency is None:
+            return DEFAULT_TTFS_P99
+        return self._ttfs_p99_latency
+
+    def service_metadata_frame(self) -> STTMetadataFrame:
+        return STTMetadataFrame(service_name=self.name, ttfs_p99_latency=self.ttfs_p99_latency)
 
     # ------------------------------------------------------------------ provider API
 
@@ -140,7 +174,8 @@ class STTService(AIService):
         if type(frame) is InputAudioRawFrame:
             # The caller's audio, 50 times a second: neither a lifecycle nor a settings frame,
             # so the base handling below would only test and return.
-            await self.process_audio(frame.audio)
+            if not self._muted:
+                await self.process_audio(frame.audio)
             if self._audio_passthrough:
                 await self.push_frame(frame, direction)
             return
@@ -153,9 +188,15 @@ class STTService(AIService):
                 await self.update_settings(delta)
                 return
         if isinstance(frame, InputAudioRawFrame):
-            await self.process_audio(frame.audio)
+            if not self._muted:
+                await self.process_audio(frame.audio)
             if self._audio_passthrough:
                 await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, STTMuteFrame):
+            if frame.mute != self._muted:
+                logger.debug("%s: %s", self, "muted" if frame.mute else "unmuted")
+            self._muted = frame.mute
             return
         if isinstance(frame, UserStartedSpeakingFrame):
             self._user_speaking = True

@@ -185,7 +185,8 @@ class DeepgramSTTService(StreamingSTTService):
     ``multichannel``, ``callback``, ``callback_method``, ``tag``, ``mip_opt_out``; ``addons``
     adds any other query parameters (sent last, so they override options; ``encoding`` and
     ``sample_rate`` are refused there, as they must describe the audio actually sent).
-    ``ttfs_p99_latency`` is accepted and kept but not used (see ``__init__``).
+    ``ttfs_p99_latency`` (default 0.35 s, Pipecat 1.14's figure for Deepgram) is announced in
+    the ``STTMetadataFrame`` at start.
     """
 
     Settings = DeepgramSTTSettings
@@ -239,7 +240,11 @@ class DeepgramSTTService(StreamingSTTService):
                 "format it sends; use the encoding= / sample_rate= arguments"
             )
         super().__init__(
-            model=options.model, sample_rate=sample_rate, language=options.language, **kwargs
+            model=options.model,
+            sample_rate=sample_rate,
+            language=options.language,
+            ttfs_p99_latency=ttfs_p99_latency,
+            **kwargs,
         )
         self._api_key = resolve_api_key(type(self).__name__, api_key, "DEEPGRAM_API_KEY")
         if url is None and base_url:
@@ -247,10 +252,6 @@ class DeepgramSTTService(StreamingSTTService):
         self._url = env_base_url(url, DEEPGRAM_URL_ENV, DEEPGRAM_URL)
         self._options = options
         self._keepalive_secs = keepalive_secs
-        # Pipecat's user aggregator waits this long for a late final transcript (announced in an
-        # STTMetadataFrame). callpipe's aggregator waits a fixed window set by the turn
-        # strategy instead, so the value is only kept (``ttfs_p99_latency``), not acted on.
-        self._ttfs_p99_latency = ttfs_p99_latency
         self._ws: ProviderWebsocket | None = None
         self._socket: _Socket | None = None
         """The socket ``_ws`` belongs to (``_ws`` is kept on its own for the audio path)."""
@@ -264,11 +265,6 @@ class DeepgramSTTService(StreamingSTTService):
         if self._options.encoding is not None:
             return self._options.encoding
         return "mulaw" if self.sample_rate == 8000 else "linear16"
-
-    @property
-    def ttfs_p99_latency(self) -> float | None:
-        """P99 seconds from the end of speech to the final transcript, as given (not used)."""
-        return self._ttfs_p99_latency
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         """Take the changed options; a change of the socket's query opens a new socket now."""

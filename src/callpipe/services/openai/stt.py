@@ -109,7 +109,12 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
                 model = settings.model
             if is_given(settings.language):
                 language = settings.language
-        super().__init__(model=model or "gpt-4o-transcribe", language=language, **kwargs)
+        super().__init__(
+            model=model or "gpt-4o-transcribe",
+            language=language,
+            ttfs_p99_latency=ttfs_p99_latency,
+            **kwargs,
+        )
         self._init_http(
             api_key, base_url, organization=organization, project=project, http_client=http_client
         )
@@ -127,15 +132,6 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
         self._push_empty_transcripts = push_empty_transcripts
         self._no_prob_warned: str | None = None
         """The model last warned about as having no probabilities (warned once per model)."""
-        # Pipecat's user aggregator waits this long for a late final transcript (announced in
-        # an STTMetadataFrame); callpipe's waits a window set by its turn strategy, so the
-        # value is only kept, not acted on.
-        self._ttfs_p99_latency = ttfs_p99_latency
-
-    @property
-    def ttfs_p99_latency(self) -> float | None:
-        """P99 seconds from the end of speech to the final transcript, as given (not used)."""
-        return self._ttfs_p99_latency
 
     @staticmethod
     def _to_service_language(language: object) -> str | None:
