@@ -108,7 +108,9 @@ class StreamingHTTPLLMService(LLMService):
         finally:
             task = asyncio.current_task()
             if task is None or not task.cancelling():
+                await self.end_thought()
                 await self.push_frame(LLMFullResponseEndFrame())
+            self._in_thought = False
 
     async def _stream_watched(
         self, body: dict[str, Any], produced: list[bool], limit: float

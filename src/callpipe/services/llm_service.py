@@ -24,6 +24,13 @@ it: an ``LLMContextSummaryRequestFrame`` from the assistant aggregator starts a 
 ``LLMContextSummaryResultFrame``, broadcast both ways (see
 :mod:`callpipe.processors.aggregators.llm_context_summarizer`). Summaries still being made when
 the call ends are cancelled.
+
+Pipecat 1.14's output frames: an ``LLMConfigureOutputFrame(skip_tts=True)`` marks the text of
+the following completions ``skip_tts`` (the TTS passes it on unspoken, the context still gets
+it) until one with ``skip_tts=False``. Reasoning text a provider streams (OpenAI-compatible
+``reasoning_content``, Gemini thought parts) goes out as ``LLMThoughtStartFrame``,
+``LLMThoughtTextFrame``\\ s and ``LLMThoughtEndFrame``, never as text to speak. At start the
+service broadcasts an ``LLMServiceMetadataFrame``.
 """
 
 from __future__ import annotations
@@ -47,9 +54,15 @@ from callpipe.frames.frames import (
     FunctionCallResultFrame,
     FunctionCallResultProperties,
     FunctionCallsStartedFrame,
+    LLMConfigureOutputFrame,
     LLMContextFrame,
     LLMContextSummaryRequestFrame,
     LLMMessagesFrame,
+    LLMServiceMetadataFrame,
+    LLMTextFrame,
+    LLMThoughtEndFrame,
+    LLMThoughtStartFrame,
+    LLMThoughtTextFrame,
     LLMUpdateSettingsFrame,
 )
 from callpipe.processors.aggregators.llm_context import ChatContext
@@ -180,6 +193,8 @@ class LLMService(AIService):
         self._settings: LLMSettings = self.Settings(model=self.model_name)
         self._background_calls: set[asyncio.Task[Any]] = set()
         self._summaries: set[asyncio.Task[Any]] = set()
+        self._skip_tts: bool | None = None
+        self._in_thought = False
         # Pipecat 1.14 events: (service, [FunctionCallFromLLM]) / (service) after a timeout.
         self._register_event_handler("on_function_calls_started")
         self._register_event_handler("on_function_calls_cancelled")
@@ -200,6 +215,33 @@ class LLMService(AIService):
         if changed:
             logger.debug("%s: settings changed: %s", self, sorted(changed))
         return changed
+
+    # ------------------------------------------------------------------ output
+
+    def service_metadata_frame(self) -> LLMServiceMetadataFrame:
+        return LLMServiceMetadataFrame(service_name=self.name)
+
+    def llm_text_frame(self, text: str) -> LLMTextFrame:
+        """A frame of the model's answer, with the ``skip_tts`` the last
+        ``LLMConfigureOutputFrame`` asked for."""
+        frame = LLMTextFrame(text)
+        if self._skip_tts is not None:
+            frame.skip_tts = self._skip_tts
+        return frame
+
+    async def push_thought(self, text: str) -> None:
+        """Push reasoning text as a thought (opening one first if none is open)."""
+        if not self._in_thought:
+            self._in_thought = True
+            await self.push_frame(LLMThoughtStartFrame())
+        if text:
+            await self.push_frame(LLMThoughtTextFrame(text))
+
+    async def end_thought(self, signature: Any = None) -> None:
+        """Close the open thought, if any."""
+        if self._in_thought:
+            self._in_thought = False
+            await self.push_frame(LLMThoughtEndFrame(signature=signature))
 
     # ------------------------------------------------------------------ functions
 
@@ -272,6 +314,8 @@ class LLMService(AIService):
             await self._run_context(OpenAILLMContext(frame.messages))
         elif isinstance(frame, LLMContextSummaryRequestFrame):
             self._start_summary(frame)
+        elif isinstance(frame, LLMConfigureOutputFrame):
+            self._skip_tts = frame.skip_tts
         elif isinstance(frame, LLMUpdateSettingsFrame):
             delta = delta_from_frame(frame, self.Settings, self)
             if delta is None:

@@ -17,6 +17,7 @@ from callpipe.frames.frames import (
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMMessagesFrame,
+    LLMServiceMetadataFrame,
     LLMTextFrame,
     MetricsFrame,
 )
@@ -68,7 +69,8 @@ async def test_streams_text_between_response_frames(server: FakeOpenAIServer) ->
     down, up = await run_test(make_llm(server), [OpenAILLMContextFrame(context=context)])
 
     kinds = [type(f) for f in down]
-    assert kinds[0] is LLMFullResponseStartFrame
+    assert kinds[0] is LLMServiceMetadataFrame  # broadcast at start
+    assert kinds[1] is LLMFullResponseStartFrame
     assert kinds[-2] is LLMFullResponseEndFrame and kinds[-1] is EndFrame
     assert texts(down) == "Hello there, caller."
     assert not [f for f in up if isinstance(f, ErrorFrame)]

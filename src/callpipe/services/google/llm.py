@@ -6,7 +6,8 @@ service uses (Chat Completions messages); :mod:`callpipe.services.google._gemini
 Gemini ``contents``, ``systemInstruction``, ``tools`` and ``toolConfig``.
 
 Each SSE event is a ``GenerateContentResponse``: text parts become ``LLMTextFrame``\\ s as they
-arrive (parts marked ``thought`` are skipped), ``functionCall`` parts become tool calls run by
+arrive (``thought`` parts, sent with ``include_thoughts``, become LLM thought frames: start,
+text, end per part), ``functionCall`` parts become tool calls run by
 :class:`~callpipe.services.llm_service.LLMService` (their ``thoughtSignature`` is kept and sent
 back with the call, as thinking models require), ``usageMetadata`` becomes usage metrics.
 Start-up warms the connection with ``GET /v1beta/models/{model}`` so a rejected key is reported
@@ -42,7 +43,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callpipe.errors import CallpipeError
 from callpipe.frames.frames import (
-    LLMTextFrame,
     StartFrame,
 )
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
@@ -435,13 +435,19 @@ class GoogleLLMService(StreamingHTTPLLMService):
             return
         content = candidates[0].get("content") or {}
         for part in content.get("parts") or ():
-            if not isinstance(part, dict) or part.get("thought"):
+            if not isinstance(part, dict):
                 continue
             text = part.get("text")
             function_call = part.get("functionCall")
             if (text or function_call) and not produced[0]:
                 produced[0] = True
                 await self.stop_ttfb_metrics()
+            if part.get("thought"):
+                # Sent only with include_thoughts; each part is a whole thought summary.
+                if text:
+                    await self.push_thought(str(text))
+                    await self.end_thought(part.get("thoughtSignature"))
+                continue
             if isinstance(function_call, dict) and function_call.get("name"):
                 call_id = function_call.get("id")
                 if not call_id:
@@ -454,7 +460,7 @@ class GoogleLLMService(StreamingHTTPLLMService):
                     ToolCall(id=str(call_id), name=function_call["name"], arguments=arguments)
                 )
             elif text:
-                await self.push_frame(LLMTextFrame(text))
+                await self.push_frame(self.llm_text_frame(str(text)))
 
 
 def _tools_of(context: ChatContext) -> tuple[list[dict[str, Any]] | None, Any]:

@@ -5,7 +5,9 @@ Works with any server speaking the OpenAI Chat Completions API with ``stream=tru
 
 Wire format: POST ``{base_url}/chat/completions``; the response is Server-Sent Events, one
 ``data: {json}`` line per chunk (``choices[0].delta.content`` text, ``delta.tool_calls[]`` with an
-``index`` and pieces of ``function.arguments``), ending with ``data: [DONE]``.
+``index`` and pieces of ``function.arguments``), ending with ``data: [DONE]``. Reasoning
+deltas (``reasoning_content``, as DeepSeek and vLLM send, or ``reasoning``) become LLM thought
+frames, closed when the answer or a tool call begins.
 
 Start-up warms the connection pool with ``GET {base_url}/models``: the first completion then
 skips TCP/TLS set-up, and a rejected key is reported at start, not at the first turn.
@@ -29,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callpipe.errors import CallpipeError
 from callpipe.frames.frames import (
-    LLMTextFrame,
     StartFrame,
 )
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
@@ -328,9 +329,16 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         delta = choices[0].get("delta") or {}
         content = delta.get("content")
         tool_deltas = delta.get("tool_calls")
-        if (content or tool_deltas) and not produced[0]:
+        # DeepSeek and vLLM stream the model's reasoning as ``reasoning_content`` (some
+        # OpenAI-compatible servers as ``reasoning``) before the answer.
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if (content or tool_deltas or reasoning) and not produced[0]:
             produced[0] = True
             await self.stop_ttfb_metrics()
+        if isinstance(reasoning, str) and reasoning:
+            await self.push_thought(reasoning)
+        if content or tool_deltas:
+            await self.end_thought()
         for tool_delta in tool_deltas or ():
             index = int(tool_delta.get("index", len(calls)))
             call = calls.get(index)
@@ -344,4 +352,4 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
             if function.get("arguments"):
                 call.arguments += function["arguments"]
         if content:
-            await self.push_frame(LLMTextFrame(content))
+            await self.push_frame(self.llm_text_frame(str(content)))

@@ -8,6 +8,8 @@ The documented contract (https://ai.google.dev/api/generate-content and the offi
   ``GenerateContentResponse`` per ``data:`` line (``candidates[0].content.parts`` with ``text``
   or ``functionCall {name, args, id}`` + ``thoughtSignature``; ``finishReason`` and
   ``usageMetadata`` on the last); without ``alt=sse`` the same responses as one JSON array.
+  A scripted ``thoughts`` text comes first as one ``{"text", "thought": true}`` part, only when
+  the request asked for it (``generationConfig.thinkingConfig.includeThoughts``).
 - ``POST /v1beta/models/{model}:generateContent`` → one response.
 - ``GET /v1beta/models/{model}`` and ``GET /v1beta/models``.
 - The key in ``x-goog-api-key`` (or ``?key=``). A bad key gets HTTP 400 ``INVALID_ARGUMENT``
@@ -44,9 +46,11 @@ DATA_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionRespon
 @dataclass
 class GeminiReply:
     """One scripted answer: ``text`` streamed word by word and/or ``function_calls``
-    (``{"name", "args"}``); a non-200 ``status`` answers with a Gemini-shaped error."""
+    (``{"name", "args"}``); a non-200 ``status`` answers with a Gemini-shaped error;
+    ``thoughts``: a thought summary sent before them when the request includes thoughts."""
 
     text: str = ""
+    thoughts: str = ""
     function_calls: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
     error_message: str = "fake error"
@@ -177,7 +181,9 @@ class FakeGeminiServer(ServedFake):
         reply = self.replies.popleft() if self.replies else self._echo(body)
         if reply.status != 200:
             return _error(reply.status, reply.error_message)
-        responses = self._responses(reply, model)
+        config = body.get("generationConfig") or {}
+        include_thoughts = bool((config.get("thinkingConfig") or {}).get("includeThoughts"))
+        responses = self._responses(reply, model, include_thoughts)
         if method == "generateContent":
             return JSONResponse(_merge(responses))
         if request.query_params.get("alt") != "sse":
@@ -192,9 +198,13 @@ class FakeGeminiServer(ServedFake):
                     return GeminiReply(text=f"You said: {' '.join(texts)}")
         return GeminiReply(text="Hello! How can I help you today?")
 
-    def _responses(self, reply: GeminiReply, model: str) -> list[dict[str, Any]]:
+    def _responses(
+        self, reply: GeminiReply, model: str, include_thoughts: bool = False
+    ) -> list[dict[str, Any]]:
         response_id = uuid.uuid4().hex[:20]
         parts: list[list[dict[str, Any]]] = []
+        if reply.thoughts and include_thoughts:
+            parts.append([{"text": reply.thoughts, "thought": True}])
         words = reply.text.split(" ") if reply.text else []
         for i, word in enumerate(words):
             parts.append([{"text": word if i == 0 else " " + word}])

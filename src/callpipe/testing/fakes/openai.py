@@ -41,9 +41,12 @@ class ChatReply:
     ``text`` is streamed word by word (``chunk_delay`` apart); ``tool_calls`` entries are
     ``{"name": str, "arguments": dict | str, "id": str (optional)}``. A non-200 ``status``
     answers with an OpenAI-shaped error; ``drop_after_chunks`` closes the stream early.
+    ``reasoning`` is streamed word by word before the answer as ``delta.reasoning_content``, the
+    way DeepSeek and vLLM send a reasoning model's thinking.
     """
 
     text: str = ""
+    reasoning: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
     error_message: str = "fake error"
@@ -273,6 +276,9 @@ def _chat_chunks(reply: ChatReply, model: str, created: int) -> list[dict[str, A
         }
 
     chunks = [chunk({"role": "assistant", "content": ""})]
+    thoughts = reply.reasoning.split(" ") if reply.reasoning else []
+    for i, word in enumerate(thoughts):
+        chunks.append(chunk({"reasoning_content": word if i == 0 else " " + word}))
     words = reply.text.split(" ") if reply.text else []
     for i, word in enumerate(words):
         chunks.append(chunk({"content": word if i == 0 else " " + word}))
