@@ -7,7 +7,11 @@ Frames: ``TTSSpeakFrame`` and ``TextFrame`` are spoken; streamed ``LLMTextFrame`
 collected into sentences (spoken as each sentence completes, the rest at
 ``LLMFullResponseEndFrame``). Each utterance becomes ``TTSStartedFrame``, ``TTSAudioRawFrame``
 chunks at the pipeline's output rate, a ``TTSTextFrame`` with the text after its audio, and
-``TTSStoppedFrame``. Transcriptions and the TTS's own text frames pass through unspoken. An
+``TTSStoppedFrame``. Transcriptions (and translations, eager transcripts), text marked
+``skip_tts`` and the TTS's own text frames pass through unspoken. An ``AggregatedTextFrame`` is
+spoken as one utterance (announced ahead of its audio with ``will_be_spoken``), or passed on
+marked ``skip_tts`` when its ``text_type`` is in ``skip_text_types``; a
+``TTSSpeakFrame(append_to_context=False)`` gives ``TTSTextFrame``\\ s that say so. An
 interruption cancels the utterance in progress (the processor base cancels its worker).
 
 The voice is an eSpeak NG voice name, or it follows ``language`` (a
@@ -28,13 +32,12 @@ from typing import Any
 from callpipe.audio.espeak import synthesize
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
+    AggregatedTextFrame,
     Frame,
-    InterimTranscriptionFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMTextFrame,
     TextFrame,
-    TranscriptionFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
     TTSStartedFrame,
@@ -45,9 +48,13 @@ from callpipe.frames.frames import (
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService
 from callpipe.services.settings import TTSSettings, delta_from_frame
+from callpipe.services.tts_service import NOT_SPOKEN_TEXT
 from callpipe.transcriptions.language import resolve_language
 
 logger = logging.getLogger(__name__)
+
+_PASSED_ON = (*NOT_SPOKEN_TEXT, TTSTextFrame)
+"""Text frames passed on unspoken (besides those marked ``skip_tts``)."""
 
 _SENTENCE_END = re.compile(r"[.!?;:…](?:[\"')\]]*)\s")
 
@@ -90,7 +97,8 @@ class ESpeakTTSService(AIService):
 
     ``voice`` is an eSpeak NG voice name (``en-us``, ``en``, ``de``, ``fr``, …); without it,
     ``language`` picks the voice (``"en-us"`` when neither is given). ``rate_wpm`` is the
-    speaking rate; ``chunk_ms`` the size of each audio frame pushed.
+    speaking rate; ``chunk_ms`` the size of each audio frame pushed; ``skip_text_types`` the
+    ``AggregatedTextFrame`` text types passed on unspoken.
     """
 
     kind = "tts"
@@ -103,6 +111,7 @@ class ESpeakTTSService(AIService):
         rate_wpm: int = 175,
         chunk_ms: int = 40,
         aggregate_sentences: bool = True,
+        skip_text_types: list[str] | None = None,
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -115,6 +124,7 @@ class ESpeakTTSService(AIService):
         self._chunk_ms = chunk_ms
         self._aggregate = aggregate_sentences
         self._pending = ""
+        self._skip_text_types = frozenset(skip_text_types or ())
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -128,7 +138,11 @@ class ESpeakTTSService(AIService):
         elif isinstance(frame, TTSUpdateSettingsFrame) and self._update_voice(frame):
             pass  # applied here (an update for another service passes on below)
         elif isinstance(frame, TTSSpeakFrame):
-            await self.speak(frame.text)
+            await self.speak(frame.text, append_to_context=frame.append_to_context)
+        elif isinstance(frame, TextFrame) and (frame.skip_tts or isinstance(frame, _PASSED_ON)):
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, AggregatedTextFrame):
+            await self._speak_aggregated(frame, direction)
         elif isinstance(frame, LLMTextFrame) and self._aggregate:
             self._pending += frame.text
             await self._speak_complete_sentences()
@@ -136,11 +150,24 @@ class ESpeakTTSService(AIService):
             text, self._pending = self._pending, ""
             await self.speak(text)
             await self.push_frame(frame, direction)
-        elif isinstance(
-            frame, TTSTextFrame | TranscriptionFrame | InterimTranscriptionFrame
-        ) or not isinstance(frame, TextFrame):
-            await self.push_frame(frame, direction)
+        elif isinstance(frame, TextFrame):
+            await self.speak(frame.text)
         else:
+            await self.push_frame(frame, direction)
+
+    async def _speak_aggregated(
+        self, frame: AggregatedTextFrame, direction: FrameDirection
+    ) -> None:
+        if frame.text_type in self._skip_text_types:
+            frame.skip_tts = True
+            await self.push_frame(frame, direction)
+            return
+        text, self._pending = self._pending, ""
+        await self.speak(text)  # what was collected before it goes first
+        if frame.text.strip():
+            frame.will_be_spoken = True
+            frame.append_to_context = False  # the TTSTextFrame after the audio carries it
+            await self.push_frame(frame, direction)
             await self.speak(frame.text)
 
     def _update_voice(self, frame: TTSUpdateSettingsFrame) -> bool:
@@ -161,8 +188,9 @@ class ESpeakTTSService(AIService):
             sentence, self._pending = self._pending[: match.end()], self._pending[match.end() :]
             await self.speak(sentence)
 
-    async def speak(self, text: str) -> None:
-        """Say ``text`` now: started, audio chunks, the text, stopped."""
+    async def speak(self, text: str, *, append_to_context: bool = True) -> None:
+        """Say ``text`` now: started, audio chunks, the text, stopped (``append_to_context``:
+        the ``TTSTextFrame``'s)."""
         text = text.strip()
         if not text:
             return
@@ -183,7 +211,9 @@ class ESpeakTTSService(AIService):
             await self.push_frame(
                 TTSAudioRawFrame(pcm[i : i + step], rate, 1, context_id=context_id)
             )
-        await self.push_frame(TTSTextFrame(text))
+        spoken = TTSTextFrame(text)
+        spoken.append_to_context = append_to_context
+        await self.push_frame(spoken)
         await self.push_frame(TTSStoppedFrame(context_id=context_id))
 
 

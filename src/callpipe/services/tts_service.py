@@ -26,6 +26,19 @@ How a reply flows:
   output queue and the sentence buffer; audio that still arrives for a dropped context id is
   discarded, so nothing of the old reply is spoken afterwards.
 
+Pipecat 1.14's text frames:
+
+- Text marked ``skip_tts`` (an LLM told ``LLMConfigureOutputFrame(skip_tts=True)``) is passed on
+  unspoken, in order behind the audio before it, so the assistant's context still gets it.
+  Transcripts, translations and eager transcripts are never spoken either.
+- An ``AggregatedTextFrame`` (text someone else already cut, e.g. ``LLMTextProcessor``) is
+  spoken as one piece, not cut again; its ``text_type`` picks the text transforms. One whose
+  ``text_type`` is in ``skip_text_types`` is passed on with ``skip_tts`` set instead. A spoken
+  one goes out ahead of its audio with ``will_be_spoken=True`` and ``append_to_context=False``
+  (the ``TTSTextFrame``\\ s that follow the audio are what the context records).
+- ``TTSSpeakFrame(append_to_context=False)``: its ``TTSTextFrame``\\ s carry
+  ``append_to_context=False``; its ``text_type`` picks the text transforms.
+
 Providers implement :meth:`run_tts` (send text or stream audio for one sentence) and, for
 streaming sockets, :meth:`flush_context`/:meth:`cancel_context`; their receive loops call
 :meth:`append_audio`, :meth:`add_word_timestamps` and :meth:`finish_context`.
@@ -44,7 +57,9 @@ from typing import Any
 
 from callpipe.audio.resample import StreamResampler
 from callpipe.frames.frames import (
+    AggregatedTextFrame,
     CancelFrame,
+    EagerTranscriptionFrame,
     EndFrame,
     Frame,
     InterimTranscriptionFrame,
@@ -55,6 +70,7 @@ from callpipe.frames.frames import (
     SystemFrame,
     TextFrame,
     TranscriptionFrame,
+    TranslationFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
     TTSStartedFrame,
@@ -75,6 +91,14 @@ from callpipe.utils.text.transforms.text_transform import TextTransform
 logger = logging.getLogger(__name__)
 
 _warned_text_filters = False
+
+NOT_SPOKEN_TEXT = (
+    TranscriptionFrame,
+    InterimTranscriptionFrame,
+    TranslationFrame,
+    EagerTranscriptionFrame,
+)
+"""Text frames a TTS service passes on without speaking (what the caller said, in some form)."""
 
 
 class TextAggregationMode(StrEnum):
@@ -106,6 +130,7 @@ class TTSContext:
     odd_byte: bytes = b""
     texts: list[str] = field(default_factory=list)
     words_seen: bool = False
+    append_to_context: bool = True
 
 
 class TTSService(AIService):
@@ -127,8 +152,13 @@ class TTSService(AIService):
         silence_time_s: float = 2.0,
         text_transforms: Sequence[tuple[TextType | str, TextTransform]] | None = None,
         text_filters: Sequence[BaseTextFilter] | None = None,
+        skip_text_types: Sequence[str] | None = None,
+        skip_aggregator_types: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        """``skip_text_types``: the ``AggregatedTextFrame`` text types passed on unspoken
+        (``skip_aggregator_types`` is its older name). The other arguments: see the module
+        docstring and :class:`TextAggregationMode`."""
         super().__init__(**kwargs)
         global _warned_text_filters
         if text_filters and not _warned_text_filters:
@@ -139,6 +169,8 @@ class TTSService(AIService):
             )
         self._text_filters = list(text_filters or [])
         self._text_transforms = list(text_transforms or [])
+        skipped = skip_text_types if skip_text_types is not None else skip_aggregator_types
+        self._skip_text_types = frozenset(skipped or ())
         self._push_silence_after_stop = push_silence_after_stop
         self._silence_time_s = silence_time_s
         self._settings: TTSSettings = self.Settings(
@@ -265,13 +297,13 @@ class TTSService(AIService):
     def _release_words(self, ctx: TTSContext, played_secs: float) -> None:
         while ctx.words and ctx.words[0][1] <= played_secs + 1e-6:
             word, _ = ctx.words.popleft()
-            ctx.queue.put_nowait(TTSTextFrame(word))
+            ctx.queue.put_nowait(_spoken_text(ctx, word))
 
     async def add_text_after_audio(self, context_id: str, text: str) -> None:
         """No word timing: ``text`` was fully synthesized, so it follows its audio."""
         ctx = self._contexts.get(context_id)
         if ctx is not None and not ctx.finished and text.strip():
-            ctx.queue.put_nowait(TTSTextFrame(text.strip()))
+            ctx.queue.put_nowait(_spoken_text(ctx, text.strip()))
 
     async def finish_context(self, context_id: str | None) -> None:
         """The provider is done with this context: close it after its last audio."""
@@ -284,7 +316,7 @@ class TTSService(AIService):
         self._release_words(ctx, float("inf"))
         if self.emits_word_timestamps and not ctx.words_seen and ctx.texts:
             # The provider sent no timing for this reply: its text follows all of its audio.
-            ctx.queue.put_nowait(TTSTextFrame(" ".join(ctx.texts)))
+            ctx.queue.put_nowait(_spoken_text(ctx, " ".join(ctx.texts)))
         ctx.queue.put_nowait(TTSStoppedFrame(context_id=ctx.id))
         if self._push_silence_after_stop:
             silence = b"\x00\x00" * int(self._silence_time_s * self.sample_rate)
@@ -330,14 +362,36 @@ class TTSService(AIService):
             self._enqueue(frame, direction)
         elif isinstance(frame, TTSSpeakFrame):
             await self._end_reply()
-            await self._say(frame.text)
+            await self._say(frame.text, frame.text_type, frame.append_to_context)
             await self._close_current()
-        elif isinstance(frame, TextFrame) and not isinstance(
-            frame, TranscriptionFrame | InterimTranscriptionFrame
-        ):
-            await self._on_text(frame.text)
+        elif isinstance(frame, TextFrame):
+            if frame.skip_tts or isinstance(frame, NOT_SPOKEN_TEXT):
+                self._enqueue(frame, direction)
+            elif isinstance(frame, AggregatedTextFrame):
+                await self._on_aggregated_text(frame, direction)
+            else:
+                await self._on_text(frame.text)
         else:
             self._enqueue(frame, direction)
+
+    async def _on_aggregated_text(
+        self, frame: AggregatedTextFrame, direction: FrameDirection
+    ) -> None:
+        """Speak ``frame`` as one piece (or pass it on, marked, when its type is skipped)."""
+        if frame.text_type in self._skip_text_types:
+            frame.skip_tts = True
+            self._enqueue(frame, direction)
+            return
+        rest = self._aggregator.flush()  # text cut here before it goes first
+        if rest:
+            await self._say(rest)
+        spoken = await self._transform_text(frame.text, frame.text_type)
+        if spoken is not None and spoken.strip():
+            frame.will_be_spoken = True
+            frame.append_to_context = False
+            await self._speak(spoken, frame.text, announce=frame)
+        if not self._in_reply:
+            await self._close_current()
 
     async def _on_text(self, text: str) -> None:
         if not self._in_reply:
@@ -369,12 +423,17 @@ class TTSService(AIService):
         await self._close_current()
         self._in_reply = False
 
-    async def _say(self, text: str, text_type: TextType = TextType.SENTENCE) -> None:
+    async def _say(
+        self,
+        text: str,
+        text_type: TextType | str = TextType.SENTENCE,
+        append_to_context: bool = True,
+    ) -> None:
         spoken = await self._transform_text(text, text_type)
         if spoken is not None:
-            await self._speak(spoken, text)
+            await self._speak(spoken, text, append_to_context=append_to_context)
 
-    async def _transform_text(self, text: str, text_type: TextType) -> str | None:
+    async def _transform_text(self, text: str, text_type: TextType | str) -> str | None:
         """``text`` after the filters and the transforms registered for ``text_type``; None
         when one failed (reported upstream; the piece is not spoken, since a transform may
         exist to keep something out of the audio)."""
@@ -392,16 +451,32 @@ class TTSService(AIService):
             return None
         return text
 
-    async def _speak(self, text: str, original: str) -> None:
-        """Send ``text`` to the provider; ``original`` (the LLM's) is what the context gets."""
+    async def _speak(
+        self,
+        text: str,
+        original: str,
+        *,
+        append_to_context: bool = True,
+        announce: Frame | None = None,
+    ) -> None:
+        """Send ``text`` to the provider; ``original`` (the LLM's) is what the context gets.
+
+        ``append_to_context`` is the new reply context's (an open one keeps its own);
+        ``announce`` goes out just ahead of the text's audio."""
         if not text.strip():
             return
         ctx = self._reply_ctx
         if ctx is None:
-            ctx = self._reply_ctx = TTSContext(id=uuid.uuid4().hex, last_activity=self.clock.now())
+            ctx = self._reply_ctx = TTSContext(
+                id=uuid.uuid4().hex,
+                last_activity=self.clock.now(),
+                append_to_context=append_to_context,
+            )
             self._contexts[ctx.id] = ctx
             ctx.queue.put_nowait(TTSStartedFrame(context_id=ctx.id))
             self._out.put_nowait(ctx)
+        if announce is not None:
+            ctx.queue.put_nowait(announce)
         if ctx.text_sent_at is None:
             ctx.text_sent_at = self.clock.now()
         ctx.texts.append(original.strip())
@@ -520,3 +595,11 @@ class TTSService(AIService):
     async def cleanup(self) -> None:
         await super().cleanup()
         await cancel_and_wait(self._output_task)
+
+
+def _spoken_text(ctx: TTSContext, text: str) -> TTSTextFrame:
+    """A ``TTSTextFrame`` of ``ctx``'s words (kept out of the context when ``ctx`` is)."""
+    frame = TTSTextFrame(text)
+    if not ctx.append_to_context:
+        frame.append_to_context = False
+    return frame
