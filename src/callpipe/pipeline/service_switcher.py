@@ -50,6 +50,7 @@ from callpipe.frames.frames import (
     ErrorFrame,
     Frame,
     ManuallySwitchServiceFrame,
+    ServiceMetadataFrame,
     ServiceSwitcherFrame,
     ServiceSwitcherRequestMetadataFrame,
     ServiceUpdateSettingsFrame,
@@ -72,6 +73,7 @@ _IN_SPECIAL = (*_EVERY_SERVICE, ServiceSwitcherFrame, ServiceUpdateSettingsFrame
 _OUT_SPECIAL = (
     *_EVERY_SERVICE,
     ErrorFrame,
+    ServiceMetadataFrame,
     ServiceSwitcherRequestMetadataFrame,
     ServiceUpdateSettingsFrame,
 )
@@ -349,6 +351,11 @@ class ServiceSwitcher(FrameProcessor, Generic[StrategyType]):
                 await self.push_frame(frame, out)  # not ours: for another switcher
         elif isinstance(frame, ServiceUpdateSettingsFrame) and frame.id in self._copies:
             pass  # a copy handed to an idle service: the original travels on
+        elif (
+            isinstance(frame, ServiceMetadataFrame)
+            and frame.service_name != self._strategy._active_service.name
+        ):
+            pass  # every held service announces itself at start; only the active one counts
         elif self._starting and out is FrameDirection.DOWNSTREAM:
             self._held.append(frame)
         else:

@@ -22,6 +22,7 @@ from callpipe.frames.frames import (
     ServiceSwitcherRequestMetadataFrame,
     ServiceUpdateSettingsFrame,
     StartFrame,
+    STTMetadataFrame,
     TextFrame,
 )
 from callpipe.pipeline.llm_switcher import LLMSwitcher
@@ -118,6 +119,25 @@ async def test_manual_switch_moves_frames_to_the_named_service() -> None:
     assert any(isinstance(f, ServiceSwitcherRequestMetadataFrame) for f in b.seen)
     leaked = (ManuallySwitchServiceFrame, ServiceSwitcherRequestMetadataFrame)
     assert not [f for f in down if isinstance(f, leaked)]
+
+
+class Announcing(Service):
+    """Announces itself as an STT does: at start and when a switcher makes it active."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame | ServiceSwitcherRequestMetadataFrame):
+            await self.push_frame(STTMetadataFrame(service_name=self.name, ttfs_p99_latency=1))
+
+
+async def test_only_the_active_service_metadata_leaves_the_switcher() -> None:
+    a, b = Announcing("a"), Announcing("b")
+    switcher = ServiceSwitcher(services=[a, b], strategy_type=ServiceSwitcherStrategyManual)
+    frames = [TextFrame("1"), ManuallySwitchServiceFrame(service=b), TextFrame("2")]
+    down, _ = await run_test(switcher, frames)
+    announced = [f.service_name for f in down if isinstance(f, STTMetadataFrame)]
+    assert announced == ["a", "b"]  # b's start announcement stayed inside; its switch one left
+    assert texts(down) == ["a:1", "b:2"]
 
 
 async def test_switch_to_a_service_held_elsewhere_passes_on() -> None:
