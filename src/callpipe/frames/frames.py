@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
@@ -38,8 +38,35 @@ class UninterruptibleFrame:
     __slots__ = ()
 
 
+class _InterruptibleSlot:
+    """Holds the per-frame ``interruptible`` override in a slot that is not a dataclass field:
+    it is never written unless code sets ``frame.interruptible``, so making a frame costs
+    nothing more, and ``dataclasses.fields()`` does not list it."""
+
+    __slots__ = ("_interruptible",)
+    _interruptible: bool
+    UNINTERRUPTIBLE: ClassVar[bool]
+
+    @property
+    def interruptible(self) -> bool:
+        """Whether an interruption may drop this frame from a queue (Pipecat 1.14's field).
+
+        ``not UNINTERRUPTIBLE`` of the class unless set on this frame: ``frame.interruptible =
+        False`` keeps one frame through interruptions, ``True`` lets one frame of an
+        uninterruptible class be dropped. Read only when an interruption empties a queue.
+        """
+        try:
+            return self._interruptible
+        except AttributeError:
+            return not self.UNINTERRUPTIBLE
+
+    @interruptible.setter
+    def interruptible(self, value: bool) -> None:
+        self._interruptible = bool(value)
+
+
 @dataclass(slots=True)
-class Frame:
+class Frame(_InterruptibleSlot):
     """Base of every frame: a process-unique ``id``, a readable ``name`` and optional ``pts``."""
 
     UNINTERRUPTIBLE: ClassVar[bool] = False
@@ -51,6 +78,14 @@ class Frame:
         # No super() here: slots=True rebuilds the class, which breaks zero-argument super.
         if issubclass(cls, UninterruptibleFrame):
             cls.UNINTERRUPTIBLE = True
+        # Pipecat 1.14's spelling in a frame class: ``interruptible: bool = field(default=False,
+        # init=False)`` (the class attribute is the Field here, the bare default after
+        # @dataclass has run).
+        declared = cls.__dict__.get("interruptible")
+        if isinstance(declared, Field):
+            declared = declared.default
+        if isinstance(declared, bool):
+            cls.UNINTERRUPTIBLE = not declared
 
     id: int = field(init=False, default_factory=_next_id, compare=False)
     pts: int | None = field(default=None, kw_only=True, compare=False)
@@ -74,11 +109,6 @@ class Frame:
     @property
     def name(self) -> str:
         return f"{type(self).__name__}#{self.id}"
-
-    @property
-    def interruptible(self) -> bool:
-        """Pipecat 1.x spelling of ``not UNINTERRUPTIBLE``."""
-        return not self.UNINTERRUPTIBLE
 
     def __str__(self) -> str:
         return self.name

@@ -485,7 +485,7 @@ class FrameProcessor(BaseObject):
     async def broadcast_interruption(self) -> None:
         """Drop this processor's queued interruptible work and interrupt both neighbours."""
         if self._queue:
-            kept = [item for item in self._queue if item[0].UNINTERRUPTIBLE]
+            kept = [item for item in self._queue if not item[0].interruptible]
             self._queue.clear()
             self._queue.extend(kept)
         await self.broadcast_frame(InterruptionFrame)
@@ -569,12 +569,12 @@ class FrameProcessor(BaseObject):
         worker does nothing more (it raises at its next resumption); the returned task is for
         :meth:`_resume_after_interruption`."""
         if self._queue:
-            kept = [item for item in self._queue if item[0].UNINTERRUPTIBLE]
+            kept = [item for item in self._queue if not item[0].interruptible]
             self._queue.clear()
             self._queue.extend(kept)
         current = self._current
         worker = self._worker
-        if worker is None or current is None or current.UNINTERRUPTIBLE:
+        if worker is None or current is None or not current.interruptible:
             return None
         self._worker = None
         self._current = None

@@ -557,7 +557,7 @@ class TTSService(AIService):
         kept: list[TTSContext | tuple[Frame, FrameDirection]] = []
         while not self._out.empty():
             item = self._out.get_nowait()
-            if isinstance(item, tuple) and item[0].UNINTERRUPTIBLE:
+            if isinstance(item, tuple) and not item[0].interruptible:
                 kept.append(item)
         for item in kept:
             self._out.put_nowait(item)
