@@ -14,6 +14,10 @@ Used by the Deepgram, Cartesia and ElevenLabs services.
   drop and per minute; policy, data and auth closes (1002/1003/1007-1010, 3000-4999,
   ``DATA-*``) are not retried: the owner is told through ``on_failed`` and surfaces an
   ``ErrorFrame`` the bot can handle.
+- **Finish, then close.** :meth:`ProviderWebsocket.finish` sends a last message (Deepgram's
+  ``CloseStream``) and keeps receiving until the provider has answered (a message the
+  ``until`` predicate accepts) or closed the socket, or until a timeout; the provider's close
+  is then the expected end, not a drop. :meth:`close` closes at once.
 """
 
 from __future__ import annotations
@@ -122,6 +126,9 @@ class ProviderWebsocket:
         self._receiver: asyncio.Task[None] | None = None
         self._keepalive: asyncio.Task[None] | None = None
         self._closing = False
+        self._finishing = False
+        self._finish_until: Callable[[Message], bool] | None = None
+        self._finished = asyncio.Event()
         self._connected = asyncio.Event()
         self.reconnects = 0
         self.last_close: tuple[int | None, str] | None = None
@@ -171,7 +178,8 @@ class ProviderWebsocket:
     async def connect(self) -> None:
         """Open the socket and start receiving; a transient handshake failure is retried once.
         Raises on failure (rejected key: ServiceAuthError; other refusals: HandshakeError)."""
-        self._closing = False
+        self._closing = self._finishing = False
+        self._finished.clear()
         try:
             self._ws = await self._open()
         except ServiceAuthError:
@@ -227,6 +235,37 @@ class ProviderWebsocket:
         await cancel_and_wait(self._receiver)
         self._receiver = None
 
+    async def finish(
+        self,
+        message: Message,
+        *,
+        until: Callable[[Message], bool] | None = None,
+        timeout: float = 3.0,  # noqa: ASYNC109
+    ) -> bool:
+        """Send ``message`` (a provider's end-of-stream request), then close once the provider
+        has answered it: ``until`` returned True for a message it sent (after ``on_message``
+        handled it), or it closed the socket. Everything it sends meanwhile still goes to
+        ``on_message``; its close is not a drop (no reconnect, no ``on_failed``). Closes after
+        ``timeout`` seconds at the latest. True if the provider answered in time; False if it
+        did not, or the socket was not connected (then it is closed at once).
+        """
+        answered = False
+        if self.connected and not self._closing:
+            self._finishing = True
+            self._finish_until = until
+            self._finished.clear()
+            await cancel_and_wait(self._keepalive)
+            self._keepalive = None
+            if await self.send(message, wait_secs=0):
+                try:
+                    async with asyncio.timeout(timeout):
+                        await self._finished.wait()
+                    answered = True
+                except TimeoutError:
+                    logger.debug("%s: no answer to the last message; closing", self._owner)
+        await self.close()
+        return answered
+
     async def _receive(self) -> None:
         while True:
             ws = self._ws
@@ -236,12 +275,18 @@ class ProviderWebsocket:
                 async for message in ws:
                     try:
                         await self._on_message(message)
+                        until = self._finish_until
+                        if self._finishing and until is not None and until(message):
+                            self._finished.set()
                     except asyncio.CancelledError:
                         raise
                     except Exception:
                         logger.exception("%s: failed to handle a provider message", self._owner)
             except ConnectionClosed:
                 pass
+            if self._finishing:
+                self._finished.set()  # the provider closed after the last message: expected
+                return
             if self._closing:
                 return
             self._connected.clear()

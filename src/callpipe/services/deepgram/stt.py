@@ -11,7 +11,11 @@ Deepgram answers with ``Results`` messages: ``is_final`` ones become ``Transcrip
 the others ``InterimTranscriptionFrame``\\ s.
 When the VAD says the caller stopped, a ``Finalize`` message makes Deepgram return the final
 transcript at once instead of after its own endpointing delay. ``KeepAlive`` is sent every
-few seconds so a silent stretch does not close the socket; ``CloseStream`` ends it.
+few seconds so a silent stretch does not close the socket. At the end of the call
+(``EndFrame``) the queued audio is sent, then ``CloseStream``: Deepgram returns the final
+results of what it still holds, then ``Metadata``, and closes; those transcripts are pushed
+before the ``EndFrame``, so the caller's last words are not lost. The wait is bounded by
+``end_timeout_secs``; a ``CancelFrame`` closes the socket at once.
 
 Multi-valued options (``keyterm``, ``tag``) repeat the query key, as Deepgram expects; booleans
 are sent ``true``/``false``. Pipecat 1.14's connection options (``channels``, ``multichannel``,
@@ -60,7 +64,7 @@ from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
-from callpipe.frames.frames import StartFrame
+from callpipe.frames.frames import EndFrame, StartFrame
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import DEEPGRAM_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
@@ -163,8 +167,6 @@ class _Socket:
         """A copy of the service's settings when the socket was opened (restored on refusal)."""
         self.retiring = False
         """Replaced by a newer socket: waiting for its last results after ``CloseStream``."""
-        self.ended = asyncio.Event()
-        """Set when Deepgram answered ``CloseStream`` with its ``Metadata`` message."""
 
 
 class DeepgramSTTService(StreamingSTTService):
@@ -193,6 +195,11 @@ class DeepgramSTTService(StreamingSTTService):
 
     retire_timeout_secs = 3.0
     """How long a replaced socket may take to return its last results after ``CloseStream``."""
+
+    end_timeout_secs = 2.0
+    """At the end of the call (``EndFrame``), how long Deepgram may take to return the final
+    results of the audio sent after ``CloseStream`` before the socket is closed anyway (the
+    ``EndFrame`` waits for them). Set on the instance or a subclass to change it."""
 
     def __init__(
         self,
@@ -312,11 +319,26 @@ class DeepgramSTTService(StreamingSTTService):
         self._ws = self._socket.ws
         await self._ws.connect()
 
-    async def disconnect(self) -> None:
-        # A switch under way closes the sockets it opened or was retiring as it is cancelled.
+    async def stop(self, frame: EndFrame) -> None:
+        """End of call: the queued audio goes out, then ``CloseStream``; the final transcripts
+        Deepgram sends back are pushed before the ``EndFrame`` goes on. Deepgram ends its answer
+        with ``Metadata`` and closes; the socket is closed after ``end_timeout_secs`` if not."""
         await cancel_and_wait(self._switch_task)
         self._switch_task = None
         await self.flush_audio()
+        await self.stop_sending()
+        ws = self._ws
+        try:
+            if ws is not None:
+                await ws.finish(_CLOSE_STREAM, until=_is_metadata, timeout=self.end_timeout_secs)
+        finally:
+            await self.disconnect()
+
+    async def disconnect(self) -> None:
+        """Close at once (cancel, cleanup): results still on their way are not waited for."""
+        # A switch under way closes the sockets it opened or was retiring as it is cancelled.
+        await cancel_and_wait(self._switch_task)
+        self._switch_task = None
         await self.stop_sending()
         ws, self._ws, self._socket = self._ws, None, None
         if ws is not None:
@@ -366,17 +388,11 @@ class DeepgramSTTService(StreamingSTTService):
         (or after ``retire_timeout_secs``, or at once if it was not connected)."""
         socket.retiring = True
         try:
-            if socket.ws.connected and await socket.ws.send(_CLOSE_STREAM, wait_secs=0):
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + self.retire_timeout_secs
-                # Polled: the socket may also close without a Metadata message.
-                while not socket.ended.is_set() and socket.ws.connected:
-                    if loop.time() >= deadline:
-                        logger.debug("%s: no answer to CloseStream; closing the socket", self)
-                        break
-                    await asyncio.sleep(0.02)
+            await socket.ws.finish(
+                _CLOSE_STREAM, until=_is_metadata, timeout=self.retire_timeout_secs
+            )
         finally:
-            await socket.ws.close()
+            await socket.ws.close()  # also when the switch is cancelled meanwhile
 
     def _restore(self, socket: _Socket) -> None:
         """Settings and options back to those ``socket`` was opened with."""
@@ -442,15 +458,20 @@ class DeepgramSTTService(StreamingSTTService):
             await self._call_event_handler("on_speech_started", message)
         elif kind == "UtteranceEnd":
             await self._call_event_handler("on_utterance_end", message)
-        elif kind == "Metadata" and socket is not None and socket.retiring:
-            # Deepgram's answer to CloseStream, its last message on a replaced socket: wait here
-            # until _retire closes it, so that the close that follows is not mistaken for a
-            # drop (which the socket would log and reconnect).
-            socket.ended.set()
-            await asyncio.get_running_loop().create_future()
         elif kind == "Error" or "err_code" in message:
             description = message.get("description") or message.get("err_msg") or message
             await self.report_error(f"{self}: Deepgram error: {description}", reason="provider")
+
+
+def _is_metadata(raw: Message) -> bool:
+    """Deepgram's ``Metadata`` message: its last one after ``CloseStream``."""
+    if not isinstance(raw, str) or '"Metadata"' not in raw:
+        return False
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "Metadata"
 
 
 def _plain(value: Any) -> Any:

@@ -16,8 +16,11 @@ The client streams binary audio and may send ``{"type": "KeepAlive"}``, ``{"type
      "words": []}]}, "metadata": {"request_id", "model_info": {}}}
 
 (each ``words`` entry ``{"word", "start", "end", "confidence", "punctuated_word"}``), and
-``SpeechStarted`` / ``UtteranceEnd`` messages when asked for, and a ``Metadata`` message on
-``CloseStream``.
+``SpeechStarted`` / ``UtteranceEnd`` messages when asked for. ``CloseStream`` is answered as
+Deepgram documents it: the final result of the audio still held, then a ``Metadata`` message,
+then the server closes the socket. ``close_stream_delay_secs`` delays that answer (Deepgram
+takes a moment to finish transcribing); ``answer_close_stream = False`` ignores the request (a
+server that never answers).
 
 The fake "hears" speech by energy: loud audio opens an utterance, interim results follow every
 ``interim_secs`` of speech (the first words of the next scripted transcript), and
@@ -119,6 +122,10 @@ class FakeDeepgramServer(ServedWebsocketFake):
         self.close_streams = 0
         self.connections = 0
         self.drop_after_results: int | None = None
+        self.close_stream_delay_secs = 0.0
+        """Seconds before ``CloseStream`` is answered."""
+        self.answer_close_stream = True
+        """False: ``CloseStream`` is counted but never answered, and the socket stays open."""
         self._server = LocalWebsocketServer(
             self._handle,
             api_key=api_key,
@@ -181,6 +188,10 @@ class FakeDeepgramServer(ServedWebsocketFake):
                     await session.finalize(from_finalize=True)
                 elif kind == "CloseStream":
                     self.close_streams += 1
+                    if not self.answer_close_stream:
+                        continue
+                    if self.close_stream_delay_secs:
+                        await asyncio.sleep(self.close_stream_delay_secs)
                     await session.finalize(from_finalize=True)
                     await ws.send(
                         json.dumps(
