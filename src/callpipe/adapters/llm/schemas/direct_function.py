@@ -118,14 +118,16 @@ def _docstring_parts(doc: str) -> tuple[str, dict[str, str]]:
 class DirectFunctionWrapper:
     """A direct function and the :class:`FunctionSchema` read from it."""
 
-    def __init__(self, function: DirectFunction) -> None:
+    def __init__(self, function: DirectFunction, *, first_parameter: str = "params") -> None:
+        """``first_parameter``: the name the function's first parameter must have (it is not
+        part of the schema); Pipecat Flows' direct functions take ``flow_manager`` there."""
         if not inspect.iscoroutinefunction(function):
             raise TypeError(f"direct function {function!r} must be 'async def'")
         signature = inspect.signature(function)
         parameters = list(signature.parameters.values())
-        if not parameters or parameters[0].name != "params":
+        if not parameters or parameters[0].name != first_parameter:
             raise TypeError(
-                f"direct function {function.__name__}: first parameter must be 'params'"
+                f"direct function {function.__name__}: first parameter must be '{first_parameter}'"
             )
         hints = typing.get_type_hints(function)
         summary, described = _docstring_parts(function.__doc__ or "")
