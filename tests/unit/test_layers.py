@@ -36,6 +36,7 @@ RANKS = {
     "services": 7,
     "providers": 7,
     "runner": 8,
+    "flows": 8,
     "testing": 9,
     "demo": 10,
     "cli": 11,
