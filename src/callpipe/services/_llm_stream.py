@@ -102,6 +102,7 @@ class StreamingHTTPLLMService(LLMService):
         await self.wait_ready()
         self._ensure_client()
         body = self.build_request(context)
+        await self._completion_started()
         await self.push_frame(LLMFullResponseStartFrame())
         try:
             return await self._stream_with_retry(body)
@@ -109,6 +110,7 @@ class StreamingHTTPLLMService(LLMService):
             task = asyncio.current_task()
             if task is None or not task.cancelling():
                 await self.end_thought()
+                await self._completion_ended()
                 await self.push_frame(LLMFullResponseEndFrame())
             self._in_thought = False
 

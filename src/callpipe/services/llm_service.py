@@ -31,6 +31,13 @@ it) until one with ``skip_tts=False``. Reasoning text a provider streams (OpenAI
 ``reasoning_content``, Gemini thought parts) goes out as ``LLMThoughtStartFrame``,
 ``LLMThoughtTextFrame``\\ s and ``LLMThoughtEndFrame``, never as text to speak. At start the
 service broadcasts an ``LLMServiceMetadataFrame``.
+
+Turn completion (Pipecat 1.14's ``filter_incomplete_user_turns``, switched on by
+``FilterIncompleteUserTurnStrategies`` with an ``LLMUpdateSettingsFrame``): the turn-completion
+instructions are appended to the system instruction, and the reply's text goes through a
+:class:`~callpipe.services._turn_completion.TurnCompletionFilter` that reads the leading marker
+(``●`` speak, ``◐`` / ``○`` stay quiet and nudge later). Off, the text path is unchanged but
+for one ``is None`` test per token.
 """
 
 from __future__ import annotations
@@ -72,9 +79,11 @@ from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContextFrame,
 )
 from callpipe.processors.frame_processor import FrameDirection
+from callpipe.services._turn_completion import TurnCompletionFilter
 from callpipe.services.ai_service import AIService
 from callpipe.services.settings import LLMSettings, delta_from_frame
 from callpipe.transports.record_hooks import note_function_call
+from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
 
 if TYPE_CHECKING:
     from callpipe.processors.aggregators.llm_response import (
@@ -136,6 +145,10 @@ class _Registration:
 
 _NO_RESULT = object()
 
+_TURN_COMPLETION_FIELDS = frozenset(
+    {"filter_incomplete_user_turns", "user_turn_completion_config", "system_instruction"}
+)
+
 
 def _json_or_text(value: str) -> Any:
     """For the call record: a JSON argument/result string parsed, anything else as it is."""
@@ -195,6 +208,7 @@ class LLMService(AIService):
         self._summaries: set[asyncio.Task[Any]] = set()
         self._skip_tts: bool | None = None
         self._in_thought = False
+        self._turn_completion: TurnCompletionFilter | None = None
         # Pipecat 1.14 events: (service, [FunctionCallFromLLM]) / (service) after a timeout.
         self._register_event_handler("on_function_calls_started")
         self._register_event_handler("on_function_calls_cancelled")
@@ -212,11 +226,57 @@ class LLMService(AIService):
         changed = self._settings.apply_update(delta)
         if "model" in changed and isinstance(self._settings.model, str):
             self.set_model_name(self._settings.model)
+        if changed.keys() & _TURN_COMPLETION_FIELDS:
+            await self._update_turn_completion("system_instruction" in changed)
         if changed:
             logger.debug("%s: settings changed: %s", self, sorted(changed))
         return changed
 
+    async def _update_turn_completion(self, instruction_changed: bool) -> None:
+        """Switch the marker protocol on or off, or follow a new config or instruction."""
+        settings = self._settings
+        current = self._turn_completion
+        if settings.filter_incomplete_user_turns is not True:
+            if current is not None:
+                self._turn_completion = None
+                await current.close()
+                if not instruction_changed:
+                    settings.system_instruction = current.base_instruction
+                logger.info("%s: incomplete turn filtering disabled", self)
+            return
+        config = settings.user_turn_completion_config
+        if not isinstance(config, UserTurnCompletionConfig):
+            config = UserTurnCompletionConfig()
+        if current is None:
+            current = TurnCompletionFilter(self, config, settings.system_instruction)
+            self._turn_completion = current
+            logger.info("%s: incomplete turn filtering enabled", self)
+        current.config = config
+        if instruction_changed:
+            current.base_instruction = settings.system_instruction
+        settings.system_instruction = current.compose_instruction()
+
+    @property
+    def filter_incomplete_user_turns(self) -> bool:
+        """Whether the turn-completion marker protocol is on."""
+        return self._turn_completion is not None
+
     # ------------------------------------------------------------------ output
+
+    async def push_llm_text(self, text: str) -> None:
+        """Push a piece of the model's answer (through the turn-completion filter when on)."""
+        if self._turn_completion is None:
+            await self.push_frame(self.llm_text_frame(text))
+        else:
+            await self._turn_completion.text(text)
+
+    async def _completion_started(self) -> None:
+        if self._turn_completion is not None:
+            await self._turn_completion.response_started()
+
+    async def _completion_ended(self) -> None:
+        if self._turn_completion is not None:
+            await self._turn_completion.response_ended()
 
     def service_metadata_frame(self) -> LLMServiceMetadataFrame:
         return LLMServiceMetadataFrame(service_name=self.name)
@@ -306,6 +366,8 @@ class LLMService(AIService):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
+        if self._turn_completion is not None:
+            await self._turn_completion.observe(frame)
         if await self.handle_lifecycle(frame, direction):
             return
         if isinstance(frame, LLMContextFrame | OpenAILLMContextFrame):
@@ -326,6 +388,8 @@ class LLMService(AIService):
             await self.push_frame(frame, direction)
 
     async def _run_context(self, context: ChatContext) -> None:
+        if self._turn_completion is not None:
+            self._turn_completion.context = context
         for _ in range(self._max_tool_rounds + 1):
             calls = await self.run_completion(context)
             if not calls:
@@ -383,10 +447,14 @@ class LLMService(AIService):
             await self.cancel_task(task)
 
     async def stop(self, frame: EndFrame) -> None:
+        if self._turn_completion is not None:
+            await self._turn_completion.close()
         await self._cancel_summaries()
         await super().stop(frame)
 
     async def cancel(self, frame: CancelFrame) -> None:
+        if self._turn_completion is not None:
+            await self._turn_completion.close()
         await self._cancel_summaries()
         await super().cancel(frame)
 
@@ -404,6 +472,8 @@ class LLMService(AIService):
             for call in calls
         ]
         await self._call_event_handler("on_function_calls_started", list(started))
+        if self._turn_completion is not None:
+            await self._turn_completion.tool_calls_started()
         await self._broadcast(lambda: FunctionCallsStartedFrame(function_calls=list(started)))
         tasks: list[asyncio.Task[_Outcome]] = []
         for call, info in zip(calls, started, strict=True):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from callpipe.frames.frames import ServiceUpdateSettingsFrame
+from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
 from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,12 @@ class ServiceSettings:
 
 @dataclass
 class LLMSettings(ServiceSettings):
-    """Sampling settings common to LLM services (``None``: the provider's default)."""
+    """Sampling settings common to LLM services (``None``: the provider's default).
+
+    ``filter_incomplete_user_turns`` / ``user_turn_completion_config``: the turn-completion
+    marker protocol (see :mod:`callpipe.services.llm_service`); set at start by
+    ``FilterIncompleteUserTurnStrategies`` through an ``LLMUpdateSettingsFrame``.
+    """
 
     system_instruction: str | None | NotGiven = field(default_factory=_unset)
     temperature: float | None | NotGiven = field(default_factory=_unset)
@@ -101,6 +107,10 @@ class LLMSettings(ServiceSettings):
     frequency_penalty: float | None | NotGiven = field(default_factory=_unset)
     presence_penalty: float | None | NotGiven = field(default_factory=_unset)
     seed: int | None | NotGiven = field(default_factory=_unset)
+    filter_incomplete_user_turns: bool | None | NotGiven = field(default_factory=_unset)
+    user_turn_completion_config: UserTurnCompletionConfig | None | NotGiven = field(
+        default_factory=_unset
+    )
 
 
 @dataclass

@@ -19,6 +19,10 @@ is in. The strategies tune that model rather than replace it:
 - :class:`~callpipe.turns.user_start.WakePhraseUserTurnStartStrategy`: the caller is ignored
   until a final transcript contains a wake phrase.
 
+- :class:`FilterIncompleteUserTurnStrategies`: the LLM judges whether the caller finished (the
+  turn-completion markers of :mod:`callpipe.turns.user_turn_completion_mixin`); the turn ends
+  for ``on_user_turn_stopped`` only on its ``●``.
+
 The smart-turn model plugs in as :class:`~callpipe.turns.user_stop.TurnAnalyzerUserTurnStopStrategy`
 (its own module): the aggregator asks it at each VAD stop whether the turn is over.
 """
@@ -28,7 +32,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from callpipe.frames.frames import LLMUpdateSettingsFrame
 from callpipe.processors.base_object import BaseObject
+from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
 
 
 @dataclass
@@ -198,6 +204,35 @@ class ExternalUserTurnStopStrategy(BaseUserTurnStopStrategy):
         return True
 
 
+class LLMTurnCompletionUserTurnStopStrategy(BaseUserTurnStopStrategy):
+    """The LLM's verdict ends the turn (``config``: markers, waits, prompts).
+
+    The caller's words still go to the LLM when they pause. At start the aggregator sends the
+    LLM service :meth:`llm_settings_frame`, which turns on ``filter_incomplete_user_turns``;
+    ``on_user_turn_stopped`` then waits for a ``UserTurnInferenceCompletedFrame`` (a reply that
+    began with ``●``, or a tool call) and reports every segment the caller said until then.
+    """
+
+    def __init__(self, *, config: UserTurnCompletionConfig | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._config = config or UserTurnCompletionConfig()
+
+    @property
+    def config(self) -> UserTurnCompletionConfig:
+        return self._config
+
+    def llm_settings_frame(self) -> LLMUpdateSettingsFrame:
+        """The update that turns the marker protocol on in the LLM service (every service
+        behind a ``ServiceSwitcher``, so a switch keeps it)."""
+        return LLMUpdateSettingsFrame(
+            settings={
+                "filter_incomplete_user_turns": True,
+                "user_turn_completion_config": self._config,
+            },
+            reach_inactive_services=True,
+        )
+
+
 def default_user_turn_start_strategies() -> list[BaseUserTurnStartStrategy]:
     return [VADUserTurnStartStrategy(), TranscriptionUserTurnStartStrategy()]
 
@@ -254,6 +289,13 @@ class UserTurnStrategies:
                 return s
         return None
 
+    def completion_strategy(self) -> LLMTurnCompletionUserTurnStopStrategy | None:
+        """The stop strategy that waits for the LLM's turn-completion verdict, if any."""
+        for s in self.stop or ():
+            if isinstance(s, LLMTurnCompletionUserTurnStopStrategy):
+                return s
+        return None
+
     def update_stt_timeout(self, ttfs_p99_latency: float) -> None:
         for s in self.stop or ():
             s.update_stt_timeout(ttfs_p99_latency)
@@ -278,3 +320,24 @@ class ExternalUserTurnStrategies(UserTurnStrategies):
     def __post_init__(self) -> None:
         self.start = [ExternalUserTurnStartStrategy(enable_interruptions=self.enable_interruptions)]
         self.stop = [ExternalUserTurnStopStrategy()]
+
+
+@dataclass
+class FilterIncompleteUserTurnStrategies(UserTurnStrategies):
+    """The given (or default) strategies, plus the LLM as judge of when the caller finished.
+
+    The turn still goes to the LLM when the caller pauses; the LLM opens its reply with a
+    marker (``●`` answer, ``◐`` / ``○`` say nothing and nudge later), and only ``●`` (or a tool
+    call) ends the turn for ``on_user_turn_stopped``. ``config``: markers, waits and prompts
+    (None: the :class:`~callpipe.turns.user_turn_completion_mixin.UserTurnCompletionConfig`
+    defaults).
+    """
+
+    config: UserTurnCompletionConfig | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        stop = list(self.stop or ())
+        if self.completion_strategy() is None:
+            stop.append(LLMTurnCompletionUserTurnStopStrategy(config=self.config))
+        self.stop = stop

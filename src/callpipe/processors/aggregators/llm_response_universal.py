@@ -37,8 +37,14 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
   messages are replaced by a summary the pipeline's LLM service writes in the background; an
   ``LLMSummarizeContextFrame`` asks for one at any time. ``on_summary_applied`` reports each
   summary. See :mod:`callpipe.processors.aggregators.llm_context_summarizer`.
-- Accepted but not acted on: ``filter_incomplete_user_turns``, ``add_tool_change_messages`` and
-  ``realtime_service_mode`` (see the report of issue 17).
+- Turn completion by the LLM (``FilterIncompleteUserTurnStrategies``, or the deprecated
+  ``filter_incomplete_user_turns`` / ``user_turn_completion_config`` params, which are rewired
+  to it with a ``DeprecationWarning`` as in 1.14): at start the LLM service is told to use the
+  markers (an ``LLMUpdateSettingsFrame``); each segment the caller says is still written and
+  sent to the LLM at once, but ``on_user_turn_stopped`` waits for the LLM's
+  ``UserTurnInferenceCompletedFrame`` and reports all the segments since the last one.
+- Accepted but not acted on: ``add_tool_change_messages`` and ``realtime_service_mode`` (see
+  the report of issue 17).
 - Assistant text, thoughts and markers as in 1.14 (see
   :mod:`callpipe.processors.aggregators.llm_response`): a reply whose text was all passed on
   unspoken (``skip_tts``) ends its assistant turn at ``LLMFullResponseEndFrame``; a finished
@@ -107,6 +113,7 @@ from callpipe.frames.frames import (
     UserMuteStoppedFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    UserTurnInferenceCompletedFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -140,8 +147,16 @@ from callpipe.turns.user_start.wake_phrase_user_turn_start_strategy import (
 from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
     TurnAnalyzerUserTurnStopStrategy,
 )
+from callpipe.turns.user_turn_completion_mixin import (
+    USER_TURN_COMPLETE_MARKER,
+    USER_TURN_INCOMPLETE_LONG_MARKER,
+    USER_TURN_INCOMPLETE_SHORT_MARKER,
+    UserTurnCompletionConfig,
+)
 from callpipe.turns.user_turn_strategies import (
     BaseUserTurnStartStrategy,
+    FilterIncompleteUserTurnStrategies,
+    LLMTurnCompletionUserTurnStopStrategy,
     UserTurnStartedParams,
     UserTurnStrategies,
 )
@@ -185,8 +200,9 @@ def _now_iso() -> str:
 class LLMUserAggregatorParams:
     """User-side options as in Pipecat 1.14 (see the module docstring for what each does).
 
-    ``filter_incomplete_user_turns`` and ``user_turn_completion_config`` are accepted for
-    compatibility and not used. ``audio_idle_timeout`` applies to ``vad_analyzer`` only; 0
+    ``filter_incomplete_user_turns`` / ``user_turn_completion_config`` are deprecated (as in
+    1.14): use ``user_turn_strategies=FilterIncompleteUserTurnStrategies(config=...)``; given,
+    the strategies are rewired that way. ``audio_idle_timeout`` applies to ``vad_analyzer`` only; 0
     disables it, as does 0 for ``user_turn_stop_timeout`` (an empty turn then ends when the
     speech timeout finds no transcript, without the event). ``empty_user_turn=None`` leaves
     every turn without a transcript unanswered.
@@ -201,7 +217,25 @@ class LLMUserAggregatorParams:
     vad_analyzer: VADAnalyzer | None = None
     empty_user_turn: EmptyUserTurnConfig | None = field(default_factory=EmptyUserTurnConfig)
     filter_incomplete_user_turns: bool = False
-    user_turn_completion_config: Any = None
+    user_turn_completion_config: UserTurnCompletionConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.filter_incomplete_user_turns:
+            warnings.warn(
+                "`LLMUserAggregatorParams.filter_incomplete_user_turns` is deprecated since "
+                "1.2.0 and will be removed in 2.0.0. Use "
+                "`user_turn_strategies=FilterIncompleteUserTurnStrategies()` instead.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+        if self.user_turn_completion_config is not None:
+            warnings.warn(
+                "`LLMUserAggregatorParams.user_turn_completion_config` is deprecated since "
+                "1.2.0 and will be removed in 2.0.0. Use "
+                "`FilterIncompleteUserTurnStrategies(config=...)` instead.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
 
 
 @dataclass
@@ -277,7 +311,9 @@ class AssistantThoughtMessage:
     timestamp: str
 
 
-_TURN_MARKERS = frozenset({"●", "◐", "○"})
+_TURN_MARKERS = frozenset(
+    {USER_TURN_COMPLETE_MARKER, USER_TURN_INCOMPLETE_SHORT_MARKER, USER_TURN_INCOMPLETE_LONG_MARKER}
+)
 """Pipecat's turn-completion markers, stripped from the reported text of an assistant turn."""
 
 
@@ -309,7 +345,18 @@ class LLMUserAggregator(LLMUserContextAggregator):
         self._stt_latency = 0.0
         self._sample_rate = 0
         self._caller_heard_asleep = False
-        self._use_strategies(self._user_params.user_turn_strategies or UserTurnStrategies())
+        self._completion: LLMTurnCompletionUserTurnStopStrategy | None = None
+        # The caller's words since the LLM last said a turn was complete, and when they began.
+        self._pending_stop: tuple[str, str] | None = None
+        strategies = self._user_params.user_turn_strategies or UserTurnStrategies()
+        if self._user_params.filter_incomplete_user_turns:
+            strategies = FilterIncompleteUserTurnStrategies(
+                start=strategies.start,
+                stop=strategies.stop,
+                config=self._user_params.user_turn_completion_config,
+            )
+            self._user_params.user_turn_strategies = strategies
+        self._use_strategies(strategies)
         self._mutes = list(self._user_params.user_mute_strategies)
         self._muted = False
         self._vad = self._user_params.vad_analyzer
@@ -347,6 +394,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
     def _use_strategies(self, strategies: UserTurnStrategies) -> None:
         """Apply turn strategies: at construction, or those a service recommends later."""
         self._strategies = strategies
+        self._completion = strategies.completion_strategy()
         timeout = strategies.speech_timeout
         if (
             self._user_params.user_turn_strategies is None
@@ -393,6 +441,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
             for strategy in self._mutes:
                 await strategy.setup(None)
             await super().process_frame(frame, direction)
+            if self._completion is not None:
+                await self.push_frame(self._completion.llm_settings_frame())
             return
         if isinstance(frame, EndFrame | CancelFrame):
             self._idle.close()
@@ -481,6 +531,9 @@ class LLMUserAggregator(LLMUserContextAggregator):
                 await self._stop_turn_here()
         elif isinstance(frame, ServiceMetadataFrame):
             await self._on_service_metadata(frame)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, UserTurnInferenceCompletedFrame):
+            await self._on_turn_completed()
             await self.push_frame(frame, direction)
         else:
             await super().process_frame(frame, direction)
@@ -865,14 +918,28 @@ class LLMUserAggregator(LLMUserContextAggregator):
         await self.push_frame(
             LLMContextUserTurnFrame(text=text, timestamp=timestamp), FrameDirection.UPSTREAM
         )
-        stop = self._strategies.stop[0] if self._strategies.stop else None
-        await self._call_event_handler(
-            "on_user_turn_stopped", stop, UserTurnStoppedMessage(content=text, timestamp=timestamp)
-        )
+        if self._completion is not None:
+            # The LLM decides whether the caller finished: the stop waits for its verdict.
+            pending = self._pending_stop
+            self._pending_stop = (
+                (f"{pending[0]} {text}", pending[1]) if pending else (text, timestamp)
+            )
+        else:
+            stop = self._strategies.stop[0] if self._strategies.stop else None
+            message = UserTurnStoppedMessage(content=text, timestamp=timestamp)
+            await self._call_event_handler("on_user_turn_stopped", stop, message)
         await self._call_event_handler(
             "on_user_turn_message_added",
             UserTurnMessageAddedMessage(content=text, timestamp=timestamp),
         )
+
+    async def _on_turn_completed(self) -> None:
+        """The LLM found the caller's turn complete: report the words it was waiting on."""
+        pending, self._pending_stop = self._pending_stop, None
+        if pending is None:
+            return
+        message = UserTurnStoppedMessage(content=pending[0], timestamp=pending[1])
+        await self._call_event_handler("on_user_turn_stopped", self._completion, message)
 
     async def _on_idle(self) -> None:
         await self._call_event_handler("on_user_turn_idle")

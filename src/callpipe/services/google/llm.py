@@ -460,7 +460,7 @@ class GoogleLLMService(StreamingHTTPLLMService):
                     ToolCall(id=str(call_id), name=function_call["name"], arguments=arguments)
                 )
             elif text:
-                await self.push_frame(self.llm_text_frame(str(text)))
+                await self.push_llm_text(str(text))
 
 
 def _tools_of(context: ChatContext) -> tuple[list[dict[str, Any]] | None, Any]:

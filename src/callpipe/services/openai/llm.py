@@ -352,4 +352,4 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
             if function.get("arguments"):
                 call.arguments += function["arguments"]
         if content:
-            await self.push_frame(self.llm_text_frame(str(content)))
+            await self.push_llm_text(str(content))

@@ -6,6 +6,7 @@ from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
 from callpipe.turns.user_turn_strategies import (
     BaseUserTurnStopStrategy,
     ExternalUserTurnStopStrategy,
+    LLMTurnCompletionUserTurnStopStrategy,
     SpeechTimeoutUserTurnStopStrategy,
     UserTurnStoppedParams,
 )
@@ -13,6 +14,7 @@ from callpipe.turns.user_turn_strategies import (
 __all__ = [
     "BaseUserTurnStopStrategy",
     "ExternalUserTurnStopStrategy",
+    "LLMTurnCompletionUserTurnStopStrategy",
     "SpeechTimeoutUserTurnStopStrategy",
     "TurnAnalyzerUserTurnStopStrategy",
     "UserTurnStoppedParams",
