@@ -33,9 +33,23 @@ class ProcessingMetricsData(MetricsData):
 
 @dataclass(slots=True)
 class LLMTokenUsage:
+    """Tokens one completion used, as the provider counted them.
+
+    ``prompt_tokens`` includes cached input for OpenAI-style providers (the cache fields say
+    how much of it was cached; do not add them again). ``completion_tokens`` includes
+    ``reasoning_tokens``. ``total_tokens`` is everything billed. The optional fields stay
+    ``None`` when the provider did not report them.
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    input_audio_tokens: int | None = None
+    output_audio_tokens: int | None = None
+    cache_read_input_audio_tokens: int | None = None
 
 
 @dataclass(slots=True)
@@ -43,6 +57,25 @@ class LLMUsageMetricsData(MetricsData):
     """Token usage of one completion (reported by the provider)."""
 
     value: LLMTokenUsage | None = None
+
+
+@dataclass(slots=True)
+class STTUsage:
+    """Seconds of caller audio sent to an STT provider since the previous report.
+
+    Each report is a delta: add them up for a call. Streaming services count everything they
+    stream (silence too, which is what most providers bill); segmented services count the
+    utterances they upload.
+    """
+
+    audio_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class STTUsageMetricsData(MetricsData):
+    """Audio an STT service sent to its provider (reported with usage metrics enabled)."""
+
+    value: STTUsage | None = None
 
 
 @dataclass(slots=True)
@@ -71,3 +104,12 @@ class TurnMetricsData(MetricsData):
     is_complete: bool = False
     probability: float = 0.0
     e2e_processing_time_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class SmartTurnMetricsData(TurnMetricsData):
+    """Pipecat's older name for :class:`TurnMetricsData` (deprecated there), kept so code that
+    builds or matches it still works. callpipe's analyzers report ``TurnMetricsData``."""
+
+    inference_time_ms: float = 0.0
+    server_total_time_ms: float = 0.0

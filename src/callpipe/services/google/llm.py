@@ -412,17 +412,11 @@ class GoogleLLMService(StreamingHTTPLLMService):
                     usage = chunk["usageMetadata"]
                 await self._handle_chunk(chunk, calls, produced)
         if usage is not None and self.usage_metrics_enabled:
-            prompt = int(usage.get("promptTokenCount") or 0)
-            completion = int(usage.get("candidatesTokenCount") or 0)
             await self.push_metrics(
                 LLMUsageMetricsData(
                     processor=self.name,
                     model=self.model_name,
-                    value=LLMTokenUsage(
-                        prompt_tokens=prompt,
-                        completion_tokens=completion,
-                        total_tokens=int(usage.get("totalTokenCount") or prompt + completion),
-                    ),
+                    value=gemini_token_usage(usage),
                 )
             )
         return calls
@@ -526,3 +520,26 @@ def _merge_extra(body: dict[str, Any], config: dict[str, Any], extra: Mapping[st
 
 def _base(explicit: str | None) -> str:
     return base_url(explicit, GEMINI_URL_ENV, GEMINI_URL)
+
+
+def gemini_token_usage(usage: dict[str, Any]) -> LLMTokenUsage:
+    """A Gemini ``usageMetadata`` object as :class:`LLMTokenUsage`.
+
+    Gemini counts thinking (``thoughtsTokenCount``) apart from ``candidatesTokenCount`` and tool
+    results fed back (``toolUsePromptTokenCount``) apart from ``promptTokenCount``; both are
+    folded in, so completion and prompt mean what they mean for other providers.
+    ``cachedContentTokenCount`` is the part of the prompt served from the context cache.
+    """
+    reasoning = int(usage.get("thoughtsTokenCount") or 0)
+    prompt = int(usage.get("promptTokenCount") or 0) + int(
+        usage.get("toolUsePromptTokenCount") or 0
+    )
+    completion = int(usage.get("candidatesTokenCount") or 0) + reasoning
+    cached = usage.get("cachedContentTokenCount")
+    return LLMTokenUsage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(usage.get("totalTokenCount") or prompt + completion),
+        cache_read_input_tokens=int(cached) if isinstance(cached, int | float) else None,
+        reasoning_tokens=reasoning if "thoughtsTokenCount" in usage else None,
+    )

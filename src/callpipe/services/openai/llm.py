@@ -316,11 +316,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
                 LLMUsageMetricsData(
                     processor=self.name,
                     model=self.model_name,
-                    value=LLMTokenUsage(
-                        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                        completion_tokens=int(usage.get("completion_tokens") or 0),
-                        total_tokens=int(usage.get("total_tokens") or 0),
-                    ),
+                    value=openai_token_usage(usage),
                 )
             )
         choices = chunk.get("choices") or []
@@ -353,3 +349,33 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
                 call.arguments += function["arguments"]
         if content:
             await self.push_llm_text(str(content))
+
+
+def _count(details: Any, key: str) -> int | None:
+    """An optional count from a ``*_tokens_details`` object (None when not reported)."""
+    if not isinstance(details, dict):
+        return None
+    value = details.get(key)
+    return int(value) if isinstance(value, int | float) else None
+
+
+def openai_token_usage(usage: dict[str, Any]) -> LLMTokenUsage:
+    """An OpenAI ``usage`` object as :class:`LLMTokenUsage`.
+
+    ``prompt_tokens_details.cached_tokens`` (prompt cache hits, already inside
+    ``prompt_tokens``), ``completion_tokens_details.reasoning_tokens`` (already inside
+    ``completion_tokens``) and the audio token counts are carried when the server sends them.
+    ``cache_write_tokens`` is what some OpenAI-compatible servers report for cache writes.
+    """
+    prompt = usage.get("prompt_tokens_details")
+    completion = usage.get("completion_tokens_details")
+    return LLMTokenUsage(
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        total_tokens=int(usage.get("total_tokens") or 0),
+        cache_read_input_tokens=_count(prompt, "cached_tokens"),
+        cache_creation_input_tokens=_count(prompt, "cache_write_tokens"),
+        reasoning_tokens=_count(completion, "reasoning_tokens"),
+        input_audio_tokens=_count(prompt, "audio_tokens"),
+        output_audio_tokens=_count(completion, "audio_tokens"),
+    )

@@ -47,7 +47,9 @@ DATA_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionRespon
 class GeminiReply:
     """One scripted answer: ``text`` streamed word by word and/or ``function_calls``
     (``{"name", "args"}``); a non-200 ``status`` answers with a Gemini-shaped error;
-    ``thoughts``: a thought summary sent before them when the request includes thoughts."""
+    ``thoughts``: a thought summary sent before them when the request includes thoughts;
+    ``cached_tokens``/``thoughts_tokens``: reported as ``usageMetadata.cachedContentTokenCount``
+    (part of ``promptTokenCount``) and ``thoughtsTokenCount`` (apart from the candidates)."""
 
     text: str = ""
     thoughts: str = ""
@@ -55,6 +57,8 @@ class GeminiReply:
     status: int = 200
     error_message: str = "fake error"
     chunk_delay: float = 0.0
+    cached_tokens: int | None = None
+    thoughts_tokens: int | None = None
 
 
 def _error(status: int, message: str, reason: str | None = None) -> Response:
@@ -230,11 +234,18 @@ class FakeGeminiServer(ServedFake):
             }
             if n == len(parts) - 1:
                 candidate["finishReason"] = "STOP"
-                response["usageMetadata"] = {
-                    "promptTokenCount": 12,
+                prompt = 12 + (reply.cached_tokens or 0)
+                thoughts = reply.thoughts_tokens or 0
+                usage: dict[str, Any] = {
+                    "promptTokenCount": prompt,
                     "candidatesTokenCount": len(parts),
-                    "totalTokenCount": 12 + len(parts),
+                    "totalTokenCount": prompt + len(parts) + thoughts,
                 }
+                if reply.cached_tokens is not None:
+                    usage["cachedContentTokenCount"] = reply.cached_tokens
+                if reply.thoughts_tokens is not None:
+                    usage["thoughtsTokenCount"] = reply.thoughts_tokens
+                response["usageMetadata"] = usage
             responses.append(response)
         return responses
 

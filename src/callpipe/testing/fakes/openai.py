@@ -43,6 +43,9 @@ class ChatReply:
     answers with an OpenAI-shaped error; ``drop_after_chunks`` closes the stream early.
     ``reasoning`` is streamed word by word before the answer as ``delta.reasoning_content``, the
     way DeepSeek and vLLM send a reasoning model's thinking.
+    ``cached_tokens``/``reasoning_tokens``: reported in the usage chunk's
+    ``prompt_tokens_details``/``completion_tokens_details`` (counted inside the prompt and
+    completion totals, as OpenAI does); left out of it when None.
     """
 
     text: str = ""
@@ -54,6 +57,8 @@ class ChatReply:
     chunk_delay: float = 0.0
     first_chunk_delay: float = 0.0
     drop_after_chunks: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -195,11 +200,23 @@ class FakeOpenAIServer(ServedFake):
                     await asyncio.sleep(reply.chunk_delay)
                 yield f"data: {json.dumps(chunk)}\n\n"
             if include_usage:
-                usage = {
-                    "prompt_tokens": 10,
-                    "completion_tokens": len(chunks),
-                    "total_tokens": 10 + len(chunks),
+                prompt = 10 + (reply.cached_tokens or 0)
+                completion = len(chunks) + (reply.reasoning_tokens or 0)
+                usage: dict[str, Any] = {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
                 }
+                if reply.cached_tokens is not None:
+                    usage["prompt_tokens_details"] = {
+                        "cached_tokens": reply.cached_tokens,
+                        "audio_tokens": 0,
+                    }
+                if reply.reasoning_tokens is not None:
+                    usage["completion_tokens_details"] = {
+                        "reasoning_tokens": reply.reasoning_tokens,
+                        "audio_tokens": 0,
+                    }
                 final = {
                     "id": "chatcmpl-fake",
                     "object": "chat.completion.chunk",
