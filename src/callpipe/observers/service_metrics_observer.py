@@ -5,8 +5,9 @@ record (LLM tokens, TTS characters). Nothing is summed here; group the records p
 or model where they are stored. Needs ``PipelineParams(enable_metrics=True)`` (and
 ``enable_usage_metrics=True`` for usage).
 
-callpipe's services report TTFB, LLM token usage and TTS characters; the ``TTFA``/``TTFAT``
-latency kinds and STT usage exist for Pipecat code that names them but are never reported.
+callpipe's services report TTFB, LLM token usage (with the cache, reasoning and audio token
+counts the provider sent), STT audio seconds and TTS characters; the ``TTFA``/``TTFAT`` latency
+kinds exist for Pipecat code that names them but are never reported.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from callpipe.frames.frames import MetricsFrame
 from callpipe.metrics.metrics import (
     LLMUsageMetricsData,
     MetricsData,
+    STTUsageMetricsData,
     TTFBMetricsData,
     TTSUsageMetricsData,
 )
@@ -54,7 +56,8 @@ class ServiceLatencyRecord(BaseModel):
 
 
 class ServiceUsageRecord(BaseModel):
-    """What one service used for one request: tokens for an LLM, characters for a TTS."""
+    """What one service used: tokens for an LLM request, characters for a TTS utterance,
+    seconds of audio sent since its previous report for an STT."""
 
     kind: ServiceUsageKind
     processor: str
@@ -95,11 +98,25 @@ class ServiceMetricsObserver(BaseObserver):
                 )
                 await self._call_event_handler("on_service_latency", latency)
             elif isinstance(item, LLMUsageMetricsData) and item.value is not None:
+                tokens = item.value
                 usage = ServiceUsageRecord(
                     kind=ServiceUsageKind.LLM,
-                    prompt_tokens=item.value.prompt_tokens,
-                    completion_tokens=item.value.completion_tokens,
-                    total_tokens=item.value.total_tokens,
+                    prompt_tokens=tokens.prompt_tokens,
+                    completion_tokens=tokens.completion_tokens,
+                    total_tokens=tokens.total_tokens,
+                    cache_read_input_tokens=tokens.cache_read_input_tokens,
+                    cache_creation_input_tokens=tokens.cache_creation_input_tokens,
+                    reasoning_tokens=tokens.reasoning_tokens,
+                    input_audio_tokens=tokens.input_audio_tokens,
+                    output_audio_tokens=tokens.output_audio_tokens,
+                    cache_read_input_audio_tokens=tokens.cache_read_input_audio_tokens,
+                    **self._common(item),
+                )
+                await self._call_event_handler("on_service_usage", usage)
+            elif isinstance(item, STTUsageMetricsData) and item.value is not None:
+                usage = ServiceUsageRecord(
+                    kind=ServiceUsageKind.STT,
+                    audio_seconds=item.value.audio_seconds,
                     **self._common(item),
                 )
                 await self._call_event_handler("on_service_usage", usage)

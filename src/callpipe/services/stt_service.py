@@ -19,6 +19,12 @@ again when a ``ServiceSwitcher`` makes it active, each STT service broadcasts an
 of speech to the final transcript, in seconds. Each service has a default (the figure Pipecat
 1.14 publishes for the provider, :data:`DEFAULT_TTFS_P99` where it has none); pass
 ``ttfs_p99_latency=`` to use one measured for your own deployment.
+
+Usage (``enable_usage_metrics``): each service reports ``STTUsageMetricsData``, the seconds of
+audio it sent the provider since its previous report, as Pipecat 1.14 does. A streaming service
+counts each batch it sends and reports at every final transcript and when the pipeline ends or
+is cancelled; a segmented service reports each utterance when it sends it for transcription.
+Counting happens per provider message, never per audio packet, and only with usage metrics on.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from typing import Any
 
 from callpipe.audio.wav import pcm_to_wav
 from callpipe.frames.frames import (
+    CancelFrame,
+    EndFrame,
     Frame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
@@ -43,6 +51,7 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
+from callpipe.metrics.metrics import STTUsage, STTUsageMetricsData
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService
@@ -79,6 +88,7 @@ class STTService(AIService):
         self._user_speaking = False
         self._muted = False
         self._ttfs_p99_latency = ttfs_p99_latency
+        self._usage_bytes = 0
         self._settings: STTSettings = self.Settings(model=self.model_name, language=language)
 
     # ------------------------------------------------------------------ settings (1.14)
@@ -127,6 +137,32 @@ class STTService(AIService):
     def service_metadata_frame(self) -> STTMetadataFrame:
         return STTMetadataFrame(service_name=self.name, ttfs_p99_latency=self.ttfs_p99_latency)
 
+    # ------------------------------------------------------------------ usage (1.14)
+
+    def _record_stt_audio_usage(self, audio_bytes: int) -> None:
+        """Count ``audio_bytes`` of 16-bit PCM as sent to the provider (usage metrics only)."""
+        if self.usage_metrics_enabled:
+            self._usage_bytes += audio_bytes
+
+    async def emit_stt_usage_metrics(self) -> None:
+        """Report the audio counted since the last report (nothing when there is none)."""
+        audio_bytes, self._usage_bytes = self._usage_bytes, 0
+        if not audio_bytes or self.sample_rate <= 0:
+            return
+        usage = STTUsage(audio_seconds=audio_bytes / (self.sample_rate * 2))
+        logger.debug("%s: %.3f s of audio sent", self, usage.audio_seconds)
+        await self.push_metrics(
+            STTUsageMetricsData(processor=self.name, model=self.model_name, value=usage)
+        )
+
+    async def _stop_service(self, frame: EndFrame) -> None:
+        await super()._stop_service(frame)
+        await self.emit_stt_usage_metrics()
+
+    async def _cancel_service(self, frame: CancelFrame) -> None:
+        await super()._cancel_service(frame)
+        await self.emit_stt_usage_metrics()
+
     # ------------------------------------------------------------------ provider API
 
     async def process_audio(self, audio: bytes) -> None:
@@ -160,6 +196,8 @@ class STTService(AIService):
         lang = language or self._language
         if final:
             await self.stop_ttfb_metrics()
+            if self._usage_bytes:
+                await self.emit_stt_usage_metrics()
             await self.push_frame(
                 TranscriptionFrame(text, "", iso_now(), lang, result=result, finalized=finalized)
             )
@@ -278,6 +316,7 @@ class StreamingSTTService(STTService):
             if not await self.send_audio(chunk):
                 return False
             self.messages_sent += 1
+            self._record_stt_audio_usage(len(chunk))
             for _ in range(min(count, len(self._audio))):
                 self._audio_bytes -= len(self._audio.popleft())
             return True
@@ -358,6 +397,8 @@ class SegmentedSTTService(STTService):
         if len(pcm) < self._min_secs * self.sample_rate * 2:
             return
         self._segments.put_nowait(pcm_to_wav(pcm, self.sample_rate))
+        self._record_stt_audio_usage(len(pcm))
+        await self.emit_stt_usage_metrics()
 
     async def _transcribe_loop(self) -> None:
         while True:
