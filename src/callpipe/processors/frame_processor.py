@@ -29,6 +29,7 @@ from enum import IntEnum
 from typing import Any, ClassVar, Protocol
 
 from callpipe.clock import DEFAULT_CLOCK, Clock
+from callpipe.clocks.base_clock import BaseClock
 from callpipe.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -95,6 +96,21 @@ class FrameProcessorSetup:
     clock: Clock = DEFAULT_CLOCK
     observers: Sequence[FrameObserver] = field(default_factory=tuple)
     process_observers: Sequence[ProcessObserver] = field(default_factory=tuple)
+
+
+class _NanosecondView(BaseClock):
+    """A :class:`Clock` read the Pipecat way (see :meth:`FrameProcessor.get_clock`)."""
+
+    __slots__ = ("_clock",)
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def get_time(self) -> int:
+        return int(self._clock.now() * 1_000_000_000)
+
+    def start(self) -> None:
+        """Nothing to start: the pipeline clock is already running."""
 
 
 class FrameProcessor(BaseObject):
@@ -166,6 +182,16 @@ class FrameProcessor(BaseObject):
     @property
     def clock(self) -> Clock:
         return self._clock
+
+    def get_clock(self) -> BaseClock:
+        """Pipecat's way to the pipeline clock: ``get_clock().get_time()`` in nanoseconds.
+
+        A small view of :attr:`clock` whose ``get_time()`` is ``now()`` in integer nanoseconds:
+        one scale for every processor of the pipeline (the worker never calls a clock's
+        ``start()``, so even a ``SystemClock`` is read this way), so differences and orderings
+        mean what they do in Pipecat. Not for per-frame use: it makes a small object per call.
+        """
+        return _NanosecondView(self._clock)
 
     @property
     def interruptions_allowed(self) -> bool:
