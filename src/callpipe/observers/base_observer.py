@@ -44,6 +44,17 @@ class FrameProcessed:
     timestamp: int
 
 
+@dataclass(slots=True)
+class ProcessorSetUp:
+    """The worker set ``processor`` up between ``started_at_ns`` and ``finished_at_ns``
+    (pipeline clock, ns since the worker started). Only sent to observers that override
+    :meth:`BaseObserver.on_processor_setup`."""
+
+    processor: FrameProcessor
+    started_at_ns: int
+    finished_at_ns: int
+
+
 class BaseObserver(BaseObject):
     """Override the hooks you need; each runs in the observer's own task, in event order.
 
@@ -64,6 +75,9 @@ class BaseObserver(BaseObject):
 
     async def on_process_frame(self, data: FrameProcessed) -> None:
         """A processor is about to process a frame."""
+
+    async def on_processor_setup(self, data: ProcessorSetUp) -> None:
+        """The worker finished setting a processor up (before the StartFrame)."""
 
     async def on_pipeline_started(self) -> None:
         """The StartFrame has gone through every processor."""

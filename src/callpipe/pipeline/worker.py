@@ -509,10 +509,18 @@ class PipelineWorker(BaseObject):
         await self._finish(CancelFrame(reason="start timeout"))
 
     async def _setup_processors(self, setup: FrameProcessorSetup) -> bool:
-        """Set every processor up; a failure is reported as a fatal error (never raised)."""
+        """Set every processor up; a failure is reported as a fatal error (never raised).
+
+        Each setup is timed only when an observer asks for it (``on_processor_setup``, e.g.
+        ``StartupTimingObserver``)."""
+        proxy = self._worker_observer
+        timed = proxy.wants_setup_timing
         for processor in self._processors:
             try:
+                began = proxy.timestamp_ns() if timed else 0
                 await processor.setup(setup)
+                if timed:
+                    proxy.processor_setup(processor, began, proxy.timestamp_ns())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -14,7 +14,12 @@ from collections.abc import Sequence
 
 from callpipe.clock import DEFAULT_CLOCK, Clock
 from callpipe.frames.frames import Frame
-from callpipe.observers.base_observer import BaseObserver, FrameProcessed, FramePushed
+from callpipe.observers.base_observer import (
+    BaseObserver,
+    FrameProcessed,
+    FramePushed,
+    ProcessorSetUp,
+)
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 
@@ -22,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 _FIRST_PUSH_MEMORY = 4096  # frame ids remembered to tell a frame's first push from the rest
 
-_Event = FramePushed | FrameProcessed | None  # None = pipeline started
+_Event = FramePushed | FrameProcessed | ProcessorSetUp | None  # None = pipeline started
 
 
 class WorkerObserver:
@@ -51,6 +56,11 @@ class WorkerObserver:
     def wants_processing(self) -> bool:
         """Some observer overrides ``on_process_frame``."""
         return any(_overrides(o, "on_process_frame") for o in self._observers)
+
+    @property
+    def wants_setup_timing(self) -> bool:
+        """Some observer overrides ``on_processor_setup`` (else the worker times no setup)."""
+        return any(_overrides(o, "on_processor_setup") for o in self._observers)
 
     @property
     def observers(self) -> list[BaseObserver]:
@@ -114,6 +124,16 @@ class WorkerObserver:
             if observer in self._process_wanted:
                 queue.put_nowait(event)
 
+    def timestamp_ns(self) -> int:
+        """Now on the observers' clock: ns since :meth:`start`."""
+        return self._timestamp()
+
+    def processor_setup(self, processor: FrameProcessor, started_ns: int, finished_ns: int) -> None:
+        event = ProcessorSetUp(processor, started_ns, finished_ns)
+        for observer, queue in self._queues.items():
+            if _overrides(observer, "on_processor_setup"):
+                queue.put_nowait(event)
+
     def pipeline_started(self) -> None:
         for queue in self._queues.values():
             queue.put_nowait(None)
@@ -142,6 +162,8 @@ class WorkerObserver:
                     await observer.on_pipeline_started()
                 elif isinstance(event, FramePushed):
                     await observer.on_push_frame(event)
+                elif isinstance(event, ProcessorSetUp):
+                    await observer.on_processor_setup(event)
                 else:
                     await observer.on_process_frame(event)
             except asyncio.CancelledError:
