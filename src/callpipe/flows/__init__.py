@@ -4,6 +4,7 @@
 1.14's ``pipecat.flows``). See ``docs/flows.md``.
 """
 
+from callpipe.flows.config import FlowConfig
 from callpipe.flows.exceptions import (
     ActionError,
     FlowError,
@@ -13,6 +14,7 @@ from callpipe.flows.exceptions import (
     FlowTransitionError,
     InvalidFunctionError,
 )
+from callpipe.flows.flow import Flow
 from callpipe.flows.manager import FlowManager
 from callpipe.flows.types import (
     NO_RESPONSE,
@@ -41,7 +43,9 @@ __all__ = [
     "ConsolidatedFunctionResult",
     "ContextStrategy",
     "ContextStrategyConfig",
+    "Flow",
     "FlowArgs",
+    "FlowConfig",
     "FlowError",
     "FlowFunctionHandler",
     "FlowInitializationError",
