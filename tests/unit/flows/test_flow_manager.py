@@ -26,6 +26,7 @@ from callpipe.flows import (
     NodeConfig,
 )
 from callpipe.frames.frames import (
+    BotStoppedSpeakingFrame,
     LLMMessagesAppendFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
@@ -282,6 +283,27 @@ async def test_function_action_runs_after_the_words_before_it(
     await bot.end()
     assert bot.log == ["say:Please hold.", "function:lookup", "custom"]
     assert bot.flow.current_node == "hold"
+
+
+async def test_post_actions_wait_for_the_bot_when_it_does_not_answer_at_once(
+    start: Callable[..., Bot],
+) -> None:
+    bot = start()
+
+    async def after(action: dict[str, Any], flow_manager: FlowManager) -> None:
+        bot.log.append("post")
+
+    node: NodeConfig = {
+        "name": "listen",
+        "task_messages": task_message("Listen."),
+        "respond_immediately": False,
+        "post_actions": [{"type": "after", "handler": after}],
+    }
+    await bot.flow.initialize(node)
+    assert bot.log == []  # not yet: the bot has not spoken in this node
+    await bot.task.queue_frame(BotStoppedSpeakingFrame())
+    await bot.until(lambda: bot.log == ["post"])
+    await bot.end()
 
 
 # ---------------------------------------------------------------------------- errors
