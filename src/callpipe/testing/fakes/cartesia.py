@@ -32,6 +32,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -306,3 +307,222 @@ class FakeCartesiaServer(ServedWebsocketFake):
                         )
                     )
                     return
+
+
+# ---------------------------------------------------------------------- speech-to-text
+#
+# Cartesia's realtime STT WebSocket (``/stt/websocket``), separate from the TTS fake above. The
+# documented contract (https://docs.cartesia.ai/api-reference/stt/stt and the ``cartesia`` SDK's
+# ``stt.manual_finalize`` client and ``types/stt`` models):
+#
+# - **Handshake.** The key as for TTS; ``Cartesia-Version`` header or ``?cartesia_version=``;
+#   the query carries ``model`` (required), ``encoding`` (one of ``STT_ENCODINGS``, required),
+#   ``sample_rate`` (required), ``language`` (ISO 639-1), repeated ``keyterm`` parameters,
+#   ``max_silence_duration_secs`` and ``min_volume``. A bad query is refused with HTTP 400.
+# - **Client messages.** Binary audio; the text commands ``finalize`` (transcribe what is held
+#   now; answered with ``flush_done``) and ``close`` (transcribe what is held, answer ``done``,
+#   close the socket; ``done`` is the command's older name and is treated the same way).
+# - **Server messages.** ``{"type": "transcript", "request_id", "text", "is_final",
+#   "duration", "language"}`` (``text`` is new since the last final transcript),
+#   ``{"type": "flush_done", "request_id"}``, ``{"type": "done", "request_id"}``, and
+#   ``{"type": "error", "status_code", "title", "message", "error_code", "request_id"}``.
+#
+# The fake "hears" speech by energy, as the Deepgram fake does: loud audio opens an utterance,
+# an interim transcript follows every ``interim_secs`` of speech (the first words of the next
+# scripted transcript), and ``finalize`` / ``close`` — or ``max_silence_duration_secs`` of quiet
+# when the query asks for it — yields the final transcript (``transcripts``; ``"hello"`` when
+# empty). Time is counted in received audio, so results are deterministic.
+
+STT_ENCODINGS = ("pcm_s16le", "pcm_s32le", "pcm_f16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
+"""The ``encoding`` values of the SDK's ``STTEncoding``."""
+STT_PATH = "/stt/websocket"
+
+
+def _stt_refusal(message: str) -> Refusal:
+    body = {"type": "error", "status_code": 400, "title": "Invalid request", "message": message}
+    return Refusal(400, json.dumps(body))
+
+
+def _validate_stt(request: Any) -> Refusal | None:
+    refusal = _validate(request)
+    if refusal is not None:
+        return refusal
+    query = parse_qs(urlsplit(request.path).query)
+    for name in ("model", "encoding", "sample_rate"):
+        if not query.get(name):
+            return _stt_refusal(f"missing required query parameter: {name}")
+    if query["encoding"][-1] not in STT_ENCODINGS:
+        return _stt_refusal(f"unsupported encoding: {query['encoding'][-1]}")
+    if not query["sample_rate"][-1].isdigit():
+        return _stt_refusal("sample_rate must be an integer")
+    keyterms = query.get("keyterm", [])
+    if len(keyterms) > 100 or sum(len(term) for term in keyterms) > 1200:
+        return _stt_refusal("at most 100 keyterms totaling 1200 characters")
+    return None
+
+
+class FakeCartesiaSTTServer(ServedWebsocketFake):
+    """Cartesia's STT WebSocket on 127.0.0.1 (see the comment above this class)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        energy_threshold: float = 300.0,
+        interim_secs: float = 0.25,
+        secs_per_word: float = 0.3,
+    ) -> None:
+        self.energy_threshold = energy_threshold
+        self.interim_secs = interim_secs
+        self.secs_per_word = secs_per_word
+        self.transcripts: deque[str] = deque()
+        """Scripted final transcripts, one per utterance (``"hello"`` when empty)."""
+        self.sent: list[dict[str, Any]] = []
+        """Every message the fake sent, in order."""
+        self.queries: list[dict[str, list[str]]] = []
+        """Each connection's query (every value of repeated keys)."""
+        self.raw_queries: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        self.commands: list[str] = []
+        """Text messages received (``finalize``, ``close``, ...)."""
+        self.audio = bytearray()
+        """Every audio byte received, as sent."""
+        self.audio_at_finalize: list[int] = []
+        self.connections = 0
+        self.error_next: str | None = None
+        """Answer the next message with this error (the socket stays open)."""
+        self.answer_close = True
+        """False: ``close`` is recorded but never answered, and the socket stays open."""
+        self._server = LocalWebsocketServer(
+            self._handle,
+            api_key=api_key,
+            auth=[
+                ("header", "Authorization", "Bearer "),
+                ("header", "X-API-Key", ""),
+                ("query", "api_key", ""),
+                ("query", "access_token", ""),
+            ],
+            path=STT_PATH,
+            validate=_validate_stt,
+            unauthorized=Refusal(401, json.dumps({"error": "Invalid API key"})),
+        )
+        self.fail_handshakes: list[int] = self._server.fail_handshakes
+
+    async def _send(self, ws: ServerConnection, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+        await ws.send(json.dumps(message))
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        assert ws.request is not None
+        split = urlsplit(ws.request.path)
+        query = parse_qs(split.query)
+        self.raw_queries.append(split.query)
+        self.queries.append(query)
+        self.headers.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
+        session = _STTSession(self, ws, {k: v[-1] for k, v in query.items()})
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                if self.error_next is not None:
+                    error, self.error_next = self.error_next, None
+                    await session.error(error)
+                    continue
+                if isinstance(message, bytes):
+                    self.audio += message
+                    await session.audio(message)
+                    continue
+                self.commands.append(message)
+                if message == "finalize":
+                    self.audio_at_finalize.append(len(self.audio))
+                    await session.finalize()
+                    await self._send(ws, {"type": "flush_done", "request_id": session.request_id})
+                elif message in ("close", "done"):
+                    if not self.answer_close:
+                        continue
+                    await session.finalize()
+                    await self._send(ws, {"type": "done", "request_id": session.request_id})
+                    await ws.close()
+                    return
+                else:
+                    await session.error(f"unknown command: {message[:40]}")
+
+
+class _STTSession:
+    """One STT connection: audio clock, the utterance being heard, transcripts sent."""
+
+    def __init__(self, fake: FakeCartesiaSTTServer, ws: ServerConnection, query: dict[str, str]):
+        self.fake = fake
+        self.ws = ws
+        self.encoding = query.get("encoding", "pcm_s16le")
+        self.rate = int(query.get("sample_rate", "16000"))
+        self.language = query.get("language", "en")
+        silence = query.get("max_silence_duration_secs")
+        self.max_silence = float(silence) if silence else None
+        self.request_id = uuid.uuid4().hex
+        self.t = 0.0
+        self.start: float | None = None
+        self.last_voice = 0.0
+        self.last_interim = 0.0
+
+    def _next_text(self) -> str:
+        return self.fake.transcripts[0] if self.fake.transcripts else "hello"
+
+    async def error(self, message: str) -> None:
+        await self.fake._send(
+            self.ws,
+            {
+                "type": "error",
+                "status_code": 400,
+                "title": "Invalid request",
+                "message": message,
+                "error_code": "invalid_request",
+                "request_id": self.request_id,
+            },
+        )
+
+    async def audio(self, data: bytes) -> None:
+        import numpy as np
+
+        from callpipe.audio.g711 import ulaw_to_pcm
+
+        pcm = ulaw_to_pcm(data) if self.encoding == "pcm_mulaw" else data
+        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+        duration = len(samples) / self.rate
+        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+        self.t += duration
+        if rms >= self.fake.energy_threshold:
+            if self.start is None:
+                self.start = self.t - duration
+                self.last_interim = self.t
+            self.last_voice = self.t
+            if self.t - self.last_interim >= self.fake.interim_secs:
+                self.last_interim = self.t
+                words = self._next_text().split()
+                count = max(1, int((self.t - self.start) / self.fake.secs_per_word))
+                await self._transcript(" ".join(words[:count]), final=False)
+        elif (
+            self.start is not None
+            and self.max_silence is not None
+            and self.t - self.last_voice >= self.max_silence
+        ):
+            await self.finalize()
+
+    async def finalize(self) -> None:
+        if self.start is None:
+            return
+        text = self.fake.transcripts.popleft() if self.fake.transcripts else "hello"
+        await self._transcript(text, final=True)
+        self.start = None
+
+    async def _transcript(self, text: str, *, final: bool) -> None:
+        await self.fake._send(
+            self.ws,
+            {
+                "type": "transcript",
+                "request_id": self.request_id,
+                "text": text,
+                "is_final": final,
+                "duration": round(self.t - (self.start or 0.0), 3),
+                "language": self.language,
+            },
+        )
