@@ -12,6 +12,8 @@ from callpipe.processors.frame_processor import (
     FrameDirection,
     FrameProcessor,
     FrameProcessorSetup,
+    cleanup_processor,
+    setup_processor,
 )
 
 _SEEN_LIMIT = 4096
@@ -60,13 +62,15 @@ class ParallelPipeline(FrameProcessor):
     async def setup(self, setup: FrameProcessorSetup) -> None:
         await super().setup(setup)
         for (source, sink), branch in zip(self._entries, self._branches, strict=True):
-            await source.setup(setup)
-            await branch.setup(setup)
-            await sink.setup(setup)
+            await setup_processor(source, setup)
+            await setup_processor(branch, setup)
+            await setup_processor(sink, setup)
 
     async def cleanup(self) -> None:
-        for branch in self._branches:
-            await branch.cleanup()
+        for (source, sink), branch in zip(self._entries, self._branches, strict=True):
+            await cleanup_processor(source)
+            await cleanup_processor(branch)
+            await cleanup_processor(sink)
         await super().cleanup()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:

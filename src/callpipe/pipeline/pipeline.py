@@ -9,6 +9,8 @@ from callpipe.processors.frame_processor import (
     FrameDirection,
     FrameProcessor,
     FrameProcessorSetup,
+    cleanup_processor,
+    setup_processor,
 )
 
 PushCallback = Callable[[Frame, FrameDirection], Awaitable[None]]
@@ -75,11 +77,11 @@ class Pipeline(FrameProcessor):
     async def setup(self, setup: FrameProcessorSetup) -> None:
         await super().setup(setup)
         for processor in (self._source, *self._processors, self._sink):
-            await processor.setup(setup)
+            await setup_processor(processor, setup)
 
     async def cleanup(self) -> None:
         for processor in (self._source, *self._processors, self._sink):
-            await processor.cleanup()
+            await cleanup_processor(processor)
         await super().cleanup()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:

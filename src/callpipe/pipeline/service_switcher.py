@@ -62,6 +62,8 @@ from callpipe.processors.frame_processor import (
     FrameDirection,
     FrameProcessor,
     FrameProcessorSetup,
+    cleanup_processor,
+    setup_processor,
 )
 
 logger = logging.getLogger(__name__)
@@ -255,14 +257,16 @@ class ServiceSwitcher(FrameProcessor, Generic[StrategyType]):
 
     async def setup(self, setup: FrameProcessorSetup) -> None:
         for service, (entry, exit_) in self._ports.items():
-            await entry.setup(setup)
-            await service.setup(setup)
-            await exit_.setup(setup)
+            await setup_processor(entry, setup)
+            await setup_processor(service, setup)
+            await setup_processor(exit_, setup)
         await super().setup(setup)  # after the services: see input_audio_unused
 
     async def cleanup(self) -> None:
-        for service in self._services:
-            await service.cleanup()
+        for service, (entry, exit_) in self._ports.items():
+            await cleanup_processor(entry)
+            await cleanup_processor(service)
+            await cleanup_processor(exit_)
         await super().cleanup()
 
     # ------------------------------------------------------------------ frames in

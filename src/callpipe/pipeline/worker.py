@@ -51,6 +51,8 @@ from callpipe.processors.frame_processor import (
     FrameProcessor,
     FrameProcessorSetup,
     ProcessObserver,
+    cleanup_processor,
+    setup_processor,
 )
 from callpipe.utils.pydantic_docs import document_fields
 
@@ -432,7 +434,13 @@ class PipelineWorker(BaseObject):
         if self._clock is DEFAULT_CLOCK:
             self._clock = DEFAULT_CLOCK.bound(loop)  # one loop lookup, not one per reading
         push, process = self._observer_lists()
-        setup = FrameProcessorSetup(clock=self._clock, observers=push, process_observers=process)
+        proxy = self._worker_observer
+        setup = FrameProcessorSetup(
+            clock=self._clock,
+            observers=push,
+            process_observers=process,
+            timer=proxy if proxy.wants_setup_timing else None,
+        )
         self._processors = [self._source, *self._pipeline.processors_with_children(), self._sink]
         helpers: list[asyncio.Task[None]] = []
         try:
@@ -466,11 +474,8 @@ class PipelineWorker(BaseObject):
             for helper in helpers:
                 await cancel_and_wait(helper)
             self._finished.set()
-            for processor in self._processors:
-                try:
-                    await processor.cleanup()
-                except Exception:
-                    logger.exception("%s: cleanup of %s failed", self, processor)
+            for processor in (self._source, self._pipeline, self._sink):
+                await cleanup_processor(processor)  # containers clean up what they hold
             await self._worker_observer.stop()
             if self._turn_tracking is not None:
                 await self._turn_tracking.cleanup()  # no end-of-turn timer outlives the run
@@ -509,21 +514,18 @@ class PipelineWorker(BaseObject):
         await self._finish(CancelFrame(reason="start timeout"))
 
     async def _setup_processors(self, setup: FrameProcessorSetup) -> bool:
-        """Set every processor up; a failure is reported as a fatal error (never raised).
+        """Set every processor up once; a failure is reported as a fatal error (never raised).
 
-        Each setup is timed only when an observer asks for it (``on_processor_setup``, e.g.
-        ``StartupTimingObserver``)."""
-        proxy = self._worker_observer
-        timed = proxy.wants_setup_timing
-        for processor in self._processors:
+        The pipeline sets up what it holds (and so on down), each processor once, as in
+        Pipecat. Each setup is timed only when an observer asks for it
+        (``on_processor_setup``, e.g. ``StartupTimingObserver``)."""
+        for top in (self._source, self._pipeline, self._sink):
             try:
-                began = proxy.timestamp_ns() if timed else 0
-                await processor.setup(setup)
-                if timed:
-                    proxy.processor_setup(processor, began, proxy.timestamp_ns())
+                await setup_processor(top, setup)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                processor = setup.failed[0] if setup.failed else top
                 logger.exception("%s%s: setup of %s failed", call_tag(), self, processor)
                 error = ErrorFrame(
                     error=f"{processor}: setup failed: {type(exc).__name__}: {exc}",

@@ -89,13 +89,56 @@ class ProcessObserver(Protocol):
     ) -> None: ...
 
 
+class SetupTimer(Protocol):
+    """Times each processor's ``setup()`` (the worker's observers, when one asks for it)."""
+
+    def timestamp_ns(self) -> int: ...
+
+    def processor_setup(
+        self, processor: FrameProcessor, started_ns: int, finished_ns: int
+    ) -> None: ...
+
+
 @dataclass
 class FrameProcessorSetup:
-    """What the task hands every processor before the StartFrame: the clock and observers."""
+    """What the task hands every processor before the StartFrame: the clock and observers.
+
+    ``timer``: set when an observer wants each setup timed. ``failed``: the processor whose
+    setup raised, innermost first (filled by :func:`setup_processor`).
+    """
 
     clock: Clock = DEFAULT_CLOCK
     observers: Sequence[FrameObserver] = field(default_factory=tuple)
     process_observers: Sequence[ProcessObserver] = field(default_factory=tuple)
+    timer: SetupTimer | None = None
+    failed: list[FrameProcessor] = field(default_factory=list)
+
+
+async def setup_processor(processor: FrameProcessor, setup: FrameProcessorSetup) -> None:
+    """Set one processor up: what the worker does for the pipeline and a container (a
+    pipeline, a switcher) does for each processor it holds, so every processor is set up
+    exactly once, timed when an observer asks, and a failure names the processor that raised.
+    """
+    timer = setup.timer
+    began = timer.timestamp_ns() if timer is not None else 0
+    try:
+        await processor.setup(setup)
+    except Exception:
+        if not setup.failed:
+            setup.failed.append(processor)
+        raise
+    if timer is not None:
+        timer.processor_setup(processor, began, timer.timestamp_ns())
+
+
+async def cleanup_processor(processor: FrameProcessor) -> None:
+    """Clean one processor up, logging (not raising) a failure, so the others still are."""
+    try:
+        await processor.cleanup()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("cleanup of %s failed", processor)
 
 
 class _NanosecondView(BaseClock):

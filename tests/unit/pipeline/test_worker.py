@@ -24,10 +24,13 @@ from callpipe.frames.frames import (
     TextFrame,
 )
 from callpipe.observers.base_observer import BaseObserver, FrameProcessed, FramePushed
+from callpipe.pipeline.parallel_pipeline import ParallelPipeline
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.runner import PipelineRunner
+from callpipe.pipeline.service_switcher import ServiceSwitcher
 from callpipe.pipeline.task import PipelineTask
 from callpipe.pipeline.worker import PipelineParams, PipelineWorker, ProcessorUnusablePolicy
+from callpipe.processors.filters.identity_filter import IdentityFilter
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 from callpipe.workers.runner import WorkerRunner
 
@@ -299,6 +302,55 @@ async def test_setup_exception_becomes_a_reported_error_not_an_escape() -> None:
     assert len(errors) == 1 and errors[0].fatal and "no credentials" in errors[0].error
     assert isinstance(worker.end_frame, CancelFrame)
     assert not any(isinstance(f, TextFrame) for f in rec.seen)
+
+
+async def test_each_processor_is_set_up_and_cleaned_up_once_however_deep() -> None:
+    class Counts(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.setups = 0
+            self.cleanups = 0
+
+        async def setup(self, setup: FrameProcessorSetup) -> None:
+            await super().setup(setup)
+            self.setups += 1
+
+        async def cleanup(self) -> None:
+            self.cleanups += 1
+            await super().cleanup()
+
+    top, inner, branch, held = Counts(), Counts(), Counts(), Counts()
+    pipeline = Pipeline(
+        [
+            top,
+            Pipeline([inner]),
+            ParallelPipeline([branch], [IdentityFilter()]),
+            ServiceSwitcher(services=[held, IdentityFilter()]),
+        ]
+    )
+    worker = PipelineWorker(pipeline, idle_timeout_secs=None)
+    await worker.queue_frames([EndFrame()])
+    await asyncio.wait_for(PipelineRunner(handle_sigint=False).run(worker), 5)
+    counted = (top, inner, branch, held)
+    assert [(c.setups, c.cleanups) for c in counted] == [(1, 1)] * 4
+
+
+async def test_the_processor_whose_setup_failed_is_named_even_when_nested() -> None:
+    class BadSetup(Recorder):
+        async def setup(self, setup: FrameProcessorSetup) -> None:
+            await super().setup(setup)
+            raise RuntimeError("no credentials")
+
+    bad = BadSetup()
+    worker = PipelineWorker(Pipeline([Recorder(), Pipeline([bad])]), idle_timeout_secs=None)
+    errors: list[ErrorFrame] = []
+
+    @worker.event_handler("on_pipeline_error")
+    async def on_error(w: PipelineWorker, frame: ErrorFrame) -> None:
+        errors.append(frame)
+
+    await asyncio.wait_for(PipelineRunner(handle_sigint=False).run(worker), 5)
+    assert [e.processor for e in errors] == [bad]
 
 
 async def test_a_setup_that_never_finishes_times_out() -> None:
