@@ -32,6 +32,7 @@ messages become non-fatal ``ErrorFrame``\\ s; a refused key is fatal at start.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -307,8 +308,7 @@ class CartesiaSTTService(StreamingSTTService):
         try:
             await new.connect()
         except Exception as exc:
-            for name, old_value in changed.items():
-                setattr(self._settings, name, old_value)
+            _restore(self._settings, changed)
             self._sync_model_and_language()
             await self.report_error(
                 f"{self}: could not open a socket with the new settings ({exc}); "
@@ -381,3 +381,15 @@ def _is_done(raw: Message) -> bool:
     except ValueError:
         return False
     return isinstance(message, dict) and message.get("type") == "done"
+
+
+def _restore(settings: STTSettings, changed: dict[str, Any]) -> None:
+    """Put back the values ``apply_update`` reported as changed (``{name: old value}``)."""
+    fields = {f.name for f in dataclasses.fields(settings)}
+    for name, old in changed.items():
+        if name in fields:
+            setattr(settings, name, old)
+        elif old is NOT_GIVEN:
+            settings.extra.pop(name, None)
+        else:
+            settings.extra[name] = old

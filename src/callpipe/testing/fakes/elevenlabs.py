@@ -32,6 +32,8 @@ import contextlib
 import json
 import re
 import time
+import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -260,3 +262,256 @@ class FakeElevenLabsServer(ServedWebsocketFake):
                     await ws.send(json.dumps(message))
                     self._chunks_sent += 1
                     await asyncio.sleep(self.chunk_delay)
+
+
+# ---------------------------------------------------------------------- speech-to-text
+#
+# ElevenLabs Scribe realtime (``/v1/speech-to-text/realtime``), separate from the TTS fake above.
+# The documented contract (https://elevenlabs.io/docs/api-reference/speech-to-text/v-1-speech-to-text-realtime
+# and the ``elevenlabs`` SDK's ``realtime`` client and ``ReceiveTranscription`` models):
+#
+# - **Handshake.** The key in ``xi-api-key``; the query carries ``model_id`` (required),
+#   ``audio_format`` (``pcm_<rate>`` or ``ulaw_8000``), ``commit_strategy`` (``manual`` or
+#   ``vad``), ``language_code``, ``include_timestamps``, ``include_language_detection``, repeated
+#   ``keyterms`` (at most 50, each at most 20 characters), ``no_verbatim``,
+#   ``filter_background_audio``, ``enable_logging`` and, for ``vad``, ``vad_silence_threshold_secs``
+#   (0.3 to 3), ``vad_threshold`` (0.1 to 0.9), ``min_speech_duration_ms`` and
+#   ``min_silence_duration_ms`` (50 to 2000). A bad query is refused with HTTP 400.
+# - **Client messages.** ``{"message_type": "input_audio_chunk", "audio_base_64", "commit",
+#   "sample_rate", "previous_text"?}``; ``commit: true`` ends the segment.
+# - **Server messages.** ``session_started`` (``session_id``, ``config``) on connect;
+#   ``partial_transcript`` (``text``); on a commit ``committed_transcript`` (``text``), followed,
+#   with timestamps or language detection asked for, by ``committed_transcript_with_timestamps``
+#   (``text``, ``language_code``, ``words``); errors ``{"message_type": "input_error" | "error"
+#   | ..., "error"}``.
+#
+# The fake "hears" speech by energy, like the Cartesia and Deepgram fakes: loud audio opens a
+# segment, a partial transcript follows every ``interim_secs`` of speech (the first words of the
+# next scripted transcript), and a commit — or, with ``commit_strategy=vad``,
+# ``vad_silence_threshold_secs`` (default 1.5) of quiet after speech — yields the committed
+# transcript (``transcripts``; ``"hello"`` when empty; an empty text for a commit of no speech).
+# Time is counted in received audio, so results are deterministic.
+
+STT_PATH = "/v1/speech-to-text/realtime"
+STT_FORMATS = re.compile(r"^(pcm_(8000|16000|22050|24000|44100|48000)|ulaw_8000)$")
+_STT_RANGES = {
+    "vad_silence_threshold_secs": (0.3, 3.0),
+    "vad_threshold": (0.1, 0.9),
+    "min_speech_duration_ms": (50, 2000),
+    "min_silence_duration_ms": (50, 2000),
+}
+
+
+def _stt_refusal(message: str) -> Refusal:
+    return Refusal(400, json.dumps({"detail": {"status": "invalid_request", "message": message}}))
+
+
+def _validate_stt(request: Any) -> Refusal | None:
+    query = parse_qs(urlsplit(request.path).query)
+    if not query.get("model_id"):
+        return _stt_refusal("model_id is required")
+    fmt = query.get("audio_format", ["pcm_16000"])[-1]
+    if not STT_FORMATS.match(fmt):
+        return _stt_refusal(f"unsupported audio_format: {fmt}")
+    if query.get("commit_strategy", ["manual"])[-1] not in ("manual", "vad"):
+        return _stt_refusal("commit_strategy must be manual or vad")
+    for name, (low, high) in _STT_RANGES.items():
+        if name in query:
+            try:
+                value = float(query[name][-1])
+            except ValueError:
+                return _stt_refusal(f"{name} must be a number")
+            if not low <= value <= high:
+                return _stt_refusal(f"{name} must be between {low} and {high}")
+    keyterms = query.get("keyterms", [])
+    if len(keyterms) > 50 or any(len(term) > 20 for term in keyterms):
+        return _stt_refusal("at most 50 keyterms of at most 20 characters each")
+    for name in ("include_timestamps", "include_language_detection", "no_verbatim"):
+        if query.get(name, ["false"])[-1] not in ("true", "false"):
+            return _stt_refusal(f"{name} must be true or false")
+    return None
+
+
+class FakeElevenLabsSTTServer(ServedWebsocketFake):
+    """ElevenLabs Scribe realtime on 127.0.0.1 (see the comment above this class)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        energy_threshold: float = 300.0,
+        interim_secs: float = 0.25,
+        secs_per_word: float = 0.3,
+    ) -> None:
+        self.energy_threshold = energy_threshold
+        self.interim_secs = interim_secs
+        self.secs_per_word = secs_per_word
+        self.transcripts: deque[str] = deque()
+        """Scripted committed transcripts, one per segment (``"hello"`` when empty)."""
+        self.sent: list[dict[str, Any]] = []
+        """Every message the fake sent, in order."""
+        self.received: list[dict[str, Any]] = []
+        """Every client message, parsed (audio left base64-encoded)."""
+        self.queries: list[dict[str, list[str]]] = []
+        self.audio = bytearray()
+        """Every audio byte received, decoded from base64 (as sent: μ-law for ``ulaw_8000``)."""
+        self.audio_at_commit: list[int] = []
+        self.connections = 0
+        self.error_next: str | None = None
+        """Answer the next message with an ``input_error`` (the socket stays open)."""
+        self._server = LocalWebsocketServer(
+            self._handle,
+            api_key=api_key,
+            auth=[("header", "xi-api-key", "")],
+            path=STT_PATH,
+            validate=_validate_stt,
+            unauthorized=_refusal(401, "invalid_api_key", "Invalid API key"),
+        )
+        self.fail_handshakes: list[int] = self._server.fail_handshakes
+
+    @property
+    def commits(self) -> int:
+        return len(self.audio_at_commit)
+
+    async def _send(self, ws: ServerConnection, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+        await ws.send(json.dumps(message))
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        assert ws.request is not None
+        query = parse_qs(urlsplit(ws.request.path).query)
+        self.queries.append(query)
+        session = _ScribeSession(self, ws, {k: v[-1] for k, v in query.items()})
+        await self._send(ws, session.started())
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    await session.error("input_error", "messages must be JSON")
+                    continue
+                self.received.append(message)
+                if self.error_next is not None:
+                    error, self.error_next = self.error_next, None
+                    await session.error("input_error", error)
+                    continue
+                problem = _chunk_problem(message)
+                if problem is not None:
+                    await session.error("input_error", problem)
+                    continue
+                audio = base64.b64decode(message["audio_base_64"])
+                if audio:
+                    self.audio += audio
+                    await session.audio(audio)
+                if message["commit"]:
+                    self.audio_at_commit.append(len(self.audio))
+                    await session.commit()
+
+
+def _chunk_problem(message: Any) -> str | None:
+    """Why a client message is not a valid ``input_audio_chunk`` (None: it is)."""
+    if not isinstance(message, dict) or message.get("message_type") != "input_audio_chunk":
+        return "unknown message_type"
+    if not isinstance(message.get("audio_base_64"), str):
+        return "audio_base_64 is required"
+    if not isinstance(message.get("commit"), bool):
+        return "commit is required"
+    if not isinstance(message.get("sample_rate"), int):
+        return "sample_rate is required"
+    return None
+
+
+class _ScribeSession:
+    """One realtime connection: audio clock, the segment being heard, transcripts sent."""
+
+    def __init__(self, fake: FakeElevenLabsSTTServer, ws: ServerConnection, query: dict[str, str]):
+        self.fake = fake
+        self.ws = ws
+        self.query = query
+        fmt = query.get("audio_format", "pcm_16000")
+        self.ulaw = fmt == "ulaw_8000"
+        self.rate = int(fmt.rsplit("_", 1)[1])
+        self.vad = query.get("commit_strategy", "manual") == "vad"
+        self.vad_silence = float(query.get("vad_silence_threshold_secs", "1.5"))
+        self.detailed = any(
+            query.get(name) == "true"
+            for name in ("include_timestamps", "include_language_detection")
+        )
+        self.t = 0.0
+        self.start: float | None = None
+        self.last_voice = 0.0
+        self.last_interim = 0.0
+
+    def started(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "sample_rate": self.rate,
+            "commit_strategy": self.query.get("commit_strategy", "manual"),
+            "model_id": self.query.get("model_id"),
+            "include_timestamps": self.query.get("include_timestamps") == "true",
+        }
+        if "language_code" in self.query:
+            config["language_code"] = self.query["language_code"]
+        return {"message_type": "session_started", "session_id": uuid.uuid4().hex, "config": config}
+
+    def _next_text(self) -> str:
+        return self.fake.transcripts[0] if self.fake.transcripts else "hello"
+
+    async def error(self, kind: str, message: str) -> None:
+        await self.fake._send(self.ws, {"message_type": kind, "error": message})
+
+    async def audio(self, data: bytes) -> None:
+        import numpy as np
+
+        from callpipe.audio.g711 import ulaw_to_pcm
+
+        pcm = ulaw_to_pcm(data) if self.ulaw else data
+        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+        duration = len(samples) / self.rate
+        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+        self.t += duration
+        if rms >= self.fake.energy_threshold:
+            if self.start is None:
+                self.start = self.t - duration
+                self.last_interim = self.t
+            self.last_voice = self.t
+            if self.t - self.last_interim >= self.fake.interim_secs:
+                self.last_interim = self.t
+                words = self._next_text().split()
+                count = max(1, int((self.t - self.start) / self.fake.secs_per_word))
+                text = " ".join(words[:count])
+                await self.fake._send(self.ws, {"message_type": "partial_transcript", "text": text})
+        elif self.vad and self.start is not None and self.t - self.last_voice >= self.vad_silence:
+            await self.commit()
+
+    async def commit(self) -> None:
+        start = self.start
+        text = ""
+        if start is not None:
+            text = self.fake.transcripts.popleft() if self.fake.transcripts else "hello"
+        self.start = None
+        await self.fake._send(self.ws, {"message_type": "committed_transcript", "text": text})
+        if not self.detailed:
+            return
+        tokens = text.split()
+        begin = start or self.t
+        step = (self.t - begin) / max(1, len(tokens))
+        words = [
+            {
+                "text": token,
+                "start": round(begin + i * step, 3),
+                "end": round(begin + (i + 1) * step, 3),
+                "type": "word",
+                "logprob": -0.05,
+            }
+            for i, token in enumerate(tokens)
+        ]
+        await self.fake._send(
+            self.ws,
+            {
+                "message_type": "committed_transcript_with_timestamps",
+                "text": text,
+                "language_code": self.query.get("language_code", "en"),
+                "words": words,
+            },
+        )

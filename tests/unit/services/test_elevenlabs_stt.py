@@ -1,0 +1,221 @@
+"""ElevenLabsRealtimeSTTService against FakeElevenLabsSTTServer."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callpipe.audio.g711 import pcm_to_ulaw, ulaw_to_pcm
+from callpipe.frames.frames import (
+    EndFrame,
+    ErrorFrame,
+    FatalErrorFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterimTranscriptionFrame,
+    STTUpdateSettingsFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from callpipe.pipeline.task import PipelineParams
+from callpipe.services.elevenlabs.stt import CommitStrategy, ElevenLabsRealtimeSTTService
+from callpipe.testing import run_test
+from callpipe.testing.fakes.elevenlabs import FakeElevenLabsSTTServer
+from callpipe.testing.fakes.openai import tone_pcm
+from callpipe.testing.pipeline import SleepFrame
+from callpipe.transcriptions.language import Language
+
+RATE = 8000
+PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
+WIDE = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeElevenLabsSTTServer]:
+    async with FakeElevenLabsSTTServer() as fake:
+        yield fake
+
+
+def make_stt(server: FakeElevenLabsSTTServer, **kwargs: object) -> ElevenLabsRealtimeSTTService:
+    return ElevenLabsRealtimeSTTService(api_key="test-key", base_url=server.url, **kwargs)  # type: ignore[arg-type]
+
+
+def audio(secs: float, *, loud: bool, rate: int = RATE) -> list[Frame]:
+    pcm = tone_pcm(secs, rate) if loud else bytes(int(secs * rate) * 2)
+    step = rate // 50 * 2
+    return [InputAudioRawFrame(pcm[i : i + step], rate) for i in range(0, len(pcm), step)]
+
+
+def finals(frames: list[Frame]) -> list[TranscriptionFrame]:
+    return [f for f in frames if isinstance(f, TranscriptionFrame)]
+
+
+def committed(server: FakeElevenLabsSTTServer) -> bool:
+    return any(m["message_type"] == "committed_transcript" for m in server.sent)
+
+
+async def test_turn_end_flushes_audio_then_commits(server: FakeElevenLabsSTTServer) -> None:
+    server.transcripts.append("I would like to book a table")
+    frames = [
+        SleepFrame(0.1),
+        UserStartedSpeakingFrame(),
+        *audio(1.0, loud=True),
+        UserStoppedSpeakingFrame(),
+        SleepFrame(3.0, until=lambda: committed(server)),
+        SleepFrame(0.05),
+    ]
+    stt = make_stt(server)
+    down, up = await run_test(stt, frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    [final] = finals(down)
+    assert final.text == "I would like to book a table" and final.finalized
+    interims = [f.text for f in down if isinstance(f, InterimTranscriptionFrame)]
+    assert interims and final.text.startswith(interims[0])
+    # The whole turn (as μ-law, the phone line's bytes) reached ElevenLabs before the commit.
+    assert server.audio_at_commit == [RATE]
+    assert server.commits == 1  # nothing left to commit at the end of the call
+    query = server.queries[0]
+    assert query["model_id"] == ["scribe_v2_realtime"] and query["audio_format"] == ["ulaw_8000"]
+    assert query["commit_strategy"] == ["manual"] and "language_code" not in query
+    chunk = server.received[0]
+    assert chunk["sample_rate"] == RATE and chunk["commit"] is False
+    assert stt.session_id == server.sent[0]["session_id"]
+
+
+async def test_wideband_audio_goes_as_pcm(server: FakeElevenLabsSTTServer) -> None:
+    pcm = tone_pcm(0.2, 16000)
+    frames = [SleepFrame(0.1), InputAudioRawFrame(pcm, 16000)]
+    await run_test(make_stt(server), frames, params=WIDE)
+    assert server.queries[0]["audio_format"] == ["pcm_16000"]
+    assert bytes(server.audio) == pcm
+
+
+async def test_mulaw_is_the_callers_bytes(server: FakeElevenLabsSTTServer) -> None:
+    caller = pcm_to_ulaw(tone_pcm(0.4, RATE, freq=310.0, amplitude=12000))
+    frames: list[Frame] = [SleepFrame(0.1)] + [
+        InputAudioRawFrame(ulaw_to_pcm(caller[i : i + 160]), RATE)
+        for i in range(0, len(caller), 160)
+    ]
+    await run_test(make_stt(server), frames, params=PARAMS)
+    assert bytes(server.audio) == caller
+
+
+async def test_end_of_call_commits_and_pushes_before_end_frame(
+    server: FakeElevenLabsSTTServer,
+) -> None:
+    server.transcripts.append("goodbye then")
+    down, _ = await run_test(make_stt(server), [SleepFrame(0.1), *audio(0.6, loud=True)])
+    assert [f.text for f in finals(down)] == ["goodbye then"]
+    index = {type(f): i for i, f in enumerate(down)}
+    assert index[TranscriptionFrame] < index[EndFrame]
+    assert server.commits == 1 and server.received[-1]["commit"] is True
+
+
+async def test_vad_strategy_leaves_commits_to_elevenlabs(server: FakeElevenLabsSTTServer) -> None:
+    settings = ElevenLabsRealtimeSTTService.Settings(vad_silence_threshold_secs=0.5)
+    stt = make_stt(server, commit_strategy=CommitStrategy.VAD, settings=settings)
+    frames = [
+        SleepFrame(0.1),
+        *audio(0.5, loud=True),
+        UserStoppedSpeakingFrame(),
+        *audio(0.6, loud=False),
+        SleepFrame(3.0, until=lambda: committed(server)),
+    ]
+    down, _ = await run_test(stt, frames, params=PARAMS)
+    assert [f.text for f in finals(down)] == ["hello"]
+    assert not finals(down)[0].finalized
+    assert not any(m["commit"] for m in server.received[:-1])  # none at the VAD stop
+    assert server.queries[0]["commit_strategy"] == ["vad"]
+    assert server.queries[0]["vad_silence_threshold_secs"] == ["0.5"]
+
+
+async def test_timestamps_push_one_frame_per_commit_with_language(
+    server: FakeElevenLabsSTTServer,
+) -> None:
+    settings = ElevenLabsRealtimeSTTService.Settings(language=Language.ES_MX)
+    stt = make_stt(server, include_timestamps=True, settings=settings)
+    server.transcripts.append("hola que tal")
+    down, _ = await run_test(stt, [SleepFrame(0.1), *audio(0.6, loud=True)], params=PARAMS)
+    [final] = finals(down)
+    assert final.text == "hola que tal" and final.language == "es"
+    assert final.result["message_type"] == "committed_transcript_with_timestamps"
+    assert server.queries[0]["language_code"] == ["es"]
+    assert server.queries[0]["include_timestamps"] == ["true"]
+
+
+async def test_keyterms_and_options_in_the_query(server: FakeElevenLabsSTTServer) -> None:
+    settings = ElevenLabsRealtimeSTTService.Settings(
+        keyterms=["callpipe", "New York"], no_verbatim=True, filter_background_audio=False
+    )
+    await run_test(make_stt(server, settings=settings), [SleepFrame(0.1)], params=PARAMS)
+    query = server.queries[0]
+    assert query["keyterms"] == ["callpipe", "New York"]
+    assert query["no_verbatim"] == ["true"] and query["filter_background_audio"] == ["false"]
+    assert "vad_threshold" not in query and "enable_logging" not in query
+
+
+async def test_settings_update_opens_a_socket_and_commits_the_old_one(
+    server: FakeElevenLabsSTTServer,
+) -> None:
+    server.transcripts.extend(["first words", "deuxième"])
+    stt = make_stt(server)
+    frames = [
+        SleepFrame(0.1),
+        *audio(0.4, loud=True),
+        SleepFrame(0.2),
+        STTUpdateSettingsFrame(delta=ElevenLabsRealtimeSTTService.Settings(language="fr")),
+        SleepFrame(3.0, until=lambda: server.connections == 2 and server.commits == 1),
+        *audio(0.4, loud=True),
+    ]
+    down, up = await run_test(stt, frames, params=PARAMS)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    assert [q.get("language_code") for q in server.queries] == [None, ["fr"]]
+    assert [f.text for f in finals(down)] == ["first words", "deuxième"]
+
+
+async def test_refused_settings_keep_the_old_socket(server: FakeElevenLabsSTTServer) -> None:
+    stt = make_stt(server)
+    bad = ElevenLabsRealtimeSTTService.Settings(keyterms=["a term far longer than twenty"])
+    frames = [
+        SleepFrame(0.1),
+        STTUpdateSettingsFrame(delta=bad),
+        SleepFrame(3.0, until=lambda: server.rejected == 1),
+        SleepFrame(0.1),
+        *audio(0.4, loud=True),
+    ]
+    down, up = await run_test(stt, frames, params=PARAMS)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and not isinstance(errors[0], FatalErrorFrame)
+    assert stt.settings.keyterms is None  # back to what the socket was opened with
+    assert [f.text for f in finals(down)] == ["hello"]
+
+
+async def test_input_error_is_reported(server: FakeElevenLabsSTTServer) -> None:
+    server.error_next = "chunk could not be decoded"
+    frames = [
+        SleepFrame(0.1),
+        *audio(0.2, loud=True),
+        SleepFrame(2.0, until=lambda: len(server.sent) > 1),
+    ]
+    _, up = await run_test(make_stt(server), frames, params=PARAMS)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and "chunk could not be decoded" in errors[0].error
+    assert not isinstance(errors[0], FatalErrorFrame)
+
+
+async def test_rejected_key_is_fatal(server: FakeElevenLabsSTTServer) -> None:
+    stt = ElevenLabsRealtimeSTTService(api_key="wrong", base_url=server.url)
+    _, up = await run_test(stt, [SleepFrame(0.2)], params=PARAMS)
+    assert any(isinstance(f, FatalErrorFrame) for f in up)
+
+
+async def test_keepalive_sends_silence_only_while_no_audio_flows(
+    server: FakeElevenLabsSTTServer,
+) -> None:
+    stt = make_stt(server, keepalive_secs=0.05)
+    await run_test(stt, [SleepFrame(0.3)], params=WIDE)
+    chunks = [base64.b64decode(m["audio_base_64"]) for m in server.received]
+    assert chunks and not any(b"".join(chunks))
