@@ -1,4 +1,4 @@
-"""``callpipe fakes``: four provider fakes on loopback, and the environment that reaches them."""
+"""``callpipe fakes``: the provider fakes on loopback, and the environment that reaches them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ EXPECTED = {
     "OPENAI_BASE_URL",
     "OPENAI_API_KEY",
     "CALLPIPE_DEEPGRAM_URL",
+    "CALLPIPE_DEEPGRAM_TTS_URL",
     "DEEPGRAM_API_KEY",
     "CALLPIPE_CARTESIA_URL",
     "CARTESIA_API_KEY",
@@ -85,6 +86,7 @@ async def test_fakes_serve_what_the_printed_environment_points_at(tmp_path: Path
 
         sockets = [
             (f"{env['CALLPIPE_DEEPGRAM_URL']}/v1/listen", "Authorization", f"Token {key}"),
+            (f"{env['CALLPIPE_DEEPGRAM_TTS_URL']}/v1/speak", "Authorization", f"Token {key}"),
             (f"{env['CALLPIPE_CARTESIA_URL']}/tts/websocket?{CARTESIA_VERSION}", "X-API-Key", key),
             (
                 f"{env['CALLPIPE_ELEVENLABS_URL']}/v1/text-to-speech/v/multi-stream-input?output_format=pcm_8000",

@@ -6,6 +6,7 @@ streaming response shapes, is scripted from the test, and records what it receiv
 - :class:`~callpipe.testing.fakes.openai.FakeOpenAIServer` (chat, speech, transcriptions)
 - :class:`~callpipe.testing.fakes.deepgram.FakeDeepgramServer` (live transcription WebSocket)
 - :class:`~callpipe.testing.fakes.deepgram_flux.FakeDeepgramFluxServer` (Flux turn-taking STT)
+- :class:`~callpipe.testing.fakes.deepgram_tts.FakeDeepgramTTSServer` (Aura streaming TTS)
 - :class:`~callpipe.testing.fakes.cartesia.FakeCartesiaServer` (TTS WebSocket with contexts)
 - :class:`~callpipe.testing.fakes.elevenlabs.FakeElevenLabsServer` (multi-context TTS WebSocket)
 - :class:`~callpipe.testing.fakes.gemini.FakeGeminiServer` (Gemini REST, streamed generateContent)
@@ -21,6 +22,7 @@ _LAZY = {
     "FakeOpenAIServer": "callpipe.testing.fakes.openai",
     "FakeDeepgramServer": "callpipe.testing.fakes.deepgram",
     "FakeDeepgramFluxServer": "callpipe.testing.fakes.deepgram_flux",
+    "FakeDeepgramTTSServer": "callpipe.testing.fakes.deepgram_tts",
     "FakeCartesiaServer": "callpipe.testing.fakes.cartesia",
     "FakeElevenLabsServer": "callpipe.testing.fakes.elevenlabs",
     "FakeGeminiServer": "callpipe.testing.fakes.gemini",

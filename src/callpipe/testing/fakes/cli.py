@@ -1,15 +1,17 @@
-"""``callpipe fakes``: the four provider fakes on loopback, for running a bot with no keys.
+"""``callpipe fakes``: the provider fakes on loopback, for running a bot with no keys.
 
-Starts :class:`FakeDeepgramServer`, :class:`FakeOpenAIServer`, :class:`FakeCartesiaServer` and
-:class:`FakeElevenLabsServer` on 127.0.0.1 and prints the environment that points the services
-at them (export it, or pass ``--env-file .env`` for the runner to load). The LLM answers the
-scripted ``--reply`` texts in order, then echoes the caller ("You said: …"); the speech-to-text
-fakes transcribe any speech as the next ``--transcript`` (default "hello"); the TTS fakes speak
-a tone whose length follows the text. The fakes accept any API key unless ``--api-key`` is
-given (an OpenAI-compatible client with a custom base URL may send none).
+Starts :class:`FakeDeepgramServer`, :class:`FakeDeepgramTTSServer`, :class:`FakeOpenAIServer`,
+:class:`FakeCartesiaServer` and :class:`FakeElevenLabsServer` on 127.0.0.1 and prints the
+environment that points the services at them (export it, or pass ``--env-file .env`` for the
+runner to load). The LLM answers the scripted ``--reply`` texts in order, then echoes the
+caller ("You said: …"); the speech-to-text fakes transcribe any speech as the next
+``--transcript`` (default "hello"); the TTS fakes speak a tone whose length follows the text.
+The fakes accept any API key unless ``--api-key`` is given (an OpenAI-compatible client with a
+custom base URL may send none).
 
 Environment printed (the services read these when no ``url=``/``base_url=`` is passed):
-``OPENAI_BASE_URL`` (as the OpenAI SDK), ``CALLPIPE_DEEPGRAM_URL``, ``CALLPIPE_CARTESIA_URL``,
+``OPENAI_BASE_URL`` (as the OpenAI SDK), ``CALLPIPE_DEEPGRAM_URL``,
+``CALLPIPE_DEEPGRAM_TTS_URL`` (Deepgram's speech on its own port), ``CALLPIPE_CARTESIA_URL``,
 ``CALLPIPE_ELEVENLABS_URL``, and an API key variable for each provider.
 """
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.fakes.deepgram import FakeDeepgramServer
+from callpipe.testing.fakes.deepgram_tts import FakeDeepgramTTSServer
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 
@@ -63,12 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Fakes:
-    """The four fakes, scripted from the command line."""
+    """The fakes, scripted from the command line."""
 
     def __init__(
         self, api_key: str | None, replies: Sequence[str], transcripts: Sequence[str]
     ) -> None:
         self.deepgram = FakeDeepgramServer(api_key=api_key)
+        self.deepgram_tts = FakeDeepgramTTSServer(api_key=api_key)
         self.openai = FakeOpenAIServer(api_key=api_key)
         self.cartesia = FakeCartesiaServer(api_key=api_key)
         self.elevenlabs = FakeElevenLabsServer(api_key=api_key)
@@ -79,11 +83,11 @@ class Fakes:
         self.openai.transcripts.extend(transcripts)
 
     async def start(self) -> None:
-        for fake in (self.deepgram, self.openai, self.cartesia, self.elevenlabs):
+        for fake in (self.deepgram, self.deepgram_tts, self.openai, self.cartesia, self.elevenlabs):
             await fake.start()
 
     async def stop(self) -> None:
-        for fake in (self.deepgram, self.openai, self.cartesia, self.elevenlabs):
+        for fake in (self.deepgram, self.deepgram_tts, self.openai, self.cartesia, self.elevenlabs):
             with contextlib.suppress(Exception):
                 await fake.stop()
 
@@ -93,6 +97,7 @@ class Fakes:
             "OPENAI_BASE_URL": self.openai.base_url,
             "OPENAI_API_KEY": key,
             "CALLPIPE_DEEPGRAM_URL": self.deepgram.url,
+            "CALLPIPE_DEEPGRAM_TTS_URL": self.deepgram_tts.url,
             "DEEPGRAM_API_KEY": key,
             "CALLPIPE_CARTESIA_URL": self.cartesia.url,
             "CARTESIA_API_KEY": key,
