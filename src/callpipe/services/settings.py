@@ -7,7 +7,8 @@ the fields to change are set (the rest stay ``NOT_GIVEN``). ``*UpdateSettingsFra
 :meth:`ServiceSettings.apply_update` and acts on the fields that changed.
 
 Shared by every service: each one declares ``Settings`` as a nested subclass of the matching
-base here and applies updates with :func:`delta_from_frame`.
+base here and applies updates with :func:`delta_from_frame`, which also takes a delta of the
+base class or of another provider's subclass (its fields the service has are applied).
 """
 
 from __future__ import annotations
@@ -133,25 +134,70 @@ class STTSettings(ServiceSettings):
 def delta_from_frame(
     frame: ServiceUpdateSettingsFrame, cls: type[_S], service: object
 ) -> _S | None:
-    """The delta an update frame carries for ``service``, or None if it is not for it.
+    """The delta an update frame carries for ``service``, as a ``cls``; None if not for it.
 
-    ``frame.delta`` wins over the dict form; a delta of another settings class is refused with
-    a warning (a TTS update reaching an LLM is a bug in the bot, not a reason to crash).
+    ``frame.delta`` wins over the dict form. As in Pipecat 1.14, the delta need not be of the
+    service's own class: a base ``LLMSettings``/``TTSSettings``/``STTSettings`` (or
+    ``ServiceSettings``) delta, or another provider's subclass, is accepted and its given
+    fields that ``cls`` has are used (see :func:`convert_delta`). A delta of another kind of
+    service (a ``TTSSettings`` reaching an LLM) is refused with a warning: a bug in the bot,
+    not a reason to crash.
     """
     if frame.service is not None and frame.service is not service:
         return None
     delta = frame.delta
     if delta is None:
         return cls.from_mapping(frame.settings) if frame.settings else None
-    if not isinstance(delta, cls):
+    if type(delta) is cls:
+        return delta
+    kind = settings_kind(cls)
+    if not (isinstance(delta, kind) or issubclass(kind, type(delta))):
         logger.warning(
-            "%s: ignoring a settings update of type %s (expected %s)",
+            "%s: ignoring a settings update of type %s (expected a %s)",
             service,
             type(delta).__name__,
-            cls.__name__,
+            kind.__name__,
         )
         return None
-    return delta
+    converted, ignored = convert_delta(delta, cls)
+    if ignored:
+        logger.warning(
+            "%s: %s not supported by %s; ignored",
+            service,
+            ", ".join(ignored),
+            cls.__name__,
+        )
+    return converted
+
+
+def settings_kind(cls: type[ServiceSettings]) -> type[ServiceSettings]:
+    """The kind's base class ``cls`` belongs to: LLMSettings, TTSSettings or STTSettings
+    (ServiceSettings for other services)."""
+    for kind in (LLMSettings, TTSSettings, STTSettings):
+        if issubclass(cls, kind):
+            return kind
+    return ServiceSettings
+
+
+def convert_delta(delta: ServiceSettings, cls: type[_S]) -> tuple[_S, list[str]]:
+    """``delta`` re-made as a delta of ``cls``, and the names of its given fields ``cls``
+    lacks (dropped: they are not moved to ``extra``, which some services send as is)."""
+    if type(delta) is cls:
+        return delta, []
+    names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+    known: dict[str, Any] = {}
+    ignored: list[str] = []
+    for f in dataclasses.fields(delta):
+        if f.name == "extra":
+            continue
+        value = getattr(delta, f.name)
+        if not is_given(value):
+            continue
+        if f.name in names:
+            known[f.name] = value
+        else:
+            ignored.append(f.name)
+    return cls(**known, extra=dict(delta.extra)), ignored
 
 
 def store_from(defaults: _S, settings: _S | None) -> _S:
