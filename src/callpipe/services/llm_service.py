@@ -9,7 +9,9 @@ assistant ``tool_calls`` message and the ``tool`` results are appended to the co
 model runs again, until it answers in text (bounded by ``max_tool_rounds``). The function-call
 frames bots and mute strategies watch (``FunctionCallsStartedFrame``,
 ``FunctionCallInProgressFrame``, ``FunctionCallResultFrame``, ``FunctionCallCancelFrame``) are
-broadcast both ways; the context itself is updated here, in one place.
+broadcast both ways; the context itself is updated here, in one place. A result's
+``FunctionCallResultProperties.on_context_updated`` runs in a task of its own once the result
+is in the context (the next completion does not wait for it).
 
 A completion runs inside the processor's worker, so an ``InterruptionFrame`` cancels it: the
 HTTP stream is closed, handlers registered with ``cancel_on_interruption=True`` (the default)
@@ -206,6 +208,7 @@ class LLMService(AIService):
         self._settings: LLMSettings = self.Settings(model=self.model_name)
         self._background_calls: set[asyncio.Task[Any]] = set()
         self._summaries: set[asyncio.Task[Any]] = set()
+        self._context_updated: set[asyncio.Task[Any]] = set()
         self._skip_tts: bool | None = None
         self._in_thought = False
         self._turn_completion: TurnCompletionFilter | None = None
@@ -450,12 +453,14 @@ class LLMService(AIService):
         if self._turn_completion is not None:
             await self._turn_completion.close()
         await self._cancel_summaries()
+        await self._cancel_context_updated()
         await super().stop(frame)
 
     async def cancel(self, frame: CancelFrame) -> None:
         if self._turn_completion is not None:
             await self._turn_completion.close()
         await self._cancel_summaries()
+        await self._cancel_context_updated()
         await super().cancel(frame)
 
     async def _broadcast(self, frame_factory: Callable[[], Frame]) -> None:
@@ -512,11 +517,30 @@ class LLMService(AIService):
                     error=outcome.error,
                 )
             )
-        for outcome in outcomes:
-            if outcome.properties is not None and outcome.properties.on_context_updated:
-                await outcome.properties.on_context_updated()
+        self._start_context_updated(calls, outcomes)
         # The model answers unless every result asked it not to.
         return any(o.properties is None or o.properties.run_llm is not False for o in outcomes)
+
+    def _start_context_updated(self, calls: list[ToolCall], outcomes: list[_Outcome]) -> None:
+        """Run each result's ``on_context_updated`` in a task of its own (as Pipecat 1.14 does).
+
+        Called once the results are in the context. The next completion does not wait for
+        them, and a callback may wait on the pipeline (a frame coming back, the bot finishing
+        its turn) without holding up this service's frames. Failures are logged; callbacks
+        still running when the call ends are cancelled."""
+        for call, outcome in zip(calls, outcomes, strict=True):
+            callback = outcome.properties.on_context_updated if outcome.properties else None
+            if callback is None:
+                continue
+            task = self.create_task(
+                _run_callback(callback), f"{call.name}:{call.id}:on_context_updated"
+            )
+            self._context_updated.add(task)
+            task.add_done_callback(self._context_updated.discard)
+
+    async def _cancel_context_updated(self) -> None:
+        for task in list(self._context_updated):
+            await self.cancel_task(task)
 
     @staticmethod
     def _append_calls(
@@ -570,6 +594,7 @@ class LLMService(AIService):
                 except asyncio.CancelledError:
                     outcomes.append(_Outcome(json.dumps({"error": "cancelled by interruption"})))
             self._append_calls(context, calls, outcomes)
+            self._start_context_updated(calls, outcomes)
             logger.debug("%s: recorded %d calls that outlived an interruption", self, len(calls))
 
         background = asyncio.ensure_future(record_later())
@@ -625,6 +650,10 @@ async def _after(
     """``run()`` once ``previous`` has ended, however it ended (sequential function calls)."""
     await asyncio.wait([previous])
     return await run()
+
+
+async def _run_callback(callback: Callable[[], Awaitable[None]]) -> None:
+    await callback()
 
 
 def _loads_or_raw(arguments: str) -> Any:
