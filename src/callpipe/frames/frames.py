@@ -870,7 +870,8 @@ class LLMContextAssistantTurnFrame(DataFrame):
 @dataclass(slots=True)
 class FunctionCallResultProperties:
     """How a function result is used: ``run_llm`` (None = run when the last call of the batch
-    finishes), ``on_context_updated`` (awaited after the result is in the context)."""
+    finishes), ``on_context_updated`` (run in a task of its own once the result is in the
+    context)."""
 
     run_llm: bool | None = None
     on_context_updated: Any = None
@@ -950,7 +951,8 @@ class UserIdleTimeoutUpdateFrame(SystemFrame):
 class ServiceUpdateSettingsFrame(ControlFrame):
     """Change a service's settings at runtime.
 
-    ``delta`` is a ``Settings`` object of the service (only the fields that were given change);
+    ``delta`` is a ``Settings`` object: the service's own, its kind's base class
+    (``LLMSettings``...) or another provider's (the given fields the service has change);
     ``settings`` is the older dict form. ``service`` limits the update to one service.
     ``reach_inactive_services``: a ``ServiceSwitcher`` hands the update to every service it
     holds, not only the active one (for provider-neutral settings that must survive a switch).
