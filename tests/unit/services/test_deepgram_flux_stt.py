@@ -372,11 +372,14 @@ async def test_quiet_call_sends_no_silence(server: FakeDeepgramFluxServer) -> No
     assert server.audio_bytes == 0
 
 
-async def test_url_forms(server: FakeDeepgramFluxServer) -> None:
+async def test_url_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALLPIPE_DEEPGRAM_URL", raising=False)
     full = DeepgramFluxSTTService(api_key="k", url="wss://example.test/v2/listen")
     origin = DeepgramFluxSTTService(api_key="k", url="wss://example.test")
     assert full.socket_url().startswith("wss://example.test/v2/listen?model=flux-general-en")
     assert origin.socket_url().split("?")[0] == "wss://example.test/v2/listen"
+    default = DeepgramFluxSTTService(api_key="k")
+    assert default.socket_url().startswith("wss://api.deepgram.com/v2/listen?")
     with pytest.raises(ValueError, match="flux_encoding"):
         DeepgramFluxSTTService(api_key="k", flux_encoding="opus")
 

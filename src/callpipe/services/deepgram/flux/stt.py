@@ -86,6 +86,7 @@ from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 logger = logging.getLogger(__name__)
 
 FLUX_URL = "wss://api.deepgram.com/v2/listen"
+"""Deepgram's Flux endpoint (the default ``url``)."""
 _PATH = "/v2/listen"
 _MULTILINGUAL_MODEL = "flux-general-multi"
 _CLOSE_STREAM = json.dumps({"type": "CloseStream"})
@@ -252,7 +253,7 @@ class DeepgramFluxSTTService(StreamingSTTService):
         super().__init__(model=model_name, sample_rate=sample_rate, **kwargs)
         self._settings = self._flux = store
         self._api_key = resolve_api_key(type(self).__name__, api_key, "DEEPGRAM_API_KEY")
-        address = env_base_url(url, DEEPGRAM_URL_ENV, "wss://api.deepgram.com")
+        address = env_base_url(url, DEEPGRAM_URL_ENV, FLUX_URL)
         if urlsplit(address).path in ("", "/"):
             address = address.rstrip("/") + _PATH
         self._url = address
