@@ -9,6 +9,7 @@ import pytest
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
+    CancelFrame,
     EndFrame,
     ErrorFrame,
     FatalErrorFrame,
@@ -61,12 +62,13 @@ async def test_turn_end_flushes_audio_then_finalizes(server: FakeCartesiaSTTServ
     frames = [
         SleepFrame(0.1),  # the socket is up
         UserStartedSpeakingFrame(),
-        *audio(1.0, loud=True),
+        *audio(1.06, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
         UserStoppedSpeakingFrame(),
         SleepFrame(3.0, until=lambda: sent_final(server)),
         SleepFrame(0.05),
+        CancelFrame(),  # not an EndFrame: the final must come from the turn's finalize
     ]
-    down, up = await run_test(make_stt(server), frames, params=PARAMS)
+    down, up = await run_test(make_stt(server), frames, params=PARAMS, send_end_frame=False)
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     [final] = finals(down)
     assert final.text == "I would like to book a table"
@@ -74,9 +76,9 @@ async def test_turn_end_flushes_audio_then_finalizes(server: FakeCartesiaSTTServ
     assert final.result["type"] == "transcript"
     interims = [f.text for f in down if isinstance(f, InterimTranscriptionFrame)]
     assert interims and final.text.startswith(interims[0])
-    # The whole turn reached Cartesia before ``finalize``, then ``close`` at the end.
-    assert server.audio_at_finalize == [RATE * 2]
-    assert server.commands == ["finalize", "close"]
+    # The whole turn reached Cartesia before ``finalize``.
+    assert server.audio_at_finalize == [int(1.06 * RATE) * 2]
+    assert server.commands == ["finalize"]
     query = server.queries[0]
     assert query["model"] == ["ink-whisper"] and query["language"] == ["en"]
     assert query["encoding"] == ["pcm_s16le"] and query["sample_rate"] == ["8000"]

@@ -9,6 +9,7 @@ import pytest
 
 from callpipe.audio.g711 import pcm_to_ulaw, ulaw_to_pcm
 from callpipe.frames.frames import (
+    CancelFrame,
     EndFrame,
     ErrorFrame,
     FatalErrorFrame,
@@ -62,21 +63,22 @@ async def test_turn_end_flushes_audio_then_commits(server: FakeElevenLabsSTTServ
     frames = [
         SleepFrame(0.1),
         UserStartedSpeakingFrame(),
-        *audio(1.0, loud=True),
+        *audio(1.06, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
         UserStoppedSpeakingFrame(),
         SleepFrame(3.0, until=lambda: committed(server)),
         SleepFrame(0.05),
+        CancelFrame(),  # not an EndFrame: the final must come from the turn's commit
     ]
     stt = make_stt(server)
-    down, up = await run_test(stt, frames, params=PARAMS)
+    down, up = await run_test(stt, frames, params=PARAMS, send_end_frame=False)
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     [final] = finals(down)
     assert final.text == "I would like to book a table" and final.finalized
     interims = [f.text for f in down if isinstance(f, InterimTranscriptionFrame)]
     assert interims and final.text.startswith(interims[0])
     # The whole turn (as μ-law, the phone line's bytes) reached ElevenLabs before the commit.
-    assert server.audio_at_commit == [RATE]
-    assert server.commits == 1  # nothing left to commit at the end of the call
+    assert server.audio_at_commit == [int(1.06 * RATE)]
+    assert server.commits == 1
     query = server.queries[0]
     assert query["model_id"] == ["scribe_v2_realtime"] and query["audio_format"] == ["ulaw_8000"]
     assert query["commit_strategy"] == ["manual"] and "language_code" not in query
