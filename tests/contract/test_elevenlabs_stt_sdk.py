@@ -137,3 +137,40 @@ async def test_our_socket_and_messages_are_the_sdks() -> None:
     for message in fake.received:
         assert set(message) <= fields
         InputAudioChunkPayload.model_validate(message)
+
+
+async def test_http_transcription_sdk_and_ours_agree_with_the_fake() -> None:
+    """The SDK's ``speech_to_text.convert`` gets an answer that validates strictly as its
+    ``SpeechToTextChunkResponseModel``, and our service's form is the SDK's for the same
+    options."""
+    from elevenlabs import AsyncElevenLabs
+    from elevenlabs.types import SpeechToTextChunkResponseModel
+
+    from callpipe.audio.wav import pcm_to_wav
+    from callpipe.services.elevenlabs.stt import ElevenLabsSTTService
+    from callpipe.testing.fakes.elevenlabs import FakeElevenLabsTranscriptionServer
+
+    keyterms = ["callpipe", "New York"]
+    async with FakeElevenLabsTranscriptionServer() as fake:
+        fake.transcripts.extend(["from the sdk", "from us"])
+        sdk = AsyncElevenLabs(api_key="test-key", base_url=fake.base_url)
+        answer = await sdk.speech_to_text.convert(
+            model_id="scribe_v2",
+            file=("audio.wav", pcm_to_wav(tone_pcm(0.3, RATE), RATE), "audio/wav"),
+            language_code="de",
+            keyterms=keyterms,
+            no_verbatim=True,
+            tag_audio_events=False,
+        )
+        settings = ElevenLabsSTTService.Settings(
+            language="de", keyterms=keyterms, no_verbatim=True, tag_audio_events=False
+        )
+        ours = ElevenLabsSTTService(api_key="test-key", base_url=fake.base_url, settings=settings)
+        await ours.run_stt(pcm_to_wav(tone_pcm(0.3, RATE), RATE))
+        await ours.disconnect()
+    assert answer.text == "from the sdk"
+    for sent in fake.answers:
+        TypeAdapter(SpeechToTextChunkResponseModel).validate_json(json.dumps(sent), strict=True)
+    sdk_form, our_form = ({k: v for k, v in r.items() if k != "file"} for r in fake.requests)
+    # The SDK posts its unset JSON-typed fields as the string "null": the API's "not given".
+    assert our_form == {k: v for k, v in sdk_form.items() if v != ["null"]}

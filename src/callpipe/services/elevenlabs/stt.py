@@ -32,6 +32,13 @@ A settings update opens a socket with the new query (the old one commits what it
 if ElevenLabs refuses it, the old socket stays, the settings go back, and the bot gets a
 non-fatal ``ErrorFrame``. Error messages (``error``, ``input_error``, ``quota_exceeded``, ...)
 become ``ErrorFrame``\\ s; ``auth_error`` and a refused key at the handshake are fatal.
+
+``ElevenLabsSTTService`` is Pipecat 1.14's request/response form: each VAD-bounded utterance is
+posted as a WAV file to ``/v1/speech-to-text`` (a multipart form of ``file``, ``model_id``
+(``scribe_v2``), ``language_code``, ``tag_audio_events``, repeated ``keyterms``,
+``no_verbatim``), and the answer's ``text`` becomes one ``TranscriptionFrame`` labelled with its
+``language_code``. It sends with callpipe's pooled HTTP client; Pipecat's ``aiohttp_session``
+is accepted and not used.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import httpx
 from pydantic import BaseModel
 
 from callpipe.audio.g711 import pcm_to_ulaw
@@ -54,15 +62,20 @@ from callpipe.frames.frames import EndFrame, StartFrame
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import ELEVENLABS_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
+from callpipe.services._http import error_message, is_retryable
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.elevenlabs.tts import ELEVENLABS_URL, language_to_elevenlabs_language
 from callpipe.services.settings import STTSettings
-from callpipe.services.stt_service import StreamingSTTService
+from callpipe.services.stt_service import SegmentedSTTService, StreamingSTTService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
-from callpipe.utils.types import NOT_GIVEN, NotGiven
+from callpipe.utils.http_pool import pooled_transport
+from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
+ELEVENLABS_TTFS_P99 = 2.01
+"""Pipecat 1.14's default ``ttfs_p99_latency`` for ElevenLabs' HTTP transcription (seconds)."""
+ELEVENLABS_API_URL = "https://api.elevenlabs.io"
 ELEVENLABS_REALTIME_TTFS_P99 = 0.41
 """Pipecat 1.14's default ``ttfs_p99_latency`` for ElevenLabs realtime STT (seconds)."""
 DEFAULT_MODEL = "scribe_v2_realtime"
@@ -440,6 +453,147 @@ class ElevenLabsRealtimeSTTService(StreamingSTTService):
             result=message,
             finalized=self._commit_strategy is CommitStrategy.MANUAL,
         )
+
+
+@dataclass
+class ElevenLabsSTTSettings(STTSettings):
+    """``ElevenLabsSTTService.Settings``: model, language, and the form fields of the same
+    names (``tag_audio_events``: mark laughter, coughs...; ``no_verbatim``: scribe_v2 only)."""
+
+    tag_audio_events: bool | None | NotGiven = field(default_factory=_unset)
+    keyterms: list[str] | None | NotGiven = field(default_factory=_unset)
+    no_verbatim: bool | None | NotGiven = field(default_factory=_unset)
+
+
+class ElevenLabsSTTService(SegmentedSTTService):
+    """ElevenLabs speech-to-text over HTTP, one request per utterance (see the module docstring).
+
+    ``base_url``: the API's origin (``https://api.elevenlabs.io``). Settings updates apply from
+    the next utterance.
+    """
+
+    Settings = ElevenLabsSTTSettings
+    _settings: ElevenLabsSTTSettings
+
+    class InputParams(BaseModel):
+        """Pipecat's deprecated ``params=`` form (use ``settings=``)."""
+
+        language: str | None = None
+        tag_audio_events: bool = True
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        aiohttp_session: Any = None,
+        base_url: str = ELEVENLABS_API_URL,
+        model: str | None = None,
+        sample_rate: int | None = None,
+        params: InputParams | None = None,
+        settings: ElevenLabsSTTSettings | None = None,
+        ttfs_p99_latency: float | None = ELEVENLABS_TTFS_P99,
+        timeout_secs: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        del aiohttp_session  # Pipecat's transport; callpipe's pooled client sends instead
+        language: str | None = "en"
+        tag_audio_events: bool | None = None
+        if params is not None and settings is None:
+            logger.warning("ElevenLabsSTTService: params is deprecated; use settings=")
+            language = params.language or language
+            tag_audio_events = params.tag_audio_events
+        super().__init__(
+            model=model or "scribe_v2",
+            language=language,
+            sample_rate=sample_rate,
+            ttfs_p99_latency=ttfs_p99_latency,
+            **kwargs,
+        )
+        defaults = self._settings
+        defaults.tag_audio_events = tag_audio_events
+        defaults.keyterms = defaults.no_verbatim = None
+        if settings is not None:
+            defaults.apply_update(settings)
+            if isinstance(defaults.model, str):
+                self.set_model_name(defaults.model)
+            self._language = defaults.language if isinstance(defaults.language, str) else None
+        self._api_key = resolve_api_key(type(self).__name__, api_key, "ELEVENLABS_API_KEY")
+        self._base_url = (base_url or ELEVENLABS_API_URL).rstrip("/")
+        self._timeout_secs = timeout_secs
+        self._client: httpx.AsyncClient | None = None
+
+    def form(self) -> dict[str, str | list[str]]:
+        """The request's form fields (besides the file) for the current settings."""
+        s = self._settings
+        data: dict[str, str | list[str]] = {"model_id": str(s.model or "scribe_v2")}
+        if isinstance(s.language, str) and s.language:
+            data["language_code"] = language_to_elevenlabs_language(s.language)
+        if is_given(s.tag_audio_events) and s.tag_audio_events is not None:
+            data["tag_audio_events"] = str(s.tag_audio_events).lower()
+        if is_given(s.keyterms) and s.keyterms:
+            data["keyterms"] = list(s.keyterms)
+        if is_given(s.no_verbatim) and s.no_verbatim is not None:
+            data["no_verbatim"] = str(s.no_verbatim).lower()
+        return data
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self._base_url,
+                headers={"xi-api-key": self._api_key},
+                timeout=httpx.Timeout(self._timeout_secs, connect=5.0),
+                transport=pooled_transport(),
+            )
+        return self._client
+
+    async def start(self, frame: StartFrame) -> None:
+        self._http()
+
+    async def disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def run_stt(self, wav: bytes) -> str | None:
+        client = self._http()
+        for attempt in range(2):
+            try:
+                response = await client.post(
+                    "/v1/speech-to-text",
+                    data=self.form(),
+                    files={"file": ("audio.wav", wav, "audio/wav")},
+                )
+            except httpx.HTTPError as exc:
+                if attempt == 0:
+                    continue
+                await self.report_error(
+                    f"{self}: transcription request failed: {type(exc).__name__}: {exc}",
+                    reason="network",
+                )
+                return None
+            if response.status_code == 200:
+                answer = response.json()
+                text = answer.get("text") if isinstance(answer, dict) else None
+                language = answer.get("language_code") if isinstance(answer, dict) else None
+                await self.push_transcript(
+                    str(text or ""),
+                    final=True,
+                    language=language if isinstance(language, str) else None,
+                    result=answer,
+                )
+                return None
+            if is_retryable(response.status_code) and attempt == 0:
+                continue
+            fatal = response.status_code in (401, 403)
+            await self.report_error(
+                f"{self}: HTTP {response.status_code} from {self._base_url}: "
+                f"{error_message(response.status_code, response.content)}"
+                + (" Check api_key / ELEVENLABS_API_KEY." if fatal else ""),
+                fatal=fatal,
+                reason="auth" if fatal else "http",
+            )
+            return None
+        return None
 
 
 def _given(value: Any) -> Any:

@@ -42,7 +42,14 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
-from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes._server import (
+    LocalASGIServer,
+    LocalWebsocketServer,
+    Refusal,
+    ServedFake,
+    ServedWebsocketFake,
+    fake_app,
+)
 from callpipe.testing.fakes.openai import tone_pcm
 
 PATH = re.compile(r"^/v1/text-to-speech/[^/]+/multi-stream-input$")
@@ -515,3 +522,93 @@ class _ScribeSession:
                 "words": words,
             },
         )
+
+
+# ---------------------------------------------------------------------- HTTP speech-to-text
+#
+# ``POST /v1/speech-to-text`` (https://elevenlabs.io/docs/api-reference/speech-to-text/convert
+# and the SDK's ``speech_to_text.convert``): the key in ``xi-api-key``; a multipart form with
+# ``model_id`` (required), ``file``, ``language_code``, ``tag_audio_events``, repeated
+# ``keyterms``, ``no_verbatim`` ...; the answer is the SDK's ``SpeechToTextChunkResponseModel``:
+# ``{"language_code", "language_probability", "text", "words": [{"text", "start", "end",
+# "type", "logprob"}], "transcription_id", "audio_duration_secs"}``. Errors come as
+# ``{"detail": {"status", "message"}}``.
+
+
+def parse_form(content_type: str, body: bytes) -> dict[str, list[Any]]:
+    """A multipart/form-data body's fields, every value kept (files as bytes)."""
+    import email.parser
+    import email.policy
+
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, list[Any]] = {}
+    if not message.is_multipart():
+        return fields
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        value: Any = data if part.get_filename() else data.decode("utf-8", "replace")
+        fields.setdefault(name, []).append(value)
+    return fields
+
+
+class FakeElevenLabsTranscriptionServer(ServedFake):
+    """ElevenLabs' HTTP speech-to-text on 127.0.0.1 (see the comment above this class)."""
+
+    def __init__(self, *, api_key: str | None = "test-key") -> None:
+        from starlette.routing import Route
+
+        self.api_key = api_key
+        self.transcripts: deque[str] = deque()
+        """Scripted answers (``"hello"`` when empty)."""
+        self.statuses: deque[int] = deque()
+        """HTTP statuses for the next requests (200 = answer)."""
+        self.requests: list[dict[str, list[Any]]] = []
+        """Each authorized request's form fields."""
+        self.answers: list[dict[str, Any]] = []
+        self._server = LocalASGIServer(
+            fake_app([Route("/v1/speech-to-text", self._convert, methods=["POST"])])
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
+
+    async def _convert(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse
+
+        def error(status: int, code: str, message: str) -> Any:
+            return JSONResponse({"detail": {"status": code, "message": message}}, status)
+
+        if self.api_key is not None and request.headers.get("xi-api-key") != self.api_key:
+            return error(401, "invalid_api_key", "Invalid API key")
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return error(400, "invalid_request", "expected multipart/form-data")
+        fields = parse_form(content_type, await request.body())
+        self.requests.append(fields)
+        status = self.statuses.popleft() if self.statuses else 200
+        if status != 200:
+            return error(status, "scripted_error", "scripted transcription error")
+        if not fields.get("model_id") or not fields.get("file"):
+            return error(400, "invalid_request", "model_id and file are required")
+        text = self.transcripts.popleft() if self.transcripts else "hello"
+        tokens = text.split()
+        words = [
+            {"text": token, "start": 0.3 * i, "end": 0.3 * i + 0.25, "type": "word", "logprob": 0.0}
+            for i, token in enumerate(tokens)
+        ]
+        answer = {
+            "language_code": fields.get("language_code", ["en"])[-1],
+            "language_probability": 0.98,
+            "text": text,
+            "words": words,
+            "transcription_id": uuid.uuid4().hex,
+            "audio_duration_secs": round(0.3 * len(tokens), 3),
+        }
+        self.answers.append(answer)
+        return JSONResponse(answer)
