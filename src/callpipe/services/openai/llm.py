@@ -139,7 +139,9 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         self._service_tier = service_tier if service_tier is not None else self._params.service_tier
         self._max_retries = max_retries
         self._init_retry_on_timeout(retry_timeout_secs, retry_on_timeout)
-        defaults = OpenAILLMSettings(
+        # ``self.Settings``: a provider subclass's own fields (e.g. Groq's reasoning_effort)
+        # then survive the merge with ``settings=``.
+        defaults = self.Settings(
             model=self.model_name,
             system_instruction=None,
             top_k=None,
@@ -184,6 +186,11 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
             body["service_tier"] = self._service_tier
         body.update(settings.extra)
         return body
+
+    def completions_path(self) -> str:
+        """The path, under the base URL, completions are posted to (Azure's dated API puts
+        the deployment in it)."""
+        return "/chat/completions"
 
     def _ensure_client(self) -> None:
         self._http()
@@ -232,7 +239,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         self, client: httpx.AsyncClient, body: dict[str, Any]
     ) -> str | None:
         parts: list[str] = []
-        async with client.stream("POST", "/chat/completions", json=body) as response:
+        async with client.stream("POST", self.completions_path(), json=body) as response:
             if response.status_code != 200:
                 status = response.status_code
                 message = error_message(status, await response.aread())
@@ -267,7 +274,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         calls: dict[int, ToolCall] = {}
         self.reset_ttfb_metrics()
         self.start_ttfb_metrics()
-        async with self._client.stream("POST", "/chat/completions", json=body) as response:
+        async with self._client.stream("POST", self.completions_path(), json=body) as response:
             if response.status_code != 200:
                 content = await response.aread()
                 message = error_message(response.status_code, content)

@@ -6,6 +6,9 @@
 - ``POST /v1/audio/speech`` with ``response_format=pcm``: a streamed body of 24 kHz 16-bit mono PCM.
 - ``POST /v1/audio/transcriptions`` (multipart ``file`` + ``model``): ``{"text": ...}``.
 - ``GET /v1/models``: a model list (used for connection warm-up and key checks).
+- Azure OpenAI's forms of the chat endpoint: ``POST /openai/v1/chat/completions`` (the v1 API,
+  bearer key) and ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``
+  (the dated API: the key in an ``api-key`` header; no ``api-version`` is a 404, as on Azure).
 
 Replies are scripted (:meth:`add_chat_reply`, ``transcripts``); without a script the chat
 endpoint answers ``"You said: <last user message>"``. Every request is recorded, and streams the
@@ -97,6 +100,8 @@ class FakeOpenAIServer(ServedFake):
         self.transcription_statuses: deque[int] = deque()
         """HTTP statuses for the next transcription requests (200 = answer)."""
         self.chat_requests: list[dict[str, Any]] = []
+        self.chat_urls: list[str] = []
+        """Path and query of every chat request (Azure's URL forms)."""
         self.request_headers: list[dict[str, str]] = []
         """Headers of every authorized request (organization/project checks)."""
         self.speech_requests: list[dict[str, Any]] = []
@@ -109,6 +114,12 @@ class FakeOpenAIServer(ServedFake):
                 [
                     Route("/v1/models", self._models, methods=["GET"]),
                     Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                    Route("/openai/v1/chat/completions", self._chat, methods=["POST"]),
+                    Route(
+                        "/openai/deployments/{deployment}/chat/completions",
+                        self._azure_chat,
+                        methods=["POST"],
+                    ),
                     Route("/v1/audio/speech", self._speech, methods=["POST"]),
                     Route("/v1/audio/transcriptions", self._transcriptions, methods=["POST"]),
                     Route(
@@ -157,10 +168,23 @@ class FakeOpenAIServer(ServedFake):
             {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
         )
 
+    async def _azure_chat(self, request: Request) -> Response:
+        """Azure's dated form: ``api-version`` required, key in the ``api-key`` header."""
+        self.request_headers.append(dict(request.headers))
+        if "api-version" not in request.query_params:
+            return _error(404, "Resource not found", "404")
+        if self.api_key is not None and request.headers.get("api-key") != self.api_key:
+            return _error(401, "Access denied due to invalid subscription key.", "401")
+        return await self._chat_reply(request)
+
     async def _chat(self, request: Request) -> Response:
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
+        return await self._chat_reply(request)
+
+    async def _chat_reply(self, request: Request) -> Response:
+        self.chat_urls.append(f"{request.url.path}?{request.url.query}".rstrip("?"))
         body = await request.json()
         self.chat_requests.append(body)
         reply = self.chat_replies.popleft() if self.chat_replies else self._echo(body)
