@@ -1,0 +1,1 @@
+"""Azure OpenAI: LLM over the Azure OpenAI chat completions API."""

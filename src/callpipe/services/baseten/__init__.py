@@ -1,0 +1,1 @@
+"""Baseten Model APIs: LLM over its OpenAI-compatible API."""

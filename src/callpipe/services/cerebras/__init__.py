@@ -1,0 +1,1 @@
+"""Cerebras: LLM over its OpenAI-compatible API."""

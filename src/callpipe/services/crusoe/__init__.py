@@ -1,0 +1,1 @@
+"""Crusoe Managed Inference: LLM over its OpenAI-compatible API."""

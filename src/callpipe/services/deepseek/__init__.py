@@ -1,0 +1,1 @@
+"""DeepSeek: LLM over its OpenAI-compatible API."""

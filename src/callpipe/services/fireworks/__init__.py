@@ -1,0 +1,1 @@
+"""Fireworks AI: LLM over its OpenAI-compatible API."""

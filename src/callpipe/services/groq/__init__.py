@@ -1,0 +1,1 @@
+"""Groq: LLM over its OpenAI-compatible API."""

@@ -1,0 +1,1 @@
+"""Inception: LLM over its OpenAI-compatible API."""

@@ -1,0 +1,1 @@
+"""Mistral AI: LLM over its OpenAI-compatible API."""

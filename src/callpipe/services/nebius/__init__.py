@@ -1,0 +1,1 @@
+"""Nebius Token Factory: LLM over its OpenAI-compatible API."""

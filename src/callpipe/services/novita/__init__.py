@@ -1,0 +1,1 @@
+"""Novita AI: LLM over its OpenAI-compatible API."""

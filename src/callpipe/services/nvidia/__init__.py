@@ -1,0 +1,1 @@
+"""NVIDIA NIM: LLM over its OpenAI-compatible API."""

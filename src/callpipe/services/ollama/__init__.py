@@ -1,0 +1,1 @@
+"""Ollama: LLM over its OpenAI-compatible API."""

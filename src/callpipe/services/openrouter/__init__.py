@@ -1,0 +1,1 @@
+"""OpenRouter: LLM over its OpenAI-compatible API."""

@@ -1,0 +1,1 @@
+"""Perplexity: LLM over its OpenAI-compatible API."""

@@ -1,0 +1,1 @@
+"""Qwen (Alibaba Cloud Model Studio): LLM over its OpenAI-compatible API."""

@@ -1,0 +1,1 @@
+"""SambaNova: LLM over its OpenAI-compatible API."""

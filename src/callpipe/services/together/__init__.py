@@ -1,0 +1,1 @@
+"""Together AI: LLM over its OpenAI-compatible API."""

@@ -1,0 +1,1 @@
+"""xAI: Grok LLM over its OpenAI-compatible API."""

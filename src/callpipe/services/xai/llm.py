@@ -1,0 +1,72 @@
+"""GrokLLMService: xAI's Grok models over xAI's OpenAI-compatible Chat Completions API.
+
+Endpoint ``https://api.x.ai/v1/chat/completions``, bearer key from ``api_key=`` or
+``XAI_API_KEY``. ``Settings.reasoning_effort`` is sent as the top-level ``reasoning_effort``
+field when set (a value the user put in ``extra`` under that key wins); non-reasoning models
+refuse the field, so it is left out by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
+from callpipe.services.settings import store_from
+from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+
+XAI_BASE_URL = "https://api.x.ai/v1"
+XAI_DEFAULT_MODEL = "grok-4.20-non-reasoning"
+
+GrokReasoningEffort = Literal["none", "low", "medium", "high", "xhigh"]
+
+
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class GrokLLMSettings(OpenAILLMSettings):
+    """``GrokLLMService.Settings``: the OpenAI settings plus ``reasoning_effort``
+    (None: the model's own default)."""
+
+    reasoning_effort: GrokReasoningEffort | None | NotGiven = field(default_factory=_unset)
+
+
+class GrokLLMService(OpenAILLMService):
+    """xAI Grok chat completions (see the module docstring).
+
+    The model is ``settings.model``, else ``model=`` (the older form), else
+    ``grok-4.20-non-reasoning``.
+    """
+
+    Settings = GrokLLMSettings
+    _settings: GrokLLMSettings
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str = XAI_BASE_URL,
+        model: str | None = None,
+        settings: GrokLLMSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        defaults = GrokLLMSettings(model=model or XAI_DEFAULT_MODEL, reasoning_effort=None)
+        super().__init__(
+            api_key=resolve_api_key(type(self).__name__, api_key, "XAI_API_KEY"),
+            base_url=base_url,
+            settings=store_from(defaults, settings),
+            **kwargs,
+        )
+
+    def build_request(
+        self, context: ChatContext, *, system_instruction: str | None = None
+    ) -> dict[str, Any]:
+        body = super().build_request(context, system_instruction=system_instruction)
+        effort = self._settings.reasoning_effort
+        if is_given(effort) and effort is not None:
+            body.setdefault("reasoning_effort", effort)
+        return body
