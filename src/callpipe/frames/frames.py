@@ -816,9 +816,12 @@ class LLMContextFrame(Frame):
 
     ``context`` is typed loosely here because frames sit below the processors that define
     ``LLMContext``; it is an ``LLMContext`` (or the older ``OpenAILLMContext``).
+    ``speculation``: the run answers an eager end of turn not confirmed yet, so the LLM service
+    holds its reply (see ``callpipe.turns.speculation_gate``).
     """
 
     context: Any = None
+    speculation: bool = False
 
 
 @dataclass(slots=True)

@@ -40,6 +40,16 @@ instructions are appended to the system instruction, and the reply's text goes t
 :class:`~callpipe.services._turn_completion.TurnCompletionFilter` that reads the leading marker
 (``●`` speak, ``◐`` / ``○`` stay quiet and nudge later). Off, the text path is unchanged but
 for one ``is None`` test per token.
+
+Eager end of turn (``EagerUserTurnStrategies``): an ``LLMContextFrame`` with ``speculation=True``
+answers a turn the STT only predicts has ended. Its reply goes through a
+:class:`~callpipe.turns.speculation_gate.SpeculationGate` (made on the first such frame; until
+then pushing costs one ``is None`` test) and is held until a ``UserStoppedSpeakingFrame``
+confirms the turn. An ``EagerEndOfTurnCancelFrame`` drops it and cancels the request (queued or
+streaming). A speculative run that asks for tools is withdrawn instead (an
+``EagerEndOfTurnCancelFrame`` both ways; the committed turn runs them), and one confirmed
+before it reached its tools asks the user aggregator to run the LLM again on the real context
+(an ``LLMRunFrame`` upstream), since its own context is a provisional copy.
 """
 
 from __future__ import annotations
@@ -55,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 from callpipe.adapters.llm.schemas.direct_function import options_of
 from callpipe.frames.frames import (
     CancelFrame,
+    EagerEndOfTurnCancelFrame,
     EndFrame,
     Frame,
     FunctionCallCancelFrame,
@@ -67,6 +78,7 @@ from callpipe.frames.frames import (
     LLMContextFrame,
     LLMContextSummaryRequestFrame,
     LLMMessagesFrame,
+    LLMRunFrame,
     LLMServiceMetadataFrame,
     LLMTextFrame,
     LLMThoughtEndFrame,
@@ -85,6 +97,7 @@ from callpipe.services._turn_completion import TurnCompletionFilter
 from callpipe.services.ai_service import AIService
 from callpipe.services.settings import LLMSettings, delta_from_frame
 from callpipe.transports.record_hooks import note_function_call
+from callpipe.turns.speculation_gate import SpeculationGate
 from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
 
 if TYPE_CHECKING:
@@ -212,6 +225,7 @@ class LLMService(AIService):
         self._skip_tts: bool | None = None
         self._in_thought = False
         self._turn_completion: TurnCompletionFilter | None = None
+        self._speculation_gate: SpeculationGate | None = None
         # Pipecat 1.14 events: (service, [FunctionCallFromLLM]) / (service) after a timeout.
         self._register_event_handler("on_function_calls_started")
         self._register_event_handler("on_function_calls_cancelled")
@@ -373,8 +387,16 @@ class LLMService(AIService):
             await self._turn_completion.observe(frame)
         if await self.handle_lifecycle(frame, direction):
             return
-        if isinstance(frame, LLMContextFrame | OpenAILLMContextFrame):
+        if isinstance(frame, LLMContextFrame):
+            if frame.speculation and self._speculation_gate is None:
+                self._speculation_gate = SpeculationGate(f"{self}::SpeculationGate")
+            if self._speculation_gate is not None:
+                self._speculation_gate.begin_speculation(frame.speculation)
+            await self._run_context(frame.context, speculative=frame.speculation)
+        elif isinstance(frame, OpenAILLMContextFrame):
             await self._run_context(frame.context)
+        elif isinstance(frame, EagerEndOfTurnCancelFrame):
+            await self._withdraw_speculation(frame, direction)
         elif isinstance(frame, LLMMessagesFrame):
             await self._run_context(OpenAILLMContext(frame.messages))
         elif isinstance(frame, LLMContextSummaryRequestFrame):
@@ -390,16 +412,79 @@ class LLMService(AIService):
         else:
             await self.push_frame(frame, direction)
 
-    async def _run_context(self, context: ChatContext) -> None:
+    async def push_frame(
+        self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM
+    ) -> None:
+        gate = self._speculation_gate
+        if gate is None:
+            await super().push_frame(frame, direction)
+            return
+        for gated, gated_direction in gate.process(frame, direction):
+            await super().push_frame(gated, gated_direction)
+
+    async def _withdraw_speculation(
+        self, frame: EagerEndOfTurnCancelFrame, direction: FrameDirection
+    ) -> None:
+        """The eager end of turn was withdrawn: drop its queued run, cancel the one streaming
+        (tokens no one will hear), and let the gate drop what it held."""
+        gate = self._speculation_gate
+        if gate is None:
+            await self.push_frame(frame, direction)
+            return
+        speculative = [
+            item
+            for item in self._queue
+            if isinstance(item[0], LLMContextFrame) and item[0].speculation
+        ]
+        for item in speculative:
+            self._queue.remove(item)
+        current = self._current
+        worker = self._worker
+        stopped = False
+        if (
+            gate.is_speculating
+            and isinstance(current, LLMContextFrame)
+            and current.speculation
+            and worker is not None
+            and worker is not asyncio.current_task()
+        ):
+            logger.debug("%s: eager end of turn withdrawn; cancelling its completion", self)
+            self._worker = None
+            self._current = None
+            worker.cancel()
+            await self._resume_after_interruption(worker)
+            stopped = True
+        await self.push_frame(frame, direction)
+        if stopped:
+            gate.run_stopped()
+
+    async def _run_context(self, context: ChatContext, *, speculative: bool = False) -> None:
         if self._turn_completion is not None:
             self._turn_completion.context = context
         for _ in range(self._max_tool_rounds + 1):
             calls = await self.run_completion(context)
             if not calls:
                 return
+            if speculative and await self._speculative_tool_calls():
+                return
             if not await self.run_function_calls(context, calls):
                 return
         logger.warning("%s: stopped after %d tool rounds", self, self._max_tool_rounds)
+
+    async def _speculative_tool_calls(self) -> bool:
+        """A run on a provisional context asked for tools; True when it stops here.
+
+        Tools act outside the pipeline, so nothing may run for an unconfirmed turn: the
+        speculation is withdrawn and the committed turn's own run calls them. Once confirmed,
+        the run was on a copy of the context, so the LLM is run again on the real one."""
+        gate = self._speculation_gate
+        if gate is not None and gate.is_speculating:
+            logger.debug("%s: speculative run wants tools; withdrawing it", self)
+            await self.push_frame(EagerEndOfTurnCancelFrame(), FrameDirection.UPSTREAM)
+            await self.push_frame(EagerEndOfTurnCancelFrame())
+            return True
+        await self.push_frame(LLMRunFrame(), FrameDirection.UPSTREAM)
+        return True
 
     async def run_completion(self, context: Any) -> list[ToolCall]:
         """Stream one completion (pushing its frames); return the tool calls it asked for."""

@@ -16,6 +16,6 @@ class ProcessFrameResult(Enum):
 @dataclass
 class UserTurnSpeculation:
     """An answer being prepared for a turn that is not confirmed yet; ``text`` is what it
-    answers. (callpipe runs no speculative answers; the type is here for imports.)"""
+    answers (the eager transcript, after any words of the turn already committed)."""
 
     text: str

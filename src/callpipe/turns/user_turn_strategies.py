@@ -19,6 +19,9 @@ is in. The strategies tune that model rather than replace it:
 - :class:`~callpipe.turns.user_start.WakePhraseUserTurnStartStrategy`: the caller is ignored
   until a final transcript contains a wake phrase.
 
+- :class:`EagerUserTurnStrategies`: external turns, plus an answer started on the STT's eager
+  end of turn (``EagerTranscriptionFrame``) and held until the committed transcript confirms
+  it (per an :class:`EagerMatchPolicy`); see :mod:`callpipe.turns.speculation_gate`.
 - :class:`FilterIncompleteUserTurnStrategies`: the LLM judges whether the caller finished (the
   turn-completion markers of :mod:`callpipe.turns.user_turn_completion_mixin`); the turn ends
   for ``on_user_turn_stopped`` only on its ``●``.
@@ -29,6 +32,9 @@ The smart-turn model plugs in as :class:`~callpipe.turns.user_stop.TurnAnalyzerU
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +64,8 @@ class UserTurnStoppedParams:
     Parameters:
         enable_user_speaking_frames: The aggregator announces the end with a
             ``UserStoppedSpeakingFrame`` (False when another processor already did).
-        confirms_speculation: The end confirms an answer prepared in advance (callpipe does
-            not prepare any, so it is always False here).
+        confirms_speculation: The end confirms an answer prepared in advance from an eager
+            end of turn (:class:`EagerUserTurnStopStrategy`), so the LLM does not run again.
     """
 
     enable_user_speaking_frames: bool
@@ -204,6 +210,68 @@ class ExternalUserTurnStopStrategy(BaseUserTurnStopStrategy):
         return True
 
 
+_QUOTE_MARKS = re.compile(r"['\u2019\u02bc]")
+_NOT_WORD = re.compile(r"[^\w\s]")
+_SPACES = re.compile(r"\s+")
+
+
+class EagerMatchPolicy(ABC):
+    """Says whether the committed transcript still fits the eager one an answer was made for."""
+
+    @abstractmethod
+    def matches(self, eager: str, final: str) -> bool:
+        """True to keep the answer made from ``eager``; False to drop it and answer ``final``."""
+
+
+class ExactMatch(EagerMatchPolicy):
+    """Keep the answer only when both transcripts are the same string."""
+
+    def matches(self, eager: str, final: str) -> bool:
+        return eager == final
+
+
+class NormalizedMatch(EagerMatchPolicy):
+    """Keep the answer when the transcripts differ only in case, punctuation or spacing (the
+    committed transcript usually comes back capitalised and punctuated)."""
+
+    def matches(self, eager: str, final: str) -> bool:
+        return _normalized(eager) == _normalized(final)
+
+
+def _normalized(text: str) -> str:
+    text = _QUOTE_MARKS.sub("", unicodedata.normalize("NFKC", text).casefold())
+    return _SPACES.sub(" ", _NOT_WORD.sub(" ", text)).strip()
+
+
+class EagerUserTurnStopStrategy(ExternalUserTurnStopStrategy):
+    """External turn ends, with an answer started on the STT's eager end of turn.
+
+    On an ``EagerTranscriptionFrame`` the aggregator runs the LLM on a copy of the context
+    holding the eager text (the real context is untouched) and the LLM service holds the reply
+    (:class:`~callpipe.turns.speculation_gate.SpeculationGate`). When the turn ends,
+    ``match_policy`` (default :class:`NormalizedMatch`) compares the committed transcript with
+    the eager one: a match releases the held reply and the LLM does not run again; otherwise,
+    or when the STT withdraws the prediction (``EagerEndOfTurnCancelFrame``), the reply is
+    dropped and its request cancelled. ``speculation_timeout``: seconds an unresolved
+    prediction is kept before it is withdrawn.
+    """
+
+    def __init__(
+        self,
+        *,
+        match_policy: EagerMatchPolicy | None = None,
+        speculation_timeout: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._match_policy = match_policy or NormalizedMatch()
+        self.speculation_timeout = speculation_timeout
+
+    @property
+    def match_policy(self) -> EagerMatchPolicy:
+        return self._match_policy
+
+
 class LLMTurnCompletionUserTurnStopStrategy(BaseUserTurnStopStrategy):
     """The LLM's verdict ends the turn (``config``: markers, waits, prompts).
 
@@ -289,6 +357,13 @@ class UserTurnStrategies:
                 return s
         return None
 
+    def eager_strategy(self) -> EagerUserTurnStopStrategy | None:
+        """The stop strategy that answers eager ends of turn ahead of time, if any."""
+        for s in self.stop or ():
+            if isinstance(s, EagerUserTurnStopStrategy):
+                return s
+        return None
+
     def completion_strategy(self) -> LLMTurnCompletionUserTurnStopStrategy | None:
         """The stop strategy that waits for the LLM's turn-completion verdict, if any."""
         for s in self.stop or ():
@@ -320,6 +395,29 @@ class ExternalUserTurnStrategies(UserTurnStrategies):
     def __post_init__(self) -> None:
         self.start = [ExternalUserTurnStartStrategy(enable_interruptions=self.enable_interruptions)]
         self.stop = [ExternalUserTurnStopStrategy()]
+
+
+@dataclass
+class EagerUserTurnStrategies(ExternalUserTurnStrategies):
+    """:class:`ExternalUserTurnStrategies` whose stop answers the STT's eager end of turn ahead
+    of the committed one (:class:`EagerUserTurnStopStrategy`). For an STT that predicts turn
+    ends, e.g. Deepgram Flux with ``eager_eot_threshold`` set.
+
+    ``match_policy``: when the committed transcript still fits the eager one (default
+    :class:`NormalizedMatch`); ``speculation_timeout``: how long an unresolved prediction is
+    kept.
+    """
+
+    match_policy: EagerMatchPolicy | None = None
+    speculation_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.stop = [
+            EagerUserTurnStopStrategy(
+                match_policy=self.match_policy, speculation_timeout=self.speculation_timeout
+            )
+        ]
 
 
 @dataclass

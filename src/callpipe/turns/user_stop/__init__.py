@@ -5,16 +5,24 @@ from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
 )
 from callpipe.turns.user_turn_strategies import (
     BaseUserTurnStopStrategy,
+    EagerMatchPolicy,
+    EagerUserTurnStopStrategy,
+    ExactMatch,
     ExternalUserTurnStopStrategy,
     LLMTurnCompletionUserTurnStopStrategy,
+    NormalizedMatch,
     SpeechTimeoutUserTurnStopStrategy,
     UserTurnStoppedParams,
 )
 
 __all__ = [
     "BaseUserTurnStopStrategy",
+    "EagerMatchPolicy",
+    "EagerUserTurnStopStrategy",
+    "ExactMatch",
     "ExternalUserTurnStopStrategy",
     "LLMTurnCompletionUserTurnStopStrategy",
+    "NormalizedMatch",
     "SpeechTimeoutUserTurnStopStrategy",
     "TurnAnalyzerUserTurnStopStrategy",
     "UserTurnStoppedParams",
