@@ -303,6 +303,11 @@ class LLMUserContextAggregator(FrameProcessor):
         self._context.add_message({"role": "user", "content": text})
         self._latency.turn_pushed()
         await self._on_turn_added(text)
+        await self._answer_turn()
+
+    async def _answer_turn(self) -> None:
+        """Hook: run the LLM on the turn just written (the 1.14 aggregator skips it when an
+        eager answer was confirmed)."""
         await self.push_frame(self.get_context_frame())
 
     async def _on_turn_added(self, text: str) -> None:

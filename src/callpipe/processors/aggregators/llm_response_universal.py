@@ -26,6 +26,15 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
   service recommends in ``ServiceMetadataFrame.user_turn_strategies`` replace the defaults
   (never the bot's own). ``STTMetadataFrame.ttfs_p99_latency`` stretches the wait for a late
   final transcript. A wake-phrase start strategy keeps the caller unheard until the phrase.
+- Eager end of turn (``EagerUserTurnStrategies``): an ``EagerTranscriptionFrame`` (the STT
+  predicts the turn ended) runs the LLM at once on a copy of the context holding the predicted
+  text (``LLMContextFrame(speculation=True)``; the LLM service holds the reply, see
+  :mod:`callpipe.turns.speculation_gate`). When the turn ends, the committed transcript is
+  compared with it (the strategy's ``match_policy``): a match lets the
+  ``UserStoppedSpeakingFrame`` release the held reply, the committed text is written and the LLM
+  is not run again; otherwise an ``EagerEndOfTurnCancelFrame`` goes first (the reply is
+  dropped, its request cancelled) and the LLM runs on the committed text. A committed transcript
+  not in yet at the stop, an empty turn or ``speculation_timeout`` withdraw it too.
 - ``InputTextRawFrame``: typed text, a user turn of its own (written, LLM run, never spoken).
 - Muting: while a mute strategy says so, the caller's speech, transcripts and barge-in are
   dropped here (the caller's audio still flows on, unanalysed, for a recorder further down).
@@ -82,6 +91,8 @@ from callpipe.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     CancelFrame,
+    EagerEndOfTurnCancelFrame,
+    EagerTranscriptionFrame,
     EndFrame,
     Frame,
     FunctionCallCancelFrame,
@@ -91,6 +102,7 @@ from callpipe.frames.frames import (
     InterimTranscriptionFrame,
     InterruptionFrame,
     LLMContextAssistantTurnFrame,
+    LLMContextFrame,
     LLMContextSummaryRequestFrame,
     LLMContextSummaryResultFrame,
     LLMContextUserTurnFrame,
@@ -139,6 +151,7 @@ from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
 from callpipe.processors.aggregators.turn_analyzer_gate import TurnAnalyzerGate
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.turns.empty_user_turn import EmptyUserTurnConfig
+from callpipe.turns.types import UserTurnSpeculation
 from callpipe.turns.user_idle_controller import UserIdleController
 from callpipe.turns.user_mute.strategies import BaseUserMuteStrategy
 from callpipe.turns.user_start.wake_phrase_user_turn_start_strategy import (
@@ -155,6 +168,7 @@ from callpipe.turns.user_turn_completion_mixin import (
 )
 from callpipe.turns.user_turn_strategies import (
     BaseUserTurnStartStrategy,
+    EagerUserTurnStopStrategy,
     FilterIncompleteUserTurnStrategies,
     LLMTurnCompletionUserTurnStopStrategy,
     UserTurnStartedParams,
@@ -346,6 +360,12 @@ class LLMUserAggregator(LLMUserContextAggregator):
         self._sample_rate = 0
         self._caller_heard_asleep = False
         self._completion: LLMTurnCompletionUserTurnStopStrategy | None = None
+        self._eager: EagerUserTurnStopStrategy | None = None
+        # The eager end of turn being answered ahead of time, its timeout, and whether the
+        # committed transcript confirmed it (then the turn's LLM run is skipped).
+        self._speculation: UserTurnSpeculation | None = None
+        self._speculation_timer: asyncio.TimerHandle | None = None
+        self._speculation_confirmed = False
         # The caller's words since the LLM last said a turn was complete, and when they began.
         self._pending_stop: tuple[str, str] | None = None
         strategies = self._user_params.user_turn_strategies or UserTurnStrategies()
@@ -395,6 +415,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
         """Apply turn strategies: at construction, or those a service recommends later."""
         self._strategies = strategies
         self._completion = strategies.completion_strategy()
+        self._eager = strategies.eager_strategy()
         timeout = strategies.speech_timeout
         if (
             self._user_params.user_turn_strategies is None
@@ -447,6 +468,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
         if isinstance(frame, EndFrame | CancelFrame):
             self._idle.close()
             self._cancel_timers()
+            self._take_speculation()
             if self._turn_gate is not None:
                 await self._turn_gate.close()
             await super().process_frame(frame, direction)
@@ -479,6 +501,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
             self._function_calls = max(0, self._function_calls - 1)
         if isinstance(frame, InterruptionFrame):
             if self._interruption_allowed():
+                self._take_speculation()  # the LLM service drops and cancels it
                 await super().process_frame(frame, direction)
             else:
                 logger.debug("%s: holding back a barge-in (turn strategies)", self)
@@ -534,6 +557,15 @@ class LLMUserAggregator(LLMUserContextAggregator):
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserTurnInferenceCompletedFrame):
             await self._on_turn_completed()
+            await self.push_frame(frame, direction)
+        elif (
+            isinstance(frame, EagerTranscriptionFrame)
+            and self._eager is not None
+            and direction is FrameDirection.DOWNSTREAM
+        ):
+            await self._speculate(self._eager, frame.text)
+        elif isinstance(frame, EagerEndOfTurnCancelFrame):
+            self._take_speculation()  # the STT (or the LLM service) withdrew it
             await self.push_frame(frame, direction)
         else:
             await super().process_frame(frame, direction)
@@ -685,6 +717,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
             and self.interruptions_allowed
         )
         self._turn_started_at = _now_iso()
+        self._speculation_confirmed = False
         await super().process_frame(frame, direction)
         start = self._strategies.start[0] if self._strategies.start else None
         await self._call_event_handler("on_user_turn_started", start)
@@ -692,6 +725,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
     async def _on_user_stopped(self, frame: Frame, direction: FrameDirection) -> None:
         """The caller went quiet: the turn ends, unless an end-of-turn model says otherwise."""
         self._caller_speaking = False
+        if self._speculation is not None:
+            await self._settle_speculation(self._speculation)
         if self._turn_open:
             self._arm_stop_timer()
         if self._turn_gate is None:
@@ -868,6 +903,8 @@ class LLMUserAggregator(LLMUserContextAggregator):
         self._cancel_stop_timer()
 
     async def _on_empty_turn(self) -> None:
+        if self._take_speculation() is not None:
+            await self.push_frame(EagerEndOfTurnCancelFrame())  # nothing was said to answer
         if not self._turn_open:
             self._idle.wait_for_user()
             return
@@ -905,6 +942,73 @@ class LLMUserAggregator(LLMUserContextAggregator):
         self._context.add_message({"role": "system", "content": prompt})
         await self.push_context_frame()
         return True
+
+    # ------------------------------------------------------------------ eager end of turn
+
+    async def _speculate(self, eager: EagerUserTurnStopStrategy, text: str) -> None:
+        """The STT predicts the turn ended: run the LLM now on a copy of the context holding
+        the predicted text; the LLM service holds the reply until the turn is confirmed."""
+        context = self._context
+        spoken = " ".join([*self._parts, text.strip()]).strip()
+        if self._muted or not spoken:
+            return
+        if not isinstance(context, LLMContext):
+            logger.debug("%s: eager end of turn needs an LLMContext; not answered early", self)
+            return
+        if self._take_speculation() is not None:
+            await self.push_frame(EagerEndOfTurnCancelFrame())  # replaced by this prediction
+        speculation = self._speculation = UserTurnSpeculation(text=spoken)
+        loop = asyncio.get_running_loop()
+        self._speculation_timer = loop.call_later(
+            eager.speculation_timeout, self._on_speculation_timer, speculation
+        )
+        logger.debug("%s: answering an eager end of turn ahead of time", self)
+        provisional = LLMContext(
+            messages=[*context.messages, {"role": "user", "content": spoken}],
+            tools=context.tools,
+            tool_choice=context.tool_choice,
+        )
+        await self.push_frame(LLMContextFrame(context=provisional, speculation=True))
+
+    def _take_speculation(self) -> UserTurnSpeculation | None:
+        """Forget the speculation in flight (stopping its timeout) and return it."""
+        speculation, self._speculation = self._speculation, None
+        if self._speculation_timer is not None:
+            self._speculation_timer.cancel()
+            self._speculation_timer = None
+        return speculation
+
+    def _on_speculation_timer(self, speculation: UserTurnSpeculation) -> None:
+        self._speculation_timer = None
+        if self._speculation is speculation:
+            self.create_task(self._speculation_timed_out(speculation), "speculation-timeout")
+
+    async def _speculation_timed_out(self, speculation: UserTurnSpeculation) -> None:
+        if self._speculation is not speculation:
+            return
+        logger.debug("%s: eager end of turn never resolved; withdrawing its answer", self)
+        self._take_speculation()
+        await self.push_frame(EagerEndOfTurnCancelFrame())
+
+    async def _settle_speculation(self, speculation: UserTurnSpeculation) -> None:
+        """The turn ends: keep the held answer if the committed transcript is in and matches
+        (the ``UserStoppedSpeakingFrame`` about to go down releases it), else withdraw it."""
+        self._take_speculation()
+        eager = self._eager
+        committed = " ".join(self._parts)
+        ready = bool(self._parts) and self._interim is None and not self._transcripts_queued()
+        if ready and eager is not None and eager.match_policy.matches(speculation.text, committed):
+            logger.debug("%s: eager end of turn confirmed; keeping its answer", self)
+            self._speculation_confirmed = True
+            return
+        logger.debug("%s: committed transcript differs from the eager one; answering anew", self)
+        await self.push_frame(EagerEndOfTurnCancelFrame())
+
+    async def _answer_turn(self) -> None:
+        if self._speculation_confirmed:
+            self._speculation_confirmed = False  # answered already, by the released reply
+            return
+        await super()._answer_turn()
 
     # ------------------------------------------------------------------ hooks and events
 
