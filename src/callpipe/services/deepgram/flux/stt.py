@@ -8,8 +8,10 @@ phone line's own bytes, half the size). Flux answers with ``TurnInfo`` messages,
 - ``StartOfTurn``: a ``ProposedUserStartedSpeakingFrame`` (both ways). The service recommends
   :class:`~callpipe.turns.user_turn_strategies.ExternalUserTurnStrategies` in its
   ``STTMetadataFrame``, so the user aggregator turns the proposal into the user's turn and, with
-  ``should_interrupt=True`` (the default), cuts the bot off. A bot that sets its own
-  ``user_turn_strategies`` keeps them.
+  ``should_interrupt=True`` (the default), cuts the bot off. With
+  ``enable_eager_end_of_turn=True`` it recommends ``EagerUserTurnStrategies`` instead, so the
+  LLM answers ``EagerEndOfTurn`` ahead of time. A bot that sets its own ``user_turn_strategies``
+  keeps them.
 - ``Update``: an ``InterimTranscriptionFrame`` with the turn so far (empty ones are skipped).
 - ``EndOfTurn``: the final ``TranscriptionFrame`` (``finalized=True``, Flux's message as
   ``result``), then a ``ProposedUserStoppedSpeakingFrame``: the aggregator ends the turn and the
@@ -80,7 +82,10 @@ from callpipe.services.settings import STTSettings
 from callpipe.services.stt_service import StreamingSTTService, iso_now
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
-from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
+from callpipe.turns.user_turn_strategies import (
+    EagerUserTurnStrategies,
+    ExternalUserTurnStrategies,
+)
 from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 
 logger = logging.getLogger(__name__)
@@ -263,7 +268,11 @@ class DeepgramFluxSTTService(StreamingSTTService):
         self._should_interrupt = should_interrupt
         self._watchdog_min_timeout = watchdog_min_timeout
         self._eager_enabled = enable_eager_end_of_turn
-        self._strategies = ExternalUserTurnStrategies(enable_interruptions=should_interrupt)
+        self._strategies = (
+            EagerUserTurnStrategies(enable_interruptions=should_interrupt)
+            if enable_eager_end_of_turn
+            else ExternalUserTurnStrategies(enable_interruptions=should_interrupt)
+        )
         self._ws: ProviderWebsocket | None = None
         self.request_id: str | None = None
         """The ``request_id`` of the open socket (Flux's ``Connected`` message)."""
