@@ -65,7 +65,8 @@ class UserTurnStoppedParams:
         enable_user_speaking_frames: The aggregator announces the end with a
             ``UserStoppedSpeakingFrame`` (False when another processor already did).
         confirms_speculation: The end confirms an answer prepared in advance from an eager
-            end of turn (:class:`EagerUserTurnStopStrategy`), so the LLM does not run again.
+            end of turn (1.14's field; callpipe's aggregator keeps this state itself, see
+            :class:`EagerUserTurnStopStrategy`).
     """
 
     enable_user_speaking_frames: bool
