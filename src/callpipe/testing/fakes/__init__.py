@@ -10,6 +10,7 @@ streaming response shapes, is scripted from the test, and records what it receiv
 - :class:`~callpipe.testing.fakes.cartesia.FakeCartesiaServer` (TTS WebSocket with contexts)
 - :class:`~callpipe.testing.fakes.elevenlabs.FakeElevenLabsServer` (multi-context TTS WebSocket)
 - :class:`~callpipe.testing.fakes.gemini.FakeGeminiServer` (Gemini REST, streamed generateContent)
+- :class:`~callpipe.testing.fakes.anthropic.FakeAnthropicServer` (Claude Messages API, streamed)
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import importlib
 from typing import Any
 
 _LAZY = {
+    "AnthropicReply": "callpipe.testing.fakes.anthropic",
+    "FakeAnthropicServer": "callpipe.testing.fakes.anthropic",
     "ChatReply": "callpipe.testing.fakes.openai",
     "FakeOpenAIServer": "callpipe.testing.fakes.openai",
     "FakeDeepgramServer": "callpipe.testing.fakes.deepgram",

@@ -1,0 +1,1 @@
+"""Per-provider LLM adapters (Pipecat's ``pipecat.adapters.llm.services`` path)."""
