@@ -10,6 +10,7 @@ streaming response shapes, is scripted from the test, and records what it receiv
 - :class:`~callpipe.testing.fakes.cartesia.FakeCartesiaServer` (TTS WebSocket with contexts)
 - :class:`~callpipe.testing.fakes.elevenlabs.FakeElevenLabsServer` (multi-context TTS WebSocket)
 - :class:`~callpipe.testing.fakes.gemini.FakeGeminiServer` (Gemini REST, streamed generateContent)
+- :class:`~callpipe.testing.fakes.assemblyai.FakeAssemblyAIServer` (Universal-Streaming STT)
 - :class:`~callpipe.testing.fakes.anthropic.FakeAnthropicServer` (Claude Messages API, streamed)
 """
 
@@ -29,6 +30,7 @@ _LAZY = {
     "FakeCartesiaServer": "callpipe.testing.fakes.cartesia",
     "FakeElevenLabsServer": "callpipe.testing.fakes.elevenlabs",
     "FakeGeminiServer": "callpipe.testing.fakes.gemini",
+    "FakeAssemblyAIServer": "callpipe.testing.fakes.assemblyai",
     "GeminiReply": "callpipe.testing.fakes.gemini",
 }
 
