@@ -10,8 +10,9 @@ streaming response shapes, is scripted from the test, and records what it receiv
 - :class:`~callpipe.testing.fakes.cartesia.FakeCartesiaServer` (TTS WebSocket with contexts)
 - :class:`~callpipe.testing.fakes.elevenlabs.FakeElevenLabsServer` (multi-context TTS WebSocket)
 - :class:`~callpipe.testing.fakes.gemini.FakeGeminiServer` (Gemini REST, streamed generateContent)
-- :class:`~callpipe.testing.fakes.assemblyai.FakeAssemblyAIServer` (Universal-Streaming STT)
 - :class:`~callpipe.testing.fakes.anthropic.FakeAnthropicServer` (Claude Messages API, streamed)
+- :class:`~callpipe.testing.fakes.openai_realtime.FakeOpenAIRealtimeServer` (Realtime WebSocket)
+- :class:`~callpipe.testing.fakes.assemblyai.FakeAssemblyAIServer` (Universal-Streaming STT)
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ _LAZY = {
     "FakeGeminiServer": "callpipe.testing.fakes.gemini",
     "FakeAssemblyAIServer": "callpipe.testing.fakes.assemblyai",
     "GeminiReply": "callpipe.testing.fakes.gemini",
+    "FakeOpenAIRealtimeServer": "callpipe.testing.fakes.openai_realtime",
+    "RealtimeReply": "callpipe.testing.fakes.openai_realtime",
 }
 
 __all__ = sorted(_LAZY)

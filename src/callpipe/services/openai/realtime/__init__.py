@@ -1,0 +1,1 @@
+"""OpenAI Realtime (speech to speech) over WebSocket: :mod:`.llm` and its session models."""

@@ -1,0 +1,664 @@
+"""OpenAIRealtimeLLMService: speech to speech with OpenAI Realtime (GA interface) over WebSocket.
+
+One socket per call to ``wss://api.openai.com/v1/realtime?model=...``, authenticated with
+``Authorization: Bearer <key>``. The server's ``session.created`` is answered with a
+``session.update`` (``type: "realtime"``): instructions, tools, turn detection, and the audio
+formats. Audio goes out only once the server has confirmed the session (``session.updated``).
+
+**Audio.** On a phone line (pipeline at 8 kHz) both directions are ``audio/pcmu``: the caller's
+PCM is encoded back to the G.711 mu-law bytes the line carried (exact, no resampling) and the
+model's mu-law is decoded for the output transport, which encodes it again for the line (also
+exact). At any other rate the session uses ``audio/pcm`` at 24 kHz and the project's stream
+resampler. The caller's audio is sent in ``input_audio_buffer.append`` messages of
+``audio_batch_ms`` (40 ms: two 20 ms packets per message).
+
+**Frames out.** Per response: ``LLMFullResponseStartFrame``, ``TTSStartedFrame``, the model's
+audio as ``TTSAudioRawFrame``\\ s, its transcript as ``LLMTextFrame`` (``append_to_context=False``,
+for observers) plus ``TTSTextFrame`` (what the assistant aggregator records), then
+``TTSStoppedFrame`` and ``LLMFullResponseEndFrame``. The caller's transcript (input transcription
+must be configured) goes upstream as a ``TranscriptionFrame``, to the user aggregator.
+
+**Turns.** With server turn detection (the default) the server's ``speech_started`` and
+``speech_stopped`` become ``ProposedUserStartedSpeakingFrame`` and
+``ProposedUserStoppedSpeakingFrame`` (both ways). The service recommends
+``ExternalUserTurnStrategies`` in its ``LLMServiceMetadataFrame(is_realtime_service=True)``,
+so the user aggregator turns them into the caller's turn and cuts the bot off (it also takes
+the turn's transcript, which OpenAI sends after the stop). The server answers each turn
+itself; a context frame from the aggregator starts a response only the first time (the
+greeting), or in manual mode (``turn_detection=False``: a ``UserStoppedSpeakingFrame`` commits
+the input buffer and asks for a response).
+
+**Barge-in.** An ``InterruptionFrame`` sends ``response.cancel`` while a response is running
+(late audio of the cancelled response is dropped). The output transport then reports what the
+caller heard (``BotInterruptedFrame.heard_secs``, upstream); the interrupted audio item is
+truncated there with ``conversation.item.truncate`` (``audio_end_ms``, never past the audio
+received), so the model's memory of its reply matches what was heard. With no report (nothing
+was played yet), the item is truncated at 0 ms when the next turn starts.
+
+**Function calls.** ``response.function_call_arguments.done`` calls are run when their response
+is done, through the usual handlers (``register_function``; frames and context as for any LLM
+service). Each result goes back as a ``function_call_output`` item, then ``response.create``
+(unless every result said ``run_llm=False``).
+
+**Errors.** A rejected key at the handshake is fatal (``ServiceAuthError``); a server ``error``
+event becomes an ``ErrorFrame`` (fatal for ``invalid_api_key``), except the harmless
+``response_cancel_not_active`` / ``conversation_already_has_active_response``. A dropped socket
+is reconnected by :class:`~callpipe.services.websocket_service.ProviderWebsocket`; the new
+session starts an empty conversation (the context is sent again with the next response).
+
+Not done: video input, ``retrieve_conversation_item``, ``LLMMessagesAppendFrame`` items,
+replaying earlier tool calls of the context as function-call items (only message text is sent).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
+from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
+from callpipe.audio.g711 import alaw_to_pcm, pcm_to_alaw, pcm_to_ulaw, ulaw_to_pcm
+from callpipe.audio.resample import StreamResampler
+from callpipe.frames.frames import (
+    BotInterruptedFrame,
+    BotStoppedSpeakingFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMServiceMetadataFrame,
+    LLMTextFrame,
+    ProposedUserStartedSpeakingFrame,
+    ProposedUserStoppedSpeakingFrame,
+    StartFrame,
+    TranscriptionFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+    UserStoppedSpeakingFrame,
+)
+from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
+from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContextFrame
+from callpipe.processors.frame_processor import FrameDirection
+from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.llm_service import LLMService, ToolCall
+from callpipe.services.openai.realtime.events import (
+    OPENAI_SAMPLE_RATE,
+    AudioConfiguration,
+    AudioFormat,
+    AudioInput,
+    AudioOutput,
+    ImageDetail,
+    PCMAAudioFormat,
+    PCMAudioFormat,
+    PCMUAudioFormat,
+    SessionProperties,
+)
+from callpipe.services.settings import LLMSettings
+from callpipe.services.websocket_service import Message, ProviderWebsocket
+from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
+from callpipe.utils.time import time_now_iso8601
+from callpipe.utils.types import NOT_GIVEN, NotGiven
+
+logger = logging.getLogger(__name__)
+
+OPENAI_REALTIME_URL = "wss://api.openai.com/v1/realtime"
+DEFAULT_MODEL = "gpt-realtime"
+_QUIET_ERRORS = frozenset(
+    {"response_cancel_not_active", "conversation_already_has_active_response"}
+)
+_FATAL_ERRORS = frozenset({"invalid_api_key"})
+_BYTES_PER_MS = {"audio/pcm": 48.0, "audio/pcmu": 8.0, "audio/pcma": 8.0}
+
+
+def _unset() -> Any:
+    return NOT_GIVEN
+
+
+@dataclass
+class OpenAIRealtimeLLMSettings(LLMSettings):
+    """``OpenAIRealtimeLLMService.Settings``: the LLM settings plus ``session_properties``.
+
+    ``model`` and ``system_instruction`` win over the ``model`` / ``instructions`` of
+    ``session_properties``. An update of ``session_properties`` or ``system_instruction``
+    sends a new ``session.update``; the model is fixed once connected (it is in the URL).
+    """
+
+    session_properties: SessionProperties | NotGiven = field(default_factory=_unset)
+
+
+@dataclass
+class _AudioReply:
+    """The assistant audio item being received (or played): where to truncate it."""
+
+    item_id: str
+    content_index: int
+    received_ms: float = 0.0
+
+
+def _tool_dicts(tools: Any) -> list[dict[str, Any]] | None:
+    """Tools in the Realtime API's form (``{"type": "function", "name", ...}``)."""
+    if tools is None or isinstance(tools, NotGiven):
+        return None
+    if isinstance(tools, ToolsSchema):
+        tools = tools.standard_tools
+    out: list[dict[str, Any]] = []
+    for tool in tools:
+        if isinstance(tool, FunctionSchema):
+            out.append({"type": "function", **tool.to_default_dict()})
+        elif isinstance(tool, dict):
+            function = tool.get("function")
+            if tool.get("type") == "function" and isinstance(function, dict):
+                out.append({"type": "function", **function})  # chat-completions form
+            else:
+                out.append(tool)
+    return out
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict)
+        ).strip()
+    return ""
+
+
+class OpenAIRealtimeLLMService(LLMService):
+    """OpenAI Realtime speech to speech (see the module docstring).
+
+    1.14 style: ``OpenAIRealtimeLLMService(api_key=..., settings=OpenAIRealtimeLLMService.
+    Settings(model="gpt-realtime", system_instruction="...", session_properties=
+    SessionProperties(audio=AudioConfiguration(output=AudioOutput(voice="marin")))))``.
+    """
+
+    Settings = OpenAIRealtimeLLMSettings
+    _settings: OpenAIRealtimeLLMSettings
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        base_url: str = OPENAI_REALTIME_URL,
+        session_properties: SessionProperties | None = None,
+        settings: OpenAIRealtimeLLMSettings | None = None,
+        start_audio_paused: bool = False,
+        start_video_paused: bool = False,
+        video_frame_detail: ImageDetail = "auto",
+        user_audio_preroll_secs: float | None = None,
+        audio_batch_ms: int = 40,
+        **kwargs: Any,
+    ) -> None:
+        properties = session_properties or SessionProperties()
+        if settings is not None and isinstance(settings.session_properties, SessionProperties):
+            properties = settings.session_properties
+        chosen = model
+        if settings is not None and isinstance(settings.model, str):
+            chosen = settings.model
+        chosen = chosen or properties.model or DEFAULT_MODEL
+        super().__init__(model=chosen, **kwargs)
+        self._api_key = resolve_api_key(type(self).__name__, api_key, "OPENAI_API_KEY")
+        self.base_url = f"{base_url}?model={chosen}"
+        self._settings.apply_update(
+            OpenAIRealtimeLLMSettings(
+                model=chosen,
+                system_instruction=properties.instructions,
+                session_properties=properties,
+            )
+        )
+        if settings is not None:  # the rest of the user's settings (not changing theirs)
+            rest = dataclasses.replace(settings, session_properties=NOT_GIVEN, model=NOT_GIVEN)
+            self._settings.apply_update(rest)
+        del start_video_paused, video_frame_detail  # video input: not supported (telephony)
+        del user_audio_preroll_secs  # no pre-roll replay in manual mode yet
+        self._audio_paused = start_audio_paused
+        self._batch_ms = audio_batch_ms
+        self._ws: ProviderWebsocket | None = None
+        self._context: ChatContext | None = None
+        self._session_ready = False
+        self._respond_when_ready = False
+        self._conversation_sent = False
+        self._response_active = False
+        self._response_owed = False
+        self._response_id: str | None = None
+        self._cancelled: set[str] = set()
+        self._in_response = False
+        self._tts_started = False
+        self._audio: _AudioReply | None = None
+        self._cut: _AudioReply | None = None
+        self._calls: list[ToolCall] = []
+        self._sent_results: set[str] = set()
+        # Wire formats (decided at start from the pipeline's rates).
+        self._in_format = "audio/pcm"
+        self._out_format = "audio/pcm"
+        self._in_resampler: StreamResampler | None = None
+        self._out_resampler: StreamResampler | None = None
+        self._batch = bytearray()
+        self._batch_bytes = 0
+
+    # ------------------------------------------------------------------ settings, metadata
+
+    @property
+    def session_properties(self) -> SessionProperties:
+        props = self._settings.session_properties
+        return props if isinstance(props, SessionProperties) else SessionProperties()
+
+    def set_audio_input_paused(self, paused: bool) -> None:
+        """Stop (or resume) sending the caller's audio."""
+        self._audio_paused = paused
+
+    def service_metadata_frame(self) -> LLMServiceMetadataFrame:
+        manual = self.session_properties.turn_detection_disabled
+        return LLMServiceMetadataFrame(
+            service_name=self.name,
+            is_realtime_service=True,
+            user_turn_strategies=None if manual else ExternalUserTurnStrategies(),
+        )
+
+    async def update_settings(self, delta: LLMSettings) -> dict[str, Any]:
+        changed = await super().update_settings(delta)
+        if changed.keys() & {"session_properties", "system_instruction"} and self._session_ready:
+            await self._send_session_update()
+        return changed
+
+    # ------------------------------------------------------------------ connection
+
+    def _choose_formats(self) -> None:
+        audio = self.session_properties.audio or AudioConfiguration()
+        given_in = audio.input.format if audio.input is not None else None
+        given_out = audio.output.format if audio.output is not None else None
+        default = "audio/pcmu"
+        self._in_format = (
+            given_in.type
+            if given_in is not None
+            else (default if self._in_sample_rate == 8000 else "audio/pcm")
+        )
+        self._out_format = (
+            given_out.type
+            if given_out is not None
+            else (default if self._out_sample_rate == 8000 else "audio/pcm")
+        )
+        self._in_resampler = None
+        if self._in_format == "audio/pcm" and self._in_sample_rate != OPENAI_SAMPLE_RATE:
+            self._in_resampler = StreamResampler(
+                self._in_sample_rate, OPENAI_SAMPLE_RATE, clear_after_secs=None
+            )
+        elif self._in_format != "audio/pcm" and self._in_sample_rate != 8000:
+            self._in_resampler = StreamResampler(self._in_sample_rate, 8000, clear_after_secs=None)
+        self._batch_bytes = int(_BYTES_PER_MS[self._in_format] * self._batch_ms)
+
+    async def start(self, frame: StartFrame) -> None:
+        self._choose_formats()
+        self._ws = ProviderWebsocket(
+            owner=str(self),
+            url=self.base_url,
+            headers={"Authorization": f"Bearer {self._api_key}"},
+            on_message=self._on_message,
+            on_reconnected=self._on_reconnected,
+            on_failed=self._on_socket_failed,
+            auth_hint="Check api_key / OPENAI_API_KEY.",
+        )
+        await self._ws.connect()
+
+    async def disconnect(self) -> None:
+        ws, self._ws = self._ws, None
+        self._session_ready = False
+        if ws is not None:
+            await ws.close()
+
+    async def _on_reconnected(self) -> None:
+        # A new session: the server knows nothing of the conversation or its calls.
+        self._session_ready = False
+        self._conversation_sent = False
+        self._response_active = False
+        self._audio = self._cut = None
+
+    async def _on_socket_failed(self, message: str) -> None:
+        self._session_ready = False
+        await self.report_error(message, reason="disconnected")
+
+    async def send_client_event(self, event: dict[str, Any]) -> bool:
+        """Send one client event (a dict with its ``type``); False if the socket is down."""
+        ws = self._ws
+        if ws is None:
+            return False
+        return await ws.send(json.dumps(event), wait_secs=0)
+
+    def _session_body(self) -> dict[str, Any]:
+        props = self.session_properties
+        instructions = self._settings.system_instruction
+        context_tools = None
+        if self._context is not None:
+            context_tools = _tool_dicts(self._context.tools_for_api())
+            if not isinstance(instructions, str):
+                for message in self._context.messages_for_api():
+                    if message.get("role") == "system":
+                        instructions = _text_of(message.get("content"))
+                        break
+        formats: dict[str, AudioFormat] = {
+            "audio/pcm": PCMAudioFormat(),
+            "audio/pcmu": PCMUAudioFormat(),
+            "audio/pcma": PCMAAudioFormat(),
+        }
+        audio = (props.audio or AudioConfiguration()).model_copy(deep=True)
+        audio.input = audio.input or AudioInput()
+        audio.output = audio.output or AudioOutput()
+        audio.input.format = audio.input.format or formats[self._in_format]
+        audio.output.format = audio.output.format or formats[self._out_format]
+        sent = props.model_copy(update={"audio": audio, "model": None})
+        if isinstance(instructions, str):
+            sent.instructions = instructions
+        return sent.to_wire(context_tools or _tool_dicts(props.tools))
+
+    async def _send_session_update(self) -> None:
+        await self.send_client_event({"type": "session.update", "session": self._session_body()})
+
+    # ------------------------------------------------------------------ frames in
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if type(frame) is InputAudioRawFrame:
+            # The caller's audio, 50 times a second: straight to the socket, nothing else.
+            if self._session_ready and not self._audio_paused:
+                await self._send_audio(frame.audio)
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, LLMContextFrame | OpenAILLMContextFrame):
+            await self._on_context(frame.context)
+            return
+        if isinstance(frame, InterruptionFrame):
+            await self._on_interruption()
+        elif isinstance(frame, BotInterruptedFrame) and direction == FrameDirection.UPSTREAM:
+            await self._truncate(frame.heard_secs)
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            if not self._response_active:
+                self._audio = None  # played out: nothing left to truncate
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            if self.session_properties.turn_detection_disabled and self._session_ready:
+                await self._flush_audio()
+                await self.send_client_event({"type": "input_audio_buffer.commit"})
+                await self._create_response()
+        await super().process_frame(frame, direction)
+
+    async def _send_audio(self, pcm: bytes) -> None:
+        if self._in_resampler is not None:
+            pcm = self._in_resampler.resample(pcm)
+        fmt = self._in_format
+        data = (
+            pcm
+            if fmt == "audio/pcm"
+            else pcm_to_ulaw(pcm)
+            if fmt == "audio/pcmu"
+            else (pcm_to_alaw(pcm))
+        )
+        self._batch += data
+        if len(self._batch) >= self._batch_bytes:
+            await self._flush_audio()
+
+    async def _flush_audio(self) -> None:
+        if not self._batch:
+            return
+        audio = base64.b64encode(self._batch).decode("ascii")
+        self._batch.clear()
+        await self.send_client_event({"type": "input_audio_buffer.append", "audio": audio})
+
+    async def _on_context(self, context: ChatContext) -> None:
+        first = self._context is None
+        self._context = context
+        if first:
+            # Results already in the context were answered before this session.
+            self._sent_results.update(
+                str(m.get("tool_call_id"))
+                for m in context.messages_for_api()
+                if m.get("role") == "tool"
+            )
+            await self._create_response()
+
+    async def _on_interruption(self) -> None:
+        if self._response_active and self._response_id is not None:
+            self._cancelled.add(self._response_id)
+            await self.send_client_event({"type": "response.cancel"})
+        self._response_owed = False
+        if self._audio is not None:
+            self._cut, self._audio = self._audio, None
+        await self._end_response_frames()
+
+    async def _truncate(self, heard_secs: float) -> None:
+        cut, self._cut = self._cut, None
+        if cut is None:
+            return
+        audio_end_ms = max(0, min(int(heard_secs * 1000), int(cut.received_ms)))
+        await self.send_client_event(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": cut.item_id,
+                "content_index": cut.content_index,
+                "audio_end_ms": audio_end_ms,
+            }
+        )
+
+    # ------------------------------------------------------------------ responses
+
+    async def _create_response(self) -> None:
+        if not self._session_ready:
+            self._respond_when_ready = True
+            return
+        if self._response_active:
+            self._response_owed = True  # the API refuses a second one while one runs
+            return
+        if not self._conversation_sent:
+            self._conversation_sent = True
+            await self._send_session_update()
+            await self._send_conversation()
+        self._response_active = True
+        self.start_ttfb_metrics()
+        await self.send_client_event({"type": "response.create"})
+
+    async def _send_conversation(self) -> None:
+        """The context's messages as conversation items (the first system one is the
+        session's instructions)."""
+        if self._context is None:
+            return
+        skipped_system = False
+        for message in self._context.messages_for_api():
+            role = message.get("role")
+            text = _text_of(message.get("content"))
+            if role not in ("system", "user", "assistant") or not text:
+                continue
+            if role == "system" and not skipped_system:
+                skipped_system = True
+                continue
+            kind = "output_text" if role == "assistant" else "input_text"
+            item = {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+            await self.send_client_event({"type": "conversation.item.create", "item": item})
+
+    async def _end_response_frames(self) -> None:
+        if self._tts_started:
+            self._tts_started = False
+            await self.push_frame(TTSStoppedFrame())
+        if self._in_response:
+            self._in_response = False
+            await self.push_frame(LLMFullResponseEndFrame())
+
+    # ------------------------------------------------------------------ server events
+
+    async def _on_message(self, message: Message) -> None:
+        try:
+            event = json.loads(message)
+        except ValueError:
+            logger.warning("%s: ignoring a message that is not JSON", self)
+            return
+        if not isinstance(event, dict):
+            return
+        handler = self._handlers.get(str(event.get("type")))
+        if handler is not None:
+            await handler(self, event)
+
+    async def _on_session_created(self, event: dict[str, Any]) -> None:
+        await self._send_session_update()
+
+    async def _on_session_updated(self, event: dict[str, Any]) -> None:
+        self._session_ready = True
+        if self._respond_when_ready:
+            self._respond_when_ready = False
+            await self._create_response()
+
+    async def _on_response_created(self, event: dict[str, Any]) -> None:
+        response = event.get("response") or {}
+        self._response_id = response.get("id")
+        self._response_active = True
+        if self._cut is not None:
+            await self._truncate(0.0)  # cut before any of it was played
+        self._calls = []
+        self._in_response = True
+        await self.push_frame(LLMFullResponseStartFrame())
+
+    async def _on_audio_delta(self, event: dict[str, Any]) -> None:
+        if event.get("response_id") in self._cancelled:
+            return  # in flight when we cancelled it
+        raw = base64.b64decode(event.get("delta") or "")
+        audio = self._audio
+        item_id = str(event.get("item_id"))
+        if audio is None or audio.item_id != item_id:
+            audio = self._audio = _AudioReply(item_id, int(event.get("content_index") or 0))
+        audio.received_ms += len(raw) / _BYTES_PER_MS[self._out_format]
+        if not self._tts_started:
+            self._tts_started = True
+            await self.stop_ttfb_metrics()
+            await self.push_frame(TTSStartedFrame())
+        if self._out_format == "audio/pcmu":
+            pcm, rate = ulaw_to_pcm(raw), 8000
+        elif self._out_format == "audio/pcma":
+            pcm, rate = alaw_to_pcm(raw), 8000
+        else:
+            pcm, rate = raw, OPENAI_SAMPLE_RATE
+            if self._out_sample_rate != OPENAI_SAMPLE_RATE:
+                if self._out_resampler is None:
+                    self._out_resampler = StreamResampler(
+                        OPENAI_SAMPLE_RATE, self._out_sample_rate, clear_after_secs=None
+                    )
+                pcm, rate = self._out_resampler.resample(pcm), self._out_sample_rate
+        if pcm:
+            await self.push_frame(TTSAudioRawFrame(audio=pcm, sample_rate=rate, num_channels=1))
+
+    async def _on_transcript_delta(self, event: dict[str, Any]) -> None:
+        if event.get("response_id") in self._cancelled:
+            return
+        text = str(event.get("delta") or "")
+        if not text:
+            return
+        llm_text = LLMTextFrame(text)
+        llm_text.append_to_context = False  # the TTSTextFrame below is what was said
+        await self.push_frame(llm_text)
+        spoken = TTSTextFrame(text)
+        spoken.includes_inter_frame_spaces = True
+        await self.push_frame(spoken)
+
+    async def _on_text_delta(self, event: dict[str, Any]) -> None:
+        if event.get("response_id") not in self._cancelled and event.get("delta"):
+            await self.push_frame(LLMTextFrame(str(event["delta"])))
+
+    async def _on_function_call(self, event: dict[str, Any]) -> None:
+        self._calls.append(
+            ToolCall(
+                id=str(event.get("call_id")),
+                name=str(event.get("name")),
+                arguments=str(event.get("arguments") or ""),
+            )
+        )
+
+    async def _on_response_done(self, event: dict[str, Any]) -> None:
+        response = event.get("response") or {}
+        response_id = response.get("id")
+        self._response_active = False
+        if response_id in self._cancelled:
+            self._cancelled.discard(response_id)
+        else:
+            await self._end_response_frames()
+        if response.get("status") == "failed":
+            details = response.get("status_details") or {}
+            error = details.get("error") or {}
+            await self.report_error(
+                f"{self}: response failed: {error.get('message') or error or 'no reason given'}"
+            )
+        calls, self._calls = self._calls, []
+        if calls:
+            self.create_task(self._run_calls(calls), "realtime-function-calls")
+        elif self._response_owed:
+            self._response_owed = False
+            await self._create_response()
+
+    async def _run_calls(self, calls: list[ToolCall]) -> None:
+        if self._context is None:
+            self._context = LLMContext()
+        context = self._context
+        run_again = await self.run_function_calls(context, calls)
+        wanted = {call.id for call in calls}
+        for message in context.messages_for_api():
+            call_id = message.get("tool_call_id")
+            if message.get("role") != "tool" or call_id not in wanted:
+                continue
+            if call_id in self._sent_results:
+                continue
+            self._sent_results.add(str(call_id))
+            item = {
+                "type": "function_call_output",
+                "call_id": call_id,
+                "output": _text_of(message.get("content")) or "COMPLETED",
+            }
+            await self.send_client_event({"type": "conversation.item.create", "item": item})
+        if run_again:
+            await self._create_response()
+
+    async def _on_speech_started(self, event: dict[str, Any]) -> None:
+        self._response_owed = False
+        await self.broadcast_frame(ProposedUserStartedSpeakingFrame)
+
+    async def _on_speech_stopped(self, event: dict[str, Any]) -> None:
+        self.start_ttfb_metrics()  # the server answers from here
+        await self.broadcast_frame(ProposedUserStoppedSpeakingFrame)
+
+    async def _on_transcription(self, event: dict[str, Any]) -> None:
+        transcript = str(event.get("transcript") or "").strip()
+        if transcript:
+            await self.push_frame(
+                TranscriptionFrame(transcript, "", time_now_iso8601(), result=event),
+                FrameDirection.UPSTREAM,
+            )
+
+    async def _on_error(self, event: dict[str, Any]) -> None:
+        error = event.get("error") or {}
+        code = str(error.get("code") or "")
+        message = str(error.get("message") or "")
+        if code in _QUIET_ERRORS:
+            logger.debug("%s: %s", self, message or code)
+            return
+        await self.report_error(
+            f"{self}: OpenAI Realtime error {code or error.get('type')}: {message}",
+            fatal=code in _FATAL_ERRORS,
+            reason="auth" if code in _FATAL_ERRORS else "error",
+        )
+
+    _handlers: dict[str, Any] = {
+        "session.created": _on_session_created,
+        "session.updated": _on_session_updated,
+        "response.created": _on_response_created,
+        "response.output_audio.delta": _on_audio_delta,
+        "response.output_audio_transcript.delta": _on_transcript_delta,
+        "response.output_text.delta": _on_text_delta,
+        "response.function_call_arguments.done": _on_function_call,
+        "response.done": _on_response_done,
+        "input_audio_buffer.speech_started": _on_speech_started,
+        "input_audio_buffer.speech_stopped": _on_speech_stopped,
+        "conversation.item.input_audio_transcription.completed": _on_transcription,
+        "conversation.item.input_audio_transcription.failed": _on_transcription,
+        "error": _on_error,
+    }

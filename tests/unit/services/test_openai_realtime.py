@@ -1,0 +1,277 @@
+"""OpenAIRealtimeLLMService against FakeOpenAIRealtimeServer: speech to speech on a phone line."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
+from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
+from callpipe.audio.g711 import pcm_to_ulaw
+from callpipe.frames.frames import (
+    BotInterruptedFrame,
+    BotInterruptionFrame,
+    ErrorFrame,
+    FatalErrorFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    LLMContextFrame,
+    LLMServiceMetadataFrame,
+    LLMTextFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+)
+from callpipe.pipeline.pipeline import Pipeline
+from callpipe.pipeline.task import PipelineParams
+from callpipe.processors.aggregators.llm_context import LLMContext
+from callpipe.processors.aggregators.llm_response_universal import LLMUserAggregator
+from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+from callpipe.services.llm_service import FunctionCallParams
+from callpipe.services.openai.realtime.events import (
+    AudioConfiguration,
+    AudioInput,
+    InputAudioTranscription,
+    SessionProperties,
+    TurnDetection,
+)
+from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
+from callpipe.testing import run_test
+from callpipe.testing.fakes.openai import tone_pcm
+from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
+from callpipe.testing.pipeline import SleepFrame
+from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
+
+RATE = 8000
+PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeOpenAIRealtimeServer]:
+    async with FakeOpenAIRealtimeServer() as fake:
+        yield fake
+
+
+def session(*, interrupt: bool | None = None) -> SessionProperties:
+    detection = TurnDetection(silence_duration_ms=100, interrupt_response=interrupt)
+    audio_in = AudioInput(transcription=InputAudioTranscription(), turn_detection=detection)
+    return SessionProperties(audio=AudioConfiguration(input=audio_in))
+
+
+def make_llm(server: FakeOpenAIRealtimeServer, **kwargs: Any) -> OpenAIRealtimeLLMService:
+    kwargs.setdefault("settings", OpenAIRealtimeLLMService.Settings(session_properties=session()))
+    return OpenAIRealtimeLLMService(api_key="test-key", base_url=server.base_url, **kwargs)
+
+
+def audio(secs: float, *, loud: bool) -> list[Frame]:
+    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
+    step = RATE // 50 * 2
+    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
+
+
+def sent(server: FakeOpenAIRealtimeServer, kind: str) -> list[dict[str, Any]]:
+    return [e for e in server.sent if e["type"] == kind]
+
+
+def until_sent(server: FakeOpenAIRealtimeServer, kind: str, count: int = 1) -> SleepFrame:
+    return SleepFrame(5.0, until=lambda: len(sent(server, kind)) >= count)
+
+
+def of(frames: list[Frame], cls: type[Frame]) -> list[Any]:
+    return [f for f in frames if isinstance(f, cls)]
+
+
+class InputSide(FrameProcessor):
+    """Stands in for the input transport: a barge-in request becomes an interruption."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, BotInterruptionFrame):
+            await self.push_frame(InterruptionFrame())
+        else:
+            await self.push_frame(frame, direction)
+
+
+class HeardReport(FrameProcessor):
+    """Stands in for the output transport: on an interruption, reports what was heard."""
+
+    def __init__(self, heard_secs: float) -> None:
+        super().__init__()
+        self.heard_secs = heard_secs
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InterruptionFrame):
+            report = BotInterruptedFrame(heard_secs=self.heard_secs)
+            await self.push_frame(report, FrameDirection.UPSTREAM)
+        await self.push_frame(frame, direction)
+
+
+async def test_caller_audio_in_reply_audio_out_and_transcript_in_context(
+    server: FakeOpenAIRealtimeServer,
+) -> None:
+    server.replies += [RealtimeReply("Hello, how can I help?"), RealtimeReply("Sure, when?")]
+    server.transcripts.append("I need a table")
+    server.transcript_delay_secs = 0.3  # after the reply started, as OpenAI's often is
+    context = LLMContext([{"role": "system", "content": "You take bookings."}])
+    user = LLMUserAggregator(context)
+    frames = [
+        LLMContextFrame(context),
+        until_sent(server, "response.done"),
+        *audio(0.3, loud=True),
+        *audio(0.2, loud=False),
+        until_sent(server, "response.done", 2),
+        until_sent(server, "conversation.item.input_audio_transcription.completed"),
+        SleepFrame(0.1),
+    ]
+    down, up = await run_test(Pipeline([user, make_llm(server)]), frames, params=PARAMS)
+
+    update = server.of_type("session.update")[0]["session"]
+    assert update["type"] == "realtime"
+    assert update["instructions"] == "You take bookings."
+    # A phone line: mu-law both ways, no resampling.
+    assert update["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+    assert update["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+    assert update["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 100
+    appended = b"".join(
+        base64.b64decode(e["audio"]) for e in server.of_type("input_audio_buffer.append")
+    )
+    caller = pcm_to_ulaw(b"".join(f.audio for f in audio(0.3, loud=True))) + bytes(
+        [0xFF] * int(0.2 * RATE)  # mu-law silence
+    )
+    # The line's own mu-law bytes in 40 ms messages (the last 20 ms wait for the next packet).
+    assert caller.startswith(appended) and len(caller) - len(appended) == int(0.02 * RATE)
+    assert {
+        len(base64.b64decode(e["audio"])) for e in server.of_type("input_audio_buffer.append")
+    } == {320}
+
+    said = [m["content"] for m in context.messages if m["role"] == "user"]
+    assert said == ["I need a table"]
+    out = of(down, TTSAudioRawFrame)
+    assert {f.sample_rate for f in out} == {RATE}
+    # Two replies of 5 and 2 words at 80 ms a word, as PCM16 at 8 kHz.
+    assert sum(len(f.audio) for f in out) == int(0.56 * RATE) * 2
+    assert "".join(f.text for f in of(down, TTSTextFrame)) == "Hello, how can I help?Sure, when?"
+    assert all(f.append_to_context is False for f in of(down, LLMTextFrame))
+    assert len(of(down, TTSStartedFrame)) == len(of(down, TTSStoppedFrame)) == 2
+    meta = of(down, LLMServiceMetadataFrame)[0]
+    assert meta.is_realtime_service
+    assert isinstance(meta.user_turn_strategies, ExternalUserTurnStrategies)
+    assert not of(up, ErrorFrame)
+
+
+async def test_function_call_round_trip(server: FakeOpenAIRealtimeServer) -> None:
+    server.replies += [
+        RealtimeReply(function_call=("get_weather", {"city": "Paris"})),
+        RealtimeReply("It is sunny"),
+    ]
+    weather = FunctionSchema(
+        "get_weather", "Weather", {"city": {"type": "string"}}, required=["city"]
+    )
+    context = LLMContext(tools=ToolsSchema(standard_tools=[weather]))
+    llm = make_llm(server)
+    calls: list[dict[str, Any]] = []
+
+    async def get_weather(params: FunctionCallParams) -> None:
+        calls.append(params.arguments)
+        await params.result_callback({"sky": "sunny"})
+
+    llm.register_function("get_weather", get_weather)
+    frames = [LLMContextFrame(context), until_sent(server, "response.done", 2)]
+    down, up = await run_test(llm, frames, params=PARAMS)
+
+    tools = server.of_type("session.update")[0]["session"]["tools"]
+    assert tools[0]["type"] == "function" and tools[0]["name"] == "get_weather"
+    assert tools[0]["parameters"]["required"] == ["city"]
+    assert calls == [{"city": "Paris"}]
+    call_id = sent(server, "response.function_call_arguments.done")[0]["call_id"]
+    outputs = [e["item"] for e in server.of_type("conversation.item.create")]
+    assert outputs == [
+        {"type": "function_call_output", "call_id": call_id, "output": '{"sky": "sunny"}'}
+    ]
+    # The result went in before the second response was asked for.
+    kinds = [e["type"] for e in server.events if e["type"] != "input_audio_buffer.append"]
+    assert kinds[-2:] == ["conversation.item.create", "response.create"]
+    assert [m["role"] for m in context.messages] == ["assistant", "tool"]
+    assert "".join(f.text for f in of(down, TTSTextFrame)) == "It is sunny"
+    assert not of(up, ErrorFrame)
+
+
+async def test_barge_in_cancels_and_truncates_at_what_was_heard(
+    server: FakeOpenAIRealtimeServer,
+) -> None:
+    server.pace_secs = 0.01
+    server.replies += [RealtimeReply("A long greeting", audio_ms=3000), RealtimeReply("Yes?")]
+    server.transcripts.append("wait")
+    context = LLMContext()
+    settings = OpenAIRealtimeLLMService.Settings(session_properties=session(interrupt=False))
+    llm = make_llm(server, settings=settings)
+    frames = [
+        LLMContextFrame(context),
+        until_sent(server, "response.output_audio.delta", 5),
+        *audio(0.1, loud=True),
+        until_sent(server, "conversation.item.truncated"),
+        *audio(0.2, loud=False),
+        until_sent(server, "response.done", 2),
+    ]
+    pipeline = Pipeline([InputSide(), LLMUserAggregator(context), llm, HeardReport(0.15)])
+    down, up = await run_test(pipeline, frames, params=PARAMS)
+
+    assert len(server.of_type("response.cancel")) == 1
+    truncate = server.of_type("conversation.item.truncate")[0]
+    greeting = sent(server, "response.output_audio.delta")[0]
+    assert truncate["item_id"] == greeting["item_id"]
+    assert truncate["content_index"] == 0
+    assert truncate["audio_end_ms"] == 150
+    assert sent(server, "response.done")[0]["response"]["status"] == "cancelled"
+    # Nothing of the cancelled greeting after the cut; the next reply is heard whole.
+    after = down[next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame)) :]
+    assert sum(len(f.audio) for f in of(after, TTSAudioRawFrame)) == int(0.08 * RATE) * 2
+    assert not of(up, ErrorFrame)
+
+
+async def test_truncation_never_passes_the_audio_received(
+    server: FakeOpenAIRealtimeServer,
+) -> None:
+    server.pace_secs = 0.01
+    server.replies.append(RealtimeReply("A long greeting", audio_ms=3000))
+    context = LLMContext()
+    frames = [
+        LLMContextFrame(context),
+        until_sent(server, "response.output_audio.delta", 3),
+        *audio(0.1, loud=True),
+        until_sent(server, "conversation.item.truncated"),
+    ]
+    pipeline = Pipeline(
+        [InputSide(), LLMUserAggregator(context), make_llm(server), HeardReport(60.0)]
+    )
+    _, up = await run_test(pipeline, frames, params=PARAMS)
+    truncate = server.of_type("conversation.item.truncate")[0]
+    assert 0 < truncate["audio_end_ms"] < 3000
+    assert not of(up, ErrorFrame)  # the fake refuses a cut past the audio sent
+
+
+async def test_rejected_key_is_fatal(server: FakeOpenAIRealtimeServer) -> None:
+    llm = OpenAIRealtimeLLMService(api_key="wrong", base_url=server.base_url)
+    _, up = await run_test(llm, [SleepFrame(0.3)], params=PARAMS)
+    fatal = of(up, FatalErrorFrame)
+    assert len(fatal) == 1 and "HTTP 401" in fatal[0].error
+    assert "Incorrect API key" in fatal[0].error
+
+
+async def test_error_events_become_error_frames(server: FakeOpenAIRealtimeServer) -> None:
+    server.errors_after_update += [
+        ("response_cancel_not_active", "nothing to cancel"),
+        ("invalid_value", "Invalid value: 'audio/x'"),
+    ]
+    frames = [until_sent(server, "error", 2), SleepFrame(0.05)]
+    _, up = await run_test(make_llm(server), frames, params=PARAMS)
+    errors = of(up, ErrorFrame)
+    assert len(errors) == 1  # the harmless cancel error is only logged
+    assert not isinstance(errors[0], FatalErrorFrame)
+    assert "invalid_value" in errors[0].error and "audio/x" in errors[0].error
