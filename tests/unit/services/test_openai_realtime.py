@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +22,7 @@ from callpipe.frames.frames import (
     InputAudioRawFrame,
     InterruptionFrame,
     LLMContextFrame,
+    LLMRunFrame,
     LLMServiceMetadataFrame,
     LLMTextFrame,
     TTSAudioRawFrame,
@@ -28,10 +31,15 @@ from callpipe.frames.frames import (
     TTSTextFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.task import PipelineParams
+from callpipe.pipeline.runner import PipelineRunner
+from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.aggregators.llm_context import LLMContext
-from callpipe.processors.aggregators.llm_response_universal import LLMUserAggregator
+from callpipe.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregator,
+)
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.services.openai.realtime.events import (
     AudioConfiguration,
@@ -41,10 +49,14 @@ from callpipe.services.openai.realtime.events import (
     TurnDetection,
 )
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
-from callpipe.testing import run_test
+from callpipe.testing import TwilioCallerSocket, run_test
 from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.pipeline import SleepFrame
+from callpipe.transports.network.fastapi_websocket import (
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
 RATE = 8000
@@ -275,3 +287,82 @@ async def test_error_events_become_error_frames(server: FakeOpenAIRealtimeServer
     assert len(errors) == 1  # the harmless cancel error is only logged
     assert not isinstance(errors[0], FatalErrorFrame)
     assert "invalid_value" in errors[0].error and "audio/x" in errors[0].error
+
+
+class ScriptedCaller(TwilioCallerSocket):
+    """A Twilio caller whose 20 ms packets are given (mu-law), marks acknowledged."""
+
+    def __init__(self, packets: list[bytes]) -> None:
+        super().__init__(len(packets))
+        self.script = packets
+
+    async def receive(self) -> dict[str, Any]:
+        if self._acks or self.seq >= self.packets:
+            return await super().receive()
+        await asyncio.sleep(0.02)
+        payload = base64.b64encode(self.script[self.seq]).decode()
+        self.seq += 1
+        media = {"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}}
+        return {"type": "websocket.receive", "text": json.dumps(media)}
+
+
+def packets(secs: float, *, loud: bool) -> list[bytes]:
+    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
+    ulaw = pcm_to_ulaw(pcm)
+    return [ulaw[i : i + 160] for i in range(0, len(ulaw), 160)]
+
+
+async def test_a_phone_call_through_the_twilio_transport(server: FakeOpenAIRealtimeServer) -> None:
+    """The caller's mu-law reaches OpenAI byte for byte and the model's reaches the line the
+    same way; a barge-in clears the line and truncates the greeting at the playback position
+    the output transport measured."""
+    server.pace_secs = 0.01  # 40 ms of audio per 10 ms: ahead of real time, as OpenAI is
+    greeting = "Welcome to the restaurant where every table has a view of the sea and the hills"
+    server.replies += [RealtimeReply(greeting, audio_ms=3000)]
+    server.replies += [RealtimeReply("Sure")]
+    server.transcripts.append("wait a moment")
+    caller = ScriptedCaller(
+        packets(0.6, loud=False) + packets(0.2, loud=True) + packets(0.3, loud=False)
+    )
+    serializer = TwilioFrameSerializer(
+        "MZ0", "CA0123456789", params=TwilioFrameSerializer.InputParams(auto_hang_up=False)
+    )
+    transport = FastAPIWebsocketTransport(
+        caller.websocket,
+        FastAPIWebsocketParams(
+            audio_in_enabled=True, audio_out_enabled=True, serializer=serializer
+        ),
+    )
+    context = LLMContext([{"role": "system", "content": "Greet the caller."}])
+    user, assistant = LLMContextAggregatorPair(context)
+    llm = make_llm(server)
+    task = PipelineTask(
+        Pipeline([transport.input(), user, llm, transport.output(), assistant]),
+        params=PARAMS,
+        idle_timeout_secs=None,
+    )
+    await task.queue_frame(LLMRunFrame())
+    await PipelineRunner(handle_sigint=False).run(task)
+
+    sent_to_line = [m for m in caller.messages() if m.get("event") == "media"]
+    played = b"".join(base64.b64decode(m["media"]["payload"]) for m in sent_to_line)
+    from_openai = b"".join(
+        base64.b64decode(e["delta"]) for e in sent(server, "response.output_audio.delta")
+    )
+    assert len(played) > 1600 and from_openai.startswith(played[:1600])  # no transcoding
+    assert any(m.get("event") == "clear" for m in caller.messages())
+    truncate = server.of_type("conversation.item.truncate")[0]
+    assert truncate["item_id"] == sent(server, "response.output_audio.delta")[0]["item_id"]
+    # The caller heard the greeting from about 0 s to the barge-in at 0.6 s (plus the server's
+    # VAD reaction); it was cut well before its 3 s, and the fake accepted the cut.
+    assert 200 < truncate["audio_end_ms"] < 2500
+    assert sent(server, "conversation.item.truncated")
+    appended = b"".join(
+        base64.b64decode(e["audio"]) for e in server.of_type("input_audio_buffer.append")
+    )
+    assert b"".join(caller.script).startswith(appended[:1600])
+    assert [m["content"] for m in context.messages if m["role"] == "user"] == ["wait a moment"]
+    # The context keeps the words the caller heard of the greeting, then the next reply.
+    heard, reply = [m["content"] for m in context.messages if m["role"] == "assistant"]
+    assert greeting.startswith(heard) and 0 < len(heard.split()) < len(greeting.split()) // 2
+    assert reply == "Sure"
