@@ -25,6 +25,7 @@ from callpipe.frames.frames import (
     LLMRunFrame,
     LLMServiceMetadataFrame,
     LLMTextFrame,
+    LLMUpdateSettingsFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
@@ -366,3 +367,46 @@ async def test_a_phone_call_through_the_twilio_transport(server: FakeOpenAIRealt
     heard, reply = [m["content"] for m in context.messages if m["role"] == "assistant"]
     assert greeting.startswith(heard) and 0 < len(heard.split()) < len(greeting.split()) // 2
     assert reply == "Sure"
+
+
+async def test_a_dropped_socket_reconnects_with_the_conversation(
+    server: FakeOpenAIRealtimeServer,
+) -> None:
+    server.replies.append(RealtimeReply("Hello"))
+    context = LLMContext(
+        [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi there"}]
+    )
+    frames = [
+        LLMContextFrame(context),
+        until_sent(server, "response.done"),
+        until_sent(server, "session.updated", 3),  # the new session, once configured
+        SleepFrame(0.2),
+    ]
+    running = asyncio.ensure_future(run_test(make_llm(server), frames, params=PARAMS))
+    await until_sent(server, "response.done").wait()
+    await server.drop()
+    _, up = await running
+    assert server.opened == 2
+    second = server.events[server.events.index(server.of_type("response.create")[0]) + 1 :]
+    kinds = [e["type"] for e in second]
+    assert kinds[:2] == ["session.update", "session.update"]  # answering session.created, then ours
+    assert second[1]["session"]["instructions"] == "Be kind."
+    items = [e["item"] for e in second if e["type"] == "conversation.item.create"]
+    assert items == [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi there"}]}
+    ]
+    assert "response.create" not in kinds  # the caller's next turn asks for the reply
+    assert not of(up, ErrorFrame)
+
+
+async def test_settings_update_sends_a_session_update(server: FakeOpenAIRealtimeServer) -> None:
+    delta = OpenAIRealtimeLLMService.Settings(system_instruction="Speak Spanish.")
+    frames = [
+        until_sent(server, "session.updated"),
+        LLMUpdateSettingsFrame(delta=delta),
+        until_sent(server, "session.updated", 2),
+    ]
+    await run_test(make_llm(server), frames, params=PARAMS)
+    updates = server.of_type("session.update")
+    assert [u["session"].get("instructions") for u in updates] == [None, "Speak Spanish."]
+    assert updates[1]["session"]["audio"]["output"]["format"] == {"type": "audio/pcmu"}

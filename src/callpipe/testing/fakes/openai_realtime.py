@@ -173,6 +173,8 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
         """Every server event sent, in order."""
         self.audio_bytes = 0
         self.connections: list[_Connection] = []
+        self.opened = 0
+        """Connections accepted so far."""
         self._server = LocalWebsocketServer(
             self._handle,
             api_key=api_key,
@@ -201,6 +203,11 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
             conn.audio_ms += speech_ms
             await self._speech_stopped(conn)
 
+    async def drop(self, code: int = 1011, reason: str = "server error") -> None:
+        """Close every connection as a server failure does (1011: the client may reconnect)."""
+        for conn in list(self.connections):
+            await conn.ws.close(code, reason)
+
     async def send_error(
         self, code: str, message: str, kind: str = "invalid_request_error"
     ) -> None:
@@ -227,6 +234,7 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
         conn = _Connection(ws, _default_session(query.get("model", [DEFAULT_MODEL])[-1]))
         self.connections.append(conn)
+        self.opened += 1
         await self._send(conn, {"type": "session.created", "session": conn.session})
         try:
             async for message in ws:

@@ -44,7 +44,7 @@ service). Each result goes back as a ``function_call_output`` item, then ``respo
 event becomes an ``ErrorFrame`` (fatal for ``invalid_api_key``), except the harmless
 ``response_cancel_not_active`` / ``conversation_already_has_active_response``. A dropped socket
 is reconnected by :class:`~callpipe.services.websocket_service.ProviderWebsocket`; the new
-session starts an empty conversation (the context is sent again with the next response).
+session is given the context's messages again (text only) once it is configured.
 
 Not done: video input, ``retrieve_conversation_item``, ``LLMMessagesAppendFrame`` items,
 replaying earlier tool calls of the context as function-call items (only message text is sent).
@@ -510,6 +510,12 @@ class OpenAIRealtimeLLMService(LLMService):
         if self._respond_when_ready:
             self._respond_when_ready = False
             await self._create_response()
+        elif self._context is not None and not self._conversation_sent:
+            # A new session after a reconnect: give it the conversation so far (no response:
+            # the caller's next turn asks for one).
+            self._conversation_sent = True
+            await self._send_session_update()
+            await self._send_conversation()
 
     async def _on_response_created(self, event: dict[str, Any]) -> None:
         response = event.get("response") or {}
