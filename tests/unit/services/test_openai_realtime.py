@@ -30,6 +30,7 @@ from callpipe.frames.frames import (
     TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
+    UserStoppedSpeakingFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.runner import PipelineRunner
@@ -410,3 +411,27 @@ async def test_settings_update_sends_a_session_update(server: FakeOpenAIRealtime
     updates = server.of_type("session.update")
     assert [u["session"].get("instructions") for u in updates] == [None, "Speak Spanish."]
     assert updates[1]["session"]["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+
+
+async def test_manual_turns_commit_and_ask_for_a_response(
+    server: FakeOpenAIRealtimeServer,
+) -> None:
+    """``turn_detection=False``: the pipeline decides turns; its end of turn commits the audio."""
+    server.replies.append(RealtimeReply("Okay then"))
+    manual = SessionProperties(audio=AudioConfiguration(input=AudioInput(turn_detection=False)))
+    llm = make_llm(server, settings=OpenAIRealtimeLLMService.Settings(session_properties=manual))
+    frames = [
+        until_sent(server, "session.updated"),
+        *audio(0.2, loud=True),
+        UserStoppedSpeakingFrame(),
+        until_sent(server, "response.done"),
+    ]
+    down, _ = await run_test(llm, frames, params=PARAMS)
+    update = server.of_type("session.update")[0]["session"]
+    assert update["audio"]["input"]["turn_detection"] is None
+    kinds = [e["type"] for e in server.events]
+    assert kinds[-2:] == ["input_audio_buffer.commit", "response.create"]
+    assert kinds.count("input_audio_buffer.append") == 5  # all 200 ms, flushed before the commit
+    assert not sent(server, "input_audio_buffer.speech_started")
+    assert of(down, LLMServiceMetadataFrame)[0].user_turn_strategies is None
+    assert "".join(f.text for f in of(down, TTSTextFrame)) == "Okay then"

@@ -454,7 +454,8 @@ class OpenAIRealtimeLLMService(LLMService):
         if self._response_active:
             self._response_owed = True  # the API refuses a second one while one runs
             return
-        if not self._conversation_sent:
+        if not self._conversation_sent and self._context is not None:
+            # The context's instructions, tools and messages, before its first response.
             self._conversation_sent = True
             await self._send_session_update()
             await self._send_conversation()
