@@ -435,3 +435,43 @@ async def test_manual_turns_commit_and_ask_for_a_response(
     assert not sent(server, "input_audio_buffer.speech_started")
     assert of(down, LLMServiceMetadataFrame)[0].user_turn_strategies is None
     assert "".join(f.text for f in of(down, TTSTextFrame)) == "Okay then"
+
+
+async def test_wideband_pipeline_uses_24khz_pcm_and_resamples(
+    server: FakeOpenAIRealtimeServer,
+) -> None:
+    server.replies.append(RealtimeReply("Hi", audio_ms=400))
+    rate = 16000
+    pcm = tone_pcm(0.4, rate)
+    frames = [
+        until_sent(server, "session.updated"),
+        *(InputAudioRawFrame(pcm[i : i + 640], rate) for i in range(0, len(pcm), 640)),
+        LLMContextFrame(LLMContext()),
+        until_sent(server, "response.done"),
+        SleepFrame(0.05),
+    ]
+    params = PipelineParams(audio_in_sample_rate=rate, audio_out_sample_rate=rate)
+    down, _ = await run_test(make_llm(server), frames, params=params)
+    update = server.of_type("session.update")[0]["session"]
+    assert update["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert update["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    # 0.4 s at 16 kHz went out as about 0.4 s at 24 kHz (less the resampler's delay).
+    assert 0.35 * 24000 * 2 <= server.audio_bytes <= 0.4 * 24000 * 2
+    out = of(down, TTSAudioRawFrame)
+    assert {f.sample_rate for f in out} == {rate}
+    assert 0.35 * rate * 2 <= sum(len(f.audio) for f in out) <= 0.4 * rate * 2
+
+
+async def test_new_session_properties_bring_their_instructions(
+    server: FakeOpenAIRealtimeServer,
+) -> None:
+    new = SessionProperties(instructions="Only French.")
+    frames = [
+        until_sent(server, "session.updated"),
+        LLMUpdateSettingsFrame(delta=OpenAIRealtimeLLMService.Settings(session_properties=new)),
+        until_sent(server, "session.updated", 2),
+    ]
+    settings = OpenAIRealtimeLLMService.Settings(system_instruction="Only English.")
+    await run_test(make_llm(server, settings=settings), frames, params=PARAMS)
+    updates = server.of_type("session.update")
+    assert [u["session"]["instructions"] for u in updates] == ["Only English.", "Only French."]

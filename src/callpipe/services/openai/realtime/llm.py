@@ -266,6 +266,15 @@ class OpenAIRealtimeLLMService(LLMService):
 
     async def update_settings(self, delta: LLMSettings) -> dict[str, Any]:
         changed = await super().update_settings(delta)
+        props = self._settings.session_properties
+        if (
+            "session_properties" in changed
+            and "system_instruction" not in changed
+            and isinstance(props, SessionProperties)
+            and props.instructions is not None
+        ):
+            changed["system_instruction"] = self._settings.system_instruction
+            self._settings.system_instruction = props.instructions  # the new session's own
         if changed.keys() & {"session_properties", "system_instruction"} and self._session_ready:
             await self._send_session_update()
         return changed
