@@ -475,3 +475,13 @@ async def test_new_session_properties_bring_their_instructions(
     await run_test(make_llm(server, settings=settings), frames, params=PARAMS)
     updates = server.of_type("session.update")
     assert [u["session"]["instructions"] for u in updates] == ["Only English.", "Only French."]
+
+
+def test_dict_settings_route_session_keys_into_session_properties() -> None:
+    delta = OpenAIRealtimeLLMService.Settings.from_mapping(
+        {"instructions": "Be short.", "model": "gpt-realtime-mini", "temperature": 0.7}
+    )
+    assert isinstance(delta.session_properties, SessionProperties)
+    assert delta.session_properties.instructions == "Be short."
+    assert delta.model == "gpt-realtime-mini" and delta.temperature == 0.7
+    assert delta.extra == {}

@@ -56,6 +56,7 @@ import base64
 import dataclasses
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,17 @@ class OpenAIRealtimeLLMSettings(LLMSettings):
     """
 
     session_properties: SessionProperties | NotGiven = field(default_factory=_unset)
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> OpenAIRealtimeLLMSettings:
+        """The dict form: keys of :class:`SessionProperties` (``audio``, ``tools``, ...; not
+        ``model``) make a new ``session_properties``, the rest are the usual settings."""
+        session_keys = set(SessionProperties.model_fields) - {"model", "type"}
+        session = {k: v for k, v in settings.items() if k in session_keys}
+        delta = super().from_mapping({k: v for k, v in settings.items() if k not in session})
+        if session:
+            delta.session_properties = SessionProperties(**session)
+        return delta
 
 
 @dataclass
