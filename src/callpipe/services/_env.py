@@ -1,8 +1,9 @@
 """Provider base URLs from the environment, so a bot can be pointed at local fakes unchanged.
 
-``OPENAI_BASE_URL`` is the OpenAI SDK's own variable; ``CALLPIPE_DEEPGRAM_URL``,
-``CALLPIPE_CARTESIA_URL`` and ``CALLPIPE_ELEVENLABS_URL`` are callpipe's (``callpipe fakes``
-prints them). An explicit constructor argument always wins.
+``OPENAI_BASE_URL`` and ``ANTHROPIC_BASE_URL`` are the vendor SDKs' own variables; the
+``CALLPIPE_*_URL`` ones are callpipe's (``callpipe fakes`` prints them all). A service with a
+fake of its own reads its specific variable first (``CALLPIPE_DEEPGRAM_FLUX_URL``), then the
+provider's general one (``CALLPIPE_DEEPGRAM_URL``). An explicit constructor argument always wins.
 """
 
 from __future__ import annotations
@@ -13,11 +14,29 @@ OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
 DEEPGRAM_URL_ENV = "CALLPIPE_DEEPGRAM_URL"
 CARTESIA_URL_ENV = "CALLPIPE_CARTESIA_URL"
 ELEVENLABS_URL_ENV = "CALLPIPE_ELEVENLABS_URL"
+DEEPGRAM_TTS_URL_ENV = "CALLPIPE_DEEPGRAM_TTS_URL"
+"""Deepgram's speech socket (``callpipe fakes`` serves listen and speak on two ports)."""
+DEEPGRAM_FLUX_URL_ENV = "CALLPIPE_DEEPGRAM_FLUX_URL"
+CARTESIA_STT_URL_ENV = "CALLPIPE_CARTESIA_STT_URL"
+ELEVENLABS_STT_URL_ENV = "CALLPIPE_ELEVENLABS_STT_URL"
+"""The realtime (WebSocket) speech-to-text socket's origin."""
+ELEVENLABS_API_URL_ENV = "CALLPIPE_ELEVENLABS_API_URL"
+"""The HTTP API's origin, for the per-utterance speech-to-text request."""
+ASSEMBLYAI_URL_ENV = "CALLPIPE_ASSEMBLYAI_URL"
+OPENAI_REALTIME_URL_ENV = "CALLPIPE_OPENAI_REALTIME_URL"
+"""The Realtime socket's address, without ``?model=``."""
+ANTHROPIC_BASE_URL_ENV = "ANTHROPIC_BASE_URL"
+GEMINI_URL_ENV = "CALLPIPE_GEMINI_URL"
 
 
 def base_url(explicit: str | None, env_var: str, default: str) -> str:
     """``explicit``, else the non-empty ``env_var``, else ``default`` (without a trailing /)."""
     return (explicit or os.environ.get(env_var, "").strip() or default).rstrip("/")
+
+
+def specific_base_url(explicit: str | None, specific: str, general: str, default: str) -> str:
+    """``explicit``, else ``$specific``, else ``$general``, else ``default``."""
+    return base_url(explicit, specific, base_url(None, general, default))
 
 
 def websocket_origin(address: str) -> str:

@@ -58,7 +58,7 @@ from callpipe.errors import CallpipeError, ConfigurationError
 from callpipe.frames.frames import LLMThoughtStartFrame, LLMThoughtTextFrame, StartFrame
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
-from callpipe.services._env import base_url
+from callpipe.services._env import ANTHROPIC_BASE_URL_ENV, base_url
 from callpipe.services._http import error_message, retry_after_secs
 from callpipe.services._llm_stream import _STALE_CONNECTION, StreamingHTTPLLMService, _StreamError
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
@@ -70,7 +70,6 @@ from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 logger = logging.getLogger(__name__)
 
 ANTHROPIC_URL = "https://api.anthropic.com"
-ANTHROPIC_BASE_URL_ENV = "ANTHROPIC_BASE_URL"
 """The Anthropic SDK's own variable for another base URL (a proxy, a local fake)."""
 ANTHROPIC_VERSION = "2023-06-01"
 INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14"

@@ -60,7 +60,6 @@ set; the agent's replies are not fed to ``agent_context`` by themselves (set it,
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -70,18 +69,17 @@ from urllib.parse import urlsplit
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    EndFrame,
     ProposedUserStartedSpeakingFrame,
     ProposedUserStoppedSpeakingFrame,
     StartFrame,
     STTMetadataFrame,
 )
-from callpipe.processors.base_object import cancel_and_wait
+from callpipe.services._env import ASSEMBLYAI_URL_ENV
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.assemblyai.models import AssemblyAIConnectionParams
 from callpipe.services.settings import STTSettings
-from callpipe.services.stt_service import StreamingSTTService
+from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
@@ -91,8 +89,6 @@ logger = logging.getLogger(__name__)
 
 ASSEMBLYAI_URL = "wss://streaming.assemblyai.com/v3/ws"
 """AssemblyAI's streaming endpoint (the default ``api_endpoint_base_url``)."""
-ASSEMBLYAI_URL_ENV = "CALLPIPE_ASSEMBLYAI_URL"
-"""Where the socket goes when no address is given (e.g. a local fake's ``ws://host:port``)."""
 ASSEMBLYAI_TTFS_P99 = 0.42
 """Pipecat 1.14's default ``ttfs_p99_latency`` for AssemblyAI (seconds)."""
 _PATH = "/v3/ws"
@@ -308,7 +304,7 @@ def _is_termination(raw: Message) -> bool:
     return isinstance(message, dict) and message.get("type") == "Termination"
 
 
-class AssemblyAISTTService(StreamingSTTService):
+class AssemblyAISTTService(ProviderSocketSTTService):
     """AssemblyAI Universal-Streaming speech-to-text (see the module docstring).
 
     1.14 style: ``AssemblyAISTTService(api_key=..., settings=AssemblyAISTTService.Settings(
@@ -324,6 +320,8 @@ class AssemblyAISTTService(StreamingSTTService):
 
     end_timeout_secs = 3.0
     """At the end of the call, how long AssemblyAI may take to answer ``Terminate``."""
+
+    _final_message = _TERMINATE
 
     def __init__(
         self,
@@ -388,8 +386,6 @@ class AssemblyAISTTService(StreamingSTTService):
         self._should_interrupt = should_interrupt
         self._speaker_format = speaker_format
         self._strategies = ExternalUserTurnStrategies(enable_interruptions=should_interrupt)
-        self._ws: ProviderWebsocket | None = None
-        self._reopen_task: asyncio.Task[None] | None = None
         self._opened_url = ""
         """The URL the live socket was opened with (a change of it opens a new socket)."""
         self._finalize_pending = False
@@ -447,7 +443,7 @@ class AssemblyAISTTService(StreamingSTTService):
         """The URL the next socket opens (options as query parameters)."""
         return ws_url(self._url, "", self._query())
 
-    def _new_socket(self) -> ProviderWebsocket:
+    def _build_socket(self) -> ProviderWebsocket:
         return ProviderWebsocket(
             owner=str(self),
             url=self.socket_url(),
@@ -462,31 +458,13 @@ class AssemblyAISTTService(StreamingSTTService):
 
     async def start(self, frame: StartFrame) -> None:
         self._error_reported = False
-        self._ws = self._new_socket()
+        self._ws = self._build_socket()
         self._opened_url = self._ws.url
         await self._ws.connect()
 
-    async def stop(self, frame: EndFrame) -> None:
-        """The queued audio, then ``Terminate``; the last turn is pushed before the
-        ``EndFrame`` goes on (bounded by ``end_timeout_secs``)."""
-        await cancel_and_wait(self._reopen_task)
-        self._reopen_task = None
-        await self.flush_audio()
-        await self.stop_sending()
-        ws = self._ws
-        try:
-            if ws is not None:
-                await ws.finish(_TERMINATE, until=_is_termination, timeout=self.end_timeout_secs)
-        finally:
-            await self.disconnect()
-
-    async def disconnect(self) -> None:
-        await cancel_and_wait(self._reopen_task)
-        self._reopen_task = None
-        await self.stop_sending()
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            await ws.close(final_message=_TERMINATE)
+    def _stream_end(self) -> StreamEnd:
+        """``Terminate``: AssemblyAI ends the last turn, then answers ``Termination``."""
+        return _TERMINATE, _is_termination
 
     # ------------------------------------------------------------------ audio out
 
@@ -627,8 +605,8 @@ class AssemblyAISTTService(StreamingSTTService):
             return  # not started (or ended): the next socket is opened with these settings
         self._ws.url = self.socket_url()  # a reconnect after a drop carries every setting
         if set(changed) - HOT_UPDATABLE_SETTINGS and self._ws.url != self._opened_url:
-            if self._reopen_task is None or self._reopen_task.done():
-                self._reopen_task = self.create_task(self._reopen(), "assemblyai-reopen")
+            if self._switch_task is None or self._switch_task.done():
+                self._switch_task = self.create_task(self._reopen(), "assemblyai-reopen")
             return
         update: dict[str, Any] = {}
         if "agent_context" in changed and isinstance(s.agent_context, str):
@@ -667,7 +645,7 @@ class AssemblyAISTTService(StreamingSTTService):
         old = self._ws
         if old is None:
             return
-        new = self._new_socket()
+        new = self._build_socket()
         try:
             await new.connect()
         except Exception as exc:

@@ -31,8 +31,6 @@ messages become non-fatal ``ErrorFrame``\\ s; a refused key is fatal at start.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import json
 import logging
 import time
@@ -43,13 +41,15 @@ from urllib.parse import quote, urlencode
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
-from callpipe.frames.frames import EndFrame, StartFrame
-from callpipe.processors.base_object import cancel_and_wait
-from callpipe.services._env import CARTESIA_URL_ENV, websocket_origin
-from callpipe.services._env import base_url as env_base_url
+from callpipe.services._env import (
+    CARTESIA_STT_URL_ENV,
+    CARTESIA_URL_ENV,
+    specific_base_url,
+    websocket_origin,
+)
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings
-from callpipe.services.stt_service import StreamingSTTService
+from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
 from callpipe.utils.types import NOT_GIVEN, NotGiven
@@ -145,13 +145,14 @@ class CartesiaLiveOptions:
         self.additional_params = kwargs
 
 
-class CartesiaSTTService(StreamingSTTService):
+class CartesiaSTTService(ProviderSocketSTTService):
     """Cartesia realtime speech-to-text (see the module docstring).
 
     1.14 style: ``CartesiaSTTService(api_key=..., settings=CartesiaSTTService.Settings(
     model="ink-whisper", language=Language.EN))``. ``base_url`` is a host (``api.cartesia.ai``)
     or an origin with a scheme (``ws://localhost:8000``), as Pipecat takes it; ``url`` is
-    callpipe's form (an origin; ``$CALLPIPE_CARTESIA_URL`` when neither is given).
+    callpipe's form (an origin). When neither is given: ``$CALLPIPE_CARTESIA_STT_URL``, then
+    ``$CALLPIPE_CARTESIA_URL``.
     ``extra_headers`` are added to the handshake's, replacing ours of the same name.
     """
 
@@ -207,7 +208,7 @@ class CartesiaSTTService(StreamingSTTService):
         self._api_key = resolve_api_key(type(self).__name__, api_key, "CARTESIA_API_KEY")
         if url is None and base_url:
             url = websocket_origin(base_url)
-        self._url = env_base_url(url, CARTESIA_URL_ENV, CARTESIA_URL)
+        self._url = specific_base_url(url, CARTESIA_STT_URL_ENV, CARTESIA_URL_ENV, CARTESIA_URL)
         if self._url.endswith(_PATH):
             self._url = self._url[: -len(_PATH)]
         self._encoding: STTEncoding = encoding
@@ -219,14 +220,6 @@ class CartesiaSTTService(StreamingSTTService):
         self._keepalive_secs = keepalive_secs
         self._last_sent = 0.0
         self._pending_finalizes = 0
-        self._ws: ProviderWebsocket | None = None
-        self._switch_task: asyncio.Task[None] | None = None
-
-    def _sync_model_and_language(self) -> None:
-        if isinstance(self._settings.model, str):
-            self.set_model_name(self._settings.model)
-        language = self._settings.language
-        self._language = language if isinstance(language, str) else None
 
     @property
     def encoding(self) -> STTEncoding:
@@ -249,7 +242,7 @@ class CartesiaSTTService(StreamingSTTService):
             logger.warning("%s: model %s takes no key terms; not sending them", self, model)
         return f"{self._url}{_PATH}?{urlencode(params, quote_via=quote)}"
 
-    def _new_socket(self) -> ProviderWebsocket:
+    def _build_socket(self) -> ProviderWebsocket:
         return ProviderWebsocket(
             owner=str(self),
             url=self.socket_url(),
@@ -268,65 +261,9 @@ class CartesiaSTTService(StreamingSTTService):
         silence = bytes(int(self.sample_rate / 10) * 2)
         return pcm_to_ulaw(silence) if self._encoding == "pcm_mulaw" else silence
 
-    async def start(self, frame: StartFrame) -> None:
-        self._ws = self._new_socket()
-        await self._ws.connect()
-
-    async def stop(self, frame: EndFrame) -> None:
-        """Queued audio out, then ``close``; the transcripts before ``done`` are pushed."""
-        await cancel_and_wait(self._switch_task)
-        await self.flush_audio()
-        await self.stop_sending()
-        ws = self._ws
-        try:
-            if ws is not None:
-                await ws.finish("close", until=_is_done, timeout=self.end_timeout_secs)
-        finally:
-            await self.disconnect()
-
-    async def disconnect(self) -> None:
-        await cancel_and_wait(self._switch_task)
-        self._switch_task = None
-        await self.stop_sending()
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            await ws.close()
-
-    async def apply_settings(self, changed: dict[str, Any]) -> None:
-        """Model, language and key terms are in the query: open a socket with the new one."""
-        if self._ws is None:
-            return  # not started: the first socket is opened with these settings
-        if self._ws.url == self.socket_url():
-            return
-        await cancel_and_wait(self._switch_task)
-        self._switch_task = self.create_task(self._switch(changed), "switch-socket")
-
-    async def _switch(self, changed: dict[str, Any]) -> None:
-        if not await self.wait_ready():
-            return
-        new = self._new_socket()
-        try:
-            await new.connect()
-        except Exception as exc:
-            _restore(self._settings, changed)
-            self._sync_model_and_language()
-            await self.report_error(
-                f"{self}: could not open a socket with the new settings ({exc}); "
-                "still transcribing with the previous ones",
-                reason="settings",
-            )
-            return
-        async with self._sending:  # no batch is on its way to the old socket now
-            old, self._ws = self._ws, new
-        logger.info("%s: reopened the socket with the new settings", self)
-        if old is not None:
-            try:
-                await old.finish("close", until=_is_done, timeout=self.retire_timeout_secs)
-            finally:
-                await old.close()
-
-    async def _on_socket_failed(self, message: str) -> None:
-        await self.report_error(message, reason="disconnected")
+    def _stream_end(self) -> StreamEnd:
+        """``close``: Cartesia returns what it still holds, then ``done``."""
+        return "close", _is_done
 
     # ------------------------------------------------------------------ audio out
 
@@ -381,15 +318,3 @@ def _is_done(raw: Message) -> bool:
     except ValueError:
         return False
     return isinstance(message, dict) and message.get("type") == "done"
-
-
-def _restore(settings: STTSettings, changed: dict[str, Any]) -> None:
-    """Put back the values ``apply_update`` reported as changed (``{name: old value}``)."""
-    fields = {f.name for f in dataclasses.fields(settings)}
-    for name, old in changed.items():
-        if name in fields:
-            setattr(settings, name, old)
-        elif old is NOT_GIVEN:
-            settings.extra.pop(name, None)
-        else:
-            settings.extra[name] = old

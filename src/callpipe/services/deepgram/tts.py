@@ -47,7 +47,7 @@ from callpipe.audio.g711 import alaw_to_pcm, ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.processors.base_object import cancel_and_wait
-from callpipe.services._env import DEEPGRAM_URL_ENV, websocket_origin
+from callpipe.services._env import DEEPGRAM_TTS_URL_ENV, DEEPGRAM_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings
@@ -58,9 +58,6 @@ from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 logger = logging.getLogger(__name__)
 
 DEEPGRAM_URL = "wss://api.deepgram.com"
-DEEPGRAM_TTS_URL_ENV = "CALLPIPE_DEEPGRAM_TTS_URL"
-"""Where the TTS socket goes when no ``base_url`` is given; else ``CALLPIPE_DEEPGRAM_URL``, else
-Deepgram's (``callpipe fakes`` serves speech-to-text and text-to-speech on two ports)."""
 SPEAK_PATH = "/v1/speak"
 DEFAULT_VOICE = "aura-2-helena-en"
 SUPPORTED_ENCODINGS = ("linear16", "mulaw", "alaw")

@@ -43,9 +43,7 @@ is accepted and not used.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import dataclasses
 import json
 import logging
 import time
@@ -58,15 +56,20 @@ from pydantic import BaseModel
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
-from callpipe.frames.frames import EndFrame, StartFrame
-from callpipe.processors.base_object import cancel_and_wait
-from callpipe.services._env import ELEVENLABS_URL_ENV, websocket_origin
+from callpipe.frames.frames import StartFrame
+from callpipe.services._env import (
+    ELEVENLABS_API_URL_ENV,
+    ELEVENLABS_STT_URL_ENV,
+    ELEVENLABS_URL_ENV,
+    specific_base_url,
+    websocket_origin,
+)
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services._http import error_message, is_retryable
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.elevenlabs.tts import ELEVENLABS_URL, language_to_elevenlabs_language
 from callpipe.services.settings import STTSettings
-from callpipe.services.stt_service import SegmentedSTTService, StreamingSTTService
+from callpipe.services.stt_service import ProviderSocketSTTService, SegmentedSTTService, StreamEnd
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.utils.http_pool import pooled_transport
 from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
@@ -153,13 +156,14 @@ _VAD_FIELDS = (
 )
 
 
-class ElevenLabsRealtimeSTTService(StreamingSTTService):
+class ElevenLabsRealtimeSTTService(ProviderSocketSTTService):
     """ElevenLabs Scribe realtime speech-to-text (see the module docstring).
 
     1.14 style: ``ElevenLabsRealtimeSTTService(api_key=..., settings=
     ElevenLabsRealtimeSTTService.Settings(language=Language.EN))``. ``base_url`` is a host
     (``api.elevenlabs.io``) or an origin with a scheme, as Pipecat takes it; ``url`` is
-    callpipe's form (``$CALLPIPE_ELEVENLABS_URL`` when neither is given).
+    callpipe's form (``$CALLPIPE_ELEVENLABS_STT_URL``, then ``$CALLPIPE_ELEVENLABS_URL``, when
+    neither is given).
     """
 
     Settings = ElevenLabsRealtimeSTTSettings
@@ -231,7 +235,9 @@ class ElevenLabsRealtimeSTTService(StreamingSTTService):
         self._api_key = resolve_api_key(type(self).__name__, api_key, "ELEVENLABS_API_KEY")
         if url is None and base_url:
             url = websocket_origin(base_url)
-        self._url = env_base_url(url, ELEVENLABS_URL_ENV, ELEVENLABS_URL)
+        self._url = specific_base_url(
+            url, ELEVENLABS_STT_URL_ENV, ELEVENLABS_URL_ENV, ELEVENLABS_URL
+        )
         self._commit_strategy = CommitStrategy(commit_strategy)
         self._include_timestamps = include_timestamps
         self._enable_logging = enable_logging
@@ -241,14 +247,6 @@ class ElevenLabsRealtimeSTTService(StreamingSTTService):
         self._uncommitted = False
         self.session_id: str | None = None
         """ElevenLabs' id of the current session (its ``session_started`` message)."""
-        self._ws: ProviderWebsocket | None = None
-        self._switch_task: asyncio.Task[None] | None = None
-
-    def _sync_model_and_language(self) -> None:
-        if isinstance(self._settings.model, str):
-            self.set_model_name(self._settings.model)
-        language = self._settings.language
-        self._language = language if isinstance(language, str) else None
 
     @property
     def commit_strategy(self) -> CommitStrategy:
@@ -286,7 +284,7 @@ class ElevenLabsRealtimeSTTService(StreamingSTTService):
             query["enable_logging"] = True
         return ws_url(self._url, _PATH, query)
 
-    def _new_socket(self) -> ProviderWebsocket:
+    def _build_socket(self) -> ProviderWebsocket:
         return ProviderWebsocket(
             owner=str(self),
             url=self.socket_url(),
@@ -319,74 +317,14 @@ class ElevenLabsRealtimeSTTService(StreamingSTTService):
 
     async def start(self, frame: StartFrame) -> None:
         audio_format_from_sample_rate(self.sample_rate)  # refuse a rate ElevenLabs lacks
-        self._ws = self._new_socket()
-        await self._ws.connect()
+        await super().start(frame)
 
-    async def stop(self, frame: EndFrame) -> None:
-        """Queued audio out and committed; its transcript is pushed before the ``EndFrame``."""
-        await cancel_and_wait(self._switch_task)
-        await self.flush_audio()
-        await self.stop_sending()
-        ws = self._ws
-        try:
-            if ws is not None and self._uncommitted:
-                self._uncommitted = False
-                await ws.finish(
-                    self._chunk(b"", commit=True),
-                    until=self._is_committed,
-                    timeout=self.end_timeout_secs,
-                )
-        finally:
-            await self.disconnect()
-
-    async def disconnect(self) -> None:
-        await cancel_and_wait(self._switch_task)
-        self._switch_task = None
-        await self.stop_sending()
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            await ws.close()
-
-    async def apply_settings(self, changed: dict[str, Any]) -> None:
-        """Every option is in the query: open a socket with the new one."""
-        if self._ws is None or self._ws.url == self.socket_url():
-            return
-        await cancel_and_wait(self._switch_task)
-        self._switch_task = self.create_task(self._switch(changed), "switch-socket")
-
-    async def _switch(self, changed: dict[str, Any]) -> None:
-        if not await self.wait_ready():
-            return
-        new = self._new_socket()
-        try:
-            await new.connect()
-        except Exception as exc:
-            _restore(self._settings, changed)
-            self._sync_model_and_language()
-            await self.report_error(
-                f"{self}: could not open a socket with the new settings ({exc}); "
-                "still transcribing with the previous ones",
-                reason="settings",
-            )
-            return
-        async with self._sending:  # no batch is on its way to the old socket now
-            old, self._ws = self._ws, new
-            uncommitted, self._uncommitted = self._uncommitted, False
-        logger.info("%s: reopened the socket with the new settings", self)
-        if old is None:
-            return
-        try:
-            if uncommitted:
-                await old.finish(
-                    self._chunk(b"", commit=True),
-                    until=self._is_committed,
-                    timeout=self.retire_timeout_secs,
-                )
-        finally:
-            await old.close()
-
-    async def _on_socket_failed(self, message: str) -> None:
-        await self.report_error(message, reason="disconnected")
+    def _stream_end(self) -> StreamEnd | None:
+        """A last commit if audio went out since the previous one (its transcript ends it)."""
+        if not self._uncommitted:
+            return None
+        self._uncommitted = False
+        return self._chunk(b"", commit=True), self._is_committed
 
     # ------------------------------------------------------------------ audio out
 
@@ -468,8 +406,8 @@ class ElevenLabsSTTSettings(STTSettings):
 class ElevenLabsSTTService(SegmentedSTTService):
     """ElevenLabs speech-to-text over HTTP, one request per utterance (see the module docstring).
 
-    ``base_url``: the API's origin (``https://api.elevenlabs.io``). Settings updates apply from
-    the next utterance.
+    ``base_url``: the API's origin (``https://api.elevenlabs.io``); left at that default,
+    ``$CALLPIPE_ELEVENLABS_API_URL`` replaces it. Settings updates apply from the next utterance.
     """
 
     Settings = ElevenLabsSTTSettings
@@ -518,7 +456,8 @@ class ElevenLabsSTTService(SegmentedSTTService):
                 self.set_model_name(defaults.model)
             self._language = defaults.language if isinstance(defaults.language, str) else None
         self._api_key = resolve_api_key(type(self).__name__, api_key, "ELEVENLABS_API_KEY")
-        self._base_url = (base_url or ELEVENLABS_API_URL).rstrip("/")
+        explicit = base_url if base_url and base_url != ELEVENLABS_API_URL else None
+        self._base_url = env_base_url(explicit, ELEVENLABS_API_URL_ENV, ELEVENLABS_API_URL)
         self._timeout_secs = timeout_secs
         self._client: httpx.AsyncClient | None = None
 
@@ -599,15 +538,3 @@ class ElevenLabsSTTService(SegmentedSTTService):
 def _given(value: Any) -> Any:
     """A setting's value for the query (unset: None, so it is left out)."""
     return None if value is NOT_GIVEN else value
-
-
-def _restore(settings: STTSettings, changed: dict[str, Any]) -> None:
-    """Put back the values ``apply_update`` reported as changed (``{name: old value}``)."""
-    fields = {f.name for f in dataclasses.fields(settings)}
-    for name, old in changed.items():
-        if name in fields:
-            setattr(settings, name, old)
-        elif old is NOT_GIVEN:
-            settings.extra.pop(name, None)
-        else:
-            settings.extra[name] = old

@@ -47,7 +47,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext
-from callpipe.services._env import base_url
+from callpipe.services._env import GEMINI_URL_ENV, base_url
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services._llm_stream import _STALE_CONNECTION, StreamingHTTPLLMService, _StreamError
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
@@ -65,7 +65,6 @@ from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 logger = logging.getLogger(__name__)
 
 GEMINI_URL = "https://generativelanguage.googleapis.com"
-GEMINI_URL_ENV = "CALLPIPE_GEMINI_URL"
 NO_THINKING_MODELS = ("gemini-2.5-flash",)
 """Models where thinking can be switched off (``thinkingBudget: 0``) for latency."""
 

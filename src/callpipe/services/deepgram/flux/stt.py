@@ -68,18 +68,16 @@ from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     EagerEndOfTurnCancelFrame,
     EagerTranscriptionFrame,
-    EndFrame,
     ProposedUserStartedSpeakingFrame,
     ProposedUserStoppedSpeakingFrame,
     StartFrame,
     STTMetadataFrame,
 )
 from callpipe.processors.base_object import cancel_and_wait
-from callpipe.services._env import DEEPGRAM_URL_ENV
-from callpipe.services._env import base_url as env_base_url
+from callpipe.services._env import DEEPGRAM_FLUX_URL_ENV, DEEPGRAM_URL_ENV, specific_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings
-from callpipe.services.stt_service import StreamingSTTService, iso_now
+from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd, iso_now
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import (
@@ -177,15 +175,15 @@ def _given(value: Any) -> Any:
     return value if is_given(value) else None
 
 
-class DeepgramFluxSTTService(StreamingSTTService):
+class DeepgramFluxSTTService(ProviderSocketSTTService):
     """Deepgram Flux streaming speech-to-text with turn detection (see the module docstring).
 
     1.14 style: ``DeepgramFluxSTTService(api_key=..., settings=DeepgramFluxSTTService.Settings(
     eot_threshold=0.8, keyterm=["Acme"]))``. ``url`` is the socket's address
     (``wss://api.deepgram.com/v2/listen``) or just its origin; without it,
-    ``$CALLPIPE_DEEPGRAM_URL`` (an origin), else Deepgram's. ``model=`` and ``params=`` are 1.14's
-    older spellings of the settings (``settings=`` wins). ``tag`` and ``mip_opt_out`` are query
-    parameters of the socket.
+    ``$CALLPIPE_DEEPGRAM_FLUX_URL``, then ``$CALLPIPE_DEEPGRAM_URL`` (an origin), else Deepgram's.
+    ``model=`` and ``params=`` are 1.14's older spellings of the settings (``settings=`` wins).
+    ``tag`` and ``mip_opt_out`` are query parameters of the socket.
     """
 
     Settings = DeepgramFluxSTTSettings
@@ -206,6 +204,8 @@ class DeepgramFluxSTTService(StreamingSTTService):
 
     end_timeout_secs = 2.0
     """At the end of the call, how long Flux may take to answer ``CloseStream`` and close."""
+
+    _final_message = _CLOSE_STREAM
 
     def __init__(
         self,
@@ -258,7 +258,7 @@ class DeepgramFluxSTTService(StreamingSTTService):
         super().__init__(model=model_name, sample_rate=sample_rate, **kwargs)
         self._settings = self._flux = store
         self._api_key = resolve_api_key(type(self).__name__, api_key, "DEEPGRAM_API_KEY")
-        address = env_base_url(url, DEEPGRAM_URL_ENV, FLUX_URL)
+        address = specific_base_url(url, DEEPGRAM_FLUX_URL_ENV, DEEPGRAM_URL_ENV, FLUX_URL)
         if urlsplit(address).path in ("", "/"):
             address = address.rstrip("/") + _PATH
         self._url = address
@@ -273,7 +273,6 @@ class DeepgramFluxSTTService(StreamingSTTService):
             if enable_eager_end_of_turn
             else ExternalUserTurnStrategies(enable_interruptions=should_interrupt)
         )
-        self._ws: ProviderWebsocket | None = None
         self.request_id: str | None = None
         """The ``request_id`` of the open socket (Flux's ``Connected`` message)."""
         # Turn state (one turn at a time; a turn lives in one socket).
@@ -287,7 +286,6 @@ class DeepgramFluxSTTService(StreamingSTTService):
         self._configure_in_flight = False
         self._configure_pending: set[str] = set()
         self._reopen_wanted = False
-        self._reopen_task: asyncio.Task[None] | None = None
         self._opened: dict[str, Any] = {}
         """The URL-only settings the live socket was opened with (restored if a reopen fails)."""
         for event in (
@@ -354,7 +352,7 @@ class DeepgramFluxSTTService(StreamingSTTService):
         """The URL the next socket opens (options as query parameters)."""
         return ws_url(self._url, "", self._query())
 
-    def _new_socket(self) -> ProviderWebsocket:
+    def _build_socket(self) -> ProviderWebsocket:
         return ProviderWebsocket(
             owner=str(self),
             url=self.socket_url(),
@@ -371,35 +369,17 @@ class DeepgramFluxSTTService(StreamingSTTService):
         return {name: getattr(self._flux, name) for name in _CONNECTION_FIELDS}
 
     async def start(self, frame: StartFrame) -> None:
-        self._ws = self._new_socket()
         self._opened = self._connection_values()
-        await self._ws.connect()
+        await super().start(frame)
 
-    async def stop(self, frame: EndFrame) -> None:
-        """The queued audio, then ``CloseStream``; Flux's last ``Update``\\ s are pushed before
-        the ``EndFrame`` goes on (bounded by ``end_timeout_secs``)."""
-        await self._stop_tasks()
-        await self.flush_audio()
-        await self.stop_sending()
-        ws = self._ws
-        try:
-            if ws is not None:
-                # Flux answers CloseStream by closing the socket (``until`` never matches).
-                await ws.finish(_CLOSE_STREAM, until=lambda _: False, timeout=self.end_timeout_secs)
-        finally:
-            await self.disconnect()
+    def _stream_end(self) -> StreamEnd:
+        """``CloseStream``: Flux answers by closing the socket (the test never matches)."""
+        return _CLOSE_STREAM, _never
 
-    async def disconnect(self) -> None:
-        await self._stop_tasks()
-        await self.stop_sending()
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            await ws.close(final_message=_CLOSE_STREAM)
-
-    async def _stop_tasks(self) -> None:
-        for task in (self._watchdog, self._reopen_task):
+    async def _cancel_tasks(self) -> None:
+        for task in (self._watchdog, self._switch_task):
             await cancel_and_wait(task)
-        self._watchdog = self._reopen_task = None
+        self._watchdog = self._switch_task = None
 
     # ------------------------------------------------------------------ audio out
 
@@ -614,8 +594,8 @@ class DeepgramFluxSTTService(StreamingSTTService):
 
     def _start_reopen(self) -> None:
         self._reopen_wanted = False
-        if self._reopen_task is None or self._reopen_task.done():
-            self._reopen_task = self.create_task(self._reopen(), "flux-reopen")
+        if self._switch_task is None or self._switch_task.done():
+            self._switch_task = self.create_task(self._reopen(), "flux-reopen")
 
     async def _reopen(self) -> None:
         """Open a socket with the current URL and swap it in (the old one gets ``CloseStream``)."""
@@ -624,7 +604,7 @@ class DeepgramFluxSTTService(StreamingSTTService):
         old = self._ws
         if old is None or self._opened == self._connection_values():
             return
-        new = self._new_socket()
+        new = self._build_socket()
         try:
             await new.connect()
         except Exception as exc:
@@ -652,6 +632,11 @@ class DeepgramFluxSTTService(StreamingSTTService):
         if isinstance(self._flux.model, str):
             self.set_model_name(self._flux.model)
         socket.url = self.socket_url()
+
+
+def _never(raw: Message) -> bool:
+    """No message ends Flux's answer to ``CloseStream``: it closes the socket instead."""
+    return False
 
 
 def _mean_confidence(message: dict[str, Any]) -> float | None:

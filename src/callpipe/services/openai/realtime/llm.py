@@ -88,6 +88,8 @@ from callpipe.frames.frames import (
 from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
 from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContextFrame
 from callpipe.processors.frame_processor import FrameDirection
+from callpipe.services._env import OPENAI_REALTIME_URL_ENV
+from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.llm_service import LLMService, ToolCall
 from callpipe.services.openai.realtime.events import (
@@ -190,6 +192,8 @@ class OpenAIRealtimeLLMService(LLMService):
     1.14 style: ``OpenAIRealtimeLLMService(api_key=..., settings=OpenAIRealtimeLLMService.
     Settings(model="gpt-realtime", system_instruction="...", session_properties=
     SessionProperties(audio=AudioConfiguration(output=AudioOutput(voice="marin")))))``.
+    ``base_url`` is the socket's address without ``?model=``; left at OpenAI's,
+    ``$CALLPIPE_OPENAI_REALTIME_URL`` replaces it.
     """
 
     Settings = OpenAIRealtimeLLMSettings
@@ -219,7 +223,9 @@ class OpenAIRealtimeLLMService(LLMService):
         chosen = chosen or properties.model or DEFAULT_MODEL
         super().__init__(model=chosen, **kwargs)
         self._api_key = resolve_api_key(type(self).__name__, api_key, "OPENAI_API_KEY")
-        self.base_url = f"{base_url}?model={chosen}"
+        explicit = base_url if base_url and base_url != OPENAI_REALTIME_URL else None
+        address = env_base_url(explicit, OPENAI_REALTIME_URL_ENV, OPENAI_REALTIME_URL)
+        self.base_url = f"{address}?model={chosen}"
         self._settings.apply_update(
             OpenAIRealtimeLLMSettings(
                 model=chosen,
