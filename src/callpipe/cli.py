@@ -18,7 +18,7 @@ commands:
   run BOT.py [runner flags]   serve a bot file (flags as for `python BOT.py`)
   demo [flags]                run the built-in demo bot
   call [flags]                place a simulated phone call against a running bot
-  fakes [flags]               serve local fakes of Deepgram/OpenAI/Cartesia/ElevenLabs
+  fakes [flags]               serve local fakes of every provider (no keys needed)
   test FILE.yaml [flags]      run conversation scenarios against a running bot
   dial NUMBER|--csv F [flags] place outbound calls through a running runner
   models fetch smart-turn      download the smart-turn model weights (not shipped)

@@ -3,26 +3,48 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from callpipe.services.anthropic.llm import AnthropicLLMService
+from callpipe.services.assemblyai.stt import AssemblyAISTTService
+from callpipe.services.cartesia.stt import CartesiaSTTService
+from callpipe.services.deepgram.flux.stt import DeepgramFluxSTTService
+from callpipe.services.deepgram.stt import DeepgramSTTService
+from callpipe.services.elevenlabs.stt import ElevenLabsRealtimeSTTService, ElevenLabsSTTService
+from callpipe.services.google.llm import GoogleLLMService
+from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
+
 EXPECTED = {
     "OPENAI_BASE_URL",
+    "CALLPIPE_OPENAI_REALTIME_URL",
     "OPENAI_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "CALLPIPE_GEMINI_URL",
+    "GOOGLE_API_KEY",
     "CALLPIPE_DEEPGRAM_URL",
+    "CALLPIPE_DEEPGRAM_FLUX_URL",
     "CALLPIPE_DEEPGRAM_TTS_URL",
     "DEEPGRAM_API_KEY",
     "CALLPIPE_CARTESIA_URL",
+    "CALLPIPE_CARTESIA_STT_URL",
     "CARTESIA_API_KEY",
     "CALLPIPE_ELEVENLABS_URL",
+    "CALLPIPE_ELEVENLABS_STT_URL",
+    "CALLPIPE_ELEVENLABS_API_URL",
     "ELEVENLABS_API_KEY",
+    "CALLPIPE_ASSEMBLYAI_URL",
+    "ASSEMBLYAI_API_KEY",
 }
 
 
@@ -129,3 +151,177 @@ async def test_by_default_any_key_is_accepted() -> None:
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.wait(), 10)
     assert proc.returncode == 0
+
+
+def _tone(rate: int, secs: float, amplitude: int) -> bytes:
+    """16-bit PCM: a square wave loud enough for the fakes' speech detectors (or silence)."""
+    n = int(rate * secs)
+    return b"".join(
+        (amplitude if (i // 20) % 2 else -amplitude).to_bytes(2, "little", signed=True)
+        for i in range(n)
+    )
+
+
+async def _until(ws: Any, kind: str, field: str = "type") -> dict[str, Any]:
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if message.get(field) == kind:
+            return cast(dict[str, Any], message)
+
+
+async def test_every_service_reads_its_own_fake_from_the_printed_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "callpipe.cli",
+        "fakes",
+        "--reply",
+        "We open at nine.",
+        "--transcript",
+        "hi there",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        env = await _read_env(proc)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        key = env["OPENAI_API_KEY"]
+
+        # Each streaming service's own socket address opens on a fake that speaks its protocol.
+        flux = DeepgramFluxSTTService(sample_rate=16000)
+        assert flux.socket_url().startswith(f"{env['CALLPIPE_DEEPGRAM_FLUX_URL']}/v2/listen")
+        cartesia = CartesiaSTTService()
+        sockets: list[tuple[str, dict[str, str]]] = [
+            (DeepgramSTTService()._url + "/v1/listen", {"Authorization": f"Token {key}"}),
+            (cartesia.socket_url(), cartesia._headers),
+            (ElevenLabsRealtimeSTTService().socket_url(), {"xi-api-key": key}),
+            (AssemblyAISTTService(sample_rate=16000).socket_url(), {"Authorization": key}),
+        ]
+        for url, headers in sockets:
+            assert "127.0.0.1" in url
+            async with connect(url, additional_headers=headers) as ws:
+                await asyncio.wait_for(ws.send(_tone(16000, 0.02, 0)), 5)
+
+        # Flux hears any speech as the next --transcript.
+        async with connect(
+            flux.socket_url(), additional_headers={"Authorization": f"Token {key}"}
+        ) as ws:
+            await ws.send(_tone(16000, 0.6, 8000))
+            await ws.send(_tone(16000, 0.6, 0))
+            turn = await _until(ws, "EndOfTurn", "event")
+        assert turn["transcript"] == "hi there"
+
+        # OpenAI Realtime: speech is heard as the transcript, answered with --reply, then echoed.
+        realtime = OpenAIRealtimeLLMService()
+        assert realtime.base_url.startswith(env["CALLPIPE_OPENAI_REALTIME_URL"])
+        bearer = {"Authorization": f"Bearer {key}"}
+        async with connect(realtime.base_url, additional_headers=bearer) as ws:
+            await _until(ws, "session.created")
+            transcription = {"audio": {"input": {"transcription": {"model": "whisper-1"}}}}
+            await ws.send(json.dumps({"type": "session.update", "session": transcription}))
+            for amplitude, secs in ((8000, 0.6), (0, 0.7)):
+                audio = base64.b64encode(_tone(24000, secs, amplitude)).decode()
+                await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+            heard = await _until(ws, "conversation.item.input_audio_transcription.completed")
+            assert heard["transcript"] == "hi there"
+            said = await _until(ws, "response.output_audio_transcript.done")
+            assert said["transcript"] == "We open at nine."
+            await _until(ws, "response.done")
+            item = {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "and Sunday?"}],
+            }
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+            await ws.send(json.dumps({"type": "response.create"}))
+            said = await _until(ws, "response.output_audio_transcript.done")
+            assert said["transcript"] == "You said: and Sunday?"
+
+        async with httpx.AsyncClient(timeout=10) as http:
+            # ElevenLabs' per-utterance transcription over HTTP.
+            scribe = ElevenLabsSTTService()
+            form = {"model_id": "scribe_v2"}
+            wav = {"file": ("a.wav", _tone(16000, 0.2, 8000), "audio/wav")}
+            answer = await http.post(
+                f"{scribe._base_url}/v1/speech-to-text",
+                data=form,
+                files=wav,
+                headers={"xi-api-key": key},
+            )
+            assert answer.json()["text"] == "hi there"
+
+            # Anthropic and Gemini answer --reply, then echo.
+            claude = AnthropicLLMService()
+            message = {"model": "m", "max_tokens": 50}
+            texts = []
+            for said_text in ("hi", "hello?"):
+                response = await http.post(
+                    f"{claude._base_url}/v1/messages",
+                    json={**message, "messages": [{"role": "user", "content": said_text}]},
+                    headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
+                )
+                texts.append(response.json()["content"][0]["text"])
+            assert texts == ["We open at nine.", "You said: hello?"]
+
+            gemini = GoogleLLMService()
+            texts = []
+            for said_text in ("hi", "hello?"):
+                contents = [{"role": "user", "parts": [{"text": said_text}]}]
+                response = await http.post(
+                    f"{gemini._base_url}/v1beta/models/m:generateContent",
+                    json={"contents": contents},
+                    headers={"x-goog-api-key": key},
+                )
+                parts = response.json()["candidates"][0]["content"]["parts"]
+                texts.append("".join(part["text"] for part in parts))
+            assert texts == ["We open at nine.", "You said: hello?"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 10)
+    assert proc.returncode == 0
+
+
+def test_a_service_with_its_own_fake_prefers_its_own_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for provider in ("DEEPGRAM", "CARTESIA", "ELEVENLABS", "OPENAI"):
+        monkeypatch.setenv(f"{provider}_API_KEY", "k")
+    for own in ("DEEPGRAM_FLUX", "CARTESIA_STT", "ELEVENLABS_STT", "ELEVENLABS_API"):
+        monkeypatch.delenv(f"CALLPIPE_{own}_URL", raising=False)
+    monkeypatch.delenv("CALLPIPE_OPENAI_REALTIME_URL", raising=False)
+    for general, value in (
+        ("CALLPIPE_DEEPGRAM_URL", "ws://127.0.0.1:1"),
+        ("CALLPIPE_CARTESIA_URL", "ws://127.0.0.1:2"),
+        ("CALLPIPE_ELEVENLABS_URL", "ws://127.0.0.1:3"),
+    ):
+        monkeypatch.setenv(general, value)
+    # Without the specific variable, the provider's general one still applies.
+    assert DeepgramFluxSTTService().socket_url().startswith("ws://127.0.0.1:1/v2/listen?")
+    assert CartesiaSTTService().socket_url().startswith("ws://127.0.0.1:2/")
+    assert ElevenLabsRealtimeSTTService().socket_url().startswith("ws://127.0.0.1:3/")
+    assert ElevenLabsSTTService()._base_url == "https://api.elevenlabs.io"
+    assert OpenAIRealtimeLLMService().base_url.startswith("wss://api.openai.com/v1/realtime?")
+
+    monkeypatch.setenv("CALLPIPE_DEEPGRAM_FLUX_URL", "ws://127.0.0.1:11")
+    monkeypatch.setenv("CALLPIPE_CARTESIA_STT_URL", "ws://127.0.0.1:12")
+    monkeypatch.setenv("CALLPIPE_ELEVENLABS_STT_URL", "ws://127.0.0.1:13")
+    monkeypatch.setenv("CALLPIPE_ELEVENLABS_API_URL", "http://127.0.0.1:14/")
+    monkeypatch.setenv("CALLPIPE_OPENAI_REALTIME_URL", "ws://127.0.0.1:15/v1/realtime")
+    assert DeepgramFluxSTTService().socket_url().startswith("ws://127.0.0.1:11/v2/listen?")
+    assert CartesiaSTTService().socket_url().startswith("ws://127.0.0.1:12/")
+    assert ElevenLabsRealtimeSTTService().socket_url().startswith("ws://127.0.0.1:13/")
+    assert ElevenLabsSTTService()._base_url == "http://127.0.0.1:14"
+    realtime = OpenAIRealtimeLLMService(model="gpt-realtime")
+    assert realtime.base_url == "ws://127.0.0.1:15/v1/realtime?model=gpt-realtime"
+
+    # An explicit address still wins over every variable.
+    flux = DeepgramFluxSTTService(url="ws://127.0.0.1:21")
+    assert flux.socket_url().startswith("ws://127.0.0.1:21/v2/listen?")
+    assert CartesiaSTTService(url="ws://127.0.0.1:22").socket_url().startswith("ws://127.0.0.1:22/")
+    scribe = ElevenLabsSTTService(base_url="http://127.0.0.1:24")
+    assert scribe._base_url == "http://127.0.0.1:24"
+    explicit = OpenAIRealtimeLLMService(base_url="ws://127.0.0.1:25/rt", model="m")
+    assert explicit.base_url == "ws://127.0.0.1:25/rt?model=m"

@@ -1,18 +1,29 @@
 """``callpipe fakes``: the provider fakes on loopback, for running a bot with no keys.
 
-Starts :class:`FakeDeepgramServer`, :class:`FakeDeepgramTTSServer`, :class:`FakeOpenAIServer`,
-:class:`FakeCartesiaServer` and :class:`FakeElevenLabsServer` on 127.0.0.1 and prints the
-environment that points the services at them (export it, or pass ``--env-file .env`` for the
-runner to load). The LLM answers the scripted ``--reply`` texts in order, then echoes the
-caller ("You said: …"); the speech-to-text fakes transcribe any speech as the next
-``--transcript`` (default "hello"); the TTS fakes speak a tone whose length follows the text.
+Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgram listen, Flux
+and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
+ElevenLabs speech and both its transcription APIs; AssemblyAI) and prints the environment that
+points the services at them (export it, or pass ``--env-file .env`` for the runner to load).
+The LLMs answer the scripted ``--reply`` texts in order, then echo the caller ("You said: …");
+each LLM has its own script, so a bot sees the replies whichever it uses. The speech-to-text
+fakes transcribe any speech as the next ``--transcript`` (default "hello"; AssemblyAI's
+"Hello."), each from its own copy of the list; the TTS fakes speak a tone whose length follows
+the text. OpenAI Realtime hears speech the same way and answers with the replies, then echoes.
 The fakes accept any API key unless ``--api-key`` is given (an OpenAI-compatible client with a
 custom base URL may send none).
 
 Environment printed (the services read these when no ``url=``/``base_url=`` is passed):
-``OPENAI_BASE_URL`` (as the OpenAI SDK), ``CALLPIPE_DEEPGRAM_URL``,
-``CALLPIPE_DEEPGRAM_TTS_URL`` (Deepgram's speech on its own port), ``CALLPIPE_CARTESIA_URL``,
-``CALLPIPE_ELEVENLABS_URL``, and an API key variable for each provider.
+
+- ``OPENAI_BASE_URL`` and ``ANTHROPIC_BASE_URL``, as the vendors' SDKs read them;
+- ``CALLPIPE_OPENAI_REALTIME_URL`` (the Realtime socket), ``CALLPIPE_GEMINI_URL``;
+- ``CALLPIPE_DEEPGRAM_URL`` (listen), ``CALLPIPE_DEEPGRAM_FLUX_URL``,
+  ``CALLPIPE_DEEPGRAM_TTS_URL``;
+- ``CALLPIPE_CARTESIA_URL`` (speech), ``CALLPIPE_CARTESIA_STT_URL``;
+- ``CALLPIPE_ELEVENLABS_URL`` (speech), ``CALLPIPE_ELEVENLABS_STT_URL`` (realtime
+  transcription), ``CALLPIPE_ELEVENLABS_API_URL`` (per-utterance transcription over HTTP);
+- ``CALLPIPE_ASSEMBLYAI_URL``;
+
+and an API key variable for each provider.
 """
 
 from __future__ import annotations
@@ -25,11 +36,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from callpipe.testing.fakes.cartesia import FakeCartesiaServer
+from callpipe.services import _env
+from callpipe.testing.fakes._server import ServedFake
+from callpipe.testing.fakes.anthropic import FakeAnthropicServer
+from callpipe.testing.fakes.assemblyai import FakeAssemblyAIServer
+from callpipe.testing.fakes.cartesia import FakeCartesiaServer, FakeCartesiaSTTServer
 from callpipe.testing.fakes.deepgram import FakeDeepgramServer
+from callpipe.testing.fakes.deepgram_flux import FakeDeepgramFluxServer
 from callpipe.testing.fakes.deepgram_tts import FakeDeepgramTTSServer
-from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
+from callpipe.testing.fakes.elevenlabs import (
+    FakeElevenLabsServer,
+    FakeElevenLabsSTTServer,
+    FakeElevenLabsTranscriptionServer,
+)
+from callpipe.testing.fakes.gemini import FakeGeminiServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
+from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 
 DEFAULT_KEY = "fake-key"
 
@@ -38,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="callpipe fakes",
         description=(
-            "Serve local fakes of Deepgram, OpenAI, Cartesia and ElevenLabs on 127.0.0.1 and "
-            "print the environment that points callpipe's services at them."
+            "Serve local fakes of every provider callpipe supports (Deepgram, OpenAI, Anthropic, "
+            "Gemini, Cartesia, ElevenLabs, AssemblyAI) on 127.0.0.1 and print the environment "
+            "that points callpipe's services at them."
         ),
     )
     p.add_argument(
@@ -72,37 +95,87 @@ class Fakes:
         self, api_key: str | None, replies: Sequence[str], transcripts: Sequence[str]
     ) -> None:
         self.deepgram = FakeDeepgramServer(api_key=api_key)
+        self.deepgram_flux = FakeDeepgramFluxServer(api_key=api_key)
         self.deepgram_tts = FakeDeepgramTTSServer(api_key=api_key)
         self.openai = FakeOpenAIServer(api_key=api_key)
+        self.openai_realtime = FakeOpenAIRealtimeServer(api_key=api_key)
+        self.anthropic = FakeAnthropicServer(api_key=api_key)
+        self.gemini = FakeGeminiServer(api_key=api_key)
         self.cartesia = FakeCartesiaServer(api_key=api_key)
+        self.cartesia_stt = FakeCartesiaSTTServer(api_key=api_key)
         self.elevenlabs = FakeElevenLabsServer(api_key=api_key)
+        self.elevenlabs_stt = FakeElevenLabsSTTServer(api_key=api_key)
+        self.elevenlabs_api = FakeElevenLabsTranscriptionServer(api_key=api_key)
+        self.assemblyai = FakeAssemblyAIServer(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
-        self.deepgram.transcripts.extend(transcripts)
-        self.openai.transcripts.extend(transcripts)
+            self.anthropic.add_reply(text)
+            self.gemini.add_reply(text)
+            self.openai_realtime.replies.append(RealtimeReply(transcript=text))
+        self.openai_realtime.echo = True
+        self.openai_realtime.transcripts.extend(transcripts)
+        for heard in (
+            self.deepgram.transcripts,
+            self.deepgram_flux.transcripts,
+            self.openai.transcripts,
+            self.cartesia_stt.transcripts,
+            self.elevenlabs_stt.transcripts,
+            self.elevenlabs_api.transcripts,
+            self.assemblyai.transcripts,
+        ):
+            heard.extend(transcripts)
+
+    @property
+    def all(self) -> tuple[ServedFake, ...]:
+        return (
+            self.deepgram,
+            self.deepgram_flux,
+            self.deepgram_tts,
+            self.openai,
+            self.openai_realtime,
+            self.anthropic,
+            self.gemini,
+            self.cartesia,
+            self.cartesia_stt,
+            self.elevenlabs,
+            self.elevenlabs_stt,
+            self.elevenlabs_api,
+            self.assemblyai,
+        )
 
     async def start(self) -> None:
-        for fake in (self.deepgram, self.deepgram_tts, self.openai, self.cartesia, self.elevenlabs):
+        for fake in self.all:
             await fake.start()
 
     async def stop(self) -> None:
-        for fake in (self.deepgram, self.deepgram_tts, self.openai, self.cartesia, self.elevenlabs):
+        for fake in self.all:
             with contextlib.suppress(Exception):
                 await fake.stop()
 
     def environment(self) -> dict[str, str]:
         key = self.api_key
         return {
-            "OPENAI_BASE_URL": self.openai.base_url,
+            _env.OPENAI_BASE_URL_ENV: self.openai.base_url,
+            _env.OPENAI_REALTIME_URL_ENV: self.openai_realtime.base_url,
             "OPENAI_API_KEY": key,
-            "CALLPIPE_DEEPGRAM_URL": self.deepgram.url,
-            "CALLPIPE_DEEPGRAM_TTS_URL": self.deepgram_tts.url,
+            _env.ANTHROPIC_BASE_URL_ENV: self.anthropic.base_url,
+            "ANTHROPIC_API_KEY": key,
+            _env.GEMINI_URL_ENV: self.gemini.base_url,
+            "GOOGLE_API_KEY": key,
+            _env.DEEPGRAM_URL_ENV: self.deepgram.url,
+            _env.DEEPGRAM_FLUX_URL_ENV: self.deepgram_flux.url,
+            _env.DEEPGRAM_TTS_URL_ENV: self.deepgram_tts.url,
             "DEEPGRAM_API_KEY": key,
-            "CALLPIPE_CARTESIA_URL": self.cartesia.url,
+            _env.CARTESIA_URL_ENV: self.cartesia.url,
+            _env.CARTESIA_STT_URL_ENV: self.cartesia_stt.url,
             "CARTESIA_API_KEY": key,
-            "CALLPIPE_ELEVENLABS_URL": self.elevenlabs.url,
+            _env.ELEVENLABS_URL_ENV: self.elevenlabs.url,
+            _env.ELEVENLABS_STT_URL_ENV: self.elevenlabs_stt.url,
+            _env.ELEVENLABS_API_URL_ENV: self.elevenlabs_api.base_url,
             "ELEVENLABS_API_KEY": key,
+            _env.ASSEMBLYAI_URL_ENV: self.assemblyai.url,
+            "ASSEMBLYAI_API_KEY": key,
         }
 
 

@@ -33,6 +33,9 @@ SDK's ``types/realtime`` models, which the contract test checks every message ag
 - **Items.** ``conversation.item.create`` is answered ``conversation.item.added`` and ``done``
   (an id is given when the client sent none).
 
+With ``echo`` set (``callpipe fakes`` sets it) any speech is heard as the next transcript and
+an unscripted response echoes it: "You said: …".
+
 Everything received is in ``events``; everything sent in ``sent``.
 """
 
@@ -142,6 +145,7 @@ class _Connection:
     response_id: str = ""
     item_audio_ms: dict[str, float] = field(default_factory=dict)
     last_item: str | None = None
+    heard: str = ""
 
 
 class FakeOpenAIRealtimeServer(ServedWebsocketFake):
@@ -162,6 +166,10 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
         self.speech_threshold = speech_threshold
         self.replies: list[RealtimeReply] = []
         self.transcripts: list[str] = []
+        self.echo = False
+        """``callpipe fakes`` mode: every committed turn is heard as the next of ``transcripts``
+        (``"hello"`` when none), transcribed or not, and a response with no reply queued says
+        ``"You said: <what was heard>"``, as do text items a client adds."""
         self.transcript_delay_secs = 0.0
         """How long after the commit the transcript comes (OpenAI transcribes asynchronously:
         it often arrives after the response started)."""
@@ -291,6 +299,10 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
             )
             await self._send(conn, {"type": "conversation.item.done", "item": item})
             conn.last_item = item["id"]
+            if self.echo and item.get("role") == "user":
+                parts = [p for p in item.get("content") or [] if isinstance(p, dict)]
+                texts = [str(p.get("text") or "") for p in parts]
+                conn.heard = " ".join(t for t in texts if t) or conn.heard
         else:
             await self._error(conn, "invalid_value", f"Invalid value: '{kind}'")
 
@@ -386,8 +398,12 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
         )
         await self._send(conn, {"type": "conversation.item.done", "item": item})
         conn.last_item = item_id
-        if conn.session["audio"]["input"].get("transcription") is not None:
-            transcript = self.transcripts.pop(0) if self.transcripts else ""
+        transcribed = conn.session["audio"]["input"].get("transcription") is not None
+        if transcribed or self.echo:
+            fallback = "hello" if self.echo else ""
+            conn.heard = self.transcripts.pop(0) if self.transcripts else fallback
+        if transcribed:
+            transcript = conn.heard
             completed = {
                 "type": "conversation.item.input_audio_transcription.completed",
                 "item_id": item_id,
@@ -415,7 +431,12 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
                 "Conversation already has an active response in progress",
             )
             return
-        reply = self.replies.pop(0) if self.replies else RealtimeReply()
+        if self.replies:
+            reply = self.replies.pop(0)
+        elif self.echo and conn.heard:
+            reply = RealtimeReply(transcript=f"You said: {conn.heard}")
+        else:
+            reply = RealtimeReply()
         conn.response_id = _id("resp")
         conn.response = asyncio.get_running_loop().create_task(self._respond(conn, reply))
 
