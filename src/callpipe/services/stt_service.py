@@ -30,8 +30,10 @@ Counting happens per provider message, never per audio packet, and only with usa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -56,6 +58,8 @@ from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService
 from callpipe.services.settings import STTSettings, delta_from_frame
+from callpipe.services.websocket_service import Message, ProviderWebsocket
+from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
 
@@ -342,6 +346,148 @@ class StreamingSTTService(STTService):
     async def stop_sending(self) -> None:
         await cancel_and_wait(self._sender)
         self._sender = None
+
+
+StreamEnd = tuple[Message, Callable[[Message], bool]]
+"""A message that ends a provider stream and the test for the provider's last answer to it."""
+
+
+class ProviderSocketSTTService(StreamingSTTService):
+    """A streaming STT with one :class:`ProviderWebsocket` per call (``self._ws``).
+
+    The lifecycle lives here: :meth:`start` opens the socket built by :meth:`_build_socket`;
+    :meth:`stop` sends the queued audio, then the message :meth:`_stream_end` gives, and waits
+    (at most ``end_timeout_secs``) for the provider's answer before closing; :meth:`disconnect`
+    closes at once (sending ``_final_message`` if set). The default :meth:`apply_settings`
+    suits providers that take every setting in the socket's query: when :meth:`socket_url`
+    changes, a new socket is opened in a task and swapped in under the send lock, and the old
+    one is ended with :meth:`_stream_end` (at most ``retire_timeout_secs``). If the provider
+    refuses the new socket, the old one stays, the settings go back and a non-fatal error is
+    reported. Subclasses with other ways to apply settings override :meth:`apply_settings`.
+
+    Not Pipecat's ``WebsocketSTTService`` (its hooks differ); callpipe's own base for the
+    providers it ships.
+    """
+
+    end_timeout_secs = 2.0
+    """At the end of the call, how long the provider may take to answer :meth:`_stream_end`."""
+
+    retire_timeout_secs = 3.0
+    """After a settings change, how long the old socket may take to answer."""
+
+    _final_message: Message | None = None
+    """Sent on the socket as :meth:`disconnect` closes it (None: nothing)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._ws: ProviderWebsocket | None = None
+        self._switch_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ hooks
+
+    def socket_url(self) -> str:
+        """The socket's URL for the current settings."""
+        raise NotImplementedError
+
+    def _build_socket(self) -> ProviderWebsocket:
+        """A socket (not connected yet) for the current settings."""
+        raise NotImplementedError
+
+    def _stream_end(self) -> StreamEnd | None:
+        """What ends the stream on a socket being closed gracefully (None: nothing to wait
+        for). Called once per socket, with no audio on its way to it."""
+        return None
+
+    def _sync_model_and_language(self) -> None:
+        """Model name and language read again from the settings (after they went back)."""
+        if isinstance(self._settings.model, str):
+            self.set_model_name(self._settings.model)
+        language = self._settings.language
+        self._language = language if isinstance(language, str) else None
+
+    async def _cancel_tasks(self) -> None:
+        """Stop the background work on the socket (a switch under way)."""
+        await cancel_and_wait(self._switch_task)
+        self._switch_task = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, frame: StartFrame) -> None:
+        self._ws = self._build_socket()
+        await self._ws.connect()
+
+    async def stop(self, frame: EndFrame) -> None:
+        """Queued audio out, then the stream's end; the answers before it are pushed."""
+        await self._cancel_tasks()
+        await self.flush_audio()
+        await self.stop_sending()
+        ws = self._ws
+        try:
+            end = self._stream_end() if ws is not None else None
+            if ws is not None and end is not None:
+                await ws.finish(end[0], until=end[1], timeout=self.end_timeout_secs)
+        finally:
+            await self.disconnect()
+
+    async def disconnect(self) -> None:
+        await self._cancel_tasks()
+        await self.stop_sending()
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await ws.close(final_message=self._final_message)
+
+    async def _on_socket_failed(self, message: str) -> None:
+        await self.report_error(message, reason="disconnected")
+
+    # ------------------------------------------------------------------ settings at runtime
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        """Settings in the socket's query: open a socket with the new one."""
+        if self._ws is None:
+            return  # not started: the first socket is opened with these settings
+        if self._ws.url == self.socket_url():
+            return
+        await cancel_and_wait(self._switch_task)
+        self._switch_task = self.create_task(self._switch(changed), "switch-socket")
+
+    async def _switch(self, changed: dict[str, Any]) -> None:
+        if not await self.wait_ready():
+            return
+        new = self._build_socket()
+        try:
+            await new.connect()
+        except Exception as exc:
+            restore_settings(self._settings, changed)
+            self._sync_model_and_language()
+            await self.report_error(
+                f"{self}: could not open a socket with the new settings ({exc}); "
+                "still transcribing with the previous ones",
+                reason="settings",
+            )
+            return
+        async with self._sending:  # no batch is on its way to the old socket now
+            old, self._ws = self._ws, new
+            end = self._stream_end()
+        logger.info("%s: reopened the socket with the new settings", self)
+        if old is None:
+            return
+        try:
+            if end is not None:
+                await old.finish(end[0], until=end[1], timeout=self.retire_timeout_secs)
+        finally:
+            await old.close()
+
+
+def restore_settings(settings: STTSettings, changed: dict[str, Any]) -> None:
+    """Put back the values ``apply_update`` reported as changed (``{name: old value}``)."""
+    fields = {f.name for f in dataclasses.fields(settings)}
+    for name, old in changed.items():
+        if name in fields:
+            setattr(settings, name, old)
+        elif old is NOT_GIVEN:
+            settings.extra.pop(name, None)
+        else:
+            settings.extra[name] = old
 
 
 class SegmentedSTTService(STTService):

@@ -50,7 +50,6 @@ the handshake with its reason, which reaches the bot.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -64,13 +63,12 @@ from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
-from callpipe.frames.frames import EndFrame, StartFrame
-from callpipe.processors.base_object import cancel_and_wait
+from callpipe.frames.frames import StartFrame
 from callpipe.services._env import DEEPGRAM_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings
-from callpipe.services.stt_service import StreamingSTTService
+from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transports.record_hooks import note_transcript_detail
 from callpipe.utils.types import NOT_GIVEN
@@ -169,7 +167,7 @@ class _Socket:
         """Replaced by a newer socket: waiting for its last results after ``CloseStream``."""
 
 
-class DeepgramSTTService(StreamingSTTService):
+class DeepgramSTTService(ProviderSocketSTTService):
     """Deepgram streaming speech-to-text (see the module docstring).
 
     1.14 style: ``settings=DeepgramSTTService.Settings(model="nova-3", language="en")``. The
@@ -259,10 +257,8 @@ class DeepgramSTTService(StreamingSTTService):
         self._url = env_base_url(url, DEEPGRAM_URL_ENV, DEEPGRAM_URL)
         self._options = options
         self._keepalive_secs = keepalive_secs
-        self._ws: ProviderWebsocket | None = None
         self._socket: _Socket | None = None
         """The socket ``_ws`` belongs to (``_ws`` is kept on its own for the audio path)."""
-        self._switch_task: asyncio.Task[None] | None = None
         self._register_event_handler("on_speech_started")
         self._register_event_handler("on_utterance_end")
 
@@ -319,30 +315,19 @@ class DeepgramSTTService(StreamingSTTService):
         self._ws = self._socket.ws
         await self._ws.connect()
 
-    async def stop(self, frame: EndFrame) -> None:
-        """End of call: the queued audio goes out, then ``CloseStream``; the final transcripts
-        Deepgram sends back are pushed before the ``EndFrame`` goes on. Deepgram ends its answer
-        with ``Metadata`` and closes; the socket is closed after ``end_timeout_secs`` if not."""
-        await cancel_and_wait(self._switch_task)
-        self._switch_task = None
-        await self.flush_audio()
-        await self.stop_sending()
-        ws = self._ws
-        try:
-            if ws is not None:
-                await ws.finish(_CLOSE_STREAM, until=_is_metadata, timeout=self.end_timeout_secs)
-        finally:
-            await self.disconnect()
+    _final_message = _CLOSE_STREAM
+
+    def _stream_end(self) -> StreamEnd:
+        """End of call: after ``CloseStream`` Deepgram returns the final transcripts of what it
+        holds, ends its answer with ``Metadata`` and closes; they are pushed before the
+        ``EndFrame`` goes on (the socket is closed after ``end_timeout_secs`` if not)."""
+        return _CLOSE_STREAM, _is_metadata
 
     async def disconnect(self) -> None:
         """Close at once (cancel, cleanup): results still on their way are not waited for."""
         # A switch under way closes the sockets it opened or was retiring as it is cancelled.
-        await cancel_and_wait(self._switch_task)
-        self._switch_task = None
-        await self.stop_sending()
-        ws, self._ws, self._socket = self._ws, None, None
-        if ws is not None:
-            await ws.close(final_message=_CLOSE_STREAM)
+        await super().disconnect()
+        self._socket = None
 
     # ------------------------------------------------------------------ settings at runtime
 
