@@ -239,7 +239,7 @@ async def test_kept_thought_is_sent_before_the_tool_use() -> None:
 
 async def test_rejected_key_is_fatal_at_start(fake: FakeAnthropicServer) -> None:
     llm = AnthropicLLMService(api_key="wrong", base_url=fake.base_url)
-    _, up = await run_test(llm, [SleepFrame(0.2)])
+    _, up = await run_test(llm, [SleepFrame(10)])  # the fatal error ends the run at once
     [error] = errors(up)
     assert error.fatal and "ANTHROPIC_API_KEY" in error.error and "invalid x-api-key" in error.error
 

@@ -170,7 +170,7 @@ async def test_terminate_at_end_returns_the_last_words_before_the_end_frame(
 
 async def test_a_rejected_key_is_fatal(server: FakeAssemblyAIServer) -> None:
     stt = AssemblyAISTTService(api_key="wrong", api_endpoint_base_url=server.url)
-    _, up = await run_test(stt, [SleepFrame(0.3)], params=PARAMS)
+    _, up = await run_test(stt, [SleepFrame(10)], params=PARAMS)
     errors = of(up, ErrorFrame)
     assert len(errors) == 1 and errors[0].fatal
     assert "ASSEMBLYAI_API_KEY" in errors[0].error and "Unauthorized" in errors[0].error

@@ -177,7 +177,7 @@ async def test_provider_error_is_reported(server: FakeCartesiaSTTServer) -> None
 
 async def test_rejected_key_is_fatal(server: FakeCartesiaSTTServer) -> None:
     stt = CartesiaSTTService(api_key="wrong", base_url=server.url)
-    _, up = await run_test(stt, [SleepFrame(0.2)], params=PARAMS)
+    _, up = await run_test(stt, [SleepFrame(10)], params=PARAMS)
     assert any(isinstance(f, FatalErrorFrame) for f in up)
 
 

@@ -124,7 +124,7 @@ async def test_provider_error_is_reported_and_reply_closes(server: FakeCartesiaS
 
 async def test_rejected_key_is_fatal_at_start(server: FakeCartesiaServer) -> None:
     tts = CartesiaTTSService(api_key="wrong", voice_id="v", url=server.url)
-    _, up = await run_test(tts, [SleepFrame(0.2)], params=PARAMS)
+    _, up = await run_test(tts, [SleepFrame(10)], params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and errors[0].fatal
     assert "401" in errors[0].error and "CARTESIA_API_KEY" in errors[0].error

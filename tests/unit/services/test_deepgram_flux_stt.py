@@ -288,7 +288,7 @@ async def test_a_refused_reopen_keeps_the_old_socket(server: FakeDeepgramFluxSer
 
 async def test_rejected_key_is_fatal(server: FakeDeepgramFluxServer) -> None:
     stt = DeepgramFluxSTTService(api_key="wrong", url=server.url)
-    _, up = await run_test(stt, [SleepFrame(0.2)], params=PARAMS)
+    _, up = await run_test(stt, [SleepFrame(10)], params=PARAMS)
     errors = of(up, ErrorFrame)
     assert errors and errors[0].fatal and "DEEPGRAM_API_KEY" in errors[0].error
 

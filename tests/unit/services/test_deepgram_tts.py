@@ -190,7 +190,7 @@ async def test_the_flush_limit_warning_is_logged(
 
 async def test_rejected_key_is_fatal_at_start(server: FakeDeepgramTTSServer) -> None:
     tts = DeepgramTTSService(api_key="wrong", base_url=server.url)
-    _, up = await run_test(tts, [SleepFrame(0.2)], params=PARAMS)
+    _, up = await run_test(tts, [SleepFrame(10)], params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and errors[0].fatal
     assert "401" in errors[0].error and "DEEPGRAM_API_KEY" in errors[0].error

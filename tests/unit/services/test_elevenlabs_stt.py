@@ -210,7 +210,7 @@ async def test_input_error_is_reported(server: FakeElevenLabsSTTServer) -> None:
 
 async def test_rejected_key_is_fatal(server: FakeElevenLabsSTTServer) -> None:
     stt = ElevenLabsRealtimeSTTService(api_key="wrong", base_url=server.url)
-    _, up = await run_test(stt, [SleepFrame(0.2)], params=PARAMS)
+    _, up = await run_test(stt, [SleepFrame(10)], params=PARAMS)
     assert any(isinstance(f, FatalErrorFrame) for f in up)
 
 

@@ -150,7 +150,7 @@ async def test_tool_choice_maps_to_function_calling_config(fake: FakeGeminiServe
 
 async def test_bad_key_is_fatal_at_start(fake: FakeGeminiServer) -> None:
     llm = GoogleLLMService(api_key="wrong", base_url=fake.base_url)
-    _, up = await run_test(llm, [SleepFrame(0.2)])
+    _, up = await run_test(llm, [SleepFrame(10)])  # the fatal error ends the run at once
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and errors[0].fatal and "GOOGLE_API_KEY" in errors[0].error
     assert "API key not valid" in errors[0].error

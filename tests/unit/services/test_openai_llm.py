@@ -177,7 +177,7 @@ async def test_missing_key_fails_at_construction(monkeypatch: pytest.MonkeyPatch
 
 async def test_rejected_key_is_a_fatal_error_at_start(server: FakeOpenAIServer) -> None:
     llm = OpenAILLMService(api_key="wrong", base_url=server.base_url)
-    _, up = await run_test(llm, [SleepFrame(0.3)])
+    _, up = await run_test(llm, [SleepFrame(10)])  # the fatal error ends the run at once
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and errors[0].fatal
     assert "401" in errors[0].error and "OPENAI_API_KEY" in errors[0].error

@@ -272,7 +272,7 @@ async def test_truncation_never_passes_the_audio_received(
 
 async def test_rejected_key_is_fatal(server: FakeOpenAIRealtimeServer) -> None:
     llm = OpenAIRealtimeLLMService(api_key="wrong", base_url=server.base_url)
-    _, up = await run_test(llm, [SleepFrame(0.3)], params=PARAMS)
+    _, up = await run_test(llm, [SleepFrame(10)], params=PARAMS)
     fatal = of(up, FatalErrorFrame)
     assert len(fatal) == 1 and "HTTP 401" in fatal[0].error
     assert "Incorrect API key" in fatal[0].error

@@ -153,7 +153,7 @@ async def test_http_errors_are_reported_and_the_reply_still_closes(
 
 async def test_rejected_key_is_fatal_at_start(server: FakeOpenAIServer) -> None:
     tts = OpenAITTSService(api_key="bad", base_url=server.base_url)
-    _, up = await run_test(tts, [SleepFrame(0.2)], params=PARAMS)
+    _, up = await run_test(tts, [SleepFrame(10)], params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and errors[0].fatal and "OPENAI_API_KEY" in errors[0].error
 

@@ -102,7 +102,7 @@ async def test_persistent_handshake_failure_is_reported(name: str, status: int) 
 async def test_rejected_key_is_fatal_and_names_the_variable(name: str) -> None:
     async with fake_for(name) as fake:
         service = SERVICES[name][1](fake, "wrong-key")
-        _, up = await run_test(service, [SleepFrame(0.3)], params=PARAMS)
+        _, up = await run_test(service, [SleepFrame(10)], params=PARAMS)
         errors = [f for f in up if isinstance(f, ErrorFrame)]
         assert errors and errors[0].fatal
         assert f"{name.upper()}_API_KEY" in errors[0].error
