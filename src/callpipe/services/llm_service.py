@@ -57,7 +57,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -220,8 +220,8 @@ class LLMService(AIService):
         self._function_call_timeout_secs = function_call_timeout_secs
         self._settings: LLMSettings = self.Settings(model=self.model_name)
         self._background_calls: set[asyncio.Task[Any]] = set()
-        self._summaries: set[asyncio.Task[Any]] = set()
-        self._context_updated: set[asyncio.Task[Any]] = set()
+        # Summaries being written and on_context_updated callbacks: cancelled when the call ends.
+        self._side_tasks: set[asyncio.Task[Any]] = set()
         self._skip_tts: bool | None = None
         self._in_thought = False
         self._turn_completion: TurnCompletionFilter | None = None
@@ -526,26 +526,26 @@ class LLMService(AIService):
             result = await summarize_context(self, request)
             await self.broadcast_frame_instance(result)
 
-        task = self.create_task(run(), "context-summary")
-        self._summaries.add(task)
-        task.add_done_callback(self._summaries.discard)
+        self._start_side_task(run(), "context-summary")
 
-    async def _cancel_summaries(self) -> None:
-        for task in list(self._summaries):
+    def _start_side_task(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = self.create_task(coroutine, name)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _close_side_work(self) -> None:
+        """The call ends: close the turn-completion filter, cancel the side tasks."""
+        if self._turn_completion is not None:
+            await self._turn_completion.close()
+        for task in list(self._side_tasks):
             await self.cancel_task(task)
 
     async def stop(self, frame: EndFrame) -> None:
-        if self._turn_completion is not None:
-            await self._turn_completion.close()
-        await self._cancel_summaries()
-        await self._cancel_context_updated()
+        await self._close_side_work()
         await super().stop(frame)
 
     async def cancel(self, frame: CancelFrame) -> None:
-        if self._turn_completion is not None:
-            await self._turn_completion.close()
-        await self._cancel_summaries()
-        await self._cancel_context_updated()
+        await self._close_side_work()
         await super().cancel(frame)
 
     async def _broadcast(self, frame_factory: Callable[[], Frame]) -> None:
@@ -617,15 +617,9 @@ class LLMService(AIService):
             callback = outcome.properties.on_context_updated if outcome.properties else None
             if callback is None:
                 continue
-            task = self.create_task(
+            self._start_side_task(
                 _run_callback(callback), f"{call.name}:{call.id}:on_context_updated"
             )
-            self._context_updated.add(task)
-            task.add_done_callback(self._context_updated.discard)
-
-    async def _cancel_context_updated(self) -> None:
-        for task in list(self._context_updated):
-            await self.cancel_task(task)
 
     @staticmethod
     def _append_calls(
