@@ -553,10 +553,7 @@ class FrameProcessor(BaseObject):
 
     async def broadcast_interruption(self) -> None:
         """Drop this processor's queued interruptible work and interrupt both neighbours."""
-        if self._queue:
-            kept = [item for item in self._queue if not item[0].interruptible]
-            self._queue.clear()
-            self._queue.extend(kept)
+        self._drop_interruptible_queued()
         await self.broadcast_frame(InterruptionFrame)
 
     async def _push_twins(self, down: Frame, up: Frame) -> None:
@@ -632,15 +629,19 @@ class FrameProcessor(BaseObject):
         """Drop queued interruptible frames; cancel the one in progress if it is interruptible."""
         await self._resume_after_interruption(self._stop_interrupted_work())
 
+    def _drop_interruptible_queued(self) -> None:
+        """Drop the queued frames an interruption may drop; keep the rest in order."""
+        if self._queue:
+            kept = [item for item in self._queue if not item[0].interruptible]
+            self._queue.clear()
+            self._queue.extend(kept)
+
     def _stop_interrupted_work(self) -> asyncio.Task[None] | None:
         """The part of an interruption that needs no await: drop queued interruptible frames
         and cancel the worker if the frame in progress is interruptible. Once cancelled the
         worker does nothing more (it raises at its next resumption); the returned task is for
         :meth:`_resume_after_interruption`."""
-        if self._queue:
-            kept = [item for item in self._queue if not item[0].interruptible]
-            self._queue.clear()
-            self._queue.extend(kept)
+        self._drop_interruptible_queued()
         current = self._current
         worker = self._worker
         if worker is None or current is None or not current.interruptible:
