@@ -167,7 +167,6 @@ from callpipe.turns.user_turn_completion_mixin import (
     UserTurnCompletionConfig,
 )
 from callpipe.turns.user_turn_strategies import (
-    BaseUserTurnStartStrategy,
     EagerUserTurnStopStrategy,
     FilterIncompleteUserTurnStrategies,
     LLMTurnCompletionUserTurnStopStrategy,
@@ -546,7 +545,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
             if resolver is None:
                 await self.push_frame(frame, direction)  # for a resolver further down
             else:
-                await self._proposed_start(resolver)
+                await self._start_turn_here(resolver.turn_started_params())
         elif isinstance(frame, ProposedUserStoppedSpeakingFrame):
             if self._strategies.proposed_stop_resolver() is None:
                 await self.push_frame(frame, direction)
@@ -796,10 +795,6 @@ class LLMUserAggregator(LLMUserContextAggregator):
             self._caller_heard_asleep = False
         elif self._strategies.proposed_stop_resolver() is None:
             await self._stop_turn_here()
-
-    async def _proposed_start(self, strategy: BaseUserTurnStartStrategy) -> None:
-        """A service proposed that the caller started a turn; the strategy's settings decide."""
-        await self._start_turn_here(strategy.turn_started_params())
 
     async def _start_turn_here(self, params: UserTurnStartedParams) -> None:
         """A turn decided in this aggregator (its VAD, or a proposal): announce it both ways
