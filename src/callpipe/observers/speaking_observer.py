@@ -68,6 +68,7 @@ class SpeakingObserver(BaseObserver):
         super().__init__(observe_every_push=False, **kwargs)
         self._now = time_source
         self._open: dict[SpeechEventKind, float] = {}
+        self._kinds: dict[type[Frame], SpeechEventKind | None] = {}  # per class, see _kind_of
         self._register_event_handler("on_speech_event")
 
     async def on_push_frame(self, data: FramePushed) -> None:
@@ -94,15 +95,22 @@ class SpeakingObserver(BaseObserver):
         if isinstance(frame, VADUserStoppedSpeakingFrame):
             decided = frame.timestamp or self._now()
             return SpeechEventKind.USER_SPEECH_STOPPED, decided - frame.stop_secs
-        kind = _KINDS.get(type(frame))
+        cls = type(frame)
+        try:
+            kind = self._kinds[cls]
+        except KeyError:  # first frame of this class: one subclass walk, then a dict hit
+            kind = self._kinds[cls] = _kind_of(cls)
         if kind is None:
-            for cls, candidate in _KINDS.items():
-                if isinstance(frame, cls):
-                    kind = candidate
-                    break
-            else:
-                return None
+            return None
         return kind, self._now()
+
+
+def _kind_of(cls: type[Frame]) -> SpeechEventKind | None:
+    """The moment a frame class stands for (first match by subclass), None for the rest."""
+    for base, kind in _KINDS.items():
+        if issubclass(cls, base):
+            return kind
+    return None
 
 
 _KINDS: dict[type[Frame], SpeechEventKind] = {
