@@ -50,11 +50,17 @@ class SyncFrame(ControlFrame, UninterruptibleFrame):
 class _Round:
     """The frames the branches produce for one input frame, until each branch is done."""
 
-    def __init__(self, markers: list[Frame], done: asyncio.Event) -> None:
+    def __init__(self, markers: list[Frame]) -> None:
         self.markers = markers
         self.waiting = set(range(len(markers)))
-        self.done = done
+        self.done = asyncio.Event()
         self.out: list[tuple[int, Frame, FrameDirection]] = []
+
+    def branch_done(self, index: int) -> None:
+        """Branch ``index`` let its marker out; the round is done once every branch has."""
+        self.waiting.discard(index)
+        if not self.waiting:
+            self.done.set()
 
 
 class SyncParallelPipeline(ParallelPipeline):
@@ -94,18 +100,17 @@ class SyncParallelPipeline(ParallelPipeline):
         if isinstance(frame, SystemFrame):
             await super().process_frame(frame, direction)
             return
-        done = asyncio.Event()
         markers: list[Frame] = [frame] * len(self._entries)
         if not isinstance(frame, EndFrame):  # an EndFrame is its own marker
             markers = [SyncFrame() for _ in self._entries]
-        self._round = round_ = _Round(markers, done)
+        self._round = round_ = _Round(markers)
         try:
             for (source, sink), marker in zip(self._entries, markers, strict=True):
                 entry = source if direction is FrameDirection.DOWNSTREAM else sink
                 await entry.queue_frame(frame, direction)
                 if marker is not frame:
                     await entry.queue_frame(marker, direction)
-            await done.wait()
+            await round_.done.wait()
         finally:
             self._round = None
         await self._release(round_)
@@ -114,18 +119,14 @@ class SyncParallelPipeline(ParallelPipeline):
         round_ = self._round
         if isinstance(frame, SyncFrame):
             if round_ is not None and frame is round_.markers[index]:
-                round_.waiting.discard(index)
-                if not round_.waiting:
-                    round_.done.set()
+                round_.branch_done(index)
             return  # a marker never leaves (nor a stale one, after an interruption)
         if round_ is None or isinstance(frame, SystemFrame):
             await self._leave(frame, direction)
             return
         round_.out.append((index, frame, direction))
         if frame is round_.markers[index]:  # an EndFrame came out of this branch
-            round_.waiting.discard(index)
-            if not round_.waiting:
-                round_.done.set()
+            round_.branch_done(index)
 
     async def _release(self, round_: _Round) -> None:
         out = round_.out
