@@ -35,8 +35,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from callpipe.frames.frames import LLMUpdateSettingsFrame
 from callpipe.processors.base_object import BaseObject
@@ -302,6 +303,14 @@ class LLMTurnCompletionUserTurnStopStrategy(BaseUserTurnStopStrategy):
         )
 
 
+_T = TypeVar("_T")
+
+
+def first_of(strategies: Iterable[object] | None, cls: type[_T]) -> _T | None:
+    """The first of ``strategies`` that is a ``cls``, if any."""
+    return next((s for s in strategies or () if isinstance(s, cls)), None)
+
+
 def default_user_turn_start_strategies() -> list[BaseUserTurnStartStrategy]:
     return [VADUserTurnStartStrategy(), TranscriptionUserTurnStartStrategy()]
 
@@ -360,17 +369,11 @@ class UserTurnStrategies:
 
     def eager_strategy(self) -> EagerUserTurnStopStrategy | None:
         """The stop strategy that answers eager ends of turn ahead of time, if any."""
-        for s in self.stop or ():
-            if isinstance(s, EagerUserTurnStopStrategy):
-                return s
-        return None
+        return first_of(self.stop, EagerUserTurnStopStrategy)
 
     def completion_strategy(self) -> LLMTurnCompletionUserTurnStopStrategy | None:
         """The stop strategy that waits for the LLM's turn-completion verdict, if any."""
-        for s in self.stop or ():
-            if isinstance(s, LLMTurnCompletionUserTurnStopStrategy):
-                return s
-        return None
+        return first_of(self.stop, LLMTurnCompletionUserTurnStopStrategy)
 
     def update_stt_timeout(self, ttfs_p99_latency: float) -> None:
         for s in self.stop or ():

@@ -172,6 +172,7 @@ from callpipe.turns.user_turn_strategies import (
     LLMTurnCompletionUserTurnStopStrategy,
     UserTurnStartedParams,
     UserTurnStrategies,
+    first_of,
 )
 
 # Pipecat imports these config classes from this module too.
@@ -424,17 +425,13 @@ class LLMUserAggregator(LLMUserContextAggregator):
         self._params.aggregation_timeout = _DEFAULT_SPEECH_TIMEOUT if timeout is None else timeout
         if self._stt_latency > 0:
             strategies.update_stt_timeout(self._stt_latency)
-        stops = strategies.stop or ()
-        analyzers = [s for s in stops if isinstance(s, TurnAnalyzerUserTurnStopStrategy)]
+        analyzer = first_of(strategies.stop, TurnAnalyzerUserTurnStopStrategy)
         self._turn_gate = (
-            TurnAnalyzerGate(analyzers[0], self, self._end_turn) if analyzers else None
+            TurnAnalyzerGate(analyzer, self, self._end_turn) if analyzer is not None else None
         )
         if self._turn_gate is not None and self._sample_rate:
             self._turn_gate.start(self._sample_rate)
-        wakes = [
-            s for s in strategies.start or () if isinstance(s, WakePhraseUserTurnStartStrategy)
-        ]
-        self._wake = wakes[0] if wakes else None
+        self._wake = first_of(strategies.start, WakePhraseUserTurnStartStrategy)
 
     @property
     def user_turn_strategies(self) -> UserTurnStrategies:
