@@ -481,14 +481,20 @@ class OpenAIRealtimeLLMService(LLMService):
         if self._response_active:
             self._response_owed = True  # the API refuses a second one while one runs
             return
-        if not self._conversation_sent and self._context is not None:
-            # The context's instructions, tools and messages, before its first response.
-            self._conversation_sent = True
-            await self._send_session_update()
-            await self._send_conversation()
+        # The context's instructions, tools and messages, before its first response.
+        await self._send_context_once()
         self._response_active = True
         self.start_ttfb_metrics()
         await self.send_client_event({"type": "response.create"})
+
+    async def _send_context_once(self) -> None:
+        """The context's instructions and tools (a session update) and its messages, once
+        per session."""
+        if self._conversation_sent or self._context is None:
+            return
+        self._conversation_sent = True
+        await self._send_session_update()
+        await self._send_conversation()
 
     async def _send_conversation(self) -> None:
         """The context's messages as conversation items (the first system one is the
@@ -538,12 +544,10 @@ class OpenAIRealtimeLLMService(LLMService):
         if self._respond_when_ready:
             self._respond_when_ready = False
             await self._create_response()
-        elif self._context is not None and not self._conversation_sent:
+        else:
             # A new session after a reconnect: give it the conversation so far (no response:
             # the caller's next turn asks for one).
-            self._conversation_sent = True
-            await self._send_session_update()
-            await self._send_conversation()
+            await self._send_context_once()
 
     async def _on_response_created(self, event: dict[str, Any]) -> None:
         response = event.get("response") or {}
