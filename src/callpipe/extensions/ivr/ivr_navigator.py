@@ -64,6 +64,7 @@ from callpipe.processors.frame_processor import (
     FrameProcessor,
     FrameProcessorSetup,
 )
+from callpipe.utils.string import longest_trailing_partial_match
 
 logger = logging.getLogger(__name__)
 
@@ -120,12 +121,8 @@ class _TagSplitter:
         opened = _OPENER.search(self._held)
         if opened is not None:
             return opened.start()
-        last = self._held.rfind("<")
-        if last >= 0:
-            tail = self._held[last:].lower()
-            if any(opener.startswith(tail) for opener in _OPENERS):
-                return last
-        return len(self._held)
+        # An opener cut by streaming ("<dt"): lowered letters keep their count from the end.
+        return len(self._held) - longest_trailing_partial_match(self._held.lower(), _OPENERS)
 
     def flush(self) -> str:
         """What is still held at the end of a reply (an unfinished tag), and forget it."""
