@@ -418,15 +418,11 @@ class OpenAIRealtimeLLMService(LLMService):
     async def _send_audio(self, pcm: bytes) -> None:
         if self._in_resampler is not None:
             pcm = self._in_resampler.resample(pcm)
-        fmt = self._in_format
-        data = (
-            pcm
-            if fmt == "audio/pcm"
-            else pcm_to_ulaw(pcm)
-            if fmt == "audio/pcmu"
-            else (pcm_to_alaw(pcm))
-        )
-        self._batch += data
+        if self._in_format == "audio/pcmu":
+            pcm = pcm_to_ulaw(pcm)
+        elif self._in_format == "audio/pcma":
+            pcm = pcm_to_alaw(pcm)
+        self._batch += pcm
         if len(self._batch) >= self._batch_bytes:
             await self._flush_audio()
 
