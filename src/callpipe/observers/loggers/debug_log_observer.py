@@ -62,6 +62,8 @@ class DebugLogObserver(BaseObserver):
         )
 
     async def on_push_frame(self, data: FramePushed) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return  # no line would be written: skip the filters and the field formatting
         if not self._wanted(data.frame, data.source, data.destination):
             return
         arrow = "→" if data.direction is FrameDirection.DOWNSTREAM else "←"
