@@ -14,6 +14,7 @@ straight through once their first characters rule it out.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,8 +57,6 @@ class NvidiaLLMService(OpenAILLMService):
         settings: NvidiaLLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
-        import os
-
         key = api_key or os.environ.get("NVIDIA_API_KEY") or None
         if key is None and "api.nvidia.com" in base_url:
             logger.warning(
