@@ -147,7 +147,6 @@ class FlowManager:
         self._action_manager = ActionManager(worker, self)
         self._state: dict[str, Any] = {}
         self._current_node: str | None = None
-        self._current_functions: set[str] = set()
         self._pending: _Transition | None = None
         self._initialized = False
         worker.add_event_handler("on_pipeline_finished", self._on_pipeline_finished)
@@ -239,7 +238,6 @@ class FlowManager:
                 role_message, role_messages or [], node["task_messages"], tools, node
             )
             self._current_node = node_id
-            self._current_functions = {schema.name for schema in schemas}
 
             respond_immediately = node.get("respond_immediately", True)
             if respond_immediately:
