@@ -90,7 +90,6 @@ class AzureLLMService(OpenAILLMService):
                     "or token_provider=..."
                 )
         endpoint = endpoint.rstrip("/")
-        self._endpoint = endpoint
         self._use_v1_api = endpoint.endswith(AZURE_V1_PATH)
         self._api_version = api_version or AZURE_DATED_API_VERSION
         self._token_provider = token_provider
