@@ -26,6 +26,7 @@ class SkipTagsAggregator(SimpleTextAggregator):
     def __init__(self, tags: Sequence[StartEndTags], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._tags = list(tags)
+        self._starts = [start for start, _ in self._tags]  # held back when cut by streaming
         self._open_tag: StartEndTags | None = None
         self._tag_scan = 0
 
@@ -34,7 +35,7 @@ class SkipTagsAggregator(SimpleTextAggregator):
             for char in text:
                 self._add_char(char)
             if self._open_tag is None and self._text:
-                held = longest_trailing_partial_match(self._text, [s for s, _ in self._tags])
+                held = longest_trailing_partial_match(self._text, self._starts)
                 if len(self._text) > held:
                     out = self._text[: len(self._text) - held]
                     self._text = self._text[len(out) :]
