@@ -23,7 +23,11 @@ from pydantic import BaseModel
 
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
+from callpipe.services.openai.llm import (
+    OpenAILLMService,
+    OpenAILLMSettings,
+    max_tokens_only,
+)
 from callpipe.services.settings import store_from
 from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 
@@ -91,9 +95,7 @@ class DeepSeekLLMService(OpenAILLMService):
         body = super().build_request(context, system_instruction=system_instruction)
         for key in ("seed", "service_tier"):
             body.pop(key, None)
-        completion_tokens = body.pop("max_completion_tokens", None)
-        if completion_tokens is not None:
-            body.setdefault("max_tokens", completion_tokens)
+        max_tokens_only(body)
         body["messages"] = [
             {**message, "reasoning_content": ""}
             if message.get("role") == "assistant" and "reasoning_content" not in message

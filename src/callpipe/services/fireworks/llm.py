@@ -14,7 +14,11 @@ from typing import Any
 
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
+from callpipe.services.openai.llm import (
+    OpenAILLMService,
+    OpenAILLMSettings,
+    max_tokens_only,
+)
 from callpipe.services.settings import store_from
 
 FIREWORKS_BASE_URL = "https://api.fireworks.ai/inference/v1"
@@ -59,7 +63,5 @@ class FireworksLLMService(OpenAILLMService):
         body = super().build_request(context, system_instruction=system_instruction)
         for key in ("seed", "stream_options", "service_tier"):
             body.pop(key, None)
-        completion_tokens = body.pop("max_completion_tokens", None)
-        if completion_tokens is not None:
-            body.setdefault("max_tokens", completion_tokens)
+        max_tokens_only(body)
         return body

@@ -20,7 +20,11 @@ from typing import Any
 
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
+from callpipe.services.openai.llm import (
+    OpenAILLMService,
+    OpenAILLMSettings,
+    max_tokens_only,
+)
 from callpipe.services.settings import store_from
 
 MISTRAL_BASE_URL = "https://api.mistral.ai/v1"
@@ -87,8 +91,6 @@ class MistralLLMService(OpenAILLMService):
         seed = body.pop("seed", None)
         if seed is not None:
             body["random_seed"] = seed
-        completion_tokens = body.pop("max_completion_tokens", None)
-        if completion_tokens is not None:
-            body.setdefault("max_tokens", completion_tokens)
+        max_tokens_only(body)
         body["messages"] = mistral_messages(body["messages"])
         return body

@@ -358,6 +358,14 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
             await self.push_llm_text(str(content))
 
 
+def max_tokens_only(body: dict[str, Any]) -> None:
+    """Send ``body``'s ``max_completion_tokens`` as ``max_tokens`` (a ``max_tokens`` already
+    there wins), for servers that know only the older name."""
+    completion_tokens = body.pop("max_completion_tokens", None)
+    if completion_tokens is not None:
+        body.setdefault("max_tokens", completion_tokens)
+
+
 def _count(details: Any, key: str) -> int | None:
     """An optional count from a ``*_tokens_details`` object (None when not reported)."""
     if not isinstance(details, dict):

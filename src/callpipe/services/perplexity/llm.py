@@ -20,7 +20,11 @@ from typing import Any
 
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
+from callpipe.services.openai.llm import (
+    OpenAILLMService,
+    OpenAILLMSettings,
+    max_tokens_only,
+)
 from callpipe.services.settings import store_from
 
 PERPLEXITY_BASE_URL = "https://api.perplexity.ai"
@@ -100,9 +104,7 @@ class PerplexityLLMService(OpenAILLMService):
         self, context: ChatContext, *, system_instruction: str | None = None
     ) -> dict[str, Any]:
         full = super().build_request(context, system_instruction=system_instruction)
-        completion_tokens = full.get("max_completion_tokens")
-        if completion_tokens is not None:
-            full.setdefault("max_tokens", completion_tokens)
+        max_tokens_only(full)
         body = {key: full[key] for key in _SENT if key in full}
         body["messages"] = perplexity_messages(full["messages"])
         return body
