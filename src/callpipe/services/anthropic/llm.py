@@ -264,7 +264,7 @@ class AnthropicLLMService(StreamingHTTPLLMService):
         self._init_retry_on_timeout(retry_timeout_secs, retry_on_timeout)
         self._warmup = warmup
         self._client: httpx.AsyncClient | None = None
-        self._adapter = AnthropicLLMAdapter()
+        self._adapter = self.adapter_class()
 
     def get_llm_adapter(self) -> AnthropicLLMAdapter:
         return self._adapter
