@@ -385,10 +385,7 @@ class DeepgramSTTService(ProviderSocketSTTService):
         saved = socket.settings.copy()
         for f in dataclasses.fields(saved):
             setattr(self._settings, f.name, getattr(saved, f.name))
-        if isinstance(self._settings.model, str):
-            self.set_model_name(self._settings.model)
-        language = self._settings.language
-        self._language = language if isinstance(language, str) else None
+        self._sync_model_and_language()
 
     async def _on_socket_failed(self, message: str, *, socket: _Socket | None = None) -> None:
         if socket is not None and socket.retiring:
