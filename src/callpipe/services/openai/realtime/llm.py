@@ -176,6 +176,13 @@ def _tool_dicts(tools: Any) -> list[dict[str, Any]] | None:
     return out
 
 
+def _format_for(given: AudioFormat | None, sample_rate: int) -> str:
+    """The configured format, else G.711 mu-law at 8 kHz (a phone line) and PCM otherwise."""
+    if given is not None:
+        return given.type
+    return "audio/pcmu" if sample_rate == 8000 else "audio/pcm"
+
+
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -303,17 +310,8 @@ class OpenAIRealtimeLLMService(LLMService):
         audio = self.session_properties.audio or AudioConfiguration()
         given_in = audio.input.format if audio.input is not None else None
         given_out = audio.output.format if audio.output is not None else None
-        default = "audio/pcmu"
-        self._in_format = (
-            given_in.type
-            if given_in is not None
-            else (default if self._in_sample_rate == 8000 else "audio/pcm")
-        )
-        self._out_format = (
-            given_out.type
-            if given_out is not None
-            else (default if self._out_sample_rate == 8000 else "audio/pcm")
-        )
+        self._in_format = _format_for(given_in, self._in_sample_rate)
+        self._out_format = _format_for(given_out, self._out_sample_rate)
         self._in_resampler = None
         if self._in_format == "audio/pcm" and self._in_sample_rate != OPENAI_SAMPLE_RATE:
             self._in_resampler = StreamResampler(
