@@ -47,17 +47,13 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes.deepgram import _refusal
 
 MODELS = ("flux-general-en", "flux-general-multi")
 ENCODINGS = ("linear16", "linear32", "mulaw", "alaw", "opus", "ogg-opus")
 """Raw encodings Flux documents (``sample_rate`` is then required)."""
 SAMPLE_RATES = ("8000", "16000", "24000", "44100", "48000")
 THRESHOLD_FIELDS = ("eot_threshold", "eager_eot_threshold", "eot_timeout_ms")
-
-
-def _refusal(status: int, err_code: str, message: str) -> Refusal:
-    body = {"err_code": err_code, "err_msg": message, "request_id": uuid.uuid4().hex}
-    return Refusal(status, json.dumps(body), {"dg-error": message})
 
 
 def _validate(request: Any) -> Refusal | None:

@@ -46,6 +46,7 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
 from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes.deepgram import _refusal
 from callpipe.testing.fakes.openai import tone_pcm
 
 ENCODINGS = ("linear16", "mulaw", "alaw")
@@ -58,11 +59,6 @@ DEFAULT_RATES = {"linear16": "24000", "mulaw": "8000", "alaw": "8000"}
 DEFAULT_MODEL = "aura-asteria-en"
 MODEL_UUID = "00000000-0000-4000-8000-0000000a0ba2"
 FLUSH_WINDOW_SECS = 60.0
-
-
-def _refusal(status: int, err_code: str, message: str) -> Refusal:
-    body = {"err_code": err_code, "err_msg": message, "request_id": uuid.uuid4().hex}
-    return Refusal(status, json.dumps(body), {"dg-error": message})
 
 
 def _validate(request: Any) -> Refusal | None:
