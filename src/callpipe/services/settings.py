@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 _S = TypeVar("_S", bound="ServiceSettings")
 
 
-def _unset() -> Any:
+def unset() -> Any:
+    """``NOT_GIVEN``, as a dataclass ``default_factory`` for settings fields."""
     return NOT_GIVEN
 
 
@@ -37,7 +38,7 @@ def _unset() -> Any:
 class ServiceSettings:
     """Base of all service settings: ``model`` and an ``extra`` dict for other keys."""
 
-    model: str | None | NotGiven = field(default_factory=_unset)
+    model: str | None | NotGiven = field(default_factory=unset)
     extra: dict[str, Any] = field(default_factory=dict)
 
     _aliases: ClassVar[dict[str, str]] = {}
@@ -100,17 +101,17 @@ class LLMSettings(ServiceSettings):
     ``FilterIncompleteUserTurnStrategies`` through an ``LLMUpdateSettingsFrame``.
     """
 
-    system_instruction: str | None | NotGiven = field(default_factory=_unset)
-    temperature: float | None | NotGiven = field(default_factory=_unset)
-    max_tokens: int | None | NotGiven = field(default_factory=_unset)
-    top_p: float | None | NotGiven = field(default_factory=_unset)
-    top_k: int | None | NotGiven = field(default_factory=_unset)
-    frequency_penalty: float | None | NotGiven = field(default_factory=_unset)
-    presence_penalty: float | None | NotGiven = field(default_factory=_unset)
-    seed: int | None | NotGiven = field(default_factory=_unset)
-    filter_incomplete_user_turns: bool | None | NotGiven = field(default_factory=_unset)
+    system_instruction: str | None | NotGiven = field(default_factory=unset)
+    temperature: float | None | NotGiven = field(default_factory=unset)
+    max_tokens: int | None | NotGiven = field(default_factory=unset)
+    top_p: float | None | NotGiven = field(default_factory=unset)
+    top_k: int | None | NotGiven = field(default_factory=unset)
+    frequency_penalty: float | None | NotGiven = field(default_factory=unset)
+    presence_penalty: float | None | NotGiven = field(default_factory=unset)
+    seed: int | None | NotGiven = field(default_factory=unset)
+    filter_incomplete_user_turns: bool | None | NotGiven = field(default_factory=unset)
     user_turn_completion_config: UserTurnCompletionConfig | None | NotGiven = field(
-        default_factory=_unset
+        default_factory=unset
     )
 
 
@@ -118,8 +119,8 @@ class LLMSettings(ServiceSettings):
 class TTSSettings(ServiceSettings):
     """Voice and language of a TTS service."""
 
-    voice: str | None | NotGiven = field(default_factory=_unset)
-    language: str | None | NotGiven = field(default_factory=_unset)
+    voice: str | None | NotGiven = field(default_factory=unset)
+    language: str | None | NotGiven = field(default_factory=unset)
 
     _aliases: ClassVar[dict[str, str]] = {"voice_id": "voice"}
 
@@ -128,7 +129,7 @@ class TTSSettings(ServiceSettings):
 class STTSettings(ServiceSettings):
     """Language of an STT service."""
 
-    language: str | None | NotGiven = field(default_factory=_unset)
+    language: str | None | NotGiven = field(default_factory=unset)
 
 
 def delta_from_frame(

@@ -63,9 +63,9 @@ from callpipe.services._http import error_message, retry_after_secs
 from callpipe.services._llm_stream import _STALE_CONNECTION, StreamingHTTPLLMService, _StreamError
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.llm_service import ToolCall
-from callpipe.services.settings import LLMSettings, store_from
+from callpipe.services.settings import LLMSettings, store_from, unset
 from callpipe.utils.http_pool import pooled_transport
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +148,6 @@ class AnthropicThinkingConfig(BaseModel):
     display: str | None = None
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class AnthropicLLMSettings(LLMSettings):
     """``AnthropicLLMService.Settings``: the common LLM settings plus Claude's own.
@@ -163,10 +159,10 @@ class AnthropicLLMSettings(LLMSettings):
     ``presence_penalty`` and ``seed`` do not exist in the Messages API and are not sent.
     """
 
-    enable_prompt_caching: bool | NotGiven = field(default_factory=_unset)
-    system_prompt_cache_ttl: AnthropicCacheTTL | None | NotGiven = field(default_factory=_unset)
-    thinking: AnthropicThinkingConfig | None | NotGiven = field(default_factory=_unset)
-    effort: str | None | NotGiven = field(default_factory=_unset)
+    enable_prompt_caching: bool | NotGiven = field(default_factory=unset)
+    system_prompt_cache_ttl: AnthropicCacheTTL | None | NotGiven = field(default_factory=unset)
+    thinking: AnthropicThinkingConfig | None | NotGiven = field(default_factory=unset)
+    effort: str | None | NotGiven = field(default_factory=unset)
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> AnthropicLLMSettings:

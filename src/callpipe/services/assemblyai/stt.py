@@ -78,12 +78,12 @@ from callpipe.services._env import ASSEMBLYAI_URL_ENV
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.assemblyai.models import AssemblyAIConnectionParams
-from callpipe.services.settings import STTSettings
+from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
-from callpipe.utils.types import NOT_GIVEN, NotGiven
+from callpipe.utils.types import NotGiven
 
 logger = logging.getLogger(__name__)
 
@@ -158,10 +158,6 @@ def assemblyai_language_codes(
     return codes
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class AssemblyAISTTSettings(STTSettings):
     """``AssemblyAISTTService.Settings`` (``None``: AssemblyAI's default, not sent).
@@ -197,30 +193,28 @@ class AssemblyAISTTSettings(STTSettings):
         mode: ``"min_latency"``, ``"balanced"`` or ``"max_accuracy"`` (U3 Pro).
     """
 
-    formatted_finals: bool | None | NotGiven = field(default_factory=_unset)
-    word_finalization_max_wait_time: int | None | NotGiven = field(default_factory=_unset)
-    end_of_turn_confidence_threshold: float | None | NotGiven = field(default_factory=_unset)
-    min_turn_silence: int | None | NotGiven = field(default_factory=_unset)
-    max_turn_silence: int | None | NotGiven = field(default_factory=_unset)
-    keyterms_prompt: list[str] | None | NotGiven = field(default_factory=_unset)
-    prompt: str | None | NotGiven = field(default_factory=_unset)
-    language_detection: bool | None | NotGiven = field(default_factory=_unset)
-    language_code: str | None | NotGiven = field(default_factory=_unset)
-    language_codes: list[str] | None | NotGiven = field(default_factory=_unset)
-    format_turns: bool | NotGiven = field(default_factory=_unset)
-    speaker_labels: bool | None | NotGiven = field(default_factory=_unset)
-    vad_threshold: float | None | NotGiven = field(default_factory=_unset)
-    domain: str | None | NotGiven = field(default_factory=_unset)
-    continuous_partials: bool | NotGiven = field(default_factory=_unset)
-    interruption_delay: int | None | NotGiven = field(default_factory=_unset)
-    agent_context: str | None | NotGiven = field(default_factory=_unset)
-    previous_context_n_turns: int | None | NotGiven = field(default_factory=_unset)
-    voice_focus: Literal["near-field", "far-field"] | None | NotGiven = field(
-        default_factory=_unset
-    )
-    voice_focus_threshold: float | None | NotGiven = field(default_factory=_unset)
+    formatted_finals: bool | None | NotGiven = field(default_factory=unset)
+    word_finalization_max_wait_time: int | None | NotGiven = field(default_factory=unset)
+    end_of_turn_confidence_threshold: float | None | NotGiven = field(default_factory=unset)
+    min_turn_silence: int | None | NotGiven = field(default_factory=unset)
+    max_turn_silence: int | None | NotGiven = field(default_factory=unset)
+    keyterms_prompt: list[str] | None | NotGiven = field(default_factory=unset)
+    prompt: str | None | NotGiven = field(default_factory=unset)
+    language_detection: bool | None | NotGiven = field(default_factory=unset)
+    language_code: str | None | NotGiven = field(default_factory=unset)
+    language_codes: list[str] | None | NotGiven = field(default_factory=unset)
+    format_turns: bool | NotGiven = field(default_factory=unset)
+    speaker_labels: bool | None | NotGiven = field(default_factory=unset)
+    vad_threshold: float | None | NotGiven = field(default_factory=unset)
+    domain: str | None | NotGiven = field(default_factory=unset)
+    continuous_partials: bool | NotGiven = field(default_factory=unset)
+    interruption_delay: int | None | NotGiven = field(default_factory=unset)
+    agent_context: str | None | NotGiven = field(default_factory=unset)
+    previous_context_n_turns: int | None | NotGiven = field(default_factory=unset)
+    voice_focus: Literal["near-field", "far-field"] | None | NotGiven = field(default_factory=unset)
+    voice_focus_threshold: float | None | NotGiven = field(default_factory=unset)
     mode: Literal["min_latency", "balanced", "max_accuracy"] | None | NotGiven = field(
-        default_factory=_unset
+        default_factory=unset
     )
 
 

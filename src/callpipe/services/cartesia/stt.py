@@ -48,11 +48,11 @@ from callpipe.services._env import (
     websocket_origin,
 )
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.settings import STTSettings
+from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
-from callpipe.utils.types import NOT_GIVEN, NotGiven
+from callpipe.utils.types import NotGiven
 
 logger = logging.getLogger(__name__)
 
@@ -112,17 +112,13 @@ def prepare_keyterms(keyterms: Any) -> list[str]:
     return kept
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class CartesiaSTTSettings(STTSettings):
     """``CartesiaSTTService.Settings``: model, language and ``keyterm`` (a list of words or
     phrases to favour; ink-2 / ink-preview models). Each is part of the socket's query, so an
     update opens a new socket."""
 
-    keyterm: list[str] | None | NotGiven = field(default_factory=_unset)
+    keyterm: list[str] | None | NotGiven = field(default_factory=unset)
 
 
 class CartesiaLiveOptions:

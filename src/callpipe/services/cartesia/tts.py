@@ -50,11 +50,11 @@ from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import CARTESIA_URL_ENV, base_url
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.settings import TTSSettings, copy_given, require_voice
+from callpipe.services.settings import TTSSettings, copy_given, require_voice, unset
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
-from callpipe.utils.types import NOT_GIVEN, NotGiven
+from callpipe.utils.types import NotGiven
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +106,6 @@ class _Reply:
     flushed: bool = False
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 class GenerationConfig(BaseModel):
     """A request's ``generation_config`` (sonic-3 models; ``None``: Cartesia's default).
 
@@ -137,9 +133,9 @@ class CartesiaTTSSettings(TTSSettings):
     ``generation_config`` and ``pronunciation_dict_id`` (sent with every request)."""
 
     generation_config: GenerationConfig | Mapping[str, Any] | None | NotGiven = field(
-        default_factory=_unset
+        default_factory=unset
     )
-    pronunciation_dict_id: str | None | NotGiven = field(default_factory=_unset)
+    pronunciation_dict_id: str | None | NotGiven = field(default_factory=unset)
 
 
 class CartesiaTTSService(TTSService):

@@ -67,11 +67,10 @@ from callpipe.frames.frames import StartFrame
 from callpipe.services._env import DEEPGRAM_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.settings import STTSettings
+from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transports.record_hooks import note_transcript_detail
-from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
 
@@ -118,10 +117,6 @@ class LiveOptions(BaseModel):
     """Usage-reporting label(s); a list repeats the ``tag`` parameter."""
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class DeepgramSTTSettings(STTSettings):
     """``DeepgramSTTService.Settings``: model, language and Pipecat 1.14's live options.
@@ -130,24 +125,24 @@ class DeepgramSTTSettings(STTSettings):
     live-endpoint options go in ``extra`` (they become query parameters as given).
     """
 
-    interim_results: Any = field(default_factory=_unset)
-    punctuate: Any = field(default_factory=_unset)
-    smart_format: Any = field(default_factory=_unset)
-    endpointing: Any = field(default_factory=_unset)
-    profanity_filter: Any = field(default_factory=_unset)
-    keyterm: Any = field(default_factory=_unset)
-    utterance_end_ms: Any = field(default_factory=_unset)
-    numerals: Any = field(default_factory=_unset)
-    diarize: Any = field(default_factory=_unset)
-    detect_entities: Any = field(default_factory=_unset)
-    dictation: Any = field(default_factory=_unset)
-    keywords: Any = field(default_factory=_unset)
-    redact: Any = field(default_factory=_unset)
+    interim_results: Any = field(default_factory=unset)
+    punctuate: Any = field(default_factory=unset)
+    smart_format: Any = field(default_factory=unset)
+    endpointing: Any = field(default_factory=unset)
+    profanity_filter: Any = field(default_factory=unset)
+    keyterm: Any = field(default_factory=unset)
+    utterance_end_ms: Any = field(default_factory=unset)
+    numerals: Any = field(default_factory=unset)
+    diarize: Any = field(default_factory=unset)
+    detect_entities: Any = field(default_factory=unset)
+    dictation: Any = field(default_factory=unset)
+    keywords: Any = field(default_factory=unset)
+    redact: Any = field(default_factory=unset)
     """Redaction types (``pci``, ``ssn``, ...); a list repeats the parameter."""
-    replace: Any = field(default_factory=_unset)
+    replace: Any = field(default_factory=unset)
     """``find:replacement`` terms; a list repeats the parameter."""
-    search: Any = field(default_factory=_unset)
-    version: Any = field(default_factory=_unset)
+    search: Any = field(default_factory=unset)
+    version: Any = field(default_factory=unset)
     """Model version, e.g. ``"2021-03-17.0"`` (None: Deepgram's ``latest``)."""
 
 

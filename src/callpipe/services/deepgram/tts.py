@@ -50,10 +50,10 @@ from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import DEEPGRAM_TTS_URL_ENV, DEEPGRAM_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.settings import TTSSettings
+from callpipe.services.settings import TTSSettings, unset
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
@@ -73,17 +73,13 @@ _CLEAR = json.dumps({"type": "Clear"})
 _CLOSE = json.dumps({"type": "Close"})
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class DeepgramTTSSettings(TTSSettings):
     """``DeepgramTTSService.Settings``: the voice (an Aura model name such as
     ``aura-2-thalia-en``) and ``speed``, a multiplier from 0.7 to 1.5 (``None``: the voice's
     own pace; Aura-2 English and Spanish voices)."""
 
-    speed: float | None | NotGiven = field(default_factory=_unset)
+    speed: float | None | NotGiven = field(default_factory=unset)
 
 
 @dataclass

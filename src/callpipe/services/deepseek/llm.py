@@ -28,8 +28,8 @@ from callpipe.services.openai.llm import (
     OpenAILLMSettings,
     max_tokens_only,
 )
-from callpipe.services.settings import store_from
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.services.settings import store_from, unset
+from callpipe.utils.types import NotGiven, is_given
 
 DEEPSEEK_BASE_URL = "https://api.deepseek.com/v1"
 DEEPSEEK_DEFAULT_MODEL = "deepseek-flash"
@@ -41,16 +41,12 @@ class DeepSeekThinkingConfig(BaseModel):
     type: Literal["enabled", "disabled"] | str
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class DeepSeekLLMSettings(OpenAILLMSettings):
     """``DeepSeekLLMService.Settings``: the OpenAI settings plus ``thinking`` (a
     :class:`DeepSeekThinkingConfig` or the same as a dict)."""
 
-    thinking: DeepSeekThinkingConfig | None | NotGiven = field(default_factory=_unset)
+    thinking: DeepSeekThinkingConfig | None | NotGiven = field(default_factory=unset)
 
     def __post_init__(self) -> None:
         value: Any = self.thinking

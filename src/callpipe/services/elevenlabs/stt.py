@@ -68,7 +68,7 @@ from callpipe.services._env import base_url as env_base_url
 from callpipe.services._http import error_message, is_retryable
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.elevenlabs.tts import ELEVENLABS_URL, language_to_elevenlabs_language
-from callpipe.services.settings import STTSettings
+from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import ProviderSocketSTTService, SegmentedSTTService, StreamEnd
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.utils.http_pool import pooled_transport
@@ -126,25 +126,21 @@ def audio_format_from_sample_rate(sample_rate: int) -> str:
     )
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class ElevenLabsRealtimeSTTSettings(STTSettings):
     """``ElevenLabsRealtimeSTTService.Settings``: model, language (None: detected), and the
     query options of the same names (an update opens a new socket)."""
 
-    keyterms: list[str] | None | NotGiven = field(default_factory=_unset)
-    no_verbatim: bool | None | NotGiven = field(default_factory=_unset)
+    keyterms: list[str] | None | NotGiven = field(default_factory=unset)
+    no_verbatim: bool | None | NotGiven = field(default_factory=unset)
     """Leave out filler words, false starts and non-speech sounds."""
-    vad_silence_threshold_secs: float | None | NotGiven = field(default_factory=_unset)
+    vad_silence_threshold_secs: float | None | NotGiven = field(default_factory=unset)
     """``CommitStrategy.VAD``: silence before ElevenLabs commits (0.3 to 3.0 s)."""
-    vad_threshold: float | None | NotGiven = field(default_factory=_unset)
+    vad_threshold: float | None | NotGiven = field(default_factory=unset)
     """``CommitStrategy.VAD``: sensitivity, 0.1 to 0.9 (lower hears more)."""
-    min_speech_duration_ms: int | None | NotGiven = field(default_factory=_unset)
-    min_silence_duration_ms: int | None | NotGiven = field(default_factory=_unset)
-    filter_background_audio: bool | None | NotGiven = field(default_factory=_unset)
+    min_speech_duration_ms: int | None | NotGiven = field(default_factory=unset)
+    min_silence_duration_ms: int | None | NotGiven = field(default_factory=unset)
+    filter_background_audio: bool | None | NotGiven = field(default_factory=unset)
     """Have ElevenLabs ignore nearby voices and ambient noise."""
 
 
@@ -398,9 +394,9 @@ class ElevenLabsSTTSettings(STTSettings):
     """``ElevenLabsSTTService.Settings``: model, language, and the form fields of the same
     names (``tag_audio_events``: mark laughter, coughs...; ``no_verbatim``: scribe_v2 only)."""
 
-    tag_audio_events: bool | None | NotGiven = field(default_factory=_unset)
-    keyterms: list[str] | None | NotGiven = field(default_factory=_unset)
-    no_verbatim: bool | None | NotGiven = field(default_factory=_unset)
+    tag_audio_events: bool | None | NotGiven = field(default_factory=unset)
+    keyterms: list[str] | None | NotGiven = field(default_factory=unset)
+    no_verbatim: bool | None | NotGiven = field(default_factory=unset)
 
 
 class ElevenLabsSTTService(SegmentedSTTService):

@@ -52,11 +52,11 @@ from callpipe.frames.frames import StartFrame
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import ELEVENLABS_URL_ENV, base_url
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.settings import TTSSettings, copy_given, require_voice
+from callpipe.services.settings import TTSSettings, copy_given, require_voice, unset
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
-from callpipe.utils.types import NOT_GIVEN, is_given
+from callpipe.utils.types import is_given
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +102,6 @@ def language_to_elevenlabs_language(language: str) -> str:
     return resolve_language(language, _LANGUAGE_MAP, use_base_code=True)
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 _VOICE_FIELDS = ("stability", "similarity_boost", "style", "use_speaker_boost", "speed")
 
 
@@ -142,12 +138,12 @@ def _locators(
 class ElevenLabsTTSSettings(TTSSettings):
     """``ElevenLabsTTSService.Settings``: voice, model, language and the voice settings."""
 
-    stability: Any = field(default_factory=_unset)
-    similarity_boost: Any = field(default_factory=_unset)
-    style: Any = field(default_factory=_unset)
-    use_speaker_boost: Any = field(default_factory=_unset)
-    speed: Any = field(default_factory=_unset)
-    apply_text_normalization: Any = field(default_factory=_unset)
+    stability: Any = field(default_factory=unset)
+    similarity_boost: Any = field(default_factory=unset)
+    style: Any = field(default_factory=unset)
+    use_speaker_boost: Any = field(default_factory=unset)
+    speed: Any = field(default_factory=unset)
+    apply_text_normalization: Any = field(default_factory=unset)
 
     URL_FIELDS: ClassVar[frozenset[str]] = frozenset(
         {"voice", "model", "language", "apply_text_normalization"}

@@ -58,9 +58,9 @@ from callpipe.services.google._gemini import (
     convert_tools,
 )
 from callpipe.services.llm_service import ToolCall
-from callpipe.services.settings import LLMSettings, store_from
+from callpipe.services.settings import LLMSettings, store_from, unset
 from callpipe.utils.http_pool import pooled_transport
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +96,6 @@ class GoogleThinkingConfig(BaseModel):
     include_thoughts: bool | None = None
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class GoogleLLMSettings(LLMSettings):
     """``GoogleLLMService.Settings``: the common LLM settings plus Gemini's own.
@@ -111,8 +107,8 @@ class GoogleLLMSettings(LLMSettings):
     ``frequency_penalty`` / ``presence_penalty`` are not sent (as in Pipecat; use ``extra``).
     """
 
-    thinking: GoogleThinkingConfig | None | NotGiven = field(default_factory=_unset)
-    safety_settings: list[Any] | None | NotGiven = field(default_factory=_unset)
+    thinking: GoogleThinkingConfig | None | NotGiven = field(default_factory=unset)
+    safety_settings: list[Any] | None | NotGiven = field(default_factory=unset)
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> GoogleLLMSettings:

@@ -14,8 +14,8 @@ from typing import Any, Literal
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
-from callpipe.services.settings import store_from
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.services.settings import store_from, unset
+from callpipe.utils.types import NotGiven, is_given
 
 GROQ_BASE_URL = "https://api.groq.com/openai/v1"
 GROQ_DEFAULT_MODEL = "openai/gpt-oss-120b"
@@ -23,16 +23,12 @@ GROQ_DEFAULT_MODEL = "openai/gpt-oss-120b"
 GroqReasoningEffort = Literal["none", "default", "low", "medium", "high"]
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class GroqLLMSettings(OpenAILLMSettings):
     """``GroqLLMService.Settings``: the OpenAI settings plus ``reasoning_effort``
     (None: the model's own default)."""
 
-    reasoning_effort: GroqReasoningEffort | None | NotGiven = field(default_factory=_unset)
+    reasoning_effort: GroqReasoningEffort | None | NotGiven = field(default_factory=unset)
 
 
 class GroqLLMService(OpenAILLMService):

@@ -14,15 +14,11 @@ from typing import Any, Literal
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
-from callpipe.services.settings import store_from
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.services.settings import store_from, unset
+from callpipe.utils.types import NotGiven, is_given
 
 INCEPTION_BASE_URL = "https://api.inceptionlabs.ai/v1"
 INCEPTION_DEFAULT_MODEL = "mercury-2"
-
-
-def _unset() -> Any:
-    return NOT_GIVEN
 
 
 @dataclass
@@ -31,9 +27,9 @@ class InceptionLLMSettings(OpenAILLMSettings):
     ``realtime``."""
 
     reasoning_effort: Literal["instant", "low", "medium", "high"] | None | NotGiven = field(
-        default_factory=_unset
+        default_factory=unset
     )
-    realtime: bool | None | NotGiven = field(default_factory=_unset)
+    realtime: bool | None | NotGiven = field(default_factory=unset)
 
 
 class InceptionLLMService(OpenAILLMService):

@@ -31,10 +31,10 @@ import httpx
 from callpipe.frames.frames import StartFrame
 from callpipe.services._http import error_message, is_retryable
 from callpipe.services.openai._client import OpenAIHTTPMixin
-from callpipe.services.settings import STTSettings, store_from
+from callpipe.services.settings import STTSettings, store_from, unset
 from callpipe.services.stt_service import SegmentedSTTService
 from callpipe.transcriptions.language import resolve_language
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
@@ -61,19 +61,15 @@ def language_to_openai_language(language: str) -> str:
     return resolve_language(language, _LANGUAGE_MAP, use_base_code=True)
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class OpenAISTTSettings(STTSettings):
     """``OpenAISTTService.Settings``: model and language, plus ``prompt`` (style or context to
     continue), ``temperature`` (0 to 1) and ``keywords`` (words and phrases to recognize, for
     the models that take them)."""
 
-    prompt: str | None | NotGiven = field(default_factory=_unset)
-    temperature: float | None | NotGiven = field(default_factory=_unset)
-    keywords: list[str] | None | NotGiven = field(default_factory=_unset)
+    prompt: str | None | NotGiven = field(default_factory=unset)
+    temperature: float | None | NotGiven = field(default_factory=unset)
+    keywords: list[str] | None | NotGiven = field(default_factory=unset)
 
 
 class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):

@@ -25,17 +25,13 @@ from pydantic import BaseModel, ConfigDict
 from callpipe.frames.frames import StartFrame
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services.openai._client import OpenAIHTTPMixin
-from callpipe.services.settings import TTSSettings, store_from
+from callpipe.services.settings import TTSSettings, store_from, unset
 from callpipe.services.tts_service import TTSService
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
 OPENAI_TTS_SAMPLE_RATE = 24000
-
-
-def _unset() -> Any:
-    return NOT_GIVEN
 
 
 @dataclass
@@ -43,8 +39,8 @@ class OpenAITTSSettings(TTSSettings):
     """``OpenAITTSService.Settings``: voice and model, plus ``instructions`` (how to speak,
     for the gpt-4o TTS models) and ``speed`` (0.25 to 4.0)."""
 
-    instructions: str | None | NotGiven = field(default_factory=_unset)
-    speed: float | None | NotGiven = field(default_factory=_unset)
+    instructions: str | None | NotGiven = field(default_factory=unset)
+    speed: float | None | NotGiven = field(default_factory=unset)
 
 
 class OpenAITTSService(OpenAIHTTPMixin, TTSService):

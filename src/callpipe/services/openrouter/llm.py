@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
-from callpipe.services.settings import store_from
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.services.settings import store_from, unset
+from callpipe.utils.types import NotGiven, is_given
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 OPENROUTER_DEFAULT_MODEL = "openai/gpt-4.1"
@@ -48,16 +48,12 @@ class OpenRouterProviderPreferences(BaseModel):
     max_price: dict[str, float] | None = None
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class OpenRouterLLMSettings(OpenAILLMSettings):
     """``OpenRouterLLMService.Settings``: the OpenAI settings plus ``provider`` routing."""
 
     provider: OpenRouterProviderPreferences | dict[str, Any] | None | NotGiven = field(
-        default_factory=_unset
+        default_factory=unset
     )
 
     def __post_init__(self) -> None:

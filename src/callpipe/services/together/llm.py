@@ -14,22 +14,18 @@ from typing import Any
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
-from callpipe.services.settings import store_from
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.services.settings import store_from, unset
+from callpipe.utils.types import NotGiven, is_given
 
 TOGETHER_BASE_URL = "https://api.together.xyz/v1"
 TOGETHER_DEFAULT_MODEL = "zai-org/GLM-5.2"
-
-
-def _unset() -> Any:
-    return NOT_GIVEN
 
 
 @dataclass
 class TogetherLLMSettings(OpenAILLMSettings):
     """``TogetherLLMService.Settings``: the OpenAI settings plus the ``reasoning`` switch."""
 
-    reasoning: dict[str, Any] | None | NotGiven = field(default_factory=_unset)
+    reasoning: dict[str, Any] | None | NotGiven = field(default_factory=unset)
 
 
 class TogetherLLMService(OpenAILLMService):

@@ -14,8 +14,8 @@ from typing import Any, Literal
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
-from callpipe.services.settings import store_from
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.services.settings import store_from, unset
+from callpipe.utils.types import NotGiven, is_given
 
 XAI_BASE_URL = "https://api.x.ai/v1"
 XAI_DEFAULT_MODEL = "grok-4.20-non-reasoning"
@@ -23,16 +23,12 @@ XAI_DEFAULT_MODEL = "grok-4.20-non-reasoning"
 GrokReasoningEffort = Literal["none", "low", "medium", "high", "xhigh"]
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class GrokLLMSettings(OpenAILLMSettings):
     """``GrokLLMService.Settings``: the OpenAI settings plus ``reasoning_effort``
     (None: the model's own default)."""
 
-    reasoning_effort: GrokReasoningEffort | None | NotGiven = field(default_factory=_unset)
+    reasoning_effort: GrokReasoningEffort | None | NotGiven = field(default_factory=unset)
 
 
 class GrokLLMService(OpenAILLMService):

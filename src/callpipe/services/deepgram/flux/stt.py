@@ -76,7 +76,7 @@ from callpipe.frames.frames import (
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import DEEPGRAM_FLUX_URL_ENV, DEEPGRAM_URL_ENV, specific_base_url
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.settings import STTSettings
+from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd, iso_now
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
@@ -84,7 +84,7 @@ from callpipe.turns.user_turn_strategies import (
     EagerUserTurnStrategies,
     ExternalUserTurnStrategies,
 )
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +127,6 @@ class FluxEventType(StrEnum):
     UPDATE = "Update"
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class DeepgramFluxSTTSettings(STTSettings):
     """``DeepgramFluxSTTService.Settings`` (``None``: Flux's default).
@@ -149,15 +145,15 @@ class DeepgramFluxSTTSettings(STTSettings):
         language_hints: Languages to favour (``flux-general-multi`` only; ``[]`` clears them).
     """
 
-    eager_eot_threshold: float | None | NotGiven = field(default_factory=_unset)
-    eot_threshold: float | None | NotGiven = field(default_factory=_unset)
-    eot_timeout_ms: int | None | NotGiven = field(default_factory=_unset)
-    keyterm: list[str] | NotGiven = field(default_factory=_unset)
-    min_confidence: float | None | NotGiven = field(default_factory=_unset)
-    numerals: bool | None | NotGiven = field(default_factory=_unset)
-    profanity_filter: bool | None | NotGiven = field(default_factory=_unset)
-    redact: str | None | NotGiven = field(default_factory=_unset)
-    language_hints: list[str] | None | NotGiven = field(default_factory=_unset)
+    eager_eot_threshold: float | None | NotGiven = field(default_factory=unset)
+    eot_threshold: float | None | NotGiven = field(default_factory=unset)
+    eot_timeout_ms: int | None | NotGiven = field(default_factory=unset)
+    keyterm: list[str] | NotGiven = field(default_factory=unset)
+    min_confidence: float | None | NotGiven = field(default_factory=unset)
+    numerals: bool | None | NotGiven = field(default_factory=unset)
+    profanity_filter: bool | None | NotGiven = field(default_factory=unset)
+    redact: str | None | NotGiven = field(default_factory=unset)
+    language_hints: list[str] | None | NotGiven = field(default_factory=unset)
 
 
 def _hint_codes(hints: list[str] | None | NotGiven) -> list[str]:

@@ -104,7 +104,7 @@ from callpipe.services.openai.realtime.events import (
     PCMUAudioFormat,
     SessionProperties,
 )
-from callpipe.services.settings import LLMSettings
+from callpipe.services.settings import LLMSettings, unset
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 from callpipe.utils.time import time_now_iso8601
@@ -121,10 +121,6 @@ _FATAL_ERRORS = frozenset({"invalid_api_key"})
 _BYTES_PER_MS = {"audio/pcm": 48.0, "audio/pcmu": 8.0, "audio/pcma": 8.0}
 
 
-def _unset() -> Any:
-    return NOT_GIVEN
-
-
 @dataclass
 class OpenAIRealtimeLLMSettings(LLMSettings):
     """``OpenAIRealtimeLLMService.Settings``: the LLM settings plus ``session_properties``.
@@ -134,7 +130,7 @@ class OpenAIRealtimeLLMSettings(LLMSettings):
     sends a new ``session.update``; the model is fixed once connected (it is in the URL).
     """
 
-    session_properties: SessionProperties | NotGiven = field(default_factory=_unset)
+    session_properties: SessionProperties | NotGiven = field(default_factory=unset)
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> OpenAIRealtimeLLMSettings:
