@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 
-from callpipe.errors import ConfigurationError
+from callpipe.errors import CallpipeError, ConfigurationError
 from callpipe.frames.frames import LLMFullResponseEndFrame, LLMFullResponseStartFrame
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._http import error_message
@@ -33,6 +34,22 @@ logger = logging.getLogger(__name__)
 
 _STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 """What a request sent on a connection the server has just closed fails with."""
+
+_T = TypeVar("_T")
+
+
+async def request_once_more_if_stale(owner: object, send: Callable[[], Awaitable[_T]]) -> _T:
+    """``send()``, sent again once if it met a pooled connection the server had closed; an
+    HTTP failure (or a second stale connection) is raised as :class:`CallpipeError`."""
+    for attempt in range(2):
+        try:
+            return await send()
+        except _STALE_CONNECTION as exc:
+            if attempt:
+                raise CallpipeError(f"{owner}: request failed: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise CallpipeError(f"{owner}: request failed: {type(exc).__name__}: {exc}") from exc
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 class _StreamError(Exception):

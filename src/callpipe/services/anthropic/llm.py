@@ -60,7 +60,11 @@ from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
 from callpipe.services._env import ANTHROPIC_BASE_URL_ENV, base_url
 from callpipe.services._http import error_message, retry_after_secs
-from callpipe.services._llm_stream import _STALE_CONNECTION, StreamingHTTPLLMService, _StreamError
+from callpipe.services._llm_stream import (
+    StreamingHTTPLLMService,
+    _StreamError,
+    request_once_more_if_stale,
+)
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.settings import LLMSettings, store_from, unset
@@ -402,17 +406,10 @@ class AnthropicLLMService(StreamingHTTPLLMService):
             output = dict(body.get("output_config") or {})
             output["format"] = {"type": "json_schema", "schema": schema}
             body["output_config"] = output
-        for attempt in range(2):
-            try:
-                response = await self._client.post(
-                    "/v1/messages", json=body, headers=self._headers(body)
-                )
-                break
-            except _STALE_CONNECTION as exc:
-                if attempt:
-                    raise CallpipeError(f"{self}: request failed: {exc}") from exc
-            except httpx.HTTPError as exc:
-                raise CallpipeError(f"{self}: request failed: {type(exc).__name__}: {exc}") from exc
+        client = self._client
+        response = await request_once_more_if_stale(
+            self, lambda: client.post("/v1/messages", json=body, headers=self._headers(body))
+        )
         status = response.status_code
         if status != 200:
             error = (

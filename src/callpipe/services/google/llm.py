@@ -49,7 +49,11 @@ from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._env import GEMINI_URL_ENV, base_url
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
-from callpipe.services._llm_stream import _STALE_CONNECTION, StreamingHTTPLLMService, _StreamError
+from callpipe.services._llm_stream import (
+    StreamingHTTPLLMService,
+    _StreamError,
+    request_once_more_if_stale,
+)
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.google._gemini import (
     GENERATED_ID_PREFIX,
@@ -349,15 +353,8 @@ class GoogleLLMService(StreamingHTTPLLMService):
         if config:
             body["generationConfig"] = config
         path = f"/{self._api_version}/models/{self.model_name}:generateContent"
-        for attempt in range(2):
-            try:
-                response = await self._client.post(path, json=body)
-                break
-            except _STALE_CONNECTION as exc:
-                if attempt:
-                    raise CallpipeError(f"{self}: request failed: {exc}") from exc
-            except httpx.HTTPError as exc:
-                raise CallpipeError(f"{self}: request failed: {type(exc).__name__}: {exc}") from exc
+        client = self._client
+        response = await request_once_more_if_stale(self, lambda: client.post(path, json=body))
         if response.status_code != 200:
             status = response.status_code
             error = f"{self}: HTTP {status} from Gemini: {error_message(status, response.content)}"

@@ -36,7 +36,11 @@ from callpipe.frames.frames import (
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
-from callpipe.services._llm_stream import _STALE_CONNECTION, StreamingHTTPLLMService, _StreamError
+from callpipe.services._llm_stream import (
+    StreamingHTTPLLMService,
+    _StreamError,
+    request_once_more_if_stale,
+)
 from callpipe.services.ai_service import ServiceAuthError
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.openai._client import OpenAIHTTPMixin
@@ -223,17 +227,12 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
                 "type": "json_schema",
                 "json_schema": {"name": "response", "schema": schema, "strict": True},
             }
-        for attempt in range(2):
-            try:
-                return await self._joined_completion(client, body)
-            except _STALE_CONNECTION as exc:
-                if attempt:
-                    raise CallpipeError(f"{self}: request failed: {exc}") from exc
-            except httpx.HTTPError as exc:
-                raise CallpipeError(f"{self}: request failed: {type(exc).__name__}: {exc}") from exc
-            except _StreamError as exc:
-                raise CallpipeError(str(exc)) from exc
-        return None  # not reached: the second attempt returns or raises
+        try:
+            return await request_once_more_if_stale(
+                self, lambda: self._joined_completion(client, body)
+            )
+        except _StreamError as exc:
+            raise CallpipeError(str(exc)) from exc
 
     async def _joined_completion(
         self, client: httpx.AsyncClient, body: dict[str, Any]
