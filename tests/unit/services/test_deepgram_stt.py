@@ -126,7 +126,7 @@ async def test_vad_stop_finalizes_at_once(server: FakeDeepgramServer) -> None:
     frames = [
         UserStartedSpeakingFrame(),
         *audio(0.8, loud=True),
-        SleepFrame(0.1),
+        SleepFrame(5, until=lambda: len(server.audio) > 0),  # connected, on a loaded host too
         UserStoppedSpeakingFrame(),
         SleepFrame(0.2),
     ]
