@@ -279,40 +279,44 @@ async def test_settings_model_wins_and_can_change_at_runtime(server: FakeOpenAIS
 # ---------------------------------------------------------------------------- quirks
 
 
-@module_loop
-async def test_groq_and_xai_send_reasoning_effort_only_when_set(server: FakeOpenAIServer) -> None:
-    from callpipe.services.groq.llm import GroqLLMService
-    from callpipe.services.xai.llm import GrokLLMService
+# Groq and xAI take the same top-level ``reasoning_effort`` field, handled by one rule.
+REASONING = [p for p in PROVIDERS if p.module in ("groq", "xai")]
 
-    await ask(make(GroqLLMService, server), user())
-    await ask(
-        make(GroqLLMService, server, settings=GroqLLMService.Settings(reasoning_effort="none")),
-        user(),
-    )
-    await ask(
-        make(GrokLLMService, server, settings=GrokLLMService.Settings(reasoning_effort="low")),
-        user(),
-    )
-    # A value set in ``extra`` wins for xAI.
-    extra = GrokLLMService.Settings(reasoning_effort="low", extra={"reasoning_effort": "high"})
-    await ask(make(GrokLLMService, server, settings=extra), user())
-    efforts = [r.get("reasoning_effort") for r in server.chat_requests]
-    assert efforts == [None, "none", "low", "high"]
+
+@module_loop
+@pytest.mark.parametrize("provider", REASONING, ids=lambda p: p.module)
+async def test_reasoning_effort_is_sent_only_when_set_and_extra_wins(
+    provider: Provider, server: FakeOpenAIServer
+) -> None:
+    cls: Any = provider.service_class()
+    await ask(make(cls, server), user())
+    await ask(make(cls, server, settings=cls.Settings(reasoning_effort="low")), user())
+    # ``extra`` is sent as given, over the typed field (as over temperature and the rest).
+    both = cls.Settings(reasoning_effort="low", extra={"reasoning_effort": "high"})
+    await ask(make(cls, server, settings=both), user())
     assert "reasoning_effort" not in server.chat_requests[0]
+    assert [r.get("reasoning_effort") for r in server.chat_requests] == [None, "low", "high"]
 
 
 @module_loop
-async def test_groq_reasoning_effort_changes_at_runtime(server: FakeOpenAIServer) -> None:
-    from callpipe.services.groq.llm import GroqLLMService
-
+@pytest.mark.parametrize("provider", REASONING, ids=lambda p: p.module)
+async def test_reasoning_effort_changes_and_clears_at_runtime(
+    provider: Provider, server: FakeOpenAIServer
+) -> None:
+    cls: Any = provider.service_class()
     await run_test(
-        make(GroqLLMService, server),
+        make(cls, server),
         [
-            LLMUpdateSettingsFrame(delta=GroqLLMService.Settings(reasoning_effort="low")),
+            LLMUpdateSettingsFrame(delta=cls.Settings(reasoning_effort="low")),
             LLMMessagesFrame([{"role": "user", "content": "a"}]),
+            LLMUpdateSettingsFrame(settings={"reasoning_effort": "medium"}),
+            LLMMessagesFrame([{"role": "user", "content": "b"}]),
+            LLMUpdateSettingsFrame(delta=cls.Settings(reasoning_effort=None)),
+            LLMMessagesFrame([{"role": "user", "content": "c"}]),
         ],
     )
-    assert server.chat_requests[0]["reasoning_effort"] == "low"
+    efforts = [r.get("reasoning_effort", "absent") for r in server.chat_requests]
+    assert efforts == ["low", "medium", "absent"]
 
 
 @module_loop

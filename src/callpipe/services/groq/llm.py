@@ -2,8 +2,10 @@
 
 Endpoint ``https://api.groq.com/openai/v1/chat/completions``, bearer key from ``api_key=`` or
 ``GROQ_API_KEY``. One addition to the OpenAI service: ``Settings.reasoning_effort`` is sent as
-the top-level ``reasoning_effort`` field when set (which values a model takes differs per model;
-non-reasoning models refuse the field, so it is left out by default).
+the top-level ``reasoning_effort`` field when set. Which values a model takes differs per model
+(``low`` / ``medium`` / ``high`` on GPT-OSS, ``none`` / ``default`` on ``qwen/qwen3-32b``) and
+non-reasoning models refuse the field, so it is left out by default. As for every field, a value
+the user put in ``extra`` under that key wins (the same rule as xAI's service).
 """
 
 from __future__ import annotations
@@ -64,5 +66,5 @@ class GroqLLMService(OpenAILLMService):
         body = super().build_request(context, system_instruction=system_instruction)
         effort = self._settings.reasoning_effort
         if is_given(effort) and effort is not None:
-            body["reasoning_effort"] = effort
+            body.setdefault("reasoning_effort", effort)
         return body

@@ -2,8 +2,9 @@
 
 Endpoint ``https://api.x.ai/v1/chat/completions``, bearer key from ``api_key=`` or
 ``XAI_API_KEY``. ``Settings.reasoning_effort`` is sent as the top-level ``reasoning_effort``
-field when set (a value the user put in ``extra`` under that key wins); non-reasoning models
-refuse the field, so it is left out by default.
+field when set; a value the user put in ``extra`` under that key wins, as for every field (the
+same rule as Groq's service). Only some models take it (which values differs per model) and the
+non-reasoning ones refuse it, so it is left out by default.
 """
 
 from __future__ import annotations
