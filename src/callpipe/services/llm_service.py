@@ -306,16 +306,28 @@ class LLMService(AIService):
             frame.skip_tts = self._skip_tts
         return frame
 
-    async def push_thought(self, text: str) -> None:
-        """Push reasoning text as a thought (opening one first if none is open)."""
+    async def push_thought(
+        self, text: str, *, append_to_context: bool = False, llm: str | None = None
+    ) -> None:
+        """Push reasoning text as a thought, opening one first if none is open (``text`` may be
+        empty, to open one only).
+
+        ``append_to_context`` and ``llm`` go on the ``LLMThoughtStartFrame`` when this call opens
+        the thought: the assistant aggregator then keeps the thought in the context as a message
+        for the ``llm`` adapter (e.g. Claude's signed thinking). While a thought is open they
+        are not read.
+        """
         if not self._in_thought:
             self._in_thought = True
-            await self.push_frame(LLMThoughtStartFrame())
+            await self.push_frame(
+                LLMThoughtStartFrame(append_to_context=append_to_context, llm=llm)
+            )
         if text:
             await self.push_frame(LLMThoughtTextFrame(text))
 
     async def end_thought(self, signature: Any = None) -> None:
-        """Close the open thought, if any."""
+        """Close the open thought, if any; ``signature`` (the provider's, when it signs its
+        thoughts) goes on the ``LLMThoughtEndFrame``."""
         if self._in_thought:
             self._in_thought = False
             await self.push_frame(LLMThoughtEndFrame(signature=signature))

@@ -38,6 +38,7 @@ from callpipe.services.deepgram.stt import DeepgramSTTService
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
 from callpipe.services.espeak import ESpeakTTSService
 from callpipe.services.google.llm import GoogleLLMService, GoogleThinkingConfig
+from callpipe.services.llm_service import LLMService, ToolCall
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.services.openai.stt import OpenAISTTService
 from callpipe.services.stt_service import STTService
@@ -161,6 +162,27 @@ async def test_a_thought_still_open_at_the_end_is_closed(openai: FakeOpenAIServe
     down, _ = await run_test(openai_llm(openai), HELLO)
     kinds = [type(f) for f in down]
     assert kinds.index(LLMThoughtEndFrame) < kinds.index(LLMFullResponseEndFrame)
+
+
+class ThinkingLLM(LLMService):
+    """Pushes a thought kept in the context, then a plain one, through the shared helpers."""
+
+    async def run_completion(self, context: Any) -> list[ToolCall]:
+        await self.push_thought("Weighing ", append_to_context=True, llm="anthropic")
+        await self.push_thought("it.")  # the thought is open: no new start frame
+        await self.end_thought("sig-1")
+        await self.push_thought("")  # opens a plain thought with no text yet
+        await self.end_thought()
+        await self.end_thought()  # none open: nothing
+        return []
+
+
+async def test_the_thought_helpers_carry_context_and_signature_fields() -> None:
+    down, _ = await run_test(ThinkingLLM(), HELLO)
+    starts = [(f.append_to_context, f.llm) for f in of(LLMThoughtStartFrame, down)]
+    assert starts == [(True, "anthropic"), (False, None)]
+    assert [f.text for f in of(LLMThoughtTextFrame, down)] == ["Weighing ", "it."]
+    assert [f.signature for f in of(LLMThoughtEndFrame, down)] == ["sig-1", None]
 
 
 @pytest.mark.parametrize("include", [True, False])

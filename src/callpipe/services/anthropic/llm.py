@@ -55,7 +55,7 @@ from callpipe.adapters.llm.services.anthropic_adapter import (
     with_cache_breakpoints,
 )
 from callpipe.errors import CallpipeError, ConfigurationError
-from callpipe.frames.frames import LLMThoughtStartFrame, LLMThoughtTextFrame, StartFrame
+from callpipe.frames.frames import StartFrame
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
 from callpipe.services._env import ANTHROPIC_BASE_URL_ENV, base_url
@@ -522,11 +522,9 @@ class AnthropicLLMService(StreamingHTTPLLMService):
             kind=kind, tool_id=str(block.get("id") or ""), name=str(block.get("name") or "")
         )
         if kind == "thinking":
+            # Each thinking block is a thought of its own, signed at its end.
             await self.end_thought()
-            self._in_thought = True
-            await self.push_frame(LLMThoughtStartFrame(append_to_context=True, llm=LLM_ID))
-            if block.get("thinking"):
-                await self.push_frame(LLMThoughtTextFrame(str(block["thinking"])))
+            await self._push_thinking(str(block.get("thinking") or ""))
         elif kind == "text":
             await self.end_thought()
             if block.get("text"):
@@ -546,10 +544,14 @@ class AnthropicLLMService(StreamingHTTPLLMService):
                 block.json += str(delta.get("partial_json") or "")
         elif kind == "thinking_delta":
             if delta.get("thinking"):
-                await self.push_frame(LLMThoughtTextFrame(str(delta["thinking"])))
+                await self._push_thinking(str(delta["thinking"]))
         elif kind == "signature_delta":
             if block is not None:
                 block.signature = str(delta.get("signature") or "") or None
+
+    async def _push_thinking(self, text: str) -> None:
+        """Claude's thinking, kept in the context so it goes back signed with the tool calls."""
+        await self.push_thought(text, append_to_context=True, llm=LLM_ID)
 
 
 @dataclass
