@@ -139,6 +139,29 @@ async def test_tool_call_runs_handler_and_feeds_result_back(server: FakeOpenAISe
     assert sum(isinstance(f, LLMFullResponseEndFrame) for f in down) == 2
 
 
+async def test_tool_call_ids_are_unique_across_rounds(server: FakeOpenAIServer) -> None:
+    # Two rounds of tools in one turn, as a model checking two cities one after the other.
+    for city in ("Paris", "Oslo"):
+        server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": city}}])
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {}, "id": "call_mine"}])
+    server.add_chat_reply("Sunny, then cold.")
+
+    async def get_weather(params: FunctionCallParams) -> None:
+        await params.result_callback(params.arguments.get("city", "?"))
+
+    llm = make_llm(server)
+    llm.register_function("get_weather", get_weather)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    context = OpenAILLMContext([{"role": "user", "content": "weather?"}], tools=tools)
+    await run_test(llm, [OpenAILLMContextFrame(context=context)])
+
+    last = server.chat_requests[-1]["messages"]
+    call_ids = [c["id"] for m in last if m["role"] == "assistant" for c in m["tool_calls"]]
+    results = [(m["tool_call_id"], m["content"]) for m in last if m["role"] == "tool"]
+    assert len(set(call_ids)) == 3 and call_ids[2] == "call_mine"
+    assert results == list(zip(call_ids, ["Paris", "Oslo", "?"], strict=True))
+
+
 async def test_parallel_tool_calls_returned_values_and_failures(server: FakeOpenAIServer) -> None:
     server.add_chat_reply(
         tool_calls=[

@@ -21,6 +21,7 @@ import asyncio
 import email.parser
 import email.policy
 import functools
+import itertools
 import json
 import math
 import time
@@ -42,8 +43,10 @@ class ChatReply:
     """One scripted chat completion.
 
     ``text`` is streamed word by word (``chunk_delay`` apart); ``tool_calls`` entries are
-    ``{"name": str, "arguments": dict | str, "id": str (optional)}``. A non-200 ``status``
-    answers with an OpenAI-shaped error; ``drop_after_chunks`` closes the stream early.
+    ``{"name": str, "arguments": dict | str, "id": str (optional)}``; without an ``id`` the
+    server gives ``call_fake_<n>``, numbered from 0 across all its replies (so each id is
+    unique, as OpenAI's are, and a fresh server's first call is ``call_fake_0``). A non-200
+    ``status`` answers with an OpenAI-shaped error; ``drop_after_chunks`` closes the stream early.
     ``reasoning`` is streamed word by word before the answer as ``delta.reasoning_content``, the
     way DeepSeek and vLLM send a reasoning model's thinking.
     ``cached_tokens``/``reasoning_tokens``: reported in the usage chunk's
@@ -109,6 +112,7 @@ class FakeOpenAIServer(ServedFake):
         self.cancelled_streams = 0
         self.completed_streams = 0
         self.stream_started = asyncio.Event()
+        self._call_numbers = itertools.count()
         self._server = LocalASGIServer(
             fake_app(
                 [
@@ -196,8 +200,12 @@ class FakeOpenAIServer(ServedFake):
         if not body.get("stream"):
             return _error(400, "this fake only streams", None)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        call_ids = [
+            str(call.get("id") or f"call_fake_{next(self._call_numbers)}")
+            for call in reply.tool_calls
+        ]
         return StreamingResponse(
-            self._chat_events(reply, body.get("model", ""), include_usage),
+            self._chat_events(reply, call_ids, body.get("model", ""), include_usage),
             media_type="text/event-stream",
         )
 
@@ -208,7 +216,7 @@ class FakeOpenAIServer(ServedFake):
         return ChatReply(text=f"You said: {users[-1].get('content', '')}")
 
     async def _chat_events(
-        self, reply: ChatReply, model: str, include_usage: bool
+        self, reply: ChatReply, call_ids: list[str], model: str, include_usage: bool
     ) -> AsyncIterator[str]:
         finished = False
         try:
@@ -216,7 +224,7 @@ class FakeOpenAIServer(ServedFake):
             if reply.first_chunk_delay:
                 await asyncio.sleep(reply.first_chunk_delay)
             created = int(time.time())
-            chunks = list(_chat_chunks(reply, model, created))
+            chunks = _chat_chunks(reply, call_ids, model, created)
             for n, chunk in enumerate(chunks):
                 if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
                     raise ConnectionAbortedError("scripted drop")
@@ -306,7 +314,9 @@ class FakeOpenAIServer(ServedFake):
         return JSONResponse({"text": text})
 
 
-def _chat_chunks(reply: ChatReply, model: str, created: int) -> list[dict[str, Any]]:
+def _chat_chunks(
+    reply: ChatReply, call_ids: list[str], model: str, created: int
+) -> list[dict[str, Any]]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {
             "id": "chatcmpl-fake",
@@ -323,13 +333,13 @@ def _chat_chunks(reply: ChatReply, model: str, created: int) -> list[dict[str, A
     words = reply.text.split(" ") if reply.text else []
     for i, word in enumerate(words):
         chunks.append(chunk({"content": word if i == 0 else " " + word}))
-    for index, call in enumerate(reply.tool_calls):
+    for index, (call, call_id) in enumerate(zip(reply.tool_calls, call_ids, strict=True)):
         arguments = call.get("arguments", {})
         if not isinstance(arguments, str):
             arguments = json.dumps(arguments)
         head = {
             "index": index,
-            "id": call.get("id", f"call_fake_{index}"),
+            "id": call_id,
             "type": "function",
             "function": {"name": call["name"], "arguments": ""},
         }
