@@ -26,7 +26,9 @@ from callpipe.frames.frames import (
     LLMThoughtStartFrame,
     LLMThoughtTextFrame,
     LLMUpdateSettingsFrame,
+    MetricsFrame,
 )
+from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
@@ -317,6 +319,27 @@ async def test_reasoning_effort_changes_and_clears_at_runtime(
     )
     efforts = [r.get("reasoning_effort", "absent") for r in server.chat_requests]
     assert efforts == ["low", "medium", "absent"]
+
+
+@module_loop
+@pytest.mark.parametrize("apart", [True, False], ids=["apart", "inside"])
+async def test_xai_counts_reasoning_tokens_in_the_completion(
+    apart: bool, server: FakeOpenAIServer
+) -> None:
+    from callpipe.services.xai.llm import GrokLLMService
+
+    metrics = PipelineParams(enable_metrics=True, enable_usage_metrics=True)
+    usage: list[LLMTokenUsage] = []
+    for cls in (OpenAILLMService, GrokLLMService):
+        server.add_chat_reply("Thought hard.", reasoning_tokens=40, reasoning_apart=apart)
+        down = await ask(make(cls, server), user(), params=metrics)
+        data = [d for f in down if isinstance(f, MetricsFrame) for d in f.data]
+        usage += [d.value for d in data if isinstance(d, LLMUsageMetricsData)]
+    sent, grok = usage
+    # xAI's own count is fixed up to include reasoning (OpenAI's is passed on as sent).
+    assert grok.completion_tokens == sent.completion_tokens + (40 if apart else 0)
+    assert grok.total_tokens == grok.prompt_tokens + grok.completion_tokens
+    assert grok.reasoning_tokens == sent.reasoning_tokens == 40
 
 
 @module_loop

@@ -5,6 +5,10 @@ Endpoint ``https://api.x.ai/v1/chat/completions``, bearer key from ``api_key=`` 
 field when set; a value the user put in ``extra`` under that key wins, as for every field (the
 same rule as Groq's service). Only some models take it (which values differs per model) and the
 non-reasoning ones refuse it, so it is left out by default.
+
+Usage: xAI counts a reasoning model's ``reasoning_tokens`` apart from ``completion_tokens``
+(``total_tokens`` has both). They are added to the completion count, which everywhere else
+includes them; a total that already matches prompt plus completion is taken as it is.
 """
 
 from __future__ import annotations
@@ -67,3 +71,29 @@ class GrokLLMService(OpenAILLMService):
         if is_given(effort) and effort is not None:
             body.setdefault("reasoning_effort", effort)
         return body
+
+    def stream_event(self, data: str) -> dict[str, Any] | None:
+        chunk = super().stream_event(data)
+        usage = chunk.get("usage") if chunk is not None else None
+        if isinstance(usage, dict):
+            _count_reasoning_in_completion(usage)
+        return chunk
+
+
+def _count_reasoning_in_completion(usage: dict[str, Any]) -> None:
+    """Add ``usage``'s reasoning tokens to its ``completion_tokens`` when the server counted them
+    apart (its total is prompt + completion + reasoning); otherwise leave it alone."""
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    total = usage.get("total_tokens")
+    if not (
+        isinstance(reasoning, int)
+        and isinstance(prompt, int)
+        and isinstance(completion, int)
+        and isinstance(total, int)
+    ):
+        return
+    if reasoning and total == prompt + completion + reasoning:
+        usage["completion_tokens"] = completion + reasoning

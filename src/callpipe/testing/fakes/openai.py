@@ -51,7 +51,9 @@ class ChatReply:
     way DeepSeek and vLLM send a reasoning model's thinking.
     ``cached_tokens``/``reasoning_tokens``: reported in the usage chunk's
     ``prompt_tokens_details``/``completion_tokens_details`` (counted inside the prompt and
-    completion totals, as OpenAI does); left out of it when None.
+    completion totals, as OpenAI does); left out of it when None. ``reasoning_apart``: the
+    reasoning tokens are left out of ``completion_tokens`` (still in ``total_tokens``), as xAI
+    counts them.
     """
 
     text: str = ""
@@ -65,6 +67,7 @@ class ChatReply:
     drop_after_chunks: int | None = None
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+    reasoning_apart: bool = False
 
 
 @functools.lru_cache(maxsize=64)
@@ -233,11 +236,12 @@ class FakeOpenAIServer(ServedFake):
                 yield f"data: {json.dumps(chunk)}\n\n"
             if include_usage:
                 prompt = 10 + (reply.cached_tokens or 0)
-                completion = len(chunks) + (reply.reasoning_tokens or 0)
+                reasoning = reply.reasoning_tokens or 0
+                completion = len(chunks) + (0 if reply.reasoning_apart else reasoning)
                 usage: dict[str, Any] = {
                     "prompt_tokens": prompt,
                     "completion_tokens": completion,
-                    "total_tokens": prompt + completion,
+                    "total_tokens": prompt + len(chunks) + reasoning,
                 }
                 if reply.cached_tokens is not None:
                     usage["prompt_tokens_details"] = {
