@@ -25,6 +25,11 @@ How a reply flows:
 - An ``InterruptionFrame`` drops every open context (the provider is told to cancel it), the
   output queue and the sentence buffer; audio that still arrives for a dropped context id is
   discarded, so nothing of the old reply is spoken afterwards.
+- Except a ``TTSSpeakFrame`` with ``interruptible = False`` (Pipecat 1.14): its context is
+  kept, so all of its speech is still synthesized and played, in order, and every frame it
+  produces (``TTSStartedFrame``, audio, ``TTSTextFrame``, ``TTSStoppedFrame``) carries
+  ``interruptible = False`` so the processors after this one (the output transport) keep it
+  too. Interruptible replies queued behind it are dropped as usual.
 
 Pipecat 1.14's text frames:
 
@@ -131,6 +136,7 @@ class TTSContext:
     texts: list[str] = field(default_factory=list)
     words_seen: bool = False
     append_to_context: bool = True
+    interruptible: bool = True
 
 
 class TTSService(AIService):
@@ -192,6 +198,7 @@ class TTSService(AIService):
         self._contexts: dict[str, TTSContext] = {}
         self._out: asyncio.Queue[TTSContext | tuple[Frame, FrameDirection]] = asyncio.Queue()
         self._output_task: asyncio.Task[None] | None = None
+        self._playing: TTSContext | None = None  # the context the output task is playing
         self._end_pushed: asyncio.Event | None = None
 
     @property
@@ -362,7 +369,9 @@ class TTSService(AIService):
             self._enqueue(frame, direction)
         elif isinstance(frame, TTSSpeakFrame):
             await self._end_reply()
-            await self._say(frame.text, frame.text_type, frame.append_to_context)
+            await self._say(
+                frame.text, frame.text_type, frame.append_to_context, frame.interruptible
+            )
             await self._close_current()
         elif isinstance(frame, TextFrame):
             if frame.skip_tts or isinstance(frame, NOT_SPOKEN_TEXT):
@@ -428,10 +437,13 @@ class TTSService(AIService):
         text: str,
         text_type: TextType | str = TextType.SENTENCE,
         append_to_context: bool = True,
+        interruptible: bool = True,
     ) -> None:
         spoken = await self._transform_text(text, text_type)
         if spoken is not None:
-            await self._speak(spoken, text, append_to_context=append_to_context)
+            await self._speak(
+                spoken, text, append_to_context=append_to_context, interruptible=interruptible
+            )
 
     async def _transform_text(self, text: str, text_type: TextType | str) -> str | None:
         """``text`` after the filters and the transforms registered for ``text_type``; None
@@ -457,12 +469,13 @@ class TTSService(AIService):
         original: str,
         *,
         append_to_context: bool = True,
+        interruptible: bool = True,
         announce: Frame | None = None,
     ) -> None:
         """Send ``text`` to the provider; ``original`` (the LLM's) is what the context gets.
 
-        ``append_to_context`` is the new reply context's (an open one keeps its own);
-        ``announce`` goes out just ahead of the text's audio."""
+        ``append_to_context`` and ``interruptible`` are the new reply context's (an open one
+        keeps its own); ``announce`` goes out just ahead of the text's audio."""
         if not text.strip():
             return
         ctx = self._reply_ctx
@@ -471,6 +484,7 @@ class TTSService(AIService):
                 id=uuid.uuid4().hex,
                 last_activity=self.clock.now(),
                 append_to_context=append_to_context,
+                interruptible=interruptible,
             )
             self._contexts[ctx.id] = ctx
             ctx.queue.put_nowait(TTSStartedFrame(context_id=ctx.id))
@@ -516,7 +530,9 @@ class TTSService(AIService):
         while True:
             item = await self._out.get()
             if isinstance(item, TTSContext):
+                self._playing = item
                 await self._play(item)
+                self._playing = None
                 continue
             frame, direction = item
             await self.push_frame(frame, direction)
@@ -537,31 +553,37 @@ class TTSService(AIService):
                 continue
             if item is None:
                 return
+            if not ctx.interruptible:
+                item.interruptible = False  # the transport and the rest keep it through a cut
             await self.push_frame(item)
 
     def _drop_replies(self) -> tuple[list[TTSContext], asyncio.Task[None] | None]:
-        """Interruption, the part that cannot wait: forget every open reply, stop the output
-        task (it raises at its next resumption, so it pushes nothing more) and empty the output
-        queue of all but uninterruptible frames. Returns the dropped contexts and the task."""
-        contexts = list(self._contexts.values())
-        self._contexts.clear()
-        self._reply_ctx = None
+        """Interruption, the part that cannot wait: forget every open interruptible reply,
+        stop the output task (it raises at its next resumption, so it pushes nothing more)
+        unless it is playing an uninterruptible one, and empty the output queue of all but
+        uninterruptible replies and frames. Returns the dropped contexts and the stopped task."""
+        dropped = [ctx for ctx in self._contexts.values() if ctx.interruptible]
+        for ctx in dropped:
+            ctx.finished = True
+            del self._contexts[ctx.id]
+        if self._reply_ctx is not None and self._reply_ctx.interruptible:
+            self._reply_ctx = None
         self._aggregator.reset()
         self._held_space = self._held_text = ""
         self._in_reply = False
-        for ctx in contexts:
-            ctx.finished = True
-        task, self._output_task = self._output_task, None
-        if task is not None:
-            task.cancel()
+        task: asyncio.Task[None] | None = None
+        if self._playing is None or self._playing.interruptible:
+            task, self._output_task, self._playing = self._output_task, None, None
+            if task is not None:
+                task.cancel()
         kept: list[TTSContext | tuple[Frame, FrameDirection]] = []
         while not self._out.empty():
             item = self._out.get_nowait()
-            if isinstance(item, tuple) and not item[0].interruptible:
+            if not (item.interruptible if isinstance(item, TTSContext) else item[0].interruptible):
                 kept.append(item)
         for item in kept:
             self._out.put_nowait(item)
-        return contexts, task
+        return dropped, task
 
     async def _finish_interrupt(
         self, contexts: list[TTSContext], old_output: asyncio.Task[None] | None

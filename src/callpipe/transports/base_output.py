@@ -18,6 +18,10 @@ Audio, messages and other data frames share the processor's ordered queue, so a
 ``TransportMessageFrame`` goes out after the audio queued before it. An
 interruption (a system frame, handled at once) cancels the chunk being paced, drops queued
 audio, reports how much of the reply the caller heard, and sends the provider's clear message.
+Uninterruptible audio (``frame.interruptible`` False, as the TTS marks the speech of an
+uninterruptible ``TTSSpeakFrame``) is the exception: queued, it stays queued and plays after
+the cut; being sent or sent and not yet played, the stream is not cut at all (no clear, no
+report, the bot keeps speaking) and only the interruptible frames queued behind it are dropped.
 
 Audio processing (Pipecat 1.x options): bot audio goes through ``audio_out_filter``, then the
 volume (``audio_out_volume``, ``VolumeFrame``, ``VolumeGainFrame``), then ``audio_out_mixer``.
@@ -609,6 +613,8 @@ class BaseOutputTransport(FrameProcessor):
     async def _interrupt(self) -> None:
         if self._ending:
             return  # the goodbye of an ending call is played out, not cut
+        if self._speaking_uninterruptibly():
+            return  # nothing sent is cleared; the queued interruptible frames are gone already
         self._cancel_flush()
         self._buffer.clear()
         if self._resampler is not None:
@@ -626,6 +632,18 @@ class BaseOutputTransport(FrameProcessor):
             )
         await self._bot_stopped()
         self._wake.set()
+
+    def _speaking_uninterruptibly(self) -> bool:
+        """Whether uninterruptible bot audio (``frame.interruptible`` False, e.g. of a
+        ``TTSSpeakFrame`` marked so) is being sent or was sent and not yet played: then an
+        interruption leaves the stream alone (no clear, no report of a cut) and the bot goes
+        on speaking. Asked only when an interruption comes, so audio frames cost nothing more.
+
+        Called after the interruption emptied the queue: a frame still in progress was not
+        cancelled, so it is uninterruptible."""
+        if self._current is not None:
+            return True
+        return self._tracker.active and self._tracker.holds_uninterruptible_audio()
 
     async def _dtmf_urgent(self, digits: str) -> None:
         """At once through the provider API; in-band tones right after the frame being played

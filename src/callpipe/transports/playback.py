@@ -130,6 +130,14 @@ class PlaybackTracker:
             out.append(frame)
         return out
 
+    def holds_uninterruptible_audio(self) -> bool:
+        """Whether audio sent but not yet played includes frames an interruption must not cut
+        (read only when an interruption comes)."""
+        return any(
+            isinstance(held.frame, OutputAudioRawFrame) and not held.frame.interruptible
+            for held in self._held
+        )
+
     def next_held_position(self) -> float | None:
         return self._held[0].position if self._held else None
 
