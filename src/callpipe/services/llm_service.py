@@ -47,9 +47,10 @@ answers a turn the STT only predicts has ended. Its reply goes through a
 then pushing costs one ``is None`` test) and is held until a ``UserStoppedSpeakingFrame``
 confirms the turn. An ``EagerEndOfTurnCancelFrame`` drops it and cancels the request (queued or
 streaming). A speculative run that asks for tools is withdrawn instead (an
-``EagerEndOfTurnCancelFrame`` both ways; the committed turn runs them), and one confirmed
-before it reached its tools asks the user aggregator to run the LLM again on the real context
-(an ``LLMRunFrame`` upstream), since its own context is a provisional copy.
+``EagerEndOfTurnCancelFrame`` both ways; the committed turn runs them). One confirmed before it
+reached its tools runs them as ordinary calls on the conversation's own context (its own is a
+provisional copy, see ``ProvisionalLLMContext``) and answers from their results, so nothing of
+the reply already released is said again.
 """
 
 from __future__ import annotations
@@ -78,7 +79,6 @@ from callpipe.frames.frames import (
     LLMContextFrame,
     LLMContextSummaryRequestFrame,
     LLMMessagesFrame,
-    LLMRunFrame,
     LLMServiceMetadataFrame,
     LLMTextFrame,
     LLMThoughtEndFrame,
@@ -86,7 +86,7 @@ from callpipe.frames.frames import (
     LLMThoughtTextFrame,
     LLMUpdateSettingsFrame,
 )
-from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.processors.aggregators.llm_context import ChatContext, ProvisionalLLMContext
 from callpipe.processors.aggregators.llm_context_summarizer import summarize_context
 from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
@@ -477,26 +477,36 @@ class LLMService(AIService):
             calls = await self.run_completion(context)
             if not calls:
                 return
-            if speculative and await self._speculative_tool_calls():
-                return
+            if speculative:
+                speculative = False
+                confirmed = await self._context_for_speculative_tools(context)
+                if confirmed is None:
+                    return
+                context = confirmed
+                if self._turn_completion is not None:
+                    self._turn_completion.context = context
             if not await self.run_function_calls(context, calls):
                 return
         logger.warning("%s: stopped after %d tool rounds", self, self._max_tool_rounds)
 
-    async def _speculative_tool_calls(self) -> bool:
-        """A run on a provisional context asked for tools; True when it stops here.
+    async def _context_for_speculative_tools(self, context: ChatContext) -> ChatContext | None:
+        """A run on a provisional context asked for tools: the context to run them on, or
+        None when the run stops here.
 
         Tools act outside the pipeline, so nothing may run for an unconfirmed turn: the
-        speculation is withdrawn and the committed turn's own run calls them. Once confirmed,
-        the run was on a copy of the context, so the LLM is run again on the real one."""
+        speculation is withdrawn and the committed turn's own run calls them. A turn confirmed
+        before the run got here makes them ordinary calls (as in Pipecat 1.14), on the
+        conversation's own context: the reply goes on from their results rather than starting
+        over, which would say its opening words twice."""
         gate = self._speculation_gate
         if gate is not None and gate.is_speculating:
             logger.debug("%s: speculative run wants tools; withdrawing it", self)
             await self.push_frame(EagerEndOfTurnCancelFrame(), FrameDirection.UPSTREAM)
             await self.push_frame(EagerEndOfTurnCancelFrame())
-            return True
-        await self.push_frame(LLMRunFrame(), FrameDirection.UPSTREAM)
-        return True
+            return None
+        if isinstance(context, ProvisionalLLMContext):
+            return context.committed
+        return context
 
     async def run_completion(self, context: Any) -> list[ToolCall]:
         """Stream one completion (pushing its frames); return the tool calls it asked for."""

@@ -223,3 +223,20 @@ class LLMContext:
     def __repr__(self) -> str:
         tools = len(self.function_schemas())
         return f"LLMContext({len(self._messages)} messages, {tools} tools)"
+
+
+class ProvisionalLLMContext(LLMContext):
+    """The context an eager end of turn is answered on: a copy of the conversation's
+    ``committed`` context with the predicted words as the last user message.
+
+    The user aggregator writes the turn to ``committed`` once it is confirmed; that is also
+    where a confirmed run's tool calls and results belong (callpipe-only; the LLM service
+    reads it)."""
+
+    def __init__(self, committed: LLMContext, user_text: str) -> None:
+        super().__init__(
+            messages=[*committed.messages, {"role": "user", "content": user_text}],
+            tools=committed.tools,
+            tool_choice=committed.tool_choice,
+        )
+        self.committed = committed

@@ -129,7 +129,11 @@ from callpipe.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from callpipe.processors.aggregators.llm_context import LLMContext, normalize_tools
+from callpipe.processors.aggregators.llm_context import (
+    LLMContext,
+    ProvisionalLLMContext,
+    normalize_tools,
+)
 from callpipe.processors.aggregators.llm_context_summarizer import (
     LLMContextSummarizer,
 )
@@ -955,11 +959,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
             eager.speculation_timeout, self._on_speculation_timer, speculation
         )
         logger.debug("%s: answering an eager end of turn ahead of time", self)
-        provisional = LLMContext(
-            messages=[*context.messages, {"role": "user", "content": spoken}],
-            tools=context.tools,
-            tool_choice=context.tool_choice,
-        )
+        provisional = ProvisionalLLMContext(context, spoken)
         await self.push_frame(LLMContextFrame(context=provisional, speculation=True))
 
     def _take_speculation(self) -> UserTurnSpeculation | None:
