@@ -358,12 +358,18 @@ class ProviderSocketSTTService(StreamingSTTService):
     The lifecycle lives here: :meth:`start` opens the socket built by :meth:`_build_socket`;
     :meth:`stop` sends the queued audio, then the message :meth:`_stream_end` gives, and waits
     (at most ``end_timeout_secs``) for the provider's answer before closing; :meth:`disconnect`
-    closes at once (sending ``_final_message`` if set). The default :meth:`apply_settings`
-    suits providers that take every setting in the socket's query: when :meth:`socket_url`
-    changes, a new socket is opened in a task and swapped in under the send lock, and the old
-    one is ended with :meth:`_stream_end` (at most ``retire_timeout_secs``). If the provider
-    refuses the new socket, the old one stays, the settings go back and a non-fatal error is
-    reported. Subclasses with other ways to apply settings override :meth:`apply_settings`.
+    closes at once (sending ``_final_message`` if set).
+
+    Settings at runtime, make-before-break: :meth:`_want_new_socket` notes a change the live
+    socket does not carry and starts a task that opens a socket for the current settings, swaps
+    it in under the send lock (no batch is on its way to the old one then) and retires the old
+    one: :meth:`_stream_end`, then its last results (at most ``retire_timeout_secs``; or, with
+    ``retire_waits_for_results`` False, the end message and an immediate close). The task goes
+    round again while changes made meanwhile leave the live socket out of date
+    (:meth:`_socket_outdated`). If the provider refuses a socket, the old one stays, the noted
+    changes go back (:meth:`_settings_reverted` follows them) and a non-fatal error is reported.
+    The default :meth:`apply_settings` suits providers that take every setting in the socket's
+    query; the others override it and call :meth:`_want_new_socket` for what needs a socket.
 
     Not Pipecat's ``WebsocketSTTService`` (its hooks differ); callpipe's own base for the
     providers it ships.
@@ -375,6 +381,10 @@ class ProviderSocketSTTService(StreamingSTTService):
     retire_timeout_secs = 3.0
     """After a settings change, how long the old socket may take to answer."""
 
+    retire_waits_for_results = True
+    """After a settings change, wait for the old socket's last results (False: send it the
+    :meth:`_stream_end` message and close it at once)."""
+
     _final_message: Message | None = None
     """Sent on the socket as :meth:`disconnect` closes it (None: nothing)."""
 
@@ -382,6 +392,10 @@ class ProviderSocketSTTService(StreamingSTTService):
         super().__init__(**kwargs)
         self._ws: ProviderWebsocket | None = None
         self._switch_task: asyncio.Task[None] | None = None
+        self._opened_url = ""
+        """The URL the live socket was opened with."""
+        self._unapplied: dict[str, Any] = {}
+        """Changed settings the live socket does not carry: ``{name: its value there}``."""
 
     # ------------------------------------------------------------------ hooks
 
@@ -398,6 +412,21 @@ class ProviderSocketSTTService(StreamingSTTService):
         for). Called once per socket, with no audio on its way to it."""
         return None
 
+    def _socket_outdated(self) -> bool:
+        """True when the live socket does not fit the current settings (default: its URL
+        differs from :meth:`socket_url`)."""
+        return self.socket_url() != self._opened_url
+
+    def _socket_replaced(self) -> None:
+        """Hook, under the send lock: a new socket is live; forget the old one's state."""
+
+    def _settings_reverted(self) -> None:
+        """Hook: the settings went back (a socket with them was refused); what is read from
+        them follows (the model name, the language, the URL a reconnect opens)."""
+        self._sync_model_and_language()
+        if self._ws is not None:
+            self._ws.url = self.socket_url()
+
     def _sync_model_and_language(self) -> None:
         """Model name and language read again from the settings (after they went back)."""
         if isinstance(self._settings.model, str):
@@ -413,7 +442,9 @@ class ProviderSocketSTTService(StreamingSTTService):
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, frame: StartFrame) -> None:
+        self._unapplied.clear()
         self._ws = self._build_socket()
+        self._opened_url = self._ws.url
         await self._ws.connect()
 
     async def stop(self, frame: EndFrame) -> None:
@@ -442,40 +473,70 @@ class ProviderSocketSTTService(StreamingSTTService):
     # ------------------------------------------------------------------ settings at runtime
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
-        """Settings in the socket's query: open a socket with the new one."""
-        if self._ws is None:
-            return  # not started: the first socket is opened with these settings
-        if self._ws.url == self.socket_url():
-            return
-        await cancel_and_wait(self._switch_task)
-        self._switch_task = self.create_task(self._switch(changed), "switch-socket")
+        """Settings in the socket's query: a new query opens a new socket."""
+        self._want_new_socket(changed)
 
-    async def _switch(self, changed: dict[str, Any]) -> None:
+    def _want_new_socket(self, changed: dict[str, Any], *, now: bool = True) -> None:
+        """Note ``changed`` (``{name: old value}``) as not on the live socket and, if ``now``,
+        start the switch unless one is under way (it goes round again for later changes)."""
+        if self._ws is None:
+            return  # not started (or ended): the next socket is opened with these settings
+        for name, old in changed.items():
+            self._unapplied.setdefault(name, old)
+        if not now or not self._unapplied:
+            return
+        if self._switch_task is not None and not self._switch_task.done():
+            return
+        if self._socket_outdated():
+            self._switch_task = self.create_task(self._switch_sockets(), "switch-socket")
+        else:
+            self._unapplied.clear()  # e.g. changed back, or not in the query
+
+    async def _switch_sockets(self) -> None:
         if not await self.wait_ready():
+            return  # the first socket never opened: the start error was reported
+        while (old := self._ws) is not None:
+            if not self._socket_outdated():
+                self._unapplied.clear()
+                return
+            tried, self._unapplied = self._unapplied, {}
+            new = self._build_socket()
+            try:
+                try:
+                    await new.connect()
+                except Exception as exc:
+                    restore_settings(self._settings, self._unapplied | tried)
+                    self._unapplied = {}
+                    self._settings_reverted()
+                    await self.report_error(
+                        f"{self}: could not open a socket with the new settings ({exc}); "
+                        "still transcribing with the previous ones",
+                        reason="settings",
+                    )
+                    if not self._unapplied:
+                        return
+                    continue  # changed again meanwhile
+                async with self._sending:  # no batch is on its way to the old socket now
+                    if self._ws is not old:
+                        return  # disconnected meanwhile (`new` is closed below)
+                    self._ws, self._opened_url = new, new.url
+                    end = self._stream_end()
+                    self._socket_replaced()
+            finally:
+                if self._ws is not new:
+                    await new.close()
+            logger.info("%s: reopened the socket with the new settings", self)
+            await self._retire(old, end)
+
+    async def _retire(self, old: ProviderWebsocket, end: StreamEnd | None) -> None:
+        """End a socket a new one replaced (see ``retire_waits_for_results``)."""
+        if end is None or not self.retire_waits_for_results:
+            await old.close(final_message=end[0] if end is not None else None)
             return
-        new = self._build_socket()
         try:
-            await new.connect()
-        except Exception as exc:
-            restore_settings(self._settings, changed)
-            self._sync_model_and_language()
-            await self.report_error(
-                f"{self}: could not open a socket with the new settings ({exc}); "
-                "still transcribing with the previous ones",
-                reason="settings",
-            )
-            return
-        async with self._sending:  # no batch is on its way to the old socket now
-            old, self._ws = self._ws, new
-            end = self._stream_end()
-        logger.info("%s: reopened the socket with the new settings", self)
-        if old is None:
-            return
-        try:
-            if end is not None:
-                await old.finish(end[0], until=end[1], timeout=self.retire_timeout_secs)
+            await old.finish(end[0], until=end[1], timeout=self.retire_timeout_secs)
         finally:
-            await old.close()
+            await old.close()  # also when the switch is cancelled meanwhile
 
 
 def restore_settings(settings: STTSettings, changed: dict[str, Any]) -> None:

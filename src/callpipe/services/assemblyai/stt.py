@@ -39,7 +39,8 @@ Settings at runtime (``STTUpdateSettingsFrame``): ``agent_context`` and ``langua
 in an ``UpdateConfiguration`` message on the open socket (U3 Pro only; the other models do not
 take them); any other change opens a new socket with the new query. The switch is
 make-before-break: the audio keeps going to the old socket until the new one is open, then the
-old one gets ``Terminate`` and returns its last words before it closes.
+old one gets ``Terminate`` and returns its last words before it closes. If AssemblyAI refuses the
+new socket, the old one stays, the settings go back and the bot gets a non-fatal ``ErrorFrame``.
 
 Errors: AssemblyAI reports a failure in an ``Error`` message, then closes the socket with the
 same code. A rejected key (``1008``/``4001``, "Unauthorized"), or an HTTP 401/403 at the
@@ -380,8 +381,6 @@ class AssemblyAISTTService(ProviderSocketSTTService):
         self._should_interrupt = should_interrupt
         self._speaker_format = speaker_format
         self._strategies = ExternalUserTurnStrategies(enable_interruptions=should_interrupt)
-        self._opened_url = ""
-        """The URL the live socket was opened with (a change of it opens a new socket)."""
         self._finalize_pending = False
         self._in_turn = False
         self._error_reported = False
@@ -452,9 +451,7 @@ class AssemblyAISTTService(ProviderSocketSTTService):
 
     async def start(self, frame: StartFrame) -> None:
         self._error_reported = False
-        self._ws = self._build_socket()
-        self._opened_url = self._ws.url
-        await self._ws.connect()
+        await super().start(frame)
 
     def _stream_end(self) -> StreamEnd:
         """``Terminate``: AssemblyAI ends the last turn, then answers ``Termination``."""
@@ -599,8 +596,7 @@ class AssemblyAISTTService(ProviderSocketSTTService):
             return  # not started (or ended): the next socket is opened with these settings
         self._ws.url = self.socket_url()  # a reconnect after a drop carries every setting
         if set(changed) - HOT_UPDATABLE_SETTINGS and self._ws.url != self._opened_url:
-            if self._switch_task is None or self._switch_task.done():
-                self._switch_task = self.create_task(self._reopen(), "assemblyai-reopen")
+            self._want_new_socket(changed)
             return
         update: dict[str, Any] = {}
         if "agent_context" in changed and isinstance(s.agent_context, str):
@@ -632,29 +628,5 @@ class AssemblyAISTTService(ProviderSocketSTTService):
         ):
             self._opened_url = ws.url  # the live session now has these settings too
 
-    async def _reopen(self) -> None:
-        """Open a socket with the current query and swap it in; the old one is terminated."""
-        if not await self.wait_ready():
-            return
-        old = self._ws
-        if old is None:
-            return
-        new = self._build_socket()
-        try:
-            await new.connect()
-        except Exception as exc:
-            await self.report_error(
-                f"{self}: could not open a socket with the new settings ({exc}); "
-                "still transcribing with the previous ones",
-                reason="settings",
-            )
-            return
-        async with self._sending:  # no audio is on its way to the old socket now
-            if self._ws is not old:
-                await new.close()
-                return
-            self._ws = new
-            self._opened_url = new.url
-            self._finalize_pending = False
-        logger.info("%s: reopened the socket with the new settings", self)
-        await old.finish(_TERMINATE, until=_is_termination, timeout=self.end_timeout_secs)
+    def _socket_replaced(self) -> None:
+        self._finalize_pending = False

@@ -50,7 +50,6 @@ the handshake with its reason, which reaches the bot.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -63,7 +62,6 @@ from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
-from callpipe.frames.frames import StartFrame
 from callpipe.services._env import DEEPGRAM_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
@@ -147,19 +145,14 @@ class DeepgramSTTSettings(STTSettings):
 
 
 class _Socket:
-    """One ``/v1/listen`` socket and what it was opened with (see ``_switch_sockets``)."""
+    """One ``/v1/listen`` socket and the language it was opened with."""
 
     ws: ProviderWebsocket
 
-    def __init__(self, options: LiveOptions, settings: STTSettings) -> None:
-        self.options = options
-        language = _plain(options.language)
+    def __init__(self, language: Any) -> None:
+        language = _plain(language)
         self.language = str(language) if language is not None else None
         """The tag sent (transcripts without a language of their own are labelled with it)."""
-        self.settings = settings
-        """A copy of the service's settings when the socket was opened (restored on refusal)."""
-        self.retiring = False
-        """Replaced by a newer socket: waiting for its last results after ``CloseStream``."""
 
 
 class DeepgramSTTService(ProviderSocketSTTService):
@@ -250,10 +243,9 @@ class DeepgramSTTService(ProviderSocketSTTService):
         if url is None and base_url:
             url = websocket_origin(base_url)  # Pipecat 1.14's name and forms for the address
         self._url = env_base_url(url, DEEPGRAM_URL_ENV, DEEPGRAM_URL)
+        self._initial_options = options
         self._options = options
         self._keepalive_secs = keepalive_secs
-        self._socket: _Socket | None = None
-        """The socket ``_ws`` belongs to (``_ws`` is kept on its own for the audio path)."""
         self._register_event_handler("on_speech_started")
         self._register_event_handler("on_utterance_end")
 
@@ -264,21 +256,21 @@ class DeepgramSTTService(ProviderSocketSTTService):
             return self._options.encoding
         return "mulaw" if self.sample_rate == 8000 else "linear16"
 
+    def _read_options(self) -> None:
+        """The options: those given at construction, with the settings set since on top."""
+        self._options = self._initial_options.model_copy(update=self._settings.given_fields())
+
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         """Take the changed options; a change of the socket's query opens a new socket now."""
-        given = self._settings.given_fields()
-        self._options = self._options.model_copy(
-            update={k: given[k] for k in changed if k in given}
-        )
-        if self._ws is None:
-            return  # not started (or ended): the next socket is opened with these options
-        if self._switch_task is None or self._switch_task.done():
-            # In a task: the frame queue is not held up by a handshake. A task already running
-            # compares the query again after every step, so it picks this change up too.
-            self._switch_task = self.create_task(self._switch_sockets(), "switch-socket")
+        self._read_options()
+        await super().apply_settings(changed)
 
-    def _query(self, options: LiveOptions | None = None) -> dict[str, Any]:
-        options = options or self._options
+    def _settings_reverted(self) -> None:
+        self._read_options()
+        super()._settings_reverted()
+
+    def _query(self) -> dict[str, Any]:
+        options = self._options
         query = options.model_dump(exclude_none=True)
         query["channels"] = options.channels or 1
         query["multichannel"] = bool(options.multichannel)
@@ -287,15 +279,14 @@ class DeepgramSTTService(ProviderSocketSTTService):
         query["sample_rate"] = self.sample_rate
         return {key: _plain(value) for key, value in query.items()}
 
-    def _socket_url(self, options: LiveOptions) -> str:
-        return ws_url(self._url, "/v1/listen", self._query(options))
+    def socket_url(self) -> str:
+        return ws_url(self._url, "/v1/listen", self._query())
 
-    def _new_socket(self) -> _Socket:
-        """A socket (not yet connected) for the current options."""
-        socket = _Socket(self._options, self._settings.copy())
+    def _build_socket(self) -> ProviderWebsocket:
+        socket = _Socket(self._options.language)
         socket.ws = ProviderWebsocket(
             owner=str(self),
-            url=self._socket_url(socket.options),
+            url=self.socket_url(),
             headers={"Authorization": f"Token {self._api_key}"},
             on_message=partial(self._on_message, socket=socket),
             on_failed=partial(self._on_socket_failed, socket=socket),
@@ -303,12 +294,7 @@ class DeepgramSTTService(ProviderSocketSTTService):
             keepalive_message=lambda: json.dumps({"type": "KeepAlive"}),
             auth_hint="Check api_key / DEEPGRAM_API_KEY.",
         )
-        return socket
-
-    async def start(self, frame: StartFrame) -> None:
-        self._socket = self._new_socket()
-        self._ws = self._socket.ws
-        await self._ws.connect()
+        return socket.ws
 
     _final_message = _CLOSE_STREAM
 
@@ -318,72 +304,8 @@ class DeepgramSTTService(ProviderSocketSTTService):
         ``EndFrame`` goes on (the socket is closed after ``end_timeout_secs`` if not)."""
         return _CLOSE_STREAM, _is_metadata
 
-    async def disconnect(self) -> None:
-        """Close at once (cancel, cleanup): results still on their way are not waited for."""
-        # A switch under way closes the sockets it opened or was retiring as it is cancelled.
-        await super().disconnect()
-        self._socket = None
-
-    # ------------------------------------------------------------------ settings at runtime
-
-    async def _switch_sockets(self) -> None:
-        """Open a socket with the current query, swap it in, and retire the old one.
-
-        Loops until the live socket's query is the current one, so updates that arrive while a
-        switch is under way are applied too (only the last one needs a socket of its own).
-        """
-        if not await self.wait_ready():
-            return  # the first socket never opened: the start error was reported
-        while True:
-            old = self._socket
-            if old is None or self._socket_url(self._options) == old.ws.url:
-                return
-            new = self._new_socket()
-            try:
-                try:
-                    await new.ws.connect()
-                except Exception as exc:
-                    # Refused (e.g. an option the model does not take) or unreachable: the old
-                    # socket carries on, and the settings say again what it was opened with.
-                    self._restore(old)
-                    await self.report_error(
-                        f"{self}: could not open a socket with the new settings ({exc}); "
-                        "still transcribing with the previous ones",
-                        reason="settings",
-                    )
-                    continue
-                async with self._sending:  # no audio is on its way to the old socket now
-                    if self._socket is not old:
-                        return  # disconnected meanwhile (the finally below closes `new`)
-                    self._socket, self._ws = new, new.ws
-                logger.info("%s: reopened the socket with the new settings", self)
-            finally:
-                if self._socket is not new:
-                    await new.ws.close()
-            await self._retire(old)
-
-    async def _retire(self, socket: _Socket) -> None:
-        """Finalize a replaced socket: ``CloseStream`` makes Deepgram send the results of the
-        audio it still holds, then ``Metadata``, then close; the socket is closed after that
-        (or after ``retire_timeout_secs``, or at once if it was not connected)."""
-        socket.retiring = True
-        try:
-            await socket.ws.finish(
-                _CLOSE_STREAM, until=_is_metadata, timeout=self.retire_timeout_secs
-            )
-        finally:
-            await socket.ws.close()  # also when the switch is cancelled meanwhile
-
-    def _restore(self, socket: _Socket) -> None:
-        """Settings and options back to those ``socket`` was opened with."""
-        self._options = socket.options
-        saved = socket.settings.copy()
-        for f in dataclasses.fields(saved):
-            setattr(self._settings, f.name, getattr(saved, f.name))
-        self._sync_model_and_language()
-
     async def _on_socket_failed(self, message: str, *, socket: _Socket | None = None) -> None:
-        if socket is not None and socket.retiring:
+        if socket is not None and socket.ws is not self._ws:
             return  # replaced already: the new socket carries the call
         await self.report_error(message, reason="disconnected")
 

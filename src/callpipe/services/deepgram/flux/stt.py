@@ -70,7 +70,6 @@ from callpipe.frames.frames import (
     EagerTranscriptionFrame,
     ProposedUserStartedSpeakingFrame,
     ProposedUserStoppedSpeakingFrame,
-    StartFrame,
     STTMetadataFrame,
 )
 from callpipe.processors.base_object import cancel_and_wait
@@ -201,6 +200,9 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
     end_timeout_secs = 2.0
     """At the end of the call, how long Flux may take to answer ``CloseStream`` and close."""
 
+    retire_waits_for_results = False
+    """A new socket opens between turns: the old one gets ``CloseStream`` and is closed."""
+
     _final_message = _CLOSE_STREAM
 
     def __init__(
@@ -281,9 +283,6 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
         # Settings at runtime.
         self._configure_in_flight = False
         self._configure_pending: set[str] = set()
-        self._reopen_wanted = False
-        self._opened: dict[str, Any] = {}
-        """The URL-only settings the live socket was opened with (restored if a reopen fails)."""
         for event in (
             "on_start_of_turn",
             "on_update",
@@ -360,13 +359,6 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
         )
 
     # ------------------------------------------------------------------ lifecycle
-
-    def _connection_values(self) -> dict[str, Any]:
-        return {name: getattr(self._flux, name) for name in _CONNECTION_FIELDS}
-
-    async def start(self, frame: StartFrame) -> None:
-        self._opened = self._connection_values()
-        await super().start(frame)
 
     def _stream_end(self) -> StreamEnd:
         """``CloseStream``: Flux answers by closing the socket (the test never matches)."""
@@ -515,8 +507,7 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
             )
         await self.broadcast_frame(ProposedUserStoppedSpeakingFrame)
         await self._call_event_handler("on_end_of_turn", transcript)
-        if self._reopen_wanted:
-            self._start_reopen()
+        self._want_new_socket({})  # a socket asked for during the turn
 
     async def _end_turn_cut_short(self) -> None:
         """The socket went away mid-turn: what was heard so far ends the turn."""
@@ -552,10 +543,9 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
             self._configure_pending |= fields
             if not self._configure_in_flight:
                 await self._send_configure()
-        if set(changed) & _CONNECTION_FIELDS:
-            self._reopen_wanted = True
-            if not self._in_turn:
-                self._start_reopen()
+        connection = {k: v for k, v in changed.items() if k in _CONNECTION_FIELDS}
+        if connection:
+            self._want_new_socket(connection, now=not self._in_turn)
 
     async def _send_configure(self) -> None:
         """One ``Configure`` with every pending field (Flux limits unanswered ones)."""
@@ -588,46 +578,12 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
         if self._configure_pending:
             await self._send_configure()
 
-    def _start_reopen(self) -> None:
-        self._reopen_wanted = False
-        if self._switch_task is None or self._switch_task.done():
-            self._switch_task = self.create_task(self._reopen(), "flux-reopen")
+    def _socket_outdated(self) -> bool:
+        """Only the URL-only settings need a new socket (the others go in ``Configure``)."""
+        return any(getattr(self._flux, name) != old for name, old in self._unapplied.items())
 
-    async def _reopen(self) -> None:
-        """Open a socket with the current URL and swap it in (the old one gets ``CloseStream``)."""
-        if not await self.wait_ready():
-            return
-        old = self._ws
-        if old is None or self._opened == self._connection_values():
-            return
-        new = self._build_socket()
-        try:
-            await new.connect()
-        except Exception as exc:
-            await self.report_error(
-                f"{self}: could not open a socket with the new settings ({exc}); "
-                "still transcribing with the previous ones",
-                reason="settings",
-            )
-            self._restore(old)
-            return
-        async with self._sending:  # no audio is on its way to the old socket now
-            if self._ws is not old:
-                await new.close()
-                return
-            self._ws = new
-            self._opened = self._connection_values()
-            self._configure_in_flight = False
-        logger.info("%s: reopened the socket with the new settings", self)
-        await old.close(final_message=_CLOSE_STREAM)
-
-    def _restore(self, socket: ProviderWebsocket) -> None:
-        """URL-only settings back to what the live ``socket`` was opened with."""
-        for name, value in self._opened.items():
-            setattr(self._flux, name, value)
-        if isinstance(self._flux.model, str):
-            self.set_model_name(self._flux.model)
-        socket.url = self.socket_url()
+    def _socket_replaced(self) -> None:
+        self._configure_in_flight = False
 
 
 def _never(raw: Message) -> bool:
