@@ -27,6 +27,8 @@ OPENAI_REALTIME_URL_ENV = "CALLPIPE_OPENAI_REALTIME_URL"
 """The Realtime socket's address, without ``?model=``."""
 ANTHROPIC_BASE_URL_ENV = "ANTHROPIC_BASE_URL"
 GEMINI_URL_ENV = "CALLPIPE_GEMINI_URL"
+GEMINI_LIVE_URL_ENV = "CALLPIPE_GEMINI_LIVE_URL"
+"""The Gemini Live API's origin (the ``/ws/...BidiGenerateContent`` path is added)."""
 
 
 def base_url(explicit: str | None, env_var: str, default: str) -> str:

@@ -12,6 +12,7 @@ streaming response shapes, is scripted from the test, and records what it receiv
 - :class:`~callpipe.testing.fakes.gemini.FakeGeminiServer` (Gemini REST, streamed generateContent)
 - :class:`~callpipe.testing.fakes.anthropic.FakeAnthropicServer` (Claude Messages API, streamed)
 - :class:`~callpipe.testing.fakes.openai_realtime.FakeOpenAIRealtimeServer` (Realtime WebSocket)
+- :class:`~callpipe.testing.fakes.gemini_live.FakeGeminiLiveServer` (Live API WebSocket)
 - :class:`~callpipe.testing.fakes.assemblyai.FakeAssemblyAIServer` (Universal-Streaming STT)
 """
 
@@ -33,6 +34,8 @@ _LAZY = {
     "FakeGeminiServer": "callpipe.testing.fakes.gemini",
     "FakeAssemblyAIServer": "callpipe.testing.fakes.assemblyai",
     "GeminiReply": "callpipe.testing.fakes.gemini",
+    "FakeGeminiLiveServer": "callpipe.testing.fakes.gemini_live",
+    "LiveReply": "callpipe.testing.fakes.gemini_live",
     "FakeOpenAIRealtimeServer": "callpipe.testing.fakes.openai_realtime",
     "RealtimeReply": "callpipe.testing.fakes.openai_realtime",
 }

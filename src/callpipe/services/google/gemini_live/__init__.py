@@ -1,0 +1,1 @@
+"""Gemini Live (speech to speech) over WebSocket: :mod:`.llm`."""

@@ -1,0 +1,1017 @@
+"""GeminiLiveLLMService: speech to speech with the Gemini Live API over one WebSocket per call.
+
+**Connection.** The socket is Google's ``BidiGenerateContent`` endpoint
+(``wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage.v1beta.GenerativeService
+.BidiGenerateContent?key=<api key>``). The first message is a ``setup``: model, generation config
+(``responseModalities``, voice and language in ``speechConfig``, sampling), the system instruction,
+the tools, server VAD options (``realtimeInputConfig``), transcription of both sides, session
+resumption and ``historyConfig``. Nothing else is sent before the server's ``setupComplete``.
+The setup cannot change on an open session, so when the first context brings a system
+instruction or tools other than the ones the setup carried, the service opens a new session with
+them (once, at the start of the call). ``http_options={"base_url": ..., "api_version": ...}`` (a
+mapping or ``google.genai`` ``HttpOptions``) moves the endpoint; left unset,
+``$CALLPIPE_GEMINI_LIVE_URL`` (an origin such as ``http://127.0.0.1:8123``) does.
+
+**Audio.** The caller's audio goes out as ``realtimeInput.audio`` (base64 PCM,
+``audio/pcm;rate=16000``): resampled from the pipeline's rate (8 kHz on a phone line) with the
+project's stream resampler, ``audio_batch_ms`` (40 ms) per message. The model's 24 kHz PCM
+(``serverContent.modelTurn`` ``inlineData`` parts) is resampled to the output rate.
+
+**Frames out.** Per model turn: ``LLMFullResponseStartFrame``, ``TTSStartedFrame``, the audio as
+``TTSAudioRawFrame``\\ s, the output transcription as ``LLMTextFrame`` (``append_to_context=False``)
+plus ``TTSTextFrame`` (what the assistant aggregator writes once the output transport has played
+the audio before it), then ``TTSStoppedFrame`` and ``LLMFullResponseEndFrame`` at
+``turnComplete``. The caller's input transcription is gathered and pushed upstream as one
+``TranscriptionFrame`` when the model starts answering, or after half a second without more.
+
+**Turns and barge-in.** Gemini's own VAD ends the caller's turns and answers them; context frames
+from the user aggregator start a reply only the first time (the greeting, when the context has
+messages and ``inference_on_context_initialization``). ``serverContent.interrupted`` (the caller
+spoke over the model) becomes an interruption broadcast both ways: the output transport drops the
+unplayed audio and the assistant aggregator keeps the words the caller heard. An interruption
+raised in the pipeline (local VAD) drops the rest of the current model turn. With
+``GeminiVADParams(disabled=True)`` the pipeline's turns drive the model instead:
+``activityStart`` / ``activityEnd`` around the caller's speech, audio only in between (plus the
+last ``user_audio_preroll_secs`` before the start).
+
+**Function calls.** A ``toolCall`` runs its calls through the usual handlers (``register_function``,
+or a handler carried by a ``FunctionSchema``/direct function); the call and its result go into
+the context and the results go back in one ``toolResponse``.
+
+**Errors.** Gemini refuses a bad key by closing the socket with code 1007 (``API key not
+valid``): a fatal ``ErrorFrame``. Other closes are reconnected by
+:class:`~callpipe.services.websocket_service.ProviderWebsocket`; the new session resumes the old
+one when the server gave a resumption handle, else it is given the context's messages again.
+
+Not provided: the File API (``file_api``), Vertex AI authentication, video input, grounding
+metadata frames, ``LLMMessagesAppendFrame`` content, NON_BLOCKING (asynchronous) functions and
+their scheduling, ``toolCallCancellation`` (logged), and settings changes on an open session
+(they apply to the next one, as in Pipecat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from callpipe.adapters.llm.schemas.tools_schema import AdapterType, ToolsSchema
+from callpipe.audio.resample import StreamResampler
+from callpipe.errors import ConfigurationError
+from callpipe.frames.frames import (
+    Frame,
+    InputAudioRawFrame,
+    InputTextRawFrame,
+    InterruptionFrame,
+    LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMServiceMetadataFrame,
+    LLMTextFrame,
+    StartFrame,
+    TranscriptionFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
+from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
+from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContextFrame
+from callpipe.processors.frame_processor import FrameDirection
+from callpipe.services._env import GEMINI_LIVE_URL_ENV, websocket_origin
+from callpipe.services._env import base_url as env_base_url
+from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.google._gemini import convert_messages, convert_tools
+from callpipe.services.llm_service import LLMService, ToolCall
+from callpipe.services.settings import LLMSettings, unset
+from callpipe.services.websocket_service import Message, ProviderWebsocket
+from callpipe.transcriptions.language import resolve_language
+from callpipe.utils.time import time_now_iso8601
+from callpipe.utils.types import NotGiven
+
+logger = logging.getLogger(__name__)
+
+GEMINI_API_ORIGIN = "https://generativelanguage.googleapis.com"
+DEFAULT_API_VERSION = "v1beta"
+DEFAULT_MODEL = "models/gemini-3.8-live"
+DEFAULT_VOICE = "Charon"
+INPUT_SAMPLE_RATE = 16000
+"""The rate the caller's audio is sent at."""
+OUTPUT_SAMPLE_RATE = 24000
+"""The rate of the model's audio."""
+DEFAULT_USER_AUDIO_PREROLL_SECS = 0.5
+TRANSCRIPT_QUIET_SECS = 0.5
+"""Input transcription this long without a new piece is the caller's whole turn."""
+
+_RATE = re.compile(r"rate=(\d+)")
+_GEMINI_MAJOR = re.compile(r"gemini(?:-[a-z]+)*-(\d+)")
+_SPACES = re.compile(r"\s+")
+
+
+def live_socket_url(origin: str, api_version: str = DEFAULT_API_VERSION) -> str:
+    """The ``BidiGenerateContent`` socket under an API origin (``https://`` becomes ``wss://``)."""
+    service = f"google.ai.generativelanguage.{api_version}.GenerativeService"
+    return f"{websocket_origin(origin)}/ws/{service}.BidiGenerateContent"
+
+
+# ---------------------------------------------------------------------- options (1.14 names)
+
+
+class GeminiModalities(StrEnum):
+    """What the model answers with: speech (``AUDIO``, the default) or text."""
+
+    TEXT = "TEXT"
+    AUDIO = "AUDIO"
+
+
+class GeminiMediaResolution(StrEnum):
+    """Token budget per video frame / image (the API's ``mediaResolution``)."""
+
+    UNSPECIFIED = "MEDIA_RESOLUTION_UNSPECIFIED"
+    LOW = "MEDIA_RESOLUTION_LOW"
+    MEDIUM = "MEDIA_RESOLUTION_MEDIUM"
+    HIGH = "MEDIA_RESOLUTION_HIGH"
+
+
+class StartSensitivity(StrEnum):
+    """How readily Gemini's VAD hears the start of speech (``google.genai`` values)."""
+
+    START_SENSITIVITY_UNSPECIFIED = "START_SENSITIVITY_UNSPECIFIED"
+    START_SENSITIVITY_HIGH = "START_SENSITIVITY_HIGH"
+    START_SENSITIVITY_LOW = "START_SENSITIVITY_LOW"
+
+
+class EndSensitivity(StrEnum):
+    """How readily Gemini's VAD ends a turn (``google.genai`` values)."""
+
+    END_SENSITIVITY_UNSPECIFIED = "END_SENSITIVITY_UNSPECIFIED"
+    END_SENSITIVITY_HIGH = "END_SENSITIVITY_HIGH"
+    END_SENSITIVITY_LOW = "END_SENSITIVITY_LOW"
+
+
+class TurnCoverage(StrEnum):
+    """Which of the realtime input a user turn takes in (``google.genai`` values)."""
+
+    TURN_COVERAGE_UNSPECIFIED = "TURN_COVERAGE_UNSPECIFIED"
+    TURN_INCLUDES_ONLY_ACTIVITY = "TURN_INCLUDES_ONLY_ACTIVITY"
+    TURN_INCLUDES_ALL_INPUT = "TURN_INCLUDES_ALL_INPUT"
+
+
+class GeminiVADParams(BaseModel):
+    """Gemini's server-side voice activity detection (None: the server's default)."""
+
+    disabled: bool | None = Field(
+        default=None, description="True: the pipeline's own turns drive the model."
+    )
+    start_sensitivity: StartSensitivity | None = Field(
+        default=None, description="How readily the start of speech is detected."
+    )
+    end_sensitivity: EndSensitivity | None = Field(
+        default=None, description="How readily the end of speech is detected."
+    )
+    prefix_padding_ms: int | None = Field(
+        default=None, description="Speech needed before a start is committed, in ms."
+    )
+    silence_duration_ms: int | None = Field(
+        default=None, description="Silence that ends the caller's turn, in ms."
+    )
+
+
+class ContextWindowCompressionParams(BaseModel):
+    """Let the server drop the oldest turns when the session's context grows long."""
+
+    enabled: bool = Field(default=False, description="Compress with a sliding window.")
+    trigger_tokens: int | None = Field(
+        default=None, description="Context size that starts compression (None: the server's)."
+    )
+
+
+class InputParams(BaseModel):
+    """The older (deprecated in 1.14) way to configure generation; ``settings=`` wins."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    frequency_penalty: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=4096, ge=1)
+    presence_penalty: float | None = Field(default=None, ge=0.0, le=2.0)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_k: int | None = Field(default=None, ge=0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    modalities: GeminiModalities | None = Field(default=GeminiModalities.AUDIO)
+    language: str | None = Field(default="en-US")
+    media_resolution: GeminiMediaResolution | None = Field(
+        default=GeminiMediaResolution.UNSPECIFIED
+    )
+    vad: GeminiVADParams | None = Field(default=None)
+    context_window_compression: ContextWindowCompressionParams | None = Field(default=None)
+    thinking: Any = Field(default=None)
+    enable_affective_dialog: bool | None = Field(default=None)
+    proactivity: Any = Field(default=None)
+    extra: dict[str, Any] | None = Field(default_factory=dict)
+
+
+# Gemini's speech locales; the first one of a language is what its bare code means.
+_LOCALES = (
+    "ar-XA bn-IN cmn-CN de-DE en-US en-AU en-GB en-IN es-ES es-US fr-FR fr-CA gu-IN hi-IN "
+    "id-ID it-IT ja-JP kn-IN ko-KR ml-IN mr-IN nl-NL pl-PL pt-BR ru-RU ta-IN te-IN th-TH "
+    "tr-TR vi-VN"
+).split()
+
+
+def _locale_map() -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for locale in _LOCALES:
+        mapping[locale] = locale
+        mapping.setdefault(locale.split("-")[0], locale)
+    mapping.update({"zh": "cmn-CN", "zh-CN": "cmn-CN"})  # Gemini speaks Mandarin as cmn
+    return mapping
+
+
+_LOCALE_OF = _locale_map()
+
+
+def language_to_gemini_language(language: str) -> str:
+    """The locale Gemini's ``speechConfig.languageCode`` takes for ``language``
+    (``Language.ES`` → ``"es-ES"``); a tag Gemini does not list passes through as given."""
+    return resolve_language(language, _LOCALE_OF, use_base_code=False)
+
+
+@dataclass
+class GeminiLiveLLMSettings(LLMSettings):
+    """``GeminiLiveLLMService.Settings``: the LLM settings plus Gemini Live's own.
+
+    ``voice``: a prebuilt voice (``"Charon"``); ``modalities``; ``language`` (a ``Language`` is
+    sent as Gemini's locale, a string as given); ``media_resolution``; ``vad``
+    (:class:`GeminiVADParams`); ``turn_coverage``; ``context_window_compression``; ``thinking``
+    and ``proactivity`` (``google.genai`` ``ThinkingConfig`` / ``ProactivityConfig`` or dicts);
+    ``enable_affective_dialog``. They are part of the session's setup: a change applies to the
+    next session.
+    """
+
+    voice: str | NotGiven = field(default_factory=unset)
+    modalities: GeminiModalities | NotGiven = field(default_factory=unset)
+    language: str | NotGiven = field(default_factory=unset)
+    media_resolution: GeminiMediaResolution | NotGiven = field(default_factory=unset)
+    vad: GeminiVADParams | None | NotGiven = field(default_factory=unset)
+    turn_coverage: TurnCoverage | str | None | NotGiven = field(default_factory=unset)
+    context_window_compression: ContextWindowCompressionParams | dict[str, Any] | NotGiven = field(
+        default_factory=unset
+    )
+    thinking: Any = field(default_factory=unset)
+    enable_affective_dialog: bool | NotGiven = field(default_factory=unset)
+    proactivity: Any = field(default_factory=unset)
+
+    _aliases: ClassVar[dict[str, str]] = {"voice_id": "voice"}
+
+
+# ---------------------------------------------------------------------- wire helpers
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def _wire(value: Any) -> Any:
+    """A config object in the API's JSON form: pydantic models (ours or ``google.genai``'s)
+    and dicts with camelCase keys, None entries left out, enums as their values."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, Mapping):
+        return {_camel(str(k)): _wire(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_wire(v) for v in value]
+    if isinstance(value, StrEnum):
+        return str(value)
+    return value
+
+
+def _http_options(options: Any) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if isinstance(options, BaseModel):
+        return options.model_dump(exclude_none=True)
+    if isinstance(options, Mapping):
+        return {str(k): v for k, v in options.items() if v is not None}
+    raise ConfigurationError(
+        "GeminiLiveLLMService: http_options must be a mapping or google.genai HttpOptions"
+    )
+
+
+def _model_path(model: str) -> str:
+    return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+
+
+def _response_object(content: Any) -> dict[str, Any]:
+    """A function's result as ``FunctionResponse.response`` (which must be an object)."""
+    value = content
+    if isinstance(content, str):
+        try:
+            value = json.loads(content)
+        except ValueError:
+            value = content
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _gemini_tools(tools: Any) -> list[dict[str, Any]]:
+    """``tools`` (a ToolsSchema, FunctionSchemas, direct functions, chat-completions tool
+    dicts or Gemini's own tool dicts) as the setup's ``tools``."""
+    if tools is None or isinstance(tools, NotGiven):
+        return []
+    functions: list[dict[str, Any]] = []
+    native: list[dict[str, Any]] = []
+    if isinstance(tools, ToolsSchema):
+        functions = [t for t in tools.to_openai() if t.get("type") == "function"]
+        native = list((tools.custom_tools or {}).get(AdapterType.GEMINI, []))
+    else:
+        standard: list[Any] = []
+        for tool in tools:
+            if isinstance(tool, dict):
+                if tool.get("type") == "function":
+                    functions.append(tool)
+                elif "name" in tool and not tool.keys() - {"name", "description", "parameters"}:
+                    functions.append({"type": "function", "function": tool})
+                else:
+                    native.append(tool)  # e.g. {"google_search": {}} or functionDeclarations
+            else:
+                standard.append(tool)
+        if standard:
+            functions += ToolsSchema(standard_tools=standard).to_openai()
+    declared = convert_tools(functions) or []
+    for tool in declared:
+        for declaration in tool["functionDeclarations"]:
+            if "parameters" in declaration:
+                declaration["parameters"] = _schema_types_upper(declaration["parameters"])
+    return declared + native
+
+
+def _schema_types_upper(schema: Any) -> Any:
+    """JSON-Schema ``type`` names as the API's ``Type`` enum spells them (``"string"`` →
+    ``"STRING"``), as the SDK sends them."""
+    if isinstance(schema, dict):
+        return {
+            k: v.upper() if k == "type" and isinstance(v, str) else _schema_types_upper(v)
+            for k, v in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_schema_types_upper(v) for v in schema]
+    return schema
+
+
+def _token_usage(usage: Mapping[str, Any]) -> LLMTokenUsage:
+    """Live ``usageMetadata``: tool results count as prompt, thinking as completion."""
+    reasoning = int(usage.get("thoughtsTokenCount") or 0)
+    prompt = int(usage.get("promptTokenCount") or 0) + int(
+        usage.get("toolUsePromptTokenCount") or 0
+    )
+    completion = int(usage.get("responseTokenCount") or 0) + reasoning
+    cached = usage.get("cachedContentTokenCount")
+    return LLMTokenUsage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cache_read_input_tokens=int(cached) if isinstance(cached, int) else None,
+        reasoning_tokens=reasoning if "thoughtsTokenCount" in usage else None,
+    )
+
+
+# ---------------------------------------------------------------------- the service
+
+
+class GeminiLiveLLMService(LLMService):
+    """Gemini Live speech to speech (see the module docstring).
+
+    1.14 style: ``GeminiLiveLLMService(api_key=..., settings=GeminiLiveLLMService.Settings(
+    model="models/gemini-3.8-live", voice="Puck", system_instruction="..."))``; ``api_key``
+    defaults to ``$GOOGLE_API_KEY``. ``audio_batch_ms`` (callpipe's) is how much of the
+    caller's audio each ``realtimeInput`` message carries.
+    """
+
+    Settings = GeminiLiveLLMSettings
+    _settings: GeminiLiveLLMSettings
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        voice_id: str = DEFAULT_VOICE,
+        start_audio_paused: bool = False,
+        start_video_paused: bool = False,
+        system_instruction: str | None = None,
+        tools: ToolsSchema | list[Any] | None = None,
+        params: InputParams | None = None,
+        settings: GeminiLiveLLMSettings | None = None,
+        inference_on_context_initialization: bool = True,
+        user_audio_preroll_secs: float | None = None,
+        file_api_base_url: str = f"{GEMINI_API_ORIGIN}/v1beta/files",
+        http_options: Any = None,
+        audio_batch_ms: int = 40,
+        **kwargs: Any,
+    ) -> None:
+        store = GeminiLiveLLMSettings(
+            model=model or DEFAULT_MODEL,
+            system_instruction=system_instruction,
+            voice=voice_id,
+            temperature=None,
+            max_tokens=4096,
+            top_p=None,
+            top_k=None,
+            frequency_penalty=None,
+            presence_penalty=None,
+            seed=None,
+            modalities=GeminiModalities.AUDIO,
+            language="en-US",
+            media_resolution=GeminiMediaResolution.UNSPECIFIED,
+            vad=None,
+            turn_coverage=None,
+            context_window_compression={},
+            thinking={},
+            enable_affective_dialog=False,
+            proactivity={},
+        )
+        if params is not None and settings is None:
+            store.frequency_penalty = params.frequency_penalty
+            store.max_tokens = params.max_tokens
+            store.presence_penalty = params.presence_penalty
+            store.temperature = params.temperature
+            store.top_k = params.top_k
+            store.top_p = params.top_p
+            store.modalities = params.modalities or GeminiModalities.AUDIO
+            store.language = params.language or "en-US"
+            store.media_resolution = params.media_resolution or GeminiMediaResolution.UNSPECIFIED
+            store.vad = params.vad
+            store.context_window_compression = params.context_window_compression or {}
+            store.thinking = params.thinking or {}
+            store.enable_affective_dialog = bool(params.enable_affective_dialog)
+            store.proactivity = params.proactivity or {}
+        if settings is not None:
+            store.apply_update(settings)
+        if isinstance(store.language, str):
+            store.language = language_to_gemini_language(store.language)
+        chosen = store.model if isinstance(store.model, str) else DEFAULT_MODEL
+        super().__init__(model=chosen, **kwargs)
+        self._settings.apply_update(store)
+        self._api_key = resolve_api_key(type(self).__name__, api_key, "GOOGLE_API_KEY")
+        options = _http_options(http_options)
+        origin = env_base_url(options.get("base_url"), GEMINI_LIVE_URL_ENV, GEMINI_API_ORIGIN)
+        version = str(options.get("api_version") or DEFAULT_API_VERSION)
+        self.base_url = live_socket_url(origin, version)
+        self._headers = {str(k): str(v) for k, v in (options.get("headers") or {}).items()}
+        del start_video_paused, file_api_base_url  # video and the File API: not provided
+        self._tools_from_init = tools
+        self._register_tool_handlers(tools)
+        self._inference_on_init = inference_on_context_initialization
+        self._audio_paused = start_audio_paused
+        self._batch_bytes = INPUT_SAMPLE_RATE * 2 * audio_batch_ms // 1000
+        preroll = DEFAULT_USER_AUDIO_PREROLL_SECS
+        self._preroll_bytes = int(INPUT_SAMPLE_RATE * 2 * (user_audio_preroll_secs or preroll))
+        self._ws: ProviderWebsocket | None = None
+        self._context: ChatContext | None = None
+        self._setup_done = False
+        self._setup_key: tuple[str | None, str] | None = None
+        self._pending_seed: bool | None = None
+        """Context to give the session once it is set up: True with a reply, False without."""
+        self._resume_handle: str | None = None
+        self._responding = False
+        self._dropping = False
+        self._user_speaking = False
+        self._heard: list[str] = []
+        self._heard_timer: asyncio.TimerHandle | None = None
+        self._sent_results: set[str] = set()
+        self._in_resampler: StreamResampler | None = None
+        self._out_resampler: StreamResampler | None = None
+        self._batch = bytearray()
+        self._preroll = bytearray()
+
+    # ------------------------------------------------------------------ settings, metadata
+
+    @property
+    def _speaks(self) -> bool:
+        return self._settings.modalities != GeminiModalities.TEXT
+
+    @property
+    def _vad_disabled(self) -> bool:
+        vad = self._settings.vad
+        return isinstance(vad, GeminiVADParams) and vad.disabled is True
+
+    @property
+    def _is_gemini_3(self) -> bool:
+        found = _GEMINI_MAJOR.search(str(self._settings.model))
+        return found is not None and found.group(1) == "3"
+
+    def service_metadata_frame(self) -> LLMServiceMetadataFrame:
+        # Gemini reports no start or end of the caller's speech: no turn strategies to offer.
+        return LLMServiceMetadataFrame(service_name=self.name, is_realtime_service=True)
+
+    def set_audio_input_paused(self, paused: bool) -> None:
+        """Stop (or resume) sending the caller's audio."""
+        self._audio_paused = paused
+
+    def set_video_input_paused(self, paused: bool) -> None:
+        """Accepted for Pipecat compatibility: video input is not sent."""
+
+    def set_model_modalities(self, modalities: GeminiModalities) -> None:
+        """Answer with speech or text from the next session on."""
+        self._settings.modalities = modalities
+
+    def set_language(self, language: str) -> None:
+        """Speak ``language`` from the next session on."""
+        self._settings.language = language_to_gemini_language(language)
+
+    async def update_settings(self, delta: LLMSettings) -> dict[str, Any]:
+        if isinstance(delta, GeminiLiveLLMSettings) and isinstance(delta.language, str):
+            delta.language = language_to_gemini_language(delta.language)
+        changed = await super().update_settings(delta)
+        if changed:
+            logger.info(
+                "%s: %s take effect with the next session (the setup is fixed once sent)",
+                self,
+                sorted(changed),
+            )
+        return changed
+
+    def _register_tool_handlers(self, tools: Any) -> None:
+        """Handlers carried by the init tools (FunctionSchema, direct functions) run as
+        registered ones, unless one is registered under that name."""
+        if tools is None:
+            return
+        if isinstance(tools, list):
+            standard = [t for t in tools if not isinstance(t, dict)]
+            tools = ToolsSchema(standard_tools=standard) if standard else None
+        if not isinstance(tools, ToolsSchema):
+            return
+        for schema in tools.standard_tools:
+            if schema.handler is not None and schema.name not in self._functions:
+                self.register_function(schema.name, schema.handler)
+
+    # ------------------------------------------------------------------ connection
+
+    async def start(self, frame: StartFrame) -> None:
+        self._in_resampler = None
+        if self._in_sample_rate != INPUT_SAMPLE_RATE:
+            self._in_resampler = StreamResampler(
+                self._in_sample_rate, INPUT_SAMPLE_RATE, clear_after_secs=None
+            )
+        await self._open()
+
+    async def _open(self) -> None:
+        self._setup_done = False
+        self._ws = ProviderWebsocket(
+            owner=str(self),
+            url=f"{self.base_url}?key={quote(self._api_key, safe='')}",
+            headers=self._headers,
+            on_message=self._on_message,
+            on_reconnected=self._on_reconnected,
+            on_failed=self._on_socket_failed,
+            auth_hint="Check api_key / GOOGLE_API_KEY.",
+        )
+        await self._ws.connect()
+        await self._send_setup()
+
+    async def disconnect(self) -> None:
+        ws, self._ws = self._ws, None
+        self._setup_done = False
+        if self._heard_timer is not None:
+            self._heard_timer.cancel()
+            self._heard_timer = None
+        if ws is not None:
+            await ws.close()
+
+    async def _renew_session(self) -> None:
+        """A new session whose setup carries what the context brought."""
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await ws.close()
+        try:
+            await self._open()
+        except Exception as exc:
+            await self.report_error(f"{self}: could not open a new session: {exc}")
+
+    async def _on_reconnected(self) -> None:
+        # A new socket: it needs the setup first. With a resumption handle the server restores
+        # the conversation; without one it gets the context again (no reply).
+        self._setup_done = False
+        await self._end_response_frames()
+        if self._resume_handle is None and self._context is not None:
+            self._pending_seed = False
+        await self._send_setup()
+
+    async def _on_socket_failed(self, message: str) -> None:
+        self._setup_done = False
+        ws = self._ws
+        reason = ws.last_close[1] if ws is not None and ws.last_close is not None else ""
+        if "API key" in reason or "API_KEY" in reason:
+            await self.report_error(
+                f"{message}. Check api_key / GOOGLE_API_KEY.", fatal=True, reason="auth"
+            )
+        else:
+            await self.report_error(message, reason="disconnected")
+
+    async def _send(self, message: dict[str, Any]) -> bool:
+        ws = self._ws
+        if ws is None:
+            return False
+        return await ws.send(json.dumps(message), wait_secs=0)
+
+    def _instruction_and_tools(self) -> tuple[str | None, list[dict[str, Any]]]:
+        """The system instruction (the constructor's, else the context's) and the tools (the
+        context's, else the constructor's) the setup carries."""
+        given = self._settings.system_instruction
+        instruction = given if isinstance(given, str) and given else None
+        context_tools = None
+        if self._context is not None:
+            if instruction is None:
+                system, _ = convert_messages(self._context.messages_for_api())
+                if system is not None:
+                    instruction = str(system["parts"][0]["text"])
+            context_tools = self._context.tools_for_api()
+        tools = _gemini_tools(context_tools) if context_tools else []
+        return instruction, tools or _gemini_tools(self._tools_from_init)
+
+    def _setup_body(self, instruction: str | None, tools: list[dict[str, Any]]) -> dict[str, Any]:
+        s = self._settings
+        modality = s.modalities if isinstance(s.modalities, GeminiModalities) else "AUDIO"
+        generation: dict[str, Any] = {"responseModalities": [str(modality)]}
+        sampling = (
+            ("temperature", s.temperature),
+            ("topP", s.top_p),
+            ("topK", s.top_k),
+            ("maxOutputTokens", s.max_tokens),
+            ("frequencyPenalty", s.frequency_penalty),
+            ("presencePenalty", s.presence_penalty),
+            ("seed", s.seed),
+        )
+        generation.update({k: v for k, v in sampling if isinstance(v, int | float)})
+        speech: dict[str, Any] = {}
+        if isinstance(s.voice, str) and s.voice:
+            speech["voiceConfig"] = {"prebuiltVoiceConfig": {"voiceName": s.voice}}
+        if isinstance(s.language, str) and s.language:
+            speech["languageCode"] = s.language
+        if speech:
+            generation["speechConfig"] = speech
+        if isinstance(s.media_resolution, GeminiMediaResolution):
+            generation["mediaResolution"] = str(s.media_resolution)
+        thinking = _wire(s.thinking)
+        if thinking:
+            generation["thinkingConfig"] = thinking
+        if s.enable_affective_dialog is True:
+            generation["enableAffectiveDialog"] = True
+        setup: dict[str, Any] = {
+            "model": _model_path(str(s.model)),
+            "generationConfig": generation,
+        }
+        if instruction:
+            setup["systemInstruction"] = {"parts": [{"text": instruction}]}
+        if tools:
+            setup["tools"] = tools
+        realtime: dict[str, Any] = {}
+        if isinstance(s.vad, GeminiVADParams):
+            detection = _wire(
+                {
+                    "disabled": s.vad.disabled,
+                    "start_of_speech_sensitivity": s.vad.start_sensitivity,
+                    "end_of_speech_sensitivity": s.vad.end_sensitivity,
+                    "prefix_padding_ms": s.vad.prefix_padding_ms,
+                    "silence_duration_ms": s.vad.silence_duration_ms,
+                }
+            )
+            if detection:
+                realtime["automaticActivityDetection"] = detection
+        if isinstance(s.turn_coverage, str) and s.turn_coverage:
+            realtime["turnCoverage"] = str(s.turn_coverage)
+        if realtime:
+            setup["realtimeInputConfig"] = realtime
+        setup["inputAudioTranscription"] = {}
+        setup["outputAudioTranscription"] = {}
+        compression = s.context_window_compression
+        if isinstance(compression, dict):
+            compression = ContextWindowCompressionParams(**compression)
+        if isinstance(compression, ContextWindowCompressionParams) and compression.enabled:
+            window: dict[str, Any] = {"slidingWindow": {}}
+            if compression.trigger_tokens is not None:
+                window["triggerTokens"] = compression.trigger_tokens
+            setup["contextWindowCompression"] = window
+        proactivity = _wire(s.proactivity)
+        if proactivity:
+            setup["proactivity"] = proactivity
+        setup["sessionResumption"] = {"handle": self._resume_handle} if self._resume_handle else {}
+        setup["historyConfig"] = {"initialHistoryInClientContent": True}
+        return setup
+
+    async def _send_setup(self) -> None:
+        instruction, tools = self._instruction_and_tools()
+        self._setup_key = (instruction, json.dumps(tools, sort_keys=True))
+        await self._send({"setup": self._setup_body(instruction, tools)})
+
+    # ------------------------------------------------------------------ frames in
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if type(frame) is InputAudioRawFrame:
+            # The caller's audio, 50 times a second: to the socket, nothing else.
+            if self._setup_done and not self._audio_paused:
+                await self._send_audio(frame.audio)
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, LLMContextFrame | OpenAILLMContextFrame):
+            await self._on_context(frame.context)
+            return
+        if isinstance(frame, InterruptionFrame):
+            await self._on_local_interruption()
+        elif isinstance(frame, UserStartedSpeakingFrame):
+            self._user_speaking = True
+            if self._vad_disabled and self._setup_done:
+                await self._send({"realtimeInput": {"activityStart": {}}})
+                self._batch[:0] = self._preroll  # the speech onset, heard before the start
+                self._preroll.clear()
+                await self._flush_audio()
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._user_speaking = False
+            self.start_ttfb_metrics()
+            if self._vad_disabled and self._setup_done:
+                await self._flush_audio()
+                await self._send({"realtimeInput": {"activityEnd": {}}})
+        elif isinstance(frame, InputTextRawFrame):
+            if self._setup_done and frame.text.strip():
+                await self._send({"realtimeInput": {"text": frame.text}})
+        await super().process_frame(frame, direction)
+
+    async def _send_audio(self, pcm: bytes) -> None:
+        if self._in_resampler is not None:
+            pcm = self._in_resampler.resample(pcm)
+        if self._vad_disabled and not self._user_speaking:
+            # Outside the caller's turn the server ignores audio: keep the last moments.
+            self._preroll += pcm
+            del self._preroll[: max(0, len(self._preroll) - self._preroll_bytes)]
+            return
+        self._batch += pcm
+        if len(self._batch) >= self._batch_bytes:
+            await self._flush_audio(self._batch_bytes)
+
+    async def _flush_audio(self, size: int | None = None) -> None:
+        """Send the batched audio (``size`` bytes of it: messages of one length)."""
+        if not self._batch:
+            return
+        size = size or len(self._batch)
+        data = base64.b64encode(self._batch[:size]).decode("ascii")
+        del self._batch[:size]
+        mime = f"audio/pcm;rate={INPUT_SAMPLE_RATE}"
+        await self._send({"realtimeInput": {"audio": {"data": data, "mimeType": mime}}})
+
+    async def _on_context(self, context: ChatContext) -> None:
+        if self._context is not None:
+            self._context = context  # the aggregator's copy of what the server already has
+            return
+        self._context = context
+        # Results already in the context were answered before this session.
+        messages = context.messages_for_api()
+        self._sent_results.update(
+            str(m.get("tool_call_id")) for m in messages if m.get("role") == "tool"
+        )
+        instruction, tools = self._instruction_and_tools()
+        self._pending_seed = self._inference_on_init
+        if self._setup_key is not None and self._setup_key != (
+            instruction,
+            json.dumps(tools, sort_keys=True),
+        ):
+            await self._renew_session()
+        elif self._setup_done:
+            await self._seed()
+
+    async def _seed(self) -> None:
+        """Give the session the context's conversation; with ``_pending_seed`` True the model
+        answers it (the greeting)."""
+        respond, self._pending_seed = self._pending_seed, None
+        if respond is None or self._context is None:
+            return
+        _, turns = convert_messages(self._context.messages_for_api())
+        if not turns and respond:
+            instruction, _ = self._instruction_and_tools()
+            if instruction:  # nothing to answer but the instruction: answer that
+                turns = [{"role": "user", "parts": [{"text": instruction}]}]
+        if not turns:
+            return
+        if respond:
+            self.start_ttfb_metrics()
+        await self._send({"clientContent": {"turns": turns, "turnComplete": respond}})
+        if respond and self._is_gemini_3:
+            # Gemini 3 models answer client content once realtime input has arrived too.
+            await self._send({"realtimeInput": {"text": " "}})
+
+    async def _on_local_interruption(self) -> None:
+        """An interruption from the pipeline: the rest of this model turn is not played."""
+        if self._responding:
+            self._dropping = True
+            await self._end_response_frames()
+        if self._out_resampler is not None:
+            self._out_resampler.reset()
+
+    # ------------------------------------------------------------------ responses
+
+    async def _begin_response(self) -> None:
+        if self._responding:
+            return
+        self._responding = True
+        await self._flush_heard()  # the caller's turn is over: its words first
+        await self.stop_ttfb_metrics()
+        await self.push_frame(LLMFullResponseStartFrame())
+        if self._speaks:
+            await self.push_frame(TTSStartedFrame())
+
+    async def _end_response_frames(self) -> None:
+        if not self._responding:
+            return
+        self._responding = False
+        if self._speaks:
+            await self.push_frame(TTSStoppedFrame())
+        await self.push_frame(LLMFullResponseEndFrame())
+
+    # ------------------------------------------------------------------ server messages
+
+    async def _on_message(self, message: Message) -> None:
+        try:
+            data = json.loads(message)
+        except ValueError:
+            logger.warning("%s: ignoring a message that is not JSON", self)
+            return
+        if not isinstance(data, dict):
+            return
+        if "setupComplete" in data:
+            await self._on_setup_complete()
+        content = data.get("serverContent")
+        if isinstance(content, dict):
+            await self._on_server_content(content)
+        usage = data.get("usageMetadata")
+        if isinstance(usage, dict) and self.usage_metrics_enabled:
+            await self.push_metrics(
+                LLMUsageMetricsData(
+                    processor=self.name, model=self.model_name, value=_token_usage(usage)
+                )
+            )
+        tool_call = data.get("toolCall")
+        if isinstance(tool_call, dict):
+            self._on_tool_call(tool_call)
+        cancelled = data.get("toolCallCancellation")
+        if isinstance(cancelled, dict):
+            logger.info("%s: Gemini cancelled function calls %s", self, cancelled.get("ids"))
+        update = data.get("sessionResumptionUpdate")
+        if isinstance(update, dict) and update.get("resumable") and update.get("newHandle"):
+            self._resume_handle = str(update["newHandle"])
+        go_away = data.get("goAway")
+        if isinstance(go_away, dict):
+            logger.info("%s: Gemini closes the session in %s", self, go_away.get("timeLeft"))
+
+    async def _on_setup_complete(self) -> None:
+        self._setup_done = True
+        if self._pending_seed is not None:
+            await self._seed()
+
+    async def _on_server_content(self, content: dict[str, Any]) -> None:
+        if content.get("interrupted"):
+            await self._on_server_interruption()
+        turn = content.get("modelTurn")
+        if isinstance(turn, dict) and not self._dropping:
+            await self._on_model_turn(turn)
+        said = content.get("outputTranscription")
+        if isinstance(said, dict) and said.get("text") and not self._dropping:
+            await self._on_output_transcript(str(said["text"]))
+        heard = content.get("inputTranscription")
+        if isinstance(heard, dict) and heard.get("text"):
+            self._on_input_transcript(str(heard["text"]))
+        if content.get("turnComplete"):
+            await self._on_turn_complete()
+
+    async def _on_server_interruption(self) -> None:
+        self._dropping = False  # what comes next is the answer to the caller
+        if self._out_resampler is not None:
+            self._out_resampler.reset()
+        await self.broadcast_interruption()
+        await self._end_response_frames()
+
+    async def _on_model_turn(self, turn: dict[str, Any]) -> None:
+        for part in turn.get("parts") or ():
+            if not isinstance(part, dict):
+                continue
+            text = part.get("text")
+            if isinstance(text, str) and text:
+                await self._begin_response()
+                if part.get("thought"):
+                    await self.push_thought(text)
+                    await self.end_thought()
+                else:
+                    await self.push_llm_text(text)  # the TEXT modality
+            blob = part.get("inlineData")
+            if isinstance(blob, dict) and str(blob.get("mimeType", "")).startswith("audio/pcm"):
+                await self._on_audio(blob)
+
+    async def _on_audio(self, blob: dict[str, Any]) -> None:
+        pcm = base64.b64decode(str(blob.get("data") or ""))
+        if not pcm:
+            return
+        found = _RATE.search(str(blob.get("mimeType")))
+        rate = int(found.group(1)) if found else OUTPUT_SAMPLE_RATE
+        await self._begin_response()
+        if rate != self._out_sample_rate:
+            resampler = self._out_resampler
+            if resampler is None or resampler.in_rate != rate:
+                resampler = self._out_resampler = StreamResampler(
+                    rate, self._out_sample_rate, clear_after_secs=None
+                )
+            pcm, rate = resampler.resample(pcm), self._out_sample_rate
+        if pcm:
+            await self.push_frame(TTSAudioRawFrame(audio=pcm, sample_rate=rate, num_channels=1))
+
+    async def _on_output_transcript(self, text: str) -> None:
+        await self._begin_response()
+        llm_text = LLMTextFrame(text)
+        llm_text.append_to_context = False  # the TTSTextFrame below is what was said
+        await self.push_frame(llm_text)
+        spoken = TTSTextFrame(text)
+        spoken.includes_inter_frame_spaces = True
+        await self.push_frame(spoken)
+
+    def _on_input_transcript(self, text: str) -> None:
+        self._heard.append(text)
+        if self._heard_timer is not None:
+            self._heard_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._heard_timer = loop.call_later(TRANSCRIPT_QUIET_SECS, self._heard_quiet)
+
+    def _heard_quiet(self) -> None:
+        self._heard_timer = None
+        self.create_task(self._flush_heard(), "gemini-live-transcript")
+
+    async def _flush_heard(self) -> None:
+        if self._heard_timer is not None:
+            self._heard_timer.cancel()
+            self._heard_timer = None
+        text = _SPACES.sub(" ", "".join(self._heard)).strip()
+        self._heard.clear()
+        if text:
+            await self.push_frame(
+                TranscriptionFrame(text, "", time_now_iso8601()), FrameDirection.UPSTREAM
+            )
+
+    async def _on_turn_complete(self) -> None:
+        self._dropping = False
+        if self._responding and self._out_resampler is not None:
+            tail = self._out_resampler.flush()
+            if tail:
+                rate = self._out_sample_rate
+                await self.push_frame(TTSAudioRawFrame(tail, sample_rate=rate, num_channels=1))
+        await self._end_response_frames()
+        await self._flush_heard()
+
+    # ------------------------------------------------------------------ function calls
+
+    def _on_tool_call(self, tool_call: dict[str, Any]) -> None:
+        calls: list[ToolCall] = []
+        for call in tool_call.get("functionCalls") or ():
+            if not isinstance(call, dict):
+                continue
+            calls.append(
+                ToolCall(
+                    id=str(call.get("id") or f"gemini_call_{uuid.uuid4().hex[:12]}"),
+                    name=str(call.get("name") or ""),
+                    arguments=json.dumps(call.get("args") or {}),
+                )
+            )
+        if calls:
+            self.create_task(self._run_calls(calls), "gemini-live-function-calls")
+
+    async def _run_calls(self, calls: list[ToolCall]) -> None:
+        if self._context is None:
+            self._context = LLMContext()
+        context = self._context
+        await self.run_function_calls(context, calls)
+        names = {call.id: call.name for call in calls}
+        responses: list[dict[str, Any]] = []
+        for message in context.messages_for_api():
+            call_id = str(message.get("tool_call_id"))
+            if message.get("role") != "tool" or call_id not in names:
+                continue
+            if call_id in self._sent_results:
+                continue
+            self._sent_results.add(call_id)
+            responses.append(
+                {
+                    "id": call_id,
+                    "name": names[call_id],
+                    "response": _response_object(message.get("content")),
+                }
+            )
+        if responses:
+            await self._send({"toolResponse": {"functionResponses": responses}})

@@ -1,0 +1,345 @@
+"""GeminiLiveLLMService against FakeGeminiLiveServer: speech to speech on a phone line."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
+from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
+from callpipe.audio.g711 import pcm_to_ulaw
+from callpipe.frames.frames import (
+    ErrorFrame,
+    FatalErrorFrame,
+    Frame,
+    InputAudioRawFrame,
+    LLMContextFrame,
+    LLMRunFrame,
+    LLMServiceMetadataFrame,
+    LLMTextFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from callpipe.pipeline.pipeline import Pipeline
+from callpipe.pipeline.runner import PipelineRunner
+from callpipe.pipeline.task import PipelineParams, PipelineTask
+from callpipe.processors.aggregators.llm_context import LLMContext
+from callpipe.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregator,
+)
+from callpipe.serializers.twilio import TwilioFrameSerializer
+from callpipe.services.google.gemini_live.llm import (
+    GeminiLiveLLMService,
+    GeminiVADParams,
+    language_to_gemini_language,
+)
+from callpipe.services.llm_service import FunctionCallParams
+from callpipe.testing import TwilioCallerSocket, run_test
+from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply, b64decode
+from callpipe.testing.fakes.openai import tone_pcm
+from callpipe.testing.pipeline import SleepFrame
+from callpipe.transcriptions.language import Language
+from callpipe.transports.network.fastapi_websocket import (
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
+
+RATE = 8000
+PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeGeminiLiveServer]:
+    async with FakeGeminiLiveServer() as fake:
+        yield fake
+
+
+def make_llm(server: FakeGeminiLiveServer, **kwargs: Any) -> GeminiLiveLLMService:
+    kwargs.setdefault(
+        "settings", GeminiLiveLLMService.Settings(vad=GeminiVADParams(silence_duration_ms=100))
+    )
+    return GeminiLiveLLMService(
+        api_key="test-key", http_options={"base_url": server.base_url}, **kwargs
+    )
+
+
+def audio(secs: float, *, loud: bool) -> list[Frame]:
+    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
+    step = RATE // 50 * 2
+    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
+
+
+def sent(server: FakeGeminiLiveServer, key: str) -> list[dict[str, Any]]:
+    return [m for m in server.sent if key in m or key in m.get("serverContent", {})]
+
+
+def until_sent(server: FakeGeminiLiveServer, key: str, count: int = 1) -> SleepFrame:
+    return SleepFrame(5.0, until=lambda: len(sent(server, key)) >= count)
+
+
+def of(frames: list[Frame], cls: type[Frame]) -> list[Any]:
+    return [f for f in frames if isinstance(f, cls)]
+
+
+def audio_sent(server: FakeGeminiLiveServer) -> list[dict[str, Any]]:
+    return [m["audio"] for m in server.of_kind("realtimeInput") if "audio" in m]
+
+
+async def test_caller_audio_in_reply_audio_out_and_transcripts_in_context(
+    server: FakeGeminiLiveServer,
+) -> None:
+    server.replies += [LiveReply("Hello, how can I help?"), LiveReply("Sure, when?")]
+    server.transcripts.append("I need a table")
+    context = LLMContext(
+        [{"role": "system", "content": "You take bookings."}, {"role": "user", "content": "Hi"}]
+    )
+    frames = [
+        LLMContextFrame(context),
+        until_sent(server, "turnComplete"),
+        *audio(0.3, loud=True),
+        *audio(0.2, loud=False),
+        until_sent(server, "turnComplete", 2),
+        SleepFrame(0.8),  # the user aggregator's wait for more of the caller's words
+    ]
+    llm = make_llm(server)
+    down, up = await run_test(Pipeline([LLMUserAggregator(context), llm]), frames, params=PARAMS)
+
+    setup = server.of_kind("setup")[-1]
+    assert setup["model"] == "models/gemini-3.8-live"
+    assert setup["systemInstruction"] == {"parts": [{"text": "You take bookings."}]}
+    generation = setup["generationConfig"]
+    assert generation["responseModalities"] == ["AUDIO"]
+    assert generation["speechConfig"] == {
+        "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Charon"}},
+        "languageCode": "en-US",
+    }
+    assert setup["realtimeInputConfig"] == {
+        "automaticActivityDetection": {"silenceDurationMs": 100}
+    }
+    assert setup["inputAudioTranscription"] == {} and setup["outputAudioTranscription"] == {}
+    # The greeting: the context's conversation, answered.
+    content = server.of_kind("clientContent")[0]
+    assert content == {"turns": [{"role": "user", "parts": [{"text": "Hi"}]}], "turnComplete": True}
+    # The caller: 16 kHz PCM in 40 ms messages (the 8 kHz line resampled).
+    blobs = audio_sent(server)
+    assert {b["mimeType"] for b in blobs} == {"audio/pcm;rate=16000"}
+    assert {len(b64decode(b["data"])) for b in blobs} == {1280}
+    assert 0.4 * 32000 <= server.audio_bytes <= 0.5 * 32000
+    # The model's 24 kHz audio reached the line's rate, every sample of it.
+    out = of(down, TTSAudioRawFrame)
+    assert {f.sample_rate for f in out} == {RATE}
+    assert sum(len(f.audio) for f in out) == int(0.56 * RATE) * 2  # 5 + 2 words, 80 ms each
+    assert "".join(f.text for f in of(down, TTSTextFrame)) == "Hello, how can I help?Sure, when?"
+    assert all(f.append_to_context is False for f in of(down, LLMTextFrame))
+    assert len(of(down, TTSStartedFrame)) == len(of(down, TTSStoppedFrame)) == 2
+    # The caller's words, gathered from the input transcription, are in the context.
+    said = [m["content"] for m in context.messages if m["role"] == "user"]
+    assert said == ["Hi", "I need a table"]
+    meta = of(down, LLMServiceMetadataFrame)[0]
+    assert meta.is_realtime_service and meta.user_turn_strategies is None
+    assert not of(up, ErrorFrame)
+
+
+async def test_function_call_round_trip_in_a_session_set_up_with_the_tools(
+    server: FakeGeminiLiveServer,
+) -> None:
+    server.replies += [
+        LiveReply(function_calls=[("get_weather", {"city": "Paris"})]),
+        LiveReply("It is sunny"),
+    ]
+    weather = FunctionSchema(
+        "get_weather", "Weather", {"city": {"type": "string"}}, required=["city"]
+    )
+    context = LLMContext(
+        [{"role": "user", "content": "Weather in Paris?"}],
+        tools=ToolsSchema(standard_tools=[weather]),
+    )
+    llm = make_llm(server)
+    calls: list[dict[str, Any]] = []
+
+    async def get_weather(params: FunctionCallParams) -> None:
+        calls.append(params.arguments)
+        await params.result_callback({"sky": "sunny"})
+
+    llm.register_function("get_weather", get_weather)
+    frames = [
+        until_sent(server, "setupComplete"),  # a session set up without the context's tools
+        LLMContextFrame(context),
+        until_sent(server, "turnComplete"),
+    ]
+    down, up = await run_test(llm, frames, params=PARAMS)
+
+    # The tools can only come with a setup: a new session was opened for them.
+    assert server.opened == 2
+    first, second = server.of_kind("setup")
+    assert "tools" not in first
+    [declaration] = second["tools"][0]["functionDeclarations"]
+    assert declaration["name"] == "get_weather"
+    assert declaration["parameters"]["required"] == ["city"]
+    assert calls == [{"city": "Paris"}]
+    call_id = sent(server, "toolCall")[0]["toolCall"]["functionCalls"][0]["id"]
+    assert server.of_kind("toolResponse") == [
+        {
+            "functionResponses": [
+                {"id": call_id, "name": "get_weather", "response": {"sky": "sunny"}}
+            ]
+        }
+    ]
+    assert [m["role"] for m in context.messages] == ["user", "assistant", "tool"]
+    assert "".join(f.text for f in of(down, TTSTextFrame)) == "It is sunny"
+    assert not of(up, ErrorFrame)
+
+
+class ScriptedCaller(TwilioCallerSocket):
+    """A Twilio caller whose 20 ms packets are given (mu-law), marks acknowledged."""
+
+    def __init__(self, packets: list[bytes]) -> None:
+        super().__init__(len(packets))
+        self.script = packets
+
+    async def receive(self) -> dict[str, Any]:
+        if self._acks or self.seq >= self.packets:
+            return await super().receive()
+        await asyncio.sleep(0.02)
+        payload = base64.b64encode(self.script[self.seq]).decode()
+        self.seq += 1
+        media = {"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}}
+        return {"type": "websocket.receive", "text": json.dumps(media)}
+
+
+def packets(secs: float, *, loud: bool) -> list[bytes]:
+    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
+    ulaw = pcm_to_ulaw(pcm)
+    return [ulaw[i : i + 160] for i in range(0, len(ulaw), 160)]
+
+
+async def test_barge_in_on_a_phone_call_keeps_what_the_caller_heard(
+    server: FakeGeminiLiveServer,
+) -> None:
+    """Gemini's ``interrupted`` clears the line; the context keeps the words of the greeting
+    the caller heard before speaking over it, then the next reply; the call's end closes the
+    socket."""
+    server.pace_secs = 0.01  # 40 ms of audio per 10 ms: ahead of real time, as Gemini is
+    greeting = "Welcome to the restaurant where every table has a view of the sea and the hills"
+    server.replies += [LiveReply(greeting, audio_ms=3000), LiveReply("Sure")]
+    server.transcripts.append("wait a moment")
+    caller = ScriptedCaller(
+        packets(0.6, loud=False) + packets(0.2, loud=True) + packets(0.3, loud=False)
+    )
+    serializer = TwilioFrameSerializer(
+        "MZ0", "CA0123456789", params=TwilioFrameSerializer.InputParams(auto_hang_up=False)
+    )
+    transport = FastAPIWebsocketTransport(
+        caller.websocket,
+        FastAPIWebsocketParams(
+            audio_in_enabled=True, audio_out_enabled=True, serializer=serializer
+        ),
+    )
+    context = LLMContext([{"role": "system", "content": "Greet the caller."}])
+    user, assistant = LLMContextAggregatorPair(context)
+    task = PipelineTask(
+        Pipeline([transport.input(), user, make_llm(server), transport.output(), assistant]),
+        params=PARAMS,
+        idle_timeout_secs=None,
+    )
+    await task.queue_frame(LLMRunFrame())
+    await PipelineRunner(handle_sigint=False).run(task)
+
+    # Nothing in the context to answer but the instruction: the greeting answers that.
+    greet = server.of_kind("clientContent")[0]
+    assert greet["turns"] == [{"role": "user", "parts": [{"text": "Greet the caller."}]}]
+    assert sent(server, "interrupted")
+    assert any(m.get("event") == "clear" for m in caller.messages())
+    assert [m["content"] for m in context.messages if m["role"] == "user"] == ["wait a moment"]
+    heard, reply = [m["content"] for m in context.messages if m["role"] == "assistant"]
+    assert greeting.startswith(heard) and 0 < len(heard.split()) < len(greeting.split()) // 2
+    assert reply == "Sure"
+    assert server.opened == server.closed == 1  # the call's end closed the session
+
+
+async def test_rejected_key_is_fatal(server: FakeGeminiLiveServer) -> None:
+    llm = GeminiLiveLLMService(api_key="wrong", http_options={"base_url": server.base_url})
+    _, up = await run_test(llm, [SleepFrame(5, until=lambda: server.closed > 0)], params=PARAMS)
+    fatal = of(up, FatalErrorFrame)
+    assert len(fatal) == 1 and "1007" in fatal[0].error
+    assert "API key not valid" in fatal[0].error
+
+
+async def test_env_url_and_key_in_the_query(
+    server: FakeGeminiLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLPIPE_GEMINI_LIVE_URL", server.base_url)
+    llm = GeminiLiveLLMService(api_key="test-key")
+    await run_test(llm, [until_sent(server, "setupComplete")], params=PARAMS)
+    path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    assert server.paths == [f"{path}?key=test-key"]
+    assert server.closed == 1
+
+
+async def test_local_turns_send_activity_marks_with_the_speech_onset(
+    server: FakeGeminiLiveServer,
+) -> None:
+    """``GeminiVADParams(disabled=True)``: the pipeline's turns drive Gemini; audio outside
+    them is held back, the last moments before the start going out after ``activityStart``."""
+    server.replies.append(LiveReply("Okay then"))
+    settings = GeminiLiveLLMService.Settings(vad=GeminiVADParams(disabled=True))
+    llm = make_llm(server, settings=settings, user_audio_preroll_secs=0.1)
+    frames = [
+        until_sent(server, "setupComplete"),
+        *audio(0.4, loud=False),
+        UserStartedSpeakingFrame(),
+        *audio(0.2, loud=True),
+        UserStoppedSpeakingFrame(),
+        *audio(0.2, loud=False),
+        until_sent(server, "turnComplete"),
+    ]
+    down, _ = await run_test(llm, frames, params=PARAMS)
+    setup = server.of_kind("setup")[0]
+    assert setup["realtimeInputConfig"] == {"automaticActivityDetection": {"disabled": True}}
+    kinds = [next(iter(m)) for m in server.of_kind("realtimeInput")]
+    assert kinds[0] == "activityStart" and kinds[-1] == "activityEnd"
+    assert set(kinds[1:-1]) == {"audio"}
+    # 0.1 s of pre-roll plus the 0.2 s turn, at 16 kHz (less the resampler's delay).
+    assert 0.28 * 32000 <= server.audio_bytes <= 0.3 * 32000
+    assert "".join(f.text for f in of(down, TTSTextFrame)) == "Okay then"
+
+
+async def test_a_dropped_socket_resumes_the_session(server: FakeGeminiLiveServer) -> None:
+    server.replies.append(LiveReply("Hello"))
+    context = LLMContext([{"role": "user", "content": "Hi there"}])
+    frames = [
+        LLMContextFrame(context),
+        until_sent(server, "turnComplete"),
+        until_sent(server, "setupComplete", 2),
+        SleepFrame(0.1),
+    ]
+    running = asyncio.ensure_future(run_test(make_llm(server), frames, params=PARAMS))
+    await until_sent(server, "turnComplete").wait()
+    handle = sent(server, "sessionResumptionUpdate")[-1]["sessionResumptionUpdate"]["newHandle"]
+    await server.drop()
+    _, up = await running
+    assert server.opened == 2
+    first, second = server.of_kind("setup")
+    assert first["sessionResumption"] == {}
+    assert second["sessionResumption"] == {"handle": handle}
+    assert len(server.of_kind("clientContent")) == 1  # the server kept the conversation
+    assert not of(up, ErrorFrame)
+
+
+def test_languages_become_gemini_locales() -> None:
+    assert language_to_gemini_language(Language.ES) == "es-ES"
+    assert language_to_gemini_language(Language.EN_GB) == "en-GB"
+    assert language_to_gemini_language(Language.ZH) == "cmn-CN"
+    settings = GeminiLiveLLMService.Settings(language=Language.FR)
+    llm = GeminiLiveLLMService(api_key="k", settings=settings)
+    assert llm.settings.language == "fr-FR"  # type: ignore[attr-defined]
