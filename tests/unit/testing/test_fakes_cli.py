@@ -21,6 +21,7 @@ from callpipe.services.cartesia.stt import CartesiaSTTService
 from callpipe.services.deepgram.flux.stt import DeepgramFluxSTTService
 from callpipe.services.deepgram.stt import DeepgramSTTService
 from callpipe.services.elevenlabs.stt import ElevenLabsRealtimeSTTService, ElevenLabsSTTService
+from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 
@@ -31,6 +32,7 @@ EXPECTED = {
     "ANTHROPIC_BASE_URL",
     "ANTHROPIC_API_KEY",
     "CALLPIPE_GEMINI_URL",
+    "CALLPIPE_GEMINI_LIVE_URL",
     "GOOGLE_API_KEY",
     "CALLPIPE_DEEPGRAM_URL",
     "CALLPIPE_DEEPGRAM_FLUX_URL",
@@ -239,6 +241,22 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
             await ws.send(json.dumps({"type": "response.create"}))
             said = await _until(ws, "response.output_audio_transcript.done")
             assert said["transcript"] == "You said: and Sunday?"
+
+        # Gemini Live, the same over its own socket: speech heard, --reply said.
+        live = GeminiLiveLLMService()
+        async with connect(f"{live.base_url}?key={key}") as ws:
+            await ws.send(json.dumps({"setup": {"model": "models/m"}}))
+            for amplitude, secs in ((8000, 0.6), (0, 0.7)):
+                blob = {"data": base64.b64encode(_tone(16000, secs, amplitude)).decode()}
+                blob["mimeType"] = "audio/pcm;rate=16000"
+                await ws.send(json.dumps({"realtimeInput": {"audio": blob}}))
+            said_live = ""
+            while True:
+                content = json.loads(await asyncio.wait_for(ws.recv(), 10)).get("serverContent", {})
+                said_live += content.get("outputTranscription", {}).get("text", "")
+                if content.get("turnComplete"):
+                    break
+            assert said_live == "We open at nine."
 
         async with httpx.AsyncClient(timeout=10) as http:
             # ElevenLabs' per-utterance transcription over HTTP.

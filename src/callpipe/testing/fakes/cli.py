@@ -15,7 +15,8 @@ custom base URL may send none).
 Environment printed (the services read these when no ``url=``/``base_url=`` is passed):
 
 - ``OPENAI_BASE_URL`` and ``ANTHROPIC_BASE_URL``, as the vendors' SDKs read them;
-- ``CALLPIPE_OPENAI_REALTIME_URL`` (the Realtime socket), ``CALLPIPE_GEMINI_URL``;
+- ``CALLPIPE_OPENAI_REALTIME_URL`` (the Realtime socket), ``CALLPIPE_GEMINI_URL``,
+  ``CALLPIPE_GEMINI_LIVE_URL`` (the Live API, which hears and answers as OpenAI Realtime does);
 - ``CALLPIPE_DEEPGRAM_URL`` (listen), ``CALLPIPE_DEEPGRAM_FLUX_URL``,
   ``CALLPIPE_DEEPGRAM_TTS_URL``;
 - ``CALLPIPE_CARTESIA_URL`` (speech), ``CALLPIPE_CARTESIA_STT_URL``;
@@ -50,6 +51,7 @@ from callpipe.testing.fakes.elevenlabs import (
     FakeElevenLabsTranscriptionServer,
 )
 from callpipe.testing.fakes.gemini import FakeGeminiServer
+from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 
@@ -101,6 +103,7 @@ class Fakes:
         self.openai_realtime = FakeOpenAIRealtimeServer(api_key=api_key)
         self.anthropic = FakeAnthropicServer(api_key=api_key)
         self.gemini = FakeGeminiServer(api_key=api_key)
+        self.gemini_live = FakeGeminiLiveServer(api_key=api_key)
         self.cartesia = FakeCartesiaServer(api_key=api_key)
         self.cartesia_stt = FakeCartesiaSTTServer(api_key=api_key)
         self.elevenlabs = FakeElevenLabsServer(api_key=api_key)
@@ -112,9 +115,12 @@ class Fakes:
             self.openai.add_chat_reply(text)
             self.anthropic.add_reply(text)
             self.gemini.add_reply(text)
+            self.gemini_live.replies.append(LiveReply(text))
             self.openai_realtime.replies.append(RealtimeReply(transcript=text))
         self.openai_realtime.echo = True
         self.openai_realtime.transcripts.extend(transcripts)
+        self.gemini_live.echo = True
+        self.gemini_live.transcripts.extend(transcripts)
         for heard in (
             self.deepgram.transcripts,
             self.deepgram_flux.transcripts,
@@ -136,6 +142,7 @@ class Fakes:
             self.openai_realtime,
             self.anthropic,
             self.gemini,
+            self.gemini_live,
             self.cartesia,
             self.cartesia_stt,
             self.elevenlabs,
@@ -162,6 +169,7 @@ class Fakes:
             _env.ANTHROPIC_BASE_URL_ENV: self.anthropic.base_url,
             "ANTHROPIC_API_KEY": key,
             _env.GEMINI_URL_ENV: self.gemini.base_url,
+            _env.GEMINI_LIVE_URL_ENV: self.gemini_live.base_url,
             "GOOGLE_API_KEY": key,
             _env.DEEPGRAM_URL_ENV: self.deepgram.url,
             _env.DEEPGRAM_FLUX_URL_ENV: self.deepgram_flux.url,
