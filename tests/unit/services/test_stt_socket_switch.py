@@ -52,6 +52,16 @@ def call(action: Any) -> SleepFrame:
     return SleepFrame(0.0, until=lambda: action() or True)
 
 
+def opened(fake: Any) -> SleepFrame:
+    """Wait for the fake's first connection."""
+    return SleepFrame(5.0, until=lambda: fake.connections == 1)
+
+
+def refused(fake: Any) -> list[SleepFrame]:
+    """Wait for the fake to refuse a handshake, and a little more for the service's answer."""
+    return [SleepFrame(3.0, until=lambda: fake.rejected == 1), SleepFrame(0.1)]
+
+
 def errors(frames: list[Frame]) -> list[ErrorFrame]:
     return [f for f in frames if isinstance(f, ErrorFrame)]
 
@@ -67,16 +77,15 @@ async def test_a_refused_socket_puts_back_every_update_it_carried(
 ) -> None:
     stt = ElevenLabsRealtimeSTTService(api_key="test-key", base_url=eleven.url)
     frames = [
-        SleepFrame(5.0, until=lambda: eleven.connections == 1),
+        opened(eleven),
         STTUpdateSettingsFrame(delta=ElevenSettings(language="fr")),
         STTUpdateSettingsFrame(delta=ElevenSettings(keyterms=REFUSED_KEYTERMS)),
-        SleepFrame(3.0, until=lambda: eleven.rejected == 1),
-        SleepFrame(0.1),
+        *refused(eleven),
     ]
     _, up = await run_test(stt, frames, params=PARAMS)
     assert eleven.connections == 1
     # Both updates went into the refused socket: both go back, to what the live one carries.
-    assert stt.settings.language is None and stt.settings.keyterms is None
+    assert stt.settings.language is None and stt.settings.keyterms is None  # type: ignore[attr-defined]
     assert len(errors(up)) == 1 and not errors(up)[0].fatal
 
 
@@ -85,20 +94,19 @@ async def test_an_update_during_a_switch_gets_a_socket_of_its_own(
 ) -> None:
     stt = GatedSTT(api_key="test-key", base_url=eleven.url)
     frames = [
-        SleepFrame(5.0, until=lambda: eleven.connections == 1),
+        opened(eleven),
         call(stt.gate.clear),
         STTUpdateSettingsFrame(delta=ElevenSettings(language="fr")),
         SleepFrame(3.0, until=lambda: stt.waiting == 2),  # the French socket is being opened
         STTUpdateSettingsFrame(delta=ElevenSettings(keyterms=REFUSED_KEYTERMS)),
         call(stt.gate.set),
-        SleepFrame(3.0, until=lambda: eleven.rejected == 1),
-        SleepFrame(0.1),
+        *refused(eleven),
     ]
     _, up = await run_test(stt, frames, params=PARAMS)
     # The French socket opened and went live; the later update was tried on its own socket,
     # refused, and only it went back.
     assert [q.get("language_code") for q in eleven.queries] == [None, ["fr"]]
-    assert stt.settings.language == "fr" and stt.settings.keyterms is None
+    assert stt.settings.language == "fr" and stt.settings.keyterms is None  # type: ignore[attr-defined]
     assert len(errors(up)) == 1 and not errors(up)[0].fatal
 
 
@@ -106,11 +114,10 @@ async def test_a_refused_assemblyai_socket_keeps_the_old_one_and_its_settings() 
     async with FakeAssemblyAIServer() as server:
         stt = AssemblyAISTTService(api_key="test-key", api_endpoint_base_url=server.url)
         frames = [
-            SleepFrame(5.0, until=lambda: server.connections == 1),
+            opened(server),
             call(lambda: server._server.fail_handshakes.append(400)),
             STTUpdateSettingsFrame(delta=AssemblyAISTTService.Settings(keyterms_prompt=["Acme"])),
-            SleepFrame(3.0, until=lambda: server._server.rejected == 1),
-            SleepFrame(0.1),
+            *refused(server),
         ]
         _, up = await run_test(stt, frames, params=PARAMS)
     assert server.connections == 1

@@ -32,9 +32,8 @@ import contextlib
 import json
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
@@ -42,12 +41,21 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
 from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes._stt import Listener, ListeningFake, ListeningOptions
 from callpipe.testing.fakes.openai import tone_pcm
 
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
 RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 REQUIRED = ("context_id", "model_id", "transcript", "voice", "output_format")
 SENTENCE_END = (".", "!", "?", "…")
+_AUTH = [
+    ("header", "Authorization", "Bearer "),
+    ("header", "X-API-Key", ""),
+    ("query", "api_key", ""),
+    ("query", "access_token", ""),
+]
+"""The ways Cartesia takes the key (the TTS and STT sockets alike)."""
+_UNAUTHORIZED = Refusal(401, json.dumps({"error": "Invalid API key"}))
 
 
 def _validate(request: Any) -> Refusal | None:
@@ -133,15 +141,10 @@ class FakeCartesiaServer(ServedWebsocketFake):
         self._server = LocalWebsocketServer(
             self._handle,
             api_key=api_key,
-            auth=[
-                ("header", "Authorization", "Bearer "),
-                ("header", "X-API-Key", ""),
-                ("query", "api_key", ""),
-                ("query", "access_token", ""),
-            ],
+            auth=_AUTH,
             path="/tts/websocket",
             validate=_validate,
-            unauthorized=Refusal(401, json.dumps({"error": "Invalid API key"})),
+            unauthorized=_UNAUTHORIZED,
         )
         self.fail_handshakes: list[int] = self._server.fail_handshakes
         """Statuses for the next handshakes (``fake.fail_handshakes.append(429)``)."""
@@ -361,64 +364,25 @@ def _validate_stt(request: Any) -> Refusal | None:
     return None
 
 
-class FakeCartesiaSTTServer(ServedWebsocketFake):
+class FakeCartesiaSTTServer(ListeningFake):
     """Cartesia's STT WebSocket on 127.0.0.1 (see the comment above this class)."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = "test-key",
-        energy_threshold: float = 300.0,
-        interim_secs: float = 0.25,
-        secs_per_word: float = 0.3,
-    ) -> None:
-        self.energy_threshold = energy_threshold
-        self.interim_secs = interim_secs
-        self.secs_per_word = secs_per_word
-        self.transcripts: deque[str] = deque()
-        """Scripted final transcripts, one per utterance (``"hello"`` when empty)."""
-        self.sent: list[dict[str, Any]] = []
-        """Every message the fake sent, in order."""
-        self.queries: list[dict[str, list[str]]] = []
-        """Each connection's query (every value of repeated keys)."""
+    def __init__(self, **options: Unpack[ListeningOptions]) -> None:
+        super().__init__(
+            auth=_AUTH, path=STT_PATH, validate=_validate_stt, unauthorized=_UNAUTHORIZED, **options
+        )
         self.raw_queries: list[str] = []
         self.headers: list[dict[str, str]] = []
         self.commands: list[str] = []
         """Text messages received (``finalize``, ``close``, ...)."""
-        self.audio = bytearray()
-        """Every audio byte received, as sent."""
         self.audio_at_finalize: list[int] = []
-        self.connections = 0
-        self.error_next: str | None = None
-        """Answer the next message with this error (the socket stays open)."""
         self.answer_close = True
         """False: ``close`` is recorded but never answered, and the socket stays open."""
-        self._server = LocalWebsocketServer(
-            self._handle,
-            api_key=api_key,
-            auth=[
-                ("header", "Authorization", "Bearer "),
-                ("header", "X-API-Key", ""),
-                ("query", "api_key", ""),
-                ("query", "access_token", ""),
-            ],
-            path=STT_PATH,
-            validate=_validate_stt,
-            unauthorized=Refusal(401, json.dumps({"error": "Invalid API key"})),
-        )
-        self.fail_handshakes: list[int] = self._server.fail_handshakes
-
-    async def _send(self, ws: ServerConnection, message: dict[str, Any]) -> None:
-        self.sent.append(message)
-        await ws.send(json.dumps(message))
 
     async def _handle(self, ws: ServerConnection) -> None:
-        self.connections += 1
+        query = self._connected(ws)
         assert ws.request is not None
-        split = urlsplit(ws.request.path)
-        query = parse_qs(split.query)
-        self.raw_queries.append(split.query)
-        self.queries.append(query)
+        self.raw_queries.append(urlsplit(ws.request.path).query)
         self.headers.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
         session = _STTSession(self, ws, {k: v[-1] for k, v in query.items()})
         with contextlib.suppress(ConnectionClosed):
@@ -447,25 +411,20 @@ class FakeCartesiaSTTServer(ServedWebsocketFake):
                     await session.error(f"unknown command: {message[:40]}")
 
 
-class _STTSession:
-    """One STT connection: audio clock, the utterance being heard, transcripts sent."""
+class _STTSession(Listener):
+    """One STT connection: the utterance being heard, transcripts sent."""
 
     def __init__(self, fake: FakeCartesiaSTTServer, ws: ServerConnection, query: dict[str, str]):
-        self.fake = fake
-        self.ws = ws
-        self.encoding = query.get("encoding", "pcm_s16le")
-        self.rate = int(query.get("sample_rate", "16000"))
-        self.language = query.get("language", "en")
         silence = query.get("max_silence_duration_secs")
-        self.max_silence = float(silence) if silence else None
+        super().__init__(
+            fake,
+            rate=int(query.get("sample_rate", "16000")),
+            ulaw=query.get("encoding", "pcm_s16le") == "pcm_mulaw",
+            silence_secs=float(silence) if silence else None,
+        )
+        self.ws = ws
+        self.language = query.get("language", "en")
         self.request_id = uuid.uuid4().hex
-        self.t = 0.0
-        self.start: float | None = None
-        self.last_voice = 0.0
-        self.last_interim = 0.0
-
-    def _next_text(self) -> str:
-        return self.fake.transcripts[0] if self.fake.transcripts else "hello"
 
     async def error(self, message: str) -> None:
         await self.fake._send(
@@ -480,38 +439,16 @@ class _STTSession:
             },
         )
 
-    async def audio(self, data: bytes) -> None:
-        import numpy as np
+    async def interim(self, text: str) -> None:
+        await self._transcript(text, final=False)
 
-        from callpipe.audio.g711 import ulaw_to_pcm
-
-        pcm = ulaw_to_pcm(data) if self.encoding == "pcm_mulaw" else data
-        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
-        duration = len(samples) / self.rate
-        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
-        self.t += duration
-        if rms >= self.fake.energy_threshold:
-            if self.start is None:
-                self.start = self.t - duration
-                self.last_interim = self.t
-            self.last_voice = self.t
-            if self.t - self.last_interim >= self.fake.interim_secs:
-                self.last_interim = self.t
-                words = self._next_text().split()
-                count = max(1, int((self.t - self.start) / self.fake.secs_per_word))
-                await self._transcript(" ".join(words[:count]), final=False)
-        elif (
-            self.start is not None
-            and self.max_silence is not None
-            and self.t - self.last_voice >= self.max_silence
-        ):
-            await self.finalize()
+    async def end_of_speech(self) -> None:
+        await self.finalize()
 
     async def finalize(self) -> None:
         if self.start is None:
             return
-        text = self.fake.transcripts.popleft() if self.fake.transcripts else "hello"
-        await self._transcript(text, final=True)
+        await self._transcript(self.fake.take_text(), final=True)
         self.start = None
 
     async def _transcript(self, text: str, *, final: bool) -> None:

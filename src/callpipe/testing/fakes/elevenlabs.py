@@ -35,7 +35,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
@@ -50,6 +50,7 @@ from callpipe.testing.fakes._server import (
     ServedWebsocketFake,
     fake_app,
 )
+from callpipe.testing.fakes._stt import Listener, ListeningFake, ListeningOptions
 from callpipe.testing.fakes.openai import tone_pcm
 
 PATH = re.compile(r"^/v1/text-to-speech/[^/]+/multi-stream-input$")
@@ -339,56 +340,27 @@ def _validate_stt(request: Any) -> Refusal | None:
     return None
 
 
-class FakeElevenLabsSTTServer(ServedWebsocketFake):
+class FakeElevenLabsSTTServer(ListeningFake):
     """ElevenLabs Scribe realtime on 127.0.0.1 (see the comment above this class)."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = "test-key",
-        energy_threshold: float = 300.0,
-        interim_secs: float = 0.25,
-        secs_per_word: float = 0.3,
-    ) -> None:
-        self.energy_threshold = energy_threshold
-        self.interim_secs = interim_secs
-        self.secs_per_word = secs_per_word
-        self.transcripts: deque[str] = deque()
-        """Scripted committed transcripts, one per segment (``"hello"`` when empty)."""
-        self.sent: list[dict[str, Any]] = []
-        """Every message the fake sent, in order."""
-        self.received: list[dict[str, Any]] = []
-        """Every client message, parsed (audio left base64-encoded)."""
-        self.queries: list[dict[str, list[str]]] = []
-        self.audio = bytearray()
-        """Every audio byte received, decoded from base64 (as sent: μ-law for ``ulaw_8000``)."""
-        self.audio_at_commit: list[int] = []
-        self.connections = 0
-        self.error_next: str | None = None
-        """Answer the next message with an ``input_error`` (the socket stays open)."""
-        self._server = LocalWebsocketServer(
-            self._handle,
-            api_key=api_key,
+    def __init__(self, **options: Unpack[ListeningOptions]) -> None:
+        super().__init__(
             auth=[("header", "xi-api-key", "")],
             path=STT_PATH,
             validate=_validate_stt,
             unauthorized=_refusal(401, "invalid_api_key", "Invalid API key"),
+            **options,
         )
-        self.fail_handshakes: list[int] = self._server.fail_handshakes
+        self.received: list[dict[str, Any]] = []
+        """Every client message, parsed (audio left base64-encoded)."""
+        self.audio_at_commit: list[int] = []
 
     @property
     def commits(self) -> int:
         return len(self.audio_at_commit)
 
-    async def _send(self, ws: ServerConnection, message: dict[str, Any]) -> None:
-        self.sent.append(message)
-        await ws.send(json.dumps(message))
-
     async def _handle(self, ws: ServerConnection) -> None:
-        self.connections += 1
-        assert ws.request is not None
-        query = parse_qs(urlsplit(ws.request.path).query)
-        self.queries.append(query)
+        query = self._connected(ws)
         session = _ScribeSession(self, ws, {k: v[-1] for k, v in query.items()})
         await self._send(ws, session.started())
         with contextlib.suppress(ConnectionClosed):
@@ -429,26 +401,24 @@ def _chunk_problem(message: Any) -> str | None:
     return None
 
 
-class _ScribeSession:
-    """One realtime connection: audio clock, the segment being heard, transcripts sent."""
+class _ScribeSession(Listener):
+    """One realtime connection: the segment being heard, transcripts sent."""
 
     def __init__(self, fake: FakeElevenLabsSTTServer, ws: ServerConnection, query: dict[str, str]):
-        self.fake = fake
+        fmt = query.get("audio_format", "pcm_16000")
+        vad = query.get("commit_strategy", "manual") == "vad"
+        super().__init__(
+            fake,
+            rate=int(fmt.rsplit("_", 1)[1]),
+            ulaw=fmt == "ulaw_8000",
+            silence_secs=float(query.get("vad_silence_threshold_secs", "1.5")) if vad else None,
+        )
         self.ws = ws
         self.query = query
-        fmt = query.get("audio_format", "pcm_16000")
-        self.ulaw = fmt == "ulaw_8000"
-        self.rate = int(fmt.rsplit("_", 1)[1])
-        self.vad = query.get("commit_strategy", "manual") == "vad"
-        self.vad_silence = float(query.get("vad_silence_threshold_secs", "1.5"))
         self.detailed = any(
             query.get(name) == "true"
             for name in ("include_timestamps", "include_language_detection")
         )
-        self.t = 0.0
-        self.start: float | None = None
-        self.last_voice = 0.0
-        self.last_interim = 0.0
 
     def started(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -461,41 +431,18 @@ class _ScribeSession:
             config["language_code"] = self.query["language_code"]
         return {"message_type": "session_started", "session_id": uuid.uuid4().hex, "config": config}
 
-    def _next_text(self) -> str:
-        return self.fake.transcripts[0] if self.fake.transcripts else "hello"
-
     async def error(self, kind: str, message: str) -> None:
         await self.fake._send(self.ws, {"message_type": kind, "error": message})
 
-    async def audio(self, data: bytes) -> None:
-        import numpy as np
+    async def interim(self, text: str) -> None:
+        await self.fake._send(self.ws, {"message_type": "partial_transcript", "text": text})
 
-        from callpipe.audio.g711 import ulaw_to_pcm
-
-        pcm = ulaw_to_pcm(data) if self.ulaw else data
-        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
-        duration = len(samples) / self.rate
-        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
-        self.t += duration
-        if rms >= self.fake.energy_threshold:
-            if self.start is None:
-                self.start = self.t - duration
-                self.last_interim = self.t
-            self.last_voice = self.t
-            if self.t - self.last_interim >= self.fake.interim_secs:
-                self.last_interim = self.t
-                words = self._next_text().split()
-                count = max(1, int((self.t - self.start) / self.fake.secs_per_word))
-                text = " ".join(words[:count])
-                await self.fake._send(self.ws, {"message_type": "partial_transcript", "text": text})
-        elif self.vad and self.start is not None and self.t - self.last_voice >= self.vad_silence:
-            await self.commit()
+    async def end_of_speech(self) -> None:
+        await self.commit()
 
     async def commit(self) -> None:
         start = self.start
-        text = ""
-        if start is not None:
-            text = self.fake.transcripts.popleft() if self.fake.transcripts else "hello"
+        text = self.fake.take_text() if start is not None else ""
         self.start = None
         await self.fake._send(self.ws, {"message_type": "committed_transcript", "text": text})
         if not self.detailed:

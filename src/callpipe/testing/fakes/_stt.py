@@ -1,0 +1,151 @@
+"""What the Cartesia and ElevenLabs speech-to-text fakes share: scripted transcripts, and
+"hearing" speech by its energy, with time counted in the audio received (so results do not
+depend on how fast the machine is)."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any, TypedDict, Unpack
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection
+
+from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+
+
+class ListeningOptions(TypedDict, total=False):
+    """The options of the listening fakes (all optional)."""
+
+    api_key: str | None
+    """The key the fake accepts (``"test-key"``; None: any)."""
+    energy_threshold: float
+    """The RMS from which audio counts as speech (300)."""
+    interim_secs: float
+    """Speech between two interim transcripts (0.25 s)."""
+    secs_per_word: float
+    """Speech per word of an interim transcript, the first words of the next final one
+    (0.3 s)."""
+
+
+class ListeningFake(ServedWebsocketFake):
+    """A fake STT socket server: what it sent and heard, and the transcripts it will send.
+
+    A subclass gives the endpoint's ``path``, how the key is presented (``auth``, see
+    :class:`LocalWebsocketServer`), ``validate`` for the query and the ``unauthorized``
+    refusal, and handles a connection in ``_handle``.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth: list[tuple[str, str, str]],
+        path: str,
+        validate: Callable[[Any], Refusal | None],
+        unauthorized: Refusal,
+        **options: Unpack[ListeningOptions],
+    ) -> None:
+        self.energy_threshold = options.get("energy_threshold", 300.0)
+        self.interim_secs = options.get("interim_secs", 0.25)
+        self.secs_per_word = options.get("secs_per_word", 0.3)
+        self.transcripts: deque[str] = deque()
+        """Scripted final transcripts, one per utterance (``"hello"`` when empty)."""
+        self.sent: list[dict[str, Any]] = []
+        """Every message the fake sent, in order."""
+        self.queries: list[dict[str, list[str]]] = []
+        """Each connection's query (every value of repeated keys)."""
+        self.audio = bytearray()
+        """Every audio byte received, as sent (μ-law stays μ-law)."""
+        self.connections = 0
+        self.error_next: str | None = None
+        """Answer the next message with this error (the socket stays open)."""
+        self._server = LocalWebsocketServer(
+            self._handle,
+            api_key=options.get("api_key", "test-key"),
+            auth=auth,
+            path=path,
+            validate=validate,
+            unauthorized=unauthorized,
+        )
+        self.fail_handshakes: list[int] = self._server.fail_handshakes
+        """Statuses for the next handshakes (``fake.fail_handshakes.append(429)``)."""
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        raise NotImplementedError
+
+    def _connected(self, ws: ServerConnection) -> dict[str, list[str]]:
+        """Count a new connection and record its query."""
+        self.connections += 1
+        assert ws.request is not None
+        query = parse_qs(urlsplit(ws.request.path).query)
+        self.queries.append(query)
+        return query
+
+    def next_text(self) -> str:
+        """The transcript the utterance being heard will get."""
+        return self.transcripts[0] if self.transcripts else "hello"
+
+    def take_text(self) -> str:
+        """The utterance's final transcript (the next scripted one is used up)."""
+        return self.transcripts.popleft() if self.transcripts else "hello"
+
+    async def _send(self, ws: ServerConnection, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+        await ws.send(json.dumps(message))
+
+
+class Listener:
+    """One connection's audio clock and the utterance being heard.
+
+    Loud audio opens an utterance; every ``interim_secs`` of it calls :meth:`interim` with the
+    first words of the next transcript; ``silence_secs`` of quiet after it (None: never) calls
+    :meth:`end_of_speech`.
+    """
+
+    def __init__(
+        self, fake: ListeningFake, *, rate: int, ulaw: bool, silence_secs: float | None
+    ) -> None:
+        self.fake = fake
+        self.rate = rate
+        self.ulaw = ulaw
+        self.silence_secs = silence_secs
+        self.t = 0.0
+        """Seconds of audio received."""
+        self.start: float | None = None
+        """When the utterance being heard began (None: none is)."""
+        self.last_voice = 0.0
+        self.last_interim = 0.0
+
+    async def interim(self, text: str) -> None:
+        raise NotImplementedError
+
+    async def end_of_speech(self) -> None:
+        raise NotImplementedError
+
+    async def audio(self, data: bytes) -> None:
+        import numpy as np
+
+        from callpipe.audio.g711 import ulaw_to_pcm
+
+        pcm = ulaw_to_pcm(data) if self.ulaw else data
+        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+        duration = len(samples) / self.rate
+        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+        self.t += duration
+        if rms >= self.fake.energy_threshold:
+            if self.start is None:
+                self.start = self.t - duration
+                self.last_interim = self.t
+            self.last_voice = self.t
+            if self.t - self.last_interim >= self.fake.interim_secs:
+                self.last_interim = self.t
+                words = self.fake.next_text().split()
+                count = max(1, int((self.t - self.start) / self.fake.secs_per_word))
+                await self.interim(" ".join(words[:count]))
+        elif (
+            self.start is not None
+            and self.silence_secs is not None
+            and self.t - self.last_voice >= self.silence_secs
+        ):
+            await self.end_of_speech()
