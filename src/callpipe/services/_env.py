@@ -29,6 +29,10 @@ ANTHROPIC_BASE_URL_ENV = "ANTHROPIC_BASE_URL"
 GEMINI_URL_ENV = "CALLPIPE_GEMINI_URL"
 GEMINI_LIVE_URL_ENV = "CALLPIPE_GEMINI_LIVE_URL"
 """The Gemini Live API's origin (the ``/ws/...BidiGenerateContent`` path is added)."""
+SONIOX_URL_ENV = "CALLPIPE_SONIOX_URL"
+"""Soniox's real-time socket (an origin is enough: the path is added)."""
+SPEECHMATICS_URL_ENV = "CALLPIPE_SPEECHMATICS_URL"
+"""Speechmatics' real-time socket (``.../v2``)."""
 
 
 def base_url(explicit: str | None, env_var: str, default: str) -> str:
