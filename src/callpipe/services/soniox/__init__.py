@@ -1,0 +1,1 @@
+"""Soniox speech-to-text over its real-time WebSocket API."""
