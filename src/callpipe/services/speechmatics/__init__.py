@@ -1,0 +1,1 @@
+"""Speechmatics speech-to-text over its real-time WebSocket API."""

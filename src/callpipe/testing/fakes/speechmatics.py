@@ -1,0 +1,399 @@
+"""FakeSpeechmaticsServer: Speechmatics' real-time speech-to-text WebSocket (``/v2``).
+
+The handshake is Speechmatics': the API key (or a temporary key) as ``Authorization: Bearer
+<key>``, or a temporary key as the ``jwt`` query parameter; a wrong key is refused with HTTP
+401. The first message must be ``StartRecognition`` with an ``audio_format`` (``raw``:
+``pcm_s16le``, ``pcm_f32le`` or ``mulaw`` at a ``sample_rate``) and a ``transcription_config``
+(``language`` required; the fields Speechmatics' SDK sends); the server answers
+``RecognitionStarted`` (``id``, ``language_pack_info``) after an ``Info``
+(``recognition_quality``). Problems end the session as documented: an ``Error`` (``type``,
+``reason``), then a close (the fake closes with 1008, or 1011 for ``job_error``,
+``buffer_error`` and ``unknown_error``). Audio before ``StartRecognition`` is a
+``protocol_error``.
+
+Each binary message is ``AddAudio``; the server acknowledges it with ``AudioAdded`` and its
+``seq_no`` (counted from 1). ``ForceEndOfUtterance`` makes every word of the utterance final
+(``AddTranscript``), then ``EndOfUtterance``; ``EndOfStream`` (``last_seq_no``) does the same,
+then ``EndOfTranscript``, and the socket closes. ``SetRecognitionConfig`` may change
+``max_delay``, ``max_delay_mode`` and ``enable_partials``.
+
+The fake "hears" by energy, counting time in received audio (not wall-clock time), so tests are
+deterministic. Loud audio starts an utterance whose words are the next entry of
+``transcripts`` ("Hello." when empty), one more word per ``secs_per_word`` of speech. Every
+``partial_secs`` of speech, with ``enable_partials``, an ``AddPartialTranscript`` holds the
+words heard and not yet final; a word becomes final (``AddTranscript``) ``max_delay`` seconds
+of audio after it was heard (4 unless configured). With
+``conversation_config.end_of_utterance_silence_trigger`` quiet that long ends the utterance as
+``ForceEndOfUtterance`` does. Punctuation at the end of a word is its own ``punctuation``
+result, as Speechmatics sends it; with ``diarization: "speaker"`` each word has a ``speaker``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections import deque
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from callpipe.audio.g711 import ulaw_to_pcm
+from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
+
+PATH = "/v2"
+ENCODINGS = ("pcm_s16le", "pcm_f32le", "mulaw")
+TRANSCRIPTION_FIELDS = frozenset(
+    {
+        "language",
+        "model",
+        "output_locale",
+        "diarization",
+        "additional_vocab",
+        "punctuation_overrides",
+        "domain",
+        "enable_entities",
+        "audio_filtering_config",
+        "transcript_filtering_config",
+        "max_delay",
+        "max_delay_mode",
+        "enable_partials",
+        "speaker_diarization_config",
+        "streaming_mode",
+        "conversation_config",
+        "ctrl",
+        "channel_diarization_labels",
+        "operating_point",
+        "language_hints",
+        "language_hints_strict",
+    }
+)
+"""The ``transcription_config`` fields of Speechmatics' real-time SDK."""
+MODELS = ("standard", "enhanced", "melia-1")
+RECONFIGURABLE = frozenset({"max_delay", "max_delay_mode", "enable_partials"})
+CLOSE_1011 = frozenset({"job_error", "buffer_error", "unknown_error"})
+PUNCTUATION = ".,?!"
+
+
+class FakeSpeechmaticsServer(ServedWebsocketFake):
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        energy_threshold: float = 300.0,
+        partial_secs: float = 0.2,
+        secs_per_word: float = 0.2,
+    ) -> None:
+        self.api_key = api_key
+        self.energy_threshold = energy_threshold
+        self.partial_secs = partial_secs
+        self.secs_per_word = secs_per_word
+        self.transcripts: deque[str] = deque()
+        self.starts: list[dict[str, Any]] = []
+        """Each session's ``StartRecognition``."""
+        self.received: list[dict[str, Any]] = []
+        """Every JSON message received, in order (all connections)."""
+        self.sent: list[dict[str, Any]] = []
+        """Every message sent, in order (all connections)."""
+        self.headers: list[dict[str, str]] = []
+        """Each handshake's headers (names in lower case)."""
+        self.audio = bytearray()
+        """The audio received, as sent (µ-law stays µ-law)."""
+        self.audio_before_start = 0
+        """Audio messages that came before ``StartRecognition`` (a protocol error)."""
+        self.audio_at_force_end: list[int] = []
+        """Bytes of audio received on the connection when each ``ForceEndOfUtterance`` came."""
+        self.seq_nos: list[int] = []
+        """Each session's count of audio messages when its ``EndOfStream`` came."""
+        self.connections = 0
+        self.error_next: tuple[str, str] | None = None
+        """Answer the next audio message with this ``Error`` (type, reason), then close."""
+        self._drop_next = False
+        self._server = LocalWebsocketServer(
+            self._handle,
+            api_key=api_key,
+            auth=[("header", "Authorization", "Bearer "), ("query", "jwt", "")],
+            path=PATH,
+        )
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        """The messages of type ``kind`` sent."""
+        return [m for m in self.sent if m["message"] == kind]
+
+    def drop_on_next_audio(self) -> None:
+        """Abort the connection (no close frame) when the next audio message arrives."""
+        self._drop_next = True
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        self.connections += 1
+        self.headers.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
+        session = _Session(self, ws)
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                if isinstance(message, bytes):
+                    if self._drop_next:
+                        self._drop_next = False
+                        ws.transport.abort()
+                        return
+                    if not await session.audio(message):
+                        return
+                elif not await session.control(message):
+                    return
+
+
+class _Session:
+    """One connection: its configuration, audio clock and utterance."""
+
+    def __init__(self, fake: FakeSpeechmaticsServer, ws: ServerConnection) -> None:
+        self.fake = fake
+        self.ws = ws
+        self.config: dict[str, Any] = {}
+        self.started = False
+        self.encoding = "pcm_s16le"
+        self.rate = 16000
+        self.seq_no = 0
+        self.received = 0
+        self.t = 0.0
+        self.words: list[str] = []
+        self.start: float | None = None
+        self.speech = 0.0
+        self.last_voice = 0.0
+        self.last_partial = 0.0
+        self.final_count = 0
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.fake.sent.append(message)
+        await self.ws.send(json.dumps(message))
+
+    async def fail(self, kind: str, reason: str) -> None:
+        await self.send({"message": "Error", "type": kind, "reason": reason})
+        await self.ws.close(1011 if kind in CLOSE_1011 else 1008, reason[:120])
+
+    async def control(self, raw: str) -> bool:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            await self.fail("invalid_message", f"Not a JSON object: {raw[:80]}")
+            return False
+        self.fake.received.append(message)
+        kind = message.get("message")
+        if kind == "StartRecognition":
+            return await self._start(message)
+        if not self.started:
+            await self.fail("protocol_error", f"{kind} before StartRecognition")
+            return False
+        if kind == "ForceEndOfUtterance":
+            self.fake.audio_at_force_end.append(self.received)
+            await self._end_utterance()
+        elif kind == "EndOfStream":
+            self.fake.seq_nos.append(self.seq_no)
+            if message.get("last_seq_no") != self.seq_no:
+                await self.fail("protocol_error", "last_seq_no does not match the audio sent")
+                return False
+            if self.start is not None:
+                await self._finals(len(self.words))
+                self.start = None
+            await self.send({"message": "EndOfTranscript"})
+            await self.ws.close()
+            return False
+        elif kind == "SetRecognitionConfig":
+            update = message.get("transcription_config") or {}
+            if set(update) - RECONFIGURABLE:
+                await self.fail("invalid_config", "Only max_delay, max_delay_mode, enable_partials")
+                return False
+            self.config.update(update)
+        else:
+            await self.fail("invalid_message", f"Unknown message: {kind!r}")
+            return False
+        return True
+
+    async def _start(self, message: dict[str, Any]) -> bool:
+        self.fake.starts.append(message)
+        if self.started:
+            await self.fail("protocol_error", "StartRecognition sent twice")
+            return False
+        problem = _invalid(message)
+        if problem is not None:
+            await self.fail("invalid_model" if "model" in problem else "invalid_config", problem)
+            return False
+        audio_format = message["audio_format"]
+        self.encoding = audio_format["encoding"]
+        self.rate = audio_format["sample_rate"]
+        self.config = dict(message["transcription_config"])
+        self.started = True
+        quality = "telephony" if self.rate < 12000 else "broadcast"
+        await self.send(
+            {
+                "message": "Info",
+                "type": "recognition_quality",
+                "reason": f"Running recognition using a {quality} model quality.",
+                "quality": quality,
+            }
+        )
+        await self.send(
+            {
+                "message": "RecognitionStarted",
+                "orchestrator_version": "fake",
+                "id": str(uuid.uuid4()),
+                "language_pack_info": {
+                    "adapted": False,
+                    "itn": True,
+                    "language_description": "English",
+                    "word_delimiter": " ",
+                    "writing_direction": "left-to-right",
+                },
+            }
+        )
+        return True
+
+    def _pcm(self, data: bytes) -> np.ndarray[Any, Any]:
+        if self.encoding == "mulaw":
+            return np.frombuffer(ulaw_to_pcm(data), dtype="<i2").astype(np.float64)
+        if self.encoding == "pcm_f32le":
+            return np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4") * 32768.0
+        return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float64)
+
+    async def audio(self, data: bytes) -> bool:
+        if not self.started:
+            self.fake.audio_before_start += 1
+            await self.fail("protocol_error", "AddAudio before StartRecognition")
+            return False
+        if self.fake.error_next is not None:
+            kind, reason = self.fake.error_next
+            self.fake.error_next = None
+            await self.fail(kind, reason)
+            return False
+        self.fake.audio += data
+        self.received += len(data)
+        self.seq_no += 1
+        await self.send({"message": "AudioAdded", "seq_no": self.seq_no})
+        samples = self._pcm(data)
+        duration = len(samples) / self.rate
+        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+        self.t += duration
+        if rms >= self.fake.energy_threshold:
+            if self.start is None:
+                self.start = self.t - duration
+                self.speech = 0.0
+                self.last_partial = self.t
+                self.final_count = 0
+                text = self.fake.transcripts.popleft() if self.fake.transcripts else "Hello."
+                self.words = text.split()
+            self.speech += duration
+            self.last_voice = self.t
+        elif self.start is not None:
+            trigger = (self.config.get("conversation_config") or {}).get(
+                "end_of_utterance_silence_trigger", 0
+            )
+            if trigger and self.t - self.last_voice >= trigger:
+                await self._end_utterance()
+                return True
+        if self.start is not None and self.t - self.last_partial >= self.fake.partial_secs:
+            self.last_partial = self.t
+            await self._tick()
+        return True
+
+    def _heard(self) -> int:
+        return max(1, min(len(self.words), int(self.speech / self.fake.secs_per_word)))
+
+    async def _tick(self) -> None:
+        heard = self._heard()
+        max_delay = float(self.config.get("max_delay", 4.0))
+        settled = int(max(0.0, self.speech - max_delay) / self.fake.secs_per_word)
+        if min(settled, heard) > self.final_count:
+            await self._finals(min(settled, heard))
+        if self.config.get("enable_partials") and heard > self.final_count:
+            await self._transcript("AddPartialTranscript", self.final_count, heard)
+
+    async def _finals(self, upto: int) -> None:
+        await self._transcript("AddTranscript", self.final_count, upto)
+        self.final_count = upto
+
+    async def _end_utterance(self) -> None:
+        """Every word of the open utterance becomes final, then ``EndOfUtterance``."""
+        if self.start is not None and self.final_count < len(self.words):
+            await self._finals(len(self.words))
+        self.start = None
+        at = round(self.t, 2)
+        await self.send(
+            {"message": "EndOfUtterance", "metadata": {"start_time": at, "end_time": at}}
+        )
+
+    async def _transcript(self, kind: str, first: int, upto: int) -> None:
+        start = self.start or 0.0
+        step = self.fake.secs_per_word
+        results: list[dict[str, Any]] = []
+        for i in range(first, upto):
+            word = self.words[i]
+            begin, end = round(start + i * step, 2), round(start + (i + 1) * step, 2)
+            content = word.rstrip(PUNCTUATION) or word
+            results.append(self._result("word", content, begin, end))
+            if content != word:
+                mark = self._result("punctuation", word[len(content) :], end, end)
+                mark["attaches_to"] = "previous"
+                mark["is_eos"] = word[-1] in ".?!"
+                results.append(mark)
+        if not results:
+            return
+        await self.send(
+            {
+                "message": kind,
+                "format": "2.9",
+                "metadata": {
+                    "start_time": results[0]["start_time"],
+                    "end_time": results[-1]["end_time"],
+                    "transcript": " ".join(self.words[first:upto]) + " ",
+                },
+                "results": results,
+            }
+        )
+
+    def _result(self, kind: str, content: str, begin: float, end: float) -> dict[str, Any]:
+        alternative: dict[str, Any] = {
+            "content": content,
+            "confidence": 0.98 if kind == "word" else 1.0,
+            "language": str(self.config.get("language", "en")),
+        }
+        if self.config.get("diarization") == "speaker":
+            alternative["speaker"] = "S1"
+        return {"type": kind, "start_time": begin, "end_time": end, "alternatives": [alternative]}
+
+
+def _invalid(message: dict[str, Any]) -> str | None:
+    unknown = set(message) - {
+        "message",
+        "audio_format",
+        "transcription_config",
+        "translation_config",
+        "audio_events_config",
+    }
+    if unknown:
+        return f"Unknown StartRecognition fields: {sorted(unknown)}"
+    audio_format = message.get("audio_format")
+    if not isinstance(audio_format, dict) or audio_format.get("type") != "raw":
+        return "audio_format must be raw here"
+    if audio_format.get("encoding") not in ENCODINGS:
+        return f"Unsupported encoding: {audio_format.get('encoding')!r}"
+    rate = audio_format.get("sample_rate")
+    if not isinstance(rate, int) or rate <= 0:
+        return "sample_rate must be a positive integer"
+    config = message.get("transcription_config")
+    if not isinstance(config, dict) or not isinstance(config.get("language"), str):
+        return "transcription_config.language is required"
+    unknown = set(config) - TRANSCRIPTION_FIELDS
+    if unknown:
+        return f"Unknown transcription_config fields: {sorted(unknown)}"
+    model = config.get("model", config.get("operating_point", "standard"))
+    if model not in MODELS:
+        return f"Unknown model: {model!r}"
+    trigger = (config.get("conversation_config") or {}).get("end_of_utterance_silence_trigger", 0)
+    if not 0 <= trigger <= 2:
+        return "end_of_utterance_silence_trigger must be between 0 and 2"
+    return None
