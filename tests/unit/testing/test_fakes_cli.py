@@ -24,6 +24,8 @@ from callpipe.services.elevenlabs.stt import ElevenLabsRealtimeSTTService, Eleve
 from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
+from callpipe.services.soniox.stt import SonioxSTTService
+from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
 
 EXPECTED = {
     "OPENAI_BASE_URL",
@@ -47,6 +49,10 @@ EXPECTED = {
     "ELEVENLABS_API_KEY",
     "CALLPIPE_ASSEMBLYAI_URL",
     "ASSEMBLYAI_API_KEY",
+    "CALLPIPE_SONIOX_URL",
+    "SONIOX_API_KEY",
+    "CALLPIPE_SPEECHMATICS_URL",
+    "SPEECHMATICS_API_KEY",
 }
 
 
@@ -206,6 +212,24 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
             assert "127.0.0.1" in url
             async with connect(url, additional_headers=headers) as ws:
                 await asyncio.wait_for(ws.send(_tone(16000, 0.02, 0)), 5)
+
+        # Soniox and Speechmatics take their configuration as the first message.
+        soniox = SonioxSTTService(sample_rate=16000)
+        async with connect(
+            soniox.socket_url(), additional_headers={"Authorization": f"Bearer {key}"}
+        ) as ws:
+            await ws.send(json.dumps(soniox.config_message()))
+            await ws.send(_tone(16000, 0.6, 8000))
+            await ws.send("")
+            results = [json.loads(m) async for m in ws]
+        heard = [t["text"] for r in results for t in r["tokens"] if t["is_final"]]
+        assert "".join(heard) == "hi there" and results[-1]["finished"]
+        speechmatics = SpeechmaticsSTTService(sample_rate=16000)
+        async with connect(
+            speechmatics.socket_url(), additional_headers={"Authorization": f"Bearer {key}"}
+        ) as ws:
+            await ws.send(json.dumps(speechmatics.start_recognition()))
+            await _until(ws, "RecognitionStarted", "message")
 
         # Flux hears any speech as the next --transcript.
         async with connect(

@@ -14,6 +14,8 @@ streaming response shapes, is scripted from the test, and records what it receiv
 - :class:`~callpipe.testing.fakes.openai_realtime.FakeOpenAIRealtimeServer` (Realtime WebSocket)
 - :class:`~callpipe.testing.fakes.gemini_live.FakeGeminiLiveServer` (Live API WebSocket)
 - :class:`~callpipe.testing.fakes.assemblyai.FakeAssemblyAIServer` (Universal-Streaming STT)
+- :class:`~callpipe.testing.fakes.soniox.FakeSonioxServer` (Soniox real-time STT)
+- :class:`~callpipe.testing.fakes.speechmatics.FakeSpeechmaticsServer` (Speechmatics real-time STT)
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ _LAZY = {
     "FakeElevenLabsServer": "callpipe.testing.fakes.elevenlabs",
     "FakeGeminiServer": "callpipe.testing.fakes.gemini",
     "FakeAssemblyAIServer": "callpipe.testing.fakes.assemblyai",
+    "FakeSonioxServer": "callpipe.testing.fakes.soniox",
+    "FakeSpeechmaticsServer": "callpipe.testing.fakes.speechmatics",
     "GeminiReply": "callpipe.testing.fakes.gemini",
     "FakeGeminiLiveServer": "callpipe.testing.fakes.gemini_live",
     "LiveReply": "callpipe.testing.fakes.gemini_live",

@@ -2,15 +2,15 @@
 
 Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgram listen, Flux
 and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
-ElevenLabs speech and both its transcription APIs; AssemblyAI) and prints the environment that
-points the services at them (export it, or pass ``--env-file .env`` for the runner to load).
-The LLMs answer the scripted ``--reply`` texts in order, then echo the caller ("You said: …");
-each LLM has its own script, so a bot sees the replies whichever it uses. The speech-to-text
-fakes transcribe any speech as the next ``--transcript`` (default "hello"; AssemblyAI's
-"Hello."), each from its own copy of the list; the TTS fakes speak a tone whose length follows
-the text. OpenAI Realtime hears speech the same way and answers with the replies, then echoes.
-The fakes accept any API key unless ``--api-key`` is given (an OpenAI-compatible client with a
-custom base URL may send none).
+ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics) and prints
+the environment that points the services at them (export it, or pass ``--env-file .env`` for the
+runner to load). The LLMs answer the scripted ``--reply`` texts in order, then echo the caller
+("You said: …"); each LLM has its own script, so a bot sees the replies whichever it uses. The
+speech-to-text fakes transcribe any speech as the next ``--transcript`` (default "hello";
+AssemblyAI's and Speechmatics' "Hello."), each from its own copy of the list; the TTS fakes
+speak a tone whose length follows the text. OpenAI Realtime hears speech the same way and
+answers with the replies, then echoes. The fakes accept any API key unless ``--api-key`` is
+given (an OpenAI-compatible client with a custom base URL may send none).
 
 Environment printed (the services read these when no ``url=``/``base_url=`` is passed):
 
@@ -22,7 +22,7 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_CARTESIA_URL`` (speech), ``CALLPIPE_CARTESIA_STT_URL``;
 - ``CALLPIPE_ELEVENLABS_URL`` (speech), ``CALLPIPE_ELEVENLABS_STT_URL`` (realtime
   transcription), ``CALLPIPE_ELEVENLABS_API_URL`` (per-utterance transcription over HTTP);
-- ``CALLPIPE_ASSEMBLYAI_URL``;
+- ``CALLPIPE_ASSEMBLYAI_URL``, ``CALLPIPE_SONIOX_URL``, ``CALLPIPE_SPEECHMATICS_URL``;
 
 and an API key variable for each provider.
 """
@@ -54,6 +54,10 @@ from callpipe.testing.fakes.gemini import FakeGeminiServer
 from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
+from callpipe.testing.fakes.soniox import PATH as SONIOX_PATH
+from callpipe.testing.fakes.soniox import FakeSonioxServer
+from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
+from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer
 
 DEFAULT_KEY = "fake-key"
 
@@ -63,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="callpipe fakes",
         description=(
             "Serve local fakes of every provider callpipe supports (Deepgram, OpenAI, Anthropic, "
-            "Gemini, Cartesia, ElevenLabs, AssemblyAI) on 127.0.0.1 and print the environment "
-            "that points callpipe's services at them."
+            "Gemini, Cartesia, ElevenLabs, AssemblyAI, Soniox, Speechmatics) on 127.0.0.1 and "
+            "print the environment that points callpipe's services at them."
         ),
     )
     p.add_argument(
@@ -110,6 +114,8 @@ class Fakes:
         self.elevenlabs_stt = FakeElevenLabsSTTServer(api_key=api_key)
         self.elevenlabs_api = FakeElevenLabsTranscriptionServer(api_key=api_key)
         self.assemblyai = FakeAssemblyAIServer(api_key=api_key)
+        self.soniox = FakeSonioxServer(api_key=api_key)
+        self.speechmatics = FakeSpeechmaticsServer(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -129,6 +135,8 @@ class Fakes:
             self.elevenlabs_stt.transcripts,
             self.elevenlabs_api.transcripts,
             self.assemblyai.transcripts,
+            self.soniox.transcripts,
+            self.speechmatics.transcripts,
         ):
             heard.extend(transcripts)
 
@@ -149,6 +157,8 @@ class Fakes:
             self.elevenlabs_stt,
             self.elevenlabs_api,
             self.assemblyai,
+            self.soniox,
+            self.speechmatics,
         )
 
     async def start(self) -> None:
@@ -184,6 +194,10 @@ class Fakes:
             "ELEVENLABS_API_KEY": key,
             _env.ASSEMBLYAI_URL_ENV: self.assemblyai.url,
             "ASSEMBLYAI_API_KEY": key,
+            _env.SONIOX_URL_ENV: self.soniox.url + SONIOX_PATH,
+            "SONIOX_API_KEY": key,
+            _env.SPEECHMATICS_URL_ENV: self.speechmatics.url + SPEECHMATICS_PATH,
+            "SPEECHMATICS_API_KEY": key,
         }
 
 
