@@ -72,10 +72,14 @@ async def eleven() -> AsyncIterator[FakeElevenLabsSTTServer]:
         yield fake
 
 
+@pytest.fixture
+def stt(eleven: FakeElevenLabsSTTServer) -> GatedSTT:
+    return GatedSTT(api_key="test-key", base_url=eleven.url)
+
+
 async def test_a_refused_socket_puts_back_every_update_it_carried(
-    eleven: FakeElevenLabsSTTServer,
+    eleven: FakeElevenLabsSTTServer, stt: GatedSTT
 ) -> None:
-    stt = ElevenLabsRealtimeSTTService(api_key="test-key", base_url=eleven.url)
     frames = [
         opened(eleven),
         STTUpdateSettingsFrame(delta=ElevenSettings(language="fr")),
@@ -90,9 +94,8 @@ async def test_a_refused_socket_puts_back_every_update_it_carried(
 
 
 async def test_an_update_during_a_switch_gets_a_socket_of_its_own(
-    eleven: FakeElevenLabsSTTServer,
+    eleven: FakeElevenLabsSTTServer, stt: GatedSTT
 ) -> None:
-    stt = GatedSTT(api_key="test-key", base_url=eleven.url)
     frames = [
         opened(eleven),
         call(stt.gate.clear),
@@ -112,15 +115,15 @@ async def test_an_update_during_a_switch_gets_a_socket_of_its_own(
 
 async def test_a_refused_assemblyai_socket_keeps_the_old_one_and_its_settings() -> None:
     async with FakeAssemblyAIServer() as server:
-        stt = AssemblyAISTTService(api_key="test-key", api_endpoint_base_url=server.url)
+        aai = AssemblyAISTTService(api_key="test-key", api_endpoint_base_url=server.url)
         frames = [
             opened(server),
             call(lambda: server._server.fail_handshakes.append(400)),
             STTUpdateSettingsFrame(delta=AssemblyAISTTService.Settings(keyterms_prompt=["Acme"])),
             *refused(server),
         ]
-        _, up = await run_test(stt, frames, params=PARAMS)
+        _, up = await run_test(aai, frames, params=PARAMS)
     assert server.connections == 1
-    assert stt.assemblyai_settings.keyterms_prompt is None
-    assert "keyterms_prompt" not in stt.socket_url()  # nor in the URL a reconnect opens
+    assert aai.assemblyai_settings.keyterms_prompt is None
+    assert "keyterms_prompt" not in aai.socket_url()  # nor in the URL a reconnect opens
     assert len(errors(up)) == 1 and "previous ones" in errors(up)[0].error
