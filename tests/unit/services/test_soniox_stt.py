@@ -249,6 +249,27 @@ async def test_settings_update_opens_a_socket_with_the_new_config(
     assert stt.settings.language == Language.FR
 
 
+async def test_a_refused_new_config_keeps_the_old_socket_and_settings(
+    server: FakeSonioxServer,
+) -> None:
+    server.transcripts.append("still here")
+    stt = make_stt(server)
+    frames = [
+        configured(server),
+        STTUpdateSettingsFrame(delta=Settings(model="no-such-model")),
+        until(lambda: len(server.configs) == 2),
+        SleepFrame(0.6),
+        *audio(0.6, loud=True),
+    ]
+    down, up = await run_test(stt, frames, params=PARAMS)
+    errors = of(up, ErrorFrame)
+    assert len(errors) == 1 and not errors[0].fatal
+    assert "could not open a socket" in errors[0].error and "[400]" in errors[0].error
+    assert stt.settings.model == "stt-rt-v5"
+    assert [f.text for f in of(down, TranscriptionFrame)] == ["still here"]
+    assert server.configs[1]["model"] == "no-such-model" and server.connections == 2
+
+
 async def test_muted_socket_is_kept_alive(server: FakeSonioxServer) -> None:
     stt = make_stt(server)
     stt.keepalive_secs = 0.05

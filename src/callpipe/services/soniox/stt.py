@@ -38,8 +38,10 @@ last transcript is pushed before the ``EndFrame`` (bounded by ``end_timeout_secs
 
 Settings at runtime (``STTUpdateSettingsFrame``) all live in the start message, so a change
 opens a new socket with the new configuration; the audio keeps going to the old one until the
-new one is open, then the old one gets the end of audio and returns its last words. A
-``language`` replaces ``language_hints`` (``[language]``), as in Pipecat.
+new one is open (and was not refused within ``open_check_secs``), then the old one gets the end
+of audio and returns its last words. If Soniox refuses the new configuration, the old socket
+stays, the settings go back and the bot gets a non-fatal ``ErrorFrame``. A ``language``
+replaces ``language_hints`` (``[language]``), as in Pipecat.
 
 Errors: Soniox sends ``error_code`` (an HTTP status) and ``error_message``, then closes. 401 and
 403 (a rejected key) are fatal and name ``SONIOX_API_KEY``; others are non-fatal
@@ -56,6 +58,8 @@ Differences from Pipecat 1.14: ``audio_format`` defaults to ``mulaw`` on an 8 kH
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -223,6 +227,10 @@ class _Stream:
         self.finals: list[dict[str, Any]] = []
         self.error_reported = False
         self.ws: ProviderWebsocket | None = None
+        self.opening = False
+        """Opened for a settings change and not in use yet."""
+        self.refused = asyncio.Event()
+        self.refusal: str | None = None
 
 
 class SonioxSTTService(ProviderSocketSTTService):
@@ -238,6 +246,10 @@ class SonioxSTTService(ProviderSocketSTTService):
 
     end_timeout_secs = 2.0
     """At the end of the call, how long Soniox may take to finish after the end of audio."""
+
+    open_check_secs = 0.5
+    """After a settings change, how long a new socket is watched for a refusal before it takes
+    over the audio (the old one transcribes meanwhile)."""
 
     keepalive_secs = 5.0
     """Idle time after which a keep-alive goes out (Soniox allows 20 s without a message)."""
@@ -392,12 +404,20 @@ class SonioxSTTService(ProviderSocketSTTService):
         assert ws is not None
         return ws
 
-    async def _open(self) -> _Stream:
-        """A connected socket that has been sent its configuration."""
+    async def _open_checked(self) -> _Stream:
+        """:meth:`_open`, then a short wait for Soniox refusing the configuration (it has no
+        acknowledgement: an error or nothing); raises if it did."""
         stream = self._new_stream()
+        stream.opening = True
         assert stream.ws is not None
         await stream.ws.connect()
         await stream.ws.send(stream.config, wait_secs=0)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.open_check_secs):
+                await stream.refused.wait()
+        if stream.refusal is not None:
+            await stream.ws.close()
+            raise ConnectionError(f"Soniox refused it {stream.refusal}")
         return stream
 
     async def start(self, frame: StartFrame) -> None:
@@ -503,6 +523,10 @@ class SonioxSTTService(ProviderSocketSTTService):
 
     async def _on_error(self, stream: _Stream, code: Any, text: str) -> None:
         stream.error_reported = True
+        if stream.opening:  # its opener reports it
+            stream.refusal = f"[{code}] {text}"
+            stream.refused.set()
+            return
         if isinstance(code, int) and 400 <= code < 500 and code not in _RETRY_CODES:
             # A refused request: a new session would be refused the same way (Soniox's
             # close after the error is not a drop to reconnect from).
@@ -557,7 +581,7 @@ class SonioxSTTService(ProviderSocketSTTService):
                     return
                 changed, self._pending = self._pending, {}
                 try:
-                    new = await self._open()
+                    new = await self._open_checked()
                 except Exception as exc:
                     self._restore(changed)
                     await self.report_error(
@@ -569,6 +593,7 @@ class SonioxSTTService(ProviderSocketSTTService):
                 async with self._sending:  # no audio is on its way to the old socket now
                     old = self._stream
                     self._stream, self._ws = new, new.ws
+                    new.opening = False
                 logger.info("%s: reopened the socket with the new settings", self)
                 if old is not None and old.ws is not None:
                     await old.ws.finish(

@@ -35,8 +35,9 @@ A ``CancelFrame`` closes at once.
 
 Settings at runtime (``STTUpdateSettingsFrame``) are part of ``StartRecognition``, so a change
 opens a new session on a new socket (``speaker_active_format`` alone applies at once); the audio
-keeps going to the old session until the new one is open, then the old one gets ``EndOfStream``
-and returns its last words.
+keeps going to the old session until the new one has started, then the old one gets
+``EndOfStream`` and returns its last words. If Speechmatics refuses the new session, the old one
+stays, the settings go back and the bot gets a non-fatal ``ErrorFrame``.
 
 Errors: an ``Error`` message ends the session. ``not_authorised`` (or an HTTP 401 at the
 handshake) is fatal and names ``SPEECHMATICS_API_KEY``; the others are non-fatal
@@ -242,8 +243,6 @@ class _Session:
     def __init__(self, start: str) -> None:
         self.start = start
         self.started = False
-        self.began = asyncio.Event()
-        """Set at ``RecognitionStarted``."""
         self.answered = asyncio.Event()
         """Set at ``RecognitionStarted`` or an ``Error``."""
         self.refusal: str | None = None
@@ -495,13 +494,13 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         await session.ws.send(session.start, wait_secs=0)
 
     async def stop(self, frame: EndFrame) -> None:
-        """As the base's, once the session began: audio queued before ``RecognitionStarted``
-        (a short call) still reaches Speechmatics."""
+        """As the base's, once Speechmatics answered ``StartRecognition``: audio queued before
+        ``RecognitionStarted`` (a short call) still reaches it."""
         session = self._session
         if session is not None and not session.started:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.end_timeout_secs):
-                    await session.began.wait()
+                    await session.answered.wait()
         await super().stop(frame)
 
     def _stream_end(self) -> StreamEnd | None:
@@ -528,7 +527,6 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         """A new session on the same socket object: ``StartRecognition`` again, audio after
         its answer, numbered from 1."""
         session.started = False
-        session.began.clear()
         session.answered.clear()
         session.refusal = None
         session.seq_no = session.audio_bytes = 0
@@ -614,7 +612,6 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
             await self._end_turn()
         elif kind == "RecognitionStarted":
             session.started = True
-            session.began.set()
             session.answered.set()
             session.id = str(message.get("id") or "") or None
             logger.debug("%s: recognition started (session %s)", self, session.id)
