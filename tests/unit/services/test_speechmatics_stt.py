@@ -295,3 +295,6 @@ def test_constructor_checks_and_the_older_spellings() -> None:
     assert config["diarization"] == "speaker"
     assert stt.settings.speaker_active_format == "@{speaker_id}: {text}"
     assert stt.socket_url() == "wss://eu2.rt.speechmatics.com/v2"
+    # Pipecat's older keyword arguments still work (or are ignored, as there).
+    stt = SpeechmaticsSTTService(api_key="k", language=Language.FR, max_delay=1.0)
+    assert stt.transcription_config()["language"] == "fr"

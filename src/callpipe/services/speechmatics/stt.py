@@ -120,6 +120,27 @@ _LANGUAGE_MAP = {code: code for code in _LANGUAGES} | {"fil": "tl", "nb": "no", 
 _LOCALES = frozenset({"en-GB", "en-US", "en-AU"})
 
 
+_LEGACY_ARGS: dict[str, str | None] = {
+    "language": "language",
+    "language_code": "language",
+    "domain": "domain",
+    "include_partials": "enable_partials",
+    "audio_encoding": "audio_encoding",
+    "enable_speaker_diarization": "enable_diarization",
+    "text_format": "speaker_active_format",
+    "max_speakers": "max_speakers",
+    "output_locale": None,
+    "output_locale_code": None,
+    "max_delay": None,
+    "chunk_size": None,
+    "end_of_utterance_silence_trigger": None,
+    "transcription_config": None,
+    "enable_vad": None,
+    "end_of_utterance_mode": None,
+}
+"""Pipecat's older constructor arguments: the ``InputParams`` field each sets (None: ignored)."""
+
+
 class TurnDetectionMode(StrEnum):
     """Who ends the caller's turn: the pipeline (``EXTERNAL``) or Speechmatics (``VAD``)."""
 
@@ -314,6 +335,16 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         **kwargs: Any,
     ) -> None:
         store = _defaults()
+        legacy = {name: kwargs.pop(name) for name in _LEGACY_ARGS if name in kwargs}
+        if legacy:
+            logger.warning(
+                "SpeechmaticsSTTService: %s deprecated; use settings=", ", ".join(sorted(legacy))
+            )
+            params = params or self.InputParams()
+            for name, value in legacy.items():
+                target = _LEGACY_ARGS[name]
+                if target is not None and value is not None:
+                    setattr(params, target, value)
         if params is not None and settings is None:
             logger.warning("SpeechmaticsSTTService: params is deprecated; use settings=")
             for name, value in params.model_dump(exclude={"audio_encoding"}).items():
