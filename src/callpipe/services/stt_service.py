@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -537,6 +538,31 @@ class ProviderSocketSTTService(StreamingSTTService):
             await old.finish(end[0], until=end[1], timeout=self.retire_timeout_secs)
         finally:
             await old.close()  # also when the switch is cancelled meanwhile
+
+
+def json_object(raw: Message) -> dict[str, Any]:
+    """A provider's text message as a dict; ``{}`` for binary data or JSON that is not an
+    object, so that no message type matches it (text that is not JSON raises ValueError)."""
+    if isinstance(raw, bytes):
+        return {}
+    message = json.loads(raw)
+    return message if isinstance(message, dict) else {}
+
+
+def message_of_type(kind: str) -> Callable[[Message], bool]:
+    """A test for the provider's ``{"type": kind, ...}`` message, e.g. its last answer to the
+    end of a stream (a text search first, so other messages are not parsed)."""
+    quoted = f'"{kind}"'
+
+    def test(raw: Message) -> bool:
+        if not isinstance(raw, str) or quoted not in raw:
+            return False
+        try:
+            return json_object(raw).get("type") == kind
+        except ValueError:
+            return False
+
+    return test
 
 
 def restore_settings(settings: STTSettings, changed: dict[str, Any]) -> None:

@@ -80,7 +80,12 @@ from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.assemblyai.models import AssemblyAIConnectionParams
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
+from callpipe.services.stt_service import (
+    ProviderSocketSTTService,
+    StreamEnd,
+    json_object,
+    message_of_type,
+)
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
@@ -291,12 +296,8 @@ def _pipecat_turn_mode(s: AssemblyAISTTSettings) -> None:
         s.min_turn_silence = 160
 
 
-def _is_termination(raw: Message) -> bool:
-    """AssemblyAI's answer to ``Terminate`` (checked only while the socket is finishing)."""
-    if not isinstance(raw, str) or "Termination" not in raw:
-        return False
-    message = json.loads(raw)
-    return isinstance(message, dict) and message.get("type") == "Termination"
+_is_termination = message_of_type("Termination")
+"""AssemblyAI's answer to ``Terminate``."""
 
 
 class AssemblyAISTTService(ProviderSocketSTTService):
@@ -480,11 +481,7 @@ class AssemblyAISTTService(ProviderSocketSTTService):
     # ------------------------------------------------------------------ messages in
 
     async def _on_message(self, raw: Message) -> None:
-        if isinstance(raw, bytes):
-            return
-        message = json.loads(raw)
-        if not isinstance(message, dict):
-            return
+        message = json_object(raw)
         kind = message.get("type")
         if kind == "Turn":
             await self._on_turn(message)

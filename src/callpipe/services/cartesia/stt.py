@@ -31,7 +31,6 @@ messages become non-fatal ``ErrorFrame``\\ s; a refused key is fatal at start.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -49,7 +48,12 @@ from callpipe.services._env import (
 )
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
+from callpipe.services.stt_service import (
+    ProviderSocketSTTService,
+    StreamEnd,
+    json_object,
+    message_of_type,
+)
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
 from callpipe.utils.types import NotGiven
@@ -282,11 +286,7 @@ class CartesiaSTTService(ProviderSocketSTTService):
     # ------------------------------------------------------------------ results in
 
     async def _on_message(self, raw: Message) -> None:
-        if isinstance(raw, bytes):
-            return
-        message = json.loads(raw)
-        if not isinstance(message, dict):
-            return
+        message = json_object(raw)
         kind = message.get("type")
         if kind == "transcript":
             final = bool(message.get("is_final"))
@@ -305,12 +305,5 @@ class CartesiaSTTService(ProviderSocketSTTService):
             await self.report_error(f"{self}: Cartesia error: {detail}", reason="provider")
 
 
-def _is_done(raw: Message) -> bool:
-    """Cartesia's ``done``: its answer to ``close``, after the last transcripts."""
-    if not isinstance(raw, str) or '"done"' not in raw:
-        return False
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        return False
-    return isinstance(message, dict) and message.get("type") == "done"
+_is_done = message_of_type("done")
+"""Cartesia's ``done``: its answer to ``close``, after the last transcripts."""

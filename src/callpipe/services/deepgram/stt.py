@@ -66,7 +66,12 @@ from callpipe.services._env import DEEPGRAM_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
+from callpipe.services.stt_service import (
+    ProviderSocketSTTService,
+    StreamEnd,
+    json_object,
+    message_of_type,
+)
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transports.record_hooks import note_transcript_detail
 
@@ -326,11 +331,7 @@ class DeepgramSTTService(ProviderSocketSTTService):
     # ------------------------------------------------------------------ results in
 
     async def _on_message(self, raw: Message, *, socket: _Socket | None = None) -> None:
-        if isinstance(raw, bytes):
-            return
-        message = json.loads(raw)
-        if not isinstance(message, dict):
-            return
+        message = json_object(raw)
         kind = message.get("type")
         if kind == "Results":
             alternatives = (message.get("channel") or {}).get("alternatives") or []
@@ -362,15 +363,8 @@ class DeepgramSTTService(ProviderSocketSTTService):
             await self.report_error(f"{self}: Deepgram error: {description}", reason="provider")
 
 
-def _is_metadata(raw: Message) -> bool:
-    """Deepgram's ``Metadata`` message: its last one after ``CloseStream``."""
-    if not isinstance(raw, str) or '"Metadata"' not in raw:
-        return False
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        return False
-    return isinstance(message, dict) and message.get("type") == "Metadata"
+_is_metadata = message_of_type("Metadata")
+"""Deepgram's ``Metadata`` message: its last one after ``CloseStream``."""
 
 
 def _plain(value: Any) -> Any:

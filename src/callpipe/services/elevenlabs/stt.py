@@ -69,7 +69,12 @@ from callpipe.services._http import error_message, is_retryable
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.elevenlabs.tts import ELEVENLABS_URL, language_to_elevenlabs_language
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import ProviderSocketSTTService, SegmentedSTTService, StreamEnd
+from callpipe.services.stt_service import (
+    ProviderSocketSTTService,
+    SegmentedSTTService,
+    StreamEnd,
+    json_object,
+)
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.utils.http_pool import pooled_transport
 from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
@@ -346,11 +351,7 @@ class ElevenLabsRealtimeSTTService(ProviderSocketSTTService):
     # ------------------------------------------------------------------ results in
 
     async def _on_message(self, raw: Message) -> None:
-        if isinstance(raw, bytes):
-            return
-        message = json.loads(raw)
-        if not isinstance(message, dict):
-            return
+        message = json_object(raw)
         kind = message.get("message_type")
         if kind == "partial_transcript":
             await self.push_transcript(str(message.get("text") or ""), final=False, result=message)

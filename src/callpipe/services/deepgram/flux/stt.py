@@ -76,7 +76,7 @@ from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import DEEPGRAM_FLUX_URL_ENV, DEEPGRAM_URL_ENV, specific_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd, iso_now
+from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd, iso_now, json_object
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import (
@@ -405,11 +405,7 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
     # ------------------------------------------------------------------ messages in
 
     async def _on_message(self, raw: Message) -> None:
-        if isinstance(raw, bytes):
-            return
-        message = json.loads(raw)
-        if not isinstance(message, dict):
-            return
+        message = json_object(raw)
         kind = message.get("type")
         if kind == FluxMessageType.TURN_INFO:
             await self._on_turn_info(message)
