@@ -14,11 +14,13 @@ from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.frames.frames import (
+    EndFrame,
     ErrorFrame,
     FatalErrorFrame,
     Frame,
     InputAudioRawFrame,
     LLMContextFrame,
+    LLMMessagesAppendFrame,
     LLMRunFrame,
     LLMServiceMetadataFrame,
     LLMTextFrame,
@@ -128,7 +130,7 @@ async def test_caller_audio_in_reply_audio_out_and_transcripts_in_context(
     }
     assert setup["inputAudioTranscription"] == {} and setup["outputAudioTranscription"] == {}
     # The greeting: the context's conversation, answered.
-    content = server.of_kind("clientContent")[0]
+    [content] = server.of_kind("clientContent")  # the caller's turn was not sent again as text
     assert content == {"turns": [{"role": "user", "parts": [{"text": "Hi"}]}], "turnComplete": True}
     # The caller: 16 kHz PCM in 40 ms messages (the 8 kHz line resampled).
     blobs = audio_sent(server)
@@ -343,3 +345,39 @@ def test_languages_become_gemini_locales() -> None:
     settings = GeminiLiveLLMService.Settings(language=Language.FR)
     llm = GeminiLiveLLMService(api_key="k", settings=settings)
     assert llm.settings.language == "fr-FR"  # type: ignore[attr-defined]
+
+
+async def test_appended_messages_are_answered(server: FakeGeminiLiveServer) -> None:
+    """An ``LLMMessagesAppendFrame`` (a bot's "say goodbye") reaches the session as a user turn
+    the model answers; the context's other messages are not sent again."""
+    server.replies += [LiveReply("Hello"), LiveReply("Goodbye then")]
+    context = LLMContext([{"role": "user", "content": "Hi"}])
+    goodbye = [{"role": "system", "content": "Say goodbye."}]
+    frames = [
+        LLMContextFrame(context),
+        until_sent(server, "turnComplete"),
+        LLMMessagesAppendFrame(goodbye, run_llm=True),
+        until_sent(server, "turnComplete", 2),
+    ]
+    pipeline = Pipeline([LLMUserAggregator(context), make_llm(server)])
+    down, _ = await run_test(pipeline, frames, params=PARAMS)
+    assert server.of_kind("clientContent")[1] == {
+        "turns": [{"role": "user", "parts": [{"text": "Say goodbye."}]}],
+        "turnComplete": True,
+    }
+    assert "".join(f.text for f in of(down, TTSTextFrame)) == "HelloGoodbye then"
+
+
+async def test_the_end_of_the_call_waits_for_the_model_to_finish_speaking(
+    server: FakeGeminiLiveServer,
+) -> None:
+    server.pace_secs = 0.01
+    server.replies.append(LiveReply("Thank you for calling, goodbye", audio_ms=1000))
+    frames = [
+        LLMContextFrame(LLMContext([{"role": "user", "content": "Bye"}])),
+        until_sent(server, "modelTurn", 2),
+    ]  # then the EndFrame, while the goodbye is still coming
+    down, _ = await run_test(make_llm(server), frames, params=PARAMS)
+    assert isinstance(down[-1], EndFrame)
+    assert sum(len(f.audio) for f in of(down, TTSAudioRawFrame)) == RATE * 2  # all 1 s of it
+    assert server.opened == server.closed == 1

@@ -34,6 +34,11 @@ raised in the pipeline (local VAD) drops the rest of the current model turn. Wit
 ``activityStart`` / ``activityEnd`` around the caller's speech, audio only in between (plus the
 last ``user_audio_preroll_secs`` before the start).
 
+**Context.** Later context frames are the aggregators' record of what the session already heard
+and said; what else was added to the context since (an ``LLMMessagesAppendFrame``, typed text)
+goes to the session as user turns the model answers. An ``EndFrame`` that arrives while the
+model is speaking waits for the end of its turn (30 s at most), so a goodbye is not cut off.
+
 **Function calls.** A ``toolCall`` runs its calls through the usual handlers (``register_function``,
 or a handler carried by a ``FunctionSchema``/direct function); the call and its result go into
 the context and the results go back in one ``toolResponse``.
@@ -44,9 +49,9 @@ valid``): a fatal ``ErrorFrame``. Other closes are reconnected by
 one when the server gave a resumption handle, else it is given the context's messages again.
 
 Not provided: the File API (``file_api``), Vertex AI authentication, video input, grounding
-metadata frames, ``LLMMessagesAppendFrame`` content, NON_BLOCKING (asynchronous) functions and
-their scheduling, ``toolCallCancellation`` (logged), and settings changes on an open session
-(they apply to the next one, as in Pipecat).
+metadata frames, NON_BLOCKING (asynchronous) functions and their scheduling,
+``toolCallCancellation`` (logged), and settings changes on an open session (they apply to the
+next one, as in Pipecat).
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from callpipe.adapters.llm.schemas.tools_schema import AdapterType, ToolsSchema
 from callpipe.audio.resample import StreamResampler
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
+    EndFrame,
     Frame,
     InputAudioRawFrame,
     InputTextRawFrame,
@@ -115,6 +121,8 @@ OUTPUT_SAMPLE_RATE = 24000
 DEFAULT_USER_AUDIO_PREROLL_SECS = 0.5
 TRANSCRIPT_QUIET_SECS = 0.5
 """Input transcription this long without a new piece is the caller's whole turn."""
+END_HOLD_SECS = 30.0
+"""The longest an ``EndFrame`` waits for the model to finish speaking."""
 
 _RATE = re.compile(r"rate=(\d+)")
 _GEMINI_MAJOR = re.compile(r"gemini(?:-[a-z]+)*-(\d+)")
@@ -371,6 +379,15 @@ def _schema_types_upper(schema: Any) -> Any:
     return schema
 
 
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content.strip()
+    if isinstance(content, list):
+        texts = [str(p.get("text") or "") for p in content if isinstance(p, dict)]
+        return " ".join(t for t in texts if t).strip()
+    return ""
+
+
 def _token_usage(usage: Mapping[str, Any]) -> LLMTokenUsage:
     """Live ``usageMetadata``: tool results count as prompt, thinking as completion."""
     reasoning = int(usage.get("thoughtsTokenCount") or 0)
@@ -492,6 +509,14 @@ class GeminiLiveLLMService(LLMService):
         self._heard: list[str] = []
         self._heard_timer: asyncio.TimerHandle | None = None
         self._sent_results: set[str] = set()
+        self._synced = 0
+        """Context messages the session has (by count): later ones may be new to it."""
+        self._heard_log = ""
+        """The caller's transcripts pushed so far, without spaces: what the session heard."""
+        self._held_end: EndFrame | None = None
+        self._released_end: EndFrame | None = None
+        self._end_timer: asyncio.TimerHandle | None = None
+        self._local_turns = False
         self._in_resampler: StreamResampler | None = None
         self._out_resampler: StreamResampler | None = None
         self._batch = bytearray()
@@ -561,6 +586,7 @@ class GeminiLiveLLMService(LLMService):
     # ------------------------------------------------------------------ connection
 
     async def start(self, frame: StartFrame) -> None:
+        self._local_turns = self._vad_disabled  # fixed for the call: read per packet
         self._in_resampler = None
         if self._in_sample_rate != INPUT_SAMPLE_RATE:
             self._in_resampler = StreamResampler(
@@ -585,6 +611,9 @@ class GeminiLiveLLMService(LLMService):
     async def disconnect(self) -> None:
         ws, self._ws = self._ws, None
         self._setup_done = False
+        if self._end_timer is not None:
+            self._end_timer.cancel()
+            self._end_timer = None
         if self._heard_timer is not None:
             self._heard_timer.cancel()
             self._heard_timer = None
@@ -612,7 +641,7 @@ class GeminiLiveLLMService(LLMService):
 
     async def _on_socket_failed(self, message: str) -> None:
         self._setup_done = False
-        ws = self._ws
+        ws, self._ws = self._ws, None  # gone for good: nothing more is sent
         reason = ws.last_close[1] if ws is not None and ws.last_close is not None else ""
         if "API key" in reason or "API_KEY" in reason:
             await self.report_error(
@@ -729,6 +758,12 @@ class GeminiLiveLLMService(LLMService):
         if isinstance(frame, LLMContextFrame | OpenAILLMContextFrame):
             await self._on_context(frame.context)
             return
+        if isinstance(frame, EndFrame) and self._responding and frame is not self._released_end:
+            # The model is still speaking (a goodbye): end the call once its turn is over.
+            self._held_end = frame
+            loop = asyncio.get_running_loop()
+            self._end_timer = loop.call_later(END_HOLD_SECS, self._release_end)
+            return
         if isinstance(frame, InterruptionFrame):
             await self._on_local_interruption()
         elif isinstance(frame, UserStartedSpeakingFrame):
@@ -752,7 +787,7 @@ class GeminiLiveLLMService(LLMService):
     async def _send_audio(self, pcm: bytes) -> None:
         if self._in_resampler is not None:
             pcm = self._in_resampler.resample(pcm)
-        if self._vad_disabled and not self._user_speaking:
+        if self._local_turns and not self._user_speaking:
             # Outside the caller's turn the server ignores audio: keep the last moments.
             self._preroll += pcm
             del self._preroll[: max(0, len(self._preroll) - self._preroll_bytes)]
@@ -773,7 +808,8 @@ class GeminiLiveLLMService(LLMService):
 
     async def _on_context(self, context: ChatContext) -> None:
         if self._context is not None:
-            self._context = context  # the aggregator's copy of what the server already has
+            self._context = context
+            await self._send_appended(context)
             return
         self._context = context
         # Results already in the context were answered before this session.
@@ -783,13 +819,33 @@ class GeminiLiveLLMService(LLMService):
         )
         instruction, tools = self._instruction_and_tools()
         self._pending_seed = self._inference_on_init
-        if self._setup_key is not None and self._setup_key != (
-            instruction,
-            json.dumps(tools, sort_keys=True),
+        self._synced = len(messages)
+        if self._ws is not None and self._setup_key not in (
+            None,
+            (instruction, json.dumps(tools, sort_keys=True)),
         ):
             await self._renew_session()
         elif self._setup_done:
             await self._seed()
+
+    async def _send_appended(self, context: ChatContext) -> None:
+        """Messages added to the context since the session last saw it, which the session did
+        not hear or say itself (an ``LLMMessagesAppendFrame``, typed text), as user turns the
+        model answers. The caller's transcribed words, the model's own replies and function
+        calls are already the session's."""
+        messages = context.messages_for_api()
+        new, self._synced = messages[self._synced :], len(messages)
+        turns: list[dict[str, Any]] = []
+        for message in new:
+            role, text = message.get("role"), _text_of(message.get("content"))
+            if role not in ("user", "system", "developer") or not text:
+                continue
+            if role == "user" and "".join(text.split()) in self._heard_log:
+                continue  # what the caller said, written by the user aggregator
+            turns.append({"role": "user", "parts": [{"text": text}]})
+        if turns and self._setup_done:
+            self.start_ttfb_metrics()
+            await self._send({"clientContent": {"turns": turns, "turnComplete": True}})
 
     async def _seed(self) -> None:
         """Give the session the context's conversation; with ``_pending_seed`` True the model
@@ -838,6 +894,17 @@ class GeminiLiveLLMService(LLMService):
         if self._speaks:
             await self.push_frame(TTSStoppedFrame())
         await self.push_frame(LLMFullResponseEndFrame())
+        self._release_end()
+
+    def _release_end(self) -> None:
+        """Let a held ``EndFrame`` go on (the model's turn ended, or the wait ran out)."""
+        if self._end_timer is not None:
+            self._end_timer.cancel()
+            self._end_timer = None
+        frame, self._held_end = self._held_end, None
+        if frame is not None:
+            self._released_end = frame
+            self.create_task(self.queue_frame(frame), "gemini-live-end")
 
     # ------------------------------------------------------------------ server messages
 
@@ -961,6 +1028,7 @@ class GeminiLiveLLMService(LLMService):
         text = _SPACES.sub(" ", "".join(self._heard)).strip()
         self._heard.clear()
         if text:
+            self._heard_log = (self._heard_log + "".join(text.split()))[-4000:]
             await self.push_frame(
                 TranscriptionFrame(text, "", time_now_iso8601()), FrameDirection.UPSTREAM
             )
