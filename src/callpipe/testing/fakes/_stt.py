@@ -16,17 +16,15 @@ from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, Served
 
 
 class ListeningOptions(TypedDict, total=False):
-    """The options of the listening fakes (all optional)."""
+    """The options of the listening fakes: ``api_key`` they accept (``"test-key"``; None:
+    any), ``energy_threshold``, the RMS from which audio is speech (300), ``interim_secs`` of
+    speech between interim transcripts (0.25) and ``secs_per_word`` of speech per word of one
+    (0.3); an interim transcript is the first words of the next final one."""
 
     api_key: str | None
-    """The key the fake accepts (``"test-key"``; None: any)."""
     energy_threshold: float
-    """The RMS from which audio counts as speech (300)."""
     interim_secs: float
-    """Speech between two interim transcripts (0.25 s)."""
     secs_per_word: float
-    """Speech per word of an interim transcript, the first words of the next final one
-    (0.3 s)."""
 
 
 class ListeningFake(ServedWebsocketFake):
