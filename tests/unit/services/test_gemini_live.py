@@ -187,6 +187,7 @@ async def test_function_call_round_trip_in_a_session_set_up_with_the_tools(
     assert "tools" not in first
     [declaration] = second["tools"][0]["functionDeclarations"]
     assert declaration["name"] == "get_weather"
+    assert declaration["behavior"] == "BLOCKING"  # Gemini 3.8 would not wait for the result
     assert declaration["parameters"]["required"] == ["city"]
     assert calls == [{"city": "Paris"}]
     call_id = sent(server, "toolCall")[0]["toolCall"]["functionCalls"][0]["id"]

@@ -41,7 +41,8 @@ model is speaking waits for the end of its turn (30 s at most), so a goodbye is 
 
 **Function calls.** A ``toolCall`` runs its calls through the usual handlers (``register_function``,
 or a handler carried by a ``FunctionSchema``/direct function); the call and its result go into
-the context and the results go back in one ``toolResponse``.
+the context and the results go back in one ``toolResponse``. From Gemini 3.8 on the functions
+are declared ``BLOCKING`` (the model waits for their results), except on thinking models.
 
 **Errors.** Gemini refuses a bad key by closing the socket with code 1007 (``API key not
 valid``): a fatal ``ErrorFrame``. Other closes are reconnected by
@@ -125,7 +126,7 @@ END_HOLD_SECS = 30.0
 """The longest an ``EndFrame`` waits for the model to finish speaking."""
 
 _RATE = re.compile(r"rate=(\d+)")
-_GEMINI_MAJOR = re.compile(r"gemini(?:-[a-z]+)*-(\d+)")
+_GEMINI_VERSION = re.compile(r"gemini(?:-[a-z]+)*-(\d+)(?:\.(\d+))?")
 _SPACES = re.compile(r"\s+")
 
 
@@ -517,6 +518,7 @@ class GeminiLiveLLMService(LLMService):
         self._released_end: EndFrame | None = None
         self._end_timer: asyncio.TimerHandle | None = None
         self._local_turns = False
+        self._warned_non_blocking = False
         self._in_resampler: StreamResampler | None = None
         self._out_resampler: StreamResampler | None = None
         self._batch = bytearray()
@@ -535,8 +537,31 @@ class GeminiLiveLLMService(LLMService):
 
     @property
     def _is_gemini_3(self) -> bool:
-        found = _GEMINI_MAJOR.search(str(self._settings.model))
-        return found is not None and found.group(1) == "3"
+        version = self._gemini_version
+        return version is not None and version[0] == 3
+
+    @property
+    def _gemini_version(self) -> tuple[int, int] | None:
+        """(major, minor) from the model's name (``gemini-3.8-live`` → (3, 8))."""
+        found = _GEMINI_VERSION.search(str(self._settings.model))
+        return (int(found.group(1)), int(found.group(2) or 0)) if found else None
+
+    def _mark_blocking(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """From Gemini 3.8 on, functions run NON_BLOCKING unless declared otherwise: declare
+        them BLOCKING (the model waits for the result, as for any LLM service). The thinking
+        models take NON_BLOCKING only; there the model may talk on while a function runs."""
+        version = self._gemini_version
+        if version is None or version < (3, 8):
+            return tools
+        if "thinking" in str(self._settings.model):
+            if tools and not self._warned_non_blocking:
+                self._warned_non_blocking = True
+                logger.warning("%s: this model runs functions without waiting for them", self)
+            return tools
+        for tool in tools:
+            for declaration in tool.get("functionDeclarations") or ():
+                declaration.setdefault("behavior", "BLOCKING")
+        return tools
 
     def service_metadata_frame(self) -> LLMServiceMetadataFrame:
         # Gemini reports no start or end of the caller's speech: no turn strategies to offer.
@@ -669,7 +694,7 @@ class GeminiLiveLLMService(LLMService):
                     instruction = str(system["parts"][0]["text"])
             context_tools = self._context.tools_for_api()
         tools = _gemini_tools(context_tools) if context_tools else []
-        return instruction, tools or _gemini_tools(self._tools_from_init)
+        return instruction, self._mark_blocking(tools or _gemini_tools(self._tools_from_init))
 
     def _setup_body(self, instruction: str | None, tools: list[dict[str, Any]]) -> dict[str, Any]:
         s = self._settings
