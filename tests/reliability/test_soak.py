@@ -1,6 +1,6 @@
 """The soak harness (``soak.py``): a small run in the normal suite, the full run behind -m soak.
 
-The small run still proves something: 10 sequential calls ended five different ways and 6 s of
+The small run still proves something: 10 sequential calls ended five different ways and 3 s of
 6 concurrent calls leave the server with the file descriptors, tasks and threads it started
 with and no live call.
 """
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_short_soak_leaves_no_fds_tasks_or_threads_behind() -> None:
-    argv = ["--sequential", "10", "--concurrent", "6", "--minutes", "0.1", "--sample-every", "3"]
+    argv = ["--sequential", "10", "--concurrent", "6", "--minutes", "0.05", "--sample-every", "1.5"]
     assert main(argv) == 0
 
 

@@ -100,8 +100,8 @@ def _tone(secs: float, rate: int = 8000) -> bytes:
     return (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
 
 
-def test_recording_memory_stays_flat_over_an_hour(tmp_path: Path) -> None:
-    """One hour of 20 ms packets on both sides (virtual time): memory does not grow."""
+def test_recording_memory_stays_flat_over_a_long_call(tmp_path: Path) -> None:
+    """20 minutes of 20 ms packets on both sides (virtual time): memory does not grow."""
     clock = FakeClock()
     recording = CallRecording(LocalDirectoryStorage(tmp_path), "long.wav")
     recording.start(clock.now())
@@ -109,12 +109,12 @@ def test_recording_memory_stays_flat_over_an_hour(tmp_path: Path) -> None:
     peaks: list[int] = []
     tracemalloc.start()
     try:
-        for minute in range(60):
+        for minute in range(20):
             for _ in range(3000):  # a minute of 20 ms packets
                 clock.t += 0.02
                 recording.caller_audio(packet, 8000, clock.t)
                 recording.bot_audio(packet, 8000, clock.t + 0.04, clock.t)
-            if minute in (1, 59):
+            if minute in (1, 19):
                 peaks.append(tracemalloc.get_traced_memory()[0])
             assert recording.pending_samples < 3 * 8000  # never more than a few seconds held
     finally:
@@ -123,7 +123,7 @@ def test_recording_memory_stays_flat_over_an_hour(tmp_path: Path) -> None:
     recording.close()
     with wave.open(str(tmp_path / "long.wav")) as w:
         assert w.getnchannels() == 2 and w.getframerate() == 8000
-        assert abs(w.getnframes() / 8000 - 3600) < 0.2
+        assert abs(w.getnframes() / 8000 - 1200) < 0.2
 
 
 def test_recording_places_bot_audio_at_play_time_and_cuts_it(tmp_path: Path) -> None:
