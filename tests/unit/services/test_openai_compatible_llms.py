@@ -281,8 +281,9 @@ async def test_settings_model_wins_and_can_change_at_runtime(server: FakeOpenAIS
 # ---------------------------------------------------------------------------- quirks
 
 
-# Groq and xAI take the same top-level ``reasoning_effort`` field, handled by one rule.
-REASONING = [p for p in PROVIDERS if p.module in ("groq", "xai")]
+# Groq, xAI and Inception take the same top-level ``reasoning_effort`` field, handled by one
+# rule.
+REASONING = [p for p in PROVIDERS if p.module in ("groq", "xai", "inception")]
 
 
 @module_loop

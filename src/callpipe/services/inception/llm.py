@@ -3,7 +3,7 @@
 Endpoint ``https://api.inceptionlabs.ai/v1/chat/completions``, bearer key from ``api_key=`` or
 ``INCEPTION_API_KEY``. ``Settings.reasoning_effort`` is sent as ``reasoning_effort`` when set,
 and ``Settings.realtime`` (default True: a shorter wait for the first block of the diffusion
-model's answer) as ``realtime``; None leaves either out.
+model's answer) as ``realtime``; None leaves either out, and a value in ``extra`` wins.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ class InceptionLLMService(OpenAILLMService):
         body = super().build_request(context, system_instruction=system_instruction)
         effort = self._settings.reasoning_effort
         if is_given(effort) and effort is not None:
-            body["reasoning_effort"] = effort
+            body.setdefault("reasoning_effort", effort)
         realtime = self._settings.realtime
         if is_given(realtime) and realtime is not None:
-            body["realtime"] = realtime
+            body.setdefault("realtime", realtime)
         return body
