@@ -382,3 +382,33 @@ async def test_the_end_of_the_call_waits_for_the_model_to_finish_speaking(
     assert isinstance(down[-1], EndFrame)
     assert sum(len(f.audio) for f in of(down, TTSAudioRawFrame)) == RATE * 2  # all 1 s of it
     assert server.opened == server.closed == 1
+
+
+async def test_a_call_gemini_withdrew_gets_no_result(server: FakeGeminiLiveServer) -> None:
+    """The caller speaks while a function runs: Gemini withdraws the call
+    (``toolCallCancellation``) and would close the session on a result for it."""
+    server.replies += [LiveReply(function_calls=[("slow", {})]), LiveReply("Yes?")]
+    llm = make_llm(server)
+    started = asyncio.Event()
+
+    async def slow(params: FunctionCallParams) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        await params.result_callback({"done": True})
+
+    llm.register_function("slow", slow)
+    context = LLMContext([{"role": "user", "content": "Do it"}])
+    frames = [
+        LLMContextFrame(context),
+        SleepFrame(5.0, until=started.is_set),
+        *audio(0.1, loud=True),
+        *audio(0.2, loud=False),
+        until_sent(server, "toolCallCancellation"),
+        until_sent(server, "turnComplete"),
+        SleepFrame(0.4),  # the function finished meanwhile
+    ]
+    down, up = await run_test(llm, frames, params=PARAMS)
+    assert server.of_kind("toolResponse") == []
+    assert server.opened == 1 and not of(up, ErrorFrame)  # the session lived on
+    assert "".join(f.text for f in of(down, TTSTextFrame)) == "Yes?"
+    assert [m["role"] for m in context.messages] == ["user", "assistant", "tool"]

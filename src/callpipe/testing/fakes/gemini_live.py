@@ -30,9 +30,11 @@ message against):
 - **Replies.** The next of ``replies`` (a :class:`LiveReply`; "Okay." when none is queued): a
   function call sends ``toolCall`` and waits for the ``toolResponse`` answering every call id
   (an unknown id closes the socket with 1008 ``Requested entity was not found.``), then plays
-  the next reply; speech is ``serverContent.modelTurn`` audio (24 kHz PCM tone in ``chunk_ms``
-  pieces, ``pace_secs`` apart), each followed by its words in ``outputTranscription``, then
-  ``generationComplete`` and ``turnComplete`` with ``usageMetadata``.
+  the next reply; the caller speaking first withdraws the calls (``toolCallCancellation``: a
+  late response for them is refused the same way). Speech is ``serverContent.modelTurn`` audio
+  (24 kHz PCM tone in ``chunk_ms`` pieces, ``pace_secs`` apart), each followed by its words in
+  ``outputTranscription``, then ``generationComplete`` and ``turnComplete`` with
+  ``usageMetadata``.
 
 With ``echo`` set (``callpipe fakes`` sets it) a turn is heard as the next transcript ("hello"
 when none is queued) and an unscripted reply says "You said: …".
@@ -337,6 +339,11 @@ class FakeGeminiLiveServer(ServedWebsocketFake):
                 await self._speech_stopped(conn)
 
     async def _speech_started(self, conn: _Connection) -> None:
+        if conn.pending_calls:
+            # The caller spoke before the results came: those calls are void.
+            ids = list(conn.pending_calls)
+            conn.pending_calls.clear()
+            await self._send(conn, {"toolCallCancellation": {"ids": ids}})
         task = conn.reply
         if task is not None and not task.done():
             task.cancel()

@@ -41,7 +41,8 @@ model is speaking waits for the end of its turn (30 s at most), so a goodbye is 
 
 **Function calls.** A ``toolCall`` runs its calls through the usual handlers (``register_function``,
 or a handler carried by a ``FunctionSchema``/direct function); the call and its result go into
-the context and the results go back in one ``toolResponse``. From Gemini 3.8 on the functions
+the context and the results go back in one ``toolResponse``, except those of calls Gemini
+withdrew (``toolCallCancellation``, when the caller spoke first). From Gemini 3.8 on the functions
 are declared ``BLOCKING`` (the model waits for their results), except on thinking models.
 
 **Errors.** Gemini refuses a bad key by closing the socket with code 1007 (``API key not
@@ -50,9 +51,8 @@ valid``): a fatal ``ErrorFrame``. Other closes are reconnected by
 one when the server gave a resumption handle, else it is given the context's messages again.
 
 Not provided: the File API (``file_api``), Vertex AI authentication, video input, grounding
-metadata frames, NON_BLOCKING (asynchronous) functions and their scheduling,
-``toolCallCancellation`` (logged), and settings changes on an open session (they apply to the
-next one, as in Pipecat).
+metadata frames, NON_BLOCKING (asynchronous) functions and their scheduling, and settings
+changes on an open session (they apply to the next one, as in Pipecat).
 """
 
 from __future__ import annotations
@@ -519,6 +519,8 @@ class GeminiLiveLLMService(LLMService):
         self._end_timer: asyncio.TimerHandle | None = None
         self._local_turns = False
         self._warned_non_blocking = False
+        self._cancelled_calls: set[str] = set()
+        """Calls Gemini withdrew (the caller spoke first): their results are not sent."""
         self._in_resampler: StreamResampler | None = None
         self._out_resampler: StreamResampler | None = None
         self._batch = bytearray()
@@ -958,7 +960,9 @@ class GeminiLiveLLMService(LLMService):
             self._on_tool_call(tool_call)
         cancelled = data.get("toolCallCancellation")
         if isinstance(cancelled, dict):
-            logger.info("%s: Gemini cancelled function calls %s", self, cancelled.get("ids"))
+            ids = [str(i) for i in cancelled.get("ids") or ()]
+            logger.info("%s: Gemini cancelled function calls %s", self, ids)
+            self._cancelled_calls.update(ids)
         update = data.get("sessionResumptionUpdate")
         if isinstance(update, dict) and update.get("resumable") and update.get("newHandle"):
             self._resume_handle = str(update["newHandle"])
@@ -1096,8 +1100,8 @@ class GeminiLiveLLMService(LLMService):
             call_id = str(message.get("tool_call_id"))
             if message.get("role") != "tool" or call_id not in names:
                 continue
-            if call_id in self._sent_results:
-                continue
+            if call_id in self._sent_results or call_id in self._cancelled_calls:
+                continue  # answered already, or withdrawn: Gemini refuses a result for it
             self._sent_results.add(call_id)
             responses.append(
                 {
