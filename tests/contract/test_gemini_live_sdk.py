@@ -99,6 +99,7 @@ async def test_sdk_client_talks_to_the_fake(certificate: tuple[str, str]) -> Non
         LiveReply("Hi there"),
         LiveReply(function_calls=[("lookup", {"q": "x"})]),
         LiveReply("Found it"),
+        LiveReply(function_calls=[("lookup", {"q": "y"})]),
     ]
     fake.transcripts.append("hello")
     config = types.LiveConnectConfig(
@@ -132,6 +133,16 @@ async def test_sdk_client_talks_to_the_fake(certificate: tuple[str, str]) -> Non
                     await session.send_tool_response(function_responses=response)
                     break
             received += [message async for message in session.receive()]
+            # A call the caller talks over is withdrawn.
+            await session.send_client_content(
+                turns=types.Content(role="user", parts=[types.Part(text="Look up y")])
+            )
+            async for message in session.receive():
+                if message.tool_call:
+                    await session.send_realtime_input(audio=speech)
+                if message.tool_call_cancellation:
+                    assert message.tool_call_cancellation.ids
+                    break
     contents = [m.server_content for m in received if m.server_content]
     assert any(c.input_transcription and c.input_transcription.text for c in contents)
     audio = [
@@ -154,6 +165,7 @@ async def test_sdk_client_talks_to_the_fake(certificate: tuple[str, str]) -> Non
         "turnComplete",
         "usageMetadata",
         "toolCall",
+        "toolCallCancellation",
     }
 
 
