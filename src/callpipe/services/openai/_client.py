@@ -125,6 +125,8 @@ class OpenAIHTTPMixin:
     _warmup: bool
     _client: httpx.AsyncClient | None
     _user_client: Any
+    _api_key_env = "OPENAI_API_KEY"
+    """The environment variable named when the key is rejected (a compatible provider's own)."""
 
     def _init_http(
         self,
@@ -198,7 +200,7 @@ class OpenAIHTTPMixin:
             raise ServiceAuthError(
                 f"{self}: {self._base_url} rejected the API key (HTTP {response.status_code}): "
                 f"{error_message(response.status_code, response.content)}. "
-                "Check api_key / OPENAI_API_KEY."
+                f"Check api_key / {self._api_key_env}."
             )
 
     async def disconnect(self) -> None:

@@ -142,8 +142,8 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
     async def start(self, frame: StartFrame) -> None:
         await self._open_http()
 
-    async def run_stt(self, wav: bytes) -> str | None:
-        client = self._http()
+    def _form_fields(self) -> dict[str, str | list[str]]:
+        """The multipart form's text fields for the next utterance (the file goes beside them)."""
         settings = self._settings
         data: dict[str, str | list[str]] = {
             "model": self.model_name or "",
@@ -159,6 +159,11 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
             data["keywords[]"] = list(settings.keywords)  # a list field, as the SDK sends it
         if self._include_prob_metrics:
             self._ask_for_probabilities(data)
+        return data
+
+    async def run_stt(self, wav: bytes) -> str | None:
+        client = self._http()
+        data = self._form_fields()
         for attempt in range(2):
             try:
                 response = await client.post(
@@ -183,7 +188,7 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
             await self.report_error(
                 f"{self}: HTTP {response.status_code} from {self._base_url}: "
                 f"{error_message(response.status_code, response.content)}"
-                + (" Check api_key / OPENAI_API_KEY." if fatal else ""),
+                + (f" Check api_key / {self._api_key_env}." if fatal else ""),
                 fatal=fatal,
                 reason="auth" if fatal else "http",
             )

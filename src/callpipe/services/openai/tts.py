@@ -107,8 +107,8 @@ class OpenAITTSService(OpenAIHTTPMixin, TTSService):
     async def start(self, frame: StartFrame) -> None:
         await self._open_http()
 
-    async def run_tts(self, text: str, context_id: str) -> None:
-        self._http()
+    def _speech_body(self, text: str) -> dict[str, Any]:
+        """The JSON body of the speech request for one sentence."""
         settings = self._settings
         body: dict[str, Any] = {
             "model": self.model_name,
@@ -120,6 +120,11 @@ class OpenAITTSService(OpenAIHTTPMixin, TTSService):
             body["instructions"] = settings.instructions
         if is_given(settings.speed) and settings.speed is not None:
             body["speed"] = settings.speed
+        return body
+
+    async def run_tts(self, text: str, context_id: str) -> None:
+        self._http()
+        body = self._speech_body(text)
         for attempt in range(2):
             try:
                 if await self._stream_speech(body, context_id, retry=attempt == 0):
@@ -151,7 +156,11 @@ class OpenAITTSService(OpenAIHTTPMixin, TTSService):
                     reason="auth" if fatal else "http",
                 )
                 return True
-            async for chunk in response.aiter_bytes():
-                self._audio_since_request = True
-                await self.append_audio(context_id, chunk, OPENAI_TTS_SAMPLE_RATE)
+            await self._read_speech(response, context_id)
         return True
+
+    async def _read_speech(self, response: httpx.Response, context_id: str) -> None:
+        """Pass the body's audio on as it streams (raw 24 kHz PCM here)."""
+        async for chunk in response.aiter_bytes():
+            self._audio_since_request = True
+            await self.append_audio(context_id, chunk, OPENAI_TTS_SAMPLE_RATE)
