@@ -1,1 +1,1 @@
-"""Groq: LLM over its OpenAI-compatible API."""
+"""Groq: LLM, Whisper speech-to-text and Orpheus text-to-speech over its OpenAI-compatible API."""

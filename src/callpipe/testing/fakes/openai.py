@@ -3,12 +3,16 @@
 - ``POST /v1/chat/completions`` with ``stream=true``: Server-Sent Events (``data: {chunk}`` lines,
   text in ``choices[0].delta.content``, tool calls as ``delta.tool_calls`` pieces, final
   ``finish_reason``, optional ``usage`` chunk, then ``data: [DONE]``).
-- ``POST /v1/audio/speech`` with ``response_format=pcm``: a streamed body of 24 kHz 16-bit mono PCM.
+- ``POST /v1/audio/speech`` with ``response_format=pcm``: a streamed body of 24 kHz 16-bit mono PCM;
+  with ``response_format=wav``: the same tone as a streamed WAV file, at ``sample_rate`` (Groq's
+  field: one of 8000 ... 48000) or 24 kHz.
 - ``POST /v1/audio/transcriptions`` (multipart ``file`` + ``model``): ``{"text": ...}``.
 - ``GET /v1/models``: a model list (used for connection warm-up and key checks).
 - Azure OpenAI's forms of the chat endpoint: ``POST /openai/v1/chat/completions`` (the v1 API,
   bearer key) and ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``
   (the dated API: the key in an ``api-key`` header; no ``api-version`` is a 404, as on Azure).
+- Groq's prefix: ``/openai/v1/models``, ``/openai/v1/audio/speech`` and
+  ``/openai/v1/audio/transcriptions`` (use :attr:`FakeOpenAIServer.groq_base_url`).
 
 Replies are scripted (:meth:`add_chat_reply`, ``transcripts``); without a script the chat
 endpoint answers ``"You said: <last user message>"``. Every request is recorded, and streams the
@@ -35,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from callpipe.audio.wav import pcm_to_wav
 from callpipe.testing.fakes._server import LocalASGIServer, ServedFake, fake_app
 
 
@@ -129,6 +134,11 @@ class FakeOpenAIServer(ServedFake):
                     ),
                     Route("/v1/audio/speech", self._speech, methods=["POST"]),
                     Route("/v1/audio/transcriptions", self._transcriptions, methods=["POST"]),
+                    Route("/openai/v1/models", self._models, methods=["GET"]),
+                    Route("/openai/v1/audio/speech", self._speech, methods=["POST"]),
+                    Route(
+                        "/openai/v1/audio/transcriptions", self._transcriptions, methods=["POST"]
+                    ),
                     Route(
                         "/{path:path}",
                         self._unknown,
@@ -143,6 +153,11 @@ class FakeOpenAIServer(ServedFake):
     @property
     def base_url(self) -> str:
         return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}/v1"
+
+    @property
+    def groq_base_url(self) -> str:
+        """The base URL a Groq client uses (``.../openai/v1``)."""
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}/openai/v1"
 
     def add_chat_reply(self, text: str = "", **kwargs: Any) -> ChatReply:
         reply = ChatReply(text=text, **kwargs)
@@ -279,11 +294,17 @@ class FakeOpenAIServer(ServedFake):
         status = self.speech_replies.popleft() if self.speech_replies else 200
         if status != 200:
             return _error(status, "scripted speech error", None)
-        if body.get("response_format") != "pcm":
-            return _error(400, "this fake only produces pcm", None)
+        audio_format = body.get("response_format")
+        rate = body.get("sample_rate", 24000) if audio_format == "wav" else 24000
+        if audio_format not in ("pcm", "wav"):
+            return _error(400, "this fake only produces pcm and wav", None)
+        if rate not in _SPEECH_RATES:
+            return _error(400, f"sample_rate must be one of {list(_SPEECH_RATES)}", None)
         words = max(1, len(str(body.get("input", "")).split()))
-        pcm = tone_pcm(words * self.speech_secs_per_word, 24000)
-        step = int(self.speech_chunk_secs * 24000) * 2
+        pcm = tone_pcm(words * self.speech_secs_per_word, rate)
+        if audio_format == "wav":
+            pcm = pcm_to_wav(pcm, rate)
+        step = int(self.speech_chunk_secs * rate) * 2
 
         async def chunks() -> AsyncIterator[bytes]:
             finished = False
@@ -298,7 +319,7 @@ class FakeOpenAIServer(ServedFake):
                 else:
                     self.cancelled_streams += 1
 
-        return StreamingResponse(chunks(), media_type="audio/pcm")
+        return StreamingResponse(chunks(), media_type=f"audio/{audio_format}")
 
     async def _transcriptions(self, request: Request) -> Response:
         denied = self._unauthorized(request)
@@ -316,6 +337,9 @@ class FakeOpenAIServer(ServedFake):
             return _error(400, "file and model are required", None)
         text = self.transcripts.popleft() if self.transcripts else "hello"
         return JSONResponse({"text": text})
+
+
+_SPEECH_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
 def _chat_chunks(

@@ -1,0 +1,212 @@
+"""GroqTTSService: Groq's ``POST /audio/speech`` (Orpheus voices), WAV streamed and played.
+
+Groq's speech endpoint (``https://api.groq.com/openai/v1/audio/speech``) takes OpenAI's JSON
+body, so this is :class:`~callpipe.services.openai.tts.OpenAITTSService` with Groq's defaults
+and the places where Groq differs:
+
+- the key comes from ``api_key=`` or ``GROQ_API_KEY`` (never ``OPENAI_API_KEY``);
+- the model defaults to ``canopylabs/orpheus-v1-english`` and the voice to ``autumn``
+  (``canopylabs/orpheus-arabic-saudi`` has its own voices, e.g. ``fahad``);
+- Groq has no raw PCM format: the body is a WAV file (``response_format="wav"``). Its header is
+  read as it streams, and the samples after it are played at the rate the header states
+  (resampled once per sentence only if that is not the line's rate). The request asks for the
+  line's rate (``sample_rate``, one of 8000, 16000, 22050, 24000, 32000, 44100, 48000 Hz), so on
+  those rates no resampling happens; at another rate Groq's default rate is resampled;
+- ``speed`` is always sent (1.0 by default, as Pipecat sends it); there is no ``instructions``
+  field (an ``instructions`` setting is not sent, with one warning): Orpheus takes vocal
+  directions in brackets inside the text instead, e.g. ``[cheerful]``.
+
+``Settings`` holds ``model``, ``voice``, ``language`` and ``speed`` (Pipecat 1.14's
+``GroqTTSService.Settings``; the language is not sent, the model speaks its own); the older
+``model_name=``, ``voice_id=`` and ``params=GroqTTSService.InputParams(language, speed)`` still
+work (``params`` only when no ``settings`` is given, as in Pipecat). A
+``TTSUpdateSettingsFrame`` changes them from the next sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from callpipe.errors import ConfigurationError, ProtocolError
+from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.openai.tts import OpenAITTSService, OpenAITTSSettings
+from callpipe.services.settings import store_from
+
+logger = logging.getLogger(__name__)
+
+GROQ_BASE_URL = "https://api.groq.com/openai/v1"
+GROQ_TTS_MODEL = "canopylabs/orpheus-v1-english"
+GROQ_TTS_VOICE = "autumn"
+GROQ_TTS_SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+"""The ``sample_rate`` values Groq's speech endpoint takes."""
+
+
+@dataclass
+class GroqTTSSettings(OpenAITTSSettings):
+    """``GroqTTSService.Settings``: model, voice and language, plus ``speed`` (a multiplier,
+    1.0 by default). ``instructions`` (from the OpenAI settings) is not sent: Groq has no such
+    field."""
+
+
+class GroqTTSInputParams(BaseModel):
+    """The older (pre-``Settings``) way to give ``language`` and ``speed``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: str | None = "en"
+    speed: float | None = 1.0
+
+
+class GroqTTSService(OpenAITTSService):
+    """Groq text-to-speech over HTTP streaming (see the module docstring).
+
+    ``output_format`` must be ``"wav"`` (Pipecat's default and the only format played here:
+    the others are compressed or headerless). ``sample_rate`` is the output rate (None: the
+    pipeline's).
+    """
+
+    Settings = GroqTTSSettings
+    _settings: GroqTTSSettings
+    _api_key_env = "GROQ_API_KEY"
+    InputParams = GroqTTSInputParams  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        output_format: str = "wav",
+        params: GroqTTSInputParams | None = None,
+        model_name: str | None = None,
+        voice_id: str | None = None,
+        sample_rate: int | None = None,
+        settings: GroqTTSSettings | None = None,
+        base_url: str = GROQ_BASE_URL,
+        **kwargs: Any,
+    ) -> None:
+        if output_format != "wav":
+            raise ConfigurationError(
+                f"GroqTTSService: output_format {output_format!r} is not supported; use 'wav'"
+            )
+        defaults = GroqTTSSettings(
+            model=model_name or GROQ_TTS_MODEL,
+            voice=voice_id or GROQ_TTS_VOICE,
+            language="en",
+            instructions=None,
+            speed=1.0,
+        )
+        if params is not None and settings is None:
+            defaults.language = params.language or "en"
+            defaults.speed = params.speed
+        store = store_from(defaults, settings)
+        super().__init__(
+            api_key=resolve_api_key(type(self).__name__, api_key, "GROQ_API_KEY"),
+            base_url=base_url,
+            sample_rate=sample_rate,
+            settings=store,
+            **kwargs,
+        )
+        self._settings = store  # the base copied it into an OpenAITTSSettings
+        # The OpenAI account headers (from OPENAI_ORG_ID / OPENAI_PROJECT_ID) are not Groq's.
+        self._organization = None
+        self._project = None
+        self._instructions_warned = False
+
+    def _speech_body(self, text: str) -> dict[str, Any]:
+        settings = self._settings
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "input": text,
+            "voice": settings.voice if isinstance(settings.voice, str) else GROQ_TTS_VOICE,
+            "response_format": "wav",
+            "speed": settings.speed if isinstance(settings.speed, float | int) else 1.0,
+        }
+        if self.sample_rate in GROQ_TTS_SAMPLE_RATES:
+            body["sample_rate"] = self.sample_rate
+        if isinstance(settings.instructions, str) and not self._instructions_warned:
+            self._instructions_warned = True
+            logger.warning("%s: Groq takes no instructions; they are not sent", self)
+        return body
+
+    async def _read_speech(self, response: httpx.Response, context_id: str) -> None:
+        wav = WavStreamReader()
+        try:
+            async for chunk in response.aiter_bytes():
+                pcm = wav.feed(chunk)
+                if pcm:
+                    self._audio_since_request = True
+                    await self.append_audio(context_id, pcm, wav.sample_rate)
+        except ProtocolError as exc:
+            await self.report_error(f"{self}: {exc}", reason="provider")
+
+
+class WavStreamReader:
+    """The samples of a WAV body as it arrives: the header is held until complete, then each
+    chunk's PCM is returned as is (16-bit mono only; anything else is a ``ProtocolError``).
+
+    A streamed WAV may not know its length: a data size of 0 or 0xFFFFFFFF means "to the end";
+    another size is honoured (bytes after the data chunk are dropped).
+    """
+
+    MAX_HEADER = 64 * 1024
+
+    def __init__(self) -> None:
+        self.sample_rate = 0
+        """The rate the header states (0 until the header is read)."""
+        self._head = b""
+        self._left: int | None = None
+        self._in_data = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if not self._in_data:
+            self._head += chunk
+            rest = self._parse_header()
+            if rest is None:
+                return b""
+            chunk = rest
+        if self._left is not None:
+            chunk = chunk[: self._left]
+            self._left -= len(chunk)
+        return chunk
+
+    def _parse_header(self) -> bytes | None:
+        """The bytes after the ``data`` chunk's header, or None while the header is incomplete."""
+        head = self._head
+        if len(head) >= 12 and (head[:4] != b"RIFF" or head[8:12] != b"WAVE"):
+            raise ProtocolError(f"the speech body is not a WAV file (starts {head[:12]!r})")
+        if len(head) > self.MAX_HEADER:
+            raise ProtocolError("no data chunk in the first 64 KB of the WAV body")
+        pos = 12
+        while len(head) >= pos + 8:
+            kind = head[pos : pos + 4]
+            (size,) = struct.unpack_from("<I", head, pos + 4)
+            pos += 8
+            if kind == b"data":
+                if not self.sample_rate:
+                    raise ProtocolError("the WAV body has no fmt chunk before its data")
+                self._in_data = True
+                self._left = None if size in (0, 0xFFFFFFFF) else size
+                self._head = b""
+                return head[pos:]
+            if len(head) < pos + size:
+                return None
+            if kind == b"fmt ":
+                self._read_format(head[pos : pos + size])
+            pos += size + (size & 1)  # chunks are padded to an even length
+        return None
+
+    def _read_format(self, fmt: bytes) -> None:
+        if len(fmt) < 16:
+            raise ProtocolError("the WAV fmt chunk is too short")
+        tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", fmt)
+        if tag not in (1, 0xFFFE) or bits != 16 or channels != 1 or rate <= 0:
+            raise ProtocolError(
+                f"unsupported WAV audio (format {tag}, {channels} channels, {bits}-bit): "
+                "16-bit mono PCM expected"
+            )
+        self.sample_rate = rate
