@@ -370,7 +370,9 @@ class ProviderSocketSTTService(StreamingSTTService):
     (:meth:`_socket_outdated`). If the provider refuses a socket, the old one stays, the noted
     changes go back (:meth:`_settings_reverted` follows them) and a non-fatal error is reported.
     The default :meth:`apply_settings` suits providers that take every setting in the socket's
-    query; the others override it and call :meth:`_want_new_socket` for what needs a socket.
+    query or in its first message (:meth:`_first_message`, sent as soon as a socket connects; a
+    new socket is swapped in only once :meth:`_session_accepted` returns); the others override
+    it and call :meth:`_want_new_socket` for what needs a socket.
 
     Not Pipecat's ``WebsocketSTTService`` (its hooks differ); callpipe's own base for the
     providers it ships.
@@ -395,6 +397,8 @@ class ProviderSocketSTTService(StreamingSTTService):
         self._switch_task: asyncio.Task[None] | None = None
         self._opened_url = ""
         """The URL the live socket was opened with."""
+        self._opened_first: Message | None = None
+        """The :meth:`_first_message` the live socket was opened with."""
         self._unapplied: dict[str, Any] = {}
         """Changed settings the live socket does not carry: ``{name: its value there}``."""
 
@@ -408,6 +412,19 @@ class ProviderSocketSTTService(StreamingSTTService):
         """A socket (not connected yet) for the current settings."""
         raise NotImplementedError
 
+    def _first_message(self) -> Message | None:
+        """For a provider that takes its session's settings in the socket's first message
+        rather than in the URL: that message for the current settings (None: no such message).
+        Sent on each new socket as soon as it connects; the live socket is out of date when it
+        differs from the one it was opened with. (After a reconnect the service sends it
+        again.)"""
+        return None
+
+    async def _session_accepted(self, ws: ProviderWebsocket) -> None:
+        """Hook: ``ws``, opened for changed settings, has been sent its first message; return
+        once the provider accepted the session, raise if it refused it (the live socket then
+        stays). Default: the handshake was the answer."""
+
     def _stream_end(self) -> StreamEnd | None:
         """What ends the stream on a socket being closed gracefully (None: nothing to wait
         for). Called once per socket, with no audio on its way to it."""
@@ -415,8 +432,8 @@ class ProviderSocketSTTService(StreamingSTTService):
 
     def _socket_outdated(self) -> bool:
         """True when the live socket does not fit the current settings (default: its URL
-        differs from :meth:`socket_url`)."""
-        return self.socket_url() != self._opened_url
+        differs from :meth:`socket_url`, or its first message from :meth:`_first_message`)."""
+        return self.socket_url() != self._opened_url or self._first_message() != self._opened_first
 
     def _socket_replaced(self) -> None:
         """Hook, under the send lock: a new socket is live; forget the old one's state."""
@@ -444,9 +461,15 @@ class ProviderSocketSTTService(StreamingSTTService):
 
     async def start(self, frame: StartFrame) -> None:
         self._unapplied.clear()
-        self._ws = self._build_socket()
-        self._opened_url = self._ws.url
-        await self._ws.connect()
+        self._ws = ws = self._build_socket()
+        self._opened_url, self._opened_first = ws.url, self._first_message()
+        await self._connect(ws, self._opened_first)
+
+    @staticmethod
+    async def _connect(ws: ProviderWebsocket, first: Message | None) -> None:
+        await ws.connect()
+        if first is not None:
+            await ws.send(first, wait_secs=0)
 
     async def stop(self, frame: EndFrame) -> None:
         """Queued audio out, then the stream's end; the answers before it are pushed."""
@@ -502,9 +525,11 @@ class ProviderSocketSTTService(StreamingSTTService):
                 return
             tried, self._unapplied = self._unapplied, {}
             new = self._build_socket()
+            first = self._first_message()
             try:
                 try:
-                    await new.connect()
+                    await self._connect(new, first)
+                    await self._session_accepted(new)
                 except Exception as exc:
                     restore_settings(self._settings, self._unapplied | tried)
                     self._unapplied = {}
@@ -520,8 +545,8 @@ class ProviderSocketSTTService(StreamingSTTService):
                 async with self._sending:  # no batch is on its way to the old socket now
                     if self._ws is not old:
                         return  # disconnected meanwhile (`new` is closed below)
-                    self._ws, self._opened_url = new, new.url
-                    end = self._stream_end()
+                    end = self._stream_end()  # the old socket's
+                    self._ws, self._opened_url, self._opened_first = new, new.url, first
                     self._socket_replaced()
             finally:
                 if self._ws is not new:

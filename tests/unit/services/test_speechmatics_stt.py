@@ -274,7 +274,7 @@ async def test_a_refused_new_session_keeps_the_old_one_and_its_settings(
     down, up = await run_test(stt, frames, params=PARAMS)
     errors = of(up, ErrorFrame)
     assert len(errors) == 1 and not errors[0].fatal
-    assert "could not open a session" in errors[0].error and "invalid_model" in errors[0].error
+    assert "could not open a socket" in errors[0].error and "invalid_model" in errors[0].error
     assert stt.settings.model == "enhanced"
     assert [f.text for f in of(down, TranscriptionFrame)] == ["still here"]
 

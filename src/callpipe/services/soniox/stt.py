@@ -75,7 +75,6 @@ from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     ProposedUserStartedSpeakingFrame,
     ProposedUserStoppedSpeakingFrame,
-    StartFrame,
     STTMetadataFrame,
 )
 from callpipe.services._env import SONIOX_URL_ENV
@@ -219,16 +218,17 @@ def _defaults() -> SonioxSTTSettings:
     )
 
 
-class _Stream:
-    """One socket and what arrived on it: final tokens held until the end of the utterance."""
+class _Stream(ProviderWebsocket):
+    """One socket, its configuration and what arrived on it: final tokens held until the end
+    of the utterance."""
 
-    def __init__(self, config: str) -> None:
+    def __init__(self, config: str, *, replacing: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.config = config
         self.finals: list[dict[str, Any]] = []
         self.error_reported = False
-        self.ws: ProviderWebsocket | None = None
-        self.opening = False
-        """Opened for a settings change and not in use yet."""
+        self.replacing = replacing
+        """Opened to replace the live socket and not in use yet (its opener reports errors)."""
         self.refused = asyncio.Event()
         self.refusal: str | None = None
 
@@ -243,6 +243,7 @@ class SonioxSTTService(ProviderSocketSTTService):
 
     Settings = SonioxSTTSettings
     _settings: SonioxSTTSettings
+    _ws: _Stream | None
 
     end_timeout_secs = 2.0
     """At the end of the call, how long Soniox may take to finish after the end of audio."""
@@ -312,10 +313,6 @@ class SonioxSTTService(ProviderSocketSTTService):
         self._audio_format = audio_format
         self._vad_force_turn_endpoint = vad_force_turn_endpoint
         self._should_interrupt = should_interrupt
-        self._stream: _Stream | None = None
-        self._reopen_task_running = False
-        self._pending: dict[str, Any] = {}
-        """Settings changed since the live socket opened (``{name: old value}``)."""
         self._turn_open = False
         self._last_sent = 0.0
 
@@ -374,8 +371,11 @@ class SonioxSTTService(ProviderSocketSTTService):
 
     # ------------------------------------------------------------------ the socket
 
-    def _new_stream(self) -> _Stream:
-        stream = _Stream(json.dumps(self.config_message()))
+    def _first_message(self) -> str:
+        return json.dumps(self.config_message())
+
+    def _build_socket(self) -> _Stream:
+        stream: _Stream
 
         async def on_message(raw: Message) -> None:
             await self._on_message(stream, raw)
@@ -386,7 +386,9 @@ class SonioxSTTService(ProviderSocketSTTService):
         async def on_failed(message: str) -> None:
             await self._on_failed(stream, message)
 
-        stream.ws = ProviderWebsocket(
+        stream = _Stream(
+            self._first_message(),
+            replacing=self._ws is not None,
             owner=str(self),
             url=self.socket_url(),
             headers={"Authorization": f"Bearer {self._api_key}"},
@@ -399,33 +401,19 @@ class SonioxSTTService(ProviderSocketSTTService):
         )
         return stream
 
-    def _build_socket(self) -> ProviderWebsocket:
-        ws = self._new_stream().ws
-        assert ws is not None
-        return ws
-
-    async def _open_checked(self) -> _Stream:
-        """:meth:`_open`, then a short wait for Soniox refusing the configuration (it has no
-        acknowledgement: an error or nothing); raises if it did."""
-        stream = self._new_stream()
-        stream.opening = True
-        assert stream.ws is not None
-        await stream.ws.connect()
-        await stream.ws.send(stream.config, wait_secs=0)
+    async def _session_accepted(self, ws: ProviderWebsocket) -> None:
+        """Soniox does not acknowledge a configuration (it answers with an error or not at
+        all): a new socket is watched for ``open_check_secs``."""
+        assert isinstance(ws, _Stream)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.open_check_secs):
-                await stream.refused.wait()
-        if stream.refusal is not None:
-            await stream.ws.close()
-            raise ConnectionError(f"Soniox refused it {stream.refusal}")
-        return stream
+                await ws.refused.wait()
+        if ws.refusal is not None:
+            raise ConnectionError(f"Soniox refused it {ws.refusal}")
 
-    async def start(self, frame: StartFrame) -> None:
-        stream = self._new_stream()
-        self._stream, self._ws = stream, stream.ws
-        assert stream.ws is not None
-        await stream.ws.connect()
-        await stream.ws.send(stream.config, wait_secs=0)
+    def _socket_replaced(self) -> None:
+        if self._ws is not None:
+            self._ws.replacing = False
 
     def _stream_end(self) -> StreamEnd:
         """The end of audio: Soniox sends its last tokens, then ``finished``."""
@@ -439,8 +427,7 @@ class SonioxSTTService(ProviderSocketSTTService):
     async def _on_reconnected(self, stream: _Stream) -> None:
         """A new Soniox session on the same socket object: configure it first."""
         stream.error_reported = False
-        if stream.ws is not None:  # before anything that may yield: the config goes first
-            await stream.ws.send(stream.config, wait_secs=0)
+        await stream.send(stream.config, wait_secs=0)  # before anything that may yield
         await self._push_finals(stream)
 
     async def _on_failed(self, stream: _Stream, message: str) -> None:
@@ -523,15 +510,14 @@ class SonioxSTTService(ProviderSocketSTTService):
 
     async def _on_error(self, stream: _Stream, code: Any, text: str) -> None:
         stream.error_reported = True
-        if stream.opening:  # its opener reports it
+        if stream.replacing:  # its opener reports it
             stream.refusal = f"[{code}] {text}"
             stream.refused.set()
             return
         if isinstance(code, int) and 400 <= code < 500 and code not in _RETRY_CODES:
             # A refused request: a new session would be refused the same way (Soniox's
             # close after the error is not a drop to reconnect from).
-            if stream.ws is not None:
-                self.create_task(stream.ws.close(), "soniox-close")
+            self.create_task(stream.close(), "soniox-close")
         if code in _AUTH_CODES:
             await self.report_error(
                 f"{self}: Soniox rejected the credentials [{code}] {text}. "
@@ -545,63 +531,14 @@ class SonioxSTTService(ProviderSocketSTTService):
     # ------------------------------------------------------------------ settings at runtime
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
-        """Every setting lives in the start message: open a socket with the new one."""
+        """Every setting lives in the start message: a ``language`` becomes the hints, then
+        a socket opens with the new message."""
         s = self._settings
         if "language" in changed and "language_hints" not in changed:
             if isinstance(s.language, str):
                 changed["language_hints"] = s.language_hints
                 s.language_hints = [s.language]
-        for name, old in changed.items():
-            self._pending.setdefault(name, old)
-        if self._stream is None or self._ws is None:
-            self._pending.clear()
-            return  # not started: the first socket is opened with these settings
-        if not self._reopen_task_running:
-            self._reopen_task_running = True
-            self._switch_task = self.create_task(self._reopen(), "soniox-reopen")
-
-    def _restore(self, changed: dict[str, Any]) -> None:
-        """Put back settings a refused socket carried (``{name: old value}``)."""
-        for name, old in changed.items():
-            setattr(self._settings, name, old)
-        if isinstance(self._settings.model, str):
-            self.set_model_name(self._settings.model)
-        language = self._settings.language
-        self._language = language if isinstance(language, str) else None
-
-    async def _reopen(self) -> None:
-        """While the settings differ from the live socket's, open a socket with them and swap
-        it in; the old one is ended (its last words pushed)."""
-        try:
-            if not await self.wait_ready():
-                return
-            while self._stream is not None:
-                if json.dumps(self.config_message()) == self._stream.config:
-                    self._pending.clear()
-                    return
-                changed, self._pending = self._pending, {}
-                try:
-                    new = await self._open_checked()
-                except Exception as exc:
-                    self._restore(changed)
-                    await self.report_error(
-                        f"{self}: could not open a socket with the new settings ({exc}); "
-                        "still transcribing with the previous ones",
-                        reason="settings",
-                    )
-                    return
-                async with self._sending:  # no audio is on its way to the old socket now
-                    old = self._stream
-                    self._stream, self._ws = new, new.ws
-                    new.opening = False
-                logger.info("%s: reopened the socket with the new settings", self)
-                if old is not None and old.ws is not None:
-                    await old.ws.finish(
-                        _END_OF_AUDIO, until=_is_finished, timeout=self.retire_timeout_secs
-                    )
-                    await self._push_finals(old)
-        finally:
-            self._reopen_task_running = False
+        await super().apply_settings(changed)
 
 
 def _language_to_hints(store: SonioxSTTSettings, delta: SonioxSTTSettings) -> None:

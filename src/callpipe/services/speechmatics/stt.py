@@ -258,10 +258,11 @@ def _defaults() -> SpeechmaticsSTTSettings:
     )
 
 
-class _Session:
+class _Session(ProviderWebsocket):
     """One socket: its ``StartRecognition``, whether it began, and the audio messages sent."""
 
-    def __init__(self, start: str) -> None:
+    def __init__(self, start: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.start = start
         self.started = False
         self.answered = asyncio.Event()
@@ -272,7 +273,6 @@ class _Session:
         self.audio_bytes = 0
         self.error_reported = False
         self.id: str | None = None
-        self.ws: ProviderWebsocket | None = None
 
 
 class SpeechmaticsSTTService(ProviderSocketSTTService):
@@ -286,6 +286,7 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
 
     Settings = SpeechmaticsSTTSettings
     _settings: SpeechmaticsSTTSettings
+    _ws: _Session | None
 
     TurnDetectionMode = TurnDetectionMode
     AudioEncoding = AudioEncoding
@@ -384,10 +385,6 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         )
         self._encoding = AudioEncoding(encoding) if encoding is not None else None
         self._should_interrupt = should_interrupt
-        self._session: _Session | None = None
-        self._reopen_task_running = False
-        self._pending: dict[str, Any] = {}
-        """Settings changed since the live session opened (``{name: old value}``)."""
         self._finalize_pending = False
         self._turn_open = False
 
@@ -403,7 +400,7 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
     @property
     def session_id(self) -> str | None:
         """Speechmatics' id of the current session (its ``RecognitionStarted``), else None."""
-        return self._session.id if self._session is not None else None
+        return self._ws.id if self._ws is not None else None
 
     @property
     def _service_ends_turns(self) -> bool:
@@ -476,8 +473,11 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
 
     # ------------------------------------------------------------------ the socket
 
-    def _new_session(self) -> _Session:
-        session = _Session(json.dumps(self.start_recognition()))
+    def _first_message(self) -> str:
+        return json.dumps(self.start_recognition())
+
+    def _build_socket(self) -> _Session:
+        session: _Session
 
         async def on_message(raw: Message) -> None:
             await self._on_message(session, raw)
@@ -488,7 +488,8 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         async def on_failed(message: str) -> None:
             await self._on_failed(session, message)
 
-        session.ws = ProviderWebsocket(
+        session = _Session(
+            self._first_message(),
             owner=str(self),
             url=self.socket_url(),
             headers={"Authorization": f"Bearer {self._api_key}"},
@@ -499,35 +500,18 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         )
         return session
 
-    def _build_socket(self) -> ProviderWebsocket:
-        ws = self._new_session().ws
-        assert ws is not None
-        return ws
-
-    async def _open(self) -> _Session:
-        """A connected socket that has been sent ``StartRecognition``."""
-        session = self._new_session()
-        assert session.ws is not None
-        await session.ws.connect()
-        await session.ws.send(session.start, wait_secs=0)
-        return session
-
     async def start(self, frame: StartFrame) -> None:
         if self.sample_rate not in SUPPORTED_SAMPLE_RATES:
             raise ConfigurationError(
                 f"{self}: Speechmatics takes audio at {SUPPORTED_SAMPLE_RATES} Hz, "
                 f"not {self.sample_rate}"
             )
-        session = self._new_session()
-        self._session, self._ws = session, session.ws
-        assert session.ws is not None
-        await session.ws.connect()
-        await session.ws.send(session.start, wait_secs=0)
+        await super().start(frame)
 
     async def stop(self, frame: EndFrame) -> None:
         """As the base's, once Speechmatics answered ``StartRecognition``: audio queued before
         ``RecognitionStarted`` (a short call) still reaches it."""
-        session = self._session
+        session = self._ws
         if session is not None and not session.started:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.end_timeout_secs):
@@ -537,22 +521,24 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
     def _stream_end(self) -> StreamEnd | None:
         """``EndOfStream`` with the last audio message's number: the last transcripts, then
         ``EndOfTranscript``."""
-        session = self._session
+        session = self._ws
         if session is None or not session.started:
             return None
         return _end_of_stream(session), _is_end_of_transcript
 
-    async def _wait_answer(self, session: _Session) -> None:
+    async def _session_accepted(self, ws: ProviderWebsocket) -> None:
         """Wait for a new session's ``RecognitionStarted``; raise if it was refused."""
+        assert isinstance(ws, _Session)
         try:
             async with asyncio.timeout(self.open_timeout_secs):
-                await session.answered.wait()
+                await ws.answered.wait()
         except TimeoutError:
-            if session.ws is not None:
-                await session.ws.close()
             raise ConnectionError("no RecognitionStarted") from None
-        if session.refusal is not None:
-            raise ConnectionError(f"Speechmatics refused it {session.refusal}")
+        if ws.refusal is not None:
+            raise ConnectionError(f"Speechmatics refused it {ws.refusal}")
+
+    def _socket_replaced(self) -> None:
+        self._finalize_pending = False
 
     async def _on_reconnected(self, session: _Session) -> None:
         """A new session on the same socket object: ``StartRecognition`` again, audio after
@@ -564,8 +550,7 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         session.error_reported = False
         self._finalize_pending = False
         await self._end_turn()
-        if session.ws is not None:
-            await session.ws.send(session.start, wait_secs=0)
+        await session.send(session.start, wait_secs=0)
 
     async def _on_failed(self, session: _Session, message: str) -> None:
         session.started = False
@@ -578,11 +563,11 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
     # ------------------------------------------------------------------ audio out
 
     async def send_audio(self, audio: bytes) -> bool:
-        session = self._session
-        if session is None or session.ws is None or not session.started:
+        session = self._ws
+        if session is None or not session.started:
             return False  # stays queued until RecognitionStarted
         payload = pcm_to_ulaw(audio) if self.encoding == AudioEncoding.MULAW else audio
-        if not await session.ws.send(payload, wait_secs=0):
+        if not await session.send(payload, wait_secs=0):
             return False
         session.seq_no += 1
         session.audio_bytes += len(audio)
@@ -590,15 +575,15 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
 
     async def on_user_stopped_speaking(self) -> None:
         """VAD stop: send what is queued, then ``ForceEndOfUtterance`` (``EXTERNAL`` mode)."""
-        session = self._session
-        if self._service_ends_turns or session is None or session.ws is None:
+        session = self._ws
+        if self._service_ends_turns or session is None:
             return
-        if not session.started or not session.ws.connected:
+        if not session.started or not session.connected:
             return
         await self.flush_audio()
         seconds = session.audio_bytes / (2 * self.sample_rate)
         message = {"message": "ForceEndOfUtterance", "timestamp": round(seconds, 3)}
-        if await session.ws.send(json.dumps(message), wait_secs=0):
+        if await session.send(json.dumps(message), wait_secs=0):
             self._finalize_pending = True
 
     # ------------------------------------------------------------------ messages in
@@ -667,16 +652,15 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         session.started = False
         session.refusal = f"[{kind}] {reason}"
         session.answered.set()
-        if session is not self._session:
+        if session is not self._ws:
             # A session being opened (its opener reports it) or ended.
             logger.info("%s: Speechmatics error on a session not in use %s", self, session.refusal)
-            if session.ws is not None:
-                self.create_task(session.ws.close(), "speechmatics-close")
+            self.create_task(session.close(), "speechmatics-close")
             return
         await self._end_turn()
-        if kind in _REFUSALS and session.ws is not None:
+        if kind in _REFUSALS:
             # The session is over and a new one would be refused the same way.
-            self.create_task(session.ws.close(), "speechmatics-close")
+            self.create_task(session.close(), "speechmatics-close")
         if kind in _AUTH_ERRORS:
             await self.report_error(
                 f"{self}: Speechmatics rejected the credentials [{kind}] {reason}. "
@@ -690,64 +674,10 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
     # ------------------------------------------------------------------ settings at runtime
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
-        """Anything but ``speaker_active_format`` needs a new session."""
+        """Anything but ``speaker_active_format`` changes ``StartRecognition``: a new
+        session."""
         _resolve_model(self._settings, changed=changed)
-        for name, old in changed.items():
-            self._pending.setdefault(name, old)
-        if self._session is None or self._ws is None:
-            self._pending.clear()
-            return  # not started: the first session is opened with these settings
-        if not self._reopen_task_running:
-            self._reopen_task_running = True
-            self._switch_task = self.create_task(self._reopen(), "speechmatics-reopen")
-
-    def _restore(self, changed: dict[str, Any]) -> None:
-        """Put back settings a refused session carried (``{name: old value}``)."""
-        for name, old in changed.items():
-            setattr(self._settings, name, old)
-        if isinstance(self._settings.model, str):
-            self.set_model_name(self._settings.model)
-        language = self._settings.language
-        self._language = language if isinstance(language, str) else None
-
-    async def _reopen(self) -> None:
-        """While the settings differ from the live session's, open a session with them and swap
-        it in; the old one is ended (its last words pushed)."""
-        try:
-            if not await self.wait_ready():
-                return
-            while self._session is not None:
-                if json.dumps(self.start_recognition()) == self._session.start:
-                    self._pending.clear()
-                    return
-                changed, self._pending = self._pending, {}
-                try:
-                    new = await self._open()
-                    await self._wait_answer(new)
-                except Exception as exc:
-                    self._restore(changed)
-                    await self.report_error(
-                        f"{self}: could not open a session with the new settings ({exc}); "
-                        "still transcribing with the previous ones",
-                        reason="settings",
-                    )
-                    return
-                async with self._sending:  # no audio is on its way to the old session now
-                    old = self._session
-                    self._session, self._ws = new, new.ws
-                    self._finalize_pending = False
-                logger.info("%s: opened a new session with the new settings", self)
-                if old is not None and old.ws is not None:
-                    if old.started:
-                        await old.ws.finish(
-                            _end_of_stream(old),
-                            until=_is_end_of_transcript,
-                            timeout=self.retire_timeout_secs,
-                        )
-                    else:
-                        await old.ws.close()
-        finally:
-            self._reopen_task_running = False
+        await super().apply_settings(changed)
 
 
 def _resolve_model(s: SpeechmaticsSTTSettings, *, changed: dict[str, Any] | None) -> None:
