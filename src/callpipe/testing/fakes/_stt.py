@@ -1,18 +1,22 @@
-"""What the Cartesia and ElevenLabs speech-to-text fakes share: scripted transcripts, and
-"hearing" speech by its energy, with time counted in the audio received (so results do not
-depend on how fast the machine is)."""
+"""What the speech-to-text fakes share: "hearing" speech by its energy, with time counted in
+the audio received (so results do not depend on how fast the machine is); for Cartesia and
+ElevenLabs also the records and scripted transcripts."""
 
 from __future__ import annotations
 
 import json
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
 
 from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 class ListeningOptions(TypedDict, total=False):
@@ -93,27 +97,89 @@ class ListeningFake(ServedWebsocketFake):
         await ws.send(json.dumps(message))
 
 
-class Listener:
-    """One connection's audio clock and the utterance being heard.
+class Hearing:
+    """One connection's audio clock and the utterance being heard, for a fake that "hears" by
+    energy: audio with an RMS from ``threshold`` is speech and opens an utterance (calling
+    :meth:`speech_started`); time is the audio received, so results do not depend on how fast
+    the machine is.
+    """
 
-    Loud audio opens an utterance; every ``interim_secs`` of it calls :meth:`interim` with the
-    first words of the next transcript; ``silence_secs`` of quiet after it (None: never) calls
-    :meth:`end_of_speech`.
+    def __init__(self, *, rate: int, threshold: float, ulaw: bool = False) -> None:
+        self.rate = rate
+        self.threshold = threshold
+        self.ulaw = ulaw
+        self.t = 0.0
+        """Seconds of audio received."""
+        self.start: float | None = None
+        """When the utterance being heard began (None: none is)."""
+        self.speech = 0.0
+        """Seconds of speech in that utterance."""
+        self.last_voice = 0.0
+        self.last_interim = 0.0
+        """When the utterance's last interim result went out (at first, when it began)."""
+
+    def samples(self, data: bytes) -> NDArray[np.float64]:
+        """The received audio as samples on the 16-bit scale (16-bit PCM, or μ-law)."""
+        import numpy as np
+
+        from callpipe.audio.g711 import ulaw_to_pcm
+
+        pcm = ulaw_to_pcm(data) if self.ulaw else data
+        return np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+
+    async def hear(self, data: bytes) -> bool:
+        """Count ``data`` in the clock; True if it is speech."""
+        import numpy as np
+
+        samples = self.samples(data)
+        duration = len(samples) / self.rate
+        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+        self.t += duration
+        if rms < self.threshold:
+            return False
+        if self.start is None:
+            self.start = self.t - duration
+            self.speech = 0.0
+            self.last_interim = self.t
+            await self.speech_started()
+        self.speech += duration
+        self.last_voice = self.t
+        return True
+
+    async def speech_started(self) -> None:
+        """Hook: speech opened an utterance (``start`` is set)."""
+
+    def quiet_for(self, secs: float | None) -> bool:
+        """True when an utterance is open and its last ``secs`` (None: never) were quiet."""
+        return self.start is not None and secs is not None and self.t - self.last_voice >= secs
+
+    def interim_due(self, every: float) -> bool:
+        """True, and the interim clock restarted, once ``every`` seconds passed since the
+        utterance's last interim result."""
+        if self.t - self.last_interim < every:
+            return False
+        self.last_interim = self.t
+        return True
+
+    def first_words(self, text: str, secs_per_word: float) -> str:
+        """The words of ``text`` said so far: one per ``secs_per_word`` since the utterance
+        began, at least one."""
+        count = max(1, int((self.t - (self.start or 0.0)) / secs_per_word))
+        return " ".join(text.split()[:count])
+
+
+class Listener(Hearing):
+    """A :class:`Hearing` for a :class:`ListeningFake`: every ``interim_secs`` of speech calls
+    :meth:`interim` with the first words of the next transcript; ``silence_secs`` of quiet
+    after it (None: never) calls :meth:`end_of_speech`.
     """
 
     def __init__(
         self, fake: ListeningFake, *, rate: int, ulaw: bool, silence_secs: float | None
     ) -> None:
+        super().__init__(rate=rate, threshold=fake.energy_threshold, ulaw=ulaw)
         self.fake = fake
-        self.rate = rate
-        self.ulaw = ulaw
         self.silence_secs = silence_secs
-        self.t = 0.0
-        """Seconds of audio received."""
-        self.start: float | None = None
-        """When the utterance being heard began (None: none is)."""
-        self.last_voice = 0.0
-        self.last_interim = 0.0
 
     async def interim(self, text: str) -> None:
         raise NotImplementedError
@@ -122,28 +188,8 @@ class Listener:
         raise NotImplementedError
 
     async def audio(self, data: bytes) -> None:
-        import numpy as np
-
-        from callpipe.audio.g711 import ulaw_to_pcm
-
-        pcm = ulaw_to_pcm(data) if self.ulaw else data
-        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
-        duration = len(samples) / self.rate
-        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
-        self.t += duration
-        if rms >= self.fake.energy_threshold:
-            if self.start is None:
-                self.start = self.t - duration
-                self.last_interim = self.t
-            self.last_voice = self.t
-            if self.t - self.last_interim >= self.fake.interim_secs:
-                self.last_interim = self.t
-                words = self.fake.next_text().split()
-                count = max(1, int((self.t - self.start) / self.fake.secs_per_word))
-                await self.interim(" ".join(words[:count]))
-        elif (
-            self.start is not None
-            and self.silence_secs is not None
-            and self.t - self.last_voice >= self.silence_secs
-        ):
+        if await self.hear(data):
+            if self.interim_due(self.fake.interim_secs):
+                await self.interim(self.first_words(self.fake.next_text(), self.fake.secs_per_word))
+        elif self.quiet_for(self.silence_secs):
             await self.end_of_speech()

@@ -41,12 +41,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes._stt import Hearing
 
 ENCODINGS = (
     "linear16",
@@ -218,15 +217,19 @@ class FakeDeepgramServer(ServedWebsocketFake):
                     return
 
 
-class _Session:
+class _Session(Hearing):
     """Per-connection state: audio clock, utterance boundaries, result sending."""
 
     def __init__(self, fake: FakeDeepgramServer, ws: ServerConnection, query: dict[str, str]):
+        self.encoding = query.get("encoding", "linear16")
+        super().__init__(
+            rate=int(query.get("sample_rate", "16000")),
+            threshold=fake.energy_threshold,
+            ulaw=self.encoding == "mulaw",
+        )
         self.fake = fake
         self.ws = ws
-        self.encoding = query.get("encoding", "linear16")
-        self.rate = int(query.get("sample_rate", "16000"))
-        self.interim = query.get("interim_results", "false") == "true"
+        self.interim_results = query.get("interim_results", "false") == "true"
         self.vad_events = query.get("vad_events", "false") == "true"
         utterance_end = query.get("utterance_end_ms")
         self.utterance_end = int(utterance_end) / 1000 if utterance_end else None
@@ -234,39 +237,25 @@ class _Session:
         endpointing = query.get("endpointing", "10")
         self.endpointing = 0.01 if endpointing in ("true", "false") else int(endpointing) / 1000
         self.request_id = uuid.uuid4().hex
-        self.t = 0.0
-        self.start: float | None = None
-        self.last_voice = 0.0
-        self.last_interim = 0.0
         self.sent = 0
 
-    def _next_text(self) -> str:
-        return self.fake.transcripts[0] if self.fake.transcripts else "hello"
+    async def speech_started(self) -> None:
+        if self.vad_events:
+            await self._event(
+                {"type": "SpeechStarted", "channel": [0], "timestamp": round(self.start or 0.0, 3)}
+            )
 
     async def audio(self, data: bytes) -> None:
         if self.encoding == "linear16" and len(data) % 2:
             await self.ws.close(1008, "DATA-0000")
             return
-        pcm = ulaw_to_pcm(data) if self.encoding == "mulaw" else data
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-        duration = len(samples) / self.rate
-        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
-        self.t += duration
-        if rms >= self.fake.energy_threshold:
-            if self.start is None:
-                self.start = self.t - duration
-                self.last_interim = self.t
-                if self.vad_events:
-                    await self._event(
-                        {"type": "SpeechStarted", "channel": [0], "timestamp": round(self.start, 3)}
-                    )
-            self.last_voice = self.t
-            if self.interim and self.t - self.last_interim >= self.fake.interim_secs:
-                self.last_interim = self.t
-                words = self._next_text().split()
-                count = max(1, int((self.t - self.start) / self.fake.secs_per_word))
-                await self._send(" ".join(words[:count]), final=False, from_finalize=False)
-        elif self.start is not None and self.t - self.last_voice >= self.endpointing:
+        fake = self.fake
+        if await self.hear(data):
+            if self.interim_results and self.interim_due(fake.interim_secs):
+                scripted = fake.transcripts[0] if fake.transcripts else "hello"
+                text = self.first_words(scripted, fake.secs_per_word)
+                await self._send(text, final=False, from_finalize=False)
+        elif self.quiet_for(self.endpointing):
             await self.finalize(from_finalize=False)
         elif (
             self.utterance_end is not None

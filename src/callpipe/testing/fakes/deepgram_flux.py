@@ -41,12 +41,11 @@ from collections import deque
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes._stt import Hearing
 from callpipe.testing.fakes.deepgram import _refusal
 
 MODELS = ("flux-general-en", "flux-general-multi")
@@ -183,8 +182,8 @@ class FakeDeepgramFluxServer(ServedWebsocketFake):
                     return
 
 
-class _Session:
-    """One connection: its settings, audio clock and turn state."""
+class _Session(Hearing):
+    """One connection: its settings, audio clock and turn state (``start``: the turn's)."""
 
     def __init__(
         self,
@@ -193,13 +192,16 @@ class _Session:
         query: dict[str, str],
         lists: dict[str, list[str]],
     ) -> None:
+        super().__init__(
+            rate=int(query.get("sample_rate", "16000")),
+            threshold=fake.energy_threshold,
+            ulaw=query.get("encoding") == "mulaw",
+        )
         self.fake = fake
         self.ws = ws
         self.request_id = str(uuid.uuid4())
         self.sequence = 0
         self.model = query["model"]
-        self.encoding = query.get("encoding", "linear16")
-        self.rate = int(query.get("sample_rate", "16000"))
         self.thresholds: dict[str, float | int] = {
             "eot_threshold": float(query.get("eot_threshold", "0.7")),
             "eot_timeout_ms": int(query.get("eot_timeout_ms", "5000")),
@@ -209,12 +211,8 @@ class _Session:
         self.keyterms = lists.get("keyterm", [])
         self.language_hints = lists.get("language_hint", [])
         self.numerals = query.get("numerals") == "true"
-        self.t = 0.0
         self.last_update = 0.0
         self.turn_index = 0
-        self.turn_start: float | None = None
-        self.speech = 0.0
-        self.last_voice = 0.0
         self.eager_sent = False
         self.text = ""
 
@@ -231,7 +229,7 @@ class _Session:
         return " ".join(words[: max(1, int(self.speech / self.fake.secs_per_word))])
 
     async def turn_info(self, event: str, transcript: str, trigger: str | None = None) -> None:
-        start = self.turn_start if self.turn_start is not None else self.t
+        start = self.start if self.start is not None else self.t
         tokens = transcript.split()
         step = (self.t - start) / max(1, len(tokens))
         message: dict[str, Any] = {
@@ -261,33 +259,24 @@ class _Session:
                 message["languages_hinted"] = list(self.language_hints)
         await self.send(message)
 
+    async def speech_started(self) -> None:
+        self.text = self.fake.transcripts.popleft() if self.fake.transcripts else "hello"
+        await self.turn_info("StartOfTurn", "")
+
     async def audio(self, data: bytes) -> None:
-        pcm = ulaw_to_pcm(data) if self.encoding == "mulaw" else data
-        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
-        duration = len(samples) / self.rate
-        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
-        self.t += duration
-        if rms >= self.fake.energy_threshold:
-            if self.turn_start is None:
-                self.turn_start = self.t - duration
-                self.speech = 0.0
-                self.text = self.fake.transcripts.popleft() if self.fake.transcripts else "hello"
-                await self.turn_info("StartOfTurn", "")
-            elif self.eager_sent:
+        if await self.hear(data):
+            if self.eager_sent:
                 self.eager_sent = False
                 await self.turn_info("TurnResumed", self.text)
-            self.speech += duration
-            self.last_voice = self.t
-        elif self.turn_start is not None:
-            quiet = self.t - self.last_voice
+        elif self.start is not None:
             timeout = int(self.thresholds["eot_timeout_ms"]) / 1000
-            if quiet >= min(self.fake.end_of_turn_secs, timeout):
+            if self.quiet_for(min(self.fake.end_of_turn_secs, timeout)):
                 await self.end_of_turn(
                     "model" if self.fake.end_of_turn_secs <= timeout else "timeout"
                 )
                 return
             eager = "eager_eot_threshold" in self.thresholds
-            if eager and not self.eager_sent and quiet >= self.fake.eager_secs:
+            if eager and not self.eager_sent and self.quiet_for(self.fake.eager_secs):
                 self.eager_sent = True
                 await self.turn_info("EagerEndOfTurn", self.text)
                 return
@@ -296,15 +285,15 @@ class _Session:
 
     async def update(self) -> None:
         self.last_update = self.t
-        in_turn = self.turn_start is not None
+        in_turn = self.start is not None
         quiet = in_turn and self.t - self.last_voice > 0.0
         await self.turn_info("Update", self._words(quiet) if in_turn else "")
 
     async def end_of_turn(self, trigger: str) -> None:
-        if self.turn_start is None:
+        if self.start is None:
             return
         await self.turn_info("EndOfTurn", self.text, trigger)
-        self.turn_start = None
+        self.start = None
         self.eager_sent = False
         self.turn_index += 1
         self.last_update = self.t

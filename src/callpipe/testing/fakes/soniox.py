@@ -29,12 +29,11 @@ import json
 from collections import deque
 from typing import Any
 
-import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
+from callpipe.testing.fakes._stt import Hearing
 
 PATH = "/transcribe-websocket"
 AUDIO_FORMATS = ("pcm_s16le", "mulaw")
@@ -131,22 +130,16 @@ class FakeSonioxServer(ServedWebsocketFake):
                     return
 
 
-class _Session:
+class _Session(Hearing):
     """One connection: its configuration, audio clock and utterance."""
 
     def __init__(self, fake: FakeSonioxServer, ws: ServerConnection) -> None:
+        super().__init__(rate=16000, threshold=fake.energy_threshold)
         self.fake = fake
         self.ws = ws
         self.config: dict[str, Any] = {}
-        self.mulaw = False
-        self.rate = 16000
-        self.t = 0.0
         self.received = 0
         self.words: list[str] = []
-        self.start: float | None = None
-        self.speech = 0.0
-        self.last_voice = 0.0
-        self.last_partial = 0.0
         self.final_count = 0
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -191,7 +184,7 @@ class _Session:
             await self.fail(400, problem)
             return False
         self.config = config
-        self.mulaw = config["audio_format"] == "mulaw"
+        self.ulaw = config["audio_format"] == "mulaw"
         self.rate = int(config["sample_rate"])
         return True
 
@@ -223,27 +216,11 @@ class _Session:
             return False
         self.fake.audio += data
         self.received += len(data)
-        pcm = ulaw_to_pcm(data) if self.mulaw else data
-        duration = len(pcm) / 2 / self.rate
-        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
-        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
-        self.t += duration
-        if rms >= self.fake.energy_threshold:
-            if self.start is None:
-                self.start = self.t - duration
-                self.speech = 0.0
-                self.last_partial = self.t
-                self.final_count = 0
-                text = self.fake.transcripts.popleft() if self.fake.transcripts else "hello"
-                self.words = text.split()
-            self.speech += duration
-            self.last_voice = self.t
-        elif self.start is not None and self.config.get("enable_endpoint_detection"):
-            if self.t - self.last_voice >= self.fake.endpoint_secs:
-                await self._finish_words(marker=END)
-                return True
-        if self.start is not None and self.t - self.last_partial >= self.fake.partial_secs:
-            self.last_partial = self.t
+        endpoints = bool(self.config.get("enable_endpoint_detection"))
+        if not await self.hear(data) and endpoints and self.quiet_for(self.fake.endpoint_secs):
+            await self._finish_words(marker=END)
+            return True
+        if self.start is not None and self.interim_due(self.fake.partial_secs):
             heard = max(1, min(len(self.words), int(self.speech / self.fake.secs_per_word)))
             new_finals = range(self.final_count, heard - 1)
             tokens = [self._token(i, final=True) for i in new_finals]
@@ -251,6 +228,10 @@ class _Session:
             tokens.append(self._token(heard - 1, final=False))
             await self.send({"tokens": tokens})
         return True
+
+    async def speech_started(self) -> None:
+        self.final_count = 0
+        self.words = (self.fake.transcripts.popleft() if self.fake.transcripts else "hello").split()
 
     def _token(self, index: int, *, final: bool) -> dict[str, Any]:
         start = self.start or 0.0

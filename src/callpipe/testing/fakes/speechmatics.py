@@ -37,11 +37,12 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
+from callpipe.testing.fakes._stt import Hearing
 
 PATH = "/v2"
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "mulaw")
@@ -146,24 +147,19 @@ class FakeSpeechmaticsServer(ServedWebsocketFake):
                     return
 
 
-class _Session:
+class _Session(Hearing):
     """One connection: its configuration, audio clock and utterance."""
 
     def __init__(self, fake: FakeSpeechmaticsServer, ws: ServerConnection) -> None:
+        super().__init__(rate=16000, threshold=fake.energy_threshold)
         self.fake = fake
         self.ws = ws
         self.config: dict[str, Any] = {}
         self.started = False
         self.encoding = "pcm_s16le"
-        self.rate = 16000
         self.seq_no = 0
         self.received = 0
-        self.t = 0.0
         self.words: list[str] = []
-        self.start: float | None = None
-        self.speech = 0.0
-        self.last_voice = 0.0
-        self.last_partial = 0.0
         self.final_count = 0
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -225,6 +221,7 @@ class _Session:
             return False
         audio_format = message["audio_format"]
         self.encoding = audio_format["encoding"]
+        self.ulaw = self.encoding == "mulaw"
         self.rate = audio_format["sample_rate"]
         self.config = dict(message["transcription_config"])
         self.started = True
@@ -253,12 +250,10 @@ class _Session:
         )
         return True
 
-    def _pcm(self, data: bytes) -> np.ndarray[Any, Any]:
-        if self.encoding == "mulaw":
-            return np.frombuffer(ulaw_to_pcm(data), dtype="<i2").astype(np.float64)
+    def samples(self, data: bytes) -> NDArray[np.float64]:
         if self.encoding == "pcm_f32le":
             return np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4") * 32768.0
-        return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float64)
+        return super().samples(data)
 
     async def audio(self, data: bytes) -> bool:
         if not self.started:
@@ -274,31 +269,21 @@ class _Session:
         self.received += len(data)
         self.seq_no += 1
         await self.send({"message": "AudioAdded", "seq_no": self.seq_no})
-        samples = self._pcm(data)
-        duration = len(samples) / self.rate
-        rms = float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
-        self.t += duration
-        if rms >= self.fake.energy_threshold:
-            if self.start is None:
-                self.start = self.t - duration
-                self.speech = 0.0
-                self.last_partial = self.t
-                self.final_count = 0
-                text = self.fake.transcripts.popleft() if self.fake.transcripts else "Hello."
-                self.words = text.split()
-            self.speech += duration
-            self.last_voice = self.t
-        elif self.start is not None:
-            trigger = (self.config.get("conversation_config") or {}).get(
-                "end_of_utterance_silence_trigger", 0
-            )
-            if trigger and self.t - self.last_voice >= trigger:
-                await self._end_utterance()
-                return True
-        if self.start is not None and self.t - self.last_partial >= self.fake.partial_secs:
-            self.last_partial = self.t
+        trigger = (self.config.get("conversation_config") or {}).get(
+            "end_of_utterance_silence_trigger", 0
+        )
+        if not await self.hear(data) and trigger and self.quiet_for(trigger):
+            await self._end_utterance()
+            return True
+        if self.start is not None and self.interim_due(self.fake.partial_secs):
             await self._tick()
         return True
+
+    async def speech_started(self) -> None:
+        self.final_count = 0
+        self.words = (
+            self.fake.transcripts.popleft() if self.fake.transcripts else "Hello."
+        ).split()
 
     def _heard(self) -> int:
         return max(1, min(len(self.words), int(self.speech / self.fake.secs_per_word)))
