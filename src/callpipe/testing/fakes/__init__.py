@@ -3,7 +3,7 @@
 Each fake listens on 127.0.0.1 (a free port), speaks the provider's documented request and
 streaming response shapes, is scripted from the test, and records what it received:
 
-- :class:`~callpipe.testing.fakes.openai.FakeOpenAIServer` (chat, speech, transcriptions)
+- :class:`~callpipe.testing.fakes.openai.FakeOpenAIServer` (chat, Responses, speech, transcriptions)
 - :class:`~callpipe.testing.fakes.deepgram.FakeDeepgramServer` (live transcription WebSocket)
 - :class:`~callpipe.testing.fakes.deepgram_flux.FakeDeepgramFluxServer` (Flux turn-taking STT)
 - :class:`~callpipe.testing.fakes.deepgram_tts.FakeDeepgramTTSServer` (Aura streaming TTS)

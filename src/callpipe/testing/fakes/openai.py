@@ -7,6 +7,8 @@
   with ``response_format=wav``: the same tone as a streamed WAV file, at ``sample_rate`` (Groq's
   field: one of 8000 ... 48000) or 24 kHz.
 - ``POST /v1/audio/transcriptions`` (multipart ``file`` + ``model``): ``{"text": ...}``.
+- ``POST /v1/responses`` with ``stream=true``: the Responses API's server-sent events (see
+  :mod:`callpipe.testing.fakes.openai_responses`), from the same scripted replies.
 - ``GET /v1/models``: a model list (used for connection warm-up and key checks).
 - Azure OpenAI's forms of the chat endpoint: ``POST /openai/v1/chat/completions`` (the v1 API,
   bearer key) and ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``
@@ -41,6 +43,7 @@ from starlette.routing import Route
 
 from callpipe.audio.wav import pcm_to_wav
 from callpipe.testing.fakes._server import LocalASGIServer, ServedFake, fake_app
+from callpipe.testing.fakes.openai_responses import last_user_text, response_events, sse
 
 
 @dataclass
@@ -58,7 +61,9 @@ class ChatReply:
     ``prompt_tokens_details``/``completion_tokens_details`` (counted inside the prompt and
     completion totals, as OpenAI does); left out of it when None. ``reasoning_apart``: the
     reasoning tokens are left out of ``completion_tokens`` (still in ``total_tokens``), as xAI
-    counts them.
+    counts them. ``failed_code``: on ``/v1/responses`` only, the stream ends in
+    ``response.failed`` with this error code (and ``error_message``) instead of
+    ``response.completed``.
     """
 
     text: str = ""
@@ -73,6 +78,7 @@ class ChatReply:
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
     reasoning_apart: bool = False
+    failed_code: str | None = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -111,6 +117,8 @@ class FakeOpenAIServer(ServedFake):
         self.transcription_statuses: deque[int] = deque()
         """HTTP statuses for the next transcription requests (200 = answer)."""
         self.chat_requests: list[dict[str, Any]] = []
+        self.responses_requests: list[dict[str, Any]] = []
+        """Bodies of every ``/v1/responses`` request."""
         self.chat_urls: list[str] = []
         """Path and query of every chat request (Azure's URL forms)."""
         self.request_headers: list[dict[str, str]] = []
@@ -126,6 +134,7 @@ class FakeOpenAIServer(ServedFake):
                 [
                     Route("/v1/models", self._models, methods=["GET"]),
                     Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                    Route("/v1/responses", self._responses, methods=["POST"]),
                     Route("/openai/v1/chat/completions", self._chat, methods=["POST"]),
                     Route(
                         "/openai/deployments/{deployment}/chat/completions",
@@ -278,6 +287,56 @@ class FakeOpenAIServer(ServedFake):
                 }
                 yield f"data: {json.dumps(final)}\n\n"
             yield "data: [DONE]\n\n"
+            finished = True
+        finally:
+            if finished:
+                self.completed_streams += 1
+            else:
+                self.cancelled_streams += 1
+
+    async def _responses(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        body = await request.json()
+        self.responses_requests.append(body)
+        if self.chat_replies:
+            reply = self.chat_replies.popleft()
+        else:
+            said = last_user_text(body)
+            reply = ChatReply(text="Hello! How can I help you today?")
+            if said is not None:
+                reply = ChatReply(text=f"You said: {said}")
+        if reply.status != 200:
+            headers = {}
+            if reply.retry_after is not None:
+                headers["retry-after"] = str(reply.retry_after)
+            return _error(reply.status, reply.error_message, None, headers)
+        if not body.get("stream"):
+            return _error(400, "this fake only streams", None)
+        call_ids = [
+            str(call.get("id") or f"call_fake_{next(self._call_numbers)}")
+            for call in reply.tool_calls
+        ]
+        events = response_events(reply, call_ids, body, int(time.time()))
+        return StreamingResponse(
+            self._response_stream(reply, events), media_type="text/event-stream"
+        )
+
+    async def _response_stream(
+        self, reply: ChatReply, events: list[dict[str, Any]]
+    ) -> AsyncIterator[str]:
+        finished = False
+        try:
+            self.stream_started.set()
+            if reply.first_chunk_delay:
+                await asyncio.sleep(reply.first_chunk_delay)
+            for n, event in enumerate(events):
+                if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
+                    raise ConnectionAbortedError("scripted drop")
+                if n and reply.chunk_delay and event["type"].endswith(".delta"):
+                    await asyncio.sleep(reply.chunk_delay)
+                yield sse(event)
             finished = True
         finally:
             if finished:
