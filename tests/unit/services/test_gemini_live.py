@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,16 +10,12 @@ import pytest
 
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
-from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.frames.frames import (
     EndFrame,
     ErrorFrame,
     FatalErrorFrame,
-    Frame,
-    InputAudioRawFrame,
     LLMContextFrame,
     LLMMessagesAppendFrame,
-    LLMRunFrame,
     LLMServiceMetadataFrame,
     LLMTextFrame,
     TTSAudioRawFrame,
@@ -32,32 +26,20 @@ from callpipe.frames.frames import (
     UserStoppedSpeakingFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.runner import PipelineRunner
-from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.aggregators.llm_context import LLMContext
-from callpipe.processors.aggregators.llm_response_universal import (
-    LLMContextAggregatorPair,
-    LLMUserAggregator,
-)
-from callpipe.serializers.twilio import TwilioFrameSerializer
+from callpipe.processors.aggregators.llm_response_universal import LLMUserAggregator
 from callpipe.services.google.gemini_live.llm import (
     GeminiLiveLLMService,
     GeminiVADParams,
     language_to_gemini_language,
 )
 from callpipe.services.llm_service import FunctionCallParams
-from callpipe.testing import TwilioCallerSocket, run_test
+from callpipe.testing import run_test
 from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply, b64decode
-from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
-from callpipe.transports.network.fastapi_websocket import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
 
-RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
+from .speech_to_speech import PARAMS, RATE, ScriptedCaller, audio, of, packets, run_phone_call
 
 
 @pytest.fixture
@@ -75,22 +57,12 @@ def make_llm(server: FakeGeminiLiveServer, **kwargs: Any) -> GeminiLiveLLMServic
     )
 
 
-def audio(secs: float, *, loud: bool) -> list[Frame]:
-    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
-    step = RATE // 50 * 2
-    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
-
-
 def sent(server: FakeGeminiLiveServer, key: str) -> list[dict[str, Any]]:
     return [m for m in server.sent if key in m or key in m.get("serverContent", {})]
 
 
 def until_sent(server: FakeGeminiLiveServer, key: str, count: int = 1) -> SleepFrame:
     return SleepFrame(5.0, until=lambda: len(sent(server, key)) >= count)
-
-
-def of(frames: list[Frame], cls: type[Frame]) -> list[Any]:
-    return [f for f in frames if isinstance(f, cls)]
 
 
 def audio_sent(server: FakeGeminiLiveServer) -> list[dict[str, Any]]:
@@ -203,29 +175,6 @@ async def test_function_call_round_trip_in_a_session_set_up_with_the_tools(
     assert not of(up, ErrorFrame)
 
 
-class ScriptedCaller(TwilioCallerSocket):
-    """A Twilio caller whose 20 ms packets are given (mu-law), marks acknowledged."""
-
-    def __init__(self, packets: list[bytes]) -> None:
-        super().__init__(len(packets))
-        self.script = packets
-
-    async def receive(self) -> dict[str, Any]:
-        if self._acks or self.seq >= self.packets:
-            return await super().receive()
-        await asyncio.sleep(0.02)
-        payload = base64.b64encode(self.script[self.seq]).decode()
-        self.seq += 1
-        media = {"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}}
-        return {"type": "websocket.receive", "text": json.dumps(media)}
-
-
-def packets(secs: float, *, loud: bool) -> list[bytes]:
-    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
-    ulaw = pcm_to_ulaw(pcm)
-    return [ulaw[i : i + 160] for i in range(0, len(ulaw), 160)]
-
-
 async def test_barge_in_on_a_phone_call_keeps_what_the_caller_heard(
     server: FakeGeminiLiveServer,
 ) -> None:
@@ -239,24 +188,8 @@ async def test_barge_in_on_a_phone_call_keeps_what_the_caller_heard(
     caller = ScriptedCaller(
         packets(0.6, loud=False) + packets(0.2, loud=True) + packets(0.3, loud=False)
     )
-    serializer = TwilioFrameSerializer(
-        "MZ0", "CA0123456789", params=TwilioFrameSerializer.InputParams(auto_hang_up=False)
-    )
-    transport = FastAPIWebsocketTransport(
-        caller.websocket,
-        FastAPIWebsocketParams(
-            audio_in_enabled=True, audio_out_enabled=True, serializer=serializer
-        ),
-    )
     context = LLMContext([{"role": "system", "content": "Greet the caller."}])
-    user, assistant = LLMContextAggregatorPair(context)
-    task = PipelineTask(
-        Pipeline([transport.input(), user, make_llm(server), transport.output(), assistant]),
-        params=PARAMS,
-        idle_timeout_secs=None,
-    )
-    await task.queue_frame(LLMRunFrame())
-    await PipelineRunner(handle_sigint=False).run(task)
+    await run_phone_call(caller, make_llm(server), context)
 
     # Nothing in the context to answer but the instruction: the greeting answers that.
     greet = server.of_kind("clientContent")[0]

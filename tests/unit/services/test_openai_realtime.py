@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,7 +21,6 @@ from callpipe.frames.frames import (
     InputAudioRawFrame,
     InterruptionFrame,
     LLMContextFrame,
-    LLMRunFrame,
     LLMServiceMetadataFrame,
     LLMTextFrame,
     LLMUpdateSettingsFrame,
@@ -33,15 +31,10 @@ from callpipe.frames.frames import (
     UserStoppedSpeakingFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.runner import PipelineRunner
-from callpipe.pipeline.task import PipelineParams, PipelineTask
+from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.aggregators.llm_context import LLMContext
-from callpipe.processors.aggregators.llm_response_universal import (
-    LLMContextAggregatorPair,
-    LLMUserAggregator,
-)
+from callpipe.processors.aggregators.llm_response_universal import LLMUserAggregator
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
-from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.services.openai.realtime.events import (
     AudioConfiguration,
@@ -51,18 +44,13 @@ from callpipe.services.openai.realtime.events import (
     TurnDetection,
 )
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
-from callpipe.testing import TwilioCallerSocket, run_test
+from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.pipeline import SleepFrame
-from callpipe.transports.network.fastapi_websocket import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
-RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
+from .speech_to_speech import PARAMS, RATE, ScriptedCaller, audio, of, packets, run_phone_call
 
 
 @pytest.fixture
@@ -82,22 +70,12 @@ def make_llm(server: FakeOpenAIRealtimeServer, **kwargs: Any) -> OpenAIRealtimeL
     return OpenAIRealtimeLLMService(api_key="test-key", base_url=server.base_url, **kwargs)
 
 
-def audio(secs: float, *, loud: bool) -> list[Frame]:
-    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
-    step = RATE // 50 * 2
-    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
-
-
 def sent(server: FakeOpenAIRealtimeServer, kind: str) -> list[dict[str, Any]]:
     return [e for e in server.sent if e["type"] == kind]
 
 
 def until_sent(server: FakeOpenAIRealtimeServer, kind: str, count: int = 1) -> SleepFrame:
     return SleepFrame(5.0, until=lambda: len(sent(server, kind)) >= count)
-
-
-def of(frames: list[Frame], cls: type[Frame]) -> list[Any]:
-    return [f for f in frames if isinstance(f, cls)]
 
 
 class InputSide(FrameProcessor):
@@ -291,29 +269,6 @@ async def test_error_events_become_error_frames(server: FakeOpenAIRealtimeServer
     assert "invalid_value" in errors[0].error and "audio/x" in errors[0].error
 
 
-class ScriptedCaller(TwilioCallerSocket):
-    """A Twilio caller whose 20 ms packets are given (mu-law), marks acknowledged."""
-
-    def __init__(self, packets: list[bytes]) -> None:
-        super().__init__(len(packets))
-        self.script = packets
-
-    async def receive(self) -> dict[str, Any]:
-        if self._acks or self.seq >= self.packets:
-            return await super().receive()
-        await asyncio.sleep(0.02)
-        payload = base64.b64encode(self.script[self.seq]).decode()
-        self.seq += 1
-        media = {"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}}
-        return {"type": "websocket.receive", "text": json.dumps(media)}
-
-
-def packets(secs: float, *, loud: bool) -> list[bytes]:
-    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
-    ulaw = pcm_to_ulaw(pcm)
-    return [ulaw[i : i + 160] for i in range(0, len(ulaw), 160)]
-
-
 async def test_a_phone_call_through_the_twilio_transport(server: FakeOpenAIRealtimeServer) -> None:
     """The caller's mu-law reaches OpenAI byte for byte and the model's reaches the line the
     same way; a barge-in clears the line and truncates the greeting at the playback position
@@ -326,25 +281,8 @@ async def test_a_phone_call_through_the_twilio_transport(server: FakeOpenAIRealt
     caller = ScriptedCaller(
         packets(0.6, loud=False) + packets(0.2, loud=True) + packets(0.3, loud=False)
     )
-    serializer = TwilioFrameSerializer(
-        "MZ0", "CA0123456789", params=TwilioFrameSerializer.InputParams(auto_hang_up=False)
-    )
-    transport = FastAPIWebsocketTransport(
-        caller.websocket,
-        FastAPIWebsocketParams(
-            audio_in_enabled=True, audio_out_enabled=True, serializer=serializer
-        ),
-    )
     context = LLMContext([{"role": "system", "content": "Greet the caller."}])
-    user, assistant = LLMContextAggregatorPair(context)
-    llm = make_llm(server)
-    task = PipelineTask(
-        Pipeline([transport.input(), user, llm, transport.output(), assistant]),
-        params=PARAMS,
-        idle_timeout_secs=None,
-    )
-    await task.queue_frame(LLMRunFrame())
-    await PipelineRunner(handle_sigint=False).run(task)
+    await run_phone_call(caller, make_llm(server), context)
 
     sent_to_line = [m for m in caller.messages() if m.get("event") == "media"]
     played = b"".join(base64.b64decode(m["media"]["payload"]) for m in sent_to_line)

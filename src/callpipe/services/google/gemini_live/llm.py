@@ -72,41 +72,37 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from callpipe.adapters.llm.schemas.tools_schema import AdapterType, ToolsSchema
-from callpipe.audio.resample import StreamResampler
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    EndFrame,
     Frame,
-    InputAudioRawFrame,
     InputTextRawFrame,
     InterruptionFrame,
-    LLMContextFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMServiceMetadataFrame,
-    LLMTextFrame,
     StartFrame,
-    TranscriptionFrame,
-    TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
-    TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
-from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
-from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContextFrame
+from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services._env import GEMINI_LIVE_URL_ENV, websocket_origin
 from callpipe.services._env import base_url as env_base_url
+from callpipe.services._speech_to_speech import (
+    BotAudio,
+    CallerAudio,
+    SpeechToSpeechService,
+    answered_call_ids,
+    text_of,
+)
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.google._gemini import convert_messages, convert_tools
-from callpipe.services.llm_service import LLMService, ToolCall
+from callpipe.services.llm_service import ToolCall
 from callpipe.services.settings import LLMSettings, unset
-from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
-from callpipe.utils.time import time_now_iso8601
 from callpipe.utils.types import NotGiven
 
 logger = logging.getLogger(__name__)
@@ -122,8 +118,8 @@ OUTPUT_SAMPLE_RATE = 24000
 DEFAULT_USER_AUDIO_PREROLL_SECS = 0.5
 TRANSCRIPT_QUIET_SECS = 0.5
 """Input transcription this long without a new piece is the caller's whole turn."""
-END_HOLD_SECS = 30.0
-"""The longest an ``EndFrame`` waits for the model to finish speaking."""
+_AUDIO_IN = '{"realtimeInput":{"audio":{"data":"%s","mimeType":"audio/pcm;rate=16000"}}}'
+"""``realtimeInput.audio`` around base64 audio (which JSON needs no escaping for)."""
 
 _RATE = re.compile(r"rate=(\d+)")
 _GEMINI_VERSION = re.compile(r"gemini(?:-[a-z]+)*-(\d+)(?:\.(\d+))?")
@@ -380,15 +376,6 @@ def _schema_types_upper(schema: Any) -> Any:
     return schema
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content.strip()
-    if isinstance(content, list):
-        texts = [str(p.get("text") or "") for p in content if isinstance(p, dict)]
-        return " ".join(t for t in texts if t).strip()
-    return ""
-
-
 def _token_usage(usage: Mapping[str, Any]) -> LLMTokenUsage:
     """Live ``usageMetadata``: tool results count as prompt, thinking as completion."""
     reasoning = int(usage.get("thoughtsTokenCount") or 0)
@@ -409,7 +396,7 @@ def _token_usage(usage: Mapping[str, Any]) -> LLMTokenUsage:
 # ---------------------------------------------------------------------- the service
 
 
-class GeminiLiveLLMService(LLMService):
+class GeminiLiveLLMService(SpeechToSpeechService):
     """Gemini Live speech to speech (see the module docstring).
 
     1.14 style: ``GeminiLiveLLMService(api_key=..., settings=GeminiLiveLLMService.Settings(
@@ -481,7 +468,7 @@ class GeminiLiveLLMService(LLMService):
         if isinstance(store.language, str):
             store.language = language_to_gemini_language(store.language)
         chosen = store.model if isinstance(store.model, str) else DEFAULT_MODEL
-        super().__init__(model=chosen, **kwargs)
+        super().__init__(model=chosen, start_audio_paused=start_audio_paused, **kwargs)
         self._settings.apply_update(store)
         self._api_key = resolve_api_key(type(self).__name__, api_key, "GOOGLE_API_KEY")
         options = _http_options(http_options)
@@ -493,37 +480,23 @@ class GeminiLiveLLMService(LLMService):
         self._tools_from_init = tools
         self._register_tool_handlers(tools)
         self._inference_on_init = inference_on_context_initialization
-        self._audio_paused = start_audio_paused
         self._batch_bytes = INPUT_SAMPLE_RATE * 2 * audio_batch_ms // 1000
         preroll = DEFAULT_USER_AUDIO_PREROLL_SECS
         self._preroll_bytes = int(INPUT_SAMPLE_RATE * 2 * (user_audio_preroll_secs or preroll))
-        self._ws: ProviderWebsocket | None = None
-        self._context: ChatContext | None = None
-        self._setup_done = False
         self._setup_key: tuple[str | None, str] | None = None
         self._pending_seed: bool | None = None
         """Context to give the session once it is set up: True with a reply, False without."""
         self._resume_handle: str | None = None
-        self._responding = False
         self._dropping = False
         self._user_speaking = False
         self._heard: list[str] = []
         self._heard_timer: asyncio.TimerHandle | None = None
-        self._sent_results: set[str] = set()
         self._synced = 0
         """Context messages the session has (by count): later ones may be new to it."""
         self._heard_log = ""
         """The caller's transcripts pushed so far, without spaces: what the session heard."""
-        self._held_end: EndFrame | None = None
-        self._released_end: EndFrame | None = None
-        self._end_timer: asyncio.TimerHandle | None = None
         self._local_turns = False
         self._warned_non_blocking = False
-        self._cancelled_calls: set[str] = set()
-        """Calls Gemini withdrew (the caller spoke first): their results are not sent."""
-        self._in_resampler: StreamResampler | None = None
-        self._out_resampler: StreamResampler | None = None
-        self._batch = bytearray()
         self._preroll = bytearray()
 
     # ------------------------------------------------------------------ settings, metadata
@@ -569,10 +542,6 @@ class GeminiLiveLLMService(LLMService):
         # Gemini reports no start or end of the caller's speech: no turn strategies to offer.
         return LLMServiceMetadataFrame(service_name=self.name, is_realtime_service=True)
 
-    def set_audio_input_paused(self, paused: bool) -> None:
-        """Stop (or resume) sending the caller's audio."""
-        self._audio_paused = paused
-
     def set_video_input_paused(self, paused: bool) -> None:
         """Accepted for Pipecat compatibility: video input is not sent."""
 
@@ -614,38 +583,25 @@ class GeminiLiveLLMService(LLMService):
 
     async def start(self, frame: StartFrame) -> None:
         self._local_turns = self._vad_disabled  # fixed for the call: read per packet
-        self._in_resampler = None
-        if self._in_sample_rate != INPUT_SAMPLE_RATE:
-            self._in_resampler = StreamResampler(
-                self._in_sample_rate, INPUT_SAMPLE_RATE, clear_after_secs=None
-            )
+        self._caller_audio = CallerAudio(
+            in_rate=self._in_sample_rate,
+            wire_rate=INPUT_SAMPLE_RATE,
+            batch_bytes=self._batch_bytes,
+        )
+        self._bot_audio = BotAudio(self._out_sample_rate)
         await self._open()
 
     async def _open(self) -> None:
-        self._setup_done = False
-        self._ws = ProviderWebsocket(
-            owner=str(self),
-            url=f"{self.base_url}?key={quote(self._api_key, safe='')}",
-            headers=self._headers,
-            on_message=self._on_message,
-            on_reconnected=self._on_reconnected,
-            on_failed=self._on_socket_failed,
-            auth_hint="Check api_key / GOOGLE_API_KEY.",
-        )
-        await self._ws.connect()
+        self._session_ready = False
+        url = f"{self.base_url}?key={quote(self._api_key, safe='')}"
+        await self._connect(url, self._headers, "Check api_key / GOOGLE_API_KEY.")
         await self._send_setup()
 
     async def disconnect(self) -> None:
-        ws, self._ws = self._ws, None
-        self._setup_done = False
-        if self._end_timer is not None:
-            self._end_timer.cancel()
-            self._end_timer = None
         if self._heard_timer is not None:
             self._heard_timer.cancel()
             self._heard_timer = None
-        if ws is not None:
-            await ws.close()
+        await super().disconnect()
 
     async def _renew_session(self) -> None:
         """A new session whose setup carries what the context brought."""
@@ -660,14 +616,14 @@ class GeminiLiveLLMService(LLMService):
     async def _on_reconnected(self) -> None:
         # A new socket: it needs the setup first. With a resumption handle the server restores
         # the conversation; without one it gets the context again (no reply).
-        self._setup_done = False
+        await super()._on_reconnected()
         await self._end_response_frames()
         if self._resume_handle is None and self._context is not None:
             self._pending_seed = False
         await self._send_setup()
 
     async def _on_socket_failed(self, message: str) -> None:
-        self._setup_done = False
+        self._session_ready = False
         ws, self._ws = self._ws, None  # gone for good: nothing more is sent
         reason = ws.last_close[1] if ws is not None and ws.last_close is not None else ""
         if "API key" in reason or "API_KEY" in reason:
@@ -676,12 +632,6 @@ class GeminiLiveLLMService(LLMService):
             )
         else:
             await self.report_error(message, reason="disconnected")
-
-    async def _send(self, message: dict[str, Any]) -> bool:
-        ws = self._ws
-        if ws is None:
-            return False
-        return await ws.send(json.dumps(message), wait_secs=0)
 
     def _instruction_and_tools(self) -> tuple[str | None, list[dict[str, Any]]]:
         """The system instruction (the constructor's, else the context's) and the tools (the
@@ -771,67 +721,41 @@ class GeminiLiveLLMService(LLMService):
     async def _send_setup(self) -> None:
         instruction, tools = self._instruction_and_tools()
         self._setup_key = (instruction, json.dumps(tools, sort_keys=True))
-        await self._send({"setup": self._setup_body(instruction, tools)})
+        await self._send_json({"setup": self._setup_body(instruction, tools)})
 
     # ------------------------------------------------------------------ frames in
 
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        if type(frame) is InputAudioRawFrame:
-            # The caller's audio, 50 times a second: to the socket, nothing else.
-            if self._setup_done and not self._audio_paused:
-                await self._send_audio(frame.audio)
-            await self.push_frame(frame, direction)
-            return
-        if isinstance(frame, LLMContextFrame | OpenAILLMContextFrame):
-            await self._on_context(frame.context)
-            return
-        if isinstance(frame, EndFrame) and self._responding and frame is not self._released_end:
-            # The model is still speaking (a goodbye): end the call once its turn is over.
-            self._held_end = frame
-            loop = asyncio.get_running_loop()
-            self._end_timer = loop.call_later(END_HOLD_SECS, self._release_end)
-            return
+    async def _on_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, InterruptionFrame):
             await self._on_local_interruption()
         elif isinstance(frame, UserStartedSpeakingFrame):
             self._user_speaking = True
-            if self._vad_disabled and self._setup_done:
-                await self._send({"realtimeInput": {"activityStart": {}}})
-                self._batch[:0] = self._preroll  # the speech onset, heard before the start
+            if self._vad_disabled and self._session_ready:
+                await self._send_json({"realtimeInput": {"activityStart": {}}})
+                if self._caller_audio is not None:  # the speech onset, heard before the start
+                    self._caller_audio.prepend(self._preroll)
                 self._preroll.clear()
                 await self._flush_audio()
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._user_speaking = False
             self.start_ttfb_metrics()
-            if self._vad_disabled and self._setup_done:
+            if self._vad_disabled and self._session_ready:
                 await self._flush_audio()
-                await self._send({"realtimeInput": {"activityEnd": {}}})
+                await self._send_json({"realtimeInput": {"activityEnd": {}}})
         elif isinstance(frame, InputTextRawFrame):
-            if self._setup_done and frame.text.strip():
-                await self._send({"realtimeInput": {"text": frame.text}})
-        await super().process_frame(frame, direction)
+            if self._session_ready and frame.text.strip():
+                await self._send_json({"realtimeInput": {"text": frame.text}})
+
+    def _audio_message(self, data: str) -> str:
+        return _AUDIO_IN % data
 
     async def _send_audio(self, pcm: bytes) -> None:
-        if self._in_resampler is not None:
-            pcm = self._in_resampler.resample(pcm)
-        if self._local_turns and not self._user_speaking:
+        if self._local_turns and not self._user_speaking and self._caller_audio is not None:
             # Outside the caller's turn the server ignores audio: keep the last moments.
-            self._preroll += pcm
+            self._preroll += self._caller_audio.convert(pcm)
             del self._preroll[: max(0, len(self._preroll) - self._preroll_bytes)]
             return
-        self._batch += pcm
-        if len(self._batch) >= self._batch_bytes:
-            await self._flush_audio(self._batch_bytes)
-
-    async def _flush_audio(self, size: int | None = None) -> None:
-        """Send the batched audio (``size`` bytes of it: messages of one length)."""
-        if not self._batch:
-            return
-        size = size or len(self._batch)
-        data = base64.b64encode(self._batch[:size]).decode("ascii")
-        del self._batch[:size]
-        mime = f"audio/pcm;rate={INPUT_SAMPLE_RATE}"
-        await self._send({"realtimeInput": {"audio": {"data": data, "mimeType": mime}}})
+        await super()._send_audio(pcm)
 
     async def _on_context(self, context: ChatContext) -> None:
         if self._context is not None:
@@ -841,9 +765,7 @@ class GeminiLiveLLMService(LLMService):
         self._context = context
         # Results already in the context were answered before this session.
         messages = context.messages_for_api()
-        self._sent_results.update(
-            str(m.get("tool_call_id")) for m in messages if m.get("role") == "tool"
-        )
+        self._sent_results.update(answered_call_ids(context))
         instruction, tools = self._instruction_and_tools()
         self._pending_seed = self._inference_on_init
         self._synced = len(messages)
@@ -852,7 +774,7 @@ class GeminiLiveLLMService(LLMService):
             (instruction, json.dumps(tools, sort_keys=True)),
         ):
             await self._renew_session()
-        elif self._setup_done:
+        elif self._session_ready:
             await self._seed()
 
     async def _send_appended(self, context: ChatContext) -> None:
@@ -864,15 +786,15 @@ class GeminiLiveLLMService(LLMService):
         new, self._synced = messages[self._synced :], len(messages)
         turns: list[dict[str, Any]] = []
         for message in new:
-            role, text = message.get("role"), _text_of(message.get("content"))
+            role, text = message.get("role"), text_of(message.get("content"))
             if role not in ("user", "system", "developer") or not text:
                 continue
             if role == "user" and "".join(text.split()) in self._heard_log:
                 continue  # what the caller said, written by the user aggregator
             turns.append({"role": "user", "parts": [{"text": text}]})
-        if turns and self._setup_done:
+        if turns and self._session_ready:
             self.start_ttfb_metrics()
-            await self._send({"clientContent": {"turns": turns, "turnComplete": True}})
+            await self._send_json({"clientContent": {"turns": turns, "turnComplete": True}})
 
     async def _seed(self) -> None:
         """Give the session the context's conversation; with ``_pending_seed`` True the model
@@ -889,18 +811,17 @@ class GeminiLiveLLMService(LLMService):
             return
         if respond:
             self.start_ttfb_metrics()
-        await self._send({"clientContent": {"turns": turns, "turnComplete": respond}})
+        await self._send_json({"clientContent": {"turns": turns, "turnComplete": respond}})
         if respond and self._is_gemini_3:
             # Gemini 3 models answer client content once realtime input has arrived too.
-            await self._send({"realtimeInput": {"text": " "}})
+            await self._send_json({"realtimeInput": {"text": " "}})
 
     async def _on_local_interruption(self) -> None:
         """An interruption from the pipeline: the rest of this model turn is not played."""
         if self._responding:
             self._dropping = True
             await self._end_response_frames()
-        if self._out_resampler is not None:
-            self._out_resampler.reset()
+        self._bot_audio.reset()
 
     # ------------------------------------------------------------------ responses
 
@@ -923,26 +844,9 @@ class GeminiLiveLLMService(LLMService):
         await self.push_frame(LLMFullResponseEndFrame())
         self._release_end()
 
-    def _release_end(self) -> None:
-        """Let a held ``EndFrame`` go on (the model's turn ended, or the wait ran out)."""
-        if self._end_timer is not None:
-            self._end_timer.cancel()
-            self._end_timer = None
-        frame, self._held_end = self._held_end, None
-        if frame is not None:
-            self._released_end = frame
-            self.create_task(self.queue_frame(frame), "gemini-live-end")
-
     # ------------------------------------------------------------------ server messages
 
-    async def _on_message(self, message: Message) -> None:
-        try:
-            data = json.loads(message)
-        except ValueError:
-            logger.warning("%s: ignoring a message that is not JSON", self)
-            return
-        if not isinstance(data, dict):
-            return
+    async def _on_server_message(self, data: dict[str, Any]) -> None:
         if "setupComplete" in data:
             await self._on_setup_complete()
         content = data.get("serverContent")
@@ -962,7 +866,7 @@ class GeminiLiveLLMService(LLMService):
         if isinstance(cancelled, dict):
             ids = [str(i) for i in cancelled.get("ids") or ()]
             logger.info("%s: Gemini cancelled function calls %s", self, ids)
-            self._cancelled_calls.update(ids)
+            self._withdrawn_calls.update(ids)
         update = data.get("sessionResumptionUpdate")
         if isinstance(update, dict) and update.get("resumable") and update.get("newHandle"):
             self._resume_handle = str(update["newHandle"])
@@ -971,7 +875,7 @@ class GeminiLiveLLMService(LLMService):
             logger.info("%s: Gemini closes the session in %s", self, go_away.get("timeLeft"))
 
     async def _on_setup_complete(self) -> None:
-        self._setup_done = True
+        self._session_ready = True
         if self._pending_seed is not None:
             await self._seed()
 
@@ -992,8 +896,7 @@ class GeminiLiveLLMService(LLMService):
 
     async def _on_server_interruption(self) -> None:
         self._dropping = False  # what comes next is the answer to the caller
-        if self._out_resampler is not None:
-            self._out_resampler.reset()
+        self._bot_audio.reset()
         await self.broadcast_interruption()
         await self._end_response_frames()
 
@@ -1020,24 +923,11 @@ class GeminiLiveLLMService(LLMService):
         found = _RATE.search(str(blob.get("mimeType")))
         rate = int(found.group(1)) if found else OUTPUT_SAMPLE_RATE
         await self._begin_response()
-        if rate != self._out_sample_rate:
-            resampler = self._out_resampler
-            if resampler is None or resampler.in_rate != rate:
-                resampler = self._out_resampler = StreamResampler(
-                    rate, self._out_sample_rate, clear_after_secs=None
-                )
-            pcm, rate = resampler.resample(pcm), self._out_sample_rate
-        if pcm:
-            await self.push_frame(TTSAudioRawFrame(audio=pcm, sample_rate=rate, num_channels=1))
+        await self._push_bot_audio(pcm, rate)
 
     async def _on_output_transcript(self, text: str) -> None:
         await self._begin_response()
-        llm_text = LLMTextFrame(text)
-        llm_text.append_to_context = False  # the TTSTextFrame below is what was said
-        await self.push_frame(llm_text)
-        spoken = TTSTextFrame(text)
-        spoken.includes_inter_frame_spaces = True
-        await self.push_frame(spoken)
+        await self._push_spoken_text(text)
 
     def _on_input_transcript(self, text: str) -> None:
         self._heard.append(text)
@@ -1058,17 +948,12 @@ class GeminiLiveLLMService(LLMService):
         self._heard.clear()
         if text:
             self._heard_log = (self._heard_log + "".join(text.split()))[-4000:]
-            await self.push_frame(
-                TranscriptionFrame(text, "", time_now_iso8601()), FrameDirection.UPSTREAM
-            )
+            await self._push_caller_text(text)
 
     async def _on_turn_complete(self) -> None:
         self._dropping = False
-        if self._responding and self._out_resampler is not None:
-            tail = self._out_resampler.flush()
-            if tail:
-                rate = self._out_sample_rate
-                await self.push_frame(TTSAudioRawFrame(tail, sample_rate=rate, num_channels=1))
+        if self._responding:
+            await self._push_bot_audio_tail()
         await self._end_response_frames()
         await self._flush_heard()
 
@@ -1089,26 +974,12 @@ class GeminiLiveLLMService(LLMService):
         if calls:
             self.create_task(self._run_calls(calls), "gemini-live-function-calls")
 
-    async def _run_calls(self, calls: list[ToolCall]) -> None:
-        if self._context is None:
-            self._context = LLMContext()
-        context = self._context
-        await self.run_function_calls(context, calls)
-        names = {call.id: call.name for call in calls}
-        responses: list[dict[str, Any]] = []
-        for message in context.messages_for_api():
-            call_id = str(message.get("tool_call_id"))
-            if message.get("role") != "tool" or call_id not in names:
-                continue
-            if call_id in self._sent_results or call_id in self._cancelled_calls:
-                continue  # answered already, or withdrawn: Gemini refuses a result for it
-            self._sent_results.add(call_id)
-            responses.append(
-                {
-                    "id": call_id,
-                    "name": names[call_id],
-                    "response": _response_object(message.get("content")),
-                }
-            )
+    async def _send_results(self, results: list[tuple[ToolCall, Any]], run_again: bool) -> None:
+        # Gemini goes on by itself once it has the results (run_again does not apply); a result
+        # for a withdrawn call would be refused (the base does not send those).
+        responses = [
+            {"id": call.id, "name": call.name, "response": _response_object(content)}
+            for call, content in results
+        ]
         if responses:
-            await self._send({"toolResponse": {"functionResponses": responses}})
+            await self._send_json({"toolResponse": {"functionResponses": responses}})

@@ -35,6 +35,9 @@ truncated there with ``conversation.item.truncate`` (``audio_end_ms``, never pas
 received), so the model's memory of its reply matches what was heard. With no report (nothing
 was played yet), the item is truncated at 0 ms when the next turn starts.
 
+**End of call.** An ``EndFrame`` that arrives while a response is running waits for its end
+(30 s at most), so a goodbye is heard whole.
+
 **Function calls.** ``response.function_call_arguments.done`` calls are run when their response
 is done, through the usual handlers (``register_function``; frames and context as for any LLM
 service). Each result goes back as a ``function_call_output`` item, then ``response.create``
@@ -54,7 +57,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,14 +65,11 @@ from typing import Any
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.audio.g711 import alaw_to_pcm, pcm_to_alaw, pcm_to_ulaw, ulaw_to_pcm
-from callpipe.audio.resample import StreamResampler
 from callpipe.frames.frames import (
     BotInterruptedFrame,
     BotStoppedSpeakingFrame,
     Frame,
-    InputAudioRawFrame,
     InterruptionFrame,
-    LLMContextFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMServiceMetadataFrame,
@@ -78,20 +77,24 @@ from callpipe.frames.frames import (
     ProposedUserStartedSpeakingFrame,
     ProposedUserStoppedSpeakingFrame,
     StartFrame,
-    TranscriptionFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
-    TTSTextFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
-from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContextFrame
+from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services._env import OPENAI_REALTIME_URL_ENV
 from callpipe.services._env import base_url as env_base_url
+from callpipe.services._speech_to_speech import (
+    BotAudio,
+    CallerAudio,
+    SpeechToSpeechService,
+    answered_call_ids,
+    text_of,
+)
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.llm_service import LLMService, ToolCall
+from callpipe.services.llm_service import ToolCall
 from callpipe.services.openai.realtime.events import (
     OPENAI_SAMPLE_RATE,
     AudioConfiguration,
@@ -105,9 +108,7 @@ from callpipe.services.openai.realtime.events import (
     SessionProperties,
 )
 from callpipe.services.settings import LLMSettings, unset
-from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
-from callpipe.utils.time import time_now_iso8601
 from callpipe.utils.types import NOT_GIVEN, NotGiven
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,9 @@ _QUIET_ERRORS = frozenset(
 )
 _FATAL_ERRORS = frozenset({"invalid_api_key"})
 _BYTES_PER_MS = {"audio/pcm": 48.0, "audio/pcmu": 8.0, "audio/pcma": 8.0}
+_ENCODERS = {"audio/pcmu": pcm_to_ulaw, "audio/pcma": pcm_to_alaw}
+_APPEND = '{"type":"input_audio_buffer.append","audio":"%s"}'
+"""``input_audio_buffer.append`` around base64 audio (which JSON needs no escaping for)."""
 
 
 @dataclass
@@ -179,17 +183,7 @@ def _format_for(given: AudioFormat | None, sample_rate: int) -> str:
     return "audio/pcmu" if sample_rate == 8000 else "audio/pcm"
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(
-            str(part.get("text", "")) for part in content if isinstance(part, dict)
-        ).strip()
-    return ""
-
-
-class OpenAIRealtimeLLMService(LLMService):
+class OpenAIRealtimeLLMService(SpeechToSpeechService):
     """OpenAI Realtime speech to speech (see the module docstring).
 
     1.14 style: ``OpenAIRealtimeLLMService(api_key=..., settings=OpenAIRealtimeLLMService.
@@ -224,7 +218,7 @@ class OpenAIRealtimeLLMService(LLMService):
         if settings is not None and isinstance(settings.model, str):
             chosen = settings.model
         chosen = chosen or properties.model or DEFAULT_MODEL
-        super().__init__(model=chosen, **kwargs)
+        super().__init__(model=chosen, start_audio_paused=start_audio_paused, **kwargs)
         self._api_key = resolve_api_key(type(self).__name__, api_key, "OPENAI_API_KEY")
         explicit = base_url if base_url and base_url != OPENAI_REALTIME_URL else None
         address = env_base_url(explicit, OPENAI_REALTIME_URL_ENV, OPENAI_REALTIME_URL)
@@ -241,30 +235,20 @@ class OpenAIRealtimeLLMService(LLMService):
             self._settings.apply_update(rest)
         del start_video_paused, video_frame_detail  # video input: not supported (telephony)
         del user_audio_preroll_secs  # no pre-roll replay in manual mode yet
-        self._audio_paused = start_audio_paused
         self._batch_ms = audio_batch_ms
-        self._ws: ProviderWebsocket | None = None
-        self._context: ChatContext | None = None
-        self._session_ready = False
         self._respond_when_ready = False
         self._conversation_sent = False
         self._response_active = False
         self._response_owed = False
         self._response_id: str | None = None
         self._cancelled: set[str] = set()
-        self._in_response = False
         self._tts_started = False
         self._audio: _AudioReply | None = None
         self._cut: _AudioReply | None = None
         self._calls: list[ToolCall] = []
-        self._sent_results: set[str] = set()
         # Wire formats (decided at start from the pipeline's rates).
         self._in_format = "audio/pcm"
         self._out_format = "audio/pcm"
-        self._in_resampler: StreamResampler | None = None
-        self._out_resampler: StreamResampler | None = None
-        self._batch = bytearray()
-        self._batch_bytes = 0
 
     # ------------------------------------------------------------------ settings, metadata
 
@@ -272,10 +256,6 @@ class OpenAIRealtimeLLMService(LLMService):
     def session_properties(self) -> SessionProperties:
         props = self._settings.session_properties
         return props if isinstance(props, SessionProperties) else SessionProperties()
-
-    def set_audio_input_paused(self, paused: bool) -> None:
-        """Stop (or resume) sending the caller's audio."""
-        self._audio_paused = paused
 
     def service_metadata_frame(self) -> LLMServiceMetadataFrame:
         manual = self.session_properties.turn_detection_disabled
@@ -308,51 +288,33 @@ class OpenAIRealtimeLLMService(LLMService):
         given_out = audio.output.format if audio.output is not None else None
         self._in_format = _format_for(given_in, self._in_sample_rate)
         self._out_format = _format_for(given_out, self._out_sample_rate)
-        self._in_resampler = None
-        if self._in_format == "audio/pcm" and self._in_sample_rate != OPENAI_SAMPLE_RATE:
-            self._in_resampler = StreamResampler(
-                self._in_sample_rate, OPENAI_SAMPLE_RATE, clear_after_secs=None
-            )
-        elif self._in_format != "audio/pcm" and self._in_sample_rate != 8000:
-            self._in_resampler = StreamResampler(self._in_sample_rate, 8000, clear_after_secs=None)
-        self._batch_bytes = int(_BYTES_PER_MS[self._in_format] * self._batch_ms)
+        pcm = self._in_format == "audio/pcm"
+        self._caller_audio = CallerAudio(
+            in_rate=self._in_sample_rate,
+            wire_rate=OPENAI_SAMPLE_RATE if pcm else 8000,
+            batch_bytes=int(_BYTES_PER_MS[self._in_format] * self._batch_ms),
+            encode=_ENCODERS.get(self._in_format),
+        )
+        self._bot_audio = BotAudio(self._out_sample_rate)
 
     async def start(self, frame: StartFrame) -> None:
         self._choose_formats()
-        self._ws = ProviderWebsocket(
-            owner=str(self),
-            url=self.base_url,
-            headers={"Authorization": f"Bearer {self._api_key}"},
-            on_message=self._on_message,
-            on_reconnected=self._on_reconnected,
-            on_failed=self._on_socket_failed,
-            auth_hint="Check api_key / OPENAI_API_KEY.",
-        )
-        await self._ws.connect()
-
-    async def disconnect(self) -> None:
-        ws, self._ws = self._ws, None
-        self._session_ready = False
-        if ws is not None:
-            await ws.close()
+        headers = {"Authorization": f"Bearer {self._api_key}"}
+        await self._connect(self.base_url, headers, "Check api_key / OPENAI_API_KEY.")
 
     async def _on_reconnected(self) -> None:
         # A new session: the server knows nothing of the conversation or its calls.
-        self._session_ready = False
+        await super()._on_reconnected()
         self._conversation_sent = False
         self._response_active = False
         self._audio = self._cut = None
 
-    async def _on_socket_failed(self, message: str) -> None:
-        self._session_ready = False
-        await self.report_error(message, reason="disconnected")
-
     async def send_client_event(self, event: dict[str, Any]) -> bool:
         """Send one client event (a dict with its ``type``); False if the socket is down."""
-        ws = self._ws
-        if ws is None:
-            return False
-        return await ws.send(json.dumps(event), wait_secs=0)
+        return await self._send_json(event)
+
+    def _audio_message(self, data: str) -> str:
+        return _APPEND % data
 
     def _session_body(self) -> dict[str, Any]:
         props = self.session_properties
@@ -363,7 +325,7 @@ class OpenAIRealtimeLLMService(LLMService):
             if not isinstance(instructions, str):
                 for message in self._context.messages_for_api():
                     if message.get("role") == "system":
-                        instructions = _text_of(message.get("content"))
+                        instructions = text_of(message.get("content"))
                         break
         formats: dict[str, AudioFormat] = {
             "audio/pcm": PCMAudioFormat(),
@@ -385,16 +347,7 @@ class OpenAIRealtimeLLMService(LLMService):
 
     # ------------------------------------------------------------------ frames in
 
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        if type(frame) is InputAudioRawFrame:
-            # The caller's audio, 50 times a second: straight to the socket, nothing else.
-            if self._session_ready and not self._audio_paused:
-                await self._send_audio(frame.audio)
-            await self.push_frame(frame, direction)
-            return
-        if isinstance(frame, LLMContextFrame | OpenAILLMContextFrame):
-            await self._on_context(frame.context)
-            return
+    async def _on_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, InterruptionFrame):
             await self._on_interruption()
         elif isinstance(frame, BotInterruptedFrame) and direction == FrameDirection.UPSTREAM:
@@ -407,36 +360,13 @@ class OpenAIRealtimeLLMService(LLMService):
                 await self._flush_audio()
                 await self.send_client_event({"type": "input_audio_buffer.commit"})
                 await self._create_response()
-        await super().process_frame(frame, direction)
-
-    async def _send_audio(self, pcm: bytes) -> None:
-        if self._in_resampler is not None:
-            pcm = self._in_resampler.resample(pcm)
-        if self._in_format == "audio/pcmu":
-            pcm = pcm_to_ulaw(pcm)
-        elif self._in_format == "audio/pcma":
-            pcm = pcm_to_alaw(pcm)
-        self._batch += pcm
-        if len(self._batch) >= self._batch_bytes:
-            await self._flush_audio()
-
-    async def _flush_audio(self) -> None:
-        if not self._batch:
-            return
-        audio = base64.b64encode(self._batch).decode("ascii")
-        self._batch.clear()
-        await self.send_client_event({"type": "input_audio_buffer.append", "audio": audio})
 
     async def _on_context(self, context: ChatContext) -> None:
         first = self._context is None
         self._context = context
         if first:
             # Results already in the context were answered before this session.
-            self._sent_results.update(
-                str(m.get("tool_call_id"))
-                for m in context.messages_for_api()
-                if m.get("role") == "tool"
-            )
+            self._sent_results.update(answered_call_ids(context))
             await self._create_response()
 
     async def _on_interruption(self) -> None:
@@ -446,6 +376,7 @@ class OpenAIRealtimeLLMService(LLMService):
         self._response_owed = False
         if self._audio is not None:
             self._cut, self._audio = self._audio, None
+        self._bot_audio.reset()
         await self._end_response_frames()
 
     async def _truncate(self, heard_secs: float) -> None:
@@ -494,7 +425,7 @@ class OpenAIRealtimeLLMService(LLMService):
         skipped_system = False
         for message in self._context.messages_for_api():
             role = message.get("role")
-            text = _text_of(message.get("content"))
+            text = text_of(message.get("content"))
             if role not in ("system", "user", "assistant") or not text:
                 continue
             if role == "system" and not skipped_system:
@@ -508,20 +439,14 @@ class OpenAIRealtimeLLMService(LLMService):
         if self._tts_started:
             self._tts_started = False
             await self.push_frame(TTSStoppedFrame())
-        if self._in_response:
-            self._in_response = False
+        if self._responding:
+            self._responding = False
             await self.push_frame(LLMFullResponseEndFrame())
+        self._release_end()
 
     # ------------------------------------------------------------------ server events
 
-    async def _on_message(self, message: Message) -> None:
-        try:
-            event = json.loads(message)
-        except ValueError:
-            logger.warning("%s: ignoring a message that is not JSON", self)
-            return
-        if not isinstance(event, dict):
-            return
+    async def _on_server_message(self, event: dict[str, Any]) -> None:
         handler = self._handlers.get(str(event.get("type")))
         if handler is not None:
             await handler(self, event)
@@ -546,7 +471,7 @@ class OpenAIRealtimeLLMService(LLMService):
         if self._cut is not None:
             await self._truncate(0.0)  # cut before any of it was played
         self._calls = []
-        self._in_response = True
+        self._responding = True
         await self.push_frame(LLMFullResponseStartFrame())
 
     async def _on_audio_delta(self, event: dict[str, Any]) -> None:
@@ -567,13 +492,8 @@ class OpenAIRealtimeLLMService(LLMService):
         elif self._out_format == "audio/pcma":
             pcm, rate = alaw_to_pcm(raw), 8000
         else:
-            pcm, rate = raw, OPENAI_SAMPLE_RATE
-            if self._out_sample_rate != OPENAI_SAMPLE_RATE:
-                if self._out_resampler is None:
-                    self._out_resampler = StreamResampler(
-                        OPENAI_SAMPLE_RATE, self._out_sample_rate, clear_after_secs=None
-                    )
-                pcm, rate = self._out_resampler.resample(pcm), self._out_sample_rate
+            await self._push_bot_audio(raw, OPENAI_SAMPLE_RATE)
+            return
         if pcm:
             await self.push_frame(TTSAudioRawFrame(audio=pcm, sample_rate=rate, num_channels=1))
 
@@ -581,14 +501,8 @@ class OpenAIRealtimeLLMService(LLMService):
         if event.get("response_id") in self._cancelled:
             return
         text = str(event.get("delta") or "")
-        if not text:
-            return
-        llm_text = LLMTextFrame(text)
-        llm_text.append_to_context = False  # the TTSTextFrame below is what was said
-        await self.push_frame(llm_text)
-        spoken = TTSTextFrame(text)
-        spoken.includes_inter_frame_spaces = True
-        await self.push_frame(spoken)
+        if text:
+            await self._push_spoken_text(text)
 
     async def _on_text_delta(self, event: dict[str, Any]) -> None:
         if event.get("response_id") not in self._cancelled and event.get("delta"):
@@ -610,6 +524,7 @@ class OpenAIRealtimeLLMService(LLMService):
         if response_id in self._cancelled:
             self._cancelled.discard(response_id)
         else:
+            await self._push_bot_audio_tail()
             await self._end_response_frames()
         if response.get("status") == "failed":
             details = response.get("status_details") or {}
@@ -624,23 +539,12 @@ class OpenAIRealtimeLLMService(LLMService):
             self._response_owed = False
             await self._create_response()
 
-    async def _run_calls(self, calls: list[ToolCall]) -> None:
-        if self._context is None:
-            self._context = LLMContext()
-        context = self._context
-        run_again = await self.run_function_calls(context, calls)
-        wanted = {call.id for call in calls}
-        for message in context.messages_for_api():
-            call_id = message.get("tool_call_id")
-            if message.get("role") != "tool" or call_id not in wanted:
-                continue
-            if call_id in self._sent_results:
-                continue
-            self._sent_results.add(str(call_id))
+    async def _send_results(self, results: list[tuple[ToolCall, Any]], run_again: bool) -> None:
+        for call, content in results:
             item = {
                 "type": "function_call_output",
-                "call_id": call_id,
-                "output": _text_of(message.get("content")) or "COMPLETED",
+                "call_id": call.id,
+                "output": text_of(content) or "COMPLETED",
             }
             await self.send_client_event({"type": "conversation.item.create", "item": item})
         if run_again:
@@ -657,10 +561,7 @@ class OpenAIRealtimeLLMService(LLMService):
     async def _on_transcription(self, event: dict[str, Any]) -> None:
         transcript = str(event.get("transcript") or "").strip()
         if transcript:
-            await self.push_frame(
-                TranscriptionFrame(transcript, "", time_now_iso8601(), result=event),
-                FrameDirection.UPSTREAM,
-            )
+            await self._push_caller_text(transcript, result=event)
 
     async def _on_error(self, event: dict[str, Any]) -> None:
         error = event.get("error") or {}
