@@ -34,10 +34,10 @@ import dataclasses
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
+from typing import Any, Self
 
 from callpipe.audio.wav import pcm_to_wav
 from callpipe.frames.frames import (
@@ -353,6 +353,55 @@ StreamEnd = tuple[Message, Callable[[Message], bool]]
 """A message that ends a provider stream and the test for the provider's last answer to it."""
 
 
+class SessionSocket(ProviderWebsocket):
+    """A socket whose session takes its settings in its first message (see
+    :meth:`ProviderSocketSTTService._first_message`), with what is known of that session. The
+    callbacks get the socket first, so a service keeps each session's state on its socket; a
+    subclass adds the provider's own.
+    """
+
+    def __init__(
+        self,
+        first_message: Message,
+        *,
+        on_message: Callable[[Self, Message], Awaitable[None]],
+        on_reconnected: Callable[[Self], Awaitable[None]],
+        on_failed: Callable[[Self, str], Awaitable[None]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            on_message=lambda raw: on_message(self, raw),
+            on_reconnected=lambda: on_reconnected(self),
+            on_failed=lambda text: on_failed(self, text),
+            **kwargs,
+        )
+        self.first_message = first_message
+        """Sent first on the socket, and again after a reconnect (by the service)."""
+        self.error_reported = False
+        """An error the provider sent on this session was reported (its close is no news)."""
+        self.answered = asyncio.Event()
+        """Set when the provider accepted or refused the session."""
+        self.refusal: str | None = None
+        """The provider's reason for refusing or ending the session, if it gave one."""
+
+    def refuse(self, reason: str) -> None:
+        """The provider refused (or ended) the session."""
+        self.refusal = reason
+        self.answered.set()
+
+    async def wait_answer(self, timeout: float, *, required: bool) -> None:  # noqa: ASYNC109
+        """Wait at most ``timeout`` seconds for the provider's answer; raise ConnectionError if
+        it refused the session, or (``required``) if it did not answer in time."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.answered.wait()
+        except TimeoutError:
+            if required:
+                raise ConnectionError("the provider did not answer the session's start") from None
+        if self.refusal is not None:
+            raise ConnectionError(f"the provider refused it {self.refusal}")
+
+
 class ProviderSocketSTTService(StreamingSTTService):
     """A streaming STT with one :class:`ProviderWebsocket` per call (``self._ws``).
 
@@ -493,6 +542,13 @@ class ProviderSocketSTTService(StreamingSTTService):
 
     async def _on_socket_failed(self, message: str) -> None:
         await self.report_error(message, reason="disconnected")
+
+    async def _session_failed(self, ws: SessionSocket, message: str) -> None:
+        """``ws`` gave up reconnecting: reported, unless the provider's error was already."""
+        if ws.error_reported:
+            logger.info("%s: %s", self, message)
+            return
+        await self._on_socket_failed(message)
 
     # ------------------------------------------------------------------ settings at runtime
 

@@ -58,8 +58,6 @@ Differences from Pipecat 1.14: ``audio_format`` defaults to ``mulaw`` on an 8 kH
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -81,7 +79,7 @@ from callpipe.services._env import SONIOX_URL_ENV
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
+from callpipe.services.stt_service import ProviderSocketSTTService, SessionSocket, StreamEnd
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
@@ -218,19 +216,14 @@ def _defaults() -> SonioxSTTSettings:
     )
 
 
-class _Stream(ProviderWebsocket):
-    """One socket, its configuration and what arrived on it: final tokens held until the end
-    of the utterance."""
+class _Stream(SessionSocket):
+    """One Soniox session: its final tokens held until the end of the utterance."""
 
     def __init__(self, config: str, *, replacing: bool, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.config = config
+        super().__init__(config, **kwargs)
         self.finals: list[dict[str, Any]] = []
-        self.error_reported = False
         self.replacing = replacing
         """Opened to replace the live socket and not in use yet (its opener reports errors)."""
-        self.refused = asyncio.Event()
-        self.refusal: str | None = None
 
 
 class SonioxSTTService(ProviderSocketSTTService):
@@ -375,41 +368,25 @@ class SonioxSTTService(ProviderSocketSTTService):
         return json.dumps(self.config_message())
 
     def _build_socket(self) -> _Stream:
-        stream: _Stream
-
-        async def on_message(raw: Message) -> None:
-            await self._on_message(stream, raw)
-
-        async def on_reconnected() -> None:
-            await self._on_reconnected(stream)
-
-        async def on_failed(message: str) -> None:
-            await self._on_failed(stream, message)
-
-        stream = _Stream(
+        return _Stream(
             self._first_message(),
             replacing=self._ws is not None,
             owner=str(self),
             url=self.socket_url(),
             headers={"Authorization": f"Bearer {self._api_key}"},
-            on_message=on_message,
-            on_reconnected=on_reconnected,
-            on_failed=on_failed,
+            on_message=self._on_message,
+            on_reconnected=self._on_reconnected,
+            on_failed=self._on_failed,
             keepalive_secs=self.keepalive_secs,
             keepalive_message=self._keepalive,
             auth_hint="Check api_key / SONIOX_API_KEY.",
         )
-        return stream
 
     async def _session_accepted(self, ws: ProviderWebsocket) -> None:
         """Soniox does not acknowledge a configuration (it answers with an error or not at
         all): a new socket is watched for ``open_check_secs``."""
         assert isinstance(ws, _Stream)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.open_check_secs):
-                await ws.refused.wait()
-        if ws.refusal is not None:
-            raise ConnectionError(f"Soniox refused it {ws.refusal}")
+        await ws.wait_answer(self.open_check_secs, required=False)
 
     def _socket_replaced(self) -> None:
         if self._ws is not None:
@@ -427,15 +404,12 @@ class SonioxSTTService(ProviderSocketSTTService):
     async def _on_reconnected(self, stream: _Stream) -> None:
         """A new Soniox session on the same socket object: configure it first."""
         stream.error_reported = False
-        await stream.send(stream.config, wait_secs=0)  # before anything that may yield
+        await stream.send(stream.first_message, wait_secs=0)  # before anything that may yield
         await self._push_finals(stream)
 
     async def _on_failed(self, stream: _Stream, message: str) -> None:
         await self._push_finals(stream)
-        if stream.error_reported:
-            logger.info("%s: %s", self, message)  # Soniox's own error was reported
-            return
-        await self.report_error(message, reason="disconnected")
+        await self._session_failed(stream, message)
 
     # ------------------------------------------------------------------ audio out
 
@@ -511,8 +485,7 @@ class SonioxSTTService(ProviderSocketSTTService):
     async def _on_error(self, stream: _Stream, code: Any, text: str) -> None:
         stream.error_reported = True
         if stream.replacing:  # its opener reports it
-            stream.refusal = f"[{code}] {text}"
-            stream.refused.set()
+            stream.refuse(f"[{code}] {text}")
             return
         if isinstance(code, int) and 400 <= code < 500 and code not in _RETRY_CODES:
             # A refused request: a new session would be refused the same way (Soniox's

@@ -78,7 +78,7 @@ from callpipe.frames.frames import (
 from callpipe.services._env import SPEECHMATICS_URL_ENV, specific_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd
+from callpipe.services.stt_service import ProviderSocketSTTService, SessionSocket, StreamEnd
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
@@ -258,20 +258,15 @@ def _defaults() -> SpeechmaticsSTTSettings:
     )
 
 
-class _Session(ProviderWebsocket):
-    """One socket: its ``StartRecognition``, whether it began, and the audio messages sent."""
+class _Session(SessionSocket):
+    """One recognition session (its first message is ``StartRecognition``, answered by
+    ``RecognitionStarted`` or an ``Error``): whether it began, and the audio messages sent."""
 
     def __init__(self, start: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.start = start
+        super().__init__(start, **kwargs)
         self.started = False
-        self.answered = asyncio.Event()
-        """Set at ``RecognitionStarted`` or an ``Error``."""
-        self.refusal: str | None = None
-        """The ``Error`` that ended the session, if one did."""
         self.seq_no = 0
         self.audio_bytes = 0
-        self.error_reported = False
         self.id: str | None = None
 
 
@@ -477,28 +472,16 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         return json.dumps(self.start_recognition())
 
     def _build_socket(self) -> _Session:
-        session: _Session
-
-        async def on_message(raw: Message) -> None:
-            await self._on_message(session, raw)
-
-        async def on_reconnected() -> None:
-            await self._on_reconnected(session)
-
-        async def on_failed(message: str) -> None:
-            await self._on_failed(session, message)
-
-        session = _Session(
+        return _Session(
             self._first_message(),
             owner=str(self),
             url=self.socket_url(),
             headers={"Authorization": f"Bearer {self._api_key}"},
-            on_message=on_message,
-            on_reconnected=on_reconnected,
-            on_failed=on_failed,
+            on_message=self._on_message,
+            on_reconnected=self._on_reconnected,
+            on_failed=self._on_failed,
             auth_hint="Check api_key / SPEECHMATICS_API_KEY.",
         )
-        return session
 
     async def start(self, frame: StartFrame) -> None:
         if self.sample_rate not in SUPPORTED_SAMPLE_RATES:
@@ -529,13 +512,7 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
     async def _session_accepted(self, ws: ProviderWebsocket) -> None:
         """Wait for a new session's ``RecognitionStarted``; raise if it was refused."""
         assert isinstance(ws, _Session)
-        try:
-            async with asyncio.timeout(self.open_timeout_secs):
-                await ws.answered.wait()
-        except TimeoutError:
-            raise ConnectionError("no RecognitionStarted") from None
-        if ws.refusal is not None:
-            raise ConnectionError(f"Speechmatics refused it {ws.refusal}")
+        await ws.wait_answer(self.open_timeout_secs, required=True)
 
     def _socket_replaced(self) -> None:
         self._finalize_pending = False
@@ -550,15 +527,12 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         session.error_reported = False
         self._finalize_pending = False
         await self._end_turn()
-        await session.send(session.start, wait_secs=0)
+        await session.send(session.first_message, wait_secs=0)
 
     async def _on_failed(self, session: _Session, message: str) -> None:
         session.started = False
         await self._end_turn()
-        if session.error_reported:
-            logger.info("%s: %s", self, message)  # Speechmatics' Error was reported
-            return
-        await self.report_error(message, reason="disconnected")
+        await self._session_failed(session, message)
 
     # ------------------------------------------------------------------ audio out
 
@@ -650,8 +624,7 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         reason = str(message.get("reason") or "")
         session.error_reported = True
         session.started = False
-        session.refusal = f"[{kind}] {reason}"
-        session.answered.set()
+        session.refuse(f"[{kind}] {reason}")
         if session is not self._ws:
             # A session being opened (its opener reports it) or ended.
             logger.info("%s: Speechmatics error on a session not in use %s", self, session.refusal)
