@@ -225,8 +225,11 @@ def user(text: str = "hi") -> OpenAILLMContext:
 @module_loop
 @pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)
 async def test_streams_a_reply_with_the_default_model(
-    provider: Provider, server: FakeOpenAIServer
+    provider: Provider, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # An OpenAI account's ids are OpenAI's: never sent to another provider.
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-openai")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-openai")
     server.add_chat_reply("Hello from the provider.")
     llm = make(provider.service_class(), server)
     down = await ask(llm, user())
@@ -236,7 +239,9 @@ async def test_streams_a_reply_with_the_default_model(
     assert request["model"] == provider.model and request["stream"] is True
     assert request["messages"][-1] == {"role": "user", "content": "hi"}
     assert server.chat_urls == ["/v1/chat/completions"]
-    assert server.request_headers[-1]["authorization"] == "Bearer test-key"
+    headers = server.request_headers[-1]
+    assert headers["authorization"] == "Bearer test-key"
+    assert "openai-organization" not in headers and "openai-project" not in headers
 
 
 @pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)

@@ -69,6 +69,7 @@ class AzureLLMService(OpenAILLMService):
 
     Settings = AzureLLMSettings
     _settings: AzureLLMSettings
+    _api_key_env = "AZURE_OPENAI_API_KEY"
 
     def __init__(
         self,

@@ -32,6 +32,7 @@ class BasetenLLMService(OpenAILLMService):
 
     Settings = BasetenLLMSettings
     _settings: BasetenLLMSettings
+    _api_key_env = "BASETEN_API_KEY"
 
     def __init__(
         self,

@@ -32,6 +32,7 @@ class CerebrasLLMService(OpenAILLMService):
 
     Settings = CerebrasLLMSettings
     _settings: CerebrasLLMSettings
+    _api_key_env = "CEREBRAS_API_KEY"
 
     def __init__(
         self,

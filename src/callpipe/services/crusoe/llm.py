@@ -32,6 +32,7 @@ class CrusoeLLMService(OpenAILLMService):
 
     Settings = CrusoeLLMSettings
     _settings: CrusoeLLMSettings
+    _api_key_env = "CRUSOE_API_KEY"
 
     def __init__(
         self,

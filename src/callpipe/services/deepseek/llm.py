@@ -61,6 +61,7 @@ class DeepSeekLLMService(OpenAILLMService):
     """
 
     Settings = DeepSeekLLMSettings
+    _api_key_env = "DEEPSEEK_API_KEY"
     ThinkingConfig = DeepSeekThinkingConfig
     supports_response_schema = False
     _settings: DeepSeekLLMSettings

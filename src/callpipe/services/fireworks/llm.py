@@ -39,6 +39,7 @@ class FireworksLLMService(OpenAILLMService):
 
     Settings = FireworksLLMSettings
     _settings: FireworksLLMSettings
+    _api_key_env = "FIREWORKS_API_KEY"
 
     def __init__(
         self,

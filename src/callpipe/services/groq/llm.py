@@ -42,6 +42,7 @@ class GroqLLMService(OpenAILLMService):
 
     Settings = GroqLLMSettings
     _settings: GroqLLMSettings
+    _api_key_env = "GROQ_API_KEY"
 
     def __init__(
         self,

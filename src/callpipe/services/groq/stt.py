@@ -106,9 +106,6 @@ class GroqSTTService(OpenAISTTService):
             **kwargs,
         )
         self._settings = store  # the base copied it into an OpenAISTTSettings
-        # The OpenAI account headers (from OPENAI_ORG_ID / OPENAI_PROJECT_ID) are not Groq's.
-        self._organization = None
-        self._project = None
         self._keywords_warned = False
 
     @staticmethod

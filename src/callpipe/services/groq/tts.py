@@ -112,9 +112,6 @@ class GroqTTSService(OpenAITTSService):
             **kwargs,
         )
         self._settings = store  # the base copied it into an OpenAITTSSettings
-        # The OpenAI account headers (from OPENAI_ORG_ID / OPENAI_PROJECT_ID) are not Groq's.
-        self._organization = None
-        self._project = None
         self._instructions_warned = False
 
     def _speech_body(self, text: str) -> dict[str, Any]:

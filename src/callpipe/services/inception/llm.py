@@ -40,6 +40,7 @@ class InceptionLLMService(OpenAILLMService):
 
     Settings = InceptionLLMSettings
     _settings: InceptionLLMSettings
+    _api_key_env = "INCEPTION_API_KEY"
 
     def __init__(
         self,

@@ -64,6 +64,7 @@ class MistralLLMService(OpenAILLMService):
 
     Settings = MistralLLMSettings
     _settings: MistralLLMSettings
+    _api_key_env = "MISTRAL_API_KEY"
 
     def __init__(
         self,

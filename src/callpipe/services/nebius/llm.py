@@ -32,6 +32,7 @@ class NebiusLLMService(OpenAILLMService):
 
     Settings = NebiusLLMSettings
     _settings: NebiusLLMSettings
+    _api_key_env = "NEBIUS_API_KEY"
 
     def __init__(
         self,

@@ -32,6 +32,7 @@ class NovitaLLMService(OpenAILLMService):
 
     Settings = NovitaLLMSettings
     _settings: NovitaLLMSettings
+    _api_key_env = "NOVITA_API_KEY"
 
     def __init__(
         self,

@@ -47,6 +47,7 @@ class NvidiaLLMService(OpenAILLMService):
 
     Settings = NvidiaLLMSettings
     _settings: NvidiaLLMSettings
+    _api_key_env = "NVIDIA_API_KEY"
 
     def __init__(
         self,

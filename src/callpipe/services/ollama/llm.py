@@ -31,6 +31,7 @@ class OLLamaLLMService(OpenAILLMService):
 
     Settings = OllamaLLMSettings
     _settings: OllamaLLMSettings
+    _api_key_env = ""  # a local server: no key, and no OpenAI account headers
 
     def __init__(
         self,

@@ -2,8 +2,10 @@
 
 Like the OpenAI SDK, the base URL comes from ``base_url=``, else ``OPENAI_BASE_URL``, and the
 ``OpenAI-Organization`` / ``OpenAI-Project`` headers from ``organization=`` / ``project=``, else
-``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``. ``default_headers=`` (the SDK's argument too) are
-sent with every request and win over any header set here, names compared without case.
+``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID`` (for OpenAI's own services only: a compatible
+provider's never sends an OpenAI account's ids to that provider). ``default_headers=`` (the
+SDK's argument too) are sent with every request and win over any header set here, names
+compared without case.
 
 A mixin rather than a base class because the services already derive from different service
 bases (LLM, TTS, segmented STT). The client's connections come from the event loop's pool
@@ -126,7 +128,13 @@ class OpenAIHTTPMixin:
     _client: httpx.AsyncClient | None
     _user_client: Any
     _api_key_env = "OPENAI_API_KEY"
-    """The environment variable named when the key is rejected (a compatible provider's own)."""
+    """The environment variable named when the key is rejected (a compatible provider's own;
+    empty for a local server that needs none). Only the OpenAI services themselves read
+    ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``."""
+
+    @property
+    def _key_env_hint(self) -> str:
+        return f" / {self._api_key_env}" if self._api_key_env else ""
 
     def _init_http(
         self,
@@ -148,8 +156,13 @@ class OpenAIHTTPMixin:
             # Local OpenAI-compatible servers (Ollama, vLLM, llama.cpp) often need no key.
             self._api_key = api_key
         self._base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
-        self._organization = organization or os.environ.get("OPENAI_ORG_ID") or None
-        self._project = project or os.environ.get("OPENAI_PROJECT_ID") or None
+        # OPENAI_ORG_ID / OPENAI_PROJECT_ID name an OpenAI account: a compatible provider's
+        # service (its own ``_api_key_env``) never sends them to that provider.
+        openai_account = self._api_key_env == "OPENAI_API_KEY"
+        self._organization = (
+            organization or (openai_account and os.environ.get("OPENAI_ORG_ID")) or None
+        )
+        self._project = project or (openai_account and os.environ.get("OPENAI_PROJECT_ID")) or None
         self._default_headers = dict(default_headers or {})
         self._timeout = timeout_secs
         self._warmup = warmup
@@ -200,7 +213,7 @@ class OpenAIHTTPMixin:
             raise ServiceAuthError(
                 f"{self}: {self._base_url} rejected the API key (HTTP {response.status_code}): "
                 f"{error_message(response.status_code, response.content)}. "
-                f"Check api_key / {self._api_key_env}."
+                f"Check api_key{self._key_env_hint}."
             )
 
     async def disconnect(self) -> None:

@@ -188,7 +188,7 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
             await self.report_error(
                 f"{self}: HTTP {response.status_code} from {self._base_url}: "
                 f"{error_message(response.status_code, response.content)}"
-                + (f" Check api_key / {self._api_key_env}." if fatal else ""),
+                + (f" Check api_key{self._key_env_hint}." if fatal else ""),
                 fatal=fatal,
                 reason="auth" if fatal else "http",
             )

@@ -68,6 +68,7 @@ class OpenRouterLLMService(OpenAILLMService):
     """
 
     Settings = OpenRouterLLMSettings
+    _api_key_env = "OPENROUTER_API_KEY"
     ProviderPreferences = OpenRouterProviderPreferences
     _settings: OpenRouterLLMSettings
 

@@ -82,6 +82,7 @@ class PerplexityLLMService(OpenAILLMService):
 
     Settings = PerplexityLLMSettings
     _settings: PerplexityLLMSettings
+    _api_key_env = "PERPLEXITY_API_KEY"
 
     def __init__(
         self,

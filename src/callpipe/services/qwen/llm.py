@@ -33,6 +33,7 @@ class QwenLLMService(OpenAILLMService):
 
     Settings = QwenLLMSettings
     _settings: QwenLLMSettings
+    _api_key_env = "QWEN_API_KEY"
 
     def __init__(
         self,

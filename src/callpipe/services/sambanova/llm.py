@@ -32,6 +32,7 @@ class SambaNovaLLMService(OpenAILLMService):
 
     Settings = SambaNovaLLMSettings
     _settings: SambaNovaLLMSettings
+    _api_key_env = "SAMBANOVA_API_KEY"
 
     def __init__(
         self,

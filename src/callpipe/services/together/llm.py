@@ -36,6 +36,7 @@ class TogetherLLMService(OpenAILLMService):
 
     Settings = TogetherLLMSettings
     _settings: TogetherLLMSettings
+    _api_key_env = "TOGETHER_API_KEY"
 
     def __init__(
         self,

@@ -45,6 +45,7 @@ class GrokLLMService(OpenAILLMService):
 
     Settings = GrokLLMSettings
     _settings: GrokLLMSettings
+    _api_key_env = "XAI_API_KEY"
 
     def __init__(
         self,
