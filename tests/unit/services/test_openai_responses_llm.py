@@ -23,6 +23,7 @@ from callpipe.frames.frames import (
     LLMThoughtEndFrame,
     LLMThoughtStartFrame,
     LLMThoughtTextFrame,
+    LLMUpdateSettingsFrame,
     MetricsFrame,
 )
 from callpipe.metrics.metrics import LLMUsageMetricsData
@@ -109,6 +110,22 @@ async def test_settings_reach_the_request(server: FakeOpenAIServer) -> None:
     # Unconfigured: the model's lowest effort (a dated snapshot counts as its model).
     assert dated["reasoning"] == {"effort": "minimal"} and dated["max_output_tokens"] == 20
     assert extra["reasoning"] == {"effort": "medium"}
+
+
+async def test_settings_update_changes_the_next_request(server: FakeOpenAIServer) -> None:
+    llm = make_llm(server, model="gpt-5")
+    update = LLMUpdateSettingsFrame(
+        delta=OpenAIResponsesLLMService.Settings(
+            model="o3",
+            reasoning=OpenAIResponsesLLMService.ReasoningConfig(effort="medium"),
+        )
+    )
+    raw = LLMUpdateSettingsFrame(settings={"reasoning": {"summary": "concise"}, "top_p": 0.5})
+    await run_test(llm, [turn(USER), update, turn(USER), raw, turn(USER)])
+    before, after, last = server.responses_requests
+    assert before["model"] == "gpt-5" and before["reasoning"] == {"effort": "minimal"}
+    assert after["model"] == "o3" and after["reasoning"] == {"effort": "medium"}
+    assert last["reasoning"] == {"summary": "concise"} and last["top_p"] == 0.5
 
 
 async def test_tool_call_round_trip(server: FakeOpenAIServer) -> None:
