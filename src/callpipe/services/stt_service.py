@@ -543,6 +543,24 @@ class ProviderSocketSTTService(StreamingSTTService):
     async def _on_socket_failed(self, message: str) -> None:
         await self.report_error(message, reason="disconnected")
 
+    async def _session_error(
+        self, ws: SessionSocket, said: str, *, final: bool, auth_hint: str | None = None
+    ) -> None:
+        """Report the error ``said`` the provider sent on the live session ``ws``. ``final``:
+        it refused the request itself, so ``ws`` is closed rather than reconnected to be
+        refused again; with ``auth_hint`` it rejected the credentials (fatal)."""
+        ws.error_reported = True
+        if final:
+            self.create_task(ws.close(), "close-refused")
+        if auth_hint is not None:
+            await self.report_error(
+                f"{self}: the provider rejected the credentials {said}. {auth_hint}",
+                fatal=True,
+                reason="auth",
+            )
+            return
+        await self.report_error(f"{self}: the provider's error {said}", reason="provider")
+
     async def _session_failed(self, ws: SessionSocket, message: str) -> None:
         """``ws`` gave up reconnecting: reported, unless the provider's error was already."""
         if ws.error_reported:

@@ -101,6 +101,7 @@ _END_OF_AUDIO = ""
 """An empty message: the end of the audio (Soniox finishes, then closes)."""
 _AUDIO_FORMATS = ("pcm_s16le", "mulaw")
 _AUTH_CODES = frozenset({401, 403})
+_AUTH_HINT = "Check api_key / SONIOX_API_KEY."
 _RETRY_CODES = frozenset({408, 429})
 """Client errors worth a new session (a timeout, a rate limit); 5xx ones are too."""
 _LANGUAGES = (
@@ -379,7 +380,7 @@ class SonioxSTTService(ProviderSocketSTTService):
             on_failed=self._on_failed,
             keepalive_secs=self.keepalive_secs,
             keepalive_message=self._keepalive,
-            auth_hint="Check api_key / SONIOX_API_KEY.",
+            auth_hint=_AUTH_HINT,
         )
 
     async def _session_accepted(self, ws: ProviderWebsocket) -> None:
@@ -483,23 +484,15 @@ class SonioxSTTService(ProviderSocketSTTService):
             await self._push_finals(stream)
 
     async def _on_error(self, stream: _Stream, code: Any, text: str) -> None:
-        stream.error_reported = True
+        said = f"[{code}] {text}"
         if stream.replacing:  # its opener reports it
-            stream.refuse(f"[{code}] {text}")
+            stream.refuse(said)
             return
-        if isinstance(code, int) and 400 <= code < 500 and code not in _RETRY_CODES:
-            # A refused request: a new session would be refused the same way (Soniox's
-            # close after the error is not a drop to reconnect from).
-            self.create_task(stream.close(), "soniox-close")
-        if code in _AUTH_CODES:
-            await self.report_error(
-                f"{self}: Soniox rejected the credentials [{code}] {text}. "
-                "Check api_key / SONIOX_API_KEY.",
-                fatal=True,
-                reason="auth",
-            )
-            return
-        await self.report_error(f"{self}: Soniox error [{code}] {text}", reason="provider")
+        # A refused request (a 4xx but a timeout or rate limit) would be refused again: Soniox's
+        # close after it is not a drop to reconnect from.
+        refused = isinstance(code, int) and 400 <= code < 500 and code not in _RETRY_CODES
+        auth = _AUTH_HINT if code in _AUTH_CODES else None
+        await self._session_error(stream, said, final=refused, auth_hint=auth)
 
     # ------------------------------------------------------------------ settings at runtime
 

@@ -96,6 +96,7 @@ DEFAULT_SILENCE_TRIGGER = 0.5
 """``end_of_utterance_silence_trigger`` in ``TurnDetectionMode.VAD`` when none is set."""
 SUPPORTED_SAMPLE_RATES = (8000, 16000)
 _AUTH_ERRORS = frozenset({"not_authorised"})
+_AUTH_HINT = "Check api_key / SPEECHMATICS_API_KEY."
 _REFUSALS = frozenset(
     {
         "invalid_message",
@@ -480,7 +481,7 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
             on_message=self._on_message,
             on_reconnected=self._on_reconnected,
             on_failed=self._on_failed,
-            auth_hint="Check api_key / SPEECHMATICS_API_KEY.",
+            auth_hint=_AUTH_HINT,
         )
 
     async def start(self, frame: StartFrame) -> None:
@@ -622,27 +623,17 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
     async def _on_error(self, session: _Session, message: dict[str, Any]) -> None:
         kind = str(message.get("type") or "unknown_error")
         reason = str(message.get("reason") or "")
-        session.error_reported = True
+        said = f"[{kind}] {reason}"
         session.started = False
-        session.refuse(f"[{kind}] {reason}")
+        session.refuse(said)
         if session is not self._ws:
             # A session being opened (its opener reports it) or ended.
             logger.info("%s: Speechmatics error on a session not in use %s", self, session.refusal)
             self.create_task(session.close(), "speechmatics-close")
             return
         await self._end_turn()
-        if kind in _REFUSALS:
-            # The session is over and a new one would be refused the same way.
-            self.create_task(session.close(), "speechmatics-close")
-        if kind in _AUTH_ERRORS:
-            await self.report_error(
-                f"{self}: Speechmatics rejected the credentials [{kind}] {reason}. "
-                "Check api_key / SPEECHMATICS_API_KEY.",
-                fatal=True,
-                reason="auth",
-            )
-            return
-        await self.report_error(f"{self}: Speechmatics error [{kind}] {reason}", reason="provider")
+        auth = _AUTH_HINT if kind in _AUTH_ERRORS else None
+        await self._session_error(session, said, final=kind in _REFUSALS, auth_hint=auth)
 
     # ------------------------------------------------------------------ settings at runtime
 
