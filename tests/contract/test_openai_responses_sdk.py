@@ -107,8 +107,9 @@ async def test_sdk_assembles_a_function_call() -> None:
         {"text": "Checked.", "reasoning": "Think it over", "reasoning_tokens": 7},
         {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
         {"text": "Half", "failed_code": "server_error", "error_message": "boom"},
+        {"text": "Cut", "incomplete_reason": "max_output_tokens"},
     ],
-    ids=["text", "reasoning", "tool", "failed"],
+    ids=["text", "reasoning", "tool", "failed", "incomplete"],
 )
 async def test_every_event_the_fake_streams_is_an_sdk_event(reply: dict[str, Any]) -> None:
     async with FakeOpenAIServer() as fake:
@@ -117,9 +118,12 @@ async def test_every_event_the_fake_streams_is_an_sdk_event(reply: dict[str, Any
         events = await raw_events(fake, body)
     for event in events:
         strict(event)
-    assert events[-1]["type"] == (
-        "response.failed" if "failed_code" in reply else "response.completed"
-    )
+    ending = "completed"
+    if "failed_code" in reply:
+        ending = "failed"
+    elif "incomplete_reason" in reply:
+        ending = "incomplete"
+    assert events[-1]["type"] == f"response.{ending}"
 
 
 async def test_the_service_requests_are_sdk_create_params() -> None:

@@ -297,6 +297,15 @@ async def test_failed_response_after_text_is_reported_not_fatal(
     assert isinstance(down[-2], LLMFullResponseEndFrame)
 
 
+async def test_incomplete_response_is_reported_not_fatal(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply("Cut short", incomplete_reason="max_output_tokens")
+    down, up = await run_test(make_llm(server), [turn(USER)])
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and not errors[0].fatal
+    assert "max_output_tokens" in errors[0].error
+    assert texts(down) == "Cut short" and len(server.responses_requests) == 1
+
+
 async def test_run_inference_joins_the_text(server: FakeOpenAIServer) -> None:
     server.add_chat_reply('{"summary": "short"}')
     llm = make_llm(server)

@@ -63,7 +63,8 @@ class ChatReply:
     reasoning tokens are left out of ``completion_tokens`` (still in ``total_tokens``), as xAI
     counts them. ``failed_code``: on ``/v1/responses`` only, the stream ends in
     ``response.failed`` with this error code (and ``error_message``) instead of
-    ``response.completed``.
+    ``response.completed``; ``incomplete_reason``: it ends in ``response.incomplete`` with this
+    reason (e.g. ``"max_output_tokens"``).
     """
 
     text: str = ""
@@ -79,6 +80,7 @@ class ChatReply:
     reasoning_tokens: int | None = None
     reasoning_apart: bool = False
     failed_code: str | None = None
+    incomplete_reason: str | None = None
 
 
 @functools.lru_cache(maxsize=64)

@@ -14,7 +14,8 @@ call, a ``function_call`` item whose arguments stream in two
 ``response.function_call_arguments.delta``\\ s then ``.done``; every item opened by
 ``response.output_item.added`` and closed by ``response.output_item.done``. The stream ends
 with ``response.completed`` (the response with all its output and its ``usage``), or, for a
-reply with ``failed_code``, ``response.failed`` carrying that error code.
+reply with ``failed_code``, ``response.failed`` carrying that error code (with
+``incomplete_reason``, ``response.incomplete`` carrying that reason).
 
 The same :class:`~callpipe.testing.fakes.openai.ChatReply` script drives both APIs.
 """
@@ -184,6 +185,11 @@ def response_events(
         failed["error"] = {"code": reply.failed_code, "message": reply.error_message}
         failed["usage"] = usage
         add("response.failed", response=failed)
+    elif reply.incomplete_reason is not None:
+        cut = _response(body, number, created, "incomplete", output)
+        cut["incomplete_details"] = {"reason": reply.incomplete_reason}
+        cut["usage"] = usage
+        add("response.incomplete", response=cut)
     else:
         completed = _response(body, number, created, "completed", output)
         completed["usage"] = usage
