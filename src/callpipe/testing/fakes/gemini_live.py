@@ -54,11 +54,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal
+from callpipe.testing.fakes._speech_to_speech import (
+    SpeechGate,
+    SpeechToSpeechFake,
+    is_loud,
+    reply_chunks,
+)
 from callpipe.testing.fakes.openai import tone_pcm
 
 API_VERSIONS = ("v1beta", "v1alpha", "v1")
@@ -122,14 +127,13 @@ class _Connection:
     history: list[dict[str, Any]] = field(default_factory=list)
     reply: asyncio.Task[None] | None = None
     pending_calls: dict[str, str] = field(default_factory=dict)
-    in_speech: bool = False
-    quiet_ms: float = 0.0
+    vad: SpeechGate = field(default_factory=SpeechGate)
     activity: bool = False
     heard: str = ""
     handle: str = ""
 
 
-class FakeGeminiLiveServer(ServedWebsocketFake):
+class FakeGeminiLiveServer(SpeechToSpeechFake):
     """See the module docstring. ``async with FakeGeminiLiveServer() as fake: fake.base_url``
     (an ``http://`` origin, as ``http_options={"base_url": ...}`` takes it)."""
 
@@ -141,21 +145,12 @@ class FakeGeminiLiveServer(ServedWebsocketFake):
         pace_secs: float = 0.0,
         speech_threshold: int = 500,
     ) -> None:
+        super().__init__(chunk_ms=chunk_ms, pace_secs=pace_secs, speech_threshold=speech_threshold)
         self.api_key = api_key
-        self.chunk_ms = chunk_ms
-        self.pace_secs = pace_secs
-        """Seconds between audio chunks (a test can interrupt in the middle of a reply)."""
-        self.speech_threshold = speech_threshold
         self.replies: list[LiveReply] = []
-        self.transcripts: list[str] = []
-        self.echo = False
         self.received: list[dict[str, Any]] = []
         """Every client message, as sent (parsed JSON), across connections."""
         self.raw_received: list[str] = []
-        self.sent: list[dict[str, Any]] = []
-        """Every server message, in order."""
-        self.audio_bytes = 0
-        self.opened = 0
         self.closed = 0
         """Connections that ended (either side closed)."""
         self.connections: list[_Connection] = []
@@ -322,21 +317,13 @@ class FakeGeminiLiveServer(ServedWebsocketFake):
         detection = self._detection(conn)
         if detection.get("disabled"):
             return  # the client marks the turns
-        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2")
-        loud = bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > (
-            self.speech_threshold
-        )
         ms = len(pcm) / 2 / rate * 1000
-        if loud:
-            conn.quiet_ms = 0.0
-            if not conn.in_speech:
-                conn.in_speech = True
-                await self._speech_started(conn)
-        elif conn.in_speech:
-            conn.quiet_ms += ms
-            if conn.quiet_ms >= float(detection.get("silenceDurationMs") or 500):
-                conn.in_speech = False
-                await self._speech_stopped(conn)
+        silence_ms = float(detection.get("silenceDurationMs") or 500)
+        change = conn.vad.hear(is_loud(pcm, self.speech_threshold), ms, silence_ms)
+        if change == "started":
+            await self._speech_started(conn)
+        elif change == "stopped":
+            await self._speech_stopped(conn)
 
     async def _speech_started(self, conn: _Connection) -> None:
         if conn.pending_calls:
@@ -354,8 +341,7 @@ class FakeGeminiLiveServer(ServedWebsocketFake):
             await self._turn_complete(conn)
 
     async def _speech_stopped(self, conn: _Connection) -> None:
-        fallback = "hello" if self.echo else ""
-        heard = self.transcripts.pop(0) if self.transcripts else fallback
+        heard = self._next_transcript()
         if heard:
             conn.heard = heard
             conn.history.append({"role": "user", "parts": [{"text": heard}]})
@@ -386,18 +372,12 @@ class FakeGeminiLiveServer(ServedWebsocketFake):
                 calls.append({"id": call_id, "name": name, "args": args})
             await self._send(conn, {"toolCall": {"functionCalls": calls}})
             return
-        words = reply.text.split()
-        total_ms = reply.audio_ms if reply.audio_ms is not None else 80 * max(1, len(words))
-        chunks = max(1, -(-total_ms // self.chunk_ms))
-        for index in range(chunks):
-            ms = min(self.chunk_ms, total_ms - index * self.chunk_ms)
+        for ms, said in reply_chunks(reply.text, reply.audio_ms, self.chunk_ms):
             audio = base64.b64encode(tone_pcm(ms / 1000, OUTPUT_RATE)).decode()
             part = {"inlineData": {"mimeType": f"audio/pcm;rate={OUTPUT_RATE}", "data": audio}}
             await self._send(conn, {"serverContent": {"modelTurn": {"parts": [part]}}})
-            said = words[index * len(words) // chunks : (index + 1) * len(words) // chunks]
             if said:
-                text = (" " if index * len(words) // chunks else "") + " ".join(said)
-                await self._send(conn, {"serverContent": {"outputTranscription": {"text": text}}})
+                await self._send(conn, {"serverContent": {"outputTranscription": {"text": said}}})
             if self.pace_secs:
                 await asyncio.sleep(self.pace_secs)
         conn.history.append({"role": "model", "parts": [{"text": reply.text}]})

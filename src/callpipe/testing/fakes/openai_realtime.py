@@ -49,12 +49,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import alaw_to_pcm, pcm_to_alaw, pcm_to_ulaw, ulaw_to_pcm
-from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal
+from callpipe.testing.fakes._speech_to_speech import (
+    SpeechGate,
+    SpeechToSpeechFake,
+    is_loud,
+    reply_chunks,
+)
 from callpipe.testing.fakes.openai import tone_pcm
 
 PATH = "/v1/realtime"
@@ -137,8 +142,7 @@ class _Connection:
     ws: ServerConnection
     session: dict[str, Any]
     audio_ms: float = 0.0
-    in_speech: bool = False
-    quiet_ms: float = 0.0
+    vad: SpeechGate = field(default_factory=SpeechGate)
     speech_start_ms: float = 0.0
     input_item: str = ""
     response: asyncio.Task[None] | None = None
@@ -148,7 +152,7 @@ class _Connection:
     heard: str = ""
 
 
-class FakeOpenAIRealtimeServer(ServedWebsocketFake):
+class FakeOpenAIRealtimeServer(SpeechToSpeechFake):
     """See the module docstring. ``async with FakeOpenAIRealtimeServer() as fake: fake.url``
     (a ``ws://`` base URL: pass ``fake.url + "/v1/realtime"`` as the service's ``base_url``)."""
 
@@ -160,16 +164,8 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
         pace_secs: float = 0.0,
         speech_threshold: int = 500,
     ) -> None:
-        self.chunk_ms = chunk_ms
-        self.pace_secs = pace_secs
-        """Seconds between audio deltas (a test can interrupt in the middle of a reply)."""
-        self.speech_threshold = speech_threshold
+        super().__init__(chunk_ms=chunk_ms, pace_secs=pace_secs, speech_threshold=speech_threshold)
         self.replies: list[RealtimeReply] = []
-        self.transcripts: list[str] = []
-        self.echo = False
-        """``callpipe fakes`` mode: every committed turn is heard as the next of ``transcripts``
-        (``"hello"`` when none), transcribed or not, and a response with no reply queued says
-        ``"You said: <what was heard>"``, as do text items a client adds."""
         self.transcript_delay_secs = 0.0
         """How long after the commit the transcript comes (OpenAI transcribes asynchronously:
         it often arrives after the response started)."""
@@ -177,12 +173,7 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
         """``error`` events (code, message) to send right after the next ``session.updated``."""
         self.events: list[dict[str, Any]] = []
         """Every client event received, in order, across connections."""
-        self.sent: list[dict[str, Any]] = []
-        """Every server event sent, in order."""
-        self.audio_bytes = 0
         self.connections: list[_Connection] = []
-        self.opened = 0
-        """Connections accepted so far."""
         self._server = LocalWebsocketServer(
             self._handle,
             api_key=api_key,
@@ -324,27 +315,19 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
             else raw
         )
         ms = len(pcm) / 2 / _RATES[fmt] * 1000
-        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2")
-        loud = (
-            bool(samples.size)
-            and int(np.abs(samples.astype(np.int32)).max()) > self.speech_threshold
-        )
         detection = self._turn_detection(conn)
         conn.audio_ms += ms
         if detection is None:
             return
-        if loud:
-            conn.quiet_ms = 0.0
-            if not conn.in_speech:
-                await self._speech_started(conn)
-        elif conn.in_speech:
-            conn.quiet_ms += ms
-            if conn.quiet_ms >= float(detection.get("silence_duration_ms") or 500):
-                await self._speech_stopped(conn)
+        silence_ms = float(detection.get("silence_duration_ms") or 500)
+        change = conn.vad.hear(is_loud(pcm, self.speech_threshold), ms, silence_ms)
+        if change == "started":
+            await self._speech_started(conn)
+        elif change == "stopped":
+            await self._speech_stopped(conn)
 
     async def _speech_started(self, conn: _Connection) -> None:
-        conn.in_speech = True
-        conn.quiet_ms = 0.0
+        conn.vad.in_speech, conn.vad.quiet_ms = True, 0.0  # also when speak() calls it
         conn.input_item = _id("item")
         detection = self._turn_detection(conn) or {}
         if detection.get("interrupt_response", True) is not False:
@@ -359,7 +342,7 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
         )
 
     async def _speech_stopped(self, conn: _Connection) -> None:
-        conn.in_speech = False
+        conn.vad.in_speech = False
         await self._send(
             conn,
             {
@@ -400,8 +383,7 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
         conn.last_item = item_id
         transcribed = conn.session["audio"]["input"].get("transcription") is not None
         if transcribed or self.echo:
-            fallback = "hello" if self.echo else ""
-            conn.heard = self.transcripts.pop(0) if self.transcripts else fallback
+            conn.heard = self._next_transcript()
         if transcribed:
             transcript = conn.heard
             completed = {
@@ -564,12 +546,8 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
         conn.item_audio_ms[item_id] = 0.0
         fmt = conn.session["audio"]["output"]["format"].get("type", "audio/pcm")
         rate = _RATES[fmt]
-        words = reply.transcript.split()
-        total_ms = reply.audio_ms if reply.audio_ms is not None else 80 * max(1, len(words))
-        chunks = max(1, -(-total_ms // self.chunk_ms))
         where = {"response_id": rid, "item_id": item_id, "output_index": 0, "content_index": 0}
-        for index in range(chunks):
-            ms = min(self.chunk_ms, total_ms - index * self.chunk_ms)
+        for ms, said in reply_chunks(reply.transcript, reply.audio_ms, self.chunk_ms):
             pcm = tone_pcm(ms / 1000, rate)
             data = (
                 pcm_to_ulaw(pcm)
@@ -587,11 +565,9 @@ class FakeOpenAIRealtimeServer(ServedWebsocketFake):
                 },
             )
             conn.item_audio_ms[item_id] += ms
-            said = words[index * len(words) // chunks : (index + 1) * len(words) // chunks]
             if said:
-                text = (" " if index * len(words) // chunks else "") + " ".join(said)
                 await self._send(
-                    conn, {"type": "response.output_audio_transcript.delta", **where, "delta": text}
+                    conn, {"type": "response.output_audio_transcript.delta", **where, "delta": said}
                 )
             if self.pace_secs:
                 await asyncio.sleep(self.pace_secs)
