@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
@@ -95,6 +95,39 @@ class ListeningFake(ServedWebsocketFake):
     async def _send(self, ws: ServerConnection, message: dict[str, Any]) -> None:
         self.sent.append(message)
         await ws.send(json.dumps(message))
+
+
+class SessionSide(Protocol):
+    """A connection's handler for :meth:`DroppingFake._feed`: False ends the connection."""
+
+    async def audio(self, data: bytes) -> bool: ...
+
+    async def control(self, message: str) -> bool: ...
+
+
+class DroppingFake:
+    """A fake whose connections can be dropped on cue, and the loop that feeds a connection's
+    messages to its session."""
+
+    _drop_next = False
+
+    def drop_on_next_audio(self) -> None:
+        """Abort the connection (no close frame) when the next audio message arrives."""
+        self._drop_next = True
+
+    async def _feed(self, ws: ServerConnection, session: SessionSide) -> None:
+        """Audio to ``session.audio``, text to ``session.control``, until one returns False,
+        the client closes or a drop is due."""
+        async for message in ws:
+            if isinstance(message, bytes):
+                if self._drop_next:
+                    self._drop_next = False
+                    ws.transport.abort()
+                    return
+                if not await session.audio(message):
+                    return
+            elif not await session.control(message):
+                return
 
 
 class Hearing:

@@ -45,7 +45,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
-from callpipe.testing.fakes._stt import Hearing
+from callpipe.testing.fakes._stt import DroppingFake, Hearing
 from callpipe.testing.fakes.deepgram import _refusal
 
 MODELS = ("flux-general-en", "flux-general-multi")
@@ -71,7 +71,7 @@ def _validate(request: Any) -> Refusal | None:
     return None
 
 
-class FakeDeepgramFluxServer(ServedWebsocketFake):
+class FakeDeepgramFluxServer(DroppingFake, ServedWebsocketFake):
     """See the module docstring."""
 
     def __init__(
@@ -105,7 +105,6 @@ class FakeDeepgramFluxServer(ServedWebsocketFake):
         self.close_streams = 0
         self.configure_failures: deque[tuple[str, str]] = deque()
         """(code, description) to answer the next ``Configure`` messages with a failure."""
-        self._drop_next = False
         self._server = LocalWebsocketServer(
             self._handle,
             api_key=api_key,
@@ -127,10 +126,6 @@ class FakeDeepgramFluxServer(ServedWebsocketFake):
             if m["type"] == "TurnInfo" and (name is None or m["event"] == name)
         ]
 
-    def drop_on_next_audio(self) -> None:
-        """Abort the connection (no close frame) when the next audio message arrives."""
-        self._drop_next = True
-
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1
         assert ws.request is not None
@@ -141,45 +136,7 @@ class FakeDeepgramFluxServer(ServedWebsocketFake):
         session = _Session(self, ws, query, lists)
         with contextlib.suppress(ConnectionClosed):
             await session.send({"type": "Connected", "request_id": session.request_id})
-            async for message in ws:
-                if isinstance(message, bytes):
-                    if self._drop_next:
-                        self._drop_next = False
-                        ws.transport.abort()
-                        return
-                    self.audio += message
-                    await session.audio(message)
-                    continue
-                try:
-                    control = json.loads(message)
-                    kind = control["type"]
-                except (ValueError, TypeError, KeyError):
-                    control, kind = None, None
-                if not isinstance(control, dict) or kind not in (
-                    "Configure",
-                    "ForceEndTurn",
-                    "CloseStream",
-                ):
-                    await session.send(
-                        {
-                            "type": "Error",
-                            "code": "UNPARSABLE_CLIENT_MESSAGE",
-                            "description": f"Could not parse client message: {message[:80]}",
-                        }
-                    )
-                    await ws.close(1008, "UNPARSABLE_CLIENT_MESSAGE")
-                    return
-                self.received.append(control)
-                if kind == "Configure":
-                    await session.configure(control)
-                elif kind == "ForceEndTurn":
-                    await session.end_of_turn("manual")
-                else:
-                    self.close_streams += 1
-                    await session.update()
-                    no_status: Any = None  # an empty close frame: no status code, as Flux does
-                    await ws.close(no_status)
-                    return
+            await self._feed(ws, session)
 
 
 class _Session(Hearing):
@@ -263,7 +220,41 @@ class _Session(Hearing):
         self.text = self.fake.transcripts.popleft() if self.fake.transcripts else "hello"
         await self.turn_info("StartOfTurn", "")
 
-    async def audio(self, data: bytes) -> None:
+    async def control(self, message: str) -> bool:
+        try:
+            control = json.loads(message)
+            kind = control["type"]
+        except (ValueError, TypeError, KeyError):
+            control, kind = None, None
+        if not isinstance(control, dict) or kind not in (
+            "Configure",
+            "ForceEndTurn",
+            "CloseStream",
+        ):
+            await self.send(
+                {
+                    "type": "Error",
+                    "code": "UNPARSABLE_CLIENT_MESSAGE",
+                    "description": f"Could not parse client message: {message[:80]}",
+                }
+            )
+            await self.ws.close(1008, "UNPARSABLE_CLIENT_MESSAGE")
+            return False
+        self.fake.received.append(control)
+        if kind == "Configure":
+            await self.configure(control)
+        elif kind == "ForceEndTurn":
+            await self.end_of_turn("manual")
+        else:
+            self.fake.close_streams += 1
+            await self.update()
+            no_status: Any = None  # an empty close frame: no status code, as Flux does
+            await self.ws.close(no_status)
+            return False
+        return True
+
+    async def audio(self, data: bytes) -> bool:
+        self.fake.audio += data
         if await self.hear(data):
             if self.eager_sent:
                 self.eager_sent = False
@@ -274,14 +265,15 @@ class _Session(Hearing):
                 await self.end_of_turn(
                     "model" if self.fake.end_of_turn_secs <= timeout else "timeout"
                 )
-                return
+                return True
             eager = "eager_eot_threshold" in self.thresholds
             if eager and not self.eager_sent and self.quiet_for(self.fake.eager_secs):
                 self.eager_sent = True
                 await self.turn_info("EagerEndOfTurn", self.text)
-                return
+                return True
         if self.t - self.last_update >= self.fake.update_secs:
             await self.update()
+        return True
 
     async def update(self) -> None:
         self.last_update = self.t

@@ -33,7 +33,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
-from callpipe.testing.fakes._stt import Hearing
+from callpipe.testing.fakes._stt import DroppingFake, Hearing
 
 PATH = "/transcribe-websocket"
 AUDIO_FORMATS = ("pcm_s16le", "mulaw")
@@ -63,7 +63,7 @@ FIN = "<fin>"
 END = "<end>"
 
 
-class FakeSonioxServer(ServedWebsocketFake):
+class FakeSonioxServer(DroppingFake, ServedWebsocketFake):
     """See the module docstring."""
 
     def __init__(
@@ -97,12 +97,7 @@ class FakeSonioxServer(ServedWebsocketFake):
         self.connections = 0
         self.error_next: tuple[int, str] | None = None
         """Answer the next audio message with this error (code, message), then close."""
-        self._drop_next = False
         self._server = LocalWebsocketServer(self._handle, api_key=None, auth=[], path=PATH)
-
-    def drop_on_next_audio(self) -> None:
-        """Abort the connection (no close frame) when the next audio message arrives."""
-        self._drop_next = True
 
     def finals(self) -> list[str]:
         """The texts of the final words sent, marker tokens included."""
@@ -115,19 +110,8 @@ class FakeSonioxServer(ServedWebsocketFake):
         with contextlib.suppress(ConnectionClosed):
             first = await ws.recv()
             session = _Session(self, ws)
-            if not await session.configure(first):
-                return
-            async for message in ws:
-                if isinstance(message, bytes):
-                    if self._drop_next:
-                        self._drop_next = False
-                        ws.transport.abort()
-                        return
-                    if not await session.audio(message):
-                        return
-                    continue
-                if not await session.control(message):
-                    return
+            if await session.configure(first):
+                await self._feed(ws, session)
 
 
 class _Session(Hearing):

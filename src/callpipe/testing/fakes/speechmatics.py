@@ -42,7 +42,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
-from callpipe.testing.fakes._stt import Hearing
+from callpipe.testing.fakes._stt import DroppingFake, Hearing
 
 PATH = "/v2"
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "mulaw")
@@ -78,7 +78,7 @@ CLOSE_1011 = frozenset({"job_error", "buffer_error", "unknown_error"})
 PUNCTUATION = ".,?!"
 
 
-class FakeSpeechmaticsServer(ServedWebsocketFake):
+class FakeSpeechmaticsServer(DroppingFake, ServedWebsocketFake):
     """See the module docstring."""
 
     def __init__(
@@ -113,7 +113,6 @@ class FakeSpeechmaticsServer(ServedWebsocketFake):
         self.connections = 0
         self.error_next: tuple[str, str] | None = None
         """Answer the next audio message with this ``Error`` (type, reason), then close."""
-        self._drop_next = False
         self._server = LocalWebsocketServer(
             self._handle,
             api_key=api_key,
@@ -125,26 +124,13 @@ class FakeSpeechmaticsServer(ServedWebsocketFake):
         """The messages of type ``kind`` sent."""
         return [m for m in self.sent if m["message"] == kind]
 
-    def drop_on_next_audio(self) -> None:
-        """Abort the connection (no close frame) when the next audio message arrives."""
-        self._drop_next = True
-
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         self.connections += 1
         self.headers.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
         session = _Session(self, ws)
         with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                if isinstance(message, bytes):
-                    if self._drop_next:
-                        self._drop_next = False
-                        ws.transport.abort()
-                        return
-                    if not await session.audio(message):
-                        return
-                elif not await session.control(message):
-                    return
+            await self._feed(ws, session)
 
 
 class _Session(Hearing):
