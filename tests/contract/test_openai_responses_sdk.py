@@ -21,7 +21,7 @@ from openai.types.responses import (
     ResponseStreamEvent,
     response_create_params,
 )
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.frames.frames import LLMContextFrame
@@ -62,10 +62,24 @@ async def raw_events(fake: FakeOpenAIServer, body: dict[str, Any]) -> list[dict[
     return events
 
 
+def unknown_fields(value: object, where: str = "") -> list[str]:
+    """Fields the SDK's models kept as extras (they accept unknown keys), anywhere inside."""
+    found: list[str] = []
+    if isinstance(value, BaseModel):
+        found += [f"{where}.{name}" for name in value.model_extra or {}]
+        for name in type(value).model_fields:
+            found += unknown_fields(getattr(value, name), f"{where}.{name}")
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found += unknown_fields(item, f"{where}[{n}]")
+    return found
+
+
 def strict(event: dict[str, Any]) -> None:
     """``event`` parses as a ResponseStreamEvent with no field the SDK does not know."""
     parsed = EVENT.validate_python(event, strict=True)
     assert parsed.type == event["type"]
+    assert unknown_fields(parsed) == []
     assert parsed.model_dump(exclude_unset=True, mode="json") == event
 
 
