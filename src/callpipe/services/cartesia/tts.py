@@ -32,6 +32,9 @@ The ``language`` setting (a :class:`~callpipe.transcriptions.language.Language` 
 tag) is sent as the ISO 639-1 code Cartesia documents for its sonic-3 models (``es`` for
 ``es-MX``, ``no`` for ``nb``, ``tl`` for ``fil``); a language Cartesia does not list is sent as
 its base code, with one warning when it is set.
+
+:class:`CartesiaHttpTTSService` (Pipecat 1.14's HTTP form) posts each sentence to ``/tts/bytes``
+and plays the raw audio as the body streams in; see its docstring.
 """
 
 from __future__ import annotations
@@ -43,12 +46,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
-from callpipe.services._env import CARTESIA_URL_ENV, base_url
+from callpipe.services._env import CARTESIA_API_URL_ENV, CARTESIA_URL_ENV, base_url
+from callpipe.services._env import base_url as env_base_url
+from callpipe.services._http_tts import HTTPStreamTTSService
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, copy_given, require_voice, unset
 from callpipe.services.tts_service import TTSService
@@ -477,3 +483,153 @@ class CartesiaTTSService(TTSService):
             return
         await self.report_error(f"{self}: Cartesia error: {text}", reason="provider")
         await self._finish(context_id)
+
+
+# ---------------------------------------------------------------------- HTTP (/tts/bytes)
+
+CARTESIA_API_URL = "https://api.cartesia.ai"
+HTTP_ENCODINGS = ("auto", "pcm_s16le", "pcm_mulaw")
+
+
+class CartesiaHttpTTSService(HTTPStreamTTSService):
+    """Cartesia Sonic over HTTP: one ``POST /tts/bytes`` per sentence, audio read as it streams.
+
+    The request carries ``Cartesia-Version`` and the key in ``X-API-Key`` (as Pipecat sends it;
+    ``extra_headers`` may replace either), and a body of ``model_id``, ``transcript``, ``voice``
+    (``{"mode": "id", "id"}``), ``output_format`` (``raw`` at the pipeline's output rate:
+    ``pcm_mulaw`` on an 8 kHz call unless ``encoding`` says otherwise, else ``pcm_s16le``),
+    ``language`` (Cartesia's code, as for the WebSocket service), and the ``generation_config``
+    and ``pronunciation_dict_id`` settings when set. Each sentence's ``TTSTextFrame`` follows its
+    audio (the bytes endpoint gives no word timing). Settings updates apply from the next
+    sentence; an interruption closes the response in flight.
+
+    ``base_url``: the API's origin; left at Cartesia's, ``$CALLPIPE_CARTESIA_API_URL`` replaces
+    it. ``aiohttp_session`` (Pipecat's) is accepted and not used: requests go through callpipe's
+    pooled client. ``container`` can only be ``raw`` (a WAV header or MP3 frames would be played
+    as samples).
+    """
+
+    Settings = CartesiaTTSSettings
+    _settings: CartesiaTTSSettings
+    key_hint = "Check api_key / CARTESIA_API_KEY."
+
+    class InputParams(BaseModel):
+        """Pipecat's deprecated ``params=`` form (use ``settings=``)."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        language: str | None = "en"
+        generation_config: GenerationConfig | None = None
+        pronunciation_dict_id: str | None = None
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        voice_id: str | None = None,
+        model: str | None = None,
+        base_url: str = CARTESIA_API_URL,
+        cartesia_version: str | None = None,
+        aiohttp_session: Any = None,
+        sample_rate: int | None = None,
+        encoding: str = "auto",
+        container: str = STREAMING_CONTAINER,
+        params: InputParams | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        settings: CartesiaTTSSettings | None = None,
+        timeout_secs: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        del aiohttp_session  # Pipecat's transport; callpipe's pooled client sends instead
+        if container != STREAMING_CONTAINER:
+            raise ConfigurationError(
+                f"container={container!r}: CartesiaHttpTTSService plays raw audio only; "
+                "use container='raw'"
+            )
+        if encoding not in HTTP_ENCODINGS:
+            raise ConfigurationError(
+                f"encoding={encoding!r}: use one of {', '.join(HTTP_ENCODINGS)}"
+            )
+        if settings is not None and isinstance(settings.model, str) and settings.model:
+            model = settings.model
+        super().__init__(model=model or DEFAULT_MODEL, sample_rate=sample_rate, **kwargs)
+        name = type(self).__name__
+        api_key = resolve_api_key(name, api_key, "CARTESIA_API_KEY")
+        defaults = CartesiaTTSSettings(
+            voice=require_voice(name, voice_id, settings),
+            language="en",
+            generation_config=None,
+            pronunciation_dict_id=None,
+        )
+        if params is not None and settings is None:  # as in Pipecat: settings= replaces params
+            defaults.language = params.language
+            defaults.generation_config = params.generation_config
+            defaults.pronunciation_dict_id = params.pronunciation_dict_id
+        self._settings.apply_update(defaults)
+        if settings is not None:
+            self._settings.apply_update(settings)
+        self._encoding = encoding
+        self._service_language: str | None = None
+        self._set_language(self._settings.language)
+        explicit = base_url if base_url and base_url != CARTESIA_API_URL else None
+        headers = {
+            "Cartesia-Version": cartesia_version or CARTESIA_VERSION,
+            "X-API-Key": api_key,
+        }
+        replaced = {header.lower() for header in extra_headers or {}}
+        headers = {k: v for k, v in headers.items() if k.lower() not in replaced}
+        self.configure_http(
+            env_base_url(explicit, CARTESIA_API_URL_ENV, CARTESIA_API_URL),
+            headers | dict(extra_headers or {}),
+            timeout_secs=timeout_secs,
+        )
+
+    def _set_language(self, language: Any) -> None:
+        code = language if isinstance(language, str) and language else None
+        self._service_language = language_to_cartesia_language(code) if code else None
+
+    @property
+    def wire_encoding(self) -> str:
+        """The ``output_format.encoding`` requested."""
+        if self._encoding == "auto":
+            return "pcm_mulaw" if self.sample_rate == 8000 else "pcm_s16le"
+        return self._encoding
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        if "language" in changed:
+            self._set_language(self._settings.language)
+
+    async def start(self, frame: StartFrame) -> None:
+        if self.sample_rate not in SUPPORTED_RATES:
+            raise ConfigurationError(f"Cartesia cannot produce {self.sample_rate} Hz audio")
+        self._http()
+
+    def request_body(self, transcript: str) -> dict[str, Any]:
+        """The ``/tts/bytes`` body for ``transcript`` with the current settings."""
+        body: dict[str, Any] = {
+            "model_id": self.model_name,
+            "transcript": transcript,
+            "voice": {"mode": "id", "id": self._settings.voice},
+            "output_format": {
+                "container": STREAMING_CONTAINER,
+                "encoding": self.wire_encoding,
+                "sample_rate": self.sample_rate,
+            },
+        }
+        if self._service_language:
+            body["language"] = self._service_language
+        config = _config_fields(self._settings.generation_config)
+        if config:
+            body["generation_config"] = config
+        dictionary = self._settings.pronunciation_dict_id
+        if isinstance(dictionary, str) and dictionary:
+            body["pronunciation_dict_id"] = dictionary
+        return body
+
+    async def run_tts(self, text: str, context_id: str) -> None:
+        await self.stream_speech(context_id, "/tts/bytes", self.request_body(text), self._read)
+
+    async def _read(self, response: httpx.Response, context_id: str) -> None:
+        ulaw = self.wire_encoding == "pcm_mulaw"
+        async for chunk in response.aiter_bytes():
+            await self.append_audio(context_id, ulaw_to_pcm(chunk) if ulaw else chunk)

@@ -8,6 +8,7 @@ streaming response shapes, is scripted from the test, and records what it receiv
 - :class:`~callpipe.testing.fakes.deepgram_flux.FakeDeepgramFluxServer` (Flux turn-taking STT)
 - :class:`~callpipe.testing.fakes.deepgram_tts.FakeDeepgramTTSServer` (Aura streaming TTS)
 - :class:`~callpipe.testing.fakes.cartesia.FakeCartesiaServer` (TTS WebSocket with contexts)
+- :class:`~callpipe.testing.fakes.cartesia.FakeCartesiaHTTPServer` (TTS over HTTP, ``/tts/bytes``)
 - :class:`~callpipe.testing.fakes.elevenlabs.FakeElevenLabsServer` (multi-context TTS WebSocket)
 - :class:`~callpipe.testing.fakes.gemini.FakeGeminiServer` (Gemini REST, streamed generateContent)
 - :class:`~callpipe.testing.fakes.anthropic.FakeAnthropicServer` (Claude Messages API, streamed)
@@ -32,6 +33,7 @@ _LAZY = {
     "FakeDeepgramFluxServer": "callpipe.testing.fakes.deepgram_flux",
     "FakeDeepgramTTSServer": "callpipe.testing.fakes.deepgram_tts",
     "FakeCartesiaServer": "callpipe.testing.fakes.cartesia",
+    "FakeCartesiaHTTPServer": "callpipe.testing.fakes.cartesia",
     "FakeElevenLabsServer": "callpipe.testing.fakes.elevenlabs",
     "FakeGeminiServer": "callpipe.testing.fakes.gemini",
     "FakeAssemblyAIServer": "callpipe.testing.fakes.assemblyai",

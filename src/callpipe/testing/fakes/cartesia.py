@@ -22,6 +22,9 @@ The documented contract (https://docs.cartesia.ai/api-reference/tts/websocket an
 
 The fake speaks a tone of ``secs_per_word`` per word, sends each input's word timestamps before
 its audio (the order a client must cope with), and can be told to drop the socket.
+
+:class:`FakeCartesiaHTTPServer` serves the HTTP ``POST /tts/bytes`` on a port of its own (see
+the comment above it).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 from urllib.parse import parse_qs, urlsplit
@@ -40,7 +44,14 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
-from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes._server import (
+    LocalASGIServer,
+    LocalWebsocketServer,
+    Refusal,
+    ServedFake,
+    ServedWebsocketFake,
+    fake_app,
+)
 from callpipe.testing.fakes._stt import Listener, ListeningFake, ListeningOptions
 from callpipe.testing.fakes.openai import tone_pcm
 
@@ -310,6 +321,181 @@ class FakeCartesiaServer(ServedWebsocketFake):
                         )
                     )
                     return
+
+
+# ---------------------------------------------------------------------- HTTP text-to-speech
+#
+# ``POST /tts/bytes`` (https://docs.cartesia.ai/api-reference/tts/bytes and the ``cartesia``
+# SDK's ``tts.generate`` with its ``TTSGenerateParams``):
+#
+# - **Headers.** The key as for the socket (``Authorization: Bearer`` in the SDK, ``X-API-Key``
+#   in Cartesia's curl examples); ``Cartesia-Version`` is required.
+# - **Body.** ``{"model_id", "transcript", "voice": "<id>" | {"mode"?: "id", "id"},
+#   "output_format": {"container": "raw" | "wav" | "mp3", "encoding", "sample_rate"},
+#   "language" | "locale", "generation_config": {"volume", "speed", "emotion"},
+#   "pronunciation_dict_id", "normalization", "save", "speed"}``.
+# - **Answer.** The audio as the body streams; errors as ``{"error_code", "title", "message",
+#   "request_id"}`` (Cartesia's JSON errors from version 2026-03-01 on).
+#
+# The fake speaks ``secs_per_word`` of tone per word in chunks of ``chunk_secs``, in a ``raw`` or
+# ``wav`` container (it makes no MP3: a 400 says so), and counts the answers a client abandoned.
+
+
+def _wav_header(encoding: str, rate: int, data_bytes: int) -> bytes:
+    """A WAV header for ``data_bytes`` of ``encoding`` audio (mono)."""
+    import struct
+
+    tag, width = {"pcm_s16le": (1, 2), "pcm_f32le": (3, 4), "pcm_alaw": (6, 1)}.get(
+        encoding,
+        (7, 1),  # pcm_mulaw
+    )
+    fmt = struct.pack("<HHIIHH", tag, 1, rate, rate * width, width, width * 8)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 4 + 8 + len(fmt) + 8 + data_bytes)
+        + b"WAVEfmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
+
+
+def bytes_request_problem(body: Any) -> str | None:
+    """Why a ``/tts/bytes`` body is invalid (None: it is valid)."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    for name in ("model_id", "transcript", "voice", "output_format"):
+        if name not in body:
+            return f"missing required field: {name}"
+    voice = body["voice"]
+    if isinstance(voice, dict):
+        if not voice.get("id") or voice.get("mode", "id") != "id":
+            return "voice must be a voice id or {mode: id, id}"
+    elif not isinstance(voice, str) or not voice:
+        return "voice must be a voice id or {mode: id, id}"
+    fmt = body["output_format"]
+    if not isinstance(fmt, dict) or fmt.get("container") not in ("raw", "wav", "mp3"):
+        return "output_format.container must be raw, wav or mp3"
+    if fmt["container"] == "mp3":
+        return "this fake produces raw and wav audio only"
+    if fmt.get("encoding") not in ENCODINGS:
+        return f"output_format.encoding must be one of {', '.join(ENCODINGS)}"
+    if fmt.get("sample_rate") not in RATES:
+        return "output_format.sample_rate is not supported"
+    if body.get("language") is not None and body.get("locale") is not None:
+        return "set language or locale, not both"
+    config = body.get("generation_config")
+    if config is not None:
+        if not isinstance(config, dict):
+            return "generation_config must be an object"
+        speed, volume = config.get("speed"), config.get("volume")
+        if speed is not None and not 0.6 <= float(speed) <= 1.5:
+            return "generation_config.speed must be between 0.6 and 1.5"
+        if volume is not None and not 0.5 <= float(volume) <= 2.0:
+            return "generation_config.volume must be between 0.5 and 2.0"
+    return None
+
+
+class FakeCartesiaHTTPServer(ServedFake):
+    """Cartesia's ``POST /tts/bytes`` on 127.0.0.1 (see the comment above this class)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        secs_per_word: float = 0.1,
+        chunk_secs: float = 0.04,
+        chunk_delay: float = 0.0,
+    ) -> None:
+        from starlette.routing import Route
+
+        self.api_key = api_key
+        self.secs_per_word = secs_per_word
+        self.chunk_secs = chunk_secs
+        self.chunk_delay = chunk_delay
+        self.requests: list[dict[str, Any]] = []
+        """Each authorized request's JSON body."""
+        self.headers: list[dict[str, str]] = []
+        """Each request's headers (names in lower case)."""
+        self.statuses: deque[int] = deque()
+        """HTTP statuses for the next valid requests (200 = speak)."""
+        self.completed_streams = 0
+        self.cancelled_streams = 0
+        """Answers the client stopped reading before their end (a barge-in closing them)."""
+        self._server = LocalASGIServer(
+            fake_app([Route("/tts/bytes", self._bytes, methods=["POST"])])
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
+
+    @staticmethod
+    def _error(status: int, code: str, title: str, message: str) -> Any:
+        from starlette.responses import JSONResponse
+
+        body = {
+            "error_code": code,
+            "title": title,
+            "message": message,
+            "request_id": str(uuid.uuid4()),
+        }
+        return JSONResponse(body, status)
+
+    def _authorized(self, headers: Any) -> bool:
+        if self.api_key is None:
+            return True
+        return bool(
+            headers.get("x-api-key") == self.api_key
+            or headers.get("authorization") == f"Bearer {self.api_key}"
+        )
+
+    async def _bytes(self, request: Any) -> Any:
+        from starlette.responses import StreamingResponse
+
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        if not self._authorized(request.headers):
+            return self._error(401, "invalid_api_key", "Unauthorized", "Invalid API key")
+        if not request.headers.get("cartesia-version"):
+            return self._error(
+                400, "invalid_request", "Invalid request", "Cartesia-Version header is required"
+            )
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return self._error(400, "invalid_request", "Invalid request", "invalid JSON")
+        self.requests.append(body)
+        problem = bytes_request_problem(body)
+        if problem is not None:
+            return self._error(400, "invalid_request", "Invalid request", problem)
+        status = self.statuses.popleft() if self.statuses else 200
+        if status != 200:
+            return self._error(status, "scripted_error", "Scripted error", f"HTTP {status}")
+        fmt = body["output_format"]
+        rate, encoding = int(fmt["sample_rate"]), str(fmt["encoding"])
+        words = max(1, len(str(body["transcript"]).split()))
+        pcm = tone_pcm(words * self.secs_per_word, rate)
+        step = max(2, int(self.chunk_secs * rate) * 2)
+        wav = fmt["container"] == "wav"
+
+        async def audio() -> Any:
+            finished = False
+            try:
+                if wav:
+                    yield _wav_header(encoding, rate, len(_encode(pcm, encoding)))
+                for i in range(0, len(pcm), step):
+                    yield _encode(pcm[i : i + step], encoding)
+                    await asyncio.sleep(self.chunk_delay)
+                finished = True
+            finally:
+                if finished:
+                    self.completed_streams += 1
+                else:
+                    self.cancelled_streams += 1
+
+        media = "audio/wav" if wav else "application/octet-stream"
+        return StreamingResponse(audio(), media_type=media)
 
 
 # ---------------------------------------------------------------------- speech-to-text

@@ -1,0 +1,131 @@
+"""The base of TTS services that POST each sentence and read the audio as the body streams in.
+
+One request per sentence, through a client on the event loop's shared connection pool
+(:mod:`callpipe.utils.http_pool`), so a call's next sentence usually finds a warm connection.
+:meth:`HTTPStreamTTSService.stream_speech` sends a request and hands the open response to the
+service's reader, which turns the body into audio (and word timing) for the reply.
+
+- A 429 or 5xx answer, or a connection failure, before any audio came is retried once (a
+  ``Retry-After`` is honoured up to a second); later ones are reported as a non-fatal
+  ``ErrorFrame`` and the sentence is skipped.
+- A 401 or 403 is a rejected key: a fatal ``ErrorFrame`` (the call ends), and no further
+  requests are made.
+- An interruption cancels the frame being processed, which leaves the ``async with`` of the
+  streaming response: the response is closed at once and the provider stops sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+
+from callpipe.services._http import error_message, is_retryable, retry_after_secs
+from callpipe.services.tts_service import TTSService
+from callpipe.utils.http_pool import pooled_transport
+
+logger = logging.getLogger(__name__)
+
+Reader = Callable[[httpx.Response, str], Awaitable[None]]
+"""Reads one 200 response's body for a context: ``await reader(response, context_id)``."""
+
+
+class HTTPStreamTTSService(TTSService):
+    """TTS over one streamed HTTP request per sentence (see the module docstring)."""
+
+    key_hint = "Check the API key."
+    """Added to the message of a rejected key (e.g. ``"Check api_key / CARTESIA_API_KEY."``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._base_url = ""
+        self._headers: dict[str, str] = {}
+        self._timeout_secs = 30.0
+        self._client: httpx.AsyncClient | None = None
+        self._key_rejected = False
+
+    def configure_http(
+        self, base_url: str, headers: Mapping[str, str], *, timeout_secs: float = 30.0
+    ) -> None:
+        """The API's origin, the headers of every request and the read timeout."""
+        self._base_url = base_url.rstrip("/")
+        self._headers = dict(headers)
+        self._timeout_secs = timeout_secs
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def _http(self) -> httpx.AsyncClient:
+        """The client, made on first use (also when the service is driven without ``start``)."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self._base_url,
+                headers=self._headers,
+                timeout=httpx.Timeout(self._timeout_secs, connect=5.0),
+                transport=pooled_transport(),
+            )
+        return self._client
+
+    async def disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def stream_speech(
+        self,
+        context_id: str,
+        path: str,
+        body: dict[str, Any],
+        read: Reader,
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> bool:
+        """POST ``body`` (JSON) to ``path`` and let ``read`` take the streamed answer.
+
+        Returns True when the whole answer was read, False when the request failed (already
+        reported) or was not made because the key was rejected earlier.
+        """
+        if self._key_rejected:
+            return False
+        ctx = self._contexts.get(context_id)
+        before = ctx.audio_secs if ctx is not None else 0.0
+        for attempt in range(2):
+            last = attempt == 1
+            try:
+                async with self._http().stream(
+                    "POST", path, json=body, params=dict(params or {})
+                ) as response:
+                    if response.status_code == 200:
+                        await read(response, context_id)
+                        return True
+                    status = response.status_code
+                    message = error_message(status, await response.aread())
+                    if not last and is_retryable(status):
+                        logger.warning("%s: HTTP %d (%s); retrying once", self, status, message)
+                        await asyncio.sleep(retry_after_secs(response, 0.25, 1.0))
+                        continue
+            except httpx.HTTPError as exc:
+                got_audio = ctx is not None and ctx.audio_secs > before
+                if not last and not got_audio:
+                    logger.info("%s: speech request failed (%s); retrying once", self, exc)
+                    continue
+                await self.report_error(
+                    f"{self}: speech request failed: {type(exc).__name__}: {exc}",
+                    reason="network",
+                )
+                return False
+            fatal = status in (401, 403)
+            if fatal:
+                self._key_rejected = True
+                message = f"{message.rstrip('.')}. {self.key_hint}"
+            await self.report_error(
+                f"{self}: HTTP {status} from {self._base_url}{path}: {message}",
+                fatal=fatal,
+                reason="auth" if fatal else "http",
+            )
+            return False
+        return False
