@@ -32,6 +32,9 @@ it, a new socket is opened in the background on the new URL and the old one clos
 follows after it). So the caller never hears a reply cut off or a voice change mid-reply, and
 the reconnect is usually done while the previous reply is still playing. If the new socket
 cannot be opened (an unknown voice, say) an ``ErrorFrame`` says so and the old one stays.
+
+:class:`ElevenLabsHttpTTSService` (Pipecat 1.14's HTTP form) posts each sentence to
+``/v1/text-to-speech/{voice_id}/stream/with-timestamps``; see its docstring.
 """
 
 from __future__ import annotations
@@ -44,19 +47,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.processors.base_object import cancel_and_wait
-from callpipe.services._env import ELEVENLABS_URL_ENV, base_url
+from callpipe.services._env import ELEVENLABS_API_URL_ENV, ELEVENLABS_URL_ENV, base_url
+from callpipe.services._env import base_url as env_base_url
+from callpipe.services._http_tts import HTTPStreamTTSService
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, copy_given, require_voice, unset
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
-from callpipe.utils.types import is_given
+from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +106,30 @@ def language_to_elevenlabs_language(language: str) -> str:
     """ElevenLabs' ISO 639-1 code for a language tag: ``Language.PT_BR`` -> ``"pt"`` (a plain
     ``str``). A language ElevenLabs does not list goes as its base code, logged at WARNING."""
     return resolve_language(language, _LANGUAGE_MAP, use_base_code=True)
+
+
+def model_language_code(
+    model: str, language: str | None, warned: set[tuple[str, str]], owner: object = "ElevenLabs"
+) -> str | None:
+    """The ``language_code`` to send with ``model``: ISO 639-1, and only where the model takes
+    that language (else None, with one WARNING per model and code noted in ``warned``)."""
+    if not language:
+        return None
+    code = language_to_elevenlabs_language(language)
+    accepted = MODEL_LANGUAGES.get(model)
+    if accepted is not None and code in accepted:
+        return code
+    if (model, code) not in warned:
+        warned.add((model, code))
+        reason = "does not list it" if accepted is not None else "takes no language_code"
+        logger.warning("%s: language %s not sent: %s %s", owner, code, model, reason)
+    return None
+
+
+def output_format_for(encoding: str, sample_rate: int) -> str:
+    """The ``output_format`` for an ``encoding`` choice (``auto``: u-law at 8 kHz) and rate."""
+    ulaw = encoding == "ulaw" or (encoding == "auto" and sample_rate == 8000)
+    return "ulaw_8000" if ulaw else f"pcm_{sample_rate}"
 
 
 _VOICE_FIELDS = ("stability", "similarity_boost", "style", "use_speaker_boost", "speed")
@@ -260,8 +290,7 @@ class ElevenLabsTTSService(TTSService):
     @property
     def output_format(self) -> str:
         """The ``output_format`` asked for."""
-        ulaw = self._encoding == "ulaw" or (self._encoding == "auto" and self.sample_rate == 8000)
-        return "ulaw_8000" if ulaw else f"pcm_{self.sample_rate}"
+        return output_format_for(self._encoding, self.sample_rate)
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         delta = ElevenLabsTTSSettings(**{k: getattr(self._settings, k) for k in _VOICE_FIELDS})
@@ -288,19 +317,9 @@ class ElevenLabsTTSService(TTSService):
 
     def _language_code(self) -> str | None:
         """The ``language_code`` to send: ISO 639-1, and only where the model takes it."""
-        language = self._params.language
-        if not language:
-            return None
-        code = language_to_elevenlabs_language(language)
-        model = self.model_name or ""
-        accepted = MODEL_LANGUAGES.get(model)
-        if accepted is not None and code in accepted:
-            return code
-        if (model, code) not in self._language_warned:
-            self._language_warned.add((model, code))
-            reason = "does not list it" if accepted is not None else "takes no language_code"
-            logger.warning("%s: language %s not sent: %s %s", self, code, model, reason)
-        return None
+        return model_language_code(
+            self.model_name or "", self._params.language, self._language_warned, self
+        )
 
     def _socket_url(self) -> str:
         """The socket URL for the current settings."""
@@ -600,3 +619,248 @@ class ElevenLabsTTSService(TTSService):
         if word:
             self._partial[context_id] = (word, start, end)
         return words
+
+
+# ---------------------------------------------------------------------- HTTP (streamed)
+
+ELEVENLABS_API_URL = "https://api.elevenlabs.io"
+HTTP_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+"""The ``pcm_<rate>`` formats of the HTTP text-to-speech endpoints."""
+CONTEXT_UNSUPPORTED_MODELS = frozenset({"eleven_v3", "eleven_v3_conversational"})
+"""Models that refuse ``previous_text`` (Pipecat 1.14 leaves it out for these too)."""
+
+
+@dataclass
+class ElevenLabsHttpTTSSettings(TTSSettings):
+    """``ElevenLabsHttpTTSService.Settings``: voice, model and language, the voice settings,
+    ``optimize_streaming_latency`` (0 to 4, a query parameter) and ``apply_text_normalization``
+    (``"auto"``, ``"on"`` or ``"off"``). All apply from the next sentence."""
+
+    optimize_streaming_latency: int | None | NotGiven = field(default_factory=unset)
+    stability: float | None | NotGiven = field(default_factory=unset)
+    similarity_boost: float | None | NotGiven = field(default_factory=unset)
+    style: float | None | NotGiven = field(default_factory=unset)
+    use_speaker_boost: bool | None | NotGiven = field(default_factory=unset)
+    speed: float | None | NotGiven = field(default_factory=unset)
+    apply_text_normalization: Literal["auto", "on", "off"] | None | NotGiven = field(
+        default_factory=unset
+    )
+
+
+_HTTP_PARAM_FIELDS = ("language", "optimize_streaming_latency", *_VOICE_FIELDS)
+
+
+def _alignment_words(
+    alignment: Mapping[str, Any], offset: float, partial: tuple[str, float, float]
+) -> tuple[list[tuple[str, float, float]], tuple[str, float, float]]:
+    """Complete words of one chunk's character timing (seconds from the request's start, moved
+    by ``offset``), and the word still open at its end (``partial`` is the one before it)."""
+    chars = alignment.get("characters") or []
+    starts = alignment.get("character_start_times_seconds") or []
+    ends = alignment.get("character_end_times_seconds") or []
+    words: list[tuple[str, float, float]] = []
+    word, start, end = partial
+    for char, char_start, char_end in zip(chars, starts, ends, strict=False):
+        if str(char).isspace():
+            if word:
+                words.append((word, start, end))
+            word = ""
+            continue
+        if not word:
+            start = offset + float(char_start)
+        word += str(char)
+        end = offset + float(char_end)
+    return words, (word, start, end)
+
+
+class ElevenLabsHttpTTSService(HTTPStreamTTSService):
+    """ElevenLabs text-to-speech over HTTP, one streamed request per sentence, with word timing.
+
+    Each sentence is posted to ``/v1/text-to-speech/{voice_id}/stream/with-timestamps`` (the key
+    in ``xi-api-key``), the endpoint Pipecat 1.14 uses: the answer is one JSON object per line,
+    ``{"audio_base64", "alignment", "normalized_alignment"}``, with character times counted
+    from the start of the request's audio; they are turned into words, each ``TTSTextFrame``
+    following its audio. The query carries ``output_format`` (``ulaw_8000`` on an 8 kHz call,
+    where Pipecat asks for ``pcm_8000``; else ``pcm_<rate>``; ``encoding="pcm"`` or ``"ulaw"``
+    chooses), ``optimize_streaming_latency`` and ``enable_logging`` when set. The body carries
+    ``text``, ``model_id``, ``voice_settings`` (the settings among ``stability``,
+    ``similarity_boost``, ``style``, ``use_speaker_boost``, ``speed`` that are set),
+    ``language_code`` (only for models that take the language, as for the WebSocket service),
+    ``apply_text_normalization``, ``pronunciation_dictionary_locators``, and ``previous_text``:
+    the sentences of the same reply already spoken, for continuous prosody (not for the Eleven
+    v3 models, which refuse it). ``next_text`` is not sent: the next sentence is not known yet.
+
+    ``base_url``: the API's origin; left at ElevenLabs', ``$CALLPIPE_ELEVENLABS_API_URL``
+    replaces it. ``aiohttp_session`` (required in Pipecat) is accepted and not used: requests
+    go through callpipe's pooled client. Settings updates apply from the next sentence; an
+    interruption closes the response in flight.
+    """
+
+    emits_word_timestamps = True
+    Settings = ElevenLabsHttpTTSSettings
+    _settings: ElevenLabsHttpTTSSettings
+    key_hint = "Check api_key / ELEVENLABS_API_KEY."
+
+    class InputParams(BaseModel):
+        """Pipecat's deprecated ``params=`` form (use ``settings=``)."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        language: str | None = None
+        optimize_streaming_latency: int | None = None
+        stability: float | None = None
+        similarity_boost: float | None = None
+        style: float | None = None
+        use_speaker_boost: bool | None = None
+        speed: float | None = None
+        apply_text_normalization: Literal["auto", "on", "off"] | None = None
+        pronunciation_dictionary_locators: list[PronunciationDictionaryLocator] | None = None
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        voice_id: str | None = None,
+        aiohttp_session: Any = None,
+        model: str | None = None,
+        base_url: str = ELEVENLABS_API_URL,
+        sample_rate: int | None = None,
+        enable_logging: bool | None = None,
+        pronunciation_dictionary_locators: (
+            Sequence[PronunciationDictionaryLocator | Mapping[str, Any]] | None
+        ) = None,
+        params: InputParams | None = None,
+        settings: ElevenLabsHttpTTSSettings | None = None,
+        encoding: Literal["auto", "pcm", "ulaw"] = "auto",
+        timeout_secs: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        del aiohttp_session  # Pipecat's transport; callpipe's pooled client sends instead
+        if settings is not None and isinstance(settings.model, str) and settings.model:
+            model = settings.model
+        super().__init__(model=model or "eleven_flash_v2_5", sample_rate=sample_rate, **kwargs)
+        name = type(self).__name__
+        api_key = resolve_api_key(name, api_key, "ELEVENLABS_API_KEY")
+        defaults = ElevenLabsHttpTTSSettings(
+            voice=require_voice(name, voice_id, settings),
+            language=None,
+            optimize_streaming_latency=None,
+            stability=None,
+            similarity_boost=None,
+            style=None,
+            use_speaker_boost=None,
+            speed=None,
+            apply_text_normalization=None,
+        )
+        if params is not None and settings is None:  # as in Pipecat: settings= replaces params
+            for field_name in _HTTP_PARAM_FIELDS:
+                setattr(defaults, field_name, getattr(params, field_name))
+            defaults.apply_text_normalization = params.apply_text_normalization
+            if pronunciation_dictionary_locators is None:
+                pronunciation_dictionary_locators = params.pronunciation_dictionary_locators
+        self._settings.apply_update(defaults)
+        if settings is not None:
+            self._settings.apply_update(settings)
+        self._enable_logging = enable_logging
+        self._pronunciation_dictionaries = _locators(pronunciation_dictionary_locators)
+        self._encoding = encoding
+        self._language_warned: set[tuple[str, str]] = set()
+        self._previous: tuple[str, str] = ("", "")
+        """(context id, text of that reply already spoken): ``previous_text``'s source."""
+        explicit = base_url if base_url and base_url != ELEVENLABS_API_URL else None
+        self.configure_http(
+            env_base_url(explicit, ELEVENLABS_API_URL_ENV, ELEVENLABS_API_URL),
+            {"xi-api-key": api_key},
+            timeout_secs=timeout_secs,
+        )
+
+    @property
+    def output_format(self) -> str:
+        """The ``output_format`` asked for."""
+        return output_format_for(self._encoding, self.sample_rate)
+
+    def language_to_service_language(self, language: str) -> str | None:
+        """ElevenLabs' code for ``language`` (see :func:`language_to_elevenlabs_language`)."""
+        return language_to_elevenlabs_language(language)
+
+    async def start(self, frame: StartFrame) -> None:
+        if self.sample_rate not in HTTP_RATES:
+            raise ConfigurationError(f"ElevenLabs cannot produce {self.sample_rate} Hz PCM")
+        if self.output_format.startswith("ulaw") and self.sample_rate != 8000:
+            raise ConfigurationError("ElevenLabs produces u-law at 8000 Hz only")
+        self._http()
+
+    def _given(self, name: str) -> Any:
+        value = getattr(self._settings, name)
+        return value if is_given(value) else None
+
+    def request(self, text: str, previous_text: str = "") -> tuple[dict[str, str], dict[str, Any]]:
+        """``(query, body)`` of the request for ``text`` with the current settings."""
+        query = {"output_format": self.output_format}
+        latency = self._given("optimize_streaming_latency")
+        if latency is not None:
+            query["optimize_streaming_latency"] = str(latency)
+        if self._enable_logging is not None:
+            query["enable_logging"] = str(self._enable_logging).lower()
+        model = self.model_name or ""
+        body: dict[str, Any] = {"text": text, "model_id": model}
+        if previous_text and model not in CONTEXT_UNSUPPORTED_MODELS:
+            body["previous_text"] = previous_text
+        voice_settings = {k: self._given(k) for k in _VOICE_FIELDS}
+        voice_settings = {k: v for k, v in voice_settings.items() if v is not None}
+        if voice_settings:
+            body["voice_settings"] = voice_settings
+        if self._pronunciation_dictionaries:
+            body["pronunciation_dictionary_locators"] = [
+                locator.model_dump() for locator in self._pronunciation_dictionaries
+            ]
+        normalization = self._given("apply_text_normalization")
+        if normalization is not None:
+            body["apply_text_normalization"] = normalization
+        language = self._given("language")
+        code = model_language_code(
+            model, language if isinstance(language, str) else None, self._language_warned, self
+        )
+        if code:
+            body["language_code"] = code
+        return query, body
+
+    async def run_tts(self, text: str, context_id: str) -> None:
+        reply, spoken = self._previous
+        if reply != context_id:
+            spoken = ""
+        query, body = self.request(text, spoken)
+        path = f"/v1/text-to-speech/{self._settings.voice}/stream/with-timestamps"
+        if await self.stream_speech(context_id, path, body, self._read, params=query):
+            self._previous = (context_id, f"{spoken} {text}".strip())
+
+    async def _read(self, response: httpx.Response, context_id: str) -> None:
+        ctx = self._contexts.get(context_id)
+        offset = ctx.audio_secs if ctx is not None else 0.0
+        ulaw = self.output_format.startswith("ulaw")
+        # With pronunciation dictionaries the original-text alignment can overlap where words
+        # were substituted; the normalized one follows what is spoken.
+        keys = ("alignment", "normalized_alignment")
+        if self._pronunciation_dictionaries:
+            keys = keys[::-1]
+        partial: tuple[str, float, float] = ("", 0.0, 0.0)
+        async for line in response.aiter_lines():
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line)
+            except ValueError:
+                logger.warning("%s: skipping a line that is not JSON: %.80s", self, line)
+                continue
+            if not isinstance(message, dict):
+                continue
+            audio = message.get("audio_base64")
+            if isinstance(audio, str) and audio:
+                data = base64.b64decode(audio)
+                await self.append_audio(context_id, ulaw_to_pcm(data) if ulaw else data)
+            alignment = message.get(keys[0]) or message.get(keys[1])
+            if isinstance(alignment, dict):
+                words, partial = _alignment_words(alignment, offset, partial)
+                await self.add_word_timestamps(context_id, words)
+        if partial[0]:
+            await self.add_word_timestamps(context_id, [partial])

@@ -480,6 +480,29 @@ class _ScribeSession(Listener):
 # ``{"language_code", "language_probability", "text", "words": [{"text", "start", "end",
 # "type", "logprob"}], "transcription_id", "audio_duration_secs"}``. Errors come as
 # ``{"detail": {"status", "message"}}``.
+#
+# The same fake serves the HTTP text-to-speech streams (the ``stream`` and
+# ``stream-with-timestamps`` pages of https://elevenlabs.io/docs/api-reference/text-to-speech,
+# the SDK's ``text_to_speech.stream`` and ``stream_with_timestamps``):
+# ``POST /v1/text-to-speech/{voice_id}/stream`` and ``.../stream/with-timestamps``, the key in
+# ``xi-api-key``; the query carries ``output_format`` (``mp3_44100_128`` by default),
+# ``optimize_streaming_latency`` (0 to 4) and ``enable_logging``; the JSON body ``text``
+# (required), ``model_id``, ``language_code``, ``voice_settings``,
+# ``pronunciation_dictionary_locators`` (at most 3), ``seed``, ``previous_text``, ``next_text``,
+# ``apply_text_normalization`` (``auto``, ``on``, ``off``) .... ``/stream`` answers with the
+# audio bytes as they are made; ``/stream/with-timestamps`` with one JSON object per line,
+# ``{"audio_base64", "alignment", "normalized_alignment"}``, each alignment ``{"characters",
+# "character_start_times_seconds", "character_end_times_seconds"}`` counted from the start of
+# the request's audio. The fake speaks ``secs_per_char`` of tone per character in chunks of
+# ``speech_chunk_secs`` (PCM, u-law or A-law: it makes no MP3 or Opus, a 400 says so), refuses
+# ``previous_text`` / ``next_text`` for the Eleven v3 models, and counts the answers a client
+# abandoned.
+
+SPEECH_PATH = re.compile(
+    r"^/v1/text-to-speech/(?P<voice>[^/]+)/stream(?P<timed>/with-timestamps)?$"
+)
+HTTP_FORMATS = re.compile(r"^(pcm_(8000|16000|22050|24000|32000|44100|48000)|ulaw_8000|alaw_8000)$")
+NO_CONTEXT_MODELS = frozenset({"eleven_v3", "eleven_v3_conversational"})
 
 
 def parse_form(content_type: str, body: bytes) -> dict[str, list[Any]]:
@@ -504,9 +527,17 @@ def parse_form(content_type: str, body: bytes) -> dict[str, list[Any]]:
 
 
 class FakeElevenLabsTranscriptionServer(ServedFake):
-    """ElevenLabs' HTTP speech-to-text on 127.0.0.1 (see the comment above this class)."""
+    """ElevenLabs' HTTP API on 127.0.0.1: speech-to-text, and the text-to-speech streams (see the
+    comment above this class)."""
 
-    def __init__(self, *, api_key: str | None = "test-key") -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        secs_per_char: float = 0.01,
+        speech_chunk_secs: float = 0.1,
+        speech_chunk_delay: float = 0.0,
+    ) -> None:
         from starlette.routing import Route
 
         self.api_key = api_key
@@ -517,8 +548,28 @@ class FakeElevenLabsTranscriptionServer(ServedFake):
         self.requests: list[dict[str, list[Any]]] = []
         """Each authorized request's form fields."""
         self.answers: list[dict[str, Any]] = []
+        self.secs_per_char = secs_per_char
+        self.speech_chunk_secs = speech_chunk_secs
+        self.speech_chunk_delay = speech_chunk_delay
+        self.speech_requests: list[dict[str, Any]] = []
+        """Each authorized text-to-speech request: ``{"path", "voice_id", "query", "body"}``."""
+        self.speech_statuses: deque[int] = deque()
+        """HTTP statuses for the next valid text-to-speech requests (200 = speak)."""
+        self.completed_streams = 0
+        self.cancelled_streams = 0
+        """Speech answers the client stopped reading before their end (a barge-in)."""
         self._server = LocalASGIServer(
-            fake_app([Route("/v1/speech-to-text", self._convert, methods=["POST"])])
+            fake_app(
+                [
+                    Route("/v1/speech-to-text", self._convert, methods=["POST"]),
+                    Route("/v1/text-to-speech/{voice_id}/stream", self._speech, methods=["POST"]),
+                    Route(
+                        "/v1/text-to-speech/{voice_id}/stream/with-timestamps",
+                        self._speech,
+                        methods=["POST"],
+                    ),
+                ]
+            )
         )
 
     @property
@@ -559,3 +610,96 @@ class FakeElevenLabsTranscriptionServer(ServedFake):
         }
         self.answers.append(answer)
         return JSONResponse(answer)
+
+    async def _speech(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse, StreamingResponse
+
+        def error(status: int, code: str, message: str) -> Any:
+            return JSONResponse({"detail": {"status": code, "message": message}}, status)
+
+        if self.api_key is not None and request.headers.get("xi-api-key") != self.api_key:
+            return error(401, "invalid_api_key", "Invalid API key")
+        match = SPEECH_PATH.match(request.url.path)
+        assert match is not None  # the routes are the path's two forms
+        query = dict(request.query_params)
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return error(400, "invalid_request", "the body must be JSON")
+        self.speech_requests.append(
+            {"path": request.url.path, "voice_id": match["voice"], "query": query, "body": body}
+        )
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            missing = {"type": "missing", "loc": ["body", "text"], "msg": "Field required"}
+            return JSONResponse({"detail": [missing]}, 422)
+        problem = _speech_problem(query, body)
+        if problem is not None:
+            return error(400, "invalid_parameters", problem)
+        status = self.speech_statuses.popleft() if self.speech_statuses else 200
+        if status != 200:
+            return error(status, "scripted_error", "scripted speech error")
+        fmt = query.get("output_format", "mp3_44100_128")
+        rate = int(fmt.split("_")[1])
+        text = str(body["text"])
+        per_chunk = max(1, int(self.speech_chunk_secs / self.secs_per_char))
+        timed = bool(match["timed"])
+
+        async def chunks() -> Any:
+            finished = False
+            try:
+                for i in range(0, len(text), per_chunk):
+                    piece = text[i : i + per_chunk]
+                    audio = _encode(tone_pcm(len(piece) * self.secs_per_char, rate), fmt)
+                    if not timed:
+                        yield audio
+                    else:
+                        starts = [(i + n) * self.secs_per_char for n in range(len(piece))]
+                        alignment = {
+                            "characters": list(piece),
+                            "character_start_times_seconds": [round(t, 3) for t in starts],
+                            "character_end_times_seconds": [
+                                round(t + self.secs_per_char, 3) for t in starts
+                            ],
+                        }
+                        line = {
+                            "audio_base64": base64.b64encode(audio).decode(),
+                            "alignment": alignment,
+                            "normalized_alignment": alignment,
+                        }
+                        yield (json.dumps(line) + "\n").encode()
+                    await asyncio.sleep(self.speech_chunk_delay)
+                finished = True
+            finally:
+                if finished:
+                    self.completed_streams += 1
+                else:
+                    self.cancelled_streams += 1
+
+        media = "application/json" if timed else "application/octet-stream"
+        return StreamingResponse(chunks(), media_type=media)
+
+
+def _speech_problem(query: dict[str, str], body: dict[str, Any]) -> str | None:
+    """Why a text-to-speech request is invalid (None: it is valid)."""
+    fmt = query.get("output_format", "mp3_44100_128")
+    if not HTTP_FORMATS.match(fmt):
+        return f"output_format {fmt}: this fake produces PCM, u-law and A-law only"
+    latency = query.get("optimize_streaming_latency")
+    if latency is not None and latency not in ("0", "1", "2", "3", "4"):
+        return "optimize_streaming_latency must be between 0 and 4"
+    if query.get("enable_logging", "true") not in ("true", "false"):
+        return "enable_logging must be true or false"
+    settings = body.get("voice_settings")
+    if settings is not None and not isinstance(settings, dict):
+        return "voice_settings must be an object"
+    normalization = body.get("apply_text_normalization")
+    if normalization is not None and normalization not in ("auto", "on", "off"):
+        return "apply_text_normalization must be auto, on or off"
+    locators = body.get("pronunciation_dictionary_locators")
+    if locators is not None and (not isinstance(locators, list) or len(locators) > 3):
+        return "at most 3 pronunciation_dictionary_locators"
+    if body.get("model_id") in NO_CONTEXT_MODELS and (
+        body.get("previous_text") is not None or body.get("next_text") is not None
+    ):
+        return f"{body['model_id']} does not support previous_text or next_text"
+    return None
