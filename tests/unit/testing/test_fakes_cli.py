@@ -18,9 +18,11 @@ from websockets.exceptions import InvalidStatus
 from callpipe.services.anthropic.llm import AnthropicLLMService
 from callpipe.services.assemblyai.stt import AssemblyAISTTService
 from callpipe.services.cartesia.stt import CartesiaSTTService
+from callpipe.services.cartesia.tts import CartesiaHttpTTSService
 from callpipe.services.deepgram.flux.stt import DeepgramFluxSTTService
 from callpipe.services.deepgram.stt import DeepgramSTTService
 from callpipe.services.elevenlabs.stt import ElevenLabsRealtimeSTTService, ElevenLabsSTTService
+from callpipe.services.elevenlabs.tts import ElevenLabsHttpTTSService
 from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
@@ -42,6 +44,7 @@ EXPECTED = {
     "DEEPGRAM_API_KEY",
     "CALLPIPE_CARTESIA_URL",
     "CALLPIPE_CARTESIA_STT_URL",
+    "CALLPIPE_CARTESIA_API_URL",
     "CARTESIA_API_KEY",
     "CALLPIPE_ELEVENLABS_URL",
     "CALLPIPE_ELEVENLABS_STT_URL",
@@ -294,6 +297,24 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 headers={"xi-api-key": key},
             )
             assert answer.json()["text"] == "hi there"
+
+            # Cartesia's and ElevenLabs' speech over HTTP: audio streams back.
+            sonic = CartesiaHttpTTSService(voice_id="v")
+            spoken = await http.post(
+                f"{sonic.base_url}/tts/bytes",
+                json=sonic.request_body("Hello."),
+                headers={"X-API-Key": key, "Cartesia-Version": "2026-03-01"},
+            )
+            assert spoken.status_code == 200 and spoken.content
+            flash = ElevenLabsHttpTTSService(voice_id="v")
+            query, body = flash.request("Hello.")
+            spoken = await http.post(
+                f"{flash.base_url}/v1/text-to-speech/v/stream/with-timestamps",
+                params=query,
+                json=body,
+                headers={"xi-api-key": key},
+            )
+            assert spoken.status_code == 200 and json.loads(spoken.text.splitlines()[0])
 
             # Anthropic and Gemini answer --reply, then echo.
             claude = AnthropicLLMService()

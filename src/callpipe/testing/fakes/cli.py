@@ -19,9 +19,11 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   ``CALLPIPE_GEMINI_LIVE_URL`` (the Live API, which hears and answers as OpenAI Realtime does);
 - ``CALLPIPE_DEEPGRAM_URL`` (listen), ``CALLPIPE_DEEPGRAM_FLUX_URL``,
   ``CALLPIPE_DEEPGRAM_TTS_URL``;
-- ``CALLPIPE_CARTESIA_URL`` (speech), ``CALLPIPE_CARTESIA_STT_URL``;
+- ``CALLPIPE_CARTESIA_URL`` (speech), ``CALLPIPE_CARTESIA_STT_URL``, ``CALLPIPE_CARTESIA_API_URL``
+  (speech over HTTP);
 - ``CALLPIPE_ELEVENLABS_URL`` (speech), ``CALLPIPE_ELEVENLABS_STT_URL`` (realtime
-  transcription), ``CALLPIPE_ELEVENLABS_API_URL`` (per-utterance transcription over HTTP);
+  transcription), ``CALLPIPE_ELEVENLABS_API_URL`` (per-utterance transcription and speech over
+  HTTP);
 - ``CALLPIPE_ASSEMBLYAI_URL``, ``CALLPIPE_SONIOX_URL``, ``CALLPIPE_SPEECHMATICS_URL``;
 
 and an API key variable for each provider.
@@ -41,7 +43,11 @@ from callpipe.services import _env
 from callpipe.testing.fakes._server import ServedFake
 from callpipe.testing.fakes.anthropic import FakeAnthropicServer
 from callpipe.testing.fakes.assemblyai import FakeAssemblyAIServer
-from callpipe.testing.fakes.cartesia import FakeCartesiaServer, FakeCartesiaSTTServer
+from callpipe.testing.fakes.cartesia import (
+    FakeCartesiaHTTPServer,
+    FakeCartesiaServer,
+    FakeCartesiaSTTServer,
+)
 from callpipe.testing.fakes.deepgram import FakeDeepgramServer
 from callpipe.testing.fakes.deepgram_flux import FakeDeepgramFluxServer
 from callpipe.testing.fakes.deepgram_tts import FakeDeepgramTTSServer
@@ -110,6 +116,7 @@ class Fakes:
         self.gemini_live = FakeGeminiLiveServer(api_key=api_key)
         self.cartesia = FakeCartesiaServer(api_key=api_key)
         self.cartesia_stt = FakeCartesiaSTTServer(api_key=api_key)
+        self.cartesia_api = FakeCartesiaHTTPServer(api_key=api_key)
         self.elevenlabs = FakeElevenLabsServer(api_key=api_key)
         self.elevenlabs_stt = FakeElevenLabsSTTServer(api_key=api_key)
         self.elevenlabs_api = FakeElevenLabsTranscriptionServer(api_key=api_key)
@@ -153,6 +160,7 @@ class Fakes:
             self.gemini_live,
             self.cartesia,
             self.cartesia_stt,
+            self.cartesia_api,
             self.elevenlabs,
             self.elevenlabs_stt,
             self.elevenlabs_api,
@@ -187,6 +195,7 @@ class Fakes:
             "DEEPGRAM_API_KEY": key,
             _env.CARTESIA_URL_ENV: self.cartesia.url,
             _env.CARTESIA_STT_URL_ENV: self.cartesia_stt.url,
+            _env.CARTESIA_API_URL_ENV: self.cartesia_api.base_url,
             "CARTESIA_API_KEY": key,
             _env.ELEVENLABS_URL_ENV: self.elevenlabs.url,
             _env.ELEVENLABS_STT_URL_ENV: self.elevenlabs_stt.url,
