@@ -20,19 +20,11 @@ from openai import AsyncOpenAI
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import BaseModel, TypeAdapter
 
-from callpipe.frames.frames import (
-    BotInterruptedFrame,
-    BotInterruptionFrame,
-    Frame,
-    InputAudioRawFrame,
-    InterruptionFrame,
-    LLMContextFrame,
-)
+from callpipe.frames.frames import InputAudioRawFrame, LLMContextFrame
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.llm_response_universal import LLMUserAggregator
-from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.services.openai.realtime.events import (
     AudioConfiguration,
@@ -46,6 +38,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.pipeline import SleepFrame
+from unit.services.speech_to_speech import HeardReport, InputSide
 
 SERVER_EVENT: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
 CLIENT_EVENT: TypeAdapter[Any] = TypeAdapter(RealtimeClientEvent)
@@ -133,23 +126,6 @@ async def test_sdk_client_talks_to_the_fake(fake: FakeOpenAIRealtimeServer) -> N
     assert fake.paths == ["/v1/realtime?model=gpt-realtime"]
     # Every event the fake sent validates strictly as the SDK's models.
     assert len(check_server_events(fake)) >= 18
-
-
-class InputSide(FrameProcessor):
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, BotInterruptionFrame):
-            await self.push_frame(InterruptionFrame())
-        else:
-            await self.push_frame(frame, direction)
-
-
-class HeardReport(FrameProcessor):
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InterruptionFrame):
-            await self.push_frame(BotInterruptedFrame(heard_secs=0.05), FrameDirection.UPSTREAM)
-        await self.push_frame(frame, direction)
 
 
 async def test_our_client_events_are_the_sdks(fake: FakeOpenAIRealtimeServer) -> None:

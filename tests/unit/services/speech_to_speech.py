@@ -1,6 +1,7 @@
-"""Shared by the speech-to-speech service tests (OpenAI Realtime, Gemini Live): the caller's
-audio as frames or as a Twilio caller's packets, and a whole phone call through the Twilio
-transport."""
+"""Shared by the speech-to-speech service tests (OpenAI Realtime, Gemini Live; the contract
+tests import it as ``unit.services.speech_to_speech``): the caller's audio as frames or as a
+Twilio caller's packets, stand-ins for the transports' barge-in frames, and a whole phone call
+through the Twilio transport."""
 
 from __future__ import annotations
 
@@ -10,13 +11,20 @@ import json
 from typing import Any
 
 from callpipe.audio.g711 import pcm_to_ulaw
-from callpipe.frames.frames import Frame, InputAudioRawFrame, LLMRunFrame
+from callpipe.frames.frames import (
+    BotInterruptedFrame,
+    BotInterruptionFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    LLMRunFrame,
+)
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.runner import PipelineRunner
 from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
-from callpipe.processors.frame_processor import FrameProcessor
+from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.serializers.twilio import TwilioFrameSerializer
 from callpipe.testing import TwilioCallerSocket
 from callpipe.testing.fakes.openai import tone_pcm
@@ -38,6 +46,32 @@ def audio(secs: float, *, loud: bool, packet_ms: int = 20) -> list[Frame]:
 
 def of(frames: list[Frame], cls: type[Frame]) -> list[Any]:
     return [f for f in frames if isinstance(f, cls)]
+
+
+class InputSide(FrameProcessor):
+    """Stands in for the input transport: a barge-in request becomes an interruption."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, BotInterruptionFrame):
+            await self.push_frame(InterruptionFrame())
+        else:
+            await self.push_frame(frame, direction)
+
+
+class HeardReport(FrameProcessor):
+    """Stands in for the output transport: on an interruption, reports what was heard."""
+
+    def __init__(self, heard_secs: float = 0.05) -> None:
+        super().__init__()
+        self.heard_secs = heard_secs
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InterruptionFrame):
+            report = BotInterruptedFrame(heard_secs=self.heard_secs)
+            await self.push_frame(report, FrameDirection.UPSTREAM)
+        await self.push_frame(frame, direction)
 
 
 class ScriptedCaller(TwilioCallerSocket):

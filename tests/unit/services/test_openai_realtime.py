@@ -13,11 +13,8 @@ from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.frames.frames import (
-    BotInterruptedFrame,
-    BotInterruptionFrame,
     ErrorFrame,
     FatalErrorFrame,
-    Frame,
     InputAudioRawFrame,
     InterruptionFrame,
     LLMContextFrame,
@@ -34,7 +31,6 @@ from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.llm_response_universal import LLMUserAggregator
-from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.services.openai.realtime.events import (
     AudioConfiguration,
@@ -50,7 +46,17 @@ from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, Rea
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
-from .speech_to_speech import PARAMS, RATE, ScriptedCaller, audio, of, packets, run_phone_call
+from .speech_to_speech import (
+    PARAMS,
+    RATE,
+    HeardReport,
+    InputSide,
+    ScriptedCaller,
+    audio,
+    of,
+    packets,
+    run_phone_call,
+)
 
 
 @pytest.fixture
@@ -76,32 +82,6 @@ def sent(server: FakeOpenAIRealtimeServer, kind: str) -> list[dict[str, Any]]:
 
 def until_sent(server: FakeOpenAIRealtimeServer, kind: str, count: int = 1) -> SleepFrame:
     return SleepFrame(5.0, until=lambda: len(sent(server, kind)) >= count)
-
-
-class InputSide(FrameProcessor):
-    """Stands in for the input transport: a barge-in request becomes an interruption."""
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, BotInterruptionFrame):
-            await self.push_frame(InterruptionFrame())
-        else:
-            await self.push_frame(frame, direction)
-
-
-class HeardReport(FrameProcessor):
-    """Stands in for the output transport: on an interruption, reports what was heard."""
-
-    def __init__(self, heard_secs: float) -> None:
-        super().__init__()
-        self.heard_secs = heard_secs
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InterruptionFrame):
-            report = BotInterruptedFrame(heard_secs=self.heard_secs)
-            await self.push_frame(report, FrameDirection.UPSTREAM)
-        await self.push_frame(frame, direction)
 
 
 async def test_caller_audio_in_reply_audio_out_and_transcript_in_context(
