@@ -443,106 +443,26 @@ class FakeOpenAIRealtimeServer(SpeechToSpeechFake):
 
     async def _respond(self, conn: _Connection, reply: RealtimeReply) -> None:
         rid = conn.response_id
-        item: dict[str, Any]
         await self._send(
             conn, {"type": "response.created", "response": self._response(conn, "in_progress", [])}
         )
         item_id = _id("item")
+        item: dict[str, Any] = {"id": item_id, "object": "realtime.item", "status": "in_progress"}
         if reply.function_call is not None:
             name, arguments = reply.function_call
             call_id = _id("call")
             args = json.dumps(arguments)
-            item = {
-                "id": item_id,
-                "object": "realtime.item",
-                "type": "function_call",
-                "status": "in_progress",
-                "call_id": call_id,
-                "name": name,
-                "arguments": "",
-            }
-            await self._send(
-                conn,
-                {
-                    "type": "response.output_item.added",
-                    "response_id": rid,
-                    "output_index": 0,
-                    "item": item,
-                },
-            )
-            await self._send(
-                conn,
-                {
-                    "type": "conversation.item.added",
-                    "previous_item_id": conn.last_item,
-                    "item": item,
-                },
-            )
-            await self._send(
-                conn,
-                {
-                    "type": "response.function_call_arguments.delta",
-                    "response_id": rid,
-                    "item_id": item_id,
-                    "output_index": 0,
-                    "call_id": call_id,
-                    "delta": args,
-                },
-            )
-            await self._send(
-                conn,
-                {
-                    "type": "response.function_call_arguments.done",
-                    "response_id": rid,
-                    "item_id": item_id,
-                    "output_index": 0,
-                    "call_id": call_id,
-                    "name": name,
-                    "arguments": args,
-                },
-            )
-            done_item = {**item, "status": "completed", "arguments": args}
-            await self._send(conn, {"type": "conversation.item.done", "item": done_item})
-            await self._send(
-                conn,
-                {
-                    "type": "response.output_item.done",
-                    "response_id": rid,
-                    "output_index": 0,
-                    "item": done_item,
-                },
-            )
-            conn.last_item = item_id
-            await self._send(
-                conn,
-                {
-                    "type": "response.done",
-                    "response": self._response(conn, "completed", [done_item]),
-                },
-            )
+            item.update(type="function_call", call_id=call_id, name=name, arguments="")
+            await self._item_added(conn, item)
+            where = {"response_id": rid, "item_id": item_id, "output_index": 0, "call_id": call_id}
+            delta = {"type": "response.function_call_arguments.delta", **where, "delta": args}
+            await self._send(conn, delta)
+            done = {"type": "response.function_call_arguments.done", **where, "arguments": args}
+            await self._send(conn, {**done, "name": name})
+            await self._item_done(conn, {**item, "status": "completed", "arguments": args})
             return
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
-        await self._send(
-            conn,
-            {
-                "type": "response.output_item.added",
-                "response_id": rid,
-                "output_index": 0,
-                "item": item,
-            },
-        )
-        await self._send(
-            conn,
-            {"type": "conversation.item.added", "previous_item_id": conn.last_item, "item": item},
-        )
-        conn.last_item = item_id
+        item.update(type="message", role="assistant", content=[])
+        await self._item_added(conn, item)
         conn.item_audio_ms[item_id] = 0.0
         fmt = conn.session["audio"]["output"]["format"].get("type", "audio/pcm")
         rate = _RATES[fmt]
@@ -556,14 +476,8 @@ class FakeOpenAIRealtimeServer(SpeechToSpeechFake):
                 if fmt == "audio/pcma"
                 else pcm
             )
-            await self._send(
-                conn,
-                {
-                    "type": "response.output_audio.delta",
-                    **where,
-                    "delta": base64.b64encode(data).decode(),
-                },
-            )
+            audio = base64.b64encode(data).decode()
+            await self._send(conn, {"type": "response.output_audio.delta", **where, "delta": audio})
             conn.item_audio_ms[item_id] += ms
             if said:
                 await self._send(
@@ -572,33 +486,27 @@ class FakeOpenAIRealtimeServer(SpeechToSpeechFake):
             if self.pace_secs:
                 await asyncio.sleep(self.pace_secs)
         await self._send(conn, {"type": "response.output_audio.done", **where})
-        await self._send(
-            conn,
-            {
-                "type": "response.output_audio_transcript.done",
-                **where,
-                "transcript": reply.transcript,
-            },
-        )
-        done_item = {
-            **item,
-            "status": "completed",
-            "content": [{"type": "output_audio", "transcript": reply.transcript}],
-        }
-        await self._send(conn, {"type": "conversation.item.done", "item": done_item})
-        await self._send(
-            conn,
-            {
-                "type": "response.output_item.done",
-                "response_id": rid,
-                "output_index": 0,
-                "item": done_item,
-            },
-        )
-        await self._send(
-            conn,
-            {"type": "response.done", "response": self._response(conn, "completed", [done_item])},
-        )
+        transcript = reply.transcript
+        done = {"type": "response.output_audio_transcript.done", **where, "transcript": transcript}
+        await self._send(conn, done)
+        content = [{"type": "output_audio", "transcript": transcript}]
+        await self._item_done(conn, {**item, "status": "completed", "content": content})
+
+    async def _item_added(self, conn: _Connection, item: dict[str, Any]) -> None:
+        """A response's output item begins (in the response and in the conversation)."""
+        where = {"response_id": conn.response_id, "output_index": 0}
+        await self._send(conn, {"type": "response.output_item.added", **where, "item": item})
+        added = {"type": "conversation.item.added", "previous_item_id": conn.last_item}
+        await self._send(conn, {**added, "item": item})
+        conn.last_item = item["id"]
+
+    async def _item_done(self, conn: _Connection, item: dict[str, Any]) -> None:
+        """The output item is complete, and with it the response."""
+        where = {"response_id": conn.response_id, "output_index": 0}
+        await self._send(conn, {"type": "conversation.item.done", "item": item})
+        await self._send(conn, {"type": "response.output_item.done", **where, "item": item})
+        response = self._response(conn, "completed", [item])
+        await self._send(conn, {"type": "response.done", "response": response})
 
     async def _cancel(self, conn: _Connection) -> bool:
         task = conn.response
