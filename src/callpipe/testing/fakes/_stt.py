@@ -130,6 +130,40 @@ class DroppingFake:
                 return
 
 
+class PartialsFake(DroppingFake, ServedWebsocketFake):
+    """The options and records of a fake whose sessions send partial results every
+    ``partial_secs`` of an utterance (Soniox, Speechmatics): the ``api_key`` it accepts (None:
+    any), ``energy_threshold`` (the RMS from which audio is speech) and ``secs_per_word``."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        energy_threshold: float,
+        partial_secs: float,
+        secs_per_word: float,
+    ) -> None:
+        self.api_key = api_key
+        self.energy_threshold = energy_threshold
+        self.partial_secs = partial_secs
+        self.secs_per_word = secs_per_word
+        self.transcripts: deque[str] = deque()
+        """Scripted transcripts, one per utterance."""
+        self.headers: list[dict[str, str]] = []
+        """Each handshake's headers (names in lower case)."""
+        self.sent: list[dict[str, Any]] = []
+        """Every message sent, in order (all connections)."""
+        self.audio = bytearray()
+        """The audio received, as sent (µ-law stays µ-law)."""
+        self.connections = 0
+
+    def _connected(self, ws: ServerConnection) -> None:
+        """Count a new connection and record its handshake headers."""
+        assert ws.request is not None
+        self.connections += 1
+        self.headers.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
+
+
 class Hearing:
     """One connection's audio clock and the utterance being heard, for a fake that "hears" by
     energy: audio with an RMS from ``threshold`` is speech and opens an utterance (calling

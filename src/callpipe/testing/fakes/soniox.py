@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections import deque
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
-from callpipe.testing.fakes._stt import DroppingFake, Hearing
+from callpipe.testing.fakes._server import LocalWebsocketServer
+from callpipe.testing.fakes._stt import Hearing, PartialsFake
 
 PATH = "/transcribe-websocket"
 AUDIO_FORMATS = ("pcm_s16le", "mulaw")
@@ -63,7 +62,7 @@ FIN = "<fin>"
 END = "<end>"
 
 
-class FakeSonioxServer(DroppingFake, ServedWebsocketFake):
+class FakeSonioxServer(PartialsFake):
     """See the module docstring."""
 
     def __init__(
@@ -75,26 +74,20 @@ class FakeSonioxServer(DroppingFake, ServedWebsocketFake):
         secs_per_word: float = 0.2,
         endpoint_secs: float = 0.5,
     ) -> None:
-        self.api_key = api_key
-        self.energy_threshold = energy_threshold
-        self.partial_secs = partial_secs
-        self.secs_per_word = secs_per_word
+        super().__init__(
+            api_key=api_key,
+            energy_threshold=energy_threshold,
+            partial_secs=partial_secs,
+            secs_per_word=secs_per_word,
+        )
         self.endpoint_secs = endpoint_secs
         self.language = "en"
-        self.transcripts: deque[str] = deque()
         self.configs: list[dict[str, Any]] = []
         """Each session's start message."""
-        self.headers: list[dict[str, str]] = []
-        """Each handshake's headers (names in lower case)."""
-        self.sent: list[dict[str, Any]] = []
-        """Every result sent, in order (all connections)."""
         self.controls: list[Any] = []
         """Every text message after the start message (``""`` is the end of audio)."""
-        self.audio = bytearray()
-        """The audio received, as sent (µ-law stays µ-law)."""
         self.audio_at_finalize: list[int] = []
         """Bytes of audio received on the connection when each ``finalize`` arrived."""
-        self.connections = 0
         self.error_next: tuple[int, str] | None = None
         """Answer the next audio message with this error (code, message), then close."""
         self._server = LocalWebsocketServer(self._handle, api_key=None, auth=[], path=PATH)
@@ -104,9 +97,7 @@ class FakeSonioxServer(DroppingFake, ServedWebsocketFake):
         return [t["text"] for m in self.sent for t in m.get("tokens", []) if t["is_final"]]
 
     async def _handle(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        self.connections += 1
-        self.headers.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
+        self._connected(ws)
         with contextlib.suppress(ConnectionClosed):
             first = await ws.recv()
             session = _Session(self, ws)

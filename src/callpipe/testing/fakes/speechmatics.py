@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -41,8 +40,8 @@ from numpy.typing import NDArray
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
-from callpipe.testing.fakes._stt import DroppingFake, Hearing
+from callpipe.testing.fakes._server import LocalWebsocketServer
+from callpipe.testing.fakes._stt import Hearing, PartialsFake
 
 PATH = "/v2"
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "mulaw")
@@ -78,7 +77,7 @@ CLOSE_1011 = frozenset({"job_error", "buffer_error", "unknown_error"})
 PUNCTUATION = ".,?!"
 
 
-class FakeSpeechmaticsServer(DroppingFake, ServedWebsocketFake):
+class FakeSpeechmaticsServer(PartialsFake):
     """See the module docstring."""
 
     def __init__(
@@ -89,28 +88,22 @@ class FakeSpeechmaticsServer(DroppingFake, ServedWebsocketFake):
         partial_secs: float = 0.2,
         secs_per_word: float = 0.2,
     ) -> None:
-        self.api_key = api_key
-        self.energy_threshold = energy_threshold
-        self.partial_secs = partial_secs
-        self.secs_per_word = secs_per_word
-        self.transcripts: deque[str] = deque()
+        super().__init__(
+            api_key=api_key,
+            energy_threshold=energy_threshold,
+            partial_secs=partial_secs,
+            secs_per_word=secs_per_word,
+        )
         self.starts: list[dict[str, Any]] = []
         """Each session's ``StartRecognition``."""
         self.received: list[dict[str, Any]] = []
         """Every JSON message received, in order (all connections)."""
-        self.sent: list[dict[str, Any]] = []
-        """Every message sent, in order (all connections)."""
-        self.headers: list[dict[str, str]] = []
-        """Each handshake's headers (names in lower case)."""
-        self.audio = bytearray()
-        """The audio received, as sent (µ-law stays µ-law)."""
         self.audio_before_start = 0
         """Audio messages that came before ``StartRecognition`` (a protocol error)."""
         self.audio_at_force_end: list[int] = []
         """Bytes of audio received on the connection when each ``ForceEndOfUtterance`` came."""
         self.seq_nos: list[int] = []
         """Each session's count of audio messages when its ``EndOfStream`` came."""
-        self.connections = 0
         self.error_next: tuple[str, str] | None = None
         """Answer the next audio message with this ``Error`` (type, reason), then close."""
         self._server = LocalWebsocketServer(
@@ -125,9 +118,7 @@ class FakeSpeechmaticsServer(DroppingFake, ServedWebsocketFake):
         return [m for m in self.sent if m["message"] == kind]
 
     async def _handle(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        self.connections += 1
-        self.headers.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
+        self._connected(ws)
         session = _Session(self, ws)
         with contextlib.suppress(ConnectionClosed):
             await self._feed(ws, session)
