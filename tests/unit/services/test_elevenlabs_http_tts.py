@@ -78,14 +78,15 @@ async def test_phone_call_gets_ulaw_and_words_after_their_audio(
     assert abs(audio_secs(down) - chars * SECS_PER_CHAR) < 1e-6
     words = [f.text for f in down if isinstance(f, TTSTextFrame)]
     assert words == ["Hi", "there.", "How", "are", "you?"]
-    # Every word leaves after the audio up to its end: the second sentence's words come after
-    # the first sentence's audio (its alignment counts from its own request's start).
+    # Every word leaves after the audio up to its end; the second sentence's alignment counts
+    # from its own request's start, so its words are placed after the first sentence's audio.
+    ends = {"Hi": 2, "there.": 9, "How": 9 + 3, "are": 9 + 7, "you?": 9 + 12}
     heard = 0.0
     for frame in down:
         if isinstance(frame, TTSAudioRawFrame):
             heard += len(frame.audio) / 2 / frame.sample_rate
-        elif isinstance(frame, TTSTextFrame) and frame.text == "How":
-            assert heard >= (len("Hi there.") + 3) * SECS_PER_CHAR - 1e-6
+        elif isinstance(frame, TTSTextFrame):
+            assert heard >= ends[frame.text] * SECS_PER_CHAR - 1e-6, frame.text
     kinds = [type(f) for f in down]
     assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
 
@@ -159,7 +160,8 @@ async def test_a_rejected_key_is_fatal_and_stops_requests(
     assert error.fatal and "401" in error.error and "ELEVENLABS_API_KEY" in error.error
     assert "Invalid API key" in error.error
     assert not any(isinstance(f, TTSAudioRawFrame) for f in down)
-    assert server.speech_requests == []  # refused before the body was read: only one request
+    assert server.speech_requests == []
+    assert server.speech_refused == 1  # the second sentence was not sent with the same key
 
 
 async def test_runtime_settings_apply_from_the_next_sentence(

@@ -555,6 +555,8 @@ class FakeElevenLabsTranscriptionServer(ServedFake):
         """Each authorized text-to-speech request: ``{"path", "voice_id", "query", "body"}``."""
         self.speech_statuses: deque[int] = deque()
         """HTTP statuses for the next valid text-to-speech requests (200 = speak)."""
+        self.speech_refused = 0
+        """Text-to-speech requests refused for their key (401)."""
         self.completed_streams = 0
         self.cancelled_streams = 0
         """Speech answers the client stopped reading before their end (a barge-in)."""
@@ -618,6 +620,7 @@ class FakeElevenLabsTranscriptionServer(ServedFake):
             return JSONResponse({"detail": {"status": code, "message": message}}, status)
 
         if self.api_key is not None and request.headers.get("xi-api-key") != self.api_key:
+            self.speech_refused += 1
             return error(401, "invalid_api_key", "Invalid API key")
         match = SPEECH_PATH.match(request.url.path)
         assert match is not None  # the routes are the path's two forms
