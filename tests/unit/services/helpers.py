@@ -1,23 +1,31 @@
-"""Test helpers for services: LLM replies, TTS audio length, and interrupting at a known point
-instead of after a guessed sleep."""
+"""Test helpers for services: LLM replies, TTS audio length, interrupting at a known point
+instead of after a guessed sleep, and the caller's audio and turn checks for STT services."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from callpipe.frames.frames import (
     EndFrame,
     Frame,
+    InputAudioRawFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    ProposedUserStartedSpeakingFrame,
+    ProposedUserStoppedSpeakingFrame,
+    STTMetadataFrame,
+    TranscriptionFrame,
     TTSAudioRawFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
+from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import FrameCollector, SleepFrame
+from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
 
 async def run_then(
@@ -71,3 +79,39 @@ def reply(*chunks: str) -> list[Frame]:
 def audio_secs(frames: Sequence[Frame]) -> float:
     """Seconds of TTS audio among ``frames``."""
     return sum(len(f.audio) / 2 / f.sample_rate for f in frames if isinstance(f, TTSAudioRawFrame))
+
+
+def caller_audio(secs: float, *, loud: bool, rate: int = 8000) -> list[Frame]:
+    """``secs`` of the caller's audio (a tone, or silence) in 20 ms packets, like a phone
+    stream."""
+    pcm = tone_pcm(secs, rate) if loud else bytes(int(secs * rate) * 2)
+    step = rate // 50 * 2
+    return [InputAudioRawFrame(pcm[i : i + step], rate) for i in range(0, len(pcm), step)]
+
+
+def of(frames: Sequence[Frame], cls: type[Frame]) -> list[Any]:
+    """The frames of type ``cls``."""
+    return [f for f in frames if isinstance(f, cls)]
+
+
+def until(predicate: Callable[[], bool]) -> SleepFrame:
+    """Wait (at most 5 s) until ``predicate()`` holds."""
+    return SleepFrame(5.0, until=predicate)
+
+
+def assert_provider_turn(down: Sequence[Frame], up: Sequence[Frame]) -> STTMetadataFrame:
+    """Check an STT service whose provider ends the turns, built with
+    ``should_interrupt=False``: its metadata recommends the external strategies without
+    interruptions, and one proposed turn went out around its transcript (stopped: both ways).
+    Returns the metadata frame."""
+    meta: STTMetadataFrame = of(down, STTMetadataFrame)[0]
+    assert isinstance(meta.user_turn_strategies, ExternalUserTurnStrategies)
+    assert meta.user_turn_strategies.enable_interruptions is False
+    turn = ProposedUserStartedSpeakingFrame | TranscriptionFrame | ProposedUserStoppedSpeakingFrame
+    assert [type(f) for f in down if isinstance(f, turn)] == [
+        ProposedUserStartedSpeakingFrame,
+        TranscriptionFrame,
+        ProposedUserStoppedSpeakingFrame,
+    ]
+    assert len(of(up, ProposedUserStoppedSpeakingFrame)) == 1
+    return meta

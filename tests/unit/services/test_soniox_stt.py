@@ -13,12 +13,7 @@ from callpipe.frames.frames import (
     CancelFrame,
     EndFrame,
     ErrorFrame,
-    Frame,
-    InputAudioRawFrame,
     InterimTranscriptionFrame,
-    ProposedUserStartedSpeakingFrame,
-    ProposedUserStoppedSpeakingFrame,
-    STTMetadataFrame,
     STTMuteFrame,
     STTUpdateSettingsFrame,
     TranscriptionFrame,
@@ -33,11 +28,11 @@ from callpipe.services.soniox.stt import (
     SonioxSTTService,
 )
 from callpipe.testing import run_test
-from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.fakes.soniox import FakeSonioxServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
-from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
+
+from .helpers import assert_provider_turn, caller_audio, of, until
 
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
@@ -54,20 +49,6 @@ def make_stt(server: FakeSonioxServer, **kwargs: Any) -> SonioxSTTService:
     return SonioxSTTService(api_key="test-key", url=server.url, **kwargs)
 
 
-def audio(secs: float, *, loud: bool, rate: int = RATE) -> list[Frame]:
-    pcm = tone_pcm(secs, rate) if loud else bytes(int(secs * rate) * 2)
-    step = rate // 50 * 2  # 20 ms packets, like a phone stream
-    return [InputAudioRawFrame(pcm[i : i + step], rate) for i in range(0, len(pcm), step)]
-
-
-def of(frames: list[Frame], cls: type[Frame]) -> list[Any]:
-    return [f for f in frames if isinstance(f, cls)]
-
-
-def until(predicate: Any) -> SleepFrame:
-    return SleepFrame(5.0, until=predicate)
-
-
 def configured(server: FakeSonioxServer, count: int = 1) -> SleepFrame:
     return until(lambda: len(server.configs) >= count)
 
@@ -77,7 +58,7 @@ async def test_turn_end_flushes_audio_then_finalizes(server: FakeSonioxServer) -
     frames = [
         configured(server),
         UserStartedSpeakingFrame(),
-        *audio(1.26, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
+        *caller_audio(1.26, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
         UserStoppedSpeakingFrame(),
         until(lambda: "<fin>" in server.finals()),
         SleepFrame(0.05),
@@ -110,7 +91,7 @@ async def test_turn_end_flushes_audio_then_finalizes(server: FakeSonioxServer) -
 
 async def test_end_of_call_pushes_last_words_before_end_frame(server: FakeSonioxServer) -> None:
     server.transcripts.append("goodbye then")
-    frames = [configured(server), *audio(0.6, loud=True)]
+    frames = [configured(server), *caller_audio(0.6, loud=True)]
     down, _ = await run_test(make_stt(server), frames, params=PARAMS)
     assert [f.text for f in of(down, TranscriptionFrame)] == ["goodbye then"]
     index = {type(f): i for i, f in enumerate(down)}
@@ -136,7 +117,7 @@ async def test_wideband_sends_pcm_and_settings_reach_the_config(
     )
     stt = make_stt(server, settings=settings)
     params = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
-    frames = [configured(server), *audio(0.6, loud=True, rate=16000)]
+    frames = [configured(server), *caller_audio(0.6, loud=True, rate=16000)]
     down, _ = await run_test(stt, frames, params=params)
     config = server.configs[0]
     assert config["audio_format"] == "pcm_s16le" and config["sample_rate"] == 16000
@@ -156,33 +137,15 @@ async def test_soniox_endpoint_mode_proposes_the_turns(server: FakeSonioxServer)
     stt = make_stt(server, vad_force_turn_endpoint=False, should_interrupt=False, settings=settings)
     frames = [
         configured(server),
-        *audio(0.6, loud=True),
-        *audio(0.7, loud=False),
+        *caller_audio(0.6, loud=True),
+        *caller_audio(0.7, loud=False),
         until(lambda: "<end>" in server.finals()),
         SleepFrame(0.05),
         UserStoppedSpeakingFrame(),  # the VAD does not finalize in this mode
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
-    meta = of(down, STTMetadataFrame)[0]
-    assert isinstance(meta.user_turn_strategies, ExternalUserTurnStrategies)
-    assert meta.user_turn_strategies.enable_interruptions is False
+    meta = assert_provider_turn(down, up)
     assert meta.ttfs_p99_latency == 0.35
-    kinds = [
-        type(f).__name__
-        for f in down
-        if isinstance(
-            f,
-            ProposedUserStartedSpeakingFrame
-            | TranscriptionFrame
-            | ProposedUserStoppedSpeakingFrame,
-        )
-    ]
-    assert kinds == [
-        "ProposedUserStartedSpeakingFrame",
-        "TranscriptionFrame",
-        "ProposedUserStoppedSpeakingFrame",
-    ]
-    assert len(of(up, ProposedUserStoppedSpeakingFrame)) == 1
     config = server.configs[0]
     assert config["enable_endpoint_detection"] is True
     assert config["max_endpoint_delay_ms"] == 700 and config["endpoint_sensitivity"] == 0.5
@@ -205,7 +168,7 @@ async def test_a_server_error_is_reported_and_the_session_reopened(
     stt = make_stt(server)
     frames = [
         configured(server),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
         until(lambda: server.sent != []),
         SleepFrame(0.05),
     ]
@@ -217,9 +180,9 @@ async def test_a_server_error_is_reported_and_the_session_reopened(
 
     frames += [
         until(fail_next),
-        *audio(0.2, loud=True),
+        *caller_audio(0.2, loud=True),
         until(lambda: len(server.configs) == 2),
-        *audio(0.6, loud=True),
+        *caller_audio(0.6, loud=True),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
     errors = of(up, ErrorFrame)
@@ -236,11 +199,11 @@ async def test_settings_update_opens_a_socket_with_the_new_config(
     stt = make_stt(server, settings=Settings(language_hints=[Language.EN]))
     frames = [
         configured(server),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
         SleepFrame(0.2),
         STTUpdateSettingsFrame(delta=Settings(language=Language.FR)),
         until(lambda: server.connections == 2 and "" in server.controls),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
     assert not of(up, ErrorFrame)
@@ -259,7 +222,7 @@ async def test_a_refused_new_config_keeps_the_old_socket_and_settings(
         STTUpdateSettingsFrame(delta=Settings(model="no-such-model")),
         until(lambda: len(server.configs) == 2),
         SleepFrame(0.6),
-        *audio(0.6, loud=True),
+        *caller_audio(0.6, loud=True),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
     errors = of(up, ErrorFrame)
@@ -276,7 +239,7 @@ async def test_muted_socket_is_kept_alive(server: FakeSonioxServer) -> None:
     frames = [
         configured(server),
         STTMuteFrame(mute=True),
-        *audio(0.2, loud=True),
+        *caller_audio(0.2, loud=True),
         until(lambda: '{"type": "keepalive"}' in server.controls),
     ]
     _, up = await run_test(stt, frames, params=PARAMS)

@@ -12,12 +12,7 @@ from callpipe.frames.frames import (
     CancelFrame,
     EndFrame,
     ErrorFrame,
-    Frame,
-    InputAudioRawFrame,
     InterimTranscriptionFrame,
-    ProposedUserStartedSpeakingFrame,
-    ProposedUserStoppedSpeakingFrame,
-    STTMetadataFrame,
     STTUpdateSettingsFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
@@ -31,11 +26,11 @@ from callpipe.services.speechmatics.stt import (
     TurnDetectionMode,
 )
 from callpipe.testing import run_test
-from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
-from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
+
+from .helpers import assert_provider_turn, caller_audio, of, until
 
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
@@ -53,20 +48,6 @@ def make_stt(server: FakeSpeechmaticsServer, **kwargs: Any) -> SpeechmaticsSTTSe
     return SpeechmaticsSTTService(api_key="test-key", base_url=server.url + "/v2", **kwargs)
 
 
-def audio(secs: float, *, loud: bool, rate: int = RATE) -> list[Frame]:
-    pcm = tone_pcm(secs, rate) if loud else bytes(int(secs * rate) * 2)
-    step = rate // 50 * 2  # 20 ms packets, like a phone stream
-    return [InputAudioRawFrame(pcm[i : i + step], rate) for i in range(0, len(pcm), step)]
-
-
-def of(frames: list[Frame], cls: type[Frame]) -> list[Any]:
-    return [f for f in frames if isinstance(f, cls)]
-
-
-def until(predicate: Any) -> SleepFrame:
-    return SleepFrame(5.0, until=predicate)
-
-
 def started(server: FakeSpeechmaticsServer, count: int = 1) -> SleepFrame:
     return until(lambda: len(server.of("RecognitionStarted")) >= count)
 
@@ -78,7 +59,7 @@ async def test_turn_end_flushes_audio_then_forces_the_end_of_utterance(
     frames = [
         started(server),
         UserStartedSpeakingFrame(),
-        *audio(1.26, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
+        *caller_audio(1.26, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
         UserStoppedSpeakingFrame(),
         until(lambda: server.of("EndOfUtterance") != []),
         SleepFrame(0.05),
@@ -109,7 +90,7 @@ async def test_audio_waits_for_recognition_started(server: FakeSpeechmaticsServe
     server.transcripts.append("goodbye then")
     # From the first packet, before the socket is open and the session began; the call ends
     # as soon as the session begins.
-    frames = [*audio(0.6, loud=True), started(server)]
+    frames = [*caller_audio(0.6, loud=True), started(server)]
     down, up = await run_test(make_stt(server), frames, params=PARAMS)
     assert not of(up, ErrorFrame)
     assert server.audio_before_start == 0
@@ -137,7 +118,7 @@ async def test_wideband_pcm_and_settings_reach_start_recognition(
         speaker_active_format="{speaker_id}: {text}",
         transcript_filtering_config={"remove_disfluencies": True},
     )
-    frames = [started(server), *audio(0.6, loud=True, rate=16000)]
+    frames = [started(server), *caller_audio(0.6, loud=True, rate=16000)]
     down, _ = await run_test(make_stt(server, settings=settings), frames, params=WIDE)
     start = server.starts[0]
     assert start["audio_format"]["encoding"] == "pcm_s16le"
@@ -164,33 +145,15 @@ async def test_speechmatics_turn_mode_proposes_the_turns(server: FakeSpeechmatic
     stt = make_stt(server, should_interrupt=False, settings=settings)
     frames = [
         started(server),
-        *audio(0.6, loud=True),
-        *audio(0.6, loud=False),
+        *caller_audio(0.6, loud=True),
+        *caller_audio(0.6, loud=False),
         until(lambda: server.of("EndOfUtterance") != []),
         SleepFrame(0.05),
         UserStoppedSpeakingFrame(),  # the VAD does not force the end in this mode
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
-    meta = of(down, STTMetadataFrame)[0]
-    assert isinstance(meta.user_turn_strategies, ExternalUserTurnStrategies)
-    assert meta.user_turn_strategies.enable_interruptions is False
+    meta = assert_provider_turn(down, up)
     assert meta.ttfs_p99_latency == 0.74
-    kinds = [
-        type(f).__name__
-        for f in down
-        if isinstance(
-            f,
-            ProposedUserStartedSpeakingFrame
-            | TranscriptionFrame
-            | ProposedUserStoppedSpeakingFrame,
-        )
-    ]
-    assert kinds == [
-        "ProposedUserStartedSpeakingFrame",
-        "TranscriptionFrame",
-        "ProposedUserStoppedSpeakingFrame",
-    ]
-    assert len(of(up, ProposedUserStoppedSpeakingFrame)) == 1
     config = server.starts[0]["transcription_config"]
     assert config["conversation_config"] == {"end_of_utterance_silence_trigger": 0.4}
     assert not [m for m in server.received if m["message"] == "ForceEndOfUtterance"]
@@ -207,7 +170,7 @@ async def test_a_refused_session_is_reported_and_not_reopened(
     server: FakeSpeechmaticsServer,
 ) -> None:
     server.error_next = ("insufficient_funds", "Not enough credits")
-    frames = [started(server), *audio(0.2, loud=True), SleepFrame(0.5)]
+    frames = [started(server), *caller_audio(0.2, loud=True), SleepFrame(0.5)]
     _, up = await run_test(make_stt(server), frames, params=PARAMS)
     errors = of(up, ErrorFrame)
     assert len(errors) == 1 and not errors[0].fatal
@@ -221,7 +184,7 @@ async def test_a_dropped_socket_starts_a_new_session_numbered_from_one(
     server.transcripts.extend(["first part", "second part"])
     frames = [
         started(server),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
         until(lambda: len(server.of("AudioAdded")) >= 3),
     ]
 
@@ -229,7 +192,12 @@ async def test_a_dropped_socket_starts_a_new_session_numbered_from_one(
         server.drop_on_next_audio()
         return True
 
-    frames += [until(drop), *audio(0.2, loud=True), started(server, 2), *audio(0.6, loud=True)]
+    frames += [
+        until(drop),
+        *caller_audio(0.2, loud=True),
+        started(server, 2),
+        *caller_audio(0.6, loud=True),
+    ]
     down, up = await run_test(make_stt(server), frames, params=PARAMS)
     assert not of(up, ErrorFrame)
     assert len(server.starts) == 2 and server.starts[1] == server.starts[0]
@@ -244,13 +212,13 @@ async def test_settings_update_opens_a_new_session(server: FakeSpeechmaticsServe
     stt = make_stt(server)
     frames = [
         started(server),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
         SleepFrame(0.2),
         STTUpdateSettingsFrame(delta=Settings(speaker_active_format="> {text}")),
         STTUpdateSettingsFrame(delta=Settings(language=Language.FR)),
         until(lambda: len(server.seq_nos) == 1 and len(server.starts) == 2),
         started(server, 2),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
     assert not of(up, ErrorFrame)
@@ -269,7 +237,7 @@ async def test_a_refused_new_session_keeps_the_old_one_and_its_settings(
         STTUpdateSettingsFrame(delta=Settings(model="no-such-model")),
         until(lambda: len(server.starts) == 2),
         SleepFrame(0.2),
-        *audio(0.6, loud=True),
+        *caller_audio(0.6, loud=True),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
     errors = of(up, ErrorFrame)
