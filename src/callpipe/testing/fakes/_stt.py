@@ -130,23 +130,27 @@ class DroppingFake:
                 return
 
 
+class PartialsOptions(TypedDict, total=False):
+    """The options of a :class:`PartialsFake`: the ``api_key`` it accepts (``"test-key"``;
+    None: any), ``energy_threshold``, the RMS from which audio is speech (300),
+    ``partial_secs`` of an utterance between partial results (0.2) and ``secs_per_word`` of
+    speech per word (0.2)."""
+
+    api_key: str | None
+    energy_threshold: float
+    partial_secs: float
+    secs_per_word: float
+
+
 class PartialsFake(DroppingFake, ServedWebsocketFake):
     """The options and records of a fake whose sessions send partial results every
-    ``partial_secs`` of an utterance (Soniox, Speechmatics): the ``api_key`` it accepts (None:
-    any), ``energy_threshold`` (the RMS from which audio is speech) and ``secs_per_word``."""
+    ``partial_secs`` of an utterance (Soniox, Speechmatics)."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None,
-        energy_threshold: float,
-        partial_secs: float,
-        secs_per_word: float,
-    ) -> None:
-        self.api_key = api_key
-        self.energy_threshold = energy_threshold
-        self.partial_secs = partial_secs
-        self.secs_per_word = secs_per_word
+    def __init__(self, **options: Unpack[PartialsOptions]) -> None:
+        self.api_key = options.get("api_key", "test-key")
+        self.energy_threshold = options.get("energy_threshold", 300.0)
+        self.partial_secs = options.get("partial_secs", 0.2)
+        self.secs_per_word = options.get("secs_per_word", 0.2)
         self.transcripts: deque[str] = deque()
         """Scripted transcripts, one per utterance."""
         self.headers: list[dict[str, str]] = []

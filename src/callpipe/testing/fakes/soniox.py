@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
+from typing import Any, Unpack
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.testing.fakes._server import LocalWebsocketServer
-from callpipe.testing.fakes._stt import Hearing, PartialsFake
+from callpipe.testing.fakes._stt import Hearing, PartialsFake, PartialsOptions
 
 PATH = "/transcribe-websocket"
 AUDIO_FORMATS = ("pcm_s16le", "mulaw")
@@ -65,21 +65,8 @@ END = "<end>"
 class FakeSonioxServer(PartialsFake):
     """See the module docstring."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = "test-key",
-        energy_threshold: float = 300.0,
-        partial_secs: float = 0.2,
-        secs_per_word: float = 0.2,
-        endpoint_secs: float = 0.5,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            energy_threshold=energy_threshold,
-            partial_secs=partial_secs,
-            secs_per_word=secs_per_word,
-        )
+    def __init__(self, *, endpoint_secs: float = 0.5, **options: Unpack[PartialsOptions]) -> None:
+        super().__init__(**options)
         self.endpoint_secs = endpoint_secs
         self.language = "en"
         self.configs: list[dict[str, Any]] = []

@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,7 +41,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.testing.fakes._server import LocalWebsocketServer
-from callpipe.testing.fakes._stt import Hearing, PartialsFake
+from callpipe.testing.fakes._stt import Hearing, PartialsFake, PartialsOptions
 
 PATH = "/v2"
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "mulaw")
@@ -80,20 +80,8 @@ PUNCTUATION = ".,?!"
 class FakeSpeechmaticsServer(PartialsFake):
     """See the module docstring."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = "test-key",
-        energy_threshold: float = 300.0,
-        partial_secs: float = 0.2,
-        secs_per_word: float = 0.2,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            energy_threshold=energy_threshold,
-            partial_secs=partial_secs,
-            secs_per_word=secs_per_word,
-        )
+    def __init__(self, **options: Unpack[PartialsOptions]) -> None:
+        super().__init__(**options)
         self.starts: list[dict[str, Any]] = []
         """Each session's ``StartRecognition``."""
         self.received: list[dict[str, Any]] = []
@@ -108,7 +96,7 @@ class FakeSpeechmaticsServer(PartialsFake):
         """Answer the next audio message with this ``Error`` (type, reason), then close."""
         self._server = LocalWebsocketServer(
             self._handle,
-            api_key=api_key,
+            api_key=self.api_key,
             auth=[("header", "Authorization", "Bearer "), ("query", "jwt", "")],
             path=PATH,
         )
