@@ -104,11 +104,11 @@ async def test_caller_audio_in_reply_audio_out_and_transcripts_in_context(
     # The greeting: the context's conversation, answered.
     [content] = server.of_kind("clientContent")  # the caller's turn was not sent again as text
     assert content == {"turns": [{"role": "user", "parts": [{"text": "Hi"}]}], "turnComplete": True}
-    # The caller: 16 kHz PCM in 40 ms messages (the 8 kHz line resampled).
+    # The caller: the line's own 8 kHz PCM in 40 ms messages, its rate named (no resampling).
     blobs = audio_sent(server)
-    assert {b["mimeType"] for b in blobs} == {"audio/pcm;rate=16000"}
-    assert {len(b64decode(b["data"])) for b in blobs} == {1280}
-    assert 0.4 * 32000 <= server.audio_bytes <= 0.5 * 32000
+    assert {b["mimeType"] for b in blobs} == {"audio/pcm;rate=8000"}
+    assert {len(b64decode(b["data"])) for b in blobs} == {640}
+    assert 0.4 * 16000 <= server.audio_bytes <= 0.5 * 16000
     # The model's 24 kHz audio reached the line's rate, every sample of it.
     out = of(down, TTSAudioRawFrame)
     assert {f.sample_rate for f in out} == {RATE}
@@ -245,8 +245,8 @@ async def test_local_turns_send_activity_marks_with_the_speech_onset(
     kinds = [next(iter(m)) for m in server.of_kind("realtimeInput")]
     assert kinds[0] == "activityStart" and kinds[-1] == "activityEnd"
     assert set(kinds[1:-1]) == {"audio"}
-    # 0.1 s of pre-roll plus the 0.2 s turn, at 16 kHz (less the resampler's delay).
-    assert 0.28 * 32000 <= server.audio_bytes <= 0.3 * 32000
+    # 0.1 s of pre-roll plus the 0.2 s turn, at the line's 8 kHz.
+    assert 0.28 * 16000 <= server.audio_bytes <= 0.3 * 16000
     assert "".join(f.text for f in of(down, TTSTextFrame)) == "Okay then"
 
 

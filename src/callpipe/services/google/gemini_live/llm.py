@@ -13,8 +13,10 @@ mapping or ``google.genai`` ``HttpOptions``) moves the endpoint; left unset,
 ``$CALLPIPE_GEMINI_LIVE_URL`` (an origin such as ``http://127.0.0.1:8123``) does.
 
 **Audio.** The caller's audio goes out as ``realtimeInput.audio`` (base64 PCM,
-``audio/pcm;rate=16000``): resampled from the pipeline's rate (8 kHz on a phone line) with the
-project's stream resampler, ``audio_batch_ms`` (40 ms) per message. The model's 24 kHz PCM
+``audio/pcm;rate=N``) at the pipeline's own rate, ``audio_batch_ms`` (40 ms) per message: the
+Live API takes any rate named in the MIME type (16 kHz is its native one) and resamples itself,
+so a phone call's 8 kHz goes as it is, half the bytes and no resampling here (as Pipecat sends
+the frames' rate). The model's 24 kHz PCM
 (``serverContent.modelTurn`` ``inlineData`` parts) is resampled to the output rate.
 
 **Frames out.** Per model turn: ``LLMFullResponseStartFrame``, ``TTSStartedFrame``, the audio as
@@ -111,15 +113,14 @@ GEMINI_API_ORIGIN = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"
 DEFAULT_MODEL = "models/gemini-3.8-live"
 DEFAULT_VOICE = "Charon"
-INPUT_SAMPLE_RATE = 16000
-"""The rate the caller's audio is sent at."""
 OUTPUT_SAMPLE_RATE = 24000
 """The rate of the model's audio."""
 DEFAULT_USER_AUDIO_PREROLL_SECS = 0.5
 TRANSCRIPT_QUIET_SECS = 0.5
 """Input transcription this long without a new piece is the caller's whole turn."""
-_AUDIO_IN = '{"realtimeInput":{"audio":{"data":"%s","mimeType":"audio/pcm;rate=16000"}}}'
-"""``realtimeInput.audio`` around base64 audio (which JSON needs no escaping for)."""
+_AUDIO_IN = '{"realtimeInput":{"audio":{"data":"%%s","mimeType":"audio/pcm;rate=%d"}}}'
+"""``realtimeInput.audio`` around base64 audio (which JSON needs no escaping for), once its
+rate is filled in."""
 
 _RATE = re.compile(r"rate=(\d+)")
 _GEMINI_VERSION = re.compile(r"gemini(?:-[a-z]+)*-(\d+)(?:\.(\d+))?")
@@ -480,9 +481,10 @@ class GeminiLiveLLMService(SpeechToSpeechService):
         self._tools_from_init = tools
         self._register_tool_handlers(tools)
         self._inference_on_init = inference_on_context_initialization
-        self._batch_bytes = INPUT_SAMPLE_RATE * 2 * audio_batch_ms // 1000
-        preroll = DEFAULT_USER_AUDIO_PREROLL_SECS
-        self._preroll_bytes = int(INPUT_SAMPLE_RATE * 2 * (user_audio_preroll_secs or preroll))
+        self._audio_batch_ms = audio_batch_ms
+        self._preroll_secs = user_audio_preroll_secs or DEFAULT_USER_AUDIO_PREROLL_SECS
+        self._preroll_bytes = 0  # set at start, from the caller's audio rate
+        self._audio_in = _AUDIO_IN % 16000
         self._setup_key: tuple[str | None, str] | None = None
         self._pending_seed: bool | None = None
         """Context to give the session once it is set up: True with a reply, False without."""
@@ -583,10 +585,13 @@ class GeminiLiveLLMService(SpeechToSpeechService):
 
     async def start(self, frame: StartFrame) -> None:
         self._local_turns = self._vad_disabled  # fixed for the call: read per packet
+        rate = self._in_sample_rate
+        self._preroll_bytes = int(rate * 2 * self._preroll_secs)
+        self._audio_in = _AUDIO_IN % rate
         self._caller_audio = CallerAudio(
-            in_rate=self._in_sample_rate,
-            wire_rate=INPUT_SAMPLE_RATE,
-            batch_bytes=self._batch_bytes,
+            in_rate=rate,
+            wire_rate=rate,
+            batch_bytes=rate * 2 * self._audio_batch_ms // 1000,
         )
         self._bot_audio = BotAudio(self._out_sample_rate)
         await self._open()
@@ -747,7 +752,7 @@ class GeminiLiveLLMService(SpeechToSpeechService):
                 await self._send_json({"realtimeInput": {"text": frame.text}})
 
     def _audio_message(self, data: str) -> str:
-        return _AUDIO_IN % data
+        return self._audio_in % data
 
     async def _send_audio(self, pcm: bytes) -> None:
         if self._local_turns and not self._user_speaking and self._caller_audio is not None:
