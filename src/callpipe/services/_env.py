@@ -35,6 +35,8 @@ SONIOX_URL_ENV = "CALLPIPE_SONIOX_URL"
 """Soniox's real-time socket (an origin is enough: the path is added)."""
 SPEECHMATICS_URL_ENV = "CALLPIPE_SPEECHMATICS_URL"
 """Speechmatics' real-time socket (``.../v2``)."""
+RIME_URL_ENV = "CALLPIPE_RIME_URL"
+"""Rime's JSON socket (an origin is enough: ``/ws3`` is added)."""
 
 
 def base_url(explicit: str | None, env_var: str, default: str) -> str:

@@ -1,0 +1,1 @@
+"""Rime text-to-speech (``RimeTTSService``: the JSON WebSocket)."""
