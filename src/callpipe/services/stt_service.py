@@ -650,18 +650,23 @@ def json_object(raw: Message) -> dict[str, Any]:
 
 def message_of_type(kind: str) -> Callable[[Message], bool]:
     """A test for the provider's ``{"type": kind, ...}`` message, e.g. its last answer to the
-    end of a stream (a text search first, so other messages are not parsed)."""
-    quoted = f'"{kind}"'
+    end of a stream."""
+    return message_where(lambda message: message.get("type") == kind, f'"{kind}"')
 
-    def test(raw: Message) -> bool:
-        if not isinstance(raw, str) or quoted not in raw:
+
+def message_where(test: Callable[[dict[str, Any]], bool], *hints: str) -> Callable[[Message], bool]:
+    """A test for a provider's JSON message that passes ``test``; only text holding one of
+    ``hints`` is parsed (a text search first, so other messages cost little)."""
+
+    def matches(raw: Message) -> bool:
+        if not isinstance(raw, str) or not any(hint in raw for hint in hints):
             return False
         try:
-            return json_object(raw).get("type") == kind
+            return test(json_object(raw))
         except ValueError:
             return False
 
-    return test
+    return matches
 
 
 def restore_settings(settings: STTSettings, changed: dict[str, Any]) -> None:

@@ -79,7 +79,12 @@ from callpipe.services._env import SONIOX_URL_ENV
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import ProviderSocketSTTService, SessionSocket, StreamEnd
+from callpipe.services.stt_service import (
+    ProviderSocketSTTService,
+    SessionSocket,
+    StreamEnd,
+    message_where,
+)
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
@@ -513,14 +518,9 @@ def _language_to_hints(store: SonioxSTTSettings, delta: SonioxSTTSettings) -> No
         store.language_hints = [delta.language]
 
 
-def _is_finished(raw: Message) -> bool:
-    """Soniox's last result (``finished: true``) or an error, after which it closes."""
-    if not isinstance(raw, str) or ('"finished"' not in raw and '"error_code"' not in raw):
-        return False
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        return False
-    return isinstance(message, dict) and bool(
-        message.get("finished") or message.get("error_code") is not None
-    )
+_is_finished = message_where(
+    lambda message: bool(message.get("finished") or message.get("error_code") is not None),
+    '"finished"',
+    '"error_code"',
+)
+"""Soniox's last result (``finished: true``) or an error, after which it closes."""

@@ -78,7 +78,12 @@ from callpipe.frames.frames import (
 from callpipe.services._env import SPEECHMATICS_URL_ENV, specific_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import ProviderSocketSTTService, SessionSocket, StreamEnd
+from callpipe.services.stt_service import (
+    ProviderSocketSTTService,
+    SessionSocket,
+    StreamEnd,
+    message_where,
+)
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
@@ -663,12 +668,9 @@ def _end_of_stream(session: _Session) -> str:
     return json.dumps({"message": "EndOfStream", "last_seq_no": session.seq_no})
 
 
-def _is_end_of_transcript(raw: Message) -> bool:
-    """``EndOfTranscript`` (the answer to ``EndOfStream``) or an ``Error``."""
-    if not isinstance(raw, str) or ("EndOfTranscript" not in raw and '"Error"' not in raw):
-        return False
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        return False
-    return isinstance(message, dict) and message.get("message") in ("EndOfTranscript", "Error")
+_is_end_of_transcript = message_where(
+    lambda message: message.get("message") in ("EndOfTranscript", "Error"),
+    "EndOfTranscript",
+    '"Error"',
+)
+"""``EndOfTranscript`` (the answer to ``EndOfStream``) or an ``Error``."""
