@@ -295,7 +295,7 @@ async def test_older_params_and_settings_precedence(server: FakeRimeServer) -> N
 async def test_a_language_without_timestamps_gets_its_text_after_the_audio(
     server: FakeRimeServer,
 ) -> None:
-    settings = RimeTTSService.Settings(language=Language.FR)
+    settings = RimeTTSService.Settings(language=Language("fr"))
     down, up = await run_test(
         make_tts(server, settings=settings), reply("Bonjour à tous.", " Merci."), params=PARAMS
     )
@@ -347,7 +347,7 @@ async def test_a_settings_update_mid_reply_waits_for_the_reply(server: FakeRimeS
 
 
 def test_language_codes_and_markup_helpers() -> None:
-    assert language_to_rime_language(Language.PT_BR) == "por"
+    assert language_to_rime_language(Language("pt-BR")) == "por"
     assert language_to_rime_language("ja") == "jpn"
     assert language_to_rime_language("eng") == "eng"
     assert RimeTTSService.PAUSE_TAG(0.2) == "<200>"

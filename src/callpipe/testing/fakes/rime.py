@@ -226,17 +226,15 @@ class FakeRimeServer(ServedWebsocketFake):
 
     async def _synthesize(self, session: _Session) -> None:
         while True:
-            await session.wake.wait()
-            session.wake.clear()
             if not session.requested.strip():
                 if session.closing:
                     return
+                await session.wake.wait()
+                session.wake.clear()
                 continue
             text, context_id = session.requested, session.requested_id
             session.requested = ""
             await self._run(session, text, context_id)
-            if session.requested:
-                session.wake.set()
 
     def _word_list(self, text: str) -> list[str]:
         words = text.split()
