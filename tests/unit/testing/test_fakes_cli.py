@@ -26,6 +26,7 @@ from callpipe.services.elevenlabs.tts import ElevenLabsHttpTTSService
 from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
+from callpipe.services.rime.tts import RimeTTSService
 from callpipe.services.soniox.stt import SonioxSTTService
 from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
 
@@ -56,6 +57,8 @@ EXPECTED = {
     "SONIOX_API_KEY",
     "CALLPIPE_SPEECHMATICS_URL",
     "SPEECHMATICS_API_KEY",
+    "CALLPIPE_RIME_URL",
+    "RIME_API_KEY",
 }
 
 
@@ -233,6 +236,16 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
         ) as ws:
             await ws.send(json.dumps(speechmatics.start_recognition()))
             await _until(ws, "RecognitionStarted", "message")
+
+        # Rime's JSON socket speaks a flushed sentence.
+        rime = RimeTTSService(voice_id="astra")
+        async with connect(
+            rime.socket_url(), additional_headers={"Authorization": f"Bearer {key}"}
+        ) as ws:
+            await ws.send(json.dumps({"text": "Hello there.", "contextId": "c-0"}))
+            await ws.send(json.dumps({"operation": "flush"}))
+            done = await _until(ws, "done")
+        assert done["contextId"] == "c-0"
 
         # Flux hears any speech as the next --transcript.
         async with connect(

@@ -2,15 +2,16 @@
 
 Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgram listen, Flux
 and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
-ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics) and prints
-the environment that points the services at them (export it, or pass ``--env-file .env`` for the
-runner to load). The LLMs answer the scripted ``--reply`` texts in order, then echo the caller
-("You said: …"); each LLM has its own script, so a bot sees the replies whichever it uses. The
-speech-to-text fakes transcribe any speech as the next ``--transcript`` (default "hello";
-AssemblyAI's and Speechmatics' "Hello."), each from its own copy of the list; the TTS fakes
-speak a tone whose length follows the text. OpenAI Realtime hears speech the same way and
-answers with the replies, then echoes. The fakes accept any API key unless ``--api-key`` is
-given (an OpenAI-compatible client with a custom base URL may send none).
+ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics; Rime
+speech) and prints the environment that points the services at them (export it, or pass
+``--env-file .env`` for the runner to load). The LLMs answer the scripted ``--reply`` texts in
+order, then echo the caller ("You said: …"); each LLM has its own script, so a bot sees the
+replies whichever it uses. The speech-to-text fakes transcribe any speech as the next
+``--transcript`` (default "hello"; AssemblyAI's and Speechmatics' "Hello."), each from its own
+copy of the list; the TTS fakes speak a tone whose length follows the text. OpenAI Realtime
+hears speech the same way and answers with the replies, then echoes. The fakes accept any API
+key unless ``--api-key`` is given (an OpenAI-compatible client with a custom base URL may send
+none).
 
 Environment printed (the services read these when no ``url=``/``base_url=`` is passed):
 
@@ -25,6 +26,7 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   transcription), ``CALLPIPE_ELEVENLABS_API_URL`` (per-utterance transcription and speech over
   HTTP);
 - ``CALLPIPE_ASSEMBLYAI_URL``, ``CALLPIPE_SONIOX_URL``, ``CALLPIPE_SPEECHMATICS_URL``;
+- ``CALLPIPE_RIME_URL`` (speech);
 
 and an API key variable for each provider.
 """
@@ -60,6 +62,7 @@ from callpipe.testing.fakes.gemini import FakeGeminiServer
 from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
+from callpipe.testing.fakes.rime import FakeRimeServer
 from callpipe.testing.fakes.soniox import PATH as SONIOX_PATH
 from callpipe.testing.fakes.soniox import FakeSonioxServer
 from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
@@ -73,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="callpipe fakes",
         description=(
             "Serve local fakes of every provider callpipe supports (Deepgram, OpenAI, Anthropic, "
-            "Gemini, Cartesia, ElevenLabs, AssemblyAI, Soniox, Speechmatics) on 127.0.0.1 and "
-            "print the environment that points callpipe's services at them."
+            "Gemini, Cartesia, ElevenLabs, AssemblyAI, Soniox, Speechmatics, Rime) on 127.0.0.1 "
+            "and print the environment that points callpipe's services at them."
         ),
     )
     p.add_argument(
@@ -123,6 +126,7 @@ class Fakes:
         self.assemblyai = FakeAssemblyAIServer(api_key=api_key)
         self.soniox = FakeSonioxServer(api_key=api_key)
         self.speechmatics = FakeSpeechmaticsServer(api_key=api_key)
+        self.rime = FakeRimeServer(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -167,6 +171,7 @@ class Fakes:
             self.assemblyai,
             self.soniox,
             self.speechmatics,
+            self.rime,
         )
 
     async def start(self) -> None:
@@ -207,6 +212,8 @@ class Fakes:
             "SONIOX_API_KEY": key,
             _env.SPEECHMATICS_URL_ENV: self.speechmatics.url + SPEECHMATICS_PATH,
             "SPEECHMATICS_API_KEY": key,
+            _env.RIME_URL_ENV: self.rime.url,
+            "RIME_API_KEY": key,
         }
 
 
