@@ -37,6 +37,8 @@ SPEECHMATICS_URL_ENV = "CALLPIPE_SPEECHMATICS_URL"
 """Speechmatics' real-time socket (``.../v2``)."""
 RIME_URL_ENV = "CALLPIPE_RIME_URL"
 """Rime's JSON socket (an origin is enough: ``/ws3`` is added)."""
+RIME_API_URL_ENV = "CALLPIPE_RIME_API_URL"
+"""Rime's HTTP API origin (``/v1/rime-tts``), served by a fake apart from the socket."""
 
 
 def base_url(explicit: str | None, env_var: str, default: str) -> str:

@@ -22,9 +22,13 @@ from callpipe.frames.frames import (
     TTSUpdateSettingsFrame,
 )
 from callpipe.pipeline.task import PipelineParams
-from callpipe.services.rime.tts import RimeTTSService, language_to_rime_language
+from callpipe.services.rime.tts import (
+    RimeHttpTTSService,
+    RimeTTSService,
+    language_to_rime_language,
+)
 from callpipe.testing import run_test
-from callpipe.testing.fakes.rime import FakeRimeServer
+from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
@@ -359,3 +363,78 @@ def test_a_url_without_a_path_gets_ws3() -> None:
     assert tts.socket_url().startswith("ws://127.0.0.1:9/ws3?speaker=astra&modelId=coda")
     legacy = RimeTTSService(api_key="k", voice_id="astra", url="wss://users-ws.rime.ai/ws2")
     assert legacy.socket_url().startswith("wss://users-ws.rime.ai/ws2?")
+
+
+# ---------------------------------------------------------------------- HTTP
+
+
+@pytest.fixture
+async def http_server() -> AsyncIterator[FakeRimeHTTPServer]:
+    async with FakeRimeHTTPServer(secs_per_word=0.1) as fake:
+        yield fake
+
+
+def make_http(server: FakeRimeHTTPServer, **kwargs: object) -> RimeHttpTTSService:
+    return RimeHttpTTSService(
+        api_key="test-key",
+        voice_id="astra",
+        aiohttp_session=object(),  # Pipecat's required session: accepted, not used
+        base_url=server.base_url,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def test_http_posts_each_sentence_and_asks_for_mulaw_on_a_call(
+    http_server: FakeRimeHTTPServer,
+) -> None:
+    down, up = await run_test(
+        make_http(http_server), reply("Hi there.", " Bye now."), params=PARAMS
+    )
+    assert not errors(up)
+    assert http_server.requests == [
+        {"text": "Hi there.", "speaker": "astra", "modelId": "coda", "samplingRate": 8000,
+         "lang": "eng"},
+        {"text": "Bye now.", "speaker": "astra", "modelId": "coda", "samplingRate": 8000,
+         "lang": "eng"},
+    ]  # fmt: skip
+    assert {h["accept"] for h in http_server.headers} == {"audio/PCMU"}
+    assert {h["authorization"] for h in http_server.headers} == {"Bearer test-key"}
+    assert abs(audio_secs(down) - 0.4) < 1e-6
+    # No word timing: each sentence's text follows its audio.
+    spoken = [f.text for f in down if isinstance(f, TTSTextFrame)]
+    assert spoken == ["Hi there.", "Bye now."]
+    first_text = next(i for i, f in enumerate(down) if isinstance(f, TTSTextFrame))
+    assert audio_secs(down[:first_text]) >= 0.2 - 1e-6
+
+
+async def test_http_wideband_pcm_and_model_options(http_server: FakeRimeHTTPServer) -> None:
+    params = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
+    settings = RimeHttpTTSService.Settings(
+        model="mistv2", language="es", reduceLatency=True, temperature=0.3
+    )
+    down, up = await run_test(
+        make_http(http_server, settings=settings), reply("Hola."), params=params
+    )
+    assert not errors(up)
+    assert http_server.headers[0]["accept"] == "audio/L16"
+    body = http_server.requests[0]
+    assert body["modelId"] == "mistv2" and body["lang"] == "spa" and body["samplingRate"] == 16000
+    assert body["reduceLatency"] is True and "temperature" not in body  # a Coda option
+    assert abs(audio_secs(down) - 0.1) < 1e-6
+
+
+async def test_http_older_params_as_pipecat_sends_them(http_server: FakeRimeHTTPServer) -> None:
+    params = RimeHttpTTSService.InputParams(language="de", speed_alpha=1.2)
+    await run_test(
+        make_http(http_server, model="mistv2", params=params), reply("Hallo."), params=PARAMS
+    )
+    body = http_server.requests[0]
+    assert body["lang"] == "ger" and body["speedAlpha"] == 1.2
+    assert body["reduceLatency"] is False and body["pauseBetweenBrackets"] is False
+
+
+async def test_http_rejected_key_is_fatal(http_server: FakeRimeHTTPServer) -> None:
+    tts = RimeHttpTTSService(api_key="wrong", voice_id="astra", base_url=http_server.base_url)
+    _, up = await run_test(tts, reply("Hello."), params=PARAMS)
+    assert errors(up) and errors(up)[0].fatal
+    assert "401" in errors(up)[0].error and "RIME_API_KEY" in errors(up)[0].error

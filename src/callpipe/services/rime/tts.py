@@ -56,13 +56,16 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import httpx
 from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.processors.base_object import cancel_and_wait
-from callpipe.services._env import RIME_URL_ENV, base_url
+from callpipe.services._env import RIME_API_URL_ENV, RIME_URL_ENV, base_url
+from callpipe.services._env import base_url as env_base_url
+from callpipe.services._http_tts import HTTPStreamTTSService
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, require_voice, unset
 from callpipe.services.tts_service import TTSService
@@ -77,6 +80,9 @@ RIME_URL = "wss://users-ws.rime.ai/ws3"
 DEFAULT_PATH = "/ws3"
 """Added to a ``url`` given without a path (e.g. ``CALLPIPE_RIME_URL`` of ``callpipe fakes``)."""
 DEFAULT_MODEL = "coda"
+RIME_API_URL = "https://users.rime.ai"
+"""The origin of Rime's HTTP API (``POST /v1/rime-tts``)."""
+HTTP_PATH = "/v1/rime-tts"
 
 _LANGUAGE_MAP = {
     "ar": "ara",
@@ -536,3 +542,127 @@ def _from_params(params: RimeTTSService.InputParams) -> RimeTTSSettings:
         noTextNormalization=params.no_text_normalization,
         saveOovs=params.save_oovs,
     )
+
+
+class RimeHttpTTSService(HTTPStreamTTSService):
+    """Rime over HTTP: one ``POST /v1/rime-tts`` per sentence, the audio played as it streams.
+
+    The request (https://docs.rime.ai/api-reference/coda/http) carries the key as
+    ``Authorization: Bearer`` and ``Accept: audio/PCMU`` on an 8 kHz call (μ-law at 8000 Hz, so
+    nothing is resampled), else ``audio/L16`` (16-bit PCM; Pipecat sends its deprecated alias
+    ``audio/pcm``), and a JSON body of ``text``, ``speaker``, ``modelId``, ``samplingRate``
+    (the pipeline's output rate), ``lang`` and the settings that are set (the Coda options only
+    to ``coda``, the Mist ones only to the others). The endpoint gives no word timing: each
+    sentence's ``TTSTextFrame`` follows its audio. Settings updates apply from the next sentence;
+    an interruption closes the response in flight.
+
+    ``base_url``: the API's origin (Rime's, else ``$CALLPIPE_RIME_API_URL``).
+    ``aiohttp_session`` (Pipecat's, required there) is accepted and not used: requests go
+    through callpipe's pooled client.
+    """
+
+    Settings = RimeTTSSettings
+    _settings: RimeTTSSettings
+    key_hint = "Check api_key / RIME_API_KEY."
+
+    class InputParams(BaseModel):
+        """Pipecat's deprecated ``params=`` form (``settings=`` replaces it)."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        language: str | None = "en"
+        pause_between_brackets: bool | None = False
+        phonemize_between_brackets: bool | None = False
+        inline_speed_alpha: str | None = None
+        speed_alpha: float | None = 1.0
+        reduce_latency: bool | None = False
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        voice_id: str | None = None,
+        aiohttp_session: Any = None,
+        model: str | None = None,
+        sample_rate: int | None = None,
+        params: InputParams | None = None,
+        settings: RimeTTSSettings | None = None,
+        base_url: str | None = None,
+        timeout_secs: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        del aiohttp_session  # Pipecat's transport; callpipe's pooled client sends instead
+        if settings is not None and isinstance(settings.model, str) and model is None:
+            model = settings.model
+        super().__init__(model=model or DEFAULT_MODEL, sample_rate=sample_rate, **kwargs)
+        name = type(self).__name__
+        self._api_key = resolve_api_key(name, api_key, "RIME_API_KEY")
+        voice = require_voice(name, voice_id, settings)
+        nones: dict[str, Any] = dict.fromkeys(_OPTION_FIELDS)
+        store = RimeTTSSettings(voice=voice, **nones)
+        store.language = "en"
+        if params is not None and settings is None:  # as in Pipecat: settings= replaces params
+            store.apply_update(
+                RimeTTSSettings(
+                    language=params.language,
+                    speedAlpha=params.speed_alpha,
+                    reduceLatency=params.reduce_latency,
+                    pauseBetweenBrackets=params.pause_between_brackets,
+                    phonemizeBetweenBrackets=params.phonemize_between_brackets,
+                    inlineSpeedAlpha=params.inline_speed_alpha or None,
+                )
+            )
+        if settings is not None:
+            store.apply_update(settings)
+        store.voice = voice
+        store.model = self.model_name
+        self._settings.apply_update(store)
+        self._api_base = env_base_url(base_url, RIME_API_URL_ENV, RIME_API_URL)
+        self._timeout = timeout_secs
+        self._configure()
+
+    @property
+    def audio_format(self) -> str:
+        """The ``Accept`` type asked for: ``audio/PCMU`` at 8 kHz (a phone call), else
+        ``audio/L16``."""
+        return "audio/PCMU" if self.sample_rate == 8000 else "audio/L16"
+
+    def _configure(self) -> None:
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": self.audio_format}
+        self.configure_http(self._api_base, headers, timeout_secs=self._timeout)
+
+    def language_to_service_language(self, language: str) -> str | None:
+        """Rime's code for ``language`` (see :func:`language_to_rime_language`)."""
+        return language_to_rime_language(language)
+
+    async def start(self, frame: StartFrame) -> None:
+        if self.sample_rate <= 0:
+            raise ConfigurationError(f"Rime cannot produce {self.sample_rate} Hz audio")
+        await self.disconnect()  # the output rate is known now: the Accept type follows it
+        self._configure()
+        self._http()
+
+    def request_body(self, text: str) -> dict[str, Any]:
+        """The ``/v1/rime-tts`` body for ``text`` with the current settings."""
+        s = self._settings
+        language = s.language
+        body: dict[str, Any] = {
+            "text": text,
+            "speaker": s.voice,
+            "modelId": self.model_name,
+            "samplingRate": self.sample_rate,
+            "lang": language_to_rime_language(language) if isinstance(language, str) else None,
+            "speedAlpha": s.speedAlpha,
+            "inlineSpeedAlpha": s.inlineSpeedAlpha,
+        }
+        for name in _CODA_FIELDS if self.model_name == "coda" else _MIST_FIELDS:
+            body[name] = getattr(s, name)
+        return {k: v for k, v in body.items() if v is not None and is_given(v)}
+
+    async def run_tts(self, text: str, context_id: str) -> None:
+        await self.stream_speech(context_id, HTTP_PATH, self.request_body(text), self._read)
+
+    async def _read(self, response: httpx.Response, context_id: str) -> None:
+        ulaw = self.audio_format == "audio/PCMU"
+        async for chunk in response.aiter_bytes():
+            await self.append_audio(context_id, ulaw_to_pcm(chunk) if ulaw else chunk)

@@ -32,6 +32,7 @@ import asyncio
 import base64
 import contextlib
 import json
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,7 +41,14 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_ulaw
-from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes._server import (
+    LocalASGIServer,
+    LocalWebsocketServer,
+    Refusal,
+    ServedFake,
+    ServedWebsocketFake,
+    fake_app,
+)
 from callpipe.testing.fakes.openai import tone_pcm
 
 PATHS = ("/ws3", "/ws2")
@@ -293,3 +301,89 @@ class FakeRimeServer(ServedWebsocketFake):
         if session.legacy:
             done["done"] = True
         await self._send(session, done)
+
+
+# ---------------------------------------------------------------------- HTTP
+#
+# Rime's streaming HTTP endpoint, ``POST /v1/rime-tts`` (https://docs.rime.ai/api-reference/
+# coda/http and .../mistv2/http): ``Authorization: Bearer <key>``; a JSON body of ``text`` and
+# ``speaker`` (required), ``modelId``, ``lang``, ``samplingRate`` and the model's options; the
+# audio streams back headerless in the ``Accept`` type: ``audio/L16`` (16-bit PCM; ``audio/pcm``
+# is its deprecated alias) or ``audio/PCMU`` (μ-law; alias ``audio/x-mulaw``) here, Rime also
+# serving Opus, MP3 and WAV. Errors have plain-text bodies (400 for a bad request, 401 for a bad
+# key).
+
+HTTP_AUDIO = {
+    "audio/L16": "pcm",
+    "audio/pcm": "pcm",
+    "audio/PCMU": "mulaw",
+    "audio/x-mulaw": "mulaw",
+}
+
+
+class FakeRimeHTTPServer(ServedFake):
+    """Rime's ``POST /v1/rime-tts`` on 127.0.0.1 (see the comment above this class)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        secs_per_word: float = 0.1,
+        chunk_secs: float = 0.04,
+        chunk_delay: float = 0.0,
+    ) -> None:
+        from starlette.routing import Route
+
+        self.api_key = api_key
+        self.secs_per_word = secs_per_word
+        self.chunk_secs = chunk_secs
+        self.chunk_delay = chunk_delay
+        self.requests: list[dict[str, Any]] = []
+        """Each authorized request's JSON body."""
+        self.headers: list[dict[str, str]] = []
+        """Each request's headers (names in lower case)."""
+        self.statuses: deque[int] = deque()
+        """HTTP statuses for the next valid requests (200 = speak)."""
+        self._server = LocalASGIServer(
+            fake_app([Route("/v1/rime-tts", self._speak, methods=["POST"])])
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
+
+    async def _speak(self, request: Any) -> Any:
+        from starlette.responses import PlainTextResponse, StreamingResponse
+
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.headers.append(headers)
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return PlainTextResponse("invalid api key", 401)
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return PlainTextResponse("invalid JSON body", 400)
+        self.requests.append(body)
+        if not isinstance(body, dict) or not str(body.get("text") or "").strip():
+            return PlainTextResponse("text is required", 400)
+        if not body.get("speaker"):
+            return PlainTextResponse("speaker is required", 400)
+        fmt = HTTP_AUDIO.get(headers.get("accept", ""))
+        if fmt is None:
+            return PlainTextResponse(f"the fake serves {', '.join(HTTP_AUDIO)}", 400)
+        rate = body.get("samplingRate", 24000)
+        if not isinstance(rate, int) or rate <= 0:
+            return PlainTextResponse("samplingRate must be a positive integer", 400)
+        status = self.statuses.popleft() if self.statuses else 200
+        if status != 200:
+            return PlainTextResponse(f"scripted error {status}", status)
+        pcm = tone_pcm(len(str(body["text"]).split()) * self.secs_per_word, rate)
+        step = max(2, int(self.chunk_secs * rate) * 2)
+
+        async def audio() -> Any:
+            for i in range(0, len(pcm), step):
+                chunk = pcm[i : i + step]
+                yield pcm_to_ulaw(chunk) if fmt == "mulaw" else chunk
+                await asyncio.sleep(self.chunk_delay)
+
+        return StreamingResponse(audio(), media_type=headers["accept"])
