@@ -26,7 +26,7 @@ from callpipe.services.elevenlabs.tts import ElevenLabsHttpTTSService
 from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
-from callpipe.services.rime.tts import RimeTTSService
+from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
 from callpipe.services.soniox.stt import SonioxSTTService
 from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
 
@@ -58,6 +58,7 @@ EXPECTED = {
     "CALLPIPE_SPEECHMATICS_URL",
     "SPEECHMATICS_API_KEY",
     "CALLPIPE_RIME_URL",
+    "CALLPIPE_RIME_API_URL",
     "RIME_API_KEY",
 }
 
@@ -328,6 +329,13 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 headers={"xi-api-key": key},
             )
             assert spoken.status_code == 200 and json.loads(spoken.text.splitlines()[0])
+            rime_http = RimeHttpTTSService(voice_id="astra")
+            spoken = await http.post(
+                f"{rime_http.base_url}/v1/rime-tts",
+                json=rime_http.request_body("Hello."),
+                headers={"Authorization": f"Bearer {key}", "Accept": "audio/L16"},
+            )
+            assert spoken.status_code == 200 and spoken.content
 
             # Anthropic and Gemini answer --reply, then echo.
             claude = AnthropicLLMService()

@@ -26,7 +26,7 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   transcription), ``CALLPIPE_ELEVENLABS_API_URL`` (per-utterance transcription and speech over
   HTTP);
 - ``CALLPIPE_ASSEMBLYAI_URL``, ``CALLPIPE_SONIOX_URL``, ``CALLPIPE_SPEECHMATICS_URL``;
-- ``CALLPIPE_RIME_URL`` (speech);
+- ``CALLPIPE_RIME_URL`` (speech over the socket), ``CALLPIPE_RIME_API_URL`` (over HTTP);
 
 and an API key variable for each provider.
 """
@@ -62,7 +62,7 @@ from callpipe.testing.fakes.gemini import FakeGeminiServer
 from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
-from callpipe.testing.fakes.rime import FakeRimeServer
+from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
 from callpipe.testing.fakes.soniox import PATH as SONIOX_PATH
 from callpipe.testing.fakes.soniox import FakeSonioxServer
 from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
@@ -127,6 +127,7 @@ class Fakes:
         self.soniox = FakeSonioxServer(api_key=api_key)
         self.speechmatics = FakeSpeechmaticsServer(api_key=api_key)
         self.rime = FakeRimeServer(api_key=api_key)
+        self.rime_api = FakeRimeHTTPServer(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -172,6 +173,7 @@ class Fakes:
             self.soniox,
             self.speechmatics,
             self.rime,
+            self.rime_api,
         )
 
     async def start(self) -> None:
@@ -213,6 +215,7 @@ class Fakes:
             _env.SPEECHMATICS_URL_ENV: self.speechmatics.url + SPEECHMATICS_PATH,
             "SPEECHMATICS_API_KEY": key,
             _env.RIME_URL_ENV: self.rime.url,
+            _env.RIME_API_URL_ENV: self.rime_api.base_url,
             "RIME_API_KEY": key,
         }
 
