@@ -7,6 +7,7 @@ are transcribed below, strictly, from Rime's API reference:
 - https://docs.rime.ai/api-reference/mistv2/websockets-json (``/ws2``: ``done`` adds
   ``"done": true``)
 - https://docs.rime.ai/docs/websockets-segment (``segment``, ``flush``, ``eos``)
+- https://docs.rime.ai/api-reference/coda/http and .../mistv2/http (``POST /v1/rime-tts``)
 
 Every event the fake sends must validate as one of the documented server events, every message
 our service sends as a documented client message, and its handshake may use only documented
@@ -27,7 +28,7 @@ from websockets.exceptions import ConnectionClosedOK
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.frames.frames import ErrorFrame, InterruptionFrame, TTSAudioRawFrame, TTSTextFrame
 from callpipe.pipeline.task import PipelineParams
-from callpipe.services.rime.tts import RimeTTSService
+from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.fakes.rime import FakeRimeServer
@@ -259,3 +260,42 @@ async def test_documented_payloads_replayed_through_the_service() -> None:
     assert words == ["Hello", "from", "a", "timestamps", "probe."]
     audio = sum(len(f.audio) for f in down if isinstance(f, TTSAudioRawFrame))
     assert audio == 2 * int(1.5093 * 8000)
+
+
+# The streaming HTTP endpoint's documented body fields and Accept types (Coda and Mist v2 pages).
+HTTP_BODY = {
+    "coda": {"speaker", "text", "modelId", "lang", "samplingRate", "timeScaleFactor"},
+    "mistv2": {
+        "speaker",
+        "text",
+        "modelId",
+        "lang",
+        "samplingRate",
+        "speedAlpha",
+        "pauseBetweenBrackets",
+        "phonemizeBetweenBrackets",
+        "inlineSpeedAlpha",
+        "noTextNormalization",
+        "reduceLatency",
+    },
+}
+HTTP_ACCEPT = {"audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mpeg", "audio/wav"}
+HTTP_ACCEPT |= {"audio/L16", "audio/PCMU"}
+
+
+def test_http_requests_use_documented_fields_and_types() -> None:
+    coda = RimeHttpTTSService(
+        api_key="k", voice_id="astra", settings=RimeHttpTTSService.Settings(timeScaleFactor=1.1)
+    )
+    mist = RimeHttpTTSService(
+        api_key="k",
+        voice_id="cove",
+        model="mistv2",
+        params=RimeHttpTTSService.InputParams(inline_speed_alpha="0.5, 3"),
+    )
+    for tts, model in ((coda, "coda"), (mist, "mistv2")):
+        body = tts.request_body("Hello [really] [fast].")
+        assert body["modelId"] == model
+        assert set(body) <= HTTP_BODY[model]
+        assert body.get("lang", "en") in LANGS
+        assert tts.audio_format in HTTP_ACCEPT

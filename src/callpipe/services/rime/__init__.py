@@ -1,1 +1,1 @@
-"""Rime text-to-speech (``RimeTTSService``: the JSON WebSocket)."""
+"""Rime text-to-speech: ``RimeTTSService`` (the JSON WebSocket) and ``RimeHttpTTSService``."""

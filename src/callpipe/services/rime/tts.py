@@ -1,4 +1,5 @@
-"""RimeTTSService: Rime's JSON WebSocket (``/ws3``, or the older ``/ws2``) with word timestamps.
+"""RimeTTSService: Rime's JSON WebSocket (``/ws3``, or the older ``/ws2``) with word timestamps;
+RimeHttpTTSService: one streamed ``POST /v1/rime-tts`` per sentence (see its docstring).
 
 The protocol, as Rime documents it (https://docs.rime.ai/api-reference/coda/websockets-json,
 https://docs.rime.ai/docs/websockets-segment):
