@@ -233,6 +233,25 @@ async def test_a_new_reply_waits_for_the_one_rime_is_generating(server: FakeRime
     assert abs(audio_secs(down) - 0.5) < 1e-6
 
 
+async def test_a_reply_rime_never_finishes_does_not_hold_up_the_next(
+    server: FakeRimeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.skip_done = 1
+    frames = [*reply("Lost end."), SleepFrame(0.1), *reply("Next one."), *reply("And more.")]
+    tts = make_tts(server, context_timeout_secs=0.3)
+    down, up = await run_test(tts, frames, params=PARAMS)
+    assert not errors(up)
+    assert sum(isinstance(f, TTSStoppedFrame) for f in down) == 3
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)][-4:] == [
+        "Next",
+        "one.",
+        "And",
+        "more.",
+    ]
+    # The timed-out reply was let go: the next ones did not wait for it as well.
+    assert "still generating" not in caplog.text
+
+
 async def test_a_rime_error_is_reported_and_the_reply_closes(server: FakeRimeServer) -> None:
     server.error_next = "text longer than 1000 characters"
     down, up = await run_test(make_tts(server), reply("Hello."), params=PARAMS)

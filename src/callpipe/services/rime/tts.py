@@ -376,7 +376,8 @@ class RimeTTSService(TTSService):
         one's id), then for a reconnect under way."""
         if not self._idle.is_set():
             try:
-                async with asyncio.timeout(self._context_timeout):
+                # Past the base class's own timeout, which closes a reply Rime never ended.
+                async with asyncio.timeout(self._context_timeout + 1.0):
                     await self._idle.wait()
             except TimeoutError:
                 logger.warning("%s: an earlier reply is still generating; going on", self)
@@ -436,14 +437,19 @@ class RimeTTSService(TTSService):
             await self._ws.send(CLEAR, wait_secs=0)
 
     async def _finish(self, context_id: str) -> None:
-        reply = self._replies.pop(context_id, None)
+        await self.finish_context(context_id)
+
+    async def finish_context(self, context_id: str | None) -> None:
+        """Close a reply: ours (its last ``done``, an error, a drop) or the base class's when
+        Rime never answered (``context_timeout_secs``); later replies may then go."""
+        reply = self._replies.pop(context_id, None) if context_id is not None else None
         if reply is not None:
             for rime_id in reply.ids:
                 self._owner.pop(rime_id, None)
             if reply.held is not None:
                 await self.add_word_timestamps(context_id, [reply.held])
-        await self.finish_context(context_id)
-        if not self._replies:
+        await super().finish_context(context_id)
+        if reply is not None and not self._replies:
             self._idle.set()
             self._maybe_swap()
 

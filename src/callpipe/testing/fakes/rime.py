@@ -140,6 +140,8 @@ class FakeRimeServer(ServedWebsocketFake):
         self.connections = 0
         self.error_next: str | None = None
         """Answer the next client message with this error instead."""
+        self.skip_done = 0
+        """Leave out the ``done`` of this many next runs (a provider that never finishes)."""
         self._server = LocalWebsocketServer(
             self._handle,
             api_key=api_key,
@@ -297,6 +299,9 @@ class FakeRimeServer(ServedWebsocketFake):
                 },
             )
             await asyncio.sleep(self.chunk_delay)
+        if self.skip_done:
+            self.skip_done -= 1
+            return
         done: dict[str, Any] = {"type": "done", "contextId": context_id}
         if session.legacy:
             done["done"] = True
