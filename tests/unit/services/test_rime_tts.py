@@ -252,6 +252,18 @@ async def test_a_reply_rime_never_finishes_does_not_hold_up_the_next(
     assert "still generating" not in caplog.text
 
 
+async def test_a_dropped_socket_reconnects_and_the_cut_reply_closes(
+    server: FakeRimeServer,
+) -> None:
+    server.drop_after_chunks = 2
+    frames = [*reply("One two three four five six."), SleepFrame(0.3), *reply("After drop.")]
+    down, up = await run_test(make_tts(server), frames, params=PARAMS)
+    assert server.connections == 2
+    assert sum(isinstance(f, TTSStoppedFrame) for f in down) == 2
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)][-2:] == ["After", "drop."]
+    assert not [f for f in up if isinstance(f, ErrorFrame) and f.fatal]
+
+
 async def test_a_rime_error_is_reported_and_the_reply_closes(server: FakeRimeServer) -> None:
     server.error_next = "text longer than 1000 characters"
     down, up = await run_test(make_tts(server), reply("Hello."), params=PARAMS)

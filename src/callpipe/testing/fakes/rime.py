@@ -140,6 +140,9 @@ class FakeRimeServer(ServedWebsocketFake):
         self.connections = 0
         self.error_next: str | None = None
         """Answer the next client message with this error instead."""
+        self.drop_after_chunks: int | None = None
+        """Abort the socket (no close frame) once this many chunks were sent, once."""
+        self._chunks_sent = 0
         self.skip_done = 0
         """Leave out the ``done`` of this many next runs (a provider that never finishes)."""
         self._server = LocalWebsocketServer(
@@ -287,6 +290,11 @@ class FakeRimeServer(ServedWebsocketFake):
         pcm = tone_pcm(len(spoken) * self.secs_per_word, rate)
         step = max(2, int(self.chunk_secs * rate) * 2)
         for i in range(0, len(pcm), step):
+            if self.drop_after_chunks is not None and self._chunks_sent >= self.drop_after_chunks:
+                self.drop_after_chunks = None
+                session.ws.transport.abort()
+                return
+            self._chunks_sent += 1
             audio = pcm[i : i + step]
             if query.get("audioFormat") == "mulaw":
                 audio = pcm_to_ulaw(audio)
