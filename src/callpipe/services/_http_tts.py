@@ -8,8 +8,8 @@ service's reader, which turns the body into audio (and word timing) for the repl
 - A 429 or 5xx answer, or a connection failure, before any audio came is retried once (a
   ``Retry-After`` is honoured up to a second); later ones are reported as a non-fatal
   ``ErrorFrame`` and the sentence is skipped.
-- A 401 or 403 is a rejected key: a fatal ``ErrorFrame`` (the call ends), and no further
-  requests are made.
+- A 401 or 403 (or what :meth:`HTTPStreamTTSService.rejects_credentials` says is one) is a
+  rejected key: a fatal ``ErrorFrame`` (the call ends), and no further requests are made.
 - An interruption cancels the frame being processed, which leaves the ``async with`` of the
   streaming response: the response is closed at once and the provider stops sending.
 """
@@ -75,6 +75,11 @@ class HTTPStreamTTSService(TTSService):
         if client is not None:
             await client.aclose()
 
+    def rejects_credentials(self, status: int, body: bytes) -> bool:
+        """True when an error answer means the key was refused (401 and 403 here; a provider
+        answering a bad key otherwise, e.g. Google's 400 ``API_KEY_INVALID``, says so)."""
+        return status in (401, 403)
+
     async def stream_speech(
         self,
         context_id: str,
@@ -103,7 +108,8 @@ class HTTPStreamTTSService(TTSService):
                         await read(response, context_id)
                         return True
                     status = response.status_code
-                    message = error_message(status, await response.aread())
+                    content = await response.aread()
+                    message = error_message(status, content)
                     if not last and is_retryable(status):
                         logger.warning("%s: HTTP %d (%s); retrying once", self, status, message)
                         await asyncio.sleep(retry_after_secs(response, 0.25, 1.0))
@@ -118,7 +124,7 @@ class HTTPStreamTTSService(TTSService):
                     reason="network",
                 )
                 return False
-            fatal = status in (401, 403)
+            fatal = self.rejects_credentials(status, content)
             if fatal:
                 self._key_rejected = True
                 message = f"{message.rstrip('.')}. {self.key_hint}"
