@@ -11,6 +11,7 @@ streaming response shapes, is scripted from the test, and records what it receiv
 - :class:`~callpipe.testing.fakes.cartesia.FakeCartesiaHTTPServer` (TTS over HTTP, ``/tts/bytes``)
 - :class:`~callpipe.testing.fakes.elevenlabs.FakeElevenLabsServer` (multi-context TTS WebSocket)
 - :class:`~callpipe.testing.fakes.gemini.FakeGeminiServer` (Gemini REST, streamed generateContent)
+- :class:`~callpipe.testing.fakes.google_tts.FakeGoogleTTSServer` (Cloud Text-to-Speech REST)
 - :class:`~callpipe.testing.fakes.anthropic.FakeAnthropicServer` (Claude Messages API, streamed)
 - :class:`~callpipe.testing.fakes.openai_realtime.FakeOpenAIRealtimeServer` (Realtime WebSocket)
 - :class:`~callpipe.testing.fakes.gemini_live.FakeGeminiLiveServer` (Live API WebSocket)
@@ -40,6 +41,7 @@ _LAZY = {
     "FakeSonioxServer": "callpipe.testing.fakes.soniox",
     "FakeSpeechmaticsServer": "callpipe.testing.fakes.speechmatics",
     "GeminiReply": "callpipe.testing.fakes.gemini",
+    "FakeGoogleTTSServer": "callpipe.testing.fakes.google_tts",
     "FakeGeminiLiveServer": "callpipe.testing.fakes.gemini_live",
     "LiveReply": "callpipe.testing.fakes.gemini_live",
     "FakeOpenAIRealtimeServer": "callpipe.testing.fakes.openai_realtime",

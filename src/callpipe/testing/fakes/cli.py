@@ -27,6 +27,7 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   HTTP);
 - ``CALLPIPE_ASSEMBLYAI_URL``, ``CALLPIPE_SONIOX_URL``, ``CALLPIPE_SPEECHMATICS_URL``;
 - ``CALLPIPE_RIME_URL`` (speech over the socket), ``CALLPIPE_RIME_API_URL`` (over HTTP);
+- ``CALLPIPE_GOOGLE_TTS_URL`` (Google Cloud Text-to-Speech, ``text:synthesize``);
 
 and an API key variable for each provider.
 """
@@ -60,6 +61,7 @@ from callpipe.testing.fakes.elevenlabs import (
 )
 from callpipe.testing.fakes.gemini import FakeGeminiServer
 from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply
+from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
@@ -128,6 +130,7 @@ class Fakes:
         self.speechmatics = FakeSpeechmaticsServer(api_key=api_key)
         self.rime = FakeRimeServer(api_key=api_key)
         self.rime_api = FakeRimeHTTPServer(api_key=api_key)
+        self.google_tts = FakeGoogleTTSServer(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -174,6 +177,7 @@ class Fakes:
             self.speechmatics,
             self.rime,
             self.rime_api,
+            self.google_tts,
         )
 
     async def start(self) -> None:
@@ -217,6 +221,7 @@ class Fakes:
             _env.RIME_URL_ENV: self.rime.url,
             _env.RIME_API_URL_ENV: self.rime_api.base_url,
             "RIME_API_KEY": key,
+            _env.GOOGLE_TTS_URL_ENV: self.google_tts.base_url,
         }
 
 
