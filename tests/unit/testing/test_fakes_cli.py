@@ -27,6 +27,8 @@ from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
+from callpipe.services.sarvam.stt import SarvamSTTService
+from callpipe.services.sarvam.tts import SarvamTTSService
 from callpipe.services.soniox.stt import SonioxSTTService
 from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
 
@@ -60,6 +62,8 @@ EXPECTED = {
     "CALLPIPE_RIME_URL",
     "CALLPIPE_RIME_API_URL",
     "RIME_API_KEY",
+    "CALLPIPE_SARVAM_URL",
+    "SARVAM_API_KEY",
 }
 
 
@@ -247,6 +251,22 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
             await ws.send(json.dumps({"operation": "flush"}))
             done = await _until(ws, "done")
         assert done["contextId"] == "c-0"
+
+        # Sarvam: a flush ends the heard speech with the --transcript; speech on one origin.
+        sarvam_key = {"Api-Subscription-Key": key}
+        sarvam_stt = SarvamSTTService(sample_rate=16000)
+        async with connect(sarvam_stt.socket_url(), additional_headers=sarvam_key) as ws:
+            await ws.send(sarvam_stt.audio_message(_tone(16000, 0.6, 8000)))
+            await ws.send(json.dumps({"type": "flush"}))
+            transcript = await _until(ws, "data")
+        assert transcript["data"]["transcript"] == "hi there"
+        sarvam_tts = SarvamTTSService(sample_rate=16000)
+        async with connect(sarvam_tts.socket_url(), additional_headers=sarvam_key) as ws:
+            await ws.send(json.dumps(sarvam_tts.config_message()))
+            await ws.send(json.dumps({"type": "text", "data": {"text": "Hello there."}}))
+            await ws.send(json.dumps({"type": "flush"}))
+            await _until(ws, "audio")
+            await _until(ws, "event")
 
         # Flux hears any speech as the next --transcript.
         async with connect(

@@ -3,7 +3,8 @@
 Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgram listen, Flux
 and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
 ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics; Rime
-speech) and prints the environment that points the services at them (export it, or pass
+speech; Sarvam speech-to-text and speech) and prints the environment that points the services
+at them (export it, or pass
 ``--env-file .env`` for the runner to load). The LLMs answer the scripted ``--reply`` texts in
 order, then echo the caller ("You said: …"); each LLM has its own script, so a bot sees the
 replies whichever it uses. The speech-to-text fakes transcribe any speech as the next
@@ -26,6 +27,7 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   transcription), ``CALLPIPE_ELEVENLABS_API_URL`` (per-utterance transcription and speech over
   HTTP);
 - ``CALLPIPE_ASSEMBLYAI_URL``, ``CALLPIPE_SONIOX_URL``, ``CALLPIPE_SPEECHMATICS_URL``;
+- ``CALLPIPE_SARVAM_URL`` (Sarvam's speech-to-text and speech sockets, one origin);
 - ``CALLPIPE_RIME_URL`` (speech over the socket), ``CALLPIPE_RIME_API_URL`` (over HTTP);
 - ``CALLPIPE_GOOGLE_TTS_URL`` (Google Cloud Text-to-Speech, ``text:synthesize``);
 
@@ -65,6 +67,7 @@ from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
+from callpipe.testing.fakes.sarvam import FakeSarvamServer
 from callpipe.testing.fakes.soniox import PATH as SONIOX_PATH
 from callpipe.testing.fakes.soniox import FakeSonioxServer
 from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
@@ -78,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="callpipe fakes",
         description=(
             "Serve local fakes of every provider callpipe supports (Deepgram, OpenAI, Anthropic, "
-            "Gemini, Cartesia, ElevenLabs, AssemblyAI, Soniox, Speechmatics, Rime) on 127.0.0.1 "
+            "Gemini, Cartesia, ElevenLabs, AssemblyAI, Soniox, Speechmatics, Rime, Sarvam) on "
+            "127.0.0.1 "
             "and print the environment that points callpipe's services at them."
         ),
     )
@@ -128,6 +132,7 @@ class Fakes:
         self.assemblyai = FakeAssemblyAIServer(api_key=api_key)
         self.soniox = FakeSonioxServer(api_key=api_key)
         self.speechmatics = FakeSpeechmaticsServer(api_key=api_key)
+        self.sarvam = FakeSarvamServer(api_key=api_key)
         self.rime = FakeRimeServer(api_key=api_key)
         self.rime_api = FakeRimeHTTPServer(api_key=api_key)
         self.google_tts = FakeGoogleTTSServer(api_key=api_key)
@@ -152,6 +157,7 @@ class Fakes:
             self.assemblyai.transcripts,
             self.soniox.transcripts,
             self.speechmatics.transcripts,
+            self.sarvam.transcripts,
         ):
             heard.extend(transcripts)
 
@@ -175,6 +181,7 @@ class Fakes:
             self.assemblyai,
             self.soniox,
             self.speechmatics,
+            self.sarvam,
             self.rime,
             self.rime_api,
             self.google_tts,
@@ -218,6 +225,8 @@ class Fakes:
             "SONIOX_API_KEY": key,
             _env.SPEECHMATICS_URL_ENV: self.speechmatics.url + SPEECHMATICS_PATH,
             "SPEECHMATICS_API_KEY": key,
+            _env.SARVAM_URL_ENV: self.sarvam.url,
+            "SARVAM_API_KEY": key,
             _env.RIME_URL_ENV: self.rime.url,
             _env.RIME_API_URL_ENV: self.rime_api.base_url,
             "RIME_API_KEY": key,
