@@ -17,6 +17,7 @@ from callpipe.frames.frames import (
     InterimTranscriptionFrame,
     ProposedUserStartedSpeakingFrame,
     STTMetadataFrame,
+    STTMuteFrame,
     STTUpdateSettingsFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
@@ -95,12 +96,37 @@ async def test_end_of_call_flushes_and_pushes_the_last_words_first(
     server: FakeSarvamServer,
 ) -> None:
     server.transcripts.append("goodbye then")
-    frames = [connected(server), *caller_audio(0.3, loud=True)]
+    # The call ends mid-turn: the flush at the end brings the words said so far.
+    frames = [connected(server), UserStartedSpeakingFrame(), *caller_audio(0.3, loud=True)]
     down, _ = await run_test(make_stt(server), frames, params=PARAMS)
     assert [f.text for f in of(down, TranscriptionFrame)] == ["goodbye then"]
     index = {type(f): i for i, f in enumerate(down)}
     assert index[TranscriptionFrame] < index[EndFrame]
     assert flushes(server) == 1
+
+
+async def test_end_of_call_waits_for_the_transcript_of_the_last_turns_flush() -> None:
+    async with FakeSarvamServer(flush_delay=0.3) as server:
+        server.transcripts.append("that is all")
+        frames = [
+            connected(server),
+            UserStartedSpeakingFrame(),
+            *caller_audio(0.3, loud=True),
+            UserStoppedSpeakingFrame(),  # its flush is answered after the EndFrame arrives
+        ]
+        down, _ = await run_test(make_stt(server), frames, params=PARAMS)
+    assert [f.text for f in of(down, TranscriptionFrame)] == ["that is all"]
+    index = {type(f): i for i, f in enumerate(down)}
+    assert index[TranscriptionFrame] < index[EndFrame]
+
+
+async def test_keepalive_sends_silence_while_no_audio_goes_out(server: FakeSarvamServer) -> None:
+    stt = make_stt(server, keepalive_timeout=0.05, keepalive_interval=0.02)
+    frames = [connected(server), STTMuteFrame(mute=True), SleepFrame(0.3)]
+    await run_test(stt, frames, params=PARAMS)
+    silence = [base64.b64decode(m["audio"]["data"]) for m in server.stt_messages if "audio" in m]
+    assert len(silence) >= 2
+    assert set(silence) == {bytes(1600)}  # 100 ms of 16-bit silence at 8 kHz
 
 
 async def test_an_idle_end_of_call_closes_without_a_flush(server: FakeSarvamServer) -> None:

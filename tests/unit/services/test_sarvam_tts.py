@@ -17,6 +17,7 @@ from callpipe.frames.frames import (
     LLMFullResponseStartFrame,
     LLMTextFrame,
     TTSAudioRawFrame,
+    TTSSpeakFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
@@ -173,6 +174,41 @@ async def test_interrupting_a_reply_whose_audio_is_all_here_keeps_the_socket(
     assert sent(server)[1:] == ["One two. ", "flush", "Fresh start. ", "flush"]
     cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
     assert [f.text for f in down[cut:] if isinstance(f, TTSTextFrame)] == ["Fresh start."]
+
+
+async def test_a_barge_in_during_uninterruptible_speech_keeps_the_socket(
+    server: FakeSarvamServer,
+) -> None:
+    server.chunk_delay = 0.01
+    hold = TTSSpeakFrame("Please hold while I check that for you.")
+    hold.interruptible = False
+    before: list[Frame] = [
+        hold,
+        LLMFullResponseStartFrame(),
+        LLMTextFrame("Dropped reply."),
+        LLMTextFrame(" And"),  # the sentence before it is complete: sent to Sarvam
+    ]
+    after: list[Frame] = [InterruptionFrame(), *reply("Fresh start.")]
+    down = await run_then(
+        make_tts(server),
+        before,
+        after,
+        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        params=PARAMS,
+    )
+    # The hold message is still being generated: no new socket, the cut reply's audio dropped.
+    assert len(server.tts_queries) == 1
+    assert server.runs == [
+        "Please hold while I check that for you. ",
+        "Dropped reply. ",
+        "Fresh start. ",
+    ]
+    ids = [f.context_id for f in down if isinstance(f, TTSStartedFrame)]
+    kept = [f for f in down if isinstance(f, TTSAudioRawFrame) and f.context_id == ids[0]]
+    assert audio_secs(kept) == pytest.approx(0.8)
+    texts = [f.text for f in down if isinstance(f, TTSTextFrame)]
+    assert texts == ["Please hold while I check that for you.", "Fresh start."]
+    assert audio_secs(down) == pytest.approx(0.8 + 0.2)
 
 
 async def test_a_sarvam_error_is_reported_and_the_reply_closes(server: FakeSarvamServer) -> None:

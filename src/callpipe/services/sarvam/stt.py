@@ -30,12 +30,14 @@ Two ways to end the caller's turn, as in Pipecat 1.14:
   and the ``STTMetadataFrame`` recommends
   :class:`~callpipe.turns.user_turn_strategies.ExternalUserTurnStrategies`.
 
-At the end of the call (``EndFrame``) the queued audio is sent and, if audio went out since the
-last transcript and flushing is on, a ``flush``: its transcript is pushed before the
-``EndFrame`` (bounded by ``end_timeout_secs``). Settings at runtime (``STTUpdateSettingsFrame``)
-are all query parameters, so a change opens a new socket with them (the old one transcribes
-until the new one is up). ``keepalive_timeout`` (off by default) sends 100 ms of silence when no
-audio went out for that long, checked every ``keepalive_interval`` seconds.
+At the end of the call (``EndFrame``) the queued audio is sent and, when a transcript is still
+due (a flush's, or the caller is mid-turn), a ``flush``: the transcript is pushed before the
+``EndFrame`` (bounded by ``end_timeout_secs``); otherwise the socket closes at once.
+
+Settings at runtime (``STTUpdateSettingsFrame``) are all query parameters, so a change opens a
+new socket with them (the old one transcribes until the new one is up). ``keepalive_timeout``
+(off by default) sends 100 ms of silence when no audio went out for that long, checked every
+``keepalive_interval`` seconds.
 
 Differences from Pipecat 1.14: the socket is ours (no ``sarvamai`` import); the query carries
 ``input_audio_codec`` (Pipecat sends raw PCM labelled ``audio/wav`` and no codec);
@@ -256,7 +258,9 @@ class SarvamSTTService(ProviderSocketSTTService):
         self._keepalive_interval = keepalive_interval
         self._last_sent = 0.0
         self._awaiting_transcript = False
-        """Audio went out since the last transcript (a flush at the end would answer)."""
+        """Audio went out since the last transcript."""
+        self._flush_pending = False
+        """A flush went out and its transcript has not come yet."""
 
     # ------------------------------------------------------------------ description
 
@@ -332,13 +336,16 @@ class SarvamSTTService(ProviderSocketSTTService):
         )
 
     def _stream_end(self) -> StreamEnd | None:
-        """A flush, when audio is waiting for its transcript and flushing is on."""
-        if self.vad_signals or not self._awaiting_transcript:
+        """A flush (flushing on), when a transcript is still due: one was asked for, or the
+        caller is speaking and audio went out since the last one."""
+        if self.vad_signals:
+            return None
+        if not self._flush_pending and not (self._user_speaking and self._awaiting_transcript):
             return None
         return json.dumps({"type": "flush"}), message_of_type("data")
 
     def _socket_replaced(self) -> None:
-        self._awaiting_transcript = False
+        self._awaiting_transcript = self._flush_pending = False
 
     async def _on_reconnected(self, ws: SessionSocket) -> None:
         ws.error_reported = False
@@ -380,7 +387,8 @@ class SarvamSTTService(ProviderSocketSTTService):
         if self.vad_signals or ws is None or not ws.connected:
             return
         await self.flush_audio()
-        await ws.send(json.dumps({"type": "flush"}), wait_secs=0)
+        if await ws.send(json.dumps({"type": "flush"}), wait_secs=0):
+            self._flush_pending = True
 
     # ------------------------------------------------------------------ results in
 
@@ -392,7 +400,7 @@ class SarvamSTTService(ProviderSocketSTTService):
             return
         if kind == "data":
             if ws is self._ws:
-                self._awaiting_transcript = False
+                self._awaiting_transcript = self._flush_pending = False
             transcript = data.get("transcript")
             if isinstance(transcript, str) and transcript.strip():
                 code = data.get("language_code")

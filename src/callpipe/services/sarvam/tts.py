@@ -232,6 +232,8 @@ class _Flush:
 
     context_id: str
     text: str
+    cancelled: bool = False
+    """Its reply was interrupted: its audio, still coming, is dropped."""
 
 
 class SarvamTTSService(TTSService):
@@ -537,11 +539,16 @@ class SarvamTTSService(TTSService):
             await self.finish_context(context_id)
 
     async def cancel_context(self, context_id: str) -> None:
-        """Sarvam cannot cancel: with audio of this reply still to come, reopen the socket."""
+        """Sarvam cannot cancel: once all the speech it still generates is unwanted, the
+        socket is reopened (while an uninterruptible reply is generating, the cancelled one's
+        audio is dropped as it arrives instead)."""
         self._closed.discard(context_id)
-        if not any(f.context_id == context_id for f in self._flushes):
+        for pending in self._flushes:
+            if pending.context_id == context_id:
+                pending.cancelled = True
+        if not self._flushes or not all(f.cancelled for f in self._flushes):
             return
-        self._flushes = deque(f for f in self._flushes if f.context_id != context_id)
+        self._flushes.clear()
         self._sync_idle()
         await self._reopen()
 

@@ -146,12 +146,15 @@ class FakeSarvamServer(ServedWebsocketFake):
         secs_per_word: float = 0.1,
         chunk_secs: float = 0.04,
         chunk_delay: float = 0.0,
+        flush_delay: float = 0.0,
     ) -> None:
         self.energy_threshold = energy_threshold
         self.silence_secs = silence_secs
         self.secs_per_word = secs_per_word
         self.chunk_secs = chunk_secs
         self.chunk_delay = chunk_delay
+        self.flush_delay = flush_delay
+        """Seconds a flush's transcript takes (Sarvam's processing time)."""
         self.transcripts: deque[str] = deque()
         """Scripted transcripts, one per utterance ("hello" when empty)."""
         self.stt_queries: list[dict[str, str]] = []
@@ -265,6 +268,7 @@ class _Listening(Hearing):
                 if not self.flush_signal:
                     await self.error("flush needs flush_signal=true")
                 else:
+                    await asyncio.sleep(self.fake.flush_delay)
                     await self.finish()
                 continue
             audio = message.get("audio")
