@@ -33,6 +33,7 @@ from sarvamai.types.send_text import SendText
 from sarvamai.types.speech_to_text_streaming_response import SpeechToTextStreamingResponse
 from sarvamai.types.speech_to_text_transcription_data import SpeechToTextTranscriptionData
 from sarvamai.types.stt_flush_signal import SttFlushSignal
+from sarvamai.types.text_to_speech_response import TextToSpeechResponse
 from sarvamai.types.transcription_metrics import TranscriptionMetrics
 
 from callpipe.frames.frames import (
@@ -45,10 +46,10 @@ from callpipe.frames.frames import (
 )
 from callpipe.pipeline.task import PipelineParams
 from callpipe.services.sarvam.stt import SarvamSTTService
-from callpipe.services.sarvam.tts import SarvamTTSService
+from callpipe.services.sarvam.tts import SarvamHttpTTSService, SarvamTTSService, wav_pcm
 from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import tone_pcm
-from callpipe.testing.fakes.sarvam import FakeSarvamServer
+from callpipe.testing.fakes.sarvam import FakeSarvamHTTPServer, FakeSarvamServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
@@ -62,10 +63,15 @@ def caller_audio(secs: float) -> list[InputAudioRawFrame]:
     return [InputAudioRawFrame(pcm[i : i + 320], RATE) for i in range(0, len(pcm), 320)]
 
 
-def client(fake: FakeSarvamServer) -> AsyncSarvamAI:
-    environment = SarvamAIEnvironment(
-        base="http://unused", creative="http://unused", production=fake.url
-    )
+def client(fake: FakeSarvamServer | FakeSarvamHTTPServer) -> AsyncSarvamAI:
+    if isinstance(fake, FakeSarvamHTTPServer):
+        environment = SarvamAIEnvironment(
+            base=fake.base_url, creative="http://unused", production="ws://unused"
+        )
+    else:
+        environment = SarvamAIEnvironment(
+            base="http://unused", creative="http://unused", production=fake.url
+        )
     return AsyncSarvamAI(api_subscription_key="test-key", environment=environment)
 
 
@@ -244,3 +250,32 @@ async def test_our_tts_handshake_and_messages_are_the_sdks() -> None:
     assert ours[1]["data"]["text"].strip() == sdk_messages[1]["data"]["text"]
     assert ours[2] == sdk_message(FlushSignal()) == sdk_messages[2]
     assert sdk_messages[3] == sdk_message(PingSignal()) == {"type": "ping"}  # our keep-alive
+
+
+@pytest.mark.timeout(20)
+async def test_sdk_rest_speech_through_the_fake_and_our_body_is_the_sdks() -> None:
+    async with FakeSarvamHTTPServer() as fake:
+        sdk = client(fake)
+        answer = await sdk.text_to_speech.convert(
+            text="Ek do teen.",
+            language_code="hi-IN",
+            speaker="shubh",
+            model="bulbul:v3",
+            speech_sample_rate=8000,
+            enable_preprocessing=True,
+            pace=1.0,
+            temperature=0.6,
+        )
+        assert isinstance(answer, TextToSpeechResponse)
+        assert wav_pcm(base64.b64decode(answer.audios[0]))[0] == 8000
+        settings = SarvamHttpTTSService.Settings(language=Language.HI, temperature=0.6)
+        tts = SarvamHttpTTSService(api_key="test-key", base_url=fake.base_url, settings=settings)
+        reply = [
+            LLMFullResponseStartFrame(),
+            LLMTextFrame("Ek do teen."),
+            LLMFullResponseEndFrame(),
+        ]
+        await run_test(tts, reply, params=PARAMS)
+    sdk_body, our_body = fake.requests
+    assert our_body == sdk_body
+    assert fake.headers[1]["api-subscription-key"] == fake.headers[0]["api-subscription-key"]

@@ -35,6 +35,9 @@ Differences from Pipecat 1.14: the config carries ``language_code`` and an integ
 ``target_language_code`` and a string); the output rate is the pipeline's unless ``sample_rate``
 is given (Pipecat uses the model's 24 kHz and resamples); ``output_audio_codec`` can only be
 ``linear16`` or ``mulaw`` (the others would need decoding), and defaults to ``mulaw`` on 8 kHz.
+
+:class:`SarvamHttpTTSService` (Pipecat 1.14's REST form) posts each sentence to
+``/text-to-speech``; see its docstring.
 """
 
 from __future__ import annotations
@@ -43,17 +46,21 @@ import asyncio
 import base64
 import json
 import logging
+import struct
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+import httpx
 from pydantic import BaseModel
 
 from callpipe.audio.g711 import ulaw_to_pcm
-from callpipe.errors import ConfigurationError
+from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.frames.frames import StartFrame
-from callpipe.services._env import SARVAM_URL_ENV, base_url
+from callpipe.services._env import SARVAM_API_URL_ENV, SARVAM_URL_ENV
+from callpipe.services._env import base_url as env_base_url
+from callpipe.services._http_tts import HTTPStreamTTSService
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.sarvam.stt import SARVAM_URL
 from callpipe.services.settings import TTSSettings, unset
@@ -226,6 +233,46 @@ class SarvamTTSSettings(SarvamHttpTTSSettings):
     max_chunk_length: int | None | NotGiven = field(default_factory=unset)
 
 
+def _fit_to_model(owner: object, s: SarvamHttpTTSSettings, config: TTSModelConfig) -> None:
+    """Clamp the pace into the model's range; preprocessing on where the model always does it."""
+    low, high = config.pace_range
+    if isinstance(s.pace, int | float) and not low <= s.pace <= high:
+        logger.warning("%s: pace %s outside %s..%s; clamped", owner, s.pace, low, high)
+        s.pace = max(low, min(high, float(s.pace)))
+    if config.preprocessing_always_enabled:
+        s.enable_preprocessing = True
+
+
+def _voice_fields(s: SarvamHttpTTSSettings, config: TTSModelConfig, rate: int) -> dict[str, Any]:
+    """The fields a config message and a REST request share (pitch and loudness, or
+    temperature, only where the model takes them)."""
+    language = s.language if isinstance(s.language, str) and s.language else "en-IN"
+    data: dict[str, Any] = {
+        "model": s.model,
+        "language_code": language_to_sarvam_language(language),
+        "speaker": s.voice,
+        "speech_sample_rate": rate,
+        "enable_preprocessing": s.enable_preprocessing,
+        "pace": s.pace,
+    }
+    if config.supports_pitch:
+        data["pitch"] = s.pitch
+    if config.supports_loudness:
+        data["loudness"] = s.loudness
+    if config.supports_temperature:
+        data["temperature"] = s.temperature
+    return data
+
+
+def _model_config(owner: str, s: SarvamHttpTTSSettings) -> TTSModelConfig:
+    config = TTS_MODEL_CONFIGS.get(str(s.model))
+    if config is None:
+        raise ConfigurationError(
+            f"{owner}: model {s.model!r}; use one of {', '.join(TTS_MODEL_CONFIGS)}"
+        )
+    return config
+
+
 @dataclass
 class _Flush:
     """One sentence sent with a flush, waiting for its ``final`` event."""
@@ -320,11 +367,7 @@ class SarvamTTSService(TTSService):
         if settings is not None:
             store.apply_update(settings)
         name = type(self).__name__
-        config = TTS_MODEL_CONFIGS.get(str(store.model))
-        if config is None:
-            raise ConfigurationError(
-                f"{name}: model {store.model!r}; use one of {', '.join(TTS_MODEL_CONFIGS)}"
-            )
+        config = _model_config(name, store)
         if codec is not None and codec not in OUTPUT_CODECS:
             raise ConfigurationError(
                 f"{name}: output_audio_codec {codec!r}; callpipe plays {OUTPUT_CODECS}"
@@ -336,7 +379,7 @@ class SarvamTTSService(TTSService):
         self._config = config
         self._fit_to_model()
         self._api_key = resolve_api_key(name, api_key, "SARVAM_API_KEY")
-        address = base_url(url, SARVAM_URL_ENV, SARVAM_URL)
+        address = env_base_url(url, SARVAM_URL_ENV, SARVAM_URL)
         self._url = address[: -len(TTS_PATH)] if address.endswith(TTS_PATH) else address
         self._codec = codec
         self._bitrate = bitrate
@@ -353,14 +396,7 @@ class SarvamTTSService(TTSService):
         """A model change waits for the socket to have no sentence in progress."""
 
     def _fit_to_model(self) -> None:
-        """Clamp the pace into the model's range, drop what the model does not take."""
-        s, config = self._settings, self._config
-        low, high = config.pace_range
-        if isinstance(s.pace, int | float) and not low <= s.pace <= high:
-            logger.warning("%s: pace %s outside %s..%s; clamped", self, s.pace, low, high)
-            s.pace = max(low, min(high, float(s.pace)))
-        if config.preprocessing_always_enabled:
-            s.enable_preprocessing = True
+        _fit_to_model(self, self._settings, self._config)
 
     # ------------------------------------------------------------------ description
 
@@ -378,26 +414,12 @@ class SarvamTTSService(TTSService):
 
     def config_message(self) -> dict[str, Any]:
         """The config message for the current settings."""
-        s, config = self._settings, self._config
-        language = s.language if isinstance(s.language, str) and s.language else "en-IN"
-        data: dict[str, Any] = {
-            "model": s.model,
-            "language_code": language_to_sarvam_language(language),
-            "speaker": s.voice,
-            "speech_sample_rate": self.sample_rate,
-            "enable_preprocessing": s.enable_preprocessing,
-            "output_audio_codec": self.output_audio_codec,
-            "output_audio_bitrate": self._bitrate,
-            "pace": s.pace,
-            "min_buffer_size": s.min_buffer_size,
-            "max_chunk_length": s.max_chunk_length,
-        }
-        if config.supports_pitch:
-            data["pitch"] = s.pitch
-        if config.supports_loudness:
-            data["loudness"] = s.loudness
-        if config.supports_temperature:
-            data["temperature"] = s.temperature
+        s = self._settings
+        data = _voice_fields(s, self._config, self.sample_rate)
+        data["output_audio_codec"] = self.output_audio_codec
+        data["output_audio_bitrate"] = self._bitrate
+        data["min_buffer_size"] = s.min_buffer_size
+        data["max_chunk_length"] = s.max_chunk_length
         return {"type": "config", "data": {k: v for k, v in data.items() if v is not None}}
 
     # ------------------------------------------------------------------ connection
@@ -589,3 +611,153 @@ class SarvamTTSService(TTSService):
             await self.report_error(f"{self}: Sarvam error: {said}", reason="provider")
             if head is not None:
                 await self.finish_context(head.context_id)
+
+
+# ---------------------------------------------------------------------- REST (/text-to-speech)
+
+SARVAM_API_URL = "https://api.sarvam.ai"
+
+
+def wav_pcm(audio: bytes) -> tuple[int, bytes]:
+    """``(sample rate, samples)`` of a 16-bit mono PCM WAV file (its chunks walked to ``data``).
+
+    Raises ProtocolError for anything else."""
+    if len(audio) < 12 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
+        raise ProtocolError("Sarvam's audio is not a WAV file")
+    rate = 0
+    pos = 12
+    while pos + 8 <= len(audio):
+        kind = audio[pos : pos + 4]
+        (size,) = struct.unpack_from("<I", audio, pos + 4)
+        pos += 8
+        if kind == b"fmt " and size >= 16 and pos + 16 <= len(audio):
+            tag, channels, rate = struct.unpack_from("<HHI", audio, pos)
+            (bits,) = struct.unpack_from("<H", audio, pos + 14)
+            if (tag, channels, bits) != (1, 1, 16):
+                raise ProtocolError(f"Sarvam's WAV is not 16-bit mono PCM ({tag}, {channels})")
+        elif kind == b"data":
+            if not rate:
+                raise ProtocolError("Sarvam's WAV has no fmt chunk before its data")
+            end = len(audio) if size in (0, 0xFFFFFFFF) else min(len(audio), pos + size)
+            return rate, audio[pos:end]
+        pos += size + (size & 1)
+    raise ProtocolError("Sarvam's WAV has no data chunk")
+
+
+class SarvamHttpTTSService(HTTPStreamTTSService):
+    """Sarvam Bulbul over REST: one ``POST /text-to-speech`` per sentence.
+
+    The body is the socket's voice fields (``text``, ``language_code``, ``speaker``, ``model``,
+    ``speech_sample_rate``, ``enable_preprocessing``, ``pace``, and the model's ``pitch`` /
+    ``loudness`` or ``temperature``), the key in ``Api-Subscription-Key``. Sarvam answers
+    ``{"request_id", "audios": [<base64 WAV>]}``: the WAV's chunks are walked to its samples, at
+    the pipeline's rate (8 kHz on a phone call), so nothing is resampled. Each sentence's text
+    follows its audio; its first audio waits for the whole sentence. Settings updates apply from
+    the next sentence (a new model gets its default speaker unless the voice changed too).
+
+    ``base_url``: the API's origin; left at Sarvam's, ``$CALLPIPE_SARVAM_API_URL`` replaces it.
+    ``aiohttp_session`` (Pipecat's) is accepted and not used: requests go through callpipe's
+    pooled client. Differences from Pipecat 1.14: the language goes as ``language_code`` (the
+    field Sarvam's SDK sends; Pipecat sends the older ``target_language_code``), and the output
+    rate is the pipeline's unless ``sample_rate`` is given (Pipecat uses the model's 24 kHz).
+    """
+
+    Settings = SarvamHttpTTSSettings
+    _settings: SarvamHttpTTSSettings
+    key_hint = _AUTH_HINT
+
+    class InputParams(BaseModel):
+        """Pipecat's deprecated ``params=`` form (use ``settings=``); ignored with ``settings``."""
+
+        language: str | None = None
+        pitch: float | None = None
+        pace: float | None = None
+        loudness: float | None = None
+        enable_preprocessing: bool | None = None
+        temperature: float | None = None
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        aiohttp_session: Any = None,
+        voice_id: str | None = None,
+        model: str | None = None,
+        base_url: str = SARVAM_API_URL,
+        sample_rate: int | None = None,
+        params: InputParams | None = None,
+        settings: SarvamHttpTTSSettings | None = None,
+        timeout_secs: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        del aiohttp_session  # Pipecat's transport; callpipe's pooled client sends instead
+        store = SarvamHttpTTSSettings(
+            model=model or DEFAULT_MODEL,
+            voice=voice_id,
+            language="en-IN",
+            enable_preprocessing=False,
+            pace=1.0,
+            pitch=None,
+            loudness=None,
+            temperature=None,
+        )
+        if params is not None:
+            logger.warning("SarvamHttpTTSService: params is deprecated; use settings=")
+            if settings is None:
+                for name, value in params.model_dump(exclude_none=True).items():
+                    setattr(store, name, value)
+        if settings is not None:
+            store.apply_update(settings)
+        name = type(self).__name__
+        config = _model_config(name, store)
+        if not isinstance(store.voice, str) or not store.voice:
+            store.voice = config.default_speaker
+        super().__init__(model=str(store.model), sample_rate=sample_rate, **kwargs)
+        self._settings = store
+        self._config = config
+        _fit_to_model(self, store, config)
+        key = resolve_api_key(name, api_key, "SARVAM_API_KEY")
+        explicit = base_url if base_url and base_url != SARVAM_API_URL else None
+        self.configure_http(
+            env_base_url(explicit, SARVAM_API_URL_ENV, SARVAM_API_URL),
+            {"Api-Subscription-Key": key},
+            timeout_secs=timeout_secs,
+        )
+
+    async def start(self, frame: StartFrame) -> None:
+        if self.sample_rate not in SAMPLE_RATES:
+            raise ConfigurationError(
+                f"{self}: Sarvam produces {SAMPLE_RATES} Hz audio, not {self.sample_rate}"
+            )
+        self._http()
+
+    async def apply_settings(self, changed: dict[str, Any]) -> None:
+        if "model" in changed:
+            config = TTS_MODEL_CONFIGS.get(str(self._settings.model))
+            if config is None:
+                logger.warning("%s: unknown model %r; ignored", self, self._settings.model)
+                self._settings.model = changed.pop("model")
+                self.set_model_name(str(self._settings.model))
+            else:
+                self._config = config
+                if "voice" not in changed:
+                    self._settings.voice = config.default_speaker
+        _fit_to_model(self, self._settings, self._config)
+
+    def request_body(self, text: str) -> dict[str, Any]:
+        """The ``/text-to-speech`` body for ``text`` with the current settings."""
+        fields = _voice_fields(self._settings, self._config, self.sample_rate)
+        return {"text": text} | {k: v for k, v in fields.items() if v is not None}
+
+    async def run_tts(self, text: str, context_id: str) -> None:
+        await self.stream_speech(context_id, "/text-to-speech", self.request_body(text), self._read)
+
+    async def _read(self, response: httpx.Response, context_id: str) -> None:
+        answer = json.loads(await response.aread())
+        audios = answer.get("audios") if isinstance(answer, dict) else None
+        if not isinstance(audios, list) or not audios:
+            await self.report_error(f"{self}: Sarvam's answer has no audio", reason="provider")
+            return
+        for audio in audios:
+            rate, pcm = wav_pcm(base64.b64decode(audio))
+            await self.append_audio(context_id, pcm, rate)

@@ -29,6 +29,13 @@ a tone of ``secs_per_word`` per word; a flush's run ends with ``{"type": "event"
 {"event_type": "final"}}`` (with ``send_completion_event=true``). A new config message first
 speaks what is waiting, then applies. ``{"type": "ping"}`` is accepted. Problems get
 ``{"type": "error", "data": {"message", "code"}}``; the socket stays open.
+
+**REST text to speech** (:class:`FakeSarvamHTTPServer`, ``POST /text-to-speech``, a server of
+its own). The same header (a wrong key: 403); a JSON body with ``text`` (1 to 2500 characters),
+``language_code`` (or ``target_language_code``), and optionally ``speaker``, ``model``,
+``speech_sample_rate``, ``output_audio_codec`` (``wav`` or ``linear16`` here) and the voice
+settings; a bad one gets 400 ``{"error": {"message", "code", "request_id"}}``. The answer is
+``{"request_id", "audios": [<base64 16-bit mono WAV>]}``, a tone of ``secs_per_word`` per word.
 """
 
 from __future__ import annotations
@@ -47,7 +54,15 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_ulaw
-from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.audio.wav import pcm_to_wav
+from callpipe.testing.fakes._server import (
+    LocalASGIServer,
+    LocalWebsocketServer,
+    Refusal,
+    ServedFake,
+    ServedWebsocketFake,
+    fake_app,
+)
 from callpipe.testing.fakes._stt import Hearing
 from callpipe.testing.fakes.openai import tone_pcm
 
@@ -402,3 +417,76 @@ class _Speaking:
             }
             await self.fake._send(self.ws, {"type": "audio", "data": data})
             await asyncio.sleep(self.fake.chunk_delay)
+
+
+class FakeSarvamHTTPServer(ServedFake):
+    """Sarvam's ``POST /text-to-speech`` on 127.0.0.1 (see the module docstring)."""
+
+    def __init__(self, *, api_key: str | None = "test-key", secs_per_word: float = 0.1) -> None:
+        from starlette.routing import Route
+
+        self.api_key = api_key
+        self.secs_per_word = secs_per_word
+        self.requests: list[dict[str, Any]] = []
+        """Each authorized request's JSON body."""
+        self.headers: list[dict[str, str]] = []
+        """Each request's headers (names in lower case)."""
+        self.statuses: deque[int] = deque()
+        """HTTP statuses for the next valid requests (200 = speak)."""
+        self._server = LocalASGIServer(
+            fake_app([Route("/text-to-speech", self._speak, methods=["POST"])])
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
+
+    @staticmethod
+    def _error(status: int, code: str, message: str) -> Any:
+        from starlette.responses import JSONResponse
+
+        body = {"error": {"message": message, "code": code, "request_id": uuid.uuid4().hex}}
+        return JSONResponse(body, status)
+
+    @staticmethod
+    def body_problem(body: Any) -> str | None:
+        """Why a request body would be refused (None: accepted)."""
+        if not isinstance(body, dict):
+            return "the body must be a JSON object"
+        text = body.get("text")
+        if not isinstance(text, str) or not 1 <= len(text) <= MAX_TEXT:
+            return f"text must be 1 to {MAX_TEXT} characters"
+        language = body.get("language_code", body.get("target_language_code"))
+        if language not in TTS_LANGUAGES:
+            return f"unsupported language_code {language!r}"
+        if body.get("model", "bulbul:v3") not in TTS_MODELS:
+            return f"unsupported model {body.get('model')!r}"
+        if body.get("speech_sample_rate", 22050) not in TTS_RATES:
+            return f"speech_sample_rate must be one of {TTS_RATES}"
+        if body.get("output_audio_codec", "wav") not in ("wav", "linear16"):
+            return "the fake answers WAV (output_audio_codec wav or linear16)"
+        return None
+
+    async def _speak(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse
+
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        if self.api_key is not None and request.headers.get("api-subscription-key") != (
+            self.api_key
+        ):
+            return self._error(403, "invalid_api_key_error", "Invalid API key")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        problem = self.body_problem(body)
+        if problem is not None:
+            return self._error(400, "invalid_request_error", problem)
+        self.requests.append(body)
+        status = self.statuses.popleft() if self.statuses else 200
+        if status != 200:
+            return self._error(status, "server_error", "scripted failure")
+        rate = int(body.get("speech_sample_rate", 22050))
+        pcm = tone_pcm(len(body["text"].split()) * self.secs_per_word, rate)
+        audio = base64.b64encode(pcm_to_wav(pcm, rate)).decode()
+        return JSONResponse({"request_id": uuid.uuid4().hex, "audios": [audio]})
