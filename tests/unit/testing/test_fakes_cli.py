@@ -28,7 +28,7 @@ from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
 from callpipe.services.sarvam.stt import SarvamSTTService
-from callpipe.services.sarvam.tts import SarvamTTSService
+from callpipe.services.sarvam.tts import SarvamHttpTTSService, SarvamTTSService
 from callpipe.services.soniox.stt import SonioxSTTService
 from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
 
@@ -63,6 +63,7 @@ EXPECTED = {
     "CALLPIPE_RIME_API_URL",
     "RIME_API_KEY",
     "CALLPIPE_SARVAM_URL",
+    "CALLPIPE_SARVAM_API_URL",
     "SARVAM_API_KEY",
 }
 
@@ -356,6 +357,13 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 headers={"Authorization": f"Bearer {key}", "Accept": "audio/L16"},
             )
             assert spoken.status_code == 200 and spoken.content
+            bulbul = SarvamHttpTTSService(sample_rate=8000)
+            spoken = await http.post(
+                f"{bulbul.base_url}/text-to-speech",
+                json=bulbul.request_body("Hello."),
+                headers={"Api-Subscription-Key": key},
+            )
+            assert spoken.status_code == 200 and spoken.json()["audios"]
 
             # Anthropic and Gemini answer --reply, then echo.
             claude = AnthropicLLMService()

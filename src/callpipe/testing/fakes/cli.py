@@ -27,7 +27,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   transcription), ``CALLPIPE_ELEVENLABS_API_URL`` (per-utterance transcription and speech over
   HTTP);
 - ``CALLPIPE_ASSEMBLYAI_URL``, ``CALLPIPE_SONIOX_URL``, ``CALLPIPE_SPEECHMATICS_URL``;
-- ``CALLPIPE_SARVAM_URL`` (Sarvam's speech-to-text and speech sockets, one origin);
+- ``CALLPIPE_SARVAM_URL`` (Sarvam's speech-to-text and speech sockets, one origin),
+  ``CALLPIPE_SARVAM_API_URL`` (its speech over REST);
 - ``CALLPIPE_RIME_URL`` (speech over the socket), ``CALLPIPE_RIME_API_URL`` (over HTTP);
 - ``CALLPIPE_GOOGLE_TTS_URL`` (Google Cloud Text-to-Speech, ``text:synthesize``);
 
@@ -67,7 +68,7 @@ from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
-from callpipe.testing.fakes.sarvam import FakeSarvamServer
+from callpipe.testing.fakes.sarvam import FakeSarvamHTTPServer, FakeSarvamServer
 from callpipe.testing.fakes.soniox import PATH as SONIOX_PATH
 from callpipe.testing.fakes.soniox import FakeSonioxServer
 from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
@@ -133,6 +134,7 @@ class Fakes:
         self.soniox = FakeSonioxServer(api_key=api_key)
         self.speechmatics = FakeSpeechmaticsServer(api_key=api_key)
         self.sarvam = FakeSarvamServer(api_key=api_key)
+        self.sarvam_api = FakeSarvamHTTPServer(api_key=api_key)
         self.rime = FakeRimeServer(api_key=api_key)
         self.rime_api = FakeRimeHTTPServer(api_key=api_key)
         self.google_tts = FakeGoogleTTSServer(api_key=api_key)
@@ -182,6 +184,7 @@ class Fakes:
             self.soniox,
             self.speechmatics,
             self.sarvam,
+            self.sarvam_api,
             self.rime,
             self.rime_api,
             self.google_tts,
@@ -226,6 +229,7 @@ class Fakes:
             _env.SPEECHMATICS_URL_ENV: self.speechmatics.url + SPEECHMATICS_PATH,
             "SPEECHMATICS_API_KEY": key,
             _env.SARVAM_URL_ENV: self.sarvam.url,
+            _env.SARVAM_API_URL_ENV: self.sarvam_api.base_url,
             "SARVAM_API_KEY": key,
             _env.RIME_URL_ENV: self.rime.url,
             _env.RIME_API_URL_ENV: self.rime_api.base_url,
