@@ -25,6 +25,7 @@ from callpipe.services.elevenlabs.stt import ElevenLabsRealtimeSTTService, Eleve
 from callpipe.services.elevenlabs.tts import ElevenLabsHttpTTSService
 from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
+from callpipe.services.google.tts import GoogleHttpTTSService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
 from callpipe.services.sarvam.stt import SarvamSTTService
@@ -40,6 +41,7 @@ EXPECTED = {
     "ANTHROPIC_API_KEY",
     "CALLPIPE_GEMINI_URL",
     "CALLPIPE_GEMINI_LIVE_URL",
+    "CALLPIPE_GOOGLE_TTS_URL",
     "GOOGLE_API_KEY",
     "CALLPIPE_DEEPGRAM_URL",
     "CALLPIPE_DEEPGRAM_FLUX_URL",
@@ -364,6 +366,13 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 headers={"Api-Subscription-Key": key},
             )
             assert spoken.status_code == 200 and spoken.json()["audios"]
+            google_tts = GoogleHttpTTSService(voice_id="en-US-Chirp3-HD-Charon")
+            spoken = await http.post(
+                f"{google_tts.base_url}/v1/text:synthesize",
+                json=google_tts.request_body("Hello."),
+                headers={"X-Goog-Api-Key": key},
+            )
+            assert spoken.status_code == 200 and spoken.json()["audioContent"]
 
             # Anthropic and Gemini answer --reply, then echo.
             claude = AnthropicLLMService()
