@@ -224,6 +224,11 @@ class ServedFake:
         """Served over TLS (:meth:`serve_tls`)."""
         return self._server.tls is not None
 
+    @property
+    def _http_origin(self) -> str:
+        """``http(s)://127.0.0.1:port``: the server's origin, ``https`` once served over TLS."""
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
+
     async def start(self) -> None:
         await self._server.start()
 
@@ -236,6 +241,15 @@ class ServedFake:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+class ServedHTTPFake(ServedFake):
+    _server: LocalASGIServer
+
+    @property
+    def base_url(self) -> str:
+        """The origin a client's ``base_url`` takes."""
+        return self._http_origin
 
 
 class ServedWebsocketFake(ServedFake):

@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from callpipe.testing.fakes._server import LocalASGIServer, ServedFake, fake_app
+from callpipe.testing.fakes._server import LocalASGIServer, ServedHTTPFake, fake_app
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -175,7 +175,7 @@ def _thinking_problem(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-class FakeAnthropicServer(ServedFake):
+class FakeAnthropicServer(ServedHTTPFake):
     """See the module docstring. ``async with FakeAnthropicServer() as fake: fake.base_url``."""
 
     def __init__(
@@ -196,10 +196,6 @@ class FakeAnthropicServer(ServedFake):
                 ]
             )
         )
-
-    @property
-    def base_url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
 
     def add_reply(self, text: str = "", **kwargs: Any) -> AnthropicReply:
         reply = AnthropicReply(text=text, **kwargs)

@@ -48,7 +48,7 @@ from callpipe.testing.fakes._server import (
     LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
-    ServedFake,
+    ServedHTTPFake,
     ServedWebsocketFake,
     fake_app,
 )
@@ -397,7 +397,7 @@ def bytes_request_problem(body: Any) -> str | None:
     return None
 
 
-class FakeCartesiaHTTPServer(ServedFake):
+class FakeCartesiaHTTPServer(ServedHTTPFake):
     """Cartesia's ``POST /tts/bytes`` on 127.0.0.1 (see the comment above this class)."""
 
     def __init__(
@@ -426,10 +426,6 @@ class FakeCartesiaHTTPServer(ServedFake):
         self._server = LocalASGIServer(
             fake_app([Route("/tts/bytes", self._bytes, methods=["POST"])])
         )
-
-    @property
-    def base_url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
 
     @staticmethod
     def _error(status: int, code: str, title: str, message: str) -> Any:

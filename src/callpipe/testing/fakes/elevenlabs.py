@@ -46,7 +46,7 @@ from callpipe.testing.fakes._server import (
     LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
-    ServedFake,
+    ServedHTTPFake,
     ServedWebsocketFake,
     fake_app,
 )
@@ -526,7 +526,7 @@ def parse_form(content_type: str, body: bytes) -> dict[str, list[Any]]:
     return fields
 
 
-class FakeElevenLabsTranscriptionServer(ServedFake):
+class FakeElevenLabsTranscriptionServer(ServedHTTPFake):
     """ElevenLabs' HTTP API on 127.0.0.1: speech-to-text, and the text-to-speech streams (see the
     comment above this class)."""
 
@@ -573,10 +573,6 @@ class FakeElevenLabsTranscriptionServer(ServedFake):
                 ]
             )
         )
-
-    @property
-    def base_url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
 
     async def _convert(self, request: Any) -> Any:
         from starlette.responses import JSONResponse

@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from callpipe.testing.fakes._server import LocalASGIServer, ServedFake, fake_app
+from callpipe.testing.fakes._server import LocalASGIServer, ServedHTTPFake, fake_app
 
 DATA_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionResponse")
 
@@ -112,7 +112,7 @@ def request_problem(body: dict[str, Any], signatures: set[str] | None) -> str | 
     return None
 
 
-class FakeGeminiServer(ServedFake):
+class FakeGeminiServer(ServedHTTPFake):
     """See the module docstring. ``async with FakeGeminiServer() as fake: fake.base_url``."""
 
     def __init__(
@@ -142,10 +142,6 @@ class FakeGeminiServer(ServedFake):
                 ]
             )
         )
-
-    @property
-    def base_url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
 
     def add_reply(self, text: str = "", **kwargs: Any) -> GeminiReply:
         reply = GeminiReply(text=text, **kwargs)

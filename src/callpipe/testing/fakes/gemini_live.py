@@ -162,7 +162,7 @@ class FakeGeminiLiveServer(SpeechToSpeechFake):
     @property
     def base_url(self) -> str:
         """The API origin the service's / the SDK's ``base_url`` takes."""
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
+        return self._http_origin
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         """Client messages carrying ``kind`` (``setup``, ``realtimeInput``, ...), camelCased."""

@@ -46,7 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
-from callpipe.testing.fakes._server import LocalASGIServer, ServedFake, fake_app
+from callpipe.testing.fakes._server import LocalASGIServer, ServedHTTPFake, fake_app
 from callpipe.testing.fakes.openai import tone_pcm
 
 PATH = "/v1/text:synthesize"
@@ -174,7 +174,7 @@ def _claims(assertion: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-class FakeGoogleTTSServer(ServedFake):
+class FakeGoogleTTSServer(ServedHTTPFake):
     """See the module docstring. ``async with FakeGoogleTTSServer() as fake: fake.base_url``.
 
     ``api_key=None`` accepts any request, credentials or not (an SDK client with anonymous
@@ -219,10 +219,6 @@ class FakeGoogleTTSServer(ServedFake):
                 ]
             )
         )
-
-    @property
-    def base_url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
 
     @property
     def host(self) -> str:

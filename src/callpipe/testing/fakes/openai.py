@@ -163,12 +163,12 @@ class FakeOpenAIServer(ServedFake):
 
     @property
     def base_url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}/v1"
+        return self._http_origin + "/v1"
 
     @property
     def groq_base_url(self) -> str:
         """The base URL a Groq client uses (``.../openai/v1``)."""
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}/openai/v1"
+        return self._http_origin + "/openai/v1"
 
     def add_chat_reply(self, text: str = "", **kwargs: Any) -> ChatReply:
         reply = ChatReply(text=text, **kwargs)

@@ -45,7 +45,7 @@ from callpipe.testing.fakes._server import (
     LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
-    ServedFake,
+    ServedHTTPFake,
     ServedWebsocketFake,
     fake_app,
 )
@@ -334,7 +334,7 @@ HTTP_AUDIO = {
 }
 
 
-class FakeRimeHTTPServer(ServedFake):
+class FakeRimeHTTPServer(ServedHTTPFake):
     """Rime's ``POST /v1/rime-tts`` on 127.0.0.1 (see the comment above this class)."""
 
     def __init__(
@@ -360,10 +360,6 @@ class FakeRimeHTTPServer(ServedFake):
         self._server = LocalASGIServer(
             fake_app([Route("/v1/rime-tts", self._speak, methods=["POST"])])
         )
-
-    @property
-    def base_url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
 
     async def _speak(self, request: Any) -> Any:
         from starlette.responses import PlainTextResponse, StreamingResponse

@@ -59,7 +59,7 @@ from callpipe.testing.fakes._server import (
     LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
-    ServedFake,
+    ServedHTTPFake,
     ServedWebsocketFake,
     fake_app,
 )
@@ -419,7 +419,7 @@ class _Speaking:
             await asyncio.sleep(self.fake.chunk_delay)
 
 
-class FakeSarvamHTTPServer(ServedFake):
+class FakeSarvamHTTPServer(ServedHTTPFake):
     """Sarvam's ``POST /text-to-speech`` on 127.0.0.1 (see the module docstring)."""
 
     def __init__(self, *, api_key: str | None = "test-key", secs_per_word: float = 0.1) -> None:
@@ -436,10 +436,6 @@ class FakeSarvamHTTPServer(ServedFake):
         self._server = LocalASGIServer(
             fake_app([Route("/text-to-speech", self._speak, methods=["POST"])])
         )
-
-    @property
-    def base_url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._server.port}"
 
     @staticmethod
     def _error(status: int, code: str, message: str) -> Any:
