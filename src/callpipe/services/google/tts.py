@@ -52,7 +52,6 @@ import dataclasses
 import json
 import logging
 import os
-import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from xml.sax.saxutils import escape
@@ -61,6 +60,13 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.g711 import alaw_to_pcm, ulaw_to_pcm
+from callpipe.audio.wav import (
+    WAVE_FORMAT_ALAW,
+    WAVE_FORMAT_MULAW,
+    WAVE_FORMAT_PCM,
+    is_wav,
+    read_wav,
+)
 from callpipe.errors import ConfigurationError, MissingDependencyError, ProtocolError
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import GOOGLE_TTS_URL_ENV
@@ -87,7 +93,6 @@ _TOKEN_MARGIN_SECS = 300.0
 """A token is renewed this long before it expires."""
 
 # WAV format tags of the audio Google wraps in WAV.
-_WAVE_PCM, _WAVE_ALAW, _WAVE_MULAW, _WAVE_EXTENSIBLE = 1, 6, 7, 0xFFFE
 
 _DEFAULT_REGION = {
     "ar": "ar-XA",
@@ -189,32 +194,13 @@ def _check_speaking_rate(value: float) -> bool:
 def wav_payload(audio: bytes) -> tuple[int, int, bytes] | None:
     """``(format tag, sample rate, data)`` of a mono WAV file; None if ``audio`` is not one.
 
-    The chunks are walked to ``data`` (a G.711 WAV has a longer ``fmt`` and a ``fact`` chunk,
-    so the header is not always 44 bytes). Raises ProtocolError for a WAV without them.
-    """
-    if len(audio) < 12 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
+    Raises ProtocolError for a WAV file without a format or data, or with more channels."""
+    if not is_wav(audio):
         return None
-    tag = rate = 0
-    pos = 12
-    while pos + 8 <= len(audio):
-        kind = audio[pos : pos + 4]
-        (size,) = struct.unpack_from("<I", audio, pos + 4)
-        pos += 8
-        if kind == b"data":
-            if not rate:
-                raise ProtocolError("Google's WAV audio has no fmt chunk before its data")
-            end = len(audio) if size in (0, 0xFFFFFFFF) else min(len(audio), pos + size)
-            return tag, rate, audio[pos:end]
-        if kind == b"fmt ":
-            if size < 16 or pos + size > len(audio):
-                raise ProtocolError("Google's WAV audio has a short fmt chunk")
-            tag, channels, rate = struct.unpack_from("<HHI", audio, pos)
-            if tag == _WAVE_EXTENSIBLE and size >= 26:
-                (tag,) = struct.unpack_from("<H", audio, pos + 24)  # the sub-format's tag
-            if channels != 1:
-                raise ProtocolError(f"Google's WAV audio has {channels} channels, not 1")
-        pos += size + (size & 1)  # chunks are padded to an even length
-    raise ProtocolError("Google's WAV audio has no data chunk")
+    fmt, data = read_wav(audio)
+    if fmt.channels != 1:
+        raise ProtocolError(f"Google's WAV audio has {fmt.channels} channels, not 1")
+    return fmt.tag, fmt.sample_rate, data
 
 
 def _load_google_credentials(
@@ -513,15 +499,15 @@ class GoogleHttpTTSService(HTTPStreamTTSService):
         """16-bit PCM and its rate from an ``audioContent`` (a WAV file, or bare samples)."""
         wav = wav_payload(audio)
         if wav is None:  # headerless: the encoding and rate asked for
-            tag = _WAVE_MULAW if self.wire_encoding == "MULAW" else _WAVE_PCM
+            tag = WAVE_FORMAT_MULAW if self.wire_encoding == "MULAW" else WAVE_FORMAT_PCM
             rate, data = self.sample_rate, audio
         else:
             tag, rate, data = wav
-        if tag == _WAVE_MULAW:
+        if tag == WAVE_FORMAT_MULAW:
             return ulaw_to_pcm(data), rate
-        if tag == _WAVE_ALAW:
+        if tag == WAVE_FORMAT_ALAW:
             return alaw_to_pcm(data), rate
-        if tag == _WAVE_PCM:
+        if tag == WAVE_FORMAT_PCM:
             return data, rate
         raise ProtocolError(f"Google's WAV audio is in format {tag}, not PCM or G.711")
 

@@ -26,13 +26,13 @@ work (``params`` only when no ``settings`` is given, as in Pipecat). A
 from __future__ import annotations
 
 import logging
-import struct
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from callpipe.audio.wav import WavStreamReader
 from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.tts import OpenAITTSService, OpenAITTSSettings
@@ -140,70 +140,3 @@ class GroqTTSService(OpenAITTSService):
                     await self.append_audio(context_id, pcm, wav.sample_rate)
         except ProtocolError as exc:
             await self.report_error(f"{self}: {exc}", reason="provider")
-
-
-class WavStreamReader:
-    """The samples of a WAV body as it arrives: the header is held until complete, then each
-    chunk's PCM is returned as is (16-bit mono only; anything else is a ``ProtocolError``).
-
-    A streamed WAV may not know its length: a data size of 0 or 0xFFFFFFFF means "to the end";
-    another size is honoured (bytes after the data chunk are dropped).
-    """
-
-    MAX_HEADER = 64 * 1024
-
-    def __init__(self) -> None:
-        self.sample_rate = 0
-        """The rate the header states (0 until the header is read)."""
-        self._head = b""
-        self._left: int | None = None
-        self._in_data = False
-
-    def feed(self, chunk: bytes) -> bytes:
-        if not self._in_data:
-            self._head += chunk
-            rest = self._parse_header()
-            if rest is None:
-                return b""
-            chunk = rest
-        if self._left is not None:
-            chunk = chunk[: self._left]
-            self._left -= len(chunk)
-        return chunk
-
-    def _parse_header(self) -> bytes | None:
-        """The bytes after the ``data`` chunk's header, or None while the header is incomplete."""
-        head = self._head
-        if len(head) >= 12 and (head[:4] != b"RIFF" or head[8:12] != b"WAVE"):
-            raise ProtocolError(f"the speech body is not a WAV file (starts {head[:12]!r})")
-        if len(head) > self.MAX_HEADER:
-            raise ProtocolError("no data chunk in the first 64 KB of the WAV body")
-        pos = 12
-        while len(head) >= pos + 8:
-            kind = head[pos : pos + 4]
-            (size,) = struct.unpack_from("<I", head, pos + 4)
-            pos += 8
-            if kind == b"data":
-                if not self.sample_rate:
-                    raise ProtocolError("the WAV body has no fmt chunk before its data")
-                self._in_data = True
-                self._left = None if size in (0, 0xFFFFFFFF) else size
-                self._head = b""
-                return head[pos:]
-            if len(head) < pos + size:
-                return None
-            if kind == b"fmt ":
-                self._read_format(head[pos : pos + size])
-            pos += size + (size & 1)  # chunks are padded to an even length
-        return None
-
-    def _read_format(self, fmt: bytes) -> None:
-        if len(fmt) < 16:
-            raise ProtocolError("the WAV fmt chunk is too short")
-        tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", fmt)
-        if tag not in (1, 0xFFFE) or bits != 16 or channels != 1 or rate <= 0:
-            raise ProtocolError(
-                f"unsupported WAV audio (format {tag}, {channels} channels, {bits}-bit): "
-                "16-bit mono PCM expected"
-            )
-        self.sample_rate = rate

@@ -46,7 +46,6 @@ import asyncio
 import base64
 import json
 import logging
-import struct
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -56,7 +55,8 @@ import httpx
 from pydantic import BaseModel
 
 from callpipe.audio.g711 import ulaw_to_pcm
-from callpipe.errors import ConfigurationError, ProtocolError
+from callpipe.audio.wav import check_pcm16_mono, read_wav
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import SARVAM_API_URL_ENV, SARVAM_URL_ENV
 from callpipe.services._env import base_url as env_base_url
@@ -622,26 +622,9 @@ def wav_pcm(audio: bytes) -> tuple[int, bytes]:
     """``(sample rate, samples)`` of a 16-bit mono PCM WAV file (its chunks walked to ``data``).
 
     Raises ProtocolError for anything else."""
-    if len(audio) < 12 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
-        raise ProtocolError("Sarvam's audio is not a WAV file")
-    rate = 0
-    pos = 12
-    while pos + 8 <= len(audio):
-        kind = audio[pos : pos + 4]
-        (size,) = struct.unpack_from("<I", audio, pos + 4)
-        pos += 8
-        if kind == b"fmt " and size >= 16 and pos + 16 <= len(audio):
-            tag, channels, rate = struct.unpack_from("<HHI", audio, pos)
-            (bits,) = struct.unpack_from("<H", audio, pos + 14)
-            if (tag, channels, bits) != (1, 1, 16):
-                raise ProtocolError(f"Sarvam's WAV is not 16-bit mono PCM ({tag}, {channels})")
-        elif kind == b"data":
-            if not rate:
-                raise ProtocolError("Sarvam's WAV has no fmt chunk before its data")
-            end = len(audio) if size in (0, 0xFFFFFFFF) else min(len(audio), pos + size)
-            return rate, audio[pos:end]
-        pos += size + (size & 1)
-    raise ProtocolError("Sarvam's WAV has no data chunk")
+    fmt, pcm = read_wav(audio)
+    check_pcm16_mono(fmt)
+    return fmt.sample_rate, pcm
 
 
 class SarvamHttpTTSService(HTTPStreamTTSService):
