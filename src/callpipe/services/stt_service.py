@@ -34,10 +34,13 @@ import dataclasses
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, Self
+from urllib.parse import urlsplit
+
+import httpx
 
 from callpipe.audio.wav import pcm_to_wav
 from callpipe.frames.frames import (
@@ -57,6 +60,8 @@ from callpipe.frames.frames import (
 from callpipe.metrics.metrics import STTUsage, STTUsageMetricsData
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
+from callpipe.services._env import base_url as env_base_url
+from callpipe.services._http import error_message, is_retryable
 from callpipe.services.ai_service import AIService
 from callpipe.services.settings import STTSettings, delta_from_frame
 from callpipe.services.websocket_service import Message, ProviderWebsocket
@@ -669,6 +674,15 @@ def message_where(test: Callable[[dict[str, Any]], bool], *hints: str) -> Callab
     return matches
 
 
+def socket_address(url: str | None, env_var: str, default: str, path: str) -> str:
+    """A provider socket's address: ``url``, else ``$env_var``, else ``default``; an address
+    without a path (a bare origin) gets the provider's ``path``."""
+    address = env_base_url(url, env_var, default)
+    if urlsplit(address).path in ("", "/"):
+        address = address.rstrip("/") + path
+    return address
+
+
 def restore_settings(settings: STTSettings, changed: dict[str, Any]) -> None:
     """Put back the values ``apply_update`` reported as changed (``{name: old value}``)."""
     fields = {f.name for f in dataclasses.fields(settings)}
@@ -706,6 +720,46 @@ class SegmentedSTTService(STTService):
         """Transcribe one WAV file; return the text to push (None/empty: nothing to push,
         because nothing was heard or the service pushed its own with :meth:`push_transcript`)."""
         raise NotImplementedError
+
+    async def _post_utterance(
+        self,
+        client: httpx.AsyncClient,
+        path: str,
+        *,
+        data: Mapping[str, str | list[str]],
+        file: tuple[str, bytes, str],
+        origin: str,
+        auth_hint: str,
+    ) -> httpx.Response | None:
+        """Send one utterance to an HTTP provider as a multipart form (``file`` beside the
+        ``data`` fields). A network error or a 429/5xx answer is tried once more. Returns the
+        200 response; otherwise reports the error, naming ``origin`` (a 401/403 as a fatal
+        error, with ``auth_hint`` added), and returns None."""
+        for attempt in range(2):
+            try:
+                response = await client.post(path, data=data, files={"file": file})
+            except httpx.HTTPError as exc:
+                if attempt == 0:
+                    continue
+                await self.report_error(
+                    f"{self}: transcription request failed: {type(exc).__name__}: {exc}",
+                    reason="network",
+                )
+                return None
+            if response.status_code == 200:
+                return response
+            if is_retryable(response.status_code) and attempt == 0:
+                continue
+            fatal = response.status_code in (401, 403)
+            await self.report_error(
+                f"{self}: HTTP {response.status_code} from {origin}: "
+                f"{error_message(response.status_code, response.content)}"
+                + (f" {auth_hint}" if fatal else ""),
+                fatal=fatal,
+                reason="auth" if fatal else "http",
+            )
+            return None
+        return None
 
     async def _start_service(self, frame: StartFrame) -> None:
         await super()._start_service(frame)

@@ -65,7 +65,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
@@ -76,7 +75,6 @@ from callpipe.frames.frames import (
     STTMetadataFrame,
 )
 from callpipe.services._env import ASSEMBLYAI_URL_ENV
-from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.assemblyai.models import AssemblyAIConnectionParams
 from callpipe.services.settings import STTSettings, unset
@@ -85,6 +83,7 @@ from callpipe.services.stt_service import (
     StreamEnd,
     json_object,
     message_of_type,
+    socket_address,
 )
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
@@ -373,10 +372,7 @@ class AssemblyAISTTService(ProviderSocketSTTService):
         )
         self._settings = self._aai = store
         self._api_key = resolve_api_key(type(self).__name__, api_key, "ASSEMBLYAI_API_KEY")
-        address = env_base_url(api_endpoint_base_url, ASSEMBLYAI_URL_ENV, ASSEMBLYAI_URL)
-        if urlsplit(address).path in ("", "/"):
-            address = address.rstrip("/") + _PATH
-        self._url = address
+        self._url = socket_address(api_endpoint_base_url, ASSEMBLYAI_URL_ENV, ASSEMBLYAI_URL, _PATH)
         self._encoding = encoding
         self._vad_force_turn_endpoint = vad_force_turn_endpoint
         self._should_interrupt = should_interrupt

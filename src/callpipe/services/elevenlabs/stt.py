@@ -65,7 +65,6 @@ from callpipe.services._env import (
     websocket_origin,
 )
 from callpipe.services._env import base_url as env_base_url
-from callpipe.services._http import error_message, is_retryable
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.elevenlabs.tts import ELEVENLABS_URL, language_to_elevenlabs_language
 from callpipe.services.settings import STTSettings, unset
@@ -491,44 +490,25 @@ class ElevenLabsSTTService(SegmentedSTTService):
             await client.aclose()
 
     async def run_stt(self, wav: bytes) -> str | None:
-        client = self._http()
-        for attempt in range(2):
-            try:
-                response = await client.post(
-                    "/v1/speech-to-text",
-                    data=self.form(),
-                    files={"file": ("audio.wav", wav, "audio/wav")},
-                )
-            except httpx.HTTPError as exc:
-                if attempt == 0:
-                    continue
-                await self.report_error(
-                    f"{self}: transcription request failed: {type(exc).__name__}: {exc}",
-                    reason="network",
-                )
-                return None
-            if response.status_code == 200:
-                answer = response.json()
-                text = answer.get("text") if isinstance(answer, dict) else None
-                language = answer.get("language_code") if isinstance(answer, dict) else None
-                await self.push_transcript(
-                    str(text or ""),
-                    final=True,
-                    language=language if isinstance(language, str) else None,
-                    result=answer,
-                )
-                return None
-            if is_retryable(response.status_code) and attempt == 0:
-                continue
-            fatal = response.status_code in (401, 403)
-            await self.report_error(
-                f"{self}: HTTP {response.status_code} from {self._base_url}: "
-                f"{error_message(response.status_code, response.content)}"
-                + (" Check api_key / ELEVENLABS_API_KEY." if fatal else ""),
-                fatal=fatal,
-                reason="auth" if fatal else "http",
-            )
+        response = await self._post_utterance(
+            self._http(),
+            "/v1/speech-to-text",
+            data=self.form(),
+            file=("audio.wav", wav, "audio/wav"),
+            origin=self._base_url,
+            auth_hint="Check api_key / ELEVENLABS_API_KEY.",
+        )
+        if response is None:
             return None
+        answer = response.json()
+        text = answer.get("text") if isinstance(answer, dict) else None
+        language = answer.get("language_code") if isinstance(answer, dict) else None
+        await self.push_transcript(
+            str(text or ""),
+            final=True,
+            language=language if isinstance(language, str) else None,
+            result=answer,
+        )
         return None
 
 

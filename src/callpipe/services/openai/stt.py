@@ -26,10 +26,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from callpipe.frames.frames import StartFrame
-from callpipe.services._http import error_message, is_retryable
 from callpipe.services.openai._client import OpenAIHTTPMixin
 from callpipe.services.settings import STTSettings, store_from, unset
 from callpipe.services.stt_service import SegmentedSTTService
@@ -162,37 +159,16 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
         return data
 
     async def run_stt(self, wav: bytes) -> str | None:
-        client = self._http()
-        data = self._form_fields()
-        for attempt in range(2):
-            try:
-                response = await client.post(
-                    "/audio/transcriptions",
-                    data=data,
-                    files={"file": ("utterance.wav", wav, "audio/wav")},
-                )
-            except httpx.HTTPError as exc:
-                if attempt == 0:
-                    continue
-                await self.report_error(
-                    f"{self}: transcription request failed: {type(exc).__name__}: {exc}",
-                    reason="network",
-                )
-                return None
-            if response.status_code == 200:
-                await self._push_answer(response.json())
-                return None
-            if is_retryable(response.status_code) and attempt == 0:
-                continue
-            fatal = response.status_code in (401, 403)
-            await self.report_error(
-                f"{self}: HTTP {response.status_code} from {self._base_url}: "
-                f"{error_message(response.status_code, response.content)}"
-                + (f" Check api_key{self._key_env_hint}." if fatal else ""),
-                fatal=fatal,
-                reason="auth" if fatal else "http",
-            )
-            return None
+        response = await self._post_utterance(
+            self._http(),
+            "/audio/transcriptions",
+            data=self._form_fields(),
+            file=("utterance.wav", wav, "audio/wav"),
+            origin=self._base_url,
+            auth_hint=f"Check api_key{self._key_env_hint}.",
+        )
+        if response is not None:
+            await self._push_answer(response.json())
         return None
 
     def _ask_for_probabilities(self, data: dict[str, str | list[str]]) -> None:

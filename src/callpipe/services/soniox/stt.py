@@ -64,7 +64,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -76,7 +75,6 @@ from callpipe.frames.frames import (
     STTMetadataFrame,
 )
 from callpipe.services._env import SONIOX_URL_ENV
-from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import (
@@ -84,6 +82,7 @@ from callpipe.services.stt_service import (
     SessionSocket,
     StreamEnd,
     message_where,
+    socket_address,
 )
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
@@ -305,10 +304,7 @@ class SonioxSTTService(ProviderSocketSTTService):
         )
         self._settings = store
         self._api_key = resolve_api_key(type(self).__name__, api_key, "SONIOX_API_KEY")
-        address = env_base_url(url, SONIOX_URL_ENV, SONIOX_URL)
-        if urlsplit(address).path in ("", "/"):
-            address = address.rstrip("/") + _PATH
-        self._url = address
+        self._url = socket_address(url, SONIOX_URL_ENV, SONIOX_URL, _PATH)
         self._audio_format = audio_format
         self._vad_force_turn_endpoint = vad_force_turn_endpoint
         self._should_interrupt = should_interrupt
