@@ -273,6 +273,63 @@ def _model_config(owner: str, s: SarvamHttpTTSSettings) -> TTSModelConfig:
     return config
 
 
+_VOICE_DEFAULTS: dict[str, Any] = {
+    "language": "en-IN",
+    "enable_preprocessing": False,
+    "pace": 1.0,
+    "pitch": None,
+    "loudness": None,
+    "temperature": None,
+}
+"""The voice settings both services start from."""
+_PARAMS_NOT_SETTINGS = {"output_audio_codec", "output_audio_bitrate"}
+
+
+def _settle(
+    owner: str,
+    store: SarvamHttpTTSSettings,
+    params: BaseModel | None,
+    settings: SarvamHttpTTSSettings | None,
+) -> TTSModelConfig:
+    """Complete ``store`` (the defaults) with the deprecated ``params`` (not when ``settings``
+    is given), then ``settings``; check its model and give it the model's default speaker when
+    it has no voice. Returns the model's config."""
+    if params is not None:
+        logger.warning("%s: params is deprecated; use settings=", owner)
+        if settings is None:
+            given = params.model_dump(exclude_none=True, exclude=_PARAMS_NOT_SETTINGS)
+            for name, value in given.items():
+                setattr(store, name, value)
+    if settings is not None:
+        store.apply_update(settings)
+    config = _model_config(owner, store)
+    if not isinstance(store.voice, str) or not store.voice:
+        store.voice = config.default_speaker
+    return config
+
+
+def _follow_model(
+    owner: TTSService,
+    s: SarvamHttpTTSSettings,
+    config: TTSModelConfig,
+    changed: dict[str, Any],
+) -> TTSModelConfig:
+    """The model's config after a settings update, the pace fitted to it. An unknown model is
+    undone; a new one brings its default speaker unless the voice changed too."""
+    if "model" in changed:
+        new = TTS_MODEL_CONFIGS.get(str(s.model))
+        if new is None:
+            logger.warning("%s: unknown model %r; ignored", owner, s.model)
+            s.model = changed.pop("model")
+            owner.set_model_name(str(s.model))
+        else:
+            config = new
+            if "voice" not in changed:
+                s.voice = config.default_speaker
+    _fit_to_model(owner, s, config)
+    return config
+
+
 @dataclass
 class _Flush:
     """One sentence sent with a flush, waiting for its ``final`` event."""
@@ -329,51 +386,23 @@ class SarvamTTSService(TTSService):
         **kwargs: Any,
     ) -> None:
         store = SarvamTTSSettings(
-            model=DEFAULT_MODEL,
-            voice=None,
-            language="en-IN",
-            enable_preprocessing=False,
+            model=DEFAULT_MODEL if model is None else model,
+            voice=voice_id,
             min_buffer_size=50,
             max_chunk_length=150,
-            pace=1.0,
-            pitch=None,
-            loudness=None,
-            temperature=None,
+            **_VOICE_DEFAULTS,
         )
-        if model is not None:
-            store.model = model
-        if voice_id is not None:
-            store.voice = voice_id
         codec: str | None = None
         bitrate = "128k"
         if params is not None:
-            logger.warning("SarvamTTSService: params is deprecated; use settings=")
             codec = params.output_audio_codec
             bitrate = params.output_audio_bitrate or bitrate
-            if settings is None:
-                for name in (
-                    "language",
-                    "enable_preprocessing",
-                    "min_buffer_size",
-                    "max_chunk_length",
-                    "pace",
-                    "pitch",
-                    "loudness",
-                    "temperature",
-                ):
-                    value = getattr(params, name)
-                    if value is not None:
-                        setattr(store, name, value)
-        if settings is not None:
-            store.apply_update(settings)
         name = type(self).__name__
-        config = _model_config(name, store)
+        config = _settle(name, store, params, settings)
         if codec is not None and codec not in OUTPUT_CODECS:
             raise ConfigurationError(
                 f"{name}: output_audio_codec {codec!r}; callpipe plays {OUTPUT_CODECS}"
             )
-        if not isinstance(store.voice, str) or not store.voice:
-            store.voice = config.default_speaker
         super().__init__(model=str(store.model), sample_rate=sample_rate, **kwargs)
         self._settings = store
         self._config = config
@@ -491,17 +520,7 @@ class SarvamTTSService(TTSService):
     # ------------------------------------------------------------------ settings
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
-        if "model" in changed:
-            config = TTS_MODEL_CONFIGS.get(str(self._settings.model))
-            if config is None:
-                logger.warning("%s: unknown model %r; ignored", self, self._settings.model)
-                self._settings.model = changed.pop("model")
-                self.set_model_name(str(self._settings.model))
-            else:
-                self._config = config
-                if "voice" not in changed:
-                    self._settings.voice = config.default_speaker
-        self._fit_to_model()
+        self._config = _follow_model(self, self._settings, self._config, changed)
         if self._ws is None or not changed:
             return
         if "model" in changed:
@@ -675,26 +694,10 @@ class SarvamHttpTTSService(HTTPStreamTTSService):
     ) -> None:
         del aiohttp_session  # Pipecat's transport; callpipe's pooled client sends instead
         store = SarvamHttpTTSSettings(
-            model=model or DEFAULT_MODEL,
-            voice=voice_id,
-            language="en-IN",
-            enable_preprocessing=False,
-            pace=1.0,
-            pitch=None,
-            loudness=None,
-            temperature=None,
+            model=model or DEFAULT_MODEL, voice=voice_id, **_VOICE_DEFAULTS
         )
-        if params is not None:
-            logger.warning("SarvamHttpTTSService: params is deprecated; use settings=")
-            if settings is None:
-                for name, value in params.model_dump(exclude_none=True).items():
-                    setattr(store, name, value)
-        if settings is not None:
-            store.apply_update(settings)
         name = type(self).__name__
-        config = _model_config(name, store)
-        if not isinstance(store.voice, str) or not store.voice:
-            store.voice = config.default_speaker
+        config = _settle(name, store, params, settings)
         super().__init__(model=str(store.model), sample_rate=sample_rate, **kwargs)
         self._settings = store
         self._config = config
@@ -715,17 +718,7 @@ class SarvamHttpTTSService(HTTPStreamTTSService):
         self._http()
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
-        if "model" in changed:
-            config = TTS_MODEL_CONFIGS.get(str(self._settings.model))
-            if config is None:
-                logger.warning("%s: unknown model %r; ignored", self, self._settings.model)
-                self._settings.model = changed.pop("model")
-                self.set_model_name(str(self._settings.model))
-            else:
-                self._config = config
-                if "voice" not in changed:
-                    self._settings.voice = config.default_speaker
-        _fit_to_model(self, self._settings, self._config)
+        self._config = _follow_model(self, self._settings, self._config, changed)
 
     def request_body(self, text: str) -> dict[str, Any]:
         """The ``/text-to-speech`` body for ``text`` with the current settings."""
