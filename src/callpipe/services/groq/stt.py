@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.openai.stt import OpenAISTTService, OpenAISTTSettings
+from callpipe.services.openai.stt import LANGUAGE_ALIASES, OpenAISTTService, OpenAISTTSettings
 from callpipe.services.settings import store_from
 from callpipe.transcriptions.language import resolve_language
 
@@ -43,11 +43,7 @@ GROQ_STT_LANGUAGES = (
     "mg as tt haw ln ha ba jv su yue"
 ).split()
 """The ``language`` values Groq's transcription API lists (the ``groq`` SDK's own list)."""
-_LANGUAGE_MAP = {code: code for code in GROQ_STT_LANGUAGES} | {
-    "nb": "no",
-    "fil": "tl",
-    "cmn": "zh",
-}
+_LANGUAGE_MAP = {code: code for code in GROQ_STT_LANGUAGES} | LANGUAGE_ALIASES
 
 
 def language_to_groq_language(language: str) -> str:
@@ -109,9 +105,7 @@ class GroqSTTService(OpenAISTTService):
         self._keywords_warned = False
 
     @staticmethod
-    def _to_service_language(language: object) -> str | None:
-        if not isinstance(language, str) or not language:
-            return None
+    def _language_code(language: str) -> str:
         return language_to_groq_language(language)
 
     def _form_fields(self) -> dict[str, str | list[str]]:

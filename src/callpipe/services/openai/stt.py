@@ -43,11 +43,9 @@ OPENAI_STT_LANGUAGES = (
     "lv lt mk ms mr mi ne no fa pl pt ro ru sr sk sl es sw sv tl ta th tr uk ur vi cy"
 ).split()
 """The languages OpenAI's speech-to-text guide lists as supported (ISO 639-1 codes)."""
-_LANGUAGE_MAP = {code: code for code in OPENAI_STT_LANGUAGES} | {
-    "nb": "no",
-    "fil": "tl",
-    "cmn": "zh",
-}
+LANGUAGE_ALIASES = {"nb": "no", "fil": "tl", "cmn": "zh"}
+"""Tags whose Whisper-style code is not their base code (Bokmål, Filipino, Mandarin)."""
+_LANGUAGE_MAP = {code: code for code in OPENAI_STT_LANGUAGES} | LANGUAGE_ALIASES
 
 
 def language_to_openai_language(language: str) -> str:
@@ -126,10 +124,15 @@ class OpenAISTTService(OpenAIHTTPMixin, SegmentedSTTService):
         self._no_prob_warned: str | None = None
         """The model last warned about as having no probabilities (warned once per model)."""
 
-    @staticmethod
-    def _to_service_language(language: object) -> str | None:
+    def _to_service_language(self, language: object) -> str | None:
         if not isinstance(language, str) or not language:
             return None
+        return self._language_code(language)
+
+    @staticmethod
+    def _language_code(language: str) -> str:
+        """The API's code for a language tag (a compatible provider overrides it with its own
+        list)."""
         return language_to_openai_language(language)
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
