@@ -144,6 +144,14 @@ class CartesiaTTSSettings(TTSSettings):
     pronunciation_dict_id: str | None | NotGiven = field(default_factory=unset)
 
 
+def _wire_encoding(encoding: str, sample_rate: int) -> str:
+    """The ``output_format.encoding`` for an ``encoding`` argument: ``"auto"`` is μ-law on an
+    8 kHz call (no resampling, half the bytes), else 16-bit PCM."""
+    if encoding == "auto":
+        return "pcm_mulaw" if sample_rate == 8000 else "pcm_s16le"
+    return encoding
+
+
 class CartesiaTTSService(TTSService):
     """Cartesia Sonic over WebSocket (see the module docstring).
 
@@ -242,9 +250,7 @@ class CartesiaTTSService(TTSService):
     @property
     def wire_encoding(self) -> str:
         """The ``output_format.encoding`` requested."""
-        if self._encoding == "auto":
-            return "pcm_mulaw" if self.sample_rate == 8000 else "pcm_s16le"
-        return self._encoding
+        return _wire_encoding(self._encoding, self.sample_rate)
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         voice = self._settings.voice
@@ -591,9 +597,7 @@ class CartesiaHttpTTSService(HTTPStreamTTSService):
     @property
     def wire_encoding(self) -> str:
         """The ``output_format.encoding`` requested."""
-        if self._encoding == "auto":
-            return "pcm_mulaw" if self.sample_rate == 8000 else "pcm_s16le"
-        return self._encoding
+        return _wire_encoding(self._encoding, self.sample_rate)
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         if "language" in changed:
