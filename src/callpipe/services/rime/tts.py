@@ -210,15 +210,8 @@ class RimeTTSService(TTSService):
         voice = require_voice(type(self).__name__, voice_id, settings)
         url = base_url(url, RIME_URL_ENV, RIME_URL)
         self._url = url if urlsplit(url).path not in ("", "/") else url + DEFAULT_PATH
-        nones: dict[str, Any] = dict.fromkeys(_OPTION_FIELDS)
-        store = RimeTTSSettings(voice=voice, **nones)
-        if params is not None and settings is None:
-            store.apply_update(_from_params(params))
-        if settings is not None:
-            store.apply_update(settings)
-        store.voice = voice
-        store.model = self.model_name
-        self._settings.apply_update(store)
+        older = _from_params(params) if params is not None else None
+        self._settings.apply_update(_initial_settings(voice, self.model_name, older, settings))
         self._ws: ProviderWebsocket | None = None
         self._replies: dict[str, _Reply] = {}
         self._owner: dict[str, str] = {}
@@ -551,6 +544,39 @@ def _from_params(params: RimeTTSService.InputParams) -> RimeTTSSettings:
     )
 
 
+def _initial_settings(
+    voice: str,
+    model: str | None,
+    older: RimeTTSSettings | None,
+    settings: RimeTTSSettings | None,
+    **defaults: Any,
+) -> RimeTTSSettings:
+    """A service's settings at its start: every option None (or as in ``defaults``), then
+    ``older`` (what ``params`` stands for; ignored when ``settings`` is given, as in Pipecat),
+    then ``settings``; the voice and model as the service resolved them."""
+    options: dict[str, Any] = dict.fromkeys(_OPTION_FIELDS)
+    store = RimeTTSSettings(voice=voice, **(options | defaults))
+    if older is not None and settings is None:
+        store.apply_update(older)
+    if settings is not None:
+        store.apply_update(settings)
+    store.voice = voice
+    store.model = model
+    return store
+
+
+def _from_http_params(params: RimeHttpTTSService.InputParams) -> RimeTTSSettings:
+    """The settings ``RimeHttpTTSService``'s older ``params`` stand for."""
+    return RimeTTSSettings(
+        language=params.language,
+        speedAlpha=params.speed_alpha,
+        reduceLatency=params.reduce_latency,
+        pauseBetweenBrackets=params.pause_between_brackets,
+        phonemizeBetweenBrackets=params.phonemize_between_brackets,
+        inlineSpeedAlpha=params.inline_speed_alpha or None,
+    )
+
+
 class RimeHttpTTSService(HTTPStreamTTSService):
     """Rime over HTTP: one ``POST /v1/rime-tts`` per sentence, the audio played as it streams.
 
@@ -605,24 +631,8 @@ class RimeHttpTTSService(HTTPStreamTTSService):
         name = type(self).__name__
         self._api_key = resolve_api_key(name, api_key, "RIME_API_KEY")
         voice = require_voice(name, voice_id, settings)
-        nones: dict[str, Any] = dict.fromkeys(_OPTION_FIELDS)
-        store = RimeTTSSettings(voice=voice, **nones)
-        store.language = "en"
-        if params is not None and settings is None:  # as in Pipecat: settings= replaces params
-            store.apply_update(
-                RimeTTSSettings(
-                    language=params.language,
-                    speedAlpha=params.speed_alpha,
-                    reduceLatency=params.reduce_latency,
-                    pauseBetweenBrackets=params.pause_between_brackets,
-                    phonemizeBetweenBrackets=params.phonemize_between_brackets,
-                    inlineSpeedAlpha=params.inline_speed_alpha or None,
-                )
-            )
-        if settings is not None:
-            store.apply_update(settings)
-        store.voice = voice
-        store.model = self.model_name
+        older = _from_http_params(params) if params is not None else None
+        store = _initial_settings(voice, self.model_name, older, settings, language="en")
         self._settings.apply_update(store)
         self._api_base = env_base_url(base_url, RIME_API_URL_ENV, RIME_API_URL)
         self._timeout = timeout_secs
