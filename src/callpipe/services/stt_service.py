@@ -545,6 +545,16 @@ class ProviderSocketSTTService(StreamingSTTService):
         if ws is not None:
             await ws.close(final_message=self._final_message)
 
+    async def _flush_then_send(self, message: Message) -> bool:
+        """At the end of the caller's turn: the queued audio out, then ``message`` (e.g. the
+        provider's finalize request) on the same socket. False when no socket is connected or
+        ``message`` could not be sent."""
+        ws = self._ws
+        if ws is None or not ws.connected:
+            return False
+        await self.flush_audio()
+        return await ws.send(message, wait_secs=0)
+
     async def _on_socket_failed(self, message: str) -> None:
         await self.report_error(message, reason="disconnected")
 

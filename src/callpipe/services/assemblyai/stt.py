@@ -467,11 +467,7 @@ class AssemblyAISTTService(ProviderSocketSTTService):
 
     async def on_user_stopped_speaking(self) -> None:
         """VAD stop: send what is queued, then ``ForceEndpoint`` (the default turn mode)."""
-        ws = self._ws
-        if not self._vad_force_turn_endpoint or ws is None or not ws.connected:
-            return
-        await self.flush_audio()
-        if await ws.send(_FORCE_ENDPOINT, wait_secs=0):
+        if self._vad_force_turn_endpoint and await self._flush_then_send(_FORCE_ENDPOINT):
             self._finalize_pending = True
 
     # ------------------------------------------------------------------ messages in

@@ -92,6 +92,7 @@ AUDIO_ENCODING = "audio/wav"
 """The ``encoding`` of each audio message (the only value the SDK's ``AudioData`` takes)."""
 AUTO_LANGUAGE = "unknown"
 _AUTH_HINT = "Check api_key / SARVAM_API_KEY."
+_FLUSH = json.dumps({"type": "flush"})
 
 SarvamMode = Literal["transcribe", "translate", "verbatim", "translit", "codemix"]
 MODES: tuple[str, ...] = get_args(SarvamMode)
@@ -383,11 +384,7 @@ class SarvamSTTService(ProviderSocketSTTService):
 
     async def on_user_stopped_speaking(self) -> None:
         """VAD stop (callpipe's VAD deciding): the queued audio, then ``flush``."""
-        ws = self._ws
-        if self.vad_signals or ws is None or not ws.connected:
-            return
-        await self.flush_audio()
-        if await ws.send(json.dumps({"type": "flush"}), wait_secs=0):
+        if not self.vad_signals and await self._flush_then_send(_FLUSH):
             self._flush_pending = True
 
     # ------------------------------------------------------------------ results in

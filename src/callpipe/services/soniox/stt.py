@@ -427,11 +427,8 @@ class SonioxSTTService(ProviderSocketSTTService):
 
     async def on_user_stopped_speaking(self) -> None:
         """VAD stop: send what is queued, then ``finalize`` (the default turn mode)."""
-        ws = self._ws
-        if not self._vad_force_turn_endpoint or ws is None or not ws.connected:
-            return
-        await self.flush_audio()
-        await ws.send(_FINALIZE, wait_secs=0)
+        if self._vad_force_turn_endpoint:
+            await self._flush_then_send(_FINALIZE)
 
     # ------------------------------------------------------------------ results in
 
