@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Sequence
-from typing import Any, Self
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any, Self, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+
+T = TypeVar("T")
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:
@@ -273,3 +275,25 @@ class ServedWebsocketFake(ServedFake):
     def paths(self) -> list[str]:
         """Request paths (with query) of every handshake."""
         return self._server.paths
+
+
+class CountsStreams:
+    """For a fake whose answers stream: how many were read to their end, how many dropped."""
+
+    completed_streams: int
+    cancelled_streams: int
+
+    async def _counted(self, chunks: AsyncGenerator[T, None]) -> AsyncIterator[T]:
+        """``chunks`` as they come, counted in ``completed_streams`` once all went out, else
+        (the client hung up, a scripted drop) in ``cancelled_streams``."""
+        finished = False
+        try:
+            async with contextlib.aclosing(chunks) as pieces:
+                async for piece in pieces:
+                    yield piece
+            finished = True
+        finally:
+            if finished:
+                self.completed_streams += 1
+            else:
+                self.cancelled_streams += 1

@@ -36,6 +36,7 @@ import json
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 from urllib.parse import parse_qs, urlsplit
@@ -45,6 +46,7 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
 from callpipe.testing.fakes._server import (
+    CountsStreams,
     LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
@@ -397,7 +399,7 @@ def bytes_request_problem(body: Any) -> str | None:
     return None
 
 
-class FakeCartesiaHTTPServer(ServedHTTPFake):
+class FakeCartesiaHTTPServer(CountsStreams, ServedHTTPFake):
     """Cartesia's ``POST /tts/bytes`` on 127.0.0.1 (see the comment above this class)."""
 
     def __init__(
@@ -475,23 +477,15 @@ class FakeCartesiaHTTPServer(ServedHTTPFake):
         step = max(2, int(self.chunk_secs * rate) * 2)
         wav = fmt["container"] == "wav"
 
-        async def audio() -> Any:
-            finished = False
-            try:
-                if wav:
-                    yield _wav_header(encoding, rate, len(_encode(pcm, encoding)))
-                for i in range(0, len(pcm), step):
-                    yield _encode(pcm[i : i + step], encoding)
-                    await asyncio.sleep(self.chunk_delay)
-                finished = True
-            finally:
-                if finished:
-                    self.completed_streams += 1
-                else:
-                    self.cancelled_streams += 1
+        async def audio() -> AsyncGenerator[bytes, None]:
+            if wav:
+                yield _wav_header(encoding, rate, len(_encode(pcm, encoding)))
+            for i in range(0, len(pcm), step):
+                yield _encode(pcm[i : i + step], encoding)
+                await asyncio.sleep(self.chunk_delay)
 
         media = "audio/wav" if wav else "application/octet-stream"
-        return StreamingResponse(audio(), media_type=media)
+        return StreamingResponse(self._counted(audio()), media_type=media)
 
 
 # ---------------------------------------------------------------------- speech-to-text

@@ -34,6 +34,7 @@ import re
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 from urllib.parse import parse_qs, urlsplit
@@ -43,6 +44,7 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
 from callpipe.testing.fakes._server import (
+    CountsStreams,
     LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
@@ -526,7 +528,7 @@ def parse_form(content_type: str, body: bytes) -> dict[str, list[Any]]:
     return fields
 
 
-class FakeElevenLabsTranscriptionServer(ServedHTTPFake):
+class FakeElevenLabsTranscriptionServer(CountsStreams, ServedHTTPFake):
     """ElevenLabs' HTTP API on 127.0.0.1: speech-to-text, and the text-to-speech streams (see the
     comment above this class)."""
 
@@ -643,39 +645,31 @@ class FakeElevenLabsTranscriptionServer(ServedHTTPFake):
         per_chunk = max(1, int(self.speech_chunk_secs / self.secs_per_char))
         timed = bool(match["timed"])
 
-        async def chunks() -> Any:
-            finished = False
-            try:
-                for i in range(0, len(text), per_chunk):
-                    piece = text[i : i + per_chunk]
-                    audio = _encode(tone_pcm(len(piece) * self.secs_per_char, rate), fmt)
-                    if not timed:
-                        yield audio
-                    else:
-                        starts = [(i + n) * self.secs_per_char for n in range(len(piece))]
-                        alignment = {
-                            "characters": list(piece),
-                            "character_start_times_seconds": [round(t, 3) for t in starts],
-                            "character_end_times_seconds": [
-                                round(t + self.secs_per_char, 3) for t in starts
-                            ],
-                        }
-                        line = {
-                            "audio_base64": base64.b64encode(audio).decode(),
-                            "alignment": alignment,
-                            "normalized_alignment": alignment,
-                        }
-                        yield (json.dumps(line) + "\n").encode()
-                    await asyncio.sleep(self.speech_chunk_delay)
-                finished = True
-            finally:
-                if finished:
-                    self.completed_streams += 1
+        async def chunks() -> AsyncGenerator[bytes, None]:
+            for i in range(0, len(text), per_chunk):
+                piece = text[i : i + per_chunk]
+                audio = _encode(tone_pcm(len(piece) * self.secs_per_char, rate), fmt)
+                if not timed:
+                    yield audio
                 else:
-                    self.cancelled_streams += 1
+                    starts = [(i + n) * self.secs_per_char for n in range(len(piece))]
+                    alignment = {
+                        "characters": list(piece),
+                        "character_start_times_seconds": [round(t, 3) for t in starts],
+                        "character_end_times_seconds": [
+                            round(t + self.secs_per_char, 3) for t in starts
+                        ],
+                    }
+                    line = {
+                        "audio_base64": base64.b64encode(audio).decode(),
+                        "alignment": alignment,
+                        "normalized_alignment": alignment,
+                    }
+                    yield (json.dumps(line) + "\n").encode()
+                await asyncio.sleep(self.speech_chunk_delay)
 
         media = "application/json" if timed else "application/octet-stream"
-        return StreamingResponse(chunks(), media_type=media)
+        return StreamingResponse(self._counted(chunks()), media_type=media)
 
 
 def _speech_problem(query: dict[str, str], body: dict[str, Any]) -> str | None:

@@ -30,7 +30,7 @@ import asyncio
 import json
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from callpipe.testing.fakes._server import LocalASGIServer, ServedHTTPFake, fake_app
+from callpipe.testing.fakes._server import CountsStreams, LocalASGIServer, ServedHTTPFake, fake_app
 
 DATA_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionResponse")
 
@@ -112,7 +112,7 @@ def request_problem(body: dict[str, Any], signatures: set[str] | None) -> str | 
     return None
 
 
-class FakeGeminiServer(ServedHTTPFake):
+class FakeGeminiServer(CountsStreams, ServedHTTPFake):
     """See the module docstring. ``async with FakeGeminiServer() as fake: fake.base_url``."""
 
     def __init__(
@@ -188,7 +188,9 @@ class FakeGeminiServer(ServedHTTPFake):
             return JSONResponse(_merge(responses))
         if request.query_params.get("alt") != "sse":
             return JSONResponse(responses)
-        return StreamingResponse(self._events(responses, reply), media_type="text/event-stream")
+        return StreamingResponse(
+            self._counted(self._events(responses, reply)), media_type="text/event-stream"
+        )
 
     def _echo(self, body: dict[str, Any]) -> GeminiReply:
         for content in reversed(body.get("contents", [])):
@@ -247,19 +249,11 @@ class FakeGeminiServer(ServedHTTPFake):
 
     async def _events(
         self, responses: list[dict[str, Any]], reply: GeminiReply
-    ) -> AsyncIterator[str]:
-        finished = False
-        try:
-            for n, response in enumerate(responses):
-                if n and reply.chunk_delay:
-                    await asyncio.sleep(reply.chunk_delay)
-                yield f"data: {json.dumps(response)}\r\n\r\n"
-            finished = True
-        finally:
-            if finished:
-                self.completed_streams += 1
-            else:
-                self.cancelled_streams += 1
+    ) -> AsyncGenerator[str, None]:
+        for n, response in enumerate(responses):
+            if n and reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+            yield f"data: {json.dumps(response)}\r\n\r\n"
 
 
 def _merge(responses: list[dict[str, Any]]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from callpipe.audio.wav import pcm_to_wav
-from callpipe.testing.fakes._server import LocalASGIServer, ServedFake, fake_app
+from callpipe.testing.fakes._server import CountsStreams, LocalASGIServer, ServedFake, fake_app
 from callpipe.testing.fakes.openai_responses import last_user_text, response_events, sse
 
 
@@ -97,7 +97,7 @@ def tone_pcm(secs: float, sample_rate: int, freq: float = 440.0, amplitude: int 
     return wave.astype("<i2").tobytes()  # truncates toward zero, as int() did
 
 
-class FakeOpenAIServer(ServedFake):
+class FakeOpenAIServer(CountsStreams, ServedFake):
     """See the module docstring. Use as ``async with FakeOpenAIServer() as server:``."""
 
     def __init__(
@@ -221,22 +221,28 @@ class FakeOpenAIServer(ServedFake):
         body = await request.json()
         self.chat_requests.append(body)
         reply = self.chat_replies.popleft() if self.chat_replies else self._echo(body)
-        if reply.status != 200:
-            headers = {}
-            if reply.retry_after is not None:
-                headers["retry-after"] = str(reply.retry_after)
-            return _error(reply.status, reply.error_message, None, headers)
-        if not body.get("stream"):
-            return _error(400, "this fake only streams", None)
+        refused = _refusal(reply, body)
+        if refused is not None:
+            return refused
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        call_ids = [
+        call_ids = self._call_ids(reply)
+        return StreamingResponse(
+            self._counted(self._chat_events(reply, call_ids, body.get("model", ""), include_usage)),
+            media_type="text/event-stream",
+        )
+
+    def _call_ids(self, reply: ChatReply) -> list[str]:
+        """The ids of ``reply``'s tool calls: scripted, or made up in order."""
+        return [
             str(call.get("id") or f"call_fake_{next(self._call_numbers)}")
             for call in reply.tool_calls
         ]
-        return StreamingResponse(
-            self._chat_events(reply, call_ids, body.get("model", ""), include_usage),
-            media_type="text/event-stream",
-        )
+
+    async def _first_chunk(self, reply: ChatReply) -> None:
+        """A stream has begun (``stream_started``): wait ``reply.first_chunk_delay``."""
+        self.stream_started.set()
+        if reply.first_chunk_delay:
+            await asyncio.sleep(reply.first_chunk_delay)
 
     def _echo(self, body: dict[str, Any]) -> ChatReply:
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]
@@ -246,55 +252,42 @@ class FakeOpenAIServer(ServedFake):
 
     async def _chat_events(
         self, reply: ChatReply, call_ids: list[str], model: str, include_usage: bool
-    ) -> AsyncIterator[str]:
-        finished = False
-        try:
-            self.stream_started.set()
-            if reply.first_chunk_delay:
-                await asyncio.sleep(reply.first_chunk_delay)
-            created = int(time.time())
-            chunks = _chat_chunks(reply, call_ids, model, created)
-            for n, chunk in enumerate(chunks):
-                if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
-                    raise ConnectionAbortedError("scripted drop")
-                if n and reply.chunk_delay:
-                    await asyncio.sleep(reply.chunk_delay)
-                yield f"data: {json.dumps(chunk)}\n\n"
-            if include_usage:
-                prompt = 10 + (reply.cached_tokens or 0)
-                reasoning = reply.reasoning_tokens or 0
-                completion = len(chunks) + (0 if reply.reasoning_apart else reasoning)
-                usage: dict[str, Any] = {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": completion,
-                    "total_tokens": prompt + len(chunks) + reasoning,
+    ) -> AsyncGenerator[str, None]:
+        await self._first_chunk(reply)
+        created = int(time.time())
+        chunks = _chat_chunks(reply, call_ids, model, created)
+        for n, chunk in enumerate(chunks):
+            await _pace(reply, n)
+            yield f"data: {json.dumps(chunk)}\n\n"
+        if include_usage:
+            prompt = 10 + (reply.cached_tokens or 0)
+            reasoning = reply.reasoning_tokens or 0
+            completion = len(chunks) + (0 if reply.reasoning_apart else reasoning)
+            usage: dict[str, Any] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + len(chunks) + reasoning,
+            }
+            if reply.cached_tokens is not None:
+                usage["prompt_tokens_details"] = {
+                    "cached_tokens": reply.cached_tokens,
+                    "audio_tokens": 0,
                 }
-                if reply.cached_tokens is not None:
-                    usage["prompt_tokens_details"] = {
-                        "cached_tokens": reply.cached_tokens,
-                        "audio_tokens": 0,
-                    }
-                if reply.reasoning_tokens is not None:
-                    usage["completion_tokens_details"] = {
-                        "reasoning_tokens": reply.reasoning_tokens,
-                        "audio_tokens": 0,
-                    }
-                final = {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": usage,
+            if reply.reasoning_tokens is not None:
+                usage["completion_tokens_details"] = {
+                    "reasoning_tokens": reply.reasoning_tokens,
+                    "audio_tokens": 0,
                 }
-                yield f"data: {json.dumps(final)}\n\n"
-            yield "data: [DONE]\n\n"
-            finished = True
-        finally:
-            if finished:
-                self.completed_streams += 1
-            else:
-                self.cancelled_streams += 1
+            final = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
+            yield f"data: {json.dumps(final)}\n\n"
+        yield "data: [DONE]\n\n"
 
     async def _responses(self, request: Request) -> Response:
         denied = self._unauthorized(request)
@@ -309,42 +302,22 @@ class FakeOpenAIServer(ServedFake):
             reply = ChatReply(text="Hello! How can I help you today?")
             if said is not None:
                 reply = ChatReply(text=f"You said: {said}")
-        if reply.status != 200:
-            headers = {}
-            if reply.retry_after is not None:
-                headers["retry-after"] = str(reply.retry_after)
-            return _error(reply.status, reply.error_message, None, headers)
-        if not body.get("stream"):
-            return _error(400, "this fake only streams", None)
-        call_ids = [
-            str(call.get("id") or f"call_fake_{next(self._call_numbers)}")
-            for call in reply.tool_calls
-        ]
+        refused = _refusal(reply, body)
+        if refused is not None:
+            return refused
+        call_ids = self._call_ids(reply)
         events = response_events(reply, call_ids, body, int(time.time()))
         return StreamingResponse(
-            self._response_stream(reply, events), media_type="text/event-stream"
+            self._counted(self._response_stream(reply, events)), media_type="text/event-stream"
         )
 
     async def _response_stream(
         self, reply: ChatReply, events: list[dict[str, Any]]
-    ) -> AsyncIterator[str]:
-        finished = False
-        try:
-            self.stream_started.set()
-            if reply.first_chunk_delay:
-                await asyncio.sleep(reply.first_chunk_delay)
-            for n, event in enumerate(events):
-                if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
-                    raise ConnectionAbortedError("scripted drop")
-                if n and reply.chunk_delay and event["type"].endswith(".delta"):
-                    await asyncio.sleep(reply.chunk_delay)
-                yield sse(event)
-            finished = True
-        finally:
-            if finished:
-                self.completed_streams += 1
-            else:
-                self.cancelled_streams += 1
+    ) -> AsyncGenerator[str, None]:
+        await self._first_chunk(reply)
+        for n, event in enumerate(events):
+            await _pace(reply, n, delay=event["type"].endswith(".delta"))
+            yield sse(event)
 
     async def _speech(self, request: Request) -> Response:
         denied = self._unauthorized(request)
@@ -367,20 +340,12 @@ class FakeOpenAIServer(ServedFake):
             pcm = pcm_to_wav(pcm, rate)
         step = int(self.speech_chunk_secs * rate) * 2
 
-        async def chunks() -> AsyncIterator[bytes]:
-            finished = False
-            try:
-                for i in range(0, len(pcm), step):
-                    yield pcm[i : i + step]
-                    await asyncio.sleep(self.speech_chunk_delay)
-                finished = True
-            finally:
-                if finished:
-                    self.completed_streams += 1
-                else:
-                    self.cancelled_streams += 1
+        async def chunks() -> AsyncGenerator[bytes, None]:
+            for i in range(0, len(pcm), step):
+                yield pcm[i : i + step]
+                await asyncio.sleep(self.speech_chunk_delay)
 
-        return StreamingResponse(chunks(), media_type=f"audio/{audio_format}")
+        return StreamingResponse(self._counted(chunks()), media_type=f"audio/{audio_format}")
 
     async def _transcriptions(self, request: Request) -> Response:
         denied = self._unauthorized(request)
@@ -440,6 +405,27 @@ def _chat_chunks(
             )
     chunks.append(chunk({}, "tool_calls" if reply.tool_calls else "stop"))
     return chunks
+
+
+def _refusal(reply: ChatReply, body: dict[str, Any]) -> Response | None:
+    """The error a chat or Responses request gets instead of a stream (None: it streams)."""
+    if reply.status != 200:
+        headers = {}
+        if reply.retry_after is not None:
+            headers["retry-after"] = str(reply.retry_after)
+        return _error(reply.status, reply.error_message, None, headers)
+    if not body.get("stream"):
+        return _error(400, "this fake only streams", None)
+    return None
+
+
+async def _pace(reply: ChatReply, n: int, *, delay: bool = True) -> None:
+    """Before the ``n``-th scripted piece of ``reply``'s stream: drop it, or wait between
+    pieces (``delay``: this piece is one that waits)."""
+    if reply.drop_after_chunks is not None and n >= reply.drop_after_chunks:
+        raise ConnectionAbortedError("scripted drop")
+    if n and delay and reply.chunk_delay:
+        await asyncio.sleep(reply.chunk_delay)
 
 
 def _error(
