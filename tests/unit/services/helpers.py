@@ -1,5 +1,6 @@
-"""Test helpers for services: LLM replies, TTS audio length, interrupting at a known point
-instead of after a guessed sleep, and the caller's audio and turn checks for STT services."""
+"""Test helpers for services: LLM replies and text, TTS audio length, errors, pipeline
+params for phone and wideband calls, interrupting at a known point instead of after a
+guessed sleep, and the caller's audio and turn checks for STT services."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from callpipe.frames.frames import (
     EndFrame,
+    ErrorFrame,
     Frame,
     InputAudioRawFrame,
     LLMFullResponseEndFrame,
@@ -26,6 +28,11 @@ from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import FrameCollector, SleepFrame
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
+
+PHONE = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
+"""A phone call: 8 kHz in and out."""
+WIDE = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
+"""A wideband call: 16 kHz in and out."""
 
 
 async def run_then(
@@ -74,6 +81,16 @@ def reply(*chunks: str) -> list[Frame]:
         *(LLMTextFrame(c) for c in chunks),
         LLMFullResponseEndFrame(),
     ]
+
+
+def texts(frames: Sequence[object]) -> str:
+    """The LLM's streamed text among ``frames``, joined."""
+    return "".join(f.text for f in frames if isinstance(f, LLMTextFrame))
+
+
+def errors(frames: Sequence[object]) -> list[ErrorFrame]:
+    """The error frames among ``frames``."""
+    return [f for f in frames if isinstance(f, ErrorFrame)]
 
 
 def audio_secs(frames: Sequence[Frame]) -> float:

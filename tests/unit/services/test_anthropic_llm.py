@@ -11,7 +11,6 @@ from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.adapters.llm.services.anthropic_adapter import convert_messages
 from callpipe.frames.frames import (
-    ErrorFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMMessagesFrame,
@@ -36,6 +35,8 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes import FakeAnthropicServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import errors, texts
+
 WEATHER = FunctionSchema(
     name="get_weather",
     description="Weather in a city",
@@ -53,14 +54,6 @@ async def fake() -> AsyncIterator[FakeAnthropicServer]:
 
 def make_llm(fake: FakeAnthropicServer, **kwargs: Any) -> AnthropicLLMService:
     return AnthropicLLMService(api_key="test-key", base_url=fake.base_url, **kwargs)
-
-
-def text(frames: list[Any]) -> str:
-    return "".join(f.text for f in frames if isinstance(f, LLMTextFrame))
-
-
-def errors(frames: list[Any]) -> list[ErrorFrame]:
-    return [f for f in frames if isinstance(f, ErrorFrame)]
 
 
 def usage(frames: list[Any]) -> list[LLMUsageMetricsData]:
@@ -88,7 +81,7 @@ async def test_spoken_reply_streams_with_system_prompt_and_headers(
     ]
     down, up = await run_test(make_llm(fake), [LLMMessagesFrame(messages)], params=METRICS)
     assert not errors(up)
-    assert text(down) == "Hello there, how can I help?"
+    assert texts(down) == "Hello there, how can I help?"
     assert len([f for f in down if isinstance(f, LLMTextFrame)]) == 6  # streamed, not batched
     kinds = [type(f) for f in down]
     assert kinds.index(LLMFullResponseStartFrame) < kinds.index(LLMTextFrame)
@@ -193,7 +186,7 @@ async def test_thinking_streams_as_thought_frames_with_the_signature(
     assert opened.append_to_context and opened.llm == "anthropic"
     assert closed.signature in fake.signatures
     thought = "".join(f.text for f in down if isinstance(f, LLMThoughtTextFrame))
-    assert thought == "The caller greets me." and text(down) == "Hi."
+    assert thought == "The caller greets me." and texts(down) == "Hi."
     assert fake.requests[0]["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert fake.headers[0]["anthropic-beta"] == "interleaved-thinking-2025-05-14"
 
@@ -267,7 +260,7 @@ async def test_rate_limit_once_is_retried_and_answered(fake: FakeAnthropicServer
     down, up = await run_test(
         make_llm(fake), [LLMMessagesFrame([{"role": "user", "content": "x"}])]
     )
-    assert not errors(up) and text(down) == "Fine." and len(fake.requests) == 2
+    assert not errors(up) and texts(down) == "Fine." and len(fake.requests) == 2
 
 
 async def test_error_event_mid_stream_is_reported_not_fatal(fake: FakeAnthropicServer) -> None:
@@ -277,7 +270,7 @@ async def test_error_event_mid_stream_is_reported_not_fatal(fake: FakeAnthropicS
     )
     [error] = errors(up)
     assert not error.fatal and "overloaded_error" in error.error
-    assert text(down) == "Part of it" and len(fake.requests) == 1  # said something: no retry
+    assert texts(down) == "Part of it" and len(fake.requests) == 1  # said something: no retry
 
 
 async def test_prompt_caching_and_sampling_settings_reach_the_request(

@@ -14,7 +14,6 @@ from callpipe.frames.frames import (
     BotStartedSpeakingFrame,
     EndFrame,
     ErrorFrame,
-    Frame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
     LLMContextFrame,
@@ -39,6 +38,8 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
+from .helpers import caller_audio, of, until
+
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 Settings = AssemblyAISTTService.Settings
@@ -52,20 +53,6 @@ async def server() -> AsyncIterator[FakeAssemblyAIServer]:
 
 def make_stt(server: FakeAssemblyAIServer, **kwargs: Any) -> AssemblyAISTTService:
     return AssemblyAISTTService(api_key="test-key", api_endpoint_base_url=server.url, **kwargs)
-
-
-def audio(secs: float, *, loud: bool) -> list[Frame]:
-    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
-    step = RATE // 50 * 2  # 20 ms packets, like a phone stream
-    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
-
-
-def of(frames: list[Frame], cls: type[Frame]) -> list[Any]:
-    return [f for f in frames if isinstance(f, cls)]
-
-
-def until(predicate: Any) -> SleepFrame:
-    return SleepFrame(5.0, until=predicate)
 
 
 def connected(server: FakeAssemblyAIServer) -> SleepFrame:
@@ -83,8 +70,8 @@ async def test_a_turn_gives_interims_then_the_formatted_final(
     ends: list[str] = []
     stt.add_event_handler("on_end_of_turn", lambda s, t: ends.append(t))
     frames = [
-        *audio(1.2, loud=True),
-        *audio(1.4, loud=False),
+        *caller_audio(1.2, loud=True),
+        *caller_audio(1.4, loud=False),
         until(lambda: len(server.turns(final=True)) == 2),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
@@ -117,7 +104,7 @@ async def test_vad_stop_forces_the_endpoint_and_the_final_precedes_the_llm(
     frames = [
         connected(server),
         UserStartedSpeakingFrame(),  # the transport's VAD
-        *audio(0.9, loud=True),
+        *caller_audio(0.9, loud=True),
         UserStoppedSpeakingFrame(),
         until(lambda: server.control("ForceEndpoint") != []),
         SleepFrame(0.3),
@@ -141,7 +128,7 @@ async def test_force_endpoint_final_is_marked_finalized(server: FakeAssemblyAISe
     frames = [
         connected(server),
         UserStartedSpeakingFrame(),
-        *audio(0.5, loud=True),
+        *caller_audio(0.5, loud=True),
         UserStoppedSpeakingFrame(),
         until(lambda: server.turns(final=True) != []),
         SleepFrame(0.1),
@@ -156,7 +143,7 @@ async def test_terminate_at_end_returns_the_last_words_before_the_end_frame(
 ) -> None:
     """The call ends mid-sentence: Terminate makes AssemblyAI close the turn it holds."""
     server.transcripts.append("And one more thing.")
-    frames = [connected(server), *audio(0.62, loud=True)]  # the last 20 ms: padded
+    frames = [connected(server), *caller_audio(0.62, loud=True)]  # the last 20 ms: padded
     down, _ = await run_test(make_stt(server), frames, params=PARAMS)
     assert [m["type"] for m in server.received] == ["Terminate"]
     assert server.sent[-1]["type"] == "Termination"
@@ -201,8 +188,8 @@ async def test_assemblyai_turn_mode_proposes_the_turns(server: FakeAssemblyAISer
     stt = make_stt(server, vad_force_turn_endpoint=False, settings=Settings(min_turn_silence=200))
     frames = [
         BotStartedSpeakingFrame(),
-        *audio(0.8, loud=True),
-        *audio(0.4, loud=False),
+        *caller_audio(0.8, loud=True),
+        *caller_audio(0.4, loud=False),
         until(lambda: server.turns(final=True) != []),
         SleepFrame(0.3),
     ]
@@ -219,8 +206,8 @@ async def test_assemblyai_turn_mode_proposes_the_turns(server: FakeAssemblyAISer
 async def test_turn_mode_frames_and_metadata(server: FakeAssemblyAIServer) -> None:
     stt = make_stt(server, vad_force_turn_endpoint=False, should_interrupt=False)
     frames = [
-        *audio(0.6, loud=True),
-        *audio(0.6, loud=False),
+        *caller_audio(0.6, loud=True),
+        *caller_audio(0.6, loud=False),
         until(lambda: server.turns(final=True) != []),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
@@ -304,7 +291,7 @@ async def test_detected_language_and_speaker_format(server: FakeAssemblyAIServer
     frames = [
         connected(server),
         UserStartedSpeakingFrame(),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
         UserStoppedSpeakingFrame(),
         until(lambda: server.turns(final=True) != []),
         SleepFrame(0.1),

@@ -9,7 +9,6 @@ import pytest
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    ErrorFrame,
     Frame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
@@ -21,17 +20,13 @@ from callpipe.frames.frames import (
     TTSTextFrame,
     TTSUpdateSettingsFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.cartesia.tts import CartesiaHttpTTSService, GenerationConfig
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaHTTPServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import audio_secs, reply, run_then
-
-PHONE = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
-WIDE = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
+from .helpers import PHONE, WIDE, audio_secs, errors, reply, run_then
 
 
 @pytest.fixture
@@ -47,10 +42,6 @@ def make_tts(server: FakeCartesiaHTTPServer, **kwargs: object) -> CartesiaHttpTT
         base_url=server.base_url,
         **kwargs,  # type: ignore[arg-type]
     )
-
-
-def errors(up: list[Frame]) -> list[ErrorFrame]:
-    return [f for f in up if isinstance(f, ErrorFrame)]
 
 
 async def test_phone_call_gets_mulaw_at_8khz_sentence_by_sentence(

@@ -14,7 +14,6 @@ from callpipe.frames.frames import (
     ErrorFrame,
     FatalErrorFrame,
     Frame,
-    InputAudioRawFrame,
     InterimTranscriptionFrame,
     STTUpdateSettingsFrame,
     TranscriptionFrame,
@@ -25,9 +24,10 @@ from callpipe.pipeline.task import PipelineParams
 from callpipe.services.cartesia.stt import CartesiaSTTService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaSTTServer
-from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
+
+from .helpers import caller_audio
 
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
@@ -43,12 +43,6 @@ def make_stt(server: FakeCartesiaSTTServer, **kwargs: object) -> CartesiaSTTServ
     return CartesiaSTTService(api_key="test-key", base_url=server.url, **kwargs)  # type: ignore[arg-type]
 
 
-def audio(secs: float, *, loud: bool) -> list[Frame]:
-    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
-    step = RATE // 50 * 2
-    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
-
-
 def finals(frames: list[Frame]) -> list[TranscriptionFrame]:
     return [f for f in frames if isinstance(f, TranscriptionFrame)]
 
@@ -62,7 +56,7 @@ async def test_turn_end_flushes_audio_then_finalizes(server: FakeCartesiaSTTServ
     frames = [
         SleepFrame(0.1),  # the socket is up
         UserStartedSpeakingFrame(),
-        *audio(1.06, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
+        *caller_audio(1.06, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
         UserStoppedSpeakingFrame(),
         SleepFrame(3.0, until=lambda: sent_final(server)),
         SleepFrame(0.05),
@@ -91,7 +85,7 @@ async def test_end_of_call_pushes_last_words_before_end_frame(
     server: FakeCartesiaSTTServer,
 ) -> None:
     server.transcripts.append("goodbye then")
-    frames = [SleepFrame(0.1), *audio(0.6, loud=True)]
+    frames = [SleepFrame(0.1), *caller_audio(0.6, loud=True)]
     down, _ = await run_test(make_stt(server), frames, params=PARAMS)
     assert [f.text for f in finals(down)] == ["goodbye then"]
     index = {type(f): i for i, f in enumerate(down)}
@@ -102,7 +96,7 @@ async def test_end_of_call_pushes_last_words_before_end_frame(
 
 async def test_mulaw_sends_half_the_bytes(server: FakeCartesiaSTTServer) -> None:
     stt = make_stt(server, encoding="pcm_mulaw")
-    down, _ = await run_test(stt, [SleepFrame(0.1), *audio(0.6, loud=True)], params=PARAMS)
+    down, _ = await run_test(stt, [SleepFrame(0.1), *caller_audio(0.6, loud=True)], params=PARAMS)
     assert server.queries[0]["encoding"] == ["pcm_mulaw"]
     assert len(server.audio) == int(0.6 * RATE)
     assert [f.text for f in finals(down)] == ["hello"]
@@ -130,11 +124,11 @@ async def test_settings_update_opens_a_socket_with_the_new_query(
     server.transcripts.extend(["first words", "deuxième"])
     stt = make_stt(server)
     frames = [
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
         SleepFrame(0.2),
         STTUpdateSettingsFrame(delta=CartesiaSTTService.Settings(language=Language.FR)),
         SleepFrame(3.0, until=lambda: server.connections == 2 and "close" in server.commands),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
     assert not [f for f in up if isinstance(f, ErrorFrame)]
@@ -157,7 +151,7 @@ async def test_refused_settings_keep_the_old_socket(server: FakeCartesiaSTTServe
         STTUpdateSettingsFrame(delta=CartesiaSTTService.Settings(model="ink-2")),
         SleepFrame(3.0, until=lambda: server.rejected == 1),
         SleepFrame(0.1),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
@@ -168,7 +162,7 @@ async def test_refused_settings_keep_the_old_socket(server: FakeCartesiaSTTServe
 
 async def test_provider_error_is_reported(server: FakeCartesiaSTTServer) -> None:
     server.error_next = "audio could not be decoded"
-    frames = [*audio(0.2, loud=True), SleepFrame(2.0, until=lambda: bool(server.sent))]
+    frames = [*caller_audio(0.2, loud=True), SleepFrame(2.0, until=lambda: bool(server.sent))]
     _, up = await run_test(make_stt(server), frames, params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and "audio could not be decoded" in errors[0].error

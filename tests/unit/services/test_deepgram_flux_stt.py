@@ -15,7 +15,6 @@ from callpipe.frames.frames import (
     EagerEndOfTurnCancelFrame,
     EagerTranscriptionFrame,
     ErrorFrame,
-    Frame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
     LLMContextFrame,
@@ -42,6 +41,8 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
+from .helpers import caller_audio, of
+
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 Settings = DeepgramFluxSTTService.Settings
@@ -57,18 +58,8 @@ def make_stt(server: FakeDeepgramFluxServer, **kwargs: Any) -> DeepgramFluxSTTSe
     return DeepgramFluxSTTService(api_key="test-key", url=server.url, **kwargs)
 
 
-def audio(secs: float, *, loud: bool) -> list[Frame]:
-    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
-    step = RATE // 50 * 2  # 20 ms packets, like a phone stream
-    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
-
-
 def until_event(server: FakeDeepgramFluxServer, event: str, count: int = 1) -> SleepFrame:
     return SleepFrame(5.0, until=lambda: len(server.events(event)) >= count)
-
-
-def of(frames: list[Frame], cls: type[Frame]) -> list[Any]:
-    return [f for f in frames if isinstance(f, cls)]
 
 
 async def test_a_whole_turn_interrupts_the_bot_and_runs_the_llm(
@@ -82,8 +73,8 @@ async def test_a_whole_turn_interrupts_the_bot_and_runs_the_llm(
     stt = make_stt(server)
     frames = [
         BotStartedSpeakingFrame(),
-        *audio(1.2, loud=True),
-        *audio(0.5, loud=False),
+        *caller_audio(1.2, loud=True),
+        *caller_audio(0.5, loud=False),
         until_event(server, "EndOfTurn"),
         SleepFrame(0.2),
     ]
@@ -102,7 +93,11 @@ async def test_a_whole_turn_interrupts_the_bot_and_runs_the_llm(
 
 async def test_frames_in_order_and_metadata(server: FakeDeepgramFluxServer) -> None:
     server.transcripts.append("one two three four")
-    frames = [*audio(1.2, loud=True), *audio(0.5, loud=False), until_event(server, "EndOfTurn")]
+    frames = [
+        *caller_audio(1.2, loud=True),
+        *caller_audio(0.5, loud=False),
+        until_event(server, "EndOfTurn"),
+    ]
     down, up = await run_test(make_stt(server), frames, params=PARAMS)
     meta = of(down, STTMetadataFrame)[0]
     assert meta.ttfs_p99_latency == 0.0
@@ -173,7 +168,11 @@ async def test_multilingual_hints_and_detected_language(server: FakeDeepgramFlux
             model="flux-general-multi", language_hints=[Language.ES, Language.EN_US, "es"]
         ),
     )
-    frames = [*audio(0.6, loud=True), *audio(0.5, loud=False), until_event(server, "EndOfTurn")]
+    frames = [
+        *caller_audio(0.6, loud=True),
+        *caller_audio(0.5, loud=False),
+        until_event(server, "EndOfTurn"),
+    ]
     down, _ = await run_test(stt, frames, params=PARAMS)
     assert server.query_lists[0]["language_hint"] == ["es", "en"]
     assert [(f.text, f.language) for f in of(down, TranscriptionFrame)] == [("hola", "es")]
@@ -197,10 +196,10 @@ async def test_eager_end_of_turn_is_pushed_and_withdrawn(server: FakeDeepgramFlu
     stt.add_event_handler("on_turn_resumed", lambda s: events.append("resumed"))
     stt.add_event_handler("on_end_of_turn", lambda s, t: events.append(f"end:{t}"))
     frames = [
-        *audio(0.6, loud=True),
-        *audio(0.2, loud=False),  # Flux predicts the end of the turn...
-        *audio(0.4, loud=True),  # ...but the caller goes on
-        *audio(0.5, loud=False),
+        *caller_audio(0.6, loud=True),
+        *caller_audio(0.2, loud=False),  # Flux predicts the end of the turn...
+        *caller_audio(0.4, loud=True),  # ...but the caller goes on
+        *caller_audio(0.5, loud=False),
         until_event(server, "EndOfTurn"),
     ]
     down, _ = await run_test(stt, frames, params=PARAMS)
@@ -222,7 +221,11 @@ async def test_without_eager_end_of_turn_no_prediction_frames(
     server: FakeDeepgramFluxServer,
 ) -> None:
     stt = make_stt(server, settings=Settings(eager_eot_threshold=0.4))
-    frames = [*audio(0.6, loud=True), *audio(0.5, loud=False), until_event(server, "EndOfTurn")]
+    frames = [
+        *caller_audio(0.6, loud=True),
+        *caller_audio(0.5, loud=False),
+        until_event(server, "EndOfTurn"),
+    ]
     down, _ = await run_test(stt, frames, params=PARAMS)
     assert server.events("EagerEndOfTurn")  # Flux predicted, the bot did not take it up
     assert not of(down, EagerTranscriptionFrame)
@@ -233,7 +236,11 @@ async def test_min_confidence_drops_the_transcript_but_ends_the_turn(
 ) -> None:
     server.word_confidence = 0.4
     stt = make_stt(server, settings=Settings(min_confidence=0.5))
-    frames = [*audio(0.6, loud=True), *audio(0.5, loud=False), until_event(server, "EndOfTurn")]
+    frames = [
+        *caller_audio(0.6, loud=True),
+        *caller_audio(0.5, loud=False),
+        until_event(server, "EndOfTurn"),
+    ]
     down, _ = await run_test(stt, frames, params=PARAMS)
     assert not of(down, TranscriptionFrame)
     assert len(of(down, ProposedUserStoppedSpeakingFrame)) == 1
@@ -275,8 +282,8 @@ async def test_a_refused_reopen_keeps_the_old_socket(server: FakeDeepgramFluxSer
         STTUpdateSettingsFrame(delta=Settings(model="nova-3")),  # not a Flux model
         SleepFrame(5.0, until=lambda: server.rejected == 1),
         SleepFrame(0.1),
-        *audio(0.6, loud=True),
-        *audio(0.5, loud=False),
+        *caller_audio(0.6, loud=True),
+        *caller_audio(0.5, loud=False),
         until_event(server, "EndOfTurn"),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
@@ -298,13 +305,13 @@ async def test_a_drop_mid_turn_ends_the_turn_with_what_was_heard(
 ) -> None:
     server.transcripts.extend(["one two three four five", "again"])
     frames = [
-        *audio(0.9, loud=True),
+        *caller_audio(0.9, loud=True),
         SleepFrame(5.0, until=lambda: _heard(server, "one two")),
         _Call(server.drop_on_next_audio),
-        *audio(0.2, loud=True),
+        *caller_audio(0.2, loud=True),
         SleepFrame(5.0, until=lambda: server.connections == 2),
-        *audio(0.6, loud=True),
-        *audio(0.5, loud=False),
+        *caller_audio(0.6, loud=True),
+        *caller_audio(0.5, loud=False),
         until_event(server, "EndOfTurn"),
     ]
     down, up = await run_test(make_stt(server), frames, params=PARAMS)
@@ -323,7 +330,7 @@ async def test_a_reconnect_keeps_the_settings_changed_by_configure(
         STTUpdateSettingsFrame(delta=Settings(eot_threshold=0.9, keyterm=["Acme"])),
         SleepFrame(5.0, until=lambda: len(server.received) == 1),
         _Call(server.drop_on_next_audio),
-        *audio(0.2, loud=False),
+        *caller_audio(0.2, loud=False),
         SleepFrame(5.0, until=lambda: server.connections == 2),
     ]
     await run_test(make_stt(server), frames, params=PARAMS)
@@ -339,9 +346,9 @@ async def test_no_ttfb_is_reported(server: FakeDeepgramFluxServer) -> None:
     params.enable_metrics = True
     frames = [
         UserStartedSpeakingFrame(),
-        *audio(0.6, loud=True),
+        *caller_audio(0.6, loud=True),
         UserStoppedSpeakingFrame(),
-        *audio(0.5, loud=False),
+        *caller_audio(0.5, loud=False),
         until_event(server, "EndOfTurn"),
     ]
     down, up = await run_test(make_stt(server), frames, params=params)
@@ -355,7 +362,7 @@ async def test_watchdog_sends_silence_when_audio_stops_mid_turn(
 ) -> None:
     stt = make_stt(server, watchdog_min_timeout=0.1)
     frames = [
-        *audio(0.6, loud=True),
+        *caller_audio(0.6, loud=True),
         until_event(server, "StartOfTurn"),
         STTMuteFrame(mute=True),  # no more audio reaches Flux
         until_event(server, "EndOfTurn"),

@@ -29,6 +29,8 @@ from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import caller_audio
+
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 
@@ -43,12 +45,6 @@ def make_stt(server: FakeDeepgramServer, **kwargs: object) -> DeepgramSTTService
     return DeepgramSTTService(api_key="test-key", url=server.url, **kwargs)  # type: ignore[arg-type]
 
 
-def audio(secs: float, *, loud: bool) -> list[Frame]:
-    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
-    step = RATE // 50 * 2  # 20 ms packets, like a phone stream
-    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
-
-
 def final_sent(server: FakeDeepgramServer) -> bool:
     return any(result["is_final"] for result in server.results)
 
@@ -60,8 +56,8 @@ def finals(frames: list[Frame]) -> list[str]:
 async def test_streams_audio_and_returns_interim_and_final(server: FakeDeepgramServer) -> None:
     server.transcripts.append("I would like to book a table")
     frames = [
-        *audio(1.0, loud=True),
-        *audio(0.5, loud=False),
+        *caller_audio(1.0, loud=True),
+        *caller_audio(0.5, loud=False),
         SleepFrame(5.0, until=lambda: final_sent(server) and server.audio_bytes >= 12000),
         SleepFrame(0.1),
     ]
@@ -88,8 +84,8 @@ async def test_streams_audio_and_returns_interim_and_final(server: FakeDeepgramS
 async def test_mulaw_halves_the_bytes_sent(server: FakeDeepgramServer) -> None:
     server.transcripts.append("yes")
     frames = [
-        *audio(0.6, loud=True),
-        *audio(0.4, loud=False),
+        *caller_audio(0.6, loud=True),
+        *caller_audio(0.4, loud=False),
         SleepFrame(5.0, until=lambda: final_sent(server) and server.audio_bytes >= 8000),
         SleepFrame(0.1),
     ]
@@ -125,7 +121,7 @@ async def test_vad_stop_finalizes_at_once(server: FakeDeepgramServer) -> None:
     options = LiveOptions(endpointing=5000, interim_results=False)
     frames = [
         UserStartedSpeakingFrame(),
-        *audio(0.8, loud=True),
+        *caller_audio(0.8, loud=True),
         SleepFrame(5, until=lambda: len(server.audio) > 0),  # connected, on a loaded host too
         UserStoppedSpeakingFrame(),
         SleepFrame(0.2),
@@ -158,7 +154,7 @@ async def test_dropped_socket_reconnects_once_and_keeps_transcribing(
 ) -> None:
     server.transcripts.extend(["first", "second", "third"])
     server.drop_after_results = 1  # the socket dies when the second result would be sent
-    utterance = [*audio(0.3, loud=True), *audio(0.5, loud=False), SleepFrame(0.3)]
+    utterance = [*caller_audio(0.3, loud=True), *caller_audio(0.5, loud=False), SleepFrame(0.3)]
     down, up = await run_test(
         make_stt(server, live_options=LiveOptions(interim_results=False)),
         utterance * 3,
@@ -174,7 +170,7 @@ async def test_socket_that_cannot_come_back_is_reported(server: FakeDeepgramServ
     server.transcripts.append("lost")
     server.max_connections = 1  # the reconnect is refused
     stt = make_stt(server, live_options=LiveOptions(interim_results=False))
-    frames = [*audio(0.3, loud=True), *audio(0.5, loud=False), SleepFrame(2.2)]
+    frames = [*caller_audio(0.3, loud=True), *caller_audio(0.5, loud=False), SleepFrame(2.2)]
     _, up = await run_test(stt, frames, params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and "reconnecting failed" in errors[0].error and not errors[0].fatal
@@ -187,11 +183,11 @@ async def test_audio_goes_out_in_80_ms_batches_and_is_flushed_before_finalize(
 ) -> None:
     server.transcripts.append("one two three")
     stt = make_stt(server, encoding="mulaw")
-    speech = audio(1.0, loud=True)  # 50 packets of 20 ms
+    speech = caller_audio(1.0, loud=True)  # 50 packets of 20 ms
     frames: list[Frame] = [SleepFrame(0.3), UserStartedSpeakingFrame()]
     for packet in speech:
         frames += [packet, SleepFrame(0.004)]
-    frames += [*audio(0.03, loud=False), UserStoppedSpeakingFrame(), SleepFrame(0.3)]
+    frames += [*caller_audio(0.03, loud=False), UserStoppedSpeakingFrame(), SleepFrame(0.3)]
     down, _ = await run_test(stt, frames, params=PARAMS)
     sent = int(1.03 * RATE)  # mu-law: a byte per sample
     # Everything the caller said reached Deepgram before it was asked to finalize the turn,
@@ -212,8 +208,8 @@ async def test_pipecat_s_base_url_reaches_the_socket(
     host = server.url.split("://", 1)[1]
     stt = DeepgramSTTService(api_key="test-key", base_url=f"{scheme}://{host}")
     frames = [
-        *audio(1.0, loud=True),
-        *audio(0.5, loud=False),
+        *caller_audio(1.0, loud=True),
+        *caller_audio(0.5, loud=False),
         SleepFrame(5.0, until=lambda: final_sent(server) and server.audio_bytes >= 12000),
         SleepFrame(0.1),
     ]
@@ -236,7 +232,7 @@ async def handshake_query(
     server: FakeDeepgramServer, stt: DeepgramSTTService
 ) -> dict[str, list[str]]:
     """Run ``stt`` briefly; the query (every value of each key) its socket was opened with."""
-    await run_test(stt, [*audio(0.1, loud=False), SleepFrame(0.1)], params=PARAMS)
+    await run_test(stt, [*caller_audio(0.1, loud=False), SleepFrame(0.1)], params=PARAMS)
     assert server.query_lists, "the socket was not opened"
     return server.query_lists[0]
 
@@ -341,7 +337,11 @@ def switched(server: FakeDeepgramServer) -> bool:
 def utterance(server: FakeDeepgramServer, results: int) -> list[Frame]:
     """0.3 s of speech and 0.5 s of quiet, then a wait for the ``results``-th final result."""
     done = lambda: sum(r["is_final"] for r in server.results) >= results  # noqa: E731
-    return [*audio(0.3, loud=True), *audio(0.5, loud=False), SleepFrame(5.0, until=done)]
+    return [
+        *caller_audio(0.3, loud=True),
+        *caller_audio(0.5, loud=False),
+        SleepFrame(5.0, until=done),
+    ]
 
 
 def warnings_and_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -384,7 +384,7 @@ async def test_speech_across_a_switch_is_all_sent_and_transcribed(
     # the audio from the switch on, and no audio is lost on the way.
     server.transcripts.extend(["before the switch", "after it"])
     stt = make_stt(server, live_options=LiveOptions(interim_results=False))
-    speech = audio(1.2, loud=True)
+    speech = caller_audio(1.2, loud=True)
     frames: list[Frame] = []
     for i, packet in enumerate(speech):
         if i == 20:  # once the old socket has heard some of it
@@ -393,7 +393,10 @@ async def test_speech_across_a_switch_is_all_sent_and_transcribed(
                 update(model="nova-2"),
             ]
         frames += [packet, SleepFrame(0.01)]
-    frames += [*audio(0.5, loud=False), SleepFrame(5.0, until=lambda: len(server.results) >= 2)]
+    frames += [
+        *caller_audio(0.5, loud=False),
+        SleepFrame(5.0, until=lambda: len(server.results) >= 2),
+    ]
     with caplog.at_level(logging.INFO):
         down, up = await run_test(stt, frames, params=PARAMS)
     assert [q["model"] for q in server.queries] == ["nova-3", "nova-2"]

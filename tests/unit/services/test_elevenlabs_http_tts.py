@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from callpipe.frames.frames import (
-    ErrorFrame,
     Frame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
@@ -22,17 +21,14 @@ from callpipe.frames.frames import (
     TTSTextFrame,
     TTSUpdateSettingsFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.elevenlabs.tts import ElevenLabsHttpTTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsTranscriptionServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import audio_secs, reply, run_then
+from .helpers import PHONE, WIDE, audio_secs, errors, reply, run_then
 
-PHONE = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
-WIDE = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
 SECS_PER_CHAR = 0.01
 
 
@@ -47,10 +43,6 @@ def make_tts(server: FakeElevenLabsTranscriptionServer, **kwargs: Any) -> Eleven
     return ElevenLabsHttpTTSService(
         api_key="test-key", voice_id="voice-1", base_url=server.base_url, **kwargs
     )
-
-
-def errors(up: list[Frame]) -> list[ErrorFrame]:
-    return [f for f in up if isinstance(f, ErrorFrame)]
 
 
 def bodies(server: FakeElevenLabsTranscriptionServer) -> list[dict[str, Any]]:

@@ -29,9 +29,10 @@ from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import WIDE, caller_audio
+
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
-WIDE = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
 
 
 @pytest.fixture
@@ -42,12 +43,6 @@ async def server() -> AsyncIterator[FakeElevenLabsSTTServer]:
 
 def make_stt(server: FakeElevenLabsSTTServer, **kwargs: object) -> ElevenLabsRealtimeSTTService:
     return ElevenLabsRealtimeSTTService(api_key="test-key", base_url=server.url, **kwargs)  # type: ignore[arg-type]
-
-
-def audio(secs: float, *, loud: bool, rate: int = RATE) -> list[Frame]:
-    pcm = tone_pcm(secs, rate) if loud else bytes(int(secs * rate) * 2)
-    step = rate // 50 * 2
-    return [InputAudioRawFrame(pcm[i : i + step], rate) for i in range(0, len(pcm), step)]
 
 
 def finals(frames: list[Frame]) -> list[TranscriptionFrame]:
@@ -63,7 +58,7 @@ async def test_turn_end_flushes_audio_then_commits(server: FakeElevenLabsSTTServ
     frames = [
         SleepFrame(0.1),
         UserStartedSpeakingFrame(),
-        *audio(1.06, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
+        *caller_audio(1.06, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
         UserStoppedSpeakingFrame(),
         SleepFrame(3.0, until=lambda: committed(server)),
         SleepFrame(0.05),
@@ -109,7 +104,7 @@ async def test_end_of_call_commits_and_pushes_before_end_frame(
     server: FakeElevenLabsSTTServer,
 ) -> None:
     server.transcripts.append("goodbye then")
-    down, _ = await run_test(make_stt(server), [SleepFrame(0.1), *audio(0.6, loud=True)])
+    down, _ = await run_test(make_stt(server), [SleepFrame(0.1), *caller_audio(0.6, loud=True)])
     assert [f.text for f in finals(down)] == ["goodbye then"]
     index = {type(f): i for i, f in enumerate(down)}
     assert index[TranscriptionFrame] < index[EndFrame]
@@ -121,9 +116,9 @@ async def test_vad_strategy_leaves_commits_to_elevenlabs(server: FakeElevenLabsS
     stt = make_stt(server, commit_strategy=CommitStrategy.VAD, settings=settings)
     frames = [
         SleepFrame(0.1),
-        *audio(0.5, loud=True),
+        *caller_audio(0.5, loud=True),
         UserStoppedSpeakingFrame(),
-        *audio(0.6, loud=False),
+        *caller_audio(0.6, loud=False),
         SleepFrame(3.0, until=lambda: committed(server)),
     ]
     down, _ = await run_test(stt, frames, params=PARAMS)
@@ -140,7 +135,7 @@ async def test_timestamps_push_one_frame_per_commit_with_language(
     settings = ElevenLabsRealtimeSTTService.Settings(language=Language.ES_MX)
     stt = make_stt(server, include_timestamps=True, settings=settings)
     server.transcripts.append("hola que tal")
-    down, _ = await run_test(stt, [SleepFrame(0.1), *audio(0.6, loud=True)], params=PARAMS)
+    down, _ = await run_test(stt, [SleepFrame(0.1), *caller_audio(0.6, loud=True)], params=PARAMS)
     [final] = finals(down)
     assert final.text == "hola que tal" and final.language == "es"
     assert final.result["message_type"] == "committed_transcript_with_timestamps"
@@ -166,11 +161,11 @@ async def test_settings_update_opens_a_socket_and_commits_the_old_one(
     stt = make_stt(server)
     frames = [
         SleepFrame(0.1),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
         SleepFrame(0.2),
         STTUpdateSettingsFrame(delta=ElevenLabsRealtimeSTTService.Settings(language="fr")),
         SleepFrame(3.0, until=lambda: server.connections == 2 and server.commits == 1),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
     assert not [f for f in up if isinstance(f, ErrorFrame)]
@@ -186,7 +181,7 @@ async def test_refused_settings_keep_the_old_socket(server: FakeElevenLabsSTTSer
         STTUpdateSettingsFrame(delta=bad),
         SleepFrame(3.0, until=lambda: server.rejected == 1),
         SleepFrame(0.1),
-        *audio(0.4, loud=True),
+        *caller_audio(0.4, loud=True),
     ]
     down, up = await run_test(stt, frames, params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
@@ -199,7 +194,7 @@ async def test_input_error_is_reported(server: FakeElevenLabsSTTServer) -> None:
     server.error_next = "chunk could not be decoded"
     frames = [
         SleepFrame(0.1),
-        *audio(0.2, loud=True),
+        *caller_audio(0.2, loud=True),
         SleepFrame(2.0, until=lambda: len(server.sent) > 1),
     ]
     _, up = await run_test(make_stt(server), frames, params=PARAMS)

@@ -15,7 +15,6 @@ import pytest
 from callpipe.audio.g711 import pcm_to_ulaw, ulaw_to_pcm
 from callpipe.errors import ConfigurationError, MissingDependencyError, ProtocolError
 from callpipe.frames.frames import (
-    ErrorFrame,
     Frame,
     InterruptionFrame,
     LLMFullResponseStartFrame,
@@ -26,7 +25,6 @@ from callpipe.frames.frames import (
     TTSTextFrame,
     TTSUpdateSettingsFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.google.tts import (
     GoogleHttpTTSService,
     language_to_google_tts_language,
@@ -38,10 +36,8 @@ from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import audio_secs, reply, run_then
+from .helpers import PHONE, WIDE, audio_secs, errors, reply, run_then
 
-PHONE = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
-WIDE = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
 SSML_VOICE = "en-US-Neural2-F"
 
 
@@ -60,10 +56,6 @@ def _no_google_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_tts(server: FakeGoogleTTSServer, **kwargs: Any) -> GoogleHttpTTSService:
     kwargs.setdefault("api_key", "test-key")
     return GoogleHttpTTSService(base_url=server.base_url, **kwargs)
-
-
-def errors(up: list[Frame]) -> list[ErrorFrame]:
-    return [f for f in up if isinstance(f, ErrorFrame)]
 
 
 def played(down: list[Frame]) -> bytes:

@@ -29,6 +29,8 @@ from callpipe.testing.fakes import FakeGeminiServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import FrameCollector
 
+from .helpers import texts
+
 
 @pytest.fixture
 async def openai() -> AsyncIterator[FakeOpenAIServer]:
@@ -62,10 +64,6 @@ async def wait_until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition never held")
-
-
-def texts(frames: list[Frame]) -> str:
-    return "".join(f.text for f in frames if isinstance(f, LLMTextFrame))
 
 
 async def run_inference_during_a_turn(

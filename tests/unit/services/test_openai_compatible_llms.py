@@ -18,7 +18,6 @@ import pytest_asyncio
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    ErrorFrame,
     Frame,
     LLMMessagesFrame,
     LLMTextFrame,
@@ -37,6 +36,8 @@ from callpipe.processors.aggregators.openai_llm_context import (
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
+
+from .helpers import errors, texts
 
 
 @dataclass(frozen=True)
@@ -195,14 +196,6 @@ def server(shared_server: FakeOpenAIServer) -> FakeOpenAIServer:
     for records in (fake.chat_requests, fake.chat_urls, fake.request_headers):
         records.clear()
     return fake
-
-
-def texts(frames: list[Frame]) -> str:
-    return "".join(f.text for f in frames if isinstance(f, LLMTextFrame))
-
-
-def errors(frames: list[Frame]) -> list[ErrorFrame]:
-    return [f for f in frames if isinstance(f, ErrorFrame)]
 
 
 def make(cls: type[OpenAILLMService], server: FakeOpenAIServer, **kwargs: Any) -> Any:

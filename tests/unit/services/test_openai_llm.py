@@ -34,7 +34,7 @@ from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.testing.virtual_calls import virtual_time
 
-from .helpers import run_then
+from .helpers import run_then, texts
 
 
 @pytest.fixture
@@ -56,10 +56,6 @@ async def run_interrupted(
     return await run_then(
         llm, before, after, when=lambda out: any(isinstance(f, LLMTextFrame) for f in out)
     )
-
-
-def texts(frames: list[object]) -> str:
-    return "".join(f.text for f in frames if isinstance(f, LLMTextFrame))
 
 
 async def test_streams_text_between_response_frames(server: FakeOpenAIServer) -> None:

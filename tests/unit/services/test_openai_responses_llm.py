@@ -14,7 +14,6 @@ from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.frames.frames import (
     EndFrame,
     ErrorFrame,
-    Frame,
     InterruptionFrame,
     LLMContextFrame,
     LLMFullResponseEndFrame,
@@ -38,7 +37,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import run_then
+from .helpers import run_then, texts
 
 
 @pytest.fixture
@@ -53,10 +52,6 @@ def make_llm(server: FakeOpenAIServer, **settings: Any) -> OpenAIResponsesLLMSer
         base_url=server.base_url,
         settings=OpenAIResponsesLLMService.Settings(**settings),
     )
-
-
-def texts(frames: list[Frame]) -> str:
-    return "".join(f.text for f in frames if isinstance(f, LLMTextFrame))
 
 
 def turn(*messages: dict[str, Any], tools: list[FunctionSchema] | None = None) -> LLMContextFrame:

@@ -11,9 +11,7 @@ import logging
 import pytest
 
 from callpipe.frames.frames import (
-    ErrorFrame,
     Frame,
-    InputAudioRawFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
@@ -27,24 +25,13 @@ from callpipe.services.deepgram.stt import DeepgramSTTService, LiveOptions
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeElevenLabsServer
-from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.testing.virtual_calls import virtual_time
 
-from .helpers import audio_secs, reply
+from .helpers import audio_secs, caller_audio, errors, reply
 
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
-
-
-def errors(up: list[Frame]) -> list[ErrorFrame]:
-    return [f for f in up if isinstance(f, ErrorFrame)]
-
-
-def speech(secs: float, *, loud: bool) -> list[Frame]:
-    pcm = tone_pcm(secs, RATE) if loud else bytes(int(secs * RATE) * 2)
-    step = RATE // 50 * 2
-    return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
 
 
 # ---------------------------------------------------------------------- Cartesia
@@ -198,7 +185,9 @@ async def test_deepgram_data_error_close_is_reported_once_and_not_retried(
         fake.close_next(1008, "DATA-0000")
         stt = DeepgramSTTService(api_key="test-key", url=fake.url)
         with caplog.at_level(logging.WARNING):
-            _, up = await run_test(stt, [*speech(0.2, loud=True), SleepFrame(0.6)], params=PARAMS)
+            _, up = await run_test(
+                stt, [*caller_audio(0.2, loud=True), SleepFrame(0.6)], params=PARAMS
+            )
     [error] = errors(up)
     assert not error.fatal and "1008" in error.error and "DATA-0000" in error.error
     assert fake.connections == 1
@@ -215,10 +204,10 @@ async def test_deepgram_timeout_close_is_reconnected(caplog: pytest.LogCaptureFi
         options = LiveOptions(interim_results=False)
         stt = DeepgramSTTService(api_key="test-key", url=fake.url, live_options=options)
         frames = [
-            *speech(0.1, loud=False),
+            *caller_audio(0.1, loud=False),
             SleepFrame(0.6),
-            *speech(0.4, loud=True),
-            *speech(0.5, loud=False),
+            *caller_audio(0.4, loud=True),
+            *caller_audio(0.5, loud=False),
             SleepFrame(0.3),
         ]
         with caplog.at_level(logging.WARNING):
@@ -245,7 +234,7 @@ async def test_deepgram_results_carry_word_timings_and_speech_final() -> None:
         async def on_end(service: DeepgramSTTService, message: dict[str, object]) -> None:
             events.append(str(message["type"]))
 
-        frames = [*speech(0.6, loud=True), *speech(1.4, loud=False), SleepFrame(0.3)]
+        frames = [*caller_audio(0.6, loud=True), *caller_audio(1.4, loud=False), SleepFrame(0.3)]
         down, _ = await run_test(stt, frames, params=PARAMS)
     final = next(f for f in down if type(f).__name__ == "TranscriptionFrame")
     assert final.finalized  # type: ignore[attr-defined]

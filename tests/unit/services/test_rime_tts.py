@@ -32,7 +32,7 @@ from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import audio_secs, reply, run_then
+from .helpers import audio_secs, errors, reply, run_then
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
@@ -45,10 +45,6 @@ async def server() -> AsyncIterator[FakeRimeServer]:
 
 def make_tts(server: FakeRimeServer, **kwargs: object) -> RimeTTSService:
     return RimeTTSService(api_key="test-key", voice_id="astra", url=server.url, **kwargs)  # type: ignore[arg-type]
-
-
-def errors(up: list[Frame]) -> list[ErrorFrame]:
-    return [f for f in up if isinstance(f, ErrorFrame)]
 
 
 def texts(server: FakeRimeServer) -> list[dict[str, object]]:

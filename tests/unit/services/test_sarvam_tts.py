@@ -10,7 +10,6 @@ import pytest
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    ErrorFrame,
     Frame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
@@ -36,7 +35,7 @@ from callpipe.testing.fakes.sarvam import FakeSarvamServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import audio_secs, reply, run_then, until
+from .helpers import audio_secs, errors, reply, run_then, until
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 Settings = SarvamTTSService.Settings
@@ -50,10 +49,6 @@ async def server() -> AsyncIterator[FakeSarvamServer]:
 
 def make_tts(server: FakeSarvamServer, **kwargs: Any) -> SarvamTTSService:
     return SarvamTTSService(api_key="test-key", url=server.url, **kwargs)
-
-
-def errors(up: list[Frame]) -> list[ErrorFrame]:
-    return [f for f in up if isinstance(f, ErrorFrame)]
 
 
 def sent(server: FakeSarvamServer) -> list[str]:

@@ -30,11 +30,10 @@ from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import assert_provider_turn, caller_audio, of, until
+from .helpers import WIDE, assert_provider_turn, caller_audio, of, until
 
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
-WIDE = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
 Settings = SpeechmaticsSTTService.Settings
 
 

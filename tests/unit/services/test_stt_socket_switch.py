@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from callpipe.frames.frames import ErrorFrame, Frame, STTUpdateSettingsFrame
+from callpipe.frames.frames import STTUpdateSettingsFrame
 from callpipe.pipeline.task import PipelineParams
 from callpipe.services.assemblyai.stt import AssemblyAISTTService
 from callpipe.services.elevenlabs.stt import ElevenLabsRealtimeSTTService
@@ -17,6 +17,8 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.assemblyai import FakeAssemblyAIServer
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsSTTServer
 from callpipe.testing.pipeline import SleepFrame
+
+from .helpers import errors
 
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
@@ -60,10 +62,6 @@ def opened(fake: Any) -> SleepFrame:
 def refused(fake: Any) -> list[SleepFrame]:
     """Wait for the fake to refuse a handshake, and a little more for the service's answer."""
     return [SleepFrame(3.0, until=lambda: fake.rejected == 1), SleepFrame(0.1)]
-
-
-def errors(frames: list[Frame]) -> list[ErrorFrame]:
-    return [f for f in frames if isinstance(f, ErrorFrame)]
 
 
 @pytest.fixture

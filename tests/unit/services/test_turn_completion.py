@@ -13,7 +13,6 @@ from callpipe.frames.frames import (
     InterruptionFrame,
     LLMContextFrame,
     LLMMarkerFrame,
-    LLMTextFrame,
     LLMUpdateSettingsFrame,
     UserStartedSpeakingFrame,
     UserTurnInferenceCompletedFrame,
@@ -27,6 +26,8 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
+
+from .helpers import texts
 
 FAST = UserTurnCompletionConfig(incomplete_short_timeout=0.05, incomplete_long_timeout=0.1)
 
@@ -53,10 +54,6 @@ def enable(config: UserTurnCompletionConfig = FAST, on: bool = True) -> LLMUpdat
 def caller_said(text: str) -> tuple[LLMContext, LLMContextFrame]:
     context = LLMContext([{"role": "user", "content": text}])
     return context, LLMContextFrame(context=context)
-
-
-def texts(frames: list[Frame]) -> str:
-    return "".join(f.text for f in frames if isinstance(f, LLMTextFrame))
 
 
 def count(frames: list[Frame], cls: type[Frame]) -> int:
