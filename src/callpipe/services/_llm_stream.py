@@ -19,15 +19,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
 
-from callpipe.errors import CallpipeError, ConfigurationError
+from callpipe.errors import CallpipeError, ConfigurationError, ServiceAuthError
 from callpipe.frames.frames import LLMFullResponseEndFrame, LLMFullResponseStartFrame
+from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext
-from callpipe.services._http import error_message
+from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services.llm_service import LLMService, ToolCall
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,28 @@ _STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteErro
 """What a request sent on a connection the server has just closed fails with."""
 
 _T = TypeVar("_T")
+
+DRAIN_SECS = 0.5
+"""How long the rest of a response body may take once its last event has come."""
+
+
+async def read_to_end(lines: AsyncIterator[str], handle: Callable[[str], Awaitable[bool]]) -> bool:
+    """Give each line to ``handle`` until it returns True (the response is complete), then read
+    on to the body's end, for at most :data:`DRAIN_SECS`, so the connection goes back to the
+    pool: leaving a stream early closes it, and the next request would set up TCP and TLS
+    again. A server that keeps the body open longer has its connection dropped. Returns
+    whether ``handle`` saw the response complete."""
+    done = False
+    try:
+        async with asyncio.timeout(None) as deadline:
+            async for line in lines:
+                if not done and await handle(line):
+                    done = True
+                    deadline.reschedule(asyncio.get_running_loop().time() + DRAIN_SECS)
+    except TimeoutError:
+        if not done:
+            raise
+    return done
 
 
 async def request_once_more_if_stale(owner: object, send: Callable[[], Awaitable[_T]]) -> _T:
@@ -59,6 +82,15 @@ class _StreamError(Exception):
         super().__init__(message)
         self.status = status
         self.retry_in = retry_in
+
+
+async def status_error(response: httpx.Response, source: str) -> _StreamError:
+    """The :class:`_StreamError` for a streamed request that ``source`` answered with an error
+    status (the body is read for its message), with a wait when a retry may help."""
+    status = response.status_code
+    message = error_message(status, await response.aread())
+    retry_in = retry_after_secs(response, 0.5, 2.0) if is_retryable(status) else None
+    return _StreamError(status, f"HTTP {status} from {source}: {message}", retry_in)
 
 
 class StreamingHTTPLLMService(LLMService):
@@ -114,6 +146,27 @@ class StreamingHTTPLLMService(LLMService):
     def _is_auth_error(self, exc: _StreamError) -> bool:
         """True when retrying cannot help: the provider refused the credentials."""
         return exc.status in (401, 403)
+
+    def _inference_error(self, status: int, content: bytes, source: str) -> CallpipeError:
+        """What :meth:`run_inference` raises when ``source`` answered with an error status:
+        ``ServiceAuthError`` when the credentials were refused."""
+        error = f"{self}: HTTP {status} from {source}: {error_message(status, content)}"
+        if self._is_auth_error(_StreamError(status, error)):
+            return ServiceAuthError(error)
+        return CallpipeError(error)
+
+    async def _first_output(self, produced: list[bool]) -> None:
+        """Mark the attempt as having pushed something (no retry from now on) and stop the
+        time-to-first-byte measure, the first time only."""
+        if not produced[0]:
+            produced[0] = True
+            await self.stop_ttfb_metrics()
+
+    async def _push_usage(self, usage: LLMTokenUsage) -> None:
+        """Push ``usage`` as usage metrics of this model."""
+        await self.push_metrics(
+            LLMUsageMetricsData(processor=self.name, model=self.model_name, value=usage)
+        )
 
     async def run_completion(self, context: ChatContext) -> list[ToolCall]:
         await self.wait_ready()

@@ -56,14 +56,15 @@ from callpipe.adapters.llm.services.anthropic_adapter import (
 )
 from callpipe.errors import CallpipeError, ConfigurationError
 from callpipe.frames.frames import StartFrame
-from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
+from callpipe.metrics.metrics import LLMTokenUsage
 from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
 from callpipe.services._env import ANTHROPIC_BASE_URL_ENV, base_url
-from callpipe.services._http import error_message, retry_after_secs
+from callpipe.services._http import error_message
 from callpipe.services._llm_stream import (
     StreamingHTTPLLMService,
     _StreamError,
     request_once_more_if_stale,
+    status_error,
 )
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.llm_service import ToolCall
@@ -410,12 +411,8 @@ class AnthropicLLMService(StreamingHTTPLLMService):
         response = await request_once_more_if_stale(
             self, lambda: client.post("/v1/messages", json=body, headers=self._headers(body))
         )
-        status = response.status_code
-        if status != 200:
-            error = (
-                f"{self}: HTTP {status} from Anthropic: {error_message(status, response.content)}"
-            )
-            raise ServiceAuthError(error) if status in (401, 403) else CallpipeError(error)
+        if response.status_code != 200:
+            raise self._inference_error(response.status_code, response.content, "Anthropic")
         try:
             data = response.json()
         except ValueError as exc:
@@ -438,16 +435,8 @@ class AnthropicLLMService(StreamingHTTPLLMService):
         async with self._client.stream(
             "POST", "/v1/messages", json=body, headers=self._headers(body)
         ) as response:
-            status = response.status_code
-            if status != 200:
-                content = await response.aread()
-                retry_in = (
-                    retry_after_secs(response, 0.5, 2.0)
-                    if status in (429, OVERLOADED) or status >= 500
-                    else None
-                )
-                message = error_message(status, content)
-                raise _StreamError(status, f"HTTP {status} from Anthropic: {message}", retry_in)
+            if response.status_code != 200:
+                raise await status_error(response, "Anthropic")
             async for line in response.aiter_lines():
                 # Each event's data carries its own ``type``; the ``event:`` lines repeat it.
                 if not line.startswith("data:"):
@@ -462,13 +451,7 @@ class AnthropicLLMService(StreamingHTTPLLMService):
                 if state.stopped:
                     break
         if state.usage and self.usage_metrics_enabled:
-            await self.push_metrics(
-                LLMUsageMetricsData(
-                    processor=self.name,
-                    model=self.model_name,
-                    value=anthropic_token_usage(state.usage),
-                )
-            )
+            await self._push_usage(anthropic_token_usage(state.usage))
         if state.stop_reason not in (None, "end_turn", "tool_use", "stop_sequence"):
             logger.warning("%s: the answer stopped early: %s", self, state.stop_reason)
         return state.calls
@@ -477,9 +460,8 @@ class AnthropicLLMService(StreamingHTTPLLMService):
         self, event: dict[str, Any], state: _Turn, produced: list[bool]
     ) -> None:
         kind = event.get("type")
-        if kind in ("content_block_start", "content_block_delta") and not produced[0]:
-            produced[0] = True
-            await self.stop_ttfb_metrics()
+        if kind in ("content_block_start", "content_block_delta"):
+            await self._first_output(produced)
         if kind == "content_block_delta":
             await self._on_delta(event, state)
         elif kind == "content_block_start":

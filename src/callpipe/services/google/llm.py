@@ -45,14 +45,15 @@ from callpipe.errors import CallpipeError
 from callpipe.frames.frames import (
     StartFrame,
 )
-from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
+from callpipe.metrics.metrics import LLMTokenUsage
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._env import GEMINI_URL_ENV, base_url
-from callpipe.services._http import error_message, is_retryable, retry_after_secs
+from callpipe.services._http import error_message
 from callpipe.services._llm_stream import (
     StreamingHTTPLLMService,
     _StreamError,
     request_once_more_if_stale,
+    status_error,
 )
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.google._gemini import (
@@ -356,11 +357,7 @@ class GoogleLLMService(StreamingHTTPLLMService):
         client = self._client
         response = await request_once_more_if_stale(self, lambda: client.post(path, json=body))
         if response.status_code != 200:
-            status = response.status_code
-            error = f"{self}: HTTP {status} from Gemini: {error_message(status, response.content)}"
-            if self._is_auth_error(_StreamError(status, error)):
-                raise ServiceAuthError(error)
-            raise CallpipeError(error)
+            raise self._inference_error(response.status_code, response.content, "Gemini")
         try:
             data = response.json()
         except ValueError as exc:
@@ -388,11 +385,7 @@ class GoogleLLMService(StreamingHTTPLLMService):
         path = f"/{self._api_version}/models/{self.model_name}:streamGenerateContent"
         async with self._client.stream("POST", path, params={"alt": "sse"}, json=body) as response:
             if response.status_code != 200:
-                content = await response.aread()
-                status = response.status_code
-                retry_in = retry_after_secs(response, 0.5, 2.0) if is_retryable(status) else None
-                message = error_message(status, content)
-                raise _StreamError(status, f"HTTP {status} from Gemini: {message}", retry_in)
+                raise await status_error(response, "Gemini")
             usage: dict[str, Any] | None = None
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
@@ -404,13 +397,7 @@ class GoogleLLMService(StreamingHTTPLLMService):
                     usage = chunk["usageMetadata"]
                 await self._handle_chunk(chunk, calls, produced)
         if usage is not None and self.usage_metrics_enabled:
-            await self.push_metrics(
-                LLMUsageMetricsData(
-                    processor=self.name,
-                    model=self.model_name,
-                    value=gemini_token_usage(usage),
-                )
-            )
+            await self._push_usage(gemini_token_usage(usage))
         return calls
 
     async def _handle_chunk(
@@ -425,9 +412,8 @@ class GoogleLLMService(StreamingHTTPLLMService):
                 continue
             text = part.get("text")
             function_call = part.get("functionCall")
-            if (text or function_call) and not produced[0]:
-                produced[0] = True
-                await self.stop_ttfb_metrics()
+            if text or function_call:
+                await self._first_output(produced)
             if part.get("thought"):
                 # Sent only with include_thoughts; each part is a whole thought summary.
                 if text:

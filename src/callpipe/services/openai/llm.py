@@ -20,7 +20,6 @@ can run beside a streaming turn.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,24 +32,21 @@ from callpipe.errors import CallpipeError
 from callpipe.frames.frames import (
     StartFrame,
 )
-from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
+from callpipe.metrics.metrics import LLMTokenUsage
 from callpipe.processors.aggregators.llm_context import ChatContext
-from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services._llm_stream import (
     StreamingHTTPLLMService,
     _StreamError,
+    read_to_end,
     request_once_more_if_stale,
+    status_error,
 )
-from callpipe.services.ai_service import ServiceAuthError
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.openai._client import OpenAIHTTPMixin
 from callpipe.services.settings import LLMSettings, store_from
 from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
-
-_DRAIN_SECS = 0.5
-"""How long the rest of a response body may take after ``data: [DONE]``."""
 
 
 def _unset() -> Any:
@@ -238,34 +234,26 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         self, client: httpx.AsyncClient, body: dict[str, Any]
     ) -> str | None:
         parts: list[str] = []
+
+        async def handle(line: str) -> bool:
+            if not line.startswith("data:"):
+                return False
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return True
+            chunk = self.stream_event(data)
+            choices = (chunk or {}).get("choices") or []
+            if choices:
+                content = (choices[0].get("delta") or {}).get("content")
+                if content:
+                    parts.append(str(content))
+            return False
+
         async with client.stream("POST", self.completions_path(), json=body) as response:
-            if response.status_code != 200:
-                status = response.status_code
-                message = error_message(status, await response.aread())
-                error = f"{self}: HTTP {status} from {self._base_url}: {message}"
-                raise ServiceAuthError(error) if status in (401, 403) else CallpipeError(error)
-            done = False
-            try:
-                async with asyncio.timeout(None) as deadline:
-                    async for line in response.aiter_lines():
-                        if done or not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            # Read to the body's end, as a turn does, so the connection goes
-                            # back to the pool (bounded for a server that keeps it open).
-                            done = True
-                            deadline.reschedule(asyncio.get_running_loop().time() + _DRAIN_SECS)
-                            continue
-                        chunk = self.stream_event(data)
-                        choices = (chunk or {}).get("choices") or []
-                        if choices:
-                            content = (choices[0].get("delta") or {}).get("content")
-                            if content:
-                                parts.append(str(content))
-            except TimeoutError:
-                if not done:
-                    raise
+            status = response.status_code
+            if status != 200:
+                raise self._inference_error(status, await response.aread(), self._base_url)
+            await read_to_end(response.aiter_lines(), handle)
         return "".join(parts) or None
 
     async def _stream_once(self, body: dict[str, Any], produced: list[bool]) -> list[ToolCall]:
@@ -273,41 +261,22 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         calls: dict[int, ToolCall] = {}
         self.reset_ttfb_metrics()
         self.start_ttfb_metrics()
+
+        async def handle(line: str) -> bool:
+            if not line.startswith("data:"):
+                return False
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return True
+            chunk = self.stream_event(data)
+            if chunk is not None:
+                await self._handle_chunk(chunk, calls, produced)
+            return False
+
         async with self._client.stream("POST", self.completions_path(), json=body) as response:
             if response.status_code != 200:
-                content = await response.aread()
-                message = error_message(response.status_code, content)
-                retry_in = (
-                    retry_after_secs(response, 0.5, 2.0)
-                    if is_retryable(response.status_code)
-                    else None
-                )
-                raise _StreamError(
-                    response.status_code,
-                    f"HTTP {response.status_code} from {self._base_url}: {message}",
-                    retry_in,
-                )
-            done_at: float | None = None
-            try:
-                async with asyncio.timeout(None) as deadline:
-                    async for line in response.aiter_lines():
-                        if done_at is not None or not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            # Read on to the body's end (it is in the same packet), so the
-                            # connection goes back to the pool: leaving the stream early
-                            # closes it, and the next turn would set up TCP and TLS again.
-                            done_at = asyncio.get_running_loop().time()
-                            deadline.reschedule(done_at + _DRAIN_SECS)
-                            continue
-                        chunk = self.stream_event(data)
-                        if chunk is not None:
-                            await self._handle_chunk(chunk, calls, produced)
-            except TimeoutError:
-                if done_at is None:
-                    raise
-                # A server that keeps the body open after [DONE]: the connection is dropped.
+                raise await status_error(response, self._base_url)
+            await read_to_end(response.aiter_lines(), handle)
         result = [calls[i] for i in sorted(calls) if calls[i].name]
         for n, call in enumerate(result):
             call.id = call.id or f"call_{n}"
@@ -318,13 +287,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
     ) -> None:
         usage = chunk.get("usage")
         if isinstance(usage, dict) and self.usage_metrics_enabled:
-            await self.push_metrics(
-                LLMUsageMetricsData(
-                    processor=self.name,
-                    model=self.model_name,
-                    value=openai_token_usage(usage),
-                )
-            )
+            await self._push_usage(openai_token_usage(usage))
         choices = chunk.get("choices") or []
         if not choices:
             return
@@ -334,9 +297,8 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         # DeepSeek and vLLM stream the model's reasoning as ``reasoning_content`` (some
         # OpenAI-compatible servers as ``reasoning``) before the answer.
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if (content or tool_deltas or reasoning) and not produced[0]:
-            produced[0] = True
-            await self.stop_ttfb_metrics()
+        if content or tool_deltas or reasoning:
+            await self._first_output(produced)
         if isinstance(reasoning, str) and reasoning:
             await self.push_thought(reasoning)
         if content or tool_deltas:

@@ -41,7 +41,6 @@ nothing, so it can run beside a streaming turn.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -60,19 +59,19 @@ from callpipe.adapters.llm.services.open_ai_responses_adapter import (
 )
 from callpipe.errors import CallpipeError
 from callpipe.frames.frames import StartFrame
-from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
+from callpipe.metrics.metrics import LLMTokenUsage
 from callpipe.processors.aggregators.llm_context import (
     ChatContext,
     LLMContext,
     LLMSpecificMessage,
 )
-from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services._llm_stream import (
     StreamingHTTPLLMService,
     _StreamError,
+    read_to_end,
     request_once_more_if_stale,
+    status_error,
 )
-from callpipe.services.ai_service import ServiceAuthError
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.openai._client import OpenAIHTTPMixin
 from callpipe.services.settings import LLMSettings, store_from, unset
@@ -82,8 +81,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_WS_URL = "wss://api.openai.com/v1/responses"
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
-_DRAIN_SECS = 0.5
-"""How long the rest of a response body may take after ``response.completed``."""
 
 _LOWEST_EFFORT: dict[str, str] = {
     "gpt-5": "minimal",
@@ -388,9 +385,7 @@ class OpenAIResponsesHttpLLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         async with client.stream("POST", "/responses", json=body) as response:
             status = response.status_code
             if status != 200:
-                message = error_message(status, await response.aread())
-                error = f"{self}: HTTP {status} from {self._base_url}: {message}"
-                raise ServiceAuthError(error) if status in (401, 403) else CallpipeError(error)
+                raise self._inference_error(status, await response.aread(), self._base_url)
             async for line in response.aiter_lines():
                 event = _event(line)
                 kind = event.get("type") if event is not None else None
@@ -411,39 +406,18 @@ class OpenAIResponsesHttpLLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         turn = _Turn()
         self.reset_ttfb_metrics()
         self.start_ttfb_metrics()
+
+        async def handle(line: str) -> bool:
+            event = _event(line)
+            return event is not None and await self._handle_event(event, turn, produced)
+
         async with self._client.stream("POST", "/responses", json=body) as response:
-            status = response.status_code
-            if status != 200:
-                content = await response.aread()
-                retry_in = retry_after_secs(response, 0.5, 2.0) if is_retryable(status) else None
-                message = error_message(status, content)
-                raise _StreamError(
-                    status, f"HTTP {status} from {self._base_url}: {message}", retry_in
-                )
-            done = False
-            try:
-                async with asyncio.timeout(None) as deadline:
-                    async for line in response.aiter_lines():
-                        event = None if done else _event(line)
-                        if event is None:
-                            continue
-                        if await self._handle_event(event, turn, produced):
-                            # Read on to the body's end so the connection goes back to the
-                            # pool (bounded, for a server that keeps it open).
-                            done = True
-                            loop = asyncio.get_running_loop()
-                            deadline.reschedule(loop.time() + _DRAIN_SECS)
-            except TimeoutError:
-                if not done:
-                    raise
+            if response.status_code != 200:
+                raise await status_error(response, self._base_url)
+            done = await read_to_end(response.aiter_lines(), handle)
         if not done:
             raise _StreamError(502, "the response stream ended before response.completed")
         return [turn.calls[item] for item in turn.calls if item in turn.finished]
-
-    async def _first_output(self, produced: list[bool]) -> None:
-        if not produced[0]:
-            produced[0] = True
-            await self.stop_ttfb_metrics()
 
     async def _handle_event(self, event: dict[str, Any], turn: _Turn, produced: list[bool]) -> bool:
         """Act on one event; True once the response is over."""
@@ -539,13 +513,7 @@ class OpenAIResponsesHttpLLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
 
     async def _report_usage(self, usage: Any) -> None:
         if isinstance(usage, dict) and self.usage_metrics_enabled:
-            await self.push_metrics(
-                LLMUsageMetricsData(
-                    processor=self.name,
-                    model=self.model_name,
-                    value=responses_token_usage(usage),
-                )
-            )
+            await self._push_usage(responses_token_usage(usage))
 
 
 class OpenAIResponsesLLMService(OpenAIResponsesHttpLLMService):
