@@ -49,6 +49,8 @@ from callpipe.frames.frames import (
     Frame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
+    ProposedUserStartedSpeakingFrame,
+    ProposedUserStoppedSpeakingFrame,
     StartFrame,
     STTMetadataFrame,
     STTMuteFrame,
@@ -455,6 +457,8 @@ class ProviderSocketSTTService(StreamingSTTService):
         """The :meth:`_first_message` the live socket was opened with."""
         self._unapplied: dict[str, Any] = {}
         """Changed settings the live socket does not carry: ``{name: its value there}``."""
+        self._turn_open = False
+        """A turn the provider decides is under way (its start proposed, its end not yet)."""
 
     # ------------------------------------------------------------------ hooks
 
@@ -554,6 +558,18 @@ class ProviderSocketSTTService(StreamingSTTService):
             return False
         await self.flush_audio()
         return await ws.send(message, wait_secs=0)
+
+    async def _propose_turn_start(self) -> None:
+        """The provider heard the caller start a turn: proposed once, until the turn ends."""
+        if not self._turn_open:
+            self._turn_open = True
+            await self.broadcast_frame(ProposedUserStartedSpeakingFrame)
+
+    async def _propose_turn_end(self) -> None:
+        """The provider ended the turn (or its socket went away): proposed if one is open."""
+        if self._turn_open:
+            self._turn_open = False
+            await self.broadcast_frame(ProposedUserStoppedSpeakingFrame)
 
     async def _on_socket_failed(self, message: str) -> None:
         await self.report_error(message, reason="disconnected")

@@ -379,7 +379,6 @@ class AssemblyAISTTService(ProviderSocketSTTService):
         self._speaker_format = speaker_format
         self._strategies = ExternalUserTurnStrategies(enable_interruptions=should_interrupt)
         self._finalize_pending = False
-        self._in_turn = False
         self._error_reported = False
         self.session_id: str | None = None
         """The ``id`` of the open session (AssemblyAI's ``Begin`` message)."""
@@ -479,7 +478,7 @@ class AssemblyAISTTService(ProviderSocketSTTService):
             await self._on_turn(message)
         elif kind == "SpeechStarted":
             if not self._vad_force_turn_endpoint:
-                self._in_turn = True
+                self._turn_open = True
                 await self.broadcast_frame(ProposedUserStartedSpeakingFrame)
         elif kind == "Begin":
             self.session_id = str(message.get("id"))
@@ -541,16 +540,14 @@ class AssemblyAISTTService(ProviderSocketSTTService):
             text, final=True, language=language, result=message, finalized=finalized
         )
         if not self._vad_force_turn_endpoint:
-            self._in_turn = False
+            self._turn_open = False
             await self.broadcast_frame(ProposedUserStoppedSpeakingFrame)
         await self._call_event_handler("on_end_of_turn", text)
 
     async def _end_turn_cut_short(self) -> None:
         """The socket went away during a turn AssemblyAI was deciding: the turn ends."""
         self._finalize_pending = False
-        if self._in_turn:
-            self._in_turn = False
-            await self.broadcast_frame(ProposedUserStoppedSpeakingFrame)
+        await self._propose_turn_end()
 
     async def _on_reconnected(self) -> None:
         self._error_reported = False

@@ -70,8 +70,6 @@ from pydantic import BaseModel
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    ProposedUserStartedSpeakingFrame,
-    ProposedUserStoppedSpeakingFrame,
     STTMetadataFrame,
 )
 from callpipe.services._env import SONIOX_URL_ENV
@@ -308,7 +306,6 @@ class SonioxSTTService(ProviderSocketSTTService):
         self._audio_format = audio_format
         self._vad_force_turn_endpoint = vad_force_turn_endpoint
         self._should_interrupt = should_interrupt
-        self._turn_open = False
         self._last_sent = 0.0
 
     # ------------------------------------------------------------------ description
@@ -445,9 +442,7 @@ class SonioxSTTService(ProviderSocketSTTService):
             await self.push_transcript(
                 text, final=True, language=self._language_of(tokens), result=tokens, finalized=True
             )
-        if self._turn_open and not self._vad_force_turn_endpoint:
-            self._turn_open = False
-            await self.broadcast_frame(ProposedUserStoppedSpeakingFrame)
+        await self._propose_turn_end()  # only open when Soniox decides the turns
 
     async def _on_message(self, stream: _Stream, raw: Message) -> None:
         message = json.loads(raw)
@@ -461,9 +456,8 @@ class SonioxSTTService(ProviderSocketSTTService):
                 if token.get("is_final"):
                     await self._push_finals(stream)
                 continue
-            if not self._turn_open and not self._vad_force_turn_endpoint:
-                self._turn_open = True
-                await self.broadcast_frame(ProposedUserStartedSpeakingFrame)
+            if not self._vad_force_turn_endpoint:
+                await self._propose_turn_start()
             if token.get("is_final"):
                 stream.finals.append(token)
             else:

@@ -70,8 +70,6 @@ from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     EndFrame,
-    ProposedUserStartedSpeakingFrame,
-    ProposedUserStoppedSpeakingFrame,
     StartFrame,
     STTMetadataFrame,
 )
@@ -387,7 +385,6 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         self._encoding = AudioEncoding(encoding) if encoding is not None else None
         self._should_interrupt = should_interrupt
         self._finalize_pending = False
-        self._turn_open = False
 
     # ------------------------------------------------------------------ description
 
@@ -532,12 +529,12 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         session.seq_no = session.audio_bytes = 0
         session.error_reported = False
         self._finalize_pending = False
-        await self._end_turn()
+        await self._propose_turn_end()
         await session.send(session.first_message, wait_secs=0)
 
     async def _on_failed(self, session: _Session, message: str) -> None:
         session.started = False
-        await self._end_turn()
+        await self._propose_turn_end()
         await self._session_failed(session, message)
 
     # ------------------------------------------------------------------ audio out
@@ -596,16 +593,15 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
             text = self._text(message)
             if not text:
                 return
-            if self._service_ends_turns and not self._turn_open:
-                self._turn_open = True
-                await self.broadcast_frame(ProposedUserStartedSpeakingFrame)
+            if self._service_ends_turns:
+                await self._propose_turn_start()
             final = kind == "AddTranscript"
             await self.push_transcript(
                 text, final=final, result=message, finalized=final and self._finalize_pending
             )
         elif kind == "EndOfUtterance":
             self._finalize_pending = False
-            await self._end_turn()
+            await self._propose_turn_end()
         elif kind == "RecognitionStarted":
             session.started = True
             session.answered.set()
@@ -620,11 +616,6 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
         elif kind == "Info":
             logger.debug("%s: Speechmatics info %s", self, message)
 
-    async def _end_turn(self) -> None:
-        if self._turn_open:
-            self._turn_open = False
-            await self.broadcast_frame(ProposedUserStoppedSpeakingFrame)
-
     async def _on_error(self, session: _Session, message: dict[str, Any]) -> None:
         kind = str(message.get("type") or "unknown_error")
         reason = str(message.get("reason") or "")
@@ -636,7 +627,7 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
             logger.info("%s: Speechmatics error on a session not in use %s", self, session.refusal)
             self.create_task(session.close(), "speechmatics-close")
             return
-        await self._end_turn()
+        await self._propose_turn_end()
         auth = _AUTH_HINT if kind in _AUTH_ERRORS else None
         await self._session_error(session, said, final=kind in _REFUSALS, auth_hint=auth)
 
