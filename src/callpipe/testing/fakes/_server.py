@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Self, TypeVar
@@ -22,6 +23,15 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     barge-in, a call ending) is normal traffic for a provider: no traceback in the log."""
     del request, exc
     return Response(status_code=499)
+
+
+def json_object(raw: str | bytes) -> dict[str, Any] | None:
+    """The JSON object a client's message carries (None: not JSON, or JSON but no object)."""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
 
 
 def fake_app(routes: Sequence[BaseRoute]) -> Starlette:

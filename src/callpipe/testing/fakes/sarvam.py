@@ -62,6 +62,7 @@ from callpipe.testing.fakes._server import (
     ServedHTTPFake,
     ServedWebsocketFake,
     fake_app,
+    json_object,
 )
 from callpipe.testing.fakes._stt import Hearing
 from callpipe.testing.fakes.openai import tone_pcm
@@ -267,11 +268,8 @@ class _Listening(Hearing):
 
     async def run(self) -> None:
         async for raw in self.ws:
-            try:
-                message = json.loads(raw)
-            except ValueError:
-                message = None
-            if not isinstance(message, dict):
+            message = json_object(raw)
+            if message is None:
                 await self.error("messages must be JSON objects")
                 continue
             self.fake.stt_messages.append(message)
@@ -351,11 +349,8 @@ class _Speaking:
                 await synth
 
     async def receive(self, raw: str | bytes) -> None:
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
+        message = json_object(raw)
+        if message is None:
             await self.error("messages must be JSON objects")
             return
         self.fake.tts_messages.append(message)

@@ -31,7 +31,7 @@ from typing import Any, Unpack
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.testing.fakes._server import LocalWebsocketServer
+from callpipe.testing.fakes._server import LocalWebsocketServer, json_object
 from callpipe.testing.fakes._stt import Hearing, PartialsFake, PartialsOptions
 
 PATH = "/transcribe-websocket"
@@ -157,11 +157,8 @@ class _Session(Hearing):
             await self.send({"finished": True})
             await self.ws.close()
             return False
-        try:
-            control = json.loads(message)
-        except ValueError:
-            control = None
-        kind = control.get("type") if isinstance(control, dict) else None
+        control = json_object(message)
+        kind = control.get("type") if control is not None else None
         if kind == "finalize":
             self.fake.audio_at_finalize.append(self.received)
             await self._finish_words(marker=FIN)

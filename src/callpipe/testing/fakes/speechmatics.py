@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.testing.fakes._server import LocalWebsocketServer
+from callpipe.testing.fakes._server import LocalWebsocketServer, json_object
 from callpipe.testing.fakes._stt import Hearing, PartialsFake, PartialsOptions
 
 PATH = "/v2"
@@ -136,11 +136,8 @@ class _Session(Hearing):
         await self.ws.close(1011 if kind in CLOSE_1011 else 1008, reason[:120])
 
     async def control(self, raw: str) -> bool:
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
+        message = json_object(raw)
+        if message is None:
             await self.fail("invalid_message", f"Not a JSON object: {raw[:80]}")
             return False
         self.fake.received.append(message)
