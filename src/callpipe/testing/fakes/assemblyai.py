@@ -43,6 +43,7 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.testing.fakes._server import LocalWebsocketServer, ServedWebsocketFake
+from callpipe.testing.fakes._stt import DroppingFake
 
 MODELS = (
     "universal-streaming-english",
@@ -73,7 +74,7 @@ def _flag(value: str | None) -> bool:
     return (value or "").lower() == "true"
 
 
-class FakeAssemblyAIServer(ServedWebsocketFake):
+class FakeAssemblyAIServer(DroppingFake, ServedWebsocketFake):
     """See the module docstring."""
 
     def __init__(
@@ -108,7 +109,6 @@ class FakeAssemblyAIServer(ServedWebsocketFake):
         self.chunk_secs: list[float] = []
         """The duration of every audio message received."""
         self.connections = 0
-        self._drop_next = False
         self._server = LocalWebsocketServer(self._handle, api_key=None, auth=[], path="/v3/ws")
 
     def turns(self, *, final: bool | None = None) -> list[dict[str, Any]]:
@@ -122,10 +122,6 @@ class FakeAssemblyAIServer(ServedWebsocketFake):
     def control(self, kind: str) -> list[dict[str, Any]]:
         """The control messages of type ``kind`` received."""
         return [m for m in self.received if m.get("type") == kind]
-
-    def drop_on_next_audio(self) -> None:
-        """Abort the connection (no close frame) when the next audio message arrives."""
-        self._drop_next = True
 
     def _authorized(self, ws: ServerConnection, query: dict[str, str]) -> bool:
         assert ws.request is not None
@@ -153,17 +149,7 @@ class FakeAssemblyAIServer(ServedWebsocketFake):
             await session.send(
                 {"type": "Begin", "id": session.id, "expires_at": int(time.time()) + 10800}
             )
-            async for message in ws:
-                if isinstance(message, bytes):
-                    if self._drop_next:
-                        self._drop_next = False
-                        ws.transport.abort()
-                        return
-                    if not await session.audio(message):
-                        return
-                    continue
-                if not await self._control(session, message):
-                    return
+            await self._feed(ws, session)
 
     async def _control(self, session: _Session, message: str) -> bool:
         try:
@@ -253,6 +239,9 @@ class _Session:
         for name, value in control.items():
             if name != "type":
                 self.query[name] = value if isinstance(value, str) else json.dumps(value)
+
+    async def control(self, message: str) -> bool:
+        return await self.fake._control(self, message)
 
     async def audio(self, data: bytes) -> bool:
         pcm = ulaw_to_pcm(data) if self.mulaw else data
