@@ -13,6 +13,7 @@ from callpipe.frames.frames import (
     ErrorFrame,
     Frame,
     InputAudioRawFrame,
+    InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
@@ -72,6 +73,24 @@ async def run_then(
     await task.run()
     await feeder
     return down.frames
+
+
+def emitted(cls: type[Frame]) -> Callable[[list[Frame]], bool]:
+    """A ``run_then`` condition: a frame of type ``cls`` has come out."""
+    return lambda out: any(isinstance(f, cls) for f in out)
+
+
+def interruption_at(frames: Sequence[Frame]) -> int:
+    """The index of the first InterruptionFrame among ``frames``."""
+    return next(i for i, f in enumerate(frames) if isinstance(f, InterruptionFrame))
+
+
+async def eventually(predicate: Callable[[], object]) -> None:
+    """Wait (at most about 1 s) until ``predicate()`` is truthy; the caller asserts after."""
+    for _ in range(50):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
 
 
 def reply(*chunks: str) -> list[Frame]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -26,7 +25,17 @@ from callpipe.testing.fakes.cartesia import FakeCartesiaHTTPServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import PHONE, WIDE, audio_secs, errors, reply, run_then
+from .helpers import (
+    PHONE,
+    WIDE,
+    audio_secs,
+    emitted,
+    errors,
+    eventually,
+    interruption_at,
+    reply,
+    run_then,
+)
 
 
 @pytest.fixture
@@ -101,15 +110,12 @@ async def test_interruption_closes_the_stream(server: FakeCartesiaHTTPServer) ->
         make_tts(server),
         before,
         after,
-        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        when=emitted(TTSAudioRawFrame),
         params=PHONE,
     )
-    for _ in range(50):
-        if server.cancelled_streams:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.cancelled_streams)
     assert server.cancelled_streams == 1
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
     new = [f for f in down[cut:] if isinstance(f, TTSAudioRawFrame)]
     assert old and new and not old & {f.context_id for f in new}

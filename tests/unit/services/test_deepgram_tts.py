@@ -29,7 +29,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.deepgram_tts import FakeDeepgramTTSServer
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import audio_secs, reply, run_then
+from .helpers import audio_secs, emitted, interruption_at, reply, run_then
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 WORD = 0.05  # seconds of audio per word in the fake
@@ -120,12 +120,12 @@ async def test_barge_in_clears_and_drops_the_audio_in_flight(
         make_tts(server),
         long_reply,
         after,
-        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        when=emitted(TTSAudioRawFrame),
         params=PARAMS,
     )
     assert sent_types(server)[:4] == ["Speak", "Flush", "Clear", "Speak"]
     assert any(m["type"] == "Cleared" for m in server.sent)
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
     later = down[cut:]
     assert not [f for f in later if isinstance(f, TTSAudioRawFrame) and f.context_id in old]

@@ -3,7 +3,6 @@ sentence, word timing, ``previous_text``, barge-in, errors and settings."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,7 +26,17 @@ from callpipe.testing.fakes.elevenlabs import FakeElevenLabsTranscriptionServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import PHONE, WIDE, audio_secs, errors, reply, run_then
+from .helpers import (
+    PHONE,
+    WIDE,
+    audio_secs,
+    emitted,
+    errors,
+    eventually,
+    interruption_at,
+    reply,
+    run_then,
+)
 
 SECS_PER_CHAR = 0.01
 
@@ -127,15 +136,12 @@ async def test_interruption_closes_the_stream(server: FakeElevenLabsTranscriptio
         make_tts(server),
         before,
         after,
-        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        when=emitted(TTSAudioRawFrame),
         params=PHONE,
     )
-    for _ in range(50):
-        if server.cancelled_streams:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.cancelled_streams)
     assert server.cancelled_streams == 1
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     assert audio_secs(down[:cut]) < len(long) * SECS_PER_CHAR / 2
     assert abs(audio_secs(down[cut:]) - len("New reply.") * SECS_PER_CHAR) < 1e-6
     assert [f.text for f in down[cut:] if isinstance(f, TTSTextFrame)] == ["New", "reply."]

@@ -29,7 +29,7 @@ from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import reply, run_then
+from .helpers import emitted, reply, run_then
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 Settings = ElevenLabsTTSService.Settings
@@ -166,7 +166,7 @@ async def test_interruption_lets_a_waiting_change_happen_at_once(
         make_tts(server),
         before,
         [InterruptionFrame(), SleepFrame(0.5)],  # and no new reply
-        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        when=emitted(TTSAudioRawFrame),
         params=PARAMS,
     )
     assert server.connections == 2

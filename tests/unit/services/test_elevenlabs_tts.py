@@ -27,7 +27,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import audio_secs, reply, run_then
+from .helpers import audio_secs, emitted, interruption_at, reply, run_then
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
@@ -87,10 +87,10 @@ async def test_interruption_closes_the_context(server: FakeElevenLabsServer) -> 
         make_tts(server),
         before,
         after,
-        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        when=emitted(TTSAudioRawFrame),
         params=PARAMS,
     )
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
     assert len(old) == 1 and server.closed_contexts[0] in old
     after_frames = down[cut:]

@@ -34,7 +34,7 @@ from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.testing.virtual_calls import virtual_time
 
-from .helpers import run_then, texts
+from .helpers import emitted, interruption_at, run_then, texts
 
 
 @pytest.fixture
@@ -53,9 +53,7 @@ async def run_interrupted(
     llm: OpenAILLMService, server: FakeOpenAIServer, before: list[Frame], after: list[Frame]
 ) -> list[Frame]:
     """Send ``before``; once some text of the streamed reply came out, send ``after``."""
-    return await run_then(
-        llm, before, after, when=lambda out: any(isinstance(f, LLMTextFrame) for f in out)
-    )
+    return await run_then(llm, before, after, when=emitted(LLMTextFrame))
 
 
 async def test_streams_text_between_response_frames(server: FakeOpenAIServer) -> None:
@@ -255,7 +253,7 @@ async def test_interruption_cancels_the_request(server: FakeOpenAIServer) -> Non
     down = await run_interrupted(
         make_llm(server), server, before, [InterruptionFrame(), SleepFrame(0.3)]
     )
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     spoken = texts(down[:cut])
     assert spoken and spoken != words
     assert not [f for f in down[cut:] if isinstance(f, LLMTextFrame | LLMFullResponseEndFrame)]
@@ -272,7 +270,7 @@ async def test_next_turn_after_interruption_works(server: FakeOpenAIServer) -> N
     before: list[Frame] = [LLMMessagesFrame([{"role": "user", "content": "a"}])]
     after: list[Frame] = [InterruptionFrame(), LLMMessagesFrame([{"role": "user", "content": "b"}])]
     down = await run_interrupted(make_llm(server), server, before, after)
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     assert texts(down[cut:]) == "Fresh answer."
 
 

@@ -16,7 +16,6 @@ from callpipe.frames.frames import (
     ErrorFrame,
     FatalErrorFrame,
     InputAudioRawFrame,
-    InterruptionFrame,
     LLMContextFrame,
     LLMServiceMetadataFrame,
     LLMTextFrame,
@@ -46,6 +45,7 @@ from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, Rea
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
+from .helpers import interruption_at
 from .speech_to_speech import (
     PARAMS,
     RATE,
@@ -202,7 +202,7 @@ async def test_barge_in_cancels_and_truncates_at_what_was_heard(
     assert truncate["audio_end_ms"] == 150
     assert sent(server, "response.done")[0]["response"]["status"] == "cancelled"
     # Nothing of the cancelled greeting after the cut; the next reply is heard whole.
-    after = down[next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame)) :]
+    after = down[interruption_at(down) :]
     assert sum(len(f.audio) for f in of(after, TTSAudioRawFrame)) == int(0.08 * RATE) * 2
     assert not of(up, ErrorFrame)
 

@@ -37,7 +37,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import run_then, texts
+from .helpers import emitted, interruption_at, run_then, texts
 
 
 @pytest.fixture
@@ -243,9 +243,9 @@ async def test_interruption_cancels_the_stream(server: FakeOpenAIServer) -> None
         make_llm(server),
         [turn(USER)],
         [InterruptionFrame(), SleepFrame(0.3)],
-        when=lambda out: any(isinstance(f, LLMTextFrame) for f in out),
+        when=emitted(LLMTextFrame),
     )
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     spoken = texts(down[:cut])
     assert spoken and spoken != words
     assert not [f for f in down[cut:] if isinstance(f, LLMTextFrame | LLMFullResponseEndFrame)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -30,7 +29,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import audio_secs, run_then
+from .helpers import audio_secs, emitted, eventually, interruption_at, run_then
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
@@ -115,20 +114,17 @@ async def test_interruption_drops_the_old_reply(server: FakeOpenAIServer) -> Non
         make_tts(server),
         before,
         after,
-        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        when=emitted(TTSAudioRawFrame),
         params=PARAMS,
     )
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     before = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
     after = [f for f in down[cut:] if isinstance(f, TTSAudioRawFrame)]
     assert before and after
     assert not before & {f.context_id for f in after}
     assert [f.text for f in down[cut:] if isinstance(f, TTSTextFrame)] == ["New reply."]
     assert abs(audio_secs(down[cut:]) - 2 * 0.5) < 0.01
-    for _ in range(50):
-        if server.cancelled_streams:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.cancelled_streams)
     assert server.cancelled_streams >= 1
 
 

@@ -32,7 +32,7 @@ from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import audio_secs, errors, reply, run_then
+from .helpers import audio_secs, emitted, errors, interruption_at, reply, run_then
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
@@ -168,13 +168,13 @@ async def test_interrupting_a_reply_rime_still_generates_replaces_the_socket(
         make_tts(server),
         before,
         after,
-        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        when=emitted(TTSAudioRawFrame),
         params=PARAMS,
     )
     # `clear` would not stop the run under way (Rime's docs): a new socket does.
     assert server.connections == 2
     assert {"operation": "clear"} not in server.messages
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
     rest = down[cut:]
     assert not [f for f in rest if isinstance(f, TTSAudioRawFrame) and f.context_id in old]
@@ -207,7 +207,7 @@ async def test_interrupting_a_reply_whose_audio_is_all_here_only_clears(
         "Fresh start. ",
         "flush",
     ]
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     assert [f.text for f in down[cut:] if isinstance(f, TTSTextFrame)] == ["Fresh", "start."]
 
 

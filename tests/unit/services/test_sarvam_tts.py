@@ -35,7 +35,7 @@ from callpipe.testing.fakes.sarvam import FakeSarvamServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import audio_secs, errors, reply, run_then, until
+from .helpers import audio_secs, emitted, errors, interruption_at, reply, run_then, until
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 Settings = SarvamTTSService.Settings
@@ -137,11 +137,11 @@ async def test_interrupting_a_reply_sarvam_still_generates_reopens_the_socket(
         make_tts(server),
         before,
         after,
-        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        when=emitted(TTSAudioRawFrame),
         params=PARAMS,
     )
     assert len(server.tts_queries) == 2  # Sarvam cannot cancel: a new socket
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
     rest = down[cut:]
     assert not [f for f in rest if isinstance(f, TTSAudioRawFrame) and f.context_id in old]
@@ -162,12 +162,12 @@ async def test_interrupting_a_reply_whose_audio_is_all_here_keeps_the_socket(
         make_tts(server),
         before,
         after,
-        when=lambda out: any(isinstance(f, TTSTextFrame) for f in out),
+        when=emitted(TTSTextFrame),
         params=PARAMS,
     )
     assert len(server.tts_queries) == 1
     assert sent(server)[1:] == ["One two. ", "flush", "Fresh start. ", "flush"]
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     assert [f.text for f in down[cut:] if isinstance(f, TTSTextFrame)] == ["Fresh start."]
 
 
@@ -188,7 +188,7 @@ async def test_a_barge_in_during_uninterruptible_speech_keeps_the_socket(
         make_tts(server),
         before,
         after,
-        when=lambda out: any(isinstance(f, TTSAudioRawFrame) for f in out),
+        when=emitted(TTSAudioRawFrame),
         params=PARAMS,
     )
     # The hold message is still being generated: no new socket, the cut reply's audio dropped.

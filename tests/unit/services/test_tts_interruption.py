@@ -15,7 +15,7 @@ from callpipe.pipeline.task import PipelineParams
 from callpipe.services.tts_service import TTSService
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import audio_secs, reply, run_then
+from .helpers import audio_secs, interruption_at, reply, run_then
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
@@ -76,7 +76,7 @@ async def test_interruption_passes_on_before_the_provider_cancel() -> None:
     # The provider's cancel began with the interruption already downstream (it used to wait
     # for the output task and every cancel first).
     assert tts.seen_by_cancel == [True] * len(tts.cancel_started)
-    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    cut = interruption_at(down)
     old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
     after = down[cut:]
     assert old and not [f for f in after if isinstance(f, TTSAudioRawFrame) and f.context_id in old]

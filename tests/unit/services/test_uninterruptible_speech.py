@@ -22,6 +22,7 @@ from callpipe.testing.pipeline import SleepFrame, run_test
 from callpipe.testing.virtual_clock import run_virtual
 
 from ..transports.test_output_pacing import FakeOutput
+from .helpers import interruption_at
 from .test_tts_interruption import StreamingTTS
 
 PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
@@ -72,7 +73,7 @@ def test_uninterruptible_speech_is_played_to_the_end_through_a_barge_in() -> Non
     stopped = [i for i, f in enumerate(down) if isinstance(f, TTSStoppedFrame)]
     bot_stopped = [i for i, f in enumerate(down) if isinstance(f, BotStoppedSpeakingFrame)]
     assert len(stopped) == 1 and len(bot_stopped) == 1
-    assert bot_stopped[0] > next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    assert bot_stopped[0] > interruption_at(down)
 
 
 def test_ordinary_speech_is_cut_by_the_same_barge_in() -> None:
