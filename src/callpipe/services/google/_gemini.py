@@ -19,6 +19,7 @@ removed; ``tool_choice`` → ``toolConfig.functionCallingConfig``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 UNSUPPORTED_SCHEMA_KEYS = frozenset({"additionalProperties", "$schema", "strict", "$id", "$defs"})
@@ -89,14 +90,30 @@ def _text_parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _response_object(content: Any) -> dict[str, Any]:
+def response_object(content: Any, wrap_key: str = "result") -> dict[str, Any]:
+    """A function's result as a ``functionResponse``'s ``response``, which must be a JSON object:
+    a JSON string is parsed, and anything but an object is wrapped as ``{wrap_key: ...}``."""
     value = content
     if isinstance(content, str):
         try:
             value = json.loads(content)
         except ValueError:
             value = content
-    return value if isinstance(value, dict) else {"result": value}
+    return value if isinstance(value, dict) else {wrap_key: value}
+
+
+def usage_counts(usage: Mapping[str, Any], answer_key: str) -> tuple[int, int, int | None]:
+    """``(prompt, completion, reasoning)`` tokens of a ``usageMetadata`` object whose answer
+    tokens are counted under ``answer_key``. Gemini counts tool results fed back
+    (``toolUsePromptTokenCount``) apart from the prompt and thinking (``thoughtsTokenCount``)
+    apart from the answer; both are folded in, so prompt and completion mean what they mean for
+    other providers. ``reasoning`` is None when thinking is not reported."""
+    reasoning = int(usage.get("thoughtsTokenCount") or 0)
+    prompt = int(usage.get("promptTokenCount") or 0) + int(
+        usage.get("toolUsePromptTokenCount") or 0
+    )
+    completion = int(usage.get(answer_key) or 0) + reasoning
+    return prompt, completion, reasoning if "thoughtsTokenCount" in usage else None
 
 
 def convert_messages(
@@ -153,7 +170,7 @@ def convert_messages(
             call_id = str(message.get("tool_call_id") or "")
             response: dict[str, Any] = {
                 "name": names.get(call_id, ""),
-                "response": _response_object(content),
+                "response": response_object(content),
             }
             if call_id and not call_id.startswith(GENERATED_ID_PREFIX):
                 response["id"] = call_id

@@ -61,6 +61,7 @@ from callpipe.services.google._gemini import (
     convert_messages,
     convert_tool_choice,
     convert_tools,
+    usage_counts,
 )
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.settings import LLMSettings, store_from, unset
@@ -503,21 +504,16 @@ def _base(explicit: str | None) -> str:
 def gemini_token_usage(usage: dict[str, Any]) -> LLMTokenUsage:
     """A Gemini ``usageMetadata`` object as :class:`LLMTokenUsage`.
 
-    Gemini counts thinking (``thoughtsTokenCount``) apart from ``candidatesTokenCount`` and tool
-    results fed back (``toolUsePromptTokenCount``) apart from ``promptTokenCount``; both are
-    folded in, so completion and prompt mean what they mean for other providers.
+    Thinking is counted in the completion with ``candidatesTokenCount`` and tool results fed
+    back in the prompt (see :func:`~callpipe.services.google._gemini.usage_counts`).
     ``cachedContentTokenCount`` is the part of the prompt served from the context cache.
     """
-    reasoning = int(usage.get("thoughtsTokenCount") or 0)
-    prompt = int(usage.get("promptTokenCount") or 0) + int(
-        usage.get("toolUsePromptTokenCount") or 0
-    )
-    completion = int(usage.get("candidatesTokenCount") or 0) + reasoning
+    prompt, completion, reasoning = usage_counts(usage, "candidatesTokenCount")
     cached = usage.get("cachedContentTokenCount")
     return LLMTokenUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=int(usage.get("totalTokenCount") or prompt + completion),
         cache_read_input_tokens=int(cached) if isinstance(cached, int | float) else None,
-        reasoning_tokens=reasoning if "thoughtsTokenCount" in usage else None,
+        reasoning_tokens=reasoning,
     )

@@ -101,7 +101,12 @@ from callpipe.services._speech_to_speech import (
     text_of,
 )
 from callpipe.services.ai_service import resolve_api_key
-from callpipe.services.google._gemini import convert_messages, convert_tools
+from callpipe.services.google._gemini import (
+    convert_messages,
+    convert_tools,
+    response_object,
+    usage_counts,
+)
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.settings import LLMSettings, unset
 from callpipe.transcriptions.language import resolve_language
@@ -321,17 +326,6 @@ def _model_path(model: str) -> str:
     return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
 
 
-def _response_object(content: Any) -> dict[str, Any]:
-    """A function's result as ``FunctionResponse.response`` (which must be an object)."""
-    value = content
-    if isinstance(content, str):
-        try:
-            value = json.loads(content)
-        except ValueError:
-            value = content
-    return value if isinstance(value, dict) else {"value": value}
-
-
 def _gemini_tools(tools: Any) -> list[dict[str, Any]]:
     """``tools`` (a ToolsSchema, FunctionSchemas, direct functions, chat-completions tool
     dicts or Gemini's own tool dicts) as the setup's ``tools``."""
@@ -379,18 +373,14 @@ def _schema_types_upper(schema: Any) -> Any:
 
 def _token_usage(usage: Mapping[str, Any]) -> LLMTokenUsage:
     """Live ``usageMetadata``: tool results count as prompt, thinking as completion."""
-    reasoning = int(usage.get("thoughtsTokenCount") or 0)
-    prompt = int(usage.get("promptTokenCount") or 0) + int(
-        usage.get("toolUsePromptTokenCount") or 0
-    )
-    completion = int(usage.get("responseTokenCount") or 0) + reasoning
+    prompt, completion, reasoning = usage_counts(usage, "responseTokenCount")
     cached = usage.get("cachedContentTokenCount")
     return LLMTokenUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion,
         cache_read_input_tokens=int(cached) if isinstance(cached, int) else None,
-        reasoning_tokens=reasoning if "thoughtsTokenCount" in usage else None,
+        reasoning_tokens=reasoning,
     )
 
 
@@ -983,7 +973,7 @@ class GeminiLiveLLMService(SpeechToSpeechService):
         # Gemini goes on by itself once it has the results (run_again does not apply); a result
         # for a withdrawn call would be refused (the base does not send those).
         responses = [
-            {"id": call.id, "name": call.name, "response": _response_object(content)}
+            {"id": call.id, "name": call.name, "response": response_object(content, "value")}
             for call, content in results
         ]
         if responses:
