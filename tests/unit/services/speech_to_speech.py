@@ -44,10 +44,6 @@ def audio(secs: float, *, loud: bool, packet_ms: int = 20) -> list[Frame]:
     return [InputAudioRawFrame(pcm[i : i + step], RATE) for i in range(0, len(pcm), step)]
 
 
-def of(frames: list[Frame], cls: type[Frame]) -> list[Any]:
-    return [f for f in frames if isinstance(f, cls)]
-
-
 class InputSide(FrameProcessor):
     """Stands in for the input transport: a barge-in request becomes an interruption."""
 

@@ -39,7 +39,8 @@ from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply, 
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .speech_to_speech import PARAMS, RATE, ScriptedCaller, audio, of, packets, run_phone_call
+from .helpers import of
+from .speech_to_speech import PARAMS, RATE, ScriptedCaller, audio, packets, run_phone_call
 
 
 @pytest.fixture

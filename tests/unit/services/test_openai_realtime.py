@@ -45,7 +45,7 @@ from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, Rea
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
-from .helpers import interruption_at
+from .helpers import interruption_at, of
 from .speech_to_speech import (
     PARAMS,
     RATE,
@@ -53,7 +53,6 @@ from .speech_to_speech import (
     InputSide,
     ScriptedCaller,
     audio,
-    of,
     packets,
     run_phone_call,
 )

@@ -12,7 +12,8 @@ from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, b64decode
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.pipeline import SleepFrame
 
-from .speech_to_speech import PARAMS, RATE, audio, of
+from .helpers import of
+from .speech_to_speech import PARAMS, RATE, audio
 
 
 def until_sent(server: FakeOpenAIRealtimeServer, kind: str, count: int = 1) -> SleepFrame:
