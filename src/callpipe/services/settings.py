@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from pydantic import BaseModel
+
 from callpipe.frames.frames import ServiceUpdateSettingsFrame
 from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
 from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
@@ -43,6 +45,8 @@ class ServiceSettings:
 
     _aliases: ClassVar[dict[str, str]] = {}
     """Alternative key names accepted by :meth:`from_mapping` (e.g. ``voice_id`` → ``voice``)."""
+    _models: ClassVar[dict[str, type[BaseModel]]] = {}
+    """Fields holding a config model, which :meth:`from_mapping` builds from a plain dict."""
 
     def given_fields(self) -> dict[str, Any]:
         """The fields that are set (``extra`` entries merged in at the top level)."""
@@ -83,7 +87,8 @@ class ServiceSettings:
         for key, value in settings.items():
             name = cls._aliases.get(key, key)
             if name in names:
-                known[name] = value
+                model = cls._models.get(name)
+                known[name] = model(**value) if model and isinstance(value, Mapping) else value
             else:
                 extra[key] = value
         return cls(**known, extra=extra)

@@ -38,7 +38,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, Field
@@ -169,13 +169,7 @@ class AnthropicLLMSettings(LLMSettings):
     thinking: AnthropicThinkingConfig | None | NotGiven = field(default_factory=unset)
     effort: str | None | NotGiven = field(default_factory=unset)
 
-    @classmethod
-    def from_mapping(cls, settings: Mapping[str, Any]) -> AnthropicLLMSettings:
-        """A delta from a plain dict; a ``thinking`` dict becomes an ``AnthropicThinkingConfig``."""
-        delta = super().from_mapping(settings)
-        if isinstance(delta.thinking, Mapping):
-            delta.thinking = AnthropicThinkingConfig(**delta.thinking)
-        return delta
+    _models: ClassVar[dict[str, type[BaseModel]]] = {"thinking": AnthropicThinkingConfig}
 
 
 @dataclass

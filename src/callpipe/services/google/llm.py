@@ -36,7 +36,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -116,13 +116,7 @@ class GoogleLLMSettings(LLMSettings):
     thinking: GoogleThinkingConfig | None | NotGiven = field(default_factory=unset)
     safety_settings: list[Any] | None | NotGiven = field(default_factory=unset)
 
-    @classmethod
-    def from_mapping(cls, settings: Mapping[str, Any]) -> GoogleLLMSettings:
-        """A delta from a plain dict; a ``thinking`` dict becomes a ``GoogleThinkingConfig``."""
-        delta = super().from_mapping(settings)
-        if isinstance(delta.thinking, Mapping):
-            delta.thinking = GoogleThinkingConfig(**delta.thinking)
-        return delta
+    _models: ClassVar[dict[str, type[BaseModel]]] = {"thinking": GoogleThinkingConfig}
 
 
 class GoogleLLMService(StreamingHTTPLLMService):

@@ -46,7 +46,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel
@@ -143,13 +143,7 @@ class OpenAIResponsesLLMSettings(LLMSettings):
     max_completion_tokens: int | None | NotGiven = field(default_factory=unset)
     reasoning: OpenAIResponsesReasoningConfig | None | NotGiven = field(default_factory=unset)
 
-    @classmethod
-    def from_mapping(cls, settings: Mapping[str, Any]) -> OpenAIResponsesLLMSettings:
-        """A delta from a plain dict; a ``reasoning`` dict becomes a reasoning config."""
-        delta = super().from_mapping(settings)
-        if isinstance(delta.reasoning, Mapping):
-            delta.reasoning = OpenAIResponsesReasoningConfig(**delta.reasoning)
-        return delta
+    _models: ClassVar[dict[str, type[BaseModel]]] = {"reasoning": OpenAIResponsesReasoningConfig}
 
 
 def _model_key(model: str) -> str:
