@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from callpipe.testing.fakes._google import google_rpc_error
 from callpipe.testing.fakes._server import CountsStreams, LocalASGIServer, ServedHTTPFake, fake_app
 
 DATA_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionResponse")
@@ -61,22 +62,11 @@ class GeminiReply:
     thoughts_tokens: int | None = None
 
 
+_STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED"}
+
+
 def _error(status: int, message: str, reason: str | None = None) -> Response:
-    names = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED"}
-    error: dict[str, Any] = {
-        "code": status,
-        "message": message,
-        "status": names.get(status, "INTERNAL"),
-    }
-    if reason:
-        error["details"] = [
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": reason,
-                "domain": "googleapis.com",
-            }
-        ]
-    return JSONResponse({"error": error}, status_code=status)
+    return google_rpc_error(status, message, reason, names=_STATUS_NAMES)
 
 
 def request_problem(body: dict[str, Any], signatures: set[str] | None) -> str | None:

@@ -46,6 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
+from callpipe.testing.fakes._google import google_rpc_error
 from callpipe.testing.fakes._server import LocalASGIServer, ServedHTTPFake, fake_app
 from callpipe.testing.fakes.openai import tone_pcm
 
@@ -56,33 +57,11 @@ SERVED_ENCODINGS = ("LINEAR16", "MULAW", "ALAW", "PCM")
 OTHER_ENCODINGS = ("MP3", "OGG_OPUS", "M4A")
 INPUT_KINDS = ("text", "ssml", "markup", "multiSpeakerMarkup", "prompt")
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-_STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    503: "UNAVAILABLE",
-}
 
 
 def google_error(status: int, message: str, reason: str | None = None) -> JSONResponse:
     """A Google API error body (``google.rpc.Status`` in JSON) with ``status``."""
-    error: dict[str, Any] = {
-        "code": status,
-        "message": message,
-        "status": _STATUS_NAMES.get(status, "INTERNAL"),
-    }
-    if reason:
-        error["details"] = [
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": reason,
-                "domain": "googleapis.com",
-                "metadata": {"service": "texttospeech.googleapis.com"},
-            }
-        ]
-    return JSONResponse({"error": error}, status_code=status)
+    return google_rpc_error(status, message, reason, service="texttospeech.googleapis.com")
 
 
 def wav_file(encoding: str, rate: int, payload: bytes) -> bytes:
