@@ -23,7 +23,6 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.tts_service import TextAggregationMode
@@ -31,9 +30,8 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs, emitted, interruption_at, reply, run_then
-
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.deepgram_tts import FakeDeepgramTTSServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs, emitted, interruption_at, reply, run_then
 
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 WORD = 0.05  # seconds of audio per word in the fake
 
 

@@ -22,16 +22,15 @@ from callpipe.frames.frames import (
     TTSTextFrame,
     TTSUpdateSettingsFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import emitted, reply, run_then
 
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 Settings = ElevenLabsTTSService.Settings
 
 

@@ -20,16 +20,14 @@ from callpipe.frames.frames import (
     TTSStoppedFrame,
     TTSTextFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService, PronunciationDictionaryLocator
 from callpipe.services.tts_service import TTSContext
 from callpipe.testing import run_test
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs, emitted, interruption_at, reply, run_then
-
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
 
 @pytest.fixture

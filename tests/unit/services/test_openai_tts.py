@@ -23,15 +23,13 @@ from callpipe.frames.frames import (
     TTSStoppedFrame,
     TTSTextFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.openai.tts import OpenAITTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs, emitted, eventually, interruption_at, run_then
-
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
 
 @pytest.fixture

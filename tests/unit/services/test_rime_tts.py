@@ -32,9 +32,8 @@ from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs, emitted, errors, interruption_at, reply, run_then
-
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
 
 @pytest.fixture

@@ -16,15 +16,14 @@ from callpipe.frames.frames import (
     TTSTextFrame,
     TTSUpdateSettingsFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.sarvam.tts import SarvamHttpTTSService, wav_pcm
 from callpipe.testing import run_test
 from callpipe.testing.fakes.sarvam import FakeSarvamHTTPServer
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs, of, reply
 
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 Settings = SarvamHttpTTSService.Settings
 
 

@@ -35,9 +35,9 @@ from callpipe.testing.fakes.sarvam import FakeSarvamServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs, emitted, errors, interruption_at, reply, run_then, until
 
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 Settings = SarvamTTSService.Settings
 
 

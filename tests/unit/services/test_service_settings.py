@@ -18,7 +18,6 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.deepgram.stt import DeepgramSTTService
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
@@ -32,7 +31,7 @@ from callpipe.testing.fakes.openai import FakeOpenAIServer, tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
+from .helpers import PHONE as PARAMS
 
 
 def reply(text: str) -> list[object]:

@@ -19,7 +19,6 @@ from callpipe.frames.frames import (
     STTUpdateSettingsFrame,
     TTSUpdateSettingsFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.deepgram.stt import DeepgramSTTService, LiveOptions
@@ -40,7 +39,7 @@ from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.utils.types import is_given
 
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
+from .helpers import PHONE as PARAMS
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -11,13 +11,11 @@ from callpipe.frames.frames import (
     TTSAudioRawFrame,
     TTSTextFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.tts_service import TTSService
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs, interruption_at, reply, run_then
-
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
 
 class StreamingTTS(TTSService):

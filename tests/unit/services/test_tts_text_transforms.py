@@ -10,7 +10,6 @@ import pytest
 
 import callpipe.services.tts_service as tts_service
 from callpipe.frames.frames import ErrorFrame, TTSSpeakFrame, TTSTextFrame
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.tts_service import TextAggregationMode, TTSService
 from callpipe.testing import run_test
@@ -19,9 +18,8 @@ from callpipe.utils.text.base_text_aggregator import TextType
 from callpipe.utils.text.markdown_text_filter import MarkdownTextFilter
 from callpipe.utils.text.transforms.strip_markdown import StripMarkdown
 
+from .helpers import PHONE as PARAMS
 from .helpers import reply
-
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
 # As an LLM streams it: the emphasis is cut between chunks, "!" and "**" included.
 MARKDOWN_REPLY = (

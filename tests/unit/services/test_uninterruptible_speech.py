@@ -17,15 +17,14 @@ from callpipe.frames.frames import (
     TTSTextFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.task import PipelineParams
 from callpipe.testing.pipeline import SleepFrame, run_test
 from callpipe.testing.virtual_clock import run_virtual
 
 from ..transports.test_output_pacing import FakeOutput
+from .helpers import PHONE as PARAMS
 from .helpers import interruption_at
 from .test_tts_interruption import StreamingTTS
 
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 SPEECH_SECS = 1.0  # StreamingTTS gives each utterance a second of audio
 
 

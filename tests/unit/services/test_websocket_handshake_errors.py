@@ -16,7 +16,6 @@ from callpipe.frames.frames import (
     LLMTextFrame,
     TTSAudioRawFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.deepgram.stt import DeepgramSTTService
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
@@ -25,7 +24,7 @@ from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeE
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.testing.virtual_calls import virtual_time
 
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
+from .helpers import PHONE as PARAMS
 
 Fake = FakeCartesiaServer | FakeDeepgramServer | FakeElevenLabsServer
 

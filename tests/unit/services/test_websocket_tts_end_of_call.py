@@ -4,16 +4,14 @@ provider when the EndFrame arrives is played out in full before the EndFrame, no
 from __future__ import annotations
 
 from callpipe.frames.frames import EndFrame, TTSAudioRawFrame, TTSStoppedFrame
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs, reply
-
-PARAMS = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 
 
 async def test_cartesia_plays_the_last_reply_out_before_the_end_frame() -> None:
