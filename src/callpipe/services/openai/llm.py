@@ -21,7 +21,7 @@ can run beside a streaming turn.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,32 +235,25 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
     ) -> str | None:
         parts: list[str] = []
 
-        async def handle(line: str) -> bool:
-            if not line.startswith("data:"):
-                return False
-            data = line[5:].strip()
-            if data == "[DONE]":
-                return True
-            chunk = self.stream_event(data)
-            choices = (chunk or {}).get("choices") or []
+        async def add_text(chunk: dict[str, Any]) -> None:
+            choices = chunk.get("choices") or []
             if choices:
                 content = (choices[0].get("delta") or {}).get("content")
                 if content:
                     parts.append(str(content))
-            return False
 
         async with client.stream("POST", self.completions_path(), json=body) as response:
             status = response.status_code
             if status != 200:
                 raise self._inference_error(status, await response.aread(), self._base_url)
-            await read_to_end(response.aiter_lines(), handle)
+            await read_to_end(response.aiter_lines(), self._chunk_reader(add_text))
         return "".join(parts) or None
 
-    async def _stream_once(self, body: dict[str, Any], produced: list[bool]) -> list[ToolCall]:
-        assert self._client is not None
-        calls: dict[int, ToolCall] = {}
-        self.reset_ttfb_metrics()
-        self.start_ttfb_metrics()
+    def _chunk_reader(
+        self, on_chunk: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> Callable[[str], Awaitable[bool]]:
+        """A :func:`read_to_end` line handler giving each chunk to ``on_chunk``; the response
+        is complete at ``data: [DONE]``."""
 
         async def handle(line: str) -> bool:
             if not line.startswith("data:"):
@@ -270,13 +263,24 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
                 return True
             chunk = self.stream_event(data)
             if chunk is not None:
-                await self._handle_chunk(chunk, calls, produced)
+                await on_chunk(chunk)
             return False
+
+        return handle
+
+    async def _stream_once(self, body: dict[str, Any], produced: list[bool]) -> list[ToolCall]:
+        assert self._client is not None
+        calls: dict[int, ToolCall] = {}
+        self.reset_ttfb_metrics()
+        self.start_ttfb_metrics()
+
+        async def on_chunk(chunk: dict[str, Any]) -> None:
+            await self._handle_chunk(chunk, calls, produced)
 
         async with self._client.stream("POST", self.completions_path(), json=body) as response:
             if response.status_code != 200:
                 raise await status_error(response, self._base_url)
-            await read_to_end(response.aiter_lines(), handle)
+            await read_to_end(response.aiter_lines(), self._chunk_reader(on_chunk))
         result = [calls[i] for i in sorted(calls) if calls[i].name]
         for n, call in enumerate(result):
             call.id = call.id or f"call_{n}"
