@@ -29,7 +29,7 @@ from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
 from .helpers import PHONE as PARAMS
-from .helpers import audio_secs, emitted, eventually, interruption_at, run_then
+from .helpers import audio_secs, emitted, eventually, interruption_at, reply, run_then
 
 
 @pytest.fixture
@@ -42,16 +42,8 @@ def make_tts(server: FakeOpenAIServer) -> OpenAITTSService:
     return OpenAITTSService(api_key="test-key", base_url=server.base_url, voice="nova")
 
 
-def llm_reply(*chunks: str) -> list[Frame]:
-    return [
-        LLMFullResponseStartFrame(),
-        *(LLMTextFrame(c) for c in chunks),
-        LLMFullResponseEndFrame(),
-    ]
-
-
 async def test_reply_is_spoken_sentence_by_sentence_in_order(server: FakeOpenAIServer) -> None:
-    frames = llm_reply("Hello", " there.", " How can", " I help", " you today?")
+    frames = reply("Hello", " there.", " How can", " I help", " you today?")
     down, up = await run_test(make_tts(server), frames, params=PARAMS)
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     # One request per sentence, asking for raw PCM.
@@ -106,7 +98,7 @@ async def test_interruption_drops_the_old_reply(server: FakeOpenAIServer) -> Non
     after: list[Frame] = [
         InterruptionFrame(),
         SleepFrame(0.2),
-        *llm_reply("New reply."),
+        *reply("New reply."),
     ]
     down = await run_then(
         make_tts(server),
@@ -128,7 +120,7 @@ async def test_interruption_drops_the_old_reply(server: FakeOpenAIServer) -> Non
 
 async def test_rate_limit_is_retried_once(server: FakeOpenAIServer) -> None:
     server.speech_replies.extend([429])
-    down, up = await run_test(make_tts(server), llm_reply("Try again."), params=PARAMS)
+    down, up = await run_test(make_tts(server), reply("Try again."), params=PARAMS)
     assert not [f for f in up if isinstance(f, ErrorFrame)]
     assert len(server.speech_requests) == 2
     assert abs(audio_secs(down) - 0.2) < 0.01
@@ -138,7 +130,7 @@ async def test_http_errors_are_reported_and_the_reply_still_closes(
     server: FakeOpenAIServer,
 ) -> None:
     server.speech_replies.extend([500, 500])
-    down, up = await run_test(make_tts(server), llm_reply("Broken."), params=PARAMS)
+    down, up = await run_test(make_tts(server), reply("Broken."), params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and "500" in errors[0].error and not errors[0].fatal
     assert any(isinstance(f, TTSStoppedFrame) for f in down)

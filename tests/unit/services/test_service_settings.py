@@ -8,9 +8,6 @@ from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     Frame,
     InputAudioRawFrame,
-    LLMFullResponseEndFrame,
-    LLMFullResponseStartFrame,
-    LLMTextFrame,
     STTUpdateSettingsFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
@@ -32,10 +29,7 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
 from .helpers import PHONE as PARAMS
-
-
-def reply(text: str) -> list[object]:
-    return [LLMFullResponseStartFrame(), LLMTextFrame(text), LLMFullResponseEndFrame()]
+from .helpers import reply
 
 
 async def test_cartesia_settings_and_runtime_voice_change() -> None:
