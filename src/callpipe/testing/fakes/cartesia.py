@@ -35,7 +35,6 @@ import contextlib
 import json
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Unpack
@@ -47,14 +46,12 @@ from websockets.exceptions import ConnectionClosed
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
 from callpipe.testing.fakes._server import (
     CountsStreams,
-    LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
-    ServedHTTPFake,
     ServedWebsocketFake,
-    fake_app,
 )
 from callpipe.testing.fakes._stt import Listener, ListeningFake, ListeningOptions
+from callpipe.testing.fakes._tts import SpeechHTTPFake
 from callpipe.testing.fakes.openai import tone_pcm
 
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
@@ -399,7 +396,7 @@ def bytes_request_problem(body: Any) -> str | None:
     return None
 
 
-class FakeCartesiaHTTPServer(CountsStreams, ServedHTTPFake):
+class FakeCartesiaHTTPServer(CountsStreams, SpeechHTTPFake):
     """Cartesia's ``POST /tts/bytes`` on 127.0.0.1 (see the comment above this class)."""
 
     def __init__(
@@ -410,24 +407,12 @@ class FakeCartesiaHTTPServer(CountsStreams, ServedHTTPFake):
         chunk_secs: float = 0.04,
         chunk_delay: float = 0.0,
     ) -> None:
-        from starlette.routing import Route
-
-        self.api_key = api_key
-        self.secs_per_word = secs_per_word
+        super().__init__("/tts/bytes", self._bytes, api_key=api_key, secs_per_word=secs_per_word)
         self.chunk_secs = chunk_secs
         self.chunk_delay = chunk_delay
-        self.requests: list[dict[str, Any]] = []
-        """Each authorized request's JSON body."""
-        self.headers: list[dict[str, str]] = []
-        """Each request's headers (names in lower case)."""
-        self.statuses: deque[int] = deque()
-        """HTTP statuses for the next valid requests (200 = speak)."""
         self.completed_streams = 0
         self.cancelled_streams = 0
         """Answers the client stopped reading before their end (a barge-in closing them)."""
-        self._server = LocalASGIServer(
-            fake_app([Route("/tts/bytes", self._bytes, methods=["POST"])])
-        )
 
     @staticmethod
     def _error(status: int, code: str, title: str, message: str) -> Any:
@@ -467,7 +452,7 @@ class FakeCartesiaHTTPServer(CountsStreams, ServedHTTPFake):
         problem = bytes_request_problem(body)
         if problem is not None:
             return self._error(400, "invalid_request", "Invalid request", problem)
-        status = self.statuses.popleft() if self.statuses else 200
+        status = self._next_status()
         if status != 200:
             return self._error(status, "scripted_error", "Scripted error", f"HTTP {status}")
         fmt = body["output_format"]

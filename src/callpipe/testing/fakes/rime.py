@@ -32,7 +32,6 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -42,13 +41,11 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.testing.fakes._server import (
-    LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
-    ServedHTTPFake,
     ServedWebsocketFake,
-    fake_app,
 )
+from callpipe.testing.fakes._tts import SpeechHTTPFake
 from callpipe.testing.fakes.openai import tone_pcm
 
 PATHS = ("/ws3", "/ws2")
@@ -334,7 +331,7 @@ HTTP_AUDIO = {
 }
 
 
-class FakeRimeHTTPServer(ServedHTTPFake):
+class FakeRimeHTTPServer(SpeechHTTPFake):
     """Rime's ``POST /v1/rime-tts`` on 127.0.0.1 (see the comment above this class)."""
 
     def __init__(
@@ -345,21 +342,9 @@ class FakeRimeHTTPServer(ServedHTTPFake):
         chunk_secs: float = 0.04,
         chunk_delay: float = 0.0,
     ) -> None:
-        from starlette.routing import Route
-
-        self.api_key = api_key
-        self.secs_per_word = secs_per_word
+        super().__init__("/v1/rime-tts", self._speak, api_key=api_key, secs_per_word=secs_per_word)
         self.chunk_secs = chunk_secs
         self.chunk_delay = chunk_delay
-        self.requests: list[dict[str, Any]] = []
-        """Each authorized request's JSON body."""
-        self.headers: list[dict[str, str]] = []
-        """Each request's headers (names in lower case)."""
-        self.statuses: deque[int] = deque()
-        """HTTP statuses for the next valid requests (200 = speak)."""
-        self._server = LocalASGIServer(
-            fake_app([Route("/v1/rime-tts", self._speak, methods=["POST"])])
-        )
 
     async def _speak(self, request: Any) -> Any:
         from starlette.responses import PlainTextResponse, StreamingResponse
@@ -383,7 +368,7 @@ class FakeRimeHTTPServer(ServedHTTPFake):
         rate = body.get("samplingRate", 24000)
         if not isinstance(rate, int) or rate <= 0:
             return PlainTextResponse("samplingRate must be a positive integer", 400)
-        status = self.statuses.popleft() if self.statuses else 200
+        status = self._next_status()
         if status != 200:
             return PlainTextResponse(f"scripted error {status}", status)
         pcm = tone_pcm(len(str(body["text"]).split()) * self.secs_per_word, rate)

@@ -56,15 +56,13 @@ from websockets.exceptions import ConnectionClosed
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.audio.wav import pcm_to_wav
 from callpipe.testing.fakes._server import (
-    LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
-    ServedHTTPFake,
     ServedWebsocketFake,
-    fake_app,
     json_object,
 )
 from callpipe.testing.fakes._stt import Hearing
+from callpipe.testing.fakes._tts import SpeechHTTPFake
 from callpipe.testing.fakes.openai import tone_pcm
 
 STT_PATH = "/speech-to-text/ws"
@@ -414,22 +412,12 @@ class _Speaking:
             await asyncio.sleep(self.fake.chunk_delay)
 
 
-class FakeSarvamHTTPServer(ServedHTTPFake):
+class FakeSarvamHTTPServer(SpeechHTTPFake):
     """Sarvam's ``POST /text-to-speech`` on 127.0.0.1 (see the module docstring)."""
 
     def __init__(self, *, api_key: str | None = "test-key", secs_per_word: float = 0.1) -> None:
-        from starlette.routing import Route
-
-        self.api_key = api_key
-        self.secs_per_word = secs_per_word
-        self.requests: list[dict[str, Any]] = []
-        """Each authorized request's JSON body."""
-        self.headers: list[dict[str, str]] = []
-        """Each request's headers (names in lower case)."""
-        self.statuses: deque[int] = deque()
-        """HTTP statuses for the next valid requests (200 = speak)."""
-        self._server = LocalASGIServer(
-            fake_app([Route("/text-to-speech", self._speak, methods=["POST"])])
+        super().__init__(
+            "/text-to-speech", self._speak, api_key=api_key, secs_per_word=secs_per_word
         )
 
     @staticmethod
@@ -474,7 +462,7 @@ class FakeSarvamHTTPServer(ServedHTTPFake):
         if problem is not None:
             return self._error(400, "invalid_request_error", problem)
         self.requests.append(body)
-        status = self.statuses.popleft() if self.statuses else 200
+        status = self._next_status()
         if status != 200:
             return self._error(status, "server_error", "scripted failure")
         rate = int(body.get("speech_sample_rate", 22050))

@@ -1,0 +1,39 @@
+"""What the HTTP text-to-speech fakes share: one ``POST`` endpoint, the key it accepts, the
+length of speech per word, what it was sent and the statuses scripted for it."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.routing import Route
+
+from callpipe.testing.fakes._server import LocalASGIServer, ServedHTTPFake, fake_app
+
+
+class SpeechHTTPFake(ServedHTTPFake):
+    """A text-to-speech fake answering ``POST path`` with ``endpoint``; ``api_key`` None
+    accepts any key."""
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[[Any], Awaitable[Any]],
+        *,
+        api_key: str | None,
+        secs_per_word: float,
+    ) -> None:
+        self.api_key = api_key
+        self.secs_per_word = secs_per_word
+        self.requests: list[dict[str, Any]] = []
+        """Each authorized request's JSON body."""
+        self.headers: list[dict[str, str]] = []
+        """Each request's headers (names in lower case)."""
+        self.statuses: deque[int] = deque()
+        """HTTP statuses for the next valid requests (200 = speak)."""
+        self._server = LocalASGIServer(fake_app([Route(path, endpoint, methods=["POST"])]))
+
+    def _next_status(self) -> int:
+        """The scripted status of the request being answered (200 when none is left)."""
+        return self.statuses.popleft() if self.statuses else 200
