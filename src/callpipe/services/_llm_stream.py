@@ -27,7 +27,7 @@ import httpx
 from callpipe.errors import CallpipeError, ConfigurationError, ServiceAuthError
 from callpipe.frames.frames import LLMFullResponseEndFrame, LLMFullResponseStartFrame
 from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
-from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services.llm_service import LLMService, ToolCall
 
@@ -73,6 +73,14 @@ async def request_once_more_if_stale(owner: object, send: Callable[[], Awaitable
         except httpx.HTTPError as exc:
             raise CallpipeError(f"{owner}: request failed: {type(exc).__name__}: {exc}") from exc
     raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def context_messages(context: ChatContext, llm: str) -> list[dict[str, Any]]:
+    """``context``'s messages for the API: with an ``LLMContext``, the ``llm``'s own messages
+    are included (e.g. kept reasoning or thinking); an older context has none."""
+    if isinstance(context, LLMContext):
+        return context.messages_for_api(llm)
+    return context.messages_for_api()
 
 
 class _StreamError(Exception):

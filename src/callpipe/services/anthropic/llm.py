@@ -57,12 +57,13 @@ from callpipe.adapters.llm.services.anthropic_adapter import (
 from callpipe.errors import CallpipeError, ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.metrics.metrics import LLMTokenUsage
-from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
+from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._env import ANTHROPIC_BASE_URL_ENV, base_url
 from callpipe.services._http import error_message
 from callpipe.services._llm_stream import (
     StreamingHTTPLLMService,
     _StreamError,
+    context_messages,
     request_once_more_if_stale,
     status_error,
 )
@@ -311,10 +312,7 @@ class AnthropicLLMService(StreamingHTTPLLMService):
         """The ``/v1/messages`` body for ``context`` (public for tests and debugging);
         ``system_instruction`` replaces the configured one (:meth:`run_inference`)."""
         settings = self._settings
-        if isinstance(context, LLMContext):
-            messages = context.messages_for_api(LLM_ID)
-        else:
-            messages = context.messages_for_api()
+        messages = context_messages(context, LLM_ID)
         instruction = system_instruction or settings.system_instruction
         if isinstance(instruction, str) and instruction:
             # The service's instruction replaces the context's leading system messages.

@@ -68,6 +68,7 @@ from callpipe.processors.aggregators.llm_context import (
 from callpipe.services._llm_stream import (
     StreamingHTTPLLMService,
     _StreamError,
+    context_messages,
     read_to_end,
     request_once_more_if_stale,
     status_error,
@@ -301,10 +302,7 @@ class OpenAIResponsesHttpLLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         """The ``/responses`` body for ``context`` (public for tests and debugging);
         ``system_instruction`` replaces the configured one (:meth:`run_inference`)."""
         settings = self._settings
-        if isinstance(context, LLMContext):
-            messages = context.messages_for_api(LLM_ID)
-        else:
-            messages = context.messages_for_api()
+        messages = context_messages(context, LLM_ID)
         instruction = system_instruction or _given(settings.system_instruction)
         params = invocation_params(messages, context.tools_for_api(), instruction or None)
         body: dict[str, Any] = {
