@@ -26,7 +26,8 @@ from callpipe.frames.frames import (
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.task import PipelineParams, PipelineTask
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
-from callpipe.testing.fakes.openai import tone_pcm
+from callpipe.services.openai.llm import OpenAILLMService
+from callpipe.testing.fakes.openai import FakeOpenAIServer, tone_pcm
 from callpipe.testing.pipeline import FrameCollector, SleepFrame
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
@@ -73,6 +74,13 @@ async def run_then(
     await task.run()
     await feeder
     return down.frames
+
+
+def openai_llm(server: FakeOpenAIServer, **kwargs: Any) -> OpenAILLMService:
+    """An OpenAILLMService talking to ``server`` (model ``fake-model``)."""
+    return OpenAILLMService(
+        api_key="test-key", base_url=server.base_url, model="fake-model", **kwargs
+    )
 
 
 def emitted(cls: type[Frame]) -> Callable[[list[Frame]], bool]:
@@ -123,6 +131,11 @@ def caller_audio(secs: float, *, loud: bool, rate: int = 8000) -> list[Frame]:
     pcm = tone_pcm(secs, rate) if loud else bytes(int(secs * rate) * 2)
     step = rate // 50 * 2
     return [InputAudioRawFrame(pcm[i : i + step], rate) for i in range(0, len(pcm), step)]
+
+
+def finals(frames: Sequence[Frame]) -> list[TranscriptionFrame]:
+    """The final transcripts among ``frames``."""
+    return [f for f in frames if isinstance(f, TranscriptionFrame)]
 
 
 def of(frames: Sequence[Frame], cls: type[Frame]) -> list[Any]:

@@ -13,7 +13,6 @@ from callpipe.frames.frames import (
     EndFrame,
     ErrorFrame,
     FatalErrorFrame,
-    Frame,
     InterimTranscriptionFrame,
     STTUpdateSettingsFrame,
     TranscriptionFrame,
@@ -27,7 +26,7 @@ from callpipe.testing.fakes.cartesia import FakeCartesiaSTTServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import caller_audio
+from .helpers import caller_audio, finals
 
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
@@ -41,10 +40,6 @@ async def server() -> AsyncIterator[FakeCartesiaSTTServer]:
 
 def make_stt(server: FakeCartesiaSTTServer, **kwargs: object) -> CartesiaSTTService:
     return CartesiaSTTService(api_key="test-key", base_url=server.url, **kwargs)  # type: ignore[arg-type]
-
-
-def finals(frames: list[Frame]) -> list[TranscriptionFrame]:
-    return [f for f in frames if isinstance(f, TranscriptionFrame)]
 
 
 def sent_final(server: FakeCartesiaSTTServer) -> bool:

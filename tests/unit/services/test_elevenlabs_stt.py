@@ -29,7 +29,7 @@ from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import WIDE, caller_audio
+from .helpers import WIDE, caller_audio, finals
 
 RATE = 8000
 PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
@@ -43,10 +43,6 @@ async def server() -> AsyncIterator[FakeElevenLabsSTTServer]:
 
 def make_stt(server: FakeElevenLabsSTTServer, **kwargs: object) -> ElevenLabsRealtimeSTTService:
     return ElevenLabsRealtimeSTTService(api_key="test-key", base_url=server.url, **kwargs)  # type: ignore[arg-type]
-
-
-def finals(frames: list[Frame]) -> list[TranscriptionFrame]:
-    return [f for f in frames if isinstance(f, TranscriptionFrame)]
 
 
 def committed(server: FakeElevenLabsSTTServer) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -31,6 +30,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import openai_llm as make_llm
 from .helpers import run_then
 
 WEATHER = FunctionSchema(
@@ -45,12 +45,6 @@ WEATHER = FunctionSchema(
 async def server() -> AsyncIterator[FakeOpenAIServer]:
     async with FakeOpenAIServer() as fake:
         yield fake
-
-
-def make_llm(server: FakeOpenAIServer, **kwargs: Any) -> OpenAILLMService:
-    return OpenAILLMService(
-        api_key="test-key", base_url=server.base_url, model="fake-model", **kwargs
-    )
 
 
 def of(kind: type[Frame], frames: list[Frame]) -> list[Frame]:

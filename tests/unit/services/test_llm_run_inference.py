@@ -29,7 +29,7 @@ from callpipe.testing.fakes import FakeGeminiServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import FrameCollector
 
-from .helpers import texts
+from .helpers import openai_llm, texts
 
 
 @pytest.fixture
@@ -42,12 +42,6 @@ async def openai() -> AsyncIterator[FakeOpenAIServer]:
 async def gemini() -> AsyncIterator[FakeGeminiServer]:
     async with FakeGeminiServer() as fake:
         yield fake
-
-
-def openai_llm(fake: FakeOpenAIServer, **kwargs: object) -> OpenAILLMService:
-    return OpenAILLMService(
-        api_key="test-key", base_url=fake.base_url, model="fake-model", **kwargs
-    )  # type: ignore[arg-type]
 
 
 def gemini_llm(fake: FakeGeminiServer, **kwargs: object) -> GoogleLLMService:

@@ -35,18 +35,13 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.testing.virtual_calls import virtual_time
 
 from .helpers import emitted, interruption_at, run_then, texts
+from .helpers import openai_llm as make_llm
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeOpenAIServer]:
     async with FakeOpenAIServer() as fake:
         yield fake
-
-
-def make_llm(server: FakeOpenAIServer, **kwargs: object) -> OpenAILLMService:
-    return OpenAILLMService(
-        api_key="test-key", base_url=server.base_url, model="fake-model", **kwargs
-    )  # type: ignore[arg-type]
 
 
 async def run_interrupted(

@@ -27,6 +27,7 @@ from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
 
+from .helpers import openai_llm as make_llm
 from .helpers import texts
 
 FAST = UserTurnCompletionConfig(incomplete_short_timeout=0.05, incomplete_long_timeout=0.1)
@@ -36,12 +37,6 @@ FAST = UserTurnCompletionConfig(incomplete_short_timeout=0.05, incomplete_long_t
 async def server() -> AsyncIterator[FakeOpenAIServer]:
     async with FakeOpenAIServer() as fake:
         yield fake
-
-
-def make_llm(server: FakeOpenAIServer, **kwargs: Any) -> OpenAILLMService:
-    return OpenAILLMService(
-        api_key="test-key", base_url=server.base_url, model="fake-model", **kwargs
-    )
 
 
 def enable(config: UserTurnCompletionConfig = FAST, on: bool = True) -> LLMUpdateSettingsFrame:
