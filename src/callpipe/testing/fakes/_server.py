@@ -7,13 +7,16 @@ import contextlib
 import json
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
 
 T = TypeVar("T")
 
@@ -307,3 +310,19 @@ class CountsStreams:
                 self.completed_streams += 1
             else:
                 self.cancelled_streams += 1
+
+
+class DropsMidAudio:
+    """For a speech socket fake: abort a connection once ``drop_after_chunks`` audio chunks
+    went out (counted in ``_chunks_sent``), one time."""
+
+    drop_after_chunks: int | None
+    _chunks_sent: int
+
+    def _drop_due(self, ws: ServerConnection) -> bool:
+        """Abort ``ws`` (no close frame) if the scripted drop is due now; True when it was."""
+        if self.drop_after_chunks is None or self._chunks_sent < self.drop_after_chunks:
+            return False
+        self.drop_after_chunks = None
+        ws.transport.abort()
+        return True

@@ -46,6 +46,7 @@ from websockets.exceptions import ConnectionClosed
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
 from callpipe.testing.fakes._server import (
     CountsStreams,
+    DropsMidAudio,
     LocalWebsocketServer,
     Refusal,
     ServedWebsocketFake,
@@ -119,7 +120,7 @@ class _Context:
     finished: bool = False
 
 
-class FakeCartesiaServer(ServedWebsocketFake):
+class FakeCartesiaServer(DropsMidAudio, ServedWebsocketFake):
     """See the module docstring. ``async with FakeCartesiaServer() as server: server.url``."""
 
     def __init__(
@@ -285,12 +286,7 @@ class FakeCartesiaServer(ServedWebsocketFake):
                 ctx.offset_secs += len(words) * self.secs_per_word
                 step = max(2, int(self.chunk_secs * rate) * 2)
                 for i in range(0, len(pcm), step):
-                    if (
-                        self.drop_after_chunks is not None
-                        and self._chunks_sent >= self.drop_after_chunks
-                    ):
-                        self.drop_after_chunks = None
-                        ws.transport.abort()
+                    if self._drop_due(ws):
                         return
                     audio = _encode(pcm[i : i + step], str(fmt.get("encoding")))
                     await ws.send(

@@ -45,6 +45,7 @@ from websockets.exceptions import ConnectionClosed
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
 from callpipe.testing.fakes._server import (
     CountsStreams,
+    DropsMidAudio,
     LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
@@ -96,7 +97,7 @@ class _Context:
     task: asyncio.Task[None] | None = None
 
 
-class FakeElevenLabsServer(ServedWebsocketFake):
+class FakeElevenLabsServer(DropsMidAudio, ServedWebsocketFake):
     """See the module docstring."""
 
     def __init__(
@@ -250,12 +251,7 @@ class FakeElevenLabsServer(ServedWebsocketFake):
                 chars_per_chunk = max(1, int(self.chunk_secs / self.secs_per_char))
                 for i in range(0, len(text), chars_per_chunk):
                     piece = text[i : i + chars_per_chunk]
-                    if (
-                        self.drop_after_chunks is not None
-                        and self._chunks_sent >= self.drop_after_chunks
-                    ):
-                        self.drop_after_chunks = None
-                        ws.transport.abort()
+                    if self._drop_due(ws):
                         return
                     ms = self.secs_per_char * 1000
                     audio = _encode(tone_pcm(len(piece) * self.secs_per_char, rate), fmt)

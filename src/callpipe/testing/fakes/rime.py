@@ -41,6 +41,7 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.testing.fakes._server import (
+    DropsMidAudio,
     LocalWebsocketServer,
     Refusal,
     ServedWebsocketFake,
@@ -110,7 +111,7 @@ class _Session:
             self.wake.set()
 
 
-class FakeRimeServer(ServedWebsocketFake):
+class FakeRimeServer(DropsMidAudio, ServedWebsocketFake):
     """See the module docstring. ``async with FakeRimeServer() as server: server.url``."""
 
     def __init__(
@@ -287,9 +288,7 @@ class FakeRimeServer(ServedWebsocketFake):
         pcm = tone_pcm(len(spoken) * self.secs_per_word, rate)
         step = max(2, int(self.chunk_secs * rate) * 2)
         for i in range(0, len(pcm), step):
-            if self.drop_after_chunks is not None and self._chunks_sent >= self.drop_after_chunks:
-                self.drop_after_chunks = None
-                session.ws.transport.abort()
+            if self._drop_due(session.ws):
                 return
             self._chunks_sent += 1
             audio = pcm[i : i + step]
