@@ -30,6 +30,7 @@ from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services.llm_service import LLMService, ToolCall
+from callpipe.utils.http_pool import pooled_transport
 
 logger = logging.getLogger(__name__)
 
@@ -260,3 +261,46 @@ class StreamingHTTPLLMService(LLMService):
                 return []
             finally:
                 self.reset_ttfb_metrics()
+
+
+class PooledHTTPLLMService(StreamingHTTPLLMService):
+    """A streaming service with its own pooled httpx client to ``_base_url`` (Anthropic,
+    Gemini): made at start, where a warm-up request sets up the connection, or at the first
+    request; closed at disconnect."""
+
+    _client: httpx.AsyncClient | None = None
+    _timeout: float = 30.0
+    _warmup: bool = True
+
+    def _client_headers(self) -> dict[str, str]:
+        """The headers sent with every request (the credentials)."""
+        raise NotImplementedError
+
+    def _make_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self._base_url,
+            headers=self._client_headers(),
+            timeout=httpx.Timeout(self._timeout, connect=5.0),
+            transport=pooled_transport(),
+        )
+
+    def _ensure_client(self) -> None:
+        if self._client is None:
+            self._client = self._make_client()
+
+    async def _open_client(self, warmup_path: str) -> httpx.Response | None:
+        """A new client; with ``warmup``, the answer to ``GET warmup_path`` (None when the
+        request failed: the first turn will try again)."""
+        self._client = self._make_client()
+        if not self._warmup:
+            return None
+        try:
+            return await self._client.get(warmup_path, timeout=5.0)
+        except httpx.HTTPError as exc:
+            logger.debug("%s: warm-up request failed: %s", self, exc)
+            return None
+
+    async def disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()

@@ -61,7 +61,7 @@ from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._env import ANTHROPIC_BASE_URL_ENV, base_url
 from callpipe.services._http import error_message
 from callpipe.services._llm_stream import (
-    StreamingHTTPLLMService,
+    PooledHTTPLLMService,
     _StreamError,
     context_messages,
     request_once_more_if_stale,
@@ -70,7 +70,6 @@ from callpipe.services._llm_stream import (
 from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.settings import LLMSettings, store_from, unset
-from callpipe.utils.http_pool import pooled_transport
 from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
@@ -184,7 +183,7 @@ class _Block:
     signature: str | None = None
 
 
-class AnthropicLLMService(StreamingHTTPLLMService):
+class AnthropicLLMService(PooledHTTPLLMService):
     """Claude chat with streaming, tools, thinking and prompt caching (see the module docstring).
 
     Configure with ``settings=AnthropicLLMService.Settings(model=..., max_tokens=...,
@@ -267,38 +266,17 @@ class AnthropicLLMService(StreamingHTTPLLMService):
 
     # ------------------------------------------------------------------ connection
 
-    def _make_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self._base_url,
-            headers={"x-api-key": self._api_key, "anthropic-version": ANTHROPIC_VERSION},
-            timeout=httpx.Timeout(self._timeout, connect=5.0),
-            transport=pooled_transport(),
-        )
-
-    def _ensure_client(self) -> None:
-        if self._client is None:
-            self._client = self._make_client()
+    def _client_headers(self) -> dict[str, str]:
+        return {"x-api-key": self._api_key, "anthropic-version": ANTHROPIC_VERSION}
 
     async def start(self, frame: StartFrame) -> None:
-        self._client = self._make_client()
-        if not self._warmup:
-            return
-        try:
-            response = await self._client.get(f"/v1/models/{self.model_name}", timeout=5.0)
-        except httpx.HTTPError as exc:
-            logger.debug("%s: warm-up request failed: %s", self, exc)
-            return
-        if response.status_code in (401, 403):
+        response = await self._open_client(f"/v1/models/{self.model_name}")
+        if response is not None and response.status_code in (401, 403):
             raise ServiceAuthError(
                 f"{self}: Anthropic rejected the API key (HTTP {response.status_code}): "
                 f"{error_message(response.status_code, response.content)}. "
                 "Check api_key / ANTHROPIC_API_KEY."
             )
-
-    async def disconnect(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
 
     # ------------------------------------------------------------------ request
 

@@ -50,7 +50,7 @@ from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.services._env import GEMINI_URL_ENV, base_url
 from callpipe.services._http import error_message
 from callpipe.services._llm_stream import (
-    StreamingHTTPLLMService,
+    PooledHTTPLLMService,
     _StreamError,
     request_once_more_if_stale,
     status_error,
@@ -65,7 +65,6 @@ from callpipe.services.google._gemini import (
 )
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.settings import LLMSettings, store_from, unset
-from callpipe.utils.http_pool import pooled_transport
 from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
@@ -119,7 +118,7 @@ class GoogleLLMSettings(LLMSettings):
     _models: ClassVar[dict[str, type[BaseModel]]] = {"thinking": GoogleThinkingConfig}
 
 
-class GoogleLLMService(StreamingHTTPLLMService):
+class GoogleLLMService(PooledHTTPLLMService):
     """Gemini chat over REST with streaming and function calling (see the module docstring).
 
     Configure with ``settings=GoogleLLMService.Settings(model=..., temperature=...,
@@ -214,24 +213,12 @@ class GoogleLLMService(StreamingHTTPLLMService):
 
     # ------------------------------------------------------------------ connection
 
-    def _make_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self._base_url,
-            headers={"x-goog-api-key": self._api_key},
-            timeout=httpx.Timeout(self._timeout, connect=5.0),
-            transport=pooled_transport(),
-        )
+    def _client_headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self._api_key}
 
     async def start(self, frame: StartFrame) -> None:
-        self._client = self._make_client()
-        if not self._warmup:
-            return
-        try:
-            response = await self._client.get(
-                f"/{self._api_version}/models/{self.model_name}", timeout=5.0
-            )
-        except httpx.HTTPError as exc:
-            logger.debug("%s: warm-up request failed: %s", self, exc)
+        response = await self._open_client(f"/{self._api_version}/models/{self.model_name}")
+        if response is None:
             return
         if response.status_code in (401, 403) or (
             response.status_code == 400 and b"API_KEY" in response.content
@@ -241,11 +228,6 @@ class GoogleLLMService(StreamingHTTPLLMService):
                 f"{error_message(response.status_code, response.content)}. "
                 "Check api_key / GOOGLE_API_KEY."
             )
-
-    async def disconnect(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
 
     # ------------------------------------------------------------------ request
 
@@ -311,10 +293,6 @@ class GoogleLLMService(StreamingHTTPLLMService):
         return body
 
     # ------------------------------------------------------------------ completion
-
-    def _ensure_client(self) -> None:
-        if self._client is None:
-            self._client = self._make_client()
 
     async def run_inference(
         self,
