@@ -62,11 +62,8 @@ class GeminiReply:
     thoughts_tokens: int | None = None
 
 
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED"}
-
-
 def _error(status: int, message: str, reason: str | None = None) -> Response:
-    return google_rpc_error(status, message, reason, names=_STATUS_NAMES)
+    return google_rpc_error(status, message, reason)
 
 
 def request_problem(body: dict[str, Any], signatures: set[str] | None) -> str | None:
