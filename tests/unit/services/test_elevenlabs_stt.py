@@ -57,7 +57,7 @@ async def test_turn_end_flushes_audio_then_commits(server: FakeElevenLabsSTTServ
         *caller_audio(1.06, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
         UserStoppedSpeakingFrame(),
         SleepFrame(3.0, until=lambda: committed(server)),
-        SleepFrame(0.05),
+        SleepFrame(0.5),  # the committed transcript on its way through the STT (loaded host)
         CancelFrame(),  # not an EndFrame: the final must come from the turn's commit
     ]
     stt = make_stt(server)
