@@ -45,6 +45,10 @@ def make_stt(server: FakeElevenLabsSTTServer, **kwargs: object) -> ElevenLabsRea
     return ElevenLabsRealtimeSTTService(api_key="test-key", base_url=server.url, **kwargs)  # type: ignore[arg-type]
 
 
+def started(server: FakeElevenLabsSTTServer) -> bool:
+    return any(m["message_type"] == "session_started" for m in server.sent)
+
+
 def committed(server: FakeElevenLabsSTTServer) -> bool:
     return any(m["message_type"] == "committed_transcript" for m in server.sent)
 
@@ -52,6 +56,8 @@ def committed(server: FakeElevenLabsSTTServer) -> bool:
 async def test_turn_end_flushes_audio_then_commits(server: FakeElevenLabsSTTServer) -> None:
     server.transcripts.append("I would like to book a table")
     frames = [
+        # The session open before the turn (a loaded host's first connection can take >0.1 s).
+        SleepFrame(5.0, until=lambda: started(server)),
         SleepFrame(0.1),
         UserStartedSpeakingFrame(),
         *caller_audio(1.06, loud=True),  # 60 ms less than a batch (100 ms) wait in the queue
@@ -63,6 +69,8 @@ async def test_turn_end_flushes_audio_then_commits(server: FakeElevenLabsSTTServ
     stt = make_stt(server)
     down, up = await run_test(stt, frames, params=PARAMS, send_end_frame=False)
     assert not [f for f in up if isinstance(f, ErrorFrame)]
+    kinds = [m["message_type"] for m in server.sent]
+    assert len(finals(down)) == 1, (kinds, server.audio_at_commit, len(server.queries))
     [final] = finals(down)
     assert final.text == "I would like to book a table" and final.finalized
     interims = [f.text for f in down if isinstance(f, InterimTranscriptionFrame)]
