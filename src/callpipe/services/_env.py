@@ -52,6 +52,14 @@ def base_url(explicit: str | None, env_var: str, default: str) -> str:
     return (explicit or os.environ.get(env_var, "").strip() or default).rstrip("/")
 
 
+def defaulted_base_url(given: str | None, env_var: str, default: str) -> str:
+    """For a ``base_url=`` parameter whose default is the provider's own address (as in Pipecat
+    1.14): a value other than ``default`` wins; left at it (or empty), ``$env_var`` may replace
+    it; else ``default``."""
+    explicit = given if given and given != default else None
+    return base_url(explicit, env_var, default)
+
+
 def specific_base_url(explicit: str | None, specific: str, general: str, default: str) -> str:
     """``explicit``, else ``$specific``, else ``$general``, else ``default``."""
     return base_url(explicit, specific, base_url(None, general, default))

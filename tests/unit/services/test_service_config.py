@@ -56,6 +56,22 @@ def test_websocket_services_read_their_url_from_the_environment(
     assert explicit._url == "ws://127.0.0.1:4"
 
 
+def test_a_base_url_left_at_the_providers_default_yields_to_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from callpipe.services._env import defaulted_base_url
+
+    default = "https://api.example.com"
+    monkeypatch.delenv("CALLPIPE_PROBE_URL", raising=False)
+    assert defaulted_base_url(default, "CALLPIPE_PROBE_URL", default) == default
+    monkeypatch.setenv("CALLPIPE_PROBE_URL", "http://127.0.0.1:7/")
+    for left_at_default in (default, "", None):
+        found = defaulted_base_url(left_at_default, "CALLPIPE_PROBE_URL", default)
+        assert found == "http://127.0.0.1:7"
+    mine = defaulted_base_url("https://eu.example.com/", "CALLPIPE_PROBE_URL", default)
+    assert mine == "https://eu.example.com"
+
+
 async def test_a_provider_that_keeps_closing_is_not_hammered() -> None:
     """Transient closes are reconnected with backoff, but only so many times a minute."""
     async with FakeDeepgramServer() as fake:

@@ -52,8 +52,12 @@ from pydantic import BaseModel, ConfigDict
 from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
-from callpipe.services._env import CARTESIA_API_URL_ENV, CARTESIA_URL_ENV, base_url
-from callpipe.services._env import base_url as env_base_url
+from callpipe.services._env import (
+    CARTESIA_API_URL_ENV,
+    CARTESIA_URL_ENV,
+    base_url,
+    defaulted_base_url,
+)
 from callpipe.services._http_tts import HTTPStreamTTSService
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, copy_given, require_voice, unset
@@ -577,7 +581,6 @@ class CartesiaHttpTTSService(HTTPStreamTTSService):
         self._encoding = encoding
         self._service_language: str | None = None
         self._set_language(self._settings.language)
-        explicit = base_url if base_url and base_url != CARTESIA_API_URL else None
         headers = {
             "Cartesia-Version": cartesia_version or CARTESIA_VERSION,
             "X-API-Key": api_key,
@@ -585,7 +588,7 @@ class CartesiaHttpTTSService(HTTPStreamTTSService):
         replaced = {header.lower() for header in extra_headers or {}}
         headers = {k: v for k, v in headers.items() if k.lower() not in replaced}
         self.configure_http(
-            env_base_url(explicit, CARTESIA_API_URL_ENV, CARTESIA_API_URL),
+            defaulted_base_url(base_url, CARTESIA_API_URL_ENV, CARTESIA_API_URL),
             headers | dict(extra_headers or {}),
             timeout_secs=timeout_secs,
         )

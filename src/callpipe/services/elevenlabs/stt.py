@@ -61,10 +61,10 @@ from callpipe.services._env import (
     ELEVENLABS_API_URL_ENV,
     ELEVENLABS_STT_URL_ENV,
     ELEVENLABS_URL_ENV,
+    defaulted_base_url,
     specific_base_url,
     websocket_origin,
 )
-from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.elevenlabs.tts import ELEVENLABS_URL, language_to_elevenlabs_language
 from callpipe.services.settings import STTSettings, unset
@@ -452,8 +452,7 @@ class ElevenLabsSTTService(SegmentedSTTService):
                 self.set_model_name(defaults.model)
             self._language = defaults.language if isinstance(defaults.language, str) else None
         self._api_key = resolve_api_key(type(self).__name__, api_key, "ELEVENLABS_API_KEY")
-        explicit = base_url if base_url and base_url != ELEVENLABS_API_URL else None
-        self._base_url = env_base_url(explicit, ELEVENLABS_API_URL_ENV, ELEVENLABS_API_URL)
+        self._base_url = defaulted_base_url(base_url, ELEVENLABS_API_URL_ENV, ELEVENLABS_API_URL)
         self._timeout_secs = timeout_secs
         self._client: httpx.AsyncClient | None = None
 

@@ -54,8 +54,12 @@ from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.processors.base_object import cancel_and_wait
-from callpipe.services._env import ELEVENLABS_API_URL_ENV, ELEVENLABS_URL_ENV, base_url
-from callpipe.services._env import base_url as env_base_url
+from callpipe.services._env import (
+    ELEVENLABS_API_URL_ENV,
+    ELEVENLABS_URL_ENV,
+    base_url,
+    defaulted_base_url,
+)
 from callpipe.services._http_tts import HTTPStreamTTSService
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, copy_given, require_voice, unset
@@ -767,9 +771,8 @@ class ElevenLabsHttpTTSService(HTTPStreamTTSService):
         self._language_warned: set[tuple[str, str]] = set()
         self._previous: tuple[str, str] = ("", "")
         """(context id, text of that reply already spoken): ``previous_text``'s source."""
-        explicit = base_url if base_url and base_url != ELEVENLABS_API_URL else None
         self.configure_http(
-            env_base_url(explicit, ELEVENLABS_API_URL_ENV, ELEVENLABS_API_URL),
+            defaulted_base_url(base_url, ELEVENLABS_API_URL_ENV, ELEVENLABS_API_URL),
             {"xi-api-key": api_key},
             timeout_secs=timeout_secs,
         )

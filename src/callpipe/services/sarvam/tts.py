@@ -58,7 +58,7 @@ from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.audio.wav import check_pcm16_mono, read_wav
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
-from callpipe.services._env import SARVAM_API_URL_ENV, SARVAM_URL_ENV
+from callpipe.services._env import SARVAM_API_URL_ENV, SARVAM_URL_ENV, defaulted_base_url
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services._http_tts import HTTPStreamTTSService
 from callpipe.services.ai_service import resolve_api_key
@@ -703,9 +703,8 @@ class SarvamHttpTTSService(HTTPStreamTTSService):
         self._config = config
         _fit_to_model(self, store, config)
         key = resolve_api_key(name, api_key, "SARVAM_API_KEY")
-        explicit = base_url if base_url and base_url != SARVAM_API_URL else None
         self.configure_http(
-            env_base_url(explicit, SARVAM_API_URL_ENV, SARVAM_API_URL),
+            defaulted_base_url(base_url, SARVAM_API_URL_ENV, SARVAM_API_URL),
             {"Api-Subscription-Key": key},
             timeout_secs=timeout_secs,
         )

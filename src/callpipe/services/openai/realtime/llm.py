@@ -84,8 +84,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.processors.aggregators.llm_context import ChatContext
 from callpipe.processors.frame_processor import FrameDirection
-from callpipe.services._env import OPENAI_REALTIME_URL_ENV
-from callpipe.services._env import base_url as env_base_url
+from callpipe.services._env import OPENAI_REALTIME_URL_ENV, defaulted_base_url
 from callpipe.services._speech_to_speech import (
     BotAudio,
     CallerAudio,
@@ -220,8 +219,7 @@ class OpenAIRealtimeLLMService(SpeechToSpeechService):
         chosen = chosen or properties.model or DEFAULT_MODEL
         super().__init__(model=chosen, start_audio_paused=start_audio_paused, **kwargs)
         self._api_key = resolve_api_key(type(self).__name__, api_key, "OPENAI_API_KEY")
-        explicit = base_url if base_url and base_url != OPENAI_REALTIME_URL else None
-        address = env_base_url(explicit, OPENAI_REALTIME_URL_ENV, OPENAI_REALTIME_URL)
+        address = defaulted_base_url(base_url, OPENAI_REALTIME_URL_ENV, OPENAI_REALTIME_URL)
         self.base_url = f"{address}?model={chosen}"
         self._settings.apply_update(
             OpenAIRealtimeLLMSettings(
