@@ -381,6 +381,7 @@ async def test_quiet_call_sends_no_silence(server: FakeDeepgramFluxServer) -> No
 
 async def test_url_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALLPIPE_DEEPGRAM_URL", raising=False)
+    monkeypatch.delenv("CALLPIPE_DEEPGRAM_FLUX_URL", raising=False)
     full = DeepgramFluxSTTService(api_key="k", url="wss://example.test/v2/listen")
     origin = DeepgramFluxSTTService(api_key="k", url="wss://example.test")
     assert full.socket_url().startswith("wss://example.test/v2/listen?model=flux-general-en")
@@ -389,6 +390,15 @@ async def test_url_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default.socket_url().startswith("wss://api.deepgram.com/v2/listen?")
     with pytest.raises(ValueError, match="flux_encoding"):
         DeepgramFluxSTTService(api_key="k", flux_encoding="opus")
+    # Without a url: Flux's own variable, then Deepgram's general one (an origin gets the path).
+    monkeypatch.setenv("CALLPIPE_DEEPGRAM_URL", "ws://127.0.0.1:9/")
+    general = DeepgramFluxSTTService(api_key="k")
+    assert general.socket_url().split("?")[0] == "ws://127.0.0.1:9/v2/listen"
+    monkeypatch.setenv("CALLPIPE_DEEPGRAM_FLUX_URL", "ws://127.0.0.1:8/flux/listen")
+    specific = DeepgramFluxSTTService(api_key="k")
+    assert specific.socket_url().split("?")[0] == "ws://127.0.0.1:8/flux/listen"
+    explicit = DeepgramFluxSTTService(api_key="k", url="wss://example.test")
+    assert explicit.socket_url().split("?")[0] == "wss://example.test/v2/listen"
 
 
 def test_input_params_are_the_older_spelling() -> None:

@@ -59,7 +59,6 @@ import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -73,10 +72,17 @@ from callpipe.frames.frames import (
     STTMetadataFrame,
 )
 from callpipe.processors.base_object import cancel_and_wait
-from callpipe.services._env import DEEPGRAM_FLUX_URL_ENV, DEEPGRAM_URL_ENV, specific_base_url
+from callpipe.services._env import DEEPGRAM_FLUX_URL_ENV, DEEPGRAM_URL_ENV
+from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import ProviderSocketSTTService, StreamEnd, iso_now, json_object
+from callpipe.services.stt_service import (
+    ProviderSocketSTTService,
+    StreamEnd,
+    iso_now,
+    json_object,
+    socket_address,
+)
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import (
@@ -256,10 +262,9 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
         super().__init__(model=model_name, sample_rate=sample_rate, **kwargs)
         self._settings = self._flux = store
         self._api_key = resolve_api_key(type(self).__name__, api_key, "DEEPGRAM_API_KEY")
-        address = specific_base_url(url, DEEPGRAM_FLUX_URL_ENV, DEEPGRAM_URL_ENV, FLUX_URL)
-        if urlsplit(address).path in ("", "/"):
-            address = address.rstrip("/") + _PATH
-        self._url = address
+        # $CALLPIPE_DEEPGRAM_FLUX_URL first, then the general Deepgram one, then Flux's own.
+        general = env_base_url(None, DEEPGRAM_URL_ENV, FLUX_URL)
+        self._url = socket_address(url, DEEPGRAM_FLUX_URL_ENV, general, _PATH)
         self._encoding = flux_encoding
         self._tag = list(tag or [])
         self._mip_opt_out = mip_opt_out
