@@ -246,6 +246,27 @@ async def test_a_refused_new_session_keeps_the_old_one_and_its_settings(
     assert [f.text for f in of(down, TranscriptionFrame)] == ["still here"]
 
 
+async def test_a_refused_operating_point_puts_the_model_back(
+    server: FakeSpeechmaticsServer,
+) -> None:
+    server.transcripts.extend(["still here"])
+    stt = make_stt(server)
+    frames = [
+        started(server),
+        STTUpdateSettingsFrame(delta=Settings(operating_point="no-such-model")),
+        until(lambda: len(server.starts) == 2),
+        SleepFrame(0.2),
+        *caller_audio(0.6, loud=True),
+    ]
+    down, up = await run_test(stt, frames, params=PARAMS)
+    errors = of(up, ErrorFrame)
+    assert len(errors) == 1 and "invalid_model" in errors[0].error
+    assert stt.settings.model == "enhanced" and stt.model_name == "enhanced"
+    assert stt.settings.operating_point is None
+    assert stt.transcription_config()["model"] == "enhanced"  # what the next session asks for
+    assert [f.text for f in of(down, TranscriptionFrame)] == ["still here"]
+
+
 def test_constructor_checks_and_the_older_spellings() -> None:
     with pytest.raises(ConfigurationError):
         SpeechmaticsSTTService(api_key="k", encoding=AudioEncoding.PCM_F32LE)

@@ -636,7 +636,12 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         """Anything but ``speaker_active_format`` changes ``StartRecognition``: a new
         session."""
+        model = self._settings.model
         _resolve_model(self._settings, changed=changed)
+        if self._settings.model != model and "model" not in changed:
+            # Set through operating_point: noted as changed, so a refused session restores it.
+            changed["model"] = model
+            self._sync_model_and_language()
         await super().apply_settings(changed)
 
 
