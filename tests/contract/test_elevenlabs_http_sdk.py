@@ -23,7 +23,7 @@ from callpipe.frames.frames import ErrorFrame, TTSAudioRawFrame, TTSSpeakFrame
 from callpipe.pipeline.task import PipelineParams
 from callpipe.services.elevenlabs.tts import ElevenLabsHttpTTSService
 from callpipe.testing import run_test
-from callpipe.testing.fakes.elevenlabs import FakeElevenLabsTranscriptionServer
+from callpipe.testing.fakes.elevenlabs import FakeElevenLabsHTTPServer
 
 from .replay import reply
 
@@ -43,13 +43,13 @@ class Recorded:
             self.lines.extend(line for line in response.text.splitlines() if line)
 
 
-def sdk(fake: FakeElevenLabsTranscriptionServer, key: str = "test-key") -> AsyncElevenLabs:
+def sdk(fake: FakeElevenLabsHTTPServer, key: str = "test-key") -> AsyncElevenLabs:
     return AsyncElevenLabs(api_key=key, base_url=fake.base_url)
 
 
 async def test_sdk_streams_audio_and_timestamps_that_validate() -> None:
     recorded = Recorded()
-    async with FakeElevenLabsTranscriptionServer(secs_per_char=0.01) as fake:
+    async with FakeElevenLabsHTTPServer(secs_per_char=0.01) as fake:
         audio = b"".join(
             [
                 chunk
@@ -87,7 +87,7 @@ async def test_sdk_streams_audio_and_timestamps_that_validate() -> None:
 
 
 async def test_sdk_sees_a_bad_key_refused() -> None:
-    async with FakeElevenLabsTranscriptionServer() as fake:
+    async with FakeElevenLabsHTTPServer() as fake:
         with pytest.raises(ApiError) as caught:
             async for _ in sdk(fake, "wrong").text_to_speech.stream("v", text="Hi."):
                 pass
@@ -109,7 +109,7 @@ async def test_our_request_is_the_sdks() -> None:
         optimize_streaming_latency=3,
         apply_text_normalization="on",
     )
-    async with FakeElevenLabsTranscriptionServer() as fake:
+    async with FakeElevenLabsHTTPServer() as fake:
         ours = ElevenLabsHttpTTSService(
             api_key="test-key", base_url=fake.base_url, settings=settings, enable_logging=False
         )
@@ -137,7 +137,7 @@ async def test_our_request_is_the_sdks() -> None:
 
 
 async def test_the_audio_our_service_plays_is_what_the_sdk_gets() -> None:
-    async with FakeElevenLabsTranscriptionServer(secs_per_char=0.01) as fake:
+    async with FakeElevenLabsHTTPServer(secs_per_char=0.01) as fake:
         ours = ElevenLabsHttpTTSService(api_key="test-key", voice_id="v", base_url=fake.base_url)
         down, _ = await run_test(ours, [TTSSpeakFrame("One two three.")], params=PHONE)
         chunks = [

@@ -148,10 +148,10 @@ async def test_http_transcription_sdk_and_ours_agree_with_the_fake() -> None:
 
     from callpipe.audio.wav import pcm_to_wav
     from callpipe.services.elevenlabs.stt import ElevenLabsSTTService
-    from callpipe.testing.fakes.elevenlabs import FakeElevenLabsTranscriptionServer
+    from callpipe.testing.fakes.elevenlabs import FakeElevenLabsHTTPServer
 
     keyterms = ["callpipe", "New York"]
-    async with FakeElevenLabsTranscriptionServer() as fake:
+    async with FakeElevenLabsHTTPServer() as fake:
         fake.transcripts.extend(["from the sdk", "from us"])
         sdk = AsyncElevenLabs(api_key="test-key", base_url=fake.base_url)
         answer = await sdk.speech_to_text.convert(

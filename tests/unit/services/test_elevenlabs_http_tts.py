@@ -22,7 +22,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.services.elevenlabs.tts import ElevenLabsHttpTTSService
 from callpipe.testing import run_test
-from callpipe.testing.fakes.elevenlabs import FakeElevenLabsTranscriptionServer
+from callpipe.testing.fakes.elevenlabs import FakeElevenLabsHTTPServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
@@ -42,24 +42,24 @@ SECS_PER_CHAR = 0.01
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeElevenLabsTranscriptionServer]:
-    fake = FakeElevenLabsTranscriptionServer(secs_per_char=SECS_PER_CHAR, speech_chunk_secs=0.05)
+async def server() -> AsyncIterator[FakeElevenLabsHTTPServer]:
+    fake = FakeElevenLabsHTTPServer(secs_per_char=SECS_PER_CHAR, speech_chunk_secs=0.05)
     async with fake:
         yield fake
 
 
-def make_tts(server: FakeElevenLabsTranscriptionServer, **kwargs: Any) -> ElevenLabsHttpTTSService:
+def make_tts(server: FakeElevenLabsHTTPServer, **kwargs: Any) -> ElevenLabsHttpTTSService:
     return ElevenLabsHttpTTSService(
         api_key="test-key", voice_id="voice-1", base_url=server.base_url, **kwargs
     )
 
 
-def bodies(server: FakeElevenLabsTranscriptionServer) -> list[dict[str, Any]]:
+def bodies(server: FakeElevenLabsHTTPServer) -> list[dict[str, Any]]:
     return [r["body"] for r in server.speech_requests]
 
 
 async def test_phone_call_gets_ulaw_and_words_after_their_audio(
-    server: FakeElevenLabsTranscriptionServer,
+    server: FakeElevenLabsHTTPServer,
 ) -> None:
     down, up = await run_test(make_tts(server), reply("Hi there.", " How are you?"), params=PHONE)
     assert not errors(up)
@@ -93,7 +93,7 @@ async def test_phone_call_gets_ulaw_and_words_after_their_audio(
 
 
 async def test_previous_text_stays_within_a_reply_and_skips_v3(
-    server: FakeElevenLabsTranscriptionServer,
+    server: FakeElevenLabsHTTPServer,
 ) -> None:
     frames = [*reply("One.", " Two."), *reply("Three.")]
     _, up = await run_test(make_tts(server), frames, params=PHONE)
@@ -107,7 +107,7 @@ async def test_previous_text_stays_within_a_reply_and_skips_v3(
 
 
 async def test_wideband_gets_pcm_and_the_options_go_in_the_query(
-    server: FakeElevenLabsTranscriptionServer,
+    server: FakeElevenLabsHTTPServer,
 ) -> None:
     params = ElevenLabsHttpTTSService.InputParams(
         optimize_streaming_latency=3, stability=0.4, speed=1.1, apply_text_normalization="off"
@@ -127,7 +127,7 @@ async def test_wideband_gets_pcm_and_the_options_go_in_the_query(
     assert abs(audio_secs(down) - len("Hello there.") * SECS_PER_CHAR) < 1e-6
 
 
-async def test_interruption_closes_the_stream(server: FakeElevenLabsTranscriptionServer) -> None:
+async def test_interruption_closes_the_stream(server: FakeElevenLabsHTTPServer) -> None:
     server.speech_chunk_delay = 0.03  # under real time: the long sentence is still streaming
     long = " ".join(["word"] * 60) + "."
     before: list[Frame] = [LLMFullResponseStartFrame(), LLMTextFrame(long)]
@@ -150,7 +150,7 @@ async def test_interruption_closes_the_stream(server: FakeElevenLabsTranscriptio
 
 
 async def test_a_rejected_key_is_fatal_and_stops_requests(
-    server: FakeElevenLabsTranscriptionServer,
+    server: FakeElevenLabsHTTPServer,
 ) -> None:
     tts = ElevenLabsHttpTTSService(api_key="wrong", voice_id="v", base_url=server.base_url)
     down, up = await run_test(tts, reply("First one.", " Second one."), params=PHONE)
@@ -163,7 +163,7 @@ async def test_a_rejected_key_is_fatal_and_stops_requests(
 
 
 async def test_runtime_settings_apply_from_the_next_sentence(
-    server: FakeElevenLabsTranscriptionServer,
+    server: FakeElevenLabsHTTPServer,
 ) -> None:
     delta = ElevenLabsHttpTTSService.Settings(
         voice="voice-2",
@@ -188,7 +188,7 @@ async def test_runtime_settings_apply_from_the_next_sentence(
 
 
 async def test_a_language_the_model_does_not_take_is_left_out(
-    server: FakeElevenLabsTranscriptionServer,
+    server: FakeElevenLabsHTTPServer,
 ) -> None:
     settings = ElevenLabsHttpTTSService.Settings(model="eleven_multilingual_v2", language="de")
     _, up = await run_test(
@@ -198,7 +198,7 @@ async def test_a_language_the_model_does_not_take_is_left_out(
     assert "language_code" not in bodies(server)[0]
 
 
-async def test_a_busy_server_is_retried_once(server: FakeElevenLabsTranscriptionServer) -> None:
+async def test_a_busy_server_is_retried_once(server: FakeElevenLabsHTTPServer) -> None:
     server.speech_statuses.extend([429])
     down, up = await run_test(make_tts(server), [TTSSpeakFrame("Again.")], params=PHONE)
     assert not errors(up)

@@ -21,7 +21,7 @@ from callpipe.frames.frames import (
 from callpipe.pipeline.task import PipelineParams
 from callpipe.services.elevenlabs.stt import ElevenLabsSTTService
 from callpipe.testing import run_test
-from callpipe.testing.fakes.elevenlabs import FakeElevenLabsTranscriptionServer
+from callpipe.testing.fakes.elevenlabs import FakeElevenLabsHTTPServer
 from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
@@ -31,12 +31,12 @@ PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeElevenLabsTranscriptionServer]:
-    async with FakeElevenLabsTranscriptionServer() as fake:
+async def server() -> AsyncIterator[FakeElevenLabsHTTPServer]:
+    async with FakeElevenLabsHTTPServer() as fake:
         yield fake
 
 
-def utterance(server: FakeElevenLabsTranscriptionServer, count: int = 1) -> list[Frame]:
+def utterance(server: FakeElevenLabsHTTPServer, count: int = 1) -> list[Frame]:
     pcm = tone_pcm(0.4, RATE)
     return [
         UserStartedSpeakingFrame(),
@@ -47,7 +47,7 @@ def utterance(server: FakeElevenLabsTranscriptionServer, count: int = 1) -> list
     ]
 
 
-async def test_each_utterance_is_one_request(server: FakeElevenLabsTranscriptionServer) -> None:
+async def test_each_utterance_is_one_request(server: FakeElevenLabsHTTPServer) -> None:
     server.transcripts.append("I need a taxi")
     settings = ElevenLabsSTTService.Settings(
         language=Language.DE_DE, keyterms=["Callpipe", "New York"], no_verbatim=True
@@ -69,7 +69,7 @@ async def test_each_utterance_is_one_request(server: FakeElevenLabsTranscription
 
 
 async def test_settings_apply_from_the_next_utterance(
-    server: FakeElevenLabsTranscriptionServer,
+    server: FakeElevenLabsHTTPServer,
 ) -> None:
     stt = ElevenLabsSTTService(api_key="test-key", base_url=server.base_url)
     delta = ElevenLabsSTTService.Settings(language="fr", tag_audio_events=False)
@@ -79,7 +79,7 @@ async def test_settings_apply_from_the_next_utterance(
     assert server.requests[1]["tag_audio_events"] == ["false"]
 
 
-async def test_a_server_error_is_retried_once(server: FakeElevenLabsTranscriptionServer) -> None:
+async def test_a_server_error_is_retried_once(server: FakeElevenLabsHTTPServer) -> None:
     server.statuses.extend([503])
     stt = ElevenLabsSTTService(api_key="test-key", base_url=server.base_url)
     down, up = await run_test(stt, utterance(server), params=PARAMS)
@@ -87,7 +87,7 @@ async def test_a_server_error_is_retried_once(server: FakeElevenLabsTranscriptio
     assert [f.text for f in down if isinstance(f, TranscriptionFrame)] == ["hello"]
 
 
-async def test_a_rejected_key_is_fatal(server: FakeElevenLabsTranscriptionServer) -> None:
+async def test_a_rejected_key_is_fatal(server: FakeElevenLabsHTTPServer) -> None:
     stt = ElevenLabsSTTService(api_key="wrong", base_url=server.base_url)
     frames = [*utterance(server)[:-2], SleepFrame(0.5)]
     _, up = await run_test(stt, frames, params=PARAMS)

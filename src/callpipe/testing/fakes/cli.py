@@ -58,9 +58,9 @@ from callpipe.testing.fakes.deepgram import FakeDeepgramServer
 from callpipe.testing.fakes.deepgram_flux import FakeDeepgramFluxServer
 from callpipe.testing.fakes.deepgram_tts import FakeDeepgramTTSServer
 from callpipe.testing.fakes.elevenlabs import (
+    FakeElevenLabsHTTPServer,
     FakeElevenLabsServer,
     FakeElevenLabsSTTServer,
-    FakeElevenLabsTranscriptionServer,
 )
 from callpipe.testing.fakes.gemini import FakeGeminiServer
 from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply
@@ -129,7 +129,7 @@ class Fakes:
         self.cartesia_api = FakeCartesiaHTTPServer(api_key=api_key)
         self.elevenlabs = FakeElevenLabsServer(api_key=api_key)
         self.elevenlabs_stt = FakeElevenLabsSTTServer(api_key=api_key)
-        self.elevenlabs_api = FakeElevenLabsTranscriptionServer(api_key=api_key)
+        self.elevenlabs_api = FakeElevenLabsHTTPServer(api_key=api_key)
         self.assemblyai = FakeAssemblyAIServer(api_key=api_key)
         self.soniox = FakeSonioxServer(api_key=api_key)
         self.speechmatics = FakeSpeechmaticsServer(api_key=api_key)

@@ -524,7 +524,7 @@ def parse_form(content_type: str, body: bytes) -> dict[str, list[Any]]:
     return fields
 
 
-class FakeElevenLabsTranscriptionServer(CountsStreams, ServedHTTPFake):
+class FakeElevenLabsHTTPServer(CountsStreams, ServedHTTPFake):
     """ElevenLabs' HTTP API on 127.0.0.1: speech-to-text, and the text-to-speech streams (see the
     comment above this class)."""
 
