@@ -47,6 +47,8 @@ RIME_URL_ENV = "CALLPIPE_RIME_URL"
 """Rime's JSON socket (an origin is enough: ``/ws3`` is added)."""
 RIME_API_URL_ENV = "CALLPIPE_RIME_API_URL"
 """Rime's HTTP API origin (``/v1/rime-tts``), served by a fake apart from the socket."""
+FISH_URL_ENV = "CALLPIPE_FISH_URL"
+"""Fish Audio's live TTS socket (an origin is enough: ``/v1/tts/live`` is added)."""
 
 
 def base_url(explicit: str | None, env_var: str, default: str) -> str:

@@ -1,0 +1,1 @@
+"""Fish Audio text-to-speech: ``FishAudioTTSService`` (the live MessagePack WebSocket)."""
