@@ -1,0 +1,1 @@
+"""Inworld text-to-speech: ``InworldTTSService`` (the WebSocket) and ``InworldHttpTTSService``."""
