@@ -3,8 +3,8 @@
 Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgram listen, Flux
 and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
 ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics; Rime
-speech; Sarvam speech-to-text and speech) and prints the environment that points the services
-at them (export it, or pass
+speech; Sarvam speech-to-text and speech; Fish Audio speech) and prints the environment that
+points the services at them (export it, or pass
 ``--env-file .env`` for the runner to load). The LLMs answer the scripted ``--reply`` texts in
 order, then echo the caller ("You said: …"); each LLM has its own script, so a bot sees the
 replies whichever it uses. The speech-to-text fakes transcribe any speech as the next
@@ -31,6 +31,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   ``CALLPIPE_SARVAM_API_URL`` (its speech over REST);
 - ``CALLPIPE_RIME_URL`` (speech over the socket), ``CALLPIPE_RIME_API_URL`` (over HTTP);
 - ``CALLPIPE_GOOGLE_TTS_URL`` (Google Cloud Text-to-Speech, ``text:synthesize``);
+- ``CALLPIPE_FISH_URL`` (Fish Audio's live speech socket; its fake needs the ``fish`` extra
+  only once a session starts);
 
 and an API key variable for each provider.
 """
@@ -62,6 +64,7 @@ from callpipe.testing.fakes.elevenlabs import (
     FakeElevenLabsServer,
     FakeElevenLabsSTTServer,
 )
+from callpipe.testing.fakes.fish import FakeFishServer
 from callpipe.testing.fakes.gemini import FakeGeminiServer
 from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply
 from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
@@ -138,6 +141,7 @@ class Fakes:
         self.rime = FakeRimeServer(api_key=api_key)
         self.rime_api = FakeRimeHTTPServer(api_key=api_key)
         self.google_tts = FakeGoogleTTSServer(api_key=api_key)
+        self.fish = FakeFishServer(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -188,6 +192,7 @@ class Fakes:
             self.rime,
             self.rime_api,
             self.google_tts,
+            self.fish,
         )
 
     async def start(self) -> None:
@@ -235,6 +240,8 @@ class Fakes:
             _env.RIME_API_URL_ENV: self.rime_api.base_url,
             "RIME_API_KEY": key,
             _env.GOOGLE_TTS_URL_ENV: self.google_tts.base_url,
+            _env.FISH_URL_ENV: self.fish.url,
+            "FISH_API_KEY": key,
         }
 
 
