@@ -23,6 +23,7 @@ from callpipe.services.deepgram.flux.stt import DeepgramFluxSTTService
 from callpipe.services.deepgram.stt import DeepgramSTTService
 from callpipe.services.elevenlabs.stt import ElevenLabsRealtimeSTTService, ElevenLabsSTTService
 from callpipe.services.elevenlabs.tts import ElevenLabsHttpTTSService
+from callpipe.services.gladia.stt import GladiaSTTService
 from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.google.tts import GoogleHttpTTSService
@@ -61,6 +62,8 @@ EXPECTED = {
     "SONIOX_API_KEY",
     "CALLPIPE_SPEECHMATICS_URL",
     "SPEECHMATICS_API_KEY",
+    "CALLPIPE_GLADIA_URL",
+    "GLADIA_API_KEY",
     "CALLPIPE_RIME_URL",
     "CALLPIPE_RIME_API_URL",
     "RIME_API_KEY",
@@ -246,6 +249,15 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
         ) as ws:
             await ws.send(json.dumps(speechmatics.start_recognition()))
             await _until(ws, "RecognitionStarted", "message")
+        # Gladia's session starts over HTTP; the socket to stream to comes in its answer.
+        gladia = GladiaSTTService(sample_rate=16000)
+        _, gladia_socket = await gladia._start_session(json.dumps(gladia.init_request()))
+        await gladia.disconnect()
+        async with connect(gladia_socket) as ws:
+            await ws.send(_tone(16000, 0.6, 8000))
+            await ws.send(_tone(16000, 0.2, 0))
+            said = await _until(ws, "transcript")
+        assert said["data"]["utterance"]["text"] == "hi there"
 
         # Rime's JSON socket speaks a flushed sentence.
         rime = RimeTTSService(voice_id="astra")

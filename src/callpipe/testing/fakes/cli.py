@@ -2,7 +2,7 @@
 
 Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgram listen, Flux
 and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
-ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics; Rime
+ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics; Gladia; Rime
 speech; Sarvam speech-to-text and speech; Fish Audio speech) and prints the environment that
 points the services at them (export it, or pass
 ``--env-file .env`` for the runner to load). The LLMs answer the scripted ``--reply`` texts in
@@ -27,6 +27,7 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   transcription), ``CALLPIPE_ELEVENLABS_API_URL`` (per-utterance transcription and speech over
   HTTP);
 - ``CALLPIPE_ASSEMBLYAI_URL``, ``CALLPIPE_SONIOX_URL``, ``CALLPIPE_SPEECHMATICS_URL``;
+- ``CALLPIPE_GLADIA_URL`` (Gladia's session endpoint; the socket's URL comes in its answer);
 - ``CALLPIPE_SARVAM_URL`` (Sarvam's speech-to-text and speech sockets, one origin),
   ``CALLPIPE_SARVAM_API_URL`` (its speech over REST);
 - ``CALLPIPE_RIME_URL`` (speech over the socket), ``CALLPIPE_RIME_API_URL`` (over HTTP);
@@ -67,6 +68,7 @@ from callpipe.testing.fakes.elevenlabs import (
 from callpipe.testing.fakes.fish import FakeFishServer
 from callpipe.testing.fakes.gemini import FakeGeminiServer
 from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply
+from callpipe.testing.fakes.gladia import FakeGladiaServer
 from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
@@ -85,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="callpipe fakes",
         description=(
             "Serve local fakes of every provider callpipe supports (Deepgram, OpenAI, Anthropic, "
-            "Gemini, Cartesia, ElevenLabs, AssemblyAI, Soniox, Speechmatics, Rime, Sarvam) on "
+            "Gemini, Cartesia, ElevenLabs, AssemblyAI, Soniox, Speechmatics, Gladia, Rime, Sarvam) "
+            "on "
             "127.0.0.1 "
             "and print the environment that points callpipe's services at them."
         ),
@@ -136,6 +139,7 @@ class Fakes:
         self.assemblyai = FakeAssemblyAIServer(api_key=api_key)
         self.soniox = FakeSonioxServer(api_key=api_key)
         self.speechmatics = FakeSpeechmaticsServer(api_key=api_key)
+        self.gladia = FakeGladiaServer(api_key=api_key)
         self.sarvam = FakeSarvamServer(api_key=api_key)
         self.sarvam_api = FakeSarvamHTTPServer(api_key=api_key)
         self.rime = FakeRimeServer(api_key=api_key)
@@ -163,6 +167,7 @@ class Fakes:
             self.assemblyai.transcripts,
             self.soniox.transcripts,
             self.speechmatics.transcripts,
+            self.gladia.transcripts,
             self.sarvam.transcripts,
         ):
             heard.extend(transcripts)
@@ -187,6 +192,7 @@ class Fakes:
             self.assemblyai,
             self.soniox,
             self.speechmatics,
+            self.gladia,
             self.sarvam,
             self.sarvam_api,
             self.rime,
@@ -233,6 +239,8 @@ class Fakes:
             "SONIOX_API_KEY": key,
             _env.SPEECHMATICS_URL_ENV: self.speechmatics.url + SPEECHMATICS_PATH,
             "SPEECHMATICS_API_KEY": key,
+            _env.GLADIA_URL_ENV: self.gladia.base_url,
+            "GLADIA_API_KEY": key,
             _env.SARVAM_URL_ENV: self.sarvam.url,
             _env.SARVAM_API_URL_ENV: self.sarvam_api.base_url,
             "SARVAM_API_KEY": key,
