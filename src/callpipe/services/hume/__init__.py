@@ -1,0 +1,1 @@
+"""Hume text-to-speech: ``HumeTTSService`` (Octave over the streamed JSON endpoint)."""
