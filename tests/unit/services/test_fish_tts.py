@@ -192,3 +192,28 @@ def test_older_forms_and_the_nested_prosody_mapping() -> None:
     assert delta.prosody_speed == 0.8 and delta.voice == "x"
     with pytest.raises(ConfigurationError):
         FishAudioTTSService(api_key="k", output_format="mp3")
+
+
+async def test_a_dropped_session_opened_ahead_is_started_again(server: FakeFishServer) -> None:
+    dropped: list[int] = []
+
+    def drop() -> bool:
+        dropped.append(server.drop_idle())
+        return True
+
+    frames = [
+        *reply("One."),
+        until(lambda: len(server.messages) >= 2 and all(server.messages)),
+        until(drop),
+        until(lambda: len(server.starts) >= 3),  # reconnected, start sent again
+        *reply("Two words."),
+    ]
+    down, up = await run_test(make_tts(server), frames, params=PARAMS)
+    assert dropped == [1]
+    assert not errors(up)
+    used = [events(s) for s in server.messages if len(s) > 1]
+    assert used == [["start", "One. ", "flush", "stop"], ["start", "Two words. ", "flush", "stop"]]
+    # The second reply went on the reconnected session (the third handshake), not a new one.
+    assert events(server.messages[1]) == ["start"]
+    assert events(server.messages[2])[:2] == ["start", "Two words. "]
+    assert audio_secs(down) == pytest.approx(0.3)

@@ -129,7 +129,7 @@ class FishAudioTTSSettings(TTSSettings):
         return super().from_mapping(flat)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Session:
     """One Fish session: a socket, its ``start`` sent, for one reply (None: opened ahead)."""
 
@@ -229,6 +229,8 @@ class FishAudioTTSService(TTSService):
         """Reply context id -> its session."""
         self._session_tasks: set[asyncio.Task[None]] = set()
         """Sessions being ended or closed in the background."""
+        self._live: set[_Session] = set()
+        """Every session opened and not yet closed (closed at the latest at disconnect)."""
 
     # ------------------------------------------------------------------ description
 
@@ -295,10 +297,16 @@ class FishAudioTTSService(TTSService):
             auth_hint=_AUTH_HINT,
         )
         session = _Session(ws=ws, version=self._version)
-        await ws.connect()
+        self._live.add(session)
+        try:
+            await ws.connect()
+        except BaseException:
+            self._live.discard(session)
+            raise
         start = {"event": "start", "request": self.start_request()}
         if not await ws.send(ormsgpack.packb(start), wait_secs=0):
             await ws.close()
+            self._live.discard(session)
             raise ConnectionError(f"{self}: the socket closed before the start event")
         return session
 
@@ -340,7 +348,11 @@ class FishAudioTTSService(TTSService):
         if session.closed:
             return
         session.closed = True
-        self._background(session.ws.close())
+        self._background(self._close(session))
+
+    async def _close(self, session: _Session) -> None:
+        await session.ws.close()
+        self._live.discard(session)
 
     def _background(self, work: Any) -> None:
         task: asyncio.Task[None] = self.create_task(work, "fish-session")
@@ -350,13 +362,11 @@ class FishAudioTTSService(TTSService):
     async def disconnect(self) -> None:
         await cancel_and_wait(self._warm_task)
         self._warm_task = None
-        sessions = list(self._sessions.values())
-        if self._spare is not None:
-            sessions.append(self._spare)
         self._spare = None
         self._sessions.clear()
         for task in list(self._session_tasks):
             await cancel_and_wait(task)
+        sessions, self._live = self._live, set()
         for session in sessions:
             session.closed = True
             await session.ws.close()
@@ -410,6 +420,7 @@ class FishAudioTTSService(TTSService):
         """Send ``stop`` and close once Fish's ``finish`` came (which closes the reply)."""
         session.closed = True
         answered = await session.ws.finish(_STOP, until=_is_finish, timeout=self._context_timeout)
+        self._live.discard(session)
         if not answered and self.has_context(context_id):
             logger.warning("%s: no finish from Fish Audio; closing the reply", self)
         await self.finish_context(context_id)
@@ -420,7 +431,7 @@ class FishAudioTTSService(TTSService):
             # Fish cannot cancel: closing the socket ends the synthesis and its audio (also
             # when its stop was sent: the rest of the reply is not waited for).
             session.closed = True
-            self._background(session.ws.close())
+            self._background(self._close(session))
 
     async def finish_context(self, context_id: str | None) -> None:
         session = self._sessions.pop(context_id, None) if context_id is not None else None

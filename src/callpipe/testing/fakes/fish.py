@@ -106,6 +106,7 @@ class FakeFishServer(ServedWebsocketFake):
         """The text of each synthesis run."""
         self.error_next = False
         """Answer the next client event with a log and ``finish`` ``error``."""
+        self._open: list[_Session] = []
         self._server = LocalWebsocketServer(
             self._handle,
             api_key=api_key,
@@ -120,12 +121,23 @@ class FakeFishServer(ServedWebsocketFake):
         """The ``start`` event of each session that sent one."""
         return [m[0] for m in self.messages if m and m[0].get("event") == "start"]
 
+    def drop_idle(self) -> int:
+        """Abort (no close frame) every open session that got no text yet; how many."""
+        idle = [s for s in self._open if not any(e.get("event") == "text" for e in s.events)]
+        for session in idle:
+            session.ws.transport.abort()
+        return len(idle)
+
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         self.headers.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
         session = _Session(self, ws)
-        with contextlib.suppress(ConnectionClosed):
-            await session.run()
+        self._open.append(session)
+        try:
+            with contextlib.suppress(ConnectionClosed):
+                await session.run()
+        finally:
+            self._open.remove(session)
 
 
 class _Session:
