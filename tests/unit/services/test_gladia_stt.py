@@ -16,6 +16,7 @@ from callpipe.frames.frames import (
     ProposedUserStartedSpeakingFrame,
     ProposedUserStoppedSpeakingFrame,
     STTMetadataFrame,
+    STTMuteFrame,
     STTUpdateSettingsFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
@@ -234,6 +235,22 @@ async def test_a_dropped_socket_reconnects_to_the_same_session(server: FakeGladi
     assert not of(up, ErrorFrame)
     assert len(server.inits) == 1 and server.connections == 2
     assert len({p.split("?", 1)[1] for p in server.paths}) == 1  # the same token
+
+
+async def test_a_muted_stt_keeps_the_session_alive(server: FakeGladiaServer) -> None:
+    stt = make_stt(server)
+    stt.keepalive_secs = 0.05
+    frames = [
+        connected(server),
+        *caller_audio(0.2, loud=False),
+        until(lambda: len(server.audio) > 0),
+        STTMuteFrame(mute=True),
+        until(lambda: server.json_chunks >= 2),
+    ]
+    _, up = await run_test(stt, frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert server.json_chunks >= 2
+    assert len(server.audio) == int(0.2 * 8000)  # the keep-alives carry no audio
 
 
 async def test_a_refused_audio_chunk_is_reported(server: FakeGladiaServer) -> None:

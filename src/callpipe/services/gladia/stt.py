@@ -48,13 +48,17 @@ acknowledgments unless you set ``receive_acknowledgments`` (the service does not
 ``custom_metadata`` is sent only when given; a ``language`` setting is sent as
 ``language_config.languages`` when no ``language_config`` is given (Pipecat sends neither);
 ``max_buffer_size`` is accepted and not used (the audio queue is bounded by
-``max_buffer_secs``), and no empty keep-alive chunks are sent.
+``max_buffer_secs``).
+
+While no audio flows (the STT is muted), an empty audio chunk goes out every ``keepalive_secs``
+so that Gladia keeps the session, as Pipecat does.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -98,6 +102,8 @@ GLADIA_TTFS_P99 = 1.49
 DEFAULT_MODEL = "solaria-1"
 _PATH = "/v2/live"
 _STOP_RECORDING = json.dumps({"type": "stop_recording"})
+_KEEPALIVE = json.dumps({"type": "audio_chunk", "data": {"chunk": ""}})
+"""An empty audio chunk: keeps a session that hears nothing (a muted STT) open."""
 _AUTH_HINT = "Check api_key / GLADIA_API_KEY."
 _BIT_DEPTHS = {"wav/pcm": 16, "wav/ulaw": 8, "wav/alaw": 8}
 """The encodings the pipeline's 16-bit PCM is sent as, with their bit depth."""
@@ -193,6 +199,10 @@ class GladiaSTTService(ProviderSocketSTTService):
     session_timeout_secs = 10.0
     """How long the session request may take."""
 
+    keepalive_secs = 5.0
+    """Idle time (no audio sent) after which an empty audio chunk goes out, as Pipecat
+    sends one."""
+
     def __init__(
         self,
         *,
@@ -257,6 +267,7 @@ class GladiaSTTService(ProviderSocketSTTService):
         self._max_buffer_size = max_buffer_size
         self._should_interrupt = should_interrupt
         self._client: httpx.AsyncClient | None = None
+        self._last_sent = 0.0
 
     # ------------------------------------------------------------------ description
 
@@ -372,8 +383,15 @@ class GladiaSTTService(ProviderSocketSTTService):
             on_message=self._on_message,
             on_reconnected=self._on_reconnected,
             on_failed=self._on_failed,
+            keepalive_secs=self.keepalive_secs,
+            keepalive_message=self._keepalive,
             auth_hint=_AUTH_HINT,
         )
+
+    def _keepalive(self) -> Message | None:
+        if time.monotonic() - self._last_sent < self.keepalive_secs:
+            return None
+        return _KEEPALIVE
 
     def _socket_outdated(self) -> bool:
         """Out of date when the current settings make another request body."""
@@ -406,6 +424,7 @@ class GladiaSTTService(ProviderSocketSTTService):
         ws = self._ws
         if ws is None:
             return False
+        self._last_sent = time.monotonic()  # once per batch, not per packet
         encoding = self.encoding
         if encoding == "wav/ulaw":
             audio = pcm_to_ulaw(audio)

@@ -135,6 +135,8 @@ class FakeGladiaServer(PartialsFake):
         """Each session's configuration, by token."""
         self.controls: list[dict[str, Any]] = []
         """Every JSON message received on the sockets but audio chunks."""
+        self.json_chunks = 0
+        """Audio chunks received as JSON (base64) rather than binary."""
         self.error_next: str | None = None
         """Refuse the next audio chunk with this error message (the socket stays open)."""
         self._http = LocalASGIServer(fake_app([Route(PATH, self._init, methods=["POST"])]))
@@ -266,6 +268,7 @@ class _Session(Hearing):
         message = json_object(raw)
         kind = message.get("type") if message is not None else None
         if message is not None and kind == "audio_chunk":
+            self.fake.json_chunks += 1
             chunk = (message.get("data") or {}).get("chunk") or ""
             return await self.audio(base64.b64decode(chunk))
         if message is not None:
