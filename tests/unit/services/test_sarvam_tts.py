@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from callpipe.audio.g711 import pcm_to_ulaw, ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     Frame,
@@ -31,12 +32,13 @@ from callpipe.services.sarvam.tts import (
     language_to_sarvam_language,
 )
 from callpipe.testing import run_test
+from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.fakes.sarvam import FakeSarvamServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
 from .helpers import PHONE as PARAMS
-from .helpers import audio_secs, emitted, errors, interruption_at, reply, run_then, until
+from .helpers import WIDE, audio_secs, emitted, errors, interruption_at, reply, run_then, until
 
 Settings = SarvamTTSService.Settings
 
@@ -110,6 +112,23 @@ async def test_wideband_output_asks_for_linear16_at_the_output_rate(
     assert config["language_code"] == "hi-IN" and config["speaker"] == "priya"
     assert config["temperature"] == 0.4
     assert abs(audio_secs(down) - 0.2) < 1e-6
+
+
+@pytest.mark.parametrize("params", [PARAMS, WIDE], ids=["mulaw", "linear16"])
+async def test_audio_sent_as_wav_files_loses_only_their_headers(params: PipelineParams) -> None:
+    """Each chunk a WAV file whose header is longer than 44 bytes (a LIST chunk, mu-law's
+    fact chunk): the samples come out exactly, no header bytes played as sound."""
+    rate = params.audio_out_sample_rate
+    async with FakeSarvamServer(secs_per_word=0.1, chunk_secs=0.04, wav_chunks=True) as fake:
+        down, up = await run_test(make_tts(fake), reply("Namaste ji."), params=params)
+    assert not errors(up)
+    assert fake.tts_messages[0]["data"]["output_audio_codec"] == (
+        "mulaw" if rate == 8000 else "linear16"
+    )
+    expected = tone_pcm(0.2, rate)
+    if rate == 8000:
+        expected = ulaw_to_pcm(pcm_to_ulaw(expected))
+    assert b"".join(f.audio for f in down if isinstance(f, TTSAudioRawFrame)) == expected
 
 
 async def test_two_replies_back_to_back_keep_their_own_audio(server: FakeSarvamServer) -> None:

@@ -56,7 +56,7 @@ from pydantic import BaseModel
 
 from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.audio.wav import check_pcm16_mono, read_wav
-from callpipe.errors import ConfigurationError
+from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import SARVAM_API_URL_ENV, SARVAM_URL_ENV, defaulted_base_url
 from callpipe.services._env import base_url as env_base_url
@@ -597,8 +597,14 @@ class SarvamTTSService(TTSService):
 
     def _decode(self, data: str) -> bytes:
         audio = base64.b64decode(data)
-        if audio[:4] == b"RIFF" and len(audio) >= 44:
-            audio = audio[44:]  # a WAV header: the samples follow it
+        if audio[:4] == b"RIFF":
+            # A chunk sent as a WAV file: its chunks walked to the samples (the header is not
+            # always 44 bytes: a LIST, or mu-law's longer fmt and its fact chunk).
+            try:
+                _, audio = read_wav(audio)
+            except ProtocolError as exc:
+                logger.warning("%s: dropped an audio chunk Sarvam sent (%s)", self, exc)
+                return b""
         return ulaw_to_pcm(audio) if self.output_audio_codec == "mulaw" else audio
 
     async def _on_message(self, raw: Message) -> None:
@@ -611,8 +617,9 @@ class SarvamTTSService(TTSService):
         head = self._flushes[0] if self._flushes else None
         if kind == "audio":
             audio = data.get("audio")
-            if head is not None and isinstance(audio, str) and audio:
-                await self.append_audio(head.context_id, self._decode(audio))
+            pcm = self._decode(audio) if head is not None and isinstance(audio, str) else b""
+            if head is not None and pcm:
+                await self.append_audio(head.context_id, pcm)
         elif kind == "event" and data.get("event_type") == "final":
             if head is None:
                 return

@@ -44,6 +44,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import struct
 import time
 import uuid
 from collections import deque
@@ -161,6 +162,7 @@ class FakeSarvamServer(ServedWebsocketFake):
         chunk_secs: float = 0.04,
         chunk_delay: float = 0.0,
         flush_delay: float = 0.0,
+        wav_chunks: bool = False,
     ) -> None:
         self.energy_threshold = energy_threshold
         self.silence_secs = silence_secs
@@ -169,6 +171,9 @@ class FakeSarvamServer(ServedWebsocketFake):
         self.chunk_delay = chunk_delay
         self.flush_delay = flush_delay
         """Seconds a flush's transcript takes (Sarvam's processing time)."""
+        self.wav_chunks = wav_chunks
+        """Send each text-to-speech audio chunk as a WAV file whose header is longer than 44
+        bytes (a ``LIST`` chunk; ``fmt`` and ``fact`` as G.711 files have them for mulaw)."""
         self.transcripts: deque[str] = deque()
         """Scripted transcripts, one per utterance ("hello" when empty)."""
         self.stt_queries: list[dict[str, str]] = []
@@ -403,6 +408,8 @@ class _Speaking:
             audio = pcm[i : i + step]
             if codec == "mulaw":
                 audio = pcm_to_ulaw(audio)
+            if self.fake.wav_chunks:
+                audio = wav_file(audio, rate, mulaw=codec == "mulaw")
             data = {
                 "audio": base64.b64encode(audio).decode(),
                 "content_type": f"audio/{codec}",
@@ -410,6 +417,26 @@ class _Speaking:
             }
             await self.fake._send(self.ws, {"type": "audio", "data": data})
             await asyncio.sleep(self.fake.chunk_delay)
+
+
+def wav_file(samples: bytes, rate: int, *, mulaw: bool) -> bytes:
+    """``samples`` (16-bit PCM, or mu-law) as a WAV file with a ``LIST`` chunk before the data."""
+    if mulaw:  # WAVE_FORMAT_MULAW: an 18-byte fmt and a fact chunk
+        fmt = struct.pack("<HHIIHHH", 7, 1, rate, rate, 1, 8, 0)
+        fact = b"fact" + struct.pack("<II", 4, len(samples))
+    else:
+        fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+        fact = b""
+    info = b"INFO" + b"ISFT" + struct.pack("<I", 6) + b"fake\x00\x00"
+    chunks = b"".join(
+        [
+            b"fmt " + struct.pack("<I", len(fmt)) + fmt,
+            fact,
+            b"LIST" + struct.pack("<I", len(info)) + info,
+            b"data" + struct.pack("<I", len(samples)) + samples,
+        ]
+    )
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
 
 
 class FakeSarvamHTTPServer(SpeechHTTPFake):
