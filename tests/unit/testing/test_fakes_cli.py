@@ -27,6 +27,7 @@ from callpipe.services.gladia.stt import GladiaSTTService
 from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.google.tts import GoogleHttpTTSService
+from callpipe.services.hume.tts import HumeTTSService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
 from callpipe.services.sarvam.stt import SarvamSTTService
@@ -64,6 +65,8 @@ EXPECTED = {
     "SPEECHMATICS_API_KEY",
     "CALLPIPE_GLADIA_URL",
     "GLADIA_API_KEY",
+    "CALLPIPE_HUME_URL",
+    "HUME_API_KEY",
     "CALLPIPE_RIME_URL",
     "CALLPIPE_RIME_API_URL",
     "RIME_API_KEY",
@@ -387,6 +390,17 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 headers={"X-Goog-Api-Key": key},
             )
             assert spoken.status_code == 200 and spoken.json()["audioContent"]
+            octave = HumeTTSService(voice_id="v")
+            spoken = await http.post(
+                f"{octave.base_url}/v0/tts/stream/json",
+                json=octave.request_body("Hello."),
+                headers={"X-Hume-Api-Key": key},
+            )
+            assert spoken.status_code == 200
+            assert {json.loads(line)["type"] for line in spoken.text.splitlines()} == {
+                "timestamp",
+                "audio",
+            }
 
             # Anthropic and Gemini answer --reply, then echo.
             claude = AnthropicLLMService()
