@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 
@@ -23,6 +24,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.pipeline.task import PipelineParams
 from callpipe.services.elevenlabs.stt import CommitStrategy, ElevenLabsRealtimeSTTService
+from callpipe.services.websocket_service import ProviderWebsocket
 from callpipe.testing import run_test
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsSTTServer
 from callpipe.testing.fakes.openai import tone_pcm
@@ -84,6 +86,40 @@ async def test_turn_end_flushes_audio_then_commits(server: FakeElevenLabsSTTServ
     chunk = server.received[0]
     assert chunk["sample_rate"] == RATE and chunk["commit"] is False
     assert stt.session_id == server.sent[0]["session_id"]
+
+
+async def test_a_turn_that_ends_before_the_socket_opens_is_committed_once_it_does(
+    server: FakeElevenLabsSTTServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.transcripts.append("is anyone there")
+    gate = asyncio.Event()
+    connect = ProviderWebsocket.connect
+
+    async def held_connect(self: ProviderWebsocket) -> None:
+        await gate.wait()  # the handshake held until the caller's turn is over
+        await connect(self)
+
+    def open_gate() -> bool:
+        gate.set()
+        return True
+
+    monkeypatch.setattr(ProviderWebsocket, "connect", held_connect)
+    frames = [
+        UserStartedSpeakingFrame(),
+        *caller_audio(1.06, loud=True),
+        UserStoppedSpeakingFrame(),
+        SleepFrame(0.2),  # the turn's end reaches the STT while its socket is still opening
+        SleepFrame(0.0, until=open_gate),
+        SleepFrame(5.0, until=lambda: committed(server)),
+        SleepFrame(0.5),
+        CancelFrame(),  # not an EndFrame: the final must come from the turn's commit
+    ]
+    down, up = await run_test(make_stt(server), frames, params=PARAMS, send_end_frame=False)
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    # The audio queued while the socket opened went out first, then the commit.
+    assert server.audio_at_commit == [int(1.06 * RATE)]
+    [final] = finals(down)
+    assert final.text == "is anyone there" and final.finalized
 
 
 async def test_wideband_audio_goes_as_pcm(server: FakeElevenLabsSTTServer) -> None:

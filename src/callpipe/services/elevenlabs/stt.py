@@ -17,6 +17,8 @@ otherwise as ``pcm_<rate>``. Each batch :class:`StreamingSTTService` collects (1
 ``commit_strategy=CommitStrategy.MANUAL`` (the default) lets the pipeline's VAD decide: when the
 caller stops, the queued audio is sent, then a chunk with ``"commit": true``, and ElevenLabs
 answers with the ``committed_transcript`` (a ``TranscriptionFrame`` marked ``finalized``).
+A turn that ends before the socket is open is committed once it opens, after the audio queued
+meanwhile.
 With ``CommitStrategy.VAD`` ElevenLabs commits on its own silence detection.
 ``partial_transcript`` messages become ``InterimTranscriptionFrame``\\ s. With
 ``include_timestamps`` or ``include_language_detection`` ElevenLabs follows each commit with a
@@ -43,6 +45,7 @@ is accepted and not used.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -57,6 +60,7 @@ from pydantic import BaseModel
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
+from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import (
     ELEVENLABS_API_URL_ENV,
     ELEVENLABS_STT_URL_ENV,
@@ -245,6 +249,8 @@ class ElevenLabsRealtimeSTTService(ProviderSocketSTTService):
         self._keepalive_secs = keepalive_secs
         self._last_sent = 0.0
         self._uncommitted = False
+        self._commit_on_open: asyncio.Task[None] | None = None
+        """A turn's commit waiting for the socket to open (the turn ended before it did)."""
         self.session_id: str | None = None
         """ElevenLabs' id of the current session (its ``session_started`` message)."""
 
@@ -339,13 +345,36 @@ class ElevenLabsRealtimeSTTService(ProviderSocketSTTService):
         return True
 
     async def on_user_stopped_speaking(self) -> None:
-        ws = self._ws
-        if self._commit_strategy is not CommitStrategy.MANUAL or ws is None or not ws.connected:
+        if self._commit_strategy is not CommitStrategy.MANUAL:
             return
+        ws = self._ws
+        if ws is not None and ws.connected:
+            await self._commit(ws, wait_secs=0)
+        elif self._commit_on_open is None or self._commit_on_open.done():
+            # The turn ended before the socket opened (or while it reconnects): its audio is
+            # queued, and the commit follows it once the socket is open.
+            self._commit_on_open = self.create_task(self._commit_when_open(), "commit-on-open")
+
+    async def _commit(self, ws: ProviderWebsocket, *, wait_secs: float) -> None:
+        """The queued audio out, then a commit (if audio went out since the last one)."""
         await self.flush_audio()  # the whole turn reaches ElevenLabs before the commit
         async with self._sending:
-            if self._uncommitted and await ws.send(self._chunk(b"", commit=True), wait_secs=0):
+            if ws is not self._ws or not self._uncommitted:
+                return
+            if await ws.send(self._chunk(b"", commit=True), wait_secs=wait_secs):
                 self._uncommitted = False
+
+    async def _commit_when_open(self) -> None:
+        if not await self.wait_ready():
+            return  # never opened: the start error was reported
+        ws = self._ws
+        if ws is not None:
+            await self._commit(ws, wait_secs=2.0)
+
+    async def _cancel_tasks(self) -> None:
+        await cancel_and_wait(self._commit_on_open)
+        self._commit_on_open = None
+        await super()._cancel_tasks()
 
     # ------------------------------------------------------------------ results in
 
