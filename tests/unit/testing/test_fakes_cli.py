@@ -28,6 +28,7 @@ from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.google.tts import GoogleHttpTTSService
 from callpipe.services.hume.tts import HumeTTSService
+from callpipe.services.inworld.tts import InworldHttpTTSService, InworldTTSService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
 from callpipe.services.sarvam.stt import SarvamSTTService
@@ -70,6 +71,9 @@ EXPECTED = {
     "CALLPIPE_RIME_URL",
     "CALLPIPE_RIME_API_URL",
     "RIME_API_KEY",
+    "CALLPIPE_INWORLD_URL",
+    "CALLPIPE_INWORLD_API_URL",
+    "INWORLD_API_KEY",
     "CALLPIPE_SARVAM_URL",
     "CALLPIPE_SARVAM_API_URL",
     "SARVAM_API_KEY",
@@ -272,6 +276,18 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
             done = await _until(ws, "done")
         assert done["contextId"] == "c-0"
 
+        # Inworld's socket speaks a context's text, then closes it.
+        inworld = InworldTTSService(sample_rate=8000)
+        inworld_key = {"Authorization": f"Basic {key}"}
+        async with connect(inworld.url, additional_headers=inworld_key) as ws:
+            await ws.send(json.dumps(inworld.create_message("c-0")))
+            await ws.send(json.dumps({"send_text": {"text": "Hello."}, "contextId": "c-0"}))
+            await ws.send(json.dumps({"close_context": {}, "contextId": "c-0"}))
+            events: list[str] = []
+            while "contextClosed" not in events:
+                events += json.loads(await asyncio.wait_for(ws.recv(), 10))["result"]
+        assert "audioChunk" in events
+
         # Sarvam: a flush ends the heard speech with the --transcript; speech on one origin.
         sarvam_key = {"Api-Subscription-Key": key}
         sarvam_stt = SarvamSTTService(sample_rate=16000)
@@ -376,6 +392,13 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 headers={"Authorization": f"Bearer {key}", "Accept": "audio/L16"},
             )
             assert spoken.status_code == 200 and spoken.content
+            inworld_http = InworldHttpTTSService(sample_rate=8000)
+            spoken = await http.post(
+                f"{inworld_http.base_url}/tts/v1/voice:stream",
+                json=inworld_http.request_body("Hello."),
+                headers={"Authorization": f"Basic {key}"},
+            )
+            assert spoken.status_code == 200 and json.loads(spoken.text.splitlines()[0])
             bulbul = SarvamHttpTTSService(sample_rate=8000)
             spoken = await http.post(
                 f"{bulbul.base_url}/text-to-speech",

@@ -31,6 +31,7 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_SARVAM_URL`` (Sarvam's speech-to-text and speech sockets, one origin),
   ``CALLPIPE_SARVAM_API_URL`` (its speech over REST);
 - ``CALLPIPE_RIME_URL`` (speech over the socket), ``CALLPIPE_RIME_API_URL`` (over HTTP);
+- ``CALLPIPE_INWORLD_URL`` (speech over the socket), ``CALLPIPE_INWORLD_API_URL`` (over HTTP);
 - ``CALLPIPE_HUME_URL`` (Hume's speech, ``/v0/tts/stream/json``);
 - ``CALLPIPE_GOOGLE_TTS_URL`` (Google Cloud Text-to-Speech, ``text:synthesize``);
 - ``CALLPIPE_FISH_URL`` (Fish Audio's live speech socket; its fake needs the ``fish`` extra
@@ -72,6 +73,7 @@ from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply
 from callpipe.testing.fakes.gladia import FakeGladiaServer
 from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.hume import FakeHumeServer
+from callpipe.testing.fakes.inworld import FakeInworldHTTPServer, FakeInworldServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
@@ -146,6 +148,8 @@ class Fakes:
         self.sarvam_api = FakeSarvamHTTPServer(api_key=api_key)
         self.rime = FakeRimeServer(api_key=api_key)
         self.rime_api = FakeRimeHTTPServer(api_key=api_key)
+        self.inworld = FakeInworldServer(api_key=api_key)
+        self.inworld_api = FakeInworldHTTPServer(api_key=api_key)
         self.hume = FakeHumeServer(api_key=api_key)
         self.google_tts = FakeGoogleTTSServer(api_key=api_key)
         self.fish = FakeFishServer(api_key=api_key)
@@ -200,6 +204,8 @@ class Fakes:
             self.sarvam_api,
             self.rime,
             self.rime_api,
+            self.inworld,
+            self.inworld_api,
             self.hume,
             self.google_tts,
             self.fish,
@@ -251,6 +257,9 @@ class Fakes:
             _env.RIME_URL_ENV: self.rime.url,
             _env.RIME_API_URL_ENV: self.rime_api.base_url,
             "RIME_API_KEY": key,
+            _env.INWORLD_URL_ENV: self.inworld.url,
+            _env.INWORLD_API_URL_ENV: self.inworld_api.base_url,
+            "INWORLD_API_KEY": key,
             _env.HUME_URL_ENV: self.hume.base_url,
             "HUME_API_KEY": key,
             _env.GOOGLE_TTS_URL_ENV: self.google_tts.base_url,
