@@ -40,11 +40,11 @@ interruption sends ``close_context`` for the dropped reply; its audio still arri
 by id. Word times restart at 0 with each generation: they are counted from the reply's audio
 already received when the generation's first event came.
 
-Where Pipecat 1.14 and Inworld's docs differ, this follows the docs: the language goes as a
-BCP-47 tag (Pipecat passes the setting unconverted), ``encoding`` defaults to what the line
-carries rather than ``PCM`` always, a socket settings update does not reconnect (contexts carry
-their own configuration), and no keepalive with an empty ``send_text`` is sent (the docs define
-none; Inworld closes a socket idle for ten minutes and the service reconnects).
+Where this differs from Pipecat 1.14: ``encoding`` defaults to what the line carries rather
+than ``PCM`` always; WAV headers are walked to their data rather than cut at 44 bytes; a socket
+settings update does not reconnect (contexts carry their own configuration); and no keepalive
+with an empty ``send_text`` is sent (the docs define none, Pipecat's draws an error when no
+context is open; Inworld closes a socket idle for ten minutes, and the service reconnects).
 """
 
 from __future__ import annotations
