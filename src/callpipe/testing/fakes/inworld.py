@@ -31,7 +31,9 @@ https://docs.inworld.ai/docs/tts/capabilities/generating-audio):
   ``ALAW`` are headerless G.711 here. The default encoding (MP3) is refused by the fake.
 
 The fake speaks a tone of ``secs_per_word`` per word, times each word (times restart at 0 with
-each generation) and attaches a word's timing to the chunk its audio starts in.
+each generation) and attaches a word's timing to the chunk its audio starts in. A connection's
+generations are produced one after another, whatever their context (Inworld runs contexts side
+by side), so a closed context's remaining audio comes before a newer context's.
 """
 
 from __future__ import annotations
