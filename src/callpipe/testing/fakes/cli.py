@@ -74,6 +74,7 @@ from callpipe.testing.fakes.gladia import FakeGladiaServer
 from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.hume import FakeHumeServer
 from callpipe.testing.fakes.inworld import FakeInworldHTTPServer, FakeInworldServer
+from callpipe.testing.fakes.neuphonic import FakeNeuphonicHTTPServer, FakeNeuphonicServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
@@ -148,6 +149,8 @@ class Fakes:
         self.sarvam_api = FakeSarvamHTTPServer(api_key=api_key)
         self.rime = FakeRimeServer(api_key=api_key)
         self.rime_api = FakeRimeHTTPServer(api_key=api_key)
+        self.neuphonic = FakeNeuphonicServer(api_key=api_key)
+        self.neuphonic_api = FakeNeuphonicHTTPServer(api_key=api_key)
         self.inworld = FakeInworldServer(api_key=api_key)
         self.inworld_api = FakeInworldHTTPServer(api_key=api_key)
         self.hume = FakeHumeServer(api_key=api_key)
@@ -204,6 +207,8 @@ class Fakes:
             self.sarvam_api,
             self.rime,
             self.rime_api,
+            self.neuphonic,
+            self.neuphonic_api,
             self.inworld,
             self.inworld_api,
             self.hume,
@@ -257,6 +262,9 @@ class Fakes:
             _env.RIME_URL_ENV: self.rime.url,
             _env.RIME_API_URL_ENV: self.rime_api.base_url,
             "RIME_API_KEY": key,
+            _env.NEUPHONIC_URL_ENV: self.neuphonic.url,
+            _env.NEUPHONIC_API_URL_ENV: self.neuphonic_api.base_url,
+            "NEUPHONIC_API_KEY": key,
             _env.INWORLD_URL_ENV: self.inworld.url,
             _env.INWORLD_API_URL_ENV: self.inworld_api.base_url,
             "INWORLD_API_KEY": key,

@@ -1,0 +1,1 @@
+"""Neuphonic text-to-speech: ``NeuphonicTTSService`` (WebSocket), ``NeuphonicHttpTTSService``."""
