@@ -12,11 +12,12 @@ what ``@neuphonic/neuphonic-js`` reads):
   ``sampling_rate`` (8000, 16000, 22050 or 24000; 24000 by default), ``encoding``
   (``pcm_linear`` by default, or ``pcm_mulaw``), ``ipa_key``: query parameters of the socket,
   fields of the HTTP body next to ``text``. Bad ones: HTTP 422 (a refused handshake).
-- **Socket.** The client sends ``{"text": ...}``; text accumulates until a ``<STOP>``, which
+- **Socket.** The client sends ``{"text": ...}`` (the docs' form; both SDKs also send bare
+  text as a text frame, taken as the same); text accumulates until a ``<STOP>``, which
   makes the server speak what it holds. Each answer is ``{"data": {"audio": <base64>, "text",
   "sampling_rate"}}`` (about a word each); the last one of a passage adds ``"stop": true``
-  (with empty audio when the passage had none). A message that is not a JSON object with a
-  string ``text`` gets ``{"status_code": 400, "errors": [...]}``; the socket stays open.
+  (with empty audio when the passage had none). A binary frame, or a JSON object without a
+  string ``text``, gets ``{"status_code": 400, "errors": [...]}``; the socket stays open.
 - **SSE.** A 200 answer streams ``event: message`` / ``data: {"status_code": 200, "data":
   {...}}`` events of the same shape, then ends; a failure mid-stream is ``event: error`` with
   ``{"status_code", "errors"}``.
@@ -42,6 +43,7 @@ from callpipe.testing.fakes._server import (
     LocalWebsocketServer,
     Refusal,
     ServedWebsocketFake,
+    json_object,
 )
 from callpipe.testing.fakes._tts import SpeechHTTPFake
 from callpipe.testing.fakes.openai import tone_pcm
@@ -121,7 +123,8 @@ class FakeNeuphonicServer(_Speaker, DropsMidAudio, ServedWebsocketFake):
     ) -> None:
         self.secs_per_word = secs_per_word
         self.chunk_delay = chunk_delay
-        self.messages: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any] | str] = []
+        """Each text message: its JSON object, or the string sent bare."""
         self.queries: list[dict[str, str]] = []
         self.headers: list[dict[str, str]] = []
         self.passages: list[str] = []
@@ -160,18 +163,18 @@ class FakeNeuphonicServer(_Speaker, DropsMidAudio, ServedWebsocketFake):
         buffer = ""
         try:
             async for raw in ws:
-                try:
-                    message = json.loads(raw)
-                except ValueError:
-                    message = None
-                text = message.get("text") if isinstance(message, dict) else None
-                if not isinstance(text, str):
+                message = json_object(raw)
+                if message is None and isinstance(raw, str):
+                    text: Any = raw  # the SDKs' bare-text form
+                    self.messages.append(raw)
+                elif message is not None and isinstance(message.get("text"), str):
+                    text = message["text"]
+                    self.messages.append(message)
+                else:
                     await self._send(
                         ws, {"status_code": 400, "errors": ['expected {"text": <string>}']}
                     )
                     continue
-                assert isinstance(message, dict)
-                self.messages.append(message)
                 buffer += text
                 while STOP in buffer:
                     passage, buffer = buffer.split(STOP, 1)
