@@ -172,6 +172,57 @@ async def test_interrupting_a_reply_still_generating_replaces_the_socket(
     assert abs(audio_secs(rest) - 0.2) < 1e-6
 
 
+async def test_when_no_new_socket_opens_the_cut_reply_drains_and_the_next_plays(
+    server: FakeNeuphonicServer,
+) -> None:
+    server.chunk_delay = 0.01
+    long = " ".join(["word"] * 20) + "."
+    before: list[Frame] = [
+        LLMFullResponseStartFrame(),
+        LLMTextFrame(long),
+        LLMTextFrame(" More text."),
+    ]
+    after: list[Frame] = [InterruptionFrame(), *reply("Fresh start.")]
+
+    def playing(out: list[Frame]) -> bool:
+        if not emitted(TTSAudioRawFrame)(out):
+            return False
+        server.fail_handshakes.append(400)  # from now on a new socket is refused
+        return True
+
+    down = await run_then(make_tts(server), before, after, when=playing, params=PARAMS)
+    assert server.connections == 1
+    cut = interruption_at(down)
+    old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
+    rest = down[cut:]
+    # The cut reply's audio still arriving on the old socket is dropped; the next reply's, after
+    # it, is all played, with its text.
+    assert not [f for f in rest if isinstance(f, TTSAudioRawFrame) and f.context_id in old]
+    assert spoken(rest) == ["Fresh start."]
+    assert abs(audio_secs(rest) - 0.2) < 1e-6
+
+
+async def test_token_mode_interruption_ends_the_streamed_text(
+    server: FakeNeuphonicServer,
+) -> None:
+    before: list[Frame] = [LLMFullResponseStartFrame(), LLMTextFrame("Half a")]
+    after: list[Frame] = [InterruptionFrame(), *reply("Next", " one.")]
+    tts = make_tts(server, text_aggregation_mode="token")
+
+    def sent(_: list[Frame]) -> bool:
+        if server.messages != [{"text": "Half a"}]:
+            return False
+        server.fail_handshakes.append(400)  # the old socket stays: its buffer must be ended
+        return True
+
+    down = await run_then(tts, before, after, when=sent, params=PARAMS)
+    assert server.connections == 1
+    # The cut text is closed with its own <STOP>, not spoken with the next reply's.
+    assert server.passages == ["Half a ", "Next one. "]
+    assert spoken(down[interruption_at(down) :]) == ["Next one."]
+    assert abs(audio_secs(down[interruption_at(down) :]) - 0.2) < 1e-6
+
+
 async def test_a_reply_whose_stop_never_comes_does_not_hold_up_the_next(
     server: FakeNeuphonicServer,
 ) -> None:

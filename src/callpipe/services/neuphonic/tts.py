@@ -405,10 +405,30 @@ class NeuphonicTTSService(TTSService, _NeuphonicOptions):
             await self._close_reply(reply)  # every sentence's audio is here already
 
     async def cancel_context(self, context_id: str) -> None:
-        # The dropped replies stay in line until their `stop`s come (their audio is not played,
-        # the base class forgot their contexts), unless a new socket replaces this one first.
-        if any(r.passages or not r.flushed for r in self._replies):
+        # An interruption cancels its replies one by one: the first call handles them all.
+        # A dropped reply gets no more text; text streamed without its <STOP> is ended now, so
+        # that Neuphonic does not speak it with the next reply's. Replies still generating stay
+        # in line until their `stop`s come (their audio is not played: the base class forgot
+        # their contexts), unless a new socket replaces this one first.
+        generating = False
+        for reply in list(self._replies):
+            if self.has_context(reply.context_id):
+                continue
+            if not reply.flushed:
+                reply.flushed = True
+                if reply.streamed.strip() and self._ws is not None:
+                    reply.passages.append("")
+                    reply.streamed = ""
+                    await self._ws.send(json.dumps({"text": f" {STOP}"}), wait_secs=0)
+            if reply.passages:
+                generating = True
+            else:
+                self._replies.remove(reply)
+        if generating:
             self._maybe_swap(interrupted=True)
+        elif not self._replies:
+            self._idle.set()
+            self._maybe_swap()
 
     async def _close_reply(self, reply: _Reply) -> None:
         if reply in self._replies:
