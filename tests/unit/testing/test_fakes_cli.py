@@ -29,6 +29,7 @@ from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.google.tts import GoogleHttpTTSService
 from callpipe.services.hume.tts import HumeTTSService
 from callpipe.services.inworld.tts import InworldHttpTTSService, InworldTTSService
+from callpipe.services.neuphonic.tts import NeuphonicHttpTTSService, NeuphonicTTSService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
 from callpipe.services.sarvam.stt import SarvamSTTService
@@ -291,6 +292,15 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 events += json.loads(await asyncio.wait_for(ws.recv(), 10))["result"]
         assert "audioChunk" in events
 
+        # Neuphonic's socket speaks a passage up to its <STOP>.
+        neuphonic = NeuphonicTTSService(sample_rate=8000)
+        async with connect(neuphonic.socket_url(), additional_headers={"x-api-key": key}) as ws:
+            await ws.send(json.dumps({"text": "Hello there. <STOP>"}))
+            said_np = [json.loads(await asyncio.wait_for(ws.recv(), 10))["data"]]
+            while not said_np[-1].get("stop"):
+                said_np.append(json.loads(await asyncio.wait_for(ws.recv(), 10))["data"])
+        assert [d["text"] for d in said_np] == ["Hello ", "there. "]
+
         # Sarvam: a flush ends the heard speech with the --transcript; speech on one origin.
         sarvam_key = {"Api-Subscription-Key": key}
         sarvam_stt = SarvamSTTService(sample_rate=16000)
@@ -402,6 +412,13 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 headers={"Authorization": f"Basic {key}"},
             )
             assert spoken.status_code == 200 and json.loads(spoken.text.splitlines()[0])
+            neuphonic_http = NeuphonicHttpTTSService(sample_rate=8000)
+            spoken = await http.post(
+                f"{neuphonic_http.base_url}/sse/speak/en",
+                json=neuphonic_http.request_body("Hello."),
+                headers={"X-API-KEY": key},
+            )
+            assert spoken.status_code == 200 and "data: " in spoken.text
             bulbul = SarvamHttpTTSService(sample_rate=8000)
             spoken = await http.post(
                 f"{bulbul.base_url}/text-to-speech",
