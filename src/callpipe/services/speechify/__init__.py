@@ -1,0 +1,1 @@
+"""Speechify text-to-speech: ``SpeechifyHttpTTSService`` (streamed audio with word timing)."""
