@@ -227,11 +227,14 @@ async def test_a_reply_whose_stop_never_comes_does_not_hold_up_the_next(
     server: FakeNeuphonicServer,
 ) -> None:
     server.skip_stop = 1
-    frames = [*reply("Lost end."), SleepFrame(0.1), *reply("Next one.")]
+    frames = [*reply("Lost end."), SleepFrame(0.8), *reply("Next one.")]
     down, up = await run_test(make_tts(server, context_timeout_secs=0.3), frames, params=PARAMS)
     assert not errors(up)
     assert sum(isinstance(f, TTSStoppedFrame) for f in down) == 2
     assert spoken(down)[-1] == "Next one."
+    # The timed-out reply left the line: the next one's audio is its own, all of it.
+    second = [i for i, f in enumerate(down) if isinstance(f, TTSStartedFrame)][1]
+    assert abs(audio_secs(down[second:]) - 0.2) < 1e-6
 
 
 async def test_a_dropped_socket_reconnects_and_the_cut_reply_closes(

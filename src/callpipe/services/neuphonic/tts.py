@@ -159,7 +159,7 @@ class _NeuphonicOptions:
         """``pcm_mulaw`` at 8 kHz (a phone call) unless ``encoding`` says otherwise."""
         if self._encoding is not None:
             return self._encoding
-        return "pcm_mulaw" if self.wire_rate == 8000 else "pcm_linear"
+        return "pcm_mulaw" if self.sample_rate == 8000 else "pcm_linear"
 
     @property
     def lang_code(self) -> str:
@@ -370,9 +370,7 @@ class NeuphonicTTSService(TTSService, _NeuphonicOptions):
             await self.report_error(
                 f"{self}: not connected; dropping speech", reason="disconnected"
             )
-            if reply in self._replies:
-                self._replies.remove(reply)
-            await self._finish(reply.context_id)
+            await self.finish_context(reply.context_id)
             return False
         return True
 
@@ -394,7 +392,7 @@ class NeuphonicTTSService(TTSService, _NeuphonicOptions):
     async def flush_context(self, context_id: str) -> None:
         reply = self._reply(context_id)
         if reply is None or not self.has_context(context_id):
-            await self._finish(context_id)
+            await self.finish_context(context_id)
             return
         reply.flushed = True
         if not self._aggregate_sentences:
@@ -402,7 +400,7 @@ class NeuphonicTTSService(TTSService, _NeuphonicOptions):
             reply.streamed = ""
             await self._send(reply, f" {STOP}")
         elif not reply.passages:
-            await self._close_reply(reply)  # every sentence's audio is here already
+            await self.finish_context(reply.context_id)  # every sentence's audio is here already
 
     async def cancel_context(self, context_id: str) -> None:
         # An interruption cancels its replies one by one: the first call handles them all.
@@ -430,13 +428,14 @@ class NeuphonicTTSService(TTSService, _NeuphonicOptions):
             self._idle.set()
             self._maybe_swap()
 
-    async def _close_reply(self, reply: _Reply) -> None:
-        if reply in self._replies:
+    async def finish_context(self, context_id: str | None) -> None:
+        """Close a reply: ours (its last ``stop``, a send failure, a drop) or the base class's
+        when Neuphonic never ended it (``context_timeout_secs``): it leaves the line either way,
+        so later audio goes to the replies after it."""
+        reply = self._reply(context_id) if context_id is not None else None
+        if reply is not None:
             self._replies.remove(reply)
-        await self._finish(reply.context_id)
-
-    async def _finish(self, context_id: str) -> None:
-        await self.finish_context(context_id)
+        await super().finish_context(context_id)
         if not self._replies:
             self._idle.set()
             self._maybe_swap()
@@ -474,7 +473,7 @@ class NeuphonicTTSService(TTSService, _NeuphonicOptions):
                     reply.context_id, [(passage, ctx.audio_secs, ctx.audio_secs)]
                 )
             if reply.flushed and not reply.passages:
-                await self._close_reply(reply)
+                await self.finish_context(reply.context_id)
 
 
 class NeuphonicHttpTTSService(HTTPStreamTTSService, _NeuphonicOptions):
