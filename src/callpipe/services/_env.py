@@ -59,6 +59,8 @@ INWORLD_API_URL_ENV = "CALLPIPE_INWORLD_API_URL"
 """Inworld's HTTP API origin (``/tts/v1/voice:stream``), served by a fake apart from the socket."""
 FISH_URL_ENV = "CALLPIPE_FISH_URL"
 """Fish Audio's live TTS socket (an origin is enough: ``/v1/tts/live`` is added)."""
+MINIMAX_URL_ENV = "CALLPIPE_MINIMAX_URL"
+"""MiniMax's T2A endpoint (an origin is enough: ``/v1/t2a_v2`` is added)."""
 SPEECHIFY_URL_ENV = "CALLPIPE_SPEECHIFY_URL"
 """Speechify's API origin (``/v1/audio/stream/with-timestamps`` is added)."""
 

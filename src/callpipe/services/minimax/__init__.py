@@ -1,0 +1,1 @@
+"""MiniMax text-to-speech: ``MiniMaxHttpTTSService`` (T2A v2 over HTTP)."""
