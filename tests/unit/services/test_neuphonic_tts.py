@@ -296,6 +296,25 @@ async def test_a_settings_update_reconnects_between_replies(server: FakeNeuphoni
     assert spoken(down) == ["One two.", "Three."]
 
 
+async def test_a_settings_update_mid_reply_waits_for_the_reply(
+    server: FakeNeuphonicServer,
+) -> None:
+    server.chunk_delay = 0.01
+    frames = [
+        *reply("One two three four."),
+        TTSUpdateSettingsFrame(delta=NeuphonicTTSService.Settings(voice="v-2")),
+        *reply("Five."),
+    ]
+    down, up = await run_test(make_tts(server), frames, params=PARAMS)
+    assert not errors(up)
+    assert server.connections == 2
+    assert "voice_id" not in server.queries[0] and server.queries[1]["voice_id"] == "v-2"
+    # The first reply was spoken whole on the old socket, the second on the new one.
+    assert server.passages == ["One two three four. ", "Five. "]
+    assert abs(audio_secs(down) - 0.5) < 1e-6
+    assert spoken(down) == ["One two three four.", "Five."]
+
+
 def test_language_codes() -> None:
     assert language_to_neuphonic_lang_code(Language.ES_MX) == "es"
     assert language_to_neuphonic_lang_code(Language.PT_BR) == "pt"

@@ -13,7 +13,8 @@ https://docs.neuphonic.com/api-reference/tts/sse-generator) and its SDKs (``pyne
 - The client sends ``{"text": ...}``. Neuphonic generates with a little lookahead, so a passage
   ends with the token ``<STOP>``, after which the server speaks all of it.
 - The server answers ``{"data": {"audio": <base64>, "text", "sampling_rate"}}`` about once per
-  word, and a last message of each passage carries ``"stop": true``.
+  word, and the last message of each passage carries ``"stop": true`` (what Neuphonic's
+  JavaScript SDK waits for; pyneuphonic's model lets the field through unnamed).
 - The HTTP endpoint takes the same options as a JSON body next to ``text`` (key in
   ``X-API-KEY``) and streams ``data:`` events of the same shape; an event with ``errors`` (and
   its ``status_code``) reports a failure.
@@ -33,8 +34,10 @@ On a phone call (8 kHz output) both services ask for ``pcm_mulaw`` at 8000 Hz (h
 no resampling); otherwise ``pcm_linear`` at the pipeline's output rate when Neuphonic offers it
 (8000, 16000, 22050, 24000 Hz), else at the nearest lower rate, resampled here.
 
-Where Pipecat 1.14 and Neuphonic differ, this follows Neuphonic: the language in the URL is
-Neuphonic's code (``en``), not the language tag, and the query is URL-encoded.
+Where this differs from Pipecat 1.14: Pipecat asks for ``pcm_linear`` at 22050 Hz whatever the
+line, writes the query unencoded, ends a reply after a silence (it does not read ``stop``) and
+reconnects at once on a settings change, even mid-reply. Each request here is the one
+pyneuphonic builds for the same options (``tests/contract/test_neuphonic_contract.py``).
 """
 
 from __future__ import annotations
