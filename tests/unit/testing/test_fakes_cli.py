@@ -35,6 +35,7 @@ from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
 from callpipe.services.sarvam.stt import SarvamSTTService
 from callpipe.services.sarvam.tts import SarvamHttpTTSService, SarvamTTSService
 from callpipe.services.soniox.stt import SonioxSTTService
+from callpipe.services.speechify.tts import SpeechifyHttpTTSService
 from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
 
 EXPECTED = {
@@ -69,6 +70,8 @@ EXPECTED = {
     "GLADIA_API_KEY",
     "CALLPIPE_HUME_URL",
     "HUME_API_KEY",
+    "CALLPIPE_SPEECHIFY_URL",
+    "SPEECHIFY_API_KEY",
     "CALLPIPE_RIME_URL",
     "CALLPIPE_RIME_API_URL",
     "RIME_API_KEY",
@@ -444,6 +447,13 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 "timestamp",
                 "audio",
             }
+            simba = SpeechifyHttpTTSService(sample_rate=8000)
+            spoken = await http.post(
+                f"{simba.base_url}/v1/audio/stream/with-timestamps",
+                json=simba.request_body("Hello."),
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert spoken.status_code == 200 and "event: speech.done" in spoken.text
 
             # Anthropic and Gemini answer --reply, then echo.
             claude = AnthropicLLMService()

@@ -33,6 +33,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_RIME_URL`` (speech over the socket), ``CALLPIPE_RIME_API_URL`` (over HTTP);
 - ``CALLPIPE_INWORLD_URL`` (speech over the socket), ``CALLPIPE_INWORLD_API_URL`` (over HTTP);
 - ``CALLPIPE_HUME_URL`` (Hume's speech, ``/v0/tts/stream/json``);
+- ``CALLPIPE_SPEECHIFY_URL`` (Speechify's speech with word timing,
+  ``/v1/audio/stream/with-timestamps``);
 - ``CALLPIPE_GOOGLE_TTS_URL`` (Google Cloud Text-to-Speech, ``text:synthesize``);
 - ``CALLPIPE_FISH_URL`` (Fish Audio's live speech socket; its fake needs the ``fish`` extra
   only once a session starts);
@@ -81,6 +83,7 @@ from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
 from callpipe.testing.fakes.sarvam import FakeSarvamHTTPServer, FakeSarvamServer
 from callpipe.testing.fakes.soniox import PATH as SONIOX_PATH
 from callpipe.testing.fakes.soniox import FakeSonioxServer
+from callpipe.testing.fakes.speechify import FakeSpeechifyServer
 from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
 from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer
 
@@ -154,6 +157,7 @@ class Fakes:
         self.inworld = FakeInworldServer(api_key=api_key)
         self.inworld_api = FakeInworldHTTPServer(api_key=api_key)
         self.hume = FakeHumeServer(api_key=api_key)
+        self.speechify = FakeSpeechifyServer(api_key=api_key)
         self.google_tts = FakeGoogleTTSServer(api_key=api_key)
         self.fish = FakeFishServer(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
@@ -212,6 +216,7 @@ class Fakes:
             self.inworld,
             self.inworld_api,
             self.hume,
+            self.speechify,
             self.google_tts,
             self.fish,
         )
@@ -270,6 +275,8 @@ class Fakes:
             "INWORLD_API_KEY": key,
             _env.HUME_URL_ENV: self.hume.base_url,
             "HUME_API_KEY": key,
+            _env.SPEECHIFY_URL_ENV: self.speechify.base_url,
+            "SPEECHIFY_API_KEY": key,
             _env.GOOGLE_TTS_URL_ENV: self.google_tts.base_url,
             _env.FISH_URL_ENV: self.fish.url,
             "FISH_API_KEY": key,
