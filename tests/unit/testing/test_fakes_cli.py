@@ -29,6 +29,7 @@ from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.google.tts import GoogleHttpTTSService
 from callpipe.services.hume.tts import HumeTTSService
 from callpipe.services.inworld.tts import InworldHttpTTSService, InworldTTSService
+from callpipe.services.minimax.tts import MiniMaxHttpTTSService
 from callpipe.services.neuphonic.tts import NeuphonicHttpTTSService, NeuphonicTTSService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
@@ -85,6 +86,8 @@ EXPECTED = {
     "CALLPIPE_SARVAM_API_URL",
     "SARVAM_API_KEY",
     "CALLPIPE_FISH_URL",
+    "CALLPIPE_MINIMAX_URL",
+    "MINIMAX_API_KEY",
     "FISH_API_KEY",
 }
 
@@ -422,6 +425,13 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 headers={"X-API-KEY": key},
             )
             assert spoken.status_code == 200 and "data: " in spoken.text
+            minimax = MiniMaxHttpTTSService(sample_rate=8000)
+            spoken = await http.post(
+                minimax.endpoint,
+                json=minimax.request_body("Hello."),
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert spoken.status_code == 200 and '"status": 2' in spoken.text
             bulbul = SarvamHttpTTSService(sample_rate=8000)
             spoken = await http.post(
                 f"{bulbul.base_url}/text-to-speech",

@@ -36,6 +36,7 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_SPEECHIFY_URL`` (Speechify's speech with word timing,
   ``/v1/audio/stream/with-timestamps``);
 - ``CALLPIPE_GOOGLE_TTS_URL`` (Google Cloud Text-to-Speech, ``text:synthesize``);
+- ``CALLPIPE_MINIMAX_URL`` (MiniMax's T2A speech, ``/v1/t2a_v2``);
 - ``CALLPIPE_FISH_URL`` (Fish Audio's live speech socket; its fake needs the ``fish`` extra
   only once a session starts);
 
@@ -76,6 +77,7 @@ from callpipe.testing.fakes.gladia import FakeGladiaServer
 from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.hume import FakeHumeServer
 from callpipe.testing.fakes.inworld import FakeInworldHTTPServer, FakeInworldServer
+from callpipe.testing.fakes.minimax import FakeMiniMaxServer
 from callpipe.testing.fakes.neuphonic import FakeNeuphonicHTTPServer, FakeNeuphonicServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
@@ -160,6 +162,7 @@ class Fakes:
         self.speechify = FakeSpeechifyServer(api_key=api_key)
         self.google_tts = FakeGoogleTTSServer(api_key=api_key)
         self.fish = FakeFishServer(api_key=api_key)
+        self.minimax = FakeMiniMaxServer(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -219,6 +222,7 @@ class Fakes:
             self.speechify,
             self.google_tts,
             self.fish,
+            self.minimax,
         )
 
     async def start(self) -> None:
@@ -280,6 +284,8 @@ class Fakes:
             _env.GOOGLE_TTS_URL_ENV: self.google_tts.base_url,
             _env.FISH_URL_ENV: self.fish.url,
             "FISH_API_KEY": key,
+            _env.MINIMAX_URL_ENV: self.minimax.base_url,
+            "MINIMAX_API_KEY": key,
         }
 
 
