@@ -38,6 +38,7 @@ from callpipe.services.sarvam.tts import SarvamHttpTTSService, SarvamTTSService
 from callpipe.services.soniox.stt import SonioxSTTService
 from callpipe.services.speechify.tts import SpeechifyHttpTTSService
 from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
+from callpipe.services.ultravox.llm import OneShotInputParams, UltravoxRealtimeLLMService
 
 EXPECTED = {
     "OPENAI_BASE_URL",
@@ -47,6 +48,8 @@ EXPECTED = {
     "ANTHROPIC_API_KEY",
     "CALLPIPE_GEMINI_URL",
     "CALLPIPE_GEMINI_LIVE_URL",
+    "CALLPIPE_ULTRAVOX_URL",
+    "ULTRAVOX_API_KEY",
     "CALLPIPE_GOOGLE_TTS_URL",
     "GOOGLE_API_KEY",
     "CALLPIPE_DEEPGRAM_URL",
@@ -275,6 +278,18 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
             await ws.send(_tone(16000, 0.2, 0))
             said = await _until(ws, "transcript")
         assert said["data"]["utterance"]["text"] == "hi there"
+
+        # Ultravox's call is created over HTTP; its socket greets with the scripted reply.
+        ultravox = UltravoxRealtimeLLMService(params=OneShotInputParams())
+        join_url = await ultravox._create_call()
+        assert join_url.startswith("ws://127.0.0.1")
+        async with connect(join_url) as ws:
+            while True:
+                message = await asyncio.wait_for(ws.recv(), 10)
+                data = json.loads(message) if isinstance(message, str) else {}
+                if data.get("type") == "transcript" and data["final"]:
+                    break
+        assert data["text"] == "We open at nine."
 
         # Rime's JSON socket speaks a flushed sentence.
         rime = RimeTTSService(voice_id="astra")

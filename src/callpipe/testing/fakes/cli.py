@@ -19,6 +19,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``OPENAI_BASE_URL`` and ``ANTHROPIC_BASE_URL``, as the vendors' SDKs read them;
 - ``CALLPIPE_OPENAI_REALTIME_URL`` (the Realtime socket), ``CALLPIPE_GEMINI_URL``,
   ``CALLPIPE_GEMINI_LIVE_URL`` (the Live API, which hears and answers as OpenAI Realtime does);
+- ``CALLPIPE_ULTRAVOX_URL`` (Ultravox's create-call API; the call's socket comes in its
+  answer, and the agent hears and answers as OpenAI Realtime does);
 - ``CALLPIPE_DEEPGRAM_URL`` (listen), ``CALLPIPE_DEEPGRAM_FLUX_URL``,
   ``CALLPIPE_DEEPGRAM_TTS_URL``;
 - ``CALLPIPE_CARTESIA_URL`` (speech), ``CALLPIPE_CARTESIA_STT_URL``, ``CALLPIPE_CARTESIA_API_URL``
@@ -88,6 +90,7 @@ from callpipe.testing.fakes.soniox import FakeSonioxServer
 from callpipe.testing.fakes.speechify import FakeSpeechifyServer
 from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
 from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer
+from callpipe.testing.fakes.ultravox import FakeUltravoxServer, UltravoxReply
 
 DEFAULT_KEY = "fake-key"
 
@@ -140,6 +143,7 @@ class Fakes:
         self.anthropic = FakeAnthropicServer(api_key=api_key)
         self.gemini = FakeGeminiServer(api_key=api_key)
         self.gemini_live = FakeGeminiLiveServer(api_key=api_key)
+        self.ultravox = FakeUltravoxServer(api_key=api_key)
         self.cartesia = FakeCartesiaServer(api_key=api_key)
         self.cartesia_stt = FakeCartesiaSTTServer(api_key=api_key)
         self.cartesia_api = FakeCartesiaHTTPServer(api_key=api_key)
@@ -170,10 +174,13 @@ class Fakes:
             self.gemini.add_reply(text)
             self.gemini_live.replies.append(LiveReply(text))
             self.openai_realtime.replies.append(RealtimeReply(transcript=text))
+            self.ultravox.replies.append(UltravoxReply(text))
         self.openai_realtime.echo = True
         self.openai_realtime.transcripts.extend(transcripts)
         self.gemini_live.echo = True
         self.gemini_live.transcripts.extend(transcripts)
+        self.ultravox.echo = True
+        self.ultravox.transcripts.extend(transcripts)
         for heard in (
             self.deepgram.transcripts,
             self.deepgram_flux.transcripts,
@@ -200,6 +207,7 @@ class Fakes:
             self.anthropic,
             self.gemini,
             self.gemini_live,
+            self.ultravox,
             self.cartesia,
             self.cartesia_stt,
             self.cartesia_api,
@@ -245,6 +253,8 @@ class Fakes:
             _env.GEMINI_URL_ENV: self.gemini.base_url,
             _env.GEMINI_LIVE_URL_ENV: self.gemini_live.base_url,
             "GOOGLE_API_KEY": key,
+            _env.ULTRAVOX_URL_ENV: self.ultravox.base_url,
+            "ULTRAVOX_API_KEY": key,
             _env.DEEPGRAM_URL_ENV: self.deepgram.url,
             _env.DEEPGRAM_FLUX_URL_ENV: self.deepgram_flux.url,
             _env.DEEPGRAM_TTS_URL_ENV: self.deepgram_tts.url,
