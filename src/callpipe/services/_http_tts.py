@@ -7,7 +7,8 @@ service's reader, which turns the body into audio (and word timing) for the repl
 
 - A 429 or 5xx answer, or a connection failure, before any audio came is retried once (a
   ``Retry-After`` is honoured up to a second); later ones are reported as a non-fatal
-  ``ErrorFrame`` and the sentence is skipped.
+  ``ErrorFrame`` and the sentence is skipped: what of it was not heard is not recorded as
+  spoken (with word timing, the words whose audio came still are).
 - A 401 or 403 (or what :meth:`HTTPStreamTTSService.rejects_credentials` says is one) is a
   rejected key: a fatal ``ErrorFrame`` (the call ends), and no further requests are made.
 - An interruption cancels the frame being processed, which leaves the ``async with`` of the
@@ -92,9 +93,12 @@ class HTTPStreamTTSService(TTSService):
         """POST ``body`` (JSON) to ``path`` and let ``read`` take the streamed answer.
 
         Returns True when the whole answer was read, False when the request failed (already
-        reported) or was not made because the key was rejected earlier.
+        reported) or was not made because the key was rejected earlier; then the sentence is
+        marked failed (:meth:`~TTSService.sentence_failed`), so what of it was not heard does
+        not reach the context as spoken.
         """
         if self._key_rejected:
+            self.sentence_failed(context_id)
             return False
         ctx = self._contexts.get(context_id)
         before = ctx.audio_secs if ctx is not None else 0.0
@@ -119,11 +123,13 @@ class HTTPStreamTTSService(TTSService):
                 if not last and not got_audio:
                     logger.info("%s: speech request failed (%s); retrying once", self, exc)
                     continue
+                self.sentence_failed(context_id)
                 await self.report_error(
                     f"{self}: speech request failed: {type(exc).__name__}: {exc}",
                     reason="network",
                 )
                 return False
+            self.sentence_failed(context_id)
             fatal = self.rejects_credentials(status, content)
             if fatal:
                 self._key_rejected = True

@@ -14,6 +14,10 @@ How a reply flows:
   timestamps (released once the audio up to the word's end was pushed), else per sentence
   after the sentence's audio. The output transport passes them on only once that audio was
   played, which is how the assistant aggregator learns what the caller heard.
+- Speech that failed (an error answer, a dropped connection, a provider's error message) is
+  not recorded as spoken: only the words whose audio came leave, and without word timing a
+  sentence that did not come whole leaves no text, as one cut off by a barge-in
+  (:meth:`TTSService.sentence_failed`, :meth:`TTSService.context_failed`).
 - ``text_filters`` and then ``text_transforms`` (Pipecat 1.14's, e.g.
   ``[("*", StripMarkdown())]``) rewrite each piece of text just before it goes to the provider,
   so markdown is never read aloud. In SENTENCE mode a piece is a whole sentence (what the LLM
@@ -137,6 +141,8 @@ class TTSContext:
     words_seen: bool = False
     append_to_context: bool = True
     interruptible: bool = True
+    sentence_failed: bool = False  # the sentence in run_tts got no (or not all of its) audio
+    failed: bool = False  # the provider gave up on the context: no more of its audio comes
 
 
 class TTSService(AIService):
@@ -253,6 +259,36 @@ class TTSService(AIService):
     def has_context(self, context_id: str | None) -> bool:
         return context_id is not None and context_id in self._contexts
 
+    def sentence_failed(self, context_id: str) -> None:
+        """The sentence being synthesized in :meth:`run_tts` failed (an error answer, a
+        dropped connection, a rejected key): whatever of it did not come as audio was never
+        spoken. Its words whose audio came still count (as after a barge-in); without word
+        timing the sentence's text is left out of the context, as for a sentence cut off by
+        a barge-in. The reply goes on with its next sentence."""
+        ctx = self._contexts.get(context_id)
+        if ctx is None or ctx.finished:
+            return
+        ctx.sentence_failed = True
+        self._drop_unheard(ctx)
+        if ctx.texts:
+            ctx.texts.pop()
+
+    def context_failed(self, context_id: str | None) -> None:
+        """The provider will send no more audio for this context (an error message, a lost
+        socket); call it just before finishing the context. Only the words whose audio came
+        then count as spoken; a reply the provider sent no word timing for leaves out the text
+        not yet passed on (which of it was heard is unknown)."""
+        ctx = self._contexts.get(context_id) if context_id is not None else None
+        if ctx is not None and not ctx.finished:
+            ctx.failed = True
+
+    def _drop_unheard(self, ctx: TTSContext) -> None:
+        """Queue the audio the resampler holds, then forget the words still waiting for
+        audio: none is coming."""
+        if ctx.resampler is not None:
+            self._queue_audio(ctx, ctx.resampler.flush())
+        ctx.words.clear()
+
     async def append_audio(
         self, context_id: str | None, pcm: bytes, sample_rate: int | None = None
     ) -> None:
@@ -318,7 +354,10 @@ class TTSService(AIService):
         if ctx is None or ctx.finished:
             return
         ctx.finished = True
-        if ctx.resampler is not None:
+        if ctx.failed:
+            self._drop_unheard(ctx)
+            ctx.texts.clear()
+        elif ctx.resampler is not None:
             self._queue_audio_final(ctx, ctx.resampler.flush())
         self._release_words(ctx, float("inf"))
         if self.emits_word_timestamps and not ctx.words_seen and ctx.texts:
@@ -499,9 +538,10 @@ class TTSService(AIService):
             await self.push_metrics(
                 TTSUsageMetricsData(processor=self.name, model=self.model_name, value=len(text))
             )
+        ctx.sentence_failed = False
         await self.run_tts(text, ctx.id)
         ctx.last_activity = self.clock.now()
-        if not self.emits_word_timestamps:
+        if not self.emits_word_timestamps and not ctx.sentence_failed:
             await self.add_text_after_audio(ctx.id, original)
 
     async def _close_current(self) -> None:

@@ -295,6 +295,7 @@ class CartesiaTTSService(TTSService):
     async def _drop_open_contexts(self) -> None:
         # A new socket knows nothing of the old contexts: close them rather than wait forever.
         for context_id in list(self._contexts):
+            self.context_failed(context_id)
             await self._finish(context_id)
 
     async def _on_socket_failed(self, message: str) -> None:
@@ -365,6 +366,7 @@ class CartesiaTTSService(TTSService):
             await self.report_error(
                 f"{self}: not connected; dropping speech", reason="disconnected"
             )
+            self.context_failed(context_id)
             await self._finish(context_id)
 
     def _new_cartesia_context(self, context_id: str, reply: _Reply) -> str:
@@ -492,6 +494,7 @@ class CartesiaTTSService(TTSService):
                 await self._send(context_id, self._request(new, "", more=False))
             return
         await self.report_error(f"{self}: Cartesia error: {text}", reason="provider")
+        self.context_failed(context_id)
         await self._finish(context_id)
 
 

@@ -479,6 +479,7 @@ class ElevenLabsTTSService(TTSService):
         self._initialized.clear()
         self._open.clear()
         for context_id in list(self._contexts):
+            self.context_failed(context_id)
             await self._finish(context_id)
 
     async def _on_socket_failed(self, message: str) -> None:
@@ -492,6 +493,7 @@ class ElevenLabsTTSService(TTSService):
             await self.report_error(
                 f"{self}: not connected; dropping speech", reason="disconnected"
             )
+            self.context_failed(context_id)
             await self._finish(context_id)
             return False
         return True
@@ -576,6 +578,7 @@ class ElevenLabsTTSService(TTSService):
             error = message.get("error") or message.get("message")
             await self.report_error(f"{self}: ElevenLabs error: {error}", reason="provider")
             if context_id:
+                self.context_failed(context_id)
                 await self._finish(context_id)
             return
         if not self.has_context(context_id):

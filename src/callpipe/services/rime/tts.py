@@ -350,6 +350,7 @@ class RimeTTSService(TTSService):
     async def _drop_open_replies(self) -> None:
         # A new socket knows nothing of the old one's text: close the replies, don't wait.
         for context_id in list(self._replies):
+            self.context_failed(context_id)
             await self._finish(context_id)
 
     # ------------------------------------------------------------------ requests
@@ -359,6 +360,7 @@ class RimeTTSService(TTSService):
             await self.report_error(
                 f"{self}: not connected; dropping speech", reason="disconnected"
             )
+            self.context_failed(context_id)
             await self._finish(context_id)
             return False
         return True
@@ -515,7 +517,9 @@ class RimeTTSService(TTSService):
         reply is the one that sent it, and is closed rather than left waiting for a ``done``."""
         await self.report_error(f"{self}: Rime error: {text}", reason="provider")
         if self._replies:
-            await self._finish(next(reversed(self._replies)))
+            context_id = next(reversed(self._replies))
+            self.context_failed(context_id)
+            await self._finish(context_id)
 
 
 _OPTION_FIELDS = (
