@@ -153,14 +153,22 @@ async def test_a_refused_key_is_fatal_and_stops_requests(server: FakeMiniMaxServ
     assert len(server.headers) == 1  # the second sentence was not sent with the same key
 
 
-async def test_a_rate_limit_is_reported_and_the_next_sentence_goes_on(
+async def test_a_rate_limit_is_retried_once(server: FakeMiniMaxServer) -> None:
+    server.base_codes.append(1039)
+    down, up = await run_test(make_tts(server), reply("First one."), params=PHONE)
+    assert not errors(up)
+    assert [b["text"] for b in server.requests] == ["First one."] * 2
+    assert abs(audio_secs(down) - 2 * SECS_PER_WORD) < 1e-6
+
+
+async def test_a_rate_limit_twice_is_reported_and_the_next_sentence_goes_on(
     server: FakeMiniMaxServer,
 ) -> None:
-    server.base_codes.append(1002)
+    server.base_codes.extend([1002, 1002])
     down, up = await run_test(make_tts(server), reply("First one.", " Second one."), params=PHONE)
     [error] = errors(up)
     assert not error.fatal and "1002" in error.error and "rate limit" in error.error
-    assert [b["text"] for b in server.requests] == ["First one.", "Second one."]
+    assert [b["text"] for b in server.requests] == ["First one.", "First one.", "Second one."]
     assert abs(audio_secs(down) - 2 * SECS_PER_WORD) < 1e-6  # the second sentence's
 
 

@@ -18,8 +18,9 @@ the OpenAPI schema at .../api-reference/speech/t2a/api/openapi.json):
   asks for it to be left out, and never plays a status-2 event's audio.
 - A failure can come with HTTP 200: a plain JSON body (or an event) whose ``base_resp`` has a
   non-zero ``status_code``: 1004 (authentication failed) is a rejected key, fatal here; 1002
-  and 1039 (rate limits), 1042 (too many invalid characters), 2013 (bad parameters) and the
-  others are reported as errors and the sentence is skipped.
+  and 1039 (rate limits) before any audio are retried once after a short pause, as the base
+  retries an HTTP 429; they and the others (1042, too many invalid characters; 2013, bad
+  parameters; ...) are then reported as errors and the sentence is skipped.
 
 PCM is asked for at the pipeline's output rate when MiniMax offers it (8000, 16000, 22050,
 24000, 32000, 44100 Hz: a phone call gets 8000 Hz, nothing resampled), else at the nearest
@@ -28,6 +29,7 @@ lower rate, resampled here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -71,6 +73,9 @@ EMOTIONS = (
 )
 AUTH_FAILED = 1004
 """``base_resp.status_code`` of a refused key."""
+RATE_LIMITS = (1002, 1039)
+"""``base_resp.status_code`` of the rate limits (requests, tokens per minute)."""
+RATE_LIMIT_PAUSE_SECS = 0.25
 KEY_HINT = "Check api_key / MINIMAX_API_KEY."
 
 _LANGUAGE_MAP = {
@@ -349,52 +354,79 @@ class MiniMaxHttpTTSService(HTTPStreamTTSService):
         return failure is not None and failure[0] == AUTH_FAILED
 
     async def run_tts(self, text: str, context_id: str) -> None:
-        await self.stream_speech(
-            context_id, self._path, self.request_body(text), self._read, params=self._query
-        )
+        body = self.request_body(text)
+        limited: list[tuple[int, str]] = []
 
-    async def _read(self, response: httpx.Response, context_id: str) -> None:
+        async def read(response: httpx.Response, context: str) -> None:
+            await self._read(response, context, defer=limited)
+
+        await self.stream_speech(context_id, self._path, body, read, params=self._query)
+        if limited and self.has_context(context_id):  # a rate limit before any audio: retry
+            logger.warning("%s: MiniMax rate limit (%d); retrying once", self, limited[0][0])
+            await asyncio.sleep(RATE_LIMIT_PAUSE_SECS)
+            await self.stream_speech(context_id, self._path, body, self._read, params=self._query)
+
+    async def _read(
+        self,
+        response: httpx.Response,
+        context_id: str,
+        *,
+        defer: list[tuple[int, str]] | None = None,
+    ) -> None:
+        """Play an answer's audio; a failure in it is reported, or, when it is a rate limit
+        before any audio and ``defer`` is given, put there for the caller to retry."""
+        ctx = self._contexts.get(context_id)
+        before = ctx.audio_secs if ctx is not None else 0.0
         rest: list[str] = []  # lines outside events: a plain JSON answer (stream=False, errors)
+        failure: tuple[int, str] | None = None
         async for line in response.aiter_lines():
             if not line.startswith("data:"):
                 if line.strip():
                     rest.append(line)
                 continue
             payload = line[5:].strip()
-            if not payload:
-                continue
-            if not await self._take(payload, context_id, streamed=True):
-                return
-        if rest:
-            await self._take("\n".join(rest), context_id, streamed=False)
+            if payload:
+                failure = await self._take(payload, context_id, streamed=True)
+                if failure is not None:
+                    break
+        if failure is None and rest:
+            failure = await self._take("\n".join(rest), context_id, streamed=False)
+        if failure is None:
+            return
+        got_audio = ctx is not None and ctx.audio_secs > before
+        if defer is not None and failure[0] in RATE_LIMITS and not got_audio:
+            defer.append(failure)
+        else:
+            await self._report(*failure)
 
-    async def _take(self, payload: str, context_id: str, *, streamed: bool) -> bool:
-        """Play or report one answer (an event, or the whole body); False: stop reading."""
+    async def _take(
+        self, payload: str, context_id: str, *, streamed: bool
+    ) -> tuple[int, str] | None:
+        """Play one answer (an event, or the whole body); its failure, if it reports one."""
         try:
             message = json.loads(payload)
         except ValueError:
             logger.warning("%s: unreadable answer from MiniMax: %.200s", self, payload)
-            return True
+            return None
         if not isinstance(message, dict):
-            return True
+            return None
         failure = _failure(message)
         if failure is not None:
-            await self._report(*failure)
-            return False
+            return failure
         data = message.get("data")
         if not isinstance(data, dict):
-            return True
+            return None
         audio = data.get("audio")
         if streamed and data.get("status") == 2:
-            return True  # the end: its audio, if any, is the whole answer again
+            return None  # the end: its audio, if any, is the whole answer again
         if isinstance(audio, str) and audio:
             try:
                 pcm = bytes.fromhex(audio)
             except ValueError:
                 logger.warning("%s: audio from MiniMax is not hexadecimal; skipped", self)
-                return True
+                return None
             await self.append_audio(context_id, pcm, self.wire_rate)
-        return True
+        return None
 
     async def _report(self, code: int, status: str) -> None:
         if code == AUTH_FAILED:
