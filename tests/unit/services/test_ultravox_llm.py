@@ -12,6 +12,7 @@ import pytest
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.frames.frames import (
+    EndFrame,
     ErrorFrame,
     FatalErrorFrame,
     InputTextRawFrame,
@@ -283,3 +284,37 @@ async def test_typed_text_and_output_medium_go_to_the_call(server: FakeUltravoxS
     assert "".join(f.text for f in texts) == "Okay."
     assert len(of(down, LLMFullResponseEndFrame)) == 1
     assert not of(up, ErrorFrame)
+
+
+async def test_end_of_call_waits_for_the_goodbye(server: FakeUltravoxServer) -> None:
+    server.pace_secs = 0.01  # 40 ms of audio per 10 ms
+    server.replies.append(UltravoxReply("Goodbye and thank you", audio_ms=1000))
+    frames = [SleepFrame(5.0, until=lambda: len(server.sent_of_type("transcript")) >= 1)]
+    down, _ = await run_test(UltravoxRealtimeLLMService(params=one_shot()), frames, params=PARAMS)
+    # The EndFrame came while the agent spoke: it left only after the whole reply.
+    assert sum(len(f.audio) for f in of(down, TTSAudioRawFrame)) == RATE * 2
+    assert isinstance(down[-1], EndFrame)
+    assert isinstance(down[-2], LLMFullResponseEndFrame)
+
+
+async def test_a_dropped_socket_joins_the_call_again(server: FakeUltravoxServer) -> None:
+    server.replies += [UltravoxReply("Hello."), UltravoxReply("Still here.")]
+    server.transcripts.append("are you there")
+
+    def drop() -> bool:
+        for conn in list(server.connections):
+            conn.ws.transport.abort()  # no close frame: a network failure
+        return True
+
+    frames = [
+        until_replies(server, 1),
+        SleepFrame(1.0, until=drop),
+        SleepFrame(5.0, until=lambda: server.opened >= 2 and bool(server.connections)),
+        *audio(0.3, loud=True),
+        *audio(0.3, loud=False),
+        until_replies(server, 2),
+    ]
+    down, up = await run_test(UltravoxRealtimeLLMService(params=one_shot()), frames, params=PARAMS)
+    assert server.opened == 2 and len(server.calls) == 1  # the same call, joined again
+    assert "".join(f.text for f in of(down, TTSTextFrame)) == "Hello.Still here."
+    assert not of(up, FatalErrorFrame)
