@@ -39,6 +39,7 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   ``/v1/audio/stream/with-timestamps``);
 - ``CALLPIPE_GOOGLE_TTS_URL`` (Google Cloud Text-to-Speech, ``text:synthesize``);
 - ``CALLPIPE_MINIMAX_URL`` (MiniMax's T2A speech, ``/v1/t2a_v2``);
+- ``CALLPIPE_SMALLEST_URL`` (Smallest AI's speech-to-text and speech sockets, one origin);
 - ``CALLPIPE_FISH_URL`` (Fish Audio's live speech socket; its fake needs the ``fish`` extra
   only once a session starts);
 
@@ -85,6 +86,7 @@ from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
 from callpipe.testing.fakes.sarvam import FakeSarvamHTTPServer, FakeSarvamServer
+from callpipe.testing.fakes.smallest import FakeSmallestServer
 from callpipe.testing.fakes.soniox import PATH as SONIOX_PATH
 from callpipe.testing.fakes.soniox import FakeSonioxServer
 from callpipe.testing.fakes.speechify import FakeSpeechifyServer
@@ -167,6 +169,7 @@ class Fakes:
         self.google_tts = FakeGoogleTTSServer(api_key=api_key)
         self.fish = FakeFishServer(api_key=api_key)
         self.minimax = FakeMiniMaxServer(api_key=api_key)
+        self.smallest = FakeSmallestServer(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -231,6 +234,7 @@ class Fakes:
             self.google_tts,
             self.fish,
             self.minimax,
+            self.smallest,
         )
 
     async def start(self) -> None:
@@ -296,6 +300,8 @@ class Fakes:
             "FISH_API_KEY": key,
             _env.MINIMAX_URL_ENV: self.minimax.base_url,
             "MINIMAX_API_KEY": key,
+            _env.SMALLEST_URL_ENV: self.smallest.url,
+            "SMALLEST_API_KEY": key,
         }
 
 
