@@ -7,7 +7,9 @@ as soon as it connects). Audio frames are passed on unchanged.
 
 ``SegmentedSTTService`` is for request/response providers: it keeps a short pre-roll, records
 the utterance between ``UserStartedSpeakingFrame`` and ``UserStoppedSpeakingFrame`` and
-transcribes it as one WAV file when the caller stops.
+transcribes it as one WAV file when the caller stops. At the pipeline's end (``EndFrame``) the
+utterances already recorded are transcribed and pushed before the ``EndFrame`` passes on, within
+``end_timeout_secs``.
 
 Time to first byte of an STT is measured from the end of the caller's speech (VAD stop) to
 the first final transcript after it.
@@ -742,6 +744,10 @@ class SegmentedSTTService(STTService):
         self._segments: asyncio.Queue[bytes] = asyncio.Queue()
         self._transcriber: asyncio.Task[None] | None = None
 
+    #: At the pipeline's end, how long the utterances already recorded may take to be
+    #: transcribed before the ``EndFrame`` passes on without them.
+    end_timeout_secs = 4.0
+
     async def run_stt(self, wav: bytes) -> str | None:
         """Transcribe one WAV file; return the text to push (None/empty: nothing to push,
         because nothing was heard or the service pushed its own with :meth:`push_transcript`)."""
@@ -817,15 +823,31 @@ class SegmentedSTTService(STTService):
         self._record_stt_audio_usage(len(pcm))
         await self.emit_stt_usage_metrics()
 
+    async def stop(self, frame: EndFrame) -> None:
+        await super().stop(frame)
+        if self._transcriber is None or self._transcriber.done():
+            return
+        try:
+            async with asyncio.timeout(self.end_timeout_secs):
+                await self._segments.join()
+        except TimeoutError:
+            logger.warning(
+                "%s: %d utterance(s) not transcribed within %.1f s of the end",
+                self,
+                self._segments.qsize() + 1,
+                self.end_timeout_secs,
+            )
+
     async def _transcribe_loop(self) -> None:
         while True:
             wav = await self._segments.get()
             try:
                 text = await self.run_stt(wav)
+                if text:
+                    await self.push_transcript(text, final=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 await self.report_error(f"{self}: transcription failed: {exc}", reason="provider")
-                continue
-            if text:
-                await self.push_transcript(text, final=True)
+            finally:
+                self._segments.task_done()
