@@ -2,14 +2,57 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
-from collections.abc import Iterator
+import os
+import tempfile
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import IO
 
 import pytest
 
 from callpipe.log import CALL_TAG
 
 logging.getLogger("callpipe").setLevel(logging.DEBUG)
+
+
+# Tests marked `solo` measure timing (audio gaps, latency, floods) or load both cores; on two
+# workers (`pytest -n 2`, the README's command) each of them runs while the other worker waits.
+# A readers-writer lock across the workers' processes: every other test holds it shared, a solo
+# test exclusively; the turnstile makes a waiting solo test go before the other worker's next
+# test, so it is never starved.
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_locks: tuple[IO[bytes], IO[bytes]] | None = None
+
+
+def _lock_files() -> tuple[IO[bytes], IO[bytes]]:
+    global _locks
+    if _locks is None:
+        folder = Path(tempfile.gettempdir())
+        turnstile = open(folder / f"callpipe-tests-{_RUN_ID}.turnstile", "ab")
+        room = open(folder / f"callpipe-tests-{_RUN_ID}.room", "ab")
+        _locks = (turnstile, room)
+    return _locks
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    if _RUN_ID is None:
+        yield
+        return
+    turnstile, room = _lock_files()
+    solo = item.get_closest_marker("solo") is not None
+    fcntl.flock(turnstile, fcntl.LOCK_EX)
+    fcntl.flock(room, fcntl.LOCK_EX if solo else fcntl.LOCK_SH)
+    if not solo:
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        fcntl.flock(room, fcntl.LOCK_UN)
+        if solo:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
 
 
 @pytest.fixture(autouse=True)

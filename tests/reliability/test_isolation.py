@@ -12,7 +12,7 @@ import pytest
 
 from .isolation import Measure, measure
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 
 
 def _undisturbed(quiet: Measure, flooded: Measure) -> bool:

@@ -46,7 +46,7 @@ from .attacks import (
     stream_path,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 
 REPLY_SECS = "4"
 

@@ -19,7 +19,7 @@ from . import attack_kit as kit
 from .harness import RunnerProcess, run_bot_process
 from .test_runner_process import NO_PROVIDER_CREDS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 
 MAX_GAP_SECS = 0.150
 MAX_RSS_GROWTH = 50 * 1024 * 1024

@@ -106,6 +106,7 @@ def test_bundled_model_is_resolved_and_other_names_pass_through(tmp_path) -> Non
     assert resolve_model(str(tmp_path)) == str(tmp_path)
 
 
+@pytest.mark.solo  # faster-whisper on both cores
 def test_word_error_rate_on_phone_band_speech() -> None:
     engine = get_engine(EngineKey(**MODEL))  # type: ignore[arg-type]
     pairs = [
