@@ -11,6 +11,8 @@ service's reader, which turns the body into audio (and word timing) for the repl
   spoken (with word timing, the words whose audio came still are).
 - A 401 or 403 (or what :meth:`HTTPStreamTTSService.rejects_credentials` says is one) is a
   rejected key: a fatal ``ErrorFrame`` (the call ends), and no further requests are made.
+- Audio at another rate than the call's is resampled per reply; at the end of each answer
+  the resampler's held-back tail is sent, so a sentence's text never leaves before its audio.
 - An interruption cancels the frame being processed, which leaves the ``async with`` of the
   streaming response: the response is closed at once and the provider stops sending.
 """
@@ -110,6 +112,7 @@ class HTTPStreamTTSService(TTSService):
                 ) as response:
                     if response.status_code == 200:
                         await read(response, context_id)
+                        self.sentence_audio_done(context_id)
                         return True
                     status = response.status_code
                     content = await response.aread()

@@ -259,6 +259,15 @@ class TTSService(AIService):
     def has_context(self, context_id: str | None) -> bool:
         return context_id is not None and context_id in self._contexts
 
+    def sentence_audio_done(self, context_id: str) -> None:
+        """All the audio of the sentence in :meth:`run_tts` came (a blocking request ended):
+        what the context's resampler still holds goes out now, so the sentence's last audio
+        precedes its text (and its last words), not the next sentence's first audio. A
+        socket provider, whose next audio continues the stream, does not call it."""
+        ctx = self._contexts.get(context_id)
+        if ctx is not None and not ctx.finished and ctx.resampler is not None:
+            self._queue_audio(ctx, ctx.resampler.flush())
+
     def sentence_failed(self, context_id: str) -> None:
         """The sentence being synthesized in :meth:`run_tts` failed (an error answer, a
         dropped connection, a rejected key): whatever of it did not come as audio was never
