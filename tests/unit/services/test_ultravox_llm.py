@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -318,3 +319,23 @@ async def test_a_dropped_socket_joins_the_call_again(server: FakeUltravoxServer)
     assert server.opened == 2 and len(server.calls) == 1  # the same call, joined again
     assert "".join(f.text for f in of(down, TTSTextFrame)) == "Hello.Still here."
     assert not of(up, FatalErrorFrame)
+
+
+async def test_a_call_ended_by_ultravox_is_no_error(server: FakeUltravoxServer) -> None:
+    ended: list[asyncio.Task[None]] = []
+
+    def end_call() -> bool:
+        ended.append(asyncio.ensure_future(server.end_call()))
+        return True
+
+    frames = [
+        until_replies(server, 1),
+        SleepFrame(1.0, until=end_call),
+        # The service tries the joinUrl again; the ended call refuses it.
+        SleepFrame(5.0, until=lambda: server.rejected >= 1),
+        SleepFrame(0.1),
+    ]
+    _, up = await run_test(UltravoxRealtimeLLMService(params=one_shot()), frames, params=PARAMS)
+    await asyncio.gather(*ended)
+    assert server.opened == 1
+    assert not of(up, ErrorFrame)

@@ -34,7 +34,8 @@ result asked not to run the model again).
 ``output_medium`` (``"voice"`` / ``"text"``) as ``set_output_medium``.
 
 **Errors.** A refused key when creating the call is fatal (``ServiceAuthError``); another
-refusal is a ``HandshakeError``. A dropped socket is joined again at the same URL once.
+refusal is a ``HandshakeError``. A dropped socket is joined again at the same URL; a call that
+closed normally and cannot be joined again (Ultravox ended it) is logged, not an error.
 
 Not done: Pipecat's async-tool placeholders (a result is sent when the handler gives it),
 ``forced_agent_message``, ``ping``; direct functions in ``one_shot_selected_tools``.
@@ -324,6 +325,17 @@ class UltravoxRealtimeLLMService(SpeechToSpeechService):
         # The call lives at Ultravox: the socket joined again goes on with it.
         await self._end_response()
         self._batch.clear()
+
+    async def _on_socket_failed(self, message: str) -> None:
+        ws = self._ws
+        code = ws.last_close[0] if ws is not None and ws.last_close is not None else None
+        if code == 1000:
+            # Ultravox ended the call (the agent hung up, or its time ran out): no error.
+            self._session_ready = False
+            logger.info("%s: Ultravox ended the call", self)
+            await self._end_response()
+            return
+        await super()._on_socket_failed(message)
 
     # ------------------------------------------------------------------ frames in
 

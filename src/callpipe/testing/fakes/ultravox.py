@@ -10,7 +10,7 @@ reference and the data-message protocol; the contract test cites the pages):
   ``maxDuration``, a selected tool that is neither a ``toolName``/``toolId`` nor a
   ``temporaryTool``: 400 with the field's problem). The answer (201) is the call, with its
   ``callId`` and ``joinUrl`` (this fake's socket, ``/calls/{callId}/server_web_socket``; an
-  unknown call's socket is refused with 404).
+  unknown or ended call's socket is refused with 404; :meth:`end_call` ends the calls).
 - **The socket.** Binary messages are 16-bit LE mono PCM both ways, at the call's rates. Text
   messages are JSON data messages. Sent: ``call_started`` and ``state`` (``listening``,
   ``thinking``, ``speaking``) messages, ``transcript`` messages (``role``, ``medium``, ``text``
@@ -91,6 +91,7 @@ class _Call:
     out_rate: int
     medium: str = "voice"
     joined: int = 0
+    ended: bool = False
 
 
 @dataclass
@@ -256,7 +257,8 @@ class FakeUltravoxServer(SpeechToSpeechFake):
         from urllib.parse import urlsplit
 
         found = _SOCKET_PATH.match(urlsplit(request.path).path)
-        if found is None or found.group(1) not in self._calls:
+        call = self._calls.get(found.group(1)) if found is not None else None
+        if call is None or call.ended:
             return Refusal(404, "Not Found\n")
         return None
 
@@ -423,6 +425,13 @@ class FakeUltravoxServer(SpeechToSpeechFake):
             conn, "agent", medium, text=reply.transcript, final=True, ordinal=ordinal
         )
         await self._state(conn, "listening")
+
+    async def end_call(self) -> None:
+        """End every call from Ultravox's side (the agent hung up): a normal close, and the
+        call's socket can no longer be joined."""
+        for conn in list(self.connections):
+            conn.call.ended = True
+            await conn.ws.close(1000, "call ended")
 
     async def drop(self) -> None:
         """Abort every socket (no close frame): the client may join the call again."""
