@@ -12,10 +12,12 @@ import pytest
 from callpipe.frames.frames import Frame, TTSAudioRawFrame, TTSTextFrame
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.hume.tts import HumeTTSService
+from callpipe.services.openai.tts import OpenAITTSService
 from callpipe.services.rime.tts import RimeTTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.fakes.hume import FakeHumeServer
+from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.rime import FakeRimeServer
 from callpipe.testing.pipeline import SleepFrame
 
@@ -104,6 +106,15 @@ async def test_without_word_timing_a_sentence_cut_off_part_way_is_left_out(
     )
     assert len(errors(up)) == 1
     assert spoken(down) == ["How are you?"]
+
+
+async def test_openai_a_refused_sentence_is_not_recorded_as_spoken() -> None:
+    async with FakeOpenAIServer(speech_secs_per_word=0.1) as fake:
+        fake.speech_replies.extend([200, 400])
+        tts = OpenAITTSService(api_key="test-key", base_url=fake.base_url, voice="nova")
+        down, up = await run_test(tts, reply("Hi there.", " How are you?"), params=PHONE)
+    assert len(errors(up)) == 1
+    assert spoken(down) == ["Hi there."]
 
 
 # ---------------------------------------------------------------------- sockets

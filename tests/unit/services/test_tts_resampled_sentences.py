@@ -11,8 +11,10 @@ import pytest
 
 from callpipe.frames.frames import Frame, TTSAudioRawFrame, TTSTextFrame
 from callpipe.services.hume.tts import HumeTTSService
+from callpipe.services.openai.tts import OpenAITTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.hume import FakeHumeServer
+from callpipe.testing.fakes.openai import FakeOpenAIServer
 
 from .helpers import PHONE, errors, reply
 
@@ -57,3 +59,11 @@ async def test_a_sentence_s_text_follows_all_of_its_resampled_audio(
     ends = [0.1, 0.2, 0.3, 0.4, 0.5]
     assert all(secs >= end for (_, secs), end in zip(got, ends, strict=True))
     assert got[1] == ("there.", 0.2)  # before any audio of "How are you?"
+
+
+async def test_openai_s_24khz_speech_is_flushed_at_each_sentence_end() -> None:
+    async with FakeOpenAIServer(speech_secs_per_word=SECS_PER_WORD) as fake:
+        tts = OpenAITTSService(api_key="test-key", base_url=fake.base_url, voice="nova")
+        down, up = await run_test(tts, reply("Hi there.", " How are you?"), params=PHONE)
+    assert not errors(up)
+    assert audio_before_each_text(down) == [("Hi there.", 0.2), ("How are you?", 0.5)]

@@ -139,4 +139,5 @@ class GroqTTSService(OpenAITTSService):
                     self._audio_since_request = True
                     await self.append_audio(context_id, pcm, wav.sample_rate)
         except ProtocolError as exc:
+            self.sentence_failed(context_id)
             await self.report_error(f"{self}: {exc}", reason="provider")

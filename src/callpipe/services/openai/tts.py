@@ -132,6 +132,7 @@ class OpenAITTSService(OpenAIHTTPMixin, TTSService):
             except httpx.HTTPError as exc:
                 if attempt == 0 and not self._audio_since_request:
                     continue
+                self.sentence_failed(context_id)
                 await self.report_error(
                     f"{self}: speech request failed: {type(exc).__name__}: {exc}",
                     reason="network",
@@ -150,6 +151,7 @@ class OpenAITTSService(OpenAIHTTPMixin, TTSService):
                     await asyncio.sleep(retry_after_secs(response, 0.25, 1.0))
                     return False
                 fatal = status in (401, 403)
+                self.sentence_failed(context_id)
                 await self.report_error(
                     f"{self}: HTTP {status} from {self._base_url}: {message}",
                     fatal=fatal,
@@ -157,6 +159,7 @@ class OpenAITTSService(OpenAIHTTPMixin, TTSService):
                 )
                 return True
             await self._read_speech(response, context_id)
+        self.sentence_audio_done(context_id)
         return True
 
     async def _read_speech(self, response: httpx.Response, context_id: str) -> None:
