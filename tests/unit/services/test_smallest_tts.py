@@ -180,3 +180,32 @@ def test_checks_and_language_codes(monkeypatch: pytest.MonkeyPatch) -> None:
         SmallestTTSService(api_key="k", output_format="mp3")
     assert language_to_smallest_tts_language(Language.ZH_CN) == "zh"
     assert language_to_smallest_tts_language("hi-IN") == "hi"
+
+
+async def test_token_mode_streams_the_text_and_flushes_at_the_end(
+    server: FakeSmallestServer,
+) -> None:
+    tts = make_tts(server, text_aggregation_mode="token", word_timestamps=False)
+    down, up = await run_test(tts, reply("Hel", "lo the", "re."), params=PARAMS)
+    assert not errors(up)
+    assert [(r["text"], r["continue"], r["flush"]) for r in server.tts_requests][-1] == (
+        "",
+        False,
+        True,
+    )
+    assert "".join(r["text"] for r in server.tts_requests) == "Hello there."
+    assert "".join(server.spoken) == "Hello there."
+    assert abs(audio_secs(down) - 0.2) < 1e-6
+
+
+async def test_a_dropped_socket_reconnects_and_the_cut_reply_closes(
+    server: FakeSmallestServer,
+) -> None:
+    server.drop_after_chunks = 2
+    frames = [*reply("One two three four five six."), SleepFrame(0.3), *reply("After drop.")]
+    down, _ = await run_test(make_tts(server), frames, params=PARAMS)
+    assert server.tts_connections == 2
+    kinds = [type(f) for f in down]
+    assert kinds.count(TTSStartedFrame) == 2 and kinds.count(TTSStoppedFrame) == 2
+    assert spoken(down)[-2:] == ["After", "drop."]
+    assert abs(audio_secs(down) - 0.4) < 1e-6  # two words before the drop, two after

@@ -50,6 +50,7 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.testing.fakes._server import (
+    DropsMidAudio,
     LocalWebsocketServer,
     Refusal,
     ServedWebsocketFake,
@@ -163,7 +164,7 @@ class _Session(Hearing):
             await self.end_utterance()
 
 
-class FakeSmallestServer(ServedWebsocketFake):
+class FakeSmallestServer(DropsMidAudio, ServedWebsocketFake):
     """Smallest's STT and TTS sockets (see the module docstring).
     ``async with FakeSmallestServer() as server: server.url``."""
 
@@ -206,6 +207,9 @@ class FakeSmallestServer(ServedWebsocketFake):
         self.tts_connections = 0
         self.stt_error_next: str | None = None
         """Answer the next STT audio with this error message (the socket stays open)."""
+        self.drop_after_chunks: int | None = None
+        """Abort the TTS socket (no close frame) once this many audio chunks went out, once."""
+        self._chunks_sent = 0
         self.tts_error_next: str | None = None
         """Answer the next TTS request with this error message."""
         self._server = LocalWebsocketServer(
@@ -332,6 +336,9 @@ class FakeSmallestServer(ServedWebsocketFake):
             request_id = uuid.uuid4().hex
             at = 0.0
             for index, word in enumerate(text.split()):
+                if self._drop_due(ws):
+                    return
+                self._chunks_sent += 1
                 pcm = tone_pcm(self.tts_secs_per_word, rate)
                 audio = pcm_to_ulaw(pcm) if ulaw else pcm
                 chunk = {
