@@ -21,6 +21,7 @@ from callpipe.frames.frames import (
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.llm_response_universal import LLMAssistantAggregator
+from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
@@ -107,12 +108,27 @@ async def test_the_long_marker_waits_the_long_timeout(server: FakeOpenAIServer) 
 async def test_the_caller_speaking_again_cancels_the_nudge(
     server: FakeOpenAIServer, speech: type[Frame]
 ) -> None:
-    config = UserTurnCompletionConfig(incomplete_short_timeout=0.2)
+    config = UserTurnCompletionConfig(incomplete_short_timeout=0.5)
     server.add_chat_reply("◐")
     _, run = caller_said("i'd like to")
-    frames = [enable(config), run, SleepFrame(0.1), speech(), SleepFrame(0.3)]
-    await run_test(make_llm(server), frames)
+    probe = MarkerProbe()
+    # The caller speaks as soon as the ◐ reply is in (its timer running), however slow the host.
+    frames = [enable(config), run, SleepFrame(5, until=lambda: probe.seen), speech()]
+    await run_test(Pipeline([make_llm(server), probe]), [*frames, SleepFrame(0.7)])
+    assert probe.seen
     assert len(server.chat_requests) == 1
+
+
+class MarkerProbe(FrameProcessor):
+    """Notes when the LLM's turn marker has passed."""
+
+    seen = False
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMMarkerFrame):
+            self.seen = True
+        await self.push_frame(frame, direction)
 
 
 async def test_a_complete_marker_while_the_caller_speaks_is_stale(
