@@ -245,6 +245,7 @@ class DeepgramTTSService(TTSService):
         self._replies.clear()
         self._clears = self._stray_flushes = 0
         for reply in replies:
+            self.context_failed(reply.context_id)
             await self.finish_context(reply.context_id)
 
     async def _on_socket_failed(self, message: str) -> None:
@@ -329,6 +330,7 @@ class DeepgramTTSService(TTSService):
             reply = self._reply(context_id)
             if reply is not None:
                 self._replies.remove(reply)
+            self.context_failed(context_id)
             await self.finish_context(context_id)
             return False
         return True
