@@ -144,13 +144,19 @@ async def test_an_interrupted_reply_closes_its_session_and_drops_its_audio(
 
 
 async def test_a_finish_error_is_reported_and_the_reply_closes(server: FakeFishServer) -> None:
-    frames = [until(lambda: bool(server.starts) and _arm(server)), *reply("Lost words.")]
+    frames = [
+        until(lambda: bool(server.starts) and _arm(server)),
+        *reply("Lost words."),
+        *reply("Next one."),
+    ]
     down, up = await run_test(make_tts(server), frames, params=PARAMS)
+    # The failed reply's text is not recorded as spoken; the next reply's is.
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)] == ["Next one."]
     [error] = errors(up)
     assert "Fish Audio ended the session with an error" in error.error and not error.fatal
     kinds = [type(f) for f in down]
     assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
-    assert not server.runs
+    assert server.runs == ["Next one. "]
     assert {"event": "log", "message": "scripted error"} in server.sent
 
 

@@ -388,6 +388,7 @@ class FishAudioTTSService(TTSService):
                 session = await self._take_session(context_id)
             except ServiceAuthError as exc:
                 await self.report_error(str(exc), fatal=True, reason="auth")
+                self.context_failed(context_id)
                 await self.finish_context(context_id)
                 return
             except Exception as exc:
@@ -395,6 +396,7 @@ class FishAudioTTSService(TTSService):
                     f"{self}: could not open a Fish Audio session ({exc}); dropping speech",
                     reason="disconnected",
                 )
+                self.context_failed(context_id)
                 await self.finish_context(context_id)
                 return
         piece = text.strip() + " " if self._aggregate_sentences else text
@@ -405,6 +407,7 @@ class FishAudioTTSService(TTSService):
             await self.report_error(
                 f"{self}: not connected; dropping speech", reason="disconnected"
             )
+            self.context_failed(context_id)
             await self.finish_context(context_id)
 
     async def flush_context(self, context_id: str) -> None:
@@ -423,6 +426,7 @@ class FishAudioTTSService(TTSService):
         self._live.discard(session)
         if not answered and self.has_context(context_id):
             logger.warning("%s: no finish from Fish Audio; closing the reply", self)
+            self.context_failed(context_id)
         await self.finish_context(context_id)
 
     async def cancel_context(self, context_id: str) -> None:
@@ -460,6 +464,7 @@ class FishAudioTTSService(TTSService):
                 await self.report_error(
                     f"{self}: Fish Audio ended the session with an error", reason="provider"
                 )
+                self.context_failed(context_id)
             if context_id is not None:
                 await self.finish_context(context_id)
             elif not session.stopping:
@@ -474,6 +479,7 @@ class FishAudioTTSService(TTSService):
             await session.ws.send(ormsgpack.packb(start), wait_secs=0)
             return
         # A new socket knows nothing of the reply's text: end the reply, don't wait.
+        self.context_failed(session.context_id)
         await self.finish_context(session.context_id)
 
     async def _on_failed(self, session: _Session, message: str) -> None:
@@ -483,4 +489,5 @@ class FishAudioTTSService(TTSService):
             return
         if session.context_id is not None and self.has_context(session.context_id):
             await self.report_error(message, reason="disconnected")
+            self.context_failed(session.context_id)
             await self.finish_context(session.context_id)
