@@ -270,10 +270,12 @@ class SmallestTTSService(TTSService):
             await ws.close()
 
     async def _drop_reply(self) -> None:
-        """The socket's generation is gone (a new socket knows nothing of it)."""
+        """The socket's generation is gone (a new socket knows nothing of it): what of the
+        reply did not come as audio was never spoken."""
         reply, self._reply = self._reply, None
         self._idle.set()
         if reply is not None:
+            self.context_failed(reply.context_id)
             await self.finish_context(reply.context_id)
 
     async def _swap(self) -> None:
@@ -317,6 +319,7 @@ class SmallestTTSService(TTSService):
             if self._reply is reply:
                 await self._drop_reply()
             else:
+                self.context_failed(reply.context_id)
                 await self.finish_context(reply.context_id)
 
     async def run_tts(self, text: str, context_id: str) -> None:
