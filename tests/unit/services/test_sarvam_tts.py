@@ -227,14 +227,21 @@ async def test_a_barge_in_during_uninterruptible_speech_keeps_the_socket(
 
 async def test_a_sarvam_error_is_reported_and_the_reply_closes(server: FakeSarvamServer) -> None:
     # Once the config is in, the next message (the text) is answered with an error.
-    frames = [until(lambda: bool(server.tts_messages) and _arm(server)), *reply("Lost words.")]
+    frames = [
+        until(lambda: bool(server.tts_messages) and _arm(server)),
+        *reply("Lost words."),
+        SleepFrame(0.2),
+        *reply("Next one."),
+    ]
     down, up = await run_test(make_tts(server), frames, params=PARAMS)
+    # The failed reply's text is not recorded as spoken; the next reply's is.
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)] == ["Next one."]
     [error] = errors(up)
     assert "Sarvam error: synthesis failed" in error.error and not error.fatal
     kinds = [type(f) for f in down]
     assert TTSStoppedFrame in kinds  # the reply did not hang
     assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
-    assert not server.runs
+    assert server.runs == ["Next one. "]
 
 
 def _arm(server: FakeSarvamServer) -> bool:

@@ -507,6 +507,7 @@ class SarvamTTSService(TTSService):
         self._flushes.clear()
         self._sync_idle()
         for context_id in pending:
+            self.context_failed(context_id)
             await self.finish_context(context_id)
 
     async def finish_context(self, context_id: str | None) -> None:
@@ -571,6 +572,7 @@ class SarvamTTSService(TTSService):
             await self.report_error(
                 f"{self}: not connected; dropping speech", reason="disconnected"
             )
+            self.context_failed(context_id)
             await self.finish_context(context_id)
 
     async def flush_context(self, context_id: str) -> None:
@@ -636,6 +638,7 @@ class SarvamTTSService(TTSService):
             said = data.get("message") or data.get("error") or json.dumps(data)
             await self.report_error(f"{self}: Sarvam error: {said}", reason="provider")
             if head is not None:
+                self.context_failed(head.context_id)
                 await self.finish_context(head.context_id)
 
 
