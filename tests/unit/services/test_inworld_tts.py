@@ -171,6 +171,7 @@ async def test_an_inworld_error_is_reported_and_the_reply_closes(
     down, up = await run_test(tts, frames, params=PHONE)
     assert errors(up) and "voice not found" in errors(up)[0].error
     assert not errors(up)[0].fatal
+    assert spoken(down) == []  # nothing of the refused reply was heard
     assert any(isinstance(f, TTSStoppedFrame) for f in down)
 
 
@@ -204,7 +205,8 @@ async def test_a_dropped_socket_reconnects_and_the_cut_reply_closes(
     down, up = await run_test(make_tts(server), frames, params=PHONE)
     assert server.connections == 2
     assert sum(isinstance(f, TTSStoppedFrame) for f in down) == 2
-    assert spoken(down)[-2:] == ["After", "drop."]
+    # 0.08 s of the first reply came, less than its first word: none of it counts as spoken.
+    assert spoken(down) == ["After", "drop."]
     assert not [f for f in up if f.__class__.__name__ == "ErrorFrame" and f.fatal]
 
 
@@ -332,10 +334,14 @@ async def test_http_an_error_line_mid_stream_is_reported(
     http_server: FakeInworldHTTPServer,
 ) -> None:
     http_server.stream_error_after = 2
-    down, up = await run_test(make_http(http_server), reply("One two three four."), params=PHONE)
+    down, up = await run_test(
+        make_http(http_server), reply("One two three four.", " Five six."), params=PHONE
+    )
     assert errors(up) and "synthesis failed" in errors(up)[0].error
     assert not errors(up)[0].fatal
-    assert abs(audio_secs(down) - 0.08) < 1e-6
+    assert abs(audio_secs(down) - 0.08 - 0.2) < 1e-6
+    # No word of the cut sentence was heard whole; the next sentence was.
+    assert spoken(down) == ["Five", "six."]
 
 
 async def test_http_rejected_key_is_fatal(http_server: FakeInworldHTTPServer) -> None:

@@ -438,6 +438,7 @@ class InworldTTSService(TTSService):
     async def _drop_open_replies(self) -> None:
         # A new socket has none of the old one's contexts: close the replies, don't wait.
         for context_id in list(self._replies):
+            self.context_failed(context_id)
             await self.finish_context(context_id)
 
     # ------------------------------------------------------------------ requests
@@ -447,6 +448,7 @@ class InworldTTSService(TTSService):
             await self.report_error(
                 f"{self}: not connected; dropping speech", reason="disconnected"
             )
+            self.context_failed(context_id)
             await self.finish_context(context_id)
             return False
         return True
@@ -551,6 +553,7 @@ class InworldTTSService(TTSService):
             f"{self}: Inworld error {status.get('code')}: {text}", reason="provider"
         )
         if reply is not None and isinstance(context_id, str):
+            self.context_failed(context_id)
             await self.finish_context(context_id)
 
 
@@ -674,6 +677,7 @@ class InworldHttpTTSService(HTTPStreamTTSService):
             try:
                 pcm = _decode(base64.b64decode(data), self.audio_encoding)
             except (binascii.Error, ProtocolError) as exc:
+                self.sentence_failed(context_id)
                 await self.report_error(f"{self}: unreadable audio from Inworld: {exc}")
                 return
             await self.append_audio(context_id, pcm)
@@ -693,6 +697,7 @@ class InworldHttpTTSService(HTTPStreamTTSService):
             if not isinstance(message, dict):
                 continue
             if message.get("error") is not None:
+                self.sentence_failed(context_id)  # the rest of the sentence never comes
                 await self.report_error(
                     f"{self}: Inworld stream error: {message['error']}", reason="provider"
                 )
@@ -707,6 +712,7 @@ class InworldHttpTTSService(HTTPStreamTTSService):
         except ValueError:
             message = None
         if not isinstance(message, dict) or "audioContent" not in message:
+            self.sentence_failed(context_id)
             await self.report_error(f"{self}: no audioContent in Inworld's answer")
             return
         await self._result(context_id, message, offset)
