@@ -295,6 +295,7 @@ class NeuphonicTTSService(TTSService, _NeuphonicOptions):
         replies = list(self._replies)
         self._replies.clear()
         for reply in replies:
+            self.context_failed(reply.context_id)
             await self.finish_context(reply.context_id)
         self._idle.set()
 
@@ -373,6 +374,7 @@ class NeuphonicTTSService(TTSService, _NeuphonicOptions):
             await self.report_error(
                 f"{self}: not connected; dropping speech", reason="disconnected"
             )
+            self.context_failed(reply.context_id)
             await self.finish_context(reply.context_id)
             return False
         return True
@@ -547,6 +549,7 @@ class NeuphonicHttpTTSService(HTTPStreamTTSService, _NeuphonicOptions):
             if not isinstance(event, dict):
                 continue
             if event.get("errors"):
+                self.sentence_failed(context_id)  # the rest of the sentence never comes
                 code = event.get("status_code", "error")
                 await self.report_error(
                     f"{self}: Neuphonic error {code}: {event['errors']}", reason="provider"
