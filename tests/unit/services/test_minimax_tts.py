@@ -151,6 +151,7 @@ async def test_a_refused_key_is_fatal_and_stops_requests(server: FakeMiniMaxServ
     assert error.fatal and "1004" in error.error and "MINIMAX_API_KEY" in error.error
     assert not any(isinstance(f, TTSAudioRawFrame) for f in down)
     assert len(server.headers) == 1  # the second sentence was not sent with the same key
+    assert spoken(down) == []
 
 
 async def test_a_rate_limit_is_retried_once(server: FakeMiniMaxServer) -> None:
@@ -170,6 +171,7 @@ async def test_a_rate_limit_twice_is_reported_and_the_next_sentence_goes_on(
     assert not error.fatal and "1002" in error.error and "rate limit" in error.error
     assert [b["text"] for b in server.requests] == ["First one.", "First one.", "Second one."]
     assert abs(audio_secs(down) - 2 * SECS_PER_WORD) < 1e-6  # the second sentence's
+    assert spoken(down) == ["Second one."]
 
 
 async def test_a_failure_event_mid_answer_ends_the_sentence(server: FakeMiniMaxServer) -> None:
@@ -178,6 +180,7 @@ async def test_a_failure_event_mid_answer_ends_the_sentence(server: FakeMiniMaxS
     [error] = errors(up)
     assert not error.fatal and "1000" in error.error
     assert abs(audio_secs(down) - 2 * SECS_PER_WORD) < 1e-6  # "One" and "Four."
+    assert spoken(down) == ["Four."]  # the cut sentence's text is not recorded as spoken
 
 
 async def test_an_interruption_closes_the_answer_in_flight(server: FakeMiniMaxServer) -> None:

@@ -397,6 +397,7 @@ class MiniMaxHttpTTSService(HTTPStreamTTSService):
         if defer is not None and failure[0] in RATE_LIMITS and not got_audio:
             defer.append(failure)
         else:
+            self.sentence_failed(context_id)  # what of it did not come was never spoken
             await self._report(*failure)
 
     async def _take(
