@@ -190,7 +190,17 @@ async def test_an_error_mid_stream_is_reported(server: FakeSpeechifyServer) -> N
     down, up = await run_test(make_tts(server), frames, params=PHONE)
     [error] = errors(up)
     assert not error.fatal and "internal_error" in error.error
-    assert "Five" in words(down) and "four." not in words(down)
+    # The cut sentence's words never heard are not recorded as spoken.
+    assert words(down) == ["Five", "six."]
+
+
+async def test_an_empty_balance_is_fatal_and_stops_requests(server: FakeSpeechifyServer) -> None:
+    server.statuses.extend([402])
+    down, up = await run_test(make_tts(server), reply("First one.", " Second one."), params=PHONE)
+    [error] = errors(up)
+    assert error.fatal and "402" in error.error
+    assert len(server.requests) == 1  # the second sentence was not sent
+    assert words(down) == []
 
 
 async def test_a_busy_server_is_retried_once(server: FakeSpeechifyServer) -> None:

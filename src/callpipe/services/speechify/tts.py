@@ -16,7 +16,8 @@ The protocol, as the ``speechify-api`` SDK (``audio.stream_with_timestamps`` and
   ``speech.done`` (``audio_duration_ms``, ``billable_characters_count``); a failure once the
   stream has begun comes as ``speech.error`` (``error: {code, message}``). Marks may trail their
   audio: the last chunk often carries marks only. Errors before the stream are HTTP statuses
-  with a JSON ``{"error": {"code", "message"}}`` body.
+  with a JSON ``{"error": {"code", "message"}}`` body; a 402 (insufficient account balance)
+  is fatal, like a refused key, since every later request would get it too.
 
 Speechify marks punctuation inside a word (the hyphens of "well-known") apart; marks whose
 characters touch in ``input`` are joined back into one word, which takes its text from
@@ -191,6 +192,11 @@ class SpeechifyHttpTTSService(HTTPStreamTTSService):
             body["options"] = options
         return body
 
+    def rejects_credentials(self, status: int, body: bytes) -> bool:
+        # 402 is Speechify's "insufficient account balance": every later request would be
+        # refused the same way, so it ends the call as a refused key does.
+        return status == 402 or super().rejects_credentials(status, body)
+
     async def run_tts(self, text: str, context_id: str) -> None:
         rate = self.wire_rate
 
@@ -205,6 +211,7 @@ class SpeechifyHttpTTSService(HTTPStreamTTSService):
             offset = 0.0
         words = _WordMarks(text, offset)
         received = 0
+        failed = False
         try:
             async for kind, event in _events(response):
                 if kind == "speech.chunk":
@@ -224,8 +231,11 @@ class SpeechifyHttpTTSService(HTTPStreamTTSService):
                         f"{error.get('message', event)}",
                         reason="provider",
                     )
+                    failed = True
                     break
             await self.add_word_timestamps(context_id, words.close())
+            if failed:
+                self.sentence_failed(context_id)  # its words not heard yet never will be
         finally:
             self._spoken = (context_id, offset + received / (2 * rate))
 
