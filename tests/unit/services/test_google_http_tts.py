@@ -344,9 +344,10 @@ async def test_credentials_path_and_application_default_credentials(
 async def test_refused_credentials_are_fatal(server: FakeGoogleTTSServer) -> None:
     info = service_account_info(server.base_url + "/no-such-token-endpoint")
     tts = GoogleHttpTTSService(credentials=json.dumps(info), base_url=server.base_url)
-    _, up = await run_test(tts, [TTSSpeakFrame("Hi.")], params=PHONE)
+    down, up = await run_test(tts, [TTSSpeakFrame("Hi.")], params=PHONE)
     assert [e.fatal for e in errors(up)] == [True]
     assert server.headers == []  # nothing was sent without a token
+    assert not [f for f in down if isinstance(f, TTSTextFrame)]  # nor recorded as spoken
 
 
 def test_credentials_without_google_auth_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -390,3 +391,4 @@ async def test_an_unreadable_answer_is_reported(server: FakeGoogleTTSServer) -> 
     [error] = errors(up)
     assert not error.fatal and "unreadable" in error.error
     assert abs(audio_secs(down) - 0.1) < 1e-6  # the next sentence is spoken
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)] == ["Again."]

@@ -480,6 +480,7 @@ class GoogleHttpTTSService(HTTPStreamTTSService):
 
     async def run_tts(self, text: str, context_id: str) -> None:
         if not await self._authorize():
+            self.sentence_failed(context_id)  # no token: nothing of it is spoken
             return
         await self.stream_speech(context_id, SYNTHESIZE_PATH, self.request_body(text), self._read)
 
@@ -489,6 +490,7 @@ class GoogleHttpTTSService(HTTPStreamTTSService):
             audio = base64.b64decode(answer.get("audioContent", ""), validate=True)
             pcm, rate = self._pcm(audio)
         except (ValueError, AttributeError, binascii.Error, ProtocolError) as exc:
+            self.sentence_failed(context_id)
             await self.report_error(
                 f"{self}: unreadable answer from Google: {exc}", reason="provider"
             )
