@@ -87,12 +87,13 @@ class HTTPStreamTTSService(TTSService):
         self,
         context_id: str,
         path: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | bytes,
         read: Reader,
         *,
         params: Mapping[str, str] | None = None,
     ) -> bool:
-        """POST ``body`` (JSON) to ``path`` and let ``read`` take the streamed answer.
+        """POST ``body`` (JSON, or bytes sent as they are) to ``path`` and let ``read`` take
+        the streamed answer.
 
         Returns True when the whole answer was read, False when the request failed (already
         reported) or was not made because the key was rejected earlier; then the sentence is
@@ -107,8 +108,13 @@ class HTTPStreamTTSService(TTSService):
         for attempt in range(2):
             last = attempt == 1
             try:
+                raw = body if isinstance(body, bytes) else None
                 async with self._http().stream(
-                    "POST", path, json=body, params=dict(params or {})
+                    "POST",
+                    path,
+                    json=None if raw is not None else body,
+                    content=raw,
+                    params=dict(params or {}),
                 ) as response:
                     if response.status_code == 200:
                         await read(response, context_id)

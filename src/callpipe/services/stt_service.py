@@ -758,18 +758,24 @@ class SegmentedSTTService(STTService):
         client: httpx.AsyncClient,
         path: str,
         *,
-        data: Mapping[str, str | list[str]],
-        file: tuple[str, bytes, str],
+        data: Mapping[str, str | list[str]] | None = None,
+        file: tuple[str, bytes, str] | None = None,
+        content: bytes | None = None,
         origin: str,
         auth_hint: str,
     ) -> httpx.Response | None:
         """Send one utterance to an HTTP provider as a multipart form (``file`` beside the
-        ``data`` fields). A network error or a 429/5xx answer is tried once more. Returns the
+        ``data`` fields), or as the request's whole body (``content``, typed by the client's
+        ``Content-Type``). A network error or a 429/5xx answer is tried once more. Returns the
         200 response; otherwise reports the error, naming ``origin`` (a 401/403 as a fatal
         error, with ``auth_hint`` added), and returns None."""
         for attempt in range(2):
             try:
-                response = await client.post(path, data=data, files={"file": file})
+                if content is not None:
+                    response = await client.post(path, content=content)
+                else:
+                    files = {"file": file} if file is not None else None
+                    response = await client.post(path, data=data, files=files)
             except httpx.HTTPError as exc:
                 if attempt == 0:
                     continue

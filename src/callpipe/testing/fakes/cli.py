@@ -3,8 +3,8 @@
 Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgram listen, Flux
 and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
 ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics; Gladia; Rime
-speech; Sarvam speech-to-text and speech; Fish Audio speech) and prints the environment that
-points the services at them (export it, or pass
+speech; Sarvam speech-to-text and speech; Fish Audio speech; Azure speech and speech-to-text)
+and prints the environment that points the services at them (export it, or pass
 ``--env-file .env`` for the runner to load). The LLMs answer the scripted ``--reply`` texts in
 order, then echo the caller ("You said: …"); each LLM has its own script, so a bot sees the
 replies whichever it uses. The speech-to-text fakes transcribe any speech as the next
@@ -42,6 +42,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_SMALLEST_URL`` (Smallest AI's speech-to-text and speech sockets, one origin);
 - ``CALLPIPE_FISH_URL`` (Fish Audio's live speech socket; its fake needs the ``fish`` extra
   only once a session starts);
+- ``CALLPIPE_AZURE_SPEECH_URL`` (Azure Speech's REST synthesis and short-audio recognition, one
+  custom-domain origin);
 
 and an API key variable for each provider.
 """
@@ -60,6 +62,7 @@ from callpipe.services import _env
 from callpipe.testing.fakes._server import ServedFake
 from callpipe.testing.fakes.anthropic import FakeAnthropicServer
 from callpipe.testing.fakes.assemblyai import FakeAssemblyAIServer
+from callpipe.testing.fakes.azure import FakeAzureSpeechServer
 from callpipe.testing.fakes.cartesia import (
     FakeCartesiaHTTPServer,
     FakeCartesiaServer,
@@ -170,6 +173,7 @@ class Fakes:
         self.fish = FakeFishServer(api_key=api_key)
         self.minimax = FakeMiniMaxServer(api_key=api_key)
         self.smallest = FakeSmallestServer(api_key=api_key)
+        self.azure = FakeAzureSpeechServer(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -196,6 +200,7 @@ class Fakes:
             self.speechmatics.transcripts,
             self.gladia.transcripts,
             self.sarvam.transcripts,
+            self.azure.transcripts,
         ):
             heard.extend(transcripts)
 
@@ -235,6 +240,7 @@ class Fakes:
             self.fish,
             self.minimax,
             self.smallest,
+            self.azure,
         )
 
     async def start(self) -> None:
@@ -302,6 +308,8 @@ class Fakes:
             "MINIMAX_API_KEY": key,
             _env.SMALLEST_URL_ENV: self.smallest.url,
             "SMALLEST_API_KEY": key,
+            _env.AZURE_SPEECH_URL_ENV: self.azure.base_url,
+            "AZURE_SPEECH_API_KEY": key,
         }
 
 
