@@ -86,6 +86,18 @@ async def test_a_rejected_key_is_fatal(server: FakeSarvamHTTPServer) -> None:
     assert error.fatal and "SARVAM_API_KEY" in error.error and "403" in error.error
 
 
+@pytest.mark.parametrize("answer", [b'{"request_id": "r1", "audios": []}', b"not json"])
+async def test_an_answer_without_audio_is_reported_and_not_spoken(
+    server: FakeSarvamHTTPServer, answer: bytes
+) -> None:
+    server.raw_answers.append(answer)
+    down, up = await run_test(make_tts(server), reply("Hi there.", " How are you?"), params=PARAMS)
+    assert [f.text for f in of(down, TTSTextFrame)] == ["How are you?"]
+    assert abs(audio_secs(down) - 0.3) < 1e-6  # the second sentence's
+    [error] = of(up, ErrorFrame)
+    assert not error.fatal and "unreadable answer from Sarvam" in error.error
+
+
 def test_wav_pcm_walks_to_the_samples() -> None:
     from callpipe.audio.wav import pcm_to_wav
 

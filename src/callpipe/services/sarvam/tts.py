@@ -738,11 +738,17 @@ class SarvamHttpTTSService(HTTPStreamTTSService):
         await self.stream_speech(context_id, "/text-to-speech", self.request_body(text), self._read)
 
     async def _read(self, response: httpx.Response, context_id: str) -> None:
-        answer = json.loads(await response.aread())
-        audios = answer.get("audios") if isinstance(answer, dict) else None
-        if not isinstance(audios, list) or not audios:
-            await self.report_error(f"{self}: Sarvam's answer has no audio", reason="provider")
+        try:
+            answer = json.loads(await response.aread())
+            audios = answer.get("audios") if isinstance(answer, dict) else None
+            if not isinstance(audios, list) or not audios:
+                raise ProtocolError("it has no audio")
+            wavs = [wav_pcm(base64.b64decode(audio, validate=True)) for audio in audios]
+        except (ValueError, TypeError, ProtocolError) as exc:
+            self.sentence_failed(context_id)  # nothing of the sentence is heard
+            await self.report_error(
+                f"{self}: unreadable answer from Sarvam: {exc}", reason="provider"
+            )
             return
-        for audio in audios:
-            rate, pcm = wav_pcm(base64.b64decode(audio))
+        for rate, pcm in wavs:
             await self.append_audio(context_id, pcm, rate)

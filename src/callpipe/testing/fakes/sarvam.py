@@ -35,7 +35,8 @@ its own). The same header (a wrong key: 403); a JSON body with ``text`` (1 to 25
 ``language_code`` (or ``target_language_code``), and optionally ``speaker``, ``model``,
 ``speech_sample_rate``, ``output_audio_codec`` (``wav`` or ``linear16`` here) and the voice
 settings; a bad one gets 400 ``{"error": {"message", "code", "request_id"}}``. The answer is
-``{"request_id", "audios": [<base64 16-bit mono WAV>]}``, a tone of ``secs_per_word`` per word.
+``{"request_id", "audios": [<base64 16-bit mono WAV>]}``, a tone of ``secs_per_word`` per word;
+``raw_answers`` scripts 200 bodies sent as they are (an answer without audio).
 """
 
 from __future__ import annotations
@@ -446,6 +447,8 @@ class FakeSarvamHTTPServer(SpeechHTTPFake):
         super().__init__(
             "/text-to-speech", self._speak, api_key=api_key, secs_per_word=secs_per_word
         )
+        self.raw_answers: deque[bytes] = deque()
+        """Bodies for the next valid requests, sent as they are with HTTP 200 (garbage)."""
 
     @staticmethod
     def _error(status: int, code: str, message: str) -> Any:
@@ -474,7 +477,7 @@ class FakeSarvamHTTPServer(SpeechHTTPFake):
         return None
 
     async def _speak(self, request: Any) -> Any:
-        from starlette.responses import JSONResponse
+        from starlette.responses import JSONResponse, Response
 
         self.headers.append({k.lower(): v for k, v in request.headers.items()})
         if self.api_key is not None and request.headers.get("api-subscription-key") != (
@@ -492,6 +495,8 @@ class FakeSarvamHTTPServer(SpeechHTTPFake):
         status = self._next_status()
         if status != 200:
             return self._error(status, "server_error", "scripted failure")
+        if self.raw_answers:
+            return Response(self.raw_answers.popleft(), media_type="application/json")
         rate = int(body.get("speech_sample_rate", 22050))
         pcm = tone_pcm(len(body["text"].split()) * self.secs_per_word, rate)
         audio = base64.b64encode(pcm_to_wav(pcm, rate)).decode()
