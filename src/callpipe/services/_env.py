@@ -67,6 +67,8 @@ MINIMAX_URL_ENV = "CALLPIPE_MINIMAX_URL"
 """MiniMax's T2A endpoint (an origin is enough: ``/v1/t2a_v2`` is added)."""
 SPEECHIFY_URL_ENV = "CALLPIPE_SPEECHIFY_URL"
 """Speechify's API origin (``/v1/audio/stream/with-timestamps`` is added)."""
+AWS_POLLY_URL_ENV = "CALLPIPE_AWS_POLLY_URL"
+"""Amazon Polly's origin (``/v1/speech`` is added); requests to it are signed all the same."""
 AZURE_SPEECH_URL_ENV = "CALLPIPE_AZURE_SPEECH_URL"
 """Azure Speech's origin in its custom-domain form (``/tts/...`` and ``/stt/...`` are added)."""
 

@@ -1,0 +1,2 @@
+"""Amazon Web Services: Polly text-to-speech over its REST API, signed with botocore's SigV4
+(``pip install 'callpipe[aws]'``)."""
