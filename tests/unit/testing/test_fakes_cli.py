@@ -17,6 +17,7 @@ from websockets.exceptions import InvalidStatus
 
 from callpipe.services.anthropic.llm import AnthropicLLMService
 from callpipe.services.assemblyai.stt import AssemblyAISTTService
+from callpipe.services.aws.tts import AWSPollyTTSService
 from callpipe.services.cartesia.stt import CartesiaSTTService
 from callpipe.services.cartesia.tts import CartesiaHttpTTSService
 from callpipe.services.deepgram.flux.stt import DeepgramFluxSTTService
@@ -96,6 +97,9 @@ EXPECTED = {
     "FISH_API_KEY",
     "CALLPIPE_AZURE_SPEECH_URL",
     "AZURE_SPEECH_API_KEY",
+    "CALLPIPE_AWS_POLLY_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
 }
 
 
@@ -429,6 +433,11 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 json=rime_http.request_body("Hello."),
                 headers={"Authorization": f"Bearer {key}", "Accept": "audio/L16"},
             )
+            assert spoken.status_code == 200 and spoken.content
+            # Polly's fake checks the SigV4 signature made with the printed AWS keys.
+            polly = AWSPollyTTSService(sample_rate=8000)
+            spoken = await polly._http().post("/v1/speech", json=polly.request_body("Hello."))
+            await polly.disconnect()
             assert spoken.status_code == 200 and spoken.content
             inworld_http = InworldHttpTTSService(sample_rate=8000)
             spoken = await http.post(

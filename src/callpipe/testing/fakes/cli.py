@@ -3,7 +3,8 @@
 Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgram listen, Flux
 and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
 ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics; Gladia; Rime
-speech; Sarvam speech-to-text and speech; Fish Audio speech; Azure speech and speech-to-text)
+speech; Sarvam speech-to-text and speech; Fish Audio speech; Azure speech and speech-to-text;
+Amazon Polly speech)
 and prints the environment that points the services at them (export it, or pass
 ``--env-file .env`` for the runner to load). The LLMs answer the scripted ``--reply`` texts in
 order, then echo the caller ("You said: …"); each LLM has its own script, so a bot sees the
@@ -44,6 +45,9 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   only once a session starts);
 - ``CALLPIPE_AZURE_SPEECH_URL`` (Azure Speech's REST synthesis and short-audio recognition, one
   custom-domain origin);
+- ``CALLPIPE_AWS_POLLY_URL`` (Amazon Polly's ``/v1/speech``; it checks the SigV4 signature of the
+  printed ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, so export them only in the bot's
+  shell);
 
 and an API key variable for each provider.
 """
@@ -62,6 +66,7 @@ from callpipe.services import _env
 from callpipe.testing.fakes._server import ServedFake
 from callpipe.testing.fakes.anthropic import FakeAnthropicServer
 from callpipe.testing.fakes.assemblyai import FakeAssemblyAIServer
+from callpipe.testing.fakes.aws import FAKE_ACCESS_KEY_ID, FakeAWSPollyServer
 from callpipe.testing.fakes.azure import FakeAzureSpeechServer
 from callpipe.testing.fakes.cartesia import (
     FakeCartesiaHTTPServer,
@@ -174,6 +179,7 @@ class Fakes:
         self.minimax = FakeMiniMaxServer(api_key=api_key)
         self.smallest = FakeSmallestServer(api_key=api_key)
         self.azure = FakeAzureSpeechServer(api_key=api_key)
+        self.aws_polly = FakeAWSPollyServer(secret_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -241,6 +247,7 @@ class Fakes:
             self.minimax,
             self.smallest,
             self.azure,
+            self.aws_polly,
         )
 
     async def start(self) -> None:
@@ -310,6 +317,9 @@ class Fakes:
             "SMALLEST_API_KEY": key,
             _env.AZURE_SPEECH_URL_ENV: self.azure.base_url,
             "AZURE_SPEECH_API_KEY": key,
+            _env.AWS_POLLY_URL_ENV: self.aws_polly.base_url,
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": key,
         }
 
 
