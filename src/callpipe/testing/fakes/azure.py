@@ -72,9 +72,11 @@ def ssml_problem(ssml: bytes) -> tuple[str | None, str, str]:
         root = ElementTree.fromstring(ssml)
     except ElementTree.ParseError as exc:
         return f"the SSML is not well-formed XML: {exc}", "", ""
-    if root.tag != f"{{{SSML_NS}}}speak" or not root.get("version"):
-        return "the root must be <speak version=...> in the SSML namespace", "", ""
+    if root.tag not in ("speak", f"{{{SSML_NS}}}speak") or not root.get("version"):
+        return "the root must be <speak version=...>", "", ""
     voice = root.find(f"{{{SSML_NS}}}voice")
+    if voice is None:  # Azure's own examples leave the namespace out
+        voice = root.find("voice")
     if voice is None or not voice.get("name"):
         return "a <voice name=...> element is required", "", ""
     return None, str(voice.get("name")), " ".join("".join(voice.itertext()).split())
