@@ -1,8 +1,8 @@
 """FakeAzureSpeechServer and the Azure speech services against Azure's documented REST APIs.
 
 The only official Python client of Azure Speech is the native Speech SDK
-(``azure-cognitiveservices-speech``), which talks its own WebSocket protocol to other paths and
-never calls these REST endpoints, so it cannot exercise them. The shapes below are transcribed,
+(``azure-cognitiveservices-speech``), which speaks its own WebSocket protocol (over ``wss://``,
+even where a path matches) and never makes these REST requests, so it cannot exercise them. The shapes below are transcribed,
 strictly, from Microsoft's REST references:
 
 - https://learn.microsoft.com/azure/ai-services/speech-service/rest-text-to-speech (headers,

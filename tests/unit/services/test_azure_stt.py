@@ -71,6 +71,17 @@ async def test_silence_gives_no_transcript_and_no_error(server: FakeAzureSpeechS
     assert not finals(down) and not errors(up)
 
 
+async def test_an_error_status_is_reported_and_the_call_goes_on(
+    server: FakeAzureSpeechServer,
+) -> None:
+    server.outcomes.extend(["Error", "NoMatch"])
+    frames = [*utterance(server), *utterance(server, 2), *utterance(server, 3)]
+    down, up = await run_test(make(server), frames, params=PHONE)
+    [error] = errors(up)
+    assert not error.fatal and "could not recognize" in error.error
+    assert [f.text for f in finals(down)] == ["hello"]  # NoMatch: nothing, then speech heard
+
+
 async def test_language_profanity_and_custom_model_in_the_query(
     server: FakeAzureSpeechServer,
 ) -> None:

@@ -108,6 +108,9 @@ class FakeAzureSpeechServer(CountsStreams, ServedHTTPFake):
         """Scripted recognition results (``"hello"`` when empty)."""
         self.statuses: deque[int] = deque()
         """HTTP statuses for the next valid recognition requests (200 = answer)."""
+        self.outcomes: deque[str] = deque()
+        """``RecognitionStatus`` values forced on the next answers (e.g. ``"Error"``); none
+        left: heard by energy."""
         self.requests: list[dict[str, Any]] = []
         """Each authorized recognition request: ``{"path", "query", "headers", "audio_secs",
         "sample_rate"}``."""
@@ -208,8 +211,15 @@ class FakeAzureSpeechServer(CountsStreams, ServedHTTPFake):
         step = 640  # 20 ms
         for i in range(0, len(pcm), step):
             await hearing.hear(pcm[i : i + step])
-        if hearing.start is None:
+        forced = self.outcomes.popleft() if self.outcomes else None
+        if forced is not None and forced != "Success":
             answer: dict[str, Any] = {
+                "RecognitionStatus": forced,
+                "Offset": 0,
+                "Duration": 0,
+            }
+        elif hearing.start is None:
+            answer = {
                 "RecognitionStatus": "InitialSilenceTimeout",
                 "Offset": int(secs * TICKS),
                 "Duration": 0,
