@@ -2,8 +2,8 @@
 
 The only official Python client of Azure Speech is the native Speech SDK
 (``azure-cognitiveservices-speech``), which speaks its own WebSocket protocol (over ``wss://``,
-even where a path matches) and never makes these REST requests, so it cannot exercise them. The shapes below are transcribed,
-strictly, from Microsoft's REST references:
+even where a path matches) and never makes these REST requests, so it cannot exercise them.
+The shapes below are transcribed, strictly, from Microsoft's REST references:
 
 - https://learn.microsoft.com/azure/ai-services/speech-service/rest-text-to-speech (headers,
   status codes, the ``Audio outputs`` list, the sample request)
