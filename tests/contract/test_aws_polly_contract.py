@@ -105,6 +105,9 @@ async def test_boto3_parses_the_fakes_errors_into_polly_codes(fake: FakeAWSPolly
     assert (code, status) == ("InvalidSsmlException", 400)
     code, status, _ = await error_code(client, **HELLO, SampleRate="22050")
     assert (code, status) == ("InvalidSampleRateException", 400)
+    fake.throttle = 1
+    code, status, _ = await error_code(client, **HELLO)
+    assert (code, status) == ("ThrottlingException", 400)  # as Polly's quotas page says
     fake.statuses.extend([429, 500])
     code, status, _ = await error_code(client, **HELLO)
     assert (code, status) == ("ThrottlingException", 429)

@@ -83,6 +83,11 @@ class HTTPStreamTTSService(TTSService):
         answering a bad key otherwise, e.g. Google's 400 ``API_KEY_INVALID``, says so)."""
         return status in (401, 403)
 
+    def retryable(self, response: httpx.Response, body: bytes) -> bool:
+        """True when an error answer is worth one more try (a 429 or 5xx here; a provider
+        that signals throttling otherwise, e.g. Polly's 400 ``ThrottlingException``, says so)."""
+        return is_retryable(response.status_code)
+
     async def stream_speech(
         self,
         context_id: str,
@@ -123,7 +128,7 @@ class HTTPStreamTTSService(TTSService):
                     status = response.status_code
                     content = await response.aread()
                     message = error_message(status, content)
-                    if not last and is_retryable(status):
+                    if not last and self.retryable(response, content):
                         logger.warning("%s: HTTP %d (%s); retrying once", self, status, message)
                         await asyncio.sleep(retry_after_secs(response, 0.25, 1.0))
                         continue

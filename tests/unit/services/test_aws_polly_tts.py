@@ -196,6 +196,15 @@ async def test_throttling_and_server_errors_are_retried_once(server: FakeAWSPoll
     assert abs(audio_secs(down) - 0.1) < 1e-6
 
 
+async def test_polly_s_400_throttling_is_retried_once(server: FakeAWSPollyServer) -> None:
+    server.throttle = 3
+    down, up = await run_test(make_tts(server), reply("One.", " Two."), params=PHONE)
+    errs = errors(up)
+    assert len(errs) == 1 and not errs[0].fatal and "Rate exceeded" in errs[0].error
+    assert len(server.requests) == 4  # One: throttled then throttled (given up); Two: 400, 200
+    assert abs(audio_secs(down) - 0.1) < 1e-6
+
+
 def test_language_codes() -> None:
     assert language_to_aws_language("en") == "en-US"
     assert language_to_aws_language("en-GB") == "en-GB"

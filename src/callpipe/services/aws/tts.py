@@ -15,7 +15,9 @@ from). The answer's body is the audio itself, played as it streams in.
 - Errors, as AWS answers them (a JSON body with a ``message`` and the code in the
   ``x-amzn-ErrorType`` header): a 403 (``UnrecognizedClientException``,
   ``InvalidSignatureException``, ``AccessDeniedException``) refuses the keys: a fatal error, the
-  call ends. A 429 or 5xx (throttling, ``ServiceFailureException``) is retried once. Other 4xx
+  call ends. Throttling (a 400 whose code is ``ThrottlingException``, as Polly documents it in
+  https://docs.aws.amazon.com/polly/latest/dg/limits.html, or a 429) and a 5xx
+  (``ServiceFailureException``) are retried once. Other 4xx
   (``InvalidSsmlException``, ``TextLengthExceededException``, ``EngineNotSupportedException``,
   ...) are reported as a non-fatal error and the sentence is skipped.
 
@@ -191,6 +193,10 @@ class AWSPollyTTSService(HTTPStreamTTSService):
         self.region = credentials.region
         default = f"https://polly.{credentials.region}.amazonaws.com"
         self.configure_http(_base_url(base_url, default), {}, timeout_secs=timeout_secs)
+
+    def retryable(self, response: httpx.Response, body: bytes) -> bool:
+        error_type = response.headers.get("x-amzn-ErrorType", "")
+        return super().retryable(response, body) or error_type.startswith("ThrottlingException")
 
     def language_to_service_language(self, language: str) -> str | None:
         """Polly's code for ``language`` (see :func:`language_to_aws_language`)."""

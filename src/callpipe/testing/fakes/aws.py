@@ -52,7 +52,7 @@ _AUTH = re.compile(
 _SCRIPTED_CODES = {
     400: "ValidationException",
     403: "AccessDeniedException",
-    429: "ThrottlingException",
+    429: "ThrottlingException",  # Polly itself throttles with a 400 (see ``throttle``)
     500: "ServiceFailureException",
     503: "ServiceUnavailableException",
 }
@@ -82,6 +82,9 @@ class FakeAWSPollyServer(SpeechHTTPFake):
         self.access_key_id = access_key_id
         self.chunk_secs = chunk_secs
         self.chunk_delay = chunk_delay
+        self.throttle = 0
+        """How many of the next requests get Polly's throttling answer: a 400 whose
+        ``x-amzn-ErrorType`` is ``ThrottlingException`` (docs: Quotas in Amazon Polly)."""
         self.signed_headers: list[list[str]] = []
         """The ``SignedHeaders`` of each request whose signature was checked."""
 
@@ -162,6 +165,9 @@ class FakeAWSPollyServer(SpeechHTTPFake):
                 "TextLengthExceededException",
                 f"Maximum text length has been exceeded ({MAX_CHARACTERS} characters).",
             )
+        if self.throttle > 0:
+            self.throttle -= 1
+            return aws_error(400, "ThrottlingException", "Rate exceeded")
         status = self._next_status()
         if status != 200:
             code = _SCRIPTED_CODES.get(status, "ServiceFailureException")
