@@ -22,6 +22,7 @@ from callpipe.frames.frames import (
     STTMetadataFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
+    TTSTextFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.task import PipelineParams, PipelineTask
@@ -118,6 +119,11 @@ def texts(frames: Sequence[object]) -> str:
 def errors(frames: Sequence[object]) -> list[ErrorFrame]:
     """The error frames among ``frames``."""
     return [f for f in frames if isinstance(f, ErrorFrame)]
+
+
+def spoken(frames: Sequence[Frame]) -> list[str]:
+    """The texts of the TTSTextFrames among ``frames`` (what a TTS service says was spoken)."""
+    return [f.text for f in frames if isinstance(f, TTSTextFrame)]
 
 
 def audio_secs(frames: Sequence[Frame]) -> float:

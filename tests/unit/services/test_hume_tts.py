@@ -37,6 +37,7 @@ from .helpers import (
     interruption_at,
     reply,
     run_then,
+    spoken,
 )
 
 SECS_PER_WORD = 0.1
@@ -51,10 +52,6 @@ async def server() -> AsyncIterator[FakeHumeServer]:
 def make_tts(server: FakeHumeServer, **kwargs: Any) -> HumeTTSService:
     kwargs.setdefault("voice_id", "voice-1")
     return HumeTTSService(api_key="test-key", base_url=server.base_url, **kwargs)
-
-
-def words(frames: list[Frame]) -> list[str]:
-    return [f.text for f in frames if isinstance(f, TTSTextFrame)]
 
 
 async def test_phone_call_gets_8khz_audio_and_each_word_after_its_audio(
@@ -76,7 +73,7 @@ async def test_phone_call_gets_8khz_audio_and_each_word_after_its_audio(
     # Hume's 48 kHz PCM leaves at the line's rate, all of it.
     assert {f.sample_rate for f in down if isinstance(f, TTSAudioRawFrame)} == {8000}
     assert abs(audio_secs(down) - 5 * SECS_PER_WORD) < 0.002
-    assert words(down) == ["Hi", "there.", "How", "are", "you?"]
+    assert spoken(down) == ["Hi", "there.", "How", "are", "you?"]
     # Each word leaves once the audio up to its end went out; the second sentence's timing
     # counts from its own request, so its words come after the first sentence's audio.
     heard = 0.0
@@ -128,7 +125,7 @@ async def test_acting_directions_use_octave_1_and_text_follows_each_sentence(
     }
     # No word timing for Octave 1: each sentence's text follows its audio (all but the few ms
     # the resampler holds until the reply ends), trailing silence included.
-    assert words(down) == ["Hello you.", "Bye now."]
+    assert spoken(down) == ["Hello you.", "Bye now."]
     cut = next(i for i, f in enumerate(down) if isinstance(f, TTSTextFrame))
     assert audio_secs(down[:cut]) > 2 * SECS_PER_WORD + 0.5 - 0.04
     assert abs(audio_secs(down) - 2 * (2 * SECS_PER_WORD + 0.5)) < 0.002
@@ -173,7 +170,7 @@ async def test_runtime_settings_apply_from_the_next_sentence(server: FakeHumeSer
     }
     assert third["version"] == "2" and third["include_timestamp_types"] == ["word"]
     # Words while Octave 2 times them, the whole sentence while it does not.
-    assert words(down) == ["First", "one.", "Second one.", "Third", "one."]
+    assert spoken(down) == ["First", "one.", "Second one.", "Third", "one."]
 
 
 async def test_interruption_closes_the_stream(server: FakeHumeServer) -> None:
@@ -190,7 +187,7 @@ async def test_interruption_closes_the_stream(server: FakeHumeServer) -> None:
     assert audio_secs(down[:cut]) < 60 * SECS_PER_WORD / 2
     assert abs(audio_secs(down[cut:]) - 2 * SECS_PER_WORD) < 0.002
     # The new reply's words count from its own start, not from the dropped one's audio.
-    assert words(down[cut:]) == ["New", "reply."]
+    assert spoken(down[cut:]) == ["New", "reply."]
 
 
 async def test_a_rejected_key_is_fatal_and_stops_requests(server: FakeHumeServer) -> None:
@@ -215,7 +212,7 @@ async def test_a_refused_request_is_reported_and_the_next_sentence_goes_on(
     [error] = errors(up)
     assert not error.fatal and "422" in error.error and "speed" in error.error
     assert [b["utterances"][0]["speed"] for b in server.requests] == [9.0, 1.0]
-    assert words(down)[-2:] == ["Just", "right."]
+    assert spoken(down)[-2:] == ["Just", "right."]
     assert abs(audio_secs(down) - 2 * SECS_PER_WORD) < 0.002
 
 

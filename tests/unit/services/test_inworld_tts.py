@@ -32,7 +32,17 @@ from callpipe.testing.fakes.inworld import FakeInworldHTTPServer, FakeInworldSer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import PHONE, WIDE, audio_secs, emitted, errors, interruption_at, reply, run_then
+from .helpers import (
+    PHONE,
+    WIDE,
+    audio_secs,
+    emitted,
+    errors,
+    interruption_at,
+    reply,
+    run_then,
+    spoken,
+)
 
 
 @pytest.fixture
@@ -47,10 +57,6 @@ def make_tts(server: FakeInworldServer, **kwargs: Any) -> InworldTTSService:
 
 def kinds(server: FakeInworldServer) -> list[str]:
     return [next(k for k in m if k != "contextId") for m in server.messages]
-
-
-def spoken(frames: list[Frame]) -> list[str]:
-    return [f.text for f in frames if isinstance(f, TTSTextFrame)]
 
 
 def words_follow_audio(frames: list[Frame], secs_per_word: float = 0.1) -> None:

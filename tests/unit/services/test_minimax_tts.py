@@ -40,6 +40,7 @@ from .helpers import (
     interruption_at,
     reply,
     run_then,
+    spoken,
 )
 
 SECS_PER_WORD = 0.1
@@ -54,10 +55,6 @@ async def server() -> AsyncIterator[FakeMiniMaxServer]:
 def make_tts(server: FakeMiniMaxServer, **kwargs: Any) -> MiniMaxHttpTTSService:
     kwargs.setdefault("group_id", "g-1")
     return MiniMaxHttpTTSService(api_key="test-key", base_url=server.base_url, **kwargs)
-
-
-def spoken(frames: list[Frame]) -> list[str]:
-    return [f.text for f in frames if isinstance(f, TTSTextFrame)]
 
 
 async def test_a_phone_call_asks_for_pcm_at_8k_and_plays_each_sentence(

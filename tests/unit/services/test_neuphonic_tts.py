@@ -34,7 +34,7 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
 from .helpers import PHONE as PARAMS
-from .helpers import WIDE, audio_secs, emitted, errors, interruption_at, reply, run_then
+from .helpers import WIDE, audio_secs, emitted, errors, interruption_at, reply, run_then, spoken
 
 
 @pytest.fixture
@@ -55,10 +55,6 @@ def make_tts(server: FakeNeuphonicServer, **kwargs: object) -> NeuphonicTTSServi
 
 def make_http(server: FakeNeuphonicHTTPServer, **kwargs: object) -> NeuphonicHttpTTSService:
     return NeuphonicHttpTTSService(api_key="test-key", url=server.base_url, **kwargs)  # type: ignore[arg-type]
-
-
-def spoken(frames: list[Frame]) -> list[str]:
-    return [f.text for f in frames if isinstance(f, TTSTextFrame)]
 
 
 async def test_a_phone_call_gets_mulaw_at_8k_and_each_sentence_ends_with_stop(

@@ -27,7 +27,7 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
 from .helpers import PHONE as PARAMS
-from .helpers import audio_secs, emitted, errors, interruption_at, reply, run_then
+from .helpers import audio_secs, emitted, errors, interruption_at, reply, run_then, spoken
 
 
 @pytest.fixture
@@ -38,10 +38,6 @@ async def server() -> AsyncIterator[FakeSmallestServer]:
 
 def make_tts(server: FakeSmallestServer, **kwargs: object) -> SmallestTTSService:
     return SmallestTTSService(api_key="test-key", base_url=server.url, **kwargs)  # type: ignore[arg-type]
-
-
-def spoken(frames: list[Frame]) -> list[str]:
-    return [f.text for f in frames if isinstance(f, TTSTextFrame)]
 
 
 async def test_a_reply_is_one_generation_continued_then_flushed(

@@ -38,6 +38,7 @@ from .helpers import (
     interruption_at,
     reply,
     run_then,
+    spoken,
 )
 
 SECS_PER_WORD = 0.1
@@ -53,10 +54,6 @@ def make_tts(server: FakeSpeechifyServer, **kwargs: Any) -> SpeechifyHttpTTSServ
     return SpeechifyHttpTTSService(api_key="test-key", base_url=server.base_url, **kwargs)
 
 
-def words(frames: list[Frame]) -> list[str]:
-    return [f.text for f in frames if isinstance(f, TTSTextFrame)]
-
-
 async def test_phone_call_asks_for_8khz_pcm_and_each_word_follows_its_audio(
     server: FakeSpeechifyServer,
 ) -> None:
@@ -70,7 +67,7 @@ async def test_phone_call_asks_for_8khz_pcm_and_each_word_follows_its_audio(
     assert server.headers[0]["speechify-version"] == "2026-09-30"
     assert {f.sample_rate for f in down if isinstance(f, TTSAudioRawFrame)} == {8000}
     assert abs(audio_secs(down) - 5 * SECS_PER_WORD) < 0.002
-    assert words(down) == ["Hi", "there.", "How", "are", "you?"]
+    assert spoken(down) == ["Hi", "there.", "How", "are", "you?"]
     # Each word leaves once the audio up to its end went out; the second sentence's marks count
     # from its own request, so its words come after the first sentence's audio.
     heard = 0.0
@@ -92,7 +89,7 @@ async def test_marks_of_one_word_are_joined_into_the_text_sent(
     text = "Our text-to-speech is well-known."
     down, up = await run_test(make_tts(server), [TTSSpeakFrame(text)], params=PHONE)
     assert not errors(up)
-    assert words(down) == ["Our", "text-to-speech", "is", "well-known."]
+    assert spoken(down) == ["Our", "text-to-speech", "is", "well-known."]
 
 
 async def test_a_rate_speechify_lacks_is_resampled_from_the_nearest_lower_one(
@@ -139,7 +136,7 @@ async def test_settings_and_runtime_updates_shape_the_body(server: FakeSpeechify
     }
     assert second["language"] == "es-MX"
     assert second["options"] == {"text_normalization": False}
-    assert words(down) == ["First", "one.", "Second", "one."]
+    assert spoken(down) == ["First", "one.", "Second", "one."]
 
 
 async def test_interruption_closes_the_stream(server: FakeSpeechifyServer) -> None:
@@ -156,7 +153,7 @@ async def test_interruption_closes_the_stream(server: FakeSpeechifyServer) -> No
     assert audio_secs(down[:cut]) < 60 * SECS_PER_WORD / 2
     assert abs(audio_secs(down[cut:]) - 2 * SECS_PER_WORD) < 0.002
     # The new reply's words count from its own start, not from the dropped one's audio.
-    assert words(down[cut:]) == ["New", "reply."]
+    assert spoken(down[cut:]) == ["New", "reply."]
 
 
 async def test_a_rejected_key_is_fatal_and_stops_requests(server: FakeSpeechifyServer) -> None:
@@ -181,7 +178,7 @@ async def test_a_refused_request_is_reported_and_the_next_sentence_goes_on(
     [error] = errors(up)
     assert not error.fatal and "400" in error.error and "speech marks" in error.error
     assert [b["model"] for b in server.requests] == ["simba-english", "simba-3.0"]
-    assert words(down) == ["New", "model."]
+    assert spoken(down) == ["New", "model."]
 
 
 async def test_an_error_mid_stream_is_reported(server: FakeSpeechifyServer) -> None:
@@ -191,7 +188,7 @@ async def test_an_error_mid_stream_is_reported(server: FakeSpeechifyServer) -> N
     [error] = errors(up)
     assert not error.fatal and "internal_error" in error.error
     # The cut sentence's words never heard are not recorded as spoken.
-    assert words(down) == ["Five", "six."]
+    assert spoken(down) == ["Five", "six."]
 
 
 async def test_an_empty_balance_is_fatal_and_stops_requests(server: FakeSpeechifyServer) -> None:
@@ -200,7 +197,7 @@ async def test_an_empty_balance_is_fatal_and_stops_requests(server: FakeSpeechif
     [error] = errors(up)
     assert error.fatal and "402" in error.error
     assert len(server.requests) == 1  # the second sentence was not sent
-    assert words(down) == []
+    assert spoken(down) == []
 
 
 async def test_a_busy_server_is_retried_once(server: FakeSpeechifyServer) -> None:
