@@ -20,8 +20,9 @@ service's reader, which turns the body into audio (and word timing) for the repl
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -34,6 +35,25 @@ logger = logging.getLogger(__name__)
 
 Reader = Callable[[httpx.Response, str], Awaitable[None]]
 """Reads one 200 response's body for a context: ``await reader(response, context_id)``."""
+
+
+async def json_lines(response: httpx.Response, owner: object) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects of a newline-delimited streamed answer, as they arrive.
+
+    Blank lines are passed over; a line that is not a JSON object is logged as a warning
+    (naming ``owner``, the service) and passed over too.
+    """
+    async for line in response.aiter_lines():
+        if not line.strip():
+            continue
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if isinstance(message, dict):
+            yield message
+        else:
+            logger.warning("%s: skipping a line that is not a JSON object: %.80s", owner, line)
 
 
 class HTTPStreamTTSService(TTSService):

@@ -60,7 +60,7 @@ from callpipe.services._env import (
     base_url,
     defaulted_base_url,
 )
-from callpipe.services._http_tts import HTTPStreamTTSService
+from callpipe.services._http_tts import HTTPStreamTTSService, json_lines
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, copy_given, require_voice, unset
 from callpipe.services.tts_service import TTSService
@@ -850,16 +850,7 @@ class ElevenLabsHttpTTSService(HTTPStreamTTSService):
         if self._pronunciation_dictionaries:
             keys = keys[::-1]
         partial: tuple[str, float, float] = ("", 0.0, 0.0)
-        async for line in response.aiter_lines():
-            if not line.strip():
-                continue
-            try:
-                message = json.loads(line)
-            except ValueError:
-                logger.warning("%s: skipping a line that is not JSON: %.80s", self, line)
-                continue
-            if not isinstance(message, dict):
-                continue
+        async for message in json_lines(response, self):
             audio = message.get("audio_base64")
             if isinstance(audio, str) and audio:
                 data = base64.b64decode(audio)

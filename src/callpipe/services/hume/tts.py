@@ -31,7 +31,6 @@ sentence; an interruption closes the response in flight.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -42,7 +41,7 @@ from pydantic import BaseModel, ConfigDict
 from callpipe.errors import ConfigurationError
 from callpipe.services._env import HUME_URL_ENV
 from callpipe.services._env import base_url as env_base_url
-from callpipe.services._http_tts import HTTPStreamTTSService
+from callpipe.services._http_tts import HTTPStreamTTSService, json_lines
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, require_voice, unset
 from callpipe.utils.types import NotGiven, is_given
@@ -187,14 +186,7 @@ class HumeTTSService(HTTPStreamTTSService):
             offset = 0.0
         received = 0
         try:
-            async for line in response.aiter_lines():
-                message = _message(line)
-                if message is None:
-                    if line.strip():
-                        logger.warning(
-                            "%s: skipping a line that is not an object: %.80s", self, line
-                        )
-                    continue
+            async for message in json_lines(response, self):
                 kind = message.get("type")
                 if kind == "audio":
                     audio = message.get("audio")
@@ -208,17 +200,6 @@ class HumeTTSService(HTTPStreamTTSService):
                         await self.add_word_timestamps(context_id, [word])
         finally:
             self._spoken = (context_id, offset + received / (2 * HUME_SAMPLE_RATE))
-
-
-def _message(line: str) -> dict[str, Any] | None:
-    """One line of the answer as an object (None: blank, or not a JSON object)."""
-    if not line.strip():
-        return None
-    try:
-        message = json.loads(line)
-    except ValueError:
-        return None
-    return message if isinstance(message, dict) else None
 
 
 def _word(timestamp: Any, offset: float) -> tuple[str, float, float] | None:

@@ -66,7 +66,7 @@ from callpipe.audio.wav import WAVE_FORMAT_ALAW, WAVE_FORMAT_MULAW, is_wav, read
 from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import INWORLD_API_URL_ENV, INWORLD_URL_ENV, base_url
-from callpipe.services._http_tts import HTTPStreamTTSService
+from callpipe.services._http_tts import HTTPStreamTTSService, json_lines
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, unset
 from callpipe.services.tts_service import TTSService
@@ -686,16 +686,7 @@ class InworldHttpTTSService(HTTPStreamTTSService):
             await self.add_word_timestamps(context_id, words)
 
     async def _read_stream(self, response: httpx.Response, context_id: str, offset: float) -> None:
-        async for line in response.aiter_lines():
-            if not line.strip():
-                continue
-            try:
-                message = json.loads(line)
-            except ValueError:
-                logger.warning("%s: a streamed line that is not JSON", self)
-                continue
-            if not isinstance(message, dict):
-                continue
+        async for message in json_lines(response, self):
             if message.get("error") is not None:
                 self.sentence_failed(context_id)  # the rest of the sentence never comes
                 await self.report_error(
