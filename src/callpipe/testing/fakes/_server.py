@@ -290,6 +290,31 @@ class ServedWebsocketFake(ServedFake):
         return self._server.paths
 
 
+class CreatesSessionsOverHTTP(ServedWebsocketFake):
+    """For a websocket fake whose sessions are first created by an HTTP request: ``_http``
+    (set by the fake) serves those requests, starts and stops with the socket, goes over TLS
+    with it, and its origin is :attr:`base_url`."""
+
+    _http: LocalASGIServer
+
+    def serve_tls(self, certfile: str, keyfile: str) -> None:
+        super().serve_tls(certfile, keyfile)
+        self._http.tls = (certfile, keyfile)
+
+    @property
+    def base_url(self) -> str:
+        """The HTTP origin a client's base URL takes (``https`` once served over TLS)."""
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._http.port}"
+
+    async def start(self) -> None:
+        await self._http.start()
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self._http.stop()
+
+
 class CountsStreams:
     """For a fake whose answers stream: how many were read to their end, how many dropped."""
 

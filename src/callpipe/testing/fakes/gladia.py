@@ -40,6 +40,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.testing.fakes._server import (
+    CreatesSessionsOverHTTP,
     LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
@@ -116,7 +117,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class FakeGladiaServer(PartialsFake):
+class FakeGladiaServer(CreatesSessionsOverHTTP, PartialsFake):
     """See the module docstring."""
 
     def __init__(self, **options: Unpack[PartialsOptions]) -> None:
@@ -148,29 +149,6 @@ class FakeGladiaServer(PartialsFake):
             validate=self._known_token,
         )
 
-    # ------------------------------------------------------------------ serving
-
-    def serve_tls(self, certfile: str, keyfile: str) -> None:
-        super().serve_tls(certfile, keyfile)
-        self._http.tls = (certfile, keyfile)
-
-    @property
-    def base_url(self) -> str:
-        """The HTTP origin a client's ``url`` (or the SDK's ``api_url``) takes."""
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._http.port}"
-
-    @property
-    def socket_origin(self) -> str:
-        return f"{'wss' if self.secure else 'ws'}://127.0.0.1:{self._server.port}"
-
-    async def start(self) -> None:
-        await self._http.start()
-        await self._server.start()
-
-    async def stop(self) -> None:
-        await self._server.stop()
-        await self._http.stop()
-
     # ------------------------------------------------------------------ POST /v2/live
 
     async def _init(self, request: Request) -> JSONResponse:
@@ -198,7 +176,7 @@ class FakeGladiaServer(PartialsFake):
             {
                 "id": session_id,
                 "created_at": _now(),
-                "url": f"{self.socket_origin}{PATH}?token={token}",
+                "url": f"{self.url}{PATH}?token={token}",
             },
             status_code=201,
         )

@@ -51,6 +51,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.testing.fakes._server import (
+    CreatesSessionsOverHTTP,
     LocalASGIServer,
     LocalWebsocketServer,
     Refusal,
@@ -147,7 +148,7 @@ def _invalid(body: dict[str, Any]) -> JSONResponse | None:
     return None
 
 
-class FakeUltravoxServer(SpeechToSpeechFake):
+class FakeUltravoxServer(CreatesSessionsOverHTTP, SpeechToSpeechFake):
     """See the module docstring. ``async with FakeUltravoxServer() as fake``: ``fake.base_url``
     is the API origin (``$CALLPIPE_ULTRAVOX_URL``)."""
 
@@ -185,25 +186,6 @@ class FakeUltravoxServer(SpeechToSpeechFake):
         self._server = LocalWebsocketServer(
             self._handle, api_key=None, auth=[], validate=self._known_call
         )
-
-    # ------------------------------------------------------------------ serving
-
-    def serve_tls(self, certfile: str, keyfile: str) -> None:
-        super().serve_tls(certfile, keyfile)
-        self._http.tls = (certfile, keyfile)
-
-    @property
-    def base_url(self) -> str:
-        """The API origin (the service adds ``/api/calls``)."""
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self._http.port}"
-
-    async def start(self) -> None:
-        await self._http.start()
-        await self._server.start()
-
-    async def stop(self) -> None:
-        await self._server.stop()
-        await self._http.stop()
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         """Data messages received of one ``type``."""
