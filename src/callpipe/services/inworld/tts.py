@@ -274,7 +274,40 @@ class _Reply:
     starts one)."""
 
 
-class InworldTTSService(TTSService):
+class _InworldOptions:
+    """What both services ask Inworld for: the audio encoding, the language tag, the
+    pronunciation form and the synthesis options of the current settings."""
+
+    _settings: InworldTTSSettings
+    _encoding: str | None
+    _timestamp_transport: Literal["ASYNC", "SYNC"] | None
+
+    @property
+    def sample_rate(self) -> int:
+        raise NotImplementedError  # the TTS service's (this class comes after it in the bases)
+
+    @property
+    def audio_encoding(self) -> str:
+        """The ``audioEncoding`` asked for (see :func:`audio_encoding_for`)."""
+        return audio_encoding_for(self._encoding, self.sample_rate)
+
+    def language_to_service_language(self, language: str) -> str | None:
+        """Inworld's tag for ``language`` (see :func:`language_to_inworld_language`)."""
+        return language_to_inworld_language(language)
+
+    @classmethod
+    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
+        """See :func:`format_inworld_pronunciation`."""
+        return format_inworld_pronunciation(word, ipa)
+
+    def synthesis_config(self) -> dict[str, Any]:
+        """The synthesis options of the current settings (see :func:`synthesis_config`)."""
+        return synthesis_config(
+            self._settings, self.audio_encoding, self.sample_rate, self._timestamp_transport
+        )
+
+
+class InworldTTSService(TTSService, _InworldOptions):
     """Inworld over its bidirectional WebSocket (see the module docstring).
 
     1.14 style: ``InworldTTSService(api_key=..., settings=InworldTTSService.Settings(
@@ -364,26 +397,6 @@ class InworldTTSService(TTSService):
         self._append_trailing_space = append_trailing_space
         self._ws: ProviderWebsocket | None = None
         self._replies: dict[str, _Reply] = {}
-
-    @property
-    def audio_encoding(self) -> str:
-        """The ``audioEncoding`` asked for (see :func:`audio_encoding_for`)."""
-        return audio_encoding_for(self._encoding, self.sample_rate)
-
-    def language_to_service_language(self, language: str) -> str | None:
-        """Inworld's tag for ``language`` (see :func:`language_to_inworld_language`)."""
-        return language_to_inworld_language(language)
-
-    @classmethod
-    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
-        """See :func:`format_inworld_pronunciation`."""
-        return format_inworld_pronunciation(word, ipa)
-
-    def synthesis_config(self) -> dict[str, Any]:
-        """The synthesis options of the current settings (see :func:`synthesis_config`)."""
-        return synthesis_config(
-            self._settings, self.audio_encoding, self.sample_rate, self._timestamp_transport
-        )
 
     @property
     def url(self) -> str:
@@ -564,7 +577,7 @@ def _close(context_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------- HTTP
 
 
-class InworldHttpTTSService(HTTPStreamTTSService):
+class InworldHttpTTSService(HTTPStreamTTSService, _InworldOptions):
     """Inworld over HTTP: one ``POST /tts/v1/voice:stream`` per sentence, the audio played as the
     newline-delimited JSON answer streams in, words timed by ``timestampInfo``.
 
@@ -625,26 +638,6 @@ class InworldHttpTTSService(HTTPStreamTTSService):
         self._api_base = _api_base(base_url)
         self._timeout = timeout_secs
         self.configure_http(self._api_base, self._headers_for_key(), timeout_secs=timeout_secs)
-
-    @property
-    def audio_encoding(self) -> str:
-        """The ``audioEncoding`` asked for (see :func:`audio_encoding_for`)."""
-        return audio_encoding_for(self._encoding, self.sample_rate)
-
-    def language_to_service_language(self, language: str) -> str | None:
-        """Inworld's tag for ``language`` (see :func:`language_to_inworld_language`)."""
-        return language_to_inworld_language(language)
-
-    @classmethod
-    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
-        """See :func:`format_inworld_pronunciation`."""
-        return format_inworld_pronunciation(word, ipa)
-
-    def synthesis_config(self) -> dict[str, Any]:
-        """The synthesis options of the current settings (see :func:`synthesis_config`)."""
-        return synthesis_config(
-            self._settings, self.audio_encoding, self.sample_rate, self._timestamp_transport
-        )
 
     def _headers_for_key(self) -> dict[str, str]:
         return {"Authorization": f"Basic {self._api_key}"}
