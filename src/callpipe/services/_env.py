@@ -69,6 +69,8 @@ SPEECHIFY_URL_ENV = "CALLPIPE_SPEECHIFY_URL"
 """Speechify's API origin (``/v1/audio/stream/with-timestamps`` is added)."""
 AWS_POLLY_URL_ENV = "CALLPIPE_AWS_POLLY_URL"
 """Amazon Polly's origin (``/v1/speech`` is added); requests to it are signed all the same."""
+AWS_BEDROCK_URL_ENV = "CALLPIPE_AWS_BEDROCK_URL"
+"""Amazon Bedrock Runtime's origin (``/model/{id}/converse-stream`` is added); signed as well."""
 AZURE_SPEECH_URL_ENV = "CALLPIPE_AZURE_SPEECH_URL"
 """Azure Speech's origin in its custom-domain form (``/tts/...`` and ``/stt/...`` are added)."""
 

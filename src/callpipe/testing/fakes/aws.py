@@ -90,52 +90,15 @@ class FakeAWSPollyServer(SpeechHTTPFake):
 
     def _check_signature(self, request: Any, headers: dict[str, str], body: bytes) -> Any:
         """None when the request is signed by the known key, else the 403 to answer."""
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-
-        found = _AUTH.match(headers.get("authorization", ""))
-        amz_date = headers.get("x-amz-date", "")
-        if found is None or not amz_date:
-            return aws_error(
-                403, "MissingAuthenticationTokenException", "Missing Authentication Token"
-            )
-        if found["service"] != "polly" or found["date"] != amz_date[:8]:
-            return aws_error(
-                403, "InvalidSignatureException", "Credential should be scoped to polly and today."
-            )
-        signed = found["signed"].split(";")
-        if "host" not in signed or "x-amz-date" not in signed:
-            return aws_error(
-                403, "InvalidSignatureException", "host and x-amz-date must be signed."
-            )
-        self.signed_headers.append(signed)
-        if self.api_key is None:
-            return None
-        if found["key"] != self.access_key_id:
-            return aws_error(
-                403,
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-            )
-        url = str(request.url)
-        aws_request = AWSRequest(
-            method=request.method,
-            url=url,
-            data=body,
-            headers={name: headers.get(name, "") for name in signed},
+        return check_sigv4(
+            request,
+            headers,
+            body,
+            service="polly",
+            access_key_id=self.access_key_id,
+            secret_key=self.api_key,
+            signed_headers=self.signed_headers,
         )
-        aws_request.context["timestamp"] = amz_date
-        auth = SigV4Auth(Credentials(self.access_key_id, self.api_key), "polly", found["region"])
-        canonical = auth.canonical_request(aws_request)
-        expected = auth.signature(auth.string_to_sign(aws_request, canonical), aws_request)
-        if not hmac.compare_digest(expected, found["signature"]):
-            return aws_error(
-                403,
-                "InvalidSignatureException",
-                "The request signature we calculated does not match the signature you provided.",
-            )
-        return None
 
     async def _speak(self, request: Any) -> Any:
         from starlette.responses import StreamingResponse
@@ -186,6 +149,67 @@ class FakeAWSPollyServer(SpeechHTTPFake):
             "x-amzn-RequestId": str(uuid.uuid4()),
         }
         return StreamingResponse(audio(), media_type="audio/pcm", headers=answer_headers)
+
+
+def check_sigv4(
+    request: Any,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    service: str,
+    access_key_id: str,
+    secret_key: str | None,
+    signed_headers: list[list[str]],
+) -> Any:
+    """None when ``request`` (its lower-cased ``headers`` and raw ``body``) carries a SigV4
+    signature for ``service`` by ``access_key_id`` with ``secret_key`` (None: any well-formed
+    signature passes), else the 403 AWS answers; the ``SignedHeaders`` of each checked request
+    are added to ``signed_headers``."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    found = _AUTH.match(headers.get("authorization", ""))
+    amz_date = headers.get("x-amz-date", "")
+    if found is None or not amz_date:
+        return aws_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+    if found["service"] != service or found["date"] != amz_date[:8]:
+        return aws_error(
+            403, "InvalidSignatureException", f"Credential should be scoped to {service} and today."
+        )
+    signed = found["signed"].split(";")
+    if "host" not in signed or "x-amz-date" not in signed:
+        return aws_error(403, "InvalidSignatureException", "host and x-amz-date must be signed.")
+    signed_headers.append(signed)
+    if secret_key is None:
+        return None
+    if found["key"] != access_key_id:
+        return aws_error(
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
+    url = str(request.url)
+    raw_path = request.scope.get("raw_path")
+    if isinstance(raw_path, bytes):  # as sent: the signature covers the encoded path
+        url = str(request.url.replace(path=raw_path.decode("ascii")))
+    aws_request = AWSRequest(
+        method=request.method,
+        url=url,
+        data=body,
+        headers={name: headers.get(name, "") for name in signed},
+    )
+    aws_request.context["timestamp"] = amz_date
+    auth = SigV4Auth(Credentials(access_key_id, secret_key), service, found["region"])
+    canonical = auth.canonical_request(aws_request)
+    expected = auth.signature(auth.string_to_sign(aws_request, canonical), aws_request)
+    if not hmac.compare_digest(expected, found["signature"]):
+        return aws_error(
+            403,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        )
+    return None
 
 
 def _validate(body: dict[str, Any]) -> tuple[str, str] | None:
