@@ -226,7 +226,7 @@ async def test_stream_error_after_output_is_reported_not_retried(
     [error] = errors(up)
     assert not error.fatal
     assert "serviceUnavailableException" in error.error
-    assert texts(down) == "One "
+    assert texts(down) == "One two "
     assert len(fake.requests) == 1
 
 

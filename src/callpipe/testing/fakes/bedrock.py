@@ -13,7 +13,8 @@ and the ``bedrock-runtime`` model botocore ships):
 - **Answer.** 200, ``Content-Type: application/vnd.amazon.eventstream``: binary frames, each
   with the headers ``:message-type`` (``event``), ``:event-type`` and ``:content-type``
   (``application/json``) and a JSON payload: ``messageStart`` (``role``), per block
-  ``contentBlockStart`` (``start.toolUse`` with ``toolUseId`` and ``name``),
+  ``contentBlockStart`` (tool blocks only: ``start`` is a union, and a text block has no
+  member to set; ``start.toolUse`` carries ``toolUseId`` and ``name``),
   ``contentBlockDelta`` (``delta.text`` or ``delta.toolUse.input``, a piece of JSON) and
   ``contentBlockStop``, then ``messageStop`` (``stopReason``) and ``metadata`` (``usage``,
   ``metrics.latencyMs``). An error inside the stream is a frame whose ``:message-type`` is
@@ -192,7 +193,6 @@ def _events(reply: BedrockReply) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "messageStart", {"role": "assistant"}
     index = 0
     if reply.text:
-        yield "contentBlockStart", {"contentBlockIndex": index, "start": {}}
         words = reply.text.split(" ")
         for i, word in enumerate(words):
             piece = word if i == len(words) - 1 else word + " "
