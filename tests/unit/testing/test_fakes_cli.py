@@ -17,6 +17,7 @@ from websockets.exceptions import InvalidStatus
 
 from callpipe.services.anthropic.llm import AnthropicLLMService
 from callpipe.services.assemblyai.stt import AssemblyAISTTService
+from callpipe.services.aws.llm import AWSBedrockLLMService
 from callpipe.services.aws.tts import AWSPollyTTSService
 from callpipe.services.cartesia.stt import CartesiaSTTService
 from callpipe.services.cartesia.tts import CartesiaHttpTTSService
@@ -100,6 +101,7 @@ EXPECTED = {
     "CALLPIPE_AWS_POLLY_URL",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
+    "CALLPIPE_AWS_BEDROCK_URL",
 }
 
 
@@ -439,6 +441,13 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
             spoken = await polly._http().post("/v1/speech", json=polly.request_body("Hello."))
             await polly.disconnect()
             assert spoken.status_code == 200 and spoken.content
+            bedrock = AWSBedrockLLMService()
+            bedrock._ensure_client()
+            assert bedrock._client is not None
+            hello = {"messages": [{"role": "user", "content": [{"text": "Hi"}]}]}
+            answer = await bedrock._client.post(bedrock.path, json=hello)
+            await bedrock.disconnect()
+            assert answer.status_code == 200 and b"contentBlockDelta" in answer.content
             inworld_http = InworldHttpTTSService(sample_rate=8000)
             spoken = await http.post(
                 f"{inworld_http.base_url}/tts/v1/voice:stream",

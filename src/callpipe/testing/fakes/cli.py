@@ -48,6 +48,7 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_AWS_POLLY_URL`` (Amazon Polly's ``/v1/speech``; it checks the SigV4 signature of the
   printed ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, so export them only in the bot's
   shell);
+- ``CALLPIPE_AWS_BEDROCK_URL`` (Amazon Bedrock's ``ConverseStream``, signed with the same keys);
 
 and an API key variable for each provider.
 """
@@ -68,6 +69,7 @@ from callpipe.testing.fakes.anthropic import FakeAnthropicServer
 from callpipe.testing.fakes.assemblyai import FakeAssemblyAIServer
 from callpipe.testing.fakes.aws import FAKE_ACCESS_KEY_ID, FakeAWSPollyServer
 from callpipe.testing.fakes.azure import FakeAzureSpeechServer
+from callpipe.testing.fakes.bedrock import FakeAWSBedrockServer
 from callpipe.testing.fakes.cartesia import (
     FakeCartesiaHTTPServer,
     FakeCartesiaServer,
@@ -180,10 +182,12 @@ class Fakes:
         self.smallest = FakeSmallestServer(api_key=api_key)
         self.azure = FakeAzureSpeechServer(api_key=api_key)
         self.aws_polly = FakeAWSPollyServer(secret_key=api_key)
+        self.aws_bedrock = FakeAWSBedrockServer(secret_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
             self.anthropic.add_reply(text)
+            self.aws_bedrock.add_reply(text)
             self.gemini.add_reply(text)
             self.gemini_live.replies.append(LiveReply(text))
             self.openai_realtime.replies.append(RealtimeReply(transcript=text))
@@ -248,6 +252,7 @@ class Fakes:
             self.smallest,
             self.azure,
             self.aws_polly,
+            self.aws_bedrock,
         )
 
     async def start(self) -> None:
@@ -320,6 +325,7 @@ class Fakes:
             _env.AWS_POLLY_URL_ENV: self.aws_polly.base_url,
             "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": key,
+            _env.AWS_BEDROCK_URL_ENV: self.aws_bedrock.base_url,
         }
 
 
