@@ -77,6 +77,41 @@ async def run_then(
     return down.frames
 
 
+async def barge_in(
+    tts: FrameProcessor,
+    *,
+    params: PipelineParams,
+    words: int = 40,
+    tail: str = "",
+    pause: float = 0.0,
+    next_reply: str = "Fresh start.",
+) -> list[Frame]:
+    """Interrupt a reply while its long first sentence (``words`` words, then ``tail`` if any)
+    is being spoken, as soon as its first audio came out; after ``pause`` seconds
+    ``next_reply`` follows. Returns the frames out of ``tts``."""
+    before: list[Frame] = [
+        LLMFullResponseStartFrame(),
+        LLMTextFrame(" ".join(["word"] * words) + "."),
+    ]
+    if tail:
+        before.append(LLMTextFrame(tail))
+    after: list[Frame] = [InterruptionFrame()]
+    if pause:
+        after.append(SleepFrame(pause))
+    after.extend(reply(next_reply))
+    return await run_then(tts, before, after, when=emitted(TTSAudioRawFrame), params=params)
+
+
+def after_barge_in(frames: Sequence[Frame]) -> list[Frame]:
+    """The frames from the interruption on, checked to hold no audio of a context whose audio
+    came out before it."""
+    cut = interruption_at(frames)
+    old = {f.context_id for f in frames[:cut] if isinstance(f, TTSAudioRawFrame)}
+    rest = list(frames[cut:])
+    assert not [f for f in rest if isinstance(f, TTSAudioRawFrame) and f.context_id in old]
+    return rest
+
+
 def openai_llm(server: FakeOpenAIServer, **kwargs: Any) -> OpenAILLMService:
     """An OpenAILLMService talking to ``server`` (model ``fake-model``)."""
     return OpenAILLMService(

@@ -8,11 +8,7 @@ import pytest
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    Frame,
-    InterruptionFrame,
     LLMFullResponseEndFrame,
-    LLMFullResponseStartFrame,
-    LLMTextFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
     TTSStoppedFrame,
@@ -22,19 +18,17 @@ from callpipe.frames.frames import (
 from callpipe.services.cartesia.tts import CartesiaHttpTTSService, GenerationConfig
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaHTTPServer
-from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
 from .helpers import (
     PHONE,
     WIDE,
     audio_secs,
-    emitted,
+    barge_in,
     errors,
     eventually,
     interruption_at,
     reply,
-    run_then,
 )
 
 
@@ -103,15 +97,8 @@ async def test_an_explicit_encoding_is_kept(server: FakeCartesiaHTTPServer) -> N
 
 async def test_interruption_closes_the_stream(server: FakeCartesiaHTTPServer) -> None:
     server.chunk_delay = 0.02  # about twice real time: the long sentence is still streaming
-    long = " ".join(["word"] * 60) + "."
-    before: list[Frame] = [LLMFullResponseStartFrame(), LLMTextFrame(long)]
-    after: list[Frame] = [InterruptionFrame(), SleepFrame(0.1), *reply("New reply.")]
-    down = await run_then(
-        make_tts(server),
-        before,
-        after,
-        when=emitted(TTSAudioRawFrame),
-        params=PHONE,
+    down = await barge_in(
+        make_tts(server), params=PHONE, words=60, pause=0.1, next_reply="New reply."
     )
     await eventually(lambda: server.cancelled_streams)
     assert server.cancelled_streams == 1

@@ -10,11 +10,7 @@ import pytest
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    Frame,
-    InterruptionFrame,
     LLMFullResponseEndFrame,
-    LLMFullResponseStartFrame,
-    LLMTextFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
@@ -27,7 +23,14 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.fish import FakeFishServer
 
 from .helpers import PHONE as PARAMS
-from .helpers import audio_secs, emitted, errors, interruption_at, reply, run_then, until
+from .helpers import (
+    after_barge_in,
+    audio_secs,
+    barge_in,
+    errors,
+    reply,
+    until,
+)
 
 Settings = FishAudioTTSService.Settings
 
@@ -126,16 +129,8 @@ async def test_an_interrupted_reply_closes_its_session_and_drops_its_audio(
     server: FakeFishServer,
 ) -> None:
     server.chunk_delay = 0.02
-    long = " ".join(["word"] * 40) + "."
-    before: list[Frame] = [LLMFullResponseStartFrame(), LLMTextFrame(long), LLMTextFrame(" More")]
-    after: list[Frame] = [InterruptionFrame(), *reply("Fresh start.")]
-    down = await run_then(
-        make_tts(server), before, after, when=emitted(TTSAudioRawFrame), params=PARAMS
-    )
-    cut = interruption_at(down)
-    old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
-    rest = down[cut:]
-    assert not [f for f in rest if isinstance(f, TTSAudioRawFrame) and f.context_id in old]
+    down = await barge_in(make_tts(server), params=PARAMS, tail=" More")
+    rest = after_barge_in(down)
     assert [f.text for f in rest if isinstance(f, TTSTextFrame)] == ["Fresh start."]
     assert audio_secs(rest) == pytest.approx(0.2)
     # The socket was closed: the fake stopped generating the old reply's 4.1 s.

@@ -11,10 +11,7 @@ import pytest
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     Frame,
-    InterruptionFrame,
     LLMFullResponseEndFrame,
-    LLMFullResponseStartFrame,
-    LLMTextFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
@@ -36,11 +33,10 @@ from .helpers import (
     PHONE,
     WIDE,
     audio_secs,
-    emitted,
+    barge_in,
     errors,
     interruption_at,
     reply,
-    run_then,
     spoken,
 )
 
@@ -152,12 +148,7 @@ async def test_an_interruption_closes_the_dropped_context_and_drops_its_audio(
     server: FakeInworldServer,
 ) -> None:
     server.chunk_delay = 0.005
-    long = " ".join(["word"] * 40) + "."
-    before: list[Frame] = [LLMFullResponseStartFrame(), LLMTextFrame(long), LLMTextFrame(" More.")]
-    after: list[Frame] = [InterruptionFrame(), *reply("Fresh start.")]
-    down = await run_then(
-        make_tts(server), before, after, when=emitted(TTSAudioRawFrame), params=PHONE
-    )
+    down = await barge_in(make_tts(server), params=PHONE, tail=" More.")
     first = server.messages[0]["contextId"]
     assert {"close_context": {}, "contextId": first} in server.messages
     assert server.connections == 1

@@ -11,10 +11,6 @@ import pytest
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    Frame,
-    InterruptionFrame,
-    LLMFullResponseStartFrame,
-    LLMTextFrame,
     TTSAudioRawFrame,
     TTSTextFrame,
     TTSUpdateSettingsFrame,
@@ -27,19 +23,17 @@ from callpipe.services.minimax.tts import (
 )
 from callpipe.testing import run_test
 from callpipe.testing.fakes.minimax import FakeMiniMaxServer
-from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
 from .helpers import (
     PHONE,
     WIDE,
     audio_secs,
-    emitted,
+    barge_in,
     errors,
     eventually,
     interruption_at,
     reply,
-    run_then,
     spoken,
 )
 
@@ -182,11 +176,8 @@ async def test_a_failure_event_mid_answer_ends_the_sentence(server: FakeMiniMaxS
 
 async def test_an_interruption_closes_the_answer_in_flight(server: FakeMiniMaxServer) -> None:
     server.chunk_delay = 0.03
-    long = " ".join(["word"] * 60) + "."
-    before: list[Frame] = [LLMFullResponseStartFrame(), LLMTextFrame(long)]
-    after: list[Frame] = [InterruptionFrame(), SleepFrame(0.1), *reply("New reply.")]
-    down = await run_then(
-        make_tts(server), before, after, when=emitted(TTSAudioRawFrame), params=PHONE
+    down = await barge_in(
+        make_tts(server), params=PHONE, words=60, pause=0.1, next_reply="New reply."
     )
     await eventually(lambda: server.cancelled_streams)
     assert server.cancelled_streams == 1

@@ -33,7 +33,15 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
 from .helpers import PHONE as PARAMS
-from .helpers import audio_secs, emitted, errors, interruption_at, reply, run_then
+from .helpers import (
+    after_barge_in,
+    audio_secs,
+    barge_in,
+    errors,
+    interruption_at,
+    reply,
+    run_then,
+)
 
 
 @pytest.fixture
@@ -156,27 +164,11 @@ async def test_interrupting_a_reply_rime_still_generates_replaces_the_socket(
     server: FakeRimeServer,
 ) -> None:
     server.chunk_delay = 0.02
-    long = " ".join(["word"] * 40) + "."
-    before: list[Frame] = [
-        LLMFullResponseStartFrame(),
-        LLMTextFrame(long),
-        LLMTextFrame(" More text."),
-    ]
-    after: list[Frame] = [InterruptionFrame(), *reply("Fresh start.")]
-    down = await run_then(
-        make_tts(server),
-        before,
-        after,
-        when=emitted(TTSAudioRawFrame),
-        params=PARAMS,
-    )
+    down = await barge_in(make_tts(server), params=PARAMS, tail=" More text.")
     # `clear` would not stop the run under way (Rime's docs): a new socket does.
     assert server.connections == 2
     assert {"operation": "clear"} not in server.messages
-    cut = interruption_at(down)
-    old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
-    rest = down[cut:]
-    assert not [f for f in rest if isinstance(f, TTSAudioRawFrame) and f.context_id in old]
+    rest = after_barge_in(down)
     assert [f.text for f in rest if isinstance(f, TTSTextFrame)] == ["Fresh", "start."]
     assert abs(audio_secs(rest) - 0.2) < 1e-6
 

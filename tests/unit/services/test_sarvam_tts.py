@@ -38,7 +38,18 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
 from .helpers import PHONE as PARAMS
-from .helpers import WIDE, audio_secs, emitted, errors, interruption_at, reply, run_then, until
+from .helpers import (
+    WIDE,
+    after_barge_in,
+    audio_secs,
+    barge_in,
+    emitted,
+    errors,
+    interruption_at,
+    reply,
+    run_then,
+    until,
+)
 
 Settings = SarvamTTSService.Settings
 
@@ -149,21 +160,9 @@ async def test_interrupting_a_reply_sarvam_still_generates_reopens_the_socket(
     server: FakeSarvamServer,
 ) -> None:
     server.chunk_delay = 0.02
-    long = " ".join(["word"] * 40) + "."
-    before: list[Frame] = [LLMFullResponseStartFrame(), LLMTextFrame(long), LLMTextFrame(" More.")]
-    after: list[Frame] = [InterruptionFrame(), *reply("Fresh start.")]
-    down = await run_then(
-        make_tts(server),
-        before,
-        after,
-        when=emitted(TTSAudioRawFrame),
-        params=PARAMS,
-    )
+    down = await barge_in(make_tts(server), params=PARAMS, tail=" More.")
     assert len(server.tts_queries) == 2  # Sarvam cannot cancel: a new socket
-    cut = interruption_at(down)
-    old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
-    rest = down[cut:]
-    assert not [f for f in rest if isinstance(f, TTSAudioRawFrame) and f.context_id in old]
+    rest = after_barge_in(down)
     assert [f.text for f in rest if isinstance(f, TTSTextFrame)] == ["Fresh start."]
     assert abs(audio_secs(rest) - 0.2) < 1e-6
 

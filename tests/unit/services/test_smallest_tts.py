@@ -9,10 +9,6 @@ import pytest
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    Frame,
-    InterruptionFrame,
-    LLMFullResponseStartFrame,
-    LLMTextFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
@@ -27,7 +23,14 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
 from .helpers import PHONE as PARAMS
-from .helpers import audio_secs, emitted, errors, interruption_at, reply, run_then, spoken
+from .helpers import (
+    after_barge_in,
+    audio_secs,
+    barge_in,
+    errors,
+    reply,
+    spoken,
+)
 
 
 @pytest.fixture
@@ -120,17 +123,9 @@ async def test_interrupting_a_reply_still_generating_replaces_the_socket(
     server: FakeSmallestServer,
 ) -> None:
     server.chunk_delay = 0.02
-    long = " ".join(["word"] * 40) + "."
-    before: list[Frame] = [LLMFullResponseStartFrame(), LLMTextFrame(long), LLMTextFrame(" More")]
-    after: list[Frame] = [InterruptionFrame(), *reply("Fresh start.")]
-    down = await run_then(
-        make_tts(server), before, after, when=emitted(TTSAudioRawFrame), params=PARAMS
-    )
+    down = await barge_in(make_tts(server), params=PARAMS, tail=" More")
     assert server.tts_connections == 2
-    cut = interruption_at(down)
-    old = {f.context_id for f in down[:cut] if isinstance(f, TTSAudioRawFrame)}
-    rest = down[cut:]
-    assert not [f for f in rest if isinstance(f, TTSAudioRawFrame) and f.context_id in old]
+    rest = after_barge_in(down)
     assert spoken(rest) == ["Fresh", "start."]
     assert abs(audio_secs(rest) - 0.2) < 1e-6
 

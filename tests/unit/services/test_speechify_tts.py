@@ -11,11 +11,7 @@ import pytest
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    Frame,
-    InterruptionFrame,
     LLMFullResponseEndFrame,
-    LLMFullResponseStartFrame,
-    LLMTextFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
     TTSStoppedFrame,
@@ -26,18 +22,16 @@ from callpipe.pipeline.task import PipelineParams
 from callpipe.services.speechify.tts import SpeechifyHttpTTSService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.speechify import FakeSpeechifyServer
-from callpipe.testing.pipeline import SleepFrame
 
 from .helpers import (
     PHONE,
     WIDE,
     audio_secs,
-    emitted,
+    barge_in,
     errors,
     eventually,
     interruption_at,
     reply,
-    run_then,
     spoken,
 )
 
@@ -141,11 +135,9 @@ async def test_settings_and_runtime_updates_shape_the_body(server: FakeSpeechify
 
 async def test_interruption_closes_the_stream(server: FakeSpeechifyServer) -> None:
     server.chunk_delay = 0.03  # under real time: the long sentence is still streaming
-    long = " ".join(["word"] * 60) + "."  # over 250 characters: sent before its end is seen
-    before: list[Frame] = [LLMFullResponseStartFrame(), LLMTextFrame(long)]
-    after: list[Frame] = [InterruptionFrame(), SleepFrame(0.1), *reply("New reply.")]
-    down = await run_then(
-        make_tts(server), before, after, when=emitted(TTSAudioRawFrame), params=PHONE
+    # A 60-word sentence, over 250 characters: sent before its end is seen.
+    down = await barge_in(
+        make_tts(server), params=PHONE, words=60, pause=0.1, next_reply="New reply."
     )
     await eventually(lambda: server.cancelled_streams)
     assert server.cancelled_streams == 1
