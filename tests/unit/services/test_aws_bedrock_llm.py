@@ -9,6 +9,7 @@ import pytest
 
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
+from callpipe.errors import CallpipeError, ServiceAuthError
 from callpipe.frames.frames import (
     InterruptionFrame,
     LLMContextFrame,
@@ -249,3 +250,32 @@ async def test_interruption_closes_the_stream(fake: FakeAWSBedrockServer) -> Non
     assert 0 < len([f for f in down if isinstance(f, LLMTextFrame)]) < 40
     assert fake.cancelled_streams == 1
     assert fake.completed_streams == 0
+
+
+async def test_run_inference_returns_the_text_and_pushes_nothing(
+    fake: FakeAWSBedrockServer,
+) -> None:
+    fake.add_reply("A short summary.")
+    llm = make_llm(fake)
+    context = LLMContext([{"role": "user", "content": "Summarize."}])
+    text = await llm.run_inference(context, max_tokens=50, system_instruction="Summarize well.")
+    await llm.disconnect()
+    assert text == "A short summary."
+    body = fake.requests[-1]
+    assert body["system"] == [{"text": "Summarize well."}]
+    assert body["inferenceConfig"] == {"maxTokens": 50}
+
+
+async def test_run_inference_raises_for_refused_keys_and_stream_errors(
+    fake: FakeAWSBedrockServer,
+) -> None:
+    context = LLMContext([{"role": "user", "content": "Summarize."}])
+    refused = make_llm(fake, aws_secret_key="wrong")
+    with pytest.raises(ServiceAuthError):
+        await refused.run_inference(context)
+    await refused.disconnect()
+    fake.add_reply("Half", exception="validationException", exception_after=1)
+    llm = make_llm(fake)
+    with pytest.raises(CallpipeError, match="validationException"):
+        await llm.run_inference(context)
+    await llm.disconnect()

@@ -22,6 +22,9 @@ Errors: a 403 refuses the keys (fatal); throttling (429, or ``throttlingExceptio
 stream), 5xx and ``serviceUnavailableException`` / ``internalServerException`` are retried once
 while nothing has been said; ``ValidationException`` and the rest are reported as a non-fatal
 ``ErrorFrame``. ``base_url`` (or ``$CALLPIPE_AWS_BEDROCK_URL``) replaces Bedrock's address.
+
+``run_inference`` sends the same request and reads the answer whole; it pushes nothing, so it
+can run beside a streaming turn.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from callpipe.adapters.llm.services.anthropic_adapter import (
     convert_tool_choice,
     convert_tools,
 )
-from callpipe.errors import ConfigurationError, MissingDependencyError
+from callpipe.errors import CallpipeError, ConfigurationError, MissingDependencyError
 from callpipe.frames.frames import StartFrame
 from callpipe.metrics.metrics import LLMTokenUsage
 from callpipe.processors.aggregators.llm_context import ChatContext
@@ -49,6 +52,7 @@ from callpipe.services._llm_stream import (
     PooledHTTPLLMService,
     _StreamError,
     context_messages,
+    request_once_more_if_stale,
     status_error,
 )
 from callpipe.services.aws.utils import SigV4Signer, resolve_credentials
@@ -205,11 +209,14 @@ class AWSBedrockLLMService(PooledHTTPLLMService):
 
     # ------------------------------------------------------------------ request
 
-    def build_request(self, context: ChatContext) -> dict[str, Any]:
-        """The ``ConverseStream`` body for ``context`` (public for tests and debugging)."""
+    def build_request(
+        self, context: ChatContext, *, system_instruction: str | None = None
+    ) -> dict[str, Any]:
+        """The ``ConverseStream`` body for ``context`` (public for tests and debugging);
+        ``system_instruction`` replaces the configured one (:meth:`run_inference`)."""
         s = self._settings
         messages = context_messages(context, LLM_ID)
-        instruction = s.system_instruction
+        instruction = system_instruction or s.system_instruction
         if isinstance(instruction, str) and instruction:
             while messages and messages[0].get("role") in ("system", "developer"):
                 messages.pop(0)
@@ -257,6 +264,42 @@ class AWSBedrockLLMService(PooledHTTPLLMService):
             if tools:
                 body["toolConfig"]["tools"].append({"cachePoint": {"type": "default"}})
         return body
+
+    # ------------------------------------------------------------------ out of band
+
+    async def run_inference(
+        self,
+        context: Any,
+        max_tokens: int | None = None,
+        system_instruction: str | None = None,
+        response_schema: dict[str, Any] | None = None,
+    ) -> str | None:
+        """One completion outside the pipeline (see ``LLMService.run_inference``): the same
+        ``ConverseStream`` request, read whole, its text blocks joined. Pushes nothing; tool
+        calls are not run. Raises ``ServiceAuthError`` for refused keys and ``CallpipeError``
+        for any other failure (an exception event in the stream included)."""
+        await self.wait_ready()
+        self._ensure_client()
+        assert self._client is not None
+        body = self.build_request(context, system_instruction=system_instruction)
+        if max_tokens is not None:
+            body.setdefault("inferenceConfig", {})["maxTokens"] = max_tokens
+        self._check_response_schema(response_schema)
+        client, path = self._client, self.path
+        response = await request_once_more_if_stale(self, lambda: client.post(path, json=body))
+        if response.status_code != 200:
+            raise self._inference_error(response.status_code, response.content, "Bedrock")
+        buffer = _event_buffer()
+        buffer.add_data(response.content)
+        text: list[str] = []
+        for message in buffer:
+            headers, event = message.headers, _payload(message.payload)
+            if headers.get(":message-type") != "event":
+                member = headers.get(":exception-type") or "error"
+                raise CallpipeError(f"{self}: {member} from Bedrock: {event.get('message')}")
+            if headers.get(":event-type") == "contentBlockDelta":
+                text.append(str((event.get("delta") or {}).get("text") or ""))
+        return "".join(text) or None
 
     # ------------------------------------------------------------------ streaming
 
