@@ -1,5 +1,6 @@
-"""What the HTTP text-to-speech fakes share: one ``POST`` endpoint, the key it accepts, the
-length of speech per word, what it was sent and the statuses scripted for it."""
+"""What the text-to-speech fakes share: their speech in chunks (:func:`speech_chunks`), and for
+the HTTP ones one ``POST`` endpoint, the key it accepts, the length of speech per word, what
+it was sent and the statuses scripted for it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ from typing import Any
 from starlette.routing import Route
 
 from callpipe.testing.fakes._server import LocalASGIServer, ServedHTTPFake, fake_app
+from callpipe.testing.fakes.openai import tone_pcm
+
+
+def speech_chunks(secs: float, rate: int, chunk_secs: float) -> list[bytes]:
+    """``secs`` of the fakes' stand-in for speech (:func:`tone_pcm`) at ``rate``, as 16-bit PCM
+    chunks of ``chunk_secs`` each (the last one shorter; at least one sample each)."""
+    pcm = tone_pcm(secs, rate)
+    step = max(2, int(chunk_secs * rate) * 2)
+    return [pcm[i : i + step] for i in range(0, len(pcm), step)]
 
 
 class SpeechHTTPFake(ServedHTTPFake):

@@ -52,7 +52,7 @@ from callpipe.testing.fakes._server import (
     ServedWebsocketFake,
 )
 from callpipe.testing.fakes._stt import Listener, ListeningFake, ListeningOptions
-from callpipe.testing.fakes._tts import SpeechHTTPFake
+from callpipe.testing.fakes._tts import SpeechHTTPFake, speech_chunks
 from callpipe.testing.fakes.openai import tone_pcm
 
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
@@ -282,13 +282,12 @@ class FakeCartesiaServer(DropsMidAudio, ServedWebsocketFake):
                             }
                         )
                     )
-                pcm = tone_pcm(len(words) * self.secs_per_word, rate)
+                chunks = speech_chunks(len(words) * self.secs_per_word, rate, self.chunk_secs)
                 ctx.offset_secs += len(words) * self.secs_per_word
-                step = max(2, int(self.chunk_secs * rate) * 2)
-                for i in range(0, len(pcm), step):
+                for chunk in chunks:
                     if self._drop_due(ws):
                         return
-                    audio = _encode(pcm[i : i + step], str(fmt.get("encoding")))
+                    audio = _encode(chunk, str(fmt.get("encoding")))
                     await ws.send(
                         json.dumps(
                             {
@@ -305,7 +304,7 @@ class FakeCartesiaServer(DropsMidAudio, ServedWebsocketFake):
                     self._chunks_sent += 1
                     await asyncio.sleep(self.chunk_delay)
                 ctx.busy = False
-                if pcm:
+                if chunks:
                     ctx.last_audio_at = time.monotonic()
                 if not message.get("continue", False):
                     ctx.finished = True

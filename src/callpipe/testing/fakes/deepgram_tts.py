@@ -46,8 +46,8 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
 from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
+from callpipe.testing.fakes._tts import speech_chunks
 from callpipe.testing.fakes.deepgram import _refusal
-from callpipe.testing.fakes.openai import tone_pcm
 
 ENCODINGS = ("linear16", "mulaw", "alaw")
 RATES: dict[str, tuple[str, ...]] = {
@@ -261,10 +261,9 @@ class _Session:
                 text = await self.jobs.get()
                 fake.spoken.append(text)
                 fake.spoken_voices.append(self.model)
-                pcm = tone_pcm(len(text.split()) * fake.secs_per_word, self.rate)
-                step = max(2, int(fake.chunk_secs * self.rate) * 2)
-                for i in range(0, len(pcm), step):
-                    audio = _encode(pcm[i : i + step], self.encoding)
+                secs = len(text.split()) * fake.secs_per_word
+                for chunk in speech_chunks(secs, self.rate, fake.chunk_secs):
+                    audio = _encode(chunk, self.encoding)
                     fake.audio_bytes += len(audio)
                     await self.ws.send(audio)
                     if fake.chunk_delay:

@@ -32,7 +32,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
-from callpipe.testing.fakes.openai import tone_pcm
+from callpipe.testing.fakes._tts import speech_chunks
 
 PATH = "/v1/tts/live"
 MODELS = ("speech-1.5", "speech-1.6", "agent-x0", "s1", "s1-mini", "s2-pro", "s2.1-pro", "drama-3")
@@ -240,9 +240,8 @@ class _Session:
             assert self.request is not None
             self.fake.runs.append(text)
             rate = int(self.request.get("sample_rate") or DEFAULT_RATE)
-            pcm = tone_pcm(self.fake.secs_per_word * len(text.split()), rate)
-            step = max(2, int(self.fake.chunk_secs * rate) * 2)
-            for i in range(0, len(pcm), step):
+            secs = self.fake.secs_per_word * len(text.split())
+            for chunk in speech_chunks(secs, rate, self.fake.chunk_secs):
                 if self.fake.chunk_delay:
                     await asyncio.sleep(self.fake.chunk_delay)
-                await self.send({"event": "audio", "audio": pcm[i : i + step]})
+                await self.send({"event": "audio", "audio": chunk})

@@ -46,8 +46,7 @@ from callpipe.testing.fakes._server import (
     Refusal,
     ServedWebsocketFake,
 )
-from callpipe.testing.fakes._tts import SpeechHTTPFake
-from callpipe.testing.fakes.openai import tone_pcm
+from callpipe.testing.fakes._tts import SpeechHTTPFake, speech_chunks
 
 PATHS = ("/ws3", "/ws2")
 AUDIO_FORMATS = ("pcm", "mulaw")
@@ -285,13 +284,10 @@ class FakeRimeServer(DropsMidAudio, ServedWebsocketFake):
                     "contextId": context_id,
                 },
             )
-        pcm = tone_pcm(len(spoken) * self.secs_per_word, rate)
-        step = max(2, int(self.chunk_secs * rate) * 2)
-        for i in range(0, len(pcm), step):
+        for audio in speech_chunks(len(spoken) * self.secs_per_word, rate, self.chunk_secs):
             if self._drop_due(session.ws):
                 return
             self._chunks_sent += 1
-            audio = pcm[i : i + step]
             if query.get("audioFormat") == "mulaw":
                 audio = pcm_to_ulaw(audio)
             await self._send(
@@ -370,12 +366,12 @@ class FakeRimeHTTPServer(SpeechHTTPFake):
         status = self._next_status()
         if status != 200:
             return PlainTextResponse(f"scripted error {status}", status)
-        pcm = tone_pcm(len(str(body["text"]).split()) * self.secs_per_word, rate)
-        step = max(2, int(self.chunk_secs * rate) * 2)
+        chunks = speech_chunks(
+            len(str(body["text"]).split()) * self.secs_per_word, rate, self.chunk_secs
+        )
 
         async def audio() -> Any:
-            for i in range(0, len(pcm), step):
-                chunk = pcm[i : i + step]
+            for chunk in chunks:
                 yield pcm_to_ulaw(chunk) if fmt == "mulaw" else chunk
                 await asyncio.sleep(self.chunk_delay)
 

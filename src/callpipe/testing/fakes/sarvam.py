@@ -64,7 +64,7 @@ from callpipe.testing.fakes._server import (
     json_object,
 )
 from callpipe.testing.fakes._stt import Hearing
-from callpipe.testing.fakes._tts import SpeechHTTPFake
+from callpipe.testing.fakes._tts import SpeechHTTPFake, speech_chunks
 from callpipe.testing.fakes.openai import tone_pcm
 
 STT_PATH = "/speech-to-text/ws"
@@ -402,11 +402,9 @@ class _Speaking:
         self.fake.runs.append(text)
         rate = int(config.get("speech_sample_rate", 22050))
         codec = str(config.get("output_audio_codec", "linear16"))
-        pcm = tone_pcm(len(text.split()) * self.fake.secs_per_word, rate)
-        step = max(2, int(self.fake.chunk_secs * rate) * 2)
+        secs = len(text.split()) * self.fake.secs_per_word
         request_id = uuid.uuid4().hex
-        for i in range(0, len(pcm), step):
-            audio = pcm[i : i + step]
+        for audio in speech_chunks(secs, rate, self.fake.chunk_secs):
             if codec == "mulaw":
                 audio = pcm_to_ulaw(audio)
             if self.fake.wav_chunks:
