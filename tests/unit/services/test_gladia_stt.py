@@ -22,7 +22,6 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.gladia.config import GladiaInputParams, LanguageConfig, MessagesConfig
 from callpipe.services.gladia.stt import GladiaSTTService
 from callpipe.testing import run_test
@@ -30,10 +29,8 @@ from callpipe.testing.fakes.gladia import FakeGladiaServer
 from callpipe.transcriptions.language import Language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
-from .helpers import caller_audio, of, until
+from .helpers import PHONE, WIDE, caller_audio, of, until
 
-PHONE = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
-WIDE = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
 Settings = GladiaSTTService.Settings
 
 

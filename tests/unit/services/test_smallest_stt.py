@@ -20,17 +20,16 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.smallest.stt import SmallestSTTService, language_to_smallest_stt_language
 from callpipe.testing import run_test
 from callpipe.testing.fakes.smallest import FakeSmallestServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import caller_audio, of, until
+from .helpers import PHONE as PARAMS
+from .helpers import WIDE, caller_audio, of, until
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 Settings = SmallestSTTService.Settings
 
 
@@ -114,9 +113,8 @@ async def test_wideband_sends_pcm_and_settings_reach_the_query(
     settings = Settings(
         language=Language.DE_DE, word_timestamps=True, diarize=True, keywords="NVIDIA:2"
     )
-    params = PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=16000)
     frames = [connected(server), *caller_audio(0.5, loud=True, rate=16000)]
-    down, up = await run_test(make_stt(server, settings=settings), frames, params=params)
+    down, up = await run_test(make_stt(server, settings=settings), frames, params=WIDE)
     assert not of(up, ErrorFrame)
     query = server.stt_queries[0]
     assert query["language"] == "de" and query["encoding"] == "linear16"
