@@ -161,6 +161,21 @@ def spoken(frames: Sequence[Frame]) -> list[str]:
     return [f.text for f in frames if isinstance(f, TTSTextFrame)]
 
 
+def assert_words_follow_audio(
+    frames: Sequence[Frame], secs_per_word: float, *, tolerance: float = 1e-6
+) -> None:
+    """Check that the n-th TTSTextFrame (one word each, ``secs_per_word`` of speech each) left
+    only once n words of audio had gone out before it."""
+    heard = 0.0
+    n = 0
+    for frame in frames:
+        if isinstance(frame, TTSAudioRawFrame):
+            heard += len(frame.audio) / 2 / frame.sample_rate
+        elif isinstance(frame, TTSTextFrame):
+            n += 1
+            assert heard >= n * secs_per_word - tolerance, frame.text
+
+
 def audio_secs(frames: Sequence[Frame]) -> float:
     """Seconds of TTS audio among ``frames``."""
     return sum(len(f.audio) / 2 / f.sample_rate for f in frames if isinstance(f, TTSAudioRawFrame))

@@ -10,12 +10,10 @@ import pytest
 
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
-    Frame,
     LLMFullResponseEndFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
-    TTSTextFrame,
     TTSUpdateSettingsFrame,
 )
 from callpipe.services.inworld.tts import (
@@ -32,6 +30,7 @@ from callpipe.transcriptions.language import Language
 from .helpers import (
     PHONE,
     WIDE,
+    assert_words_follow_audio,
     audio_secs,
     barge_in,
     errors,
@@ -53,13 +52,6 @@ def make_tts(server: FakeInworldServer, **kwargs: Any) -> InworldTTSService:
 
 def kinds(server: FakeInworldServer) -> list[str]:
     return [next(k for k in m if k != "contextId") for m in server.messages]
-
-
-def words_follow_audio(frames: list[Frame], secs_per_word: float = 0.1) -> None:
-    for i, frame in enumerate(frames):
-        if isinstance(frame, TTSTextFrame):
-            n = spoken(frames[: i + 1]).__len__()
-            assert audio_secs(frames[:i]) >= n * secs_per_word - 1e-6
 
 
 async def test_a_phone_call_opens_one_context_per_reply_in_mulaw_at_8k(
@@ -90,7 +82,7 @@ async def test_a_phone_call_opens_one_context_per_reply_in_mulaw_at_8k(
     assert sum(isinstance(f, TTSStoppedFrame) for f in down) == 1
     assert abs(audio_secs(down) - 0.5) < 1e-6
     assert spoken(down) == ["Hi", "there.", "How", "are", "you?"]
-    words_follow_audio(down)
+    assert_words_follow_audio(down, 0.1)
     kinds_ = [type(f) for f in down]
     assert kinds_.index(TTSStoppedFrame) < kinds_.index(LLMFullResponseEndFrame)
 
@@ -124,7 +116,7 @@ async def test_without_auto_mode_each_sentence_is_flushed_and_times_add_up(
     assert len(server.generations) == 2
     # The second generation's times restart at 0: they count from the first one's audio.
     assert spoken(down) == ["One", "two", "three.", "Four", "five."]
-    words_follow_audio(down)
+    assert_words_follow_audio(down, 0.1)
 
 
 async def test_token_mode_streams_verbatim_and_the_close_flushes() -> None:
@@ -296,7 +288,7 @@ async def test_http_streams_each_sentence_in_mulaw_with_word_timing(
     assert abs(audio_secs(down) - 0.4) < 1e-6
     # The second sentence's times restart at 0: they count from the first one's audio.
     assert spoken(down) == ["Hi", "there.", "Bye", "now."]
-    words_follow_audio(down)
+    assert_words_follow_audio(down, 0.1)
 
 
 @pytest.mark.parametrize("encoding", ["LINEAR16", "WAV"])

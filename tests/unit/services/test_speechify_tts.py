@@ -15,7 +15,6 @@ from callpipe.frames.frames import (
     TTSAudioRawFrame,
     TTSSpeakFrame,
     TTSStoppedFrame,
-    TTSTextFrame,
     TTSUpdateSettingsFrame,
 )
 from callpipe.pipeline.task import PipelineParams
@@ -26,6 +25,7 @@ from callpipe.testing.fakes.speechify import FakeSpeechifyServer
 from .helpers import (
     PHONE,
     WIDE,
+    assert_words_follow_audio,
     audio_secs,
     barge_in,
     errors,
@@ -64,13 +64,7 @@ async def test_phone_call_asks_for_8khz_pcm_and_each_word_follows_its_audio(
     assert spoken(down) == ["Hi", "there.", "How", "are", "you?"]
     # Each word leaves once the audio up to its end went out; the second sentence's marks count
     # from its own request, so its words come after the first sentence's audio.
-    heard = 0.0
-    ends = iter(n * SECS_PER_WORD for n in range(1, 6))
-    for frame in down:
-        if isinstance(frame, TTSAudioRawFrame):
-            heard += len(frame.audio) / 2 / frame.sample_rate
-        elif isinstance(frame, TTSTextFrame):
-            assert heard >= next(ends) - 0.002, frame.text
+    assert_words_follow_audio(down, SECS_PER_WORD, tolerance=0.002)
     kinds = [type(f) for f in down]
     assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
 
