@@ -149,6 +149,10 @@ class AIService(FrameProcessor):
             if self._ready is not None:
                 self._ready.set()
 
+    def _starting(self) -> bool:
+        """``start()`` is under way: the pipeline started and it has not finished or failed."""
+        return self._ready is not None and not self._ready.is_set()
+
     async def wait_ready(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait until ``start()`` finished (or failed); False on timeout or before StartFrame."""
         if self._ready is None:

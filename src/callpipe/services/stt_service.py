@@ -461,6 +461,8 @@ class ProviderSocketSTTService(StreamingSTTService):
         """Changed settings the live socket does not carry: ``{name: its value there}``."""
         self._turn_open = False
         """A turn the provider decides is under way (its start proposed, its end not yet)."""
+        self._send_on_open: asyncio.Task[None] | None = None
+        """A turn's end message waiting for the socket to open (the turn ended before it did)."""
 
     # ------------------------------------------------------------------ hooks
 
@@ -513,9 +515,11 @@ class ProviderSocketSTTService(StreamingSTTService):
         self._language = language if isinstance(language, str) else None
 
     async def _cancel_tasks(self) -> None:
-        """Stop the background work on the socket (a switch under way)."""
+        """Stop the background work on the socket (a switch or a deferred send under way)."""
         await cancel_and_wait(self._switch_task)
         self._switch_task = None
+        await cancel_and_wait(self._send_on_open)
+        self._send_on_open = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -553,13 +557,34 @@ class ProviderSocketSTTService(StreamingSTTService):
 
     async def _flush_then_send(self, message: Message) -> bool:
         """At the end of the caller's turn: the queued audio out, then ``message`` (e.g. the
-        provider's finalize request) on the same socket. False when no socket is connected or
-        ``message`` could not be sent."""
+        provider's finalize request) on the same socket.
+
+        A turn that ends while the socket is still opening (a slow provider handshake, a
+        short first utterance) or reconnecting keeps its audio queued, and ``message`` follows
+        it once the socket is open (at most one such message waits: it flushes every turn
+        queued before it). True when ``message`` was sent or waits to be; False when there is
+        no socket or it could not be sent."""
         ws = self._ws
-        if ws is None or not ws.connected:
+        if ws is None and not self._starting():
             return False
+        if ws is None or not ws.connected:
+            if self._send_on_open is None or self._send_on_open.done():
+                self._send_on_open = self.create_task(
+                    self._flush_then_send_when_open(message), "send-on-open"
+                )
+            return True
         await self.flush_audio()
         return await ws.send(message, wait_secs=0)
+
+    async def _flush_then_send_when_open(self, message: Message) -> None:
+        if not await self.wait_ready():
+            return  # the socket never opened: the start error was reported
+        ws = self._ws
+        if ws is None:
+            return
+        await self.flush_audio()
+        if not await ws.send(message, wait_secs=self.end_timeout_secs):
+            logger.warning("%s: the turn's end could not be sent: the socket is not open", self)
 
     async def _propose_turn_start(self) -> None:
         """The provider heard the caller start a turn: proposed once, until the turn ends."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.pipeline.task import PipelineParams
 from callpipe.services.sarvam.stt import SarvamSTTService, language_to_sarvam_language
+from callpipe.services.websocket_service import ProviderWebsocket
 from callpipe.testing import run_test
 from callpipe.testing.fakes.sarvam import FakeSarvamServer
 from callpipe.testing.pipeline import SleepFrame
@@ -54,6 +56,39 @@ def connected(server: FakeSarvamServer, count: int = 1) -> SleepFrame:
 
 def flushes(server: FakeSarvamServer) -> int:
     return sum(1 for m in server.stt_messages if m.get("type") == "flush")
+
+
+async def test_a_turn_that_ends_before_the_socket_opens_is_flushed_once_it_does(
+    server: FakeSarvamServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.transcripts.append("क्या कोई है")
+    gate = asyncio.Event()
+    connect = ProviderWebsocket.connect
+
+    async def held_connect(self: ProviderWebsocket) -> None:
+        await gate.wait()  # the handshake held until the caller's turn is over
+        await connect(self)
+
+    def open_gate() -> bool:
+        gate.set()
+        return True
+
+    monkeypatch.setattr(ProviderWebsocket, "connect", held_connect)
+    frames = [
+        UserStartedSpeakingFrame(),
+        *caller_audio(0.26, loud=True),
+        UserStoppedSpeakingFrame(),
+        SleepFrame(0.2),  # the turn's end reaches the STT while its socket is still opening
+        SleepFrame(0.0, until=open_gate),
+        until(lambda: any(m["type"] == "data" for m in server.sent)),
+        SleepFrame(0.3),
+        CancelFrame(),  # not an EndFrame: the transcript must come from the turn's flush
+    ]
+    down, up = await run_test(make_stt(server), frames, params=PARAMS, send_end_frame=False)
+    assert not of(up, ErrorFrame)
+    assert flushes(server) == 1
+    [final] = of(down, TranscriptionFrame)
+    assert final.text == "क्या कोई है"
 
 
 async def test_turn_end_sends_the_audio_then_a_flush(server: FakeSarvamServer) -> None:
