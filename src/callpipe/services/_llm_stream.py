@@ -76,12 +76,22 @@ async def request_once_more_if_stale(owner: object, send: Callable[[], Awaitable
     raise AssertionError("unreachable: the second attempt returns or raises")
 
 
-def context_messages(context: ChatContext, llm: str) -> list[dict[str, Any]]:
+def context_messages(
+    context: ChatContext, llm: str, *, instruction: object = None
+) -> list[dict[str, Any]]:
     """``context``'s messages for the API: with an ``LLMContext``, the ``llm``'s own messages
-    are included (e.g. kept reasoning or thinking); an older context has none."""
+    are included (e.g. kept reasoning or thinking); an older context has none. A non-empty
+    ``instruction`` (the service's system instruction) replaces the context's leading
+    system/developer messages."""
     if isinstance(context, LLMContext):
-        return context.messages_for_api(llm)
-    return context.messages_for_api()
+        messages = context.messages_for_api(llm)
+    else:
+        messages = context.messages_for_api()
+    if isinstance(instruction, str) and instruction:
+        while messages and messages[0].get("role") in ("system", "developer"):
+            messages.pop(0)
+        messages.insert(0, {"role": "system", "content": instruction})
+    return messages
 
 
 class _StreamError(Exception):

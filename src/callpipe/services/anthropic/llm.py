@@ -290,13 +290,9 @@ class AnthropicLLMService(PooledHTTPLLMService):
         """The ``/v1/messages`` body for ``context`` (public for tests and debugging);
         ``system_instruction`` replaces the configured one (:meth:`run_inference`)."""
         settings = self._settings
-        messages = context_messages(context, LLM_ID)
-        instruction = system_instruction or settings.system_instruction
-        if isinstance(instruction, str) and instruction:
-            # The service's instruction replaces the context's leading system messages.
-            while messages and messages[0].get("role") in ("system", "developer"):
-                messages.pop(0)
-            messages.insert(0, {"role": "system", "content": instruction})
+        messages = context_messages(
+            context, LLM_ID, instruction=system_instruction or settings.system_instruction
+        )
         system, converted = convert_messages(messages)
         if not converted:
             # Only instructions so far (the bot speaks first): Claude needs a turn to answer.

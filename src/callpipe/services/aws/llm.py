@@ -215,12 +215,9 @@ class AWSBedrockLLMService(PooledHTTPLLMService):
         """The ``ConverseStream`` body for ``context`` (public for tests and debugging);
         ``system_instruction`` replaces the configured one (:meth:`run_inference`)."""
         s = self._settings
-        messages = context_messages(context, LLM_ID)
-        instruction = system_instruction or s.system_instruction
-        if isinstance(instruction, str) and instruction:
-            while messages and messages[0].get("role") in ("system", "developer"):
-                messages.pop(0)
-            messages.insert(0, {"role": "system", "content": instruction})
+        messages = context_messages(
+            context, LLM_ID, instruction=system_instruction or s.system_instruction
+        )
         system, converted = convert_messages(messages)
         turns = [t for t in (_bedrock_turn(turn) for turn in converted) if t["content"]]
         if not turns or turns[0]["role"] != "user":
