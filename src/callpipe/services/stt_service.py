@@ -573,8 +573,14 @@ class ProviderSocketSTTService(StreamingSTTService):
                     self._flush_then_send_when_open(message), "send-on-open"
                 )
             return True
+        return await self._end_turn(ws, message, wait_secs=0)
+
+    async def _end_turn(self, ws: ProviderWebsocket, message: Message, *, wait_secs: float) -> bool:
+        """The queued audio out, then ``message`` on ``ws`` (waiting at most ``wait_secs`` for
+        it to be open); True when it was sent. A provider that sends it only on a condition
+        (e.g. audio went out since the last one) overrides this."""
         await self.flush_audio()
-        return await ws.send(message, wait_secs=0)
+        return await ws.send(message, wait_secs=wait_secs)
 
     async def _flush_then_send_when_open(self, message: Message) -> None:
         if not await self.wait_ready():
@@ -582,8 +588,8 @@ class ProviderSocketSTTService(StreamingSTTService):
         ws = self._ws
         if ws is None:
             return
-        await self.flush_audio()
-        if not await ws.send(message, wait_secs=self.end_timeout_secs):
+        sent = await self._end_turn(ws, message, wait_secs=self.end_timeout_secs)
+        if not sent and not ws.connected:
             logger.warning("%s: the turn's end could not be sent: the socket is not open", self)
 
     async def _propose_turn_start(self) -> None:

@@ -45,7 +45,6 @@ is accepted and not used.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -60,7 +59,6 @@ from pydantic import BaseModel
 from callpipe.audio.g711 import pcm_to_ulaw
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
-from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import (
     ELEVENLABS_API_URL_ENV,
     ELEVENLABS_STT_URL_ENV,
@@ -249,8 +247,6 @@ class ElevenLabsRealtimeSTTService(ProviderSocketSTTService):
         self._keepalive_secs = keepalive_secs
         self._last_sent = 0.0
         self._uncommitted = False
-        self._commit_on_open: asyncio.Task[None] | None = None
-        """A turn's commit waiting for the socket to open (the turn ended before it did)."""
         self.session_id: str | None = None
         """ElevenLabs' id of the current session (its ``session_started`` message)."""
 
@@ -345,36 +341,21 @@ class ElevenLabsRealtimeSTTService(ProviderSocketSTTService):
         return True
 
     async def on_user_stopped_speaking(self) -> None:
-        if self._commit_strategy is not CommitStrategy.MANUAL:
-            return
-        ws = self._ws
-        if ws is not None and ws.connected:
-            await self._commit(ws, wait_secs=0)
-        elif self._commit_on_open is None or self._commit_on_open.done():
-            # The turn ended before the socket opened (or while it reconnects): its audio is
-            # queued, and the commit follows it once the socket is open.
-            self._commit_on_open = self.create_task(self._commit_when_open(), "commit-on-open")
+        # A turn that ends before the socket is open (or while it reconnects) keeps its audio
+        # queued, and the commit follows it once the socket is open.
+        if self._commit_strategy is CommitStrategy.MANUAL:
+            await self._flush_then_send(self._chunk(b"", commit=True))
 
-    async def _commit(self, ws: ProviderWebsocket, *, wait_secs: float) -> None:
-        """The queued audio out, then a commit (if audio went out since the last one)."""
+    async def _end_turn(self, ws: ProviderWebsocket, message: Message, *, wait_secs: float) -> bool:
+        """The queued audio out, then the commit (if audio went out since the last one)."""
         await self.flush_audio()  # the whole turn reaches ElevenLabs before the commit
         async with self._sending:
             if ws is not self._ws or not self._uncommitted:
-                return
-            if await ws.send(self._chunk(b"", commit=True), wait_secs=wait_secs):
-                self._uncommitted = False
-
-    async def _commit_when_open(self) -> None:
-        if not await self.wait_ready():
-            return  # never opened: the start error was reported
-        ws = self._ws
-        if ws is not None:
-            await self._commit(ws, wait_secs=2.0)
-
-    async def _cancel_tasks(self) -> None:
-        await cancel_and_wait(self._commit_on_open)
-        self._commit_on_open = None
-        await super()._cancel_tasks()
+                return False
+            if not await ws.send(message, wait_secs=wait_secs):
+                return False
+            self._uncommitted = False
+            return True
 
     # ------------------------------------------------------------------ results in
 
