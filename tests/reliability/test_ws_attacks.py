@@ -53,9 +53,10 @@ REPLY_SECS = "4"
 
 @contextlib.asynccontextmanager
 async def genuine_call_through(
-    runner: RunnerProcess, *, secure: bool = True
+    runner: RunnerProcess, *, secure: bool = True, check_gap: bool = True
 ) -> AsyncIterator[Genuine]:
-    """Start a genuine call and yield once its audio flows; on exit, check it went well."""
+    """Start a genuine call and yield once its audio flows; on exit, check it went well
+    (its largest audio gap too, unless ``check_gap`` is False)."""
     path = await stream_path(runner.base, "CA0001") if secure else "/ws"
     call = Genuine()
     url = f"ws://127.0.0.1:{runner.port}{path}"
@@ -67,7 +68,8 @@ async def genuine_call_through(
     assert call.http_status is None, f"genuine call refused with HTTP {call.http_status}"
     assert call.close_code == 1000, runner.output()
     assert call.heard_secs >= float(REPLY_SECS) * 0.9
-    assert call.max_gap() < MAX_GAP_SECS, f"audio stalled {call.max_gap() * 1000:.0f} ms"
+    if check_gap:
+        assert call.max_gap() < MAX_GAP_SECS, f"audio stalled {call.max_gap() * 1000:.0f} ms"
 
 
 def _check_server(runner: RunnerProcess, rss_before: float) -> float:
@@ -86,11 +88,19 @@ async def _under_attack(
     secure: bool = True,
 ) -> None:
     full_env = {**SECURE_ENV, "REPLY_SECS": REPLY_SECS, **(env or {})}
-    with run_bot_process(tmp_path, args, env=full_env) as runner:
-        rss_before = rss_mb(runner.proc.pid)
-        async with genuine_call_through(runner, secure=secure):  # audio flows: attack now
-            await asyncio.wait_for(attack(runner), 15)
-        _check_server(runner, rss_before)
+    # The gap is one maximum over a few seconds on a 2-core host: a stall of the host lands
+    # on it as easily as the attack would, but does not repeat, so a second round when the
+    # first one's gap fails (as the HTTP attack tests do).
+    for attempt in (1, 2):
+        with run_bot_process(tmp_path, args, env=full_env) as runner:
+            rss_before = rss_mb(runner.proc.pid)
+            async with genuine_call_through(runner, secure=secure, check_gap=False) as call:
+                await asyncio.wait_for(attack(runner), 15)  # audio flows: attack now
+            _check_server(runner, rss_before)
+        if call.max_gap() < MAX_GAP_SECS:
+            return
+        print(f"round {attempt}: audio stalled {call.max_gap() * 1000:.0f} ms")
+    assert call.max_gap() < MAX_GAP_SECS, f"audio stalled {call.max_gap() * 1000:.0f} ms"
 
 
 # ----------------------------------------------------------------------------- High 2
