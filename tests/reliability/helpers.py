@@ -584,6 +584,14 @@ class Caller:
     def media_times(self, since: float = 0.0) -> list[float]:
         return [r.t for r in self.events("media", since)]
 
+    async def wait_media(self, count: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until ``count`` media messages have come back from the bot."""
+        for _ in range(int(timeout / 0.01)):
+            if len(self.media_times()) >= count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{len(self.media_times())} media messages, expected {count}")
+
     def media_secs(self, since: float = 0.0) -> float:
         """Seconds of bot audio received (a message may carry several 20 ms packets)."""
         payloads = (r.msg.get("media", {}).get("payload", "") for r in self.events("media", since))
