@@ -61,10 +61,12 @@ def _project_of(info: Any) -> str | None:
 def anonymous_credentials() -> Credentials:
     """Credentials that sign nothing (for a fake on an unencrypted channel)."""
     try:
-        from google.auth.credentials import AnonymousCredentials
+        from google.auth import credentials
     except ImportError as exc:
         raise MissingDependencyError("google-auth (Google Cloud credentials)", "google") from exc
-    return AnonymousCredentials()
+    anonymous: Any = credentials.AnonymousCredentials  # unannotated in google-auth
+    found: Credentials = anonymous()
+    return found
 
 
 def insecure_target(address: str) -> str | None:
