@@ -71,6 +71,9 @@ AWS_POLLY_URL_ENV = "CALLPIPE_AWS_POLLY_URL"
 """Amazon Polly's origin (``/v1/speech`` is added); requests to it are signed all the same."""
 AWS_BEDROCK_URL_ENV = "CALLPIPE_AWS_BEDROCK_URL"
 """Amazon Bedrock Runtime's origin (``/model/{id}/converse-stream`` is added); signed as well."""
+AWS_TRANSCRIBE_URL_ENV = "CALLPIPE_AWS_TRANSCRIBE_URL"
+"""Amazon Transcribe's streaming socket (an origin is enough: the documented path is added);
+the URL is presigned all the same."""
 AZURE_SPEECH_URL_ENV = "CALLPIPE_AZURE_SPEECH_URL"
 """Azure Speech's origin in its custom-domain form (``/tts/...`` and ``/stt/...`` are added)."""
 

@@ -22,15 +22,12 @@ from callpipe.frames.frames import (
 from callpipe.metrics.metrics import LLMUsageMetricsData, TTFBMetricsData
 from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.aggregators.llm_context import LLMContext
+from callpipe.services.aws.eventstream import encode_message
 from callpipe.services.aws.llm import AWSBedrockLLMService
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.testing import run_test
 from callpipe.testing.fakes.aws import FAKE_ACCESS_KEY_ID
-from callpipe.testing.fakes.bedrock import (
-    FakeAWSBedrockServer,
-    encode_event_message,
-    event_frame,
-)
+from callpipe.testing.fakes.bedrock import FakeAWSBedrockServer, event_frame
 from callpipe.testing.pipeline import SleepFrame
 
 from .helpers import errors, texts
@@ -70,7 +67,7 @@ def test_the_encoder_round_trips_through_botocores_decoder() -> None:
 
     buffer = EventStreamBuffer()
     frame = event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hé"}})
-    raw = frame + encode_event_message({"a": "b"}, b"")
+    raw = frame + encode_message({"a": "b"}, b"")
     buffer.add_data(raw[:7])
     assert list(buffer) == []
     buffer.add_data(raw[7:])

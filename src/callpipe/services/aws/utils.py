@@ -5,7 +5,9 @@ Keys come from the constructor, else from ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_A
 (as in Pipecat). With no keys given either way, botocore's default chain supplies them
 (credential files, SSO, instance and container roles), and renews the temporary ones it hands
 out. The signing itself is botocore's (:class:`botocore.auth.SigV4Auth`): callpipe only hands it
-each request's method, URL, ``Content-Type`` and body, and copies the headers it adds.
+each request's method, URL, ``Content-Type`` and body, and copies the headers it adds. A
+WebSocket's URL is presigned the same way (:meth:`SigV4Signer.presign`, botocore's
+:class:`~botocore.auth.SigV4QueryAuth`).
 """
 
 from __future__ import annotations
@@ -124,13 +126,27 @@ class SigV4Signer(httpx.Auth):
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, Any, None]:
         raise RuntimeError("SigV4Signer signs the requests of an httpx.AsyncClient only")
 
+    async def frozen_credentials(self) -> Any:
+        """The keys to sign with now (a ``ReadOnlyCredentials``; the default chain's are
+        renewed as they near their expiry)."""
+        await self.ensure_credentials()
+        if self._from_chain:  # a refresh may block on the network
+            return await asyncio.to_thread(self._credentials.get_frozen_credentials)
+        return self._credentials.get_frozen_credentials()
+
+    async def presign(self, url: str, *, expires: int) -> str:
+        """``url`` (a ``GET``, e.g. a WebSocket's) with botocore's SigV4 query signature added
+        (:class:`botocore.auth.SigV4QueryAuth`): the ``X-Amz-*`` parameters, valid for
+        ``expires`` seconds, only ``host`` signed."""
+        frozen = await self.frozen_credentials()
+        request = self._botocore.awsrequest.AWSRequest(method="GET", url=url)
+        self._botocore.auth.SigV4QueryAuth(
+            frozen, self.service, self.region, expires=expires
+        ).add_auth(request)
+        return str(request.url)
+
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        await self.ensure_credentials()
-        if self._from_chain:  # a refresh may block on the network
-            frozen = await asyncio.to_thread(self._credentials.get_frozen_credentials)
-        else:
-            frozen = self._credentials.get_frozen_credentials()
-        self.sign(request, frozen)
+        self.sign(request, await self.frozen_credentials())
         yield request

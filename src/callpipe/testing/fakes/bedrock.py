@@ -23,17 +23,15 @@ and the ``bedrock-runtime`` model botocore ships):
   ``{"message"}``): 403 for keys, 400 ``ValidationException``, 429 ``ThrottlingException``, 500
   ``InternalServerException``, 503 ``ServiceUnavailableException``.
 
-The event-stream encoder here is the fake's own (prelude, string headers, CRC32s); the client
-side decodes with botocore's decoder.
+The event-stream encoder is callpipe's (:mod:`callpipe.services.aws.eventstream`: botocore has
+only the decoder); the client side decodes with botocore's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import struct
 import uuid
-import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,11 +39,11 @@ from typing import Any
 
 from starlette.routing import Route
 
+from callpipe.services.aws.eventstream import encode_message
 from callpipe.testing.fakes._server import LocalASGIServer, ServedHTTPFake, fake_app
 from callpipe.testing.fakes.aws import FAKE_ACCESS_KEY_ID, aws_error, check_sigv4
 
 SERVICE = "bedrock"
-_STRING = 7
 _ERROR_CODES = {
     400: "ValidationException",
     403: "AccessDeniedException",
@@ -56,19 +54,6 @@ _ERROR_CODES = {
 }
 
 
-def encode_event_message(headers: dict[str, str], payload: bytes) -> bytes:
-    """One ``application/vnd.amazon.eventstream`` message with string ``headers``."""
-    encoded = b""
-    for name, value in headers.items():
-        key, raw = name.encode(), value.encode()
-        encoded += struct.pack(">B", len(key)) + key + struct.pack(">BH", _STRING, len(raw)) + raw
-    total = 12 + len(encoded) + len(payload) + 4
-    prelude = struct.pack(">II", total, len(encoded))
-    prelude += struct.pack(">I", zlib.crc32(prelude))
-    message = prelude + encoded + payload
-    return message + struct.pack(">I", zlib.crc32(message))
-
-
 def event_frame(event_type: str, payload: dict[str, Any]) -> bytes:
     """A ``ConverseStream`` event frame."""
     headers = {
@@ -76,7 +61,7 @@ def event_frame(event_type: str, payload: dict[str, Any]) -> bytes:
         ":content-type": "application/json",
         ":message-type": "event",
     }
-    return encode_event_message(headers, json.dumps(payload).encode())
+    return encode_message(headers, json.dumps(payload).encode())
 
 
 def exception_frame(member: str, message: str) -> bytes:
@@ -86,7 +71,7 @@ def exception_frame(member: str, message: str) -> bytes:
         ":content-type": "application/json",
         ":message-type": "exception",
     }
-    return encode_event_message(headers, json.dumps({"message": message}).encode())
+    return encode_message(headers, json.dumps({"message": message}).encode())
 
 
 @dataclass
