@@ -39,8 +39,9 @@ The address is ``base_url`` if given, else the regional endpoint of ``location``
 (``https://{location}-texttospeech.googleapis.com``), else ``$CALLPIPE_GOOGLE_TTS_URL``, else
 ``https://texttospeech.googleapis.com``.
 
-Pipecat 1.14's gRPC streaming ``GoogleTTSService`` and ``GeminiTTSService`` are not provided:
-they need the gRPC SDK.
+Pipecat 1.14's gRPC streaming ``GoogleTTSService``, ``GeminiTTSService`` and their base
+``GoogleBaseTTSService`` (with ``GoogleTTSSettings`` and ``GeminiTTSSettings``) are importable
+from here too; they live in :mod:`callpipe.services.google._tts_grpc`.
 """
 
 from __future__ import annotations
@@ -72,6 +73,15 @@ from callpipe.frames.frames import StartFrame
 from callpipe.services._env import GOOGLE_TTS_URL_ENV
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services._http_tts import HTTPStreamTTSService
+from callpipe.services.google._tts_grpc import (
+    GeminiTTSService,
+    GeminiTTSSettings,
+    GoogleBaseTTSService,
+    GoogleStreamTTSSettings,
+    GoogleTTSService,
+    GoogleTTSSettings,
+    language_to_gemini_tts_language,
+)
 from callpipe.services.settings import TTSSettings, unset
 from callpipe.transcriptions.language import Language, resolve_language
 from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
@@ -517,3 +527,25 @@ class GoogleHttpTTSService(HTTPStreamTTSService):
 def _set(value: Any) -> bool:
     """A settings value that is given and not empty."""
     return is_given(value) and value is not None and value != ""
+
+
+__all__ = [
+    "DEFAULT_VOICE",
+    "ENCODINGS",
+    "GOOGLE_TTS_URL",
+    "GeminiTTSService",
+    "GeminiTTSSettings",
+    "GoogleBaseTTSService",
+    "GoogleHttpTTSService",
+    "GoogleHttpTTSSettings",
+    "GoogleStreamTTSSettings",
+    "GoogleTTSService",
+    "GoogleTTSSettings",
+    "SCOPES",
+    "SPEAKING_RATE_RANGE",
+    "SYNTHESIZE_PATH",
+    "language_to_gemini_tts_language",
+    "language_to_google_tts_language",
+    "takes_plain_text",
+    "wav_payload",
+]
