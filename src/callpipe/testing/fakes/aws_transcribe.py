@@ -136,6 +136,8 @@ class FakeAWSTranscribeServer(PartialsFake):
         """Every event-stream message sent, as sent."""
         self.events: list[dict[str, Any]] = []
         """The headers of every event-stream message received."""
+        self.received: list[bytes] = []
+        """Every binary message received, as sent."""
         self.ended = 0
         """Streams ended by the client's empty ``AudioEvent``."""
         self.error_next: tuple[str, str] | None = None
@@ -260,6 +262,7 @@ class _Session(Hearing):
     async def audio(self, data: bytes) -> bool:
         from botocore.eventstream import ParserError
 
+        self.fake.received.append(data)
         try:
             messages = list(decode_messages(self.decoder, data))
         except ParserError as exc:
