@@ -15,6 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from callpipe.frames.frames import ErrorFrame, TTSAudioRawFrame, TTSSpeakFrame
 from callpipe.services.anthropic.llm import AnthropicLLMService
 from callpipe.services.assemblyai.stt import AssemblyAISTTService
 from callpipe.services.aws.llm import AWSBedrockLLMService
@@ -28,7 +29,7 @@ from callpipe.services.elevenlabs.tts import ElevenLabsHttpTTSService
 from callpipe.services.gladia.stt import GladiaSTTService
 from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
-from callpipe.services.google.tts import GoogleHttpTTSService
+from callpipe.services.google.tts import GoogleHttpTTSService, GoogleTTSService
 from callpipe.services.hume.tts import HumeTTSService
 from callpipe.services.inworld.tts import InworldHttpTTSService, InworldTTSService
 from callpipe.services.minimax.tts import MiniMaxHttpTTSService
@@ -41,6 +42,7 @@ from callpipe.services.soniox.stt import SonioxSTTService
 from callpipe.services.speechify.tts import SpeechifyHttpTTSService
 from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
 from callpipe.services.ultravox.llm import OneShotInputParams, UltravoxRealtimeLLMService
+from callpipe.testing import run_test
 
 EXPECTED = {
     "OPENAI_BASE_URL",
@@ -53,6 +55,7 @@ EXPECTED = {
     "CALLPIPE_ULTRAVOX_URL",
     "ULTRAVOX_API_KEY",
     "CALLPIPE_GOOGLE_TTS_URL",
+    "CALLPIPE_GOOGLE_TTS_GRPC_URL",
     "GOOGLE_API_KEY",
     "CALLPIPE_DEEPGRAM_URL",
     "CALLPIPE_DEEPGRAM_FLUX_URL",
@@ -483,6 +486,10 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 headers={"X-Goog-Api-Key": key},
             )
             assert spoken.status_code == 200 and spoken.json()["audioContent"]
+            # Google's gRPC streaming speech: its fake, reached without TLS or credentials.
+            streamed, problems = await run_test(GoogleTTSService(), [TTSSpeakFrame("Hello.")])
+            assert not [f for f in problems if isinstance(f, ErrorFrame)]
+            assert any(isinstance(f, TTSAudioRawFrame) for f in streamed)
             octave = HumeTTSService(voice_id="v")
             spoken = await http.post(
                 f"{octave.base_url}/v0/tts/stream/json",

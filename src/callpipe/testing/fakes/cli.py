@@ -39,6 +39,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_SPEECHIFY_URL`` (Speechify's speech with word timing,
   ``/v1/audio/stream/with-timestamps``);
 - ``CALLPIPE_GOOGLE_TTS_URL`` (Google Cloud Text-to-Speech, ``text:synthesize``);
+- ``CALLPIPE_GOOGLE_TTS_GRPC_URL`` (its gRPC ``StreamingSynthesize``, no TLS, any caller; served
+  when grpcio and Google's SDK, the ``google`` extra, are installed);
 - ``CALLPIPE_MINIMAX_URL`` (MiniMax's T2A speech, ``/v1/t2a_v2``);
 - ``CALLPIPE_SMALLEST_URL`` (Smallest AI's speech-to-text and speech sockets, one origin);
 - ``CALLPIPE_FISH_URL`` (Fish Audio's live speech socket; its fake needs the ``fish`` extra
@@ -62,6 +64,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from callpipe.services import _env
 from callpipe.testing.fakes._server import ServedFake
@@ -103,6 +106,9 @@ from callpipe.testing.fakes.speechify import FakeSpeechifyServer
 from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
 from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer
 from callpipe.testing.fakes.ultravox import FakeUltravoxServer, UltravoxReply
+
+if TYPE_CHECKING:
+    from callpipe.testing.fakes.google_tts_grpc import FakeGoogleTTSGrpcServer
 
 DEFAULT_KEY = "fake-key"
 
@@ -177,6 +183,7 @@ class Fakes:
         self.hume = FakeHumeServer(api_key=api_key)
         self.speechify = FakeSpeechifyServer(api_key=api_key)
         self.google_tts = FakeGoogleTTSServer(api_key=api_key)
+        self.google_tts_grpc = _google_tts_grpc_fake()
         self.fish = FakeFishServer(api_key=api_key)
         self.minimax = FakeMiniMaxServer(api_key=api_key)
         self.smallest = FakeSmallestServer(api_key=api_key)
@@ -253,7 +260,7 @@ class Fakes:
             self.azure,
             self.aws_polly,
             self.aws_bedrock,
-        )
+        ) + ((self.google_tts_grpc,) if self.google_tts_grpc is not None else ())
 
     async def start(self) -> None:
         for fake in self.all:
@@ -314,6 +321,11 @@ class Fakes:
             _env.SPEECHIFY_URL_ENV: self.speechify.base_url,
             "SPEECHIFY_API_KEY": key,
             _env.GOOGLE_TTS_URL_ENV: self.google_tts.base_url,
+            **(
+                {_env.GOOGLE_TTS_GRPC_URL_ENV: self.google_tts_grpc.url}
+                if self.google_tts_grpc is not None
+                else {}
+            ),
             _env.FISH_URL_ENV: self.fish.url,
             "FISH_API_KEY": key,
             _env.MINIMAX_URL_ENV: self.minimax.base_url,
@@ -327,6 +339,15 @@ class Fakes:
             "AWS_SECRET_ACCESS_KEY": key,
             _env.AWS_BEDROCK_URL_ENV: self.aws_bedrock.base_url,
         }
+
+
+def _google_tts_grpc_fake() -> FakeGoogleTTSGrpcServer | None:
+    """Google's gRPC speech fake, when grpcio and Google's SDK (the ``google`` extra) are here."""
+    try:
+        from callpipe.testing.fakes.google_tts_grpc import FakeGoogleTTSGrpcServer
+    except ImportError:
+        return None
+    return FakeGoogleTTSGrpcServer()
 
 
 def _write_env_file(path: Path, env: dict[str, str]) -> None:
