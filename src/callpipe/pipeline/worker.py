@@ -40,6 +40,7 @@ from callpipe.frames.frames import (
 from callpipe.log import call_tag
 from callpipe.observers.base_observer import BaseObserver
 from callpipe.observers.turn_tracking_observer import TurnTrackingObserver
+from callpipe.pipeline.call_tracing import CallTrace, start_call_trace
 from callpipe.pipeline.pipeline import PipelineSink, PipelineSource
 from callpipe.pipeline.task_observers import TASK_OBSERVERS
 from callpipe.pipeline.turn_log import turn_observer
@@ -215,9 +216,16 @@ class PipelineWorker(BaseObject):
     never reads it pays nothing per frame. Read it before ``run()`` for turn 1 to start with the
     ``StartFrame``; read later, counting starts when the caller next speaks.
 
+    Tracing: with ``enable_tracing=True`` and OpenTelemetry installed (see
+    :func:`callpipe.utils.tracing.setup.setup_tracing`), the call is recorded (the runner's record
+    when it keeps one, else one made here) and exported as one trace when the pipeline ends:
+    ``conversation`` (``conversation.id`` = ``conversation_id``, or a new UUID, plus
+    ``additional_span_attributes``) → ``turn`` → ``stt``/``llm``/``tts``. Off (the default), the
+    worker adds nothing.
+
     Accepted and ignored (Pipecat 1.x options with nothing to do on a phone call here):
-    ``enable_rtvi`` (no RTVI client protocol), ``enable_tracing``, ``check_dangling_tasks``,
-    ``conversation_id`` (stored), ``app_resources`` (stored).
+    ``enable_rtvi`` (no RTVI client protocol), ``check_dangling_tasks``, ``app_resources``
+    (stored).
     """
 
     def __init__(
@@ -236,6 +244,7 @@ class PipelineWorker(BaseObject):
         end_on_exception: bool = True,
         name: str | None = None,
         conversation_id: str | None = None,
+        additional_span_attributes: dict[str, Any] | None = None,
         app_resources: Any = None,
         enable_rtvi: bool | None = None,
         enable_turn_tracking: bool = True,
@@ -254,6 +263,13 @@ class PipelineWorker(BaseObject):
             self._attach_observer(turns)
         for observer in TASK_OBSERVERS.get():  # e.g. the runner's call recorder
             self._attach_observer(observer)
+        self._enable_tracing = enable_tracing
+        self._additional_span_attributes = dict(additional_span_attributes or {})
+        self._call_trace: CallTrace | None = None
+        if enable_tracing:
+            self._call_trace = start_call_trace(
+                conversation_id, self._additional_span_attributes, clock
+            )
         self._clock = clock or DEFAULT_CLOCK
         self._idle_timeout_secs = idle_timeout_secs
         self._idle_frames = idle_timeout_frames
@@ -427,6 +443,21 @@ class PipelineWorker(BaseObject):
         A CancelFrame that does not get through (a processor swallowed or blocked on it) ends
         the run anyway after ``cancel_timeout_secs``, reported with ``on_pipeline_timeout``.
         """
+        trace = self._call_trace
+        if trace is None or self._finished.is_set():
+            await self._run()
+            return
+        deactivate = trace.activate()  # tasks made from here on report to the call's record
+        self._attach_observer(trace.observer)
+        try:
+            await self._run()
+        finally:
+            deactivate()
+            end = self._end_reason
+            reason = end.reason if isinstance(end, EndFrame | CancelFrame) else None
+            trace.finish(reason)
+
+    async def _run(self) -> None:
         if self._finished.is_set():
             return
         self._running = True

@@ -184,6 +184,8 @@ class BaseOutputTransport(FrameProcessor):
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, frame: StartFrame) -> None:
+        if self._recorder is None:  # a worker tracing its call made its recorder after us
+            self._recorder = current_recorder()
         p = self._params
         self._sample_rate = (
             p.audio_out_sample_rate or self.wire_sample_rate or (frame.audio_out_sample_rate)

@@ -15,14 +15,21 @@ that context finds it without the bot's code changing:
 :meth:`CallRecorder.finish` turns all this into the record (see :data:`SCHEMA` and
 ``docs/call-records.md``); storing it is the caller's business (``callpipe.runner.records``).
 Times in a record are seconds since the recorder was created (the call's start).
+
+A worker built with ``enable_tracing=True`` asks for its call to be traced
+(:func:`trace_call`, through :mod:`callpipe.pipeline.call_tracing`): the runner's recorder, if it
+keeps one for this call, is marked for tracing; otherwise the worker gets a recorder of its own.
+Either way the record carries a ``trace`` entry and :meth:`CallRecorder.finish` exports it as one
+trace with Pipecat's span names (:mod:`callpipe.utils.tracing.record_trace`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +62,7 @@ from callpipe.pipeline.task_observers import TASK_OBSERVERS
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.transports.base_output import BaseOutputTransport
 from callpipe.transports.record_hooks import CALL_RECORDER
+from callpipe.utils.tracing.record_trace import export_record
 
 if TYPE_CHECKING:
     from callpipe.transports.recording import CallRecording
@@ -80,6 +88,48 @@ def recording_calls(recorder: CallRecorder) -> Iterator[CallRecorder]:
     finally:
         TASK_OBSERVERS.reset(observers)
         CALL_RECORDER.reset(hooks)
+
+
+def trace_call(
+    conversation_id: str | None, attributes: Mapping[str, Any], clock: Clock | None = None
+) -> _WorkerTrace | None:
+    """Trace the call a worker runs (its ``enable_tracing=True``).
+
+    Served with a record already (the runner's): that record is marked for tracing and None is
+    returned (one recorder, one trace). Otherwise: a recorder for the worker to attach."""
+    recorder = CALL_RECORDER.get()
+    if recorder is not None and recorder.live:
+        recorder.request_trace(conversation_id, attributes)
+        return None
+    return _WorkerTrace(conversation_id, attributes, clock or DEFAULT_CLOCK)
+
+
+class _WorkerTrace:
+    """A call recorded for the worker that asked for its trace (no runner record). The recorder
+    is made when the worker starts running (on its event loop: the call's time origin)."""
+
+    def __init__(
+        self, conversation_id: str | None, attributes: Mapping[str, Any], clock: Clock
+    ) -> None:
+        self._request = (conversation_id, dict(attributes))
+        self._clock = clock
+        self.recorder: CallRecorder | None = None
+
+    @property
+    def observer(self) -> CallRecorder:
+        assert self.recorder is not None, "activate() first"
+        return self.recorder
+
+    def activate(self) -> Callable[[], None]:
+        self.recorder = CallRecorder(clock=self._clock)
+        self.recorder.request_trace(*self._request)
+        token = CALL_RECORDER.set(self.recorder)
+        return lambda: CALL_RECORDER.reset(token)
+
+    def finish(self, reason: str | None) -> None:
+        if self.recorder is not None:
+            self.recorder.note_end(reason)
+            self.recorder.finish("ok")
 
 
 def _r(value: float | None) -> float | None:
@@ -256,6 +306,17 @@ class CallRecorder:
         self._caller_speaking = False
         self._bot_speaking = False
         self._detail: tuple[float | None, list[dict[str, Any]]] | None = None
+        self.trace: dict[str, Any] | None = None
+        """Set when the bot asked for its call to be traced: ``conversation_id`` and the span
+        ``attributes``; the record carries it and is exported as a trace when finished."""
+
+    def request_trace(self, conversation_id: str | None, attributes: Mapping[str, Any]) -> None:
+        """Export this call as a trace when it is finished (the first request wins)."""
+        if self.trace is None:
+            self.trace = {
+                "conversation_id": conversation_id or str(uuid.uuid4()),
+                "attributes": dict(attributes),
+            }
 
     # ------------------------------------------------------------------ identity, end
 
@@ -471,6 +532,8 @@ class CallRecorder:
                 self.recording.close()
             self.state = "ended"
             self.record = self._build(ended=True, outcome=outcome)
+            if self.trace is not None:
+                export_record(self.record)
         return self.record
 
     def _build(self, *, ended: bool, outcome: str | None) -> dict[str, Any]:
@@ -501,6 +564,8 @@ class CallRecorder:
             "truncated": {"turns": self._dropped_turns, "events": self._dropped_events},
             "recording": self.recording.describe() if self.recording is not None else None,
         }
+        if self.trace is not None:
+            record["trace"] = {**self.trace, "attributes": dict(self.trace["attributes"])}
         return record
 
 

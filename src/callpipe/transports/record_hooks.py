@@ -5,12 +5,19 @@ The call's :class:`~callpipe.transports.call_record.CallRecorder` is published i
 the transport base classes can use it without importing the recorder). Every hook is a no-op
 when records are off, and each is called for rare events only (a request's first byte, a
 function call, a playback mark), never per audio packet.
+
+Importing it also registers how a worker with ``enable_tracing=True`` gets its call recorded and
+traced (:mod:`callpipe.pipeline.call_tracing`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
+
+from callpipe.clock import Clock
+from callpipe.pipeline.call_tracing import CallTrace, register_call_tracing
 
 if TYPE_CHECKING:
     from callpipe.transports.call_record import CallRecorder
@@ -45,3 +52,14 @@ def note_function_call(name: str, arguments: Any, result: Any) -> None:
     recorder = CALL_RECORDER.get()
     if recorder is not None:
         recorder.function_call(name, arguments, result)
+
+
+def _trace_call(
+    conversation_id: str | None, attributes: Mapping[str, Any], clock: Clock | None
+) -> CallTrace | None:
+    from callpipe.transports.call_record import trace_call  # it imports the transport bases
+
+    return trace_call(conversation_id, attributes, clock)
+
+
+register_call_tracing(_trace_call)

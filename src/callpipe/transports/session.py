@@ -103,6 +103,10 @@ class CallSession(Generic[ClientT]):
     async def setup_serializer(self, frame: StartFrame) -> None:
         """Set the serializer up once per call; whichever half starts first does it, and the
         other waits until it is done (both read what setup decides, e.g. the wire rate)."""
+        if self.recorder is None:  # a worker tracing its call made its recorder after us
+            self.recorder = current_recorder()
+            if self.recorder is not None:
+                self.recorder.identify(self.stats.call_id, self.stats.provider)
         async with self._setup_lock:
             if self._serializer_ready or self.serializer is None:
                 return
