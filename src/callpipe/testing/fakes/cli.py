@@ -51,6 +51,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   printed ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, so export them only in the bot's
   shell);
 - ``CALLPIPE_AWS_BEDROCK_URL`` (Amazon Bedrock's ``ConverseStream``, signed with the same keys);
+- ``CALLPIPE_AWS_TRANSCRIBE_URL`` (Amazon Transcribe's streaming socket, presigned with the same
+  keys);
 
 and an API key variable for each provider.
 """
@@ -71,6 +73,7 @@ from callpipe.testing.fakes._server import ServedFake
 from callpipe.testing.fakes.anthropic import FakeAnthropicServer
 from callpipe.testing.fakes.assemblyai import FakeAssemblyAIServer
 from callpipe.testing.fakes.aws import FAKE_ACCESS_KEY_ID, FakeAWSPollyServer
+from callpipe.testing.fakes.aws_transcribe import FakeAWSTranscribeServer
 from callpipe.testing.fakes.azure import FakeAzureSpeechServer
 from callpipe.testing.fakes.bedrock import FakeAWSBedrockServer
 from callpipe.testing.fakes.cartesia import (
@@ -190,6 +193,7 @@ class Fakes:
         self.azure = FakeAzureSpeechServer(api_key=api_key)
         self.aws_polly = FakeAWSPollyServer(secret_key=api_key)
         self.aws_bedrock = FakeAWSBedrockServer(secret_key=api_key)
+        self.aws_transcribe = FakeAWSTranscribeServer(secret_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -218,6 +222,7 @@ class Fakes:
             self.gladia.transcripts,
             self.sarvam.transcripts,
             self.azure.transcripts,
+            self.aws_transcribe.transcripts,
         ):
             heard.extend(transcripts)
 
@@ -260,6 +265,7 @@ class Fakes:
             self.azure,
             self.aws_polly,
             self.aws_bedrock,
+            self.aws_transcribe,
         ) + ((self.google_tts_grpc,) if self.google_tts_grpc is not None else ())
 
     async def start(self) -> None:
@@ -338,6 +344,7 @@ class Fakes:
             "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": key,
             _env.AWS_BEDROCK_URL_ENV: self.aws_bedrock.base_url,
+            _env.AWS_TRANSCRIBE_URL_ENV: self.aws_transcribe.url,
         }
 
 
