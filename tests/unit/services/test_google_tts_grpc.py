@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import grpc
 import pytest
 from google.cloud import texttospeech_v1 as tts
 
-from callpipe.errors import ConfigurationError
+from callpipe.errors import ConfigurationError, MissingDependencyError
 from callpipe.frames.frames import (
     Frame,
     InterruptionFrame,
@@ -255,3 +256,24 @@ def test_gemini_api_backend_is_refused_and_languages_map() -> None:
         GeminiTTSService(use_genai=True)
     assert language_to_gemini_tts_language(Language("ar")) == "ar-EG"
     assert language_to_gemini_tts_language(Language("en")) == "en-US"
+
+
+def test_the_endpoint_comes_from_location_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CALLPIPE_GOOGLE_TTS_GRPC_URL", raising=False)
+    info = json.dumps(service_account_info("https://oauth2.googleapis.com/token"))
+    assert GoogleTTSService(credentials=info).endpoint == "texttospeech.googleapis.com"
+    regional = GoogleTTSService(credentials=info, location="europe-west3")
+    assert regional.endpoint == "europe-west3-texttospeech.googleapis.com"
+    monkeypatch.setenv("CALLPIPE_GOOGLE_TTS_GRPC_URL", "https://tts.example:8443/")
+    assert GoogleTTSService(credentials=info).endpoint == "tts.example:8443"  # TLS, credentials
+    monkeypatch.setenv("CALLPIPE_GOOGLE_TTS_GRPC_URL", "http://127.0.0.1:9")
+    assert GoogleTTSService().endpoint == "127.0.0.1:9"  # a fake: no credentials needed
+
+
+def test_without_googles_sdk_the_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLPIPE_GOOGLE_TTS_GRPC_URL", "http://127.0.0.1:9")
+    monkeypatch.setitem(sys.modules, "google.cloud.texttospeech_v1", None)
+    with pytest.raises(MissingDependencyError, match=r"callpipe\[google\]"):
+        GoogleTTSService()

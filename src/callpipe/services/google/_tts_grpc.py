@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -120,12 +121,11 @@ def language_to_gemini_tts_language(language: str) -> str:
 def _sdk() -> Any:
     """The SDK's ``texttospeech_v1`` module (MissingDependencyError without it)."""
     try:
-        from google.cloud import texttospeech_v1
+        return importlib.import_module("google.cloud.texttospeech_v1")
     except ImportError as exc:
         raise MissingDependencyError(
             "google-cloud-texttospeech (Google's streaming TTS)", "google"
         ) from exc
-    return texttospeech_v1
 
 
 def _speaking_rate_ok(value: float) -> bool:
@@ -194,6 +194,7 @@ class GoogleBaseTTSService(TTSService):
     # ------------------------------------------------------------------ settings
 
     def language_to_service_language(self, language: str) -> str | None:
+        # The language map is the REST service's module's, which imports this one.
         from callpipe.services.google.tts import language_to_google_tts_language
 
         return language_to_google_tts_language(language)
@@ -207,6 +208,11 @@ class GoogleBaseTTSService(TTSService):
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         if "language" in changed:
             self._set_language(self._settings.language)
+
+    @property
+    def endpoint(self) -> str:
+        """The ``host:port`` (or host) the SDK's channel is opened to."""
+        return self._insecure_target or self._endpoint
 
     @property
     def language_code(self) -> str | None:
