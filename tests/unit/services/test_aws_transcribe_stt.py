@@ -253,5 +253,6 @@ def test_constructor() -> None:
     )
     older = AWSTranscribeSTTService(api_key="s", aws_access_key_id="a", language=Language.DE)
     assert "language-code=de-DE" in older.socket_url()
+    assert older.language_to_service_language(Language.PT_BR) == "pt-BR"
     with pytest.raises(ConfigurationError):
         AWSTranscribeSTTService(settings=Settings(partial_results_stability="max"))  # type: ignore[arg-type]

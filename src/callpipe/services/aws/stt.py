@@ -239,6 +239,10 @@ class AWSTranscribeSTTService(ProviderSocketSTTService):
     def region(self) -> str:
         return self._credentials.region
 
+    def language_to_service_language(self, language: str) -> str | None:
+        """Transcribe's code for ``language`` (see :func:`language_to_aws_transcribe_language`)."""
+        return language_to_aws_transcribe_language(language)
+
     def language_code(self) -> str:
         """Transcribe's ``language-code`` for the current settings."""
         language = self._settings.language
