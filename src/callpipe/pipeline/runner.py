@@ -94,6 +94,9 @@ class WorkerRunner(BaseObject):
                 await asyncio.wait([*pending, waiter], return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
+            if any(w.cancels_runner for w, t in self._running.items() if t.done()):
+                logger.info("%s: a worker was idle; cancelling the others", self.name)
+                await self.cancel("idle")
             if shutdown.is_set():
                 # end(): let the workers play out; cancel(): they are already cancelling.
                 running = [t for t in self._running.values() if not t.done()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from callpipe.clock import DEFAULT_CLOCK, Clock
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     BotSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -223,9 +225,19 @@ class PipelineWorker(BaseObject):
     ``additional_span_attributes``) → ``turn`` → ``stt``/``llm``/``tts``. Off (the default), the
     worker adds nothing.
 
+    Idle timeout: with ``cancel_on_idle_timeout`` (the default) an idle worker cancels itself,
+    and with ``cancel_runner_on_idle_timeout`` (also the default, as in Pipecat) the
+    :class:`~callpipe.pipeline.runner.WorkerRunner` running it then cancels its other workers
+    too; pass False for a side worker whose idleness should not end the others.
+
     Accepted and ignored (Pipecat 1.x options with nothing to do on a phone call here):
-    ``enable_rtvi`` (no RTVI client protocol), ``check_dangling_tasks``, ``app_resources``
-    (stored).
+    ``enable_rtvi``, ``rtvi_processor``, ``rtvi_observer_params`` (no RTVI client protocol),
+    ``capabilities`` (stored), ``check_dangling_tasks``, ``task_manager`` (each processor owns
+    its tasks here), ``handle_flush_frame``, ``exclude_frames`` (only with a bus).
+    ``app_resources`` is stored and handed to function calls; ``tool_resources`` is its
+    deprecated older name. ``bridged`` and ``active=False`` need Pipecat's worker bus, which
+    callpipe does not have: they are refused with a :class:`~callpipe.errors.ConfigurationError`
+    rather than ignored, since the pipeline would silently not be wired as the bot expects.
     """
 
     def __init__(
@@ -251,8 +263,34 @@ class PipelineWorker(BaseObject):
         enable_tracing: bool = False,
         check_dangling_tasks: bool = True,
         processor_unusable_policy: ProcessorUnusablePolicy = ProcessorUnusablePolicy.CONTINUE,
+        cancel_runner_on_idle_timeout: bool = True,
+        active: bool = True,
+        bridged: tuple[str, ...] | None = None,
+        exclude_frames: tuple[type[Frame], ...] | None = None,
+        handle_flush_frame: bool | None = None,
+        capabilities: Any = None,
+        rtvi_processor: Any = None,
+        rtvi_observer_params: Any = None,
+        task_manager: Any = None,
+        tool_resources: Any = None,
     ) -> None:
+        if bridged is not None or not active:
+            raise ConfigurationError(
+                f"PipelineWorker({'bridged=' if bridged is not None else 'active='}...) needs "
+                "Pipecat's worker bus, which callpipe does not provide"
+            )
+        if tool_resources is not None:
+            warnings.warn(
+                "tool_resources is deprecated: use app_resources",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if app_resources is None:
+                app_resources = tool_resources
         super().__init__(name=name)
+        self._cancel_runner_on_idle_timeout = cancel_runner_on_idle_timeout
+        self._capabilities = capabilities
+        self._idle_cancelled = False
         self._params = params or PipelineParams()
         self._sync_observers: list[FrameObserver] = []
         self._worker_observer = WorkerObserver(clock=clock)
@@ -323,6 +361,17 @@ class PipelineWorker(BaseObject):
     @property
     def app_resources(self) -> Any:
         return self._app_resources
+
+    @property
+    def capabilities(self) -> Any:
+        """What the bot passed as ``capabilities`` (stored, not derived here)."""
+        return self._capabilities
+
+    @property
+    def cancels_runner(self) -> bool:
+        """Whether this worker was cancelled for idleness and asks its runner to cancel the
+        other workers (``cancel_runner_on_idle_timeout``)."""
+        return self._idle_cancelled and self._cancel_runner_on_idle_timeout
 
     @property
     def conversation_id(self) -> str | None:
@@ -655,6 +704,7 @@ class PipelineWorker(BaseObject):
             logger.info("%s: idle for %.0fs", self, self._idle_timeout_secs)
             await self._call_event_handler("on_idle_timeout")
             if self._cancel_on_idle_timeout:
+                self._idle_cancelled = True
                 self._inbox.put_nowait((CancelFrame(reason="idle"), FrameDirection.DOWNSTREAM))
                 return
             self._last_activity = self._clock.now()  # warn again after another idle period

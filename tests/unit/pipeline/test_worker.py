@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     CancelFrame,
     CancelTaskFrame,
@@ -239,6 +240,49 @@ async def test_idle_timeout_without_cancel_keeps_running() -> None:
     await worker.cancel()
     await asyncio.wait_for(run, 5)
     assert isinstance(worker.end_frame, CancelFrame)
+
+
+@pytest.mark.parametrize("cancel_runner", [True, False])
+async def test_an_idle_worker_cancels_its_runner_unless_told_not_to(cancel_runner: bool) -> None:
+    idle = PipelineWorker(
+        Pipeline([Recorder()]),
+        idle_timeout_secs=0.05,
+        cancel_runner_on_idle_timeout=cancel_runner,
+    )
+    main = PipelineWorker(Pipeline([Recorder()]), idle_timeout_secs=None)
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(main, idle)
+    run = asyncio.create_task(runner.run())
+    for _ in range(200):
+        if idle.has_finished() and (main.has_finished() or not cancel_runner):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert idle.cancels_runner is cancel_runner
+    assert main.has_finished() is cancel_runner
+    if not cancel_runner:
+        await main.cancel()
+    await asyncio.wait_for(run, 5)
+    assert isinstance(main.end_frame, CancelFrame)
+
+
+def test_pipecat_1_14_worker_options_are_accepted_or_refused_plainly() -> None:
+    resources = object()
+    with pytest.warns(DeprecationWarning, match="app_resources"):
+        worker = PipelineWorker(
+            Pipeline([Recorder()]),
+            tool_resources=resources,
+            capabilities={"voice": True},
+            handle_flush_frame=True,
+            rtvi_processor=None,
+            task_manager=None,
+        )
+    assert worker.app_resources is resources
+    assert worker.capabilities == {"voice": True}
+    with pytest.raises(ConfigurationError, match="bus"):
+        PipelineWorker(Pipeline([Recorder()]), bridged=("voice",))
+    with pytest.raises(ConfigurationError, match="bus"):
+        PipelineTask(Pipeline([Recorder()]), active=False)
 
 
 # ---------------------------------------------------------------------- behaviour bugs
