@@ -45,6 +45,8 @@ GLADIA_URL_ENV = "CALLPIPE_GLADIA_URL"
 """Gladia's API origin (``/v2/live`` is added; the session's socket URL comes from its answer)."""
 GOOGLE_TTS_URL_ENV = "CALLPIPE_GOOGLE_TTS_URL"
 """Google Cloud Text-to-Speech's REST origin (``/v1/text:synthesize`` is added)."""
+GOOGLE_SPEECH_URL_ENV = "CALLPIPE_GOOGLE_SPEECH_URL"
+"""Google Cloud Speech-to-Text's gRPC address; ``http://host:port`` (a fake): no TLS, anonymous."""
 GOOGLE_TTS_GRPC_URL_ENV = "CALLPIPE_GOOGLE_TTS_GRPC_URL"
 """Cloud Text-to-Speech's gRPC endpoint (``StreamingSynthesize``); ``http://host:port`` is a fake's,
 reached without TLS and credentials."""

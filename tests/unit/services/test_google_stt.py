@@ -1,0 +1,282 @@
+"""GoogleSTTService (Speech-to-Text v2 over gRPC) against FakeGoogleSpeechServer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("google.cloud.speech_v2")
+
+from callpipe.errors import ConfigurationError
+from callpipe.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    ErrorFrame,
+    FatalErrorFrame,
+    InputAudioRawFrame,
+    InterimTranscriptionFrame,
+    STTUpdateSettingsFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from callpipe.services.google.stt import GoogleSTTService
+from callpipe.testing import run_test
+from callpipe.testing.fakes.google_speech import FakeGoogleSpeechServer
+from callpipe.testing.pipeline import SleepFrame
+from callpipe.transcriptions.language import Language
+
+from .helpers import PHONE, caller_audio, of, run_then, until
+
+RATE = 8000
+Settings = GoogleSTTService.Settings
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeGoogleSpeechServer]:
+    async with FakeGoogleSpeechServer() as server:
+        yield server
+
+
+def make_stt(fake: FakeGoogleSpeechServer, **kwargs: Any) -> GoogleSTTService:
+    return GoogleSTTService(url=fake.base_url, **kwargs)
+
+
+def streams(fake: FakeGoogleSpeechServer, count: int = 1) -> SleepFrame:
+    return until(lambda: len(fake.first_requests) >= count)
+
+
+def utterance(secs: float = 1.0) -> list[Any]:
+    return [*caller_audio(secs, loud=True), *caller_audio(0.6, loud=False)]
+
+
+def audio_bytes(frames: list[Any]) -> int:
+    return sum(len(f.audio) for f in frames if isinstance(f, InputAudioRawFrame))
+
+
+async def test_interim_then_final_transcript_and_the_first_request(
+    fake: FakeGoogleSpeechServer,
+) -> None:
+    fake.transcripts.append("I would like to book a table")
+    frames = [
+        streams(fake),
+        UserStartedSpeakingFrame(),
+        *caller_audio(1.5, loud=True),
+        UserStoppedSpeakingFrame(),
+        *caller_audio(0.6, loud=False),
+        until(lambda: bool(fake.finals())),
+    ]
+    down, up = await run_test(make_stt(fake), frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    [final] = of(down, TranscriptionFrame)
+    assert final.text == "I would like to book a table"
+    assert final.finalized and final.language == "en-US"
+    assert final.result.is_final and final.result.language_code == "en-us"
+    interims = [f.text for f in of(down, InterimTranscriptionFrame)]
+    assert interims and all(final.text.startswith(i) for i in interims)
+    [first] = fake.first_requests
+    assert first.recognizer == "projects/callpipe-fakes/locations/global/recognizers/_"
+    config = first.streaming_config.config
+    decoding = config.explicit_decoding_config
+    assert (decoding.encoding.name, decoding.sample_rate_hertz) == ("LINEAR16", RATE)
+    assert decoding.audio_channel_count == 1
+    assert list(config.language_codes) == ["en-US"] and config.model == "latest_long"
+    assert config.features.enable_automatic_punctuation
+    assert not config.features.profanity_filter
+    assert first.streaming_config.streaming_features.interim_results
+    # The caller's PCM as it is, in 100 ms requests, all of it; the stream half-closed at the end.
+    assert bytes(fake.audio) == b"".join(
+        f.audio for f in frames if isinstance(f, InputAudioRawFrame)
+    )
+    assert fake.ended == ["half-closed"]
+
+
+async def test_the_result_language_is_the_configured_code_it_names(
+    fake: FakeGoogleSpeechServer,
+) -> None:
+    fake.language = "es-mx"
+    settings = Settings(languages=[Language.EN_US, Language.ES_MX], enable_interim_results=False)
+    down, _ = await run_test(make_stt(fake, settings=settings), [streams(fake), *utterance()])
+    [final] = of(down, TranscriptionFrame)
+    assert final.language == "es-MX"
+    assert not of(down, InterimTranscriptionFrame)
+    assert list(fake.configs[0].config.language_codes) == ["en-US", "es-MX"]
+
+
+async def test_a_settings_update_opens_a_stream_with_the_new_configuration(
+    fake: FakeGoogleSpeechServer,
+) -> None:
+    fake.transcripts.extend(["first words", "deuxième phrase"])
+    update = STTUpdateSettingsFrame(delta=Settings(language=Language.FR, profanity_filter=True))
+    frames = [
+        streams(fake),
+        *utterance(),
+        until(lambda: len(fake.finals()) == 1),
+        update,
+        streams(fake, 2),
+        *utterance(),
+        until(lambda: len(fake.finals()) == 2),
+    ]
+    stt = make_stt(fake)
+    down, up = await run_test(stt, frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert [(f.text, f.language) for f in of(down, TranscriptionFrame)] == [
+        ("first words", "en-US"),
+        ("deuxième phrase", "fr-FR"),
+    ]
+    new = fake.configs[1].config
+    assert list(new.language_codes) == ["fr-FR"] and new.features.profanity_filter
+    assert stt.settings.languages == [Language.FR]
+    assert fake.ended == ["half-closed", "half-closed"]
+    # Every byte went to one stream or the other, once.
+    assert sum(fake.stream_audio) == audio_bytes(frames)
+
+
+async def test_refused_settings_go_back_and_transcription_goes_on(
+    fake: FakeGoogleSpeechServer,
+) -> None:
+    fake.transcripts.extend(["before", "after"])
+    frames = [
+        streams(fake),
+        *utterance(),
+        until(lambda: len(fake.finals()) == 1),
+        STTUpdateSettingsFrame(delta=Settings(model="no-such-model")),
+        until(lambda: "refused" in fake.ended or "invalid" in fake.ended),
+        *utterance(),
+        until(lambda: len(fake.finals()) == 2),
+    ]
+    stt = make_stt(fake)
+    down, up = await run_test(stt, frames, params=PHONE)
+    [error] = of(up, ErrorFrame)
+    assert not isinstance(error, FatalErrorFrame)
+    assert "previous ones" in error.error
+    assert stt.settings.model == "latest_long"
+    assert [f.text for f in of(down, TranscriptionFrame)] == ["before", "after"]
+    assert [c.config.model for c in fake.configs] == ["latest_long", "no-such-model", "latest_long"]
+
+
+async def test_an_aborted_stream_is_reopened_and_its_unfinished_audio_sent_again(
+    fake: FakeGoogleSpeechServer,
+) -> None:
+    fake.stream_limit_secs = 1.5  # Google ends the stream 0.5 s into the second utterance
+    fake.transcripts.extend(["first", "a second one that spans the limit"])
+    second, quiet = caller_audio(0.8, loud=True), caller_audio(0.6, loud=False)
+    frames = [
+        streams(fake),
+        *caller_audio(0.4, loud=True),
+        *caller_audio(0.6, loud=False),
+        *second,
+        *quiet,
+        until(lambda: len(fake.finals()) == 2),
+    ]
+    down, up = await run_test(make_stt(fake), frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert [f.text for f in of(down, TranscriptionFrame)] == [
+        "first",
+        "a second one that spans the limit",
+    ]
+    assert fake.ended[0] == "aborted"
+    # The next stream got the audio after the first final again, so all of the second
+    # utterance; the first utterance was not sent twice.
+    assert fake.stream_audio[1] >= audio_bytes(second) + audio_bytes(quiet)
+    assert fake.stream_audio[1] < audio_bytes(frames)
+
+
+async def test_an_old_stream_is_replaced_at_a_pause_without_losing_audio(
+    fake: FakeGoogleSpeechServer,
+) -> None:
+    fake.transcripts.extend(["one", "two"])
+    stt = make_stt(fake)
+    stt.stream_limit_secs = 0.3
+    frames = [
+        streams(fake),
+        *utterance(),
+        until(lambda: len(fake.finals()) == 1),
+        SleepFrame(0.35),
+        *utterance(),
+        until(lambda: len(fake.finals()) == 2),
+    ]
+    down, up = await run_test(stt, frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert [f.text for f in of(down, TranscriptionFrame)] == ["one", "two"]
+    assert len(fake.first_requests) >= 2
+    assert set(fake.ended) == {"half-closed"}
+    assert sum(fake.stream_audio) == audio_bytes(frames)
+
+
+async def test_refused_credentials_are_fatal(fake: FakeGoogleSpeechServer) -> None:
+    fake.fail_next.append(("UNAUTHENTICATED", "Request had invalid authentication credentials."))
+    frames = [streams(fake), *caller_audio(0.5, loud=True), SleepFrame(0.3)]
+    _, up = await run_test(make_stt(fake), frames, params=PHONE, send_end_frame=False)
+    [error] = of(up, ErrorFrame)
+    assert isinstance(error, FatalErrorFrame)
+    assert "rejected the credentials" in error.error
+    assert len(fake.first_requests) == 1  # not retried
+
+
+async def test_cancel_cancels_the_call(fake: FakeGoogleSpeechServer) -> None:
+    frames = [streams(fake), *caller_audio(0.5, loud=True), CancelFrame()]
+    await run_test(make_stt(fake), frames, params=PHONE, send_end_frame=False)
+    for _ in range(100):
+        if fake.ended:
+            break
+        await SleepFrame(0.01).wait()
+    assert fake.ended == ["cancelled"]
+
+
+async def test_a_stalled_server_does_not_hold_the_audio_path(
+    fake: FakeGoogleSpeechServer,
+) -> None:
+    fake.gate.clear()
+    loud = caller_audio(1.0, loud=True)
+    seen: dict[str, int] = {}
+
+    def all_audio_out(out: list[Any]) -> bool:
+        if len(of(out, InputAudioRawFrame)) < len(loud):
+            return False
+        seen["requests"] = len(fake.first_requests)
+        fake.gate.set()  # Google reads again; the EndFrame comes next
+        return True
+
+    down = await run_then(make_stt(fake), loud, [], when=all_audio_out, params=PHONE)
+    assert seen == {"requests": 0}  # every packet passed on while Google read nothing
+    assert [f.text for f in of(down, TranscriptionFrame)] == ["hello"]
+    assert of(down, EndFrame)
+
+
+def test_params_and_location() -> None:
+    params = GoogleSTTService.InputParams(languages=Language.ES, model="chirp_3")
+    stt = GoogleSTTService(url="http://127.0.0.1:9", params=params, location="us")
+    config = stt.streaming_config().config
+    assert list(config.language_codes) == ["es-ES"] and config.model == "chirp_3"
+    assert stt.recognizer == "projects/callpipe-fakes/locations/us/recognizers/_"
+
+
+def test_a_service_account_names_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("cryptography")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    account = {
+        "type": "service_account",
+        "project_id": "acme-voice",
+        "private_key_id": "key-1",
+        "private_key": pem,
+        "client_email": "bot@acme-voice.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    monkeypatch.delenv("CALLPIPE_GOOGLE_SPEECH_URL", raising=False)
+    stt = GoogleSTTService(credentials=json.dumps(account), location="europe-west4")
+    assert stt.recognizer == "projects/acme-voice/locations/europe-west4/recognizers/_"
+    with pytest.raises(ConfigurationError):
+        GoogleSTTService(credentials="{not json")
