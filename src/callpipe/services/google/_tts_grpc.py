@@ -320,7 +320,9 @@ class GoogleBaseTTSService(TTSService):
                 status = _status_name(exc)
                 got_audio = ctx is not None and ctx.audio_secs > before
                 if attempt == 0 and not got_audio and status in _RETRIED:
-                    logger.info("%s: StreamingSynthesize %s; retrying once", self, status)
+                    logger.info(
+                        "%s: StreamingSynthesize %s (%s); retrying once", self, status, exc.message
+                    )
                     continue
                 self.sentence_failed(context_id)
                 fatal = status in _REFUSED
@@ -375,8 +377,8 @@ def _expires_soon(creds: Credentials) -> bool:
 
 
 class GoogleTTSService(GoogleBaseTTSService):
-    """Google Cloud Text-to-Speech streaming over gRPC (Chirp 3 HD and Journey voices; see the
-    module docstring).
+    """Google Cloud Text-to-Speech streaming over gRPC (Chirp 3 HD voices, the only ones Google
+    streams; see the module docstring).
 
     1.14 style: ``GoogleTTSService(credentials_path="sa.json",
     settings=GoogleTTSService.Settings(voice="en-US-Chirp3-HD-Charon", language="en-US"))``.

@@ -7,9 +7,9 @@ at ``/google.cloud.texttospeech.v1.TextToSpeech/StreamingSynthesize`` by a gener
 
 - The first request holds ``streaming_config`` and nothing else; every later one holds ``input``
   and nothing else. Anything else ends the call with ``INVALID_ARGUMENT``.
-- ``streaming_config.voice`` needs a ``language_code`` and either a streaming voice's ``name``
-  (Chirp 3 HD or Journey), a ``voice_clone``, or a Gemini ``model_name`` with a Gemini voice
-  (or a ``multi_speaker_voice_config``). Other voices are refused: they do not stream.
+- ``streaming_config.voice`` needs a ``language_code`` and either a Chirp 3 HD voice's
+  ``name``, a ``voice_clone``, or a Gemini ``model_name`` with a Gemini voice (or a
+  ``multi_speaker_voice_config``). Other voices are refused: Google streams no other.
 - ``streaming_audio_config.audio_encoding`` is ``PCM``, ``MULAW`` or ``ALAW`` (headerless; this
   fake makes no ``OGG_OPUS``, the fourth one allowed, and refuses other encodings as Google
   does); ``sample_rate_hertz`` is 8000 to 48000 (unset: 24 kHz); ``speaking_rate`` 0.25 to 2.0
@@ -30,6 +30,7 @@ client cancelled while audio was still coming.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -44,7 +45,7 @@ from callpipe.testing.fakes._tts import speech_chunks
 SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
 METHOD = f"/{SERVICE}/StreamingSynthesize"
 NATURAL_RATE = 24000
-STREAMING_VOICES = ("chirp3-hd", "journey")
+STREAMING_VOICES = ("chirp3-hd",)
 GEMINI_VOICES = frozenset(
     "Achernar Achird Algenib Algieba Alnilam Aoede Autonoe Callirrhoe Charon Despina Enceladus "
     "Erinome Fenrir Gacrux Iapetus Kore Laomedeia Leda Orus Puck Pulcherrima Rasalgethi "
@@ -184,15 +185,22 @@ class FakeGoogleTTSGrpcServer(ServedFake):
                 self.cancelled_streams += 1
 
         context.add_done_callback(on_done)
+        stream = requests.__aiter__()
+
+        async def refuse(code: grpc.StatusCode, message: str) -> None:
+            # What the client still sends is read first: a Python gRPC client whose call ends
+            # while it is writing may see INTERNAL instead of the status sent.
+            await _drain(stream)
+            await context.abort(code, message)
+
         metadata = {str(k).lower(): str(v) for k, v in context.invocation_metadata() or ()}
         self.metadata.append(metadata)
         if self.token is not None and metadata.get("authorization") != f"Bearer {self.token}":
-            await context.abort(
+            await refuse(
                 grpc.StatusCode.UNAUTHENTICATED,
                 "Request had invalid authentication credentials. Expected OAuth 2 access "
                 "token, login cookie or other valid authentication credential.",
             )
-        stream = requests.__aiter__()
         try:
             first = await anext(stream)
         except StopAsyncIteration:
@@ -200,28 +208,28 @@ class FakeGoogleTTSGrpcServer(ServedFake):
         self.first_requests.append(first)
         self.first_request_bytes.append(tts.StreamingSynthesizeRequest.serialize(first))
         if "streaming_config" not in first or "input" in first:
-            await context.abort(
+            await refuse(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "The first request must contain streaming_config and no input.",
             )
         config = first.streaming_config
         problem = config_problem(config)
         if problem is not None:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+            await refuse(grpc.StatusCode.INVALID_ARGUMENT, problem)
         if self.statuses:
-            await context.abort(self.statuses.popleft(), "scripted failure")
+            await refuse(self.statuses.popleft(), "scripted failure")
         audio = config.streaming_audio_config
         rate = audio.sample_rate_hertz or NATURAL_RATE
         encoding = audio.audio_encoding
         async for request in stream:
             if "input" not in request or "streaming_config" in request:
-                await context.abort(
+                await refuse(
                     grpc.StatusCode.INVALID_ARGUMENT,
                     "Only the first request may hold streaming_config; the rest hold input.",
                 )
             problem = input_problem(request.input, config)
             if problem is not None:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+                await refuse(grpc.StatusCode.INVALID_ARGUMENT, problem)
             self.inputs.append(request.input)
             words = len((request.input.text or request.input.markup).split())
             for pcm in speech_chunks(max(1, words) * self.secs_per_word, rate, self.chunk_secs):
@@ -232,6 +240,13 @@ class FakeGoogleTTSGrpcServer(ServedFake):
                 yield response
         finished = True
         self.completed_streams += 1
+
+
+async def _drain(stream: AsyncIterator[tts.StreamingSynthesizeRequest]) -> None:
+    """Read what the client still sends (up to its half-close, or a second of silence)."""
+    with contextlib.suppress(TimeoutError, StopAsyncIteration):
+        while True:
+            await asyncio.wait_for(anext(stream), 1.0)
 
 
 def _encode(pcm: bytes, encoding: tts.AudioEncoding) -> bytes:
