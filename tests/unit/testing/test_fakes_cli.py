@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ from callpipe.services.elevenlabs.tts import ElevenLabsHttpTTSService
 from callpipe.services.gladia.stt import GladiaSTTService
 from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
+from callpipe.services.google.stt import GoogleSTTService
 from callpipe.services.google.tts import GoogleHttpTTSService, GoogleTTSService
 from callpipe.services.hume.tts import HumeTTSService
 from callpipe.services.inworld.tts import InworldHttpTTSService, InworldTTSService
@@ -56,6 +58,7 @@ EXPECTED = {
     "ULTRAVOX_API_KEY",
     "CALLPIPE_GOOGLE_TTS_URL",
     "CALLPIPE_GOOGLE_TTS_GRPC_URL",
+    "CALLPIPE_GOOGLE_SPEECH_URL",
     "GOOGLE_API_KEY",
     "CALLPIPE_DEEPGRAM_URL",
     "CALLPIPE_DEEPGRAM_FLUX_URL",
@@ -510,6 +513,9 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
             )
             assert spoken.status_code == 200 and "event: speech.done" in spoken.text
 
+            # Google Speech-to-Text (gRPC): the service's first request, then speech.
+            assert await _google_speech_heard(GoogleSTTService(sample_rate=16000)) == "hi there"
+
             # Anthropic and Gemini answer --reply, then echo.
             claude = AnthropicLLMService()
             message = {"model": "m", "max_tokens": 50}
@@ -539,6 +545,32 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.wait(), 10)
     assert proc.returncode == 0
+
+
+async def _google_speech_heard(stt: GoogleSTTService) -> str:
+    """The final transcript of a second of tone sent, after ``stt``'s first request, to the
+    Speech-to-Text fake named by ``CALLPIPE_GOOGLE_SPEECH_URL``."""
+    import grpc
+    from google.cloud import speech_v2
+    from google.cloud.speech_v2.services.speech.transports import SpeechGrpcAsyncIOTransport
+    from google.cloud.speech_v2.types import cloud_speech
+
+    pcm = _tone(16000, 1.0, 8000) + bytes(16000)
+
+    async def requests() -> Any:
+        yield stt.first_request()
+        for i in range(0, len(pcm), 3200):
+            yield cloud_speech.StreamingRecognizeRequest(audio=pcm[i : i + 3200])
+
+    target = os.environ["CALLPIPE_GOOGLE_SPEECH_URL"].split("://", 1)[1]
+    channel = grpc.aio.insecure_channel(target)
+    client = speech_v2.SpeechAsyncClient(transport=SpeechGrpcAsyncIOTransport(channel=channel))
+    try:
+        stream = await client.streaming_recognize(requests=requests())
+        results = [r async for response in stream for r in response.results if r.is_final]
+    finally:
+        await client.transport.close()
+    return " ".join(r.alternatives[0].transcript for r in results)
 
 
 def test_a_service_with_its_own_fake_prefers_its_own_variable(

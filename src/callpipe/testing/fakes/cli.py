@@ -41,6 +41,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_GOOGLE_TTS_URL`` (Google Cloud Text-to-Speech, ``text:synthesize``);
 - ``CALLPIPE_GOOGLE_TTS_GRPC_URL`` (its gRPC ``StreamingSynthesize``, no TLS, any caller; served
   when grpcio and Google's SDK, the ``google`` extra, are installed);
+- ``CALLPIPE_GOOGLE_SPEECH_URL`` (Google Cloud Speech-to-Text v2's gRPC ``StreamingRecognize``, no
+  TLS, any caller; served when Google's Speech SDK, the ``google`` extra, is installed);
 - ``CALLPIPE_MINIMAX_URL`` (MiniMax's T2A speech, ``/v1/t2a_v2``);
 - ``CALLPIPE_SMALLEST_URL`` (Smallest AI's speech-to-text and speech sockets, one origin);
 - ``CALLPIPE_FISH_URL`` (Fish Audio's live speech socket; its fake needs the ``fish`` extra
@@ -62,6 +64,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import signal
 import sys
 from collections.abc import Sequence
@@ -93,6 +96,7 @@ from callpipe.testing.fakes.fish import FakeFishServer
 from callpipe.testing.fakes.gemini import FakeGeminiServer
 from callpipe.testing.fakes.gemini_live import FakeGeminiLiveServer, LiveReply
 from callpipe.testing.fakes.gladia import FakeGladiaServer
+from callpipe.testing.fakes.google_speech import FakeGoogleSpeechServer
 from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.hume import FakeHumeServer
 from callpipe.testing.fakes.inworld import FakeInworldHTTPServer, FakeInworldServer
@@ -187,6 +191,7 @@ class Fakes:
         self.speechify = FakeSpeechifyServer(api_key=api_key)
         self.google_tts = FakeGoogleTTSServer(api_key=api_key)
         self.google_tts_grpc = _google_tts_grpc_fake()
+        self.google_speech = _google_speech_fake()
         self.fish = FakeFishServer(api_key=api_key)
         self.minimax = FakeMiniMaxServer(api_key=api_key)
         self.smallest = FakeSmallestServer(api_key=api_key)
@@ -225,6 +230,8 @@ class Fakes:
             self.aws_transcribe.transcripts,
         ):
             heard.extend(transcripts)
+        if self.google_speech is not None:
+            self.google_speech.transcripts.extend(transcripts)
 
     @property
     def all(self) -> tuple[ServedFake, ...]:
@@ -266,7 +273,7 @@ class Fakes:
             self.aws_polly,
             self.aws_bedrock,
             self.aws_transcribe,
-        ) + ((self.google_tts_grpc,) if self.google_tts_grpc is not None else ())
+        ) + tuple(f for f in (self.google_tts_grpc, self.google_speech) if f is not None)
 
     async def start(self) -> None:
         for fake in self.all:
@@ -332,6 +339,11 @@ class Fakes:
                 if self.google_tts_grpc is not None
                 else {}
             ),
+            **(
+                {_env.GOOGLE_SPEECH_URL_ENV: self.google_speech.base_url}
+                if self.google_speech is not None
+                else {}
+            ),
             _env.FISH_URL_ENV: self.fish.url,
             "FISH_API_KEY": key,
             _env.MINIMAX_URL_ENV: self.minimax.base_url,
@@ -355,6 +367,15 @@ def _google_tts_grpc_fake() -> FakeGoogleTTSGrpcServer | None:
     except ImportError:
         return None
     return FakeGoogleTTSGrpcServer()
+
+
+def _google_speech_fake() -> FakeGoogleSpeechServer | None:
+    """Google's Speech-to-Text fake, when Google's Speech SDK (the ``google`` extra) is here."""
+    try:
+        found = importlib.util.find_spec("google.cloud.speech_v2")
+    except ImportError:  # no google.cloud at all
+        found = None
+    return FakeGoogleSpeechServer() if found is not None else None
 
 
 def _write_env_file(path: Path, env: dict[str, str]) -> None:
