@@ -345,11 +345,9 @@ class GoogleSTTService(StreamingSTTService):
     Settings = GoogleSTTSettings
     _settings: GoogleSTTSettings
 
-    STREAMING_LIMIT = 240000
-    """Pipecat's stream limit in milliseconds (see ``stream_limit_secs``)."""
-
     stream_limit_secs = 240.0
-    """Age from which a stream is replaced at the next pause in the caller's speech."""
+    """Age from which a stream is replaced at the next pause in the caller's speech (Pipecat's
+    ``STREAMING_LIMIT``, 240 000 ms)."""
 
     stream_hard_limit_secs = 280.0
     """Age at which a stream is replaced even mid-speech (Google ends them at about 300 s)."""
