@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from callpipe.providers import registry
 from callpipe.providers.base import CallData
 from callpipe.providers.exotel import ExotelCallData
@@ -35,8 +37,13 @@ TELEPHONY_PROVIDERS: tuple[str, ...] = registry.names()
 __all__ = [
     "TELEPHONY_PROVIDERS",
     "CallData",
+    "DailyDialinRequest",
+    "DailyRunnerArguments",
+    "DialinSettings",
     "ExotelCallData",
+    "LiveKitRunnerArguments",
     "RunnerArguments",
+    "SmallWebRTCRunnerArguments",
     "TelnyxCallData",
     "VonageCallData",
     "WebSocketRunnerArguments",
@@ -95,3 +102,51 @@ class WebSocketRunnerArguments(RunnerArguments):
 
     websocket: WebSocket = field(kw_only=False)
     transport_type: str | None = field(kw_only=False, default=None)
+
+
+# Pipecat's browser/WebRTC session types. callpipe's runner never makes them (it answers phone
+# calls only); they exist so a bot written for several transports imports, and can test
+# ``isinstance(runner_args, DailyRunnerArguments)`` on its way to the phone branch. Handed one,
+# ``create_transport`` raises a ConfigurationError naming the transport.
+
+
+@dataclass(kw_only=True)
+class DailyRunnerArguments(RunnerArguments):
+    """A Daily room session (Pipecat's runner); callpipe does not join Daily rooms."""
+
+    room_url: str = field(kw_only=False)
+    token: str | None = field(kw_only=False, default=None)
+
+
+@dataclass(kw_only=True)
+class SmallWebRTCRunnerArguments(RunnerArguments):
+    """A browser WebRTC peer connection (Pipecat's runner); not provided by callpipe."""
+
+    webrtc_connection: Any = field(kw_only=False)
+
+
+@dataclass(kw_only=True)
+class LiveKitRunnerArguments(RunnerArguments):
+    """A LiveKit room session (Pipecat's runner); not provided by callpipe."""
+
+    room_name: str = field(kw_only=False)
+    url: str = field(kw_only=False)
+    token: str = field(kw_only=False)
+
+
+class DialinSettings(BaseModel):
+    """What a Daily PSTN dial-in webhook says about the call (for Daily rooms only)."""
+
+    call_id: str
+    call_domain: str
+    To: str | None = None  # the webhook's own keys
+    From: str | None = None
+    sip_headers: dict[str, str] | None = None
+
+
+class DailyDialinRequest(BaseModel):
+    """The body of a Daily dial-in request (for Daily rooms only)."""
+
+    dialin_settings: DialinSettings
+    daily_api_key: str
+    daily_api_url: str

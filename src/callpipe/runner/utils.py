@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from callpipe.errors import ConfigurationError, ProtocolError
 from callpipe.providers import registry
-from callpipe.runner.types import CallData, RunnerArguments, WebSocketRunnerArguments
+from callpipe.runner.types import (
+    CallData,
+    DailyRunnerArguments,
+    LiveKitRunnerArguments,
+    RunnerArguments,
+    SmallWebRTCRunnerArguments,
+    WebSocketRunnerArguments,
+)
 
 if TYPE_CHECKING:
     from fastapi import WebSocket
@@ -134,7 +141,11 @@ async def create_transport(
     """Build a ``FastAPIWebsocketTransport`` for this call with the right serializer.
 
     ``transport_params`` maps a transport name (``"twilio"``, ``"websocket"``, ...) to a
-    zero-argument factory returning ``FastAPIWebsocketParams``. Credentials come from the
+    zero-argument factory returning ``FastAPIWebsocketParams``; only the detected provider's
+    factory is called, so entries for other transports (``"daily"``, ``"webrtc"``) may stay.
+    Runner arguments for a transport callpipe does not provide (``DailyRunnerArguments``,
+    ``SmallWebRTCRunnerArguments``, ``LiveKitRunnerArguments``) raise a
+    :class:`~callpipe.errors.ConfigurationError` naming it. Credentials come from the
     environment: ``TWILIO_ACCOUNT_SID``/``TWILIO_AUTH_TOKEN`` (or ``TWILIO_API_KEY``/
     ``TWILIO_API_SECRET``), ``TWILIO_REGION``/``TWILIO_EDGE``, ``TELNYX_API_KEY``,
     ``PLIVO_AUTH_ID``/``PLIVO_AUTH_TOKEN``. Without them the serializer's automatic hang-up is
@@ -143,7 +154,7 @@ async def create_transport(
     from callpipe.transports.network.fastapi_websocket import FastAPIWebsocketTransport
 
     if not isinstance(runner_args, WebSocketRunnerArguments):
-        raise ConfigurationError(f"unsupported runner arguments: {type(runner_args).__name__}")
+        raise ConfigurationError(_not_a_phone_call(runner_args))
     websocket = runner_args.websocket
     if runner_args.transport_type == "websocket":
         params = _params_for(transport_params, "websocket")
@@ -156,6 +167,25 @@ async def create_transport(
     params.serializer = build_serializer(transport_type, call_data)
     runner_args._serializer = params.serializer
     return FastAPIWebsocketTransport(websocket=websocket, params=params)
+
+
+_NOT_PROVIDED: tuple[tuple[type[RunnerArguments], str], ...] = (
+    (DailyRunnerArguments, "Daily WebRTC rooms"),
+    (SmallWebRTCRunnerArguments, "SmallWebRTC (browser WebRTC) connections"),
+    (LiveKitRunnerArguments, "LiveKit rooms"),
+)
+
+
+def _not_a_phone_call(runner_args: RunnerArguments) -> str:
+    kind = type(runner_args).__name__
+    what = next((name for cls, name in _NOT_PROVIDED if isinstance(runner_args, cls)), None)
+    if what is None:
+        return f"unsupported runner arguments: {kind}"
+    return (
+        f"{kind}: {what} are not provided by callpipe, which answers phone calls over a "
+        "telephony provider's WebSocket (WebSocketRunnerArguments); the bot's "
+        "transport_params entries for other transports are ignored on a phone call"
+    )
 
 
 def _params_for(transport_params: Mapping[str, Callable[[], Any]], name: str) -> Any:
