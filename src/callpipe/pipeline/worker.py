@@ -57,6 +57,7 @@ from callpipe.processors.frame_processor import (
     cleanup_processor,
     setup_processor,
 )
+from callpipe.processors.frameworks.rtvi import RTVIProcessor
 from callpipe.utils.pydantic_docs import document_fields
 
 logger = logging.getLogger(__name__)
@@ -231,7 +232,8 @@ class PipelineWorker(BaseObject):
     too; pass False for a side worker whose idleness should not end the others.
 
     Accepted and ignored (Pipecat 1.x options with nothing to do on a phone call here):
-    ``enable_rtvi``, ``rtvi_processor``, ``rtvi_observer_params`` (no RTVI client protocol),
+    ``enable_rtvi``, ``rtvi_processor``, ``rtvi_observer_params`` (no RTVI client on a phone
+    call; ``rtvi`` gives the processor for event registration, see there),
     ``capabilities`` (stored), ``check_dangling_tasks``, ``task_manager`` (each processor owns
     its tasks here), ``handle_flush_frame``, ``exclude_frames`` (only with a bus).
     ``app_resources`` is stored and handed to function calls; ``tool_resources`` is its
@@ -269,7 +271,7 @@ class PipelineWorker(BaseObject):
         exclude_frames: tuple[type[Frame], ...] | None = None,
         handle_flush_frame: bool | None = None,
         capabilities: Any = None,
-        rtvi_processor: Any = None,
+        rtvi_processor: RTVIProcessor | None = None,
         rtvi_observer_params: Any = None,
         task_manager: Any = None,
         tool_resources: Any = None,
@@ -289,6 +291,8 @@ class PipelineWorker(BaseObject):
                 app_resources = tool_resources
         super().__init__(name=name)
         self._cancel_runner_on_idle_timeout = cancel_runner_on_idle_timeout
+        self._enable_rtvi = enable_rtvi is not False
+        self._rtvi: RTVIProcessor | None = rtvi_processor
         self._capabilities = capabilities
         self._idle_cancelled = False
         self._params = params or PipelineParams()
@@ -366,6 +370,19 @@ class PipelineWorker(BaseObject):
     def capabilities(self) -> Any:
         """What the bot passed as ``capabilities`` (stored, not derived here)."""
         return self._capabilities
+
+    @property
+    def rtvi(self) -> RTVIProcessor:
+        """Pipecat 1.x's RTVI processor of this worker (the one passed as ``rtvi_processor``,
+        else one made on first read), for bots that register ``@task.rtvi.event_handler(...)``.
+        It is not put in the pipeline: RTVI is a browser/mobile client protocol, a phone call has
+        no RTVI client, so its events never fire (as with Pipecat on a telephony transport).
+        Raises when ``enable_rtvi=False``, as Pipecat does."""
+        if not self._enable_rtvi:
+            raise ConfigurationError(f"{self}: RTVI is not enabled (enable_rtvi=False)")
+        if self._rtvi is None:
+            self._rtvi = RTVIProcessor()
+        return self._rtvi
 
     @property
     def cancels_runner(self) -> bool:

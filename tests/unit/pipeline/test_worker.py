@@ -33,6 +33,7 @@ from callpipe.pipeline.task import PipelineTask
 from callpipe.pipeline.worker import PipelineParams, PipelineWorker, ProcessorUnusablePolicy
 from callpipe.processors.filters.identity_filter import IdentityFilter
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
+from callpipe.processors.frameworks.rtvi import RTVIProcessor
 from callpipe.workers.runner import WorkerRunner
 
 from .helpers import Recorder
@@ -283,6 +284,21 @@ def test_pipecat_1_14_worker_options_are_accepted_or_refused_plainly() -> None:
         PipelineWorker(Pipeline([Recorder()]), bridged=("voice",))
     with pytest.raises(ConfigurationError, match="bus"):
         PipelineTask(Pipeline([Recorder()]), active=False)
+
+
+def test_task_rtvi_takes_event_handlers_and_never_fires_on_a_call() -> None:
+    given = RTVIProcessor()
+    assert PipelineTask(Pipeline([Recorder()]), rtvi_processor=given).rtvi is given
+    task = PipelineTask(Pipeline([Recorder()]))
+    rtvi = task.rtvi
+    assert task.rtvi is rtvi  # made once
+
+    @rtvi.event_handler("on_client_ready")
+    async def ready(processor: RTVIProcessor) -> None:
+        raise AssertionError("no RTVI client on a phone call")
+
+    with pytest.raises(ConfigurationError, match="RTVI"):
+        _ = PipelineTask(Pipeline([Recorder()]), enable_rtvi=False).rtvi
 
 
 # ---------------------------------------------------------------------- behaviour bugs
