@@ -280,3 +280,23 @@ def test_a_service_account_names_the_project(monkeypatch: pytest.MonkeyPatch) ->
     assert stt.recognizer == "projects/acme-voice/locations/europe-west4/recognizers/_"
     with pytest.raises(ConfigurationError):
         GoogleSTTService(credentials="{not json")
+
+
+async def test_server_errors_are_retried_then_reported(fake: FakeGoogleSpeechServer) -> None:
+    fake.fail_next.extend([("UNAVAILABLE", "The service is currently unavailable.")] * 2)
+    stt = make_stt(fake)
+    stt.reconnect_delay_secs = 0.01
+    frames = [*utterance(), until(lambda: bool(fake.finals()))]
+    down, up = await run_test(stt, frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert [f.text for f in of(down, TranscriptionFrame)] == ["hello"]
+    assert fake.ended[:2] == ["refused", "refused"]
+
+    fake.fail_next.extend([("UNAVAILABLE", "The service is currently unavailable.")] * 9)
+    stt = make_stt(fake)
+    stt.reconnect_delay_secs = 0.01
+    frames = [*utterance(), until(lambda: len(fake.ended) >= 7), SleepFrame(0.1), CancelFrame()]
+    _, up = await run_test(stt, frames, params=PHONE, send_end_frame=False)
+    [error] = of(up, ErrorFrame)
+    assert not isinstance(error, FatalErrorFrame)
+    assert "4 times in a row" in error.error
