@@ -26,13 +26,25 @@ of audio after it was heard (4 unless configured). With
 ``conversation_config.end_of_utterance_silence_trigger`` quiet that long ends the utterance as
 ``ForceEndOfUtterance`` does. Punctuation at the end of a word is its own ``punctuation``
 result, as Speechmatics sends it; with ``diarization: "speaker"`` each word has a ``speaker``.
+
+:class:`FakeSpeechmaticsTTSServer` is Speechmatics' text-to-speech preview API
+(https://docs.speechmatics.com/text-to-speech/quickstart): ``POST /generate/<voice>`` with the
+key as ``Authorization: Bearer <key>`` (else 401), a JSON body ``{"text": ...}`` (a missing or
+empty text: 400) and the query's ``output_format``: ``pcm_16000`` (raw 16-bit PCM) or
+``wav_16000`` (a WAV file, also the answer when none is named); another format or an unknown
+voice: 400 (an error answer is JSON ``{"detail": ...}``). The speech, ``secs_per_word`` of tone
+per word at 16 kHz, streams in chunks of ``chunk_secs``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 import json
 import uuid
+import wave
+from collections.abc import AsyncGenerator
 from typing import Any, Unpack
 
 import numpy as np
@@ -40,8 +52,9 @@ from numpy.typing import NDArray
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.testing.fakes._server import LocalWebsocketServer, json_object
+from callpipe.testing.fakes._server import CountsStreams, LocalWebsocketServer, json_object
 from callpipe.testing.fakes._stt import Hearing, PartialsFake, PartialsOptions
+from callpipe.testing.fakes._tts import SpeechHTTPFake, speech_chunks
 
 PATH = "/v2"
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "mulaw")
@@ -344,3 +357,89 @@ def _invalid(message: dict[str, Any]) -> str | None:
     if not 0 <= trigger <= 2:
         return "end_of_utterance_silence_trigger must be between 0 and 2"
     return None
+
+
+TTS_PATH = "/generate/{voice}"
+TTS_VOICES = ("sarah", "theo", "megan", "jack")
+"""The preview's voices (English: British ``sarah`` and ``theo``, American ``megan`` and
+``jack``)."""
+TTS_RATE = 16000
+TTS_FORMATS = ("pcm_16000", "wav_16000")
+
+
+def wav_header(rate: int, data_bytes: int) -> bytes:
+    """The 44-byte header of a mono 16-bit WAV file holding ``data_bytes`` of PCM."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(b"")
+    header = bytearray(out.getvalue())
+    header[4:8] = (36 + data_bytes).to_bytes(4, "little")
+    header[40:44] = data_bytes.to_bytes(4, "little")
+    return bytes(header)
+
+
+class FakeSpeechmaticsTTSServer(CountsStreams, SpeechHTTPFake):
+    """Speechmatics' ``POST /generate/<voice>`` on 127.0.0.1 (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        secs_per_word: float = 0.1,
+        chunk_secs: float = 0.05,
+        chunk_delay: float = 0.0,
+    ) -> None:
+        super().__init__(TTS_PATH, self._speak, api_key=api_key, secs_per_word=secs_per_word)
+        self.chunk_secs = chunk_secs
+        self.chunk_delay = chunk_delay
+        self.refused = 0
+        """Requests refused for their key (401)."""
+        self.queries: list[dict[str, str]] = []
+        """Each authorized request's query parameters."""
+        self.voices: list[str] = []
+        """Each authorized request's voice (the path's last part)."""
+        self.completed_streams = 0
+        self.cancelled_streams = 0
+
+    async def _speak(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse, StreamingResponse
+
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.headers.append(headers)
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            self.refused += 1
+            return JSONResponse({"detail": "Invalid or missing API key"}, 401)
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        query = dict(request.query_params)
+        voice = str(request.path_params["voice"])
+        self.queries.append(query)
+        self.voices.append(voice)
+        if isinstance(body, dict):
+            self.requests.append(body)
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            return JSONResponse({"detail": "text is required"}, 400)
+        if voice not in TTS_VOICES:
+            return JSONResponse({"detail": f"unknown voice {voice!r}"}, 400)
+        fmt = query.get("output_format", "wav_16000")
+        if fmt not in TTS_FORMATS:
+            return JSONResponse({"detail": f"unsupported output_format {fmt!r}"}, 400)
+        status = self._next_status()
+        if status != 200:
+            return JSONResponse({"detail": f"scripted error {status}"}, status)
+        chunks = speech_chunks(len(text.split()) * self.secs_per_word, TTS_RATE, self.chunk_secs)
+        if fmt.startswith("wav"):
+            chunks.insert(0, wav_header(TTS_RATE, sum(len(c) for c in chunks)))
+        media = "audio/wav" if fmt.startswith("wav") else "audio/pcm"
+        return StreamingResponse(self._counted(self._stream(chunks)), media_type=media)
+
+    async def _stream(self, chunks: list[bytes]) -> AsyncGenerator[bytes, None]:
+        for chunk in chunks:
+            yield chunk
+            await asyncio.sleep(self.chunk_delay)
