@@ -98,6 +98,10 @@ XAI_URL_ENV = "CALLPIPE_XAI_URL"
 """xAI's speech sockets' origin (``/v1/stt`` and ``/v1/tts`` are added)."""
 XAI_API_URL_ENV = "CALLPIPE_XAI_API_URL"
 """xAI's HTTP speech origin (``POST /v1/tts``), served by a fake apart from the sockets."""
+XAI_URL_ENV = "CALLPIPE_XAI_URL"
+"""xAI's speech sockets' origin (``/v1/stt`` and ``/v1/tts`` are added)."""
+XAI_API_URL_ENV = "CALLPIPE_XAI_API_URL"
+"""xAI's HTTP speech origin (``POST /v1/tts``), served by a fake apart from the sockets."""
 
 
 def base_url(explicit: str | None, env_var: str, default: str) -> str:
