@@ -56,7 +56,7 @@ async def run_then(
     async def send(frames: Sequence[Frame]) -> None:
         for frame in frames:
             if isinstance(frame, SleepFrame):
-                await asyncio.sleep(frame.seconds)
+                await frame.wait()
             else:
                 await task.queue_frame(frame)
 
