@@ -35,6 +35,8 @@ from callpipe.services.google.tts import GoogleHttpTTSService, GoogleTTSService
 from callpipe.services.hume.tts import HumeTTSService
 from callpipe.services.inworld.tts import InworldHttpTTSService, InworldTTSService
 from callpipe.services.minimax.tts import MiniMaxHttpTTSService
+from callpipe.services.mistral.stt import MistralSTTService
+from callpipe.services.mistral.tts import MistralTTSService
 from callpipe.services.neuphonic.tts import NeuphonicHttpTTSService, NeuphonicTTSService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
@@ -99,6 +101,9 @@ EXPECTED = {
     "CALLPIPE_FISH_URL",
     "CALLPIPE_MINIMAX_URL",
     "MINIMAX_API_KEY",
+    "CALLPIPE_MISTRAL_URL",
+    "CALLPIPE_MISTRAL_API_URL",
+    "MISTRAL_API_KEY",
     "CALLPIPE_SMALLEST_URL",
     "SMALLEST_API_KEY",
     "FISH_API_KEY",
@@ -512,6 +517,15 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 headers={"Authorization": f"Bearer {key}"},
             )
             assert spoken.status_code == 200 and "event: speech.done" in spoken.text
+            voxtral = MistralTTSService(sample_rate=8000)
+            said = await http.post(
+                f"{voxtral.base_url}/v1/audio/speech",
+                json=voxtral.request_body("Hello."),
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert said.status_code == 200 and "event: speech.audio.done" in said.text
+            mistral_url = MistralSTTService(sample_rate=8000).socket_url()
+            assert mistral_url.startswith(env["CALLPIPE_MISTRAL_URL"] + "/v1/audio/transcriptions")
 
             # Google Speech-to-Text (gRPC): the service's first request, then speech.
             assert await _google_speech_heard(GoogleSTTService(sample_rate=16000)) == "hi there"

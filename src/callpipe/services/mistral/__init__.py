@@ -1,1 +1,1 @@
-"""Mistral AI: LLM over its OpenAI-compatible API."""
+"""Mistral AI: LLM over its OpenAI-compatible API; Voxtral realtime transcription and speech."""

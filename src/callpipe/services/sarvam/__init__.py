@@ -1,1 +1,1 @@
-"""Sarvam AI speech services: streaming speech-to-text and Bulbul text-to-speech."""
+"""Sarvam AI: streaming speech-to-text, Bulbul text-to-speech and its OpenAI-compatible LLM."""

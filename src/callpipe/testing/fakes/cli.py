@@ -3,8 +3,8 @@
 Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgram listen, Flux
 and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
 ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics; Gladia; Rime
-speech; Sarvam speech-to-text and speech; Fish Audio speech; Azure speech and speech-to-text;
-Amazon Polly speech)
+speech; Sarvam speech-to-text and speech; Mistral speech-to-text and speech; Fish Audio speech;
+Azure speech and speech-to-text; Amazon Polly speech)
 and prints the environment that points the services at them (export it, or pass
 ``--env-file .env`` for the runner to load). The LLMs answer the scripted ``--reply`` texts in
 order, then echo the caller ("You said: …"); each LLM has its own script, so a bot sees the
@@ -44,6 +44,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_GOOGLE_SPEECH_URL`` (Google Cloud Speech-to-Text v2's gRPC ``StreamingRecognize``, no
   TLS, any caller; served when Google's Speech SDK, the ``google`` extra, is installed);
 - ``CALLPIPE_MINIMAX_URL`` (MiniMax's T2A speech, ``/v1/t2a_v2``);
+- ``CALLPIPE_MISTRAL_URL`` (Mistral's realtime transcription socket), ``CALLPIPE_MISTRAL_API_URL``
+  (its Voxtral speech, ``/v1/audio/speech``);
 - ``CALLPIPE_SMALLEST_URL`` (Smallest AI's speech-to-text and speech sockets, one origin);
 - ``CALLPIPE_FISH_URL`` (Fish Audio's live speech socket; its fake needs the ``fish`` extra
   only once a session starts);
@@ -101,6 +103,7 @@ from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.hume import FakeHumeServer
 from callpipe.testing.fakes.inworld import FakeInworldHTTPServer, FakeInworldServer
 from callpipe.testing.fakes.minimax import FakeMiniMaxServer
+from callpipe.testing.fakes.mistral import FakeMistralRealtimeServer, FakeMistralSpeechServer
 from callpipe.testing.fakes.neuphonic import FakeNeuphonicHTTPServer, FakeNeuphonicServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
@@ -194,6 +197,8 @@ class Fakes:
         self.google_speech = _google_speech_fake()
         self.fish = FakeFishServer(api_key=api_key)
         self.minimax = FakeMiniMaxServer(api_key=api_key)
+        self.mistral = FakeMistralRealtimeServer(api_key=api_key)
+        self.mistral_api = FakeMistralSpeechServer(api_key=api_key)
         self.smallest = FakeSmallestServer(api_key=api_key)
         self.azure = FakeAzureSpeechServer(api_key=api_key)
         self.aws_polly = FakeAWSPollyServer(secret_key=api_key)
@@ -226,6 +231,7 @@ class Fakes:
             self.speechmatics.transcripts,
             self.gladia.transcripts,
             self.sarvam.transcripts,
+            self.mistral.transcripts,
             self.azure.transcripts,
             self.aws_transcribe.transcripts,
         ):
@@ -268,6 +274,8 @@ class Fakes:
             self.google_tts,
             self.fish,
             self.minimax,
+            self.mistral,
+            self.mistral_api,
             self.smallest,
             self.azure,
             self.aws_polly,
@@ -348,6 +356,9 @@ class Fakes:
             "FISH_API_KEY": key,
             _env.MINIMAX_URL_ENV: self.minimax.base_url,
             "MINIMAX_API_KEY": key,
+            _env.MISTRAL_URL_ENV: self.mistral.url,
+            _env.MISTRAL_API_URL_ENV: self.mistral_api.base_url,
+            "MISTRAL_API_KEY": key,
             _env.SMALLEST_URL_ENV: self.smallest.url,
             "SMALLEST_API_KEY": key,
             _env.AZURE_SPEECH_URL_ENV: self.azure.base_url,
