@@ -33,6 +33,7 @@ result every ``interim_secs``, and the final one after ``silence_secs`` of quiet
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections import deque
 from collections.abc import AsyncIterator
@@ -169,6 +170,15 @@ class FakeGoogleSpeechServer(ServedFake):
             context.set_code(code)
             context.set_details(message)
 
+        async def drain() -> None:
+            # What the client still sends is read first (up to its half-close, at most half a
+            # second): a Python gRPC client whose call ends while it is writing may see
+            # INTERNAL instead of the status sent.
+            with contextlib.suppress(TimeoutError, StopAsyncIteration):
+                async with asyncio.timeout(0.5):
+                    async for _ in requests:
+                        pass
+
         try:
             await self.gate.wait()
             first: Any = await anext(aiter(requests), None)
@@ -179,6 +189,7 @@ class FakeGoogleSpeechServer(ServedFake):
             self.stream_audio.append(0)
             if self.fail_next:
                 name, message = self.fail_next.pop(0)
+                await drain()
                 end("refused", getattr(grpc.StatusCode, name), message)
                 return
             problem = _invalid_first(first)
