@@ -72,6 +72,8 @@ def test_base_url_follows_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     conv = SarvamLLMService.Settings(model="sarvam-105b-conversations")
     llm = SarvamLLMService(settings=conv)
     assert llm._base_url == "https://api.sarvam.ai/v1"
+    llm = SarvamLLMService(model="gemma4")
+    assert llm.model_name == "gemma4" and llm.settings.model == "gemma4"
 
 
 def test_an_unknown_model_is_refused() -> None:

@@ -64,6 +64,7 @@ def sarvam_base_url(model: str) -> str:
 class SarvamLLMService(OpenAILLMService):
     """Sarvam chat completions (see the module docstring).
 
+    The model is ``settings.model``, else ``model=`` (the older form), else ``sarvam-105b``;
     ``base_url`` None: chosen from the model at construction.
     """
 
@@ -76,27 +77,28 @@ class SarvamLLMService(OpenAILLMService):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
+        model: str | None = None,
         settings: SarvamLLMSettings | None = None,
         default_headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         store = store_from(
             SarvamLLMSettings(
-                model=SARVAM_DEFAULT_MODEL, wiki_grounding=None, reasoning_effort=None
+                model=model or SARVAM_DEFAULT_MODEL, wiki_grounding=None, reasoning_effort=None
             ),
             settings,
         )
-        model = store.model
-        if not isinstance(model, str) or model not in SUPPORTED_MODELS:
+        chosen = store.model
+        if not isinstance(chosen, str) or chosen not in SUPPORTED_MODELS:
             raise ConfigurationError(
-                f"SarvamLLMService: unsupported model {model!r}; one of "
+                f"SarvamLLMService: unsupported model {chosen!r}; one of "
                 f"{', '.join(sorted(SUPPORTED_MODELS))}"
             )
         key = resolve_api_key(type(self).__name__, api_key, "SARVAM_API_KEY")
         headers = {"api-subscription-key": key, **(default_headers or {})}
         super().__init__(
             api_key=key,
-            base_url=base_url or sarvam_base_url(model),
+            base_url=base_url or sarvam_base_url(chosen),
             settings=store,
             default_headers=headers,
             **kwargs,
