@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from callpipe import __version__
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     LLMFullResponseEndFrame,
@@ -53,7 +52,7 @@ async def test_phone_call_gets_16khz_pcm_resampled_to_8khz(
     assert not errors(up)
     assert server.requests == [{"text": "Hi there."}, {"text": "How are you?"}]
     assert server.voices == ["sarah", "sarah"]
-    assert server.queries[0] == {"output_format": "pcm_16000", "sm-app": f"callpipe/{__version__}"}
+    assert server.queries[0] == {"output_format": "pcm_16000", "sm-app": "callpipe"}
     assert server.headers[0]["authorization"] == "Bearer test-key"
     assert {f.sample_rate for f in down if isinstance(f, TTSAudioRawFrame)} == {8000}
     assert abs(audio_secs(down) - 5 * SECS_PER_WORD) < 0.01

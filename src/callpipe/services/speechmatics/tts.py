@@ -7,7 +7,7 @@ and Pipecat 1.14 uses it:
 - the key in ``Authorization: Bearer <key>``; the voice is the last part of the path
   (``sarah``, ``theo``, ``megan``, ``jack``, ...); the query names the audio asked for,
   ``output_format=pcm_16000`` (16-bit mono PCM at 16 kHz, the rate Speechmatics produces), and
-  the client, ``sm-app=callpipe/<version>``;
+  the client, ``sm-app=callpipe``;
 - the body is JSON ``{"text": ...}``;
 - a 200 answer's body is the raw PCM, streamed as it is made; an error is an HTTP status.
 
@@ -34,7 +34,6 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from callpipe import __version__
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import SPEECHMATICS_TTS_URL_ENV, defaulted_base_url
@@ -50,6 +49,8 @@ DEFAULT_VOICE = "sarah"
 SPEECHMATICS_SAMPLE_RATE = 16000
 """The rate of the PCM Speechmatics produces (``output_format=pcm_16000``)."""
 KEY_HINT = "Check api_key / SPEECHMATICS_API_KEY."
+SM_APP = "callpipe"
+"""The ``sm-app`` query value: the client's name, as Speechmatics' integrations send it."""
 
 
 @dataclass
@@ -130,7 +131,7 @@ class SpeechmaticsTTSService(HTTPStreamTTSService):
         """The query of every request: the audio asked for and the client's name."""
         return {
             "output_format": f"pcm_{SPEECHMATICS_SAMPLE_RATE}",
-            "sm-app": f"callpipe/{__version__}",
+            "sm-app": SM_APP,
         }
 
     async def run_tts(self, text: str, context_id: str) -> None:
