@@ -43,8 +43,10 @@ from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
 from callpipe.services.sarvam.stt import SarvamSTTService
 from callpipe.services.sarvam.tts import SarvamHttpTTSService, SarvamTTSService
 from callpipe.services.soniox.stt import SonioxSTTService
+from callpipe.services.soniox.tts import SonioxTTSService
 from callpipe.services.speechify.tts import SpeechifyHttpTTSService
 from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
+from callpipe.services.speechmatics.tts import SpeechmaticsTTSService
 from callpipe.services.ultravox.llm import OneShotInputParams, UltravoxRealtimeLLMService
 from callpipe.testing import run_test
 
@@ -80,6 +82,8 @@ EXPECTED = {
     "SONIOX_API_KEY",
     "CALLPIPE_SPEECHMATICS_URL",
     "SPEECHMATICS_API_KEY",
+    "CALLPIPE_SONIOX_TTS_URL",
+    "CALLPIPE_SPEECHMATICS_TTS_URL",
     "CALLPIPE_GLADIA_URL",
     "GLADIA_API_KEY",
     "CALLPIPE_HUME_URL",
@@ -499,6 +503,11 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
             streamed, problems = await run_test(GoogleTTSService(), [TTSSpeakFrame("Hello.")])
             assert not [f for f in problems if isinstance(f, ErrorFrame)]
             assert any(isinstance(f, TTSAudioRawFrame) for f in streamed)
+            # Soniox's speech socket and Speechmatics' /generate/<voice>, each from its variable.
+            for speaker in (SonioxTTSService(), SpeechmaticsTTSService()):
+                streamed, problems = await run_test(speaker, [TTSSpeakFrame("Hello.")])
+                assert not [f for f in problems if isinstance(f, ErrorFrame)]
+                assert any(isinstance(f, TTSAudioRawFrame) for f in streamed)
             octave = HumeTTSService(voice_id="v")
             spoken = await http.post(
                 f"{octave.base_url}/v0/tts/stream/json",

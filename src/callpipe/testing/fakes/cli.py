@@ -30,6 +30,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   transcription), ``CALLPIPE_ELEVENLABS_API_URL`` (per-utterance transcription and speech over
   HTTP);
 - ``CALLPIPE_ASSEMBLYAI_URL``, ``CALLPIPE_SONIOX_URL``, ``CALLPIPE_SPEECHMATICS_URL``;
+- ``CALLPIPE_SONIOX_TTS_URL`` (Soniox's speech socket), ``CALLPIPE_SPEECHMATICS_TTS_URL``
+  (Speechmatics' ``/generate/<voice>``);
 - ``CALLPIPE_GLADIA_URL`` (Gladia's session endpoint; the socket's URL comes in its answer);
 - ``CALLPIPE_SARVAM_URL`` (Sarvam's speech-to-text and speech sockets, one origin),
   ``CALLPIPE_SARVAM_API_URL`` (its speech over REST);
@@ -111,10 +113,10 @@ from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
 from callpipe.testing.fakes.sarvam import FakeSarvamHTTPServer, FakeSarvamServer
 from callpipe.testing.fakes.smallest import FakeSmallestServer
 from callpipe.testing.fakes.soniox import PATH as SONIOX_PATH
-from callpipe.testing.fakes.soniox import FakeSonioxServer
+from callpipe.testing.fakes.soniox import FakeSonioxServer, FakeSonioxTTSServer
 from callpipe.testing.fakes.speechify import FakeSpeechifyServer
 from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
-from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer
+from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer, FakeSpeechmaticsTTSServer
 from callpipe.testing.fakes.ultravox import FakeUltravoxServer, UltravoxReply
 
 if TYPE_CHECKING:
@@ -181,6 +183,8 @@ class Fakes:
         self.assemblyai = FakeAssemblyAIServer(api_key=api_key)
         self.soniox = FakeSonioxServer(api_key=api_key)
         self.speechmatics = FakeSpeechmaticsServer(api_key=api_key)
+        self.soniox_tts = FakeSonioxTTSServer(api_key=api_key)
+        self.speechmatics_tts = FakeSpeechmaticsTTSServer(api_key=api_key)
         self.gladia = FakeGladiaServer(api_key=api_key)
         self.sarvam = FakeSarvamServer(api_key=api_key)
         self.sarvam_api = FakeSarvamHTTPServer(api_key=api_key)
@@ -260,6 +264,8 @@ class Fakes:
             self.assemblyai,
             self.soniox,
             self.speechmatics,
+            self.soniox_tts,
+            self.speechmatics_tts,
             self.gladia,
             self.sarvam,
             self.sarvam_api,
@@ -323,6 +329,8 @@ class Fakes:
             "SONIOX_API_KEY": key,
             _env.SPEECHMATICS_URL_ENV: self.speechmatics.url + SPEECHMATICS_PATH,
             "SPEECHMATICS_API_KEY": key,
+            _env.SONIOX_TTS_URL_ENV: self.soniox_tts.url,
+            _env.SPEECHMATICS_TTS_URL_ENV: self.speechmatics_tts.base_url,
             _env.GLADIA_URL_ENV: self.gladia.base_url,
             "GLADIA_API_KEY": key,
             _env.SARVAM_URL_ENV: self.sarvam.url,
