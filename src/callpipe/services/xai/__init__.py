@@ -1,1 +1,2 @@
-"""xAI: Grok LLM over its OpenAI-compatible API."""
+"""xAI: the Grok LLM over its OpenAI-compatible API, and xAI's speech services (streaming
+speech to text; text to speech over a socket or HTTP)."""

@@ -38,6 +38,7 @@ The fakes hear speech by its energy (time counted in the audio received) and spe
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from typing import TYPE_CHECKING, Any, Unpack
@@ -46,11 +47,10 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from callpipe.audio.g711 import alaw_to_pcm
-from callpipe.testing.fakes._server import (
-    Refusal,
-)
+from callpipe.audio.g711 import alaw_to_pcm, pcm_to_alaw, pcm_to_ulaw
+from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
 from callpipe.testing.fakes._stt import Listener, ListeningFake, ListeningOptions
+from callpipe.testing.fakes._tts import SpeechHTTPFake, speech_chunks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -205,3 +205,253 @@ class _STTSession(Listener):
         await self.fake._send(
             self.ws, {"type": "transcript.done", "text": text, "duration": round(self.t, 3)}
         )
+
+
+# ---------------------------------------------------------------------- text to speech
+
+
+def tts_option_problem(options: dict[str, Any]) -> str | None:
+    """Why text-to-speech options (the socket's query, or the HTTP body's fields as strings)
+    would be refused (None: accepted)."""
+    if not options.get("language"):
+        return "language is required"
+    if options["language"] not in TTS_LANGUAGES and options["language"].lower() not in (
+        code.lower() for code in TTS_LANGUAGES
+    ):
+        return f"unsupported language: {options['language']}"
+    if options.get("codec", "mp3") not in (*TTS_CODECS, "mp3", "wav"):
+        return f"codec must be one of {TTS_CODECS}, mp3 or wav"
+    rate = options.get("sample_rate", "24000")
+    if not rate.isdigit() or int(rate) not in SAMPLE_RATES:
+        return f"sample_rate must be one of {SAMPLE_RATES}"
+    speed = options.get("speed")
+    if speed is not None:
+        try:
+            ok = 0.7 <= float(speed) <= 1.5
+        except ValueError:
+            ok = False
+        if not ok:
+            return "speed must be from 0.7 to 1.5"
+    latency = options.get("optimize_streaming_latency")
+    if latency is not None and latency not in ("0", "1", "2"):
+        return "optimize_streaming_latency must be 0, 1 or 2"
+    for name in ("text_normalization", "with_timestamps"):
+        if name in options and options[name] not in BOOLEANS:
+            return f"{name} must be true or false"
+    return None
+
+
+def _validate_tts(request: Any) -> Refusal | None:
+    query = _query(request)
+    problem = tts_option_problem(query)
+    if problem is None and query.get("codec") in ("mp3", "wav"):
+        problem = f"the fake speaks {TTS_CODECS}"
+    return _refusal(problem) if problem else None
+
+
+def _encode(pcm: bytes, codec: str) -> bytes:
+    if codec == "mulaw":
+        return pcm_to_ulaw(pcm)
+    if codec == "alaw":
+        return pcm_to_alaw(pcm)
+    return pcm
+
+
+def char_times(text: str, secs_per_word: float) -> list[tuple[str, float, float]]:
+    """Each character of ``text`` (words split by single spaces) with its ``[start, end]``:
+    a word takes ``secs_per_word``, its characters share it evenly, a space takes no time."""
+    timed: list[tuple[str, float, float]] = []
+    for i, word in enumerate(text.split()):
+        if i:
+            timed.append((" ", i * secs_per_word, i * secs_per_word))
+        step = secs_per_word / len(word)
+        for j, char in enumerate(word):
+            start = i * secs_per_word + j * step
+            timed.append((char, round(start, 6), round(start + step, 6)))
+    return timed
+
+
+class FakeXAITTSServer(ServedWebsocketFake):
+    """xAI's text-to-speech socket on 127.0.0.1 (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        secs_per_word: float = 0.1,
+        chunk_secs: float = 0.04,
+        chunk_delay: float = 0.0,
+    ) -> None:
+        self.secs_per_word = secs_per_word
+        self.chunk_secs = chunk_secs
+        self.chunk_delay = chunk_delay
+        self.queries: list[dict[str, str]] = []
+        self.headers: list[dict[str, str]] = []
+        self.messages: list[dict[str, Any]] = []
+        """Every client message, in order."""
+        self.events: list[dict[str, Any]] = []
+        """Everything sent to clients."""
+        self.utterances: list[str] = []
+        """The text of each utterance spoken (ended with ``text.done``)."""
+        self.connections = 0
+        self.error_next: str | None = None
+        """Answer the next client message with this error instead."""
+        self.answer_clear = True
+        """False: ``text.clear`` drops the utterance but is never acknowledged."""
+        self._server = LocalWebsocketServer(
+            self._handle,
+            api_key=api_key,
+            auth=_AUTH,
+            path=TTS_PATH,
+            validate=_validate_tts,
+            unauthorized=_UNAUTHORIZED,
+        )
+        self.fail_handshakes: list[int] = self._server.fail_handshakes
+
+    async def _send(self, ws: ServerConnection, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        await ws.send(json.dumps(event))
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        assert ws.request is not None
+        query = _query(ws.request)
+        self.queries.append(query)
+        self.headers.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
+        pending: asyncio.Queue[str] = asyncio.Queue()
+        buffer = ""
+        synth = asyncio.get_running_loop().create_task(self._synthesize(ws, query, pending))
+        try:
+            async for raw in ws:
+                message = json.loads(raw) if isinstance(raw, str) else None
+                if not isinstance(message, dict):
+                    await self._send(ws, {"type": "error", "message": "expected a JSON object"})
+                    continue
+                self.messages.append(message)
+                if self.error_next is not None:
+                    error, self.error_next = self.error_next, None
+                    await self._send(ws, {"type": "error", "message": error})
+                    continue
+                kind = message.get("type")
+                if kind == "text.delta" and isinstance(message.get("delta"), str):
+                    buffer += message["delta"]
+                elif kind == "text.done":
+                    if buffer.strip():
+                        pending.put_nowait(buffer)
+                    buffer = ""
+                elif kind == "text.clear":
+                    buffer = ""
+                    while not pending.empty():
+                        pending.get_nowait()
+                    synth.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await synth
+                    synth = asyncio.get_running_loop().create_task(
+                        self._synthesize(ws, query, pending)
+                    )
+                    if self.answer_clear:
+                        await self._send(ws, {"type": "audio.clear"})
+                else:
+                    await self._send(ws, {"type": "error", "message": f"unknown type: {kind}"})
+        except ConnectionClosed:
+            pass
+        finally:
+            synth.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await synth
+
+    async def _synthesize(
+        self, ws: ServerConnection, query: dict[str, str], pending: asyncio.Queue[str]
+    ) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                text = await pending.get()
+                await self._speak(ws, query, text)
+
+    async def _speak(self, ws: ServerConnection, query: dict[str, str], text: str) -> None:
+        """One utterance: audio deltas, each with the timing of the characters starting in
+        it (``with_timestamps=true``), then ``audio.done``."""
+        self.utterances.append(text)
+        text = " ".join(text.split())
+        rate = int(query.get("sample_rate", "24000"))
+        codec = query.get("codec", "pcm")
+        timed = (
+            char_times(text, self.secs_per_word) if query.get("with_timestamps") == "true" else []
+        )
+        t = 0.0
+        for pcm in speech_chunks(len(text.split()) * self.secs_per_word, rate, self.chunk_secs):
+            end = t + len(pcm) / 2 / rate
+            event: dict[str, Any] = {
+                "type": "audio.delta",
+                "delta": base64.b64encode(_encode(pcm, codec)).decode(),
+            }
+            mine = [c for c in timed if t - 1e-9 <= c[1] < end - 1e-9]
+            if mine:
+                event["audio_timestamps"] = {
+                    "graph_chars": [c[0] for c in mine],
+                    "graph_times": [[c[1], c[2]] for c in mine],
+                }
+            await self._send(ws, event)
+            t = end
+            await asyncio.sleep(self.chunk_delay)
+        await self._send(ws, {"type": "audio.done"})
+
+
+class FakeXAIHTTPTTSServer(SpeechHTTPFake):
+    """xAI's ``POST /v1/tts`` on 127.0.0.1 (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-key",
+        secs_per_word: float = 0.1,
+        chunk_secs: float = 0.04,
+        chunk_delay: float = 0.0,
+    ) -> None:
+        super().__init__(TTS_PATH, self._speak, api_key=api_key, secs_per_word=secs_per_word)
+        self.chunk_secs = chunk_secs
+        self.chunk_delay = chunk_delay
+
+    async def _speak(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse, StreamingResponse
+
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.headers.append(headers)
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return JSONResponse({"error": "Incorrect API key provided"}, 401)
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"error": "invalid JSON body"}, 400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "expected a JSON object"}, 400)
+        self.requests.append(body)
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > 15000:
+            return JSONResponse({"error": "text is required (at most 15000 characters)"}, 400)
+        fmt = body.get("output_format") or {}
+        if not isinstance(fmt, dict):
+            return JSONResponse({"error": "output_format must be an object"}, 400)
+        options = {
+            k: str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in (body | fmt).items()
+            if k != "output_format" and v is not None
+        }
+        problem = tts_option_problem(options)
+        codec = str(fmt.get("codec", "mp3"))
+        if problem is None and codec not in TTS_CODECS:
+            problem = f"the fake speaks {TTS_CODECS}"
+        if problem is not None:
+            return JSONResponse({"error": problem}, 400)
+        status = self._next_status()
+        if status != 200:
+            return JSONResponse({"error": f"scripted error {status}"}, status)
+        rate = int(fmt.get("sample_rate", 24000))
+        chunks = speech_chunks(len(text.split()) * self.secs_per_word, rate, self.chunk_secs)
+
+        async def audio() -> Any:
+            for chunk in chunks:
+                yield _encode(chunk, codec)
+                await asyncio.sleep(self.chunk_delay)
+
+        return StreamingResponse(audio(), media_type="application/octet-stream")
