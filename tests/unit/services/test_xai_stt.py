@@ -171,6 +171,9 @@ def test_default_url_and_env_origin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLPIPE_XAI_URL", "ws://127.0.0.1:9")
     stt = XAISTTService(api_key="k", sample_rate=16000)
     assert stt.socket_url().startswith("ws://127.0.0.1:9/v1/stt?")
+    monkeypatch.setenv("CALLPIPE_XAI_STT_URL", "ws://127.0.0.1:8")
+    stt = XAISTTService(api_key="k", sample_rate=16000)
+    assert stt.socket_url().startswith("ws://127.0.0.1:8/v1/stt?")
 
 
 def test_unsupported_options_are_refused() -> None:

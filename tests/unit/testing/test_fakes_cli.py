@@ -48,6 +48,8 @@ from callpipe.services.speechify.tts import SpeechifyHttpTTSService
 from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
 from callpipe.services.speechmatics.tts import SpeechmaticsTTSService
 from callpipe.services.ultravox.llm import OneShotInputParams, UltravoxRealtimeLLMService
+from callpipe.services.xai.stt import XAISTTService
+from callpipe.services.xai.tts import XAIHttpTTSService, XAITTSService
 from callpipe.testing import run_test
 
 EXPECTED = {
@@ -93,6 +95,10 @@ EXPECTED = {
     "CALLPIPE_RIME_URL",
     "CALLPIPE_RIME_API_URL",
     "RIME_API_KEY",
+    "CALLPIPE_XAI_STT_URL",
+    "CALLPIPE_XAI_URL",
+    "CALLPIPE_XAI_API_URL",
+    "XAI_API_KEY",
     "CALLPIPE_NEUPHONIC_URL",
     "CALLPIPE_NEUPHONIC_API_URL",
     "NEUPHONIC_API_KEY",
@@ -327,6 +333,23 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
             done = await _until(ws, "done")
         assert done["contextId"] == "c-0"
 
+        # xAI's speech socket speaks an utterance; its speech-to-text socket hears one.
+        bearer = {"Authorization": f"Bearer {key}"}
+        async with connect(
+            XAITTSService(sample_rate=8000).socket_url(), additional_headers=bearer
+        ) as ws:
+            await ws.send(json.dumps({"type": "text.delta", "delta": "Hello there."}))
+            await ws.send(json.dumps({"type": "text.done"}))
+            await _until(ws, "audio.done")
+        async with connect(
+            XAISTTService(sample_rate=16000).socket_url(), additional_headers=bearer
+        ) as ws:
+            await _until(ws, "transcript.created")
+            await ws.send(_tone(16000, 0.6, 8000))
+            await ws.send(json.dumps({"type": "audio.done"}))
+            done = await _until(ws, "transcript.done")
+        assert done["text"] == "hi there"
+
         # Inworld's socket speaks a context's text, then closes it.
         inworld = InworldTTSService(sample_rate=8000)
         inworld_key = {"Authorization": f"Basic {key}"}
@@ -451,6 +474,10 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 json=rime_http.request_body("Hello."),
                 headers={"Authorization": f"Bearer {key}", "Accept": "audio/L16"},
             )
+            assert spoken.status_code == 200 and spoken.content
+            xai_http = XAIHttpTTSService(sample_rate=8000)
+            spoken = await xai_http._http().post("/v1/tts", json=xai_http.request_body("Hello."))
+            await xai_http.disconnect()
             assert spoken.status_code == 200 and spoken.content
             # Polly's fake checks the SigV4 signature made with the printed AWS keys.
             polly = AWSPollyTTSService(sample_rate=8000)

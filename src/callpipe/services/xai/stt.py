@@ -49,7 +49,7 @@ from typing import Any, Literal
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import EndFrame
-from callpipe.services._env import XAI_URL_ENV
+from callpipe.services._env import XAI_STT_URL_ENV, XAI_URL_ENV, specific_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import (
@@ -138,7 +138,8 @@ class XAISTTService(ProviderSocketSTTService):
 
     1.14 style: ``XAISTTService(api_key=..., settings=XAISTTService.Settings(
     language=Language.EN, endpointing=300))``. ``ws_url`` is the socket's address; left at
-    xAI's, ``$CALLPIPE_XAI_URL`` (an origin is enough: ``/v1/stt`` is added) may replace it.
+    xAI's, ``$CALLPIPE_XAI_STT_URL``, else ``$CALLPIPE_XAI_URL``, may replace it (an origin is
+    enough: ``/v1/stt`` is added).
     """
 
     Settings = XAISTTSettings
@@ -193,7 +194,8 @@ class XAISTTService(ProviderSocketSTTService):
         self._settings = store
         self._api_key = resolve_api_key(type(self).__name__, api_key, "XAI_API_KEY")
         given = ws_url if ws_url != XAI_STT_URL else None
-        self._url = socket_address(given, XAI_URL_ENV, XAI_STT_URL, STT_PATH)
+        address = specific_base_url(given, XAI_STT_URL_ENV, XAI_URL_ENV, XAI_STT_URL)
+        self._url = socket_address(address, XAI_URL_ENV, XAI_STT_URL, STT_PATH)
         self._encoding: XAISTTEncoding = encoding
         self._encode = _ENCODERS[encoding]
 

@@ -4,7 +4,7 @@ Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgra
 and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
 ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics; Gladia; Rime
 speech; Sarvam speech-to-text and speech; Mistral speech-to-text and speech; Fish Audio speech;
-Azure speech and speech-to-text; Amazon Polly speech)
+Azure speech and speech-to-text; Amazon Polly speech; xAI speech-to-text and speech)
 and prints the environment that points the services at them (export it, or pass
 ``--env-file .env`` for the runner to load). The LLMs answer the scripted ``--reply`` texts in
 order, then echo the caller ("You said: …"); each LLM has its own script, so a bot sees the
@@ -36,6 +36,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_SARVAM_URL`` (Sarvam's speech-to-text and speech sockets, one origin),
   ``CALLPIPE_SARVAM_API_URL`` (its speech over REST);
 - ``CALLPIPE_RIME_URL`` (speech over the socket), ``CALLPIPE_RIME_API_URL`` (over HTTP);
+- ``CALLPIPE_XAI_STT_URL`` (xAI's speech-to-text socket), ``CALLPIPE_XAI_URL`` (its speech
+  socket), ``CALLPIPE_XAI_API_URL`` (its speech over HTTP);
 - ``CALLPIPE_INWORLD_URL`` (speech over the socket), ``CALLPIPE_INWORLD_API_URL`` (over HTTP);
 - ``CALLPIPE_HUME_URL`` (Hume's speech, ``/v0/tts/stream/json``);
 - ``CALLPIPE_SPEECHIFY_URL`` (Speechify's speech with word timing,
@@ -118,6 +120,7 @@ from callpipe.testing.fakes.speechify import FakeSpeechifyServer
 from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
 from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer, FakeSpeechmaticsTTSServer
 from callpipe.testing.fakes.ultravox import FakeUltravoxServer, UltravoxReply
+from callpipe.testing.fakes.xai import FakeXAIHTTPTTSServer, FakeXAISTTServer, FakeXAITTSServer
 
 if TYPE_CHECKING:
     from callpipe.testing.fakes.google_tts_grpc import FakeGoogleTTSGrpcServer
@@ -190,6 +193,9 @@ class Fakes:
         self.sarvam_api = FakeSarvamHTTPServer(api_key=api_key)
         self.rime = FakeRimeServer(api_key=api_key)
         self.rime_api = FakeRimeHTTPServer(api_key=api_key)
+        self.xai_stt = FakeXAISTTServer(api_key=api_key)
+        self.xai = FakeXAITTSServer(api_key=api_key)
+        self.xai_api = FakeXAIHTTPTTSServer(api_key=api_key)
         self.neuphonic = FakeNeuphonicServer(api_key=api_key)
         self.neuphonic_api = FakeNeuphonicHTTPServer(api_key=api_key)
         self.inworld = FakeInworldServer(api_key=api_key)
@@ -228,6 +234,7 @@ class Fakes:
             self.deepgram_flux.transcripts,
             self.openai.transcripts,
             self.cartesia_stt.transcripts,
+            self.xai_stt.transcripts,
             self.elevenlabs_stt.transcripts,
             self.elevenlabs_api.transcripts,
             self.assemblyai.transcripts,
@@ -271,6 +278,9 @@ class Fakes:
             self.sarvam_api,
             self.rime,
             self.rime_api,
+            self.xai_stt,
+            self.xai,
+            self.xai_api,
             self.neuphonic,
             self.neuphonic_api,
             self.inworld,
@@ -339,6 +349,10 @@ class Fakes:
             _env.RIME_URL_ENV: self.rime.url,
             _env.RIME_API_URL_ENV: self.rime_api.base_url,
             "RIME_API_KEY": key,
+            _env.XAI_STT_URL_ENV: self.xai_stt.url,
+            _env.XAI_URL_ENV: self.xai.url,
+            _env.XAI_API_URL_ENV: self.xai_api.base_url,
+            "XAI_API_KEY": key,
             _env.NEUPHONIC_URL_ENV: self.neuphonic.url,
             _env.NEUPHONIC_API_URL_ENV: self.neuphonic_api.base_url,
             "NEUPHONIC_API_KEY": key,
