@@ -1,1 +1,2 @@
-"""Together AI: LLM over its OpenAI-compatible API."""
+"""Together AI: LLM over its OpenAI-compatible API, real-time transcription and speech over
+its WebSockets."""
