@@ -1,0 +1,1 @@
+"""Resemble AI: streaming text-to-speech over its WebSocket."""
