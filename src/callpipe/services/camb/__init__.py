@@ -1,0 +1,1 @@
+"""Camb.ai text-to-speech: ``CambTTSService`` (MARS models over streamed HTTP)."""
