@@ -100,6 +100,12 @@ XAI_STT_URL_ENV = "CALLPIPE_XAI_STT_URL"
 """xAI's speech-to-text socket's origin (``/v1/stt`` is added), when not ``CALLPIPE_XAI_URL``."""
 XAI_API_URL_ENV = "CALLPIPE_XAI_API_URL"
 """xAI's HTTP speech origin (``POST /v1/tts``), served by a fake apart from the sockets."""
+ASYNCAI_URL_ENV = "CALLPIPE_ASYNCAI_URL"
+"""Async's speech socket (an origin is enough: ``/text_to_speech/websocket/ws`` is added)."""
+ASYNCAI_API_URL_ENV = "CALLPIPE_ASYNCAI_API_URL"
+"""Async's HTTP origin (``POST /text_to_speech/streaming``), served by a fake apart."""
+CAMB_URL_ENV = "CALLPIPE_CAMB_URL"
+"""Camb.ai's API base (``.../apis``: ``/tts-stream`` is added)."""
 
 
 def base_url(explicit: str | None, env_var: str, default: str) -> str:

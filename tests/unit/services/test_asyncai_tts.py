@@ -217,3 +217,21 @@ async def test_http_a_rejected_key_is_fatal(http_server: FakeAsyncAIHTTPServer) 
     down, up = await run_test(tts, reply("Hello."), params=PHONE)
     fatal = of(up, FatalErrorFrame)
     assert fatal and "ASYNCAI_API_KEY" in fatal[0].error
+
+
+async def test_the_fakes_environment_reaches_both_services(
+    server: FakeAsyncAIServer,
+    http_server: FakeAsyncAIHTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CALLPIPE_ASYNCAI_URL", server.url)
+    monkeypatch.setenv("CALLPIPE_ASYNCAI_API_URL", http_server.base_url)
+    monkeypatch.setenv("ASYNCAI_API_KEY", "test-key")
+    tts = AsyncAITTSService(voice_id=VOICE)
+    tts.quiet_secs = 0.1
+    down, up = await run_test(tts, reply("Hi there."), params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert server.spoken[0][1] == "Hi there."
+    down, up = await run_test(AsyncAIHttpTTSService(voice_id=VOICE), reply("Hi."), params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert [r["transcript"] for r in http_server.requests] == ["Hi."]

@@ -110,3 +110,13 @@ async def test_a_rejected_key_is_fatal(server: FakeCambServer) -> None:
 def test_overlong_text_is_cut_to_camb_s_limit() -> None:
     tts = CambTTSService(api_key="k")
     assert len(tts.request_body("word " * 1000)["text"]) == 3000
+
+
+async def test_the_fakes_environment_reaches_the_service(
+    server: FakeCambServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLPIPE_CAMB_URL", server.base_url)
+    monkeypatch.setenv("CAMB_API_KEY", "test-key")
+    down, up = await run_test(CambTTSService(), reply("Hello there."), params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert [r["text"] for r in server.requests] == ["Hello there."]

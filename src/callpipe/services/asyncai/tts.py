@@ -41,6 +41,12 @@ from callpipe.audio.g711 import ulaw_to_pcm
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import StartFrame
 from callpipe.processors.base_object import cancel_and_wait
+from callpipe.services._env import (
+    ASYNCAI_API_URL_ENV,
+    ASYNCAI_URL_ENV,
+    base_url,
+    defaulted_base_url,
+)
 from callpipe.services._http_tts import HTTPStreamTTSService
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, require_voice
@@ -55,6 +61,7 @@ ASYNCAI_URL = "wss://api.async.com/text_to_speech/websocket/ws"
 ASYNCAI_API_URL = "https://api.async.com"
 """The origin of Async's HTTP API (``POST /text_to_speech/streaming``)."""
 HTTP_PATH = "/text_to_speech/streaming"
+WS_PATH = "/text_to_speech/websocket/ws"
 DEFAULT_MODEL = "async_flash_v1.5"
 _AUTH_HINT = "Check api_key / ASYNCAI_API_KEY."
 _LANGUAGES = {
@@ -139,7 +146,8 @@ class AsyncAITTSService(TTSService):
 
     1.14 style: ``AsyncAITTSService(api_key=..., settings=AsyncAITTSService.Settings(
     voice="<voice id>"))``. ``voice_id``, ``model`` and ``params`` are the older forms.
-    ``url``: the socket's address. ``encoding`` and ``container`` go in the session's
+    ``url``: the socket's address (left at Async's, ``$CALLPIPE_ASYNCAI_URL``, an origin, may
+    replace it). ``encoding`` and ``container`` go in the session's
     ``output_format`` (``pcm_s16le`` and ``raw``; ``pcm_mulaw`` is decoded too).
     """
 
@@ -174,7 +182,8 @@ class AsyncAITTSService(TTSService):
         self._settings = store
         self._api_key = resolve_api_key(name, api_key, "ASYNCAI_API_KEY")
         self._version = version
-        self._url = url
+        env_origin = base_url(None, ASYNCAI_URL_ENV, "")
+        self._url = env_origin + WS_PATH if url == ASYNCAI_URL and env_origin else url
         self._encoding = encoding
         self._container = container
         self._ws: ProviderWebsocket | None = None
@@ -360,7 +369,8 @@ class AsyncAIHttpTTSService(HTTPStreamTTSService):
     whole answer before playing it; here each chunk plays as it comes. An interruption closes
     the response in flight.
 
-    ``url``: the API's origin. ``aiohttp_session`` (Pipecat's, required there) is accepted and
+    ``url``: the API's origin (left at Async's, ``$CALLPIPE_ASYNCAI_API_URL`` may replace it).
+    ``aiohttp_session`` (Pipecat's, required there) is accepted and
     not used: requests go through callpipe's pooled client.
     """
 
@@ -395,7 +405,8 @@ class AsyncAIHttpTTSService(HTTPStreamTTSService):
         self._encoding = encoding
         self._container = container
         headers = {"x-api-key": self._api_key, "version": version}
-        self.configure_http(url, headers, timeout_secs=timeout_secs)
+        origin = defaulted_base_url(url, ASYNCAI_API_URL_ENV, ASYNCAI_API_URL)
+        self.configure_http(origin, headers, timeout_secs=timeout_secs)
 
     def can_generate_metrics(self) -> bool:
         return True

@@ -30,6 +30,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from callpipe.frames.frames import StartFrame
+from callpipe.services._env import CAMB_URL_ENV, defaulted_base_url
 from callpipe.services._http_tts import HTTPStreamTTSService
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, unset
@@ -140,7 +141,8 @@ class CambTTSService(HTTPStreamTTSService):
     1.14 style: ``CambTTSService(api_key=..., settings=CambTTSService.Settings(voice=147320,
     model="mars-flash"))``. ``voice_id``, ``model`` and ``params`` are the older forms
     (``settings`` wins). ``timeout``: the read timeout in seconds (Camb recommends 60).
-    ``base_url``: the API's base (Camb's, ``https://client.camb.ai/apis``).
+    ``base_url``: the API's base (Camb's, ``https://client.camb.ai/apis``; left at it,
+    ``$CALLPIPE_CAMB_URL`` may replace it).
     """
 
     Settings = CambTTSSettings
@@ -184,7 +186,8 @@ class CambTTSService(HTTPStreamTTSService):
         super().__init__(model=str(store.model), sample_rate=sample_rate, **kwargs)
         self._settings = store
         self._api_key = resolve_api_key(type(self).__name__, api_key, "CAMB_API_KEY")
-        self.configure_http(base_url, {"x-api-key": self._api_key}, timeout_secs=timeout)
+        api = defaulted_base_url(base_url, CAMB_URL_ENV, CAMB_API_URL)
+        self.configure_http(api, {"x-api-key": self._api_key}, timeout_secs=timeout)
 
     def can_generate_metrics(self) -> bool:
         return True
