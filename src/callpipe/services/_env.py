@@ -106,6 +106,8 @@ ASYNCAI_API_URL_ENV = "CALLPIPE_ASYNCAI_API_URL"
 """Async's HTTP origin (``POST /text_to_speech/streaming``), served by a fake apart."""
 CAMB_URL_ENV = "CALLPIPE_CAMB_URL"
 """Camb.ai's API base (``.../apis``: ``/tts-stream`` is added)."""
+MEM0_URL_ENV = "CALLPIPE_MEM0_URL"
+"""The Mem0 Platform API's origin (``/v3/memories/...`` is added), for ``Mem0MemoryService``."""
 
 
 def base_url(explicit: str | None, env_var: str, default: str) -> str:
