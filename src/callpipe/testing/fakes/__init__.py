@@ -48,6 +48,7 @@ _LAZY = {
     "FakeNeuphonicServer": "callpipe.testing.fakes.neuphonic",
     "FakeOpenAIRealtimeServer": "callpipe.testing.fakes.openai_realtime",
     "FakeOpenAIServer": "callpipe.testing.fakes.openai",
+    "FakeResembleServer": "callpipe.testing.fakes.resembleai",
     "FakeRimeHTTPServer": "callpipe.testing.fakes.rime",
     "FakeRimeServer": "callpipe.testing.fakes.rime",
     "FakeSarvamHTTPServer": "callpipe.testing.fakes.sarvam",

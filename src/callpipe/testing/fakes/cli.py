@@ -4,7 +4,8 @@ Starts a fake of every provider callpipe has a service for on 127.0.0.1 (Deepgra
 and speak; OpenAI and OpenAI Realtime; Anthropic; Gemini; Cartesia speech and transcription;
 ElevenLabs speech and both its transcription APIs; AssemblyAI; Soniox; Speechmatics; Gladia; Rime
 speech; Sarvam speech-to-text and speech; Mistral speech-to-text and speech; Fish Audio speech;
-Azure speech and speech-to-text; Amazon Polly speech; xAI speech-to-text and speech)
+Azure speech and speech-to-text; Amazon Polly speech; xAI speech-to-text and speech; Together
+AI speech-to-text and speech; Resemble AI speech)
 and prints the environment that points the services at them (export it, or pass
 ``--env-file .env`` for the runner to load). The LLMs answer the scripted ``--reply`` texts in
 order, then echo the caller ("You said: …"); each LLM has its own script, so a bot sees the
@@ -36,6 +37,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_SARVAM_URL`` (Sarvam's speech-to-text and speech sockets, one origin),
   ``CALLPIPE_SARVAM_API_URL`` (its speech over REST);
 - ``CALLPIPE_RIME_URL`` (speech over the socket), ``CALLPIPE_RIME_API_URL`` (over HTTP);
+- ``CALLPIPE_ASYNCAI_URL`` (Async's speech socket), ``CALLPIPE_ASYNCAI_API_URL`` (its speech
+  over HTTP), ``CALLPIPE_CAMB_URL`` (Camb.ai's ``/tts-stream``, the ``.../apis`` base);
 - ``CALLPIPE_XAI_STT_URL`` (xAI's speech-to-text socket), ``CALLPIPE_XAI_URL`` (its speech
   socket), ``CALLPIPE_XAI_API_URL`` (its speech over HTTP);
 - ``CALLPIPE_INWORLD_URL`` (speech over the socket), ``CALLPIPE_INWORLD_API_URL`` (over HTTP);
@@ -51,6 +54,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_MISTRAL_URL`` (Mistral's realtime transcription socket), ``CALLPIPE_MISTRAL_API_URL``
   (its Voxtral speech, ``/v1/audio/speech``);
 - ``CALLPIPE_SMALLEST_URL`` (Smallest AI's speech-to-text and speech sockets, one origin);
+- ``CALLPIPE_TOGETHER_URL`` (Together AI's transcription and speech sockets, the ``.../v1``
+  base), ``CALLPIPE_RESEMBLE_URL`` (Resemble AI's streaming speech socket);
 - ``CALLPIPE_FISH_URL`` (Fish Audio's live speech socket; its fake needs the ``fish`` extra
   only once a session starts);
 - ``CALLPIPE_AZURE_SPEECH_URL`` (Azure Speech's REST synthesis and short-audio recognition, one
@@ -81,10 +86,12 @@ from callpipe.services import _env
 from callpipe.testing.fakes._server import ServedFake
 from callpipe.testing.fakes.anthropic import FakeAnthropicServer
 from callpipe.testing.fakes.assemblyai import FakeAssemblyAIServer
+from callpipe.testing.fakes.asyncai import FakeAsyncAIHTTPServer, FakeAsyncAIServer
 from callpipe.testing.fakes.aws import FAKE_ACCESS_KEY_ID, FakeAWSPollyServer
 from callpipe.testing.fakes.aws_transcribe import FakeAWSTranscribeServer
 from callpipe.testing.fakes.azure import FakeAzureSpeechServer
 from callpipe.testing.fakes.bedrock import FakeAWSBedrockServer
+from callpipe.testing.fakes.camb import FakeCambServer
 from callpipe.testing.fakes.cartesia import (
     FakeCartesiaHTTPServer,
     FakeCartesiaServer,
@@ -111,6 +118,7 @@ from callpipe.testing.fakes.mistral import FakeMistralRealtimeServer, FakeMistra
 from callpipe.testing.fakes.neuphonic import FakeNeuphonicHTTPServer, FakeNeuphonicServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
+from callpipe.testing.fakes.resembleai import FakeResembleServer
 from callpipe.testing.fakes.rime import FakeRimeHTTPServer, FakeRimeServer
 from callpipe.testing.fakes.sarvam import FakeSarvamHTTPServer, FakeSarvamServer
 from callpipe.testing.fakes.smallest import FakeSmallestServer
@@ -119,6 +127,7 @@ from callpipe.testing.fakes.soniox import FakeSonioxServer, FakeSonioxTTSServer
 from callpipe.testing.fakes.speechify import FakeSpeechifyServer
 from callpipe.testing.fakes.speechmatics import PATH as SPEECHMATICS_PATH
 from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer, FakeSpeechmaticsTTSServer
+from callpipe.testing.fakes.together import FakeTogetherServer
 from callpipe.testing.fakes.ultravox import FakeUltravoxServer, UltravoxReply
 from callpipe.testing.fakes.xai import FakeXAIHTTPTTSServer, FakeXAISTTServer, FakeXAITTSServer
 
@@ -193,6 +202,9 @@ class Fakes:
         self.sarvam_api = FakeSarvamHTTPServer(api_key=api_key)
         self.rime = FakeRimeServer(api_key=api_key)
         self.rime_api = FakeRimeHTTPServer(api_key=api_key)
+        self.asyncai = FakeAsyncAIServer(api_key=api_key)
+        self.asyncai_api = FakeAsyncAIHTTPServer(api_key=api_key)
+        self.camb = FakeCambServer(api_key=api_key)
         self.xai_stt = FakeXAISTTServer(api_key=api_key)
         self.xai = FakeXAITTSServer(api_key=api_key)
         self.xai_api = FakeXAIHTTPTTSServer(api_key=api_key)
@@ -210,6 +222,8 @@ class Fakes:
         self.mistral = FakeMistralRealtimeServer(api_key=api_key)
         self.mistral_api = FakeMistralSpeechServer(api_key=api_key)
         self.smallest = FakeSmallestServer(api_key=api_key)
+        self.together = FakeTogetherServer(api_key=api_key)
+        self.resemble = FakeResembleServer(api_key=api_key)
         self.azure = FakeAzureSpeechServer(api_key=api_key)
         self.aws_polly = FakeAWSPollyServer(secret_key=api_key)
         self.aws_bedrock = FakeAWSBedrockServer(secret_key=api_key)
@@ -243,6 +257,7 @@ class Fakes:
             self.gladia.transcripts,
             self.sarvam.transcripts,
             self.mistral.transcripts,
+            self.together.transcripts,
             self.azure.transcripts,
             self.aws_transcribe.transcripts,
         ):
@@ -278,6 +293,9 @@ class Fakes:
             self.sarvam_api,
             self.rime,
             self.rime_api,
+            self.asyncai,
+            self.asyncai_api,
+            self.camb,
             self.xai_stt,
             self.xai,
             self.xai_api,
@@ -293,6 +311,8 @@ class Fakes:
             self.mistral,
             self.mistral_api,
             self.smallest,
+            self.together,
+            self.resemble,
             self.azure,
             self.aws_polly,
             self.aws_bedrock,
@@ -349,6 +369,11 @@ class Fakes:
             _env.RIME_URL_ENV: self.rime.url,
             _env.RIME_API_URL_ENV: self.rime_api.base_url,
             "RIME_API_KEY": key,
+            _env.ASYNCAI_URL_ENV: self.asyncai.url,
+            _env.ASYNCAI_API_URL_ENV: self.asyncai_api.base_url,
+            "ASYNCAI_API_KEY": key,
+            _env.CAMB_URL_ENV: self.camb.base_url,
+            "CAMB_API_KEY": key,
             _env.XAI_STT_URL_ENV: self.xai_stt.url,
             _env.XAI_URL_ENV: self.xai.url,
             _env.XAI_API_URL_ENV: self.xai_api.base_url,
@@ -383,6 +408,10 @@ class Fakes:
             "MISTRAL_API_KEY": key,
             _env.SMALLEST_URL_ENV: self.smallest.url,
             "SMALLEST_API_KEY": key,
+            _env.TOGETHER_URL_ENV: self.together.base_url,
+            "TOGETHER_API_KEY": key,
+            _env.RESEMBLE_URL_ENV: self.resemble.url,
+            "RESEMBLE_API_KEY": key,
             _env.AZURE_SPEECH_URL_ENV: self.azure.base_url,
             "AZURE_SPEECH_API_KEY": key,
             _env.AWS_POLLY_URL_ENV: self.aws_polly.base_url,
