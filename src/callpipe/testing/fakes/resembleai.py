@@ -1,4 +1,4 @@
-"""FakeResembleServer: Resemble AI's streaming text-to-speech WebSocket (``/stream``).
+r"""FakeResembleServer: Resemble AI's streaming text-to-speech WebSocket (``/stream``).
 
 The key goes in ``Authorization: Bearer <key>`` (a wrong one: HTTP 401). Each client message
 is one synthesis request, a JSON object with ``voice_uuid`` and ``data`` (1 to 3000
@@ -12,7 +12,8 @@ also has ``PCM_24`` and ``PCM_32``) and ``no_audio_header``. Anything else gets 
 Requests are generated concurrently, as Resemble may: each answers with ``{"type": "audio",
 "audio_content": <base64>, "audio_timestamps": {"graph_chars", "graph_times", "phon_chars",
 "phon_times"}, "sample_rate", "request_id"}`` frames, a tone of ``secs_per_word`` per word
-(with a WAV header on the first frame unless ``no_audio_header``), each frame timing the
+(with a WAV header on the first frame unless ``no_audio_header``; odd ``request_id``\ s at half
+the amplitude, so a test can tell neighbouring requests apart), each frame timing the
 characters it covers (seconds from the request's start), then ``{"type": "audio_end",
 "request_id"}``. ``error_next`` answers the next request with an error of status
 ``error_status`` instead.
@@ -185,6 +186,8 @@ class FakeResembleServer(ServedWebsocketFake):
                     [(char + i) * per_char, (char + i + 1) * per_char] for i in range(len(chars))
                 ]
                 char, sent_secs = covered, chunk_end
+                if request_id % 2:
+                    pcm = _halved(pcm)
                 audio = pcm_to_ulaw(pcm) if mulaw else pcm
                 if index == 0 and not request.get("no_audio_header", False):
                     audio = pcm_to_wav(pcm, rate)[:44] + audio
@@ -203,3 +206,11 @@ class FakeResembleServer(ServedWebsocketFake):
                 await self._send(ws, frame)
                 await asyncio.sleep(self.chunk_delay)
             await self._send(ws, {"type": "audio_end", "request_id": request_id})
+
+
+def _halved(pcm: bytes) -> bytes:
+    """16-bit PCM at half the amplitude."""
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype="<i2")
+    return (samples // 2).astype("<i2").tobytes()
