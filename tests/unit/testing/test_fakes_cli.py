@@ -19,8 +19,10 @@ from websockets.exceptions import InvalidStatus
 from callpipe.frames.frames import ErrorFrame, TTSAudioRawFrame, TTSSpeakFrame
 from callpipe.services.anthropic.llm import AnthropicLLMService
 from callpipe.services.assemblyai.stt import AssemblyAISTTService
+from callpipe.services.asyncai.tts import AsyncAIHttpTTSService, AsyncAITTSService
 from callpipe.services.aws.llm import AWSBedrockLLMService
 from callpipe.services.aws.tts import AWSPollyTTSService
+from callpipe.services.camb.tts import CambTTSService
 from callpipe.services.cartesia.stt import CartesiaSTTService
 from callpipe.services.cartesia.tts import CartesiaHttpTTSService
 from callpipe.services.deepgram.flux.stt import DeepgramFluxSTTService
@@ -95,6 +97,11 @@ EXPECTED = {
     "CALLPIPE_RIME_URL",
     "CALLPIPE_RIME_API_URL",
     "RIME_API_KEY",
+    "CALLPIPE_ASYNCAI_URL",
+    "CALLPIPE_ASYNCAI_API_URL",
+    "ASYNCAI_API_KEY",
+    "CALLPIPE_CAMB_URL",
+    "CAMB_API_KEY",
     "CALLPIPE_XAI_STT_URL",
     "CALLPIPE_XAI_URL",
     "CALLPIPE_XAI_API_URL",
@@ -337,6 +344,14 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
             done = await _until(ws, "done")
         assert done["contextId"] == "c-0"
 
+        # Async's socket speaks a forced transcript once the session's init came.
+        asyncai = AsyncAITTSService(voice_id="v", sample_rate=8000)
+        async with connect(asyncai.socket_url()) as ws:
+            await ws.send(json.dumps(asyncai.init_message()))
+            await ws.send(json.dumps({"transcript": "Hi.", "context_id": "c-0", "force": True}))
+            audio = await _until(ws, "c-0", "context_id")
+        assert audio["audio"]
+
         # xAI's speech socket speaks an utterance; its speech-to-text socket hears one.
         bearer = {"Authorization": f"Bearer {key}"}
         async with connect(
@@ -478,6 +493,16 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 json=rime_http.request_body("Hello."),
                 headers={"Authorization": f"Bearer {key}", "Accept": "audio/L16"},
             )
+            assert spoken.status_code == 200 and spoken.content
+            asyncai_http = AsyncAIHttpTTSService(voice_id="v", sample_rate=8000)
+            spoken = await asyncai_http._http().post(
+                "/text_to_speech/streaming", json=asyncai_http.request_body("Hello.")
+            )
+            await asyncai_http.disconnect()
+            assert spoken.status_code == 200 and spoken.content
+            camb = CambTTSService()
+            spoken = await camb._http().post("tts-stream", json=camb.request_body("Hello."))
+            await camb.disconnect()
             assert spoken.status_code == 200 and spoken.content
             xai_http = XAIHttpTTSService(sample_rate=8000)
             spoken = await xai_http._http().post("/v1/tts", json=xai_http.request_body("Hello."))
