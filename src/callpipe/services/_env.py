@@ -54,6 +54,9 @@ GOOGLE_SPEECH_URL_ENV = "CALLPIPE_GOOGLE_SPEECH_URL"
 GOOGLE_TTS_GRPC_URL_ENV = "CALLPIPE_GOOGLE_TTS_GRPC_URL"
 """Cloud Text-to-Speech's gRPC endpoint (``StreamingSynthesize``); ``http://host:port`` is a fake's,
 reached without TLS and credentials."""
+NVIDIA_RIVA_URL_ENV = "CALLPIPE_NVIDIA_RIVA_URL"
+"""NVIDIA Riva's gRPC address for the NVIDIA speech services when ``server`` is left at NVIDIA's
+cloud; ``http://host:port`` (a fake) is reached without TLS."""
 SARVAM_URL_ENV = "CALLPIPE_SARVAM_URL"
 """Sarvam's streaming origin (``/speech-to-text/ws`` and ``/text-to-speech/ws`` are added)."""
 SARVAM_API_URL_ENV = "CALLPIPE_SARVAM_API_URL"

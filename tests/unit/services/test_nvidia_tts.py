@@ -159,3 +159,16 @@ def test_pipecat_defaults_and_params() -> None:
     assert tts._settings.synthesis_mode == NvidiaTTSSynthesisMode.PER_SENTENCE
     with pytest.raises(ConfigurationError):
         NvidiaTTSService(api_key="k", encoding=2)
+
+
+async def test_the_cloud_default_gives_way_to_the_fake_variable(
+    fake: FakeRivaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLPIPE_NVIDIA_RIVA_URL", fake.base_url)
+    monkeypatch.setenv("NVIDIA_API_KEY", KEY)
+    down, up = await run_test(
+        NvidiaTTSService(model_function_map=MODELS), reply("Hi."), params=PHONE
+    )
+    assert not errors(up) and spoken(down) == ["Hi."]
+    # An explicit server wins over the variable (and takes no key from the environment).
+    assert NvidiaTTSService(server="riva.local:50051")._server == "riva.local:50051"

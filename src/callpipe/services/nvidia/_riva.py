@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from callpipe.errors import MissingDependencyError
+from callpipe.services._env import NVIDIA_RIVA_URL_ENV
 from callpipe.transcriptions.language import resolve_language
 
 NVCF_SERVER = "grpc.nvcf.nvidia.com:443"
@@ -78,6 +79,18 @@ def api_key_for(api_key: str | None, server: str) -> str | None:
 def function_of(model_function_map: Mapping[str, str]) -> tuple[str | None, str | None]:
     """The ``function_id`` and ``model_name`` of a Pipecat-style ``model_function_map``."""
     return model_function_map.get("function_id"), model_function_map.get("model_name")
+
+
+def resolve_server(server: str, use_ssl: bool) -> tuple[str, bool]:
+    """The ``host:port`` and TLS to use: ``server`` as given, except that NVIDIA's cloud is
+    replaced by ``$CALLPIPE_NVIDIA_RIVA_URL`` when set (``http://`` means no TLS)."""
+    address = os.environ.get(NVIDIA_RIVA_URL_ENV, "").strip() if server == NVCF_SERVER else ""
+    if not address:
+        return server, use_ssl
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        return address.rstrip("/"), use_ssl
+    return rest.rstrip("/"), scheme == "https"
 
 
 def open_channel(server: str, use_ssl: bool) -> Any:

@@ -57,6 +57,7 @@ from callpipe.services.nvidia._riva import (
     function_of,
     open_channel,
     protos,
+    resolve_server,
     riva_language,
     status_of,
 )
@@ -140,13 +141,18 @@ class _RivaRecognition:
 
     _settings: _NvidiaSTTSettingsBase
     _custom_configuration: str
+    _use_ssl: bool
 
     def _setup_riva(
-        self, api_key: str | None, server: str, model_function_map: Mapping[str, str]
+        self,
+        api_key: str | None,
+        server: str,
+        use_ssl: bool,
+        model_function_map: Mapping[str, str],
     ) -> None:
         protos()  # the SDK is needed: say so at construction
         function_id, _ = function_of(model_function_map)
-        self._server = server
+        self._server, self._use_ssl = resolve_server(server, use_ssl)
         self._metadata = call_metadata(api_key_for(api_key, server), function_id)
         self._channel: Any = None
 
@@ -177,9 +183,9 @@ class _RivaRecognition:
             config.custom_configuration[key] = value
         return config
 
-    def _riva_channel(self, use_ssl: bool) -> Any:
+    def _riva_channel(self) -> Any:
         if self._channel is None:
-            self._channel = open_channel(self._server, use_ssl)
+            self._channel = open_channel(self._server, self._use_ssl)
         return self._channel
 
     async def _close_channel(self) -> None:
@@ -306,8 +312,7 @@ class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
             **kwargs,
         )
         self._settings = store
-        self._setup_riva(api_key, server, model_function_map)
-        self._use_ssl = use_ssl
+        self._setup_riva(api_key, server, use_ssl, model_function_map)
         self._custom_configuration = custom_configuration
         _custom_pairs(custom_configuration)  # a malformed string fails here
         self._endpointing = {
@@ -346,7 +351,7 @@ class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, frame: StartFrame) -> None:
-        self._riva_channel(self._use_ssl)
+        self._riva_channel()
         self._request_type = protos()[0].StreamingRecognizeRequest
         self._stream = self._open_stream()
 
@@ -585,8 +590,7 @@ class NvidiaSegmentedSTTService(_RivaRecognition, SegmentedSTTService):
             **kwargs,
         )
         self._settings = store
-        self._setup_riva(api_key, server, model_function_map)
-        self._use_ssl = use_ssl
+        self._setup_riva(api_key, server, use_ssl, model_function_map)
         self._custom_configuration = custom_configuration
         _custom_pairs(custom_configuration)
         self._refused = False
@@ -597,7 +601,7 @@ class NvidiaSegmentedSTTService(_RivaRecognition, SegmentedSTTService):
         return asr.RecognizeRequest(config=self.recognition_config(self.sample_rate), audio=pcm)
 
     async def start(self, frame: StartFrame) -> None:
-        self._riva_channel(self._use_ssl)
+        self._riva_channel()
 
     async def disconnect(self) -> None:
         await self._close_channel()
@@ -608,7 +612,7 @@ class NvidiaSegmentedSTTService(_RivaRecognition, SegmentedSTTService):
         _, pcm = read_wav(wav)
         asr, _, _ = protos()
         request = self.recognize_request(pcm)
-        call = self._riva_channel(self._use_ssl).unary_unary(
+        call = self._riva_channel().unary_unary(
             ASR_METHOD + "Recognize",
             request_serializer=asr.RecognizeRequest.SerializeToString,
             response_deserializer=asr.RecognizeResponse.FromString,

@@ -52,6 +52,7 @@ from callpipe.services.nvidia._riva import (
     function_of,
     open_channel,
     protos,
+    resolve_server,
     riva_language,
     status_of,
 )
@@ -157,8 +158,7 @@ class NvidiaTTSService(TTSService):
             store.apply_update(settings)
         super().__init__(sample_rate=sample_rate, model=model, **kwargs)
         self._settings = store
-        self._server = server
-        self._use_ssl = use_ssl
+        self._server, self._use_ssl = resolve_server(server, use_ssl)
         self._metadata = call_metadata(api_key_for(api_key, server), function_id)
         self._encoding = audio.AudioEncoding.LINEAR_PCM if encoding is None else encoding
         if self._encoding not in (audio.AudioEncoding.LINEAR_PCM, audio.AudioEncoding.MULAW):

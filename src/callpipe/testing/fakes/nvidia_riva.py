@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
+from callpipe.testing.fakes._server import ServedFake
 from callpipe.testing.fakes._stt import Hearing
 from callpipe.testing.fakes._tts import speech_chunks
 
@@ -65,7 +66,7 @@ class _Refused(Exception):
         self.message = message
 
 
-class FakeRivaServer:
+class FakeRivaServer(ServedFake):
     """See the module docstring."""
 
     def __init__(
@@ -118,7 +119,16 @@ class FakeRivaServer:
 
     @property
     def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the ``CALLPIPE_NVIDIA_RIVA_URL`` that points the services
+        here."""
         return f"http://{self.target}"
+
+    @property
+    def secure(self) -> bool:
+        return False
+
+    def serve_tls(self, certfile: str, keyfile: str) -> None:
+        raise NotImplementedError("the Riva fake serves without TLS")
 
     def finals(self) -> list[str]:
         """The final streaming transcripts sent."""
@@ -166,13 +176,6 @@ class FakeRivaServer:
         if self._server is not None:
             await self._server.stop(grace=None)
             self._server = None
-
-    async def __aenter__(self) -> FakeRivaServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ checks
 
