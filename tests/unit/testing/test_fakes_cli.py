@@ -135,6 +135,8 @@ EXPECTED = {
     "AWS_SECRET_ACCESS_KEY",
     "CALLPIPE_AWS_BEDROCK_URL",
     "CALLPIPE_AWS_TRANSCRIBE_URL",
+    "CALLPIPE_MEM0_URL",
+    "MEM0_API_KEY",
 }
 
 
@@ -195,6 +197,12 @@ async def test_fakes_serve_what_the_printed_environment_points_at(tmp_path: Path
                 headers={"Authorization": f"Bearer {key}"},
             )
             assert _streamed_text(again.text) == "You said: hi"  # then it echoes
+            recalled = await http.post(
+                f"{env['CALLPIPE_MEM0_URL']}/v3/memories/search/",
+                json={"query": "hi", "filters": {"user_id": "+15550000000"}},
+                headers={"Authorization": f"Token {key}"},
+            )
+            assert recalled.json() == {"results": []}
 
         sockets = [
             (f"{env['CALLPIPE_DEEPGRAM_URL']}/v1/listen", "Authorization", f"Token {key}"),
