@@ -33,6 +33,7 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -201,8 +202,9 @@ class AsyncAITTSService(TTSService):
     # ------------------------------------------------------------------ the socket
 
     def socket_url(self) -> str:
+        """The socket's URL: the key and the API version are query parameters."""
         sep = "&" if "?" in self._url else "?"
-        return f"{self._url}{sep}api_key={self._api_key}&version={self._version}"
+        return f"{self._url}{sep}{urlencode({'api_key': self._api_key, 'version': self._version})}"
 
     def init_message(self) -> dict[str, Any]:
         """The session's first message, for the current settings."""
@@ -254,7 +256,6 @@ class AsyncAITTSService(TTSService):
         if self.sample_rate <= 0:
             raise ConfigurationError(f"Async cannot produce {self.sample_rate} Hz audio")
         await self._open()
-        self._closer = self.create_task(self._close_quiet_replies(), "asyncai-close")
 
     async def disconnect(self) -> None:
         await cancel_and_wait(self._closer)
@@ -270,7 +271,6 @@ class AsyncAITTSService(TTSService):
 
     async def _drop_open_replies(self) -> None:
         for context_id in list(self._replies):
-            self._replies.pop(context_id, None)
             self.context_failed(context_id)
             await self.finish_context(context_id)
 
@@ -281,7 +281,6 @@ class AsyncAITTSService(TTSService):
             await self.report_error(
                 f"{self}: not connected; dropping speech", reason="disconnected"
             )
-            self._replies.pop(context_id, None)
             self.context_failed(context_id)
             await self.finish_context(context_id)
             return False
@@ -305,14 +304,16 @@ class AsyncAITTSService(TTSService):
     async def flush_context(self, context_id: str) -> None:
         reply = self._replies.get(context_id)
         if reply is None or not self.has_context(context_id):
-            self._replies.pop(context_id, None)
             await self.finish_context(context_id)
             return
         reply.flushed = True
         reply.last_activity = self.clock.now()
         if not self._aggregate_sentences:
             message = {"transcript": " ", "context_id": context_id, "force": True}
-            await self._send(context_id, message)
+            if not await self._send(context_id, message):
+                return
+        if self._closer is None:
+            self._closer = self.create_task(self._close_quiet_replies(), "asyncai-close")
 
     async def _close_context(self, context_id: str) -> None:
         if self._ws is not None and self._ws.connected:
@@ -323,16 +324,32 @@ class AsyncAITTSService(TTSService):
         if self._replies.pop(context_id, None) is not None:
             await self._close_context(context_id)
 
+    async def finish_context(self, context_id: str | None) -> None:
+        """Close a reply: ours (Async's ``final``, a lost socket) or the base class's when Async
+        never answered (``context_timeout_secs``)."""
+        if context_id is not None:
+            self._replies.pop(context_id, None)
+        await super().finish_context(context_id)
+
     async def _close_quiet_replies(self) -> None:
-        """Close the context of each finished reply whose audio has been quiet long enough."""
+        """Close the context of each finished reply once its audio has been quiet long enough;
+        runs only while such a reply is waiting."""
         while True:
-            await asyncio.sleep(min(0.1, self.quiet_secs / 4))
             now = self.clock.now()
+            next_due: float | None = None
             for context_id, reply in list(self._replies.items()):
-                quiet = now - reply.last_activity >= self.quiet_secs
-                if reply.flushed and not reply.closing and quiet:
+                if not reply.flushed or reply.closing:
+                    continue
+                due = reply.last_activity + self.quiet_secs
+                if due <= now:
                     reply.closing = True
                     await self._close_context(context_id)
+                else:
+                    next_due = due if next_due is None else min(next_due, due)
+            if next_due is None:
+                self._closer = None
+                return
+            await asyncio.sleep(max(0.01, next_due - now))
 
     # ------------------------------------------------------------------ responses
 
@@ -343,8 +360,7 @@ class AsyncAITTSService(TTSService):
         context_id = message.get("context_id")
         reply = self._replies.get(context_id) if isinstance(context_id, str) else None
         if message.get("final") is True:
-            if reply is not None and isinstance(context_id, str):
-                del self._replies[context_id]
+            if reply is not None:
                 await self.finish_context(context_id)
             return
         audio = message.get("audio")
