@@ -40,6 +40,8 @@ from callpipe.services.minimax.tts import MiniMaxHttpTTSService
 from callpipe.services.mistral.stt import MistralSTTService
 from callpipe.services.mistral.tts import MistralTTSService
 from callpipe.services.neuphonic.tts import NeuphonicHttpTTSService, NeuphonicTTSService
+from callpipe.services.nvidia.stt import NvidiaSTTService
+from callpipe.services.nvidia.tts import NvidiaTTSService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from callpipe.services.rime.tts import RimeHttpTTSService, RimeTTSService
 from callpipe.services.sarvam.stt import SarvamSTTService
@@ -67,6 +69,8 @@ EXPECTED = {
     "CALLPIPE_GOOGLE_TTS_URL",
     "CALLPIPE_GOOGLE_TTS_GRPC_URL",
     "CALLPIPE_GOOGLE_SPEECH_URL",
+    "CALLPIPE_NVIDIA_RIVA_URL",
+    "NVIDIA_API_KEY",
     "GOOGLE_API_KEY",
     "CALLPIPE_DEEPGRAM_URL",
     "CALLPIPE_DEEPGRAM_FLUX_URL",
@@ -602,6 +606,13 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
 
             # Google Speech-to-Text (gRPC): the service's first request, then speech.
             assert await _google_speech_heard(GoogleSTTService(sample_rate=16000)) == "hi there"
+
+            # NVIDIA Riva (gRPC): the services' cloud default gives way to the fake.
+            riva_url = env["CALLPIPE_NVIDIA_RIVA_URL"]
+            assert f"http://{NvidiaSTTService()._server}" == riva_url
+            riva, problems = await run_test(NvidiaTTSService(), [TTSSpeakFrame("Hello.")])
+            assert not [f for f in problems if isinstance(f, ErrorFrame)]
+            assert any(isinstance(f, TTSAudioRawFrame) for f in riva)
 
             # Anthropic and Gemini answer --reply, then echo.
             claude = AnthropicLLMService()

@@ -50,6 +50,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
   when grpcio and Google's SDK, the ``google`` extra, are installed);
 - ``CALLPIPE_GOOGLE_SPEECH_URL`` (Google Cloud Speech-to-Text v2's gRPC ``StreamingRecognize``, no
   TLS, any caller; served when Google's Speech SDK, the ``google`` extra, is installed);
+- ``CALLPIPE_NVIDIA_RIVA_URL`` (NVIDIA Riva's gRPC recognition and synthesis, no TLS; served when
+  NVIDIA's client, the ``nvidia`` extra, is installed);
 - ``CALLPIPE_MINIMAX_URL`` (MiniMax's T2A speech, ``/v1/t2a_v2``);
 - ``CALLPIPE_MISTRAL_URL`` (Mistral's realtime transcription socket), ``CALLPIPE_MISTRAL_API_URL``
   (its Voxtral speech, ``/v1/audio/speech``);
@@ -66,8 +68,6 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_AWS_BEDROCK_URL`` (Amazon Bedrock's ``ConverseStream``, signed with the same keys);
 - ``CALLPIPE_AWS_TRANSCRIBE_URL`` (Amazon Transcribe's streaming socket, presigned with the same
   keys);
-- ``CALLPIPE_MEM0_URL`` (the Mem0 Platform API's memory add, search and list, for
-  ``Mem0MemoryService``);
 
 and an API key variable for each provider.
 """
@@ -115,10 +115,10 @@ from callpipe.testing.fakes.google_speech import FakeGoogleSpeechServer
 from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.hume import FakeHumeServer
 from callpipe.testing.fakes.inworld import FakeInworldHTTPServer, FakeInworldServer
-from callpipe.testing.fakes.mem0 import FakeMem0Server
 from callpipe.testing.fakes.minimax import FakeMiniMaxServer
 from callpipe.testing.fakes.mistral import FakeMistralRealtimeServer, FakeMistralSpeechServer
 from callpipe.testing.fakes.neuphonic import FakeNeuphonicHTTPServer, FakeNeuphonicServer
+from callpipe.testing.fakes.nvidia_riva import FakeRivaServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
 from callpipe.testing.fakes.resembleai import FakeResembleServer
@@ -220,6 +220,7 @@ class Fakes:
         self.google_tts = FakeGoogleTTSServer(api_key=api_key)
         self.google_tts_grpc = _google_tts_grpc_fake()
         self.google_speech = _google_speech_fake()
+        self.nvidia_riva = _nvidia_riva_fake(api_key)
         self.fish = FakeFishServer(api_key=api_key)
         self.minimax = FakeMiniMaxServer(api_key=api_key)
         self.mistral = FakeMistralRealtimeServer(api_key=api_key)
@@ -231,7 +232,6 @@ class Fakes:
         self.aws_polly = FakeAWSPollyServer(secret_key=api_key)
         self.aws_bedrock = FakeAWSBedrockServer(secret_key=api_key)
         self.aws_transcribe = FakeAWSTranscribeServer(secret_key=api_key)
-        self.mem0 = FakeMem0Server(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -268,6 +268,8 @@ class Fakes:
             heard.extend(transcripts)
         if self.google_speech is not None:
             self.google_speech.transcripts.extend(transcripts)
+        if self.nvidia_riva is not None:
+            self.nvidia_riva.transcripts.extend(transcripts)
 
     @property
     def all(self) -> tuple[ServedFake, ...]:
@@ -321,8 +323,9 @@ class Fakes:
             self.aws_polly,
             self.aws_bedrock,
             self.aws_transcribe,
-            self.mem0,
-        ) + tuple(f for f in (self.google_tts_grpc, self.google_speech) if f is not None)
+        ) + tuple(
+            f for f in (self.google_tts_grpc, self.google_speech, self.nvidia_riva) if f is not None
+        )
 
     async def start(self) -> None:
         for fake in self.all:
@@ -404,6 +407,11 @@ class Fakes:
                 if self.google_speech is not None
                 else {}
             ),
+            **(
+                {_env.NVIDIA_RIVA_URL_ENV: self.nvidia_riva.base_url, "NVIDIA_API_KEY": key}
+                if self.nvidia_riva is not None
+                else {}
+            ),
             _env.FISH_URL_ENV: self.fish.url,
             "FISH_API_KEY": key,
             _env.MINIMAX_URL_ENV: self.minimax.base_url,
@@ -424,8 +432,6 @@ class Fakes:
             "AWS_SECRET_ACCESS_KEY": key,
             _env.AWS_BEDROCK_URL_ENV: self.aws_bedrock.base_url,
             _env.AWS_TRANSCRIBE_URL_ENV: self.aws_transcribe.url,
-            _env.MEM0_URL_ENV: self.mem0.base_url,
-            "MEM0_API_KEY": key,
         }
 
 
@@ -445,6 +451,15 @@ def _google_speech_fake() -> FakeGoogleSpeechServer | None:
     except ImportError:  # no google.cloud at all
         found = None
     return FakeGoogleSpeechServer() if found is not None else None
+
+
+def _nvidia_riva_fake(api_key: str | None) -> FakeRivaServer | None:
+    """NVIDIA Riva's fake, when NVIDIA's client (the ``nvidia`` extra) is here."""
+    try:
+        found = importlib.util.find_spec("riva.client")
+    except ImportError:  # no riva at all
+        found = None
+    return FakeRivaServer(api_key=api_key) if found is not None else None
 
 
 def _write_env_file(path: Path, env: dict[str, str]) -> None:
