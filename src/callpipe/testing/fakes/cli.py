@@ -68,6 +68,8 @@ Environment printed (the services read these when no ``url=``/``base_url=`` is p
 - ``CALLPIPE_AWS_BEDROCK_URL`` (Amazon Bedrock's ``ConverseStream``, signed with the same keys);
 - ``CALLPIPE_AWS_TRANSCRIBE_URL`` (Amazon Transcribe's streaming socket, presigned with the same
   keys);
+- ``CALLPIPE_MEM0_URL`` (the Mem0 Platform API's memory add, search and list, for
+  ``Mem0MemoryService``);
 
 and an API key variable for each provider.
 """
@@ -115,6 +117,7 @@ from callpipe.testing.fakes.google_speech import FakeGoogleSpeechServer
 from callpipe.testing.fakes.google_tts import FakeGoogleTTSServer
 from callpipe.testing.fakes.hume import FakeHumeServer
 from callpipe.testing.fakes.inworld import FakeInworldHTTPServer, FakeInworldServer
+from callpipe.testing.fakes.mem0 import FakeMem0Server
 from callpipe.testing.fakes.minimax import FakeMiniMaxServer
 from callpipe.testing.fakes.mistral import FakeMistralRealtimeServer, FakeMistralSpeechServer
 from callpipe.testing.fakes.neuphonic import FakeNeuphonicHTTPServer, FakeNeuphonicServer
@@ -232,6 +235,7 @@ class Fakes:
         self.aws_polly = FakeAWSPollyServer(secret_key=api_key)
         self.aws_bedrock = FakeAWSBedrockServer(secret_key=api_key)
         self.aws_transcribe = FakeAWSTranscribeServer(secret_key=api_key)
+        self.mem0 = FakeMem0Server(api_key=api_key)
         self.api_key = api_key or DEFAULT_KEY
         for text in replies:
             self.openai.add_chat_reply(text)
@@ -323,6 +327,7 @@ class Fakes:
             self.aws_polly,
             self.aws_bedrock,
             self.aws_transcribe,
+            self.mem0,
         ) + tuple(
             f for f in (self.google_tts_grpc, self.google_speech, self.nvidia_riva) if f is not None
         )
@@ -432,6 +437,8 @@ class Fakes:
             "AWS_SECRET_ACCESS_KEY": key,
             _env.AWS_BEDROCK_URL_ENV: self.aws_bedrock.base_url,
             _env.AWS_TRANSCRIBE_URL_ENV: self.aws_transcribe.url,
+            _env.MEM0_URL_ENV: self.mem0.base_url,
+            "MEM0_API_KEY": key,
         }
 
 
