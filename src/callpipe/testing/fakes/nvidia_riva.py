@@ -6,8 +6,9 @@ messages (de)serialized with the protobuf classes ``nvidia-riva-client`` ships
 
 - ``/nvidia.riva.asr.RivaSpeechRecognition/StreamingRecognize``: the first request carries
   ``streaming_config`` and no audio; every later one carries only ``audio_content``. The
-  ``config`` names an encoding the fake takes (``LINEAR_PCM``, ``MULAW`` or ``ALAW``), a sample
-  rate from 8000 to 48000 Hz, one channel and a ``language_code``. Responses hold ``results``:
+  ``config`` names an encoding the fake takes (``LINEAR_PCM`` or ``MULAW``; Riva also takes
+  ``ALAW``, which the fake does not hear), a sample rate from 8000 to 48000 Hz, one channel and
+  a ``language_code``. Responses hold ``results``:
   interim ones (``is_final`` false, with ``stability``) when ``interim_results`` is on, then a
   final one, each with ``alternatives[0].transcript`` and ``audio_processed`` (seconds of audio
   from the stream's start). The client's half-close ends the audio: the open utterance gets
@@ -46,7 +47,7 @@ from callpipe.testing.fakes._tts import speech_chunks
 
 ASR_SERVICE = "nvidia.riva.asr.RivaSpeechRecognition"
 TTS_SERVICE = "nvidia.riva.tts.RivaSpeechSynthesis"
-ASR_ENCODINGS = ("LINEAR_PCM", "MULAW", "ALAW")
+ASR_ENCODINGS = ("LINEAR_PCM", "MULAW")
 TTS_ENCODINGS = ("LINEAR_PCM", "MULAW")
 MIN_RATE, MAX_RATE = 8000, 48000
 
