@@ -3,13 +3,17 @@ under which ids, and a slow, failing or refusing Mem0 never holding the turn."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import logging
+import sys
+import threading
+import types
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from callpipe.errors import ConfigurationError
+from callpipe.errors import ConfigurationError, MissingDependencyError
 from callpipe.frames.frames import Frame, LLMContextFrame
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.processors.aggregators.llm_context import LLMContext
@@ -47,10 +51,10 @@ def user(text: str) -> dict[str, Any]:
 
 
 class After(SleepFrame):
-    """Waits until the fake has had ``adds`` store requests, then runs ``action``."""
+    """Waits (at most 2 s) until ``until()`` holds, then runs ``action``."""
 
-    def __init__(self, server: FakeMem0Server, adds: int, action: Callable[[], None]) -> None:
-        super().__init__(1.0, until=lambda: len(server.adds) >= adds)
+    def __init__(self, until: Callable[[], bool], action: Callable[[], None]) -> None:
+        super().__init__(2.0, until=until)
         self.action = action
 
     async def wait(self) -> None:
@@ -110,7 +114,7 @@ async def test_each_turn_replaces_the_memories_and_sends_only_new_messages(
         context.add_message(user("And a birthday cake?"))
 
     memory = make_memory(server, agent_id="bakery-bot", run_id="CA123")
-    frames = [LLMContextFrame(context=context), After(server, 1, next_turn)]
+    frames = [LLMContextFrame(context=context), After(lambda: len(server.adds) == 1, next_turn)]
     await run_test(memory, [*frames, LLMContextFrame(context=context)])
     await eventually(lambda: len(server.adds) == 2)
     assert server.adds[0] == {
@@ -132,6 +136,25 @@ async def test_each_turn_replaces_the_memories_and_sends_only_new_messages(
         {"role": "system", "content": f"{PROMPT}1. Orders a birthday cake every June"}
     ]
     assert context.messages[1] is recalled[0]
+
+
+async def test_what_the_context_gains_during_the_search_is_kept(server: FakeMem0Server) -> None:
+    server.remember("Likes rye bread", user_id=CALLER)
+    server.search_delay = 0.2
+    context = LLMContext([SYSTEM, user("Any rye bread?")])
+    late = {"role": "user", "content": "Oh, and a baguette."}
+    params = Mem0MemoryService.InputParams(search_timeout_secs=2.0)
+    frames = [
+        LLMContextFrame(context=context),
+        After(lambda: len(server.searches) == 1, lambda: context.add_message(late)),
+    ]
+    await run_test(make_memory(server, params=params), frames)
+    assert context.messages == [
+        SYSTEM,
+        {"role": "system", "content": f"{PROMPT}1. Likes rye bread"},
+        user("Any rye bread?"),
+        late,
+    ]
 
 
 async def test_the_store_does_not_hold_the_turn(
@@ -208,3 +231,52 @@ def test_needs_an_id_and_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
         Mem0MemoryService(user_id=CALLER)
     monkeypatch.setenv("MEM0_API_KEY", "from-env")
     assert Mem0MemoryService(user_id=CALLER).user_id == CALLER
+
+
+class LocalMemory:
+    """Stands in for the open-source ``mem0.Memory``: records each call and its thread."""
+
+    calls: list[tuple[str, int, tuple[Any, ...], dict[str, Any]]] = []
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LocalMemory:
+        cls.calls.append(("from_config", threading.get_ident(), (config,), {}))
+        return cls()
+
+    def add(self, messages: Any, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("add", threading.get_ident(), (messages,), kwargs))
+        return {"results": []}
+
+    def search(self, query: str, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("search", threading.get_ident(), (query,), kwargs))
+        return {"results": [{"id": "m1", "memory": "Likes rye bread", "score": 0.9}]}
+
+
+async def test_local_config_runs_mem0_memory_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("mem0")
+    module.__spec__ = importlib.machinery.ModuleSpec("mem0", None)
+    module.Memory = LocalMemory  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "mem0", module)
+    monkeypatch.setattr(LocalMemory, "calls", [])
+    config = {"vector_store": {"provider": "qdrant"}}
+    memory = Mem0MemoryService(local_config=config, user_id=CALLER)
+    context = LLMContext([SYSTEM, user("Any rye bread?")])
+    await run_test(memory, [LLMContextFrame(context=context)])
+    assert context.messages[1] == {"role": "system", "content": f"{PROMPT}1. Likes rye bread"}
+    calls = {name: (args, kwargs) for name, _, args, kwargs in LocalMemory.calls}
+    assert calls["from_config"] == ((config,), {})
+    assert calls["search"] == (
+        ("Any rye bread?",),
+        {"filters": {"user_id": CALLER}, "top_k": 10, "threshold": 0.1},
+    )
+    assert calls["add"] == (
+        ([user("Any rye bread?")],),
+        {"metadata": {"platform": "pipecat"}, "user_id": CALLER},
+    )
+    assert threading.get_ident() not in {thread for _, thread, _, _ in LocalMemory.calls}
+
+
+def test_local_config_needs_the_mem0_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "mem0", None)
+    with pytest.raises(MissingDependencyError, match=r"callpipe\[mem0\]"):
+        Mem0MemoryService(local_config={"llm": {}}, user_id=CALLER)

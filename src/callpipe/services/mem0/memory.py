@@ -3,15 +3,15 @@
 Placed between the user aggregator and the LLM. On each context frame (``LLMContextFrame`` or
 the older ``OpenAILLMContextFrame``) it
 
-1. sends the conversation's new user and assistant messages to Mem0 in a background task (the
-   turn never waits for it; at most two such requests are in flight per call, and messages not
-   sent yet go with the next turn's);
-2. searches Mem0 for memories matching the caller's latest words, for at most
+1. searches Mem0 for memories matching the caller's latest words, for at most
    ``InputParams.search_timeout_secs`` (a few hundred milliseconds by default): on a timeout or
-   an error the frame goes on without memories and a warning is logged;
-3. puts what it found into the context as one message (``system`` role, or ``user`` with
+   an error the frame goes on with no new memories and a warning is logged;
+2. puts what it found into the context as one message (``system`` role, or ``user`` with
    ``add_as_system_message=False``) at ``InputParams.position``, replacing the one it put there
-   on an earlier turn, and passes the frame on.
+   on an earlier turn;
+3. sends the conversation's new user and assistant messages to Mem0 in a background task (the
+   turn never waits for it; at most two such requests are in flight per call, and messages not
+   sent yet go with the next turn's), and passes the frame on.
 
 Mem0 is reached over its Platform REST API (``POST /v3/memories/add/`` and
 ``/v3/memories/search/``, ``Authorization: Token <key>``) through the event loop's shared
@@ -62,7 +62,6 @@ from callpipe.processors.aggregators.llm_context import (
     standard_message_text,
 )
 from callpipe.processors.aggregators.openai_llm_context import (
-    PRIVATE_KEYS,
     OpenAILLMContext,
     OpenAILLMContextFrame,
 )
@@ -210,7 +209,7 @@ def _storable(message: Any) -> dict[str, str] | None:
     role = message.get("role")
     if role not in ("user", "assistant"):
         return None
-    text = standard_message_text({k: v for k, v in message.items() if k not in PRIVATE_KEYS})
+    text = standard_message_text(message)
     return {"role": role, "content": text} if text.strip() else None
 
 
@@ -358,35 +357,40 @@ class Mem0MemoryService(FrameProcessor):
         await super().cleanup()
 
     async def _remember(self, context: LLMContext | OpenAILLMContext, *, store: bool) -> None:
-        messages: list[Any] = list(context.messages)
-        query = next(
-            (
-                text
-                for m in reversed(messages)
-                if isinstance(m, dict) and m.get("role") == "user" and m is not self._injected
-                for text in (standard_message_text(m).strip(),)
-                if text
-            ),
-            None,
-        )
-        if query is None or self._key_refused:
+        query = self._latest_user_text(context.messages)
+        if not query or self._key_refused:
             return
+        if query != self._last_query:
+            self._last_query = query
+            memories = await self._search(query)
+            if memories is not None:
+                self._recall(context, memories)
         if store:
-            self._store_new(messages)
-        if query == self._last_query:
-            return
-        self._last_query = query
-        memories = await self._search(query)
-        if memories is None:
-            return
-        if self._injected is not None:
-            messages = [m for m in messages if m is not self._injected]
-            self._injected = None
+            self._store_new(context.messages)
+
+    def _recall(
+        self, context: LLMContext | OpenAILLMContext, memories: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Put ``memories`` in the context in place of the ones an earlier turn put there."""
+        # The context as it is now: others may have added to it while the search ran.
+        messages: list[Any] = [m for m in context.messages if m is not self._injected]
+        self._injected = None
         if memories:
             self._injected = self._memories_message(memories)
             position = max(0, min(self._params.position, len(messages)))
             messages.insert(position, self._injected)
         context.set_messages(messages)
+
+    def _latest_user_text(self, messages: Sequence[Any]) -> str:
+        """What the caller said last: the search's query (``""`` when they said nothing)."""
+        for message in reversed(messages):
+            if message is self._injected or not isinstance(message, dict):
+                continue
+            if message.get("role") == "user":
+                text = standard_message_text(message).strip()
+                if text:
+                    return text
+        return ""
 
     def _memories_message(self, memories: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         lines = [str(m.get("memory") or "").strip() for m in memories]
