@@ -221,3 +221,22 @@ def test_pipecat_defaults() -> None:
     )
     assert segmented.settings.model == "canary-1b-asr"
     assert segmented.recognition_config(16000).language_code == "es-ES"
+
+
+async def test_the_end_of_the_call_waits_for_the_last_result(fake: FakeRivaServer) -> None:
+    fake.transcripts.append("goodbye then")
+    frames = [streams(fake), *caller_audio(1.0, loud=True)]  # no quiet: Riva has not ended it
+    down, up = await run_test(make_stt(fake), frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert [f.text for f in of(down, TranscriptionFrame)] == ["goodbye then"]
+    assert fake.ended == ["half-closed"]
+
+
+async def test_cancel_cancels_the_call(fake: FakeRivaServer) -> None:
+    frames = [streams(fake), *caller_audio(0.5, loud=True), CancelFrame()]
+    await run_test(make_stt(fake), frames, params=PHONE, send_end_frame=False)
+    for _ in range(100):
+        if fake.ended:
+            break
+        await SleepFrame(0.01).wait()
+    assert fake.ended == ["cancelled"]
