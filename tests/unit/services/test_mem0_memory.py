@@ -187,6 +187,7 @@ async def test_a_slow_or_failing_mem0_does_not_hold_the_turn(
         server.search_delay = 0.4
     else:
         server.fail_status = 500
+        server.fail_detail = f"no memories for {CALLER}"  # a number in the error is masked
     params = Mem0MemoryService.InputParams(search_timeout_secs=0.05)
     context = LLMContext([SYSTEM, user("Any rye bread?")])
     with caplog.at_level(logging.WARNING, logger="callpipe.services.mem0.memory"):

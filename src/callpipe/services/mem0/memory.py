@@ -55,7 +55,7 @@ from callpipe.errors import (
     ServiceAuthError,
 )
 from callpipe.frames.frames import CancelFrame, EndFrame, Frame, LLMContextFrame
-from callpipe.log import call_tag, mask
+from callpipe.log import call_tag, mask, redact_numbers
 from callpipe.processors.aggregators.llm_context import (
     LLMContext,
     LLMSpecificMessage,
@@ -201,6 +201,12 @@ class _Local:
         return None
 
 
+def _said(exc: BaseException) -> str:
+    """An error for the log, with any phone number in it (Mem0 may quote a ``user_id``)
+    masked."""
+    return redact_numbers(f"{type(exc).__name__}: {exc}")
+
+
 def _storable(message: Any) -> dict[str, str] | None:
     """A user or assistant message as Mem0 takes it (``role`` and text ``content``), or None
     for anything else (instructions, tool calls and results, provider-specific messages)."""
@@ -333,7 +339,7 @@ class Mem0MemoryService(FrameProcessor):
         try:
             return await self._backend.get_all(self._ids)
         except Exception as exc:
-            logger.warning("%s%s: could not list memories: %s", call_tag(), self, exc)
+            logger.warning("%s%s: could not list memories: %s", call_tag(), self, _said(exc))
             return []
 
     # ------------------------------------------------------------------ frames
@@ -418,7 +424,7 @@ class Mem0MemoryService(FrameProcessor):
             await self._refused(exc)
             return None
         except Exception as exc:
-            logger.warning("%s%s: no memories this turn: %s", call_tag(), self, exc)
+            logger.warning("%s%s: no memories this turn: %s", call_tag(), self, _said(exc))
             return None
         logger.debug("%s%s: %d memories found", call_tag(), self, len(found))
         return found
@@ -455,7 +461,7 @@ class Mem0MemoryService(FrameProcessor):
             await self._refused(exc)
         except Exception as exc:
             logger.warning(
-                "%s%s: could not store %d messages: %s", call_tag(), self, len(batch), exc
+                "%s%s: could not store %d messages: %s", call_tag(), self, len(batch), _said(exc)
             )
         else:
             logger.debug("%s%s: stored %d messages", call_tag(), self, len(batch))

@@ -21,8 +21,8 @@ The contract, as Mem0's API reference (https://docs.mem0.ai/api-reference) and t
 
 Scripting: :meth:`remember` stores a memory up front; ``search_delay`` and ``add_delay`` hold
 each search or add answer (a slow Mem0); ``fail_status`` answers add and search with that
-status. Request bodies are recorded in ``adds`` and ``searches`` as they arrive (headers in
-``headers``); ``adds_done`` counts the adds answered.
+status (and ``fail_detail``). Request bodies are recorded in ``adds`` and ``searches`` as they
+arrive (headers in ``headers``); ``adds_done`` counts the adds answered.
 """
 
 from __future__ import annotations
@@ -154,6 +154,7 @@ class FakeMem0Server(ServedHTTPFake):
         self.add_delay = 0.0
         self.adds_done = 0
         self.fail_status: int | None = None
+        self.fail_detail = "fake failure"
         self._server = LocalASGIServer(
             fake_app(
                 [
@@ -200,7 +201,7 @@ class FakeMem0Server(ServedHTTPFake):
             await asyncio.sleep(self.add_delay)
         self.adds_done += 1
         if self.fail_status is not None:
-            return JSONResponse({"detail": "fake failure"}, status_code=self.fail_status)
+            return JSONResponse({"detail": self.fail_detail}, status_code=self.fail_status)
         problem = add_problem(body)
         if problem is not None:
             return _bad_request(problem)
@@ -227,7 +228,7 @@ class FakeMem0Server(ServedHTTPFake):
         if self.search_delay:
             await asyncio.sleep(self.search_delay)
         if self.fail_status is not None:
-            return JSONResponse({"detail": "fake failure"}, status_code=self.fail_status)
+            return JSONResponse({"detail": self.fail_detail}, status_code=self.fail_status)
         if not isinstance(body, dict):
             return _bad_request("The request body must be a JSON object.")
         query = body.get("query")
