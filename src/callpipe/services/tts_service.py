@@ -291,6 +291,29 @@ class TTSService(AIService):
         if ctx is not None and not ctx.finished:
             ctx.failed = True
 
+    def restart_context(self, context_id: str) -> bool:
+        """Forget the audio and word timing received so far for a reply nothing of which has
+        gone out yet (it waits behind the one playing), so that the provider can synthesize it
+        again, e.g. on a new socket after the old one dropped. Returns False, changing nothing,
+        once the reply's output has started (then it cannot be replayed without repeating)."""
+        ctx = self._contexts.get(context_id)
+        if ctx is None or ctx.finished or ctx is self._playing:
+            return False
+        kept = []
+        while not ctx.queue.empty():
+            item = ctx.queue.get_nowait()
+            if item is not None and not isinstance(item, TTSAudioRawFrame | TTSTextFrame):
+                kept.append(item)  # TTSStartedFrame, announcements
+        for item in kept:
+            ctx.queue.put_nowait(item)
+        ctx.audio_secs = 0.0
+        ctx.words.clear()
+        ctx.words_seen = False
+        ctx.resampler = None
+        ctx.odd_byte = b""
+        ctx.sentence_failed = False
+        return True
+
     def _drop_unheard(self, ctx: TTSContext) -> None:
         """Queue the audio the resampler holds, then forget the words still waiting for
         audio: none is coming."""

@@ -149,6 +149,22 @@ async def test_dropped_socket_reconnects_once(server: FakeCartesiaServer) -> Non
     assert not [f for f in up if isinstance(f, ErrorFrame) and f.fatal]
 
 
+async def test_a_reply_sent_but_unheard_when_the_socket_drops_is_spoken_on_the_new_one(
+    server: FakeCartesiaServer,
+) -> None:
+    server.drop_after_chunks = 2
+    frames: list[Frame] = [
+        *reply("One two three four five six."),
+        *reply("After drop."),  # sent on the first socket before it drops, no audio yet
+    ]
+    down, up = await run_test(make_tts(server), frames, params=PARAMS)
+    assert server.connections == 2
+    assert sum(isinstance(f, TTSStoppedFrame) for f in down) == 2
+    # The first reply was cut mid-speech (not repeated); the second is spoken whole.
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)][-2:] == ["After", "drop."]
+    assert not [f for f in up if isinstance(f, ErrorFrame) and f.fatal]
+
+
 async def test_a_slow_provider_never_delays_the_pipeline() -> None:
     """A provider that accepts TCP but never answers the handshake must not hold frames back."""
 

@@ -114,6 +114,9 @@ class _Reply:
     last_audio_at: float | None = None
     awaiting_audio: bool = False
     flushed: bool = False
+    sent: list[str] = field(default_factory=list)
+    """All the reply's text sent so far: a reply none of whose audio went out is spoken again
+    on a new socket after a drop."""
 
 
 class GenerationConfig(BaseModel):
@@ -274,7 +277,7 @@ class CartesiaTTSService(TTSService):
             url=self._url if self._url.endswith(_WS_PATH) else self._url + _WS_PATH,
             headers=self._handshake_headers(),
             on_message=self._on_message,
-            on_reconnected=self._drop_open_contexts,
+            on_reconnected=self._resend_or_drop_open_contexts,
             on_failed=self._on_socket_failed,
             auth_hint="Check api_key / CARTESIA_API_KEY.",
         )
@@ -291,6 +294,23 @@ class CartesiaTTSService(TTSService):
         ws, self._ws = self._ws, None
         if ws is not None:
             await ws.close()
+
+    async def _resend_or_drop_open_contexts(self) -> None:
+        """After a reconnect: a reply none of whose audio has gone out yet (it waits behind the
+        one playing) is sent again, whole, on the new socket, so the caller hears it once and
+        complete; the one cut mid-speech is closed."""
+        for context_id in list(self._contexts):
+            reply = self._replies.get(context_id)
+            if reply is None or not reply.sent or not self.restart_context(context_id):
+                self.context_failed(context_id)
+                await self._finish(context_id)
+                continue
+            reply.ids.clear()
+            cid = self._new_cartesia_context(context_id, reply)
+            reply.awaiting_audio = True
+            logger.info("%s: socket replaced; sending an unheard reply again as %s", self, cid)
+            text = "".join(reply.sent)
+            await self._send(context_id, self._request(cid, text, more=not reply.flushed))
 
     async def _drop_open_contexts(self) -> None:
         # A new socket knows nothing of the old contexts: close them rather than wait forever.
@@ -397,6 +417,7 @@ class CartesiaTTSService(TTSService):
         # send streamed text (no sentence aggregation) as it came, spaces and all.
         reply.last_text = text.strip() + " " if self._aggregate_sentences else text
         reply.awaiting_audio = True
+        reply.sent.append(reply.last_text)
         await self._send(context_id, self._request(cid, reply.last_text, more=True))
 
     async def flush_context(self, context_id: str) -> None:
