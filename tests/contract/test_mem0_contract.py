@@ -131,11 +131,12 @@ async def test_the_sdk_raises_its_own_errors_for_a_bad_key_and_a_bad_body(
 @needs_sdk
 async def test_our_requests_are_the_ones_the_sdk_sends(fake: FakeMem0Server) -> None:
     client = await asyncio.to_thread(_sdk_client, fake)
-    # As Pipecat 1.14's Mem0MemoryService calls the SDK: every id given, OR-ed in the search.
+    # As the SDK is called for the service's requests: every id given to the add; the search
+    # narrowed to the caller (Pipecat ORs every id; see the service).
     await asyncio.to_thread(
         client.add, [dict(m) for m in MESSAGES], metadata={"platform": "pipecat"}, **IDS
     )
-    filters = {"OR": [{name: value} for name, value in IDS.items()]}
+    filters = {"user_id": IDS["user_id"]}
     await asyncio.to_thread(
         client.search,
         query=MESSAGES[-1]["content"],

@@ -83,7 +83,7 @@ async def test_memories_go_in_as_a_system_message_after_the_prompt(
     assert server.searches == [
         {
             "query": "Do you have rye bread today?",
-            "filters": {"OR": [{"user_id": CALLER}]},
+            "filters": {"user_id": CALLER},
             "top_k": 10,
             "threshold": 0.1,
         }
@@ -128,14 +128,27 @@ async def test_each_turn_replaces_the_memories_and_sends_only_new_messages(
         {"role": "assistant", "content": "Yes, fresh rye."},
         user("And a birthday cake?"),
     ]
-    assert server.searches[0]["filters"] == {
-        "OR": [{"user_id": CALLER}, {"agent_id": "bakery-bot"}, {"run_id": "CA123"}]
-    }
+    # The caller's memories, from any call or agent: the other ids do not narrow it.
+    assert server.searches[0]["filters"] == {"user_id": CALLER}
     recalled = [m for m in context.messages if str(m.get("content")).startswith(PROMPT)]
     assert recalled == [
         {"role": "system", "content": f"{PROMPT}1. Orders a birthday cake every June"}
     ]
     assert context.messages[1] is recalled[0]
+
+
+async def test_a_caller_never_recalls_what_another_caller_told_the_same_agent(
+    server: FakeMem0Server,
+) -> None:
+    server.remember("Allergic to nuts", user_id="+15559990000", agent_id="bakery-bot")
+    server.remember("Likes rye bread", user_id=CALLER, agent_id="bakery-bot", run_id="CA1")
+    context = LLMContext([SYSTEM, user("Do you have rye bread, and anything with nuts?")])
+    memory = make_memory(server, agent_id="bakery-bot", run_id="CA2")
+    down, up = await run_test(memory, [LLMContextFrame(context=context)])
+    assert not errors(up)
+    recalled = [m for m in context.messages if str(m.get("content")).startswith(PROMPT)]
+    # This caller's memory from an earlier call, and nothing of the other caller's.
+    assert recalled == [{"role": "system", "content": f"{PROMPT}1. Likes rye bread"}]
 
 
 async def test_what_the_context_gains_during_the_search_is_kept(server: FakeMem0Server) -> None:

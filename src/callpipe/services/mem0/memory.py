@@ -101,8 +101,20 @@ class _Backend(Protocol):
     async def close(self) -> None: ...
 
 
-def _or_filter(ids: Ids) -> dict[str, Any]:
-    """The Platform's entity filter, as Pipecat builds it: any of the given ids matches."""
+def _scope(ids: Ids) -> Ids:
+    """The ids a search or listing is narrowed to: with a ``user_id`` (on a phone bot usually
+    the caller's number), that user's memories, whichever agent or call stored them; without
+    one, all the ids given."""
+    return {"user_id": ids["user_id"]} if "user_id" in ids else ids
+
+
+def _entity_filter(ids: Ids) -> dict[str, Any]:
+    """The Platform's entity filter. With a ``user_id``, only that user's memories match, so
+    one caller never hears what another told an agent shared by every call; without one, any
+    of the ids given matches (``OR``, as Pipecat builds it for every search): agent- or
+    run-wide memory."""
+    if "user_id" in ids:
+        return dict(_scope(ids))
     return {"OR": [{name: value} for name, value in ids.items()]}
 
 
@@ -153,11 +165,16 @@ class _Platform:
     async def search(
         self, query: str, ids: Ids, limit: int, threshold: float
     ) -> list[dict[str, Any]]:
-        body = {"query": query, "filters": _or_filter(ids), "top_k": limit, "threshold": threshold}
+        body = {
+            "query": query,
+            "filters": _entity_filter(ids),
+            "top_k": limit,
+            "threshold": threshold,
+        }
         return _results(await self._post("/v3/memories/search/", body))
 
     async def get_all(self, ids: Ids) -> list[dict[str, Any]]:
-        return _results(await self._post("/v3/memories/", {"filters": _or_filter(ids)}))
+        return _results(await self._post("/v3/memories/", {"filters": _entity_filter(ids)}))
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -189,13 +206,15 @@ class _Local:
     ) -> list[dict[str, Any]]:
         memory = await self._get()
         found = await asyncio.to_thread(
-            lambda: memory.search(query, filters=dict(ids), top_k=limit, threshold=threshold)
+            lambda: memory.search(
+                query, filters=dict(_scope(ids)), top_k=limit, threshold=threshold
+            )
         )
         return _results(found)
 
     async def get_all(self, ids: Ids) -> list[dict[str, Any]]:
         memory = await self._get()
-        return _results(await asyncio.to_thread(lambda: memory.get_all(filters=dict(ids))))
+        return _results(await asyncio.to_thread(lambda: memory.get_all(filters=dict(_scope(ids)))))
 
     async def close(self) -> None:
         return None
@@ -223,10 +242,11 @@ class Mem0MemoryService(FrameProcessor):
     """Long-term memory from Mem0, between the user aggregator and the LLM (module docstring).
 
     Give at least one of ``user_id``, ``agent_id`` and ``run_id``: memories are stored under all
-    of those given, and a search matches memories under any of them (Mem0's ``OR`` filter, as in
-    Pipecat). To keep a caller's memories to that caller, give ``user_id`` alone (or with a
-    per-call ``run_id``): an ``agent_id`` shared by every call also matches what other callers
-    told that agent.
+    of those given. With a ``user_id``, a search finds only that user's memories (whichever
+    agent or call stored them, so earlier calls are remembered). This differs from Pipecat,
+    whose search matches any of the ids (``OR``): there an ``agent_id`` shared by every call
+    brings back what other callers told the agent, which a phone bot must not do. Without a
+    ``user_id`` the search is Pipecat's: any of the ids given.
     """
 
     passes_input_audio = True
