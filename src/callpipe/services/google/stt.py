@@ -59,7 +59,6 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +69,7 @@ from callpipe.frames.frames import EndFrame, StartFrame
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import GOOGLE_SPEECH_URL_ENV
 from callpipe.services._env import base_url as env_base_url
+from callpipe.services._grpc_stream import RequestStream, drain_streams
 from callpipe.services.google._auth import anonymous_credentials, insecure_target, load_credentials
 from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import StreamingSTTService, restore_settings
@@ -233,23 +233,17 @@ def _adaptation(value: Any) -> Any:
     return speech.SpeechAdaptation(shaped)
 
 
-class _Stream:
+class _Stream(RequestStream):
     """One ``StreamingRecognize`` call: its requests, its reader and what it still owes."""
 
     def __init__(self, first: Any, settings: dict[str, Any], languages: list[str]) -> None:
-        self.requests: asyncio.Queue[Any] = asyncio.Queue()
-        self.requests.put_nowait(first)
+        super().__init__(first)
         self.settings = settings
         """The settings it was opened with (``{name: value}``)."""
         self.languages = languages
         """Google's codes of the languages it was opened with."""
         self.opened = time.monotonic()
-        self.reader: asyncio.Task[None] | None = None
         self.call: Any = None
-        self.closing = False
-        """Half-closed by the service: its end is expected."""
-        self.failed = False
-        """Ended (by an error, or by Google on its own); audio now waits for another stream."""
         self.reopen = False
         """Failed, and the next audio opens another stream (with :attr:`unfinalized` first)."""
         self.unfinalized: deque[tuple[int, bytes]] = deque()
@@ -259,15 +253,6 @@ class _Stream:
         self.sent_bytes = 0
         self.replaced: _Stream | None = None
         """The stream it replaced for changed settings (until it answers)."""
-
-    async def iterate(self) -> AsyncIterator[Any]:
-        while (request := await self.requests.get()) is not None:
-            yield request
-
-    def half_close(self) -> None:
-        if not self.closing:
-            self.closing = True
-            self.requests.put_nowait(None)
 
 
 class GoogleSTTService(StreamingSTTService):
@@ -548,14 +533,7 @@ class GoogleSTTService(StreamingSTTService):
         stream = self._stream
         if stream is not None and stream.failed and stream.unfinalized:
             stream = self._live_stream()  # Google dropped it: its last audio goes again
-        readers = [s.reader for s in (stream, *self._retiring) if s is not None and s.reader]
-        if stream is not None:
-            stream.half_close()
-        try:
-            async with asyncio.timeout(self.end_timeout_secs):
-                await asyncio.gather(*(asyncio.shield(r) for r in readers))
-        except TimeoutError:
-            logger.warning("%s: no end of the stream within %.1f s", self, self.end_timeout_secs)
+        await drain_streams(stream, self._retiring, self.end_timeout_secs, self)
         await self.disconnect()
 
     async def disconnect(self) -> None:

@@ -38,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -47,6 +47,7 @@ from pydantic import BaseModel
 from callpipe.audio.wav import read_wav
 from callpipe.frames.frames import EndFrame, StartFrame
 from callpipe.processors.base_object import cancel_and_wait
+from callpipe.services._grpc_stream import RequestStream, drain_streams
 from callpipe.services.nvidia._riva import (
     AUTH_HINT,
     NVCF_SERVER,
@@ -210,28 +211,14 @@ def _custom_pairs(text: str) -> dict[str, str]:
     return pairs
 
 
-class _Stream:
-    """One ``StreamingRecognize`` call: its requests and its reader."""
+class _Stream(RequestStream):
+    """One ``StreamingRecognize`` call: its requests, its reader and its unfinished audio."""
 
     def __init__(self, first: Any) -> None:
-        self.requests: asyncio.Queue[Any] = asyncio.Queue()
-        self.requests.put_nowait(first)
-        self.first = first
-        self.reader: asyncio.Task[None] | None = None
-        self.closing = False
-        self.failed = False
+        super().__init__(first)
         self.unfinalized: deque[bytes] = deque()
         """Audio sent since the stream's last final result: sent again if the stream fails."""
         self.unfinalized_bytes = 0
-
-    async def iterate(self) -> AsyncIterator[Any]:
-        while (request := await self.requests.get()) is not None:
-            yield request
-
-    def half_close(self) -> None:
-        if not self.closing:
-            self.closing = True
-            self.requests.put_nowait(None)
 
 
 class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
@@ -383,14 +370,7 @@ class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
         await self.flush_audio()
         await self.stop_sending()
         stream = self._stream
-        readers = [s.reader for s in (stream, *self._retiring) if s is not None and s.reader]
-        if stream is not None:
-            stream.half_close()
-        try:
-            async with asyncio.timeout(self.end_timeout_secs):
-                await asyncio.gather(*(asyncio.shield(r) for r in readers))
-        except TimeoutError:
-            logger.warning("%s: no end of the stream within %.1f s", self, self.end_timeout_secs)
+        await drain_streams(stream, self._retiring, self.end_timeout_secs, self)
         await self.disconnect()
 
     async def disconnect(self) -> None:

@@ -1,0 +1,43 @@
+"""The request stream and end-of-call drain the gRPC streaming recognizers share."""
+
+from __future__ import annotations
+
+import asyncio
+
+from callpipe.services._grpc_stream import RequestStream, drain_streams
+
+
+async def _collect(stream: RequestStream, into: list[object]) -> None:
+    async for request in stream.iterate():
+        into.append(request)
+
+
+async def test_half_close_ends_the_requests_once_after_those_queued() -> None:
+    stream = RequestStream("config")
+    stream.requests.put_nowait("audio")
+    stream.half_close()
+    stream.half_close()
+    sent: list[object] = []
+    await _collect(stream, sent)
+    assert sent == ["config", "audio"]
+    assert stream.closing and stream.requests.empty()
+
+
+async def test_drain_half_closes_the_current_stream_and_waits_for_every_reader() -> None:
+    current, retiring = RequestStream("a"), RequestStream("b")
+    seen: list[object] = []
+    current.reader = asyncio.create_task(_collect(current, seen))
+    retiring.half_close()
+    retiring.reader = asyncio.create_task(_collect(retiring, seen))
+    await drain_streams(current, {retiring}, 1.0, "svc")
+    assert current.closing
+    assert current.reader.done() and retiring.reader.done()
+    assert sorted(map(str, seen)) == ["a", "b"]
+
+
+async def test_drain_gives_up_after_the_wait_and_leaves_the_reader_running() -> None:
+    current = RequestStream("a")
+    current.reader = asyncio.create_task(asyncio.sleep(10))
+    await drain_streams(current, (), 0.01, "svc")
+    assert not current.reader.done()
+    current.reader.cancel()
