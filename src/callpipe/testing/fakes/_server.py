@@ -37,6 +37,11 @@ def json_object(raw: str | bytes) -> dict[str, Any] | None:
     return message if isinstance(message, dict) else None
 
 
+def sse(event: dict[str, Any]) -> str:
+    """One server-sent event named by its payload's ``type``: ``event:`` + ``data: <json>``."""
+    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+
+
 def fake_app(routes: Sequence[BaseRoute]) -> Starlette:
     """The Starlette app of an HTTP fake: its routes, and a quiet end for vanished clients."""
     return Starlette(routes=list(routes), exception_handlers={ClientDisconnect: _client_gone})

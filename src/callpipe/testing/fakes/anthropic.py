@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from callpipe.testing.fakes._server import LocalASGIServer, ServedHTTPFake, fake_app
+from callpipe.testing.fakes._server import LocalASGIServer, ServedHTTPFake, fake_app, sse
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -343,9 +343,6 @@ class FakeAnthropicServer(ServedHTTPFake):
     async def _events(
         self, reply: AnthropicReply, model: str, blocks: list[dict[str, Any]]
     ) -> AsyncIterator[str]:
-        def sse(payload: dict[str, Any]) -> str:
-            return f"event: {payload['type']}\ndata: {json.dumps(payload)}\n\n"
-
         start = self._message(reply, model, [])
         start.update(stop_reason=None, usage=self._usage(reply, 1))
         yield sse({"type": "message_start", "message": start})

@@ -55,6 +55,7 @@ from callpipe.testing.fakes._server import (
     Refusal,
     ServedWebsocketFake,
     json_object,
+    sse,
 )
 from callpipe.testing.fakes._stt import Hearing
 from callpipe.testing.fakes._tts import SpeechHTTPFake
@@ -111,10 +112,6 @@ def speech_problem(body: Any) -> list[dict[str, Any]]:
     return problems
 
 
-def _event(data: dict[str, Any]) -> str:
-    return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n"
-
-
 class FakeMistralSpeechServer(CountsStreams, SpeechHTTPFake):
     """Mistral's ``POST /v1/audio/speech`` (see the module docstring)."""
 
@@ -169,10 +166,10 @@ class FakeMistralSpeechServer(CountsStreams, SpeechHTTPFake):
         for i in range(0, len(pcm), step):
             audio = pcm16_to_float32(pcm[i : i + step])
             data = {"type": "speech.audio.delta", "audio_data": base64.b64encode(audio).decode()}
-            yield _event(data)
+            yield sse(data)
             await asyncio.sleep(self.chunk_delay)
         usage = {"prompt_tokens": len(text.split()), "completion_tokens": 0, "total_tokens": 0}
-        yield _event({"type": "speech.audio.done", "usage": usage})
+        yield sse({"type": "speech.audio.done", "usage": usage})
 
 
 class FakeMistralRealtimeServer(ServedWebsocketFake):

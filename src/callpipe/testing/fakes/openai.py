@@ -42,8 +42,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from callpipe.audio.wav import pcm_to_wav
-from callpipe.testing.fakes._server import CountsStreams, LocalASGIServer, ServedFake, fake_app
-from callpipe.testing.fakes.openai_responses import last_user_text, response_events, sse
+from callpipe.testing.fakes._server import CountsStreams, LocalASGIServer, ServedFake, fake_app, sse
+from callpipe.testing.fakes.openai_responses import last_user_text, response_events
 
 
 @dataclass

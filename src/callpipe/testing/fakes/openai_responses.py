@@ -47,10 +47,6 @@ _numbers = itertools.count()
 """Numbers the responses of all fakes, so every response and item id is unique."""
 
 
-def sse(event: dict[str, Any]) -> str:
-    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
-
-
 def _words(text: str) -> list[str]:
     words = text.split(" ") if text else []
     return [word if i == 0 else " " + word for i, word in enumerate(words)]

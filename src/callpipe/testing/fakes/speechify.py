@@ -37,7 +37,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from callpipe.audio.g711 import table_pcm_to_ulaw
-from callpipe.testing.fakes._server import CountsStreams
+from callpipe.testing.fakes._server import CountsStreams, sse
 from callpipe.testing.fakes._tts import SpeechHTTPFake
 from callpipe.testing.fakes.openai import tone_pcm
 
@@ -126,10 +126,6 @@ def word_marks(text: str, secs_per_word: float) -> list[dict[str, Any]]:
     return marks
 
 
-def _event(data: dict[str, Any]) -> str:
-    return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n"
-
-
 class FakeSpeechifyServer(CountsStreams, SpeechHTTPFake):
     """Speechify's streamed speech with word timing on 127.0.0.1 (see the module docstring)."""
 
@@ -195,7 +191,7 @@ class FakeSpeechifyServer(CountsStreams, SpeechHTTPFake):
         final_ms = 0.0  # marks ending by here go with the next chunk
         for n, i in enumerate(range(0, len(pcm), step)):
             if error_after is not None and n == error_after:
-                yield _event(
+                yield sse(
                     {
                         "type": "speech.error",
                         **_error("internal_error", "synthesis failed"),
@@ -211,12 +207,12 @@ class FakeSpeechifyServer(CountsStreams, SpeechHTTPFake):
             if ready:
                 chunk["speech_marks"] = ready
                 marks = marks[len(ready) :]
-            yield _event(chunk)
+            yield sse(chunk)
             final_ms = (i + len(piece)) / 2 / rate * 1000
             await asyncio.sleep(self.chunk_delay)
         if marks:
-            yield _event({"type": "speech.chunk", "speech_marks": marks})
-        yield _event(
+            yield sse({"type": "speech.chunk", "speech_marks": marks})
+        yield sse(
             {
                 "type": "speech.done",
                 "billable_characters_count": len(text),
