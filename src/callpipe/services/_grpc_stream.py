@@ -1,5 +1,5 @@
 """What the gRPC streaming recognizers (Google STT, NVIDIA Riva STT) share: one bidi call fed
-from a queue, and the drain of a service's calls at the end of a conversation.
+from a queue, and the drain and close of a service's calls at the end of a conversation.
 
 A :class:`RequestStream` is one ``StreamingRecognize`` call seen from our side: the requests
 waiting to go (the first is the configuration), the task reading its responses, and whether we
@@ -12,6 +12,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
+
+from callpipe.processors.base_object import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +61,11 @@ async def drain_streams(
             await asyncio.gather(*(asyncio.shield(r) for r in readers))
     except TimeoutError:
         logger.warning("%s: no end of the stream within %.1f s", owner, wait_secs)
+
+
+async def close_streams(streams: Iterable[RequestStream | None]) -> None:
+    """Half-close each call and cancel its reader (waiting until it has stopped)."""
+    for stream in streams:
+        if stream is not None:
+            stream.half_close()
+            await cancel_and_wait(stream.reader)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from callpipe.services._grpc_stream import RequestStream, drain_streams
+from callpipe.services._grpc_stream import RequestStream, close_streams, drain_streams
 
 
 async def _collect(stream: RequestStream, into: list[object]) -> None:
@@ -41,3 +41,12 @@ async def test_drain_gives_up_after_the_wait_and_leaves_the_reader_running() -> 
     await drain_streams(current, (), 0.01, "svc")
     assert not current.reader.done()
     current.reader.cancel()
+
+
+async def test_close_half_closes_every_stream_and_stops_its_reader() -> None:
+    streams = [RequestStream("a"), RequestStream("b")]
+    for stream in streams:
+        stream.reader = asyncio.create_task(asyncio.sleep(10))
+    await close_streams([streams[0], None, streams[1]])
+    assert all(s.closing for s in streams)
+    assert all(s.reader is not None and s.reader.cancelled() for s in streams)

@@ -66,10 +66,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from callpipe.errors import ConfigurationError, MissingDependencyError
 from callpipe.frames.frames import EndFrame, StartFrame
-from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import GOOGLE_SPEECH_URL_ENV
 from callpipe.services._env import base_url as env_base_url
-from callpipe.services._grpc_stream import RequestStream, drain_streams
+from callpipe.services._grpc_stream import RequestStream, close_streams, drain_streams
 from callpipe.services.google._auth import anonymous_credentials, insecure_target, load_credentials
 from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import StreamingSTTService, restore_settings
@@ -538,12 +537,9 @@ class GoogleSTTService(StreamingSTTService):
 
     async def disconnect(self) -> None:
         await self.stop_sending()
-        stream, self._stream = self._stream, None
-        streams, self._retiring = [stream, *self._retiring], set()
-        for each in streams:
-            if each is not None:
-                each.half_close()
-                await cancel_and_wait(each.reader)
+        streams = [self._stream, *self._retiring]
+        self._stream, self._retiring = None, set()
+        await close_streams(streams)
         client, self._client = self._client, None
         if client is not None:
             transport: Any = client.transport  # its close() is unannotated

@@ -46,8 +46,7 @@ from pydantic import BaseModel
 
 from callpipe.audio.wav import read_wav
 from callpipe.frames.frames import EndFrame, StartFrame
-from callpipe.processors.base_object import cancel_and_wait
-from callpipe.services._grpc_stream import RequestStream, drain_streams
+from callpipe.services._grpc_stream import RequestStream, close_streams, drain_streams
 from callpipe.services.nvidia._riva import (
     AUTH_HINT,
     NVCF_SERVER,
@@ -377,10 +376,7 @@ class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
         await self.stop_sending()
         streams = [self._stream, *self._retiring]
         self._stream, self._retiring = None, set()
-        for stream in streams:
-            if stream is not None:
-                stream.half_close()
-                await cancel_and_wait(stream.reader)
+        await close_streams(streams)
         await self._close_channel()
 
     # ------------------------------------------------------------------ audio out
