@@ -22,6 +22,8 @@ from callpipe.frames.frames import (
     STTMetadataFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
     TTSTextFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
@@ -174,6 +176,22 @@ def assert_words_follow_audio(
         elif isinstance(frame, TTSTextFrame):
             n += 1
             assert heard >= n * secs_per_word - tolerance, frame.text
+
+
+def assert_reply_framed(frames: Sequence[Frame]) -> None:
+    """Check that a spoken reply opens with TTSStartedFrame before its first audio and that
+    TTSStoppedFrame comes before the reply's LLMFullResponseEndFrame."""
+    kinds = [type(f) for f in frames]
+    assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame)
+    assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
+
+
+def assert_one_text_after_audio(frames: Sequence[Frame], text: str) -> None:
+    """Check that a service without word timing sends the reply as one TTSTextFrame saying
+    ``text``, and only after all of the reply's audio."""
+    [frame] = [f for f in frames if isinstance(f, TTSTextFrame)]
+    last_audio = max(i for i, f in enumerate(frames) if isinstance(f, TTSAudioRawFrame))
+    assert list(frames).index(frame) > last_audio and frame.text == text
 
 
 def audio_secs(frames: Sequence[Frame]) -> float:

@@ -14,7 +14,6 @@ from callpipe.frames.frames import (
     FatalErrorFrame,
     Frame,
     InterruptionFrame,
-    LLMFullResponseEndFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
@@ -27,7 +26,18 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.asyncai import FakeAsyncAIHTTPServer, FakeAsyncAIServer
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import PHONE, WIDE, after_barge_in, audio_secs, emitted, of, reply, run_then
+from .helpers import (
+    PHONE,
+    WIDE,
+    after_barge_in,
+    assert_one_text_after_audio,
+    assert_reply_framed,
+    audio_secs,
+    emitted,
+    of,
+    reply,
+    run_then,
+)
 
 WORD = 0.05  # seconds of audio per word in the fakes
 VOICE = "e0f39dc4-f691-4e78-bba5-5c636692cc04"
@@ -81,14 +91,10 @@ async def test_each_sentence_is_forced_and_the_reply_ends_with_final(
     # Once quiet, the reply's context is closed; Async's final ends the reply.
     assert server.messages[-1] == {"context_id": context, "close_context": True, "transcript": ""}
     assert {"final": True, "context_id": context} in server.sent
-    kinds = [type(f) for f in down]
-    assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame)
-    assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
+    assert_reply_framed(down)
     assert {f.sample_rate for f in of(down, TTSAudioRawFrame)} == {8000}
     assert abs(audio_secs(down) - 5 * WORD) < 0.01
-    [text] = of(down, TTSTextFrame)
-    last_audio = max(i for i, f in enumerate(down) if isinstance(f, TTSAudioRawFrame))
-    assert down.index(text) > last_audio and text.text == "Hi there. How are you?"
+    assert_one_text_after_audio(down, "Hi there. How are you?")
 
 
 async def test_streamed_text_goes_unforced_and_the_end_forces_it(

@@ -17,7 +17,6 @@ from callpipe.frames.frames import (
     LLMFullResponseStartFrame,
     LLMTextFrame,
     TTSAudioRawFrame,
-    TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
     UserStartedSpeakingFrame,
@@ -31,7 +30,7 @@ from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.pipeline import SleepFrame
 
 from .helpers import PHONE as PARAMS
-from .helpers import audio_secs, emitted, interruption_at, reply, run_then
+from .helpers import assert_reply_framed, audio_secs, emitted, interruption_at, reply, run_then
 
 
 @pytest.fixture
@@ -63,9 +62,7 @@ async def test_reply_uses_one_context_with_continuations(server: FakeCartesiaSer
     # Whole sentences: no server-side buffering (the documented default holds text 3 s).
     assert all(m["max_buffer_delay_ms"] == 0 for m in inputs)
 
-    kinds = [type(f) for f in down]
-    assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame)
-    assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
+    assert_reply_framed(down)
     assert abs(audio_secs(down) - 5 * 0.1) < 1e-6
     assert {f.sample_rate for f in down if isinstance(f, TTSAudioRawFrame)} == {8000}
 

@@ -15,10 +15,8 @@ from callpipe.frames.frames import (
     ErrorFrame,
     Frame,
     InterruptionFrame,
-    LLMFullResponseEndFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
-    TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
     TTSUpdateSettingsFrame,
@@ -30,7 +28,7 @@ from callpipe.testing.fakes.deepgram_tts import FakeDeepgramTTSServer
 from callpipe.testing.pipeline import SleepFrame
 
 from .helpers import PHONE as PARAMS
-from .helpers import audio_secs, emitted, interruption_at, reply, run_then
+from .helpers import assert_reply_framed, audio_secs, emitted, interruption_at, reply, run_then
 
 WORD = 0.05  # seconds of audio per word in the fake
 
@@ -67,9 +65,7 @@ async def test_a_reply_is_spoken_sentence_by_sentence_and_flushed_once(
     assert sent_types(server) == ["Speak", "Speak", "Flush", "Close"]
     assert server.spoken == ["Hi there. How are you? "]
 
-    kinds = [type(f) for f in down]
-    assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame)
-    assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
+    assert_reply_framed(down)
     assert abs(audio_secs(down) - 5 * WORD) < 1e-6
     assert {f.sample_rate for f in down if isinstance(f, TTSAudioRawFrame)} == {8000}
     # No word timing from Deepgram: the reply's text follows all of its audio.

@@ -12,11 +12,9 @@ from callpipe.frames.frames import (
     ErrorFrame,
     Frame,
     InterruptionFrame,
-    LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
     TTSAudioRawFrame,
-    TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
 )
@@ -27,7 +25,7 @@ from callpipe.testing.fakes.elevenlabs import FakeElevenLabsServer
 from callpipe.testing.pipeline import SleepFrame
 
 from .helpers import PHONE as PARAMS
-from .helpers import audio_secs, emitted, interruption_at, reply, run_then
+from .helpers import assert_reply_framed, audio_secs, emitted, interruption_at, reply, run_then
 
 
 @pytest.fixture
@@ -71,9 +69,7 @@ async def test_reply_streams_with_aligned_words(server: FakeElevenLabsServer) ->
         if isinstance(frame, TTSTextFrame):
             end_chars = spoken.index(frame.text) + len(frame.text)
             assert audio_secs(down[:i]) >= end_chars * 0.01 - 1e-6
-    kinds = [type(f) for f in down]
-    assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame)
-    assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
+    assert_reply_framed(down)
     assert abs(audio_secs(down) - len(spoken) * 0.01) < 1e-6
 
 

@@ -25,6 +25,7 @@ from callpipe.testing.fakes.fish import FakeFishServer
 from .helpers import PHONE as PARAMS
 from .helpers import (
     after_barge_in,
+    assert_reply_framed,
     audio_secs,
     barge_in,
     errors,
@@ -77,9 +78,7 @@ async def test_a_phone_call_asks_for_pcm_at_8k_and_a_reply_ends_with_stop(
     assert [events(s) for s in used] == [
         ["start", "Hi there. ", "flush", "How are you? ", "flush", "stop"]
     ]
-    kinds = [type(f) for f in down]
-    assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame)
-    assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
+    assert_reply_framed(down)
     assert audio_secs(down) == pytest.approx(5 * 0.1)
     assert {f.sample_rate for f in down if isinstance(f, TTSAudioRawFrame)} == {8000}
     # Fish gives no timing: the reply's text follows all of its audio.

@@ -13,9 +13,7 @@ from callpipe.frames.frames import (
     FatalErrorFrame,
     Frame,
     InterruptionFrame,
-    LLMFullResponseEndFrame,
     TTSAudioRawFrame,
-    TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
     TTSUpdateSettingsFrame,
@@ -25,7 +23,17 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.together import FakeTogetherServer
 from callpipe.testing.pipeline import SleepFrame
 
-from .helpers import PHONE, after_barge_in, audio_secs, emitted, of, reply, run_then
+from .helpers import (
+    PHONE,
+    after_barge_in,
+    assert_one_text_after_audio,
+    assert_reply_framed,
+    audio_secs,
+    emitted,
+    of,
+    reply,
+    run_then,
+)
 
 WORD = 0.05  # seconds of audio per word in the fake
 Settings = TogetherTTSService.Settings
@@ -66,16 +74,12 @@ async def test_each_sentence_is_committed_and_the_reply_ends_after_its_audio(
     assert [m["text"] for m in server.tts_messages if "text" in m] == ["Hi there.", "How are you?"]
     assert server.items == [("af_heart", "Hi there."), ("af_heart", "How are you?")]
 
-    kinds = [type(f) for f in down]
-    assert kinds.index(TTSStartedFrame) < kinds.index(TTSAudioRawFrame)
-    assert kinds.index(TTSStoppedFrame) < kinds.index(LLMFullResponseEndFrame)
+    assert_reply_framed(down)
     # 24 kHz from Together, resampled to the call's 8 kHz; every item's audio is there.
     assert {f.sample_rate for f in of(down, TTSAudioRawFrame)} == {8000}
     assert abs(audio_secs(down) - 5 * WORD) < 0.01
     # No word timing: the reply's text follows all of its audio.
-    [text] = of(down, TTSTextFrame)
-    last_audio = max(i for i, f in enumerate(down) if isinstance(f, TTSAudioRawFrame))
-    assert down.index(text) > last_audio and text.text == "Hi there. How are you?"
+    assert_one_text_after_audio(down, "Hi there. How are you?")
 
 
 async def test_a_blended_voice_and_the_options_reach_the_query(
