@@ -36,11 +36,14 @@ import asyncio
 import contextlib
 import re
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from callpipe.testing.fakes._server import ServedFake
+from callpipe.testing.fakes._grpc import ServedGRPCFake
 from callpipe.testing.fakes._stt import Hearing
+
+if TYPE_CHECKING:
+    import grpc
 
 METHOD = "/google.cloud.speech.v2.Speech/StreamingRecognize"
 MAX_AUDIO_BYTES = 15 * 1024
@@ -70,7 +73,7 @@ def _speech() -> Any:
     return cloud_speech
 
 
-class FakeGoogleSpeechServer(ServedFake):
+class FakeGoogleSpeechServer(ServedGRPCFake):
     """See the module docstring."""
 
     def __init__(
@@ -107,26 +110,6 @@ class FakeGoogleSpeechServer(ServedFake):
         self.gate = asyncio.Event()
         """Calls read nothing until it is set (set at first)."""
         self.gate.set()
-        self._server: Any = None
-        self._port = 0
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``: the address ``url=`` / ``CALLPIPE_GOOGLE_SPEECH_URL``
-        takes."""
-        return f"http://127.0.0.1:{self._port}"
-
-    @property
-    def target(self) -> str:
-        """``127.0.0.1:PORT``, for a gRPC channel."""
-        return f"127.0.0.1:{self._port}"
-
-    @property
-    def secure(self) -> bool:
-        return False
-
-    def serve_tls(self, certfile: str, keyfile: str) -> None:
-        raise NotImplementedError("the Google Speech fake serves without TLS")
 
     @property
     def configs(self) -> list[Any]:
@@ -137,7 +120,7 @@ class FakeGoogleSpeechServer(ServedFake):
         """The final transcripts sent."""
         return [r.alternatives[0].transcript for m in self.sent for r in m.results if r.is_final]
 
-    async def start(self) -> None:
+    def _handlers(self) -> Sequence[grpc.GenericRpcHandler]:
         import grpc
 
         speech = _speech()
@@ -146,18 +129,11 @@ class FakeGoogleSpeechServer(ServedFake):
             request_deserializer=speech.StreamingRecognizeRequest.deserialize,
             response_serializer=speech.StreamingRecognizeResponse.serialize,
         )
-        service = grpc.method_handlers_generic_handler(
-            "google.cloud.speech.v2.Speech", {"StreamingRecognize": handler}
-        )
-        self._server = grpc.aio.server()
-        self._server.add_generic_rpc_handlers((service,))
-        self._port = self._server.add_insecure_port("127.0.0.1:0")
-        await self._server.start()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.stop(grace=None)
-            self._server = None
+        return [
+            grpc.method_handlers_generic_handler(
+                "google.cloud.speech.v2.Speech", {"StreamingRecognize": handler}
+            )
+        ]
 
     async def _recognize(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
         import grpc

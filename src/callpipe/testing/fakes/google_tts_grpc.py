@@ -32,14 +32,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
 from google.cloud import texttospeech_v1 as tts
 
 from callpipe.audio.g711 import pcm_to_alaw, pcm_to_ulaw
-from callpipe.testing.fakes._server import ServedFake
+from callpipe.testing.fakes._grpc import ServedGRPCFake
 from callpipe.testing.fakes._tts import speech_chunks
 
 SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
@@ -103,7 +103,7 @@ def input_problem(
     return None
 
 
-class FakeGoogleTTSGrpcServer(ServedFake):
+class FakeGoogleTTSGrpcServer(ServedGRPCFake):
     """See the module docstring. ``async with FakeGoogleTTSGrpcServer() as fake: fake.url``."""
 
     def __init__(
@@ -132,47 +132,30 @@ class FakeGoogleTTSGrpcServer(ServedFake):
         """Codes to end the next valid calls with, before any audio."""
         self.cancelled_streams = 0
         self.completed_streams = 0
-        self._grpc: grpc.aio.Server | None = None
-        self._port = 0
 
     @property
     def address(self) -> str:
         """``127.0.0.1:port``: a gRPC target (an SDK's ``api_endpoint``)."""
-        return f"127.0.0.1:{self._port}"
+        return self.target
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:port``: what ``$CALLPIPE_GOOGLE_TTS_GRPC_URL`` takes (no TLS)."""
-        return f"http://{self.address}"
+        return self.base_url
 
-    def serve_tls(self, certfile: str, keyfile: str) -> None:
-        raise NotImplementedError("FakeGoogleTTSGrpcServer serves without TLS only")
-
-    @property
-    def secure(self) -> bool:
-        return False
-
-    async def start(self) -> None:
-        handler = grpc.method_handlers_generic_handler(
-            SERVICE,
-            {
-                "StreamingSynthesize": grpc.stream_stream_rpc_method_handler(
-                    self._streaming_synthesize,
-                    request_deserializer=tts.StreamingSynthesizeRequest.deserialize,
-                    response_serializer=tts.StreamingSynthesizeResponse.serialize,
-                )
-            },
-        )
-        server = grpc.aio.server()
-        server.add_generic_rpc_handlers((handler,))
-        self._port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        self._grpc = server
-
-    async def stop(self) -> None:
-        server, self._grpc = self._grpc, None
-        if server is not None:
-            await server.stop(None)
+    def _handlers(self) -> Sequence[grpc.GenericRpcHandler]:
+        return [
+            grpc.method_handlers_generic_handler(
+                SERVICE,
+                {
+                    "StreamingSynthesize": grpc.stream_stream_rpc_method_handler(
+                        self._streaming_synthesize,
+                        request_deserializer=tts.StreamingSynthesizeRequest.deserialize,
+                        response_serializer=tts.StreamingSynthesizeResponse.serialize,
+                    )
+                },
+            )
+        ]
 
     async def _streaming_synthesize(
         self, requests: AsyncIterator[tts.StreamingSynthesizeRequest], context: Any

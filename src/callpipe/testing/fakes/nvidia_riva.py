@@ -38,12 +38,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from callpipe.testing.fakes._server import ServedFake
+from callpipe.testing.fakes._grpc import ServedGRPCFake
 from callpipe.testing.fakes._stt import Hearing
 from callpipe.testing.fakes._tts import speech_chunks
+
+if TYPE_CHECKING:
+    import grpc
 
 ASR_SERVICE = "nvidia.riva.asr.RivaSpeechRecognition"
 TTS_SERVICE = "nvidia.riva.tts.RivaSpeechSynthesis"
@@ -67,7 +70,7 @@ class _Refused(Exception):
         self.message = message
 
 
-class FakeRivaServer(ServedFake):
+class FakeRivaServer(ServedGRPCFake):
     """See the module docstring."""
 
     def __init__(
@@ -110,26 +113,6 @@ class FakeRivaServer(ServedFake):
         """``(status name, message)`` to end the next calls with (any method)."""
         self.drain_secs = 0.5
         """Before a scripted refusal, how long the client's requests are read."""
-        self._server: Any = None
-        self._port = 0
-
-    @property
-    def target(self) -> str:
-        """``127.0.0.1:PORT``: the ``server=`` to give the services (with ``use_ssl=False``)."""
-        return f"127.0.0.1:{self._port}"
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``: the ``CALLPIPE_NVIDIA_RIVA_URL`` that points the services
-        here."""
-        return f"http://{self.target}"
-
-    @property
-    def secure(self) -> bool:
-        return False
-
-    def serve_tls(self, certfile: str, keyfile: str) -> None:
-        raise NotImplementedError("the Riva fake serves without TLS")
 
     def finals(self) -> list[str]:
         """The final streaming transcripts sent."""
@@ -140,7 +123,7 @@ class FakeRivaServer(ServedFake):
             if getattr(r, "is_final", False)
         ]
 
-    async def start(self) -> None:
+    def _handlers(self) -> Sequence[grpc.GenericRpcHandler]:
         import grpc
 
         asr, tts, _ = _protos()
@@ -163,20 +146,10 @@ class FakeRivaServer(ServedFake):
                 response_serializer=tts.SynthesizeSpeechResponse.SerializeToString,
             )
         }
-        self._server = grpc.aio.server()
-        self._server.add_generic_rpc_handlers(
-            (
-                grpc.method_handlers_generic_handler(ASR_SERVICE, asr_handlers),
-                grpc.method_handlers_generic_handler(TTS_SERVICE, tts_handlers),
-            )
-        )
-        self._port = self._server.add_insecure_port("127.0.0.1:0")
-        await self._server.start()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.stop(grace=None)
-            self._server = None
+        return [
+            grpc.method_handlers_generic_handler(ASR_SERVICE, asr_handlers),
+            grpc.method_handlers_generic_handler(TTS_SERVICE, tts_handlers),
+        ]
 
     # ------------------------------------------------------------------ checks
 
