@@ -12,8 +12,10 @@ channel to that host and port with anonymous credentials: :func:`insecure_target
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from callpipe.errors import ConfigurationError, MissingDependencyError
@@ -21,7 +23,12 @@ from callpipe.errors import ConfigurationError, MissingDependencyError
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
+    from callpipe.services.ai_service import AIService
+
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
+TOKEN_MARGIN_SECS = 300.0
+"""A token with less life left than this is refreshed before a request."""
 
 
 def load_credentials(
@@ -77,3 +84,40 @@ def insecure_target(address: str) -> str | None:
         return None
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{host}:{parts.port or 80}"
+
+
+def expires_soon(creds: Credentials) -> bool:
+    """Whether the credentials' token has less than :data:`TOKEN_MARGIN_SECS` left."""
+    expiry = creds.expiry
+    if expiry is None:
+        return False
+    # google-auth keeps the expiry as a naive UTC datetime.
+    left = expiry.replace(tzinfo=UTC) - datetime.now(UTC)
+    return bool(left.total_seconds() < TOKEN_MARGIN_SECS)
+
+
+async def refresh_token(
+    service: AIService, creds: Credentials, key_hint: str
+) -> Literal["fresh", "refused", "unreachable"]:
+    """Refresh the credentials' token (in a thread) unless it is valid and not about to
+    expire. A refusal is reported to ``service`` as fatal, a network failure as not."""
+    if creds.valid and not expires_soon(creds):
+        return "fresh"
+    from google.auth.exceptions import RefreshError, TransportError
+    from google.auth.transport.requests import Request
+
+    try:
+        await asyncio.to_thread(creds.refresh, Request())
+    except RefreshError as exc:
+        await service.report_error(
+            f"{service}: Google refused the credentials: {exc}. {key_hint}",
+            fatal=True,
+            reason="auth",
+        )
+        return "refused"
+    except (TransportError, OSError) as exc:
+        await service.report_error(
+            f"{service}: could not get a Google access token: {exc}", reason="network"
+        )
+        return "unreachable"
+    return "fresh"

@@ -31,14 +31,12 @@ ConfigurationError.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import importlib
 import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -46,7 +44,7 @@ from pydantic import BaseModel, ConfigDict
 from callpipe.errors import ConfigurationError, MissingDependencyError
 from callpipe.frames.frames import StartFrame
 from callpipe.services._env import GOOGLE_TTS_GRPC_URL_ENV
-from callpipe.services.google._auth import insecure_target, load_credentials
+from callpipe.services.google._auth import insecure_target, load_credentials, refresh_token
 from callpipe.services.settings import TTSSettings, unset
 from callpipe.services.tts_service import TTSService
 from callpipe.transcriptions.language import Language
@@ -65,7 +63,6 @@ DEFAULT_GEMINI_VOICE = "Kore"
 GEMINI_SAMPLE_RATE = 24000
 """The rate Gemini's voices speak at (another rate is asked for, with a warning, as Pipecat)."""
 SPEAKING_RATE_RANGE = (0.25, 2.0)
-_TOKEN_MARGIN_SECS = 300.0
 _RETRIED = ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL")
 _REFUSED = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
@@ -274,27 +271,11 @@ class GoogleBaseTTSService(TTSService):
         creds = self._credentials
         if self._refused:
             return False
-        if creds is None or (creds.valid and not _expires_soon(creds)):
+        if creds is None:
             return True
-        from google.auth.exceptions import RefreshError, TransportError
-        from google.auth.transport.requests import Request
-
-        try:
-            await asyncio.to_thread(creds.refresh, Request())
-        except RefreshError as exc:
-            self._refused = True
-            await self.report_error(
-                f"{self}: Google refused the credentials: {exc}. {self.key_hint}",
-                fatal=True,
-                reason="auth",
-            )
-            return False
-        except (TransportError, OSError) as exc:
-            await self.report_error(
-                f"{self}: could not get a Google access token: {exc}", reason="network"
-            )
-            return False
-        return True
+        outcome = await refresh_token(self, creds, self.key_hint)
+        self._refused = outcome == "refused"
+        return outcome == "fresh"
 
     # ------------------------------------------------------------------ speech
 
@@ -365,15 +346,6 @@ def _status_name(exc: Any) -> str:
     """The gRPC status name of an SDK error (``"UNAVAILABLE"``), ``"UNKNOWN"`` if it has none."""
     code = exc.grpc_status_code
     return str(code.name) if code is not None else "UNKNOWN"
-
-
-def _expires_soon(creds: Credentials) -> bool:
-    expiry = creds.expiry
-    if expiry is None:
-        return False
-    # google-auth keeps the expiry as a naive UTC datetime.
-    left = expiry.replace(tzinfo=UTC) - datetime.now(UTC)
-    return bool(left.total_seconds() < _TOKEN_MARGIN_SECS)
 
 
 class GoogleTTSService(GoogleBaseTTSService):

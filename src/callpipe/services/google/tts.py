@@ -46,7 +46,6 @@ from here too; they live in :mod:`callpipe.services.google._tts_grpc`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import dataclasses
@@ -73,6 +72,7 @@ from callpipe.frames.frames import StartFrame
 from callpipe.services._env import GOOGLE_TTS_URL_ENV
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services._http_tts import HTTPStreamTTSService
+from callpipe.services.google._auth import refresh_token
 from callpipe.services.google._tts_grpc import (
     GeminiTTSService,
     GeminiTTSSettings,
@@ -99,8 +99,6 @@ ENCODINGS = ("auto", "LINEAR16", "MULAW")
 SPEAKING_RATE_RANGE = (0.25, 2.0)
 _PLAIN_TEXT_VOICES = ("chirp", "journey")
 """Voice name parts of the voices that take no SSML (Chirp, Chirp 3 HD, Journey)."""
-_TOKEN_MARGIN_SECS = 300.0
-"""A token is renewed this long before it expires."""
 
 # WAV format tags of the audio Google wraps in WAV.
 
@@ -450,37 +448,12 @@ class GoogleHttpTTSService(HTTPStreamTTSService):
             return True
         if self._auth_failed:
             return False
-        if not creds.valid or self._expires_soon(creds):
-            from google.auth.exceptions import RefreshError, TransportError
-            from google.auth.transport.requests import Request
-
-            try:
-                await asyncio.to_thread(creds.refresh, Request())
-            except RefreshError as exc:
-                self._auth_failed = True
-                await self.report_error(
-                    f"{self}: Google refused the credentials: {exc}. {self.key_hint}",
-                    fatal=True,
-                    reason="auth",
-                )
-                return False
-            except (TransportError, OSError) as exc:
-                await self.report_error(
-                    f"{self}: could not get a Google access token: {exc}", reason="network"
-                )
-                return False
+        outcome = await refresh_token(self, creds, self.key_hint)
+        if outcome != "fresh":
+            self._auth_failed = outcome == "refused"
+            return False
         self._http().headers["Authorization"] = f"Bearer {creds.token}"
         return True
-
-    def _expires_soon(self, creds: GoogleCredentials) -> bool:
-        expiry = creds.expiry
-        if expiry is None:
-            return False
-        from datetime import UTC, datetime
-
-        # google-auth keeps the expiry as a naive UTC datetime.
-        left = expiry.replace(tzinfo=UTC) - datetime.now(UTC)
-        return bool(left.total_seconds() < _TOKEN_MARGIN_SECS)
 
     # ------------------------------------------------------------------ speech
 
