@@ -373,6 +373,7 @@ class SessionSocket(ProviderWebsocket):
         self,
         first_message: Message,
         *,
+        replacing: bool = False,
         on_message: Callable[[Self, Message], Awaitable[None]],
         on_reconnected: Callable[[Self], Awaitable[None]],
         on_failed: Callable[[Self, str], Awaitable[None]],
@@ -392,11 +393,22 @@ class SessionSocket(ProviderWebsocket):
         """Set when the provider accepted or refused the session."""
         self.refusal: str | None = None
         """The provider's reason for refusing or ending the session, if it gave one."""
+        self.replacing = replacing
+        """Opened to replace the live socket and not in use yet (its opener reports errors);
+        cleared by the service once it is swapped in."""
 
     def refuse(self, reason: str) -> None:
         """The provider refused (or ended) the session."""
         self.refusal = reason
         self.answered.set()
+
+    def refused_while_replacing(self, reason: str) -> bool:
+        """An error on a socket not swapped in yet is its opener's to report: note it as the
+        refusal and return True; on the live socket return False (the service reports it)."""
+        if not self.replacing:
+            return False
+        self.refuse(reason)
+        return True
 
     async def wait_answer(self, timeout: float, *, required: bool) -> None:  # noqa: ASYNC109
         """Wait at most ``timeout`` seconds for the provider's answer; raise ConnectionError if
@@ -685,6 +697,8 @@ class ProviderSocketSTTService(StreamingSTTService):
                         return  # disconnected meanwhile (`new` is closed below)
                     end = self._stream_end()  # the old socket's
                     self._ws, self._opened_url, self._opened_first = new, new.url, first
+                    if isinstance(new, SessionSocket):
+                        new.replacing = False
                     self._socket_replaced()
             finally:
                 if self._ws is not new:

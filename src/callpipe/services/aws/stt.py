@@ -145,11 +145,9 @@ class _Stream(SessionSocket):
     """One Transcribe stream: its URL is presigned at every (re)connect, and its event-stream
     decoder."""
 
-    def __init__(self, signer: SigV4Signer, *, replacing: bool, **kwargs: Any) -> None:
+    def __init__(self, signer: SigV4Signer, **kwargs: Any) -> None:
         super().__init__(b"", **kwargs)  # no first message: the settings are in the URL
         self.signer = signer
-        self.replacing = replacing
-        """Opened to replace the live socket and not in use yet (its opener reports errors)."""
         self.decoder = _event_buffer()
 
     async def _open(self) -> ClientConnection:
@@ -290,10 +288,6 @@ class AWSTranscribeSTTService(ProviderSocketSTTService):
         assert isinstance(ws, _Stream)
         await ws.wait_answer(self.open_check_secs, required=False)
 
-    def _socket_replaced(self) -> None:
-        if self._ws is not None:
-            self._ws.replacing = False
-
     def _stream_end(self) -> StreamEnd:
         """The empty ``AudioEvent``: Transcribe sends its last results, then closes."""
         return END_OF_STREAM, _never
@@ -366,8 +360,7 @@ class AWSTranscribeSTTService(ProviderSocketSTTService):
             text = str(body.get("Message") or body.get("message") or "")
         text = text or str(headers.get(":error-message") or "")
         said = f"{name}: {text}" if text else name
-        if stream.replacing:  # its opener reports it
-            stream.refuse(said)
+        if stream.refused_while_replacing(said):
             return
         await self._session_error(stream, said, final=name in _REFUSALS)
 

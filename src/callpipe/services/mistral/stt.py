@@ -90,12 +90,10 @@ def language_to_mistral_language(language: str) -> str:
 class _Session(SessionSocket):
     """One Mistral session: the utterance's text so far and the language heard."""
 
-    def __init__(self, first: str, *, replacing: bool, **kwargs: Any) -> None:
+    def __init__(self, first: str, **kwargs: Any) -> None:
         super().__init__(first, **kwargs)
         self.text = ""
         self.language: str | None = None
-        self.replacing = replacing
-        """Opened to replace the live socket and not in use yet (its opener reports errors)."""
 
 
 class MistralSTTService(ProviderSocketSTTService):
@@ -189,10 +187,6 @@ class MistralSTTService(ProviderSocketSTTService):
         assert isinstance(ws, _Session)
         await ws.wait_answer(self.open_check_secs, required=True)
 
-    def _socket_replaced(self) -> None:
-        if self._ws is not None:
-            self._ws.replacing = False
-
     def _stream_end(self) -> StreamEnd:
         """The end of audio: Mistral sends the last ``transcription.done``."""
         return _END, _is_done
@@ -263,8 +257,7 @@ class MistralSTTService(ProviderSocketSTTService):
         if isinstance(text, dict):
             text = text.get("detail", text)
         said = f"[{code}] {text}"
-        if session.replacing:  # its opener reports it
-            session.refuse(said)
+        if session.refused_while_replacing(said):
             return
         auth = _AUTH_HINT if code in _AUTH_CODES else None
         await self._session_error(session, said, final=auth is not None, auth_hint=auth)

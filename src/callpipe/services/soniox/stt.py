@@ -222,11 +222,9 @@ def _defaults() -> SonioxSTTSettings:
 class _Stream(SessionSocket):
     """One Soniox session: its final tokens held until the end of the utterance."""
 
-    def __init__(self, config: str, *, replacing: bool, **kwargs: Any) -> None:
+    def __init__(self, config: str, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.finals: list[dict[str, Any]] = []
-        self.replacing = replacing
-        """Opened to replace the live socket and not in use yet (its opener reports errors)."""
 
 
 class SonioxSTTService(ProviderSocketSTTService):
@@ -387,10 +385,6 @@ class SonioxSTTService(ProviderSocketSTTService):
         assert isinstance(ws, _Stream)
         await ws.wait_answer(self.open_check_secs, required=False)
 
-    def _socket_replaced(self) -> None:
-        if self._ws is not None:
-            self._ws.replacing = False
-
     def _stream_end(self) -> StreamEnd:
         """The end of audio: Soniox sends its last tokens, then ``finished``."""
         return _END_OF_AUDIO, _is_finished
@@ -477,8 +471,7 @@ class SonioxSTTService(ProviderSocketSTTService):
 
     async def _on_error(self, stream: _Stream, code: Any, text: str) -> None:
         said = f"[{code}] {text}"
-        if stream.replacing:  # its opener reports it
-            stream.refuse(said)
+        if stream.refused_while_replacing(said):
             return
         # A refused request (a 4xx but a timeout or rate limit) would be refused again: Soniox's
         # close after it is not a drop to reconnect from.
