@@ -21,7 +21,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.runner import PipelineRunner
-from callpipe.pipeline.task import PipelineParams, PipelineTask
+from callpipe.pipeline.task import PipelineTask
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
@@ -33,8 +33,9 @@ from callpipe.transports.network.fastapi_websocket import (
     FastAPIWebsocketTransport,
 )
 
+from .helpers import PHONE as PARAMS
+
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 
 
 def audio(secs: float, *, loud: bool, packet_ms: int = 20) -> list[Frame]:

@@ -26,7 +26,6 @@ from callpipe.frames.frames import (
     UserStoppedSpeakingFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
-from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.llm_response_universal import LLMUserAggregator
 from callpipe.services.assemblyai.models import AssemblyAIConnectionParams
@@ -38,10 +37,10 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
+from .helpers import PHONE as PARAMS
 from .helpers import caller_audio, of, until
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 Settings = AssemblyAISTTService.Settings
 
 

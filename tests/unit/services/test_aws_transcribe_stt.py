@@ -29,10 +29,10 @@ from callpipe.testing.fakes.aws_transcribe import AUDIO_HEADERS, FakeAWSTranscri
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import caller_audio, of, until
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 Settings = AWSTranscribeSTTService.Settings
 SECRET = "test-secret"
 

@@ -19,17 +19,16 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.cartesia.stt import CartesiaSTTService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaSTTServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import caller_audio, finals
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 
 
 @pytest.fixture

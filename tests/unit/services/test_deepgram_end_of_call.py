@@ -19,7 +19,6 @@ from callpipe.frames.frames import (
     InputAudioRawFrame,
     TranscriptionFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.deepgram.stt import DeepgramSTTService, LiveOptions
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.testing import run_test
@@ -27,8 +26,9 @@ from callpipe.testing.fakes.deepgram import FakeDeepgramServer
 from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import PHONE as PARAMS
+
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 
 
 @pytest.fixture

@@ -41,10 +41,10 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
+from .helpers import PHONE as PARAMS
 from .helpers import caller_audio, of
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 Settings = DeepgramFluxSTTService.Settings
 
 

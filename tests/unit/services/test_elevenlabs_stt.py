@@ -22,7 +22,6 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.elevenlabs.stt import CommitStrategy, ElevenLabsRealtimeSTTService
 from callpipe.services.websocket_service import ProviderWebsocket
 from callpipe.testing import run_test
@@ -31,10 +30,10 @@ from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import WIDE, caller_audio, finals
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.elevenlabs.stt import ElevenLabsSTTService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsHTTPServer
@@ -26,8 +25,9 @@ from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
+
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 
 
 @pytest.fixture

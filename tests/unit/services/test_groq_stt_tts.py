@@ -30,10 +30,10 @@ from callpipe.testing.fakes.openai import FakeOpenAIServer, tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 
 
 @pytest.fixture

@@ -26,10 +26,10 @@ from callpipe.testing.fakes.mistral import FakeMistralRealtimeServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import caller_audio, of, until
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 Settings = MistralSTTService.Settings
 
 

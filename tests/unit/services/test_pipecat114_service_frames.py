@@ -31,7 +31,6 @@ from callpipe.frames.frames import (
     TTSSpeakFrame,
     TTSTextFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.ai_service import AIService
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.deepgram.stt import DeepgramSTTService
@@ -50,10 +49,10 @@ from callpipe.testing.fakes.gemini import FakeGeminiServer
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import PHONE as PARAMS
 from .helpers import reply
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 HELLO = [LLMMessagesFrame([{"role": "user", "content": "hi"}])]
 
 

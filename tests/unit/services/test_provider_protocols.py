@@ -19,7 +19,6 @@ from callpipe.frames.frames import (
     TTSStoppedFrame,
     TTSTextFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.deepgram.stt import DeepgramSTTService, LiveOptions
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
@@ -28,10 +27,10 @@ from callpipe.testing.fakes import FakeCartesiaServer, FakeDeepgramServer, FakeE
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.testing.virtual_calls import virtual_time
 
+from .helpers import PHONE as PARAMS
 from .helpers import audio_secs, caller_audio, errors, reply
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 
 
 # ---------------------------------------------------------------------- Cartesia

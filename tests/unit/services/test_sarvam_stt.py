@@ -24,7 +24,6 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.sarvam.stt import SarvamSTTService, language_to_sarvam_language
 from callpipe.services.websocket_service import ProviderWebsocket
 from callpipe.testing import run_test
@@ -33,10 +32,10 @@ from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
+from .helpers import PHONE as PARAMS
 from .helpers import caller_audio, of, until
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 Settings = SarvamSTTService.Settings
 
 

@@ -15,12 +15,12 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.stt_service import SegmentedSTTService
 from callpipe.testing import run_test
 
+from .helpers import PHONE as PARAMS
+
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 
 
 class SlowSTT(SegmentedSTTService):

@@ -32,10 +32,10 @@ from callpipe.testing.fakes.soniox import FakeSonioxServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import assert_provider_turn, caller_audio, of, until
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 Settings = SonioxSTTService.Settings
 
 

@@ -18,7 +18,6 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.speechmatics.stt import (
     AdditionalVocabEntry,
     AudioEncoding,
@@ -30,10 +29,10 @@ from callpipe.testing.fakes.speechmatics import FakeSpeechmaticsServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
+from .helpers import PHONE as PARAMS
 from .helpers import WIDE, assert_provider_turn, caller_audio, of, until
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 Settings = SpeechmaticsSTTService.Settings
 
 

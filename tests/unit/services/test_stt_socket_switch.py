@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from callpipe.frames.frames import STTUpdateSettingsFrame
-from callpipe.pipeline.task import PipelineParams
 from callpipe.services.assemblyai.stt import AssemblyAISTTService
 from callpipe.services.elevenlabs.stt import ElevenLabsRealtimeSTTService
 from callpipe.services.websocket_service import ProviderWebsocket
@@ -18,10 +17,10 @@ from callpipe.testing.fakes.assemblyai import FakeAssemblyAIServer
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsSTTServer
 from callpipe.testing.pipeline import SleepFrame
 
+from .helpers import PHONE as PARAMS
 from .helpers import errors
 
 RATE = 8000
-PARAMS = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
 ElevenSettings = ElevenLabsRealtimeSTTService.Settings
 REFUSED_KEYTERMS = ["a term far longer than twenty"]
 """The ElevenLabs fake refuses the handshake of a socket with these."""
