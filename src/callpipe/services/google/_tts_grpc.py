@@ -37,7 +37,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -128,6 +128,24 @@ def _sdk() -> Any:
 def _speaking_rate_ok(value: float) -> bool:
     low, high = SPEAKING_RATE_RANGE
     return low <= float(value) <= high
+
+
+def check_speaking_rate(rate: object) -> None:
+    """Refuse a ``speaking_rate`` Google would refuse (at construction)."""
+    if isinstance(rate, int | float) and not _speaking_rate_ok(rate):
+        raise ConfigurationError(f"speaking_rate={rate}: Google takes 0.25 to 2.0")
+
+
+_Delta = TypeVar("_Delta", bound=TTSSettings)
+
+
+def drop_bad_speaking_rate(owner: object, delta: _Delta, rate: object) -> _Delta:
+    """``delta`` without its ``speaking_rate`` (``rate``) if Google would refuse it (logged):
+    a settings update mid-call keeps the rest."""
+    if isinstance(rate, int | float) and not _speaking_rate_ok(rate):
+        logger.warning("%s: speaking_rate %s is outside 0.25 to 2.0; ignored", owner, rate)
+        return dataclasses.replace(delta, speaking_rate=NOT_GIVEN)  # type: ignore[call-arg]
+    return delta
 
 
 @dataclass
@@ -400,18 +418,13 @@ class GoogleTTSService(GoogleBaseTTSService):
             self._settings.apply_update(GoogleTTSSettings(**params.model_dump(exclude_none=True)))
         if settings is not None:
             self._settings.apply_update(settings)
-        rate = self._settings.speaking_rate
-        if isinstance(rate, int | float) and not _speaking_rate_ok(rate):
-            raise ConfigurationError(f"speaking_rate={rate}: Google takes 0.25 to 2.0")
+        check_speaking_rate(self._settings.speaking_rate)
         self._voice_cloning_key = voice_cloning_key
         self._set_language(self._settings.language)
 
     async def update_settings(self, delta: TTSSettings) -> dict[str, Any]:
         if isinstance(delta, GoogleTTSSettings):
-            rate = delta.speaking_rate
-            if isinstance(rate, int | float) and not _speaking_rate_ok(rate):
-                logger.warning("%s: speaking_rate %s is outside 0.25 to 2.0; ignored", self, rate)
-                delta = dataclasses.replace(delta, speaking_rate=NOT_GIVEN)
+            delta = drop_bad_speaking_rate(self, delta, delta.speaking_rate)
         return await super().update_settings(delta)
 
     def streaming_config(self) -> tts.StreamingSynthesizeConfig:

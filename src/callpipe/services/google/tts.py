@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
 import logging
 import os
@@ -74,17 +73,20 @@ from callpipe.services._env import base_url as env_base_url
 from callpipe.services._http_tts import HTTPStreamTTSService
 from callpipe.services.google._auth import refresh_token
 from callpipe.services.google._tts_grpc import (
+    SPEAKING_RATE_RANGE,
     GeminiTTSService,
     GeminiTTSSettings,
     GoogleBaseTTSService,
     GoogleStreamTTSSettings,
     GoogleTTSService,
     GoogleTTSSettings,
+    check_speaking_rate,
+    drop_bad_speaking_rate,
     language_to_gemini_tts_language,
 )
 from callpipe.services.settings import TTSSettings, unset
 from callpipe.transcriptions.language import Language, resolve_language
-from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
+from callpipe.utils.types import NotGiven, is_given
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials as GoogleCredentials
@@ -96,7 +98,6 @@ SYNTHESIZE_PATH = "/v1/text:synthesize"
 DEFAULT_VOICE = "en-US-Chirp3-HD-Charon"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 ENCODINGS = ("auto", "LINEAR16", "MULAW")
-SPEAKING_RATE_RANGE = (0.25, 2.0)
 _PLAIN_TEXT_VOICES = ("chirp", "journey")
 """Voice name parts of the voices that take no SSML (Chirp, Chirp 3 HD, Journey)."""
 
@@ -192,11 +193,6 @@ def takes_plain_text(voice: str) -> bool:
     """True for the voices that refuse SSML (Chirp, Chirp 3 HD and Journey)."""
     name = voice.lower()
     return any(part in name for part in _PLAIN_TEXT_VOICES)
-
-
-def _check_speaking_rate(value: float) -> bool:
-    low, high = SPEAKING_RATE_RANGE
-    return low <= float(value) <= high
 
 
 def wav_payload(audio: bytes) -> tuple[int, int, bytes] | None:
@@ -333,9 +329,7 @@ class GoogleHttpTTSService(HTTPStreamTTSService):
             )
         if settings is not None:
             self._settings.apply_update(settings)
-        rate = self._settings.speaking_rate
-        if isinstance(rate, int | float) and not _check_speaking_rate(rate):
-            raise ConfigurationError(f"speaking_rate={rate}: Google takes 0.25 to 2.0")
+        check_speaking_rate(self._settings.speaking_rate)
         self._encoding = encoding
         self._language_code: str | None = None
         self._set_language(self._settings.language)
@@ -370,10 +364,7 @@ class GoogleHttpTTSService(HTTPStreamTTSService):
 
     async def update_settings(self, delta: TTSSettings) -> dict[str, Any]:
         if isinstance(delta, GoogleHttpTTSSettings):
-            rate = delta.speaking_rate
-            if isinstance(rate, int | float) and not _check_speaking_rate(rate):
-                logger.warning("%s: speaking_rate %s is outside 0.25 to 2.0; ignored", self, rate)
-                delta = dataclasses.replace(delta, speaking_rate=NOT_GIVEN)
+            delta = drop_bad_speaking_rate(self, delta, delta.speaking_rate)
         return await super().update_settings(delta)
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
