@@ -1,11 +1,12 @@
-"""What the text-to-speech fakes share: their speech in chunks (:func:`speech_chunks`), and for
-the HTTP ones one ``POST`` endpoint, the key it accepts, the length of speech per word, what
-it was sent and the statuses scripted for it."""
+"""What the text-to-speech fakes share: their speech in chunks (:func:`speech_chunks`), sent at
+a pace (:func:`paced`), and for the HTTP ones one ``POST`` endpoint, the key it accepts, the
+length of speech per word, what it was sent and the statuses scripted for it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.routing import Route
@@ -20,6 +21,14 @@ def speech_chunks(secs: float, rate: int, chunk_secs: float) -> list[bytes]:
     pcm = tone_pcm(secs, rate)
     step = max(2, int(chunk_secs * rate) * 2)
     return [pcm[i : i + step] for i in range(0, len(pcm), step)]
+
+
+async def paced(chunks: Iterable[bytes], delay: float) -> AsyncGenerator[bytes, None]:
+    """``chunks`` one by one, each followed by ``delay`` seconds (a provider's generation
+    time): the body of a streamed speech answer."""
+    for chunk in chunks:
+        yield chunk
+        await asyncio.sleep(delay)
 
 
 class SpeechHTTPFake(ServedHTTPFake):

@@ -39,7 +39,7 @@ from callpipe.testing.fakes._server import (
     ServedWebsocketFake,
     json_object,
 )
-from callpipe.testing.fakes._tts import SpeechHTTPFake, speech_chunks
+from callpipe.testing.fakes._tts import SpeechHTTPFake, paced, speech_chunks
 
 WS_PATH = "/text_to_speech/websocket/ws"
 HTTP_PATH = "/text_to_speech/streaming"
@@ -246,9 +246,6 @@ class FakeAsyncAIHTTPServer(SpeechHTTPFake):
         secs = len(str(body["transcript"]).split()) * self.secs_per_word
         chunks = speech_chunks(secs, rate, self.chunk_secs)
 
-        async def audio() -> Any:
-            for chunk in chunks:
-                yield chunk
-                await asyncio.sleep(self.chunk_delay)
-
-        return StreamingResponse(audio(), media_type="application/octet-stream")
+        return StreamingResponse(
+            paced(chunks, self.chunk_delay), media_type="application/octet-stream"
+        )

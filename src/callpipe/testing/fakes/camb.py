@@ -16,11 +16,10 @@ with its validation error (``{"detail": [{"loc", "msg", "type"}]}``). The answer
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-from callpipe.testing.fakes._tts import SpeechHTTPFake, speech_chunks
+from callpipe.testing.fakes._tts import SpeechHTTPFake, paced, speech_chunks
 
 PATH = "/apis/tts-stream"
 MODELS = ("mars-pro", "mars-flash", "mars-instruct", "mars-8.1-pro-beta", "mars-8.1-flash-beta")
@@ -118,10 +117,7 @@ class FakeCambServer(SpeechHTTPFake):
             len(body["text"].split()) * self.secs_per_word, rate, self.chunk_secs
         )
 
-        async def audio() -> Any:
-            for chunk in chunks:
-                yield chunk
-                await asyncio.sleep(self.chunk_delay)
-
         headers = {"X-Credits-Required": str(len(body["text"]))}
-        return StreamingResponse(audio(), media_type="audio/pcm", headers=headers)
+        return StreamingResponse(
+            paced(chunks, self.chunk_delay), media_type="audio/pcm", headers=headers
+        )

@@ -38,13 +38,11 @@ per word at 16 kHz, streams in chunks of ``chunk_secs``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
 import uuid
 import wave
-from collections.abc import AsyncGenerator
 from typing import Any, Unpack
 
 import numpy as np
@@ -54,7 +52,7 @@ from websockets.exceptions import ConnectionClosed
 
 from callpipe.testing.fakes._server import CountsStreams, LocalWebsocketServer, json_object
 from callpipe.testing.fakes._stt import Hearing, PartialsFake, PartialsOptions
-from callpipe.testing.fakes._tts import SpeechHTTPFake, speech_chunks
+from callpipe.testing.fakes._tts import SpeechHTTPFake, paced, speech_chunks
 
 PATH = "/v2"
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "mulaw")
@@ -437,9 +435,4 @@ class FakeSpeechmaticsTTSServer(CountsStreams, SpeechHTTPFake):
         if fmt.startswith("wav"):
             chunks.insert(0, wav_header(TTS_RATE, sum(len(c) for c in chunks)))
         media = "audio/wav" if fmt.startswith("wav") else "audio/pcm"
-        return StreamingResponse(self._counted(self._stream(chunks)), media_type=media)
-
-    async def _stream(self, chunks: list[bytes]) -> AsyncGenerator[bytes, None]:
-        for chunk in chunks:
-            yield chunk
-            await asyncio.sleep(self.chunk_delay)
+        return StreamingResponse(self._counted(paced(chunks, self.chunk_delay)), media_type=media)

@@ -50,7 +50,7 @@ from websockets.exceptions import ConnectionClosed
 from callpipe.audio.g711 import alaw_to_pcm, pcm_to_alaw, pcm_to_ulaw
 from callpipe.testing.fakes._server import LocalWebsocketServer, Refusal, ServedWebsocketFake
 from callpipe.testing.fakes._stt import Listener, ListeningFake, ListeningOptions
-from callpipe.testing.fakes._tts import SpeechHTTPFake, speech_chunks
+from callpipe.testing.fakes._tts import SpeechHTTPFake, paced, speech_chunks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -449,9 +449,7 @@ class FakeXAIHTTPTTSServer(SpeechHTTPFake):
         rate = int(fmt.get("sample_rate", 24000))
         chunks = speech_chunks(len(text.split()) * self.secs_per_word, rate, self.chunk_secs)
 
-        async def audio() -> Any:
-            for chunk in chunks:
-                yield _encode(chunk, codec)
-                await asyncio.sleep(self.chunk_delay)
-
-        return StreamingResponse(audio(), media_type="application/octet-stream")
+        encoded = (_encode(chunk, codec) for chunk in chunks)
+        return StreamingResponse(
+            paced(encoded, self.chunk_delay), media_type="application/octet-stream"
+        )
