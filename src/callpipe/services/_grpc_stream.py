@@ -3,7 +3,8 @@ from a queue, and the drain and close of a service's calls at the end of a conve
 
 A :class:`RequestStream` is one ``StreamingRecognize`` call seen from our side: the requests
 waiting to go (the first is the configuration), the task reading its responses, and whether we
-half-closed it or it failed. The services subclass it for what they track per call.
+half-closed it or it failed. The services subclass it for what they track per call, and
+subclass :class:`GrpcStreamSTTService` for the streams a service holds and its retry budget.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from callpipe.processors.base_object import cancel_and_wait
+from callpipe.services.stt_service import StreamingSTTService
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +71,59 @@ async def close_streams(streams: Iterable[RequestStream | None]) -> None:
         if stream is not None:
             stream.half_close()
             await cancel_and_wait(stream.reader)
+
+
+_S = TypeVar("_S", bound=RequestStream)
+
+
+class GrpcStreamSTTService(StreamingSTTService, Generic[_S]):
+    """A recognizer on one gRPC bidi stream at a time: the current stream, those replaced and
+    still returning results, and the count of failures in a row."""
+
+    end_timeout_secs = 2.0
+    """At the end of the call, how long the server may take to return the last results."""
+
+    max_reconnects = 3
+    """Stream failures in a row (server or network errors) retried before one is reported."""
+
+    reconnect_delay_secs = 0.5
+    """Wait before reopening, times the failures in a row less one."""
+
+    max_resend_secs = 10.0
+    """Audio since the last final result kept for sending again to a reopened stream."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._stream: _S | None = None
+        self._retiring: set[_S] = set()
+        """Streams replaced and half-closed, returning their last results."""
+        self._failures = 0
+
+    def _retire(self, old: _S | None) -> None:
+        """A new stream took over from ``old``: unless it failed, it is half-closed and kept
+        until its last results are in."""
+        if old is not None and not old.failed:
+            old.half_close()
+            self._retiring.add(old)
+
+    async def _close_streams(self) -> None:
+        """Every stream closed and its reader stopped (at disconnect)."""
+        streams = [self._stream, *self._retiring]
+        self._stream, self._retiring = None, set()
+        await close_streams(streams)
+
+    async def _retry_allowed(self, said: str) -> bool:
+        """Count one more failure in a row; past :attr:`max_reconnects` it is reported (and
+        False returned)."""
+        self._failures += 1
+        if self._failures > self.max_reconnects:
+            await self.report_error(
+                f"{self}: the stream failed {self._failures} times in a row: {said}",
+                reason="disconnected",
+            )
+            return False
+        return True
+
+    async def _back_off(self) -> None:
+        """Wait before reopening: longer with each failure in a row."""
+        await asyncio.sleep(self.reconnect_delay_secs * (self._failures - 1))

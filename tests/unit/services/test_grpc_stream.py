@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from callpipe.services._grpc_stream import RequestStream, close_streams, drain_streams
+from callpipe.services._grpc_stream import (
+    GrpcStreamSTTService,
+    RequestStream,
+    close_streams,
+    drain_streams,
+)
 
 
 async def _collect(stream: RequestStream, into: list[object]) -> None:
@@ -50,3 +55,34 @@ async def test_close_half_closes_every_stream_and_stops_its_reader() -> None:
     await close_streams([streams[0], None, streams[1]])
     assert all(s.closing for s in streams)
     assert all(s.reader is not None and s.reader.cancelled() for s in streams)
+
+
+class _Recognizer(GrpcStreamSTTService[RequestStream]):
+    reconnect_delay_secs = 0.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reported: list[str] = []
+
+    async def send_audio(self, audio: bytes) -> bool:
+        return True
+
+    async def report_error(self, message: str, *, fatal: bool = False, reason: str = "") -> None:
+        self.reported.append(reason)
+
+
+async def test_a_replaced_stream_is_kept_until_done_unless_it_failed() -> None:
+    service = _Recognizer()
+    alive, failed = RequestStream("a"), RequestStream("b")
+    failed.failed = True
+    service._retire(alive)
+    service._retire(failed)
+    service._retire(None)
+    assert service._retiring == {alive} and alive.closing and not failed.closing
+
+
+async def test_failures_in_a_row_past_the_budget_are_reported_once_over() -> None:
+    service = _Recognizer()
+    allowed = [await service._retry_allowed("UNAVAILABLE") for _ in range(4)]
+    assert allowed == [True, True, True, False]
+    assert service.reported == ["disconnected"]

@@ -68,10 +68,10 @@ from callpipe.errors import ConfigurationError, MissingDependencyError
 from callpipe.frames.frames import EndFrame, StartFrame
 from callpipe.services._env import GOOGLE_SPEECH_URL_ENV
 from callpipe.services._env import base_url as env_base_url
-from callpipe.services._grpc_stream import RequestStream, close_streams, drain_streams
+from callpipe.services._grpc_stream import GrpcStreamSTTService, RequestStream, drain_streams
 from callpipe.services.google._auth import anonymous_credentials, insecure_target, load_credentials
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import StreamingSTTService, restore_settings
+from callpipe.services.stt_service import restore_settings
 from callpipe.transcriptions.language import USUAL_REGIONS, Language, resolve_language
 from callpipe.utils.types import NOT_GIVEN, NotGiven, is_given
 
@@ -254,7 +254,7 @@ class _Stream(RequestStream):
         """The stream it replaced for changed settings (until it answers)."""
 
 
-class GoogleSTTService(StreamingSTTService):
+class GoogleSTTService(GrpcStreamSTTService[_Stream]):
     """Google Cloud Speech-to-Text v2 streaming recognition (see the module docstring).
 
     1.14 style: ``GoogleSTTService(credentials_path="sa.json", location="us",
@@ -270,17 +270,6 @@ class GoogleSTTService(StreamingSTTService):
 
     stream_hard_limit_secs = 280.0
     """Age at which a stream is replaced even mid-speech (Google ends them at about 300 s)."""
-
-    end_timeout_secs = 2.0
-    """At the end of the call, how long Google may take to return the last results."""
-
-    max_reconnects = 3
-    """Stream failures in a row (server or network errors) retried before reporting one."""
-
-    reconnect_delay_secs = 0.5
-
-    max_resend_secs = 10.0
-    """Audio since the last final result kept for sending again to a reopened stream."""
 
     class InputParams(BaseModel):
         """Pipecat's deprecated ``params=`` form of the settings (use ``settings=``); ignored
@@ -372,11 +361,7 @@ class GoogleSTTService(StreamingSTTService):
             )
         self._project_id = project
         self._client: SpeechAsyncClient | None = None
-        self._stream: _Stream | None = None
-        self._retiring: set[_Stream] = set()
-        """Streams replaced and half-closed, returning their last results."""
         self._request_type: Any = None
-        self._failures = 0
         self._auth_failed = False
         self.streams_opened = 0
 
@@ -509,9 +494,7 @@ class GoogleSTTService(StreamingSTTService):
         old = self._stream
         new = self._open_stream(resend=resend)
         self._stream = new
-        if old is not None and not old.failed:
-            old.half_close()
-            self._retiring.add(old)
+        self._retire(old)
         return new
 
     def _live_stream(self) -> _Stream | None:
@@ -537,9 +520,7 @@ class GoogleSTTService(StreamingSTTService):
 
     async def disconnect(self) -> None:
         await self.stop_sending()
-        streams = [self._stream, *self._retiring]
-        self._stream, self._retiring = None, set()
-        await close_streams(streams)
+        await self._close_streams()
         client, self._client = self._client, None
         if client is not None:
             transport: Any = client.transport  # its close() is unannotated
@@ -663,15 +644,10 @@ class GoogleSTTService(StreamingSTTService):
                 return
             await self.report_error(f"{self}: Google refused the stream: {said}", reason="provider")
             return
-        self._failures += 1
-        if self._failures > self.max_reconnects:
-            await self.report_error(
-                f"{self}: the stream failed {self._failures} times in a row: {said}",
-                reason="disconnected",
-            )
+        if not await self._retry_allowed(said):
             return
         logger.warning("%s: the stream failed (%s); opening another", self, said)
-        await asyncio.sleep(self.reconnect_delay_secs * (self._failures - 1))
+        await self._back_off()
         self._reopen(stream)
 
     async def _revert(self, stream: _Stream, old: _Stream, said: str) -> None:

@@ -46,7 +46,7 @@ from pydantic import BaseModel
 
 from callpipe.audio.wav import read_wav
 from callpipe.frames.frames import EndFrame, StartFrame
-from callpipe.services._grpc_stream import RequestStream, close_streams, drain_streams
+from callpipe.services._grpc_stream import GrpcStreamSTTService, RequestStream, drain_streams
 from callpipe.services.nvidia._riva import (
     AUTH_HINT,
     NVCF_SERVER,
@@ -62,7 +62,7 @@ from callpipe.services.nvidia._riva import (
     status_of,
 )
 from callpipe.services.settings import STTSettings, unset
-from callpipe.services.stt_service import SegmentedSTTService, StreamingSTTService
+from callpipe.services.stt_service import SegmentedSTTService
 from callpipe.transcriptions.language import Language
 from callpipe.utils.types import NotGiven
 
@@ -220,7 +220,7 @@ class _Stream(RequestStream):
         self.unfinalized_bytes = 0
 
 
-class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
+class NvidiaSTTService(_RivaRecognition, GrpcStreamSTTService[_Stream]):
     """Riva streaming recognition (see the module docstring).
 
     1.14 style: ``NvidiaSTTService(api_key=..., settings=NvidiaSTTService.Settings(
@@ -229,17 +229,6 @@ class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
 
     Settings = NvidiaSTTSettings
     _settings: NvidiaSTTSettings
-
-    end_timeout_secs = 2.0
-    """At the end of the call, how long Riva may take to return the last results."""
-
-    max_reconnects = 3
-    """Stream failures in a row retried before one is reported."""
-
-    reconnect_delay_secs = 0.5
-
-    max_resend_secs = 10.0
-    """Audio since the last final result kept for sending again to a reopened stream."""
 
     class InputParams(BaseModel):
         """Pipecat's deprecated ``params=`` (ignored when ``settings`` is given)."""
@@ -309,9 +298,6 @@ class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
             "stop_history_eou": stop_history_eou,
             "stop_threshold_eou": stop_threshold_eou,
         }
-        self._stream: _Stream | None = None
-        self._retiring: set[_Stream] = set()
-        self._failures = 0
         self._reopen = False
         self._auth_failed = False
         self.streams_opened = 0
@@ -360,9 +346,7 @@ class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
     def _switch(self, resend: list[bytes] | None = None) -> _Stream:
         """A new stream takes the audio; the old one, half-closed, returns its last results."""
         old, self._stream = self._stream, self._open_stream(resend)
-        if old is not None and not old.failed:
-            old.half_close()
-            self._retiring.add(old)
+        self._retire(old)
         return self._stream
 
     async def stop(self, frame: EndFrame) -> None:
@@ -374,9 +358,7 @@ class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
 
     async def disconnect(self) -> None:
         await self.stop_sending()
-        streams = [self._stream, *self._retiring]
-        self._stream, self._retiring = None, set()
-        await close_streams(streams)
+        await self._close_streams()
         await self._close_channel()
 
     # ------------------------------------------------------------------ audio out
@@ -468,15 +450,10 @@ class NvidiaSTTService(_RivaRecognition, StreamingSTTService):
         if code not in RETRIED and code != "OK":
             await self.report_error(f"{self}: Riva refused the stream: {said}", reason="provider")
             return
-        self._failures += 1
-        if self._failures > self.max_reconnects:
-            await self.report_error(
-                f"{self}: the stream failed {self._failures} times in a row: {said}",
-                reason="disconnected",
-            )
+        if not await self._retry_allowed(said):
             return
         logger.warning("%s: the stream ended (%s); the next audio opens another", self, said)
-        await asyncio.sleep(self.reconnect_delay_secs * (self._failures - 1))
+        await self._back_off()
         self._reopen = True
         if stream.unfinalized and stream is self._stream:
             self._reopen_stream(stream)  # it still owes results for audio: now
