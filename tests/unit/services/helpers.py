@@ -194,6 +194,29 @@ def assert_one_text_after_audio(frames: Sequence[Frame], text: str) -> None:
     assert list(frames).index(frame) > last_audio and frame.text == text
 
 
+def service_account_info(token_uri: str, *, project: str = "callpipe-test") -> dict[str, str]:
+    """A Google service-account key file's fields, with a fresh RSA key, for ``project`` and a
+    token endpoint at ``token_uri`` (needs the optional ``cryptography`` package)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": "key-1",
+        "private_key": pem,
+        "client_email": f"tts@{project}.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
+
+
 def audio_secs(frames: Sequence[Frame]) -> float:
     """Seconds of TTS audio among ``frames``."""
     return sum(len(f.audio) / 2 / f.sample_rate for f in frames if isinstance(f, TTSAudioRawFrame))

@@ -36,7 +36,7 @@ from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import PHONE, WIDE, audio_secs, errors, reply, run_then
+from .helpers import PHONE, WIDE, audio_secs, errors, reply, run_then, service_account_info
 
 SSML_VOICE = "en-US-Neural2-F"
 
@@ -273,27 +273,6 @@ async def test_google_api_key_from_the_environment(
 
 
 # ---------------------------------------------------------------------- service accounts
-
-
-def service_account_info(token_uri: str) -> dict[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return {
-        "type": "service_account",
-        "project_id": "callpipe-test",
-        "private_key_id": "key-1",
-        "private_key": pem,
-        "client_email": "tts@callpipe-test.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": token_uri,
-    }
 
 
 async def test_service_account_credentials_send_a_bearer_token(

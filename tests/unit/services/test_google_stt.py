@@ -29,7 +29,7 @@ from callpipe.testing.fakes.google_speech import FakeGoogleSpeechServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import PHONE, caller_audio, of, run_then, until
+from .helpers import PHONE, caller_audio, of, run_then, service_account_info, until
 
 RATE = 8000
 Settings = GoogleSTTService.Settings
@@ -257,24 +257,7 @@ def test_params_and_location() -> None:
 
 def test_a_service_account_names_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("cryptography")
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    account = {
-        "type": "service_account",
-        "project_id": "acme-voice",
-        "private_key_id": "key-1",
-        "private_key": pem,
-        "client_email": "bot@acme-voice.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
+    account = service_account_info("https://oauth2.googleapis.com/token", project="acme-voice")
     monkeypatch.delenv("CALLPIPE_GOOGLE_SPEECH_URL", raising=False)
     stt = GoogleSTTService(credentials=json.dumps(account), location="europe-west4")
     assert stt.recognizer == "projects/acme-voice/locations/europe-west4/recognizers/_"

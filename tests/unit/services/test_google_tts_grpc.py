@@ -37,8 +37,16 @@ from callpipe.testing.fakes.openai import tone_pcm
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import PHONE, WIDE, after_barge_in, audio_secs, errors, reply, spoken
-from .test_google_http_tts import service_account_info
+from .helpers import (
+    PHONE,
+    WIDE,
+    after_barge_in,
+    audio_secs,
+    errors,
+    reply,
+    service_account_info,
+    spoken,
+)
 
 
 @pytest.fixture
