@@ -130,6 +130,9 @@ class _Client:
         self.close_timeout = close_timeout
         self.closing = False
         self.remote_closed = False
+        self.send_failure = "send failed"
+        """Why the last send failed: ``remote closed`` when the peer was gone (it closed or
+        dropped the connection), otherwise ``send failed``."""
         self.said_goodbye = False
         """The bot's protocol-level goodbye went out: the peer closing now is its answer."""
         self.gone = asyncio.Event()
@@ -173,6 +176,10 @@ class _Client:
                 await self.websocket.send_text(payload)
         except Exception as exc:  # a peer can vanish between any two sends
             logger.debug("websocket send failed: %r", exc)
+            # Starlette reports a peer that is gone (closed, or its TCP connection dropped) as
+            # WebSocketDisconnect: the same end as a receive seeing the close first.
+            gone = isinstance(exc, (WebSocketDisconnect, OSError))
+            self.send_failure = "remote closed" if gone else "send failed"
             self.remote_closed = True
             return False
         return True
@@ -451,7 +458,7 @@ class FastAPIWebsocketOutputTransport(BaseOutputTransport):
         if sent:
             self._session.stats.packets_out += 1
         elif self._session.client.remote_closed and not self._session.client.closing:
-            await self._session.on_remote_closed("send failed")
+            await self._session.on_remote_closed(self._session.client.send_failure)
         return sent
 
     async def _send(self, payload: str | bytes) -> bool:
