@@ -282,6 +282,11 @@ class TTSService(AIService):
         if ctx.texts:
             ctx.texts.pop()
 
+    async def report_not_connected(self) -> None:
+        """Speech could not go to the provider (no socket, or the send failed): one error,
+        counted as ``disconnected``. The caller then fails and finishes the reply its own way."""
+        await self.report_error(f"{self}: not connected; dropping speech", reason="disconnected")
+
     def context_failed(self, context_id: str | None) -> None:
         """The provider will send no more audio for this context (an error message, a lost
         socket); call it just before finishing the context. Only the words whose audio came

@@ -16,6 +16,7 @@ from callpipe.frames.frames import (
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    StartFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
     TTSTextFrame,
@@ -426,3 +427,35 @@ async def test_the_default_model_is_sonic_3_with_its_generation_config(
     # sonic-3 takes speed in generation_config, not in sonic-2's experimental controls.
     assert said[0]["generation_config"] == {"speed": 1.2}
     assert "__experimental_controls" not in said[0].get("voice", {})
+
+
+async def test_speech_with_no_socket_to_go_to_is_one_error_and_a_closed_reply(
+    server: FakeCartesiaServer,
+) -> None:
+    connected = asyncio.Event()
+
+    class Service(CartesiaTTSService):
+        async def start(self, frame: StartFrame) -> None:
+            await super().start(frame)  # the service connects in the background at start
+            connected.set()
+
+    tts = Service(api_key="test-key", voice_id="voice-1", url=server.url)
+
+    class CloseSocket(FrameProcessor):
+        """Closes the TTS's socket just before a reply reaches it (as a lost connection would)."""
+
+        async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+            await super().process_frame(frame, direction)
+            if isinstance(frame, LLMFullResponseStartFrame):
+                await connected.wait()
+                assert tts._ws is not None
+                await tts._ws.close()
+            await self.push_frame(frame, direction)
+
+    down, up = await run_test(Pipeline([CloseSocket(), tts]), reply("Hello there."), params=PARAMS)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert [e.error for e in errors] == [f"{tts}: not connected; dropping speech"]
+    assert not errors[0].fatal
+    assert not [f for f in down if isinstance(f, TTSAudioRawFrame | TTSTextFrame)]
+    assert not [m for m in server.messages if "transcript" in m]  # nothing reached Cartesia
+    assert isinstance(down[-2], LLMFullResponseEndFrame)

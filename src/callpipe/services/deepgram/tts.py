@@ -324,9 +324,7 @@ class DeepgramTTSService(TTSService):
 
     async def _send(self, context_id: str, message: str) -> bool:
         if self._ws is None or not await self._ws.send(message):
-            await self.report_error(
-                f"{self}: not connected; dropping speech", reason="disconnected"
-            )
+            await self.report_not_connected()
             reply = self._reply(context_id)
             if reply is not None:
                 self._replies.remove(reply)

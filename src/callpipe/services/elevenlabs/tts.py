@@ -490,9 +490,7 @@ class ElevenLabsTTSService(TTSService):
 
     async def _send(self, context_id: str, payload: dict[str, Any]) -> bool:
         if self._ws is None or not await self._ws.send(json.dumps(payload)):
-            await self.report_error(
-                f"{self}: not connected; dropping speech", reason="disconnected"
-            )
+            await self.report_not_connected()
             self.context_failed(context_id)
             await self._finish(context_id)
             return False

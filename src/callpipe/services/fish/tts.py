@@ -404,9 +404,7 @@ class FishAudioTTSService(TTSService):
         if sent and self._aggregate_sentences:
             sent = await session.ws.send(_FLUSH)  # a whole sentence: speak it now
         if not sent:
-            await self.report_error(
-                f"{self}: not connected; dropping speech", reason="disconnected"
-            )
+            await self.report_not_connected()
             self.context_failed(context_id)
             await self.finish_context(context_id)
 

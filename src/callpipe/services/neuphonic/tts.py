@@ -371,9 +371,7 @@ class NeuphonicTTSService(TTSService, _NeuphonicOptions):
 
     async def _send(self, reply: _Reply, text: str) -> bool:
         if self._ws is None or not await self._ws.send(json.dumps({"text": text})):
-            await self.report_error(
-                f"{self}: not connected; dropping speech", reason="disconnected"
-            )
+            await self.report_not_connected()
             self.context_failed(reply.context_id)
             await self.finish_context(reply.context_id)
             return False

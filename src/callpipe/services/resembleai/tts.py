@@ -224,9 +224,7 @@ class ResembleAITTSService(TTSService):
             reply = self._replies[context_id] = _Reply(context_id)
         request_id, self._next_id = self._next_id, self._next_id + 1
         if self._ws is None or not await self._ws.send(self.request_message(text, request_id)):
-            await self.report_error(
-                f"{self}: not connected; dropping speech", reason="disconnected"
-            )
+            await self.report_not_connected()
             self.sentence_failed(context_id)
             return
         request = _Request(request_id)

@@ -357,9 +357,7 @@ class RimeTTSService(TTSService):
 
     async def _send(self, context_id: str, message: str) -> bool:
         if self._ws is None or not await self._ws.send(message):
-            await self.report_error(
-                f"{self}: not connected; dropping speech", reason="disconnected"
-            )
+            await self.report_not_connected()
             self.context_failed(context_id)
             await self._finish(context_id)
             return False

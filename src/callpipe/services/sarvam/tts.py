@@ -569,9 +569,7 @@ class SarvamTTSService(TTSService):
         self._sync_idle()
         sent = await self._send({"type": "text", "data": {"text": sentence}})
         if not sent or not await self._send({"type": "flush"}):
-            await self.report_error(
-                f"{self}: not connected; dropping speech", reason="disconnected"
-            )
+            await self.report_not_connected()
             self.context_failed(context_id)
             await self.finish_context(context_id)
 

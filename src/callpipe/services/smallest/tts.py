@@ -313,9 +313,7 @@ class SmallestTTSService(TTSService):
 
     async def _send(self, reply: _Reply, message: dict[str, Any]) -> None:
         if self._ws is None or not await self._ws.send(json.dumps(message)):
-            await self.report_error(
-                f"{self}: not connected; dropping speech", reason="disconnected"
-            )
+            await self.report_not_connected()
             if self._reply is reply:
                 await self._drop_reply()
             else:

@@ -301,9 +301,7 @@ class TogetherTTSService(TTSService):
             ws = self._ws
         append = json.dumps({"type": "input_text_buffer.append", "text": text})
         if ws is None or not await ws.send(append) or not await ws.send(_COMMIT):
-            await self.report_error(
-                f"{self}: not connected; dropping speech", reason="disconnected"
-            )
+            await self.report_not_connected()
             self.sentence_failed(context_id)
             return
         reply.items += 1

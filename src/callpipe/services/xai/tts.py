@@ -465,9 +465,7 @@ class XAITTSService(TTSService):
 
     async def _send(self, context_id: str, message: str) -> bool:
         if self._ws is None or not await self._ws.send(message):
-            await self.report_error(
-                f"{self}: not connected; dropping speech", reason="disconnected"
-            )
+            await self.report_not_connected()
             self.context_failed(context_id)
             await self.finish_context(context_id)
             return False
