@@ -11,6 +11,12 @@ from __future__ import annotations
 import os
 
 OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
+OPENAI_COMPATIBLE_URL_ENV = "CALLPIPE_OPENAI_COMPATIBLE_URL"
+"""The chat-completions base URL (``.../v1``) for every OpenAI-compatible LLM service other than
+OpenAI's own (Groq, Together, NVIDIA, DeepSeek, …) whose ``base_url`` is left at its provider's
+address: ``callpipe fakes`` points it at its OpenAI fake."""
+GROQ_URL_ENV = "CALLPIPE_GROQ_URL"
+"""Groq's OpenAI-compatible base URL (``.../openai/v1``) for its LLM, STT and TTS services."""
 DEEPGRAM_URL_ENV = "CALLPIPE_DEEPGRAM_URL"
 CARTESIA_URL_ENV = "CALLPIPE_CARTESIA_URL"
 ELEVENLABS_URL_ENV = "CALLPIPE_ELEVENLABS_URL"
@@ -122,7 +128,7 @@ def defaulted_base_url(given: str | None, env_var: str, default: str) -> str:
     """For a ``base_url=`` parameter whose default is the provider's own address (as in Pipecat
     1.14): a value other than ``default`` wins; left at it (or empty), ``$env_var`` may replace
     it; else ``default``."""
-    explicit = given if given and given != default else None
+    explicit = given if given and given.rstrip("/") != default.rstrip("/") else None
     return base_url(explicit, env_var, default)
 
 

@@ -239,6 +239,8 @@ async def test_streams_a_reply_with_the_default_model(
 
 @pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)
 def test_documented_defaults(provider: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALLPIPE_OPENAI_COMPATIBLE_URL", raising=False)
+    monkeypatch.delenv("CALLPIPE_GROQ_URL", raising=False)
     cls = provider.service_class()
     assert inspect.signature(cls).parameters["base_url"].default.rstrip("/") == provider.base_url
     if provider.env is not None:
@@ -249,6 +251,24 @@ def test_documented_defaults(provider: Provider, monkeypatch: pytest.MonkeyPatch
     assert isinstance(llm.settings, cls.Settings)
     if provider.env is not None:
         assert llm._api_key == "from-env"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)
+def test_the_fakes_variable_replaces_only_the_provider_s_own_address(
+    provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ``callpipe fakes`` prints it; Groq's LLM shares Groq's variable with its STT and TTS.
+    var = "CALLPIPE_GROQ_URL" if provider.module == "groq" else "CALLPIPE_OPENAI_COMPATIBLE_URL"
+    other = "CALLPIPE_OPENAI_COMPATIBLE_URL" if provider.module == "groq" else "CALLPIPE_GROQ_URL"
+    if provider.env is not None:
+        monkeypatch.setenv(provider.env, "from-env")
+    cls: Any = provider.service_class()
+    monkeypatch.setenv(other, "http://127.0.0.1:9/other/")
+    assert cls()._base_url == provider.base_url  # not the other variable
+    monkeypatch.setenv(var, "http://127.0.0.1:9/v1/")
+    assert cls()._base_url == "http://127.0.0.1:9/v1"
+    assert cls(base_url=provider.base_url)._base_url == "http://127.0.0.1:9/v1"  # the default
+    assert cls(base_url="http://gateway.example/v1")._base_url == "http://gateway.example/v1"
 
 
 @pytest.mark.parametrize("provider", [p for p in PROVIDERS if p.env], ids=lambda p: p.module)

@@ -66,6 +66,7 @@ async def test_unset_options_are_not_sent(server: FakeOpenAIServer) -> None:
 
 
 def test_base_url_follows_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALLPIPE_OPENAI_COMPATIBLE_URL", raising=False)
     monkeypatch.setenv("SARVAM_API_KEY", "from-env")
     llm: Any = SarvamLLMService()
     assert llm._base_url == "https://api.sarvam.ai/v2" and llm._api_key == "from-env"
@@ -74,6 +75,17 @@ def test_base_url_follows_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     assert llm._base_url == "https://api.sarvam.ai/v1"
     llm = SarvamLLMService(model="gemma4")
     assert llm.model_name == "gemma4" and llm.settings.model == "gemma4"
+
+
+def test_the_fakes_variable_replaces_the_chosen_address_not_a_given_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SARVAM_API_KEY", "from-env")
+    monkeypatch.setenv("CALLPIPE_OPENAI_COMPATIBLE_URL", "http://127.0.0.1:9/v1")
+    llm: Any = SarvamLLMService()
+    assert llm._base_url == "http://127.0.0.1:9/v1"
+    llm = SarvamLLMService(base_url="http://gateway.example/v1")
+    assert llm._base_url == "http://gateway.example/v1"
 
 
 def test_an_unknown_model_is_refused() -> None:

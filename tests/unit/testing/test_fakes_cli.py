@@ -16,7 +16,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from callpipe.frames.frames import ErrorFrame, TTSAudioRawFrame, TTSSpeakFrame
+from callpipe.frames.frames import ErrorFrame, LLMTextFrame, TTSAudioRawFrame, TTSSpeakFrame
+from callpipe.processors.aggregators.openai_llm_context import (
+    OpenAILLMContext,
+    OpenAILLMContextFrame,
+)
 from callpipe.services.anthropic.llm import AnthropicLLMService
 from callpipe.services.assemblyai.stt import AssemblyAISTTService
 from callpipe.services.asyncai.tts import AsyncAIHttpTTSService, AsyncAITTSService
@@ -34,12 +38,15 @@ from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.google.stt import GoogleSTTService
 from callpipe.services.google.tts import GoogleHttpTTSService, GoogleTTSService
+from callpipe.services.groq.llm import GroqLLMService
+from callpipe.services.groq.tts import GroqTTSService
 from callpipe.services.hume.tts import HumeTTSService
 from callpipe.services.inworld.tts import InworldHttpTTSService, InworldTTSService
 from callpipe.services.minimax.tts import MiniMaxHttpTTSService
 from callpipe.services.mistral.stt import MistralSTTService
 from callpipe.services.mistral.tts import MistralTTSService
 from callpipe.services.neuphonic.tts import NeuphonicHttpTTSService, NeuphonicTTSService
+from callpipe.services.nvidia.llm import NvidiaLLMService
 from callpipe.services.nvidia.stt import NvidiaSTTService
 from callpipe.services.nvidia.tts import NvidiaTTSService
 from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
@@ -51,6 +58,7 @@ from callpipe.services.soniox.tts import SonioxTTSService
 from callpipe.services.speechify.tts import SpeechifyHttpTTSService
 from callpipe.services.speechmatics.stt import SpeechmaticsSTTService
 from callpipe.services.speechmatics.tts import SpeechmaticsTTSService
+from callpipe.services.together.llm import TogetherLLMService
 from callpipe.services.ultravox.llm import OneShotInputParams, UltravoxRealtimeLLMService
 from callpipe.services.xai.stt import XAISTTService
 from callpipe.services.xai.tts import XAIHttpTTSService, XAITTSService
@@ -60,6 +68,21 @@ EXPECTED = {
     "OPENAI_BASE_URL",
     "CALLPIPE_OPENAI_REALTIME_URL",
     "OPENAI_API_KEY",
+    "CALLPIPE_OPENAI_COMPATIBLE_URL",
+    "CALLPIPE_GROQ_URL",
+    "BASETEN_API_KEY",
+    "CEREBRAS_API_KEY",
+    "CRUSOE_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "FIREWORKS_API_KEY",
+    "GROQ_API_KEY",
+    "INCEPTION_API_KEY",
+    "NEBIUS_API_KEY",
+    "NOVITA_API_KEY",
+    "OPENROUTER_API_KEY",
+    "PERPLEXITY_API_KEY",
+    "QWEN_API_KEY",
+    "SAMBANOVA_API_KEY",
     "ANTHROPIC_BASE_URL",
     "ANTHROPIC_API_KEY",
     "CALLPIPE_GEMINI_URL",
@@ -639,6 +662,19 @@ async def test_every_service_reads_its_own_fake_from_the_printed_environment(
                 parts = response.json()["candidates"][0]["content"]["parts"]
                 texts.append("".join(part["text"] for part in parts))
             assert texts == ["We open at nine.", "You said: hello?"]
+
+            # The OpenAI-compatible LLMs (one variable for all, Groq's own for its three
+            # services) stream from the OpenAI fake's chat script: --reply, then echo.
+            said: list[str] = []
+            for llm in (TogetherLLMService(), NvidiaLLMService(), GroqLLMService()):
+                context = OpenAILLMContext([{"role": "user", "content": "hi"}])
+                down, up = await run_test(llm, [OpenAILLMContextFrame(context=context)])
+                assert not [f for f in up if isinstance(f, ErrorFrame)], type(llm).__name__
+                said.append("".join(f.text for f in down if isinstance(f, LLMTextFrame)))
+            assert said == ["We open at nine.", "You said: hi", "You said: hi"]
+            groq_voice, problems = await run_test(GroqTTSService(), [TTSSpeakFrame("Hello.")])
+            assert not [f for f in problems if isinstance(f, ErrorFrame)]
+            assert any(isinstance(f, TTSAudioRawFrame) for f in groq_voice)
     finally:
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.wait(), 10)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import (
     OpenAILLMService,
@@ -75,6 +76,7 @@ class DeepSeekLLMService(OpenAILLMService):
         settings: DeepSeekLLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, DEEPSEEK_BASE_URL)
         defaults = DeepSeekLLMSettings(
             model=model or DEEPSEEK_DEFAULT_MODEL,
             thinking=DeepSeekThinkingConfig(type="disabled"),

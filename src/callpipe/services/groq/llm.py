@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.services._env import GROQ_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
 from callpipe.services.settings import store_from, unset
@@ -53,6 +54,7 @@ class GroqLLMService(OpenAILLMService):
         settings: GroqLLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, GROQ_URL_ENV, GROQ_BASE_URL)
         defaults = GroqLLMSettings(model=model or GROQ_DEFAULT_MODEL, reasoning_effort=None)
         super().__init__(
             api_key=resolve_api_key(type(self).__name__, api_key, "GROQ_API_KEY"),

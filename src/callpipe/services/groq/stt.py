@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from callpipe.services._env import GROQ_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.stt import LANGUAGE_ALIASES, OpenAISTTService, OpenAISTTSettings
 from callpipe.services.settings import store_from
@@ -86,6 +87,7 @@ class GroqSTTService(OpenAISTTService):
         ttfs_p99_latency: float | None = GROQ_TTFS_P99,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, GROQ_URL_ENV, GROQ_BASE_URL)
         defaults = GroqSTTSettings(
             model=model or GROQ_STT_MODEL,
             language=language,

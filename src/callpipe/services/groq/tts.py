@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from callpipe.audio.wav import WavStreamReader
 from callpipe.errors import ConfigurationError, ProtocolError
+from callpipe.services._env import GROQ_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.tts import OpenAITTSService, OpenAITTSSettings
 from callpipe.services.settings import store_from
@@ -89,6 +90,7 @@ class GroqTTSService(OpenAITTSService):
         base_url: str = GROQ_BASE_URL,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, GROQ_URL_ENV, GROQ_BASE_URL)
         if output_format != "wav":
             raise ConfigurationError(
                 f"GroqTTSService: output_format {output_format!r} is not supported; use 'wav'"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
 from callpipe.services.settings import store_from, unset
@@ -51,6 +52,7 @@ class InceptionLLMService(OpenAILLMService):
         settings: InceptionLLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, INCEPTION_BASE_URL)
         defaults = InceptionLLMSettings(
             model=model or INCEPTION_DEFAULT_MODEL, reasoning_effort=None, realtime=True
         )

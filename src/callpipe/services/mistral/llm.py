@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import (
     OpenAILLMService,
@@ -75,6 +76,7 @@ class MistralLLMService(OpenAILLMService):
         settings: MistralLLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, MISTRAL_BASE_URL)
         defaults = MistralLLMSettings(model=model or MISTRAL_DEFAULT_MODEL)
         super().__init__(
             api_key=resolve_api_key(type(self).__name__, api_key, "MISTRAL_API_KEY"),

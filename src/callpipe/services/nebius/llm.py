@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
 from callpipe.services.settings import store_from
@@ -43,6 +44,7 @@ class NebiusLLMService(OpenAILLMService):
         settings: NebiusLLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, NEBIUS_BASE_URL)
         defaults = NebiusLLMSettings(model=model or NEBIUS_DEFAULT_MODEL)
         super().__init__(
             api_key=resolve_api_key(type(self).__name__, api_key, "NEBIUS_API_KEY"),

@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV, defaulted_base_url
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
 from callpipe.services.settings import store_from
@@ -58,6 +59,7 @@ class NvidiaLLMService(OpenAILLMService):
         settings: NvidiaLLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, NVIDIA_BASE_URL)
         key = api_key or os.environ.get("NVIDIA_API_KEY") or None
         if key is None and "api.nvidia.com" in base_url:
             logger.warning(

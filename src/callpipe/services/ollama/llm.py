@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV, defaulted_base_url
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
 from callpipe.services.settings import store_from
 
@@ -43,6 +44,7 @@ class OLLamaLLMService(OpenAILLMService):
         warmup: bool = False,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, OLLAMA_BASE_URL)
         defaults = OllamaLLMSettings(model=model or OLLAMA_DEFAULT_MODEL)
         super().__init__(
             api_key=api_key,

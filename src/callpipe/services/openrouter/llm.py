@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
 from callpipe.services.settings import store_from, unset
@@ -81,6 +82,7 @@ class OpenRouterLLMService(OpenAILLMService):
         settings: OpenRouterLLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, OPENROUTER_BASE_URL)
         defaults = OpenRouterLLMSettings(model=model or OPENROUTER_DEFAULT_MODEL, provider=None)
         super().__init__(
             api_key=resolve_api_key(type(self).__name__, api_key, "OPENROUTER_API_KEY"),

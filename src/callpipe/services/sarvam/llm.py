@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from callpipe.errors import ConfigurationError
 from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV
+from callpipe.services._env import base_url as env_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
@@ -98,7 +100,7 @@ class SarvamLLMService(OpenAILLMService):
         headers = {"api-subscription-key": key, **(default_headers or {})}
         super().__init__(
             api_key=key,
-            base_url=base_url or sarvam_base_url(chosen),
+            base_url=env_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, sarvam_base_url(chosen)),
             settings=store,
             default_headers=headers,
             **kwargs,

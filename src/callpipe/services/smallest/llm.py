@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
 from callpipe.services.settings import store_from
@@ -42,6 +43,7 @@ class SmallestLLMService(OpenAILLMService):
         default_headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, SMALLEST_BASE_URL)
         super().__init__(
             api_key=resolve_api_key(type(self).__name__, api_key, "SMALLEST_API_KEY"),
             base_url=base_url,

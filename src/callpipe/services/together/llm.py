@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
 from callpipe.services.settings import store_from, unset
@@ -47,6 +48,7 @@ class TogetherLLMService(OpenAILLMService):
         settings: TogetherLLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, TOGETHER_BASE_URL)
         defaults = TogetherLLMSettings(model=model or TOGETHER_DEFAULT_MODEL, reasoning=None)
         super().__init__(
             api_key=resolve_api_key(type(self).__name__, api_key, "TOGETHER_API_KEY"),

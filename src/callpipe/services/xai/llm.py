@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.services._env import OPENAI_COMPATIBLE_URL_ENV, defaulted_base_url
 from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.openai.llm import OpenAILLMService, OpenAILLMSettings
 from callpipe.services.settings import store_from, unset
@@ -56,6 +57,7 @@ class GrokLLMService(OpenAILLMService):
         settings: GrokLLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        base_url = defaulted_base_url(base_url, OPENAI_COMPATIBLE_URL_ENV, XAI_BASE_URL)
         defaults = GrokLLMSettings(model=model or XAI_DEFAULT_MODEL, reasoning_effort=None)
         super().__init__(
             api_key=resolve_api_key(type(self).__name__, api_key, "XAI_API_KEY"),

@@ -19,6 +19,10 @@ none).
 Environment printed (the services read these when no ``url=``/``base_url=`` is passed):
 
 - ``OPENAI_BASE_URL`` and ``ANTHROPIC_BASE_URL``, as the vendors' SDKs read them;
+- ``CALLPIPE_OPENAI_COMPATIBLE_URL`` (the OpenAI fake's chat completions, for the
+  OpenAI-compatible LLM services: Together, NVIDIA, DeepSeek, Cerebras, Fireworks, Mistral, xAI,
+  OpenRouter, Perplexity, Sarvam, …) and ``CALLPIPE_GROQ_URL`` (its Groq routes, for Groq's LLM,
+  STT and TTS);
 - ``CALLPIPE_OPENAI_REALTIME_URL`` (the Realtime socket), ``CALLPIPE_GEMINI_URL``,
   ``CALLPIPE_GEMINI_LIVE_URL`` (the Live API, which hears and answers as OpenAI Realtime does);
 - ``CALLPIPE_ULTRAVOX_URL`` (Ultravox's create-call API; the call's socket comes in its
@@ -347,6 +351,9 @@ class Fakes:
             _env.OPENAI_BASE_URL_ENV: self.openai.base_url,
             _env.OPENAI_REALTIME_URL_ENV: self.openai_realtime.base_url,
             "OPENAI_API_KEY": key,
+            _env.OPENAI_COMPATIBLE_URL_ENV: self.openai.base_url,
+            **dict.fromkeys(_OPENAI_COMPATIBLE_KEYS, key),
+            _env.GROQ_URL_ENV: self.openai.groq_base_url,
             _env.ANTHROPIC_BASE_URL_ENV: self.anthropic.base_url,
             "ANTHROPIC_API_KEY": key,
             _env.GEMINI_URL_ENV: self.gemini.base_url,
@@ -413,7 +420,7 @@ class Fakes:
                 else {}
             ),
             **(
-                {_env.NVIDIA_RIVA_URL_ENV: self.nvidia_riva.base_url, "NVIDIA_API_KEY": key}
+                {_env.NVIDIA_RIVA_URL_ENV: self.nvidia_riva.base_url}
                 if self.nvidia_riva is not None
                 else {}
             ),
@@ -440,6 +447,26 @@ class Fakes:
             _env.MEM0_URL_ENV: self.mem0.base_url,
             "MEM0_API_KEY": key,
         }
+
+
+#: The key variables of the OpenAI-compatible LLM services that ``CALLPIPE_OPENAI_COMPATIBLE_URL``
+#: (or ``CALLPIPE_GROQ_URL``) points at the OpenAI fake, where no other fake prints them.
+_OPENAI_COMPATIBLE_KEYS = (
+    "BASETEN_API_KEY",
+    "CEREBRAS_API_KEY",
+    "CRUSOE_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "FIREWORKS_API_KEY",
+    "GROQ_API_KEY",
+    "INCEPTION_API_KEY",
+    "NEBIUS_API_KEY",
+    "NOVITA_API_KEY",
+    "NVIDIA_API_KEY",
+    "OPENROUTER_API_KEY",
+    "PERPLEXITY_API_KEY",
+    "QWEN_API_KEY",
+    "SAMBANOVA_API_KEY",
+)
 
 
 def _google_tts_grpc_fake() -> FakeGoogleTTSGrpcServer | None:
