@@ -20,11 +20,14 @@ class _Socket:
 
     def __init__(self, error: Exception) -> None:
         self.error = error
+        self.sends = 0
 
     async def send_bytes(self, data: bytes) -> None:
+        self.sends += 1
         raise self.error
 
     async def send_text(self, data: str) -> None:
+        self.sends += 1
         raise self.error
 
 
@@ -37,9 +40,11 @@ class _Socket:
     ],
 )
 async def test_a_failed_send_records_why(error: Exception, cause: str) -> None:
-    client = _Client(cast(WebSocket, _Socket(error)), close_timeout=1.0)
+    socket = _Socket(error)
+    client = _Client(cast(WebSocket, socket), close_timeout=1.0)
     assert client.can_send
     assert await client.send(b"\xff" * 160) is False
     assert client.remote_closed and not client.can_send
     assert client.send_failure == cause
-    assert await client.send("{}") is False  # no second attempt once the peer is gone
+    assert await client.send("{}") is False
+    assert socket.sends == 1  # no second attempt once the peer is gone
