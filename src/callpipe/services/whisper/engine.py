@@ -56,6 +56,23 @@ STT_REALTIME_FACTOR = REGISTRY.histogram(
 )
 
 
+DEFAULT_LOG_PROB_THRESHOLD = -1.0
+"""Whisper's own ``logprob_threshold``: a segment decoded at least this confidently is kept
+whatever its no-speech probability."""
+
+
+def is_speech(
+    no_speech: float, avg_logprob: float, no_speech_prob: float, log_prob_threshold: float | None
+) -> bool:
+    """Whether to keep a segment: the rule of Whisper's reference ``transcribe`` (a segment is
+    silence only when its no-speech probability is high and its text was decoded with low
+    confidence). Short phone utterances often score 0.4-0.5 no-speech while being decoded
+    confidently, so the probability alone loses real words."""
+    if no_speech < no_speech_prob:
+        return True
+    return log_prob_threshold is not None and avg_logprob >= log_prob_threshold
+
+
 class WhisperOverloadedError(CallpipeError):
     """The engine already has ``max_pending`` utterances queued or running."""
 
@@ -143,10 +160,15 @@ class WhisperEngine:
         *,
         language: str | None = None,
         no_speech_prob: float = 0.4,
+        log_prob_threshold: float | None = DEFAULT_LOG_PROB_THRESHOLD,
         initial_prompt: str | None = None,
         hotwords: str | None = None,
     ) -> Transcript:
-        """Transcribe 16 kHz float32 mono audio in this thread (the pool calls this)."""
+        """Transcribe 16 kHz float32 mono audio in this thread (the pool calls this).
+
+        A segment is dropped as non-speech when Whisper rates it at least ``no_speech_prob``
+        likely to be silence *and* decoded it with an average log-probability under
+        ``log_prob_threshold`` (None: on ``no_speech_prob`` alone); see :func:`is_speech`."""
         started = time.perf_counter()
         segments, info = self._model.transcribe(
             audio,
@@ -159,7 +181,11 @@ class WhisperEngine:
             hotwords=hotwords,
         )
         # The segments are a lazy generator that decodes while it is consumed: consume it here.
-        parts = [s.text.strip() for s in segments if s.no_speech_prob < no_speech_prob]
+        parts = [
+            s.text.strip()
+            for s in segments
+            if is_speech(s.no_speech_prob, s.avg_logprob, no_speech_prob, log_prob_threshold)
+        ]
         return Transcript(
             text=" ".join(p for p in parts if p),
             language=info.language,
