@@ -95,7 +95,7 @@ from callpipe.processors.aggregators.openai_llm_context import (
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services._turn_completion import TurnCompletionFilter
 from callpipe.services.ai_service import AIService
-from callpipe.services.settings import LLMSettings, delta_from_frame
+from callpipe.services.settings import LLMSettings, delta_from_frame, store_from
 from callpipe.transports.record_hooks import note_function_call
 from callpipe.turns.speculation_gate import SpeculationGate
 from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
@@ -218,7 +218,8 @@ class LLMService(AIService):
         self._functions: dict[str | None, _Registration] = {}
         self._max_tool_rounds = max_tool_rounds
         self._function_call_timeout_secs = function_call_timeout_secs
-        self._settings: LLMSettings = self.Settings(model=self.model_name)
+        self._settings: LLMSettings = store_from(self.Settings(model=self.model_name), None)
+        self._thinking_default_logged: tuple[str, bool] | None = None
         self._background_calls: set[asyncio.Task[Any]] = set()
         # Summaries being written and on_context_updated callbacks: cancelled when the call ends.
         self._side_tasks: set[asyncio.Task[Any]] = set()
@@ -248,6 +249,44 @@ class LLMService(AIService):
         if changed:
             logger.debug("%s: settings changed: %s", self, sorted(changed))
         return changed
+
+    def _thinking_default_to_send(
+        self, default: dict[str, Any] | None, *, provider: str, settings_fields: str
+    ) -> dict[str, Any] | None:
+        """What to add to a request that configures no thinking: ``default`` (the model's
+        lowest thinking setting, from the service's table; None for a model it lists none for),
+        or None when ``use_provider_thinking_default`` is set.
+
+        The outcome is logged the first time a model is asked for this way (and again after the
+        model or the setting changes): at INFO when a setting is sent, at DEBUG when the
+        provider's default is left in force. ``settings_fields`` names the settings a bot uses
+        to choose the thinking itself, for the log line.
+        """
+        model = self.model_name or ""
+        provider_default = self._settings.use_provider_thinking_default is True
+        if self._thinking_default_logged != (model, provider_default):
+            self._thinking_default_logged = (model, provider_default)
+            if provider_default:
+                logger.debug(
+                    "%s: use_provider_thinking_default is on: no thinking setting is sent, so "
+                    "%s thinks as %s decides by default",
+                    self,
+                    model,
+                    provider,
+                )
+            elif default is not None:
+                logger.info(
+                    "%s: %s gets its lowest thinking setting (%s) to answer quickly; for more "
+                    "reasoning set %s in %s.Settings, or use_provider_thinking_default=True "
+                    "to leave it to %s",
+                    self,
+                    model,
+                    json.dumps(default, sort_keys=True),
+                    settings_fields,
+                    type(self).__name__,
+                    provider,
+                )
+        return None if provider_default else default
 
     async def _update_turn_completion(self, instruction_changed: bool) -> None:
         """Switch the marker protocol on or off, or follow a new config or instruction."""

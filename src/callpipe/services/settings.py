@@ -47,6 +47,8 @@ class ServiceSettings:
     """Alternative key names accepted by :meth:`from_mapping` (e.g. ``voice_id`` → ``voice``)."""
     _models: ClassVar[dict[str, type[BaseModel]]] = {}
     """Fields holding a config model, which :meth:`from_mapping` builds from a plain dict."""
+    _store_defaults: ClassVar[dict[str, Any]] = {}
+    """Values :func:`store_from` gives fields a service's defaults left unset."""
 
     def given_fields(self) -> dict[str, Any]:
         """The fields that are set (``extra`` entries merged in at the top level)."""
@@ -104,6 +106,11 @@ class LLMSettings(ServiceSettings):
     ``filter_incomplete_user_turns`` / ``user_turn_completion_config``: the turn-completion
     marker protocol (see :mod:`callpipe.services.llm_service`); set at start by
     ``FilterIncompleteUserTurnStrategies`` through an ``LLMUpdateSettingsFrame``.
+
+    ``use_provider_thinking_default``: services that, for phone latency, send a model its
+    lowest thinking setting when the bot configures none (Anthropic, Gemini, OpenAI
+    Responses) send nothing when this is True, so the model thinks as its provider decides.
+    Unset counts as False (a service's store holds False). Other services ignore it.
     """
 
     system_instruction: str | None | NotGiven = field(default_factory=unset)
@@ -118,6 +125,9 @@ class LLMSettings(ServiceSettings):
     user_turn_completion_config: UserTurnCompletionConfig | None | NotGiven = field(
         default_factory=unset
     )
+    use_provider_thinking_default: bool | NotGiven = field(default_factory=unset)
+
+    _store_defaults: ClassVar[dict[str, Any]] = {"use_provider_thinking_default": False}
 
 
 @dataclass
@@ -207,9 +217,13 @@ def convert_delta(delta: ServiceSettings, cls: type[_S]) -> tuple[_S, list[str]]
 
 
 def store_from(defaults: _S, settings: _S | None) -> _S:
-    """The store object: ``defaults`` (from constructor arguments) updated by ``settings=``."""
+    """The store object: ``defaults`` (from constructor arguments) updated by ``settings=``;
+    fields both leave unset get the class's ``_store_defaults``."""
     if settings is not None:
         defaults.apply_update(settings)
+    for name, value in defaults._store_defaults.items():
+        if not is_given(getattr(defaults, name)):
+            setattr(defaults, name, value)
     return defaults
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,6 +32,7 @@ from callpipe.processors.aggregators.llm_context import LLMContext, LLMSpecificM
 from callpipe.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from callpipe.services.anthropic.llm import AnthropicLLMService
 from callpipe.services.llm_service import FunctionCallParams
+from callpipe.services.settings import LLMSettings
 from callpipe.testing import run_test
 from callpipe.testing.fakes import FakeAnthropicServer
 from callpipe.testing.pipeline import SleepFrame
@@ -310,3 +312,66 @@ async def test_run_inference_is_unstreamed_and_pushes_nothing(fake: FakeAnthropi
     assert result == "A short summary."
     body = fake.requests[-1]
     assert body["stream"] is False and body["max_tokens"] == 50 and body["system"] == "Summarise."
+
+
+HI = LLMMessagesFrame([{"role": "user", "content": "Hi"}])
+
+
+@pytest.mark.parametrize(
+    ("model", "lowest"),
+    [
+        ("claude-sonnet-4-6", {"thinking": {"type": "disabled"}}),
+        ("claude-sonnet-5-5", {"thinking": {"type": "between_tools"}}),
+        ("claude-fable-5-1-20260101", {"output_config": {"effort": "low"}}),
+    ],
+)
+async def test_use_provider_thinking_default_sends_no_lowest_thinking(
+    fake: FakeAnthropicServer, model: str, lowest: dict[str, Any]
+) -> None:
+    unset = make_llm(fake, settings=AnthropicLLMService.Settings(model=model))
+    assert unset.settings.use_provider_thinking_default is False  # unset counts as False
+    await run_test(unset, [HI])
+    for flag in (False, True):
+        settings = AnthropicLLMService.Settings(model=model, use_provider_thinking_default=flag)
+        await run_test(make_llm(fake, settings=settings), [HI])
+    for body in fake.requests[:2]:
+        assert {key: body[key] for key in lowest} == lowest
+    provider = fake.requests[2]
+    assert "thinking" not in provider and "output_config" not in provider
+    assert "anthropic-beta" not in fake.headers[2]
+
+
+async def test_use_provider_thinking_default_changes_mid_call(fake: FakeAnthropicServer) -> None:
+    on = LLMUpdateSettingsFrame(delta=LLMSettings(use_provider_thinking_default=True))
+    off = LLMUpdateSettingsFrame(settings={"use_provider_thinking_default": False})
+    down, up = await run_test(make_llm(fake), [HI, on, HI, off, HI])
+    assert not errors(up)
+    assert [body.get("thinking") for body in fake.requests] == [
+        {"type": "disabled"},
+        None,
+        {"type": "disabled"},
+    ]
+
+
+async def test_configured_thinking_wins_over_the_flag_and_the_default(
+    fake: FakeAnthropicServer,
+) -> None:
+    for flag in (False, True):
+        settings = AnthropicLLMService.Settings(effort="medium", use_provider_thinking_default=flag)
+        await run_test(make_llm(fake, settings=settings), [HI])
+    for body in fake.requests:
+        assert body["output_config"] == {"effort": "medium"} and "thinking" not in body
+
+
+async def test_thinking_default_is_logged_once_per_model_and_setting(
+    fake: FakeAnthropicServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    on = LLMUpdateSettingsFrame(delta=LLMSettings(use_provider_thinking_default=True))
+    with caplog.at_level(logging.DEBUG, logger="callpipe.services.llm_service"):
+        await run_test(make_llm(fake), [HI, HI, on, HI, HI])
+    sent = [r for r in caplog.records if "lowest thinking setting" in r.getMessage()]
+    left = [r for r in caplog.records if "use_provider_thinking_default is on" in r.getMessage()]
+    assert [r.levelno for r in sent] == [logging.INFO]
+    assert "claude-sonnet-4-6" in sent[0].getMessage()
+    assert '"disabled"' in sent[0].getMessage()
+    assert [r.levelno for r in left] == [logging.DEBUG]

@@ -26,6 +26,7 @@ from callpipe.processors.aggregators.openai_llm_context import (
 )
 from callpipe.services.google.llm import GoogleLLMService
 from callpipe.services.llm_service import FunctionCallParams
+from callpipe.services.settings import LLMSettings
 from callpipe.testing import run_test
 from callpipe.testing.fakes import FakeGeminiServer
 from callpipe.testing.fakes.gemini import GeminiReply
@@ -234,6 +235,7 @@ async def test_settings_at_construction_reach_the_request(fake: FakeGeminiServer
         "seed": 7,
         "stopSequences": ["END"],
         "responseMimeType": "text/plain",
+        "thinkingConfig": {"thinkingBudget": 128},  # 2.5 Pro's lowest thinking setting
     }
 
 
@@ -341,3 +343,54 @@ async def test_extra_thinking_config_wins_over_the_low_latency_default(
     )
     await run_test(llm, [LLMMessagesFrame([{"role": "user", "content": "Hi"}])])
     assert fake.requests[-1]["generationConfig"]["thinkingConfig"] == {"thinkingBudget": -1}
+
+
+HI = LLMMessagesFrame([{"role": "user", "content": "Hi"}])
+
+
+@pytest.mark.parametrize(
+    ("model", "lowest"),
+    [
+        ("gemini-2.5-flash", {"thinkingBudget": 0}),
+        ("gemini-2.5-pro", {"thinkingBudget": 128}),
+        ("gemini-3-flash-preview", {"thinkingLevel": "MINIMAL"}),
+        ("gemini-3.1-pro-preview", {"thinkingLevel": "LOW"}),
+        ("gemma-4-31b-it", {"thinkingLevel": "MINIMAL"}),
+    ],
+)
+async def test_use_provider_thinking_default_sends_no_lowest_thinking(
+    fake: FakeGeminiServer, model: str, lowest: dict[str, Any]
+) -> None:
+    unset = make_llm(fake, settings=GoogleLLMService.Settings(model=model))
+    assert unset.settings.use_provider_thinking_default is False  # unset counts as False
+    await run_test(unset, [HI])
+    for flag in (False, True):
+        settings = GoogleLLMService.Settings(model=model, use_provider_thinking_default=flag)
+        await run_test(make_llm(fake, settings=settings), [HI])
+    configs = [body.get("generationConfig", {}) for body in fake.requests]
+    assert [config.get("thinkingConfig") for config in configs] == [lowest, lowest, None]
+
+
+@pytest.mark.parametrize(
+    "model", ["gemini-flash-latest", "gemini-2.5-flash-image", "gemini-2.0-flash"]
+)
+async def test_models_pipecat_lists_no_default_for_get_googles_default(
+    fake: FakeGeminiServer, model: str
+) -> None:
+    await run_test(make_llm(fake, settings=GoogleLLMService.Settings(model=model)), [HI])
+    assert "thinkingConfig" not in fake.requests[-1].get("generationConfig", {})
+
+
+async def test_use_provider_thinking_default_changes_mid_call(fake: FakeGeminiServer) -> None:
+    on = LLMUpdateSettingsFrame(delta=LLMSettings(use_provider_thinking_default=True))
+    off = LLMUpdateSettingsFrame(
+        delta=GoogleLLMService.Settings(use_provider_thinking_default=False)
+    )
+    down, up = await run_test(make_llm(fake), [HI, on, HI, off, HI])
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
+    configs = [body.get("generationConfig", {}) for body in fake.requests]
+    assert [config.get("thinkingConfig") for config in configs] == [
+        {"thinkingBudget": 0},
+        None,
+        {"thinkingBudget": 0},
+    ]

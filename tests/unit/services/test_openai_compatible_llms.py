@@ -34,6 +34,7 @@ from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContextFrame,
 )
 from callpipe.services.openai.llm import OpenAILLMService
+from callpipe.services.settings import LLMSettings
 from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 
@@ -235,6 +236,28 @@ async def test_streams_a_reply_with_the_default_model(
     headers = server.request_headers[-1]
     assert headers["authorization"] == "Bearer test-key"
     assert "openai-organization" not in headers and "openai-project" not in headers
+
+
+@module_loop
+@pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)
+async def test_use_provider_thinking_default_is_accepted_and_never_sent(
+    provider: Provider, server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Pipecat's BackendLLMWorker sets it on whatever LLM it runs; these services send no
+    # thinking default, so the requests are as without it.
+    service = provider.service_class()
+    await ask(make(service, server), user())
+    flagged = make(service, server, settings=service.Settings(use_provider_thinking_default=True))
+    assert flagged.settings.use_provider_thinking_default is True
+    update = LLMUpdateSettingsFrame(delta=LLMSettings(use_provider_thinking_default=False))
+    with caplog.at_level("WARNING"):
+        down, up = await run_test(
+            flagged, [OpenAILLMContextFrame(context=user()), update, OpenAILLMContextFrame(user())]
+        )
+    assert not errors(up) and not caplog.records
+    assert flagged.settings.use_provider_thinking_default is False
+    plain, *with_flag = server.chat_requests
+    assert with_flag == [plain, plain]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS, ids=IDS)

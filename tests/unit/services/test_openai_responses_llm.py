@@ -33,6 +33,7 @@ from callpipe.services.openai.responses.llm import (
     OpenAIResponsesHttpLLMService,
     OpenAIResponsesLLMService,
 )
+from callpipe.services.settings import LLMSettings
 from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
@@ -312,3 +313,47 @@ async def test_run_inference_joins_the_text(server: FakeOpenAIServer) -> None:
     (body,) = server.responses_requests
     assert body["instructions"] == "Summarise." and body["max_output_tokens"] == 40
     assert body["text"]["format"]["schema"] == schema
+
+
+@pytest.mark.parametrize(
+    ("model", "effort"),
+    [("gpt-5", "minimal"), ("gpt-5.2-2025-12-11", "none"), ("gpt-5-pro", "high"), ("o3", "low")],
+)
+async def test_use_provider_thinking_default_sends_no_lowest_effort(
+    server: FakeOpenAIServer, model: str, effort: str
+) -> None:
+    unset = make_llm(server, model=model)
+    assert unset.settings.use_provider_thinking_default is False  # unset counts as False
+    await run_test(unset, [turn(USER)])
+    for flag in (False, True):
+        await run_test(
+            make_llm(server, model=model, use_provider_thinking_default=flag), [turn(USER)]
+        )
+    assert [body.get("reasoning") for body in server.responses_requests] == [
+        {"effort": effort},
+        {"effort": effort},
+        None,
+    ]
+    assert "include" not in server.responses_requests[2]
+
+
+async def test_use_provider_thinking_default_changes_mid_call(server: FakeOpenAIServer) -> None:
+    llm = make_llm(server, model="gpt-5.4")
+    on = LLMUpdateSettingsFrame(delta=LLMSettings(use_provider_thinking_default=True))
+    off = LLMUpdateSettingsFrame(
+        delta=OpenAIResponsesLLMService.Settings(use_provider_thinking_default=False)
+    )
+    await run_test(llm, [turn(USER), on, turn(USER), off, turn(USER)])
+    assert [body.get("reasoning") for body in server.responses_requests] == [
+        {"effort": "none"},
+        None,
+        {"effort": "none"},
+    ]
+
+
+async def test_configured_reasoning_is_sent_whatever_the_flag(server: FakeOpenAIServer) -> None:
+    reasoning = OpenAIResponsesLLMService.ReasoningConfig(effort="high")
+    llm = make_llm(server, model="gpt-5", reasoning=reasoning, use_provider_thinking_default=True)
+    await run_test(llm, [turn(USER)])
+    (body,) = server.responses_requests
+    assert body["reasoning"] == {"effort": "high"}

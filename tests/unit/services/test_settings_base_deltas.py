@@ -6,10 +6,14 @@ equivalents): every service applies the given fields it has.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
+from warnings import catch_warnings, simplefilter
 
 import pytest
 
+import callpipe.services
 from callpipe.frames.frames import (
     LLMContextFrame,
     LLMFullResponseEndFrame,
@@ -24,13 +28,17 @@ from callpipe.services.cartesia.tts import CartesiaTTSService
 from callpipe.services.deepgram.stt import DeepgramSTTService, LiveOptions
 from callpipe.services.elevenlabs.tts import ElevenLabsTTSService
 from callpipe.services.google.llm import GoogleLLMService
+from callpipe.services.llm_service import LLMService
 from callpipe.services.openai.llm import OpenAILLMService
+from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from callpipe.services.settings import (
     LLMSettings,
     ServiceSettings,
     STTSettings,
     TTSSettings,
+    convert_delta,
     delta_from_frame,
+    store_from,
 )
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
@@ -84,6 +92,45 @@ async def test_another_providers_delta_applies_the_shared_fields(
     assert converted.top_p == 0.5 and converted.extra == {"x": 1}
     assert not is_given(converted.temperature)
     assert any("max_completion_tokens" in m for m in warnings(caplog))
+
+
+def _llm_service_classes() -> list[type[LLMService]]:
+    """Every LLM service class in ``callpipe.services`` (the ``*.llm`` modules)."""
+    found: set[type[LLMService]] = set()
+    for info in pkgutil.walk_packages(callpipe.services.__path__, "callpipe.services."):
+        if not info.name.endswith(".llm"):
+            continue
+        with catch_warnings():  # callpipe.services.grok: a deprecated alias of xai
+            simplefilter("ignore", DeprecationWarning)
+            module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, LLMService):
+                if value.__module__ == info.name:
+                    found.add(value)
+    return sorted(found, key=lambda cls: cls.__qualname__)
+
+
+def test_every_llm_service_takes_use_provider_thinking_default() -> None:
+    classes = _llm_service_classes()
+    assert len(classes) >= 30  # the walk found the services
+    base = LLMSettings(use_provider_thinking_default=True)
+    for cls in classes:
+        own = cls.Settings(use_provider_thinking_default=True)
+        mapped = cls.Settings.from_mapping({"use_provider_thinking_default": True})
+        converted, ignored = convert_delta(base, cls.Settings)
+        assert own.use_provider_thinking_default is True, cls
+        assert mapped.use_provider_thinking_default is True and not mapped.extra, cls
+        assert converted.use_provider_thinking_default is True and not ignored, cls
+
+
+def test_use_provider_thinking_default_is_false_in_a_store_unless_set() -> None:
+    assert store_from(LLMSettings(), None).use_provider_thinking_default is False
+    flagged = store_from(LLMSettings(), LLMSettings(use_provider_thinking_default=True))
+    assert flagged.use_provider_thinking_default is True
+    assert not is_given(LLMSettings().use_provider_thinking_default)  # a delta leaves it unset
+    # Services building their store from their own defaults, and from the base class's.
+    assert OpenAILLMService(api_key="k").settings.use_provider_thinking_default is False
+    assert OpenAIRealtimeLLMService(api_key="k").settings.use_provider_thinking_default is False
 
 
 def test_a_delta_of_another_kind_of_service_is_refused(caplog: pytest.LogCaptureFixture) -> None:

@@ -21,7 +21,9 @@ The context (Chat Completions messages) is converted by
 ``temperature``, ``top_k``, ``top_p``, ``thinking``, ``effort``, ``enable_prompt_caching``,
 ``system_prompt_cache_ttl``, ``extra``) are read when each request is built, so an
 ``LLMUpdateSettingsFrame`` changes the next one. When neither ``thinking`` nor ``effort`` is
-set, models known to think by default get their lowest thinking setting, for phone latency.
+set (in the settings or ``extra``), the models Pipecat 1.14 lists get their lowest thinking
+setting, for phone latency, unless ``use_provider_thinking_default`` is on; other models, and
+every model with it on, think as Anthropic decides by default.
 
 Errors: 401/403 are fatal (``ServiceAuthError`` at start-up, where ``GET /v1/models/{model}``
 warms the connection and checks the key); 429 and 529 (overloaded) are retried while nothing
@@ -117,7 +119,8 @@ _THINKING_DEFAULTS: dict[str, dict[str, Any]] = {
         )
     },
 }
-"""The lowest thinking setting per model, sent when neither ``thinking`` nor ``effort`` is."""
+"""The lowest thinking setting per model (Pipecat 1.14's list), sent when neither ``thinking``
+nor ``effort`` is configured and ``use_provider_thinking_default`` is off."""
 
 PREFILL_MODELS = (
     "claude-2",
@@ -160,8 +163,10 @@ class AnthropicLLMSettings(LLMSettings):
     ``enable_prompt_caching``: ``cache_control`` breakpoints on the system prompt and the last
     two user turns. ``system_prompt_cache_ttl``: ``"5m"`` (default) or ``"1h"`` for the system
     prompt's entry. ``thinking``: an :class:`AnthropicThinkingConfig` (or a dict). ``effort``:
-    ``"low"`` … ``"max"``, sent as ``output_config.effort``. ``frequency_penalty``,
-    ``presence_penalty`` and ``seed`` do not exist in the Messages API and are not sent.
+    ``"low"`` … ``"max"``, sent as ``output_config.effort``. With neither set, the models in
+    the module's table get their lowest thinking setting, unless
+    ``use_provider_thinking_default`` is True. ``frequency_penalty``, ``presence_penalty`` and
+    ``seed`` do not exist in the Messages API and are not sent.
     """
 
     enable_prompt_caching: bool | NotGiven = field(default_factory=unset)
@@ -333,15 +338,20 @@ class AnthropicLLMService(PooledHTTPLLMService):
         return body
 
     def _apply_thinking_default(self, body: dict[str, Any]) -> None:
-        """The model's lowest thinking setting, unless thinking or effort is configured."""
+        """The model's lowest thinking setting, unless thinking or effort is configured or
+        ``use_provider_thinking_default`` is on."""
         if "thinking" in body or "effort" in (body.get("output_config") or {}):
             return
-        default = _THINKING_DEFAULTS.get(model_family(self.model_name or ""))
+        default = self._thinking_default_to_send(
+            _THINKING_DEFAULTS.get(model_family(self.model_name or "")),
+            provider="Anthropic",
+            settings_fields="thinking or effort",
+        )
         for key, value in (default or {}).items():
             if isinstance(value, dict) and isinstance(body.get(key), dict):
                 body[key] = {**body[key], **value}
             else:
-                body[key] = value
+                body[key] = dict(value) if isinstance(value, dict) else value
 
     def _headers(self, body: Mapping[str, Any]) -> dict[str, str]:
         return {"anthropic-beta": INTERLEAVED_THINKING_BETA} if self._thinking_on(body) else {}

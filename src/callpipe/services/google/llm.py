@@ -11,7 +11,11 @@ text, end per part), ``functionCall`` parts become tool calls run by
 :class:`~callpipe.services.llm_service.LLMService` (their ``thoughtSignature`` is kept and sent
 back with the call, as thinking models require), ``usageMetadata`` becomes usage metrics.
 Start-up warms the connection with ``GET /v1beta/models/{model}`` so a rejected key is reported
-at start. For phone latency, 2.5 Flash models default to no thinking (``thinkingBudget: 0``).
+at start. For phone latency, a request that configures no ``thinkingConfig`` (in the settings
+or ``extra``) gives the models Pipecat 1.14 lists their lowest thinking setting
+(``thinkingBudget: 0`` on 2.5 Flash, ``thinkingLevel: MINIMAL`` or ``LOW`` on later models),
+unless ``use_provider_thinking_default`` is on; other models, and every model with it on, think
+as Google decides by default.
 
 Sampling, thinking, safety filters and the system instruction live in
 ``GoogleLLMService.Settings`` (Pipecat 1.14's ``GoogleLLMSettings``) and are read when each
@@ -33,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -70,8 +75,37 @@ from callpipe.utils.types import NotGiven, is_given
 logger = logging.getLogger(__name__)
 
 GEMINI_URL = "https://generativelanguage.googleapis.com"
-NO_THINKING_MODELS = ("gemini-2.5-flash",)
-"""Models where thinking can be switched off (``thinkingBudget: 0``) for latency."""
+_THINKING_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemini-2.5-flash": {"thinking_budget": 0},
+    "gemini-2.5-flash-lite": {"thinking_budget": 0},
+    "gemini-2.5-pro": {"thinking_budget": 128},
+    **{
+        name: {"thinking_level": "minimal"}
+        for name in (
+            "gemini-3-flash-preview",
+            "gemini-3.1-flash-lite",
+            "gemini-3.5-flash",
+            "gemini-3.5-flash-lite",
+            "gemini-3.6-flash",
+            "gemma-4-26b-a4b-it",
+            "gemma-4-31b-it",
+        )
+    },
+    **{
+        name: {"thinking_level": "low"}
+        for name in (
+            "gemini-3.1-pro-preview",
+            "gemini-3.1-pro-preview-customtools",
+            "gemini-3.7-flash",
+            "gemini-3.8-flash",
+            "gemini-4-argon",
+        )
+    },
+}
+"""The lowest thinking setting per model (Pipecat 1.14's list), as ``ThinkingConfig`` fields,
+sent when no ``thinkingConfig`` is configured and ``use_provider_thinking_default`` is off.
+Looked up by :func:`_model_name`: exact names only, so aliases (``gemini-flash-latest``) and
+preview snapshots of other names get Google's default."""
 
 _REQUEST_KEYS = frozenset(
     {
@@ -106,7 +140,9 @@ class GoogleLLMSettings(LLMSettings):
     """``GoogleLLMService.Settings``: the common LLM settings plus Gemini's own.
 
     ``thinking``: a :class:`GoogleThinkingConfig` (or the SDK's ``ThinkingConfig``, or a dict);
-    None sends no ``thinkingConfig`` (2.5 Flash models then get ``thinkingBudget: 0``).
+    None sends no ``thinkingConfig`` of its own: the models in the module's table then get their
+    lowest thinking setting (``thinkingBudget: 0`` on 2.5 Flash), unless
+    ``use_provider_thinking_default`` is True.
     ``safety_settings``: a list of ``{"category": ..., "threshold": ...}`` dicts or the SDK's
     ``SafetySetting`` objects; None keeps Gemini's default filters.
     ``frequency_penalty`` / ``presence_penalty`` are not sent (as in Pipecat; use ``extra``).
@@ -150,8 +186,8 @@ class GoogleLLMService(PooledHTTPLLMService):
         thinking: GoogleThinkingConfig | None = None
         thinking_budget: int | None = None
         """Shorthand for ``thinking=ThinkingConfig(thinking_budget=...)`` (``thinking`` wins).
-        Neither set: 0 on 2.5 Flash models (no thinking delay on a call), else the model's
-        default."""
+        Neither set: the model's lowest setting where the module's table lists one (0 on 2.5
+        Flash: no thinking delay on a call), else the model's default."""
         extra: dict[str, Any] | None = Field(default_factory=dict)
         """Extra ``GenerateContentConfig`` fields (snake_case or Gemini's camelCase)."""
 
@@ -250,10 +286,15 @@ class GoogleLLMService(PooledHTTPLLMService):
         return config
 
     def _thinking_default(self) -> dict[str, Any] | None:
-        """The ``thinkingConfig`` sent when none is configured (in settings or ``extra``)."""
-        if (self.model_name or "").startswith(NO_THINKING_MODELS):
-            return {"thinkingBudget": 0}
-        return None
+        """The ``thinkingConfig`` sent when none is configured (in settings or ``extra``): the
+        model's lowest setting, or None (for a model not listed, or with
+        ``use_provider_thinking_default`` on)."""
+        default = self._thinking_default_to_send(
+            _THINKING_DEFAULTS.get(_model_name(self.model_name or "")),
+            provider="Google",
+            settings_fields="thinking",
+        )
+        return _thinking_wire(default) if default is not None else None
 
     def build_request(
         self, context: ChatContext, *, system_instruction: str | None = None
@@ -406,6 +447,12 @@ class GoogleLLMService(PooledHTTPLLMService):
                 )
             elif text:
                 await self.push_llm_text(str(text))
+
+
+def _model_name(model: str) -> str:
+    """The name ``model`` refers to: ``gemini-2.5-flash`` for ``models/gemini-2.5-flash``,
+    ``publishers/google/models/gemini-2.5-flash`` or the version ``gemini-2.5-flash-001``."""
+    return re.sub(r"-\d{3}$", "", model.lower().rsplit("/", 1)[-1])
 
 
 def _tools_of(context: ChatContext) -> tuple[list[dict[str, Any]] | None, Any]:

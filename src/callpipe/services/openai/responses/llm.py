@@ -32,8 +32,10 @@ Errors: 401/403 are fatal (``ServiceAuthError`` at start, where ``GET {base_url}
 the connection and checks the key); 429 and 5xx are retried while nothing has been said
 (:mod:`callpipe.services._llm_stream`). An interruption closes the HTTP stream.
 
-With no ``reasoning`` configured (in ``Settings`` or ``extra``), the models Pipecat lists are
-sent their lowest reasoning effort, for phone latency.
+With no ``reasoning`` configured (in ``Settings`` or ``extra``), the models Pipecat 1.14 lists
+are sent their lowest reasoning effort, for phone latency, unless
+``use_provider_thinking_default`` is on; other models, and every model with it on, reason as
+OpenAI decides by default.
 
 ``run_inference`` sends the same request (streamed, as turns are) and joins the text; it pushes
 nothing, so it can run beside a streaming turn.
@@ -112,7 +114,7 @@ _LOWEST_EFFORT: dict[str, str] = {
     "o4-mini": "low",
 }
 """The lowest reasoning effort OpenAI documents per model (as Pipecat 1.14 lists them), sent
-when no ``reasoning`` is configured."""
+when no ``reasoning`` is configured and ``use_provider_thinking_default`` is off."""
 
 _RETRYABLE_CODES = {"server_error": 500, "rate_limit_exceeded": 429}
 """``error.code``\\ s of a failed response worth sending again, as the HTTP status they mean."""
@@ -137,9 +139,10 @@ class OpenAIResponsesReasoningConfig(BaseModel):
 class OpenAIResponsesLLMSettings(LLMSettings):
     """``OpenAIResponsesLLMService.Settings``: the common LLM settings plus
     ``max_completion_tokens`` (sent as ``max_output_tokens``; the common ``max_tokens`` is used
-    when it is unset) and ``reasoning`` (an :class:`OpenAIResponsesReasoningConfig` or a dict).
-    ``top_k``, ``frequency_penalty``, ``presence_penalty`` and ``seed`` do not exist in the
-    Responses API and are not sent."""
+    when it is unset) and ``reasoning`` (an :class:`OpenAIResponsesReasoningConfig` or a dict;
+    unset, the models in the module's table get their lowest effort unless
+    ``use_provider_thinking_default`` is True). ``top_k``, ``frequency_penalty``,
+    ``presence_penalty`` and ``seed`` do not exist in the Responses API and are not sent."""
 
     max_completion_tokens: int | None | NotGiven = field(default_factory=unset)
     reasoning: OpenAIResponsesReasoningConfig | None | NotGiven = field(default_factory=unset)
@@ -339,8 +342,12 @@ class OpenAIResponsesHttpLLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         body.update(settings.extra)
         if "reasoning" not in body:
             effort = _LOWEST_EFFORT.get(_model_key(self.model_name or ""))
-            if effort is not None:
-                body["reasoning"] = {"effort": effort}
+            default = self._thinking_default_to_send(
+                {"reasoning": {"effort": effort}} if effort is not None else None,
+                provider="OpenAI",
+                settings_fields="reasoning",
+            )
+            body.update(default or {})
         return body
 
     # ------------------------------------------------------------------ out of band
