@@ -8,6 +8,7 @@
     ├── ProtocolError (also ValueError)           the remote peer sent something we cannot use
     ├── ServiceAuthError                          a speech/LLM provider rejected the credentials
     ├── StreamTokenError                          a media stream's token was refused (runner)
+    ├── OriginNotAllowedError (also ValueError)   a browser origin not in ``allowed_origins``
     ├── TokenStoreError                           the fleet's shared store (Redis) is unreachable
     ├── InvalidStateError                         an API was used in the wrong state
     │   └── CallEnded                             an action on a simulated call that has ended
@@ -53,6 +54,11 @@ class ServiceAuthError(CallpipeError):
 
 class StreamTokenError(CallpipeError):
     """Why a stream token was refused (safe to log: never contains the token)."""
+
+
+class OriginNotAllowedError(CallpipeError, ValueError):
+    """A WebSocket came from a browser origin that ``allowed_origins`` does not list (a
+    ``ValueError``, as Pipecat raises; the runner refuses the call with one WARNING line)."""
 
 
 class TokenStoreError(CallpipeError):

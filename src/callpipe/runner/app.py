@@ -36,7 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from starlette.requests import ClientDisconnect
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from callpipe.errors import ConfigurationError, ProtocolError
+from callpipe.errors import ConfigurationError, OriginNotAllowedError, ProtocolError
 from callpipe.log import mask
 from callpipe.metrics.registry import REGISTRY, render_prometheus_text
 from callpipe.pipeline.turn_log import TURN_EVENTS
@@ -70,6 +70,7 @@ from callpipe.runner.types import TELEPHONY_PROVIDERS, WebSocketRunnerArguments
 from callpipe.runner.utils import HANDSHAKE_TIMEOUT_SECS, parse_telephony_websocket
 from callpipe.runner.webhook import handle_answer
 from callpipe.utils.heap import freeze_startup_heap
+from callpipe.utils.security.allowed_origins import is_origin_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,11 @@ class RunnerConfig:
     """Take Asterisk AudioSocket calls on this TCP port (``--audiosocket-port``); None: off."""
     audiosocket_host: str = "127.0.0.1"
     """Bind address of the AudioSocket listener: it has no authentication, keep it private."""
+    allowed_origins: list[str] = field(default_factory=list)
+    """Browser origins that may open a stream (``--allowed-origins``, default
+    ``CALLPIPE_ALLOWED_ORIGINS`` / ``PIPECAT_ALLOWED_ORIGINS``), in every mode. A stream with no
+    ``Origin`` (a provider) is never refused for it; in local mode the server's own pages stay
+    allowed too."""
 
 
 _NAMED_SECRETS = frozenset(
@@ -427,11 +433,20 @@ def _client_address(websocket: WebSocket) -> str:
 def _check_upgrade(state: RunnerState, websocket: WebSocket, token: str | None) -> str | None:
     """Why the upgrade must be refused with 403 (before any WebSocket work), or None."""
     config = state.config
-    if config.insecure or config.proxy is None:  # local mode: browsers only from our own pages
+    origin = websocket.headers.get("origin")
+    listed = (
+        origin is not None
+        and bool(config.allowed_origins)
+        and is_origin_allowed(origin, config.allowed_origins)
+    )
+    if listed:
+        pass
+    elif config.insecure or config.proxy is None:  # local mode: browsers only from our pages
         trusted = tuple(h for h in (config.host, config.proxy) if h)
-        origin = websocket.headers.get("origin")
         if not origin_allowed(origin, websocket.headers.get("host"), trusted):
             return "cross-origin browser request (local mode accepts only its own pages)"
+    elif origin is not None and config.allowed_origins:
+        return "cross-origin browser request (origin not in --allowed-origins)"
     if not state.secure or token is None:
         return None
     if not plausible_token(token):
@@ -657,6 +672,11 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         outcome = "error"
         if call is None:
             logger.exception("stream failed")
+        elif isinstance(exc, OriginNotAllowedError):
+            # The transport's own allowed_origins refused a browser: a refusal, not a bug.
+            logger.warning(
+                "call refused (%s call %s): %s", call.provider, _masked_call_id(args), exc
+            )
         elif isinstance(exc, ConfigurationError):
             # The bot's own setup is wrong (e.g. missing credentials): the message says how to
             # fix it, a traceback adds nothing. One line, and the caller's side learns why.
@@ -664,8 +684,10 @@ async def _serve_stream(state: RunnerState, websocket: WebSocket, path_token: st
         else:
             logger.exception("bot() failed (%s call %s)", call.provider, _masked_call_id(args))
         if call is not None:
+            refused = isinstance(exc, OriginNotAllowedError)
+            code, why = (1008, "origin not allowed") if refused else (BOT_FAILED_CODE, None)
             with contextlib.suppress(Exception):  # best effort: the peer may be gone already
-                await _refuse(websocket, BOT_FAILED_CODE, bot_failure_reason(exc))
+                await _refuse(websocket, code, why or bot_failure_reason(exc))
     finally:
         state.records.end(record_id, outcome)
         if call is not None:

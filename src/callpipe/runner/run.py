@@ -34,6 +34,7 @@ from callpipe.runner.local import banner, is_loopback
 from callpipe.runner.security import STREAM_SECRET_ENV
 from callpipe.runner.token_store import REDIS_URL_ENV
 from callpipe.runner.types import TELEPHONY_PROVIDERS
+from callpipe.utils.security.allowed_origins import default_allowed_origins, parse_origins
 
 if TYPE_CHECKING:
     from callpipe.runner.server import WorkerSpec
@@ -119,6 +120,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--recording",
         action="store_true",
         help="also record each call's audio (stereo WAV; env CALLPIPE_RECORDING=1)",
+    )
+    add(
+        "--allowed-origins",
+        nargs="*",
+        default=None,
+        metavar="ORIGIN",
+        help="browser origins that may open a stream, e.g. https://app.example.com (env "
+        "CALLPIPE_ALLOWED_ORIGINS or PIPECAT_ALLOWED_ORIGINS, comma-separated); providers send "
+        "no Origin and are not affected",
     )
     return parser
 
@@ -225,6 +235,11 @@ def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
         recording=True if args.recording else None,
         audiosocket_port=args.audiosocket_port,
         audiosocket_host=args.audiosocket_host,
+        allowed_origins=(
+            default_allowed_origins()
+            if args.allowed_origins is None
+            else [o for entry in args.allowed_origins for o in parse_origins(entry)]
+        ),
     )
 
 

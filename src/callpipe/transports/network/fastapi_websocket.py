@@ -13,6 +13,10 @@ handler never blocks audio):
 - ``on_client_disconnected``: the remote side closed or the connection failed (once); not when
   the bot ended the call. With no handler registered, the transport cancels the pipeline itself.
 - ``on_session_timeout``: ``session_timeout`` seconds after start, if the call is still up (once).
+
+With ``allowed_origins`` set (or ``CALLPIPE_ALLOWED_ORIGINS`` / ``PIPECAT_ALLOWED_ORIGINS``), the
+constructor refuses a connection from an origin not listed with ``OriginNotAllowedError`` (a
+``ValueError``); the application then closes the socket (the runner does, with code 1008).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, SkipValidation
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from callpipe.errors import CallControlError, ConfigurationError
+from callpipe.errors import CallControlError, ConfigurationError, OriginNotAllowedError
 from callpipe.frames.frames import (
     CancelFrame,
     CancelTaskFrame,
@@ -51,6 +55,7 @@ from callpipe.transports.call_stats import CallStats, provider_name
 from callpipe.transports.seams import TransportSerializer
 from callpipe.transports.session import CallSession
 from callpipe.utils.pydantic_docs import document_fields
+from callpipe.utils.security.allowed_origins import default_allowed_origins, is_origin_allowed
 
 if TYPE_CHECKING:
     from callpipe.telephony.base import CallControl
@@ -116,6 +121,14 @@ class FastAPIWebsocketParams(TransportParams):
         gt=0,
         description="Messages above the max_messages_per_sec rate tolerated before the flood "
         "guard cuts the peer off.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=default_allowed_origins,
+        description="Browser origins allowed to connect (e.g. ['https://app.example.com']); "
+        "when set, a connection whose Origin header is missing or not listed is refused: the "
+        "transport raises OriginNotAllowedError (a ValueError). Empty: any origin. Default: "
+        "CALLPIPE_ALLOWED_ORIGINS (or PIPECAT_ALLOWED_ORIGINS), comma-separated. Telephony "
+        "providers send no Origin, so leave it empty on a carrier's stream.",
     )
 
 
@@ -622,6 +635,12 @@ class FastAPIWebsocketTransport(BaseTransport):
         input_name: str | None = None,
         output_name: str | None = None,
     ) -> None:
+        if params.allowed_origins:
+            origin = websocket.headers.get("origin")
+            if not is_origin_allowed(origin, params.allowed_origins):
+                raise OriginNotAllowedError(
+                    f"WebSocket refused: origin {origin!r} is not in allowed_origins"
+                )
         super().__init__(input_name=input_name, output_name=output_name)
         self._websocket = websocket
         self._params = params

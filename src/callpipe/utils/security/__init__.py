@@ -1,0 +1,1 @@
+"""Small security helpers shared by transports and the runner."""
