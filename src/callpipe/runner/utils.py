@@ -31,6 +31,8 @@ from callpipe.runner.types import (
 if TYPE_CHECKING:
     from fastapi import WebSocket
 
+    from callpipe.transports.base_transport import BaseTransport
+
 logger = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT_SECS = 10.0
@@ -223,3 +225,21 @@ def _no_hang_up(serializer_cls: Any, has_credentials: bool, env_names: str) -> A
         env_names,
     )
     return serializer_cls.InputParams(auto_hang_up=False)
+
+
+def get_transport_client_id(transport: BaseTransport, client: Any) -> str:
+    """Pipecat's deprecated helper: ``transport.get_client_id(client)``."""
+    return transport.get_client_id(client)
+
+
+async def maybe_capture_participant_camera(
+    transport: BaseTransport, client: Any, framerate: int = 0
+) -> None:
+    """Pipecat's deprecated helper for video transports: a phone call has no camera, so this
+    does nothing (a multi-transport bot's phone branch runs unchanged)."""
+
+
+async def maybe_capture_participant_screen(
+    transport: BaseTransport, client: Any, framerate: int = 0
+) -> None:
+    """Pipecat's deprecated helper for video transports: nothing to capture on a phone call."""

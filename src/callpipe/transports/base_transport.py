@@ -206,3 +206,20 @@ class BaseTransport(BaseObject):
 
     def output(self) -> FrameProcessor:
         raise NotImplementedError
+
+    def get_client_id(self, client: Any) -> str:
+        """The id of ``client`` (as the client events pass it); Pipecat 1.14's API. A transport
+        without client ids logs a warning and returns ``""``."""
+        logger.warning("%s: this transport has no client ids", self)
+        return ""
+
+    async def capture_participant_video(
+        self,
+        participant_id: str,
+        framerate: int | None = 30,
+        video_source: str = "camera",
+        **kwargs: Any,
+    ) -> None:
+        """Pipecat 1.14's video capture: callpipe carries phone audio only, so this logs a
+        warning and captures nothing."""
+        logger.warning("%s: no video on a phone call; nothing to capture", self)

@@ -93,3 +93,34 @@ async def test_plain_websocket_clients_get_no_serializer() -> None:
     args = WebSocketRunnerArguments(ParsedSocket("twilio", CallData()), "websocket")  # type: ignore[arg-type]
     transport = await create_transport(args, {"websocket": FastAPIWebsocketParams})
     assert transport.params.serializer is None
+
+
+async def test_pipecat_multi_transport_helpers_run_on_the_phone_branch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Pipecat's multi-transport example bots import these at the top and call them from
+    # on_client_connected; on a phone call there is no video and the client id is the call's.
+    from callpipe.runner.utils import (
+        get_transport_client_id,
+        maybe_capture_participant_camera,
+        maybe_capture_participant_screen,
+    )
+    from callpipe.transports.base_transport import BaseTransport
+
+    data = CallData(stream_id="MZ1", call_id="CA77")
+    args = WebSocketRunnerArguments(ParsedSocket("twilio", data))  # type: ignore[arg-type]
+    transport = await create_transport(args, _params())
+    client = args.websocket
+    assert get_transport_client_id(transport, client) == "CA77"
+    assert transport.get_client_id(client) == "CA77"
+    await maybe_capture_participant_camera(transport, client, framerate=1)
+    await maybe_capture_participant_screen(transport, client)
+    # A transport without client ids answers "" and says so (Pipecat's base behaviour).
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert BaseTransport().get_client_id(client) == ""
+        await BaseTransport().capture_participant_video("p1")
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == [
+        "this transport has no client ids",
+        "no video on a phone call; nothing to capture",
+    ]

@@ -681,6 +681,11 @@ class FastAPIWebsocketTransport(BaseTransport):
     def output(self) -> FastAPIWebsocketOutputTransport:
         return self._output
 
+    def get_client_id(self, client: Any) -> str:
+        """The call's id from the provider's handshake (``""`` when the serializer has none):
+        one WebSocket is one call, whatever ``client`` the events passed."""
+        return self.stats.call_id or ""
+
     async def _fire(self, event: str) -> None:
         await self._call_event_handler(event, self._websocket)
 
