@@ -95,3 +95,36 @@ def test_call_control_error_reason_is_the_providers_side_only() -> None:
     err = CallControlError(message, reason="HTTP 500 boom")
     assert str(err).endswith("HTTP 500 boom") and err.reason == "HTTP 500 boom"
     assert CallControlError("no detail").reason == "no detail"
+
+
+def test_error_categories_come_from_the_quoted_http_status_then_the_reason() -> None:
+    from callpipe.frames.frames import ErrorFrame, TTSStartedFrame, TTSTextFrame
+    from callpipe.utils.errors import (
+        ErrorCategory,
+        classify_exception,
+        classify_http_status_code,
+        classify_service_error,
+    )
+
+    assert classify_http_status_code(429) is ErrorCategory.RATE_LIMIT
+    assert classify_http_status_code(402) is ErrorCategory.QUOTA
+    assert classify_http_status_code(503) is ErrorCategory.SERVER
+    assert classify_http_status_code(418) is ErrorCategory.UNKNOWN
+    assert classify_service_error("x: HTTP 429 from https://api: slow down", "http") is (
+        ErrorCategory.RATE_LIMIT
+    )
+    assert classify_service_error("x: HTTP 404 from ...", "provider") is (
+        ErrorCategory.INVALID_REQUEST
+    )
+    assert classify_service_error("x: socket closed", "disconnected") is ErrorCategory.CONNECTIVITY
+    assert classify_service_error("x: HTTP 418: teapot", "auth") is ErrorCategory.AUTHENTICATION
+    assert classify_service_error("x: said something odd", "provider") is ErrorCategory.UNKNOWN
+    assert classify_exception(ConnectionResetError()) is ErrorCategory.CONNECTIVITY
+    assert classify_exception(KeyError()) is ErrorCategory.UNKNOWN
+    assert ErrorCategory.AUTHENTICATION.is_permanent and not ErrorCategory.SERVER.is_permanent
+    # Pipecat 1.14's frame forms.
+    assert ErrorFrame("bad", category=ErrorCategory.QUOTA).category is ErrorCategory.QUOTA
+    assert TTSStartedFrame(append_to_context=False).append_to_context is False
+    word = TTSTextFrame("hi", "word", context_id="c1")
+    assert (word.text_type, word.context_id, word.aggregated_by) == ("word", "c1", "word")
+    assert TTSTextFrame("older form").text_type == "sentence"

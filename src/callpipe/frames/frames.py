@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Self
 
 from callpipe.errors import ConfigurationError
 from callpipe.utils.context.llm_context_summarization import LLMContextSummaryConfig
+from callpipe.utils.errors import ErrorCategory
 from callpipe.utils.text.base_text_aggregator import TextType as TextType  # Pipecat imports it here
 
 # The counter's own C ``__next__`` as the id factory: no Python frame per frame created.
@@ -259,6 +260,9 @@ class ErrorFrame(SystemFrame):
     unhandled: bool = False
     exception: BaseException | None = field(default=None, compare=False)
     """The exception behind the error, when there was one (Pipecat 1.14's field)."""
+    category: ErrorCategory | None = None
+    """What kind of failure (Pipecat 1.14's field): set by the services' error reports; None
+    when whoever made the frame did not say."""
 
 
 @dataclass(slots=True)
@@ -725,11 +729,6 @@ class LLMTextFrame(TextFrame):
 
 
 @dataclass(slots=True)
-class TTSTextFrame(TextFrame):
-    """Text the TTS has spoken (aligned with its audio when word timing is known)."""
-
-
-@dataclass(slots=True)
 class TranscriptionFrame(TextFrame):
     """What the caller said. Never dropped by an interruption: barge-in cancels *bot* output,
     and a transcript still in a queue when the caller starts again is part of their turn."""
@@ -789,6 +788,8 @@ class LLMRunFrame(DataFrame):
 @dataclass(slots=True)
 class TTSStartedFrame(ControlFrame):
     context_id: str | None = None
+    append_to_context: bool = True
+    """Whether the reply's spoken text goes into the LLM context (as its TTSTextFrames say)."""
 
 
 @dataclass(slots=True)
@@ -1107,6 +1108,19 @@ class AggregatedTextFrame(TextFrame):
     @aggregated_by.setter
     def aggregated_by(self, value: str) -> None:
         self.text_type = value
+
+
+@dataclass(slots=True)
+class TTSTextFrame(AggregatedTextFrame):
+    """Text the TTS has spoken (aligned with its audio when word timing is known).
+
+    As in Pipecat 1.14 it is an ``AggregatedTextFrame``: ``text_type`` is ``"word"`` for a word
+    released with its audio, else the type of the piece that was spoken (``"sentence"``, the
+    default, so the older ``TTSTextFrame(text)`` still works); ``context_id`` names the TTS
+    context; ``segment_id`` the piece a word belongs to, when known.
+    """
+
+    segment_id: int | None = None
 
 
 @dataclass(slots=True)

@@ -39,6 +39,7 @@ from callpipe.metrics.registry import SERVICE_ERRORS, SERVICE_TTFB
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.transports.record_hooks import note_service_ttfb
+from callpipe.utils.errors import ErrorCategory, classify_service_error
 
 logger = logging.getLogger(__name__)
 
@@ -218,12 +219,24 @@ class AIService(FrameProcessor):
     # ------------------------------------------------------------------ errors
 
     async def report_error(
-        self, message: str, *, fatal: bool = False, reason: str = "error"
+        self,
+        message: str,
+        *,
+        fatal: bool = False,
+        reason: str = "error",
+        category: ErrorCategory | None = None,
     ) -> None:
         """Count, and send an ErrorFrame upstream (the task logs it once; fatal ones end the
-        call)."""
+        call). Its ``category`` is ``category``, else worked out from the HTTP status the
+        message quotes or from ``reason``."""
         SERVICE_ERRORS.inc(service=type(self).__name__, kind=self.kind, reason=reason)
-        error: ErrorFrame = FatalErrorFrame(error=message) if fatal else ErrorFrame(error=message)
+        if category is None:
+            category = classify_service_error(message, reason)
+        error: ErrorFrame = (
+            FatalErrorFrame(error=message, category=category)
+            if fatal
+            else ErrorFrame(error=message, category=category)
+        )
         await self.push_error(error)
 
     # ------------------------------------------------------------------ metrics

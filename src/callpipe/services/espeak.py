@@ -197,7 +197,8 @@ class ESpeakTTSService(AIService):
         context_id = uuid.uuid4().hex
         rate = self.sample_rate
         self.start_ttfb_metrics()
-        await self.push_frame(TTSStartedFrame(context_id=context_id))
+        started = TTSStartedFrame(context_id=context_id, append_to_context=append_to_context)
+        await self.push_frame(started)
         try:
             pcm = await asyncio.to_thread(synthesize, text, rate, self.voice, self.rate_wpm)
         except Exception as exc:
@@ -211,7 +212,7 @@ class ESpeakTTSService(AIService):
             await self.push_frame(
                 TTSAudioRawFrame(pcm[i : i + step], rate, 1, context_id=context_id)
             )
-        spoken = TTSTextFrame(text)
+        spoken = TTSTextFrame(text, context_id=context_id)
         spoken.append_to_context = append_to_context
         await self.push_frame(spoken)
         await self.push_frame(TTSStoppedFrame(context_id=context_id))

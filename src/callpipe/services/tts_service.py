@@ -377,7 +377,7 @@ class TTSService(AIService):
     def _release_words(self, ctx: TTSContext, played_secs: float) -> None:
         while ctx.words and ctx.words[0][1] <= played_secs + 1e-6:
             word, _ = ctx.words.popleft()
-            ctx.queue.put_nowait(_spoken_text(ctx, word))
+            ctx.queue.put_nowait(_spoken_text(ctx, word, TextType.WORD))
 
     async def add_text_after_audio(self, context_id: str, text: str) -> None:
         """No word timing: ``text`` was fully synthesized, so it follows its audio."""
@@ -563,7 +563,8 @@ class TTSService(AIService):
                 interruptible=interruptible,
             )
             self._contexts[ctx.id] = ctx
-            ctx.queue.put_nowait(TTSStartedFrame(context_id=ctx.id))
+            started = TTSStartedFrame(context_id=ctx.id, append_to_context=append_to_context)
+            ctx.queue.put_nowait(started)
             self._out.put_nowait(ctx)
         if announce is not None:
             ctx.queue.put_nowait(announce)
@@ -696,9 +697,9 @@ class TTSService(AIService):
         await cancel_and_wait(self._output_task)
 
 
-def _spoken_text(ctx: TTSContext, text: str) -> TTSTextFrame:
+def _spoken_text(ctx: TTSContext, text: str, text_type: str = TextType.SENTENCE) -> TTSTextFrame:
     """A ``TTSTextFrame`` of ``ctx``'s words (kept out of the context when ``ctx`` is)."""
-    frame = TTSTextFrame(text)
+    frame = TTSTextFrame(text, text_type=text_type, context_id=ctx.id)
     if not ctx.append_to_context:
         frame.append_to_context = False
     return frame

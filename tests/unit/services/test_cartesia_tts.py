@@ -18,6 +18,7 @@ from callpipe.frames.frames import (
     LLMTextFrame,
     StartFrame,
     TTSAudioRawFrame,
+    TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
     UserStartedSpeakingFrame,
@@ -29,6 +30,7 @@ from callpipe.services.tts_service import TextAggregationMode
 from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaServer
 from callpipe.testing.pipeline import SleepFrame
+from callpipe.utils.errors import ErrorCategory
 
 from .helpers import PHONE as PARAMS
 from .helpers import assert_reply_framed, audio_secs, emitted, interruption_at, reply, run_then
@@ -72,6 +74,11 @@ async def test_words_follow_their_audio(server: FakeCartesiaServer) -> None:
     down, _ = await run_test(make_tts(server), reply("One two three four."), params=PARAMS)
     words = [f.text for f in down if isinstance(f, TTSTextFrame)]
     assert words == ["One", "two", "three", "four."]
+    # Pipecat 1.14's fields: a timed word is of type "word", in the reply's TTS context.
+    [started] = [f for f in down if isinstance(f, TTSStartedFrame)]
+    spoken = [f for f in down if isinstance(f, TTSTextFrame)]
+    assert {(f.text_type, f.context_id) for f in spoken} == {("word", started.context_id)}
+    assert started.context_id and started.append_to_context
     # Every word is preceded by at least the audio up to its end (the fake sends timestamps first).
     for i, frame in enumerate(down):
         if isinstance(frame, TTSTextFrame):
@@ -123,6 +130,7 @@ async def test_rejected_key_is_fatal_at_start(server: FakeCartesiaServer) -> Non
     _, up = await run_test(tts, [SleepFrame(10)], params=PARAMS)
     errors = [f for f in up if isinstance(f, ErrorFrame)]
     assert errors and errors[0].fatal
+    assert errors[0].category is ErrorCategory.AUTHENTICATION
     assert "401" in errors[0].error and "CARTESIA_API_KEY" in errors[0].error
 
 
@@ -206,6 +214,7 @@ async def test_reply_text_follows_the_audio_when_timestamps_are_missing(
     down, _ = await run_test(tts, reply("No timing here.", " Still spoken."), params=PARAMS)
     texts = [i for i, f in enumerate(down) if isinstance(f, TTSTextFrame)]
     assert [down[i].text for i in texts] == ["No timing here. Still spoken."]  # type: ignore[attr-defined]
+    assert [down[i].text_type for i in texts] == ["sentence"]  # type: ignore[attr-defined]
     last_audio = max(i for i, f in enumerate(down) if isinstance(f, TTSAudioRawFrame))
     assert texts[0] > last_audio
 
