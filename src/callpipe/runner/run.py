@@ -122,6 +122,16 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="also record each call's audio (stereo WAV; env CALLPIPE_RECORDING=1)",
     )
     add(
+        "--ws-auth",
+        choices=("none", "token"),
+        default=os.environ.get("CALLPIPE_WEBSOCKET_AUTH")
+        or os.environ.get("PIPECAT_WEBSOCKET_AUTH")
+        or None,
+        help="Pipecat's flag: 'token' requires a stream token on every stream, also in local "
+        "mode (env CALLPIPE_WEBSOCKET_AUTH or PIPECAT_WEBSOCKET_AUTH); 'none' changes nothing: "
+        "outside local mode streams always need a token unless --insecure",
+    )
+    add(
         "--allowed-origins",
         nargs="*",
         default=None,
@@ -381,11 +391,16 @@ def security_notes(
 
 
 def _local_mode(args: argparse.Namespace) -> bool:
-    """No ``-x`` on a loopback address: local mode (turns ``insecure`` on; see runner.local).
+    """No ``-x`` on a loopback address: local mode (turns ``insecure`` on; see runner.local);
+    never with ``--ws-auth token``.
 
     On any other address without ``-x`` the runner stays secure: it may be behind a load
     balancer, and anyone who can reach the port could otherwise open calls.
     """
+    if args.ws_auth == "token":
+        if args.insecure:
+            raise SystemExit("--ws-auth token and --insecure contradict each other")
+        return False  # tokens on every stream, also on loopback
     if args.proxy or not (args.insecure or is_loopback(args.host)):
         return False
     args.insecure = True

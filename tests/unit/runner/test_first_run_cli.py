@@ -40,6 +40,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         (["-x", "bot.example"], False),
         (["--host", "0.0.0.0"], False),  # reachable by others: stays secure without -x
         (["--host", "0.0.0.0", "--insecure"], True),
+        (["--ws-auth", "token"], False),  # Pipecat's flag: tokens on loopback too
+        (["--ws-auth", "none"], True),
+        (["-x", "bot.example", "--ws-auth", "none"], False),  # never weakens a public server
     ],
 )
 def test_local_mode_needs_no_x_and_a_loopback_address(argv: list[str], local: bool) -> None:
@@ -93,3 +96,16 @@ def test_rest_request_urls_stay_out_of_the_log_unless_wire_debug() -> None:
         root.setLevel(before)
         for name in (*WIRE_LOGGERS, *REST_LOGGERS):
             logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_ws_auth_comes_from_pipecat_s_variable_and_cannot_be_insecure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CALLPIPE_WEBSOCKET_AUTH", raising=False)
+    monkeypatch.setenv("PIPECAT_WEBSOCKET_AUTH", "token")
+    args = build_parser().parse_args([])
+    assert args.ws_auth == "token" and _local_mode(args) is False and args.insecure is False
+    with pytest.raises(SystemExit, match="contradict"):
+        _local_mode(build_parser().parse_args(["--insecure"]))
+    monkeypatch.setenv("CALLPIPE_WEBSOCKET_AUTH", "none")
+    assert build_parser().parse_args([]).ws_auth == "none"
