@@ -285,3 +285,19 @@ def test_constructor_checks_and_the_older_spellings() -> None:
     # Pipecat's older keyword arguments still work (or are ignored, as there).
     stt = SpeechmaticsSTTService(api_key="k", language=Language.FR, max_delay=1.0)
     assert stt.transcription_config()["language"] == "fr"
+
+
+async def test_pipecat_s_emit_sentences_is_accepted_said_and_not_sent(
+    server: FakeSpeechmaticsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A 1.14 bot's Agent STT option: the real-time API has no such field, so it must not reach
+    # StartRecognition (Speechmatics refuses unknown fields), and the bot is told once.
+    with caplog.at_level("WARNING"):
+        stt = make_stt(server, settings=Settings(emit_sentences=True))
+        down, up = await run_test(stt, [started(server)], params=PARAMS)
+    assert not of(up, ErrorFrame)
+    [start] = server.starts
+    assert "emit_sentences" not in start["transcription_config"]
+    assert stt.settings.emit_sentences is True
+    said = [r for r in caplog.records if "emit_sentences" in r.getMessage()]
+    assert len(said) == 1

@@ -48,7 +48,8 @@ the new session is configured again before any audio.
 Differences from Pipecat 1.14, which speaks Speechmatics' Agent STT API (``/v2/agent``,
 segments and turn events) through the ``speechmatics-agent-stt`` SDK: this service speaks the
 documented real-time API (``/v2``) directly, so the models are the real-time ones
-(``enhanced`` by default), ``emit_sentences`` is not offered, ``enable_partials`` defaults to
+(``enhanced`` by default), ``emit_sentences`` is accepted but not sent (a warning says so:
+the real-time API has no such option), ``enable_partials`` defaults to
 on, ``encoding`` defaults to µ-law on an 8 kHz call, and ``end_of_utterance_silence_trigger``
 (a setting of the real-time API) is added. The ``on_speakers_result`` event and ``send_message``
 are not offered.
@@ -236,8 +237,12 @@ class SpeechmaticsSTTSettings(STTSettings):
     max_speakers: int | None | NotGiven = field(default_factory=unset)
     prefer_current_speaker: bool | None | NotGiven = field(default_factory=unset)
     end_of_utterance_silence_trigger: float | None | NotGiven = field(default_factory=unset)
+    emit_sentences: bool | None | NotGiven = field(default_factory=unset)
+    """Pipecat's Agent STT option (a final per sentence). The real-time API this service speaks
+    has none: accepted so a 1.14 bot runs, with a warning when True; finals come as the
+    real-time API closes them (usually a sentence or less each)."""
 
-    LOCAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"speaker_active_format"})
+    LOCAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"speaker_active_format", "emit_sentences"})
     """Fields applied at once, without a new session."""
 
 
@@ -259,6 +264,7 @@ def _defaults() -> SpeechmaticsSTTSettings:
         max_speakers=None,
         prefer_current_speaker=None,
         end_of_utterance_silence_trigger=None,
+        emit_sentences=None,
     )
 
 
@@ -360,6 +366,7 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
                 encoding = params.audio_encoding
         if settings is not None:
             store.apply_update(settings)
+        _warn_emit_sentences(store)
         _resolve_model(store, changed=None)
         if encoding is not None and encoding not in tuple(AudioEncoding):
             raise ConfigurationError(
@@ -634,8 +641,10 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
     # ------------------------------------------------------------------ settings at runtime
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
-        """Anything but ``speaker_active_format`` changes ``StartRecognition``: a new
-        session."""
+        """Anything but ``speaker_active_format`` (and the unsent ``emit_sentences``) changes
+        ``StartRecognition``: a new session."""
+        if "emit_sentences" in changed:
+            _warn_emit_sentences(self._settings)
         model = self._settings.model
         _resolve_model(self._settings, changed=changed)
         if self._settings.model != model and "model" not in changed:
@@ -643,6 +652,14 @@ class SpeechmaticsSTTService(ProviderSocketSTTService):
             changed["model"] = model
             self._sync_model_and_language()
         await super().apply_settings(changed)
+
+
+def _warn_emit_sentences(s: SpeechmaticsSTTSettings) -> None:
+    if s.emit_sentences is True:
+        logger.warning(
+            "SpeechmaticsSTTService: emit_sentences is an Agent STT option; the real-time API "
+            "has none, so it is not sent (finals come as Speechmatics closes them)"
+        )
 
 
 def _resolve_model(s: SpeechmaticsSTTSettings, *, changed: dict[str, Any] | None) -> None:
