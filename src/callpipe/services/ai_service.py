@@ -12,6 +12,14 @@
   ``ServiceSwitcherRequestMetadataFrame`` (a switcher made the service active), a service
   broadcasts what :meth:`AIService.service_metadata_frame` returns (STT and LLM services say
   who they are; see Pipecat 1.14's ``ServiceMetadataFrame``).
+- **Connection events.** STT and TTS services register Pipecat 1.14's ``on_connected``,
+  ``on_disconnected`` and ``on_connection_error``; a service's provider sockets report to it
+  (:class:`~callpipe.services.websocket_service.ConnectionListener`), and it fires
+  ``on_connected`` when its first socket opens, ``on_disconnected`` when its last one closes
+  (a socket opened to replace another, e.g. after a settings change, is no new connection),
+  and ``on_connection_error`` with the error's text each time connecting fails. Handlers run
+  in their own task: the socket and the pipeline never wait for them. A service without a
+  socket (an HTTP or gRPC one) registers them and never fires them.
 """
 
 from __future__ import annotations
@@ -75,6 +83,7 @@ class AIService(FrameProcessor):
         self._usage_metrics = False
         self._ttfb_reported = False
         self._ttfb_start: float | None = None
+        self._open_sockets = 0
 
     # ------------------------------------------------------------------ properties
 
@@ -126,6 +135,27 @@ class AIService(FrameProcessor):
     async def cleanup(self) -> None:
         await super().cleanup()
         await self.disconnect()
+        await self.wait_for_event_handlers(timeout=1.0)  # e.g. on_disconnected, just fired
+
+    # ------------------------------------------------------------------ connection events
+
+    async def socket_connected(self) -> None:
+        """A provider socket of this service opened (see the module docstring)."""
+        self._open_sockets += 1
+        if self._open_sockets == 1:
+            await self._call_event_handler("on_connected")
+
+    async def socket_disconnected(self) -> None:
+        """A provider socket of this service that had opened closed or was dropped."""
+        if self._open_sockets == 0:
+            return
+        self._open_sockets -= 1
+        if self._open_sockets == 0:
+            await self._call_event_handler("on_disconnected")
+
+    async def socket_connection_error(self, error: str) -> None:
+        """Connecting a provider socket of this service failed."""
+        await self._call_event_handler("on_connection_error", error)
 
     async def _start_service(self, frame: StartFrame) -> None:
         self._in_sample_rate = frame.audio_in_sample_rate

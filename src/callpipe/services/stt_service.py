@@ -67,7 +67,7 @@ from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services._http import error_message, is_retryable
 from callpipe.services.ai_service import AIService
-from callpipe.services.settings import STTSettings, delta_from_frame
+from callpipe.services.settings import STTSettings, delta_from_frame, store_from
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.utils.types import NOT_GIVEN
 
@@ -93,8 +93,12 @@ class STTService(AIService):
         audio_passthrough: bool = True,
         language: str | None = None,
         ttfs_p99_latency: float | None = None,
+        settings: STTSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        """``settings``: Pipecat 1.14's ``settings=`` for a service built on this class; its
+        given fields win over ``model`` and ``language`` (a provider's own class handles its
+        ``settings=`` itself and does not pass it here)."""
         super().__init__(**kwargs)
         self._init_sample_rate = sample_rate
         self._audio_passthrough = audio_passthrough
@@ -103,7 +107,15 @@ class STTService(AIService):
         self._muted = False
         self._ttfs_p99_latency = ttfs_p99_latency
         self._usage_bytes = 0
-        self._settings: STTSettings = self.Settings(model=self.model_name, language=language)
+        # A given Settings subclass (a custom service's own fields) is kept as the store's type.
+        store = type(settings) if isinstance(settings, self.Settings) else self.Settings
+        self._settings: STTSettings = store(model=self.model_name, language=language)
+        if settings is not None:
+            self._settings = store_from(self._settings, settings)
+            self._sync_model_and_language()
+        # Pipecat 1.14's connection events (see callpipe.services.ai_service); run in a task.
+        for event in ("on_connected", "on_disconnected", "on_connection_error"):
+            self._register_event_handler(event, background=True)
 
     # ------------------------------------------------------------------ settings (1.14)
 
@@ -128,6 +140,14 @@ class STTService(AIService):
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         """Hook: act on changed settings (``self.settings`` holds the new values)."""
+
+    def _sync_model_and_language(self) -> None:
+        """Model name and language read again from the settings (given at construction, or
+        after they went back)."""
+        if isinstance(self._settings.model, str):
+            self.set_model_name(self._settings.model)
+        language = self._settings.language
+        self._language = language if isinstance(language, str) else None
 
     @property
     def sample_rate(self) -> int:
@@ -486,6 +506,12 @@ class ProviderSocketSTTService(StreamingSTTService):
         """A socket (not connected yet) for the current settings."""
         raise NotImplementedError
 
+    def _new_socket(self) -> ProviderWebsocket:
+        """:meth:`_build_socket`, reporting its connection events to this service."""
+        ws = self._build_socket()
+        ws.listener = self
+        return ws
+
     def _first_message(self) -> Message | None:
         """For a provider that takes its session's settings in the socket's first message
         rather than in the URL: that message for the current settings (None: no such message).
@@ -519,13 +545,6 @@ class ProviderSocketSTTService(StreamingSTTService):
         if self._ws is not None:
             self._ws.url = self.socket_url()
 
-    def _sync_model_and_language(self) -> None:
-        """Model name and language read again from the settings (after they went back)."""
-        if isinstance(self._settings.model, str):
-            self.set_model_name(self._settings.model)
-        language = self._settings.language
-        self._language = language if isinstance(language, str) else None
-
     async def _cancel_tasks(self) -> None:
         """Stop the background work on the socket (a switch or a deferred send under way)."""
         await cancel_and_wait(self._switch_task)
@@ -537,7 +556,7 @@ class ProviderSocketSTTService(StreamingSTTService):
 
     async def start(self, frame: StartFrame) -> None:
         self._unapplied.clear()
-        self._ws = ws = self._build_socket()
+        self._ws = ws = self._new_socket()
         self._opened_url, self._opened_first = ws.url, self._first_message()
         await self._connect(ws, self._opened_first)
 
@@ -674,7 +693,7 @@ class ProviderSocketSTTService(StreamingSTTService):
                 self._unapplied.clear()
                 return
             tried, self._unapplied = self._unapplied, {}
-            new = self._build_socket()
+            new = self._new_socket()
             first = self._first_message()
             try:
                 try:

@@ -91,7 +91,7 @@ from callpipe.metrics.metrics import TTSUsageMetricsData
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService
-from callpipe.services.settings import TTSSettings, delta_from_frame
+from callpipe.services.settings import TTSSettings, delta_from_frame, store_from
 from callpipe.utils.string import SentenceAggregator
 from callpipe.utils.text.base_text_aggregator import TextType
 from callpipe.utils.text.base_text_filter import BaseTextFilter
@@ -166,11 +166,14 @@ class TTSService(AIService):
         text_filters: Sequence[BaseTextFilter] | None = None,
         skip_text_types: Sequence[str] | None = None,
         skip_aggregator_types: Sequence[str] | None = None,
+        settings: TTSSettings | None = None,
         **kwargs: Any,
     ) -> None:
         """``skip_text_types``: the ``AggregatedTextFrame`` text types passed on unspoken
-        (``skip_aggregator_types`` is its older name). The other arguments: see the module
-        docstring and :class:`TextAggregationMode`."""
+        (``skip_aggregator_types`` is its older name). ``settings``: Pipecat 1.14's
+        ``settings=`` for a service built on this class (its given fields win over ``model``;
+        a provider's own class handles its ``settings=`` itself and does not pass it here).
+        The other arguments: see the module docstring and :class:`TextAggregationMode`."""
         super().__init__(**kwargs)
         global _warned_text_filters
         if text_filters and not _warned_text_filters:
@@ -185,9 +188,18 @@ class TTSService(AIService):
         self._skip_text_types = frozenset(skipped or ())
         self._push_silence_after_stop = push_silence_after_stop
         self._silence_time_s = silence_time_s
-        self._settings: TTSSettings = self.Settings(
-            model=self.model_name, voice=None, language=None
-        )
+        # A given Settings subclass (a custom service's own fields) is kept as the store's type.
+        store = type(settings) if isinstance(settings, self.Settings) else self.Settings
+        self._settings: TTSSettings = store(model=self.model_name, voice=None, language=None)
+        if settings is not None:
+            self._settings = store_from(self._settings, settings)
+            if isinstance(self._settings.model, str):
+                self.set_model_name(self._settings.model)
+        # Pipecat 1.14's events: the connection's (see callpipe.services.ai_service) and
+        # on_tts_request (service, context_id, text) as each piece of text goes to the
+        # provider. Their handlers run in a task: synthesis never waits for them.
+        for event in ("on_connected", "on_disconnected", "on_connection_error", "on_tts_request"):
+            self._register_event_handler(event, background=True)
         self._init_sample_rate = sample_rate
         if text_aggregation_mode is not None:
             self._aggregate_sentences = (
@@ -577,6 +589,7 @@ class TTSService(AIService):
                 TTSUsageMetricsData(processor=self.name, model=self.model_name, value=len(text))
             )
         ctx.sentence_failed = False
+        await self._call_event_handler("on_tts_request", ctx.id, text)
         await self.run_tts(text, ctx.id)
         ctx.last_activity = self.clock.now()
         if not self.emits_word_timestamps and not ctx.sentence_failed:

@@ -18,6 +18,12 @@ Used by the Deepgram, Cartesia and ElevenLabs services.
   ``CloseStream``) and keeps receiving until the provider has answered (a message the
   ``until`` predicate accepts) or closed the socket, or until a timeout; the provider's close
   is then the expected end, not a drop. :meth:`close` closes at once.
+- **Connection events.** A socket given a ``listener`` (its service: see
+  :class:`ConnectionListener`) tells it when it opened (also after a reconnect), when it
+  closed or was dropped (once per opening) and when connecting failed for good (the handshake
+  was refused, or reconnecting after a drop gave up), with the error's text: the service's
+  Pipecat 1.14 ``on_connected``, ``on_disconnected`` and ``on_connection_error`` events.
+  Nothing is told per message.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -88,6 +94,18 @@ def describe_close(code: int | None, reason: str) -> str:
     return f"code {code if code is not None else 1006}" + (f" ({reason})" if reason else "")
 
 
+class ConnectionListener(Protocol):
+    """Told when a provider socket opens, closes or fails to connect (see the module
+    docstring); the speech services implement it (:class:`~callpipe.services.ai_service.
+    AIService`). Each call must return promptly: it runs on the socket's own path."""
+
+    async def socket_connected(self) -> None: ...
+
+    async def socket_disconnected(self) -> None: ...
+
+    async def socket_connection_error(self, error: str) -> None: ...
+
+
 class ProviderWebsocket:
     """One provider socket (see the module docstring)."""
 
@@ -107,6 +125,7 @@ class ProviderWebsocket:
         reconnect_backoff_secs: float = 0.25,
         max_drops_per_minute: int = 5,
         auth_hint: str = "",
+        listener: ConnectionListener | None = None,
     ) -> None:
         self._owner = owner
         self.url = url
@@ -130,6 +149,9 @@ class ProviderWebsocket:
         self._finish_until: Callable[[Message], bool] | None = None
         self._finished = asyncio.Event()
         self._connected = asyncio.Event()
+        self.listener = listener
+        """Told of this socket's connection events (settable until it connects)."""
+        self._told_open = False
         self.reconnects = 0
         self.last_close: tuple[int | None, str] | None = None
         """Code and reason of the last close the provider sent (None: never dropped)."""
@@ -181,7 +203,19 @@ class ProviderWebsocket:
         self._closing = self._finishing = False
         self._finished.clear()
         try:
-            self._ws = await self._open()
+            self._ws = await self._open_with_one_retry()
+        except Exception as exc:
+            await self._tell_error(str(exc) or type(exc).__name__)
+            raise
+        self._connected.set()
+        self._receiver = create_logged_task(self._receive(), f"{self._owner}:ws-receive")
+        if self._keepalive_secs and self._keepalive_message is not None:
+            self._keepalive = create_logged_task(self._keep_alive(), f"{self._owner}:ws-keepalive")
+        await self._tell_open()
+
+    async def _open_with_one_retry(self) -> ClientConnection:
+        try:
+            return await self._open()
         except ServiceAuthError:
             raise
         except (OSError, TimeoutError) as exc:
@@ -191,11 +225,24 @@ class ProviderWebsocket:
                 "%s%s: connecting failed (%s); retrying once", call_tag(), self._owner, exc
             )
             await asyncio.sleep(self._backoff)
-            self._ws = await self._open()
-        self._connected.set()
-        self._receiver = create_logged_task(self._receive(), f"{self._owner}:ws-receive")
-        if self._keepalive_secs and self._keepalive_message is not None:
-            self._keepalive = create_logged_task(self._keep_alive(), f"{self._owner}:ws-keepalive")
+            return await self._open()
+
+    # ------------------------------------------------------------------ connection events
+
+    async def _tell_open(self) -> None:
+        if self.listener is not None and not self._told_open:
+            self._told_open = True
+            await self.listener.socket_connected()
+
+    async def _tell_closed(self) -> None:
+        """Once per opening: a close after a drop was already told."""
+        if self.listener is not None and self._told_open:
+            self._told_open = False
+            await self.listener.socket_disconnected()
+
+    async def _tell_error(self, error: str) -> None:
+        if self.listener is not None:
+            await self.listener.socket_connection_error(error)
 
     async def send(self, message: Message, *, wait_secs: float = 2.0) -> bool:
         """Send if connected (waiting up to ``wait_secs`` for a reconnect); False if not sent."""
@@ -234,6 +281,7 @@ class ProviderWebsocket:
                 pass
         await cancel_and_wait(self._receiver)
         self._receiver = None
+        await self._tell_closed()
 
     async def finish(
         self,
@@ -290,6 +338,7 @@ class ProviderWebsocket:
             if self._closing:
                 return
             self._connected.clear()
+            await self._tell_closed()
             code = ws.close_code
             reason = ws.close_reason or ""
             self.last_close = (code, reason)
@@ -317,6 +366,7 @@ class ProviderWebsocket:
 
     async def _give_up(self, message: str) -> None:
         self._ws = None
+        await self._tell_error(message)
         if self._on_failed is not None:
             await self._on_failed(message)
 
@@ -341,6 +391,7 @@ class ProviderWebsocket:
             self.reconnects += 1
             self._connected.set()
             logger.info("%s%s: reconnected", call_tag(), self._owner)
+            await self._tell_open()
             if self._on_reconnected is not None:
                 await self._on_reconnected()
             return True

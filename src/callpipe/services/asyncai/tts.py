@@ -236,6 +236,7 @@ class AsyncAITTSService(TTSService):
 
         ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self.socket_url(),
             on_message=on_message,
             on_reconnected=reconnected,

@@ -274,6 +274,7 @@ class CartesiaTTSService(TTSService):
             raise ConfigurationError(f"Cartesia cannot produce {self.sample_rate} Hz audio")
         self._ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self._url if self._url.endswith(_WS_PATH) else self._url + _WS_PATH,
             headers=self._handshake_headers(),
             on_message=self._on_message,

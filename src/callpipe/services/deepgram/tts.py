@@ -209,6 +209,7 @@ class DeepgramTTSService(TTSService):
 
         ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=url,
             headers={"Authorization": f"Token {self._api_key}"},
             on_message=only_current(self._on_message),

@@ -356,6 +356,7 @@ class ElevenLabsTTSService(TTSService):
 
         ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=url,
             headers={"xi-api-key": self._api_key},
             on_message=self._on_message,

@@ -289,6 +289,7 @@ class FishAudioTTSService(TTSService):
 
         ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self._url,
             headers=self.headers(),
             on_message=on_message,

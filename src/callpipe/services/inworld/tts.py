@@ -428,6 +428,7 @@ class InworldTTSService(TTSService, _InworldOptions):
 
         ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self._url,
             headers={"Authorization": f"Basic {self._api_key}"},
             on_message=self._on_message,

@@ -265,6 +265,7 @@ class NeuphonicTTSService(TTSService, _NeuphonicOptions):
 
         ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self.socket_url(),
             headers={"x-api-key": self._api_key},
             on_message=only_current(self._on_message),

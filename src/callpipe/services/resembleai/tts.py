@@ -187,6 +187,7 @@ class ResembleAITTSService(TTSService):
     async def start(self, frame: StartFrame) -> None:
         self._ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self._url,
             headers={"Authorization": f"Bearer {self._api_key}"},
             on_message=self._on_message,

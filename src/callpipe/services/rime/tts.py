@@ -325,6 +325,7 @@ class RimeTTSService(TTSService):
 
         ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self.socket_url(),
             headers={"Authorization": f"Bearer {self._api_key}"},
             on_message=self._on_message,

@@ -463,6 +463,7 @@ class SarvamTTSService(TTSService):
     async def _open(self) -> None:
         self._ws = ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self.socket_url(),
             headers={"Api-Subscription-Key": self._api_key},
             on_message=self._on_message,

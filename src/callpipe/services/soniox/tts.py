@@ -222,6 +222,7 @@ class SonioxTTSService(TTSService):
             raise ConfigurationError(f"Soniox cannot produce {self.sample_rate} Hz audio")
         self._ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self._url,
             headers={"Authorization": f"Bearer {self._api_key}"},
             on_message=self._on_message,

@@ -200,6 +200,7 @@ class TogetherTTSService(TTSService):
 
         ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self.socket_url(),
             headers={"Authorization": f"Bearer {self._api_key}"},
             on_message=only_current(self._on_message),

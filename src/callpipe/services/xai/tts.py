@@ -390,6 +390,7 @@ class XAITTSService(TTSService):
 
         ws = ProviderWebsocket(
             owner=str(self),
+            listener=self,
             url=self.socket_url(),
             headers={"Authorization": f"Bearer {self._api_key}"},
             on_message=on_message,
