@@ -69,6 +69,20 @@ class BaseObject:
             )
         self._event_handlers[event_name].append(handler)
 
+    def remove_event_handler(self, event_name: str, handler: EventHandler) -> None:
+        """Remove a handler added with :meth:`add_event_handler` (its first occurrence).
+
+        A no-op for an unknown event or a handler that was never added (as in Pipecat). The
+        list is replaced, not changed in place, so a handler that removes itself while the
+        event is being dispatched does not make the others of that dispatch be skipped.
+        """
+        handlers = self._event_handlers.get(event_name)
+        if handlers is None or handler not in handlers:
+            return
+        remaining = list(handlers)
+        remaining.remove(handler)
+        self._event_handlers[event_name] = remaining
+
     def has_event_handlers(self, event_name: str) -> bool:
         return bool(self._event_handlers.get(event_name))
 

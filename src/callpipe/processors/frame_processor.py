@@ -211,6 +211,8 @@ class FrameProcessor(BaseObject):
         for event in (*_PROCESS_EVENTS, *_PUSH_EVENTS):
             self._register_event_handler(event)
         self._register_event_handler("on_usable_changed")
+        # (processor, ErrorFrame): each error this processor reports (push_error), as 1.14.
+        self._register_event_handler("on_error")
 
     # ------------------------------------------------------------------ wiring
 
@@ -283,6 +285,10 @@ class FrameProcessor(BaseObject):
 
     def add_event_handler(self, event_name: str, handler: Callable[..., Any]) -> None:
         super().add_event_handler(event_name, handler)
+        self._update_hooks()
+
+    def remove_event_handler(self, event_name: str, handler: Callable[..., Any]) -> None:
+        super().remove_event_handler(event_name, handler)
         self._update_hooks()
 
     def _update_hooks(self) -> None:
@@ -522,7 +528,8 @@ class FrameProcessor(BaseObject):
         Takes an ``ErrorFrame`` (the older API) or, as Pipecat 1.x, a message with the optional
         ``exception`` and ``fatal`` flag. ``force_treat_as_permanent``: this processor cannot
         work any more (``is_usable`` becomes False; the worker's ``processor_unusable_policy``
-        decides what happens to the call).
+        decides what happens to the call). The ``on_error`` handlers get ``(self, frame)``
+        before the frame goes upstream (an exception in ``process_frame`` is reported here too).
         """
         if force_treat_as_permanent:
             await self.set_usable(False)
@@ -530,6 +537,7 @@ class FrameProcessor(BaseObject):
             text = f"{error}: {exception}" if exception is not None else error
             error = ErrorFrame(error=text, fatal=fatal, exception=exception)
         error.processor = self
+        await self._call_event_handler("on_error", error)
         await self.push_frame(error, FrameDirection.UPSTREAM)
 
     async def push_error_frame(

@@ -17,7 +17,9 @@ A completion runs inside the processor's worker, so an ``InterruptionFrame`` can
 HTTP stream is closed, handlers registered with ``cancel_on_interruption=True`` (the default)
 are cancelled and announced with ``FunctionCallCancelFrame``; the others finish in the
 background and their call + result are still written to the context (without a new reply),
-so the model knows the side effect happened.
+so the model knows the side effect happened. While such a call registered with
+``cancellable_by_llm=True`` runs, its ``cancel_<name>`` tool is advertised in the context (an
+``LLMContext``), so the model can stop it when the caller drops the request.
 
 Out of band: :meth:`LLMService.run_inference` is one completion on a given context, returned
 as text and never pushed into the pipeline (Pipecat 1.14's method). Context summarization uses
@@ -58,12 +60,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from callpipe.adapters.llm.schemas.direct_function import options_of
+from callpipe.adapters.llm.schemas.direct_function import (
+    DirectFunction,
+    DirectFunctionWrapper,
+    options_of,
+)
+from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
+from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.frames.frames import (
     CancelFrame,
     EagerEndOfTurnCancelFrame,
@@ -86,7 +95,11 @@ from callpipe.frames.frames import (
     LLMThoughtTextFrame,
     LLMUpdateSettingsFrame,
 )
-from callpipe.processors.aggregators.llm_context import ChatContext, ProvisionalLLMContext
+from callpipe.processors.aggregators.llm_context import (
+    ChatContext,
+    LLMContext,
+    ProvisionalLLMContext,
+)
 from callpipe.processors.aggregators.llm_context_summarizer import summarize_context
 from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
@@ -131,6 +144,16 @@ class FunctionCallParams:
     """1.14's ``PipelineWorker(app_resources=...)``; None until callpipe's worker sets it."""
     worker_runner: Any = None
 
+    @property
+    def tool_resources(self) -> Any:
+        """Deprecated alias of :attr:`app_resources` (as in Pipecat 1.14)."""
+        warnings.warn(
+            "FunctionCallParams.tool_resources is deprecated; use app_resources",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.app_resources
+
 
 FunctionHandler = Callable[[FunctionCallParams], Awaitable[Any]]
 
@@ -156,6 +179,22 @@ class _Registration:
     handler: FunctionHandler
     cancel_on_interruption: bool = True
     timeout_secs: float | None = None
+    cancellable_by_llm: bool = False
+
+
+CANCEL_TOOL_PREFIX = "cancel_"
+"""A tool registered with ``cancellable_by_llm=True`` is stopped by ``cancel_<name>``."""
+
+
+@dataclass
+class _RunningCall:
+    """A call that outlived an interruption and that the model may cancel."""
+
+    name: str
+    tool_call_id: str
+    arguments: Any
+    context: ChatContext
+    task: asyncio.Task[_Outcome]
 
 
 _NO_RESULT = object()
@@ -204,8 +243,12 @@ class LLMService(AIService):
         run_in_parallel: bool = True,
         group_parallel_tools: bool = True,
         enable_async_tool_cancellation: bool = False,
+        settings: LLMSettings | None = None,
         **kwargs: Any,
     ) -> None:
+        """``settings``: Pipecat 1.14's ``settings=`` for a service built on this class; its
+        given fields win over ``model`` (a provider's own class handles its ``settings=``
+        itself and does not pass it here)."""
         super().__init__(**kwargs)
         self._run_in_parallel = run_in_parallel
         if not group_parallel_tools:
@@ -218,9 +261,18 @@ class LLMService(AIService):
         self._functions: dict[str | None, _Registration] = {}
         self._max_tool_rounds = max_tool_rounds
         self._function_call_timeout_secs = function_call_timeout_secs
-        self._settings: LLMSettings = store_from(self.Settings(model=self.model_name), None)
+        # A given Settings subclass (a custom service's own fields) is kept as the store's type.
+        store = type(settings) if isinstance(settings, self.Settings) else self.Settings
+        self._settings: LLMSettings = store_from(store(model=self.model_name), settings)
+        if isinstance(self._settings.model, str):
+            self.set_model_name(self._settings.model)
         self._thinking_default_logged: tuple[str, bool] | None = None
         self._background_calls: set[asyncio.Task[Any]] = set()
+        # cancellable_by_llm calls running after an interruption, by tool_call_id, and the
+        # cancel tools advertised for them (by name).
+        self._llm_cancellable: dict[str, _RunningCall] = {}
+        self._cancel_schemas: dict[str, FunctionSchema] = {}
+        self._cancelled_by_llm: set[str] = set()
         # Summaries being written and on_context_updated callbacks: cancelled when the call ends.
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self._skip_tts: bool | None = None
@@ -380,16 +432,94 @@ class LLMService(AIService):
         *,
         cancel_on_interruption: bool | None = None,
         timeout_secs: float | None = None,
+        cancellable_by_llm: bool | None = None,
     ) -> None:
-        """Run ``handler`` when the model calls ``function_name`` (``None``: any function)."""
-        self._functions[function_name] = _Registration(
-            handler,
-            True if cancel_on_interruption is None else cancel_on_interruption,
-            timeout_secs,
+        """Run ``handler`` when the model calls ``function_name`` (``None``: any function).
+
+        Each option left ``None`` comes from the handler's ``@tool_options``, else its default:
+        ``cancel_on_interruption`` True (an interruption cancels the running call; False lets
+        it finish in the background and records it in the context), ``timeout_secs`` the
+        service's ``function_call_timeout_secs``, ``cancellable_by_llm`` False. With
+        ``cancellable_by_llm=True`` (only with ``cancel_on_interruption=False``) a call still
+        running after an interruption can be stopped by the model through a
+        ``cancel_<function_name>`` tool, advertised in the context while the call runs.
+        """
+        self._functions[function_name] = self._make_registration(
+            function_name, handler, cancel_on_interruption, timeout_secs, cancellable_by_llm
         )
+
+    def _make_registration(
+        self,
+        function_name: str | None,
+        handler: FunctionHandler,
+        cancel_on_interruption: bool | None,
+        timeout_secs: float | None,
+        cancellable_by_llm: bool | None,
+        options_from: object = None,
+    ) -> _Registration:
+        """Options resolved as Pipecat does: explicit argument, then ``@tool_options`` on
+        the handler (or on ``options_from``), then the default."""
+        options = options_of(handler if options_from is None else options_from)
+        if cancel_on_interruption is None:
+            cancel_on_interruption = options.cancel_on_interruption if options else True
+        if timeout_secs is None and options is not None:
+            timeout_secs = options.timeout_secs
+        if cancellable_by_llm is None:
+            cancellable_by_llm = options.cancellable_by_llm if options else False
+        if cancellable_by_llm and cancel_on_interruption:
+            logger.warning(
+                "%s: %r sets cancellable_by_llm=True with cancel_on_interruption=True; the "
+                "model cannot cancel a call it is waiting for, so it is ignored (pair it "
+                "with cancel_on_interruption=False)",
+                self,
+                function_name,
+            )
+            cancellable_by_llm = False
+        if cancellable_by_llm and function_name is None:
+            logger.warning("%s: cancellable_by_llm needs a function name; ignored", self)
+            cancellable_by_llm = False
+        return _Registration(handler, cancel_on_interruption, timeout_secs, cancellable_by_llm)
 
     def unregister_function(self, function_name: str | None) -> None:
         self._functions.pop(function_name, None)
+
+    def register_direct_function(
+        self,
+        handler: DirectFunction,
+        *,
+        cancel_on_interruption: bool | None = None,
+        timeout_secs: float | None = None,
+    ) -> None:
+        """Run the direct function ``handler`` when the model calls it by its name.
+
+        Deprecated in Pipecat 1.14 (list the function in ``LLMContext(tools=[...])`` instead,
+        which both advertises and registers it); this only registers it.
+        """
+        warnings.warn(
+            "LLMService.register_direct_function is deprecated; list the function in "
+            "LLMContext(tools=[...]) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        wrapper = DirectFunctionWrapper(handler)
+        self._functions[wrapper.name] = self._make_registration(
+            wrapper.name,
+            wrapper.invoke,
+            cancel_on_interruption,
+            timeout_secs,
+            None,
+            options_from=handler,
+        )
+
+    def unregister_direct_function(self, handler: DirectFunction) -> None:
+        """Remove what :meth:`register_direct_function` registered (deprecated, as there)."""
+        warnings.warn(
+            "LLMService.unregister_direct_function is deprecated; push an LLMSetToolsFrame "
+            "without the function instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self._functions.pop(DirectFunctionWrapper(handler).name, None)
 
     def has_function(self, function_name: str) -> bool:
         return function_name in self._functions or None in self._functions
@@ -403,9 +533,7 @@ class LLMService(AIService):
                 options = options_of(schema.handler)
                 if options is None:
                     return _Registration(schema.handler)
-                return _Registration(
-                    schema.handler, options.cancel_on_interruption, options.timeout_secs
-                )
+                return self._make_registration(name, schema.handler, None, None, None)
         return self._functions.get(None)
 
     # ------------------------------------------------------------------ aggregators
@@ -721,6 +849,12 @@ class LLMService(AIService):
                     )
             else:
                 keep = True
+                if registration.cancellable_by_llm and not task.done():
+                    self._track_cancellable(
+                        _RunningCall(
+                            call.name, call.id, _loads_or_raw(call.arguments), context, task
+                        )
+                    )
         if cancelled:
             await self._call_event_handler("on_function_calls_cancelled", cancelled)
         if not keep:
@@ -728,11 +862,18 @@ class LLMService(AIService):
 
         async def record_later() -> None:
             outcomes: list[_Outcome] = []
-            for task in tasks:
+            for call, task in zip(calls, tasks, strict=True):
                 try:
                     outcomes.append(await task)
                 except asyncio.CancelledError:
-                    outcomes.append(_Outcome(json.dumps({"error": "cancelled by interruption"})))
+                    by_llm = call.id in self._cancelled_by_llm
+                    self._cancelled_by_llm.discard(call.id)
+                    reason = (
+                        "cancelled at the model's request"
+                        if by_llm
+                        else "cancelled by interruption"
+                    )
+                    outcomes.append(_Outcome(json.dumps({"error": reason})))
             self._append_calls(context, calls, outcomes)
             self._start_context_updated(calls, outcomes)
             logger.debug("%s: recorded %d calls that outlived an interruption", self, len(calls))
@@ -740,6 +881,103 @@ class LLMService(AIService):
         background = asyncio.ensure_future(record_later())
         self._background_calls.add(background)
         background.add_done_callback(self._background_calls.discard)
+
+    # ------------------------------------------------------------------ cancel tools
+
+    def _track_cancellable(self, running: _RunningCall) -> None:
+        """A ``cancellable_by_llm`` call goes on after an interruption: advertise its cancel
+        tool in the context until it ends."""
+        self._llm_cancellable[running.tool_call_id] = running
+        self._advertise_cancel_tool(running.context, running.name)
+
+        def finished(_: asyncio.Task[_Outcome]) -> None:
+            self._llm_cancellable.pop(running.tool_call_id, None)
+            if not any(
+                c.name == running.name and c.context is running.context
+                for c in self._llm_cancellable.values()
+            ):
+                self._withdraw_cancel_tool(running.context, running.name)
+
+        running.task.add_done_callback(finished)
+
+    def _advertise_cancel_tool(self, context: ChatContext, target: str) -> None:
+        if not isinstance(context, LLMContext):
+            logger.debug("%s: cancel tools are advertised in an LLMContext only", self)
+            return
+        name = CANCEL_TOOL_PREFIX + target
+        tools = context.tools
+        current = tools.standard_tools if isinstance(tools, ToolsSchema) else []
+        if any(schema.name == name for schema in current) or name in self._functions:
+            if not any(schema is self._cancel_schemas.get(name) for schema in current):
+                logger.warning(
+                    "%s: %r is a tool of its own, so the model cannot cancel %s calls",
+                    self,
+                    name,
+                    target,
+                )
+            return
+        schema = FunctionSchema(
+            name,
+            f"Stop the running {target} call whose result is no longer wanted (the user "
+            "dropped it or asked for something that replaces it). Without arguments it stops "
+            f"the one running call; tool_call_id chooses when several {target} calls run.",
+            {"tool_call_id": {"type": "string", "description": f"The {target} call to stop."}},
+            [],
+            self._cancel_tool_handler,
+        )
+        self._cancel_schemas[name] = schema
+        if isinstance(tools, ToolsSchema):
+            tools.standard_tools.append(schema)
+        else:
+            context.set_tools([schema])
+
+    def _withdraw_cancel_tool(self, context: ChatContext, target: str) -> None:
+        schema = self._cancel_schemas.pop(CANCEL_TOOL_PREFIX + target, None)
+        if schema is None or not isinstance(context, LLMContext):
+            return
+        tools = context.tools
+        if isinstance(tools, ToolsSchema) and schema in tools.standard_tools:
+            tools.standard_tools.remove(schema)
+            if not tools.standard_tools and not tools.custom_tools:
+                context.set_tools()
+
+    async def _cancel_tool_handler(self, params: FunctionCallParams) -> dict[str, Any]:
+        """The model called ``cancel_<name>``: stop that running call (or say why not)."""
+        target = params.function_name.removeprefix(CANCEL_TOOL_PREFIX)
+        wanted = params.arguments.get("tool_call_id")
+        running = [
+            c for c in self._llm_cancellable.values() if c.name == target and not c.task.done()
+        ]
+        match: _RunningCall | None = None
+        if wanted:
+            match = next((c for c in running if c.tool_call_id == wanted), None)
+            if match is None:
+                return {"cancelled": None, "reason": f"no running {target} call has that id"}
+        elif len(running) == 1:
+            match = running[0]
+        elif not running:
+            return {"cancelled": None, "reason": f"no {target} call is running"}
+        else:
+            return {
+                "cancelled": None,
+                "reason": f"{len(running)} {target} calls are running; call "
+                f"{params.function_name} again with the tool_call_id of the one to stop",
+                "running": [
+                    {"tool_call_id": c.tool_call_id, "arguments": c.arguments} for c in running
+                ],
+            }
+        logger.debug("%s: the model cancels %s [%s]", self, target, match.tool_call_id)
+        self._cancelled_by_llm.add(match.tool_call_id)
+        match.task.cancel()
+        await asyncio.wait([match.task])
+        await self._broadcast(
+            partial(FunctionCallCancelFrame, function_name=target, tool_call_id=match.tool_call_id)
+        )
+        await self._call_event_handler(
+            "on_function_calls_cancelled",
+            [FunctionCallFromLLM(target, match.tool_call_id, match.arguments, match.context)],
+        )
+        return {"cancelled": match.tool_call_id, "function_name": target}
 
     async def _call_one(
         self, context: ChatContext, call: ToolCall, registration: _Registration | None

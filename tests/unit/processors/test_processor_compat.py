@@ -129,6 +129,63 @@ async def test_before_and_after_events_wrap_process_and_push() -> None:
     assert order == ["before_process", "before_push", "after_push", "after_process"]
 
 
+async def test_on_error_fires_for_reported_errors_and_process_frame_exceptions() -> None:
+    from callpipe.frames.frames import ErrorFrame
+
+    class Boom(FrameProcessor):
+        async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+            await super().process_frame(frame, direction)
+            if isinstance(frame, TextFrame) and frame.text == "boom":
+                raise RuntimeError("kaput")
+            if isinstance(frame, TextFrame) and frame.text == "report":
+                await self.push_error("bad input", exception=ValueError("v"))
+                return
+            await self.push_frame(frame, direction)
+
+    up = Recorder()
+    boom = Boom()
+    seen: list[tuple[FrameProcessor, str]] = []
+
+    @boom.event_handler("on_error")
+    async def on_error(processor: FrameProcessor, error: ErrorFrame) -> None:
+        seen.append((processor, error.error))
+
+    await run([up, boom], [TextFrame("report"), TextFrame("boom"), TextFrame("fine")])
+    assert [p for p, _ in seen] == [boom, boom]
+    assert "bad input" in seen[0][1] and "kaput" in seen[1][1]
+    # The frames still went upstream, as before.
+    assert len([f for f in up.seen if isinstance(f, ErrorFrame)]) == 2
+    # A processor the error only passes through does not fire it.
+    passed: list[ErrorFrame] = []
+    up.add_event_handler("on_error", lambda p, e: passed.append(e))
+    await run([up, Boom()], [TextFrame("boom")])
+    assert passed == []
+
+
+async def test_remove_event_handler() -> None:
+    rec = Recorder()
+    calls: list[str] = []
+
+    def first(p: FrameProcessor, frame: Frame) -> None:
+        if isinstance(frame, TextFrame):
+            calls.append("first")
+            p.remove_event_handler("on_before_process_frame", first)  # during dispatch
+
+    def second(p: FrameProcessor, frame: Frame) -> None:
+        if isinstance(frame, TextFrame):
+            calls.append("second")
+
+    rec.add_event_handler("on_before_process_frame", first)
+    rec.add_event_handler("on_before_process_frame", second)
+    await run([rec], [TextFrame("a"), TextFrame("b")])
+    assert calls == ["first", "second", "second"]
+    rec.remove_event_handler("on_before_process_frame", second)
+    assert not rec.has_event_handlers("on_before_process_frame")
+    assert not rec._process_hooks  # back on the fast path
+    rec.remove_event_handler("on_before_process_frame", second)  # not there: no-op
+    rec.remove_event_handler("on_no_such_event", second)  # unknown event: no-op
+
+
 # ---------------------------------------------------------------------- uninterruptible
 
 

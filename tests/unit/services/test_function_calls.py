@@ -319,3 +319,146 @@ async def test_an_interruption_stops_sequential_calls_not_yet_started(
     assert started == ["A"]  # B never ran
     assert len(of(FunctionCallCancelFrame, down)) == 2
     assert [m.get("role") for m in context.messages] == ["user"]  # type: ignore[union-attr]
+
+
+async def test_the_model_cancels_a_cancellable_call_that_outlived_an_interruption(
+    server: FakeOpenAIServer,
+) -> None:
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "X"}}])
+    server.add_chat_reply(tool_calls=[{"name": "cancel_get_weather", "arguments": {}}])
+    server.add_chat_reply("Dropped it.")
+    llm = make_llm(server)
+    started = asyncio.Event()
+    stopped = asyncio.Event()
+
+    async def slow(params: FunctionCallParams) -> str:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+        return "done"
+
+    llm.register_function(
+        "get_weather", slow, cancel_on_interruption=False, cancellable_by_llm=True
+    )
+    cancelled: list[str] = []
+    llm.add_event_handler(
+        "on_function_calls_cancelled",
+        lambda s, calls: cancelled.extend(c.tool_call_id for c in calls),
+    )
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
+    down = await run_then(
+        llm,
+        [LLMContextFrame(context=context)],
+        [InterruptionFrame(), SleepFrame(0.05), LLMContextFrame(context=context), SleepFrame(0.3)],
+        when=lambda out: started.is_set(),
+    )
+    assert stopped.is_set()
+    assert cancelled == ["call_fake_0"]
+    # The cancel tool was advertised while the call ran, and withdrawn once it ended.
+    names = [t["function"]["name"] for t in server.chat_requests[1]["tools"]]
+    assert names == ["get_weather", "cancel_get_weather"]
+    assert [t.name for t in context.function_schemas()] == ["get_weather"]
+    cancel_frames = of(FunctionCallCancelFrame, down)
+    assert [f.tool_call_id for f in cancel_frames] == ["call_fake_0"]  # type: ignore[attr-defined]
+    tool_results = {
+        m["tool_call_id"]: m["content"]  # type: ignore[index]
+        for m in context.messages
+        if m.get("role") == "tool"  # type: ignore[union-attr]
+    }
+    assert '"cancelled": "call_fake_0"' in tool_results["call_fake_1"]
+    assert "model's request" in tool_results["call_fake_0"]
+    assert len(server.chat_requests) == 3
+
+
+async def test_cancel_tool_refuses_when_nothing_runs(server: FakeOpenAIServer) -> None:
+    llm = make_llm(server)
+
+    async def noop(params: FunctionCallParams) -> None:
+        return None
+
+    llm.register_function(
+        "get_weather", noop, cancel_on_interruption=False, cancellable_by_llm=True
+    )
+
+    async def ignore(result: object, **kwargs: object) -> None:
+        return None
+
+    context = LLMContext()
+    params = FunctionCallParams("cancel_get_weather", "c1", {}, llm, context, ignore)
+    assert (await llm._cancel_tool_handler(params))["cancelled"] is None
+
+
+def test_cancellable_by_llm_needs_cancel_on_interruption_false(server: FakeOpenAIServer) -> None:
+    llm = make_llm(server)
+
+    async def handler(params: FunctionCallParams) -> None:
+        return None
+
+    llm.register_function("a", handler, cancellable_by_llm=True)
+    llm.register_function("b", handler, cancel_on_interruption=False, cancellable_by_llm=True)
+    context = LLMContext()
+    a = llm._registration(context, "a")
+    b = llm._registration(context, "b")
+    assert a is not None and not a.cancellable_by_llm and a.cancel_on_interruption
+    assert b is not None and b.cancellable_by_llm and not b.cancel_on_interruption
+
+
+def test_register_function_reads_tool_options_unless_overridden(
+    server: FakeOpenAIServer,
+) -> None:
+    llm = make_llm(server)
+
+    @tool_options(cancel_on_interruption=False, timeout_secs=3.0, cancellable_by_llm=True)
+    async def handler(params: FunctionCallParams) -> None:
+        return None
+
+    llm.register_function("a", handler)
+    llm.register_function("b", handler, cancel_on_interruption=True)
+    a = llm._registration(LLMContext(), "a")
+    b = llm._registration(LLMContext(), "b")
+    assert a is not None and (a.cancel_on_interruption, a.timeout_secs, a.cancellable_by_llm) == (
+        False,
+        3.0,
+        True,
+    )
+    assert b is not None and b.cancel_on_interruption and not b.cancellable_by_llm
+
+
+async def test_register_direct_function(server: FakeOpenAIServer) -> None:
+    seen: list[str] = []
+
+    async def get_weather(params: FunctionCallParams, city: str) -> str:
+        """Weather in a city.
+
+        Args:
+            city: The city.
+        """
+        seen.append(city)
+        return "sunny"
+
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+    server.add_chat_reply("Sunny.")
+    llm = make_llm(server)
+    with pytest.warns(DeprecationWarning):
+        llm.register_direct_function(get_weather, cancel_on_interruption=False)
+    registration = llm._registration(LLMContext(), "get_weather")
+    assert registration is not None and not registration.cancel_on_interruption
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
+    await run_test(llm, [LLMContextFrame(context=context)])
+    assert seen == ["Oslo"]
+    with pytest.warns(DeprecationWarning):
+        llm.unregister_direct_function(get_weather)
+    assert not llm.has_function("get_weather")
+
+
+def test_tool_resources_is_app_resources(server: FakeOpenAIServer) -> None:
+    async def ignore(result: object, **kwargs: object) -> None:
+        return None
+
+    params = FunctionCallParams("f", "c", {}, make_llm(server), LLMContext(), ignore)
+    params.app_resources = {"db": 1}
+    with pytest.warns(DeprecationWarning):
+        assert params.tool_resources == {"db": 1}

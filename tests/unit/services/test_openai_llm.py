@@ -81,6 +81,22 @@ async def test_llm_messages_frame_and_params(server: FakeOpenAIServer) -> None:
     assert "top_p" not in body
 
 
+async def test_input_params_top_k_is_accepted_and_not_sent(server: FakeOpenAIServer) -> None:
+    from pydantic import ValidationError
+
+    from callpipe.services.groq.llm import GroqLLMService
+
+    params = OpenAILLMService.InputParams(top_k=40, temperature=0.1)
+    assert GroqLLMService.InputParams(top_k=5).top_k == 5
+    with pytest.raises(ValidationError):
+        OpenAILLMService.InputParams(top_k=-1)
+    await run_test(
+        make_llm(server, params=params), [LLMMessagesFrame([{"role": "user", "content": "ping"}])]
+    )
+    body = server.chat_requests[0]
+    assert "top_k" not in body and body["temperature"] == 0.1
+
+
 async def test_service_tier_is_sent_with_every_request(server: FakeOpenAIServer) -> None:
     frames = [LLMMessagesFrame([{"role": "user", "content": "ping"}])]
     await run_test(make_llm(server, service_tier="flex"), frames)

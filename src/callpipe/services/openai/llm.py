@@ -101,6 +101,9 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         frequency_penalty: float | None = None
         presence_penalty: float | None = None
         seed: int | None = None
+        top_k: int | None = Field(default=None, ge=0)
+        """Accepted and ignored, as in Pipecat 1.14 (Chat Completions has no ``top_k``; a
+        provider that takes one gets it through ``extra``)."""
         service_tier: str | None = None
         extra: dict[str, Any] = Field(default_factory=dict)
 
