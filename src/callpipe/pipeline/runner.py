@@ -3,6 +3,11 @@
 Pipecat 1.x: ``runner = WorkerRunner(handle_sigint=False); await runner.add_workers(worker);
 await runner.run()``. The spec: ``await PipelineRunner(...).run(task)``. Both work, with either
 class; ``callpipe.workers.runner`` re-exports ``WorkerRunner``.
+
+Pipecat 1.14's ``loop=`` (deprecated there since 1.5) is accepted with a ``DeprecationWarning``
+and not used: the runner always runs on the loop running :meth:`WorkerRunner.run`.
+``task_manager=`` is accepted and ignored (each processor owns its tasks here), as by
+``PipelineWorker``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import asyncio
 import gc
 import logging
 import signal
+import warnings
+from typing import Any
 
 from callpipe.pipeline.worker import PipelineWorker
 from callpipe.processors.base_object import BaseObject
@@ -35,8 +42,19 @@ class WorkerRunner(BaseObject):
         handle_sigterm: bool = False,
         force_gc: bool = False,
         check_dangling_tasks: bool = True,
+        loop: asyncio.AbstractEventLoop | None = None,
+        task_manager: Any = None,
     ) -> None:
+        """``loop`` and ``task_manager``: Pipecat's, not used (see the module docstring)."""
+        if loop is not None:
+            warnings.warn(
+                "loop is deprecated (Pipecat 1.5) and not used: the runner runs on the loop "
+                "that runs it",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         super().__init__(name=name or type(self).__name__)
+        self._given_loop = loop
         self._handle_sigint = handle_sigint
         self._handle_sigterm = handle_sigterm
         self._force_gc = force_gc
@@ -58,6 +76,8 @@ class WorkerRunner(BaseObject):
     async def run(self, worker: PipelineWorker | None = None, *, auto_end: bool = True) -> None:
         """Run the added workers (and ``worker``, the older API's and Pipecat's older call form)."""
         loop = asyncio.get_running_loop()
+        if self._given_loop is not None and self._given_loop is not loop:
+            logger.warning("%s: running on the current event loop, not the loop= given", self.name)
         installed = self._install_signals(loop)
         self._shutdown = asyncio.Event()
         if worker is not None:

@@ -20,6 +20,16 @@
   and ``on_connection_error`` with the error's text each time connecting fails. Handlers run
   in their own task: the socket and the pipeline never wait for them. A service without a
   socket (an HTTP or gRPC one) registers them and never fires them.
+- **Pipecat 1.14's socket options.** ``reconnect_on_error=False`` stops a provider socket that
+  dropped being reconnected: the drop is reported as an error at once, as a close the provider
+  meant is. ``ws_close_timeout`` bounds the wait for the provider's answer to a close (2 s
+  otherwise). ``ws_send_timeout``, ``reconnect_backoff_min_wait`` and
+  ``reconnect_backoff_max_wait`` are accepted and ignored with a warning: a peer that stops
+  reading is dropped by the socket's ping timeout, and the reconnect backoff is callpipe's own
+  (a quarter of a second, doubling, at most 4 s: a call cannot wait Pipecat's 4-10 s). A
+  service without a provider socket accepts these and has nothing to apply them to.
+  ``metrics`` and ``task_manager`` (Pipecat's frame processor options) are accepted and ignored
+  with a warning: each processor here has its metrics and owns its tasks.
 """
 
 from __future__ import annotations
@@ -51,6 +61,23 @@ from callpipe.utils.errors import ErrorCategory, classify_service_error
 
 logger = logging.getLogger(__name__)
 
+_warned_ignored: set[tuple[type, str]] = set()
+
+
+def warn_ignored_option(owner: object, option: str, reason: str) -> None:
+    """Say once per class that the Pipecat option ``option`` given to ``owner`` is accepted
+    and has no effect in callpipe, and why."""
+    key = (type(owner), option)
+    if key in _warned_ignored:
+        return
+    _warned_ignored.add(key)
+    logger.warning(
+        "%s: %s is accepted for Pipecat 1.14 bots and ignored: %s",
+        type(owner).__name__,
+        option,
+        reason,
+    )
+
 
 def resolve_api_key(service: str, api_key: str | None, env_var: str) -> str:
     """The key from the argument or ``env_var``; a clear ConfigurationError when neither is set."""
@@ -62,6 +89,9 @@ def resolve_api_key(service: str, api_key: str | None, env_var: str) -> str:
     return key
 
 
+_BACKOFF = "callpipe reconnects after 0.25 s, doubling up to 4 s"
+
+
 class AIService(FrameProcessor):
     """Base of STT, LLM and TTS services (see the module docstring)."""
 
@@ -71,9 +101,40 @@ class AIService(FrameProcessor):
     start_timeout_secs = 10.0
     """How long work waits for the connection started at pipeline start."""
 
-    def __init__(self, *, model: str | None = None, name: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        name: str | None = None,
+        reconnect_on_error: bool = True,
+        ws_close_timeout: float | None = None,
+        ws_send_timeout: float | None = None,
+        reconnect_backoff_min_wait: float | None = None,
+        reconnect_backoff_max_wait: float | None = None,
+        metrics: Any = None,
+        task_manager: Any = None,
+        **kwargs: Any,
+    ):
+        """``reconnect_on_error``, ``ws_close_timeout`` and the options accepted and ignored:
+        see the module docstring."""
         super().__init__(name=name, **kwargs)
         self._model_name = model
+        self.reconnect_on_error = reconnect_on_error
+        """False: a provider socket that dropped is not reconnected (the drop is reported)."""
+        if ws_close_timeout is not None and ws_close_timeout <= 0:
+            raise ConfigurationError(f"{type(self).__name__}: ws_close_timeout must be > 0")
+        self.ws_close_timeout = ws_close_timeout
+        """Seconds a provider socket waits for the provider's answer to its close (None: 2)."""
+        ignored = {
+            "ws_send_timeout": (ws_send_timeout, "the socket's ping timeout drops a stuck peer"),
+            "reconnect_backoff_min_wait": (reconnect_backoff_min_wait, _BACKOFF),
+            "reconnect_backoff_max_wait": (reconnect_backoff_max_wait, _BACKOFF),
+            "metrics": (metrics, "callpipe's services measure their own metrics"),
+            "task_manager": (task_manager, "each processor owns its tasks in callpipe"),
+        }
+        for option, (value, reason) in ignored.items():
+            if value is not None:
+                warn_ignored_option(self, option, reason)
         self._start_task: asyncio.Task[Any] | None = None
         self._ready: asyncio.Event | None = None
         self._start_error: str | None = None

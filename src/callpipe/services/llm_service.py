@@ -107,7 +107,7 @@ from callpipe.processors.aggregators.openai_llm_context import (
 )
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services._turn_completion import TurnCompletionFilter
-from callpipe.services.ai_service import AIService
+from callpipe.services.ai_service import AIService, warn_ignored_option
 from callpipe.services.settings import LLMSettings, delta_from_frame, store_from
 from callpipe.transports.record_hooks import note_function_call
 from callpipe.turns.speculation_gate import SpeculationGate
@@ -244,12 +244,18 @@ class LLMService(AIService):
         group_parallel_tools: bool = True,
         enable_async_tool_cancellation: bool = False,
         settings: LLMSettings | None = None,
+        file_resolver: Any = None,
         **kwargs: Any,
     ) -> None:
         """``settings``: Pipecat 1.14's ``settings=`` for a service built on this class; its
         given fields win over ``model`` (a provider's own class handles its ``settings=``
-        itself and does not pass it here)."""
+        itself and does not pass it here). ``file_resolver`` (Pipecat's) is accepted and
+        ignored, with a warning: callpipe's contexts carry no file URLs to resolve."""
         super().__init__(**kwargs)
+        if file_resolver is not None:
+            warn_ignored_option(
+                self, "file_resolver", "callpipe's LLM contexts carry no file URLs to resolve"
+            )
         self._run_in_parallel = run_in_parallel
         if not group_parallel_tools:
             logger.info(

@@ -12,7 +12,22 @@ utterances already recorded are transcribed and pushed before the ``EndFrame`` p
 ``end_timeout_secs``.
 
 Time to first byte of an STT is measured from the end of the caller's speech (VAD stop) to
-the first final transcript after it.
+the first final transcript after it. With Pipecat 1.14's ``stt_ttfb_timeout`` a final that
+comes later than that many seconds after the stop is not measured (Pipecat waits that long and
+measures to the last final within it; callpipe measures to the first, at once).
+
+Keep-alive (Pipecat 1.14's ``keepalive_timeout`` / ``keepalive_interval``): a streaming service
+given ``keepalive_timeout`` checks every ``keepalive_interval`` seconds and, once no audio went
+to the provider for ``keepalive_timeout`` seconds (muted, or inactive behind a
+``ServiceSwitcher``), sends it 100 ms of silence so it does not close the idle stream. Several
+providers already keep their stream open on their own while muted (Deepgram's ``KeepAlive``,
+Gladia, Soniox, AWS). A segmented service has no stream: it ignores the options, with a
+warning. ``SegmentedSTTService(trailing_silence_secs=...)`` appends that much silence to each
+utterance before it is transcribed (none by default: the utterance already ends with the VAD's
+``stop_secs`` of silence; Pipecat 1.14 adds 0.5 s).
+
+The deprecated ``set_model`` / ``set_language`` apply a settings update as an
+``STTUpdateSettingsFrame`` does.
 
 Pipecat 1.14's service frames: an ``STTMuteFrame(mute=True)`` stops the caller's audio reaching
 the provider (it still passes on downstream) until ``STTMuteFrame(mute=False)``. At start, and
@@ -35,6 +50,8 @@ import asyncio
 import dataclasses
 import json
 import logging
+import time
+import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -45,6 +62,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from callpipe.audio.wav import pcm_to_wav
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -66,7 +84,7 @@ from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services._http import error_message, is_retryable
-from callpipe.services.ai_service import AIService
+from callpipe.services.ai_service import AIService, warn_ignored_option
 from callpipe.services.settings import STTSettings, delta_from_frame, store_from
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.utils.types import NOT_GIVEN
@@ -94,12 +112,27 @@ class STTService(AIService):
         language: str | None = None,
         ttfs_p99_latency: float | None = None,
         settings: STTSettings | None = None,
+        stt_ttfb_timeout: float | None = None,
+        keepalive_timeout: float | None = None,
+        keepalive_interval: float = 5.0,
         **kwargs: Any,
     ) -> None:
         """``settings``: Pipecat 1.14's ``settings=`` for a service built on this class; its
         given fields win over ``model`` and ``language`` (a provider's own class handles its
-        ``settings=`` itself and does not pass it here)."""
+        ``settings=`` itself and does not pass it here). ``stt_ttfb_timeout``,
+        ``keepalive_timeout``, ``keepalive_interval``: see the module docstring."""
         super().__init__(**kwargs)
+        self._stt_ttfb_timeout = stt_ttfb_timeout
+        if keepalive_timeout is not None and (keepalive_timeout <= 0 or keepalive_interval <= 0):
+            raise ConfigurationError(
+                f"{type(self).__name__}: keepalive_timeout and keepalive_interval must be > 0"
+            )
+        self._idle_keepalive_secs = keepalive_timeout
+        self._idle_keepalive_interval = keepalive_interval
+        if keepalive_timeout is not None and not isinstance(self, StreamingSTTService):
+            warn_ignored_option(
+                self, "keepalive_timeout", "this service opens no stream to keep alive"
+            )
         self._init_sample_rate = sample_rate
         self._audio_passthrough = audio_passthrough
         self._language = language
@@ -140,6 +173,39 @@ class STTService(AIService):
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         """Hook: act on changed settings (``self.settings`` holds the new values)."""
+
+    async def _settings_frame(self, frame: STTUpdateSettingsFrame) -> bool:
+        """Apply ``frame`` if it is for this service (True), else leave it (False)."""
+        delta = delta_from_frame(frame, self.Settings, self)
+        if delta is None:
+            return False
+        await self.update_settings(delta)
+        return True
+
+    async def set_model(self, model: str) -> None:
+        """Switch the model (deprecated in Pipecat 1.14: push
+        ``STTUpdateSettingsFrame(delta=STTSettings(model=...))``); applied as that frame is."""
+        warnings.warn(
+            "STTService.set_model is deprecated; push "
+            "STTUpdateSettingsFrame(delta=STTSettings(model=...)) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        logger.info("%s: switching the model to %s", self, model)
+        await self._settings_frame(STTUpdateSettingsFrame(delta=STTSettings(model=model)))
+
+    async def set_language(self, language: str) -> None:
+        """Switch the language (deprecated in Pipecat 1.14: push
+        ``STTUpdateSettingsFrame(delta=STTSettings(language=...))``); applied as that frame
+        is."""
+        warnings.warn(
+            "STTService.set_language is deprecated; push "
+            "STTUpdateSettingsFrame(delta=STTSettings(language=...)) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        logger.info("%s: switching the language to %s", self, language)
+        await self._settings_frame(STTUpdateSettingsFrame(delta=STTSettings(language=language)))
 
     def _sync_model_and_language(self) -> None:
         """Model name and language read again from the settings (given at construction, or
@@ -229,6 +295,13 @@ class STTService(AIService):
             return
         lang = language or self._language
         if final:
+            timeout = self._stt_ttfb_timeout
+            if (
+                timeout is not None
+                and self._ttfb_start is not None
+                and self.clock.now() - self._ttfb_start > timeout
+            ):
+                self.reset_ttfb_metrics()  # too late to be this turn's (stt_ttfb_timeout)
             await self.stop_ttfb_metrics()
             if self._usage_bytes:
                 await self.emit_stt_usage_metrics()
@@ -254,11 +327,8 @@ class STTService(AIService):
         await super().process_frame(frame, direction)
         if await self.handle_lifecycle(frame, direction):
             return
-        if isinstance(frame, STTUpdateSettingsFrame):
-            delta = delta_from_frame(frame, self.Settings, self)
-            if delta is not None:
-                await self.update_settings(delta)
-                return
+        if isinstance(frame, STTUpdateSettingsFrame) and await self._settings_frame(frame):
+            return
         if isinstance(frame, InputAudioRawFrame):
             if not self._muted:
                 await self.process_audio(frame.audio)
@@ -306,8 +376,11 @@ class StreamingSTTService(STTService):
         self._audio_ready: asyncio.Event | None = None
         self._sending = asyncio.Lock()
         self._sender: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._last_audio_sent = time.monotonic()
         self.dropped_audio_bytes = 0
         self.messages_sent = 0
+        self.keepalives_sent = 0
 
     async def send_audio(self, audio: bytes) -> bool:
         """Send one chunk to the provider; False if it could not be sent."""
@@ -317,6 +390,39 @@ class StreamingSTTService(STTService):
         await super()._start_service(frame)
         self._audio_ready = asyncio.Event()
         self._sender = self.create_task(self._send_loop(), "stt-sender")
+        if self._idle_keepalive_secs is not None:
+            self._last_audio_sent = time.monotonic()
+            self._keepalive_task = self.create_task(self._idle_keepalive(), "stt-keepalive")
+
+    async def _idle_keepalive(self) -> None:
+        """Pipecat 1.14's ``keepalive_timeout``: silence to a provider that heard nothing for
+        that long (see the module docstring)."""
+        timeout = self._idle_keepalive_secs
+        assert timeout is not None
+        silence = b""
+        while True:
+            await asyncio.sleep(self._idle_keepalive_interval)
+            if time.monotonic() - self._last_audio_sent < timeout:
+                continue
+            async with self._sending:
+                if len(silence) != int(self.sample_rate * 0.1) * 2:
+                    silence = bytes(int(self.sample_rate * 0.1) * 2)
+                try:
+                    sent = await self.send_audio(silence)
+                except Exception as exc:  # a keep-alive failing is not the call failing
+                    logger.debug("%s: keep-alive not sent: %s", self, exc)
+                    sent = False
+            if sent:
+                self._last_audio_sent = time.monotonic()
+                self.keepalives_sent += 1
+
+    async def _stop_service(self, frame: EndFrame) -> None:
+        await cancel_and_wait(self._keepalive_task)
+        await super()._stop_service(frame)
+
+    async def _cancel_service(self, frame: CancelFrame) -> None:
+        await cancel_and_wait(self._keepalive_task)
+        await super()._cancel_service(frame)
 
     def _batch_bytes(self) -> int:
         return int(self.send_batch_secs * self.sample_rate) * 2
@@ -349,6 +455,7 @@ class StreamingSTTService(STTService):
             chunk = self._audio[0] if count == 1 else b"".join(islice(self._audio, count))
             if not await self.send_audio(chunk):
                 return False
+            self._last_audio_sent = time.monotonic()
             self.messages_sent += 1
             self._record_stt_audio_usage(len(chunk))
             for _ in range(min(count, len(self._audio))):
@@ -796,9 +903,15 @@ class SegmentedSTTService(STTService):
         preroll_secs: float = 0.5,
         max_utterance_secs: float = 30.0,
         min_utterance_secs: float = 0.1,
+        trailing_silence_secs: float = 0.0,
         **kwargs: Any,
     ) -> None:
+        """``trailing_silence_secs``: silence appended to each utterance before it is
+        transcribed (Pipecat 1.14's; see the module docstring)."""
         super().__init__(**kwargs)
+        if trailing_silence_secs < 0:
+            raise ConfigurationError(f"{type(self).__name__}: trailing_silence_secs must be >= 0")
+        self._trailing_silence_secs = trailing_silence_secs
         self._preroll_secs = preroll_secs
         self._max_secs = max_utterance_secs
         self._min_secs = min_utterance_secs
@@ -889,6 +1002,8 @@ class SegmentedSTTService(STTService):
         self._utterance = bytearray()
         if len(pcm) < self._min_secs * self.sample_rate * 2:
             return
+        if self._trailing_silence_secs:
+            pcm += bytes(int(self.sample_rate * self._trailing_silence_secs) * 2)
         self._segments.put_nowait(pcm_to_wav(pcm, self.sample_rate))
         self._record_stt_audio_usage(len(pcm))
         await self.emit_stt_usage_metrics()

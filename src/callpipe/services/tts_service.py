@@ -25,7 +25,10 @@ How a reply flows:
   needing both ends of a construct (a link, a struck-through phrase) only works when the
   chunk holds both. The ``TTSTextFrame`` of a provider without word timing carries the text
   as the LLM wrote it (as Pipecat: the context keeps the reply, markdown included); with word
-  timing the words are the provider's, i.e. the rewritten text.
+  timing the words are the provider's, i.e. the rewritten text. Transforms can also be added
+  and removed while the call runs (:meth:`TTSService.add_text_transformer`,
+  :meth:`TTSService.remove_text_transformer`); they run in the order they were added, after
+  the filters.
 - An ``InterruptionFrame`` drops every open context (the provider is told to cancel it), the
   output queue and the sentence buffer; audio that still arrives for a dropped context id is
   discarded, so nothing of the old reply is spoken afterwards.
@@ -48,6 +51,21 @@ Pipecat 1.14's text frames:
 - ``TTSSpeakFrame(append_to_context=False)``: its ``TTSTextFrame``\\ s carry
   ``append_to_context=False``; its ``text_type`` picks the text transforms.
 
+Pipecat 1.14's constructor options of the base class: ``append_trailing_space`` (a space is
+added to each sentence sent, in sentence mode only, so a provider does not read out the final
+punctuation), ``transport_destination`` (set on a reply's ``TTSStartedFrame``, audio,
+``TTSTextFrame``\\ s and ``TTSStoppedFrame``; callpipe's transports have one audio destination
+and do not route by it) and
+``max_consecutive_zero_audio_contexts`` (see :meth:`TTSService.finish_context`) act as there.
+``push_text_frames``, ``push_stop_frames``, ``push_start_frame``, ``stop_frame_timeout_s``,
+``pause_frame_processing`` and ``reuse_context_id_within_turn`` configure how a Pipecat
+subclass hands its audio to the base class, which callpipe does itself (every reply is
+bracketed by ``TTSStartedFrame``/``TTSStoppedFrame`` and the frames after it wait for its
+audio): they are accepted and ignored, with a warning naming them once per class.
+``pause_watchdog_timeout_s`` (deprecated in 1.14, unused there) is accepted with a
+``DeprecationWarning``. The deprecated ``set_model``/``set_voice`` apply a settings update as a
+``TTSUpdateSettingsFrame`` does.
+
 Providers implement :meth:`run_tts` (send text or stream audio for one sentence) and, for
 streaming sockets, :meth:`flush_context`/:meth:`cancel_context`; their receive loops call
 :meth:`append_audio`, :meth:`add_word_timestamps` and :meth:`finish_context`.
@@ -58,6 +76,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,6 +84,7 @@ from enum import StrEnum
 from typing import Any
 
 from callpipe.audio.resample import StreamResampler
+from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     AggregatedTextFrame,
     CancelFrame,
@@ -90,7 +110,7 @@ from callpipe.frames.frames import (
 from callpipe.metrics.metrics import TTSUsageMetricsData
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
-from callpipe.services.ai_service import AIService
+from callpipe.services.ai_service import AIService, warn_ignored_option
 from callpipe.services.settings import TTSSettings, delta_from_frame, store_from
 from callpipe.utils.string import SentenceAggregator
 from callpipe.utils.text.base_text_aggregator import TextType
@@ -167,14 +187,56 @@ class TTSService(AIService):
         skip_text_types: Sequence[str] | None = None,
         skip_aggregator_types: Sequence[str] | None = None,
         settings: TTSSettings | None = None,
+        append_trailing_space: bool = False,
+        transport_destination: str | None = None,
+        max_consecutive_zero_audio_contexts: int | None = None,
+        push_text_frames: bool | None = None,
+        push_stop_frames: bool | None = None,
+        push_start_frame: bool | None = None,
+        stop_frame_timeout_s: float | None = None,
+        pause_frame_processing: bool | None = None,
+        pause_watchdog_timeout_s: float | None = None,
+        reuse_context_id_within_turn: bool | None = None,
         **kwargs: Any,
     ) -> None:
         """``skip_text_types``: the ``AggregatedTextFrame`` text types passed on unspoken
         (``skip_aggregator_types`` is its older name). ``settings``: Pipecat 1.14's
         ``settings=`` for a service built on this class (its given fields win over ``model``;
         a provider's own class handles its ``settings=`` itself and does not pass it here).
-        The other arguments: see the module docstring and :class:`TextAggregationMode`."""
+        ``max_consecutive_zero_audio_contexts``: off unless given (see
+        :meth:`finish_context`). The other arguments: see the module docstring and
+        :class:`TextAggregationMode`."""
         super().__init__(**kwargs)
+        ignored = {
+            "push_text_frames": push_text_frames,
+            "push_stop_frames": push_stop_frames,
+            "push_start_frame": push_start_frame,
+            "stop_frame_timeout_s": stop_frame_timeout_s,
+            "pause_frame_processing": pause_frame_processing,
+            "reuse_context_id_within_turn": reuse_context_id_within_turn,
+        }
+        for option, value in ignored.items():
+            if value is not None:
+                warn_ignored_option(
+                    self, option, "callpipe's TTSService brackets and orders each reply itself"
+                )
+        if pause_watchdog_timeout_s is not None:
+            warnings.warn(
+                "pause_watchdog_timeout_s is deprecated (Pipecat 1.8) and has no effect",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        self._append_trailing_space = append_trailing_space
+        self._transport_destination = transport_destination
+        if (
+            max_consecutive_zero_audio_contexts is not None
+            and max_consecutive_zero_audio_contexts < 0
+        ):
+            raise ConfigurationError(
+                f"{type(self).__name__}: max_consecutive_zero_audio_contexts must be >= 0"
+            )
+        self._max_silent_contexts = max_consecutive_zero_audio_contexts
+        self._silent_contexts = 0
         global _warned_text_filters
         if text_filters and not _warned_text_filters:
             _warned_text_filters = True
@@ -250,6 +312,63 @@ class TTSService(AIService):
             return False
         await self.update_settings(delta)
         return True
+
+    async def set_model(self, model: str) -> None:
+        """Switch the model (deprecated in Pipecat 1.14: push
+        ``TTSUpdateSettingsFrame(delta=TTSSettings(model=...))``); applied as that frame is."""
+        warnings.warn(
+            "TTSService.set_model is deprecated; push "
+            "TTSUpdateSettingsFrame(delta=TTSSettings(model=...)) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        logger.info("%s: switching the model to %s", self, model)
+        await self._settings_frame(TTSUpdateSettingsFrame(delta=TTSSettings(model=model)))
+
+    async def set_voice(self, voice: str) -> None:
+        """Switch the voice (deprecated in Pipecat 1.14: push
+        ``TTSUpdateSettingsFrame(delta=TTSSettings(voice=...))``); applied as that frame is."""
+        warnings.warn(
+            "TTSService.set_voice is deprecated; push "
+            "TTSUpdateSettingsFrame(delta=TTSSettings(voice=...)) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        logger.info("%s: switching the voice to %s", self, voice)
+        await self._settings_frame(TTSUpdateSettingsFrame(delta=TTSSettings(voice=voice)))
+
+    # ------------------------------------------------------------------ text transforms (1.14)
+
+    def add_text_transformer(
+        self,
+        transform_function: TextTransform,
+        text_type: TextType | str = "*",
+        *,
+        aggregation_type: TextType | str | None = None,
+    ) -> None:
+        """Rewrite the text of ``text_type`` (``"*"``: all of it) with ``transform_function``
+        before it goes to the provider, after the filters and the transforms already
+        registered. Only what is synthesized changes: the context keeps what the LLM wrote
+        (but a provider with word timing reports its own words; see the module docstring).
+        ``aggregation_type``: the older name of ``text_type`` (deprecated in Pipecat 1.13)."""
+        text_type = _text_type_argument(text_type, aggregation_type)
+        self._text_transforms.append((text_type, transform_function))
+
+    def remove_text_transformer(
+        self,
+        transform_function: TextTransform,
+        text_type: TextType | str = "*",
+        *,
+        aggregation_type: TextType | str | None = None,
+    ) -> None:
+        """Stop applying ``transform_function`` to ``text_type`` (as it was added: a transform
+        added for ``"*"`` is removed with ``"*"``)."""
+        text_type = _text_type_argument(text_type, aggregation_type)
+        self._text_transforms = [
+            (kind, transform)
+            for kind, transform in self._text_transforms
+            if not (kind == text_type and transform == transform_function)
+        ]
 
     # ------------------------------------------------------------------ provider API
 
@@ -403,6 +522,8 @@ class TTSService(AIService):
         if ctx is None or ctx.finished:
             return
         ctx.finished = True
+        if self._max_silent_contexts is not None and not (ctx.failed or ctx.sentence_failed):
+            await self._count_silent_context(ctx)  # (a failure was reported already)
         if ctx.failed:
             self._drop_unheard(ctx)
             ctx.texts.clear()
@@ -589,6 +710,8 @@ class TTSService(AIService):
                 TTSUsageMetricsData(processor=self.name, model=self.model_name, value=len(text))
             )
         ctx.sentence_failed = False
+        if self._append_trailing_space and self._aggregate_sentences and not text.endswith(" "):
+            text += " "  # Pipecat's append_trailing_space: sentence mode only
         await self._call_event_handler("on_tts_request", ctx.id, text)
         await self.run_tts(text, ctx.id)
         ctx.last_activity = self.clock.now()
@@ -616,6 +739,33 @@ class TTSService(AIService):
     def _start_output(self) -> None:
         if self._output_task is None or self._output_task.done():
             self._output_task = self.create_task(self._output_loop(), "output")
+
+    async def _count_silent_context(self, ctx: TTSContext) -> None:
+        """Pipecat 1.14's ``max_consecutive_zero_audio_contexts``: a reply the provider
+        finished without any audio (an unknown voice, say, which no error reports) is reported
+        as an error; after that many in a row the service is written off (``is_usable``
+        False, the worker's ``processor_unusable_policy`` applies). 0: report, never write
+        off. A reply that got audio starts the count over."""
+        if ctx.got_audio:
+            self._silent_contexts = 0
+            return
+        if ctx.text_sent_at is None:
+            return  # nothing was sent: nothing to answer
+        self._silent_contexts += 1
+        limit = self._max_silent_contexts
+        message = (
+            f"{self}: the provider finished a reply without any audio "
+            f"({self._silent_contexts} in a row)"
+        )
+        if limit and self._silent_contexts >= limit:
+            await self.set_usable(False)
+            message += "; giving up on this service"
+        await self.report_error(message, reason="no_audio")
+
+    async def set_usable(self, is_usable: bool) -> None:
+        if is_usable:
+            self._silent_contexts = 0  # whatever wrote the service off was dealt with
+        await super().set_usable(is_usable)
 
     async def _output_loop(self) -> None:
         while True:
@@ -646,6 +796,8 @@ class TTSService(AIService):
                 return
             if not ctx.interruptible:
                 item.interruptible = False  # the transport and the rest keep it through a cut
+            if self._transport_destination is not None:
+                item.transport_destination = self._transport_destination
             await self.push_frame(item)
 
     def _drop_replies(self) -> tuple[list[TTSContext], asyncio.Task[None] | None]:
@@ -716,3 +868,15 @@ def _spoken_text(ctx: TTSContext, text: str, text_type: str = TextType.SENTENCE)
     if not ctx.append_to_context:
         frame.append_to_context = False
     return frame
+
+
+def _text_type_argument(text_type: TextType | str, aggregation_type: TextType | str | None) -> str:
+    """``text_type``, or the deprecated ``aggregation_type`` when given (Pipecat 1.13)."""
+    if aggregation_type is None:
+        return text_type
+    warnings.warn(
+        "aggregation_type is deprecated; use text_type instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return aggregation_type

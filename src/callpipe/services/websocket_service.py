@@ -24,6 +24,10 @@ Used by the Deepgram, Cartesia and ElevenLabs services.
   was refused, or reconnecting after a drop gave up), with the error's text: the service's
   Pipecat 1.14 ``on_connected``, ``on_disconnected`` and ``on_connection_error`` events.
   Nothing is told per message.
+- **The service's options.** A listener with ``reconnect_on_error = False`` (Pipecat 1.14's
+  option, see :class:`~callpipe.services.ai_service.AIService`) has a transient drop reported
+  at once instead of reconnected; its ``ws_close_timeout`` (when set) bounds the wait for the
+  provider's answer to a close.
 """
 
 from __future__ import annotations
@@ -98,6 +102,11 @@ class ConnectionListener(Protocol):
     """Told when a provider socket opens, closes or fails to connect (see the module
     docstring); the speech services implement it (:class:`~callpipe.services.ai_service.
     AIService`). Each call must return promptly: it runs on the socket's own path."""
+
+    reconnect_on_error: bool
+    """False: a transient drop is reported, not reconnected."""
+    ws_close_timeout: float | None
+    """Seconds to wait for the provider's answer to a close (None: 2)."""
 
     async def socket_connected(self) -> None: ...
 
@@ -174,6 +183,7 @@ class ProviderWebsocket:
                 max_size=None,
                 ping_interval=20,
                 ping_timeout=20,
+                close_timeout=self._close_timeout(),
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -275,7 +285,7 @@ class ProviderWebsocket:
                 except (ConnectionClosed, TimeoutError):
                     pass
             try:
-                async with asyncio.timeout(2.0):
+                async with asyncio.timeout(self._close_timeout()):
                     await ws.close()
             except TimeoutError:
                 pass
@@ -347,6 +357,9 @@ class ProviderWebsocket:
             if not is_transient_close(code, reason):
                 await self._give_up(f"{self._owner}: {closed}; not reconnecting")
                 return
+            if self.listener is not None and not self.listener.reconnect_on_error:
+                await self._give_up(f"{self._owner}: {closed}; reconnect_on_error is off")
+                return
             if not self._drop_allowed():
                 await self._give_up(
                     f"{self._owner}: {closed}; dropping repeatedly "
@@ -356,6 +369,11 @@ class ProviderWebsocket:
             logger.warning("%s%s: %s; reconnecting", call_tag(), self._owner, closed)
             if not await self._reconnect(closed):
                 return
+
+    def _close_timeout(self) -> float:
+        """The listener's ``ws_close_timeout`` when it set one, else 2 seconds."""
+        timeout = None if self.listener is None else self.listener.ws_close_timeout
+        return 2.0 if timeout is None else timeout
 
     def _drop_allowed(self) -> bool:
         now = time.monotonic()

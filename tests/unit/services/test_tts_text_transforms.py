@@ -180,3 +180,77 @@ async def test_the_context_keeps_the_reply_as_the_llm_wrote_it() -> None:
     down, _ = await run_test(tts, reply("**Sure!** Here it is."), params=PARAMS)
     assert tts.sent == ["Sure! Here it is."]
     assert [f.text for f in down if isinstance(f, TTSTextFrame)] == ["**Sure!** Here it is."]
+
+
+# ---------------------------------------------------------------------- added at runtime (1.14)
+
+
+async def spell_at(text: str, text_type: str) -> str:
+    return text.replace("@", " at ")
+
+
+async def test_an_added_transformer_changes_what_the_provider_is_sent(
+    server: FakeCartesiaServer,
+) -> None:
+    tts = make_tts(server)
+    tts.add_text_transformer(spell_at)
+    await run_test(tts, reply("Write to sales@mario.example please."), params=PARAMS)
+    assert "sales at mario.example" in sent_text(server)
+    assert "@" not in sent_text(server)
+
+
+async def test_an_added_transformer_runs_after_the_filters_and_given_transforms() -> None:
+    seen: list[str] = []
+
+    async def second(text: str, text_type: str) -> str:
+        seen.append(text)
+        return text.replace("Pizza", "pizza pie")
+
+    async def first(text: str, text_type: str) -> str:
+        return text.replace("Margherita", "Pizza")
+
+    tts = RecordingTTS(text_filters=[MarkdownTextFilter()], text_transforms=[("*", first)])
+    tts.add_text_transformer(second)
+    down, _ = await run_test(tts, reply("**Margherita** is ready."), params=PARAMS)
+    assert seen == ["Pizza is ready."]  # the filter and the first transform already ran
+    assert tts.sent == ["pizza pie is ready."]
+    # The context keeps what the LLM wrote.
+    assert [f.text for f in down if isinstance(f, TTSTextFrame)] == ["**Margherita** is ready."]
+
+
+async def test_an_added_transformer_applies_to_its_text_type_only() -> None:
+    async def shout(text: str, text_type: str) -> str:
+        return text.upper()
+
+    tts = RecordingTTS()
+    tts.add_text_transformer(shout, TextType.TOKEN)
+    await run_test(tts, reply("Hello there."), params=PARAMS)
+    assert tts.sent == ["Hello there."]  # sentence mode: the pieces are sentences
+    tts = RecordingTTS()
+    tts.add_text_transformer(shout, "sentence")
+    await run_test(tts, reply("Hello there."), params=PARAMS)
+    assert tts.sent == ["HELLO THERE."]
+
+
+async def test_a_removed_transformer_no_longer_applies() -> None:
+    tts = RecordingTTS(text_transforms=[("*", spell_at)])
+    tts.add_text_transformer(spell_at, TextType.SENTENCE)
+    tts.remove_text_transformer(spell_at)  # the "*" one only
+    assert tts._text_transforms == [(TextType.SENTENCE, spell_at)]
+    tts.remove_text_transformer(spell_at, TextType.SENTENCE)
+    await run_test(tts, reply("Mail a@b.example now."), params=PARAMS)
+    assert tts.sent == ["Mail a@b.example now."]
+
+
+async def test_aggregation_type_is_the_deprecated_name_of_text_type() -> None:
+    async def shout(text: str, text_type: str) -> str:
+        return text.upper()
+
+    tts = RecordingTTS()
+    with pytest.warns(DeprecationWarning, match="aggregation_type"):
+        tts.add_text_transformer(shout, aggregation_type=TextType.SENTENCE)
+    await run_test(tts, reply("Hello there."), params=PARAMS)
+    assert tts.sent == ["HELLO THERE."]
+    with pytest.warns(DeprecationWarning, match="aggregation_type"):
+        tts.remove_text_transformer(shout, aggregation_type=TextType.SENTENCE)
+    assert tts._text_transforms == []

@@ -30,6 +30,13 @@ that config's snake_case names or Gemini's camelCase ones; request-level keys
 same body as a turn to ``:generateContent``, unstreamed, through the same client and
 connection pool, and returns the text parts joined. It pushes nothing, so it can run beside a
 streaming turn.
+
+Pipecat 1.14's client options: ``http_options`` (the SDK's ``HttpOptions``, or a dict) gives
+``base_url``, ``api_version``, ``headers`` (sent with every request) and ``timeout``
+(milliseconds, the request timeout), where the matching argument is not given; its other fields
+are ignored, with a warning. ``stream_idle_timeout_secs`` bounds the wait for each chunk of a
+streamed answer (the first one included); None, the default, keeps ``request_timeout_secs``
+(Pipecat's ``None`` waits forever, which a call cannot).
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from callpipe.errors import CallpipeError
+from callpipe.errors import CallpipeError, ConfigurationError
 from callpipe.frames.frames import (
     StartFrame,
 )
@@ -60,7 +67,7 @@ from callpipe.services._llm_stream import (
     request_once_more_if_stale,
     status_error,
 )
-from callpipe.services.ai_service import ServiceAuthError, resolve_api_key
+from callpipe.services.ai_service import ServiceAuthError, resolve_api_key, warn_ignored_option
 from callpipe.services.google._gemini import (
     GENERATED_ID_PREFIX,
     convert_messages,
@@ -208,8 +215,19 @@ class GoogleLLMService(PooledHTTPLLMService):
         retry_timeout_secs: float | None = 5.0,
         retry_on_timeout: bool | None = False,
         warmup: bool = True,
+        http_options: Any = None,
+        stream_idle_timeout_secs: float | None = None,
         **kwargs: Any,
     ) -> None:
+        options = _http_options(http_options)
+        base_url = base_url or options.pop("base_url", None)
+        api_version = options.pop("api_version", None) or api_version
+        headers = options.pop("headers", None) or {}
+        timeout_ms = options.pop("timeout", None)
+        if timeout_ms and request_timeout_secs == 30.0:
+            request_timeout_secs = float(timeout_ms) / 1000.0
+        if stream_idle_timeout_secs is not None and stream_idle_timeout_secs <= 0:
+            raise ConfigurationError(f"{type(self).__name__}: stream_idle_timeout_secs must be > 0")
         if settings is not None and isinstance(settings.model, str) and settings.model:
             model = settings.model
         super().__init__(model=model or "gemini-2.5-flash", **kwargs)
@@ -242,6 +260,10 @@ class GoogleLLMService(PooledHTTPLLMService):
         self._max_retries = max_retries
         self._init_retry_on_timeout(retry_timeout_secs, retry_on_timeout)
         self._warmup = warmup
+        self._extra_headers = {str(k): str(v) for k, v in headers.items()}
+        self._stream_idle_timeout = stream_idle_timeout_secs
+        for name in sorted(options):
+            warn_ignored_option(self, f"http_options.{name}", "requests go through httpx")
         self._client: httpx.AsyncClient | None = None
         self._signatures: dict[str, str] = {}
         """Tool call id → the ``thoughtSignature`` Gemini sent with the call."""
@@ -250,7 +272,16 @@ class GoogleLLMService(PooledHTTPLLMService):
     # ------------------------------------------------------------------ connection
 
     def _client_headers(self) -> dict[str, str]:
-        return {"x-goog-api-key": self._api_key}
+        return {**self._extra_headers, "x-goog-api-key": self._api_key}
+
+    def _make_client(self) -> httpx.AsyncClient:
+        client = super()._make_client()
+        if self._stream_idle_timeout is not None:
+            # httpx's read timeout bounds each read: the wait for the next chunk.
+            client.timeout = httpx.Timeout(
+                self._timeout, connect=5.0, read=self._stream_idle_timeout
+            )
+        return client
 
     async def start(self, frame: StartFrame) -> None:
         response = await self._open_client(f"/{self._api_version}/models/{self.model_name}")
@@ -514,6 +545,19 @@ def _merge_extra(body: dict[str, Any], config: dict[str, Any], extra: Mapping[st
             target.pop(wire, None)
         else:
             target[wire] = value
+
+
+def _http_options(options: Any) -> dict[str, Any]:
+    """The set fields of Pipecat's ``http_options`` (the SDK's ``HttpOptions`` or a dict)."""
+    if options is None:
+        return {}
+    if isinstance(options, Mapping):
+        raw = dict(options)
+    elif hasattr(options, "model_dump"):
+        raw = options.model_dump(exclude_none=True)
+    else:
+        raw = {k: v for k, v in vars(options).items() if not k.startswith("_")}
+    return {k: v for k, v in raw.items() if v is not None}
 
 
 def _base(explicit: str | None) -> str:

@@ -28,8 +28,9 @@ results it owes. At the ``EndFrame`` the queued audio is sent, the stream half-c
 last results pushed (within ``end_timeout_secs``).
 
 Differences from Pipecat 1.14: ``speaker_format`` is kept as a setting but diarized results are
-not split per speaker; no keepalive thread (the stream is a native ``grpc.aio`` call); the
-deprecated ``set_model`` is not provided.
+not split per speaker; no keepalive thread (the stream is a native ``grpc.aio`` call). The
+deprecated ``NvidiaSTTService.set_model`` changes nothing, as in 1.14 (the model is chosen at
+construction, by ``model_function_map``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -459,6 +461,16 @@ class NvidiaSTTService(_RivaRecognition, GrpcStreamSTTService[_Stream]):
             self._reopen_stream(stream)  # it still owes results for audio: now
 
     # ------------------------------------------------------------------ settings at runtime
+
+    async def set_model(self, model: str) -> None:
+        """Deprecated, and no effect (as in Pipecat 1.14): the model is chosen at construction
+        (``model_function_map``)."""
+        warnings.warn(
+            "NvidiaSTTService.set_model is deprecated and has no effect; set the model in "
+            "the constructor (model_function_map)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         """Settings live in the first request: a stream with the new ones takes over."""

@@ -22,7 +22,7 @@ with a non-fatal ``ErrorFrame``, and the reply goes on with its next sentence.
 
 Differences from Pipecat 1.14: ``NvidiaTTSSynthesisMode.STITCHED`` is accepted but sentences
 are still synthesized one call each; the synthesis config is not fetched at start
-(``GetRivaSynthesisConfig``); the deprecated ``set_model`` is not provided.
+(``GetRivaSynthesisConfig``). The deprecated ``set_model`` changes nothing, as in 1.14.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import asyncio
 import logging
 import os
 import textwrap
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -177,6 +178,16 @@ class NvidiaTTSService(TTSService):
         self._refused = False
 
     # ------------------------------------------------------------------ requests
+
+    async def set_model(self, model: str) -> None:
+        """Deprecated, and no effect (as in Pipecat 1.14): the model is chosen at construction
+        (``model_function_map``)."""
+        warnings.warn(
+            "NvidiaTTSService.set_model is deprecated and has no effect; set the model in "
+            "the constructor (model_function_map)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
 
     def synthesis_request(self, text: str) -> Any:
         """The ``SynthesizeSpeechRequest`` for ``text`` with the current settings."""

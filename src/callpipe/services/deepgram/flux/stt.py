@@ -9,7 +9,8 @@ phone line's own bytes, half the size). Flux answers with ``TurnInfo`` messages,
   :class:`~callpipe.turns.user_turn_strategies.ExternalUserTurnStrategies` in its
   ``STTMetadataFrame``, so the user aggregator turns the proposal into the user's turn and, with
   ``should_interrupt=True`` (the default), cuts the bot off. With
-  ``enable_eager_end_of_turn=True`` it recommends ``EagerUserTurnStrategies`` instead, so the
+  ``enable_eager_end_of_turn=True`` it recommends ``EagerUserTurnStrategies`` instead (with
+  Pipecat 1.14's ``eager_match_policy``, when given, as their ``match_policy``), so the
   LLM answers ``EagerEndOfTurn`` ahead of time. A bot that sets its own ``user_turn_strategies``
   keeps them.
 - ``Update``: an ``InterimTranscriptionFrame`` with the turn so far (empty ones are skipped).
@@ -86,6 +87,7 @@ from callpipe.services.stt_service import (
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
 from callpipe.turns.user_turn_strategies import (
+    EagerMatchPolicy,
     EagerUserTurnStrategies,
     ExternalUserTurnStrategies,
 )
@@ -226,6 +228,7 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
         watchdog_min_timeout: float = 0.5,
         enable_eager_end_of_turn: bool = False,
         settings: DeepgramFluxSTTSettings | None = None,
+        eager_match_policy: EagerMatchPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         if flux_encoding not in ("linear16", "mulaw"):
@@ -272,7 +275,9 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
         self._watchdog_min_timeout = watchdog_min_timeout
         self._eager_enabled = enable_eager_end_of_turn
         self._strategies = (
-            EagerUserTurnStrategies(enable_interruptions=should_interrupt)
+            EagerUserTurnStrategies(
+                enable_interruptions=should_interrupt, match_policy=eager_match_policy
+            )
             if enable_eager_end_of_turn
             else ExternalUserTurnStrategies(enable_interruptions=should_interrupt)
         )
