@@ -128,3 +128,45 @@ def test_error_categories_come_from_the_quoted_http_status_then_the_reason() -> 
     word = TTSTextFrame("hi", "word", context_id="c1")
     assert (word.text_type, word.context_id, word.aggregated_by) == ("word", "c1", "word")
     assert TTSTextFrame("older form").text_type == "sentence"
+
+
+def test_http_exceptions_are_classified_by_their_status() -> None:
+    import httpx
+    from websockets.datastructures import Headers
+    from websockets.exceptions import InvalidStatus
+    from websockets.http11 import Response
+
+    from callpipe.utils.errors import (
+        ErrorCategory,
+        classify_http_exception,
+        extract_http_status_code,
+    )
+
+    request = httpx.Request("POST", "https://api.example/v1")
+    limited = httpx.HTTPStatusError(
+        "slow down", request=request, response=httpx.Response(429, request=request)
+    )
+    refused = InvalidStatus(Response(401, "Unauthorized", Headers()))
+    assert extract_http_status_code(limited) == 429
+    assert extract_http_status_code(refused) == 401
+    assert extract_http_status_code(ValueError("no status")) is None
+    assert classify_http_exception(limited) is ErrorCategory.RATE_LIMIT
+    assert classify_http_exception(refused) is ErrorCategory.AUTHENTICATION
+    assert classify_http_exception(httpx.ConnectError("down")) is ErrorCategory.CONNECTIVITY
+    assert classify_http_exception(TimeoutError()) is ErrorCategory.CONNECTIVITY
+    assert classify_http_exception(KeyError("x")) is ErrorCategory.UNKNOWN
+
+
+def test_given_values_are_required_where_a_service_cannot_do_without() -> None:
+    from callpipe.utils.types import NOT_GIVEN, assert_given, require_given
+
+    assert assert_given("sonic-2") == "sonic-2"
+    assert assert_given(None) is None
+    with pytest.raises(RuntimeError):
+        assert_given(NOT_GIVEN)
+    assert require_given("aura", "voice") == "aura"
+    for empty in (None, ""):
+        with pytest.raises(ValueError, match="Piper TTS voice must be specified"):
+            require_given(empty, "Piper TTS voice")
+    with pytest.raises(RuntimeError):
+        require_given(NOT_GIVEN, "voice")

@@ -253,8 +253,32 @@ def _config_from_args(args: argparse.Namespace) -> RunnerConfig:
     )
 
 
+_serving: tuple[str, int] = ("localhost", 7860)
+
+
+def runner_host() -> str:
+    """The host the runner serves on (``--host``; Pipecat's function of the same name)."""
+    return _serving[0]
+
+
+def runner_port() -> int:
+    """The port the runner serves on (``--port``)."""
+    return _serving[1]
+
+
+def runner_downloads_folder() -> str | None:
+    """Pipecat's folder of files kept for download: callpipe's runner keeps none (None)."""
+    return None
+
+
+def _note_serving(host: str, port: int) -> None:
+    global _serving
+    _serving = (host, port)
+
+
 def build_app_from_spec(spec: WorkerSpec) -> FastAPI:
     """Rebuild the app inside a worker process (``spec`` is what ``main`` passed)."""
+    _note_serving(spec.host, spec.port)
     bot, _ = find_bot(spec.bot_path)
     config = replace(spec.config, cli_args=argparse.Namespace(**spec.cli_args))
     return create_app(bot, config)
@@ -425,6 +449,7 @@ def main(parser: argparse.ArgumentParser | None = None, argv: Sequence[str] | No
     bot, found_path = find_bot(bot_path)
     local = _local_mode(args)
     config = _config_from_args(args)
+    _note_serving(config.host, config.port)
     refusal = startup_refusal(config, dict(os.environ))
     if refusal is not None:
         logger.error("not starting: %s (or pass --insecure for local experiments)", refusal)

@@ -12,6 +12,9 @@ import re
 import socket
 from enum import Enum
 
+import httpx
+from websockets.exceptions import InvalidStatus
+
 
 class ErrorCategory(Enum):
     """The kind of failure (see the module docstring)."""
@@ -70,6 +73,27 @@ def classify_http_status_code(status_code: int) -> ErrorCategory:
     if category is not None:
         return category
     return ErrorCategory.SERVER if 500 <= status_code < 600 else ErrorCategory.UNKNOWN
+
+
+def extract_http_status_code(exception: BaseException) -> int | None:
+    """The HTTP status an httpx error response or a refused WebSocket handshake carries
+    (None for any other exception)."""
+    if isinstance(exception, httpx.HTTPStatusError):
+        return exception.response.status_code
+    if isinstance(exception, InvalidStatus):
+        return exception.response.status_code
+    return None
+
+
+def classify_http_exception(exception: BaseException) -> ErrorCategory:
+    """The category of the HTTP status ``exception`` carries, else of the failure's kind
+    (:func:`classify_exception`)."""
+    status = extract_http_status_code(exception)
+    if status is not None:
+        return classify_http_status_code(status)
+    if isinstance(exception, httpx.TransportError):
+        return ErrorCategory.CONNECTIVITY
+    return classify_exception(exception)
 
 
 def classify_exception(exception: BaseException) -> ErrorCategory:

@@ -34,3 +34,19 @@ NOT_GIVEN = NotGiven()
 def is_given(value: _T | NotGiven) -> TypeGuard[_T]:
     """True when ``value`` is anything but :data:`NOT_GIVEN`."""
     return not isinstance(value, NotGiven)
+
+
+def assert_given(value: _T | NotGiven) -> _T:
+    """``value``, which must not be ``NOT_GIVEN`` (a ``RuntimeError`` if it is)."""
+    if isinstance(value, NotGiven):
+        raise RuntimeError("expected a value, got NOT_GIVEN")
+    return value
+
+
+def require_given(value: _T | None | NotGiven, what: str) -> _T:
+    """``value``, which must be given and neither None nor empty (a ``ValueError`` naming
+    ``what`` if it is; a ``RuntimeError`` for ``NOT_GIVEN``)."""
+    given = assert_given(value)
+    if given is None or given == "":
+        raise ValueError(f"{what} must be specified")
+    return given
