@@ -25,6 +25,42 @@ class TTFBMetricsData(MetricsData):
 
 
 @dataclass(slots=True)
+class TTFAMetricsData(MetricsData):
+    """Time to first audio of a TTS reply, in seconds: text sent → first audible sample.
+
+    ``ttfa`` is ``ttfb`` (the first audio bytes) plus ``leading_silence``, the silence the
+    provider put before the speech. ``ttfb`` repeats the reply's ``TTFBMetricsData``: do not
+    add both up.
+    """
+
+    ttfa: float = 0.0
+    ttfb: float = 0.0
+    leading_silence: float = 0.0
+
+
+@dataclass(slots=True)
+class TTFATMetricsData(MetricsData):
+    """Time to first answer token of one LLM inference, in seconds: request sent → the first
+    text of the answer (or the first tool call), past any reasoning streamed before it.
+
+    ``ttfat`` is ``ttfb`` (the first output of any kind) plus ``thinking_time``. ``ttfb``
+    repeats the inference's ``TTFBMetricsData``: do not add both up.
+    """
+
+    ttfat: float = 0.0
+    ttfb: float = 0.0
+    thinking_time: float = 0.0
+
+
+@dataclass(slots=True)
+class TextAggregationMetricsData(MetricsData):
+    """Seconds from a reply's first LLM text to its first complete sentence: what cutting
+    the reply into sentences for the TTS costs the turn."""
+
+    value: float = 0.0
+
+
+@dataclass(slots=True)
 class ProcessingMetricsData(MetricsData):
     """Total processing time of one request in seconds."""
 

@@ -95,6 +95,7 @@ from callpipe.frames.frames import (
     LLMThoughtTextFrame,
     LLMUpdateSettingsFrame,
 )
+from callpipe.metrics.metrics import TTFATMetricsData
 from callpipe.processors.aggregators.llm_context import (
     ChatContext,
     LLMContext,
@@ -273,6 +274,8 @@ class LLMService(AIService):
         if isinstance(self._settings.model, str):
             self.set_model_name(self._settings.model)
         self._thinking_default_logged: tuple[str, bool] | None = None
+        # (request sent, its TTFB) from the first output until the first answer token.
+        self._ttfat_pending: tuple[float, float] | None = None
         self._background_calls: set[asyncio.Task[Any]] = set()
         # cancellable_by_llm calls running after an interruption, by tool_call_id, and the
         # cancel tools advertised for them (by name).
@@ -377,8 +380,43 @@ class LLMService(AIService):
 
     # ------------------------------------------------------------------ output
 
+    async def stop_ttfb_metrics(self) -> float | None:
+        """As the base does; the inference's first output also starts the wait for its
+        first answer token (``TTFATMetricsData``)."""
+        started = self._ttfb_start
+        ttfb = await super().stop_ttfb_metrics()
+        if started is not None and ttfb is not None:
+            self._ttfat_pending = (started, ttfb)
+        return ttfb
+
+    async def tool_call_began(self) -> None:
+        """A provider's stream shows a tool call: for the time to first answer token, an
+        answer that is a tool call begins here (a no-op after the first answer token)."""
+        if self._ttfat_pending is not None:
+            await self._first_answer_token()
+
+    async def _first_answer_token(self) -> None:
+        """Report the time to the first answer token of this inference (once)."""
+        pending = self._ttfat_pending
+        if pending is None:
+            return
+        self._ttfat_pending = None
+        started, ttfb = pending
+        ttfat = max(self.clock.now() - started, ttfb)
+        await self.push_metrics(
+            TTFATMetricsData(
+                processor=self.name,
+                model=self.model_name,
+                ttfat=ttfat,
+                ttfb=ttfb,
+                thinking_time=ttfat - ttfb,
+            )
+        )
+
     async def push_llm_text(self, text: str) -> None:
         """Push a piece of the model's answer (through the turn-completion filter when on)."""
+        if self._ttfat_pending is not None and text:
+            await self._first_answer_token()
         if self._turn_completion is None:
             await self.push_frame(self.llm_text_frame(text))
         else:
@@ -389,6 +427,7 @@ class LLMService(AIService):
             await self._turn_completion.response_started()
 
     async def _completion_ended(self) -> None:
+        self._ttfat_pending = None  # an inference that answered nothing has no TTFAT
         if self._turn_completion is not None:
             await self._turn_completion.response_ended()
 

@@ -21,7 +21,7 @@ from callpipe.frames.frames import (
     LLMTextFrame,
     MetricsFrame,
 )
-from callpipe.metrics.metrics import LLMUsageMetricsData, TTFBMetricsData
+from callpipe.metrics.metrics import LLMUsageMetricsData, TTFATMetricsData, TTFBMetricsData
 from callpipe.pipeline.task import PipelineParams
 from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
@@ -298,6 +298,43 @@ async def test_metrics_frames_when_enabled(server: FakeOpenAIServer) -> None:
     assert len(ttfb) == 1 and ttfb[0].value >= 0 and ttfb[0].model == "fake-model"
     assert usage and usage[0].value is not None and usage[0].value.prompt_tokens == 10
     assert server.chat_requests[0]["stream_options"] == {"include_usage": True}
+
+
+async def test_time_to_first_answer_token(server: FakeOpenAIServer) -> None:
+    """TTFAT: one per inference, past the reasoning streamed first; a tool call is an answer."""
+    metrics = PipelineParams(enable_metrics=True)
+    server.add_chat_reply("Plain.")
+    server.add_chat_reply("Thought through.", reasoning="let me think it over", chunk_delay=0.05)
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+    server.add_chat_reply("Cold in Oslo.")
+    llm = make_llm(server)
+
+    async def get_weather(params: FunctionCallParams) -> None:
+        await params.result_callback({"forecast": "cold"})
+
+    llm.register_function("get_weather", get_weather)
+    frames: list[Frame] = [
+        LLMMessagesFrame([{"role": "user", "content": "a"}]),
+        LLMMessagesFrame([{"role": "user", "content": "b"}]),
+        LLMMessagesFrame([{"role": "user", "content": "weather?"}]),
+    ]
+    down, _ = await run_test(llm, frames, params=metrics)
+    data = [d for f in down if isinstance(f, MetricsFrame) for d in f.data]
+    ttfat = [d for d in data if isinstance(d, TTFATMetricsData)]
+    ttfb = [d for d in data if isinstance(d, TTFBMetricsData)]
+    # Four inferences (the tool call's answer is a second one), four of each.
+    assert len(ttfat) == len(ttfb) == 4
+    for answer, first in zip(ttfat, ttfb, strict=True):
+        assert answer.ttfb == first.value and answer.model == "fake-model"
+        assert answer.ttfat == pytest.approx(answer.ttfb + answer.thinking_time)
+    plain, reasoned, tool_call, _ = ttfat
+    # Four reasoning words at 50 ms each come before the answer's first word.
+    assert reasoned.thinking_time >= 0.15 > plain.thinking_time
+    assert tool_call.thinking_time < 0.15
+    # Without enable_metrics none is pushed.
+    server.add_chat_reply("Quiet.")
+    down, _ = await run_test(make_llm(server), frames[:1])
+    assert not [f for f in down if isinstance(f, MetricsFrame)]
 
 
 async def test_default_headers_go_with_every_request(server: FakeOpenAIServer) -> None:

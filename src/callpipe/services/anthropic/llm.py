@@ -489,6 +489,7 @@ class AnthropicLLMService(PooledHTTPLLMService):
                 await self.push_llm_text(str(block["text"]))
         elif kind == "tool_use":
             await self.end_thought()
+            await self.tool_call_began()
 
     async def _on_delta(self, event: dict[str, Any], state: _Turn) -> None:
         delta = event.get("delta") or {}

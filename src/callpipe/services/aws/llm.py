@@ -337,6 +337,7 @@ class AWSBedrockLLMService(PooledHTTPLLMService):
         if event_type == "contentBlockStart":
             use = (event.get("start") or {}).get("toolUse")
             if isinstance(use, dict):
+                await self.tool_call_began()
                 state.tools[index] = ToolCall(
                     id=str(use.get("toolUseId") or ""),
                     name=str(use.get("name") or ""),

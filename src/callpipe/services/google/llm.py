@@ -473,6 +473,7 @@ class GoogleLLMService(PooledHTTPLLMService):
                 if part.get("thoughtSignature"):
                     self._signatures[str(call_id)] = str(part["thoughtSignature"])
                 arguments = json.dumps(function_call.get("args") or {})
+                await self.tool_call_began()
                 calls.append(
                     ToolCall(id=str(call_id), name=function_call["name"], arguments=arguments)
                 )

@@ -315,6 +315,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
             call = calls.get(index)
             if call is None:
                 call = calls[index] = ToolCall(id="", name="")
+                await self.tool_call_began()
             if tool_delta.get("id"):
                 call.id = tool_delta["id"]
             function = tool_delta.get("function") or {}

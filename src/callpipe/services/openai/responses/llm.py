@@ -436,6 +436,7 @@ class OpenAIResponsesHttpLLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
             if item.get("type") == "function_call":
                 await self._first_output(produced)
                 await self.end_thought()
+                await self.tool_call_began()
                 turn.calls[str(item.get("id") or "")] = ToolCall(
                     id=str(item.get("call_id") or ""), name=str(item.get("name") or "")
                 )
