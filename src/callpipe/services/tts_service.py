@@ -29,6 +29,12 @@ How a reply flows:
   and removed while the call runs (:meth:`TTSService.add_text_transformer`,
   :meth:`TTSService.remove_text_transformer`); they run in the order they were added, after
   the filters.
+- Pronunciations (Pipecat 1.14): :meth:`TTSService.pronunciation_transform_ipa` turns
+  ``{"Metformin": "mɛtˈfɔɹmɪn"}`` into a transform that puts the service's own markup
+  (:meth:`TTSService.format_pronunciation`) in place of those words. While the service cannot
+  read that markup with its current model or settings (:attr:`TTSService.supports_pronunciations`,
+  checked for each piece of text, so it follows settings updates) the transform is skipped and
+  the words are spoken as written, with one WARNING each time that starts.
 - An ``InterruptionFrame`` drops every open context (the provider is told to cancel it), the
   output queue and the sentence buffer; audio that still arrives for a dropped context id is
   discarded, so nothing of the old reply is spoken afterwards.
@@ -78,7 +84,7 @@ import logging
 import uuid
 import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -115,6 +121,10 @@ from callpipe.services.settings import TTSSettings, delta_from_frame, store_from
 from callpipe.utils.string import SentenceAggregator
 from callpipe.utils.text.base_text_aggregator import TextType
 from callpipe.utils.text.base_text_filter import BaseTextFilter
+from callpipe.utils.text.transforms.pronunciations import (
+    PronunciationTransform,
+    pronunciation_transform,
+)
 from callpipe.utils.text.transforms.text_transform import TextTransform
 
 logger = logging.getLogger(__name__)
@@ -246,6 +256,8 @@ class TTSService(AIService):
             )
         self._text_filters = list(text_filters or [])
         self._text_transforms = list(text_transforms or [])
+        self._skipping_pronunciations = False
+        """Pronunciation transforms are being skipped (warned once each time that starts)."""
         skipped = skip_text_types if skip_text_types is not None else skip_aggregator_types
         self._skip_text_types = frozenset(skipped or ())
         self._push_silence_after_stop = push_silence_after_stop
@@ -369,6 +381,58 @@ class TTSService(AIService):
             for kind, transform in self._text_transforms
             if not (kind == text_type and transform == transform_function)
         ]
+
+    # ------------------------------------------------------------------ pronunciations (1.14)
+
+    @classmethod
+    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
+        """The text to send in place of ``word`` (as written) so it is said as ``ipa``; None
+        when the service cannot say it so. A provider with pronunciation markup overrides
+        this; the base class has none."""
+        return None
+
+    @property
+    def supports_pronunciations(self) -> bool:
+        """Whether the service reads its pronunciation markup with its current model and
+        settings. Pronunciation transforms are skipped while this is False, so their words are
+        spoken as written. Checked for each piece of text sent, so it follows settings
+        updates."""
+        return True
+
+    @classmethod
+    def pronunciation_transform_ipa(
+        cls, pronunciations: Mapping[str, str]
+    ) -> PronunciationTransform:
+        """A transform saying each word of ``pronunciations`` (word -> IPA) as the IPA says,
+        in this service's markup; register it in ``text_transforms``. Words this service
+        cannot render are named in one WARNING now and spoken as written.
+
+        Register it last: a transform after it (stripping markdown or symbols, replacing text)
+        could rewrite its markup, such as Cartesia's ``<<…>>`` or an SSML ``<phoneme>`` tag::
+
+            pronounce = CartesiaTTSService.pronunciation_transform_ipa(
+                {"Metformin": "mɛtˈfɔɹmɪn"}
+            )
+            tts = CartesiaTTSService(
+                ..., text_transforms=[("*", strip_markdown), ("*", pronounce)]
+            )
+        """
+        return pronunciation_transform(
+            pronunciations, cls.format_pronunciation, service_name=cls.__name__
+        )
+
+    def _pronunciations_apply(self) -> bool:
+        """``supports_pronunciations`` now, warning once each time it turns False."""
+        supported = self.supports_pronunciations
+        if not supported and not self._skipping_pronunciations:
+            logger.warning(
+                "%s does not read pronunciation markup with its current settings (model %s): "
+                "pronunciations are spoken as written",
+                self,
+                self.model_name,
+            )
+        self._skipping_pronunciations = not supported
+        return supported
 
     # ------------------------------------------------------------------ provider API
 
@@ -665,8 +729,13 @@ class TTSService(AIService):
                 await text_filter.reset_interruption()
                 text = await text_filter.filter(text)
             for kind, transform in self._text_transforms:
-                if kind == "*" or kind == text_type:
-                    text = await transform(text, text_type)
+                if kind != "*" and kind != text_type:
+                    continue
+                if isinstance(transform, PronunciationTransform) and not (
+                    self._pronunciations_apply()
+                ):
+                    continue
+                text = await transform(text, text_type)
         except Exception as e:
             await self.push_error(f"{self}: transforming text for TTS failed: {e}", exception=e)
             return None

@@ -33,6 +33,13 @@ tag) is sent as the ISO 639-1 code Cartesia documents for its sonic-3 models (``
 ``es-MX``, ``no`` for ``nb``, ``tl`` for ``fil``); a language Cartesia does not list is sent as
 its base code, with one warning when it is set.
 
+Pronunciations (Pipecat 1.14's ``pronunciation_transform_ipa``) go inline as Cartesia documents
+them: each word as a ``<<…>>`` block of ``|``-separated IPA phones, stress marks their own
+element just before the vowel they stress (:func:`format_cartesia_pronunciation`). Every Sonic
+model reads them, except ``sonic-2024-10-19`` in a language other than English
+(:func:`cartesia_reads_pronunciations`); with a model that cannot, the words are spoken as
+written.
+
 :class:`CartesiaHttpTTSService` (Pipecat 1.14's HTTP form) posts each sentence to ``/tts/bytes``
 and plays the raw audio as the body streams in; see its docstring.
 """
@@ -64,6 +71,7 @@ from callpipe.services.settings import TTSSettings, copy_given, require_voice, u
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
+from callpipe.utils.text.phonemes import ipa_phones, normalize_ipa, stress_before_vowels
 from callpipe.utils.types import NotGiven
 
 logger = logging.getLogger(__name__)
@@ -97,6 +105,35 @@ def language_to_cartesia_language(language: str) -> str:
     A language Cartesia does not list goes as its base code, logged once at WARNING.
     """
     return resolve_language(language, _LANGUAGE_MAP, use_base_code=True)
+
+
+def format_cartesia_pronunciation(word: str, ipa: str) -> str | None:
+    """``ipa`` as Cartesia's inline phonemes: one ``<<…>>`` block per word of the IPA, its
+    phones between ``|`` and each stress mark an element just before its vowel
+    (``mɛtˈfɔɹmɪn`` -> ``<<m|ɛ|t|f|ˈ|ɔ|ɹ|m|ɪ|n>>``); None for an empty pronunciation. The block
+    replaces ``word``, which is not used."""
+    del word
+    blocks = []
+    for spoken in normalize_ipa(ipa).split():
+        phones = stress_before_vowels(ipa_phones(spoken))
+        if phones:
+            blocks.append("<<" + "|".join(phones) + ">>")
+    return " ".join(blocks) or None
+
+
+PRONUNCIATIONS_ENGLISH_ONLY_MODELS = frozenset({"sonic-2024-10-19"})
+"""Sonic models that read inline phonemes in English only (Cartesia's custom pronunciation
+guide)."""
+
+
+def cartesia_reads_pronunciations(model: str | None, language: str | None) -> bool:
+    """Whether ``model`` reads inline ``<<…>>`` phonemes in ``language`` (Cartesia's code, None:
+    unset). Every model of the Sonic family does, ``sonic-2024-10-19`` in English only."""
+    if not model or not model.startswith("sonic"):
+        return False
+    if model in PRONUNCIATIONS_ENGLISH_ONLY_MODELS:
+        return (language or "en") == "en"
+    return True
 
 
 Encoding = Literal["auto", "pcm_s16le", "pcm_mulaw"]
@@ -258,6 +295,17 @@ class CartesiaTTSService(TTSService):
     def wire_encoding(self) -> str:
         """The ``output_format.encoding`` requested."""
         return _wire_encoding(self._encoding, self.sample_rate)
+
+    @classmethod
+    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
+        """See :func:`format_cartesia_pronunciation`."""
+        return format_cartesia_pronunciation(word, ipa)
+
+    @property
+    def supports_pronunciations(self) -> bool:
+        """The model and language in use read inline phonemes (see
+        :func:`cartesia_reads_pronunciations`)."""
+        return cartesia_reads_pronunciations(self.model_name, self._service_language)
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         voice = self._settings.voice
@@ -624,6 +672,17 @@ class CartesiaHttpTTSService(HTTPStreamTTSService):
     def wire_encoding(self) -> str:
         """The ``output_format.encoding`` requested."""
         return _wire_encoding(self._encoding, self.sample_rate)
+
+    @classmethod
+    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
+        """See :func:`format_cartesia_pronunciation`."""
+        return format_cartesia_pronunciation(word, ipa)
+
+    @property
+    def supports_pronunciations(self) -> bool:
+        """The model and language in use read inline phonemes (see
+        :func:`cartesia_reads_pronunciations`)."""
+        return cartesia_reads_pronunciations(self.model_name, self._service_language)
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         if "language" in changed:

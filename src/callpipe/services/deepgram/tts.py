@@ -31,6 +31,12 @@ Runtime settings: the voice (which is Deepgram's ``model``) and ``speed`` are qu
 so a change opens a new socket, *between replies*: a reply already sent to Deepgram finishes in
 the old voice, and the next one waits for the new socket. If Deepgram refuses the new options
 an ``ErrorFrame`` says so and the old socket stays.
+
+Pronunciations (Pipecat 1.14's ``pronunciation_transform_ipa``) go inline as Deepgram documents
+them, an escaped JSON object keeping the word (which is what Deepgram bills):
+``\\{"word": "dupilumab", "pronounce": "duːpˈɪljuːmæb"\\}``
+(:func:`format_deepgram_pronunciation`). Only the Aura-2 English and Spanish voices read them
+(:func:`deepgram_reads_pronunciations`); with another voice the words are sent as written.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from callpipe.services.ai_service import resolve_api_key
 from callpipe.services.settings import TTSSettings, unset
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
+from callpipe.utils.text.phonemes import ipa_phones, normalize_ipa, stress_before_vowels
 from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
@@ -67,6 +74,33 @@ SAMPLE_RATES: dict[str, tuple[int, ...]] = {
     "alaw": (8000, 16000),
 }
 """The ``sample_rate`` values Deepgram documents for each streaming ``encoding``."""
+
+# Aura-2 refuses IPA of more than 128 characters, or much longer than the word it replaces
+# (short words get a floor rather than the ratio).
+MAX_IPA_CHARS = 128
+_MAX_IPA_PER_WORD_CHAR = 10
+_MIN_IPA_LIMIT = 15
+
+
+def format_deepgram_pronunciation(word: str, ipa: str) -> str | None:
+    """``word`` as Aura-2's inline pronunciation object, stress marks just before their vowel
+    (Aura-2 warns about any other place): ``\\{"word": "dupilumab", "pronounce":
+    "duːpˈɪljuːmæb"\\}``. None for an empty pronunciation, or one longer than Deepgram takes
+    (:data:`MAX_IPA_CHARS`, or ten characters per character of the word, at least 15)."""
+    spoken = " ".join(
+        "".join(stress_before_vowels(ipa_phones(w))) for w in normalize_ipa(ipa).split()
+    ).strip()
+    limit = min(MAX_IPA_CHARS, max(_MAX_IPA_PER_WORD_CHAR * len(word), _MIN_IPA_LIMIT))
+    if not spoken or len(spoken) > limit:
+        return None
+    body = json.dumps({"word": word, "pronounce": spoken}, ensure_ascii=False)
+    return "\\" + body[:-1] + "\\}"
+
+
+def deepgram_reads_pronunciations(voice: str) -> bool:
+    """Whether ``voice`` reads inline pronunciations: the Aura-2 English and Spanish voices."""
+    return voice.startswith("aura-2-") and voice.endswith(("-en", "-es"))
+
 
 _FLUSH = json.dumps({"type": "Flush"})
 _CLEAR = json.dumps({"type": "Clear"})
@@ -166,6 +200,16 @@ class DeepgramTTSService(TTSService):
         """The Aura voice in use (Deepgram's ``model`` query parameter)."""
         voice = self._settings.voice
         return voice if isinstance(voice, str) and voice else DEFAULT_VOICE
+
+    @classmethod
+    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
+        """See :func:`format_deepgram_pronunciation`."""
+        return format_deepgram_pronunciation(word, ipa)
+
+    @property
+    def supports_pronunciations(self) -> bool:
+        """The voice in use reads inline pronunciations (Aura-2, English or Spanish)."""
+        return deepgram_reads_pronunciations(self.voice)
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         if "model" in changed and "voice" not in changed:

@@ -33,6 +33,12 @@ follows after it). So the caller never hears a reply cut off or a voice change m
 the reconnect is usually done while the previous reply is still playing. If the new socket
 cannot be opened (an unknown voice, say) an ``ErrorFrame`` says so and the old one stays.
 
+Pronunciations (Pipecat 1.14's ``pronunciation_transform_ipa``) go as SSML phoneme tags,
+``<phoneme alphabet="ipa" ph="mɛtˈfɔɹmɪn">Metformin</phoneme>``, one per word
+(:func:`format_elevenlabs_pronunciation`). ElevenLabs reads them only with the models of
+:data:`ELEVENLABS_PHONEME_MODELS` (others skip the word silently) and, on this socket, only with
+``enable_ssml_parsing=True``; otherwise the words are sent as written.
+
 :class:`ElevenLabsHttpTTSService` (Pipecat 1.14's HTTP form) posts each sentence to
 ``/v1/text-to-speech/{voice_id}/stream/with-timestamps``; see its docstring.
 """
@@ -41,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -66,6 +73,7 @@ from callpipe.services.settings import TTSSettings, copy_given, require_voice, u
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket, ws_url
 from callpipe.transcriptions.language import resolve_language
+from callpipe.utils.text.phonemes import normalize_ipa
 from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
@@ -104,6 +112,27 @@ _LANGUAGE_MAP = {code: code for code in V4_LANGUAGES} | {
     "tl": "fil",  # Tagalog: ElevenLabs' Filipino
     "jw": "jv",  # the old code for Javanese
 }
+
+
+ELEVENLABS_PHONEME_MODELS = frozenset(
+    {"eleven_flash_v2", "eleven_turbo_v2", "eleven_monolingual_v1"}
+)
+"""The models that read SSML ``<phoneme>`` tags, as ElevenLabs' help center lists them (Eleven
+Flash v2, Turbo v2 and English v1; English only). Others skip a tagged word silently."""
+
+
+def format_elevenlabs_pronunciation(word: str, ipa: str) -> str | None:
+    """``word`` in SSML phoneme tags saying ``ipa``:
+    ``<phoneme alphabet="ipa" ph="mɛtˈfɔɹmɪn">Metformin</phoneme>``. A tag holds one word, so a
+    phrase gets a tag per word and needs as many words of IPA (None otherwise, or when empty)."""
+    words = word.split()
+    spoken = normalize_ipa(ipa).split()
+    if not words or len(words) != len(spoken):
+        return None
+    return " ".join(
+        f'<phoneme alphabet="ipa" ph="{html.escape(ph)}">{html.escape(w, quote=False)}</phoneme>'
+        for w, ph in zip(words, spoken, strict=True)
+    )
 
 
 def language_to_elevenlabs_language(language: str) -> str:
@@ -295,6 +324,17 @@ class ElevenLabsTTSService(TTSService):
     def output_format(self) -> str:
         """The ``output_format`` asked for."""
         return output_format_for(self._encoding, self.sample_rate)
+
+    @classmethod
+    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
+        """See :func:`format_elevenlabs_pronunciation`."""
+        return format_elevenlabs_pronunciation(word, ipa)
+
+    @property
+    def supports_pronunciations(self) -> bool:
+        """Phoneme tags are read: a model of :data:`ELEVENLABS_PHONEME_MODELS`, and the socket
+        opened with ``enable_ssml_parsing=True``."""
+        return self.model_name in ELEVENLABS_PHONEME_MODELS and bool(self._enable_ssml_parsing)
 
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         delta = ElevenLabsTTSSettings(**{k: getattr(self._settings, k) for k in _VOICE_FIELDS})
@@ -695,6 +735,8 @@ class ElevenLabsHttpTTSService(HTTPStreamTTSService):
     ``apply_text_normalization``, ``pronunciation_dictionary_locators``, and ``previous_text``:
     the sentences of the same reply already spoken, for continuous prosody (not for the Eleven
     v3 models, which refuse it). ``next_text`` is not sent: the next sentence is not known yet.
+    Pronunciations go as SSML phoneme tags, read with the models of
+    :data:`ELEVENLABS_PHONEME_MODELS` (this endpoint has no ``enable_ssml_parsing`` switch).
 
     ``base_url``: the API's origin; left at ElevenLabs', ``$CALLPIPE_ELEVENLABS_API_URL``
     replaces it. ``aiohttp_session`` (required in Pipecat) is accepted and not used: requests
@@ -783,6 +825,16 @@ class ElevenLabsHttpTTSService(HTTPStreamTTSService):
     def output_format(self) -> str:
         """The ``output_format`` asked for."""
         return output_format_for(self._encoding, self.sample_rate)
+
+    @classmethod
+    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
+        """See :func:`format_elevenlabs_pronunciation`."""
+        return format_elevenlabs_pronunciation(word, ipa)
+
+    @property
+    def supports_pronunciations(self) -> bool:
+        """Phoneme tags are read: a model of :data:`ELEVENLABS_PHONEME_MODELS`."""
+        return self.model_name in ELEVENLABS_PHONEME_MODELS
 
     def language_to_service_language(self, language: str) -> str | None:
         """ElevenLabs' code for ``language`` (see :func:`language_to_elevenlabs_language`)."""

@@ -72,6 +72,7 @@ from callpipe.services.settings import TTSSettings, unset
 from callpipe.services.tts_service import TTSService
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.transcriptions.language import resolve_language
+from callpipe.utils.text.phonemes import normalize_ipa
 from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
@@ -117,11 +118,13 @@ def language_to_inworld_language(language: str) -> str:
 
 
 def format_inworld_pronunciation(word: str, ipa: str) -> str | None:
-    """``ipa`` as Inworld reads inline IPA: between slashes (``/kriːt/``), one word only; None
-    for an empty pronunciation or one of several words. ``word`` is replaced, so unused."""
+    """``ipa`` as Inworld reads inline IPA: between slashes (``/kriːt/``), one word only, in one
+    notation (:func:`~callpipe.utils.text.phonemes.normalize_ipa`: ``ʧ`` is ``tʃ``, ``'`` is
+    ``ˈ``); None for an empty pronunciation or one of several words. ``word`` is replaced, so
+    unused."""
     del word
-    cleaned = ipa.strip().strip("/[]").strip()
-    return f"/{cleaned}/" if cleaned and not any(c.isspace() for c in cleaned) else None
+    cleaned = normalize_ipa(ipa)
+    return f"/{cleaned}/" if cleaned and " " not in cleaned else None
 
 
 @dataclass
@@ -275,8 +278,9 @@ class _Reply:
 
 
 class _InworldOptions:
-    """What both services ask Inworld for: the audio encoding, the language tag, the
-    pronunciation form and the synthesis options of the current settings."""
+    """What both services ask Inworld for: the audio encoding, the language tag and the
+    synthesis options of the current settings. (The pronunciation form is on each service:
+    the base class's ``format_pronunciation`` would shadow one here, as it comes first.)"""
 
     _settings: InworldTTSSettings
     _encoding: str | None
@@ -294,11 +298,6 @@ class _InworldOptions:
     def language_to_service_language(self, language: str) -> str | None:
         """Inworld's tag for ``language`` (see :func:`language_to_inworld_language`)."""
         return language_to_inworld_language(language)
-
-    @classmethod
-    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
-        """See :func:`format_inworld_pronunciation`."""
-        return format_inworld_pronunciation(word, ipa)
 
     def synthesis_config(self) -> dict[str, Any]:
         """The synthesis options of the current settings (see :func:`synthesis_config`)."""
@@ -401,6 +400,11 @@ class InworldTTSService(TTSService, _InworldOptions):
     @property
     def url(self) -> str:
         return self._url
+
+    @classmethod
+    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
+        """IPA between slashes (see :func:`format_inworld_pronunciation`)."""
+        return format_inworld_pronunciation(word, ipa)
 
     def create_message(self, context_id: str) -> dict[str, Any]:
         """The ``create`` message opening ``context_id`` with the current settings."""
@@ -640,6 +644,11 @@ class InworldHttpTTSService(HTTPStreamTTSService, _InworldOptions):
 
     def _headers_for_key(self) -> dict[str, str]:
         return {"Authorization": f"Basic {self._api_key}"}
+
+    @classmethod
+    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
+        """IPA between slashes (see :func:`format_inworld_pronunciation`)."""
+        return format_inworld_pronunciation(word, ipa)
 
     async def start(self, frame: StartFrame) -> None:
         if self.sample_rate <= 0:

@@ -19,6 +19,9 @@ The transforms that say numbers in words (currency, dates, percentages, numbers 
 this package does not; a transform that needs it raises
 :class:`~callpipe.errors.MissingDependencyError` when it is missing. The expansions are
 English.
+
+A :class:`PronunciationTransform` (built by a TTS service's ``pronunciation_transform_ipa``)
+makes the service say chosen words as IPA describes, in the service's own markup.
 """
 
 from callpipe.utils.text.transforms.acronyms import normalize_acronyms
@@ -28,6 +31,10 @@ from callpipe.utils.text.transforms.email import email_to_speech
 from callpipe.utils.text.transforms.numbers import expand_numbers
 from callpipe.utils.text.transforms.percentages import expand_percentages
 from callpipe.utils.text.transforms.phone import expand_phone_numbers
+from callpipe.utils.text.transforms.pronunciations import (
+    PronunciationTransform,
+    pronunciation_transform,
+)
 from callpipe.utils.text.transforms.replacements import replace_text
 from callpipe.utils.text.transforms.strip_markdown import StripMarkdown, strip_markdown
 from callpipe.utils.text.transforms.text_transform import TextTransform
@@ -35,6 +42,7 @@ from callpipe.utils.text.transforms.units import expand_units
 from callpipe.utils.text.transforms.voice_formatter import VoiceFormatter
 
 __all__ = [
+    "PronunciationTransform",
     "StripMarkdown",
     "TextTransform",
     "VoiceFormatter",
@@ -46,6 +54,7 @@ __all__ = [
     "expand_units",
     "normalize_acronyms",
     "normalize_dates",
+    "pronunciation_transform",
     "replace_text",
     "strip_markdown",
 ]
