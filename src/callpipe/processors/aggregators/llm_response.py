@@ -14,6 +14,9 @@ kept as an :class:`~callpipe.processors.aggregators.llm_context.LLMSpecificMessa
 start frame asks for it (``LLMContext`` only), and ``LLMMarkerFrame`` markers are written too.
 
 The pair also measures the turn latency: caller stopped speaking → first bot audio sent.
+
+Both sides derive from :class:`LLMContextAggregator` (Pipecat 1.14's name for the base of its
+universal aggregators), which gives a bot direct access to the shared context.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.frames.frames import (
     AggregatedTextFrame,
     BotInterruptedFrame,
@@ -58,6 +63,7 @@ from callpipe.processors.aggregators.llm_context import (
     ChatContext,
     LLMContext,
     LLMSpecificMessage,
+    normalize_tools,
 )
 from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
@@ -140,28 +146,57 @@ def _join(parts: list[str], *, with_spaces: bool) -> str:
     return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
 
 
-class LLMUserContextAggregator(FrameProcessor):
-    """Turns the caller's transcripts into user messages at the end of the turn."""
+def _tool_names(tools: Any) -> set[str]:
+    """The names of the standard tools in ``tools`` (a ToolsSchema or Chat Completions dicts)."""
+    if isinstance(tools, ToolsSchema):
+        return {schema.name for schema in tools.standard_tools}
+    names: set[str] = set()
+    if isinstance(tools, list):
+        for tool in tools:
+            if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
+                name = tool["function"].get("name")
+                if isinstance(name, str):
+                    names.add(name)
+    return names
+
+
+class LLMContextAggregator(FrameProcessor):
+    """What both context aggregators offer a bot (Pipecat 1.14's ``LLMContextAggregator``).
+
+    ``messages``, ``role`` and ``context`` read the shared context; ``add_messages``,
+    ``set_messages``, ``transform_messages``, ``set_tools`` and ``set_tool_choice`` change it
+    directly (no frame, the LLM is not run); ``push_context_frame`` runs the LLM on it.
+    ``aggregation_string`` is the text collected and not yet written, ``reset`` drops it and
+    ``push_aggregation`` writes it now.
+
+    ``add_tool_change_messages``: the 1.14 aggregators call :meth:`_announce_tool_changes` on
+    each ``LLMSetToolsFrame``, which then adds a ``system`` message naming the functions added
+    and removed (by name; custom tools are not compared).
+    """
 
     def __init__(
         self,
-        context: ChatContext,
         *,
-        params: LLMUserAggregatorParams | None = None,
-        latency: TurnLatencyTracker | None = None,
+        context: ChatContext,
+        role: str,
+        add_tool_change_messages: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._context = context
-        self._params = params or LLMUserAggregatorParams()
-        self._latency = latency or TurnLatencyTracker()
+        self._role = role
+        self._add_tool_change_messages = add_tool_change_messages
         self._parts: list[str] = []
-        self._interim: str | None = None
-        self._speaking = False
-        self._turn_ended = False
-        self._vad_seen = False
-        self._timer: asyncio.Task[None] | None = None
-        self._timer_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def messages(self) -> list[Any]:
+        """The context's messages (the list itself, not a copy)."""
+        return self._context.messages
+
+    @property
+    def role(self) -> str:
+        """The role of the messages this aggregator writes (``"user"`` or ``"assistant"``)."""
+        return self._role
 
     @property
     def context(self) -> ChatContext:
@@ -173,13 +208,114 @@ class LLMUserContextAggregator(FrameProcessor):
             return OpenAILLMContextFrame(context=self._context)
         return LLMContextFrame(context=self._context)
 
-    async def push_context_frame(self) -> None:
-        await self.push_frame(self.get_context_frame())
+    async def push_context_frame(
+        self, direction: FrameDirection = FrameDirection.DOWNSTREAM
+    ) -> None:
+        """Run the LLM on the context: push a context frame (the LLM service is upstream of the
+        assistant aggregator, so it pushes ``FrameDirection.UPSTREAM`` to reach it)."""
+        await self.push_frame(self.get_context_frame(), direction)
+
+    def add_messages(self, messages: list[Any]) -> None:
+        self._context.add_messages(list(messages))
+
+    def set_messages(self, messages: list[Any]) -> None:
+        self._context.set_messages(list(messages))
+
+    def transform_messages(self, transform: Callable[[list[Any]], list[Any]]) -> None:
+        """Replace the messages with ``transform(messages)``."""
+        self._context.set_messages(list(transform(self._context.messages)))
+
+    def set_tools(self, tools: Any) -> None:
+        """Advertise ``tools`` (a ToolsSchema, a list of FunctionSchema, or NOT_GIVEN / None for
+        none; an older ``OpenAILLMContext`` also takes Chat Completions tool dicts)."""
+        context = self._context
+        if isinstance(context, OpenAILLMContext):
+            if _dict_tools(tools):
+                context.set_tools(tools)
+                return
+            normalized = normalize_tools(tools)
+            context.set_tools(normalized if isinstance(normalized, ToolsSchema) else None)
+        elif isinstance(context, LLMContext):
+            context.set_tools(normalize_tools(tools))
+
+    def set_tool_choice(self, tool_choice: Any) -> None:
+        """``"none"``, ``"auto"``, ``"required"`` or a provider's tool-choice dict."""
+        if isinstance(self._context, LLMContext | OpenAILLMContext):
+            self._context.set_tool_choice(tool_choice)
+
+    def aggregation_string(self) -> str:
+        """The text collected and not yet written to the context."""
+        return _join(self._parts, with_spaces=True)
 
     async def reset(self) -> None:
+        """Drop the text collected and not yet written."""
         self._parts.clear()
+
+    async def push_aggregation(self) -> str:
+        """Write the text collected so far to the context now; returns it (``""``: none)."""
+        raise NotImplementedError
+
+    def _announce_tool_changes(self, tools: Any) -> None:
+        """With ``add_tool_change_messages``, tell the model which functions ``tools`` adds and
+        removes (call before applying them). Both aggregators of a pair share the context, so
+        whichever sees an ``LLMSetToolsFrame`` second finds nothing changed."""
+        if not self._add_tool_change_messages:
+            return
+        context = self._context
+        current = context.tools if isinstance(context, LLMContext | OpenAILLMContext) else None
+        before = _tool_names(current)
+        after = _tool_names(tools if _dict_tools(tools) else normalize_tools(tools))
+        added, removed = sorted(after - before), sorted(before - after)
+        notes: list[str] = []
+        if added:
+            notes.append(f"These functions were just added and can be called now: {_names(added)}.")
+        if removed:
+            notes.append(
+                f"These functions were just removed; do not call them: {_names(removed)}. "
+                "You will be told if they come back."
+            )
+        if notes:
+            notes.append("Any other function offered earlier is still available.")
+            context.add_message({"role": "system", "content": " ".join(notes)})
+
+
+def _dict_tools(tools: Any) -> bool:
+    return isinstance(tools, list) and bool(tools) and all(isinstance(t, dict) for t in tools)
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+class LLMUserContextAggregator(LLMContextAggregator):
+    """Turns the caller's transcripts into user messages at the end of the turn."""
+
+    def __init__(
+        self,
+        context: ChatContext,
+        *,
+        params: LLMUserAggregatorParams | None = None,
+        latency: TurnLatencyTracker | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(context=context, role="user", **kwargs)
+        self._params = params or LLMUserAggregatorParams()
+        self._latency = latency or TurnLatencyTracker()
+        self._interim: str | None = None
+        self._speaking = False
+        self._turn_ended = False
+        self._vad_seen = False
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_handle: asyncio.TimerHandle | None = None
+
+    async def reset(self) -> None:
+        await super().reset()
         self._interim = None
         await self._cancel_timer()
+
+    async def push_aggregation(self) -> str:
+        """End the caller's turn now: write what was transcribed so far and run the LLM."""
+        return await self._push_aggregation()
 
     # ------------------------------------------------------------------ frames
 
@@ -292,18 +428,19 @@ class LLMUserContextAggregator(FrameProcessor):
             await self._on_empty_turn()
         await self._push_aggregation()
 
-    async def _push_aggregation(self) -> None:
-        text = _join(self._parts, with_spaces=True)
+    async def _push_aggregation(self) -> str:
+        text = self.aggregation_string()
         self._parts.clear()
         self._interim = None
         await self._cancel_timer()
         if not text:
-            return
+            return ""
         logger.debug("%s: user turn of %d characters", self, len(text))
         self._context.add_message({"role": "user", "content": text})
         self._latency.turn_pushed()
         await self._on_turn_added(text)
         await self._answer_turn()
+        return text
 
     async def _answer_turn(self) -> None:
         """Hook: run the LLM on the turn just written (the 1.14 aggregator skips it when an
@@ -317,7 +454,7 @@ class LLMUserContextAggregator(FrameProcessor):
         """Hook: the caller's turn ended with no transcript at all."""
 
 
-class LLMAssistantContextAggregator(FrameProcessor):
+class LLMAssistantContextAggregator(LLMContextAggregator):
     """Records what the bot said (as heard by the caller) as assistant messages."""
 
     def __init__(
@@ -328,11 +465,9 @@ class LLMAssistantContextAggregator(FrameProcessor):
         latency: TurnLatencyTracker | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._context = context
+        super().__init__(context=context, role="assistant", **kwargs)
         self._params = params or LLMAssistantAggregatorParams()
         self._latency = latency or TurnLatencyTracker()
-        self._parts: list[str] = []
         self._reply_ended = False
         self._bot_speaking = False
         self._heard_words = False
@@ -342,9 +477,21 @@ class LLMAssistantContextAggregator(FrameProcessor):
         self._thought_llm: str | None = None
         self._markers: set[str] = set()
 
-    @property
-    def context(self) -> ChatContext:
-        return self._context
+    def aggregation_string(self) -> str:
+        return _join(self._parts, with_spaces=self._params.expect_stripped_words)
+
+    async def reset(self) -> None:
+        """Drop the reply text not yet written and any thought being collected."""
+        await super().reset()
+        self._thought = None
+        self._thought_llm = None
+
+    async def push_aggregation(self) -> str:
+        """Write the reply text collected so far to the context now (added to the reply's
+        message when it is the last one)."""
+        text = self.aggregation_string()
+        self._commit(interrupted=False)
+        return text
 
     passes_input_audio = True  # the caller's audio only passes through (see FrameProcessor)
 

@@ -52,8 +52,16 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
   markers (an ``LLMUpdateSettingsFrame``); each segment the caller says is still written and
   sent to the LLM at once, but ``on_user_turn_stopped`` waits for the LLM's
   ``UserTurnInferenceCompletedFrame`` and reports all the segments since the last one.
-- Accepted but not acted on: ``add_tool_change_messages`` and ``realtime_service_mode`` (see
-  the report of issue 17).
+- ``add_tool_change_messages`` (either params, or the pair's argument, which sets both): on an
+  ``LLMSetToolsFrame`` a ``system`` message names the functions added and removed (1.14 uses
+  the ``developer`` role; see ``empty_user_turn``). Accepted but not acted on:
+  ``realtime_service_mode`` (see the report of issue 17).
+- The shared base :class:`~callpipe.processors.aggregators.llm_response.LLMContextAggregator`
+  (both halves are one): ``messages``, ``role``, ``context``, ``add_messages``,
+  ``set_messages``, ``transform_messages``, ``set_tools``, ``set_tool_choice``,
+  ``aggregation_string``, ``reset``, ``push_aggregation``, ``push_context_frame``. The
+  assistant half also has ``has_function_calls_in_progress`` and
+  ``has_synchronous_function_calls_in_progress`` (from the function-call frames it sees).
 - Assistant text, thoughts and markers as in 1.14 (see
   :mod:`callpipe.processors.aggregators.llm_response`): a reply whose text was all passed on
   unspoken (``skip_tts``) ends its assistant turn at ``LLMFullResponseEndFrame``; a finished
@@ -61,15 +69,23 @@ interrupted turn keeps only what was heard. On top of that this module adds the 
   markers (``●``, ``◐``, ``○`` and any seen on ``LLMMarkerFrame``) stay in the context but are
   stripped from the turn's reported text.
 - Events: ``on_user_turn_started``, ``on_user_turn_stopped`` (with ``UserTurnStoppedMessage``),
-  ``on_user_turn_message_added``, ``on_user_turn_stop_timeout``, ``on_user_turn_idle``,
-  ``on_user_mute_started``/``stopped``; ``on_assistant_turn_started``,
-  ``on_assistant_turn_stopped`` (with ``AssistantTurnStoppedMessage``, ``interrupted`` set when the
-  caller cut the bot off), ``on_summary_applied`` (with the summarizer and a
+  ``on_user_turn_message_added``, ``on_user_turn_inference_triggered`` (with the stop strategy,
+  after the LLM was asked to answer the caller's words: each segment, and an eager end of turn
+  when answered ahead; not for a turn the stop timeout ended), ``on_user_turn_stop_timeout``,
+  ``on_user_turn_idle``, ``on_user_mute_started``/``stopped``, ``on_user_backchannel``
+  (registered; never fires: callpipe has no ``UserBackchannelFrame``);
+  ``on_assistant_turn_started``, ``on_assistant_turn_stopped`` (with
+  ``AssistantTurnStoppedMessage``, ``interrupted`` set when the caller cut the bot off),
+  ``on_assistant_thought``, ``on_assistant_backchannel`` (with ``AssistantBackchannelMessage``,
+  when a TTS service is about to speak an ``AggregatedTextFrame`` whose ``text_type`` is
+  ``TextType.BACKCHANNEL``), ``on_summary_applied`` (with the summarizer and a
   ``SummaryAppliedEvent``).
 - ``LLMContextUserTurnFrame`` / ``LLMContextAssistantTurnFrame`` broadcast (both directions)
   with the text written to the context, as 1.14 does.
 - The context frames: ``LLMMessagesUpdateFrame``, ``LLMMessagesTransformFrame``,
-  ``LLMSetToolsFrame``, ``LLMSetToolChoiceFrame`` (besides append/run handled by the base).
+  ``LLMSetToolsFrame``, ``LLMSetToolChoiceFrame`` (besides append/run handled by the base). The
+  assistant half applies (and consumes) the last two when they come up from after it, as in
+  1.14; going down it leaves them to the user half, which saw them first.
 """
 
 from __future__ import annotations
@@ -86,6 +102,7 @@ from typing import Any
 from callpipe.audio.vad.vad_analyzer import VADAnalyzer
 from callpipe.audio.vad.vad_controller import SpeechChange, VADController
 from callpipe.frames.frames import (
+    AggregatedTextFrame,
     BotInterruptedFrame,
     BotInterruptionFrame,
     BotStartedSpeakingFrame,
@@ -96,6 +113,7 @@ from callpipe.frames.frames import (
     EndFrame,
     Frame,
     FunctionCallCancelFrame,
+    FunctionCallInProgressFrame,
     FunctionCallResultFrame,
     FunctionCallsStartedFrame,
     InputAudioRawFrame,
@@ -119,7 +137,9 @@ from callpipe.frames.frames import (
     ServiceMetadataFrame,
     StartFrame,
     STTMetadataFrame,
+    TextType,
     TranscriptionFrame,
+    TTSTextFrame,
     UserIdleTimeoutUpdateFrame,
     UserMuteStartedFrame,
     UserMuteStoppedFrame,
@@ -132,7 +152,6 @@ from callpipe.frames.frames import (
 from callpipe.processors.aggregators.llm_context import (
     LLMContext,
     ProvisionalLLMContext,
-    normalize_tools,
 )
 from callpipe.processors.aggregators.llm_context_summarizer import (
     LLMContextSummarizer,
@@ -149,9 +168,11 @@ from callpipe.processors.aggregators.llm_response import (
     TurnLatencyTracker,
 )
 from callpipe.processors.aggregators.llm_response import (
+    LLMContextAggregator as LLMContextAggregator,
+)
+from callpipe.processors.aggregators.llm_response import (
     LLMUserAggregatorParams as _LegacyUserParams,
 )
-from callpipe.processors.aggregators.openai_llm_context import OpenAILLMContext
 from callpipe.processors.aggregators.turn_analyzer_gate import TurnAnalyzerGate
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.turns.empty_user_turn import EmptyUserTurnConfig
@@ -265,7 +286,7 @@ class LLMAssistantAggregatorParams:
     On-demand summaries (``LLMSummarizeContextFrame``) work either way.
     ``enable_context_summarization`` / ``context_summarization_config`` are the deprecated
     names: given, they are moved to the new fields with a ``DeprecationWarning``.
-    ``add_tool_change_messages`` is accepted and not used.
+    ``add_tool_change_messages``: see the module docstring.
     """
 
     enable_auto_context_summarization: bool = False
@@ -322,6 +343,25 @@ class UserTurnMessageAddedMessage:
 
 
 @dataclass
+class UserBackchannelMessage:
+    """A short acknowledgment the caller made while the bot spoke ("mhm"); see
+    ``on_user_backchannel``."""
+
+    content: str
+    timestamp: str
+    user_id: str | None = None
+
+
+@dataclass
+class AssistantBackchannelMessage:
+    """A short acknowledgment the bot said while the caller spoke ("Mm-hmm."); ``timestamp``
+    is when its audio started (ISO 8601)."""
+
+    content: str
+    timestamp: str
+
+
+@dataclass
 class AssistantThoughtMessage:
     """A thought the LLM finished; ``timestamp`` is when it started (ISO 8601)."""
 
@@ -356,7 +396,13 @@ class LLMUserAggregator(LLMUserContextAggregator):
         **kwargs: Any,
     ) -> None:
         self._user_params = params or LLMUserAggregatorParams()
-        super().__init__(context, params=_LegacyUserParams(), latency=latency, **kwargs)
+        super().__init__(
+            context,
+            params=_LegacyUserParams(),
+            latency=latency,
+            add_tool_change_messages=self._user_params.add_tool_change_messages,
+            **kwargs,
+        )
         self._strategies: UserTurnStrategies
         self._turn_gate: TurnAnalyzerGate | None = None
         self._wake: WakePhraseUserTurnStartStrategy | None = None
@@ -409,9 +455,11 @@ class LLMUserAggregator(LLMUserContextAggregator):
             "on_user_turn_stopped",
             "on_user_turn_stop_timeout",
             "on_user_turn_idle",
+            "on_user_turn_inference_triggered",
             "on_user_turn_message_added",
             "on_user_mute_started",
             "on_user_mute_stopped",
+            "on_user_backchannel",
         ):
             self._register_event_handler(event)
 
@@ -522,23 +570,19 @@ class LLMUserAggregator(LLMUserContextAggregator):
                 return
             await super().process_frame(frame, direction)
         elif isinstance(frame, LLMMessagesUpdateFrame):
-            self._context.set_messages(list(frame.messages))
+            self.set_messages(frame.messages)
             if frame.run_llm:
                 await self.push_context_frame()
         elif isinstance(frame, LLMMessagesTransformFrame):
-            self._context.set_messages(list(frame.transform(self._context.messages)))
+            self.transform_messages(frame.transform)
             if frame.run_llm:
                 await self.push_context_frame()
         elif isinstance(frame, LLMSetToolsFrame):
-            tools = normalize_tools(frame.tools)
-            if isinstance(self._context, LLMContext):
-                self._context.set_tools(tools)
-            elif isinstance(self._context, OpenAILLMContext):
-                self._context.set_tools(tools or None)
-            await self.push_frame(frame, direction)
+            self._announce_tool_changes(frame.tools)
+            self.set_tools(frame.tools)
+            await self.push_frame(frame, direction)  # a speech-to-speech service needs it too
         elif isinstance(frame, LLMSetToolChoiceFrame):
-            if isinstance(self._context, LLMContext | OpenAILLMContext):
-                self._context.set_tool_choice(frame.tool_choice)
+            self.set_tool_choice(frame.tool_choice)
         elif isinstance(frame, UserIdleTimeoutUpdateFrame):
             pass  # consumed: the idle controller has applied it
         elif isinstance(frame, ProposedUserStartedSpeakingFrame):
@@ -961,6 +1005,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
         logger.debug("%s: answering an eager end of turn ahead of time", self)
         provisional = ProvisionalLLMContext(context, spoken)
         await self.push_frame(LLMContextFrame(context=provisional, speculation=True))
+        await self._call_event_handler("on_user_turn_inference_triggered", eager)
 
     def _take_speculation(self) -> UserTurnSpeculation | None:
         """Forget the speculation in flight (stopping its timeout) and return it."""
@@ -1001,6 +1046,10 @@ class LLMUserAggregator(LLMUserContextAggregator):
             self._speculation_confirmed = False  # answered already, by the released reply
             return
         await super()._answer_turn()
+        if not self._stop_timed_out:
+            # As in 1.14, a turn the stop timeout ended runs the LLM without this event.
+            stop = self._strategies.stop[0] if self._strategies.stop else None
+            await self._call_event_handler("on_user_turn_inference_triggered", stop)
 
     # ------------------------------------------------------------------ hooks and events
 
@@ -1061,13 +1110,24 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
         latency: TurnLatencyTracker | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(context, params=_LegacyAssistantParams(), latency=latency, **kwargs)
         self._assistant_params = params or LLMAssistantAggregatorParams()
+        super().__init__(
+            context,
+            params=_LegacyAssistantParams(),
+            latency=latency,
+            add_tool_change_messages=self._assistant_params.add_tool_change_messages,
+            **kwargs,
+        )
         self._turn_open = False
         self._turn_started_at = ""
         self._turn_message: dict[str, Any] | None = None
         self._spoke_in_turn = False
         self._thought_started_at = ""
+        # The function calls announced and not yet finished or cancelled, by tool call id, with
+        # their in-progress frame once it came (it says whether the model waits on the result).
+        self._function_calls_in_progress: dict[str, FunctionCallInProgressFrame | None] = {}
+        # Calls cancelled before their in-progress frame came (a cancel overtakes it).
+        self._function_calls_cancelled: set[str] = set()
         # Always made, so an LLMSummarizeContextFrame works with automatic summaries off.
         self._summarizer = LLMContextSummarizer(
             context=context,
@@ -1081,7 +1141,22 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
         self._register_event_handler("on_assistant_turn_started")
         self._register_event_handler("on_assistant_turn_stopped")
         self._register_event_handler("on_assistant_thought")
+        self._register_event_handler("on_assistant_backchannel")
         self._register_event_handler("on_summary_applied")
+
+    @property
+    def has_function_calls_in_progress(self) -> bool:
+        """Whether a function call the LLM asked for has not finished (nor been cancelled)."""
+        return bool(self._function_calls_in_progress)
+
+    @property
+    def has_synchronous_function_calls_in_progress(self) -> bool:
+        """Whether an unfinished call is one the model waits on (``cancel_on_interruption``);
+        a call whose in-progress frame has not come yet counts as one."""
+        return any(
+            frame is None or frame.cancel_on_interruption
+            for frame in self._function_calls_in_progress.values()
+        )
 
     @property
     def summarizer(self) -> LLMContextSummarizer:
@@ -1123,6 +1198,37 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
                 await self._finish_turn(interrupted=False)
             else:
                 await super().process_frame(frame, direction)
+        elif isinstance(
+            frame,
+            FunctionCallsStartedFrame
+            | FunctionCallInProgressFrame
+            | FunctionCallResultFrame
+            | FunctionCallCancelFrame,
+        ):
+            self._track_function_call(frame)
+            await super().process_frame(frame, direction)
+        elif (
+            isinstance(frame, LLMSetToolsFrame | LLMSetToolChoiceFrame)
+            and direction is FrameDirection.UPSTREAM
+        ):
+            # Pushed up from after this aggregator: applied (and consumed) here, as in 1.14.
+            # Going down, the user aggregator applied it already; applying it again here, maybe
+            # after a newer one, would bring back older tools.
+            if isinstance(frame, LLMSetToolsFrame):
+                self._announce_tool_changes(frame.tools)
+                self.set_tools(frame.tools)
+            else:
+                self.set_tool_choice(frame.tool_choice)
+        elif (
+            isinstance(frame, AggregatedTextFrame)
+            and not isinstance(frame, TTSTextFrame)
+            and frame.text_type == TextType.BACKCHANNEL
+            and frame.will_be_spoken
+        ):
+            # A TTS service lets the piece it is about to speak go ahead of its audio.
+            message = AssistantBackchannelMessage(content=frame.text, timestamp=_now_iso())
+            await self._call_event_handler("on_assistant_backchannel", message)
+            await super().process_frame(frame, direction)
         elif isinstance(frame, LLMContextSummaryResultFrame | LLMSummarizeContextFrame):
             await super().process_frame(frame, direction)
             await self._summarizer.process_frame(frame)
@@ -1136,6 +1242,30 @@ class LLMAssistantAggregator(LLMAssistantContextAggregator):
         super()._commit(interrupted=interrupted)
         if self._message is not None:
             self._turn_message = self._message
+
+    def _track_function_call(
+        self,
+        frame: FunctionCallsStartedFrame
+        | FunctionCallInProgressFrame
+        | FunctionCallResultFrame
+        | FunctionCallCancelFrame,
+    ) -> None:
+        calls = self._function_calls_in_progress
+        if isinstance(frame, FunctionCallsStartedFrame):
+            for call in frame.function_calls:
+                calls[call.tool_call_id] = None
+        elif isinstance(frame, FunctionCallInProgressFrame):
+            if frame.tool_call_id in self._function_calls_cancelled:
+                self._function_calls_cancelled.discard(frame.tool_call_id)
+            else:
+                calls[frame.tool_call_id] = frame
+        elif isinstance(frame, FunctionCallResultFrame):
+            final = frame.properties is None or frame.properties.is_final
+            if final:
+                calls.pop(frame.tool_call_id, None)
+        else:
+            if calls.pop(frame.tool_call_id, False) is None:
+                self._function_calls_cancelled.add(frame.tool_call_id)
 
     async def _finish_turn(self, *, interrupted: bool) -> None:
         if not self._turn_open:
@@ -1202,6 +1332,12 @@ class LLMContextAggregatorPair:
         add_tool_change_messages: bool | None = None,
         realtime_service_mode: bool | None = None,
     ) -> None:
+        if add_tool_change_messages is not None:
+            # As in 1.14: set on both sides, over what their params say.
+            user_params = user_params or LLMUserAggregatorParams()
+            assistant_params = assistant_params or LLMAssistantAggregatorParams()
+            user_params.add_tool_change_messages = add_tool_change_messages
+            assistant_params.add_tool_change_messages = add_tool_change_messages
         latency = TurnLatencyTracker()
         self._user = LLMUserAggregator(context, params=user_params, latency=latency)
         self._assistant = LLMAssistantAggregator(context, params=assistant_params, latency=latency)
