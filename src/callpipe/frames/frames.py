@@ -766,6 +766,31 @@ class TTSSpeakFrame(DataFrame):
 
 
 @dataclass(slots=True)
+class BotBackchannelFrame(TTSSpeakFrame, UninterruptibleFrame):
+    """A short acknowledgment for the bot to say while the caller talks ("Mm-hmm.").
+
+    Spoken like any ``TTSSpeakFrame``; its text type is ``TextType.BACKCHANNEL`` (the assistant
+    aggregator's ``on_assistant_backchannel``), it stays out of the context unless
+    ``append_to_context=True``, and an interruption does not cut it unless
+    ``frame.interruptible = True`` is set.
+    """
+
+    append_to_context: bool = False
+    text_type: str = field(default=TextType.BACKCHANNEL, init=False)
+
+
+@dataclass(slots=True)
+class UserBackchannelFrame(DataFrame):
+    """A short acknowledgment the caller said while the bot talked ("mhm"), pushed in place of
+    its transcription by a processor that tells them apart: the bot keeps talking, and the
+    user aggregator reports it (``on_user_backchannel``) without adding it to the context."""
+
+    text: str
+    user_id: str = ""
+    timestamp: str = ""
+
+
+@dataclass(slots=True)
 class LLMMessagesFrame(DataFrame):
     """Replace the LLM context messages and run the LLM."""
 
@@ -861,6 +886,20 @@ class LLMContextUserTurnFrame(DataFrame):
 
     text: str
     timestamp: str
+
+
+@dataclass(slots=True)
+class LLMAssistantPushAggregationFrame(ControlFrame):
+    """Make the assistant aggregator write the reply text it holds to the context now,
+    without waiting for the reply's end."""
+
+
+@dataclass(slots=True)
+class LLMEnablePromptCachingFrame(DataFrame):
+    """Turn the LLM service's prompt caching on or off (services that have it: Anthropic's
+    ``enable_prompt_caching``; the others pass the frame on)."""
+
+    enable: bool
 
 
 @dataclass(slots=True)

@@ -87,6 +87,7 @@ from callpipe.frames.frames import (
     LLMConfigureOutputFrame,
     LLMContextFrame,
     LLMContextSummaryRequestFrame,
+    LLMEnablePromptCachingFrame,
     LLMMessagesFrame,
     LLMServiceMetadataFrame,
     LLMTextFrame,
@@ -299,6 +300,11 @@ class LLMService(AIService):
     def settings(self) -> LLMSettings:
         """The current settings (store object; change it with an ``LLMUpdateSettingsFrame``)."""
         return self._settings
+
+    async def set_prompt_caching(self, enable: bool) -> bool:
+        """Turn prompt caching on or off (an ``LLMEnablePromptCachingFrame``); False when this
+        service has no such setting (the frame then goes on)."""
+        return False
 
     async def update_settings(self, delta: LLMSettings) -> dict[str, Any]:
         """Merge ``delta``; the next completion uses it. Returns what changed (old values)."""
@@ -627,6 +633,9 @@ class LLMService(AIService):
             self._start_summary(frame)
         elif isinstance(frame, LLMConfigureOutputFrame):
             self._skip_tts = frame.skip_tts
+        elif isinstance(frame, LLMEnablePromptCachingFrame):
+            if not await self.set_prompt_caching(frame.enable):
+                await self.push_frame(frame, direction)
         elif isinstance(frame, LLMUpdateSettingsFrame):
             delta = delta_from_frame(frame, self.Settings, self)
             if delta is None:

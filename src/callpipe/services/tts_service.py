@@ -713,10 +713,22 @@ class TTSService(AIService):
         interruptible: bool = True,
     ) -> None:
         spoken = await self._transform_text(text, text_type)
-        if spoken is not None:
-            await self._speak(
-                spoken, text, append_to_context=append_to_context, interruptible=interruptible
-            )
+        if spoken is None:
+            return
+        announce: AggregatedTextFrame | None = None
+        if text_type == TextType.BACKCHANNEL:
+            # A BotBackchannelFrame: its text goes just ahead of its audio, so the assistant
+            # aggregator can tell (on_assistant_backchannel) when the caller hears it.
+            announce = AggregatedTextFrame(text, text_type=text_type)
+            announce.append_to_context = False
+            announce.will_be_spoken = True
+        await self._speak(
+            spoken,
+            text,
+            append_to_context=append_to_context,
+            interruptible=interruptible,
+            announce=announce,
+        )
 
     async def _transform_text(self, text: str, text_type: TextType | str) -> str | None:
         """``text`` after the filters and the transforms registered for ``text_type``; None

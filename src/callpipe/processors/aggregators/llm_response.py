@@ -39,6 +39,7 @@ from callpipe.frames.frames import (
     InputTextRawFrame,
     InterimTranscriptionFrame,
     InterruptionFrame,
+    LLMAssistantPushAggregationFrame,
     LLMContextFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -520,6 +521,8 @@ class LLMAssistantContextAggregator(LLMContextAggregator):
             await self._on_thought_frame(frame)
         elif isinstance(frame, LLMMarkerFrame):
             self._on_marker(frame)
+        elif isinstance(frame, LLMAssistantPushAggregationFrame):
+            await self.push_aggregation()  # consumed here, as in 1.14
         elif isinstance(frame, InterruptionFrame):
             # The caller started speaking: the reply was cut only if it was still playing (or
             # still being generated); a reply that had been played out stays whole.

@@ -140,6 +140,7 @@ from callpipe.frames.frames import (
     TextType,
     TranscriptionFrame,
     TTSTextFrame,
+    UserBackchannelFrame,
     UserIdleTimeoutUpdateFrame,
     UserMuteStartedFrame,
     UserMuteStoppedFrame,
@@ -534,6 +535,17 @@ class LLMUserAggregator(LLMUserContextAggregator):
             await self.push_frame(frame, direction)
             return
         if await self._mute_drops(frame):
+            return
+        if isinstance(frame, UserBackchannelFrame):
+            # The caller's "mhm" while the bot talks: reported, kept out of the context, and
+            # passed on; it starts no turn.
+            message = UserBackchannelMessage(
+                content=frame.text,
+                timestamp=frame.timestamp or _now_iso(),
+                user_id=frame.user_id or None,
+            )
+            await self._call_event_handler("on_user_backchannel", message)
+            await self.push_frame(frame, direction)
             return
         if self._wake is not None and await self._asleep_drops(self._wake, frame, direction):
             return

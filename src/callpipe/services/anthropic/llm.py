@@ -289,6 +289,11 @@ class AnthropicLLMService(PooledHTTPLLMService):
         thinking = body.get("thinking")
         return isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled")
 
+    async def set_prompt_caching(self, enable: bool) -> bool:
+        """An ``LLMEnablePromptCachingFrame`` sets ``enable_prompt_caching`` (next request)."""
+        await self.update_settings(self.Settings(enable_prompt_caching=enable))
+        return True
+
     def build_request(
         self, context: ChatContext, *, system_instruction: str | None = None
     ) -> dict[str, Any]:
