@@ -17,6 +17,9 @@ from callpipe.utils.pydantic_docs import document_fields
 logger = logging.getLogger(__name__)
 
 
+_UNUSED_WEBRTC = "WebRTC/video option of Pipecat's transports; unused on a phone call."
+
+
 class TransportParams(BaseModel):
     """Audio and VAD settings of a transport (all keyword arguments, all optional).
 
@@ -161,6 +164,23 @@ class TransportParams(BaseModel):
         "packet at the wire rate; while the bot is silent the transport keeps sending "
         "mix(silence), paced like bot audio. A mapping {None: mixer} is accepted too.",
     )
+
+    # Pipecat's WebRTC and video options (every Pipecat params class has them): accepted so a
+    # bot's params build unchanged, never used on a phone call.
+    audio_out_auto_silence: bool = Field(default=True, description=_UNUSED_WEBRTC)
+    audio_out_bitrate: int = Field(default=96000, description=_UNUSED_WEBRTC)
+    audio_out_destinations: list[str] = Field(default_factory=list, description=_UNUSED_WEBRTC)
+    video_in_enabled: bool = Field(default=False, description=_UNUSED_WEBRTC)
+    video_in_sources: dict[str, Any] = Field(default_factory=dict, description=_UNUSED_WEBRTC)
+    video_out_enabled: bool = Field(default=False, description=_UNUSED_WEBRTC)
+    video_out_is_live: bool = Field(default=False, description=_UNUSED_WEBRTC)
+    video_out_width: int = Field(default=1024, description=_UNUSED_WEBRTC)
+    video_out_height: int = Field(default=768, description=_UNUSED_WEBRTC)
+    video_out_bitrate: int | None = Field(default=None, description=_UNUSED_WEBRTC)
+    video_out_framerate: int = Field(default=30, description=_UNUSED_WEBRTC)
+    video_out_color_format: str = Field(default="RGB", description=_UNUSED_WEBRTC)
+    video_out_codec: str | None = Field(default=None, description=_UNUSED_WEBRTC)
+    video_out_destinations: list[str] = Field(default_factory=list, description=_UNUSED_WEBRTC)
 
     @property
     def audio_out_write_timeout_secs(self) -> float:

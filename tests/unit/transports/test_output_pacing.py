@@ -506,3 +506,20 @@ def test_the_clear_does_not_wait_for_the_write_in_progress_to_unwind() -> None:
     assert kinds[:4] == ["audio", "audio", "clear", "write unwound"]
     assert kinds[4:] == ["audio"] * (len(kinds) - 4) and len(kinds) > 4
     assert any(isinstance(f, InterruptionFrame) for f in down.frames)
+
+
+def test_pipecat_webrtc_and_video_options_are_accepted_and_unused() -> None:
+    from callpipe.transports.websocket.fastapi import FastAPIWebsocketParams
+
+    params = FastAPIWebsocketParams(
+        audio_out_auto_silence=False,
+        audio_out_bitrate=64000,
+        audio_out_destinations=[],
+        video_in_enabled=False,
+        video_out_enabled=False,
+        video_out_width=640,
+    )
+    assert params.audio_out_auto_silence is False and params.video_out_width == 640
+    # Misspelt names are still refused.
+    with pytest.raises(ValueError):
+        FastAPIWebsocketParams(video_out_enabeld=True)

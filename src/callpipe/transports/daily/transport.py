@@ -53,9 +53,6 @@ class DailyTranscriptionSettings(BaseModel):
 
 
 _UNUSED = "Daily room option; unused by callpipe, which joins no Daily room."
-_UNUSED_WEBRTC = "WebRTC/video option of Pipecat's transports; unused on a phone call."
-
-
 class DailyParams(TransportParams):
     """Pipecat's ``DailyParams``: callpipe's :class:`TransportParams` plus the Daily options.
 
@@ -78,20 +75,6 @@ class DailyParams(TransportParams):
     transcription_settings: DailyTranscriptionSettings = Field(
         default_factory=DailyTranscriptionSettings, description=_UNUSED
     )
-    audio_out_auto_silence: bool = Field(default=True, description=_UNUSED_WEBRTC)
-    audio_out_bitrate: int = Field(default=96000, description=_UNUSED_WEBRTC)
-    audio_out_destinations: list[str] = Field(default_factory=list, description=_UNUSED_WEBRTC)
-    video_in_enabled: bool = Field(default=False, description=_UNUSED_WEBRTC)
-    video_in_sources: dict[str, Any] = Field(default_factory=dict, description=_UNUSED_WEBRTC)
-    video_out_enabled: bool = Field(default=False, description=_UNUSED_WEBRTC)
-    video_out_is_live: bool = Field(default=False, description=_UNUSED_WEBRTC)
-    video_out_width: int = Field(default=1024, description=_UNUSED_WEBRTC)
-    video_out_height: int = Field(default=768, description=_UNUSED_WEBRTC)
-    video_out_bitrate: int | None = Field(default=None, description=_UNUSED_WEBRTC)
-    video_out_framerate: int = Field(default=30, description=_UNUSED_WEBRTC)
-    video_out_color_format: str = Field(default="RGB", description=_UNUSED_WEBRTC)
-    video_out_codec: str | None = Field(default=None, description=_UNUSED_WEBRTC)
-    video_out_destinations: list[str] = Field(default_factory=list, description=_UNUSED_WEBRTC)
 
 
 document_fields(DailyParams)
