@@ -53,6 +53,8 @@ class DailyTranscriptionSettings(BaseModel):
 
 
 _UNUSED = "Daily room option; unused by callpipe, which joins no Daily room."
+
+
 class DailyParams(TransportParams):
     """Pipecat's ``DailyParams``: callpipe's :class:`TransportParams` plus the Daily options.
 
