@@ -25,16 +25,20 @@ How a reply flows:
   needing both ends of a construct (a link, a struck-through phrase) only works when the
   chunk holds both. The ``TTSTextFrame`` of a provider without word timing carries the text
   as the LLM wrote it (as Pipecat: the context keeps the reply, markdown included); with word
-  timing the words are the provider's, i.e. the rewritten text. Transforms can also be added
-  and removed while the call runs (:meth:`TTSService.add_text_transformer`,
-  :meth:`TTSService.remove_text_transformer`); they run in the order they were added, after
-  the filters.
+  timing the words are the provider's, i.e. the rewritten text (pronunciation markup excepted,
+  see below). Transforms can also be added and removed while the call runs
+  (:meth:`TTSService.add_text_transformer`, :meth:`TTSService.remove_text_transformer`); they
+  run in the order they were added, after the filters.
 - Pronunciations (Pipecat 1.14): :meth:`TTSService.pronunciation_transform_ipa` turns
   ``{"Metformin": "mɛtˈfɔɹmɪn"}`` into a transform that puts the service's own markup
   (:meth:`TTSService.format_pronunciation`) in place of those words. While the service cannot
   read that markup with its current model or settings (:attr:`TTSService.supports_pronunciations`,
   checked for each piece of text, so it follows settings updates) the transform is skipped and
-  the words are spoken as written, with one WARNING each time that starts.
+  the words are spoken as written, with one WARNING each time that starts. A provider with word
+  timing that echoes the markup as the words it spoke (one word, or an SSML tag split at its
+  spaces) has it mapped back to the word as written, timed by the end of the markup's last
+  piece (:class:`~callpipe.utils.text.transforms.pronunciations.PronouncedWords`), so the
+  ``TTSTextFrame``\\ s and the context get the LLM's word, never the markup.
 - An ``InterruptionFrame`` drops every open context (the provider is told to cancel it), the
   output queue and the sentence buffer; audio that still arrives for a dropped context id is
   discarded, so nothing of the old reply is spoken afterwards.
@@ -122,7 +126,9 @@ from callpipe.utils.string import SentenceAggregator
 from callpipe.utils.text.base_text_aggregator import TextType
 from callpipe.utils.text.base_text_filter import BaseTextFilter
 from callpipe.utils.text.transforms.pronunciations import (
+    PronouncedWords,
     PronunciationTransform,
+    Replacement,
     pronunciation_transform,
 )
 from callpipe.utils.text.transforms.text_transform import TextTransform
@@ -173,6 +179,8 @@ class TTSContext:
     interruptible: bool = True
     sentence_failed: bool = False  # the sentence in run_tts got no (or not all of its) audio
     failed: bool = False  # the provider gave up on the context: no more of its audio comes
+    pronounced: PronouncedWords | None = None
+    """The pronunciation markup sent, to map timed words back (None: none was sent)."""
 
 
 class TTSService(AIService):
@@ -258,6 +266,9 @@ class TTSService(AIService):
         self._text_transforms = list(text_transforms or [])
         self._skipping_pronunciations = False
         """Pronunciation transforms are being skipped (warned once each time that starts)."""
+        self._pronounced: list[Replacement] = []
+        """The pronunciation markup put in the piece of text being transformed, for its
+        context (taken by :meth:`_speak`)."""
         skipped = skip_text_types if skip_text_types is not None else skip_aggregator_types
         self._skip_text_types = frozenset(skipped or ())
         self._push_silence_after_stop = push_silence_after_stop
@@ -508,6 +519,8 @@ class TTSService(AIService):
             ctx.queue.put_nowait(item)
         ctx.audio_secs = 0.0
         ctx.words.clear()
+        if ctx.pronounced is not None:
+            ctx.pronounced.restart()
         ctx.words_seen = False
         ctx.resampler = None
         ctx.odd_byte = b""
@@ -520,6 +533,8 @@ class TTSService(AIService):
         if ctx.resampler is not None:
             self._queue_audio(ctx, ctx.resampler.flush())
         ctx.words.clear()
+        if ctx.pronounced is not None:
+            ctx.pronounced.drop_held()
 
     async def append_audio(
         self, context_id: str | None, pcm: bytes, sample_rate: int | None = None
@@ -559,14 +574,23 @@ class TTSService(AIService):
     async def add_word_timestamps(
         self, context_id: str | None, words: list[tuple[str, float, float]]
     ) -> None:
-        """Word timing for a context: ``(word, start_secs, end_secs)`` from the context start."""
+        """Word timing for a context: ``(word, start_secs, end_secs)`` from the context start.
+
+        Pronunciation markup the context was sent and the provider reports back (whole, or
+        split into several words) becomes the word as written, timed by the markup's end."""
         ctx = self._contexts.get(context_id) if context_id is not None else None
         if ctx is None or ctx.finished:
             return
-        for word, _start, end in words:
-            if word.strip():
+        if ctx.pronounced is not None:
+            timed = [(word.strip(), end) for word, _start, end in words if word.strip()]
+            if timed:
                 ctx.words_seen = True
-                ctx.words.append((word.strip(), end))
+                ctx.words.extend(ctx.pronounced.restore(timed))
+        else:
+            for word, _start, end in words:
+                if word.strip():
+                    ctx.words_seen = True
+                    ctx.words.append((word.strip(), end))
         self._release_words(ctx, ctx.audio_secs)
 
     def _release_words(self, ctx: TTSContext, played_secs: float) -> None:
@@ -593,6 +617,8 @@ class TTSService(AIService):
             ctx.texts.clear()
         elif ctx.resampler is not None:
             self._queue_audio_final(ctx, ctx.resampler.flush())
+        if ctx.pronounced is not None:
+            ctx.words.extend(ctx.pronounced.flush())  # (after a failure it holds nothing)
         self._release_words(ctx, float("inf"))
         if self.emits_word_timestamps and not ctx.words_seen and ctx.texts:
             # The provider sent no timing for this reply: its text follows all of its audio.
@@ -743,12 +769,14 @@ class TTSService(AIService):
             for kind, transform in self._text_transforms:
                 if kind != "*" and kind != text_type:
                     continue
-                if isinstance(transform, PronunciationTransform) and not (
-                    self._pronunciations_apply()
-                ):
+                if isinstance(transform, PronunciationTransform):
+                    if self._pronunciations_apply():
+                        text, replaced = transform.replace_words(text)
+                        self._pronounced += replaced
                     continue
                 text = await transform(text, text_type)
         except Exception as e:
+            self._pronounced = []
             await self.push_error(f"{self}: transforming text for TTS failed: {e}", exception=e)
             return None
         return text
@@ -780,6 +808,11 @@ class TTSService(AIService):
             started = TTSStartedFrame(context_id=ctx.id, append_to_context=append_to_context)
             ctx.queue.put_nowait(started)
             self._out.put_nowait(ctx)
+        if self._pronounced:  # markup the provider's word timing may echo
+            if ctx.pronounced is None:
+                ctx.pronounced = PronouncedWords()
+            ctx.pronounced.add(self._pronounced)
+            self._pronounced = []
         if announce is not None:
             ctx.queue.put_nowait(announce)
         if ctx.text_sent_at is None:

@@ -4,12 +4,20 @@ own markup, and a service whose model or settings cannot read it gets the words 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
-from callpipe.frames.frames import ErrorFrame, Frame, TTSTextFrame, TTSUpdateSettingsFrame
+from callpipe.frames.frames import (
+    ErrorFrame,
+    Frame,
+    TTSAudioRawFrame,
+    TTSTextFrame,
+    TTSUpdateSettingsFrame,
+)
 from callpipe.services.cartesia.tts import CartesiaHttpTTSService, CartesiaTTSService
 from callpipe.services.deepgram.tts import DeepgramTTSService, format_deepgram_pronunciation
 from callpipe.services.elevenlabs.tts import (
@@ -24,7 +32,7 @@ from callpipe.testing import run_test
 from callpipe.testing.fakes.cartesia import FakeCartesiaHTTPServer, FakeCartesiaServer
 from callpipe.testing.fakes.deepgram_tts import FakeDeepgramTTSServer
 from callpipe.testing.fakes.elevenlabs import FakeElevenLabsHTTPServer, FakeElevenLabsServer
-from callpipe.testing.fakes.inworld import FakeInworldServer
+from callpipe.testing.fakes.inworld import FakeInworldHTTPServer, FakeInworldServer
 from callpipe.utils.text.transforms.strip_markdown import StripMarkdown
 
 from .helpers import PHONE, reply
@@ -309,3 +317,175 @@ async def test_inworld_services_get_ipa_between_slashes() -> None:
         assert not errors(up)
         sent = [m["send_text"]["text"] for m in server.messages if "send_text" in m]
         assert sent == ["Take /mɛtˈfɔɹmɪn/ now. "]
+
+
+# ---------------------------------------------------------------------- word timing
+
+# A provider with word timing reports the words it was sent; callpipe's fakes, like a provider
+# that echoes its input, report the markup: Cartesia's and Inworld's as one word, an ElevenLabs
+# tag (from its character alignment, cut at spaces) as three. The TTSTextFrames, which are what
+# the context records, still carry the words as the LLM wrote them.
+
+LLM_SAID = ("Take Metformin daily. ", "Rest (Metformin), then eat.")
+LLM_TEXT = "Take Metformin daily. Rest (Metformin), then eat."
+INWORLD = "/mɛtˈfɔɹmɪn/"
+
+Served = AsyncIterator[tuple[TTSService, Callable[[], list[str]]]]
+
+
+@asynccontextmanager
+async def timed_cartesia() -> Served:
+    async with FakeCartesiaServer(secs_per_word=0.01, chunk_secs=0.04) as server:
+        yield cartesia_tts(server), lambda: transcripts(server)
+
+
+@asynccontextmanager
+async def untimed_cartesia_http() -> Served:
+    async with FakeCartesiaHTTPServer(secs_per_word=0.01, chunk_secs=0.04) as server:
+        tts = CartesiaHttpTTSService(
+            api_key="test-key",
+            voice_id="voice-1",
+            base_url=server.base_url,
+            text_transforms=[("*", CartesiaHttpTTSService.pronunciation_transform_ipa(IPA))],
+        )
+        yield tts, lambda: [r["transcript"] for r in server.requests]
+
+
+@asynccontextmanager
+async def timed_elevenlabs() -> Served:
+    async with FakeElevenLabsServer(secs_per_char=0.001, chunk_secs=0.05) as server:
+        tts = ElevenLabsTTSService(
+            api_key="test-key",
+            voice_id="voice-9",
+            url=server.url,
+            model="eleven_flash_v2",
+            enable_ssml_parsing=True,
+            text_transforms=[("*", ElevenLabsTTSService.pronunciation_transform_ipa(IPA))],
+        )
+        yield tts, lambda: elevenlabs_texts(server)
+
+
+@asynccontextmanager
+async def timed_elevenlabs_http() -> Served:
+    async with FakeElevenLabsHTTPServer(secs_per_char=0.001, speech_chunk_secs=0.05) as server:
+        tts = ElevenLabsHttpTTSService(
+            api_key="test-key",
+            voice_id="voice-1",
+            model="eleven_flash_v2",
+            base_url=server.base_url,
+            text_transforms=[("*", ElevenLabsHttpTTSService.pronunciation_transform_ipa(IPA))],
+        )
+        yield tts, lambda: [r["body"]["text"] for r in server.speech_requests]
+
+
+@asynccontextmanager
+async def timed_inworld() -> Served:
+    async with FakeInworldServer(secs_per_word=0.01, chunk_secs=0.04) as server:
+        tts = InworldTTSService(
+            api_key="test-key",
+            url=server.url,
+            text_transforms=[("*", InworldTTSService.pronunciation_transform_ipa(IPA))],
+        )
+        yield tts, lambda: [m["send_text"]["text"] for m in server.messages if "send_text" in m]
+
+
+@asynccontextmanager
+async def timed_inworld_http() -> Served:
+    async with FakeInworldHTTPServer(secs_per_word=0.01) as server:
+        tts = InworldHttpTTSService(
+            api_key="test-key",
+            base_url=server.base_url,
+            text_transforms=[("*", InworldHttpTTSService.pronunciation_transform_ipa(IPA))],
+        )
+        yield tts, lambda: [r["text"] for r in server.requests]
+
+
+@pytest.mark.parametrize(
+    ("serve", "markup"),
+    [
+        (timed_cartesia, CARTESIA),
+        (timed_elevenlabs, ELEVENLABS),
+        (timed_elevenlabs_http, ELEVENLABS),
+        (timed_inworld, INWORLD),
+        (timed_inworld_http, INWORLD),
+        (untimed_cartesia_http, CARTESIA),  # no word timing: the LLM's text after the audio
+    ],
+)
+async def test_the_context_gets_the_word_as_written_while_the_provider_gets_markup(
+    serve: Callable[[], Served], markup: str
+) -> None:
+    async with serve() as (tts, sent):
+        down, up = await run_test(tts, reply(*LLM_SAID), params=PHONE)
+        assert not errors(up)
+        # The caller hears the pronunciation: the provider was sent the markup...
+        assert "".join(sent()).count(markup) == 2
+    # ...and what the bot said, as the context records it, is the LLM's text.
+    spoken = [f for f in down if isinstance(f, TTSTextFrame)]
+    assert " ".join(f.text for f in spoken) == LLM_TEXT
+    if tts.emits_word_timestamps:  # word by word, from the provider's timing
+        assert [f.text for f in spoken] == LLM_TEXT.split()
+
+
+class TimedTTS(TTSService):
+    """ElevenLabs' phoneme tags, timed word by word: each word the provider reports (by
+    default the words it was sent, the tag's pieces included) takes 0.1 s of audio."""
+
+    emits_word_timestamps = True
+
+    def __init__(self, report: Callable[[str], list[str]] = str.split, **kwargs: Any) -> None:
+        super().__init__(sample_rate=8000, **kwargs)
+        self.report = report
+        self.one_word_per_message = False
+        self.sent: list[str] = []
+
+    @classmethod
+    def format_pronunciation(cls, word: str, ipa: str) -> str | None:
+        return format_elevenlabs_pronunciation(word, ipa)
+
+    async def run_tts(self, text: str, context_id: str) -> None:
+        self.sent.append(text)
+        offset = self._contexts[context_id].audio_secs
+        words = self.report(text)
+        timed = [(w, offset + i / 10, offset + (i + 1) / 10) for i, w in enumerate(words)]
+        if not self.one_word_per_message:
+            await self.add_word_timestamps(context_id, timed)
+        for word in timed:
+            if self.one_word_per_message:
+                await self.add_word_timestamps(context_id, [word])
+            await self.append_audio(context_id, b"\x00\x00" * 800)  # 0.1 s at 8 kHz
+
+
+def heard(frames: list[Frame]) -> list[str]:
+    """The words in the order they go out, each audio chunk as ``|``."""
+    return [
+        "|" if isinstance(f, TTSAudioRawFrame) else f.text
+        for f in frames
+        if isinstance(f, TTSAudioRawFrame | TTSTextFrame)
+    ]
+
+
+@pytest.mark.parametrize("one_word_per_message", [False, True])
+async def test_markup_timed_as_several_words_is_the_word_at_the_end_of_its_last_piece(
+    one_word_per_message: bool,
+) -> None:
+    tts = TimedTTS(text_transforms=[("*", TimedTTS.pronunciation_transform_ipa(IPA))])
+    tts.one_word_per_message = one_word_per_message
+    down, up = await run_test(tts, reply("Take Metformin. Then Metformin, daily."), params=PHONE)
+    assert not errors(up)
+    assert tts.sent == [f"Take {ELEVENLABS}.", f"Then {ELEVENLABS}, daily."]
+    # The tag's three pieces end 0.4 s in: "Metformin." follows the fourth 0.1 s of audio.
+    assert heard(down) == [
+        *("|", "Take", "|", "|", "|", "Metformin."),
+        *("|", "Then", "|", "|", "|", "Metformin,", "|", "daily."),
+    ]
+
+
+async def test_a_provider_reporting_the_plain_word_is_left_as_it_is() -> None:
+    def plain(text: str) -> list[str]:
+        return re.sub(r"<phoneme [^>]*>(.*?)</phoneme>", r"\1", text).split()
+
+    tts = TimedTTS(plain, text_transforms=[("*", TimedTTS.pronunciation_transform_ipa(IPA))])
+    down, up = await run_test(tts, reply("Take Metformin daily."), params=PHONE)
+    assert not errors(up)
+    assert tts.sent == [f"Take {ELEVENLABS} daily."]
+    assert heard(down) == ["|", "Take", "|", "Metformin", "|", "daily."]

@@ -32,6 +32,7 @@ from callpipe.utils.text.transforms.numbers import expand_numbers
 from callpipe.utils.text.transforms.percentages import expand_percentages
 from callpipe.utils.text.transforms.phone import expand_phone_numbers
 from callpipe.utils.text.transforms.pronunciations import (
+    PronouncedWords,
     PronunciationTransform,
     pronunciation_transform,
 )
@@ -42,6 +43,7 @@ from callpipe.utils.text.transforms.units import expand_units
 from callpipe.utils.text.transforms.voice_formatter import VoiceFormatter
 
 __all__ = [
+    "PronouncedWords",
     "PronunciationTransform",
     "StripMarkdown",
     "TextTransform",
