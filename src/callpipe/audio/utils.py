@@ -134,3 +134,51 @@ async def pcm_to_alaw(
 ) -> bytes:
     """Encode PCM at ``in_rate`` to A-law at ``out_rate``."""
     return _pcm_to_alaw(await _convert(pcm_bytes, in_rate, out_rate, resampler))
+
+
+def detect_speech_onset(
+    pcm: bytes,
+    sample_rate: int,
+    num_channels: int = 1,
+    *,
+    frame_ms: float = 10.0,
+    hop_ms: float = 1.0,
+    threshold_db: float = -40.0,
+    min_voiced_ms: float = 50.0,
+) -> int | None:
+    """The sample (per channel) where sustained sound starts in 16-bit PCM, or None when the
+    audio so far has none that lasted ``min_voiced_ms`` (call again with more audio).
+
+    Each ``frame_ms`` window, every ``hop_ms``, is loud when its RMS without the DC offset is
+    above ``threshold_db`` (dB of full scale); the onset is the start of the first run of loud
+    windows spanning ``min_voiced_ms``. An energy window ignores single loud samples, and the
+    minimum run ignores clicks. Channels are averaged first.
+    """
+    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % (2 * num_channels)], dtype="<i2")
+    mono = samples.astype(np.float64)
+    if num_channels > 1:
+        mono = mono.reshape(-1, num_channels).mean(axis=1)
+    window = max(1, int(sample_rate * frame_ms / 1000))
+    hop = max(1, int(sample_rate * hop_ms / 1000))
+    if len(mono) < window:
+        return None
+    # Windowed sums of x and x^2 from running sums: the mean-removed power of every window.
+    sums = np.concatenate(([0.0], np.cumsum(mono)))
+    squares = np.concatenate(([0.0], np.cumsum(mono * mono)))
+    starts = np.arange(0, len(mono) - window + 1, hop)
+    mean = (sums[starts + window] - sums[starts]) / window
+    power = (squares[starts + window] - squares[starts]) / window - mean * mean
+    floor = (32768.0 * 10 ** (threshold_db / 20)) ** 2
+    loud = power > floor
+    needed = max(1, int(np.ceil(min_voiced_ms / hop_ms)))
+    run = 0
+    for index in np.flatnonzero(loud):
+        run = run + 1 if run and loud[index - 1] else 1
+        if run >= needed:
+            # The first loud window holds the onset: its first sample above the threshold.
+            first = int(starts[index - needed + 1])
+            segment = mono[first : first + window]
+            segment = np.abs(segment - np.median(segment))  # (a median ignores the sound)
+            above = np.flatnonzero(segment > np.sqrt(floor))
+            return first + (int(above[0]) if len(above) else 0)
+    return None

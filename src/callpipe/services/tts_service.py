@@ -94,6 +94,7 @@ from enum import StrEnum
 from typing import Any
 
 from callpipe.audio.resample import StreamResampler
+from callpipe.audio.utils import detect_speech_onset
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     AggregatedTextFrame,
@@ -117,7 +118,11 @@ from callpipe.frames.frames import (
     TTSTextFrame,
     TTSUpdateSettingsFrame,
 )
-from callpipe.metrics.metrics import TTSUsageMetricsData
+from callpipe.metrics.metrics import (
+    TextAggregationMetricsData,
+    TTFAMetricsData,
+    TTSUsageMetricsData,
+)
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService, warn_ignored_option
@@ -158,6 +163,17 @@ class TextAggregationMode(StrEnum):
     TOKEN = "token"
 
 
+_TTFA_MAX_SECS = 5.0
+
+
+@dataclass(slots=True)
+class _TTFAWatch:
+    """A reply's audio from its first byte until its speech is found (TTFAMetricsData)."""
+
+    ttfb: float
+    audio: bytearray = field(default_factory=bytearray)
+
+
 @dataclass
 class TTSContext:
     """One reply being synthesized: its id, its ordered output and its word timing."""
@@ -180,6 +196,8 @@ class TTSContext:
     sentence_failed: bool = False  # the sentence in run_tts got no (or not all of its) audio
     failed: bool = False  # the provider gave up on the context: no more of its audio comes
     pronounced: PronouncedWords | None = None
+    ttfa: _TTFAWatch | None = None
+    """Set from the first audio until the reply's speech starts (metrics enabled only)."""
     """The pronunciation markup sent, to map timed words back (None: none was sent)."""
 
 
@@ -265,6 +283,8 @@ class TTSService(AIService):
         self._text_filters = list(text_filters or [])
         self._text_transforms = list(text_transforms or [])
         self._skipping_pronunciations = False
+        self._first_text_at: float | None = None
+        """When the reply being cut into sentences got its first text (metrics enabled)."""
         """Pronunciation transforms are being skipped (warned once each time that starts)."""
         self._pronounced: list[Replacement] = []
         """The pronunciation markup put in the piece of text being transformed, for its
@@ -549,7 +569,9 @@ class TTSService(AIService):
             ctx.got_audio = True
             if ctx.text_sent_at is not None:
                 self._ttfb_start = ctx.text_sent_at
-                await self.stop_ttfb_metrics()
+                ttfb = await self.stop_ttfb_metrics()
+                if ttfb is not None and self.metrics_enabled:
+                    ctx.ttfa = _TTFAWatch(ttfb)
         if ctx.odd_byte:
             pcm = ctx.odd_byte + pcm
         # Providers may split a sample across messages: keep the odd byte for the next one.
@@ -558,11 +580,33 @@ class TTSService(AIService):
         else:
             ctx.odd_byte = b""
         rate = sample_rate or self.sample_rate
+        if ctx.ttfa is not None:
+            await self._watch_ttfa(ctx, ctx.ttfa, pcm, rate)
         if rate != self.sample_rate:
             if ctx.resampler is None:
                 ctx.resampler = StreamResampler(rate, self.sample_rate, clear_after_secs=None)
             pcm = ctx.resampler.resample(pcm)
         self._queue_audio(ctx, pcm)
+
+    async def _watch_ttfa(self, ctx: TTSContext, watch: _TTFAWatch, pcm: bytes, rate: int) -> None:
+        """Time to first audio: TTFB plus the silence the provider put before the speech."""
+        watch.audio += pcm
+        onset = detect_speech_onset(bytes(watch.audio), rate)
+        if onset is None:
+            if len(watch.audio) >= _TTFA_MAX_SECS * rate * 2:
+                ctx.ttfa = None  # no speech in the first seconds: nothing to report
+            return
+        ctx.ttfa = None
+        silence = onset / rate
+        await self.push_metrics(
+            TTFAMetricsData(
+                processor=self.name,
+                model=self.model_name,
+                ttfa=watch.ttfb + silence,
+                ttfb=watch.ttfb,
+                leading_silence=silence,
+            )
+        )
 
     def _queue_audio(self, ctx: TTSContext, pcm: bytes) -> None:
         if not pcm:
@@ -720,14 +764,29 @@ class TTSService(AIService):
             text, self._held_text = self._held_text, ""
             await self._speak(spoken, text)
         else:
+            if self._first_text_at is None and self.metrics_enabled:
+                self._first_text_at = self.clock.now()
             for sentence in self._aggregator.push(text):
+                await self._sentence_ready()
                 await self._say(sentence)
+
+    async def _sentence_ready(self) -> None:
+        """A reply's first sentence is cut: report how long it took from its first text."""
+        started, self._first_text_at = self._first_text_at, None
+        if started is not None:
+            await self.push_metrics(
+                TextAggregationMetricsData(
+                    processor=self.name, model=self.model_name, value=self.clock.now() - started
+                )
+            )
 
     async def _end_reply(self) -> None:
         self._held_space = self._held_text = ""
         rest = self._aggregator.flush()
         if rest:
+            await self._sentence_ready()
             await self._say(rest)
+        self._first_text_at = None
         await self._close_current()
         self._in_reply = False
 
@@ -928,6 +987,7 @@ class TTSService(AIService):
         self._aggregator.reset()
         self._held_space = self._held_text = ""
         self._in_reply = False
+        self._first_text_at = None
         task: asyncio.Task[None] | None = None
         if self._playing is None or self._playing.interruptible:
             task, self._output_task, self._playing = self._output_task, None, None
