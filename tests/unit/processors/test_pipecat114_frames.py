@@ -155,3 +155,32 @@ async def test_a_service_without_prompt_caching_passes_the_frame_on() -> None:
 
 def test_unused_frames_still_import() -> None:
     assert UserStartedSpeakingFrame and UserStoppedSpeakingFrame and TranscriptionFrame
+
+
+async def test_full_response_aggregator_reports_each_response() -> None:
+    from callpipe.frames.frames import LLMFullResponseEndFrame, LLMTextFrame
+    from callpipe.processors.aggregators.llm_response import LLMFullResponseAggregator
+
+    aggregator = LLMFullResponseAggregator()
+    done: list[tuple[str, bool]] = []
+
+    @aggregator.event_handler("on_completion")
+    async def on_completion(agg: LLMFullResponseAggregator, text: str, completed: bool) -> None:
+        done.append((text, completed))
+
+    frames: list[Frame] = [
+        LLMTextFrame("stray"),  # outside a response: not collected
+        LLMFullResponseStartFrame(),
+        LLMTextFrame("Open "),
+        LLMTextFrame("till nine."),
+        LLMFullResponseEndFrame(),
+        SleepFrame(0.05),
+        InterruptionFrame(),  # nothing running: nothing reported
+        LLMFullResponseStartFrame(),
+        LLMTextFrame("We also"),
+        SleepFrame(0.05),
+        InterruptionFrame(),
+    ]
+    down, _ = await run_test(aggregator, frames)
+    assert done == [("Open till nine.", True), ("We also", False)]
+    assert sum(isinstance(f, LLMTextFrame) for f in down) == 4  # every frame passes on

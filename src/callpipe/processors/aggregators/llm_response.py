@@ -47,6 +47,7 @@ from callpipe.frames.frames import (
     LLMMessagesAppendFrame,
     LLMMessagesFrame,
     LLMRunFrame,
+    LLMTextFrame,
     LLMThoughtEndFrame,
     LLMThoughtStartFrame,
     LLMThoughtTextFrame,
@@ -642,6 +643,34 @@ class LLMAssistantContextAggregator(LLMContextAggregator):
     async def _handle_interruption(self) -> None:
         self._take_queued_text()
         await super()._handle_interruption()
+
+
+class LLMFullResponseAggregator(FrameProcessor):
+    """Collects each LLM response's text (``LLMTextFrame``\\ s between the start and end
+    frames) and hands it to ``@aggregator.event_handler("on_completion")`` handlers as
+    ``(aggregator, text, completed)``: ``completed`` is False for a response an interruption
+    cut. Every frame passes on unchanged. (Pipecat's also reports an empty, uncompleted text
+    at an interruption when no response was running; this one does not.)"""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._parts: list[str] = []
+        self._started = False
+        self._register_event_handler("on_completion")
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMTextFrame):
+            if self._started:
+                self._parts.append(frame.text)
+        elif isinstance(frame, LLMFullResponseStartFrame):
+            self._started, self._parts = True, []
+        elif isinstance(frame, LLMFullResponseEndFrame | InterruptionFrame):
+            if self._started:
+                completed = isinstance(frame, LLMFullResponseEndFrame)
+                text, self._parts, self._started = "".join(self._parts), [], False
+                await self._call_event_handler("on_completion", text, completed)
+        await self.push_frame(frame, direction)
 
 
 class LLMContextAggregatorPair:
