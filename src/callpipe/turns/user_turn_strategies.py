@@ -32,6 +32,7 @@ The smart-turn model plugs in as :class:`~callpipe.turns.user_stop.TurnAnalyzerU
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from abc import ABC, abstractmethod
@@ -42,6 +43,8 @@ from typing import Any, TypeVar
 from callpipe.frames.frames import LLMUpdateSettingsFrame
 from callpipe.processors.base_object import BaseObject
 from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -274,7 +277,41 @@ class EagerUserTurnStopStrategy(ExternalUserTurnStopStrategy):
         return self._match_policy
 
 
-class LLMTurnCompletionUserTurnStopStrategy(BaseUserTurnStopStrategy):
+class ExternalUserTurnCompletionStopStrategy(BaseUserTurnStopStrategy):
+    """Something outside the aggregator judges when the caller's turn is complete: an LLM's
+    marker, an STT with turn detection, a classifier of your own. The caller's words go to the
+    LLM at each pause as usual; ``on_user_turn_stopped`` waits for a
+    ``UserTurnInferenceCompletedFrame`` (pushed by that component) and reports every segment
+    since the last one. A verdict that never comes leaves the turn open until the next one.
+    """
+
+    def llm_settings_frame(self) -> LLMUpdateSettingsFrame | None:
+        """The update the aggregator sends the LLM service at start (None: none)."""
+        return None
+
+
+class DeferredUserTurnStopStrategy(BaseUserTurnStopStrategy):
+    """Pipecat 1.14's wrapper that leaves a detector's turn end to another strategy
+    (:func:`deferred`). callpipe's turn end already only sends the words to the LLM when a
+    completion strategy is in the list, so :class:`UserTurnStrategies` uses :attr:`inner` in
+    its place."""
+
+    def __init__(self, inner: BaseUserTurnStopStrategy, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._inner = inner
+
+    @property
+    def inner(self) -> BaseUserTurnStopStrategy:
+        return self._inner
+
+
+def deferred(strategy: BaseUserTurnStopStrategy) -> DeferredUserTurnStopStrategy:
+    """``strategy`` drives when the LLM runs, and another strategy of the list (e.g.
+    :class:`LLMTurnCompletionUserTurnStopStrategy`) when the turn ends (Pipecat 1.14)."""
+    return DeferredUserTurnStopStrategy(strategy)
+
+
+class LLMTurnCompletionUserTurnStopStrategy(ExternalUserTurnCompletionStopStrategy):
     """The LLM's verdict ends the turn (``config``: markers, waits, prompts).
 
     The caller's words still go to the LLM when they pause. At start the aggregator sends the
@@ -331,6 +368,21 @@ class UserTurnStrategies:
             self.start = default_user_turn_start_strategies()
         if not self.stop:
             self.stop = default_user_turn_stop_strategies()
+        if any(isinstance(s, DeferredUserTurnStopStrategy) for s in self.stop):
+            self.stop = [
+                s.inner if isinstance(s, DeferredUserTurnStopStrategy) else s for s in self.stop
+            ]
+            if self.completion_strategy() is None and self._needs_completion_strategy():
+                logger.warning(
+                    "deferred(...) stop strategies without a strategy that completes the turn "
+                    "(LLMTurnCompletionUserTurnStopStrategy or "
+                    "ExternalUserTurnCompletionStopStrategy): they end the turn themselves"
+                )
+
+    def _needs_completion_strategy(self) -> bool:
+        """Whether ``deferred(...)`` needs a completion strategy in ``stop`` (a subclass
+        that adds one itself says no)."""
+        return True
 
     @property
     def interruptions_enabled(self) -> bool:
@@ -371,9 +423,10 @@ class UserTurnStrategies:
         """The stop strategy that answers eager ends of turn ahead of time, if any."""
         return first_of(self.stop, EagerUserTurnStopStrategy)
 
-    def completion_strategy(self) -> LLMTurnCompletionUserTurnStopStrategy | None:
-        """The stop strategy that waits for the LLM's turn-completion verdict, if any."""
-        return first_of(self.stop, LLMTurnCompletionUserTurnStopStrategy)
+    def completion_strategy(self) -> ExternalUserTurnCompletionStopStrategy | None:
+        """The stop strategy that waits for a turn-completion verdict (the LLM's, or another
+        component's ``UserTurnInferenceCompletedFrame``), if any."""
+        return first_of(self.stop, ExternalUserTurnCompletionStopStrategy)
 
     def update_stt_timeout(self, ttfs_p99_latency: float) -> None:
         for s in self.stop or ():
@@ -440,6 +493,9 @@ class FilterIncompleteUserTurnStrategies(UserTurnStrategies):
     def __post_init__(self) -> None:
         super().__post_init__()
         stop = list(self.stop or ())
-        if self.completion_strategy() is None:
+        if first_of(stop, LLMTurnCompletionUserTurnStopStrategy) is None:
             stop.append(LLMTurnCompletionUserTurnStopStrategy(config=self.config))
         self.stop = stop
+
+    def _needs_completion_strategy(self) -> bool:
+        return False  # the LLM's verdict is added here

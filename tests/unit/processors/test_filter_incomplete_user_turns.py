@@ -114,3 +114,51 @@ def test_the_deprecated_params_are_rewired_to_the_strategy() -> None:
     down, _, stops = run(user, turn("hello"))
     assert len(settings_frames(down)) == 1
     assert stops == []  # no verdict came
+
+
+def test_a_component_of_your_own_completes_the_turn() -> None:
+    """1.14's ``stop=[deferred(detector), ExternalUserTurnCompletionStopStrategy()]``: the
+    detector sends each pause to the LLM, the turn ends at the component's verdict, and the
+    LLM is not switched to the marker protocol."""
+    from callpipe.turns.user_stop import (
+        DeferredUserTurnStopStrategy,
+        ExternalUserTurnCompletionStopStrategy,
+        deferred,
+    )
+
+    speech = SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.3)
+    wrapped = deferred(speech)
+    assert isinstance(wrapped, DeferredUserTurnStopStrategy) and wrapped.inner is speech
+    judge = ExternalUserTurnCompletionStopStrategy()
+    strategies = UserTurnStrategies(stop=[wrapped, judge])
+    assert strategies.stop == [speech, judge]
+    assert strategies.completion_strategy() is judge and strategies.speech_timeout == 0.3
+    user = LLMUserAggregator(
+        LLMContext(), params=LLMUserAggregatorParams(user_turn_strategies=strategies)
+    )
+    frames = [*turn("my number is"), *turn("five five five"), UserTurnInferenceCompletedFrame()]
+    down, _, stops = run(user, frames)
+    assert settings_frames(down) == []
+    assert sum(isinstance(f, LLMContextFrame) for f in down) == 2
+    assert [s.content for s in stops] == ["my number is five five five"]
+
+
+def test_deferred_without_a_completion_strategy_warns_and_ends_turns_itself(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from callpipe.turns.user_stop import deferred
+
+    speech = SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.3)
+    with caplog.at_level("WARNING"):
+        strategies = UserTurnStrategies(stop=[deferred(speech)])
+    assert strategies.stop == [speech] and strategies.completion_strategy() is None
+    assert "deferred(...)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        FilterIncompleteUserTurnStrategies(stop=[deferred(speech)])
+    assert "deferred(...)" not in caplog.text
+    user = LLMUserAggregator(
+        LLMContext(), params=LLMUserAggregatorParams(user_turn_strategies=strategies)
+    )
+    _, _, stops = run(user, turn("hello"))
+    assert [s.content for s in stops] == ["hello"]

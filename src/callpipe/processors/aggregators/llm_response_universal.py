@@ -194,8 +194,8 @@ from callpipe.turns.user_turn_completion_mixin import (
 )
 from callpipe.turns.user_turn_strategies import (
     EagerUserTurnStopStrategy,
+    ExternalUserTurnCompletionStopStrategy,
     FilterIncompleteUserTurnStrategies,
-    LLMTurnCompletionUserTurnStopStrategy,
     UserTurnStartedParams,
     UserTurnStrategies,
     first_of,
@@ -410,7 +410,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
         self._stt_latency = 0.0
         self._sample_rate = 0
         self._caller_heard_asleep = False
-        self._completion: LLMTurnCompletionUserTurnStopStrategy | None = None
+        self._completion: ExternalUserTurnCompletionStopStrategy | None = None
         self._eager: EagerUserTurnStopStrategy | None = None
         # The eager end of turn being answered ahead of time, its timeout, and whether the
         # committed transcript confirmed it (then the turn's LLM run is skipped).
@@ -511,8 +511,9 @@ class LLMUserAggregator(LLMUserContextAggregator):
             for strategy in self._mutes:
                 await strategy.setup(None)
             await super().process_frame(frame, direction)
-            if self._completion is not None:
-                await self.push_frame(self._completion.llm_settings_frame())
+            settings = None if self._completion is None else self._completion.llm_settings_frame()
+            if settings is not None:
+                await self.push_frame(settings)
             return
         if isinstance(frame, EndFrame | CancelFrame):
             self._idle.close()

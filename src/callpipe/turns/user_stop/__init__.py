@@ -5,25 +5,31 @@ from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
 )
 from callpipe.turns.user_turn_strategies import (
     BaseUserTurnStopStrategy,
+    DeferredUserTurnStopStrategy,
     EagerMatchPolicy,
     EagerUserTurnStopStrategy,
     ExactMatch,
+    ExternalUserTurnCompletionStopStrategy,
     ExternalUserTurnStopStrategy,
     LLMTurnCompletionUserTurnStopStrategy,
     NormalizedMatch,
     SpeechTimeoutUserTurnStopStrategy,
     UserTurnStoppedParams,
+    deferred,
 )
 
 __all__ = [
     "BaseUserTurnStopStrategy",
+    "DeferredUserTurnStopStrategy",
     "EagerMatchPolicy",
     "EagerUserTurnStopStrategy",
     "ExactMatch",
+    "ExternalUserTurnCompletionStopStrategy",
     "ExternalUserTurnStopStrategy",
     "LLMTurnCompletionUserTurnStopStrategy",
     "NormalizedMatch",
     "SpeechTimeoutUserTurnStopStrategy",
     "TurnAnalyzerUserTurnStopStrategy",
     "UserTurnStoppedParams",
+    "deferred",
 ]
