@@ -13,7 +13,7 @@ from callpipe.utils.text.phonemes import (
     normalize_ipa,
     stress_before_vowels,
 )
-from callpipe.utils.text.transforms import (
+from callpipe.utils.text.transforms.pronunciations import (
     PronouncedWords,
     PronunciationTransform,
     pronunciation_transform,

@@ -31,11 +31,6 @@ from callpipe.utils.text.transforms.email import email_to_speech
 from callpipe.utils.text.transforms.numbers import expand_numbers
 from callpipe.utils.text.transforms.percentages import expand_percentages
 from callpipe.utils.text.transforms.phone import expand_phone_numbers
-from callpipe.utils.text.transforms.pronunciations import (
-    PronouncedWords,
-    PronunciationTransform,
-    pronunciation_transform,
-)
 from callpipe.utils.text.transforms.replacements import replace_text
 from callpipe.utils.text.transforms.strip_markdown import StripMarkdown, strip_markdown
 from callpipe.utils.text.transforms.text_transform import TextTransform
@@ -43,8 +38,6 @@ from callpipe.utils.text.transforms.units import expand_units
 from callpipe.utils.text.transforms.voice_formatter import VoiceFormatter
 
 __all__ = [
-    "PronouncedWords",
-    "PronunciationTransform",
     "StripMarkdown",
     "TextTransform",
     "VoiceFormatter",
@@ -56,7 +49,6 @@ __all__ = [
     "expand_units",
     "normalize_acronyms",
     "normalize_dates",
-    "pronunciation_transform",
     "replace_text",
     "strip_markdown",
 ]
