@@ -19,11 +19,12 @@ from pydantic import BaseModel
 from callpipe.frames.frames import ErrorFrame
 from callpipe.observers.base_observer import BaseObserver, FramePushed
 from callpipe.processors.frame_processor import FrameProcessor
+from callpipe.utils.errors import ErrorCategory
 
 
 class ErrorEvent(BaseModel):
     """One error: its message, the exception class behind it (if any), the processor that
-    raised it and whether that processor can still work, and when (Unix time)."""
+    raised it and whether that processor can still work, when (Unix time), and why."""
 
     message: str
     exception_type: str | None = None
@@ -31,6 +32,8 @@ class ErrorEvent(BaseModel):
     processor_usable: bool
     fatal: bool = False
     timestamp: float
+    category: ErrorCategory = ErrorCategory.UNKNOWN
+    """Why it failed (the ``ErrorFrame``'s category; UNKNOWN when none was set)."""
 
 
 class ErrorObserver(BaseObserver):
@@ -54,5 +57,6 @@ class ErrorObserver(BaseObserver):
             processor_usable=processor.is_usable,
             fatal=frame.fatal,
             timestamp=self._now(),
+            category=frame.category or ErrorCategory.UNKNOWN,
         )
         await self._call_event_handler("on_error", event)

@@ -38,6 +38,7 @@ from callpipe.observers.user_bot_latency_observer import (
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.worker import PipelineWorker
 from callpipe.processors.frame_processor import FrameDirection
+from callpipe.utils.errors import ErrorCategory
 
 from ..pipeline.helpers import Recorder
 from .helpers import Step, drive
@@ -178,12 +179,15 @@ async def test_error_observer_names_the_processor_that_raised() -> None:
     rec = Recorder(name="rec")
     worker = PipelineWorker(Pipeline([rec]), observers=[observer], idle_timeout_secs=None)
     error = ErrorFrame(error="boom", processor=rec, exception=ValueError("x"))
-    await drive(worker, [(error, FrameDirection.UPSTREAM)])
-    assert len(got) == 1
+    limited = ErrorFrame(error="HTTP 429", processor=rec, category=ErrorCategory.RATE_LIMIT)
+    await drive(worker, [(error, FrameDirection.UPSTREAM), (limited, FrameDirection.UPSTREAM)])
+    assert len(got) == 2
     event = got[0][1]
     assert (event.message, event.processor, event.exception_type) == ("boom", "rec", "ValueError")
     assert event.processor_usable is True and event.timestamp == 7.0
     assert '"message":"boom"' in event.model_dump_json()
+    assert event.category is ErrorCategory.UNKNOWN
+    assert got[1][1].category is ErrorCategory.RATE_LIMIT
 
 
 async def test_function_call_observer_follows_a_call_from_request_to_outcome() -> None:
