@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import warnings
 from typing import Any
 
 from callpipe.errors import ConfigurationError
@@ -77,6 +78,18 @@ def warn_ignored_option(owner: object, option: str, reason: str) -> None:
         option,
         reason,
     )
+
+
+def warn_deprecated_setter(owner: object, field: str, frame: str, value: object) -> None:
+    """The ``DeprecationWarning`` of Pipecat's ``set_<field>`` methods (``frame``: the update
+    frame to push instead), and a log line naming the new value."""
+    warnings.warn(
+        f"{type(owner).__name__}.set_{field} is deprecated; push "
+        f"{frame}(delta=...({field}=...)) instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    logger.info("%s: switching the %s to %s", owner, field, value)
 
 
 def resolve_api_key(service: str, api_key: str | None, env_var: str) -> str:

@@ -51,7 +51,6 @@ import dataclasses
 import json
 import logging
 import time
-import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -84,7 +83,7 @@ from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services._http import error_message, is_retryable
-from callpipe.services.ai_service import AIService, warn_ignored_option
+from callpipe.services.ai_service import AIService, warn_deprecated_setter, warn_ignored_option
 from callpipe.services.settings import STTSettings, delta_from_frame, store_from
 from callpipe.services.websocket_service import Message, ProviderWebsocket
 from callpipe.utils.types import NOT_GIVEN
@@ -183,28 +182,13 @@ class STTService(AIService):
         return True
 
     async def set_model(self, model: str) -> None:
-        """Switch the model (deprecated in Pipecat 1.14: push
-        ``STTUpdateSettingsFrame(delta=STTSettings(model=...))``); applied as that frame is."""
-        warnings.warn(
-            "STTService.set_model is deprecated; push "
-            "STTUpdateSettingsFrame(delta=STTSettings(model=...)) instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        logger.info("%s: switching the model to %s", self, model)
+        """Switch the model, as an ``STTUpdateSettingsFrame`` does (deprecated in 1.14)."""
+        warn_deprecated_setter(self, "model", "STTUpdateSettingsFrame", model)
         await self._settings_frame(STTUpdateSettingsFrame(delta=STTSettings(model=model)))
 
     async def set_language(self, language: str) -> None:
-        """Switch the language (deprecated in Pipecat 1.14: push
-        ``STTUpdateSettingsFrame(delta=STTSettings(language=...))``); applied as that frame
-        is."""
-        warnings.warn(
-            "STTService.set_language is deprecated; push "
-            "STTUpdateSettingsFrame(delta=STTSettings(language=...)) instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        logger.info("%s: switching the language to %s", self, language)
+        """Switch the language, as an ``STTUpdateSettingsFrame`` does (deprecated in 1.14)."""
+        warn_deprecated_setter(self, "language", "STTUpdateSettingsFrame", language)
         await self._settings_frame(STTUpdateSettingsFrame(delta=STTSettings(language=language)))
 
     def _sync_model_and_language(self) -> None:

@@ -125,7 +125,7 @@ from callpipe.metrics.metrics import (
 )
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
-from callpipe.services.ai_service import AIService, warn_ignored_option
+from callpipe.services.ai_service import AIService, warn_deprecated_setter, warn_ignored_option
 from callpipe.services.settings import TTSSettings, delta_from_frame, store_from
 from callpipe.utils.string import SentenceAggregator
 from callpipe.utils.text.base_text_aggregator import TextType
@@ -357,27 +357,13 @@ class TTSService(AIService):
         return True
 
     async def set_model(self, model: str) -> None:
-        """Switch the model (deprecated in Pipecat 1.14: push
-        ``TTSUpdateSettingsFrame(delta=TTSSettings(model=...))``); applied as that frame is."""
-        warnings.warn(
-            "TTSService.set_model is deprecated; push "
-            "TTSUpdateSettingsFrame(delta=TTSSettings(model=...)) instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        logger.info("%s: switching the model to %s", self, model)
+        """Switch the model, as a ``TTSUpdateSettingsFrame`` does (deprecated in 1.14)."""
+        warn_deprecated_setter(self, "model", "TTSUpdateSettingsFrame", model)
         await self._settings_frame(TTSUpdateSettingsFrame(delta=TTSSettings(model=model)))
 
     async def set_voice(self, voice: str) -> None:
-        """Switch the voice (deprecated in Pipecat 1.14: push
-        ``TTSUpdateSettingsFrame(delta=TTSSettings(voice=...))``); applied as that frame is."""
-        warnings.warn(
-            "TTSService.set_voice is deprecated; push "
-            "TTSUpdateSettingsFrame(delta=TTSSettings(voice=...)) instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        logger.info("%s: switching the voice to %s", self, voice)
+        """Switch the voice, as a ``TTSUpdateSettingsFrame`` does (deprecated in 1.14)."""
+        warn_deprecated_setter(self, "voice", "TTSUpdateSettingsFrame", voice)
         await self._settings_frame(TTSUpdateSettingsFrame(delta=TTSSettings(voice=voice)))
 
     # ------------------------------------------------------------------ text transforms (1.14)
