@@ -2,7 +2,8 @@
 
 Written the way a current Pipecat telephony bot is (``LLMContext``, ``LLMContextAggregatorPair``,
 VAD in the user aggregator's params, ``Settings`` objects, ``FunctionSchema``/``ToolsSchema``,
-mute strategies, idle prompt, call recording), with ``callpipe`` for ``pipecat``.
+mute strategies, idle prompt, call recording, IPA pronunciations for the TTS, and the latency
+breakdown logged after every turn), with ``callpipe`` for ``pipecat``.
 
     python bot.py -t twilio -x your-host.example      # OPENAI_API_KEY, DEEPGRAM_API_KEY,
                                                        # CARTESIA_API_KEY, CARTESIA_VOICE_ID
@@ -16,6 +17,7 @@ your callpipe has it.
 
 from __future__ import annotations
 
+import logging
 import os
 import wave
 from typing import Any
@@ -24,6 +26,7 @@ from callpipe.adapters.schemas.function_schema import FunctionSchema
 from callpipe.adapters.schemas.tools_schema import ToolsSchema
 from callpipe.audio.vad.silero import SileroVADAnalyzer
 from callpipe.frames.frames import LLMRunFrame
+from callpipe.observers.user_bot_latency_observer import LatencyBreakdown, UserBotLatencyObserver
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.runner import PipelineRunner
 from callpipe.pipeline.task import PipelineParams, PipelineTask
@@ -48,6 +51,11 @@ from callpipe.turns.user_mute import (
     FunctionCallUserMuteStrategy,
     MuteUntilFirstBotCompleteUserMuteStrategy,
 )
+
+logger = logging.getLogger("restaurant")
+
+# Words the TTS would guess wrong, with how to say them (IPA): each TTS writes its own markup.
+PRONUNCIATIONS = {"gnocchi": "ˈnjɔki", "Bella's": "ˈbɛləz"}
 
 SYSTEM_PROMPT = (
     "You are the phone line of Bella's restaurant. Be brief: this is a phone call. "
@@ -86,6 +94,7 @@ def _services() -> tuple[DeepgramSTTService, OpenAILLMService, CartesiaTTSServic
         url=os.getenv("CARTESIA_URL", "wss://api.cartesia.ai"),
         settings=CartesiaTTSService.Settings(voice=os.getenv("CARTESIA_VOICE_ID", "default")),
     )
+    tts.add_text_transformer(CartesiaTTSService.pronunciation_transform_ipa(PRONUNCIATIONS))
     return stt, llm, tts
 
 
@@ -146,9 +155,13 @@ async def bot(runner_args: RunnerArguments) -> None:
             assistant_aggregator,
         ]
     )
+    latency = UserBotLatencyObserver()
     task = PipelineTask(
         pipeline,
-        params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+        params=PipelineParams(
+            audio_in_sample_rate=8000, audio_out_sample_rate=8000, enable_metrics=True
+        ),
+        observers=[latency],
     )
     runner_args.attach(task)
 
@@ -163,6 +176,11 @@ async def bot(runner_args: RunnerArguments) -> None:
         path = os.getenv("RECORDING_PATH")
         if path:
             _save_recording(path, audio, sample_rate, channels)
+
+    @latency.event_handler("on_latency_breakdown")
+    async def on_latency_breakdown(observer: Any, breakdown: LatencyBreakdown) -> None:
+        for line in breakdown.turn_contribution_lines():
+            logger.info("latency %s", line)
 
     @transport.event_handler("on_client_connected")
     async def on_client_connected(transport: Any, websocket: Any) -> None:

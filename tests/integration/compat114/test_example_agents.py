@@ -30,7 +30,9 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 @asynccontextmanager
-async def fakes() -> AsyncIterator[tuple[FakeOpenAIServer, FakeDeepgramServer, dict[str, str]]]:
+async def fakes() -> AsyncIterator[
+    tuple[FakeOpenAIServer, FakeDeepgramServer, FakeCartesiaServer, dict[str, str]]
+]:
     async with (
         FakeOpenAIServer() as openai,
         FakeDeepgramServer() as deepgram,
@@ -47,7 +49,7 @@ async def fakes() -> AsyncIterator[tuple[FakeOpenAIServer, FakeDeepgramServer, d
             "TWILIO_ACCOUNT_SID": "",
             "TWILIO_AUTH_TOKEN": "",
         }
-        yield openai, deepgram, env
+        yield openai, deepgram, cartesia, env
 
 
 def roles(messages: list[dict[str, object]]) -> list[object]:
@@ -56,14 +58,14 @@ def roles(messages: list[dict[str, object]]) -> list[object]:
 
 async def test_tools_agent_runs_a_function_call_turn(tmp_path: Path) -> None:
     recording = tmp_path / "call.wav"
-    async with fakes() as (openai, deepgram, env):
+    async with fakes() as (openai, deepgram, cartesia, env):
         openai.add_chat_reply("Hello, Bella's restaurant.")
         openai.add_chat_reply(
             tool_calls=[
                 {"name": "check_availability", "arguments": {"party_size": 2, "time": "20:00"}}
             ]
         )
-        openai.add_chat_reply("Yes, table twelve is free at eight.")
+        openai.add_chat_reply("Yes, table twelve is free at eight. Try the gnocchi.")
         deepgram.transcripts.append("A table for two at eight please")
         env["RECORDING_PATH"] = str(recording)
         bot = EXAMPLES / "pipecat114-tools-agent" / "bot.py"
@@ -86,6 +88,8 @@ async def test_tools_agent_runs_a_function_call_turn(tmp_path: Path) -> None:
                 if recording.exists():
                     break
                 await __import__("asyncio").sleep(0.1)
+            spoken = " ".join(m["transcript"] for m in cartesia.messages if "transcript" in m)
+            output = runner.output()
 
     requests = openai.chat_requests
     # Greeting, the caller's turn (a tool call), the answer after the tool result. On a loaded
@@ -106,10 +110,15 @@ async def test_tools_agent_runs_a_function_call_turn(tmp_path: Path) -> None:
     # The answer was spoken after the caller's turn ("Yes, table twelve is free at eight.").
     assert result.bot_speech_secs(asked_at + 1.0, result.duration) > 1.0, runner.output()
     assert recording.exists() and recording.stat().st_size > 44 + 8000 * 4  # > 1 s stereo
+    # The bot's IPA pronunciations reach Cartesia as its inline phonemes, in place of the words.
+    assert "<<n|j|ˈ|ɔ|k|i>>" in spoken and "gnocchi" not in spoken, spoken
+    assert "<<b|ˈ|ɛ|l|ə|z>>" in spoken, spoken
+    # The latency breakdown is logged after the turns: the synthesis part and the total.
+    assert "speech synthesis" in output and "TOTAL" in output, output
 
 
 async def test_dtmf_agent_hands_the_keys_to_the_llm(tmp_path: Path) -> None:
-    async with fakes() as (openai, _deepgram, env):
+    async with fakes() as (openai, _deepgram, _cartesia, env):
         openai.add_chat_reply("Please type your account number, then pound.")
         openai.add_chat_reply(
             tool_calls=[{"name": "lookup_account", "arguments": {"account_number": "1234"}}]
