@@ -30,7 +30,7 @@ BOT = Path(__file__).parent / "bots" / "smart_turn_bot.py"
 
 async def test_smart_turn_holds_a_trailing_off_turn(tmp_path: Path) -> None:
     model = smart_turn_model()
-    async with fakes() as (openai, deepgram, env):
+    async with fakes() as (openai, deepgram, _cartesia, env):
         openai.add_chat_reply("Hello, the shop.")
         openai.add_chat_reply("We open at nine.")
         deepgram.transcripts.extend(["Can you tell me um", "how much it costs"])
