@@ -807,6 +807,7 @@ class TTSService(AIService):
         exist to keep something out of the audio)."""
         if not self._text_filters and not self._text_transforms:
             return text
+        self._pronounced = []  # (the markup of this piece only, for _speak)
         try:
             for text_filter in self._text_filters:
                 await text_filter.reset_interruption()
@@ -821,7 +822,6 @@ class TTSService(AIService):
                     continue
                 text = await transform(text, text_type)
         except Exception as e:
-            self._pronounced = []
             await self.push_error(f"{self}: transforming text for TTS failed: {e}", exception=e)
             return None
         return text

@@ -17,12 +17,9 @@ from callpipe.frames.frames import (
     LLMMessagesFrame,
     TextFrame,
     TextType,
-    TranscriptionFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
     UserBackchannelFrame,
-    UserStartedSpeakingFrame,
-    UserStoppedSpeakingFrame,
 )
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.processors.aggregators.llm_context import LLMContext
@@ -151,10 +148,6 @@ async def test_a_service_without_prompt_caching_passes_the_frame_on() -> None:
         tts = CartesiaTTSService(api_key="test-key", voice_id="v", url=server.url)
         down, _ = await run_test(tts, [LLMEnablePromptCachingFrame(enable=True)])
     assert [f.enable for f in down if isinstance(f, LLMEnablePromptCachingFrame)] == [True]
-
-
-def test_unused_frames_still_import() -> None:
-    assert UserStartedSpeakingFrame and UserStoppedSpeakingFrame and TranscriptionFrame
 
 
 async def test_full_response_aggregator_reports_each_response() -> None:
