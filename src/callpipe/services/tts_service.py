@@ -164,6 +164,8 @@ class TextAggregationMode(StrEnum):
 
 
 _TTFA_MAX_SECS = 5.0
+_IDLE_CHECK_SECS = 0.25
+"""How often a playing reply is checked for a provider that never ended it."""
 
 
 @dataclass(slots=True)
@@ -196,9 +198,9 @@ class TTSContext:
     sentence_failed: bool = False  # the sentence in run_tts got no (or not all of its) audio
     failed: bool = False  # the provider gave up on the context: no more of its audio comes
     pronounced: PronouncedWords | None = None
+    """The pronunciation markup sent, to map timed words back (None: none was sent)."""
     ttfa: _TTFAWatch | None = None
     """Set from the first audio until the reply's speech starts (metrics enabled only)."""
-    """The pronunciation markup sent, to map timed words back (None: none was sent)."""
 
 
 class TTSService(AIService):
@@ -322,6 +324,7 @@ class TTSService(AIService):
         self._out: asyncio.Queue[TTSContext | tuple[Frame, FrameDirection]] = asyncio.Queue()
         self._output_task: asyncio.Task[None] | None = None
         self._playing: TTSContext | None = None  # the context the output task is playing
+        self._idle_watch: asyncio.TimerHandle | None = None  # see _play
         self._end_pushed: asyncio.Event | None = None
 
     @property
@@ -940,24 +943,41 @@ class TTSService(AIService):
                 self._end_pushed.set()
 
     async def _play(self, ctx: TTSContext) -> None:
-        while True:
-            try:
-                async with asyncio.timeout(0.25):
-                    item = await ctx.queue.get()
-            except TimeoutError:
-                now = self.clock.now()
-                idle_since = max(ctx.closed_at or now, ctx.last_activity)
-                if ctx.closed_at is not None and now - idle_since > self._context_timeout:
-                    logger.warning("%s: no end of audio from the provider; closing the reply", self)
-                    await self.finish_context(ctx.id)
-                continue
-            if item is None:
-                return
-            if not ctx.interruptible:
-                item.interruptible = False  # the transport and the rest keep it through a cut
-            if self._transport_destination is not None:
-                item.transport_destination = self._transport_destination
-            await self.push_frame(item)
+        # One timer per reply, re-armed every _IDLE_CHECK_SECS, watches for a provider that
+        # never ends the reply; not a timeout around each get (one per audio chunk).
+        loop = asyncio.get_running_loop()
+        self._idle_watch = loop.call_later(_IDLE_CHECK_SECS, self._watch_idle, ctx)
+        try:
+            queue = ctx.queue
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                if not ctx.interruptible:
+                    item.interruptible = False  # the transport and the rest keep it through a cut
+                if self._transport_destination is not None:
+                    item.transport_destination = self._transport_destination
+                await self.push_frame(item)
+        finally:
+            if self._idle_watch is not None:
+                self._idle_watch.cancel()
+                self._idle_watch = None
+
+    def _watch_idle(self, ctx: TTSContext) -> None:
+        """Timer callback while ``ctx`` plays: close a reply the provider went quiet on for
+        ``context_timeout_secs`` after its text ended (its end-of-audio never came)."""
+        if ctx.finished:
+            return
+        now = self.clock.now()
+        if ctx.closed_at is not None and now - max(ctx.closed_at, ctx.last_activity) > (
+            self._context_timeout
+        ):
+            logger.warning("%s: no end of audio from the provider; closing the reply", self)
+            self._idle_watch = None
+            self.create_task(self.finish_context(ctx.id), "close-idle-reply")
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_watch = loop.call_later(_IDLE_CHECK_SECS, self._watch_idle, ctx)
 
     def _drop_replies(self) -> tuple[list[TTSContext], asyncio.Task[None] | None]:
         """Interruption, the part that cannot wait: forget every open interruptible reply,

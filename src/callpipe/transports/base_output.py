@@ -591,7 +591,8 @@ class BaseOutputTransport(FrameProcessor):
             await self._wake.wait()
             return
         try:
-            await asyncio.wait_for(self._wake.wait(), deadline - now)
+            async with asyncio.timeout(deadline - now):  # (wait_for: a task per wait on 3.11)
+                await self._wake.wait()
         except TimeoutError:
             pass
 
