@@ -44,7 +44,12 @@ from callpipe.frames.frames import (
     SystemFrame,
 )
 from callpipe.log import call_tag
-from callpipe.processors.base_object import BaseObject, cancel_and_wait, create_logged_task
+from callpipe.utils.base_object import (
+    BaseObject,
+    cancel_and_wait,
+    create_logged_task,
+    warn_ignored_option,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -174,9 +179,21 @@ class FrameProcessor(BaseObject):
     Pipecat's ``enable_direct_mode=True``."""
 
     def __init__(
-        self, *, name: str | None = None, enable_direct_mode: bool = False, **kwargs: Any
+        self,
+        *,
+        name: str | None = None,
+        enable_direct_mode: bool = False,
+        metrics: Any = None,
+        task_manager: Any = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(name=name)
+        """``metrics`` and ``task_manager``: Pipecat's, accepted and ignored (with a warning);
+        any other unknown keyword is warned about once per class and ignored."""
+        super().__init__(name=name, task_manager=task_manager)
+        if metrics is not None:
+            warn_ignored_option(
+                self, "metrics", "processors report metrics as MetricsFrames in callpipe"
+            )
         if kwargs:
             _warn_unused(type(self), kwargs)
         if enable_direct_mode:

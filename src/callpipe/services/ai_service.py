@@ -29,7 +29,7 @@
   (a quarter of a second, doubling, at most 4 s: a call cannot wait Pipecat's 4-10 s). A
   service without a provider socket accepts these and has nothing to apply them to.
   ``metrics`` and ``task_manager`` (Pipecat's frame processor options) are accepted and ignored
-  with a warning: each processor here has its metrics and owns its tasks.
+  with a warning by ``FrameProcessor``, as for any processor.
 """
 
 from __future__ import annotations
@@ -58,26 +58,10 @@ from callpipe.metrics.registry import SERVICE_ERRORS, SERVICE_TTFB
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.transports.record_hooks import note_service_ttfb
+from callpipe.utils.base_object import warn_ignored_option as warn_ignored_option
 from callpipe.utils.errors import ErrorCategory, classify_service_error
 
 logger = logging.getLogger(__name__)
-
-_warned_ignored: set[tuple[type, str]] = set()
-
-
-def warn_ignored_option(owner: object, option: str, reason: str) -> None:
-    """Say once per class that the Pipecat option ``option`` given to ``owner`` is accepted
-    and has no effect in callpipe, and why."""
-    key = (type(owner), option)
-    if key in _warned_ignored:
-        return
-    _warned_ignored.add(key)
-    logger.warning(
-        "%s: %s is accepted for Pipecat 1.14 bots and ignored: %s",
-        type(owner).__name__,
-        option,
-        reason,
-    )
 
 
 def warn_deprecated_setter(owner: object, field: str, frame: str, value: object) -> None:
@@ -130,7 +114,7 @@ class AIService(FrameProcessor):
     ):
         """``reconnect_on_error``, ``ws_close_timeout`` and the options accepted and ignored:
         see the module docstring."""
-        super().__init__(name=name, **kwargs)
+        super().__init__(name=name, metrics=metrics, task_manager=task_manager, **kwargs)
         self._model_name = model
         self.reconnect_on_error = reconnect_on_error
         """False: a provider socket that dropped is not reconnected (the drop is reported)."""
@@ -142,8 +126,6 @@ class AIService(FrameProcessor):
             "ws_send_timeout": (ws_send_timeout, "the socket's ping timeout drops a stuck peer"),
             "reconnect_backoff_min_wait": (reconnect_backoff_min_wait, _BACKOFF),
             "reconnect_backoff_max_wait": (reconnect_backoff_max_wait, _BACKOFF),
-            "metrics": (metrics, "callpipe's services measure their own metrics"),
-            "task_manager": (task_manager, "each processor owns its tasks in callpipe"),
         }
         for option, (value, reason) in ignored.items():
             if value is not None:

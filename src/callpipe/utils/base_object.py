@@ -20,6 +20,24 @@ EventHandler = Callable[..., Any]
 F = TypeVar("F", bound=EventHandler)
 
 
+_warned_ignored: set[tuple[type, str]] = set()
+
+
+def warn_ignored_option(owner: object, option: str, reason: str) -> None:
+    """Say once per class that the Pipecat option ``option`` given to ``owner`` is accepted
+    and has no effect in callpipe, and why."""
+    key = (type(owner), option)
+    if key in _warned_ignored:
+        return
+    _warned_ignored.add(key)
+    logger.warning(
+        "%s: %s is accepted for Pipecat 1.14 bots and ignored: %s",
+        type(owner).__name__,
+        option,
+        reason,
+    )
+
+
 def _next_name(cls: type) -> str:
     counter = _counters.setdefault(cls.__name__, itertools.count(0))
     return f"{cls.__name__}#{next(counter)}"
@@ -32,7 +50,10 @@ class BaseObject:
     name and never propagates: one broken callback must not end a call.
     """
 
-    def __init__(self, *, name: str | None = None) -> None:
+    def __init__(self, *, name: str | None = None, task_manager: Any = None) -> None:
+        """``task_manager``: Pipecat's, accepted and ignored (with a warning)."""
+        if task_manager is not None:
+            warn_ignored_option(self, "task_manager", "each object owns its tasks in callpipe")
         self._name = name or _next_name(type(self))
         self._event_handlers: dict[str, list[EventHandler]] = {}
         self._background_handlers: set[str] = set()

@@ -89,3 +89,28 @@ def test_pipecat_1_14_s_arguments_of_the_services_are_all_taken(
             group_parallel_tools=True,
         )
     assert _ignored(caplog) == []
+
+
+class _Other(FrameProcessor):
+    pass
+
+
+def test_pipecat_s_frame_processor_options_are_named_with_their_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Pipecat 1.14's FrameProcessor takes metrics= and its BaseObject task_manager=: accepted,
+    # said once per class with why they do nothing here, never as "no such option".
+    with caplog.at_level(logging.WARNING):
+        _Other(metrics=object(), task_manager=object())
+        _Other(metrics=object())
+        _Mine(enable_direct_mode=True, metrics=object())
+    messages = [r.getMessage() for r in caplog.records]
+    assert _ignored(caplog) == []
+    assert messages == [
+        "_Other: task_manager is accepted for Pipecat 1.14 bots and ignored: "
+        "each object owns its tasks in callpipe",
+        "_Other: metrics is accepted for Pipecat 1.14 bots and ignored: "
+        "processors report metrics as MetricsFrames in callpipe",
+        "_Mine: metrics is accepted for Pipecat 1.14 bots and ignored: "
+        "processors report metrics as MetricsFrames in callpipe",
+    ]

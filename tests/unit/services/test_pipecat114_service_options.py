@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import callpipe.services.ai_service as ai_service
+import callpipe.utils.base_object as base_object
 from callpipe.audio.wav import read_wav
 from callpipe.frames.frames import (
     ErrorFrame,
@@ -85,7 +85,7 @@ class Call(SleepFrame):
 @pytest.fixture(autouse=True)
 def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test sees the once-per-class warnings as if none was given yet."""
-    monkeypatch.setattr(ai_service, "_warned_ignored", set())
+    monkeypatch.setattr(base_object, "_warned_ignored", set())
 
 
 def warned(caplog: pytest.LogCaptureFixture) -> list[str]:
