@@ -18,8 +18,10 @@
   ``on_connected`` when its first socket opens, ``on_disconnected`` when its last one closes
   (a socket opened to replace another, e.g. after a settings change, is no new connection),
   and ``on_connection_error`` with the error's text each time connecting fails. Handlers run
-  in their own task: the socket and the pipeline never wait for them. A service without a
-  socket (an HTTP or gRPC one) registers them and never fires them.
+  in their own task: the socket and the pipeline never wait for them. The gRPC streaming
+  recognizers (Google, NVIDIA) report their streams the same way
+  (:mod:`callpipe.services._grpc_stream`); a service without a socket or a standing stream
+  (an HTTP one, or one gRPC call per sentence or utterance) registers them and never fires them.
 - **Pipecat 1.14's socket options.** ``reconnect_on_error=False`` stops a provider socket that
   dropped being reconnected: the drop is reported as an error at once, as a close the provider
   meant is. ``ws_close_timeout`` bounds the wait for the provider's answer to a close (2 s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -278,3 +279,125 @@ def test_deprecated_params_and_checks() -> None:
         GladiaSTTService(api_key="k", encoding="wav/pcm", bit_depth=8)
     with pytest.raises(ConfigurationError):
         GladiaSTTService(api_key="k", channels=2)
+
+
+# ---------------------------------------------------------------------- connection events
+
+
+class ConnectionEvents:
+    """The connection events a service fired, in order: ``(name, args after the service)``."""
+
+    def __init__(self, service: GladiaSTTService) -> None:
+        self.seen: list[tuple[str, tuple[Any, ...]]] = []
+        for name in ("on_connected", "on_disconnected", "on_connection_error"):
+            service.add_event_handler(name, self._handler(name))
+
+    def _handler(self, name: str) -> Any:
+        async def handler(source: GladiaSTTService, *args: Any) -> None:
+            self.seen.append((name, args))
+
+        return handler
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.seen]
+
+    def errors(self) -> list[str]:
+        return [args[0] for name, args in self.seen if name == "on_connection_error"]
+
+
+async def test_a_rejected_session_request_is_a_connection_error() -> None:
+    async with FakeGladiaServer(api_key="other-key") as fake:
+        stt = make_stt(fake)
+        events = ConnectionEvents(stt)
+        _, up = await run_test(stt, [until(lambda: bool(events.seen))], params=PHONE)
+    [error] = of(up, ErrorFrame)
+    assert error.fatal
+    assert events.names() == ["on_connection_error"]  # never connected: no disconnection
+    assert events.errors() == [error.error] and "401" in error.error
+    assert fake.connections == 0
+
+
+async def test_a_refused_session_configuration_is_a_connection_error(
+    server: FakeGladiaServer,
+) -> None:
+    stt = make_stt(server, settings=Settings(endpointing=60.0))
+    events = ConnectionEvents(stt)
+    _, up = await run_test(stt, [until(lambda: bool(events.seen))], params=PHONE)
+    [error] = of(up, ErrorFrame)
+    assert not error.fatal
+    assert events.names() == ["on_connection_error"]
+    [text] = events.errors()
+    assert "Gladia refused the session (HTTP 400" in text and text in error.error
+
+
+async def test_an_unreachable_session_endpoint_is_a_connection_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stt = GladiaSTTService(api_key="test-key", url=f"http://127.0.0.1:{port}")
+    events = ConnectionEvents(stt)
+    _, up = await run_test(stt, [until(lambda: bool(events.seen))], params=PHONE)
+    [error] = of(up, ErrorFrame)
+    assert events.names() == ["on_connection_error"]
+    [text] = events.errors()
+    assert "the session request failed: ConnectError" in text and text in error.error
+
+
+async def test_connected_for_the_call_and_a_new_session_is_no_new_connection(
+    server: FakeGladiaServer,
+) -> None:
+    server.transcripts.extend(["first", "second"])
+    stt = make_stt(server)
+    events = ConnectionEvents(stt)
+    update = Settings(language_config=LanguageConfig(languages=["de"]))
+    frames = [
+        connected(server),
+        *caller_audio(0.4, loud=True),
+        STTUpdateSettingsFrame(delta=update),
+        connected(server, 2),
+        *caller_audio(0.4, loud=True),
+    ]
+    _, up = await run_test(stt, frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert len(server.inits) == 2
+    assert events.seen == [("on_connected", ()), ("on_disconnected", ())]
+
+
+async def test_a_refused_new_session_is_a_connection_error_and_the_old_one_stays(
+    server: FakeGladiaServer,
+) -> None:
+    frames = [
+        connected(server),
+        until(lambda: events.names() == ["on_connected"]),
+        STTUpdateSettingsFrame(delta=Settings(endpointing=60.0)),  # Gladia allows up to 10 s
+        until(lambda: bool(events.errors())),
+        *caller_audio(0.2, loud=False),
+    ]
+    stt = make_stt(server)
+    events = ConnectionEvents(stt)
+    _, up = await run_test(stt, frames, params=PHONE)
+    [error] = of(up, ErrorFrame)
+    assert "previous ones" in error.error
+    assert events.names() == ["on_connected", "on_connection_error", "on_disconnected"]
+    assert "Gladia refused the session (HTTP 400" in events.errors()[0]
+    assert server.connections == 1
+
+
+async def test_a_dropped_socket_is_a_disconnection_then_a_connection(
+    server: FakeGladiaServer,
+) -> None:
+    frames = [
+        connected(server),
+        *caller_audio(0.2, loud=False),
+        until(lambda: len(server.audio) > 0),
+        until(lambda: server.drop_on_next_audio() is None),
+        *caller_audio(0.3, loud=False),
+        connected(server, 2),
+        until(lambda: len(events.seen) >= 3),
+    ]
+    stt = make_stt(server)
+    events = ConnectionEvents(stt)
+    _, up = await run_test(stt, frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert len(server.inits) == 1  # the same session: no new request
+    assert events.names() == ["on_connected", "on_disconnected"] * 2

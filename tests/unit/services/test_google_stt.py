@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -283,3 +284,138 @@ async def test_server_errors_are_retried_then_reported(fake: FakeGoogleSpeechSer
     [error] = of(up, ErrorFrame)
     assert not isinstance(error, FatalErrorFrame)
     assert "4 times in a row" in error.error
+
+
+# ---------------------------------------------------------------------- connection events
+
+
+class ConnectionEvents:
+    """The connection events a service fired, in order: ``(name, args after the service)``."""
+
+    def __init__(self, service: GoogleSTTService) -> None:
+        self.seen: list[tuple[str, tuple[Any, ...]]] = []
+        self.snapshots: list[list[str]] = []
+        for name in ("on_connected", "on_disconnected", "on_connection_error"):
+            service.add_event_handler(name, self._handler(name))
+
+    def _handler(self, name: str) -> Any:
+        async def handler(source: GoogleSTTService, *args: Any) -> None:
+            self.seen.append((name, args))
+
+        return handler
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.seen]
+
+    def errors(self) -> list[str]:
+        return [args[0] for name, args in self.seen if name == "on_connection_error"]
+
+    def snapshot(self) -> SleepFrame:
+        """A frame that notes the events seen when the pipeline reaches it (mid-call)."""
+        return until(lambda: self.snapshots.append(self.names()) is None)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_connected_while_streaming_and_disconnected_at_the_end(
+    fake: FakeGoogleSpeechServer,
+) -> None:
+    """Up as the first stream's call is established (before any audio), through a stream that
+    takes over for new settings, down once the call ends."""
+    fake.transcripts.extend(["first words", "second words"])
+    stt = make_stt(fake)
+    events = ConnectionEvents(stt)
+    frames = [
+        until(lambda: events.names() == ["on_connected"]),
+        events.snapshot(),  # before any audio went out
+        *utterance(),
+        until(lambda: len(fake.finals()) == 1),
+        STTUpdateSettingsFrame(delta=Settings(language=Language.FR)),
+        streams(fake, 2),
+        *utterance(),
+        until(lambda: len(fake.finals()) == 2 and fake.ended == ["half-closed"]),
+        events.snapshot(),  # the replaced stream has ended: the new one is up
+    ]
+    _, up = await run_test(stt, frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert events.snapshots == [["on_connected"], ["on_connected"]]
+    assert events.seen == [("on_connected", ()), ("on_disconnected", ())]
+    assert fake.ended == ["half-closed", "half-closed"]
+
+
+async def test_a_stream_google_ends_is_a_disconnection_then_a_connection(
+    fake: FakeGoogleSpeechServer,
+) -> None:
+    fake.stream_limit_secs = 1.5  # ABORTED 0.5 s into the second utterance: reopened, no error
+    frames = [
+        streams(fake),
+        *caller_audio(0.4, loud=True),
+        *caller_audio(0.6, loud=False),
+        *caller_audio(0.8, loud=True),
+        *caller_audio(0.6, loud=False),
+        until(lambda: len(fake.finals()) == 2),
+    ]
+    stt = make_stt(fake)
+    events = ConnectionEvents(stt)
+    _, up = await run_test(stt, frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert fake.ended[0] == "aborted" and fake.ended[-1] == "half-closed"
+    # Each stream is reopened once the last one ended: down, then up again, never an error.
+    assert events.seen == [("on_connected", ()), ("on_disconnected", ())] * len(fake.ended)
+
+
+async def test_refused_credentials_are_a_connection_error(fake: FakeGoogleSpeechServer) -> None:
+    fake.fail_next.append(("UNAUTHENTICATED", "Request had invalid authentication credentials."))
+    stt = make_stt(fake)
+    events = ConnectionEvents(stt)
+    frames = [streams(fake), *caller_audio(0.5, loud=True), until(lambda: bool(events.errors()))]
+    _, up = await run_test(stt, frames, params=PHONE)
+    [error] = of(up, FatalErrorFrame)
+    # The call was established on the channel, then Google refused it with its status.
+    assert events.names() == ["on_connected", "on_disconnected", "on_connection_error"]
+    assert events.errors() == [error.error]
+    assert "Unauthenticated" in error.error and "invalid authentication" in error.error
+
+
+async def test_refused_settings_are_a_connection_error(fake: FakeGoogleSpeechServer) -> None:
+    frames = [
+        streams(fake),
+        *utterance(),
+        until(lambda: len(fake.finals()) == 1),
+        STTUpdateSettingsFrame(delta=Settings(model="no-such-model")),
+        until(lambda: "invalid" in fake.ended),
+        *utterance(),
+        until(lambda: len(fake.finals()) == 2),
+    ]
+    stt = make_stt(fake)
+    events = ConnectionEvents(stt)
+    _, up = await run_test(stt, frames, params=PHONE)
+    [error] = of(up, ErrorFrame)
+    assert events.errors() == [error.error] and "no-such-model" in error.error
+    # Whether the replaced stream had ended before Google refused the new one (then the
+    # service was down until the old settings' stream took over) is a race: either way the
+    # events start up, alternate, and end down.
+    states = [name for name in events.names() if name != "on_connection_error"]
+    assert states[0] == "on_connected" and states[-1] == "on_disconnected"
+    assert states == ["on_connected", "on_disconnected"] * (len(states) // 2)
+
+
+async def test_an_unreachable_server_is_a_connection_error_each_time() -> None:
+    stt = GoogleSTTService(url=f"http://127.0.0.1:{closed_port()}")
+    stt.reconnect_delay_secs = 0.01
+    events = ConnectionEvents(stt)
+    frames = [*caller_audio(1.0, loud=True), until(lambda: len(events.errors()) >= 4)]
+    _, up = await run_test(stt, frames, params=PHONE)
+    [error] = of(up, ErrorFrame)
+    assert "4 times in a row" in error.error
+    # Never connected: one error per attempt (the first and three reopens), no disconnection.
+    assert events.names() == ["on_connection_error"] * 4
+    errors = events.errors()
+    assert all("ServiceUnavailable" in e for e in errors)
+    assert all("could not open a stream" in e for e in errors[:3])
+    assert errors[3] == error.error

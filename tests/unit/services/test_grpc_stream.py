@@ -83,6 +83,54 @@ async def test_a_replaced_stream_is_kept_until_done_unless_it_failed() -> None:
 
 async def test_failures_in_a_row_past_the_budget_are_reported_once_over() -> None:
     service = _Recognizer()
-    allowed = [await service._retry_allowed("UNAVAILABLE") for _ in range(4)]
+    streams = [RequestStream(str(n)) for n in range(4)]
+    allowed = [await service._retry_allowed(stream, "UNAVAILABLE") for stream in streams]
     assert allowed == [True, True, True, False]
+    assert service.reported == ["disconnected"]
+
+
+class _Listener:
+    """A StreamListener noting what it was told, in order."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, ...]] = []
+
+    async def socket_connected(self) -> None:
+        self.told.append(("connected",))
+
+    async def socket_disconnected(self) -> None:
+        self.told.append(("disconnected",))
+
+    async def socket_connection_error(self, error: str) -> None:
+        self.told.append(("error", error))
+
+
+async def test_a_stream_tells_its_listener_once_of_each_change() -> None:
+    listener = _Listener()
+    stream = RequestStream("config", listener=listener)
+    await stream.ended()  # never established: nothing to tell
+    await stream.established()
+    await stream.ended()
+    await stream.ended()
+    await stream.connection_failed("refused")
+    await stream.connection_failed("refused again")
+    assert listener.told == [("connected",), ("disconnected",), ("error", "refused")]
+    assert not stream.up
+
+
+async def test_a_retry_is_a_connection_error_only_if_the_server_never_answered() -> None:
+    service = _Recognizer()
+    listener = _Listener()
+    unanswered, answered, quiet = (RequestStream(n, listener=listener) for n in "abc")
+    answered.answered = True
+    assert await service._retry_allowed(unanswered, "UNAVAILABLE: down")
+    assert await service._retry_allowed(answered, "UNAVAILABLE: dropped")  # a drop: no error
+    assert await service._retry_allowed(quiet, "OK: the server ended it", quiet=True)
+    assert listener.told == [("error", f"{service}: could not open a stream: UNAVAILABLE: down")]
+    # Past the budget the failure is reported, and told as the stream's one connection error.
+    last = RequestStream("d", listener=listener)
+    last.answered = True
+    assert not await service._retry_allowed(last, "UNAVAILABLE: gone")
+    message = f"{service}: the stream failed 4 times in a row: UNAVAILABLE: gone"
+    assert listener.told[-1] == ("error", message) and len(listener.told) == 2
     assert service.reported == ["disconnected"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -240,3 +241,136 @@ async def test_cancel_cancels_the_call(fake: FakeRivaServer) -> None:
             break
         await SleepFrame(0.01).wait()
     assert fake.ended == ["cancelled"]
+
+
+# ---------------------------------------------------------------------- connection events
+
+
+class ConnectionEvents:
+    """The connection events a service fired, in order: ``(name, args after the service)``."""
+
+    def __init__(self, service: NvidiaSTTService) -> None:
+        self.seen: list[tuple[str, tuple[Any, ...]]] = []
+        self.snapshots: list[list[str]] = []
+        for name in ("on_connected", "on_disconnected", "on_connection_error"):
+            service.add_event_handler(name, self._handler(name))
+
+    def _handler(self, name: str) -> Any:
+        async def handler(source: NvidiaSTTService, *args: Any) -> None:
+            self.seen.append((name, args))
+
+        return handler
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.seen]
+
+    def errors(self) -> list[str]:
+        return [args[0] for name, args in self.seen if name == "on_connection_error"]
+
+    def snapshot(self) -> SleepFrame:
+        """A frame that notes the events seen when the pipeline reaches it (mid-call)."""
+        return until(lambda: self.snapshots.append(self.names()) is None)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_connected_while_streaming_and_disconnected_at_the_end(fake: FakeRivaServer) -> None:
+    fake.transcripts.extend(["first", "second"])
+    stt = make_stt(fake)
+    events = ConnectionEvents(stt)
+    update = STTUpdateSettingsFrame(delta=NvidiaSTTService.Settings(language=Language.ES))
+    frames = [
+        until(lambda: events.names() == ["on_connected"]),
+        events.snapshot(),  # up before any audio went out
+        *utterance(),
+        until(lambda: len(fake.finals()) == 1),
+        update,
+        streams(fake, 2),
+        *utterance(),
+        until(lambda: len(fake.finals()) == 2 and fake.ended == ["half-closed"]),
+        events.snapshot(),  # the replaced stream has ended: the new one is up
+    ]
+    _, up = await run_test(stt, frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert events.snapshots == [["on_connected"], ["on_connected"]]
+    assert events.seen == [("on_connected", ()), ("on_disconnected", ())]
+    assert fake.ended == ["half-closed", "half-closed"]
+
+
+async def test_a_cancelled_call_is_disconnected(fake: FakeRivaServer) -> None:
+    stt = make_stt(fake)
+    events = ConnectionEvents(stt)
+    frames = [
+        until(lambda: bool(events.seen)),
+        *caller_audio(0.5, loud=True),
+        CancelFrame(),
+    ]
+    await run_test(stt, frames, params=PHONE, send_end_frame=False)
+    assert events.seen == [("on_connected", ()), ("on_disconnected", ())]
+
+
+async def test_a_refused_key_is_a_connection_error(fake: FakeRivaServer) -> None:
+    stt = make_stt(fake, api_key="wrong")
+    events = ConnectionEvents(stt)
+    frames = [streams(fake), *caller_audio(0.5, loud=True), until(lambda: bool(events.errors()))]
+    _, up = await run_test(stt, frames, params=PHONE)
+    [error] = of(up, FatalErrorFrame)
+    # The call was established on the channel, then the server refused it with its status.
+    assert events.names() == ["on_connected", "on_disconnected", "on_connection_error"]
+    assert events.errors() == [error.error] and "UNAUTHENTICATED" in error.error
+
+
+async def test_each_refused_stream_is_a_connection_error(fake: FakeRivaServer) -> None:
+    fake.fail_next.extend([("UNAVAILABLE", "Service unavailable.")] * 2)
+    stt = make_stt(fake)
+    stt.reconnect_delay_secs = 0.01
+    events = ConnectionEvents(stt)
+    frames = [*utterance(), until(lambda: bool(fake.finals()))]
+    _, up = await run_test(stt, frames, params=PHONE)
+    assert not of(up, ErrorFrame)
+    assert fake.ended == ["refused", "refused", "half-closed"]
+    refused = ["on_connected", "on_disconnected", "on_connection_error"]
+    assert events.names() == refused * 2 + ["on_connected", "on_disconnected"]
+    assert (
+        events.errors()
+        == [f"{stt}: could not open a stream: UNAVAILABLE: Service unavailable."] * 2
+    )
+
+
+async def test_an_unreachable_server_is_a_connection_error_each_time() -> None:
+    stt = NvidiaSTTService(server=f"127.0.0.1:{closed_port()}", use_ssl=False, api_key=KEY)
+    stt.reconnect_delay_secs = 0.01
+    events = ConnectionEvents(stt)
+    frames = [*caller_audio(1.0, loud=True), until(lambda: len(events.errors()) >= 4)]
+    _, up = await run_test(stt, frames, params=PHONE)
+    [error] = of(up, ErrorFrame)
+    assert "4 times in a row" in error.error
+    # Never connected: one error per attempt (the first and three reopens), no disconnection.
+    assert events.names() == ["on_connection_error"] * 4
+    errors = events.errors()
+    assert all("UNAVAILABLE" in e for e in errors)
+    assert all("could not open a stream" in e for e in errors[:3])
+    assert errors[3] == error.error
+
+
+async def test_segmented_recognition_fires_no_connection_events(fake: FakeRivaServer) -> None:
+    """One call per utterance, as an HTTP service: no connection to report."""
+    stt = NvidiaSegmentedSTTService(
+        api_key=KEY, server=fake.target, use_ssl=False, model_function_map=MODELS
+    )
+    seen: list[str] = []
+    for name in ("on_connected", "on_disconnected", "on_connection_error"):
+        stt.add_event_handler(name, lambda service, *args, name=name: seen.append(name))
+    frames = [
+        UserStartedSpeakingFrame(),
+        *caller_audio(0.5, loud=True),
+        UserStoppedSpeakingFrame(),
+        until(lambda: bool(fake.recognize_requests)),
+    ]
+    await run_test(stt, frames, params=PHONE)
+    assert fake.recognize_requests and seen == []

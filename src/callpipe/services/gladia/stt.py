@@ -42,6 +42,12 @@ Errors: a refused key (401/403 on the session request or the socket) is fatal an
 ``ErrorFrame`` (a 429 or 5xx is tried once more first). An audio chunk Gladia reports it could
 not take is a non-fatal ``ErrorFrame``.
 
+Connection events (Pipecat 1.14's, run in a task): ``on_connected`` when the session's socket
+opens (again after a reconnect), ``on_disconnected`` when it closes or drops, and
+``on_connection_error`` with the error's text when the session request fails (refused, or no
+answer after the retry) or the socket's handshake is refused or its reconnect gives up. A new
+session for changed settings is no new connection.
+
 Differences from Pipecat 1.14: ``encoding`` and ``bit_depth`` default to the line's format (µ-law
 on an 8 kHz call) rather than 16-bit PCM; ``messages_config`` asks for no per-chunk
 acknowledgments unless you set ``receive_acknowledgments`` (the service does not use them);
@@ -176,8 +182,14 @@ class _Session(SessionSocket):
         self._start_session = start_session
 
     async def connect(self) -> None:
+        """Start the session (the first time), then open its socket. A refused or failed
+        session request is a connection error, as a refused handshake is."""
         if self.session_id is None:
-            self.session_id, self.url = await self._start_session(self.init_body)
+            try:
+                self.session_id, self.url = await self._start_session(self.init_body)
+            except Exception as exc:
+                await self._tell_error(str(exc) or type(exc).__name__)
+                raise
         await super().connect()
 
 

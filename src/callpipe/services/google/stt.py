@@ -37,6 +37,15 @@ At the end of the call (``EndFrame``) the queued audio is sent, the stream half-
 last results are pushed before the ``EndFrame`` (within ``end_timeout_secs``). A
 ``CancelFrame`` cancels the call at once.
 
+Connection events (Pipecat 1.14's, run in a task): ``on_connected`` when a stream's call is
+established (its channel connected), ``on_disconnected`` when it ends (at the end of the call,
+or when Google ends or drops it; a stream that takes over from another, at the limit or for new
+settings, is no new connection), and ``on_connection_error`` with the error's text when a
+stream could not be opened (Google unreachable, or a status before any result, e.g. a refused
+key or configuration) or the service gives up on it (see
+:mod:`callpipe.services._grpc_stream`). A stream Google ends quietly and that is reopened is a
+disconnection, then a connection.
+
 Credentials: ``credentials=`` (a service account's JSON) or ``credentials_path=`` (its file),
 else Application Default Credentials; the project is the one they belong to. The endpoint is
 ``speech.googleapis.com``, or ``{location}-speech.googleapis.com`` for a ``location`` other
@@ -48,7 +57,9 @@ with anonymous credentials; the project is then the credentials' if given, else
 Differences from Pipecat 1.14: the stream is switched at a pause in the caller's speech rather
 than cut mid-word, the audio of an aborted stream is sent again, ``url`` is callpipe's, and the
 deprecated ``update_options``/``set_languages`` methods are not provided (use
-``STTUpdateSettingsFrame``).
+``STTUpdateSettingsFrame``). Pipecat fires ``on_connected`` as it sets the stream up (before any
+call is made) and ``on_disconnected`` as it tears it down (both again for new settings), and
+never ``on_connection_error``; here they follow the streams' calls.
 """
 
 from __future__ import annotations
@@ -68,7 +79,12 @@ from callpipe.errors import ConfigurationError, MissingDependencyError
 from callpipe.frames.frames import EndFrame, StartFrame
 from callpipe.services._env import GOOGLE_SPEECH_URL_ENV
 from callpipe.services._env import base_url as env_base_url
-from callpipe.services._grpc_stream import GrpcStreamSTTService, RequestStream, drain_streams
+from callpipe.services._grpc_stream import (
+    GrpcStreamSTTService,
+    RequestStream,
+    StreamListener,
+    drain_streams,
+)
 from callpipe.services.google._auth import anonymous_credentials, insecure_target, load_credentials
 from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import restore_settings
@@ -235,8 +251,15 @@ def _adaptation(value: Any) -> Any:
 class _Stream(RequestStream):
     """One ``StreamingRecognize`` call: its requests, its reader and what it still owes."""
 
-    def __init__(self, first: Any, settings: dict[str, Any], languages: list[str]) -> None:
-        super().__init__(first)
+    def __init__(
+        self,
+        first: Any,
+        settings: dict[str, Any],
+        languages: list[str],
+        *,
+        listener: StreamListener | None = None,
+    ) -> None:
+        super().__init__(first, listener=listener)
         self.settings = settings
         """The settings it was opened with (``{name: value}``)."""
         self.languages = languages
@@ -467,7 +490,12 @@ class GoogleSTTService(GrpcStreamSTTService[_Stream]):
     def _open_stream(self, *, resend: list[bytes] | None = None) -> _Stream:
         """A new stream for the current settings, its reader started (``resend``: audio queued
         first, before any other)."""
-        stream = _Stream(self.first_request(), self._settings.given_fields(), self.language_codes())
+        stream = _Stream(
+            self.first_request(),
+            self._settings.given_fields(),
+            self.language_codes(),
+            listener=self,
+        )
         for chunk in resend or ():
             self._queue_audio(stream, chunk)
         stream.reader = self.create_task(self._read(stream), "google-stt-stream")
@@ -553,8 +581,11 @@ class GoogleSTTService(GrpcStreamSTTService[_Stream]):
 
         assert self._client is not None
         try:
+            # The SDK returns once the call is established (wait_for_connection).
             call = stream.call = await self._client.streaming_recognize(requests=stream.iterate())
+            await stream.established()
             async for response in call:
+                stream.answered = True
                 self._failures = 0
                 if stream.replaced is not None:
                     stream.replaced = None  # Google took the new configuration
@@ -565,10 +596,12 @@ class GoogleSTTService(GrpcStreamSTTService[_Stream]):
                 stream.call.cancel()
             raise
         except api.GoogleAPICallError as exc:
+            await stream.ended()
             await self._on_stream_error(stream, exc)
             return
         finally:
             self._retiring.discard(stream)
+            await stream.ended()
         await self._on_stream_end(stream)
 
     async def _on_result(self, stream: _Stream, result: Any) -> None:
@@ -602,9 +635,9 @@ class GoogleSTTService(GrpcStreamSTTService[_Stream]):
         stream.failed = True
         self._failures += 1
         if self._failures > self.max_reconnects:
-            await self.report_error(
-                f"{self}: Google ended {self._failures} streams in a row", reason="disconnected"
-            )
+            message = f"{self}: Google ended {self._failures} streams in a row"
+            await stream.connection_failed(message)
+            await self.report_error(message, reason="disconnected")
             return
         logger.info("%s: Google ended the stream; the next audio opens another", self)
         self._reopen(stream)
@@ -619,13 +652,11 @@ class GoogleSTTService(GrpcStreamSTTService[_Stream]):
             return
         stream.failed = True
         if isinstance(exc, api.Unauthenticated | api.PermissionDenied):
+            message = f"{self}: Google rejected the credentials ({said}). {_AUTH_HINT}"
+            await stream.connection_failed(message)
             if not self._auth_failed:
                 self._auth_failed = True
-                await self.report_error(
-                    f"{self}: Google rejected the credentials ({said}). {_AUTH_HINT}",
-                    fatal=True,
-                    reason="auth",
-                )
+                await self.report_error(message, fatal=True, reason="auth")
             return
         if isinstance(exc, api.Aborted | api.OutOfRange):
             logger.info(
@@ -642,9 +673,11 @@ class GoogleSTTService(GrpcStreamSTTService[_Stream]):
             if old is not None and old.settings != self._settings.given_fields():
                 await self._revert(stream, old, said)
                 return
-            await self.report_error(f"{self}: Google refused the stream: {said}", reason="provider")
+            message = f"{self}: Google refused the stream: {said}"
+            await stream.connection_failed(message)
+            await self.report_error(message, reason="provider")
             return
-        if not await self._retry_allowed(said):
+        if not await self._retry_allowed(stream, said):
             return
         logger.warning("%s: the stream failed (%s); opening another", self, said)
         await self._back_off()
@@ -662,11 +695,12 @@ class GoogleSTTService(GrpcStreamSTTService[_Stream]):
             self.set_model_name(self._settings.model)
         language = self._settings.language
         self._language = language if isinstance(language, str) else None
-        await self.report_error(
+        message = (
             f"{self}: Google refused the new settings ({said}); "
-            "still transcribing with the previous ones",
-            reason="settings",
+            "still transcribing with the previous ones"
         )
+        await stream.connection_failed(message)
+        await self.report_error(message, reason="settings")
         self._reopen(stream)
 
     # ------------------------------------------------------------------ settings at runtime

@@ -27,8 +27,18 @@ stream with them takes over the audio and the old one is half-closed, so it stil
 results it owes. At the ``EndFrame`` the queued audio is sent, the stream half-closed and its
 last results pushed (within ``end_timeout_secs``).
 
+Connection events (Pipecat 1.14's, run in a task), on ``NvidiaSTTService``: ``on_connected``
+when a stream's call is established (its channel connected), ``on_disconnected`` when it ends
+(at the end of the call, or when the server ends or drops it; a stream that takes over for new
+settings is no new connection), and ``on_connection_error`` with the error's text when a stream
+could not be opened (the server unreachable, or a status before any result, e.g. a refused
+key or configuration) or the service gives up on it (see
+:mod:`callpipe.services._grpc_stream`). ``NvidiaSegmentedSTTService`` makes one call per
+utterance and fires none of them, as an HTTP service.
+
 Differences from Pipecat 1.14: ``speaker_format`` is kept as a setting but diarized results are
-not split per speaker; no keepalive thread (the stream is a native ``grpc.aio`` call). The
+not split per speaker; no keepalive thread (the stream is a native ``grpc.aio`` call); Pipecat
+fires only ``on_connection_error``, when its reconnect after a dropped stream fails. The
 deprecated ``NvidiaSTTService.set_model`` changes nothing, as in 1.14 (the model is chosen at
 construction, by ``model_function_map``).
 """
@@ -48,7 +58,12 @@ from pydantic import BaseModel
 
 from callpipe.audio.wav import read_wav
 from callpipe.frames.frames import EndFrame, StartFrame
-from callpipe.services._grpc_stream import GrpcStreamSTTService, RequestStream, drain_streams
+from callpipe.services._grpc_stream import (
+    GrpcStreamSTTService,
+    RequestStream,
+    StreamListener,
+    drain_streams,
+)
 from callpipe.services.nvidia._riva import (
     AUTH_HINT,
     NVCF_SERVER,
@@ -215,8 +230,8 @@ def _custom_pairs(text: str) -> dict[str, str]:
 class _Stream(RequestStream):
     """One ``StreamingRecognize`` call: its requests, its reader and its unfinished audio."""
 
-    def __init__(self, first: Any) -> None:
-        super().__init__(first)
+    def __init__(self, first: Any, *, listener: StreamListener | None = None) -> None:
+        super().__init__(first, listener=listener)
         self.unfinalized: deque[bytes] = deque()
         """Audio sent since the stream's last final result: sent again if the stream fails."""
         self.unfinalized_bytes = 0
@@ -330,7 +345,7 @@ class NvidiaSTTService(_RivaRecognition, GrpcStreamSTTService[_Stream]):
         self._stream = self._open_stream()
 
     def _open_stream(self, resend: list[bytes] | None = None) -> _Stream:
-        stream = _Stream(self.first_request())
+        stream = _Stream(self.first_request(), listener=self)
         for chunk in resend or ():
             self._queue_audio(stream, chunk)
         stream.reader = self.create_task(self._read(stream), "nvidia-stt-stream")
@@ -397,7 +412,10 @@ class NvidiaSTTService(_RivaRecognition, GrpcStreamSTTService[_Stream]):
             response_deserializer=protos()[0].StreamingRecognizeResponse.FromString,
         )(stream.iterate(), metadata=self._metadata)
         try:
+            await call.wait_for_connection()  # the channel connected and the call started
+            await stream.established()
             async for response in call:
+                stream.answered = True
                 self._failures = 0
                 for result in response.results:
                     if result.is_final:
@@ -411,11 +429,13 @@ class NvidiaSTTService(_RivaRecognition, GrpcStreamSTTService[_Stream]):
             status = status_of(exc)
             if status is None:
                 raise
+            await stream.ended()
             await self._on_stream_error(stream, *status)
             return
         finally:
             self._retiring.discard(stream)
             stream.requests.put_nowait(None)  # the call is over: its request iterator ends
+            await stream.ended()
         if not stream.closing and stream is self._stream:
             await self._on_stream_error(stream, "OK", "the server ended the stream")
 
@@ -441,18 +461,18 @@ class NvidiaSTTService(_RivaRecognition, GrpcStreamSTTService[_Stream]):
             return
         stream.failed = True
         if code in REFUSED:
+            message = f"{self}: NVIDIA refused the call ({said}). {AUTH_HINT}"
+            await stream.connection_failed(message)
             if not self._auth_failed:
                 self._auth_failed = True
-                await self.report_error(
-                    f"{self}: NVIDIA refused the call ({said}). {AUTH_HINT}",
-                    fatal=True,
-                    reason="auth",
-                )
+                await self.report_error(message, fatal=True, reason="auth")
             return
         if code not in RETRIED and code != "OK":
-            await self.report_error(f"{self}: Riva refused the stream: {said}", reason="provider")
+            message = f"{self}: Riva refused the stream: {said}"
+            await stream.connection_failed(message)
+            await self.report_error(message, reason="provider")
             return
-        if not await self._retry_allowed(said):
+        if not await self._retry_allowed(stream, said, quiet=code == "OK"):
             return
         logger.warning("%s: the stream ended (%s); the next audio opens another", self, said)
         await self._back_off()
