@@ -914,7 +914,8 @@ class LLMContextAssistantTurnFrame(DataFrame):
 class FunctionCallResultProperties:
     """How a function result is used: ``run_llm`` (None = run when the last call of the batch
     finishes), ``on_context_updated`` (run in a task of its own once the result is in the
-    context)."""
+    context), ``is_final`` (False: a progress report of an asynchronous call, which keeps
+    running; see :mod:`callpipe.processors.aggregators.async_tool_messages`)."""
 
     run_llm: bool | None = None
     on_context_updated: Any = None
@@ -966,7 +967,9 @@ class FunctionCallResultFrame(DataFrame):
 
 @dataclass(slots=True)
 class FunctionCallCancelFrame(SystemFrame):
-    """A function call was cancelled (by an interruption)."""
+    """A function call was cancelled: by an interruption, or (an asynchronous call) at the
+    model's request or past its timeout; ``run_llm`` is True for a timeout, whose cancellation
+    the model is run to report."""
 
     function_name: str = ""
     tool_call_id: str = ""

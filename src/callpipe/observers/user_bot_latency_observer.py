@@ -408,6 +408,8 @@ class UserBotLatencyObserver(BaseObserver):
     async def _on_call_result(self, data: FramePushed) -> None:
         frame = data.frame
         assert isinstance(frame, FunctionCallResultFrame)
+        if frame.properties is not None and not frame.properties.is_final:
+            return  # a progress report of a call that keeps running
         running = self._calls_running.pop(frame.tool_call_id, None)
         if running is not None:
             name, started = running

@@ -15,11 +15,30 @@ is in the context (the next completion does not wait for it).
 
 A completion runs inside the processor's worker, so an ``InterruptionFrame`` cancels it: the
 HTTP stream is closed, handlers registered with ``cancel_on_interruption=True`` (the default)
-are cancelled and announced with ``FunctionCallCancelFrame``; the others finish in the
-background and their call + result are still written to the context (without a new reply),
-so the model knows the side effect happened. While such a call registered with
-``cancellable_by_llm=True`` runs, its ``cancel_<name>`` tool is advertised in the context (an
-``LLMContext``), so the model can stop it when the caller drops the request.
+are cancelled and announced with ``FunctionCallCancelFrame``.
+
+Asynchronous function calls (Pipecat 1.14; the conversation is an ``LLMContext``): a function
+registered with ``cancel_on_interruption=False`` does not hold the conversation. Its call goes
+into the context at once with a ``started`` tool message (see
+:mod:`callpipe.processors.aggregators.async_tool_messages`) and the service is free again: the
+model answers the caller's next turns meanwhile, and interruptions leave the call running. A
+progress report (``result_callback(..., properties=FunctionCallResultProperties(
+is_final=False))``, only for such calls; a synchronous call's is ignored with a warning) adds an
+``intermediate`` developer message. The outcome replaces the ``started`` message when nothing
+was said since (as a synchronous result would), else it comes as a ``final`` developer message;
+then the model runs again to tell the caller (``run_llm`` decides, by default once the last call
+of the response has ended). That run waits while the caller speaks (their turn's run sees the
+outcome) and while the bot speaks (it starts when the bot stops), and an interruption drops it.
+A timed-out call is cancelled (``FunctionCallCancelFrame`` with ``run_llm=True``, a cancellation
+message, a new run). While such a function is registered, ``ASYNC_TOOL_INSTRUCTIONS`` is composed
+into the system instruction; one registered with ``cancellable_by_llm=True`` (or any, with the
+deprecated ``enable_async_tool_cancellation=True``) is advertised with a ``cancel_<name>`` tool
+(:mod:`callpipe.utils.async_tool_cancellation`, with its instructions) for as long as it is
+registered; calling it stops the running call, whose end is written as a cancellation message.
+The older ``OpenAILLMContext`` (and a speech-to-speech service's own calls) keep callpipe's
+earlier behaviour: the model waits for every call, and one registered with
+``cancel_on_interruption=False`` that outlives an interruption finishes in the background, its
+call + result written to the context without a new reply.
 
 Out of band: :meth:`LLMService.run_inference` is one completion on a given context, returned
 as text and never pushed into the pipeline (Pipecat 1.14's method). Context summarization uses
@@ -60,11 +79,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from callpipe.adapters.llm.schemas.direct_function import (
     DirectFunction,
@@ -74,6 +94,8 @@ from callpipe.adapters.llm.schemas.direct_function import (
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     CancelFrame,
     EagerEndOfTurnCancelFrame,
     EndFrame,
@@ -84,6 +106,7 @@ from callpipe.frames.frames import (
     FunctionCallResultFrame,
     FunctionCallResultProperties,
     FunctionCallsStartedFrame,
+    InterruptionFrame,
     LLMConfigureOutputFrame,
     LLMContextFrame,
     LLMContextSummaryRequestFrame,
@@ -95,11 +118,15 @@ from callpipe.frames.frames import (
     LLMThoughtStartFrame,
     LLMThoughtTextFrame,
     LLMUpdateSettingsFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
 )
 from callpipe.metrics.metrics import TTFATMetricsData
+from callpipe.processors.aggregators import async_tool_messages
 from callpipe.processors.aggregators.llm_context import (
     ChatContext,
     LLMContext,
+    LLMSpecificMessage,
     ProvisionalLLMContext,
 )
 from callpipe.processors.aggregators.llm_context_summarizer import summarize_context
@@ -114,6 +141,14 @@ from callpipe.services.settings import LLMSettings, delta_from_frame, store_from
 from callpipe.transports.record_hooks import note_function_call
 from callpipe.turns.speculation_gate import SpeculationGate
 from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
+from callpipe.utils.async_tool_cancellation import (
+    ASYNC_TOOL_CANCELLATION_INSTRUCTIONS,
+    build_cancel_tool_schema,
+    cancel_tool_name,
+)
+from callpipe.utils.async_tool_cancellation import (
+    CANCEL_TOOL_PREFIX as CANCEL_TOOL_PREFIX,
+)
 
 if TYPE_CHECKING:
     from callpipe.processors.aggregators.llm_response import (
@@ -182,10 +217,8 @@ class _Registration:
     cancel_on_interruption: bool = True
     timeout_secs: float | None = None
     cancellable_by_llm: bool = False
-
-
-CANCEL_TOOL_PREFIX = "cancel_"
-"""A tool registered with ``cancellable_by_llm=True`` is stopped by ``cancel_<name>``."""
+    builtin: bool = False
+    """A cancel tool the service advertises itself (left out of the started event/frame)."""
 
 
 @dataclass
@@ -198,6 +231,60 @@ class _RunningCall:
     context: ChatContext
     task: asyncio.Task[_Outcome]
 
+
+_TURN_STATE_FRAMES = (
+    InterruptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+)
+"""Frames the LLM service follows for a run owed to an asynchronous result."""
+
+
+class _Cancellable(Protocol):
+    """What the cancel tools need of a running call."""
+
+    @property
+    def tool_call_id(self) -> str: ...
+
+    @property
+    def arguments(self) -> Any: ...
+
+
+_C = TypeVar("_C", bound=_Cancellable)
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Batch:
+    """The calls of one model response that contains an asynchronous call (1.14's group):
+    by default the model runs again when the last of them has ended."""
+
+    pending: set[str]
+
+
+@dataclass
+class _AsyncCall:
+    """An asynchronous call (``cancel_on_interruption=False`` on an ``LLMContext``) that has
+    not ended yet (``settled``: its outcome or cancellation is in the context)."""
+
+    name: str
+    tool_call_id: str
+    raw_arguments: str
+    arguments: Any
+    context: LLMContext
+    registration: _Registration
+    batch: _Batch
+    task: asyncio.Task[None] | None = None
+    settled: bool = False
+
+
+IN_PROGRESS = "IN_PROGRESS"
+"""The content of a synchronous call's ``tool`` message until its result comes, when it is
+answered in the same response as an asynchronous call (as in Pipecat 1.14)."""
+
+_NO_INSTRUCTION = object()
 
 _NO_RESULT = object()
 
@@ -265,7 +352,14 @@ class LLMService(AIService):
                 "function calls always go back to the model together, in one new completion",
                 self,
             )
-        del enable_async_tool_cancellation  # Pipecat's, deprecated there since 1.8: no effect
+        if enable_async_tool_cancellation:
+            warnings.warn(
+                "enable_async_tool_cancellation is deprecated; register the functions the "
+                "model may cancel with cancellable_by_llm=True instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        self._enable_async_tool_cancellation = enable_async_tool_cancellation
         self._functions: dict[str | None, _Registration] = {}
         self._max_tool_rounds = max_tool_rounds
         self._function_call_timeout_secs = function_call_timeout_secs
@@ -283,6 +377,26 @@ class LLMService(AIService):
         self._llm_cancellable: dict[str, _RunningCall] = {}
         self._cancel_schemas: dict[str, FunctionSchema] = {}
         self._cancelled_by_llm: set[str] = set()
+        # Asynchronous calls not ended yet (by tool_call_id), the cancel tools advertised for
+        # cancellable functions (by cancel tool name), and the collisions already warned of.
+        self._async_calls: dict[str, _AsyncCall] = {}
+        self._builtin_cancel_tools: dict[str, FunctionSchema] = {}
+        self._warned_cancel_collisions: set[str] = set()
+        self._warned_options: set[str | None] = set()
+        # A run owed to the model for an asynchronous result (its context), the frame queued
+        # for it, the context being run now (a result arriving then waits for its end), and
+        # who is speaking (the run waits for both to stop).
+        self._run_owed: LLMContext | None = None
+        self._owed_frame: LLMContextFrame | None = None
+        self._running_context: ChatContext | None = None
+        self._user_speaking = False
+        self._bot_speaking = False
+        self._ending = False
+        # The system instruction before the async-tool instructions were added to it, and
+        # what was written with them (_NO_INSTRUCTION: nothing added).
+        self._instruction_base: Any = None
+        self._instruction_written: Any = _NO_INSTRUCTION
+        self._warned_instruction_alone = False
         # Summaries being written and on_context_updated callbacks: cancelled when the call ends.
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self._skip_tts: bool | None = None
@@ -357,6 +471,8 @@ class LLMService(AIService):
 
     async def _update_turn_completion(self, instruction_changed: bool) -> None:
         """Switch the marker protocol on or off, or follow a new config or instruction."""
+        # The async-tool instructions go back on at the next completion, after these.
+        self._set_instruction_addons(())
         settings = self._settings
         current = self._turn_completion
         if settings.filter_incomplete_user_turns is not True:
@@ -488,12 +604,18 @@ class LLMService(AIService):
         """Run ``handler`` when the model calls ``function_name`` (``None``: any function).
 
         Each option left ``None`` comes from the handler's ``@tool_options``, else its default:
-        ``cancel_on_interruption`` True (an interruption cancels the running call; False lets
-        it finish in the background and records it in the context), ``timeout_secs`` the
-        service's ``function_call_timeout_secs``, ``cancellable_by_llm`` False. With
-        ``cancellable_by_llm=True`` (only with ``cancel_on_interruption=False``) a call still
-        running after an interruption can be stopped by the model through a
-        ``cancel_<function_name>`` tool, advertised in the context while the call runs.
+        ``cancel_on_interruption`` True (an interruption cancels the running call),
+        ``timeout_secs`` the service's ``function_call_timeout_secs``, ``cancellable_by_llm``
+        False.
+
+        ``cancel_on_interruption=False`` makes the function asynchronous with an ``LLMContext``
+        (Pipecat 1.14, see the module docstring): the model does not wait for it, its outcome
+        reaches the context later and the model runs again to tell the caller. With the older
+        ``OpenAILLMContext`` the model waits for it as for any call, and after an interruption
+        it finishes in the background and is recorded in the context without a new reply.
+        ``cancellable_by_llm=True`` (only with ``cancel_on_interruption=False``) advertises a
+        ``cancel_<function_name>`` tool with an ``LLMContext`` for as long as the function is
+        registered; the model calls it to stop a running call.
         """
         self._functions[function_name] = self._make_registration(
             function_name, handler, cancel_on_interruption, timeout_secs, cancellable_by_llm
@@ -518,13 +640,15 @@ class LLMService(AIService):
         if cancellable_by_llm is None:
             cancellable_by_llm = options.cancellable_by_llm if options else False
         if cancellable_by_llm and cancel_on_interruption:
-            logger.warning(
-                "%s: %r sets cancellable_by_llm=True with cancel_on_interruption=True; the "
-                "model cannot cancel a call it is waiting for, so it is ignored (pair it "
-                "with cancel_on_interruption=False)",
-                self,
-                function_name,
-            )
+            if function_name not in self._warned_options:  # a schema's handler: each request
+                self._warned_options.add(function_name)
+                logger.warning(
+                    "%s: %r sets cancellable_by_llm=True with cancel_on_interruption=True; the "
+                    "model cannot cancel a call it is waiting for, so it is ignored (pair it "
+                    "with cancel_on_interruption=False)",
+                    self,
+                    function_name,
+                )
             cancellable_by_llm = False
         if cancellable_by_llm and function_name is None:
             logger.warning("%s: cancellable_by_llm needs a function name; ignored", self)
@@ -581,11 +705,21 @@ class LLMService(AIService):
             return found
         for schema in context.function_schemas():
             if schema.name == name and schema.handler is not None:
-                options = options_of(schema.handler)
-                if options is None:
-                    return _Registration(schema.handler)
-                return self._make_registration(name, schema.handler, None, None, None)
+                return self._schema_registration(schema, schema.handler)
+        if isinstance(context, LLMContext):
+            for schema in context.builtin_tools:
+                if schema.name == name and schema.handler is not None:
+                    return _Registration(schema.handler, builtin=True)
         return self._functions.get(None)
+
+    def _schema_registration(
+        self, schema: FunctionSchema, handler: FunctionHandler
+    ) -> _Registration:
+        """The registration of a handler carried by an advertised schema."""
+        options = options_of(handler)
+        if options is None:
+            return _Registration(handler)
+        return self._make_registration(schema.name, handler, None, None, None)
 
     # ------------------------------------------------------------------ aggregators
 
@@ -617,6 +751,8 @@ class LLMService(AIService):
             await self._turn_completion.observe(frame)
         if await self.handle_lifecycle(frame, direction):
             return
+        if isinstance(frame, _TURN_STATE_FRAMES):
+            await self._follow_turns(frame)
         if isinstance(frame, LLMContextFrame):
             if frame.speculation and self._speculation_gate is None:
                 self._speculation_gate = SpeculationGate(f"{self}::SpeculationGate")
@@ -692,9 +828,20 @@ class LLMService(AIService):
             gate.run_stopped()
 
     async def _run_context(self, context: ChatContext, *, speculative: bool = False) -> None:
+        self._running_context = context
+        try:
+            await self._run_rounds(context, speculative)
+        finally:
+            self._running_context = None
+        if self._run_owed is not None:
+            # An asynchronous result came in after the last request of this run went out.
+            await self._start_owed_run()
+
+    async def _run_rounds(self, context: ChatContext, speculative: bool) -> None:
         if self._turn_completion is not None:
             self._turn_completion.context = context
         for _ in range(self._max_tool_rounds + 1):
+            self._prepare_request(context)
             calls = await self.run_completion(context)
             if not calls:
                 return
@@ -706,9 +853,17 @@ class LLMService(AIService):
                 context = confirmed
                 if self._turn_completion is not None:
                     self._turn_completion.context = context
-            if not await self.run_function_calls(context, calls):
+            if not await self._run_tools(context, calls):
                 return
         logger.warning("%s: stopped after %d tool rounds", self, self._max_tool_rounds)
+
+    async def _run_tools(self, context: ChatContext, calls: list[ToolCall]) -> bool:
+        """Run the calls of one response; whether the model should run again now."""
+        if isinstance(context, LLMContext):
+            registrations = [self._registration(context, call.name) for call in calls]
+            if any(r is not None and not r.cancel_on_interruption for r in registrations):
+                return await self._run_calls_with_async(context, calls, registrations)
+        return await self.run_function_calls(context, calls)
 
     async def _context_for_speculative_tools(self, context: ChatContext) -> ChatContext | None:
         """A run on a provisional context asked for tools: the context to run them on, or
@@ -777,7 +932,10 @@ class LLMService(AIService):
         task.add_done_callback(self._side_tasks.discard)
 
     async def _close_side_work(self) -> None:
-        """The call ends: close the turn-completion filter, cancel the side tasks."""
+        """The call ends: close the turn-completion filter, cancel the side tasks. Asynchronous
+        function calls may still end until the cleanup (as in 1.14), but run the model no more."""
+        self._ending = True
+        self._run_owed = None
         if self._turn_completion is not None:
             await self._turn_completion.close()
         for task in list(self._side_tasks):
@@ -804,13 +962,10 @@ class LLMService(AIService):
             FunctionCallFromLLM(call.name, call.id, _loads_or_raw(call.arguments), context)
             for call in calls
         ]
-        await self._call_event_handler("on_function_calls_started", list(started))
-        if self._turn_completion is not None:
-            await self._turn_completion.tool_calls_started()
-        await self._broadcast(lambda: FunctionCallsStartedFrame(function_calls=list(started)))
+        registrations = [self._registration(context, call.name) for call in calls]
+        await self._announce_calls(started, registrations)
         tasks: list[asyncio.Task[_Outcome]] = []
-        for call, info in zip(calls, started, strict=True):
-            registration = self._registration(context, call.name)
+        for call, info, registration in zip(calls, started, registrations, strict=True):
             cancel = registration is None or registration.cancel_on_interruption
             await self._broadcast(
                 partial(
@@ -833,21 +988,35 @@ class LLMService(AIService):
             raise
         self._append_calls(context, calls, outcomes)
         for call, info, outcome in zip(calls, started, outcomes, strict=True):
-            await self._broadcast(
-                partial(
-                    FunctionCallResultFrame,
-                    function_name=call.name,
-                    tool_call_id=call.id,
-                    arguments=info.arguments,
-                    result=outcome.content,
-                    run_llm=outcome.properties.run_llm if outcome.properties else None,
-                    properties=outcome.properties,
-                    error=outcome.error,
-                )
+            await self._broadcast_result(
+                call.name,
+                call.id,
+                info.arguments,
+                outcome.content,
+                outcome.properties,
+                outcome.error,
             )
         self._start_context_updated(calls, outcomes)
         # The model answers unless every result asked it not to.
         return any(o.properties is None or o.properties.run_llm is not False for o in outcomes)
+
+    async def _announce_calls(
+        self, started: list[FunctionCallFromLLM], registrations: Sequence[_Registration | None]
+    ) -> None:
+        """``on_function_calls_started`` and ``FunctionCallsStartedFrame`` for the calls, less
+        the service's own cancel tools (as in 1.14: they are internal)."""
+        visible = [
+            info
+            for info, registration in zip(started, registrations, strict=True)
+            if registration is None or not registration.builtin
+        ]
+        quiet = bool(started) and not visible
+        if not quiet:
+            await self._call_event_handler("on_function_calls_started", list(visible))
+        if self._turn_completion is not None:
+            await self._turn_completion.tool_calls_started()
+        if not quiet:
+            await self._broadcast(lambda: FunctionCallsStartedFrame(function_calls=list(visible)))
 
     def _start_context_updated(self, calls: list[ToolCall], outcomes: list[_Outcome]) -> None:
         """Run each result's ``on_context_updated`` in a task of its own (as Pipecat 1.14 does).
@@ -970,15 +1139,7 @@ class LLMService(AIService):
                     target,
                 )
             return
-        schema = FunctionSchema(
-            name,
-            f"Stop the running {target} call whose result is no longer wanted (the user "
-            "dropped it or asked for something that replaces it). Without arguments it stops "
-            f"the one running call; tool_call_id chooses when several {target} calls run.",
-            {"tool_call_id": {"type": "string", "description": f"The {target} call to stop."}},
-            [],
-            self._cancel_tool_handler,
-        )
+        schema = self._cancel_tool_schema(target, self._cancel_tool_handler)
         self._cancel_schemas[name] = schema
         if isinstance(tools, ToolsSchema):
             tools.standard_tools.append(schema)
@@ -995,31 +1156,48 @@ class LLMService(AIService):
             if not tools.standard_tools and not tools.custom_tools:
                 context.set_tools()
 
-    async def _cancel_tool_handler(self, params: FunctionCallParams) -> dict[str, Any]:
-        """The model called ``cancel_<name>``: stop that running call (or say why not)."""
-        target = params.function_name.removeprefix(CANCEL_TOOL_PREFIX)
+    @staticmethod
+    def _cancel_tool_schema(target: str, handler: FunctionHandler) -> FunctionSchema:
+        """``target``'s cancel tool, carrying the handler that runs it."""
+        base = build_cancel_tool_schema(target)
+        return FunctionSchema(base.name, base.description, base.properties, base.required, handler)
+
+    @staticmethod
+    def _pick_call_to_cancel(
+        params: FunctionCallParams, target: str, running: list[_C]
+    ) -> _C | dict[str, Any]:
+        """The call a ``cancel_<target>`` call asks to stop, or the answer refusing it."""
         wanted = params.arguments.get("tool_call_id")
-        running = [
-            c for c in self._llm_cancellable.values() if c.name == target and not c.task.done()
-        ]
-        match: _RunningCall | None = None
         if wanted:
             match = next((c for c in running if c.tool_call_id == wanted), None)
             if match is None:
                 return {"cancelled": None, "reason": f"no running {target} call has that id"}
-        elif len(running) == 1:
-            match = running[0]
-        elif not running:
+            return match
+        if len(running) == 1:
+            return running[0]
+        if not running:
             return {"cancelled": None, "reason": f"no {target} call is running"}
-        else:
-            return {
-                "cancelled": None,
-                "reason": f"{len(running)} {target} calls are running; call "
-                f"{params.function_name} again with the tool_call_id of the one to stop",
-                "running": [
-                    {"tool_call_id": c.tool_call_id, "arguments": c.arguments} for c in running
-                ],
-            }
+        choices = "; ".join(
+            f"{c.tool_call_id} (arguments {json.dumps(c.arguments, default=str)})" for c in running
+        )
+        return {
+            "cancelled": None,
+            "reason": f"{len(running)} {target} calls are running: {choices}. Call "
+            f"{params.function_name} again with the tool_call_id of the one to stop.",
+            "running": [
+                {"tool_call_id": c.tool_call_id, "arguments": c.arguments} for c in running
+            ],
+        }
+
+    async def _cancel_tool_handler(self, params: FunctionCallParams) -> dict[str, Any]:
+        """The model called ``cancel_<name>``: stop that running call (or say why not)."""
+        target = params.function_name.removeprefix(CANCEL_TOOL_PREFIX)
+        running = [
+            c for c in self._llm_cancellable.values() if c.name == target and not c.task.done()
+        ]
+        match = self._pick_call_to_cancel(params, target, running)
+        if isinstance(match, dict):
+            return match
         logger.debug("%s: the model cancels %s [%s]", self, target, match.tool_call_id)
         self._cancelled_by_llm.add(match.tool_call_id)
         match.task.cancel()
@@ -1032,6 +1210,484 @@ class LLMService(AIService):
             [FunctionCallFromLLM(target, match.tool_call_id, match.arguments, match.context)],
         )
         return {"cancelled": match.tool_call_id, "function_name": target}
+
+    # ------------------------------------------------------------------ asynchronous calls
+
+    def _prepare_request(self, context: ChatContext) -> None:
+        """Before each completion: with an ``LLMContext``, the cancel tools and the async-tool
+        instructions for what is registered now; a run owed for a result is settled (this
+        request carries it)."""
+        if not isinstance(context, LLMContext):
+            if self._instruction_written is not _NO_INSTRUCTION:
+                self._set_instruction_addons(())
+            return
+        owed = self._run_owed
+        if owed is not None and (
+            owed is context
+            or (isinstance(context, ProvisionalLLMContext) and context.committed is owed)
+        ):
+            self._run_owed = None
+        registered = self._registered_functions(context)
+        taken = {schema.name for schema in context.function_schemas()}
+        cancel_tools: list[FunctionSchema] = []
+        for name, registration in registered.items():
+            if name is None or not self._is_cancellable(registration):
+                continue
+            tool = cancel_tool_name(name)
+            if tool in registered or tool in taken:
+                if tool not in self._warned_cancel_collisions:
+                    self._warned_cancel_collisions.add(tool)
+                    logger.warning(
+                        "%s: %r is cancellable but %r is a function of its own, so the model "
+                        "cannot stop %s calls; rename one of them",
+                        self,
+                        name,
+                        tool,
+                        name,
+                    )
+                continue
+            schema = self._builtin_cancel_tools.get(tool)
+            if schema is None:
+                schema = self._cancel_tool_schema(name, self._cancel_async_call_handler)
+                self._builtin_cancel_tools[tool] = schema
+            cancel_tools.append(schema)
+        context.set_builtin_tools(cancel_tools)
+        addons: list[str] = []
+        if cancel_tools:
+            addons.append(ASYNC_TOOL_CANCELLATION_INSTRUCTIONS)
+        if any(not r.cancel_on_interruption for r in registered.values()):
+            addons.append(async_tool_messages.ASYNC_TOOL_INSTRUCTIONS)
+        self._set_instruction_addons(tuple(addons))
+        if addons and self._instruction_written is not _NO_INSTRUCTION:
+            self._warn_if_instruction_alone(context)
+
+    def _registered_functions(self, context: LLMContext) -> dict[str | None, _Registration]:
+        """What may run on ``context``: the registered functions and the handlers its
+        advertised schemas carry (a registration wins, as in :meth:`_registration`)."""
+        registered: dict[str | None, _Registration] = dict(self._functions)
+        for schema in context.function_schemas():
+            if schema.handler is not None and schema.name not in registered:
+                registered[schema.name] = self._schema_registration(schema, schema.handler)
+        return registered
+
+    def _is_cancellable(self, registration: _Registration) -> bool:
+        """Whether the model may cancel the function's calls (it opted in, or the deprecated
+        ``enable_async_tool_cancellation`` covers every asynchronous one)."""
+        if registration.builtin:
+            return False
+        return registration.cancellable_by_llm or (
+            self._enable_async_tool_cancellation and not registration.cancel_on_interruption
+        )
+
+    def _set_instruction_addons(self, addons: tuple[str, ...]) -> None:
+        """Write ``settings.system_instruction`` as its base with ``addons`` appended.
+
+        The base is what the instruction was before they were added, or whatever replaced it
+        since (a settings update, the turn-completion instructions): anything other than what
+        was written here last."""
+        settings = self._settings
+        current = settings.system_instruction
+        if self._instruction_written is _NO_INSTRUCTION:
+            if not addons:
+                return
+            base = current
+        elif current == self._instruction_written:
+            base = self._instruction_base
+        else:
+            base = current
+        if not addons:
+            settings.system_instruction = base
+            self._instruction_base = None
+            self._instruction_written = _NO_INSTRUCTION
+            return
+        parts = [base] if isinstance(base, str) and base else []
+        composed = "\n\n".join([*parts, *addons])
+        self._instruction_base = base
+        self._instruction_written = composed
+        if composed != current:
+            settings.system_instruction = composed
+            logger.debug("%s: system instruction composed with the async-tool instructions", self)
+
+    def _warn_if_instruction_alone(self, context: LLMContext) -> None:
+        """Once: the async-tool instructions are the whole system instruction while the
+        context opens with a system message of its own."""
+        if self._warned_instruction_alone or self._instruction_base:
+            return
+        first = context.messages[0] if context.messages else None
+        if isinstance(first, dict) and first.get("role") == "system":
+            self._warned_instruction_alone = True
+            logger.warning(
+                "%s: no system_instruction is set, so the async-tool instructions are sent as "
+                "the system instruction on their own; services that send one system prompt "
+                "(Anthropic, AWS Bedrock) then leave out the context's system message. Set "
+                "the prompt as the service's system_instruction",
+                self,
+            )
+
+    async def _run_calls_with_async(
+        self,
+        context: LLMContext,
+        calls: list[ToolCall],
+        registrations: list[_Registration | None],
+    ) -> bool:
+        """One response's calls, at least one asynchronous (1.14). All of them go into the
+        context now, the asynchronous ones with a ``started`` message, the others with an
+        ``IN_PROGRESS`` placeholder; the synchronous ones are waited for here, the others end
+        in the background. Returns whether the model should run again now."""
+        started = [
+            FunctionCallFromLLM(call.name, call.id, _loads_or_raw(call.arguments), context)
+            for call in calls
+        ]
+        await self._announce_calls(started, registrations)
+        batch = _Batch({call.id for call in calls})
+        context.add_message(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [call.as_message_entry() for call in calls],
+            }
+        )
+        for call, registration in zip(calls, registrations, strict=True):
+            if registration is not None and not registration.cancel_on_interruption:
+                context.add_message(async_tool_messages.build_started_message(call.id))
+            else:
+                context.add_message(
+                    {"role": "tool", "tool_call_id": call.id, "content": IN_PROGRESS}
+                )
+        waited: list[tuple[ToolCall, FunctionCallFromLLM, asyncio.Task[_Outcome]]] = []
+        unstarted = list(zip(calls, started, registrations, strict=True))
+        try:
+            await self._start_calls(context, batch, unstarted, waited)
+            outcomes = await asyncio.gather(*(asyncio.shield(t) for _, _, t in waited))
+        except asyncio.CancelledError:
+            await self._interrupt_calls(context, batch, waited, unstarted)
+            raise
+        for (call, info, _), outcome in zip(waited, outcomes, strict=True):
+            await self._settle_waited_call(context, batch, call, info, outcome)
+        if self._run_owed is context:
+            self._run_owed = None
+            return True
+        return False
+
+    async def _start_calls(
+        self,
+        context: LLMContext,
+        batch: _Batch,
+        unstarted: list[tuple[ToolCall, FunctionCallFromLLM, _Registration | None]],
+        waited: list[tuple[ToolCall, FunctionCallFromLLM, asyncio.Task[_Outcome]]],
+    ) -> None:
+        """Announce each call in progress and start it (in order, or each after the one before
+        with ``run_in_parallel=False``); a started call leaves ``unstarted``, a synchronous one
+        joins ``waited``."""
+        group_id = str(uuid.uuid4())
+        previous: asyncio.Task[Any] | None = None
+        while unstarted:
+            call, info, registration = unstarted[0]
+            asynchronous = registration is not None and not registration.cancel_on_interruption
+            await self._broadcast(
+                partial(
+                    FunctionCallInProgressFrame,
+                    function_name=call.name,
+                    tool_call_id=call.id,
+                    arguments=info.arguments,
+                    cancel_on_interruption=not asynchronous,
+                    group_id=group_id,
+                )
+            )
+            task: asyncio.Task[Any]
+            if registration is not None and asynchronous:
+                running = _AsyncCall(
+                    call.name, call.id, call.arguments, info.arguments, context, registration, batch
+                )
+                self._async_calls[call.id] = running
+                run_async = partial(self._run_async_call, running)
+                if self._run_in_parallel or previous is None:
+                    task = self.create_task(run_async(), f"{call.name}:{call.id}")
+                else:
+                    task = self.create_task(_after(previous, run_async), f"{call.name}:{call.id}")
+                running.task = task
+            else:
+                run = partial(self._call_one, context, call, registration)
+                if self._run_in_parallel or previous is None:
+                    task = asyncio.ensure_future(run())
+                else:
+                    task = asyncio.ensure_future(_after(previous, run))
+                waited.append((call, info, task))
+            unstarted.pop(0)
+            previous = task
+
+    async def _settle_waited_call(
+        self,
+        context: LLMContext,
+        batch: _Batch,
+        call: ToolCall,
+        info: FunctionCallFromLLM,
+        outcome: _Outcome,
+    ) -> None:
+        """A synchronous call of a batch with asynchronous ones has ended."""
+        _set_tool_content(context, call.id, outcome.content)
+        note_function_call(call.name, _json_or_text(call.arguments), _json_or_text(outcome.content))
+        await self._broadcast_result(
+            call.name, call.id, info.arguments, outcome.content, outcome.properties, outcome.error
+        )
+        self._start_context_updated([call], [outcome])
+        batch.pending.discard(call.id)
+        if _wants_run(outcome.properties, batch.pending):
+            self._run_owed = context
+
+    async def _interrupt_calls(
+        self,
+        context: LLMContext,
+        batch: _Batch,
+        waited: list[tuple[ToolCall, FunctionCallFromLLM, asyncio.Task[_Outcome]]],
+        unstarted: list[tuple[ToolCall, FunctionCallFromLLM, _Registration | None]],
+    ) -> None:
+        """An interruption while such a batch started or its synchronous calls ran: those are
+        cancelled (their placeholders say so), and so are calls not started yet; the
+        asynchronous calls already started go on."""
+        cancelled: list[FunctionCallFromLLM] = []
+        stopped = [(call, info) for call, info, _ in unstarted]
+        for call, info, task in waited:
+            if task.done() and not task.cancelled():
+                await self._settle_waited_call(context, batch, call, info, task.result())
+            else:
+                task.cancel()
+                stopped.append((call, info))
+        for call, info in stopped:
+            batch.pending.discard(call.id)
+            _set_tool_content(context, call.id, json.dumps({"error": "cancelled by interruption"}))
+            cancelled.append(info)
+            await self._broadcast(
+                partial(FunctionCallCancelFrame, function_name=call.name, tool_call_id=call.id)
+            )
+        if cancelled:
+            await self._call_event_handler("on_function_calls_cancelled", cancelled)
+
+    async def _run_async_call(self, running: _AsyncCall) -> None:
+        """Run an asynchronous call's handler; its outcome (or cancellation) ends the call."""
+        registration = running.registration
+        try:
+            raw = running.raw_arguments
+            arguments = json.loads(raw) if raw.strip() else {}
+            if not isinstance(arguments, dict):
+                raise ValueError("arguments are not a JSON object")
+        except ValueError as exc:
+            logger.warning("%s: bad arguments for %s: %s", self, running.name, exc)
+            content = json.dumps({"error": f"invalid arguments: {exc}"})
+            await self._finish_async_call(running, content, None, error=str(exc))
+            return
+
+        async def result_callback(
+            result: Any, *, properties: FunctionCallResultProperties | None = None
+        ) -> None:
+            if running.settled:
+                logger.warning(
+                    "%s: result for %s [%s] ignored: the call has already ended",
+                    self,
+                    running.name,
+                    running.tool_call_id,
+                )
+            elif properties is not None and not properties.is_final:
+                await self._report_async_progress(running, result, properties)
+            else:
+                await self._finish_async_call(running, _async_result_text(result), properties)
+
+        params = FunctionCallParams(
+            running.name, running.tool_call_id, arguments, self, running.context, result_callback
+        )
+        logger.debug("%s: calling function %s (asynchronous)", self, running.name)
+        timeout = registration.timeout_secs or self._function_call_timeout_secs
+        try:
+            returned = await asyncio.wait_for(registration.handler(params), timeout)
+        except TimeoutError:
+            if not running.settled:
+                logger.warning(
+                    "%s: function %s timed out after %.1fs; cancelled", self, running.name, timeout
+                )
+                await self._cancel_async_call(running, run_llm=True, reason="timed out")
+            return
+        except Exception as exc:
+            logger.exception("%s: function %s failed", self, running.name)
+            if not running.settled:
+                message = f"{type(exc).__name__}: {exc}"
+                await self._finish_async_call(
+                    running, json.dumps({"error": message}), None, error=message
+                )
+            return
+        if not running.settled:
+            await self._finish_async_call(running, _async_result_text(returned), None)
+
+    async def _report_async_progress(
+        self, running: _AsyncCall, result: Any, properties: FunctionCallResultProperties
+    ) -> None:
+        """A progress report: an ``intermediate`` message; the model runs on it unless
+        ``run_llm`` says otherwise or another call of the response is still running."""
+        if result is None or result == "":
+            logger.warning(
+                "%s: result_callback(is_final=False) without a result for %s [%s]; ignored",
+                self,
+                running.name,
+                running.tool_call_id,
+            )
+            return
+        content = _async_result_text(result)
+        context = running.context
+        context.add_message(
+            async_tool_messages.build_intermediate_result_message(running.tool_call_id, content)
+        )
+        await self._broadcast_result(
+            running.name, running.tool_call_id, running.arguments, content, properties
+        )
+        self._start_one_context_updated(running, properties)
+        if _wants_run(properties, running.batch.pending - {running.tool_call_id}):
+            await self._owe_run(context)
+
+    async def _broadcast_result(
+        self,
+        name: str,
+        tool_call_id: str,
+        arguments: Any,
+        content: Any,
+        properties: FunctionCallResultProperties | None,
+        error: str | None = None,
+    ) -> None:
+        """A call's result (or an async call's progress report) announced both ways."""
+        await self._broadcast(
+            partial(
+                FunctionCallResultFrame,
+                function_name=name,
+                tool_call_id=tool_call_id,
+                arguments=arguments,
+                result=content,
+                run_llm=properties.run_llm if properties else None,
+                properties=properties,
+                error=error,
+            )
+        )
+
+    async def _finish_async_call(
+        self,
+        running: _AsyncCall,
+        content: str,
+        properties: FunctionCallResultProperties | None,
+        *,
+        error: str | None = None,
+    ) -> None:
+        """The outcome: in place of the ``started`` message while nothing was said since,
+        else a ``final`` message; then (by default, when the response's last call has ended)
+        a run of the model to pass it on."""
+        running.settled = True
+        self._async_calls.pop(running.tool_call_id, None)
+        context = running.context
+        if _result_deferred(context, running.tool_call_id):
+            context.add_message(
+                async_tool_messages.build_final_result_message(running.tool_call_id, content)
+            )
+        else:
+            _set_tool_content(context, running.tool_call_id, content)
+        note_function_call(running.name, running.arguments, _json_or_text(content))
+        await self._broadcast_result(
+            running.name, running.tool_call_id, running.arguments, content, properties, error
+        )
+        self._start_one_context_updated(running, properties)
+        running.batch.pending.discard(running.tool_call_id)
+        if _wants_run(properties, running.batch.pending):
+            await self._owe_run(context)
+
+    async def _cancel_async_call(self, running: _AsyncCall, *, run_llm: bool, reason: str) -> None:
+        """End an asynchronous call without its outcome (timed out, or stopped by the model):
+        its handler is cancelled, a cancellation message goes into the context, then
+        ``FunctionCallCancelFrame`` and ``on_function_calls_cancelled``. ``run_llm`` (a
+        timeout) runs the model once the response's other calls have ended."""
+        if running.settled:
+            return
+        running.settled = True  # before cancelling: a result sent while unwinding is refused
+        self._async_calls.pop(running.tool_call_id, None)
+        task = running.task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.wait([task])
+        context = running.context
+        context.add_message(async_tool_messages.build_cancelled_message(running.tool_call_id))
+        note_function_call(running.name, running.arguments, {"error": reason})
+        await self._broadcast(
+            partial(
+                FunctionCallCancelFrame,
+                function_name=running.name,
+                tool_call_id=running.tool_call_id,
+                run_llm=run_llm,
+            )
+        )
+        await self._call_event_handler(
+            "on_function_calls_cancelled",
+            [FunctionCallFromLLM(running.name, running.tool_call_id, running.arguments, context)],
+        )
+        running.batch.pending.discard(running.tool_call_id)
+        if run_llm and not running.batch.pending:
+            await self._owe_run(context)
+
+    async def _cancel_async_call_handler(self, params: FunctionCallParams) -> dict[str, Any]:
+        """The model called ``cancel_<name>`` (1.14's cancel tool): stop that running call."""
+        target = params.function_name.removeprefix(CANCEL_TOOL_PREFIX)
+        running = [
+            c
+            for c in self._async_calls.values()
+            if c.name == target and not c.settled and self._is_cancellable(c.registration)
+        ]
+        match = self._pick_call_to_cancel(params, target, running)
+        if isinstance(match, dict):
+            logger.debug("%s: not cancelling %s: %s", self, target, match["reason"])
+            return match
+        logger.debug("%s: the model cancels %s [%s]", self, target, match.tool_call_id)
+        await self._cancel_async_call(
+            match, run_llm=False, reason="cancelled at the model's request"
+        )
+        return {"cancelled": match.tool_call_id, "function_name": target}
+
+    def _start_one_context_updated(
+        self, running: _AsyncCall, properties: FunctionCallResultProperties | None
+    ) -> None:
+        callback = properties.on_context_updated if properties else None
+        if callback is not None:
+            name = f"{running.name}:{running.tool_call_id}:on_context_updated"
+            self._start_side_task(_run_callback(callback), name)
+
+    async def _owe_run(self, context: LLMContext) -> None:
+        """An asynchronous result wants the model to run: now, or once the run in progress
+        has ended (if its last request went out before the result came)."""
+        self._run_owed = context
+        if self._running_context is None:
+            await self._start_owed_run()
+
+    async def _start_owed_run(self) -> None:
+        """Queue the owed run, unless someone is speaking: the caller's turn runs the model
+        anyway, and the bot's reply has to be heard (and in the context) first."""
+        context = self._run_owed
+        if context is None or self._ending or self._user_speaking or self._bot_speaking:
+            return
+        self._run_owed = None
+        queued = self._owed_frame
+        if queued is not None and any(frame is queued for frame, _ in self._queue):
+            return  # the run waiting in the queue sees this result too
+        logger.debug("%s: running the model on an asynchronous function result", self)
+        self._owed_frame = LLMContextFrame(context=context)
+        await self.queue_frame(self._owed_frame)
+
+    async def _follow_turns(self, frame: Frame) -> None:
+        """Who is speaking, for the owed run; an interruption drops it (the caller's turn
+        will run the model)."""
+        if isinstance(frame, InterruptionFrame):
+            self._run_owed = None
+        elif isinstance(frame, UserStartedSpeakingFrame):
+            self._user_speaking = True
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._user_speaking = False
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            self._bot_speaking = True
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._bot_speaking = False
+            if self._run_owed is not None and self._running_context is None:
+                await self._start_owed_run()
 
     async def _call_one(
         self, context: ChatContext, call: ToolCall, registration: _Registration | None
@@ -1047,10 +1703,21 @@ class LLMService(AIService):
             logger.warning("%s: bad arguments for %s: %s", self, call.name, exc)
             return _Outcome(json.dumps({"error": f"invalid arguments: {exc}"}), error=str(exc))
         box = _ResultBox()
+        # 1.14: a progress report is for asynchronous calls; the model waits for this one.
+        reports_ignored = isinstance(context, LLMContext) and registration.cancel_on_interruption
 
         async def result_callback(
             result: Any, *, properties: FunctionCallResultProperties | None = None
         ) -> None:
+            if reports_ignored and properties is not None and not properties.is_final:
+                logger.warning(
+                    "%s: result_callback(is_final=False) for %s [%s] ignored: progress reports "
+                    "are for asynchronous calls (cancel_on_interruption=False)",
+                    self,
+                    call.name,
+                    call.id,
+                )
+                return
             box.value = result
             box.properties = properties
 
@@ -1070,15 +1737,24 @@ class LLMService(AIService):
         content = value if isinstance(value, str) else json.dumps(value, default=str)
         return _Outcome(content, box.properties)
 
+    def _drop_async_calls(self) -> None:
+        """The call ends: asynchronous calls still running are cancelled, nothing more is
+        written or run for them."""
+        self._run_owed = None
+        for running in list(self._async_calls.values()):
+            running.settled = True
+            if running.task is not None:
+                running.task.cancel()
+        self._async_calls.clear()
+
     async def cleanup(self) -> None:
         for task in list(self._background_calls):
             task.cancel()
+        self._drop_async_calls()
         await super().cleanup()
 
 
-async def _after(
-    previous: asyncio.Task[_Outcome], run: Callable[[], Awaitable[_Outcome]]
-) -> _Outcome:
+async def _after(previous: asyncio.Task[Any], run: Callable[[], Awaitable[_T]]) -> _T:
     """``run()`` once ``previous`` has ended, however it ended (sequential function calls)."""
     await asyncio.wait([previous])
     return await run()
@@ -1086,6 +1762,56 @@ async def _after(
 
 async def _run_callback(callback: Callable[[], Awaitable[None]]) -> None:
     await callback()
+
+
+def _wants_run(properties: FunctionCallResultProperties | None, others: set[str]) -> bool:
+    """Whether a result asks the model to run: its ``run_llm``, else whether no other call of
+    its response is still running (1.14's grouping)."""
+    if properties is not None and properties.run_llm is not None:
+        return properties.run_llm
+    return not others
+
+
+def _async_result_text(value: Any) -> str:
+    """An asynchronous call's result for the context: text as it is, anything else as JSON,
+    ``"COMPLETED"`` when the handler gave none."""
+    if value is None or value == "":
+        return "COMPLETED"
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _set_tool_content(context: LLMContext, tool_call_id: str, content: str) -> None:
+    """Replace the content of the ``tool`` message answering ``tool_call_id``."""
+    for message in context.messages:
+        if (
+            not isinstance(message, LLMSpecificMessage)
+            and message.get("role") == "tool"
+            and message.get("tool_call_id") == tool_call_id
+        ):
+            message["content"] = content
+
+
+def _result_deferred(context: LLMContext, tool_call_id: str) -> bool:
+    """Whether an asynchronous call's outcome needs a ``final`` message of its own: the
+    conversation moved on after its ``started`` message (a user, system or developer message
+    came since, its own progress reports included), or that message is gone (the context was
+    rebuilt). The model's own text and other calls' messages do not count."""
+    after_started = False
+    for message in context.messages:
+        if isinstance(message, LLMSpecificMessage):
+            continue
+        if not after_started:
+            after_started = (
+                message.get("role") == "tool" and message.get("tool_call_id") == tool_call_id
+            )
+            continue
+        if message.get("role") in ("tool", "assistant"):
+            continue
+        payload = async_tool_messages.parse_message(message)
+        if payload is not None and payload.tool_call_id != tool_call_id:
+            continue
+        return True
+    return not after_started
 
 
 def _loads_or_raw(arguments: str) -> Any:

@@ -35,7 +35,7 @@ class UserIdleController:
         self._on_idle = on_idle
         self._bot_speaking = False
         self._user_turn = False
-        self._calls = 0
+        self._calls: set[str] = set()  # tool_call_ids announced and not ended
         self._waiting = False
         self._handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -47,7 +47,7 @@ class UserIdleController:
     def process_frame(self, frame: Frame) -> None:
         if isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
-            if not self._user_turn and self._calls == 0:
+            if not self._user_turn and not self._calls:
                 self._waiting = True
                 self._arm()
         elif isinstance(frame, BotStartedSpeakingFrame):
@@ -61,11 +61,14 @@ class UserIdleController:
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._user_turn = False
         elif isinstance(frame, FunctionCallsStartedFrame):
-            self._calls += len(frame.function_calls)
+            self._calls.update(call.tool_call_id for call in frame.function_calls)
             self._waiting = False
             self.cancel()
-        elif isinstance(frame, FunctionCallResultFrame | FunctionCallCancelFrame):
-            self._calls = max(0, self._calls - 1)
+        elif isinstance(frame, FunctionCallCancelFrame) or (
+            isinstance(frame, FunctionCallResultFrame)
+            and (frame.properties is None or frame.properties.is_final)
+        ):
+            self._calls.discard(frame.tool_call_id)  # a progress report leaves it running
         elif isinstance(frame, UserIdleTimeoutUpdateFrame):
             self.timeout = frame.timeout
             if self.timeout <= 0:

@@ -31,12 +31,17 @@ from callpipe.frames.frames import (
 )
 from callpipe.pipeline.pipeline import Pipeline
 from callpipe.pipeline.task import PipelineTask
+from callpipe.processors.aggregators.async_tool_messages import ASYNC_TOOL_INSTRUCTIONS
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 
 from .helpers import WAIT_SECS, Bot
+
+ROLE = "You are a booking assistant.\n\n" + ASYNC_TOOL_INSTRUCTIONS
+"""The role as the model gets it: a flow's functions are asynchronous (cancel_on_interruption
+defaults to False), so the LLM service adds the async-tool instructions, as in 1.14."""
 
 
 def task_message(text: str) -> list[dict[str, Any]]:
@@ -104,7 +109,7 @@ async def test_a_tool_call_moves_the_flow_to_the_next_node(
 
     # Node 1: its role as the system instruction, its task, only its tool.
     first = bot.request(0)
-    assert first["messages"][0] == {"role": "system", "content": "You are a booking assistant."}
+    assert first["messages"][0] == {"role": "system", "content": ROLE}
     assert "Ask for the caller's name." in bot.contents(0)
     assert bot.tool_names(0) == ["record_name"]
     assert seen == [{"name": "Ana"}]
@@ -156,7 +161,7 @@ async def test_reset_replaces_the_conversation_with_the_new_node(
     await bot.end()
     # The role stays (it is the LLM's instruction); everything else is the new task.
     assert bot.request(1)["messages"] == [
-        {"role": "system", "content": "You are a booking assistant."},
+        {"role": "system", "content": ROLE},
         {"role": "system", "content": "Ask Ana to confirm."},
     ]
 

@@ -23,7 +23,12 @@ from callpipe.frames.frames import (
     LLMUpdateSettingsFrame,
     TTSUpdateSettingsFrame,
 )
+from callpipe.processors.aggregators import async_tool_messages
 from callpipe.processors.aggregators.llm_context import LLMContext
+from callpipe.processors.aggregators.openai_llm_context import (
+    OpenAILLMContext,
+    OpenAILLMContextFrame,
+)
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing import run_test
@@ -180,6 +185,8 @@ async def test_interruption_cancels_the_call_and_leaves_no_dangling_tool_call(
 
 
 async def test_non_cancellable_call_outlives_the_interruption(server: FakeOpenAIServer) -> None:
+    # The older API's behaviour (an LLMContext makes such a call asynchronous, see
+    # test_async_function_calls.py).
     server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "X"}}])
     llm = make_llm(server)
     started = asyncio.Event()
@@ -190,10 +197,10 @@ async def test_non_cancellable_call_outlives_the_interruption(server: FakeOpenAI
         return "booked"
 
     llm.register_function("get_weather", booking, cancel_on_interruption=False)
-    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
+    context = OpenAILLMContext([{"role": "user", "content": "?"}], tools=ToolsSchema([WEATHER]))
     await run_then(
         llm,
-        [LLMContextFrame(context=context)],
+        [OpenAILLMContextFrame(context=context)],
         [InterruptionFrame(), SleepFrame(0.4)],
         when=lambda out: started.is_set(),
     )
@@ -321,9 +328,9 @@ async def test_an_interruption_stops_sequential_calls_not_yet_started(
     assert [m.get("role") for m in context.messages] == ["user"]  # type: ignore[union-attr]
 
 
-async def test_the_model_cancels_a_cancellable_call_that_outlived_an_interruption(
-    server: FakeOpenAIServer,
-) -> None:
+async def test_the_model_cancels_a_cancellable_call(server: FakeOpenAIServer) -> None:
+    # 1.14: the call is asynchronous, so the next turn runs while it works (the interruption
+    # leaves it running), and its cancel tool is advertised while the function is registered.
     server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "X"}}])
     server.add_chat_reply(tool_calls=[{"name": "cancel_get_weather", "arguments": {}}])
     server.add_chat_reply("Dropped it.")
@@ -369,7 +376,14 @@ async def test_the_model_cancels_a_cancellable_call_that_outlived_an_interruptio
         if m.get("role") == "tool"  # type: ignore[union-attr]
     }
     assert '"cancelled": "call_fake_0"' in tool_results["call_fake_1"]
-    assert "model's request" in tool_results["call_fake_0"]
+    # The call's end is a cancellation message (its started message stays as it was).
+    ended = [
+        async_tool_messages.parse_message(m)
+        for m in context.messages
+        if m.get("role") == "developer"  # type: ignore[union-attr]
+    ]
+    assert [(p.kind, p.tool_call_id) for p in ended if p] == [("final", "call_fake_0")]
+    assert ended[0] is not None and (ended[0].result or "").startswith("CANCELLED")
     assert len(server.chat_requests) == 3
 
 

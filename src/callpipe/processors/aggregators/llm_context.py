@@ -55,6 +55,7 @@ __all__ = [
     "LLMSetToolChoiceFrame",
     "LLMSetToolsFrame",
     "LLMSpecificMessage",
+    "LLMStandardMessage",
     "NotGiven",
     "is_given",
     "standard_message_text",
@@ -72,7 +73,10 @@ class LLMSpecificMessage:
     message: Any
 
 
-LLMContextMessage = dict[str, Any] | LLMSpecificMessage
+LLMStandardMessage = dict[str, Any]
+"""A message in the neutral (Chat Completions) shape: ``role``, ``content`` and so on."""
+
+LLMContextMessage = LLMStandardMessage | LLMSpecificMessage
 
 
 def standard_message_text(message: LLMContextMessage) -> str:
@@ -147,6 +151,7 @@ class LLMContext:
         self._messages: list[LLMContextMessage] = messages if messages else []
         self._tools: ToolsSchema | NotGiven = normalize_tools(tools)
         self._tool_choice: Any = tool_choice
+        self._builtin_tools: list[FunctionSchema] = []
 
     # ------------------------------------------------------------------ messages
 
@@ -194,6 +199,17 @@ class LLMContext:
     def set_tool_choice(self, tool_choice: Any) -> None:
         self._tool_choice = tool_choice
 
+    @property
+    def builtin_tools(self) -> list[FunctionSchema]:
+        """Tools the LLM service itself adds to every request on this context (the
+        ``cancel_<name>`` tools of functions registered with ``cancellable_by_llm=True``). They
+        are sent after :attr:`tools` but are not part of them: ``LLMSetToolsFrame`` leaves them
+        alone, and the service sets them again before each completion (callpipe-only)."""
+        return self._builtin_tools
+
+    def set_builtin_tools(self, tools: list[FunctionSchema]) -> None:
+        self._builtin_tools = tools
+
     # ------------------------------------------------------------------ for the LLM service
 
     def messages_for_api(self, llm: str = "openai") -> list[dict[str, Any]]:
@@ -208,7 +224,13 @@ class LLMContext:
         return out
 
     def tools_for_api(self) -> list[dict[str, Any]] | None:
-        return self._tools.to_openai() if isinstance(self._tools, ToolsSchema) else None
+        tools = self._tools.to_openai() if isinstance(self._tools, ToolsSchema) else None
+        if self._builtin_tools:
+            builtin = [
+                {"type": "function", "function": t.to_default_dict()} for t in self._builtin_tools
+            ]
+            tools = [*(tools or []), *builtin]
+        return tools
 
     def tool_choice_for_api(self) -> Any:
         return self._tool_choice if is_given(self._tool_choice) else None

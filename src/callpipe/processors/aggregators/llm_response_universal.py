@@ -438,7 +438,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
         )
         self._audio_idle_check: asyncio.TimerHandle | None = None
         self._bot_is_speaking = False
-        self._function_calls = 0
+        self._function_calls: set[str] = set()  # tool_call_ids announced and not ended
         # The turn as the 1.14 events see it: open from the caller's first words until written
         # to the context or found empty (a new VAD start while it is open continues it).
         self._turn_open = False
@@ -557,9 +557,12 @@ class LLMUserAggregator(LLMUserContextAggregator):
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_is_speaking = False
         elif isinstance(frame, FunctionCallsStartedFrame):
-            self._function_calls += len(frame.function_calls)
-        elif isinstance(frame, FunctionCallResultFrame | FunctionCallCancelFrame):
-            self._function_calls = max(0, self._function_calls - 1)
+            self._function_calls.update(call.tool_call_id for call in frame.function_calls)
+        elif isinstance(frame, FunctionCallCancelFrame) or (
+            isinstance(frame, FunctionCallResultFrame)
+            and (frame.properties is None or frame.properties.is_final)
+        ):
+            self._function_calls.discard(frame.tool_call_id)  # a progress report leaves it
         if isinstance(frame, InterruptionFrame):
             if self._interruption_allowed():
                 self._take_speculation()  # the LLM service drops and cancels it
@@ -984,7 +987,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
         if self._empty_recoveries >= config.max_consecutive_recoveries:
             logger.debug("%s: empty user turn left unanswered (too many in a row)", self)
             return False
-        if self._muted or self._function_calls > 0:
+        if self._muted or self._function_calls:
             return False  # a pending function result runs the LLM itself
         logger.debug(
             "%s: empty user turn (%s); running the LLM",

@@ -31,6 +31,8 @@ class BasetenLLMService(OpenAILLMService):
     else ``zai-org/GLM-5.3``.
     """
 
+    supports_developer_role = False
+
     Settings = BasetenLLMSettings
     _settings: BasetenLLMSettings
     _api_key_env = "BASETEN_API_KEY"

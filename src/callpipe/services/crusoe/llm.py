@@ -31,6 +31,8 @@ class CrusoeLLMService(OpenAILLMService):
     else ``openai/gpt-oss-120b``.
     """
 
+    supports_developer_role = False
+
     Settings = CrusoeLLMSettings
     _settings: CrusoeLLMSettings
     _api_key_env = "CRUSOE_API_KEY"

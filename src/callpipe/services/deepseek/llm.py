@@ -61,6 +61,8 @@ class DeepSeekLLMService(OpenAILLMService):
     The model is ``settings.model``, else ``model=`` (the older form), else ``deepseek-flash``.
     """
 
+    supports_developer_role = False
+
     Settings = DeepSeekLLMSettings
     _api_key_env = "DEEPSEEK_API_KEY"
     ThinkingConfig = DeepSeekThinkingConfig

@@ -143,7 +143,7 @@ def convert_messages(
                 system.append(text)
             continue
         leading = False
-        if role in ("user", "system"):
+        if role in ("user", "system", "developer"):  # (developer: e.g. an async tool's result)
             add("user", _text_parts(content))
         elif role == "assistant":
             parts = _text_parts(content)

@@ -39,6 +39,8 @@ class InceptionLLMService(OpenAILLMService):
     The model is ``settings.model``, else ``model=`` (the older form), else ``mercury-2``.
     """
 
+    supports_developer_role = False
+
     Settings = InceptionLLMSettings
     _settings: InceptionLLMSettings
     _api_key_env = "INCEPTION_API_KEY"

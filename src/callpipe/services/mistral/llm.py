@@ -63,6 +63,8 @@ class MistralLLMService(OpenAILLMService):
     ``mistral-small-latest``.
     """
 
+    supports_developer_role = False
+
     Settings = MistralLLMSettings
     _settings: MistralLLMSettings
     _api_key_env = "MISTRAL_API_KEY"

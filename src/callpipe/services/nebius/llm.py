@@ -31,6 +31,8 @@ class NebiusLLMService(OpenAILLMService):
     else ``Qwen/Qwen3-30B-A3B-Instruct-2507``.
     """
 
+    supports_developer_role = False
+
     Settings = NebiusLLMSettings
     _settings: NebiusLLMSettings
     _api_key_env = "NEBIUS_API_KEY"

@@ -30,6 +30,8 @@ class OLLamaLLMService(OpenAILLMService):
     The model is ``settings.model``, else ``model=`` (the older form), else ``llama2``.
     """
 
+    supports_developer_role = False
+
     Settings = OllamaLLMSettings
     _settings: OllamaLLMSettings
     _api_key_env = ""  # a local server: no key, and no OpenAI account headers

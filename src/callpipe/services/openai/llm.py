@@ -33,7 +33,7 @@ from callpipe.frames.frames import (
     StartFrame,
 )
 from callpipe.metrics.metrics import LLMTokenUsage
-from callpipe.processors.aggregators.llm_context import ChatContext
+from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
 from callpipe.services._llm_stream import (
     StreamingHTTPLLMService,
     _StreamError,
@@ -88,6 +88,10 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
 
     Settings = OpenAILLMSettings
     supports_response_schema = True
+    supports_developer_role: bool = True
+    """Whether the provider takes ``developer`` messages (Pipecat 1.14's flag). A provider that
+    does not gets them as ``user`` messages, with an ``LLMContext`` (where asynchronous function
+    results arrive in them)."""
 
     class InputParams(BaseModel):
         """Sampling options sent with every request (``None`` = provider default)."""
@@ -165,6 +169,10 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         instruction (:meth:`run_inference`)."""
         settings = self._settings
         messages = context.messages_for_api()
+        if not self.supports_developer_role and isinstance(context, LLMContext):
+            messages = [
+                {**m, "role": "user"} if m.get("role") == "developer" else m for m in messages
+            ]
         instruction = system_instruction or settings.system_instruction
         if isinstance(instruction, str) and instruction:
             messages.insert(0, {"role": "system", "content": instruction})

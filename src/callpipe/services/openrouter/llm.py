@@ -68,6 +68,8 @@ class OpenRouterLLMService(OpenAILLMService):
     The model is ``settings.model``, else ``model=`` (the older form), else ``openai/gpt-4.1``.
     """
 
+    supports_developer_role = False
+
     Settings = OpenRouterLLMSettings
     _api_key_env = "OPENROUTER_API_KEY"
     ProviderPreferences = OpenRouterProviderPreferences

@@ -81,6 +81,8 @@ class PerplexityLLMService(OpenAILLMService):
     The model is ``settings.model``, else ``model=`` (the older form), else ``sonar``.
     """
 
+    supports_developer_role = False
+
     Settings = PerplexityLLMSettings
     _settings: PerplexityLLMSettings
     _api_key_env = "PERPLEXITY_API_KEY"

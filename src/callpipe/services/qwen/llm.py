@@ -32,6 +32,8 @@ class QwenLLMService(OpenAILLMService):
     else ``qwen-plus``.
     """
 
+    supports_developer_role = False
+
     Settings = QwenLLMSettings
     _settings: QwenLLMSettings
     _api_key_env = "QWEN_API_KEY"

@@ -31,6 +31,8 @@ class SambaNovaLLMService(OpenAILLMService):
     else ``Meta-Llama-3.3-70B-Instruct``.
     """
 
+    supports_developer_role = False
+
     Settings = SambaNovaLLMSettings
     _settings: SambaNovaLLMSettings
     _api_key_env = "SAMBANOVA_API_KEY"

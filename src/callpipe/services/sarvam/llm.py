@@ -70,6 +70,8 @@ class SarvamLLMService(OpenAILLMService):
     ``base_url`` None: chosen from the model at construction.
     """
 
+    supports_developer_role = False
+
     Settings = SarvamLLMSettings
     _settings: SarvamLLMSettings
     _api_key_env = "SARVAM_API_KEY"

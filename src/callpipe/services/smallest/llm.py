@@ -30,6 +30,8 @@ class SmallestLLMSettings(OpenAILLMSettings):
 class SmallestLLMService(OpenAILLMService):
     """Smallest AI's Electron through its OpenAI-compatible API (see the module docstring)."""
 
+    supports_developer_role = False
+
     Settings = SmallestLLMSettings
     _settings: SmallestLLMSettings
     _api_key_env = "SMALLEST_API_KEY"

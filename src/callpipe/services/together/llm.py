@@ -35,6 +35,8 @@ class TogetherLLMService(OpenAILLMService):
     The model is ``settings.model``, else ``model=`` (the older form), else ``zai-org/GLM-5.2``.
     """
 
+    supports_developer_role = False
+
     Settings = TogetherLLMSettings
     _settings: TogetherLLMSettings
     _api_key_env = "TOGETHER_API_KEY"

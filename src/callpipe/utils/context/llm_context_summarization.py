@@ -284,11 +284,13 @@ def _async_tool_status(content: Any) -> tuple[str, str] | None:
 
 
 def _result_pending(content: Any) -> bool:
-    """A tool result that is only a placeholder: the call is still running."""
+    """A tool result that is only a placeholder: the call is still running (``IN_PROGRESS``,
+    or an asynchronous call's ``started`` message, whose status is ``running``; ``started``
+    is accepted too, the status Pipecat's summarizer looks for)."""
     if content == "IN_PROGRESS":
         return True
     status = _async_tool_status(content)
-    return status is not None and status[0] == "started"
+    return status is not None and status[0] in ("running", "started")
 
 
 class LLMContextSummarizationUtil:
