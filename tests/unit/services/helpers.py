@@ -33,6 +33,7 @@ from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing.fakes.openai import FakeOpenAIServer, tone_pcm
 from callpipe.testing.pipeline import FrameCollector, SleepFrame
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
+from callpipe.utils.base_object import BaseObject
 
 PHONE = PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)
 """A phone call: 8 kHz in and out."""
@@ -261,3 +262,30 @@ def assert_provider_turn(down: Sequence[Frame], up: Sequence[Frame]) -> STTMetad
     ]
     assert len(of(up, ProposedUserStoppedSpeakingFrame)) == 1
     return meta
+
+
+class ConnectionEvents:
+    """The connection events (Pipecat 1.14's) a service fired, in order: ``(name, args after
+    the service)``."""
+
+    def __init__(self, service: BaseObject) -> None:
+        self.seen: list[tuple[str, tuple[Any, ...]]] = []
+        self.snapshots: list[list[str]] = []
+        for name in ("on_connected", "on_disconnected", "on_connection_error"):
+            service.add_event_handler(name, self._handler(name))
+
+    def _handler(self, name: str) -> Any:
+        async def handler(source: BaseObject, *args: Any) -> None:
+            self.seen.append((name, args))
+
+        return handler
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.seen]
+
+    def errors(self) -> list[str]:
+        return [args[0] for name, args in self.seen if name == "on_connection_error"]
+
+    def snapshot(self) -> SleepFrame:
+        """A frame that notes the events seen when the pipeline reaches it (mid-call)."""
+        return until(lambda: self.snapshots.append(self.names()) is None)

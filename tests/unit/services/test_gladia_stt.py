@@ -30,7 +30,7 @@ from callpipe.testing.fakes.gladia import FakeGladiaServer
 from callpipe.transcriptions.language import Language
 from callpipe.turns.user_turn_strategies import ExternalUserTurnStrategies
 
-from .helpers import PHONE, WIDE, caller_audio, of, until
+from .helpers import PHONE, WIDE, ConnectionEvents, caller_audio, of, until
 
 Settings = GladiaSTTService.Settings
 
@@ -282,27 +282,6 @@ def test_deprecated_params_and_checks() -> None:
 
 
 # ---------------------------------------------------------------------- connection events
-
-
-class ConnectionEvents:
-    """The connection events a service fired, in order: ``(name, args after the service)``."""
-
-    def __init__(self, service: GladiaSTTService) -> None:
-        self.seen: list[tuple[str, tuple[Any, ...]]] = []
-        for name in ("on_connected", "on_disconnected", "on_connection_error"):
-            service.add_event_handler(name, self._handler(name))
-
-    def _handler(self, name: str) -> Any:
-        async def handler(source: GladiaSTTService, *args: Any) -> None:
-            self.seen.append((name, args))
-
-        return handler
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.seen]
-
-    def errors(self) -> list[str]:
-        return [args[0] for name, args in self.seen if name == "on_connection_error"]
 
 
 async def test_a_rejected_session_request_is_a_connection_error() -> None:

@@ -30,7 +30,15 @@ from callpipe.testing.fakes.google_speech import FakeGoogleSpeechServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import PHONE, caller_audio, of, run_then, service_account_info, until
+from .helpers import (
+    PHONE,
+    ConnectionEvents,
+    caller_audio,
+    of,
+    run_then,
+    service_account_info,
+    until,
+)
 
 RATE = 8000
 Settings = GoogleSTTService.Settings
@@ -287,32 +295,6 @@ async def test_server_errors_are_retried_then_reported(fake: FakeGoogleSpeechSer
 
 
 # ---------------------------------------------------------------------- connection events
-
-
-class ConnectionEvents:
-    """The connection events a service fired, in order: ``(name, args after the service)``."""
-
-    def __init__(self, service: GoogleSTTService) -> None:
-        self.seen: list[tuple[str, tuple[Any, ...]]] = []
-        self.snapshots: list[list[str]] = []
-        for name in ("on_connected", "on_disconnected", "on_connection_error"):
-            service.add_event_handler(name, self._handler(name))
-
-    def _handler(self, name: str) -> Any:
-        async def handler(source: GoogleSTTService, *args: Any) -> None:
-            self.seen.append((name, args))
-
-        return handler
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.seen]
-
-    def errors(self) -> list[str]:
-        return [args[0] for name, args in self.seen if name == "on_connection_error"]
-
-    def snapshot(self) -> SleepFrame:
-        """A frame that notes the events seen when the pipeline reaches it (mid-call)."""
-        return until(lambda: self.snapshots.append(self.names()) is None)
 
 
 def closed_port() -> int:

@@ -27,7 +27,7 @@ from callpipe.testing.fakes.nvidia_riva import FakeRivaServer
 from callpipe.testing.pipeline import SleepFrame
 from callpipe.transcriptions.language import Language
 
-from .helpers import PHONE, caller_audio, of, until
+from .helpers import PHONE, ConnectionEvents, caller_audio, of, until
 
 RATE = 8000
 KEY = "nvapi-test"
@@ -244,32 +244,6 @@ async def test_cancel_cancels_the_call(fake: FakeRivaServer) -> None:
 
 
 # ---------------------------------------------------------------------- connection events
-
-
-class ConnectionEvents:
-    """The connection events a service fired, in order: ``(name, args after the service)``."""
-
-    def __init__(self, service: NvidiaSTTService) -> None:
-        self.seen: list[tuple[str, tuple[Any, ...]]] = []
-        self.snapshots: list[list[str]] = []
-        for name in ("on_connected", "on_disconnected", "on_connection_error"):
-            service.add_event_handler(name, self._handler(name))
-
-    def _handler(self, name: str) -> Any:
-        async def handler(source: NvidiaSTTService, *args: Any) -> None:
-            self.seen.append((name, args))
-
-        return handler
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.seen]
-
-    def errors(self) -> list[str]:
-        return [args[0] for name, args in self.seen if name == "on_connection_error"]
-
-    def snapshot(self) -> SleepFrame:
-        """A frame that notes the events seen when the pipeline reaches it (mid-call)."""
-        return until(lambda: self.snapshots.append(self.names()) is None)
 
 
 def closed_port() -> int:
