@@ -230,8 +230,13 @@ def _custom_pairs(text: str) -> dict[str, str]:
 class _Stream(RequestStream):
     """One ``StreamingRecognize`` call: its requests, its reader and its unfinished audio."""
 
-    def __init__(self, first: Any, *, listener: StreamListener | None = None) -> None:
+    def __init__(
+        self, first: Any, language: str | None, *, listener: StreamListener | None = None
+    ) -> None:
         super().__init__(first, listener=listener)
+        self.language = language
+        """The language the stream was opened with: its results carry it, even when a
+        settings update has already opened the next stream."""
         self.unfinalized: deque[bytes] = deque()
         """Audio sent since the stream's last final result: sent again if the stream fails."""
         self.unfinalized_bytes = 0
@@ -345,7 +350,7 @@ class NvidiaSTTService(_RivaRecognition, GrpcStreamSTTService[_Stream]):
         self._stream = self._open_stream()
 
     def _open_stream(self, resend: list[bytes] | None = None) -> _Stream:
-        stream = _Stream(self.first_request(), listener=self)
+        stream = _Stream(self.first_request(), self._language, listener=self)
         for chunk in resend or ():
             self._queue_audio(stream, chunk)
         stream.reader = self.create_task(self._read(stream), "nvidia-stt-stream")
@@ -421,7 +426,7 @@ class NvidiaSTTService(_RivaRecognition, GrpcStreamSTTService[_Stream]):
                     if result.is_final:
                         stream.unfinalized.clear()
                         stream.unfinalized_bytes = 0
-                    await self._on_result(result)
+                    await self._on_result(result, stream.language)
         except asyncio.CancelledError:
             call.cancel()
             raise
@@ -439,13 +444,12 @@ class NvidiaSTTService(_RivaRecognition, GrpcStreamSTTService[_Stream]):
         if not stream.closing and stream is self._stream:
             await self._on_stream_error(stream, "OK", "the server ended the stream")
 
-    async def _on_result(self, result: Any) -> None:
+    async def _on_result(self, result: Any, language: str | None) -> None:
         if not result.alternatives:
             return
         text = result.alternatives[0].transcript
         if not text.strip():
             return
-        language = self._language
         if result.is_final:
             await self.push_transcript(
                 text, final=True, language=language, result=result, finalized=True
