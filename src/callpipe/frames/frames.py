@@ -915,7 +915,8 @@ class FunctionCallResultProperties:
     """How a function result is used: ``run_llm`` (None = run when the last call of the batch
     finishes), ``on_context_updated`` (run in a task of its own once the result is in the
     context), ``is_final`` (False: a progress report of an asynchronous call, which keeps
-    running; see :mod:`callpipe.processors.aggregators.async_tool_messages`)."""
+    running; see :mod:`callpipe.processors.aggregators.async_tool_messages`. A service whose
+    ``accepts_intermediate_function_call_results`` is False drops it with a warning)."""
 
     run_llm: bool | None = None
     on_context_updated: Any = None

@@ -178,6 +178,19 @@ class SpeechToSpeechService(LLMService):
         self._released_end: EndFrame | None = None
         self._end_timer: asyncio.TimerHandle | None = None
 
+    @property
+    def accepts_intermediate_function_call_results(self) -> bool:
+        """False: the model waits for every call and gets its one result, so a progress
+        report has no way to it and is dropped with a warning.
+
+        Pipecat 1.14's OpenAI Realtime and Ultravox services (and Gemini Live, on the models
+        that take NON_BLOCKING functions) say True: they run ``cancel_on_interruption=False``
+        functions asynchronously and pass reports on beside the call (a conversation item, a
+        text message, a ``will_continue`` response). callpipe's run no function
+        asynchronously, so there is nothing for a report to go beside.
+        """
+        return False
+
     def set_audio_input_paused(self, paused: bool) -> None:
         """Stop (or resume) sending the caller's audio."""
         self._audio_paused = paused

@@ -23,18 +23,23 @@ into the context at once with a ``started`` tool message (see
 :mod:`callpipe.processors.aggregators.async_tool_messages`) and the service is free again: the
 model answers the caller's next turns meanwhile, and interruptions leave the call running. A
 progress report (``result_callback(..., properties=FunctionCallResultProperties(
-is_final=False))``, only for such calls; a synchronous call's is ignored with a warning) adds an
+is_final=False))``, only for such calls; a synchronous call's is ignored with a warning, and a
+service whose ``accepts_intermediate_function_call_results`` is False drops it) adds an
 ``intermediate`` developer message. The outcome replaces the ``started`` message when nothing
 was said since (as a synchronous result would), else it comes as a ``final`` developer message;
-then the model runs again to tell the caller (``run_llm`` decides, by default once the last call
-of the response has ended). That run waits while the caller speaks (their turn's run sees the
-outcome) and while the bot speaks (it starts when the bot stops), and an interruption drops it.
+as in 1.14 both are written as JSON (a text result too), an empty outcome as ``COMPLETED``.
+Then the model runs again to tell the caller (``run_llm`` decides, by default once the last call
+of the response has ended; an empty outcome asks for no run). That run waits while the caller
+speaks (their turn's run sees the outcome) and while the bot speaks (it starts when the bot
+stops), and an interruption drops it.
 A timed-out call is cancelled (``FunctionCallCancelFrame`` with ``run_llm=True``, a cancellation
 message, a new run). While such a function is registered, ``ASYNC_TOOL_INSTRUCTIONS`` is composed
 into the system instruction; one registered with ``cancellable_by_llm=True`` (or any, with the
 deprecated ``enable_async_tool_cancellation=True``) is advertised with a ``cancel_<name>`` tool
 (:mod:`callpipe.utils.async_tool_cancellation`, with its instructions) for as long as it is
 registered; calling it stops the running call, whose end is written as a cancellation message.
+:meth:`LLMService.cancel_function_calls` stops every call in flight (asynchronous or not) for
+the application, without a new run.
 The older ``OpenAILLMContext`` (and a speech-to-speech service's own calls) keep callpipe's
 earlier behaviour: the model waits for every call, and one registered with
 ``cancel_on_interruption=False`` that outlives an interruption finishes in the background, its
@@ -160,6 +165,23 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class FunctionCallResultCallback(Protocol):
+    """How a function handler reports its result (Pipecat 1.14's type of
+    :attr:`FunctionCallParams.result_callback`).
+
+    ``await callback(result)`` gives the outcome; ``properties=FunctionCallResultProperties(
+    run_llm=False)`` keeps the model quiet after it. With ``is_final=False`` the call is a
+    progress report instead, which only an asynchronous call (``cancel_on_interruption=False``)
+    may send, and only on a service whose
+    :attr:`LLMService.accepts_intermediate_function_call_results` is True; anywhere else it is
+    dropped with a warning.
+    """
+
+    async def __call__(
+        self, result: Any, *, properties: FunctionCallResultProperties | None = None
+    ) -> None: ...
+
+
 @dataclass
 class FunctionCallParams:
     """What a function handler receives; call ``await params.result_callback(result)``.
@@ -174,7 +196,7 @@ class FunctionCallParams:
     arguments: dict[str, Any]
     llm: LLMService
     context: ChatContext
-    result_callback: Callable[..., Awaitable[None]]
+    result_callback: FunctionCallResultCallback
     pipeline_worker: Any = None
     """1.14's worker running the pipeline; None until callpipe's worker sets it."""
     app_resources: Any = None
@@ -309,11 +331,32 @@ class _ResultBox:
 
 @dataclass
 class _Outcome:
-    """A finished call: the text for the ``tool`` message and how it wants to be used."""
+    """A finished call: the text for the ``tool`` message and how it wants to be used
+    (``cancelled``: :meth:`LLMService.cancel_function_calls` stopped it; no result is
+    announced and the model does not run for it)."""
 
     content: str
     properties: FunctionCallResultProperties | None = None
     error: str | None = None
+    cancelled: bool = False
+
+
+_CANCELLED_CONTENT = json.dumps({"error": "cancelled"})
+"""The ``tool`` message of a call the model waited for that was stopped by
+:meth:`LLMService.cancel_function_calls`."""
+
+
+@dataclass
+class _WaitedCall:
+    """A call the model waits for, while its handler runs (in ``task``): what
+    :meth:`LLMService.cancel_function_calls` stops (``cancelled``: it did)."""
+
+    name: str
+    tool_call_id: str
+    arguments: Any
+    context: ChatContext
+    task: asyncio.Task[Any]
+    cancelled: bool = False
 
 
 class LLMService(AIService):
@@ -380,6 +423,8 @@ class LLMService(AIService):
         # Asynchronous calls not ended yet (by tool_call_id), the cancel tools advertised for
         # cancellable functions (by cancel tool name), and the collisions already warned of.
         self._async_calls: dict[str, _AsyncCall] = {}
+        # The handlers of the calls the model waits for, running now (by tool_call_id).
+        self._waited_calls: dict[str, _WaitedCall] = {}
         self._builtin_cancel_tools: dict[str, FunctionSchema] = {}
         self._warned_cancel_collisions: set[str] = set()
         self._warned_options: set[str | None] = set()
@@ -699,6 +744,17 @@ class LLMService(AIService):
     def has_function(self, function_name: str) -> bool:
         return function_name in self._functions or None in self._functions
 
+    @property
+    def accepts_intermediate_function_call_results(self) -> bool:
+        """Whether a tool's progress reports (``result_callback(..., properties=
+        FunctionCallResultProperties(is_final=False))``) reach the model (Pipecat 1.14).
+
+        True here: a text LLM service writes them into an ``LLMContext`` as ``intermediate``
+        messages. A service that returns False drops them with a warning (the frame is still
+        broadcast for observers).
+        """
+        return True
+
     def _registration(self, context: ChatContext, name: str) -> _Registration | None:
         found = self._functions.get(name)
         if found is not None:
@@ -988,6 +1044,8 @@ class LLMService(AIService):
             raise
         self._append_calls(context, calls, outcomes)
         for call, info, outcome in zip(calls, started, outcomes, strict=True):
+            if outcome.cancelled:
+                continue  # announced by cancel_function_calls
             await self._broadcast_result(
                 call.name,
                 call.id,
@@ -997,8 +1055,12 @@ class LLMService(AIService):
                 outcome.error,
             )
         self._start_context_updated(calls, outcomes)
-        # The model answers unless every result asked it not to.
-        return any(o.properties is None or o.properties.run_llm is not False for o in outcomes)
+        # The model answers unless every result asked it not to (a cancelled call asks for
+        # nothing: cancel_function_calls runs no inference).
+        return any(
+            not o.cancelled and (o.properties is None or o.properties.run_llm is not False)
+            for o in outcomes
+        )
 
     async def _announce_calls(
         self, started: list[FunctionCallFromLLM], registrations: Sequence[_Registration | None]
@@ -1427,6 +1489,10 @@ class LLMService(AIService):
         """A synchronous call of a batch with asynchronous ones has ended."""
         _set_tool_content(context, call.id, outcome.content)
         note_function_call(call.name, _json_or_text(call.arguments), _json_or_text(outcome.content))
+        if outcome.cancelled:
+            # Announced by cancel_function_calls, which runs no inference (1.14).
+            batch.pending.discard(call.id)
+            return
         await self._broadcast_result(
             call.name, call.id, info.arguments, outcome.content, outcome.properties, outcome.error
         )
@@ -1474,7 +1540,7 @@ class LLMService(AIService):
         except ValueError as exc:
             logger.warning("%s: bad arguments for %s: %s", self, running.name, exc)
             content = json.dumps({"error": f"invalid arguments: {exc}"})
-            await self._finish_async_call(running, content, None, error=str(exc))
+            await self._finish_async_call(running, content, None, content=content, error=str(exc))
             return
 
         async def result_callback(
@@ -1490,7 +1556,7 @@ class LLMService(AIService):
             elif properties is not None and not properties.is_final:
                 await self._report_async_progress(running, result, properties)
             else:
-                await self._finish_async_call(running, _async_result_text(result), properties)
+                await self._finish_async_call(running, result, properties)
 
         params = FunctionCallParams(
             running.name, running.tool_call_id, arguments, self, running.context, result_callback
@@ -1510,37 +1576,57 @@ class LLMService(AIService):
             logger.exception("%s: function %s failed", self, running.name)
             if not running.settled:
                 message = f"{type(exc).__name__}: {exc}"
+                content = json.dumps({"error": message})
                 await self._finish_async_call(
-                    running, json.dumps({"error": message}), None, error=message
+                    running, content, None, content=content, error=message
                 )
             return
         if not running.settled:
-            await self._finish_async_call(running, _async_result_text(returned), None)
+            await self._finish_async_call(running, returned, None)
 
     async def _report_async_progress(
         self, running: _AsyncCall, result: Any, properties: FunctionCallResultProperties
     ) -> None:
-        """A progress report: an ``intermediate`` message; the model runs on it unless
-        ``run_llm`` says otherwise or another call of the response is still running."""
-        if result is None or result == "":
+        """A progress report: an ``intermediate`` message (the result as JSON, as 1.14 writes
+        it); the model runs on it unless ``run_llm`` says otherwise or another call of the
+        response is still running. An empty report is ignored, and a service that does not
+        take intermediate results drops it (both with a warning)."""
+        if not self.accepts_intermediate_function_call_results:
+            logger.warning(
+                "%s: dropping the intermediate result of %s [%s]: %s does not take "
+                "intermediate function call results",
+                self,
+                running.name,
+                running.tool_call_id,
+                type(self).__name__,
+            )
+            await self._broadcast_result(
+                running.name, running.tool_call_id, running.arguments, result, properties
+            )
+            return
+        if not _has_result(result):
             logger.warning(
                 "%s: result_callback(is_final=False) without a result for %s [%s]; ignored",
                 self,
                 running.name,
                 running.tool_call_id,
             )
+            await self._broadcast_result(
+                running.name, running.tool_call_id, running.arguments, result, properties
+            )
+            await self._result_arrived(running.context, wants_run=False)
             return
-        content = _async_result_text(result)
+        content = _json_text(result)
         context = running.context
         context.add_message(
             async_tool_messages.build_intermediate_result_message(running.tool_call_id, content)
         )
         await self._broadcast_result(
-            running.name, running.tool_call_id, running.arguments, content, properties
+            running.name, running.tool_call_id, running.arguments, result, properties
         )
         self._start_one_context_updated(running, properties)
-        if _wants_run(properties, running.batch.pending - {running.tool_call_id}):
-            await self._owe_run(context)
+        wants_run = _wants_run(properties, running.batch.pending - {running.tool_call_id})
+        await self._result_arrived(context, wants_run=wants_run)
 
     async def _broadcast_result(
         self,
@@ -1568,17 +1654,24 @@ class LLMService(AIService):
     async def _finish_async_call(
         self,
         running: _AsyncCall,
-        content: str,
+        result: Any,
         properties: FunctionCallResultProperties | None,
         *,
+        content: str | None = None,
         error: str | None = None,
     ) -> None:
         """The outcome: in place of the ``started`` message while nothing was said since,
         else a ``final`` message; then (by default, when the response's last call has ended)
-        a run of the model to pass it on."""
+        a run of the model to pass it on.
+
+        As in 1.14 the result goes into the context as JSON (a text result too), ``COMPLETED``
+        when it is empty, and an empty result asks for no run (a run already owed still
+        starts). ``content``: the text to write instead (a failure's error object)."""
         running.settled = True
         self._async_calls.pop(running.tool_call_id, None)
         context = running.context
+        if content is None:
+            content = _async_result_text(result)
         if _result_deferred(context, running.tool_call_id):
             context.add_message(
                 async_tool_messages.build_final_result_message(running.tool_call_id, content)
@@ -1587,20 +1680,23 @@ class LLMService(AIService):
             _set_tool_content(context, running.tool_call_id, content)
         note_function_call(running.name, running.arguments, _json_or_text(content))
         await self._broadcast_result(
-            running.name, running.tool_call_id, running.arguments, content, properties, error
+            running.name, running.tool_call_id, running.arguments, result, properties, error
         )
         self._start_one_context_updated(running, properties)
         running.batch.pending.discard(running.tool_call_id)
-        if _wants_run(properties, running.batch.pending):
-            await self._owe_run(context)
+        wants_run = _has_result(result) and _wants_run(properties, running.batch.pending)
+        await self._result_arrived(context, wants_run=wants_run)
 
-    async def _cancel_async_call(self, running: _AsyncCall, *, run_llm: bool, reason: str) -> None:
-        """End an asynchronous call without its outcome (timed out, or stopped by the model):
-        its handler is cancelled, a cancellation message goes into the context, then
-        ``FunctionCallCancelFrame`` and ``on_function_calls_cancelled``. ``run_llm`` (a
-        timeout) runs the model once the response's other calls have ended."""
+    async def _cancel_async_call(
+        self, running: _AsyncCall, *, run_llm: bool, reason: str, notify: bool = True
+    ) -> FunctionCallFromLLM | None:
+        """End an asynchronous call without its outcome (timed out, or stopped): its handler
+        is cancelled, a cancellation message goes into the context, then
+        ``FunctionCallCancelFrame`` and (``notify``) ``on_function_calls_cancelled``.
+        ``run_llm`` (a timeout) runs the model once the response's other calls have ended.
+        Returns the call, as the event describes it (None: it had already ended)."""
         if running.settled:
-            return
+            return None
         running.settled = True  # before cancelling: a result sent while unwinding is refused
         self._async_calls.pop(running.tool_call_id, None)
         task = running.task
@@ -1618,13 +1714,85 @@ class LLMService(AIService):
                 run_llm=run_llm,
             )
         )
-        await self._call_event_handler(
-            "on_function_calls_cancelled",
-            [FunctionCallFromLLM(running.name, running.tool_call_id, running.arguments, context)],
+        cancelled = FunctionCallFromLLM(
+            running.name, running.tool_call_id, running.arguments, context
         )
+        if notify:
+            await self._call_event_handler("on_function_calls_cancelled", [cancelled])
         running.batch.pending.discard(running.tool_call_id)
         if run_llm and not running.batch.pending:
             await self._owe_run(context)
+        return cancelled
+
+    async def cancel_function_calls(
+        self, *, reason: str = "cancelled"
+    ) -> list[FunctionCallFromLLM]:
+        """Cancel every function call in flight, whether or not it survives interruptions
+        (Pipecat 1.14).
+
+        Each running handler gets ``asyncio.CancelledError`` (a call queued behind another with
+        ``run_in_parallel=False`` and not started yet is left to run), a
+        ``FunctionCallCancelFrame`` goes both ways for each call, then
+        ``on_function_calls_cancelled`` fires once with them all. The context records each as
+        cancelled: an asynchronous call with a cancellation message, a call the model waits
+        for with an error result. No inference runs for the cancellations. Called from a
+        handler of one of the calls, that handler is cancelled last, once this returns.
+
+        ``reason``: what triggered it, for the logs. Returns the calls that were cancelled.
+        """
+        current = asyncio.current_task()
+        own: asyncio.Task[Any] | None = None
+        cancelled: list[FunctionCallFromLLM] = []
+        for waited in list(self._waited_calls.values()):
+            if waited.cancelled:
+                continue
+            logger.debug(
+                "%s: cancelling function call %s [%s] (%s)",
+                self,
+                waited.name,
+                waited.tool_call_id,
+                reason,
+            )
+            waited.cancelled = True  # before cancelling: a result sent while unwinding is refused
+            if waited.task is current:
+                own = waited.task
+            else:
+                waited.task.cancel()
+                await asyncio.wait([waited.task])
+            await self._broadcast(
+                partial(
+                    FunctionCallCancelFrame,
+                    function_name=waited.name,
+                    tool_call_id=waited.tool_call_id,
+                )
+            )
+            cancelled.append(
+                FunctionCallFromLLM(
+                    waited.name, waited.tool_call_id, waited.arguments, waited.context
+                )
+            )
+        for running in list(self._async_calls.values()):
+            if running.settled:
+                continue
+            logger.debug(
+                "%s: cancelling function call %s [%s] (%s)",
+                self,
+                running.name,
+                running.tool_call_id,
+                reason,
+            )
+            if running.task is not None and running.task is current:
+                own = running.task
+            ended = await self._cancel_async_call(
+                running, run_llm=False, reason=reason, notify=False
+            )
+            if ended is not None:
+                cancelled.append(ended)
+        if cancelled:
+            await self._call_event_handler("on_function_calls_cancelled", cancelled)
+        if own is not None:
+            own.cancel()
+        return cancelled
 
     async def _cancel_async_call_handler(self, params: FunctionCallParams) -> dict[str, Any]:
         """The model called ``cancel_<name>`` (1.14's cancel tool): stop that running call."""
@@ -1655,8 +1823,16 @@ class LLMService(AIService):
     async def _owe_run(self, context: LLMContext) -> None:
         """An asynchronous result wants the model to run: now, or once the run in progress
         has ended (if its last request went out before the result came)."""
-        self._run_owed = context
-        if self._running_context is None:
+        await self._result_arrived(context, wants_run=True)
+
+    async def _result_arrived(self, context: LLMContext, *, wants_run: bool) -> None:
+        """An asynchronous call reported (its outcome or a progress report): owe a run when it
+        asks for one, and start an owed run (this one's or an earlier result's, held while
+        someone spoke) unless a run is in progress, which starts it when it ends. As in 1.14,
+        a result that asks for no run still makes the run an earlier one is owed."""
+        if wants_run:
+            self._run_owed = context
+        if self._run_owed is not None and self._running_context is None:
             await self._start_owed_run()
 
     async def _start_owed_run(self) -> None:
@@ -1703,39 +1879,94 @@ class LLMService(AIService):
             logger.warning("%s: bad arguments for %s: %s", self, call.name, exc)
             return _Outcome(json.dumps({"error": f"invalid arguments: {exc}"}), error=str(exc))
         box = _ResultBox()
-        # 1.14: a progress report is for asynchronous calls; the model waits for this one.
-        reports_ignored = isinstance(context, LLMContext) and registration.cancel_on_interruption
+        current = asyncio.current_task()
+        waited = (
+            _WaitedCall(call.name, call.id, arguments, context, current)
+            if current is not None
+            else None
+        )
 
         async def result_callback(
             result: Any, *, properties: FunctionCallResultProperties | None = None
         ) -> None:
-            if reports_ignored and properties is not None and not properties.is_final:
+            if waited is not None and waited.cancelled:
                 logger.warning(
-                    "%s: result_callback(is_final=False) for %s [%s] ignored: progress reports "
-                    "are for asynchronous calls (cancel_on_interruption=False)",
+                    "%s: result for %s [%s] ignored: the call was cancelled",
                     self,
                     call.name,
                     call.id,
                 )
-                return
-            box.value = result
-            box.properties = properties
+            elif properties is not None and not properties.is_final:
+                await self._progress_report_for_waited_call(
+                    context, call, registration, arguments, result, properties
+                )
+            else:
+                box.value = result
+                box.properties = properties
 
         params = FunctionCallParams(call.name, call.id, arguments, self, context, result_callback)
         logger.debug("%s: calling function %s", self, call.name)
         timeout = registration.timeout_secs or self._function_call_timeout_secs
+        if waited is not None:
+            self._waited_calls[call.id] = waited
         try:
             returned = await asyncio.wait_for(registration.handler(params), timeout)
         except TimeoutError:
             logger.warning("%s: function %s timed out after %.1fs", self, call.name, timeout)
             return _Outcome(json.dumps({"error": "timed out"}), error="timeout")
+        except asyncio.CancelledError:
+            if waited is None or not waited.cancelled:
+                raise
+            # cancel_function_calls stopped it: the call ends as cancelled (below).
+            returned = None
         except Exception as exc:
-            logger.exception("%s: function %s failed", self, call.name)
-            message = f"{type(exc).__name__}: {exc}"
-            return _Outcome(json.dumps({"error": message}), error=message)
+            if waited is None or not waited.cancelled:
+                logger.exception("%s: function %s failed", self, call.name)
+                message = f"{type(exc).__name__}: {exc}"
+                return _Outcome(json.dumps({"error": message}), error=message)
+            returned = None
+        finally:
+            if waited is not None and self._waited_calls.get(call.id) is waited:
+                del self._waited_calls[call.id]
+        if waited is not None and waited.cancelled:
+            # Whatever the handler did after it was cancelled (it may have caught the
+            # CancelledError and returned), the call is over: the cancellation is its end.
+            if current is not None and current.cancelling():
+                current.uncancel()
+            return _Outcome(_CANCELLED_CONTENT, cancelled=True)
         value = box.value if box.value is not _NO_RESULT else returned
         content = value if isinstance(value, str) else json.dumps(value, default=str)
         return _Outcome(content, box.properties)
+
+    async def _progress_report_for_waited_call(
+        self,
+        context: ChatContext,
+        call: ToolCall,
+        registration: _Registration,
+        arguments: Any,
+        result: Any,
+        properties: FunctionCallResultProperties,
+    ) -> None:
+        """A progress report from a call the model waits for: it never reaches the model (as
+        in 1.14, it is for asynchronous calls on a service that takes them), so it is dropped
+        with a warning; an asynchronous function's report is still broadcast, as 1.14 does."""
+        if registration.cancel_on_interruption:
+            logger.warning(
+                "%s: result_callback(is_final=False) for %s [%s] ignored: progress reports "
+                "are for asynchronous calls (cancel_on_interruption=False)",
+                self,
+                call.name,
+                call.id,
+            )
+            return
+        if not self.accepts_intermediate_function_call_results:
+            why = f"{type(self).__name__} does not take intermediate function call results"
+        else:
+            why = "progress reports reach the model with an LLMContext only"
+        logger.warning(
+            "%s: dropping the intermediate result of %s [%s]: %s", self, call.name, call.id, why
+        )
+        await self._broadcast_result(call.name, call.id, arguments, result, properties)
 
     def _drop_async_calls(self) -> None:
         """The call ends: asynchronous calls still running are cancelled, nothing more is
@@ -1772,12 +2003,25 @@ def _wants_run(properties: FunctionCallResultProperties | None, others: set[str]
     return not others
 
 
+def _has_result(value: Any) -> bool:
+    """Whether an asynchronous call reported something (1.14 tests the result's truth: None,
+    ``""``, ``{}``, ``[]``, ``0`` and ``False`` are no result)."""
+    try:
+        return bool(value)
+    except Exception:  # a value with no truth (e.g. an array): it is something
+        return True
+
+
+def _json_text(value: Any) -> str:
+    """A result as 1.14 writes it into an async-tool message: JSON, a text result too (so
+    ``"sunny"`` is written ``"\"sunny\""``), non-ASCII characters kept."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _async_result_text(value: Any) -> str:
-    """An asynchronous call's result for the context: text as it is, anything else as JSON,
-    ``"COMPLETED"`` when the handler gave none."""
-    if value is None or value == "":
-        return "COMPLETED"
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    """An asynchronous call's outcome for the context: JSON (:func:`_json_text`), or
+    ``"COMPLETED"`` when the handler gave none (:func:`_has_result`)."""
+    return _json_text(value) if _has_result(value) else "COMPLETED"
 
 
 def _set_tool_content(context: LLMContext, tool_call_id: str, content: str) -> None:

@@ -51,18 +51,22 @@ from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContextFrame,
 )
 from callpipe.processors.frame_processor import FrameDirection
+from callpipe.services.google.gemini_live.llm import GeminiLiveLLMService
 from callpipe.services.llm_service import FunctionCallParams
 from callpipe.services.openai.llm import OpenAILLMService
+from callpipe.services.openai.realtime.llm import OpenAIRealtimeLLMService
+from callpipe.services.ultravox.llm import JoinUrlInputParams, UltravoxRealtimeLLMService
 from callpipe.testing.fakes.openai import FakeOpenAIServer
-from callpipe.testing.pipeline import FrameCollector
+from callpipe.testing.fakes.openai_realtime import FakeOpenAIRealtimeServer, RealtimeReply
+from callpipe.testing.pipeline import FrameCollector, SleepFrame, run_test
 from callpipe.turns.user_idle_controller import UserIdleController
 from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
 from callpipe.utils import async_tool_cancellation
 from callpipe.utils.async_tool_cancellation import ASYNC_TOOL_CANCELLATION_INSTRUCTIONS
 from callpipe.utils.context.llm_context_summarization import LLMContextSummarizationUtil
 
+from .helpers import PHONE, texts
 from .helpers import openai_llm as make_llm
-from .helpers import texts
 
 BOOK = FunctionSchema(
     name="book_table",
@@ -296,7 +300,7 @@ async def test_the_model_answers_the_next_turn_while_the_call_works(
     # The async-tool instructions are in the system instruction.
     assert system_of(server.chat_requests[0]) == ASYNC_TOOL_INSTRUCTIONS
     # The frames: the call is asynchronous (not cancelled by the interruption), its result
-    # goes both ways.
+    # (as the handler gave it, as in 1.14) goes both ways.
     in_progress = call.of(FunctionCallInProgressFrame)
     assert [(f.cancel_on_interruption, f.group_id is not None) for f in in_progress] == [
         (False, True)
@@ -304,9 +308,7 @@ async def test_the_model_answers_the_next_turn_while_the_call_works(
     assert not call.of(FunctionCallCancelFrame)
     for direction in FrameDirection:
         results = call.of(FunctionCallResultFrame, direction)
-        assert [(r.tool_call_id, r.result) for r in results] == [
-            ("call_fake_0", '{"booked": true}')
-        ]
+        assert [(r.tool_call_id, r.result) for r in results] == [("call_fake_0", {"booked": True})]
 
 
 async def test_a_fast_result_replaces_the_started_message(server: FakeOpenAIServer) -> None:
@@ -373,9 +375,10 @@ async def test_progress_reports_go_into_the_context(server: FakeOpenAIServer) ->
     assert [(p.kind, p.result) for p in payloads(context)] == [
         ("started", None),
         ("intermediate", '{"checked": 1}'),
-        ("intermediate", "checked 3 places"),
+        # A text result is written as JSON, as 1.14 does.
+        ("intermediate", '"checked 3 places"'),
         # Its own reports moved the conversation on: the outcome is a message of its own.
-        ("final", "eight o'clock"),
+        ("final", '"eight o\'clock"'),
     ]
     finals = [
         r.properties is None or r.properties.is_final for r in call.of(FunctionCallResultFrame)
@@ -444,10 +447,11 @@ async def test_a_synchronous_call_in_the_same_response_is_waited_for_alone(
         assert len(server.chat_requests) == 1
         release.set()
         await call.until(lambda: "table is booked" in call.text(), "the answer")
-    assert tool_message(context, "call_fake_1")["content"] == "booked"  # settled in place
+    assert tool_message(context, "call_fake_1")["content"] == '"booked"'  # settled in place
+    # The synchronous result as callpipe writes it, the asynchronous one as JSON (as 1.14).
     assert [m["content"] for m in server.chat_requests[1]["messages"] if m["role"] == "tool"] == [
         "sunny",
-        "booked",
+        '"booked"',
     ]
     assert len(server.chat_requests) == 2
 
@@ -492,7 +496,7 @@ async def test_an_interruption_cancels_only_the_synchronous_calls(
         release.set()
         await call.until(lambda: "booked" in call.text(), "the outcome spoken")
     assert [f.tool_call_id for f in call.of(FunctionCallCancelFrame)] == ["call_fake_0"]
-    assert tool_message(context, "call_fake_1")["content"] == "booked"
+    assert tool_message(context, "call_fake_1")["content"] == '"booked"'
     assert [r.tool_call_id for r in call.of(FunctionCallResultFrame)] == ["call_fake_1"]
     assert len(server.chat_requests) == 2
 
@@ -544,7 +548,7 @@ async def test_the_run_for_an_outcome_waits_while_someone_speaks(
     assert len(server.chat_requests) == 4
     last = server.chat_requests[3]["messages"]
     # Nothing was written between the call and its outcome: it settled in place.
-    assert last[-2] == {"role": "tool", "tool_call_id": "call_fake_1", "content": "booked"}
+    assert last[-2] == {"role": "tool", "tool_call_id": "call_fake_1", "content": '"booked"'}
     assert last[-1] == {"role": "user", "content": "thanks"}
 
 
@@ -744,6 +748,293 @@ async def test_a_provider_without_developer_messages_gets_user_messages(
     assert sent["role"] == "user" and json.loads(sent["content"])["type"] == "async_tool"
     assert context.messages[-1]["role"] == "developer"  # type: ignore[index]
     assert all(m["role"] != "developer" for m in server.chat_requests[1]["messages"])
+
+
+# ------------------------------------------------------- results, cancel_function_calls, reports
+
+
+async def test_an_empty_outcome_runs_no_model(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(
+        "One moment.",
+        tool_calls=[
+            {"name": "book_table", "arguments": {"guests": 2}},
+            {"name": "get_weather", "arguments": {"city": "Rome"}},
+        ],
+    )
+    llm = make_llm(server)
+
+    async def book_table(params: FunctionCallParams) -> None:
+        # 1.14 runs the model on a result only when there is one, whatever run_llm says.
+        await params.result_callback(None, properties=FunctionCallResultProperties(run_llm=True))
+
+    async def get_weather(params: FunctionCallParams) -> dict[str, Any]:
+        return {}
+
+    llm.register_function("book_table", book_table, cancel_on_interruption=False)
+    llm.register_function("get_weather", get_weather, cancel_on_interruption=False)
+    context = LLMContext([{"role": "user", "content": "table"}], tools=[BOOK, WEATHER])
+    async with running(llm) as call:
+        await call.send(LLMContextFrame(context=context))
+        await call.until(lambda: len(call.of(FunctionCallResultFrame)) == 2, "both outcomes")
+        await asyncio.sleep(0.2)
+    assert len(server.chat_requests) == 1
+    assert tool_message(context, "call_fake_0")["content"] == "COMPLETED"
+    assert tool_message(context, "call_fake_1")["content"] == "COMPLETED"
+
+
+async def test_a_result_that_asks_for_no_run_starts_the_one_already_owed(
+    server: FakeOpenAIServer,
+) -> None:
+    server.add_chat_reply(
+        tool_calls=[
+            {"name": "book_table", "arguments": {"guests": 2}},
+            {"name": "get_weather", "arguments": {"city": "Rome"}},
+        ]
+    )
+    server.add_chat_reply("Booked, and it is sunny.")
+    llm = make_llm(server)
+    release = {"book_table": asyncio.Event(), "get_weather": asyncio.Event()}
+    running_calls: list[str] = []
+
+    async def book_table(params: FunctionCallParams) -> None:
+        running_calls.append(params.function_name)
+        await release["book_table"].wait()
+        await params.result_callback(
+            "booked", properties=FunctionCallResultProperties(run_llm=True)
+        )
+
+    async def get_weather(params: FunctionCallParams) -> None:
+        running_calls.append(params.function_name)
+        await release["get_weather"].wait()
+        quiet = FunctionCallResultProperties(run_llm=False)
+        await params.result_callback("sunny", properties=quiet)
+
+    llm.register_function("book_table", book_table, cancel_on_interruption=False)
+    llm.register_function("get_weather", get_weather, cancel_on_interruption=False)
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[BOOK, WEATHER])
+    async with running(llm) as call:
+        await call.send(LLMContextFrame(context=context))
+        await call.until(lambda: len(running_calls) == 2, "both calls running")
+        # The booking ends while the caller speaks: its run is owed, and their turn brings none.
+        await call.tell(UserStartedSpeakingFrame())
+        release["book_table"].set()
+        await call.until(lambda: bool(call.of(FunctionCallResultFrame)), "the booking")
+        await call.tell(UserStoppedSpeakingFrame())
+        await asyncio.sleep(0.1)
+        assert len(server.chat_requests) == 1
+        # The next result asks for no run of its own but makes the owed one (as in 1.14).
+        release["get_weather"].set()
+        await call.until(lambda: "sunny" in call.text(), "the owed run")
+    assert len(server.chat_requests) == 2
+    sent = [m["content"] for m in server.chat_requests[1]["messages"] if m["role"] == "tool"]
+    assert sent == ['"booked"', '"sunny"']
+
+
+async def test_an_outcome_that_misses_the_request_gets_a_run_after_it(
+    server: FakeOpenAIServer,
+) -> None:
+    server.add_chat_reply("Let me book that.", tool_calls=[{"name": "book_table", "arguments": {}}])
+    server.add_chat_reply("No rain today.", first_chunk_delay=0.3)
+    server.add_chat_reply("Your table at Café Noir is booked.")
+    llm = make_llm(server)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def book_table(params: FunctionCallParams) -> str:
+        started.set()
+        await release.wait()
+        return "Café Noir"
+
+    llm.register_function("book_table", book_table, cancel_on_interruption=False)
+    context = LLMContext([{"role": "user", "content": "a table"}], tools=[BOOK])
+    async with running(llm) as call:
+        await call.send(LLMContextFrame(context=context))
+        await call.until(started.is_set, "the call started")
+        await call.send(user_turn(context, "Will it rain?"))
+        # The outcome comes while the next turn's request is out without it: that request does
+        # not settle the owed run, one more run follows it.
+        await call.until(lambda: len(server.chat_requests) == 2, "the next turn's request")
+        release.set()
+        await call.until(lambda: "is booked" in call.text(), "the outcome spoken")
+        await asyncio.sleep(0.1)
+    assert call.text() == "Let me book that.No rain today.Your table at Café Noir is booked."
+    assert len(server.chat_requests) == 3
+    assert all(
+        parse_message(m) is None or m["role"] == "tool" for m in server.chat_requests[1]["messages"]
+    )
+    final = server.chat_requests[2]["messages"][-1]
+    payload = parse_message(final)
+    assert payload is not None and payload.kind == "final"
+    assert payload.result == '"Café Noir"'  # JSON, with its non-ASCII letters kept (as 1.14)
+
+
+async def test_cancel_function_calls_stops_every_call_and_runs_no_inference(
+    server: FakeOpenAIServer,
+) -> None:
+    server.add_chat_reply(
+        tool_calls=[
+            {"name": "get_weather", "arguments": {"city": "Rome"}},
+            {"name": "book_table", "arguments": {"guests": 2}},
+        ]
+    )
+    llm = make_llm(server)
+    started: list[str] = []
+    stopped: list[str] = []
+
+    async def get_weather(params: FunctionCallParams) -> str:
+        started.append(params.function_name)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            stopped.append(params.function_name)
+            raise
+        return "sunny"
+
+    async def book_table(params: FunctionCallParams) -> str:
+        started.append(params.function_name)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            stopped.append(params.function_name)
+            # Reported while unwinding: refused, the call has ended.
+            await params.result_callback("booked anyway")
+            raise
+        return "booked"
+
+    llm.register_function("get_weather", get_weather)
+    llm.register_function("book_table", book_table, cancel_on_interruption=False)
+    events: list[list[str]] = []
+    llm.add_event_handler(
+        "on_function_calls_cancelled", lambda s, c: events.append([f.tool_call_id for f in c])
+    )
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER, BOOK])
+    async with running(llm) as call:
+        await call.send(LLMContextFrame(context=context))
+        await call.until(lambda: len(started) == 2, "both calls running")
+        cancelled = await llm.cancel_function_calls(reason="the caller hung up")
+        assert sorted(stopped) == ["book_table", "get_weather"]
+        assert sorted((f.function_name, f.tool_call_id) for f in cancelled) == [
+            ("book_table", "call_fake_1"),
+            ("get_weather", "call_fake_0"),
+        ]
+        assert all(f.context is context for f in cancelled)
+        await call.until(
+            lambda: tool_message(context, "call_fake_0")["content"] != "IN_PROGRESS",
+            "the synchronous call settled",
+        )
+        await call.until(lambda: bool(events), "on_function_calls_cancelled")
+        assert await llm.cancel_function_calls() == []  # nothing is left in flight
+        await asyncio.sleep(0.1)
+    assert len(server.chat_requests) == 1  # no inference for the cancellations
+    assert json.loads(tool_message(context, "call_fake_0")["content"]) == {"error": "cancelled"}
+    ends = [(p.kind, p.tool_call_id, p.result or "") for p in payloads(context)]
+    assert [(kind, call_id) for kind, call_id, _ in ends] == [
+        ("started", "call_fake_1"),
+        ("final", "call_fake_1"),
+    ]
+    assert ends[1][2].startswith("CANCELLED")
+    assert "booked anyway" not in json.dumps(context.messages)
+    for direction in FrameDirection:
+        frames = call.of(FunctionCallCancelFrame, direction)
+        assert sorted((f.tool_call_id, f.run_llm) for f in frames) == [
+            ("call_fake_0", False),
+            ("call_fake_1", False),
+        ]
+        assert not call.of(FunctionCallResultFrame, direction)
+    assert len(events) == 1 and sorted(events[0]) == ["call_fake_0", "call_fake_1"]
+
+
+class _NoProgressLLM(OpenAILLMService):
+    """A text LLM service that says it takes no intermediate results."""
+
+    @property
+    def accepts_intermediate_function_call_results(self) -> bool:
+        return False
+
+
+async def test_a_service_that_takes_no_intermediate_results_drops_them(
+    server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.add_chat_reply(tool_calls=[{"name": "book_table", "arguments": {"guests": 2}}])
+    server.add_chat_reply("Booked at eight.")
+    llm = _NoProgressLLM(api_key="test-key", base_url=server.base_url, model="fake-model")
+    assert make_llm(server).accepts_intermediate_function_call_results  # a text LLM takes them
+    assert not llm.accepts_intermediate_function_call_results
+    reported = asyncio.Event()
+    release = asyncio.Event()
+
+    async def book_table(params: FunctionCallParams) -> str:
+        report = FunctionCallResultProperties(is_final=False)
+        await params.result_callback("checked 2 places", properties=report)
+        reported.set()
+        await release.wait()
+        return "eight o'clock"
+
+    llm.register_function("book_table", book_table, cancel_on_interruption=False)
+    context = LLMContext([{"role": "user", "content": "table"}], tools=[BOOK])
+    with caplog.at_level(logging.WARNING, logger="callpipe.services.llm_service"):
+        async with running(llm) as call:
+            await call.send(LLMContextFrame(context=context))
+            await call.until(reported.is_set, "the report")
+            await asyncio.sleep(0.1)
+            assert len(server.chat_requests) == 1  # no run for it
+            assert [p.kind for p in payloads(context)] == ["started"]
+            release.set()
+            await call.until(lambda: "Booked at eight." in call.text(), "the outcome spoken")
+    assert any("dropping the intermediate result" in r.getMessage() for r in caplog.records)
+    # Nothing was written in between: the outcome settles in place.
+    assert tool_message(context, "call_fake_0")["content"] == '"eight o\'clock"'
+    # The report still goes out as a frame, as in 1.14 (observers see the call's progress).
+    finals = [
+        (r.result, r.properties is None or r.properties.is_final)
+        for r in call.of(FunctionCallResultFrame)
+    ]
+    assert finals == [("checked 2 places", False), ("eight o'clock", True)]
+    assert len(server.chat_requests) == 2
+
+
+async def test_speech_to_speech_services_drop_progress_reports(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Their model waits for each call and takes its one result: no way for a report to it.
+    services = [
+        OpenAIRealtimeLLMService(api_key="k"),
+        GeminiLiveLLMService(api_key="k"),
+        UltravoxRealtimeLLMService(params=JoinUrlInputParams(join_url="wss://example.invalid")),
+    ]
+    assert [s.accepts_intermediate_function_call_results for s in services] == [False] * 3
+    async with FakeOpenAIRealtimeServer() as fake:
+        fake.replies += [
+            RealtimeReply(function_call=("book_table", {"guests": 2})),
+            RealtimeReply("Booked."),
+        ]
+        llm = OpenAIRealtimeLLMService(api_key="test-key", base_url=fake.base_url)
+
+        async def book_table(params: FunctionCallParams) -> str:
+            report = FunctionCallResultProperties(is_final=False)
+            await params.result_callback("halfway", properties=report)
+            return "booked"
+
+        llm.register_function("book_table", book_table, cancel_on_interruption=False)
+
+        def both_responses_done() -> bool:
+            return len([e for e in fake.sent if e["type"] == "response.done"]) >= 2
+
+        frames = [
+            LLMContextFrame(LLMContext(tools=[BOOK])),
+            SleepFrame(WAIT, until=both_responses_done),
+        ]
+        with caplog.at_level(logging.WARNING, logger="callpipe.services.llm_service"):
+            down, _ = await run_test(llm, frames, params=PHONE)
+        outputs = [e["item"]["output"] for e in fake.of_type("conversation.item.create")]
+    assert outputs == ["booked"]  # the one result, never the report
+    assert any("dropping the intermediate result" in r.getMessage() for r in caplog.records)
+    reports = [
+        f.result
+        for f in down
+        if isinstance(f, FunctionCallResultFrame) and f.properties and not f.properties.is_final
+    ]
+    assert reports == ["halfway"]
 
 
 # ---------------------------------------------------------------------------- the older API

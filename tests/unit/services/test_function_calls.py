@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
+import typing
 from collections.abc import AsyncIterator
 
 import pytest
@@ -29,7 +32,7 @@ from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
     OpenAILLMContextFrame,
 )
-from callpipe.services.llm_service import FunctionCallParams
+from callpipe.services.llm_service import FunctionCallParams, FunctionCallResultCallback
 from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
@@ -476,3 +479,83 @@ def test_tool_resources_is_app_resources(server: FakeOpenAIServer) -> None:
     params.app_resources = {"db": 1}
     with pytest.warns(DeprecationWarning):
         assert params.tool_resources == {"db": 1}
+
+
+def test_result_callback_is_typed_with_function_call_result_callback() -> None:
+    assert typing.get_type_hints(FunctionCallParams)["result_callback"] is (
+        FunctionCallResultCallback
+    )
+    call = FunctionCallResultCallback.__call__
+    assert inspect.iscoroutinefunction(call)
+    properties = inspect.signature(call).parameters["properties"]
+    assert properties.kind is inspect.Parameter.KEYWORD_ONLY and properties.default is None
+
+
+async def test_cancel_function_calls_from_a_handler(server: FakeOpenAIServer) -> None:
+    server.add_chat_reply(
+        tool_calls=[
+            {"name": "get_weather", "arguments": {"city": "Oslo"}},
+            {"name": "get_weather", "arguments": {"city": "Rome"}},
+        ]
+    )
+    llm = make_llm(server)
+    oslo_running = asyncio.Event()
+    stopped: list[str] = []
+    returned: list[str] = []
+
+    async def get_weather(params: FunctionCallParams) -> str:
+        city = params.arguments["city"]
+        if city == "Rome":
+            await oslo_running.wait()
+            cancelled = await params.llm.cancel_function_calls(reason="no longer needed")
+            returned.extend(f.tool_call_id for f in cancelled)
+        else:
+            oslo_running.set()
+        try:
+            await asyncio.sleep(30)  # Rome's own call is cancelled once cancel returned
+        except asyncio.CancelledError:
+            stopped.append(city)
+            raise
+        return "sunny"
+
+    llm.register_function("get_weather", get_weather)
+    context = LLMContext([{"role": "user", "content": "?"}], tools=[WEATHER])
+    down, up = await run_test(llm, [LLMContextFrame(context=context)])
+    assert sorted(returned) == ["call_fake_0", "call_fake_1"]
+    assert sorted(stopped) == ["Oslo", "Rome"]
+    assert len(server.chat_requests) == 1  # no inference for the cancellations
+    tool_messages = [m for m in context.messages if m.get("role") == "tool"]  # type: ignore[union-attr]
+    assert [m["content"] for m in tool_messages] == ['{"error": "cancelled"}'] * 2  # type: ignore[index]
+    for frames in (down, up):
+        assert sorted(f.tool_call_id for f in of(FunctionCallCancelFrame, frames)) == [  # type: ignore[attr-defined]
+            "call_fake_0",
+            "call_fake_1",
+        ]
+        assert not of(FunctionCallResultFrame, frames)
+
+
+async def test_a_progress_report_never_becomes_the_result_with_the_older_api(
+    server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Rome"}}])
+    server.add_chat_reply("Sunny.")
+    llm = make_llm(server)
+
+    async def get_weather(params: FunctionCallParams) -> str:
+        report = FunctionCallResultProperties(is_final=False)
+        await params.result_callback("halfway", properties=report)
+        return "sunny"
+
+    llm.register_function("get_weather", get_weather, cancel_on_interruption=False)
+    context = OpenAILLMContext([{"role": "user", "content": "?"}], tools=ToolsSchema([WEATHER]))
+    with caplog.at_level(logging.WARNING, logger="callpipe.services.llm_service"):
+        down, _ = await run_test(llm, [OpenAILLMContextFrame(context=context)])
+    # The model waits for the call there, so the report cannot reach it: dropped, with a warning.
+    assert context.messages[-1]["content"] == "sunny"
+    assert server.chat_requests[1]["messages"][-1]["content"] == "sunny"
+    assert any("dropping the intermediate result" in r.getMessage() for r in caplog.records)
+    results = [
+        (f.result, f.properties is None or f.properties.is_final)  # type: ignore[attr-defined]
+        for f in of(FunctionCallResultFrame, down)
+    ]
+    assert results == [("halfway", False), ("sunny", True)]

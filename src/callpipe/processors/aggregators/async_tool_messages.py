@@ -99,8 +99,9 @@ repeat them, but a message deep in the context weighs less than the user's lates
 class AsyncToolMessagePayload:
     """What an async-tool message says, as :func:`parse_message` reads it.
 
-    ``result`` is the reported result (a JSON string, the text the handler gave, or
-    ``"COMPLETED"`` when it gave nothing); None for a ``started`` message.
+    ``result`` is the reported result as the LLM service writes it (JSON, a text result too,
+    as Pipecat 1.14 does, or ``"COMPLETED"`` when the handler gave nothing); None for a
+    ``started`` message.
     """
 
     kind: AsyncToolMessageKind
@@ -135,7 +136,7 @@ def build_started_message(tool_call_id: str) -> LLMStandardMessage:
 
 
 def build_intermediate_result_message(tool_call_id: str, result: str) -> LLMStandardMessage:
-    """The ``developer`` message for one progress report (``result``: its text or JSON)."""
+    """The ``developer`` message for one progress report (``result``: the report as JSON)."""
     return _message(
         AsyncToolMessagePayload(
             "intermediate", tool_call_id, _RUNNING, _INTERMEDIATE_DESCRIPTION, result
@@ -145,7 +146,7 @@ def build_intermediate_result_message(tool_call_id: str, result: str) -> LLMStan
 
 def build_final_result_message(tool_call_id: str, result: str) -> LLMStandardMessage:
     """The ``developer`` message with a call's outcome, when the conversation moved on while
-    it ran (``result``: its text or JSON, ``"COMPLETED"`` when the handler gave none)."""
+    it ran (``result``: the outcome as JSON, ``"COMPLETED"`` when the handler gave none)."""
     return _message(
         AsyncToolMessagePayload("final", tool_call_id, _FINISHED, _FINAL_DESCRIPTION, result)
     )
