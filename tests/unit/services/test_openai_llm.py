@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
+from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
+from callpipe.adapters.llm.services.open_ai_adapter import OpenAILLMInvocationParams
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     EndFrame,
     ErrorFrame,
     Frame,
     InterruptionFrame,
+    LLMContextFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMMessagesFrame,
@@ -23,6 +28,7 @@ from callpipe.frames.frames import (
 )
 from callpipe.metrics.metrics import LLMUsageMetricsData, TTFATMetricsData, TTFBMetricsData
 from callpipe.pipeline.task import PipelineParams
+from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.openai_llm_context import (
     OpenAILLMContext,
     OpenAILLMContextFrame,
@@ -106,6 +112,54 @@ async def test_service_tier_is_sent_with_every_request(server: FakeOpenAIServer)
     await run_test(make_llm(server), frames)
     tiers = [body.get("service_tier") for body in server.chat_requests]
     assert tiers == ["flex", "priority", "auto", None]
+
+
+class _ReasoningProviderLLM(OpenAILLMService):
+    """A custom OpenAI-compatible service as Pipecat 1.14 users write one."""
+
+    def build_chat_completion_params(
+        self, params_from_context: OpenAILLMInvocationParams
+    ) -> dict[str, Any]:
+        params = super().build_chat_completion_params(params_from_context)
+        params["extra_body"] = {"reasoning": {"effort": "low"}}
+        params["messages"] = [*params_from_context["messages"], {"role": "user", "content": "!"}]
+        return params
+
+
+async def test_build_chat_completion_params_is_the_request_hook(
+    server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm = _ReasoningProviderLLM(
+        api_key="test-key",
+        base_url=server.base_url,
+        settings=OpenAILLMService.Settings(
+            model="fake-model",
+            temperature=0.3,
+            extra={"extra_body": {"top_k": 7}, "extra_headers": {"X-A": "1"}},
+        ),
+    )
+    tools = ToolsSchema(
+        standard_tools=[FunctionSchema(name="f", description="d", properties={}, required=[])]
+    )
+    context = LLMContext([{"role": "user", "content": "ping"}], tools=tools)
+    with caplog.at_level("WARNING"):
+        await run_test(llm, [LLMContextFrame(context=context)])
+    body = server.chat_requests[0]
+    # Settings.extra's extra_body and the override's are merged into the JSON body, as the
+    # OpenAI client sends them; the override's replaced the one from extra.
+    assert body["reasoning"] == {"effort": "low"} and "top_k" not in body
+    assert "extra_body" not in body and "extra_headers" not in body
+    assert "extra_headers is accepted" in caplog.text
+    assert body["temperature"] == 0.3 and body["model"] == "fake-model"
+    assert [m["content"] for m in body["messages"]] == ["ping", "!"]
+    assert body["tools"][0]["function"]["name"] == "f"
+
+
+async def test_extra_body_from_settings_is_merged(server: FakeOpenAIServer) -> None:
+    llm = make_llm(server, params=OpenAILLMService.InputParams(extra={"extra_body": {"a": 1}}))
+    await run_test(llm, [LLMMessagesFrame([{"role": "user", "content": "ping"}])])
+    body = server.chat_requests[0]
+    assert body["a"] == 1 and "extra_body" not in body
 
 
 async def test_tool_call_runs_handler_and_feeds_result_back(server: FakeOpenAIServer) -> None:

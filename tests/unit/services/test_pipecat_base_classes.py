@@ -50,3 +50,11 @@ async def test_a_custom_stt_on_pipecat_s_whisper_base_transcribes_from_its_own_u
     finals = [f.text for f in down if isinstance(f, TranscriptionFrame)]
     assert finals == ["acme transcript"]
     assert server.transcription_requests[0]["model"] == "acme-whisper"
+
+
+def test_the_invocation_params_type_is_at_both_of_pipecat_s_paths() -> None:
+    from callpipe.adapters.llm.services.open_ai_adapter import OpenAILLMInvocationParams
+    from callpipe.adapters.services.open_ai_adapter import OpenAILLMInvocationParams as Older
+
+    assert Older is OpenAILLMInvocationParams
+    assert set(OpenAILLMInvocationParams.__annotations__) == {"messages", "tools", "tool_choice"}

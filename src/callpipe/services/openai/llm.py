@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from callpipe.adapters.llm.services.open_ai_adapter import OpenAILLMInvocationParams
 from callpipe.errors import CallpipeError
 from callpipe.frames.frames import (
     StartFrame,
@@ -44,6 +45,7 @@ from callpipe.services._llm_stream import (
 from callpipe.services.llm_service import ToolCall
 from callpipe.services.openai._client import OpenAIHTTPMixin
 from callpipe.services.settings import LLMSettings, store_from
+from callpipe.utils.base_object import warn_ignored_option
 from callpipe.utils.types import NotGiven, is_given
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,11 @@ logger = logging.getLogger(__name__)
 
 def _unset() -> Any:
     return NotGiven()
+
+
+_CLIENT_ONLY_OPTIONS = ("extra_headers", "extra_query", "timeout")
+"""Options of the OpenAI Python client's ``create()`` that are not request fields; callpipe
+speaks HTTP itself and does not apply them (one warning each, never sent to the provider)."""
 
 
 @dataclass
@@ -176,17 +183,40 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
         instruction = system_instruction or settings.system_instruction
         if isinstance(instruction, str) and instruction:
             messages.insert(0, {"role": "system", "content": instruction})
-        body: dict[str, Any] = {
-            "model": self.model_name,
-            "messages": messages,
-            "stream": True,
-        }
+        from_context: OpenAILLMInvocationParams = {"messages": messages}
         tools = context.tools_for_api()
         if tools:
-            body["tools"] = tools
+            from_context["tools"] = tools
             tool_choice = context.tool_choice_for_api()
             if tool_choice is not None:
-                body["tool_choice"] = tool_choice
+                from_context["tool_choice"] = tool_choice
+        body = self.build_chat_completion_params(from_context)
+        # The OpenAI client's request options, as Pipecat passes them through ``Settings.extra``
+        # or this hook: ``extra_body`` is merged into the JSON body, as the client sends it.
+        extra_body = body.pop("extra_body", None)
+        if isinstance(extra_body, Mapping):
+            body.update(extra_body)
+        for option in _CLIENT_ONLY_OPTIONS:
+            if option in body:
+                del body[option]
+                warn_ignored_option(
+                    self, option, "an OpenAI client option; callpipe sends the request itself"
+                )
+        return body
+
+    def build_chat_completion_params(
+        self, params_from_context: OpenAILLMInvocationParams
+    ) -> dict[str, Any]:
+        """The request body around what came from the context (messages, tools, tool choice):
+        model, streaming, the sampling settings that are set, ``service_tier``, then
+        ``Settings.extra`` over all of it.
+
+        Pipecat 1.14's hook for OpenAI-compatible providers: a subclass overrides it to add or
+        change fields of every request, e.g. ``params = super().build_chat_completion_params(
+        params_from_context); params["extra_body"] = {...}; return params``."""
+        settings = self._settings
+        body: dict[str, Any] = {"model": self.model_name, "stream": True}
+        body.update(params_from_context)
         if self.usage_metrics_enabled:
             body["stream_options"] = {"include_usage": True}
         for name in _SAMPLING_FIELDS:
