@@ -130,6 +130,7 @@ class WorkerRunner(BaseObject):
     def _start(self, worker: PipelineWorker) -> None:
         if worker in self._running:
             return
+        worker.worker_runner = self
         self._running[worker] = asyncio.get_running_loop().create_task(
             worker.run(), name=f"{self}:{worker}"
         )

@@ -322,6 +322,9 @@ class PipelineWorker(BaseObject):
         self._end_on_exception = end_on_exception
         self._conversation_id = conversation_id
         self._app_resources = app_resources
+        self.worker_runner: Any = None
+        """The :class:`~callpipe.pipeline.runner.WorkerRunner` running this worker (set when it
+        starts it; Pipecat 1.14's ``worker_runner``), None until then."""
         self._enable_turn_tracking = enable_turn_tracking
         self._turn_tracking: TurnTrackingObserver | None = None
         self._ending_on_error = False
@@ -537,6 +540,7 @@ class PipelineWorker(BaseObject):
             observers=push,
             process_observers=process,
             timer=proxy if proxy.wants_setup_timing else None,
+            pipeline_worker=self,
         )
         self._processors = [self._source, *self._pipeline.processors_with_children(), self._sink]
         helpers: list[asyncio.Task[None]] = []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -104,12 +105,31 @@ class SetupTimer(Protocol):
     ) -> None: ...
 
 
+class WorkerResources(Protocol):
+    """What a processor may reach of the worker running it (Pipecat 1.14's
+    ``self.pipeline_worker``): the application's resources and the runner hosting it."""
+
+    @property
+    def app_resources(self) -> Any: ...
+
+    @property
+    def worker_runner(self) -> Any: ...
+
+
 @dataclass
 class FrameProcessorSetup:
-    """What the task hands every processor before the StartFrame: the clock and observers.
+    """What the task hands every processor before the StartFrame: the clock, the observers
+    and the worker running the pipeline (``pipeline_worker``, read by processors as
+    ``self.pipeline_worker``, e.g. for its ``app_resources``).
 
     ``timer``: set when an observer wants each setup timed. ``failed``: the processor whose
     setup raised, innermost first (filled by :func:`setup_processor`).
+
+    Pipecat 1.14's other fields (``task_manager``, the audio rates, ``enable_metrics``,
+    ``enable_tracing``, ``enable_usage_metrics``, ``observer``, ``report_only_initial_ttfb``,
+    ``tracing_context``, ``tool_resources``) are accepted, so code that sets a processor up by
+    hand (a unit test of a custom processor) runs; callpipe's processors read those settings
+    from the ``StartFrame``, and own their tasks.
     """
 
     clock: Clock = DEFAULT_CLOCK
@@ -117,6 +137,17 @@ class FrameProcessorSetup:
     process_observers: Sequence[ProcessObserver] = field(default_factory=tuple)
     timer: SetupTimer | None = None
     failed: list[FrameProcessor] = field(default_factory=list)
+    pipeline_worker: WorkerResources | None = None
+    task_manager: Any = None
+    audio_in_sample_rate: int = 16000
+    audio_out_sample_rate: int = 24000
+    enable_metrics: bool = False
+    enable_tracing: bool = False
+    enable_usage_metrics: bool = False
+    observer: Any = None
+    report_only_initial_ttfb: bool = False
+    tracing_context: Any = None
+    tool_resources: Any = None
 
 
 async def setup_processor(processor: FrameProcessor, setup: FrameProcessorSetup) -> None:
@@ -201,6 +232,7 @@ class FrameProcessor(BaseObject):
         self._prev: FrameProcessor | None = None
         self._next: FrameProcessor | None = None
         self._clock: Clock = DEFAULT_CLOCK
+        self._setup: FrameProcessorSetup | None = None
         self._observers: Sequence[FrameObserver] = ()
         self._process_observers: Sequence[ProcessObserver] = ()
         # Slow-path flags: False unless an observer/handler is attached or a pause is on.
@@ -290,7 +322,37 @@ class FrameProcessor(BaseObject):
 
     async def setup(self, setup: FrameProcessorSetup) -> None:
         self._clock = setup.clock
+        self._setup = setup
         self.set_observers(setup.observers, setup.process_observers)
+
+    @property
+    def processor_setup(self) -> FrameProcessorSetup:
+        """What this processor was set up with (Pipecat 1.14); raises before :meth:`setup`."""
+        if self._setup is None:
+            raise RuntimeError(f"{self} is not set up yet")
+        return self._setup
+
+    @property
+    def pipeline_worker(self) -> WorkerResources | None:
+        """The worker running this processor's pipeline (Pipecat 1.14), e.g. for
+        ``self.pipeline_worker.app_resources``; None before setup or when set up by hand."""
+        return self._setup.pipeline_worker if self._setup is not None else None
+
+    @property
+    def worker_runner(self) -> Any:
+        """The runner hosting this processor's worker (Pipecat 1.14); None when none runs it."""
+        worker = self.pipeline_worker
+        return worker.worker_runner if worker is not None else None
+
+    @property
+    def pipeline_task(self) -> WorkerResources | None:
+        """Deprecated alias of :attr:`pipeline_worker` (as in Pipecat 1.14)."""
+        warnings.warn(
+            "FrameProcessor.pipeline_task is deprecated; use pipeline_worker",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.pipeline_worker
 
     def set_observers(
         self, observers: Sequence[FrameObserver], process_observers: Sequence[ProcessObserver] = ()

@@ -198,10 +198,11 @@ class FunctionCallParams:
     context: ChatContext
     result_callback: FunctionCallResultCallback
     pipeline_worker: Any = None
-    """1.14's worker running the pipeline; None until callpipe's worker sets it."""
+    """1.14's worker running the pipeline (None when the service runs without one)."""
     app_resources: Any = None
-    """1.14's ``PipelineWorker(app_resources=...)``; None until callpipe's worker sets it."""
+    """1.14's ``PipelineWorker(app_resources=...)``: the same object, not a copy."""
     worker_runner: Any = None
+    """1.14's runner hosting the worker (None when the worker runs without one)."""
 
     @property
     def tool_resources(self) -> Any:
@@ -1558,8 +1559,8 @@ class LLMService(AIService):
             else:
                 await self._finish_async_call(running, result, properties)
 
-        params = FunctionCallParams(
-            running.name, running.tool_call_id, arguments, self, running.context, result_callback
+        params = self._function_call_params(
+            running.name, running.tool_call_id, arguments, running.context, result_callback
         )
         logger.debug("%s: calling function %s (asynchronous)", self, running.name)
         timeout = registration.timeout_secs or self._function_call_timeout_secs
@@ -1865,6 +1866,29 @@ class LLMService(AIService):
             if self._run_owed is not None and self._running_context is None:
                 await self._start_owed_run()
 
+    def _function_call_params(
+        self,
+        name: str,
+        tool_call_id: str,
+        arguments: dict[str, Any],
+        context: ChatContext,
+        result_callback: FunctionCallResultCallback,
+    ) -> FunctionCallParams:
+        """A handler's params, with the worker running this service's pipeline, its
+        ``app_resources`` and its runner (None when the service runs without a worker)."""
+        worker = self.pipeline_worker
+        return FunctionCallParams(
+            name,
+            tool_call_id,
+            arguments,
+            self,
+            context,
+            result_callback,
+            pipeline_worker=worker,
+            app_resources=worker.app_resources if worker is not None else None,
+            worker_runner=worker.worker_runner if worker is not None else None,
+        )
+
     async def _call_one(
         self, context: ChatContext, call: ToolCall, registration: _Registration | None
     ) -> _Outcome:
@@ -1904,7 +1928,7 @@ class LLMService(AIService):
                 box.value = result
                 box.properties = properties
 
-        params = FunctionCallParams(call.name, call.id, arguments, self, context, result_callback)
+        params = self._function_call_params(call.name, call.id, arguments, context, result_callback)
         logger.debug("%s: calling function %s", self, call.name)
         timeout = registration.timeout_secs or self._function_call_timeout_secs
         if waited is not None:

@@ -565,3 +565,42 @@ async def test_a_clock_given_to_the_worker_is_kept() -> None:
     await worker.queue_frames([TextFrame("t"), EndFrame()])
     await asyncio.wait_for(worker.run(), 5)
     assert [reading for _, reading, _ in probe.readings] == [42.0]
+
+
+async def test_a_processor_reaches_its_worker_and_runner() -> None:
+    class Reader(FrameProcessor):
+        async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+            await super().process_frame(frame, direction)
+            if isinstance(frame, StartFrame):
+                seen.append((self.pipeline_worker, self.worker_runner))
+            await self.push_frame(frame, direction)
+
+    seen: list[tuple[object, object]] = []
+    reader = Reader()
+    with pytest.raises(RuntimeError, match="not set up"):
+        _ = reader.processor_setup
+    assert reader.pipeline_worker is None and reader.worker_runner is None
+    worker = PipelineWorker(Pipeline([reader]), app_resources={"k": 1})
+    runner = WorkerRunner(handle_sigint=False)
+    await worker.queue_frame(EndFrame())
+    await runner.add_workers(worker)
+    await asyncio.wait_for(runner.run(), 5)
+    assert seen == [(worker, runner)]
+    assert reader.processor_setup.pipeline_worker is worker
+    with pytest.warns(DeprecationWarning, match="pipeline_worker"):
+        assert reader.pipeline_task is worker
+
+
+async def test_a_processor_set_up_by_hand_as_in_pipecat() -> None:
+    """A custom processor's unit test written for Pipecat 1.14 passes its setup fields."""
+    processor = IdentityFilter()
+    await processor.setup(
+        FrameProcessorSetup(
+            task_manager=object(),
+            audio_in_sample_rate=8000,
+            enable_metrics=True,
+            observer=None,
+        )
+    )
+    assert processor.pipeline_worker is None
+    assert processor.processor_setup.audio_in_sample_rate == 8000

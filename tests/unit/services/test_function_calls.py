@@ -14,6 +14,7 @@ from callpipe.adapters.llm.schemas.direct_function import tool_options
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.frames.frames import (
+    EndFrame,
     Frame,
     FunctionCallCancelFrame,
     FunctionCallInProgressFrame,
@@ -26,6 +27,8 @@ from callpipe.frames.frames import (
     LLMUpdateSettingsFrame,
     TTSUpdateSettingsFrame,
 )
+from callpipe.pipeline.pipeline import Pipeline
+from callpipe.pipeline.worker import PipelineWorker
 from callpipe.processors.aggregators import async_tool_messages
 from callpipe.processors.aggregators.llm_context import LLMContext
 from callpipe.processors.aggregators.openai_llm_context import (
@@ -37,6 +40,7 @@ from callpipe.services.openai.llm import OpenAILLMService
 from callpipe.testing import run_test
 from callpipe.testing.fakes.openai import FakeOpenAIServer
 from callpipe.testing.pipeline import SleepFrame
+from callpipe.workers.runner import WorkerRunner
 
 from .helpers import openai_llm as make_llm
 from .helpers import run_then
@@ -479,6 +483,36 @@ def test_tool_resources_is_app_resources(server: FakeOpenAIServer) -> None:
     params.app_resources = {"db": 1}
     with pytest.warns(DeprecationWarning):
         assert params.tool_resources == {"db": 1}
+
+
+async def test_a_handler_gets_the_worker_its_app_resources_and_its_runner(
+    server: FakeOpenAIServer,
+) -> None:
+    """``PipelineWorker(app_resources=...)`` reaches the handlers (the same object), as in 1.14."""
+    server.add_chat_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+    server.add_chat_reply("Snowing in Oslo.")
+    llm = make_llm(server)
+    seen: list[FunctionCallParams] = []
+    db = {"Oslo": "snow"}
+
+    async def get_weather(params: FunctionCallParams) -> None:
+        seen.append(params)
+        await params.result_callback(params.app_resources[params.arguments["city"]])
+        await worker.queue_frame(EndFrame())
+
+    llm.register_function("get_weather", get_weather)
+    context = LLMContext([{"role": "user", "content": "weather?"}], tools=ToolsSchema([WEATHER]))
+    worker = PipelineWorker(Pipeline([llm]), app_resources=db)
+    runner = WorkerRunner(handle_sigint=False)
+    await worker.queue_frame(LLMContextFrame(context=context))
+    await runner.add_workers(worker)
+    await asyncio.wait_for(runner.run(), 10)
+
+    [params] = seen
+    assert params.app_resources is db
+    assert params.pipeline_worker is worker and params.worker_runner is runner
+    assert llm.pipeline_worker is worker and llm.worker_runner is runner
+    assert [m["content"] for m in context.messages if m["role"] == "tool"] == ["snow"]
 
 
 def test_result_callback_is_typed_with_function_call_result_callback() -> None:

@@ -1,0 +1,1 @@
+"""Pipecat's ``utils.asyncio`` package path (its task manager)."""
