@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callpipe.frames.frames import Frame, StartFrame
+from callpipe.serializers.bandwidth import BandwidthFrameSerializer
 from callpipe.serializers.base_serializer import FrameSerializer
 from callpipe.serializers.exotel import ExotelFrameSerializer
 from callpipe.serializers.generic import GenericFrameSerializer
@@ -47,6 +48,9 @@ FACTORIES: dict[str, Callable[[], FrameSerializer]] = {
     "exotel": lambda: ExotelFrameSerializer("s1"),
     "vonage": VonageFrameSerializer,
     "generic": GenericFrameSerializer,
+    "bandwidth": lambda: BandwidthFrameSerializer(
+        "s1", params=BandwidthFrameSerializer.InputParams(auto_hang_up=False)
+    ),
 }
 
 
@@ -66,6 +70,7 @@ EVENTS = [
     "websocket:cleared", "",
 ]  # fmt: skip
 KEYS = ["media", "dtmf", "mark", "stop", "payload", "digit", "name", "track", "type", "start"]
+KEYS += ["eventType", "metadata"]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -77,7 +82,10 @@ json_values = st.recursive(
 )
 shaped = st.fixed_dictionaries(
     {"event": st.sampled_from(EVENTS) | json_values, "type": st.sampled_from(["dtmf", "mark"])},
-    optional={k: json_values for k in KEYS if k != "type"},
+    optional={
+        **{k: json_values for k in KEYS if k not in ("type", "eventType")},
+        "eventType": st.sampled_from(EVENTS) | json_values,
+    },
 )
 fixture_texts = [p.read_text() for p in sorted(FIXTURES.rglob("*.json"))]
 

@@ -234,6 +234,13 @@ class Provider(Protocol):
         ...
 
     @property
+    def auth_challenge(self) -> str | None:
+        """The ``WWW-Authenticate`` challenge a webhook without its credentials is answered with
+        (401), for a provider that sends HTTP Basic credentials only once challenged (RFC 7235:
+        Bandwidth); None: such a webhook is refused (403)."""
+        ...
+
+    @property
     def stream_auth(self) -> bool:
         """Its media stream may authenticate with its webhook credentials (HTTP auth on the
         upgrade, checked by its webhook verifier) instead of a stream token."""
@@ -317,6 +324,7 @@ class BaseProvider:
     setup_hint: ClassVar[str] = ""
     subprotocols: ClassVar[tuple[str, ...]] = ()
     stream_auth: ClassVar[bool] = False
+    auth_challenge: ClassVar[str | None] = None
     dialer: ClassVar[Dialer | None] = None
 
     def webhook_verifier(self, secrets: Mapping[str, str]) -> WebhookVerifier | None:

@@ -81,6 +81,8 @@ class Dialect(ABC):
     """WebSocket subprotocols the provider asks for when it connects."""
     acks_marks_on_clear: ClassVar[bool] = True
     """On clear, pending marks are acknowledged at once (their audio will never play)."""
+    carries_dtmf: ClassVar[bool] = True
+    """The provider reports the caller's keys on the stream (False: :meth:`dtmf` raises)."""
 
     def __init__(self, identity: CallIdentity | None = None) -> None:
         self.identity = identity or CallIdentity()

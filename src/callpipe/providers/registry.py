@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from callpipe.providers.asterisk import ASTERISK
+from callpipe.providers.bandwidth import BANDWIDTH
 from callpipe.providers.base import CallData, Provider
 from callpipe.providers.exotel import EXOTEL
 from callpipe.providers.genesys import GENESYS
@@ -29,6 +30,7 @@ PROVIDERS: tuple[Provider, ...] = (
     EXOTEL,
     VONAGE,
     SIGNALWIRE,
+    BANDWIDTH,
     JAMBONZ,
     GENESYS,
     ASTERISK,

@@ -9,7 +9,8 @@ A client may choose the ``dial_id``: the request is then idempotent (the same id
 second call), which lets a campaign interrupted mid-request resume without ringing anyone twice.
 
 ``POST /calls/status`` takes the providers' progress and AMD callbacks. They are checked exactly
-like the answer webhook (same signatures, same public URL rule, same body cap); in local mode
+like the answer webhook (same signatures, same public URL rule, same body cap, the same 401
+challenge for Bandwidth's Basic credentials); in local mode
 (``--insecure``) nothing is verified. Vonage's signed webhooks are verified like the others
 when ``VONAGE_SIGNATURE_SECRET`` is set (:mod:`callpipe.providers.vonage.signature`). Exotel
 signs nothing: its callbacks are checked for the Basic credentials of ``EXOTEL_WEBHOOK_AUTH``
@@ -52,6 +53,8 @@ from callpipe.runner.webhook import (
     _read_body,
     _TooLarge,
     _verify,
+    auth_challenge,
+    challenged,
     detect_provider,
 )
 from callpipe.telephony.dial.client import place_call
@@ -241,6 +244,9 @@ async def _handle_callback(
             return _bad("callbacks need the public host: start the runner with -x HOST", 403)
         candidates, why = _candidates(state, request)
         if not candidates:
+            challenge = auth_challenge(state)
+            if challenge is not None:
+                return challenged(challenge, "callback")
             CALLS_REFUSED.inc(stage="callback", reason="unsigned")
             logger.warning("status callback refused (403): %s", why)
             return _bad("invalid signature", 403)
@@ -254,6 +260,9 @@ async def _handle_callback(
     if state.secure:
         provider = next((p for p in candidates if _verify(state, p, request, body, params)), None)
         if provider is None:
+            challenge = auth_challenge(state, candidates)
+            if challenge is not None:
+                return challenged(challenge, "callback", refused="/".join(candidates))
             CALLS_REFUSED.inc(stage="callback", reason="bad signature")
             logger.warning("status callback refused (403): bad %s signature", "/".join(candidates))
             return _bad("invalid signature", 403)

@@ -13,6 +13,10 @@ The order is what keeps a hostile request cheap (all before any call work):
 4. Capacity and drain, then at most one stream token per call id (a replayed webhook gets the
    first token back, which is single-use), then the provider's answer document.
 
+A provider that sends HTTP Basic credentials only once challenged (RFC 7235: Bandwidth) gets
+``401`` with its ``WWW-Authenticate`` challenge instead of 403 in step 2 (and for wrong
+credentials in step 3), when its verification is configured: otherwise it would never send them.
+
 ``--insecure`` (local mode) skips 2-3 and detects the provider from the request's shape.
 """
 
@@ -57,6 +61,8 @@ BOUND_PROVIDERS = tuple(p.name for p in registry.PROVIDERS if p.binds_call_id)
 
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$")
 
+_Scalar = str | int | float | bool
+
 
 class _TooLarge(Exception):
     pass
@@ -95,7 +101,8 @@ def _is_form(request: Request, body: bytes) -> bool:
 
 
 def _params(request: Request, body: bytes) -> list[tuple[str, str]]:
-    """Form fields of a POST (or a JSON object's scalar fields), else the query parameters."""
+    """Form fields of a POST (or a JSON object's scalar fields, and those of its objects one
+    level down as ``parent.child``), else the query parameters."""
     if request.method != "POST" or not body:
         return list(request.query_params.multi_items())
     if _is_form(request, body):
@@ -106,9 +113,13 @@ def _params(request: Request, body: bytes) -> list[tuple[str, str]]:
         except (ValueError, RecursionError):
             return []
         if isinstance(data, dict):
-            return [
-                (str(k), str(v)) for k, v in data.items() if isinstance(v, str | int | float | bool)
-            ]
+            fields = [(str(k), str(v)) for k, v in data.items() if isinstance(v, _Scalar)]
+            for key, value in data.items():
+                if isinstance(value, dict):
+                    fields += [
+                        (f"{key}.{k}", str(v)) for k, v in value.items() if isinstance(v, _Scalar)
+                    ]
+            return fields
     return []
 
 
@@ -137,6 +148,35 @@ def _candidates(state: RunnerState, request: Request) -> tuple[list[str], str]:
     if not present:
         return [], f"unsigned (expected a {'/'.join(wanted)} signature)"
     return present, ""
+
+
+def auth_challenge(state: RunnerState, providers: list[str] | None = None) -> str | None:
+    """The ``WWW-Authenticate`` challenge owed to a webhook that failed authentication: that of
+    a configured provider (among ``providers``, else those this runner accepts) which sends its
+    HTTP Basic credentials only once challenged; None when no such provider applies."""
+    if providers is None:
+        forced = registry.get(state.config.transport)
+        providers = [forced.name] if forced is not None else configured_providers(state)
+    for name in providers:
+        provider = registry.get(name)
+        if provider is not None and name in state.verifiers and provider.auth_challenge:
+            return provider.auth_challenge
+    return None
+
+
+def challenged(challenge: str, stage: str, *, refused: str | None = None) -> Response:
+    """``401`` with ``challenge``: a first unauthenticated request is the normal start of the
+    exchange (DEBUG); wrong credentials (``refused``: the providers tried) are a refusal."""
+    if refused is None:
+        logger.debug("%s challenged (401): no credentials yet", stage)
+    else:
+        CALLS_REFUSED.inc(stage=stage, reason="bad signature")
+        logger.warning("%s refused (401): bad %s credentials", stage, refused)
+    return JSONResponse(
+        {"error": "authentication required"},
+        status_code=401,
+        headers={"WWW-Authenticate": challenge},
+    )
 
 
 def _verify(
@@ -203,6 +243,9 @@ async def handle_answer(state: RunnerState, request: Request) -> Response:
             )
         candidates, why = _candidates(state, request)
         if not candidates:
+            challenge = auth_challenge(state)
+            if challenge is not None:
+                return challenged(challenge, "webhook")
             return _refuse(403, "invalid signature", "unsigned", "%s", why)
     try:
         body = await _read_body(request, MAX_WEBHOOK_BODY)
@@ -217,6 +260,9 @@ async def handle_answer(state: RunnerState, request: Request) -> Response:
     if state.secure:
         provider = next((p for p in candidates if _verify(state, p, request, body, params)), None)
         if provider is None:
+            challenge = auth_challenge(state, candidates)
+            if challenge is not None:
+                return challenged(challenge, "webhook", refused="/".join(candidates))
             return _refuse(
                 403, "invalid signature", "bad signature", "bad %s signature", "/".join(candidates)
             )

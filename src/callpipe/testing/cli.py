@@ -154,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, EOFError, wave.Error) as exc:
         print(f"callpipe call: {exc}", file=sys.stderr)
         return 2
+    if script.dtmf and not DIALECTS[args.provider].carries_dtmf:
+        print(f"callpipe call: {args.provider} streams carry no DTMF (--dtmf)", file=sys.stderr)
+        return 2
     headers = dict(h.split(":", 1) for h in args.header if ":" in h)
     results = asyncio.run(
         run_calls(args.url, script, max(1, args.calls), args.provider, headers=headers or None)

@@ -202,7 +202,7 @@ def test_callback_vocabulary() -> None:
 
 def test_each_dialing_provider_exposes_its_dialer_through_the_registry() -> None:
     names = [d.name for d in registry.dialers()]
-    assert names == ["twilio", "telnyx", "plivo", "exotel", "vonage"]
+    assert names == ["twilio", "telnyx", "plivo", "exotel", "vonage", "bandwidth"]
     for name in names:
         dialer = registry.require(name).dialer
         assert dialer is not None and dialer_for(name) is dialer

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlencode
 
 from callpipe.audio.amd import AmdResult as AmdResult
 from callpipe.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import httpx
 
 DialStatus = Literal[
     "initiated", "ringing", "answered", "busy", "no-answer", "failed", "canceled", "completed"
@@ -124,12 +127,16 @@ ANSWERED_BY: dict[str, AmdResult] = {
 
 @dataclass(frozen=True, slots=True)
 class CreateCall:
-    """One HTTP request: method, path under the provider's host, httpx keyword arguments."""
+    """One HTTP request: method, path under the provider's host, httpx keyword arguments.
+
+    ``auth`` is Basic credentials, or an ``httpx.Auth`` for a provider whose bearer token is
+    itself fetched over HTTP (Bandwidth's OAuth 2.0 client credentials): the request stays a
+    value, the token request happens when it is sent."""
 
     method: str
     path: str
     kwargs: dict[str, Any]
-    auth: tuple[str, str] | None = None
+    auth: tuple[str, str] | httpx.Auth | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -165,7 +172,10 @@ class ProviderAccount:
         ``TWILIO_API_KEY_SECRET``); Telnyx ``TELNYX_API_KEY``, ``TELNYX_ACCOUNT_SID``,
         ``TELNYX_APPLICATION_SID``; Plivo ``PLIVO_AUTH_ID`` + ``PLIVO_AUTH_TOKEN``; Vonage
         ``VONAGE_APPLICATION_ID`` + ``VONAGE_PRIVATE_KEY`` (PEM text or a file path); Exotel
-        ``EXOTEL_API_KEY``, ``EXOTEL_API_TOKEN``, ``EXOTEL_ACCOUNT_SID``.
+        ``EXOTEL_API_KEY``, ``EXOTEL_API_TOKEN``, ``EXOTEL_ACCOUNT_SID``; Bandwidth
+        ``BANDWIDTH_ACCOUNT_ID``, ``BANDWIDTH_APPLICATION_ID`` and ``BANDWIDTH_CLIENT_ID`` +
+        ``BANDWIDTH_CLIENT_SECRET`` (or an API user's ``BANDWIDTH_USERNAME`` +
+        ``BANDWIDTH_PASSWORD``), ``BANDWIDTH_CALLBACK_AUTH`` for authenticated callbacks.
         """
         env = os.environ if env is None else env
         prefix = provider.upper() + "_"
