@@ -76,31 +76,85 @@ audio): they are accepted and ignored, with a warning naming them once per class
 ``DeprecationWarning``. The deprecated ``set_model``/``set_voice`` apply a settings update as a
 ``TTSUpdateSettingsFrame`` does.
 
-Providers implement :meth:`run_tts` (send text or stream audio for one sentence) and, for
-streaming sockets, :meth:`flush_context`/:meth:`cancel_context`; their receive loops call
-:meth:`append_audio`, :meth:`add_word_timestamps` and :meth:`finish_context`.
+callpipe's providers implement :meth:`run_tts` as a coroutine (send text or stream audio for
+one sentence) and, for streaming sockets, :meth:`flush_context`/:meth:`cancel_context`; their
+receive loops call :meth:`append_audio`, :meth:`add_word_timestamps` and
+:meth:`finish_context`.
+
+Services written for Pipecat 1.14 (a custom TTS subclassing Pipecat's bases, imports renamed)
+run on their contract, told apart by what ``run_tts`` returns: an async generator is consumed
+sentence by sentence, each item routed into the reply's context:
+
+- ``TTSAudioRawFrame``: the context's audio, resampled to the output rate as
+  :meth:`append_audio` does (any rate the frame says); ``None``: skipped; ``ErrorFrame``:
+  reported as callpipe's providers report errors (counted, upstream) and the sentence is
+  failed (:meth:`sentence_failed`); ``TTSStartedFrame``/``TTSStoppedFrame``: dropped, the base
+  brackets each context; any other frame: queued behind the audio yielded before it.
+- A service that yielded audio is HTTP-style: each sentence's text follows its audio (unless
+  the service gave timed words for it) and the context completes at the end of the reply, as
+  for callpipe's blocking providers. ``_stream_audio_frames_from_iterator`` turns a response
+  body (raw PCM, or WAV) into such frames; ``chunk_size`` is half a second of output audio.
+- A service that yielded ``None`` (and no audio) is WebSocket-style: its receive loop
+  delivers the audio with :meth:`append_to_audio_context` (or, on a
+  :class:`WebsocketTTSService`, by pushing ``TTSAudioRawFrame``\\ s), word timing with
+  :meth:`add_word_timestamps` in Pipecat's form ``([(word, start_secs), ...], context_id)``
+  (then ``TTSTextFrame``\\ s are per word; without it the reply's text follows all of its
+  audio) and ends the context with :meth:`remove_audio_context`. At the end of each reply
+  :meth:`on_turn_context_completed` calls :meth:`flush_audio` (send the provider's flush); a
+  context the provider never ends closes ``context_timeout_secs`` after it went quiet.
+  Audio for the reply in progress after its context was removed opens a new one (same id).
+  A provider that tags no audio with an id labels it with
+  :meth:`get_active_audio_context_id` (the oldest open context).
+- The other names such a service calls or overrides: :meth:`create_audio_context` (a no-op
+  for the id given to ``run_tts``), :meth:`audio_context_available`,
+  :meth:`get_audio_contexts`, :meth:`create_context_id`, ``_turn_context_id``,
+  :meth:`start_word_timestamps` (a no-op: times count from each context's first audio),
+  :meth:`start_tts_usage_metrics` (a no-op: the base counts usage), the hooks
+  :meth:`on_turn_context_created`, :meth:`on_turn_context_completed`,
+  :meth:`on_audio_context_interrupted` (after an interruption dropped the context, which is
+  gone by then, unlike Pipecat) and :meth:`on_audio_context_completed` (all of it played),
+  and ``_update_settings`` (every settings update goes through it).
+- Pipecat's bases: :class:`WebsocketTTSService` (with the
+  :class:`~callpipe.services.websocket_service.WebsocketService` mixin: ``_websocket``,
+  ``_connect_websocket``/``_disconnect_websocket``/``_receive_messages``,
+  ``_receive_task_handler(self._report_error)``, reconnecting), :class:`InterruptibleTTSService`
+  (reconnects on an interruption while a reply is in flight, so a provider's audio without
+  context ids cannot leak into the next reply), and the deprecated :class:`WordTTSService`,
+  :class:`WebsocketWordTTSService`, :class:`InterruptibleWordTTSService`,
+  :class:`AudioContextTTSService` and :class:`AudioContextWordTTSService` (word timing and
+  in-order contexts are in every service). The options that tell Pipecat's base how a
+  subclass hands over its audio (``push_start_frame``, ``push_stop_frames``, ...) stay
+  accepted and ignored, as above.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+import time
 import uuid
 import warnings
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast, overload
+
+from websockets.protocol import State
 
 from callpipe.audio.resample import StreamResampler
 from callpipe.audio.utils import detect_speech_onset
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     AggregatedTextFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     CancelFrame,
     EagerTranscriptionFrame,
     EndFrame,
+    ErrorFrame,
     Frame,
     InterimTranscriptionFrame,
     InterruptionFrame,
@@ -119,6 +173,7 @@ from callpipe.frames.frames import (
     TTSUpdateSettingsFrame,
 )
 from callpipe.metrics.metrics import (
+    ProcessingMetricsData,
     TextAggregationMetricsData,
     TTFAMetricsData,
     TTSUsageMetricsData,
@@ -127,6 +182,8 @@ from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services.ai_service import AIService, warn_deprecated_setter, warn_ignored_option
 from callpipe.services.settings import TTSSettings, delta_from_frame, store_from
+from callpipe.services.websocket_service import WS_SEND_TIMEOUT, WebsocketService
+from callpipe.utils.errors import ErrorCategory
 from callpipe.utils.string import SentenceAggregator
 from callpipe.utils.text.base_text_aggregator import TextType
 from callpipe.utils.text.base_text_filter import BaseTextFilter
@@ -201,6 +258,15 @@ class TTSContext:
     """The pronunciation markup sent, to map timed words back (None: none was sent)."""
     ttfa: _TTFAWatch | None = None
     """Set from the first audio until the reply's speech starts (metrics enabled only)."""
+    streamed: bool = False
+    """Synthesized by a Pipecat-style ``run_tts`` (an async generator)."""
+    socket_audio: bool = False
+    """... whose audio comes from the service's receive loop (it yielded ``None``): the
+    context ends when the service removes it, or once it goes quiet."""
+    words_added: int = 0
+    """Timed words given so far (a streamed sentence with none gets its text after its audio)."""
+    end_requested: bool = False
+    """The service removed the context while its ``run_tts`` was still running."""
 
 
 class TTSService(AIService):
@@ -326,10 +392,20 @@ class TTSService(AIService):
         self._playing: TTSContext | None = None  # the context the output task is playing
         self._idle_watch: asyncio.TimerHandle | None = None  # see _play
         self._end_pushed: asyncio.Event | None = None
+        self._turn_context_id: str | None = None
+        """Pipecat's name: the id of the reply context being synthesized (None between)."""
+        self._generating: TTSContext | None = None
+        """The context whose Pipecat-style ``run_tts`` generator is running."""
+        self._processing_start: float | None = None
 
     @property
     def sample_rate(self) -> int:
         return self._init_sample_rate or self._out_sample_rate
+
+    @property
+    def chunk_size(self) -> int:
+        """Bytes of half a second of output audio (Pipecat's read size for HTTP streams)."""
+        return int(self.sample_rate * 0.5) * 2
 
     # ------------------------------------------------------------------ settings (1.14)
 
@@ -352,11 +428,17 @@ class TTSService(AIService):
     async def apply_settings(self, changed: dict[str, Any]) -> None:
         """Hook: act on changed settings (``self.settings`` holds the new values)."""
 
+    async def _update_settings(self, delta: TTSSettings) -> dict[str, Any]:
+        """Pipecat's hook for a settings update: a subclass written for Pipecat overrides it,
+        calls ``super()._update_settings(delta)`` and acts on the changed fields it returns.
+        Every update (``TTSUpdateSettingsFrame``, ``set_model``/``set_voice``) comes here."""
+        return await self.update_settings(delta)
+
     async def _settings_frame(self, frame: TTSUpdateSettingsFrame) -> bool:
         delta = delta_from_frame(frame, self.Settings, self)
         if delta is None:
             return False
-        await self.update_settings(delta)
+        await self._update_settings(delta)
         return True
 
     async def set_model(self, model: str) -> None:
@@ -456,20 +538,28 @@ class TTSService(AIService):
 
     # ------------------------------------------------------------------ provider API
 
-    async def run_tts(self, text: str, context_id: str) -> None:
+    def run_tts(
+        self, text: str, context_id: str
+    ) -> Coroutine[Any, Any, None] | AsyncGenerator[Frame | None, None]:
         """Synthesize ``text`` as part of context ``context_id``.
 
-        Streaming-socket providers send the text and return; their receive loop delivers the
-        audio. HTTP providers stream the audio here (calling :meth:`append_audio`).
+        callpipe's contract, a coroutine (``async def run_tts(...) -> None``): streaming-socket
+        providers send the text and return, their receive loop delivers the audio; HTTP
+        providers stream the audio here, calling :meth:`append_audio`.
+
+        Pipecat's contract, an async generator (``yield`` in the body): see the module
+        docstring.
         """
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not implement run_tts")
 
     async def flush_context(self, context_id: str) -> None:
         """No more text for this context. Default (blocking ``run_tts``): it is complete."""
         await self.finish_context(context_id)
 
     async def cancel_context(self, context_id: str) -> None:
-        """Tell the provider to stop generating this context (interruption)."""
+        """Tell the provider to stop generating this context (interruption). Default: Pipecat's
+        hook, :meth:`on_audio_context_interrupted`."""
+        await self.on_audio_context_interrupted(context_id)
 
     def has_context(self, context_id: str | None) -> bool:
         return context_id is not None and context_id in self._contexts
@@ -604,16 +694,58 @@ class TTSService(AIService):
         ctx.audio_secs += len(pcm) / (2 * self.sample_rate)
         self._release_words(ctx, ctx.audio_secs)
 
+    @overload
     async def add_word_timestamps(
-        self, context_id: str | None, words: list[tuple[str, float, float]]
-    ) -> None:
-        """Word timing for a context: ``(word, start_secs, end_secs)`` from the context start.
+        self, context_id: str | None, words: Sequence[tuple[str, float, float]], /
+    ) -> None: ...
 
-        Pronunciation markup the context was sent and the provider reports back (whole, or
-        split into several words) becomes the word as written, timed by the markup's end."""
+    @overload
+    async def add_word_timestamps(
+        self,
+        word_times: Sequence[tuple[str, float]],
+        context_id: str | None = None,
+        includes_inter_frame_spaces: bool | None = None,
+        pre_merge_tokens: bool = False,
+    ) -> None: ...
+
+    async def add_word_timestamps(
+        self,
+        word_times: Sequence[tuple[str, float]] | str | None,
+        context_id: str | None | Sequence[tuple[str, float, float]] = None,
+        includes_inter_frame_spaces: bool | None = None,
+        pre_merge_tokens: bool = False,
+    ) -> None:
+        """Word timing for a context, in either form:
+
+        - callpipe's, ``add_word_timestamps(context_id, [(word, start_secs, end_secs), ...])``:
+          a word is released once the context's audio up to its end went out;
+        - Pipecat's, ``add_word_timestamps([(word, start_secs), ...], context_id)``: released
+          once the audio up to its start went out (a word at 0 with the first audio).
+          ``pre_merge_tokens``: punctuation and space tokens join the word before them.
+          ``context_id`` None: the active context (:meth:`get_active_audio_context_id`).
+          ``includes_inter_frame_spaces`` is accepted and not applied (words are sent
+          stripped).
+
+        Times count from the context's first audio. Pronunciation markup the context was sent
+        and the provider reports back (whole, or split into several words) becomes the word as
+        written, timed by the markup's end."""
+        if isinstance(word_times, str) or word_times is None:  # callpipe's form
+            timed = () if context_id is None or isinstance(context_id, str) else context_id
+            await self._add_timed_words(word_times, timed)
+            return
+        target = context_id if isinstance(context_id, str) else self.get_active_audio_context_id()
+        pairs = _merge_punctuation(word_times) if pre_merge_tokens else word_times
+        # Timed by their start; one at 0 waits for the first audio all the same.
+        words = [(word, start, max(start, _FIRST_AUDIO_SECS)) for word, start in pairs]
+        await self._add_timed_words(target, words)
+
+    async def _add_timed_words(
+        self, context_id: str | None, words: Sequence[tuple[str, float, float]]
+    ) -> None:
         ctx = self._contexts.get(context_id) if context_id is not None else None
         if ctx is None or ctx.finished:
             return
+        ctx.words_added += len(words)
         if ctx.pronounced is not None:
             timed = [(word.strip(), end) for word, _start, end in words if word.strip()]
             if timed:
@@ -653,7 +785,7 @@ class TTSService(AIService):
         if ctx.pronounced is not None:
             ctx.words.extend(ctx.pronounced.flush())  # (after a failure it holds nothing)
         self._release_words(ctx, float("inf"))
-        if self.emits_word_timestamps and not ctx.words_seen and ctx.texts:
+        if (self.emits_word_timestamps or ctx.socket_audio) and not ctx.words_seen and ctx.texts:
             # The provider sent no timing for this reply: its text follows all of its audio.
             ctx.queue.put_nowait(_spoken_text(ctx, " ".join(ctx.texts)))
         ctx.queue.put_nowait(TTSStoppedFrame(context_id=ctx.id))
@@ -665,6 +797,224 @@ class TTSService(AIService):
     def _queue_audio_final(self, ctx: TTSContext, pcm: bytes) -> None:
         if pcm:
             ctx.queue.put_nowait(TTSAudioRawFrame(pcm, self.sample_rate, 1, context_id=ctx.id))
+
+    # ------------------------------------------------------------------ Pipecat's subclass API
+
+    def create_context_id(self) -> str:
+        """The open reply's context id, else a new one."""
+        ctx = self._reply_ctx
+        if ctx is not None and not ctx.finished:
+            return ctx.id
+        return uuid.uuid4().hex
+
+    async def on_turn_context_created(self, context_id: str) -> None:
+        """Hook: a reply's context was opened, just before its first text goes to
+        :meth:`run_tts` (e.g. to open a provider-side context)."""
+
+    async def on_turn_context_completed(self) -> None:
+        """Hook: the reply in context ``self._turn_context_id`` has no more text. Called for
+        a Pipecat-style service (its ``run_tts`` is a generator); an override calls
+        ``super()``. Default: a context whose audio was yielded is complete now; one whose
+        audio comes from the receive loop stays open until the service removes it (or it goes
+        quiet for ``context_timeout_secs``); then :meth:`flush_audio` for that context."""
+        context_id = self._turn_context_id
+        ctx = self._contexts.get(context_id) if context_id is not None else None
+        if context_id is None or ctx is None:
+            return
+        if not ctx.socket_audio:
+            await self.finish_context(context_id)
+        await self.flush_audio(context_id)
+
+    async def flush_audio(self, context_id: str | None = None) -> None:
+        """Hook: tell the provider no more text comes for ``context_id`` (e.g. send its flush
+        message). Called at the end of each reply of a Pipecat-style service."""
+
+    async def on_audio_context_interrupted(self, context_id: str) -> None:
+        """Hook: context ``context_id`` was dropped by an interruption (e.g. send the
+        provider's cancel). Unlike Pipecat, the context is already gone when this runs."""
+
+    async def on_audio_context_completed(self, context_id: str) -> None:
+        """Hook: all of context ``context_id`` was played out (pushed downstream)."""
+
+    async def start_word_timestamps(self) -> None:
+        """Pipecat's word-timing clock start: a no-op (times count from the context's first
+        audio, see :meth:`add_word_timestamps`)."""
+
+    async def reset_word_timestamps(self) -> None:
+        """Pipecat's word-timing clock reset: a no-op (each context has its own)."""
+
+    async def push_error(
+        self,
+        error: ErrorFrame | str | None = None,
+        exception: BaseException | None = None,
+        fatal: bool = False,
+        force_treat_as_permanent: bool = False,
+        *,
+        error_msg: str | None = None,
+        category: ErrorCategory | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Report an error upstream; also takes Pipecat's ``error_msg=`` keyword (the frame's
+        text is then ``error_msg`` as given, ``exception`` and ``category`` kept beside it)."""
+        if error is None:
+            if error_msg is None:
+                raise TypeError("push_error() needs an error or error_msg")
+            error = ErrorFrame(error=error_msg, fatal=fatal, exception=exception, category=category)
+        await super().push_error(error, exception, fatal, force_treat_as_permanent, **kwargs)
+
+    async def cancel_ttfb_metrics(self) -> None:
+        """Pipecat's: drop the TTFB measurement under way without reporting it."""
+        self.reset_ttfb_metrics()
+
+    async def start_processing_metrics(self, *, start_time: float | None = None) -> None:
+        """Pipecat's: a request's processing starts (``start_time``: a ``time.time()`` value;
+        now by default)."""
+        self._processing_start = self._on_clock(start_time)
+
+    async def stop_processing_metrics(self, *, end_time: float | None = None) -> None:
+        """Pipecat's: the request started by :meth:`start_processing_metrics` is done; its
+        duration goes out as ``ProcessingMetricsData`` (with metrics on)."""
+        start, self._processing_start = self._processing_start, None
+        if start is None:
+            return
+        value = max(0.0, self._on_clock(end_time) - start)
+        await self.push_metrics(
+            ProcessingMetricsData(processor=self.name, model=self.model_name, value=value)
+        )
+
+    async def stop_all_metrics(self) -> None:
+        """Pipecat's: end the measurements under way. A TTFB measurement is dropped, not
+        reported (the base measures each reply's time to first audio itself)."""
+        self.reset_ttfb_metrics()
+        await self.stop_processing_metrics()
+
+    def _on_clock(self, wall_time: float | None) -> float:
+        """A ``time.time()`` value (None: now) on this processor's clock."""
+        now = self.clock.now()
+        return now if wall_time is None else now - (time.time() - wall_time)
+
+    async def start_tts_usage_metrics(self, text: str) -> None:
+        """A no-op: the base reports the characters of each piece of text it sends
+        (``TTSUsageMetricsData``), so a Pipecat-style service's own call would count twice."""
+
+    async def create_audio_context(self, context_id: str) -> None:
+        """Open context ``context_id`` if it is not open. The reply being synthesized already
+        has its context (the id given to :meth:`run_tts`), so this is a no-op for it. Another
+        id gets a context of its own, bracketed and played in order like a reply, ended by
+        :meth:`remove_audio_context` or once it goes quiet."""
+        if context_id in self._contexts:
+            return
+        reply = self._reply_ctx
+        if reply is not None and reply.id == context_id:
+            self._reopen_tts_context(reply)
+            return
+        ctx = self._new_tts_context(context_id)
+        ctx.streamed = ctx.socket_audio = True
+        ctx.closed_at = self.clock.now()  # no reply text comes for it: the idle close applies
+
+    async def append_to_audio_context(self, context_id: str | None, frame: Frame | None) -> None:
+        """Deliver what the provider sent for context ``context_id``: audio goes into the
+        context's audio (resampled as :meth:`append_audio` does), ``None`` ends the context
+        (:meth:`remove_audio_context`), an ``ErrorFrame`` is reported, ``TTSStartedFrame`` and
+        ``TTSStoppedFrame`` are dropped (the base brackets each context itself) and any other
+        frame goes out in order behind the audio. Dropped for a context that was interrupted
+        (or never opened); audio for the reply being synthesized after the service removed
+        its context opens it again."""
+        if not context_id:
+            return
+        if frame is None:
+            await self.remove_audio_context(context_id)
+            return
+        if context_id not in self._contexts:
+            reply = self._reply_ctx
+            if reply is None or reply.id != context_id or not reply.streamed:
+                return  # interrupted, or ended: nothing of it plays any more
+            self._reopen_tts_context(reply)
+        if isinstance(frame, TTSAudioRawFrame):
+            await self.append_audio(context_id, frame.audio, frame.sample_rate)
+        elif isinstance(frame, ErrorFrame):
+            await self._report_frame(frame)
+        elif not isinstance(frame, TTSStartedFrame | TTSStoppedFrame):
+            self._queue_in_order(context_id, frame)
+
+    async def remove_audio_context(self, context_id: str | None) -> None:
+        """The provider is done with context ``context_id``: it ends after its audio
+        (:meth:`finish_context`). Removed while its ``run_tts`` still runs, it ends once that
+        returned."""
+        ctx = self._contexts.get(context_id) if context_id else None
+        if ctx is None:
+            return
+        if ctx is self._generating:
+            ctx.end_requested = True
+            return
+        await self.finish_context(ctx.id)
+
+    def audio_context_available(self, context_id: str) -> bool:
+        """Whether context ``context_id`` is open (audio for it is still taken)."""
+        return context_id in self._contexts
+
+    def get_audio_contexts(self) -> list[str]:
+        """The ids of the open contexts, oldest first."""
+        return list(self._contexts)
+
+    def has_active_audio_context(self) -> bool:
+        """Whether a context is playing and still open."""
+        playing = self._playing
+        return playing is not None and not playing.finished
+
+    def get_active_audio_context_id(self) -> str | None:
+        """The context audio without an id belongs to: the oldest open one (contexts play in
+        order, so it is the one playing or the next to), None when none is open. For
+        providers that do not echo a context id."""
+        return next(iter(self._contexts), None)
+
+    async def remove_active_audio_context(self) -> None:
+        """End the active context (:meth:`get_active_audio_context_id`)."""
+        await self.remove_audio_context(self.get_active_audio_context_id())
+
+    def reset_active_audio_context(self) -> None:
+        """A no-op: the active context follows from the open ones
+        (:meth:`get_active_audio_context_id`)."""
+
+    async def tts_process_generator(
+        self, context_id: str, generator: AsyncGenerator[Frame | None, None]
+    ) -> None:
+        """Route what a Pipecat-style ``run_tts`` yields into context ``context_id`` (see
+        the module docstring; the base does this for each sentence)."""
+        await self._consume_synthesis(context_id, generator)
+
+    async def _stream_audio_frames_from_iterator(
+        self,
+        iterator: AsyncIterator[bytes],
+        *,
+        strip_wav_header: bool = False,
+        in_sample_rate: int | None = None,
+        context_id: str | None = None,
+    ) -> AsyncGenerator[TTSAudioRawFrame, None]:
+        """Audio frames from a byte stream (an HTTP response body), for a ``run_tts`` to yield.
+
+        ``strip_wav_header``: a WAV header opening the stream is removed (its sample rate is
+        taken unless ``in_sample_rate`` is given; the header must come whole in the first
+        chunk). Frames carry the stream's own rate (default: the output rate) and whole
+        samples; the base resamples them."""
+        rate = in_sample_rate
+        first = True
+        held = b""
+        async for chunk in iterator:
+            if first and strip_wav_header and chunk.startswith(b"RIFF"):
+                data_at = chunk.find(b"data", 12)
+                if data_at >= 0 and len(chunk) >= data_at + 8:
+                    if rate is None and len(chunk) >= 28:
+                        rate = int.from_bytes(chunk[24:28], "little")
+                    chunk = chunk[data_at + 8 :]
+            first = False
+            data = held + chunk
+            whole = len(data) - len(data) % 2
+            held = data[whole:]
+            if whole:
+                yield TTSAudioRawFrame(data[:whole], rate or self.sample_rate, 1, context_id)
+        if held:
+            yield TTSAudioRawFrame(held + b"\x00", rate or self.sample_rate, 1, context_id)
 
     # ------------------------------------------------------------------ frames
 
@@ -845,17 +1195,16 @@ class TTSService(AIService):
         if not text.strip():
             return
         ctx = self._reply_ctx
-        if ctx is None:
-            ctx = self._reply_ctx = TTSContext(
-                id=uuid.uuid4().hex,
-                last_activity=self.clock.now(),
-                append_to_context=append_to_context,
-                interruptible=interruptible,
+        created = ctx is None
+        if ctx is not None and ctx.finished and ctx.streamed:
+            # A Pipecat-style service ended the reply's context before its last sentence (a
+            # provider that says "done" per request): the rest goes in a new one, same id.
+            ctx = self._reopen_tts_context(ctx)
+        elif ctx is None:
+            ctx = self._reply_ctx = self._new_tts_context(
+                uuid.uuid4().hex, append_to_context, interruptible
             )
-            self._contexts[ctx.id] = ctx
-            started = TTSStartedFrame(context_id=ctx.id, append_to_context=append_to_context)
-            ctx.queue.put_nowait(started)
-            self._out.put_nowait(ctx)
+            self._turn_context_id = ctx.id
         if self._pronounced:  # markup the provider's word timing may echo
             if ctx.pronounced is None:
                 ctx.pronounced = PronouncedWords()
@@ -867,6 +1216,8 @@ class TTSService(AIService):
             ctx.text_sent_at = self.clock.now()
         ctx.texts.append(original.strip())
         await self.wait_ready()
+        if created:
+            await self.on_turn_context_created(ctx.id)  # (connected now, when it could be)
         if self.usage_metrics_enabled:
             await self.push_metrics(
                 TTSUsageMetricsData(processor=self.name, model=self.model_name, value=len(text))
@@ -875,10 +1226,108 @@ class TTSService(AIService):
         if self._append_trailing_space and self._aggregate_sentences and not text.endswith(" "):
             text += " "  # Pipecat's append_trailing_space: sentence mode only
         await self._call_event_handler("on_tts_request", ctx.id, text)
-        await self.run_tts(text, ctx.id)
+        synthesis = self.run_tts(text, ctx.id)
+        if inspect.isasyncgen(synthesis):  # Pipecat's contract
+            await self._speak_streamed(ctx, synthesis, original)
+            return
+        await cast(Coroutine[Any, Any, None], synthesis)  # callpipe's contract
         ctx.last_activity = self.clock.now()
         if not self.emits_word_timestamps and not ctx.sentence_failed:
             await self.add_text_after_audio(ctx.id, original)
+
+    def _new_tts_context(
+        self, context_id: str, append_to_context: bool = True, interruptible: bool = True
+    ) -> TTSContext:
+        """A new context, registered and queued for output behind what is there, opened by
+        its ``TTSStartedFrame``."""
+        ctx = TTSContext(
+            id=context_id,
+            last_activity=self.clock.now(),
+            append_to_context=append_to_context,
+            interruptible=interruptible,
+        )
+        self._contexts[ctx.id] = ctx
+        started = TTSStartedFrame(context_id=ctx.id, append_to_context=append_to_context)
+        ctx.queue.put_nowait(started)
+        self._out.put_nowait(ctx)
+        return ctx
+
+    def _reopen_tts_context(self, ended: TTSContext) -> TTSContext:
+        """The reply ``ended`` goes on in a new context of the same id (Pipecat-style
+        services, see :meth:`remove_audio_context`)."""
+        ctx = self._new_tts_context(ended.id, ended.append_to_context, ended.interruptible)
+        ctx.streamed, ctx.socket_audio = ended.streamed, ended.socket_audio
+        ctx.pronounced = ended.pronounced
+        if self._reply_ctx is ended:
+            self._reply_ctx = ctx
+        return ctx
+
+    async def _speak_streamed(
+        self, ctx: TTSContext, synthesis: AsyncGenerator[object, Any], original: str
+    ) -> None:
+        """The rest of :meth:`_speak` for a Pipecat-style ``run_tts``: route what it yields
+        into ``ctx``, then, if it yielded audio (an HTTP-style service), let the sentence's
+        text follow that audio unless timed words came for it."""
+        ctx.streamed = True
+        words_before = ctx.words_added
+        self._generating = ctx
+        try:
+            yielded_audio, waited = await self._consume_synthesis(ctx.id, synthesis)
+        finally:
+            self._generating = None
+        ctx.last_activity = self.clock.now()
+        if waited and not yielded_audio:
+            ctx.socket_audio = True  # its receive loop delivers the audio and ends the context
+        else:
+            self.sentence_audio_done(ctx.id)
+            if not ctx.sentence_failed and ctx.words_added == words_before:
+                await self.add_text_after_audio(ctx.id, original)
+        if ctx.end_requested:
+            await self.finish_context(ctx.id)
+
+    async def _consume_synthesis(
+        self, context_id: str, synthesis: AsyncGenerator[object, Any]
+    ) -> tuple[bool, bool]:
+        """Route each item ``synthesis`` yields into context ``context_id``: audio into its
+        audio (resampled to the output rate), an ``ErrorFrame`` reported (the sentence then
+        failed), ``TTSStartedFrame``/``TTSStoppedFrame`` dropped (the base brackets the reply),
+        ``None`` skipped, other frames kept in order behind the audio. Returns (audio was
+        yielded, ``None`` was yielded)."""
+        yielded_audio = waited = False
+        async with aclosing(synthesis):
+            async for item in synthesis:
+                if item is None:
+                    waited = True
+                elif isinstance(item, TTSAudioRawFrame):
+                    yielded_audio = True
+                    await self.append_audio(context_id, item.audio, item.sample_rate)
+                elif isinstance(item, ErrorFrame):
+                    await self._report_frame(item)
+                    self.sentence_failed(context_id)
+                elif isinstance(item, TTSStartedFrame | TTSStoppedFrame):
+                    continue
+                elif isinstance(item, Frame):
+                    self._queue_in_order(context_id, item)
+                else:
+                    logger.warning("%s: run_tts yielded %r, not a frame; ignored", self, item)
+        return yielded_audio, waited
+
+    async def _report_frame(self, error: ErrorFrame) -> None:
+        """A Pipecat-style service's ``ErrorFrame``: reported as callpipe's providers report
+        theirs (counted, classified, upstream)."""
+        await self.report_error(
+            error.error, fatal=error.fatal, reason="provider", category=error.category
+        )
+
+    def _queue_in_order(self, context_id: str, frame: Frame) -> None:
+        """Put ``frame`` in context ``context_id`` behind the audio queued so far (dropped
+        when the context is gone: it belonged to speech that was cut)."""
+        ctx = self._contexts.get(context_id)
+        if ctx is None or ctx.finished:
+            return
+        if ctx.resampler is not None:
+            self._queue_audio(ctx, ctx.resampler.flush())
+        ctx.queue.put_nowait(frame)
 
     async def _close_current(self) -> None:
         await self._reset_filters()
@@ -886,7 +1335,14 @@ class TTSService(AIService):
         if ctx is None:
             return
         ctx.closed_at = self.clock.now()
-        await self.flush_context(ctx.id)
+        try:
+            if ctx.streamed:
+                self._turn_context_id = ctx.id
+                await self.on_turn_context_completed()
+            else:
+                await self.flush_context(ctx.id)
+        finally:
+            self._turn_context_id = None
 
     async def _reset_filters(self) -> None:
         """A filter's state (an open code block) belongs to one reply."""
@@ -936,6 +1392,10 @@ class TTSService(AIService):
                 self._playing = item
                 await self._play(item)
                 self._playing = None
+                try:
+                    await self.on_audio_context_completed(item.id)
+                except Exception:
+                    logger.exception("%s: on_audio_context_completed failed", self)
                 continue
             frame, direction = item
             await self.push_frame(frame, direction)
@@ -1042,6 +1502,23 @@ class TTSService(AIService):
         await cancel_and_wait(self._output_task)
 
 
+_FIRST_AUDIO_SECS = 0.001
+"""A word Pipecat's way timed at 0 s waits until this much of its context's audio went out."""
+
+
+def _merge_punctuation(word_times: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Pipecat's ``pre_merge_tokens``: tokens of only punctuation or spaces join the word
+    before them."""
+    merged: list[tuple[str, float]] = []
+    for word, start in word_times:
+        if merged and not any(ch.isalnum() for ch in word):
+            previous, previous_start = merged[-1]
+            merged[-1] = (previous + word, previous_start)
+        else:
+            merged.append((word, start))
+    return merged
+
+
 def _spoken_text(ctx: TTSContext, text: str, text_type: str = TextType.SENTENCE) -> TTSTextFrame:
     """A ``TTSTextFrame`` of ``ctx``'s words (kept out of the context when ``ctx`` is)."""
     frame = TTSTextFrame(text, text_type=text_type, context_id=ctx.id)
@@ -1060,3 +1537,254 @@ def _text_type_argument(text_type: TextType | str, aggregation_type: TextType | 
         stacklevel=3,
     )
     return aggregation_type
+
+
+# ---------------------------------------------------------------------- Pipecat's base classes
+
+
+def _warn_deprecated_base(service: object, base: str, instead: str) -> None:
+    warnings.warn(
+        f"{base} is deprecated (Pipecat 0.0.105; word timing and ordered contexts are in every "
+        f"TTS service): subclass {instead} instead ({type(service).__name__})",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+class WordTTSService(TTSService):
+    """Pipecat's deprecated base of a TTS service with word timing: a :class:`TTSService`
+    (which takes word timing from any service, :meth:`TTSService.add_word_timestamps`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        _warn_deprecated_base(self, "WordTTSService", "TTSService")
+        super().__init__(**kwargs)
+
+
+class WebsocketTTSService(TTSService, WebsocketService):
+    """Base of a TTS service written for Pipecat 1.14 that keeps one provider WebSocket.
+
+    The subclass implements :class:`~callpipe.services.websocket_service.WebsocketService`'s
+    socket methods and a ``run_tts`` generator that sends the text and yields ``None``; its
+    receive loop delivers audio with :meth:`append_to_audio_context` (or, older style,
+    ``push_frame(TTSAudioRawFrame(...))``, routed the same way), word timing with
+    :meth:`add_word_timestamps` and the end of a context with :meth:`remove_audio_context`.
+
+    Here: ``_disconnect`` and a reconnect end the open contexts (audio already received still
+    plays, and the rest of a reply goes in a new context, as a new socket knows nothing of the
+    old one's); the service disconnects on ``EndFrame``, ``CancelFrame`` and at cleanup;
+    ``_report_error`` fires ``on_connection_error`` and reports the error upstream; a
+    keepalive task is there for a subclass that overrides ``_send_keepalive`` and calls
+    ``_create_keepalive_task(interval)``. The socket options are applied (see
+    :class:`~callpipe.services.websocket_service.WebsocketService`), not ignored as callpipe's
+    own services do.
+    """
+
+    def __init__(
+        self,
+        *,
+        reconnect_on_error: bool = True,
+        reconnect_backoff_min_wait: float | None = None,
+        reconnect_backoff_max_wait: float | None = None,
+        ws_close_timeout: float | None = None,
+        ws_send_timeout: float | None = WS_SEND_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        TTSService.__init__(
+            self, reconnect_on_error=reconnect_on_error, ws_close_timeout=ws_close_timeout, **kwargs
+        )
+        WebsocketService.__init__(
+            self,
+            reconnect_backoff_min_wait=reconnect_backoff_min_wait,
+            reconnect_backoff_max_wait=reconnect_backoff_max_wait,
+            reconnect_on_error=reconnect_on_error,
+            ws_close_timeout=ws_close_timeout,
+            ws_send_timeout=ws_send_timeout,
+        )
+        self._keepalive_task: asyncio.Task[None] | None = None
+
+    async def disconnect(self) -> None:
+        """callpipe's end-of-service call (``EndFrame``, ``CancelFrame``, cleanup): the
+        subclass's ``_disconnect``."""
+        await self._disconnect()
+
+    async def _close_connection_contexts(self) -> None:
+        """End the open contexts sent on this socket: no more of their audio comes once it
+        closes, so only what of them was heard counts as spoken (:meth:`context_failed`). A
+        context whose text waits for the socket is kept."""
+        for ctx in list(self._contexts.values()):
+            if ctx.streamed:
+                self.context_failed(ctx.id)
+                await self.finish_context(ctx.id)
+        reply = self._reply_ctx
+        if reply is not None and reply.finished:
+            self._reply_ctx = None  # the rest of the reply opens a new context
+            self._turn_context_id = None
+
+    async def _disconnect(self) -> None:
+        await self._close_connection_contexts()
+        await super()._disconnect()
+
+    async def _reconnect_websocket(self, attempt_number: int) -> bool:
+        await self._close_connection_contexts()
+        return await super()._reconnect_websocket(attempt_number)
+
+    async def _report_error(
+        self, error: ErrorFrame, force_treat_as_permanent: bool = False
+    ) -> None:
+        """The :class:`~callpipe.services.websocket_service.ReportErrorCallback` to give
+        ``_receive_task_handler``."""
+        await self._call_event_handler("on_connection_error", error.error)
+        await self.push_error(error, force_treat_as_permanent=force_treat_as_permanent)
+
+    async def push_frame(
+        self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM
+    ) -> None:
+        """Audio a subclass pushes itself (older Pipecat services did, from their receive
+        loop) goes into its context like :meth:`append_to_audio_context`'s; the
+        ``TTSStartedFrame``/``TTSStoppedFrame`` it pushes are dropped (the base brackets each
+        context)."""
+        if (
+            direction is FrameDirection.DOWNSTREAM
+            and isinstance(frame, TTSAudioRawFrame | TTSStartedFrame | TTSStoppedFrame)
+            and asyncio.current_task() is not self._output_task
+        ):
+            if isinstance(frame, TTSAudioRawFrame):
+                context_id = frame.context_id or self.get_active_audio_context_id()
+                await self.append_to_audio_context(context_id, frame)
+            return
+        await super().push_frame(frame, direction)
+
+    # ------------------------------------------------------------------ keepalive
+
+    def _create_keepalive_task(self, interval: float) -> None:
+        """Send :meth:`_send_keepalive` every ``interval`` seconds while the socket is open."""
+        if self._keepalive_task is None or self._keepalive_task.done():
+            self._keepalive_task = self.create_task(self._keepalive_task_handler(interval))
+
+    async def _cancel_keepalive_task(self) -> None:
+        await self.cancel_task(self._keepalive_task)
+        self._keepalive_task = None
+
+    async def _keepalive_task_handler(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if self._is_keepalive_ready():
+                    await self._send_keepalive()
+            except Exception as exc:  # the receive loop deals with a lost socket
+                logger.warning("%s: keepalive failed: %s", self, exc)
+
+    def _is_keepalive_ready(self) -> bool:
+        return self._websocket is not None and self._websocket.state is State.OPEN
+
+    async def _send_keepalive(self) -> None:
+        """Send the provider's keepalive message (a subclass using the keepalive overrides
+        this)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _send_keepalive")
+
+
+class InterruptibleTTSService(WebsocketTTSService):
+    """Base of a WebSocket TTS service whose provider does not tag audio with a context id
+    (Pipecat 1.14's): an interruption while a reply is in flight (synthesizing or playing) or
+    the bot speaks reconnects the socket, so audio the provider still sends for the dropped
+    reply never reaches the next one. Kept when only uninterruptible speech is open.
+
+    The reconnect runs in its own task (never holding up the frames behind the interruption);
+    meanwhile :meth:`get_active_audio_context_id` is None, so such audio is dropped, and the
+    next text waits for the new socket before going to ``run_tts``.
+    """
+
+    passes_input_audio = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bot_speaking = False
+        self._interruption_reconnect: asyncio.Task[None] | None = None
+        self._socket_stale = False
+        """Set from an interruption that reconnects until the new socket is open."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if not isinstance(frame, InterruptionFrame):
+            await super().process_frame(frame, direction)
+            if isinstance(frame, BotStartedSpeakingFrame):
+                self._bot_speaking = True
+            elif isinstance(frame, BotStoppedSpeakingFrame):
+                self._bot_speaking = False
+            return
+        open_contexts = list(self._contexts.values())
+        in_flight = self._bot_speaking or self._playing is not None or bool(open_contexts)
+        only_kept = bool(open_contexts) and not any(c.interruptible for c in open_contexts)
+        self._bot_speaking = False
+        reconnect = in_flight and not only_kept
+        if reconnect:
+            self._socket_stale = True  # before any await: the next reply may open meanwhile
+        await super().process_frame(frame, direction)
+        task = self._interruption_reconnect
+        if reconnect and (task is None or task.done()):
+            self._interruption_reconnect = self.create_task(
+                self._reconnect_after_interruption(), "interruption-reconnect"
+            )
+
+    async def _reconnect_after_interruption(self) -> None:
+        try:
+            await self._disconnect()
+            await self._connect()
+        finally:
+            self._socket_stale = False
+
+    def get_active_audio_context_id(self) -> str | None:
+        if self._socket_stale:
+            return None  # audio now is the dropped reply's, from the old socket
+        return super().get_active_audio_context_id()
+
+    async def wait_ready(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        task = self._interruption_reconnect
+        if task is not None and not task.done():
+            await asyncio.wait({task})  # (an interruption of this wait leaves it running)
+        return await super().wait_ready(timeout)
+
+
+class WebsocketWordTTSService(WebsocketTTSService):
+    """Pipecat's deprecated name of :class:`WebsocketTTSService` (word timing is taken from
+    every service)."""
+
+    def __init__(self, *, reconnect_on_error: bool = True, **kwargs: Any) -> None:
+        _warn_deprecated_base(self, "WebsocketWordTTSService", "WebsocketTTSService")
+        super().__init__(reconnect_on_error=reconnect_on_error, **kwargs)
+
+
+class InterruptibleWordTTSService(InterruptibleTTSService):
+    """Pipecat's deprecated name of :class:`InterruptibleTTSService`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        _warn_deprecated_base(self, "InterruptibleWordTTSService", "InterruptibleTTSService")
+        super().__init__(**kwargs)
+
+
+class AudioContextTTSService(WebsocketTTSService):
+    """Pipecat's deprecated base of a WebSocket service with audio contexts: a
+    :class:`WebsocketTTSService` (every TTS service plays its contexts in order)."""
+
+    def __init__(
+        self,
+        *,
+        reuse_context_id_within_turn: bool | None = None,
+        reconnect_on_error: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(self, AudioContextWordTTSService):  # (which warns of its own)
+            _warn_deprecated_base(self, "AudioContextTTSService", "WebsocketTTSService")
+        super().__init__(
+            reuse_context_id_within_turn=reuse_context_id_within_turn,
+            reconnect_on_error=reconnect_on_error,
+            **kwargs,
+        )
+
+
+class AudioContextWordTTSService(AudioContextTTSService):
+    """Pipecat's deprecated base of a WebSocket service with audio contexts and word timing:
+    a :class:`WebsocketTTSService`."""
+
+    def __init__(self, *, reconnect_on_error: bool = True, **kwargs: Any) -> None:
+        _warn_deprecated_base(self, "AudioContextWordTTSService", "WebsocketTTSService")
+        super().__init__(reconnect_on_error=reconnect_on_error, **kwargs)

@@ -1,6 +1,13 @@
-"""ProviderWebsocket: a provider's streaming socket with a reconnect policy and keep-alive.
+"""Provider WebSockets: callpipe's :class:`ProviderWebsocket`, and Pipecat 1.14's
+:class:`WebsocketService` mixin for services written against Pipecat's base classes.
 
-Used by the Deepgram, Cartesia and ElevenLabs services.
+:class:`WebsocketService` (with :class:`ReportErrorCallback`) is what a custom Pipecat service
+subclasses, through :class:`~callpipe.services.tts_service.WebsocketTTSService` and its kin: it
+implements ``_connect_websocket``/``_disconnect_websocket``/``_receive_messages`` and the mixin
+runs the receive loop and reconnects (see the class). callpipe's own services use
+:class:`ProviderWebsocket`, described below.
+
+:class:`ProviderWebsocket` is used by the Deepgram, Cartesia and ElevenLabs services (among others).
 
 - **Handshake.** A rejected key (HTTP 401/403) raises
   :class:`~callpipe.services.ai_service.ServiceAuthError` from :meth:`connect`; any other refusal
@@ -35,14 +42,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
+from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidStatus,
+)
+from websockets.protocol import State
+from websockets.typing import Data
 
 from callpipe.errors import ProtocolError
+from callpipe.frames.frames import ErrorFrame
 from callpipe.log import call_tag
 from callpipe.processors.base_object import cancel_and_wait, create_logged_task
 from callpipe.services.ai_service import ServiceAuthError
@@ -441,3 +458,318 @@ def ws_url(base_url: str, path: str, params: dict[str, Any] | None = None) -> st
             if item is not None:
                 pairs.append((key, str(item).lower() if isinstance(item, bool) else item))
     return f"{url}?{urlencode(pairs)}" if pairs else url
+
+
+# ---------------------------------------------------------------------- Pipecat's mixin
+
+WS_CLOSE_TIMEOUT = 2.0
+"""Seconds :meth:`WebsocketService._websocket_connect`'s sockets wait for the peer to answer a
+close (Pipecat 1.14's default)."""
+
+WS_SEND_TIMEOUT = 5.0
+"""Seconds one send may wait on a peer that stopped reading before the socket is dropped."""
+
+RECONNECT_MIN_WAIT = 0.25
+RECONNECT_MAX_WAIT = 4.0
+"""callpipe's reconnect backoff when none is given: a call cannot wait Pipecat's 4-10 s."""
+
+QUICK_FAILURE_SECS = 5.0
+QUICK_FAILURES_TO_GIVE_UP = 3
+"""A socket that dies this soon after opening, this many times in a row, is not reopened."""
+
+
+class ReportErrorCallback(Protocol):
+    """How a :class:`WebsocketService` reports an error: the owning service's ``_report_error``
+    (Pipecat 1.14's signature). ``force_treat_as_permanent``: the service cannot work any more
+    (it becomes unusable)."""
+
+    async def __call__(self, error: ErrorFrame, force_treat_as_permanent: bool = False) -> None: ...
+
+
+class _BoundedSendConnection(ClientConnection):
+    """A client connection whose sends give up after ``send_timeout`` seconds.
+
+    ``websockets`` waits for as long as the peer does not read (until TCP notices, minutes
+    later). Here a stalled send drops the connection and raises ``ConnectionClosedError``, as
+    any lost connection does, so the sender's and the receive loop's handling take over."""
+
+    send_timeout: float | None = None
+
+    async def send(
+        self,
+        message: Data | Iterable[Data] | AsyncIterable[Data],
+        text: bool | None = None,
+    ) -> None:
+        limit = self.send_timeout
+        if limit is None:
+            await super().send(message, text)
+            return
+        try:
+            async with asyncio.timeout(limit):
+                await super().send(message, text)
+        except TimeoutError:
+            logger.warning(
+                "%sa websocket send waited %.1f s on a peer that stopped reading; dropping it",
+                call_tag(),
+                limit,
+            )
+            self.transport.abort()
+            raise ConnectionClosedError(None, None) from None
+
+
+class WebsocketService(ABC):
+    """Pipecat 1.14's mixin for a service that owns one provider WebSocket.
+
+    What a subclass written for Pipecat implements and calls, as there:
+
+    - it implements :meth:`_connect_websocket` (open ``self._websocket``, usually with
+      :meth:`_websocket_connect`), :meth:`_disconnect_websocket` and :meth:`_receive_messages`
+      (read ``self._websocket`` until it closes);
+    - its ``_connect``/``_disconnect`` call ``super()._connect()``/``super()._disconnect()``
+      first (they clear and set the flag that tells a drop from a wanted close), then open or
+      close the socket and start or cancel the receive task, which runs
+      :meth:`_receive_task_handler` with the service's error callback.
+
+    :meth:`_receive_task_handler` reconnects a socket the provider dropped or closed
+    (:meth:`_maybe_try_reconnect`, :meth:`_try_reconnect`), unless the service is closing it,
+    ``reconnect_on_error`` is False (the drop is reported instead) or the socket keeps dying
+    within seconds of opening (three times in a row: reported as permanent, since retrying a
+    rejected key or configuration cannot help). A clean close (code 1000 raised as
+    ``ConnectionClosedOK``) ends the loop without reconnecting.
+
+    Differences from Pipecat: the backoff between reconnect attempts is callpipe's (0.25 s,
+    doubling, at most 4 s) unless ``reconnect_backoff_min_wait``/``max_wait`` are given;
+    :meth:`_websocket_connect` turns permessage-deflate off (compressing audio costs CPU and
+    saves nothing) and uses the process's shared TLS context for ``wss://`` unless told
+    otherwise; :meth:`_verify_connection` waits for the pong, not just the ping.
+    """
+
+    def __init__(
+        self,
+        *,
+        reconnect_backoff_min_wait: float | None = None,
+        reconnect_backoff_max_wait: float | None = None,
+        reconnect_on_error: bool = True,
+        ws_close_timeout: float | None = None,
+        ws_send_timeout: float | None = WS_SEND_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        """Options as Pipecat 1.14's (``kwargs``: the service's own, unused here).
+        ``ws_close_timeout`` None: 2 s; ``ws_send_timeout`` None: sends wait for ever."""
+        self._websocket: ClientConnection | None = None
+        self._reconnect_backoff_min_wait = (
+            RECONNECT_MIN_WAIT if reconnect_backoff_min_wait is None else reconnect_backoff_min_wait
+        )
+        self._reconnect_backoff_max_wait = (
+            RECONNECT_MAX_WAIT if reconnect_backoff_max_wait is None else reconnect_backoff_max_wait
+        )
+        self._reconnect_on_error = reconnect_on_error
+        self._ws_close_timeout = WS_CLOSE_TIMEOUT if ws_close_timeout is None else ws_close_timeout
+        self._ws_send_timeout = ws_send_timeout
+        self._reconnect_in_progress = False
+        self._disconnecting = False
+        self._quick_failures = 0
+        self._last_connect_time = 0.0
+
+    @property
+    def _is_service_usable(self) -> bool:
+        """Whether the service can still be given work (``is_usable`` of its processor)."""
+        from callpipe.processors.frame_processor import FrameProcessor
+
+        return self.is_usable if isinstance(self, FrameProcessor) else True
+
+    # ------------------------------------------------------------------ the subclass's part
+
+    @abstractmethod
+    async def _connect_websocket(self) -> None:
+        """Open ``self._websocket`` (the socket only, no other setup)."""
+
+    @abstractmethod
+    async def _disconnect_websocket(self) -> None:
+        """Close ``self._websocket`` (the socket only)."""
+
+    @abstractmethod
+    async def _receive_messages(self) -> None:
+        """Read and handle the socket's messages until it closes (``async for`` over it)."""
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _connect(self) -> None:
+        """Start of a wanted connection: a drop is reconnected again from now on."""
+        self._disconnecting = False
+        self._quick_failures = 0
+
+    async def _disconnect(self) -> None:
+        """Start of a wanted close: the receive loop ends without reconnecting."""
+        self._disconnecting = True
+
+    async def _websocket_connect(self, uri: str, **kwargs: Any) -> ClientConnection:
+        """Open a socket to ``uri`` (``kwargs``: ``websockets``' ``connect`` options, e.g.
+        ``additional_headers``) with the service's close and send timeouts."""
+        kwargs.setdefault("close_timeout", self._ws_close_timeout)
+        kwargs.setdefault("create_connection", _BoundedSendConnection)
+        kwargs.setdefault("compression", None)
+        if uri.lower().startswith("wss:"):
+            kwargs.setdefault("ssl", shared_websocket_ssl_context())
+        websocket = await connect(uri, **kwargs)
+        if isinstance(websocket, _BoundedSendConnection):
+            websocket.send_timeout = self._ws_send_timeout
+        return websocket
+
+    async def _verify_connection(self) -> bool:
+        """True if the socket is open and answers a ping."""
+        websocket = self._websocket
+        if websocket is None or websocket.state is State.CLOSED:
+            return False
+        try:
+            pong = await websocket.ping()
+            async with asyncio.timeout(self._ws_close_timeout + 3.0):
+                await pong
+        except Exception as exc:
+            logger.warning("%s%s: the new socket does not answer: %s", call_tag(), self, exc)
+            return False
+        return True
+
+    async def _reconnect_websocket(self, attempt_number: int) -> bool:
+        """Close and reopen the socket; raises ConnectionError if the new one does not answer."""
+        logger.info("%s%s: reconnecting (attempt %d)", call_tag(), self, attempt_number)
+        await self._disconnect_websocket()
+        await self._connect_websocket()
+        if not await self._verify_connection():
+            raise ConnectionError(f"{self}: the reconnected socket does not answer")
+        return True
+
+    def _backoff(self, attempt: int) -> float:
+        wait = self._reconnect_backoff_min_wait * 2.0 ** (attempt - 1)
+        return max(self._reconnect_backoff_min_wait, min(wait, self._reconnect_backoff_max_wait))
+
+    async def _try_reconnect(
+        self, max_retries: int = 3, report_error: ReportErrorCallback | None = None
+    ) -> bool:
+        """Reconnect, up to ``max_retries`` attempts with backoff between them. Each failed
+        attempt is reported; the last one as permanent (the service becomes unusable)."""
+        if self._reconnect_in_progress:
+            logger.debug("%s: a reconnect is already under way", self)
+            return False
+        if not self._is_service_usable:
+            logger.warning("%s%s: not reconnecting: the service is unusable", call_tag(), self)
+            return False
+        self._reconnect_in_progress = True
+        last: Exception | None = None
+        try:
+            for attempt in range(1, max_retries + 1):
+                try:
+                    if await self._reconnect_websocket(attempt):
+                        self._last_connect_time = time.monotonic()
+                        logger.info("%s%s: reconnected", call_tag(), self)
+                        return True
+                except Exception as exc:
+                    last = exc
+                    if report_error is not None:
+                        await report_error(
+                            ErrorFrame(
+                                error=f"{self}: reconnect attempt {attempt} failed: {exc}",
+                                exception=exc,
+                            )
+                        )
+                if not self._is_service_usable:
+                    return False
+                await asyncio.sleep(self._backoff(attempt))
+            message = f"{self}: could not reconnect after {max_retries} attempts"
+            if last is not None:
+                message += f": {last}"
+            if report_error is not None:
+                await report_error(
+                    ErrorFrame(error=message, exception=last), force_treat_as_permanent=True
+                )
+            else:
+                logger.warning("%s%s", call_tag(), message)
+            return False
+        finally:
+            self._reconnect_in_progress = False
+
+    async def _maybe_try_reconnect(
+        self,
+        error_message: str,
+        report_error: ReportErrorCallback,
+        error: Exception | None = None,
+    ) -> bool:
+        """The socket dropped or closed: reconnect if wanted and sensible. True when the
+        receive loop should go on (reconnected)."""
+        if self._disconnecting:
+            return False
+        if self._last_connect_time > 0:
+            lasted = time.monotonic() - self._last_connect_time
+            self._quick_failures = self._quick_failures + 1 if lasted < QUICK_FAILURE_SECS else 0
+            if self._quick_failures >= QUICK_FAILURES_TO_GIVE_UP:
+                message = (
+                    f"{self}: the provider closed the socket right after opening it "
+                    f"{self._quick_failures} times in a row; not reconnecting"
+                )
+                await report_error(ErrorFrame(error=message), force_treat_as_permanent=True)
+                return False
+        if not self._reconnect_on_error:
+            await report_error(ErrorFrame(error=error_message, exception=error))
+            return False
+        logger.warning("%s%s; reconnecting", call_tag(), error_message)
+        return await self._try_reconnect(report_error=report_error)
+
+    async def _receive_task_handler(self, report_error: ReportErrorCallback) -> None:
+        """The receive task: :meth:`_receive_messages`, reconnecting as the class docstring
+        says."""
+        while True:
+            self._last_connect_time = time.monotonic()
+            error: Exception | None = None
+            try:
+                await self._receive_messages()
+                message = f"{self}: the provider closed the socket"
+            except ConnectionClosedOK:
+                logger.debug("%s: the socket closed normally", self)
+                return
+            except ConnectionClosedError as exc:
+                error = exc
+                message = f"{self}: the socket dropped: {exc}"
+            except Exception as exc:
+                error = exc
+                message = f"{self}: receiving failed: {exc}"
+            if not await self._maybe_try_reconnect(message, report_error, error):
+                return
+
+    async def _receive_until_confirmed(
+        self,
+        messages: AsyncIterator[Message],
+        confirmed: asyncio.Event,
+        handle_message: Callable[[Message], Awaitable[None]],
+        timeout: float,  # noqa: ASYNC109
+    ) -> bool:
+        """Handle ``messages`` until ``handle_message`` sets ``confirmed`` (a provider that
+        confirms a session with a message). False if the socket closed first; raises
+        ConnectionError after ``timeout`` seconds (counted as a socket dying at once)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not confirmed.is_set():
+                    await handle_message(await anext(messages))
+        except StopAsyncIteration:
+            return False
+        except TimeoutError:
+            self._last_connect_time = time.monotonic()
+            raise ConnectionError(f"{self}: no confirmation within {timeout} s") from None
+        return True
+
+    async def send_with_retry(self, message: Message, report_error: ReportErrorCallback) -> None:
+        """Send ``message``, reconnecting once if that fails (deprecated in Pipecat 1.14: send
+        on ``self._websocket`` and leave reconnecting to the receive loop)."""
+        warnings.warn(
+            "WebsocketService.send_with_retry is deprecated (Pipecat 1.14); send on the "
+            "websocket directly",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        try:
+            if self._websocket is None:
+                raise ConnectionError(f"{self}: no socket")
+            await self._websocket.send(message)
+        except Exception as exc:
+            logger.warning("%s%s: send failed (%s); reconnecting", call_tag(), self, exc)
+            if await self._try_reconnect(report_error=report_error) and self._websocket:
+                await self._websocket.send(message)

@@ -295,11 +295,17 @@ def test_the_walk_found_the_services() -> None:
     assert len(stt) >= 24 and len(tts) >= 39  # Pipecat 1.14's counts, with callpipe's bases
 
 
+async def _not_used(self: object) -> None:
+    """An abstract socket method of a base, for building it here."""
+
+
 @pytest.mark.parametrize("cls", SPEECH_SERVICES, ids=lambda cls: cls.__qualname__)
 def test_every_speech_service_takes_the_1_14_event_handlers(
     cls: type[AIService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CALLPIPE_GOOGLE_TTS_GRPC_URL", "http://127.0.0.1:9")
+    if inspect.isabstract(cls):  # Pipecat's WebSocket bases: a subclass implements the socket
+        cls = type(cls.__name__, (cls,), dict.fromkeys(cls.__abstractmethods__, _not_used))
     kwargs: dict[str, Any] = dict(_NEEDS.get(cls.__name__, {}))
     parameters = inspect.signature(cls).parameters
     for name, value in (("api_key", "k"), ("voice_id", "v")):
