@@ -40,6 +40,7 @@ import asyncio
 import logging
 import os
 import warnings
+from collections.abc import Generator
 from typing import Any
 
 from callpipe.errors import ConfigurationError
@@ -64,6 +65,20 @@ from callpipe.utils.base_object import warn_ignored_option as warn_ignored_optio
 from callpipe.utils.errors import ErrorCategory, classify_service_error
 
 logger = logging.getLogger(__name__)
+
+
+class MetricMark:
+    """What :meth:`AIService.start_ttfb_metrics` returns: the mark is already made, and
+    awaiting it (as Pipecat's services do, its method being a coroutine) finishes at once."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # a generator: awaiting it returns None without suspending
+
+
+METRIC_MARKED = MetricMark()
 
 
 def warn_deprecated_setter(owner: object, field: str, frame: str, value: object) -> None:
@@ -329,10 +344,14 @@ class AIService(FrameProcessor):
 
     # ------------------------------------------------------------------ metrics
 
-    def start_ttfb_metrics(self) -> None:
-        """Mark the moment a request left (only the first mark counts until it is stopped)."""
+    def start_ttfb_metrics(self) -> MetricMark:
+        """Mark the moment a request left (only the first mark counts until it is stopped).
+
+        Marks at once; the result may be awaited (Pipecat's ``await self.start_ttfb_metrics()``)
+        or ignored."""
         if self._ttfb_start is None:
             self._ttfb_start = self.clock.now()
+        return METRIC_MARKED
 
     def reset_ttfb_metrics(self) -> None:
         self._ttfb_start = None

@@ -180,7 +180,12 @@ from callpipe.metrics.metrics import (
 )
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
-from callpipe.services.ai_service import AIService, warn_deprecated_setter, warn_ignored_option
+from callpipe.services.ai_service import (
+    AIService,
+    MetricMark,
+    warn_deprecated_setter,
+    warn_ignored_option,
+)
 from callpipe.services.settings import TTSSettings, delta_from_frame, store_from
 from callpipe.services.websocket_service import WS_SEND_TIMEOUT, WebsocketService
 from callpipe.utils.errors import ErrorCategory
@@ -395,6 +400,9 @@ class TTSService(AIService):
         self._turn_context_id: str | None = None
         """Pipecat's name: the id of the reply context being synthesized (None between)."""
         self._generating: TTSContext | None = None
+        # A Pipecat-style service that marks its own TTFB (start_ttfb_metrics) reports it; the
+        # base then only times each reply's first audio for TTFA, so nothing counts twice.
+        self._service_times_ttfb = False
         """The context whose Pipecat-style ``run_tts`` generator is running."""
         self._processing_start: float | None = None
 
@@ -647,8 +655,11 @@ class TTSService(AIService):
         if not ctx.got_audio:
             ctx.got_audio = True
             if ctx.text_sent_at is not None:
-                self._ttfb_start = ctx.text_sent_at
-                ttfb = await self.stop_ttfb_metrics()
+                if self._service_times_ttfb:
+                    ttfb: float | None = now - ctx.text_sent_at
+                else:
+                    self._ttfb_start = ctx.text_sent_at
+                    ttfb = await self.stop_ttfb_metrics()
                 if ttfb is not None and self.metrics_enabled:
                     ctx.ttfa = _TTFAWatch(ttfb)
         if ctx.odd_byte:
@@ -835,6 +846,13 @@ class TTSService(AIService):
 
     async def on_audio_context_completed(self, context_id: str) -> None:
         """Hook: all of context ``context_id`` was played out (pushed downstream)."""
+
+    def start_ttfb_metrics(self) -> MetricMark:
+        """Pipecat's TTFB mark, called (and awaited) by a Pipecat-style service around each of
+        its requests: from then on that service's own measurements are reported, and the
+        base's per-reply one is not."""
+        self._service_times_ttfb = True
+        return super().start_ttfb_metrics()
 
     async def start_word_timestamps(self) -> None:
         """Pipecat's word-timing clock start: a no-op (times count from the context's first

@@ -29,6 +29,7 @@ from callpipe.frames.frames import (
     ErrorFrame,
     Frame,
     LLMFullResponseEndFrame,
+    MetricsFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
     TTSStartedFrame,
@@ -36,6 +37,8 @@ from callpipe.frames.frames import (
     TTSTextFrame,
     TTSUpdateSettingsFrame,
 )
+from callpipe.metrics.metrics import TTFBMetricsData
+from callpipe.pipeline.task import PipelineParams
 from callpipe.services.settings import TTSSettings
 from callpipe.services.tts_service import (
     AudioContextWordTTSService,
@@ -131,6 +134,7 @@ class ChunkedHttpTTSService(TTSService):
     @traced_tts
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
         self.requests.append((text, context_id))
+        await self.start_ttfb_metrics()  # a coroutine in Pipecat: awaited as its services do
         if self._broken_word and self._broken_word in text:
             yield ErrorFrame(error=f"{self}: the provider answered HTTP 500")
             return
@@ -163,6 +167,15 @@ async def test_an_http_service_s_yielded_audio_is_resampled_framed_and_followed_
     first_text = list(down).index(of(down, TTSTextFrame)[0])
     assert audio_secs(down[:first_text]) == pytest.approx(words_secs("Hello there my friend."))
     assert [ctx for _, ctx in tts.requests] == [context_id, context_id]
+
+
+async def test_awaited_ttfb_marks_report_one_measurement_per_sentence() -> None:
+    params = PipelineParams(
+        audio_in_sample_rate=8000, audio_out_sample_rate=8000, enable_metrics=True
+    )
+    down, _ = await run_test(ChunkedHttpTTSService(), reply("One. ", "Two."), params=params)
+    ttfb = [d for f in of(down, MetricsFrame) for d in f.data if isinstance(d, TTFBMetricsData)]
+    assert len(ttfb) == 2 and all(d.value >= 0 for d in ttfb)
 
 
 async def test_an_http_service_s_error_frame_is_reported_and_its_sentence_not_spoken() -> None:

@@ -75,7 +75,7 @@ from callpipe.frames.frames import (
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.services._env import DEEPGRAM_FLUX_URL_ENV, DEEPGRAM_URL_ENV
 from callpipe.services._env import base_url as env_base_url
-from callpipe.services.ai_service import resolve_api_key
+from callpipe.services.ai_service import METRIC_MARKED, MetricMark, resolve_api_key
 from callpipe.services.settings import STTSettings, unset
 from callpipe.services.stt_service import (
     ProviderSocketSTTService,
@@ -322,9 +322,10 @@ class DeepgramFluxSTTService(ProviderSocketSTTService):
     def eager_end_of_turn_enabled(self) -> bool:
         return self._eager_enabled
 
-    def start_ttfb_metrics(self) -> None:
+    def start_ttfb_metrics(self) -> MetricMark:
         """Not measured, as in 1.14: Flux ends the turn and sends its transcript at once, so
         there is no time from the end of speech to the transcript to report."""
+        return METRIC_MARKED
 
     def service_metadata_frame(self) -> STTMetadataFrame:
         """No transcript latency to wait for, and turns left to Flux (external strategies)."""
