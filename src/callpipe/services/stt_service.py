@@ -42,32 +42,71 @@ audio it sent the provider since its previous report, as Pipecat 1.14 does. A st
 counts each batch it sends and reports at every final transcript and when the pipeline ends or
 is cancelled; a segmented service reports each utterance when it sends it for transcription.
 Counting happens per provider message, never per audio packet, and only with usage metrics on.
+
+Custom services written against Pipecat 1.14's classes (``pipecat`` replaced by ``callpipe``)
+run as they do there. callpipe's own providers use ``process_audio`` / ``push_transcript``
+instead; which contract a class follows is decided once per class (``run_stt`` overridden with
+an async generator), so its per-packet path is untouched.
+
+- ``STTService.run_stt(audio)``, an async generator, gets each chunk of the caller's audio
+  (unless muted, or the service is unusable); the frames it yields are pushed
+  (``process_generator``: an ``ErrorFrame`` goes upstream as an error, ``None`` is skipped), an
+  exception it raises is reported as a non-fatal ``ErrorFrame`` and the audio passes on either
+  way. A streaming service sends the chunk and yields ``None``; its receive loop pushes
+  ``InterimTranscriptionFrame`` / ``TranscriptionFrame`` with ``push_frame``.
+- A ``TranscriptionFrame`` pushed downstream, from ``run_stt``, a receive loop or
+  ``push_transcript``, takes the same path: it ends the TTFB measurement (with
+  ``stt_ttfb_timeout`` as above), reports the usage counted so far, and is marked
+  ``finalized`` after ``request_finalize()`` + ``confirm_finalize()`` (and always by a
+  segmented service); then it goes on to the user aggregator.
+- ``SegmentedSTTService.run_stt(audio)`` gets each utterance as a WAV file (raw PCM when
+  ``wants_wav_segments`` is False) and may be an async generator yielding a
+  ``TranscriptionFrame`` or an ``ErrorFrame``, or (callpipe's contract) a coroutine returning
+  the text.
+- ``WebsocketSTTService``: ``STTService`` with Pipecat's
+  :class:`~callpipe.services.websocket_service.WebsocketService` (``_connect_websocket``,
+  ``_disconnect_websocket``, ``_receive_messages``, ``self._websocket``,
+  ``_websocket_connect``, ``_receive_task_handler(self._report_error)``, which reconnects a
+  dropped socket); its ``_connect`` starts Pipecat's keep-alive (``keepalive_timeout``) and it
+  disconnects at the end, on cancel and at cleanup.
+- Also as in Pipecat: ``self._user_id`` (a ``UserAudioRawFrame``'s ``user_id``), the
+  ``settings=`` store in ``self._settings`` with its language converted by the service's
+  ``language_to_service_language`` at construction and on updates, ``_update_settings``
+  (override it and call ``super()``), ``_request_reconnect`` / ``_do_reconnect`` (after the
+  caller's turn and its final transcript), ``start_processing_metrics`` /
+  ``stop_processing_metrics``, ``cancel_ttfb_metrics``, ``push_error(error_msg=...)``,
+  ``_process_assistant_turn``, and a service's own ``_handle_transcription`` (the base defines
+  none, so a subclass's is its own).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import httpx
+from websockets.protocol import State
 
 from callpipe.audio.wav import pcm_to_wav
 from callpipe.errors import ConfigurationError
 from callpipe.frames.frames import (
     CancelFrame,
     EndFrame,
+    ErrorFrame,
     Frame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
+    LLMContextAssistantTurnFrame,
     ProposedUserStartedSpeakingFrame,
     ProposedUserStoppedSpeakingFrame,
     StartFrame,
@@ -75,17 +114,25 @@ from callpipe.frames.frames import (
     STTMuteFrame,
     STTUpdateSettingsFrame,
     TranscriptionFrame,
+    UserAudioRawFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.metrics.metrics import STTUsage, STTUsageMetricsData
+from callpipe.metrics.metrics import ProcessingMetricsData, STTUsage, STTUsageMetricsData
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services._env import base_url as env_base_url
 from callpipe.services._http import error_message, is_retryable
 from callpipe.services.ai_service import AIService, warn_deprecated_setter, warn_ignored_option
 from callpipe.services.settings import STTSettings, delta_from_frame, store_from
-from callpipe.services.websocket_service import Message, ProviderWebsocket
+from callpipe.services.websocket_service import (
+    WS_SEND_TIMEOUT,
+    Message,
+    ProviderWebsocket,
+    WebsocketService,
+)
+from callpipe.transcriptions.language import Language
+from callpipe.utils.errors import ErrorCategory
 from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
@@ -98,10 +145,36 @@ def iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+STTResult = AsyncGenerator[Frame | None, None] | Awaitable[str | None]
+"""What ``run_stt`` returns: Pipecat's async generator of frames, or (callpipe's segmented
+contract) an awaitable of the text heard."""
+
+_KEEPALIVE_SILENCE_SECS = 0.1
+
+RECONNECT_AFTER_TURN_SECS = 2.0
+"""A reconnect asked for while the caller spoke waits at most this long after their turn for
+its final transcript (Pipecat 1.14's default ``stt_ttfb_timeout``)."""
+
+
 class STTService(AIService):
-    """Base of speech-to-text services."""
+    """Base of speech-to-text services (see the module docstring for the two contracts a
+    subclass may follow)."""
 
     kind = "stt"
+
+    transcripts_are_final: ClassVar[bool] = False
+    """Every ``TranscriptionFrame`` this service pushes is marked ``finalized`` (segmented
+    services: one request per utterance, as Pipecat 1.14's ``SegmentedSTTService``)."""
+
+    _runs_pipecat_stt: ClassVar[bool] = False
+    """The class overrides :meth:`run_stt` with an async generator (Pipecat's contract); set
+    once per class by ``__init_subclass__``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._runs_pipecat_stt = cls.run_stt is not STTService.run_stt and (
+            inspect.isasyncgenfunction(cls.run_stt)
+        )
 
     def __init__(
         self,
@@ -128,10 +201,16 @@ class STTService(AIService):
             )
         self._idle_keepalive_secs = keepalive_timeout
         self._idle_keepalive_interval = keepalive_interval
-        if keepalive_timeout is not None and not isinstance(self, StreamingSTTService):
+        keeps_alive = isinstance(self, StreamingSTTService) or (
+            self._runs_pipecat_stt and not isinstance(self, SegmentedSTTService)
+        )
+        if keepalive_timeout is not None and not keeps_alive:
             warn_ignored_option(
                 self, "keepalive_timeout", "this service opens no stream to keep alive"
             )
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._last_audio_time = time.monotonic()
+        """When audio last went to the provider (Pipecat's keep-alive reads it)."""
         self._init_sample_rate = sample_rate
         self._audio_passthrough = audio_passthrough
         self._language = language
@@ -139,11 +218,33 @@ class STTService(AIService):
         self._muted = False
         self._ttfs_p99_latency = ttfs_p99_latency
         self._usage_bytes = 0
+        self._user_id = ""
+        """The ``user_id`` of the caller's audio (a ``UserAudioRawFrame``'s; empty for plain
+        ``InputAudioRawFrame``), as Pipecat's: transcripts carry it."""
+        self._stt_finalize_requested = False
+        self._stt_finalize_confirmed = False
+        self._processing_start: float | None = None
+        self._reconnecting = False
+        self._need_reconnect = False
+        self._reconnect_audio: list[bytes] = []
+        self._turn_final: asyncio.Event | None = None
+        """Set by the next final transcript while a reconnect waits for the turn's final."""
+        # The audio passthrough skips this class's push_frame (it only looks at transcripts)
+        # unless a subclass overrides push_frame: the caller's audio passes 50 times a second.
+        self._pass_audio: Callable[[Frame, FrameDirection], Awaitable[None]] = (
+            super().push_frame
+            if type(self).push_frame is STTService.push_frame
+            else self.push_frame
+        )
         # A given Settings subclass (a custom service's own fields) is kept as the store's type.
         store = type(settings) if isinstance(settings, self.Settings) else self.Settings
         self._settings: STTSettings = store(model=self.model_name, language=language)
         if settings is not None:
             self._settings = store_from(self._settings, settings)
+        if self._runs_pipecat_stt and isinstance(self._settings.language, str):
+            # Pipecat converts the language to the service's own code at construction.
+            self._settings.language = self._pipecat_service_language(self._settings.language)
+        if settings is not None or self._runs_pipecat_stt:
             self._sync_model_and_language()
         # Pipecat 1.14's connection events (see callpipe.services.ai_service); run in a task.
         for event in ("on_connected", "on_disconnected", "on_connection_error"):
@@ -160,6 +261,14 @@ class STTService(AIService):
 
     async def update_settings(self, delta: STTSettings) -> dict[str, Any]:
         """Merge ``delta`` and let the service act on what changed (old values returned)."""
+        return await self._update_settings(delta)
+
+    async def _update_settings(self, delta: STTSettings) -> dict[str, Any]:
+        """What :meth:`update_settings` does, under Pipecat's name: a Pipecat-style service
+        overrides this (calling ``super()``) and acts on the changed fields it returns, e.g. by
+        reconnecting; callpipe's providers override :meth:`apply_settings`."""
+        if self._runs_pipecat_stt and isinstance(delta.language, str):
+            delta.language = self._pipecat_service_language(delta.language)
         changed = self._settings.apply_update(delta)
         if "model" in changed and isinstance(self._settings.model, str):
             self.set_model_name(self._settings.model)
@@ -203,6 +312,22 @@ class STTService(AIService):
     def sample_rate(self) -> int:
         return self._init_sample_rate or self._in_sample_rate
 
+    def language_to_service_language(self, language: str) -> str | None:
+        """The provider's code for ``language`` (a :class:`Language` tag); None: not supported.
+        Default: the tag itself. A Pipecat-style service overrides this and finds the converted
+        code in ``self._settings.language`` (see :meth:`_pipecat_service_language`)."""
+        return language
+
+    def _pipecat_service_language(self, language: str) -> str:
+        """As Pipecat 1.14: a language that is a known tag, converted with
+        :meth:`language_to_service_language`; any other string (or a tag the service does not
+        support) kept as it is."""
+        try:
+            tag = Language(language)
+        except ValueError:
+            return language
+        return self.language_to_service_language(tag) or language
+
     # ------------------------------------------------------------------ mute and metadata
 
     @property
@@ -223,10 +348,11 @@ class STTService(AIService):
 
     # ------------------------------------------------------------------ usage (1.14)
 
-    def _record_stt_audio_usage(self, audio_bytes: int) -> None:
-        """Count ``audio_bytes`` of 16-bit PCM as sent to the provider (usage metrics only)."""
+    def _record_stt_audio_usage(self, audio: int | bytes | bytearray) -> None:
+        """Count ``audio`` (16-bit PCM, or its length in bytes) as sent to the provider (usage
+        metrics only)."""
         if self.usage_metrics_enabled:
-            self._usage_bytes += audio_bytes
+            self._usage_bytes += audio if isinstance(audio, int) else len(audio)
 
     async def emit_stt_usage_metrics(self) -> None:
         """Report the audio counted since the last report (nothing when there is none)."""
@@ -250,8 +376,61 @@ class STTService(AIService):
     # ------------------------------------------------------------------ provider API
 
     async def process_audio(self, audio: bytes) -> None:
-        """Take 16-bit PCM at :attr:`sample_rate`. Must not block (called inline)."""
+        """Take 16-bit PCM at :attr:`sample_rate`. Must not block (called inline).
+
+        callpipe's providers override this. The default is Pipecat's contract: each chunk goes
+        to :meth:`run_stt` and what it yields is pushed (see :meth:`process_generator`); an
+        exception it raises is reported as an error and the call goes on."""
+        if not audio or not self.is_usable:
+            return
+        if self._reconnecting:  # Pipecat's _reconnect: sent once the connection is back
+            self._reconnect_audio.append(audio)
+            return
+        result = self.run_stt(audio)  # NotImplementedError: the subclass overrode neither
+        self._last_audio_time = time.monotonic()
+        self._record_stt_audio_usage(len(audio))
+        try:
+            await self._handle_stt_result(result)
+        except Exception as exc:
+            await self.report_error(f"{self}: run_stt failed: {exc}", reason="provider")
+
+    def run_stt(self, audio: bytes) -> STTResult:
+        """Pipecat's hook: transcribe ``audio``. On :class:`STTService` it gets each chunk of
+        the caller's audio (when :meth:`process_audio` is not overridden); on
+        :class:`SegmentedSTTService` each utterance, as a WAV file.
+
+        Written as an async generator (Pipecat's contract), the frames it yields are pushed: a
+        ``TranscriptionFrame`` as a final transcript (see :meth:`push_frame`), an
+        ``ErrorFrame`` upstream as an error, ``None`` skipped. Written as a coroutine returning
+        text (callpipe's segmented contract), the text is pushed as a final transcript; None or
+        empty text pushes nothing (nothing was heard, or the service pushed its own with
+        :meth:`push_transcript`)."""
         raise NotImplementedError
+
+    async def _handle_stt_result(self, result: STTResult) -> None:
+        """Push what :meth:`run_stt` produced (see there)."""
+        if isinstance(result, Awaitable):
+            text = await result
+            if text:
+                await self.push_transcript(text, final=True)
+        elif inspect.isasyncgen(result):
+            await self.process_generator(result)
+        else:
+            raise TypeError(f"{type(self).__name__}.run_stt returned {type(result).__name__}")
+
+    async def process_generator(self, generator: AsyncIterator[object]) -> None:
+        """Push each frame ``generator`` yields: an ``ErrorFrame`` upstream as an error, any
+        other downstream; ``None`` is skipped (Pipecat's ``AIService.process_generator``).
+        Anything else it yields raises TypeError."""
+        async for frame in generator:
+            if frame is None:
+                continue
+            if isinstance(frame, ErrorFrame):
+                await self.push_error(frame)
+            elif isinstance(frame, Frame):
+                await self.push_frame(frame)
+            else:
+                raise TypeError(f"{type(self).__name__}.run_stt yielded {type(frame).__name__}")
 
     async def on_user_started_speaking(self) -> None:
         """VAD: the caller started speaking."""
@@ -278,24 +457,199 @@ class STTService(AIService):
         if not text and not allow_empty:
             return
         lang = language or self._language
+        user = self._user_id
         if final:
-            timeout = self._stt_ttfb_timeout
-            if (
-                timeout is not None
-                and self._ttfb_start is not None
-                and self.clock.now() - self._ttfb_start > timeout
-            ):
-                self.reset_ttfb_metrics()  # too late to be this turn's (stt_ttfb_timeout)
-            await self.stop_ttfb_metrics()
-            if self._usage_bytes:
-                await self.emit_stt_usage_metrics()
             await self.push_frame(
-                TranscriptionFrame(text, "", iso_now(), lang, result=result, finalized=finalized)
+                TranscriptionFrame(text, user, iso_now(), lang, result=result, finalized=finalized)
             )
         else:
             await self.push_frame(
-                InterimTranscriptionFrame(text, "", iso_now(), lang, result=result)
+                InterimTranscriptionFrame(text, user, iso_now(), lang, result=result)
             )
+
+    async def push_frame(
+        self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM
+    ) -> None:
+        """Pass ``frame`` on. A ``TranscriptionFrame`` going downstream is a final transcript,
+        whoever made it (:meth:`push_transcript`, or a Pipecat-style service's receive loop or
+        :meth:`run_stt`): it is marked ``finalized`` as :meth:`confirm_finalize` or
+        :attr:`transcripts_are_final` say, ends the TTFB measurement and reports the usage
+        counted so far, before it goes on."""
+        if isinstance(frame, TranscriptionFrame) and direction is FrameDirection.DOWNSTREAM:
+            await self._final_transcript(frame)
+            await super().push_frame(frame, direction)
+            if self._turn_final is not None:
+                self._turn_final.set()  # out: a reconnect waiting for it may go ahead
+            return
+        await super().push_frame(frame, direction)
+
+    async def _final_transcript(self, frame: TranscriptionFrame) -> None:
+        if self._stt_finalize_confirmed or self.transcripts_are_final:
+            frame.finalized = True
+            self._stt_finalize_confirmed = False
+        timeout = self._stt_ttfb_timeout
+        if (
+            timeout is not None
+            and self._ttfb_start is not None
+            and self.clock.now() - self._ttfb_start > timeout
+        ):
+            self.reset_ttfb_metrics()  # too late to be this turn's (stt_ttfb_timeout)
+        await self.stop_ttfb_metrics()
+        if self._usage_bytes:
+            await self.emit_stt_usage_metrics()
+
+    # ------------------------------------------------------------------ Pipecat's helpers
+
+    def request_finalize(self) -> None:
+        """Pipecat's: the service asked its provider to finalize the utterance; once the
+        provider confirms (:meth:`confirm_finalize`) the next final is marked ``finalized``."""
+        self._stt_finalize_requested = True
+
+    def confirm_finalize(self) -> None:
+        """Pipecat's: the provider confirmed the finalize :meth:`request_finalize` asked for."""
+        if self._stt_finalize_requested:
+            self._stt_finalize_requested = False
+            self._stt_finalize_confirmed = True
+
+    async def cancel_ttfb_metrics(self) -> None:
+        """Pipecat's: drop the TTFB measurement under way without reporting it."""
+        self.reset_ttfb_metrics()
+
+    async def start_processing_metrics(self, *, start_time: float | None = None) -> None:
+        """Pipecat's: one request's processing starts (``start_time``: a ``time.time()``
+        value, as Pipecat's; now by default)."""
+        self._processing_start = self._on_clock(start_time)
+
+    async def stop_processing_metrics(self, *, end_time: float | None = None) -> None:
+        """Pipecat's: the request started by :meth:`start_processing_metrics` is done; its
+        duration goes out as ``ProcessingMetricsData`` (with metrics on)."""
+        start, self._processing_start = self._processing_start, None
+        if start is None:
+            return
+        value = max(0.0, self._on_clock(end_time) - start)
+        await self.push_metrics(
+            ProcessingMetricsData(processor=self.name, model=self.model_name, value=value)
+        )
+
+    def _on_clock(self, wall_time: float | None) -> float:
+        """A ``time.time()`` value (None: now) on this processor's clock."""
+        now = self.clock.now()
+        return now if wall_time is None else now - (time.time() - wall_time)
+
+    async def push_error(
+        self,
+        error: ErrorFrame | str | None = None,
+        exception: BaseException | None = None,
+        fatal: bool = False,
+        force_treat_as_permanent: bool = False,
+        *,
+        error_msg: str | None = None,
+        category: ErrorCategory | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Report an error upstream; also takes Pipecat's ``error_msg=`` keyword (the frame's
+        text is then ``error_msg`` as given, the exception and ``category`` kept beside it, as
+        in Pipecat)."""
+        if error is None:
+            if error_msg is None:
+                raise TypeError("push_error() needs an error or error_msg")
+            error = ErrorFrame(error=error_msg, fatal=fatal, exception=exception, category=category)
+        await super().push_error(error, exception, fatal, force_treat_as_permanent, **kwargs)
+
+    async def _process_assistant_turn(self, text: str) -> None:
+        """Pipecat's hook: the bot's finished turn (``LLMContextAssistantTurnFrame``), e.g. for
+        a provider that takes the conversation as context. Default: nothing."""
+
+    # Pipecat's keep-alive and reconnect helpers, for a service that owns its connection.
+
+    def _create_keepalive_task(self) -> None:
+        """Start Pipecat's keep-alive (``keepalive_timeout`` given): every
+        ``keepalive_interval`` seconds, once no audio went out for ``keepalive_timeout``
+        seconds and :meth:`_is_keepalive_ready`, 100 ms of silence goes to
+        :meth:`_send_keepalive`."""
+        if self._idle_keepalive_secs is None:
+            return
+        if self._keepalive_task is not None and not self._keepalive_task.done():
+            return
+        self._last_audio_time = time.monotonic()
+        self._keepalive_task = self.create_task(self._keepalive_task_handler(), "keepalive")
+
+    async def _cancel_keepalive_task(self) -> None:
+        await cancel_and_wait(self._keepalive_task)
+        self._keepalive_task = None
+
+    async def _keepalive_task_handler(self) -> None:
+        timeout = self._idle_keepalive_secs
+        assert timeout is not None
+        while True:
+            await asyncio.sleep(self._idle_keepalive_interval)
+            try:
+                if not self._is_keepalive_ready():
+                    continue
+                if time.monotonic() - self._last_audio_time < timeout:
+                    continue
+                await self._send_keepalive(
+                    bytes(int(self.sample_rate * _KEEPALIVE_SILENCE_SECS) * 2)
+                )
+                self._last_audio_time = time.monotonic()
+            except Exception as exc:  # a keep-alive failing is not the call failing
+                logger.warning("%s: keep-alive not sent: %s", self, exc)
+
+    def _is_keepalive_ready(self) -> bool:
+        """Whether a keep-alive can be sent now (a service checks its connection)."""
+        return True
+
+    async def _send_keepalive(self, silence: bytes) -> None:
+        """Send ``silence`` (16-bit PCM) the provider's way; a service that starts the
+        keep-alive overrides this."""
+        raise NotImplementedError(f"{type(self).__name__} must override _send_keepalive")
+
+    async def _request_reconnect(self) -> None:
+        """Pipecat's: reconnect now, or, if the caller is speaking, once their turn is over:
+        after the final transcript that follows their ``UserStoppedSpeakingFrame`` (callpipe
+        sends that frame at the VAD stop, before the final; Pipecat's aggregator after it), or
+        :data:`RECONNECT_AFTER_TURN_SECS` after the stop if none comes."""
+        if self._user_speaking:
+            self._need_reconnect = True
+        else:
+            await self._reconnect()
+
+    async def _reconnect_after_turn(self) -> None:
+        final = self._turn_final = asyncio.Event()
+        try:
+            async with asyncio.timeout(RECONNECT_AFTER_TURN_SECS):
+                await final.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._turn_final = None
+        if self._user_speaking:
+            self._need_reconnect = True  # they spoke again: after that turn
+            return
+        await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        """Reconnect (:meth:`_do_reconnect`); the caller's audio meanwhile is kept and sent
+        after. A failure is reported (``on_connection_error`` and an ``ErrorFrame``)."""
+        self._need_reconnect = False
+        self._reconnect_audio.clear()
+        self._reconnecting = True
+        try:
+            await self._do_reconnect()
+        except Exception as exc:
+            await self._call_event_handler("on_connection_error", str(exc))
+            await self.report_error(f"{self}: reconnect failed: {exc}", reason="disconnected")
+            self._reconnect_audio.clear()
+            return
+        finally:
+            self._reconnecting = False
+        kept, self._reconnect_audio = self._reconnect_audio, []
+        for audio in kept:
+            await self.process_audio(audio)
+
+    async def _do_reconnect(self) -> None:
+        """Close and reopen the connection (:class:`WebsocketSTTService` does); default:
+        nothing."""
 
     # ------------------------------------------------------------------ frames
 
@@ -306,7 +660,7 @@ class STTService(AIService):
             if not self._muted:
                 await self.process_audio(frame.audio)
             if self._audio_passthrough:
-                await self.push_frame(frame, direction)
+                await self._pass_audio(frame, direction)
             return
         await super().process_frame(frame, direction)
         if await self.handle_lifecycle(frame, direction):
@@ -314,6 +668,7 @@ class STTService(AIService):
         if isinstance(frame, STTUpdateSettingsFrame) and await self._settings_frame(frame):
             return
         if isinstance(frame, InputAudioRawFrame):
+            self._user_id = frame.user_id if isinstance(frame, UserAudioRawFrame) else ""
             if not self._muted:
                 await self.process_audio(frame.audio)
             if self._audio_passthrough:
@@ -326,6 +681,7 @@ class STTService(AIService):
             return
         if isinstance(frame, UserStartedSpeakingFrame):
             self._user_speaking = True
+            self._stt_finalize_requested = self._stt_finalize_confirmed = False
             self.reset_ttfb_metrics()
             await self.on_user_started_speaking()
         elif isinstance(frame, UserStoppedSpeakingFrame):
@@ -333,6 +689,11 @@ class STTService(AIService):
             self.reset_ttfb_metrics()
             self.start_ttfb_metrics()
             await self.on_user_stopped_speaking()
+            if self._need_reconnect:
+                self._need_reconnect = False
+                self.create_task(self._reconnect_after_turn(), "reconnect-after-turn")
+        elif isinstance(frame, LLMContextAssistantTurnFrame):
+            await self._process_assistant_turn(frame.text)
         await self.push_frame(frame, direction)
 
 
@@ -360,7 +721,6 @@ class StreamingSTTService(STTService):
         self._audio_ready: asyncio.Event | None = None
         self._sending = asyncio.Lock()
         self._sender: asyncio.Task[None] | None = None
-        self._keepalive_task: asyncio.Task[None] | None = None
         self._last_audio_sent = time.monotonic()
         self.dropped_audio_bytes = 0
         self.messages_sent = 0
@@ -467,6 +827,82 @@ class StreamingSTTService(STTService):
     async def stop_sending(self) -> None:
         await cancel_and_wait(self._sender)
         self._sender = None
+
+
+class WebsocketSTTService(STTService, WebsocketService):
+    """Pipecat 1.14's base of an STT with one provider WebSocket: :class:`STTService` with
+    :class:`~callpipe.services.websocket_service.WebsocketService` (for services written
+    against Pipecat's classes; callpipe's own use :class:`ProviderSocketSTTService`).
+
+    The subclass implements ``run_stt`` (send the chunk on ``self._websocket``, yield None),
+    ``_connect_websocket`` (``self._websocket = await self._websocket_connect(url, ...)``),
+    ``_disconnect_websocket`` and ``_receive_messages`` (push the transcripts); its
+    ``_connect`` calls ``super()._connect()`` and starts the receive task,
+    ``self.create_task(self._receive_task_handler(self._report_error))``, which reconnects a
+    dropped socket. ``_connect`` also starts the keep-alive (``keepalive_timeout``: silence on
+    the socket once no audio went out for that long; override :meth:`_send_keepalive` for a
+    provider that wants it wrapped); ``_disconnect`` stops it. The service disconnects at the
+    pipeline's end, on cancel and at cleanup (:meth:`disconnect`), and ``_request_reconnect``
+    (e.g. from ``_update_settings``) reopens the socket once the caller's turn is over.
+    """
+
+    def __init__(
+        self,
+        *,
+        reconnect_on_error: bool = True,
+        reconnect_backoff_min_wait: float | None = None,
+        reconnect_backoff_max_wait: float | None = None,
+        ws_close_timeout: float | None = None,
+        ws_send_timeout: float | None = WS_SEND_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        """Options as Pipecat 1.14's (see :class:`WebsocketService`); ``kwargs`` go to
+        :class:`STTService` (``keepalive_timeout``, ``keepalive_interval``, ``settings``...)."""
+        STTService.__init__(
+            self, reconnect_on_error=reconnect_on_error, ws_close_timeout=ws_close_timeout, **kwargs
+        )
+        WebsocketService.__init__(
+            self,
+            reconnect_backoff_min_wait=reconnect_backoff_min_wait,
+            reconnect_backoff_max_wait=reconnect_backoff_max_wait,
+            reconnect_on_error=reconnect_on_error,
+            ws_close_timeout=ws_close_timeout,
+            ws_send_timeout=ws_send_timeout,
+        )
+
+    async def disconnect(self) -> None:
+        """At the pipeline's end, on cancel and at cleanup: the subclass's ``_disconnect``."""
+        await self._disconnect()
+
+    async def _connect(self) -> None:
+        await super()._connect()
+        self._create_keepalive_task()
+
+    async def _disconnect(self) -> None:
+        await super()._disconnect()
+        await self._cancel_keepalive_task()
+
+    async def _do_reconnect(self) -> None:
+        await self._disconnect()
+        await self._connect()
+
+    def _is_keepalive_ready(self) -> bool:
+        return self._websocket is not None and self._websocket.state is State.OPEN
+
+    async def _send_keepalive(self, silence: bytes) -> None:
+        """Send ``silence`` as one binary message (the audio the provider is sent anyway)."""
+        if self._websocket is None:
+            return
+        await self._websocket.send(silence)
+        self._record_stt_audio_usage(silence)
+
+    async def _report_error(
+        self, error: ErrorFrame, force_treat_as_permanent: bool = False
+    ) -> None:
+        """The error callback of :meth:`_receive_task_handler`: ``on_connection_error`` with
+        the error's text, then the ``ErrorFrame`` upstream."""
+        await self._call_event_handler("on_connection_error", error.error)
+        await self.push_error(error, force_treat_as_permanent=force_treat_as_permanent)
 
 
 StreamEnd = tuple[Message, Callable[[Message], bool]]
@@ -879,7 +1315,15 @@ def restore_settings(settings: STTSettings, changed: dict[str, Any]) -> None:
 
 
 class SegmentedSTTService(STTService):
-    """Transcribes each VAD-bounded utterance as one WAV request (see the module docstring)."""
+    """Transcribes each VAD-bounded utterance as one WAV request (see the module docstring).
+
+    A subclass implements :meth:`run_stt`, which gets each utterance as a WAV file (raw PCM if
+    :attr:`wants_wav_segments` is False): callpipe's way, a coroutine returning the text heard;
+    Pipecat's way, an async generator yielding a ``TranscriptionFrame`` (or an ``ErrorFrame``).
+    Every transcript it pushes is marked ``finalized``.
+    """
+
+    transcripts_are_final: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -909,10 +1353,11 @@ class SegmentedSTTService(STTService):
     #: transcribed before the ``EndFrame`` passes on without them.
     end_timeout_secs = 4.0
 
-    async def run_stt(self, wav: bytes) -> str | None:
-        """Transcribe one WAV file; return the text to push (None/empty: nothing to push,
-        because nothing was heard or the service pushed its own with :meth:`push_transcript`)."""
-        raise NotImplementedError
+    @property
+    def wants_wav_segments(self) -> bool:
+        """Whether :meth:`run_stt` gets each utterance as a WAV file (True) or as raw 16-bit
+        PCM (a local model overrides this to return False), as Pipecat 1.14's."""
+        return True
 
     async def _post_utterance(
         self,
@@ -984,11 +1429,13 @@ class SegmentedSTTService(STTService):
     async def on_user_stopped_speaking(self) -> None:
         pcm = bytes(self._utterance)
         self._utterance = bytearray()
-        if len(pcm) < self._min_secs * self.sample_rate * 2:
+        if len(pcm) < self._min_secs * self.sample_rate * 2 or not self.is_usable:
             return
         if self._trailing_silence_secs:
             pcm += bytes(int(self.sample_rate * self._trailing_silence_secs) * 2)
-        self._segments.put_nowait(pcm_to_wav(pcm, self.sample_rate))
+        self._segments.put_nowait(
+            pcm_to_wav(pcm, self.sample_rate) if self.wants_wav_segments else pcm
+        )
         self._record_stt_audio_usage(len(pcm))
         await self.emit_stt_usage_metrics()
 
@@ -1011,9 +1458,8 @@ class SegmentedSTTService(STTService):
         while True:
             wav = await self._segments.get()
             try:
-                text = await self.run_stt(wav)
-                if text:
-                    await self.push_transcript(text, final=True)
+                # callpipe's contract (text returned) or Pipecat's (frames yielded).
+                await self._handle_stt_result(self.run_stt(wav))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
