@@ -213,7 +213,10 @@ async def test_interim_transcripts_during_a_long_turn() -> None:
 @virtual_time
 async def test_a_language_the_model_cannot_transcribe_is_reported_at_start() -> None:
     stt = WhisperSTTService(**{**MODEL, "language": "de"})  # type: ignore[arg-type]
-    _, up = await run_test(stt, [SleepFrame(0.2)], params=PARAMS)
+    reported: list[object] = []
+    stt.add_event_handler("on_error", lambda _stt, error: reported.append(error))
+    # The check runs once the model has loaded (in a thread): wait for it, however slow the host.
+    _, up = await run_test(stt, [SleepFrame(10.0, until=lambda: bool(reported))], params=PARAMS)
     errors = [f.error for f in up if isinstance(f, ErrorFrame)]
     assert len(errors) == 1 and "cannot transcribe 'de'" in errors[0]
 
