@@ -51,6 +51,7 @@ from callpipe.utils.base_object import (
     create_logged_task,
     warn_ignored_option,
 )
+from callpipe.utils.errors import ErrorCategory
 
 logger = logging.getLogger(__name__)
 
@@ -596,25 +597,34 @@ class FrameProcessor(BaseObject):
 
     async def push_error(
         self,
-        error: ErrorFrame | str,
+        error: ErrorFrame | str | None = None,
         exception: BaseException | None = None,
         fatal: bool = False,
         force_treat_as_permanent: bool = False,
+        *,
+        error_msg: str | None = None,
+        category: ErrorCategory | None = None,
         **kwargs: Any,
     ) -> None:
         """Report an error upstream to the task.
 
-        Takes an ``ErrorFrame`` (the older API) or, as Pipecat 1.x, a message with the optional
-        ``exception`` and ``fatal`` flag. ``force_treat_as_permanent``: this processor cannot
-        work any more (``is_usable`` becomes False; the worker's ``processor_unusable_policy``
-        decides what happens to the call). The ``on_error`` handlers get ``(self, frame)``
-        before the frame goes upstream (an exception in ``process_frame`` is reported here too).
+        Takes an ``ErrorFrame`` (the older API), a message with the optional ``exception``
+        (added to the text) and ``fatal`` flag, or Pipecat 1.14's keywords: ``error_msg=`` (the
+        frame's text as given, the exception and ``category`` kept beside it).
+        ``force_treat_as_permanent``: this processor cannot work any more (``is_usable``
+        becomes False; the worker's ``processor_unusable_policy`` decides what happens to the
+        call). The ``on_error`` handlers get ``(self, frame)`` before the frame goes upstream
+        (an exception in ``process_frame`` is reported here too).
         """
         if force_treat_as_permanent:
             await self.set_usable(False)
-        if isinstance(error, str):
+        if error is None:
+            if error_msg is None:
+                raise TypeError("push_error() needs an error or error_msg")
+            error = ErrorFrame(error=error_msg, fatal=fatal, exception=exception, category=category)
+        elif isinstance(error, str):
             text = f"{error}: {exception}" if exception is not None else error
-            error = ErrorFrame(error=text, fatal=fatal, exception=exception)
+            error = ErrorFrame(error=text, fatal=fatal, exception=exception, category=category)
         error.processor = self
         await self._call_event_handler("on_error", error)
         await self.push_frame(error, FrameDirection.UPSTREAM)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import warnings
 from collections.abc import Generator
 from typing import Any
@@ -56,7 +57,7 @@ from callpipe.frames.frames import (
     ServiceSwitcherRequestMetadataFrame,
     StartFrame,
 )
-from callpipe.metrics.metrics import MetricsData, TTFBMetricsData
+from callpipe.metrics.metrics import MetricsData, ProcessingMetricsData, TTFBMetricsData
 from callpipe.metrics.registry import SERVICE_ERRORS, SERVICE_TTFB
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
@@ -156,6 +157,7 @@ class AIService(FrameProcessor):
         self._usage_metrics = False
         self._ttfb_reported = False
         self._ttfb_start: float | None = None
+        self._processing_start: float | None = None
         self._open_sockets = 0
 
     # ------------------------------------------------------------------ properties
@@ -355,6 +357,37 @@ class AIService(FrameProcessor):
 
     def reset_ttfb_metrics(self) -> None:
         self._ttfb_start = None
+
+    async def cancel_ttfb_metrics(self) -> None:
+        """Pipecat's: drop the TTFB measurement under way without reporting it."""
+        self.reset_ttfb_metrics()
+
+    async def start_processing_metrics(self, *, start_time: float | None = None) -> None:
+        """Pipecat's: one request's processing starts (``start_time``: a ``time.time()``
+        value, as Pipecat's; now by default)."""
+        self._processing_start = self._on_clock(start_time)
+
+    async def stop_processing_metrics(self, *, end_time: float | None = None) -> None:
+        """Pipecat's: the request started by :meth:`start_processing_metrics` is done; its
+        duration goes out as ``ProcessingMetricsData`` (with metrics on)."""
+        start, self._processing_start = self._processing_start, None
+        if start is None:
+            return
+        value = max(0.0, self._on_clock(end_time) - start)
+        await self.push_metrics(
+            ProcessingMetricsData(processor=self.name, model=self._model_name, value=value)
+        )
+
+    async def stop_all_metrics(self) -> None:
+        """Pipecat's: end the measurements under way. A TTFB measurement is dropped, not
+        reported (the services measure their latency themselves)."""
+        self.reset_ttfb_metrics()
+        await self.stop_processing_metrics()
+
+    def _on_clock(self, wall_time: float | None) -> float:
+        """A ``time.time()`` value (None: now) on this processor's clock."""
+        now = self.clock.now()
+        return now if wall_time is None else now - (time.time() - wall_time)
 
     async def stop_ttfb_metrics(self) -> float | None:
         """Record the time since :meth:`start_ttfb_metrics`; returns it (None if not started)."""

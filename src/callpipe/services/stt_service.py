@@ -118,7 +118,7 @@ from callpipe.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.metrics.metrics import ProcessingMetricsData, STTUsage, STTUsageMetricsData
+from callpipe.metrics.metrics import STTUsage, STTUsageMetricsData
 from callpipe.processors.base_object import cancel_and_wait
 from callpipe.processors.frame_processor import FrameDirection
 from callpipe.services._env import base_url as env_base_url
@@ -132,7 +132,6 @@ from callpipe.services.websocket_service import (
     WebsocketService,
 )
 from callpipe.transcriptions.language import Language
-from callpipe.utils.errors import ErrorCategory
 from callpipe.utils.types import NOT_GIVEN
 
 logger = logging.getLogger(__name__)
@@ -223,7 +222,6 @@ class STTService(AIService):
         ``InputAudioRawFrame``), as Pipecat's: transcripts carry it."""
         self._stt_finalize_requested = False
         self._stt_finalize_confirmed = False
-        self._processing_start: float | None = None
         self._reconnecting = False
         self._need_reconnect = False
         self._reconnect_audio: list[bytes] = []
@@ -510,51 +508,6 @@ class STTService(AIService):
         if self._stt_finalize_requested:
             self._stt_finalize_requested = False
             self._stt_finalize_confirmed = True
-
-    async def cancel_ttfb_metrics(self) -> None:
-        """Pipecat's: drop the TTFB measurement under way without reporting it."""
-        self.reset_ttfb_metrics()
-
-    async def start_processing_metrics(self, *, start_time: float | None = None) -> None:
-        """Pipecat's: one request's processing starts (``start_time``: a ``time.time()``
-        value, as Pipecat's; now by default)."""
-        self._processing_start = self._on_clock(start_time)
-
-    async def stop_processing_metrics(self, *, end_time: float | None = None) -> None:
-        """Pipecat's: the request started by :meth:`start_processing_metrics` is done; its
-        duration goes out as ``ProcessingMetricsData`` (with metrics on)."""
-        start, self._processing_start = self._processing_start, None
-        if start is None:
-            return
-        value = max(0.0, self._on_clock(end_time) - start)
-        await self.push_metrics(
-            ProcessingMetricsData(processor=self.name, model=self.model_name, value=value)
-        )
-
-    def _on_clock(self, wall_time: float | None) -> float:
-        """A ``time.time()`` value (None: now) on this processor's clock."""
-        now = self.clock.now()
-        return now if wall_time is None else now - (time.time() - wall_time)
-
-    async def push_error(
-        self,
-        error: ErrorFrame | str | None = None,
-        exception: BaseException | None = None,
-        fatal: bool = False,
-        force_treat_as_permanent: bool = False,
-        *,
-        error_msg: str | None = None,
-        category: ErrorCategory | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Report an error upstream; also takes Pipecat's ``error_msg=`` keyword (the frame's
-        text is then ``error_msg`` as given, the exception and ``category`` kept beside it, as
-        in Pipecat)."""
-        if error is None:
-            if error_msg is None:
-                raise TypeError("push_error() needs an error or error_msg")
-            error = ErrorFrame(error=error_msg, fatal=fatal, exception=exception, category=category)
-        await super().push_error(error, exception, fatal, force_treat_as_permanent, **kwargs)
 
     async def _process_assistant_turn(self, text: str) -> None:
         """Pipecat's hook: the bot's finished turn (``LLMContextAssistantTurnFrame``), e.g. for

@@ -132,7 +132,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 import uuid
 import warnings
 from collections import deque
@@ -173,7 +172,6 @@ from callpipe.frames.frames import (
     TTSUpdateSettingsFrame,
 )
 from callpipe.metrics.metrics import (
-    ProcessingMetricsData,
     TextAggregationMetricsData,
     TTFAMetricsData,
     TTSUsageMetricsData,
@@ -188,7 +186,6 @@ from callpipe.services.ai_service import (
 )
 from callpipe.services.settings import TTSSettings, delta_from_frame, store_from
 from callpipe.services.websocket_service import WS_SEND_TIMEOUT, WebsocketService
-from callpipe.utils.errors import ErrorCategory
 from callpipe.utils.string import SentenceAggregator
 from callpipe.utils.text.base_text_aggregator import TextType
 from callpipe.utils.text.base_text_filter import BaseTextFilter
@@ -404,7 +401,6 @@ class TTSService(AIService):
         # base then only times each reply's first audio for TTFA, so nothing counts twice.
         self._service_times_ttfb = False
         """The context whose Pipecat-style ``run_tts`` generator is running."""
-        self._processing_start: float | None = None
 
     @property
     def sample_rate(self) -> int:
@@ -860,56 +856,6 @@ class TTSService(AIService):
 
     async def reset_word_timestamps(self) -> None:
         """Pipecat's word-timing clock reset: a no-op (each context has its own)."""
-
-    async def push_error(
-        self,
-        error: ErrorFrame | str | None = None,
-        exception: BaseException | None = None,
-        fatal: bool = False,
-        force_treat_as_permanent: bool = False,
-        *,
-        error_msg: str | None = None,
-        category: ErrorCategory | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Report an error upstream; also takes Pipecat's ``error_msg=`` keyword (the frame's
-        text is then ``error_msg`` as given, ``exception`` and ``category`` kept beside it)."""
-        if error is None:
-            if error_msg is None:
-                raise TypeError("push_error() needs an error or error_msg")
-            error = ErrorFrame(error=error_msg, fatal=fatal, exception=exception, category=category)
-        await super().push_error(error, exception, fatal, force_treat_as_permanent, **kwargs)
-
-    async def cancel_ttfb_metrics(self) -> None:
-        """Pipecat's: drop the TTFB measurement under way without reporting it."""
-        self.reset_ttfb_metrics()
-
-    async def start_processing_metrics(self, *, start_time: float | None = None) -> None:
-        """Pipecat's: a request's processing starts (``start_time``: a ``time.time()`` value;
-        now by default)."""
-        self._processing_start = self._on_clock(start_time)
-
-    async def stop_processing_metrics(self, *, end_time: float | None = None) -> None:
-        """Pipecat's: the request started by :meth:`start_processing_metrics` is done; its
-        duration goes out as ``ProcessingMetricsData`` (with metrics on)."""
-        start, self._processing_start = self._processing_start, None
-        if start is None:
-            return
-        value = max(0.0, self._on_clock(end_time) - start)
-        await self.push_metrics(
-            ProcessingMetricsData(processor=self.name, model=self.model_name, value=value)
-        )
-
-    async def stop_all_metrics(self) -> None:
-        """Pipecat's: end the measurements under way. A TTFB measurement is dropped, not
-        reported (the base measures each reply's time to first audio itself)."""
-        self.reset_ttfb_metrics()
-        await self.stop_processing_metrics()
-
-    def _on_clock(self, wall_time: float | None) -> float:
-        """A ``time.time()`` value (None: now) on this processor's clock."""
-        now = self.clock.now()
-        return now if wall_time is None else now - (time.time() - wall_time)
 
     async def start_tts_usage_metrics(self, text: str) -> None:
         """A no-op: the base reports the characters of each piece of text it sends

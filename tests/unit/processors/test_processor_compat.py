@@ -162,6 +162,32 @@ async def test_on_error_fires_for_reported_errors_and_process_frame_exceptions()
     assert passed == []
 
 
+async def test_push_error_takes_pipecat_s_error_msg_keywords() -> None:
+    from callpipe.frames.frames import ErrorFrame
+    from callpipe.utils.errors import ErrorCategory
+
+    class Reporter(FrameProcessor):
+        async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+            await super().process_frame(frame, direction)
+            if isinstance(frame, TextFrame):
+                await self.push_error(
+                    error_msg="provider said no",
+                    exception=ValueError("429"),
+                    category=ErrorCategory.RATE_LIMIT,
+                )
+                return
+            await self.push_frame(frame, direction)
+
+    up = Recorder()
+    await run([up, Reporter()], [TextFrame("x")])
+    [error] = [f for f in up.seen if isinstance(f, ErrorFrame)]
+    # As in Pipecat: the text as given, the exception and the category beside it.
+    assert error.error == "provider said no"
+    assert isinstance(error.exception, ValueError) and error.category is ErrorCategory.RATE_LIMIT
+    with pytest.raises(TypeError, match="error_msg"):
+        await Reporter().push_error()
+
+
 async def test_remove_event_handler() -> None:
     rec = Recorder()
     calls: list[str] = []
