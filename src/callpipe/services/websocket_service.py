@@ -63,6 +63,7 @@ from callpipe.frames.frames import ErrorFrame
 from callpipe.log import call_tag
 from callpipe.processors.base_object import cancel_and_wait, create_logged_task
 from callpipe.services.ai_service import ServiceAuthError
+from callpipe.utils.network import QuickFailureTracker
 from callpipe.utils.tls import shared_websocket_ssl_context
 
 logger = logging.getLogger(__name__)
@@ -568,7 +569,7 @@ class WebsocketService(ABC):
         self._ws_send_timeout = ws_send_timeout
         self._reconnect_in_progress = False
         self._disconnecting = False
-        self._quick_failures = 0
+        self._quick_failures = QuickFailureTracker(QUICK_FAILURE_SECS, QUICK_FAILURES_TO_GIVE_UP)
         self._last_connect_time = 0.0
 
     @property
@@ -597,7 +598,7 @@ class WebsocketService(ABC):
     async def _connect(self) -> None:
         """Start of a wanted connection: a drop is reconnected again from now on."""
         self._disconnecting = False
-        self._quick_failures = 0
+        self._quick_failures.reset()
 
     async def _disconnect(self) -> None:
         """Start of a wanted close: the receive loop ends without reconnecting."""
@@ -700,11 +701,10 @@ class WebsocketService(ABC):
             return False
         if self._last_connect_time > 0:
             lasted = time.monotonic() - self._last_connect_time
-            self._quick_failures = self._quick_failures + 1 if lasted < QUICK_FAILURE_SECS else 0
-            if self._quick_failures >= QUICK_FAILURES_TO_GIVE_UP:
+            if self._quick_failures.record(lasted).should_give_up:
                 message = (
                     f"{self}: the provider closed the socket right after opening it "
-                    f"{self._quick_failures} times in a row; not reconnecting"
+                    f"{self._quick_failures.count} times in a row; not reconnecting"
                 )
                 await report_error(ErrorFrame(error=message), force_treat_as_permanent=True)
                 return False
