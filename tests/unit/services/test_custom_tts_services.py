@@ -204,9 +204,12 @@ class EchoServer:
     """A provider on 127.0.0.1: for each word of a ``text`` message, its start time and
     ``SECS_PER_WORD`` of PCM at ``SOURCE_RATE``; ``done`` once a ``flush`` came."""
 
-    def __init__(self, *, pace: float = 0.0, drop_first_connection: bool = False) -> None:
+    def __init__(
+        self, *, pace: float = 0.0, drop_first_connection: bool = False, refuse: bool = False
+    ) -> None:
         self.pace = pace
         self.drop_first_connection = drop_first_connection
+        self.refuse = refuse  # accept the handshake, then close at once (a rejected key)
         self.connections = 0
         self.texts: list[str] = []
         self.url = ""
@@ -224,6 +227,9 @@ class EchoServer:
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1
         number = self.connections
+        if self.refuse:
+            await ws.close(1008, "invalid api key")
+            return
         spoken: dict[str, float] = {}
         try:
             async for raw in ws:
@@ -472,6 +478,18 @@ async def test_a_connection_refused_is_reported_upstream(caplog: pytest.LogCaptu
     first = errors(up)[0]
     assert "could not connect" in first.error and isinstance(first.exception, OSError)
     assert not of(down, TTSAudioRawFrame)
+
+
+async def test_a_socket_closed_at_each_opening_is_given_up_after_three_reconnects() -> None:
+    async with EchoServer(refuse=True) as server:
+        tts = EchoTTSService(url=server.url)
+        frames = [SleepFrame(10.0, until=lambda: not tts.is_usable)]
+        _, up = await run_test(tts, frames, params=PHONE)
+    # The first socket, then three reconnects whose new socket closes before it answers a
+    # ping; then one error says the service gave up, and it takes no more work.
+    assert server.connections == 4
+    assert not tts.is_usable
+    assert [e.error for e in errors(up) if "could not reconnect after 3 attempts" in e.error]
 
 
 # ---------------------------------------------------------------------- tracing decorators
