@@ -89,8 +89,9 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
+from callpipe.adapters.llm.base_llm_adapter import BaseLLMAdapter
 from callpipe.adapters.llm.schemas.direct_function import (
     DirectFunction,
     DirectFunctionWrapper,
@@ -98,6 +99,7 @@ from callpipe.adapters.llm.schemas.direct_function import (
 )
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
+from callpipe.adapters.llm.services.open_ai_adapter import OpenAILLMAdapter
 from callpipe.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -116,6 +118,8 @@ from callpipe.frames.frames import (
     LLMContextFrame,
     LLMContextSummaryRequestFrame,
     LLMEnablePromptCachingFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
     LLMMessagesFrame,
     LLMServiceMetadataFrame,
     LLMTextFrame,
@@ -123,10 +127,12 @@ from callpipe.frames.frames import (
     LLMThoughtStartFrame,
     LLMThoughtTextFrame,
     LLMUpdateSettingsFrame,
+    ServiceSwitcherRequestMetadataFrame,
+    StartFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from callpipe.metrics.metrics import TTFATMetricsData
+from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData, TTFATMetricsData
 from callpipe.processors.aggregators import async_tool_messages
 from callpipe.processors.aggregators.llm_context import (
     ChatContext,
@@ -367,6 +373,23 @@ class LLMService(AIService):
     Settings: type[LLMSettings] = LLMSettings
     supports_response_schema: bool = False
     """Whether :meth:`run_inference` can have the provider enforce a ``response_schema``."""
+    adapter_class: type[BaseLLMAdapter[Any]] = OpenAILLMAdapter
+    """The adapter :meth:`get_llm_adapter` hands out (Pipecat's; OpenAI's by default)."""
+
+    _pipecat_subclass: ClassVar[bool] = False
+    """The class follows Pipecat's subclass contract (set per class by ``__init_subclass__``):
+    it overrides ``process_frame``, runs the model itself on an ``LLMContextFrame`` and pushes
+    the frames it does not consume, where callpipe's providers implement
+    :meth:`run_completion` and leave the frames to this base."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = [c for c in cls.__mro__ if issubclass(c, LLMService) and c is not LLMService]
+        cls._pipecat_subclass = (
+            cls.process_frame is not LLMService.process_frame
+            and cls.run_completion is LLMService.run_completion
+            and not any(c.__module__.startswith("callpipe.") for c in own)
+        )
 
     def __init__(
         self,
@@ -449,6 +472,11 @@ class LLMService(AIService):
         self._in_thought = False
         self._turn_completion: TurnCompletionFilter | None = None
         self._speculation_gate: SpeculationGate | None = None
+        if self._pipecat_subclass:
+            # Its frames always pass the gate (as in Pipecat), which also applies skip_tts
+            # and the response hooks to the frames it pushes itself (see push_frame).
+            self._speculation_gate = SpeculationGate(f"{self}::SpeculationGate")
+        self._llm_adapter: BaseLLMAdapter[Any] | None = None
         # Pipecat 1.14 events: (service, [FunctionCallFromLLM]) / (service) after a timeout.
         self._register_event_handler("on_function_calls_started")
         self._register_event_handler("on_function_calls_cancelled")
@@ -460,6 +488,25 @@ class LLMService(AIService):
     def settings(self) -> LLMSettings:
         """The current settings (store object; change it with an ``LLMUpdateSettingsFrame``)."""
         return self._settings
+
+    async def _update_settings(self, delta: LLMSettings) -> dict[str, Any]:
+        """Pipecat's hook for a settings update: a subclass written for Pipecat overrides it
+        (calling ``super()``) and acts on the changed fields it returns. Every
+        ``LLMUpdateSettingsFrame`` for such a subclass goes through it."""
+        return await self.update_settings(delta)
+
+    def get_llm_adapter(self) -> BaseLLMAdapter[Any]:
+        """The adapter of :attr:`adapter_class` (made on first use): a custom service builds
+        its request with ``await self.get_llm_adapter().get_llm_invocation_params(context,
+        system_instruction=...)``."""
+        adapter = self._llm_adapter
+        if adapter is None:
+            adapter = self._llm_adapter = self.adapter_class()
+        return adapter
+
+    def create_llm_specific_message(self, message: Any) -> LLMSpecificMessage:
+        """A context message only this service's provider reads."""
+        return self.get_llm_adapter().create_llm_specific_message(message)
 
     async def set_prompt_caching(self, enable: bool) -> bool:
         """Turn prompt caching on or off (an ``LLMEnablePromptCachingFrame``); False when this
@@ -589,6 +636,18 @@ class LLMService(AIService):
             await self.push_frame(self.llm_text_frame(text))
         else:
             await self._turn_completion.text(text)
+
+    async def _push_llm_text(self, text: str) -> None:
+        """Pipecat's name of :meth:`push_llm_text`."""
+        await self.push_llm_text(text)
+
+    async def start_llm_usage_metrics(self, tokens: LLMTokenUsage) -> None:
+        """Report the tokens a completion used (``LLMUsageMetricsData``, with usage metrics
+        on), as Pipecat's services do."""
+        if self.usage_metrics_enabled:
+            await self.push_metrics(
+                LLMUsageMetricsData(processor=self.name, model=self.model_name, value=tokens)
+            )
 
     async def _completion_started(self) -> None:
         if self._turn_completion is not None:
@@ -806,6 +865,9 @@ class LLMService(AIService):
         await super().process_frame(frame, direction)
         if self._turn_completion is not None:
             await self._turn_completion.observe(frame)
+        if self._pipecat_subclass:
+            await self._prepare_for_subclass(frame, direction)
+            return
         if await self.handle_lifecycle(frame, direction):
             return
         if isinstance(frame, _TURN_STATE_FRAMES):
@@ -838,6 +900,41 @@ class LLMService(AIService):
         else:
             await self.push_frame(frame, direction)
 
+    async def _prepare_for_subclass(self, frame: Frame, direction: FrameDirection) -> None:
+        """The base's part of a frame for a subclass written for Pipecat, which runs the model
+        itself and pushes the frames it does not consume: nothing is pushed or run here.
+
+        The service starts, stops and cancels; an ``LLMContextFrame`` opens or closes the
+        speculation and gets the service's cancel tools and instructions; settings updates
+        (through :meth:`_update_settings`), ``LLMConfigureOutputFrame``, summary requests and
+        a withdrawn eager end of turn are handled as for callpipe's providers."""
+        if isinstance(frame, StartFrame):
+            await self._start_service(frame)  # metadata: once the StartFrame has gone on
+        elif isinstance(frame, EndFrame):
+            await self._stop_service(frame)
+        elif isinstance(frame, CancelFrame):
+            await self._cancel_service(frame)
+        elif isinstance(frame, _TURN_STATE_FRAMES):
+            await self._follow_turns(frame)
+        elif isinstance(frame, LLMContextFrame):
+            if self._speculation_gate is not None:
+                self._speculation_gate.begin_speculation(frame.speculation)
+            self._prepare_request(frame.context)
+            if self._turn_completion is not None:
+                self._turn_completion.context = frame.context
+        elif isinstance(frame, EagerEndOfTurnCancelFrame):
+            await self._withdraw_speculation(frame, direction, push=False)
+        elif isinstance(frame, LLMContextSummaryRequestFrame):
+            self._start_summary(frame)
+        elif isinstance(frame, LLMConfigureOutputFrame):
+            self._skip_tts = frame.skip_tts
+        elif isinstance(frame, LLMUpdateSettingsFrame):
+            delta = delta_from_frame(frame, self.Settings, self)
+            if delta is not None:
+                await self._update_settings(delta)
+        elif isinstance(frame, ServiceSwitcherRequestMetadataFrame) and frame.service is self:
+            await self.broadcast_service_metadata()
+
     async def push_frame(
         self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM
     ) -> None:
@@ -845,17 +942,36 @@ class LLMService(AIService):
         if gate is None:
             await super().push_frame(frame, direction)
             return
+        if self._pipecat_subclass and direction is FrameDirection.DOWNSTREAM:
+            await self._subclass_output(frame)
         for gated, gated_direction in gate.process(frame, direction):
             await super().push_frame(gated, gated_direction)
+            if self._pipecat_subclass and isinstance(gated, StartFrame):
+                await self.broadcast_service_metadata()  # after the StartFrame, as in Pipecat
+
+    async def _subclass_output(self, frame: Frame) -> None:
+        """A frame a subclass written for Pipecat pushes itself: its replies' text gets the
+        ``skip_tts`` of the last ``LLMConfigureOutputFrame``, and a reply's start and end
+        frames open and close it for the turn-completion filter (which may push the text it
+        held before the end frame) and the time to first answer token."""
+        if isinstance(frame, LLMTextFrame):
+            if self._skip_tts is not None:
+                frame.skip_tts = self._skip_tts
+        elif isinstance(frame, LLMFullResponseStartFrame):
+            await self._completion_started()
+        elif isinstance(frame, LLMFullResponseEndFrame):
+            await self._completion_ended()
 
     async def _withdraw_speculation(
-        self, frame: EagerEndOfTurnCancelFrame, direction: FrameDirection
+        self, frame: EagerEndOfTurnCancelFrame, direction: FrameDirection, *, push: bool = True
     ) -> None:
         """The eager end of turn was withdrawn: drop its queued run, cancel the one streaming
-        (tokens no one will hear), and let the gate drop what it held."""
+        (tokens no one will hear), and let the gate drop what it held. ``push=False``: the
+        frame is left to a subclass written for Pipecat, which pushes it on itself."""
         gate = self._speculation_gate
         if gate is None:
-            await self.push_frame(frame, direction)
+            if push:
+                await self.push_frame(frame, direction)
             return
         speculative = [
             item
@@ -880,7 +996,8 @@ class LLMService(AIService):
             worker.cancel()
             await self._resume_after_interruption(worker)
             stopped = True
-        await self.push_frame(frame, direction)
+        if push:
+            await self.push_frame(frame, direction)
         if stopped:
             gate.run_stopped()
 
@@ -1010,11 +1127,31 @@ class LLMService(AIService):
         await self.push_frame(frame_factory(), FrameDirection.DOWNSTREAM)
         await self.push_frame(frame_factory(), FrameDirection.UPSTREAM)
 
-    async def run_function_calls(self, context: ChatContext, calls: list[ToolCall]) -> bool:
-        """Run the handlers, append the tool_calls message and the results to ``context``.
+    async def run_function_calls(
+        self,
+        function_calls: ChatContext | Sequence[FunctionCallFromLLM],
+        calls: list[ToolCall] | None = None,
+    ) -> bool:
+        r"""Run the handlers, append the tool_calls message and the results to the context.
 
-        Returns whether the model should run again on the results.
+        Two forms. callpipe's, ``run_function_calls(context, calls)`` with the
+        :class:`ToolCall`\ s of one response, returns whether the model should run again on
+        the results (the caller runs it). Pipecat's, ``run_function_calls([FunctionCallFromLLM(
+        function_name=..., tool_call_id=..., arguments=..., context=context), ...])`` from a
+        subclass written for Pipecat, also starts that run: an ``LLMContextFrame`` with the
+        context goes first in this service's queue, so its ``process_frame`` runs the model
+        again once the current frame is done, before the frames that came meanwhile. It
+        returns once the handlers have answered (a call registered with
+        ``cancel_on_interruption=False`` goes on by itself, see the module docstring), and an
+        interruption meanwhile cancels them as for callpipe's providers.
         """
+        if calls is None:
+            if isinstance(function_calls, Sequence):
+                return await self._run_pipecat_function_calls(function_calls)
+            raise TypeError("run_function_calls(context, calls): the calls are missing")
+        if isinstance(function_calls, Sequence):
+            raise TypeError("run_function_calls(function_calls) takes no second argument")
+        context = function_calls
         started = [
             FunctionCallFromLLM(call.name, call.id, _loads_or_raw(call.arguments), context)
             for call in calls
@@ -1062,6 +1199,36 @@ class LLMService(AIService):
             not o.cancelled and (o.properties is None or o.properties.run_llm is not False)
             for o in outcomes
         )
+
+    async def _run_pipecat_function_calls(
+        self, function_calls: Sequence[FunctionCallFromLLM]
+    ) -> bool:
+        """Pipecat's form of :meth:`run_function_calls`: the calls of one response (they share
+        its context) run as callpipe's, then the model runs again if the results ask for it."""
+        if not function_calls:
+            return False
+        confirmed = await self._context_for_speculative_tools(function_calls[0].context)
+        if confirmed is None:
+            return False
+        calls = [
+            ToolCall(
+                call.tool_call_id,
+                call.function_name,
+                call.arguments
+                if isinstance(call.arguments, str)
+                else json.dumps(call.arguments, default=str),
+            )
+            for call in function_calls
+        ]
+        await self.tool_call_began()
+        if not await self._run_tools(confirmed, calls):
+            return False
+        # Next in line, as callpipe's own tool loop runs the model again before it takes the
+        # frames queued meanwhile (an EndFrame waits for the answer).
+        self._queue.appendleft((LLMContextFrame(context=confirmed), FrameDirection.DOWNSTREAM))
+        if self._wakeup is not None:
+            self._wakeup.set()
+        return True
 
     async def _announce_calls(
         self, started: list[FunctionCallFromLLM], registrations: Sequence[_Registration | None]

@@ -28,6 +28,8 @@ import copy
 import json
 from typing import Any, Literal
 
+from callpipe.adapters.llm.base_llm_adapter import BaseLLMAdapter
+
 AnthropicCacheTTL = Literal["5m", "1h"]
 """Lifetime of a prompt-cache entry: Anthropic's default five minutes, or one hour."""
 
@@ -209,7 +211,7 @@ def convert_tool_choice(choice: Any) -> dict[str, Any] | None:
     return {"type": kind} if kind else None
 
 
-class AnthropicLLMAdapter:
+class AnthropicLLMAdapter(BaseLLMAdapter[Any]):
     """The conversion above as an object, at Pipecat's adapter path.
 
     ``id_for_llm_specific_messages`` names the messages only Claude reads (``"anthropic"``).

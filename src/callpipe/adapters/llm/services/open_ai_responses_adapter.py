@@ -30,6 +30,8 @@ import copy
 import json
 from typing import Any, NotRequired, Required, TypedDict
 
+from callpipe.adapters.llm.base_llm_adapter import BaseLLMAdapter
+
 LLM_ID = "openai_responses"
 """The ``llm`` name of context messages only the Responses API reads (sent as input items)."""
 
@@ -156,7 +158,7 @@ def invocation_params(
     return params
 
 
-class OpenAIResponsesLLMAdapter:
+class OpenAIResponsesLLMAdapter(BaseLLMAdapter[Any]):
     """The conversion above as an object, at Pipecat's adapter path.
 
     ``id_for_llm_specific_messages`` names the messages only the Responses API reads.
