@@ -14,12 +14,25 @@ raises ``NotImplementedError``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from callpipe.processors.aggregators.llm_context import LLMSpecificMessage
+from callpipe.adapters.llm.context_messages import LLMSpecificMessage
 
-if TYPE_CHECKING:
-    from callpipe.processors.aggregators.llm_context import ChatContext
+
+class AdapterContext(Protocol):
+    """What an adapter reads of a conversation context (callpipe's ``LLMContext`` and
+    ``OpenAILLMContext`` both have it; declared here so the adapters need nothing from the
+    processors above them)."""
+
+    @property
+    def messages(self) -> list[Any]: ...
+
+    def messages_for_api(self) -> list[dict[str, Any]]: ...
+
+    def tools_for_api(self) -> list[dict[str, Any]] | None: ...
+
+    def tool_choice_for_api(self) -> Any: ...
+
 
 TLLMInvocationParams = TypeVar("TLLMInvocationParams")
 
@@ -33,7 +46,7 @@ class BaseLLMAdapter(ABC, Generic[TLLMInvocationParams]):
         """The ``llm`` of the context messages only this provider reads."""
 
     async def get_llm_invocation_params(
-        self, context: ChatContext, **kwargs: Any
+        self, context: AdapterContext, **kwargs: Any
     ) -> TLLMInvocationParams:
         """What a request to this provider takes from ``context`` (an adapter for a provider
         of its own implements it; ``async`` as in Pipecat 1.14)."""
@@ -46,14 +59,14 @@ class BaseLLMAdapter(ABC, Generic[TLLMInvocationParams]):
         """A context message only this provider reads."""
         return LLMSpecificMessage(llm=self.id_for_llm_specific_messages, message=message)
 
-    def get_messages(self, context: ChatContext) -> list[Any]:
+    def get_messages(self, context: AdapterContext) -> list[Any]:
         """The context's messages this provider sees: the standard ones and its own."""
         llm = self.id_for_llm_specific_messages
         return [
             m for m in context.messages if not isinstance(m, LLMSpecificMessage) or m.llm == llm
         ]
 
-    def get_messages_for_logging(self, context: ChatContext) -> list[Any]:
+    def get_messages_for_logging(self, context: AdapterContext) -> list[Any]:
         """The messages, for a log line (as :meth:`get_messages`)."""
         return self.get_messages(context)
 

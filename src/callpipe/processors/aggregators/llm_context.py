@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from callpipe.adapters.llm.context_messages import LLMSpecificMessage
 from callpipe.adapters.llm.schemas.function_schema import FunctionSchema
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
 from callpipe.frames.frames import (
@@ -63,14 +63,6 @@ __all__ = [
 
 PRIVATE_KEYS = frozenset({"interrupted"})
 """Keys callpipe adds to messages for its own bookkeeping; never sent to a provider."""
-
-
-@dataclass
-class LLMSpecificMessage:
-    """A message in one provider's own format (``llm`` names the provider, e.g. ``"openai"``)."""
-
-    llm: str
-    message: Any
 
 
 LLMStandardMessage = dict[str, Any]

@@ -11,13 +11,10 @@ default): a custom service written for Pipecat builds its request with
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
 
-from callpipe.adapters.llm.base_llm_adapter import BaseLLMAdapter
+from callpipe.adapters.llm.base_llm_adapter import AdapterContext, BaseLLMAdapter
 from callpipe.adapters.llm.schemas.tools_schema import ToolsSchema
-
-if TYPE_CHECKING:
-    from callpipe.processors.aggregators.llm_context import ChatContext
 
 
 class OpenAILLMInvocationParams(TypedDict, total=False):
@@ -39,7 +36,7 @@ class OpenAILLMAdapter(BaseLLMAdapter[OpenAILLMInvocationParams]):
 
     async def get_llm_invocation_params(
         self,
-        context: ChatContext,
+        context: AdapterContext,
         *,
         system_instruction: str | None = None,
         convert_developer_to_user: bool = False,
