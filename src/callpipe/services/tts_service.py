@@ -94,7 +94,8 @@ sentence by sentence, each item routed into the reply's context:
   the service gave timed words for it) and the context completes at the end of the reply, as
   for callpipe's blocking providers. ``_stream_audio_frames_from_iterator`` turns a response
   body (raw PCM, or WAV) into such frames; ``chunk_size`` is half a second of output audio.
-- A service that yielded ``None`` (and no audio) is WebSocket-style: its receive loop
+- A service that yielded no audio (``None``, or nothing at all) is WebSocket-style, as in
+  Pipecat (unless its sentence failed, or it yielded audio before): its receive loop
   delivers the audio with :meth:`append_to_audio_context` (or, on a
   :class:`WebsocketTTSService`, by pushing ``TTSAudioRawFrame``\\ s), word timing with
   :meth:`add_word_timestamps` in Pipecat's form ``([(word, start_secs), ...], context_id)``
@@ -263,7 +264,7 @@ class TTSContext:
     streamed: bool = False
     """Synthesized by a Pipecat-style ``run_tts`` (an async generator)."""
     socket_audio: bool = False
-    """... whose audio comes from the service's receive loop (it yielded ``None``): the
+    """... whose audio comes from the service's receive loop (it yielded no audio): the
     context ends when the service removes it, or once it goes quiet."""
     words_added: int = 0
     """Timed words given so far (a streamed sentence with none gets its text after its audio)."""
@@ -400,6 +401,8 @@ class TTSService(AIService):
         # A Pipecat-style service that marks its own TTFB (start_ttfb_metrics) reports it; the
         # base then only times each reply's first audio for TTFA, so nothing counts twice.
         self._service_times_ttfb = False
+        # A Pipecat-style run_tts has yielded audio: it streams its audio there (HTTP style).
+        self._yields_audio = False
         """The context whose Pipecat-style ``run_tts`` generator is running."""
 
     @property
@@ -1236,12 +1239,16 @@ class TTSService(AIService):
         words_before = ctx.words_added
         self._generating = ctx
         try:
-            yielded_audio, waited = await self._consume_synthesis(ctx.id, synthesis)
+            yielded_audio = await self._consume_synthesis(ctx.id, synthesis)
         finally:
             self._generating = None
         ctx.last_activity = self.clock.now()
-        if waited and not yielded_audio:
-            ctx.socket_audio = True  # its receive loop delivers the audio and ends the context
+        self._yields_audio = self._yields_audio or yielded_audio
+        if not (self._yields_audio or ctx.sentence_failed):
+            # It yielded no audio (``None``, or nothing: it sent the text and returned), as
+            # Pipecat tells a socket service from one streaming its audio here: its receive
+            # loop delivers the audio and ends the context.
+            ctx.socket_audio = True
         else:
             self.sentence_audio_done(ctx.id)
             if not ctx.sentence_failed and ctx.words_added == words_before:
@@ -1251,18 +1258,18 @@ class TTSService(AIService):
 
     async def _consume_synthesis(
         self, context_id: str, synthesis: AsyncGenerator[object, Any]
-    ) -> tuple[bool, bool]:
+    ) -> bool:
         """Route each item ``synthesis`` yields into context ``context_id``: audio into its
         audio (resampled to the output rate), an ``ErrorFrame`` reported (the sentence then
         failed), ``TTSStartedFrame``/``TTSStoppedFrame`` dropped (the base brackets the reply),
-        ``None`` skipped, other frames kept in order behind the audio. Returns (audio was
-        yielded, ``None`` was yielded)."""
-        yielded_audio = waited = False
+        ``None`` skipped, other frames kept in order behind the audio. Returns whether audio
+        was yielded."""
+        yielded_audio = False
         async with aclosing(synthesis):
             async for item in synthesis:
                 if item is None:
-                    waited = True
-                elif isinstance(item, TTSAudioRawFrame):
+                    continue
+                if isinstance(item, TTSAudioRawFrame):
                     yielded_audio = True
                     await self.append_audio(context_id, item.audio, item.sample_rate)
                 elif isinstance(item, ErrorFrame):
@@ -1274,7 +1281,7 @@ class TTSService(AIService):
                     self._queue_in_order(context_id, item)
                 else:
                     logger.warning("%s: run_tts yielded %r, not a frame; ignored", self, item)
-        return yielded_audio, waited
+        return yielded_audio
 
     async def _report_frame(self, error: ErrorFrame) -> None:
         """A Pipecat-style service's ``ErrorFrame``: reported as callpipe's providers report

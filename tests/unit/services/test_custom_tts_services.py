@@ -267,10 +267,17 @@ class EchoTTSService(WebsocketTTSService):
     ``push_audio``: its receive loop pushes the audio frames itself (older services did)."""
 
     def __init__(
-        self, *, url: str, echo_ids: bool = True, push_audio: bool = False, **kwargs: Any
+        self,
+        *,
+        url: str,
+        echo_ids: bool = True,
+        push_audio: bool = False,
+        yield_none: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(push_text_frames=False, push_stop_frames=True, **kwargs)
         self._url = url
+        self._yield_none = yield_none  # False: run_tts sends and returns, yielding nothing
         self._echo_ids = echo_ids
         self._push_audio = push_audio
         self._receive_task: asyncio.Task[None] | None = None
@@ -359,7 +366,8 @@ class EchoTTSService(WebsocketTTSService):
         except Exception as e:
             yield ErrorFrame(error=f"{self}: {e}")
             return
-        yield None
+        if self._yield_none:
+            yield None
 
 
 class EchoInterruptibleTTSService(EchoTTSService, InterruptibleTTSService):
@@ -397,8 +405,9 @@ def assert_words_as_spoken(frames: Sequence[Frame], text: str) -> None:
         (EchoWordTTSService, {}),
         (EchoInterruptibleTTSService, {"echo_ids": False}),
         (EchoTTSService, {"push_audio": True}),
+        (EchoTTSService, {"yield_none": False}),
     ],
-    ids=["audio-context-word", "interruptible-without-ids", "pushing-audio"],
+    ids=["audio-context-word", "interruptible-without-ids", "pushing-audio", "yielding-nothing"],
 )
 async def test_a_websocket_service_s_audio_and_word_timing_make_one_framed_reply(
     cls: type[EchoTTSService], options: dict[str, Any]
