@@ -98,6 +98,24 @@ class ServiceSettings:
     def copy(self: _S) -> _S:
         return copy.deepcopy(self)
 
+    def validate_complete(self) -> list[str]:
+        """Pipecat 1.14's check of a store (a service's own settings): the fields still
+        ``NOT_GIVEN`` (a custom service's ``__init__`` should set each, ``None`` where it has
+        no such setting), logged as one warning; returns their names. callpipe's services
+        call it for nothing: it is for a custom service's own use."""
+        missing = [
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name != "extra" and not is_given(getattr(self, f.name))
+        ]
+        if missing:
+            logger.warning(
+                "%s: fields not initialized (NOT_GIVEN): %s",
+                type(self).__name__,
+                ", ".join(missing),
+            )
+        return missing
+
 
 @dataclass
 class LLMSettings(ServiceSettings):

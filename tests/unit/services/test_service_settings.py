@@ -183,3 +183,14 @@ async def test_openai_stt_settings_and_runtime_update() -> None:
     assert first["temperature"] == "0.2" and first["keywords[]"] == "Acme"
     assert (second["model"], second["prompt"]) == ("gpt-4o-transcribe", "A pharmacy.")
     assert second["language"] == "pt" and second["keywords[]"] == "Acme"
+
+
+def test_validate_complete_names_the_fields_a_custom_store_left_unset(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from callpipe.services.settings import TTSSettings
+
+    with caplog.at_level("WARNING"):
+        assert TTSSettings(model=None, voice="v", language=None).validate_complete() == []
+        assert TTSSettings(voice="v").validate_complete() == ["model", "language"]
+    assert caplog.text.count("NOT_GIVEN") == 1 and "model, language" in caplog.text
