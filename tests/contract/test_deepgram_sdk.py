@@ -98,7 +98,7 @@ async def test_our_query_is_the_one_the_sdk_builds() -> None:
         stt = DeepgramSTTService(api_key="test-key", url=fake.url, live_options=options)
         await run_test(
             stt,
-            [SleepFrame(0.3)],
+            [SleepFrame(5.0, until=lambda: bool(fake.query_lists))],  # connected, however slow
             params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
         )
         client = AsyncDeepgramClient(api_key="test-key", environment=environment(fake))
@@ -137,7 +137,8 @@ async def test_recorded_results_from_the_docs_replay_through_our_client() -> Non
 
         down, _ = await run_test(
             stt,
-            [SleepFrame(0.4)],
+            # The replay ends with UtteranceEnd: wait for it, however slow the host.
+            [SleepFrame(5.0, until=lambda: "UtteranceEnd" in events)],
             params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
         )
     interim = [f for f in down if isinstance(f, InterimTranscriptionFrame)]
