@@ -45,7 +45,7 @@ import time
 import warnings
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -63,7 +63,7 @@ from callpipe.frames.frames import ErrorFrame
 from callpipe.log import call_tag
 from callpipe.processors.base_object import cancel_and_wait, create_logged_task
 from callpipe.services.ai_service import ServiceAuthError
-from callpipe.utils.network import QuickFailureTracker
+from callpipe.utils.network import QuickFailureTracker, exponential_backoff_time
 from callpipe.utils.tls import shared_websocket_ssl_context
 
 logger = logging.getLogger(__name__)
@@ -641,14 +641,15 @@ class WebsocketService(ABC):
         return True
 
     def _backoff(self, attempt: int) -> float:
-        wait = self._reconnect_backoff_min_wait * 2.0 ** (attempt - 1)
-        return max(self._reconnect_backoff_min_wait, min(wait, self._reconnect_backoff_max_wait))
+        low = self._reconnect_backoff_min_wait
+        return exponential_backoff_time(attempt, low, self._reconnect_backoff_max_wait, low)
 
     async def _try_reconnect(
         self, max_retries: int = 3, report_error: ReportErrorCallback | None = None
     ) -> bool:
-        """Reconnect, up to ``max_retries`` attempts with backoff between them. Each failed
-        attempt is reported; the last one as permanent (the service becomes unusable)."""
+        """Reconnect, up to ``max_retries`` attempts with backoff between them. A failed attempt
+        is a warning; once all have failed, one error is reported as permanent (the service
+        becomes unusable), as callpipe's own sockets report a provider that stays away."""
         if self._reconnect_in_progress:
             logger.debug("%s: a reconnect is already under way", self)
             return False
@@ -666,13 +667,10 @@ class WebsocketService(ABC):
                         return True
                 except Exception as exc:
                     last = exc
-                    if report_error is not None:
-                        await report_error(
-                            ErrorFrame(
-                                error=f"{self}: reconnect attempt {attempt} failed: {exc}",
-                                exception=exc,
-                            )
-                        )
+                    # A provider blip, not yet an error: one ErrorFrame if all attempts fail.
+                    logger.warning(
+                        "%s%s: reconnect attempt %d failed: %s", call_tag(), self, attempt, exc
+                    )
                 if not self._is_service_usable:
                     return False
                 await asyncio.sleep(self._backoff(attempt))
@@ -734,27 +732,6 @@ class WebsocketService(ABC):
                 message = f"{self}: receiving failed: {exc}"
             if not await self._maybe_try_reconnect(message, report_error, error):
                 return
-
-    async def _receive_until_confirmed(
-        self,
-        messages: AsyncIterator[Message],
-        confirmed: asyncio.Event,
-        handle_message: Callable[[Message], Awaitable[None]],
-        timeout: float,  # noqa: ASYNC109
-    ) -> bool:
-        """Handle ``messages`` until ``handle_message`` sets ``confirmed`` (a provider that
-        confirms a session with a message). False if the socket closed first; raises
-        ConnectionError after ``timeout`` seconds (counted as a socket dying at once)."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not confirmed.is_set():
-                    await handle_message(await anext(messages))
-        except StopAsyncIteration:
-            return False
-        except TimeoutError:
-            self._last_connect_time = time.monotonic()
-            raise ConnectionError(f"{self}: no confirmation within {timeout} s") from None
-        return True
 
     async def send_with_retry(self, message: Message, report_error: ReportErrorCallback) -> None:
         """Send ``message``, reconnecting once if that fails (deprecated in Pipecat 1.14: send
