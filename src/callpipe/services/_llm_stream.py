@@ -26,7 +26,6 @@ import httpx
 
 from callpipe.errors import CallpipeError, ConfigurationError, ServiceAuthError
 from callpipe.frames.frames import LLMFullResponseEndFrame, LLMFullResponseStartFrame
-from callpipe.metrics.metrics import LLMTokenUsage, LLMUsageMetricsData
 from callpipe.processors.aggregators.llm_context import ChatContext, LLMContext
 from callpipe.services._http import error_message, is_retryable, retry_after_secs
 from callpipe.services.llm_service import LLMService, ToolCall
@@ -180,12 +179,6 @@ class StreamingHTTPLLMService(LLMService):
         if not produced[0]:
             produced[0] = True
             await self.stop_ttfb_metrics()
-
-    async def _push_usage(self, usage: LLMTokenUsage) -> None:
-        """Push ``usage`` as usage metrics of this model."""
-        await self.push_metrics(
-            LLMUsageMetricsData(processor=self.name, model=self.model_name, value=usage)
-        )
 
     async def run_completion(self, context: ChatContext) -> list[ToolCall]:
         await self.wait_ready()

@@ -346,11 +346,10 @@ class STTService(AIService):
 
     # ------------------------------------------------------------------ usage (1.14)
 
-    def _record_stt_audio_usage(self, audio: int | bytes | bytearray) -> None:
-        """Count ``audio`` (16-bit PCM, or its length in bytes) as sent to the provider (usage
-        metrics only)."""
+    def _record_stt_audio_usage(self, audio_bytes: int) -> None:
+        """Count ``audio_bytes`` of 16-bit PCM as sent to the provider (usage metrics only)."""
         if self.usage_metrics_enabled:
-            self._usage_bytes += audio if isinstance(audio, int) else len(audio)
+            self._usage_bytes += audio_bytes
 
     async def emit_stt_usage_metrics(self) -> None:
         """Report the audio counted since the last report (nothing when there is none)."""
@@ -847,7 +846,7 @@ class WebsocketSTTService(STTService, WebsocketService):
         if self._websocket is None:
             return
         await self._websocket.send(silence)
-        self._record_stt_audio_usage(silence)
+        self._record_stt_audio_usage(len(silence))
 
     async def _report_error(
         self, error: ErrorFrame, force_treat_as_permanent: bool = False

@@ -398,12 +398,12 @@ class TTSService(AIService):
         self._turn_context_id: str | None = None
         """Pipecat's name: the id of the reply context being synthesized (None between)."""
         self._generating: TTSContext | None = None
+        """The context whose Pipecat-style ``run_tts`` generator is running."""
         # A Pipecat-style service that marks its own TTFB (start_ttfb_metrics) reports it; the
         # base then only times each reply's first audio for TTFA, so nothing counts twice.
         self._service_times_ttfb = False
         # A Pipecat-style run_tts has yielded audio: it streams its audio there (HTTP style).
         self._yields_audio = False
-        """The context whose Pipecat-style ``run_tts`` generator is running."""
 
     @property
     def sample_rate(self) -> int:

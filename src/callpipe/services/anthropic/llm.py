@@ -432,7 +432,7 @@ class AnthropicLLMService(PooledHTTPLLMService):
                 if state.stopped:
                     break
         if state.usage and self.usage_metrics_enabled:
-            await self._push_usage(anthropic_token_usage(state.usage))
+            await self.start_llm_usage_metrics(anthropic_token_usage(state.usage))
         if state.stop_reason not in (None, "end_turn", "tool_use", "stop_sequence"):
             logger.warning("%s: the answer stopped early: %s", self, state.stop_reason)
         return state.calls

@@ -319,7 +319,7 @@ class AWSBedrockLLMService(PooledHTTPLLMService):
                 for message in buffer:
                     await self._handle_message(message.headers, message.payload, state, produced)
         if state.usage and self.usage_metrics_enabled:
-            await self._push_usage(bedrock_token_usage(state.usage))
+            await self.start_llm_usage_metrics(bedrock_token_usage(state.usage))
         if state.stop_reason not in (None, "end_turn", "tool_use", "stop_sequence"):
             logger.warning("%s: the answer stopped early: %s", self, state.stop_reason)
         return [call for call in state.calls if call.name != NO_OP_TOOL]

@@ -442,7 +442,7 @@ class GoogleLLMService(PooledHTTPLLMService):
                     usage = chunk["usageMetadata"]
                 await self._handle_chunk(chunk, calls, produced)
         if usage is not None and self.usage_metrics_enabled:
-            await self._push_usage(gemini_token_usage(usage))
+            await self.start_llm_usage_metrics(gemini_token_usage(usage))
         return calls
 
     async def _handle_chunk(

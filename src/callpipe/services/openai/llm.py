@@ -332,7 +332,7 @@ class OpenAILLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
     ) -> None:
         usage = chunk.get("usage")
         if isinstance(usage, dict) and self.usage_metrics_enabled:
-            await self._push_usage(openai_token_usage(usage))
+            await self.start_llm_usage_metrics(openai_token_usage(usage))
         choices = chunk.get("choices") or []
         if not choices:
             return

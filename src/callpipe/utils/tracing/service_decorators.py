@@ -58,41 +58,19 @@ def traced_tts(func: None = None, *, name: str | None = None) -> Callable[[F], F
 
 
 def traced_tts(func: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
-    """Pipecat's TTS tracing decorator: ``func`` unchanged (see the module docstring)."""
+    """Pipecat's service tracing decorator (``traced_tts``, ``traced_stt``, ``traced_llm``):
+    ``func`` unchanged, bare or called with ``name=`` (see the module docstring)."""
     return _passthrough if func is None else func
 
 
-@overload
-def traced_stt(func: F, *, name: str | None = None) -> F: ...
-
-
-@overload
-def traced_stt(func: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
-
-
-def traced_stt(func: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
-    """Pipecat's STT tracing decorator: ``func`` unchanged (see the module docstring)."""
-    return _passthrough if func is None else func
-
-
-@overload
-def traced_llm(func: F, *, name: str | None = None) -> F: ...
-
-
-@overload
-def traced_llm(func: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
-
-
-def traced_llm(func: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
-    """Pipecat's LLM tracing decorator: ``func`` unchanged (see the module docstring)."""
-    return _passthrough if func is None else func
+traced_stt = traced_tts
+traced_llm = traced_tts
 
 
 def traced_gemini_live(operation: str) -> Callable[[F], F]:
-    """Pipecat's Gemini Live tracing decorator for ``operation``: the method unchanged."""
+    """Pipecat's realtime tracing decorator for ``operation`` (``traced_gemini_live``,
+    ``traced_openai_realtime``): the method unchanged."""
     return _passthrough
 
 
-def traced_openai_realtime(operation: str) -> Callable[[F], F]:
-    """Pipecat's OpenAI Realtime tracing decorator for ``operation``: the method unchanged."""
-    return _passthrough
+traced_openai_realtime = traced_gemini_live

@@ -513,7 +513,7 @@ class OpenAIResponsesHttpLLMService(OpenAIHTTPMixin, StreamingHTTPLLMService):
 
     async def _report_usage(self, usage: Any) -> None:
         if isinstance(usage, dict) and self.usage_metrics_enabled:
-            await self._push_usage(responses_token_usage(usage))
+            await self.start_llm_usage_metrics(responses_token_usage(usage))
 
 
 class OpenAIResponsesLLMService(OpenAIResponsesHttpLLMService):
