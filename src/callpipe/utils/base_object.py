@@ -8,6 +8,7 @@ import inspect
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import Context
 from typing import Any, TypeVar
 
 from callpipe.errors import ConfigurationError
@@ -175,9 +176,14 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
 
 
 def create_logged_task(
-    coro: Coroutine[Any, Any, Any] | Awaitable[Any], name: str
+    coro: Coroutine[Any, Any, Any] | Awaitable[Any],
+    name: str,
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+    context: Context | None = None,
 ) -> asyncio.Task[Any]:
-    """Create a task whose unexpected exception is logged instead of lost."""
+    """Create a task (on ``loop``, the running one by default; in ``context``) whose
+    unexpected exception is logged instead of lost."""
 
     async def runner() -> Any:
         try:
@@ -188,7 +194,7 @@ def create_logged_task(
             logger.exception("task %s failed", name)
             return None
 
-    task = asyncio.get_running_loop().create_task(runner(), name=name)
+    task = (loop or asyncio.get_running_loop()).create_task(runner(), name=name, context=context)
     if inspect.iscoroutine(coro):
         # Cancelled before it ever ran: close the inner coroutine so it is not reported as
         # "never awaited" (closing a finished coroutine is a no-op).

@@ -19,7 +19,7 @@ from contextvars import Context
 from dataclasses import dataclass
 from typing import Any
 
-from callpipe.utils.base_object import cancel_and_wait
+from callpipe.utils.base_object import cancel_and_wait, create_logged_task
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +86,9 @@ class TaskManager(BaseTaskManager):
     ) -> asyncio.Task[Any]:
         """Run ``coroutine`` in a task named ``name``; an exception it raises is logged with
         the name (the task then ends with None), a cancellation passes through."""
-
-        async def run() -> Any:
-            try:
-                return await coroutine
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("task %s failed", name)
-                return None
-
-        task = self._loop.create_task(run(), name=name, context=context or self._context)
+        task = create_logged_task(
+            coroutine, name, loop=self._loop, context=context or self._context
+        )
         self._tasks[task] = TaskData(task)
         task.add_done_callback(self._forget)
         return task
