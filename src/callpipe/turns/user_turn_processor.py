@@ -74,6 +74,7 @@ from callpipe.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
+from callpipe.processors.aggregators.llm_response import transcripts_queued
 from callpipe.processors.aggregators.turn_analyzer_gate import TurnAnalyzerGate
 from callpipe.processors.frame_processor import FrameDirection, FrameProcessor
 from callpipe.turns.user_idle_controller import UserIdleController
@@ -81,6 +82,7 @@ from callpipe.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
     TurnAnalyzerUserTurnStopStrategy,
 )
 from callpipe.turns.user_turn_strategies import (
+    DEFAULT_SPEECH_TIMEOUT,
     BaseUserTurnStartStrategy,
     BaseUserTurnStopStrategy,
     EagerUserTurnStopStrategy,
@@ -97,8 +99,6 @@ from callpipe.turns.user_turn_strategies import (
 
 logger = logging.getLogger(__name__)
 
-_DEFAULT_SPEECH_TIMEOUT = 0.5
-"""The wait for a late transcript when no stop strategy names one (the aggregator's too)."""
 
 _START_TYPES = (
     VADUserTurnStartStrategy,
@@ -176,7 +176,7 @@ class UserTurnProcessor(FrameProcessor):
             else None
         )
         timeout = strategies.speech_timeout
-        self._speech_timeout = _DEFAULT_SPEECH_TIMEOUT if timeout is None else timeout
+        self._speech_timeout = DEFAULT_SPEECH_TIMEOUT if timeout is None else timeout
         waiter = self._speech_stop or analyzer
         self._wait_for_transcript = waiter is None or waiter.wait_for_transcript
 
@@ -376,10 +376,7 @@ class UserTurnProcessor(FrameProcessor):
 
     def _transcripts_queued(self) -> bool:
         """More of the caller's words already wait in this processor's queue."""
-        return any(
-            isinstance(frame, TranscriptionFrame | InterimTranscriptionFrame)
-            for frame, _ in self._queue
-        )
+        return transcripts_queued(self._queue)
 
     # ------------------------------------------------------------------ transcripts
 

@@ -47,6 +47,11 @@ from callpipe.turns.user_turn_completion_mixin import UserTurnCompletionConfig
 logger = logging.getLogger(__name__)
 
 
+DEFAULT_SPEECH_TIMEOUT = 0.5
+"""Seconds the turn logic waits for a late transcript after the caller stopped when no stop
+strategy names a wait (callpipe's default; the user aggregator and ``UserTurnProcessor``)."""
+
+
 @dataclass
 class UserTurnStartedParams:
     """How the aggregator handles a turn a strategy starts.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,6 +289,14 @@ def _names(names: list[str]) -> str:
     return ", ".join(f"`{name}`" for name in names)
 
 
+def transcripts_queued(queue: Iterable[tuple[Frame, Any]]) -> bool:
+    """Whether a processor's input ``queue`` already holds more of the caller's words (the
+    turn logic waits for them rather than ending the turn without them)."""
+    return any(
+        isinstance(frame, TranscriptionFrame | InterimTranscriptionFrame) for frame, _ in queue
+    )
+
+
 class LLMUserContextAggregator(LLMContextAggregator):
     """Turns the caller's transcripts into user messages at the end of the turn."""
 
@@ -388,10 +396,7 @@ class LLMUserContextAggregator(LLMContextAggregator):
 
     def _transcripts_queued(self) -> bool:
         """More of the caller's words already wait in this processor's queue."""
-        return any(
-            isinstance(frame, TranscriptionFrame | InterimTranscriptionFrame)
-            for frame, _ in self._queue
-        )
+        return transcripts_queued(self._queue)
 
     def _start_timer(self) -> None:
         """(Re)arm the aggregation timeout; a loop timer, so re-arming costs no task."""

@@ -193,6 +193,7 @@ from callpipe.turns.user_turn_completion_mixin import (
     UserTurnCompletionConfig,
 )
 from callpipe.turns.user_turn_strategies import (
+    DEFAULT_SPEECH_TIMEOUT,
     EagerUserTurnStopStrategy,
     ExternalUserTurnCompletionStopStrategy,
     FilterIncompleteUserTurnStrategies,
@@ -214,8 +215,6 @@ from callpipe.utils.context.llm_context_summarization import (
 
 logger = logging.getLogger(__name__)
 
-_DEFAULT_SPEECH_TIMEOUT = 0.5
-"""How long after the caller stopped to wait for a late final transcript (no strategy given)."""
 
 _MUTABLE = (
     InterruptionFrame,
@@ -475,7 +474,7 @@ class LLMUserAggregator(LLMUserContextAggregator):
             and strategies.proposed_stop_resolver() is None
         ):
             timeout = None  # callpipe's own default wait, not 1.14's speech-timeout default
-        self._params.aggregation_timeout = _DEFAULT_SPEECH_TIMEOUT if timeout is None else timeout
+        self._params.aggregation_timeout = DEFAULT_SPEECH_TIMEOUT if timeout is None else timeout
         if self._stt_latency > 0:
             strategies.update_stt_timeout(self._stt_latency)
         analyzer = first_of(strategies.stop, TurnAnalyzerUserTurnStopStrategy)
