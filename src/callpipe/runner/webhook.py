@@ -168,6 +168,8 @@ def challenged(challenge: str, stage: str, *, refused: str | None = None) -> Res
     """``401`` with ``challenge``: a first unauthenticated request is the normal start of the
     exchange (DEBUG); wrong credentials (``refused``: the providers tried) are a refusal."""
     if refused is None:
+        # Counted, so unsigned traffic (a scanner, a misconfigured provider) stays visible.
+        CALLS_REFUSED.inc(stage=stage, reason="challenged")
         logger.debug("%s challenged (401): no credentials yet", stage)
     else:
         CALLS_REFUSED.inc(stage=stage, reason="bad signature")
