@@ -113,8 +113,10 @@ async def test_tools_agent_runs_a_function_call_turn(tmp_path: Path) -> None:
     # The bot's IPA pronunciations reach Cartesia as its inline phonemes, in place of the words.
     assert "<<n|j|ˈ|ɔ|k|i>>" in spoken and "gnocchi" not in spoken, spoken
     assert "<<b|ˈ|ɛ|l|ə|z>>" in spoken, spoken
-    # The latency breakdown is logged after the turns: the synthesis part and the total.
-    assert "speech synthesis" in output and "TOTAL" in output, output
+    # The latency breakdown is logged after the turns: its parts and the total. (Speech
+    # synthesis is left out when it took no time: with the local Cartesia fake on a loaded host,
+    # the reply's start and its first audio can leave in the same tick.)
+    assert "LLM inference" in output and "TOTAL" in output, output
 
 
 async def test_dtmf_agent_hands_the_keys_to_the_llm(tmp_path: Path) -> None:

@@ -93,9 +93,18 @@ async def test_pcm_outbound_at_its_own_rate(rate: int) -> None:
     assert message["media"]["contentType"].startswith(f"audio/pcm;rate={rate};")
     assert base64.b64decode(message["media"]["payload"]) == pcm.tobytes()  # untouched
     # A frame at another rate is resampled to the PCM rate; the caller's side stays µ-law 8 kHz.
-    other = await ser.serialize(OutputAudioRawFrame(audio=bytes(640), sample_rate=16000))
-    if rate != 16000:
-        assert other is None or len(base64.b64decode(json.loads(other)["media"]["payload"])) > 0
+    tone = np.round(6000 * np.sin(2 * np.pi * 440 * np.arange(1600) / 16000)).astype("<i2")
+    sent = b""
+    for chunk in np.split(tone, 5):  # 5 frames of 20 ms at 16 kHz
+        out = await ser.serialize(OutputAudioRawFrame(audio=chunk.tobytes(), sample_rate=16000))
+        if out is not None:
+            sent += base64.b64decode(json.loads(out)["media"]["payload"])
+    if rate == 16000:
+        assert sent == tone.tobytes()  # already at the PCM rate: untouched
+    else:
+        expected = 5 * (rate // 50) * 2  # 100 ms at the PCM rate, 16-bit
+        # The resampler may hold back up to a frame (20 ms) for the next one, never more.
+        assert expected - rate // 50 * 2 <= len(sent) <= expected
     assert await ser.serialize(InterruptionFrame()) == '{"eventType": "clear"}'
     inbound = await ser.deserialize(fixture("bandwidth", "media"))
     assert isinstance(inbound, InputAudioRawFrame) and inbound.sample_rate == 16000
